@@ -340,6 +340,13 @@ func (s *Server) query(r *dns.Msg) *dns.Msg {
 	defer s.mu.Unlock()
 	zone := s.zoneFor(name)
 	if zone == "" {
+		// Names above the zones (the TLD of example.test, the root) exist
+		// in the public tree, so answer them as a resolver would: no data.
+		for _, z := range s.zones {
+			if dns.IsSubDomain(name, z) {
+				return m
+			}
+		}
 		return m.SetRcode(r, dns.RcodeRefused)
 	}
 	m.Authoritative = true

@@ -44,6 +44,7 @@ func TestQuery(t *testing.T) {
 		{"empty non-terminal", "b.example.test.", dns.TypeA, dns.RcodeSuccess, 0, ""},
 		{"wildcard", "x.wild.example.test.", dns.TypeA, dns.RcodeSuccess, 1, "192.0.2.7"},
 		{"apex soa", "example.test.", dns.TypeSOA, dns.RcodeSuccess, 1, "ns1.example.test."},
+		{"above the zones", "test.", dns.TypeCAA, dns.RcodeSuccess, 0, ""},
 		{"outside zones", "example.org.", dns.TypeA, dns.RcodeRefused, 0, ""},
 	}
 	for _, tc := range tests {
