@@ -39,8 +39,10 @@ const (
 	// MaxNodeLifetime bounds SignNode's lifetime argument.
 	MaxNodeLifetime = 366 * 24 * time.Hour
 
-	// backdate tolerates clock skew between controller and agent.
-	backdate = 5 * time.Minute
+	// maxBackdate tolerates clock skew between controller and agent; short
+	// lifetimes are backdated by a tenth of the lifetime at most so that
+	// "two thirds of the validity" stays meaningful.
+	maxBackdate = 5 * time.Minute
 )
 
 // CA is an ECDSA P-256 certificate authority.
@@ -70,7 +72,7 @@ func NewCA(commonName string, lifetime time.Duration) (*CA, error) {
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: commonName, Organization: []string{"Gatehouse"}},
-		NotBefore:             now.Add(-backdate),
+		NotBefore:             now.Add(-maxBackdate),
 		NotAfter:              now.Add(lifetime),
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
@@ -206,7 +208,7 @@ func (c *CA) sign(tmpl *x509.Certificate, pub crypto.PublicKey, lifetime time.Du
 	}
 	now := time.Now()
 	tmpl.SerialNumber = serial
-	tmpl.NotBefore = now.Add(-backdate)
+	tmpl.NotBefore = now.Add(-min(maxBackdate, lifetime/10))
 	tmpl.NotAfter = now.Add(lifetime)
 	if tmpl.NotAfter.After(c.cert.NotAfter) {
 		tmpl.NotAfter = c.cert.NotAfter

@@ -337,8 +337,8 @@ func TestTLSRefusesExpiredNodeCertificate(t *testing.T) {
 	t.Parallel()
 	ca := newCA(t)
 	serverCert, _ := ca.IssueServer([]string{"127.0.0.1"})
-	// Sign a certificate that expired before now: SignNode backdates by a
-	// few minutes, so a one-nanosecond lifetime yields NotAfter in the past.
+	// Sign a certificate that expired before now: certificate times have
+	// one-second precision, so a one-nanosecond lifetime ends in the past.
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	leaf, err := ca.SignNode(csrFor(t, key), "3", time.Nanosecond)
 	if err != nil {
