@@ -1,0 +1,163 @@
+// Package nginxconf validates a node's reverse-proxy configuration and renders it into nginx
+// configuration files.
+//
+// The package has no storage dependency: the controller fills a NodeConfig from its database,
+// calls Render, and ships the resulting files to the node as one release. Every value that
+// reaches a configuration file is checked against an allowlist first; Render refuses to
+// produce anything for a configuration that does not validate.
+package nginxconf
+
+// Method is an upstream load-balancing method.
+type Method string
+
+// Load-balancing methods understood by the renderer.
+const (
+	MethodRoundRobin         Method = "round_robin"
+	MethodLeastConn          Method = "least_conn"
+	MethodIPHash             Method = "ip_hash"
+	MethodHash               Method = "hash"
+	MethodRandomTwoLeastConn Method = "random_two_least_conn"
+)
+
+// Target is one server of an upstream group.
+type Target struct {
+	Host        string // IP address or host name, without scheme or port
+	Port        int    // 1..65535
+	Weight      int    // 0 leaves nginx's default (1)
+	MaxFails    int    // 0 leaves nginx's default (1)
+	FailTimeout int    // seconds; 0 leaves nginx's default (10s)
+	Backup      bool   // only used when the primary servers are unavailable
+	Down        bool   // marked permanently unavailable
+}
+
+// Upstream is a named group of backend servers.
+type Upstream struct {
+	Name           string
+	Targets        []Target
+	Method         Method // empty means round robin
+	HashKey        string // for MethodHash: one or more allowlisted nginx variables, e.g. "$request_uri"
+	HashConsistent bool   // for MethodHash: ketama consistent hashing
+	Keepalive      int    // idle keepalive connections cached per worker; 0 disables
+	ConnectTimeout int    // seconds; 0 leaves nginx's default
+	ReadTimeout    int    // seconds; 0 leaves nginx's default
+	SendTimeout    int    // seconds; 0 leaves nginx's default
+}
+
+// MatchKind says how a route's path is compared with the request URI.
+type MatchKind string
+
+// Route match kinds.
+const (
+	MatchPrefix MatchKind = "prefix"
+	MatchExact  MatchKind = "exact"
+)
+
+// RouteKind says what a route does with a matching request.
+type RouteKind string
+
+// Route kinds.
+const (
+	RouteProxy    RouteKind = "proxy"
+	RouteRedirect RouteKind = "redirect"
+	RouteRespond  RouteKind = "respond"
+)
+
+// Route maps a request path of a domain to an action.
+type Route struct {
+	Match MatchKind // empty means prefix
+	Path  string
+	Kind  RouteKind
+
+	// Proxy.
+	Upstream      string // name of an Upstream of the same NodeConfig
+	WebSocket     bool   // pass Upgrade/Connection headers through
+	PreserveHost  bool   // send the client's Host header instead of the upstream name
+	RewritePrefix string // when set, the matched path is replaced by this one before proxying
+
+	// Redirect.
+	Code   int    // 301, 302, 307 or 308
+	Target string // absolute http(s) URL
+
+	// Respond.
+	Status      int    // 200..599
+	Body        string // single line of printable text
+	ContentType string // type/subtype, e.g. text/plain
+}
+
+// Header is one response header added to every response of a domain.
+type Header struct {
+	Name  string
+	Value string
+}
+
+// BasicAuthUser is one user allowed through HTTP basic authentication. PasswordHash is a
+// crypt(3) hash such as HashPassword produces; the plain password never reaches the renderer.
+type BasicAuthUser struct {
+	User         string
+	PasswordHash string
+}
+
+// CertRef names a certificate and key already present on the node.
+type CertRef struct {
+	CertPath string // absolute path to the PEM certificate chain
+	KeyPath  string // absolute path to the PEM private key
+}
+
+// Domain is one virtual host: a primary name, its aliases and what to do with requests.
+type Domain struct {
+	Name              string // primary name; Unicode accepted, rendered as punycode; "*.example.com" allowed
+	Aliases           []string
+	Routes            []Route
+	ForceHTTPS        bool   // redirect plain HTTP to HTTPS (needs Certificate)
+	HSTS              bool   // send Strict-Transport-Security (needs Certificate)
+	HTTP2             bool   // offer HTTP/2 on the TLS listener (needs Certificate)
+	ClientMaxBodySize string // nginx size such as "10m"; empty leaves nginx's default
+	ResponseHeaders   []Header
+	BasicAuthUsers    []BasicAuthUser
+	Allow             []string // IPs or CIDRs allowed; when set everyone else is denied
+	Deny              []string // IPs or CIDRs denied
+	Maintenance       bool     // answer 503 to everything but ACME challenges
+	Certificate       *CertRef // when set, an HTTPS server is rendered
+	Snippet           string   // admin-only extra directives, checked against an allowlist
+}
+
+// Protocol is a stream's transport protocol.
+type Protocol string
+
+// Stream protocols.
+const (
+	ProtocolTCP Protocol = "tcp"
+	ProtocolUDP Protocol = "udp"
+)
+
+// Stream forwards a TCP or UDP port to an upstream group.
+type Stream struct {
+	Name       string
+	ListenPort int
+	Protocol   Protocol // empty means tcp
+	Upstream   string   // name of an Upstream of the same NodeConfig
+}
+
+// NodeConfig is everything rendered for one node.
+type NodeConfig struct {
+	Upstreams []Upstream
+	Domains   []Domain
+	Streams   []Stream
+
+	// Webroot is the absolute directory the agent serves ACME HTTP-01 challenges from; a
+	// challenge token is read from <Webroot>/.well-known/acme-challenge/<token>.
+	Webroot string
+	// ConfigDir is the absolute directory at which nginx reaches the rendered release (the
+	// agent's "current" link); files that directives name, such as htpasswd files, are
+	// addressed below it. Empty means DefaultConfigDir.
+	ConfigDir string
+	// BindAddress restricts HTTP(S) listeners to one IP address; empty listens on all IPv4
+	// and IPv6 addresses.
+	BindAddress string
+	// HTTPPort and HTTPSPort default to 80 and 443.
+	HTTPPort  int
+	HTTPSPort int
+}
+
+// DefaultConfigDir is where the agent exposes the current release to nginx.
+const DefaultConfigDir = "/etc/nginx/gatehouse/current"

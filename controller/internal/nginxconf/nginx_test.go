@@ -1,0 +1,164 @@
+package nginxconf
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// testRoot prefixes every path in test configurations; goldens keep it, and runs against
+// real nginx replace it with a temporary directory holding real files.
+const testRoot = "/srv/gatehouse-test"
+
+const streamModule = "/usr/lib/nginx/modules/ngx_stream_module.so"
+
+// nginxPath returns nginx's path, skipping the test when nginx is missing outside CI.
+func nginxPath(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("nginx")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("nginx is not installed (CI=true): %v", err)
+		}
+		t.Skip("nginx is not installed")
+	}
+	return p
+}
+
+// hasStream reports whether a release contains stream files.
+func hasStream(files []File) bool {
+	for _, f := range files {
+		if strings.HasPrefix(f.Path, StreamDir+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+// nginxEnv is a temporary nginx prefix holding a release, TLS material and a main config.
+type nginxEnv struct {
+	dir  string
+	conf string
+}
+
+// newNginxEnv writes files (with testRoot replaced by a temp dir) and a main nginx.conf that
+// includes them. extraMain and extraHTTP are added to the main and http contexts.
+func newNginxEnv(t testing.TB, files []File, extraMain, extraHTTP string) nginxEnv {
+	t.Helper()
+	dir := t.TempDir()
+	for _, sub := range []string{"release/http", "release/stream", "tls", "acme/.well-known/acme-challenge", "logs", "tmp"} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range files {
+		p := filepath.Join(dir, "release", filepath.FromSlash(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		content := strings.ReplaceAll(string(f.Content), testRoot, dir)
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeSelfSigned(t, filepath.Join(dir, "tls", "cert.pem"), filepath.Join(dir, "tls", "key.pem"))
+
+	var main strings.Builder
+	if hasStream(files) {
+		if _, err := os.Stat(streamModule); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("nginx stream module missing (install libnginx-mod-stream): %v", err)
+			}
+			t.Skip("nginx stream module missing (install libnginx-mod-stream)")
+		}
+		main.WriteString("load_module " + streamModule + ";\n")
+	}
+	main.WriteString("pid " + dir + "/nginx.pid;\n")
+	main.WriteString("error_log " + dir + "/logs/error.log;\n")
+	main.WriteString(extraMain)
+	main.WriteString("events { worker_connections 64; }\n")
+	main.WriteString("http {\n")
+	for _, tp := range []string{"client_body", "proxy", "fastcgi", "uwsgi", "scgi"} {
+		main.WriteString("    " + tp + "_temp_path " + dir + "/tmp/" + tp + ";\n")
+	}
+	main.WriteString("    access_log off;\n")
+	main.WriteString(extraHTTP)
+	main.WriteString("    include " + dir + "/release/http/*.conf;\n}\n")
+	if hasStream(files) {
+		main.WriteString("stream {\n    include " + dir + "/release/stream/*.conf;\n}\n")
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(main.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return nginxEnv{dir: dir, conf: conf}
+}
+
+// nginxCheck runs "nginx -t" on a release and fails the test with nginx's own message.
+func nginxCheck(t testing.TB, files []File) {
+	t.Helper()
+	bin := nginxPath(t)
+	env := newNginxEnv(t, files, "", "")
+	args := []string{"-t", "-q", "-p", env.dir, "-c", env.conf}
+	// nginx -t binds every listen address briefly; inside a fresh network namespace that
+	// cannot disturb other nginx processes on this machine.
+	if u, err := exec.LookPath("unshare"); err == nil && os.Geteuid() == 0 {
+		args = append([]string{"-n", bin}, args...)
+		bin = u
+	}
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("nginx -t rejected the rendered configuration: %v\n%s", err, out)
+	}
+}
+
+func writeSelfSigned(t testing.TB, certPath, keyPath string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "gatehouse test"},
+		DNSNames:     []string{"example.com"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(24 * time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// freePort returns a TCP port on loopback that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

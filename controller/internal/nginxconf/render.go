@@ -1,0 +1,444 @@
+package nginxconf
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/sha256"
+	"embed"
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"math/bits"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"text/template"
+)
+
+//go:embed templates/*.tmpl
+var templateFS embed.FS
+
+// templates are parsed once; text/template values are safe for concurrent execution and
+// carry no per-node state.
+var templates = template.Must(template.New("").Funcs(template.FuncMap{"q": quoteArg}).ParseFS(templateFS, "templates/*.tmpl"))
+
+// File is one rendered file of a release.
+type File struct {
+	Path    string // relative to the release directory, e.g. "http/domain-example.com.conf"
+	Content []byte
+}
+
+// Rendered is a node's complete configuration release.
+type Rendered struct {
+	Files []File // sorted by Path
+	Hash  string // hex SHA-256 over every path and content; equal configurations hash equally
+}
+
+// Layout of a release, relative to its directory. nginx includes http/*.conf inside its http
+// block and stream/*.conf inside its stream block.
+const (
+	GlobalFile = "http/00-gatehouse.conf"
+	HTTPDir    = "http"
+	StreamDir  = "stream"
+	AuthDir    = "auth"
+)
+
+const maintenanceBody = "This site is down for maintenance. Please try again later."
+
+// Render validates cfg and renders it into one file per upstream, domain and stream, plus a
+// global http file and an htpasswd file per domain with basic authentication. The result is
+// deterministic: the same configuration in any order of its lists yields the same files and
+// hash. Invalid input yields a FieldErrors error and no files.
+func Render(cfg NodeConfig) (Rendered, error) {
+	c, fe := check(cfg)
+	if fe != nil {
+		return Rendered{}, fe
+	}
+	r := renderer{c: c}
+	files, err := r.render()
+	if err != nil {
+		return Rendered{}, err
+	}
+	return Rendered{Files: files, Hash: hashFiles(files)}, nil
+}
+
+func hashFiles(files []File) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, f := range files {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f.Path)))
+		h.Write(n[:])
+		h.Write([]byte(f.Path))
+		binary.BigEndian.PutUint64(n[:], uint64(len(f.Content)))
+		h.Write(n[:])
+		h.Write(f.Content)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+type renderer struct {
+	c *checked
+}
+
+// job renders one file.
+type job struct {
+	path string
+	tmpl string
+	data any
+	raw  []byte // set instead of tmpl for files that are not templates
+}
+
+func (r *renderer) render() ([]File, error) {
+	cfg := &r.c.cfg
+	jobs := make([]job, 0, 1+len(cfg.Upstreams)+2*len(cfg.Domains)+len(cfg.Streams))
+	jobs = append(jobs, job{path: GlobalFile, tmpl: "global.conf.tmpl", data: globalView(cfg)})
+	for i := range cfg.Upstreams {
+		u := &cfg.Upstreams[i]
+		jobs = append(jobs, job{
+			path: HTTPDir + "/upstream-" + u.Name + ".conf",
+			tmpl: "upstream.conf.tmpl",
+			data: upstreamView(u, false),
+		})
+	}
+	for i := range cfg.Domains {
+		d := &cfg.Domains[i]
+		base := fileBase(d.Name)
+		view := r.domainView(d, r.c.snippets[i], base)
+		jobs = append(jobs, job{path: HTTPDir + "/domain-" + base + ".conf", tmpl: "domain.conf.tmpl", data: view})
+		if len(d.BasicAuthUsers) > 0 {
+			jobs = append(jobs, job{path: AuthDir + "/" + base + ".htpasswd", raw: htpasswd(d.BasicAuthUsers)})
+		}
+	}
+	for i := range cfg.Streams {
+		s := &cfg.Streams[i]
+		jobs = append(jobs, job{
+			path: StreamDir + "/stream-" + s.Name + ".conf",
+			tmpl: "stream.conf.tmpl",
+			data: r.streamView(s),
+		})
+	}
+
+	files := make([]File, len(jobs))
+	errs := make([]error, len(jobs))
+	workers := min(runtime.GOMAXPROCS(0), max(1, len(jobs)/64))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			var buf bytes.Buffer
+			for i := w; i < len(jobs); i += workers {
+				j := &jobs[i]
+				if j.raw != nil {
+					files[i] = File{Path: j.path, Content: j.raw}
+					continue
+				}
+				buf.Reset()
+				if err := templates.ExecuteTemplate(&buf, j.tmpl, j.data); err != nil {
+					errs[i] = fmt.Errorf("render %s: %w", j.path, err)
+					continue
+				}
+				files[i] = File{Path: j.path, Content: bytes.Clone(buf.Bytes())}
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	slices.SortFunc(files, func(a, b File) int { return cmp.Compare(a.Path, b.Path) })
+	return files, nil
+}
+
+// fileBase turns a punycode server name into a file name part; "*" cannot appear in a valid
+// name label, so "_" for the wildcard cannot collide with another domain.
+func fileBase(name string) string {
+	return strings.Replace(name, "*", "_", 1)
+}
+
+func htpasswd(users []BasicAuthUser) []byte {
+	sorted := slices.Clone(users)
+	slices.SortFunc(sorted, func(a, b BasicAuthUser) int { return cmp.Compare(a.User, b.User) })
+	var b bytes.Buffer
+	for _, u := range sorted {
+		b.WriteString(u.User)
+		b.WriteByte(':')
+		b.WriteString(u.PasswordHash)
+		b.WriteByte('\n')
+	}
+	return b.Bytes()
+}
+
+type globalData struct {
+	NameCount   int
+	LongestName int
+	BucketSize  int
+	MaxSize     int
+}
+
+// globalView sizes nginx's server-name hash from the data. nginx stores a name in an element
+// of pointer + length + name, aligned to a pointer; a bucket must hold the longest element
+// plus a terminating pointer. Buckets sized for two of the longest elements, and a table
+// allowed up to four slots per name, let nginx find a layout quickly even for many names.
+func globalView(cfg *NodeConfig) globalData {
+	count, longest := 0, 0
+	for i := range cfg.Domains {
+		d := &cfg.Domains[i]
+		count += 1 + len(d.Aliases)
+		longest = max(longest, len(d.Name))
+		for _, a := range d.Aliases {
+			longest = max(longest, len(a))
+		}
+	}
+	elt := 8 + (longest+2+7)/8*8
+	return globalData{
+		NameCount:   count,
+		LongestName: longest,
+		BucketSize:  max(64, nextPow2(2*elt+8)),
+		MaxSize:     max(1024, nextPow2(4*count)),
+	}
+}
+
+func nextPow2(n int) int {
+	if n <= 1 {
+		return 1
+	}
+	return 1 << bits.Len(uint(n-1))
+}
+
+type upstreamData struct {
+	Name      string
+	Method    []string
+	Servers   []string
+	Keepalive int
+}
+
+func upstreamView(u *Upstream, stream bool) upstreamData {
+	v := upstreamData{Name: u.Name}
+	if !stream {
+		v.Keepalive = u.Keepalive
+	}
+	switch u.Method {
+	case MethodLeastConn:
+		v.Method = []string{"least_conn"}
+	case MethodIPHash:
+		v.Method = []string{"ip_hash"}
+	case MethodRandomTwoLeastConn:
+		v.Method = []string{"random two least_conn"}
+	case MethodHash:
+		m := "hash " + quoteArg(u.HashKey)
+		if u.HashConsistent {
+			m += " consistent"
+		}
+		v.Method = []string{m}
+	}
+	v.Servers = make([]string, len(u.Targets))
+	for i, t := range u.Targets {
+		var b strings.Builder
+		if strings.Contains(t.Host, ":") {
+			b.WriteString("[" + t.Host + "]")
+		} else {
+			b.WriteString(t.Host)
+		}
+		b.WriteString(":" + strconv.Itoa(t.Port))
+		if t.Weight > 0 {
+			b.WriteString(" weight=" + strconv.Itoa(t.Weight))
+		}
+		if t.MaxFails > 0 {
+			b.WriteString(" max_fails=" + strconv.Itoa(t.MaxFails))
+		}
+		if t.FailTimeout > 0 {
+			b.WriteString(" fail_timeout=" + strconv.Itoa(t.FailTimeout) + "s")
+		}
+		if t.Backup {
+			b.WriteString(" backup")
+		}
+		if t.Down {
+			b.WriteString(" down")
+		}
+		v.Servers[i] = b.String()
+	}
+	return v
+}
+
+type streamData struct {
+	upstreamData
+	UpstreamName   string
+	Listen         []string
+	ConnectTimeout int
+	Timeout        int
+}
+
+func (r *renderer) streamView(s *Stream) streamData {
+	u := r.c.upByName[s.Upstream]
+	v := streamData{
+		upstreamData:   upstreamView(u, true),
+		UpstreamName:   "gatehouse_stream_" + s.Name,
+		ConnectTimeout: u.ConnectTimeout,
+		Timeout:        u.ReadTimeout,
+	}
+	suffix := ""
+	if s.Protocol == ProtocolUDP {
+		suffix = " udp"
+	}
+	v.Listen = listenLines(r.c.cfg.BindAddress, s.ListenPort, suffix)
+	return v
+}
+
+func listenLines(bind string, port int, suffix string) []string {
+	p := strconv.Itoa(port)
+	switch {
+	case bind == "":
+		return []string{p + suffix, "[::]:" + p + suffix}
+	case strings.Contains(bind, ":"):
+		return []string{"[" + bind + "]:" + p + suffix}
+	default:
+		return []string{bind + ":" + p + suffix}
+	}
+}
+
+type domainData struct {
+	HTTP  *serverData
+	HTTPS *serverData
+}
+
+type serverData struct {
+	Listen       []string
+	Names        string
+	Webroot      string
+	Redirect     bool   // the plain-HTTP server only redirects to HTTPS
+	RedirectPort string // ":port" when HTTPS is not on 443
+	Cert, Key    string
+	HSTS         bool
+	MaxBody      string
+	Deny         []string
+	Allow        []string
+	AuthFile     string
+	Headers      []Header
+	Snippet      []string
+	Locations    []locationData
+}
+
+type locationData struct {
+	Exact bool
+	Path  string
+
+	Proxy          bool
+	ProxyPass      string
+	PreserveHost   bool
+	WebSocket      bool
+	ConnectTimeout int
+	ReadTimeout    int
+	SendTimeout    int
+	Snippet        []string
+
+	Redirect bool
+	Code     int
+	Target   string
+
+	Status      int
+	Body        string
+	ContentType string
+}
+
+func (r *renderer) domainView(d *Domain, snip parsedSnippet, base string) domainData {
+	cfg := &r.c.cfg
+	names := d.Name
+	if len(d.Aliases) > 0 {
+		names = d.Name + " " + strings.Join(d.Aliases, " ")
+	}
+	common := serverData{
+		Names:   names,
+		Webroot: cfg.Webroot,
+		MaxBody: d.ClientMaxBodySize,
+		Deny:    d.Deny,
+		Allow:   d.Allow,
+		Headers: d.ResponseHeaders,
+	}
+	if len(d.BasicAuthUsers) > 0 {
+		common.AuthFile = strings.TrimSuffix(cfg.ConfigDir, "/") + "/" + AuthDir + "/" + base + ".htpasswd"
+	}
+	for _, s := range snip.server {
+		common.Snippet = append(common.Snippet, s.String())
+	}
+	var proxySnippet []string
+	for _, s := range snip.proxy {
+		proxySnippet = append(proxySnippet, s.String())
+	}
+	common.Locations = r.locations(d, proxySnippet)
+
+	var v domainData
+	http := common
+	http.Listen = listenLines(cfg.BindAddress, cfg.HTTPPort, "")
+	if d.ForceHTTPS {
+		http = serverData{Listen: http.Listen, Names: names, Webroot: cfg.Webroot, Redirect: true}
+		if cfg.HTTPSPort != 443 {
+			http.RedirectPort = ":" + strconv.Itoa(cfg.HTTPSPort)
+		}
+	}
+	v.HTTP = &http
+	if d.Certificate != nil {
+		https := common
+		suffix := " ssl"
+		if d.HTTP2 {
+			suffix += " http2"
+		}
+		https.Listen = listenLines(cfg.BindAddress, cfg.HTTPSPort, suffix)
+		https.Cert, https.Key = d.Certificate.CertPath, d.Certificate.KeyPath
+		https.HSTS = d.HSTS
+		v.HTTPS = &https
+	}
+	return v
+}
+
+func (r *renderer) locations(d *Domain, proxySnippet []string) []locationData {
+	if d.Maintenance {
+		return []locationData{{Path: "/", Status: 503, Body: maintenanceBody, ContentType: "text/plain"}}
+	}
+	locs := make([]locationData, 0, len(d.Routes)+1)
+	hasRoot := false
+	for i := range d.Routes {
+		rt := &d.Routes[i]
+		l := locationData{Exact: rt.Match == MatchExact, Path: rt.Path}
+		if !l.Exact && rt.Path == "/" {
+			hasRoot = true
+		}
+		switch rt.Kind {
+		case RouteProxy:
+			u := r.c.upByName[rt.Upstream]
+			l.Proxy = true
+			l.ProxyPass = "http://" + u.Name + rt.RewritePrefix
+			l.PreserveHost = rt.PreserveHost
+			l.WebSocket = rt.WebSocket
+			l.ConnectTimeout, l.ReadTimeout, l.SendTimeout = u.ConnectTimeout, u.ReadTimeout, u.SendTimeout
+			l.Snippet = proxySnippet
+		case RouteRedirect:
+			l.Redirect = true
+			l.Code, l.Target = rt.Code, rt.Target
+		case RouteRespond:
+			l.Status, l.Body, l.ContentType = rt.Status, rt.Body, rt.ContentType
+		}
+		locs = append(locs, l)
+	}
+	if !hasRoot {
+		locs = append(locs, locationData{Path: "/", Status: 404, Body: "Not found.", ContentType: "text/plain"})
+	}
+	// Sorted so that reordering routes in the UI does not change the release: nginx picks
+	// the longest matching prefix and exact matches first, whatever their order in the file.
+	slices.SortFunc(locs, func(a, b locationData) int {
+		if c := cmp.Compare(a.Path, b.Path); c != 0 {
+			return c
+		}
+		switch {
+		case a.Exact == b.Exact:
+			return 0
+		case a.Exact:
+			return -1
+		default:
+			return 1
+		}
+	})
+	return locs
+}
