@@ -1,8 +1,19 @@
 package nginxconf
 
 import (
+	"bytes"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
 )
 
 // The first, second and fourth vectors come from Drepper's "Unix crypt using SHA-256 and
@@ -52,6 +63,132 @@ func TestHashPassword(t *testing.T) {
 	for _, bad := range []string{"", strings.Repeat("x", 1025)} {
 		if _, err := HashPassword(bad); err == nil {
 			t.Errorf("HashPassword(len %d) succeeded, want an error", len(bad))
+		}
+	}
+}
+
+// TestPasswordHashesVerifiedByNginx serves rendered domains from real nginx and checks that
+// the hashes HashPassword (and bcrypt) produce let the right password in and keep a wrong
+// one out, that fixed answers and redirects are guarded by authentication and deny rules
+// too, and that ACME challenges stay reachable without credentials.
+func TestPasswordHashesVerifiedByNginx(t *testing.T) {
+	t.Parallel()
+	bin := nginxPath(t)
+	shaHash, err := HashPassword("s3cret: pass-phrase")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bcryptHash, err := bcrypt.GenerateFromPassword([]byte("bcrypt pass"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	cfg := baseConfig()
+	cfg.BindAddress = "127.0.0.1"
+	cfg.HTTPPort = port
+	cfg.HTTPSPort = freePort(t)
+	cfg.Domains = []Domain{{
+		Name: "auth.example.com",
+		BasicAuthUsers: []BasicAuthUser{
+			{User: "alice", PasswordHash: shaHash},
+			{User: "bob", PasswordHash: string(bcryptHash)},
+		},
+		Routes: []Route{
+			{Path: "/", Kind: RouteRespond, Status: 200, Body: "welcome"},
+			{Match: MatchExact, Path: "/go", Kind: RouteRedirect, Code: 302, Target: "https://example.org/landing"},
+		},
+	}, {
+		Name:   "denied.example.com",
+		Deny:   []string{"127.0.0.0/8"},
+		Routes: []Route{{Path: "/", Kind: RouteRespond, Status: 200, Body: "secret"}},
+	}}
+	r, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newNginxEnv(t, r.Files, "daemon off;\nmaster_process off;\n", "")
+	if err := os.WriteFile(filepath.Join(env.dir, "acme/.well-known/acme-challenge/tok-1"), []byte("tok-1.thumb"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", env.dir, "-c", env.conf)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	waitListening(t, addr, exited, env.dir, &stderr)
+
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	tests := []struct {
+		name       string
+		host       string
+		path       string
+		user, pass string
+		wantStatus int
+		wantBody   string
+	}{
+		{"no credentials", "auth.example.com", "/", "", "", http.StatusUnauthorized, ""},
+		{"sha512 wrong password", "auth.example.com", "/", "alice", "s3cret: pass-phrasE", http.StatusUnauthorized, ""},
+		{"sha512 right password", "auth.example.com", "/", "alice", "s3cret: pass-phrase", http.StatusOK, "welcome"},
+		{"bcrypt right password", "auth.example.com", "/", "bob", "bcrypt pass", http.StatusOK, "welcome"},
+		{"bcrypt wrong password", "auth.example.com", "/", "bob", "bcrypt pas", http.StatusUnauthorized, ""},
+		{"unknown user", "auth.example.com", "/", "mallory", "s3cret: pass-phrase", http.StatusUnauthorized, ""},
+		{"redirect without credentials", "auth.example.com", "/go", "", "", http.StatusUnauthorized, ""},
+		{"redirect with credentials", "auth.example.com", "/go", "alice", "s3cret: pass-phrase", http.StatusFound, ""},
+		{"acme challenge without credentials", "auth.example.com", "/.well-known/acme-challenge/tok-1", "", "", http.StatusOK, "tok-1.thumb"},
+		{"denied address", "denied.example.com", "/", "", "", http.StatusForbidden, ""},
+		{"acme challenge from denied address", "denied.example.com", "/.well-known/acme-challenge/tok-1", "", "", http.StatusOK, "tok-1.thumb"},
+	}
+	for _, tt := range tests {
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+tt.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = tt.host
+		if tt.user != "" {
+			req.SetBasicAuth(tt.user, tt.pass)
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tt.wantStatus {
+			t.Errorf("%s: status %d, want %d", tt.name, resp.StatusCode, tt.wantStatus)
+		}
+		if tt.wantBody != "" && string(body) != tt.wantBody {
+			t.Errorf("%s: body %q, want %q", tt.name, body, tt.wantBody)
+		}
+	}
+}
+
+// waitListening waits until nginx accepts connections on addr, failing with its error log if
+// it exits first.
+func waitListening(t *testing.T, addr string, exited <-chan error, dir string, stderr *bytes.Buffer) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return
+		}
+		select {
+		case err := <-exited:
+			log, _ := os.ReadFile(filepath.Join(dir, "logs", "error.log"))
+			t.Fatalf("nginx exited: %v\n%s\n%s", err, stderr.String(), log)
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not listen on %s", addr)
 		}
 	}
 }

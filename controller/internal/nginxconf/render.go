@@ -324,6 +324,11 @@ type serverData struct {
 type locationData struct {
 	Exact bool
 	Path  string
+	// Guarded answers through a named location reached by try_files, so that allow/deny and
+	// basic authentication (access phase) run before the answer (a "return" in the location
+	// itself would run in the earlier rewrite phase and skip them).
+	Guarded bool
+	Index   int
 
 	Proxy          bool
 	ProxyPass      string
@@ -425,6 +430,7 @@ func (r *renderer) locations(d *Domain, proxySnippet []string) []locationData {
 	if !hasRoot {
 		locs = append(locs, locationData{Path: "/", Status: 404, Body: "Not found.", ContentType: "text/plain"})
 	}
+	guarded := len(d.Allow) > 0 || len(d.Deny) > 0 || len(d.BasicAuthUsers) > 0
 	// Sorted so that reordering routes in the UI does not change the release: nginx picks
 	// the longest matching prefix and exact matches first, whatever their order in the file.
 	slices.SortFunc(locs, func(a, b locationData) int {
@@ -440,5 +446,10 @@ func (r *renderer) locations(d *Domain, proxySnippet []string) []locationData {
 			return 1
 		}
 	})
+	for i := range locs {
+		if guarded && !locs[i].Proxy {
+			locs[i].Guarded, locs[i].Index = true, i
+		}
+	}
 	return locs
 }

@@ -62,7 +62,7 @@ var (
 	reBodySize    = regexp.MustCompile(`^[0-9]{1,6}[kKmMgG]?$`)
 	reContentType = regexp.MustCompile(`^[a-z0-9][a-z0-9.+-]{0,63}/[a-z0-9][a-z0-9.+-]{0,63}$`)
 	reHashVar     = regexp.MustCompile(`^\$[a-z0-9_]+`)
-	reCryptHash   = regexp.MustCompile(`^(\$6\$(rounds=[0-9]{4,9}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}|\$5\$(rounds=[0-9]{4,9}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{43}|\$2[aby]\$[0-9]{2}\$[./0-9A-Za-z]{53})$`)
+	reCryptHash   = regexp.MustCompile(`^(\$6\$(rounds=[0-9]{4,9}\$)?[./0-9A-Za-z]{1,16}\$[./0-9A-Za-z]{86}|\$2[aby]\$[0-9]{2}\$[./0-9A-Za-z]{53})$`)
 )
 
 const (
@@ -445,7 +445,7 @@ func checkDomain(fe FieldErrors, p string, d Domain, ups map[string]*Upstream, n
 		}
 		users[u.User] = true
 		if !reCryptHash.MatchString(u.PasswordHash) {
-			fe.add(up+".password_hash", "must be a SHA-512 ($6$), SHA-256 ($5$) or bcrypt ($2y$) crypt hash; set the password to compute one")
+			fe.add(up+".password_hash", "must be a SHA-512 ($6$) or bcrypt ($2a$, $2b$ or $2y$) crypt hash; set the password to compute one")
 		}
 	}
 
