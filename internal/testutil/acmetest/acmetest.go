@@ -36,7 +36,10 @@ type Options struct {
 	// HTTPPort is the port HTTP-01 validation connects to on the address the
 	// name resolves to. Zero means 80.
 	HTTPPort int
-	// Blocklist lists domains Pebble refuses to issue for.
+	// Blocklist lists domains Pebble refuses to issue for, subdomains
+	// included. Pebble compares label by label and panics on a requested name
+	// with fewer labels than a blocked one, so block short names
+	// ("blocked.test") and request longer ones.
 	Blocklist []string
 	// Log receives Pebble's log lines; nil discards them.
 	Log io.Writer
@@ -169,4 +172,6 @@ func (s *Server) Roots() *x509.CertPool {
 }
 
 // String names the server in test output.
-func (s *Server) String() string { return "pebble at " + s.srv.URL + " (" + strconv.Itoa(s.Orders()) + " orders)" }
+func (s *Server) String() string {
+	return "pebble at " + s.srv.URL + " (" + strconv.Itoa(s.Orders()) + " orders)"
+}
