@@ -1,0 +1,120 @@
+package hub
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
+)
+
+func (h *Hub) runMetrics(stream agentv1.AgentService_ReportMetricsServer) error {
+	id := identityFrom(stream.Context())
+	ctx, cancel := context.WithCancelCause(stream.Context())
+	defer cancel(nil)
+
+	key := h.nextSeq()
+	h.mu.Lock()
+	n := h.nodes[id.nodeID]
+	if n == nil {
+		n = &nodeConns{metrics: make(map[uint64]context.CancelCauseFunc)}
+		h.nodes[id.nodeID] = n
+	}
+	n.metrics[key] = cancel
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		if n := h.nodes[id.nodeID]; n != nil {
+			delete(n.metrics, key)
+			if n.session == nil && len(n.metrics) == 0 {
+				delete(h.nodes, id.nodeID)
+			}
+		}
+		h.mu.Unlock()
+	}()
+
+	batches, recvErr := recvPump(ctx, stream.Recv)
+	for {
+		select {
+		case b := <-batches:
+			upTo, err := h.checkBatch(b)
+			if err != nil {
+				h.log.Warn("refused metrics batch", "node", id.nodeID, "error", err)
+				return status.Errorf(codes.InvalidArgument, "metrics batch: %v", err)
+			}
+			if err := h.cfg.Ingest.Ingest(ctx, id.nodeID, b.GetSamples()); err != nil {
+				h.log.Error("ingest metrics", "node", id.nodeID, "samples", len(b.GetSamples()), "error", err)
+				return status.Error(codes.Unavailable, "cannot store metrics now; the agent keeps them and retries")
+			}
+			ack := &agentv1.MetricsAck{UpTo: timestamppb.New(upTo), Stored: uint32(len(b.GetSamples()))}
+			if err := stream.Send(ack); err != nil {
+				return err
+			}
+		case err := <-recvErr:
+			_ = err // io.EOF or the client went away
+			return nil
+		case <-ctx.Done():
+			if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
+				return status.Error(codes.Aborted, cause.Error())
+			}
+			return status.FromContextError(ctx.Err()).Err()
+		}
+	}
+}
+
+// checkBatch validates a batch and returns its newest sample time.
+func (h *Hub) checkBatch(b *agentv1.MetricsBatch) (time.Time, error) {
+	samples := b.GetSamples()
+	if len(samples) == 0 {
+		return time.Time{}, fmt.Errorf("batch is empty")
+	}
+	if len(samples) > h.cfg.MaxBatch {
+		return time.Time{}, fmt.Errorf("%d samples, at most %d per batch", len(samples), h.cfg.MaxBatch)
+	}
+	var upTo time.Time
+	for i, s := range samples {
+		if err := s.GetTime().CheckValid(); err != nil {
+			return time.Time{}, fmt.Errorf("sample %d: time: %w", i, err)
+		}
+		t := s.GetTime().AsTime()
+		if t.Before(upTo) {
+			return time.Time{}, fmt.Errorf("sample %d: times must not go backwards", i)
+		}
+		upTo = t
+		if err := checkSample(s); err != nil {
+			return time.Time{}, fmt.Errorf("sample %d: %w", i, err)
+		}
+	}
+	return upTo, nil
+}
+
+func checkSample(s *agentv1.MetricSample) error {
+	const maxItems, maxText = 4096, 256
+	if len(s.GetPerCpu()) > maxItems || len(s.GetFilesystems()) > maxItems || len(s.GetInterfaces()) > maxItems ||
+		len(s.GetDiskIo()) > maxItems || len(s.GetTemperatures()) > maxItems {
+		return fmt.Errorf("more than %d entries in a list", maxItems)
+	}
+	texts := []string{s.GetSource()}
+	for _, f := range s.GetFilesystems() {
+		texts = append(texts, f.GetMount(), f.GetDevice(), f.GetFsType())
+	}
+	for _, i := range s.GetInterfaces() {
+		texts = append(texts, i.GetName())
+	}
+	for _, d := range s.GetDiskIo() {
+		texts = append(texts, d.GetName())
+	}
+	for _, t := range s.GetTemperatures() {
+		texts = append(texts, t.GetLabel())
+	}
+	for _, t := range texts {
+		if err := printable(t, maxText); err != nil {
+			return fmt.Errorf("text %.40q: %w", t, err)
+		}
+	}
+	return nil
+}
