@@ -288,7 +288,9 @@ func TestSessionCommandRoundTrip(t *testing.T) {
 	}
 
 	s.cancel()
-	waitFor(t, "node offline", func() bool { return !h.Connected(nodeID) && !e.store.isOnline(nodeID) && e.eventCount(hub.EventOffline, nodeID) == 1 })
+	waitFor(t, "node offline", func() bool {
+		return !h.Connected(nodeID) && !e.store.isOnline(nodeID) && e.eventCount(hub.EventOffline, nodeID) == 1
+	})
 }
 
 func TestAgentServiceRequiresClientCertificate(t *testing.T) {
