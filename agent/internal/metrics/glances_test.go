@@ -115,8 +115,8 @@ func TestGlancesFixtures(t *testing.T) {
 				Load1: 6.6826171875, Load5: 3.759765625, Load15: 1.533203125,
 				MemTotal: 25276510208, MemUsed: 514150400, MemAvailable: 24762359808,
 				Filesystems: []Filesystem{
+					// /run/netns, a bind mount of the same device, is left out as /proc does.
 					{Mount: "/", Device: "/dev/vda", FSType: "ext4", Size: 270553174016, Used: 15031599104},
-					{Mount: "/run/netns", Device: "/dev/vda", FSType: "ext4", Size: 270553174016, Used: 15031599104},
 				},
 				Interfaces: []Interface{
 					{Name: "lo", RxBps: 2000, TxBps: 2000, RxTotal: 744799, TxTotal: 744799},

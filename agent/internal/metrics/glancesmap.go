@@ -137,14 +137,14 @@ func mapPlugin(s *Sample, name string, body []byte) error {
 			if len(s.Filesystems) == MaxItems {
 				break
 			}
-			mount := cleanName(f.Mount)
-			if mount == "" {
-				continue
+			mount, device := cleanName(f.Mount), cleanName(f.Device)
+			if mount == "" || device != "" && hasDevice(s.Filesystems, device) {
+				continue // a bind mount repeats its device's figures
 			}
 			size := toUint64(f.Size)
 			s.Filesystems = append(s.Filesystems, Filesystem{
 				Mount:  mount,
-				Device: cleanName(f.Device),
+				Device: device,
 				FSType: cleanName(f.FSType),
 				Size:   size,
 				Used:   min(toUint64(f.Used), size),
@@ -231,6 +231,15 @@ func mapPlugin(s *Sample, name string, body []byte) error {
 		return fmt.Errorf("glances plugin %q is not part of a sample", name)
 	}
 	return nil
+}
+
+func hasDevice(fs []Filesystem, device string) bool {
+	for _, f := range fs {
+		if f.Device == device {
+			return true
+		}
+	}
+	return false
 }
 
 // pickRate prefers a rate Glances computed itself (v4), then a delta since

@@ -31,14 +31,16 @@ type Proc struct {
 	now               func() time.Time
 	statfs            func(path string) (size, used uint64, err error)
 
-	mu       sync.Mutex
-	buf      bytes.Buffer
-	prevAt   time.Time
-	prevCPU  []cpuTimes // index 0 is the aggregate, then one per core
-	prevNet  map[string]netCounters
-	prevDisk map[string]diskCounters
-	nodev    map[string]struct{} // filesystem types without a block device
-	nodevAt  time.Time
+	mu        sync.Mutex
+	buf       bytes.Buffer
+	prevAt    time.Time
+	prevCPU   []cpuTimes // index 0 is the aggregate, then one per core
+	prevNet   map[string]netCounters
+	prevDisk  map[string]diskCounters
+	nodev     map[string]struct{} // filesystem types without a block device
+	nodevAt   time.Time
+	sensors   []sensorFile // nil until the first scan
+	sensorsAt time.Time
 }
 
 type cpuTimes struct{ busy, total uint64 }
@@ -99,25 +101,27 @@ func (p *Proc) Sample(ctx context.Context) (Sample, error) {
 	if err := p.readMem(&s); err != nil {
 		return Sample{}, err
 	}
-	optional := []struct {
-		what string
-		fn   func(*Sample, float64) error
-	}{
-		{"load", p.readLoad},
-		{"filesystems", p.readMounts},
-		{"network", p.readNet},
-		{"disk io", p.readDisks},
-		{"uptime", p.readUptime},
-		{"processes", p.readProcesses},
-		{"temperatures", p.readTemperatures},
-	}
-	for _, o := range optional {
-		if err := o.fn(&s, elapsed); err != nil {
+	for _, o := range procParts {
+		if err := o.read(p, &s, elapsed); err != nil {
 			p.log.Debug("proc sampler skipped a part", "part", o.what, "error", err)
 		}
 	}
 	p.prevAt = now
 	return s, nil
+}
+
+// procParts are the optional parts of a sample, in the order they are read.
+var procParts = []struct {
+	what string
+	read func(p *Proc, s *Sample, elapsed float64) error
+}{
+	{"load", (*Proc).readLoad},
+	{"filesystems", (*Proc).readMounts},
+	{"network", (*Proc).readNet},
+	{"disk io", (*Proc).readDisks},
+	{"uptime", (*Proc).readUptime},
+	{"processes", (*Proc).readProcesses},
+	{"temperatures", (*Proc).readTemperatures},
 }
 
 // read returns the contents of name (relative to root) in p.buf.
@@ -632,23 +636,45 @@ func statfsUsage(path string) (size, used uint64, err error) {
 	return size, used, nil
 }
 
-// readTemperatures reads hwmon sensors, or thermal zones when there are none.
-func (p *Proc) readTemperatures(s *Sample, _ float64) error {
-	if err := p.readHwmon(s); err != nil {
-		p.log.Trace("no hwmon sensors", "error", err)
-	}
-	if len(s.Temperatures) > 0 {
-		return nil
-	}
-	return p.readThermalZones(s)
+// sensorFile is one temperature input found under sysRoot.
+type sensorFile struct {
+	rel, label string
 }
 
-func (p *Proc) readHwmon(s *Sample) error {
-	dir := filepath.Join(p.sysRoot, "class", "hwmon")
-	chips, err := os.ReadDir(dir)
-	if err != nil {
-		return err
+// sensorRescan is how often the sensor files are looked for again; hot
+// plugged devices (an NVMe drive, a USB sensor) show up within this time.
+const sensorRescan = time.Minute
+
+// readTemperatures reads hwmon sensors, or thermal zones when there are
+// none. The list of sensor files is cached and refreshed every sensorRescan.
+func (p *Proc) readTemperatures(s *Sample, _ float64) error {
+	now := p.now()
+	if p.sensors == nil || now.Sub(p.sensorsAt) >= sensorRescan {
+		p.sensors = p.findHwmon()
+		if len(p.sensors) == 0 {
+			p.sensors = p.findThermalZones()
+		}
+		if p.sensors == nil {
+			p.sensors = []sensorFile{}
+		}
+		p.sensorsAt = now
 	}
+	for _, f := range p.sensors {
+		c, err := p.readMilliCelsius(f.rel)
+		if err != nil {
+			continue
+		}
+		s.Temperatures = append(s.Temperatures, Temperature{Label: f.label, Celsius: c})
+	}
+	return nil
+}
+
+func (p *Proc) findHwmon() []sensorFile {
+	chips, err := os.ReadDir(filepath.Join(p.sysRoot, "class", "hwmon"))
+	if err != nil {
+		return nil
+	}
+	var found []sensorFile
 	for _, chip := range chips {
 		rel := filepath.Join("class", "hwmon", chip.Name())
 		chipName := "hwmon"
@@ -673,51 +699,44 @@ func (p *Proc) readHwmon(s *Sample) error {
 			if _, num := parseUint([]byte(idx)); !num {
 				continue
 			}
-			c, err := p.readMilliCelsius(filepath.Join(rel, e.Name()))
-			if err != nil {
-				continue
-			}
 			label := chipName + " " + idx
 			if b, err := p.read(p.sysRoot, filepath.Join(rel, "temp"+idx+"_label")); err == nil {
 				if l := cleanName(string(bytes.TrimSpace(b))); l != "" {
 					label = l
 				}
 			}
-			s.Temperatures = append(s.Temperatures, Temperature{Label: label, Celsius: c})
-			if len(s.Temperatures) == MaxItems {
-				return nil
+			found = append(found, sensorFile{rel: filepath.Join(rel, e.Name()), label: label})
+			if len(found) == MaxItems {
+				return found
 			}
 		}
 	}
-	return nil
+	return found
 }
 
-func (p *Proc) readThermalZones(s *Sample) error {
+func (p *Proc) findThermalZones() []sensorFile {
 	zones, err := os.ReadDir(filepath.Join(p.sysRoot, "class", "thermal"))
 	if err != nil {
-		return err
+		return nil
 	}
+	var found []sensorFile
 	for _, z := range zones {
 		if !strings.HasPrefix(z.Name(), "thermal_zone") {
 			continue
 		}
 		rel := filepath.Join("class", "thermal", z.Name())
-		c, err := p.readMilliCelsius(filepath.Join(rel, "temp"))
-		if err != nil {
-			continue
-		}
-		label := z.Name()
+		label := cleanName(z.Name())
 		if b, err := p.read(p.sysRoot, filepath.Join(rel, "type")); err == nil {
 			if l := cleanName(string(bytes.TrimSpace(b))); l != "" {
 				label = l
 			}
 		}
-		s.Temperatures = append(s.Temperatures, Temperature{Label: label, Celsius: c})
-		if len(s.Temperatures) == MaxItems {
-			return nil
+		found = append(found, sensorFile{rel: filepath.Join(rel, "temp"), label: label})
+		if len(found) == MaxItems {
+			return found
 		}
 	}
-	return nil
+	return found
 }
 
 func (p *Proc) readMilliCelsius(rel string) (float64, error) {

@@ -303,3 +303,34 @@ func BenchmarkProcSample(b *testing.B) {
 		}
 	}
 }
+
+func TestProcFindsNewSensors(t *testing.T) {
+	t.Parallel()
+	root := writeTree(t, map[string]string{
+		"proc/stat":    "cpu  1 0 1 8 0 0 0 0\n",
+		"proc/meminfo": "MemTotal: 1000 kB\n",
+	})
+	now := fixedTime
+	p := NewProc(filepath.Join(root, "proc"), filepath.Join(root, "sys"), nil)
+	p.now = func() time.Time { return now }
+	ctx := context.Background()
+	if s, err := p.Sample(ctx); err != nil || s.Temperatures != nil {
+		t.Fatalf("without sensors: %+v, %v", s.Temperatures, err)
+	}
+	// A drive with a sensor is hot-plugged.
+	chip := filepath.Join(root, "sys", "class", "hwmon", "hwmon3")
+	if err := os.MkdirAll(chip, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{"name": "drivetemp\n", "temp1_input": "31000\n"} {
+		if err := os.WriteFile(filepath.Join(chip, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now = now.Add(sensorRescan)
+	s, err := p.Sample(ctx)
+	want := []Temperature{{Label: "drivetemp 1", Celsius: 31}}
+	if err != nil || !reflect.DeepEqual(s.Temperatures, want) {
+		t.Errorf("after hot-plug: %+v, %v; want %+v", s.Temperatures, err, want)
+	}
+}
