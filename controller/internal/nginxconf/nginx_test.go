@@ -1,6 +1,7 @@
 package nginxconf
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -105,12 +106,13 @@ func newNginxEnv(t testing.TB, files []File, extraMain, extraHTTP string) nginxE
 	return nginxEnv{dir: dir, conf: conf}
 }
 
-// nginxCheck runs "nginx -t" on a release and fails the test with nginx's own message.
+// nginxCheck runs "nginx -t" on a release and fails the test with nginx's own message when
+// nginx rejects it or warns about it.
 func nginxCheck(t testing.TB, files []File) {
 	t.Helper()
 	bin := nginxPath(t)
 	env := newNginxEnv(t, files, "", "")
-	args := []string{"-t", "-q", "-p", env.dir, "-c", env.conf}
+	args := []string{"-t", "-p", env.dir, "-c", env.conf}
 	// nginx -t binds every listen address briefly; inside a fresh network namespace that
 	// cannot disturb other nginx processes on this machine.
 	if u, err := exec.LookPath("unshare"); err == nil && os.Geteuid() == 0 {
@@ -120,6 +122,9 @@ func nginxCheck(t testing.TB, files []File) {
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("nginx -t rejected the rendered configuration: %v\n%s", err, out)
+	}
+	if bytes.Contains(out, []byte("[warn]")) {
+		t.Fatalf("nginx -t warned about the rendered configuration:\n%s", out)
 	}
 }
 
