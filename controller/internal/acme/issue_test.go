@@ -195,6 +195,28 @@ func TestIssuance(t *testing.T) {
 		}
 	})
 
+	t.Run("dns-01 through the cloudflare api", func(t *testing.T) {
+		cf, api := newFakeCloudflare(t, f.dns, "example.test")
+		cert, err := f.client.Obtain(ctx, f.acct, Request{
+			Names:     []string{"*.cf.example.test"},
+			Challenge: DNS01,
+			DNS: Cloudflare{
+				APIToken: cf.apiToken, ZoneToken: cf.zoneToken,
+				BaseURL: api.URL + "/client/v4", HTTPClient: api.Client(),
+				Propagation: Propagation{Timeout: 20 * time.Second, Interval: 50 * time.Millisecond},
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.verify(t, cert, "*.cf.example.test")
+		cf.mu.Lock()
+		defer cf.mu.Unlock()
+		if cf.created != 1 || cf.deleted != 1 || len(cf.records) != 0 {
+			t.Fatalf("cloudflare saw %d creates and %d deletes, %d records left", cf.created, cf.deleted, len(cf.records))
+		}
+	})
+
 	t.Run("dns-01 with a wrong tsig secret fails at the nameserver", func(t *testing.T) {
 		orders := f.ca.Orders()
 		_, err := f.client.Obtain(ctx, f.acct, Request{
