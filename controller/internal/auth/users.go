@@ -1,0 +1,387 @@
+// Package auth holds the controller's identities: users with bcrypt
+// passwords and throttled sign-in, API bearer tokens stored as hashes, and
+// the database-backed store for browser sessions. Every change is written to
+// the audit log.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/audit"
+	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/user"
+)
+
+// Roles.
+const (
+	RoleAdmin = "admin"
+	RoleUser  = "user"
+)
+
+// Password limits. bcrypt reads at most 72 bytes.
+const (
+	MinPasswordLen   = 10
+	MaxPasswordBytes = 72
+)
+
+// DefaultBcryptCost is the production work factor.
+const DefaultBcryptCost = 12
+
+var usernamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{1,31}$`)
+
+// User is a user as the rest of the controller sees it: never with its hash.
+type User struct {
+	ID           int
+	Username     string
+	Role         string
+	Disabled     bool
+	SessionEpoch int
+	LastLoginAt  *time.Time
+	CreatedAt    time.Time
+}
+
+// IsAdmin reports whether u has the admin role.
+func (u User) IsAdmin() bool { return u.Role == RoleAdmin }
+
+// Actor returns u as the actor of a change made from remoteAddr.
+func (u User) Actor(remoteAddr string) audit.Actor {
+	id := u.ID
+	return audit.Actor{ID: &id, Name: u.Username, RemoteAddr: remoteAddr}
+}
+
+func fromEnt(u *ent.User) User {
+	return User{
+		ID: u.ID, Username: u.Username, Role: string(u.Role), Disabled: u.Disabled,
+		SessionEpoch: u.SessionEpoch, LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt,
+	}
+}
+
+// UsersOptions tunes a Users service. Zero values take the production defaults.
+type UsersOptions struct {
+	BcryptCost int              // DefaultBcryptCost; tests use bcrypt.MinCost
+	Throttle   ThrottleConfig   // DefaultThrottle()
+	Now        func() time.Time // time.Now; tests move the clock to end lockouts
+}
+
+// Users manages accounts and checks passwords.
+type Users struct {
+	client    *ent.Client
+	audit     *audit.Recorder
+	log       hclog.Logger
+	cost      int
+	now       func() time.Time
+	throttle  *throttle
+	dummyHash []byte
+}
+
+// NewUsers returns the user service.
+func NewUsers(client *ent.Client, rec *audit.Recorder, log hclog.Logger, opts UsersOptions) (*Users, error) {
+	if opts.BcryptCost == 0 {
+		opts.BcryptCost = DefaultBcryptCost
+	}
+	if opts.BcryptCost < bcrypt.MinCost || opts.BcryptCost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("bcrypt cost %d is outside %d-%d", opts.BcryptCost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
+	if opts.Throttle == (ThrottleConfig{}) {
+		opts.Throttle = DefaultThrottle()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	// Unknown usernames are checked against this hash so that they cost the
+	// same time as a wrong password for a real account.
+	dummy, err := bcrypt.GenerateFromPassword([]byte(rand.Text()), opts.BcryptCost)
+	if err != nil {
+		return nil, fmt.Errorf("prepare dummy password hash: %w", err)
+	}
+	return &Users{
+		client: client, audit: rec, log: log.Named("users"), cost: opts.BcryptCost,
+		now: opts.Now, throttle: newThrottle(opts.Throttle), dummyHash: dummy,
+	}, nil
+}
+
+// ValidateUsername returns a message for the person who typed name, or "".
+func ValidateUsername(name string) string {
+	if !usernamePattern.MatchString(name) {
+		return "use 2-32 characters: lowercase letters, digits, '.', '_' or '-', starting with a letter or digit"
+	}
+	return ""
+}
+
+// ValidatePassword returns a message for the person who typed password, or "".
+func ValidatePassword(username, password string) string {
+	switch {
+	case !utf8.ValidString(password):
+		return "must be valid text"
+	case utf8.RuneCountInString(password) < MinPasswordLen:
+		return fmt.Sprintf("must be at least %d characters", MinPasswordLen)
+	case len(password) > MaxPasswordBytes:
+		return fmt.Sprintf("must be at most %d bytes", MaxPasswordBytes)
+	case username != "" && strings.EqualFold(password, username):
+		return "must not be the username"
+	}
+	return ""
+}
+
+func validateRole(role string) string {
+	if role != RoleAdmin && role != RoleUser {
+		return "must be admin or user"
+	}
+	return ""
+}
+
+// Create adds a user.
+func (s *Users) Create(ctx context.Context, actor audit.Actor, username, password, role string) (User, error) {
+	fe := FieldErrors{}
+	if m := ValidateUsername(username); m != "" {
+		fe["username"] = m
+	}
+	if m := ValidatePassword(username, password); m != "" {
+		fe["password"] = m
+	}
+	if m := validateRole(role); m != "" {
+		fe["role"] = m
+	}
+	if err := fe.orNil(); err != nil {
+		return User{}, err
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	if err != nil {
+		return User{}, fmt.Errorf("hash password: %w", err)
+	}
+	u, err := s.client.User.Create().
+		SetUsername(username).
+		SetPasswordHash(string(hash)).
+		SetRole(user.Role(role)).
+		Save(ctx)
+	if ent.IsConstraintError(err) {
+		return User{}, FieldErrors{"username": "is already taken"}
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("create user: %w", err)
+	}
+	if err := s.audit.Record(ctx, audit.For(actor, "user.create", target(username), "role "+role)); err != nil {
+		return User{}, err
+	}
+	s.log.Info("user created", "username", username, "role", role, "by", actor.Name)
+	return fromEnt(u), nil
+}
+
+func target(username string) string { return "user:" + username }
+
+// List returns every user, by username.
+func (s *Users) List(ctx context.Context) ([]User, error) {
+	rows, err := s.client.User.Query().Order(ent.Asc(user.FieldUsername)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("list users: %w", err)
+	}
+	out := make([]User, 0, len(rows))
+	for _, u := range rows {
+		out = append(out, fromEnt(u))
+	}
+	return out, nil
+}
+
+// Count returns how many users exist.
+func (s *Users) Count(ctx context.Context) (int, error) {
+	return s.client.User.Query().Count(ctx)
+}
+
+// Get returns the user with id, or ErrNotFound.
+func (s *Users) Get(ctx context.Context, id int) (User, error) {
+	u, err := s.client.User.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("get user: %w", err)
+	}
+	return fromEnt(u), nil
+}
+
+// Lookup returns the user named username, or ErrNotFound.
+func (s *Users) Lookup(ctx context.Context, username string) (User, error) {
+	u, err := s.client.User.Query().Where(user.UsernameEQ(username)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return User{}, ErrNotFound
+	}
+	if err != nil {
+		return User{}, fmt.Errorf("look up user: %w", err)
+	}
+	return fromEnt(u), nil
+}
+
+// SetPassword replaces a user's password and ends all of their sessions.
+func (s *Users) SetPassword(ctx context.Context, actor audit.Actor, id int, password string) error {
+	u, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	if m := ValidatePassword(u.Username, password); m != "" {
+		return FieldErrors{"password": m}
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), s.cost)
+	if err != nil {
+		return fmt.Errorf("hash password: %w", err)
+	}
+	err = s.client.User.UpdateOneID(id).SetPasswordHash(string(hash)).AddSessionEpoch(1).Exec(ctx)
+	if ent.IsNotFound(err) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("set password: %w", err)
+	}
+	s.log.Info("password changed", "username", u.Username, "by", actor.Name)
+	return s.audit.Record(ctx, audit.For(actor, "user.password", target(u.Username), "password changed; sessions ended"))
+}
+
+// SetDisabled disables or enables a user. Disabling ends all of the user's
+// sessions and stops their API tokens; the last enabled admin cannot be disabled.
+func (s *Users) SetDisabled(ctx context.Context, actor audit.Actor, id int, disabled bool) error {
+	var name string
+	err := s.withTx(ctx, func(tx *ent.Tx) error {
+		u, err := tx.User.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		name = u.Username
+		if disabled && u.Role == user.RoleAdmin && !u.Disabled {
+			if err := lastAdminCheck(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		upd := tx.User.UpdateOneID(id).SetDisabled(disabled)
+		if disabled {
+			upd.AddSessionEpoch(1)
+		}
+		return upd.Exec(ctx)
+	})
+	if err != nil {
+		return err
+	}
+	action := "user.enable"
+	if disabled {
+		action = "user.disable"
+	}
+	s.log.Info("user "+strings.TrimPrefix(action, "user.")+"d", "username", name, "by", actor.Name)
+	return s.audit.Record(ctx, audit.For(actor, action, target(name), ""))
+}
+
+// SetRole changes a user's role; the last enabled admin cannot be demoted.
+func (s *Users) SetRole(ctx context.Context, actor audit.Actor, id int, role string) error {
+	if m := validateRole(role); m != "" {
+		return FieldErrors{"role": m}
+	}
+	var name, old string
+	err := s.withTx(ctx, func(tx *ent.Tx) error {
+		u, err := tx.User.Get(ctx, id)
+		if err != nil {
+			return err
+		}
+		name, old = u.Username, string(u.Role)
+		if old == role {
+			return nil
+		}
+		if u.Role == user.RoleAdmin && !u.Disabled {
+			if err := lastAdminCheck(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		return tx.User.UpdateOneID(id).SetRole(user.Role(role)).Exec(ctx)
+	})
+	if err != nil || old == role {
+		return err
+	}
+	s.log.Info("role changed", "username", name, "role", role, "by", actor.Name)
+	return s.audit.Record(ctx, audit.For(actor, "user.role", target(name), old+" -> "+role))
+}
+
+func lastAdminCheck(ctx context.Context, tx *ent.Tx, exceptID int) error {
+	n, err := tx.User.Query().Where(user.RoleEQ(user.RoleAdmin), user.DisabledEQ(false), user.IDNEQ(exceptID)).Count(ctx)
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return ErrLastAdmin
+	}
+	return nil
+}
+
+func (s *Users) withTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
+	tx, err := s.client.Tx(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		if ent.IsNotFound(err) {
+			return ErrNotFound
+		}
+		return err
+	}
+	return tx.Commit()
+}
+
+// Authenticate checks a username and password from clientAddr. It answers
+// ErrInvalidCredentials for an unknown user, a disabled user and a wrong
+// password alike, spending the same bcrypt work on each, and a
+// *ThrottledError while the account or the address is locked out.
+func (s *Users) Authenticate(ctx context.Context, username, password, clientAddr string) (User, error) {
+	username = strings.ToLower(strings.TrimSpace(username))
+	akey, ckey := accountKey(username), addressKey(clientAddr)
+	if wait := s.throttle.wait(s.now(), akey, ckey); wait > 0 {
+		return User{}, &ThrottledError{RetryAfter: wait}
+	}
+	var u *ent.User
+	if usernamePattern.MatchString(username) {
+		var err error
+		u, err = s.client.User.Query().Where(user.UsernameEQ(username)).Only(ctx)
+		if err != nil && !ent.IsNotFound(err) {
+			return User{}, fmt.Errorf("look up user: %w", err)
+		}
+	}
+	hash := s.dummyHash
+	if u != nil {
+		hash = []byte(u.PasswordHash)
+	}
+	match := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
+	if u == nil || u.Disabled || !match {
+		s.throttle.fail(s.now(), akey, ckey)
+		if u != nil {
+			actor := fromEnt(u).Actor(clientAddr)
+			if err := s.audit.Record(ctx, audit.For(actor, "login.failed", target(u.Username), "")); err != nil {
+				s.log.Error("audit of failed sign-in", "error", err)
+			}
+		}
+		s.log.Info("sign-in failed", "client", clientAddr)
+		return User{}, ErrInvalidCredentials
+	}
+	s.throttle.succeed(akey)
+	now := s.now()
+	if err := s.client.User.UpdateOneID(u.ID).SetLastLoginAt(now).Exec(ctx); err != nil {
+		return User{}, fmt.Errorf("record sign-in: %w", err)
+	}
+	u.LastLoginAt = &now
+	out := fromEnt(u)
+	if err := s.audit.Record(ctx, audit.For(out.Actor(clientAddr), "login", target(u.Username), "")); err != nil {
+		return User{}, err
+	}
+	return out, nil
+}
+
+// IsFieldErrors reports whether err carries per-field messages, and returns them.
+func IsFieldErrors(err error) (FieldErrors, bool) {
+	var fe FieldErrors
+	ok := errors.As(err, &fe)
+	return fe, ok
+}
