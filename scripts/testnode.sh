@@ -116,7 +116,6 @@ down() {
   ip link del "$vhost" 2>/dev/null || true
   ip netns del "$ns" 2>/dev/null || true
   rm -rf "$over" "$dir"
-  rmdir /etc/netns 2>/dev/null || true
 }
 
 up() {
