@@ -563,20 +563,20 @@ func (r *run) packages() error {
 	if err != nil {
 		return err
 	}
-	_, bottleErr := r.cmd("python3", "-c", "import bottle")
 	var missing []string
 	if r.facts.Nginx == "" {
 		missing = append(missing, "nginx")
 	}
 	if glances == "" {
-		missing = append(missing, "glances")
-	}
-	if bottleErr != nil {
-		var exit *ExitError
-		if !errors.As(bottleErr, &exit) {
-			return bottleErr
+		missing = append(missing, "glances", "bottle")
+	} else {
+		ok, err := r.hasBottle(glances)
+		if err != nil {
+			return err
 		}
-		missing = append(missing, "bottle")
+		if !ok {
+			missing = append(missing, "bottle")
+		}
 	}
 	if len(missing) > 0 {
 		names := packageNames[r.facts.PackageManager]
@@ -628,6 +628,35 @@ func (r *run) packages() error {
 	_, err = r.cmd(l.SupervisorPath(), "start", "glances", l.StateDir,
 		glances, "-w", "--disable-webui", "-B", "127.0.0.1", "-p", port)
 	return err
+}
+
+var interpreterRE = regexp.MustCompile(`^/[A-Za-z0-9._/-]+$|^python3(\.[0-9]+)?$`)
+
+// hasBottle reports whether the Python that runs Glances (from the script's
+// #! line) can import bottle, which Glances' REST API needs.
+func (r *run) hasBottle(glances string) (bool, error) {
+	out, err := r.cmd("head", "-n", "1", glances)
+	if err != nil {
+		return false, err
+	}
+	line, ok := strings.CutPrefix(strings.TrimSpace(string(out.Stdout)), "#!")
+	f := strings.Fields(line)
+	if !ok || len(f) == 0 {
+		return false, fmt.Errorf("%s is not a Python script; cannot check for bottle", glances)
+	}
+	interp := f[0]
+	if path.Base(interp) == "env" && len(f) > 1 {
+		interp = f[1]
+	}
+	if !interpreterRE.MatchString(interp) {
+		return false, fmt.Errorf("%s names an unexpected interpreter %q", glances, interp)
+	}
+	_, err = r.cmd(interp, "-c", "import bottle")
+	var exit *ExitError
+	if errors.As(err, &exit) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // editNginx applies edit to the nginx main config, keeps the change only if

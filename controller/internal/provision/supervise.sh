@@ -35,7 +35,7 @@ readpid() {
 	[ -s "$1" ] || return 1
 	p=$(cat "$1")
 	case $p in '' | *[!0-9]*) return 1 ;; esac
-	kill -0 "$p" 2>/dev/null || return 1
+	running "$p" || return 1
 	echo "$p"
 }
 
@@ -47,10 +47,17 @@ supervisor_pid() {
 	echo "$p"
 }
 
+# running PID: true while PID exists and is not a zombie waiting for an
+# (orphan-reaping) init to collect it.
+running() {
+	kill -0 "$1" 2>/dev/null || return 1
+	! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null
+}
+
 # waitgone PID: wait up to five seconds for PID to exit, then kill it.
 waitgone() {
 	i=0
-	while kill -0 "$1" 2>/dev/null && [ $i -lt 50 ]; do
+	while running "$1" && [ $i -lt 50 ]; do
 		sleep 0.1
 		i=$((i + 1))
 	done
