@@ -342,7 +342,11 @@ func Reference() string {
 	var b strings.Builder
 	def := Default()
 	for _, s := range table {
-		fmt.Fprintf(&b, "%-18s %-30s %s (default %q)\n", s.name, envName(s.name), s.help, s.get(&def))
+		d := ""
+		if v := s.get(&def); v != "" {
+			d = fmt.Sprintf(" (default %s)", v)
+		}
+		fmt.Fprintf(&b, "%-18s %-30s %s%s\n", s.name, envName(s.name), s.help, d)
 	}
 	return b.String()
 }
