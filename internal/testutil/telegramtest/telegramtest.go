@@ -11,10 +11,12 @@
 package telegramtest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"io"
 	"mime"
 	"net"
@@ -187,8 +189,9 @@ func (s *Server) RateLimit(retryAfter int) {
 	s.limits = append(s.limits, retryAfter)
 }
 
-// SetBadGateway makes every request fail with 502 and an HTML body (as when a
-// proxy in front of the API is up but the API is not) until called with false.
+// SetBadGateway makes every request fail with 502 and an HTML body that
+// repeats the request path, token included (as when a proxy in front of the
+// API is up but the API is not), until called with false.
 func (s *Server) SetBadGateway(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -252,18 +255,25 @@ func (s *Server) close() {
 	}
 }
 
-// PushMessage queues a text message update from the given chat for getUpdates.
-func (s *Server) PushMessage(chatID int64, chatType string, from User, text string) {
+// PushMessage queues a text message update from the given chat for getUpdates;
+// a non-zero topic marks it as written in that forum topic.
+func (s *Server) PushMessage(chatID int64, chatType string, topic int, from User, text string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextMessage++
-	s.pushLocked(map[string]any{"message": map[string]any{
+	msg := map[string]any{
 		"message_id": s.nextMessage,
 		"date":       time.Now().Unix(),
 		"chat":       map[string]any{"id": chatID, "type": chatType},
 		"from":       userJSON(from),
 		"text":       text,
-	}})
+	}
+	if topic != 0 {
+		msg["message_thread_id"] = topic
+		msg["is_topic_message"] = true
+		msg["chat"].(map[string]any)["is_forum"] = true
+	}
+	s.pushLocked(map[string]any{"message": msg})
 }
 
 // PushCallback queues a callback query, as if from pressed a button with the
@@ -439,7 +449,9 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 	case aerr != nil && aerr.status == http.StatusBadGateway:
 		w.Header().Set("Content-Type", "text/html")
 		w.WriteHeader(http.StatusBadGateway)
-		_, _ = io.WriteString(w, "<html><body><h1>502 Bad Gateway</h1></body></html>\n")
+		// Like many proxies, the error page repeats the request line, which
+		// carries the token: clients must not pass such bodies on verbatim.
+		_, _ = fmt.Fprintf(w, "<html><body><h1>502 Bad Gateway</h1><p>%s %s</p></body></html>\n", r.Method, html.EscapeString(r.URL.Path))
 	case aerr != nil:
 		body := map[string]any{"ok": false, "error_code": aerr.status, "description": aerr.desc}
 		if aerr.retryAfter > 0 {
@@ -464,14 +476,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func (s *Server) process(r *http.Request, rec *Request) (any, *apiError) {
+	m := pathRE.FindStringSubmatch(r.URL.Path)
+	if m != nil {
+		rec.Method = m[2]
+	}
 	if s.isBadGateway() {
 		return nil, &apiError{status: http.StatusBadGateway}
 	}
-	m := pathRE.FindStringSubmatch(r.URL.Path)
 	if m == nil {
 		return nil, violation(http.StatusNotFound, "Not Found: path %q is not /bot<token>/<method>", r.URL.Path)
 	}
-	rec.Method = m[2]
 	if m[1] != s.token {
 		return nil, violation(http.StatusUnauthorized, "Unauthorized")
 	}
@@ -529,6 +543,15 @@ func readParams(r *http.Request) (map[string]string, error) {
 	}
 	switch mt {
 	case "multipart/form-data":
+		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if err != nil {
+			return nil, fmt.Errorf("reading body: %w", err)
+		}
+		if len(body) == 0 {
+			// Clients send methods without parameters as an empty body.
+			return out, nil
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		if err := r.ParseMultipartForm(1 << 20); err != nil {
 			return nil, fmt.Errorf("multipart body: %w", err)
 		}

@@ -149,7 +149,7 @@ func TestGetUpdatesLongPollAndConfirm(t *testing.T) {
 		done <- res
 	}()
 	s.Wait(t, "the long poll to start", func() bool { return s.Polling() == 1 })
-	s.PushMessage(5, "private", User{ID: 9, Username: "alice"}, "/status")
+	s.PushMessage(5, "private", 0, User{ID: 9, Username: "alice"}, "/status")
 	select {
 	case res := <-done:
 		if len(res) != 1 {
