@@ -482,6 +482,7 @@ func TestProvisionRejectsHostileInput(t *testing.T) {
 		{"host semicolon", func(tg provision.Target) provision.Target { tg.Host = n.Addr + ";touch " + f.pwned; return tg }, nil},
 		{"user newline", func(tg provision.Target) provision.Target { tg.User = "ghtest\ntouch"; return tg }, nil},
 		{"user quote", func(tg provision.Target) provision.Target { tg.User = "gh'test"; return tg }, nil},
+		{"no sudo and not root", func(tg provision.Target) provision.Target { tg.Sudo = false; return tg }, nil},
 		{"bin dir substitution", nil, func(p provision.Plan) provision.Plan {
 			p.Layout.BinDir = "/tmp/$(touch " + f.pwned + ")"
 			return p

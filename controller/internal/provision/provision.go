@@ -227,7 +227,7 @@ func (r *run) which(name string) (string, error) {
 // *HostKeyChangedError from the connect step.
 func (p *Provisioner) Provision(ctx context.Context, t Target, policy HostKeyPolicy, plan Plan, report func(Step)) (Facts, error) {
 	plan = plan.withDefaults()
-	if err := errors.Join(t.Validate(), plan.validate(true)); err != nil {
+	if err := errors.Join(t.Validate(), privileged(t), plan.validate(true)); err != nil {
 		return Facts{}, err
 	}
 	r := &run{p: p, ctx: ctx, plan: plan, report: report}
@@ -266,7 +266,7 @@ func (p *Provisioner) Provision(ctx context.Context, t Target, policy HostKeyPol
 // directory in place.
 func (p *Provisioner) Uninstall(ctx context.Context, t Target, policy HostKeyPolicy, plan Plan, report func(Step)) error {
 	plan = plan.withDefaults()
-	if err := errors.Join(t.Validate(), plan.validate(false)); err != nil {
+	if err := errors.Join(t.Validate(), privileged(t), plan.validate(false)); err != nil {
 		return err
 	}
 	r := &run{p: p, ctx: ctx, plan: plan, report: report}
@@ -289,6 +289,14 @@ func (p *Provisioner) Uninstall(ctx context.Context, t Target, policy HostKeyPol
 		if err := r.step(s.name, s.fn); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// privileged checks that the target can act as root.
+func privileged(t Target) error {
+	if t.User != "root" && !t.Sudo {
+		return fmt.Errorf("sudo: %s is not root; turn on sudo for this server or connect as root", t.User)
 	}
 	return nil
 }
