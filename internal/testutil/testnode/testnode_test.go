@@ -52,6 +52,14 @@ func TestStartReachableAndDown(t *testing.T) {
 		if err := <-accepted; err != nil {
 			t.Fatalf("accept from node: %v", err)
 		}
+		// up is idempotent: a second call returns the same node.
+		again := *n
+		if err := again.call("up", n.Name); err != nil {
+			t.Fatal(err)
+		}
+		if again.Addr != n.Addr || again.HostKeyFingerprint != n.HostKeyFingerprint || again.RootPassword != n.RootPassword {
+			t.Fatalf("second up changed the node: %+v vs %+v", again, *n)
+		}
 		before := n.HostKeyFingerprint
 		n.Rekey(t)
 		if n.HostKeyFingerprint == before {
