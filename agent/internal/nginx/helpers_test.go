@@ -1,0 +1,292 @@
+package nginx
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+)
+
+// nginxBinary finds nginx, skipping the test where it is missing unless
+// running in CI, where it must be there.
+func nginxBinary(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("nginx is required in CI: %v", err)
+		}
+		t.Skipf("nginx not installed: %v", err)
+	}
+	return bin
+}
+
+// testNginx is a private nginx master run by the test in the foreground,
+// with its pid, logs and temp paths in a temp directory.
+type testNginx struct {
+	bin      string
+	prefix   string
+	conf     string
+	pidFile  string
+	errorLog string
+	cmd      *exec.Cmd
+	output   *bytes.Buffer
+}
+
+// readableTempDir is t.TempDir made traversable, so nginx workers running
+// as nobody can read challenge files below it.
+func readableTempDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// startNginx starts a master whose http{} includes includeGlob.
+func startNginx(t testing.TB, includeGlob string) *testNginx {
+	t.Helper()
+	bin := nginxBinary(t)
+	prefix := readableTempDir(t)
+	n := &testNginx{
+		bin:      bin,
+		prefix:   prefix,
+		conf:     filepath.Join(prefix, "nginx.conf"),
+		pidFile:  filepath.Join(prefix, "nginx.pid"),
+		errorLog: filepath.Join(prefix, "error.log"),
+		output:   &bytes.Buffer{},
+	}
+	userLine := ""
+	if os.Geteuid() == 0 {
+		group := "nogroup"
+		if _, err := user.LookupGroup(group); err != nil {
+			group = "nobody"
+		}
+		userLine = "user nobody " + group + ";"
+	}
+	conf := fmt.Sprintf(`daemon off;
+master_process on;
+worker_processes 1;
+%s
+pid %s;
+error_log %s;
+events { worker_connections 256; }
+http {
+    access_log off;
+    default_type text/plain;
+    client_body_temp_path %[4]s/tmp/body;
+    proxy_temp_path %[4]s/tmp/proxy;
+    fastcgi_temp_path %[4]s/tmp/fastcgi;
+    uwsgi_temp_path %[4]s/tmp/uwsgi;
+    scgi_temp_path %[4]s/tmp/scgi;
+    server_names_hash_max_size 65536;
+    server_names_hash_bucket_size 128;
+    include %[5]s;
+}
+`, userLine, n.pidFile, n.errorLog, prefix, includeGlob)
+	if err := os.MkdirAll(filepath.Join(prefix, "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(n.conf, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	n.cmd = exec.Command(bin, n.args()...)
+	n.cmd.Stdout = n.output
+	n.cmd.Stderr = n.output
+	n.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
+	if err := n.cmd.Start(); err != nil {
+		t.Fatalf("start nginx: %v", err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = n.cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		_ = n.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = n.cmd.Process.Kill()
+			<-exited
+		}
+	})
+	// Ready once the master wrote its pid and started a worker.
+	want := strconv.Itoa(n.cmd.Process.Pid)
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		data, _ := os.ReadFile(n.pidFile)
+		if strings.TrimSpace(string(data)) == want {
+			if kids, err := (master{pid: n.cmd.Process.Pid}).children(); err == nil && len(kids) > 0 {
+				break
+			}
+		}
+		select {
+		case <-exited:
+			t.Fatalf("nginx exited at start: %s", n.output)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx did not start: %s", n.output)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return n
+}
+
+func (n *testNginx) args() []string { return []string{"-p", n.prefix, "-c", n.conf} }
+
+func (n *testNginx) master() master { return master{pid: n.cmd.Process.Pid} }
+
+// fixture is a private nginx plus an Applier driving it.
+type fixture struct {
+	t     testing.TB
+	dir   string
+	ngx   *testNginx
+	a     *Applier
+	port  int
+	cfg   Config
+	logue *bytes.Buffer
+}
+
+// newFixture starts nginx including <dir>/current/http/*.conf and returns an
+// Applier for dir; edit adjusts the configuration before New.
+func newFixture(t testing.TB, edit func(*Config)) *fixture {
+	t.Helper()
+	dir := filepath.Join(readableTempDir(t), "gatehouse")
+	ngx := startNginx(t, filepath.Join(dir, "current", "http", "*.conf"))
+	cfg := Config{
+		Dir:         dir,
+		NginxBinary: ngx.bin,
+		NginxArgs:   ngx.args(),
+		PIDFile:     ngx.pidFile,
+		ErrorLog:    ngx.errorLog,
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	var logs bytes.Buffer
+	logger := hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Debug})
+	a, err := New(logger, cfg)
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	return &fixture{t: t, dir: dir, ngx: ngx, a: a, port: freePort(t), cfg: cfg, logue: &logs}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// server renders a server block answering every request with body.
+func server(port int, name, body string) string {
+	return fmt.Sprintf("server {\n    listen 127.0.0.1:%d;\n    server_name %s;\n    location / { return 200 %q; }\n}\n", port, name, body)
+}
+
+func release(rev uint64, files ...string) Release {
+	r := Release{Revision: rev}
+	for i := 0; i+1 < len(files); i += 2 {
+		r.Files = append(r.Files, File{Path: files[i], Content: []byte(files[i+1])})
+	}
+	return r
+}
+
+func (f *fixture) apply(rel Release) Outcome {
+	f.t.Helper()
+	o, err := f.a.Apply(context.Background(), rel)
+	if err != nil {
+		f.t.Fatalf("Apply(%d): %v", rel.Revision, err)
+	}
+	return o
+}
+
+func (f *fixture) mustApply(rel Release) Outcome {
+	f.t.Helper()
+	o := f.apply(rel)
+	if o.Code != Applied {
+		f.t.Fatalf("Apply(%d) = %s: %s\nnginx log:\n%s", rel.Revision, o.Code, o.Output, readFile(f.t, f.ngx.errorLog))
+	}
+	return o
+}
+
+// get asks nginx for path on the fixture port with a Host header.
+func get(t testing.TB, port int, host, path string) (int, string) {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	req, err := http.NewRequest(http.MethodGet, fmt.Sprintf("http://127.0.0.1:%d%s", port, path), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s%s: %v", host, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, string(body)
+}
+
+func (f *fixture) wantBody(host, want string) {
+	f.t.Helper()
+	code, body := get(f.t, f.port, host, "/")
+	if code != http.StatusOK || body != want {
+		f.t.Fatalf("GET %s = %d %q, want 200 %q", host, code, body, want)
+	}
+}
+
+func (f *fixture) currentTarget() string {
+	f.t.Helper()
+	target, err := os.Readlink(filepath.Join(f.dir, "current"))
+	if err != nil {
+		f.t.Fatalf("read current: %v", err)
+	}
+	return target
+}
+
+func (f *fixture) releaseNames() []string {
+	f.t.Helper()
+	entries, err := os.ReadDir(filepath.Join(f.dir, "releases"))
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func readFile(t testing.TB, p string) string {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return fmt.Sprintf("(%v)", err)
+	}
+	return string(data)
+}
