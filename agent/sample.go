@@ -1,0 +1,107 @@
+package agent
+
+import (
+	"context"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/gatehousehq/gatehouse/agent/internal/metrics"
+	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
+)
+
+// sampleLoop samples on the interval from the controller's Welcome, also
+// while disconnected, and buffers each sample encoded until acknowledged.
+func (a *Agent) sampleLoop(ctx context.Context) {
+	// Wait for the first Welcome to learn the interval.
+	for a.interval.Load() == 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.intervalC:
+		}
+	}
+	iv := time.Duration(a.interval.Load())
+	t := time.NewTicker(iv)
+	defer t.Stop()
+	a.sampleOnce(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-a.intervalC:
+			if n := time.Duration(a.interval.Load()); n != iv {
+				iv = n
+				t.Reset(iv)
+			}
+		case <-t.C:
+			a.sampleOnce(ctx)
+		}
+	}
+}
+
+func (a *Agent) sampleOnce(ctx context.Context) {
+	iv := time.Duration(a.interval.Load())
+	sctx, cancel := context.WithTimeout(ctx, iv)
+	defer cancel()
+	s, err := a.source.Sample(sctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			a.log.Warn("take metrics sample", "error", err)
+		}
+		return
+	}
+	if s.Time.IsZero() {
+		s.Time = time.Now()
+	}
+	// Sample times must strictly increase: acknowledgements are by time.
+	if !s.Time.After(a.lastTS) {
+		s.Time = a.lastTS.Add(time.Microsecond)
+	}
+	a.lastTS = s.Time
+	data, err := proto.Marshal(sampleToProto(s))
+	if err != nil {
+		a.log.Error("encode metrics sample", "error", err)
+		return
+	}
+	a.buf.Push(s.Time, data)
+	a.sampled.Add(1)
+	select {
+	case a.pushed <- struct{}{}:
+	default:
+	}
+}
+
+// sampleToProto converts a metrics sample to its wire form, field for field.
+func sampleToProto(s metrics.Sample) *agentv1.MetricSample {
+	m := &agentv1.MetricSample{
+		Time:          timestamppb.New(s.Time),
+		Source:        s.Source,
+		CpuPercent:    s.CPUPercent,
+		PerCpu:        s.PerCPU,
+		Load1:         s.Load1,
+		Load5:         s.Load5,
+		Load15:        s.Load15,
+		MemTotal:      s.MemTotal,
+		MemUsed:       s.MemUsed,
+		MemAvailable:  s.MemAvailable,
+		SwapTotal:     s.SwapTotal,
+		SwapUsed:      s.SwapUsed,
+		UptimeSeconds: s.UptimeSeconds,
+		Processes:     s.Processes,
+	}
+	for _, f := range s.Filesystems {
+		m.Filesystems = append(m.Filesystems, &agentv1.Filesystem{Mount: f.Mount, Device: f.Device, FsType: f.FSType, Size: f.Size, Used: f.Used})
+	}
+	for _, i := range s.Interfaces {
+		m.Interfaces = append(m.Interfaces, &agentv1.Interface{Name: i.Name, RxBps: i.RxBps, TxBps: i.TxBps, RxTotal: i.RxTotal, TxTotal: i.TxTotal})
+	}
+	for _, d := range s.DiskIO {
+		m.DiskIo = append(m.DiskIo, &agentv1.DiskIO{Name: d.Name, ReadBps: d.ReadBps, WriteBps: d.WriteBps})
+	}
+	for _, t := range s.Temperatures {
+		m.Temperatures = append(m.Temperatures, &agentv1.Temperature{Label: t.Label, Celsius: t.Celsius})
+	}
+	return m
+}
