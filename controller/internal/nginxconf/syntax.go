@@ -183,9 +183,6 @@ func (p *parser) parseBlock(inner bool) ([]directive, error) {
 			return nil, &SyntaxError{Line: t.line, Msg: fmt.Sprintf("unexpected %q", t.text)}
 		}
 		d := directive{name: t.text, line: t.line}
-		if t.quoted {
-			return nil, &SyntaxError{Line: t.line, Msg: "a directive name must not be quoted"}
-		}
 		p.pos++
 		for {
 			if p.pos >= len(p.toks) {
