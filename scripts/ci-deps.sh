@@ -4,7 +4,7 @@
 # Chromium. Idempotent: packages already present are not fetched again.
 set -euo pipefail
 
-pkgs=(nginx openssh-server glances python3-bottle postgresql chromium iproute2 sudo ca-certificates)
+pkgs=(nginx libnginx-mod-stream openssh-server glances python3-bottle postgresql chromium iproute2 sudo ca-certificates)
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
