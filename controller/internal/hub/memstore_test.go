@@ -19,6 +19,7 @@ type memStore struct {
 	tokens  map[[32]byte]*memToken
 	nodes   map[string]bool
 	certs   map[string]map[string]bool // node -> serial hex -> revoked
+	issued  map[string][]*x509.Certificate
 	online  map[string]*agentv1.Hello
 	onlines int
 	nextID  int
@@ -35,6 +36,7 @@ func newMemStore() *memStore {
 		tokens: make(map[[32]byte]*memToken),
 		nodes:  make(map[string]bool),
 		certs:  make(map[string]map[string]bool),
+		issued: make(map[string][]*x509.Certificate),
 		online: make(map[string]*agentv1.Hello),
 	}
 }
@@ -72,6 +74,7 @@ func (s *memStore) RecordCertificate(_ context.Context, nodeID string, cert *x50
 		s.certs[nodeID] = make(map[string]bool)
 	}
 	s.certs[nodeID][cert.SerialNumber.Text(16)] = false
+	s.issued[nodeID] = append(s.issued[nodeID], cert)
 	return nil
 }
 
@@ -121,6 +124,16 @@ func (s *memStore) certCount(nodeID string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.certs[nodeID])
+}
+
+// firstCert returns the first certificate recorded for nodeID.
+func (s *memStore) firstCert(nodeID string) *x509.Certificate {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.issued[nodeID]) == 0 {
+		return nil
+	}
+	return s.issued[nodeID][0]
 }
 
 func (s *memStore) isOnline(nodeID string) bool {
