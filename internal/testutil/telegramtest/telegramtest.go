@@ -493,6 +493,10 @@ func (s *Server) process(r *http.Request, rec *Request) (any, *apiError) {
 		return nil, violation(http.StatusMethodNotAllowed, "Method Not Allowed: %s", r.Method)
 	}
 	params, err := readParams(r)
+	if errors.Is(err, errAborted) {
+		// The client gave up mid-request (its context ended): not a protocol error.
+		return nil, refusal(http.StatusBadRequest, "Bad Request: %v", err)
+	}
 	if err != nil {
 		return nil, violation(http.StatusBadRequest, "Bad Request: %v", err)
 	}
@@ -518,6 +522,9 @@ func (s *Server) process(r *http.Request, rec *Request) (any, *apiError) {
 		return nil, violation(http.StatusNotFound, "Not Found: method %q is not implemented by this server", rec.Method)
 	}
 }
+
+// errAborted marks a body that ended early because the client hung up.
+var errAborted = errors.New("request body cut short")
 
 // readParams collects parameters from the query string and from a
 // multipart, urlencoded or JSON body, as the Bot API accepts all of them.
@@ -545,7 +552,7 @@ func readParams(r *http.Request) (map[string]string, error) {
 	case "multipart/form-data":
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 		if err != nil {
-			return nil, fmt.Errorf("reading body: %w", err)
+			return nil, fmt.Errorf("%w: %v", errAborted, err)
 		}
 		if len(body) == 0 {
 			// Clients send methods without parameters as an empty body.
