@@ -29,7 +29,7 @@ build:
 ## generate: regenerate ent code and protobuf code (commit the result)
 generate:
 	$(GO) generate ./ent
-	$(GO) tool buf generate
+	cd proto && $(GO) tool buf generate
 
 ## check-generated: fail when committed generated code differs from what the sources produce
 check-generated: generate
@@ -48,7 +48,7 @@ migration:
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go' | grep -v '^ent/' | grep -v '^proto/gen/'))" || (gofmt -l $$(git ls-files '*.go' | grep -v '^ent/' | grep -v '^proto/gen/'); exit 1)
 	$(GO) vet $(PKGS)
-	$(GO) tool buf lint
+	cd proto && $(GO) tool buf lint
 
 ## bench: the benchmarks behind docs/BENCHMARKS.md
 bench:

@@ -18,16 +18,15 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gatehousehq/gatehouse/agent"
+	"github.com/gatehousehq/gatehouse/internal/version"
 )
 
-// version is set at build time with -ldflags "-X main.version=...".
-var version = "dev"
 
 const defaultConfigPath = "/etc/gatehouse/agent.conf"
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "version" {
-		fmt.Println("gatehouse-agent", version)
+		fmt.Println("gatehouse-agent", version.Version)
 		return
 	}
 	if err := run(os.Args[1:]); err != nil {
@@ -81,7 +80,7 @@ func run(args []string) error {
 	if err := agent.ParseConfigFile(strings.NewReader(flagLines), &cfg); err != nil {
 		return err
 	}
-	cfg.Version = version
+	cfg.Version = version.Version
 
 	level := hclog.LevelFromString(*logLevel)
 	if level == hclog.NoLevel {
