@@ -1,0 +1,309 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// bins holds the binaries built once for the whole test run.
+var bins struct {
+	dir        string
+	controller string
+	agent      string
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "gatehouse-e2e-bin-")
+	if err != nil {
+		panic(err)
+	}
+	bins.dir = dir
+	bins.controller = filepath.Join(dir, "gatehouse")
+	bins.agent = filepath.Join(dir, "gatehouse-agent")
+	for out, pkg := range map[string]string{bins.controller: "../controller/cmd/gatehouse", bins.agent: "../agent/cmd/gatehouse-agent"} {
+		cmd := exec.Command("go", "build", "-o", out, pkg)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "build", pkg, err)
+			os.RemoveAll(dir)
+			os.Exit(1)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freeAddr(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// syncBuffer collects a process's output safely.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// proc is a child process started by a test.
+type proc struct {
+	t    testing.TB
+	name string
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	done chan struct{}
+}
+
+func startProc(t testing.TB, name string, env []string, bin string, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	out := &syncBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	p := &proc{t: t, name: name, cmd: cmd, out: out, done: make(chan struct{})}
+	go func() { cmd.Wait(); close(p.done) }()
+	t.Cleanup(func() {
+		p.kill()
+		if t.Failed() {
+			t.Logf("--- %s output ---\n%s", name, out.String())
+		}
+	})
+	return p
+}
+
+// kill sends SIGKILL to the process group and waits.
+func (p *proc) kill() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.done
+}
+
+// stop asks for a clean shutdown, then kills after a grace period.
+func (p *proc) stop() {
+	select {
+	case <-p.done:
+		return
+	default:
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		p.kill()
+	}
+}
+
+// waitOutput waits until the process printed a line matching re and returns the first submatch.
+func (p *proc) waitOutput(re *regexp.Regexp, within time.Duration) string {
+	p.t.Helper()
+	deadline := time.Now().Add(within)
+	for time.Now().Before(deadline) {
+		if m := re.FindStringSubmatch(p.out.String()); m != nil {
+			if len(m) > 1 {
+				return m[1]
+			}
+			return m[0]
+		}
+		select {
+		case <-p.done:
+			p.t.Fatalf("%s exited while waiting for %q:\n%s", p.name, re, p.out.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	p.t.Fatalf("%s did not print %q within %s:\n%s", p.name, re, within, p.out.String())
+	return ""
+}
+
+// controllerProc is a running gatehouse serve.
+type controllerProc struct {
+	*proc
+	t         testing.TB
+	dataDir   string
+	httpAddr  string
+	agentAddr string
+	extra     []string
+	password  string // the first admin's password, from the first start
+	apiToken  string
+}
+
+var (
+	passwordLine = regexp.MustCompile(`password: (\S+)`)
+	readyLine    = regexp.MustCompile(`Gatehouse is running at (\S+)`)
+)
+
+// startController runs a controller on free loopback ports with its own data
+// directory. extra flags are appended to serve's.
+func startController(t testing.TB, extra ...string) *controllerProc {
+	t.Helper()
+	c := &controllerProc{t: t, dataDir: t.TempDir(), httpAddr: freeAddr(t), agentAddr: freeAddr(t), extra: extra}
+	c.start()
+	c.password = c.waitOutput(passwordLine, 30*time.Second)
+	return c
+}
+
+func (c *controllerProc) args(sub ...string) []string {
+	return append(sub, "--data-dir", c.dataDir)
+}
+
+func (c *controllerProc) start() {
+	c.t.Helper()
+	args := append(c.args("serve"), "--listen", c.httpAddr, "--agent-listen", c.agentAddr, "--local-agent=false")
+	args = append(args, c.extra...)
+	c.proc = startProc(c.t, "controller", []string{"GATEHOUSE_LOG_LEVEL=debug"}, bins.controller, args...)
+	c.waitOutput(readyLine, 60*time.Second)
+}
+
+// restart starts the controller again on the same ports and data.
+func (c *controllerProc) restart() {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) { // the old process's sockets may linger briefly
+		l1, err1 := net.Listen("tcp", c.httpAddr)
+		l2, err2 := net.Listen("tcp", c.agentAddr)
+		if l1 != nil {
+			l1.Close()
+		}
+		if l2 != nil {
+			l2.Close()
+		}
+		if err1 == nil && err2 == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.start()
+}
+
+// cli runs a gatehouse admin subcommand against the controller's data.
+func (c *controllerProc) cli(sub ...string) string {
+	c.t.Helper()
+	cmd := exec.Command(bins.controller, c.args(sub...)...)
+	cmd.Env = append(os.Environ(), "GATEHOUSE_LOG_LEVEL=warn")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		c.t.Fatalf("gatehouse %s: %v\n%s", strings.Join(sub, " "), err, out)
+	}
+	return string(out)
+}
+
+var (
+	tokenEnv = regexp.MustCompile(`GATEHOUSE_AGENT_TOKEN=(\S+)`)
+	pinArg   = regexp.MustCompile(`-ca_pin (\S+)`)
+)
+
+// addServer registers a server and returns its one-time token and the CA pin.
+func (c *controllerProc) addServer(name string) (token, pin string) {
+	c.t.Helper()
+	out := c.cli("server", "add", name)
+	t, p := tokenEnv.FindStringSubmatch(out), pinArg.FindStringSubmatch(out)
+	if t == nil || p == nil {
+		c.t.Fatalf("server add printed no install command:\n%s", out)
+	}
+	return t[1], p[1]
+}
+
+// api calls the JSON API with an admin token and decodes the answer into out.
+func (c *controllerProc) api(method, path string, body, out any) int {
+	c.t.Helper()
+	if c.apiToken == "" {
+		lines := strings.Split(strings.TrimSpace(c.cli("token", "create", "e2e", "--user", "admin")), "\n")
+		c.apiToken = strings.TrimSpace(lines[len(lines)-1])
+	}
+	var rd io.Reader
+	if body != nil {
+		b, _ := json.Marshal(body)
+		rd = bytes.NewReader(b)
+	}
+	req, _ := http.NewRequestWithContext(context.Background(), method, "http://"+c.httpAddr+path, rd)
+	req.Header.Set("Authorization", "Bearer "+c.apiToken)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if out != nil && len(b) > 0 {
+		if err := json.Unmarshal(b, out); err != nil {
+			c.t.Fatalf("%s %s: %v\n%s", method, path, err, b)
+		}
+	}
+	return resp.StatusCode
+}
+
+// agentProc runs gatehouse-agent enrolled against c.
+func startAgent(t testing.TB, c *controllerProc, token, pin, glancesURL string, extraEnv ...string) *proc {
+	t.Helper()
+	state := t.TempDir()
+	env := append([]string{
+		"GATEHOUSE_AGENT_TOKEN=" + token,
+		"GATEHOUSE_AGENT_STATE_DIR=" + state,
+		"GATEHOUSE_AGENT_NGINX_DIR=" + filepath.Join(state, "nginx"),
+		"GATEHOUSE_AGENT_GLANCES_URL=" + glancesURL,
+	}, extraEnv...)
+	return startProc(t, "agent", env, bins.agent, "-controller", c.agentAddr, "-ca_pin", pin)
+}
+
+// eventually polls cond until it holds or the time is up.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", within, what)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// lines reads text line by line (for parsing CLI output).
+func lines(s string) []string {
+	var out []string
+	sc := bufio.NewScanner(strings.NewReader(s))
+	for sc.Scan() {
+		out = append(out, sc.Text())
+	}
+	return out
+}
