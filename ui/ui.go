@@ -1,0 +1,205 @@
+// Package ui holds the controller's web pages: html/template files, the
+// stylesheet and small vanilla JavaScript, embedded into the binary. Pages
+// render and read without JavaScript; scripts only open modal dialogs and
+// apply live updates.
+package ui
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"html/template"
+	"io"
+	"io/fs"
+	"net/http"
+	"path"
+	"strings"
+	"time"
+)
+
+//go:embed templates static
+var files embed.FS
+
+// Page is what every page template receives.
+type Page struct {
+	Title   string
+	Nav     []NavItem // navigation the viewer may use
+	Active  string    // path of the active navigation item
+	Viewer  *Viewer   // nil when nobody is signed in
+	Flash   *Flash
+	Version string
+	Asset   string // cache-busting suffix for static files
+	Data    any    // the page's own data
+}
+
+// NavItem is one navigation link.
+type NavItem struct {
+	Label string
+	Path  string
+}
+
+// Viewer is the signed-in user as the layout shows them.
+type Viewer struct {
+	Username string
+	Admin    bool
+}
+
+// Flash is a one-time message shown at the top of the next page.
+type Flash struct {
+	Kind    string // "success" or "error"
+	Message string
+}
+
+// Renderer renders the embedded pages.
+type Renderer struct {
+	pages map[string]*template.Template
+	asset string
+}
+
+// Funcs are the helpers templates may call.
+func Funcs(now func() time.Time) template.FuncMap {
+	return template.FuncMap{
+		"ago":      func(t any) string { return ago(now(), t) },
+		"datetime": func(t any) string { return formatTime(t, time.RFC3339) },
+		"when":     func(t any) string { return formatTime(t, "2006-01-02 15:04 MST") },
+		"initial": func(s string) string {
+			if s == "" {
+				return "?"
+			}
+			return strings.ToUpper(s[:1])
+		},
+	}
+}
+
+// New parses every page with the layout and partials.
+func New(now func() time.Time) (*Renderer, error) {
+	if now == nil {
+		now = time.Now
+	}
+	base, err := template.New("layout").Funcs(Funcs(now)).ParseFS(files, "templates/layout.html", "templates/partials/*.html")
+	if err != nil {
+		return nil, fmt.Errorf("parse layout: %w", err)
+	}
+	names, err := fs.Glob(files, "templates/pages/*.html")
+	if err != nil {
+		return nil, err
+	}
+	r := &Renderer{pages: map[string]*template.Template{}}
+	for _, n := range names {
+		t, err := template.Must(base.Clone()).ParseFS(files, n)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", n, err)
+		}
+		r.pages[strings.TrimSuffix(path.Base(n), ".html")] = t
+	}
+	h := sha256.New()
+	fs.WalkDir(files, "static", func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			b, _ := files.ReadFile(p)
+			h.Write(b)
+		}
+		return nil
+	})
+	r.asset = hex.EncodeToString(h.Sum(nil))[:12]
+	return r, nil
+}
+
+// Asset is the cache-busting version of the static files.
+func (r *Renderer) Asset() string { return r.asset }
+
+// Has reports whether a page template exists.
+func (r *Renderer) Has(page string) bool { _, ok := r.pages[page]; return ok }
+
+// Render writes page with data. The page is rendered fully before anything
+// is written, so a template error never leaves half a page behind.
+func (r *Renderer) Render(w io.Writer, page string, data Page) error {
+	t, ok := r.pages[page]
+	if !ok {
+		return fmt.Errorf("no page template %q", page)
+	}
+	data.Asset = r.asset
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "layout", data); err != nil {
+		return fmt.Errorf("render %s: %w", page, err)
+	}
+	_, err := buf.WriteTo(w)
+	return err
+}
+
+// Static serves the embedded static files under the path they are mounted at
+// (strip the prefix first). Requests carrying the current asset version are
+// cached for a year; others must revalidate.
+func (r *Renderer) Static() http.Handler {
+	sub, _ := fs.Sub(files, "static")
+	fsrv := http.FileServerFS(sub)
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if strings.HasSuffix(req.URL.Path, "/") || req.URL.Path == "" {
+			http.NotFound(w, req) // no directory listings
+			return
+		}
+		if req.URL.Query().Get("v") == r.asset {
+			w.Header().Set("Cache-Control", "public, max-age=31536000, immutable")
+		} else {
+			w.Header().Set("Cache-Control", "no-cache")
+		}
+		fsrv.ServeHTTP(w, req)
+	})
+}
+
+func toTime(v any) (time.Time, bool) {
+	switch t := v.(type) {
+	case time.Time:
+		return t, !t.IsZero()
+	case *time.Time:
+		if t == nil || t.IsZero() {
+			return time.Time{}, false
+		}
+		return *t, true
+	}
+	return time.Time{}, false
+}
+
+func formatTime(v any, layout string) string {
+	t, ok := toTime(v)
+	if !ok {
+		return ""
+	}
+	return t.UTC().Format(layout)
+}
+
+// ago renders how long before now t was, coarsely, for people.
+func ago(now time.Time, v any) string {
+	t, ok := toTime(v)
+	if !ok {
+		return "never"
+	}
+	d := now.Sub(t)
+	future := d < 0
+	if future {
+		d = -d
+	}
+	var s string
+	switch {
+	case d < 45*time.Second:
+		return "just now"
+	case d < 90*time.Minute:
+		s = plural(int((d+30*time.Second)/time.Minute), "minute")
+	case d < 36*time.Hour:
+		s = plural(int((d+30*time.Minute)/time.Hour), "hour")
+	default:
+		s = plural(int((d+12*time.Hour)/(24*time.Hour)), "day")
+	}
+	if future {
+		return "in " + s
+	}
+	return s + " ago"
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return fmt.Sprintf("%d %ss", n, unit)
+}
