@@ -18,13 +18,20 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/agentcertificate"
 	"github.com/gatehousehq/gatehouse/ent/apitoken"
 	"github.com/gatehousehq/gatehouse/ent/auditevent"
+	"github.com/gatehousehq/gatehouse/ent/basicauthuser"
+	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
+	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/session"
 	"github.com/gatehousehq/gatehouse/ent/setting"
+	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
+	"github.com/gatehousehq/gatehouse/ent/upstream"
+	"github.com/gatehousehq/gatehouse/ent/upstreamtarget"
 	"github.com/gatehousehq/gatehouse/ent/user"
 
 	stdsql "database/sql"
@@ -41,20 +48,34 @@ type Client struct {
 	AgentCertificate *AgentCertificateClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
+	// BasicAuthUser is the client for interacting with the BasicAuthUser builders.
+	BasicAuthUser *BasicAuthUserClient
+	// ConfigRevision is the client for interacting with the ConfigRevision builders.
+	ConfigRevision *ConfigRevisionClient
+	// Domain is the client for interacting with the Domain builders.
+	Domain *DomainClient
 	// EnrollmentToken is the client for interacting with the EnrollmentToken builders.
 	EnrollmentToken *EnrollmentTokenClient
 	// MetricRollup is the client for interacting with the MetricRollup builders.
 	MetricRollup *MetricRollupClient
 	// MetricSample is the client for interacting with the MetricSample builders.
 	MetricSample *MetricSampleClient
+	// Route is the client for interacting with the Route builders.
+	Route *RouteClient
 	// Server is the client for interacting with the Server builders.
 	Server *ServerClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
+	// StreamProxy is the client for interacting with the StreamProxy builders.
+	StreamProxy *StreamProxyClient
 	// Task is the client for interacting with the Task builders.
 	Task *TaskClient
+	// Upstream is the client for interacting with the Upstream builders.
+	Upstream *UpstreamClient
+	// UpstreamTarget is the client for interacting with the UpstreamTarget builders.
+	UpstreamTarget *UpstreamTargetClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 }
@@ -71,13 +92,20 @@ func (c *Client) init() {
 	c.APIToken = NewAPITokenClient(c.config)
 	c.AgentCertificate = NewAgentCertificateClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
+	c.BasicAuthUser = NewBasicAuthUserClient(c.config)
+	c.ConfigRevision = NewConfigRevisionClient(c.config)
+	c.Domain = NewDomainClient(c.config)
 	c.EnrollmentToken = NewEnrollmentTokenClient(c.config)
 	c.MetricRollup = NewMetricRollupClient(c.config)
 	c.MetricSample = NewMetricSampleClient(c.config)
+	c.Route = NewRouteClient(c.config)
 	c.Server = NewServerClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Setting = NewSettingClient(c.config)
+	c.StreamProxy = NewStreamProxyClient(c.config)
 	c.Task = NewTaskClient(c.config)
+	c.Upstream = NewUpstreamClient(c.config)
+	c.UpstreamTarget = NewUpstreamTargetClient(c.config)
 	c.User = NewUserClient(c.config)
 }
 
@@ -174,13 +202,20 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		APIToken:         NewAPITokenClient(cfg),
 		AgentCertificate: NewAgentCertificateClient(cfg),
 		AuditEvent:       NewAuditEventClient(cfg),
+		BasicAuthUser:    NewBasicAuthUserClient(cfg),
+		ConfigRevision:   NewConfigRevisionClient(cfg),
+		Domain:           NewDomainClient(cfg),
 		EnrollmentToken:  NewEnrollmentTokenClient(cfg),
 		MetricRollup:     NewMetricRollupClient(cfg),
 		MetricSample:     NewMetricSampleClient(cfg),
+		Route:            NewRouteClient(cfg),
 		Server:           NewServerClient(cfg),
 		Session:          NewSessionClient(cfg),
 		Setting:          NewSettingClient(cfg),
+		StreamProxy:      NewStreamProxyClient(cfg),
 		Task:             NewTaskClient(cfg),
+		Upstream:         NewUpstreamClient(cfg),
+		UpstreamTarget:   NewUpstreamTargetClient(cfg),
 		User:             NewUserClient(cfg),
 	}, nil
 }
@@ -204,13 +239,20 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		APIToken:         NewAPITokenClient(cfg),
 		AgentCertificate: NewAgentCertificateClient(cfg),
 		AuditEvent:       NewAuditEventClient(cfg),
+		BasicAuthUser:    NewBasicAuthUserClient(cfg),
+		ConfigRevision:   NewConfigRevisionClient(cfg),
+		Domain:           NewDomainClient(cfg),
 		EnrollmentToken:  NewEnrollmentTokenClient(cfg),
 		MetricRollup:     NewMetricRollupClient(cfg),
 		MetricSample:     NewMetricSampleClient(cfg),
+		Route:            NewRouteClient(cfg),
 		Server:           NewServerClient(cfg),
 		Session:          NewSessionClient(cfg),
 		Setting:          NewSettingClient(cfg),
+		StreamProxy:      NewStreamProxyClient(cfg),
 		Task:             NewTaskClient(cfg),
+		Upstream:         NewUpstreamClient(cfg),
+		UpstreamTarget:   NewUpstreamTargetClient(cfg),
 		User:             NewUserClient(cfg),
 	}, nil
 }
@@ -241,8 +283,10 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIToken, c.AgentCertificate, c.AuditEvent, c.EnrollmentToken, c.MetricRollup,
-		c.MetricSample, c.Server, c.Session, c.Setting, c.Task, c.User,
+		c.APIToken, c.AgentCertificate, c.AuditEvent, c.BasicAuthUser, c.ConfigRevision,
+		c.Domain, c.EnrollmentToken, c.MetricRollup, c.MetricSample, c.Route, c.Server,
+		c.Session, c.Setting, c.StreamProxy, c.Task, c.Upstream, c.UpstreamTarget,
+		c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -252,8 +296,10 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIToken, c.AgentCertificate, c.AuditEvent, c.EnrollmentToken, c.MetricRollup,
-		c.MetricSample, c.Server, c.Session, c.Setting, c.Task, c.User,
+		c.APIToken, c.AgentCertificate, c.AuditEvent, c.BasicAuthUser, c.ConfigRevision,
+		c.Domain, c.EnrollmentToken, c.MetricRollup, c.MetricSample, c.Route, c.Server,
+		c.Session, c.Setting, c.StreamProxy, c.Task, c.Upstream, c.UpstreamTarget,
+		c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -268,20 +314,34 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AgentCertificate.mutate(ctx, m)
 	case *AuditEventMutation:
 		return c.AuditEvent.mutate(ctx, m)
+	case *BasicAuthUserMutation:
+		return c.BasicAuthUser.mutate(ctx, m)
+	case *ConfigRevisionMutation:
+		return c.ConfigRevision.mutate(ctx, m)
+	case *DomainMutation:
+		return c.Domain.mutate(ctx, m)
 	case *EnrollmentTokenMutation:
 		return c.EnrollmentToken.mutate(ctx, m)
 	case *MetricRollupMutation:
 		return c.MetricRollup.mutate(ctx, m)
 	case *MetricSampleMutation:
 		return c.MetricSample.mutate(ctx, m)
+	case *RouteMutation:
+		return c.Route.mutate(ctx, m)
 	case *ServerMutation:
 		return c.Server.mutate(ctx, m)
 	case *SessionMutation:
 		return c.Session.mutate(ctx, m)
 	case *SettingMutation:
 		return c.Setting.mutate(ctx, m)
+	case *StreamProxyMutation:
+		return c.StreamProxy.mutate(ctx, m)
 	case *TaskMutation:
 		return c.Task.mutate(ctx, m)
+	case *UpstreamMutation:
+		return c.Upstream.mutate(ctx, m)
+	case *UpstreamTargetMutation:
+		return c.UpstreamTarget.mutate(ctx, m)
 	case *UserMutation:
 		return c.User.mutate(ctx, m)
 	default:
@@ -717,6 +777,485 @@ func (c *AuditEventClient) mutate(ctx context.Context, m *AuditEventMutation) (V
 		return (&AuditEventDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown AuditEvent mutation op: %q", m.Op())
+	}
+}
+
+// BasicAuthUserClient is a client for the BasicAuthUser schema.
+type BasicAuthUserClient struct {
+	config
+}
+
+// NewBasicAuthUserClient returns a client for the BasicAuthUser from the given config.
+func NewBasicAuthUserClient(c config) *BasicAuthUserClient {
+	return &BasicAuthUserClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `basicauthuser.Hooks(f(g(h())))`.
+func (c *BasicAuthUserClient) Use(hooks ...Hook) {
+	c.hooks.BasicAuthUser = append(c.hooks.BasicAuthUser, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `basicauthuser.Intercept(f(g(h())))`.
+func (c *BasicAuthUserClient) Intercept(interceptors ...Interceptor) {
+	c.inters.BasicAuthUser = append(c.inters.BasicAuthUser, interceptors...)
+}
+
+// Create returns a builder for creating a BasicAuthUser entity.
+func (c *BasicAuthUserClient) Create() *BasicAuthUserCreate {
+	mutation := newBasicAuthUserMutation(c.config, OpCreate)
+	return &BasicAuthUserCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of BasicAuthUser entities.
+func (c *BasicAuthUserClient) CreateBulk(builders ...*BasicAuthUserCreate) *BasicAuthUserCreateBulk {
+	return &BasicAuthUserCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *BasicAuthUserClient) MapCreateBulk(slice any, setFunc func(*BasicAuthUserCreate, int)) *BasicAuthUserCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &BasicAuthUserCreateBulk{err: fmt.Errorf("calling to BasicAuthUserClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*BasicAuthUserCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &BasicAuthUserCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for BasicAuthUser.
+func (c *BasicAuthUserClient) Update() *BasicAuthUserUpdate {
+	mutation := newBasicAuthUserMutation(c.config, OpUpdate)
+	return &BasicAuthUserUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *BasicAuthUserClient) UpdateOne(_m *BasicAuthUser) *BasicAuthUserUpdateOne {
+	mutation := newBasicAuthUserMutation(c.config, OpUpdateOne, withBasicAuthUser(_m))
+	return &BasicAuthUserUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *BasicAuthUserClient) UpdateOneID(id int) *BasicAuthUserUpdateOne {
+	mutation := newBasicAuthUserMutation(c.config, OpUpdateOne, withBasicAuthUserID(id))
+	return &BasicAuthUserUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for BasicAuthUser.
+func (c *BasicAuthUserClient) Delete() *BasicAuthUserDelete {
+	mutation := newBasicAuthUserMutation(c.config, OpDelete)
+	return &BasicAuthUserDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *BasicAuthUserClient) DeleteOne(_m *BasicAuthUser) *BasicAuthUserDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *BasicAuthUserClient) DeleteOneID(id int) *BasicAuthUserDeleteOne {
+	builder := c.Delete().Where(basicauthuser.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &BasicAuthUserDeleteOne{builder}
+}
+
+// Query returns a query builder for BasicAuthUser.
+func (c *BasicAuthUserClient) Query() *BasicAuthUserQuery {
+	return &BasicAuthUserQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeBasicAuthUser},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a BasicAuthUser entity by its id.
+func (c *BasicAuthUserClient) Get(ctx context.Context, id int) (*BasicAuthUser, error) {
+	return c.Query().Where(basicauthuser.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *BasicAuthUserClient) GetX(ctx context.Context, id int) *BasicAuthUser {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDomain queries the domain edge of a BasicAuthUser.
+func (c *BasicAuthUserClient) QueryDomain(_m *BasicAuthUser) *DomainQuery {
+	query := (&DomainClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(basicauthuser.Table, basicauthuser.FieldID, id),
+			sqlgraph.To(domain.Table, domain.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, basicauthuser.DomainTable, basicauthuser.DomainColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *BasicAuthUserClient) Hooks() []Hook {
+	return c.hooks.BasicAuthUser
+}
+
+// Interceptors returns the client interceptors.
+func (c *BasicAuthUserClient) Interceptors() []Interceptor {
+	return c.inters.BasicAuthUser
+}
+
+func (c *BasicAuthUserClient) mutate(ctx context.Context, m *BasicAuthUserMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&BasicAuthUserCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&BasicAuthUserUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&BasicAuthUserUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&BasicAuthUserDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown BasicAuthUser mutation op: %q", m.Op())
+	}
+}
+
+// ConfigRevisionClient is a client for the ConfigRevision schema.
+type ConfigRevisionClient struct {
+	config
+}
+
+// NewConfigRevisionClient returns a client for the ConfigRevision from the given config.
+func NewConfigRevisionClient(c config) *ConfigRevisionClient {
+	return &ConfigRevisionClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `configrevision.Hooks(f(g(h())))`.
+func (c *ConfigRevisionClient) Use(hooks ...Hook) {
+	c.hooks.ConfigRevision = append(c.hooks.ConfigRevision, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `configrevision.Intercept(f(g(h())))`.
+func (c *ConfigRevisionClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ConfigRevision = append(c.inters.ConfigRevision, interceptors...)
+}
+
+// Create returns a builder for creating a ConfigRevision entity.
+func (c *ConfigRevisionClient) Create() *ConfigRevisionCreate {
+	mutation := newConfigRevisionMutation(c.config, OpCreate)
+	return &ConfigRevisionCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ConfigRevision entities.
+func (c *ConfigRevisionClient) CreateBulk(builders ...*ConfigRevisionCreate) *ConfigRevisionCreateBulk {
+	return &ConfigRevisionCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ConfigRevisionClient) MapCreateBulk(slice any, setFunc func(*ConfigRevisionCreate, int)) *ConfigRevisionCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ConfigRevisionCreateBulk{err: fmt.Errorf("calling to ConfigRevisionClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ConfigRevisionCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ConfigRevisionCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ConfigRevision.
+func (c *ConfigRevisionClient) Update() *ConfigRevisionUpdate {
+	mutation := newConfigRevisionMutation(c.config, OpUpdate)
+	return &ConfigRevisionUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ConfigRevisionClient) UpdateOne(_m *ConfigRevision) *ConfigRevisionUpdateOne {
+	mutation := newConfigRevisionMutation(c.config, OpUpdateOne, withConfigRevision(_m))
+	return &ConfigRevisionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ConfigRevisionClient) UpdateOneID(id int) *ConfigRevisionUpdateOne {
+	mutation := newConfigRevisionMutation(c.config, OpUpdateOne, withConfigRevisionID(id))
+	return &ConfigRevisionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ConfigRevision.
+func (c *ConfigRevisionClient) Delete() *ConfigRevisionDelete {
+	mutation := newConfigRevisionMutation(c.config, OpDelete)
+	return &ConfigRevisionDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ConfigRevisionClient) DeleteOne(_m *ConfigRevision) *ConfigRevisionDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ConfigRevisionClient) DeleteOneID(id int) *ConfigRevisionDeleteOne {
+	builder := c.Delete().Where(configrevision.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ConfigRevisionDeleteOne{builder}
+}
+
+// Query returns a query builder for ConfigRevision.
+func (c *ConfigRevisionClient) Query() *ConfigRevisionQuery {
+	return &ConfigRevisionQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeConfigRevision},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ConfigRevision entity by its id.
+func (c *ConfigRevisionClient) Get(ctx context.Context, id int) (*ConfigRevision, error) {
+	return c.Query().Where(configrevision.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ConfigRevisionClient) GetX(ctx context.Context, id int) *ConfigRevision {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryServer queries the server edge of a ConfigRevision.
+func (c *ConfigRevisionClient) QueryServer(_m *ConfigRevision) *ServerQuery {
+	query := (&ServerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(configrevision.Table, configrevision.FieldID, id),
+			sqlgraph.To(server.Table, server.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, configrevision.ServerTable, configrevision.ServerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ConfigRevisionClient) Hooks() []Hook {
+	return c.hooks.ConfigRevision
+}
+
+// Interceptors returns the client interceptors.
+func (c *ConfigRevisionClient) Interceptors() []Interceptor {
+	return c.inters.ConfigRevision
+}
+
+func (c *ConfigRevisionClient) mutate(ctx context.Context, m *ConfigRevisionMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ConfigRevisionCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ConfigRevisionUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ConfigRevisionUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ConfigRevisionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ConfigRevision mutation op: %q", m.Op())
+	}
+}
+
+// DomainClient is a client for the Domain schema.
+type DomainClient struct {
+	config
+}
+
+// NewDomainClient returns a client for the Domain from the given config.
+func NewDomainClient(c config) *DomainClient {
+	return &DomainClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `domain.Hooks(f(g(h())))`.
+func (c *DomainClient) Use(hooks ...Hook) {
+	c.hooks.Domain = append(c.hooks.Domain, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `domain.Intercept(f(g(h())))`.
+func (c *DomainClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Domain = append(c.inters.Domain, interceptors...)
+}
+
+// Create returns a builder for creating a Domain entity.
+func (c *DomainClient) Create() *DomainCreate {
+	mutation := newDomainMutation(c.config, OpCreate)
+	return &DomainCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Domain entities.
+func (c *DomainClient) CreateBulk(builders ...*DomainCreate) *DomainCreateBulk {
+	return &DomainCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DomainClient) MapCreateBulk(slice any, setFunc func(*DomainCreate, int)) *DomainCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DomainCreateBulk{err: fmt.Errorf("calling to DomainClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DomainCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DomainCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Domain.
+func (c *DomainClient) Update() *DomainUpdate {
+	mutation := newDomainMutation(c.config, OpUpdate)
+	return &DomainUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DomainClient) UpdateOne(_m *Domain) *DomainUpdateOne {
+	mutation := newDomainMutation(c.config, OpUpdateOne, withDomain(_m))
+	return &DomainUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DomainClient) UpdateOneID(id int) *DomainUpdateOne {
+	mutation := newDomainMutation(c.config, OpUpdateOne, withDomainID(id))
+	return &DomainUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Domain.
+func (c *DomainClient) Delete() *DomainDelete {
+	mutation := newDomainMutation(c.config, OpDelete)
+	return &DomainDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DomainClient) DeleteOne(_m *Domain) *DomainDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DomainClient) DeleteOneID(id int) *DomainDeleteOne {
+	builder := c.Delete().Where(domain.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DomainDeleteOne{builder}
+}
+
+// Query returns a query builder for Domain.
+func (c *DomainClient) Query() *DomainQuery {
+	return &DomainQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDomain},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Domain entity by its id.
+func (c *DomainClient) Get(ctx context.Context, id int) (*Domain, error) {
+	return c.Query().Where(domain.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DomainClient) GetX(ctx context.Context, id int) *Domain {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryServers queries the servers edge of a Domain.
+func (c *DomainClient) QueryServers(_m *Domain) *ServerQuery {
+	query := (&ServerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, id),
+			sqlgraph.To(server.Table, server.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, domain.ServersTable, domain.ServersPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRoutes queries the routes edge of a Domain.
+func (c *DomainClient) QueryRoutes(_m *Domain) *RouteQuery {
+	query := (&RouteClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, id),
+			sqlgraph.To(route.Table, route.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, domain.RoutesTable, domain.RoutesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryBasicAuthUsers queries the basic_auth_users edge of a Domain.
+func (c *DomainClient) QueryBasicAuthUsers(_m *Domain) *BasicAuthUserQuery {
+	query := (&BasicAuthUserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, id),
+			sqlgraph.To(basicauthuser.Table, basicauthuser.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, domain.BasicAuthUsersTable, domain.BasicAuthUsersColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DomainClient) Hooks() []Hook {
+	return c.hooks.Domain
+}
+
+// Interceptors returns the client interceptors.
+func (c *DomainClient) Interceptors() []Interceptor {
+	return c.inters.Domain
+}
+
+func (c *DomainClient) mutate(ctx context.Context, m *DomainMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DomainCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DomainUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DomainUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DomainDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Domain mutation op: %q", m.Op())
 	}
 }
 
@@ -1167,6 +1706,171 @@ func (c *MetricSampleClient) mutate(ctx context.Context, m *MetricSampleMutation
 	}
 }
 
+// RouteClient is a client for the Route schema.
+type RouteClient struct {
+	config
+}
+
+// NewRouteClient returns a client for the Route from the given config.
+func NewRouteClient(c config) *RouteClient {
+	return &RouteClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `route.Hooks(f(g(h())))`.
+func (c *RouteClient) Use(hooks ...Hook) {
+	c.hooks.Route = append(c.hooks.Route, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `route.Intercept(f(g(h())))`.
+func (c *RouteClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Route = append(c.inters.Route, interceptors...)
+}
+
+// Create returns a builder for creating a Route entity.
+func (c *RouteClient) Create() *RouteCreate {
+	mutation := newRouteMutation(c.config, OpCreate)
+	return &RouteCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Route entities.
+func (c *RouteClient) CreateBulk(builders ...*RouteCreate) *RouteCreateBulk {
+	return &RouteCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *RouteClient) MapCreateBulk(slice any, setFunc func(*RouteCreate, int)) *RouteCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &RouteCreateBulk{err: fmt.Errorf("calling to RouteClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*RouteCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &RouteCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Route.
+func (c *RouteClient) Update() *RouteUpdate {
+	mutation := newRouteMutation(c.config, OpUpdate)
+	return &RouteUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *RouteClient) UpdateOne(_m *Route) *RouteUpdateOne {
+	mutation := newRouteMutation(c.config, OpUpdateOne, withRoute(_m))
+	return &RouteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *RouteClient) UpdateOneID(id int) *RouteUpdateOne {
+	mutation := newRouteMutation(c.config, OpUpdateOne, withRouteID(id))
+	return &RouteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Route.
+func (c *RouteClient) Delete() *RouteDelete {
+	mutation := newRouteMutation(c.config, OpDelete)
+	return &RouteDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *RouteClient) DeleteOne(_m *Route) *RouteDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *RouteClient) DeleteOneID(id int) *RouteDeleteOne {
+	builder := c.Delete().Where(route.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &RouteDeleteOne{builder}
+}
+
+// Query returns a query builder for Route.
+func (c *RouteClient) Query() *RouteQuery {
+	return &RouteQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeRoute},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Route entity by its id.
+func (c *RouteClient) Get(ctx context.Context, id int) (*Route, error) {
+	return c.Query().Where(route.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *RouteClient) GetX(ctx context.Context, id int) *Route {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDomain queries the domain edge of a Route.
+func (c *RouteClient) QueryDomain(_m *Route) *DomainQuery {
+	query := (&DomainClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(route.Table, route.FieldID, id),
+			sqlgraph.To(domain.Table, domain.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, route.DomainTable, route.DomainColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryUpstream queries the upstream edge of a Route.
+func (c *RouteClient) QueryUpstream(_m *Route) *UpstreamQuery {
+	query := (&UpstreamClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(route.Table, route.FieldID, id),
+			sqlgraph.To(upstream.Table, upstream.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, route.UpstreamTable, route.UpstreamColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *RouteClient) Hooks() []Hook {
+	return c.hooks.Route
+}
+
+// Interceptors returns the client interceptors.
+func (c *RouteClient) Interceptors() []Interceptor {
+	return c.inters.Route
+}
+
+func (c *RouteClient) mutate(ctx context.Context, m *RouteMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&RouteCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&RouteUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&RouteUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&RouteDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Route mutation op: %q", m.Op())
+	}
+}
+
 // ServerClient is a client for the Server schema.
 type ServerClient struct {
 	config
@@ -1348,6 +2052,54 @@ func (c *ServerClient) QueryMetricRollups(_m *Server) *MetricRollupQuery {
 			sqlgraph.From(server.Table, server.FieldID, id),
 			sqlgraph.To(metricrollup.Table, metricrollup.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, server.MetricRollupsTable, server.MetricRollupsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryConfigRevisions queries the config_revisions edge of a Server.
+func (c *ServerClient) QueryConfigRevisions(_m *Server) *ConfigRevisionQuery {
+	query := (&ConfigRevisionClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, id),
+			sqlgraph.To(configrevision.Table, configrevision.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, server.ConfigRevisionsTable, server.ConfigRevisionsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDomains queries the domains edge of a Server.
+func (c *ServerClient) QueryDomains(_m *Server) *DomainQuery {
+	query := (&DomainClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, id),
+			sqlgraph.To(domain.Table, domain.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, server.DomainsTable, server.DomainsPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryStreams queries the streams edge of a Server.
+func (c *ServerClient) QueryStreams(_m *Server) *StreamProxyQuery {
+	query := (&StreamProxyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, id),
+			sqlgraph.To(streamproxy.Table, streamproxy.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, server.StreamsTable, server.StreamsPrimaryKey...),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -1646,6 +2398,171 @@ func (c *SettingClient) mutate(ctx context.Context, m *SettingMutation) (Value, 
 	}
 }
 
+// StreamProxyClient is a client for the StreamProxy schema.
+type StreamProxyClient struct {
+	config
+}
+
+// NewStreamProxyClient returns a client for the StreamProxy from the given config.
+func NewStreamProxyClient(c config) *StreamProxyClient {
+	return &StreamProxyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `streamproxy.Hooks(f(g(h())))`.
+func (c *StreamProxyClient) Use(hooks ...Hook) {
+	c.hooks.StreamProxy = append(c.hooks.StreamProxy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `streamproxy.Intercept(f(g(h())))`.
+func (c *StreamProxyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.StreamProxy = append(c.inters.StreamProxy, interceptors...)
+}
+
+// Create returns a builder for creating a StreamProxy entity.
+func (c *StreamProxyClient) Create() *StreamProxyCreate {
+	mutation := newStreamProxyMutation(c.config, OpCreate)
+	return &StreamProxyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of StreamProxy entities.
+func (c *StreamProxyClient) CreateBulk(builders ...*StreamProxyCreate) *StreamProxyCreateBulk {
+	return &StreamProxyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *StreamProxyClient) MapCreateBulk(slice any, setFunc func(*StreamProxyCreate, int)) *StreamProxyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &StreamProxyCreateBulk{err: fmt.Errorf("calling to StreamProxyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*StreamProxyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &StreamProxyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for StreamProxy.
+func (c *StreamProxyClient) Update() *StreamProxyUpdate {
+	mutation := newStreamProxyMutation(c.config, OpUpdate)
+	return &StreamProxyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *StreamProxyClient) UpdateOne(_m *StreamProxy) *StreamProxyUpdateOne {
+	mutation := newStreamProxyMutation(c.config, OpUpdateOne, withStreamProxy(_m))
+	return &StreamProxyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *StreamProxyClient) UpdateOneID(id int) *StreamProxyUpdateOne {
+	mutation := newStreamProxyMutation(c.config, OpUpdateOne, withStreamProxyID(id))
+	return &StreamProxyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for StreamProxy.
+func (c *StreamProxyClient) Delete() *StreamProxyDelete {
+	mutation := newStreamProxyMutation(c.config, OpDelete)
+	return &StreamProxyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *StreamProxyClient) DeleteOne(_m *StreamProxy) *StreamProxyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *StreamProxyClient) DeleteOneID(id int) *StreamProxyDeleteOne {
+	builder := c.Delete().Where(streamproxy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &StreamProxyDeleteOne{builder}
+}
+
+// Query returns a query builder for StreamProxy.
+func (c *StreamProxyClient) Query() *StreamProxyQuery {
+	return &StreamProxyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeStreamProxy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a StreamProxy entity by its id.
+func (c *StreamProxyClient) Get(ctx context.Context, id int) (*StreamProxy, error) {
+	return c.Query().Where(streamproxy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *StreamProxyClient) GetX(ctx context.Context, id int) *StreamProxy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUpstream queries the upstream edge of a StreamProxy.
+func (c *StreamProxyClient) QueryUpstream(_m *StreamProxy) *UpstreamQuery {
+	query := (&UpstreamClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(streamproxy.Table, streamproxy.FieldID, id),
+			sqlgraph.To(upstream.Table, upstream.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, streamproxy.UpstreamTable, streamproxy.UpstreamColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryServers queries the servers edge of a StreamProxy.
+func (c *StreamProxyClient) QueryServers(_m *StreamProxy) *ServerQuery {
+	query := (&ServerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(streamproxy.Table, streamproxy.FieldID, id),
+			sqlgraph.To(server.Table, server.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, false, streamproxy.ServersTable, streamproxy.ServersPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *StreamProxyClient) Hooks() []Hook {
+	return c.hooks.StreamProxy
+}
+
+// Interceptors returns the client interceptors.
+func (c *StreamProxyClient) Interceptors() []Interceptor {
+	return c.inters.StreamProxy
+}
+
+func (c *StreamProxyClient) mutate(ctx context.Context, m *StreamProxyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&StreamProxyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&StreamProxyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&StreamProxyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&StreamProxyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown StreamProxy mutation op: %q", m.Op())
+	}
+}
+
 // TaskClient is a client for the Task schema.
 type TaskClient struct {
 	config
@@ -1792,6 +2709,336 @@ func (c *TaskClient) mutate(ctx context.Context, m *TaskMutation) (Value, error)
 		return (&TaskDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown Task mutation op: %q", m.Op())
+	}
+}
+
+// UpstreamClient is a client for the Upstream schema.
+type UpstreamClient struct {
+	config
+}
+
+// NewUpstreamClient returns a client for the Upstream from the given config.
+func NewUpstreamClient(c config) *UpstreamClient {
+	return &UpstreamClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `upstream.Hooks(f(g(h())))`.
+func (c *UpstreamClient) Use(hooks ...Hook) {
+	c.hooks.Upstream = append(c.hooks.Upstream, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `upstream.Intercept(f(g(h())))`.
+func (c *UpstreamClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Upstream = append(c.inters.Upstream, interceptors...)
+}
+
+// Create returns a builder for creating a Upstream entity.
+func (c *UpstreamClient) Create() *UpstreamCreate {
+	mutation := newUpstreamMutation(c.config, OpCreate)
+	return &UpstreamCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Upstream entities.
+func (c *UpstreamClient) CreateBulk(builders ...*UpstreamCreate) *UpstreamCreateBulk {
+	return &UpstreamCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *UpstreamClient) MapCreateBulk(slice any, setFunc func(*UpstreamCreate, int)) *UpstreamCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &UpstreamCreateBulk{err: fmt.Errorf("calling to UpstreamClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*UpstreamCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &UpstreamCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Upstream.
+func (c *UpstreamClient) Update() *UpstreamUpdate {
+	mutation := newUpstreamMutation(c.config, OpUpdate)
+	return &UpstreamUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *UpstreamClient) UpdateOne(_m *Upstream) *UpstreamUpdateOne {
+	mutation := newUpstreamMutation(c.config, OpUpdateOne, withUpstream(_m))
+	return &UpstreamUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *UpstreamClient) UpdateOneID(id int) *UpstreamUpdateOne {
+	mutation := newUpstreamMutation(c.config, OpUpdateOne, withUpstreamID(id))
+	return &UpstreamUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Upstream.
+func (c *UpstreamClient) Delete() *UpstreamDelete {
+	mutation := newUpstreamMutation(c.config, OpDelete)
+	return &UpstreamDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *UpstreamClient) DeleteOne(_m *Upstream) *UpstreamDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *UpstreamClient) DeleteOneID(id int) *UpstreamDeleteOne {
+	builder := c.Delete().Where(upstream.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &UpstreamDeleteOne{builder}
+}
+
+// Query returns a query builder for Upstream.
+func (c *UpstreamClient) Query() *UpstreamQuery {
+	return &UpstreamQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUpstream},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Upstream entity by its id.
+func (c *UpstreamClient) Get(ctx context.Context, id int) (*Upstream, error) {
+	return c.Query().Where(upstream.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *UpstreamClient) GetX(ctx context.Context, id int) *Upstream {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryTargets queries the targets edge of a Upstream.
+func (c *UpstreamClient) QueryTargets(_m *Upstream) *UpstreamTargetQuery {
+	query := (&UpstreamTargetClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(upstream.Table, upstream.FieldID, id),
+			sqlgraph.To(upstreamtarget.Table, upstreamtarget.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, upstream.TargetsTable, upstream.TargetsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryRoutes queries the routes edge of a Upstream.
+func (c *UpstreamClient) QueryRoutes(_m *Upstream) *RouteQuery {
+	query := (&RouteClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(upstream.Table, upstream.FieldID, id),
+			sqlgraph.To(route.Table, route.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, upstream.RoutesTable, upstream.RoutesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryStreams queries the streams edge of a Upstream.
+func (c *UpstreamClient) QueryStreams(_m *Upstream) *StreamProxyQuery {
+	query := (&StreamProxyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(upstream.Table, upstream.FieldID, id),
+			sqlgraph.To(streamproxy.Table, streamproxy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, upstream.StreamsTable, upstream.StreamsColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *UpstreamClient) Hooks() []Hook {
+	return c.hooks.Upstream
+}
+
+// Interceptors returns the client interceptors.
+func (c *UpstreamClient) Interceptors() []Interceptor {
+	return c.inters.Upstream
+}
+
+func (c *UpstreamClient) mutate(ctx context.Context, m *UpstreamMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&UpstreamCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&UpstreamUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&UpstreamUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&UpstreamDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Upstream mutation op: %q", m.Op())
+	}
+}
+
+// UpstreamTargetClient is a client for the UpstreamTarget schema.
+type UpstreamTargetClient struct {
+	config
+}
+
+// NewUpstreamTargetClient returns a client for the UpstreamTarget from the given config.
+func NewUpstreamTargetClient(c config) *UpstreamTargetClient {
+	return &UpstreamTargetClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `upstreamtarget.Hooks(f(g(h())))`.
+func (c *UpstreamTargetClient) Use(hooks ...Hook) {
+	c.hooks.UpstreamTarget = append(c.hooks.UpstreamTarget, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `upstreamtarget.Intercept(f(g(h())))`.
+func (c *UpstreamTargetClient) Intercept(interceptors ...Interceptor) {
+	c.inters.UpstreamTarget = append(c.inters.UpstreamTarget, interceptors...)
+}
+
+// Create returns a builder for creating a UpstreamTarget entity.
+func (c *UpstreamTargetClient) Create() *UpstreamTargetCreate {
+	mutation := newUpstreamTargetMutation(c.config, OpCreate)
+	return &UpstreamTargetCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of UpstreamTarget entities.
+func (c *UpstreamTargetClient) CreateBulk(builders ...*UpstreamTargetCreate) *UpstreamTargetCreateBulk {
+	return &UpstreamTargetCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *UpstreamTargetClient) MapCreateBulk(slice any, setFunc func(*UpstreamTargetCreate, int)) *UpstreamTargetCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &UpstreamTargetCreateBulk{err: fmt.Errorf("calling to UpstreamTargetClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*UpstreamTargetCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &UpstreamTargetCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for UpstreamTarget.
+func (c *UpstreamTargetClient) Update() *UpstreamTargetUpdate {
+	mutation := newUpstreamTargetMutation(c.config, OpUpdate)
+	return &UpstreamTargetUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *UpstreamTargetClient) UpdateOne(_m *UpstreamTarget) *UpstreamTargetUpdateOne {
+	mutation := newUpstreamTargetMutation(c.config, OpUpdateOne, withUpstreamTarget(_m))
+	return &UpstreamTargetUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *UpstreamTargetClient) UpdateOneID(id int) *UpstreamTargetUpdateOne {
+	mutation := newUpstreamTargetMutation(c.config, OpUpdateOne, withUpstreamTargetID(id))
+	return &UpstreamTargetUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for UpstreamTarget.
+func (c *UpstreamTargetClient) Delete() *UpstreamTargetDelete {
+	mutation := newUpstreamTargetMutation(c.config, OpDelete)
+	return &UpstreamTargetDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *UpstreamTargetClient) DeleteOne(_m *UpstreamTarget) *UpstreamTargetDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *UpstreamTargetClient) DeleteOneID(id int) *UpstreamTargetDeleteOne {
+	builder := c.Delete().Where(upstreamtarget.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &UpstreamTargetDeleteOne{builder}
+}
+
+// Query returns a query builder for UpstreamTarget.
+func (c *UpstreamTargetClient) Query() *UpstreamTargetQuery {
+	return &UpstreamTargetQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeUpstreamTarget},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a UpstreamTarget entity by its id.
+func (c *UpstreamTargetClient) Get(ctx context.Context, id int) (*UpstreamTarget, error) {
+	return c.Query().Where(upstreamtarget.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *UpstreamTargetClient) GetX(ctx context.Context, id int) *UpstreamTarget {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUpstream queries the upstream edge of a UpstreamTarget.
+func (c *UpstreamTargetClient) QueryUpstream(_m *UpstreamTarget) *UpstreamQuery {
+	query := (&UpstreamClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(upstreamtarget.Table, upstreamtarget.FieldID, id),
+			sqlgraph.To(upstream.Table, upstream.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, upstreamtarget.UpstreamTable, upstreamtarget.UpstreamColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *UpstreamTargetClient) Hooks() []Hook {
+	return c.hooks.UpstreamTarget
+}
+
+// Interceptors returns the client interceptors.
+func (c *UpstreamTargetClient) Interceptors() []Interceptor {
+	return c.inters.UpstreamTarget
+}
+
+func (c *UpstreamTargetClient) mutate(ctx context.Context, m *UpstreamTargetMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&UpstreamTargetCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&UpstreamTargetUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&UpstreamTargetUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&UpstreamTargetDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown UpstreamTarget mutation op: %q", m.Op())
 	}
 }
 
@@ -1947,12 +3194,14 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIToken, AgentCertificate, AuditEvent, EnrollmentToken, MetricRollup,
-		MetricSample, Server, Session, Setting, Task, User []ent.Hook
+		APIToken, AgentCertificate, AuditEvent, BasicAuthUser, ConfigRevision, Domain,
+		EnrollmentToken, MetricRollup, MetricSample, Route, Server, Session, Setting,
+		StreamProxy, Task, Upstream, UpstreamTarget, User []ent.Hook
 	}
 	inters struct {
-		APIToken, AgentCertificate, AuditEvent, EnrollmentToken, MetricRollup,
-		MetricSample, Server, Session, Setting, Task, User []ent.Interceptor
+		APIToken, AgentCertificate, AuditEvent, BasicAuthUser, ConfigRevision, Domain,
+		EnrollmentToken, MetricRollup, MetricSample, Route, Server, Session, Setting,
+		StreamProxy, Task, Upstream, UpstreamTarget, User []ent.Interceptor
 	}
 )
 

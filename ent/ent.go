@@ -15,13 +15,20 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/agentcertificate"
 	"github.com/gatehousehq/gatehouse/ent/apitoken"
 	"github.com/gatehousehq/gatehouse/ent/auditevent"
+	"github.com/gatehousehq/gatehouse/ent/basicauthuser"
+	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
+	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/session"
 	"github.com/gatehousehq/gatehouse/ent/setting"
+	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
+	"github.com/gatehousehq/gatehouse/ent/upstream"
+	"github.com/gatehousehq/gatehouse/ent/upstreamtarget"
 	"github.com/gatehousehq/gatehouse/ent/user"
 )
 
@@ -86,13 +93,20 @@ func checkColumn(t, c string) error {
 			apitoken.Table:         apitoken.ValidColumn,
 			agentcertificate.Table: agentcertificate.ValidColumn,
 			auditevent.Table:       auditevent.ValidColumn,
+			basicauthuser.Table:    basicauthuser.ValidColumn,
+			configrevision.Table:   configrevision.ValidColumn,
+			domain.Table:           domain.ValidColumn,
 			enrollmenttoken.Table:  enrollmenttoken.ValidColumn,
 			metricrollup.Table:     metricrollup.ValidColumn,
 			metricsample.Table:     metricsample.ValidColumn,
+			route.Table:            route.ValidColumn,
 			server.Table:           server.ValidColumn,
 			session.Table:          session.ValidColumn,
 			setting.Table:          setting.ValidColumn,
+			streamproxy.Table:      streamproxy.ValidColumn,
 			task.Table:             task.ValidColumn,
+			upstream.Table:         upstream.ValidColumn,
+			upstreamtarget.Table:   upstreamtarget.ValidColumn,
 			user.Table:             user.ValidColumn,
 		})
 	})

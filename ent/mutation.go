@@ -14,14 +14,22 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/agentcertificate"
 	"github.com/gatehousehq/gatehouse/ent/apitoken"
 	"github.com/gatehousehq/gatehouse/ent/auditevent"
+	"github.com/gatehousehq/gatehouse/ent/basicauthuser"
+	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
+	"github.com/gatehousehq/gatehouse/ent/route"
+	"github.com/gatehousehq/gatehouse/ent/schema"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/session"
 	"github.com/gatehousehq/gatehouse/ent/setting"
+	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
+	"github.com/gatehousehq/gatehouse/ent/upstream"
+	"github.com/gatehousehq/gatehouse/ent/upstreamtarget"
 	"github.com/gatehousehq/gatehouse/ent/user"
 )
 
@@ -37,13 +45,20 @@ const (
 	TypeAPIToken         = "APIToken"
 	TypeAgentCertificate = "AgentCertificate"
 	TypeAuditEvent       = "AuditEvent"
+	TypeBasicAuthUser    = "BasicAuthUser"
+	TypeConfigRevision   = "ConfigRevision"
+	TypeDomain           = "Domain"
 	TypeEnrollmentToken  = "EnrollmentToken"
 	TypeMetricRollup     = "MetricRollup"
 	TypeMetricSample     = "MetricSample"
+	TypeRoute            = "Route"
 	TypeServer           = "Server"
 	TypeSession          = "Session"
 	TypeSetting          = "Setting"
+	TypeStreamProxy      = "StreamProxy"
 	TypeTask             = "Task"
+	TypeUpstream         = "Upstream"
+	TypeUpstreamTarget   = "UpstreamTarget"
 	TypeUser             = "User"
 )
 
@@ -2270,6 +2285,2909 @@ func (m *AuditEventMutation) ClearEdge(name string) error {
 // It returns an error if the edge is not defined in the schema.
 func (m *AuditEventMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown AuditEvent edge %s", name)
+}
+
+// BasicAuthUserMutation represents an operation that mutates the BasicAuthUser nodes in the graph.
+type BasicAuthUserMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	created_at    *time.Time
+	updated_at    *time.Time
+	username      *string
+	password_hash *string
+	clearedFields map[string]struct{}
+	domain        *int
+	cleareddomain bool
+	done          bool
+	oldValue      func(context.Context) (*BasicAuthUser, error)
+	predicates    []predicate.BasicAuthUser
+}
+
+var _ ent.Mutation = (*BasicAuthUserMutation)(nil)
+
+// basicauthuserOption allows management of the mutation configuration using functional options.
+type basicauthuserOption func(*BasicAuthUserMutation)
+
+// newBasicAuthUserMutation creates new mutation for the BasicAuthUser entity.
+func newBasicAuthUserMutation(c config, op Op, opts ...basicauthuserOption) *BasicAuthUserMutation {
+	m := &BasicAuthUserMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeBasicAuthUser,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withBasicAuthUserID sets the ID field of the mutation.
+func withBasicAuthUserID(id int) basicauthuserOption {
+	return func(m *BasicAuthUserMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *BasicAuthUser
+		)
+		m.oldValue = func(ctx context.Context) (*BasicAuthUser, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().BasicAuthUser.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withBasicAuthUser sets the old BasicAuthUser of the mutation.
+func withBasicAuthUser(node *BasicAuthUser) basicauthuserOption {
+	return func(m *BasicAuthUserMutation) {
+		m.oldValue = func(context.Context) (*BasicAuthUser, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m BasicAuthUserMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m BasicAuthUserMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *BasicAuthUserMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *BasicAuthUserMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().BasicAuthUser.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *BasicAuthUserMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *BasicAuthUserMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the BasicAuthUser entity.
+// If the BasicAuthUser object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BasicAuthUserMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *BasicAuthUserMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *BasicAuthUserMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *BasicAuthUserMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the BasicAuthUser entity.
+// If the BasicAuthUser object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BasicAuthUserMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *BasicAuthUserMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetDomainID sets the "domain_id" field.
+func (m *BasicAuthUserMutation) SetDomainID(i int) {
+	m.domain = &i
+}
+
+// DomainID returns the value of the "domain_id" field in the mutation.
+func (m *BasicAuthUserMutation) DomainID() (r int, exists bool) {
+	v := m.domain
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDomainID returns the old "domain_id" field's value of the BasicAuthUser entity.
+// If the BasicAuthUser object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BasicAuthUserMutation) OldDomainID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDomainID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDomainID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDomainID: %w", err)
+	}
+	return oldValue.DomainID, nil
+}
+
+// ResetDomainID resets all changes to the "domain_id" field.
+func (m *BasicAuthUserMutation) ResetDomainID() {
+	m.domain = nil
+}
+
+// SetUsername sets the "username" field.
+func (m *BasicAuthUserMutation) SetUsername(s string) {
+	m.username = &s
+}
+
+// Username returns the value of the "username" field in the mutation.
+func (m *BasicAuthUserMutation) Username() (r string, exists bool) {
+	v := m.username
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUsername returns the old "username" field's value of the BasicAuthUser entity.
+// If the BasicAuthUser object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BasicAuthUserMutation) OldUsername(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUsername is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUsername requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUsername: %w", err)
+	}
+	return oldValue.Username, nil
+}
+
+// ResetUsername resets all changes to the "username" field.
+func (m *BasicAuthUserMutation) ResetUsername() {
+	m.username = nil
+}
+
+// SetPasswordHash sets the "password_hash" field.
+func (m *BasicAuthUserMutation) SetPasswordHash(s string) {
+	m.password_hash = &s
+}
+
+// PasswordHash returns the value of the "password_hash" field in the mutation.
+func (m *BasicAuthUserMutation) PasswordHash() (r string, exists bool) {
+	v := m.password_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPasswordHash returns the old "password_hash" field's value of the BasicAuthUser entity.
+// If the BasicAuthUser object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *BasicAuthUserMutation) OldPasswordHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPasswordHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPasswordHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPasswordHash: %w", err)
+	}
+	return oldValue.PasswordHash, nil
+}
+
+// ResetPasswordHash resets all changes to the "password_hash" field.
+func (m *BasicAuthUserMutation) ResetPasswordHash() {
+	m.password_hash = nil
+}
+
+// ClearDomain clears the "domain" edge to the Domain entity.
+func (m *BasicAuthUserMutation) ClearDomain() {
+	m.cleareddomain = true
+	m.clearedFields[basicauthuser.FieldDomainID] = struct{}{}
+}
+
+// DomainCleared reports if the "domain" edge to the Domain entity was cleared.
+func (m *BasicAuthUserMutation) DomainCleared() bool {
+	return m.cleareddomain
+}
+
+// DomainIDs returns the "domain" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DomainID instead. It exists only for internal usage by the builders.
+func (m *BasicAuthUserMutation) DomainIDs() (ids []int) {
+	if id := m.domain; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDomain resets all changes to the "domain" edge.
+func (m *BasicAuthUserMutation) ResetDomain() {
+	m.domain = nil
+	m.cleareddomain = false
+}
+
+// Where appends a list predicates to the BasicAuthUserMutation builder.
+func (m *BasicAuthUserMutation) Where(ps ...predicate.BasicAuthUser) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the BasicAuthUserMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *BasicAuthUserMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.BasicAuthUser, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *BasicAuthUserMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *BasicAuthUserMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (BasicAuthUser).
+func (m *BasicAuthUserMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *BasicAuthUserMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.created_at != nil {
+		fields = append(fields, basicauthuser.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, basicauthuser.FieldUpdatedAt)
+	}
+	if m.domain != nil {
+		fields = append(fields, basicauthuser.FieldDomainID)
+	}
+	if m.username != nil {
+		fields = append(fields, basicauthuser.FieldUsername)
+	}
+	if m.password_hash != nil {
+		fields = append(fields, basicauthuser.FieldPasswordHash)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *BasicAuthUserMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case basicauthuser.FieldCreatedAt:
+		return m.CreatedAt()
+	case basicauthuser.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case basicauthuser.FieldDomainID:
+		return m.DomainID()
+	case basicauthuser.FieldUsername:
+		return m.Username()
+	case basicauthuser.FieldPasswordHash:
+		return m.PasswordHash()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *BasicAuthUserMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case basicauthuser.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case basicauthuser.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case basicauthuser.FieldDomainID:
+		return m.OldDomainID(ctx)
+	case basicauthuser.FieldUsername:
+		return m.OldUsername(ctx)
+	case basicauthuser.FieldPasswordHash:
+		return m.OldPasswordHash(ctx)
+	}
+	return nil, fmt.Errorf("unknown BasicAuthUser field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *BasicAuthUserMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case basicauthuser.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case basicauthuser.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case basicauthuser.FieldDomainID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDomainID(v)
+		return nil
+	case basicauthuser.FieldUsername:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUsername(v)
+		return nil
+	case basicauthuser.FieldPasswordHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPasswordHash(v)
+		return nil
+	}
+	return fmt.Errorf("unknown BasicAuthUser field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *BasicAuthUserMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *BasicAuthUserMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *BasicAuthUserMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown BasicAuthUser numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *BasicAuthUserMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *BasicAuthUserMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *BasicAuthUserMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown BasicAuthUser nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *BasicAuthUserMutation) ResetField(name string) error {
+	switch name {
+	case basicauthuser.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case basicauthuser.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case basicauthuser.FieldDomainID:
+		m.ResetDomainID()
+		return nil
+	case basicauthuser.FieldUsername:
+		m.ResetUsername()
+		return nil
+	case basicauthuser.FieldPasswordHash:
+		m.ResetPasswordHash()
+		return nil
+	}
+	return fmt.Errorf("unknown BasicAuthUser field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *BasicAuthUserMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.domain != nil {
+		edges = append(edges, basicauthuser.EdgeDomain)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *BasicAuthUserMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case basicauthuser.EdgeDomain:
+		if id := m.domain; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *BasicAuthUserMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *BasicAuthUserMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *BasicAuthUserMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.cleareddomain {
+		edges = append(edges, basicauthuser.EdgeDomain)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *BasicAuthUserMutation) EdgeCleared(name string) bool {
+	switch name {
+	case basicauthuser.EdgeDomain:
+		return m.cleareddomain
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *BasicAuthUserMutation) ClearEdge(name string) error {
+	switch name {
+	case basicauthuser.EdgeDomain:
+		m.ClearDomain()
+		return nil
+	}
+	return fmt.Errorf("unknown BasicAuthUser unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *BasicAuthUserMutation) ResetEdge(name string) error {
+	switch name {
+	case basicauthuser.EdgeDomain:
+		m.ResetDomain()
+		return nil
+	}
+	return fmt.Errorf("unknown BasicAuthUser edge %s", name)
+}
+
+// ConfigRevisionMutation represents an operation that mutates the ConfigRevision nodes in the graph.
+type ConfigRevisionMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	created_at    *time.Time
+	updated_at    *time.Time
+	number        *int64
+	addnumber     *int64
+	hash          *string
+	files         *[]byte
+	status        *configrevision.Status
+	outcome       *string
+	output        *string
+	applied_at    *time.Time
+	clearedFields map[string]struct{}
+	server        *int
+	clearedserver bool
+	done          bool
+	oldValue      func(context.Context) (*ConfigRevision, error)
+	predicates    []predicate.ConfigRevision
+}
+
+var _ ent.Mutation = (*ConfigRevisionMutation)(nil)
+
+// configrevisionOption allows management of the mutation configuration using functional options.
+type configrevisionOption func(*ConfigRevisionMutation)
+
+// newConfigRevisionMutation creates new mutation for the ConfigRevision entity.
+func newConfigRevisionMutation(c config, op Op, opts ...configrevisionOption) *ConfigRevisionMutation {
+	m := &ConfigRevisionMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeConfigRevision,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withConfigRevisionID sets the ID field of the mutation.
+func withConfigRevisionID(id int) configrevisionOption {
+	return func(m *ConfigRevisionMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ConfigRevision
+		)
+		m.oldValue = func(ctx context.Context) (*ConfigRevision, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ConfigRevision.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withConfigRevision sets the old ConfigRevision of the mutation.
+func withConfigRevision(node *ConfigRevision) configrevisionOption {
+	return func(m *ConfigRevisionMutation) {
+		m.oldValue = func(context.Context) (*ConfigRevision, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ConfigRevisionMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ConfigRevisionMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ConfigRevisionMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ConfigRevisionMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ConfigRevision.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *ConfigRevisionMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *ConfigRevisionMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the ConfigRevision entity.
+// If the ConfigRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConfigRevisionMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *ConfigRevisionMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *ConfigRevisionMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *ConfigRevisionMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the ConfigRevision entity.
+// If the ConfigRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConfigRevisionMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *ConfigRevisionMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetServerID sets the "server_id" field.
+func (m *ConfigRevisionMutation) SetServerID(i int) {
+	m.server = &i
+}
+
+// ServerID returns the value of the "server_id" field in the mutation.
+func (m *ConfigRevisionMutation) ServerID() (r int, exists bool) {
+	v := m.server
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServerID returns the old "server_id" field's value of the ConfigRevision entity.
+// If the ConfigRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConfigRevisionMutation) OldServerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServerID: %w", err)
+	}
+	return oldValue.ServerID, nil
+}
+
+// ResetServerID resets all changes to the "server_id" field.
+func (m *ConfigRevisionMutation) ResetServerID() {
+	m.server = nil
+}
+
+// SetNumber sets the "number" field.
+func (m *ConfigRevisionMutation) SetNumber(i int64) {
+	m.number = &i
+	m.addnumber = nil
+}
+
+// Number returns the value of the "number" field in the mutation.
+func (m *ConfigRevisionMutation) Number() (r int64, exists bool) {
+	v := m.number
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNumber returns the old "number" field's value of the ConfigRevision entity.
+// If the ConfigRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConfigRevisionMutation) OldNumber(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNumber is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNumber requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNumber: %w", err)
+	}
+	return oldValue.Number, nil
+}
+
+// AddNumber adds i to the "number" field.
+func (m *ConfigRevisionMutation) AddNumber(i int64) {
+	if m.addnumber != nil {
+		*m.addnumber += i
+	} else {
+		m.addnumber = &i
+	}
+}
+
+// AddedNumber returns the value that was added to the "number" field in this mutation.
+func (m *ConfigRevisionMutation) AddedNumber() (r int64, exists bool) {
+	v := m.addnumber
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNumber resets all changes to the "number" field.
+func (m *ConfigRevisionMutation) ResetNumber() {
+	m.number = nil
+	m.addnumber = nil
+}
+
+// SetHash sets the "hash" field.
+func (m *ConfigRevisionMutation) SetHash(s string) {
+	m.hash = &s
+}
+
+// Hash returns the value of the "hash" field in the mutation.
+func (m *ConfigRevisionMutation) Hash() (r string, exists bool) {
+	v := m.hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHash returns the old "hash" field's value of the ConfigRevision entity.
+// If the ConfigRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConfigRevisionMutation) OldHash(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHash: %w", err)
+	}
+	return oldValue.Hash, nil
+}
+
+// ResetHash resets all changes to the "hash" field.
+func (m *ConfigRevisionMutation) ResetHash() {
+	m.hash = nil
+}
+
+// SetFiles sets the "files" field.
+func (m *ConfigRevisionMutation) SetFiles(b []byte) {
+	m.files = &b
+}
+
+// Files returns the value of the "files" field in the mutation.
+func (m *ConfigRevisionMutation) Files() (r []byte, exists bool) {
+	v := m.files
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFiles returns the old "files" field's value of the ConfigRevision entity.
+// If the ConfigRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConfigRevisionMutation) OldFiles(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFiles is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFiles requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFiles: %w", err)
+	}
+	return oldValue.Files, nil
+}
+
+// ResetFiles resets all changes to the "files" field.
+func (m *ConfigRevisionMutation) ResetFiles() {
+	m.files = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *ConfigRevisionMutation) SetStatus(c configrevision.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *ConfigRevisionMutation) Status() (r configrevision.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the ConfigRevision entity.
+// If the ConfigRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConfigRevisionMutation) OldStatus(ctx context.Context) (v configrevision.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *ConfigRevisionMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetOutcome sets the "outcome" field.
+func (m *ConfigRevisionMutation) SetOutcome(s string) {
+	m.outcome = &s
+}
+
+// Outcome returns the value of the "outcome" field in the mutation.
+func (m *ConfigRevisionMutation) Outcome() (r string, exists bool) {
+	v := m.outcome
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOutcome returns the old "outcome" field's value of the ConfigRevision entity.
+// If the ConfigRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConfigRevisionMutation) OldOutcome(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOutcome is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOutcome requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOutcome: %w", err)
+	}
+	return oldValue.Outcome, nil
+}
+
+// ResetOutcome resets all changes to the "outcome" field.
+func (m *ConfigRevisionMutation) ResetOutcome() {
+	m.outcome = nil
+}
+
+// SetOutput sets the "output" field.
+func (m *ConfigRevisionMutation) SetOutput(s string) {
+	m.output = &s
+}
+
+// Output returns the value of the "output" field in the mutation.
+func (m *ConfigRevisionMutation) Output() (r string, exists bool) {
+	v := m.output
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOutput returns the old "output" field's value of the ConfigRevision entity.
+// If the ConfigRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConfigRevisionMutation) OldOutput(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOutput is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOutput requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOutput: %w", err)
+	}
+	return oldValue.Output, nil
+}
+
+// ResetOutput resets all changes to the "output" field.
+func (m *ConfigRevisionMutation) ResetOutput() {
+	m.output = nil
+}
+
+// SetAppliedAt sets the "applied_at" field.
+func (m *ConfigRevisionMutation) SetAppliedAt(t time.Time) {
+	m.applied_at = &t
+}
+
+// AppliedAt returns the value of the "applied_at" field in the mutation.
+func (m *ConfigRevisionMutation) AppliedAt() (r time.Time, exists bool) {
+	v := m.applied_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAppliedAt returns the old "applied_at" field's value of the ConfigRevision entity.
+// If the ConfigRevision object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ConfigRevisionMutation) OldAppliedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAppliedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAppliedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAppliedAt: %w", err)
+	}
+	return oldValue.AppliedAt, nil
+}
+
+// ClearAppliedAt clears the value of the "applied_at" field.
+func (m *ConfigRevisionMutation) ClearAppliedAt() {
+	m.applied_at = nil
+	m.clearedFields[configrevision.FieldAppliedAt] = struct{}{}
+}
+
+// AppliedAtCleared returns if the "applied_at" field was cleared in this mutation.
+func (m *ConfigRevisionMutation) AppliedAtCleared() bool {
+	_, ok := m.clearedFields[configrevision.FieldAppliedAt]
+	return ok
+}
+
+// ResetAppliedAt resets all changes to the "applied_at" field.
+func (m *ConfigRevisionMutation) ResetAppliedAt() {
+	m.applied_at = nil
+	delete(m.clearedFields, configrevision.FieldAppliedAt)
+}
+
+// ClearServer clears the "server" edge to the Server entity.
+func (m *ConfigRevisionMutation) ClearServer() {
+	m.clearedserver = true
+	m.clearedFields[configrevision.FieldServerID] = struct{}{}
+}
+
+// ServerCleared reports if the "server" edge to the Server entity was cleared.
+func (m *ConfigRevisionMutation) ServerCleared() bool {
+	return m.clearedserver
+}
+
+// ServerIDs returns the "server" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ServerID instead. It exists only for internal usage by the builders.
+func (m *ConfigRevisionMutation) ServerIDs() (ids []int) {
+	if id := m.server; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetServer resets all changes to the "server" edge.
+func (m *ConfigRevisionMutation) ResetServer() {
+	m.server = nil
+	m.clearedserver = false
+}
+
+// Where appends a list predicates to the ConfigRevisionMutation builder.
+func (m *ConfigRevisionMutation) Where(ps ...predicate.ConfigRevision) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ConfigRevisionMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ConfigRevisionMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ConfigRevision, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ConfigRevisionMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ConfigRevisionMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ConfigRevision).
+func (m *ConfigRevisionMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ConfigRevisionMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, configrevision.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, configrevision.FieldUpdatedAt)
+	}
+	if m.server != nil {
+		fields = append(fields, configrevision.FieldServerID)
+	}
+	if m.number != nil {
+		fields = append(fields, configrevision.FieldNumber)
+	}
+	if m.hash != nil {
+		fields = append(fields, configrevision.FieldHash)
+	}
+	if m.files != nil {
+		fields = append(fields, configrevision.FieldFiles)
+	}
+	if m.status != nil {
+		fields = append(fields, configrevision.FieldStatus)
+	}
+	if m.outcome != nil {
+		fields = append(fields, configrevision.FieldOutcome)
+	}
+	if m.output != nil {
+		fields = append(fields, configrevision.FieldOutput)
+	}
+	if m.applied_at != nil {
+		fields = append(fields, configrevision.FieldAppliedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ConfigRevisionMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case configrevision.FieldCreatedAt:
+		return m.CreatedAt()
+	case configrevision.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case configrevision.FieldServerID:
+		return m.ServerID()
+	case configrevision.FieldNumber:
+		return m.Number()
+	case configrevision.FieldHash:
+		return m.Hash()
+	case configrevision.FieldFiles:
+		return m.Files()
+	case configrevision.FieldStatus:
+		return m.Status()
+	case configrevision.FieldOutcome:
+		return m.Outcome()
+	case configrevision.FieldOutput:
+		return m.Output()
+	case configrevision.FieldAppliedAt:
+		return m.AppliedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ConfigRevisionMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case configrevision.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case configrevision.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case configrevision.FieldServerID:
+		return m.OldServerID(ctx)
+	case configrevision.FieldNumber:
+		return m.OldNumber(ctx)
+	case configrevision.FieldHash:
+		return m.OldHash(ctx)
+	case configrevision.FieldFiles:
+		return m.OldFiles(ctx)
+	case configrevision.FieldStatus:
+		return m.OldStatus(ctx)
+	case configrevision.FieldOutcome:
+		return m.OldOutcome(ctx)
+	case configrevision.FieldOutput:
+		return m.OldOutput(ctx)
+	case configrevision.FieldAppliedAt:
+		return m.OldAppliedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ConfigRevision field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConfigRevisionMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case configrevision.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case configrevision.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case configrevision.FieldServerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServerID(v)
+		return nil
+	case configrevision.FieldNumber:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNumber(v)
+		return nil
+	case configrevision.FieldHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHash(v)
+		return nil
+	case configrevision.FieldFiles:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFiles(v)
+		return nil
+	case configrevision.FieldStatus:
+		v, ok := value.(configrevision.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case configrevision.FieldOutcome:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOutcome(v)
+		return nil
+	case configrevision.FieldOutput:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOutput(v)
+		return nil
+	case configrevision.FieldAppliedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAppliedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ConfigRevision field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ConfigRevisionMutation) AddedFields() []string {
+	var fields []string
+	if m.addnumber != nil {
+		fields = append(fields, configrevision.FieldNumber)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ConfigRevisionMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case configrevision.FieldNumber:
+		return m.AddedNumber()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ConfigRevisionMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case configrevision.FieldNumber:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNumber(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ConfigRevision numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ConfigRevisionMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(configrevision.FieldAppliedAt) {
+		fields = append(fields, configrevision.FieldAppliedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ConfigRevisionMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ConfigRevisionMutation) ClearField(name string) error {
+	switch name {
+	case configrevision.FieldAppliedAt:
+		m.ClearAppliedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ConfigRevision nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ConfigRevisionMutation) ResetField(name string) error {
+	switch name {
+	case configrevision.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case configrevision.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case configrevision.FieldServerID:
+		m.ResetServerID()
+		return nil
+	case configrevision.FieldNumber:
+		m.ResetNumber()
+		return nil
+	case configrevision.FieldHash:
+		m.ResetHash()
+		return nil
+	case configrevision.FieldFiles:
+		m.ResetFiles()
+		return nil
+	case configrevision.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case configrevision.FieldOutcome:
+		m.ResetOutcome()
+		return nil
+	case configrevision.FieldOutput:
+		m.ResetOutput()
+		return nil
+	case configrevision.FieldAppliedAt:
+		m.ResetAppliedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ConfigRevision field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ConfigRevisionMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.server != nil {
+		edges = append(edges, configrevision.EdgeServer)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ConfigRevisionMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case configrevision.EdgeServer:
+		if id := m.server; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ConfigRevisionMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ConfigRevisionMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ConfigRevisionMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedserver {
+		edges = append(edges, configrevision.EdgeServer)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ConfigRevisionMutation) EdgeCleared(name string) bool {
+	switch name {
+	case configrevision.EdgeServer:
+		return m.clearedserver
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ConfigRevisionMutation) ClearEdge(name string) error {
+	switch name {
+	case configrevision.EdgeServer:
+		m.ClearServer()
+		return nil
+	}
+	return fmt.Errorf("unknown ConfigRevision unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ConfigRevisionMutation) ResetEdge(name string) error {
+	switch name {
+	case configrevision.EdgeServer:
+		m.ResetServer()
+		return nil
+	}
+	return fmt.Errorf("unknown ConfigRevision edge %s", name)
+}
+
+// DomainMutation represents an operation that mutates the Domain nodes in the graph.
+type DomainMutation struct {
+	config
+	op                      Op
+	typ                     string
+	id                      *int
+	created_at              *time.Time
+	updated_at              *time.Time
+	name                    *string
+	aliases                 *[]string
+	appendaliases           []string
+	force_https             *bool
+	hsts                    *bool
+	http2                   *bool
+	client_max_body_size    *string
+	response_headers        *[]schema.ResponseHeader
+	appendresponse_headers  []schema.ResponseHeader
+	allow                   *[]string
+	appendallow             []string
+	deny                    *[]string
+	appenddeny              []string
+	maintenance             *bool
+	snippet                 *string
+	clearedFields           map[string]struct{}
+	servers                 map[int]struct{}
+	removedservers          map[int]struct{}
+	clearedservers          bool
+	routes                  map[int]struct{}
+	removedroutes           map[int]struct{}
+	clearedroutes           bool
+	basic_auth_users        map[int]struct{}
+	removedbasic_auth_users map[int]struct{}
+	clearedbasic_auth_users bool
+	done                    bool
+	oldValue                func(context.Context) (*Domain, error)
+	predicates              []predicate.Domain
+}
+
+var _ ent.Mutation = (*DomainMutation)(nil)
+
+// domainOption allows management of the mutation configuration using functional options.
+type domainOption func(*DomainMutation)
+
+// newDomainMutation creates new mutation for the Domain entity.
+func newDomainMutation(c config, op Op, opts ...domainOption) *DomainMutation {
+	m := &DomainMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDomain,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDomainID sets the ID field of the mutation.
+func withDomainID(id int) domainOption {
+	return func(m *DomainMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Domain
+		)
+		m.oldValue = func(ctx context.Context) (*Domain, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Domain.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDomain sets the old Domain of the mutation.
+func withDomain(node *Domain) domainOption {
+	return func(m *DomainMutation) {
+		m.oldValue = func(context.Context) (*Domain, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DomainMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DomainMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DomainMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DomainMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Domain.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DomainMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DomainMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DomainMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DomainMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DomainMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DomainMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *DomainMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *DomainMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *DomainMutation) ResetName() {
+	m.name = nil
+}
+
+// SetAliases sets the "aliases" field.
+func (m *DomainMutation) SetAliases(s []string) {
+	m.aliases = &s
+	m.appendaliases = nil
+}
+
+// Aliases returns the value of the "aliases" field in the mutation.
+func (m *DomainMutation) Aliases() (r []string, exists bool) {
+	v := m.aliases
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAliases returns the old "aliases" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldAliases(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAliases is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAliases requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAliases: %w", err)
+	}
+	return oldValue.Aliases, nil
+}
+
+// AppendAliases adds s to the "aliases" field.
+func (m *DomainMutation) AppendAliases(s []string) {
+	m.appendaliases = append(m.appendaliases, s...)
+}
+
+// AppendedAliases returns the list of values that were appended to the "aliases" field in this mutation.
+func (m *DomainMutation) AppendedAliases() ([]string, bool) {
+	if len(m.appendaliases) == 0 {
+		return nil, false
+	}
+	return m.appendaliases, true
+}
+
+// ClearAliases clears the value of the "aliases" field.
+func (m *DomainMutation) ClearAliases() {
+	m.aliases = nil
+	m.appendaliases = nil
+	m.clearedFields[domain.FieldAliases] = struct{}{}
+}
+
+// AliasesCleared returns if the "aliases" field was cleared in this mutation.
+func (m *DomainMutation) AliasesCleared() bool {
+	_, ok := m.clearedFields[domain.FieldAliases]
+	return ok
+}
+
+// ResetAliases resets all changes to the "aliases" field.
+func (m *DomainMutation) ResetAliases() {
+	m.aliases = nil
+	m.appendaliases = nil
+	delete(m.clearedFields, domain.FieldAliases)
+}
+
+// SetForceHTTPS sets the "force_https" field.
+func (m *DomainMutation) SetForceHTTPS(b bool) {
+	m.force_https = &b
+}
+
+// ForceHTTPS returns the value of the "force_https" field in the mutation.
+func (m *DomainMutation) ForceHTTPS() (r bool, exists bool) {
+	v := m.force_https
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldForceHTTPS returns the old "force_https" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldForceHTTPS(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldForceHTTPS is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldForceHTTPS requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldForceHTTPS: %w", err)
+	}
+	return oldValue.ForceHTTPS, nil
+}
+
+// ResetForceHTTPS resets all changes to the "force_https" field.
+func (m *DomainMutation) ResetForceHTTPS() {
+	m.force_https = nil
+}
+
+// SetHsts sets the "hsts" field.
+func (m *DomainMutation) SetHsts(b bool) {
+	m.hsts = &b
+}
+
+// Hsts returns the value of the "hsts" field in the mutation.
+func (m *DomainMutation) Hsts() (r bool, exists bool) {
+	v := m.hsts
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHsts returns the old "hsts" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldHsts(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHsts is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHsts requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHsts: %w", err)
+	}
+	return oldValue.Hsts, nil
+}
+
+// ResetHsts resets all changes to the "hsts" field.
+func (m *DomainMutation) ResetHsts() {
+	m.hsts = nil
+}
+
+// SetHttp2 sets the "http2" field.
+func (m *DomainMutation) SetHttp2(b bool) {
+	m.http2 = &b
+}
+
+// Http2 returns the value of the "http2" field in the mutation.
+func (m *DomainMutation) Http2() (r bool, exists bool) {
+	v := m.http2
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHttp2 returns the old "http2" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldHttp2(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHttp2 is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHttp2 requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHttp2: %w", err)
+	}
+	return oldValue.Http2, nil
+}
+
+// ResetHttp2 resets all changes to the "http2" field.
+func (m *DomainMutation) ResetHttp2() {
+	m.http2 = nil
+}
+
+// SetClientMaxBodySize sets the "client_max_body_size" field.
+func (m *DomainMutation) SetClientMaxBodySize(s string) {
+	m.client_max_body_size = &s
+}
+
+// ClientMaxBodySize returns the value of the "client_max_body_size" field in the mutation.
+func (m *DomainMutation) ClientMaxBodySize() (r string, exists bool) {
+	v := m.client_max_body_size
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldClientMaxBodySize returns the old "client_max_body_size" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldClientMaxBodySize(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldClientMaxBodySize is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldClientMaxBodySize requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldClientMaxBodySize: %w", err)
+	}
+	return oldValue.ClientMaxBodySize, nil
+}
+
+// ResetClientMaxBodySize resets all changes to the "client_max_body_size" field.
+func (m *DomainMutation) ResetClientMaxBodySize() {
+	m.client_max_body_size = nil
+}
+
+// SetResponseHeaders sets the "response_headers" field.
+func (m *DomainMutation) SetResponseHeaders(sh []schema.ResponseHeader) {
+	m.response_headers = &sh
+	m.appendresponse_headers = nil
+}
+
+// ResponseHeaders returns the value of the "response_headers" field in the mutation.
+func (m *DomainMutation) ResponseHeaders() (r []schema.ResponseHeader, exists bool) {
+	v := m.response_headers
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldResponseHeaders returns the old "response_headers" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldResponseHeaders(ctx context.Context) (v []schema.ResponseHeader, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldResponseHeaders is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldResponseHeaders requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldResponseHeaders: %w", err)
+	}
+	return oldValue.ResponseHeaders, nil
+}
+
+// AppendResponseHeaders adds sh to the "response_headers" field.
+func (m *DomainMutation) AppendResponseHeaders(sh []schema.ResponseHeader) {
+	m.appendresponse_headers = append(m.appendresponse_headers, sh...)
+}
+
+// AppendedResponseHeaders returns the list of values that were appended to the "response_headers" field in this mutation.
+func (m *DomainMutation) AppendedResponseHeaders() ([]schema.ResponseHeader, bool) {
+	if len(m.appendresponse_headers) == 0 {
+		return nil, false
+	}
+	return m.appendresponse_headers, true
+}
+
+// ClearResponseHeaders clears the value of the "response_headers" field.
+func (m *DomainMutation) ClearResponseHeaders() {
+	m.response_headers = nil
+	m.appendresponse_headers = nil
+	m.clearedFields[domain.FieldResponseHeaders] = struct{}{}
+}
+
+// ResponseHeadersCleared returns if the "response_headers" field was cleared in this mutation.
+func (m *DomainMutation) ResponseHeadersCleared() bool {
+	_, ok := m.clearedFields[domain.FieldResponseHeaders]
+	return ok
+}
+
+// ResetResponseHeaders resets all changes to the "response_headers" field.
+func (m *DomainMutation) ResetResponseHeaders() {
+	m.response_headers = nil
+	m.appendresponse_headers = nil
+	delete(m.clearedFields, domain.FieldResponseHeaders)
+}
+
+// SetAllow sets the "allow" field.
+func (m *DomainMutation) SetAllow(s []string) {
+	m.allow = &s
+	m.appendallow = nil
+}
+
+// Allow returns the value of the "allow" field in the mutation.
+func (m *DomainMutation) Allow() (r []string, exists bool) {
+	v := m.allow
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAllow returns the old "allow" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldAllow(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAllow is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAllow requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAllow: %w", err)
+	}
+	return oldValue.Allow, nil
+}
+
+// AppendAllow adds s to the "allow" field.
+func (m *DomainMutation) AppendAllow(s []string) {
+	m.appendallow = append(m.appendallow, s...)
+}
+
+// AppendedAllow returns the list of values that were appended to the "allow" field in this mutation.
+func (m *DomainMutation) AppendedAllow() ([]string, bool) {
+	if len(m.appendallow) == 0 {
+		return nil, false
+	}
+	return m.appendallow, true
+}
+
+// ClearAllow clears the value of the "allow" field.
+func (m *DomainMutation) ClearAllow() {
+	m.allow = nil
+	m.appendallow = nil
+	m.clearedFields[domain.FieldAllow] = struct{}{}
+}
+
+// AllowCleared returns if the "allow" field was cleared in this mutation.
+func (m *DomainMutation) AllowCleared() bool {
+	_, ok := m.clearedFields[domain.FieldAllow]
+	return ok
+}
+
+// ResetAllow resets all changes to the "allow" field.
+func (m *DomainMutation) ResetAllow() {
+	m.allow = nil
+	m.appendallow = nil
+	delete(m.clearedFields, domain.FieldAllow)
+}
+
+// SetDeny sets the "deny" field.
+func (m *DomainMutation) SetDeny(s []string) {
+	m.deny = &s
+	m.appenddeny = nil
+}
+
+// Deny returns the value of the "deny" field in the mutation.
+func (m *DomainMutation) Deny() (r []string, exists bool) {
+	v := m.deny
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDeny returns the old "deny" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldDeny(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDeny is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDeny requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDeny: %w", err)
+	}
+	return oldValue.Deny, nil
+}
+
+// AppendDeny adds s to the "deny" field.
+func (m *DomainMutation) AppendDeny(s []string) {
+	m.appenddeny = append(m.appenddeny, s...)
+}
+
+// AppendedDeny returns the list of values that were appended to the "deny" field in this mutation.
+func (m *DomainMutation) AppendedDeny() ([]string, bool) {
+	if len(m.appenddeny) == 0 {
+		return nil, false
+	}
+	return m.appenddeny, true
+}
+
+// ClearDeny clears the value of the "deny" field.
+func (m *DomainMutation) ClearDeny() {
+	m.deny = nil
+	m.appenddeny = nil
+	m.clearedFields[domain.FieldDeny] = struct{}{}
+}
+
+// DenyCleared returns if the "deny" field was cleared in this mutation.
+func (m *DomainMutation) DenyCleared() bool {
+	_, ok := m.clearedFields[domain.FieldDeny]
+	return ok
+}
+
+// ResetDeny resets all changes to the "deny" field.
+func (m *DomainMutation) ResetDeny() {
+	m.deny = nil
+	m.appenddeny = nil
+	delete(m.clearedFields, domain.FieldDeny)
+}
+
+// SetMaintenance sets the "maintenance" field.
+func (m *DomainMutation) SetMaintenance(b bool) {
+	m.maintenance = &b
+}
+
+// Maintenance returns the value of the "maintenance" field in the mutation.
+func (m *DomainMutation) Maintenance() (r bool, exists bool) {
+	v := m.maintenance
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMaintenance returns the old "maintenance" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldMaintenance(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMaintenance is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMaintenance requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMaintenance: %w", err)
+	}
+	return oldValue.Maintenance, nil
+}
+
+// ResetMaintenance resets all changes to the "maintenance" field.
+func (m *DomainMutation) ResetMaintenance() {
+	m.maintenance = nil
+}
+
+// SetSnippet sets the "snippet" field.
+func (m *DomainMutation) SetSnippet(s string) {
+	m.snippet = &s
+}
+
+// Snippet returns the value of the "snippet" field in the mutation.
+func (m *DomainMutation) Snippet() (r string, exists bool) {
+	v := m.snippet
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSnippet returns the old "snippet" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldSnippet(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSnippet is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSnippet requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSnippet: %w", err)
+	}
+	return oldValue.Snippet, nil
+}
+
+// ResetSnippet resets all changes to the "snippet" field.
+func (m *DomainMutation) ResetSnippet() {
+	m.snippet = nil
+}
+
+// AddServerIDs adds the "servers" edge to the Server entity by ids.
+func (m *DomainMutation) AddServerIDs(ids ...int) {
+	if m.servers == nil {
+		m.servers = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.servers[ids[i]] = struct{}{}
+	}
+}
+
+// ClearServers clears the "servers" edge to the Server entity.
+func (m *DomainMutation) ClearServers() {
+	m.clearedservers = true
+}
+
+// ServersCleared reports if the "servers" edge to the Server entity was cleared.
+func (m *DomainMutation) ServersCleared() bool {
+	return m.clearedservers
+}
+
+// RemoveServerIDs removes the "servers" edge to the Server entity by IDs.
+func (m *DomainMutation) RemoveServerIDs(ids ...int) {
+	if m.removedservers == nil {
+		m.removedservers = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.servers, ids[i])
+		m.removedservers[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedServers returns the removed IDs of the "servers" edge to the Server entity.
+func (m *DomainMutation) RemovedServersIDs() (ids []int) {
+	for id := range m.removedservers {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ServersIDs returns the "servers" edge IDs in the mutation.
+func (m *DomainMutation) ServersIDs() (ids []int) {
+	for id := range m.servers {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetServers resets all changes to the "servers" edge.
+func (m *DomainMutation) ResetServers() {
+	m.servers = nil
+	m.clearedservers = false
+	m.removedservers = nil
+}
+
+// AddRouteIDs adds the "routes" edge to the Route entity by ids.
+func (m *DomainMutation) AddRouteIDs(ids ...int) {
+	if m.routes == nil {
+		m.routes = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.routes[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRoutes clears the "routes" edge to the Route entity.
+func (m *DomainMutation) ClearRoutes() {
+	m.clearedroutes = true
+}
+
+// RoutesCleared reports if the "routes" edge to the Route entity was cleared.
+func (m *DomainMutation) RoutesCleared() bool {
+	return m.clearedroutes
+}
+
+// RemoveRouteIDs removes the "routes" edge to the Route entity by IDs.
+func (m *DomainMutation) RemoveRouteIDs(ids ...int) {
+	if m.removedroutes == nil {
+		m.removedroutes = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.routes, ids[i])
+		m.removedroutes[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRoutes returns the removed IDs of the "routes" edge to the Route entity.
+func (m *DomainMutation) RemovedRoutesIDs() (ids []int) {
+	for id := range m.removedroutes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RoutesIDs returns the "routes" edge IDs in the mutation.
+func (m *DomainMutation) RoutesIDs() (ids []int) {
+	for id := range m.routes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRoutes resets all changes to the "routes" edge.
+func (m *DomainMutation) ResetRoutes() {
+	m.routes = nil
+	m.clearedroutes = false
+	m.removedroutes = nil
+}
+
+// AddBasicAuthUserIDs adds the "basic_auth_users" edge to the BasicAuthUser entity by ids.
+func (m *DomainMutation) AddBasicAuthUserIDs(ids ...int) {
+	if m.basic_auth_users == nil {
+		m.basic_auth_users = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.basic_auth_users[ids[i]] = struct{}{}
+	}
+}
+
+// ClearBasicAuthUsers clears the "basic_auth_users" edge to the BasicAuthUser entity.
+func (m *DomainMutation) ClearBasicAuthUsers() {
+	m.clearedbasic_auth_users = true
+}
+
+// BasicAuthUsersCleared reports if the "basic_auth_users" edge to the BasicAuthUser entity was cleared.
+func (m *DomainMutation) BasicAuthUsersCleared() bool {
+	return m.clearedbasic_auth_users
+}
+
+// RemoveBasicAuthUserIDs removes the "basic_auth_users" edge to the BasicAuthUser entity by IDs.
+func (m *DomainMutation) RemoveBasicAuthUserIDs(ids ...int) {
+	if m.removedbasic_auth_users == nil {
+		m.removedbasic_auth_users = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.basic_auth_users, ids[i])
+		m.removedbasic_auth_users[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedBasicAuthUsers returns the removed IDs of the "basic_auth_users" edge to the BasicAuthUser entity.
+func (m *DomainMutation) RemovedBasicAuthUsersIDs() (ids []int) {
+	for id := range m.removedbasic_auth_users {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// BasicAuthUsersIDs returns the "basic_auth_users" edge IDs in the mutation.
+func (m *DomainMutation) BasicAuthUsersIDs() (ids []int) {
+	for id := range m.basic_auth_users {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetBasicAuthUsers resets all changes to the "basic_auth_users" edge.
+func (m *DomainMutation) ResetBasicAuthUsers() {
+	m.basic_auth_users = nil
+	m.clearedbasic_auth_users = false
+	m.removedbasic_auth_users = nil
+}
+
+// Where appends a list predicates to the DomainMutation builder.
+func (m *DomainMutation) Where(ps ...predicate.Domain) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DomainMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DomainMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Domain, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DomainMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DomainMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Domain).
+func (m *DomainMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DomainMutation) Fields() []string {
+	fields := make([]string, 0, 13)
+	if m.created_at != nil {
+		fields = append(fields, domain.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, domain.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, domain.FieldName)
+	}
+	if m.aliases != nil {
+		fields = append(fields, domain.FieldAliases)
+	}
+	if m.force_https != nil {
+		fields = append(fields, domain.FieldForceHTTPS)
+	}
+	if m.hsts != nil {
+		fields = append(fields, domain.FieldHsts)
+	}
+	if m.http2 != nil {
+		fields = append(fields, domain.FieldHttp2)
+	}
+	if m.client_max_body_size != nil {
+		fields = append(fields, domain.FieldClientMaxBodySize)
+	}
+	if m.response_headers != nil {
+		fields = append(fields, domain.FieldResponseHeaders)
+	}
+	if m.allow != nil {
+		fields = append(fields, domain.FieldAllow)
+	}
+	if m.deny != nil {
+		fields = append(fields, domain.FieldDeny)
+	}
+	if m.maintenance != nil {
+		fields = append(fields, domain.FieldMaintenance)
+	}
+	if m.snippet != nil {
+		fields = append(fields, domain.FieldSnippet)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DomainMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case domain.FieldCreatedAt:
+		return m.CreatedAt()
+	case domain.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case domain.FieldName:
+		return m.Name()
+	case domain.FieldAliases:
+		return m.Aliases()
+	case domain.FieldForceHTTPS:
+		return m.ForceHTTPS()
+	case domain.FieldHsts:
+		return m.Hsts()
+	case domain.FieldHttp2:
+		return m.Http2()
+	case domain.FieldClientMaxBodySize:
+		return m.ClientMaxBodySize()
+	case domain.FieldResponseHeaders:
+		return m.ResponseHeaders()
+	case domain.FieldAllow:
+		return m.Allow()
+	case domain.FieldDeny:
+		return m.Deny()
+	case domain.FieldMaintenance:
+		return m.Maintenance()
+	case domain.FieldSnippet:
+		return m.Snippet()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DomainMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case domain.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case domain.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case domain.FieldName:
+		return m.OldName(ctx)
+	case domain.FieldAliases:
+		return m.OldAliases(ctx)
+	case domain.FieldForceHTTPS:
+		return m.OldForceHTTPS(ctx)
+	case domain.FieldHsts:
+		return m.OldHsts(ctx)
+	case domain.FieldHttp2:
+		return m.OldHttp2(ctx)
+	case domain.FieldClientMaxBodySize:
+		return m.OldClientMaxBodySize(ctx)
+	case domain.FieldResponseHeaders:
+		return m.OldResponseHeaders(ctx)
+	case domain.FieldAllow:
+		return m.OldAllow(ctx)
+	case domain.FieldDeny:
+		return m.OldDeny(ctx)
+	case domain.FieldMaintenance:
+		return m.OldMaintenance(ctx)
+	case domain.FieldSnippet:
+		return m.OldSnippet(ctx)
+	}
+	return nil, fmt.Errorf("unknown Domain field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DomainMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case domain.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case domain.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case domain.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case domain.FieldAliases:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAliases(v)
+		return nil
+	case domain.FieldForceHTTPS:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetForceHTTPS(v)
+		return nil
+	case domain.FieldHsts:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHsts(v)
+		return nil
+	case domain.FieldHttp2:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHttp2(v)
+		return nil
+	case domain.FieldClientMaxBodySize:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetClientMaxBodySize(v)
+		return nil
+	case domain.FieldResponseHeaders:
+		v, ok := value.([]schema.ResponseHeader)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetResponseHeaders(v)
+		return nil
+	case domain.FieldAllow:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAllow(v)
+		return nil
+	case domain.FieldDeny:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDeny(v)
+		return nil
+	case domain.FieldMaintenance:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMaintenance(v)
+		return nil
+	case domain.FieldSnippet:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSnippet(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Domain field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DomainMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DomainMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DomainMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Domain numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DomainMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(domain.FieldAliases) {
+		fields = append(fields, domain.FieldAliases)
+	}
+	if m.FieldCleared(domain.FieldResponseHeaders) {
+		fields = append(fields, domain.FieldResponseHeaders)
+	}
+	if m.FieldCleared(domain.FieldAllow) {
+		fields = append(fields, domain.FieldAllow)
+	}
+	if m.FieldCleared(domain.FieldDeny) {
+		fields = append(fields, domain.FieldDeny)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DomainMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DomainMutation) ClearField(name string) error {
+	switch name {
+	case domain.FieldAliases:
+		m.ClearAliases()
+		return nil
+	case domain.FieldResponseHeaders:
+		m.ClearResponseHeaders()
+		return nil
+	case domain.FieldAllow:
+		m.ClearAllow()
+		return nil
+	case domain.FieldDeny:
+		m.ClearDeny()
+		return nil
+	}
+	return fmt.Errorf("unknown Domain nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DomainMutation) ResetField(name string) error {
+	switch name {
+	case domain.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case domain.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case domain.FieldName:
+		m.ResetName()
+		return nil
+	case domain.FieldAliases:
+		m.ResetAliases()
+		return nil
+	case domain.FieldForceHTTPS:
+		m.ResetForceHTTPS()
+		return nil
+	case domain.FieldHsts:
+		m.ResetHsts()
+		return nil
+	case domain.FieldHttp2:
+		m.ResetHttp2()
+		return nil
+	case domain.FieldClientMaxBodySize:
+		m.ResetClientMaxBodySize()
+		return nil
+	case domain.FieldResponseHeaders:
+		m.ResetResponseHeaders()
+		return nil
+	case domain.FieldAllow:
+		m.ResetAllow()
+		return nil
+	case domain.FieldDeny:
+		m.ResetDeny()
+		return nil
+	case domain.FieldMaintenance:
+		m.ResetMaintenance()
+		return nil
+	case domain.FieldSnippet:
+		m.ResetSnippet()
+		return nil
+	}
+	return fmt.Errorf("unknown Domain field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DomainMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.servers != nil {
+		edges = append(edges, domain.EdgeServers)
+	}
+	if m.routes != nil {
+		edges = append(edges, domain.EdgeRoutes)
+	}
+	if m.basic_auth_users != nil {
+		edges = append(edges, domain.EdgeBasicAuthUsers)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DomainMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case domain.EdgeServers:
+		ids := make([]ent.Value, 0, len(m.servers))
+		for id := range m.servers {
+			ids = append(ids, id)
+		}
+		return ids
+	case domain.EdgeRoutes:
+		ids := make([]ent.Value, 0, len(m.routes))
+		for id := range m.routes {
+			ids = append(ids, id)
+		}
+		return ids
+	case domain.EdgeBasicAuthUsers:
+		ids := make([]ent.Value, 0, len(m.basic_auth_users))
+		for id := range m.basic_auth_users {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DomainMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.removedservers != nil {
+		edges = append(edges, domain.EdgeServers)
+	}
+	if m.removedroutes != nil {
+		edges = append(edges, domain.EdgeRoutes)
+	}
+	if m.removedbasic_auth_users != nil {
+		edges = append(edges, domain.EdgeBasicAuthUsers)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DomainMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case domain.EdgeServers:
+		ids := make([]ent.Value, 0, len(m.removedservers))
+		for id := range m.removedservers {
+			ids = append(ids, id)
+		}
+		return ids
+	case domain.EdgeRoutes:
+		ids := make([]ent.Value, 0, len(m.removedroutes))
+		for id := range m.removedroutes {
+			ids = append(ids, id)
+		}
+		return ids
+	case domain.EdgeBasicAuthUsers:
+		ids := make([]ent.Value, 0, len(m.removedbasic_auth_users))
+		for id := range m.removedbasic_auth_users {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DomainMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedservers {
+		edges = append(edges, domain.EdgeServers)
+	}
+	if m.clearedroutes {
+		edges = append(edges, domain.EdgeRoutes)
+	}
+	if m.clearedbasic_auth_users {
+		edges = append(edges, domain.EdgeBasicAuthUsers)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DomainMutation) EdgeCleared(name string) bool {
+	switch name {
+	case domain.EdgeServers:
+		return m.clearedservers
+	case domain.EdgeRoutes:
+		return m.clearedroutes
+	case domain.EdgeBasicAuthUsers:
+		return m.clearedbasic_auth_users
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DomainMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Domain unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DomainMutation) ResetEdge(name string) error {
+	switch name {
+	case domain.EdgeServers:
+		m.ResetServers()
+		return nil
+	case domain.EdgeRoutes:
+		m.ResetRoutes()
+		return nil
+	case domain.EdgeBasicAuthUsers:
+		m.ResetBasicAuthUsers()
+		return nil
+	}
+	return fmt.Errorf("unknown Domain edge %s", name)
 }
 
 // EnrollmentTokenMutation represents an operation that mutates the EnrollmentToken nodes in the graph.
@@ -6844,6 +9762,1366 @@ func (m *MetricSampleMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown MetricSample edge %s", name)
 }
 
+// RouteMutation represents an operation that mutates the Route nodes in the graph.
+type RouteMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	created_at        *time.Time
+	updated_at        *time.Time
+	position          *int
+	addposition       *int
+	match             *route.Match
+	_path             *string
+	kind              *route.Kind
+	websocket         *bool
+	preserve_host     *bool
+	rewrite_prefix    *string
+	redirect_code     *int
+	addredirect_code  *int
+	redirect_target   *string
+	respond_status    *int
+	addrespond_status *int
+	respond_body      *string
+	content_type      *string
+	clearedFields     map[string]struct{}
+	domain            *int
+	cleareddomain     bool
+	upstream          *int
+	clearedupstream   bool
+	done              bool
+	oldValue          func(context.Context) (*Route, error)
+	predicates        []predicate.Route
+}
+
+var _ ent.Mutation = (*RouteMutation)(nil)
+
+// routeOption allows management of the mutation configuration using functional options.
+type routeOption func(*RouteMutation)
+
+// newRouteMutation creates new mutation for the Route entity.
+func newRouteMutation(c config, op Op, opts ...routeOption) *RouteMutation {
+	m := &RouteMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeRoute,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withRouteID sets the ID field of the mutation.
+func withRouteID(id int) routeOption {
+	return func(m *RouteMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Route
+		)
+		m.oldValue = func(ctx context.Context) (*Route, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Route.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withRoute sets the old Route of the mutation.
+func withRoute(node *Route) routeOption {
+	return func(m *RouteMutation) {
+		m.oldValue = func(context.Context) (*Route, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m RouteMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m RouteMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *RouteMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *RouteMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Route.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *RouteMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *RouteMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *RouteMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *RouteMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *RouteMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *RouteMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetDomainID sets the "domain_id" field.
+func (m *RouteMutation) SetDomainID(i int) {
+	m.domain = &i
+}
+
+// DomainID returns the value of the "domain_id" field in the mutation.
+func (m *RouteMutation) DomainID() (r int, exists bool) {
+	v := m.domain
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDomainID returns the old "domain_id" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldDomainID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDomainID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDomainID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDomainID: %w", err)
+	}
+	return oldValue.DomainID, nil
+}
+
+// ResetDomainID resets all changes to the "domain_id" field.
+func (m *RouteMutation) ResetDomainID() {
+	m.domain = nil
+}
+
+// SetPosition sets the "position" field.
+func (m *RouteMutation) SetPosition(i int) {
+	m.position = &i
+	m.addposition = nil
+}
+
+// Position returns the value of the "position" field in the mutation.
+func (m *RouteMutation) Position() (r int, exists bool) {
+	v := m.position
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPosition returns the old "position" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldPosition(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPosition is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPosition requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPosition: %w", err)
+	}
+	return oldValue.Position, nil
+}
+
+// AddPosition adds i to the "position" field.
+func (m *RouteMutation) AddPosition(i int) {
+	if m.addposition != nil {
+		*m.addposition += i
+	} else {
+		m.addposition = &i
+	}
+}
+
+// AddedPosition returns the value that was added to the "position" field in this mutation.
+func (m *RouteMutation) AddedPosition() (r int, exists bool) {
+	v := m.addposition
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPosition resets all changes to the "position" field.
+func (m *RouteMutation) ResetPosition() {
+	m.position = nil
+	m.addposition = nil
+}
+
+// SetMatch sets the "match" field.
+func (m *RouteMutation) SetMatch(r route.Match) {
+	m.match = &r
+}
+
+// Match returns the value of the "match" field in the mutation.
+func (m *RouteMutation) Match() (r route.Match, exists bool) {
+	v := m.match
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMatch returns the old "match" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldMatch(ctx context.Context) (v route.Match, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMatch is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMatch requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMatch: %w", err)
+	}
+	return oldValue.Match, nil
+}
+
+// ResetMatch resets all changes to the "match" field.
+func (m *RouteMutation) ResetMatch() {
+	m.match = nil
+}
+
+// SetPath sets the "path" field.
+func (m *RouteMutation) SetPath(s string) {
+	m._path = &s
+}
+
+// Path returns the value of the "path" field in the mutation.
+func (m *RouteMutation) Path() (r string, exists bool) {
+	v := m._path
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPath returns the old "path" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldPath(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPath is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPath requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPath: %w", err)
+	}
+	return oldValue.Path, nil
+}
+
+// ResetPath resets all changes to the "path" field.
+func (m *RouteMutation) ResetPath() {
+	m._path = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *RouteMutation) SetKind(r route.Kind) {
+	m.kind = &r
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *RouteMutation) Kind() (r route.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldKind(ctx context.Context) (v route.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *RouteMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetUpstreamID sets the "upstream_id" field.
+func (m *RouteMutation) SetUpstreamID(i int) {
+	m.upstream = &i
+}
+
+// UpstreamID returns the value of the "upstream_id" field in the mutation.
+func (m *RouteMutation) UpstreamID() (r int, exists bool) {
+	v := m.upstream
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpstreamID returns the old "upstream_id" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldUpstreamID(ctx context.Context) (v *int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpstreamID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpstreamID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpstreamID: %w", err)
+	}
+	return oldValue.UpstreamID, nil
+}
+
+// ClearUpstreamID clears the value of the "upstream_id" field.
+func (m *RouteMutation) ClearUpstreamID() {
+	m.upstream = nil
+	m.clearedFields[route.FieldUpstreamID] = struct{}{}
+}
+
+// UpstreamIDCleared returns if the "upstream_id" field was cleared in this mutation.
+func (m *RouteMutation) UpstreamIDCleared() bool {
+	_, ok := m.clearedFields[route.FieldUpstreamID]
+	return ok
+}
+
+// ResetUpstreamID resets all changes to the "upstream_id" field.
+func (m *RouteMutation) ResetUpstreamID() {
+	m.upstream = nil
+	delete(m.clearedFields, route.FieldUpstreamID)
+}
+
+// SetWebsocket sets the "websocket" field.
+func (m *RouteMutation) SetWebsocket(b bool) {
+	m.websocket = &b
+}
+
+// Websocket returns the value of the "websocket" field in the mutation.
+func (m *RouteMutation) Websocket() (r bool, exists bool) {
+	v := m.websocket
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWebsocket returns the old "websocket" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldWebsocket(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWebsocket is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWebsocket requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWebsocket: %w", err)
+	}
+	return oldValue.Websocket, nil
+}
+
+// ResetWebsocket resets all changes to the "websocket" field.
+func (m *RouteMutation) ResetWebsocket() {
+	m.websocket = nil
+}
+
+// SetPreserveHost sets the "preserve_host" field.
+func (m *RouteMutation) SetPreserveHost(b bool) {
+	m.preserve_host = &b
+}
+
+// PreserveHost returns the value of the "preserve_host" field in the mutation.
+func (m *RouteMutation) PreserveHost() (r bool, exists bool) {
+	v := m.preserve_host
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPreserveHost returns the old "preserve_host" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldPreserveHost(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPreserveHost is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPreserveHost requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPreserveHost: %w", err)
+	}
+	return oldValue.PreserveHost, nil
+}
+
+// ResetPreserveHost resets all changes to the "preserve_host" field.
+func (m *RouteMutation) ResetPreserveHost() {
+	m.preserve_host = nil
+}
+
+// SetRewritePrefix sets the "rewrite_prefix" field.
+func (m *RouteMutation) SetRewritePrefix(s string) {
+	m.rewrite_prefix = &s
+}
+
+// RewritePrefix returns the value of the "rewrite_prefix" field in the mutation.
+func (m *RouteMutation) RewritePrefix() (r string, exists bool) {
+	v := m.rewrite_prefix
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRewritePrefix returns the old "rewrite_prefix" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldRewritePrefix(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRewritePrefix is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRewritePrefix requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRewritePrefix: %w", err)
+	}
+	return oldValue.RewritePrefix, nil
+}
+
+// ResetRewritePrefix resets all changes to the "rewrite_prefix" field.
+func (m *RouteMutation) ResetRewritePrefix() {
+	m.rewrite_prefix = nil
+}
+
+// SetRedirectCode sets the "redirect_code" field.
+func (m *RouteMutation) SetRedirectCode(i int) {
+	m.redirect_code = &i
+	m.addredirect_code = nil
+}
+
+// RedirectCode returns the value of the "redirect_code" field in the mutation.
+func (m *RouteMutation) RedirectCode() (r int, exists bool) {
+	v := m.redirect_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRedirectCode returns the old "redirect_code" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldRedirectCode(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRedirectCode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRedirectCode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRedirectCode: %w", err)
+	}
+	return oldValue.RedirectCode, nil
+}
+
+// AddRedirectCode adds i to the "redirect_code" field.
+func (m *RouteMutation) AddRedirectCode(i int) {
+	if m.addredirect_code != nil {
+		*m.addredirect_code += i
+	} else {
+		m.addredirect_code = &i
+	}
+}
+
+// AddedRedirectCode returns the value that was added to the "redirect_code" field in this mutation.
+func (m *RouteMutation) AddedRedirectCode() (r int, exists bool) {
+	v := m.addredirect_code
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRedirectCode resets all changes to the "redirect_code" field.
+func (m *RouteMutation) ResetRedirectCode() {
+	m.redirect_code = nil
+	m.addredirect_code = nil
+}
+
+// SetRedirectTarget sets the "redirect_target" field.
+func (m *RouteMutation) SetRedirectTarget(s string) {
+	m.redirect_target = &s
+}
+
+// RedirectTarget returns the value of the "redirect_target" field in the mutation.
+func (m *RouteMutation) RedirectTarget() (r string, exists bool) {
+	v := m.redirect_target
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRedirectTarget returns the old "redirect_target" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldRedirectTarget(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRedirectTarget is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRedirectTarget requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRedirectTarget: %w", err)
+	}
+	return oldValue.RedirectTarget, nil
+}
+
+// ResetRedirectTarget resets all changes to the "redirect_target" field.
+func (m *RouteMutation) ResetRedirectTarget() {
+	m.redirect_target = nil
+}
+
+// SetRespondStatus sets the "respond_status" field.
+func (m *RouteMutation) SetRespondStatus(i int) {
+	m.respond_status = &i
+	m.addrespond_status = nil
+}
+
+// RespondStatus returns the value of the "respond_status" field in the mutation.
+func (m *RouteMutation) RespondStatus() (r int, exists bool) {
+	v := m.respond_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRespondStatus returns the old "respond_status" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldRespondStatus(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRespondStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRespondStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRespondStatus: %w", err)
+	}
+	return oldValue.RespondStatus, nil
+}
+
+// AddRespondStatus adds i to the "respond_status" field.
+func (m *RouteMutation) AddRespondStatus(i int) {
+	if m.addrespond_status != nil {
+		*m.addrespond_status += i
+	} else {
+		m.addrespond_status = &i
+	}
+}
+
+// AddedRespondStatus returns the value that was added to the "respond_status" field in this mutation.
+func (m *RouteMutation) AddedRespondStatus() (r int, exists bool) {
+	v := m.addrespond_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRespondStatus resets all changes to the "respond_status" field.
+func (m *RouteMutation) ResetRespondStatus() {
+	m.respond_status = nil
+	m.addrespond_status = nil
+}
+
+// SetRespondBody sets the "respond_body" field.
+func (m *RouteMutation) SetRespondBody(s string) {
+	m.respond_body = &s
+}
+
+// RespondBody returns the value of the "respond_body" field in the mutation.
+func (m *RouteMutation) RespondBody() (r string, exists bool) {
+	v := m.respond_body
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRespondBody returns the old "respond_body" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldRespondBody(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRespondBody is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRespondBody requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRespondBody: %w", err)
+	}
+	return oldValue.RespondBody, nil
+}
+
+// ResetRespondBody resets all changes to the "respond_body" field.
+func (m *RouteMutation) ResetRespondBody() {
+	m.respond_body = nil
+}
+
+// SetContentType sets the "content_type" field.
+func (m *RouteMutation) SetContentType(s string) {
+	m.content_type = &s
+}
+
+// ContentType returns the value of the "content_type" field in the mutation.
+func (m *RouteMutation) ContentType() (r string, exists bool) {
+	v := m.content_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldContentType returns the old "content_type" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldContentType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldContentType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldContentType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldContentType: %w", err)
+	}
+	return oldValue.ContentType, nil
+}
+
+// ResetContentType resets all changes to the "content_type" field.
+func (m *RouteMutation) ResetContentType() {
+	m.content_type = nil
+}
+
+// ClearDomain clears the "domain" edge to the Domain entity.
+func (m *RouteMutation) ClearDomain() {
+	m.cleareddomain = true
+	m.clearedFields[route.FieldDomainID] = struct{}{}
+}
+
+// DomainCleared reports if the "domain" edge to the Domain entity was cleared.
+func (m *RouteMutation) DomainCleared() bool {
+	return m.cleareddomain
+}
+
+// DomainIDs returns the "domain" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DomainID instead. It exists only for internal usage by the builders.
+func (m *RouteMutation) DomainIDs() (ids []int) {
+	if id := m.domain; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDomain resets all changes to the "domain" edge.
+func (m *RouteMutation) ResetDomain() {
+	m.domain = nil
+	m.cleareddomain = false
+}
+
+// ClearUpstream clears the "upstream" edge to the Upstream entity.
+func (m *RouteMutation) ClearUpstream() {
+	m.clearedupstream = true
+	m.clearedFields[route.FieldUpstreamID] = struct{}{}
+}
+
+// UpstreamCleared reports if the "upstream" edge to the Upstream entity was cleared.
+func (m *RouteMutation) UpstreamCleared() bool {
+	return m.UpstreamIDCleared() || m.clearedupstream
+}
+
+// UpstreamIDs returns the "upstream" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UpstreamID instead. It exists only for internal usage by the builders.
+func (m *RouteMutation) UpstreamIDs() (ids []int) {
+	if id := m.upstream; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUpstream resets all changes to the "upstream" edge.
+func (m *RouteMutation) ResetUpstream() {
+	m.upstream = nil
+	m.clearedupstream = false
+}
+
+// Where appends a list predicates to the RouteMutation builder.
+func (m *RouteMutation) Where(ps ...predicate.Route) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the RouteMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *RouteMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Route, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *RouteMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *RouteMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Route).
+func (m *RouteMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *RouteMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.created_at != nil {
+		fields = append(fields, route.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, route.FieldUpdatedAt)
+	}
+	if m.domain != nil {
+		fields = append(fields, route.FieldDomainID)
+	}
+	if m.position != nil {
+		fields = append(fields, route.FieldPosition)
+	}
+	if m.match != nil {
+		fields = append(fields, route.FieldMatch)
+	}
+	if m._path != nil {
+		fields = append(fields, route.FieldPath)
+	}
+	if m.kind != nil {
+		fields = append(fields, route.FieldKind)
+	}
+	if m.upstream != nil {
+		fields = append(fields, route.FieldUpstreamID)
+	}
+	if m.websocket != nil {
+		fields = append(fields, route.FieldWebsocket)
+	}
+	if m.preserve_host != nil {
+		fields = append(fields, route.FieldPreserveHost)
+	}
+	if m.rewrite_prefix != nil {
+		fields = append(fields, route.FieldRewritePrefix)
+	}
+	if m.redirect_code != nil {
+		fields = append(fields, route.FieldRedirectCode)
+	}
+	if m.redirect_target != nil {
+		fields = append(fields, route.FieldRedirectTarget)
+	}
+	if m.respond_status != nil {
+		fields = append(fields, route.FieldRespondStatus)
+	}
+	if m.respond_body != nil {
+		fields = append(fields, route.FieldRespondBody)
+	}
+	if m.content_type != nil {
+		fields = append(fields, route.FieldContentType)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *RouteMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case route.FieldCreatedAt:
+		return m.CreatedAt()
+	case route.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case route.FieldDomainID:
+		return m.DomainID()
+	case route.FieldPosition:
+		return m.Position()
+	case route.FieldMatch:
+		return m.Match()
+	case route.FieldPath:
+		return m.Path()
+	case route.FieldKind:
+		return m.Kind()
+	case route.FieldUpstreamID:
+		return m.UpstreamID()
+	case route.FieldWebsocket:
+		return m.Websocket()
+	case route.FieldPreserveHost:
+		return m.PreserveHost()
+	case route.FieldRewritePrefix:
+		return m.RewritePrefix()
+	case route.FieldRedirectCode:
+		return m.RedirectCode()
+	case route.FieldRedirectTarget:
+		return m.RedirectTarget()
+	case route.FieldRespondStatus:
+		return m.RespondStatus()
+	case route.FieldRespondBody:
+		return m.RespondBody()
+	case route.FieldContentType:
+		return m.ContentType()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *RouteMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case route.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case route.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case route.FieldDomainID:
+		return m.OldDomainID(ctx)
+	case route.FieldPosition:
+		return m.OldPosition(ctx)
+	case route.FieldMatch:
+		return m.OldMatch(ctx)
+	case route.FieldPath:
+		return m.OldPath(ctx)
+	case route.FieldKind:
+		return m.OldKind(ctx)
+	case route.FieldUpstreamID:
+		return m.OldUpstreamID(ctx)
+	case route.FieldWebsocket:
+		return m.OldWebsocket(ctx)
+	case route.FieldPreserveHost:
+		return m.OldPreserveHost(ctx)
+	case route.FieldRewritePrefix:
+		return m.OldRewritePrefix(ctx)
+	case route.FieldRedirectCode:
+		return m.OldRedirectCode(ctx)
+	case route.FieldRedirectTarget:
+		return m.OldRedirectTarget(ctx)
+	case route.FieldRespondStatus:
+		return m.OldRespondStatus(ctx)
+	case route.FieldRespondBody:
+		return m.OldRespondBody(ctx)
+	case route.FieldContentType:
+		return m.OldContentType(ctx)
+	}
+	return nil, fmt.Errorf("unknown Route field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RouteMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case route.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case route.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case route.FieldDomainID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDomainID(v)
+		return nil
+	case route.FieldPosition:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPosition(v)
+		return nil
+	case route.FieldMatch:
+		v, ok := value.(route.Match)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMatch(v)
+		return nil
+	case route.FieldPath:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPath(v)
+		return nil
+	case route.FieldKind:
+		v, ok := value.(route.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case route.FieldUpstreamID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpstreamID(v)
+		return nil
+	case route.FieldWebsocket:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWebsocket(v)
+		return nil
+	case route.FieldPreserveHost:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPreserveHost(v)
+		return nil
+	case route.FieldRewritePrefix:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRewritePrefix(v)
+		return nil
+	case route.FieldRedirectCode:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRedirectCode(v)
+		return nil
+	case route.FieldRedirectTarget:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRedirectTarget(v)
+		return nil
+	case route.FieldRespondStatus:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRespondStatus(v)
+		return nil
+	case route.FieldRespondBody:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRespondBody(v)
+		return nil
+	case route.FieldContentType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetContentType(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Route field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *RouteMutation) AddedFields() []string {
+	var fields []string
+	if m.addposition != nil {
+		fields = append(fields, route.FieldPosition)
+	}
+	if m.addredirect_code != nil {
+		fields = append(fields, route.FieldRedirectCode)
+	}
+	if m.addrespond_status != nil {
+		fields = append(fields, route.FieldRespondStatus)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *RouteMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case route.FieldPosition:
+		return m.AddedPosition()
+	case route.FieldRedirectCode:
+		return m.AddedRedirectCode()
+	case route.FieldRespondStatus:
+		return m.AddedRespondStatus()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *RouteMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case route.FieldPosition:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPosition(v)
+		return nil
+	case route.FieldRedirectCode:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRedirectCode(v)
+		return nil
+	case route.FieldRespondStatus:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRespondStatus(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Route numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *RouteMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(route.FieldUpstreamID) {
+		fields = append(fields, route.FieldUpstreamID)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *RouteMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *RouteMutation) ClearField(name string) error {
+	switch name {
+	case route.FieldUpstreamID:
+		m.ClearUpstreamID()
+		return nil
+	}
+	return fmt.Errorf("unknown Route nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *RouteMutation) ResetField(name string) error {
+	switch name {
+	case route.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case route.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case route.FieldDomainID:
+		m.ResetDomainID()
+		return nil
+	case route.FieldPosition:
+		m.ResetPosition()
+		return nil
+	case route.FieldMatch:
+		m.ResetMatch()
+		return nil
+	case route.FieldPath:
+		m.ResetPath()
+		return nil
+	case route.FieldKind:
+		m.ResetKind()
+		return nil
+	case route.FieldUpstreamID:
+		m.ResetUpstreamID()
+		return nil
+	case route.FieldWebsocket:
+		m.ResetWebsocket()
+		return nil
+	case route.FieldPreserveHost:
+		m.ResetPreserveHost()
+		return nil
+	case route.FieldRewritePrefix:
+		m.ResetRewritePrefix()
+		return nil
+	case route.FieldRedirectCode:
+		m.ResetRedirectCode()
+		return nil
+	case route.FieldRedirectTarget:
+		m.ResetRedirectTarget()
+		return nil
+	case route.FieldRespondStatus:
+		m.ResetRespondStatus()
+		return nil
+	case route.FieldRespondBody:
+		m.ResetRespondBody()
+		return nil
+	case route.FieldContentType:
+		m.ResetContentType()
+		return nil
+	}
+	return fmt.Errorf("unknown Route field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *RouteMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.domain != nil {
+		edges = append(edges, route.EdgeDomain)
+	}
+	if m.upstream != nil {
+		edges = append(edges, route.EdgeUpstream)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *RouteMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case route.EdgeDomain:
+		if id := m.domain; id != nil {
+			return []ent.Value{*id}
+		}
+	case route.EdgeUpstream:
+		if id := m.upstream; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *RouteMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *RouteMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *RouteMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.cleareddomain {
+		edges = append(edges, route.EdgeDomain)
+	}
+	if m.clearedupstream {
+		edges = append(edges, route.EdgeUpstream)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *RouteMutation) EdgeCleared(name string) bool {
+	switch name {
+	case route.EdgeDomain:
+		return m.cleareddomain
+	case route.EdgeUpstream:
+		return m.clearedupstream
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *RouteMutation) ClearEdge(name string) error {
+	switch name {
+	case route.EdgeDomain:
+		m.ClearDomain()
+		return nil
+	case route.EdgeUpstream:
+		m.ClearUpstream()
+		return nil
+	}
+	return fmt.Errorf("unknown Route unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *RouteMutation) ResetEdge(name string) error {
+	switch name {
+	case route.EdgeDomain:
+		m.ResetDomain()
+		return nil
+	case route.EdgeUpstream:
+		m.ResetUpstream()
+		return nil
+	}
+	return fmt.Errorf("unknown Route edge %s", name)
+}
+
 // ServerMutation represents an operation that mutates the Server nodes in the graph.
 type ServerMutation struct {
 	config
@@ -6868,6 +11146,11 @@ type ServerMutation struct {
 	addresses                *[]string
 	appendaddresses          []string
 	cert_not_after           *time.Time
+	desired_revision         *int64
+	adddesired_revision      *int64
+	applied_revision         *int64
+	addapplied_revision      *int64
+	drift                    **schema.NginxDrift
 	clearedFields            map[string]struct{}
 	enrollment_tokens        map[int]struct{}
 	removedenrollment_tokens map[int]struct{}
@@ -6884,6 +11167,15 @@ type ServerMutation struct {
 	metric_rollups           map[int]struct{}
 	removedmetric_rollups    map[int]struct{}
 	clearedmetric_rollups    bool
+	config_revisions         map[int]struct{}
+	removedconfig_revisions  map[int]struct{}
+	clearedconfig_revisions  bool
+	domains                  map[int]struct{}
+	removeddomains           map[int]struct{}
+	cleareddomains           bool
+	streams                  map[int]struct{}
+	removedstreams           map[int]struct{}
+	clearedstreams           bool
 	done                     bool
 	oldValue                 func(context.Context) (*Server, error)
 	predicates               []predicate.Server
@@ -7647,6 +11939,167 @@ func (m *ServerMutation) ResetCertNotAfter() {
 	delete(m.clearedFields, server.FieldCertNotAfter)
 }
 
+// SetDesiredRevision sets the "desired_revision" field.
+func (m *ServerMutation) SetDesiredRevision(i int64) {
+	m.desired_revision = &i
+	m.adddesired_revision = nil
+}
+
+// DesiredRevision returns the value of the "desired_revision" field in the mutation.
+func (m *ServerMutation) DesiredRevision() (r int64, exists bool) {
+	v := m.desired_revision
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDesiredRevision returns the old "desired_revision" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldDesiredRevision(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDesiredRevision is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDesiredRevision requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDesiredRevision: %w", err)
+	}
+	return oldValue.DesiredRevision, nil
+}
+
+// AddDesiredRevision adds i to the "desired_revision" field.
+func (m *ServerMutation) AddDesiredRevision(i int64) {
+	if m.adddesired_revision != nil {
+		*m.adddesired_revision += i
+	} else {
+		m.adddesired_revision = &i
+	}
+}
+
+// AddedDesiredRevision returns the value that was added to the "desired_revision" field in this mutation.
+func (m *ServerMutation) AddedDesiredRevision() (r int64, exists bool) {
+	v := m.adddesired_revision
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDesiredRevision resets all changes to the "desired_revision" field.
+func (m *ServerMutation) ResetDesiredRevision() {
+	m.desired_revision = nil
+	m.adddesired_revision = nil
+}
+
+// SetAppliedRevision sets the "applied_revision" field.
+func (m *ServerMutation) SetAppliedRevision(i int64) {
+	m.applied_revision = &i
+	m.addapplied_revision = nil
+}
+
+// AppliedRevision returns the value of the "applied_revision" field in the mutation.
+func (m *ServerMutation) AppliedRevision() (r int64, exists bool) {
+	v := m.applied_revision
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAppliedRevision returns the old "applied_revision" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldAppliedRevision(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAppliedRevision is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAppliedRevision requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAppliedRevision: %w", err)
+	}
+	return oldValue.AppliedRevision, nil
+}
+
+// AddAppliedRevision adds i to the "applied_revision" field.
+func (m *ServerMutation) AddAppliedRevision(i int64) {
+	if m.addapplied_revision != nil {
+		*m.addapplied_revision += i
+	} else {
+		m.addapplied_revision = &i
+	}
+}
+
+// AddedAppliedRevision returns the value that was added to the "applied_revision" field in this mutation.
+func (m *ServerMutation) AddedAppliedRevision() (r int64, exists bool) {
+	v := m.addapplied_revision
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetAppliedRevision resets all changes to the "applied_revision" field.
+func (m *ServerMutation) ResetAppliedRevision() {
+	m.applied_revision = nil
+	m.addapplied_revision = nil
+}
+
+// SetDrift sets the "drift" field.
+func (m *ServerMutation) SetDrift(sd *schema.NginxDrift) {
+	m.drift = &sd
+}
+
+// Drift returns the value of the "drift" field in the mutation.
+func (m *ServerMutation) Drift() (r *schema.NginxDrift, exists bool) {
+	v := m.drift
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDrift returns the old "drift" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldDrift(ctx context.Context) (v *schema.NginxDrift, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDrift is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDrift requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDrift: %w", err)
+	}
+	return oldValue.Drift, nil
+}
+
+// ClearDrift clears the value of the "drift" field.
+func (m *ServerMutation) ClearDrift() {
+	m.drift = nil
+	m.clearedFields[server.FieldDrift] = struct{}{}
+}
+
+// DriftCleared returns if the "drift" field was cleared in this mutation.
+func (m *ServerMutation) DriftCleared() bool {
+	_, ok := m.clearedFields[server.FieldDrift]
+	return ok
+}
+
+// ResetDrift resets all changes to the "drift" field.
+func (m *ServerMutation) ResetDrift() {
+	m.drift = nil
+	delete(m.clearedFields, server.FieldDrift)
+}
+
 // AddEnrollmentTokenIDs adds the "enrollment_tokens" edge to the EnrollmentToken entity by ids.
 func (m *ServerMutation) AddEnrollmentTokenIDs(ids ...int) {
 	if m.enrollment_tokens == nil {
@@ -7917,6 +12370,168 @@ func (m *ServerMutation) ResetMetricRollups() {
 	m.removedmetric_rollups = nil
 }
 
+// AddConfigRevisionIDs adds the "config_revisions" edge to the ConfigRevision entity by ids.
+func (m *ServerMutation) AddConfigRevisionIDs(ids ...int) {
+	if m.config_revisions == nil {
+		m.config_revisions = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.config_revisions[ids[i]] = struct{}{}
+	}
+}
+
+// ClearConfigRevisions clears the "config_revisions" edge to the ConfigRevision entity.
+func (m *ServerMutation) ClearConfigRevisions() {
+	m.clearedconfig_revisions = true
+}
+
+// ConfigRevisionsCleared reports if the "config_revisions" edge to the ConfigRevision entity was cleared.
+func (m *ServerMutation) ConfigRevisionsCleared() bool {
+	return m.clearedconfig_revisions
+}
+
+// RemoveConfigRevisionIDs removes the "config_revisions" edge to the ConfigRevision entity by IDs.
+func (m *ServerMutation) RemoveConfigRevisionIDs(ids ...int) {
+	if m.removedconfig_revisions == nil {
+		m.removedconfig_revisions = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.config_revisions, ids[i])
+		m.removedconfig_revisions[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedConfigRevisions returns the removed IDs of the "config_revisions" edge to the ConfigRevision entity.
+func (m *ServerMutation) RemovedConfigRevisionsIDs() (ids []int) {
+	for id := range m.removedconfig_revisions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ConfigRevisionsIDs returns the "config_revisions" edge IDs in the mutation.
+func (m *ServerMutation) ConfigRevisionsIDs() (ids []int) {
+	for id := range m.config_revisions {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetConfigRevisions resets all changes to the "config_revisions" edge.
+func (m *ServerMutation) ResetConfigRevisions() {
+	m.config_revisions = nil
+	m.clearedconfig_revisions = false
+	m.removedconfig_revisions = nil
+}
+
+// AddDomainIDs adds the "domains" edge to the Domain entity by ids.
+func (m *ServerMutation) AddDomainIDs(ids ...int) {
+	if m.domains == nil {
+		m.domains = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.domains[ids[i]] = struct{}{}
+	}
+}
+
+// ClearDomains clears the "domains" edge to the Domain entity.
+func (m *ServerMutation) ClearDomains() {
+	m.cleareddomains = true
+}
+
+// DomainsCleared reports if the "domains" edge to the Domain entity was cleared.
+func (m *ServerMutation) DomainsCleared() bool {
+	return m.cleareddomains
+}
+
+// RemoveDomainIDs removes the "domains" edge to the Domain entity by IDs.
+func (m *ServerMutation) RemoveDomainIDs(ids ...int) {
+	if m.removeddomains == nil {
+		m.removeddomains = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.domains, ids[i])
+		m.removeddomains[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedDomains returns the removed IDs of the "domains" edge to the Domain entity.
+func (m *ServerMutation) RemovedDomainsIDs() (ids []int) {
+	for id := range m.removeddomains {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// DomainsIDs returns the "domains" edge IDs in the mutation.
+func (m *ServerMutation) DomainsIDs() (ids []int) {
+	for id := range m.domains {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetDomains resets all changes to the "domains" edge.
+func (m *ServerMutation) ResetDomains() {
+	m.domains = nil
+	m.cleareddomains = false
+	m.removeddomains = nil
+}
+
+// AddStreamIDs adds the "streams" edge to the StreamProxy entity by ids.
+func (m *ServerMutation) AddStreamIDs(ids ...int) {
+	if m.streams == nil {
+		m.streams = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.streams[ids[i]] = struct{}{}
+	}
+}
+
+// ClearStreams clears the "streams" edge to the StreamProxy entity.
+func (m *ServerMutation) ClearStreams() {
+	m.clearedstreams = true
+}
+
+// StreamsCleared reports if the "streams" edge to the StreamProxy entity was cleared.
+func (m *ServerMutation) StreamsCleared() bool {
+	return m.clearedstreams
+}
+
+// RemoveStreamIDs removes the "streams" edge to the StreamProxy entity by IDs.
+func (m *ServerMutation) RemoveStreamIDs(ids ...int) {
+	if m.removedstreams == nil {
+		m.removedstreams = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.streams, ids[i])
+		m.removedstreams[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedStreams returns the removed IDs of the "streams" edge to the StreamProxy entity.
+func (m *ServerMutation) RemovedStreamsIDs() (ids []int) {
+	for id := range m.removedstreams {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// StreamsIDs returns the "streams" edge IDs in the mutation.
+func (m *ServerMutation) StreamsIDs() (ids []int) {
+	for id := range m.streams {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetStreams resets all changes to the "streams" edge.
+func (m *ServerMutation) ResetStreams() {
+	m.streams = nil
+	m.clearedstreams = false
+	m.removedstreams = nil
+}
+
 // Where appends a list predicates to the ServerMutation builder.
 func (m *ServerMutation) Where(ps ...predicate.Server) {
 	m.predicates = append(m.predicates, ps...)
@@ -7951,7 +12566,7 @@ func (m *ServerMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ServerMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, server.FieldCreatedAt)
 	}
@@ -8000,6 +12615,15 @@ func (m *ServerMutation) Fields() []string {
 	if m.cert_not_after != nil {
 		fields = append(fields, server.FieldCertNotAfter)
 	}
+	if m.desired_revision != nil {
+		fields = append(fields, server.FieldDesiredRevision)
+	}
+	if m.applied_revision != nil {
+		fields = append(fields, server.FieldAppliedRevision)
+	}
+	if m.drift != nil {
+		fields = append(fields, server.FieldDrift)
+	}
 	return fields
 }
 
@@ -8040,6 +12664,12 @@ func (m *ServerMutation) Field(name string) (ent.Value, bool) {
 		return m.Addresses()
 	case server.FieldCertNotAfter:
 		return m.CertNotAfter()
+	case server.FieldDesiredRevision:
+		return m.DesiredRevision()
+	case server.FieldAppliedRevision:
+		return m.AppliedRevision()
+	case server.FieldDrift:
+		return m.Drift()
 	}
 	return nil, false
 }
@@ -8081,6 +12711,12 @@ func (m *ServerMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldAddresses(ctx)
 	case server.FieldCertNotAfter:
 		return m.OldCertNotAfter(ctx)
+	case server.FieldDesiredRevision:
+		return m.OldDesiredRevision(ctx)
+	case server.FieldAppliedRevision:
+		return m.OldAppliedRevision(ctx)
+	case server.FieldDrift:
+		return m.OldDrift(ctx)
 	}
 	return nil, fmt.Errorf("unknown Server field %s", name)
 }
@@ -8202,6 +12838,27 @@ func (m *ServerMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCertNotAfter(v)
 		return nil
+	case server.FieldDesiredRevision:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDesiredRevision(v)
+		return nil
+	case server.FieldAppliedRevision:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAppliedRevision(v)
+		return nil
+	case server.FieldDrift:
+		v, ok := value.(*schema.NginxDrift)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDrift(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Server field %s", name)
 }
@@ -8209,13 +12866,26 @@ func (m *ServerMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *ServerMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.adddesired_revision != nil {
+		fields = append(fields, server.FieldDesiredRevision)
+	}
+	if m.addapplied_revision != nil {
+		fields = append(fields, server.FieldAppliedRevision)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *ServerMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case server.FieldDesiredRevision:
+		return m.AddedDesiredRevision()
+	case server.FieldAppliedRevision:
+		return m.AddedAppliedRevision()
+	}
 	return nil, false
 }
 
@@ -8224,6 +12894,20 @@ func (m *ServerMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *ServerMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case server.FieldDesiredRevision:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDesiredRevision(v)
+		return nil
+	case server.FieldAppliedRevision:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddAppliedRevision(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Server numeric field %s", name)
 }
@@ -8243,6 +12927,9 @@ func (m *ServerMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(server.FieldCertNotAfter) {
 		fields = append(fields, server.FieldCertNotAfter)
+	}
+	if m.FieldCleared(server.FieldDrift) {
+		fields = append(fields, server.FieldDrift)
 	}
 	return fields
 }
@@ -8269,6 +12956,9 @@ func (m *ServerMutation) ClearField(name string) error {
 		return nil
 	case server.FieldCertNotAfter:
 		m.ClearCertNotAfter()
+		return nil
+	case server.FieldDrift:
+		m.ClearDrift()
 		return nil
 	}
 	return fmt.Errorf("unknown Server nullable field %s", name)
@@ -8326,13 +13016,22 @@ func (m *ServerMutation) ResetField(name string) error {
 	case server.FieldCertNotAfter:
 		m.ResetCertNotAfter()
 		return nil
+	case server.FieldDesiredRevision:
+		m.ResetDesiredRevision()
+		return nil
+	case server.FieldAppliedRevision:
+		m.ResetAppliedRevision()
+		return nil
+	case server.FieldDrift:
+		m.ResetDrift()
+		return nil
 	}
 	return fmt.Errorf("unknown Server field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ServerMutation) AddedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 8)
 	if m.enrollment_tokens != nil {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -8347,6 +13046,15 @@ func (m *ServerMutation) AddedEdges() []string {
 	}
 	if m.metric_rollups != nil {
 		edges = append(edges, server.EdgeMetricRollups)
+	}
+	if m.config_revisions != nil {
+		edges = append(edges, server.EdgeConfigRevisions)
+	}
+	if m.domains != nil {
+		edges = append(edges, server.EdgeDomains)
+	}
+	if m.streams != nil {
+		edges = append(edges, server.EdgeStreams)
 	}
 	return edges
 }
@@ -8385,13 +13093,31 @@ func (m *ServerMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case server.EdgeConfigRevisions:
+		ids := make([]ent.Value, 0, len(m.config_revisions))
+		for id := range m.config_revisions {
+			ids = append(ids, id)
+		}
+		return ids
+	case server.EdgeDomains:
+		ids := make([]ent.Value, 0, len(m.domains))
+		for id := range m.domains {
+			ids = append(ids, id)
+		}
+		return ids
+	case server.EdgeStreams:
+		ids := make([]ent.Value, 0, len(m.streams))
+		for id := range m.streams {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ServerMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 8)
 	if m.removedenrollment_tokens != nil {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -8406,6 +13132,15 @@ func (m *ServerMutation) RemovedEdges() []string {
 	}
 	if m.removedmetric_rollups != nil {
 		edges = append(edges, server.EdgeMetricRollups)
+	}
+	if m.removedconfig_revisions != nil {
+		edges = append(edges, server.EdgeConfigRevisions)
+	}
+	if m.removeddomains != nil {
+		edges = append(edges, server.EdgeDomains)
+	}
+	if m.removedstreams != nil {
+		edges = append(edges, server.EdgeStreams)
 	}
 	return edges
 }
@@ -8444,13 +13179,31 @@ func (m *ServerMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case server.EdgeConfigRevisions:
+		ids := make([]ent.Value, 0, len(m.removedconfig_revisions))
+		for id := range m.removedconfig_revisions {
+			ids = append(ids, id)
+		}
+		return ids
+	case server.EdgeDomains:
+		ids := make([]ent.Value, 0, len(m.removeddomains))
+		for id := range m.removeddomains {
+			ids = append(ids, id)
+		}
+		return ids
+	case server.EdgeStreams:
+		ids := make([]ent.Value, 0, len(m.removedstreams))
+		for id := range m.removedstreams {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ServerMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 5)
+	edges := make([]string, 0, 8)
 	if m.clearedenrollment_tokens {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -8465,6 +13218,15 @@ func (m *ServerMutation) ClearedEdges() []string {
 	}
 	if m.clearedmetric_rollups {
 		edges = append(edges, server.EdgeMetricRollups)
+	}
+	if m.clearedconfig_revisions {
+		edges = append(edges, server.EdgeConfigRevisions)
+	}
+	if m.cleareddomains {
+		edges = append(edges, server.EdgeDomains)
+	}
+	if m.clearedstreams {
+		edges = append(edges, server.EdgeStreams)
 	}
 	return edges
 }
@@ -8483,6 +13245,12 @@ func (m *ServerMutation) EdgeCleared(name string) bool {
 		return m.clearedmetric_samples
 	case server.EdgeMetricRollups:
 		return m.clearedmetric_rollups
+	case server.EdgeConfigRevisions:
+		return m.clearedconfig_revisions
+	case server.EdgeDomains:
+		return m.cleareddomains
+	case server.EdgeStreams:
+		return m.clearedstreams
 	}
 	return false
 }
@@ -8513,6 +13281,15 @@ func (m *ServerMutation) ResetEdge(name string) error {
 		return nil
 	case server.EdgeMetricRollups:
 		m.ResetMetricRollups()
+		return nil
+	case server.EdgeConfigRevisions:
+		m.ResetConfigRevisions()
+		return nil
+	case server.EdgeDomains:
+		m.ResetDomains()
+		return nil
+	case server.EdgeStreams:
+		m.ResetStreams()
 		return nil
 	}
 	return fmt.Errorf("unknown Server edge %s", name)
@@ -9494,6 +14271,777 @@ func (m *SettingMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Setting edge %s", name)
 }
 
+// StreamProxyMutation represents an operation that mutates the StreamProxy nodes in the graph.
+type StreamProxyMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int
+	created_at      *time.Time
+	updated_at      *time.Time
+	name            *string
+	listen_port     *int
+	addlisten_port  *int
+	protocol        *streamproxy.Protocol
+	clearedFields   map[string]struct{}
+	upstream        *int
+	clearedupstream bool
+	servers         map[int]struct{}
+	removedservers  map[int]struct{}
+	clearedservers  bool
+	done            bool
+	oldValue        func(context.Context) (*StreamProxy, error)
+	predicates      []predicate.StreamProxy
+}
+
+var _ ent.Mutation = (*StreamProxyMutation)(nil)
+
+// streamproxyOption allows management of the mutation configuration using functional options.
+type streamproxyOption func(*StreamProxyMutation)
+
+// newStreamProxyMutation creates new mutation for the StreamProxy entity.
+func newStreamProxyMutation(c config, op Op, opts ...streamproxyOption) *StreamProxyMutation {
+	m := &StreamProxyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeStreamProxy,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withStreamProxyID sets the ID field of the mutation.
+func withStreamProxyID(id int) streamproxyOption {
+	return func(m *StreamProxyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *StreamProxy
+		)
+		m.oldValue = func(ctx context.Context) (*StreamProxy, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().StreamProxy.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withStreamProxy sets the old StreamProxy of the mutation.
+func withStreamProxy(node *StreamProxy) streamproxyOption {
+	return func(m *StreamProxyMutation) {
+		m.oldValue = func(context.Context) (*StreamProxy, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m StreamProxyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m StreamProxyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *StreamProxyMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *StreamProxyMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().StreamProxy.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *StreamProxyMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *StreamProxyMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the StreamProxy entity.
+// If the StreamProxy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamProxyMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *StreamProxyMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *StreamProxyMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *StreamProxyMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the StreamProxy entity.
+// If the StreamProxy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamProxyMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *StreamProxyMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *StreamProxyMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *StreamProxyMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the StreamProxy entity.
+// If the StreamProxy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamProxyMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *StreamProxyMutation) ResetName() {
+	m.name = nil
+}
+
+// SetListenPort sets the "listen_port" field.
+func (m *StreamProxyMutation) SetListenPort(i int) {
+	m.listen_port = &i
+	m.addlisten_port = nil
+}
+
+// ListenPort returns the value of the "listen_port" field in the mutation.
+func (m *StreamProxyMutation) ListenPort() (r int, exists bool) {
+	v := m.listen_port
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldListenPort returns the old "listen_port" field's value of the StreamProxy entity.
+// If the StreamProxy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamProxyMutation) OldListenPort(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldListenPort is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldListenPort requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldListenPort: %w", err)
+	}
+	return oldValue.ListenPort, nil
+}
+
+// AddListenPort adds i to the "listen_port" field.
+func (m *StreamProxyMutation) AddListenPort(i int) {
+	if m.addlisten_port != nil {
+		*m.addlisten_port += i
+	} else {
+		m.addlisten_port = &i
+	}
+}
+
+// AddedListenPort returns the value that was added to the "listen_port" field in this mutation.
+func (m *StreamProxyMutation) AddedListenPort() (r int, exists bool) {
+	v := m.addlisten_port
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetListenPort resets all changes to the "listen_port" field.
+func (m *StreamProxyMutation) ResetListenPort() {
+	m.listen_port = nil
+	m.addlisten_port = nil
+}
+
+// SetProtocol sets the "protocol" field.
+func (m *StreamProxyMutation) SetProtocol(s streamproxy.Protocol) {
+	m.protocol = &s
+}
+
+// Protocol returns the value of the "protocol" field in the mutation.
+func (m *StreamProxyMutation) Protocol() (r streamproxy.Protocol, exists bool) {
+	v := m.protocol
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldProtocol returns the old "protocol" field's value of the StreamProxy entity.
+// If the StreamProxy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamProxyMutation) OldProtocol(ctx context.Context) (v streamproxy.Protocol, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldProtocol is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldProtocol requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldProtocol: %w", err)
+	}
+	return oldValue.Protocol, nil
+}
+
+// ResetProtocol resets all changes to the "protocol" field.
+func (m *StreamProxyMutation) ResetProtocol() {
+	m.protocol = nil
+}
+
+// SetUpstreamID sets the "upstream_id" field.
+func (m *StreamProxyMutation) SetUpstreamID(i int) {
+	m.upstream = &i
+}
+
+// UpstreamID returns the value of the "upstream_id" field in the mutation.
+func (m *StreamProxyMutation) UpstreamID() (r int, exists bool) {
+	v := m.upstream
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpstreamID returns the old "upstream_id" field's value of the StreamProxy entity.
+// If the StreamProxy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *StreamProxyMutation) OldUpstreamID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpstreamID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpstreamID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpstreamID: %w", err)
+	}
+	return oldValue.UpstreamID, nil
+}
+
+// ResetUpstreamID resets all changes to the "upstream_id" field.
+func (m *StreamProxyMutation) ResetUpstreamID() {
+	m.upstream = nil
+}
+
+// ClearUpstream clears the "upstream" edge to the Upstream entity.
+func (m *StreamProxyMutation) ClearUpstream() {
+	m.clearedupstream = true
+	m.clearedFields[streamproxy.FieldUpstreamID] = struct{}{}
+}
+
+// UpstreamCleared reports if the "upstream" edge to the Upstream entity was cleared.
+func (m *StreamProxyMutation) UpstreamCleared() bool {
+	return m.clearedupstream
+}
+
+// UpstreamIDs returns the "upstream" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UpstreamID instead. It exists only for internal usage by the builders.
+func (m *StreamProxyMutation) UpstreamIDs() (ids []int) {
+	if id := m.upstream; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUpstream resets all changes to the "upstream" edge.
+func (m *StreamProxyMutation) ResetUpstream() {
+	m.upstream = nil
+	m.clearedupstream = false
+}
+
+// AddServerIDs adds the "servers" edge to the Server entity by ids.
+func (m *StreamProxyMutation) AddServerIDs(ids ...int) {
+	if m.servers == nil {
+		m.servers = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.servers[ids[i]] = struct{}{}
+	}
+}
+
+// ClearServers clears the "servers" edge to the Server entity.
+func (m *StreamProxyMutation) ClearServers() {
+	m.clearedservers = true
+}
+
+// ServersCleared reports if the "servers" edge to the Server entity was cleared.
+func (m *StreamProxyMutation) ServersCleared() bool {
+	return m.clearedservers
+}
+
+// RemoveServerIDs removes the "servers" edge to the Server entity by IDs.
+func (m *StreamProxyMutation) RemoveServerIDs(ids ...int) {
+	if m.removedservers == nil {
+		m.removedservers = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.servers, ids[i])
+		m.removedservers[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedServers returns the removed IDs of the "servers" edge to the Server entity.
+func (m *StreamProxyMutation) RemovedServersIDs() (ids []int) {
+	for id := range m.removedservers {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ServersIDs returns the "servers" edge IDs in the mutation.
+func (m *StreamProxyMutation) ServersIDs() (ids []int) {
+	for id := range m.servers {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetServers resets all changes to the "servers" edge.
+func (m *StreamProxyMutation) ResetServers() {
+	m.servers = nil
+	m.clearedservers = false
+	m.removedservers = nil
+}
+
+// Where appends a list predicates to the StreamProxyMutation builder.
+func (m *StreamProxyMutation) Where(ps ...predicate.StreamProxy) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the StreamProxyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *StreamProxyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.StreamProxy, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *StreamProxyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *StreamProxyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (StreamProxy).
+func (m *StreamProxyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *StreamProxyMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, streamproxy.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, streamproxy.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, streamproxy.FieldName)
+	}
+	if m.listen_port != nil {
+		fields = append(fields, streamproxy.FieldListenPort)
+	}
+	if m.protocol != nil {
+		fields = append(fields, streamproxy.FieldProtocol)
+	}
+	if m.upstream != nil {
+		fields = append(fields, streamproxy.FieldUpstreamID)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *StreamProxyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case streamproxy.FieldCreatedAt:
+		return m.CreatedAt()
+	case streamproxy.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case streamproxy.FieldName:
+		return m.Name()
+	case streamproxy.FieldListenPort:
+		return m.ListenPort()
+	case streamproxy.FieldProtocol:
+		return m.Protocol()
+	case streamproxy.FieldUpstreamID:
+		return m.UpstreamID()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *StreamProxyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case streamproxy.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case streamproxy.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case streamproxy.FieldName:
+		return m.OldName(ctx)
+	case streamproxy.FieldListenPort:
+		return m.OldListenPort(ctx)
+	case streamproxy.FieldProtocol:
+		return m.OldProtocol(ctx)
+	case streamproxy.FieldUpstreamID:
+		return m.OldUpstreamID(ctx)
+	}
+	return nil, fmt.Errorf("unknown StreamProxy field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StreamProxyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case streamproxy.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case streamproxy.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case streamproxy.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case streamproxy.FieldListenPort:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetListenPort(v)
+		return nil
+	case streamproxy.FieldProtocol:
+		v, ok := value.(streamproxy.Protocol)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetProtocol(v)
+		return nil
+	case streamproxy.FieldUpstreamID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpstreamID(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StreamProxy field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *StreamProxyMutation) AddedFields() []string {
+	var fields []string
+	if m.addlisten_port != nil {
+		fields = append(fields, streamproxy.FieldListenPort)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *StreamProxyMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case streamproxy.FieldListenPort:
+		return m.AddedListenPort()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *StreamProxyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case streamproxy.FieldListenPort:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddListenPort(v)
+		return nil
+	}
+	return fmt.Errorf("unknown StreamProxy numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *StreamProxyMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *StreamProxyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *StreamProxyMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown StreamProxy nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *StreamProxyMutation) ResetField(name string) error {
+	switch name {
+	case streamproxy.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case streamproxy.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case streamproxy.FieldName:
+		m.ResetName()
+		return nil
+	case streamproxy.FieldListenPort:
+		m.ResetListenPort()
+		return nil
+	case streamproxy.FieldProtocol:
+		m.ResetProtocol()
+		return nil
+	case streamproxy.FieldUpstreamID:
+		m.ResetUpstreamID()
+		return nil
+	}
+	return fmt.Errorf("unknown StreamProxy field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *StreamProxyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.upstream != nil {
+		edges = append(edges, streamproxy.EdgeUpstream)
+	}
+	if m.servers != nil {
+		edges = append(edges, streamproxy.EdgeServers)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *StreamProxyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case streamproxy.EdgeUpstream:
+		if id := m.upstream; id != nil {
+			return []ent.Value{*id}
+		}
+	case streamproxy.EdgeServers:
+		ids := make([]ent.Value, 0, len(m.servers))
+		for id := range m.servers {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *StreamProxyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.removedservers != nil {
+		edges = append(edges, streamproxy.EdgeServers)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *StreamProxyMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case streamproxy.EdgeServers:
+		ids := make([]ent.Value, 0, len(m.removedservers))
+		for id := range m.removedservers {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *StreamProxyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.clearedupstream {
+		edges = append(edges, streamproxy.EdgeUpstream)
+	}
+	if m.clearedservers {
+		edges = append(edges, streamproxy.EdgeServers)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *StreamProxyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case streamproxy.EdgeUpstream:
+		return m.clearedupstream
+	case streamproxy.EdgeServers:
+		return m.clearedservers
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *StreamProxyMutation) ClearEdge(name string) error {
+	switch name {
+	case streamproxy.EdgeUpstream:
+		m.ClearUpstream()
+		return nil
+	}
+	return fmt.Errorf("unknown StreamProxy unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *StreamProxyMutation) ResetEdge(name string) error {
+	switch name {
+	case streamproxy.EdgeUpstream:
+		m.ResetUpstream()
+		return nil
+	case streamproxy.EdgeServers:
+		m.ResetServers()
+		return nil
+	}
+	return fmt.Errorf("unknown StreamProxy edge %s", name)
+}
+
 // TaskMutation represents an operation that mutates the Task nodes in the graph.
 type TaskMutation struct {
 	config
@@ -10358,6 +15906,2300 @@ func (m *TaskMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown Task edge %s", name)
+}
+
+// UpstreamMutation represents an operation that mutates the Upstream nodes in the graph.
+type UpstreamMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *int
+	created_at         *time.Time
+	updated_at         *time.Time
+	name               *string
+	method             *upstream.Method
+	hash_key           *string
+	consistent         *bool
+	keepalive          *int
+	addkeepalive       *int
+	connect_timeout    *int
+	addconnect_timeout *int
+	read_timeout       *int
+	addread_timeout    *int
+	send_timeout       *int
+	addsend_timeout    *int
+	clearedFields      map[string]struct{}
+	targets            map[int]struct{}
+	removedtargets     map[int]struct{}
+	clearedtargets     bool
+	routes             map[int]struct{}
+	removedroutes      map[int]struct{}
+	clearedroutes      bool
+	streams            map[int]struct{}
+	removedstreams     map[int]struct{}
+	clearedstreams     bool
+	done               bool
+	oldValue           func(context.Context) (*Upstream, error)
+	predicates         []predicate.Upstream
+}
+
+var _ ent.Mutation = (*UpstreamMutation)(nil)
+
+// upstreamOption allows management of the mutation configuration using functional options.
+type upstreamOption func(*UpstreamMutation)
+
+// newUpstreamMutation creates new mutation for the Upstream entity.
+func newUpstreamMutation(c config, op Op, opts ...upstreamOption) *UpstreamMutation {
+	m := &UpstreamMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeUpstream,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withUpstreamID sets the ID field of the mutation.
+func withUpstreamID(id int) upstreamOption {
+	return func(m *UpstreamMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Upstream
+		)
+		m.oldValue = func(ctx context.Context) (*Upstream, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Upstream.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withUpstream sets the old Upstream of the mutation.
+func withUpstream(node *Upstream) upstreamOption {
+	return func(m *UpstreamMutation) {
+		m.oldValue = func(context.Context) (*Upstream, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m UpstreamMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m UpstreamMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *UpstreamMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *UpstreamMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Upstream.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *UpstreamMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *UpstreamMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Upstream entity.
+// If the Upstream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *UpstreamMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *UpstreamMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *UpstreamMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Upstream entity.
+// If the Upstream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *UpstreamMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *UpstreamMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *UpstreamMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Upstream entity.
+// If the Upstream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *UpstreamMutation) ResetName() {
+	m.name = nil
+}
+
+// SetMethod sets the "method" field.
+func (m *UpstreamMutation) SetMethod(u upstream.Method) {
+	m.method = &u
+}
+
+// Method returns the value of the "method" field in the mutation.
+func (m *UpstreamMutation) Method() (r upstream.Method, exists bool) {
+	v := m.method
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMethod returns the old "method" field's value of the Upstream entity.
+// If the Upstream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamMutation) OldMethod(ctx context.Context) (v upstream.Method, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMethod is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMethod requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMethod: %w", err)
+	}
+	return oldValue.Method, nil
+}
+
+// ResetMethod resets all changes to the "method" field.
+func (m *UpstreamMutation) ResetMethod() {
+	m.method = nil
+}
+
+// SetHashKey sets the "hash_key" field.
+func (m *UpstreamMutation) SetHashKey(s string) {
+	m.hash_key = &s
+}
+
+// HashKey returns the value of the "hash_key" field in the mutation.
+func (m *UpstreamMutation) HashKey() (r string, exists bool) {
+	v := m.hash_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHashKey returns the old "hash_key" field's value of the Upstream entity.
+// If the Upstream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamMutation) OldHashKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHashKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHashKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHashKey: %w", err)
+	}
+	return oldValue.HashKey, nil
+}
+
+// ResetHashKey resets all changes to the "hash_key" field.
+func (m *UpstreamMutation) ResetHashKey() {
+	m.hash_key = nil
+}
+
+// SetConsistent sets the "consistent" field.
+func (m *UpstreamMutation) SetConsistent(b bool) {
+	m.consistent = &b
+}
+
+// Consistent returns the value of the "consistent" field in the mutation.
+func (m *UpstreamMutation) Consistent() (r bool, exists bool) {
+	v := m.consistent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConsistent returns the old "consistent" field's value of the Upstream entity.
+// If the Upstream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamMutation) OldConsistent(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConsistent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConsistent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConsistent: %w", err)
+	}
+	return oldValue.Consistent, nil
+}
+
+// ResetConsistent resets all changes to the "consistent" field.
+func (m *UpstreamMutation) ResetConsistent() {
+	m.consistent = nil
+}
+
+// SetKeepalive sets the "keepalive" field.
+func (m *UpstreamMutation) SetKeepalive(i int) {
+	m.keepalive = &i
+	m.addkeepalive = nil
+}
+
+// Keepalive returns the value of the "keepalive" field in the mutation.
+func (m *UpstreamMutation) Keepalive() (r int, exists bool) {
+	v := m.keepalive
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKeepalive returns the old "keepalive" field's value of the Upstream entity.
+// If the Upstream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamMutation) OldKeepalive(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKeepalive is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKeepalive requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKeepalive: %w", err)
+	}
+	return oldValue.Keepalive, nil
+}
+
+// AddKeepalive adds i to the "keepalive" field.
+func (m *UpstreamMutation) AddKeepalive(i int) {
+	if m.addkeepalive != nil {
+		*m.addkeepalive += i
+	} else {
+		m.addkeepalive = &i
+	}
+}
+
+// AddedKeepalive returns the value that was added to the "keepalive" field in this mutation.
+func (m *UpstreamMutation) AddedKeepalive() (r int, exists bool) {
+	v := m.addkeepalive
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetKeepalive resets all changes to the "keepalive" field.
+func (m *UpstreamMutation) ResetKeepalive() {
+	m.keepalive = nil
+	m.addkeepalive = nil
+}
+
+// SetConnectTimeout sets the "connect_timeout" field.
+func (m *UpstreamMutation) SetConnectTimeout(i int) {
+	m.connect_timeout = &i
+	m.addconnect_timeout = nil
+}
+
+// ConnectTimeout returns the value of the "connect_timeout" field in the mutation.
+func (m *UpstreamMutation) ConnectTimeout() (r int, exists bool) {
+	v := m.connect_timeout
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldConnectTimeout returns the old "connect_timeout" field's value of the Upstream entity.
+// If the Upstream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamMutation) OldConnectTimeout(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldConnectTimeout is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldConnectTimeout requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldConnectTimeout: %w", err)
+	}
+	return oldValue.ConnectTimeout, nil
+}
+
+// AddConnectTimeout adds i to the "connect_timeout" field.
+func (m *UpstreamMutation) AddConnectTimeout(i int) {
+	if m.addconnect_timeout != nil {
+		*m.addconnect_timeout += i
+	} else {
+		m.addconnect_timeout = &i
+	}
+}
+
+// AddedConnectTimeout returns the value that was added to the "connect_timeout" field in this mutation.
+func (m *UpstreamMutation) AddedConnectTimeout() (r int, exists bool) {
+	v := m.addconnect_timeout
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetConnectTimeout resets all changes to the "connect_timeout" field.
+func (m *UpstreamMutation) ResetConnectTimeout() {
+	m.connect_timeout = nil
+	m.addconnect_timeout = nil
+}
+
+// SetReadTimeout sets the "read_timeout" field.
+func (m *UpstreamMutation) SetReadTimeout(i int) {
+	m.read_timeout = &i
+	m.addread_timeout = nil
+}
+
+// ReadTimeout returns the value of the "read_timeout" field in the mutation.
+func (m *UpstreamMutation) ReadTimeout() (r int, exists bool) {
+	v := m.read_timeout
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReadTimeout returns the old "read_timeout" field's value of the Upstream entity.
+// If the Upstream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamMutation) OldReadTimeout(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReadTimeout is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReadTimeout requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReadTimeout: %w", err)
+	}
+	return oldValue.ReadTimeout, nil
+}
+
+// AddReadTimeout adds i to the "read_timeout" field.
+func (m *UpstreamMutation) AddReadTimeout(i int) {
+	if m.addread_timeout != nil {
+		*m.addread_timeout += i
+	} else {
+		m.addread_timeout = &i
+	}
+}
+
+// AddedReadTimeout returns the value that was added to the "read_timeout" field in this mutation.
+func (m *UpstreamMutation) AddedReadTimeout() (r int, exists bool) {
+	v := m.addread_timeout
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetReadTimeout resets all changes to the "read_timeout" field.
+func (m *UpstreamMutation) ResetReadTimeout() {
+	m.read_timeout = nil
+	m.addread_timeout = nil
+}
+
+// SetSendTimeout sets the "send_timeout" field.
+func (m *UpstreamMutation) SetSendTimeout(i int) {
+	m.send_timeout = &i
+	m.addsend_timeout = nil
+}
+
+// SendTimeout returns the value of the "send_timeout" field in the mutation.
+func (m *UpstreamMutation) SendTimeout() (r int, exists bool) {
+	v := m.send_timeout
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSendTimeout returns the old "send_timeout" field's value of the Upstream entity.
+// If the Upstream object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamMutation) OldSendTimeout(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSendTimeout is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSendTimeout requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSendTimeout: %w", err)
+	}
+	return oldValue.SendTimeout, nil
+}
+
+// AddSendTimeout adds i to the "send_timeout" field.
+func (m *UpstreamMutation) AddSendTimeout(i int) {
+	if m.addsend_timeout != nil {
+		*m.addsend_timeout += i
+	} else {
+		m.addsend_timeout = &i
+	}
+}
+
+// AddedSendTimeout returns the value that was added to the "send_timeout" field in this mutation.
+func (m *UpstreamMutation) AddedSendTimeout() (r int, exists bool) {
+	v := m.addsend_timeout
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSendTimeout resets all changes to the "send_timeout" field.
+func (m *UpstreamMutation) ResetSendTimeout() {
+	m.send_timeout = nil
+	m.addsend_timeout = nil
+}
+
+// AddTargetIDs adds the "targets" edge to the UpstreamTarget entity by ids.
+func (m *UpstreamMutation) AddTargetIDs(ids ...int) {
+	if m.targets == nil {
+		m.targets = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.targets[ids[i]] = struct{}{}
+	}
+}
+
+// ClearTargets clears the "targets" edge to the UpstreamTarget entity.
+func (m *UpstreamMutation) ClearTargets() {
+	m.clearedtargets = true
+}
+
+// TargetsCleared reports if the "targets" edge to the UpstreamTarget entity was cleared.
+func (m *UpstreamMutation) TargetsCleared() bool {
+	return m.clearedtargets
+}
+
+// RemoveTargetIDs removes the "targets" edge to the UpstreamTarget entity by IDs.
+func (m *UpstreamMutation) RemoveTargetIDs(ids ...int) {
+	if m.removedtargets == nil {
+		m.removedtargets = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.targets, ids[i])
+		m.removedtargets[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedTargets returns the removed IDs of the "targets" edge to the UpstreamTarget entity.
+func (m *UpstreamMutation) RemovedTargetsIDs() (ids []int) {
+	for id := range m.removedtargets {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// TargetsIDs returns the "targets" edge IDs in the mutation.
+func (m *UpstreamMutation) TargetsIDs() (ids []int) {
+	for id := range m.targets {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetTargets resets all changes to the "targets" edge.
+func (m *UpstreamMutation) ResetTargets() {
+	m.targets = nil
+	m.clearedtargets = false
+	m.removedtargets = nil
+}
+
+// AddRouteIDs adds the "routes" edge to the Route entity by ids.
+func (m *UpstreamMutation) AddRouteIDs(ids ...int) {
+	if m.routes == nil {
+		m.routes = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.routes[ids[i]] = struct{}{}
+	}
+}
+
+// ClearRoutes clears the "routes" edge to the Route entity.
+func (m *UpstreamMutation) ClearRoutes() {
+	m.clearedroutes = true
+}
+
+// RoutesCleared reports if the "routes" edge to the Route entity was cleared.
+func (m *UpstreamMutation) RoutesCleared() bool {
+	return m.clearedroutes
+}
+
+// RemoveRouteIDs removes the "routes" edge to the Route entity by IDs.
+func (m *UpstreamMutation) RemoveRouteIDs(ids ...int) {
+	if m.removedroutes == nil {
+		m.removedroutes = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.routes, ids[i])
+		m.removedroutes[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedRoutes returns the removed IDs of the "routes" edge to the Route entity.
+func (m *UpstreamMutation) RemovedRoutesIDs() (ids []int) {
+	for id := range m.removedroutes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// RoutesIDs returns the "routes" edge IDs in the mutation.
+func (m *UpstreamMutation) RoutesIDs() (ids []int) {
+	for id := range m.routes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetRoutes resets all changes to the "routes" edge.
+func (m *UpstreamMutation) ResetRoutes() {
+	m.routes = nil
+	m.clearedroutes = false
+	m.removedroutes = nil
+}
+
+// AddStreamIDs adds the "streams" edge to the StreamProxy entity by ids.
+func (m *UpstreamMutation) AddStreamIDs(ids ...int) {
+	if m.streams == nil {
+		m.streams = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.streams[ids[i]] = struct{}{}
+	}
+}
+
+// ClearStreams clears the "streams" edge to the StreamProxy entity.
+func (m *UpstreamMutation) ClearStreams() {
+	m.clearedstreams = true
+}
+
+// StreamsCleared reports if the "streams" edge to the StreamProxy entity was cleared.
+func (m *UpstreamMutation) StreamsCleared() bool {
+	return m.clearedstreams
+}
+
+// RemoveStreamIDs removes the "streams" edge to the StreamProxy entity by IDs.
+func (m *UpstreamMutation) RemoveStreamIDs(ids ...int) {
+	if m.removedstreams == nil {
+		m.removedstreams = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.streams, ids[i])
+		m.removedstreams[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedStreams returns the removed IDs of the "streams" edge to the StreamProxy entity.
+func (m *UpstreamMutation) RemovedStreamsIDs() (ids []int) {
+	for id := range m.removedstreams {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// StreamsIDs returns the "streams" edge IDs in the mutation.
+func (m *UpstreamMutation) StreamsIDs() (ids []int) {
+	for id := range m.streams {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetStreams resets all changes to the "streams" edge.
+func (m *UpstreamMutation) ResetStreams() {
+	m.streams = nil
+	m.clearedstreams = false
+	m.removedstreams = nil
+}
+
+// Where appends a list predicates to the UpstreamMutation builder.
+func (m *UpstreamMutation) Where(ps ...predicate.Upstream) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the UpstreamMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *UpstreamMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Upstream, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *UpstreamMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *UpstreamMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Upstream).
+func (m *UpstreamMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *UpstreamMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, upstream.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, upstream.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, upstream.FieldName)
+	}
+	if m.method != nil {
+		fields = append(fields, upstream.FieldMethod)
+	}
+	if m.hash_key != nil {
+		fields = append(fields, upstream.FieldHashKey)
+	}
+	if m.consistent != nil {
+		fields = append(fields, upstream.FieldConsistent)
+	}
+	if m.keepalive != nil {
+		fields = append(fields, upstream.FieldKeepalive)
+	}
+	if m.connect_timeout != nil {
+		fields = append(fields, upstream.FieldConnectTimeout)
+	}
+	if m.read_timeout != nil {
+		fields = append(fields, upstream.FieldReadTimeout)
+	}
+	if m.send_timeout != nil {
+		fields = append(fields, upstream.FieldSendTimeout)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *UpstreamMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case upstream.FieldCreatedAt:
+		return m.CreatedAt()
+	case upstream.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case upstream.FieldName:
+		return m.Name()
+	case upstream.FieldMethod:
+		return m.Method()
+	case upstream.FieldHashKey:
+		return m.HashKey()
+	case upstream.FieldConsistent:
+		return m.Consistent()
+	case upstream.FieldKeepalive:
+		return m.Keepalive()
+	case upstream.FieldConnectTimeout:
+		return m.ConnectTimeout()
+	case upstream.FieldReadTimeout:
+		return m.ReadTimeout()
+	case upstream.FieldSendTimeout:
+		return m.SendTimeout()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *UpstreamMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case upstream.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case upstream.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case upstream.FieldName:
+		return m.OldName(ctx)
+	case upstream.FieldMethod:
+		return m.OldMethod(ctx)
+	case upstream.FieldHashKey:
+		return m.OldHashKey(ctx)
+	case upstream.FieldConsistent:
+		return m.OldConsistent(ctx)
+	case upstream.FieldKeepalive:
+		return m.OldKeepalive(ctx)
+	case upstream.FieldConnectTimeout:
+		return m.OldConnectTimeout(ctx)
+	case upstream.FieldReadTimeout:
+		return m.OldReadTimeout(ctx)
+	case upstream.FieldSendTimeout:
+		return m.OldSendTimeout(ctx)
+	}
+	return nil, fmt.Errorf("unknown Upstream field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UpstreamMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case upstream.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case upstream.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case upstream.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case upstream.FieldMethod:
+		v, ok := value.(upstream.Method)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMethod(v)
+		return nil
+	case upstream.FieldHashKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHashKey(v)
+		return nil
+	case upstream.FieldConsistent:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConsistent(v)
+		return nil
+	case upstream.FieldKeepalive:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKeepalive(v)
+		return nil
+	case upstream.FieldConnectTimeout:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetConnectTimeout(v)
+		return nil
+	case upstream.FieldReadTimeout:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReadTimeout(v)
+		return nil
+	case upstream.FieldSendTimeout:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSendTimeout(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Upstream field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *UpstreamMutation) AddedFields() []string {
+	var fields []string
+	if m.addkeepalive != nil {
+		fields = append(fields, upstream.FieldKeepalive)
+	}
+	if m.addconnect_timeout != nil {
+		fields = append(fields, upstream.FieldConnectTimeout)
+	}
+	if m.addread_timeout != nil {
+		fields = append(fields, upstream.FieldReadTimeout)
+	}
+	if m.addsend_timeout != nil {
+		fields = append(fields, upstream.FieldSendTimeout)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *UpstreamMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case upstream.FieldKeepalive:
+		return m.AddedKeepalive()
+	case upstream.FieldConnectTimeout:
+		return m.AddedConnectTimeout()
+	case upstream.FieldReadTimeout:
+		return m.AddedReadTimeout()
+	case upstream.FieldSendTimeout:
+		return m.AddedSendTimeout()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UpstreamMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case upstream.FieldKeepalive:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddKeepalive(v)
+		return nil
+	case upstream.FieldConnectTimeout:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddConnectTimeout(v)
+		return nil
+	case upstream.FieldReadTimeout:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddReadTimeout(v)
+		return nil
+	case upstream.FieldSendTimeout:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSendTimeout(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Upstream numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *UpstreamMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *UpstreamMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *UpstreamMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Upstream nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *UpstreamMutation) ResetField(name string) error {
+	switch name {
+	case upstream.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case upstream.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case upstream.FieldName:
+		m.ResetName()
+		return nil
+	case upstream.FieldMethod:
+		m.ResetMethod()
+		return nil
+	case upstream.FieldHashKey:
+		m.ResetHashKey()
+		return nil
+	case upstream.FieldConsistent:
+		m.ResetConsistent()
+		return nil
+	case upstream.FieldKeepalive:
+		m.ResetKeepalive()
+		return nil
+	case upstream.FieldConnectTimeout:
+		m.ResetConnectTimeout()
+		return nil
+	case upstream.FieldReadTimeout:
+		m.ResetReadTimeout()
+		return nil
+	case upstream.FieldSendTimeout:
+		m.ResetSendTimeout()
+		return nil
+	}
+	return fmt.Errorf("unknown Upstream field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *UpstreamMutation) AddedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.targets != nil {
+		edges = append(edges, upstream.EdgeTargets)
+	}
+	if m.routes != nil {
+		edges = append(edges, upstream.EdgeRoutes)
+	}
+	if m.streams != nil {
+		edges = append(edges, upstream.EdgeStreams)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *UpstreamMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case upstream.EdgeTargets:
+		ids := make([]ent.Value, 0, len(m.targets))
+		for id := range m.targets {
+			ids = append(ids, id)
+		}
+		return ids
+	case upstream.EdgeRoutes:
+		ids := make([]ent.Value, 0, len(m.routes))
+		for id := range m.routes {
+			ids = append(ids, id)
+		}
+		return ids
+	case upstream.EdgeStreams:
+		ids := make([]ent.Value, 0, len(m.streams))
+		for id := range m.streams {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *UpstreamMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.removedtargets != nil {
+		edges = append(edges, upstream.EdgeTargets)
+	}
+	if m.removedroutes != nil {
+		edges = append(edges, upstream.EdgeRoutes)
+	}
+	if m.removedstreams != nil {
+		edges = append(edges, upstream.EdgeStreams)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *UpstreamMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case upstream.EdgeTargets:
+		ids := make([]ent.Value, 0, len(m.removedtargets))
+		for id := range m.removedtargets {
+			ids = append(ids, id)
+		}
+		return ids
+	case upstream.EdgeRoutes:
+		ids := make([]ent.Value, 0, len(m.removedroutes))
+		for id := range m.removedroutes {
+			ids = append(ids, id)
+		}
+		return ids
+	case upstream.EdgeStreams:
+		ids := make([]ent.Value, 0, len(m.removedstreams))
+		for id := range m.removedstreams {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *UpstreamMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 3)
+	if m.clearedtargets {
+		edges = append(edges, upstream.EdgeTargets)
+	}
+	if m.clearedroutes {
+		edges = append(edges, upstream.EdgeRoutes)
+	}
+	if m.clearedstreams {
+		edges = append(edges, upstream.EdgeStreams)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *UpstreamMutation) EdgeCleared(name string) bool {
+	switch name {
+	case upstream.EdgeTargets:
+		return m.clearedtargets
+	case upstream.EdgeRoutes:
+		return m.clearedroutes
+	case upstream.EdgeStreams:
+		return m.clearedstreams
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *UpstreamMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Upstream unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *UpstreamMutation) ResetEdge(name string) error {
+	switch name {
+	case upstream.EdgeTargets:
+		m.ResetTargets()
+		return nil
+	case upstream.EdgeRoutes:
+		m.ResetRoutes()
+		return nil
+	case upstream.EdgeStreams:
+		m.ResetStreams()
+		return nil
+	}
+	return fmt.Errorf("unknown Upstream edge %s", name)
+}
+
+// UpstreamTargetMutation represents an operation that mutates the UpstreamTarget nodes in the graph.
+type UpstreamTargetMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int
+	created_at      *time.Time
+	updated_at      *time.Time
+	position        *int
+	addposition     *int
+	host            *string
+	port            *int
+	addport         *int
+	weight          *int
+	addweight       *int
+	max_fails       *int
+	addmax_fails    *int
+	fail_timeout    *int
+	addfail_timeout *int
+	backup          *bool
+	down            *bool
+	clearedFields   map[string]struct{}
+	upstream        *int
+	clearedupstream bool
+	done            bool
+	oldValue        func(context.Context) (*UpstreamTarget, error)
+	predicates      []predicate.UpstreamTarget
+}
+
+var _ ent.Mutation = (*UpstreamTargetMutation)(nil)
+
+// upstreamtargetOption allows management of the mutation configuration using functional options.
+type upstreamtargetOption func(*UpstreamTargetMutation)
+
+// newUpstreamTargetMutation creates new mutation for the UpstreamTarget entity.
+func newUpstreamTargetMutation(c config, op Op, opts ...upstreamtargetOption) *UpstreamTargetMutation {
+	m := &UpstreamTargetMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeUpstreamTarget,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withUpstreamTargetID sets the ID field of the mutation.
+func withUpstreamTargetID(id int) upstreamtargetOption {
+	return func(m *UpstreamTargetMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *UpstreamTarget
+		)
+		m.oldValue = func(ctx context.Context) (*UpstreamTarget, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().UpstreamTarget.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withUpstreamTarget sets the old UpstreamTarget of the mutation.
+func withUpstreamTarget(node *UpstreamTarget) upstreamtargetOption {
+	return func(m *UpstreamTargetMutation) {
+		m.oldValue = func(context.Context) (*UpstreamTarget, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m UpstreamTargetMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m UpstreamTargetMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *UpstreamTargetMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *UpstreamTargetMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().UpstreamTarget.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *UpstreamTargetMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *UpstreamTargetMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the UpstreamTarget entity.
+// If the UpstreamTarget object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamTargetMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *UpstreamTargetMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *UpstreamTargetMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *UpstreamTargetMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the UpstreamTarget entity.
+// If the UpstreamTarget object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamTargetMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *UpstreamTargetMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetUpstreamID sets the "upstream_id" field.
+func (m *UpstreamTargetMutation) SetUpstreamID(i int) {
+	m.upstream = &i
+}
+
+// UpstreamID returns the value of the "upstream_id" field in the mutation.
+func (m *UpstreamTargetMutation) UpstreamID() (r int, exists bool) {
+	v := m.upstream
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpstreamID returns the old "upstream_id" field's value of the UpstreamTarget entity.
+// If the UpstreamTarget object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamTargetMutation) OldUpstreamID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpstreamID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpstreamID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpstreamID: %w", err)
+	}
+	return oldValue.UpstreamID, nil
+}
+
+// ResetUpstreamID resets all changes to the "upstream_id" field.
+func (m *UpstreamTargetMutation) ResetUpstreamID() {
+	m.upstream = nil
+}
+
+// SetPosition sets the "position" field.
+func (m *UpstreamTargetMutation) SetPosition(i int) {
+	m.position = &i
+	m.addposition = nil
+}
+
+// Position returns the value of the "position" field in the mutation.
+func (m *UpstreamTargetMutation) Position() (r int, exists bool) {
+	v := m.position
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPosition returns the old "position" field's value of the UpstreamTarget entity.
+// If the UpstreamTarget object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamTargetMutation) OldPosition(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPosition is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPosition requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPosition: %w", err)
+	}
+	return oldValue.Position, nil
+}
+
+// AddPosition adds i to the "position" field.
+func (m *UpstreamTargetMutation) AddPosition(i int) {
+	if m.addposition != nil {
+		*m.addposition += i
+	} else {
+		m.addposition = &i
+	}
+}
+
+// AddedPosition returns the value that was added to the "position" field in this mutation.
+func (m *UpstreamTargetMutation) AddedPosition() (r int, exists bool) {
+	v := m.addposition
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPosition resets all changes to the "position" field.
+func (m *UpstreamTargetMutation) ResetPosition() {
+	m.position = nil
+	m.addposition = nil
+}
+
+// SetHost sets the "host" field.
+func (m *UpstreamTargetMutation) SetHost(s string) {
+	m.host = &s
+}
+
+// Host returns the value of the "host" field in the mutation.
+func (m *UpstreamTargetMutation) Host() (r string, exists bool) {
+	v := m.host
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHost returns the old "host" field's value of the UpstreamTarget entity.
+// If the UpstreamTarget object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamTargetMutation) OldHost(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHost is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHost requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHost: %w", err)
+	}
+	return oldValue.Host, nil
+}
+
+// ResetHost resets all changes to the "host" field.
+func (m *UpstreamTargetMutation) ResetHost() {
+	m.host = nil
+}
+
+// SetPort sets the "port" field.
+func (m *UpstreamTargetMutation) SetPort(i int) {
+	m.port = &i
+	m.addport = nil
+}
+
+// Port returns the value of the "port" field in the mutation.
+func (m *UpstreamTargetMutation) Port() (r int, exists bool) {
+	v := m.port
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPort returns the old "port" field's value of the UpstreamTarget entity.
+// If the UpstreamTarget object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamTargetMutation) OldPort(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPort is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPort requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPort: %w", err)
+	}
+	return oldValue.Port, nil
+}
+
+// AddPort adds i to the "port" field.
+func (m *UpstreamTargetMutation) AddPort(i int) {
+	if m.addport != nil {
+		*m.addport += i
+	} else {
+		m.addport = &i
+	}
+}
+
+// AddedPort returns the value that was added to the "port" field in this mutation.
+func (m *UpstreamTargetMutation) AddedPort() (r int, exists bool) {
+	v := m.addport
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetPort resets all changes to the "port" field.
+func (m *UpstreamTargetMutation) ResetPort() {
+	m.port = nil
+	m.addport = nil
+}
+
+// SetWeight sets the "weight" field.
+func (m *UpstreamTargetMutation) SetWeight(i int) {
+	m.weight = &i
+	m.addweight = nil
+}
+
+// Weight returns the value of the "weight" field in the mutation.
+func (m *UpstreamTargetMutation) Weight() (r int, exists bool) {
+	v := m.weight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWeight returns the old "weight" field's value of the UpstreamTarget entity.
+// If the UpstreamTarget object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamTargetMutation) OldWeight(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWeight is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWeight requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWeight: %w", err)
+	}
+	return oldValue.Weight, nil
+}
+
+// AddWeight adds i to the "weight" field.
+func (m *UpstreamTargetMutation) AddWeight(i int) {
+	if m.addweight != nil {
+		*m.addweight += i
+	} else {
+		m.addweight = &i
+	}
+}
+
+// AddedWeight returns the value that was added to the "weight" field in this mutation.
+func (m *UpstreamTargetMutation) AddedWeight() (r int, exists bool) {
+	v := m.addweight
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetWeight resets all changes to the "weight" field.
+func (m *UpstreamTargetMutation) ResetWeight() {
+	m.weight = nil
+	m.addweight = nil
+}
+
+// SetMaxFails sets the "max_fails" field.
+func (m *UpstreamTargetMutation) SetMaxFails(i int) {
+	m.max_fails = &i
+	m.addmax_fails = nil
+}
+
+// MaxFails returns the value of the "max_fails" field in the mutation.
+func (m *UpstreamTargetMutation) MaxFails() (r int, exists bool) {
+	v := m.max_fails
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMaxFails returns the old "max_fails" field's value of the UpstreamTarget entity.
+// If the UpstreamTarget object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamTargetMutation) OldMaxFails(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMaxFails is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMaxFails requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMaxFails: %w", err)
+	}
+	return oldValue.MaxFails, nil
+}
+
+// AddMaxFails adds i to the "max_fails" field.
+func (m *UpstreamTargetMutation) AddMaxFails(i int) {
+	if m.addmax_fails != nil {
+		*m.addmax_fails += i
+	} else {
+		m.addmax_fails = &i
+	}
+}
+
+// AddedMaxFails returns the value that was added to the "max_fails" field in this mutation.
+func (m *UpstreamTargetMutation) AddedMaxFails() (r int, exists bool) {
+	v := m.addmax_fails
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetMaxFails resets all changes to the "max_fails" field.
+func (m *UpstreamTargetMutation) ResetMaxFails() {
+	m.max_fails = nil
+	m.addmax_fails = nil
+}
+
+// SetFailTimeout sets the "fail_timeout" field.
+func (m *UpstreamTargetMutation) SetFailTimeout(i int) {
+	m.fail_timeout = &i
+	m.addfail_timeout = nil
+}
+
+// FailTimeout returns the value of the "fail_timeout" field in the mutation.
+func (m *UpstreamTargetMutation) FailTimeout() (r int, exists bool) {
+	v := m.fail_timeout
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailTimeout returns the old "fail_timeout" field's value of the UpstreamTarget entity.
+// If the UpstreamTarget object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamTargetMutation) OldFailTimeout(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailTimeout is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailTimeout requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailTimeout: %w", err)
+	}
+	return oldValue.FailTimeout, nil
+}
+
+// AddFailTimeout adds i to the "fail_timeout" field.
+func (m *UpstreamTargetMutation) AddFailTimeout(i int) {
+	if m.addfail_timeout != nil {
+		*m.addfail_timeout += i
+	} else {
+		m.addfail_timeout = &i
+	}
+}
+
+// AddedFailTimeout returns the value that was added to the "fail_timeout" field in this mutation.
+func (m *UpstreamTargetMutation) AddedFailTimeout() (r int, exists bool) {
+	v := m.addfail_timeout
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFailTimeout resets all changes to the "fail_timeout" field.
+func (m *UpstreamTargetMutation) ResetFailTimeout() {
+	m.fail_timeout = nil
+	m.addfail_timeout = nil
+}
+
+// SetBackup sets the "backup" field.
+func (m *UpstreamTargetMutation) SetBackup(b bool) {
+	m.backup = &b
+}
+
+// Backup returns the value of the "backup" field in the mutation.
+func (m *UpstreamTargetMutation) Backup() (r bool, exists bool) {
+	v := m.backup
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldBackup returns the old "backup" field's value of the UpstreamTarget entity.
+// If the UpstreamTarget object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamTargetMutation) OldBackup(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldBackup is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldBackup requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldBackup: %w", err)
+	}
+	return oldValue.Backup, nil
+}
+
+// ResetBackup resets all changes to the "backup" field.
+func (m *UpstreamTargetMutation) ResetBackup() {
+	m.backup = nil
+}
+
+// SetDown sets the "down" field.
+func (m *UpstreamTargetMutation) SetDown(b bool) {
+	m.down = &b
+}
+
+// Down returns the value of the "down" field in the mutation.
+func (m *UpstreamTargetMutation) Down() (r bool, exists bool) {
+	v := m.down
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDown returns the old "down" field's value of the UpstreamTarget entity.
+// If the UpstreamTarget object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *UpstreamTargetMutation) OldDown(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDown is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDown requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDown: %w", err)
+	}
+	return oldValue.Down, nil
+}
+
+// ResetDown resets all changes to the "down" field.
+func (m *UpstreamTargetMutation) ResetDown() {
+	m.down = nil
+}
+
+// ClearUpstream clears the "upstream" edge to the Upstream entity.
+func (m *UpstreamTargetMutation) ClearUpstream() {
+	m.clearedupstream = true
+	m.clearedFields[upstreamtarget.FieldUpstreamID] = struct{}{}
+}
+
+// UpstreamCleared reports if the "upstream" edge to the Upstream entity was cleared.
+func (m *UpstreamTargetMutation) UpstreamCleared() bool {
+	return m.clearedupstream
+}
+
+// UpstreamIDs returns the "upstream" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UpstreamID instead. It exists only for internal usage by the builders.
+func (m *UpstreamTargetMutation) UpstreamIDs() (ids []int) {
+	if id := m.upstream; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUpstream resets all changes to the "upstream" edge.
+func (m *UpstreamTargetMutation) ResetUpstream() {
+	m.upstream = nil
+	m.clearedupstream = false
+}
+
+// Where appends a list predicates to the UpstreamTargetMutation builder.
+func (m *UpstreamTargetMutation) Where(ps ...predicate.UpstreamTarget) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the UpstreamTargetMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *UpstreamTargetMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.UpstreamTarget, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *UpstreamTargetMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *UpstreamTargetMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (UpstreamTarget).
+func (m *UpstreamTargetMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *UpstreamTargetMutation) Fields() []string {
+	fields := make([]string, 0, 11)
+	if m.created_at != nil {
+		fields = append(fields, upstreamtarget.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, upstreamtarget.FieldUpdatedAt)
+	}
+	if m.upstream != nil {
+		fields = append(fields, upstreamtarget.FieldUpstreamID)
+	}
+	if m.position != nil {
+		fields = append(fields, upstreamtarget.FieldPosition)
+	}
+	if m.host != nil {
+		fields = append(fields, upstreamtarget.FieldHost)
+	}
+	if m.port != nil {
+		fields = append(fields, upstreamtarget.FieldPort)
+	}
+	if m.weight != nil {
+		fields = append(fields, upstreamtarget.FieldWeight)
+	}
+	if m.max_fails != nil {
+		fields = append(fields, upstreamtarget.FieldMaxFails)
+	}
+	if m.fail_timeout != nil {
+		fields = append(fields, upstreamtarget.FieldFailTimeout)
+	}
+	if m.backup != nil {
+		fields = append(fields, upstreamtarget.FieldBackup)
+	}
+	if m.down != nil {
+		fields = append(fields, upstreamtarget.FieldDown)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *UpstreamTargetMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case upstreamtarget.FieldCreatedAt:
+		return m.CreatedAt()
+	case upstreamtarget.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case upstreamtarget.FieldUpstreamID:
+		return m.UpstreamID()
+	case upstreamtarget.FieldPosition:
+		return m.Position()
+	case upstreamtarget.FieldHost:
+		return m.Host()
+	case upstreamtarget.FieldPort:
+		return m.Port()
+	case upstreamtarget.FieldWeight:
+		return m.Weight()
+	case upstreamtarget.FieldMaxFails:
+		return m.MaxFails()
+	case upstreamtarget.FieldFailTimeout:
+		return m.FailTimeout()
+	case upstreamtarget.FieldBackup:
+		return m.Backup()
+	case upstreamtarget.FieldDown:
+		return m.Down()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *UpstreamTargetMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case upstreamtarget.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case upstreamtarget.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case upstreamtarget.FieldUpstreamID:
+		return m.OldUpstreamID(ctx)
+	case upstreamtarget.FieldPosition:
+		return m.OldPosition(ctx)
+	case upstreamtarget.FieldHost:
+		return m.OldHost(ctx)
+	case upstreamtarget.FieldPort:
+		return m.OldPort(ctx)
+	case upstreamtarget.FieldWeight:
+		return m.OldWeight(ctx)
+	case upstreamtarget.FieldMaxFails:
+		return m.OldMaxFails(ctx)
+	case upstreamtarget.FieldFailTimeout:
+		return m.OldFailTimeout(ctx)
+	case upstreamtarget.FieldBackup:
+		return m.OldBackup(ctx)
+	case upstreamtarget.FieldDown:
+		return m.OldDown(ctx)
+	}
+	return nil, fmt.Errorf("unknown UpstreamTarget field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UpstreamTargetMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case upstreamtarget.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case upstreamtarget.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case upstreamtarget.FieldUpstreamID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpstreamID(v)
+		return nil
+	case upstreamtarget.FieldPosition:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPosition(v)
+		return nil
+	case upstreamtarget.FieldHost:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHost(v)
+		return nil
+	case upstreamtarget.FieldPort:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPort(v)
+		return nil
+	case upstreamtarget.FieldWeight:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWeight(v)
+		return nil
+	case upstreamtarget.FieldMaxFails:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMaxFails(v)
+		return nil
+	case upstreamtarget.FieldFailTimeout:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailTimeout(v)
+		return nil
+	case upstreamtarget.FieldBackup:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetBackup(v)
+		return nil
+	case upstreamtarget.FieldDown:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDown(v)
+		return nil
+	}
+	return fmt.Errorf("unknown UpstreamTarget field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *UpstreamTargetMutation) AddedFields() []string {
+	var fields []string
+	if m.addposition != nil {
+		fields = append(fields, upstreamtarget.FieldPosition)
+	}
+	if m.addport != nil {
+		fields = append(fields, upstreamtarget.FieldPort)
+	}
+	if m.addweight != nil {
+		fields = append(fields, upstreamtarget.FieldWeight)
+	}
+	if m.addmax_fails != nil {
+		fields = append(fields, upstreamtarget.FieldMaxFails)
+	}
+	if m.addfail_timeout != nil {
+		fields = append(fields, upstreamtarget.FieldFailTimeout)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *UpstreamTargetMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case upstreamtarget.FieldPosition:
+		return m.AddedPosition()
+	case upstreamtarget.FieldPort:
+		return m.AddedPort()
+	case upstreamtarget.FieldWeight:
+		return m.AddedWeight()
+	case upstreamtarget.FieldMaxFails:
+		return m.AddedMaxFails()
+	case upstreamtarget.FieldFailTimeout:
+		return m.AddedFailTimeout()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *UpstreamTargetMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case upstreamtarget.FieldPosition:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPosition(v)
+		return nil
+	case upstreamtarget.FieldPort:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddPort(v)
+		return nil
+	case upstreamtarget.FieldWeight:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddWeight(v)
+		return nil
+	case upstreamtarget.FieldMaxFails:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddMaxFails(v)
+		return nil
+	case upstreamtarget.FieldFailTimeout:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFailTimeout(v)
+		return nil
+	}
+	return fmt.Errorf("unknown UpstreamTarget numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *UpstreamTargetMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *UpstreamTargetMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *UpstreamTargetMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown UpstreamTarget nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *UpstreamTargetMutation) ResetField(name string) error {
+	switch name {
+	case upstreamtarget.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case upstreamtarget.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case upstreamtarget.FieldUpstreamID:
+		m.ResetUpstreamID()
+		return nil
+	case upstreamtarget.FieldPosition:
+		m.ResetPosition()
+		return nil
+	case upstreamtarget.FieldHost:
+		m.ResetHost()
+		return nil
+	case upstreamtarget.FieldPort:
+		m.ResetPort()
+		return nil
+	case upstreamtarget.FieldWeight:
+		m.ResetWeight()
+		return nil
+	case upstreamtarget.FieldMaxFails:
+		m.ResetMaxFails()
+		return nil
+	case upstreamtarget.FieldFailTimeout:
+		m.ResetFailTimeout()
+		return nil
+	case upstreamtarget.FieldBackup:
+		m.ResetBackup()
+		return nil
+	case upstreamtarget.FieldDown:
+		m.ResetDown()
+		return nil
+	}
+	return fmt.Errorf("unknown UpstreamTarget field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *UpstreamTargetMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.upstream != nil {
+		edges = append(edges, upstreamtarget.EdgeUpstream)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *UpstreamTargetMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case upstreamtarget.EdgeUpstream:
+		if id := m.upstream; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *UpstreamTargetMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *UpstreamTargetMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *UpstreamTargetMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedupstream {
+		edges = append(edges, upstreamtarget.EdgeUpstream)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *UpstreamTargetMutation) EdgeCleared(name string) bool {
+	switch name {
+	case upstreamtarget.EdgeUpstream:
+		return m.clearedupstream
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *UpstreamTargetMutation) ClearEdge(name string) error {
+	switch name {
+	case upstreamtarget.EdgeUpstream:
+		m.ClearUpstream()
+		return nil
+	}
+	return fmt.Errorf("unknown UpstreamTarget unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *UpstreamTargetMutation) ResetEdge(name string) error {
+	switch name {
+	case upstreamtarget.EdgeUpstream:
+		m.ResetUpstream()
+		return nil
+	}
+	return fmt.Errorf("unknown UpstreamTarget edge %s", name)
 }
 
 // UserMutation represents an operation that mutates the User nodes in the graph.

@@ -8,14 +8,21 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/agentcertificate"
 	"github.com/gatehousehq/gatehouse/ent/apitoken"
 	"github.com/gatehousehq/gatehouse/ent/auditevent"
+	"github.com/gatehousehq/gatehouse/ent/basicauthuser"
+	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
+	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/schema"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/session"
 	"github.com/gatehousehq/gatehouse/ent/setting"
+	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
+	"github.com/gatehousehq/gatehouse/ent/upstream"
+	"github.com/gatehousehq/gatehouse/ent/upstreamtarget"
 	"github.com/gatehousehq/gatehouse/ent/user"
 )
 
@@ -97,6 +104,119 @@ func init() {
 	auditeventDescRemoteAddr := auditeventFields[6].Descriptor()
 	// auditevent.DefaultRemoteAddr holds the default value on creation for the remote_addr field.
 	auditevent.DefaultRemoteAddr = auditeventDescRemoteAddr.Default.(string)
+	basicauthuserMixin := schema.BasicAuthUser{}.Mixin()
+	basicauthuserMixinFields0 := basicauthuserMixin[0].Fields()
+	_ = basicauthuserMixinFields0
+	basicauthuserFields := schema.BasicAuthUser{}.Fields()
+	_ = basicauthuserFields
+	// basicauthuserDescCreatedAt is the schema descriptor for created_at field.
+	basicauthuserDescCreatedAt := basicauthuserMixinFields0[0].Descriptor()
+	// basicauthuser.DefaultCreatedAt holds the default value on creation for the created_at field.
+	basicauthuser.DefaultCreatedAt = basicauthuserDescCreatedAt.Default.(func() time.Time)
+	// basicauthuserDescUpdatedAt is the schema descriptor for updated_at field.
+	basicauthuserDescUpdatedAt := basicauthuserMixinFields0[1].Descriptor()
+	// basicauthuser.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	basicauthuser.DefaultUpdatedAt = basicauthuserDescUpdatedAt.Default.(func() time.Time)
+	// basicauthuser.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	basicauthuser.UpdateDefaultUpdatedAt = basicauthuserDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// basicauthuserDescUsername is the schema descriptor for username field.
+	basicauthuserDescUsername := basicauthuserFields[1].Descriptor()
+	// basicauthuser.UsernameValidator is a validator for the "username" field. It is called by the builders before save.
+	basicauthuser.UsernameValidator = func() func(string) error {
+		validators := basicauthuserDescUsername.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(username string) error {
+			for _, fn := range fns {
+				if err := fn(username); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	configrevisionMixin := schema.ConfigRevision{}.Mixin()
+	configrevisionMixinFields0 := configrevisionMixin[0].Fields()
+	_ = configrevisionMixinFields0
+	configrevisionFields := schema.ConfigRevision{}.Fields()
+	_ = configrevisionFields
+	// configrevisionDescCreatedAt is the schema descriptor for created_at field.
+	configrevisionDescCreatedAt := configrevisionMixinFields0[0].Descriptor()
+	// configrevision.DefaultCreatedAt holds the default value on creation for the created_at field.
+	configrevision.DefaultCreatedAt = configrevisionDescCreatedAt.Default.(func() time.Time)
+	// configrevisionDescUpdatedAt is the schema descriptor for updated_at field.
+	configrevisionDescUpdatedAt := configrevisionMixinFields0[1].Descriptor()
+	// configrevision.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	configrevision.DefaultUpdatedAt = configrevisionDescUpdatedAt.Default.(func() time.Time)
+	// configrevision.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	configrevision.UpdateDefaultUpdatedAt = configrevisionDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// configrevisionDescOutcome is the schema descriptor for outcome field.
+	configrevisionDescOutcome := configrevisionFields[5].Descriptor()
+	// configrevision.DefaultOutcome holds the default value on creation for the outcome field.
+	configrevision.DefaultOutcome = configrevisionDescOutcome.Default.(string)
+	// configrevisionDescOutput is the schema descriptor for output field.
+	configrevisionDescOutput := configrevisionFields[6].Descriptor()
+	// configrevision.DefaultOutput holds the default value on creation for the output field.
+	configrevision.DefaultOutput = configrevisionDescOutput.Default.(string)
+	domainMixin := schema.Domain{}.Mixin()
+	domainMixinFields0 := domainMixin[0].Fields()
+	_ = domainMixinFields0
+	domainFields := schema.Domain{}.Fields()
+	_ = domainFields
+	// domainDescCreatedAt is the schema descriptor for created_at field.
+	domainDescCreatedAt := domainMixinFields0[0].Descriptor()
+	// domain.DefaultCreatedAt holds the default value on creation for the created_at field.
+	domain.DefaultCreatedAt = domainDescCreatedAt.Default.(func() time.Time)
+	// domainDescUpdatedAt is the schema descriptor for updated_at field.
+	domainDescUpdatedAt := domainMixinFields0[1].Descriptor()
+	// domain.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	domain.DefaultUpdatedAt = domainDescUpdatedAt.Default.(func() time.Time)
+	// domain.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	domain.UpdateDefaultUpdatedAt = domainDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// domainDescName is the schema descriptor for name field.
+	domainDescName := domainFields[0].Descriptor()
+	// domain.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	domain.NameValidator = func() func(string) error {
+		validators := domainDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// domainDescForceHTTPS is the schema descriptor for force_https field.
+	domainDescForceHTTPS := domainFields[2].Descriptor()
+	// domain.DefaultForceHTTPS holds the default value on creation for the force_https field.
+	domain.DefaultForceHTTPS = domainDescForceHTTPS.Default.(bool)
+	// domainDescHsts is the schema descriptor for hsts field.
+	domainDescHsts := domainFields[3].Descriptor()
+	// domain.DefaultHsts holds the default value on creation for the hsts field.
+	domain.DefaultHsts = domainDescHsts.Default.(bool)
+	// domainDescHttp2 is the schema descriptor for http2 field.
+	domainDescHttp2 := domainFields[4].Descriptor()
+	// domain.DefaultHttp2 holds the default value on creation for the http2 field.
+	domain.DefaultHttp2 = domainDescHttp2.Default.(bool)
+	// domainDescClientMaxBodySize is the schema descriptor for client_max_body_size field.
+	domainDescClientMaxBodySize := domainFields[5].Descriptor()
+	// domain.DefaultClientMaxBodySize holds the default value on creation for the client_max_body_size field.
+	domain.DefaultClientMaxBodySize = domainDescClientMaxBodySize.Default.(string)
+	// domainDescMaintenance is the schema descriptor for maintenance field.
+	domainDescMaintenance := domainFields[9].Descriptor()
+	// domain.DefaultMaintenance holds the default value on creation for the maintenance field.
+	domain.DefaultMaintenance = domainDescMaintenance.Default.(bool)
+	// domainDescSnippet is the schema descriptor for snippet field.
+	domainDescSnippet := domainFields[10].Descriptor()
+	// domain.DefaultSnippet holds the default value on creation for the snippet field.
+	domain.DefaultSnippet = domainDescSnippet.Default.(string)
 	enrollmenttokenMixin := schema.EnrollmentToken{}.Mixin()
 	enrollmenttokenMixinFields0 := enrollmenttokenMixin[0].Fields()
 	_ = enrollmenttokenMixinFields0
@@ -248,6 +368,61 @@ func init() {
 	metricsampleDescDiskWrite := metricsampleFields[19].Descriptor()
 	// metricsample.DefaultDiskWrite holds the default value on creation for the disk_write field.
 	metricsample.DefaultDiskWrite = metricsampleDescDiskWrite.Default.(float64)
+	routeMixin := schema.Route{}.Mixin()
+	routeMixinFields0 := routeMixin[0].Fields()
+	_ = routeMixinFields0
+	routeFields := schema.Route{}.Fields()
+	_ = routeFields
+	// routeDescCreatedAt is the schema descriptor for created_at field.
+	routeDescCreatedAt := routeMixinFields0[0].Descriptor()
+	// route.DefaultCreatedAt holds the default value on creation for the created_at field.
+	route.DefaultCreatedAt = routeDescCreatedAt.Default.(func() time.Time)
+	// routeDescUpdatedAt is the schema descriptor for updated_at field.
+	routeDescUpdatedAt := routeMixinFields0[1].Descriptor()
+	// route.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	route.DefaultUpdatedAt = routeDescUpdatedAt.Default.(func() time.Time)
+	// route.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	route.UpdateDefaultUpdatedAt = routeDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// routeDescPosition is the schema descriptor for position field.
+	routeDescPosition := routeFields[1].Descriptor()
+	// route.DefaultPosition holds the default value on creation for the position field.
+	route.DefaultPosition = routeDescPosition.Default.(int)
+	// routeDescPath is the schema descriptor for path field.
+	routeDescPath := routeFields[3].Descriptor()
+	// route.PathValidator is a validator for the "path" field. It is called by the builders before save.
+	route.PathValidator = routeDescPath.Validators[0].(func(string) error)
+	// routeDescWebsocket is the schema descriptor for websocket field.
+	routeDescWebsocket := routeFields[6].Descriptor()
+	// route.DefaultWebsocket holds the default value on creation for the websocket field.
+	route.DefaultWebsocket = routeDescWebsocket.Default.(bool)
+	// routeDescPreserveHost is the schema descriptor for preserve_host field.
+	routeDescPreserveHost := routeFields[7].Descriptor()
+	// route.DefaultPreserveHost holds the default value on creation for the preserve_host field.
+	route.DefaultPreserveHost = routeDescPreserveHost.Default.(bool)
+	// routeDescRewritePrefix is the schema descriptor for rewrite_prefix field.
+	routeDescRewritePrefix := routeFields[8].Descriptor()
+	// route.DefaultRewritePrefix holds the default value on creation for the rewrite_prefix field.
+	route.DefaultRewritePrefix = routeDescRewritePrefix.Default.(string)
+	// routeDescRedirectCode is the schema descriptor for redirect_code field.
+	routeDescRedirectCode := routeFields[9].Descriptor()
+	// route.DefaultRedirectCode holds the default value on creation for the redirect_code field.
+	route.DefaultRedirectCode = routeDescRedirectCode.Default.(int)
+	// routeDescRedirectTarget is the schema descriptor for redirect_target field.
+	routeDescRedirectTarget := routeFields[10].Descriptor()
+	// route.DefaultRedirectTarget holds the default value on creation for the redirect_target field.
+	route.DefaultRedirectTarget = routeDescRedirectTarget.Default.(string)
+	// routeDescRespondStatus is the schema descriptor for respond_status field.
+	routeDescRespondStatus := routeFields[11].Descriptor()
+	// route.DefaultRespondStatus holds the default value on creation for the respond_status field.
+	route.DefaultRespondStatus = routeDescRespondStatus.Default.(int)
+	// routeDescRespondBody is the schema descriptor for respond_body field.
+	routeDescRespondBody := routeFields[12].Descriptor()
+	// route.DefaultRespondBody holds the default value on creation for the respond_body field.
+	route.DefaultRespondBody = routeDescRespondBody.Default.(string)
+	// routeDescContentType is the schema descriptor for content_type field.
+	routeDescContentType := routeFields[13].Descriptor()
+	// route.DefaultContentType holds the default value on creation for the content_type field.
+	route.DefaultContentType = routeDescContentType.Default.(string)
 	serverMixin := schema.Server{}.Mixin()
 	serverMixinFields0 := serverMixin[0].Fields()
 	_ = serverMixinFields0
@@ -315,6 +490,14 @@ func init() {
 	serverDescMetricsSource := serverFields[11].Descriptor()
 	// server.DefaultMetricsSource holds the default value on creation for the metrics_source field.
 	server.DefaultMetricsSource = serverDescMetricsSource.Default.(string)
+	// serverDescDesiredRevision is the schema descriptor for desired_revision field.
+	serverDescDesiredRevision := serverFields[14].Descriptor()
+	// server.DefaultDesiredRevision holds the default value on creation for the desired_revision field.
+	server.DefaultDesiredRevision = serverDescDesiredRevision.Default.(int64)
+	// serverDescAppliedRevision is the schema descriptor for applied_revision field.
+	serverDescAppliedRevision := serverFields[15].Descriptor()
+	// server.DefaultAppliedRevision holds the default value on creation for the applied_revision field.
+	server.DefaultAppliedRevision = serverDescAppliedRevision.Default.(int64)
 	sessionFields := schema.Session{}.Fields()
 	_ = sessionFields
 	// sessionDescToken is the schema descriptor for token field.
@@ -358,6 +541,39 @@ func init() {
 	settingDescSecret := settingFields[2].Descriptor()
 	// setting.DefaultSecret holds the default value on creation for the secret field.
 	setting.DefaultSecret = settingDescSecret.Default.(bool)
+	streamproxyMixin := schema.StreamProxy{}.Mixin()
+	streamproxyMixinFields0 := streamproxyMixin[0].Fields()
+	_ = streamproxyMixinFields0
+	streamproxyFields := schema.StreamProxy{}.Fields()
+	_ = streamproxyFields
+	// streamproxyDescCreatedAt is the schema descriptor for created_at field.
+	streamproxyDescCreatedAt := streamproxyMixinFields0[0].Descriptor()
+	// streamproxy.DefaultCreatedAt holds the default value on creation for the created_at field.
+	streamproxy.DefaultCreatedAt = streamproxyDescCreatedAt.Default.(func() time.Time)
+	// streamproxyDescUpdatedAt is the schema descriptor for updated_at field.
+	streamproxyDescUpdatedAt := streamproxyMixinFields0[1].Descriptor()
+	// streamproxy.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	streamproxy.DefaultUpdatedAt = streamproxyDescUpdatedAt.Default.(func() time.Time)
+	// streamproxy.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	streamproxy.UpdateDefaultUpdatedAt = streamproxyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// streamproxyDescName is the schema descriptor for name field.
+	streamproxyDescName := streamproxyFields[0].Descriptor()
+	// streamproxy.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	streamproxy.NameValidator = func() func(string) error {
+		validators := streamproxyDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	taskMixin := schema.Task{}.Mixin()
 	taskMixinFields0 := taskMixin[0].Fields()
 	_ = taskMixinFields0
@@ -389,6 +605,106 @@ func init() {
 	taskDescError := taskFields[6].Descriptor()
 	// task.DefaultError holds the default value on creation for the error field.
 	task.DefaultError = taskDescError.Default.(string)
+	upstreamMixin := schema.Upstream{}.Mixin()
+	upstreamMixinFields0 := upstreamMixin[0].Fields()
+	_ = upstreamMixinFields0
+	upstreamFields := schema.Upstream{}.Fields()
+	_ = upstreamFields
+	// upstreamDescCreatedAt is the schema descriptor for created_at field.
+	upstreamDescCreatedAt := upstreamMixinFields0[0].Descriptor()
+	// upstream.DefaultCreatedAt holds the default value on creation for the created_at field.
+	upstream.DefaultCreatedAt = upstreamDescCreatedAt.Default.(func() time.Time)
+	// upstreamDescUpdatedAt is the schema descriptor for updated_at field.
+	upstreamDescUpdatedAt := upstreamMixinFields0[1].Descriptor()
+	// upstream.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	upstream.DefaultUpdatedAt = upstreamDescUpdatedAt.Default.(func() time.Time)
+	// upstream.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	upstream.UpdateDefaultUpdatedAt = upstreamDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// upstreamDescName is the schema descriptor for name field.
+	upstreamDescName := upstreamFields[0].Descriptor()
+	// upstream.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	upstream.NameValidator = func() func(string) error {
+		validators := upstreamDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// upstreamDescHashKey is the schema descriptor for hash_key field.
+	upstreamDescHashKey := upstreamFields[2].Descriptor()
+	// upstream.DefaultHashKey holds the default value on creation for the hash_key field.
+	upstream.DefaultHashKey = upstreamDescHashKey.Default.(string)
+	// upstreamDescConsistent is the schema descriptor for consistent field.
+	upstreamDescConsistent := upstreamFields[3].Descriptor()
+	// upstream.DefaultConsistent holds the default value on creation for the consistent field.
+	upstream.DefaultConsistent = upstreamDescConsistent.Default.(bool)
+	// upstreamDescKeepalive is the schema descriptor for keepalive field.
+	upstreamDescKeepalive := upstreamFields[4].Descriptor()
+	// upstream.DefaultKeepalive holds the default value on creation for the keepalive field.
+	upstream.DefaultKeepalive = upstreamDescKeepalive.Default.(int)
+	// upstreamDescConnectTimeout is the schema descriptor for connect_timeout field.
+	upstreamDescConnectTimeout := upstreamFields[5].Descriptor()
+	// upstream.DefaultConnectTimeout holds the default value on creation for the connect_timeout field.
+	upstream.DefaultConnectTimeout = upstreamDescConnectTimeout.Default.(int)
+	// upstreamDescReadTimeout is the schema descriptor for read_timeout field.
+	upstreamDescReadTimeout := upstreamFields[6].Descriptor()
+	// upstream.DefaultReadTimeout holds the default value on creation for the read_timeout field.
+	upstream.DefaultReadTimeout = upstreamDescReadTimeout.Default.(int)
+	// upstreamDescSendTimeout is the schema descriptor for send_timeout field.
+	upstreamDescSendTimeout := upstreamFields[7].Descriptor()
+	// upstream.DefaultSendTimeout holds the default value on creation for the send_timeout field.
+	upstream.DefaultSendTimeout = upstreamDescSendTimeout.Default.(int)
+	upstreamtargetMixin := schema.UpstreamTarget{}.Mixin()
+	upstreamtargetMixinFields0 := upstreamtargetMixin[0].Fields()
+	_ = upstreamtargetMixinFields0
+	upstreamtargetFields := schema.UpstreamTarget{}.Fields()
+	_ = upstreamtargetFields
+	// upstreamtargetDescCreatedAt is the schema descriptor for created_at field.
+	upstreamtargetDescCreatedAt := upstreamtargetMixinFields0[0].Descriptor()
+	// upstreamtarget.DefaultCreatedAt holds the default value on creation for the created_at field.
+	upstreamtarget.DefaultCreatedAt = upstreamtargetDescCreatedAt.Default.(func() time.Time)
+	// upstreamtargetDescUpdatedAt is the schema descriptor for updated_at field.
+	upstreamtargetDescUpdatedAt := upstreamtargetMixinFields0[1].Descriptor()
+	// upstreamtarget.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	upstreamtarget.DefaultUpdatedAt = upstreamtargetDescUpdatedAt.Default.(func() time.Time)
+	// upstreamtarget.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	upstreamtarget.UpdateDefaultUpdatedAt = upstreamtargetDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// upstreamtargetDescPosition is the schema descriptor for position field.
+	upstreamtargetDescPosition := upstreamtargetFields[1].Descriptor()
+	// upstreamtarget.DefaultPosition holds the default value on creation for the position field.
+	upstreamtarget.DefaultPosition = upstreamtargetDescPosition.Default.(int)
+	// upstreamtargetDescHost is the schema descriptor for host field.
+	upstreamtargetDescHost := upstreamtargetFields[2].Descriptor()
+	// upstreamtarget.HostValidator is a validator for the "host" field. It is called by the builders before save.
+	upstreamtarget.HostValidator = upstreamtargetDescHost.Validators[0].(func(string) error)
+	// upstreamtargetDescWeight is the schema descriptor for weight field.
+	upstreamtargetDescWeight := upstreamtargetFields[4].Descriptor()
+	// upstreamtarget.DefaultWeight holds the default value on creation for the weight field.
+	upstreamtarget.DefaultWeight = upstreamtargetDescWeight.Default.(int)
+	// upstreamtargetDescMaxFails is the schema descriptor for max_fails field.
+	upstreamtargetDescMaxFails := upstreamtargetFields[5].Descriptor()
+	// upstreamtarget.DefaultMaxFails holds the default value on creation for the max_fails field.
+	upstreamtarget.DefaultMaxFails = upstreamtargetDescMaxFails.Default.(int)
+	// upstreamtargetDescFailTimeout is the schema descriptor for fail_timeout field.
+	upstreamtargetDescFailTimeout := upstreamtargetFields[6].Descriptor()
+	// upstreamtarget.DefaultFailTimeout holds the default value on creation for the fail_timeout field.
+	upstreamtarget.DefaultFailTimeout = upstreamtargetDescFailTimeout.Default.(int)
+	// upstreamtargetDescBackup is the schema descriptor for backup field.
+	upstreamtargetDescBackup := upstreamtargetFields[7].Descriptor()
+	// upstreamtarget.DefaultBackup holds the default value on creation for the backup field.
+	upstreamtarget.DefaultBackup = upstreamtargetDescBackup.Default.(bool)
+	// upstreamtargetDescDown is the schema descriptor for down field.
+	upstreamtargetDescDown := upstreamtargetFields[8].Descriptor()
+	// upstreamtarget.DefaultDown holds the default value on creation for the down field.
+	upstreamtarget.DefaultDown = upstreamtargetDescDown.Default.(bool)
 	userMixin := schema.User{}.Mixin()
 	userMixinFields0 := userMixin[0].Fields()
 	_ = userMixinFields0

@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/gatehousehq/gatehouse/ent/schema"
 	"github.com/gatehousehq/gatehouse/ent/server"
 )
 
@@ -50,6 +51,12 @@ type Server struct {
 	Addresses []string `json:"addresses,omitempty"`
 	// CertNotAfter holds the value of the "cert_not_after" field.
 	CertNotAfter *time.Time `json:"cert_not_after,omitempty"`
+	// DesiredRevision holds the value of the "desired_revision" field.
+	DesiredRevision int64 `json:"desired_revision,omitempty"`
+	// AppliedRevision holds the value of the "applied_revision" field.
+	AppliedRevision int64 `json:"applied_revision,omitempty"`
+	// Drift holds the value of the "drift" field.
+	Drift *schema.NginxDrift `json:"drift,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ServerQuery when eager-loading is set.
 	Edges        ServerEdges `json:"edges"`
@@ -68,9 +75,15 @@ type ServerEdges struct {
 	MetricSamples []*MetricSample `json:"metric_samples,omitempty"`
 	// MetricRollups holds the value of the metric_rollups edge.
 	MetricRollups []*MetricRollup `json:"metric_rollups,omitempty"`
+	// ConfigRevisions holds the value of the config_revisions edge.
+	ConfigRevisions []*ConfigRevision `json:"config_revisions,omitempty"`
+	// Domains holds the value of the domains edge.
+	Domains []*Domain `json:"domains,omitempty"`
+	// Streams holds the value of the streams edge.
+	Streams []*StreamProxy `json:"streams,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [5]bool
+	loadedTypes [8]bool
 }
 
 // EnrollmentTokensOrErr returns the EnrollmentTokens value or an error if the edge
@@ -118,16 +131,43 @@ func (e ServerEdges) MetricRollupsOrErr() ([]*MetricRollup, error) {
 	return nil, &NotLoadedError{edge: "metric_rollups"}
 }
 
+// ConfigRevisionsOrErr returns the ConfigRevisions value or an error if the edge
+// was not loaded in eager-loading.
+func (e ServerEdges) ConfigRevisionsOrErr() ([]*ConfigRevision, error) {
+	if e.loadedTypes[5] {
+		return e.ConfigRevisions, nil
+	}
+	return nil, &NotLoadedError{edge: "config_revisions"}
+}
+
+// DomainsOrErr returns the Domains value or an error if the edge
+// was not loaded in eager-loading.
+func (e ServerEdges) DomainsOrErr() ([]*Domain, error) {
+	if e.loadedTypes[6] {
+		return e.Domains, nil
+	}
+	return nil, &NotLoadedError{edge: "domains"}
+}
+
+// StreamsOrErr returns the Streams value or an error if the edge
+// was not loaded in eager-loading.
+func (e ServerEdges) StreamsOrErr() ([]*StreamProxy, error) {
+	if e.loadedTypes[7] {
+		return e.Streams, nil
+	}
+	return nil, &NotLoadedError{edge: "streams"}
+}
+
 // scanValues returns the types for scanning values from sql.Rows.
 func (*Server) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case server.FieldLabels, server.FieldAddresses:
+		case server.FieldLabels, server.FieldAddresses, server.FieldDrift:
 			values[i] = new([]byte)
 		case server.FieldLocal:
 			values[i] = new(sql.NullBool)
-		case server.FieldID:
+		case server.FieldID, server.FieldDesiredRevision, server.FieldAppliedRevision:
 			values[i] = new(sql.NullInt64)
 		case server.FieldName, server.FieldAddress, server.FieldStatus, server.FieldAgentVersion, server.FieldHostname, server.FieldOs, server.FieldArch, server.FieldKernel, server.FieldMetricsSource:
 			values[i] = new(sql.NullString)
@@ -256,6 +296,26 @@ func (_m *Server) assignValues(columns []string, values []any) error {
 				_m.CertNotAfter = new(time.Time)
 				*_m.CertNotAfter = value.Time
 			}
+		case server.FieldDesiredRevision:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field desired_revision", values[i])
+			} else if value.Valid {
+				_m.DesiredRevision = value.Int64
+			}
+		case server.FieldAppliedRevision:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field applied_revision", values[i])
+			} else if value.Valid {
+				_m.AppliedRevision = value.Int64
+			}
+		case server.FieldDrift:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field drift", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.Drift); err != nil {
+					return fmt.Errorf("unmarshal field drift: %w", err)
+				}
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -292,6 +352,21 @@ func (_m *Server) QueryMetricSamples() *MetricSampleQuery {
 // QueryMetricRollups queries the "metric_rollups" edge of the Server entity.
 func (_m *Server) QueryMetricRollups() *MetricRollupQuery {
 	return NewServerClient(_m.config).QueryMetricRollups(_m)
+}
+
+// QueryConfigRevisions queries the "config_revisions" edge of the Server entity.
+func (_m *Server) QueryConfigRevisions() *ConfigRevisionQuery {
+	return NewServerClient(_m.config).QueryConfigRevisions(_m)
+}
+
+// QueryDomains queries the "domains" edge of the Server entity.
+func (_m *Server) QueryDomains() *DomainQuery {
+	return NewServerClient(_m.config).QueryDomains(_m)
+}
+
+// QueryStreams queries the "streams" edge of the Server entity.
+func (_m *Server) QueryStreams() *StreamProxyQuery {
+	return NewServerClient(_m.config).QueryStreams(_m)
 }
 
 // Update returns a builder for updating this Server.
@@ -368,6 +443,15 @@ func (_m *Server) String() string {
 		builder.WriteString("cert_not_after=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("desired_revision=")
+	builder.WriteString(fmt.Sprintf("%v", _m.DesiredRevision))
+	builder.WriteString(", ")
+	builder.WriteString("applied_revision=")
+	builder.WriteString(fmt.Sprintf("%v", _m.AppliedRevision))
+	builder.WriteString(", ")
+	builder.WriteString("drift=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Drift))
 	builder.WriteByte(')')
 	return builder.String()
 }

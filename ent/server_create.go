@@ -12,10 +12,14 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/gatehousehq/gatehouse/ent/agentcertificate"
+	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
+	"github.com/gatehousehq/gatehouse/ent/schema"
 	"github.com/gatehousehq/gatehouse/ent/server"
+	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
 )
 
@@ -227,6 +231,40 @@ func (_c *ServerCreate) SetNillableCertNotAfter(v *time.Time) *ServerCreate {
 	return _c
 }
 
+// SetDesiredRevision sets the "desired_revision" field.
+func (_c *ServerCreate) SetDesiredRevision(v int64) *ServerCreate {
+	_c.mutation.SetDesiredRevision(v)
+	return _c
+}
+
+// SetNillableDesiredRevision sets the "desired_revision" field if the given value is not nil.
+func (_c *ServerCreate) SetNillableDesiredRevision(v *int64) *ServerCreate {
+	if v != nil {
+		_c.SetDesiredRevision(*v)
+	}
+	return _c
+}
+
+// SetAppliedRevision sets the "applied_revision" field.
+func (_c *ServerCreate) SetAppliedRevision(v int64) *ServerCreate {
+	_c.mutation.SetAppliedRevision(v)
+	return _c
+}
+
+// SetNillableAppliedRevision sets the "applied_revision" field if the given value is not nil.
+func (_c *ServerCreate) SetNillableAppliedRevision(v *int64) *ServerCreate {
+	if v != nil {
+		_c.SetAppliedRevision(*v)
+	}
+	return _c
+}
+
+// SetDrift sets the "drift" field.
+func (_c *ServerCreate) SetDrift(v *schema.NginxDrift) *ServerCreate {
+	_c.mutation.SetDrift(v)
+	return _c
+}
+
 // AddEnrollmentTokenIDs adds the "enrollment_tokens" edge to the EnrollmentToken entity by IDs.
 func (_c *ServerCreate) AddEnrollmentTokenIDs(ids ...int) *ServerCreate {
 	_c.mutation.AddEnrollmentTokenIDs(ids...)
@@ -300,6 +338,51 @@ func (_c *ServerCreate) AddMetricRollups(v ...*MetricRollup) *ServerCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddMetricRollupIDs(ids...)
+}
+
+// AddConfigRevisionIDs adds the "config_revisions" edge to the ConfigRevision entity by IDs.
+func (_c *ServerCreate) AddConfigRevisionIDs(ids ...int) *ServerCreate {
+	_c.mutation.AddConfigRevisionIDs(ids...)
+	return _c
+}
+
+// AddConfigRevisions adds the "config_revisions" edges to the ConfigRevision entity.
+func (_c *ServerCreate) AddConfigRevisions(v ...*ConfigRevision) *ServerCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddConfigRevisionIDs(ids...)
+}
+
+// AddDomainIDs adds the "domains" edge to the Domain entity by IDs.
+func (_c *ServerCreate) AddDomainIDs(ids ...int) *ServerCreate {
+	_c.mutation.AddDomainIDs(ids...)
+	return _c
+}
+
+// AddDomains adds the "domains" edges to the Domain entity.
+func (_c *ServerCreate) AddDomains(v ...*Domain) *ServerCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddDomainIDs(ids...)
+}
+
+// AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
+func (_c *ServerCreate) AddStreamIDs(ids ...int) *ServerCreate {
+	_c.mutation.AddStreamIDs(ids...)
+	return _c
+}
+
+// AddStreams adds the "streams" edges to the StreamProxy entity.
+func (_c *ServerCreate) AddStreams(v ...*StreamProxy) *ServerCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddStreamIDs(ids...)
 }
 
 // Mutation returns the ServerMutation object of the builder.
@@ -381,6 +464,14 @@ func (_c *ServerCreate) defaults() {
 		v := server.DefaultMetricsSource
 		_c.mutation.SetMetricsSource(v)
 	}
+	if _, ok := _c.mutation.DesiredRevision(); !ok {
+		v := server.DefaultDesiredRevision
+		_c.mutation.SetDesiredRevision(v)
+	}
+	if _, ok := _c.mutation.AppliedRevision(); !ok {
+		v := server.DefaultAppliedRevision
+		_c.mutation.SetAppliedRevision(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -435,6 +526,12 @@ func (_c *ServerCreate) check() error {
 	}
 	if _, ok := _c.mutation.MetricsSource(); !ok {
 		return &ValidationError{Name: "metrics_source", err: errors.New(`ent: missing required field "Server.metrics_source"`)}
+	}
+	if _, ok := _c.mutation.DesiredRevision(); !ok {
+		return &ValidationError{Name: "desired_revision", err: errors.New(`ent: missing required field "Server.desired_revision"`)}
+	}
+	if _, ok := _c.mutation.AppliedRevision(); !ok {
+		return &ValidationError{Name: "applied_revision", err: errors.New(`ent: missing required field "Server.applied_revision"`)}
 	}
 	return nil
 }
@@ -527,6 +624,18 @@ func (_c *ServerCreate) createSpec() (*Server, *sqlgraph.CreateSpec) {
 		_spec.SetField(server.FieldCertNotAfter, field.TypeTime, value)
 		_node.CertNotAfter = &value
 	}
+	if value, ok := _c.mutation.DesiredRevision(); ok {
+		_spec.SetField(server.FieldDesiredRevision, field.TypeInt64, value)
+		_node.DesiredRevision = value
+	}
+	if value, ok := _c.mutation.AppliedRevision(); ok {
+		_spec.SetField(server.FieldAppliedRevision, field.TypeInt64, value)
+		_node.AppliedRevision = value
+	}
+	if value, ok := _c.mutation.Drift(); ok {
+		_spec.SetField(server.FieldDrift, field.TypeJSON, value)
+		_node.Drift = value
+	}
 	if nodes := _c.mutation.EnrollmentTokensIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -600,6 +709,54 @@ func (_c *ServerCreate) createSpec() (*Server, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(metricrollup.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ConfigRevisionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.ConfigRevisionsTable,
+			Columns: []string{server.ConfigRevisionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(configrevision.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.DomainsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   server.DomainsTable,
+			Columns: server.DomainsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(domain.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.StreamsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   server.StreamsTable,
+			Columns: server.StreamsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(streamproxy.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -860,6 +1017,60 @@ func (u *ServerUpsert) UpdateCertNotAfter() *ServerUpsert {
 // ClearCertNotAfter clears the value of the "cert_not_after" field.
 func (u *ServerUpsert) ClearCertNotAfter() *ServerUpsert {
 	u.SetNull(server.FieldCertNotAfter)
+	return u
+}
+
+// SetDesiredRevision sets the "desired_revision" field.
+func (u *ServerUpsert) SetDesiredRevision(v int64) *ServerUpsert {
+	u.Set(server.FieldDesiredRevision, v)
+	return u
+}
+
+// UpdateDesiredRevision sets the "desired_revision" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateDesiredRevision() *ServerUpsert {
+	u.SetExcluded(server.FieldDesiredRevision)
+	return u
+}
+
+// AddDesiredRevision adds v to the "desired_revision" field.
+func (u *ServerUpsert) AddDesiredRevision(v int64) *ServerUpsert {
+	u.Add(server.FieldDesiredRevision, v)
+	return u
+}
+
+// SetAppliedRevision sets the "applied_revision" field.
+func (u *ServerUpsert) SetAppliedRevision(v int64) *ServerUpsert {
+	u.Set(server.FieldAppliedRevision, v)
+	return u
+}
+
+// UpdateAppliedRevision sets the "applied_revision" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateAppliedRevision() *ServerUpsert {
+	u.SetExcluded(server.FieldAppliedRevision)
+	return u
+}
+
+// AddAppliedRevision adds v to the "applied_revision" field.
+func (u *ServerUpsert) AddAppliedRevision(v int64) *ServerUpsert {
+	u.Add(server.FieldAppliedRevision, v)
+	return u
+}
+
+// SetDrift sets the "drift" field.
+func (u *ServerUpsert) SetDrift(v *schema.NginxDrift) *ServerUpsert {
+	u.Set(server.FieldDrift, v)
+	return u
+}
+
+// UpdateDrift sets the "drift" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateDrift() *ServerUpsert {
+	u.SetExcluded(server.FieldDrift)
+	return u
+}
+
+// ClearDrift clears the value of the "drift" field.
+func (u *ServerUpsert) ClearDrift() *ServerUpsert {
+	u.SetNull(server.FieldDrift)
 	return u
 }
 
@@ -1143,6 +1354,69 @@ func (u *ServerUpsertOne) UpdateCertNotAfter() *ServerUpsertOne {
 func (u *ServerUpsertOne) ClearCertNotAfter() *ServerUpsertOne {
 	return u.Update(func(s *ServerUpsert) {
 		s.ClearCertNotAfter()
+	})
+}
+
+// SetDesiredRevision sets the "desired_revision" field.
+func (u *ServerUpsertOne) SetDesiredRevision(v int64) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetDesiredRevision(v)
+	})
+}
+
+// AddDesiredRevision adds v to the "desired_revision" field.
+func (u *ServerUpsertOne) AddDesiredRevision(v int64) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.AddDesiredRevision(v)
+	})
+}
+
+// UpdateDesiredRevision sets the "desired_revision" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateDesiredRevision() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateDesiredRevision()
+	})
+}
+
+// SetAppliedRevision sets the "applied_revision" field.
+func (u *ServerUpsertOne) SetAppliedRevision(v int64) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetAppliedRevision(v)
+	})
+}
+
+// AddAppliedRevision adds v to the "applied_revision" field.
+func (u *ServerUpsertOne) AddAppliedRevision(v int64) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.AddAppliedRevision(v)
+	})
+}
+
+// UpdateAppliedRevision sets the "applied_revision" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateAppliedRevision() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateAppliedRevision()
+	})
+}
+
+// SetDrift sets the "drift" field.
+func (u *ServerUpsertOne) SetDrift(v *schema.NginxDrift) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetDrift(v)
+	})
+}
+
+// UpdateDrift sets the "drift" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateDrift() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateDrift()
+	})
+}
+
+// ClearDrift clears the value of the "drift" field.
+func (u *ServerUpsertOne) ClearDrift() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.ClearDrift()
 	})
 }
 
@@ -1592,6 +1866,69 @@ func (u *ServerUpsertBulk) UpdateCertNotAfter() *ServerUpsertBulk {
 func (u *ServerUpsertBulk) ClearCertNotAfter() *ServerUpsertBulk {
 	return u.Update(func(s *ServerUpsert) {
 		s.ClearCertNotAfter()
+	})
+}
+
+// SetDesiredRevision sets the "desired_revision" field.
+func (u *ServerUpsertBulk) SetDesiredRevision(v int64) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetDesiredRevision(v)
+	})
+}
+
+// AddDesiredRevision adds v to the "desired_revision" field.
+func (u *ServerUpsertBulk) AddDesiredRevision(v int64) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.AddDesiredRevision(v)
+	})
+}
+
+// UpdateDesiredRevision sets the "desired_revision" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateDesiredRevision() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateDesiredRevision()
+	})
+}
+
+// SetAppliedRevision sets the "applied_revision" field.
+func (u *ServerUpsertBulk) SetAppliedRevision(v int64) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetAppliedRevision(v)
+	})
+}
+
+// AddAppliedRevision adds v to the "applied_revision" field.
+func (u *ServerUpsertBulk) AddAppliedRevision(v int64) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.AddAppliedRevision(v)
+	})
+}
+
+// UpdateAppliedRevision sets the "applied_revision" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateAppliedRevision() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateAppliedRevision()
+	})
+}
+
+// SetDrift sets the "drift" field.
+func (u *ServerUpsertBulk) SetDrift(v *schema.NginxDrift) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetDrift(v)
+	})
+}
+
+// UpdateDrift sets the "drift" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateDrift() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateDrift()
+	})
+}
+
+// ClearDrift clears the value of the "drift" field.
+func (u *ServerUpsertBulk) ClearDrift() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.ClearDrift()
 	})
 }
 

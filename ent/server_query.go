@@ -13,11 +13,14 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/gatehousehq/gatehouse/ent/agentcertificate"
+	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/server"
+	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
 )
 
@@ -33,6 +36,9 @@ type ServerQuery struct {
 	withTasks            *TaskQuery
 	withMetricSamples    *MetricSampleQuery
 	withMetricRollups    *MetricRollupQuery
+	withConfigRevisions  *ConfigRevisionQuery
+	withDomains          *DomainQuery
+	withStreams          *StreamProxyQuery
 	modifiers            []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -173,6 +179,72 @@ func (_q *ServerQuery) QueryMetricRollups() *MetricRollupQuery {
 			sqlgraph.From(server.Table, server.FieldID, selector),
 			sqlgraph.To(metricrollup.Table, metricrollup.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, server.MetricRollupsTable, server.MetricRollupsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryConfigRevisions chains the current query on the "config_revisions" edge.
+func (_q *ServerQuery) QueryConfigRevisions() *ConfigRevisionQuery {
+	query := (&ConfigRevisionClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, selector),
+			sqlgraph.To(configrevision.Table, configrevision.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, server.ConfigRevisionsTable, server.ConfigRevisionsColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryDomains chains the current query on the "domains" edge.
+func (_q *ServerQuery) QueryDomains() *DomainQuery {
+	query := (&DomainClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, selector),
+			sqlgraph.To(domain.Table, domain.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, server.DomainsTable, server.DomainsPrimaryKey...),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryStreams chains the current query on the "streams" edge.
+func (_q *ServerQuery) QueryStreams() *StreamProxyQuery {
+	query := (&StreamProxyClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, selector),
+			sqlgraph.To(streamproxy.Table, streamproxy.FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, server.StreamsTable, server.StreamsPrimaryKey...),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -377,6 +449,9 @@ func (_q *ServerQuery) Clone() *ServerQuery {
 		withTasks:            _q.withTasks.Clone(),
 		withMetricSamples:    _q.withMetricSamples.Clone(),
 		withMetricRollups:    _q.withMetricRollups.Clone(),
+		withConfigRevisions:  _q.withConfigRevisions.Clone(),
+		withDomains:          _q.withDomains.Clone(),
+		withStreams:          _q.withStreams.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -436,6 +511,39 @@ func (_q *ServerQuery) WithMetricRollups(opts ...func(*MetricRollupQuery)) *Serv
 		opt(query)
 	}
 	_q.withMetricRollups = query
+	return _q
+}
+
+// WithConfigRevisions tells the query-builder to eager-load the nodes that are connected to
+// the "config_revisions" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ServerQuery) WithConfigRevisions(opts ...func(*ConfigRevisionQuery)) *ServerQuery {
+	query := (&ConfigRevisionClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withConfigRevisions = query
+	return _q
+}
+
+// WithDomains tells the query-builder to eager-load the nodes that are connected to
+// the "domains" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ServerQuery) WithDomains(opts ...func(*DomainQuery)) *ServerQuery {
+	query := (&DomainClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withDomains = query
+	return _q
+}
+
+// WithStreams tells the query-builder to eager-load the nodes that are connected to
+// the "streams" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ServerQuery) WithStreams(opts ...func(*StreamProxyQuery)) *ServerQuery {
+	query := (&StreamProxyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withStreams = query
 	return _q
 }
 
@@ -517,12 +625,15 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 	var (
 		nodes       = []*Server{}
 		_spec       = _q.querySpec()
-		loadedTypes = [5]bool{
+		loadedTypes = [8]bool{
 			_q.withEnrollmentTokens != nil,
 			_q.withCertificates != nil,
 			_q.withTasks != nil,
 			_q.withMetricSamples != nil,
 			_q.withMetricRollups != nil,
+			_q.withConfigRevisions != nil,
+			_q.withDomains != nil,
+			_q.withStreams != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -578,6 +689,27 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 		if err := _q.loadMetricRollups(ctx, query, nodes,
 			func(n *Server) { n.Edges.MetricRollups = []*MetricRollup{} },
 			func(n *Server, e *MetricRollup) { n.Edges.MetricRollups = append(n.Edges.MetricRollups, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withConfigRevisions; query != nil {
+		if err := _q.loadConfigRevisions(ctx, query, nodes,
+			func(n *Server) { n.Edges.ConfigRevisions = []*ConfigRevision{} },
+			func(n *Server, e *ConfigRevision) { n.Edges.ConfigRevisions = append(n.Edges.ConfigRevisions, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withDomains; query != nil {
+		if err := _q.loadDomains(ctx, query, nodes,
+			func(n *Server) { n.Edges.Domains = []*Domain{} },
+			func(n *Server, e *Domain) { n.Edges.Domains = append(n.Edges.Domains, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withStreams; query != nil {
+		if err := _q.loadStreams(ctx, query, nodes,
+			func(n *Server) { n.Edges.Streams = []*StreamProxy{} },
+			func(n *Server, e *StreamProxy) { n.Edges.Streams = append(n.Edges.Streams, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -734,6 +866,158 @@ func (_q *ServerQuery) loadMetricRollups(ctx context.Context, query *MetricRollu
 			return fmt.Errorf(`unexpected referenced foreign-key "server_id" returned %v for node %v`, fk, n.ID)
 		}
 		assign(node, n)
+	}
+	return nil
+}
+func (_q *ServerQuery) loadConfigRevisions(ctx context.Context, query *ConfigRevisionQuery, nodes []*Server, init func(*Server), assign func(*Server, *ConfigRevision)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Server)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(configrevision.FieldServerID)
+	}
+	query.Where(predicate.ConfigRevision(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(server.ConfigRevisionsColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ServerID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "server_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *ServerQuery) loadDomains(ctx context.Context, query *DomainQuery, nodes []*Server, init func(*Server), assign func(*Server, *Domain)) error {
+	edgeIDs := make([]driver.Value, len(nodes))
+	byID := make(map[int]*Server)
+	nids := make(map[int]map[*Server]struct{})
+	for i, node := range nodes {
+		edgeIDs[i] = node.ID
+		byID[node.ID] = node
+		if init != nil {
+			init(node)
+		}
+	}
+	query.Where(func(s *sql.Selector) {
+		joinT := sql.Table(server.DomainsTable)
+		s.Join(joinT).On(s.C(domain.FieldID), joinT.C(server.DomainsPrimaryKey[0]))
+		s.Where(sql.InValues(joinT.C(server.DomainsPrimaryKey[1]), edgeIDs...))
+		columns := s.SelectedColumns()
+		s.Select(joinT.C(server.DomainsPrimaryKey[1]))
+		s.AppendSelect(columns...)
+		s.SetDistinct(false)
+	})
+	if err := query.prepareQuery(ctx); err != nil {
+		return err
+	}
+	qr := QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		return query.sqlAll(ctx, func(_ context.Context, spec *sqlgraph.QuerySpec) {
+			assign := spec.Assign
+			values := spec.ScanValues
+			spec.ScanValues = func(columns []string) ([]any, error) {
+				values, err := values(columns[1:])
+				if err != nil {
+					return nil, err
+				}
+				return append([]any{new(sql.NullInt64)}, values...), nil
+			}
+			spec.Assign = func(columns []string, values []any) error {
+				outValue := int(values[0].(*sql.NullInt64).Int64)
+				inValue := int(values[1].(*sql.NullInt64).Int64)
+				if nids[inValue] == nil {
+					nids[inValue] = map[*Server]struct{}{byID[outValue]: {}}
+					return assign(columns[1:], values[1:])
+				}
+				nids[inValue][byID[outValue]] = struct{}{}
+				return nil
+			}
+		})
+	})
+	neighbors, err := withInterceptors[[]*Domain](ctx, query, qr, query.inters)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected "domains" node returned %v`, n.ID)
+		}
+		for kn := range nodes {
+			assign(kn, n)
+		}
+	}
+	return nil
+}
+func (_q *ServerQuery) loadStreams(ctx context.Context, query *StreamProxyQuery, nodes []*Server, init func(*Server), assign func(*Server, *StreamProxy)) error {
+	edgeIDs := make([]driver.Value, len(nodes))
+	byID := make(map[int]*Server)
+	nids := make(map[int]map[*Server]struct{})
+	for i, node := range nodes {
+		edgeIDs[i] = node.ID
+		byID[node.ID] = node
+		if init != nil {
+			init(node)
+		}
+	}
+	query.Where(func(s *sql.Selector) {
+		joinT := sql.Table(server.StreamsTable)
+		s.Join(joinT).On(s.C(streamproxy.FieldID), joinT.C(server.StreamsPrimaryKey[0]))
+		s.Where(sql.InValues(joinT.C(server.StreamsPrimaryKey[1]), edgeIDs...))
+		columns := s.SelectedColumns()
+		s.Select(joinT.C(server.StreamsPrimaryKey[1]))
+		s.AppendSelect(columns...)
+		s.SetDistinct(false)
+	})
+	if err := query.prepareQuery(ctx); err != nil {
+		return err
+	}
+	qr := QuerierFunc(func(ctx context.Context, q Query) (Value, error) {
+		return query.sqlAll(ctx, func(_ context.Context, spec *sqlgraph.QuerySpec) {
+			assign := spec.Assign
+			values := spec.ScanValues
+			spec.ScanValues = func(columns []string) ([]any, error) {
+				values, err := values(columns[1:])
+				if err != nil {
+					return nil, err
+				}
+				return append([]any{new(sql.NullInt64)}, values...), nil
+			}
+			spec.Assign = func(columns []string, values []any) error {
+				outValue := int(values[0].(*sql.NullInt64).Int64)
+				inValue := int(values[1].(*sql.NullInt64).Int64)
+				if nids[inValue] == nil {
+					nids[inValue] = map[*Server]struct{}{byID[outValue]: {}}
+					return assign(columns[1:], values[1:])
+				}
+				nids[inValue][byID[outValue]] = struct{}{}
+				return nil
+			}
+		})
+	})
+	neighbors, err := withInterceptors[[]*StreamProxy](ctx, query, qr, query.inters)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		nodes, ok := nids[n.ID]
+		if !ok {
+			return fmt.Errorf(`unexpected "streams" node returned %v`, n.ID)
+		}
+		for kn := range nodes {
+			assign(kn, n)
+		}
 	}
 	return nil
 }

@@ -13,11 +13,15 @@ import (
 	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/gatehousehq/gatehouse/ent/agentcertificate"
+	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
+	"github.com/gatehousehq/gatehouse/ent/schema"
 	"github.com/gatehousehq/gatehouse/ent/server"
+	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
 )
 
@@ -257,6 +261,60 @@ func (_u *ServerUpdate) ClearCertNotAfter() *ServerUpdate {
 	return _u
 }
 
+// SetDesiredRevision sets the "desired_revision" field.
+func (_u *ServerUpdate) SetDesiredRevision(v int64) *ServerUpdate {
+	_u.mutation.ResetDesiredRevision()
+	_u.mutation.SetDesiredRevision(v)
+	return _u
+}
+
+// SetNillableDesiredRevision sets the "desired_revision" field if the given value is not nil.
+func (_u *ServerUpdate) SetNillableDesiredRevision(v *int64) *ServerUpdate {
+	if v != nil {
+		_u.SetDesiredRevision(*v)
+	}
+	return _u
+}
+
+// AddDesiredRevision adds value to the "desired_revision" field.
+func (_u *ServerUpdate) AddDesiredRevision(v int64) *ServerUpdate {
+	_u.mutation.AddDesiredRevision(v)
+	return _u
+}
+
+// SetAppliedRevision sets the "applied_revision" field.
+func (_u *ServerUpdate) SetAppliedRevision(v int64) *ServerUpdate {
+	_u.mutation.ResetAppliedRevision()
+	_u.mutation.SetAppliedRevision(v)
+	return _u
+}
+
+// SetNillableAppliedRevision sets the "applied_revision" field if the given value is not nil.
+func (_u *ServerUpdate) SetNillableAppliedRevision(v *int64) *ServerUpdate {
+	if v != nil {
+		_u.SetAppliedRevision(*v)
+	}
+	return _u
+}
+
+// AddAppliedRevision adds value to the "applied_revision" field.
+func (_u *ServerUpdate) AddAppliedRevision(v int64) *ServerUpdate {
+	_u.mutation.AddAppliedRevision(v)
+	return _u
+}
+
+// SetDrift sets the "drift" field.
+func (_u *ServerUpdate) SetDrift(v *schema.NginxDrift) *ServerUpdate {
+	_u.mutation.SetDrift(v)
+	return _u
+}
+
+// ClearDrift clears the value of the "drift" field.
+func (_u *ServerUpdate) ClearDrift() *ServerUpdate {
+	_u.mutation.ClearDrift()
+	return _u
+}
+
 // AddEnrollmentTokenIDs adds the "enrollment_tokens" edge to the EnrollmentToken entity by IDs.
 func (_u *ServerUpdate) AddEnrollmentTokenIDs(ids ...int) *ServerUpdate {
 	_u.mutation.AddEnrollmentTokenIDs(ids...)
@@ -330,6 +388,51 @@ func (_u *ServerUpdate) AddMetricRollups(v ...*MetricRollup) *ServerUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddMetricRollupIDs(ids...)
+}
+
+// AddConfigRevisionIDs adds the "config_revisions" edge to the ConfigRevision entity by IDs.
+func (_u *ServerUpdate) AddConfigRevisionIDs(ids ...int) *ServerUpdate {
+	_u.mutation.AddConfigRevisionIDs(ids...)
+	return _u
+}
+
+// AddConfigRevisions adds the "config_revisions" edges to the ConfigRevision entity.
+func (_u *ServerUpdate) AddConfigRevisions(v ...*ConfigRevision) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddConfigRevisionIDs(ids...)
+}
+
+// AddDomainIDs adds the "domains" edge to the Domain entity by IDs.
+func (_u *ServerUpdate) AddDomainIDs(ids ...int) *ServerUpdate {
+	_u.mutation.AddDomainIDs(ids...)
+	return _u
+}
+
+// AddDomains adds the "domains" edges to the Domain entity.
+func (_u *ServerUpdate) AddDomains(v ...*Domain) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDomainIDs(ids...)
+}
+
+// AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
+func (_u *ServerUpdate) AddStreamIDs(ids ...int) *ServerUpdate {
+	_u.mutation.AddStreamIDs(ids...)
+	return _u
+}
+
+// AddStreams adds the "streams" edges to the StreamProxy entity.
+func (_u *ServerUpdate) AddStreams(v ...*StreamProxy) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddStreamIDs(ids...)
 }
 
 // Mutation returns the ServerMutation object of the builder.
@@ -440,6 +543,69 @@ func (_u *ServerUpdate) RemoveMetricRollups(v ...*MetricRollup) *ServerUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveMetricRollupIDs(ids...)
+}
+
+// ClearConfigRevisions clears all "config_revisions" edges to the ConfigRevision entity.
+func (_u *ServerUpdate) ClearConfigRevisions() *ServerUpdate {
+	_u.mutation.ClearConfigRevisions()
+	return _u
+}
+
+// RemoveConfigRevisionIDs removes the "config_revisions" edge to ConfigRevision entities by IDs.
+func (_u *ServerUpdate) RemoveConfigRevisionIDs(ids ...int) *ServerUpdate {
+	_u.mutation.RemoveConfigRevisionIDs(ids...)
+	return _u
+}
+
+// RemoveConfigRevisions removes "config_revisions" edges to ConfigRevision entities.
+func (_u *ServerUpdate) RemoveConfigRevisions(v ...*ConfigRevision) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveConfigRevisionIDs(ids...)
+}
+
+// ClearDomains clears all "domains" edges to the Domain entity.
+func (_u *ServerUpdate) ClearDomains() *ServerUpdate {
+	_u.mutation.ClearDomains()
+	return _u
+}
+
+// RemoveDomainIDs removes the "domains" edge to Domain entities by IDs.
+func (_u *ServerUpdate) RemoveDomainIDs(ids ...int) *ServerUpdate {
+	_u.mutation.RemoveDomainIDs(ids...)
+	return _u
+}
+
+// RemoveDomains removes "domains" edges to Domain entities.
+func (_u *ServerUpdate) RemoveDomains(v ...*Domain) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDomainIDs(ids...)
+}
+
+// ClearStreams clears all "streams" edges to the StreamProxy entity.
+func (_u *ServerUpdate) ClearStreams() *ServerUpdate {
+	_u.mutation.ClearStreams()
+	return _u
+}
+
+// RemoveStreamIDs removes the "streams" edge to StreamProxy entities by IDs.
+func (_u *ServerUpdate) RemoveStreamIDs(ids ...int) *ServerUpdate {
+	_u.mutation.RemoveStreamIDs(ids...)
+	return _u
+}
+
+// RemoveStreams removes "streams" edges to StreamProxy entities.
+func (_u *ServerUpdate) RemoveStreams(v ...*StreamProxy) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveStreamIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -582,6 +748,24 @@ func (_u *ServerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.CertNotAfterCleared() {
 		_spec.ClearField(server.FieldCertNotAfter, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DesiredRevision(); ok {
+		_spec.SetField(server.FieldDesiredRevision, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedDesiredRevision(); ok {
+		_spec.AddField(server.FieldDesiredRevision, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AppliedRevision(); ok {
+		_spec.SetField(server.FieldAppliedRevision, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedAppliedRevision(); ok {
+		_spec.AddField(server.FieldAppliedRevision, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Drift(); ok {
+		_spec.SetField(server.FieldDrift, field.TypeJSON, value)
+	}
+	if _u.mutation.DriftCleared() {
+		_spec.ClearField(server.FieldDrift, field.TypeJSON)
 	}
 	if _u.mutation.EnrollmentTokensCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -801,6 +985,141 @@ func (_u *ServerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(metricrollup.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ConfigRevisionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.ConfigRevisionsTable,
+			Columns: []string{server.ConfigRevisionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(configrevision.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedConfigRevisionsIDs(); len(nodes) > 0 && !_u.mutation.ConfigRevisionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.ConfigRevisionsTable,
+			Columns: []string{server.ConfigRevisionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(configrevision.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ConfigRevisionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.ConfigRevisionsTable,
+			Columns: []string{server.ConfigRevisionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(configrevision.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DomainsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   server.DomainsTable,
+			Columns: server.DomainsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(domain.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDomainsIDs(); len(nodes) > 0 && !_u.mutation.DomainsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   server.DomainsTable,
+			Columns: server.DomainsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(domain.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DomainsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   server.DomainsTable,
+			Columns: server.DomainsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(domain.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.StreamsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   server.StreamsTable,
+			Columns: server.StreamsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(streamproxy.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedStreamsIDs(); len(nodes) > 0 && !_u.mutation.StreamsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   server.StreamsTable,
+			Columns: server.StreamsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(streamproxy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.StreamsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   server.StreamsTable,
+			Columns: server.StreamsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(streamproxy.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -1052,6 +1371,60 @@ func (_u *ServerUpdateOne) ClearCertNotAfter() *ServerUpdateOne {
 	return _u
 }
 
+// SetDesiredRevision sets the "desired_revision" field.
+func (_u *ServerUpdateOne) SetDesiredRevision(v int64) *ServerUpdateOne {
+	_u.mutation.ResetDesiredRevision()
+	_u.mutation.SetDesiredRevision(v)
+	return _u
+}
+
+// SetNillableDesiredRevision sets the "desired_revision" field if the given value is not nil.
+func (_u *ServerUpdateOne) SetNillableDesiredRevision(v *int64) *ServerUpdateOne {
+	if v != nil {
+		_u.SetDesiredRevision(*v)
+	}
+	return _u
+}
+
+// AddDesiredRevision adds value to the "desired_revision" field.
+func (_u *ServerUpdateOne) AddDesiredRevision(v int64) *ServerUpdateOne {
+	_u.mutation.AddDesiredRevision(v)
+	return _u
+}
+
+// SetAppliedRevision sets the "applied_revision" field.
+func (_u *ServerUpdateOne) SetAppliedRevision(v int64) *ServerUpdateOne {
+	_u.mutation.ResetAppliedRevision()
+	_u.mutation.SetAppliedRevision(v)
+	return _u
+}
+
+// SetNillableAppliedRevision sets the "applied_revision" field if the given value is not nil.
+func (_u *ServerUpdateOne) SetNillableAppliedRevision(v *int64) *ServerUpdateOne {
+	if v != nil {
+		_u.SetAppliedRevision(*v)
+	}
+	return _u
+}
+
+// AddAppliedRevision adds value to the "applied_revision" field.
+func (_u *ServerUpdateOne) AddAppliedRevision(v int64) *ServerUpdateOne {
+	_u.mutation.AddAppliedRevision(v)
+	return _u
+}
+
+// SetDrift sets the "drift" field.
+func (_u *ServerUpdateOne) SetDrift(v *schema.NginxDrift) *ServerUpdateOne {
+	_u.mutation.SetDrift(v)
+	return _u
+}
+
+// ClearDrift clears the value of the "drift" field.
+func (_u *ServerUpdateOne) ClearDrift() *ServerUpdateOne {
+	_u.mutation.ClearDrift()
+	return _u
+}
+
 // AddEnrollmentTokenIDs adds the "enrollment_tokens" edge to the EnrollmentToken entity by IDs.
 func (_u *ServerUpdateOne) AddEnrollmentTokenIDs(ids ...int) *ServerUpdateOne {
 	_u.mutation.AddEnrollmentTokenIDs(ids...)
@@ -1125,6 +1498,51 @@ func (_u *ServerUpdateOne) AddMetricRollups(v ...*MetricRollup) *ServerUpdateOne
 		ids[i] = v[i].ID
 	}
 	return _u.AddMetricRollupIDs(ids...)
+}
+
+// AddConfigRevisionIDs adds the "config_revisions" edge to the ConfigRevision entity by IDs.
+func (_u *ServerUpdateOne) AddConfigRevisionIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.AddConfigRevisionIDs(ids...)
+	return _u
+}
+
+// AddConfigRevisions adds the "config_revisions" edges to the ConfigRevision entity.
+func (_u *ServerUpdateOne) AddConfigRevisions(v ...*ConfigRevision) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddConfigRevisionIDs(ids...)
+}
+
+// AddDomainIDs adds the "domains" edge to the Domain entity by IDs.
+func (_u *ServerUpdateOne) AddDomainIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.AddDomainIDs(ids...)
+	return _u
+}
+
+// AddDomains adds the "domains" edges to the Domain entity.
+func (_u *ServerUpdateOne) AddDomains(v ...*Domain) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDomainIDs(ids...)
+}
+
+// AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
+func (_u *ServerUpdateOne) AddStreamIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.AddStreamIDs(ids...)
+	return _u
+}
+
+// AddStreams adds the "streams" edges to the StreamProxy entity.
+func (_u *ServerUpdateOne) AddStreams(v ...*StreamProxy) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddStreamIDs(ids...)
 }
 
 // Mutation returns the ServerMutation object of the builder.
@@ -1235,6 +1653,69 @@ func (_u *ServerUpdateOne) RemoveMetricRollups(v ...*MetricRollup) *ServerUpdate
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveMetricRollupIDs(ids...)
+}
+
+// ClearConfigRevisions clears all "config_revisions" edges to the ConfigRevision entity.
+func (_u *ServerUpdateOne) ClearConfigRevisions() *ServerUpdateOne {
+	_u.mutation.ClearConfigRevisions()
+	return _u
+}
+
+// RemoveConfigRevisionIDs removes the "config_revisions" edge to ConfigRevision entities by IDs.
+func (_u *ServerUpdateOne) RemoveConfigRevisionIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.RemoveConfigRevisionIDs(ids...)
+	return _u
+}
+
+// RemoveConfigRevisions removes "config_revisions" edges to ConfigRevision entities.
+func (_u *ServerUpdateOne) RemoveConfigRevisions(v ...*ConfigRevision) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveConfigRevisionIDs(ids...)
+}
+
+// ClearDomains clears all "domains" edges to the Domain entity.
+func (_u *ServerUpdateOne) ClearDomains() *ServerUpdateOne {
+	_u.mutation.ClearDomains()
+	return _u
+}
+
+// RemoveDomainIDs removes the "domains" edge to Domain entities by IDs.
+func (_u *ServerUpdateOne) RemoveDomainIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.RemoveDomainIDs(ids...)
+	return _u
+}
+
+// RemoveDomains removes "domains" edges to Domain entities.
+func (_u *ServerUpdateOne) RemoveDomains(v ...*Domain) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDomainIDs(ids...)
+}
+
+// ClearStreams clears all "streams" edges to the StreamProxy entity.
+func (_u *ServerUpdateOne) ClearStreams() *ServerUpdateOne {
+	_u.mutation.ClearStreams()
+	return _u
+}
+
+// RemoveStreamIDs removes the "streams" edge to StreamProxy entities by IDs.
+func (_u *ServerUpdateOne) RemoveStreamIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.RemoveStreamIDs(ids...)
+	return _u
+}
+
+// RemoveStreams removes "streams" edges to StreamProxy entities.
+func (_u *ServerUpdateOne) RemoveStreams(v ...*StreamProxy) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveStreamIDs(ids...)
 }
 
 // Where appends a list predicates to the ServerUpdate builder.
@@ -1407,6 +1888,24 @@ func (_u *ServerUpdateOne) sqlSave(ctx context.Context) (_node *Server, err erro
 	}
 	if _u.mutation.CertNotAfterCleared() {
 		_spec.ClearField(server.FieldCertNotAfter, field.TypeTime)
+	}
+	if value, ok := _u.mutation.DesiredRevision(); ok {
+		_spec.SetField(server.FieldDesiredRevision, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedDesiredRevision(); ok {
+		_spec.AddField(server.FieldDesiredRevision, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AppliedRevision(); ok {
+		_spec.SetField(server.FieldAppliedRevision, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.AddedAppliedRevision(); ok {
+		_spec.AddField(server.FieldAppliedRevision, field.TypeInt64, value)
+	}
+	if value, ok := _u.mutation.Drift(); ok {
+		_spec.SetField(server.FieldDrift, field.TypeJSON, value)
+	}
+	if _u.mutation.DriftCleared() {
+		_spec.ClearField(server.FieldDrift, field.TypeJSON)
 	}
 	if _u.mutation.EnrollmentTokensCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1626,6 +2125,141 @@ func (_u *ServerUpdateOne) sqlSave(ctx context.Context) (_node *Server, err erro
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(metricrollup.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ConfigRevisionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.ConfigRevisionsTable,
+			Columns: []string{server.ConfigRevisionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(configrevision.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedConfigRevisionsIDs(); len(nodes) > 0 && !_u.mutation.ConfigRevisionsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.ConfigRevisionsTable,
+			Columns: []string{server.ConfigRevisionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(configrevision.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ConfigRevisionsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.ConfigRevisionsTable,
+			Columns: []string{server.ConfigRevisionsColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(configrevision.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DomainsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   server.DomainsTable,
+			Columns: server.DomainsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(domain.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDomainsIDs(); len(nodes) > 0 && !_u.mutation.DomainsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   server.DomainsTable,
+			Columns: server.DomainsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(domain.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DomainsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   server.DomainsTable,
+			Columns: server.DomainsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(domain.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.StreamsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   server.StreamsTable,
+			Columns: server.StreamsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(streamproxy.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedStreamsIDs(); len(nodes) > 0 && !_u.mutation.StreamsCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   server.StreamsTable,
+			Columns: server.StreamsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(streamproxy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.StreamsIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.M2M,
+			Inverse: true,
+			Table:   server.StreamsTable,
+			Columns: server.StreamsPrimaryKey,
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(streamproxy.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

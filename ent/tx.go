@@ -20,20 +20,34 @@ type Tx struct {
 	AgentCertificate *AgentCertificateClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
+	// BasicAuthUser is the client for interacting with the BasicAuthUser builders.
+	BasicAuthUser *BasicAuthUserClient
+	// ConfigRevision is the client for interacting with the ConfigRevision builders.
+	ConfigRevision *ConfigRevisionClient
+	// Domain is the client for interacting with the Domain builders.
+	Domain *DomainClient
 	// EnrollmentToken is the client for interacting with the EnrollmentToken builders.
 	EnrollmentToken *EnrollmentTokenClient
 	// MetricRollup is the client for interacting with the MetricRollup builders.
 	MetricRollup *MetricRollupClient
 	// MetricSample is the client for interacting with the MetricSample builders.
 	MetricSample *MetricSampleClient
+	// Route is the client for interacting with the Route builders.
+	Route *RouteClient
 	// Server is the client for interacting with the Server builders.
 	Server *ServerClient
 	// Session is the client for interacting with the Session builders.
 	Session *SessionClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
+	// StreamProxy is the client for interacting with the StreamProxy builders.
+	StreamProxy *StreamProxyClient
 	// Task is the client for interacting with the Task builders.
 	Task *TaskClient
+	// Upstream is the client for interacting with the Upstream builders.
+	Upstream *UpstreamClient
+	// UpstreamTarget is the client for interacting with the UpstreamTarget builders.
+	UpstreamTarget *UpstreamTargetClient
 	// User is the client for interacting with the User builders.
 	User *UserClient
 
@@ -170,13 +184,20 @@ func (tx *Tx) init() {
 	tx.APIToken = NewAPITokenClient(tx.config)
 	tx.AgentCertificate = NewAgentCertificateClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
+	tx.BasicAuthUser = NewBasicAuthUserClient(tx.config)
+	tx.ConfigRevision = NewConfigRevisionClient(tx.config)
+	tx.Domain = NewDomainClient(tx.config)
 	tx.EnrollmentToken = NewEnrollmentTokenClient(tx.config)
 	tx.MetricRollup = NewMetricRollupClient(tx.config)
 	tx.MetricSample = NewMetricSampleClient(tx.config)
+	tx.Route = NewRouteClient(tx.config)
 	tx.Server = NewServerClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)
+	tx.StreamProxy = NewStreamProxyClient(tx.config)
 	tx.Task = NewTaskClient(tx.config)
+	tx.Upstream = NewUpstreamClient(tx.config)
+	tx.UpstreamTarget = NewUpstreamTargetClient(tx.config)
 	tx.User = NewUserClient(tx.config)
 }
 

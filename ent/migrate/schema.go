@@ -84,6 +84,94 @@ var (
 			},
 		},
 	}
+	// BasicAuthUsersColumns holds the columns for the "basic_auth_users" table.
+	BasicAuthUsersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "username", Type: field.TypeString, Size: 64},
+		{Name: "password_hash", Type: field.TypeString},
+		{Name: "domain_id", Type: field.TypeInt},
+	}
+	// BasicAuthUsersTable holds the schema information for the "basic_auth_users" table.
+	BasicAuthUsersTable = &schema.Table{
+		Name:       "basic_auth_users",
+		Columns:    BasicAuthUsersColumns,
+		PrimaryKey: []*schema.Column{BasicAuthUsersColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "basic_auth_users_domains_basic_auth_users",
+				Columns:    []*schema.Column{BasicAuthUsersColumns[5]},
+				RefColumns: []*schema.Column{DomainsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "basicauthuser_domain_id_username",
+				Unique:  true,
+				Columns: []*schema.Column{BasicAuthUsersColumns[5], BasicAuthUsersColumns[3]},
+			},
+		},
+	}
+	// ConfigRevisionsColumns holds the columns for the "config_revisions" table.
+	ConfigRevisionsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "number", Type: field.TypeInt64},
+		{Name: "hash", Type: field.TypeString},
+		{Name: "files", Type: field.TypeBytes},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "applied", "failed", "superseded"}, Default: "pending"},
+		{Name: "outcome", Type: field.TypeString, Default: ""},
+		{Name: "output", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "applied_at", Type: field.TypeTime, Nullable: true},
+		{Name: "server_id", Type: field.TypeInt},
+	}
+	// ConfigRevisionsTable holds the schema information for the "config_revisions" table.
+	ConfigRevisionsTable = &schema.Table{
+		Name:       "config_revisions",
+		Columns:    ConfigRevisionsColumns,
+		PrimaryKey: []*schema.Column{ConfigRevisionsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "config_revisions_servers_config_revisions",
+				Columns:    []*schema.Column{ConfigRevisionsColumns[10]},
+				RefColumns: []*schema.Column{ServersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "configrevision_server_id_number",
+				Unique:  true,
+				Columns: []*schema.Column{ConfigRevisionsColumns[10], ConfigRevisionsColumns[3]},
+			},
+		},
+	}
+	// DomainsColumns holds the columns for the "domains" table.
+	DomainsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 253},
+		{Name: "aliases", Type: field.TypeJSON, Nullable: true},
+		{Name: "force_https", Type: field.TypeBool, Default: false},
+		{Name: "hsts", Type: field.TypeBool, Default: false},
+		{Name: "http2", Type: field.TypeBool, Default: false},
+		{Name: "client_max_body_size", Type: field.TypeString, Default: ""},
+		{Name: "response_headers", Type: field.TypeJSON, Nullable: true},
+		{Name: "allow", Type: field.TypeJSON, Nullable: true},
+		{Name: "deny", Type: field.TypeJSON, Nullable: true},
+		{Name: "maintenance", Type: field.TypeBool, Default: false},
+		{Name: "snippet", Type: field.TypeString, Size: 2147483647, Default: ""},
+	}
+	// DomainsTable holds the schema information for the "domains" table.
+	DomainsTable = &schema.Table{
+		Name:       "domains",
+		Columns:    DomainsColumns,
+		PrimaryKey: []*schema.Column{DomainsColumns[0]},
+	}
 	// EnrollmentTokensColumns holds the columns for the "enrollment_tokens" table.
 	EnrollmentTokensColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -207,6 +295,53 @@ var (
 			},
 		},
 	}
+	// RoutesColumns holds the columns for the "routes" table.
+	RoutesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "position", Type: field.TypeInt, Default: 0},
+		{Name: "match", Type: field.TypeEnum, Enums: []string{"prefix", "exact"}, Default: "prefix"},
+		{Name: "path", Type: field.TypeString},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"proxy", "redirect", "respond"}},
+		{Name: "websocket", Type: field.TypeBool, Default: false},
+		{Name: "preserve_host", Type: field.TypeBool, Default: false},
+		{Name: "rewrite_prefix", Type: field.TypeString, Default: ""},
+		{Name: "redirect_code", Type: field.TypeInt, Default: 0},
+		{Name: "redirect_target", Type: field.TypeString, Default: ""},
+		{Name: "respond_status", Type: field.TypeInt, Default: 0},
+		{Name: "respond_body", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "content_type", Type: field.TypeString, Default: ""},
+		{Name: "domain_id", Type: field.TypeInt},
+		{Name: "upstream_id", Type: field.TypeInt, Nullable: true},
+	}
+	// RoutesTable holds the schema information for the "routes" table.
+	RoutesTable = &schema.Table{
+		Name:       "routes",
+		Columns:    RoutesColumns,
+		PrimaryKey: []*schema.Column{RoutesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "routes_domains_routes",
+				Columns:    []*schema.Column{RoutesColumns[15]},
+				RefColumns: []*schema.Column{DomainsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "routes_upstreams_routes",
+				Columns:    []*schema.Column{RoutesColumns[16]},
+				RefColumns: []*schema.Column{UpstreamsColumns[0]},
+				OnDelete:   schema.Restrict,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "route_domain_id_position",
+				Unique:  false,
+				Columns: []*schema.Column{RoutesColumns[15], RoutesColumns[3]},
+			},
+		},
+	}
 	// ServersColumns holds the columns for the "servers" table.
 	ServersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -226,6 +361,9 @@ var (
 		{Name: "metrics_source", Type: field.TypeString, Default: ""},
 		{Name: "addresses", Type: field.TypeJSON, Nullable: true},
 		{Name: "cert_not_after", Type: field.TypeTime, Nullable: true},
+		{Name: "desired_revision", Type: field.TypeInt64, Default: 0},
+		{Name: "applied_revision", Type: field.TypeInt64, Default: 0},
+		{Name: "drift", Type: field.TypeJSON, Nullable: true},
 	}
 	// ServersTable holds the schema information for the "servers" table.
 	ServersTable = &schema.Table{
@@ -268,6 +406,30 @@ var (
 		Columns:    SettingsColumns,
 		PrimaryKey: []*schema.Column{SettingsColumns[0]},
 	}
+	// StreamProxiesColumns holds the columns for the "stream_proxies" table.
+	StreamProxiesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 63},
+		{Name: "listen_port", Type: field.TypeInt},
+		{Name: "protocol", Type: field.TypeEnum, Enums: []string{"tcp", "udp"}, Default: "tcp"},
+		{Name: "upstream_id", Type: field.TypeInt},
+	}
+	// StreamProxiesTable holds the schema information for the "stream_proxies" table.
+	StreamProxiesTable = &schema.Table{
+		Name:       "stream_proxies",
+		Columns:    StreamProxiesColumns,
+		PrimaryKey: []*schema.Column{StreamProxiesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "stream_proxies_upstreams_streams",
+				Columns:    []*schema.Column{StreamProxiesColumns[6]},
+				RefColumns: []*schema.Column{UpstreamsColumns[0]},
+				OnDelete:   schema.Restrict,
+			},
+		},
+	}
 	// TasksColumns holds the columns for the "tasks" table.
 	TasksColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -303,6 +465,62 @@ var (
 			},
 		},
 	}
+	// UpstreamsColumns holds the columns for the "upstreams" table.
+	UpstreamsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 63},
+		{Name: "method", Type: field.TypeEnum, Enums: []string{"round_robin", "least_conn", "ip_hash", "hash", "random_two_least_conn"}, Default: "round_robin"},
+		{Name: "hash_key", Type: field.TypeString, Default: ""},
+		{Name: "consistent", Type: field.TypeBool, Default: false},
+		{Name: "keepalive", Type: field.TypeInt, Default: 0},
+		{Name: "connect_timeout", Type: field.TypeInt, Default: 0},
+		{Name: "read_timeout", Type: field.TypeInt, Default: 0},
+		{Name: "send_timeout", Type: field.TypeInt, Default: 0},
+	}
+	// UpstreamsTable holds the schema information for the "upstreams" table.
+	UpstreamsTable = &schema.Table{
+		Name:       "upstreams",
+		Columns:    UpstreamsColumns,
+		PrimaryKey: []*schema.Column{UpstreamsColumns[0]},
+	}
+	// UpstreamTargetsColumns holds the columns for the "upstream_targets" table.
+	UpstreamTargetsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "position", Type: field.TypeInt, Default: 0},
+		{Name: "host", Type: field.TypeString},
+		{Name: "port", Type: field.TypeInt},
+		{Name: "weight", Type: field.TypeInt, Default: 0},
+		{Name: "max_fails", Type: field.TypeInt, Default: 0},
+		{Name: "fail_timeout", Type: field.TypeInt, Default: 0},
+		{Name: "backup", Type: field.TypeBool, Default: false},
+		{Name: "down", Type: field.TypeBool, Default: false},
+		{Name: "upstream_id", Type: field.TypeInt},
+	}
+	// UpstreamTargetsTable holds the schema information for the "upstream_targets" table.
+	UpstreamTargetsTable = &schema.Table{
+		Name:       "upstream_targets",
+		Columns:    UpstreamTargetsColumns,
+		PrimaryKey: []*schema.Column{UpstreamTargetsColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "upstream_targets_upstreams_targets",
+				Columns:    []*schema.Column{UpstreamTargetsColumns[11]},
+				RefColumns: []*schema.Column{UpstreamsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "upstreamtarget_upstream_id_position",
+				Unique:  false,
+				Columns: []*schema.Column{UpstreamTargetsColumns[11], UpstreamTargetsColumns[3]},
+			},
+		},
+	}
 	// UsersColumns holds the columns for the "users" table.
 	UsersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -321,27 +539,96 @@ var (
 		Columns:    UsersColumns,
 		PrimaryKey: []*schema.Column{UsersColumns[0]},
 	}
+	// DomainServersColumns holds the columns for the "domain_servers" table.
+	DomainServersColumns = []*schema.Column{
+		{Name: "domain_id", Type: field.TypeInt},
+		{Name: "server_id", Type: field.TypeInt},
+	}
+	// DomainServersTable holds the schema information for the "domain_servers" table.
+	DomainServersTable = &schema.Table{
+		Name:       "domain_servers",
+		Columns:    DomainServersColumns,
+		PrimaryKey: []*schema.Column{DomainServersColumns[0], DomainServersColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "domain_servers_domain_id",
+				Columns:    []*schema.Column{DomainServersColumns[0]},
+				RefColumns: []*schema.Column{DomainsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "domain_servers_server_id",
+				Columns:    []*schema.Column{DomainServersColumns[1]},
+				RefColumns: []*schema.Column{ServersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
+	// StreamProxyServersColumns holds the columns for the "stream_proxy_servers" table.
+	StreamProxyServersColumns = []*schema.Column{
+		{Name: "stream_proxy_id", Type: field.TypeInt},
+		{Name: "server_id", Type: field.TypeInt},
+	}
+	// StreamProxyServersTable holds the schema information for the "stream_proxy_servers" table.
+	StreamProxyServersTable = &schema.Table{
+		Name:       "stream_proxy_servers",
+		Columns:    StreamProxyServersColumns,
+		PrimaryKey: []*schema.Column{StreamProxyServersColumns[0], StreamProxyServersColumns[1]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "stream_proxy_servers_stream_proxy_id",
+				Columns:    []*schema.Column{StreamProxyServersColumns[0]},
+				RefColumns: []*schema.Column{StreamProxiesColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "stream_proxy_servers_server_id",
+				Columns:    []*schema.Column{StreamProxyServersColumns[1]},
+				RefColumns: []*schema.Column{ServersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		APITokensTable,
 		AgentCertificatesTable,
 		AuditEventsTable,
+		BasicAuthUsersTable,
+		ConfigRevisionsTable,
+		DomainsTable,
 		EnrollmentTokensTable,
 		MetricRollupsTable,
 		MetricSamplesTable,
+		RoutesTable,
 		ServersTable,
 		SessionsTable,
 		SettingsTable,
+		StreamProxiesTable,
 		TasksTable,
+		UpstreamsTable,
+		UpstreamTargetsTable,
 		UsersTable,
+		DomainServersTable,
+		StreamProxyServersTable,
 	}
 )
 
 func init() {
 	APITokensTable.ForeignKeys[0].RefTable = UsersTable
 	AgentCertificatesTable.ForeignKeys[0].RefTable = ServersTable
+	BasicAuthUsersTable.ForeignKeys[0].RefTable = DomainsTable
+	ConfigRevisionsTable.ForeignKeys[0].RefTable = ServersTable
 	EnrollmentTokensTable.ForeignKeys[0].RefTable = ServersTable
 	MetricRollupsTable.ForeignKeys[0].RefTable = ServersTable
 	MetricSamplesTable.ForeignKeys[0].RefTable = ServersTable
+	RoutesTable.ForeignKeys[0].RefTable = DomainsTable
+	RoutesTable.ForeignKeys[1].RefTable = UpstreamsTable
+	StreamProxiesTable.ForeignKeys[0].RefTable = UpstreamsTable
 	TasksTable.ForeignKeys[0].RefTable = ServersTable
+	UpstreamTargetsTable.ForeignKeys[0].RefTable = UpstreamsTable
+	DomainServersTable.ForeignKeys[0].RefTable = DomainsTable
+	DomainServersTable.ForeignKeys[1].RefTable = ServersTable
+	StreamProxyServersTable.ForeignKeys[0].RefTable = StreamProxiesTable
+	StreamProxyServersTable.ForeignKeys[1].RefTable = ServersTable
 }

@@ -15,6 +15,15 @@ type AgentCertificate func(*sql.Selector)
 // AuditEvent is the predicate function for auditevent builders.
 type AuditEvent func(*sql.Selector)
 
+// BasicAuthUser is the predicate function for basicauthuser builders.
+type BasicAuthUser func(*sql.Selector)
+
+// ConfigRevision is the predicate function for configrevision builders.
+type ConfigRevision func(*sql.Selector)
+
+// Domain is the predicate function for domain builders.
+type Domain func(*sql.Selector)
+
 // EnrollmentToken is the predicate function for enrollmenttoken builders.
 type EnrollmentToken func(*sql.Selector)
 
@@ -23,6 +32,9 @@ type MetricRollup func(*sql.Selector)
 
 // MetricSample is the predicate function for metricsample builders.
 type MetricSample func(*sql.Selector)
+
+// Route is the predicate function for route builders.
+type Route func(*sql.Selector)
 
 // Server is the predicate function for server builders.
 type Server func(*sql.Selector)
@@ -33,8 +45,17 @@ type Session func(*sql.Selector)
 // Setting is the predicate function for setting builders.
 type Setting func(*sql.Selector)
 
+// StreamProxy is the predicate function for streamproxy builders.
+type StreamProxy func(*sql.Selector)
+
 // Task is the predicate function for task builders.
 type Task func(*sql.Selector)
+
+// Upstream is the predicate function for upstream builders.
+type Upstream func(*sql.Selector)
+
+// UpstreamTarget is the predicate function for upstreamtarget builders.
+type UpstreamTarget func(*sql.Selector)
 
 // User is the predicate function for user builders.
 type User func(*sql.Selector)

@@ -32,6 +32,12 @@ func (Server) Fields() []ent.Field {
 		field.String("metrics_source").Default(""),
 		field.Strings("addresses").Optional(),
 		field.Time("cert_not_after").Optional().Nillable(),
+		// DesiredRevision is the number of the newest nginx ConfigRevision rendered for
+		// the server, AppliedRevision the one its agent last applied (0: none).
+		field.Int64("desired_revision").Default(0),
+		field.Int64("applied_revision").Default(0),
+		// Drift is the result of the last drift check; nil before the first.
+		field.JSON("drift", &NginxDrift{}).Optional(),
 	}
 }
 
@@ -43,5 +49,8 @@ func (Server) Edges() []ent.Edge {
 		edge.To("tasks", Task.Type),
 		edge.To("metric_samples", MetricSample.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("metric_rollups", MetricRollup.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("config_revisions", ConfigRevision.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.From("domains", Domain.Type).Ref("servers"),
+		edge.From("streams", StreamProxy.Type).Ref("servers"),
 	}
 }

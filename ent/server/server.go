@@ -47,6 +47,12 @@ const (
 	FieldAddresses = "addresses"
 	// FieldCertNotAfter holds the string denoting the cert_not_after field in the database.
 	FieldCertNotAfter = "cert_not_after"
+	// FieldDesiredRevision holds the string denoting the desired_revision field in the database.
+	FieldDesiredRevision = "desired_revision"
+	// FieldAppliedRevision holds the string denoting the applied_revision field in the database.
+	FieldAppliedRevision = "applied_revision"
+	// FieldDrift holds the string denoting the drift field in the database.
+	FieldDrift = "drift"
 	// EdgeEnrollmentTokens holds the string denoting the enrollment_tokens edge name in mutations.
 	EdgeEnrollmentTokens = "enrollment_tokens"
 	// EdgeCertificates holds the string denoting the certificates edge name in mutations.
@@ -57,6 +63,12 @@ const (
 	EdgeMetricSamples = "metric_samples"
 	// EdgeMetricRollups holds the string denoting the metric_rollups edge name in mutations.
 	EdgeMetricRollups = "metric_rollups"
+	// EdgeConfigRevisions holds the string denoting the config_revisions edge name in mutations.
+	EdgeConfigRevisions = "config_revisions"
+	// EdgeDomains holds the string denoting the domains edge name in mutations.
+	EdgeDomains = "domains"
+	// EdgeStreams holds the string denoting the streams edge name in mutations.
+	EdgeStreams = "streams"
 	// Table holds the table name of the server in the database.
 	Table = "servers"
 	// EnrollmentTokensTable is the table that holds the enrollment_tokens relation/edge.
@@ -94,6 +106,23 @@ const (
 	MetricRollupsInverseTable = "metric_rollups"
 	// MetricRollupsColumn is the table column denoting the metric_rollups relation/edge.
 	MetricRollupsColumn = "server_id"
+	// ConfigRevisionsTable is the table that holds the config_revisions relation/edge.
+	ConfigRevisionsTable = "config_revisions"
+	// ConfigRevisionsInverseTable is the table name for the ConfigRevision entity.
+	// It exists in this package in order to avoid circular dependency with the "configrevision" package.
+	ConfigRevisionsInverseTable = "config_revisions"
+	// ConfigRevisionsColumn is the table column denoting the config_revisions relation/edge.
+	ConfigRevisionsColumn = "server_id"
+	// DomainsTable is the table that holds the domains relation/edge. The primary key declared below.
+	DomainsTable = "domain_servers"
+	// DomainsInverseTable is the table name for the Domain entity.
+	// It exists in this package in order to avoid circular dependency with the "domain" package.
+	DomainsInverseTable = "domains"
+	// StreamsTable is the table that holds the streams relation/edge. The primary key declared below.
+	StreamsTable = "stream_proxy_servers"
+	// StreamsInverseTable is the table name for the StreamProxy entity.
+	// It exists in this package in order to avoid circular dependency with the "streamproxy" package.
+	StreamsInverseTable = "stream_proxies"
 )
 
 // Columns holds all SQL columns for server fields.
@@ -115,7 +144,19 @@ var Columns = []string{
 	FieldMetricsSource,
 	FieldAddresses,
 	FieldCertNotAfter,
+	FieldDesiredRevision,
+	FieldAppliedRevision,
+	FieldDrift,
 }
+
+var (
+	// DomainsPrimaryKey and DomainsColumn2 are the table columns denoting the
+	// primary key for the domains relation (M2M).
+	DomainsPrimaryKey = []string{"domain_id", "server_id"}
+	// StreamsPrimaryKey and StreamsColumn2 are the table columns denoting the
+	// primary key for the streams relation (M2M).
+	StreamsPrimaryKey = []string{"stream_proxy_id", "server_id"}
+)
 
 // ValidColumn reports if the column name is valid (part of the table columns).
 func ValidColumn(column string) bool {
@@ -154,6 +195,10 @@ var (
 	DefaultKernel string
 	// DefaultMetricsSource holds the default value on creation for the "metrics_source" field.
 	DefaultMetricsSource string
+	// DefaultDesiredRevision holds the default value on creation for the "desired_revision" field.
+	DefaultDesiredRevision int64
+	// DefaultAppliedRevision holds the default value on creation for the "applied_revision" field.
+	DefaultAppliedRevision int64
 )
 
 // Status defines the type for the "status" enum field.
@@ -262,6 +307,16 @@ func ByCertNotAfter(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCertNotAfter, opts...).ToFunc()
 }
 
+// ByDesiredRevision orders the results by the desired_revision field.
+func ByDesiredRevision(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldDesiredRevision, opts...).ToFunc()
+}
+
+// ByAppliedRevision orders the results by the applied_revision field.
+func ByAppliedRevision(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldAppliedRevision, opts...).ToFunc()
+}
+
 // ByEnrollmentTokensCount orders the results by enrollment_tokens count.
 func ByEnrollmentTokensCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -331,6 +386,48 @@ func ByMetricRollups(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newMetricRollupsStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByConfigRevisionsCount orders the results by config_revisions count.
+func ByConfigRevisionsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newConfigRevisionsStep(), opts...)
+	}
+}
+
+// ByConfigRevisions orders the results by config_revisions terms.
+func ByConfigRevisions(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newConfigRevisionsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByDomainsCount orders the results by domains count.
+func ByDomainsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newDomainsStep(), opts...)
+	}
+}
+
+// ByDomains orders the results by domains terms.
+func ByDomains(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newDomainsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByStreamsCount orders the results by streams count.
+func ByStreamsCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newStreamsStep(), opts...)
+	}
+}
+
+// ByStreams orders the results by streams terms.
+func ByStreams(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newStreamsStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newEnrollmentTokensStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -364,5 +461,26 @@ func newMetricRollupsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(MetricRollupsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, MetricRollupsTable, MetricRollupsColumn),
+	)
+}
+func newConfigRevisionsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ConfigRevisionsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ConfigRevisionsTable, ConfigRevisionsColumn),
+	)
+}
+func newDomainsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(DomainsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2M, true, DomainsTable, DomainsPrimaryKey...),
+	)
+}
+func newStreamsStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(StreamsInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.M2M, true, StreamsTable, StreamsPrimaryKey...),
 	)
 }

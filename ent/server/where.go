@@ -120,6 +120,16 @@ func CertNotAfter(v time.Time) predicate.Server {
 	return predicate.Server(sql.FieldEQ(FieldCertNotAfter, v))
 }
 
+// DesiredRevision applies equality check predicate on the "desired_revision" field. It's identical to DesiredRevisionEQ.
+func DesiredRevision(v int64) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldDesiredRevision, v))
+}
+
+// AppliedRevision applies equality check predicate on the "applied_revision" field. It's identical to AppliedRevisionEQ.
+func AppliedRevision(v int64) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldAppliedRevision, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Server {
 	return predicate.Server(sql.FieldEQ(FieldCreatedAt, v))
@@ -870,6 +880,96 @@ func CertNotAfterNotNil() predicate.Server {
 	return predicate.Server(sql.FieldNotNull(FieldCertNotAfter))
 }
 
+// DesiredRevisionEQ applies the EQ predicate on the "desired_revision" field.
+func DesiredRevisionEQ(v int64) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldDesiredRevision, v))
+}
+
+// DesiredRevisionNEQ applies the NEQ predicate on the "desired_revision" field.
+func DesiredRevisionNEQ(v int64) predicate.Server {
+	return predicate.Server(sql.FieldNEQ(FieldDesiredRevision, v))
+}
+
+// DesiredRevisionIn applies the In predicate on the "desired_revision" field.
+func DesiredRevisionIn(vs ...int64) predicate.Server {
+	return predicate.Server(sql.FieldIn(FieldDesiredRevision, vs...))
+}
+
+// DesiredRevisionNotIn applies the NotIn predicate on the "desired_revision" field.
+func DesiredRevisionNotIn(vs ...int64) predicate.Server {
+	return predicate.Server(sql.FieldNotIn(FieldDesiredRevision, vs...))
+}
+
+// DesiredRevisionGT applies the GT predicate on the "desired_revision" field.
+func DesiredRevisionGT(v int64) predicate.Server {
+	return predicate.Server(sql.FieldGT(FieldDesiredRevision, v))
+}
+
+// DesiredRevisionGTE applies the GTE predicate on the "desired_revision" field.
+func DesiredRevisionGTE(v int64) predicate.Server {
+	return predicate.Server(sql.FieldGTE(FieldDesiredRevision, v))
+}
+
+// DesiredRevisionLT applies the LT predicate on the "desired_revision" field.
+func DesiredRevisionLT(v int64) predicate.Server {
+	return predicate.Server(sql.FieldLT(FieldDesiredRevision, v))
+}
+
+// DesiredRevisionLTE applies the LTE predicate on the "desired_revision" field.
+func DesiredRevisionLTE(v int64) predicate.Server {
+	return predicate.Server(sql.FieldLTE(FieldDesiredRevision, v))
+}
+
+// AppliedRevisionEQ applies the EQ predicate on the "applied_revision" field.
+func AppliedRevisionEQ(v int64) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldAppliedRevision, v))
+}
+
+// AppliedRevisionNEQ applies the NEQ predicate on the "applied_revision" field.
+func AppliedRevisionNEQ(v int64) predicate.Server {
+	return predicate.Server(sql.FieldNEQ(FieldAppliedRevision, v))
+}
+
+// AppliedRevisionIn applies the In predicate on the "applied_revision" field.
+func AppliedRevisionIn(vs ...int64) predicate.Server {
+	return predicate.Server(sql.FieldIn(FieldAppliedRevision, vs...))
+}
+
+// AppliedRevisionNotIn applies the NotIn predicate on the "applied_revision" field.
+func AppliedRevisionNotIn(vs ...int64) predicate.Server {
+	return predicate.Server(sql.FieldNotIn(FieldAppliedRevision, vs...))
+}
+
+// AppliedRevisionGT applies the GT predicate on the "applied_revision" field.
+func AppliedRevisionGT(v int64) predicate.Server {
+	return predicate.Server(sql.FieldGT(FieldAppliedRevision, v))
+}
+
+// AppliedRevisionGTE applies the GTE predicate on the "applied_revision" field.
+func AppliedRevisionGTE(v int64) predicate.Server {
+	return predicate.Server(sql.FieldGTE(FieldAppliedRevision, v))
+}
+
+// AppliedRevisionLT applies the LT predicate on the "applied_revision" field.
+func AppliedRevisionLT(v int64) predicate.Server {
+	return predicate.Server(sql.FieldLT(FieldAppliedRevision, v))
+}
+
+// AppliedRevisionLTE applies the LTE predicate on the "applied_revision" field.
+func AppliedRevisionLTE(v int64) predicate.Server {
+	return predicate.Server(sql.FieldLTE(FieldAppliedRevision, v))
+}
+
+// DriftIsNil applies the IsNil predicate on the "drift" field.
+func DriftIsNil() predicate.Server {
+	return predicate.Server(sql.FieldIsNull(FieldDrift))
+}
+
+// DriftNotNil applies the NotNil predicate on the "drift" field.
+func DriftNotNil() predicate.Server {
+	return predicate.Server(sql.FieldNotNull(FieldDrift))
+}
+
 // HasEnrollmentTokens applies the HasEdge predicate on the "enrollment_tokens" edge.
 func HasEnrollmentTokens() predicate.Server {
 	return predicate.Server(func(s *sql.Selector) {
@@ -977,6 +1077,75 @@ func HasMetricRollups() predicate.Server {
 func HasMetricRollupsWith(preds ...predicate.MetricRollup) predicate.Server {
 	return predicate.Server(func(s *sql.Selector) {
 		step := newMetricRollupsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasConfigRevisions applies the HasEdge predicate on the "config_revisions" edge.
+func HasConfigRevisions() predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ConfigRevisionsTable, ConfigRevisionsColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasConfigRevisionsWith applies the HasEdge predicate on the "config_revisions" edge with a given conditions (other predicates).
+func HasConfigRevisionsWith(preds ...predicate.ConfigRevision) predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := newConfigRevisionsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasDomains applies the HasEdge predicate on the "domains" edge.
+func HasDomains() predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, DomainsTable, DomainsPrimaryKey...),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasDomainsWith applies the HasEdge predicate on the "domains" edge with a given conditions (other predicates).
+func HasDomainsWith(preds ...predicate.Domain) predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := newDomainsStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasStreams applies the HasEdge predicate on the "streams" edge.
+func HasStreams() predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.M2M, true, StreamsTable, StreamsPrimaryKey...),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasStreamsWith applies the HasEdge predicate on the "streams" edge with a given conditions (other predicates).
+func HasStreamsWith(preds ...predicate.StreamProxy) predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := newStreamsStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)

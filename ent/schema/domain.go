@@ -1,0 +1,51 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	entsql "entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+)
+
+// ResponseHeader is one header added to every response of a domain.
+type ResponseHeader struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// Domain is a virtual host served by nginx on the servers it is assigned to.
+type Domain struct {
+	ent.Schema
+}
+
+// Mixin of Domain.
+func (Domain) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}} }
+
+// Fields of Domain. Names are stored normalized: lowercase punycode.
+func (Domain) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").Unique().NotEmpty().MaxLen(253),
+		field.Strings("aliases").Optional(),
+		field.Bool("force_https").Default(false),
+		field.Bool("hsts").Default(false),
+		field.Bool("http2").Default(false),
+		// ClientMaxBodySize is an nginx size such as "10m"; empty leaves nginx's default.
+		field.String("client_max_body_size").Default(""),
+		field.JSON("response_headers", []ResponseHeader{}).Optional(),
+		// Allow and Deny are IP addresses or CIDR prefixes in canonical form.
+		field.Strings("allow").Optional(),
+		field.Strings("deny").Optional(),
+		field.Bool("maintenance").Default(false),
+		// Snippet holds extra directives; only admins may set it.
+		field.Text("snippet").Default(""),
+	}
+}
+
+// Edges of Domain.
+func (Domain) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("servers", Server.Type),
+		edge.To("routes", Route.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("basic_auth_users", BasicAuthUser.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+	}
+}
