@@ -124,7 +124,9 @@ func TestRegisterRefusesIncompleteRoutes(t *testing.T) {
 	// A complete route registers, is guarded by its policy, and shows in the
 	// navigation in its place.
 	e.srv.MustRegister(Route{Method: "GET", Pattern: "/servers", Policy: PolicyUser, Kind: KindPage, Nav: "Servers", NavOrder: 20,
-		Handler: func(w http.ResponseWriter, r *http.Request) { e.srv.Render(w, r, 200, "error", "Servers", "/servers", errorPage{Heading: "Servers"}) }})
+		Handler: func(w http.ResponseWriter, r *http.Request) {
+			e.srv.Render(w, r, 200, "error", "Servers", "/servers", errorPage{Heading: "Servers"})
+		}})
 	if r := e.do(req{method: "GET", path: "/servers"}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("new route without session: %d", r.StatusCode)
 	}
