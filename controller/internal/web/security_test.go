@@ -287,7 +287,10 @@ func TestNoSecretsLeak(t *testing.T) {
 		)
 		e.createUser("kai", adminPW, auth.RoleAdmin)
 		var bodies []string
-		keep := func(r resp) resp { bodies = append(bodies, r.body+strings.Join(r.Header.Values("Location"), "")); return r }
+		keep := func(r resp) resp {
+			bodies = append(bodies, r.body+strings.Join(r.Header.Values("Location"), ""))
+			return r
+		}
 
 		keep(e.do(req{method: "POST", path: "/login", form: url.Values{"username": {"kai"}, "password": {wrongPW}}}))
 		keep(e.do(req{method: "POST", path: "/login", form: url.Values{"username": {wrongPW}, "password": {wrongPW}}}))

@@ -1,0 +1,143 @@
+package web
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/auth"
+	"github.com/gatehousehq/gatehouse/controller/internal/config"
+)
+
+const chromiumPath = "/usr/bin/chromium"
+
+// TestBrowserAdminCreatesUser drives the UI in real headless Chromium: an
+// admin signs in, creates a user in the modal dialog and signs out; the new
+// user signs in and is shown the forbidden page on /users.
+func TestBrowserAdminCreatesUser(t *testing.T) {
+	if _, err := exec.LookPath(chromiumPath); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("chromium is required under CI: %v", err)
+		}
+		t.Skipf("chromium not installed: %v", err)
+	}
+	e := newEnv(t, openDB(t, "sqlite"), config.Config{})
+	e.createUser("admin", "admin password", auth.RoleAdmin)
+	base := e.http.URL
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Headless,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	defer cancelBrowser()
+	ctx, cancel := context.WithTimeout(bctx, 20*time.Second)
+	defer cancel()
+
+	type C = chromedp.CSS
+	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
+		t.Helper()
+		if err := chromedp.Do(ctx, steps...); err != nil {
+			t.Fatalf("%s: %v\nserver log:\n%s", what, err, e.logs.String())
+		}
+	}
+	read := func(what string, a chromedp.Action[string]) string {
+		t.Helper()
+		v, err := chromedp.Run(ctx, a)
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		return v
+	}
+	signIn := func(user, pass string) {
+		t.Helper()
+		step("sign in as "+user,
+			chromedp.Navigate(base+"/login"),
+			chromedp.WaitVisible(C(`input[name=username]`)),
+			chromedp.SendKeys(C(`input[name=username]`), user),
+			chromedp.SendKeys(C(`input[name=password]`), pass),
+			chromedp.Click(C(`form[action="/login"] button[type=submit]`)),
+			chromedp.WaitVisible(C(`header.topbar`)),
+		)
+	}
+
+	signIn("admin", "admin password")
+	step("dashboard", chromedp.WaitVisible(C(`section.empty`)))
+	heading := read("heading", chromedp.Text(C(`main h1`)))
+	empty := read("empty state", chromedp.Text(C(`section.empty`)))
+
+	step("open the dialog",
+		chromedp.Click(C(`nav a[href="/users"]`)),
+		chromedp.WaitVisible(C(`a[data-dialog="create-user"]`)),
+		chromedp.Click(C(`a[data-dialog="create-user"]`)),
+		chromedp.WaitVisible(C(`#create-user input[name=username]`)),
+	)
+	modal, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.getElementById("create-user").matches(":modal")`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	step("create the user",
+		chromedp.SendKeys(C(`#create-user input[name=username]`), "newbie"),
+		chromedp.SendKeys(C(`#create-user input[name=password]`), "newbie password"),
+		chromedp.SetValue(C(`#create-user select[name=role]`), "user"),
+		chromedp.Click(C(`#create-user button[type=submit]`)),
+		chromedp.WaitVisible(C(`.flash-success`)),
+	)
+	flash := read("flash", chromedp.Text(C(`.flash-success`)))
+	listed := read("user table", chromedp.Text(C(`table.table`)))
+
+	step("sign out",
+		chromedp.Click(C(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(C(`form[action="/login"]`)),
+	)
+	signInTitle := read("title", chromedp.Title())
+
+	signIn("newbie", "newbie password")
+	res, err := chromedp.RunResponse(ctx, chromedp.Navigate(base+"/users"))
+	if err != nil {
+		t.Fatalf("open /users as a user: %v", err)
+	}
+	forbidden := read("forbidden heading", chromedp.Text(C(`main h1`)))
+	nav := read("navigation", chromedp.Text(C(`nav.nav`)))
+
+	if res.Status != 403 {
+		t.Errorf("/users answered %d to a user, want 403", res.Status)
+	}
+	if strings.Contains(nav, "Users") || strings.Contains(nav, "Audit") {
+		t.Errorf("a user's navigation offers admin pages: %q", nav)
+	}
+	if !strings.Contains(listed, "newbie") {
+		t.Errorf("user table after create: %q", listed)
+	}
+	if heading != "Dashboard" || !strings.Contains(empty, "adding a server") {
+		t.Errorf("admin dashboard: heading %q, empty state %q", heading, empty)
+	}
+	if !modal {
+		t.Error("the create-user dialog did not open as a modal")
+	}
+	if !strings.Contains(flash, "newbie") {
+		t.Errorf("flash after create: %q", flash)
+	}
+	if !strings.HasPrefix(signInTitle, "Sign in") {
+		t.Errorf("after sign-out the title is %q", signInTitle)
+	}
+	if !strings.Contains(forbidden, "don't have access") {
+		t.Errorf("user on /users sees %q", forbidden)
+	}
+	u, err := e.users.Lookup(context.Background(), "newbie")
+	if err != nil || u.Role != auth.RoleUser {
+		t.Fatalf("created user: %+v %v", u, err)
+	}
+}
