@@ -389,7 +389,7 @@ func writeReport(w io.Writer, r *report) {
 	fmt.Fprintf(w, "Machine: %d cores (%s), %d MB RAM, Linux %s, %s\n\n", r.Machine.Cores, r.Machine.CPU, r.Machine.MemMB, r.Machine.Kernel, r.Machine.Go)
 	fmt.Fprintf(w, "Command: `%s`\n\n", r.Command)
 	if r.EnrollSeconds > 0 {
-		fmt.Fprintf(w, "Enrollment of %d agents (API + Enroll RPC, 16 at a time): %.1f s\n\n", r.Agents, r.EnrollSeconds)
+		fmt.Fprintf(w, "Enrollment of %d agents (API + Enroll RPC, 16 at a time): %.2f s\n\n", r.Agents, r.EnrollSeconds)
 	}
 	phases := []*phaseResult{r.Controller, r.Baseline}
 	if r.Controller != nil || r.Baseline != nil {

@@ -317,3 +317,12 @@ func TestParseEnvList(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribeCommandHidesBuildPaths(t *testing.T) {
+	t.Parallel()
+	got := describeCommand([]string{"-gatehouse", "/tmp/x/bin/gatehouse", "-agent=/tmp/x/gatehouse-agent", "-agents", "200", "-workdir", "/var/tmp/w"})
+	want := "loadgen -gatehouse gatehouse -agent gatehouse-agent -agents 200 -workdir w"
+	if got != want {
+		t.Fatalf("got %q, want %q", got, want)
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -117,8 +118,28 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	if _, err := parseEnvList(o.AgentEnv); err != nil {
 		errs = append(errs, fmt.Errorf("-agent-env: %w", err))
 	}
-	o.Command = "loadgen " + strings.Join(args, " ")
+	o.Command = describeCommand(args)
 	return o, errors.Join(errs...)
+}
+
+// describeCommand renders the arguments for the report, naming the binaries
+// by their base names rather than where this run built them.
+func describeCommand(args []string) string {
+	out := []string{"loadgen"}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if (name == "gatehouse" || name == "agent" || name == "workdir" || name == "out") && strings.HasPrefix(a, "-") {
+			if !hasVal && i+1 < len(args) {
+				i++
+				val = args[i]
+			}
+			out = append(out, "-"+name, filepath.Base(val))
+			continue
+		}
+		out = append(out, a)
+	}
+	return strings.Join(out, " ")
 }
 
 // parseEnvList splits "K=V,K2=V2", allowing only names of letters, digits
