@@ -21,6 +21,7 @@ func TestChallengeServedByNginx(t *testing.T) {
 }
 `, f.port, f.a.ChallengeRoot())
 	f.mustApply(release(1, "http/a.conf", conf))
+	f.settle()
 
 	token := "LoqXcYV8q5ONbJQxbmR7SCTNo3tiAXDfowyjxAjEuX0"
 	keyAuth := token + ".9jg46WB3rR_AHD-EBXdN7cBkH1WOu0tA3M9fm21mqTI"
@@ -56,6 +57,7 @@ func TestChallengeServedByNginx(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.mustApply(release(2, "http/a.conf", conf+"# r2\n"))
+	f.settle()
 	if code, body := get(t, f.port, "a.test", path); code != http.StatusOK || body != keyAuth {
 		t.Fatalf("challenge after a new release = %d %q", code, body)
 	}

@@ -101,10 +101,39 @@ func (a *Applier) apply(ctx context.Context, rel Release, force bool) (Outcome, 
 			previous = st.manifest.Previous
 		}
 	}
-	stage, err := writeStage(ctx, releases, rel, previous, src)
+	prepared0 := time.Since(start)
+	phase := time.Now()
+	// current.tmp can point at the release before it exists.
+	prepared := make(chan error, 1)
+	if sameRev {
+		prepared <- nil
+	} else {
+		go func() { prepared <- prepareCurrent(root, rel.Revision) }()
+	}
+	// Keep what either outcome needs: the new release, the one it replaces
+	// and that one's previous.
+	var prevOfCur uint64
+	if st.manifest != nil {
+		prevOfCur = st.manifest.Previous
+	}
+	plan, err := a.planPrune(rel.Revision, []uint64{st.rev, prevOfCur})
+	if err != nil {
+		<-prepared
+		return Outcome{}, err
+	}
+	stage, err := a.makeStage(releases, rel.Revision, plan.recycle)
+	if err == nil {
+		err = writeStage(ctx, releases, stage, rel, previous, src)
+	}
+	if prepErr := <-prepared; err == nil && prepErr != nil {
+		err = prepErr
+	}
 	if err != nil {
 		if stage != "" {
 			err = errors.Join(err, a.removeRelease(stage))
+		}
+		if !sameRev {
+			_ = unix.Unlinkat(root, currentTemp, 0)
 		}
 		return Outcome{}, fmt.Errorf("write release %d: %w", rel.Revision, err)
 	}
@@ -114,19 +143,51 @@ func (a *Applier) apply(ctx context.Context, rel Release, force bool) (Outcome, 
 	}
 	tx := &txn{a: a, root: root, releases: releases, st: st, rev: rel.Revision, displaced: displaced}
 	if !sameRev {
-		if err := pointCurrent(root, rel.Revision); err != nil {
-			rbErr := tx.undoFiles()
-			if rbErr != nil {
+		if err := commitCurrent(root); err != nil {
+			if rbErr := tx.undoFiles(); rbErr != nil {
 				return a.finish(start, rel.Revision, RollbackFailed, joinOutput(err.Error(), "rollback: "+rbErr.Error())), nil
 			}
 			return Outcome{}, fmt.Errorf("switch to release %d: %w", rel.Revision, err)
 		}
 	}
+	written := time.Since(phase)
+
+	// While nginx tests and reloads the release: make it durable with one
+	// filesystem flush, and prune old releases. Apply never returns before
+	// both finished.
+	synced := make(chan error, 1)
+	go func() { synced <- syncFS(root) }()
+	pruned := make(chan error, 1)
+	go func() { pruned <- a.prune(plan, plan.recycle) }()
+	waitSync := func() error {
+		if synced == nil {
+			return nil
+		}
+		err := <-synced
+		synced = nil
+		return err
+	}
+	waitPrune := func() {
+		if pruned == nil {
+			return
+		}
+		if err := <-pruned; err != nil {
+			a.log.Warn("could not prune old releases", "error", err)
+		}
+		pruned = nil
+	}
+	// Before root is closed, on every path.
+	defer waitSync()
+	defer waitPrune()
 
 	// From here on nginx is involved; a rollback must run even if the
 	// caller gives up, so it gets its own context.
+	phase = time.Now()
 	testOut, err := a.runNginx(ctx, "-t")
+	tested := time.Since(phase)
 	if err != nil {
+		waitPrune()
+		_ = waitSync() // the rollback syncs again
 		if rbErr := tx.rollback(context.WithoutCancel(ctx), false); rbErr != nil {
 			return a.finish(start, rel.Revision, RollbackFailed, joinOutput(testOut, "rollback: "+rbErr.Error())), nil
 		}
@@ -135,26 +196,36 @@ func (a *Applier) apply(ctx context.Context, rel Release, force bool) (Outcome, 
 		}
 		return a.finish(start, rel.Revision, TestFailed, testOut), nil
 	}
+	phase = time.Now()
 	signalled, err := a.reload(ctx, rel.Revision)
+	reloaded := time.Since(phase)
 	if err != nil {
 		reloadOut := err.Error()
 		var refused *refusedError
 		if errors.As(err, &refused) {
 			reloadOut = refused.lines
 		}
+		waitPrune()
+		_ = waitSync()
 		if rbErr := tx.rollback(context.WithoutCancel(ctx), signalled); rbErr != nil {
 			return a.finish(start, rel.Revision, RollbackFailed, joinOutput(reloadOut, "rollback: "+rbErr.Error())), nil
 		}
 		return a.finish(start, rel.Revision, ReloadFailedRolledBack, reloadOut), nil
 	}
+	phase = time.Now()
+	waitPrune()
+	if err := waitSync(); err != nil {
+		// nginx runs the release, so it is applied; say it may not survive
+		// a crash.
+		a.log.Error("release applied but not synced to disk", "revision", rel.Revision, "error", err)
+		testOut = joinOutput(testOut, "warning: "+err.Error()+"; the release may not survive a crash")
+	}
+	a.log.Debug("apply phases", "revision", rel.Revision, "prepare", prepared0, "write", written, "test", tested, "reload", reloaded, "sync_wait", time.Since(phase))
 
 	if displaced != "" {
 		if err := a.removeRelease(displaced); err != nil {
 			a.log.Warn("could not remove replaced release copy", "error", err)
 		}
-	}
-	if err := a.prune(rel.Revision, previous); err != nil {
-		a.log.Warn("could not prune old releases", "error", err)
 	}
 	return a.finish(start, rel.Revision, Applied, testOut), nil
 }
@@ -227,9 +298,6 @@ func (t *txn) undoFiles() error {
 		if err := exchange(t.releases, t.displaced, name); err != nil {
 			return err
 		}
-		if err := unix.Fsync(t.releases); err != nil {
-			return fmt.Errorf("sync releases: %w", err)
-		}
 		if err := t.a.removeRelease(t.displaced); err != nil {
 			t.a.log.Warn("could not remove failed release", "error", err)
 		}
@@ -249,6 +317,9 @@ func (t *txn) rollback(ctx context.Context, reload bool) error {
 	if err := t.undoFiles(); err != nil {
 		return err
 	}
+	if err := syncFS(t.root); err != nil {
+		return err
+	}
 	if !reload {
 		return nil
 	}
@@ -263,4 +334,21 @@ func (t *txn) rollback(ctx context.Context, reload bool) error {
 		return fmt.Errorf("reload previous release %d: %w", t.st.rev, err)
 	}
 	return nil
+}
+
+// makeStage creates the directory a release is written into: the recycled
+// old release renamed, when there is one, else a new empty directory.
+func (a *Applier) makeStage(releases int, rev uint64, recycle string) (string, error) {
+	stage := stagePrefix + releaseName(rev) + "-" + randomSuffix()
+	if recycle != "" {
+		err := unix.Renameat2(releases, recycle, releases, stage, unix.RENAME_NOREPLACE)
+		if err == nil {
+			return stage, nil
+		}
+		a.log.Warn("could not reuse old release directory", "release", recycle, "error", err)
+	}
+	if err := unix.Mkdirat(releases, stage, 0o755); err != nil {
+		return "", fmt.Errorf("create stage for release %d: %w", rev, err)
+	}
+	return stage, nil
 }

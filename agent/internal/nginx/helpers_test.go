@@ -252,8 +252,33 @@ func get(t testing.TB, port int, host, path string) (int, string) {
 	return resp.StatusCode, string(body)
 }
 
+// settle waits until nginx runs a single generation: the test config has
+// one worker, so exactly one live child that is not shutting down. Only then
+// does a request show which configuration nginx runs, rather than
+// possibly reaching an old worker in the moments after a reload.
+func (n *testNginx) settle(t testing.TB) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		kids, err := n.master().children()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if liveChildren(kids) == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx still runs %d workers", liveChildren(kids))
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (f *fixture) settle() { f.t.Helper(); f.ngx.settle(f.t) }
+
 func (f *fixture) wantBody(host, want string) {
 	f.t.Helper()
+	f.settle()
 	code, body := get(f.t, f.port, host, "/")
 	if code != http.StatusOK || body != want {
 		f.t.Fatalf("GET %s = %d %q, want 200 %q", host, code, body, want)
@@ -289,4 +314,27 @@ func readFile(t testing.TB, p string) string {
 		return fmt.Sprintf("(%v)", err)
 	}
 	return string(data)
+}
+
+// liveChildren counts the master's children that are neither exited nor
+// shutting down (old workers retitle themselves as they close their
+// listening sockets). A freshly forked worker still carries the master's
+// title and counts too.
+func liveChildren(kids map[int]bool) int {
+	n := 0
+	for pid := range kids {
+		stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		if err != nil {
+			continue
+		}
+		if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X' {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err != nil || bytes.Contains(cmdline, []byte("shutting down")) {
+			continue
+		}
+		n++
+	}
+	return n
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -115,19 +116,31 @@ func readCurrent(root int) (rev uint64, ok bool, err error) {
 }
 
 // pointCurrent atomically points `current` at a release: a fresh
-// current.tmp symlink renamed over current, then the directory is synced.
+// current.tmp symlink renamed over current. Durability comes from the
+// filesystem sync the apply ends with.
 func pointCurrent(root int, rev uint64) error {
+	if err := prepareCurrent(root, rev); err != nil {
+		return err
+	}
+	return commitCurrent(root)
+}
+
+// prepareCurrent creates current.tmp pointing at the release, which need
+// not exist yet, so it can be done while the release is written.
+func prepareCurrent(root int, rev uint64) error {
 	if err := unix.Unlinkat(root, currentTemp, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove stale %s: %w", currentTemp, err)
 	}
 	if err := unix.Symlinkat(releaseTarget(rev), root, currentTemp); err != nil {
 		return fmt.Errorf("create %s: %w", currentTemp, err)
 	}
+	return nil
+}
+
+// commitCurrent renames current.tmp over current.
+func commitCurrent(root int) error {
 	if err := unix.Renameat(root, currentTemp, root, currentLink); err != nil {
 		return fmt.Errorf("swap %s: %w", currentLink, err)
-	}
-	if err := unix.Fsync(root); err != nil {
-		return fmt.Errorf("sync managed dir: %w", err)
 	}
 	return nil
 }
@@ -137,7 +150,7 @@ func clearCurrent(root int) error {
 	if err := unix.Unlinkat(root, currentLink, 0); err != nil && !errors.Is(err, unix.ENOENT) {
 		return fmt.Errorf("remove %s: %w", currentLink, err)
 	}
-	return unix.Fsync(root)
+	return nil
 }
 
 func randomSuffix() string {
@@ -153,7 +166,7 @@ func install(releases int, stage string, rev uint64) (displaced string, err erro
 	name := releaseName(rev)
 	err = unix.Renameat2(releases, stage, releases, name, unix.RENAME_NOREPLACE)
 	if err == nil {
-		return "", unix.Fsync(releases)
+		return "", nil
 	}
 	if !errors.Is(err, unix.EEXIST) {
 		if errors.Is(err, unix.EINVAL) || errors.Is(err, unix.ENOSYS) {
@@ -164,7 +177,7 @@ func install(releases int, stage string, rev uint64) (displaced string, err erro
 	if err := exchange(releases, stage, name); err != nil {
 		return "", err
 	}
-	return stage, unix.Fsync(releases)
+	return stage, nil
 }
 
 // exchange swaps two entries of one directory atomically.
@@ -193,12 +206,23 @@ func exchange(dir int, a, b string) error {
 
 func installFallback(releases int, stage, name string) (string, error) {
 	if err := unix.Renameat(releases, stage, releases, name); err == nil {
-		return "", unix.Fsync(releases)
+		return "", nil
 	}
 	if err := exchange(releases, stage, name); err != nil {
 		return "", err
 	}
-	return stage, unix.Fsync(releases)
+	return stage, nil
+}
+
+// syncFS flushes the filesystem holding the managed directory: every file,
+// directory entry and symlink written by an apply, in one flush. One call
+// costs about what a single fsync does, where syncing each new file and
+// directory in turn would dominate an apply.
+func syncFS(root int) error {
+	if err := unix.Syncfs(root); err != nil {
+		return fmt.Errorf("sync managed filesystem: %w", err)
+	}
+	return nil
 }
 
 // removeEntry deletes a directory tree below releases without following symlinks.
@@ -214,34 +238,54 @@ func (a *Applier) removeRelease(name string) error {
 	return nil
 }
 
-// prune keeps the newest Keep releases plus current and previous, and
-// removes stage directories left by an interrupted apply.
-func (a *Applier) prune(current, previous uint64) error {
+// prunePlan is what pruning removes once an apply is done.
+type prunePlan struct {
+	remove []string
+	// recycle is the newest release among those to remove; its directory
+	// is reused as the stage of the new release.
+	recycle string
+}
+
+// planPrune keeps the newest Keep releases (counting the new one) and the
+// revisions in keep; every other release and every stage directory left by
+// an interrupted apply is to go.
+func (a *Applier) planPrune(newRev uint64, keep []uint64) (prunePlan, error) {
 	entries, err := os.ReadDir(filepath.Join(a.cfg.Dir, releasesDir))
 	if err != nil {
-		return fmt.Errorf("list releases: %w", err)
+		return prunePlan{}, fmt.Errorf("list releases: %w", err)
 	}
-	var revs []uint64
-	var remove []string
+	var plan prunePlan
+	revs := []uint64{newRev}
 	for _, e := range entries {
 		name := e.Name()
 		if strings.HasPrefix(name, stagePrefix) {
-			remove = append(remove, name)
+			plan.remove = append(plan.remove, name)
 			continue
 		}
-		if rev, ok := parseReleaseName(name); ok && e.IsDir() {
+		if rev, ok := parseReleaseName(name); ok && e.IsDir() && rev != newRev {
 			revs = append(revs, rev)
 		}
 	}
 	sort.Slice(revs, func(i, j int) bool { return revs[i] > revs[j] })
 	for i, rev := range revs {
-		if i < a.cfg.Keep || rev == current || rev == previous {
+		if i < a.cfg.Keep || rev == newRev || slices.Contains(keep, rev) {
 			continue
 		}
-		remove = append(remove, releaseName(rev))
+		if plan.recycle == "" {
+			plan.recycle = releaseName(rev)
+		}
+		plan.remove = append(plan.remove, releaseName(rev))
 	}
+	return plan, nil
+}
+
+// prune removes the planned entries, except skip (already reused).
+func (a *Applier) prune(plan prunePlan, skip string) error {
 	var errs []error
-	for _, name := range remove {
+	for _, name := range plan.remove {
+		if name == skip {
+			continue
+		}
 		if err := a.removeRelease(name); err != nil {
 			errs = append(errs, err)
 		}

@@ -87,30 +87,45 @@ func readManifest(dir int, rev uint64) (*manifest, error) {
 	return &m, nil
 }
 
-// writeManifest creates .manifest.json in dir and syncs it.
+// writeManifest writes .manifest.json in dir: in place when a recycled
+// stage already has an unshared one, else as a new file.
 func writeManifest(dir int, m *manifest) error {
 	sort.Slice(m.Files, func(i, j int) bool { return m.Files[i].Path < m.Files[j].Path })
 	data, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("encode manifest: %w", err)
 	}
+	st, err := readFileAt(dir, manifestName, statOnly)
+	switch {
+	case errors.Is(err, unix.ENOENT):
+	case err == nil && st.regular && st.nlink == 1 && st.uid == os.Geteuid():
+		return rewriteAt(dir, manifestName, data, 0o644)
+	default:
+		if err := unix.Unlinkat(dir, manifestName, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("replace manifest: %w", err)
+		}
+	}
 	return writeNew(dir, manifestName, data, 0o644)
 }
 
 // writeNew creates name in dir (never following or replacing anything),
-// writes data with the exact mode, syncs it and checks the size landed.
+// writes data with the exact mode and checks the size landed. Syncing is
+// left to the caller (see syncFS).
 func writeNew(dir int, name string, data []byte, mode fs.FileMode) error {
 	fd, err := unix.Openat(dir, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(mode.Perm()))
 	if err != nil {
 		return fmt.Errorf("create %s: %w", name, err)
 	}
-	f := os.NewFile(uintptr(fd), name)
+	return finishWrite(os.NewFile(uintptr(fd), name), name, data, mode)
+}
+
+// finishWrite writes data to the open, empty file, sets the exact mode (the
+// umask must not change what the controller asked for), checks the size
+// landed and closes it.
+func finishWrite(f *os.File, name string, data []byte, mode fs.FileMode) error {
 	_, werr := f.Write(data)
 	if werr == nil {
-		werr = f.Chmod(mode.Perm()) // the umask must not change what the controller asked for
-	}
-	if werr == nil {
-		werr = f.Sync()
+		werr = f.Chmod(mode.Perm())
 	}
 	if werr == nil {
 		var fi fs.FileInfo
@@ -132,10 +147,19 @@ type fileState struct {
 	regular bool
 	sha256  string
 	mode    fs.FileMode
+	nlink   uint64
+	uid     int
+	size    int64
 }
 
-// readFileAt hashes the regular file name in dir without following a symlink.
-func readFileAt(dir int, name string) (fileState, error) {
+// statOnly makes readFileAt skip the content.
+const statOnly = -2
+
+// readFileAt hashes the regular file name in dir without following a
+// symlink (or blocking on a FIFO). When wantSize is not negative and the
+// file's size differs, the content is not read: it cannot match. With
+// statOnly it is never read.
+func readFileAt(dir int, name string, wantSize int64) (fileState, error) {
 	fd, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if errors.Is(err, unix.ELOOP) {
 		return fileState{}, nil // a symlink: present but not a regular file
@@ -143,20 +167,38 @@ func readFileAt(dir int, name string) (fileState, error) {
 	if err != nil {
 		return fileState{}, err
 	}
-	f := os.NewFile(uintptr(fd), name)
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
+	defer unix.Close(fd)
+	var sys unix.Stat_t
+	if err := unix.Fstat(fd, &sys); err != nil {
 		return fileState{}, err
 	}
-	if !fi.Mode().IsRegular() {
+	if sys.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fileState{}, nil
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, io.LimitReader(f, MaxFileSize+1)); err != nil {
-		return fileState{}, err
+	st := fileState{regular: true, mode: fs.FileMode(sys.Mode & 0o777), nlink: uint64(sys.Nlink), uid: int(sys.Uid), size: sys.Size}
+	if wantSize == statOnly || wantSize >= 0 && sys.Size != wantSize || sys.Size > MaxFileSize {
+		return st, nil // sha256 stays empty: a mismatch
 	}
-	return fileState{regular: true, sha256: hex.EncodeToString(h.Sum(nil)), mode: fi.Mode().Perm()}, nil
+	buf := make([]byte, sys.Size+1)
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return fileState{}, err
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+	}
+	if int64(n) != sys.Size {
+		return st, nil // changed while reading
+	}
+	st.sha256 = sum(buf[:n])
+	return st, nil
 }
 
 // Drift is how the files reached through `current` differ from its manifest.
@@ -247,7 +289,7 @@ func diffTree(dir int, m *manifest) (Drift, error) {
 				continue
 			}
 			seen[p] = true
-			st, err := readFileAt(fd, name)
+			st, err := readFileAt(fd, name, exp.Size)
 			if err != nil {
 				return fmt.Errorf("read %q: %w", p, err)
 			}

@@ -217,14 +217,19 @@ func (a *Applier) reload(ctx context.Context, rev uint64) (signalled bool, err e
 	return true, nil
 }
 
-// waitGeneration polls until the new configuration is the only one that
-// accepts connections: the master runs a child it did not have before the
-// signal (a successful reload always starts new workers) and every old
-// worker has exited or is shutting down (it closes its listening sockets as
-// it says so). It stops early when the master logs [emerg] (it refused the
-// configuration and keeps the old one) or dies, and fails when ctx ends.
+// waitGeneration polls until the master runs a worker it did not have
+// before the signal: a successful reload always starts new workers, and
+// only after loading the whole configuration. It stops early when the
+// master logs [emerg] (it refused the configuration and keeps the old one)
+// or dies, and fails when ctx ends.
+//
+// The old workers keep accepting for a short while (the master gives the
+// new ones 100ms before it asks the old ones to finish), as with any nginx
+// reload; a ReloadCheck that polls, like RevisionURLCheck, sees the switch.
 func (a *Applier) waitGeneration(ctx context.Context, m master, before map[int]bool, mark logMark) error {
-	interval := 500 * time.Microsecond
+	// Poll finely while a reload of a small configuration may finish, then
+	// back off for large ones.
+	start := time.Now()
 	for {
 		if !m.alive() {
 			return fmt.Errorf("nginx master %d exited during the reload", m.pid)
@@ -239,6 +244,10 @@ func (a *Applier) waitGeneration(ctx context.Context, m master, before map[int]b
 		if lines := mark.emergSince(); lines != "" {
 			return &refusedError{lines: lines}
 		}
+		interval := 500 * time.Microsecond
+		if time.Since(start) > 20*time.Millisecond {
+			interval = 2 * time.Millisecond
+		}
 		t := time.NewTimer(interval)
 		select {
 		case <-ctx.Done():
@@ -246,45 +255,21 @@ func (a *Applier) waitGeneration(ctx context.Context, m master, before map[int]b
 			return fmt.Errorf("nginx master %d started no workers with the new configuration within %s: %w", m.pid, a.cfg.ReloadTimeout, ctx.Err())
 		case <-t.C:
 		}
-		interval = min(interval*2, 5*time.Millisecond)
 	}
 }
 
-// newGeneration reports whether kids holds a process that was not in
-// before, and no process of before still serves.
+// newGeneration reports whether kids holds a worker that was not in before.
+// A freshly forked child carries the master's title until it finished its
+// worker setup, so the title says when it is ready to accept.
 func newGeneration(kids, before map[int]bool) bool {
-	started := false
 	for pid := range kids {
-		if !before[pid] {
-			started = true
-			break
+		if before[pid] {
+			continue
+		}
+		cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if err == nil && bytes.HasPrefix(cmdline, []byte("nginx: worker process")) {
+			return true
 		}
 	}
-	if !started {
-		return false
-	}
-	for pid := range before {
-		if kids[pid] && stillServing(pid) {
-			return false
-		}
-	}
-	return true
-}
-
-// stillServing reports whether an old child of the master may still accept
-// connections: it is a running worker that has not retitled itself as
-// shutting down. Cache manager and loader processes never accept.
-func stillServing(pid int) bool {
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	if i := bytes.LastIndexByte(stat, ')'); i < 0 || i+2 >= len(stat) || stat[i+2] == 'Z' || stat[i+2] == 'X' {
-		return false
-	}
-	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
-	if err != nil {
-		return false
-	}
-	return bytes.Contains(cmdline, []byte("worker process")) && !bytes.Contains(cmdline, []byte("shutting down"))
+	return false
 }

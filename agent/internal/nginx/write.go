@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path"
 	"runtime"
+	"slices"
 	"sort"
 	"sync"
 
@@ -18,43 +21,62 @@ type source struct {
 	idx map[string]manifestEntry
 }
 
-// writeStage writes a release into a fresh stage directory under releases
-// and returns the stage's name. Files whose content and mode equal the
-// source's, and whose on-disk copy there still matches its manifest, are
-// hard-linked instead of rewritten: creating inodes is by far the most
-// expensive part of an apply, and release directories are never edited.
-// Everything new is synced before the stage is returned.
-func writeStage(ctx context.Context, releases int, rel Release, previous uint64, src source) (string, error) {
-	stage := stagePrefix + releaseName(rel.Revision) + "-" + randomSuffix()
-	if err := unix.Mkdirat(releases, stage, 0o755); err != nil {
-		return "", fmt.Errorf("create stage for release %d: %w", rel.Revision, err)
-	}
+// writeStage makes the stage directory under releases hold exactly the
+// release and its manifest, and verifies every file it keeps. The stage is
+// either empty or a recycled old release that pruning would delete anyway;
+// either way the result is the same tree:
+//
+//   - a file already there with the wanted content and mode is kept;
+//   - a file there that no other release shares is rewritten in place;
+//   - a file the source (current) release has, with the same content and
+//     mode and still intact on disk, is hard-linked from it;
+//   - anything else is created, and entries the release lacks are removed.
+//
+// Creating inodes is by far the most expensive part of an apply, and
+// release directories are never edited once applied, so sharing them is
+// safe; Drift would report any edit. Nothing is synced here: the apply
+// syncs the filesystem once, while nginx tests the release.
+func writeStage(ctx context.Context, releases int, stage string, rel Release, previous uint64, src source) error {
 	stageFD, err := unix.Openat(releases, stage, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return stage, fmt.Errorf("open stage: %w", err)
+		return fmt.Errorf("open stage: %w", err)
 	}
 	defer unix.Close(stageFD)
 
-	// Directories first, parents before children.
-	dirSet := map[string]bool{}
-	for _, f := range rel.Files {
+	entries := make([]manifestEntry, len(rel.Files))
+	want := make(map[string]int, len(rel.Files))
+	wantDirs := map[string]bool{}
+	for i, f := range rel.Files {
+		entries[i] = manifestEntry{Path: f.Path, SHA256: sum(f.Content), Mode: modeString(fileMode(f.Mode)), Size: int64(len(f.Content))}
+		want[f.Path] = i
 		for d := path.Dir(f.Path); d != "."; d = path.Dir(d) {
-			dirSet[d] = true
+			wantDirs[d] = true
 		}
 	}
-	dirNames := make([]string, 0, len(dirSet))
-	for d := range dirSet {
-		dirNames = append(dirNames, d)
-	}
-	sort.Strings(dirNames)
+
+	// Clear out what the release does not have, and open the directories
+	// it keeps.
 	dst := map[string]int{".": stageFD}
-	srcDirs := map[string]int{".": src.dir}
+	present := map[string]bool{}
 	defer func() {
 		for d, fd := range dst {
 			if d != "." {
 				unix.Close(fd)
 			}
 		}
+	}()
+	if err := sweep(stageFD, "", want, wantDirs, dst, present); err != nil {
+		return err
+	}
+
+	// Create missing directories, parents first.
+	dirNames := make([]string, 0, len(wantDirs))
+	for d := range wantDirs {
+		dirNames = append(dirNames, d)
+	}
+	sort.Strings(dirNames)
+	srcDirs := map[string]int{".": src.dir}
+	defer func() {
 		for d, fd := range srcDirs {
 			if d != "." && fd >= 0 {
 				unix.Close(fd)
@@ -62,16 +84,17 @@ func writeStage(ctx context.Context, releases int, rel Release, previous uint64,
 		}
 	}()
 	for _, d := range dirNames {
-		parent := dst[path.Dir(d)]
-		base := path.Base(d)
-		if err := unix.Mkdirat(parent, base, 0o755); err != nil {
-			return stage, fmt.Errorf("create directory %s: %w", d, err)
+		if _, ok := dst[d]; !ok {
+			parent, base := dst[path.Dir(d)], path.Base(d)
+			if err := unix.Mkdirat(parent, base, 0o755); err != nil {
+				return fmt.Errorf("create directory %s: %w", d, err)
+			}
+			fd, err := unix.Openat(parent, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("open directory %s: %w", d, err)
+			}
+			dst[d] = fd
 		}
-		fd, err := unix.Openat(parent, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		if err != nil {
-			return stage, fmt.Errorf("open directory %s: %w", d, err)
-		}
-		dst[d] = fd
 		srcDirs[d] = -1
 		if src.dir >= 0 {
 			if sfd, err := openDirAt(src.dir, d); err == nil {
@@ -80,7 +103,14 @@ func writeStage(ctx context.Context, releases int, rel Release, previous uint64,
 		}
 	}
 
-	entries := make([]manifestEntry, len(rel.Files))
+	// The manifest is known up front, so it is written alongside the files.
+	manifestDone := make(chan error, 1)
+	go func() {
+		m := &manifest{Revision: rel.Revision, Previous: previous, Files: slices.Clone(entries)}
+		manifestDone <- writeManifest(stageFD, m)
+	}()
+
+	euid := os.Geteuid()
 	jobs := make(chan int)
 	errc := make(chan error, 1)
 	workers := min(len(rel.Files), max(4, 2*runtime.GOMAXPROCS(0)))
@@ -91,11 +121,8 @@ func writeStage(ctx context.Context, releases int, rel Release, previous uint64,
 			defer wg.Done()
 			for i := range jobs {
 				f := rel.Files[i]
-				mode := fileMode(f.Mode)
-				e := manifestEntry{Path: f.Path, SHA256: sum(f.Content), Mode: modeString(mode), Size: int64(len(f.Content))}
-				entries[i] = e
 				dir, base := path.Dir(f.Path), path.Base(f.Path)
-				if err := placeFile(dst[dir], srcDirs[dir], base, f.Content, e, src.idx); err != nil {
+				if err := placeFile(dst[dir], srcDirs[dir], base, f.Content, entries[i], present[f.Path], src.idx, euid); err != nil {
 					select {
 					case errc <- fmt.Errorf("file %s: %w", f.Path, err):
 					default:
@@ -119,50 +146,148 @@ feed:
 	}
 	close(jobs)
 	wg.Wait()
+	manifestErr := <-manifestDone
 	if ctxErr != nil {
-		return stage, ctxErr
+		return ctxErr
 	}
 	select {
 	case err := <-errc:
-		return stage, err
+		return err
 	default:
 	}
-
-	m := &manifest{Revision: rel.Revision, Previous: previous, Files: entries}
-	if err := writeManifest(stageFD, m); err != nil {
-		return stage, err
-	}
-	// New directory entries (files and hard links) become durable with
-	// their directories.
-	for d, fd := range dst {
-		if err := unix.Fsync(fd); err != nil {
-			return stage, fmt.Errorf("sync directory %s: %w", d, err)
-		}
-	}
-	return stage, nil
+	return manifestErr
 }
 
-// placeFile hard-links the file from the source release when it is known
-// there with the same content and mode and still intact on disk; otherwise
-// it writes the content fresh.
-func placeFile(dstDir, srcDir int, name string, content []byte, want manifestEntry, srcIdx map[string]manifestEntry) error {
+// sweep walks the stage below rel: it removes every entry the release does
+// not want (and every symlink or special file), opens the directories it
+// keeps into dst, and records the wanted files already present.
+func sweep(fd int, rel string, want map[string]int, wantDirs map[string]bool, dst map[string]int, present map[string]bool) error {
+	dup, err := unix.Dup(fd)
+	if err != nil {
+		return err
+	}
+	df := os.NewFile(uintptr(dup), rel)
+	list, err := df.ReadDir(-1)
+	df.Close()
+	if err != nil {
+		return fmt.Errorf("list stage %q: %w", rel, err)
+	}
+	for _, e := range list {
+		name := e.Name()
+		p := path.Join(rel, name)
+		if rel == "" && name == manifestName {
+			continue // rewritten by writeManifest
+		}
+		typ := e.Type() & fs.ModeType
+		switch {
+		case typ == fs.ModeDir && wantDirs[p]:
+			sub, err := unix.Openat(fd, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+			if err != nil {
+				return fmt.Errorf("open stage %q: %w", p, err)
+			}
+			dst[p] = sub
+			if err := sweep(sub, p, want, wantDirs, dst, present); err != nil {
+				return err
+			}
+		case typ == fs.ModeDir:
+			if err := removeTreeAt(fd, name); err != nil {
+				return fmt.Errorf("clear stage %q: %w", p, err)
+			}
+		case typ == 0 && hasKey(want, p):
+			present[p] = true
+		default:
+			if err := unix.Unlinkat(fd, name, 0); err != nil {
+				return fmt.Errorf("clear stage %q: %w", p, err)
+			}
+		}
+	}
+	return nil
+}
+
+func hasKey(m map[string]int, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
+// removeTreeAt deletes name below dir without following symlinks.
+func removeTreeAt(dir int, name string) error {
+	err := unix.Unlinkat(dir, name, 0)
+	if err == nil || errors.Is(err, unix.ENOENT) {
+		return nil
+	}
+	if !errors.Is(err, unix.EISDIR) && !errors.Is(err, unix.EPERM) {
+		return err
+	}
+	sub, err := unix.Openat(dir, name, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	dup, err := unix.Dup(sub)
+	if err != nil {
+		unix.Close(sub)
+		return err
+	}
+	df := os.NewFile(uintptr(dup), name)
+	names, err := df.Readdirnames(-1)
+	df.Close()
+	if err == nil {
+		for _, n := range names {
+			if err = removeTreeAt(sub, n); err != nil {
+				break
+			}
+		}
+	}
+	unix.Close(sub)
+	if err != nil {
+		return err
+	}
+	return unix.Unlinkat(dir, name, unix.AT_REMOVEDIR)
+}
+
+// placeFile makes name in dstDir hold content with the wanted mode, in the
+// cheapest way that leaves a verified, unshared-or-identical file.
+func placeFile(dstDir, srcDir int, name string, content []byte, want manifestEntry, present bool, srcIdx map[string]manifestEntry, euid int) error {
+	mode, err := parseMode(want.Mode)
+	if err != nil {
+		return err
+	}
+	if present {
+		st, err := readFileAt(dstDir, name, want.Size)
+		if err == nil && st.regular && st.uid == euid {
+			if st.sha256 == want.SHA256 && st.mode == mode {
+				return nil // recycled and identical
+			}
+			if st.nlink == 1 {
+				return rewriteAt(dstDir, name, content, mode)
+			}
+		}
+		if err := unix.Unlinkat(dstDir, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
+			return fmt.Errorf("replace: %w", err)
+		}
+	}
 	if srcDir >= 0 {
 		if have, ok := srcIdx[want.Path]; ok && have.SHA256 == want.SHA256 && have.Mode == want.Mode {
-			st, err := readFileAt(srcDir, name)
-			if err == nil && st.regular && st.sha256 == want.SHA256 && modeString(st.mode) == want.Mode {
+			st, err := readFileAt(srcDir, name, want.Size)
+			if err == nil && st.regular && st.sha256 == want.SHA256 && st.mode == mode && st.uid == euid {
 				err := unix.Linkat(srcDir, name, dstDir, name, 0)
 				if err == nil {
 					return nil
 				}
 				if !errors.Is(err, unix.EMLINK) && !errors.Is(err, unix.EXDEV) && !errors.Is(err, unix.EPERM) {
-					return fmt.Errorf("link from previous release: %w", err)
+					return fmt.Errorf("link from current release: %w", err)
 				}
 			}
 		}
 	}
-	mode, err := parseMode(want.Mode)
-	if err != nil {
-		return err
-	}
 	return writeNew(dstDir, name, content, mode)
+}
+
+// rewriteAt replaces the content of an existing, unshared file in place.
+func rewriteAt(dir int, name string, data []byte, mode fs.FileMode) error {
+	fd, err := unix.Openat(dir, name, unix.O_WRONLY|unix.O_TRUNC|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("rewrite %s: %w", name, err)
+	}
+	f := os.NewFile(uintptr(fd), name)
+	return finishWrite(f, name, data, mode)
 }
