@@ -27,9 +27,11 @@ fi
 bin="$(mktemp -d "${TMPDIR:-/tmp}/gatehouse-bench-bin.XXXXXX")"
 trap 'rm -rf "$bin"' EXIT
 
+# The controller and agent are built as `make build` ships them (static,
+# stripped): the agent's resident set depends on it.
 echo "bench: building controller, agent and load generator" >&2
-go build -o "$bin/gatehouse" ./controller/cmd/gatehouse
-go build -o "$bin/gatehouse-agent" ./agent/cmd/gatehouse-agent
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/gatehouse" ./controller/cmd/gatehouse
+CGO_ENABLED=0 go build -trimpath -ldflags "-s -w" -o "$bin/gatehouse-agent" ./agent/cmd/gatehouse-agent
 go build -o "$bin/loadgen" ./e2e/loadgen
 
 # Each simulated agent holds one connection on each side; the controller and

@@ -427,6 +427,12 @@ func writeReport(w io.Writer, r *report) {
 			}
 			return fmt.Sprintf("%.0f / %.0f MB", p.Server.SteadyRSSMB, p.Server.PeakRSSMB)
 		})
+		row("server anonymous RSS steady", func(p *phaseResult) string {
+			if p.Server == nil {
+				return "—"
+			}
+			return fmt.Sprintf("%.0f MB", p.Server.SteadyAnonMB)
+		})
 		row("load generator CPU (% of one core)", func(p *phaseResult) string { return fmt.Sprintf("%.1f %%", p.Loadgen.CPUPercent) })
 		fmt.Fprintln(w)
 		if r.IngestRatio > 0 {
@@ -454,7 +460,7 @@ func writeReport(w io.Writer, r *report) {
 		if a.Env != "" {
 			env = ", environment " + a.Env
 		}
-		fmt.Fprintf(w, "Real gatehouse-agent at a %s interval, %s%s, measured for %.0f s: CPU %.3f %% of one core, RSS steady %.1f MB, peak %.1f MB, %d samples stored\n\n",
-			a.Interval, src, env, a.Usage.Seconds, a.Usage.CPUPercent, a.Usage.SteadyRSSMB, a.Usage.PeakRSSMB, a.StoredRows)
+		fmt.Fprintf(w, "Real gatehouse-agent at a %s interval, %s%s, measured for %.0f s: CPU %.3f %% of one core, RSS steady %.1f MB (of which anonymous %.1f MB, the rest pages of the executable), peak %.1f MB, %d samples stored\n\n",
+			a.Interval, src, env, a.Usage.Seconds, a.Usage.CPUPercent, a.Usage.SteadyRSSMB, a.Usage.SteadyAnonMB, a.Usage.PeakRSSMB, a.StoredRows)
 	}
 }

@@ -53,26 +53,27 @@ func TestParseStatTicks(t *testing.T) {
 func TestParseStatusMem(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name          string
-		status        string
-		rss, hwm      uint64
-		wantErrSubstr string
+		name           string
+		status         string
+		rss, hwm, anon uint64
+		wantErrSubstr  string
 	}{
-		{"both", "Name:\tx\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\n", 10240, 20480, ""},
-		{"zombie has neither", "Name:\tx\nState:\tZ (zombie)\n", 0, 0, "missing"},
-		{"garbage", "VmRSS:\tlots kB\nVmHWM:\t1 kB\n", 0, 0, "VmRSS"},
+		{"all three", "Name:\tx\nVmHWM:\t   20480 kB\nVmRSS:\t   10240 kB\nRssAnon:\t    2048 kB\n", 10240, 20480, 2048, ""},
+		{"zombie has none", "Name:\tx\nState:\tZ (zombie)\n", 0, 0, 0, "missing"},
+		{"no RssAnon", "VmHWM:\t1 kB\nVmRSS:\t1 kB\n", 0, 0, 0, "missing"},
+		{"garbage", "VmRSS:\tlots kB\nVmHWM:\t1 kB\nRssAnon:\t1 kB\n", 0, 0, 0, "VmRSS"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rss, hwm, err := parseStatusMem([]byte(tc.status))
+			rss, hwm, anon, err := parseStatusMem([]byte(tc.status))
 			if tc.wantErrSubstr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErrSubstr) {
 					t.Fatalf("error %v, want one containing %q", err, tc.wantErrSubstr)
 				}
 				return
 			}
-			if err != nil || rss != tc.rss || hwm != tc.hwm {
-				t.Fatalf("got %d, %d, %v; want %d, %d", rss, hwm, err, tc.rss, tc.hwm)
+			if err != nil || rss != tc.rss || hwm != tc.hwm || anon != tc.anon {
+				t.Fatalf("got %d, %d, %d, %v; want %d, %d, %d", rss, hwm, anon, err, tc.rss, tc.hwm, tc.anon)
 			}
 		})
 	}
@@ -84,8 +85,8 @@ func TestReadProcSelf(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.rssKB == 0 || s.hwmKB < s.rssKB {
-		t.Fatalf("implausible memory reading: rss %d kB, hwm %d kB", s.rssKB, s.hwmKB)
+	if s.rssKB == 0 || s.hwmKB < s.rssKB || s.anonKB == 0 || s.anonKB > s.rssKB {
+		t.Fatalf("implausible memory reading: rss %d kB, hwm %d kB, anon %d kB", s.rssKB, s.hwmKB, s.anonKB)
 	}
 }
 
@@ -93,16 +94,16 @@ func TestSummarizeUsage(t *testing.T) {
 	t.Parallel()
 	at := time.Unix(1000, 0)
 	samples := []procSample{
-		{at: at, ticks: 100, rssKB: 1024, hwmKB: 1024},
-		{at: at.Add(5 * time.Second), ticks: 150, rssKB: 4096, hwmKB: 8192},
-		{at: at.Add(10 * time.Second), ticks: 200, rssKB: 2048, hwmKB: 8192},
+		{at: at, ticks: 100, rssKB: 1024, hwmKB: 1024, anonKB: 512},
+		{at: at.Add(5 * time.Second), ticks: 150, rssKB: 4096, hwmKB: 8192, anonKB: 3072},
+		{at: at.Add(10 * time.Second), ticks: 200, rssKB: 2048, hwmKB: 8192, anonKB: 1024},
 	}
 	u, err := summarize(samples)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// 100 ticks = 1 s of CPU over 10 s of wall time.
-	if u.CPUPercent != 10 || u.PeakRSSMB != 8 || u.SteadyRSSMB != 4 || u.Seconds != 10 {
+	if u.CPUPercent != 10 || u.PeakRSSMB != 8 || u.SteadyRSSMB != 4 || u.SteadyAnonMB != 3 || u.Seconds != 10 {
 		t.Fatalf("got %+v", u)
 	}
 	if _, err := summarize(samples[:1]); err == nil {

@@ -20,10 +20,11 @@ const userHZ = 100
 
 // procSample is one reading of a process's CPU time and memory.
 type procSample struct {
-	at    time.Time
-	ticks uint64 // utime + stime
-	rssKB uint64 // VmRSS
-	hwmKB uint64 // VmHWM, the peak resident set
+	at     time.Time
+	ticks  uint64 // utime + stime
+	rssKB  uint64 // VmRSS
+	hwmKB  uint64 // VmHWM, the peak resident set
+	anonKB uint64 // RssAnon: the private part of VmRSS (heap, stacks), without mapped files
 }
 
 // readProc reads /proc/<pid>/stat and /proc/<pid>/status; pid 0 means self.
@@ -44,7 +45,7 @@ func readProc(pid int) (procSample, error) {
 	if err != nil {
 		return s, fmt.Errorf("read process status: %w", err)
 	}
-	s.rssKB, s.hwmKB, err = parseStatusMem(status)
+	s.rssKB, s.hwmKB, s.anonKB, err = parseStatusMem(status)
 	return s, err
 }
 
@@ -72,30 +73,29 @@ func parseStatTicks(stat []byte) (uint64, error) {
 	return u + st, nil
 }
 
-// parseStatusMem returns VmRSS and VmHWM in kB from a status file.
-func parseStatusMem(status []byte) (rss, hwm uint64, err error) {
-	var haveRSS, haveHWM bool
+// parseStatusMem returns VmRSS, VmHWM and RssAnon in kB from a status file.
+func parseStatusMem(status []byte) (rss, hwm, anon uint64, err error) {
+	fields := map[string]*uint64{"VmRSS": &rss, "VmHWM": &hwm, "RssAnon": &anon}
+	seen := 0
 	sc := bufio.NewScanner(bytes.NewReader(status))
 	for sc.Scan() {
 		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok || (k != "VmRSS" && k != "VmHWM") {
+		p := fields[k]
+		if !ok || p == nil {
 			continue
 		}
 		num, _, _ := strings.Cut(strings.TrimSpace(v), " ")
 		n, perr := strconv.ParseUint(num, 10, 64)
 		if perr != nil {
-			return 0, 0, fmt.Errorf("process status: %s: %w", k, perr)
+			return 0, 0, 0, fmt.Errorf("process status: %s: %w", k, perr)
 		}
-		if k == "VmRSS" {
-			rss, haveRSS = n, true
-		} else {
-			hwm, haveHWM = n, true
-		}
+		*p = n
+		seen++
 	}
-	if !haveRSS || !haveHWM {
-		return 0, 0, errors.New("process status: VmRSS or VmHWM missing (is the process a zombie?)")
+	if seen != len(fields) {
+		return 0, 0, 0, errors.New("process status: VmRSS, VmHWM or RssAnon missing (is the process a zombie?)")
 	}
-	return rss, hwm, nil
+	return rss, hwm, anon, nil
 }
 
 // procWatch samples one process every second between Start and Stop.
@@ -161,7 +161,11 @@ type procUsage struct {
 	CPUPercent  float64 `json:"cpu_percent_of_one_core"`
 	SteadyRSSMB float64 `json:"steady_rss_mb"` // median VmRSS over the second half of the window
 	PeakRSSMB   float64 `json:"peak_rss_mb"`   // VmHWM at the end: the process's peak since it started
-	Seconds     float64 `json:"seconds"`
+	// SteadyAnonMB is the median RssAnon over the second half: memory the
+	// process owns, as opposed to pages of its executable mapped from the
+	// page cache.
+	SteadyAnonMB float64 `json:"steady_anon_rss_mb"`
+	Seconds      float64 `json:"seconds"`
 }
 
 func summarize(s []procSample) (procUsage, error) {
@@ -174,15 +178,19 @@ func summarize(s []procSample) (procUsage, error) {
 		return procUsage{}, errors.New("process readings span no time")
 	}
 	half := s[len(s)/2:]
-	rss := make([]uint64, len(half))
-	for i, x := range half {
-		rss[i] = x.rssKB
+	median := func(f func(procSample) uint64) float64 {
+		v := make([]uint64, len(half))
+		for i, x := range half {
+			v[i] = f(x)
+		}
+		sort.Slice(v, func(i, j int) bool { return v[i] < v[j] })
+		return float64(v[len(v)/2]) / 1024
 	}
-	sort.Slice(rss, func(i, j int) bool { return rss[i] < rss[j] })
 	return procUsage{
-		CPUPercent:  float64(last.ticks-first.ticks) / userHZ / wall * 100,
-		SteadyRSSMB: float64(rss[len(rss)/2]) / 1024,
-		PeakRSSMB:   float64(last.hwmKB) / 1024,
-		Seconds:     wall,
+		CPUPercent:   float64(last.ticks-first.ticks) / userHZ / wall * 100,
+		SteadyRSSMB:  median(func(x procSample) uint64 { return x.rssKB }),
+		PeakRSSMB:    float64(last.hwmKB) / 1024,
+		SteadyAnonMB: median(func(x procSample) uint64 { return x.anonKB }),
+		Seconds:      wall,
 	}, nil
 }
