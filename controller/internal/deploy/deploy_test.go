@@ -334,6 +334,19 @@ func TestReconcileOnReconnect(t *testing.T) {
 		if cmds := f.fake.take(); len(cmds) != 1 || cmds[0].cmd.GetApplyNginxRelease().GetRevision() != 3 {
 			t.Errorf("reconcile after an undelivered revision sent %v, want revision 3", cmds)
 		}
+		// An agent that lost its releases reports revision 0 and gets the desired one again.
+		if err := f.dep.ReconcileAgent(ctx, node, 3); err != nil || len(f.fake.take()) != 0 {
+			t.Errorf("reconcile of an agent reporting the applied revision: %v", err)
+		}
+		if err := f.dep.ReconcileAgent(ctx, node, 0); err != nil {
+			t.Fatal(err)
+		}
+		if cmds := f.fake.take(); len(cmds) != 1 || cmds[0].cmd.GetApplyNginxRelease().GetRevision() != 3 {
+			t.Errorf("reconcile of an agent without releases sent %v, want revision 3", cmds)
+		}
+		if got := f.reload(t, srv.ID).AppliedRevision; got != 3 {
+			t.Errorf("applied %d after re-applying, want 3", got)
+		}
 		if err := f.dep.Reconcile(ctx, "web1"); err == nil {
 			t.Error("a node id that is not a server id was accepted")
 		}

@@ -172,7 +172,7 @@ func newFixture(t *testing.T, db *store.DB, cfg Config) *fixture {
 		t.Fatal(err)
 	}
 	f.dep = dep
-	f.svc = proxyconf.New(db, proxyconf.Config{Notifier: dep}, hclog.NewNullLogger())
+	f.svc = proxyconf.New(db, proxyconf.Config{Notifier: dep, Certificate: cfg.Certificate}, hclog.NewNullLogger())
 	return f
 }
 

@@ -178,6 +178,25 @@ func (d *Deployer) Reconcile(ctx context.Context, nodeID string) error {
 	return err
 }
 
+// ReconcileAgent is Reconcile for an agent that reported, in its Hello, the revision it
+// runs. When that differs from the recorded applied revision (the agent lost its
+// releases, or was restored from an older state), the agent's word is recorded first, so
+// the desired revision is pushed even if it was applied before.
+func (d *Deployer) ReconcileAgent(ctx context.Context, nodeID string, reported int64) error {
+	id, err := parseNodeID(nodeID)
+	if err != nil {
+		return err
+	}
+	n, err := d.db.Client.Server.Update().Where(server.ID(id), server.AppliedRevisionNEQ(reported)).SetAppliedRevision(reported).Save(ctx)
+	if err != nil {
+		return fmt.Errorf("record the revision server %d reports: %w", id, err)
+	}
+	if n > 0 {
+		d.log.Warn("agent runs another revision than recorded; recording what it reports", "server", id, "reported", reported)
+	}
+	return d.Reconcile(ctx, nodeID)
+}
+
 // sync brings one server up to date. With retry, a revision that failed before is sent
 // again.
 func (d *Deployer) sync(ctx context.Context, serverID int, retry bool) (*ent.ConfigRevision, error) {
@@ -187,6 +206,9 @@ func (d *Deployer) sync(ctx context.Context, serverID int, retry bool) (*ent.Con
 	}
 	defer unlock()
 	srv, err := d.db.Client.Server.Get(ctx, serverID)
+	if ent.IsNotFound(err) {
+		return nil, nil // deleted since the change
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load server %d: %w", serverID, err)
 	}
