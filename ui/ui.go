@@ -64,6 +64,8 @@ func Funcs(now func() time.Time) template.FuncMap {
 		"ago":      func(t any) string { return ago(now(), t) },
 		"datetime": func(t any) string { return formatTime(t, time.RFC3339) },
 		"when":     func(t any) string { return formatTime(t, "2006-01-02 15:04 MST") },
+		"bytes":  humanBytes,
+		"uptime": humanUptime,
 		"initial": func(s string) string {
 			if s == "" {
 				return "?"
@@ -202,4 +204,57 @@ func plural(n int, unit string) string {
 		return "1 " + unit
 	}
 	return fmt.Sprintf("%d %ss", n, unit)
+}
+
+// humanBytes formats a byte count (any integer or float) with binary units.
+func humanBytes(v any) string {
+	var f float64
+	switch n := v.(type) {
+	case uint64:
+		f = float64(n)
+	case int64:
+		f = float64(n)
+	case int:
+		f = float64(n)
+	case uint32:
+		f = float64(n)
+	case float64:
+		f = n
+	default:
+		return "?"
+	}
+	units := []string{"B", "KiB", "MiB", "GiB", "TiB", "PiB"}
+	i := 0
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if i == 0 {
+		return fmt.Sprintf("%.0f %s", f, units[i])
+	}
+	return fmt.Sprintf("%.1f %s", f, units[i])
+}
+
+// humanUptime formats seconds as days, hours and minutes.
+func humanUptime(v any) string {
+	var s uint64
+	switch n := v.(type) {
+	case uint64:
+		s = n
+	case int64:
+		s = uint64(max(n, 0))
+	case int:
+		s = uint64(max(n, 0))
+	default:
+		return "?"
+	}
+	d, h, m := s/86400, s%86400/3600, s%3600/60
+	switch {
+	case d > 0:
+		return fmt.Sprintf("%dd %dh %dm", d, h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh %dm", h, m)
+	default:
+		return fmt.Sprintf("%dm", m)
+	}
 }

@@ -60,7 +60,9 @@
       if (key === "status") tile.dataset.status = value;
       const el = tile.querySelector(`[data-field="${CSS.escape(key)}"]`);
       if (!el) continue;
-      if (el instanceof HTMLTimeElement) {
+      if (el instanceof HTMLMeterElement) {
+        el.value = Number(value) || 0;
+      } else if (el instanceof HTMLTimeElement) {
         el.dateTime = value;
         el.textContent = "just now";
       } else {
@@ -71,6 +73,7 @@
   };
   gatehouse.on("server.status", applyServer);
   gatehouse.on("server.update", applyServer);
+  gatehouse.on("server.tiles", (list) => { for (const d of list || []) applyServer(d); });
 
   document.addEventListener("DOMContentLoaded", () => {
     const topics = [...document.querySelectorAll("[data-live]")].map((el) => el.dataset.live);
@@ -84,5 +87,143 @@
     };
     for (const name of Object.keys(handlers)) es.addEventListener(name, dispatch);
     es.onmessage = dispatch;
+  });
+})();
+
+// Server charts: fetch the series for the chosen range, draw each chart as an
+// SVG line, and extend the lines with live samples from the server's topic.
+(() => {
+  "use strict";
+  const NS = "http://www.w3.org/2000/svg";
+  const W = 600, H = 160;
+  const fmtBytes = (v) => {
+    const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0;
+    while (v >= 1024 && i < u.length - 1) { v /= 1024; i++; }
+    return (i ? v.toFixed(1) : v.toFixed(0)) + " " + u[i];
+  };
+  const fmt = (v, unit) => {
+    if (v == null || Number.isNaN(v)) return "—";
+    if (unit === "B/s") return fmtBytes(v) + "/s";
+    if (unit === "%") return v.toFixed(1) + "%";
+    return v.toFixed(2);
+  };
+  const el = (name, attrs) => {
+    const e = document.createElementNS(NS, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    return e;
+  };
+
+  const draw = (fig, series) => {
+    const svg = fig.querySelector("svg");
+    const keys = fig.dataset.chart.split(",");
+    const unit = fig.dataset.unit;
+    const pts = series.points || [];
+    svg.replaceChildren();
+    for (const f of [0.25, 0.5, 0.75]) svg.append(el("line", { class: "grid", x1: 0, x2: W, y1: H * f, y2: H * f }));
+    let cap = fig.querySelector("figcaption b");
+    if (!cap) { cap = document.createElement("b"); fig.querySelector("figcaption").append(cap); }
+    if (!pts.length) {
+      const t = el("text", { class: "empty-chart", x: W / 2, y: H / 2, "text-anchor": "middle" });
+      t.textContent = "no data for this range yet";
+      svg.append(t);
+      cap.textContent = "—";
+      return;
+    }
+    let max = Number(fig.dataset.max) || 0;
+    if (!max) for (const p of pts) for (const k of keys) max = Math.max(max, p[k] || 0);
+    max = max || 1;
+    const from = series.from, span = Math.max(series.to - series.from, 1);
+    keys.forEach((k, i) => {
+      const d = pts.map((p) => `${(((p.t - from) / span) * W).toFixed(1)},${(H - ((p[k] || 0) / max) * H * 0.95).toFixed(1)}`).join(" ");
+      if (i === 0 && keys.length === 1) {
+        const x0 = d.slice(0, d.indexOf(",")), xn = d.slice(d.lastIndexOf(" ") + 1).split(",")[0];
+        svg.append(el("polygon", { class: "area", points: `${x0},${H} ${d} ${xn},${H}` }));
+      }
+      svg.append(el("polyline", { class: `line s${i}`, points: d }));
+    });
+    const last = pts[pts.length - 1];
+    cap.textContent = keys.map((k) => fmt(last[k], unit)).join(" / ");
+  };
+
+  const load = async (box, range) => {
+    const res = await fetch(`/api/v1/servers/${encodeURIComponent(box.dataset.server)}/metrics?range=${encodeURIComponent(range)}`, { credentials: "same-origin" });
+    if (!res.ok) return;
+    const series = await res.json();
+    box.series = series;
+    box.dataset.range = range;
+    for (const fig of box.querySelectorAll("[data-chart]")) draw(fig, series);
+    box.dataset.drawn = "true";
+  };
+
+  const pct = (u, t) => (t > 0 ? (u / t) * 100 : 0);
+  const pointOf = (s) => ({
+    t: s.ts, cpu: s.cpu, cpu_max: s.cpu, mem: pct(s.mem_used, s.mem_total), swap: pct(s.swap_used, s.swap_total),
+    disk: pct(s.disk_used, s.disk_total), load1: s.load1, rx: s.net_rx, tx: s.net_tx,
+  });
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const box = document.querySelector("[data-charts]");
+    if (!box) return;
+    load(box, box.dataset.range || "1h");
+    for (const a of document.querySelectorAll("[data-range]:not([data-charts])")) {
+      a.addEventListener("click", (ev) => {
+        ev.preventDefault();
+        for (const o of document.querySelectorAll("[data-range]:not([data-charts])")) o.removeAttribute("aria-current");
+        a.setAttribute("aria-current", "true");
+        history.replaceState(null, "", a.href);
+        load(box, a.dataset.range);
+      });
+    }
+    // Live samples extend the raw (1 h) view.
+    window.gatehouse.on("metrics", (s) => {
+      if (!box.series || String(s.server_id) !== box.dataset.server || box.dataset.range !== "1h") return;
+      const p = pointOf(s);
+      const pts = box.series.points;
+      if (pts.length && pts[pts.length - 1].t >= p.t) return;
+      pts.push(p);
+      const span = box.series.to - box.series.from;
+      box.series.to = p.t;
+      box.series.from = p.t - span;
+      while (pts.length && pts[0].t < box.series.from) pts.shift();
+      for (const fig of box.querySelectorAll("[data-chart]")) draw(fig, box.series);
+      box.dataset.live = "true";
+      box.dataset.points = String(pts.length);
+    });
+  });
+
+  // Processes, fetched through the agent from the node's Glances.
+  document.addEventListener("click", async (ev) => {
+    const btn = ev.target.closest("[data-load-processes]");
+    if (!btn) return;
+    const sec = btn.closest("[data-processes]");
+    const note = sec.querySelector("[data-processes-note]");
+    const table = sec.querySelector("[data-processes-table]");
+    btn.disabled = true;
+    note.textContent = "Loading…";
+    try {
+      const res = await fetch(`/api/v1/servers/${encodeURIComponent(sec.dataset.processes)}/glances/processlist`, { credentials: "same-origin" });
+      const body = await res.json();
+      if (!res.ok) { note.textContent = (body.error && body.error.message) || "The processes could not be loaded."; return; }
+      const list = (Array.isArray(body) ? body : []).sort((a, b) => (b.cpu_percent || 0) - (a.cpu_percent || 0)).slice(0, 25);
+      const tbody = table.querySelector("tbody");
+      tbody.replaceChildren();
+      for (const p of list) {
+        const tr = document.createElement("tr");
+        const cmd = Array.isArray(p.cmdline) ? p.cmdline.join(" ") : "";
+        for (const v of [p.pid, p.name, p.username, (p.cpu_percent || 0).toFixed(1), (p.memory_percent || 0).toFixed(1), cmd]) {
+          const td = document.createElement("td");
+          td.textContent = v == null ? "" : String(v);
+          tr.append(td);
+        }
+        tbody.append(tr);
+      }
+      table.hidden = false;
+      note.textContent = `Top ${list.length} by CPU, as Glances saw them just now.`;
+    } catch {
+      note.textContent = "The processes could not be loaded.";
+    } finally {
+      btn.disabled = false;
+    }
   });
 })();

@@ -41,11 +41,14 @@ func New(db *store.DB, log hclog.Logger) *Registry {
 
 var namePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,62}[a-z0-9])?$`)
 
+// ErrInvalidName means a server name is not acceptable.
+var ErrInvalidName = errors.New("invalid server name")
+
 // ValidName checks a server name: lowercase letters, digits, '.' and '-', at
 // most 64 characters, starting and ending with a letter or digit.
 func ValidName(name string) error {
 	if !namePattern.MatchString(name) {
-		return fmt.Errorf("server name %q: use 1-64 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit", name)
+		return fmt.Errorf("%w %q: use 1-64 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit", ErrInvalidName, name)
 	}
 	return nil
 }

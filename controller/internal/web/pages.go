@@ -108,10 +108,20 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 type serverCounts struct{ Total, Online, Offline, Pending int }
 
 type dashboardData struct {
-	Servers       []*ent.Server
+	Servers       []Tile
 	Counts        serverCounts
 	AddServerPath string
 }
+
+// Tile is one server on the dashboard with its latest values.
+type Tile struct {
+	*ent.Server
+	Values TileValues
+}
+
+// TileValues are a tile's live values, keyed like the tile's data-field
+// attributes and already formatted for display.
+type TileValues map[string]string
 
 func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
 	servers, err := s.db.Client.Server.Query().
@@ -123,8 +133,17 @@ func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusInternalServerError, "Dashboard unavailable", "The server list could not be loaded. Try again in a moment.")
 		return
 	}
-	d := dashboardData{Servers: servers}
-	for _, sv := range servers {
+	d := dashboardData{Servers: make([]Tile, len(servers))}
+	var values map[int]TileValues
+	if s.opts.Tiles != nil {
+		ids := make([]int, len(servers))
+		for i, sv := range servers {
+			ids[i] = sv.ID
+		}
+		values = s.opts.Tiles(r.Context(), ids)
+	}
+	for i, sv := range servers {
+		d.Servers[i] = Tile{Server: sv, Values: values[sv.ID]}
 		d.Counts.Total++
 		switch sv.Status {
 		case server.StatusOnline:

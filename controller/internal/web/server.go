@@ -37,6 +37,9 @@ type Options struct {
 	Tokens  *auth.Tokens // optional; built from DB and Audit when nil
 	Version string
 
+	// Tiles, when set, returns the latest values of the dashboard's servers.
+	Tiles func(ctx context.Context, serverIDs []int) map[int]TileValues
+
 	// Now is the clock for page rendering; nil means time.Now.
 	Now func() time.Time
 	// SessionCleanup is how often expired sessions are deleted; 0 means 10 minutes.

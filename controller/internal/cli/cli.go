@@ -1,0 +1,369 @@
+// Package cli implements the gatehouse command line: serve, migrate, and the
+// administrative subcommands.
+package cli
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"strings"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/gatehousehq/gatehouse/controller"
+	"github.com/gatehousehq/gatehouse/controller/internal/audit"
+	"github.com/gatehousehq/gatehouse/controller/internal/auth"
+	"github.com/gatehousehq/gatehouse/controller/internal/config"
+	"github.com/gatehousehq/gatehouse/internal/version"
+)
+
+// IO is the process's standard streams and environment.
+type IO struct {
+	In       io.Reader
+	Out, Err io.Writer
+	Env      []string
+}
+
+const usage = `Gatehouse controller — reverse proxies and server monitoring.
+
+Usage:
+  gatehouse serve [flags]                      run the controller (web UI, API, agent endpoint)
+  gatehouse migrate [flags]                    apply database migrations and exit
+  gatehouse user create NAME [--admin] [--password-stdin]
+  gatehouse user list
+  gatehouse user passwd NAME [--password-stdin]
+  gatehouse user disable NAME | enable NAME
+  gatehouse token create NAME --user USER      create an API token (printed once, on the last line)
+  gatehouse server add NAME                    register a server and print its one-time install command
+  gatehouse server token NAME                  a new install command for an existing server
+  gatehouse server list
+  gatehouse server remove NAME                 delete a server and revoke its agent certificate
+  gatehouse ca pin                             print the pin agents use to trust this controller
+  gatehouse version
+
+Every command takes the configuration flags of "gatehouse serve --help"
+(for example --data-dir and --database-url) and the same GATEHOUSE_* variables.
+`
+
+// Run executes the command line and returns the exit code.
+func Run(ctx context.Context, args []string, stdio IO) int {
+	if len(args) == 0 {
+		fmt.Fprint(stdio.Err, usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "serve":
+		err = serve(ctx, args[1:], stdio)
+	case "migrate":
+		err = migrate(ctx, args[1:], stdio)
+	case "user":
+		err = userCmd(ctx, args[1:], stdio)
+	case "server":
+		err = serverCmd(ctx, args[1:], stdio)
+	case "token":
+		err = tokenCmd(ctx, args[1:], stdio)
+	case "ca":
+		err = caCmd(ctx, args[1:], stdio)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdio.Out, "gatehouse", version.Version)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdio.Out, usage)
+	default:
+		fmt.Fprintf(stdio.Err, "gatehouse: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stdio.Err, "gatehouse: %v\n", err)
+		return 2
+	default:
+		fmt.Fprintf(stdio.Err, "gatehouse: %v\n", err)
+		return 1
+	}
+}
+
+var errUsage = errors.New("usage")
+
+func usageErr(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", errUsage, fmt.Sprintf(format, a...))
+}
+
+// loadConfig parses configuration flags (plus extra command flags declared on fs).
+func loadConfig(fs *flag.FlagSet, args []string, stdio IO) (config.Config, error) {
+	fs.SetOutput(stdio.Err)
+	return config.Load(fs, args, stdio.Env)
+}
+
+func newLogger(cfg config.Config, w io.Writer) hclog.Logger {
+	return hclog.New(&hclog.LoggerOptions{
+		Name:       "gatehouse",
+		Level:      hclog.LevelFromString(cfg.LogLevel),
+		Output:     w,
+		JSONFormat: cfg.LogFormat == "json",
+	})
+}
+
+func serve(ctx context.Context, args []string, stdio IO) error {
+	fs := flag.NewFlagSet("gatehouse serve", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: gatehouse serve [flags]\n\nSettings (file key, environment variable, meaning):\n%s\nFlags:\n", config.Reference())
+		fs.PrintDefaults()
+	}
+	cfg, err := loadConfig(fs, args, stdio)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stdio.Err)
+	c, err := controller.New(ctx, cfg, log, controller.Options{Out: stdio.Out})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdio.Out, "Gatehouse is running at %s — open it in your browser and log in.\n", c.URL())
+	return c.Run(ctx)
+}
+
+func migrate(ctx context.Context, args []string, stdio IO) error {
+	fs := flag.NewFlagSet("gatehouse migrate", flag.ContinueOnError)
+	cfg, err := loadConfig(fs, args, stdio)
+	if err != nil {
+		return err
+	}
+	applied, err := controller.Migrate(ctx, cfg, newLogger(cfg, stdio.Err))
+	if err != nil {
+		return err
+	}
+	if len(applied) == 0 {
+		fmt.Fprintln(stdio.Out, "database is up to date")
+	}
+	for _, m := range applied {
+		fmt.Fprintln(stdio.Out, "applied", m)
+	}
+	return nil
+}
+
+// open parses flags and opens the controller's state for an admin command.
+func open(ctx context.Context, fs *flag.FlagSet, args []string, stdio IO) (*controller.Admin, []string, error) {
+	cfg, err := loadConfig(fs, args, stdio)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := controller.OpenAdmin(ctx, cfg, newLogger(cfg, stdio.Err))
+	return a, fs.Args(), err
+}
+
+var cliActor = audit.System("cli")
+
+func readPassword(stdio IO, fromStdin bool) (string, bool, error) {
+	if !fromStdin {
+		return rand.Text()[:20], true, nil
+	}
+	line, err := bufio.NewReader(stdio.In).ReadString('\n')
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", false, err
+	}
+	return strings.TrimRight(line, "\r\n"), false, nil
+}
+
+func userCmd(ctx context.Context, args []string, stdio IO) error {
+	if len(args) == 0 {
+		return usageErr("user needs a subcommand: create, list, passwd, disable, enable")
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("gatehouse user "+sub, flag.ContinueOnError)
+	admin := fs.Bool("admin", false, "give the user the admin role")
+	pwStdin := fs.Bool("password-stdin", false, "read the password from standard input instead of generating one")
+	// Flags may come before or after NAME.
+	var name string
+	rest := args[1:]
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	a, extra, err := open(ctx, fs, rest, stdio)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if name == "" && len(extra) > 0 {
+		name = extra[0]
+	}
+	if sub != "list" && name == "" {
+		return usageErr("user %s needs a user name", sub)
+	}
+	switch sub {
+	case "create":
+		pw, generated, err := readPassword(stdio, *pwStdin)
+		if err != nil {
+			return err
+		}
+		role := auth.RoleUser
+		if *admin {
+			role = auth.RoleAdmin
+		}
+		if _, err := a.Users.Create(ctx, cliActor, name, pw, role); err != nil {
+			return describe(err)
+		}
+		fmt.Fprintf(stdio.Out, "created %s %q\n", role, name)
+		if generated {
+			fmt.Fprintf(stdio.Out, "password: %s\n(shown only now)\n", pw)
+		}
+	case "list":
+		users, err := a.Users.List(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdio.Out, "%-5s %-32s %-6s %s\n", "ID", "USERNAME", "ROLE", "STATE")
+		for _, u := range users {
+			state := "enabled"
+			if u.Disabled {
+				state = "disabled"
+			}
+			fmt.Fprintf(stdio.Out, "%-5d %-32s %-6s %s\n", u.ID, u.Username, u.Role, state)
+		}
+	case "passwd", "disable", "enable":
+		u, err := a.Users.Lookup(ctx, name)
+		if err != nil {
+			return describe(err)
+		}
+		switch sub {
+		case "passwd":
+			pw, generated, err := readPassword(stdio, *pwStdin)
+			if err != nil {
+				return err
+			}
+			if err := a.Users.SetPassword(ctx, cliActor, u.ID, pw); err != nil {
+				return describe(err)
+			}
+			fmt.Fprintf(stdio.Out, "password of %q changed; their sessions were ended\n", name)
+			if generated {
+				fmt.Fprintf(stdio.Out, "password: %s\n(shown only now)\n", pw)
+			}
+		case "disable", "enable":
+			if err := a.Users.SetDisabled(ctx, cliActor, u.ID, sub == "disable"); err != nil {
+				return describe(err)
+			}
+			fmt.Fprintf(stdio.Out, "%sd %q\n", sub, name)
+		}
+	default:
+		return usageErr("unknown user subcommand %q", sub)
+	}
+	return nil
+}
+
+// describe renders field errors as one line a person can act on.
+func describe(err error) error {
+	if fe, ok := auth.IsFieldErrors(err); ok {
+		var parts []string
+		for k, v := range fe {
+			parts = append(parts, k+": "+v)
+		}
+		return errors.New(strings.Join(parts, "; "))
+	}
+	return err
+}
+
+func serverCmd(ctx context.Context, args []string, stdio IO) error {
+	if len(args) == 0 {
+		return usageErr("server needs a subcommand: add, token, list, remove")
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("gatehouse server "+sub, flag.ContinueOnError)
+	var name string
+	rest := args[1:]
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	a, _, err := open(ctx, fs, rest, stdio)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if sub != "list" && name == "" {
+		return usageErr("server %s needs a server name", sub)
+	}
+	switch sub {
+	case "add", "token":
+		if sub == "token" {
+			if _, err := a.ServerByName(ctx, name); err != nil {
+				return err
+			}
+		}
+		e, err := a.Enroll(ctx, name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdio.Out, "Server %q (id %d). On the node, run (valid until %s, once):\n\n  %s\n\n",
+			e.Server.Name, e.Server.ID, e.ExpiresAt.Local().Format("15:04:05"), e.Command)
+	case "list":
+		list, err := a.Servers(ctx)
+		if err != nil {
+			return err
+		}
+		controller.WriteServers(stdio.Out, list)
+	case "remove":
+		s, err := a.ServerByName(ctx, name)
+		if err != nil {
+			return err
+		}
+		if err := a.Registry.Delete(ctx, s.ID); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdio.Out, "removed %q; its agent certificate is no longer accepted\n", name)
+	default:
+		return usageErr("unknown server subcommand %q", sub)
+	}
+	return nil
+}
+
+func caCmd(ctx context.Context, args []string, stdio IO) error {
+	if len(args) == 0 || args[0] != "pin" {
+		return usageErr("ca needs a subcommand: pin")
+	}
+	a, _, err := open(ctx, flag.NewFlagSet("gatehouse ca pin", flag.ContinueOnError), args[1:], stdio)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	fmt.Fprintln(stdio.Out, a.CAPin())
+	return nil
+}
+
+func tokenCmd(ctx context.Context, args []string, stdio IO) error {
+	if len(args) == 0 || args[0] != "create" {
+		return usageErr("token needs a subcommand: create")
+	}
+	fs := flag.NewFlagSet("gatehouse token create", flag.ContinueOnError)
+	owner := fs.String("user", "", "the user the token acts as (required)")
+	var name string
+	rest := args[1:]
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		name, rest = rest[0], rest[1:]
+	}
+	a, _, err := open(ctx, fs, rest, stdio)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if name == "" || *owner == "" {
+		return usageErr("token create needs a token name and --user")
+	}
+	u, err := a.Users.Lookup(ctx, *owner)
+	if err != nil {
+		return describe(err)
+	}
+	_, raw, err := a.Tokens.Create(ctx, cliActor, u.ID, name, nil)
+	if err != nil {
+		return describe(err)
+	}
+	fmt.Fprintf(stdio.Out, "API token %q for %s (shown only now):\n%s\n", name, u.Username, raw)
+	return nil
+}

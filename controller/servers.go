@@ -1,0 +1,453 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strconv"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/audit"
+	"github.com/gatehousehq/gatehouse/controller/internal/events"
+	"github.com/gatehousehq/gatehouse/controller/internal/hub"
+	"github.com/gatehousehq/gatehouse/controller/internal/metrics"
+	"github.com/gatehousehq/gatehouse/controller/internal/nodes"
+	"github.com/gatehousehq/gatehouse/controller/internal/web"
+	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/server"
+	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
+)
+
+// serversWeb serves the server pages and the /api/v1/servers endpoints.
+type serversWeb struct {
+	c *Controller
+	w *web.Server
+}
+
+func (sv *serversWeb) register() error {
+	page := func(method, pattern string, p web.Policy, h http.HandlerFunc) web.Route {
+		return web.Route{Method: method, Pattern: pattern, Policy: p, Kind: web.KindPage, Handler: h}
+	}
+	api := func(method, pattern string, p web.Policy, h http.HandlerFunc) web.Route {
+		return web.Route{Method: method, Pattern: pattern, Policy: p, Kind: web.KindAPI, Handler: h}
+	}
+	list := page("GET", "/servers", web.PolicyUser, sv.listPage)
+	list.Nav, list.NavOrder = "Servers", 20
+	for _, r := range []web.Route{
+		list,
+		page("GET", "/servers/new", web.PolicyAdmin, sv.newPage),
+		page("POST", "/servers", web.PolicyAdmin, sv.createPage),
+		page("GET", "/servers/{id}", web.PolicyUser, sv.serverPage),
+		page("POST", "/servers/{id}/token", web.PolicyAdmin, sv.tokenPage),
+		page("POST", "/servers/{id}/delete", web.PolicyAdmin, sv.deletePage),
+
+		api("GET", "/api/v1/servers", web.PolicyUser, sv.apiList),
+		api("POST", "/api/v1/servers", web.PolicyAdmin, sv.apiCreate),
+		api("GET", "/api/v1/servers/{id}", web.PolicyUser, sv.apiGet),
+		api("DELETE", "/api/v1/servers/{id}", web.PolicyAdmin, sv.apiDelete),
+		api("POST", "/api/v1/servers/{id}/token", web.PolicyAdmin, sv.apiToken),
+		api("GET", "/api/v1/servers/{id}/metrics", web.PolicyUser, sv.apiMetrics),
+		api("GET", "/api/v1/servers/{id}/latest", web.PolicyUser, sv.apiLatest),
+		api("GET", "/api/v1/servers/{id}/glances/{plugin}", web.PolicyUser, sv.apiGlances),
+	} {
+		if err := sv.w.Register(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// serverJSON is a server as the API shows it.
+type serverJSON struct {
+	ID            int              `json:"id"`
+	Name          string           `json:"name"`
+	Address       string           `json:"address"`
+	Status        string           `json:"status"`
+	Local         bool             `json:"local"`
+	Labels        []string         `json:"labels"`
+	LastSeenAt    *time.Time       `json:"last_seen_at"`
+	AgentVersion  string           `json:"agent_version"`
+	Hostname      string           `json:"hostname"`
+	OS            string           `json:"os"`
+	Arch          string           `json:"arch"`
+	Kernel        string           `json:"kernel"`
+	MetricsSource string           `json:"metrics_source"`
+	Addresses     []string         `json:"addresses"`
+	CertNotAfter  *time.Time       `json:"cert_not_after"`
+	Connected     bool             `json:"connected"`
+	CreatedAt     time.Time        `json:"created_at"`
+	Latest        *metrics.Summary `json:"latest,omitempty"`
+}
+
+func (sv *serversWeb) toJSON(s *ent.Server) serverJSON {
+	labels, addrs := s.Labels, s.Addresses
+	if labels == nil {
+		labels = []string{}
+	}
+	if addrs == nil {
+		addrs = []string{}
+	}
+	return serverJSON{
+		ID: s.ID, Name: s.Name, Address: s.Address, Status: string(s.Status), Local: s.Local, Labels: labels,
+		LastSeenAt: s.LastSeenAt, AgentVersion: s.AgentVersion, Hostname: s.Hostname, OS: s.Os, Arch: s.Arch,
+		Kernel: s.Kernel, MetricsSource: s.MetricsSource, Addresses: addrs, CertNotAfter: s.CertNotAfter,
+		Connected: sv.c.hub.Connected(strconv.Itoa(s.ID)), CreatedAt: s.CreatedAt,
+	}
+}
+
+type enrollmentJSON struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expires_at"`
+	Command   string    `json:"command"`
+	CAPin     string    `json:"ca_pin"`
+	Address   string    `json:"controller_address"`
+}
+
+func (sv *serversWeb) enroll(ctx context.Context, s *ent.Server) (*Enrollment, error) {
+	return enrollment(ctx, sv.c.registry, s, sv.c.cfg, sv.c.ca.Pin())
+}
+
+// lookup finds the server named by the {id} path value.
+func (sv *serversWeb) lookup(r *http.Request) (*ent.Server, error) {
+	id, err := strconv.Atoi(r.PathValue("id"))
+	if err != nil || id <= 0 {
+		return nil, errNoServer
+	}
+	s, err := sv.c.db.Client.Server.Get(r.Context(), id)
+	if ent.IsNotFound(err) {
+		return nil, errNoServer
+	}
+	return s, err
+}
+
+var errNoServer = errors.New("no such server")
+
+func (sv *serversWeb) record(r *http.Request, action, target, detail string) {
+	if err := sv.c.audit.Record(r.Context(), audit.For(sv.w.Actor(r), action, target, detail)); err != nil {
+		sv.c.log.Error("audit", "action", action, "error", err)
+	}
+}
+
+func (sv *serversWeb) create(r *http.Request, name string) (*ent.Server, *Enrollment, error) {
+	s, err := sv.c.registry.Create(r.Context(), name, "", false)
+	if err != nil {
+		return nil, nil, err
+	}
+	e, err := sv.enroll(r.Context(), s)
+	if err != nil {
+		return nil, nil, err
+	}
+	sv.record(r, "server.create", "server:"+s.Name, "enrollment token issued")
+	return s, e, nil
+}
+
+func (sv *serversWeb) remove(r *http.Request, s *ent.Server) error {
+	if err := sv.c.registry.Delete(r.Context(), s.ID); err != nil {
+		return err
+	}
+	sv.c.writer.Forget(s.ID)
+	sv.record(r, "server.delete", "server:"+s.Name, "certificates no longer accepted")
+	sv.c.events.Publish(events.Event{Topic: "servers", Name: "server.status", Data: map[string]any{"id": s.ID, "status": "removed"}})
+	return nil
+}
+
+// --- API ---
+
+func (sv *serversWeb) apiList(w http.ResponseWriter, r *http.Request) {
+	list, err := sv.c.db.Client.Server.Query().Order(ent.Asc(server.FieldName)).All(r.Context())
+	if err != nil {
+		web.WriteError(w, http.StatusInternalServerError, "internal", "the server list could not be read", nil)
+		return
+	}
+	ids := make([]int, len(list))
+	for i, s := range list {
+		ids[i] = s.ID
+	}
+	sums, _ := sv.c.query.LatestSummaries(r.Context(), ids)
+	out := make([]serverJSON, len(list))
+	for i, s := range list {
+		out[i] = sv.toJSON(s)
+		if sum, ok := sums[s.ID]; ok {
+			out[i].Latest = &sum
+		}
+	}
+	web.WriteJSON(w, http.StatusOK, map[string]any{"servers": out})
+}
+
+func (sv *serversWeb) apiCreate(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if !web.DecodeJSON(w, r, &in) {
+		return
+	}
+	s, e, err := sv.create(r, in.Name)
+	if err != nil {
+		sv.apiFail(w, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusCreated, map[string]any{"server": sv.toJSON(s), "enrollment": sv.enrollmentJSON(e)})
+}
+
+func (sv *serversWeb) enrollmentJSON(e *Enrollment) enrollmentJSON {
+	return enrollmentJSON{Token: e.Token, ExpiresAt: e.ExpiresAt, Command: e.Command, CAPin: sv.c.ca.Pin(), Address: sv.c.cfg.AgentAddress}
+}
+
+func (sv *serversWeb) apiFail(w http.ResponseWriter, err error) {
+	switch {
+	case errors.Is(err, errNoServer):
+		web.WriteError(w, http.StatusNotFound, "not_found", "no such server", nil)
+	case errors.Is(err, nodes.ErrNameTaken):
+		web.WriteError(w, http.StatusConflict, "conflict", "a server with this name exists", map[string]string{"name": "is taken"})
+	case errors.Is(err, nodes.ErrInvalidName):
+		web.WriteError(w, http.StatusUnprocessableEntity, "invalid", "the server name is not valid", map[string]string{"name": err.Error()})
+	default:
+		sv.c.log.Error("servers api", "error", err)
+		web.WriteError(w, http.StatusInternalServerError, "internal", "the request could not be completed", nil)
+	}
+}
+
+func (sv *serversWeb) apiGet(w http.ResponseWriter, r *http.Request) {
+	s, err := sv.lookup(r)
+	if err != nil {
+		sv.apiFail(w, err)
+		return
+	}
+	out := sv.toJSON(s)
+	if sums, _ := sv.c.query.LatestSummaries(r.Context(), []int{s.ID}); len(sums) > 0 {
+		sum := sums[s.ID]
+		out.Latest = &sum
+	}
+	web.WriteJSON(w, http.StatusOK, out)
+}
+
+func (sv *serversWeb) apiDelete(w http.ResponseWriter, r *http.Request) {
+	s, err := sv.lookup(r)
+	if err == nil {
+		err = sv.remove(r, s)
+	}
+	if err != nil {
+		sv.apiFail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (sv *serversWeb) apiToken(w http.ResponseWriter, r *http.Request) {
+	s, err := sv.lookup(r)
+	if err != nil {
+		sv.apiFail(w, err)
+		return
+	}
+	e, err := sv.enroll(r.Context(), s)
+	if err != nil {
+		sv.apiFail(w, err)
+		return
+	}
+	sv.record(r, "server.token", "server:"+s.Name, "enrollment token issued")
+	web.WriteJSON(w, http.StatusCreated, map[string]any{"enrollment": sv.enrollmentJSON(e)})
+}
+
+// ranges are the chart spans the UI offers.
+var ranges = map[string]time.Duration{"1h": time.Hour, "24h": 24 * time.Hour, "7d": 7 * 24 * time.Hour, "30d": 30 * 24 * time.Hour}
+
+func (sv *serversWeb) apiMetrics(w http.ResponseWriter, r *http.Request) {
+	s, err := sv.lookup(r)
+	if err != nil {
+		sv.apiFail(w, err)
+		return
+	}
+	rng := r.URL.Query().Get("range")
+	if rng == "" {
+		rng = "1h"
+	}
+	span, ok := ranges[rng]
+	if !ok {
+		web.WriteError(w, http.StatusBadRequest, "invalid", "range must be 1h, 24h, 7d or 30d", map[string]string{"range": "must be 1h, 24h, 7d or 30d"})
+		return
+	}
+	series, err := sv.c.query.Series(r.Context(), s.ID, span, time.Now())
+	if err != nil {
+		sv.apiFail(w, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, series)
+}
+
+func (sv *serversWeb) apiLatest(w http.ResponseWriter, r *http.Request) {
+	s, err := sv.lookup(r)
+	if err != nil {
+		sv.apiFail(w, err)
+		return
+	}
+	latest, err := sv.c.query.Latest(r.Context(), s.ID)
+	if err != nil {
+		sv.apiFail(w, err)
+		return
+	}
+	if latest == nil {
+		web.WriteError(w, http.StatusNotFound, "no_data", "this server has not reported metrics yet", nil)
+		return
+	}
+	b, err := protojson.MarshalOptions{UseProtoNames: true, EmitUnpopulated: true}.Marshal(latest)
+	if err != nil {
+		sv.apiFail(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(b)
+}
+
+// apiGlances returns one Glances plugin's data, fetched through the agent.
+func (sv *serversWeb) apiGlances(w http.ResponseWriter, r *http.Request) {
+	s, err := sv.lookup(r)
+	if err != nil {
+		sv.apiFail(w, err)
+		return
+	}
+	plugin := r.PathValue("plugin")
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	res, err := sv.c.hub.Send(ctx, strconv.Itoa(s.ID), &agentv1.Command{Kind: &agentv1.Command_FetchGlancesPlugin{FetchGlancesPlugin: &agentv1.FetchGlancesPlugin{Name: plugin}}})
+	var cerr *hub.CommandError
+	switch {
+	case errors.Is(err, hub.ErrNotConnected):
+		web.WriteError(w, http.StatusServiceUnavailable, "offline", "the server's agent is not connected", nil)
+		return
+	case errors.As(err, &cerr):
+		web.WriteError(w, http.StatusBadGateway, "agent_error", "the agent could not fetch "+strconv.Quote(plugin)+": "+cerr.Error(), nil)
+		return
+	case err != nil:
+		web.WriteError(w, http.StatusBadGateway, "agent_error", "the agent did not answer: "+err.Error(), nil)
+		return
+	}
+	raw := res.GetGlancesPlugin().GetJson()
+	if !json.Valid(raw) {
+		web.WriteError(w, http.StatusBadGateway, "agent_error", "the agent returned data that is not JSON", nil)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(raw)
+}
+
+// --- pages ---
+
+type serverRow struct {
+	*ent.Server
+	Values web.TileValues
+}
+
+func (sv *serversWeb) listPage(w http.ResponseWriter, r *http.Request) {
+	list, err := sv.c.db.Client.Server.Query().Order(ent.Asc(server.FieldName)).All(r.Context())
+	if err != nil {
+		http.Error(w, "the server list could not be read", http.StatusInternalServerError)
+		return
+	}
+	ids := make([]int, len(list))
+	for i, s := range list {
+		ids[i] = s.ID
+	}
+	vals := sv.c.tileValues(r.Context(), ids)
+	rows := make([]serverRow, len(list))
+	for i, s := range list {
+		rows[i] = serverRow{Server: s, Values: vals[s.ID]}
+	}
+	sv.w.Render(w, r, http.StatusOK, "servers", "Servers", "/servers", map[string]any{"Servers": rows})
+}
+
+type newServerData struct {
+	Name       string
+	Error      string
+	Enrollment *Enrollment
+	Server     *ent.Server
+	Pin        string
+	Address    string
+}
+
+func (sv *serversWeb) newPage(w http.ResponseWriter, r *http.Request) {
+	sv.w.Render(w, r, http.StatusOK, "server_new", "Add server", "/servers", newServerData{Pin: sv.c.ca.Pin(), Address: sv.c.cfg.AgentAddress})
+}
+
+func (sv *serversWeb) createPage(w http.ResponseWriter, r *http.Request) {
+	name := r.PostFormValue("name")
+	s, e, err := sv.create(r, name)
+	d := newServerData{Name: name, Pin: sv.c.ca.Pin(), Address: sv.c.cfg.AgentAddress}
+	if err != nil {
+		d.Error = err.Error()
+		if errors.Is(err, nodes.ErrNameTaken) {
+			d.Error = "A server with this name exists already; choose another name."
+		}
+		sv.w.Render(w, r, http.StatusUnprocessableEntity, "server_new", "Add server", "/servers", d)
+		return
+	}
+	d.Server, d.Enrollment = s, e
+	sv.w.Render(w, r, http.StatusCreated, "server_new", "Add server", "/servers", d)
+}
+
+func (sv *serversWeb) tokenPage(w http.ResponseWriter, r *http.Request) {
+	s, err := sv.lookup(r)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	e, err := sv.enroll(r.Context(), s)
+	if err != nil {
+		http.Error(w, "an enrollment token could not be issued", http.StatusInternalServerError)
+		return
+	}
+	sv.record(r, "server.token", "server:"+s.Name, "enrollment token issued")
+	sv.w.Render(w, r, http.StatusOK, "server_new", "Install the agent", "/servers", newServerData{Server: s, Enrollment: e, Pin: sv.c.ca.Pin(), Address: sv.c.cfg.AgentAddress})
+}
+
+func (sv *serversWeb) deletePage(w http.ResponseWriter, r *http.Request) {
+	s, err := sv.lookup(r)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	if err := sv.remove(r, s); err != nil {
+		http.Error(w, "the server could not be removed", http.StatusInternalServerError)
+		return
+	}
+	sv.w.Flash(r, "success", fmt.Sprintf("Server %s removed; its agent can no longer connect.", s.Name))
+	http.Redirect(w, r, "/servers", http.StatusSeeOther)
+}
+
+type serverPageData struct {
+	Server     *ent.Server
+	Values     web.TileValues
+	Range      string
+	Ranges     []string
+	Sample     *agentv1.MetricSample
+	Interfaces []*agentv1.Interface
+	Connected  bool
+	CertDays   int
+}
+
+func (sv *serversWeb) serverPage(w http.ResponseWriter, r *http.Request) {
+	s, err := sv.lookup(r)
+	if err != nil {
+		sv.w.Render(w, r, http.StatusNotFound, "error", "Not found", "/servers", map[string]string{"Heading": "No such server", "Message": "It may have been removed."})
+		return
+	}
+	rng := r.URL.Query().Get("range")
+	if _, ok := ranges[rng]; !ok {
+		rng = "1h"
+	}
+	d := serverPageData{Server: s, Range: rng, Ranges: []string{"1h", "24h", "7d", "30d"}, Connected: sv.c.hub.Connected(strconv.Itoa(s.ID))}
+	d.Values = sv.c.tileValues(r.Context(), []int{s.ID})[s.ID]
+	if latest, err := sv.c.query.Latest(r.Context(), s.ID); err == nil && latest != nil {
+		d.Sample = latest
+		d.Interfaces = append(d.Interfaces, latest.GetInterfaces()...)
+		sort.Slice(d.Interfaces, func(i, j int) bool { return d.Interfaces[i].GetName() < d.Interfaces[j].GetName() })
+	}
+	if s.CertNotAfter != nil {
+		d.CertDays = int(time.Until(*s.CertNotAfter).Hours() / 24)
+	}
+	sv.w.Render(w, r, http.StatusOK, "server", s.Name, "/servers", d)
+}
