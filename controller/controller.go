@@ -24,13 +24,16 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
 	"github.com/gatehousehq/gatehouse/controller/internal/config"
+	"github.com/gatehousehq/gatehouse/controller/internal/deploy"
 	"github.com/gatehousehq/gatehouse/controller/internal/events"
 	"github.com/gatehousehq/gatehouse/controller/internal/hub"
 	"github.com/gatehousehq/gatehouse/controller/internal/metrics"
 	"github.com/gatehousehq/gatehouse/controller/internal/nodes"
 	"github.com/gatehousehq/gatehouse/controller/internal/pki"
+	"github.com/gatehousehq/gatehouse/controller/internal/proxyconf"
 	"github.com/gatehousehq/gatehouse/controller/internal/secrets"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
+	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/user"
 	"github.com/gatehousehq/gatehouse/internal/version"
 )
@@ -53,6 +56,8 @@ type Controller struct {
 	audit    *audit.Recorder
 	users    *auth.Users
 	tiles    *tileCoalescer
+	deployer *deploy.Deployer
+	proxy    *proxyconf.Service
 
 	httpLn, agentLn net.Listener
 	httpSrv         *http.Server
@@ -138,6 +143,16 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, opts Options)
 		return nil, err
 	}
 	c.registry.OnRevoke = func(id string) { c.hub.Disconnect(id, "certificate revoked or server removed") }
+	c.deployer, err = deploy.New(c.db, c.hub, deploy.Config{
+		OnRevision: func(serverID int, rev *ent.ConfigRevision) {
+			c.events.Publish(events.Event{Topic: "server." + strconv.Itoa(serverID), Name: "revision",
+				Data: map[string]any{"server_id": serverID, "number": rev.Number, "status": rev.Status, "outcome": rev.Outcome}})
+		},
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	c.proxy = proxyconf.New(c.db, proxyconf.Config{Notifier: c.deployer}, log)
 
 	if c.httpLn, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("http listener: %w (is another gatehouse running? choose another with --listen)", err)
@@ -181,6 +196,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	goRun(func() { c.writer.Run(ctx) })
 	goRun(func() { c.tiles.run(ctx) })
 	goRun(func() { c.maintain(ctx) })
+	goRun(func() { c.deployer.Run(ctx) })
 	goRun(func() {
 		if err := c.hub.Serve(c.agentLn); err != nil {
 			errc <- fmt.Errorf("agent endpoint: %w", err)
@@ -260,6 +276,16 @@ func (c *Controller) maintain(ctx context.Context) {
 
 func (c *Controller) onHubEvent(e hub.Event) {
 	id, _ := strconv.Atoi(e.NodeID)
+	if e.Kind == hub.EventOnline && c.deployer != nil {
+		// Push the desired nginx release if the node lacks it; never block the hub.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			if err := c.deployer.ReconcileAgent(ctx, e.NodeID, e.Hello.GetAppliedRevision()); err != nil {
+				c.log.Warn("reconcile nginx release", "node", e.NodeID, "error", err)
+			}
+		}()
+	}
 	c.events.Publish(events.Event{Topic: "servers", Name: "server.status", Data: map[string]any{"id": id, "status": e.Kind.String()}})
 }
 
