@@ -55,6 +55,7 @@ type Controller struct {
 	events   *events.Broker
 	audit    *audit.Recorder
 	users    *auth.Users
+	tokens   *auth.Tokens
 	tiles    *tileCoalescer
 	deployer *deploy.Deployer
 	proxy    *proxyconf.Service
@@ -75,11 +76,11 @@ type Options struct {
 // New opens (and migrates) the database, loads or creates the master key and
 // the agent CA, creates the first admin when there is none, and binds the
 // HTTP and agent listeners. Nothing is served until Run.
-func New(ctx context.Context, cfg config.Config, log hclog.Logger, opts Options) (c *Controller, err error) {
+func New(ctx context.Context, cfg config.Config, log hclog.Logger, opts Options) (_ *Controller, err error) {
 	if opts.Out == nil {
 		opts.Out = io.Discard
 	}
-	c = &Controller{cfg: cfg, log: log, out: opts.Out}
+	c := &Controller{cfg: cfg, log: log, out: opts.Out}
 	defer func() {
 		if err != nil {
 			c.close()
@@ -104,6 +105,7 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, opts Options)
 	if err != nil {
 		return nil, err
 	}
+	c.tokens = auth.NewTokens(c.db.Client, c.audit, log, nil)
 	if err := c.bootstrapAdmin(ctx); err != nil {
 		return nil, err
 	}

@@ -20,6 +20,7 @@ func (c *Controller) buildWeb() error {
 		Config:  c.cfg,
 		Events:  c.events,
 		Users:   c.users,
+		Tokens:  c.tokens,
 		Audit:   c.audit,
 		Version: version.Version,
 		Tiles:   c.tileValues,
