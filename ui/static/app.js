@@ -162,6 +162,24 @@
     disk: pct(s.disk_used, s.disk_total), load1: s.load1, rx: s.net_rx, tx: s.net_tx,
   });
 
+  // Live samples extend the raw (1 h) view. The handler is registered now, not
+  // on DOMContentLoaded, so the event stream set up then listens for it.
+  window.gatehouse.on("metrics", (s) => {
+    const box = document.querySelector("[data-charts]");
+    if (!box || !box.series || String(s.server_id) !== box.dataset.server || box.dataset.range !== "1h") return;
+    const p = pointOf(s);
+    const pts = box.series.points;
+    if (pts.length && pts[pts.length - 1].t >= p.t) return;
+    pts.push(p);
+    const span = box.series.to - box.series.from;
+    box.series.to = p.t;
+    box.series.from = p.t - span;
+    while (pts.length && pts[0].t < box.series.from) pts.shift();
+    for (const fig of box.querySelectorAll("[data-chart]")) draw(fig, box.series);
+    box.dataset.live = "true";
+    box.dataset.points = String(pts.length);
+  });
+
   document.addEventListener("DOMContentLoaded", () => {
     const box = document.querySelector("[data-charts]");
     if (!box) return;
@@ -175,21 +193,6 @@
         load(box, a.dataset.range);
       });
     }
-    // Live samples extend the raw (1 h) view.
-    window.gatehouse.on("metrics", (s) => {
-      if (!box.series || String(s.server_id) !== box.dataset.server || box.dataset.range !== "1h") return;
-      const p = pointOf(s);
-      const pts = box.series.points;
-      if (pts.length && pts[pts.length - 1].t >= p.t) return;
-      pts.push(p);
-      const span = box.series.to - box.series.from;
-      box.series.to = p.t;
-      box.series.from = p.t - span;
-      while (pts.length && pts[0].t < box.series.from) pts.shift();
-      for (const fig of box.querySelectorAll("[data-chart]")) draw(fig, box.series);
-      box.dataset.live = "true";
-      box.dataset.points = String(pts.length);
-    });
   });
 
   // Processes, fetched through the agent from the node's Glances.
