@@ -230,3 +230,63 @@
     }
   });
 })();
+
+// === Proxy configuration: live apply outcomes on a server's revisions page ===
+// The controller publishes {server_id, number, status, outcome} as "revision" events on
+// the topic server.<id>; the row of that revision (or a new row) and the desired and
+// applied figures follow without a reload.
+(() => {
+  "use strict";
+  const statusCell = (status) => {
+    const s = document.createElement("span");
+    s.className = `status rev-${status}`;
+    s.dataset.field = "status";
+    s.textContent = status;
+    return s;
+  };
+  window.gatehouse.on("revision", (data) => {
+    const box = document.querySelector(`[data-revisions-of="${CSS.escape(String(data.server_id))}"]`);
+    if (!box || typeof data.number !== "number") return;
+    const n = String(data.number);
+    let table = document.querySelector("table[data-revisions]");
+    let row = table && table.querySelector(`tr[data-revision="${CSS.escape(n)}"]`);
+    if (!row && table) {
+      row = document.createElement("tr");
+      row.dataset.revision = n;
+      row.classList.add("is-new");
+      const link = document.createElement("a");
+      link.href = `/servers/${encodeURIComponent(String(data.server_id))}/revisions/${encodeURIComponent(n)}`;
+      const strong = document.createElement("strong");
+      strong.textContent = "r" + n;
+      link.append(strong);
+      const cells = [link, "", statusCell(data.status || "pending"), data.outcome || "—", "just now", "—", "—"];
+      cells.forEach((c, i) => {
+        const td = document.createElement("td");
+        if (c instanceof Node) td.append(c); else td.textContent = c;
+        if (i === 3) td.dataset.field = "outcome";
+        row.append(td);
+      });
+      table.tBodies[0].prepend(row);
+    }
+    if (row) {
+      const st = row.querySelector('[data-field="status"]');
+      if (st) st.replaceWith(statusCell(data.status));
+      const oc = row.querySelector('[data-field="outcome"]');
+      if (oc) oc.textContent = data.outcome || "—";
+    }
+    const desired = box.querySelector("[data-desired]");
+    const applied = box.querySelector("[data-applied]");
+    if (desired && data.status === "pending" && !data.outcome) desired.textContent = "r" + n;
+    if (applied && data.status === "applied") applied.textContent = "r" + n;
+    const sync = box.querySelector("[data-sync]");
+    if (sync && desired && applied) {
+      const inSync = desired.textContent === applied.textContent;
+      const s = document.createElement("span");
+      s.className = inSync ? "status status-online" : "status status-pending";
+      s.textContent = inSync ? "in sync" : "behind";
+      sync.replaceChildren(s);
+    }
+    box.dataset.lastRevision = n;
+    box.dataset.lastStatus = data.status || "";
+  });
+})();

@@ -1,0 +1,375 @@
+package proxyweb
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/proxyconf"
+	"github.com/gatehousehq/gatehouse/controller/internal/web"
+	"github.com/gatehousehq/gatehouse/ent"
+)
+
+// Methods are the balancing methods the editor offers, in the order shown.
+var methods = []struct{ Value, Label string }{
+	{"round_robin", "Round robin"},
+	{"least_conn", "Least connections"},
+	{"ip_hash", "Client IP hash"},
+	{"hash", "Hash of a key"},
+	{"random_two_least_conn", "Random, two choices, least connections"},
+}
+
+// targetRow is one target as the form holds it: numbers stay text until saved.
+type targetRow struct {
+	Host, Port, Weight, MaxFails, FailTimeout string
+	Backup, Down                              bool
+}
+
+func (t targetRow) empty() bool {
+	return t == targetRow{}
+}
+
+// upstreamForm is the upstream editor's content.
+type upstreamForm struct {
+	Name, Method, HashKey                               string
+	Consistent                                          bool
+	Keepalive, ConnectTimeout, ReadTimeout, SendTimeout string
+	Targets                                             []targetRow
+}
+
+func upstreamFormOf(u *ent.Upstream) upstreamForm {
+	f := upstreamForm{
+		Name: u.Name, Method: string(u.Method), HashKey: u.HashKey, Consistent: u.Consistent,
+		Keepalive: itoa(u.Keepalive), ConnectTimeout: itoa(u.ConnectTimeout), ReadTimeout: itoa(u.ReadTimeout), SendTimeout: itoa(u.SendTimeout),
+	}
+	for _, t := range u.Edges.Targets {
+		f.Targets = append(f.Targets, targetRow{Host: t.Host, Port: itoa(t.Port), Weight: itoa(t.Weight), MaxFails: itoa(t.MaxFails),
+			FailTimeout: itoa(t.FailTimeout), Backup: t.Backup, Down: t.Down})
+	}
+	return f
+}
+
+// readUpstreamForm reads the posted editor as it was sent, blank rows included.
+func readUpstreamForm(v url.Values) upstreamForm {
+	f := upstreamForm{
+		Name: v.Get("name"), Method: v.Get("method"), HashKey: v.Get("hash_key"), Consistent: v.Get("consistent") != "",
+		Keepalive: v.Get("keepalive"), ConnectTimeout: v.Get("connect_timeout"), ReadTimeout: v.Get("read_timeout"), SendTimeout: v.Get("send_timeout"),
+	}
+	for i := range rowCount(v, "target_rows") {
+		p := fmt.Sprintf("targets[%d].", i)
+		f.Targets = append(f.Targets, targetRow{
+			Host: v.Get(p + "host"), Port: v.Get(p + "port"), Weight: v.Get(p + "weight"), MaxFails: v.Get(p + "max_fails"),
+			FailTimeout: v.Get(p + "fail_timeout"), Backup: v.Get(p+"backup") != "", Down: v.Get(p+"down") != "",
+		})
+	}
+	return f
+}
+
+// input drops blank rows and converts the form to proxyconf's input; numbers that are
+// not numbers are reported under their field keys.
+func (f *upstreamForm) input() (proxyconf.UpstreamInput, Errors) {
+	errs := Errors{}
+	var rows []targetRow
+	for _, t := range f.Targets {
+		if !t.empty() {
+			rows = append(rows, t)
+		}
+	}
+	f.Targets = rows
+	vals := url.Values{"keepalive": {f.Keepalive}, "connect_timeout": {f.ConnectTimeout}, "read_timeout": {f.ReadTimeout}, "send_timeout": {f.SendTimeout}}
+	in := proxyconf.UpstreamInput{
+		Name: f.Name, Method: f.Method, HashKey: f.HashKey, Consistent: f.Consistent,
+		Keepalive:      intField(vals, "keepalive", "keepalive", errs),
+		ConnectTimeout: intField(vals, "connect_timeout", "connect_timeout", errs),
+		ReadTimeout:    intField(vals, "read_timeout", "read_timeout", errs),
+		SendTimeout:    intField(vals, "send_timeout", "send_timeout", errs),
+	}
+	for i, t := range rows {
+		p := fmt.Sprintf("targets[%d].", i)
+		tv := url.Values{"port": {t.Port}, "weight": {t.Weight}, "max_fails": {t.MaxFails}, "fail_timeout": {t.FailTimeout}}
+		in.Targets = append(in.Targets, proxyconf.TargetInput{
+			Host: t.Host, Backup: t.Backup, Down: t.Down,
+			Port:        intField(tv, "port", p+"port", errs),
+			Weight:      intField(tv, "weight", p+"weight", errs),
+			MaxFails:    intField(tv, "max_fails", p+"max_fails", errs),
+			FailTimeout: intField(tv, "fail_timeout", p+"fail_timeout", errs),
+		})
+	}
+	return in, errs
+}
+
+// --- pages ---
+
+type upstreamRow struct {
+	*ent.Upstream
+	UsedBy []string
+}
+
+func (h *handler) upstreamsPage(w http.ResponseWriter, r *http.Request) {
+	list, err := h.proxy.Upstreams(r.Context())
+	if err != nil {
+		h.failed(w, r, "/upstreams", "upstream list", err)
+		return
+	}
+	used, err := h.upstreamUsers(r)
+	if err != nil {
+		h.failed(w, r, "/upstreams", "upstream list", err)
+		return
+	}
+	rows := make([]upstreamRow, len(list))
+	for i, u := range list {
+		rows[i] = upstreamRow{Upstream: u, UsedBy: used[u.ID]}
+	}
+	h.w.Render(w, r, http.StatusOK, "proxy_upstreams", "Upstreams", "/upstreams", map[string]any{"Upstreams": rows})
+}
+
+// upstreamUsers maps upstream ids to the domains and streams that use them.
+func (h *handler) upstreamUsers(r *http.Request) (map[int][]string, error) {
+	out := map[int][]string{}
+	doms, err := h.proxy.Domains(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range doms {
+		seen := map[int]bool{}
+		for _, rt := range d.Edges.Routes {
+			if rt.UpstreamID != nil && !seen[*rt.UpstreamID] {
+				seen[*rt.UpstreamID] = true
+				out[*rt.UpstreamID] = append(out[*rt.UpstreamID], d.Name)
+			}
+		}
+	}
+	streams, err := h.proxy.Streams(r.Context())
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range streams {
+		out[s.UpstreamID] = append(out[s.UpstreamID], "stream "+s.Name)
+	}
+	return out, nil
+}
+
+// upstreamPageData is the editor page.
+type upstreamPageData struct {
+	ID      int // 0 for a new upstream
+	Form    upstreamForm
+	Errors  Errors
+	Methods any
+	Admin   bool
+	Open    string
+	Delete  string // why the last delete was refused
+	Created *time.Time
+}
+
+func (h *handler) renderUpstream(w http.ResponseWriter, r *http.Request, status int, d upstreamPageData) {
+	d.Methods, d.Admin = methods, isAdmin(r)
+	if d.Form.Method == "" {
+		d.Form.Method = "round_robin"
+	}
+	title := "New upstream"
+	if d.ID != 0 {
+		title = "Upstream " + d.Form.Name
+	}
+	h.w.Render(w, r, status, "proxy_upstream", title, "/upstreams", d)
+}
+
+func (h *handler) upstreamNewPage(w http.ResponseWriter, r *http.Request) {
+	h.renderUpstream(w, r, http.StatusOK, upstreamPageData{Form: upstreamForm{Targets: padRows[targetRow](nil, 1, 2)}})
+}
+
+func (h *handler) upstreamPage(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathInt(r, "id")
+	if !ok {
+		h.notFound(w, r, "/upstreams")
+		return
+	}
+	u, err := h.proxy.Upstream(r.Context(), id)
+	if err != nil {
+		h.failed(w, r, "/upstreams", "upstream", err)
+		return
+	}
+	f := upstreamFormOf(u)
+	if isAdmin(r) {
+		f.Targets = padRows(f.Targets, 1, 2)
+	}
+	h.renderUpstream(w, r, http.StatusOK, upstreamPageData{ID: id, Form: f, Open: dialogParam(r), Created: &u.CreatedAt})
+}
+
+func (h *handler) upstreamCreate(w http.ResponseWriter, r *http.Request) { h.upstreamSave(w, r, 0) }
+
+func (h *handler) upstreamUpdate(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathInt(r, "id")
+	if !ok {
+		h.notFound(w, r, "/upstreams")
+		return
+	}
+	h.upstreamSave(w, r, id)
+}
+
+func (h *handler) upstreamSave(w http.ResponseWriter, r *http.Request, id int) {
+	if !parseForm(w, r) {
+		h.badForm(w, r, "/upstreams")
+		return
+	}
+	f := readUpstreamForm(r.PostForm)
+	if a := parseAction(r.PostForm); a.verb != "save" {
+		if a.list == "targets" {
+			f.Targets = editRows(f.Targets, a)
+		}
+		h.renderUpstream(w, r, http.StatusOK, upstreamPageData{ID: id, Form: f})
+		return
+	}
+	in, errs := f.input()
+	var u *ent.Upstream
+	var err error
+	if len(errs) == 0 {
+		if id == 0 {
+			u, err = h.proxy.CreateUpstream(r.Context(), h.actor(r), in)
+		} else {
+			u, err = h.proxy.UpdateUpstream(r.Context(), h.actor(r), id, in)
+		}
+		if fe, ok := fieldErrors(err); ok {
+			errs = fe
+		} else if err != nil {
+			h.failed(w, r, "/upstreams", "saving of the upstream", err)
+			return
+		}
+	}
+	if len(errs) > 0 {
+		f.Targets = padRows(f.Targets, 1, 2)
+		h.renderUpstream(w, r, http.StatusUnprocessableEntity, upstreamPageData{ID: id, Form: f, Errors: errs})
+		return
+	}
+	verb := "created"
+	if id != 0 {
+		verb = "saved"
+	}
+	h.w.Flash(r, "success", fmt.Sprintf("Upstream %s %s.", u.Name, verb))
+	http.Redirect(w, r, fmt.Sprintf("/upstreams/%d", u.ID), http.StatusSeeOther)
+}
+
+func (h *handler) upstreamDelete(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathInt(r, "id")
+	if !ok {
+		h.notFound(w, r, "/upstreams")
+		return
+	}
+	u, err := h.proxy.Upstream(r.Context(), id)
+	if err != nil {
+		h.failed(w, r, "/upstreams", "upstream", err)
+		return
+	}
+	err = h.proxy.DeleteUpstream(r.Context(), h.actor(r), id)
+	if errors.Is(err, proxyconf.ErrInUse) {
+		f := upstreamFormOf(u)
+		f.Targets = padRows(f.Targets, 1, 2)
+		h.renderUpstream(w, r, http.StatusConflict, upstreamPageData{ID: id, Form: f, Delete: inUseMessage(err), Created: &u.CreatedAt})
+		return
+	}
+	if err != nil {
+		h.failed(w, r, "/upstreams", "removal of the upstream", err)
+		return
+	}
+	h.w.Flash(r, "success", fmt.Sprintf("Upstream %s removed.", u.Name))
+	http.Redirect(w, r, "/upstreams", http.StatusSeeOther)
+}
+
+// inUseMessage turns proxyconf's in-use error into a sentence.
+func inUseMessage(err error) string {
+	msg := err.Error()
+	if msg == "" {
+		return msg
+	}
+	return "Not removed: " + msg + "."
+}
+
+// --- API ---
+
+type upstreamJSON struct {
+	ID int `json:"id"`
+	proxyconf.UpstreamInput
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func toUpstreamJSON(u *ent.Upstream) upstreamJSON {
+	in := proxyconf.UpstreamInput{
+		Name: u.Name, Method: string(u.Method), HashKey: u.HashKey, Consistent: u.Consistent, Keepalive: u.Keepalive,
+		ConnectTimeout: u.ConnectTimeout, ReadTimeout: u.ReadTimeout, SendTimeout: u.SendTimeout, Targets: []proxyconf.TargetInput{},
+	}
+	for _, t := range u.Edges.Targets {
+		in.Targets = append(in.Targets, proxyconf.TargetInput{Host: t.Host, Port: t.Port, Weight: t.Weight, MaxFails: t.MaxFails,
+			FailTimeout: t.FailTimeout, Backup: t.Backup, Down: t.Down})
+	}
+	return upstreamJSON{ID: u.ID, UpstreamInput: in, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
+}
+
+func (h *handler) apiUpstreams(w http.ResponseWriter, r *http.Request) {
+	list, err := h.proxy.Upstreams(r.Context())
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	out := make([]upstreamJSON, len(list))
+	for i, u := range list {
+		out[i] = toUpstreamJSON(u)
+	}
+	web.WriteJSON(w, http.StatusOK, map[string]any{"upstreams": out})
+}
+
+func (h *handler) apiUpstream(w http.ResponseWriter, r *http.Request) {
+	id, ok := apiID(w, r, "id")
+	if !ok {
+		return
+	}
+	u, err := h.proxy.Upstream(r.Context(), id)
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, map[string]any{"upstream": toUpstreamJSON(u)})
+}
+
+func (h *handler) apiUpstreamCreate(w http.ResponseWriter, r *http.Request) {
+	var in proxyconf.UpstreamInput
+	if !web.DecodeJSON(w, r, &in) {
+		return
+	}
+	u, err := h.proxy.CreateUpstream(r.Context(), h.actor(r), in)
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusCreated, map[string]any{"upstream": toUpstreamJSON(u)})
+}
+
+func (h *handler) apiUpstreamUpdate(w http.ResponseWriter, r *http.Request) {
+	id, ok := apiID(w, r, "id")
+	if !ok {
+		return
+	}
+	var in proxyconf.UpstreamInput
+	if !web.DecodeJSON(w, r, &in) {
+		return
+	}
+	u, err := h.proxy.UpdateUpstream(r.Context(), h.actor(r), id, in)
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, map[string]any{"upstream": toUpstreamJSON(u)})
+}
+
+func (h *handler) apiUpstreamDelete(w http.ResponseWriter, r *http.Request) {
+	id, ok := apiID(w, r, "id")
+	if !ok {
+		return
+	}
+	if err := h.proxy.DeleteUpstream(r.Context(), h.actor(r), id); err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
