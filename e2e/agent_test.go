@@ -228,3 +228,32 @@ func lastLines(s string, n int) string {
 	}
 	return strings.Join(l, "\n")
 }
+
+// TestLocalAgentMonitorsTheControllerHost: with its defaults, the controller
+// also runs an agent for its own host, enrolled through the same token path,
+// so the dashboard shows one live server right after the first start.
+func TestLocalAgentMonitorsTheControllerHost(t *testing.T) {
+	t.Parallel()
+	c := startController(t, "--metrics-interval", "1s", "--local-agent=true", "--glances-url", "http://127.0.0.1:1")
+	var out struct {
+		Servers []serverView `json:"servers"`
+	}
+	eventually(t, 20*time.Second, "the controller's own host online", func() bool {
+		c.api("GET", "/api/v1/servers", nil, &out)
+		return len(out.Servers) == 1 && out.Servers[0].Status == "online" && out.Servers[0].Latest != nil &&
+			out.Servers[0].MetricsSource == "proc"
+	})
+	if s := out.Servers[0]; s.Latest.Source != "proc" || s.Latest.MemTotal == 0 {
+		t.Fatalf("local server: %+v", s)
+	}
+	// A restart reuses the enrolled identity instead of enrolling again.
+	c.stop()
+	c.restart()
+	eventually(t, 20*time.Second, "online again", func() bool {
+		c.api("GET", "/api/v1/servers", nil, &out)
+		return len(out.Servers) == 1 && out.Servers[0].Connected
+	})
+	if n := strings.Count(c.out.String(), "agent enrolled"); n != 0 {
+		t.Fatalf("the local agent enrolled again after a restart (%d times)", n)
+	}
+}

@@ -119,8 +119,8 @@ func TestIngestDedupRollupRetention(t *testing.T) {
 			t.Fatalf("rollups: %d minute, %d hour buckets", minutes, hours)
 		}
 		srv = db.Client.Server.GetX(ctx, srv.ID)
-		if srv.LastSeenAt == nil {
-			t.Fatal("last seen not recorded")
+		if srv.LastSeenAt == nil || srv.MetricsSource != "glances" {
+			t.Fatalf("last seen / source not recorded: %v %q", srv.LastSeenAt, srv.MetricsSource)
 		}
 
 		series, err := NewQuery(w).Series(ctx, srv.ID, time.Hour, now)

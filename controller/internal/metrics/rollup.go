@@ -74,13 +74,13 @@ func (m *Maintainer) status(ctx context.Context, now time.Time) error {
 		if err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, db.Rebind("UPDATE servers SET last_seen_at = ?, status = 'online' WHERE id = ? AND status <> 'removed'"))
+		stmt, err := tx.PrepareContext(ctx, db.Rebind("UPDATE servers SET last_seen_at = ?, metrics_source = ?, status = 'online' WHERE id = ? AND status <> 'removed'"))
 		if err != nil {
 			tx.Rollback()
 			return err
 		}
-		for id, at := range seen {
-			if _, err := stmt.ExecContext(ctx, at.UTC(), id); err != nil {
+		for id, sn := range seen {
+			if _, err := stmt.ExecContext(ctx, sn.at.UTC(), sn.source, id); err != nil {
 				stmt.Close()
 				tx.Rollback()
 				return fmt.Errorf("update last seen: %w", err)

@@ -124,7 +124,7 @@ type Writer struct {
 
 	mu         sync.Mutex
 	latest     map[int]*agentv1.MetricSample // newest full sample per server
-	lastSeen   map[int]time.Time
+	lastSeen   map[int]seen
 	detailMin  map[int]int64 // the minute whose first sample carried a detail blob
 	dirtySince int64         // oldest ts written since the last rollup, 0 for none
 }
@@ -158,7 +158,7 @@ func NewWriter(db *store.DB, log hclog.Logger, opts WriterOptions) *Writer {
 		perRow:    len(cols),
 		rowParam:  "(" + strings.TrimSuffix(strings.Repeat("?, ", len(cols)), ", ") + ")",
 		latest:    map[int]*agentv1.MetricSample{},
-		lastSeen:  map[int]time.Time{},
+		lastSeen:  map[int]seen{},
 		detailMin: map[int]int64{},
 	}
 }
@@ -307,7 +307,7 @@ func (w *Writer) write(ctx context.Context, batch []request) error {
 			w.latest[id] = s
 			latest = append(latest, Summarize(id, s))
 		}
-		w.lastSeen[id] = now
+		w.lastSeen[id] = seen{at: now, source: w.latest[id].GetSource()}
 	}
 	w.mu.Unlock()
 	if w.publish != nil && len(latest) > 0 {
@@ -336,12 +336,18 @@ func (w *Writer) Latest(serverID int) *agentv1.MetricSample {
 	return w.latest[serverID]
 }
 
-// LastSeen returns when each server last delivered samples, and forgets them.
-func (w *Writer) takeLastSeen() map[int]time.Time {
+// seen is when a server last delivered samples and which source made the newest.
+type seen struct {
+	at     time.Time
+	source string
+}
+
+// takeLastSeen returns what each server delivered since the last call.
+func (w *Writer) takeLastSeen() map[int]seen {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	out := w.lastSeen
-	w.lastSeen = map[int]time.Time{}
+	w.lastSeen = map[int]seen{}
 	return out
 }
 
