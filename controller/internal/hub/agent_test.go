@@ -265,7 +265,7 @@ func TestAgentBinary(t *testing.T) {
 	e := newEnv(t, nil)
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "gatehouse-agent")
-	build := exec.Command("go", "build", "-o", bin, "-ldflags", "-X main.version=1.2.3-test", "github.com/gatehousehq/gatehouse/agent/cmd/gatehouse-agent")
+	build := exec.Command("go", "build", "-o", bin, "-ldflags", "-X github.com/gatehousehq/gatehouse/internal/version.Version=1.2.3-test", "github.com/gatehousehq/gatehouse/agent/cmd/gatehouse-agent")
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build agent: %v\n%s", err, out)
 	}
