@@ -72,7 +72,7 @@ func (a *Applier) apply(ctx context.Context, rel Release, force bool) (Outcome, 
 		if fd, err := openDirAt(releases, releaseName(st.rev)); err == nil {
 			src.dir = fd
 			defer unix.Close(fd)
-			if m, err := readManifest(fd, st.rev); err == nil {
+			if m, err := a.cachedManifest(fd, st.rev); err == nil {
 				st.manifest = m
 				src.idx = m.index()
 			} else {
@@ -121,9 +121,11 @@ func (a *Applier) apply(ctx context.Context, rel Release, force bool) (Outcome, 
 		<-prepared
 		return Outcome{}, err
 	}
+	var written *manifest
 	stage, err := a.makeStage(releases, rel.Revision, plan.recycle)
 	if err == nil {
-		err = writeStage(ctx, releases, stage, rel, previous, src)
+		a.hashes.begin()
+		written, err = writeStage(ctx, releases, stage, rel, previous, src, a.hashes)
 	}
 	if prepErr := <-prepared; err == nil && prepErr != nil {
 		err = prepErr
@@ -150,7 +152,7 @@ func (a *Applier) apply(ctx context.Context, rel Release, force bool) (Outcome, 
 			return Outcome{}, fmt.Errorf("switch to release %d: %w", rel.Revision, err)
 		}
 	}
-	written := time.Since(phase)
+	writeTime := time.Since(phase)
 
 	// While nginx tests and reloads the release: make it durable with one
 	// filesystem flush, and prune old releases. Apply never returns before
@@ -220,12 +222,17 @@ func (a *Applier) apply(ctx context.Context, rel Release, force bool) (Outcome, 
 		a.log.Error("release applied but not synced to disk", "revision", rel.Revision, "error", err)
 		testOut = joinOutput(testOut, "warning: "+err.Error()+"; the release may not survive a crash")
 	}
-	a.log.Debug("apply phases", "revision", rel.Revision, "prepare", prepared0, "write", written, "test", tested, "reload", reloaded, "sync_wait", time.Since(phase))
+	a.log.Debug("apply phases", "revision", rel.Revision, "prepare", prepared0, "write", writeTime, "test", tested, "reload", reloaded, "sync_wait", time.Since(phase))
 
 	if displaced != "" {
 		if err := a.removeRelease(displaced); err != nil {
 			a.log.Warn("could not remove replaced release copy", "error", err)
 		}
+	}
+	a.hashes.commit()
+	if fd, err := openDirAt(releases, releaseName(rel.Revision)); err == nil {
+		a.keepManifest(fd, written)
+		unix.Close(fd)
 	}
 	return a.finish(start, rel.Revision, Applied, testOut), nil
 }

@@ -47,9 +47,15 @@ func BenchmarkApply(b *testing.B) {
 			for i := range files {
 				files[i] = domainFile(f.port, i, 1)
 			}
-			rev := uint64(1)
-			f.mustApply(Release{Revision: rev, Files: files})
-			f.settle()
+			// Reach the steady state of a node that has applied a while:
+			// Keep releases on disk, the oldest one recycled by each apply.
+			var rev uint64
+			for rev < DefaultKeep+1 {
+				rev++
+				files[int(rev)%n] = domainFile(f.port, int(rev)%n, rev)
+				f.mustApply(Release{Revision: rev, Files: files})
+				f.settle()
+			}
 			for b.Loop() {
 				rev++
 				k := int(rev) % n
@@ -69,55 +75,65 @@ func BenchmarkApply(b *testing.B) {
 }
 
 // BenchmarkBareTestReload runs only `nginx -t` then `nginx -s reload` on the
-// same number of domain files already on disk.
+// same number of domain files already on disk. With wait=true it also waits
+// (timed) for the master to start its new workers, as an apply does: the
+// difference to BenchmarkApply is then the agent's own work.
 func BenchmarkBareTestReload(b *testing.B) {
-	for _, n := range benchDomains {
-		b.Run(fmt.Sprintf("domains=%d", n), func(b *testing.B) {
-			dir := readableTempDir(b)
-			ngx := startNginx(b, filepath.Join(dir, "http", "*.conf"))
-			port := freePort(b)
-			if err := os.Mkdir(filepath.Join(dir, "http"), 0o755); err != nil {
-				b.Fatal(err)
+	for _, wait := range []bool{false, true} {
+		for _, n := range benchDomains {
+			name := fmt.Sprintf("domains=%d", n)
+			if wait {
+				name += "/wait=true"
 			}
-			for i := range n {
-				df := domainFile(port, i, 1)
-				if err := os.WriteFile(filepath.Join(dir, df.Path), df.Content, 0o644); err != nil {
-					b.Fatal(err)
-				}
-			}
-			run := func(extra ...string) {
-				out, err := exec.Command(ngx.bin, append(ngx.args(), extra...)...).CombinedOutput()
-				if err != nil {
-					b.Fatalf("nginx %v: %v: %s", extra, err, out)
-				}
-			}
-			before, err := ngx.master().children()
+			b.Run(name, func(b *testing.B) { benchBare(b, n, wait) })
+		}
+	}
+}
+
+func benchBare(b *testing.B, n int, wait bool) {
+	dir := readableTempDir(b)
+	ngx := startNginx(b, filepath.Join(dir, "http", "*.conf"))
+	port := freePort(b)
+	if err := os.Mkdir(filepath.Join(dir, "http"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		df := domainFile(port, i, 1)
+		if err := os.WriteFile(filepath.Join(dir, df.Path), df.Content, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	run := func(extra ...string) {
+		out, err := exec.Command(ngx.bin, append(ngx.args(), extra...)...).CombinedOutput()
+		if err != nil {
+			b.Fatalf("nginx %v: %v: %s", extra, err, out)
+		}
+	}
+	newWorkers := func(before map[int]bool) {
+		for {
+			kids, err := ngx.master().children()
 			if err != nil {
 				b.Fatal(err)
 			}
-			for b.Loop() {
-				run("-t")
-				run("-s", "reload")
-				b.StopTimer()
-				// Wait for the reload to happen, then for the old worker to go.
-				for {
-					kids, err := ngx.master().children()
-					if err != nil {
-						b.Fatal(err)
-					}
-					if newGeneration(kids, before) {
-						before = kids
-						break
-					}
-					time.Sleep(100 * time.Microsecond)
-				}
-				ngx.settle(b)
-				before, err = ngx.master().children()
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.StartTimer()
+			if newGeneration(kids, before) {
+				return
 			}
-		})
+			time.Sleep(500 * time.Microsecond)
+		}
+	}
+	for b.Loop() {
+		before, err := ngx.master().children()
+		if err != nil {
+			b.Fatal(err)
+		}
+		run("-t")
+		run("-s", "reload")
+		if !wait {
+			b.StopTimer()
+		}
+		newWorkers(before)
+		b.StopTimer()
+		ngx.settle(b)
+		b.StartTimer()
 	}
 }

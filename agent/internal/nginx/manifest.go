@@ -150,7 +150,10 @@ type fileState struct {
 	nlink   uint64
 	uid     int
 	size    int64
+	stat    *unix.Stat_t // as read, when regular
 }
+
+func modeBits(m uint32) fs.FileMode { return fs.FileMode(m & 0o777) }
 
 // statOnly makes readFileAt skip the content.
 const statOnly = -2
@@ -175,7 +178,7 @@ func readFileAt(dir int, name string, wantSize int64) (fileState, error) {
 	if sys.Mode&unix.S_IFMT != unix.S_IFREG {
 		return fileState{}, nil
 	}
-	st := fileState{regular: true, mode: fs.FileMode(sys.Mode & 0o777), nlink: uint64(sys.Nlink), uid: int(sys.Uid), size: sys.Size}
+	st := fileState{regular: true, mode: modeBits(sys.Mode), nlink: uint64(sys.Nlink), uid: int(sys.Uid), size: sys.Size, stat: &sys}
 	if wantSize == statOnly || wantSize >= 0 && sys.Size != wantSize || sys.Size > MaxFileSize {
 		return st, nil // sha256 stays empty: a mismatch
 	}

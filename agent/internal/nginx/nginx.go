@@ -198,6 +198,11 @@ type Applier struct {
 	mu sync.Mutex
 	// challengeMu serialises challenge file changes, which never involve nginx.
 	challengeMu sync.Mutex
+
+	// hashes and manifests spare an apply re-reading what it wrote last
+	// time; both are guarded by mu.
+	hashes    *hashCache
+	manifests manifestCache
 }
 
 // New checks the configuration and creates the managed layout when missing.
@@ -209,7 +214,7 @@ func New(logger hclog.Logger, cfg Config) (*Applier, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	a := &Applier{log: logger.Named("nginx"), cfg: cfg}
+	a := &Applier{log: logger.Named("nginx"), cfg: cfg, hashes: newHashCache()}
 	if err := a.ensureLayout(); err != nil {
 		return nil, err
 	}

@@ -36,10 +36,10 @@ type source struct {
 // release directories are never edited once applied, so sharing them is
 // safe; Drift would report any edit. Nothing is synced here: the apply
 // syncs the filesystem once, while nginx tests the release.
-func writeStage(ctx context.Context, releases int, stage string, rel Release, previous uint64, src source) error {
+func writeStage(ctx context.Context, releases int, stage string, rel Release, previous uint64, src source, cache *hashCache) (*manifest, error) {
 	stageFD, err := unix.Openat(releases, stage, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return fmt.Errorf("open stage: %w", err)
+		return nil, fmt.Errorf("open stage: %w", err)
 	}
 	defer unix.Close(stageFD)
 
@@ -66,7 +66,7 @@ func writeStage(ctx context.Context, releases int, stage string, rel Release, pr
 		}
 	}()
 	if err := sweep(stageFD, "", want, wantDirs, dst, present); err != nil {
-		return err
+		return nil, err
 	}
 
 	// Create missing directories, parents first.
@@ -87,11 +87,11 @@ func writeStage(ctx context.Context, releases int, stage string, rel Release, pr
 		if _, ok := dst[d]; !ok {
 			parent, base := dst[path.Dir(d)], path.Base(d)
 			if err := unix.Mkdirat(parent, base, 0o755); err != nil {
-				return fmt.Errorf("create directory %s: %w", d, err)
+				return nil, fmt.Errorf("create directory %s: %w", d, err)
 			}
 			fd, err := unix.Openat(parent, base, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 			if err != nil {
-				return fmt.Errorf("open directory %s: %w", d, err)
+				return nil, fmt.Errorf("open directory %s: %w", d, err)
 			}
 			dst[d] = fd
 		}
@@ -104,11 +104,9 @@ func writeStage(ctx context.Context, releases int, stage string, rel Release, pr
 	}
 
 	// The manifest is known up front, so it is written alongside the files.
+	m := &manifest{Revision: rel.Revision, Previous: previous, Files: slices.Clone(entries)}
 	manifestDone := make(chan error, 1)
-	go func() {
-		m := &manifest{Revision: rel.Revision, Previous: previous, Files: slices.Clone(entries)}
-		manifestDone <- writeManifest(stageFD, m)
-	}()
+	go func() { manifestDone <- writeManifest(stageFD, m) }()
 
 	euid := os.Geteuid()
 	jobs := make(chan int)
@@ -122,7 +120,7 @@ func writeStage(ctx context.Context, releases int, stage string, rel Release, pr
 			for i := range jobs {
 				f := rel.Files[i]
 				dir, base := path.Dir(f.Path), path.Base(f.Path)
-				if err := placeFile(dst[dir], srcDirs[dir], base, f.Content, entries[i], present[f.Path], src.idx, euid); err != nil {
+				if err := placeFile(cache, dst[dir], srcDirs[dir], base, f.Content, entries[i], present[f.Path], src.idx, euid); err != nil {
 					select {
 					case errc <- fmt.Errorf("file %s: %w", f.Path, err):
 					default:
@@ -148,14 +146,17 @@ feed:
 	wg.Wait()
 	manifestErr := <-manifestDone
 	if ctxErr != nil {
-		return ctxErr
+		return nil, ctxErr
 	}
 	select {
 	case err := <-errc:
-		return err
+		return nil, err
 	default:
 	}
-	return manifestErr
+	if manifestErr != nil {
+		return nil, manifestErr
+	}
+	return m, nil
 }
 
 // sweep walks the stage below rel: it removes every entry the release does
@@ -246,19 +247,23 @@ func removeTreeAt(dir int, name string) error {
 
 // placeFile makes name in dstDir hold content with the wanted mode, in the
 // cheapest way that leaves a verified, unshared-or-identical file.
-func placeFile(dstDir, srcDir int, name string, content []byte, want manifestEntry, present bool, srcIdx map[string]manifestEntry, euid int) error {
+func placeFile(cache *hashCache, dstDir, srcDir int, name string, content []byte, want manifestEntry, present bool, srcIdx map[string]manifestEntry, euid int) error {
 	mode, err := parseMode(want.Mode)
 	if err != nil {
 		return err
 	}
 	if present {
-		st, err := readFileAt(dstDir, name, want.Size)
+		st, err := cache.state(dstDir, name, want.Size)
 		if err == nil && st.regular && st.uid == euid {
 			if st.sha256 == want.SHA256 && st.mode == mode {
 				return nil // recycled and identical
 			}
 			if st.nlink == 1 {
-				return rewriteAt(dstDir, name, content, mode)
+				if err := rewriteAt(dstDir, name, content, mode); err != nil {
+					return err
+				}
+				cache.remember(dstDir, name, want.SHA256)
+				return nil
 			}
 		}
 		if err := unix.Unlinkat(dstDir, name, 0); err != nil && !errors.Is(err, unix.ENOENT) {
@@ -267,10 +272,11 @@ func placeFile(dstDir, srcDir int, name string, content []byte, want manifestEnt
 	}
 	if srcDir >= 0 {
 		if have, ok := srcIdx[want.Path]; ok && have.SHA256 == want.SHA256 && have.Mode == want.Mode {
-			st, err := readFileAt(srcDir, name, want.Size)
+			st, err := cache.state(srcDir, name, want.Size)
 			if err == nil && st.regular && st.sha256 == want.SHA256 && st.mode == mode && st.uid == euid {
 				err := unix.Linkat(srcDir, name, dstDir, name, 0)
 				if err == nil {
+					cache.remember(dstDir, name, want.SHA256) // linking changed its ctime
 					return nil
 				}
 				if !errors.Is(err, unix.EMLINK) && !errors.Is(err, unix.EXDEV) && !errors.Is(err, unix.EPERM) {
@@ -279,7 +285,11 @@ func placeFile(dstDir, srcDir int, name string, content []byte, want manifestEnt
 			}
 		}
 	}
-	return writeNew(dstDir, name, content, mode)
+	if err := writeNew(dstDir, name, content, mode); err != nil {
+		return err
+	}
+	cache.remember(dstDir, name, want.SHA256)
+	return nil
 }
 
 // rewriteAt replaces the content of an existing, unshared file in place.
