@@ -154,7 +154,7 @@ func (s *agentServer) RenewCertificate(ctx context.Context, req *agentv1.RenewCe
 		h.log.Error("record renewed certificate", "node", id.nodeID, "error", err)
 		return nil, status.Error(codes.Unavailable, "cannot record the certificate now; retry later")
 	}
-	h.extendSession(id.nodeID, cert.NotAfter)
+	h.extendSession(id.nodeID, cert)
 	h.log.Info("node certificate renewed", "node", id.nodeID, "serial", cert.SerialNumber.Text(16), "not_after", cert.NotAfter.Format(time.RFC3339))
 	return &agentv1.RenewCertificateResponse{Certificate: cert.Raw, CaChain: h.cfg.CA.Chain()}, nil
 }

@@ -678,3 +678,47 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 }
+
+// TestRevocationInTheStoreAloneEndsTheSession: a revocation recorded by another
+// process (the CLI, a second controller) reaches no Disconnect call; the hub's
+// periodic recheck ends the session anyway.
+func TestRevocationInTheStoreAloneEndsTheSession(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *hub.Config) { c.HeartbeatInterval = 100 * time.Millisecond })
+	cert, nodeID := e.mustEnroll()
+	s, _, err := e.openSession(cert, nodeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Keep the session alive with heartbeats so only revocation can end it.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if s.stream.Send(&agentv1.AgentMessage{Kind: &agentv1.AgentMessage_Heartbeat{Heartbeat: &agentv1.Heartbeat{SentAt: timestamppb.Now()}}}) != nil {
+					return
+				}
+			}
+		}
+	}()
+	h := e.current()
+	waitFor(t, "session", func() bool { return h.Connected(nodeID) })
+	time.Sleep(600 * time.Millisecond) // several rechecks pass while the certificate is good
+	if !h.Connected(nodeID) {
+		t.Fatal("a session with a valid certificate was dropped")
+	}
+	e.store.revokeAll(nodeID)
+	for {
+		if _, err = s.stream.Recv(); err != nil {
+			break
+		}
+	}
+	wantCode(t, err, codes.PermissionDenied, "revoked")
+	waitFor(t, "offline", func() bool { return !h.Connected(nodeID) })
+}

@@ -3,9 +3,11 @@ package hub
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math/big"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,6 +41,10 @@ type session struct {
 	// expires is the validity end (unix nanos) of the newest certificate of
 	// the node; renewal extends it so the stream outlives its first certificate.
 	expires atomic.Int64
+	// serial is the newest certificate's serial, rechecked against the store
+	// now and then so a revocation made elsewhere (another controller process,
+	// the CLI) also ends the session.
+	serial atomic.Pointer[big.Int]
 
 	mu      sync.Mutex
 	pending map[string]chan *agentv1.CommandResult
@@ -77,13 +83,18 @@ func (s *session) close(reason string) {
 	}
 }
 
-func (h *Hub) extendSession(nodeID string, notAfter time.Time) {
+func (h *Hub) extendSession(nodeID string, cert *x509.Certificate) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if n := h.nodes[nodeID]; n != nil && n.session != nil {
-		n.session.expires.Store(notAfter.UnixNano())
+		n.session.expires.Store(cert.NotAfter.UnixNano())
+		n.session.serial.Store(cert.SerialNumber)
 	}
 }
+
+// revocationCheckEvery is how many heartbeat ticks pass between checks of
+// the session's certificate against the store.
+const revocationCheckEvery = 4
 
 // recvPump moves messages from recv onto a channel so callers can select on
 // them with timers and cancellation. It stops when ctx ends or recv fails.
@@ -158,6 +169,7 @@ func (h *Hub) runSession(stream agentv1.AgentService_SessionServer) error {
 		pending: make(map[string]chan *agentv1.CommandResult),
 	}
 	s.expires.Store(id.cert.NotAfter.UnixNano())
+	s.serial.Store(id.cert.SerialNumber)
 	defer close(s.done)
 
 	if err := h.cfg.Store.NodeOnline(ctx, id.nodeID, hello); err != nil {
@@ -210,7 +222,7 @@ func (h *Hub) runSession(stream agentv1.AgentService_SessionServer) error {
 	ticker := time.NewTicker(hb)
 	defer ticker.Stop()
 	lastSeen := time.Now()
-	var hbSeq uint64
+	var hbSeq, ticks uint64
 	for {
 		select {
 		case m := <-msgs:
@@ -236,6 +248,12 @@ func (h *Hub) runSession(stream agentv1.AgentService_SessionServer) error {
 			if now.UnixNano() > s.expires.Load() {
 				reason = "client certificate expired"
 				return status.Error(codes.Unauthenticated, "client certificate expired; renew it")
+			}
+			if ticks++; ticks%revocationCheckEvery == 0 {
+				if err := h.cfg.Store.CheckCertificate(ctx, id.nodeID, s.serial.Load()); errors.Is(err, ErrCertificateRevoked) || errors.Is(err, ErrNodeUnknown) {
+					reason = err.Error()
+					return status.Error(codes.PermissionDenied, err.Error())
+				}
 			}
 			hbSeq++
 			select {
