@@ -143,7 +143,7 @@ func TestApplyRevisionCheckRollsBack(t *testing.T) {
 	// The URL needs the fixture's port, known only after it starts.
 	var check func(context.Context, uint64) error
 	f := newFixture(t, func(c *Config) {
-		c.ReloadTimeout = 2 * time.Second
+		c.ReloadTimeout = 3 * time.Second
 		c.ReloadCheck = func(ctx context.Context, rev uint64) error { return check(ctx, rev) }
 	})
 	port := f.port

@@ -156,13 +156,12 @@ func (n *testNginx) master() master { return master{pid: n.cmd.Process.Pid} }
 
 // fixture is a private nginx plus an Applier driving it.
 type fixture struct {
-	t     testing.TB
-	dir   string
-	ngx   *testNginx
-	a     *Applier
-	port  int
-	cfg   Config
-	logue *bytes.Buffer
+	t    testing.TB
+	dir  string
+	ngx  *testNginx
+	a    *Applier
+	port int
+	logs *bytes.Buffer
 }
 
 // newFixture starts nginx including <dir>/current/http/*.conf and returns an
@@ -187,7 +186,7 @@ func newFixture(t testing.TB, edit func(*Config)) *fixture {
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	return &fixture{t: t, dir: dir, ngx: ngx, a: a, port: freePort(t), cfg: cfg, logue: &logs}
+	return &fixture{t: t, dir: dir, ngx: ngx, a: a, port: freePort(t), logs: &logs}
 }
 
 func freePort(t testing.TB) int {
@@ -226,7 +225,7 @@ func (f *fixture) mustApply(rel Release) Outcome {
 	f.t.Helper()
 	o := f.apply(rel)
 	if o.Code != Applied {
-		f.t.Fatalf("Apply(%d) = %s: %s\nnginx log:\n%s", rel.Revision, o.Code, o.Output, readFile(f.t, f.ngx.errorLog))
+		f.t.Fatalf("Apply(%d) = %s: %s\nnginx log:\n%s\napplier log:\n%s", rel.Revision, o.Code, o.Output, readFile(f.t, f.ngx.errorLog), f.logs)
 	}
 	return o
 }
