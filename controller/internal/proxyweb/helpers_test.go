@@ -321,3 +321,10 @@ func (e *env) counts() [5]int {
 	return [5]int{c.Upstream.Query().CountX(ctx), c.Domain.Query().CountX(ctx), c.Route.Query().CountX(ctx),
 		c.UpstreamTarget.Query().CountX(ctx), c.StreamProxy.Query().CountX(ctx)}
 }
+
+var adminActor = proxyconf.Actor{Actor: audit.System("test"), Admin: true}
+
+// domainUsing is a domain proxying everything to the upstream.
+func domainUsing(name, upstream string, servers ...int) proxyconf.DomainInput {
+	return proxyconf.DomainInput{Name: name, Servers: servers, Routes: []proxyconf.RouteInput{{Path: "/", Kind: "proxy", Upstream: upstream}}}
+}
