@@ -267,6 +267,9 @@
         row.append(td);
       });
       table.tBodies[0].prepend(row);
+      table.hidden = false;
+      const empty = document.querySelector("[data-revisions-empty]");
+      if (empty) empty.remove();
     }
     if (row) {
       const st = row.querySelector('[data-field="status"]');

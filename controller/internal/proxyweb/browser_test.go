@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
+	"github.com/gatehousehq/gatehouse/controller/internal/events"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 )
 
@@ -125,6 +127,35 @@ func TestBrowserCreatesUpstreamAndDomain(t *testing.T) {
 	domRow := read("domain row", chromedp.Text(C(`tr[data-domain="example.com"]`)))
 	routes := read("route count", chromedp.Text(C(`tr[data-domain="example.com"] [data-routes]`)))
 
+	// The revisions page follows apply outcomes live. Events published before the page's
+	// stream is subscribed are lost, so the outcome is published until the page shows it,
+	// as the controller publishes every outcome.
+	srvID := strconv.Itoa(e.db.Client.Server.Query().OnlyIDX(context.Background()))
+	step("open the revisions page",
+		chromedp.Navigate(base+"/servers/"+srvID+"/revisions"),
+		chromedp.WaitVisible(C(`[data-revisions-empty]`)),
+	)
+	live := `(() => { const s = document.querySelector('tr[data-revision="1"] [data-field="status"]');
+		return !!s && s.textContent === "applied" && document.querySelector("[data-applied]").textContent === "r1"; })()`
+	shown := false
+	for !shown && ctx.Err() == nil {
+		id, _ := strconv.Atoi(srvID)
+		e.broker.Publish(events.Event{Topic: "server." + srvID, Name: "revision", Data: map[string]any{"server_id": id, "number": 1, "status": "pending", "outcome": ""}})
+		e.broker.Publish(events.Event{Topic: "server." + srvID, Name: "revision", Data: map[string]any{"server_id": id, "number": 1, "status": "applied", "outcome": "applied"}})
+		shown, _ = chromedp.Run(ctx, chromedp.Evaluate[bool](live))
+		if !shown {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	sync := read("sync state", chromedp.Text(C(`[data-sync]`)))
+	emptyGone, _ := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("[data-revisions-empty]") === null`))
+
+	if !shown {
+		t.Error("the revisions page did not show the applied revision live")
+	}
+	if !strings.EqualFold(sync, "in sync") || !emptyGone {
+		t.Errorf("after the live update: state %q, empty state removed %t", sync, emptyGone)
+	}
 	if !strings.Contains(upFlash, "Upstream app created") {
 		t.Errorf("upstream flash %q", upFlash)
 	}
