@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/metrics"
+	"github.com/gatehousehq/gatehouse/controller/internal/proxyweb"
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/internal/version"
 )
@@ -30,6 +31,10 @@ func (c *Controller) buildWeb() error {
 	}
 	sv := &serversWeb{c: c, w: w}
 	if err := sv.register(); err != nil {
+		w.Close()
+		return err
+	}
+	if err := proxyweb.Register(w, proxyweb.Deps{Proxy: c.proxy, Deploy: c.deployer, DB: c.db, Log: c.log}); err != nil {
 		w.Close()
 		return err
 	}
