@@ -58,8 +58,11 @@ func TestApplyServesReleaseAndIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !maps.Equal(before, after) {
-		t.Fatalf("nginx workers changed on a no-op apply: %v -> %v", before, after)
+	// Old workers may still be exiting; a reload would have added new ones.
+	for pid := range after {
+		if !before[pid] {
+			t.Fatalf("nginx started process %d on a no-op apply (before %v, after %v)", pid, before, after)
+		}
 	}
 	f.wantBody("b.test", "b two")
 }

@@ -28,23 +28,32 @@ func TestHashCacheSeesEdits(t *testing.T) {
 	if err != nil || st.sha256 != sum([]byte("one")) {
 		t.Fatalf("state = %+v, %v", st, err)
 	}
-	if len(c.next) != 0 {
-		t.Fatal("recorded a stamp written moments ago")
-	}
 
-	// An old stamp is recorded and then trusted without reading.
-	old := time.Now().Add(-time.Hour)
-	mustDo(t, os.Chtimes(p, old, old))
+	// A stamp from just now is not recorded; an old one is.
 	var sys unix.Stat_t
 	mustDo(t, unix.Fstatat(fd, "a.conf", &sys, 0))
-	sys.Ctim = unix.NsecToTimespec(old.UnixNano())
-	c.record(&sys, "pretend")
+	fresh, stale := sys, sys
+	fresh.Ino, stale.Ino = 1<<40, 1<<40+1
+	fresh.Ctim = unix.NsecToTimespec(time.Now().Add(time.Minute).UnixNano()) // never older than the window
+	stale.Ctim = unix.NsecToTimespec(time.Now().Add(-time.Hour).UnixNano())
+	c.record(&fresh, "fresh")
+	c.record(&stale, "stale")
+	if _, ok := c.lookup(stampOf(&fresh)); ok {
+		t.Fatal("recorded a stamp too recent to trust")
+	}
+	if h, ok := c.lookup(stampOf(&stale)); !ok || h != "stale" {
+		t.Fatal("did not record an old stamp")
+	}
+
+	// A recorded hash is only served for the exact stamp it was taken with.
+	other := sys
+	other.Ctim = unix.NsecToTimespec(time.Now().Add(-time.Hour).UnixNano())
+	c.record(&other, "pretend")
 	if got, _ := c.state(fd, "a.conf", -1); got.sha256 == "pretend" {
 		t.Fatal("a stamp with a different ctime was trusted")
 	}
 
 	// Rewriting the file changes its ctime, so the cache reads it again.
-	mustDo(t, unix.Fstatat(fd, "a.conf", &sys, 0))
 	id, s := stampOf(&sys)
 	c.mu.Lock()
 	c.next[id] = cachedHash{stamp: s, sha256: "cached"}
