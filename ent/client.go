@@ -22,6 +22,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/route"
@@ -56,6 +57,8 @@ type Client struct {
 	Domain *DomainClient
 	// EnrollmentToken is the client for interacting with the EnrollmentToken builders.
 	EnrollmentToken *EnrollmentTokenClient
+	// HostKey is the client for interacting with the HostKey builders.
+	HostKey *HostKeyClient
 	// MetricRollup is the client for interacting with the MetricRollup builders.
 	MetricRollup *MetricRollupClient
 	// MetricSample is the client for interacting with the MetricSample builders.
@@ -96,6 +99,7 @@ func (c *Client) init() {
 	c.ConfigRevision = NewConfigRevisionClient(c.config)
 	c.Domain = NewDomainClient(c.config)
 	c.EnrollmentToken = NewEnrollmentTokenClient(c.config)
+	c.HostKey = NewHostKeyClient(c.config)
 	c.MetricRollup = NewMetricRollupClient(c.config)
 	c.MetricSample = NewMetricSampleClient(c.config)
 	c.Route = NewRouteClient(c.config)
@@ -206,6 +210,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ConfigRevision:   NewConfigRevisionClient(cfg),
 		Domain:           NewDomainClient(cfg),
 		EnrollmentToken:  NewEnrollmentTokenClient(cfg),
+		HostKey:          NewHostKeyClient(cfg),
 		MetricRollup:     NewMetricRollupClient(cfg),
 		MetricSample:     NewMetricSampleClient(cfg),
 		Route:            NewRouteClient(cfg),
@@ -243,6 +248,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ConfigRevision:   NewConfigRevisionClient(cfg),
 		Domain:           NewDomainClient(cfg),
 		EnrollmentToken:  NewEnrollmentTokenClient(cfg),
+		HostKey:          NewHostKeyClient(cfg),
 		MetricRollup:     NewMetricRollupClient(cfg),
 		MetricSample:     NewMetricSampleClient(cfg),
 		Route:            NewRouteClient(cfg),
@@ -284,9 +290,9 @@ func (c *Client) Close() error {
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.AgentCertificate, c.AuditEvent, c.BasicAuthUser, c.ConfigRevision,
-		c.Domain, c.EnrollmentToken, c.MetricRollup, c.MetricSample, c.Route, c.Server,
-		c.Session, c.Setting, c.StreamProxy, c.Task, c.Upstream, c.UpstreamTarget,
-		c.User,
+		c.Domain, c.EnrollmentToken, c.HostKey, c.MetricRollup, c.MetricSample,
+		c.Route, c.Server, c.Session, c.Setting, c.StreamProxy, c.Task, c.Upstream,
+		c.UpstreamTarget, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -297,9 +303,9 @@ func (c *Client) Use(hooks ...Hook) {
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.AgentCertificate, c.AuditEvent, c.BasicAuthUser, c.ConfigRevision,
-		c.Domain, c.EnrollmentToken, c.MetricRollup, c.MetricSample, c.Route, c.Server,
-		c.Session, c.Setting, c.StreamProxy, c.Task, c.Upstream, c.UpstreamTarget,
-		c.User,
+		c.Domain, c.EnrollmentToken, c.HostKey, c.MetricRollup, c.MetricSample,
+		c.Route, c.Server, c.Session, c.Setting, c.StreamProxy, c.Task, c.Upstream,
+		c.UpstreamTarget, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -322,6 +328,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Domain.mutate(ctx, m)
 	case *EnrollmentTokenMutation:
 		return c.EnrollmentToken.mutate(ctx, m)
+	case *HostKeyMutation:
+		return c.HostKey.mutate(ctx, m)
 	case *MetricRollupMutation:
 		return c.MetricRollup.mutate(ctx, m)
 	case *MetricSampleMutation:
@@ -1408,6 +1416,155 @@ func (c *EnrollmentTokenClient) mutate(ctx context.Context, m *EnrollmentTokenMu
 	}
 }
 
+// HostKeyClient is a client for the HostKey schema.
+type HostKeyClient struct {
+	config
+}
+
+// NewHostKeyClient returns a client for the HostKey from the given config.
+func NewHostKeyClient(c config) *HostKeyClient {
+	return &HostKeyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `hostkey.Hooks(f(g(h())))`.
+func (c *HostKeyClient) Use(hooks ...Hook) {
+	c.hooks.HostKey = append(c.hooks.HostKey, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `hostkey.Intercept(f(g(h())))`.
+func (c *HostKeyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HostKey = append(c.inters.HostKey, interceptors...)
+}
+
+// Create returns a builder for creating a HostKey entity.
+func (c *HostKeyClient) Create() *HostKeyCreate {
+	mutation := newHostKeyMutation(c.config, OpCreate)
+	return &HostKeyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HostKey entities.
+func (c *HostKeyClient) CreateBulk(builders ...*HostKeyCreate) *HostKeyCreateBulk {
+	return &HostKeyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HostKeyClient) MapCreateBulk(slice any, setFunc func(*HostKeyCreate, int)) *HostKeyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HostKeyCreateBulk{err: fmt.Errorf("calling to HostKeyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HostKeyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HostKeyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HostKey.
+func (c *HostKeyClient) Update() *HostKeyUpdate {
+	mutation := newHostKeyMutation(c.config, OpUpdate)
+	return &HostKeyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HostKeyClient) UpdateOne(_m *HostKey) *HostKeyUpdateOne {
+	mutation := newHostKeyMutation(c.config, OpUpdateOne, withHostKey(_m))
+	return &HostKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HostKeyClient) UpdateOneID(id int) *HostKeyUpdateOne {
+	mutation := newHostKeyMutation(c.config, OpUpdateOne, withHostKeyID(id))
+	return &HostKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HostKey.
+func (c *HostKeyClient) Delete() *HostKeyDelete {
+	mutation := newHostKeyMutation(c.config, OpDelete)
+	return &HostKeyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HostKeyClient) DeleteOne(_m *HostKey) *HostKeyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HostKeyClient) DeleteOneID(id int) *HostKeyDeleteOne {
+	builder := c.Delete().Where(hostkey.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HostKeyDeleteOne{builder}
+}
+
+// Query returns a query builder for HostKey.
+func (c *HostKeyClient) Query() *HostKeyQuery {
+	return &HostKeyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHostKey},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HostKey entity by its id.
+func (c *HostKeyClient) Get(ctx context.Context, id int) (*HostKey, error) {
+	return c.Query().Where(hostkey.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HostKeyClient) GetX(ctx context.Context, id int) *HostKey {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryServer queries the server edge of a HostKey.
+func (c *HostKeyClient) QueryServer(_m *HostKey) *ServerQuery {
+	query := (&ServerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(hostkey.Table, hostkey.FieldID, id),
+			sqlgraph.To(server.Table, server.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, hostkey.ServerTable, hostkey.ServerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *HostKeyClient) Hooks() []Hook {
+	return c.hooks.HostKey
+}
+
+// Interceptors returns the client interceptors.
+func (c *HostKeyClient) Interceptors() []Interceptor {
+	return c.inters.HostKey
+}
+
+func (c *HostKeyClient) mutate(ctx context.Context, m *HostKeyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HostKeyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HostKeyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HostKeyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HostKeyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HostKey mutation op: %q", m.Op())
+	}
+}
+
 // MetricRollupClient is a client for the MetricRollup schema.
 type MetricRollupClient struct {
 	config
@@ -2020,6 +2177,22 @@ func (c *ServerClient) QueryTasks(_m *Server) *TaskQuery {
 			sqlgraph.From(server.Table, server.FieldID, id),
 			sqlgraph.To(task.Table, task.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, server.TasksTable, server.TasksColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryHostKeys queries the host_keys edge of a Server.
+func (c *ServerClient) QueryHostKeys(_m *Server) *HostKeyQuery {
+	query := (&HostKeyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, id),
+			sqlgraph.To(hostkey.Table, hostkey.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, server.HostKeysTable, server.HostKeysColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -3195,13 +3368,13 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 type (
 	hooks struct {
 		APIToken, AgentCertificate, AuditEvent, BasicAuthUser, ConfigRevision, Domain,
-		EnrollmentToken, MetricRollup, MetricSample, Route, Server, Session, Setting,
-		StreamProxy, Task, Upstream, UpstreamTarget, User []ent.Hook
+		EnrollmentToken, HostKey, MetricRollup, MetricSample, Route, Server, Session,
+		Setting, StreamProxy, Task, Upstream, UpstreamTarget, User []ent.Hook
 	}
 	inters struct {
 		APIToken, AgentCertificate, AuditEvent, BasicAuthUser, ConfigRevision, Domain,
-		EnrollmentToken, MetricRollup, MetricSample, Route, Server, Session, Setting,
-		StreamProxy, Task, Upstream, UpstreamTarget, User []ent.Interceptor
+		EnrollmentToken, HostKey, MetricRollup, MetricSample, Route, Server, Session,
+		Setting, StreamProxy, Task, Upstream, UpstreamTarget, User []ent.Interceptor
 	}
 )
 

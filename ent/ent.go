@@ -19,6 +19,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/route"
@@ -97,6 +98,7 @@ func checkColumn(t, c string) error {
 			configrevision.Table:   configrevision.ValidColumn,
 			domain.Table:           domain.ValidColumn,
 			enrollmenttoken.Table:  enrollmenttoken.ValidColumn,
+			hostkey.Table:          hostkey.ValidColumn,
 			metricrollup.Table:     metricrollup.ValidColumn,
 			metricsample.Table:     metricsample.ValidColumn,
 			route.Table:            route.ValidColumn,

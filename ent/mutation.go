@@ -18,6 +18,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
@@ -49,6 +50,7 @@ const (
 	TypeConfigRevision   = "ConfigRevision"
 	TypeDomain           = "Domain"
 	TypeEnrollmentToken  = "EnrollmentToken"
+	TypeHostKey          = "HostKey"
 	TypeMetricRollup     = "MetricRollup"
 	TypeMetricSample     = "MetricSample"
 	TypeRoute            = "Route"
@@ -5821,6 +5823,669 @@ func (m *EnrollmentTokenMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown EnrollmentToken edge %s", name)
 }
 
+// HostKeyMutation represents an operation that mutates the HostKey nodes in the graph.
+type HostKeyMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	created_at    *time.Time
+	updated_at    *time.Time
+	key_type      *string
+	fingerprint   *string
+	approved_at   *time.Time
+	approved_by   *string
+	clearedFields map[string]struct{}
+	server        *int
+	clearedserver bool
+	done          bool
+	oldValue      func(context.Context) (*HostKey, error)
+	predicates    []predicate.HostKey
+}
+
+var _ ent.Mutation = (*HostKeyMutation)(nil)
+
+// hostkeyOption allows management of the mutation configuration using functional options.
+type hostkeyOption func(*HostKeyMutation)
+
+// newHostKeyMutation creates new mutation for the HostKey entity.
+func newHostKeyMutation(c config, op Op, opts ...hostkeyOption) *HostKeyMutation {
+	m := &HostKeyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeHostKey,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withHostKeyID sets the ID field of the mutation.
+func withHostKeyID(id int) hostkeyOption {
+	return func(m *HostKeyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *HostKey
+		)
+		m.oldValue = func(ctx context.Context) (*HostKey, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().HostKey.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withHostKey sets the old HostKey of the mutation.
+func withHostKey(node *HostKey) hostkeyOption {
+	return func(m *HostKeyMutation) {
+		m.oldValue = func(context.Context) (*HostKey, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m HostKeyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m HostKeyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *HostKeyMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *HostKeyMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().HostKey.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *HostKeyMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *HostKeyMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the HostKey entity.
+// If the HostKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HostKeyMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *HostKeyMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *HostKeyMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *HostKeyMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the HostKey entity.
+// If the HostKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HostKeyMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *HostKeyMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetKeyType sets the "key_type" field.
+func (m *HostKeyMutation) SetKeyType(s string) {
+	m.key_type = &s
+}
+
+// KeyType returns the value of the "key_type" field in the mutation.
+func (m *HostKeyMutation) KeyType() (r string, exists bool) {
+	v := m.key_type
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKeyType returns the old "key_type" field's value of the HostKey entity.
+// If the HostKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HostKeyMutation) OldKeyType(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKeyType is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKeyType requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKeyType: %w", err)
+	}
+	return oldValue.KeyType, nil
+}
+
+// ResetKeyType resets all changes to the "key_type" field.
+func (m *HostKeyMutation) ResetKeyType() {
+	m.key_type = nil
+}
+
+// SetFingerprint sets the "fingerprint" field.
+func (m *HostKeyMutation) SetFingerprint(s string) {
+	m.fingerprint = &s
+}
+
+// Fingerprint returns the value of the "fingerprint" field in the mutation.
+func (m *HostKeyMutation) Fingerprint() (r string, exists bool) {
+	v := m.fingerprint
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFingerprint returns the old "fingerprint" field's value of the HostKey entity.
+// If the HostKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HostKeyMutation) OldFingerprint(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFingerprint is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFingerprint requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFingerprint: %w", err)
+	}
+	return oldValue.Fingerprint, nil
+}
+
+// ResetFingerprint resets all changes to the "fingerprint" field.
+func (m *HostKeyMutation) ResetFingerprint() {
+	m.fingerprint = nil
+}
+
+// SetApprovedAt sets the "approved_at" field.
+func (m *HostKeyMutation) SetApprovedAt(t time.Time) {
+	m.approved_at = &t
+}
+
+// ApprovedAt returns the value of the "approved_at" field in the mutation.
+func (m *HostKeyMutation) ApprovedAt() (r time.Time, exists bool) {
+	v := m.approved_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApprovedAt returns the old "approved_at" field's value of the HostKey entity.
+// If the HostKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HostKeyMutation) OldApprovedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApprovedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApprovedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApprovedAt: %w", err)
+	}
+	return oldValue.ApprovedAt, nil
+}
+
+// ResetApprovedAt resets all changes to the "approved_at" field.
+func (m *HostKeyMutation) ResetApprovedAt() {
+	m.approved_at = nil
+}
+
+// SetApprovedBy sets the "approved_by" field.
+func (m *HostKeyMutation) SetApprovedBy(s string) {
+	m.approved_by = &s
+}
+
+// ApprovedBy returns the value of the "approved_by" field in the mutation.
+func (m *HostKeyMutation) ApprovedBy() (r string, exists bool) {
+	v := m.approved_by
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldApprovedBy returns the old "approved_by" field's value of the HostKey entity.
+// If the HostKey object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HostKeyMutation) OldApprovedBy(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldApprovedBy is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldApprovedBy requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldApprovedBy: %w", err)
+	}
+	return oldValue.ApprovedBy, nil
+}
+
+// ResetApprovedBy resets all changes to the "approved_by" field.
+func (m *HostKeyMutation) ResetApprovedBy() {
+	m.approved_by = nil
+}
+
+// SetServerID sets the "server" edge to the Server entity by id.
+func (m *HostKeyMutation) SetServerID(id int) {
+	m.server = &id
+}
+
+// ClearServer clears the "server" edge to the Server entity.
+func (m *HostKeyMutation) ClearServer() {
+	m.clearedserver = true
+}
+
+// ServerCleared reports if the "server" edge to the Server entity was cleared.
+func (m *HostKeyMutation) ServerCleared() bool {
+	return m.clearedserver
+}
+
+// ServerID returns the "server" edge ID in the mutation.
+func (m *HostKeyMutation) ServerID() (id int, exists bool) {
+	if m.server != nil {
+		return *m.server, true
+	}
+	return
+}
+
+// ServerIDs returns the "server" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ServerID instead. It exists only for internal usage by the builders.
+func (m *HostKeyMutation) ServerIDs() (ids []int) {
+	if id := m.server; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetServer resets all changes to the "server" edge.
+func (m *HostKeyMutation) ResetServer() {
+	m.server = nil
+	m.clearedserver = false
+}
+
+// Where appends a list predicates to the HostKeyMutation builder.
+func (m *HostKeyMutation) Where(ps ...predicate.HostKey) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the HostKeyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *HostKeyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.HostKey, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *HostKeyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *HostKeyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (HostKey).
+func (m *HostKeyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *HostKeyMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, hostkey.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, hostkey.FieldUpdatedAt)
+	}
+	if m.key_type != nil {
+		fields = append(fields, hostkey.FieldKeyType)
+	}
+	if m.fingerprint != nil {
+		fields = append(fields, hostkey.FieldFingerprint)
+	}
+	if m.approved_at != nil {
+		fields = append(fields, hostkey.FieldApprovedAt)
+	}
+	if m.approved_by != nil {
+		fields = append(fields, hostkey.FieldApprovedBy)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *HostKeyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case hostkey.FieldCreatedAt:
+		return m.CreatedAt()
+	case hostkey.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case hostkey.FieldKeyType:
+		return m.KeyType()
+	case hostkey.FieldFingerprint:
+		return m.Fingerprint()
+	case hostkey.FieldApprovedAt:
+		return m.ApprovedAt()
+	case hostkey.FieldApprovedBy:
+		return m.ApprovedBy()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *HostKeyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case hostkey.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case hostkey.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case hostkey.FieldKeyType:
+		return m.OldKeyType(ctx)
+	case hostkey.FieldFingerprint:
+		return m.OldFingerprint(ctx)
+	case hostkey.FieldApprovedAt:
+		return m.OldApprovedAt(ctx)
+	case hostkey.FieldApprovedBy:
+		return m.OldApprovedBy(ctx)
+	}
+	return nil, fmt.Errorf("unknown HostKey field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HostKeyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case hostkey.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case hostkey.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case hostkey.FieldKeyType:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKeyType(v)
+		return nil
+	case hostkey.FieldFingerprint:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFingerprint(v)
+		return nil
+	case hostkey.FieldApprovedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApprovedAt(v)
+		return nil
+	case hostkey.FieldApprovedBy:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetApprovedBy(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HostKey field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *HostKeyMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *HostKeyMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HostKeyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown HostKey numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *HostKeyMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *HostKeyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *HostKeyMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown HostKey nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *HostKeyMutation) ResetField(name string) error {
+	switch name {
+	case hostkey.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case hostkey.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case hostkey.FieldKeyType:
+		m.ResetKeyType()
+		return nil
+	case hostkey.FieldFingerprint:
+		m.ResetFingerprint()
+		return nil
+	case hostkey.FieldApprovedAt:
+		m.ResetApprovedAt()
+		return nil
+	case hostkey.FieldApprovedBy:
+		m.ResetApprovedBy()
+		return nil
+	}
+	return fmt.Errorf("unknown HostKey field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *HostKeyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.server != nil {
+		edges = append(edges, hostkey.EdgeServer)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *HostKeyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case hostkey.EdgeServer:
+		if id := m.server; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *HostKeyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *HostKeyMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *HostKeyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedserver {
+		edges = append(edges, hostkey.EdgeServer)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *HostKeyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case hostkey.EdgeServer:
+		return m.clearedserver
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *HostKeyMutation) ClearEdge(name string) error {
+	switch name {
+	case hostkey.EdgeServer:
+		m.ClearServer()
+		return nil
+	}
+	return fmt.Errorf("unknown HostKey unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *HostKeyMutation) ResetEdge(name string) error {
+	switch name {
+	case hostkey.EdgeServer:
+		m.ResetServer()
+		return nil
+	}
+	return fmt.Errorf("unknown HostKey edge %s", name)
+}
+
 // MetricRollupMutation represents an operation that mutates the MetricRollup nodes in the graph.
 type MetricRollupMutation struct {
 	config
@@ -11151,6 +11816,17 @@ type ServerMutation struct {
 	applied_revision         *int64
 	addapplied_revision      *int64
 	drift                    **schema.NginxDrift
+	ssh_host                 *string
+	ssh_port                 *int
+	addssh_port              *int
+	ssh_user                 *string
+	ssh_auth                 *server.SSHAuth
+	ssh_secret               *[]byte
+	ssh_public_key           *string
+	ssh_sudo                 *bool
+	install_nginx            *bool
+	install_glances          *bool
+	install_layout           **schema.InstallLayout
 	clearedFields            map[string]struct{}
 	enrollment_tokens        map[int]struct{}
 	removedenrollment_tokens map[int]struct{}
@@ -11161,6 +11837,9 @@ type ServerMutation struct {
 	tasks                    map[int]struct{}
 	removedtasks             map[int]struct{}
 	clearedtasks             bool
+	host_keys                map[int]struct{}
+	removedhost_keys         map[int]struct{}
+	clearedhost_keys         bool
 	metric_samples           map[int]struct{}
 	removedmetric_samples    map[int]struct{}
 	clearedmetric_samples    bool
@@ -12100,6 +12779,412 @@ func (m *ServerMutation) ResetDrift() {
 	delete(m.clearedFields, server.FieldDrift)
 }
 
+// SetSSHHost sets the "ssh_host" field.
+func (m *ServerMutation) SetSSHHost(s string) {
+	m.ssh_host = &s
+}
+
+// SSHHost returns the value of the "ssh_host" field in the mutation.
+func (m *ServerMutation) SSHHost() (r string, exists bool) {
+	v := m.ssh_host
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSSHHost returns the old "ssh_host" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldSSHHost(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSSHHost is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSSHHost requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSSHHost: %w", err)
+	}
+	return oldValue.SSHHost, nil
+}
+
+// ResetSSHHost resets all changes to the "ssh_host" field.
+func (m *ServerMutation) ResetSSHHost() {
+	m.ssh_host = nil
+}
+
+// SetSSHPort sets the "ssh_port" field.
+func (m *ServerMutation) SetSSHPort(i int) {
+	m.ssh_port = &i
+	m.addssh_port = nil
+}
+
+// SSHPort returns the value of the "ssh_port" field in the mutation.
+func (m *ServerMutation) SSHPort() (r int, exists bool) {
+	v := m.ssh_port
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSSHPort returns the old "ssh_port" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldSSHPort(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSSHPort is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSSHPort requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSSHPort: %w", err)
+	}
+	return oldValue.SSHPort, nil
+}
+
+// AddSSHPort adds i to the "ssh_port" field.
+func (m *ServerMutation) AddSSHPort(i int) {
+	if m.addssh_port != nil {
+		*m.addssh_port += i
+	} else {
+		m.addssh_port = &i
+	}
+}
+
+// AddedSSHPort returns the value that was added to the "ssh_port" field in this mutation.
+func (m *ServerMutation) AddedSSHPort() (r int, exists bool) {
+	v := m.addssh_port
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSSHPort resets all changes to the "ssh_port" field.
+func (m *ServerMutation) ResetSSHPort() {
+	m.ssh_port = nil
+	m.addssh_port = nil
+}
+
+// SetSSHUser sets the "ssh_user" field.
+func (m *ServerMutation) SetSSHUser(s string) {
+	m.ssh_user = &s
+}
+
+// SSHUser returns the value of the "ssh_user" field in the mutation.
+func (m *ServerMutation) SSHUser() (r string, exists bool) {
+	v := m.ssh_user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSSHUser returns the old "ssh_user" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldSSHUser(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSSHUser is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSSHUser requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSSHUser: %w", err)
+	}
+	return oldValue.SSHUser, nil
+}
+
+// ResetSSHUser resets all changes to the "ssh_user" field.
+func (m *ServerMutation) ResetSSHUser() {
+	m.ssh_user = nil
+}
+
+// SetSSHAuth sets the "ssh_auth" field.
+func (m *ServerMutation) SetSSHAuth(sa server.SSHAuth) {
+	m.ssh_auth = &sa
+}
+
+// SSHAuth returns the value of the "ssh_auth" field in the mutation.
+func (m *ServerMutation) SSHAuth() (r server.SSHAuth, exists bool) {
+	v := m.ssh_auth
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSSHAuth returns the old "ssh_auth" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldSSHAuth(ctx context.Context) (v server.SSHAuth, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSSHAuth is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSSHAuth requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSSHAuth: %w", err)
+	}
+	return oldValue.SSHAuth, nil
+}
+
+// ResetSSHAuth resets all changes to the "ssh_auth" field.
+func (m *ServerMutation) ResetSSHAuth() {
+	m.ssh_auth = nil
+}
+
+// SetSSHSecret sets the "ssh_secret" field.
+func (m *ServerMutation) SetSSHSecret(b []byte) {
+	m.ssh_secret = &b
+}
+
+// SSHSecret returns the value of the "ssh_secret" field in the mutation.
+func (m *ServerMutation) SSHSecret() (r []byte, exists bool) {
+	v := m.ssh_secret
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSSHSecret returns the old "ssh_secret" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldSSHSecret(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSSHSecret is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSSHSecret requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSSHSecret: %w", err)
+	}
+	return oldValue.SSHSecret, nil
+}
+
+// ClearSSHSecret clears the value of the "ssh_secret" field.
+func (m *ServerMutation) ClearSSHSecret() {
+	m.ssh_secret = nil
+	m.clearedFields[server.FieldSSHSecret] = struct{}{}
+}
+
+// SSHSecretCleared returns if the "ssh_secret" field was cleared in this mutation.
+func (m *ServerMutation) SSHSecretCleared() bool {
+	_, ok := m.clearedFields[server.FieldSSHSecret]
+	return ok
+}
+
+// ResetSSHSecret resets all changes to the "ssh_secret" field.
+func (m *ServerMutation) ResetSSHSecret() {
+	m.ssh_secret = nil
+	delete(m.clearedFields, server.FieldSSHSecret)
+}
+
+// SetSSHPublicKey sets the "ssh_public_key" field.
+func (m *ServerMutation) SetSSHPublicKey(s string) {
+	m.ssh_public_key = &s
+}
+
+// SSHPublicKey returns the value of the "ssh_public_key" field in the mutation.
+func (m *ServerMutation) SSHPublicKey() (r string, exists bool) {
+	v := m.ssh_public_key
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSSHPublicKey returns the old "ssh_public_key" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldSSHPublicKey(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSSHPublicKey is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSSHPublicKey requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSSHPublicKey: %w", err)
+	}
+	return oldValue.SSHPublicKey, nil
+}
+
+// ResetSSHPublicKey resets all changes to the "ssh_public_key" field.
+func (m *ServerMutation) ResetSSHPublicKey() {
+	m.ssh_public_key = nil
+}
+
+// SetSSHSudo sets the "ssh_sudo" field.
+func (m *ServerMutation) SetSSHSudo(b bool) {
+	m.ssh_sudo = &b
+}
+
+// SSHSudo returns the value of the "ssh_sudo" field in the mutation.
+func (m *ServerMutation) SSHSudo() (r bool, exists bool) {
+	v := m.ssh_sudo
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSSHSudo returns the old "ssh_sudo" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldSSHSudo(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSSHSudo is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSSHSudo requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSSHSudo: %w", err)
+	}
+	return oldValue.SSHSudo, nil
+}
+
+// ResetSSHSudo resets all changes to the "ssh_sudo" field.
+func (m *ServerMutation) ResetSSHSudo() {
+	m.ssh_sudo = nil
+}
+
+// SetInstallNginx sets the "install_nginx" field.
+func (m *ServerMutation) SetInstallNginx(b bool) {
+	m.install_nginx = &b
+}
+
+// InstallNginx returns the value of the "install_nginx" field in the mutation.
+func (m *ServerMutation) InstallNginx() (r bool, exists bool) {
+	v := m.install_nginx
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstallNginx returns the old "install_nginx" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldInstallNginx(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstallNginx is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstallNginx requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstallNginx: %w", err)
+	}
+	return oldValue.InstallNginx, nil
+}
+
+// ResetInstallNginx resets all changes to the "install_nginx" field.
+func (m *ServerMutation) ResetInstallNginx() {
+	m.install_nginx = nil
+}
+
+// SetInstallGlances sets the "install_glances" field.
+func (m *ServerMutation) SetInstallGlances(b bool) {
+	m.install_glances = &b
+}
+
+// InstallGlances returns the value of the "install_glances" field in the mutation.
+func (m *ServerMutation) InstallGlances() (r bool, exists bool) {
+	v := m.install_glances
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstallGlances returns the old "install_glances" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldInstallGlances(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstallGlances is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstallGlances requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstallGlances: %w", err)
+	}
+	return oldValue.InstallGlances, nil
+}
+
+// ResetInstallGlances resets all changes to the "install_glances" field.
+func (m *ServerMutation) ResetInstallGlances() {
+	m.install_glances = nil
+}
+
+// SetInstallLayout sets the "install_layout" field.
+func (m *ServerMutation) SetInstallLayout(sl *schema.InstallLayout) {
+	m.install_layout = &sl
+}
+
+// InstallLayout returns the value of the "install_layout" field in the mutation.
+func (m *ServerMutation) InstallLayout() (r *schema.InstallLayout, exists bool) {
+	v := m.install_layout
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldInstallLayout returns the old "install_layout" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldInstallLayout(ctx context.Context) (v *schema.InstallLayout, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldInstallLayout is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldInstallLayout requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldInstallLayout: %w", err)
+	}
+	return oldValue.InstallLayout, nil
+}
+
+// ClearInstallLayout clears the value of the "install_layout" field.
+func (m *ServerMutation) ClearInstallLayout() {
+	m.install_layout = nil
+	m.clearedFields[server.FieldInstallLayout] = struct{}{}
+}
+
+// InstallLayoutCleared returns if the "install_layout" field was cleared in this mutation.
+func (m *ServerMutation) InstallLayoutCleared() bool {
+	_, ok := m.clearedFields[server.FieldInstallLayout]
+	return ok
+}
+
+// ResetInstallLayout resets all changes to the "install_layout" field.
+func (m *ServerMutation) ResetInstallLayout() {
+	m.install_layout = nil
+	delete(m.clearedFields, server.FieldInstallLayout)
+}
+
 // AddEnrollmentTokenIDs adds the "enrollment_tokens" edge to the EnrollmentToken entity by ids.
 func (m *ServerMutation) AddEnrollmentTokenIDs(ids ...int) {
 	if m.enrollment_tokens == nil {
@@ -12260,6 +13345,60 @@ func (m *ServerMutation) ResetTasks() {
 	m.tasks = nil
 	m.clearedtasks = false
 	m.removedtasks = nil
+}
+
+// AddHostKeyIDs adds the "host_keys" edge to the HostKey entity by ids.
+func (m *ServerMutation) AddHostKeyIDs(ids ...int) {
+	if m.host_keys == nil {
+		m.host_keys = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.host_keys[ids[i]] = struct{}{}
+	}
+}
+
+// ClearHostKeys clears the "host_keys" edge to the HostKey entity.
+func (m *ServerMutation) ClearHostKeys() {
+	m.clearedhost_keys = true
+}
+
+// HostKeysCleared reports if the "host_keys" edge to the HostKey entity was cleared.
+func (m *ServerMutation) HostKeysCleared() bool {
+	return m.clearedhost_keys
+}
+
+// RemoveHostKeyIDs removes the "host_keys" edge to the HostKey entity by IDs.
+func (m *ServerMutation) RemoveHostKeyIDs(ids ...int) {
+	if m.removedhost_keys == nil {
+		m.removedhost_keys = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.host_keys, ids[i])
+		m.removedhost_keys[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedHostKeys returns the removed IDs of the "host_keys" edge to the HostKey entity.
+func (m *ServerMutation) RemovedHostKeysIDs() (ids []int) {
+	for id := range m.removedhost_keys {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// HostKeysIDs returns the "host_keys" edge IDs in the mutation.
+func (m *ServerMutation) HostKeysIDs() (ids []int) {
+	for id := range m.host_keys {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetHostKeys resets all changes to the "host_keys" edge.
+func (m *ServerMutation) ResetHostKeys() {
+	m.host_keys = nil
+	m.clearedhost_keys = false
+	m.removedhost_keys = nil
 }
 
 // AddMetricSampleIDs adds the "metric_samples" edge to the MetricSample entity by ids.
@@ -12566,7 +13705,7 @@ func (m *ServerMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ServerMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 29)
 	if m.created_at != nil {
 		fields = append(fields, server.FieldCreatedAt)
 	}
@@ -12624,6 +13763,36 @@ func (m *ServerMutation) Fields() []string {
 	if m.drift != nil {
 		fields = append(fields, server.FieldDrift)
 	}
+	if m.ssh_host != nil {
+		fields = append(fields, server.FieldSSHHost)
+	}
+	if m.ssh_port != nil {
+		fields = append(fields, server.FieldSSHPort)
+	}
+	if m.ssh_user != nil {
+		fields = append(fields, server.FieldSSHUser)
+	}
+	if m.ssh_auth != nil {
+		fields = append(fields, server.FieldSSHAuth)
+	}
+	if m.ssh_secret != nil {
+		fields = append(fields, server.FieldSSHSecret)
+	}
+	if m.ssh_public_key != nil {
+		fields = append(fields, server.FieldSSHPublicKey)
+	}
+	if m.ssh_sudo != nil {
+		fields = append(fields, server.FieldSSHSudo)
+	}
+	if m.install_nginx != nil {
+		fields = append(fields, server.FieldInstallNginx)
+	}
+	if m.install_glances != nil {
+		fields = append(fields, server.FieldInstallGlances)
+	}
+	if m.install_layout != nil {
+		fields = append(fields, server.FieldInstallLayout)
+	}
 	return fields
 }
 
@@ -12670,6 +13839,26 @@ func (m *ServerMutation) Field(name string) (ent.Value, bool) {
 		return m.AppliedRevision()
 	case server.FieldDrift:
 		return m.Drift()
+	case server.FieldSSHHost:
+		return m.SSHHost()
+	case server.FieldSSHPort:
+		return m.SSHPort()
+	case server.FieldSSHUser:
+		return m.SSHUser()
+	case server.FieldSSHAuth:
+		return m.SSHAuth()
+	case server.FieldSSHSecret:
+		return m.SSHSecret()
+	case server.FieldSSHPublicKey:
+		return m.SSHPublicKey()
+	case server.FieldSSHSudo:
+		return m.SSHSudo()
+	case server.FieldInstallNginx:
+		return m.InstallNginx()
+	case server.FieldInstallGlances:
+		return m.InstallGlances()
+	case server.FieldInstallLayout:
+		return m.InstallLayout()
 	}
 	return nil, false
 }
@@ -12717,6 +13906,26 @@ func (m *ServerMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldAppliedRevision(ctx)
 	case server.FieldDrift:
 		return m.OldDrift(ctx)
+	case server.FieldSSHHost:
+		return m.OldSSHHost(ctx)
+	case server.FieldSSHPort:
+		return m.OldSSHPort(ctx)
+	case server.FieldSSHUser:
+		return m.OldSSHUser(ctx)
+	case server.FieldSSHAuth:
+		return m.OldSSHAuth(ctx)
+	case server.FieldSSHSecret:
+		return m.OldSSHSecret(ctx)
+	case server.FieldSSHPublicKey:
+		return m.OldSSHPublicKey(ctx)
+	case server.FieldSSHSudo:
+		return m.OldSSHSudo(ctx)
+	case server.FieldInstallNginx:
+		return m.OldInstallNginx(ctx)
+	case server.FieldInstallGlances:
+		return m.OldInstallGlances(ctx)
+	case server.FieldInstallLayout:
+		return m.OldInstallLayout(ctx)
 	}
 	return nil, fmt.Errorf("unknown Server field %s", name)
 }
@@ -12859,6 +14068,76 @@ func (m *ServerMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetDrift(v)
 		return nil
+	case server.FieldSSHHost:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSSHHost(v)
+		return nil
+	case server.FieldSSHPort:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSSHPort(v)
+		return nil
+	case server.FieldSSHUser:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSSHUser(v)
+		return nil
+	case server.FieldSSHAuth:
+		v, ok := value.(server.SSHAuth)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSSHAuth(v)
+		return nil
+	case server.FieldSSHSecret:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSSHSecret(v)
+		return nil
+	case server.FieldSSHPublicKey:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSSHPublicKey(v)
+		return nil
+	case server.FieldSSHSudo:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSSHSudo(v)
+		return nil
+	case server.FieldInstallNginx:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstallNginx(v)
+		return nil
+	case server.FieldInstallGlances:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstallGlances(v)
+		return nil
+	case server.FieldInstallLayout:
+		v, ok := value.(*schema.InstallLayout)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetInstallLayout(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Server field %s", name)
 }
@@ -12873,6 +14152,9 @@ func (m *ServerMutation) AddedFields() []string {
 	if m.addapplied_revision != nil {
 		fields = append(fields, server.FieldAppliedRevision)
 	}
+	if m.addssh_port != nil {
+		fields = append(fields, server.FieldSSHPort)
+	}
 	return fields
 }
 
@@ -12885,6 +14167,8 @@ func (m *ServerMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedDesiredRevision()
 	case server.FieldAppliedRevision:
 		return m.AddedAppliedRevision()
+	case server.FieldSSHPort:
+		return m.AddedSSHPort()
 	}
 	return nil, false
 }
@@ -12908,6 +14192,13 @@ func (m *ServerMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddAppliedRevision(v)
 		return nil
+	case server.FieldSSHPort:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSSHPort(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Server numeric field %s", name)
 }
@@ -12930,6 +14221,12 @@ func (m *ServerMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(server.FieldDrift) {
 		fields = append(fields, server.FieldDrift)
+	}
+	if m.FieldCleared(server.FieldSSHSecret) {
+		fields = append(fields, server.FieldSSHSecret)
+	}
+	if m.FieldCleared(server.FieldInstallLayout) {
+		fields = append(fields, server.FieldInstallLayout)
 	}
 	return fields
 }
@@ -12959,6 +14256,12 @@ func (m *ServerMutation) ClearField(name string) error {
 		return nil
 	case server.FieldDrift:
 		m.ClearDrift()
+		return nil
+	case server.FieldSSHSecret:
+		m.ClearSSHSecret()
+		return nil
+	case server.FieldInstallLayout:
+		m.ClearInstallLayout()
 		return nil
 	}
 	return fmt.Errorf("unknown Server nullable field %s", name)
@@ -13025,13 +14328,43 @@ func (m *ServerMutation) ResetField(name string) error {
 	case server.FieldDrift:
 		m.ResetDrift()
 		return nil
+	case server.FieldSSHHost:
+		m.ResetSSHHost()
+		return nil
+	case server.FieldSSHPort:
+		m.ResetSSHPort()
+		return nil
+	case server.FieldSSHUser:
+		m.ResetSSHUser()
+		return nil
+	case server.FieldSSHAuth:
+		m.ResetSSHAuth()
+		return nil
+	case server.FieldSSHSecret:
+		m.ResetSSHSecret()
+		return nil
+	case server.FieldSSHPublicKey:
+		m.ResetSSHPublicKey()
+		return nil
+	case server.FieldSSHSudo:
+		m.ResetSSHSudo()
+		return nil
+	case server.FieldInstallNginx:
+		m.ResetInstallNginx()
+		return nil
+	case server.FieldInstallGlances:
+		m.ResetInstallGlances()
+		return nil
+	case server.FieldInstallLayout:
+		m.ResetInstallLayout()
+		return nil
 	}
 	return fmt.Errorf("unknown Server field %s", name)
 }
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ServerMutation) AddedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.enrollment_tokens != nil {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -13040,6 +14373,9 @@ func (m *ServerMutation) AddedEdges() []string {
 	}
 	if m.tasks != nil {
 		edges = append(edges, server.EdgeTasks)
+	}
+	if m.host_keys != nil {
+		edges = append(edges, server.EdgeHostKeys)
 	}
 	if m.metric_samples != nil {
 		edges = append(edges, server.EdgeMetricSamples)
@@ -13081,6 +14417,12 @@ func (m *ServerMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case server.EdgeHostKeys:
+		ids := make([]ent.Value, 0, len(m.host_keys))
+		for id := range m.host_keys {
+			ids = append(ids, id)
+		}
+		return ids
 	case server.EdgeMetricSamples:
 		ids := make([]ent.Value, 0, len(m.metric_samples))
 		for id := range m.metric_samples {
@@ -13117,7 +14459,7 @@ func (m *ServerMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ServerMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.removedenrollment_tokens != nil {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -13126,6 +14468,9 @@ func (m *ServerMutation) RemovedEdges() []string {
 	}
 	if m.removedtasks != nil {
 		edges = append(edges, server.EdgeTasks)
+	}
+	if m.removedhost_keys != nil {
+		edges = append(edges, server.EdgeHostKeys)
 	}
 	if m.removedmetric_samples != nil {
 		edges = append(edges, server.EdgeMetricSamples)
@@ -13167,6 +14512,12 @@ func (m *ServerMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case server.EdgeHostKeys:
+		ids := make([]ent.Value, 0, len(m.removedhost_keys))
+		for id := range m.removedhost_keys {
+			ids = append(ids, id)
+		}
+		return ids
 	case server.EdgeMetricSamples:
 		ids := make([]ent.Value, 0, len(m.removedmetric_samples))
 		for id := range m.removedmetric_samples {
@@ -13203,7 +14554,7 @@ func (m *ServerMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ServerMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 8)
+	edges := make([]string, 0, 9)
 	if m.clearedenrollment_tokens {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -13212,6 +14563,9 @@ func (m *ServerMutation) ClearedEdges() []string {
 	}
 	if m.clearedtasks {
 		edges = append(edges, server.EdgeTasks)
+	}
+	if m.clearedhost_keys {
+		edges = append(edges, server.EdgeHostKeys)
 	}
 	if m.clearedmetric_samples {
 		edges = append(edges, server.EdgeMetricSamples)
@@ -13241,6 +14595,8 @@ func (m *ServerMutation) EdgeCleared(name string) bool {
 		return m.clearedcertificates
 	case server.EdgeTasks:
 		return m.clearedtasks
+	case server.EdgeHostKeys:
+		return m.clearedhost_keys
 	case server.EdgeMetricSamples:
 		return m.clearedmetric_samples
 	case server.EdgeMetricRollups:
@@ -13275,6 +14631,9 @@ func (m *ServerMutation) ResetEdge(name string) error {
 		return nil
 	case server.EdgeTasks:
 		m.ResetTasks()
+		return nil
+	case server.EdgeHostKeys:
+		m.ResetHostKeys()
 		return nil
 	case server.EdgeMetricSamples:
 		m.ResetMetricSamples()

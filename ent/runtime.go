@@ -12,6 +12,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/route"
@@ -232,6 +233,61 @@ func init() {
 	enrollmenttoken.DefaultUpdatedAt = enrollmenttokenDescUpdatedAt.Default.(func() time.Time)
 	// enrollmenttoken.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	enrollmenttoken.UpdateDefaultUpdatedAt = enrollmenttokenDescUpdatedAt.UpdateDefault.(func() time.Time)
+	hostkeyMixin := schema.HostKey{}.Mixin()
+	hostkeyMixinFields0 := hostkeyMixin[0].Fields()
+	_ = hostkeyMixinFields0
+	hostkeyFields := schema.HostKey{}.Fields()
+	_ = hostkeyFields
+	// hostkeyDescCreatedAt is the schema descriptor for created_at field.
+	hostkeyDescCreatedAt := hostkeyMixinFields0[0].Descriptor()
+	// hostkey.DefaultCreatedAt holds the default value on creation for the created_at field.
+	hostkey.DefaultCreatedAt = hostkeyDescCreatedAt.Default.(func() time.Time)
+	// hostkeyDescUpdatedAt is the schema descriptor for updated_at field.
+	hostkeyDescUpdatedAt := hostkeyMixinFields0[1].Descriptor()
+	// hostkey.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	hostkey.DefaultUpdatedAt = hostkeyDescUpdatedAt.Default.(func() time.Time)
+	// hostkey.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	hostkey.UpdateDefaultUpdatedAt = hostkeyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// hostkeyDescKeyType is the schema descriptor for key_type field.
+	hostkeyDescKeyType := hostkeyFields[0].Descriptor()
+	// hostkey.KeyTypeValidator is a validator for the "key_type" field. It is called by the builders before save.
+	hostkey.KeyTypeValidator = func() func(string) error {
+		validators := hostkeyDescKeyType.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(key_type string) error {
+			for _, fn := range fns {
+				if err := fn(key_type); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// hostkeyDescFingerprint is the schema descriptor for fingerprint field.
+	hostkeyDescFingerprint := hostkeyFields[1].Descriptor()
+	// hostkey.FingerprintValidator is a validator for the "fingerprint" field. It is called by the builders before save.
+	hostkey.FingerprintValidator = func() func(string) error {
+		validators := hostkeyDescFingerprint.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(fingerprint string) error {
+			for _, fn := range fns {
+				if err := fn(fingerprint); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// hostkeyDescApprovedBy is the schema descriptor for approved_by field.
+	hostkeyDescApprovedBy := hostkeyFields[3].Descriptor()
+	// hostkey.DefaultApprovedBy holds the default value on creation for the approved_by field.
+	hostkey.DefaultApprovedBy = hostkeyDescApprovedBy.Default.(string)
 	metricrollupFields := schema.MetricRollup{}.Fields()
 	_ = metricrollupFields
 	// metricrollupDescCount is the schema descriptor for count field.
@@ -498,6 +554,40 @@ func init() {
 	serverDescAppliedRevision := serverFields[15].Descriptor()
 	// server.DefaultAppliedRevision holds the default value on creation for the applied_revision field.
 	server.DefaultAppliedRevision = serverDescAppliedRevision.Default.(int64)
+	// serverDescSSHHost is the schema descriptor for ssh_host field.
+	serverDescSSHHost := serverFields[17].Descriptor()
+	// server.DefaultSSHHost holds the default value on creation for the ssh_host field.
+	server.DefaultSSHHost = serverDescSSHHost.Default.(string)
+	// server.SSHHostValidator is a validator for the "ssh_host" field. It is called by the builders before save.
+	server.SSHHostValidator = serverDescSSHHost.Validators[0].(func(string) error)
+	// serverDescSSHPort is the schema descriptor for ssh_port field.
+	serverDescSSHPort := serverFields[18].Descriptor()
+	// server.DefaultSSHPort holds the default value on creation for the ssh_port field.
+	server.DefaultSSHPort = serverDescSSHPort.Default.(int)
+	// serverDescSSHUser is the schema descriptor for ssh_user field.
+	serverDescSSHUser := serverFields[19].Descriptor()
+	// server.DefaultSSHUser holds the default value on creation for the ssh_user field.
+	server.DefaultSSHUser = serverDescSSHUser.Default.(string)
+	// server.SSHUserValidator is a validator for the "ssh_user" field. It is called by the builders before save.
+	server.SSHUserValidator = serverDescSSHUser.Validators[0].(func(string) error)
+	// serverDescSSHPublicKey is the schema descriptor for ssh_public_key field.
+	serverDescSSHPublicKey := serverFields[22].Descriptor()
+	// server.DefaultSSHPublicKey holds the default value on creation for the ssh_public_key field.
+	server.DefaultSSHPublicKey = serverDescSSHPublicKey.Default.(string)
+	// server.SSHPublicKeyValidator is a validator for the "ssh_public_key" field. It is called by the builders before save.
+	server.SSHPublicKeyValidator = serverDescSSHPublicKey.Validators[0].(func(string) error)
+	// serverDescSSHSudo is the schema descriptor for ssh_sudo field.
+	serverDescSSHSudo := serverFields[23].Descriptor()
+	// server.DefaultSSHSudo holds the default value on creation for the ssh_sudo field.
+	server.DefaultSSHSudo = serverDescSSHSudo.Default.(bool)
+	// serverDescInstallNginx is the schema descriptor for install_nginx field.
+	serverDescInstallNginx := serverFields[24].Descriptor()
+	// server.DefaultInstallNginx holds the default value on creation for the install_nginx field.
+	server.DefaultInstallNginx = serverDescInstallNginx.Default.(bool)
+	// serverDescInstallGlances is the schema descriptor for install_glances field.
+	serverDescInstallGlances := serverFields[25].Descriptor()
+	// server.DefaultInstallGlances holds the default value on creation for the install_glances field.
+	server.DefaultInstallGlances = serverDescInstallGlances.Default.(bool)
 	sessionFields := schema.Session{}.Fields()
 	_ = sessionFields
 	// sessionDescToken is the schema descriptor for token field.

@@ -57,6 +57,26 @@ type Server struct {
 	AppliedRevision int64 `json:"applied_revision,omitempty"`
 	// Drift holds the value of the "drift" field.
 	Drift *schema.NginxDrift `json:"drift,omitempty"`
+	// SSHHost holds the value of the "ssh_host" field.
+	SSHHost string `json:"ssh_host,omitempty"`
+	// SSHPort holds the value of the "ssh_port" field.
+	SSHPort int `json:"ssh_port,omitempty"`
+	// SSHUser holds the value of the "ssh_user" field.
+	SSHUser string `json:"ssh_user,omitempty"`
+	// SSHAuth holds the value of the "ssh_auth" field.
+	SSHAuth server.SSHAuth `json:"ssh_auth,omitempty"`
+	// SSHSecret holds the value of the "ssh_secret" field.
+	SSHSecret []byte `json:"-"`
+	// SSHPublicKey holds the value of the "ssh_public_key" field.
+	SSHPublicKey string `json:"ssh_public_key,omitempty"`
+	// SSHSudo holds the value of the "ssh_sudo" field.
+	SSHSudo bool `json:"ssh_sudo,omitempty"`
+	// InstallNginx holds the value of the "install_nginx" field.
+	InstallNginx bool `json:"install_nginx,omitempty"`
+	// InstallGlances holds the value of the "install_glances" field.
+	InstallGlances bool `json:"install_glances,omitempty"`
+	// InstallLayout holds the value of the "install_layout" field.
+	InstallLayout *schema.InstallLayout `json:"install_layout,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ServerQuery when eager-loading is set.
 	Edges        ServerEdges `json:"edges"`
@@ -71,6 +91,8 @@ type ServerEdges struct {
 	Certificates []*AgentCertificate `json:"certificates,omitempty"`
 	// Tasks holds the value of the tasks edge.
 	Tasks []*Task `json:"tasks,omitempty"`
+	// HostKeys holds the value of the host_keys edge.
+	HostKeys []*HostKey `json:"host_keys,omitempty"`
 	// MetricSamples holds the value of the metric_samples edge.
 	MetricSamples []*MetricSample `json:"metric_samples,omitempty"`
 	// MetricRollups holds the value of the metric_rollups edge.
@@ -83,7 +105,7 @@ type ServerEdges struct {
 	Streams []*StreamProxy `json:"streams,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [8]bool
+	loadedTypes [9]bool
 }
 
 // EnrollmentTokensOrErr returns the EnrollmentTokens value or an error if the edge
@@ -113,10 +135,19 @@ func (e ServerEdges) TasksOrErr() ([]*Task, error) {
 	return nil, &NotLoadedError{edge: "tasks"}
 }
 
+// HostKeysOrErr returns the HostKeys value or an error if the edge
+// was not loaded in eager-loading.
+func (e ServerEdges) HostKeysOrErr() ([]*HostKey, error) {
+	if e.loadedTypes[3] {
+		return e.HostKeys, nil
+	}
+	return nil, &NotLoadedError{edge: "host_keys"}
+}
+
 // MetricSamplesOrErr returns the MetricSamples value or an error if the edge
 // was not loaded in eager-loading.
 func (e ServerEdges) MetricSamplesOrErr() ([]*MetricSample, error) {
-	if e.loadedTypes[3] {
+	if e.loadedTypes[4] {
 		return e.MetricSamples, nil
 	}
 	return nil, &NotLoadedError{edge: "metric_samples"}
@@ -125,7 +156,7 @@ func (e ServerEdges) MetricSamplesOrErr() ([]*MetricSample, error) {
 // MetricRollupsOrErr returns the MetricRollups value or an error if the edge
 // was not loaded in eager-loading.
 func (e ServerEdges) MetricRollupsOrErr() ([]*MetricRollup, error) {
-	if e.loadedTypes[4] {
+	if e.loadedTypes[5] {
 		return e.MetricRollups, nil
 	}
 	return nil, &NotLoadedError{edge: "metric_rollups"}
@@ -134,7 +165,7 @@ func (e ServerEdges) MetricRollupsOrErr() ([]*MetricRollup, error) {
 // ConfigRevisionsOrErr returns the ConfigRevisions value or an error if the edge
 // was not loaded in eager-loading.
 func (e ServerEdges) ConfigRevisionsOrErr() ([]*ConfigRevision, error) {
-	if e.loadedTypes[5] {
+	if e.loadedTypes[6] {
 		return e.ConfigRevisions, nil
 	}
 	return nil, &NotLoadedError{edge: "config_revisions"}
@@ -143,7 +174,7 @@ func (e ServerEdges) ConfigRevisionsOrErr() ([]*ConfigRevision, error) {
 // DomainsOrErr returns the Domains value or an error if the edge
 // was not loaded in eager-loading.
 func (e ServerEdges) DomainsOrErr() ([]*Domain, error) {
-	if e.loadedTypes[6] {
+	if e.loadedTypes[7] {
 		return e.Domains, nil
 	}
 	return nil, &NotLoadedError{edge: "domains"}
@@ -152,7 +183,7 @@ func (e ServerEdges) DomainsOrErr() ([]*Domain, error) {
 // StreamsOrErr returns the Streams value or an error if the edge
 // was not loaded in eager-loading.
 func (e ServerEdges) StreamsOrErr() ([]*StreamProxy, error) {
-	if e.loadedTypes[7] {
+	if e.loadedTypes[8] {
 		return e.Streams, nil
 	}
 	return nil, &NotLoadedError{edge: "streams"}
@@ -163,13 +194,13 @@ func (*Server) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case server.FieldLabels, server.FieldAddresses, server.FieldDrift:
+		case server.FieldLabels, server.FieldAddresses, server.FieldDrift, server.FieldSSHSecret, server.FieldInstallLayout:
 			values[i] = new([]byte)
-		case server.FieldLocal:
+		case server.FieldLocal, server.FieldSSHSudo, server.FieldInstallNginx, server.FieldInstallGlances:
 			values[i] = new(sql.NullBool)
-		case server.FieldID, server.FieldDesiredRevision, server.FieldAppliedRevision:
+		case server.FieldID, server.FieldDesiredRevision, server.FieldAppliedRevision, server.FieldSSHPort:
 			values[i] = new(sql.NullInt64)
-		case server.FieldName, server.FieldAddress, server.FieldStatus, server.FieldAgentVersion, server.FieldHostname, server.FieldOs, server.FieldArch, server.FieldKernel, server.FieldMetricsSource:
+		case server.FieldName, server.FieldAddress, server.FieldStatus, server.FieldAgentVersion, server.FieldHostname, server.FieldOs, server.FieldArch, server.FieldKernel, server.FieldMetricsSource, server.FieldSSHHost, server.FieldSSHUser, server.FieldSSHAuth, server.FieldSSHPublicKey:
 			values[i] = new(sql.NullString)
 		case server.FieldCreatedAt, server.FieldUpdatedAt, server.FieldLastSeenAt, server.FieldCertNotAfter:
 			values[i] = new(sql.NullTime)
@@ -316,6 +347,68 @@ func (_m *Server) assignValues(columns []string, values []any) error {
 					return fmt.Errorf("unmarshal field drift: %w", err)
 				}
 			}
+		case server.FieldSSHHost:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field ssh_host", values[i])
+			} else if value.Valid {
+				_m.SSHHost = value.String
+			}
+		case server.FieldSSHPort:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field ssh_port", values[i])
+			} else if value.Valid {
+				_m.SSHPort = int(value.Int64)
+			}
+		case server.FieldSSHUser:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field ssh_user", values[i])
+			} else if value.Valid {
+				_m.SSHUser = value.String
+			}
+		case server.FieldSSHAuth:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field ssh_auth", values[i])
+			} else if value.Valid {
+				_m.SSHAuth = server.SSHAuth(value.String)
+			}
+		case server.FieldSSHSecret:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field ssh_secret", values[i])
+			} else if value != nil {
+				_m.SSHSecret = *value
+			}
+		case server.FieldSSHPublicKey:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field ssh_public_key", values[i])
+			} else if value.Valid {
+				_m.SSHPublicKey = value.String
+			}
+		case server.FieldSSHSudo:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field ssh_sudo", values[i])
+			} else if value.Valid {
+				_m.SSHSudo = value.Bool
+			}
+		case server.FieldInstallNginx:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field install_nginx", values[i])
+			} else if value.Valid {
+				_m.InstallNginx = value.Bool
+			}
+		case server.FieldInstallGlances:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field install_glances", values[i])
+			} else if value.Valid {
+				_m.InstallGlances = value.Bool
+			}
+		case server.FieldInstallLayout:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field install_layout", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.InstallLayout); err != nil {
+					return fmt.Errorf("unmarshal field install_layout: %w", err)
+				}
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -342,6 +435,11 @@ func (_m *Server) QueryCertificates() *AgentCertificateQuery {
 // QueryTasks queries the "tasks" edge of the Server entity.
 func (_m *Server) QueryTasks() *TaskQuery {
 	return NewServerClient(_m.config).QueryTasks(_m)
+}
+
+// QueryHostKeys queries the "host_keys" edge of the Server entity.
+func (_m *Server) QueryHostKeys() *HostKeyQuery {
+	return NewServerClient(_m.config).QueryHostKeys(_m)
 }
 
 // QueryMetricSamples queries the "metric_samples" edge of the Server entity.
@@ -452,6 +550,35 @@ func (_m *Server) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("drift=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Drift))
+	builder.WriteString(", ")
+	builder.WriteString("ssh_host=")
+	builder.WriteString(_m.SSHHost)
+	builder.WriteString(", ")
+	builder.WriteString("ssh_port=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SSHPort))
+	builder.WriteString(", ")
+	builder.WriteString("ssh_user=")
+	builder.WriteString(_m.SSHUser)
+	builder.WriteString(", ")
+	builder.WriteString("ssh_auth=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SSHAuth))
+	builder.WriteString(", ")
+	builder.WriteString("ssh_secret=<sensitive>")
+	builder.WriteString(", ")
+	builder.WriteString("ssh_public_key=")
+	builder.WriteString(_m.SSHPublicKey)
+	builder.WriteString(", ")
+	builder.WriteString("ssh_sudo=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SSHSudo))
+	builder.WriteString(", ")
+	builder.WriteString("install_nginx=")
+	builder.WriteString(fmt.Sprintf("%v", _m.InstallNginx))
+	builder.WriteString(", ")
+	builder.WriteString("install_glances=")
+	builder.WriteString(fmt.Sprintf("%v", _m.InstallGlances))
+	builder.WriteString(", ")
+	builder.WriteString("install_layout=")
+	builder.WriteString(fmt.Sprintf("%v", _m.InstallLayout))
 	builder.WriteByte(')')
 	return builder.String()
 }

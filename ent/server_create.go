@@ -15,6 +15,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/schema"
@@ -265,6 +266,130 @@ func (_c *ServerCreate) SetDrift(v *schema.NginxDrift) *ServerCreate {
 	return _c
 }
 
+// SetSSHHost sets the "ssh_host" field.
+func (_c *ServerCreate) SetSSHHost(v string) *ServerCreate {
+	_c.mutation.SetSSHHost(v)
+	return _c
+}
+
+// SetNillableSSHHost sets the "ssh_host" field if the given value is not nil.
+func (_c *ServerCreate) SetNillableSSHHost(v *string) *ServerCreate {
+	if v != nil {
+		_c.SetSSHHost(*v)
+	}
+	return _c
+}
+
+// SetSSHPort sets the "ssh_port" field.
+func (_c *ServerCreate) SetSSHPort(v int) *ServerCreate {
+	_c.mutation.SetSSHPort(v)
+	return _c
+}
+
+// SetNillableSSHPort sets the "ssh_port" field if the given value is not nil.
+func (_c *ServerCreate) SetNillableSSHPort(v *int) *ServerCreate {
+	if v != nil {
+		_c.SetSSHPort(*v)
+	}
+	return _c
+}
+
+// SetSSHUser sets the "ssh_user" field.
+func (_c *ServerCreate) SetSSHUser(v string) *ServerCreate {
+	_c.mutation.SetSSHUser(v)
+	return _c
+}
+
+// SetNillableSSHUser sets the "ssh_user" field if the given value is not nil.
+func (_c *ServerCreate) SetNillableSSHUser(v *string) *ServerCreate {
+	if v != nil {
+		_c.SetSSHUser(*v)
+	}
+	return _c
+}
+
+// SetSSHAuth sets the "ssh_auth" field.
+func (_c *ServerCreate) SetSSHAuth(v server.SSHAuth) *ServerCreate {
+	_c.mutation.SetSSHAuth(v)
+	return _c
+}
+
+// SetNillableSSHAuth sets the "ssh_auth" field if the given value is not nil.
+func (_c *ServerCreate) SetNillableSSHAuth(v *server.SSHAuth) *ServerCreate {
+	if v != nil {
+		_c.SetSSHAuth(*v)
+	}
+	return _c
+}
+
+// SetSSHSecret sets the "ssh_secret" field.
+func (_c *ServerCreate) SetSSHSecret(v []byte) *ServerCreate {
+	_c.mutation.SetSSHSecret(v)
+	return _c
+}
+
+// SetSSHPublicKey sets the "ssh_public_key" field.
+func (_c *ServerCreate) SetSSHPublicKey(v string) *ServerCreate {
+	_c.mutation.SetSSHPublicKey(v)
+	return _c
+}
+
+// SetNillableSSHPublicKey sets the "ssh_public_key" field if the given value is not nil.
+func (_c *ServerCreate) SetNillableSSHPublicKey(v *string) *ServerCreate {
+	if v != nil {
+		_c.SetSSHPublicKey(*v)
+	}
+	return _c
+}
+
+// SetSSHSudo sets the "ssh_sudo" field.
+func (_c *ServerCreate) SetSSHSudo(v bool) *ServerCreate {
+	_c.mutation.SetSSHSudo(v)
+	return _c
+}
+
+// SetNillableSSHSudo sets the "ssh_sudo" field if the given value is not nil.
+func (_c *ServerCreate) SetNillableSSHSudo(v *bool) *ServerCreate {
+	if v != nil {
+		_c.SetSSHSudo(*v)
+	}
+	return _c
+}
+
+// SetInstallNginx sets the "install_nginx" field.
+func (_c *ServerCreate) SetInstallNginx(v bool) *ServerCreate {
+	_c.mutation.SetInstallNginx(v)
+	return _c
+}
+
+// SetNillableInstallNginx sets the "install_nginx" field if the given value is not nil.
+func (_c *ServerCreate) SetNillableInstallNginx(v *bool) *ServerCreate {
+	if v != nil {
+		_c.SetInstallNginx(*v)
+	}
+	return _c
+}
+
+// SetInstallGlances sets the "install_glances" field.
+func (_c *ServerCreate) SetInstallGlances(v bool) *ServerCreate {
+	_c.mutation.SetInstallGlances(v)
+	return _c
+}
+
+// SetNillableInstallGlances sets the "install_glances" field if the given value is not nil.
+func (_c *ServerCreate) SetNillableInstallGlances(v *bool) *ServerCreate {
+	if v != nil {
+		_c.SetInstallGlances(*v)
+	}
+	return _c
+}
+
+// SetInstallLayout sets the "install_layout" field.
+func (_c *ServerCreate) SetInstallLayout(v *schema.InstallLayout) *ServerCreate {
+	_c.mutation.SetInstallLayout(v)
+	return _c
+}
+
 // AddEnrollmentTokenIDs adds the "enrollment_tokens" edge to the EnrollmentToken entity by IDs.
 func (_c *ServerCreate) AddEnrollmentTokenIDs(ids ...int) *ServerCreate {
 	_c.mutation.AddEnrollmentTokenIDs(ids...)
@@ -308,6 +433,21 @@ func (_c *ServerCreate) AddTasks(v ...*Task) *ServerCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddTaskIDs(ids...)
+}
+
+// AddHostKeyIDs adds the "host_keys" edge to the HostKey entity by IDs.
+func (_c *ServerCreate) AddHostKeyIDs(ids ...int) *ServerCreate {
+	_c.mutation.AddHostKeyIDs(ids...)
+	return _c
+}
+
+// AddHostKeys adds the "host_keys" edges to the HostKey entity.
+func (_c *ServerCreate) AddHostKeys(v ...*HostKey) *ServerCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddHostKeyIDs(ids...)
 }
 
 // AddMetricSampleIDs adds the "metric_samples" edge to the MetricSample entity by IDs.
@@ -472,6 +612,38 @@ func (_c *ServerCreate) defaults() {
 		v := server.DefaultAppliedRevision
 		_c.mutation.SetAppliedRevision(v)
 	}
+	if _, ok := _c.mutation.SSHHost(); !ok {
+		v := server.DefaultSSHHost
+		_c.mutation.SetSSHHost(v)
+	}
+	if _, ok := _c.mutation.SSHPort(); !ok {
+		v := server.DefaultSSHPort
+		_c.mutation.SetSSHPort(v)
+	}
+	if _, ok := _c.mutation.SSHUser(); !ok {
+		v := server.DefaultSSHUser
+		_c.mutation.SetSSHUser(v)
+	}
+	if _, ok := _c.mutation.SSHAuth(); !ok {
+		v := server.DefaultSSHAuth
+		_c.mutation.SetSSHAuth(v)
+	}
+	if _, ok := _c.mutation.SSHPublicKey(); !ok {
+		v := server.DefaultSSHPublicKey
+		_c.mutation.SetSSHPublicKey(v)
+	}
+	if _, ok := _c.mutation.SSHSudo(); !ok {
+		v := server.DefaultSSHSudo
+		_c.mutation.SetSSHSudo(v)
+	}
+	if _, ok := _c.mutation.InstallNginx(); !ok {
+		v := server.DefaultInstallNginx
+		_c.mutation.SetInstallNginx(v)
+	}
+	if _, ok := _c.mutation.InstallGlances(); !ok {
+		v := server.DefaultInstallGlances
+		_c.mutation.SetInstallGlances(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -532,6 +704,50 @@ func (_c *ServerCreate) check() error {
 	}
 	if _, ok := _c.mutation.AppliedRevision(); !ok {
 		return &ValidationError{Name: "applied_revision", err: errors.New(`ent: missing required field "Server.applied_revision"`)}
+	}
+	if _, ok := _c.mutation.SSHHost(); !ok {
+		return &ValidationError{Name: "ssh_host", err: errors.New(`ent: missing required field "Server.ssh_host"`)}
+	}
+	if v, ok := _c.mutation.SSHHost(); ok {
+		if err := server.SSHHostValidator(v); err != nil {
+			return &ValidationError{Name: "ssh_host", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_host": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SSHPort(); !ok {
+		return &ValidationError{Name: "ssh_port", err: errors.New(`ent: missing required field "Server.ssh_port"`)}
+	}
+	if _, ok := _c.mutation.SSHUser(); !ok {
+		return &ValidationError{Name: "ssh_user", err: errors.New(`ent: missing required field "Server.ssh_user"`)}
+	}
+	if v, ok := _c.mutation.SSHUser(); ok {
+		if err := server.SSHUserValidator(v); err != nil {
+			return &ValidationError{Name: "ssh_user", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_user": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SSHAuth(); !ok {
+		return &ValidationError{Name: "ssh_auth", err: errors.New(`ent: missing required field "Server.ssh_auth"`)}
+	}
+	if v, ok := _c.mutation.SSHAuth(); ok {
+		if err := server.SSHAuthValidator(v); err != nil {
+			return &ValidationError{Name: "ssh_auth", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_auth": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SSHPublicKey(); !ok {
+		return &ValidationError{Name: "ssh_public_key", err: errors.New(`ent: missing required field "Server.ssh_public_key"`)}
+	}
+	if v, ok := _c.mutation.SSHPublicKey(); ok {
+		if err := server.SSHPublicKeyValidator(v); err != nil {
+			return &ValidationError{Name: "ssh_public_key", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_public_key": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SSHSudo(); !ok {
+		return &ValidationError{Name: "ssh_sudo", err: errors.New(`ent: missing required field "Server.ssh_sudo"`)}
+	}
+	if _, ok := _c.mutation.InstallNginx(); !ok {
+		return &ValidationError{Name: "install_nginx", err: errors.New(`ent: missing required field "Server.install_nginx"`)}
+	}
+	if _, ok := _c.mutation.InstallGlances(); !ok {
+		return &ValidationError{Name: "install_glances", err: errors.New(`ent: missing required field "Server.install_glances"`)}
 	}
 	return nil
 }
@@ -636,6 +852,46 @@ func (_c *ServerCreate) createSpec() (*Server, *sqlgraph.CreateSpec) {
 		_spec.SetField(server.FieldDrift, field.TypeJSON, value)
 		_node.Drift = value
 	}
+	if value, ok := _c.mutation.SSHHost(); ok {
+		_spec.SetField(server.FieldSSHHost, field.TypeString, value)
+		_node.SSHHost = value
+	}
+	if value, ok := _c.mutation.SSHPort(); ok {
+		_spec.SetField(server.FieldSSHPort, field.TypeInt, value)
+		_node.SSHPort = value
+	}
+	if value, ok := _c.mutation.SSHUser(); ok {
+		_spec.SetField(server.FieldSSHUser, field.TypeString, value)
+		_node.SSHUser = value
+	}
+	if value, ok := _c.mutation.SSHAuth(); ok {
+		_spec.SetField(server.FieldSSHAuth, field.TypeEnum, value)
+		_node.SSHAuth = value
+	}
+	if value, ok := _c.mutation.SSHSecret(); ok {
+		_spec.SetField(server.FieldSSHSecret, field.TypeBytes, value)
+		_node.SSHSecret = value
+	}
+	if value, ok := _c.mutation.SSHPublicKey(); ok {
+		_spec.SetField(server.FieldSSHPublicKey, field.TypeString, value)
+		_node.SSHPublicKey = value
+	}
+	if value, ok := _c.mutation.SSHSudo(); ok {
+		_spec.SetField(server.FieldSSHSudo, field.TypeBool, value)
+		_node.SSHSudo = value
+	}
+	if value, ok := _c.mutation.InstallNginx(); ok {
+		_spec.SetField(server.FieldInstallNginx, field.TypeBool, value)
+		_node.InstallNginx = value
+	}
+	if value, ok := _c.mutation.InstallGlances(); ok {
+		_spec.SetField(server.FieldInstallGlances, field.TypeBool, value)
+		_node.InstallGlances = value
+	}
+	if value, ok := _c.mutation.InstallLayout(); ok {
+		_spec.SetField(server.FieldInstallLayout, field.TypeJSON, value)
+		_node.InstallLayout = value
+	}
 	if nodes := _c.mutation.EnrollmentTokensIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.O2M,
@@ -677,6 +933,22 @@ func (_c *ServerCreate) createSpec() (*Server, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(task.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.HostKeysIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HostKeysTable,
+			Columns: []string{server.HostKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(hostkey.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -1074,6 +1346,144 @@ func (u *ServerUpsert) ClearDrift() *ServerUpsert {
 	return u
 }
 
+// SetSSHHost sets the "ssh_host" field.
+func (u *ServerUpsert) SetSSHHost(v string) *ServerUpsert {
+	u.Set(server.FieldSSHHost, v)
+	return u
+}
+
+// UpdateSSHHost sets the "ssh_host" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateSSHHost() *ServerUpsert {
+	u.SetExcluded(server.FieldSSHHost)
+	return u
+}
+
+// SetSSHPort sets the "ssh_port" field.
+func (u *ServerUpsert) SetSSHPort(v int) *ServerUpsert {
+	u.Set(server.FieldSSHPort, v)
+	return u
+}
+
+// UpdateSSHPort sets the "ssh_port" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateSSHPort() *ServerUpsert {
+	u.SetExcluded(server.FieldSSHPort)
+	return u
+}
+
+// AddSSHPort adds v to the "ssh_port" field.
+func (u *ServerUpsert) AddSSHPort(v int) *ServerUpsert {
+	u.Add(server.FieldSSHPort, v)
+	return u
+}
+
+// SetSSHUser sets the "ssh_user" field.
+func (u *ServerUpsert) SetSSHUser(v string) *ServerUpsert {
+	u.Set(server.FieldSSHUser, v)
+	return u
+}
+
+// UpdateSSHUser sets the "ssh_user" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateSSHUser() *ServerUpsert {
+	u.SetExcluded(server.FieldSSHUser)
+	return u
+}
+
+// SetSSHAuth sets the "ssh_auth" field.
+func (u *ServerUpsert) SetSSHAuth(v server.SSHAuth) *ServerUpsert {
+	u.Set(server.FieldSSHAuth, v)
+	return u
+}
+
+// UpdateSSHAuth sets the "ssh_auth" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateSSHAuth() *ServerUpsert {
+	u.SetExcluded(server.FieldSSHAuth)
+	return u
+}
+
+// SetSSHSecret sets the "ssh_secret" field.
+func (u *ServerUpsert) SetSSHSecret(v []byte) *ServerUpsert {
+	u.Set(server.FieldSSHSecret, v)
+	return u
+}
+
+// UpdateSSHSecret sets the "ssh_secret" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateSSHSecret() *ServerUpsert {
+	u.SetExcluded(server.FieldSSHSecret)
+	return u
+}
+
+// ClearSSHSecret clears the value of the "ssh_secret" field.
+func (u *ServerUpsert) ClearSSHSecret() *ServerUpsert {
+	u.SetNull(server.FieldSSHSecret)
+	return u
+}
+
+// SetSSHPublicKey sets the "ssh_public_key" field.
+func (u *ServerUpsert) SetSSHPublicKey(v string) *ServerUpsert {
+	u.Set(server.FieldSSHPublicKey, v)
+	return u
+}
+
+// UpdateSSHPublicKey sets the "ssh_public_key" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateSSHPublicKey() *ServerUpsert {
+	u.SetExcluded(server.FieldSSHPublicKey)
+	return u
+}
+
+// SetSSHSudo sets the "ssh_sudo" field.
+func (u *ServerUpsert) SetSSHSudo(v bool) *ServerUpsert {
+	u.Set(server.FieldSSHSudo, v)
+	return u
+}
+
+// UpdateSSHSudo sets the "ssh_sudo" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateSSHSudo() *ServerUpsert {
+	u.SetExcluded(server.FieldSSHSudo)
+	return u
+}
+
+// SetInstallNginx sets the "install_nginx" field.
+func (u *ServerUpsert) SetInstallNginx(v bool) *ServerUpsert {
+	u.Set(server.FieldInstallNginx, v)
+	return u
+}
+
+// UpdateInstallNginx sets the "install_nginx" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateInstallNginx() *ServerUpsert {
+	u.SetExcluded(server.FieldInstallNginx)
+	return u
+}
+
+// SetInstallGlances sets the "install_glances" field.
+func (u *ServerUpsert) SetInstallGlances(v bool) *ServerUpsert {
+	u.Set(server.FieldInstallGlances, v)
+	return u
+}
+
+// UpdateInstallGlances sets the "install_glances" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateInstallGlances() *ServerUpsert {
+	u.SetExcluded(server.FieldInstallGlances)
+	return u
+}
+
+// SetInstallLayout sets the "install_layout" field.
+func (u *ServerUpsert) SetInstallLayout(v *schema.InstallLayout) *ServerUpsert {
+	u.Set(server.FieldInstallLayout, v)
+	return u
+}
+
+// UpdateInstallLayout sets the "install_layout" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateInstallLayout() *ServerUpsert {
+	u.SetExcluded(server.FieldInstallLayout)
+	return u
+}
+
+// ClearInstallLayout clears the value of the "install_layout" field.
+func (u *ServerUpsert) ClearInstallLayout() *ServerUpsert {
+	u.SetNull(server.FieldInstallLayout)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -1417,6 +1827,167 @@ func (u *ServerUpsertOne) UpdateDrift() *ServerUpsertOne {
 func (u *ServerUpsertOne) ClearDrift() *ServerUpsertOne {
 	return u.Update(func(s *ServerUpsert) {
 		s.ClearDrift()
+	})
+}
+
+// SetSSHHost sets the "ssh_host" field.
+func (u *ServerUpsertOne) SetSSHHost(v string) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetSSHHost(v)
+	})
+}
+
+// UpdateSSHHost sets the "ssh_host" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateSSHHost() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateSSHHost()
+	})
+}
+
+// SetSSHPort sets the "ssh_port" field.
+func (u *ServerUpsertOne) SetSSHPort(v int) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetSSHPort(v)
+	})
+}
+
+// AddSSHPort adds v to the "ssh_port" field.
+func (u *ServerUpsertOne) AddSSHPort(v int) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.AddSSHPort(v)
+	})
+}
+
+// UpdateSSHPort sets the "ssh_port" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateSSHPort() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateSSHPort()
+	})
+}
+
+// SetSSHUser sets the "ssh_user" field.
+func (u *ServerUpsertOne) SetSSHUser(v string) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetSSHUser(v)
+	})
+}
+
+// UpdateSSHUser sets the "ssh_user" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateSSHUser() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateSSHUser()
+	})
+}
+
+// SetSSHAuth sets the "ssh_auth" field.
+func (u *ServerUpsertOne) SetSSHAuth(v server.SSHAuth) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetSSHAuth(v)
+	})
+}
+
+// UpdateSSHAuth sets the "ssh_auth" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateSSHAuth() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateSSHAuth()
+	})
+}
+
+// SetSSHSecret sets the "ssh_secret" field.
+func (u *ServerUpsertOne) SetSSHSecret(v []byte) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetSSHSecret(v)
+	})
+}
+
+// UpdateSSHSecret sets the "ssh_secret" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateSSHSecret() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateSSHSecret()
+	})
+}
+
+// ClearSSHSecret clears the value of the "ssh_secret" field.
+func (u *ServerUpsertOne) ClearSSHSecret() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.ClearSSHSecret()
+	})
+}
+
+// SetSSHPublicKey sets the "ssh_public_key" field.
+func (u *ServerUpsertOne) SetSSHPublicKey(v string) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetSSHPublicKey(v)
+	})
+}
+
+// UpdateSSHPublicKey sets the "ssh_public_key" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateSSHPublicKey() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateSSHPublicKey()
+	})
+}
+
+// SetSSHSudo sets the "ssh_sudo" field.
+func (u *ServerUpsertOne) SetSSHSudo(v bool) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetSSHSudo(v)
+	})
+}
+
+// UpdateSSHSudo sets the "ssh_sudo" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateSSHSudo() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateSSHSudo()
+	})
+}
+
+// SetInstallNginx sets the "install_nginx" field.
+func (u *ServerUpsertOne) SetInstallNginx(v bool) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetInstallNginx(v)
+	})
+}
+
+// UpdateInstallNginx sets the "install_nginx" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateInstallNginx() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateInstallNginx()
+	})
+}
+
+// SetInstallGlances sets the "install_glances" field.
+func (u *ServerUpsertOne) SetInstallGlances(v bool) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetInstallGlances(v)
+	})
+}
+
+// UpdateInstallGlances sets the "install_glances" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateInstallGlances() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateInstallGlances()
+	})
+}
+
+// SetInstallLayout sets the "install_layout" field.
+func (u *ServerUpsertOne) SetInstallLayout(v *schema.InstallLayout) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetInstallLayout(v)
+	})
+}
+
+// UpdateInstallLayout sets the "install_layout" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateInstallLayout() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateInstallLayout()
+	})
+}
+
+// ClearInstallLayout clears the value of the "install_layout" field.
+func (u *ServerUpsertOne) ClearInstallLayout() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.ClearInstallLayout()
 	})
 }
 
@@ -1929,6 +2500,167 @@ func (u *ServerUpsertBulk) UpdateDrift() *ServerUpsertBulk {
 func (u *ServerUpsertBulk) ClearDrift() *ServerUpsertBulk {
 	return u.Update(func(s *ServerUpsert) {
 		s.ClearDrift()
+	})
+}
+
+// SetSSHHost sets the "ssh_host" field.
+func (u *ServerUpsertBulk) SetSSHHost(v string) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetSSHHost(v)
+	})
+}
+
+// UpdateSSHHost sets the "ssh_host" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateSSHHost() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateSSHHost()
+	})
+}
+
+// SetSSHPort sets the "ssh_port" field.
+func (u *ServerUpsertBulk) SetSSHPort(v int) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetSSHPort(v)
+	})
+}
+
+// AddSSHPort adds v to the "ssh_port" field.
+func (u *ServerUpsertBulk) AddSSHPort(v int) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.AddSSHPort(v)
+	})
+}
+
+// UpdateSSHPort sets the "ssh_port" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateSSHPort() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateSSHPort()
+	})
+}
+
+// SetSSHUser sets the "ssh_user" field.
+func (u *ServerUpsertBulk) SetSSHUser(v string) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetSSHUser(v)
+	})
+}
+
+// UpdateSSHUser sets the "ssh_user" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateSSHUser() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateSSHUser()
+	})
+}
+
+// SetSSHAuth sets the "ssh_auth" field.
+func (u *ServerUpsertBulk) SetSSHAuth(v server.SSHAuth) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetSSHAuth(v)
+	})
+}
+
+// UpdateSSHAuth sets the "ssh_auth" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateSSHAuth() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateSSHAuth()
+	})
+}
+
+// SetSSHSecret sets the "ssh_secret" field.
+func (u *ServerUpsertBulk) SetSSHSecret(v []byte) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetSSHSecret(v)
+	})
+}
+
+// UpdateSSHSecret sets the "ssh_secret" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateSSHSecret() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateSSHSecret()
+	})
+}
+
+// ClearSSHSecret clears the value of the "ssh_secret" field.
+func (u *ServerUpsertBulk) ClearSSHSecret() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.ClearSSHSecret()
+	})
+}
+
+// SetSSHPublicKey sets the "ssh_public_key" field.
+func (u *ServerUpsertBulk) SetSSHPublicKey(v string) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetSSHPublicKey(v)
+	})
+}
+
+// UpdateSSHPublicKey sets the "ssh_public_key" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateSSHPublicKey() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateSSHPublicKey()
+	})
+}
+
+// SetSSHSudo sets the "ssh_sudo" field.
+func (u *ServerUpsertBulk) SetSSHSudo(v bool) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetSSHSudo(v)
+	})
+}
+
+// UpdateSSHSudo sets the "ssh_sudo" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateSSHSudo() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateSSHSudo()
+	})
+}
+
+// SetInstallNginx sets the "install_nginx" field.
+func (u *ServerUpsertBulk) SetInstallNginx(v bool) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetInstallNginx(v)
+	})
+}
+
+// UpdateInstallNginx sets the "install_nginx" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateInstallNginx() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateInstallNginx()
+	})
+}
+
+// SetInstallGlances sets the "install_glances" field.
+func (u *ServerUpsertBulk) SetInstallGlances(v bool) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetInstallGlances(v)
+	})
+}
+
+// UpdateInstallGlances sets the "install_glances" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateInstallGlances() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateInstallGlances()
+	})
+}
+
+// SetInstallLayout sets the "install_layout" field.
+func (u *ServerUpsertBulk) SetInstallLayout(v *schema.InstallLayout) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetInstallLayout(v)
+	})
+}
+
+// UpdateInstallLayout sets the "install_layout" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateInstallLayout() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateInstallLayout()
+	})
+}
+
+// ClearInstallLayout clears the value of the "install_layout" field.
+func (u *ServerUpsertBulk) ClearInstallLayout() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.ClearInstallLayout()
 	})
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
@@ -34,6 +35,7 @@ type ServerQuery struct {
 	withEnrollmentTokens *EnrollmentTokenQuery
 	withCertificates     *AgentCertificateQuery
 	withTasks            *TaskQuery
+	withHostKeys         *HostKeyQuery
 	withMetricSamples    *MetricSampleQuery
 	withMetricRollups    *MetricRollupQuery
 	withConfigRevisions  *ConfigRevisionQuery
@@ -135,6 +137,28 @@ func (_q *ServerQuery) QueryTasks() *TaskQuery {
 			sqlgraph.From(server.Table, server.FieldID, selector),
 			sqlgraph.To(task.Table, task.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, server.TasksTable, server.TasksColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryHostKeys chains the current query on the "host_keys" edge.
+func (_q *ServerQuery) QueryHostKeys() *HostKeyQuery {
+	query := (&HostKeyClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, selector),
+			sqlgraph.To(hostkey.Table, hostkey.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, server.HostKeysTable, server.HostKeysColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -447,6 +471,7 @@ func (_q *ServerQuery) Clone() *ServerQuery {
 		withEnrollmentTokens: _q.withEnrollmentTokens.Clone(),
 		withCertificates:     _q.withCertificates.Clone(),
 		withTasks:            _q.withTasks.Clone(),
+		withHostKeys:         _q.withHostKeys.Clone(),
 		withMetricSamples:    _q.withMetricSamples.Clone(),
 		withMetricRollups:    _q.withMetricRollups.Clone(),
 		withConfigRevisions:  _q.withConfigRevisions.Clone(),
@@ -489,6 +514,17 @@ func (_q *ServerQuery) WithTasks(opts ...func(*TaskQuery)) *ServerQuery {
 		opt(query)
 	}
 	_q.withTasks = query
+	return _q
+}
+
+// WithHostKeys tells the query-builder to eager-load the nodes that are connected to
+// the "host_keys" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ServerQuery) WithHostKeys(opts ...func(*HostKeyQuery)) *ServerQuery {
+	query := (&HostKeyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withHostKeys = query
 	return _q
 }
 
@@ -625,10 +661,11 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 	var (
 		nodes       = []*Server{}
 		_spec       = _q.querySpec()
-		loadedTypes = [8]bool{
+		loadedTypes = [9]bool{
 			_q.withEnrollmentTokens != nil,
 			_q.withCertificates != nil,
 			_q.withTasks != nil,
+			_q.withHostKeys != nil,
 			_q.withMetricSamples != nil,
 			_q.withMetricRollups != nil,
 			_q.withConfigRevisions != nil,
@@ -675,6 +712,13 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 		if err := _q.loadTasks(ctx, query, nodes,
 			func(n *Server) { n.Edges.Tasks = []*Task{} },
 			func(n *Server, e *Task) { n.Edges.Tasks = append(n.Edges.Tasks, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withHostKeys; query != nil {
+		if err := _q.loadHostKeys(ctx, query, nodes,
+			func(n *Server) { n.Edges.HostKeys = []*HostKey{} },
+			func(n *Server, e *HostKey) { n.Edges.HostKeys = append(n.Edges.HostKeys, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -804,6 +848,37 @@ func (_q *ServerQuery) loadTasks(ctx context.Context, query *TaskQuery, nodes []
 		node, ok := nodeids[*fk]
 		if !ok {
 			return fmt.Errorf(`unexpected referenced foreign-key "server_tasks" returned %v for node %v`, *fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *ServerQuery) loadHostKeys(ctx context.Context, query *HostKeyQuery, nodes []*Server, init func(*Server), assign func(*Server, *HostKey)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Server)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	query.withFKs = true
+	query.Where(predicate.HostKey(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(server.HostKeysColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.server_host_keys
+		if fk == nil {
+			return fmt.Errorf(`foreign-key "server_host_keys" is nil for node %v`, n.ID)
+		}
+		node, ok := nodeids[*fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "server_host_keys" returned %v for node %v`, *fk, n.ID)
 		}
 		assign(node, n)
 	}

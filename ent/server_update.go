@@ -16,6 +16,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
@@ -315,6 +316,149 @@ func (_u *ServerUpdate) ClearDrift() *ServerUpdate {
 	return _u
 }
 
+// SetSSHHost sets the "ssh_host" field.
+func (_u *ServerUpdate) SetSSHHost(v string) *ServerUpdate {
+	_u.mutation.SetSSHHost(v)
+	return _u
+}
+
+// SetNillableSSHHost sets the "ssh_host" field if the given value is not nil.
+func (_u *ServerUpdate) SetNillableSSHHost(v *string) *ServerUpdate {
+	if v != nil {
+		_u.SetSSHHost(*v)
+	}
+	return _u
+}
+
+// SetSSHPort sets the "ssh_port" field.
+func (_u *ServerUpdate) SetSSHPort(v int) *ServerUpdate {
+	_u.mutation.ResetSSHPort()
+	_u.mutation.SetSSHPort(v)
+	return _u
+}
+
+// SetNillableSSHPort sets the "ssh_port" field if the given value is not nil.
+func (_u *ServerUpdate) SetNillableSSHPort(v *int) *ServerUpdate {
+	if v != nil {
+		_u.SetSSHPort(*v)
+	}
+	return _u
+}
+
+// AddSSHPort adds value to the "ssh_port" field.
+func (_u *ServerUpdate) AddSSHPort(v int) *ServerUpdate {
+	_u.mutation.AddSSHPort(v)
+	return _u
+}
+
+// SetSSHUser sets the "ssh_user" field.
+func (_u *ServerUpdate) SetSSHUser(v string) *ServerUpdate {
+	_u.mutation.SetSSHUser(v)
+	return _u
+}
+
+// SetNillableSSHUser sets the "ssh_user" field if the given value is not nil.
+func (_u *ServerUpdate) SetNillableSSHUser(v *string) *ServerUpdate {
+	if v != nil {
+		_u.SetSSHUser(*v)
+	}
+	return _u
+}
+
+// SetSSHAuth sets the "ssh_auth" field.
+func (_u *ServerUpdate) SetSSHAuth(v server.SSHAuth) *ServerUpdate {
+	_u.mutation.SetSSHAuth(v)
+	return _u
+}
+
+// SetNillableSSHAuth sets the "ssh_auth" field if the given value is not nil.
+func (_u *ServerUpdate) SetNillableSSHAuth(v *server.SSHAuth) *ServerUpdate {
+	if v != nil {
+		_u.SetSSHAuth(*v)
+	}
+	return _u
+}
+
+// SetSSHSecret sets the "ssh_secret" field.
+func (_u *ServerUpdate) SetSSHSecret(v []byte) *ServerUpdate {
+	_u.mutation.SetSSHSecret(v)
+	return _u
+}
+
+// ClearSSHSecret clears the value of the "ssh_secret" field.
+func (_u *ServerUpdate) ClearSSHSecret() *ServerUpdate {
+	_u.mutation.ClearSSHSecret()
+	return _u
+}
+
+// SetSSHPublicKey sets the "ssh_public_key" field.
+func (_u *ServerUpdate) SetSSHPublicKey(v string) *ServerUpdate {
+	_u.mutation.SetSSHPublicKey(v)
+	return _u
+}
+
+// SetNillableSSHPublicKey sets the "ssh_public_key" field if the given value is not nil.
+func (_u *ServerUpdate) SetNillableSSHPublicKey(v *string) *ServerUpdate {
+	if v != nil {
+		_u.SetSSHPublicKey(*v)
+	}
+	return _u
+}
+
+// SetSSHSudo sets the "ssh_sudo" field.
+func (_u *ServerUpdate) SetSSHSudo(v bool) *ServerUpdate {
+	_u.mutation.SetSSHSudo(v)
+	return _u
+}
+
+// SetNillableSSHSudo sets the "ssh_sudo" field if the given value is not nil.
+func (_u *ServerUpdate) SetNillableSSHSudo(v *bool) *ServerUpdate {
+	if v != nil {
+		_u.SetSSHSudo(*v)
+	}
+	return _u
+}
+
+// SetInstallNginx sets the "install_nginx" field.
+func (_u *ServerUpdate) SetInstallNginx(v bool) *ServerUpdate {
+	_u.mutation.SetInstallNginx(v)
+	return _u
+}
+
+// SetNillableInstallNginx sets the "install_nginx" field if the given value is not nil.
+func (_u *ServerUpdate) SetNillableInstallNginx(v *bool) *ServerUpdate {
+	if v != nil {
+		_u.SetInstallNginx(*v)
+	}
+	return _u
+}
+
+// SetInstallGlances sets the "install_glances" field.
+func (_u *ServerUpdate) SetInstallGlances(v bool) *ServerUpdate {
+	_u.mutation.SetInstallGlances(v)
+	return _u
+}
+
+// SetNillableInstallGlances sets the "install_glances" field if the given value is not nil.
+func (_u *ServerUpdate) SetNillableInstallGlances(v *bool) *ServerUpdate {
+	if v != nil {
+		_u.SetInstallGlances(*v)
+	}
+	return _u
+}
+
+// SetInstallLayout sets the "install_layout" field.
+func (_u *ServerUpdate) SetInstallLayout(v *schema.InstallLayout) *ServerUpdate {
+	_u.mutation.SetInstallLayout(v)
+	return _u
+}
+
+// ClearInstallLayout clears the value of the "install_layout" field.
+func (_u *ServerUpdate) ClearInstallLayout() *ServerUpdate {
+	_u.mutation.ClearInstallLayout()
+	return _u
+}
+
 // AddEnrollmentTokenIDs adds the "enrollment_tokens" edge to the EnrollmentToken entity by IDs.
 func (_u *ServerUpdate) AddEnrollmentTokenIDs(ids ...int) *ServerUpdate {
 	_u.mutation.AddEnrollmentTokenIDs(ids...)
@@ -358,6 +502,21 @@ func (_u *ServerUpdate) AddTasks(v ...*Task) *ServerUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.AddTaskIDs(ids...)
+}
+
+// AddHostKeyIDs adds the "host_keys" edge to the HostKey entity by IDs.
+func (_u *ServerUpdate) AddHostKeyIDs(ids ...int) *ServerUpdate {
+	_u.mutation.AddHostKeyIDs(ids...)
+	return _u
+}
+
+// AddHostKeys adds the "host_keys" edges to the HostKey entity.
+func (_u *ServerUpdate) AddHostKeys(v ...*HostKey) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHostKeyIDs(ids...)
 }
 
 // AddMetricSampleIDs adds the "metric_samples" edge to the MetricSample entity by IDs.
@@ -501,6 +660,27 @@ func (_u *ServerUpdate) RemoveTasks(v ...*Task) *ServerUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveTaskIDs(ids...)
+}
+
+// ClearHostKeys clears all "host_keys" edges to the HostKey entity.
+func (_u *ServerUpdate) ClearHostKeys() *ServerUpdate {
+	_u.mutation.ClearHostKeys()
+	return _u
+}
+
+// RemoveHostKeyIDs removes the "host_keys" edge to HostKey entities by IDs.
+func (_u *ServerUpdate) RemoveHostKeyIDs(ids ...int) *ServerUpdate {
+	_u.mutation.RemoveHostKeyIDs(ids...)
+	return _u
+}
+
+// RemoveHostKeys removes "host_keys" edges to HostKey entities.
+func (_u *ServerUpdate) RemoveHostKeys(v ...*HostKey) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHostKeyIDs(ids...)
 }
 
 // ClearMetricSamples clears all "metric_samples" edges to the MetricSample entity.
@@ -661,6 +841,26 @@ func (_u *ServerUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Server.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SSHHost(); ok {
+		if err := server.SSHHostValidator(v); err != nil {
+			return &ValidationError{Name: "ssh_host", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_host": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SSHUser(); ok {
+		if err := server.SSHUserValidator(v); err != nil {
+			return &ValidationError{Name: "ssh_user", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_user": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SSHAuth(); ok {
+		if err := server.SSHAuthValidator(v); err != nil {
+			return &ValidationError{Name: "ssh_auth", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_auth": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SSHPublicKey(); ok {
+		if err := server.SSHPublicKeyValidator(v); err != nil {
+			return &ValidationError{Name: "ssh_public_key", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_public_key": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -766,6 +966,45 @@ func (_u *ServerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.DriftCleared() {
 		_spec.ClearField(server.FieldDrift, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.SSHHost(); ok {
+		_spec.SetField(server.FieldSSHHost, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SSHPort(); ok {
+		_spec.SetField(server.FieldSSHPort, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedSSHPort(); ok {
+		_spec.AddField(server.FieldSSHPort, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.SSHUser(); ok {
+		_spec.SetField(server.FieldSSHUser, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SSHAuth(); ok {
+		_spec.SetField(server.FieldSSHAuth, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.SSHSecret(); ok {
+		_spec.SetField(server.FieldSSHSecret, field.TypeBytes, value)
+	}
+	if _u.mutation.SSHSecretCleared() {
+		_spec.ClearField(server.FieldSSHSecret, field.TypeBytes)
+	}
+	if value, ok := _u.mutation.SSHPublicKey(); ok {
+		_spec.SetField(server.FieldSSHPublicKey, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SSHSudo(); ok {
+		_spec.SetField(server.FieldSSHSudo, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.InstallNginx(); ok {
+		_spec.SetField(server.FieldInstallNginx, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.InstallGlances(); ok {
+		_spec.SetField(server.FieldInstallGlances, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.InstallLayout(); ok {
+		_spec.SetField(server.FieldInstallLayout, field.TypeJSON, value)
+	}
+	if _u.mutation.InstallLayoutCleared() {
+		_spec.ClearField(server.FieldInstallLayout, field.TypeJSON)
 	}
 	if _u.mutation.EnrollmentTokensCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -895,6 +1134,51 @@ func (_u *ServerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(task.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.HostKeysCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HostKeysTable,
+			Columns: []string{server.HostKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(hostkey.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHostKeysIDs(); len(nodes) > 0 && !_u.mutation.HostKeysCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HostKeysTable,
+			Columns: []string{server.HostKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(hostkey.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HostKeysIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HostKeysTable,
+			Columns: []string{server.HostKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(hostkey.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -1425,6 +1709,149 @@ func (_u *ServerUpdateOne) ClearDrift() *ServerUpdateOne {
 	return _u
 }
 
+// SetSSHHost sets the "ssh_host" field.
+func (_u *ServerUpdateOne) SetSSHHost(v string) *ServerUpdateOne {
+	_u.mutation.SetSSHHost(v)
+	return _u
+}
+
+// SetNillableSSHHost sets the "ssh_host" field if the given value is not nil.
+func (_u *ServerUpdateOne) SetNillableSSHHost(v *string) *ServerUpdateOne {
+	if v != nil {
+		_u.SetSSHHost(*v)
+	}
+	return _u
+}
+
+// SetSSHPort sets the "ssh_port" field.
+func (_u *ServerUpdateOne) SetSSHPort(v int) *ServerUpdateOne {
+	_u.mutation.ResetSSHPort()
+	_u.mutation.SetSSHPort(v)
+	return _u
+}
+
+// SetNillableSSHPort sets the "ssh_port" field if the given value is not nil.
+func (_u *ServerUpdateOne) SetNillableSSHPort(v *int) *ServerUpdateOne {
+	if v != nil {
+		_u.SetSSHPort(*v)
+	}
+	return _u
+}
+
+// AddSSHPort adds value to the "ssh_port" field.
+func (_u *ServerUpdateOne) AddSSHPort(v int) *ServerUpdateOne {
+	_u.mutation.AddSSHPort(v)
+	return _u
+}
+
+// SetSSHUser sets the "ssh_user" field.
+func (_u *ServerUpdateOne) SetSSHUser(v string) *ServerUpdateOne {
+	_u.mutation.SetSSHUser(v)
+	return _u
+}
+
+// SetNillableSSHUser sets the "ssh_user" field if the given value is not nil.
+func (_u *ServerUpdateOne) SetNillableSSHUser(v *string) *ServerUpdateOne {
+	if v != nil {
+		_u.SetSSHUser(*v)
+	}
+	return _u
+}
+
+// SetSSHAuth sets the "ssh_auth" field.
+func (_u *ServerUpdateOne) SetSSHAuth(v server.SSHAuth) *ServerUpdateOne {
+	_u.mutation.SetSSHAuth(v)
+	return _u
+}
+
+// SetNillableSSHAuth sets the "ssh_auth" field if the given value is not nil.
+func (_u *ServerUpdateOne) SetNillableSSHAuth(v *server.SSHAuth) *ServerUpdateOne {
+	if v != nil {
+		_u.SetSSHAuth(*v)
+	}
+	return _u
+}
+
+// SetSSHSecret sets the "ssh_secret" field.
+func (_u *ServerUpdateOne) SetSSHSecret(v []byte) *ServerUpdateOne {
+	_u.mutation.SetSSHSecret(v)
+	return _u
+}
+
+// ClearSSHSecret clears the value of the "ssh_secret" field.
+func (_u *ServerUpdateOne) ClearSSHSecret() *ServerUpdateOne {
+	_u.mutation.ClearSSHSecret()
+	return _u
+}
+
+// SetSSHPublicKey sets the "ssh_public_key" field.
+func (_u *ServerUpdateOne) SetSSHPublicKey(v string) *ServerUpdateOne {
+	_u.mutation.SetSSHPublicKey(v)
+	return _u
+}
+
+// SetNillableSSHPublicKey sets the "ssh_public_key" field if the given value is not nil.
+func (_u *ServerUpdateOne) SetNillableSSHPublicKey(v *string) *ServerUpdateOne {
+	if v != nil {
+		_u.SetSSHPublicKey(*v)
+	}
+	return _u
+}
+
+// SetSSHSudo sets the "ssh_sudo" field.
+func (_u *ServerUpdateOne) SetSSHSudo(v bool) *ServerUpdateOne {
+	_u.mutation.SetSSHSudo(v)
+	return _u
+}
+
+// SetNillableSSHSudo sets the "ssh_sudo" field if the given value is not nil.
+func (_u *ServerUpdateOne) SetNillableSSHSudo(v *bool) *ServerUpdateOne {
+	if v != nil {
+		_u.SetSSHSudo(*v)
+	}
+	return _u
+}
+
+// SetInstallNginx sets the "install_nginx" field.
+func (_u *ServerUpdateOne) SetInstallNginx(v bool) *ServerUpdateOne {
+	_u.mutation.SetInstallNginx(v)
+	return _u
+}
+
+// SetNillableInstallNginx sets the "install_nginx" field if the given value is not nil.
+func (_u *ServerUpdateOne) SetNillableInstallNginx(v *bool) *ServerUpdateOne {
+	if v != nil {
+		_u.SetInstallNginx(*v)
+	}
+	return _u
+}
+
+// SetInstallGlances sets the "install_glances" field.
+func (_u *ServerUpdateOne) SetInstallGlances(v bool) *ServerUpdateOne {
+	_u.mutation.SetInstallGlances(v)
+	return _u
+}
+
+// SetNillableInstallGlances sets the "install_glances" field if the given value is not nil.
+func (_u *ServerUpdateOne) SetNillableInstallGlances(v *bool) *ServerUpdateOne {
+	if v != nil {
+		_u.SetInstallGlances(*v)
+	}
+	return _u
+}
+
+// SetInstallLayout sets the "install_layout" field.
+func (_u *ServerUpdateOne) SetInstallLayout(v *schema.InstallLayout) *ServerUpdateOne {
+	_u.mutation.SetInstallLayout(v)
+	return _u
+}
+
+// ClearInstallLayout clears the value of the "install_layout" field.
+func (_u *ServerUpdateOne) ClearInstallLayout() *ServerUpdateOne {
+	_u.mutation.ClearInstallLayout()
+	return _u
+}
+
 // AddEnrollmentTokenIDs adds the "enrollment_tokens" edge to the EnrollmentToken entity by IDs.
 func (_u *ServerUpdateOne) AddEnrollmentTokenIDs(ids ...int) *ServerUpdateOne {
 	_u.mutation.AddEnrollmentTokenIDs(ids...)
@@ -1468,6 +1895,21 @@ func (_u *ServerUpdateOne) AddTasks(v ...*Task) *ServerUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.AddTaskIDs(ids...)
+}
+
+// AddHostKeyIDs adds the "host_keys" edge to the HostKey entity by IDs.
+func (_u *ServerUpdateOne) AddHostKeyIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.AddHostKeyIDs(ids...)
+	return _u
+}
+
+// AddHostKeys adds the "host_keys" edges to the HostKey entity.
+func (_u *ServerUpdateOne) AddHostKeys(v ...*HostKey) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHostKeyIDs(ids...)
 }
 
 // AddMetricSampleIDs adds the "metric_samples" edge to the MetricSample entity by IDs.
@@ -1611,6 +2053,27 @@ func (_u *ServerUpdateOne) RemoveTasks(v ...*Task) *ServerUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveTaskIDs(ids...)
+}
+
+// ClearHostKeys clears all "host_keys" edges to the HostKey entity.
+func (_u *ServerUpdateOne) ClearHostKeys() *ServerUpdateOne {
+	_u.mutation.ClearHostKeys()
+	return _u
+}
+
+// RemoveHostKeyIDs removes the "host_keys" edge to HostKey entities by IDs.
+func (_u *ServerUpdateOne) RemoveHostKeyIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.RemoveHostKeyIDs(ids...)
+	return _u
+}
+
+// RemoveHostKeys removes "host_keys" edges to HostKey entities.
+func (_u *ServerUpdateOne) RemoveHostKeys(v ...*HostKey) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHostKeyIDs(ids...)
 }
 
 // ClearMetricSamples clears all "metric_samples" edges to the MetricSample entity.
@@ -1784,6 +2247,26 @@ func (_u *ServerUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Server.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SSHHost(); ok {
+		if err := server.SSHHostValidator(v); err != nil {
+			return &ValidationError{Name: "ssh_host", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_host": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SSHUser(); ok {
+		if err := server.SSHUserValidator(v); err != nil {
+			return &ValidationError{Name: "ssh_user", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_user": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SSHAuth(); ok {
+		if err := server.SSHAuthValidator(v); err != nil {
+			return &ValidationError{Name: "ssh_auth", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_auth": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SSHPublicKey(); ok {
+		if err := server.SSHPublicKeyValidator(v); err != nil {
+			return &ValidationError{Name: "ssh_public_key", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_public_key": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -1906,6 +2389,45 @@ func (_u *ServerUpdateOne) sqlSave(ctx context.Context) (_node *Server, err erro
 	}
 	if _u.mutation.DriftCleared() {
 		_spec.ClearField(server.FieldDrift, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.SSHHost(); ok {
+		_spec.SetField(server.FieldSSHHost, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SSHPort(); ok {
+		_spec.SetField(server.FieldSSHPort, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedSSHPort(); ok {
+		_spec.AddField(server.FieldSSHPort, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.SSHUser(); ok {
+		_spec.SetField(server.FieldSSHUser, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SSHAuth(); ok {
+		_spec.SetField(server.FieldSSHAuth, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.SSHSecret(); ok {
+		_spec.SetField(server.FieldSSHSecret, field.TypeBytes, value)
+	}
+	if _u.mutation.SSHSecretCleared() {
+		_spec.ClearField(server.FieldSSHSecret, field.TypeBytes)
+	}
+	if value, ok := _u.mutation.SSHPublicKey(); ok {
+		_spec.SetField(server.FieldSSHPublicKey, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SSHSudo(); ok {
+		_spec.SetField(server.FieldSSHSudo, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.InstallNginx(); ok {
+		_spec.SetField(server.FieldInstallNginx, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.InstallGlances(); ok {
+		_spec.SetField(server.FieldInstallGlances, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.InstallLayout(); ok {
+		_spec.SetField(server.FieldInstallLayout, field.TypeJSON, value)
+	}
+	if _u.mutation.InstallLayoutCleared() {
+		_spec.ClearField(server.FieldInstallLayout, field.TypeJSON)
 	}
 	if _u.mutation.EnrollmentTokensCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -2035,6 +2557,51 @@ func (_u *ServerUpdateOne) sqlSave(ctx context.Context) (_node *Server, err erro
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(task.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.HostKeysCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HostKeysTable,
+			Columns: []string{server.HostKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(hostkey.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHostKeysIDs(); len(nodes) > 0 && !_u.mutation.HostKeysCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HostKeysTable,
+			Columns: []string{server.HostKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(hostkey.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HostKeysIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HostKeysTable,
+			Columns: []string{server.HostKeysColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(hostkey.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

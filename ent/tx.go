@@ -28,6 +28,8 @@ type Tx struct {
 	Domain *DomainClient
 	// EnrollmentToken is the client for interacting with the EnrollmentToken builders.
 	EnrollmentToken *EnrollmentTokenClient
+	// HostKey is the client for interacting with the HostKey builders.
+	HostKey *HostKeyClient
 	// MetricRollup is the client for interacting with the MetricRollup builders.
 	MetricRollup *MetricRollupClient
 	// MetricSample is the client for interacting with the MetricSample builders.
@@ -188,6 +190,7 @@ func (tx *Tx) init() {
 	tx.ConfigRevision = NewConfigRevisionClient(tx.config)
 	tx.Domain = NewDomainClient(tx.config)
 	tx.EnrollmentToken = NewEnrollmentTokenClient(tx.config)
+	tx.HostKey = NewHostKeyClient(tx.config)
 	tx.MetricRollup = NewMetricRollupClient(tx.config)
 	tx.MetricSample = NewMetricSampleClient(tx.config)
 	tx.Route = NewRouteClient(tx.config)

@@ -93,6 +93,18 @@ func (f EnrollmentTokenFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Va
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.EnrollmentTokenMutation", m)
 }
 
+// The HostKeyFunc type is an adapter to allow the use of ordinary
+// function as HostKey mutator.
+type HostKeyFunc func(context.Context, *ent.HostKeyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f HostKeyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.HostKeyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HostKeyMutation", m)
+}
+
 // The MetricRollupFunc type is an adapter to allow the use of ordinary
 // function as MetricRollup mutator.
 type MetricRollupFunc func(context.Context, *ent.MetricRollupMutation) (ent.Value, error)

@@ -196,6 +196,31 @@ var (
 			},
 		},
 	}
+	// HostKeysColumns holds the columns for the "host_keys" table.
+	HostKeysColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "key_type", Type: field.TypeString, Size: 64},
+		{Name: "fingerprint", Type: field.TypeString, Size: 128},
+		{Name: "approved_at", Type: field.TypeTime},
+		{Name: "approved_by", Type: field.TypeString, Default: ""},
+		{Name: "server_host_keys", Type: field.TypeInt},
+	}
+	// HostKeysTable holds the schema information for the "host_keys" table.
+	HostKeysTable = &schema.Table{
+		Name:       "host_keys",
+		Columns:    HostKeysColumns,
+		PrimaryKey: []*schema.Column{HostKeysColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "host_keys_servers_host_keys",
+				Columns:    []*schema.Column{HostKeysColumns[7]},
+				RefColumns: []*schema.Column{ServersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
 	// MetricRollupsColumns holds the columns for the "metric_rollups" table.
 	MetricRollupsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -364,6 +389,16 @@ var (
 		{Name: "desired_revision", Type: field.TypeInt64, Default: 0},
 		{Name: "applied_revision", Type: field.TypeInt64, Default: 0},
 		{Name: "drift", Type: field.TypeJSON, Nullable: true},
+		{Name: "ssh_host", Type: field.TypeString, Size: 253, Default: ""},
+		{Name: "ssh_port", Type: field.TypeInt, Default: 22},
+		{Name: "ssh_user", Type: field.TypeString, Size: 32, Default: ""},
+		{Name: "ssh_auth", Type: field.TypeEnum, Enums: []string{"none", "key", "password"}, Default: "none"},
+		{Name: "ssh_secret", Type: field.TypeBytes, Nullable: true},
+		{Name: "ssh_public_key", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "ssh_sudo", Type: field.TypeBool, Default: false},
+		{Name: "install_nginx", Type: field.TypeBool, Default: false},
+		{Name: "install_glances", Type: field.TypeBool, Default: false},
+		{Name: "install_layout", Type: field.TypeJSON, Nullable: true},
 	}
 	// ServersTable holds the schema information for the "servers" table.
 	ServersTable = &schema.Table{
@@ -598,6 +633,7 @@ var (
 		ConfigRevisionsTable,
 		DomainsTable,
 		EnrollmentTokensTable,
+		HostKeysTable,
 		MetricRollupsTable,
 		MetricSamplesTable,
 		RoutesTable,
@@ -620,6 +656,7 @@ func init() {
 	BasicAuthUsersTable.ForeignKeys[0].RefTable = DomainsTable
 	ConfigRevisionsTable.ForeignKeys[0].RefTable = ServersTable
 	EnrollmentTokensTable.ForeignKeys[0].RefTable = ServersTable
+	HostKeysTable.ForeignKeys[0].RefTable = ServersTable
 	MetricRollupsTable.ForeignKeys[0].RefTable = ServersTable
 	MetricSamplesTable.ForeignKeys[0].RefTable = ServersTable
 	RoutesTable.ForeignKeys[0].RefTable = DomainsTable

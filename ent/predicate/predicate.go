@@ -27,6 +27,9 @@ type Domain func(*sql.Selector)
 // EnrollmentToken is the predicate function for enrollmenttoken builders.
 type EnrollmentToken func(*sql.Selector)
 
+// HostKey is the predicate function for hostkey builders.
+type HostKey func(*sql.Selector)
+
 // MetricRollup is the predicate function for metricrollup builders.
 type MetricRollup func(*sql.Selector)
 

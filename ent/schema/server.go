@@ -38,6 +38,22 @@ func (Server) Fields() []ent.Field {
 		field.Int64("applied_revision").Default(0),
 		// Drift is the result of the last drift check; nil before the first.
 		field.JSON("drift", &NginxDrift{}).Optional(),
+		// SSH access for provisioning. SSHSecret is the private key or password
+		// sealed with the master key (aad names table, column and row); it is
+		// write-only through UI and API. SSHPublicKey is the public half of a
+		// key the controller generated, shown so it can be authorized.
+		field.String("ssh_host").Default("").MaxLen(253),
+		field.Int("ssh_port").Default(22),
+		field.String("ssh_user").Default("").MaxLen(32),
+		field.Enum("ssh_auth").Values("none", "key", "password").Default("none"),
+		field.Bytes("ssh_secret").Optional().Sensitive(),
+		field.String("ssh_public_key").Default("").MaxLen(1024),
+		field.Bool("ssh_sudo").Default(false),
+		field.Bool("install_nginx").Default(false),
+		field.Bool("install_glances").Default(false),
+		// InstallLayout overrides where the agent's files go on the node; nil
+		// means the production defaults.
+		field.JSON("install_layout", &InstallLayout{}).Optional(),
 	}
 }
 
@@ -47,10 +63,24 @@ func (Server) Edges() []ent.Edge {
 		edge.To("enrollment_tokens", EnrollmentToken.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("certificates", AgentCertificate.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("tasks", Task.Type),
+		edge.To("host_keys", HostKey.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("metric_samples", MetricSample.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("metric_rollups", MetricRollup.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("config_revisions", ConfigRevision.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.From("domains", Domain.Type).Ref("servers"),
 		edge.From("streams", StreamProxy.Type).Ref("servers"),
 	}
+}
+
+// InstallLayout is where provisioning puts the agent's files on a node. Empty
+// fields take the defaults (/usr/local/bin, /var/lib/gatehouse-agent,
+// /etc/gatehouse-agent, /etc/nginx/gatehouse, /etc/systemd/system and
+// /etc/nginx/nginx.conf).
+type InstallLayout struct {
+	BinDir    string `json:"bin_dir,omitempty"`
+	StateDir  string `json:"state_dir,omitempty"`
+	ConfigDir string `json:"config_dir,omitempty"`
+	NginxDir  string `json:"nginx_dir,omitempty"`
+	UnitDir   string `json:"unit_dir,omitempty"`
+	NginxConf string `json:"nginx_conf,omitempty"`
 }

@@ -53,12 +53,34 @@ const (
 	FieldAppliedRevision = "applied_revision"
 	// FieldDrift holds the string denoting the drift field in the database.
 	FieldDrift = "drift"
+	// FieldSSHHost holds the string denoting the ssh_host field in the database.
+	FieldSSHHost = "ssh_host"
+	// FieldSSHPort holds the string denoting the ssh_port field in the database.
+	FieldSSHPort = "ssh_port"
+	// FieldSSHUser holds the string denoting the ssh_user field in the database.
+	FieldSSHUser = "ssh_user"
+	// FieldSSHAuth holds the string denoting the ssh_auth field in the database.
+	FieldSSHAuth = "ssh_auth"
+	// FieldSSHSecret holds the string denoting the ssh_secret field in the database.
+	FieldSSHSecret = "ssh_secret"
+	// FieldSSHPublicKey holds the string denoting the ssh_public_key field in the database.
+	FieldSSHPublicKey = "ssh_public_key"
+	// FieldSSHSudo holds the string denoting the ssh_sudo field in the database.
+	FieldSSHSudo = "ssh_sudo"
+	// FieldInstallNginx holds the string denoting the install_nginx field in the database.
+	FieldInstallNginx = "install_nginx"
+	// FieldInstallGlances holds the string denoting the install_glances field in the database.
+	FieldInstallGlances = "install_glances"
+	// FieldInstallLayout holds the string denoting the install_layout field in the database.
+	FieldInstallLayout = "install_layout"
 	// EdgeEnrollmentTokens holds the string denoting the enrollment_tokens edge name in mutations.
 	EdgeEnrollmentTokens = "enrollment_tokens"
 	// EdgeCertificates holds the string denoting the certificates edge name in mutations.
 	EdgeCertificates = "certificates"
 	// EdgeTasks holds the string denoting the tasks edge name in mutations.
 	EdgeTasks = "tasks"
+	// EdgeHostKeys holds the string denoting the host_keys edge name in mutations.
+	EdgeHostKeys = "host_keys"
 	// EdgeMetricSamples holds the string denoting the metric_samples edge name in mutations.
 	EdgeMetricSamples = "metric_samples"
 	// EdgeMetricRollups holds the string denoting the metric_rollups edge name in mutations.
@@ -92,6 +114,13 @@ const (
 	TasksInverseTable = "tasks"
 	// TasksColumn is the table column denoting the tasks relation/edge.
 	TasksColumn = "server_tasks"
+	// HostKeysTable is the table that holds the host_keys relation/edge.
+	HostKeysTable = "host_keys"
+	// HostKeysInverseTable is the table name for the HostKey entity.
+	// It exists in this package in order to avoid circular dependency with the "hostkey" package.
+	HostKeysInverseTable = "host_keys"
+	// HostKeysColumn is the table column denoting the host_keys relation/edge.
+	HostKeysColumn = "server_host_keys"
 	// MetricSamplesTable is the table that holds the metric_samples relation/edge.
 	MetricSamplesTable = "metric_samples"
 	// MetricSamplesInverseTable is the table name for the MetricSample entity.
@@ -147,6 +176,16 @@ var Columns = []string{
 	FieldDesiredRevision,
 	FieldAppliedRevision,
 	FieldDrift,
+	FieldSSHHost,
+	FieldSSHPort,
+	FieldSSHUser,
+	FieldSSHAuth,
+	FieldSSHSecret,
+	FieldSSHPublicKey,
+	FieldSSHSudo,
+	FieldInstallNginx,
+	FieldInstallGlances,
+	FieldInstallLayout,
 }
 
 var (
@@ -199,6 +238,26 @@ var (
 	DefaultDesiredRevision int64
 	// DefaultAppliedRevision holds the default value on creation for the "applied_revision" field.
 	DefaultAppliedRevision int64
+	// DefaultSSHHost holds the default value on creation for the "ssh_host" field.
+	DefaultSSHHost string
+	// SSHHostValidator is a validator for the "ssh_host" field. It is called by the builders before save.
+	SSHHostValidator func(string) error
+	// DefaultSSHPort holds the default value on creation for the "ssh_port" field.
+	DefaultSSHPort int
+	// DefaultSSHUser holds the default value on creation for the "ssh_user" field.
+	DefaultSSHUser string
+	// SSHUserValidator is a validator for the "ssh_user" field. It is called by the builders before save.
+	SSHUserValidator func(string) error
+	// DefaultSSHPublicKey holds the default value on creation for the "ssh_public_key" field.
+	DefaultSSHPublicKey string
+	// SSHPublicKeyValidator is a validator for the "ssh_public_key" field. It is called by the builders before save.
+	SSHPublicKeyValidator func(string) error
+	// DefaultSSHSudo holds the default value on creation for the "ssh_sudo" field.
+	DefaultSSHSudo bool
+	// DefaultInstallNginx holds the default value on creation for the "install_nginx" field.
+	DefaultInstallNginx bool
+	// DefaultInstallGlances holds the default value on creation for the "install_glances" field.
+	DefaultInstallGlances bool
 )
 
 // Status defines the type for the "status" enum field.
@@ -226,6 +285,33 @@ func StatusValidator(s Status) error {
 		return nil
 	default:
 		return fmt.Errorf("server: invalid enum value for status field: %q", s)
+	}
+}
+
+// SSHAuth defines the type for the "ssh_auth" enum field.
+type SSHAuth string
+
+// SSHAuthNone is the default value of the SSHAuth enum.
+const DefaultSSHAuth = SSHAuthNone
+
+// SSHAuth values.
+const (
+	SSHAuthNone     SSHAuth = "none"
+	SSHAuthKey      SSHAuth = "key"
+	SSHAuthPassword SSHAuth = "password"
+)
+
+func (sa SSHAuth) String() string {
+	return string(sa)
+}
+
+// SSHAuthValidator is a validator for the "ssh_auth" field enum values. It is called by the builders before save.
+func SSHAuthValidator(sa SSHAuth) error {
+	switch sa {
+	case SSHAuthNone, SSHAuthKey, SSHAuthPassword:
+		return nil
+	default:
+		return fmt.Errorf("server: invalid enum value for ssh_auth field: %q", sa)
 	}
 }
 
@@ -317,6 +403,46 @@ func ByAppliedRevision(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldAppliedRevision, opts...).ToFunc()
 }
 
+// BySSHHost orders the results by the ssh_host field.
+func BySSHHost(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSSHHost, opts...).ToFunc()
+}
+
+// BySSHPort orders the results by the ssh_port field.
+func BySSHPort(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSSHPort, opts...).ToFunc()
+}
+
+// BySSHUser orders the results by the ssh_user field.
+func BySSHUser(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSSHUser, opts...).ToFunc()
+}
+
+// BySSHAuth orders the results by the ssh_auth field.
+func BySSHAuth(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSSHAuth, opts...).ToFunc()
+}
+
+// BySSHPublicKey orders the results by the ssh_public_key field.
+func BySSHPublicKey(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSSHPublicKey, opts...).ToFunc()
+}
+
+// BySSHSudo orders the results by the ssh_sudo field.
+func BySSHSudo(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSSHSudo, opts...).ToFunc()
+}
+
+// ByInstallNginx orders the results by the install_nginx field.
+func ByInstallNginx(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldInstallNginx, opts...).ToFunc()
+}
+
+// ByInstallGlances orders the results by the install_glances field.
+func ByInstallGlances(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldInstallGlances, opts...).ToFunc()
+}
+
 // ByEnrollmentTokensCount orders the results by enrollment_tokens count.
 func ByEnrollmentTokensCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -356,6 +482,20 @@ func ByTasksCount(opts ...sql.OrderTermOption) OrderOption {
 func ByTasks(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	return func(s *sql.Selector) {
 		sqlgraph.OrderByNeighborTerms(s, newTasksStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByHostKeysCount orders the results by host_keys count.
+func ByHostKeysCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newHostKeysStep(), opts...)
+	}
+}
+
+// ByHostKeys orders the results by host_keys terms.
+func ByHostKeys(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newHostKeysStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
 
@@ -447,6 +587,13 @@ func newTasksStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(TasksInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, TasksTable, TasksColumn),
+	)
+}
+func newHostKeysStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(HostKeysInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, HostKeysTable, HostKeysColumn),
 	)
 }
 func newMetricSamplesStep() *sqlgraph.Step {

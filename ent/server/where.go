@@ -130,6 +130,46 @@ func AppliedRevision(v int64) predicate.Server {
 	return predicate.Server(sql.FieldEQ(FieldAppliedRevision, v))
 }
 
+// SSHHost applies equality check predicate on the "ssh_host" field. It's identical to SSHHostEQ.
+func SSHHost(v string) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldSSHHost, v))
+}
+
+// SSHPort applies equality check predicate on the "ssh_port" field. It's identical to SSHPortEQ.
+func SSHPort(v int) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldSSHPort, v))
+}
+
+// SSHUser applies equality check predicate on the "ssh_user" field. It's identical to SSHUserEQ.
+func SSHUser(v string) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldSSHUser, v))
+}
+
+// SSHSecret applies equality check predicate on the "ssh_secret" field. It's identical to SSHSecretEQ.
+func SSHSecret(v []byte) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldSSHSecret, v))
+}
+
+// SSHPublicKey applies equality check predicate on the "ssh_public_key" field. It's identical to SSHPublicKeyEQ.
+func SSHPublicKey(v string) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldSSHPublicKey, v))
+}
+
+// SSHSudo applies equality check predicate on the "ssh_sudo" field. It's identical to SSHSudoEQ.
+func SSHSudo(v bool) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldSSHSudo, v))
+}
+
+// InstallNginx applies equality check predicate on the "install_nginx" field. It's identical to InstallNginxEQ.
+func InstallNginx(v bool) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldInstallNginx, v))
+}
+
+// InstallGlances applies equality check predicate on the "install_glances" field. It's identical to InstallGlancesEQ.
+func InstallGlances(v bool) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldInstallGlances, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Server {
 	return predicate.Server(sql.FieldEQ(FieldCreatedAt, v))
@@ -970,6 +1010,351 @@ func DriftNotNil() predicate.Server {
 	return predicate.Server(sql.FieldNotNull(FieldDrift))
 }
 
+// SSHHostEQ applies the EQ predicate on the "ssh_host" field.
+func SSHHostEQ(v string) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldSSHHost, v))
+}
+
+// SSHHostNEQ applies the NEQ predicate on the "ssh_host" field.
+func SSHHostNEQ(v string) predicate.Server {
+	return predicate.Server(sql.FieldNEQ(FieldSSHHost, v))
+}
+
+// SSHHostIn applies the In predicate on the "ssh_host" field.
+func SSHHostIn(vs ...string) predicate.Server {
+	return predicate.Server(sql.FieldIn(FieldSSHHost, vs...))
+}
+
+// SSHHostNotIn applies the NotIn predicate on the "ssh_host" field.
+func SSHHostNotIn(vs ...string) predicate.Server {
+	return predicate.Server(sql.FieldNotIn(FieldSSHHost, vs...))
+}
+
+// SSHHostGT applies the GT predicate on the "ssh_host" field.
+func SSHHostGT(v string) predicate.Server {
+	return predicate.Server(sql.FieldGT(FieldSSHHost, v))
+}
+
+// SSHHostGTE applies the GTE predicate on the "ssh_host" field.
+func SSHHostGTE(v string) predicate.Server {
+	return predicate.Server(sql.FieldGTE(FieldSSHHost, v))
+}
+
+// SSHHostLT applies the LT predicate on the "ssh_host" field.
+func SSHHostLT(v string) predicate.Server {
+	return predicate.Server(sql.FieldLT(FieldSSHHost, v))
+}
+
+// SSHHostLTE applies the LTE predicate on the "ssh_host" field.
+func SSHHostLTE(v string) predicate.Server {
+	return predicate.Server(sql.FieldLTE(FieldSSHHost, v))
+}
+
+// SSHHostContains applies the Contains predicate on the "ssh_host" field.
+func SSHHostContains(v string) predicate.Server {
+	return predicate.Server(sql.FieldContains(FieldSSHHost, v))
+}
+
+// SSHHostHasPrefix applies the HasPrefix predicate on the "ssh_host" field.
+func SSHHostHasPrefix(v string) predicate.Server {
+	return predicate.Server(sql.FieldHasPrefix(FieldSSHHost, v))
+}
+
+// SSHHostHasSuffix applies the HasSuffix predicate on the "ssh_host" field.
+func SSHHostHasSuffix(v string) predicate.Server {
+	return predicate.Server(sql.FieldHasSuffix(FieldSSHHost, v))
+}
+
+// SSHHostEqualFold applies the EqualFold predicate on the "ssh_host" field.
+func SSHHostEqualFold(v string) predicate.Server {
+	return predicate.Server(sql.FieldEqualFold(FieldSSHHost, v))
+}
+
+// SSHHostContainsFold applies the ContainsFold predicate on the "ssh_host" field.
+func SSHHostContainsFold(v string) predicate.Server {
+	return predicate.Server(sql.FieldContainsFold(FieldSSHHost, v))
+}
+
+// SSHPortEQ applies the EQ predicate on the "ssh_port" field.
+func SSHPortEQ(v int) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldSSHPort, v))
+}
+
+// SSHPortNEQ applies the NEQ predicate on the "ssh_port" field.
+func SSHPortNEQ(v int) predicate.Server {
+	return predicate.Server(sql.FieldNEQ(FieldSSHPort, v))
+}
+
+// SSHPortIn applies the In predicate on the "ssh_port" field.
+func SSHPortIn(vs ...int) predicate.Server {
+	return predicate.Server(sql.FieldIn(FieldSSHPort, vs...))
+}
+
+// SSHPortNotIn applies the NotIn predicate on the "ssh_port" field.
+func SSHPortNotIn(vs ...int) predicate.Server {
+	return predicate.Server(sql.FieldNotIn(FieldSSHPort, vs...))
+}
+
+// SSHPortGT applies the GT predicate on the "ssh_port" field.
+func SSHPortGT(v int) predicate.Server {
+	return predicate.Server(sql.FieldGT(FieldSSHPort, v))
+}
+
+// SSHPortGTE applies the GTE predicate on the "ssh_port" field.
+func SSHPortGTE(v int) predicate.Server {
+	return predicate.Server(sql.FieldGTE(FieldSSHPort, v))
+}
+
+// SSHPortLT applies the LT predicate on the "ssh_port" field.
+func SSHPortLT(v int) predicate.Server {
+	return predicate.Server(sql.FieldLT(FieldSSHPort, v))
+}
+
+// SSHPortLTE applies the LTE predicate on the "ssh_port" field.
+func SSHPortLTE(v int) predicate.Server {
+	return predicate.Server(sql.FieldLTE(FieldSSHPort, v))
+}
+
+// SSHUserEQ applies the EQ predicate on the "ssh_user" field.
+func SSHUserEQ(v string) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldSSHUser, v))
+}
+
+// SSHUserNEQ applies the NEQ predicate on the "ssh_user" field.
+func SSHUserNEQ(v string) predicate.Server {
+	return predicate.Server(sql.FieldNEQ(FieldSSHUser, v))
+}
+
+// SSHUserIn applies the In predicate on the "ssh_user" field.
+func SSHUserIn(vs ...string) predicate.Server {
+	return predicate.Server(sql.FieldIn(FieldSSHUser, vs...))
+}
+
+// SSHUserNotIn applies the NotIn predicate on the "ssh_user" field.
+func SSHUserNotIn(vs ...string) predicate.Server {
+	return predicate.Server(sql.FieldNotIn(FieldSSHUser, vs...))
+}
+
+// SSHUserGT applies the GT predicate on the "ssh_user" field.
+func SSHUserGT(v string) predicate.Server {
+	return predicate.Server(sql.FieldGT(FieldSSHUser, v))
+}
+
+// SSHUserGTE applies the GTE predicate on the "ssh_user" field.
+func SSHUserGTE(v string) predicate.Server {
+	return predicate.Server(sql.FieldGTE(FieldSSHUser, v))
+}
+
+// SSHUserLT applies the LT predicate on the "ssh_user" field.
+func SSHUserLT(v string) predicate.Server {
+	return predicate.Server(sql.FieldLT(FieldSSHUser, v))
+}
+
+// SSHUserLTE applies the LTE predicate on the "ssh_user" field.
+func SSHUserLTE(v string) predicate.Server {
+	return predicate.Server(sql.FieldLTE(FieldSSHUser, v))
+}
+
+// SSHUserContains applies the Contains predicate on the "ssh_user" field.
+func SSHUserContains(v string) predicate.Server {
+	return predicate.Server(sql.FieldContains(FieldSSHUser, v))
+}
+
+// SSHUserHasPrefix applies the HasPrefix predicate on the "ssh_user" field.
+func SSHUserHasPrefix(v string) predicate.Server {
+	return predicate.Server(sql.FieldHasPrefix(FieldSSHUser, v))
+}
+
+// SSHUserHasSuffix applies the HasSuffix predicate on the "ssh_user" field.
+func SSHUserHasSuffix(v string) predicate.Server {
+	return predicate.Server(sql.FieldHasSuffix(FieldSSHUser, v))
+}
+
+// SSHUserEqualFold applies the EqualFold predicate on the "ssh_user" field.
+func SSHUserEqualFold(v string) predicate.Server {
+	return predicate.Server(sql.FieldEqualFold(FieldSSHUser, v))
+}
+
+// SSHUserContainsFold applies the ContainsFold predicate on the "ssh_user" field.
+func SSHUserContainsFold(v string) predicate.Server {
+	return predicate.Server(sql.FieldContainsFold(FieldSSHUser, v))
+}
+
+// SSHAuthEQ applies the EQ predicate on the "ssh_auth" field.
+func SSHAuthEQ(v SSHAuth) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldSSHAuth, v))
+}
+
+// SSHAuthNEQ applies the NEQ predicate on the "ssh_auth" field.
+func SSHAuthNEQ(v SSHAuth) predicate.Server {
+	return predicate.Server(sql.FieldNEQ(FieldSSHAuth, v))
+}
+
+// SSHAuthIn applies the In predicate on the "ssh_auth" field.
+func SSHAuthIn(vs ...SSHAuth) predicate.Server {
+	return predicate.Server(sql.FieldIn(FieldSSHAuth, vs...))
+}
+
+// SSHAuthNotIn applies the NotIn predicate on the "ssh_auth" field.
+func SSHAuthNotIn(vs ...SSHAuth) predicate.Server {
+	return predicate.Server(sql.FieldNotIn(FieldSSHAuth, vs...))
+}
+
+// SSHSecretEQ applies the EQ predicate on the "ssh_secret" field.
+func SSHSecretEQ(v []byte) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldSSHSecret, v))
+}
+
+// SSHSecretNEQ applies the NEQ predicate on the "ssh_secret" field.
+func SSHSecretNEQ(v []byte) predicate.Server {
+	return predicate.Server(sql.FieldNEQ(FieldSSHSecret, v))
+}
+
+// SSHSecretIn applies the In predicate on the "ssh_secret" field.
+func SSHSecretIn(vs ...[]byte) predicate.Server {
+	return predicate.Server(sql.FieldIn(FieldSSHSecret, vs...))
+}
+
+// SSHSecretNotIn applies the NotIn predicate on the "ssh_secret" field.
+func SSHSecretNotIn(vs ...[]byte) predicate.Server {
+	return predicate.Server(sql.FieldNotIn(FieldSSHSecret, vs...))
+}
+
+// SSHSecretGT applies the GT predicate on the "ssh_secret" field.
+func SSHSecretGT(v []byte) predicate.Server {
+	return predicate.Server(sql.FieldGT(FieldSSHSecret, v))
+}
+
+// SSHSecretGTE applies the GTE predicate on the "ssh_secret" field.
+func SSHSecretGTE(v []byte) predicate.Server {
+	return predicate.Server(sql.FieldGTE(FieldSSHSecret, v))
+}
+
+// SSHSecretLT applies the LT predicate on the "ssh_secret" field.
+func SSHSecretLT(v []byte) predicate.Server {
+	return predicate.Server(sql.FieldLT(FieldSSHSecret, v))
+}
+
+// SSHSecretLTE applies the LTE predicate on the "ssh_secret" field.
+func SSHSecretLTE(v []byte) predicate.Server {
+	return predicate.Server(sql.FieldLTE(FieldSSHSecret, v))
+}
+
+// SSHSecretIsNil applies the IsNil predicate on the "ssh_secret" field.
+func SSHSecretIsNil() predicate.Server {
+	return predicate.Server(sql.FieldIsNull(FieldSSHSecret))
+}
+
+// SSHSecretNotNil applies the NotNil predicate on the "ssh_secret" field.
+func SSHSecretNotNil() predicate.Server {
+	return predicate.Server(sql.FieldNotNull(FieldSSHSecret))
+}
+
+// SSHPublicKeyEQ applies the EQ predicate on the "ssh_public_key" field.
+func SSHPublicKeyEQ(v string) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldSSHPublicKey, v))
+}
+
+// SSHPublicKeyNEQ applies the NEQ predicate on the "ssh_public_key" field.
+func SSHPublicKeyNEQ(v string) predicate.Server {
+	return predicate.Server(sql.FieldNEQ(FieldSSHPublicKey, v))
+}
+
+// SSHPublicKeyIn applies the In predicate on the "ssh_public_key" field.
+func SSHPublicKeyIn(vs ...string) predicate.Server {
+	return predicate.Server(sql.FieldIn(FieldSSHPublicKey, vs...))
+}
+
+// SSHPublicKeyNotIn applies the NotIn predicate on the "ssh_public_key" field.
+func SSHPublicKeyNotIn(vs ...string) predicate.Server {
+	return predicate.Server(sql.FieldNotIn(FieldSSHPublicKey, vs...))
+}
+
+// SSHPublicKeyGT applies the GT predicate on the "ssh_public_key" field.
+func SSHPublicKeyGT(v string) predicate.Server {
+	return predicate.Server(sql.FieldGT(FieldSSHPublicKey, v))
+}
+
+// SSHPublicKeyGTE applies the GTE predicate on the "ssh_public_key" field.
+func SSHPublicKeyGTE(v string) predicate.Server {
+	return predicate.Server(sql.FieldGTE(FieldSSHPublicKey, v))
+}
+
+// SSHPublicKeyLT applies the LT predicate on the "ssh_public_key" field.
+func SSHPublicKeyLT(v string) predicate.Server {
+	return predicate.Server(sql.FieldLT(FieldSSHPublicKey, v))
+}
+
+// SSHPublicKeyLTE applies the LTE predicate on the "ssh_public_key" field.
+func SSHPublicKeyLTE(v string) predicate.Server {
+	return predicate.Server(sql.FieldLTE(FieldSSHPublicKey, v))
+}
+
+// SSHPublicKeyContains applies the Contains predicate on the "ssh_public_key" field.
+func SSHPublicKeyContains(v string) predicate.Server {
+	return predicate.Server(sql.FieldContains(FieldSSHPublicKey, v))
+}
+
+// SSHPublicKeyHasPrefix applies the HasPrefix predicate on the "ssh_public_key" field.
+func SSHPublicKeyHasPrefix(v string) predicate.Server {
+	return predicate.Server(sql.FieldHasPrefix(FieldSSHPublicKey, v))
+}
+
+// SSHPublicKeyHasSuffix applies the HasSuffix predicate on the "ssh_public_key" field.
+func SSHPublicKeyHasSuffix(v string) predicate.Server {
+	return predicate.Server(sql.FieldHasSuffix(FieldSSHPublicKey, v))
+}
+
+// SSHPublicKeyEqualFold applies the EqualFold predicate on the "ssh_public_key" field.
+func SSHPublicKeyEqualFold(v string) predicate.Server {
+	return predicate.Server(sql.FieldEqualFold(FieldSSHPublicKey, v))
+}
+
+// SSHPublicKeyContainsFold applies the ContainsFold predicate on the "ssh_public_key" field.
+func SSHPublicKeyContainsFold(v string) predicate.Server {
+	return predicate.Server(sql.FieldContainsFold(FieldSSHPublicKey, v))
+}
+
+// SSHSudoEQ applies the EQ predicate on the "ssh_sudo" field.
+func SSHSudoEQ(v bool) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldSSHSudo, v))
+}
+
+// SSHSudoNEQ applies the NEQ predicate on the "ssh_sudo" field.
+func SSHSudoNEQ(v bool) predicate.Server {
+	return predicate.Server(sql.FieldNEQ(FieldSSHSudo, v))
+}
+
+// InstallNginxEQ applies the EQ predicate on the "install_nginx" field.
+func InstallNginxEQ(v bool) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldInstallNginx, v))
+}
+
+// InstallNginxNEQ applies the NEQ predicate on the "install_nginx" field.
+func InstallNginxNEQ(v bool) predicate.Server {
+	return predicate.Server(sql.FieldNEQ(FieldInstallNginx, v))
+}
+
+// InstallGlancesEQ applies the EQ predicate on the "install_glances" field.
+func InstallGlancesEQ(v bool) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldInstallGlances, v))
+}
+
+// InstallGlancesNEQ applies the NEQ predicate on the "install_glances" field.
+func InstallGlancesNEQ(v bool) predicate.Server {
+	return predicate.Server(sql.FieldNEQ(FieldInstallGlances, v))
+}
+
+// InstallLayoutIsNil applies the IsNil predicate on the "install_layout" field.
+func InstallLayoutIsNil() predicate.Server {
+	return predicate.Server(sql.FieldIsNull(FieldInstallLayout))
+}
+
+// InstallLayoutNotNil applies the NotNil predicate on the "install_layout" field.
+func InstallLayoutNotNil() predicate.Server {
+	return predicate.Server(sql.FieldNotNull(FieldInstallLayout))
+}
+
 // HasEnrollmentTokens applies the HasEdge predicate on the "enrollment_tokens" edge.
 func HasEnrollmentTokens() predicate.Server {
 	return predicate.Server(func(s *sql.Selector) {
@@ -1031,6 +1416,29 @@ func HasTasks() predicate.Server {
 func HasTasksWith(preds ...predicate.Task) predicate.Server {
 	return predicate.Server(func(s *sql.Selector) {
 		step := newTasksStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasHostKeys applies the HasEdge predicate on the "host_keys" edge.
+func HasHostKeys() predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, HostKeysTable, HostKeysColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasHostKeysWith applies the HasEdge predicate on the "host_keys" edge with a given conditions (other predicates).
+func HasHostKeysWith(preds ...predicate.HostKey) predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := newHostKeysStep()
 		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
 			for _, p := range preds {
 				p(s)
