@@ -172,6 +172,9 @@ func (a *Agent) loadOrEnroll(ctx context.Context) error {
 	if err == nil {
 		a.setIdentity(id)
 		a.log.Info("loaded identity", "node", id.nodeID, "not_after", id.leaf.NotAfter.Format(time.RFC3339))
+		// A re-run of provisioning writes a fresh token even when the node is
+		// enrolled; an enrolled agent never needs it, so it does not linger.
+		a.removeTokenFile()
 		return nil
 	}
 	token, terr := a.token()
@@ -192,11 +195,7 @@ func (a *Agent) loadOrEnroll(ctx context.Context) error {
 				return err
 			}
 			a.setIdentity(id)
-			if a.cfg.TokenFile != "" {
-				if err := os.Remove(a.cfg.TokenFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					a.log.Error("remove used bootstrap token file", "path", a.cfg.TokenFile, "error", err)
-				}
-			}
+			a.removeTokenFile()
 			a.log.Info("enrolled", "node", id.nodeID)
 			return nil
 		}
@@ -212,6 +211,16 @@ func (a *Agent) loadOrEnroll(ctx context.Context) error {
 			return ctx.Err()
 		case <-time.After(d):
 		}
+	}
+}
+
+// removeTokenFile deletes the bootstrap token file, if one is configured.
+func (a *Agent) removeTokenFile() {
+	if a.cfg.TokenFile == "" {
+		return
+	}
+	if err := os.Remove(a.cfg.TokenFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		a.log.Error("remove bootstrap token file", "path", a.cfg.TokenFile, "error", err)
 	}
 }
 

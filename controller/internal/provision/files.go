@@ -13,17 +13,18 @@ const (
 	SupervisorName     = "gatehouse-agent-supervise"
 	AgentUnitName      = "gatehouse-agent.service"
 	GlancesUnitName    = "gatehouse-glances.service"
-	BootstrapFileName  = "bootstrap"
+	BootstrapFileName  = "agent.conf"
+	TokenFileName      = "token"
 	DefaultGlancesPort = 61208
 )
 
 // Environment variables the agent is started with, on systemd and under the
-// supervisor alike.
+// supervisor alike (the agent reads GATEHOUSE_AGENT_<KEY> for its config
+// keys). Everything else it learns from the bootstrap config file, passed
+// with -config.
 const (
-	EnvBootstrap = "GATEHOUSE_AGENT_BOOTSTRAP"
-	EnvStateDir  = "GATEHOUSE_AGENT_STATE_DIR"
-	EnvConfigDir = "GATEHOUSE_AGENT_CONFIG_DIR"
-	EnvNginxDir  = "GATEHOUSE_AGENT_NGINX_DIR"
+	EnvStateDir = "GATEHOUSE_AGENT_STATE_DIR"
+	EnvNginxDir = "GATEHOUSE_AGENT_NGINX_DIR"
 )
 
 //go:embed supervise.sh
@@ -35,7 +36,7 @@ var supervisorScript []byte
 type Layout struct {
 	BinDir    string // agent binary and supervisor script
 	StateDir  string // agent key, certificate, pid files and logs
-	ConfigDir string // bootstrap file
+	ConfigDir string // agent config file and one-time token file
 	NginxDir  string // managed nginx tree (releases/, current)
 	UnitDir   string // systemd units
 }
@@ -74,8 +75,16 @@ func (l Layout) AgentPath() string { return path.Join(l.BinDir, AgentBinaryName)
 // SupervisorPath is the installed supervisor script.
 func (l Layout) SupervisorPath() string { return path.Join(l.BinDir, SupervisorName) }
 
-// BootstrapPath is the bootstrap file the agent reads on first start.
+// BootstrapPath is the agent's config file (key=value lines: controller
+// address, CA pin, token_file), passed to it with -config.
 func (l Layout) BootstrapPath() string { return path.Join(l.ConfigDir, BootstrapFileName) }
+
+// TokenPath is the 0600 file holding the one-time enrollment token; the agent
+// deletes it once it has an identity.
+func (l Layout) TokenPath() string { return path.Join(l.ConfigDir, TokenFileName) }
+
+// agentArgs is the agent's command line.
+func (l Layout) agentArgs() []string { return []string{l.AgentPath(), "-config", l.BootstrapPath()} }
 
 // UnitPath is the agent's systemd unit.
 func (l Layout) UnitPath() string { return path.Join(l.UnitDir, AgentUnitName) }
@@ -91,9 +100,7 @@ func (l Layout) IncludeLine() string {
 // agentEnv is the agent's environment, as KEY=VALUE.
 func (l Layout) agentEnv() []string {
 	return []string{
-		EnvBootstrap + "=" + l.BootstrapPath(),
 		EnvStateDir + "=" + l.StateDir,
-		EnvConfigDir + "=" + l.ConfigDir,
 		EnvNginxDir + "=" + l.NginxDir,
 	}
 }
@@ -113,7 +120,7 @@ After=network-online.target
 [Service]
 Type=simple
 `)
-	fmt.Fprintf(&b, "ExecStart=%s\n", l.AgentPath())
+	fmt.Fprintf(&b, "ExecStart=%s\n", strings.Join(l.agentArgs(), " "))
 	for _, kv := range l.agentEnv() {
 		fmt.Fprintf(&b, "Environment=%s\n", kv)
 	}

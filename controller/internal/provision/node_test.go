@@ -152,10 +152,10 @@ func TestRunQuotesHostileArguments(t *testing.T) {
 	}
 }
 
-// fakeAgent is a stand-in agent: it records each start and its environment,
-// then waits.
+// fakeAgent is a stand-in agent: it records each start, its arguments and
+// environment, then waits.
 const fakeAgent = `#!/bin/sh
-echo "$$ $GATEHOUSE_AGENT_BOOTSTRAP $GATEHOUSE_AGENT_NGINX_DIR" >>"$GATEHOUSE_AGENT_STATE_DIR/starts"
+echo "$$ $* $GATEHOUSE_AGENT_NGINX_DIR" >>"$GATEHOUSE_AGENT_STATE_DIR/starts"
 exec sleep 600
 `
 
@@ -194,7 +194,8 @@ func newFixture(t *testing.T, n *testnode.Node) *fixture {
 				return io.NopCloser(strings.NewReader(fakeAgent)), nil
 			},
 			// Hostile content is data, never code.
-			Bootstrap: []byte("controller=10.0.0.1:8443\ntoken=$(touch " + pwned + ")`touch " + pwned + "`'\"\n"),
+			Bootstrap: []byte("controller=10.0.0.1:8443\nca_pin=$(touch " + pwned + ")`touch " + pwned + "`'\"\n"),
+			Token:     "tok-" + strings.Repeat("A", 40),
 			NginxConf: conf,
 			Init:      provision.InitAuto,
 		},
@@ -307,7 +308,7 @@ func TestProvisionSupervisorLifecycle(t *testing.T) {
 		if s.Err != nil {
 			t.Errorf("step %s: %v", s.Name, s.Err)
 		}
-		if strings.Contains(s.Output, "token=") {
+		if strings.Contains(s.Output, "ca_pin=") || strings.Contains(s.Output, f.plan.Token) {
 			t.Errorf("step %s output reveals the bootstrap content:\n%s", s.Name, s.Output)
 		}
 	}
@@ -317,7 +318,9 @@ func TestProvisionSupervisorLifecycle(t *testing.T) {
 
 	// Files in place with the right modes and content.
 	assertFile(t, l.AgentPath(), 0o755, fakeAgent)
-	assertFile(t, l.BootstrapPath(), 0o600, string(f.plan.Bootstrap))
+	assertFile(t, l.BootstrapPath(), 0o600, string(f.plan.Bootstrap)+
+		"# Added by Gatehouse provisioning: the one-time enrollment token, deleted by the agent once enrolled.\ntoken_file="+l.TokenPath()+"\n")
+	assertFile(t, l.TokenPath(), 0o600, f.plan.Token+"\n")
 	if _, err := os.Stat(f.pwned); !os.IsNotExist(err) {
 		t.Fatalf("bootstrap content was executed: %s exists", f.pwned)
 	}
@@ -326,7 +329,7 @@ func TestProvisionSupervisorLifecycle(t *testing.T) {
 	// The agent runs with its environment, under one supervisor.
 	waitFor(t, "agent start record", func() bool { return countLines(filepath.Join(l.StateDir, "starts")) >= 1 })
 	starts, _ := os.ReadFile(filepath.Join(l.StateDir, "starts"))
-	if !strings.Contains(string(starts), " "+l.BootstrapPath()+" "+l.NginxDir) {
+	if !strings.Contains(string(starts), " -config "+l.BootstrapPath()+" "+l.NginxDir) {
 		t.Fatalf("agent environment not passed: %q", starts)
 	}
 	if got := supervisors(t, "agent", l.StateDir); got != 1 {
@@ -542,7 +545,8 @@ func TestProvisionAsRootRunsGlancesOnLoopback(t *testing.T) {
 	}
 	n := testnode.Start(t)
 	f := newFixture(t, n)
-	f.plan.InstallPackages = true
+	f.plan.InstallNginx = true
+	f.plan.InstallGlances = true
 	f.plan.GlancesPort = 61299
 	l := f.plan.Layout
 	t.Cleanup(func() {

@@ -10,8 +10,11 @@
 // parameters. Running Provision again on a half-done or done node converges;
 // Uninstall reverses it.
 //
-// The agent is started with its paths in the environment (EnvBootstrap,
-// EnvStateDir, EnvConfigDir, EnvNginxDir). Where systemd runs (the directory
+// The agent is started as "gatehouse-agent -config BOOTSTRAP" with its state
+// and nginx directories in the environment (EnvStateDir, EnvNginxDir). The
+// bootstrap file is an agent config file (Plan.Bootstrap plus a token_file
+// line); the token file next to it holds the one-time enrollment token and is
+// deleted by the agent once it has an identity. Where systemd runs (the directory
 // /run/systemd/system exists) it gets a hardened unit (Layout.AgentUnit).
 // Elsewhere it runs under a small fixed POSIX sh supervisor installed next to
 // the binary (supervise.sh), started with setsid and nohup, which restarts the
@@ -61,16 +64,23 @@ type Plan struct {
 	// AgentBinary opens the agent build for a platform. Provision hashes the
 	// stream while uploading and checks the hash on the node.
 	AgentBinary func(Platform) (io.ReadCloser, error)
-	// Bootstrap is the content of the 0600 bootstrap file (controller
-	// address, CA pin, one-time token). It is never logged.
+	// Bootstrap is the agent config file (key=value lines such as
+	// controller, server_name and ca_pin), written 0600 to
+	// Layout.BootstrapPath with a token_file line added. It must not set
+	// token or token_file itself. It is never logged.
 	Bootstrap []byte
-	Init      InitMode
-	// InstallPackages installs nginx, Glances and python3-bottle with the
-	// distribution's package manager when missing, and runs Glances' REST
-	// API on 127.0.0.1:GlancesPort.
-	InstallPackages bool
-	GlancesPort     int    // default DefaultGlancesPort
-	NginxConf       string // default /etc/nginx/nginx.conf
+	// Token is the one-time enrollment token, written 0600 to
+	// Layout.TokenPath. It is never logged.
+	Token string
+	Init  InitMode
+	// InstallNginx installs nginx with the distribution's package manager
+	// when it is missing.
+	InstallNginx bool
+	// InstallGlances installs Glances and python3-bottle when missing and
+	// runs Glances' REST API on 127.0.0.1:GlancesPort.
+	InstallGlances bool
+	GlancesPort    int    // default DefaultGlancesPort
+	NginxConf      string // default /etc/nginx/nginx.conf
 }
 
 func (p Plan) withDefaults() Plan {
@@ -93,12 +103,23 @@ func (p Plan) validate(install bool) error {
 		if len(p.Bootstrap) == 0 {
 			errs = append(errs, errors.New("Bootstrap: required"))
 		}
+		for _, line := range strings.Split(string(p.Bootstrap), "\n") {
+			k, _, _ := strings.Cut(strings.TrimSpace(line), "=")
+			if k = strings.TrimSpace(k); k == "token" || k == "token_file" {
+				errs = append(errs, fmt.Errorf("Bootstrap: must not set %s; the token goes in Plan.Token", k))
+			}
+		}
+		if !tokenRE.MatchString(p.Token) {
+			errs = append(errs, errors.New("Token: required, 16-128 characters of A-Z, a-z, 0-9, '-' and '_'"))
+		}
 	}
 	if p.Init < InitAuto || p.Init > InitSupervisor {
 		errs = append(errs, fmt.Errorf("Init: unknown mode %d", p.Init))
 	}
 	return errors.Join(errs...)
 }
+
+var tokenRE = regexp.MustCompile(`^[A-Za-z0-9_-]{16,128}$`)
 
 // Step is one finished provisioning step. Output is a transcript of the
 // commands it ran and what they printed; it never holds secrets.
@@ -506,7 +527,13 @@ func (r *run) bootstrap() error {
 			return err
 		}
 	}
-	return r.writeFile(l.BootstrapPath(), "0600", r.plan.Bootstrap)
+	conf := bytes.TrimRight(r.plan.Bootstrap, "\n")
+	conf = append(conf, "\n# Added by Gatehouse provisioning: the one-time enrollment token, deleted by the agent once enrolled.\ntoken_file="...)
+	conf = append(conf, l.TokenPath()+"\n"...)
+	if err := r.writeFile(l.TokenPath(), "0600", []byte(r.plan.Token+"\n")); err != nil {
+		return err
+	}
+	return r.writeFile(l.BootstrapPath(), "0600", conf)
 }
 
 func (r *run) service() error {
@@ -532,7 +559,8 @@ func (r *run) service() error {
 		return err
 	}
 	argv := append([]string{"env"}, l.agentEnv()...)
-	argv = append(argv, l.SupervisorPath(), "start", "agent", l.StateDir, l.AgentPath())
+	argv = append(argv, l.SupervisorPath(), "start", "agent", l.StateDir)
+	argv = append(argv, l.agentArgs()...)
 	_, err := r.cmd(argv...)
 	return err
 }
@@ -563,27 +591,30 @@ func installCommands(pm string, pkgs []string) ([][]string, error) {
 }
 
 func (r *run) packages() error {
-	if !r.plan.InstallPackages {
+	if !r.plan.InstallNginx && !r.plan.InstallGlances {
 		r.note("# skipped: package installation not requested")
 		return nil
 	}
-	glances, err := r.which("glances")
-	if err != nil {
-		return err
-	}
 	var missing []string
-	if r.facts.Nginx == "" {
+	if r.plan.InstallNginx && r.facts.Nginx == "" {
 		missing = append(missing, "nginx")
 	}
-	if glances == "" {
-		missing = append(missing, "glances", "bottle")
-	} else {
-		ok, err := r.hasBottle(glances)
-		if err != nil {
+	var glances string
+	if r.plan.InstallGlances {
+		var err error
+		if glances, err = r.which("glances"); err != nil {
 			return err
 		}
-		if !ok {
-			missing = append(missing, "bottle")
+		if glances == "" {
+			missing = append(missing, "glances", "bottle")
+		} else {
+			ok, err := r.hasBottle(glances)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				missing = append(missing, "bottle")
+			}
 		}
 	}
 	if len(missing) > 0 {
@@ -604,14 +635,19 @@ func (r *run) packages() error {
 		if r.facts.Nginx, err = r.which("nginx"); err != nil {
 			return err
 		}
-		if glances, err = r.which("glances"); err != nil {
-			return err
-		}
-		if glances == "" {
-			return errors.New("glances is still missing after installing it")
+		if r.plan.InstallGlances {
+			if glances, err = r.which("glances"); err != nil {
+				return err
+			}
+			if glances == "" {
+				return errors.New("glances is still missing after installing it")
+			}
 		}
 	} else {
-		r.note("# nginx, glances and python3-bottle already installed")
+		r.note("# requested packages already installed")
+	}
+	if !r.plan.InstallGlances {
+		return nil
 	}
 	l := r.plan.Layout
 	port := strconv.Itoa(r.plan.GlancesPort)
@@ -633,7 +669,7 @@ func (r *run) packages() error {
 	if err := r.writeFile(l.SupervisorPath(), "0755", supervisorScript); err != nil {
 		return err
 	}
-	_, err = r.cmd(l.SupervisorPath(), "start", "glances", l.StateDir,
+	_, err := r.cmd(l.SupervisorPath(), "start", "glances", l.StateDir,
 		glances, "-w", "--disable-webui", "-B", "127.0.0.1", "-p", port)
 	return err
 }
