@@ -21,7 +21,6 @@ import (
 	"github.com/gatehousehq/gatehouse/internal/version"
 )
 
-
 const defaultConfigPath = "/etc/gatehouse/agent.conf"
 
 func main() {
