@@ -44,6 +44,11 @@ type Config struct {
 	SessionIdle     time.Duration
 	CertLifetime    time.Duration // agent client certificate lifetime
 	TokenLifetime   time.Duration // enrollment token lifetime
+	// AgentDistDir holds the agent builds provisioning uploads, named
+	// gatehouse-agent-linux-amd64 and gatehouse-agent-linux-arm64 (what
+	// `make build` writes to dist/). A relative path is taken from the
+	// controller's working directory.
+	AgentDistDir string
 }
 
 // Default returns the embedded defaults: SQLite under ./data, listening on loopback.
@@ -64,6 +69,7 @@ func Default() Config {
 		SessionIdle:     2 * time.Hour,
 		CertLifetime:    30 * 24 * time.Hour,
 		TokenLifetime:   15 * time.Minute,
+		AgentDistDir:    "dist",
 	}
 }
 
@@ -173,6 +179,7 @@ func settings() []setting {
 		d("session_idle", "a session unused this long ends", func(c *Config) *time.Duration { return &c.SessionIdle }),
 		d("cert_lifetime", "lifetime of agent client certificates", func(c *Config) *time.Duration { return &c.CertLifetime }),
 		d("token_lifetime", "lifetime of enrollment tokens", func(c *Config) *time.Duration { return &c.TokenLifetime }),
+		s("agent_dist_dir", "directory with the agent builds provisioning uploads (gatehouse-agent-linux-amd64, -arm64; make build writes them to dist/)", func(c *Config) *string { return &c.AgentDistDir }),
 	}
 }
 
@@ -280,6 +287,9 @@ func (c Config) Validate() error {
 	}
 	if c.DataDir == "" {
 		bad("data_dir", "must not be empty")
+	}
+	if c.AgentDistDir == "" {
+		bad("agent_dist_dir", "must not be empty (make build writes the agent builds to dist/)")
 	}
 	for name, addr := range map[string]string{"listen": c.Listen, "agent_listen": c.AgentListen, "agent_address": c.AgentAddress} {
 		if _, port, err := net.SplitHostPort(addr); err != nil {

@@ -29,6 +29,9 @@ func TestDefaults(t *testing.T) {
 	if c.Secure() {
 		t.Fatal("plain http default must not be secure")
 	}
+	if c.AgentDistDir != "dist" {
+		t.Fatalf("agent_dist_dir default %q, want dist (where make build writes)", c.AgentDistDir)
+	}
 }
 
 func TestLayering(t *testing.T) {
@@ -67,6 +70,7 @@ func TestValidationMessages(t *testing.T) {
 		{[]string{"--metrics-interval", "1ms"}, "metrics_interval: 1ms is too short"},
 		{[]string{"--trusted-proxies", "10.0.0.0/33"}, "not a CIDR"},
 		{[]string{"--metrics-interval", "soon"}, "not a duration"},
+		{[]string{"--agent-dist-dir", ""}, "agent_dist_dir: must not be empty"},
 	}
 	for _, tc := range cases {
 		_, err := load(t, tc.args, nil)
