@@ -146,8 +146,9 @@ type bareServer struct {
 	heartbeat time.Duration
 }
 
-// newBareGRPC builds the baseline gRPC server from the files in dir.
-func newBareGRPC(dir string) (*grpc.Server, error) {
+// newBareGRPC builds the baseline gRPC server from the files in dir, serving
+// svc (a bareServer, or a test's own).
+func newBareGRPC(dir string, svc agentv1.AgentServiceServer) (*grpc.Server, error) {
 	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, bareCertFile), filepath.Join(dir, bareKeyFile))
 	if err != nil {
 		return nil, fmt.Errorf("load baseline server certificate: %w", err)
@@ -176,7 +177,7 @@ func newBareGRPC(dir string) (*grpc.Server, error) {
 		grpc.StreamInterceptor(requireClientCert),
 		grpc.WaitForHandlers(true),
 	)
-	agentv1.RegisterAgentServiceServer(s, &bareServer{heartbeat: 15 * time.Second})
+	agentv1.RegisterAgentServiceServer(s, svc)
 	return s, nil
 }
 
@@ -253,7 +254,7 @@ func (b *bareServer) ReportMetrics(stream agentv1.AgentService_ReportMetricsServ
 // runBareServer is the baseline server process: it serves on listen until
 // stdin closes or the process is signalled, after printing "ready ADDR".
 func runBareServer(ctx context.Context, dir, listen string, stdin io.Reader, stdout io.Writer) error {
-	s, err := newBareGRPC(dir)
+	s, err := newBareGRPC(dir, &bareServer{heartbeat: 15 * time.Second})
 	if err != nil {
 		return err
 	}

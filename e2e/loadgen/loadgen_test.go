@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"database/sql"
 	"io"
+	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -326,4 +327,85 @@ func TestDescribeCommandHidesBuildPaths(t *testing.T) {
 	if got != want {
 		t.Fatalf("got %q, want %q", got, want)
 	}
+}
+
+// commandServer welcomes a session, sends one command and hands the
+// agent's answer to results.
+type commandServer struct {
+	agentv1.UnimplementedAgentServiceServer
+	results chan *agentv1.CommandResult
+}
+
+func (c *commandServer) Session(stream agentv1.AgentService_SessionServer) error {
+	if _, err := stream.Recv(); err != nil {
+		return err
+	}
+	for _, m := range []*agentv1.ControllerMessage{
+		{Kind: &agentv1.ControllerMessage_Welcome{Welcome: &agentv1.Welcome{}}},
+		{Kind: &agentv1.ControllerMessage_Command{Command: &agentv1.Command{Id: "cmd-1",
+			Kind: &agentv1.Command_CheckNginxDrift{CheckNginxDrift: &agentv1.CheckNginxDrift{}}}}},
+	} {
+		if err := stream.Send(m); err != nil {
+			return err
+		}
+	}
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			return nil
+		}
+		if r := m.GetResult(); r != nil {
+			c.results <- r
+		}
+	}
+}
+
+func TestSimAnswersCommandsAsUnsupported(t *testing.T) {
+	t.Parallel()
+	ca, err := newBareCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := ca.writeServerFiles(dir); err != nil {
+		t.Fatal(err)
+	}
+	svc := &commandServer{results: make(chan *agentv1.CommandResult, 1)}
+	srv, err := newBareGRPC(dir, svc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(l)
+	t.Cleanup(srv.Stop)
+
+	s, err := newSim("sim-cmd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.nodeID = "7"
+	cert, err := ca.issue(s.key, s.nodeID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	l2 := newLink(s, target{addr: l.Addr().String(), pin: ca.pin(), cert: func(*sim) *tls.Certificate { return cert }}, window{})
+	done := make(chan error, 1)
+	go func() { done <- l2.conn(ctx, func() {}) }()
+	select {
+	case r := <-svc.results:
+		if r.GetId() != "cmd-1" || r.GetError().GetCode() != agentv1.ErrorCode_ERROR_CODE_UNSUPPORTED {
+			t.Fatalf("got result %v, want cmd-1 answered as unsupported", r)
+		}
+	case err := <-done:
+		t.Fatalf("connection ended before answering: %v", err)
+	case <-ctx.Done():
+		t.Fatal("no answer to the command")
+	}
+	cancel()
+	<-done
 }

@@ -278,7 +278,23 @@ func (l *link) conn(parent context.Context, welcomed func()) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer cancel(nil)
-	wg.Add(3)
+	// The writer is the only goroutine sending on the session after Hello.
+	out := make(chan *agentv1.AgentMessage, 16)
+	wg.Add(4)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case m := <-out:
+				if err := session.Send(m); err != nil {
+					cancel(fmt.Errorf("session send: %w", err))
+					return
+				}
+			}
+		}
+	}()
 	go func() { // session receiver
 		defer wg.Done()
 		for {
@@ -287,13 +303,24 @@ func (l *link) conn(parent context.Context, welcomed func()) error {
 				cancel(fmt.Errorf("session receive: %w", err))
 				return
 			}
-			if c := m.GetClose(); c != nil {
-				cancel(fmt.Errorf("controller closed the session: %s", c.GetReason()))
+			switch k := m.GetKind().(type) {
+			case *agentv1.ControllerMessage_Close:
+				cancel(fmt.Errorf("controller closed the session: %s", k.Close.GetReason()))
 				return
+			case *agentv1.ControllerMessage_Command:
+				// A metrics-only agent: every command is answered, as
+				// unsupported, so the controller is not left waiting.
+				res := &agentv1.CommandResult{Id: k.Command.GetId(), Error: &agentv1.CommandError{
+					Code: agentv1.ErrorCode_ERROR_CODE_UNSUPPORTED, Message: "the load generator's simulated agent runs no commands"}}
+				select {
+				case out <- &agentv1.AgentMessage{Kind: &agentv1.AgentMessage_Result{Result: res}}:
+				case <-ctx.Done():
+					return
+				}
 			}
 		}
 	}()
-	go func() { // heartbeats; the only sender on the session after Hello
+	go func() { // heartbeats
 		defer wg.Done()
 		t := time.NewTicker(hb)
 		defer t.Stop()
@@ -304,8 +331,9 @@ func (l *link) conn(parent context.Context, welcomed func()) error {
 				return
 			case now := <-t.C:
 				seq++
-				if err := session.Send(&agentv1.AgentMessage{Kind: &agentv1.AgentMessage_Heartbeat{Heartbeat: &agentv1.Heartbeat{Seq: seq, SentAt: timestamppb.New(now)}}}); err != nil {
-					cancel(fmt.Errorf("send heartbeat: %w", err))
+				select {
+				case out <- &agentv1.AgentMessage{Kind: &agentv1.AgentMessage_Heartbeat{Heartbeat: &agentv1.Heartbeat{Seq: seq, SentAt: timestamppb.New(now)}}}:
+				case <-ctx.Done():
 					return
 				}
 			}
