@@ -1,11 +1,18 @@
 package provision
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -114,4 +121,65 @@ func GenerateKeyPair() (privatePEM []byte, authorizedKey string, err error) {
 	}
 	line := strings.TrimSuffix(string(ssh.MarshalAuthorizedKey(sshPub)), "\n") + " gatehouse\n"
 	return pem.EncodeToMemory(block), line, nil
+}
+
+// errScanned stops a scan's handshake once the host key is known.
+var errScanned = errors.New("host key read")
+
+// ScanHostKey connects to host:port and returns the host key the server
+// presents, aborting the handshake before authentication: no user name or
+// credential is sent.
+func ScanHostKey(ctx context.Context, host string, port int) (KnownKey, error) {
+	if err := errors.Join(ValidateHost(host), ValidatePort(port)); err != nil {
+		return KnownKey{}, err
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	d := net.Dialer{Timeout: dialTimeout}
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return KnownKey{}, fmt.Errorf("connect to %s: %w", addr, err)
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(dialTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	_ = conn.SetDeadline(deadline)
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	var got KnownKey
+	cfg := &ssh.ClientConfig{
+		User: "gatehouse-scan",
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			got = KnownKey{Type: key.Type(), Fingerprint: Fingerprint(key)}
+			return errScanned
+		},
+		Timeout: dialTimeout,
+	}
+	_, _, _, err = ssh.NewClientConn(conn, addr, cfg)
+	if got.Fingerprint != "" {
+		return got, nil
+	}
+	if ctx.Err() != nil {
+		return KnownKey{}, fmt.Errorf("read host key of %s: %w", addr, ctx.Err())
+	}
+	return KnownKey{}, fmt.Errorf("read host key of %s: %w", addr, err)
+}
+
+// KeyTypes are the host key types an admin may approve.
+var KeyTypes = []string{ssh.KeyAlgoED25519, ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521, ssh.KeyAlgoRSA}
+
+var fingerprintRE = regexp.MustCompile(`^SHA256:[A-Za-z0-9+/]{43}$`)
+
+// ValidateKnownKey checks a key type and fingerprint typed or pasted by an
+// admin: a known type and an OpenSSH SHA256 fingerprint.
+func ValidateKnownKey(k KnownKey) error {
+	var errs []error
+	if !slices.Contains(KeyTypes, k.Type) {
+		errs = append(errs, fmt.Errorf("type: %q is not one of %s", k.Type, strings.Join(KeyTypes, ", ")))
+	}
+	if !fingerprintRE.MatchString(k.Fingerprint) {
+		errs = append(errs, errors.New("fingerprint: must look like SHA256:<43 characters of base64> (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub prints it)"))
+	}
+	return errors.Join(errs...)
 }

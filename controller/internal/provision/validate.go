@@ -127,3 +127,6 @@ func (l Layout) Validate() error {
 	}
 	return errors.Join(errs...)
 }
+
+// ValidateNginxConf checks the path of nginx's main configuration file.
+func ValidateNginxConf(p string) error { return validDir("nginx_conf", p) }
