@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"github.com/gatehousehq/gatehouse/ent/agentcertificate"
+	"github.com/gatehousehq/gatehouse/ent/alertrule"
 	"github.com/gatehousehq/gatehouse/ent/apitoken"
 	"github.com/gatehousehq/gatehouse/ent/auditevent"
 	"github.com/gatehousehq/gatehouse/ent/basicauthuser"
@@ -20,12 +21,16 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
+	"github.com/gatehousehq/gatehouse/ent/incident"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
+	"github.com/gatehousehq/gatehouse/ent/notification"
+	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/session"
 	"github.com/gatehousehq/gatehouse/ent/setting"
+	"github.com/gatehousehq/gatehouse/ent/silence"
 	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
 	"github.com/gatehousehq/gatehouse/ent/upstream"
@@ -91,25 +96,30 @@ var (
 func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
-			apitoken.Table:         apitoken.ValidColumn,
-			agentcertificate.Table: agentcertificate.ValidColumn,
-			auditevent.Table:       auditevent.ValidColumn,
-			basicauthuser.Table:    basicauthuser.ValidColumn,
-			configrevision.Table:   configrevision.ValidColumn,
-			domain.Table:           domain.ValidColumn,
-			enrollmenttoken.Table:  enrollmenttoken.ValidColumn,
-			hostkey.Table:          hostkey.ValidColumn,
-			metricrollup.Table:     metricrollup.ValidColumn,
-			metricsample.Table:     metricsample.ValidColumn,
-			route.Table:            route.ValidColumn,
-			server.Table:           server.ValidColumn,
-			session.Table:          session.ValidColumn,
-			setting.Table:          setting.ValidColumn,
-			streamproxy.Table:      streamproxy.ValidColumn,
-			task.Table:             task.ValidColumn,
-			upstream.Table:         upstream.ValidColumn,
-			upstreamtarget.Table:   upstreamtarget.ValidColumn,
-			user.Table:             user.ValidColumn,
+			apitoken.Table:            apitoken.ValidColumn,
+			agentcertificate.Table:    agentcertificate.ValidColumn,
+			alertrule.Table:           alertrule.ValidColumn,
+			auditevent.Table:          auditevent.ValidColumn,
+			basicauthuser.Table:       basicauthuser.ValidColumn,
+			configrevision.Table:      configrevision.ValidColumn,
+			domain.Table:              domain.ValidColumn,
+			enrollmenttoken.Table:     enrollmenttoken.ValidColumn,
+			hostkey.Table:             hostkey.ValidColumn,
+			incident.Table:            incident.ValidColumn,
+			metricrollup.Table:        metricrollup.ValidColumn,
+			metricsample.Table:        metricsample.ValidColumn,
+			notification.Table:        notification.ValidColumn,
+			notificationchannel.Table: notificationchannel.ValidColumn,
+			route.Table:               route.ValidColumn,
+			server.Table:              server.ValidColumn,
+			session.Table:             session.ValidColumn,
+			setting.Table:             setting.ValidColumn,
+			silence.Table:             silence.ValidColumn,
+			streamproxy.Table:         streamproxy.ValidColumn,
+			task.Table:                task.ValidColumn,
+			upstream.Table:            upstream.ValidColumn,
+			upstreamtarget.Table:      upstreamtarget.ValidColumn,
+			user.Table:                user.ValidColumn,
 		})
 	})
 	return columnCheck(t, c)

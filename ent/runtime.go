@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/gatehousehq/gatehouse/ent/agentcertificate"
+	"github.com/gatehousehq/gatehouse/ent/alertrule"
 	"github.com/gatehousehq/gatehouse/ent/apitoken"
 	"github.com/gatehousehq/gatehouse/ent/auditevent"
 	"github.com/gatehousehq/gatehouse/ent/basicauthuser"
@@ -13,13 +14,17 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
+	"github.com/gatehousehq/gatehouse/ent/incident"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
+	"github.com/gatehousehq/gatehouse/ent/notification"
+	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/schema"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/session"
 	"github.com/gatehousehq/gatehouse/ent/setting"
+	"github.com/gatehousehq/gatehouse/ent/silence"
 	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
 	"github.com/gatehousehq/gatehouse/ent/upstream"
@@ -87,6 +92,97 @@ func init() {
 	agentcertificateDescSerial := agentcertificateFields[0].Descriptor()
 	// agentcertificate.SerialValidator is a validator for the "serial" field. It is called by the builders before save.
 	agentcertificate.SerialValidator = agentcertificateDescSerial.Validators[0].(func(string) error)
+	alertruleMixin := schema.AlertRule{}.Mixin()
+	alertruleMixinFields0 := alertruleMixin[0].Fields()
+	_ = alertruleMixinFields0
+	alertruleFields := schema.AlertRule{}.Fields()
+	_ = alertruleFields
+	// alertruleDescCreatedAt is the schema descriptor for created_at field.
+	alertruleDescCreatedAt := alertruleMixinFields0[0].Descriptor()
+	// alertrule.DefaultCreatedAt holds the default value on creation for the created_at field.
+	alertrule.DefaultCreatedAt = alertruleDescCreatedAt.Default.(func() time.Time)
+	// alertruleDescUpdatedAt is the schema descriptor for updated_at field.
+	alertruleDescUpdatedAt := alertruleMixinFields0[1].Descriptor()
+	// alertrule.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	alertrule.DefaultUpdatedAt = alertruleDescUpdatedAt.Default.(func() time.Time)
+	// alertrule.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	alertrule.UpdateDefaultUpdatedAt = alertruleDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// alertruleDescName is the schema descriptor for name field.
+	alertruleDescName := alertruleFields[0].Descriptor()
+	// alertrule.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	alertrule.NameValidator = func() func(string) error {
+		validators := alertruleDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// alertruleDescKind is the schema descriptor for kind field.
+	alertruleDescKind := alertruleFields[1].Descriptor()
+	// alertrule.KindValidator is a validator for the "kind" field. It is called by the builders before save.
+	alertrule.KindValidator = func() func(string) error {
+		validators := alertruleDescKind.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(kind string) error {
+			for _, fn := range fns {
+				if err := fn(kind); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// alertruleDescEnabled is the schema descriptor for enabled field.
+	alertruleDescEnabled := alertruleFields[2].Descriptor()
+	// alertrule.DefaultEnabled holds the default value on creation for the enabled field.
+	alertrule.DefaultEnabled = alertruleDescEnabled.Default.(bool)
+	// alertruleDescMetric is the schema descriptor for metric field.
+	alertruleDescMetric := alertruleFields[3].Descriptor()
+	// alertrule.DefaultMetric holds the default value on creation for the metric field.
+	alertrule.DefaultMetric = alertruleDescMetric.Default.(string)
+	// alertrule.MetricValidator is a validator for the "metric" field. It is called by the builders before save.
+	alertrule.MetricValidator = alertruleDescMetric.Validators[0].(func(string) error)
+	// alertruleDescMount is the schema descriptor for mount field.
+	alertruleDescMount := alertruleFields[4].Descriptor()
+	// alertrule.DefaultMount holds the default value on creation for the mount field.
+	alertrule.DefaultMount = alertruleDescMount.Default.(string)
+	// alertrule.MountValidator is a validator for the "mount" field. It is called by the builders before save.
+	alertrule.MountValidator = alertruleDescMount.Validators[0].(func(string) error)
+	// alertruleDescOp is the schema descriptor for op field.
+	alertruleDescOp := alertruleFields[5].Descriptor()
+	// alertrule.DefaultOp holds the default value on creation for the op field.
+	alertrule.DefaultOp = alertruleDescOp.Default.(string)
+	// alertrule.OpValidator is a validator for the "op" field. It is called by the builders before save.
+	alertrule.OpValidator = alertruleDescOp.Validators[0].(func(string) error)
+	// alertruleDescSeverity is the schema descriptor for severity field.
+	alertruleDescSeverity := alertruleFields[8].Descriptor()
+	// alertrule.DefaultSeverity holds the default value on creation for the severity field.
+	alertrule.DefaultSeverity = alertruleDescSeverity.Default.(string)
+	// alertrule.SeverityValidator is a validator for the "severity" field. It is called by the builders before save.
+	alertrule.SeverityValidator = alertruleDescSeverity.Validators[0].(func(string) error)
+	// alertruleDescWindowSeconds is the schema descriptor for window_seconds field.
+	alertruleDescWindowSeconds := alertruleFields[9].Descriptor()
+	// alertrule.DefaultWindowSeconds holds the default value on creation for the window_seconds field.
+	alertrule.DefaultWindowSeconds = alertruleDescWindowSeconds.Default.(int)
+	// alertruleDescDays is the schema descriptor for days field.
+	alertruleDescDays := alertruleFields[10].Descriptor()
+	// alertrule.DefaultDays holds the default value on creation for the days field.
+	alertrule.DefaultDays = alertruleDescDays.Default.(int)
+	// alertruleDescRepeatSeconds is the schema descriptor for repeat_seconds field.
+	alertruleDescRepeatSeconds := alertruleFields[14].Descriptor()
+	// alertrule.DefaultRepeatSeconds holds the default value on creation for the repeat_seconds field.
+	alertrule.DefaultRepeatSeconds = alertruleDescRepeatSeconds.Default.(int)
 	auditeventFields := schema.AuditEvent{}.Fields()
 	_ = auditeventFields
 	// auditeventDescAt is the schema descriptor for at field.
@@ -288,6 +384,81 @@ func init() {
 	hostkeyDescApprovedBy := hostkeyFields[3].Descriptor()
 	// hostkey.DefaultApprovedBy holds the default value on creation for the approved_by field.
 	hostkey.DefaultApprovedBy = hostkeyDescApprovedBy.Default.(string)
+	incidentMixin := schema.Incident{}.Mixin()
+	incidentMixinFields0 := incidentMixin[0].Fields()
+	_ = incidentMixinFields0
+	incidentFields := schema.Incident{}.Fields()
+	_ = incidentFields
+	// incidentDescCreatedAt is the schema descriptor for created_at field.
+	incidentDescCreatedAt := incidentMixinFields0[0].Descriptor()
+	// incident.DefaultCreatedAt holds the default value on creation for the created_at field.
+	incident.DefaultCreatedAt = incidentDescCreatedAt.Default.(func() time.Time)
+	// incidentDescUpdatedAt is the schema descriptor for updated_at field.
+	incidentDescUpdatedAt := incidentMixinFields0[1].Descriptor()
+	// incident.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	incident.DefaultUpdatedAt = incidentDescUpdatedAt.Default.(func() time.Time)
+	// incident.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	incident.UpdateDefaultUpdatedAt = incidentDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// incidentDescRuleName is the schema descriptor for rule_name field.
+	incidentDescRuleName := incidentFields[1].Descriptor()
+	// incident.DefaultRuleName holds the default value on creation for the rule_name field.
+	incident.DefaultRuleName = incidentDescRuleName.Default.(string)
+	// incidentDescSubject is the schema descriptor for subject field.
+	incidentDescSubject := incidentFields[2].Descriptor()
+	// incident.SubjectValidator is a validator for the "subject" field. It is called by the builders before save.
+	incident.SubjectValidator = func() func(string) error {
+		validators := incidentDescSubject.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(subject string) error {
+			for _, fn := range fns {
+				if err := fn(subject); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// incidentDescOpenKey is the schema descriptor for open_key field.
+	incidentDescOpenKey := incidentFields[3].Descriptor()
+	// incident.OpenKeyValidator is a validator for the "open_key" field. It is called by the builders before save.
+	incident.OpenKeyValidator = incidentDescOpenKey.Validators[0].(func(string) error)
+	// incidentDescServerID is the schema descriptor for server_id field.
+	incidentDescServerID := incidentFields[4].Descriptor()
+	// incident.DefaultServerID holds the default value on creation for the server_id field.
+	incident.DefaultServerID = incidentDescServerID.Default.(int)
+	// incidentDescServerName is the schema descriptor for server_name field.
+	incidentDescServerName := incidentFields[5].Descriptor()
+	// incident.DefaultServerName holds the default value on creation for the server_name field.
+	incident.DefaultServerName = incidentDescServerName.Default.(string)
+	// incidentDescSeverity is the schema descriptor for severity field.
+	incidentDescSeverity := incidentFields[7].Descriptor()
+	// incident.DefaultSeverity holds the default value on creation for the severity field.
+	incident.DefaultSeverity = incidentDescSeverity.Default.(string)
+	// incident.SeverityValidator is a validator for the "severity" field. It is called by the builders before save.
+	incident.SeverityValidator = incidentDescSeverity.Validators[0].(func(string) error)
+	// incidentDescValue is the schema descriptor for value field.
+	incidentDescValue := incidentFields[8].Descriptor()
+	// incident.DefaultValue holds the default value on creation for the value field.
+	incident.DefaultValue = incidentDescValue.Default.(float64)
+	// incidentDescSummary is the schema descriptor for summary field.
+	incidentDescSummary := incidentFields[9].Descriptor()
+	// incident.DefaultSummary holds the default value on creation for the summary field.
+	incident.DefaultSummary = incidentDescSummary.Default.(string)
+	// incident.SummaryValidator is a validator for the "summary" field. It is called by the builders before save.
+	incident.SummaryValidator = incidentDescSummary.Validators[0].(func(string) error)
+	// incidentDescAckedBy is the schema descriptor for acked_by field.
+	incidentDescAckedBy := incidentFields[14].Descriptor()
+	// incident.DefaultAckedBy holds the default value on creation for the acked_by field.
+	incident.DefaultAckedBy = incidentDescAckedBy.Default.(string)
+	// incident.AckedByValidator is a validator for the "acked_by" field. It is called by the builders before save.
+	incident.AckedByValidator = incidentDescAckedBy.Validators[0].(func(string) error)
+	// incidentDescRepeatRound is the schema descriptor for repeat_round field.
+	incidentDescRepeatRound := incidentFields[16].Descriptor()
+	// incident.DefaultRepeatRound holds the default value on creation for the repeat_round field.
+	incident.DefaultRepeatRound = incidentDescRepeatRound.Default.(int)
 	metricrollupFields := schema.MetricRollup{}.Fields()
 	_ = metricrollupFields
 	// metricrollupDescCount is the schema descriptor for count field.
@@ -424,6 +595,103 @@ func init() {
 	metricsampleDescDiskWrite := metricsampleFields[19].Descriptor()
 	// metricsample.DefaultDiskWrite holds the default value on creation for the disk_write field.
 	metricsample.DefaultDiskWrite = metricsampleDescDiskWrite.Default.(float64)
+	notificationFields := schema.Notification{}.Fields()
+	_ = notificationFields
+	// notificationDescChannelID is the schema descriptor for channel_id field.
+	notificationDescChannelID := notificationFields[1].Descriptor()
+	// notification.DefaultChannelID holds the default value on creation for the channel_id field.
+	notification.DefaultChannelID = notificationDescChannelID.Default.(int)
+	// notificationDescChannel is the schema descriptor for channel field.
+	notificationDescChannel := notificationFields[2].Descriptor()
+	// notification.DefaultChannel holds the default value on creation for the channel field.
+	notification.DefaultChannel = notificationDescChannel.Default.(string)
+	// notification.ChannelValidator is a validator for the "channel" field. It is called by the builders before save.
+	notification.ChannelValidator = notificationDescChannel.Validators[0].(func(string) error)
+	// notificationDescIncidentID is the schema descriptor for incident_id field.
+	notificationDescIncidentID := notificationFields[3].Descriptor()
+	// notification.DefaultIncidentID holds the default value on creation for the incident_id field.
+	notification.DefaultIncidentID = notificationDescIncidentID.Default.(int)
+	// notificationDescKey is the schema descriptor for key field.
+	notificationDescKey := notificationFields[4].Descriptor()
+	// notification.DefaultKey holds the default value on creation for the key field.
+	notification.DefaultKey = notificationDescKey.Default.(string)
+	// notification.KeyValidator is a validator for the "key" field. It is called by the builders before save.
+	notification.KeyValidator = notificationDescKey.Validators[0].(func(string) error)
+	// notificationDescKind is the schema descriptor for kind field.
+	notificationDescKind := notificationFields[5].Descriptor()
+	// notification.DefaultKind holds the default value on creation for the kind field.
+	notification.DefaultKind = notificationDescKind.Default.(string)
+	// notification.KindValidator is a validator for the "kind" field. It is called by the builders before save.
+	notification.KindValidator = notificationDescKind.Validators[0].(func(string) error)
+	// notificationDescAttempt is the schema descriptor for attempt field.
+	notificationDescAttempt := notificationFields[6].Descriptor()
+	// notification.DefaultAttempt holds the default value on creation for the attempt field.
+	notification.DefaultAttempt = notificationDescAttempt.Default.(int)
+	// notificationDescOutcome is the schema descriptor for outcome field.
+	notificationDescOutcome := notificationFields[7].Descriptor()
+	// notification.OutcomeValidator is a validator for the "outcome" field. It is called by the builders before save.
+	notification.OutcomeValidator = notificationDescOutcome.Validators[0].(func(string) error)
+	// notificationDescError is the schema descriptor for error field.
+	notificationDescError := notificationFields[8].Descriptor()
+	// notification.DefaultError holds the default value on creation for the error field.
+	notification.DefaultError = notificationDescError.Default.(string)
+	// notification.ErrorValidator is a validator for the "error" field. It is called by the builders before save.
+	notification.ErrorValidator = notificationDescError.Validators[0].(func(string) error)
+	notificationchannelMixin := schema.NotificationChannel{}.Mixin()
+	notificationchannelMixinFields0 := notificationchannelMixin[0].Fields()
+	_ = notificationchannelMixinFields0
+	notificationchannelFields := schema.NotificationChannel{}.Fields()
+	_ = notificationchannelFields
+	// notificationchannelDescCreatedAt is the schema descriptor for created_at field.
+	notificationchannelDescCreatedAt := notificationchannelMixinFields0[0].Descriptor()
+	// notificationchannel.DefaultCreatedAt holds the default value on creation for the created_at field.
+	notificationchannel.DefaultCreatedAt = notificationchannelDescCreatedAt.Default.(func() time.Time)
+	// notificationchannelDescUpdatedAt is the schema descriptor for updated_at field.
+	notificationchannelDescUpdatedAt := notificationchannelMixinFields0[1].Descriptor()
+	// notificationchannel.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	notificationchannel.DefaultUpdatedAt = notificationchannelDescUpdatedAt.Default.(func() time.Time)
+	// notificationchannel.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	notificationchannel.UpdateDefaultUpdatedAt = notificationchannelDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// notificationchannelDescName is the schema descriptor for name field.
+	notificationchannelDescName := notificationchannelFields[0].Descriptor()
+	// notificationchannel.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	notificationchannel.NameValidator = func() func(string) error {
+		validators := notificationchannelDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// notificationchannelDescEnabled is the schema descriptor for enabled field.
+	notificationchannelDescEnabled := notificationchannelFields[2].Descriptor()
+	// notificationchannel.DefaultEnabled holds the default value on creation for the enabled field.
+	notificationchannel.DefaultEnabled = notificationchannelDescEnabled.Default.(bool)
+	// notificationchannelDescChatID is the schema descriptor for chat_id field.
+	notificationchannelDescChatID := notificationchannelFields[3].Descriptor()
+	// notificationchannel.DefaultChatID holds the default value on creation for the chat_id field.
+	notificationchannel.DefaultChatID = notificationchannelDescChatID.Default.(int64)
+	// notificationchannelDescTopicID is the schema descriptor for topic_id field.
+	notificationchannelDescTopicID := notificationchannelFields[4].Descriptor()
+	// notificationchannel.DefaultTopicID holds the default value on creation for the topic_id field.
+	notificationchannel.DefaultTopicID = notificationchannelDescTopicID.Default.(int)
+	// notificationchannelDescSilent is the schema descriptor for silent field.
+	notificationchannelDescSilent := notificationchannelFields[5].Descriptor()
+	// notificationchannel.DefaultSilent holds the default value on creation for the silent field.
+	notificationchannel.DefaultSilent = notificationchannelDescSilent.Default.(bool)
+	// notificationchannelDescURL is the schema descriptor for url field.
+	notificationchannelDescURL := notificationchannelFields[6].Descriptor()
+	// notificationchannel.DefaultURL holds the default value on creation for the url field.
+	notificationchannel.DefaultURL = notificationchannelDescURL.Default.(string)
+	// notificationchannel.URLValidator is a validator for the "url" field. It is called by the builders before save.
+	notificationchannel.URLValidator = notificationchannelDescURL.Validators[0].(func(string) error)
 	routeMixin := schema.Route{}.Mixin()
 	routeMixinFields0 := routeMixin[0].Fields()
 	_ = routeMixinFields0
@@ -631,6 +899,41 @@ func init() {
 	settingDescSecret := settingFields[2].Descriptor()
 	// setting.DefaultSecret holds the default value on creation for the secret field.
 	setting.DefaultSecret = settingDescSecret.Default.(bool)
+	silenceMixin := schema.Silence{}.Mixin()
+	silenceMixinFields0 := silenceMixin[0].Fields()
+	_ = silenceMixinFields0
+	silenceFields := schema.Silence{}.Fields()
+	_ = silenceFields
+	// silenceDescCreatedAt is the schema descriptor for created_at field.
+	silenceDescCreatedAt := silenceMixinFields0[0].Descriptor()
+	// silence.DefaultCreatedAt holds the default value on creation for the created_at field.
+	silence.DefaultCreatedAt = silenceDescCreatedAt.Default.(func() time.Time)
+	// silenceDescUpdatedAt is the schema descriptor for updated_at field.
+	silenceDescUpdatedAt := silenceMixinFields0[1].Descriptor()
+	// silence.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	silence.DefaultUpdatedAt = silenceDescUpdatedAt.Default.(func() time.Time)
+	// silence.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	silence.UpdateDefaultUpdatedAt = silenceDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// silenceDescRuleID is the schema descriptor for rule_id field.
+	silenceDescRuleID := silenceFields[0].Descriptor()
+	// silence.DefaultRuleID holds the default value on creation for the rule_id field.
+	silence.DefaultRuleID = silenceDescRuleID.Default.(int)
+	// silenceDescServerID is the schema descriptor for server_id field.
+	silenceDescServerID := silenceFields[1].Descriptor()
+	// silence.DefaultServerID holds the default value on creation for the server_id field.
+	silence.DefaultServerID = silenceDescServerID.Default.(int)
+	// silenceDescComment is the schema descriptor for comment field.
+	silenceDescComment := silenceFields[4].Descriptor()
+	// silence.DefaultComment holds the default value on creation for the comment field.
+	silence.DefaultComment = silenceDescComment.Default.(string)
+	// silence.CommentValidator is a validator for the "comment" field. It is called by the builders before save.
+	silence.CommentValidator = silenceDescComment.Validators[0].(func(string) error)
+	// silenceDescCreatedBy is the schema descriptor for created_by field.
+	silenceDescCreatedBy := silenceFields[5].Descriptor()
+	// silence.DefaultCreatedBy holds the default value on creation for the created_by field.
+	silence.DefaultCreatedBy = silenceDescCreatedBy.Default.(string)
+	// silence.CreatedByValidator is a validator for the "created_by" field. It is called by the builders before save.
+	silence.CreatedByValidator = silenceDescCreatedBy.Validators[0].(func(string) error)
 	streamproxyMixin := schema.StreamProxy{}.Mixin()
 	streamproxyMixinFields0 := streamproxyMixin[0].Fields()
 	_ = streamproxyMixinFields0

@@ -18,6 +18,8 @@ type Tx struct {
 	APIToken *APITokenClient
 	// AgentCertificate is the client for interacting with the AgentCertificate builders.
 	AgentCertificate *AgentCertificateClient
+	// AlertRule is the client for interacting with the AlertRule builders.
+	AlertRule *AlertRuleClient
 	// AuditEvent is the client for interacting with the AuditEvent builders.
 	AuditEvent *AuditEventClient
 	// BasicAuthUser is the client for interacting with the BasicAuthUser builders.
@@ -30,10 +32,16 @@ type Tx struct {
 	EnrollmentToken *EnrollmentTokenClient
 	// HostKey is the client for interacting with the HostKey builders.
 	HostKey *HostKeyClient
+	// Incident is the client for interacting with the Incident builders.
+	Incident *IncidentClient
 	// MetricRollup is the client for interacting with the MetricRollup builders.
 	MetricRollup *MetricRollupClient
 	// MetricSample is the client for interacting with the MetricSample builders.
 	MetricSample *MetricSampleClient
+	// Notification is the client for interacting with the Notification builders.
+	Notification *NotificationClient
+	// NotificationChannel is the client for interacting with the NotificationChannel builders.
+	NotificationChannel *NotificationChannelClient
 	// Route is the client for interacting with the Route builders.
 	Route *RouteClient
 	// Server is the client for interacting with the Server builders.
@@ -42,6 +50,8 @@ type Tx struct {
 	Session *SessionClient
 	// Setting is the client for interacting with the Setting builders.
 	Setting *SettingClient
+	// Silence is the client for interacting with the Silence builders.
+	Silence *SilenceClient
 	// StreamProxy is the client for interacting with the StreamProxy builders.
 	StreamProxy *StreamProxyClient
 	// Task is the client for interacting with the Task builders.
@@ -185,18 +195,23 @@ func (tx *Tx) Client() *Client {
 func (tx *Tx) init() {
 	tx.APIToken = NewAPITokenClient(tx.config)
 	tx.AgentCertificate = NewAgentCertificateClient(tx.config)
+	tx.AlertRule = NewAlertRuleClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.BasicAuthUser = NewBasicAuthUserClient(tx.config)
 	tx.ConfigRevision = NewConfigRevisionClient(tx.config)
 	tx.Domain = NewDomainClient(tx.config)
 	tx.EnrollmentToken = NewEnrollmentTokenClient(tx.config)
 	tx.HostKey = NewHostKeyClient(tx.config)
+	tx.Incident = NewIncidentClient(tx.config)
 	tx.MetricRollup = NewMetricRollupClient(tx.config)
 	tx.MetricSample = NewMetricSampleClient(tx.config)
+	tx.Notification = NewNotificationClient(tx.config)
+	tx.NotificationChannel = NewNotificationChannelClient(tx.config)
 	tx.Route = NewRouteClient(tx.config)
 	tx.Server = NewServerClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)
+	tx.Silence = NewSilenceClient(tx.config)
 	tx.StreamProxy = NewStreamProxyClient(tx.config)
 	tx.Task = NewTaskClient(tx.config)
 	tx.Upstream = NewUpstreamClient(tx.config)

@@ -60,6 +60,33 @@ var (
 			},
 		},
 	}
+	// AlertRulesColumns holds the columns for the "alert_rules" table.
+	AlertRulesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "kind", Type: field.TypeString, Size: 32},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "metric", Type: field.TypeString, Size: 32, Default: ""},
+		{Name: "mount", Type: field.TypeString, Size: 255, Default: ""},
+		{Name: "op", Type: field.TypeString, Size: 2, Default: ""},
+		{Name: "warning", Type: field.TypeFloat64, Nullable: true},
+		{Name: "critical", Type: field.TypeFloat64, Nullable: true},
+		{Name: "severity", Type: field.TypeString, Size: 16, Default: "critical"},
+		{Name: "window_seconds", Type: field.TypeInt, Default: 0},
+		{Name: "days", Type: field.TypeInt, Default: 0},
+		{Name: "server_ids", Type: field.TypeJSON, Nullable: true},
+		{Name: "labels", Type: field.TypeJSON, Nullable: true},
+		{Name: "channel_ids", Type: field.TypeJSON, Nullable: true},
+		{Name: "repeat_seconds", Type: field.TypeInt, Default: 0},
+	}
+	// AlertRulesTable holds the schema information for the "alert_rules" table.
+	AlertRulesTable = &schema.Table{
+		Name:       "alert_rules",
+		Columns:    AlertRulesColumns,
+		PrimaryKey: []*schema.Column{AlertRulesColumns[0]},
+	}
 	// AuditEventsColumns holds the columns for the "audit_events" table.
 	AuditEventsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -221,6 +248,47 @@ var (
 			},
 		},
 	}
+	// IncidentsColumns holds the columns for the "incidents" table.
+	IncidentsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "rule_id", Type: field.TypeInt},
+		{Name: "rule_name", Type: field.TypeString, Default: ""},
+		{Name: "subject", Type: field.TypeString, Size: 300},
+		{Name: "open_key", Type: field.TypeString, Unique: true, Nullable: true, Size: 320},
+		{Name: "server_id", Type: field.TypeInt, Default: 0},
+		{Name: "server_name", Type: field.TypeString, Default: ""},
+		{Name: "state", Type: field.TypeEnum, Enums: []string{"pending", "firing", "resolved"}, Default: "pending"},
+		{Name: "severity", Type: field.TypeString, Size: 16, Default: "warning"},
+		{Name: "value", Type: field.TypeFloat64, Default: 0},
+		{Name: "summary", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "fired_at", Type: field.TypeTime, Nullable: true},
+		{Name: "resolved_at", Type: field.TypeTime, Nullable: true},
+		{Name: "acked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "acked_by", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "notified_at", Type: field.TypeTime, Nullable: true},
+		{Name: "repeat_round", Type: field.TypeInt, Default: 0},
+	}
+	// IncidentsTable holds the schema information for the "incidents" table.
+	IncidentsTable = &schema.Table{
+		Name:       "incidents",
+		Columns:    IncidentsColumns,
+		PrimaryKey: []*schema.Column{IncidentsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "incident_state_started_at",
+				Unique:  false,
+				Columns: []*schema.Column{IncidentsColumns[9], IncidentsColumns[13]},
+			},
+			{
+				Name:    "incident_rule_id_subject",
+				Unique:  false,
+				Columns: []*schema.Column{IncidentsColumns[3], IncidentsColumns[5]},
+			},
+		},
+	}
 	// MetricRollupsColumns holds the columns for the "metric_rollups" table.
 	MetricRollupsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -319,6 +387,57 @@ var (
 				Columns: []*schema.Column{MetricSamplesColumns[1]},
 			},
 		},
+	}
+	// NotificationsColumns holds the columns for the "notifications" table.
+	NotificationsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "at", Type: field.TypeTime},
+		{Name: "channel_id", Type: field.TypeInt, Default: 0},
+		{Name: "channel", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "incident_id", Type: field.TypeInt, Default: 0},
+		{Name: "key", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "kind", Type: field.TypeString, Size: 16, Default: ""},
+		{Name: "attempt", Type: field.TypeInt, Default: 0},
+		{Name: "outcome", Type: field.TypeString, Size: 16},
+		{Name: "error", Type: field.TypeString, Size: 1000, Default: ""},
+	}
+	// NotificationsTable holds the schema information for the "notifications" table.
+	NotificationsTable = &schema.Table{
+		Name:       "notifications",
+		Columns:    NotificationsColumns,
+		PrimaryKey: []*schema.Column{NotificationsColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "notification_at",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationsColumns[1]},
+			},
+			{
+				Name:    "notification_incident_id",
+				Unique:  false,
+				Columns: []*schema.Column{NotificationsColumns[4]},
+			},
+		},
+	}
+	// NotificationChannelsColumns holds the columns for the "notification_channels" table.
+	NotificationChannelsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"telegram", "webhook"}},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "chat_id", Type: field.TypeInt64, Default: 0},
+		{Name: "topic_id", Type: field.TypeInt, Default: 0},
+		{Name: "silent", Type: field.TypeBool, Default: false},
+		{Name: "url", Type: field.TypeString, Size: 2048, Default: ""},
+		{Name: "secret", Type: field.TypeBytes, Nullable: true},
+	}
+	// NotificationChannelsTable holds the schema information for the "notification_channels" table.
+	NotificationChannelsTable = &schema.Table{
+		Name:       "notification_channels",
+		Columns:    NotificationChannelsColumns,
+		PrimaryKey: []*schema.Column{NotificationChannelsColumns[0]},
 	}
 	// RoutesColumns holds the columns for the "routes" table.
 	RoutesColumns = []*schema.Column{
@@ -440,6 +559,31 @@ var (
 		Name:       "settings",
 		Columns:    SettingsColumns,
 		PrimaryKey: []*schema.Column{SettingsColumns[0]},
+	}
+	// SilencesColumns holds the columns for the "silences" table.
+	SilencesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "rule_id", Type: field.TypeInt, Default: 0},
+		{Name: "server_id", Type: field.TypeInt, Default: 0},
+		{Name: "starts_at", Type: field.TypeTime},
+		{Name: "ends_at", Type: field.TypeTime},
+		{Name: "comment", Type: field.TypeString, Size: 500, Default: ""},
+		{Name: "created_by", Type: field.TypeString, Size: 128, Default: ""},
+	}
+	// SilencesTable holds the schema information for the "silences" table.
+	SilencesTable = &schema.Table{
+		Name:       "silences",
+		Columns:    SilencesColumns,
+		PrimaryKey: []*schema.Column{SilencesColumns[0]},
+		Indexes: []*schema.Index{
+			{
+				Name:    "silence_ends_at",
+				Unique:  false,
+				Columns: []*schema.Column{SilencesColumns[6]},
+			},
+		},
 	}
 	// StreamProxiesColumns holds the columns for the "stream_proxies" table.
 	StreamProxiesColumns = []*schema.Column{
@@ -628,18 +772,23 @@ var (
 	Tables = []*schema.Table{
 		APITokensTable,
 		AgentCertificatesTable,
+		AlertRulesTable,
 		AuditEventsTable,
 		BasicAuthUsersTable,
 		ConfigRevisionsTable,
 		DomainsTable,
 		EnrollmentTokensTable,
 		HostKeysTable,
+		IncidentsTable,
 		MetricRollupsTable,
 		MetricSamplesTable,
+		NotificationsTable,
+		NotificationChannelsTable,
 		RoutesTable,
 		ServersTable,
 		SessionsTable,
 		SettingsTable,
+		SilencesTable,
 		StreamProxiesTable,
 		TasksTable,
 		UpstreamsTable,

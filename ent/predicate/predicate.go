@@ -12,6 +12,9 @@ type APIToken func(*sql.Selector)
 // AgentCertificate is the predicate function for agentcertificate builders.
 type AgentCertificate func(*sql.Selector)
 
+// AlertRule is the predicate function for alertrule builders.
+type AlertRule func(*sql.Selector)
+
 // AuditEvent is the predicate function for auditevent builders.
 type AuditEvent func(*sql.Selector)
 
@@ -30,11 +33,20 @@ type EnrollmentToken func(*sql.Selector)
 // HostKey is the predicate function for hostkey builders.
 type HostKey func(*sql.Selector)
 
+// Incident is the predicate function for incident builders.
+type Incident func(*sql.Selector)
+
 // MetricRollup is the predicate function for metricrollup builders.
 type MetricRollup func(*sql.Selector)
 
 // MetricSample is the predicate function for metricsample builders.
 type MetricSample func(*sql.Selector)
+
+// Notification is the predicate function for notification builders.
+type Notification func(*sql.Selector)
+
+// NotificationChannel is the predicate function for notificationchannel builders.
+type NotificationChannel func(*sql.Selector)
 
 // Route is the predicate function for route builders.
 type Route func(*sql.Selector)
@@ -47,6 +59,9 @@ type Session func(*sql.Selector)
 
 // Setting is the predicate function for setting builders.
 type Setting func(*sql.Selector)
+
+// Silence is the predicate function for silence builders.
+type Silence func(*sql.Selector)
 
 // StreamProxy is the predicate function for streamproxy builders.
 type StreamProxy func(*sql.Selector)

@@ -1,0 +1,31 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/schema/field"
+)
+
+// NotificationChannel is a destination for notifications: a Telegram chat
+// (bot token sealed in Secret, chat id, optional topic, silent) or a JSON
+// webhook (URL, optional signing secret sealed in Secret).
+type NotificationChannel struct {
+	ent.Schema
+}
+
+// Mixin of NotificationChannel.
+func (NotificationChannel) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}} }
+
+// Fields of NotificationChannel.
+func (NotificationChannel) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").Unique().NotEmpty().MaxLen(64),
+		field.Enum("kind").Values("telegram", "webhook"),
+		field.Bool("enabled").Default(true),
+		field.Int64("chat_id").Default(0),
+		field.Int("topic_id").Default(0),
+		field.Bool("silent").Default(false),
+		field.String("url").Default("").MaxLen(2048),
+		// Secret is sealed with the master key; never returned.
+		field.Bytes("secret").Optional().Sensitive(),
+	}
+}
