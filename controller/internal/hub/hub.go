@@ -195,6 +195,12 @@ func New(cfg Config, logger hclog.Logger) (*Hub, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
+		// Agents send a few hundred bytes a second; gRPC's default 32 KiB read
+		// and write buffers per connection would cost thousands of agents
+		// hundreds of megabytes for nothing.
+		grpc.ReadBufferSize(8<<10),
+		grpc.WriteBufferSize(8<<10),
+		grpc.SharedWriteBuffer(true),
 		grpc.UnaryInterceptor(h.unaryAuth),
 		grpc.StreamInterceptor(h.streamAuth),
 		grpc.WaitForHandlers(true),

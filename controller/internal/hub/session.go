@@ -176,6 +176,14 @@ func (h *Hub) runSession(stream agentv1.AgentService_SessionServer) error {
 		h.log.Error("record node online", "node", id.nodeID, "error", err)
 		return status.Error(codes.Unavailable, "cannot record the session now; retry later")
 	}
+	// Welcome is queued before the session becomes visible, so no command sent
+	// from the online event can reach the agent ahead of it.
+	s.out <- &agentv1.ControllerMessage{Kind: &agentv1.ControllerMessage_Welcome{Welcome: &agentv1.Welcome{
+		MinCapability:     h.cfg.MinCapability,
+		MetricsInterval:   durationpb.New(h.cfg.MetricsInterval),
+		HeartbeatInterval: durationpb.New(hb),
+		ServerTime:        timestamppb.Now(),
+	}}}
 	h.register(s)
 	h.log.Info("node online", "node", id.nodeID, "version", hello.GetAgentVersion(), "capability", hello.GetCapability())
 	h.emit(Event{Kind: EventOnline, NodeID: id.nodeID, Hello: hello, At: time.Now()})
@@ -211,13 +219,6 @@ func (h *Hub) runSession(stream agentv1.AgentService_SessionServer) error {
 			}
 		}
 	}()
-
-	s.out <- &agentv1.ControllerMessage{Kind: &agentv1.ControllerMessage_Welcome{Welcome: &agentv1.Welcome{
-		MinCapability:     h.cfg.MinCapability,
-		MetricsInterval:   durationpb.New(h.cfg.MetricsInterval),
-		HeartbeatInterval: durationpb.New(hb),
-		ServerTime:        timestamppb.Now(),
-	}}}
 
 	ticker := time.NewTicker(hb)
 	defer ticker.Stop()
