@@ -59,6 +59,7 @@ type Controller struct {
 	tiles    *tileCoalescer
 	deployer *deploy.Deployer
 	proxy    *proxyconf.Service
+	prov     *provisioner
 
 	httpLn, agentLn net.Listener
 	httpSrv         *http.Server
@@ -155,6 +156,10 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, opts Options)
 		return nil, err
 	}
 	c.proxy = proxyconf.New(c.db, proxyconf.Config{Notifier: c.deployer}, log)
+	c.prov = newProvisioner(c)
+	if err := c.prov.recoverInterrupted(ctx); err != nil {
+		return nil, err
+	}
 
 	if c.httpLn, err = net.Listen("tcp", cfg.Listen); err != nil {
 		return nil, fmt.Errorf("http listener: %w (is another gatehouse running? choose another with --listen)", err)
@@ -237,6 +242,7 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.webClose()
 	c.webClose = nil
 	c.httpSrv.Shutdown(shut)
+	c.prov.stop()
 	c.hub.Stop()
 	c.events.Close()
 	wg.Wait()
@@ -258,18 +264,28 @@ func (c *Controller) close() {
 	}
 }
 
-// maintain rolls metrics up, applies retention and marks silent servers
-// offline, once per metrics interval (at most once a minute).
+// maintain keeps server status current every metrics interval (at most a
+// minute apart), rolls up each minute once it has closed, and applies
+// retention every ten minutes.
 func (c *Controller) maintain(ctx context.Context) {
 	every := min(c.cfg.MetricsInterval, time.Minute)
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var lastRetain time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case now := <-t.C:
-			if err := c.maint.Maintain(ctx, now); err != nil && ctx.Err() == nil {
+			err := c.maint.Status(ctx, now)
+			if err == nil {
+				err = c.maint.Rollup(ctx, now)
+			}
+			if err == nil && now.Sub(lastRetain) >= 10*time.Minute {
+				lastRetain = now
+				err = c.maint.Retain(ctx, now)
+			}
+			if err != nil && ctx.Err() == nil {
 				c.log.Error("metrics maintenance failed", "error", err)
 			}
 		}

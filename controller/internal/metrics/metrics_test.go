@@ -207,3 +207,55 @@ func TestConcurrentIngestIsBatched(t *testing.T) {
 		}
 	})
 }
+
+// TestRollupWaitsForTheMinuteToClose: frequent calls aggregate each minute
+// once, after it has closed, and never lose the open minute's samples.
+func TestRollupWaitsForTheMinuteToClose(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		srv := db.Client.Server.Create().SetName("m-1").SaveX(ctx)
+		w := start(t, db, nil)
+		m := NewMaintainer(w, Retention{Raw: 48 * time.Hour, Minute: 24 * time.Hour, Hour: 48 * time.Hour}, 0)
+		minute := time.Now().Truncate(time.Minute).Add(-10 * time.Minute)
+		var batch []*agentv1.MetricSample
+		for i := 0; i < 6; i++ {
+			batch = append(batch, sample(minute.Add(time.Duration(i)*10*time.Second), 10))
+		}
+		if err := w.Ingest(ctx, strconv.Itoa(srv.ID), batch); err != nil {
+			t.Fatal(err)
+		}
+		count := func() int {
+			return db.Client.MetricRollup.Query().CountX(ctx)
+		}
+		// Mid-minute: the minute is still open, nothing is rolled up yet.
+		if err := m.Rollup(ctx, minute.Add(30*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != 0 {
+			t.Fatalf("an open minute was rolled up: %d rows", n)
+		}
+		if err := m.Rollup(ctx, minute.Add(50*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != 0 {
+			t.Fatalf("an open minute was rolled up: %d rows", n)
+		}
+		// Once it closes, one minute bucket and its hour appear.
+		if err := m.Rollup(ctx, minute.Add(61*time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != 2 {
+			t.Fatalf("after the minute closed: %d rollup rows, want 2", n)
+		}
+		// Nothing new: nothing to do.
+		if err := m.Rollup(ctx, minute.Add(2*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		r := db.Client.MetricRollup.Query().AllX(ctx)
+		for _, x := range r {
+			if x.Count != 6 {
+				t.Fatalf("bucket %d res %d has %d samples", x.Bucket, x.Resolution, x.Count)
+			}
+		}
+	})
+}

@@ -46,23 +46,48 @@ var sumCols = []struct {
 	{"disk_read", false}, {"disk_write", false},
 }
 
-// Maintain does one round: last-seen and offline status, rollups of
-// everything written since the last round, and retention.
+// Maintain does a full round: Status, Rollup and Retain.
 func (m *Maintainer) Maintain(ctx context.Context, now time.Time) error {
-	if err := m.status(ctx, now); err != nil {
+	if err := m.Status(ctx, now); err != nil {
 		return err
 	}
-	if dirty := m.w.takeDirty(); dirty > 0 {
-		if err := m.rollup(ctx, dirty, now); err != nil {
-			// Put the range back so the next round retries it.
-			m.w.mu.Lock()
-			if m.w.dirtySince == 0 || dirty < m.w.dirtySince {
-				m.w.dirtySince = dirty
-			}
-			m.w.mu.Unlock()
-			return err
-		}
+	if err := m.Rollup(ctx, now); err != nil {
+		return err
 	}
+	return m.Retain(ctx, now)
+}
+
+// Rollup aggregates every closed minute (and its hour) that received samples
+// since the last call. The minute in progress waits for a later call, so a
+// frequent caller never re-aggregates the same open minute over and over.
+func (m *Maintainer) Rollup(ctx context.Context, now time.Time) error {
+	oldest, newest := m.w.takeDirty()
+	if oldest == 0 {
+		return nil
+	}
+	closed := now.UnixMilli() / 60000 * 60000
+	if newest >= closed {
+		// Samples of the open minute are rolled up once it closes.
+		m.w.markDirty(max(oldest, closed), newest)
+	}
+	if oldest >= closed {
+		return nil
+	}
+	if err := m.rollup(ctx, oldest, closed); err != nil {
+		m.w.markDirty(oldest, newest) // retried next time
+		return err
+	}
+	return nil
+}
+
+// Status records when each server last reported and marks servers that went
+// silent as offline. It is cheap and meant to run every metrics interval.
+func (m *Maintainer) Status(ctx context.Context, now time.Time) error {
+	return m.status(ctx, now)
+}
+
+// Retain deletes what is older than the retention periods.
+func (m *Maintainer) Retain(ctx context.Context, now time.Time) error {
 	return m.retain(ctx, now)
 }
 
@@ -120,13 +145,12 @@ func (m *Maintainer) status(ctx context.Context, now time.Time) error {
 	return nil
 }
 
-// rollup recomputes the minute buckets from the raw samples and the hour
-// buckets from the minute buckets, for every bucket touched since since (ms).
-func (m *Maintainer) rollup(ctx context.Context, since int64, now time.Time) error {
+// rollup recomputes the minute buckets in [since, end) from the raw samples
+// and the hour buckets that contain them from the minute buckets (ms).
+func (m *Maintainer) rollup(ctx context.Context, since, end int64) error {
 	db := m.w.db
 	minuteFrom := since / 60000 * 60000
 	hourFrom := since / 3600000 * 3600000
-	end := now.UnixMilli() + 60000
 
 	var sel, upd []string
 	for _, c := range sumCols {

@@ -127,6 +127,11 @@ type Writer struct {
 	lastSeen   map[int]seen
 	detailMin  map[int]int64 // the minute whose first sample carried a detail blob
 	dirtySince int64         // oldest ts written since the last rollup, 0 for none
+	dirtyUntil int64         // newest ts written since the last rollup
+
+	// Reused by the writer goroutine only.
+	rows []row
+	args []any
 }
 
 // WriterOptions tune a Writer.
@@ -237,55 +242,66 @@ func (w *Writer) drainWith(err error) {
 const maxParams = 30000
 
 func (w *Writer) write(ctx context.Context, batch []request) error {
-	type row struct {
-		serverID int
-		s        *agentv1.MetricSample
-		sum      Summary
+	n := 0
+	for _, r := range batch {
+		n += len(r.samples)
 	}
-	rows := make([]row, 0, len(batch))
-	newest := map[int]*agentv1.MetricSample{}
-	var oldest int64
+	if cap(w.rows) < n {
+		w.rows = make([]row, 0, n)
+	}
+	rows := w.rows[:0]
+	newest := map[int]int{} // server id → index of its newest row
+	var oldest, latestTS int64
 	w.mu.Lock()
 	for _, r := range batch {
 		for _, s := range r.samples {
 			sum := Summarize(r.serverID, s)
-			rows = append(rows, row{r.serverID, s, sum})
+			minute := sum.TS / 60000
+			detail := w.detailMin[r.serverID] != minute
+			if detail {
+				w.detailMin[r.serverID] = minute
+			}
+			rows = append(rows, row{s: s, sum: sum, detail: detail})
 			if oldest == 0 || sum.TS < oldest {
 				oldest = sum.TS
 			}
-			if cur, ok := newest[r.serverID]; !ok || cur.GetTime().AsTime().Before(s.GetTime().AsTime()) {
-				newest[r.serverID] = s
+			latestTS = max(latestTS, sum.TS)
+			if i, ok := newest[r.serverID]; !ok || rows[i].sum.TS < sum.TS {
+				newest[r.serverID] = len(rows) - 1
 			}
 		}
 	}
 	w.mu.Unlock()
+	w.rows = rows
 
 	perStmt := maxParams / w.perRow
 	tx, err := w.db.SQL.BeginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
-	args := make([]any, 0, perStmt*w.perRow)
 	for start := 0; start < len(rows); start += perStmt {
 		end := min(start+perStmt, len(rows))
-		args = args[:0]
+		args := w.args[:0]
 		var q strings.Builder
+		q.Grow(len(w.columns) + 60 + (end-start)*(len(w.rowParam)+2))
 		q.WriteString("INSERT INTO metric_samples (" + w.columns + ") VALUES ")
 		for i := start; i < end; i++ {
 			if i > start {
 				q.WriteString(", ")
 			}
 			q.WriteString(w.rowParam)
-			r := rows[i]
+			r := &rows[i]
 			var detail []byte
-			if w.wantDetail(r.serverID, r.sum.TS) {
+			if r.detail {
 				detail, _ = proto.Marshal(r.s)
 			}
-			args = append(args, r.serverID, r.sum.TS, r.sum.Source, r.sum.Uptime, r.sum.Processes, detail,
-				r.sum.CPU, r.sum.Load1, r.sum.Load5, r.sum.Load15, r.sum.MemUsed, r.sum.MemTotal,
-				r.sum.SwapUsed, r.sum.SwapTotal, r.sum.DiskUsed, r.sum.DiskTotal, r.sum.NetRx, r.sum.NetTx,
-				r.sum.DiskRead, r.sum.DiskWrite)
+			sm := &r.sum
+			args = append(args, sm.ServerID, sm.TS, sm.Source, sm.Uptime, sm.Processes, detail,
+				sm.CPU, sm.Load1, sm.Load5, sm.Load15, sm.MemUsed, sm.MemTotal,
+				sm.SwapUsed, sm.SwapTotal, sm.DiskUsed, sm.DiskTotal, sm.NetRx, sm.NetTx,
+				sm.DiskRead, sm.DiskWrite)
 		}
+		w.args = args
 		q.WriteString(" ON CONFLICT (server_id, ts) DO NOTHING")
 		if _, err := tx.ExecContext(ctx, w.db.Rebind(q.String()), args...); err != nil {
 			tx.Rollback()
@@ -302,31 +318,30 @@ func (w *Writer) write(ctx context.Context, batch []request) error {
 	if w.dirtySince == 0 || oldest < w.dirtySince {
 		w.dirtySince = oldest
 	}
-	for id, s := range newest {
-		if cur, ok := w.latest[id]; !ok || !s.GetTime().AsTime().Before(cur.GetTime().AsTime()) {
-			w.latest[id] = s
-			latest = append(latest, Summarize(id, s))
+	w.dirtyUntil = max(w.dirtyUntil, latestTS)
+	for id, i := range newest {
+		r := &rows[i]
+		if cur, ok := w.latest[id]; !ok || !r.s.GetTime().AsTime().Before(cur.GetTime().AsTime()) {
+			w.latest[id] = r.s
+			latest = append(latest, r.sum)
 		}
 		w.lastSeen[id] = seen{at: now, source: w.latest[id].GetSource()}
 	}
 	w.mu.Unlock()
+	// Drop references to the samples so they can be collected.
+	clear(w.rows[:cap(w.rows)])
+	clear(w.args[:cap(w.args)])
 	if w.publish != nil && len(latest) > 0 {
 		w.publish(latest)
 	}
 	return nil
 }
 
-// wantDetail reports whether the sample is the first of its minute for the
-// server; only those keep the full sample, which bounds the raw table's size.
-func (w *Writer) wantDetail(serverID int, ts int64) bool {
-	minute := ts / 60000
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.detailMin[serverID] == minute {
-		return false
-	}
-	w.detailMin[serverID] = minute
-	return true
+// row is one sample on its way into the database.
+type row struct {
+	s      *agentv1.MetricSample
+	sum    Summary
+	detail bool // the first sample of its minute keeps the full sample
 }
 
 // Latest returns the newest full sample stored for a server since start, or nil.
@@ -351,13 +366,24 @@ func (w *Writer) takeLastSeen() map[int]seen {
 	return out
 }
 
-// takeDirty returns the oldest ts written since the last call, or 0.
-func (w *Writer) takeDirty() int64 {
+// takeDirty returns the oldest and newest ts written since the last call;
+// oldest is 0 when nothing was written.
+func (w *Writer) takeDirty() (oldest, newest int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	d := w.dirtySince
-	w.dirtySince = 0
-	return d
+	oldest, newest = w.dirtySince, w.dirtyUntil
+	w.dirtySince, w.dirtyUntil = 0, 0
+	return oldest, newest
+}
+
+// markDirty records that [oldest, newest] still needs rolling up.
+func (w *Writer) markDirty(oldest, newest int64) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.dirtySince == 0 || oldest < w.dirtySince {
+		w.dirtySince = oldest
+	}
+	w.dirtyUntil = max(w.dirtyUntil, newest)
 }
 
 // Forget drops cached state for a deleted server.
