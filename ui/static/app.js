@@ -293,3 +293,29 @@
     box.dataset.lastStatus = data.status || "";
   });
 })();
+
+// Provisioning task page: each finished step arrives on the topic task.<id>
+// and is appended to the log; when the task ends the page reloads to show the
+// stored log and outcome.
+(() => {
+  const gh = window.gatehouse;
+  if (!gh) return;
+  const box = () => document.querySelector("[data-task]");
+  gh.on("task.step", (data) => {
+    const b = box();
+    if (!b || String(data.task_id) !== b.dataset.task) return;
+    const log = b.querySelector("[data-task-log]");
+    if (log && !log.textContent.includes(data.text)) log.textContent += data.text;
+  });
+  gh.on("task.done", (data) => {
+    const b = box();
+    if (!b || String(data.task_id) !== b.dataset.task) return;
+    const st = document.querySelector("[data-task-status]");
+    if (st) { st.textContent = data.status; st.className = `status task-${data.status}`; }
+    const err = document.querySelector("[data-task-error]");
+    if (err && data.error) { err.textContent = data.error; err.hidden = false; }
+    const waiting = b.querySelector("[data-task-waiting]");
+    if (waiting) waiting.remove();
+    setTimeout(() => location.reload(), 300);
+  });
+})();
