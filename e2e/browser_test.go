@@ -1,49 +1,21 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/browsertest"
 )
-
-const chromium = "/usr/bin/chromium"
-
-// browser starts a headless Chromium for the test.
-func browser(t *testing.T) context.Context {
-	t.Helper()
-	if _, err := exec.LookPath(chromium); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is required under CI: %v", err)
-		}
-		t.Skipf("chromium not installed: %v", err)
-	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Headless,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	ctx, cancel := context.WithTimeout(bctx, 90*time.Second)
-	t.Cleanup(func() { cancel(); cancelBrowser(); cancelAlloc() })
-	return ctx
-}
 
 // TestDashboardTileAndChartUpdateLive signs in to a real controller with a
 // real agent reporting, and watches a dashboard tile change without a reload,
 // then the server page draw its charts and extend them live.
 func TestDashboardTileAndChartUpdateLive(t *testing.T) {
 	t.Parallel()
-	ctx := browser(t)
+	b := browsertest.New(t, 90*time.Second)
 	c := startController(t, "--metrics-interval", "1s")
 	token, pin := c.addServer("node-live")
 	id := c.serverID("node-live")
@@ -51,29 +23,11 @@ func TestDashboardTileAndChartUpdateLive(t *testing.T) {
 	eventually(t, 20*time.Second, "the agent reporting", func() bool { return c.server(id).Status == "online" })
 	base := "http://" + c.httpAddr
 
-	type C = chromedp.CSS
-	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-	}
-	eval := func(js string) string {
-		t.Helper()
-		v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
-		if err != nil {
-			t.Fatalf("%s: %v", js, err)
-		}
-		return v
-	}
-	step("sign in",
-		chromedp.Navigate(base+"/login"),
-		chromedp.WaitVisible(C(`input[name=username]`)),
-		chromedp.SendKeys(C(`input[name=username]`), "admin"),
-		chromedp.SendKeys(C(`input[name=password]`), c.password),
-		chromedp.Click(C(`form[action="/login"] button[type=submit]`)),
-		chromedp.WaitVisible(C(fmt.Sprintf(`.tile[data-server-id="%d"]`, id))),
-	)
+	type C = browsertest.CSS
+	step := b.Do
+	eval := func(js string) string { t.Helper(); return browsertest.Eval[string](b, js) }
+	b.SignIn(base, "admin", c.password)
+	step("see the tile", chromedp.WaitVisible(C(fmt.Sprintf(`.tile[data-server-id="%d"]`, id))))
 	// Mark this page load; a reload would lose the mark.
 	eval(`window.__gatehouseLoad = "kept"; "ok"`)
 	tile := fmt.Sprintf(`.tile[data-server-id="%d"]`, id)

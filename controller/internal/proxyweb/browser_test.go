@@ -2,8 +2,6 @@ package proxyweb
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,48 +12,23 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
 	"github.com/gatehousehq/gatehouse/controller/internal/events"
 	"github.com/gatehousehq/gatehouse/ent/domain"
+	"github.com/gatehousehq/gatehouse/internal/testutil/browsertest"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // TestBrowserCreatesUpstreamAndDomain drives the editors in headless Chromium: an admin
 // creates an upstream, then a domain with a proxy route and a redirect route, and sees
 // both listed.
 func TestBrowserCreatesUpstreamAndDomain(t *testing.T) {
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is required under CI: %v", err)
-		}
-		t.Skipf("chromium not installed: %v", err)
-	}
 	e := newEnv(t, openDB(t, "sqlite"))
 	e.createUser("admin", auth.RoleAdmin)
 	e.server("edge-1")
 	base := e.http.URL
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Headless,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 25*time.Second)
-	defer cancel()
-
-	type C = chromedp.CSS
-	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v\nserver log:\n%s", what, err, e.logs.String())
-		}
-	}
+	b := browsertest.New(t, 25*time.Second)
+	b.OnFail = func() string { return "server log:\n" + e.logs.String() }
+	ctx := b.Ctx
+	type C = browsertest.CSS
+	step := b.Do
 	read := func(what string, a chromedp.Action[string]) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, a)

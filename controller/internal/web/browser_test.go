@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -12,47 +10,22 @@ import (
 
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
 	"github.com/gatehousehq/gatehouse/controller/internal/config"
+	"github.com/gatehousehq/gatehouse/internal/testutil/browsertest"
 )
-
-const chromiumPath = "/usr/bin/chromium"
 
 // TestBrowserAdminCreatesUser drives the UI in real headless Chromium: an
 // admin signs in, creates a user in the modal dialog and signs out; the new
 // user signs in and is shown the forbidden page on /users.
 func TestBrowserAdminCreatesUser(t *testing.T) {
-	if _, err := exec.LookPath(chromiumPath); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("chromium is required under CI: %v", err)
-		}
-		t.Skipf("chromium not installed: %v", err)
-	}
 	e := newEnv(t, openDB(t, "sqlite"), config.Config{})
 	e.createUser("admin", "admin password", auth.RoleAdmin)
 	base := e.http.URL
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Headless,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	bctx, cancelBrowser := chromedp.NewContext(actx)
-	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(bctx, 20*time.Second)
-	defer cancel()
-
-	type C = chromedp.CSS
-	step := func(what string, steps ...chromedp.Action[chromedp.Void]) {
-		t.Helper()
-		if err := chromedp.Do(ctx, steps...); err != nil {
-			t.Fatalf("%s: %v\nserver log:\n%s", what, err, e.logs.String())
-		}
-	}
+	b := browsertest.New(t, 20*time.Second)
+	b.OnFail = func() string { return "server log:\n" + e.logs.String() }
+	ctx := b.Ctx
+	type C = browsertest.CSS
+	step := b.Do
 	read := func(what string, a chromedp.Action[string]) string {
 		t.Helper()
 		v, err := chromedp.Run(ctx, a)
@@ -61,17 +34,7 @@ func TestBrowserAdminCreatesUser(t *testing.T) {
 		}
 		return v
 	}
-	signIn := func(user, pass string) {
-		t.Helper()
-		step("sign in as "+user,
-			chromedp.Navigate(base+"/login"),
-			chromedp.WaitVisible(C(`input[name=username]`)),
-			chromedp.SendKeys(C(`input[name=username]`), user),
-			chromedp.SendKeys(C(`input[name=password]`), pass),
-			chromedp.Click(C(`form[action="/login"] button[type=submit]`)),
-			chromedp.WaitVisible(C(`header.topbar`)),
-		)
-	}
+	signIn := func(user, pass string) { t.Helper(); b.SignIn(base, user, pass) }
 
 	signIn("admin", "admin password")
 	step("dashboard", chromedp.WaitVisible(C(`section.empty`)))
