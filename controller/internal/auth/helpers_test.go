@@ -3,7 +3,6 @@ package auth
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
+	"github.com/gatehousehq/gatehouse/controller/internal/store/storetest"
 	"github.com/gatehousehq/gatehouse/internal/testutil/pgtest"
 )
 
@@ -21,23 +21,7 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
 // bothDialects runs body against a fresh, migrated SQLite and PostgreSQL database.
 func bothDialects(t *testing.T, body func(t *testing.T, db *store.DB)) {
 	t.Helper()
-	for _, name := range []string{"sqlite", "postgres"} {
-		t.Run(name, func(t *testing.T) {
-			url := "sqlite:" + filepath.Join(t.TempDir(), "gh.db")
-			if name == "postgres" {
-				url = pgtest.Database(t)
-			}
-			db, err := store.Open(context.Background(), url, hclog.NewNullLogger())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			if _, err := db.Migrate(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			body(t, db)
-		})
-	}
+	storetest.Each(t, body)
 }
 
 // clock is a settable time source.

@@ -3,7 +3,6 @@ package metrics
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -13,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
+	"github.com/gatehousehq/gatehouse/controller/internal/store/storetest"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/internal/testutil/pgtest"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
@@ -21,23 +21,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
 
 func eachDialect(t *testing.T, body func(t *testing.T, db *store.DB)) {
-	for _, d := range []string{"sqlite", "postgres"} {
-		t.Run(d, func(t *testing.T) {
-			url := "sqlite:" + filepath.Join(t.TempDir(), "gh.db")
-			if d == "postgres" {
-				url = pgtest.Database(t)
-			}
-			db, err := store.Open(context.Background(), url, hclog.NewNullLogger())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			if _, err := db.Migrate(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			body(t, db)
-		})
-	}
+	storetest.Each(t, body)
 }
 
 func sample(at time.Time, cpu float64) *agentv1.MetricSample {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math/big"
 	"os"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/gatehousehq/gatehouse/controller/internal/hub"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
+	"github.com/gatehousehq/gatehouse/controller/internal/store/storetest"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/internal/testutil/pgtest"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
@@ -23,23 +23,7 @@ import (
 func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
 
 func eachDialect(t *testing.T, body func(t *testing.T, r *Registry)) {
-	for _, d := range []string{"sqlite", "postgres"} {
-		t.Run(d, func(t *testing.T) {
-			url := "sqlite:" + filepath.Join(t.TempDir(), "gh.db")
-			if d == "postgres" {
-				url = pgtest.Database(t)
-			}
-			db, err := store.Open(context.Background(), url, hclog.NewNullLogger())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			if _, err := db.Migrate(context.Background()); err != nil {
-				t.Fatal(err)
-			}
-			body(t, New(db, hclog.NewNullLogger()))
-		})
-	}
+	storetest.Each(t, func(t *testing.T, db *store.DB) { body(t, New(db, hclog.NewNullLogger())) })
 }
 
 func redeem(r *Registry, token string) (string, error) {

@@ -11,32 +11,20 @@ import (
 
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
+	"github.com/gatehousehq/gatehouse/controller/internal/store/storetest"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/internal/testutil/pgtest"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
 
-// eachDB runs body against a fresh, migrated SQLite and PostgreSQL database.
+// eachDB runs body in parallel against a fresh, migrated SQLite and PostgreSQL database.
 func eachDB(t *testing.T, body func(t *testing.T, db *store.DB)) {
 	t.Helper()
-	for _, name := range []string{"sqlite", "postgres"} {
-		t.Run(name, func(t *testing.T) {
+	for _, d := range storetest.Dialects {
+		t.Run(d, func(t *testing.T) {
 			t.Parallel()
-			url := "sqlite:" + t.TempDir() + "/gh.db"
-			if name == "postgres" {
-				url = pgtest.Database(t)
-			}
-			ctx := context.Background()
-			db, err := store.Open(ctx, url, hclog.NewNullLogger())
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { db.Close() })
-			if _, err := db.Migrate(ctx); err != nil {
-				t.Fatal(err)
-			}
-			body(t, db)
+			body(t, storetest.Open(t, d))
 		})
 	}
 }
