@@ -364,7 +364,9 @@ type Hello struct {
 	// The metrics source in use ("glances" or "proc").
 	MetricsSource string `protobuf:"bytes,5,opt,name=metrics_source,json=metricsSource,proto3" json:"metrics_source,omitempty"`
 	// The node id the agent believes it is; must match its certificate.
-	NodeId        string `protobuf:"bytes,6,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	NodeId string `protobuf:"bytes,6,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// How nginx is set up on the node; the controller renders for it.
+	Nginx         *NginxNode `protobuf:"bytes,7,opt,name=nginx,proto3" json:"nginx,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -441,6 +443,98 @@ func (x *Hello) GetNodeId() string {
 	return ""
 }
 
+func (x *Hello) GetNginx() *NginxNode {
+	if x != nil {
+		return x.Nginx
+	}
+	return nil
+}
+
+// NginxNode describes the node's nginx as the agent is configured to drive it,
+// so the controller renders paths and listeners that fit the node.
+type NginxNode struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The agent's managed directory: releases/, the current link nginx
+	// includes, and acme/ for HTTP-01 challenges. Absolute.
+	Dir string `protobuf:"bytes,1,opt,name=dir,proto3" json:"dir,omitempty"`
+	// Whether the agent found the nginx binary; without it, apply commands fail
+	// with a message saying so.
+	Installed bool `protobuf:"varint,2,opt,name=installed,proto3" json:"installed,omitempty"`
+	// Ports of the managed HTTP and HTTPS listeners (80 and 443 unless the node
+	// is configured otherwise).
+	HttpPort  uint32 `protobuf:"varint,3,opt,name=http_port,json=httpPort,proto3" json:"http_port,omitempty"`
+	HttpsPort uint32 `protobuf:"varint,4,opt,name=https_port,json=httpsPort,proto3" json:"https_port,omitempty"`
+	// The address listeners bind to; empty for all addresses.
+	BindAddress   string `protobuf:"bytes,5,opt,name=bind_address,json=bindAddress,proto3" json:"bind_address,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NginxNode) Reset() {
+	*x = NginxNode{}
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NginxNode) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NginxNode) ProtoMessage() {}
+
+func (x *NginxNode) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NginxNode.ProtoReflect.Descriptor instead.
+func (*NginxNode) Descriptor() ([]byte, []int) {
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *NginxNode) GetDir() string {
+	if x != nil {
+		return x.Dir
+	}
+	return ""
+}
+
+func (x *NginxNode) GetInstalled() bool {
+	if x != nil {
+		return x.Installed
+	}
+	return false
+}
+
+func (x *NginxNode) GetHttpPort() uint32 {
+	if x != nil {
+		return x.HttpPort
+	}
+	return 0
+}
+
+func (x *NginxNode) GetHttpsPort() uint32 {
+	if x != nil {
+		return x.HttpsPort
+	}
+	return 0
+}
+
+func (x *NginxNode) GetBindAddress() string {
+	if x != nil {
+		return x.BindAddress
+	}
+	return ""
+}
+
 // Welcome answers Hello.
 type Welcome struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
@@ -454,7 +548,7 @@ type Welcome struct {
 
 func (x *Welcome) Reset() {
 	*x = Welcome{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[3]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +560,7 @@ func (x *Welcome) String() string {
 func (*Welcome) ProtoMessage() {}
 
 func (x *Welcome) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[3]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +573,7 @@ func (x *Welcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Welcome.ProtoReflect.Descriptor instead.
 func (*Welcome) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Welcome) GetMinCapability() int32 {
@@ -521,7 +615,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -533,7 +627,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[4]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -546,7 +640,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Heartbeat) GetSeq() uint64 {
@@ -573,7 +667,7 @@ type Close struct {
 
 func (x *Close) Reset() {
 	*x = Close{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -585,7 +679,7 @@ func (x *Close) String() string {
 func (*Close) ProtoMessage() {}
 
 func (x *Close) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[5]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -598,7 +692,7 @@ func (x *Close) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Close.ProtoReflect.Descriptor instead.
 func (*Close) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{5}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Close) GetReason() string {
@@ -627,7 +721,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -639,7 +733,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[6]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -652,7 +746,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *Command) GetId() string {
@@ -765,7 +859,7 @@ type FetchGlancesPlugin struct {
 
 func (x *FetchGlancesPlugin) Reset() {
 	*x = FetchGlancesPlugin{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -777,7 +871,7 @@ func (x *FetchGlancesPlugin) String() string {
 func (*FetchGlancesPlugin) ProtoMessage() {}
 
 func (x *FetchGlancesPlugin) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[7]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -790,7 +884,7 @@ func (x *FetchGlancesPlugin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FetchGlancesPlugin.ProtoReflect.Descriptor instead.
 func (*FetchGlancesPlugin) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FetchGlancesPlugin) GetName() string {
@@ -811,7 +905,7 @@ type ApplyNginxRelease struct {
 
 func (x *ApplyNginxRelease) Reset() {
 	*x = ApplyNginxRelease{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -823,7 +917,7 @@ func (x *ApplyNginxRelease) String() string {
 func (*ApplyNginxRelease) ProtoMessage() {}
 
 func (x *ApplyNginxRelease) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[8]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -836,7 +930,7 @@ func (x *ApplyNginxRelease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyNginxRelease.ProtoReflect.Descriptor instead.
 func (*ApplyNginxRelease) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ApplyNginxRelease) GetRevision() int64 {
@@ -865,7 +959,7 @@ type NginxFile struct {
 
 func (x *NginxFile) Reset() {
 	*x = NginxFile{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +971,7 @@ func (x *NginxFile) String() string {
 func (*NginxFile) ProtoMessage() {}
 
 func (x *NginxFile) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[9]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +984,7 @@ func (x *NginxFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NginxFile.ProtoReflect.Descriptor instead.
 func (*NginxFile) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *NginxFile) GetPath() string {
@@ -925,7 +1019,7 @@ type PlaceChallenge struct {
 
 func (x *PlaceChallenge) Reset() {
 	*x = PlaceChallenge{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -937,7 +1031,7 @@ func (x *PlaceChallenge) String() string {
 func (*PlaceChallenge) ProtoMessage() {}
 
 func (x *PlaceChallenge) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[10]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -950,7 +1044,7 @@ func (x *PlaceChallenge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlaceChallenge.ProtoReflect.Descriptor instead.
 func (*PlaceChallenge) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PlaceChallenge) GetToken() string {
@@ -977,7 +1071,7 @@ type RemoveChallenge struct {
 
 func (x *RemoveChallenge) Reset() {
 	*x = RemoveChallenge{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -989,7 +1083,7 @@ func (x *RemoveChallenge) String() string {
 func (*RemoveChallenge) ProtoMessage() {}
 
 func (x *RemoveChallenge) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[11]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1002,7 +1096,7 @@ func (x *RemoveChallenge) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveChallenge.ProtoReflect.Descriptor instead.
 func (*RemoveChallenge) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *RemoveChallenge) GetToken() string {
@@ -1021,7 +1115,7 @@ type CheckNginxDrift struct {
 
 func (x *CheckNginxDrift) Reset() {
 	*x = CheckNginxDrift{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1127,7 @@ func (x *CheckNginxDrift) String() string {
 func (*CheckNginxDrift) ProtoMessage() {}
 
 func (x *CheckNginxDrift) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[12]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1140,7 @@ func (x *CheckNginxDrift) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckNginxDrift.ProtoReflect.Descriptor instead.
 func (*CheckNginxDrift) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 // CommandResult answers the Command with the same id.
@@ -1068,7 +1162,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1174,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[13]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1187,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CommandResult) GetId() string {
@@ -1190,7 +1284,7 @@ type GlancesPluginResult struct {
 
 func (x *GlancesPluginResult) Reset() {
 	*x = GlancesPluginResult{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1296,7 @@ func (x *GlancesPluginResult) String() string {
 func (*GlancesPluginResult) ProtoMessage() {}
 
 func (x *GlancesPluginResult) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1309,7 @@ func (x *GlancesPluginResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlancesPluginResult.ProtoReflect.Descriptor instead.
 func (*GlancesPluginResult) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *GlancesPluginResult) GetJson() []byte {
@@ -1238,7 +1332,7 @@ type ApplyResult struct {
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1344,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +1357,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ApplyResult) GetCode() ApplyCode {
@@ -1295,7 +1389,7 @@ type ChallengeResult struct {
 
 func (x *ChallengeResult) Reset() {
 	*x = ChallengeResult{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1401,7 @@ func (x *ChallengeResult) String() string {
 func (*ChallengeResult) ProtoMessage() {}
 
 func (x *ChallengeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1414,7 @@ func (x *ChallengeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeResult.ProtoReflect.Descriptor instead.
 func (*ChallengeResult) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 type DriftResult struct {
@@ -1334,7 +1428,7 @@ type DriftResult struct {
 
 func (x *DriftResult) Reset() {
 	*x = DriftResult{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1346,7 +1440,7 @@ func (x *DriftResult) String() string {
 func (*DriftResult) ProtoMessage() {}
 
 func (x *DriftResult) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1359,7 +1453,7 @@ func (x *DriftResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriftResult.ProtoReflect.Descriptor instead.
 func (*DriftResult) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DriftResult) GetAdded() []string {
@@ -1393,7 +1487,7 @@ type CommandError struct {
 
 func (x *CommandError) Reset() {
 	*x = CommandError{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1405,7 +1499,7 @@ func (x *CommandError) String() string {
 func (*CommandError) ProtoMessage() {}
 
 func (x *CommandError) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1418,7 +1512,7 @@ func (x *CommandError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandError.ProtoReflect.Descriptor instead.
 func (*CommandError) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CommandError) GetCode() ErrorCode {
@@ -1445,7 +1539,7 @@ type RenewCertificateRequest struct {
 
 func (x *RenewCertificateRequest) Reset() {
 	*x = RenewCertificateRequest{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1457,7 +1551,7 @@ func (x *RenewCertificateRequest) String() string {
 func (*RenewCertificateRequest) ProtoMessage() {}
 
 func (x *RenewCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1470,7 +1564,7 @@ func (x *RenewCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RenewCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RenewCertificateRequest) GetCsr() []byte {
@@ -1490,7 +1584,7 @@ type RenewCertificateResponse struct {
 
 func (x *RenewCertificateResponse) Reset() {
 	*x = RenewCertificateResponse{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +1596,7 @@ func (x *RenewCertificateResponse) String() string {
 func (*RenewCertificateResponse) ProtoMessage() {}
 
 func (x *RenewCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +1609,7 @@ func (x *RenewCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RenewCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RenewCertificateResponse) GetCertificate() []byte {
@@ -1547,7 +1641,7 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"\acommand\x18\x02 \x01(\v2\x1b.gatehouse.agent.v1.CommandH\x00R\acommand\x12=\n" +
 	"\theartbeat\x18\x03 \x01(\v2\x1d.gatehouse.agent.v1.HeartbeatH\x00R\theartbeat\x121\n" +
 	"\x05close\x18\x04 \x01(\v2\x19.gatehouse.agent.v1.CloseH\x00R\x05closeB\x06\n" +
-	"\x04kind\"\xec\x01\n" +
+	"\x04kind\"\xa1\x02\n" +
 	"\x05Hello\x12#\n" +
 	"\ragent_version\x18\x01 \x01(\tR\fagentVersion\x12\x1e\n" +
 	"\n" +
@@ -1556,7 +1650,15 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"\x05facts\x18\x03 \x01(\v2\x1d.gatehouse.agent.v1.HostFactsR\x05facts\x12)\n" +
 	"\x10applied_revision\x18\x04 \x01(\x03R\x0fappliedRevision\x12%\n" +
 	"\x0emetrics_source\x18\x05 \x01(\tR\rmetricsSource\x12\x17\n" +
-	"\anode_id\x18\x06 \x01(\tR\x06nodeId\"\xfd\x01\n" +
+	"\anode_id\x18\x06 \x01(\tR\x06nodeId\x123\n" +
+	"\x05nginx\x18\a \x01(\v2\x1d.gatehouse.agent.v1.NginxNodeR\x05nginx\"\x9a\x01\n" +
+	"\tNginxNode\x12\x10\n" +
+	"\x03dir\x18\x01 \x01(\tR\x03dir\x12\x1c\n" +
+	"\tinstalled\x18\x02 \x01(\bR\tinstalled\x12\x1b\n" +
+	"\thttp_port\x18\x03 \x01(\rR\bhttpPort\x12\x1d\n" +
+	"\n" +
+	"https_port\x18\x04 \x01(\rR\thttpsPort\x12!\n" +
+	"\fbind_address\x18\x05 \x01(\tR\vbindAddress\"\xfd\x01\n" +
 	"\aWelcome\x12%\n" +
 	"\x0emin_capability\x18\x01 \x01(\x05R\rminCapability\x12D\n" +
 	"\x10metrics_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0fmetricsInterval\x12;\n" +
@@ -1651,75 +1753,77 @@ func file_gatehouse_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_gatehouse_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gatehouse_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_gatehouse_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_gatehouse_agent_v1_agent_proto_goTypes = []any{
 	(ApplyCode)(0),                   // 0: gatehouse.agent.v1.ApplyCode
 	(ErrorCode)(0),                   // 1: gatehouse.agent.v1.ErrorCode
 	(*AgentMessage)(nil),             // 2: gatehouse.agent.v1.AgentMessage
 	(*ControllerMessage)(nil),        // 3: gatehouse.agent.v1.ControllerMessage
 	(*Hello)(nil),                    // 4: gatehouse.agent.v1.Hello
-	(*Welcome)(nil),                  // 5: gatehouse.agent.v1.Welcome
-	(*Heartbeat)(nil),                // 6: gatehouse.agent.v1.Heartbeat
-	(*Close)(nil),                    // 7: gatehouse.agent.v1.Close
-	(*Command)(nil),                  // 8: gatehouse.agent.v1.Command
-	(*FetchGlancesPlugin)(nil),       // 9: gatehouse.agent.v1.FetchGlancesPlugin
-	(*ApplyNginxRelease)(nil),        // 10: gatehouse.agent.v1.ApplyNginxRelease
-	(*NginxFile)(nil),                // 11: gatehouse.agent.v1.NginxFile
-	(*PlaceChallenge)(nil),           // 12: gatehouse.agent.v1.PlaceChallenge
-	(*RemoveChallenge)(nil),          // 13: gatehouse.agent.v1.RemoveChallenge
-	(*CheckNginxDrift)(nil),          // 14: gatehouse.agent.v1.CheckNginxDrift
-	(*CommandResult)(nil),            // 15: gatehouse.agent.v1.CommandResult
-	(*GlancesPluginResult)(nil),      // 16: gatehouse.agent.v1.GlancesPluginResult
-	(*ApplyResult)(nil),              // 17: gatehouse.agent.v1.ApplyResult
-	(*ChallengeResult)(nil),          // 18: gatehouse.agent.v1.ChallengeResult
-	(*DriftResult)(nil),              // 19: gatehouse.agent.v1.DriftResult
-	(*CommandError)(nil),             // 20: gatehouse.agent.v1.CommandError
-	(*RenewCertificateRequest)(nil),  // 21: gatehouse.agent.v1.RenewCertificateRequest
-	(*RenewCertificateResponse)(nil), // 22: gatehouse.agent.v1.RenewCertificateResponse
-	(*HostFacts)(nil),                // 23: gatehouse.agent.v1.HostFacts
-	(*durationpb.Duration)(nil),      // 24: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 25: google.protobuf.Timestamp
-	(*MetricsBatch)(nil),             // 26: gatehouse.agent.v1.MetricsBatch
-	(*MetricsAck)(nil),               // 27: gatehouse.agent.v1.MetricsAck
+	(*NginxNode)(nil),                // 5: gatehouse.agent.v1.NginxNode
+	(*Welcome)(nil),                  // 6: gatehouse.agent.v1.Welcome
+	(*Heartbeat)(nil),                // 7: gatehouse.agent.v1.Heartbeat
+	(*Close)(nil),                    // 8: gatehouse.agent.v1.Close
+	(*Command)(nil),                  // 9: gatehouse.agent.v1.Command
+	(*FetchGlancesPlugin)(nil),       // 10: gatehouse.agent.v1.FetchGlancesPlugin
+	(*ApplyNginxRelease)(nil),        // 11: gatehouse.agent.v1.ApplyNginxRelease
+	(*NginxFile)(nil),                // 12: gatehouse.agent.v1.NginxFile
+	(*PlaceChallenge)(nil),           // 13: gatehouse.agent.v1.PlaceChallenge
+	(*RemoveChallenge)(nil),          // 14: gatehouse.agent.v1.RemoveChallenge
+	(*CheckNginxDrift)(nil),          // 15: gatehouse.agent.v1.CheckNginxDrift
+	(*CommandResult)(nil),            // 16: gatehouse.agent.v1.CommandResult
+	(*GlancesPluginResult)(nil),      // 17: gatehouse.agent.v1.GlancesPluginResult
+	(*ApplyResult)(nil),              // 18: gatehouse.agent.v1.ApplyResult
+	(*ChallengeResult)(nil),          // 19: gatehouse.agent.v1.ChallengeResult
+	(*DriftResult)(nil),              // 20: gatehouse.agent.v1.DriftResult
+	(*CommandError)(nil),             // 21: gatehouse.agent.v1.CommandError
+	(*RenewCertificateRequest)(nil),  // 22: gatehouse.agent.v1.RenewCertificateRequest
+	(*RenewCertificateResponse)(nil), // 23: gatehouse.agent.v1.RenewCertificateResponse
+	(*HostFacts)(nil),                // 24: gatehouse.agent.v1.HostFacts
+	(*durationpb.Duration)(nil),      // 25: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 26: google.protobuf.Timestamp
+	(*MetricsBatch)(nil),             // 27: gatehouse.agent.v1.MetricsBatch
+	(*MetricsAck)(nil),               // 28: gatehouse.agent.v1.MetricsAck
 }
 var file_gatehouse_agent_v1_agent_proto_depIdxs = []int32{
 	4,  // 0: gatehouse.agent.v1.AgentMessage.hello:type_name -> gatehouse.agent.v1.Hello
-	15, // 1: gatehouse.agent.v1.AgentMessage.result:type_name -> gatehouse.agent.v1.CommandResult
-	6,  // 2: gatehouse.agent.v1.AgentMessage.heartbeat:type_name -> gatehouse.agent.v1.Heartbeat
-	5,  // 3: gatehouse.agent.v1.ControllerMessage.welcome:type_name -> gatehouse.agent.v1.Welcome
-	8,  // 4: gatehouse.agent.v1.ControllerMessage.command:type_name -> gatehouse.agent.v1.Command
-	6,  // 5: gatehouse.agent.v1.ControllerMessage.heartbeat:type_name -> gatehouse.agent.v1.Heartbeat
-	7,  // 6: gatehouse.agent.v1.ControllerMessage.close:type_name -> gatehouse.agent.v1.Close
-	23, // 7: gatehouse.agent.v1.Hello.facts:type_name -> gatehouse.agent.v1.HostFacts
-	24, // 8: gatehouse.agent.v1.Welcome.metrics_interval:type_name -> google.protobuf.Duration
-	25, // 9: gatehouse.agent.v1.Welcome.server_time:type_name -> google.protobuf.Timestamp
-	24, // 10: gatehouse.agent.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
-	25, // 11: gatehouse.agent.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
-	25, // 12: gatehouse.agent.v1.Command.deadline:type_name -> google.protobuf.Timestamp
-	9,  // 13: gatehouse.agent.v1.Command.fetch_glances_plugin:type_name -> gatehouse.agent.v1.FetchGlancesPlugin
-	10, // 14: gatehouse.agent.v1.Command.apply_nginx_release:type_name -> gatehouse.agent.v1.ApplyNginxRelease
-	12, // 15: gatehouse.agent.v1.Command.place_challenge:type_name -> gatehouse.agent.v1.PlaceChallenge
-	13, // 16: gatehouse.agent.v1.Command.remove_challenge:type_name -> gatehouse.agent.v1.RemoveChallenge
-	14, // 17: gatehouse.agent.v1.Command.check_nginx_drift:type_name -> gatehouse.agent.v1.CheckNginxDrift
-	11, // 18: gatehouse.agent.v1.ApplyNginxRelease.files:type_name -> gatehouse.agent.v1.NginxFile
-	16, // 19: gatehouse.agent.v1.CommandResult.glances_plugin:type_name -> gatehouse.agent.v1.GlancesPluginResult
-	17, // 20: gatehouse.agent.v1.CommandResult.apply:type_name -> gatehouse.agent.v1.ApplyResult
-	18, // 21: gatehouse.agent.v1.CommandResult.challenge:type_name -> gatehouse.agent.v1.ChallengeResult
-	19, // 22: gatehouse.agent.v1.CommandResult.drift:type_name -> gatehouse.agent.v1.DriftResult
-	20, // 23: gatehouse.agent.v1.CommandResult.error:type_name -> gatehouse.agent.v1.CommandError
-	0,  // 24: gatehouse.agent.v1.ApplyResult.code:type_name -> gatehouse.agent.v1.ApplyCode
-	1,  // 25: gatehouse.agent.v1.CommandError.code:type_name -> gatehouse.agent.v1.ErrorCode
-	2,  // 26: gatehouse.agent.v1.AgentService.Session:input_type -> gatehouse.agent.v1.AgentMessage
-	26, // 27: gatehouse.agent.v1.AgentService.ReportMetrics:input_type -> gatehouse.agent.v1.MetricsBatch
-	21, // 28: gatehouse.agent.v1.AgentService.RenewCertificate:input_type -> gatehouse.agent.v1.RenewCertificateRequest
-	3,  // 29: gatehouse.agent.v1.AgentService.Session:output_type -> gatehouse.agent.v1.ControllerMessage
-	27, // 30: gatehouse.agent.v1.AgentService.ReportMetrics:output_type -> gatehouse.agent.v1.MetricsAck
-	22, // 31: gatehouse.agent.v1.AgentService.RenewCertificate:output_type -> gatehouse.agent.v1.RenewCertificateResponse
-	29, // [29:32] is the sub-list for method output_type
-	26, // [26:29] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	16, // 1: gatehouse.agent.v1.AgentMessage.result:type_name -> gatehouse.agent.v1.CommandResult
+	7,  // 2: gatehouse.agent.v1.AgentMessage.heartbeat:type_name -> gatehouse.agent.v1.Heartbeat
+	6,  // 3: gatehouse.agent.v1.ControllerMessage.welcome:type_name -> gatehouse.agent.v1.Welcome
+	9,  // 4: gatehouse.agent.v1.ControllerMessage.command:type_name -> gatehouse.agent.v1.Command
+	7,  // 5: gatehouse.agent.v1.ControllerMessage.heartbeat:type_name -> gatehouse.agent.v1.Heartbeat
+	8,  // 6: gatehouse.agent.v1.ControllerMessage.close:type_name -> gatehouse.agent.v1.Close
+	24, // 7: gatehouse.agent.v1.Hello.facts:type_name -> gatehouse.agent.v1.HostFacts
+	5,  // 8: gatehouse.agent.v1.Hello.nginx:type_name -> gatehouse.agent.v1.NginxNode
+	25, // 9: gatehouse.agent.v1.Welcome.metrics_interval:type_name -> google.protobuf.Duration
+	26, // 10: gatehouse.agent.v1.Welcome.server_time:type_name -> google.protobuf.Timestamp
+	25, // 11: gatehouse.agent.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
+	26, // 12: gatehouse.agent.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
+	26, // 13: gatehouse.agent.v1.Command.deadline:type_name -> google.protobuf.Timestamp
+	10, // 14: gatehouse.agent.v1.Command.fetch_glances_plugin:type_name -> gatehouse.agent.v1.FetchGlancesPlugin
+	11, // 15: gatehouse.agent.v1.Command.apply_nginx_release:type_name -> gatehouse.agent.v1.ApplyNginxRelease
+	13, // 16: gatehouse.agent.v1.Command.place_challenge:type_name -> gatehouse.agent.v1.PlaceChallenge
+	14, // 17: gatehouse.agent.v1.Command.remove_challenge:type_name -> gatehouse.agent.v1.RemoveChallenge
+	15, // 18: gatehouse.agent.v1.Command.check_nginx_drift:type_name -> gatehouse.agent.v1.CheckNginxDrift
+	12, // 19: gatehouse.agent.v1.ApplyNginxRelease.files:type_name -> gatehouse.agent.v1.NginxFile
+	17, // 20: gatehouse.agent.v1.CommandResult.glances_plugin:type_name -> gatehouse.agent.v1.GlancesPluginResult
+	18, // 21: gatehouse.agent.v1.CommandResult.apply:type_name -> gatehouse.agent.v1.ApplyResult
+	19, // 22: gatehouse.agent.v1.CommandResult.challenge:type_name -> gatehouse.agent.v1.ChallengeResult
+	20, // 23: gatehouse.agent.v1.CommandResult.drift:type_name -> gatehouse.agent.v1.DriftResult
+	21, // 24: gatehouse.agent.v1.CommandResult.error:type_name -> gatehouse.agent.v1.CommandError
+	0,  // 25: gatehouse.agent.v1.ApplyResult.code:type_name -> gatehouse.agent.v1.ApplyCode
+	1,  // 26: gatehouse.agent.v1.CommandError.code:type_name -> gatehouse.agent.v1.ErrorCode
+	2,  // 27: gatehouse.agent.v1.AgentService.Session:input_type -> gatehouse.agent.v1.AgentMessage
+	27, // 28: gatehouse.agent.v1.AgentService.ReportMetrics:input_type -> gatehouse.agent.v1.MetricsBatch
+	22, // 29: gatehouse.agent.v1.AgentService.RenewCertificate:input_type -> gatehouse.agent.v1.RenewCertificateRequest
+	3,  // 30: gatehouse.agent.v1.AgentService.Session:output_type -> gatehouse.agent.v1.ControllerMessage
+	28, // 31: gatehouse.agent.v1.AgentService.ReportMetrics:output_type -> gatehouse.agent.v1.MetricsAck
+	23, // 32: gatehouse.agent.v1.AgentService.RenewCertificate:output_type -> gatehouse.agent.v1.RenewCertificateResponse
+	30, // [30:33] is the sub-list for method output_type
+	27, // [27:30] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_agent_v1_agent_proto_init() }
@@ -1740,14 +1844,14 @@ func file_gatehouse_agent_v1_agent_proto_init() {
 		(*ControllerMessage_Heartbeat)(nil),
 		(*ControllerMessage_Close)(nil),
 	}
-	file_gatehouse_agent_v1_agent_proto_msgTypes[6].OneofWrappers = []any{
+	file_gatehouse_agent_v1_agent_proto_msgTypes[7].OneofWrappers = []any{
 		(*Command_FetchGlancesPlugin)(nil),
 		(*Command_ApplyNginxRelease)(nil),
 		(*Command_PlaceChallenge)(nil),
 		(*Command_RemoveChallenge)(nil),
 		(*Command_CheckNginxDrift)(nil),
 	}
-	file_gatehouse_agent_v1_agent_proto_msgTypes[13].OneofWrappers = []any{
+	file_gatehouse_agent_v1_agent_proto_msgTypes[14].OneofWrappers = []any{
 		(*CommandResult_GlancesPlugin)(nil),
 		(*CommandResult_Apply)(nil),
 		(*CommandResult_Challenge)(nil),
@@ -1759,7 +1863,7 @@ func file_gatehouse_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_agent_v1_agent_proto_rawDesc), len(file_gatehouse_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
