@@ -38,6 +38,7 @@ type Agent struct {
 	source  *metrics.Fallback
 	buf     *metrics.Buffer
 	pushed  chan struct{} // signalled after each Push
+	nginx   *nginxEngine
 
 	interval  atomic.Int64 // metrics interval in nanoseconds; 0 until Welcome
 	intervalC chan struct{}
@@ -90,6 +91,7 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 		buf:       metrics.NewBuffer(cfg.BufferBytes),
 		pushed:    make(chan struct{}, 1),
 		intervalC: make(chan struct{}, 1),
+		nginx:     newNginxEngine(cfg, log),
 	}, nil
 }
 

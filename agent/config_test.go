@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -40,7 +41,7 @@ func TestParseConfigFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c != tc.want {
+			if !reflect.DeepEqual(c, tc.want) {
 				t.Fatalf("got %+v, want %+v", c, tc.want)
 			}
 		})
@@ -50,22 +51,44 @@ func TestParseConfigFile(t *testing.T) {
 func TestApplyEnv(t *testing.T) {
 	t.Parallel()
 	c := agent.Config{ControllerAddr: "file:1", StateDir: "/from/file"}
-	agent.ApplyEnv([]string{
+	err := agent.ApplyEnv([]string{
 		"GATEHOUSE_AGENT_CONTROLLER=env:2",
 		"GATEHOUSE_AGENT_UNKNOWN=x",
 		"GATEHOUSE_CONTROLLER=not-for-the-agent:3",
 		"PATH=/bin",
 		"GATEHOUSE_AGENT_CA_PIN=" + testPin,
+		"GATEHOUSE_AGENT_NGINX_ARGS=-p /srv/ngx  -c /srv/ngx/nginx.conf",
+		"GATEHOUSE_AGENT_NGINX_HTTP_PORT=8080",
 	}, &c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"-p", "/srv/ngx", "-c", "/srv/ngx/nginx.conf"}; !reflect.DeepEqual(c.NginxArgs, want) || c.NginxHTTPPort != 8080 {
+		t.Fatalf("nginx args %q port %d, want %q 8080", c.NginxArgs, c.NginxHTTPPort, want)
+	}
 	if c.ControllerAddr != "env:2" || c.CAPin != testPin || c.StateDir != "/from/file" {
 		t.Fatalf("got %+v", c)
+	}
+}
+
+func TestApplyEnvRefusesBadNumbers(t *testing.T) {
+	t.Parallel()
+	var c agent.Config
+	err := agent.ApplyEnv([]string{"GATEHOUSE_AGENT_NGINX_HTTP_PORT=eighty"}, &c)
+	if err == nil || !strings.Contains(err.Error(), "GATEHOUSE_AGENT_NGINX_HTTP_PORT") || !strings.Contains(err.Error(), "whole number") {
+		t.Fatalf("err = %v, want the variable named and why", err)
+	}
+	err = agent.ParseConfigFile(strings.NewReader("nginx_https_port = 4x3\n"), &c)
+	if err == nil || !strings.Contains(err.Error(), "line 1: nginx_https_port") {
+		t.Fatalf("err = %v, want the line and key named", err)
 	}
 }
 
 func TestConfigValidate(t *testing.T) {
 	t.Parallel()
 	good := agent.Config{ControllerAddr: "127.0.0.1:7443", CAPin: testPin, StateDir: "/var/lib/x",
-		GlancesURL: "http://127.0.0.1:61208", BufferBytes: 8 << 20, BackoffMin: time.Second, BackoffMax: time.Minute}
+		GlancesURL: "http://127.0.0.1:61208", BufferBytes: 8 << 20, BackoffMin: time.Second, BackoffMax: time.Minute,
+		NginxDir: "/etc/nginx/gatehouse", NginxBinary: "nginx", NginxPIDFile: "/run/nginx.pid", NginxHTTPPort: 80, NginxHTTPSPort: 443}
 	tests := []struct {
 		name string
 		mod  func(*agent.Config)
@@ -80,6 +103,29 @@ func TestConfigValidate(t *testing.T) {
 		{"glances scheme", func(c *agent.Config) { c.GlancesURL = "file:///etc/passwd" }, "glances_url:"},
 		{"tiny buffer", func(c *agent.Config) { c.BufferBytes = 10 }, "buffer_bytes:"},
 		{"backoff", func(c *agent.Config) { c.BackoffMax = time.Millisecond }, "backoff:"},
+		{"private nginx", func(c *agent.Config) {
+			c.NginxArgs = []string{"-p", "/srv/ngx", "-c", "/srv/ngx/nginx.conf"}
+			c.NginxBinary, c.NginxErrorLog, c.NginxBindAddress = "/usr/sbin/nginx", "/srv/ngx/error.log", "127.0.0.1"
+			c.NginxHTTPPort, c.NginxHTTPSPort = 8080, 8443
+		}, ""},
+		{"nginx dir relative", func(c *agent.Config) { c.NginxDir = "nginx" }, "nginx_dir:"},
+		{"nginx dir unclean", func(c *agent.Config) { c.NginxDir = "/etc/nginx/../gatehouse" }, "nginx_dir:"},
+		{"nginx dir root", func(c *agent.Config) { c.NginxDir = "/" }, "nginx_dir:"},
+		{"nginx dir quote", func(c *agent.Config) { c.NginxDir = `/etc/nginx/x";` }, "nginx_dir:"},
+		{"nginx dir space", func(c *agent.Config) { c.NginxDir = "/etc/nginx/a b" }, "nginx_dir:"},
+		{"nginx dir newline", func(c *agent.Config) { c.NginxDir = "/etc/nginx/a\nb" }, "nginx_dir:"},
+		{"nginx binary shell", func(c *agent.Config) { c.NginxBinary = "nginx; rm -rf /" }, "nginx_binary:"},
+		{"nginx binary empty", func(c *agent.Config) { c.NginxBinary = "" }, "nginx_binary:"},
+		{"nginx args odd", func(c *agent.Config) { c.NginxArgs = []string{"-p"} }, "nginx_args:"},
+		{"nginx args signal", func(c *agent.Config) { c.NginxArgs = []string{"-s", "stop"} }, "nginx_args:"},
+		{"pid relative", func(c *agent.Config) { c.NginxPIDFile = "nginx.pid" }, "nginx_pid_file:"},
+		{"error log relative", func(c *agent.Config) { c.NginxErrorLog = "error.log" }, "nginx_error_log:"},
+		{"http port zero", func(c *agent.Config) { c.NginxHTTPPort = -1 }, "nginx_http_port:"},
+		{"https port high", func(c *agent.Config) { c.NginxHTTPSPort = 65536 }, "nginx_https_port:"},
+		{"same ports", func(c *agent.Config) { c.NginxHTTPSPort = 80 }, "nginx_https_port:"},
+		{"bind name", func(c *agent.Config) { c.NginxBindAddress = "localhost" }, "nginx_bind_address:"},
+		{"bind zone", func(c *agent.Config) { c.NginxBindAddress = "fe80::1%eth0" }, "nginx_bind_address:"},
+		{"bind injection", func(c *agent.Config) { c.NginxBindAddress = "127.0.0.1; include /etc/passwd" }, "nginx_bind_address:"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

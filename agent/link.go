@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -47,11 +46,13 @@ func (a *Agent) runConn(parent context.Context) (welcomed bool, err error) {
 	}
 	id := a.identity()
 	hello := &agentv1.Hello{
-		AgentVersion:  a.cfg.Version,
-		Capability:    Capability,
-		Facts:         a.facts(),
-		MetricsSource: a.source.Current(),
-		NodeId:        id.nodeID,
+		AgentVersion:    a.cfg.Version,
+		Capability:      Capability,
+		Facts:           a.facts(),
+		MetricsSource:   a.source.Current(),
+		NodeId:          id.nodeID,
+		AppliedRevision: a.nginx.current(),
+		Nginx:           a.nginx.node(a.cfg),
 	}
 	if err := stream.Send(&agentv1.AgentMessage{Kind: &agentv1.AgentMessage_Hello{Hello: hello}}); err != nil {
 		return false, fmt.Errorf("send hello: %w", err)
@@ -256,8 +257,14 @@ func (a *Agent) execute(ctx context.Context, cmd *agentv1.Command) *agentv1.Comm
 			return cmdError(agentv1.ErrorCode_ERROR_CODE_FAILED, "fetch glances plugin %s: %v", name, err)
 		}
 		return &agentv1.CommandResult{Result: &agentv1.CommandResult_GlancesPlugin{GlancesPlugin: &agentv1.GlancesPluginResult{Json: body}}}
-	case *agentv1.Command_ApplyNginxRelease, *agentv1.Command_PlaceChallenge, *agentv1.Command_RemoveChallenge, *agentv1.Command_CheckNginxDrift:
-		return cmdError(agentv1.ErrorCode_ERROR_CODE_UNSUPPORTED, "this agent version does not implement %s", strings.TrimPrefix(fmt.Sprintf("%T", k), "*agentv1.Command_"))
+	case *agentv1.Command_ApplyNginxRelease:
+		return a.nginx.apply(ctx, k.ApplyNginxRelease)
+	case *agentv1.Command_CheckNginxDrift:
+		return a.nginx.drift(ctx)
+	case *agentv1.Command_PlaceChallenge:
+		return a.nginx.placeChallenge(ctx, k.PlaceChallenge)
+	case *agentv1.Command_RemoveChallenge:
+		return a.nginx.removeChallenge(ctx, k.RemoveChallenge)
 	default:
 		return cmdError(agentv1.ErrorCode_ERROR_CODE_UNSUPPORTED, "unknown command")
 	}

@@ -69,7 +69,9 @@ func run(args []string) error {
 	} else if !errors.Is(err, fs.ErrNotExist) || *configPath != defaultConfigPath {
 		return fmt.Errorf("config: %w", err)
 	}
-	agent.ApplyEnv(os.Environ(), &cfg)
+	if err := agent.ApplyEnv(os.Environ(), &cfg); err != nil {
+		return fmt.Errorf("environment: %w", err)
+	}
 	var flagLines string
 	fl.Visit(func(f *flag.Flag) {
 		if _, ok := over[f.Name]; ok {

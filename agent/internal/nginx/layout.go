@@ -292,3 +292,15 @@ func (a *Applier) prune(plan prunePlan, skip string) error {
 	}
 	return errors.Join(errs...)
 }
+
+// Current returns the revision the `current` link points at; ok is false
+// when no release is current. It reads one symlink, which an apply replaces
+// atomically, so it does not wait for an apply in progress.
+func (a *Applier) Current() (rev uint64, ok bool, err error) {
+	root, err := a.openRoot()
+	if err != nil {
+		return 0, false, err
+	}
+	defer unix.Close(root)
+	return readCurrent(root)
+}
