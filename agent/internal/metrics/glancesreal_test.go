@@ -3,127 +3,19 @@ package metrics
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/glancestest"
 )
-
-// glancesConfig keeps the test's Glances on loopback: no update check
-// against PyPI, no port scans of the default gateway, no cloud metadata or
-// public IP lookups.
-const glancesConfig = `[global]
-check_update=false
-[ports]
-disable=True
-port_default_gateway=False
-[cloud]
-disable=True
-[ip]
-disable=True
-public_ip_disabled=True
-[wifi]
-disable=True
-[hddtemp]
-disable=True
-`
-
-func glancesBinary(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("glances")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("glances is required in CI (scripts/ci-deps.sh installs it): %v", err)
-		}
-		t.Skipf("glances not installed: %v", err)
-	}
-	return bin
-}
-
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
-// startGlances runs Glances' REST server on 127.0.0.1:port until the
-// returned stop function is called (or the test ends) and waits until it
-// answers.
-func startGlances(t *testing.T, port int) (stop func()) {
-	t.Helper()
-	bin := glancesBinary(t)
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "glances.conf")
-	if err := os.WriteFile(conf, []byte(glancesConfig), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-C", conf, "-w", "--disable-webui", "--disable-check-update",
-		"--disable-plugin", "ports,cloud,ip,wifi,hddtemp,folders,amps,docker,gpu",
-		"-B", "127.0.0.1", "-p", fmt.Sprint(port))
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting glances: %v", err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-	}
-	t.Cleanup(stop)
-
-	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	client := &http.Client{Timeout: 2 * time.Second}
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		select {
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("glances exited before answering: %v\n%s", err, out.String())
-		default:
-		}
-		for _, v := range []string{"4", "3"} {
-			resp, err := client.Get(base + "/api/" + v + "/pluginslist")
-			if err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return stop
-				}
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("glances did not answer on %s within a minute\n%s", base, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
 
 func TestGlancesReal(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
-	startGlances(t, port)
-	g := NewGlances(fmt.Sprintf("http://127.0.0.1:%d", port), nil, hclog.NewNullLogger())
+	gs := glancestest.Start(t)
+	g := NewGlances(gs.URL, nil, hclog.NewNullLogger())
 	ctx := context.Background()
 
 	s, err := g.Sample(ctx)
@@ -179,9 +71,8 @@ func TestGlancesReal(t *testing.T) {
 
 func TestFallbackWithRealGlances(t *testing.T) {
 	t.Parallel()
-	port := freePort(t)
-	stop := startGlances(t, port)
-	glances := NewGlances(fmt.Sprintf("http://127.0.0.1:%d", port), nil, hclog.NewNullLogger())
+	gs := glancestest.Start(t)
+	glances := NewGlances(gs.URL, nil, hclog.NewNullLogger())
 	f := NewFallback(glances, NewProc("/proc", "/sys", nil), hclog.NewNullLogger())
 	ctx := context.Background()
 
@@ -200,14 +91,14 @@ func TestFallbackWithRealGlances(t *testing.T) {
 		t.Fatalf("with glances up: source %q, current %q", s.Source, f.Current())
 	}
 
-	stop()
+	gs.Stop()
 	for i := range 3 {
 		if s := sample(); s.Source != "proc" || f.Current() != "proc" {
 			t.Fatalf("sample %d with glances stopped: source %q, current %q", i, s.Source, f.Current())
 		}
 	}
 
-	startGlances(t, port)
+	gs.Start()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		s := sample()
