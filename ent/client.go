@@ -15,12 +15,17 @@ import (
 	"entgo.io/ent/dialect"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/gatehousehq/gatehouse/ent/acmeaccount"
 	"github.com/gatehousehq/gatehouse/ent/agentcertificate"
 	"github.com/gatehousehq/gatehouse/ent/alertrule"
 	"github.com/gatehousehq/gatehouse/ent/apitoken"
 	"github.com/gatehousehq/gatehouse/ent/auditevent"
 	"github.com/gatehousehq/gatehouse/ent/basicauthuser"
+	"github.com/gatehousehq/gatehouse/ent/certificate"
+	"github.com/gatehousehq/gatehouse/ent/certpolicy"
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/dnscheck"
+	"github.com/gatehousehq/gatehouse/ent/dnsprovider"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
@@ -30,6 +35,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/notification"
 	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/route"
+	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/session"
 	"github.com/gatehousehq/gatehouse/ent/setting"
@@ -50,6 +56,8 @@ type Client struct {
 	Schema *migrate.Schema
 	// APIToken is the client for interacting with the APIToken builders.
 	APIToken *APITokenClient
+	// AcmeAccount is the client for interacting with the AcmeAccount builders.
+	AcmeAccount *AcmeAccountClient
 	// AgentCertificate is the client for interacting with the AgentCertificate builders.
 	AgentCertificate *AgentCertificateClient
 	// AlertRule is the client for interacting with the AlertRule builders.
@@ -58,8 +66,16 @@ type Client struct {
 	AuditEvent *AuditEventClient
 	// BasicAuthUser is the client for interacting with the BasicAuthUser builders.
 	BasicAuthUser *BasicAuthUserClient
+	// CertPolicy is the client for interacting with the CertPolicy builders.
+	CertPolicy *CertPolicyClient
+	// Certificate is the client for interacting with the Certificate builders.
+	Certificate *CertificateClient
 	// ConfigRevision is the client for interacting with the ConfigRevision builders.
 	ConfigRevision *ConfigRevisionClient
+	// DNSCheck is the client for interacting with the DNSCheck builders.
+	DNSCheck *DNSCheckClient
+	// DNSProvider is the client for interacting with the DNSProvider builders.
+	DNSProvider *DNSProviderClient
 	// Domain is the client for interacting with the Domain builders.
 	Domain *DomainClient
 	// EnrollmentToken is the client for interacting with the EnrollmentToken builders.
@@ -78,6 +94,8 @@ type Client struct {
 	NotificationChannel *NotificationChannelClient
 	// Route is the client for interacting with the Route builders.
 	Route *RouteClient
+	// ServedCertificate is the client for interacting with the ServedCertificate builders.
+	ServedCertificate *ServedCertificateClient
 	// Server is the client for interacting with the Server builders.
 	Server *ServerClient
 	// Session is the client for interacting with the Session builders.
@@ -108,11 +126,16 @@ func NewClient(opts ...Option) *Client {
 func (c *Client) init() {
 	c.Schema = migrate.NewSchema(c.driver)
 	c.APIToken = NewAPITokenClient(c.config)
+	c.AcmeAccount = NewAcmeAccountClient(c.config)
 	c.AgentCertificate = NewAgentCertificateClient(c.config)
 	c.AlertRule = NewAlertRuleClient(c.config)
 	c.AuditEvent = NewAuditEventClient(c.config)
 	c.BasicAuthUser = NewBasicAuthUserClient(c.config)
+	c.CertPolicy = NewCertPolicyClient(c.config)
+	c.Certificate = NewCertificateClient(c.config)
 	c.ConfigRevision = NewConfigRevisionClient(c.config)
+	c.DNSCheck = NewDNSCheckClient(c.config)
+	c.DNSProvider = NewDNSProviderClient(c.config)
 	c.Domain = NewDomainClient(c.config)
 	c.EnrollmentToken = NewEnrollmentTokenClient(c.config)
 	c.HostKey = NewHostKeyClient(c.config)
@@ -122,6 +145,7 @@ func (c *Client) init() {
 	c.Notification = NewNotificationClient(c.config)
 	c.NotificationChannel = NewNotificationChannelClient(c.config)
 	c.Route = NewRouteClient(c.config)
+	c.ServedCertificate = NewServedCertificateClient(c.config)
 	c.Server = NewServerClient(c.config)
 	c.Session = NewSessionClient(c.config)
 	c.Setting = NewSettingClient(c.config)
@@ -224,11 +248,16 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		ctx:                 ctx,
 		config:              cfg,
 		APIToken:            NewAPITokenClient(cfg),
+		AcmeAccount:         NewAcmeAccountClient(cfg),
 		AgentCertificate:    NewAgentCertificateClient(cfg),
 		AlertRule:           NewAlertRuleClient(cfg),
 		AuditEvent:          NewAuditEventClient(cfg),
 		BasicAuthUser:       NewBasicAuthUserClient(cfg),
+		CertPolicy:          NewCertPolicyClient(cfg),
+		Certificate:         NewCertificateClient(cfg),
 		ConfigRevision:      NewConfigRevisionClient(cfg),
+		DNSCheck:            NewDNSCheckClient(cfg),
+		DNSProvider:         NewDNSProviderClient(cfg),
 		Domain:              NewDomainClient(cfg),
 		EnrollmentToken:     NewEnrollmentTokenClient(cfg),
 		HostKey:             NewHostKeyClient(cfg),
@@ -238,6 +267,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Notification:        NewNotificationClient(cfg),
 		NotificationChannel: NewNotificationChannelClient(cfg),
 		Route:               NewRouteClient(cfg),
+		ServedCertificate:   NewServedCertificateClient(cfg),
 		Server:              NewServerClient(cfg),
 		Session:             NewSessionClient(cfg),
 		Setting:             NewSettingClient(cfg),
@@ -267,11 +297,16 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		ctx:                 ctx,
 		config:              cfg,
 		APIToken:            NewAPITokenClient(cfg),
+		AcmeAccount:         NewAcmeAccountClient(cfg),
 		AgentCertificate:    NewAgentCertificateClient(cfg),
 		AlertRule:           NewAlertRuleClient(cfg),
 		AuditEvent:          NewAuditEventClient(cfg),
 		BasicAuthUser:       NewBasicAuthUserClient(cfg),
+		CertPolicy:          NewCertPolicyClient(cfg),
+		Certificate:         NewCertificateClient(cfg),
 		ConfigRevision:      NewConfigRevisionClient(cfg),
+		DNSCheck:            NewDNSCheckClient(cfg),
+		DNSProvider:         NewDNSProviderClient(cfg),
 		Domain:              NewDomainClient(cfg),
 		EnrollmentToken:     NewEnrollmentTokenClient(cfg),
 		HostKey:             NewHostKeyClient(cfg),
@@ -281,6 +316,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Notification:        NewNotificationClient(cfg),
 		NotificationChannel: NewNotificationChannelClient(cfg),
 		Route:               NewRouteClient(cfg),
+		ServedCertificate:   NewServedCertificateClient(cfg),
 		Server:              NewServerClient(cfg),
 		Session:             NewSessionClient(cfg),
 		Setting:             NewSettingClient(cfg),
@@ -319,11 +355,12 @@ func (c *Client) Close() error {
 // In order to add hooks to a specific client, call: `client.Node.Use(...)`.
 func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
-		c.APIToken, c.AgentCertificate, c.AlertRule, c.AuditEvent, c.BasicAuthUser,
-		c.ConfigRevision, c.Domain, c.EnrollmentToken, c.HostKey, c.Incident,
+		c.APIToken, c.AcmeAccount, c.AgentCertificate, c.AlertRule, c.AuditEvent,
+		c.BasicAuthUser, c.CertPolicy, c.Certificate, c.ConfigRevision, c.DNSCheck,
+		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HostKey, c.Incident,
 		c.MetricRollup, c.MetricSample, c.Notification, c.NotificationChannel, c.Route,
-		c.Server, c.Session, c.Setting, c.Silence, c.StreamProxy, c.Task, c.Upstream,
-		c.UpstreamTarget, c.User,
+		c.ServedCertificate, c.Server, c.Session, c.Setting, c.Silence, c.StreamProxy,
+		c.Task, c.Upstream, c.UpstreamTarget, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -333,11 +370,12 @@ func (c *Client) Use(hooks ...Hook) {
 // In order to add interceptors to a specific client, call: `client.Node.Intercept(...)`.
 func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
-		c.APIToken, c.AgentCertificate, c.AlertRule, c.AuditEvent, c.BasicAuthUser,
-		c.ConfigRevision, c.Domain, c.EnrollmentToken, c.HostKey, c.Incident,
+		c.APIToken, c.AcmeAccount, c.AgentCertificate, c.AlertRule, c.AuditEvent,
+		c.BasicAuthUser, c.CertPolicy, c.Certificate, c.ConfigRevision, c.DNSCheck,
+		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HostKey, c.Incident,
 		c.MetricRollup, c.MetricSample, c.Notification, c.NotificationChannel, c.Route,
-		c.Server, c.Session, c.Setting, c.Silence, c.StreamProxy, c.Task, c.Upstream,
-		c.UpstreamTarget, c.User,
+		c.ServedCertificate, c.Server, c.Session, c.Setting, c.Silence, c.StreamProxy,
+		c.Task, c.Upstream, c.UpstreamTarget, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -348,6 +386,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 	switch m := m.(type) {
 	case *APITokenMutation:
 		return c.APIToken.mutate(ctx, m)
+	case *AcmeAccountMutation:
+		return c.AcmeAccount.mutate(ctx, m)
 	case *AgentCertificateMutation:
 		return c.AgentCertificate.mutate(ctx, m)
 	case *AlertRuleMutation:
@@ -356,8 +396,16 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.AuditEvent.mutate(ctx, m)
 	case *BasicAuthUserMutation:
 		return c.BasicAuthUser.mutate(ctx, m)
+	case *CertPolicyMutation:
+		return c.CertPolicy.mutate(ctx, m)
+	case *CertificateMutation:
+		return c.Certificate.mutate(ctx, m)
 	case *ConfigRevisionMutation:
 		return c.ConfigRevision.mutate(ctx, m)
+	case *DNSCheckMutation:
+		return c.DNSCheck.mutate(ctx, m)
+	case *DNSProviderMutation:
+		return c.DNSProvider.mutate(ctx, m)
 	case *DomainMutation:
 		return c.Domain.mutate(ctx, m)
 	case *EnrollmentTokenMutation:
@@ -376,6 +424,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.NotificationChannel.mutate(ctx, m)
 	case *RouteMutation:
 		return c.Route.mutate(ctx, m)
+	case *ServedCertificateMutation:
+		return c.ServedCertificate.mutate(ctx, m)
 	case *ServerMutation:
 		return c.Server.mutate(ctx, m)
 	case *SessionMutation:
@@ -545,6 +595,139 @@ func (c *APITokenClient) mutate(ctx context.Context, m *APITokenMutation) (Value
 		return (&APITokenDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown APIToken mutation op: %q", m.Op())
+	}
+}
+
+// AcmeAccountClient is a client for the AcmeAccount schema.
+type AcmeAccountClient struct {
+	config
+}
+
+// NewAcmeAccountClient returns a client for the AcmeAccount from the given config.
+func NewAcmeAccountClient(c config) *AcmeAccountClient {
+	return &AcmeAccountClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `acmeaccount.Hooks(f(g(h())))`.
+func (c *AcmeAccountClient) Use(hooks ...Hook) {
+	c.hooks.AcmeAccount = append(c.hooks.AcmeAccount, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `acmeaccount.Intercept(f(g(h())))`.
+func (c *AcmeAccountClient) Intercept(interceptors ...Interceptor) {
+	c.inters.AcmeAccount = append(c.inters.AcmeAccount, interceptors...)
+}
+
+// Create returns a builder for creating a AcmeAccount entity.
+func (c *AcmeAccountClient) Create() *AcmeAccountCreate {
+	mutation := newAcmeAccountMutation(c.config, OpCreate)
+	return &AcmeAccountCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of AcmeAccount entities.
+func (c *AcmeAccountClient) CreateBulk(builders ...*AcmeAccountCreate) *AcmeAccountCreateBulk {
+	return &AcmeAccountCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *AcmeAccountClient) MapCreateBulk(slice any, setFunc func(*AcmeAccountCreate, int)) *AcmeAccountCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &AcmeAccountCreateBulk{err: fmt.Errorf("calling to AcmeAccountClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*AcmeAccountCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &AcmeAccountCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for AcmeAccount.
+func (c *AcmeAccountClient) Update() *AcmeAccountUpdate {
+	mutation := newAcmeAccountMutation(c.config, OpUpdate)
+	return &AcmeAccountUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *AcmeAccountClient) UpdateOne(_m *AcmeAccount) *AcmeAccountUpdateOne {
+	mutation := newAcmeAccountMutation(c.config, OpUpdateOne, withAcmeAccount(_m))
+	return &AcmeAccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *AcmeAccountClient) UpdateOneID(id int) *AcmeAccountUpdateOne {
+	mutation := newAcmeAccountMutation(c.config, OpUpdateOne, withAcmeAccountID(id))
+	return &AcmeAccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for AcmeAccount.
+func (c *AcmeAccountClient) Delete() *AcmeAccountDelete {
+	mutation := newAcmeAccountMutation(c.config, OpDelete)
+	return &AcmeAccountDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *AcmeAccountClient) DeleteOne(_m *AcmeAccount) *AcmeAccountDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *AcmeAccountClient) DeleteOneID(id int) *AcmeAccountDeleteOne {
+	builder := c.Delete().Where(acmeaccount.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &AcmeAccountDeleteOne{builder}
+}
+
+// Query returns a query builder for AcmeAccount.
+func (c *AcmeAccountClient) Query() *AcmeAccountQuery {
+	return &AcmeAccountQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeAcmeAccount},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a AcmeAccount entity by its id.
+func (c *AcmeAccountClient) Get(ctx context.Context, id int) (*AcmeAccount, error) {
+	return c.Query().Where(acmeaccount.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *AcmeAccountClient) GetX(ctx context.Context, id int) *AcmeAccount {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *AcmeAccountClient) Hooks() []Hook {
+	return c.hooks.AcmeAccount
+}
+
+// Interceptors returns the client interceptors.
+func (c *AcmeAccountClient) Interceptors() []Interceptor {
+	return c.inters.AcmeAccount
+}
+
+func (c *AcmeAccountClient) mutate(ctx context.Context, m *AcmeAccountMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&AcmeAccountCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&AcmeAccountUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&AcmeAccountUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&AcmeAccountDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown AcmeAccount mutation op: %q", m.Op())
 	}
 }
 
@@ -1112,6 +1295,304 @@ func (c *BasicAuthUserClient) mutate(ctx context.Context, m *BasicAuthUserMutati
 	}
 }
 
+// CertPolicyClient is a client for the CertPolicy schema.
+type CertPolicyClient struct {
+	config
+}
+
+// NewCertPolicyClient returns a client for the CertPolicy from the given config.
+func NewCertPolicyClient(c config) *CertPolicyClient {
+	return &CertPolicyClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `certpolicy.Hooks(f(g(h())))`.
+func (c *CertPolicyClient) Use(hooks ...Hook) {
+	c.hooks.CertPolicy = append(c.hooks.CertPolicy, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `certpolicy.Intercept(f(g(h())))`.
+func (c *CertPolicyClient) Intercept(interceptors ...Interceptor) {
+	c.inters.CertPolicy = append(c.inters.CertPolicy, interceptors...)
+}
+
+// Create returns a builder for creating a CertPolicy entity.
+func (c *CertPolicyClient) Create() *CertPolicyCreate {
+	mutation := newCertPolicyMutation(c.config, OpCreate)
+	return &CertPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of CertPolicy entities.
+func (c *CertPolicyClient) CreateBulk(builders ...*CertPolicyCreate) *CertPolicyCreateBulk {
+	return &CertPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CertPolicyClient) MapCreateBulk(slice any, setFunc func(*CertPolicyCreate, int)) *CertPolicyCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CertPolicyCreateBulk{err: fmt.Errorf("calling to CertPolicyClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CertPolicyCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CertPolicyCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for CertPolicy.
+func (c *CertPolicyClient) Update() *CertPolicyUpdate {
+	mutation := newCertPolicyMutation(c.config, OpUpdate)
+	return &CertPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CertPolicyClient) UpdateOne(_m *CertPolicy) *CertPolicyUpdateOne {
+	mutation := newCertPolicyMutation(c.config, OpUpdateOne, withCertPolicy(_m))
+	return &CertPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CertPolicyClient) UpdateOneID(id int) *CertPolicyUpdateOne {
+	mutation := newCertPolicyMutation(c.config, OpUpdateOne, withCertPolicyID(id))
+	return &CertPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for CertPolicy.
+func (c *CertPolicyClient) Delete() *CertPolicyDelete {
+	mutation := newCertPolicyMutation(c.config, OpDelete)
+	return &CertPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CertPolicyClient) DeleteOne(_m *CertPolicy) *CertPolicyDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CertPolicyClient) DeleteOneID(id int) *CertPolicyDeleteOne {
+	builder := c.Delete().Where(certpolicy.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CertPolicyDeleteOne{builder}
+}
+
+// Query returns a query builder for CertPolicy.
+func (c *CertPolicyClient) Query() *CertPolicyQuery {
+	return &CertPolicyQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCertPolicy},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a CertPolicy entity by its id.
+func (c *CertPolicyClient) Get(ctx context.Context, id int) (*CertPolicy, error) {
+	return c.Query().Where(certpolicy.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CertPolicyClient) GetX(ctx context.Context, id int) *CertPolicy {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDomain queries the domain edge of a CertPolicy.
+func (c *CertPolicyClient) QueryDomain(_m *CertPolicy) *DomainQuery {
+	query := (&DomainClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(certpolicy.Table, certpolicy.FieldID, id),
+			sqlgraph.To(domain.Table, domain.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, certpolicy.DomainTable, certpolicy.DomainColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CertPolicyClient) Hooks() []Hook {
+	return c.hooks.CertPolicy
+}
+
+// Interceptors returns the client interceptors.
+func (c *CertPolicyClient) Interceptors() []Interceptor {
+	return c.inters.CertPolicy
+}
+
+func (c *CertPolicyClient) mutate(ctx context.Context, m *CertPolicyMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CertPolicyCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CertPolicyUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CertPolicyUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CertPolicyDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown CertPolicy mutation op: %q", m.Op())
+	}
+}
+
+// CertificateClient is a client for the Certificate schema.
+type CertificateClient struct {
+	config
+}
+
+// NewCertificateClient returns a client for the Certificate from the given config.
+func NewCertificateClient(c config) *CertificateClient {
+	return &CertificateClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `certificate.Hooks(f(g(h())))`.
+func (c *CertificateClient) Use(hooks ...Hook) {
+	c.hooks.Certificate = append(c.hooks.Certificate, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `certificate.Intercept(f(g(h())))`.
+func (c *CertificateClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Certificate = append(c.inters.Certificate, interceptors...)
+}
+
+// Create returns a builder for creating a Certificate entity.
+func (c *CertificateClient) Create() *CertificateCreate {
+	mutation := newCertificateMutation(c.config, OpCreate)
+	return &CertificateCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Certificate entities.
+func (c *CertificateClient) CreateBulk(builders ...*CertificateCreate) *CertificateCreateBulk {
+	return &CertificateCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *CertificateClient) MapCreateBulk(slice any, setFunc func(*CertificateCreate, int)) *CertificateCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &CertificateCreateBulk{err: fmt.Errorf("calling to CertificateClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*CertificateCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &CertificateCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Certificate.
+func (c *CertificateClient) Update() *CertificateUpdate {
+	mutation := newCertificateMutation(c.config, OpUpdate)
+	return &CertificateUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *CertificateClient) UpdateOne(_m *Certificate) *CertificateUpdateOne {
+	mutation := newCertificateMutation(c.config, OpUpdateOne, withCertificate(_m))
+	return &CertificateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *CertificateClient) UpdateOneID(id int) *CertificateUpdateOne {
+	mutation := newCertificateMutation(c.config, OpUpdateOne, withCertificateID(id))
+	return &CertificateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Certificate.
+func (c *CertificateClient) Delete() *CertificateDelete {
+	mutation := newCertificateMutation(c.config, OpDelete)
+	return &CertificateDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *CertificateClient) DeleteOne(_m *Certificate) *CertificateDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *CertificateClient) DeleteOneID(id int) *CertificateDeleteOne {
+	builder := c.Delete().Where(certificate.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &CertificateDeleteOne{builder}
+}
+
+// Query returns a query builder for Certificate.
+func (c *CertificateClient) Query() *CertificateQuery {
+	return &CertificateQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeCertificate},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Certificate entity by its id.
+func (c *CertificateClient) Get(ctx context.Context, id int) (*Certificate, error) {
+	return c.Query().Where(certificate.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *CertificateClient) GetX(ctx context.Context, id int) *Certificate {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDomain queries the domain edge of a Certificate.
+func (c *CertificateClient) QueryDomain(_m *Certificate) *DomainQuery {
+	query := (&DomainClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(certificate.Table, certificate.FieldID, id),
+			sqlgraph.To(domain.Table, domain.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, certificate.DomainTable, certificate.DomainColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *CertificateClient) Hooks() []Hook {
+	return c.hooks.Certificate
+}
+
+// Interceptors returns the client interceptors.
+func (c *CertificateClient) Interceptors() []Interceptor {
+	return c.inters.Certificate
+}
+
+func (c *CertificateClient) mutate(ctx context.Context, m *CertificateMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&CertificateCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&CertificateUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&CertificateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&CertificateDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Certificate mutation op: %q", m.Op())
+	}
+}
+
 // ConfigRevisionClient is a client for the ConfigRevision schema.
 type ConfigRevisionClient struct {
 	config
@@ -1258,6 +1739,288 @@ func (c *ConfigRevisionClient) mutate(ctx context.Context, m *ConfigRevisionMuta
 		return (&ConfigRevisionDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown ConfigRevision mutation op: %q", m.Op())
+	}
+}
+
+// DNSCheckClient is a client for the DNSCheck schema.
+type DNSCheckClient struct {
+	config
+}
+
+// NewDNSCheckClient returns a client for the DNSCheck from the given config.
+func NewDNSCheckClient(c config) *DNSCheckClient {
+	return &DNSCheckClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `dnscheck.Hooks(f(g(h())))`.
+func (c *DNSCheckClient) Use(hooks ...Hook) {
+	c.hooks.DNSCheck = append(c.hooks.DNSCheck, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `dnscheck.Intercept(f(g(h())))`.
+func (c *DNSCheckClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DNSCheck = append(c.inters.DNSCheck, interceptors...)
+}
+
+// Create returns a builder for creating a DNSCheck entity.
+func (c *DNSCheckClient) Create() *DNSCheckCreate {
+	mutation := newDNSCheckMutation(c.config, OpCreate)
+	return &DNSCheckCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DNSCheck entities.
+func (c *DNSCheckClient) CreateBulk(builders ...*DNSCheckCreate) *DNSCheckCreateBulk {
+	return &DNSCheckCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DNSCheckClient) MapCreateBulk(slice any, setFunc func(*DNSCheckCreate, int)) *DNSCheckCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DNSCheckCreateBulk{err: fmt.Errorf("calling to DNSCheckClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DNSCheckCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DNSCheckCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DNSCheck.
+func (c *DNSCheckClient) Update() *DNSCheckUpdate {
+	mutation := newDNSCheckMutation(c.config, OpUpdate)
+	return &DNSCheckUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DNSCheckClient) UpdateOne(_m *DNSCheck) *DNSCheckUpdateOne {
+	mutation := newDNSCheckMutation(c.config, OpUpdateOne, withDNSCheck(_m))
+	return &DNSCheckUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DNSCheckClient) UpdateOneID(id int) *DNSCheckUpdateOne {
+	mutation := newDNSCheckMutation(c.config, OpUpdateOne, withDNSCheckID(id))
+	return &DNSCheckUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DNSCheck.
+func (c *DNSCheckClient) Delete() *DNSCheckDelete {
+	mutation := newDNSCheckMutation(c.config, OpDelete)
+	return &DNSCheckDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DNSCheckClient) DeleteOne(_m *DNSCheck) *DNSCheckDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DNSCheckClient) DeleteOneID(id int) *DNSCheckDeleteOne {
+	builder := c.Delete().Where(dnscheck.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DNSCheckDeleteOne{builder}
+}
+
+// Query returns a query builder for DNSCheck.
+func (c *DNSCheckClient) Query() *DNSCheckQuery {
+	return &DNSCheckQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDNSCheck},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DNSCheck entity by its id.
+func (c *DNSCheckClient) Get(ctx context.Context, id int) (*DNSCheck, error) {
+	return c.Query().Where(dnscheck.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DNSCheckClient) GetX(ctx context.Context, id int) *DNSCheck {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDomain queries the domain edge of a DNSCheck.
+func (c *DNSCheckClient) QueryDomain(_m *DNSCheck) *DomainQuery {
+	query := (&DomainClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(dnscheck.Table, dnscheck.FieldID, id),
+			sqlgraph.To(domain.Table, domain.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, dnscheck.DomainTable, dnscheck.DomainColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *DNSCheckClient) Hooks() []Hook {
+	return c.hooks.DNSCheck
+}
+
+// Interceptors returns the client interceptors.
+func (c *DNSCheckClient) Interceptors() []Interceptor {
+	return c.inters.DNSCheck
+}
+
+func (c *DNSCheckClient) mutate(ctx context.Context, m *DNSCheckMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DNSCheckCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DNSCheckUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DNSCheckUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DNSCheckDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DNSCheck mutation op: %q", m.Op())
+	}
+}
+
+// DNSProviderClient is a client for the DNSProvider schema.
+type DNSProviderClient struct {
+	config
+}
+
+// NewDNSProviderClient returns a client for the DNSProvider from the given config.
+func NewDNSProviderClient(c config) *DNSProviderClient {
+	return &DNSProviderClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `dnsprovider.Hooks(f(g(h())))`.
+func (c *DNSProviderClient) Use(hooks ...Hook) {
+	c.hooks.DNSProvider = append(c.hooks.DNSProvider, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `dnsprovider.Intercept(f(g(h())))`.
+func (c *DNSProviderClient) Intercept(interceptors ...Interceptor) {
+	c.inters.DNSProvider = append(c.inters.DNSProvider, interceptors...)
+}
+
+// Create returns a builder for creating a DNSProvider entity.
+func (c *DNSProviderClient) Create() *DNSProviderCreate {
+	mutation := newDNSProviderMutation(c.config, OpCreate)
+	return &DNSProviderCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of DNSProvider entities.
+func (c *DNSProviderClient) CreateBulk(builders ...*DNSProviderCreate) *DNSProviderCreateBulk {
+	return &DNSProviderCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *DNSProviderClient) MapCreateBulk(slice any, setFunc func(*DNSProviderCreate, int)) *DNSProviderCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &DNSProviderCreateBulk{err: fmt.Errorf("calling to DNSProviderClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*DNSProviderCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &DNSProviderCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for DNSProvider.
+func (c *DNSProviderClient) Update() *DNSProviderUpdate {
+	mutation := newDNSProviderMutation(c.config, OpUpdate)
+	return &DNSProviderUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *DNSProviderClient) UpdateOne(_m *DNSProvider) *DNSProviderUpdateOne {
+	mutation := newDNSProviderMutation(c.config, OpUpdateOne, withDNSProvider(_m))
+	return &DNSProviderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *DNSProviderClient) UpdateOneID(id int) *DNSProviderUpdateOne {
+	mutation := newDNSProviderMutation(c.config, OpUpdateOne, withDNSProviderID(id))
+	return &DNSProviderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for DNSProvider.
+func (c *DNSProviderClient) Delete() *DNSProviderDelete {
+	mutation := newDNSProviderMutation(c.config, OpDelete)
+	return &DNSProviderDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *DNSProviderClient) DeleteOne(_m *DNSProvider) *DNSProviderDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *DNSProviderClient) DeleteOneID(id int) *DNSProviderDeleteOne {
+	builder := c.Delete().Where(dnsprovider.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &DNSProviderDeleteOne{builder}
+}
+
+// Query returns a query builder for DNSProvider.
+func (c *DNSProviderClient) Query() *DNSProviderQuery {
+	return &DNSProviderQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeDNSProvider},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a DNSProvider entity by its id.
+func (c *DNSProviderClient) Get(ctx context.Context, id int) (*DNSProvider, error) {
+	return c.Query().Where(dnsprovider.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *DNSProviderClient) GetX(ctx context.Context, id int) *DNSProvider {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// Hooks returns the client hooks.
+func (c *DNSProviderClient) Hooks() []Hook {
+	return c.hooks.DNSProvider
+}
+
+// Interceptors returns the client interceptors.
+func (c *DNSProviderClient) Interceptors() []Interceptor {
+	return c.inters.DNSProvider
+}
+
+func (c *DNSProviderClient) mutate(ctx context.Context, m *DNSProviderMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&DNSProviderCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&DNSProviderUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&DNSProviderUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&DNSProviderDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown DNSProvider mutation op: %q", m.Op())
 	}
 }
 
@@ -1410,6 +2173,70 @@ func (c *DomainClient) QueryBasicAuthUsers(_m *Domain) *BasicAuthUserQuery {
 			sqlgraph.From(domain.Table, domain.FieldID, id),
 			sqlgraph.To(basicauthuser.Table, basicauthuser.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, domain.BasicAuthUsersTable, domain.BasicAuthUsersColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCertificates queries the certificates edge of a Domain.
+func (c *DomainClient) QueryCertificates(_m *Domain) *CertificateQuery {
+	query := (&CertificateClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, id),
+			sqlgraph.To(certificate.Table, certificate.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, domain.CertificatesTable, domain.CertificatesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryCertPolicy queries the cert_policy edge of a Domain.
+func (c *DomainClient) QueryCertPolicy(_m *Domain) *CertPolicyQuery {
+	query := (&CertPolicyClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, id),
+			sqlgraph.To(certpolicy.Table, certpolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, domain.CertPolicyTable, domain.CertPolicyColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryDNSChecks queries the dns_checks edge of a Domain.
+func (c *DomainClient) QueryDNSChecks(_m *Domain) *DNSCheckQuery {
+	query := (&DNSCheckClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, id),
+			sqlgraph.To(dnscheck.Table, dnscheck.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, domain.DNSChecksTable, domain.DNSChecksColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryServedCertificates queries the served_certificates edge of a Domain.
+func (c *DomainClient) QueryServedCertificates(_m *Domain) *ServedCertificateQuery {
+	query := (&ServedCertificateClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, id),
+			sqlgraph.To(servedcertificate.Table, servedcertificate.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, domain.ServedCertificatesTable, domain.ServedCertificatesColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -2602,6 +3429,171 @@ func (c *RouteClient) mutate(ctx context.Context, m *RouteMutation) (Value, erro
 	}
 }
 
+// ServedCertificateClient is a client for the ServedCertificate schema.
+type ServedCertificateClient struct {
+	config
+}
+
+// NewServedCertificateClient returns a client for the ServedCertificate from the given config.
+func NewServedCertificateClient(c config) *ServedCertificateClient {
+	return &ServedCertificateClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `servedcertificate.Hooks(f(g(h())))`.
+func (c *ServedCertificateClient) Use(hooks ...Hook) {
+	c.hooks.ServedCertificate = append(c.hooks.ServedCertificate, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `servedcertificate.Intercept(f(g(h())))`.
+func (c *ServedCertificateClient) Intercept(interceptors ...Interceptor) {
+	c.inters.ServedCertificate = append(c.inters.ServedCertificate, interceptors...)
+}
+
+// Create returns a builder for creating a ServedCertificate entity.
+func (c *ServedCertificateClient) Create() *ServedCertificateCreate {
+	mutation := newServedCertificateMutation(c.config, OpCreate)
+	return &ServedCertificateCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of ServedCertificate entities.
+func (c *ServedCertificateClient) CreateBulk(builders ...*ServedCertificateCreate) *ServedCertificateCreateBulk {
+	return &ServedCertificateCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *ServedCertificateClient) MapCreateBulk(slice any, setFunc func(*ServedCertificateCreate, int)) *ServedCertificateCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &ServedCertificateCreateBulk{err: fmt.Errorf("calling to ServedCertificateClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*ServedCertificateCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &ServedCertificateCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for ServedCertificate.
+func (c *ServedCertificateClient) Update() *ServedCertificateUpdate {
+	mutation := newServedCertificateMutation(c.config, OpUpdate)
+	return &ServedCertificateUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *ServedCertificateClient) UpdateOne(_m *ServedCertificate) *ServedCertificateUpdateOne {
+	mutation := newServedCertificateMutation(c.config, OpUpdateOne, withServedCertificate(_m))
+	return &ServedCertificateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *ServedCertificateClient) UpdateOneID(id int) *ServedCertificateUpdateOne {
+	mutation := newServedCertificateMutation(c.config, OpUpdateOne, withServedCertificateID(id))
+	return &ServedCertificateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for ServedCertificate.
+func (c *ServedCertificateClient) Delete() *ServedCertificateDelete {
+	mutation := newServedCertificateMutation(c.config, OpDelete)
+	return &ServedCertificateDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *ServedCertificateClient) DeleteOne(_m *ServedCertificate) *ServedCertificateDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *ServedCertificateClient) DeleteOneID(id int) *ServedCertificateDeleteOne {
+	builder := c.Delete().Where(servedcertificate.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &ServedCertificateDeleteOne{builder}
+}
+
+// Query returns a query builder for ServedCertificate.
+func (c *ServedCertificateClient) Query() *ServedCertificateQuery {
+	return &ServedCertificateQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeServedCertificate},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a ServedCertificate entity by its id.
+func (c *ServedCertificateClient) Get(ctx context.Context, id int) (*ServedCertificate, error) {
+	return c.Query().Where(servedcertificate.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *ServedCertificateClient) GetX(ctx context.Context, id int) *ServedCertificate {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDomain queries the domain edge of a ServedCertificate.
+func (c *ServedCertificateClient) QueryDomain(_m *ServedCertificate) *DomainQuery {
+	query := (&DomainClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(servedcertificate.Table, servedcertificate.FieldID, id),
+			sqlgraph.To(domain.Table, domain.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, servedcertificate.DomainTable, servedcertificate.DomainColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryServer queries the server edge of a ServedCertificate.
+func (c *ServedCertificateClient) QueryServer(_m *ServedCertificate) *ServerQuery {
+	query := (&ServerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(servedcertificate.Table, servedcertificate.FieldID, id),
+			sqlgraph.To(server.Table, server.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, servedcertificate.ServerTable, servedcertificate.ServerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *ServedCertificateClient) Hooks() []Hook {
+	return c.hooks.ServedCertificate
+}
+
+// Interceptors returns the client interceptors.
+func (c *ServedCertificateClient) Interceptors() []Interceptor {
+	return c.inters.ServedCertificate
+}
+
+func (c *ServedCertificateClient) mutate(ctx context.Context, m *ServedCertificateMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&ServedCertificateCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&ServedCertificateUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&ServedCertificateUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&ServedCertificateDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown ServedCertificate mutation op: %q", m.Op())
+	}
+}
+
 // ServerClient is a client for the Server schema.
 type ServerClient struct {
 	config
@@ -2831,6 +3823,22 @@ func (c *ServerClient) QueryDomains(_m *Server) *DomainQuery {
 			sqlgraph.From(server.Table, server.FieldID, id),
 			sqlgraph.To(domain.Table, domain.FieldID),
 			sqlgraph.Edge(sqlgraph.M2M, true, server.DomainsTable, server.DomainsPrimaryKey...),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryServedCertificates queries the served_certificates edge of a Server.
+func (c *ServerClient) QueryServedCertificates(_m *Server) *ServedCertificateQuery {
+	query := (&ServedCertificateClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, id),
+			sqlgraph.To(servedcertificate.Table, servedcertificate.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, server.ServedCertificatesTable, server.ServedCertificatesColumn),
 		)
 		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
 		return fromV, nil
@@ -4074,17 +5082,18 @@ func (c *UserClient) mutate(ctx context.Context, m *UserMutation) (Value, error)
 // hooks and interceptors per client, for fast access.
 type (
 	hooks struct {
-		APIToken, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
-		ConfigRevision, Domain, EnrollmentToken, HostKey, Incident, MetricRollup,
-		MetricSample, Notification, NotificationChannel, Route, Server, Session,
-		Setting, Silence, StreamProxy, Task, Upstream, UpstreamTarget, User []ent.Hook
+		APIToken, AcmeAccount, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
+		CertPolicy, Certificate, ConfigRevision, DNSCheck, DNSProvider, Domain,
+		EnrollmentToken, HostKey, Incident, MetricRollup, MetricSample, Notification,
+		NotificationChannel, Route, ServedCertificate, Server, Session, Setting,
+		Silence, StreamProxy, Task, Upstream, UpstreamTarget, User []ent.Hook
 	}
 	inters struct {
-		APIToken, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
-		ConfigRevision, Domain, EnrollmentToken, HostKey, Incident, MetricRollup,
-		MetricSample, Notification, NotificationChannel, Route, Server, Session,
-		Setting, Silence, StreamProxy, Task, Upstream, UpstreamTarget,
-		User []ent.Interceptor
+		APIToken, AcmeAccount, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
+		CertPolicy, Certificate, ConfigRevision, DNSCheck, DNSProvider, Domain,
+		EnrollmentToken, HostKey, Incident, MetricRollup, MetricSample, Notification,
+		NotificationChannel, Route, ServedCertificate, Server, Session, Setting,
+		Silence, StreamProxy, Task, Upstream, UpstreamTarget, User []ent.Interceptor
 	}
 )
 

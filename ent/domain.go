@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/gatehousehq/gatehouse/ent/certpolicy"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/schema"
 )
@@ -59,9 +60,17 @@ type DomainEdges struct {
 	Routes []*Route `json:"routes,omitempty"`
 	// BasicAuthUsers holds the value of the basic_auth_users edge.
 	BasicAuthUsers []*BasicAuthUser `json:"basic_auth_users,omitempty"`
+	// Certificates holds the value of the certificates edge.
+	Certificates []*Certificate `json:"certificates,omitempty"`
+	// CertPolicy holds the value of the cert_policy edge.
+	CertPolicy *CertPolicy `json:"cert_policy,omitempty"`
+	// DNSChecks holds the value of the dns_checks edge.
+	DNSChecks []*DNSCheck `json:"dns_checks,omitempty"`
+	// ServedCertificates holds the value of the served_certificates edge.
+	ServedCertificates []*ServedCertificate `json:"served_certificates,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [3]bool
+	loadedTypes [7]bool
 }
 
 // ServersOrErr returns the Servers value or an error if the edge
@@ -89,6 +98,44 @@ func (e DomainEdges) BasicAuthUsersOrErr() ([]*BasicAuthUser, error) {
 		return e.BasicAuthUsers, nil
 	}
 	return nil, &NotLoadedError{edge: "basic_auth_users"}
+}
+
+// CertificatesOrErr returns the Certificates value or an error if the edge
+// was not loaded in eager-loading.
+func (e DomainEdges) CertificatesOrErr() ([]*Certificate, error) {
+	if e.loadedTypes[3] {
+		return e.Certificates, nil
+	}
+	return nil, &NotLoadedError{edge: "certificates"}
+}
+
+// CertPolicyOrErr returns the CertPolicy value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e DomainEdges) CertPolicyOrErr() (*CertPolicy, error) {
+	if e.CertPolicy != nil {
+		return e.CertPolicy, nil
+	} else if e.loadedTypes[4] {
+		return nil, &NotFoundError{label: certpolicy.Label}
+	}
+	return nil, &NotLoadedError{edge: "cert_policy"}
+}
+
+// DNSChecksOrErr returns the DNSChecks value or an error if the edge
+// was not loaded in eager-loading.
+func (e DomainEdges) DNSChecksOrErr() ([]*DNSCheck, error) {
+	if e.loadedTypes[5] {
+		return e.DNSChecks, nil
+	}
+	return nil, &NotLoadedError{edge: "dns_checks"}
+}
+
+// ServedCertificatesOrErr returns the ServedCertificates value or an error if the edge
+// was not loaded in eager-loading.
+func (e DomainEdges) ServedCertificatesOrErr() ([]*ServedCertificate, error) {
+	if e.loadedTypes[6] {
+		return e.ServedCertificates, nil
+	}
+	return nil, &NotLoadedError{edge: "served_certificates"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -239,6 +286,26 @@ func (_m *Domain) QueryRoutes() *RouteQuery {
 // QueryBasicAuthUsers queries the "basic_auth_users" edge of the Domain entity.
 func (_m *Domain) QueryBasicAuthUsers() *BasicAuthUserQuery {
 	return NewDomainClient(_m.config).QueryBasicAuthUsers(_m)
+}
+
+// QueryCertificates queries the "certificates" edge of the Domain entity.
+func (_m *Domain) QueryCertificates() *CertificateQuery {
+	return NewDomainClient(_m.config).QueryCertificates(_m)
+}
+
+// QueryCertPolicy queries the "cert_policy" edge of the Domain entity.
+func (_m *Domain) QueryCertPolicy() *CertPolicyQuery {
+	return NewDomainClient(_m.config).QueryCertPolicy(_m)
+}
+
+// QueryDNSChecks queries the "dns_checks" edge of the Domain entity.
+func (_m *Domain) QueryDNSChecks() *DNSCheckQuery {
+	return NewDomainClient(_m.config).QueryDNSChecks(_m)
+}
+
+// QueryServedCertificates queries the "served_certificates" edge of the Domain entity.
+func (_m *Domain) QueryServedCertificates() *ServedCertificateQuery {
+	return NewDomainClient(_m.config).QueryServedCertificates(_m)
 }
 
 // Update returns a builder for updating this Domain.

@@ -12,9 +12,13 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/gatehousehq/gatehouse/ent/basicauthuser"
+	"github.com/gatehousehq/gatehouse/ent/certificate"
+	"github.com/gatehousehq/gatehouse/ent/certpolicy"
+	"github.com/gatehousehq/gatehouse/ent/dnscheck"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/schema"
+	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
 	"github.com/gatehousehq/gatehouse/ent/server"
 )
 
@@ -211,6 +215,70 @@ func (_c *DomainCreate) AddBasicAuthUsers(v ...*BasicAuthUser) *DomainCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddBasicAuthUserIDs(ids...)
+}
+
+// AddCertificateIDs adds the "certificates" edge to the Certificate entity by IDs.
+func (_c *DomainCreate) AddCertificateIDs(ids ...int) *DomainCreate {
+	_c.mutation.AddCertificateIDs(ids...)
+	return _c
+}
+
+// AddCertificates adds the "certificates" edges to the Certificate entity.
+func (_c *DomainCreate) AddCertificates(v ...*Certificate) *DomainCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddCertificateIDs(ids...)
+}
+
+// SetCertPolicyID sets the "cert_policy" edge to the CertPolicy entity by ID.
+func (_c *DomainCreate) SetCertPolicyID(id int) *DomainCreate {
+	_c.mutation.SetCertPolicyID(id)
+	return _c
+}
+
+// SetNillableCertPolicyID sets the "cert_policy" edge to the CertPolicy entity by ID if the given value is not nil.
+func (_c *DomainCreate) SetNillableCertPolicyID(id *int) *DomainCreate {
+	if id != nil {
+		_c = _c.SetCertPolicyID(*id)
+	}
+	return _c
+}
+
+// SetCertPolicy sets the "cert_policy" edge to the CertPolicy entity.
+func (_c *DomainCreate) SetCertPolicy(v *CertPolicy) *DomainCreate {
+	return _c.SetCertPolicyID(v.ID)
+}
+
+// AddDNSCheckIDs adds the "dns_checks" edge to the DNSCheck entity by IDs.
+func (_c *DomainCreate) AddDNSCheckIDs(ids ...int) *DomainCreate {
+	_c.mutation.AddDNSCheckIDs(ids...)
+	return _c
+}
+
+// AddDNSChecks adds the "dns_checks" edges to the DNSCheck entity.
+func (_c *DomainCreate) AddDNSChecks(v ...*DNSCheck) *DomainCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddDNSCheckIDs(ids...)
+}
+
+// AddServedCertificateIDs adds the "served_certificates" edge to the ServedCertificate entity by IDs.
+func (_c *DomainCreate) AddServedCertificateIDs(ids ...int) *DomainCreate {
+	_c.mutation.AddServedCertificateIDs(ids...)
+	return _c
+}
+
+// AddServedCertificates adds the "served_certificates" edges to the ServedCertificate entity.
+func (_c *DomainCreate) AddServedCertificates(v ...*ServedCertificate) *DomainCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddServedCertificateIDs(ids...)
 }
 
 // Mutation returns the DomainMutation object of the builder.
@@ -436,6 +504,70 @@ func (_c *DomainCreate) createSpec() (*Domain, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(basicauthuser.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CertificatesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.CertificatesTable,
+			Columns: []string{domain.CertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(certificate.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.CertPolicyIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   domain.CertPolicyTable,
+			Columns: []string{domain.CertPolicyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(certpolicy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.DNSChecksIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.DNSChecksTable,
+			Columns: []string{domain.DNSChecksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dnscheck.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ServedCertificatesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.ServedCertificatesTable,
+			Columns: []string{domain.ServedCertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

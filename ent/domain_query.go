@@ -13,23 +13,31 @@ import (
 	"entgo.io/ent/dialect/sql/sqlgraph"
 	"entgo.io/ent/schema/field"
 	"github.com/gatehousehq/gatehouse/ent/basicauthuser"
+	"github.com/gatehousehq/gatehouse/ent/certificate"
+	"github.com/gatehousehq/gatehouse/ent/certpolicy"
+	"github.com/gatehousehq/gatehouse/ent/dnscheck"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/route"
+	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
 	"github.com/gatehousehq/gatehouse/ent/server"
 )
 
 // DomainQuery is the builder for querying Domain entities.
 type DomainQuery struct {
 	config
-	ctx                *QueryContext
-	order              []domain.OrderOption
-	inters             []Interceptor
-	predicates         []predicate.Domain
-	withServers        *ServerQuery
-	withRoutes         *RouteQuery
-	withBasicAuthUsers *BasicAuthUserQuery
-	modifiers          []func(*sql.Selector)
+	ctx                    *QueryContext
+	order                  []domain.OrderOption
+	inters                 []Interceptor
+	predicates             []predicate.Domain
+	withServers            *ServerQuery
+	withRoutes             *RouteQuery
+	withBasicAuthUsers     *BasicAuthUserQuery
+	withCertificates       *CertificateQuery
+	withCertPolicy         *CertPolicyQuery
+	withDNSChecks          *DNSCheckQuery
+	withServedCertificates *ServedCertificateQuery
+	modifiers              []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -125,6 +133,94 @@ func (_q *DomainQuery) QueryBasicAuthUsers() *BasicAuthUserQuery {
 			sqlgraph.From(domain.Table, domain.FieldID, selector),
 			sqlgraph.To(basicauthuser.Table, basicauthuser.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, domain.BasicAuthUsersTable, domain.BasicAuthUsersColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCertificates chains the current query on the "certificates" edge.
+func (_q *DomainQuery) QueryCertificates() *CertificateQuery {
+	query := (&CertificateClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, selector),
+			sqlgraph.To(certificate.Table, certificate.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, domain.CertificatesTable, domain.CertificatesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryCertPolicy chains the current query on the "cert_policy" edge.
+func (_q *DomainQuery) QueryCertPolicy() *CertPolicyQuery {
+	query := (&CertPolicyClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, selector),
+			sqlgraph.To(certpolicy.Table, certpolicy.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, domain.CertPolicyTable, domain.CertPolicyColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryDNSChecks chains the current query on the "dns_checks" edge.
+func (_q *DomainQuery) QueryDNSChecks() *DNSCheckQuery {
+	query := (&DNSCheckClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, selector),
+			sqlgraph.To(dnscheck.Table, dnscheck.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, domain.DNSChecksTable, domain.DNSChecksColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryServedCertificates chains the current query on the "served_certificates" edge.
+func (_q *DomainQuery) QueryServedCertificates() *ServedCertificateQuery {
+	query := (&ServedCertificateClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, selector),
+			sqlgraph.To(servedcertificate.Table, servedcertificate.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, domain.ServedCertificatesTable, domain.ServedCertificatesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -319,14 +415,18 @@ func (_q *DomainQuery) Clone() *DomainQuery {
 		return nil
 	}
 	return &DomainQuery{
-		config:             _q.config,
-		ctx:                _q.ctx.Clone(),
-		order:              append([]domain.OrderOption{}, _q.order...),
-		inters:             append([]Interceptor{}, _q.inters...),
-		predicates:         append([]predicate.Domain{}, _q.predicates...),
-		withServers:        _q.withServers.Clone(),
-		withRoutes:         _q.withRoutes.Clone(),
-		withBasicAuthUsers: _q.withBasicAuthUsers.Clone(),
+		config:                 _q.config,
+		ctx:                    _q.ctx.Clone(),
+		order:                  append([]domain.OrderOption{}, _q.order...),
+		inters:                 append([]Interceptor{}, _q.inters...),
+		predicates:             append([]predicate.Domain{}, _q.predicates...),
+		withServers:            _q.withServers.Clone(),
+		withRoutes:             _q.withRoutes.Clone(),
+		withBasicAuthUsers:     _q.withBasicAuthUsers.Clone(),
+		withCertificates:       _q.withCertificates.Clone(),
+		withCertPolicy:         _q.withCertPolicy.Clone(),
+		withDNSChecks:          _q.withDNSChecks.Clone(),
+		withServedCertificates: _q.withServedCertificates.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -364,6 +464,50 @@ func (_q *DomainQuery) WithBasicAuthUsers(opts ...func(*BasicAuthUserQuery)) *Do
 		opt(query)
 	}
 	_q.withBasicAuthUsers = query
+	return _q
+}
+
+// WithCertificates tells the query-builder to eager-load the nodes that are connected to
+// the "certificates" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *DomainQuery) WithCertificates(opts ...func(*CertificateQuery)) *DomainQuery {
+	query := (&CertificateClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCertificates = query
+	return _q
+}
+
+// WithCertPolicy tells the query-builder to eager-load the nodes that are connected to
+// the "cert_policy" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *DomainQuery) WithCertPolicy(opts ...func(*CertPolicyQuery)) *DomainQuery {
+	query := (&CertPolicyClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withCertPolicy = query
+	return _q
+}
+
+// WithDNSChecks tells the query-builder to eager-load the nodes that are connected to
+// the "dns_checks" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *DomainQuery) WithDNSChecks(opts ...func(*DNSCheckQuery)) *DomainQuery {
+	query := (&DNSCheckClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withDNSChecks = query
+	return _q
+}
+
+// WithServedCertificates tells the query-builder to eager-load the nodes that are connected to
+// the "served_certificates" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *DomainQuery) WithServedCertificates(opts ...func(*ServedCertificateQuery)) *DomainQuery {
+	query := (&ServedCertificateClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withServedCertificates = query
 	return _q
 }
 
@@ -445,10 +589,14 @@ func (_q *DomainQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Domai
 	var (
 		nodes       = []*Domain{}
 		_spec       = _q.querySpec()
-		loadedTypes = [3]bool{
+		loadedTypes = [7]bool{
 			_q.withServers != nil,
 			_q.withRoutes != nil,
 			_q.withBasicAuthUsers != nil,
+			_q.withCertificates != nil,
+			_q.withCertPolicy != nil,
+			_q.withDNSChecks != nil,
+			_q.withServedCertificates != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -490,6 +638,35 @@ func (_q *DomainQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Domai
 		if err := _q.loadBasicAuthUsers(ctx, query, nodes,
 			func(n *Domain) { n.Edges.BasicAuthUsers = []*BasicAuthUser{} },
 			func(n *Domain, e *BasicAuthUser) { n.Edges.BasicAuthUsers = append(n.Edges.BasicAuthUsers, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCertificates; query != nil {
+		if err := _q.loadCertificates(ctx, query, nodes,
+			func(n *Domain) { n.Edges.Certificates = []*Certificate{} },
+			func(n *Domain, e *Certificate) { n.Edges.Certificates = append(n.Edges.Certificates, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withCertPolicy; query != nil {
+		if err := _q.loadCertPolicy(ctx, query, nodes, nil,
+			func(n *Domain, e *CertPolicy) { n.Edges.CertPolicy = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withDNSChecks; query != nil {
+		if err := _q.loadDNSChecks(ctx, query, nodes,
+			func(n *Domain) { n.Edges.DNSChecks = []*DNSCheck{} },
+			func(n *Domain, e *DNSCheck) { n.Edges.DNSChecks = append(n.Edges.DNSChecks, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withServedCertificates; query != nil {
+		if err := _q.loadServedCertificates(ctx, query, nodes,
+			func(n *Domain) { n.Edges.ServedCertificates = []*ServedCertificate{} },
+			func(n *Domain, e *ServedCertificate) {
+				n.Edges.ServedCertificates = append(n.Edges.ServedCertificates, e)
+			}); err != nil {
 			return nil, err
 		}
 	}
@@ -602,6 +779,123 @@ func (_q *DomainQuery) loadBasicAuthUsers(ctx context.Context, query *BasicAuthU
 	}
 	query.Where(predicate.BasicAuthUser(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(domain.BasicAuthUsersColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.DomainID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "domain_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *DomainQuery) loadCertificates(ctx context.Context, query *CertificateQuery, nodes []*Domain, init func(*Domain), assign func(*Domain, *Certificate)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Domain)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(certificate.FieldDomainID)
+	}
+	query.Where(predicate.Certificate(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(domain.CertificatesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.DomainID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "domain_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *DomainQuery) loadCertPolicy(ctx context.Context, query *CertPolicyQuery, nodes []*Domain, init func(*Domain), assign func(*Domain, *CertPolicy)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Domain)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(certpolicy.FieldDomainID)
+	}
+	query.Where(predicate.CertPolicy(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(domain.CertPolicyColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.DomainID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "domain_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *DomainQuery) loadDNSChecks(ctx context.Context, query *DNSCheckQuery, nodes []*Domain, init func(*Domain), assign func(*Domain, *DNSCheck)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Domain)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(dnscheck.FieldDomainID)
+	}
+	query.Where(predicate.DNSCheck(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(domain.DNSChecksColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.DomainID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "domain_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *DomainQuery) loadServedCertificates(ctx context.Context, query *ServedCertificateQuery, nodes []*Domain, init func(*Domain), assign func(*Domain, *ServedCertificate)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Domain)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(servedcertificate.FieldDomainID)
+	}
+	query.Where(predicate.ServedCertificate(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(domain.ServedCertificatesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

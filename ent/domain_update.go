@@ -13,10 +13,14 @@ import (
 	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/gatehousehq/gatehouse/ent/basicauthuser"
+	"github.com/gatehousehq/gatehouse/ent/certificate"
+	"github.com/gatehousehq/gatehouse/ent/certpolicy"
+	"github.com/gatehousehq/gatehouse/ent/dnscheck"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/schema"
+	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
 	"github.com/gatehousehq/gatehouse/ent/server"
 )
 
@@ -255,6 +259,70 @@ func (_u *DomainUpdate) AddBasicAuthUsers(v ...*BasicAuthUser) *DomainUpdate {
 	return _u.AddBasicAuthUserIDs(ids...)
 }
 
+// AddCertificateIDs adds the "certificates" edge to the Certificate entity by IDs.
+func (_u *DomainUpdate) AddCertificateIDs(ids ...int) *DomainUpdate {
+	_u.mutation.AddCertificateIDs(ids...)
+	return _u
+}
+
+// AddCertificates adds the "certificates" edges to the Certificate entity.
+func (_u *DomainUpdate) AddCertificates(v ...*Certificate) *DomainUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCertificateIDs(ids...)
+}
+
+// SetCertPolicyID sets the "cert_policy" edge to the CertPolicy entity by ID.
+func (_u *DomainUpdate) SetCertPolicyID(id int) *DomainUpdate {
+	_u.mutation.SetCertPolicyID(id)
+	return _u
+}
+
+// SetNillableCertPolicyID sets the "cert_policy" edge to the CertPolicy entity by ID if the given value is not nil.
+func (_u *DomainUpdate) SetNillableCertPolicyID(id *int) *DomainUpdate {
+	if id != nil {
+		_u = _u.SetCertPolicyID(*id)
+	}
+	return _u
+}
+
+// SetCertPolicy sets the "cert_policy" edge to the CertPolicy entity.
+func (_u *DomainUpdate) SetCertPolicy(v *CertPolicy) *DomainUpdate {
+	return _u.SetCertPolicyID(v.ID)
+}
+
+// AddDNSCheckIDs adds the "dns_checks" edge to the DNSCheck entity by IDs.
+func (_u *DomainUpdate) AddDNSCheckIDs(ids ...int) *DomainUpdate {
+	_u.mutation.AddDNSCheckIDs(ids...)
+	return _u
+}
+
+// AddDNSChecks adds the "dns_checks" edges to the DNSCheck entity.
+func (_u *DomainUpdate) AddDNSChecks(v ...*DNSCheck) *DomainUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDNSCheckIDs(ids...)
+}
+
+// AddServedCertificateIDs adds the "served_certificates" edge to the ServedCertificate entity by IDs.
+func (_u *DomainUpdate) AddServedCertificateIDs(ids ...int) *DomainUpdate {
+	_u.mutation.AddServedCertificateIDs(ids...)
+	return _u
+}
+
+// AddServedCertificates adds the "served_certificates" edges to the ServedCertificate entity.
+func (_u *DomainUpdate) AddServedCertificates(v ...*ServedCertificate) *DomainUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddServedCertificateIDs(ids...)
+}
+
 // Mutation returns the DomainMutation object of the builder.
 func (_u *DomainUpdate) Mutation() *DomainMutation {
 	return _u.mutation
@@ -321,6 +389,75 @@ func (_u *DomainUpdate) RemoveBasicAuthUsers(v ...*BasicAuthUser) *DomainUpdate 
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveBasicAuthUserIDs(ids...)
+}
+
+// ClearCertificates clears all "certificates" edges to the Certificate entity.
+func (_u *DomainUpdate) ClearCertificates() *DomainUpdate {
+	_u.mutation.ClearCertificates()
+	return _u
+}
+
+// RemoveCertificateIDs removes the "certificates" edge to Certificate entities by IDs.
+func (_u *DomainUpdate) RemoveCertificateIDs(ids ...int) *DomainUpdate {
+	_u.mutation.RemoveCertificateIDs(ids...)
+	return _u
+}
+
+// RemoveCertificates removes "certificates" edges to Certificate entities.
+func (_u *DomainUpdate) RemoveCertificates(v ...*Certificate) *DomainUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCertificateIDs(ids...)
+}
+
+// ClearCertPolicy clears the "cert_policy" edge to the CertPolicy entity.
+func (_u *DomainUpdate) ClearCertPolicy() *DomainUpdate {
+	_u.mutation.ClearCertPolicy()
+	return _u
+}
+
+// ClearDNSChecks clears all "dns_checks" edges to the DNSCheck entity.
+func (_u *DomainUpdate) ClearDNSChecks() *DomainUpdate {
+	_u.mutation.ClearDNSChecks()
+	return _u
+}
+
+// RemoveDNSCheckIDs removes the "dns_checks" edge to DNSCheck entities by IDs.
+func (_u *DomainUpdate) RemoveDNSCheckIDs(ids ...int) *DomainUpdate {
+	_u.mutation.RemoveDNSCheckIDs(ids...)
+	return _u
+}
+
+// RemoveDNSChecks removes "dns_checks" edges to DNSCheck entities.
+func (_u *DomainUpdate) RemoveDNSChecks(v ...*DNSCheck) *DomainUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDNSCheckIDs(ids...)
+}
+
+// ClearServedCertificates clears all "served_certificates" edges to the ServedCertificate entity.
+func (_u *DomainUpdate) ClearServedCertificates() *DomainUpdate {
+	_u.mutation.ClearServedCertificates()
+	return _u
+}
+
+// RemoveServedCertificateIDs removes the "served_certificates" edge to ServedCertificate entities by IDs.
+func (_u *DomainUpdate) RemoveServedCertificateIDs(ids ...int) *DomainUpdate {
+	_u.mutation.RemoveServedCertificateIDs(ids...)
+	return _u
+}
+
+// RemoveServedCertificates removes "served_certificates" edges to ServedCertificate entities.
+func (_u *DomainUpdate) RemoveServedCertificates(v ...*ServedCertificate) *DomainUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveServedCertificateIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -590,6 +727,170 @@ func (_u *DomainUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.CertificatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.CertificatesTable,
+			Columns: []string{domain.CertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(certificate.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCertificatesIDs(); len(nodes) > 0 && !_u.mutation.CertificatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.CertificatesTable,
+			Columns: []string{domain.CertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(certificate.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CertificatesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.CertificatesTable,
+			Columns: []string{domain.CertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(certificate.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CertPolicyCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   domain.CertPolicyTable,
+			Columns: []string{domain.CertPolicyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(certpolicy.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CertPolicyIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   domain.CertPolicyTable,
+			Columns: []string{domain.CertPolicyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(certpolicy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DNSChecksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.DNSChecksTable,
+			Columns: []string{domain.DNSChecksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dnscheck.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDNSChecksIDs(); len(nodes) > 0 && !_u.mutation.DNSChecksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.DNSChecksTable,
+			Columns: []string{domain.DNSChecksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dnscheck.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DNSChecksIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.DNSChecksTable,
+			Columns: []string{domain.DNSChecksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dnscheck.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ServedCertificatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.ServedCertificatesTable,
+			Columns: []string{domain.ServedCertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedServedCertificatesIDs(); len(nodes) > 0 && !_u.mutation.ServedCertificatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.ServedCertificatesTable,
+			Columns: []string{domain.ServedCertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ServedCertificatesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.ServedCertificatesTable,
+			Columns: []string{domain.ServedCertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -833,6 +1134,70 @@ func (_u *DomainUpdateOne) AddBasicAuthUsers(v ...*BasicAuthUser) *DomainUpdateO
 	return _u.AddBasicAuthUserIDs(ids...)
 }
 
+// AddCertificateIDs adds the "certificates" edge to the Certificate entity by IDs.
+func (_u *DomainUpdateOne) AddCertificateIDs(ids ...int) *DomainUpdateOne {
+	_u.mutation.AddCertificateIDs(ids...)
+	return _u
+}
+
+// AddCertificates adds the "certificates" edges to the Certificate entity.
+func (_u *DomainUpdateOne) AddCertificates(v ...*Certificate) *DomainUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddCertificateIDs(ids...)
+}
+
+// SetCertPolicyID sets the "cert_policy" edge to the CertPolicy entity by ID.
+func (_u *DomainUpdateOne) SetCertPolicyID(id int) *DomainUpdateOne {
+	_u.mutation.SetCertPolicyID(id)
+	return _u
+}
+
+// SetNillableCertPolicyID sets the "cert_policy" edge to the CertPolicy entity by ID if the given value is not nil.
+func (_u *DomainUpdateOne) SetNillableCertPolicyID(id *int) *DomainUpdateOne {
+	if id != nil {
+		_u = _u.SetCertPolicyID(*id)
+	}
+	return _u
+}
+
+// SetCertPolicy sets the "cert_policy" edge to the CertPolicy entity.
+func (_u *DomainUpdateOne) SetCertPolicy(v *CertPolicy) *DomainUpdateOne {
+	return _u.SetCertPolicyID(v.ID)
+}
+
+// AddDNSCheckIDs adds the "dns_checks" edge to the DNSCheck entity by IDs.
+func (_u *DomainUpdateOne) AddDNSCheckIDs(ids ...int) *DomainUpdateOne {
+	_u.mutation.AddDNSCheckIDs(ids...)
+	return _u
+}
+
+// AddDNSChecks adds the "dns_checks" edges to the DNSCheck entity.
+func (_u *DomainUpdateOne) AddDNSChecks(v ...*DNSCheck) *DomainUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddDNSCheckIDs(ids...)
+}
+
+// AddServedCertificateIDs adds the "served_certificates" edge to the ServedCertificate entity by IDs.
+func (_u *DomainUpdateOne) AddServedCertificateIDs(ids ...int) *DomainUpdateOne {
+	_u.mutation.AddServedCertificateIDs(ids...)
+	return _u
+}
+
+// AddServedCertificates adds the "served_certificates" edges to the ServedCertificate entity.
+func (_u *DomainUpdateOne) AddServedCertificates(v ...*ServedCertificate) *DomainUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddServedCertificateIDs(ids...)
+}
+
 // Mutation returns the DomainMutation object of the builder.
 func (_u *DomainUpdateOne) Mutation() *DomainMutation {
 	return _u.mutation
@@ -899,6 +1264,75 @@ func (_u *DomainUpdateOne) RemoveBasicAuthUsers(v ...*BasicAuthUser) *DomainUpda
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveBasicAuthUserIDs(ids...)
+}
+
+// ClearCertificates clears all "certificates" edges to the Certificate entity.
+func (_u *DomainUpdateOne) ClearCertificates() *DomainUpdateOne {
+	_u.mutation.ClearCertificates()
+	return _u
+}
+
+// RemoveCertificateIDs removes the "certificates" edge to Certificate entities by IDs.
+func (_u *DomainUpdateOne) RemoveCertificateIDs(ids ...int) *DomainUpdateOne {
+	_u.mutation.RemoveCertificateIDs(ids...)
+	return _u
+}
+
+// RemoveCertificates removes "certificates" edges to Certificate entities.
+func (_u *DomainUpdateOne) RemoveCertificates(v ...*Certificate) *DomainUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveCertificateIDs(ids...)
+}
+
+// ClearCertPolicy clears the "cert_policy" edge to the CertPolicy entity.
+func (_u *DomainUpdateOne) ClearCertPolicy() *DomainUpdateOne {
+	_u.mutation.ClearCertPolicy()
+	return _u
+}
+
+// ClearDNSChecks clears all "dns_checks" edges to the DNSCheck entity.
+func (_u *DomainUpdateOne) ClearDNSChecks() *DomainUpdateOne {
+	_u.mutation.ClearDNSChecks()
+	return _u
+}
+
+// RemoveDNSCheckIDs removes the "dns_checks" edge to DNSCheck entities by IDs.
+func (_u *DomainUpdateOne) RemoveDNSCheckIDs(ids ...int) *DomainUpdateOne {
+	_u.mutation.RemoveDNSCheckIDs(ids...)
+	return _u
+}
+
+// RemoveDNSChecks removes "dns_checks" edges to DNSCheck entities.
+func (_u *DomainUpdateOne) RemoveDNSChecks(v ...*DNSCheck) *DomainUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveDNSCheckIDs(ids...)
+}
+
+// ClearServedCertificates clears all "served_certificates" edges to the ServedCertificate entity.
+func (_u *DomainUpdateOne) ClearServedCertificates() *DomainUpdateOne {
+	_u.mutation.ClearServedCertificates()
+	return _u
+}
+
+// RemoveServedCertificateIDs removes the "served_certificates" edge to ServedCertificate entities by IDs.
+func (_u *DomainUpdateOne) RemoveServedCertificateIDs(ids ...int) *DomainUpdateOne {
+	_u.mutation.RemoveServedCertificateIDs(ids...)
+	return _u
+}
+
+// RemoveServedCertificates removes "served_certificates" edges to ServedCertificate entities.
+func (_u *DomainUpdateOne) RemoveServedCertificates(v ...*ServedCertificate) *DomainUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveServedCertificateIDs(ids...)
 }
 
 // Where appends a list predicates to the DomainUpdate builder.
@@ -1191,6 +1625,170 @@ func (_u *DomainUpdateOne) sqlSave(ctx context.Context) (_node *Domain, err erro
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(basicauthuser.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CertificatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.CertificatesTable,
+			Columns: []string{domain.CertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(certificate.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedCertificatesIDs(); len(nodes) > 0 && !_u.mutation.CertificatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.CertificatesTable,
+			Columns: []string{domain.CertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(certificate.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CertificatesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.CertificatesTable,
+			Columns: []string{domain.CertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(certificate.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.CertPolicyCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   domain.CertPolicyTable,
+			Columns: []string{domain.CertPolicyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(certpolicy.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.CertPolicyIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   domain.CertPolicyTable,
+			Columns: []string{domain.CertPolicyColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(certpolicy.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.DNSChecksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.DNSChecksTable,
+			Columns: []string{domain.DNSChecksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dnscheck.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedDNSChecksIDs(); len(nodes) > 0 && !_u.mutation.DNSChecksCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.DNSChecksTable,
+			Columns: []string{domain.DNSChecksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dnscheck.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.DNSChecksIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.DNSChecksTable,
+			Columns: []string{domain.DNSChecksColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(dnscheck.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ServedCertificatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.ServedCertificatesTable,
+			Columns: []string{domain.ServedCertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedServedCertificatesIDs(); len(nodes) > 0 && !_u.mutation.ServedCertificatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.ServedCertificatesTable,
+			Columns: []string{domain.ServedCertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ServedCertificatesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.ServedCertificatesTable,
+			Columns: []string{domain.ServedCertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -12,12 +12,17 @@ import (
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"github.com/gatehousehq/gatehouse/ent/acmeaccount"
 	"github.com/gatehousehq/gatehouse/ent/agentcertificate"
 	"github.com/gatehousehq/gatehouse/ent/alertrule"
 	"github.com/gatehousehq/gatehouse/ent/apitoken"
 	"github.com/gatehousehq/gatehouse/ent/auditevent"
 	"github.com/gatehousehq/gatehouse/ent/basicauthuser"
+	"github.com/gatehousehq/gatehouse/ent/certificate"
+	"github.com/gatehousehq/gatehouse/ent/certpolicy"
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/dnscheck"
+	"github.com/gatehousehq/gatehouse/ent/dnsprovider"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
@@ -27,6 +32,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/notification"
 	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/route"
+	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/session"
 	"github.com/gatehousehq/gatehouse/ent/setting"
@@ -97,11 +103,16 @@ func checkColumn(t, c string) error {
 	initCheck.Do(func() {
 		columnCheck = sql.NewColumnCheck(map[string]func(string) bool{
 			apitoken.Table:            apitoken.ValidColumn,
+			acmeaccount.Table:         acmeaccount.ValidColumn,
 			agentcertificate.Table:    agentcertificate.ValidColumn,
 			alertrule.Table:           alertrule.ValidColumn,
 			auditevent.Table:          auditevent.ValidColumn,
 			basicauthuser.Table:       basicauthuser.ValidColumn,
+			certpolicy.Table:          certpolicy.ValidColumn,
+			certificate.Table:         certificate.ValidColumn,
 			configrevision.Table:      configrevision.ValidColumn,
+			dnscheck.Table:            dnscheck.ValidColumn,
+			dnsprovider.Table:         dnsprovider.ValidColumn,
 			domain.Table:              domain.ValidColumn,
 			enrollmenttoken.Table:     enrollmenttoken.ValidColumn,
 			hostkey.Table:             hostkey.ValidColumn,
@@ -111,6 +122,7 @@ func checkColumn(t, c string) error {
 			notification.Table:        notification.ValidColumn,
 			notificationchannel.Table: notificationchannel.ValidColumn,
 			route.Table:               route.ValidColumn,
+			servedcertificate.Table:   servedcertificate.ValidColumn,
 			server.Table:              server.ValidColumn,
 			session.Table:             session.ValidColumn,
 			setting.Table:             setting.ValidColumn,

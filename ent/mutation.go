@@ -11,12 +11,17 @@ import (
 
 	"entgo.io/ent"
 	"entgo.io/ent/dialect/sql"
+	"github.com/gatehousehq/gatehouse/ent/acmeaccount"
 	"github.com/gatehousehq/gatehouse/ent/agentcertificate"
 	"github.com/gatehousehq/gatehouse/ent/alertrule"
 	"github.com/gatehousehq/gatehouse/ent/apitoken"
 	"github.com/gatehousehq/gatehouse/ent/auditevent"
 	"github.com/gatehousehq/gatehouse/ent/basicauthuser"
+	"github.com/gatehousehq/gatehouse/ent/certificate"
+	"github.com/gatehousehq/gatehouse/ent/certpolicy"
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/dnscheck"
+	"github.com/gatehousehq/gatehouse/ent/dnsprovider"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
@@ -28,6 +33,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/schema"
+	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/session"
 	"github.com/gatehousehq/gatehouse/ent/setting"
@@ -49,11 +55,16 @@ const (
 
 	// Node types.
 	TypeAPIToken            = "APIToken"
+	TypeAcmeAccount         = "AcmeAccount"
 	TypeAgentCertificate    = "AgentCertificate"
 	TypeAlertRule           = "AlertRule"
 	TypeAuditEvent          = "AuditEvent"
 	TypeBasicAuthUser       = "BasicAuthUser"
+	TypeCertPolicy          = "CertPolicy"
+	TypeCertificate         = "Certificate"
 	TypeConfigRevision      = "ConfigRevision"
+	TypeDNSCheck            = "DNSCheck"
+	TypeDNSProvider         = "DNSProvider"
 	TypeDomain              = "Domain"
 	TypeEnrollmentToken     = "EnrollmentToken"
 	TypeHostKey             = "HostKey"
@@ -63,6 +74,7 @@ const (
 	TypeNotification        = "Notification"
 	TypeNotificationChannel = "NotificationChannel"
 	TypeRoute               = "Route"
+	TypeServedCertificate   = "ServedCertificate"
 	TypeServer              = "Server"
 	TypeSession             = "Session"
 	TypeSetting             = "Setting"
@@ -903,6 +915,602 @@ func (m *APITokenMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown APIToken edge %s", name)
+}
+
+// AcmeAccountMutation represents an operation that mutates the AcmeAccount nodes in the graph.
+type AcmeAccountMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	created_at    *time.Time
+	updated_at    *time.Time
+	directory_url *string
+	email         *string
+	uri           *string
+	key_sealed    *[]byte
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*AcmeAccount, error)
+	predicates    []predicate.AcmeAccount
+}
+
+var _ ent.Mutation = (*AcmeAccountMutation)(nil)
+
+// acmeaccountOption allows management of the mutation configuration using functional options.
+type acmeaccountOption func(*AcmeAccountMutation)
+
+// newAcmeAccountMutation creates new mutation for the AcmeAccount entity.
+func newAcmeAccountMutation(c config, op Op, opts ...acmeaccountOption) *AcmeAccountMutation {
+	m := &AcmeAccountMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeAcmeAccount,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withAcmeAccountID sets the ID field of the mutation.
+func withAcmeAccountID(id int) acmeaccountOption {
+	return func(m *AcmeAccountMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *AcmeAccount
+		)
+		m.oldValue = func(ctx context.Context) (*AcmeAccount, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().AcmeAccount.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withAcmeAccount sets the old AcmeAccount of the mutation.
+func withAcmeAccount(node *AcmeAccount) acmeaccountOption {
+	return func(m *AcmeAccountMutation) {
+		m.oldValue = func(context.Context) (*AcmeAccount, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m AcmeAccountMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m AcmeAccountMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *AcmeAccountMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *AcmeAccountMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().AcmeAccount.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *AcmeAccountMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *AcmeAccountMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the AcmeAccount entity.
+// If the AcmeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AcmeAccountMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *AcmeAccountMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *AcmeAccountMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *AcmeAccountMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the AcmeAccount entity.
+// If the AcmeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AcmeAccountMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *AcmeAccountMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetDirectoryURL sets the "directory_url" field.
+func (m *AcmeAccountMutation) SetDirectoryURL(s string) {
+	m.directory_url = &s
+}
+
+// DirectoryURL returns the value of the "directory_url" field in the mutation.
+func (m *AcmeAccountMutation) DirectoryURL() (r string, exists bool) {
+	v := m.directory_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDirectoryURL returns the old "directory_url" field's value of the AcmeAccount entity.
+// If the AcmeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AcmeAccountMutation) OldDirectoryURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDirectoryURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDirectoryURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDirectoryURL: %w", err)
+	}
+	return oldValue.DirectoryURL, nil
+}
+
+// ResetDirectoryURL resets all changes to the "directory_url" field.
+func (m *AcmeAccountMutation) ResetDirectoryURL() {
+	m.directory_url = nil
+}
+
+// SetEmail sets the "email" field.
+func (m *AcmeAccountMutation) SetEmail(s string) {
+	m.email = &s
+}
+
+// Email returns the value of the "email" field in the mutation.
+func (m *AcmeAccountMutation) Email() (r string, exists bool) {
+	v := m.email
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEmail returns the old "email" field's value of the AcmeAccount entity.
+// If the AcmeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AcmeAccountMutation) OldEmail(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEmail is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEmail requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEmail: %w", err)
+	}
+	return oldValue.Email, nil
+}
+
+// ResetEmail resets all changes to the "email" field.
+func (m *AcmeAccountMutation) ResetEmail() {
+	m.email = nil
+}
+
+// SetURI sets the "uri" field.
+func (m *AcmeAccountMutation) SetURI(s string) {
+	m.uri = &s
+}
+
+// URI returns the value of the "uri" field in the mutation.
+func (m *AcmeAccountMutation) URI() (r string, exists bool) {
+	v := m.uri
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldURI returns the old "uri" field's value of the AcmeAccount entity.
+// If the AcmeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AcmeAccountMutation) OldURI(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldURI is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldURI requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldURI: %w", err)
+	}
+	return oldValue.URI, nil
+}
+
+// ResetURI resets all changes to the "uri" field.
+func (m *AcmeAccountMutation) ResetURI() {
+	m.uri = nil
+}
+
+// SetKeySealed sets the "key_sealed" field.
+func (m *AcmeAccountMutation) SetKeySealed(b []byte) {
+	m.key_sealed = &b
+}
+
+// KeySealed returns the value of the "key_sealed" field in the mutation.
+func (m *AcmeAccountMutation) KeySealed() (r []byte, exists bool) {
+	v := m.key_sealed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKeySealed returns the old "key_sealed" field's value of the AcmeAccount entity.
+// If the AcmeAccount object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *AcmeAccountMutation) OldKeySealed(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKeySealed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKeySealed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKeySealed: %w", err)
+	}
+	return oldValue.KeySealed, nil
+}
+
+// ResetKeySealed resets all changes to the "key_sealed" field.
+func (m *AcmeAccountMutation) ResetKeySealed() {
+	m.key_sealed = nil
+}
+
+// Where appends a list predicates to the AcmeAccountMutation builder.
+func (m *AcmeAccountMutation) Where(ps ...predicate.AcmeAccount) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the AcmeAccountMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *AcmeAccountMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.AcmeAccount, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *AcmeAccountMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *AcmeAccountMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (AcmeAccount).
+func (m *AcmeAccountMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *AcmeAccountMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, acmeaccount.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, acmeaccount.FieldUpdatedAt)
+	}
+	if m.directory_url != nil {
+		fields = append(fields, acmeaccount.FieldDirectoryURL)
+	}
+	if m.email != nil {
+		fields = append(fields, acmeaccount.FieldEmail)
+	}
+	if m.uri != nil {
+		fields = append(fields, acmeaccount.FieldURI)
+	}
+	if m.key_sealed != nil {
+		fields = append(fields, acmeaccount.FieldKeySealed)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *AcmeAccountMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case acmeaccount.FieldCreatedAt:
+		return m.CreatedAt()
+	case acmeaccount.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case acmeaccount.FieldDirectoryURL:
+		return m.DirectoryURL()
+	case acmeaccount.FieldEmail:
+		return m.Email()
+	case acmeaccount.FieldURI:
+		return m.URI()
+	case acmeaccount.FieldKeySealed:
+		return m.KeySealed()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *AcmeAccountMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case acmeaccount.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case acmeaccount.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case acmeaccount.FieldDirectoryURL:
+		return m.OldDirectoryURL(ctx)
+	case acmeaccount.FieldEmail:
+		return m.OldEmail(ctx)
+	case acmeaccount.FieldURI:
+		return m.OldURI(ctx)
+	case acmeaccount.FieldKeySealed:
+		return m.OldKeySealed(ctx)
+	}
+	return nil, fmt.Errorf("unknown AcmeAccount field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AcmeAccountMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case acmeaccount.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case acmeaccount.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case acmeaccount.FieldDirectoryURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDirectoryURL(v)
+		return nil
+	case acmeaccount.FieldEmail:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEmail(v)
+		return nil
+	case acmeaccount.FieldURI:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetURI(v)
+		return nil
+	case acmeaccount.FieldKeySealed:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKeySealed(v)
+		return nil
+	}
+	return fmt.Errorf("unknown AcmeAccount field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *AcmeAccountMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *AcmeAccountMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *AcmeAccountMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown AcmeAccount numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *AcmeAccountMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *AcmeAccountMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *AcmeAccountMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown AcmeAccount nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *AcmeAccountMutation) ResetField(name string) error {
+	switch name {
+	case acmeaccount.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case acmeaccount.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case acmeaccount.FieldDirectoryURL:
+		m.ResetDirectoryURL()
+		return nil
+	case acmeaccount.FieldEmail:
+		m.ResetEmail()
+		return nil
+	case acmeaccount.FieldURI:
+		m.ResetURI()
+		return nil
+	case acmeaccount.FieldKeySealed:
+		m.ResetKeySealed()
+		return nil
+	}
+	return fmt.Errorf("unknown AcmeAccount field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *AcmeAccountMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *AcmeAccountMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *AcmeAccountMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *AcmeAccountMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *AcmeAccountMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *AcmeAccountMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *AcmeAccountMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown AcmeAccount unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *AcmeAccountMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown AcmeAccount edge %s", name)
 }
 
 // AgentCertificateMutation represents an operation that mutates the AgentCertificate nodes in the graph.
@@ -4407,6 +5015,2191 @@ func (m *BasicAuthUserMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown BasicAuthUser edge %s", name)
 }
 
+// CertPolicyMutation represents an operation that mutates the CertPolicy nodes in the graph.
+type CertPolicyMutation struct {
+	config
+	op                 Op
+	typ                string
+	id                 *int
+	created_at         *time.Time
+	updated_at         *time.Time
+	mode               *certpolicy.Mode
+	challenge          *certpolicy.Challenge
+	dns_provider_id    *int
+	adddns_provider_id *int
+	failures           *int
+	addfailures        *int
+	next_attempt_at    *time.Time
+	last_attempt_at    *time.Time
+	last_error         *string
+	clearedFields      map[string]struct{}
+	domain             *int
+	cleareddomain      bool
+	done               bool
+	oldValue           func(context.Context) (*CertPolicy, error)
+	predicates         []predicate.CertPolicy
+}
+
+var _ ent.Mutation = (*CertPolicyMutation)(nil)
+
+// certpolicyOption allows management of the mutation configuration using functional options.
+type certpolicyOption func(*CertPolicyMutation)
+
+// newCertPolicyMutation creates new mutation for the CertPolicy entity.
+func newCertPolicyMutation(c config, op Op, opts ...certpolicyOption) *CertPolicyMutation {
+	m := &CertPolicyMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCertPolicy,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCertPolicyID sets the ID field of the mutation.
+func withCertPolicyID(id int) certpolicyOption {
+	return func(m *CertPolicyMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *CertPolicy
+		)
+		m.oldValue = func(ctx context.Context) (*CertPolicy, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().CertPolicy.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCertPolicy sets the old CertPolicy of the mutation.
+func withCertPolicy(node *CertPolicy) certpolicyOption {
+	return func(m *CertPolicyMutation) {
+		m.oldValue = func(context.Context) (*CertPolicy, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CertPolicyMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CertPolicyMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CertPolicyMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CertPolicyMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().CertPolicy.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CertPolicyMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CertPolicyMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the CertPolicy entity.
+// If the CertPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertPolicyMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CertPolicyMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CertPolicyMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CertPolicyMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the CertPolicy entity.
+// If the CertPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertPolicyMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CertPolicyMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetDomainID sets the "domain_id" field.
+func (m *CertPolicyMutation) SetDomainID(i int) {
+	m.domain = &i
+}
+
+// DomainID returns the value of the "domain_id" field in the mutation.
+func (m *CertPolicyMutation) DomainID() (r int, exists bool) {
+	v := m.domain
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDomainID returns the old "domain_id" field's value of the CertPolicy entity.
+// If the CertPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertPolicyMutation) OldDomainID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDomainID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDomainID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDomainID: %w", err)
+	}
+	return oldValue.DomainID, nil
+}
+
+// ResetDomainID resets all changes to the "domain_id" field.
+func (m *CertPolicyMutation) ResetDomainID() {
+	m.domain = nil
+}
+
+// SetMode sets the "mode" field.
+func (m *CertPolicyMutation) SetMode(c certpolicy.Mode) {
+	m.mode = &c
+}
+
+// Mode returns the value of the "mode" field in the mutation.
+func (m *CertPolicyMutation) Mode() (r certpolicy.Mode, exists bool) {
+	v := m.mode
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMode returns the old "mode" field's value of the CertPolicy entity.
+// If the CertPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertPolicyMutation) OldMode(ctx context.Context) (v certpolicy.Mode, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMode: %w", err)
+	}
+	return oldValue.Mode, nil
+}
+
+// ResetMode resets all changes to the "mode" field.
+func (m *CertPolicyMutation) ResetMode() {
+	m.mode = nil
+}
+
+// SetChallenge sets the "challenge" field.
+func (m *CertPolicyMutation) SetChallenge(c certpolicy.Challenge) {
+	m.challenge = &c
+}
+
+// Challenge returns the value of the "challenge" field in the mutation.
+func (m *CertPolicyMutation) Challenge() (r certpolicy.Challenge, exists bool) {
+	v := m.challenge
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChallenge returns the old "challenge" field's value of the CertPolicy entity.
+// If the CertPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertPolicyMutation) OldChallenge(ctx context.Context) (v certpolicy.Challenge, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChallenge is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChallenge requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChallenge: %w", err)
+	}
+	return oldValue.Challenge, nil
+}
+
+// ResetChallenge resets all changes to the "challenge" field.
+func (m *CertPolicyMutation) ResetChallenge() {
+	m.challenge = nil
+}
+
+// SetDNSProviderID sets the "dns_provider_id" field.
+func (m *CertPolicyMutation) SetDNSProviderID(i int) {
+	m.dns_provider_id = &i
+	m.adddns_provider_id = nil
+}
+
+// DNSProviderID returns the value of the "dns_provider_id" field in the mutation.
+func (m *CertPolicyMutation) DNSProviderID() (r int, exists bool) {
+	v := m.dns_provider_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDNSProviderID returns the old "dns_provider_id" field's value of the CertPolicy entity.
+// If the CertPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertPolicyMutation) OldDNSProviderID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDNSProviderID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDNSProviderID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDNSProviderID: %w", err)
+	}
+	return oldValue.DNSProviderID, nil
+}
+
+// AddDNSProviderID adds i to the "dns_provider_id" field.
+func (m *CertPolicyMutation) AddDNSProviderID(i int) {
+	if m.adddns_provider_id != nil {
+		*m.adddns_provider_id += i
+	} else {
+		m.adddns_provider_id = &i
+	}
+}
+
+// AddedDNSProviderID returns the value that was added to the "dns_provider_id" field in this mutation.
+func (m *CertPolicyMutation) AddedDNSProviderID() (r int, exists bool) {
+	v := m.adddns_provider_id
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDNSProviderID resets all changes to the "dns_provider_id" field.
+func (m *CertPolicyMutation) ResetDNSProviderID() {
+	m.dns_provider_id = nil
+	m.adddns_provider_id = nil
+}
+
+// SetFailures sets the "failures" field.
+func (m *CertPolicyMutation) SetFailures(i int) {
+	m.failures = &i
+	m.addfailures = nil
+}
+
+// Failures returns the value of the "failures" field in the mutation.
+func (m *CertPolicyMutation) Failures() (r int, exists bool) {
+	v := m.failures
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailures returns the old "failures" field's value of the CertPolicy entity.
+// If the CertPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertPolicyMutation) OldFailures(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailures is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailures requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailures: %w", err)
+	}
+	return oldValue.Failures, nil
+}
+
+// AddFailures adds i to the "failures" field.
+func (m *CertPolicyMutation) AddFailures(i int) {
+	if m.addfailures != nil {
+		*m.addfailures += i
+	} else {
+		m.addfailures = &i
+	}
+}
+
+// AddedFailures returns the value that was added to the "failures" field in this mutation.
+func (m *CertPolicyMutation) AddedFailures() (r int, exists bool) {
+	v := m.addfailures
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFailures resets all changes to the "failures" field.
+func (m *CertPolicyMutation) ResetFailures() {
+	m.failures = nil
+	m.addfailures = nil
+}
+
+// SetNextAttemptAt sets the "next_attempt_at" field.
+func (m *CertPolicyMutation) SetNextAttemptAt(t time.Time) {
+	m.next_attempt_at = &t
+}
+
+// NextAttemptAt returns the value of the "next_attempt_at" field in the mutation.
+func (m *CertPolicyMutation) NextAttemptAt() (r time.Time, exists bool) {
+	v := m.next_attempt_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNextAttemptAt returns the old "next_attempt_at" field's value of the CertPolicy entity.
+// If the CertPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertPolicyMutation) OldNextAttemptAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNextAttemptAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNextAttemptAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNextAttemptAt: %w", err)
+	}
+	return oldValue.NextAttemptAt, nil
+}
+
+// ClearNextAttemptAt clears the value of the "next_attempt_at" field.
+func (m *CertPolicyMutation) ClearNextAttemptAt() {
+	m.next_attempt_at = nil
+	m.clearedFields[certpolicy.FieldNextAttemptAt] = struct{}{}
+}
+
+// NextAttemptAtCleared returns if the "next_attempt_at" field was cleared in this mutation.
+func (m *CertPolicyMutation) NextAttemptAtCleared() bool {
+	_, ok := m.clearedFields[certpolicy.FieldNextAttemptAt]
+	return ok
+}
+
+// ResetNextAttemptAt resets all changes to the "next_attempt_at" field.
+func (m *CertPolicyMutation) ResetNextAttemptAt() {
+	m.next_attempt_at = nil
+	delete(m.clearedFields, certpolicy.FieldNextAttemptAt)
+}
+
+// SetLastAttemptAt sets the "last_attempt_at" field.
+func (m *CertPolicyMutation) SetLastAttemptAt(t time.Time) {
+	m.last_attempt_at = &t
+}
+
+// LastAttemptAt returns the value of the "last_attempt_at" field in the mutation.
+func (m *CertPolicyMutation) LastAttemptAt() (r time.Time, exists bool) {
+	v := m.last_attempt_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastAttemptAt returns the old "last_attempt_at" field's value of the CertPolicy entity.
+// If the CertPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertPolicyMutation) OldLastAttemptAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastAttemptAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastAttemptAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastAttemptAt: %w", err)
+	}
+	return oldValue.LastAttemptAt, nil
+}
+
+// ClearLastAttemptAt clears the value of the "last_attempt_at" field.
+func (m *CertPolicyMutation) ClearLastAttemptAt() {
+	m.last_attempt_at = nil
+	m.clearedFields[certpolicy.FieldLastAttemptAt] = struct{}{}
+}
+
+// LastAttemptAtCleared returns if the "last_attempt_at" field was cleared in this mutation.
+func (m *CertPolicyMutation) LastAttemptAtCleared() bool {
+	_, ok := m.clearedFields[certpolicy.FieldLastAttemptAt]
+	return ok
+}
+
+// ResetLastAttemptAt resets all changes to the "last_attempt_at" field.
+func (m *CertPolicyMutation) ResetLastAttemptAt() {
+	m.last_attempt_at = nil
+	delete(m.clearedFields, certpolicy.FieldLastAttemptAt)
+}
+
+// SetLastError sets the "last_error" field.
+func (m *CertPolicyMutation) SetLastError(s string) {
+	m.last_error = &s
+}
+
+// LastError returns the value of the "last_error" field in the mutation.
+func (m *CertPolicyMutation) LastError() (r string, exists bool) {
+	v := m.last_error
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastError returns the old "last_error" field's value of the CertPolicy entity.
+// If the CertPolicy object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertPolicyMutation) OldLastError(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastError is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastError requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastError: %w", err)
+	}
+	return oldValue.LastError, nil
+}
+
+// ResetLastError resets all changes to the "last_error" field.
+func (m *CertPolicyMutation) ResetLastError() {
+	m.last_error = nil
+}
+
+// ClearDomain clears the "domain" edge to the Domain entity.
+func (m *CertPolicyMutation) ClearDomain() {
+	m.cleareddomain = true
+	m.clearedFields[certpolicy.FieldDomainID] = struct{}{}
+}
+
+// DomainCleared reports if the "domain" edge to the Domain entity was cleared.
+func (m *CertPolicyMutation) DomainCleared() bool {
+	return m.cleareddomain
+}
+
+// DomainIDs returns the "domain" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DomainID instead. It exists only for internal usage by the builders.
+func (m *CertPolicyMutation) DomainIDs() (ids []int) {
+	if id := m.domain; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDomain resets all changes to the "domain" edge.
+func (m *CertPolicyMutation) ResetDomain() {
+	m.domain = nil
+	m.cleareddomain = false
+}
+
+// Where appends a list predicates to the CertPolicyMutation builder.
+func (m *CertPolicyMutation) Where(ps ...predicate.CertPolicy) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CertPolicyMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CertPolicyMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.CertPolicy, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CertPolicyMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CertPolicyMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (CertPolicy).
+func (m *CertPolicyMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CertPolicyMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.created_at != nil {
+		fields = append(fields, certpolicy.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, certpolicy.FieldUpdatedAt)
+	}
+	if m.domain != nil {
+		fields = append(fields, certpolicy.FieldDomainID)
+	}
+	if m.mode != nil {
+		fields = append(fields, certpolicy.FieldMode)
+	}
+	if m.challenge != nil {
+		fields = append(fields, certpolicy.FieldChallenge)
+	}
+	if m.dns_provider_id != nil {
+		fields = append(fields, certpolicy.FieldDNSProviderID)
+	}
+	if m.failures != nil {
+		fields = append(fields, certpolicy.FieldFailures)
+	}
+	if m.next_attempt_at != nil {
+		fields = append(fields, certpolicy.FieldNextAttemptAt)
+	}
+	if m.last_attempt_at != nil {
+		fields = append(fields, certpolicy.FieldLastAttemptAt)
+	}
+	if m.last_error != nil {
+		fields = append(fields, certpolicy.FieldLastError)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CertPolicyMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case certpolicy.FieldCreatedAt:
+		return m.CreatedAt()
+	case certpolicy.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case certpolicy.FieldDomainID:
+		return m.DomainID()
+	case certpolicy.FieldMode:
+		return m.Mode()
+	case certpolicy.FieldChallenge:
+		return m.Challenge()
+	case certpolicy.FieldDNSProviderID:
+		return m.DNSProviderID()
+	case certpolicy.FieldFailures:
+		return m.Failures()
+	case certpolicy.FieldNextAttemptAt:
+		return m.NextAttemptAt()
+	case certpolicy.FieldLastAttemptAt:
+		return m.LastAttemptAt()
+	case certpolicy.FieldLastError:
+		return m.LastError()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CertPolicyMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case certpolicy.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case certpolicy.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case certpolicy.FieldDomainID:
+		return m.OldDomainID(ctx)
+	case certpolicy.FieldMode:
+		return m.OldMode(ctx)
+	case certpolicy.FieldChallenge:
+		return m.OldChallenge(ctx)
+	case certpolicy.FieldDNSProviderID:
+		return m.OldDNSProviderID(ctx)
+	case certpolicy.FieldFailures:
+		return m.OldFailures(ctx)
+	case certpolicy.FieldNextAttemptAt:
+		return m.OldNextAttemptAt(ctx)
+	case certpolicy.FieldLastAttemptAt:
+		return m.OldLastAttemptAt(ctx)
+	case certpolicy.FieldLastError:
+		return m.OldLastError(ctx)
+	}
+	return nil, fmt.Errorf("unknown CertPolicy field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CertPolicyMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case certpolicy.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case certpolicy.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case certpolicy.FieldDomainID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDomainID(v)
+		return nil
+	case certpolicy.FieldMode:
+		v, ok := value.(certpolicy.Mode)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMode(v)
+		return nil
+	case certpolicy.FieldChallenge:
+		v, ok := value.(certpolicy.Challenge)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChallenge(v)
+		return nil
+	case certpolicy.FieldDNSProviderID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDNSProviderID(v)
+		return nil
+	case certpolicy.FieldFailures:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailures(v)
+		return nil
+	case certpolicy.FieldNextAttemptAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNextAttemptAt(v)
+		return nil
+	case certpolicy.FieldLastAttemptAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastAttemptAt(v)
+		return nil
+	case certpolicy.FieldLastError:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastError(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CertPolicy field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CertPolicyMutation) AddedFields() []string {
+	var fields []string
+	if m.adddns_provider_id != nil {
+		fields = append(fields, certpolicy.FieldDNSProviderID)
+	}
+	if m.addfailures != nil {
+		fields = append(fields, certpolicy.FieldFailures)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CertPolicyMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case certpolicy.FieldDNSProviderID:
+		return m.AddedDNSProviderID()
+	case certpolicy.FieldFailures:
+		return m.AddedFailures()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CertPolicyMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case certpolicy.FieldDNSProviderID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDNSProviderID(v)
+		return nil
+	case certpolicy.FieldFailures:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFailures(v)
+		return nil
+	}
+	return fmt.Errorf("unknown CertPolicy numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CertPolicyMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(certpolicy.FieldNextAttemptAt) {
+		fields = append(fields, certpolicy.FieldNextAttemptAt)
+	}
+	if m.FieldCleared(certpolicy.FieldLastAttemptAt) {
+		fields = append(fields, certpolicy.FieldLastAttemptAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CertPolicyMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CertPolicyMutation) ClearField(name string) error {
+	switch name {
+	case certpolicy.FieldNextAttemptAt:
+		m.ClearNextAttemptAt()
+		return nil
+	case certpolicy.FieldLastAttemptAt:
+		m.ClearLastAttemptAt()
+		return nil
+	}
+	return fmt.Errorf("unknown CertPolicy nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CertPolicyMutation) ResetField(name string) error {
+	switch name {
+	case certpolicy.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case certpolicy.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case certpolicy.FieldDomainID:
+		m.ResetDomainID()
+		return nil
+	case certpolicy.FieldMode:
+		m.ResetMode()
+		return nil
+	case certpolicy.FieldChallenge:
+		m.ResetChallenge()
+		return nil
+	case certpolicy.FieldDNSProviderID:
+		m.ResetDNSProviderID()
+		return nil
+	case certpolicy.FieldFailures:
+		m.ResetFailures()
+		return nil
+	case certpolicy.FieldNextAttemptAt:
+		m.ResetNextAttemptAt()
+		return nil
+	case certpolicy.FieldLastAttemptAt:
+		m.ResetLastAttemptAt()
+		return nil
+	case certpolicy.FieldLastError:
+		m.ResetLastError()
+		return nil
+	}
+	return fmt.Errorf("unknown CertPolicy field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CertPolicyMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.domain != nil {
+		edges = append(edges, certpolicy.EdgeDomain)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CertPolicyMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case certpolicy.EdgeDomain:
+		if id := m.domain; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CertPolicyMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CertPolicyMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CertPolicyMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.cleareddomain {
+		edges = append(edges, certpolicy.EdgeDomain)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CertPolicyMutation) EdgeCleared(name string) bool {
+	switch name {
+	case certpolicy.EdgeDomain:
+		return m.cleareddomain
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CertPolicyMutation) ClearEdge(name string) error {
+	switch name {
+	case certpolicy.EdgeDomain:
+		m.ClearDomain()
+		return nil
+	}
+	return fmt.Errorf("unknown CertPolicy unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CertPolicyMutation) ResetEdge(name string) error {
+	switch name {
+	case certpolicy.EdgeDomain:
+		m.ResetDomain()
+		return nil
+	}
+	return fmt.Errorf("unknown CertPolicy edge %s", name)
+}
+
+// CertificateMutation represents an operation that mutates the Certificate nodes in the graph.
+type CertificateMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	created_at    *time.Time
+	updated_at    *time.Time
+	names         *[]string
+	appendnames   []string
+	not_before    *time.Time
+	not_after     *time.Time
+	issuer        *string
+	serial        *string
+	fingerprint   *string
+	cert_pem      *string
+	chain_pem     *string
+	key_sealed    *[]byte
+	source        *certificate.Source
+	challenge     *string
+	directory_url *string
+	status        *certificate.Status
+	clearedFields map[string]struct{}
+	domain        *int
+	cleareddomain bool
+	done          bool
+	oldValue      func(context.Context) (*Certificate, error)
+	predicates    []predicate.Certificate
+}
+
+var _ ent.Mutation = (*CertificateMutation)(nil)
+
+// certificateOption allows management of the mutation configuration using functional options.
+type certificateOption func(*CertificateMutation)
+
+// newCertificateMutation creates new mutation for the Certificate entity.
+func newCertificateMutation(c config, op Op, opts ...certificateOption) *CertificateMutation {
+	m := &CertificateMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeCertificate,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withCertificateID sets the ID field of the mutation.
+func withCertificateID(id int) certificateOption {
+	return func(m *CertificateMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Certificate
+		)
+		m.oldValue = func(ctx context.Context) (*Certificate, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Certificate.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withCertificate sets the old Certificate of the mutation.
+func withCertificate(node *Certificate) certificateOption {
+	return func(m *CertificateMutation) {
+		m.oldValue = func(context.Context) (*Certificate, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m CertificateMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m CertificateMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *CertificateMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *CertificateMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Certificate.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *CertificateMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *CertificateMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *CertificateMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *CertificateMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *CertificateMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *CertificateMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetDomainID sets the "domain_id" field.
+func (m *CertificateMutation) SetDomainID(i int) {
+	m.domain = &i
+}
+
+// DomainID returns the value of the "domain_id" field in the mutation.
+func (m *CertificateMutation) DomainID() (r int, exists bool) {
+	v := m.domain
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDomainID returns the old "domain_id" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldDomainID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDomainID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDomainID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDomainID: %w", err)
+	}
+	return oldValue.DomainID, nil
+}
+
+// ResetDomainID resets all changes to the "domain_id" field.
+func (m *CertificateMutation) ResetDomainID() {
+	m.domain = nil
+}
+
+// SetNames sets the "names" field.
+func (m *CertificateMutation) SetNames(s []string) {
+	m.names = &s
+	m.appendnames = nil
+}
+
+// Names returns the value of the "names" field in the mutation.
+func (m *CertificateMutation) Names() (r []string, exists bool) {
+	v := m.names
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNames returns the old "names" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldNames(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNames is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNames requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNames: %w", err)
+	}
+	return oldValue.Names, nil
+}
+
+// AppendNames adds s to the "names" field.
+func (m *CertificateMutation) AppendNames(s []string) {
+	m.appendnames = append(m.appendnames, s...)
+}
+
+// AppendedNames returns the list of values that were appended to the "names" field in this mutation.
+func (m *CertificateMutation) AppendedNames() ([]string, bool) {
+	if len(m.appendnames) == 0 {
+		return nil, false
+	}
+	return m.appendnames, true
+}
+
+// ResetNames resets all changes to the "names" field.
+func (m *CertificateMutation) ResetNames() {
+	m.names = nil
+	m.appendnames = nil
+}
+
+// SetNotBefore sets the "not_before" field.
+func (m *CertificateMutation) SetNotBefore(t time.Time) {
+	m.not_before = &t
+}
+
+// NotBefore returns the value of the "not_before" field in the mutation.
+func (m *CertificateMutation) NotBefore() (r time.Time, exists bool) {
+	v := m.not_before
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNotBefore returns the old "not_before" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldNotBefore(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNotBefore is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNotBefore requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNotBefore: %w", err)
+	}
+	return oldValue.NotBefore, nil
+}
+
+// ResetNotBefore resets all changes to the "not_before" field.
+func (m *CertificateMutation) ResetNotBefore() {
+	m.not_before = nil
+}
+
+// SetNotAfter sets the "not_after" field.
+func (m *CertificateMutation) SetNotAfter(t time.Time) {
+	m.not_after = &t
+}
+
+// NotAfter returns the value of the "not_after" field in the mutation.
+func (m *CertificateMutation) NotAfter() (r time.Time, exists bool) {
+	v := m.not_after
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNotAfter returns the old "not_after" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldNotAfter(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNotAfter is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNotAfter requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNotAfter: %w", err)
+	}
+	return oldValue.NotAfter, nil
+}
+
+// ResetNotAfter resets all changes to the "not_after" field.
+func (m *CertificateMutation) ResetNotAfter() {
+	m.not_after = nil
+}
+
+// SetIssuer sets the "issuer" field.
+func (m *CertificateMutation) SetIssuer(s string) {
+	m.issuer = &s
+}
+
+// Issuer returns the value of the "issuer" field in the mutation.
+func (m *CertificateMutation) Issuer() (r string, exists bool) {
+	v := m.issuer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssuer returns the old "issuer" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldIssuer(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssuer is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssuer requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssuer: %w", err)
+	}
+	return oldValue.Issuer, nil
+}
+
+// ResetIssuer resets all changes to the "issuer" field.
+func (m *CertificateMutation) ResetIssuer() {
+	m.issuer = nil
+}
+
+// SetSerial sets the "serial" field.
+func (m *CertificateMutation) SetSerial(s string) {
+	m.serial = &s
+}
+
+// Serial returns the value of the "serial" field in the mutation.
+func (m *CertificateMutation) Serial() (r string, exists bool) {
+	v := m.serial
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSerial returns the old "serial" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldSerial(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSerial is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSerial requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSerial: %w", err)
+	}
+	return oldValue.Serial, nil
+}
+
+// ResetSerial resets all changes to the "serial" field.
+func (m *CertificateMutation) ResetSerial() {
+	m.serial = nil
+}
+
+// SetFingerprint sets the "fingerprint" field.
+func (m *CertificateMutation) SetFingerprint(s string) {
+	m.fingerprint = &s
+}
+
+// Fingerprint returns the value of the "fingerprint" field in the mutation.
+func (m *CertificateMutation) Fingerprint() (r string, exists bool) {
+	v := m.fingerprint
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFingerprint returns the old "fingerprint" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldFingerprint(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFingerprint is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFingerprint requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFingerprint: %w", err)
+	}
+	return oldValue.Fingerprint, nil
+}
+
+// ResetFingerprint resets all changes to the "fingerprint" field.
+func (m *CertificateMutation) ResetFingerprint() {
+	m.fingerprint = nil
+}
+
+// SetCertPem sets the "cert_pem" field.
+func (m *CertificateMutation) SetCertPem(s string) {
+	m.cert_pem = &s
+}
+
+// CertPem returns the value of the "cert_pem" field in the mutation.
+func (m *CertificateMutation) CertPem() (r string, exists bool) {
+	v := m.cert_pem
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCertPem returns the old "cert_pem" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldCertPem(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCertPem is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCertPem requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCertPem: %w", err)
+	}
+	return oldValue.CertPem, nil
+}
+
+// ResetCertPem resets all changes to the "cert_pem" field.
+func (m *CertificateMutation) ResetCertPem() {
+	m.cert_pem = nil
+}
+
+// SetChainPem sets the "chain_pem" field.
+func (m *CertificateMutation) SetChainPem(s string) {
+	m.chain_pem = &s
+}
+
+// ChainPem returns the value of the "chain_pem" field in the mutation.
+func (m *CertificateMutation) ChainPem() (r string, exists bool) {
+	v := m.chain_pem
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChainPem returns the old "chain_pem" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldChainPem(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChainPem is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChainPem requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChainPem: %w", err)
+	}
+	return oldValue.ChainPem, nil
+}
+
+// ResetChainPem resets all changes to the "chain_pem" field.
+func (m *CertificateMutation) ResetChainPem() {
+	m.chain_pem = nil
+}
+
+// SetKeySealed sets the "key_sealed" field.
+func (m *CertificateMutation) SetKeySealed(b []byte) {
+	m.key_sealed = &b
+}
+
+// KeySealed returns the value of the "key_sealed" field in the mutation.
+func (m *CertificateMutation) KeySealed() (r []byte, exists bool) {
+	v := m.key_sealed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKeySealed returns the old "key_sealed" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldKeySealed(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKeySealed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKeySealed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKeySealed: %w", err)
+	}
+	return oldValue.KeySealed, nil
+}
+
+// ResetKeySealed resets all changes to the "key_sealed" field.
+func (m *CertificateMutation) ResetKeySealed() {
+	m.key_sealed = nil
+}
+
+// SetSource sets the "source" field.
+func (m *CertificateMutation) SetSource(c certificate.Source) {
+	m.source = &c
+}
+
+// Source returns the value of the "source" field in the mutation.
+func (m *CertificateMutation) Source() (r certificate.Source, exists bool) {
+	v := m.source
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSource returns the old "source" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldSource(ctx context.Context) (v certificate.Source, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSource is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSource requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSource: %w", err)
+	}
+	return oldValue.Source, nil
+}
+
+// ResetSource resets all changes to the "source" field.
+func (m *CertificateMutation) ResetSource() {
+	m.source = nil
+}
+
+// SetChallenge sets the "challenge" field.
+func (m *CertificateMutation) SetChallenge(s string) {
+	m.challenge = &s
+}
+
+// Challenge returns the value of the "challenge" field in the mutation.
+func (m *CertificateMutation) Challenge() (r string, exists bool) {
+	v := m.challenge
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChallenge returns the old "challenge" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldChallenge(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChallenge is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChallenge requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChallenge: %w", err)
+	}
+	return oldValue.Challenge, nil
+}
+
+// ResetChallenge resets all changes to the "challenge" field.
+func (m *CertificateMutation) ResetChallenge() {
+	m.challenge = nil
+}
+
+// SetDirectoryURL sets the "directory_url" field.
+func (m *CertificateMutation) SetDirectoryURL(s string) {
+	m.directory_url = &s
+}
+
+// DirectoryURL returns the value of the "directory_url" field in the mutation.
+func (m *CertificateMutation) DirectoryURL() (r string, exists bool) {
+	v := m.directory_url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDirectoryURL returns the old "directory_url" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldDirectoryURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDirectoryURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDirectoryURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDirectoryURL: %w", err)
+	}
+	return oldValue.DirectoryURL, nil
+}
+
+// ResetDirectoryURL resets all changes to the "directory_url" field.
+func (m *CertificateMutation) ResetDirectoryURL() {
+	m.directory_url = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *CertificateMutation) SetStatus(c certificate.Status) {
+	m.status = &c
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *CertificateMutation) Status() (r certificate.Status, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Certificate entity.
+// If the Certificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *CertificateMutation) OldStatus(ctx context.Context) (v certificate.Status, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *CertificateMutation) ResetStatus() {
+	m.status = nil
+}
+
+// ClearDomain clears the "domain" edge to the Domain entity.
+func (m *CertificateMutation) ClearDomain() {
+	m.cleareddomain = true
+	m.clearedFields[certificate.FieldDomainID] = struct{}{}
+}
+
+// DomainCleared reports if the "domain" edge to the Domain entity was cleared.
+func (m *CertificateMutation) DomainCleared() bool {
+	return m.cleareddomain
+}
+
+// DomainIDs returns the "domain" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DomainID instead. It exists only for internal usage by the builders.
+func (m *CertificateMutation) DomainIDs() (ids []int) {
+	if id := m.domain; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDomain resets all changes to the "domain" edge.
+func (m *CertificateMutation) ResetDomain() {
+	m.domain = nil
+	m.cleareddomain = false
+}
+
+// Where appends a list predicates to the CertificateMutation builder.
+func (m *CertificateMutation) Where(ps ...predicate.Certificate) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the CertificateMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *CertificateMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Certificate, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *CertificateMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *CertificateMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Certificate).
+func (m *CertificateMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *CertificateMutation) Fields() []string {
+	fields := make([]string, 0, 16)
+	if m.created_at != nil {
+		fields = append(fields, certificate.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, certificate.FieldUpdatedAt)
+	}
+	if m.domain != nil {
+		fields = append(fields, certificate.FieldDomainID)
+	}
+	if m.names != nil {
+		fields = append(fields, certificate.FieldNames)
+	}
+	if m.not_before != nil {
+		fields = append(fields, certificate.FieldNotBefore)
+	}
+	if m.not_after != nil {
+		fields = append(fields, certificate.FieldNotAfter)
+	}
+	if m.issuer != nil {
+		fields = append(fields, certificate.FieldIssuer)
+	}
+	if m.serial != nil {
+		fields = append(fields, certificate.FieldSerial)
+	}
+	if m.fingerprint != nil {
+		fields = append(fields, certificate.FieldFingerprint)
+	}
+	if m.cert_pem != nil {
+		fields = append(fields, certificate.FieldCertPem)
+	}
+	if m.chain_pem != nil {
+		fields = append(fields, certificate.FieldChainPem)
+	}
+	if m.key_sealed != nil {
+		fields = append(fields, certificate.FieldKeySealed)
+	}
+	if m.source != nil {
+		fields = append(fields, certificate.FieldSource)
+	}
+	if m.challenge != nil {
+		fields = append(fields, certificate.FieldChallenge)
+	}
+	if m.directory_url != nil {
+		fields = append(fields, certificate.FieldDirectoryURL)
+	}
+	if m.status != nil {
+		fields = append(fields, certificate.FieldStatus)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *CertificateMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case certificate.FieldCreatedAt:
+		return m.CreatedAt()
+	case certificate.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case certificate.FieldDomainID:
+		return m.DomainID()
+	case certificate.FieldNames:
+		return m.Names()
+	case certificate.FieldNotBefore:
+		return m.NotBefore()
+	case certificate.FieldNotAfter:
+		return m.NotAfter()
+	case certificate.FieldIssuer:
+		return m.Issuer()
+	case certificate.FieldSerial:
+		return m.Serial()
+	case certificate.FieldFingerprint:
+		return m.Fingerprint()
+	case certificate.FieldCertPem:
+		return m.CertPem()
+	case certificate.FieldChainPem:
+		return m.ChainPem()
+	case certificate.FieldKeySealed:
+		return m.KeySealed()
+	case certificate.FieldSource:
+		return m.Source()
+	case certificate.FieldChallenge:
+		return m.Challenge()
+	case certificate.FieldDirectoryURL:
+		return m.DirectoryURL()
+	case certificate.FieldStatus:
+		return m.Status()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *CertificateMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case certificate.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case certificate.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case certificate.FieldDomainID:
+		return m.OldDomainID(ctx)
+	case certificate.FieldNames:
+		return m.OldNames(ctx)
+	case certificate.FieldNotBefore:
+		return m.OldNotBefore(ctx)
+	case certificate.FieldNotAfter:
+		return m.OldNotAfter(ctx)
+	case certificate.FieldIssuer:
+		return m.OldIssuer(ctx)
+	case certificate.FieldSerial:
+		return m.OldSerial(ctx)
+	case certificate.FieldFingerprint:
+		return m.OldFingerprint(ctx)
+	case certificate.FieldCertPem:
+		return m.OldCertPem(ctx)
+	case certificate.FieldChainPem:
+		return m.OldChainPem(ctx)
+	case certificate.FieldKeySealed:
+		return m.OldKeySealed(ctx)
+	case certificate.FieldSource:
+		return m.OldSource(ctx)
+	case certificate.FieldChallenge:
+		return m.OldChallenge(ctx)
+	case certificate.FieldDirectoryURL:
+		return m.OldDirectoryURL(ctx)
+	case certificate.FieldStatus:
+		return m.OldStatus(ctx)
+	}
+	return nil, fmt.Errorf("unknown Certificate field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CertificateMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case certificate.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case certificate.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case certificate.FieldDomainID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDomainID(v)
+		return nil
+	case certificate.FieldNames:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNames(v)
+		return nil
+	case certificate.FieldNotBefore:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNotBefore(v)
+		return nil
+	case certificate.FieldNotAfter:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNotAfter(v)
+		return nil
+	case certificate.FieldIssuer:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssuer(v)
+		return nil
+	case certificate.FieldSerial:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSerial(v)
+		return nil
+	case certificate.FieldFingerprint:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFingerprint(v)
+		return nil
+	case certificate.FieldCertPem:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCertPem(v)
+		return nil
+	case certificate.FieldChainPem:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChainPem(v)
+		return nil
+	case certificate.FieldKeySealed:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKeySealed(v)
+		return nil
+	case certificate.FieldSource:
+		v, ok := value.(certificate.Source)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSource(v)
+		return nil
+	case certificate.FieldChallenge:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChallenge(v)
+		return nil
+	case certificate.FieldDirectoryURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDirectoryURL(v)
+		return nil
+	case certificate.FieldStatus:
+		v, ok := value.(certificate.Status)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Certificate field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *CertificateMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *CertificateMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *CertificateMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Certificate numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *CertificateMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *CertificateMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *CertificateMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown Certificate nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *CertificateMutation) ResetField(name string) error {
+	switch name {
+	case certificate.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case certificate.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case certificate.FieldDomainID:
+		m.ResetDomainID()
+		return nil
+	case certificate.FieldNames:
+		m.ResetNames()
+		return nil
+	case certificate.FieldNotBefore:
+		m.ResetNotBefore()
+		return nil
+	case certificate.FieldNotAfter:
+		m.ResetNotAfter()
+		return nil
+	case certificate.FieldIssuer:
+		m.ResetIssuer()
+		return nil
+	case certificate.FieldSerial:
+		m.ResetSerial()
+		return nil
+	case certificate.FieldFingerprint:
+		m.ResetFingerprint()
+		return nil
+	case certificate.FieldCertPem:
+		m.ResetCertPem()
+		return nil
+	case certificate.FieldChainPem:
+		m.ResetChainPem()
+		return nil
+	case certificate.FieldKeySealed:
+		m.ResetKeySealed()
+		return nil
+	case certificate.FieldSource:
+		m.ResetSource()
+		return nil
+	case certificate.FieldChallenge:
+		m.ResetChallenge()
+		return nil
+	case certificate.FieldDirectoryURL:
+		m.ResetDirectoryURL()
+		return nil
+	case certificate.FieldStatus:
+		m.ResetStatus()
+		return nil
+	}
+	return fmt.Errorf("unknown Certificate field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *CertificateMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.domain != nil {
+		edges = append(edges, certificate.EdgeDomain)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *CertificateMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case certificate.EdgeDomain:
+		if id := m.domain; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *CertificateMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *CertificateMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *CertificateMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.cleareddomain {
+		edges = append(edges, certificate.EdgeDomain)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *CertificateMutation) EdgeCleared(name string) bool {
+	switch name {
+	case certificate.EdgeDomain:
+		return m.cleareddomain
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *CertificateMutation) ClearEdge(name string) error {
+	switch name {
+	case certificate.EdgeDomain:
+		m.ClearDomain()
+		return nil
+	}
+	return fmt.Errorf("unknown Certificate unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *CertificateMutation) ResetEdge(name string) error {
+	switch name {
+	case certificate.EdgeDomain:
+		m.ResetDomain()
+		return nil
+	}
+	return fmt.Errorf("unknown Certificate edge %s", name)
+}
+
 // ConfigRevisionMutation represents an operation that mutates the ConfigRevision nodes in the graph.
 type ConfigRevisionMutation struct {
 	config
@@ -5331,42 +8124,1417 @@ func (m *ConfigRevisionMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown ConfigRevision edge %s", name)
 }
 
+// DNSCheckMutation represents an operation that mutates the DNSCheck nodes in the graph.
+type DNSCheckMutation struct {
+	config
+	op              Op
+	typ             string
+	id              *int
+	name            *string
+	kind            *dnscheck.Kind
+	status          *string
+	message         *string
+	addresses       *[]string
+	appendaddresses []string
+	checked_at      *time.Time
+	clearedFields   map[string]struct{}
+	domain          *int
+	cleareddomain   bool
+	done            bool
+	oldValue        func(context.Context) (*DNSCheck, error)
+	predicates      []predicate.DNSCheck
+}
+
+var _ ent.Mutation = (*DNSCheckMutation)(nil)
+
+// dnscheckOption allows management of the mutation configuration using functional options.
+type dnscheckOption func(*DNSCheckMutation)
+
+// newDNSCheckMutation creates new mutation for the DNSCheck entity.
+func newDNSCheckMutation(c config, op Op, opts ...dnscheckOption) *DNSCheckMutation {
+	m := &DNSCheckMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDNSCheck,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDNSCheckID sets the ID field of the mutation.
+func withDNSCheckID(id int) dnscheckOption {
+	return func(m *DNSCheckMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DNSCheck
+		)
+		m.oldValue = func(ctx context.Context) (*DNSCheck, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DNSCheck.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDNSCheck sets the old DNSCheck of the mutation.
+func withDNSCheck(node *DNSCheck) dnscheckOption {
+	return func(m *DNSCheckMutation) {
+		m.oldValue = func(context.Context) (*DNSCheck, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DNSCheckMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DNSCheckMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DNSCheckMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DNSCheckMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DNSCheck.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetDomainID sets the "domain_id" field.
+func (m *DNSCheckMutation) SetDomainID(i int) {
+	m.domain = &i
+}
+
+// DomainID returns the value of the "domain_id" field in the mutation.
+func (m *DNSCheckMutation) DomainID() (r int, exists bool) {
+	v := m.domain
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDomainID returns the old "domain_id" field's value of the DNSCheck entity.
+// If the DNSCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DNSCheckMutation) OldDomainID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDomainID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDomainID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDomainID: %w", err)
+	}
+	return oldValue.DomainID, nil
+}
+
+// ResetDomainID resets all changes to the "domain_id" field.
+func (m *DNSCheckMutation) ResetDomainID() {
+	m.domain = nil
+}
+
+// SetName sets the "name" field.
+func (m *DNSCheckMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *DNSCheckMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the DNSCheck entity.
+// If the DNSCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DNSCheckMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *DNSCheckMutation) ResetName() {
+	m.name = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *DNSCheckMutation) SetKind(d dnscheck.Kind) {
+	m.kind = &d
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *DNSCheckMutation) Kind() (r dnscheck.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the DNSCheck entity.
+// If the DNSCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DNSCheckMutation) OldKind(ctx context.Context) (v dnscheck.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *DNSCheckMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *DNSCheckMutation) SetStatus(s string) {
+	m.status = &s
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *DNSCheckMutation) Status() (r string, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the DNSCheck entity.
+// If the DNSCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DNSCheckMutation) OldStatus(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *DNSCheckMutation) ResetStatus() {
+	m.status = nil
+}
+
+// SetMessage sets the "message" field.
+func (m *DNSCheckMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *DNSCheckMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the DNSCheck entity.
+// If the DNSCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DNSCheckMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *DNSCheckMutation) ResetMessage() {
+	m.message = nil
+}
+
+// SetAddresses sets the "addresses" field.
+func (m *DNSCheckMutation) SetAddresses(s []string) {
+	m.addresses = &s
+	m.appendaddresses = nil
+}
+
+// Addresses returns the value of the "addresses" field in the mutation.
+func (m *DNSCheckMutation) Addresses() (r []string, exists bool) {
+	v := m.addresses
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAddresses returns the old "addresses" field's value of the DNSCheck entity.
+// If the DNSCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DNSCheckMutation) OldAddresses(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAddresses is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAddresses requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAddresses: %w", err)
+	}
+	return oldValue.Addresses, nil
+}
+
+// AppendAddresses adds s to the "addresses" field.
+func (m *DNSCheckMutation) AppendAddresses(s []string) {
+	m.appendaddresses = append(m.appendaddresses, s...)
+}
+
+// AppendedAddresses returns the list of values that were appended to the "addresses" field in this mutation.
+func (m *DNSCheckMutation) AppendedAddresses() ([]string, bool) {
+	if len(m.appendaddresses) == 0 {
+		return nil, false
+	}
+	return m.appendaddresses, true
+}
+
+// ClearAddresses clears the value of the "addresses" field.
+func (m *DNSCheckMutation) ClearAddresses() {
+	m.addresses = nil
+	m.appendaddresses = nil
+	m.clearedFields[dnscheck.FieldAddresses] = struct{}{}
+}
+
+// AddressesCleared returns if the "addresses" field was cleared in this mutation.
+func (m *DNSCheckMutation) AddressesCleared() bool {
+	_, ok := m.clearedFields[dnscheck.FieldAddresses]
+	return ok
+}
+
+// ResetAddresses resets all changes to the "addresses" field.
+func (m *DNSCheckMutation) ResetAddresses() {
+	m.addresses = nil
+	m.appendaddresses = nil
+	delete(m.clearedFields, dnscheck.FieldAddresses)
+}
+
+// SetCheckedAt sets the "checked_at" field.
+func (m *DNSCheckMutation) SetCheckedAt(t time.Time) {
+	m.checked_at = &t
+}
+
+// CheckedAt returns the value of the "checked_at" field in the mutation.
+func (m *DNSCheckMutation) CheckedAt() (r time.Time, exists bool) {
+	v := m.checked_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCheckedAt returns the old "checked_at" field's value of the DNSCheck entity.
+// If the DNSCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DNSCheckMutation) OldCheckedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCheckedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCheckedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCheckedAt: %w", err)
+	}
+	return oldValue.CheckedAt, nil
+}
+
+// ResetCheckedAt resets all changes to the "checked_at" field.
+func (m *DNSCheckMutation) ResetCheckedAt() {
+	m.checked_at = nil
+}
+
+// ClearDomain clears the "domain" edge to the Domain entity.
+func (m *DNSCheckMutation) ClearDomain() {
+	m.cleareddomain = true
+	m.clearedFields[dnscheck.FieldDomainID] = struct{}{}
+}
+
+// DomainCleared reports if the "domain" edge to the Domain entity was cleared.
+func (m *DNSCheckMutation) DomainCleared() bool {
+	return m.cleareddomain
+}
+
+// DomainIDs returns the "domain" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DomainID instead. It exists only for internal usage by the builders.
+func (m *DNSCheckMutation) DomainIDs() (ids []int) {
+	if id := m.domain; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDomain resets all changes to the "domain" edge.
+func (m *DNSCheckMutation) ResetDomain() {
+	m.domain = nil
+	m.cleareddomain = false
+}
+
+// Where appends a list predicates to the DNSCheckMutation builder.
+func (m *DNSCheckMutation) Where(ps ...predicate.DNSCheck) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DNSCheckMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DNSCheckMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DNSCheck, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DNSCheckMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DNSCheckMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DNSCheck).
+func (m *DNSCheckMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DNSCheckMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.domain != nil {
+		fields = append(fields, dnscheck.FieldDomainID)
+	}
+	if m.name != nil {
+		fields = append(fields, dnscheck.FieldName)
+	}
+	if m.kind != nil {
+		fields = append(fields, dnscheck.FieldKind)
+	}
+	if m.status != nil {
+		fields = append(fields, dnscheck.FieldStatus)
+	}
+	if m.message != nil {
+		fields = append(fields, dnscheck.FieldMessage)
+	}
+	if m.addresses != nil {
+		fields = append(fields, dnscheck.FieldAddresses)
+	}
+	if m.checked_at != nil {
+		fields = append(fields, dnscheck.FieldCheckedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DNSCheckMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case dnscheck.FieldDomainID:
+		return m.DomainID()
+	case dnscheck.FieldName:
+		return m.Name()
+	case dnscheck.FieldKind:
+		return m.Kind()
+	case dnscheck.FieldStatus:
+		return m.Status()
+	case dnscheck.FieldMessage:
+		return m.Message()
+	case dnscheck.FieldAddresses:
+		return m.Addresses()
+	case dnscheck.FieldCheckedAt:
+		return m.CheckedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DNSCheckMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case dnscheck.FieldDomainID:
+		return m.OldDomainID(ctx)
+	case dnscheck.FieldName:
+		return m.OldName(ctx)
+	case dnscheck.FieldKind:
+		return m.OldKind(ctx)
+	case dnscheck.FieldStatus:
+		return m.OldStatus(ctx)
+	case dnscheck.FieldMessage:
+		return m.OldMessage(ctx)
+	case dnscheck.FieldAddresses:
+		return m.OldAddresses(ctx)
+	case dnscheck.FieldCheckedAt:
+		return m.OldCheckedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown DNSCheck field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DNSCheckMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case dnscheck.FieldDomainID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDomainID(v)
+		return nil
+	case dnscheck.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case dnscheck.FieldKind:
+		v, ok := value.(dnscheck.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case dnscheck.FieldStatus:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case dnscheck.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	case dnscheck.FieldAddresses:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAddresses(v)
+		return nil
+	case dnscheck.FieldCheckedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCheckedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DNSCheck field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DNSCheckMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DNSCheckMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DNSCheckMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown DNSCheck numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DNSCheckMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(dnscheck.FieldAddresses) {
+		fields = append(fields, dnscheck.FieldAddresses)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DNSCheckMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DNSCheckMutation) ClearField(name string) error {
+	switch name {
+	case dnscheck.FieldAddresses:
+		m.ClearAddresses()
+		return nil
+	}
+	return fmt.Errorf("unknown DNSCheck nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DNSCheckMutation) ResetField(name string) error {
+	switch name {
+	case dnscheck.FieldDomainID:
+		m.ResetDomainID()
+		return nil
+	case dnscheck.FieldName:
+		m.ResetName()
+		return nil
+	case dnscheck.FieldKind:
+		m.ResetKind()
+		return nil
+	case dnscheck.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case dnscheck.FieldMessage:
+		m.ResetMessage()
+		return nil
+	case dnscheck.FieldAddresses:
+		m.ResetAddresses()
+		return nil
+	case dnscheck.FieldCheckedAt:
+		m.ResetCheckedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown DNSCheck field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DNSCheckMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.domain != nil {
+		edges = append(edges, dnscheck.EdgeDomain)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DNSCheckMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case dnscheck.EdgeDomain:
+		if id := m.domain; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DNSCheckMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DNSCheckMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DNSCheckMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.cleareddomain {
+		edges = append(edges, dnscheck.EdgeDomain)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DNSCheckMutation) EdgeCleared(name string) bool {
+	switch name {
+	case dnscheck.EdgeDomain:
+		return m.cleareddomain
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DNSCheckMutation) ClearEdge(name string) error {
+	switch name {
+	case dnscheck.EdgeDomain:
+		m.ClearDomain()
+		return nil
+	}
+	return fmt.Errorf("unknown DNSCheck unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DNSCheckMutation) ResetEdge(name string) error {
+	switch name {
+	case dnscheck.EdgeDomain:
+		m.ResetDomain()
+		return nil
+	}
+	return fmt.Errorf("unknown DNSCheck edge %s", name)
+}
+
+// DNSProviderMutation represents an operation that mutates the DNSProvider nodes in the graph.
+type DNSProviderMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	created_at    *time.Time
+	updated_at    *time.Time
+	name          *string
+	kind          *dnsprovider.Kind
+	settings      *map[string]string
+	secret_sealed *[]byte
+	clearedFields map[string]struct{}
+	done          bool
+	oldValue      func(context.Context) (*DNSProvider, error)
+	predicates    []predicate.DNSProvider
+}
+
+var _ ent.Mutation = (*DNSProviderMutation)(nil)
+
+// dnsproviderOption allows management of the mutation configuration using functional options.
+type dnsproviderOption func(*DNSProviderMutation)
+
+// newDNSProviderMutation creates new mutation for the DNSProvider entity.
+func newDNSProviderMutation(c config, op Op, opts ...dnsproviderOption) *DNSProviderMutation {
+	m := &DNSProviderMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeDNSProvider,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withDNSProviderID sets the ID field of the mutation.
+func withDNSProviderID(id int) dnsproviderOption {
+	return func(m *DNSProviderMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *DNSProvider
+		)
+		m.oldValue = func(ctx context.Context) (*DNSProvider, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().DNSProvider.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withDNSProvider sets the old DNSProvider of the mutation.
+func withDNSProvider(node *DNSProvider) dnsproviderOption {
+	return func(m *DNSProviderMutation) {
+		m.oldValue = func(context.Context) (*DNSProvider, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m DNSProviderMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m DNSProviderMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *DNSProviderMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *DNSProviderMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().DNSProvider.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *DNSProviderMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *DNSProviderMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the DNSProvider entity.
+// If the DNSProvider object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DNSProviderMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *DNSProviderMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *DNSProviderMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *DNSProviderMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the DNSProvider entity.
+// If the DNSProvider object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DNSProviderMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *DNSProviderMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *DNSProviderMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *DNSProviderMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the DNSProvider entity.
+// If the DNSProvider object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DNSProviderMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *DNSProviderMutation) ResetName() {
+	m.name = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *DNSProviderMutation) SetKind(d dnsprovider.Kind) {
+	m.kind = &d
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *DNSProviderMutation) Kind() (r dnsprovider.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the DNSProvider entity.
+// If the DNSProvider object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DNSProviderMutation) OldKind(ctx context.Context) (v dnsprovider.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *DNSProviderMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetSettings sets the "settings" field.
+func (m *DNSProviderMutation) SetSettings(value map[string]string) {
+	m.settings = &value
+}
+
+// Settings returns the value of the "settings" field in the mutation.
+func (m *DNSProviderMutation) Settings() (r map[string]string, exists bool) {
+	v := m.settings
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSettings returns the old "settings" field's value of the DNSProvider entity.
+// If the DNSProvider object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DNSProviderMutation) OldSettings(ctx context.Context) (v map[string]string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSettings is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSettings requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSettings: %w", err)
+	}
+	return oldValue.Settings, nil
+}
+
+// ClearSettings clears the value of the "settings" field.
+func (m *DNSProviderMutation) ClearSettings() {
+	m.settings = nil
+	m.clearedFields[dnsprovider.FieldSettings] = struct{}{}
+}
+
+// SettingsCleared returns if the "settings" field was cleared in this mutation.
+func (m *DNSProviderMutation) SettingsCleared() bool {
+	_, ok := m.clearedFields[dnsprovider.FieldSettings]
+	return ok
+}
+
+// ResetSettings resets all changes to the "settings" field.
+func (m *DNSProviderMutation) ResetSettings() {
+	m.settings = nil
+	delete(m.clearedFields, dnsprovider.FieldSettings)
+}
+
+// SetSecretSealed sets the "secret_sealed" field.
+func (m *DNSProviderMutation) SetSecretSealed(b []byte) {
+	m.secret_sealed = &b
+}
+
+// SecretSealed returns the value of the "secret_sealed" field in the mutation.
+func (m *DNSProviderMutation) SecretSealed() (r []byte, exists bool) {
+	v := m.secret_sealed
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSecretSealed returns the old "secret_sealed" field's value of the DNSProvider entity.
+// If the DNSProvider object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DNSProviderMutation) OldSecretSealed(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSecretSealed is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSecretSealed requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSecretSealed: %w", err)
+	}
+	return oldValue.SecretSealed, nil
+}
+
+// ResetSecretSealed resets all changes to the "secret_sealed" field.
+func (m *DNSProviderMutation) ResetSecretSealed() {
+	m.secret_sealed = nil
+}
+
+// Where appends a list predicates to the DNSProviderMutation builder.
+func (m *DNSProviderMutation) Where(ps ...predicate.DNSProvider) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the DNSProviderMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *DNSProviderMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.DNSProvider, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *DNSProviderMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *DNSProviderMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (DNSProvider).
+func (m *DNSProviderMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *DNSProviderMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.created_at != nil {
+		fields = append(fields, dnsprovider.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, dnsprovider.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, dnsprovider.FieldName)
+	}
+	if m.kind != nil {
+		fields = append(fields, dnsprovider.FieldKind)
+	}
+	if m.settings != nil {
+		fields = append(fields, dnsprovider.FieldSettings)
+	}
+	if m.secret_sealed != nil {
+		fields = append(fields, dnsprovider.FieldSecretSealed)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *DNSProviderMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case dnsprovider.FieldCreatedAt:
+		return m.CreatedAt()
+	case dnsprovider.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case dnsprovider.FieldName:
+		return m.Name()
+	case dnsprovider.FieldKind:
+		return m.Kind()
+	case dnsprovider.FieldSettings:
+		return m.Settings()
+	case dnsprovider.FieldSecretSealed:
+		return m.SecretSealed()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *DNSProviderMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case dnsprovider.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case dnsprovider.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case dnsprovider.FieldName:
+		return m.OldName(ctx)
+	case dnsprovider.FieldKind:
+		return m.OldKind(ctx)
+	case dnsprovider.FieldSettings:
+		return m.OldSettings(ctx)
+	case dnsprovider.FieldSecretSealed:
+		return m.OldSecretSealed(ctx)
+	}
+	return nil, fmt.Errorf("unknown DNSProvider field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DNSProviderMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case dnsprovider.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case dnsprovider.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case dnsprovider.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case dnsprovider.FieldKind:
+		v, ok := value.(dnsprovider.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case dnsprovider.FieldSettings:
+		v, ok := value.(map[string]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSettings(v)
+		return nil
+	case dnsprovider.FieldSecretSealed:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSecretSealed(v)
+		return nil
+	}
+	return fmt.Errorf("unknown DNSProvider field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *DNSProviderMutation) AddedFields() []string {
+	return nil
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *DNSProviderMutation) AddedField(name string) (ent.Value, bool) {
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *DNSProviderMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown DNSProvider numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *DNSProviderMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(dnsprovider.FieldSettings) {
+		fields = append(fields, dnsprovider.FieldSettings)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *DNSProviderMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *DNSProviderMutation) ClearField(name string) error {
+	switch name {
+	case dnsprovider.FieldSettings:
+		m.ClearSettings()
+		return nil
+	}
+	return fmt.Errorf("unknown DNSProvider nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *DNSProviderMutation) ResetField(name string) error {
+	switch name {
+	case dnsprovider.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case dnsprovider.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case dnsprovider.FieldName:
+		m.ResetName()
+		return nil
+	case dnsprovider.FieldKind:
+		m.ResetKind()
+		return nil
+	case dnsprovider.FieldSettings:
+		m.ResetSettings()
+		return nil
+	case dnsprovider.FieldSecretSealed:
+		m.ResetSecretSealed()
+		return nil
+	}
+	return fmt.Errorf("unknown DNSProvider field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *DNSProviderMutation) AddedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *DNSProviderMutation) AddedIDs(name string) []ent.Value {
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *DNSProviderMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *DNSProviderMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *DNSProviderMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 0)
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *DNSProviderMutation) EdgeCleared(name string) bool {
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *DNSProviderMutation) ClearEdge(name string) error {
+	return fmt.Errorf("unknown DNSProvider unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *DNSProviderMutation) ResetEdge(name string) error {
+	return fmt.Errorf("unknown DNSProvider edge %s", name)
+}
+
 // DomainMutation represents an operation that mutates the Domain nodes in the graph.
 type DomainMutation struct {
 	config
-	op                      Op
-	typ                     string
-	id                      *int
-	created_at              *time.Time
-	updated_at              *time.Time
-	name                    *string
-	aliases                 *[]string
-	appendaliases           []string
-	force_https             *bool
-	hsts                    *bool
-	http2                   *bool
-	client_max_body_size    *string
-	response_headers        *[]schema.ResponseHeader
-	appendresponse_headers  []schema.ResponseHeader
-	allow                   *[]string
-	appendallow             []string
-	deny                    *[]string
-	appenddeny              []string
-	maintenance             *bool
-	snippet                 *string
-	clearedFields           map[string]struct{}
-	servers                 map[int]struct{}
-	removedservers          map[int]struct{}
-	clearedservers          bool
-	routes                  map[int]struct{}
-	removedroutes           map[int]struct{}
-	clearedroutes           bool
-	basic_auth_users        map[int]struct{}
-	removedbasic_auth_users map[int]struct{}
-	clearedbasic_auth_users bool
-	done                    bool
-	oldValue                func(context.Context) (*Domain, error)
-	predicates              []predicate.Domain
+	op                         Op
+	typ                        string
+	id                         *int
+	created_at                 *time.Time
+	updated_at                 *time.Time
+	name                       *string
+	aliases                    *[]string
+	appendaliases              []string
+	force_https                *bool
+	hsts                       *bool
+	http2                      *bool
+	client_max_body_size       *string
+	response_headers           *[]schema.ResponseHeader
+	appendresponse_headers     []schema.ResponseHeader
+	allow                      *[]string
+	appendallow                []string
+	deny                       *[]string
+	appenddeny                 []string
+	maintenance                *bool
+	snippet                    *string
+	clearedFields              map[string]struct{}
+	servers                    map[int]struct{}
+	removedservers             map[int]struct{}
+	clearedservers             bool
+	routes                     map[int]struct{}
+	removedroutes              map[int]struct{}
+	clearedroutes              bool
+	basic_auth_users           map[int]struct{}
+	removedbasic_auth_users    map[int]struct{}
+	clearedbasic_auth_users    bool
+	certificates               map[int]struct{}
+	removedcertificates        map[int]struct{}
+	clearedcertificates        bool
+	cert_policy                *int
+	clearedcert_policy         bool
+	dns_checks                 map[int]struct{}
+	removeddns_checks          map[int]struct{}
+	cleareddns_checks          bool
+	served_certificates        map[int]struct{}
+	removedserved_certificates map[int]struct{}
+	clearedserved_certificates bool
+	done                       bool
+	oldValue                   func(context.Context) (*Domain, error)
+	predicates                 []predicate.Domain
 }
 
 var _ ent.Mutation = (*DomainMutation)(nil)
@@ -6213,6 +10381,207 @@ func (m *DomainMutation) ResetBasicAuthUsers() {
 	m.removedbasic_auth_users = nil
 }
 
+// AddCertificateIDs adds the "certificates" edge to the Certificate entity by ids.
+func (m *DomainMutation) AddCertificateIDs(ids ...int) {
+	if m.certificates == nil {
+		m.certificates = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.certificates[ids[i]] = struct{}{}
+	}
+}
+
+// ClearCertificates clears the "certificates" edge to the Certificate entity.
+func (m *DomainMutation) ClearCertificates() {
+	m.clearedcertificates = true
+}
+
+// CertificatesCleared reports if the "certificates" edge to the Certificate entity was cleared.
+func (m *DomainMutation) CertificatesCleared() bool {
+	return m.clearedcertificates
+}
+
+// RemoveCertificateIDs removes the "certificates" edge to the Certificate entity by IDs.
+func (m *DomainMutation) RemoveCertificateIDs(ids ...int) {
+	if m.removedcertificates == nil {
+		m.removedcertificates = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.certificates, ids[i])
+		m.removedcertificates[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedCertificates returns the removed IDs of the "certificates" edge to the Certificate entity.
+func (m *DomainMutation) RemovedCertificatesIDs() (ids []int) {
+	for id := range m.removedcertificates {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// CertificatesIDs returns the "certificates" edge IDs in the mutation.
+func (m *DomainMutation) CertificatesIDs() (ids []int) {
+	for id := range m.certificates {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetCertificates resets all changes to the "certificates" edge.
+func (m *DomainMutation) ResetCertificates() {
+	m.certificates = nil
+	m.clearedcertificates = false
+	m.removedcertificates = nil
+}
+
+// SetCertPolicyID sets the "cert_policy" edge to the CertPolicy entity by id.
+func (m *DomainMutation) SetCertPolicyID(id int) {
+	m.cert_policy = &id
+}
+
+// ClearCertPolicy clears the "cert_policy" edge to the CertPolicy entity.
+func (m *DomainMutation) ClearCertPolicy() {
+	m.clearedcert_policy = true
+}
+
+// CertPolicyCleared reports if the "cert_policy" edge to the CertPolicy entity was cleared.
+func (m *DomainMutation) CertPolicyCleared() bool {
+	return m.clearedcert_policy
+}
+
+// CertPolicyID returns the "cert_policy" edge ID in the mutation.
+func (m *DomainMutation) CertPolicyID() (id int, exists bool) {
+	if m.cert_policy != nil {
+		return *m.cert_policy, true
+	}
+	return
+}
+
+// CertPolicyIDs returns the "cert_policy" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// CertPolicyID instead. It exists only for internal usage by the builders.
+func (m *DomainMutation) CertPolicyIDs() (ids []int) {
+	if id := m.cert_policy; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetCertPolicy resets all changes to the "cert_policy" edge.
+func (m *DomainMutation) ResetCertPolicy() {
+	m.cert_policy = nil
+	m.clearedcert_policy = false
+}
+
+// AddDNSCheckIDs adds the "dns_checks" edge to the DNSCheck entity by ids.
+func (m *DomainMutation) AddDNSCheckIDs(ids ...int) {
+	if m.dns_checks == nil {
+		m.dns_checks = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.dns_checks[ids[i]] = struct{}{}
+	}
+}
+
+// ClearDNSChecks clears the "dns_checks" edge to the DNSCheck entity.
+func (m *DomainMutation) ClearDNSChecks() {
+	m.cleareddns_checks = true
+}
+
+// DNSChecksCleared reports if the "dns_checks" edge to the DNSCheck entity was cleared.
+func (m *DomainMutation) DNSChecksCleared() bool {
+	return m.cleareddns_checks
+}
+
+// RemoveDNSCheckIDs removes the "dns_checks" edge to the DNSCheck entity by IDs.
+func (m *DomainMutation) RemoveDNSCheckIDs(ids ...int) {
+	if m.removeddns_checks == nil {
+		m.removeddns_checks = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.dns_checks, ids[i])
+		m.removeddns_checks[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedDNSChecks returns the removed IDs of the "dns_checks" edge to the DNSCheck entity.
+func (m *DomainMutation) RemovedDNSChecksIDs() (ids []int) {
+	for id := range m.removeddns_checks {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// DNSChecksIDs returns the "dns_checks" edge IDs in the mutation.
+func (m *DomainMutation) DNSChecksIDs() (ids []int) {
+	for id := range m.dns_checks {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetDNSChecks resets all changes to the "dns_checks" edge.
+func (m *DomainMutation) ResetDNSChecks() {
+	m.dns_checks = nil
+	m.cleareddns_checks = false
+	m.removeddns_checks = nil
+}
+
+// AddServedCertificateIDs adds the "served_certificates" edge to the ServedCertificate entity by ids.
+func (m *DomainMutation) AddServedCertificateIDs(ids ...int) {
+	if m.served_certificates == nil {
+		m.served_certificates = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.served_certificates[ids[i]] = struct{}{}
+	}
+}
+
+// ClearServedCertificates clears the "served_certificates" edge to the ServedCertificate entity.
+func (m *DomainMutation) ClearServedCertificates() {
+	m.clearedserved_certificates = true
+}
+
+// ServedCertificatesCleared reports if the "served_certificates" edge to the ServedCertificate entity was cleared.
+func (m *DomainMutation) ServedCertificatesCleared() bool {
+	return m.clearedserved_certificates
+}
+
+// RemoveServedCertificateIDs removes the "served_certificates" edge to the ServedCertificate entity by IDs.
+func (m *DomainMutation) RemoveServedCertificateIDs(ids ...int) {
+	if m.removedserved_certificates == nil {
+		m.removedserved_certificates = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.served_certificates, ids[i])
+		m.removedserved_certificates[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedServedCertificates returns the removed IDs of the "served_certificates" edge to the ServedCertificate entity.
+func (m *DomainMutation) RemovedServedCertificatesIDs() (ids []int) {
+	for id := range m.removedserved_certificates {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ServedCertificatesIDs returns the "served_certificates" edge IDs in the mutation.
+func (m *DomainMutation) ServedCertificatesIDs() (ids []int) {
+	for id := range m.served_certificates {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetServedCertificates resets all changes to the "served_certificates" edge.
+func (m *DomainMutation) ResetServedCertificates() {
+	m.served_certificates = nil
+	m.clearedserved_certificates = false
+	m.removedserved_certificates = nil
+}
+
 // Where appends a list predicates to the DomainMutation builder.
 func (m *DomainMutation) Where(ps ...predicate.Domain) {
 	m.predicates = append(m.predicates, ps...)
@@ -6577,7 +10946,7 @@ func (m *DomainMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *DomainMutation) AddedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 7)
 	if m.servers != nil {
 		edges = append(edges, domain.EdgeServers)
 	}
@@ -6586,6 +10955,18 @@ func (m *DomainMutation) AddedEdges() []string {
 	}
 	if m.basic_auth_users != nil {
 		edges = append(edges, domain.EdgeBasicAuthUsers)
+	}
+	if m.certificates != nil {
+		edges = append(edges, domain.EdgeCertificates)
+	}
+	if m.cert_policy != nil {
+		edges = append(edges, domain.EdgeCertPolicy)
+	}
+	if m.dns_checks != nil {
+		edges = append(edges, domain.EdgeDNSChecks)
+	}
+	if m.served_certificates != nil {
+		edges = append(edges, domain.EdgeServedCertificates)
 	}
 	return edges
 }
@@ -6612,13 +10993,35 @@ func (m *DomainMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case domain.EdgeCertificates:
+		ids := make([]ent.Value, 0, len(m.certificates))
+		for id := range m.certificates {
+			ids = append(ids, id)
+		}
+		return ids
+	case domain.EdgeCertPolicy:
+		if id := m.cert_policy; id != nil {
+			return []ent.Value{*id}
+		}
+	case domain.EdgeDNSChecks:
+		ids := make([]ent.Value, 0, len(m.dns_checks))
+		for id := range m.dns_checks {
+			ids = append(ids, id)
+		}
+		return ids
+	case domain.EdgeServedCertificates:
+		ids := make([]ent.Value, 0, len(m.served_certificates))
+		for id := range m.served_certificates {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *DomainMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 7)
 	if m.removedservers != nil {
 		edges = append(edges, domain.EdgeServers)
 	}
@@ -6627,6 +11030,15 @@ func (m *DomainMutation) RemovedEdges() []string {
 	}
 	if m.removedbasic_auth_users != nil {
 		edges = append(edges, domain.EdgeBasicAuthUsers)
+	}
+	if m.removedcertificates != nil {
+		edges = append(edges, domain.EdgeCertificates)
+	}
+	if m.removeddns_checks != nil {
+		edges = append(edges, domain.EdgeDNSChecks)
+	}
+	if m.removedserved_certificates != nil {
+		edges = append(edges, domain.EdgeServedCertificates)
 	}
 	return edges
 }
@@ -6653,13 +11065,31 @@ func (m *DomainMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case domain.EdgeCertificates:
+		ids := make([]ent.Value, 0, len(m.removedcertificates))
+		for id := range m.removedcertificates {
+			ids = append(ids, id)
+		}
+		return ids
+	case domain.EdgeDNSChecks:
+		ids := make([]ent.Value, 0, len(m.removeddns_checks))
+		for id := range m.removeddns_checks {
+			ids = append(ids, id)
+		}
+		return ids
+	case domain.EdgeServedCertificates:
+		ids := make([]ent.Value, 0, len(m.removedserved_certificates))
+		for id := range m.removedserved_certificates {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *DomainMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 3)
+	edges := make([]string, 0, 7)
 	if m.clearedservers {
 		edges = append(edges, domain.EdgeServers)
 	}
@@ -6668,6 +11098,18 @@ func (m *DomainMutation) ClearedEdges() []string {
 	}
 	if m.clearedbasic_auth_users {
 		edges = append(edges, domain.EdgeBasicAuthUsers)
+	}
+	if m.clearedcertificates {
+		edges = append(edges, domain.EdgeCertificates)
+	}
+	if m.clearedcert_policy {
+		edges = append(edges, domain.EdgeCertPolicy)
+	}
+	if m.cleareddns_checks {
+		edges = append(edges, domain.EdgeDNSChecks)
+	}
+	if m.clearedserved_certificates {
+		edges = append(edges, domain.EdgeServedCertificates)
 	}
 	return edges
 }
@@ -6682,6 +11124,14 @@ func (m *DomainMutation) EdgeCleared(name string) bool {
 		return m.clearedroutes
 	case domain.EdgeBasicAuthUsers:
 		return m.clearedbasic_auth_users
+	case domain.EdgeCertificates:
+		return m.clearedcertificates
+	case domain.EdgeCertPolicy:
+		return m.clearedcert_policy
+	case domain.EdgeDNSChecks:
+		return m.cleareddns_checks
+	case domain.EdgeServedCertificates:
+		return m.clearedserved_certificates
 	}
 	return false
 }
@@ -6690,6 +11140,9 @@ func (m *DomainMutation) EdgeCleared(name string) bool {
 // if that edge is not defined in the schema.
 func (m *DomainMutation) ClearEdge(name string) error {
 	switch name {
+	case domain.EdgeCertPolicy:
+		m.ClearCertPolicy()
+		return nil
 	}
 	return fmt.Errorf("unknown Domain unique edge %s", name)
 }
@@ -6706,6 +11159,18 @@ func (m *DomainMutation) ResetEdge(name string) error {
 		return nil
 	case domain.EdgeBasicAuthUsers:
 		m.ResetBasicAuthUsers()
+		return nil
+	case domain.EdgeCertificates:
+		m.ResetCertificates()
+		return nil
+	case domain.EdgeCertPolicy:
+		m.ResetCertPolicy()
+		return nil
+	case domain.EdgeDNSChecks:
+		m.ResetDNSChecks()
+		return nil
+	case domain.EdgeServedCertificates:
+		m.ResetServedCertificates()
 		return nil
 	}
 	return fmt.Errorf("unknown Domain edge %s", name)
@@ -16600,77 +21065,1017 @@ func (m *RouteMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Route edge %s", name)
 }
 
+// ServedCertificateMutation represents an operation that mutates the ServedCertificate nodes in the graph.
+type ServedCertificateMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	address       *string
+	fingerprint   *string
+	serial        *string
+	issuer        *string
+	not_after     *time.Time
+	matches       *bool
+	message       *string
+	observed_at   *time.Time
+	clearedFields map[string]struct{}
+	domain        *int
+	cleareddomain bool
+	server        *int
+	clearedserver bool
+	done          bool
+	oldValue      func(context.Context) (*ServedCertificate, error)
+	predicates    []predicate.ServedCertificate
+}
+
+var _ ent.Mutation = (*ServedCertificateMutation)(nil)
+
+// servedcertificateOption allows management of the mutation configuration using functional options.
+type servedcertificateOption func(*ServedCertificateMutation)
+
+// newServedCertificateMutation creates new mutation for the ServedCertificate entity.
+func newServedCertificateMutation(c config, op Op, opts ...servedcertificateOption) *ServedCertificateMutation {
+	m := &ServedCertificateMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeServedCertificate,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withServedCertificateID sets the ID field of the mutation.
+func withServedCertificateID(id int) servedcertificateOption {
+	return func(m *ServedCertificateMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *ServedCertificate
+		)
+		m.oldValue = func(ctx context.Context) (*ServedCertificate, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().ServedCertificate.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withServedCertificate sets the old ServedCertificate of the mutation.
+func withServedCertificate(node *ServedCertificate) servedcertificateOption {
+	return func(m *ServedCertificateMutation) {
+		m.oldValue = func(context.Context) (*ServedCertificate, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m ServedCertificateMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m ServedCertificateMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *ServedCertificateMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *ServedCertificateMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().ServedCertificate.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetDomainID sets the "domain_id" field.
+func (m *ServedCertificateMutation) SetDomainID(i int) {
+	m.domain = &i
+}
+
+// DomainID returns the value of the "domain_id" field in the mutation.
+func (m *ServedCertificateMutation) DomainID() (r int, exists bool) {
+	v := m.domain
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDomainID returns the old "domain_id" field's value of the ServedCertificate entity.
+// If the ServedCertificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServedCertificateMutation) OldDomainID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDomainID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDomainID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDomainID: %w", err)
+	}
+	return oldValue.DomainID, nil
+}
+
+// ResetDomainID resets all changes to the "domain_id" field.
+func (m *ServedCertificateMutation) ResetDomainID() {
+	m.domain = nil
+}
+
+// SetServerID sets the "server_id" field.
+func (m *ServedCertificateMutation) SetServerID(i int) {
+	m.server = &i
+}
+
+// ServerID returns the value of the "server_id" field in the mutation.
+func (m *ServedCertificateMutation) ServerID() (r int, exists bool) {
+	v := m.server
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServerID returns the old "server_id" field's value of the ServedCertificate entity.
+// If the ServedCertificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServedCertificateMutation) OldServerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServerID: %w", err)
+	}
+	return oldValue.ServerID, nil
+}
+
+// ResetServerID resets all changes to the "server_id" field.
+func (m *ServedCertificateMutation) ResetServerID() {
+	m.server = nil
+}
+
+// SetAddress sets the "address" field.
+func (m *ServedCertificateMutation) SetAddress(s string) {
+	m.address = &s
+}
+
+// Address returns the value of the "address" field in the mutation.
+func (m *ServedCertificateMutation) Address() (r string, exists bool) {
+	v := m.address
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAddress returns the old "address" field's value of the ServedCertificate entity.
+// If the ServedCertificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServedCertificateMutation) OldAddress(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAddress is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAddress requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAddress: %w", err)
+	}
+	return oldValue.Address, nil
+}
+
+// ResetAddress resets all changes to the "address" field.
+func (m *ServedCertificateMutation) ResetAddress() {
+	m.address = nil
+}
+
+// SetFingerprint sets the "fingerprint" field.
+func (m *ServedCertificateMutation) SetFingerprint(s string) {
+	m.fingerprint = &s
+}
+
+// Fingerprint returns the value of the "fingerprint" field in the mutation.
+func (m *ServedCertificateMutation) Fingerprint() (r string, exists bool) {
+	v := m.fingerprint
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFingerprint returns the old "fingerprint" field's value of the ServedCertificate entity.
+// If the ServedCertificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServedCertificateMutation) OldFingerprint(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFingerprint is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFingerprint requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFingerprint: %w", err)
+	}
+	return oldValue.Fingerprint, nil
+}
+
+// ResetFingerprint resets all changes to the "fingerprint" field.
+func (m *ServedCertificateMutation) ResetFingerprint() {
+	m.fingerprint = nil
+}
+
+// SetSerial sets the "serial" field.
+func (m *ServedCertificateMutation) SetSerial(s string) {
+	m.serial = &s
+}
+
+// Serial returns the value of the "serial" field in the mutation.
+func (m *ServedCertificateMutation) Serial() (r string, exists bool) {
+	v := m.serial
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSerial returns the old "serial" field's value of the ServedCertificate entity.
+// If the ServedCertificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServedCertificateMutation) OldSerial(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSerial is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSerial requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSerial: %w", err)
+	}
+	return oldValue.Serial, nil
+}
+
+// ResetSerial resets all changes to the "serial" field.
+func (m *ServedCertificateMutation) ResetSerial() {
+	m.serial = nil
+}
+
+// SetIssuer sets the "issuer" field.
+func (m *ServedCertificateMutation) SetIssuer(s string) {
+	m.issuer = &s
+}
+
+// Issuer returns the value of the "issuer" field in the mutation.
+func (m *ServedCertificateMutation) Issuer() (r string, exists bool) {
+	v := m.issuer
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIssuer returns the old "issuer" field's value of the ServedCertificate entity.
+// If the ServedCertificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServedCertificateMutation) OldIssuer(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIssuer is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIssuer requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIssuer: %w", err)
+	}
+	return oldValue.Issuer, nil
+}
+
+// ResetIssuer resets all changes to the "issuer" field.
+func (m *ServedCertificateMutation) ResetIssuer() {
+	m.issuer = nil
+}
+
+// SetNotAfter sets the "not_after" field.
+func (m *ServedCertificateMutation) SetNotAfter(t time.Time) {
+	m.not_after = &t
+}
+
+// NotAfter returns the value of the "not_after" field in the mutation.
+func (m *ServedCertificateMutation) NotAfter() (r time.Time, exists bool) {
+	v := m.not_after
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNotAfter returns the old "not_after" field's value of the ServedCertificate entity.
+// If the ServedCertificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServedCertificateMutation) OldNotAfter(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNotAfter is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNotAfter requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNotAfter: %w", err)
+	}
+	return oldValue.NotAfter, nil
+}
+
+// ClearNotAfter clears the value of the "not_after" field.
+func (m *ServedCertificateMutation) ClearNotAfter() {
+	m.not_after = nil
+	m.clearedFields[servedcertificate.FieldNotAfter] = struct{}{}
+}
+
+// NotAfterCleared returns if the "not_after" field was cleared in this mutation.
+func (m *ServedCertificateMutation) NotAfterCleared() bool {
+	_, ok := m.clearedFields[servedcertificate.FieldNotAfter]
+	return ok
+}
+
+// ResetNotAfter resets all changes to the "not_after" field.
+func (m *ServedCertificateMutation) ResetNotAfter() {
+	m.not_after = nil
+	delete(m.clearedFields, servedcertificate.FieldNotAfter)
+}
+
+// SetMatches sets the "matches" field.
+func (m *ServedCertificateMutation) SetMatches(b bool) {
+	m.matches = &b
+}
+
+// Matches returns the value of the "matches" field in the mutation.
+func (m *ServedCertificateMutation) Matches() (r bool, exists bool) {
+	v := m.matches
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMatches returns the old "matches" field's value of the ServedCertificate entity.
+// If the ServedCertificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServedCertificateMutation) OldMatches(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMatches is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMatches requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMatches: %w", err)
+	}
+	return oldValue.Matches, nil
+}
+
+// ResetMatches resets all changes to the "matches" field.
+func (m *ServedCertificateMutation) ResetMatches() {
+	m.matches = nil
+}
+
+// SetMessage sets the "message" field.
+func (m *ServedCertificateMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *ServedCertificateMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the ServedCertificate entity.
+// If the ServedCertificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServedCertificateMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *ServedCertificateMutation) ResetMessage() {
+	m.message = nil
+}
+
+// SetObservedAt sets the "observed_at" field.
+func (m *ServedCertificateMutation) SetObservedAt(t time.Time) {
+	m.observed_at = &t
+}
+
+// ObservedAt returns the value of the "observed_at" field in the mutation.
+func (m *ServedCertificateMutation) ObservedAt() (r time.Time, exists bool) {
+	v := m.observed_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldObservedAt returns the old "observed_at" field's value of the ServedCertificate entity.
+// If the ServedCertificate object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServedCertificateMutation) OldObservedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldObservedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldObservedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldObservedAt: %w", err)
+	}
+	return oldValue.ObservedAt, nil
+}
+
+// ResetObservedAt resets all changes to the "observed_at" field.
+func (m *ServedCertificateMutation) ResetObservedAt() {
+	m.observed_at = nil
+}
+
+// ClearDomain clears the "domain" edge to the Domain entity.
+func (m *ServedCertificateMutation) ClearDomain() {
+	m.cleareddomain = true
+	m.clearedFields[servedcertificate.FieldDomainID] = struct{}{}
+}
+
+// DomainCleared reports if the "domain" edge to the Domain entity was cleared.
+func (m *ServedCertificateMutation) DomainCleared() bool {
+	return m.cleareddomain
+}
+
+// DomainIDs returns the "domain" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DomainID instead. It exists only for internal usage by the builders.
+func (m *ServedCertificateMutation) DomainIDs() (ids []int) {
+	if id := m.domain; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDomain resets all changes to the "domain" edge.
+func (m *ServedCertificateMutation) ResetDomain() {
+	m.domain = nil
+	m.cleareddomain = false
+}
+
+// ClearServer clears the "server" edge to the Server entity.
+func (m *ServedCertificateMutation) ClearServer() {
+	m.clearedserver = true
+	m.clearedFields[servedcertificate.FieldServerID] = struct{}{}
+}
+
+// ServerCleared reports if the "server" edge to the Server entity was cleared.
+func (m *ServedCertificateMutation) ServerCleared() bool {
+	return m.clearedserver
+}
+
+// ServerIDs returns the "server" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ServerID instead. It exists only for internal usage by the builders.
+func (m *ServedCertificateMutation) ServerIDs() (ids []int) {
+	if id := m.server; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetServer resets all changes to the "server" edge.
+func (m *ServedCertificateMutation) ResetServer() {
+	m.server = nil
+	m.clearedserver = false
+}
+
+// Where appends a list predicates to the ServedCertificateMutation builder.
+func (m *ServedCertificateMutation) Where(ps ...predicate.ServedCertificate) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the ServedCertificateMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *ServedCertificateMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.ServedCertificate, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *ServedCertificateMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *ServedCertificateMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (ServedCertificate).
+func (m *ServedCertificateMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *ServedCertificateMutation) Fields() []string {
+	fields := make([]string, 0, 10)
+	if m.domain != nil {
+		fields = append(fields, servedcertificate.FieldDomainID)
+	}
+	if m.server != nil {
+		fields = append(fields, servedcertificate.FieldServerID)
+	}
+	if m.address != nil {
+		fields = append(fields, servedcertificate.FieldAddress)
+	}
+	if m.fingerprint != nil {
+		fields = append(fields, servedcertificate.FieldFingerprint)
+	}
+	if m.serial != nil {
+		fields = append(fields, servedcertificate.FieldSerial)
+	}
+	if m.issuer != nil {
+		fields = append(fields, servedcertificate.FieldIssuer)
+	}
+	if m.not_after != nil {
+		fields = append(fields, servedcertificate.FieldNotAfter)
+	}
+	if m.matches != nil {
+		fields = append(fields, servedcertificate.FieldMatches)
+	}
+	if m.message != nil {
+		fields = append(fields, servedcertificate.FieldMessage)
+	}
+	if m.observed_at != nil {
+		fields = append(fields, servedcertificate.FieldObservedAt)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *ServedCertificateMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case servedcertificate.FieldDomainID:
+		return m.DomainID()
+	case servedcertificate.FieldServerID:
+		return m.ServerID()
+	case servedcertificate.FieldAddress:
+		return m.Address()
+	case servedcertificate.FieldFingerprint:
+		return m.Fingerprint()
+	case servedcertificate.FieldSerial:
+		return m.Serial()
+	case servedcertificate.FieldIssuer:
+		return m.Issuer()
+	case servedcertificate.FieldNotAfter:
+		return m.NotAfter()
+	case servedcertificate.FieldMatches:
+		return m.Matches()
+	case servedcertificate.FieldMessage:
+		return m.Message()
+	case servedcertificate.FieldObservedAt:
+		return m.ObservedAt()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *ServedCertificateMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case servedcertificate.FieldDomainID:
+		return m.OldDomainID(ctx)
+	case servedcertificate.FieldServerID:
+		return m.OldServerID(ctx)
+	case servedcertificate.FieldAddress:
+		return m.OldAddress(ctx)
+	case servedcertificate.FieldFingerprint:
+		return m.OldFingerprint(ctx)
+	case servedcertificate.FieldSerial:
+		return m.OldSerial(ctx)
+	case servedcertificate.FieldIssuer:
+		return m.OldIssuer(ctx)
+	case servedcertificate.FieldNotAfter:
+		return m.OldNotAfter(ctx)
+	case servedcertificate.FieldMatches:
+		return m.OldMatches(ctx)
+	case servedcertificate.FieldMessage:
+		return m.OldMessage(ctx)
+	case servedcertificate.FieldObservedAt:
+		return m.OldObservedAt(ctx)
+	}
+	return nil, fmt.Errorf("unknown ServedCertificate field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ServedCertificateMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case servedcertificate.FieldDomainID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDomainID(v)
+		return nil
+	case servedcertificate.FieldServerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServerID(v)
+		return nil
+	case servedcertificate.FieldAddress:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAddress(v)
+		return nil
+	case servedcertificate.FieldFingerprint:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFingerprint(v)
+		return nil
+	case servedcertificate.FieldSerial:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSerial(v)
+		return nil
+	case servedcertificate.FieldIssuer:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIssuer(v)
+		return nil
+	case servedcertificate.FieldNotAfter:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNotAfter(v)
+		return nil
+	case servedcertificate.FieldMatches:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMatches(v)
+		return nil
+	case servedcertificate.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	case servedcertificate.FieldObservedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetObservedAt(v)
+		return nil
+	}
+	return fmt.Errorf("unknown ServedCertificate field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *ServedCertificateMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *ServedCertificateMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *ServedCertificateMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown ServedCertificate numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *ServedCertificateMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(servedcertificate.FieldNotAfter) {
+		fields = append(fields, servedcertificate.FieldNotAfter)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *ServedCertificateMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *ServedCertificateMutation) ClearField(name string) error {
+	switch name {
+	case servedcertificate.FieldNotAfter:
+		m.ClearNotAfter()
+		return nil
+	}
+	return fmt.Errorf("unknown ServedCertificate nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *ServedCertificateMutation) ResetField(name string) error {
+	switch name {
+	case servedcertificate.FieldDomainID:
+		m.ResetDomainID()
+		return nil
+	case servedcertificate.FieldServerID:
+		m.ResetServerID()
+		return nil
+	case servedcertificate.FieldAddress:
+		m.ResetAddress()
+		return nil
+	case servedcertificate.FieldFingerprint:
+		m.ResetFingerprint()
+		return nil
+	case servedcertificate.FieldSerial:
+		m.ResetSerial()
+		return nil
+	case servedcertificate.FieldIssuer:
+		m.ResetIssuer()
+		return nil
+	case servedcertificate.FieldNotAfter:
+		m.ResetNotAfter()
+		return nil
+	case servedcertificate.FieldMatches:
+		m.ResetMatches()
+		return nil
+	case servedcertificate.FieldMessage:
+		m.ResetMessage()
+		return nil
+	case servedcertificate.FieldObservedAt:
+		m.ResetObservedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown ServedCertificate field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *ServedCertificateMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.domain != nil {
+		edges = append(edges, servedcertificate.EdgeDomain)
+	}
+	if m.server != nil {
+		edges = append(edges, servedcertificate.EdgeServer)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *ServedCertificateMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case servedcertificate.EdgeDomain:
+		if id := m.domain; id != nil {
+			return []ent.Value{*id}
+		}
+	case servedcertificate.EdgeServer:
+		if id := m.server; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *ServedCertificateMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *ServedCertificateMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *ServedCertificateMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.cleareddomain {
+		edges = append(edges, servedcertificate.EdgeDomain)
+	}
+	if m.clearedserver {
+		edges = append(edges, servedcertificate.EdgeServer)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *ServedCertificateMutation) EdgeCleared(name string) bool {
+	switch name {
+	case servedcertificate.EdgeDomain:
+		return m.cleareddomain
+	case servedcertificate.EdgeServer:
+		return m.clearedserver
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *ServedCertificateMutation) ClearEdge(name string) error {
+	switch name {
+	case servedcertificate.EdgeDomain:
+		m.ClearDomain()
+		return nil
+	case servedcertificate.EdgeServer:
+		m.ClearServer()
+		return nil
+	}
+	return fmt.Errorf("unknown ServedCertificate unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *ServedCertificateMutation) ResetEdge(name string) error {
+	switch name {
+	case servedcertificate.EdgeDomain:
+		m.ResetDomain()
+		return nil
+	case servedcertificate.EdgeServer:
+		m.ResetServer()
+		return nil
+	}
+	return fmt.Errorf("unknown ServedCertificate edge %s", name)
+}
+
 // ServerMutation represents an operation that mutates the Server nodes in the graph.
 type ServerMutation struct {
 	config
-	op                       Op
-	typ                      string
-	id                       *int
-	created_at               *time.Time
-	updated_at               *time.Time
-	name                     *string
-	address                  *string
-	status                   *server.Status
-	local                    *bool
-	labels                   *[]string
-	appendlabels             []string
-	last_seen_at             *time.Time
-	agent_version            *string
-	hostname                 *string
-	os                       *string
-	arch                     *string
-	kernel                   *string
-	metrics_source           *string
-	addresses                *[]string
-	appendaddresses          []string
-	cert_not_after           *time.Time
-	desired_revision         *int64
-	adddesired_revision      *int64
-	applied_revision         *int64
-	addapplied_revision      *int64
-	drift                    **schema.NginxDrift
-	ssh_host                 *string
-	ssh_port                 *int
-	addssh_port              *int
-	ssh_user                 *string
-	ssh_auth                 *server.SSHAuth
-	ssh_secret               *[]byte
-	ssh_public_key           *string
-	ssh_sudo                 *bool
-	install_nginx            *bool
-	install_glances          *bool
-	install_layout           **schema.InstallLayout
-	clearedFields            map[string]struct{}
-	enrollment_tokens        map[int]struct{}
-	removedenrollment_tokens map[int]struct{}
-	clearedenrollment_tokens bool
-	certificates             map[int]struct{}
-	removedcertificates      map[int]struct{}
-	clearedcertificates      bool
-	tasks                    map[int]struct{}
-	removedtasks             map[int]struct{}
-	clearedtasks             bool
-	host_keys                map[int]struct{}
-	removedhost_keys         map[int]struct{}
-	clearedhost_keys         bool
-	metric_samples           map[int]struct{}
-	removedmetric_samples    map[int]struct{}
-	clearedmetric_samples    bool
-	metric_rollups           map[int]struct{}
-	removedmetric_rollups    map[int]struct{}
-	clearedmetric_rollups    bool
-	config_revisions         map[int]struct{}
-	removedconfig_revisions  map[int]struct{}
-	clearedconfig_revisions  bool
-	domains                  map[int]struct{}
-	removeddomains           map[int]struct{}
-	cleareddomains           bool
-	streams                  map[int]struct{}
-	removedstreams           map[int]struct{}
-	clearedstreams           bool
-	done                     bool
-	oldValue                 func(context.Context) (*Server, error)
-	predicates               []predicate.Server
+	op                         Op
+	typ                        string
+	id                         *int
+	created_at                 *time.Time
+	updated_at                 *time.Time
+	name                       *string
+	address                    *string
+	status                     *server.Status
+	local                      *bool
+	labels                     *[]string
+	appendlabels               []string
+	last_seen_at               *time.Time
+	agent_version              *string
+	hostname                   *string
+	os                         *string
+	arch                       *string
+	kernel                     *string
+	metrics_source             *string
+	addresses                  *[]string
+	appendaddresses            []string
+	cert_not_after             *time.Time
+	desired_revision           *int64
+	adddesired_revision        *int64
+	applied_revision           *int64
+	addapplied_revision        *int64
+	drift                      **schema.NginxDrift
+	ssh_host                   *string
+	ssh_port                   *int
+	addssh_port                *int
+	ssh_user                   *string
+	ssh_auth                   *server.SSHAuth
+	ssh_secret                 *[]byte
+	ssh_public_key             *string
+	ssh_sudo                   *bool
+	install_nginx              *bool
+	install_glances            *bool
+	install_layout             **schema.InstallLayout
+	clearedFields              map[string]struct{}
+	enrollment_tokens          map[int]struct{}
+	removedenrollment_tokens   map[int]struct{}
+	clearedenrollment_tokens   bool
+	certificates               map[int]struct{}
+	removedcertificates        map[int]struct{}
+	clearedcertificates        bool
+	tasks                      map[int]struct{}
+	removedtasks               map[int]struct{}
+	clearedtasks               bool
+	host_keys                  map[int]struct{}
+	removedhost_keys           map[int]struct{}
+	clearedhost_keys           bool
+	metric_samples             map[int]struct{}
+	removedmetric_samples      map[int]struct{}
+	clearedmetric_samples      bool
+	metric_rollups             map[int]struct{}
+	removedmetric_rollups      map[int]struct{}
+	clearedmetric_rollups      bool
+	config_revisions           map[int]struct{}
+	removedconfig_revisions    map[int]struct{}
+	clearedconfig_revisions    bool
+	domains                    map[int]struct{}
+	removeddomains             map[int]struct{}
+	cleareddomains             bool
+	served_certificates        map[int]struct{}
+	removedserved_certificates map[int]struct{}
+	clearedserved_certificates bool
+	streams                    map[int]struct{}
+	removedstreams             map[int]struct{}
+	clearedstreams             bool
+	done                       bool
+	oldValue                   func(context.Context) (*Server, error)
+	predicates                 []predicate.Server
 }
 
 var _ ent.Mutation = (*ServerMutation)(nil)
@@ -18430,6 +23835,60 @@ func (m *ServerMutation) ResetDomains() {
 	m.removeddomains = nil
 }
 
+// AddServedCertificateIDs adds the "served_certificates" edge to the ServedCertificate entity by ids.
+func (m *ServerMutation) AddServedCertificateIDs(ids ...int) {
+	if m.served_certificates == nil {
+		m.served_certificates = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.served_certificates[ids[i]] = struct{}{}
+	}
+}
+
+// ClearServedCertificates clears the "served_certificates" edge to the ServedCertificate entity.
+func (m *ServerMutation) ClearServedCertificates() {
+	m.clearedserved_certificates = true
+}
+
+// ServedCertificatesCleared reports if the "served_certificates" edge to the ServedCertificate entity was cleared.
+func (m *ServerMutation) ServedCertificatesCleared() bool {
+	return m.clearedserved_certificates
+}
+
+// RemoveServedCertificateIDs removes the "served_certificates" edge to the ServedCertificate entity by IDs.
+func (m *ServerMutation) RemoveServedCertificateIDs(ids ...int) {
+	if m.removedserved_certificates == nil {
+		m.removedserved_certificates = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.served_certificates, ids[i])
+		m.removedserved_certificates[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedServedCertificates returns the removed IDs of the "served_certificates" edge to the ServedCertificate entity.
+func (m *ServerMutation) RemovedServedCertificatesIDs() (ids []int) {
+	for id := range m.removedserved_certificates {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ServedCertificatesIDs returns the "served_certificates" edge IDs in the mutation.
+func (m *ServerMutation) ServedCertificatesIDs() (ids []int) {
+	for id := range m.served_certificates {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetServedCertificates resets all changes to the "served_certificates" edge.
+func (m *ServerMutation) ResetServedCertificates() {
+	m.served_certificates = nil
+	m.clearedserved_certificates = false
+	m.removedserved_certificates = nil
+}
+
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by ids.
 func (m *ServerMutation) AddStreamIDs(ids ...int) {
 	if m.streams == nil {
@@ -19177,7 +24636,7 @@ func (m *ServerMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ServerMutation) AddedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.enrollment_tokens != nil {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -19201,6 +24660,9 @@ func (m *ServerMutation) AddedEdges() []string {
 	}
 	if m.domains != nil {
 		edges = append(edges, server.EdgeDomains)
+	}
+	if m.served_certificates != nil {
+		edges = append(edges, server.EdgeServedCertificates)
 	}
 	if m.streams != nil {
 		edges = append(edges, server.EdgeStreams)
@@ -19260,6 +24722,12 @@ func (m *ServerMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case server.EdgeServedCertificates:
+		ids := make([]ent.Value, 0, len(m.served_certificates))
+		for id := range m.served_certificates {
+			ids = append(ids, id)
+		}
+		return ids
 	case server.EdgeStreams:
 		ids := make([]ent.Value, 0, len(m.streams))
 		for id := range m.streams {
@@ -19272,7 +24740,7 @@ func (m *ServerMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ServerMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.removedenrollment_tokens != nil {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -19296,6 +24764,9 @@ func (m *ServerMutation) RemovedEdges() []string {
 	}
 	if m.removeddomains != nil {
 		edges = append(edges, server.EdgeDomains)
+	}
+	if m.removedserved_certificates != nil {
+		edges = append(edges, server.EdgeServedCertificates)
 	}
 	if m.removedstreams != nil {
 		edges = append(edges, server.EdgeStreams)
@@ -19355,6 +24826,12 @@ func (m *ServerMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case server.EdgeServedCertificates:
+		ids := make([]ent.Value, 0, len(m.removedserved_certificates))
+		for id := range m.removedserved_certificates {
+			ids = append(ids, id)
+		}
+		return ids
 	case server.EdgeStreams:
 		ids := make([]ent.Value, 0, len(m.removedstreams))
 		for id := range m.removedstreams {
@@ -19367,7 +24844,7 @@ func (m *ServerMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ServerMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.clearedenrollment_tokens {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -19391,6 +24868,9 @@ func (m *ServerMutation) ClearedEdges() []string {
 	}
 	if m.cleareddomains {
 		edges = append(edges, server.EdgeDomains)
+	}
+	if m.clearedserved_certificates {
+		edges = append(edges, server.EdgeServedCertificates)
 	}
 	if m.clearedstreams {
 		edges = append(edges, server.EdgeStreams)
@@ -19418,6 +24898,8 @@ func (m *ServerMutation) EdgeCleared(name string) bool {
 		return m.clearedconfig_revisions
 	case server.EdgeDomains:
 		return m.cleareddomains
+	case server.EdgeServedCertificates:
+		return m.clearedserved_certificates
 	case server.EdgeStreams:
 		return m.clearedstreams
 	}
@@ -19459,6 +24941,9 @@ func (m *ServerMutation) ResetEdge(name string) error {
 		return nil
 	case server.EdgeDomains:
 		m.ResetDomains()
+		return nil
+	case server.EdgeServedCertificates:
+		m.ResetServedCertificates()
 		return nil
 	case server.EdgeStreams:
 		m.ResetStreams()

@@ -5,12 +5,17 @@ package ent
 import (
 	"time"
 
+	"github.com/gatehousehq/gatehouse/ent/acmeaccount"
 	"github.com/gatehousehq/gatehouse/ent/agentcertificate"
 	"github.com/gatehousehq/gatehouse/ent/alertrule"
 	"github.com/gatehousehq/gatehouse/ent/apitoken"
 	"github.com/gatehousehq/gatehouse/ent/auditevent"
 	"github.com/gatehousehq/gatehouse/ent/basicauthuser"
+	"github.com/gatehousehq/gatehouse/ent/certificate"
+	"github.com/gatehousehq/gatehouse/ent/certpolicy"
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/dnscheck"
+	"github.com/gatehousehq/gatehouse/ent/dnsprovider"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
@@ -21,6 +26,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/schema"
+	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/session"
 	"github.com/gatehousehq/gatehouse/ent/setting"
@@ -73,6 +79,63 @@ func init() {
 	apitokenDescPrefix := apitokenFields[2].Descriptor()
 	// apitoken.PrefixValidator is a validator for the "prefix" field. It is called by the builders before save.
 	apitoken.PrefixValidator = apitokenDescPrefix.Validators[0].(func(string) error)
+	acmeaccountMixin := schema.AcmeAccount{}.Mixin()
+	acmeaccountMixinFields0 := acmeaccountMixin[0].Fields()
+	_ = acmeaccountMixinFields0
+	acmeaccountFields := schema.AcmeAccount{}.Fields()
+	_ = acmeaccountFields
+	// acmeaccountDescCreatedAt is the schema descriptor for created_at field.
+	acmeaccountDescCreatedAt := acmeaccountMixinFields0[0].Descriptor()
+	// acmeaccount.DefaultCreatedAt holds the default value on creation for the created_at field.
+	acmeaccount.DefaultCreatedAt = acmeaccountDescCreatedAt.Default.(func() time.Time)
+	// acmeaccountDescUpdatedAt is the schema descriptor for updated_at field.
+	acmeaccountDescUpdatedAt := acmeaccountMixinFields0[1].Descriptor()
+	// acmeaccount.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	acmeaccount.DefaultUpdatedAt = acmeaccountDescUpdatedAt.Default.(func() time.Time)
+	// acmeaccount.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	acmeaccount.UpdateDefaultUpdatedAt = acmeaccountDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// acmeaccountDescDirectoryURL is the schema descriptor for directory_url field.
+	acmeaccountDescDirectoryURL := acmeaccountFields[0].Descriptor()
+	// acmeaccount.DirectoryURLValidator is a validator for the "directory_url" field. It is called by the builders before save.
+	acmeaccount.DirectoryURLValidator = func() func(string) error {
+		validators := acmeaccountDescDirectoryURL.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(directory_url string) error {
+			for _, fn := range fns {
+				if err := fn(directory_url); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// acmeaccountDescEmail is the schema descriptor for email field.
+	acmeaccountDescEmail := acmeaccountFields[1].Descriptor()
+	// acmeaccount.DefaultEmail holds the default value on creation for the email field.
+	acmeaccount.DefaultEmail = acmeaccountDescEmail.Default.(string)
+	// acmeaccount.EmailValidator is a validator for the "email" field. It is called by the builders before save.
+	acmeaccount.EmailValidator = acmeaccountDescEmail.Validators[0].(func(string) error)
+	// acmeaccountDescURI is the schema descriptor for uri field.
+	acmeaccountDescURI := acmeaccountFields[2].Descriptor()
+	// acmeaccount.URIValidator is a validator for the "uri" field. It is called by the builders before save.
+	acmeaccount.URIValidator = func() func(string) error {
+		validators := acmeaccountDescURI.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(uri string) error {
+			for _, fn := range fns {
+				if err := fn(uri); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	agentcertificateMixin := schema.AgentCertificate{}.Mixin()
 	agentcertificateMixinFields0 := agentcertificateMixin[0].Fields()
 	_ = agentcertificateMixinFields0
@@ -234,6 +297,80 @@ func init() {
 			return nil
 		}
 	}()
+	certpolicyMixin := schema.CertPolicy{}.Mixin()
+	certpolicyMixinFields0 := certpolicyMixin[0].Fields()
+	_ = certpolicyMixinFields0
+	certpolicyFields := schema.CertPolicy{}.Fields()
+	_ = certpolicyFields
+	// certpolicyDescCreatedAt is the schema descriptor for created_at field.
+	certpolicyDescCreatedAt := certpolicyMixinFields0[0].Descriptor()
+	// certpolicy.DefaultCreatedAt holds the default value on creation for the created_at field.
+	certpolicy.DefaultCreatedAt = certpolicyDescCreatedAt.Default.(func() time.Time)
+	// certpolicyDescUpdatedAt is the schema descriptor for updated_at field.
+	certpolicyDescUpdatedAt := certpolicyMixinFields0[1].Descriptor()
+	// certpolicy.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	certpolicy.DefaultUpdatedAt = certpolicyDescUpdatedAt.Default.(func() time.Time)
+	// certpolicy.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	certpolicy.UpdateDefaultUpdatedAt = certpolicyDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// certpolicyDescDNSProviderID is the schema descriptor for dns_provider_id field.
+	certpolicyDescDNSProviderID := certpolicyFields[3].Descriptor()
+	// certpolicy.DefaultDNSProviderID holds the default value on creation for the dns_provider_id field.
+	certpolicy.DefaultDNSProviderID = certpolicyDescDNSProviderID.Default.(int)
+	// certpolicyDescFailures is the schema descriptor for failures field.
+	certpolicyDescFailures := certpolicyFields[4].Descriptor()
+	// certpolicy.DefaultFailures holds the default value on creation for the failures field.
+	certpolicy.DefaultFailures = certpolicyDescFailures.Default.(int)
+	// certpolicyDescLastError is the schema descriptor for last_error field.
+	certpolicyDescLastError := certpolicyFields[7].Descriptor()
+	// certpolicy.DefaultLastError holds the default value on creation for the last_error field.
+	certpolicy.DefaultLastError = certpolicyDescLastError.Default.(string)
+	certificateMixin := schema.Certificate{}.Mixin()
+	certificateMixinFields0 := certificateMixin[0].Fields()
+	_ = certificateMixinFields0
+	certificateFields := schema.Certificate{}.Fields()
+	_ = certificateFields
+	// certificateDescCreatedAt is the schema descriptor for created_at field.
+	certificateDescCreatedAt := certificateMixinFields0[0].Descriptor()
+	// certificate.DefaultCreatedAt holds the default value on creation for the created_at field.
+	certificate.DefaultCreatedAt = certificateDescCreatedAt.Default.(func() time.Time)
+	// certificateDescUpdatedAt is the schema descriptor for updated_at field.
+	certificateDescUpdatedAt := certificateMixinFields0[1].Descriptor()
+	// certificate.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	certificate.DefaultUpdatedAt = certificateDescUpdatedAt.Default.(func() time.Time)
+	// certificate.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	certificate.UpdateDefaultUpdatedAt = certificateDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// certificateDescIssuer is the schema descriptor for issuer field.
+	certificateDescIssuer := certificateFields[4].Descriptor()
+	// certificate.DefaultIssuer holds the default value on creation for the issuer field.
+	certificate.DefaultIssuer = certificateDescIssuer.Default.(string)
+	// certificate.IssuerValidator is a validator for the "issuer" field. It is called by the builders before save.
+	certificate.IssuerValidator = certificateDescIssuer.Validators[0].(func(string) error)
+	// certificateDescSerial is the schema descriptor for serial field.
+	certificateDescSerial := certificateFields[5].Descriptor()
+	// certificate.DefaultSerial holds the default value on creation for the serial field.
+	certificate.DefaultSerial = certificateDescSerial.Default.(string)
+	// certificate.SerialValidator is a validator for the "serial" field. It is called by the builders before save.
+	certificate.SerialValidator = certificateDescSerial.Validators[0].(func(string) error)
+	// certificateDescFingerprint is the schema descriptor for fingerprint field.
+	certificateDescFingerprint := certificateFields[6].Descriptor()
+	// certificate.FingerprintValidator is a validator for the "fingerprint" field. It is called by the builders before save.
+	certificate.FingerprintValidator = certificateDescFingerprint.Validators[0].(func(string) error)
+	// certificateDescChainPem is the schema descriptor for chain_pem field.
+	certificateDescChainPem := certificateFields[8].Descriptor()
+	// certificate.DefaultChainPem holds the default value on creation for the chain_pem field.
+	certificate.DefaultChainPem = certificateDescChainPem.Default.(string)
+	// certificateDescChallenge is the schema descriptor for challenge field.
+	certificateDescChallenge := certificateFields[11].Descriptor()
+	// certificate.DefaultChallenge holds the default value on creation for the challenge field.
+	certificate.DefaultChallenge = certificateDescChallenge.Default.(string)
+	// certificate.ChallengeValidator is a validator for the "challenge" field. It is called by the builders before save.
+	certificate.ChallengeValidator = certificateDescChallenge.Validators[0].(func(string) error)
+	// certificateDescDirectoryURL is the schema descriptor for directory_url field.
+	certificateDescDirectoryURL := certificateFields[12].Descriptor()
+	// certificate.DefaultDirectoryURL holds the default value on creation for the directory_url field.
+	certificate.DefaultDirectoryURL = certificateDescDirectoryURL.Default.(string)
+	// certificate.DirectoryURLValidator is a validator for the "directory_url" field. It is called by the builders before save.
+	certificate.DirectoryURLValidator = certificateDescDirectoryURL.Validators[0].(func(string) error)
 	configrevisionMixin := schema.ConfigRevision{}.Mixin()
 	configrevisionMixinFields0 := configrevisionMixin[0].Fields()
 	_ = configrevisionMixinFields0
@@ -257,6 +394,67 @@ func init() {
 	configrevisionDescOutput := configrevisionFields[6].Descriptor()
 	// configrevision.DefaultOutput holds the default value on creation for the output field.
 	configrevision.DefaultOutput = configrevisionDescOutput.Default.(string)
+	dnscheckFields := schema.DNSCheck{}.Fields()
+	_ = dnscheckFields
+	// dnscheckDescName is the schema descriptor for name field.
+	dnscheckDescName := dnscheckFields[1].Descriptor()
+	// dnscheck.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	dnscheck.NameValidator = func() func(string) error {
+		validators := dnscheckDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// dnscheckDescStatus is the schema descriptor for status field.
+	dnscheckDescStatus := dnscheckFields[3].Descriptor()
+	// dnscheck.StatusValidator is a validator for the "status" field. It is called by the builders before save.
+	dnscheck.StatusValidator = dnscheckDescStatus.Validators[0].(func(string) error)
+	// dnscheckDescCheckedAt is the schema descriptor for checked_at field.
+	dnscheckDescCheckedAt := dnscheckFields[6].Descriptor()
+	// dnscheck.DefaultCheckedAt holds the default value on creation for the checked_at field.
+	dnscheck.DefaultCheckedAt = dnscheckDescCheckedAt.Default.(func() time.Time)
+	dnsproviderMixin := schema.DNSProvider{}.Mixin()
+	dnsproviderMixinFields0 := dnsproviderMixin[0].Fields()
+	_ = dnsproviderMixinFields0
+	dnsproviderFields := schema.DNSProvider{}.Fields()
+	_ = dnsproviderFields
+	// dnsproviderDescCreatedAt is the schema descriptor for created_at field.
+	dnsproviderDescCreatedAt := dnsproviderMixinFields0[0].Descriptor()
+	// dnsprovider.DefaultCreatedAt holds the default value on creation for the created_at field.
+	dnsprovider.DefaultCreatedAt = dnsproviderDescCreatedAt.Default.(func() time.Time)
+	// dnsproviderDescUpdatedAt is the schema descriptor for updated_at field.
+	dnsproviderDescUpdatedAt := dnsproviderMixinFields0[1].Descriptor()
+	// dnsprovider.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	dnsprovider.DefaultUpdatedAt = dnsproviderDescUpdatedAt.Default.(func() time.Time)
+	// dnsprovider.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	dnsprovider.UpdateDefaultUpdatedAt = dnsproviderDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// dnsproviderDescName is the schema descriptor for name field.
+	dnsproviderDescName := dnsproviderFields[0].Descriptor()
+	// dnsprovider.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	dnsprovider.NameValidator = func() func(string) error {
+		validators := dnsproviderDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
 	domainMixin := schema.Domain{}.Mixin()
 	domainMixinFields0 := domainMixin[0].Fields()
 	_ = domainMixinFields0
@@ -747,6 +945,42 @@ func init() {
 	routeDescContentType := routeFields[13].Descriptor()
 	// route.DefaultContentType holds the default value on creation for the content_type field.
 	route.DefaultContentType = routeDescContentType.Default.(string)
+	servedcertificateFields := schema.ServedCertificate{}.Fields()
+	_ = servedcertificateFields
+	// servedcertificateDescAddress is the schema descriptor for address field.
+	servedcertificateDescAddress := servedcertificateFields[2].Descriptor()
+	// servedcertificate.AddressValidator is a validator for the "address" field. It is called by the builders before save.
+	servedcertificate.AddressValidator = servedcertificateDescAddress.Validators[0].(func(string) error)
+	// servedcertificateDescFingerprint is the schema descriptor for fingerprint field.
+	servedcertificateDescFingerprint := servedcertificateFields[3].Descriptor()
+	// servedcertificate.DefaultFingerprint holds the default value on creation for the fingerprint field.
+	servedcertificate.DefaultFingerprint = servedcertificateDescFingerprint.Default.(string)
+	// servedcertificate.FingerprintValidator is a validator for the "fingerprint" field. It is called by the builders before save.
+	servedcertificate.FingerprintValidator = servedcertificateDescFingerprint.Validators[0].(func(string) error)
+	// servedcertificateDescSerial is the schema descriptor for serial field.
+	servedcertificateDescSerial := servedcertificateFields[4].Descriptor()
+	// servedcertificate.DefaultSerial holds the default value on creation for the serial field.
+	servedcertificate.DefaultSerial = servedcertificateDescSerial.Default.(string)
+	// servedcertificate.SerialValidator is a validator for the "serial" field. It is called by the builders before save.
+	servedcertificate.SerialValidator = servedcertificateDescSerial.Validators[0].(func(string) error)
+	// servedcertificateDescIssuer is the schema descriptor for issuer field.
+	servedcertificateDescIssuer := servedcertificateFields[5].Descriptor()
+	// servedcertificate.DefaultIssuer holds the default value on creation for the issuer field.
+	servedcertificate.DefaultIssuer = servedcertificateDescIssuer.Default.(string)
+	// servedcertificate.IssuerValidator is a validator for the "issuer" field. It is called by the builders before save.
+	servedcertificate.IssuerValidator = servedcertificateDescIssuer.Validators[0].(func(string) error)
+	// servedcertificateDescMatches is the schema descriptor for matches field.
+	servedcertificateDescMatches := servedcertificateFields[7].Descriptor()
+	// servedcertificate.DefaultMatches holds the default value on creation for the matches field.
+	servedcertificate.DefaultMatches = servedcertificateDescMatches.Default.(bool)
+	// servedcertificateDescMessage is the schema descriptor for message field.
+	servedcertificateDescMessage := servedcertificateFields[8].Descriptor()
+	// servedcertificate.DefaultMessage holds the default value on creation for the message field.
+	servedcertificate.DefaultMessage = servedcertificateDescMessage.Default.(string)
+	// servedcertificateDescObservedAt is the schema descriptor for observed_at field.
+	servedcertificateDescObservedAt := servedcertificateFields[9].Descriptor()
+	// servedcertificate.DefaultObservedAt holds the default value on creation for the observed_at field.
+	servedcertificate.DefaultObservedAt = servedcertificateDescObservedAt.Default.(func() time.Time)
 	serverMixin := schema.Server{}.Mixin()
 	serverMixinFields0 := serverMixin[0].Fields()
 	_ = serverMixinFields0

@@ -101,11 +101,13 @@ type ServerEdges struct {
 	ConfigRevisions []*ConfigRevision `json:"config_revisions,omitempty"`
 	// Domains holds the value of the domains edge.
 	Domains []*Domain `json:"domains,omitempty"`
+	// ServedCertificates holds the value of the served_certificates edge.
+	ServedCertificates []*ServedCertificate `json:"served_certificates,omitempty"`
 	// Streams holds the value of the streams edge.
 	Streams []*StreamProxy `json:"streams,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [9]bool
+	loadedTypes [10]bool
 }
 
 // EnrollmentTokensOrErr returns the EnrollmentTokens value or an error if the edge
@@ -180,10 +182,19 @@ func (e ServerEdges) DomainsOrErr() ([]*Domain, error) {
 	return nil, &NotLoadedError{edge: "domains"}
 }
 
+// ServedCertificatesOrErr returns the ServedCertificates value or an error if the edge
+// was not loaded in eager-loading.
+func (e ServerEdges) ServedCertificatesOrErr() ([]*ServedCertificate, error) {
+	if e.loadedTypes[8] {
+		return e.ServedCertificates, nil
+	}
+	return nil, &NotLoadedError{edge: "served_certificates"}
+}
+
 // StreamsOrErr returns the Streams value or an error if the edge
 // was not loaded in eager-loading.
 func (e ServerEdges) StreamsOrErr() ([]*StreamProxy, error) {
-	if e.loadedTypes[8] {
+	if e.loadedTypes[9] {
 		return e.Streams, nil
 	}
 	return nil, &NotLoadedError{edge: "streams"}
@@ -460,6 +471,11 @@ func (_m *Server) QueryConfigRevisions() *ConfigRevisionQuery {
 // QueryDomains queries the "domains" edge of the Server entity.
 func (_m *Server) QueryDomains() *DomainQuery {
 	return NewServerClient(_m.config).QueryDomains(_m)
+}
+
+// QueryServedCertificates queries the "served_certificates" edge of the Server entity.
+func (_m *Server) QueryServedCertificates() *ServedCertificateQuery {
+	return NewServerClient(_m.config).QueryServedCertificates(_m)
 }
 
 // QueryStreams queries the "streams" edge of the Server entity.

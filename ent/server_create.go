@@ -19,6 +19,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/schema"
+	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
@@ -508,6 +509,21 @@ func (_c *ServerCreate) AddDomains(v ...*Domain) *ServerCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddDomainIDs(ids...)
+}
+
+// AddServedCertificateIDs adds the "served_certificates" edge to the ServedCertificate entity by IDs.
+func (_c *ServerCreate) AddServedCertificateIDs(ids ...int) *ServerCreate {
+	_c.mutation.AddServedCertificateIDs(ids...)
+	return _c
+}
+
+// AddServedCertificates adds the "served_certificates" edges to the ServedCertificate entity.
+func (_c *ServerCreate) AddServedCertificates(v ...*ServedCertificate) *ServerCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddServedCertificateIDs(ids...)
 }
 
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
@@ -1013,6 +1029,22 @@ func (_c *ServerCreate) createSpec() (*Server, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(domain.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.ServedCertificatesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.ServedCertificatesTable,
+			Columns: []string{server.ServedCertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

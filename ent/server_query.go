@@ -20,6 +20,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
+	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
@@ -28,20 +29,21 @@ import (
 // ServerQuery is the builder for querying Server entities.
 type ServerQuery struct {
 	config
-	ctx                  *QueryContext
-	order                []server.OrderOption
-	inters               []Interceptor
-	predicates           []predicate.Server
-	withEnrollmentTokens *EnrollmentTokenQuery
-	withCertificates     *AgentCertificateQuery
-	withTasks            *TaskQuery
-	withHostKeys         *HostKeyQuery
-	withMetricSamples    *MetricSampleQuery
-	withMetricRollups    *MetricRollupQuery
-	withConfigRevisions  *ConfigRevisionQuery
-	withDomains          *DomainQuery
-	withStreams          *StreamProxyQuery
-	modifiers            []func(*sql.Selector)
+	ctx                    *QueryContext
+	order                  []server.OrderOption
+	inters                 []Interceptor
+	predicates             []predicate.Server
+	withEnrollmentTokens   *EnrollmentTokenQuery
+	withCertificates       *AgentCertificateQuery
+	withTasks              *TaskQuery
+	withHostKeys           *HostKeyQuery
+	withMetricSamples      *MetricSampleQuery
+	withMetricRollups      *MetricRollupQuery
+	withConfigRevisions    *ConfigRevisionQuery
+	withDomains            *DomainQuery
+	withServedCertificates *ServedCertificateQuery
+	withStreams            *StreamProxyQuery
+	modifiers              []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -247,6 +249,28 @@ func (_q *ServerQuery) QueryDomains() *DomainQuery {
 			sqlgraph.From(server.Table, server.FieldID, selector),
 			sqlgraph.To(domain.Table, domain.FieldID),
 			sqlgraph.Edge(sqlgraph.M2M, true, server.DomainsTable, server.DomainsPrimaryKey...),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryServedCertificates chains the current query on the "served_certificates" edge.
+func (_q *ServerQuery) QueryServedCertificates() *ServedCertificateQuery {
+	query := (&ServedCertificateClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, selector),
+			sqlgraph.To(servedcertificate.Table, servedcertificate.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, server.ServedCertificatesTable, server.ServedCertificatesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -463,20 +487,21 @@ func (_q *ServerQuery) Clone() *ServerQuery {
 		return nil
 	}
 	return &ServerQuery{
-		config:               _q.config,
-		ctx:                  _q.ctx.Clone(),
-		order:                append([]server.OrderOption{}, _q.order...),
-		inters:               append([]Interceptor{}, _q.inters...),
-		predicates:           append([]predicate.Server{}, _q.predicates...),
-		withEnrollmentTokens: _q.withEnrollmentTokens.Clone(),
-		withCertificates:     _q.withCertificates.Clone(),
-		withTasks:            _q.withTasks.Clone(),
-		withHostKeys:         _q.withHostKeys.Clone(),
-		withMetricSamples:    _q.withMetricSamples.Clone(),
-		withMetricRollups:    _q.withMetricRollups.Clone(),
-		withConfigRevisions:  _q.withConfigRevisions.Clone(),
-		withDomains:          _q.withDomains.Clone(),
-		withStreams:          _q.withStreams.Clone(),
+		config:                 _q.config,
+		ctx:                    _q.ctx.Clone(),
+		order:                  append([]server.OrderOption{}, _q.order...),
+		inters:                 append([]Interceptor{}, _q.inters...),
+		predicates:             append([]predicate.Server{}, _q.predicates...),
+		withEnrollmentTokens:   _q.withEnrollmentTokens.Clone(),
+		withCertificates:       _q.withCertificates.Clone(),
+		withTasks:              _q.withTasks.Clone(),
+		withHostKeys:           _q.withHostKeys.Clone(),
+		withMetricSamples:      _q.withMetricSamples.Clone(),
+		withMetricRollups:      _q.withMetricRollups.Clone(),
+		withConfigRevisions:    _q.withConfigRevisions.Clone(),
+		withDomains:            _q.withDomains.Clone(),
+		withServedCertificates: _q.withServedCertificates.Clone(),
+		withStreams:            _q.withStreams.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -572,6 +597,17 @@ func (_q *ServerQuery) WithDomains(opts ...func(*DomainQuery)) *ServerQuery {
 	return _q
 }
 
+// WithServedCertificates tells the query-builder to eager-load the nodes that are connected to
+// the "served_certificates" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ServerQuery) WithServedCertificates(opts ...func(*ServedCertificateQuery)) *ServerQuery {
+	query := (&ServedCertificateClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withServedCertificates = query
+	return _q
+}
+
 // WithStreams tells the query-builder to eager-load the nodes that are connected to
 // the "streams" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *ServerQuery) WithStreams(opts ...func(*StreamProxyQuery)) *ServerQuery {
@@ -661,7 +697,7 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 	var (
 		nodes       = []*Server{}
 		_spec       = _q.querySpec()
-		loadedTypes = [9]bool{
+		loadedTypes = [10]bool{
 			_q.withEnrollmentTokens != nil,
 			_q.withCertificates != nil,
 			_q.withTasks != nil,
@@ -670,6 +706,7 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 			_q.withMetricRollups != nil,
 			_q.withConfigRevisions != nil,
 			_q.withDomains != nil,
+			_q.withServedCertificates != nil,
 			_q.withStreams != nil,
 		}
 	)
@@ -747,6 +784,15 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 		if err := _q.loadDomains(ctx, query, nodes,
 			func(n *Server) { n.Edges.Domains = []*Domain{} },
 			func(n *Server, e *Domain) { n.Edges.Domains = append(n.Edges.Domains, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withServedCertificates; query != nil {
+		if err := _q.loadServedCertificates(ctx, query, nodes,
+			func(n *Server) { n.Edges.ServedCertificates = []*ServedCertificate{} },
+			func(n *Server, e *ServedCertificate) {
+				n.Edges.ServedCertificates = append(n.Edges.ServedCertificates, e)
+			}); err != nil {
 			return nil, err
 		}
 	}
@@ -1032,6 +1078,36 @@ func (_q *ServerQuery) loadDomains(ctx context.Context, query *DomainQuery, node
 		for kn := range nodes {
 			assign(kn, n)
 		}
+	}
+	return nil
+}
+func (_q *ServerQuery) loadServedCertificates(ctx context.Context, query *ServedCertificateQuery, nodes []*Server, init func(*Server), assign func(*Server, *ServedCertificate)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Server)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(servedcertificate.FieldServerID)
+	}
+	query.Where(predicate.ServedCertificate(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(server.ServedCertificatesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ServerID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "server_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
 	}
 	return nil
 }

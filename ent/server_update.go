@@ -21,6 +21,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/schema"
+	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
@@ -579,6 +580,21 @@ func (_u *ServerUpdate) AddDomains(v ...*Domain) *ServerUpdate {
 	return _u.AddDomainIDs(ids...)
 }
 
+// AddServedCertificateIDs adds the "served_certificates" edge to the ServedCertificate entity by IDs.
+func (_u *ServerUpdate) AddServedCertificateIDs(ids ...int) *ServerUpdate {
+	_u.mutation.AddServedCertificateIDs(ids...)
+	return _u
+}
+
+// AddServedCertificates adds the "served_certificates" edges to the ServedCertificate entity.
+func (_u *ServerUpdate) AddServedCertificates(v ...*ServedCertificate) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddServedCertificateIDs(ids...)
+}
+
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
 func (_u *ServerUpdate) AddStreamIDs(ids ...int) *ServerUpdate {
 	_u.mutation.AddStreamIDs(ids...)
@@ -765,6 +781,27 @@ func (_u *ServerUpdate) RemoveDomains(v ...*Domain) *ServerUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveDomainIDs(ids...)
+}
+
+// ClearServedCertificates clears all "served_certificates" edges to the ServedCertificate entity.
+func (_u *ServerUpdate) ClearServedCertificates() *ServerUpdate {
+	_u.mutation.ClearServedCertificates()
+	return _u
+}
+
+// RemoveServedCertificateIDs removes the "served_certificates" edge to ServedCertificate entities by IDs.
+func (_u *ServerUpdate) RemoveServedCertificateIDs(ids ...int) *ServerUpdate {
+	_u.mutation.RemoveServedCertificateIDs(ids...)
+	return _u
+}
+
+// RemoveServedCertificates removes "served_certificates" edges to ServedCertificate entities.
+func (_u *ServerUpdate) RemoveServedCertificates(v ...*ServedCertificate) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveServedCertificateIDs(ids...)
 }
 
 // ClearStreams clears all "streams" edges to the StreamProxy entity.
@@ -1359,6 +1396,51 @@ func (_u *ServerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(domain.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ServedCertificatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.ServedCertificatesTable,
+			Columns: []string{server.ServedCertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedServedCertificatesIDs(); len(nodes) > 0 && !_u.mutation.ServedCertificatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.ServedCertificatesTable,
+			Columns: []string{server.ServedCertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ServedCertificatesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.ServedCertificatesTable,
+			Columns: []string{server.ServedCertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -1972,6 +2054,21 @@ func (_u *ServerUpdateOne) AddDomains(v ...*Domain) *ServerUpdateOne {
 	return _u.AddDomainIDs(ids...)
 }
 
+// AddServedCertificateIDs adds the "served_certificates" edge to the ServedCertificate entity by IDs.
+func (_u *ServerUpdateOne) AddServedCertificateIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.AddServedCertificateIDs(ids...)
+	return _u
+}
+
+// AddServedCertificates adds the "served_certificates" edges to the ServedCertificate entity.
+func (_u *ServerUpdateOne) AddServedCertificates(v ...*ServedCertificate) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddServedCertificateIDs(ids...)
+}
+
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
 func (_u *ServerUpdateOne) AddStreamIDs(ids ...int) *ServerUpdateOne {
 	_u.mutation.AddStreamIDs(ids...)
@@ -2158,6 +2255,27 @@ func (_u *ServerUpdateOne) RemoveDomains(v ...*Domain) *ServerUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveDomainIDs(ids...)
+}
+
+// ClearServedCertificates clears all "served_certificates" edges to the ServedCertificate entity.
+func (_u *ServerUpdateOne) ClearServedCertificates() *ServerUpdateOne {
+	_u.mutation.ClearServedCertificates()
+	return _u
+}
+
+// RemoveServedCertificateIDs removes the "served_certificates" edge to ServedCertificate entities by IDs.
+func (_u *ServerUpdateOne) RemoveServedCertificateIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.RemoveServedCertificateIDs(ids...)
+	return _u
+}
+
+// RemoveServedCertificates removes "served_certificates" edges to ServedCertificate entities.
+func (_u *ServerUpdateOne) RemoveServedCertificates(v ...*ServedCertificate) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveServedCertificateIDs(ids...)
 }
 
 // ClearStreams clears all "streams" edges to the StreamProxy entity.
@@ -2782,6 +2900,51 @@ func (_u *ServerUpdateOne) sqlSave(ctx context.Context) (_node *Server, err erro
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(domain.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.ServedCertificatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.ServedCertificatesTable,
+			Columns: []string{server.ServedCertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedServedCertificatesIDs(); len(nodes) > 0 && !_u.mutation.ServedCertificatesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.ServedCertificatesTable,
+			Columns: []string{server.ServedCertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.ServedCertificatesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.ServedCertificatesTable,
+			Columns: []string{server.ServedCertificatesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

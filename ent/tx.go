@@ -16,6 +16,8 @@ type Tx struct {
 	config
 	// APIToken is the client for interacting with the APIToken builders.
 	APIToken *APITokenClient
+	// AcmeAccount is the client for interacting with the AcmeAccount builders.
+	AcmeAccount *AcmeAccountClient
 	// AgentCertificate is the client for interacting with the AgentCertificate builders.
 	AgentCertificate *AgentCertificateClient
 	// AlertRule is the client for interacting with the AlertRule builders.
@@ -24,8 +26,16 @@ type Tx struct {
 	AuditEvent *AuditEventClient
 	// BasicAuthUser is the client for interacting with the BasicAuthUser builders.
 	BasicAuthUser *BasicAuthUserClient
+	// CertPolicy is the client for interacting with the CertPolicy builders.
+	CertPolicy *CertPolicyClient
+	// Certificate is the client for interacting with the Certificate builders.
+	Certificate *CertificateClient
 	// ConfigRevision is the client for interacting with the ConfigRevision builders.
 	ConfigRevision *ConfigRevisionClient
+	// DNSCheck is the client for interacting with the DNSCheck builders.
+	DNSCheck *DNSCheckClient
+	// DNSProvider is the client for interacting with the DNSProvider builders.
+	DNSProvider *DNSProviderClient
 	// Domain is the client for interacting with the Domain builders.
 	Domain *DomainClient
 	// EnrollmentToken is the client for interacting with the EnrollmentToken builders.
@@ -44,6 +54,8 @@ type Tx struct {
 	NotificationChannel *NotificationChannelClient
 	// Route is the client for interacting with the Route builders.
 	Route *RouteClient
+	// ServedCertificate is the client for interacting with the ServedCertificate builders.
+	ServedCertificate *ServedCertificateClient
 	// Server is the client for interacting with the Server builders.
 	Server *ServerClient
 	// Session is the client for interacting with the Session builders.
@@ -194,11 +206,16 @@ func (tx *Tx) Client() *Client {
 
 func (tx *Tx) init() {
 	tx.APIToken = NewAPITokenClient(tx.config)
+	tx.AcmeAccount = NewAcmeAccountClient(tx.config)
 	tx.AgentCertificate = NewAgentCertificateClient(tx.config)
 	tx.AlertRule = NewAlertRuleClient(tx.config)
 	tx.AuditEvent = NewAuditEventClient(tx.config)
 	tx.BasicAuthUser = NewBasicAuthUserClient(tx.config)
+	tx.CertPolicy = NewCertPolicyClient(tx.config)
+	tx.Certificate = NewCertificateClient(tx.config)
 	tx.ConfigRevision = NewConfigRevisionClient(tx.config)
+	tx.DNSCheck = NewDNSCheckClient(tx.config)
+	tx.DNSProvider = NewDNSProviderClient(tx.config)
 	tx.Domain = NewDomainClient(tx.config)
 	tx.EnrollmentToken = NewEnrollmentTokenClient(tx.config)
 	tx.HostKey = NewHostKeyClient(tx.config)
@@ -208,6 +225,7 @@ func (tx *Tx) init() {
 	tx.Notification = NewNotificationClient(tx.config)
 	tx.NotificationChannel = NewNotificationChannelClient(tx.config)
 	tx.Route = NewRouteClient(tx.config)
+	tx.ServedCertificate = NewServedCertificateClient(tx.config)
 	tx.Server = NewServerClient(tx.config)
 	tx.Session = NewSessionClient(tx.config)
 	tx.Setting = NewSettingClient(tx.config)

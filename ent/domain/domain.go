@@ -46,6 +46,14 @@ const (
 	EdgeRoutes = "routes"
 	// EdgeBasicAuthUsers holds the string denoting the basic_auth_users edge name in mutations.
 	EdgeBasicAuthUsers = "basic_auth_users"
+	// EdgeCertificates holds the string denoting the certificates edge name in mutations.
+	EdgeCertificates = "certificates"
+	// EdgeCertPolicy holds the string denoting the cert_policy edge name in mutations.
+	EdgeCertPolicy = "cert_policy"
+	// EdgeDNSChecks holds the string denoting the dns_checks edge name in mutations.
+	EdgeDNSChecks = "dns_checks"
+	// EdgeServedCertificates holds the string denoting the served_certificates edge name in mutations.
+	EdgeServedCertificates = "served_certificates"
 	// Table holds the table name of the domain in the database.
 	Table = "domains"
 	// ServersTable is the table that holds the servers relation/edge. The primary key declared below.
@@ -67,6 +75,34 @@ const (
 	BasicAuthUsersInverseTable = "basic_auth_users"
 	// BasicAuthUsersColumn is the table column denoting the basic_auth_users relation/edge.
 	BasicAuthUsersColumn = "domain_id"
+	// CertificatesTable is the table that holds the certificates relation/edge.
+	CertificatesTable = "certificates"
+	// CertificatesInverseTable is the table name for the Certificate entity.
+	// It exists in this package in order to avoid circular dependency with the "certificate" package.
+	CertificatesInverseTable = "certificates"
+	// CertificatesColumn is the table column denoting the certificates relation/edge.
+	CertificatesColumn = "domain_id"
+	// CertPolicyTable is the table that holds the cert_policy relation/edge.
+	CertPolicyTable = "cert_policies"
+	// CertPolicyInverseTable is the table name for the CertPolicy entity.
+	// It exists in this package in order to avoid circular dependency with the "certpolicy" package.
+	CertPolicyInverseTable = "cert_policies"
+	// CertPolicyColumn is the table column denoting the cert_policy relation/edge.
+	CertPolicyColumn = "domain_id"
+	// DNSChecksTable is the table that holds the dns_checks relation/edge.
+	DNSChecksTable = "dns_checks"
+	// DNSChecksInverseTable is the table name for the DNSCheck entity.
+	// It exists in this package in order to avoid circular dependency with the "dnscheck" package.
+	DNSChecksInverseTable = "dns_checks"
+	// DNSChecksColumn is the table column denoting the dns_checks relation/edge.
+	DNSChecksColumn = "domain_id"
+	// ServedCertificatesTable is the table that holds the served_certificates relation/edge.
+	ServedCertificatesTable = "served_certificates"
+	// ServedCertificatesInverseTable is the table name for the ServedCertificate entity.
+	// It exists in this package in order to avoid circular dependency with the "servedcertificate" package.
+	ServedCertificatesInverseTable = "served_certificates"
+	// ServedCertificatesColumn is the table column denoting the served_certificates relation/edge.
+	ServedCertificatesColumn = "domain_id"
 )
 
 // Columns holds all SQL columns for domain fields.
@@ -220,6 +256,55 @@ func ByBasicAuthUsers(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newBasicAuthUsersStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByCertificatesCount orders the results by certificates count.
+func ByCertificatesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newCertificatesStep(), opts...)
+	}
+}
+
+// ByCertificates orders the results by certificates terms.
+func ByCertificates(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCertificatesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByCertPolicyField orders the results by cert_policy field.
+func ByCertPolicyField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newCertPolicyStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByDNSChecksCount orders the results by dns_checks count.
+func ByDNSChecksCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newDNSChecksStep(), opts...)
+	}
+}
+
+// ByDNSChecks orders the results by dns_checks terms.
+func ByDNSChecks(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newDNSChecksStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
+// ByServedCertificatesCount orders the results by served_certificates count.
+func ByServedCertificatesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newServedCertificatesStep(), opts...)
+	}
+}
+
+// ByServedCertificates orders the results by served_certificates terms.
+func ByServedCertificates(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newServedCertificatesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newServersStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -239,5 +324,33 @@ func newBasicAuthUsersStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(BasicAuthUsersInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, BasicAuthUsersTable, BasicAuthUsersColumn),
+	)
+}
+func newCertificatesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CertificatesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, CertificatesTable, CertificatesColumn),
+	)
+}
+func newCertPolicyStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(CertPolicyInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2O, false, CertPolicyTable, CertPolicyColumn),
+	)
+}
+func newDNSChecksStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(DNSChecksInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, DNSChecksTable, DNSChecksColumn),
+	)
+}
+func newServedCertificatesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ServedCertificatesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ServedCertificatesTable, ServedCertificatesColumn),
 	)
 }

@@ -524,6 +524,98 @@ func HasBasicAuthUsersWith(preds ...predicate.BasicAuthUser) predicate.Domain {
 	})
 }
 
+// HasCertificates applies the HasEdge predicate on the "certificates" edge.
+func HasCertificates() predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, CertificatesTable, CertificatesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCertificatesWith applies the HasEdge predicate on the "certificates" edge with a given conditions (other predicates).
+func HasCertificatesWith(preds ...predicate.Certificate) predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := newCertificatesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasCertPolicy applies the HasEdge predicate on the "cert_policy" edge.
+func HasCertPolicy() predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, CertPolicyTable, CertPolicyColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasCertPolicyWith applies the HasEdge predicate on the "cert_policy" edge with a given conditions (other predicates).
+func HasCertPolicyWith(preds ...predicate.CertPolicy) predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := newCertPolicyStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasDNSChecks applies the HasEdge predicate on the "dns_checks" edge.
+func HasDNSChecks() predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, DNSChecksTable, DNSChecksColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasDNSChecksWith applies the HasEdge predicate on the "dns_checks" edge with a given conditions (other predicates).
+func HasDNSChecksWith(preds ...predicate.DNSCheck) predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := newDNSChecksStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasServedCertificates applies the HasEdge predicate on the "served_certificates" edge.
+func HasServedCertificates() predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ServedCertificatesTable, ServedCertificatesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasServedCertificatesWith applies the HasEdge predicate on the "served_certificates" edge with a given conditions (other predicates).
+func HasServedCertificatesWith(preds ...predicate.ServedCertificate) predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := newServedCertificatesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Domain) predicate.Domain {
 	return predicate.Domain(sql.AndPredicates(predicates...))

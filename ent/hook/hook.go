@@ -21,6 +21,18 @@ func (f APITokenFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, er
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.APITokenMutation", m)
 }
 
+// The AcmeAccountFunc type is an adapter to allow the use of ordinary
+// function as AcmeAccount mutator.
+type AcmeAccountFunc func(context.Context, *ent.AcmeAccountMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f AcmeAccountFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.AcmeAccountMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.AcmeAccountMutation", m)
+}
+
 // The AgentCertificateFunc type is an adapter to allow the use of ordinary
 // function as AgentCertificate mutator.
 type AgentCertificateFunc func(context.Context, *ent.AgentCertificateMutation) (ent.Value, error)
@@ -69,6 +81,30 @@ func (f BasicAuthUserFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Valu
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.BasicAuthUserMutation", m)
 }
 
+// The CertPolicyFunc type is an adapter to allow the use of ordinary
+// function as CertPolicy mutator.
+type CertPolicyFunc func(context.Context, *ent.CertPolicyMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CertPolicyFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CertPolicyMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CertPolicyMutation", m)
+}
+
+// The CertificateFunc type is an adapter to allow the use of ordinary
+// function as Certificate mutator.
+type CertificateFunc func(context.Context, *ent.CertificateMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f CertificateFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.CertificateMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.CertificateMutation", m)
+}
+
 // The ConfigRevisionFunc type is an adapter to allow the use of ordinary
 // function as ConfigRevision mutator.
 type ConfigRevisionFunc func(context.Context, *ent.ConfigRevisionMutation) (ent.Value, error)
@@ -79,6 +115,30 @@ func (f ConfigRevisionFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Val
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ConfigRevisionMutation", m)
+}
+
+// The DNSCheckFunc type is an adapter to allow the use of ordinary
+// function as DNSCheck mutator.
+type DNSCheckFunc func(context.Context, *ent.DNSCheckMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DNSCheckFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DNSCheckMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DNSCheckMutation", m)
+}
+
+// The DNSProviderFunc type is an adapter to allow the use of ordinary
+// function as DNSProvider mutator.
+type DNSProviderFunc func(context.Context, *ent.DNSProviderMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f DNSProviderFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.DNSProviderMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.DNSProviderMutation", m)
 }
 
 // The DomainFunc type is an adapter to allow the use of ordinary
@@ -187,6 +247,18 @@ func (f RouteFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error
 		return f(ctx, mv)
 	}
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.RouteMutation", m)
+}
+
+// The ServedCertificateFunc type is an adapter to allow the use of ordinary
+// function as ServedCertificate mutator.
+type ServedCertificateFunc func(context.Context, *ent.ServedCertificateMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f ServedCertificateFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.ServedCertificateMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.ServedCertificateMutation", m)
 }
 
 // The ServerFunc type is an adapter to allow the use of ordinary

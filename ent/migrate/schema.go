@@ -35,6 +35,22 @@ var (
 			},
 		},
 	}
+	// AcmeAccountsColumns holds the columns for the "acme_accounts" table.
+	AcmeAccountsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "directory_url", Type: field.TypeString, Unique: true, Size: 512},
+		{Name: "email", Type: field.TypeString, Size: 254, Default: ""},
+		{Name: "uri", Type: field.TypeString, Size: 512},
+		{Name: "key_sealed", Type: field.TypeBytes},
+	}
+	// AcmeAccountsTable holds the schema information for the "acme_accounts" table.
+	AcmeAccountsTable = &schema.Table{
+		Name:       "acme_accounts",
+		Columns:    AcmeAccountsColumns,
+		PrimaryKey: []*schema.Column{AcmeAccountsColumns[0]},
+	}
 	// AgentCertificatesColumns holds the columns for the "agent_certificates" table.
 	AgentCertificatesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -141,6 +157,80 @@ var (
 			},
 		},
 	}
+	// CertPoliciesColumns holds the columns for the "cert_policies" table.
+	CertPoliciesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "mode", Type: field.TypeEnum, Enums: []string{"acme", "upload"}, Default: "acme"},
+		{Name: "challenge", Type: field.TypeEnum, Enums: []string{"http-01", "dns-01"}, Default: "http-01"},
+		{Name: "dns_provider_id", Type: field.TypeInt, Default: 0},
+		{Name: "failures", Type: field.TypeInt, Default: 0},
+		{Name: "next_attempt_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_attempt_at", Type: field.TypeTime, Nullable: true},
+		{Name: "last_error", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "domain_id", Type: field.TypeInt, Unique: true},
+	}
+	// CertPoliciesTable holds the schema information for the "cert_policies" table.
+	CertPoliciesTable = &schema.Table{
+		Name:       "cert_policies",
+		Columns:    CertPoliciesColumns,
+		PrimaryKey: []*schema.Column{CertPoliciesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "cert_policies_domains_cert_policy",
+				Columns:    []*schema.Column{CertPoliciesColumns[10]},
+				RefColumns: []*schema.Column{DomainsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
+	// CertificatesColumns holds the columns for the "certificates" table.
+	CertificatesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "names", Type: field.TypeJSON},
+		{Name: "not_before", Type: field.TypeTime},
+		{Name: "not_after", Type: field.TypeTime},
+		{Name: "issuer", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "serial", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "fingerprint", Type: field.TypeString, Size: 64},
+		{Name: "cert_pem", Type: field.TypeString, Size: 2147483647},
+		{Name: "chain_pem", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "key_sealed", Type: field.TypeBytes},
+		{Name: "source", Type: field.TypeEnum, Enums: []string{"acme", "upload"}},
+		{Name: "challenge", Type: field.TypeString, Size: 16, Default: ""},
+		{Name: "directory_url", Type: field.TypeString, Size: 512, Default: ""},
+		{Name: "status", Type: field.TypeEnum, Enums: []string{"active", "superseded", "expired"}, Default: "active"},
+		{Name: "domain_id", Type: field.TypeInt},
+	}
+	// CertificatesTable holds the schema information for the "certificates" table.
+	CertificatesTable = &schema.Table{
+		Name:       "certificates",
+		Columns:    CertificatesColumns,
+		PrimaryKey: []*schema.Column{CertificatesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "certificates_domains_certificates",
+				Columns:    []*schema.Column{CertificatesColumns[16]},
+				RefColumns: []*schema.Column{DomainsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "certificate_domain_id_status",
+				Unique:  false,
+				Columns: []*schema.Column{CertificatesColumns[16], CertificatesColumns[15]},
+			},
+			{
+				Name:    "certificate_status_not_after",
+				Unique:  false,
+				Columns: []*schema.Column{CertificatesColumns[15], CertificatesColumns[5]},
+			},
+		},
+	}
 	// ConfigRevisionsColumns holds the columns for the "config_revisions" table.
 	ConfigRevisionsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -175,6 +265,54 @@ var (
 				Columns: []*schema.Column{ConfigRevisionsColumns[10], ConfigRevisionsColumns[3]},
 			},
 		},
+	}
+	// DNSChecksColumns holds the columns for the "dns_checks" table.
+	DNSChecksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "name", Type: field.TypeString, Size: 253},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"address", "ns", "caa"}},
+		{Name: "status", Type: field.TypeString, Size: 32},
+		{Name: "message", Type: field.TypeString, Size: 2147483647},
+		{Name: "addresses", Type: field.TypeJSON, Nullable: true},
+		{Name: "checked_at", Type: field.TypeTime},
+		{Name: "domain_id", Type: field.TypeInt},
+	}
+	// DNSChecksTable holds the schema information for the "dns_checks" table.
+	DNSChecksTable = &schema.Table{
+		Name:       "dns_checks",
+		Columns:    DNSChecksColumns,
+		PrimaryKey: []*schema.Column{DNSChecksColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "dns_checks_domains_dns_checks",
+				Columns:    []*schema.Column{DNSChecksColumns[7]},
+				RefColumns: []*schema.Column{DomainsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "dnscheck_domain_id_checked_at",
+				Unique:  false,
+				Columns: []*schema.Column{DNSChecksColumns[7], DNSChecksColumns[6]},
+			},
+		},
+	}
+	// DNSProvidersColumns holds the columns for the "dns_providers" table.
+	DNSProvidersColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"rfc2136", "cloudflare"}},
+		{Name: "settings", Type: field.TypeJSON, Nullable: true},
+		{Name: "secret_sealed", Type: field.TypeBytes},
+	}
+	// DNSProvidersTable holds the schema information for the "dns_providers" table.
+	DNSProvidersTable = &schema.Table{
+		Name:       "dns_providers",
+		Columns:    DNSProvidersColumns,
+		PrimaryKey: []*schema.Column{DNSProvidersColumns[0]},
 	}
 	// DomainsColumns holds the columns for the "domains" table.
 	DomainsColumns = []*schema.Column{
@@ -486,6 +624,47 @@ var (
 			},
 		},
 	}
+	// ServedCertificatesColumns holds the columns for the "served_certificates" table.
+	ServedCertificatesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "address", Type: field.TypeString, Size: 300},
+		{Name: "fingerprint", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "serial", Type: field.TypeString, Size: 128, Default: ""},
+		{Name: "issuer", Type: field.TypeString, Size: 1024, Default: ""},
+		{Name: "not_after", Type: field.TypeTime, Nullable: true},
+		{Name: "matches", Type: field.TypeBool, Default: false},
+		{Name: "message", Type: field.TypeString, Size: 2147483647, Default: ""},
+		{Name: "observed_at", Type: field.TypeTime},
+		{Name: "domain_id", Type: field.TypeInt},
+		{Name: "server_id", Type: field.TypeInt},
+	}
+	// ServedCertificatesTable holds the schema information for the "served_certificates" table.
+	ServedCertificatesTable = &schema.Table{
+		Name:       "served_certificates",
+		Columns:    ServedCertificatesColumns,
+		PrimaryKey: []*schema.Column{ServedCertificatesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "served_certificates_domains_served_certificates",
+				Columns:    []*schema.Column{ServedCertificatesColumns[9]},
+				RefColumns: []*schema.Column{DomainsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "served_certificates_servers_served_certificates",
+				Columns:    []*schema.Column{ServedCertificatesColumns[10]},
+				RefColumns: []*schema.Column{ServersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "servedcertificate_domain_id_server_id_observed_at",
+				Unique:  false,
+				Columns: []*schema.Column{ServedCertificatesColumns[9], ServedCertificatesColumns[10], ServedCertificatesColumns[8]},
+			},
+		},
+	}
 	// ServersColumns holds the columns for the "servers" table.
 	ServersColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -771,11 +950,16 @@ var (
 	// Tables holds all the tables in the schema.
 	Tables = []*schema.Table{
 		APITokensTable,
+		AcmeAccountsTable,
 		AgentCertificatesTable,
 		AlertRulesTable,
 		AuditEventsTable,
 		BasicAuthUsersTable,
+		CertPoliciesTable,
+		CertificatesTable,
 		ConfigRevisionsTable,
+		DNSChecksTable,
+		DNSProvidersTable,
 		DomainsTable,
 		EnrollmentTokensTable,
 		HostKeysTable,
@@ -785,6 +969,7 @@ var (
 		NotificationsTable,
 		NotificationChannelsTable,
 		RoutesTable,
+		ServedCertificatesTable,
 		ServersTable,
 		SessionsTable,
 		SettingsTable,
@@ -803,13 +988,18 @@ func init() {
 	APITokensTable.ForeignKeys[0].RefTable = UsersTable
 	AgentCertificatesTable.ForeignKeys[0].RefTable = ServersTable
 	BasicAuthUsersTable.ForeignKeys[0].RefTable = DomainsTable
+	CertPoliciesTable.ForeignKeys[0].RefTable = DomainsTable
+	CertificatesTable.ForeignKeys[0].RefTable = DomainsTable
 	ConfigRevisionsTable.ForeignKeys[0].RefTable = ServersTable
+	DNSChecksTable.ForeignKeys[0].RefTable = DomainsTable
 	EnrollmentTokensTable.ForeignKeys[0].RefTable = ServersTable
 	HostKeysTable.ForeignKeys[0].RefTable = ServersTable
 	MetricRollupsTable.ForeignKeys[0].RefTable = ServersTable
 	MetricSamplesTable.ForeignKeys[0].RefTable = ServersTable
 	RoutesTable.ForeignKeys[0].RefTable = DomainsTable
 	RoutesTable.ForeignKeys[1].RefTable = UpstreamsTable
+	ServedCertificatesTable.ForeignKeys[0].RefTable = DomainsTable
+	ServedCertificatesTable.ForeignKeys[1].RefTable = ServersTable
 	StreamProxiesTable.ForeignKeys[0].RefTable = UpstreamsTable
 	TasksTable.ForeignKeys[0].RefTable = ServersTable
 	UpstreamTargetsTable.ForeignKeys[0].RefTable = UpstreamsTable

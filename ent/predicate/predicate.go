@@ -9,6 +9,9 @@ import (
 // APIToken is the predicate function for apitoken builders.
 type APIToken func(*sql.Selector)
 
+// AcmeAccount is the predicate function for acmeaccount builders.
+type AcmeAccount func(*sql.Selector)
+
 // AgentCertificate is the predicate function for agentcertificate builders.
 type AgentCertificate func(*sql.Selector)
 
@@ -21,8 +24,20 @@ type AuditEvent func(*sql.Selector)
 // BasicAuthUser is the predicate function for basicauthuser builders.
 type BasicAuthUser func(*sql.Selector)
 
+// CertPolicy is the predicate function for certpolicy builders.
+type CertPolicy func(*sql.Selector)
+
+// Certificate is the predicate function for certificate builders.
+type Certificate func(*sql.Selector)
+
 // ConfigRevision is the predicate function for configrevision builders.
 type ConfigRevision func(*sql.Selector)
+
+// DNSCheck is the predicate function for dnscheck builders.
+type DNSCheck func(*sql.Selector)
+
+// DNSProvider is the predicate function for dnsprovider builders.
+type DNSProvider func(*sql.Selector)
 
 // Domain is the predicate function for domain builders.
 type Domain func(*sql.Selector)
@@ -50,6 +65,9 @@ type NotificationChannel func(*sql.Selector)
 
 // Route is the predicate function for route builders.
 type Route func(*sql.Selector)
+
+// ServedCertificate is the predicate function for servedcertificate builders.
+type ServedCertificate func(*sql.Selector)
 
 // Server is the predicate function for server builders.
 type Server func(*sql.Selector)

@@ -47,5 +47,9 @@ func (Domain) Edges() []ent.Edge {
 		edge.To("servers", Server.Type),
 		edge.To("routes", Route.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("basic_auth_users", BasicAuthUser.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("certificates", Certificate.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("cert_policy", CertPolicy.Type).Unique().Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("dns_checks", DNSCheck.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("served_certificates", ServedCertificate.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
 }

@@ -89,6 +89,8 @@ const (
 	EdgeConfigRevisions = "config_revisions"
 	// EdgeDomains holds the string denoting the domains edge name in mutations.
 	EdgeDomains = "domains"
+	// EdgeServedCertificates holds the string denoting the served_certificates edge name in mutations.
+	EdgeServedCertificates = "served_certificates"
 	// EdgeStreams holds the string denoting the streams edge name in mutations.
 	EdgeStreams = "streams"
 	// Table holds the table name of the server in the database.
@@ -147,6 +149,13 @@ const (
 	// DomainsInverseTable is the table name for the Domain entity.
 	// It exists in this package in order to avoid circular dependency with the "domain" package.
 	DomainsInverseTable = "domains"
+	// ServedCertificatesTable is the table that holds the served_certificates relation/edge.
+	ServedCertificatesTable = "served_certificates"
+	// ServedCertificatesInverseTable is the table name for the ServedCertificate entity.
+	// It exists in this package in order to avoid circular dependency with the "servedcertificate" package.
+	ServedCertificatesInverseTable = "served_certificates"
+	// ServedCertificatesColumn is the table column denoting the served_certificates relation/edge.
+	ServedCertificatesColumn = "server_id"
 	// StreamsTable is the table that holds the streams relation/edge. The primary key declared below.
 	StreamsTable = "stream_proxy_servers"
 	// StreamsInverseTable is the table name for the StreamProxy entity.
@@ -555,6 +564,20 @@ func ByDomains(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByServedCertificatesCount orders the results by served_certificates count.
+func ByServedCertificatesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newServedCertificatesStep(), opts...)
+	}
+}
+
+// ByServedCertificates orders the results by served_certificates terms.
+func ByServedCertificates(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newServedCertificatesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByStreamsCount orders the results by streams count.
 func ByStreamsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -622,6 +645,13 @@ func newDomainsStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(DomainsInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.M2M, true, DomainsTable, DomainsPrimaryKey...),
+	)
+}
+func newServedCertificatesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(ServedCertificatesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, ServedCertificatesTable, ServedCertificatesColumn),
 	)
 }
 func newStreamsStep() *sqlgraph.Step {

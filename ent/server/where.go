@@ -1539,6 +1539,29 @@ func HasDomainsWith(preds ...predicate.Domain) predicate.Server {
 	})
 }
 
+// HasServedCertificates applies the HasEdge predicate on the "served_certificates" edge.
+func HasServedCertificates() predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, ServedCertificatesTable, ServedCertificatesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasServedCertificatesWith applies the HasEdge predicate on the "served_certificates" edge with a given conditions (other predicates).
+func HasServedCertificatesWith(preds ...predicate.ServedCertificate) predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := newServedCertificatesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasStreams applies the HasEdge predicate on the "streams" edge.
 func HasStreams() predicate.Server {
 	return predicate.Server(func(s *sql.Selector) {
