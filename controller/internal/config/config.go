@@ -49,6 +49,10 @@ type Config struct {
 	// `make build` writes to dist/). A relative path is taken from the
 	// controller's working directory.
 	AgentDistDir string
+	// AlertInterval is how often alert rules are evaluated.
+	AlertInterval time.Duration
+	// TelegramAPIURL is the Bot API base URL; changed only for testing or an HTTP proxy.
+	TelegramAPIURL string
 }
 
 // Default returns the embedded defaults: SQLite under ./data, listening on loopback.
@@ -70,6 +74,8 @@ func Default() Config {
 		CertLifetime:    30 * 24 * time.Hour,
 		TokenLifetime:   15 * time.Minute,
 		AgentDistDir:    "dist",
+		AlertInterval:   15 * time.Second,
+		TelegramAPIURL:  "https://api.telegram.org",
 	}
 }
 
@@ -179,6 +185,8 @@ func settings() []setting {
 		d("session_idle", "a session unused this long ends", func(c *Config) *time.Duration { return &c.SessionIdle }),
 		d("cert_lifetime", "lifetime of agent client certificates", func(c *Config) *time.Duration { return &c.CertLifetime }),
 		d("token_lifetime", "lifetime of enrollment tokens", func(c *Config) *time.Duration { return &c.TokenLifetime }),
+		d("alert_interval", "how often alert rules are evaluated", func(c *Config) *time.Duration { return &c.AlertInterval }),
+		s("telegram_api_url", "Telegram Bot API base URL; change only for testing or to go through a proxy", func(c *Config) *string { return &c.TelegramAPIURL }),
 		s("agent_dist_dir", "directory with the agent builds provisioning uploads (gatehouse-agent-linux-amd64, -arm64; make build writes them to dist/)", func(c *Config) *string { return &c.AgentDistDir }),
 	}
 }
@@ -318,6 +326,9 @@ func (c Config) Validate() error {
 	if u, err := url.Parse(c.GlancesURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") {
 		bad("glances_url", "%q must be an http:// URL", c.GlancesURL)
 	}
+	if u, err := url.Parse(c.TelegramAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		bad("telegram_api_url", "%q must be an http:// or https:// URL without credentials, query or fragment", c.TelegramAPIURL)
+	}
 	type minDur struct {
 		name string
 		d    time.Duration
@@ -332,6 +343,7 @@ func (c Config) Validate() error {
 		{"session_idle", c.SessionIdle, time.Minute},
 		{"cert_lifetime", c.CertLifetime, 5 * time.Second},
 		{"token_lifetime", c.TokenLifetime, 10 * time.Second},
+		{"alert_interval", c.AlertInterval, time.Second},
 	} {
 		if m.d < m.min {
 			bad(m.name, "%s is too short (at least %s)", m.d, m.min)

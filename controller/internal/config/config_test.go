@@ -71,6 +71,9 @@ func TestValidationMessages(t *testing.T) {
 		{[]string{"--trusted-proxies", "10.0.0.0/33"}, "not a CIDR"},
 		{[]string{"--metrics-interval", "soon"}, "not a duration"},
 		{[]string{"--agent-dist-dir", ""}, "agent_dist_dir: must not be empty"},
+		{[]string{"--alert-interval", "10ms"}, "alert_interval: 10ms is too short"},
+		{[]string{"--telegram-api-url", "https://user:pw@example.test"}, "telegram_api_url"},
+		{[]string{"--telegram-api-url", "file:///etc"}, "telegram_api_url"},
 	}
 	for _, tc := range cases {
 		_, err := load(t, tc.args, nil)
