@@ -50,9 +50,10 @@ lint:
 	$(GO) vet $(PKGS)
 	cd proto && $(GO) tool buf lint
 
-## bench: the benchmarks behind docs/BENCHMARKS.md
+## bench: the benchmarks behind docs/BENCHMARKS.md (QUICK=1 for a short run)
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 60m ./...
+	bash scripts/bench.sh
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./controller/internal/nginxconf ./agent/internal/nginx ./agent/internal/metrics
 
 clean:
 	rm -rf bin dist
