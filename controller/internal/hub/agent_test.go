@@ -114,12 +114,22 @@ func TestAgentEnrollsAndReportsMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	state := filepath.Join(dir, "state")
-	a, _ := e.runAgent(agent.Config{TokenFile: tokenFile, StateDir: state, GlancesURL: startGlances(t)})
+	nginxDir := filepath.Join(dir, "nginx")
+	a, _ := e.runAgent(agent.Config{TokenFile: tokenFile, StateDir: state, GlancesURL: startGlances(t),
+		NginxDir: nginxDir, NginxBinary: "/nonexistent/nginx", NginxHTTPPort: 8080, NginxBindAddress: "127.0.0.1"})
 
 	waitFor(t, "two samples stored", func() bool { return e.ingest.count(nodeID) >= 2 })
 	h := e.current()
 	if !h.Connected(nodeID) || a.Stats().NodeID != nodeID {
 		t.Fatalf("connected=%v stats=%+v", h.Connected(nodeID), a.Stats())
+	}
+	// The agent's nginx setup reaches the controller with its Hello.
+	ng := h.NginxNode(nodeID)
+	if ng.GetDir() != nginxDir || ng.GetInstalled() || ng.GetHttpPort() != 8080 || ng.GetHttpsPort() != 443 || ng.GetBindAddress() != "127.0.0.1" {
+		t.Fatalf("nginx node = %v", ng)
+	}
+	if h.NginxNode("999999") != nil {
+		t.Fatal("an unknown node reports nginx")
 	}
 	var sample *agentv1.MetricSample
 	for _, ts := range e.ingest.times(nodeID) {
@@ -165,14 +175,18 @@ func TestAgentEnrollsAndReportsMetrics(t *testing.T) {
 		code agentv1.ErrorCode
 	}{
 		{"plugin outside allowlist", &agentv1.Command{Kind: &agentv1.Command_FetchGlancesPlugin{FetchGlancesPlugin: &agentv1.FetchGlancesPlugin{Name: "../config"}}}, agentv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
-		{"apply not yet wired", &agentv1.Command{Kind: &agentv1.Command_ApplyNginxRelease{ApplyNginxRelease: &agentv1.ApplyNginxRelease{Revision: 1}}}, agentv1.ErrorCode_ERROR_CODE_UNSUPPORTED},
-		{"challenge not yet wired", &agentv1.Command{Kind: &agentv1.Command_PlaceChallenge{PlaceChallenge: &agentv1.PlaceChallenge{Token: "t"}}}, agentv1.ErrorCode_ERROR_CODE_UNSUPPORTED},
+		{"apply without nginx", &agentv1.Command{Kind: &agentv1.Command_ApplyNginxRelease{ApplyNginxRelease: &agentv1.ApplyNginxRelease{Revision: 1}}}, agentv1.ErrorCode_ERROR_CODE_FAILED},
+		{"challenge without nginx", &agentv1.Command{Kind: &agentv1.Command_PlaceChallenge{PlaceChallenge: &agentv1.PlaceChallenge{Token: "t"}}}, agentv1.ErrorCode_ERROR_CODE_FAILED},
+		{"revision zero", &agentv1.Command{Kind: &agentv1.Command_ApplyNginxRelease{ApplyNginxRelease: &agentv1.ApplyNginxRelease{Revision: 0}}}, agentv1.ErrorCode_ERROR_CODE_INVALID_ARGUMENT},
 	}
 	for _, tc := range tests {
 		_, err := h.Send(ctx, nodeID, tc.cmd)
 		var ce *hub.CommandError
 		if !errors.As(err, &ce) || ce.Code != tc.code {
 			t.Errorf("%s: err = %v, want %s", tc.name, err, tc.code)
+		}
+		if tc.code == agentv1.ErrorCode_ERROR_CODE_FAILED && !strings.Contains(ce.Message, "nginx is not installed") {
+			t.Errorf("%s: message %q does not say nginx is missing", tc.name, ce.Message)
 		}
 	}
 }

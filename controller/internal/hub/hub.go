@@ -231,6 +231,18 @@ func (h *Hub) Connected(nodeID string) bool {
 	return n != nil && n.session != nil
 }
 
+// NginxNode returns what nodeID's connected agent reported in its Hello about
+// the node's nginx, or nil when it is not connected or reported nothing. The
+// values are the agent's word: callers validate them before use.
+func (h *Hub) NginxNode(nodeID string) *agentv1.NginxNode {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if n := h.nodes[nodeID]; n != nil && n.session != nil {
+		return n.session.hello.GetNginx()
+	}
+	return nil
+}
+
 // Disconnect closes nodeID's session (telling the agent reason) and metrics
 // streams. Use it after revoking a certificate or deleting a node; the agent's
 // next attempt is then refused by Store.CheckCertificate.

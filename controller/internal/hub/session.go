@@ -34,6 +34,7 @@ func (e *CommandError) Error() string {
 // session is one live Session stream.
 type session struct {
 	nodeID string
+	hello  *agentv1.Hello // as received; read-only
 	seq    uint64
 	out    chan *agentv1.ControllerMessage
 	cancel context.CancelCauseFunc
@@ -162,6 +163,7 @@ func (h *Hub) runSession(stream agentv1.AgentService_SessionServer) error {
 
 	s := &session{
 		nodeID:  id.nodeID,
+		hello:   hello,
 		seq:     h.nextSeq(),
 		out:     make(chan *agentv1.ControllerMessage, 16),
 		cancel:  cancel,
