@@ -1,0 +1,666 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/audit"
+	"github.com/gatehousehq/gatehouse/controller/internal/events"
+	"github.com/gatehousehq/gatehouse/controller/internal/notify"
+	"github.com/gatehousehq/gatehouse/controller/internal/store"
+	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/alertrule"
+	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/incident"
+	"github.com/gatehousehq/gatehouse/ent/server"
+	"github.com/gatehousehq/gatehouse/ent/silence"
+)
+
+// Notifier delivers a notification to channels without blocking.
+type Notifier interface {
+	// Notify queues n for the channels with the given ids (all enabled
+	// channels when ids is empty).
+	Notify(n notify.Notification, channelIDs []int)
+}
+
+// Logger is where an evaluation run writes what it did (a scheduler.Log).
+type Logger interface {
+	Printf(format string, args ...any)
+}
+
+// Options configure an Engine.
+type Options struct {
+	Audit    *audit.Recorder
+	Events   *events.Broker // live updates on topic "alerts"; optional
+	Notifier Notifier
+	Now      func() time.Time
+	// ObserveQueue bounds observations waiting to be buffered (default 4096).
+	ObserveQueue int
+}
+
+// Engine evaluates rules and keeps incidents.
+type Engine struct {
+	db   *store.DB
+	log  hclog.Logger
+	opts Options
+
+	obs     chan Observation
+	dropped atomic.Uint64
+
+	mu      sync.Mutex
+	buffers map[int][]Observation
+	keep    time.Duration // longest window of the rules seen at the last evaluation
+
+	evalMu sync.Mutex // one evaluation, ack or silence decision at a time
+}
+
+// New returns an engine; call Run to start buffering observations.
+func New(db *store.DB, log hclog.Logger, opts Options) *Engine {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ObserveQueue <= 0 {
+		opts.ObserveQueue = 4096
+	}
+	return &Engine{db: db, log: log.Named("alerts"), opts: opts, obs: make(chan Observation, opts.ObserveQueue),
+		buffers: map[int][]Observation{}, keep: 10 * time.Minute}
+}
+
+// Observe hands a sample to the engine. It never blocks: when the engine
+// falls behind, the observation is dropped and counted.
+func (e *Engine) Observe(o Observation) {
+	select {
+	case e.obs <- o:
+	default:
+		if n := e.dropped.Add(1); n%1000 == 1 {
+			e.log.Warn("alert engine is behind; observations dropped", "dropped_total", n)
+		}
+	}
+}
+
+// Run buffers observations until ctx ends.
+func (e *Engine) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case o := <-e.obs:
+			e.mu.Lock()
+			buf := append(e.buffers[o.ServerID], o)
+			// Samples normally arrive in order; keep the buffer sorted if not.
+			if n := len(buf); n > 1 && buf[n-1].At.Before(buf[n-2].At) {
+				sort.SliceStable(buf, func(i, j int) bool { return buf[i].At.Before(buf[j].At) })
+			}
+			cut := 0
+			limit := o.At.Add(-e.keep - time.Minute)
+			for cut < len(buf) && buf[cut].At.Before(limit) {
+				cut++
+			}
+			e.buffers[o.ServerID] = buf[cut:]
+			e.mu.Unlock()
+		}
+	}
+}
+
+// Forget drops buffered observations of a deleted server.
+func (e *Engine) Forget(serverID int) {
+	e.mu.Lock()
+	delete(e.buffers, serverID)
+	e.mu.Unlock()
+}
+
+func (e *Engine) snapshot(serverID int) []Observation {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]Observation(nil), e.buffers[serverID]...)
+}
+
+// lastObserved is the time of the newest observation of a server.
+func (e *Engine) lastObserved(serverID int) time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b := e.buffers[serverID]
+	if len(b) == 0 {
+		return time.Time{}
+	}
+	return b[len(b)-1].At
+}
+
+// Evaluate runs every enabled rule against every server in scope, moves
+// incidents through their states and sends the notifications that follow.
+// It is the body of the alert evaluation job.
+func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
+	e.evalMu.Lock()
+	defer e.evalMu.Unlock()
+	now := e.opts.Now()
+	rules, err := e.Rules(ctx)
+	if err != nil {
+		return err
+	}
+	keep := time.Duration(0)
+	for _, r := range rules {
+		if r.Enabled && r.Kind == KindMetric {
+			keep = max(keep, r.Window)
+		}
+	}
+	e.mu.Lock()
+	e.keep = max(keep, time.Minute)
+	e.mu.Unlock()
+
+	facts, err := e.serverFacts(ctx)
+	if err != nil {
+		return err
+	}
+	open, err := e.db.Client.Incident.Query().Where(incident.StateIn(incident.StatePending, incident.StateFiring)).All(ctx)
+	if err != nil {
+		return fmt.Errorf("read open incidents: %w", err)
+	}
+	openBy := map[string]*ent.Incident{}
+	for _, inc := range open {
+		openBy[openKey(inc.RuleID, inc.Subject)] = inc
+	}
+	silences, err := e.activeSilences(ctx, now)
+	if err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	var errs []error
+	for _, r := range rules {
+		if !r.Enabled {
+			continue
+		}
+		for _, f := range facts {
+			if !r.Applies(f.ServerRef) {
+				continue
+			}
+			var c Check
+			if r.Kind == KindMetric {
+				c = CheckMetric(r, e.snapshot(f.ID), now)
+			} else {
+				c = CheckServer(r, f, now)
+			}
+			subject := r.Subject(f.ID)
+			key := openKey(r.ID, subject)
+			seen[key] = true
+			if err := e.apply(ctx, lg, r, f, subject, openBy[key], c, silences, now); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	// Incidents whose rule was disabled or deleted, or whose server left the
+	// scope, resolve.
+	for key, inc := range openBy {
+		if seen[key] {
+			continue
+		}
+		if err := e.close(ctx, lg, inc, "the rule no longer applies", silences, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := e.repeats(ctx, lg, rules, silences, now); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func openKey(ruleID int, subject string) string { return strconv.Itoa(ruleID) + ":" + subject }
+
+func (e *Engine) serverFacts(ctx context.Context) ([]ServerFacts, error) {
+	list, err := e.db.Client.Server.Query().Where(server.StatusNEQ(server.StatusRemoved)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read servers: %w", err)
+	}
+	out := make([]ServerFacts, 0, len(list))
+	for _, s := range list {
+		f := ServerFacts{ServerRef: ServerRef{ID: s.ID, Name: s.Name, Labels: s.Labels}, Hostname: s.Hostname, Status: string(s.Status)}
+		if s.LastSeenAt != nil {
+			f.LastSeen = *s.LastSeenAt
+		}
+		if t := e.lastObserved(s.ID); t.After(f.LastSeen) {
+			f.LastSeen = t
+		}
+		if s.Drift != nil && s.Drift.Drifted() {
+			f.DriftFiles = append(append(append(f.DriftFiles, s.Drift.Added...), s.Drift.Removed...), s.Drift.Modified...)
+		}
+		rev, err := e.db.Client.ConfigRevision.Query().Where(configrevision.ServerID(s.ID)).
+			Order(ent.Desc(configrevision.FieldNumber)).First(ctx)
+		if err != nil && !ent.IsNotFound(err) {
+			return nil, fmt.Errorf("read revisions: %w", err)
+		}
+		if rev != nil && rev.Status == configrevision.StatusFailed {
+			f.NginxFailed = true
+			f.NginxReason = fmt.Sprintf("revision %d: %s", rev.Number, firstLine(rev.Outcome+": "+rev.Output))
+		}
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+func firstLine(s string) string {
+	s, _, _ = strings.Cut(strings.TrimSpace(s), "\n")
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+// apply carries out one Step decision.
+func (e *Engine) apply(ctx context.Context, lg Logger, r Rule, f ServerFacts, subject string, inc *ent.Incident, c Check, sil []*ent.Silence, now time.Time) error {
+	var cur *Open
+	if inc != nil {
+		cur = &Open{State: State(inc.State), StartedAt: inc.StartedAt, Severity: Severity(inc.Severity)}
+	}
+	act := Step(cur, c, r.Hold(), now)
+	sev := c.Breach
+	if sev == SeverityNone {
+		// A pending incident on its way: the level of the latest sample.
+		sev = r.level(c.Value)
+		if sev == SeverityNone {
+			sev = r.Severity
+		}
+	}
+	switch act {
+	case ActNone:
+		return nil
+	case ActOpen, ActFire:
+		if inc == nil {
+			key := openKey(r.ID, subject)
+			cr := e.db.Client.Incident.Create().SetRuleID(r.ID).SetRuleName(r.Name).SetSubject(subject).
+				SetOpenKey(key).SetServerID(f.ID).SetServerName(f.Name).SetSeverity(string(sev)).
+				SetValue(c.Value).SetSummary(clip(c.Summary, 1000)).SetStartedAt(now).SetState(incident.StatePending)
+			if act == ActFire {
+				cr.SetState(incident.StateFiring).SetFiredAt(now)
+			}
+			created, err := cr.Save(ctx)
+			if err != nil {
+				return fmt.Errorf("open incident for %s on %s: %w", r.Name, f.Name, err)
+			}
+			inc = created
+			lg.Printf("incident %d %s: %s on %s (%s)", inc.ID, inc.State, r.Name, f.Name, c.Summary)
+		} else {
+			upd, err := inc.Update().SetState(incident.StateFiring).SetFiredAt(now).SetSeverity(string(sev)).
+				SetValue(c.Value).SetSummary(clip(c.Summary, 1000)).Save(ctx)
+			if err != nil {
+				return fmt.Errorf("fire incident %d: %w", inc.ID, err)
+			}
+			inc = upd
+			lg.Printf("incident %d firing: %s on %s (%s)", inc.ID, r.Name, f.Name, c.Summary)
+		}
+		e.publish(inc)
+		if inc.State == incident.StateFiring {
+			return e.notifyFiring(ctx, r, f, inc, sil, now, notify.KindFiring)
+		}
+		return nil
+	case ActEscalate:
+		upd, err := inc.Update().SetSeverity(string(sev)).SetValue(c.Value).SetSummary(clip(c.Summary, 1000)).Save(ctx)
+		if err != nil {
+			return fmt.Errorf("update incident %d: %w", inc.ID, err)
+		}
+		lg.Printf("incident %d is now %s (%s)", inc.ID, sev, c.Summary)
+		e.publish(upd)
+		if sev == SeverityCritical && upd.NotifiedAt != nil && upd.AckedAt == nil {
+			return e.notifyFiring(ctx, r, f, upd, sil, now, notify.KindRepeat)
+		}
+		return nil
+	case ActUpdate:
+		if inc.Value == c.Value && inc.Summary == clip(c.Summary, 1000) {
+			return nil
+		}
+		upd, err := inc.Update().SetValue(c.Value).SetSummary(clip(c.Summary, 1000)).Save(ctx)
+		if err != nil {
+			return fmt.Errorf("update incident %d: %w", inc.ID, err)
+		}
+		e.publish(upd)
+		return nil
+	case ActCancel:
+		if err := e.db.Client.Incident.DeleteOne(inc).Exec(ctx); err != nil {
+			return fmt.Errorf("cancel pending incident %d: %w", inc.ID, err)
+		}
+		lg.Printf("pending incident %d cleared before firing: %s on %s", inc.ID, r.Name, f.Name)
+		e.publishDeleted(inc.ID)
+		return nil
+	case ActResolve:
+		return e.close(ctx, lg, inc, c.Summary, sil, now)
+	}
+	return nil
+}
+
+// close resolves a firing incident (with a recovery notice if its firing
+// notice went out) or drops a pending one.
+func (e *Engine) close(ctx context.Context, lg Logger, inc *ent.Incident, why string, sil []*ent.Silence, now time.Time) error {
+	if inc.State == incident.StatePending {
+		if err := e.db.Client.Incident.DeleteOne(inc).Exec(ctx); err != nil {
+			return fmt.Errorf("cancel pending incident %d: %w", inc.ID, err)
+		}
+		e.publishDeleted(inc.ID)
+		return nil
+	}
+	upd, err := inc.Update().SetState(incident.StateResolved).SetResolvedAt(now).ClearOpenKey().
+		SetSummary(clip(why, 1000)).Save(ctx)
+	if err != nil {
+		return fmt.Errorf("resolve incident %d: %w", inc.ID, err)
+	}
+	lg.Printf("incident %d resolved after %s: %s on %s", inc.ID, now.Sub(inc.StartedAt).Round(time.Second), inc.RuleName, inc.ServerName)
+	e.publish(upd)
+	if upd.NotifiedAt == nil || silenced(sil, upd, now) {
+		return nil
+	}
+	r, facts := e.ruleAndFacts(ctx, upd)
+	n := e.notification(r, facts, upd, notify.KindResolved, 0, now)
+	e.opts.Notifier.Notify(n, r.ChannelIDs)
+	return nil
+}
+
+// ruleAndFacts loads what a notification about inc shows, tolerating a rule
+// or server deleted since.
+func (e *Engine) ruleAndFacts(ctx context.Context, inc *ent.Incident) (Rule, ServerFacts) {
+	r := Rule{ID: inc.RuleID, Name: inc.RuleName}
+	if er, err := e.db.Client.AlertRule.Get(ctx, inc.RuleID); err == nil {
+		r = ruleFromEnt(er)
+	}
+	f := ServerFacts{ServerRef: ServerRef{ID: inc.ServerID, Name: inc.ServerName}}
+	if s, err := e.db.Client.Server.Get(ctx, inc.ServerID); err == nil {
+		f.Name, f.Labels, f.Hostname = s.Name, s.Labels, s.Hostname
+	}
+	return r, f
+}
+
+func (e *Engine) notifyFiring(ctx context.Context, r Rule, f ServerFacts, inc *ent.Incident, sil []*ent.Silence, now time.Time, kind notify.Kind) error {
+	if silenced(sil, inc, now) {
+		return nil
+	}
+	round := inc.RepeatRound
+	if kind == notify.KindRepeat {
+		round++
+	}
+	upd, err := inc.Update().SetNotifiedAt(now).SetRepeatRound(round).Save(ctx)
+	if err != nil {
+		return fmt.Errorf("record notification of incident %d: %w", inc.ID, err)
+	}
+	e.opts.Notifier.Notify(e.notification(r, f, upd, kind, round, now), r.ChannelIDs)
+	return nil
+}
+
+// repeats sends reminders for firing, unacknowledged incidents, and the
+// firing notice of incidents whose silence ended.
+func (e *Engine) repeats(ctx context.Context, lg Logger, rules []Rule, sil []*ent.Silence, now time.Time) error {
+	firing, err := e.db.Client.Incident.Query().Where(incident.StateEQ(incident.StateFiring), incident.AckedAtIsNil()).All(ctx)
+	if err != nil {
+		return fmt.Errorf("read firing incidents: %w", err)
+	}
+	byID := map[int]Rule{}
+	for _, r := range rules {
+		byID[r.ID] = r
+	}
+	var errs []error
+	for _, inc := range firing {
+		r, ok := byID[inc.RuleID]
+		if !ok || silenced(sil, inc, now) {
+			continue
+		}
+		kind := notify.Kind("")
+		switch {
+		case inc.NotifiedAt == nil:
+			kind = notify.KindFiring
+		case r.Repeat > 0 && now.Sub(*inc.NotifiedAt) >= r.Repeat:
+			kind = notify.KindRepeat
+		default:
+			continue
+		}
+		_, f := e.ruleAndFacts(ctx, inc)
+		if err := e.notifyFiring(ctx, r, f, inc, sil, now, kind); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		lg.Printf("incident %d: %s notification sent", inc.ID, kind)
+	}
+	return errors.Join(errs...)
+}
+
+func (e *Engine) activeSilences(ctx context.Context, now time.Time) ([]*ent.Silence, error) {
+	list, err := e.db.Client.Silence.Query().Where(silence.StartsAtLTE(now), silence.EndsAtGT(now)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read silences: %w", err)
+	}
+	return list, nil
+}
+
+// Silenced reports whether a silence covers the incident's rule and server at now.
+func Silenced(s *ent.Silence, ruleID, serverID int, now time.Time) bool {
+	return !now.Before(s.StartsAt) && now.Before(s.EndsAt) &&
+		(s.RuleID == 0 || s.RuleID == ruleID) && (s.ServerID == 0 || s.ServerID == serverID)
+}
+
+func silenced(list []*ent.Silence, inc *ent.Incident, now time.Time) bool {
+	for _, s := range list {
+		if Silenced(s, inc.RuleID, inc.ServerID, now) {
+			return true
+		}
+	}
+	return false
+}
+
+var severityMap = map[string]notify.Severity{"warning": notify.SeverityWarning, "critical": notify.SeverityCritical}
+
+// notification builds the message about an incident. Every value is plain
+// text; the channels escape it.
+func (e *Engine) notification(r Rule, f ServerFacts, inc *ent.Incident, kind notify.Kind, round int, now time.Time) notify.Notification {
+	id := strconv.Itoa(inc.ID)
+	title := inc.RuleName + " on " + inc.ServerName
+	fields := []notify.Field{{Name: "Server", Value: inc.ServerName}}
+	if f.Hostname != "" {
+		fields = append(fields, notify.Field{Name: "Hostname", Value: f.Hostname})
+	}
+	if len(f.Labels) > 0 {
+		fields = append(fields, notify.Field{Name: "Labels", Value: strings.Join(f.Labels, ", ")})
+	}
+	fields = append(fields, notify.Field{Name: "Rule", Value: inc.RuleName})
+	if inc.Summary != "" {
+		fields = append(fields, notify.Field{Name: "Detail", Value: inc.Summary})
+	}
+	since := inc.StartedAt
+	if inc.FiredAt != nil {
+		since = *inc.FiredAt
+	}
+	fields = append(fields, notify.Field{Name: "Since", Value: since.UTC().Format(time.RFC3339)})
+	if kind == notify.KindResolved && inc.ResolvedAt != nil {
+		fields = append(fields, notify.Field{Name: "Duration", Value: inc.ResolvedAt.Sub(since).Round(time.Second).String()})
+	}
+	sev := severityMap[inc.Severity]
+	if sev == "" {
+		sev = notify.SeverityWarning
+	}
+	if kind == notify.KindResolved {
+		sev = notify.SeverityInfo
+	}
+	return notify.Notification{Key: notify.MakeKey(id, kind, round), IncidentID: id, Kind: kind, Severity: sev,
+		Title: title, Fields: fields, Time: now}
+}
+
+func clip(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// --- live updates ---
+
+// IncidentView is an incident as the UI and API show it.
+type IncidentView struct {
+	ID         int        `json:"id"`
+	RuleID     int        `json:"rule_id"`
+	RuleName   string     `json:"rule_name"`
+	Subject    string     `json:"subject"`
+	ServerID   int        `json:"server_id"`
+	ServerName string     `json:"server_name"`
+	State      string     `json:"state"`
+	Severity   string     `json:"severity"`
+	Value      float64    `json:"value"`
+	Summary    string     `json:"summary"`
+	StartedAt  time.Time  `json:"started_at"`
+	FiredAt    *time.Time `json:"fired_at"`
+	ResolvedAt *time.Time `json:"resolved_at"`
+	AckedAt    *time.Time `json:"acked_at"`
+	AckedBy    string     `json:"acked_by"`
+	NotifiedAt *time.Time `json:"notified_at"`
+	Duration   string     `json:"duration"`
+}
+
+// ViewOf converts an incident for display.
+func ViewOf(inc *ent.Incident, now time.Time) IncidentView {
+	end := now
+	if inc.ResolvedAt != nil {
+		end = *inc.ResolvedAt
+	}
+	return IncidentView{ID: inc.ID, RuleID: inc.RuleID, RuleName: inc.RuleName, Subject: inc.Subject,
+		ServerID: inc.ServerID, ServerName: inc.ServerName, State: string(inc.State), Severity: inc.Severity,
+		Value: inc.Value, Summary: inc.Summary, StartedAt: inc.StartedAt, FiredAt: inc.FiredAt,
+		ResolvedAt: inc.ResolvedAt, AckedAt: inc.AckedAt, AckedBy: inc.AckedBy, NotifiedAt: inc.NotifiedAt,
+		Duration: end.Sub(inc.StartedAt).Round(time.Second).String()}
+}
+
+func (e *Engine) publish(inc *ent.Incident) {
+	if e.opts.Events != nil {
+		e.opts.Events.Publish(events.Event{Topic: "alerts", Name: "incident", Data: ViewOf(inc, e.opts.Now())})
+	}
+}
+
+func (e *Engine) publishDeleted(id int) {
+	if e.opts.Events != nil {
+		e.opts.Events.Publish(events.Event{Topic: "alerts", Name: "incident.gone", Data: map[string]int{"id": id}})
+	}
+}
+
+// --- acknowledgments and silences (also the Telegram handler) ---
+
+// ErrResolved is returned when acknowledging a resolved incident.
+var ErrResolved = errors.New("the incident is resolved already")
+
+func parseIncidentID(s string) (int, error) {
+	id, err := strconv.Atoi(s)
+	if err != nil || id <= 0 {
+		return 0, ErrNotFound
+	}
+	return id, nil
+}
+
+// AckIncident acknowledges an open incident: no more reminders.
+func (e *Engine) AckIncident(ctx context.Context, id int, by audit.Actor) (*ent.Incident, error) {
+	e.evalMu.Lock()
+	defer e.evalMu.Unlock()
+	inc, err := e.db.Client.Incident.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if inc.State == incident.StateResolved {
+		return inc, ErrResolved
+	}
+	if inc.AckedAt != nil {
+		return inc, nil
+	}
+	upd, err := inc.Update().SetAckedAt(e.opts.Now()).SetAckedBy(clip(by.Name, 128)).Save(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("acknowledge incident %d: %w", id, err)
+	}
+	e.record(ctx, by, "incident.ack", fmt.Sprintf("incident:%d", id), inc.RuleName+" on "+inc.ServerName)
+	e.publish(upd)
+	return upd, nil
+}
+
+// SilenceIncident silences an incident's rule on its server for d.
+func (e *Engine) SilenceIncident(ctx context.Context, id int, d time.Duration, by audit.Actor) (*ent.Silence, error) {
+	inc, err := e.db.Client.Incident.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	now := e.opts.Now()
+	return e.CreateSilence(ctx, SilenceInput{RuleID: inc.RuleID, ServerID: inc.ServerID, StartsAt: now, EndsAt: now.Add(d),
+		Comment: fmt.Sprintf("incident %d: %s on %s", id, inc.RuleName, inc.ServerName)}, by)
+}
+
+func (e *Engine) record(ctx context.Context, by audit.Actor, action, target, detail string) {
+	if e.opts.Audit == nil {
+		return
+	}
+	if err := e.opts.Audit.Record(ctx, audit.For(by, action, target, detail)); err != nil {
+		e.log.Error("audit", "action", action, "error", err)
+	}
+}
+
+// Handler adapts the engine to Telegram buttons and commands.
+func (e *Engine) Handler() notify.Handler { return telegramHandler{e} }
+
+type telegramHandler struct{ e *Engine }
+
+func (h telegramHandler) Ack(ctx context.Context, incidentID, by string) error {
+	id, err := parseIncidentID(incidentID)
+	if err != nil {
+		return err
+	}
+	_, err = h.e.AckIncident(ctx, id, audit.System("telegram:"+by))
+	return err
+}
+
+func (h telegramHandler) Silence(ctx context.Context, incidentID string, d time.Duration, by string) error {
+	id, err := parseIncidentID(incidentID)
+	if err != nil {
+		return err
+	}
+	_, err = h.e.SilenceIncident(ctx, id, d, audit.System("telegram:"+by))
+	return err
+}
+
+func (h telegramHandler) Status(ctx context.Context) ([]notify.StatusLine, error) {
+	list, err := h.e.db.Client.Incident.Query().Where(incident.StateEQ(incident.StateFiring)).
+		Order(ent.Asc(incident.FieldStartedAt)).Limit(100).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]notify.StatusLine, len(list))
+	for i, inc := range list {
+		state := inc.Severity
+		if inc.AckedAt != nil {
+			state += ", acked by " + inc.AckedBy
+		}
+		out[i] = notify.StatusLine{Name: fmt.Sprintf("#%d %s on %s", inc.ID, inc.RuleName, inc.ServerName), State: state, Detail: inc.Summary}
+	}
+	return out, nil
+}
+
+// ruleFromEnt converts a stored rule.
+func ruleFromEnt(r *ent.AlertRule) Rule {
+	return Rule{ID: r.ID, Name: r.Name, Kind: Kind(r.Kind), Enabled: r.Enabled, Metric: Metric(r.Metric), Mount: r.Mount,
+		Op: Op(r.Op), Warning: r.Warning, Critical: r.Critical, Severity: Severity(r.Severity),
+		Window: time.Duration(r.WindowSeconds) * time.Second, Days: r.Days, ServerIDs: r.ServerIds, Labels: r.Labels,
+		ChannelIDs: r.ChannelIds, Repeat: time.Duration(r.RepeatSeconds) * time.Second}
+}
+
+// Rules returns every rule, by name.
+func (e *Engine) Rules(ctx context.Context) ([]Rule, error) {
+	list, err := e.db.Client.AlertRule.Query().Order(ent.Asc(alertrule.FieldName)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read rules: %w", err)
+	}
+	out := make([]Rule, len(list))
+	for i, r := range list {
+		out[i] = ruleFromEnt(r)
+	}
+	return out, nil
+}

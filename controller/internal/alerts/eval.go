@@ -1,0 +1,267 @@
+package alerts
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
+)
+
+// Observation is one sample reduced to the values rules watch. Keys are
+// metric names, and "fs:" + mount point for filesystems.
+type Observation struct {
+	ServerID int
+	At       time.Time
+	Values   map[string]float64
+}
+
+// ObservationFromSample extracts the watched values from an agent sample.
+func ObservationFromSample(serverID int, s *agentv1.MetricSample) Observation {
+	pct := func(used, total uint64) float64 {
+		if total == 0 {
+			return 0
+		}
+		return float64(used) / float64(total) * 100
+	}
+	v := map[string]float64{
+		string(MetricCPU):    s.GetCpuPercent(),
+		string(MetricMem):    pct(s.GetMemUsed(), s.GetMemTotal()),
+		string(MetricSwap):   pct(s.GetSwapUsed(), s.GetSwapTotal()),
+		string(MetricLoad1):  s.GetLoad1(),
+		string(MetricLoad5):  s.GetLoad5(),
+		string(MetricLoad15): s.GetLoad15(),
+	}
+	var rx, tx float64
+	for _, n := range s.GetInterfaces() {
+		if n.GetName() == "lo" {
+			continue
+		}
+		rx += n.GetRxBps()
+		tx += n.GetTxBps()
+	}
+	v[string(MetricNetRx)] = rx * 8 / 1e6
+	v[string(MetricNetTx)] = tx * 8 / 1e6
+	for _, fs := range s.GetFilesystems() {
+		v["fs:"+fs.GetMount()] = pct(fs.GetUsed(), fs.GetSize())
+	}
+	return Observation{ServerID: serverID, At: s.GetTime().AsTime(), Values: v}
+}
+
+func (r Rule) valueKey() string {
+	if r.Metric == MetricFS {
+		return "fs:" + r.Mount
+	}
+	return string(r.Metric)
+}
+
+// Check is what a rule's condition says about one subject now.
+type Check struct {
+	// Known is false when there is no data to judge by; the incident then
+	// keeps its state.
+	Known bool
+	// Breach is the severity the condition reaches, or SeverityNone.
+	Breach Severity
+	// Starting is true when the condition is not met yet but is on its way
+	// (the latest sample is past a level while the average is not): an
+	// incident opens as pending but does not fire.
+	Starting bool
+	Value    float64
+	Summary  string
+}
+
+func (r Rule) level(v float64) Severity {
+	if r.Critical != nil && r.Op.Breaches(v, *r.Critical) {
+		return SeverityCritical
+	}
+	if r.Warning != nil && r.Op.Breaches(v, *r.Warning) {
+		return SeverityWarning
+	}
+	return SeverityNone
+}
+
+// CheckMetric judges a metric rule on a server's observations (oldest
+// first). The window average decides the breach; the latest sample alone can
+// only start a pending incident.
+func CheckMetric(r Rule, obs []Observation, now time.Time) Check {
+	key := r.valueKey()
+	from := now.Add(-r.Window)
+	var sum float64
+	var n int
+	var latest float64
+	var have bool
+	for i := len(obs) - 1; i >= 0; i-- {
+		o := obs[i]
+		v, ok := o.Values[key]
+		if !ok {
+			continue
+		}
+		if !have {
+			latest, have = v, true
+			if r.Window == 0 {
+				sum, n = v, 1
+				break
+			}
+		}
+		if !o.At.After(from) {
+			break
+		}
+		sum += v
+		n++
+	}
+	if !have || n == 0 {
+		return Check{}
+	}
+	avg := sum / float64(n)
+	c := Check{Known: true, Breach: r.level(avg), Value: avg}
+	if c.Breach == SeverityNone && r.level(latest) != SeverityNone {
+		c.Starting, c.Value = true, latest
+	}
+	mi, _ := metricInfo(r.Metric)
+	what := mi.Label
+	if r.Metric == MetricFS {
+		what = "filesystem " + r.Mount + " usage"
+	}
+	if r.Window > 0 {
+		c.Summary = fmt.Sprintf("%s averaged %s over %s (latest %s)", upperFirst(what), r.FormatValue(avg), HumanDuration(r.Window), r.FormatValue(latest))
+	} else {
+		c.Summary = fmt.Sprintf("%s is %s", upperFirst(what), r.FormatValue(latest))
+	}
+	return c
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// ServerFacts is what non-metric rules judge.
+type ServerFacts struct {
+	ServerRef
+	Hostname string
+	Status   string    // pending, online, offline, removed
+	LastSeen time.Time // zero: never
+	// NginxFailed is set when the newest nginx revision failed to apply.
+	NginxFailed bool
+	NginxReason string
+	// DriftFiles lists files changed behind the agent's back.
+	DriftFiles []string
+}
+
+// CheckServer judges an offline or nginx rule for one server.
+func CheckServer(r Rule, f ServerFacts, now time.Time) Check {
+	switch r.Kind {
+	case KindOffline:
+		if f.Status == "pending" || f.Status == "removed" || f.LastSeen.IsZero() {
+			return Check{}
+		}
+		silent := now.Sub(f.LastSeen)
+		c := Check{Known: true, Value: silent.Seconds(),
+			Summary: "No report from the agent since " + f.LastSeen.UTC().Format(time.RFC3339) + " (" + HumanDuration(silent.Truncate(time.Second)) + ")"}
+		switch {
+		case silent >= r.Window:
+			c.Breach = r.Severity
+		case f.Status == "offline":
+			c.Starting = true
+		}
+		return c
+	case KindNginxFailed:
+		c := Check{Known: true}
+		if f.NginxFailed {
+			c.Breach, c.Value = r.Severity, 1
+			c.Summary = "The newest nginx configuration failed to apply: " + f.NginxReason
+		}
+		return c
+	case KindNginxDrift:
+		c := Check{Known: true}
+		if len(f.DriftFiles) > 0 {
+			files := append([]string(nil), f.DriftFiles...)
+			sort.Strings(files)
+			if len(files) > 10 {
+				files = append(files[:10], fmt.Sprintf("and %d more", len(f.DriftFiles)-10))
+			}
+			c.Breach, c.Value = r.Severity, float64(len(f.DriftFiles))
+			c.Summary = "nginx files changed behind the agent's back: " + strings.Join(files, ", ")
+		}
+		return c
+	}
+	return Check{}
+}
+
+// Hold is how long a condition must hold before a pending incident fires.
+func (r Rule) Hold() time.Duration {
+	if r.Kind == KindMetric {
+		return r.Window
+	}
+	return 0
+}
+
+// State of an incident.
+type State string
+
+// Incident states.
+const (
+	StatePending  State = "pending"
+	StateFiring   State = "firing"
+	StateResolved State = "resolved"
+)
+
+// Open is the part of an open incident that Step needs.
+type Open struct {
+	State     State
+	StartedAt time.Time
+	Severity  Severity
+}
+
+// Action is what Step decides.
+type Action int
+
+// Actions.
+const (
+	ActNone     Action = iota
+	ActOpen            // create a pending incident
+	ActFire            // create or move to firing (notify)
+	ActEscalate        // firing, severity changed (critical notifies)
+	ActUpdate          // keep the state, refresh value and summary
+	ActResolve         // firing → resolved (notify recovery)
+	ActCancel          // pending cleared before firing (no notification)
+)
+
+// Step is the incident state machine: given the open incident (nil when
+// none), the check and the rule's hold time, it returns what to do.
+func Step(cur *Open, c Check, hold time.Duration, now time.Time) Action {
+	if !c.Known {
+		return ActNone
+	}
+	if cur == nil {
+		switch {
+		case c.Breach != SeverityNone && hold == 0:
+			return ActFire
+		case c.Breach != SeverityNone || c.Starting:
+			return ActOpen
+		}
+		return ActNone
+	}
+	switch cur.State {
+	case StatePending:
+		switch {
+		case c.Breach != SeverityNone && now.Sub(cur.StartedAt) >= hold:
+			return ActFire
+		case c.Breach != SeverityNone || c.Starting:
+			return ActUpdate
+		}
+		return ActCancel
+	case StateFiring:
+		switch {
+		case c.Breach == SeverityNone:
+			return ActResolve
+		case c.Breach != cur.Severity:
+			return ActEscalate
+		}
+		return ActUpdate
+	}
+	return ActNone
+}

@@ -1,0 +1,208 @@
+package alerts
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func f(v float64) *float64 { return &v }
+
+var t0 = time.Date(2026, 1, 2, 3, 0, 0, 0, time.UTC)
+
+// series builds one observation per second ending at t0, with the given values of key.
+func series(key string, values ...float64) []Observation {
+	out := make([]Observation, len(values))
+	for i, v := range values {
+		out[i] = Observation{ServerID: 1, At: t0.Add(time.Duration(i-len(values)+1) * time.Second), Values: map[string]float64{key: v}}
+	}
+	return out
+}
+
+func TestCheckMetric(t *testing.T) {
+	cpu := Rule{Kind: KindMetric, Metric: MetricCPU, Op: OpAbove, Warning: f(80), Critical: f(95), Window: 4 * time.Second}
+	below := Rule{Kind: KindMetric, Metric: MetricFS, Mount: "/var", Op: OpBelow, Critical: f(10)}
+	for _, tc := range []struct {
+		name     string
+		rule     Rule
+		obs      []Observation
+		known    bool
+		breach   Severity
+		starting bool
+		value    float64
+	}{
+		{"no data", cpu, nil, false, SeverityNone, false, 0},
+		{"other metric only", cpu, series("mem", 99), false, SeverityNone, false, 0},
+		{"calm", cpu, series("cpu", 10, 10, 10, 10, 10), true, SeverityNone, false, 10},
+		{"spike starts pending", cpu, series("cpu", 10, 10, 10, 10, 99), true, SeverityNone, true, 99},
+		{"average past warning", cpu, series("cpu", 10, 90, 90, 90, 90), true, SeverityWarning, false, 90},
+		{"average past critical", cpu, series("cpu", 99, 99, 99, 99, 99), true, SeverityCritical, false, 99},
+		// The window is 4s: the sample 6s old does not count.
+		{"old samples ignored", cpu, series("cpu", 0, 0, 85, 85, 85, 85, 85), true, SeverityWarning, false, 85},
+		{"drop clears", cpu, series("cpu", 99, 10, 10, 10, 10), true, SeverityNone, false, 10},
+		{"fs below, latest only", below, series("fs:/var", 50, 5), true, SeverityCritical, false, 5},
+		{"fs other mount", below, series("fs:/", 5), false, SeverityNone, false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := CheckMetric(tc.rule, tc.obs, t0)
+			if c.Known != tc.known || c.Breach != tc.breach || c.Starting != tc.starting || (c.Known && c.Value != tc.value) {
+				t.Fatalf("CheckMetric = %+v, want known=%v breach=%q starting=%v value=%v", c, tc.known, tc.breach, tc.starting, tc.value)
+			}
+		})
+	}
+}
+
+func TestCheckServer(t *testing.T) {
+	off := Rule{Kind: KindOffline, Window: time.Minute, Severity: SeverityCritical}
+	fail := Rule{Kind: KindNginxFailed, Severity: SeverityWarning}
+	drift := Rule{Kind: KindNginxDrift, Severity: SeverityWarning}
+	for _, tc := range []struct {
+		name     string
+		rule     Rule
+		facts    ServerFacts
+		known    bool
+		breach   Severity
+		starting bool
+	}{
+		{"never seen", off, ServerFacts{Status: "pending"}, false, SeverityNone, false},
+		{"fresh", off, ServerFacts{Status: "online", LastSeen: t0.Add(-5 * time.Second)}, true, SeverityNone, false},
+		{"marked offline, not long", off, ServerFacts{Status: "offline", LastSeen: t0.Add(-30 * time.Second)}, true, SeverityNone, true},
+		{"silent past window", off, ServerFacts{Status: "online", LastSeen: t0.Add(-61 * time.Second)}, true, SeverityCritical, false},
+		{"apply fine", fail, ServerFacts{Status: "online"}, true, SeverityNone, false},
+		{"apply failed", fail, ServerFacts{NginxFailed: true, NginxReason: "test_failed"}, true, SeverityWarning, false},
+		{"no drift", drift, ServerFacts{}, true, SeverityNone, false},
+		{"drift", drift, ServerFacts{DriftFiles: []string{"b.conf", "a.conf"}}, true, SeverityWarning, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := CheckServer(tc.rule, tc.facts, t0)
+			if c.Known != tc.known || c.Breach != tc.breach || c.Starting != tc.starting {
+				t.Fatalf("CheckServer = %+v, want known=%v breach=%q starting=%v", c, tc.known, tc.breach, tc.starting)
+			}
+		})
+	}
+	c := CheckServer(drift, ServerFacts{DriftFiles: []string{"b.conf", "a.conf"}}, t0)
+	if !strings.Contains(c.Summary, "a.conf, b.conf") {
+		t.Errorf("drift summary %q does not list the files in order", c.Summary)
+	}
+}
+
+func TestStep(t *testing.T) {
+	hold := 10 * time.Second
+	pending := &Open{State: StatePending, StartedAt: t0.Add(-5 * time.Second), Severity: SeverityWarning}
+	pendingLong := &Open{State: StatePending, StartedAt: t0.Add(-10 * time.Second), Severity: SeverityWarning}
+	firing := &Open{State: StateFiring, StartedAt: t0.Add(-time.Minute), Severity: SeverityWarning}
+	warn := Check{Known: true, Breach: SeverityWarning}
+	crit := Check{Known: true, Breach: SeverityCritical}
+	clear := Check{Known: true}
+	starting := Check{Known: true, Starting: true}
+	for _, tc := range []struct {
+		name string
+		cur  *Open
+		c    Check
+		hold time.Duration
+		want Action
+	}{
+		{"unknown keeps state", firing, Check{}, hold, ActNone},
+		{"nothing, clear", nil, clear, hold, ActNone},
+		{"breach opens pending", nil, warn, hold, ActOpen},
+		{"starting opens pending", nil, starting, hold, ActOpen},
+		{"breach without hold fires at once", nil, warn, 0, ActFire},
+		{"pending, not held long enough", pending, warn, hold, ActUpdate},
+		{"pending, held for the window", pendingLong, warn, hold, ActFire},
+		{"pending, still starting", pendingLong, starting, hold, ActUpdate},
+		{"pending clears", pending, clear, hold, ActCancel},
+		{"firing stays", firing, warn, hold, ActUpdate},
+		{"firing escalates", firing, crit, hold, ActEscalate},
+		{"firing resolves", firing, clear, hold, ActResolve},
+		{"firing, only latest sample past", firing, starting, hold, ActResolve},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Step(tc.cur, tc.c, tc.hold, t0); got != tc.want {
+				t.Fatalf("Step = %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestRuleValidate(t *testing.T) {
+	good := Rule{Name: "High CPU", Kind: KindMetric, Enabled: true, Metric: MetricCPU, Op: OpAbove, Warning: f(80), Critical: f(95), Window: 5 * time.Minute}
+	if err := good.Validate(); err != nil {
+		t.Fatalf("valid rule refused: %v", err)
+	}
+	for _, tc := range []struct {
+		name  string
+		edit  func(r *Rule)
+		field string
+	}{
+		{"markup in name", func(r *Rule) { r.Name = "<b>cpu</b>" }, "name"},
+		{"unknown kind", func(r *Rule) { r.Kind = "dns" }, "kind"},
+		{"unknown metric", func(r *Rule) { r.Metric = "temp" }, "metric"},
+		{"fs without mount", func(r *Rule) { r.Metric = MetricFS }, "mount"},
+		{"fs with relative mount", func(r *Rule) { r.Metric, r.Mount = MetricFS, "var" }, "mount"},
+		{"fs with dot-dot", func(r *Rule) { r.Metric, r.Mount = MetricFS, "/var/.." }, "mount"},
+		{"mount on cpu", func(r *Rule) { r.Mount = "/" }, "mount"},
+		{"bad op", func(r *Rule) { r.Op = ">=" }, "op"},
+		{"no levels", func(r *Rule) { r.Warning, r.Critical = nil, nil }, "critical"},
+		{"percent over 100", func(r *Rule) { r.Critical = f(150) }, "critical"},
+		{"warning after critical", func(r *Rule) { r.Warning = f(99) }, "warning"},
+		{"window too long", func(r *Rule) { r.Window = 48 * time.Hour }, "window"},
+		{"repeat too short", func(r *Rule) { r.Repeat = time.Second }, "repeat"},
+		{"bad label", func(r *Rule) { r.Labels = []string{"a b"} }, "labels"},
+		{"bad server id", func(r *Rule) { r.ServerIDs = []int{-1} }, "servers"},
+		{"days on metric", func(r *Rule) { r.Days = 3 }, "days"},
+		{"offline with levels", func(r *Rule) { r.Kind, r.Severity, r.Window = KindOffline, SeverityCritical, time.Minute }, "metric"},
+		{"offline bad severity", func(r *Rule) {
+			*r = Rule{Name: "x", Kind: KindOffline, Window: time.Minute, Severity: "fatal"}
+		}, "severity"},
+		{"offline window too short", func(r *Rule) {
+			*r = Rule{Name: "x", Kind: KindOffline, Window: time.Second, Severity: SeverityCritical}
+		}, "window"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := good
+			tc.edit(&r)
+			err := r.Validate()
+			fe, ok := err.(FieldErrors)
+			if !ok || fe[tc.field] == "" {
+				t.Fatalf("Validate = %v, want a message for %q", err, tc.field)
+			}
+		})
+	}
+}
+
+func TestExplain(t *testing.T) {
+	for _, tc := range []struct {
+		rule Rule
+		want string
+	}{
+		{Rule{Kind: KindMetric, Enabled: true, Metric: MetricCPU, Op: OpAbove, Warning: f(80), Critical: f(95), Window: 5 * time.Minute, Repeat: time.Hour},
+			"When the CPU usage averaged over 5 minutes is above 80% (warning) or 95% (critical), an incident opens as pending at the first sample past the level and fires once it has held for 5 minutes for every server. It resolves by itself when the condition clears; while it fires unacknowledged, a reminder is sent every 1 hour."},
+		{Rule{Kind: KindMetric, Enabled: true, Metric: MetricFS, Mount: "/var", Op: OpAbove, Critical: f(90), ServerIDs: []int{3}, Labels: []string{"db"}},
+			"When the latest usage of the filesystem mounted at /var is above 90% (critical), an incident fires for the servers web-3 and servers labelled db. It resolves by itself when the condition clears."},
+		{Rule{Kind: KindOffline, Window: 2 * time.Minute, Severity: SeverityCritical},
+			"When a server has sent nothing for 2 minutes, a critical incident fires for every server. It resolves by itself when the condition clears. The rule is disabled."},
+	} {
+		if got := tc.rule.Explain(map[int]string{3: "web-3"}); got != tc.want {
+			t.Errorf("Explain =\n%s\nwant\n%s", got, tc.want)
+		}
+	}
+}
+
+func TestApplies(t *testing.T) {
+	s := ServerRef{ID: 7, Labels: []string{"edge", "eu"}}
+	for _, tc := range []struct {
+		rule Rule
+		want bool
+	}{
+		{Rule{}, true},
+		{Rule{ServerIDs: []int{7}}, true},
+		{Rule{ServerIDs: []int{8}}, false},
+		{Rule{Labels: []string{"eu"}}, true},
+		{Rule{Labels: []string{"us"}}, false},
+		{Rule{ServerIDs: []int{8}, Labels: []string{"edge"}}, true},
+	} {
+		if got := tc.rule.Applies(s); got != tc.want {
+			t.Errorf("Applies(%+v) = %v, want %v", tc.rule, got, tc.want)
+		}
+	}
+}

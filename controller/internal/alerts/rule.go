@@ -1,0 +1,414 @@
+// Package alerts evaluates alert rules against what the controller knows about
+// its servers, keeps incidents (pending → firing → resolved, one per rule and
+// subject), applies acknowledgments and silences, and hands notifications to
+// the notify channels.
+//
+// The rule model is one table with a Kind that selects which fields apply.
+// The kinds implemented are metric thresholds, server offline, nginx apply
+// failed and nginx drift. Certificate expiry and renewal failure (using Days)
+// and DNS mismatch slot in as further kinds with their own condition
+// function once the controller stores certificates and DNS checks: the
+// incident lifecycle, silences and notifications do not change.
+//
+// Evaluation never blocks ingest: samples arrive through Observe, which only
+// does a non-blocking send, and rules are evaluated by a scheduler job.
+package alerts
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Kind is a rule type.
+type Kind string
+
+// Rule kinds.
+const (
+	KindMetric      Kind = "metric"       // a metric crosses a threshold, averaged over a window
+	KindOffline     Kind = "offline"      // a server sent nothing for a while
+	KindNginxFailed Kind = "nginx_failed" // the newest nginx revision failed to apply
+	KindNginxDrift  Kind = "nginx_drift"  // nginx files changed behind the agent's back
+)
+
+// Kinds lists the implemented kinds in the order forms offer them.
+var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift}
+
+// Metric names a measured value.
+type Metric string
+
+// Metrics a threshold rule can watch.
+const (
+	MetricCPU    Metric = "cpu"    // % of all cores
+	MetricMem    Metric = "mem"    // % of memory used
+	MetricSwap   Metric = "swap"   // % of swap used
+	MetricFS     Metric = "fs"     // % of one filesystem used (Mount)
+	MetricLoad1  Metric = "load1"  // 1-minute load average
+	MetricLoad5  Metric = "load5"  // 5-minute load average
+	MetricLoad15 Metric = "load15" // 15-minute load average
+	MetricNetRx  Metric = "net_rx" // Mbit/s received over all interfaces but lo
+	MetricNetTx  Metric = "net_tx" // Mbit/s sent over all interfaces but lo
+)
+
+// MetricInfo describes a metric for forms and explanations.
+type MetricInfo struct {
+	Metric Metric
+	Label  string
+	Unit   string
+}
+
+// MetricInfos lists the metrics in the order forms offer them.
+var MetricInfos = []MetricInfo{
+	{MetricCPU, "CPU usage", "%"},
+	{MetricMem, "memory usage", "%"},
+	{MetricSwap, "swap usage", "%"},
+	{MetricFS, "filesystem usage", "%"},
+	{MetricLoad1, "1-minute load average", ""},
+	{MetricLoad5, "5-minute load average", ""},
+	{MetricLoad15, "15-minute load average", ""},
+	{MetricNetRx, "network receive rate", " Mbit/s"},
+	{MetricNetTx, "network send rate", " Mbit/s"},
+}
+
+func metricInfo(m Metric) (MetricInfo, bool) {
+	for _, mi := range MetricInfos {
+		if mi.Metric == m {
+			return mi, true
+		}
+	}
+	return MetricInfo{}, false
+}
+
+// Op compares a value with a threshold.
+type Op string
+
+// Comparisons.
+const (
+	OpAbove Op = ">"
+	OpBelow Op = "<"
+)
+
+// Breaches reports whether v is past threshold t.
+func (o Op) Breaches(v, t float64) bool {
+	if o == OpBelow {
+		return v < t
+	}
+	return v > t
+}
+
+// Severity of an incident.
+type Severity string
+
+// Severities; None means no breach.
+const (
+	SeverityNone     Severity = ""
+	SeverityWarning  Severity = "warning"
+	SeverityCritical Severity = "critical"
+)
+
+// Rule is an alert rule as the engine uses it.
+type Rule struct {
+	ID       int
+	Name     string
+	Kind     Kind
+	Enabled  bool
+	Metric   Metric
+	Mount    string
+	Op       Op
+	Warning  *float64
+	Critical *float64
+	// Severity of kinds without levels.
+	Severity Severity
+	// Window: the averaging window of metric rules; how long a server must
+	// be silent for offline rules.
+	Window time.Duration
+	Days   int // reserved for certificate rules
+	// Scope: all servers when both are empty.
+	ServerIDs []int
+	Labels    []string
+	// Channels notified; all enabled channels when empty.
+	ChannelIDs []int
+	// Repeat re-notifies a still-firing, unacknowledged incident; 0 never.
+	Repeat time.Duration
+}
+
+// Limits on rule values.
+const (
+	MaxWindow = 24 * time.Hour
+	MinRepeat = time.Minute
+	MaxRepeat = 7 * 24 * time.Hour
+	maxScope  = 200
+)
+
+var (
+	ruleNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$`)
+	labelRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:/=-]{0,62}$`)
+	mountRE    = regexp.MustCompile(`^/[A-Za-z0-9._/@+-]{0,254}$`)
+)
+
+// FieldErrors maps form fields to messages a person can act on.
+type FieldErrors map[string]string
+
+func (f FieldErrors) Error() string {
+	keys := make([]string, 0, len(f))
+	for k := range f {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ": " + f[k]
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Validate checks a rule by allowlist; the error is FieldErrors.
+func (r Rule) Validate() error {
+	errs := FieldErrors{}
+	if !ruleNameRE.MatchString(r.Name) {
+		errs["name"] = "must be 1-64 characters of letters, digits, space and . _ - starting with a letter or digit"
+	}
+	if !slices.Contains(Kinds, r.Kind) {
+		errs["kind"] = "must be one of metric, offline, nginx_failed, nginx_drift"
+	}
+	switch r.Kind {
+	case KindMetric:
+		if _, ok := metricInfo(r.Metric); !ok {
+			errs["metric"] = "must be one of cpu, mem, swap, fs, load1, load5, load15, net_rx, net_tx"
+		}
+		if r.Metric == MetricFS {
+			if !mountRE.MatchString(r.Mount) || strings.Contains(r.Mount, "//") || strings.Contains(r.Mount, "/../") || strings.HasSuffix(r.Mount, "/..") {
+				errs["mount"] = "must be an absolute mount point such as / or /var/lib"
+			}
+		} else if r.Mount != "" {
+			errs["mount"] = "applies only to the filesystem metric; leave it empty"
+		}
+		if r.Op != OpAbove && r.Op != OpBelow {
+			errs["op"] = "must be > (above) or < (below)"
+		}
+		if r.Warning == nil && r.Critical == nil {
+			errs["critical"] = "set a warning level, a critical level, or both"
+		}
+		for name, p := range map[string]*float64{"warning": r.Warning, "critical": r.Critical} {
+			if p == nil {
+				continue
+			}
+			if math.IsNaN(*p) || math.IsInf(*p, 0) || *p < 0 || *p > 1e9 {
+				errs[name] = "must be a number between 0 and 1000000000"
+			} else if isPercent(r.Metric) && *p > 100 {
+				errs[name] = "is a percentage: at most 100"
+			}
+		}
+		if r.Warning != nil && r.Critical != nil && errs["warning"] == "" && errs["critical"] == "" {
+			if (r.Op == OpAbove && *r.Warning > *r.Critical) || (r.Op == OpBelow && *r.Warning < *r.Critical) {
+				errs["warning"] = "must be reached before the critical level (lower for >, higher for <)"
+			}
+		}
+		if r.Window < 0 || r.Window > MaxWindow {
+			errs["window"] = "must be between 0 (latest sample only) and 24h"
+		}
+	case KindOffline:
+		if r.Window < 10*time.Second || r.Window > MaxWindow {
+			errs["window"] = "must be between 10s and 24h"
+		}
+	}
+	if r.Kind != KindMetric {
+		if r.Metric != "" || r.Mount != "" || r.Op != "" || r.Warning != nil || r.Critical != nil {
+			errs["metric"] = "metric, mount, comparison and levels apply only to metric rules"
+		}
+		if r.Severity != SeverityWarning && r.Severity != SeverityCritical {
+			errs["severity"] = "must be warning or critical"
+		}
+	}
+	if r.Kind == KindNginxFailed || r.Kind == KindNginxDrift {
+		if r.Window != 0 {
+			errs["window"] = "does not apply to nginx rules; leave it empty"
+		}
+	}
+	if r.Days != 0 {
+		errs["days"] = "applies only to certificate rules, which are not available yet"
+	}
+	if len(r.ServerIDs) > maxScope {
+		errs["servers"] = fmt.Sprintf("at most %d servers", maxScope)
+	}
+	for _, id := range r.ServerIDs {
+		if id <= 0 {
+			errs["servers"] = "must be server ids"
+		}
+	}
+	if len(r.Labels) > maxScope {
+		errs["labels"] = fmt.Sprintf("at most %d labels", maxScope)
+	}
+	for _, l := range r.Labels {
+		if !labelRE.MatchString(l) {
+			errs["labels"] = "each label must be 1-63 characters of letters, digits and . _ : / = -"
+			break
+		}
+	}
+	for _, id := range r.ChannelIDs {
+		if id <= 0 {
+			errs["channels"] = "must be channel ids"
+		}
+	}
+	if r.Repeat != 0 && (r.Repeat < MinRepeat || r.Repeat > MaxRepeat) {
+		errs["repeat"] = "must be 0 (never) or between 1m and 168h"
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+func isPercent(m Metric) bool {
+	return m == MetricCPU || m == MetricMem || m == MetricSwap || m == MetricFS
+}
+
+// ServerRef is what scoping needs to know about a server.
+type ServerRef struct {
+	ID     int
+	Name   string
+	Labels []string
+}
+
+// Applies reports whether the rule covers the server.
+func (r Rule) Applies(s ServerRef) bool {
+	if len(r.ServerIDs) == 0 && len(r.Labels) == 0 {
+		return true
+	}
+	if slices.Contains(r.ServerIDs, s.ID) {
+		return true
+	}
+	for _, l := range r.Labels {
+		if slices.Contains(s.Labels, l) {
+			return true
+		}
+	}
+	return false
+}
+
+// Subject names what an incident of this rule is about on a server.
+func (r Rule) Subject(serverID int) string {
+	s := "server:" + strconv.Itoa(serverID)
+	if r.Kind == KindMetric && r.Metric == MetricFS {
+		s += "/fs:" + r.Mount
+	}
+	return s
+}
+
+// FormatValue renders a value of the rule's metric with its unit.
+func (r Rule) FormatValue(v float64) string {
+	mi, _ := metricInfo(r.Metric)
+	switch {
+	case r.Metric == MetricLoad1 || r.Metric == MetricLoad5 || r.Metric == MetricLoad15:
+		return strconv.FormatFloat(v, 'f', 2, 64)
+	case math.Abs(v-math.Round(v)) < 0.05:
+		return strconv.FormatFloat(v, 'f', 0, 64) + mi.Unit
+	default:
+		return strconv.FormatFloat(v, 'f', 1, 64) + mi.Unit
+	}
+}
+
+// HumanDuration writes d the way the explanation reads it.
+func HumanDuration(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "0 seconds"
+	case d%time.Hour == 0:
+		return plural(int(d/time.Hour), "hour")
+	case d%time.Minute == 0:
+		return plural(int(d/time.Minute), "minute")
+	default:
+		return plural(int(d.Round(time.Second)/time.Second), "second")
+	}
+}
+
+func plural(n int, unit string) string {
+	if n == 1 {
+		return "1 " + unit
+	}
+	return strconv.Itoa(n) + " " + unit + "s"
+}
+
+// Explain describes the rule in words, for the rule form and list.
+func (r Rule) Explain(serverNames map[int]string) string {
+	var b strings.Builder
+	switch r.Kind {
+	case KindMetric:
+		mi, _ := metricInfo(r.Metric)
+		what := mi.Label
+		if r.Metric == MetricFS {
+			what = "usage of the filesystem mounted at " + r.Mount
+		}
+		dir := "above"
+		if r.Op == OpBelow {
+			dir = "below"
+		}
+		if r.Window > 0 {
+			fmt.Fprintf(&b, "When the %s averaged over %s is %s ", what, HumanDuration(r.Window), dir)
+		} else {
+			fmt.Fprintf(&b, "When the latest %s is %s ", what, dir)
+		}
+		var levels []string
+		if r.Warning != nil {
+			levels = append(levels, r.FormatValue(*r.Warning)+" (warning)")
+		}
+		if r.Critical != nil {
+			levels = append(levels, r.FormatValue(*r.Critical)+" (critical)")
+		}
+		b.WriteString(strings.Join(levels, " or "))
+		if r.Window > 0 {
+			fmt.Fprintf(&b, ", an incident opens as pending at the first sample past the level and fires once it has held for %s", HumanDuration(r.Window))
+		} else {
+			b.WriteString(", an incident fires")
+		}
+	case KindOffline:
+		fmt.Fprintf(&b, "When a server has sent nothing for %s, a %s incident fires", HumanDuration(r.Window), r.Severity)
+	case KindNginxFailed:
+		fmt.Fprintf(&b, "When the newest nginx configuration fails to apply on a server, a %s incident fires", r.Severity)
+	case KindNginxDrift:
+		fmt.Fprintf(&b, "When nginx files on a server are changed behind the agent's back, a %s incident fires", r.Severity)
+	default:
+		return "Unknown rule type."
+	}
+	b.WriteString(" for ")
+	b.WriteString(r.scopeWords(serverNames))
+	b.WriteString(". It resolves by itself when the condition clears")
+	if r.Repeat > 0 {
+		fmt.Fprintf(&b, "; while it fires unacknowledged, a reminder is sent every %s", HumanDuration(r.Repeat))
+	}
+	b.WriteString(".")
+	if !r.Enabled {
+		b.WriteString(" The rule is disabled.")
+	}
+	return b.String()
+}
+
+func (r Rule) scopeWords(names map[int]string) string {
+	if len(r.ServerIDs) == 0 && len(r.Labels) == 0 {
+		return "every server"
+	}
+	var parts []string
+	if len(r.ServerIDs) > 0 {
+		var ns []string
+		for _, id := range r.ServerIDs {
+			if n, ok := names[id]; ok {
+				ns = append(ns, n)
+			} else {
+				ns = append(ns, "#"+strconv.Itoa(id))
+			}
+		}
+		parts = append(parts, "the servers "+strings.Join(ns, ", "))
+	}
+	if len(r.Labels) > 0 {
+		parts = append(parts, "servers labelled "+strings.Join(r.Labels, ", "))
+	}
+	return strings.Join(parts, " and ")
+}
+
+// ErrNotFound is returned for unknown rules, incidents, silences and channels.
+var ErrNotFound = errors.New("not found")
