@@ -21,6 +21,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gatehousehq/gatehouse/agent/trust"
+	"github.com/gatehousehq/gatehouse/controller/internal/alerts"
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
 	"github.com/gatehousehq/gatehouse/controller/internal/config"
@@ -31,6 +32,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/nodes"
 	"github.com/gatehousehq/gatehouse/controller/internal/pki"
 	"github.com/gatehousehq/gatehouse/controller/internal/proxyconf"
+	"github.com/gatehousehq/gatehouse/controller/internal/scheduler"
 	"github.com/gatehousehq/gatehouse/controller/internal/secrets"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
 	"github.com/gatehousehq/gatehouse/ent"
@@ -59,6 +61,9 @@ type Controller struct {
 	tiles    *tileCoalescer
 	deployer *deploy.Deployer
 	proxy    *proxyconf.Service
+	sched    *scheduler.Scheduler
+	alerts   *alerts.Engine
+	channels *alerts.Channels
 	prov     *provisioner
 
 	httpLn, agentLn net.Listener
@@ -117,7 +122,7 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, opts Options)
 	c.events = events.New(log)
 	c.registry = nodes.New(c.db, log)
 	c.tiles = newTileCoalescer(c.events)
-	c.writer = metrics.NewWriter(c.db, log.Named("metrics"), metrics.WriterOptions{Publish: c.tiles.add})
+	c.writer = metrics.NewWriter(c.db, log.Named("metrics"), metrics.WriterOptions{Publish: c.publishMetrics})
 	c.maint = metrics.NewMaintainer(c.writer, metrics.Retention{Raw: cfg.RawRetention, Minute: cfg.MinuteRetention, Hour: cfg.HourRetention}, 3*cfg.MetricsInterval)
 	c.maint.OnStatus = func(ids []int, status string) {
 		for _, id := range ids {
@@ -125,6 +130,11 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, opts Options)
 		}
 	}
 	c.query = metrics.NewQuery(c.writer)
+	// Alerts and the job scheduler (alerts.go, scheduler.go).
+	c.buildAlerts()
+	if err := c.buildScheduler(); err != nil {
+		return nil, err
+	}
 
 	if c.agentLn, err = net.Listen("tcp", cfg.AgentListen); err != nil {
 		return nil, fmt.Errorf("agent listener: %w", err)
@@ -202,7 +212,9 @@ func (c *Controller) Run(ctx context.Context) error {
 
 	goRun(func() { c.writer.Run(ctx) })
 	goRun(func() { c.tiles.run(ctx) })
-	goRun(func() { c.maintain(ctx) })
+	goRun(func() { c.sched.Run(ctx) })
+	goRun(func() { c.alerts.Run(ctx) })
+	goRun(func() { c.channels.Run(ctx, c.alerts.Handler()) })
 	goRun(func() { c.deployer.Run(ctx) })
 	goRun(func() {
 		if err := c.hub.Serve(c.agentLn); err != nil {
@@ -261,34 +273,6 @@ func (c *Controller) close() {
 	}
 	if c.db != nil {
 		c.db.Close()
-	}
-}
-
-// maintain keeps server status current every metrics interval (at most a
-// minute apart), rolls up each minute once it has closed, and applies
-// retention every ten minutes.
-func (c *Controller) maintain(ctx context.Context) {
-	every := min(c.cfg.MetricsInterval, time.Minute)
-	t := time.NewTicker(every)
-	defer t.Stop()
-	var lastRetain time.Time
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case now := <-t.C:
-			err := c.maint.Status(ctx, now)
-			if err == nil {
-				err = c.maint.Rollup(ctx, now)
-			}
-			if err == nil && now.Sub(lastRetain) >= 10*time.Minute {
-				lastRetain = now
-				err = c.maint.Retain(ctx, now)
-			}
-			if err != nil && ctx.Err() == nil {
-				c.log.Error("metrics maintenance failed", "error", err)
-			}
-		}
 	}
 }
 

@@ -38,6 +38,10 @@ func (c *Controller) buildWeb() error {
 		w.Close()
 		return err
 	}
+	if err := (&alertsWeb{c: c, w: w}).register(); err != nil {
+		w.Close()
+		return err
+	}
 	if err := proxyweb.Register(w, proxyweb.Deps{Proxy: c.proxy, Deploy: c.deployer, DB: c.db, Log: c.log}); err != nil {
 		w.Close()
 		return err
