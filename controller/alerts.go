@@ -469,7 +469,9 @@ func (a *alertsWeb) saveChannelAPI(w http.ResponseWriter, r *http.Request, id in
 	web.WriteJSON(w, status, toChannelJSON(ch))
 }
 
-func (a *alertsWeb) apiChannelCreate(w http.ResponseWriter, r *http.Request) { a.saveChannelAPI(w, r, 0) }
+func (a *alertsWeb) apiChannelCreate(w http.ResponseWriter, r *http.Request) {
+	a.saveChannelAPI(w, r, 0)
+}
 
 func (a *alertsWeb) apiChannelUpdate(w http.ResponseWriter, r *http.Request) {
 	id, ok := pathInt(r, "id")
