@@ -224,8 +224,12 @@ func TestProvisionOverSSH(t *testing.T) {
 		{"password", func(s *sshServer) { s.Password = "pw\ntouch " + pwned }},
 		{"auth", func(s *sshServer) { s.Auth = "key;rm" }},
 		{"install_paths", func(s *sshServer) { s.InstallPaths = map[string]string{"bin_dir": "/tmp/$(touch " + pwned + ")"} }},
-		{"install_paths", func(s *sshServer) { s.InstallPaths = map[string]string{"state_dir": "/tmp/gatehouse'; touch " + pwned + "'"} }},
-		{"install_paths", func(s *sshServer) { s.InstallPaths = map[string]string{"nginx_conf": "/etc/nginx/`touch " + pwned + "`"} }},
+		{"install_paths", func(s *sshServer) {
+			s.InstallPaths = map[string]string{"state_dir": "/tmp/gatehouse'; touch " + pwned + "'"}
+		}},
+		{"install_paths", func(s *sshServer) {
+			s.InstallPaths = map[string]string{"nginx_conf": "/etc/nginx/`touch " + pwned + "`"}
+		}},
 	}
 	for i, h := range hostile {
 		in := sshServer{Name: fmt.Sprintf("hostile-%d", i), Host: n.Addr, Port: n.Port, User: "root", Auth: "password", Password: "x"}
