@@ -24,6 +24,13 @@ func (d *Deployer) ConfigDir() string { return d.cfg.NginxDir + "/current" }
 // NodeConfig builds the server's configuration from the database: the domains and
 // streams assigned to it and the upstreams they use.
 func (d *Deployer) NodeConfig(ctx context.Context, serverID int) (nginxconf.NodeConfig, error) {
+	cfg, _, err := d.nodeConfig(ctx, serverID)
+	return cfg, err
+}
+
+// nodeConfig is NodeConfig with the certificate files the release must carry.
+func (d *Deployer) nodeConfig(ctx context.Context, serverID int) (nginxconf.NodeConfig, []file, error) {
+	var extra []file
 	c := d.db.Client
 	cfg := nginxconf.NodeConfig{Webroot: d.Webroot(), ConfigDir: d.ConfigDir()}
 	onServer := server.ID(serverID)
@@ -31,12 +38,12 @@ func (d *Deployer) NodeConfig(ctx context.Context, serverID int) (nginxconf.Node
 		WithRoutes(proxyconf.WithRoutes).WithBasicAuthUsers(proxyconf.WithUsers).
 		Order(ent.Asc(domain.FieldName)).All(ctx)
 	if err != nil {
-		return cfg, fmt.Errorf("load domains of server %d: %w", serverID, err)
+		return cfg, nil, fmt.Errorf("load domains of server %d: %w", serverID, err)
 	}
 	streams, err := c.StreamProxy.Query().Where(streamproxy.HasServersWith(onServer)).WithUpstream().
 		Order(ent.Asc(streamproxy.FieldName)).All(ctx)
 	if err != nil {
-		return cfg, fmt.Errorf("load streams of server %d: %w", serverID, err)
+		return cfg, nil, fmt.Errorf("load streams of server %d: %w", serverID, err)
 	}
 	ups, err := c.Upstream.Query().Where(upstream.Or(
 		upstream.HasRoutesWith(route.HasDomainWith(domain.HasServersWith(onServer))),
@@ -45,17 +52,25 @@ func (d *Deployer) NodeConfig(ctx context.Context, serverID int) (nginxconf.Node
 		q.Order(ent.Asc(upstreamtarget.FieldPosition), ent.Asc(upstreamtarget.FieldID))
 	}).Order(ent.Asc(upstream.FieldName)).All(ctx)
 	if err != nil {
-		return cfg, fmt.Errorf("load upstreams of server %d: %w", serverID, err)
+		return cfg, nil, fmt.Errorf("load upstreams of server %d: %w", serverID, err)
 	}
 	for _, u := range ups {
 		cfg.Upstreams = append(cfg.Upstreams, proxyconf.UpstreamConf(u))
 	}
 	for _, dm := range doms {
 		nd := proxyconf.DomainConf(dm)
-		if d.cfg.Certificate != nil {
+		switch {
+		case d.cfg.TLS != nil:
+			cert, files, err := d.tlsFor(ctx, dm.Name)
+			if err != nil {
+				return cfg, nil, fmt.Errorf("look up certificate for %s: %w", dm.Name, err)
+			}
+			nd.Certificate = cert
+			extra = append(extra, files...)
+		case d.cfg.Certificate != nil:
 			cert, err := d.cfg.Certificate(ctx, dm.Name)
 			if err != nil {
-				return cfg, fmt.Errorf("look up certificate for %s: %w", dm.Name, err)
+				return cfg, nil, fmt.Errorf("look up certificate for %s: %w", dm.Name, err)
 			}
 			nd.Certificate = cert
 		}
@@ -68,5 +83,5 @@ func (d *Deployer) NodeConfig(ctx context.Context, serverID int) (nginxconf.Node
 	for _, st := range streams {
 		cfg.Streams = append(cfg.Streams, proxyconf.StreamConf(st))
 	}
-	return cfg, nil
+	return cfg, extra, nil
 }

@@ -73,6 +73,12 @@ type Config struct {
 	// one, a domain is served over plain HTTP and its force_https, hsts and http2 are
 	// left out.
 	Certificate func(ctx context.Context, domain string) (*nginxconf.CertRef, error)
+	// TLS, optional, returns the certificate a domain is served with as files that
+	// travel in the release (below TLSDir); nil means none. It takes precedence over
+	// Certificate.
+	TLS func(ctx context.Context, domain string) (*TLSMaterial, error)
+	// Secret resolves the Ref of a TLS file when a revision is sent to an agent.
+	Secret func(ctx context.Context, ref string) ([]byte, error)
 	// OnRevision, optional, is called after a revision is created and after each apply
 	// outcome is recorded. It must not block.
 	OnRevision func(serverID int, rev *ent.ConfigRevision)

@@ -32,23 +32,33 @@ const (
 type file struct {
 	Path    string `json:"path"`
 	Content []byte `json:"content"`
+	// Ref names a secret sent in place of Content (see TLSFile); Mode is the file's
+	// permission on the node (0: the agent's default).
+	Ref  string `json:"ref,omitempty"`
+	Mode uint32 `json:"mode,omitempty"`
 }
 
 // encodeFiles stores a file set as a JSON list sorted by path; equal sets encode equally.
-func encodeFiles(files []nginxconf.File) ([]byte, error) {
-	list := make([]file, len(files))
-	for i, f := range files {
-		list[i] = file{Path: f.Path, Content: f.Content}
-	}
+func encodeFiles(files []file) ([]byte, error) {
+	list := slices.Clone(files)
 	slices.SortFunc(list, func(a, b file) int { return strings.Compare(a.Path, b.Path) })
 	return json.Marshal(list)
 }
 
-// Files decodes a revision's file set.
-func Files(rev *ent.ConfigRevision) ([]nginxconf.File, error) {
+func decodeFiles(rev *ent.ConfigRevision) ([]file, error) {
 	var list []file
 	if err := json.Unmarshal(rev.Files, &list); err != nil {
 		return nil, fmt.Errorf("decode files of revision %d: %w", rev.Number, err)
+	}
+	return list, nil
+}
+
+// Files decodes a revision's file set. A secret file (a certificate's key) shows the
+// description stored in its place, never the secret.
+func Files(rev *ent.ConfigRevision) ([]nginxconf.File, error) {
+	list, err := decodeFiles(rev)
+	if err != nil {
+		return nil, err
 	}
 	out := make([]nginxconf.File, len(list))
 	for i, f := range list {
@@ -96,7 +106,7 @@ func (d *Deployer) Render(ctx context.Context, serverID int) (*ent.ConfigRevisio
 }
 
 func (d *Deployer) render(ctx context.Context, serverID int) (*ent.ConfigRevision, bool, error) {
-	cfg, err := d.NodeConfig(ctx, serverID)
+	cfg, extra, err := d.nodeConfig(ctx, serverID)
 	if err != nil {
 		return nil, false, err
 	}
@@ -104,6 +114,8 @@ func (d *Deployer) render(ctx context.Context, serverID int) (*ent.ConfigRevisio
 	if err != nil {
 		return nil, false, fmt.Errorf("render server %d: %w", serverID, err)
 	}
+	all, hash := withExtra(r, extra)
+	r.Hash = hash
 	latest, err := d.latest(ctx, d.db.Client, serverID)
 	if err != nil {
 		return nil, false, fmt.Errorf("load latest revision of server %d: %w", serverID, err)
@@ -111,7 +123,7 @@ func (d *Deployer) render(ctx context.Context, serverID int) (*ent.ConfigRevisio
 	if latest != nil && latest.Hash == r.Hash {
 		return latest, false, nil
 	}
-	files, err := encodeFiles(r.Files)
+	files, err := encodeFiles(all)
 	if err != nil {
 		return nil, false, fmt.Errorf("encode files: %w", err)
 	}
@@ -139,7 +151,7 @@ func (d *Deployer) render(ctx context.Context, serverID int) (*ent.ConfigRevisio
 	if err != nil {
 		return nil, false, fmt.Errorf("store revision of server %d: %w", serverID, err)
 	}
-	d.log.Info("new nginx revision", "server", serverID, "revision", rev.Number, "files", len(r.Files), "hash", r.Hash[:12])
+	d.log.Info("new nginx revision", "server", serverID, "revision", rev.Number, "files", len(all), "hash", r.Hash[:12])
 	d.publish(rev)
 	return rev, true, nil
 }
@@ -247,13 +259,17 @@ func (d *Deployer) push(ctx context.Context, srv *ent.Server, rev *ent.ConfigRev
 	if !d.sender.Connected(node) {
 		return rev, fmt.Errorf("server %s: %w", srv.Name, ErrOffline)
 	}
-	files, err := Files(rev)
+	files, err := decodeFiles(rev)
 	if err != nil {
 		return rev, err
 	}
 	msg := &agentv1.ApplyNginxRelease{Revision: rev.Number, Files: make([]*agentv1.NginxFile, len(files))}
 	for i, f := range files {
-		msg.Files[i] = &agentv1.NginxFile{Path: f.Path, Content: f.Content}
+		content, err := d.resolve(ctx, f)
+		if err != nil {
+			return rev, fmt.Errorf("revision %d of server %s: %w", rev.Number, srv.Name, err)
+		}
+		msg.Files[i] = &agentv1.NginxFile{Path: f.Path, Content: content, Mode: f.Mode}
 	}
 	cctx, cancel := context.WithTimeout(ctx, d.cfg.ApplyTimeout)
 	res, sendErr := d.sender.Send(cctx, node, &agentv1.Command{Kind: &agentv1.Command_ApplyNginxRelease{ApplyNginxRelease: msg}})
