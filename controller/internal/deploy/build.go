@@ -32,7 +32,11 @@ func (d *Deployer) NodeConfig(ctx context.Context, serverID int) (nginxconf.Node
 func (d *Deployer) nodeConfig(ctx context.Context, serverID int) (nginxconf.NodeConfig, []file, error) {
 	var extra []file
 	c := d.db.Client
-	cfg := nginxconf.NodeConfig{Webroot: d.Webroot(), ConfigDir: d.ConfigDir()}
+	nn, err := d.nodeNginx(ctx, serverID)
+	if err != nil {
+		return nginxconf.NodeConfig{}, nil, err
+	}
+	cfg := nn.apply(nginxconf.NodeConfig{})
 	onServer := server.ID(serverID)
 	doms, err := c.Domain.Query().Where(domain.HasServersWith(onServer)).
 		WithRoutes(proxyconf.WithRoutes).WithBasicAuthUsers(proxyconf.WithUsers).

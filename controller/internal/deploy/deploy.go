@@ -33,7 +33,8 @@ import (
 )
 
 // Sender delivers commands to connected agents; *hub.Hub implements it. Node ids are the
-// decimal server ids.
+// decimal server ids. A Sender that also implements NodeReporter lets each node's
+// revision be rendered for the nginx its agent reports.
 type Sender interface {
 	Send(ctx context.Context, nodeID string, cmd *agentv1.Command) (*agentv1.CommandResult, error)
 	Connected(nodeID string) bool
@@ -133,6 +134,7 @@ type Deployer struct {
 	log    hclog.Logger
 
 	locks sync.Map // server id -> chan struct{} (capacity 1)
+	nodes sync.Map // server id -> NodeNginx, as its agent last reported
 
 	mu       sync.Mutex
 	pending  map[int]struct{}

@@ -111,7 +111,11 @@ func TestRevisionsOnlyOnRealChange(t *testing.T) {
 		if st := f.db.Client.ConfigRevision.GetX(ctx, rev.ID).Status; st != configrevision.StatusSuperseded {
 			t.Errorf("unapplied revision 1 is %s after revision 2, want superseded", st)
 		}
-		// Numbering is per server.
+		// A server that serves nothing gets no revision; numbering is per server.
+		if none, created, err := f.dep.Render(ctx, web2.ID); err != nil || created || none != nil {
+			t.Fatalf("web2 serves nothing but got a revision: %+v %v %v", none, created, err)
+		}
+		f.site(t, "two.example.com", web2.ID)
 		other, created, err := f.dep.Render(ctx, web2.ID)
 		if err != nil || !created || other.Number != 1 {
 			t.Fatalf("web2's first revision: %+v %v %v", other, created, err)
@@ -234,10 +238,12 @@ func TestDeployMovesAppliedOnlyForward(t *testing.T) {
 		if err != nil || r1.Number != 1 {
 			t.Fatalf("deploy 1: %v %v", r1, err)
 		}
-		// Deploying again sends nothing: the agent runs the desired revision.
+		// Deploying again sends the same revision (the agent leaves an intact release
+		// alone and restores an edited one) and creates none.
 		f.fake.take()
-		if _, err := f.dep.Deploy(ctx, srv.ID); err != nil || len(f.fake.take()) != 0 {
-			t.Errorf("repeat deploy: %v", err)
+		again, err := f.dep.Deploy(ctx, srv.ID)
+		if sent := f.fake.take(); err != nil || again.Number != 1 || len(sent) != 1 || sent[0].cmd.GetApplyNginxRelease().GetRevision() != 1 {
+			t.Errorf("repeat deploy: %v %v, sent %v", again, err, sent)
 		}
 		// A revision nginx refuses leaves the node on revision 1.
 		if _, err := f.svc.UpdateDomain(ctx, admin, d.ID, proxyconf.DomainInput{Name: "one.example.com", Servers: []int{srv.ID}, Maintenance: true}); err != nil {

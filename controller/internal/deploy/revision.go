@@ -95,7 +95,8 @@ func (d *Deployer) latest(ctx context.Context, c *ent.Client, serverID int) (*en
 
 // Render renders the server's configuration and, when it differs from the latest
 // revision, stores it as a new revision and makes that the desired one. It returns the
-// latest revision and whether it was created now.
+// latest revision and whether it was created now; a server that serves no domain and no
+// stream and never had a revision gets none (nil).
 func (d *Deployer) Render(ctx context.Context, serverID int) (*ent.ConfigRevision, bool, error) {
 	unlock, err := d.lock(ctx, serverID)
 	if err != nil {
@@ -119,6 +120,11 @@ func (d *Deployer) render(ctx context.Context, serverID int) (*ent.ConfigRevisio
 	latest, err := d.latest(ctx, d.db.Client, serverID)
 	if err != nil {
 		return nil, false, fmt.Errorf("load latest revision of server %d: %w", serverID, err)
+	}
+	if latest == nil && len(cfg.Domains) == 0 && len(cfg.Streams) == 0 {
+		// Nothing to serve and nothing served before: the node gets no release, so a
+		// node without nginx (a metrics-only server) never sees an nginx command.
+		return nil, false, nil
 	}
 	if latest != nil && latest.Hash == r.Hash {
 		return latest, false, nil
@@ -168,9 +174,10 @@ func (d *Deployer) tx(ctx context.Context, fn func(tx *ent.Tx) error) error {
 }
 
 // Deploy renders the server's configuration and applies its desired revision through the
-// agent, unless the agent has applied it already. It returns the revision with its
-// recorded outcome; the error wraps ErrOffline when the agent is not connected and
-// ErrApplyFailed when the agent did not apply it.
+// agent, also when it was applied before: the agent leaves an intact release alone and
+// restores one whose files were edited behind its back. It returns the revision with its
+// recorded outcome (nil when the server has none); the error wraps ErrOffline when the
+// agent is not connected and ErrApplyFailed when the agent did not apply it.
 func (d *Deployer) Deploy(ctx context.Context, serverID int) (*ent.ConfigRevision, error) {
 	return d.sync(ctx, serverID, true)
 }
@@ -209,8 +216,8 @@ func (d *Deployer) ReconcileAgent(ctx context.Context, nodeID string, reported i
 	return d.Reconcile(ctx, nodeID)
 }
 
-// sync brings one server up to date. With retry, a revision that failed before is sent
-// again.
+// sync brings one server up to date. With retry, the revision is sent again even when
+// it failed or was applied before.
 func (d *Deployer) sync(ctx context.Context, serverID int, retry bool) (*ent.ConfigRevision, error) {
 	unlock, err := d.lock(ctx, serverID)
 	if err != nil {
@@ -244,7 +251,7 @@ func (d *Deployer) sync(ctx context.Context, serverID int, retry bool) (*ent.Con
 	if err != nil {
 		return nil, fmt.Errorf("load server %d: %w", serverID, err)
 	}
-	if srv.AppliedRevision == rev.Number && rev.Status == configrevision.StatusApplied {
+	if !retry && srv.AppliedRevision == rev.Number && rev.Status == configrevision.StatusApplied {
 		return rev, nil
 	}
 	if rev.Status == configrevision.StatusFailed && !retry {
@@ -296,7 +303,9 @@ func (d *Deployer) push(ctx context.Context, srv *ent.Server, rev *ent.ConfigRev
 		).SetStatus(configrevision.StatusSuperseded).Save(ctx); err != nil {
 			return fmt.Errorf("supersede older revisions: %w", err)
 		}
-		return tx.Server.UpdateOneID(srv.ID).SetAppliedRevision(rev.Number).Exec(ctx)
+		// The files are now exactly the revision's, so an earlier drift report no
+		// longer holds.
+		return tx.Server.UpdateOneID(srv.ID).SetAppliedRevision(rev.Number).ClearDrift().Exec(ctx)
 	})
 	if err != nil {
 		return rev, fmt.Errorf("record outcome of revision %d on server %s: %w", rev.Number, srv.Name, err)

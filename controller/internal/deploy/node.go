@@ -1,0 +1,74 @@
+package deploy
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/nginxconf"
+	"github.com/gatehousehq/gatehouse/ent"
+	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
+)
+
+// NodeReporter is implemented by a Sender that knows what a connected agent reported
+// about its node's nginx in its Hello (*hub.Hub does).
+type NodeReporter interface {
+	NginxNode(nodeID string) *agentv1.NginxNode
+}
+
+// NodeNginx is how nginx is set up on one node: the agent's managed directory and where
+// the rendered server blocks listen.
+type NodeNginx struct {
+	Dir         string
+	HTTPPort    int    // 0: 80
+	HTTPSPort   int    // 0: 443
+	BindAddress string // empty: all addresses
+	// Reported is true when the node's agent reported these values, false when they are
+	// defaults (its agent has not connected since the controller started, or is too old
+	// to report them).
+	Reported bool
+}
+
+// apply sets cfg's node fields: the paths below the managed dir, ports and bind address.
+func (n NodeNginx) apply(cfg nginxconf.NodeConfig) nginxconf.NodeConfig {
+	cfg.Webroot, cfg.ConfigDir = n.Dir+"/acme", n.Dir+"/current"
+	cfg.HTTPPort, cfg.HTTPSPort, cfg.BindAddress = n.HTTPPort, n.HTTPSPort, n.BindAddress
+	return cfg
+}
+
+// NodeNginx returns the nginx setup the server's revisions are rendered for. A connected
+// agent's report wins and is remembered; without one, the last report since the
+// controller started holds, else the dir provisioning installed the agent with, else
+// Config.NginxDir, on ports 80 and 443. A report the renderer cannot use (from a broken
+// or hostile agent) is an error, so no revision is rendered from it.
+func (d *Deployer) NodeNginx(srv *ent.Server) (NodeNginx, error) {
+	node := nodeID(srv.ID)
+	if r, ok := d.sender.(NodeReporter); ok && d.sender.Connected(node) {
+		if rep := r.NginxNode(node); rep != nil {
+			if rep.GetHttpPort() > 65535 || rep.GetHttpsPort() > 65535 {
+				return NodeNginx{}, fmt.Errorf("server %s: its agent reports nginx ports %d and %d; set nginx_http_port and nginx_https_port to 1-65535", srv.Name, rep.GetHttpPort(), rep.GetHttpsPort())
+			}
+			n := NodeNginx{Dir: rep.GetDir(), HTTPPort: int(rep.GetHttpPort()), HTTPSPort: int(rep.GetHttpsPort()), BindAddress: rep.GetBindAddress(), Reported: true}
+			if _, fe := nginxconf.Normalize(n.apply(nginxconf.NodeConfig{})); fe != nil {
+				return NodeNginx{}, fmt.Errorf("server %s: its agent reports nginx settings that cannot be rendered; fix the agent's nginx_dir, nginx_http_port, nginx_https_port or nginx_bind_address: %w", srv.Name, fe)
+			}
+			d.nodes.Store(srv.ID, n)
+			return n, nil
+		}
+	}
+	if v, ok := d.nodes.Load(srv.ID); ok {
+		return v.(NodeNginx), nil
+	}
+	n := NodeNginx{Dir: d.cfg.NginxDir}
+	if srv.InstallLayout != nil && srv.InstallLayout.NginxDir != "" {
+		n.Dir = srv.InstallLayout.NginxDir
+	}
+	return n, nil
+}
+
+func (d *Deployer) nodeNginx(ctx context.Context, serverID int) (NodeNginx, error) {
+	srv, err := d.db.Client.Server.Get(ctx, serverID)
+	if err != nil {
+		return NodeNginx{}, fmt.Errorf("load server %d: %w", serverID, err)
+	}
+	return d.NodeNginx(srv)
+}
