@@ -65,7 +65,7 @@ func (d *Deployer) nodeConfig(ctx context.Context, serverID int) (nginxconf.Node
 		nd := proxyconf.DomainConf(dm)
 		switch {
 		case d.cfg.TLS != nil:
-			cert, files, err := d.tlsFor(ctx, dm.Name)
+			cert, files, err := d.tlsFor(ctx, cfg.ConfigDir, dm.Name)
 			if err != nil {
 				return cfg, nil, fmt.Errorf("look up certificate for %s: %w", dm.Name, err)
 			}

@@ -38,11 +38,12 @@ func (r *reportingSender) report(node string, n *agentv1.NginxNode) {
 }
 
 // newReportingFixture is newFixture with a sender that reports nodes' nginx.
-func newReportingFixture(t *testing.T, db *store.DB) (*fixture, *reportingSender) {
+func newReportingFixture(t *testing.T, db *store.DB, cfg Config) (*fixture, *reportingSender) {
 	t.Helper()
-	f := newFixture(t, db, Config{})
+	f := newFixture(t, db, cfg)
 	rs := &reportingSender{fakeSender: f.fake, reports: map[string]*agentv1.NginxNode{}}
-	dep, err := New(db, rs, Config{Debounce: f.dep.cfg.Debounce, OnRevision: f.pub.on}, hclog.NewNullLogger())
+	cfg.Debounce, cfg.OnRevision = f.dep.cfg.Debounce, f.pub.on
+	dep, err := New(db, rs, cfg, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,14 +109,19 @@ func TestServerServingNothingGetsNoRelease(t *testing.T) {
 func TestRevisionFollowsTheReportedNginx(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		f, rs := newReportingFixture(t, db)
+		// Certificates travel in the release, so nginx finds them below the node's dir.
+		f, rs := newReportingFixture(t, db, Config{
+			TLS: func(context.Context, string) (*TLSMaterial, error) {
+				return &TLSMaterial{Chain: TLSFile{Content: []byte("chain\n")}, Key: TLSFile{Content: []byte("key\n"), Mode: 0o600}}, nil
+			},
+		})
 		srv := f.server(t, "web1")
 		node := strconv.Itoa(srv.ID)
 		f.site(t, "one.example.com", srv.ID)
 
 		// Never connected: the defaults.
 		text := revisionText(t, f, srv.ID)
-		for _, want := range []string{"listen 80;", "root /etc/nginx/gatehouse/acme;"} {
+		for _, want := range []string{"listen 80;", "root /etc/nginx/gatehouse/acme;", "ssl_certificate /etc/nginx/gatehouse/current/tls/one.example.com.crt;"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("default revision lacks %q:\n%s", want, text)
 			}
@@ -127,7 +133,7 @@ func TestRevisionFollowsTheReportedNginx(t *testing.T) {
 			t.Fatalf("deploy with the reported nginx: %v %v", rev, err)
 		}
 		text = revisionText(t, f, srv.ID)
-		for _, want := range []string{"listen 127.0.0.1:8080;", "root /srv/ngx/gh/acme;"} {
+		for _, want := range []string{"listen 127.0.0.1:8080;", "root /srv/ngx/gh/acme;", "ssl_certificate /srv/ngx/gh/current/tls/one.example.com.crt;"} {
 			if !strings.Contains(text, want) {
 				t.Errorf("revision lacks %q:\n%s", want, text)
 			}

@@ -39,14 +39,15 @@ func tlsPaths(domain string) (chain, key string) {
 }
 
 // tlsFor asks the TLS hook for a domain's certificate and returns the reference nginx
-// uses and the files that carry it.
-func (d *Deployer) tlsFor(ctx context.Context, domain string) (*nginxconf.CertRef, []file, error) {
+// uses, below configDir where the node's nginx reaches the release, and the files that
+// carry it.
+func (d *Deployer) tlsFor(ctx context.Context, configDir, domain string) (*nginxconf.CertRef, []file, error) {
 	m, err := d.cfg.TLS(ctx, domain)
 	if err != nil || m == nil {
 		return nil, nil, err
 	}
 	chain, key := tlsPaths(domain)
-	ref := &nginxconf.CertRef{CertPath: path.Join(d.ConfigDir(), chain), KeyPath: path.Join(d.ConfigDir(), key)}
+	ref := &nginxconf.CertRef{CertPath: path.Join(configDir, chain), KeyPath: path.Join(configDir, key)}
 	return ref, []file{
 		{Path: chain, Content: m.Chain.Content, Ref: m.Chain.Ref, Mode: m.Chain.Mode},
 		{Path: key, Content: m.Key.Content, Ref: m.Key.Ref, Mode: m.Key.Mode},
