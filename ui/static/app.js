@@ -296,14 +296,22 @@
 
 // Provisioning task page: each finished step arrives on the topic task.<id>
 // and is appended to the log; when the task ends the page reloads to show the
-// stored log and outcome.
+// stored log and outcome. A step that ended before the stream opened is not
+// lost: without news for 10 s the page reloads from the stored log.
 (() => {
   const gh = window.gatehouse;
   if (!gh) return;
   const box = () => document.querySelector("[data-task]");
+  let last = Date.now();
+  document.addEventListener("DOMContentLoaded", () => {
+    const b = box();
+    if (!b || !b.dataset.live) return;
+    setInterval(() => { if (Date.now() - last > 10000) location.reload(); }, 2000);
+  });
   gh.on("task.step", (data) => {
     const b = box();
     if (!b || String(data.task_id) !== b.dataset.task) return;
+    last = Date.now();
     const log = b.querySelector("[data-task-log]");
     if (log && !log.textContent.includes(data.text)) log.textContent += data.text;
   });
