@@ -147,6 +147,7 @@ func TestRuleValidate(t *testing.T) {
 		{"warning after critical", func(r *Rule) { r.Warning = f(99) }, "warning"},
 		{"window too long", func(r *Rule) { r.Window = 48 * time.Hour }, "window"},
 		{"repeat too short", func(r *Rule) { r.Repeat = time.Second }, "repeat"},
+		{"repeat too long", func(r *Rule) { r.Repeat = 30 * 24 * time.Hour }, "repeat"},
 		{"bad label", func(r *Rule) { r.Labels = []string{"a b"} }, "labels"},
 		{"bad server id", func(r *Rule) { r.ServerIDs = []int{-1} }, "servers"},
 		{"days on metric", func(r *Rule) { r.Days = 3 }, "days"},

@@ -140,7 +140,7 @@ type Rule struct {
 // Limits on rule values.
 const (
 	MaxWindow = 24 * time.Hour
-	MinRepeat = time.Minute
+	MinRepeat = 5 * time.Second
 	MaxRepeat = 7 * 24 * time.Hour
 	maxScope  = 200
 )
@@ -256,7 +256,7 @@ func (r Rule) Validate() error {
 		}
 	}
 	if r.Repeat != 0 && (r.Repeat < MinRepeat || r.Repeat > MaxRepeat) {
-		errs["repeat"] = "must be 0 (never) or between 1m and 168h"
+		errs["repeat"] = "must be 0 (never) or between 5s and 168h"
 	}
 	if len(errs) > 0 {
 		return errs
