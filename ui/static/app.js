@@ -327,3 +327,79 @@
     setTimeout(() => location.reload(), 300);
   });
 })();
+
+// --- alerts and jobs (live incidents and job runs) ---
+// Rows are built with textContent only: incident text comes from servers and
+// rules and is never parsed as HTML.
+(() => {
+  "use strict";
+  const gh = window.gatehouse;
+  if (!gh) return;
+  const cell = (text, field) => {
+    const td = document.createElement("td");
+    if (field) td.dataset.field = field;
+    td.textContent = text == null ? "" : String(text);
+    return td;
+  };
+  const syncEmpty = (tbody) => {
+    const empty = document.getElementById("no-open-incidents");
+    if (empty) empty.hidden = tbody.children.length > 0;
+  };
+  gh.on("incident", (inc) => {
+    const tbody = document.querySelector("#open-incidents tbody");
+    if (!tbody || !inc) return;
+    let row = tbody.querySelector(`[data-incident-id="${CSS.escape(String(inc.id))}"]`);
+    if (inc.state === "resolved") {
+      if (row) row.remove();
+      syncEmpty(tbody);
+      return;
+    }
+    if (!row) {
+      row = document.createElement("tr");
+      row.dataset.incidentId = String(inc.id);
+      const state = document.createElement("td");
+      const badge = document.createElement("span");
+      badge.dataset.field = "state";
+      state.append(badge);
+      const actions = document.createElement("td");
+      actions.className = "row-actions";
+      const form = document.createElement("form");
+      form.method = "post";
+      form.action = `/alerts/incidents/${encodeURIComponent(inc.id)}/ack`;
+      const btn = document.createElement("button");
+      btn.className = "btn btn-small";
+      btn.type = "submit";
+      btn.textContent = "Ack";
+      form.append(btn);
+      actions.append(form);
+      row.append(cell(inc.id), state, cell("", "severity"), cell(inc.rule_name), cell(inc.server_name),
+        cell("", "summary"), cell(new Date(inc.started_at).toLocaleString()), cell("", "acked_by"), actions);
+      tbody.prepend(row);
+    }
+    row.dataset.state = inc.state;
+    const badge = row.querySelector('[data-field="state"]');
+    badge.textContent = inc.state;
+    badge.className = `status status-${inc.state}`;
+    row.querySelector('[data-field="severity"]').textContent = inc.severity;
+    row.querySelector('[data-field="summary"]').textContent = inc.summary;
+    row.querySelector('[data-field="acked_by"]').textContent = inc.acked_at ? inc.acked_by : "no";
+    if (inc.acked_at) { const f = row.querySelector("form"); if (f) f.remove(); }
+    syncEmpty(tbody);
+  });
+  gh.on("incident.gone", (d) => {
+    const tbody = document.querySelector("#open-incidents tbody");
+    if (!tbody || !d) return;
+    const row = tbody.querySelector(`[data-incident-id="${CSS.escape(String(d.id))}"]`);
+    if (row) row.remove();
+    syncEmpty(tbody);
+  });
+  gh.on("job", (j) => {
+    const row = j && document.querySelector(`[data-job="${CSS.escape(j.name)}"]`);
+    if (!row) return;
+    const set = (field, text) => { const el = row.querySelector(`[data-field="${field}"]`); if (el) el.textContent = text; };
+    set("last_started_at", j.last_started_at ? new Date(j.last_started_at).toLocaleString() : "never");
+    set("last_outcome", j.running ? "running" : (j.last_outcome + (j.last_error ? " — " + j.last_error : "")));
+    set("last_duration", j.last_duration || "");
+    set("next_run_at", j.next_run_at ? new Date(j.next_run_at).toLocaleString() : "");
+  });
+})();
