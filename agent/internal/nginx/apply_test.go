@@ -137,6 +137,10 @@ func TestApplyReloadRefusedRollsBack(t *testing.T) {
 	if d, err := f.a.Drift(); err != nil || !d.Clean() || d.Revision != 1 {
 		t.Fatalf("after rollback Drift = %+v, %v; want clean revision 1", d, err)
 	}
+	// The master finished with the refused reload before the outcome was
+	// reported, so the next release is judged on its own.
+	f.mustApply(release(3, "http/a.conf", server(f.port, "a.test", "three")))
+	f.wantBody("a.test", "three")
 }
 
 // The rendered configuration answers its revision; a release that answers

@@ -241,7 +241,7 @@ func (a *Applier) waitGeneration(ctx context.Context, m master, before map[int]b
 		if newGeneration(kids, before) {
 			return nil
 		}
-		if lines := mark.emergSince(); lines != "" {
+		if lines := mark.emergSince(); lines != "" && !retryingBind(lines) {
 			return &refusedError{lines: lines}
 		}
 		interval := 500 * time.Microsecond
@@ -256,6 +256,16 @@ func (a *Applier) waitGeneration(ctx context.Context, m master, before map[int]b
 		case <-t.C:
 		}
 	}
+}
+
+// retryingBind reports whether the master is still in its bind retry loop: a
+// listen address in use is tried five times, half a second apart, each
+// failure logged as [emerg], before it gives up with "still could not
+// bind()". Until then it has not finished with the signal, so a verdict now
+// would let the next reload's signal meet the same loop and its later lines
+// be taken for that reload's refusal.
+func retryingBind(emerg string) bool {
+	return strings.Contains(emerg, "bind() to") && !strings.Contains(emerg, "still could not bind()")
 }
 
 // newGeneration reports whether kids holds a worker that was not in before.
