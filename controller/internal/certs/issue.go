@@ -467,11 +467,11 @@ func (s *Service) recordAttempt(ctx context.Context, domainID int, at time.Time,
 }
 
 type storeInput struct {
-	names                    []string
+	names                     []string
 	certPEM, chainPEM, keyPEM []byte
-	info                     acme.Info
-	source                   certificate.Source
-	challenge                string
+	info                      acme.Info
+	source                    certificate.Source
+	challenge                 string
 }
 
 // store saves a certificate as the domain's active one, supersedes the
