@@ -1,0 +1,302 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+type revisionView struct {
+	Number  int64  `json:"number"`
+	Status  string `json:"status"`
+	Outcome string `json:"outcome"`
+	Output  string `json:"output"`
+	Applied bool   `json:"applied"`
+}
+
+type deployView struct {
+	Applied  bool          `json:"applied"`
+	Revision *revisionView `json:"revision"`
+}
+
+type driftView struct {
+	Drift struct {
+		Added    []string `json:"added"`
+		Removed  []string `json:"removed"`
+		Modified []string `json:"modified"`
+	} `json:"drift"`
+	Drifted bool `json:"drifted"`
+}
+
+// proxyAPI calls the API and fails unless it answers want.
+func (c *controllerProc) proxyAPI(want int, method, path string, body, out any) {
+	c.t.Helper()
+	var raw map[string]any
+	if out == nil {
+		out = &raw
+	}
+	if code := c.api(method, path, body, out); code != want {
+		c.t.Fatalf("%s %s: status %d, want %d (%v)", method, path, code, want, out)
+	}
+}
+
+func (c *controllerProc) proxyDeploy(id int) deployView {
+	c.t.Helper()
+	var d deployView
+	c.proxyAPI(200, "POST", fmt.Sprintf("/api/v1/servers/%d/deploy", id), nil, &d)
+	if d.Revision == nil {
+		c.t.Fatalf("deploy of server %d returned no revision", id)
+	}
+	return d
+}
+
+// TestProxyThroughRealNginx applies domains, upstreams, routes and a stream through a
+// real agent to a real nginx and checks what clients see: round robin over two
+// backends, a redirect, a WebSocket echo, basic auth, a deny list and a TCP stream. A
+// release nginx refuses at `nginx -t`, and one whose reload fails, leave the previous
+// revision serving; a hand edit is reported as drift and a redeploy restores it.
+func TestProxyThroughRealNginx(t *testing.T) {
+	t.Parallel()
+	// Backends on loopback.
+	aHost, aPort := startNamedBackend(t, "backend-a")
+	bHost, bPort := startNamedBackend(t, "backend-b")
+	wsHost, wsPort := startWebSocketEcho(t)
+	echoHost, echoPort := startTCPEcho(t)
+
+	// The node: a private nginx master and an agent driving it.
+	ngx := startNodeNginx(t)
+	httpPort, httpsPort, streamPort := proxyFreePort(t), proxyFreePort(t), proxyFreePort(t)
+	node := net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
+	c := startController(t)
+	token, pin := c.addServer("edge")
+	agent := startAgent(t, c, token, pin, "http://"+freeAddr(t), ngx.agentEnv(httpPort, httpsPort)...)
+	id := c.serverID("edge")
+	eventually(t, 30*time.Second, "the agent to connect", func() bool { return c.server(id).Connected })
+
+	// A server that serves nothing has no revision and got no command.
+	var revs struct {
+		Revisions []revisionView `json:"revisions"`
+		Drifted   bool           `json:"drifted"`
+	}
+	c.proxyAPI(200, "GET", fmt.Sprintf("/api/v1/servers/%d/revisions", id), nil, &revs)
+	if len(revs.Revisions) != 0 {
+		t.Fatalf("a server serving nothing has revisions: %+v", revs.Revisions)
+	}
+	if _, err := os.Stat(filepath.Join(ngx.dir, "current")); !os.IsNotExist(err) {
+		t.Fatalf("the agent has a current release before any domain: %v", err)
+	}
+
+	target := func(h string, p int) map[string]any { return map[string]any{"host": h, "port": p} }
+	c.proxyAPI(201, "POST", "/api/v1/upstreams", map[string]any{"name": "app", "targets": []any{target(aHost, aPort), target(bHost, bPort)}}, nil)
+	c.proxyAPI(201, "POST", "/api/v1/upstreams", map[string]any{"name": "ws", "targets": []any{target(wsHost, wsPort)}}, nil)
+	c.proxyAPI(201, "POST", "/api/v1/upstreams", map[string]any{"name": "echo", "targets": []any{target(echoHost, echoPort)}}, nil)
+	appDomain := map[string]any{"name": "app.test", "servers": []int{id}, "routes": []any{
+		map[string]any{"path": "/", "kind": "proxy", "upstream": "app"},
+		map[string]any{"path": "/ws", "kind": "proxy", "upstream": "ws", "websocket": true},
+		map[string]any{"path": "/old", "match": "exact", "kind": "redirect", "redirect_code": 301, "redirect_target": "https://new.example.com/landing"},
+	}}
+	var created struct {
+		Domain struct {
+			ID int `json:"id"`
+		} `json:"domain"`
+	}
+	c.proxyAPI(201, "POST", "/api/v1/domains", appDomain, &created)
+	appID := created.Domain.ID
+	c.proxyAPI(201, "POST", "/api/v1/domains", map[string]any{"name": "auth.test", "servers": []int{id},
+		"routes": []any{map[string]any{"path": "/", "kind": "proxy", "upstream": "app"}}}, &created)
+	c.proxyAPI(201, "POST", fmt.Sprintf("/api/v1/domains/%d/users", created.Domain.ID), map[string]any{"username": "carol", "password": "correct horse battery"}, nil)
+	c.proxyAPI(201, "POST", "/api/v1/domains", map[string]any{"name": "deny.test", "servers": []int{id}, "deny": []string{"127.0.0.1"},
+		"routes": []any{map[string]any{"path": "/", "kind": "proxy", "upstream": "app"}}}, nil)
+	c.proxyAPI(201, "POST", "/api/v1/streams", map[string]any{"name": "echo", "listen_port": streamPort, "protocol": "tcp", "upstream": "echo", "servers": []int{id}}, nil)
+
+	d := c.proxyDeploy(id)
+	if !d.Applied || d.Revision.Outcome != "applied" {
+		t.Fatalf("deploy: %+v %+v", d, d.Revision)
+	}
+	good := d.Revision.Number
+
+	// Round robin over both targets. Right after a reload an old worker may still
+	// answer a request or two, so each check polls until it holds.
+	roundRobin := func(what string) {
+		t.Helper()
+		eventually(t, 15*time.Second, what, func() bool {
+			seen := map[string]int{}
+			for range 6 {
+				h := nodeGet(node, "app.test", "/x", "", "")
+				if h.code != 200 {
+					return false
+				}
+				seen[h.body]++
+			}
+			return seen["backend-a /x"] >= 2 && seen["backend-b /x"] >= 2
+		})
+	}
+	roundRobin("app.test to reach both backends round robin")
+	if h := nodeGet(node, "app.test", "/old", "", ""); h.code != 301 || h.location != "https://new.example.com/landing" {
+		t.Errorf("redirect route: %v", h)
+	}
+	if got, err := wsEcho(node, "app.test", "/ws", "hello over websocket"); err != nil || got != "hello over websocket" {
+		t.Errorf("websocket echo: %q %v", got, err)
+	}
+	if h := nodeGet(node, "auth.test", "/", "", ""); h.code != 401 {
+		t.Errorf("basic auth without credentials: %v", h)
+	}
+	if h := nodeGet(node, "auth.test", "/", "carol", "wrong"); h.code != 401 {
+		t.Errorf("basic auth with a wrong password: %v", h)
+	}
+	if h := nodeGet(node, "auth.test", "/in", "carol", "correct horse battery"); h.code != 200 || !strings.HasSuffix(h.body, " /in") {
+		t.Errorf("basic auth with credentials: %v", h)
+	}
+	if h := nodeGet(node, "deny.test", "/", "", ""); h.code != 403 {
+		t.Errorf("deny list holding 127.0.0.1: %v", h)
+	}
+	streamAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(streamPort))
+	if got, err := tcpEcho(streamAddr, "ping through the stream\n"); err != nil || got != "ping through the stream\n" {
+		t.Errorf("tcp stream: %q %v", got, err)
+	}
+
+	// A snippet the allowlist accepts but nginx refuses: TEST_FAILED with nginx's own
+	// message, and the previous revision still current and serving.
+	broken := map[string]any{}
+	for k, v := range appDomain {
+		broken[k] = v
+	}
+	broken["snippet"] = "gzip maybe;"
+	c.proxyAPI(200, "PUT", fmt.Sprintf("/api/v1/domains/%d", appID), broken, nil)
+	d = c.proxyDeploy(id)
+	if d.Applied || d.Revision.Outcome != "test_failed" || !strings.Contains(d.Revision.Output, `invalid value "maybe"`) {
+		t.Fatalf("refused snippet: applied=%v %+v", d.Applied, d.Revision)
+	}
+	if srv := c.server(id); !srv.Connected {
+		t.Fatal("agent disconnected after a refused release")
+	}
+	proxyAssertCurrent(t, ngx.dir, good)
+	roundRobin("the previous revision to keep serving after nginx -t refused the next")
+	c.proxyAPI(200, "PUT", fmt.Sprintf("/api/v1/domains/%d", appID), appDomain, nil)
+
+	// A reload that fails (the stream's port is taken by another socket; `nginx -t`
+	// cannot see that) is rolled back, and the node keeps serving.
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	takenPort := taken.Addr().(*net.TCPAddr).Port
+	c.proxyAPI(201, "POST", "/api/v1/streams", map[string]any{"name": "clash", "listen_port": takenPort, "protocol": "tcp", "upstream": "echo", "servers": []int{id}}, &created)
+	d = c.proxyDeploy(id)
+	if d.Applied || d.Revision.Outcome != "reload_failed" || !strings.Contains(d.Revision.Output, "Address already in use") {
+		t.Fatalf("reload onto a taken port: applied=%v %+v", d.Applied, d.Revision)
+	}
+	proxyAssertCurrent(t, ngx.dir, good)
+	roundRobin("the previous revision to keep serving after a failed reload")
+	if got, err := tcpEcho(streamAddr, "still streaming\n"); err != nil || got != "still streaming\n" {
+		t.Errorf("tcp stream after the rollback: %q %v", got, err)
+	}
+	var streams struct {
+		Streams []struct {
+			ID   int    `json:"id"`
+			Name string `json:"name"`
+		} `json:"streams"`
+	}
+	c.proxyAPI(200, "GET", "/api/v1/streams", nil, &streams)
+	for _, s := range streams.Streams {
+		if s.Name == "clash" {
+			c.proxyAPI(204, "DELETE", fmt.Sprintf("/api/v1/streams/%d", s.ID), nil, nil)
+		}
+	}
+	d = c.proxyDeploy(id)
+	if !d.Applied {
+		t.Fatalf("deploy after removing the clash: %+v", d.Revision)
+	}
+	good = d.Revision.Number
+	proxyAssertCurrent(t, ngx.dir, good)
+
+	// Drift: a hand edit is reported, shown on the revisions page, and undone by a
+	// redeploy of the same revision.
+	edited := filepath.Join(ngx.dir, "current", "http", "domain-app.test.conf")
+	orig, err := os.ReadFile(edited)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(edited, append(append([]byte{}, orig...), "# edited by hand\n"...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var drift driftView
+	c.proxyAPI(200, "POST", fmt.Sprintf("/api/v1/servers/%d/drift", id), nil, &drift)
+	if !drift.Drifted || len(drift.Drift.Modified) != 1 || drift.Drift.Modified[0] != "http/domain-app.test.conf" {
+		t.Fatalf("drift after a hand edit: %+v", drift)
+	}
+	page := c.proxyPage(fmt.Sprintf("/servers/%d/revisions", id))
+	if !strings.Contains(page, "changed outside Gatehouse") || !strings.Contains(page, "http/domain-app.test.conf") {
+		t.Errorf("revisions page does not show the drift:\n%s", page)
+	}
+	d = c.proxyDeploy(id)
+	if !d.Applied || d.Revision.Number != good {
+		t.Fatalf("redeploy: %+v", d.Revision)
+	}
+	if now, _ := os.ReadFile(edited); string(now) != string(orig) {
+		t.Errorf("redeploy left the hand edit in place:\n%s", now)
+	}
+	c.proxyAPI(200, "POST", fmt.Sprintf("/api/v1/servers/%d/drift", id), nil, &drift)
+	if drift.Drifted {
+		t.Errorf("drift after the redeploy: %+v", drift)
+	}
+	roundRobin("app.test to serve after the redeploy")
+
+	// The agent reports its current release on reconnect, so nothing is pushed again.
+	agent.stop()
+	eventually(t, 15*time.Second, "the agent to go offline", func() bool { return !c.server(id).Connected })
+	agent = proxyRestart(t, agent)
+	eventually(t, 30*time.Second, "the agent to reconnect", func() bool { return c.server(id).Connected })
+	c.proxyAPI(200, "GET", fmt.Sprintf("/api/v1/servers/%d/revisions", id), nil, &revs)
+	if len(revs.Revisions) == 0 || revs.Revisions[0].Number != good || !revs.Revisions[0].Applied {
+		t.Errorf("after reconnect: %+v", revs.Revisions)
+	}
+}
+
+// proxyRestart starts a stopped process again with the same program, arguments and
+// environment (an agent keeps its identity in its state dir).
+func proxyRestart(t *testing.T, p *proc) *proc {
+	t.Helper()
+	return startProc(t, p.name, p.cmd.Env[len(os.Environ()):], p.cmd.Path, p.cmd.Args[1:]...)
+}
+
+// proxyAssertCurrent checks which release the node's current link names.
+func proxyAssertCurrent(t *testing.T, dir string, rev int64) {
+	t.Helper()
+	got, err := os.Readlink(filepath.Join(dir, "current"))
+	if want := "releases/" + strconv.FormatInt(rev, 10); err != nil || got != want {
+		t.Fatalf("current -> %q (%v), want %q", got, err, want)
+	}
+}
+
+// proxyPage signs in as the admin and returns a page's HTML.
+func (c *controllerProc) proxyPage(path string) string {
+	c.t.Helper()
+	jar, _ := cookiejar.New(nil)
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	resp, err := browser.PostForm("http://"+c.httpAddr+"/login", url.Values{"username": {"admin"}, "password": {c.password}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	resp.Body.Close()
+	resp, err = browser.Get("http://" + c.httpAddr + path)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		c.t.Fatalf("GET %s: %d\n%s", path, resp.StatusCode, b)
+	}
+	return string(b)
+}
