@@ -10,10 +10,12 @@ import (
 	"flag"
 	"fmt"
 	"net"
+	"net/mail"
 	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -53,7 +55,20 @@ type Config struct {
 	AlertInterval time.Duration
 	// TelegramAPIURL is the Bot API base URL; changed only for testing or an HTTP proxy.
 	TelegramAPIURL string
+
+	// Certificates and DNS checks.
+	ACMEDirectory     string        // ACME directory URL ("production" and "staging" name Let's Encrypt's)
+	ACMEEmail         string        // contact given to the CA with the account; optional
+	ACMECARoots       string        // PEM file of extra roots trusted when talking to the ACME directory
+	ACMECAAIdentity   string        // the CA's CAA identity; empty reads it from the directory
+	ACMEHTTPPort      int           // port the preflight fetches the challenge path on (the CA uses 80)
+	DNSResolvers      []string      // recursive resolvers (host:port) for DNS checks and DNS-01
+	RenewBefore       time.Duration // renew certificates this long before they expire
+	DNSCheckInterval  time.Duration // how often every domain's DNS is checked
+	CertCheckInterval time.Duration // how often renewals are due-checked and served certificates watched
 }
+
+var caaIdentity = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
 
 // Default returns the embedded defaults: SQLite under ./data, listening on loopback.
 func Default() Config {
@@ -76,6 +91,13 @@ func Default() Config {
 		AgentDistDir:    "dist",
 		AlertInterval:   15 * time.Second,
 		TelegramAPIURL:  "https://api.telegram.org",
+
+		ACMEDirectory:     "https://acme-v02.api.letsencrypt.org/directory",
+		ACMEHTTPPort:      80,
+		DNSResolvers:      []string{"8.8.8.8:53", "1.1.1.1:53"},
+		RenewBefore:       30 * 24 * time.Hour,
+		DNSCheckInterval:  time.Hour,
+		CertCheckInterval: time.Hour,
 	}
 }
 
@@ -187,6 +209,45 @@ func settings() []setting {
 		d("token_lifetime", "lifetime of enrollment tokens", func(c *Config) *time.Duration { return &c.TokenLifetime }),
 		d("alert_interval", "how often alert rules are evaluated", func(c *Config) *time.Duration { return &c.AlertInterval }),
 		s("telegram_api_url", "Telegram Bot API base URL; change only for testing or to go through a proxy", func(c *Config) *string { return &c.TelegramAPIURL }),
+		mk("acme_directory", "ACME directory URL: production or staging (Let's Encrypt) or any https:// ACME URL",
+			func(c *Config, v string) error {
+				switch v {
+				case "production":
+					v = "https://acme-v02.api.letsencrypt.org/directory"
+				case "staging":
+					v = "https://acme-staging-v02.api.letsencrypt.org/directory"
+				}
+				c.ACMEDirectory = v
+				return nil
+			}, func(c *Config) string { return c.ACMEDirectory }),
+		s("acme_email", "contact address given to the CA with the ACME account (optional)", func(c *Config) *string { return &c.ACMEEmail }),
+		s("acme_ca_roots", "PEM file of extra root certificates to trust when talking to the ACME directory (private CAs)", func(c *Config) *string { return &c.ACMECARoots }),
+		s("acme_caa_identity", "the CA's CAA identity, e.g. letsencrypt.org (default: read from the directory)", func(c *Config) *string { return &c.ACMECAAIdentity }),
+		mk("acme_http_port", "port the preflight fetches /.well-known/acme-challenge/ on (the CA always uses 80)",
+			func(c *Config, v string) error {
+				p, err := strconv.Atoi(v)
+				if err != nil {
+					return fmt.Errorf("%q is not a port number", v)
+				}
+				c.ACMEHTTPPort = p
+				return nil
+			}, func(c *Config) string { return strconv.Itoa(c.ACMEHTTPPort) }),
+		mk("dns_resolvers", "comma-separated recursive resolvers (host:port) for DNS checks and DNS-01",
+			func(c *Config, v string) error {
+				c.DNSResolvers = nil
+				for _, r := range strings.Split(v, ",") {
+					if r = strings.TrimSpace(r); r != "" {
+						if _, _, err := net.SplitHostPort(r); err != nil {
+							r = net.JoinHostPort(r, "53")
+						}
+						c.DNSResolvers = append(c.DNSResolvers, r)
+					}
+				}
+				return nil
+			}, func(c *Config) string { return strings.Join(c.DNSResolvers, ",") }),
+		d("renew_before", "renew certificates this long before they expire", func(c *Config) *time.Duration { return &c.RenewBefore }),
+		d("dns_check_interval", "how often every domain's DNS is checked", func(c *Config) *time.Duration { return &c.DNSCheckInterval }),
+		d("cert_check_interval", "how often due renewals run and served certificates are checked", func(c *Config) *time.Duration { return &c.CertCheckInterval }),
 		s("agent_dist_dir", "directory with the agent builds provisioning uploads (gatehouse-agent-linux-amd64, -arm64; make build writes them to dist/)", func(c *Config) *string { return &c.AgentDistDir }),
 	}
 }
@@ -329,6 +390,30 @@ func (c Config) Validate() error {
 	if u, err := url.Parse(c.TelegramAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" {
 		bad("telegram_api_url", "%q must be an http:// or https:// URL without credentials, query or fragment", c.TelegramAPIURL)
 	}
+	if u, err := url.Parse(c.ACMEDirectory); err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		bad("acme_directory", "%q must be production, staging or an https:// ACME directory URL", c.ACMEDirectory)
+	}
+	if c.ACMEEmail != "" {
+		if a, err := mail.ParseAddress(c.ACMEEmail); err != nil || a.Address != c.ACMEEmail {
+			bad("acme_email", "%q must be a plain address such as admin@example.com", c.ACMEEmail)
+		}
+	}
+	if c.ACMEHTTPPort < 1 || c.ACMEHTTPPort > 65535 {
+		bad("acme_http_port", "%d must be 1-65535", c.ACMEHTTPPort)
+	}
+	if len(c.DNSResolvers) == 0 {
+		bad("dns_resolvers", "name at least one resolver, e.g. 1.1.1.1:53")
+	}
+	for _, r := range c.DNSResolvers {
+		host, port, err := net.SplitHostPort(r)
+		p, perr := strconv.Atoi(port)
+		if _, aerr := netip.ParseAddr(host); err != nil || aerr != nil || perr != nil || p < 1 || p > 65535 {
+			bad("dns_resolvers", "%q must be an IP address with an optional :port, e.g. 1.1.1.1:53", r)
+		}
+	}
+	if c.ACMECAAIdentity != "" && !caaIdentity.MatchString(c.ACMECAAIdentity) {
+		bad("acme_caa_identity", "%q must be a domain such as letsencrypt.org", c.ACMECAAIdentity)
+	}
 	type minDur struct {
 		name string
 		d    time.Duration
@@ -344,6 +429,9 @@ func (c Config) Validate() error {
 		{"cert_lifetime", c.CertLifetime, 5 * time.Second},
 		{"token_lifetime", c.TokenLifetime, 10 * time.Second},
 		{"alert_interval", c.AlertInterval, time.Second},
+		{"renew_before", c.RenewBefore, time.Hour},
+		{"dns_check_interval", c.DNSCheckInterval, time.Second},
+		{"cert_check_interval", c.CertCheckInterval, time.Second},
 	} {
 		if m.d < m.min {
 			bad(m.name, "%s is too short (at least %s)", m.d, m.min)
