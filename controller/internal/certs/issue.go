@@ -342,43 +342,73 @@ func (l *taskLog) Printf(format string, args ...any) {
 // new revision. The attempt is recorded as a Task whose id is returned with
 // the outcome; a failure also moves the domain's next automatic attempt back.
 func (s *Service) Issue(ctx context.Context, domainID int) (*ent.Certificate, int, error) {
+	run, taskID, err := s.begin(ctx, domainID)
+	if err != nil {
+		return nil, taskID, err
+	}
+	c, err := run(ctx)
+	return c, taskID, err
+}
+
+// Start begins an issuance in the background and returns its Task id at once,
+// for pages that show its log live. The issuance is bounded by timeout.
+func (s *Service) Start(ctx context.Context, domainID int, timeout time.Duration) (int, error) {
+	run, taskID, err := s.begin(ctx, domainID)
+	if err != nil {
+		return taskID, err
+	}
+	go func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
+		defer cancel()
+		_, _ = run(rctx)
+	}()
+	return taskID, nil
+}
+
+// begin claims the domain and records the attempt's Task; run does the work.
+func (s *Service) begin(ctx context.Context, domainID int) (run func(context.Context) (*ent.Certificate, error), taskID int, err error) {
 	if _, busy := s.running.LoadOrStore(domainID, struct{}{}); busy {
 		return nil, 0, ErrBusy
 	}
-	defer s.running.Delete(domainID)
+	release := func() { s.running.Delete(domainID) }
 	d, err := s.domain(ctx, domainID)
 	if err != nil {
+		release()
 		return nil, 0, err
 	}
 	now := s.cfg.Now()
 	t, err := s.db.Client.Task.Create().SetKind(TaskKind).SetSubject(d.Name).SetStatus(task.StatusRunning).SetStartedAt(now).Save(ctx)
 	if err != nil {
+		release()
 		return nil, 0, fmt.Errorf("record issuance task: %w", err)
 	}
-	lg := &taskLog{s: s, domainID: domainID, id: t.ID}
 	s.event(domainID, "cert", map[string]any{"domain_id": domainID, "task_id": t.ID, "status": "running"})
-	cert, err := s.issue(ctx, d, lg)
-	finish := s.db.Client.Task.UpdateOneID(t.ID).SetFinishedAt(s.cfg.Now())
-	status := "succeeded"
-	if err != nil {
-		lg.Printf("failed: %v", err)
-		status = "failed"
-		finish.SetStatus(task.StatusFailed).SetError(err.Error())
-	} else {
-		finish.SetStatus(task.StatusSucceeded)
-	}
-	if ferr := finish.Exec(context.WithoutCancel(ctx)); ferr != nil {
-		s.log.Error("record issuance outcome", "domain", d.Name, "error", ferr)
-	}
-	if perr := s.recordAttempt(context.WithoutCancel(ctx), domainID, now, err); perr != nil {
-		s.log.Error("record issuance attempt", "domain", d.Name, "error", perr)
-	}
-	data := map[string]any{"domain_id": domainID, "task_id": t.ID, "status": status}
-	if err != nil {
-		data["error"] = err.Error()
-	}
-	s.event(domainID, "cert", data)
-	return cert, t.ID, err
+	return func(ctx context.Context) (*ent.Certificate, error) {
+		defer release()
+		lg := &taskLog{s: s, domainID: domainID, id: t.ID}
+		cert, err := s.issue(ctx, d, lg)
+		finish := s.db.Client.Task.UpdateOneID(t.ID).SetFinishedAt(s.cfg.Now())
+		status := "succeeded"
+		if err != nil {
+			lg.Printf("failed: %v", err)
+			status = "failed"
+			finish.SetStatus(task.StatusFailed).SetError(err.Error())
+		} else {
+			finish.SetStatus(task.StatusSucceeded)
+		}
+		if ferr := finish.Exec(context.WithoutCancel(ctx)); ferr != nil {
+			s.log.Error("record issuance outcome", "domain", d.Name, "error", ferr)
+		}
+		if perr := s.recordAttempt(context.WithoutCancel(ctx), domainID, now, err); perr != nil {
+			s.log.Error("record issuance attempt", "domain", d.Name, "error", perr)
+		}
+		data := map[string]any{"domain_id": domainID, "task_id": t.ID, "status": status}
+		if err != nil {
+			data["error"] = err.Error()
+		}
+		s.event(domainID, "cert", data)
+		return cert, err
+	}, t.ID, nil
 }
 
 func (s *Service) issue(ctx context.Context, d *ent.Domain, lg *taskLog) (*ent.Certificate, error) {
