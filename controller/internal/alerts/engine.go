@@ -118,6 +118,21 @@ func (e *Engine) Forget(serverID int) {
 	e.mu.Unlock()
 }
 
+// forgetOthers drops the buffers of servers that no longer exist.
+func (e *Engine) forgetOthers(facts []ServerFacts) {
+	known := make(map[int]bool, len(facts))
+	for _, f := range facts {
+		known[f.ID] = true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id := range e.buffers {
+		if !known[id] {
+			delete(e.buffers, id)
+		}
+	}
+}
+
 func (e *Engine) snapshot(serverID int) []Observation {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -160,6 +175,7 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 	if err != nil {
 		return err
 	}
+	e.forgetOthers(facts)
 	open, err := e.db.Client.Incident.Query().Where(incident.StateIn(incident.StatePending, incident.StateFiring)).All(ctx)
 	if err != nil {
 		return fmt.Errorf("read open incidents: %w", err)

@@ -462,3 +462,48 @@ func TestWebhookChannelDeliversAndRecords(t *testing.T) {
 		}
 	})
 }
+
+func TestObserveNeverBlocksAndBuffersAreBounded(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *store.DB) {
+		fx := newFixture(t, db)
+		e := New(db, hclog.NewNullLogger(), Options{Notifier: fx.rec, Now: fx.clk.now, ObserveQueue: 1})
+		// Nothing drains the queue yet: the second observation is dropped, not waited for.
+		e.Observe(Observation{ServerID: fx.server.ID, At: fx.clk.t, Values: map[string]float64{"cpu": 1}})
+		e.Observe(Observation{ServerID: fx.server.ID, At: fx.clk.t, Values: map[string]float64{"cpu": 2}})
+		if e.dropped.Load() != 1 {
+			t.Fatalf("dropped %d, want 1", e.dropped.Load())
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { e.Run(ctx); close(done) }()
+		defer func() { cancel(); <-done }()
+		// Observations older than the longest window (at least a minute) plus
+		// a minute are trimmed; an evaluation learns that no rule needs more.
+		if err := e.Evaluate(context.Background(), nopLog{}); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 5 {
+			e.Observe(Observation{ServerID: fx.server.ID, At: fx.clk.t.Add(time.Duration(i) * time.Minute), Values: map[string]float64{"cpu": 3}})
+			deadline := time.Now().Add(5 * time.Second)
+			for e.lastObserved(fx.server.ID) != fx.clk.t.Add(time.Duration(i)*time.Minute) {
+				if time.Now().After(deadline) {
+					t.Fatal("observation not buffered")
+				}
+				time.Sleep(time.Millisecond)
+			}
+		}
+		if n := len(e.snapshot(fx.server.ID)); n > 3 {
+			t.Fatalf("%d observations kept over 4 minutes, want at most 3", n)
+		}
+		// A server that is gone loses its buffer at the next evaluation.
+		e.mu.Lock()
+		e.buffers[9999] = []Observation{{ServerID: 9999, At: fx.clk.t}}
+		e.mu.Unlock()
+		if err := e.Evaluate(context.Background(), nopLog{}); err != nil {
+			t.Fatal(err)
+		}
+		if len(e.snapshot(9999)) != 0 {
+			t.Fatal("the buffer of a deleted server was kept")
+		}
+	})
+}
