@@ -261,6 +261,20 @@ func TestAlertsNotifyThroughTelegram(t *testing.T) {
 	if !ok {
 		t.Fatalf("jobs: %+v", jobs)
 	}
+	for path, want := range map[string]string{
+		"/jobs":            "Evaluate alert rules",
+		"/alerts/rules":    "averaged over 3 seconds",
+		"/alerts/silences": "maintenance",
+		"/alerts/channels": "chat " + fmt.Sprint(opsChat),
+	} {
+		body := c.page(path)
+		if !strings.Contains(body, want) {
+			t.Errorf("%s does not show %q", path, want)
+		}
+		if strings.Contains(body, botToken) || strings.Contains(body, "<b>edge</b>") {
+			t.Errorf("%s leaks the bot token or unescaped markup", path)
+		}
+	}
 }
 
 // TestOfflineRuleFiresAndResolves stops the agent until an offline rule

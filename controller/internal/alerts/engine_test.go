@@ -507,3 +507,41 @@ func TestObserveNeverBlocksAndBuffersAreBounded(t *testing.T) {
 		}
 	})
 }
+
+func TestTelegramHandler(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		fx := newFixture(t, db)
+		r := cpuRule(t, fx.e, 0)
+		for range 4 {
+			fx.step(t, 99)
+		}
+		inc := fx.incidents(t)[0]
+		h := fx.e.Handler()
+		lines, err := h.Status(ctx)
+		if err != nil || len(lines) != 1 || !strings.Contains(lines[0].Name, "CPU on web-1") || lines[0].State != "critical" {
+			t.Fatalf("status = %+v, %v", lines, err)
+		}
+		if err := h.Ack(ctx, "not-a-number", "@eve"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("ack of a malformed id: %v", err)
+		}
+		if err := h.Silence(ctx, strconv.Itoa(inc.ID), time.Hour, "@bob"); err != nil {
+			t.Fatal(err)
+		}
+		sils, err := fx.e.Silences(ctx)
+		if err != nil || len(sils) != 1 {
+			t.Fatalf("silences %v %v", sils, err)
+		}
+		s := sils[0]
+		if s.RuleID != r.ID || s.ServerID != fx.server.ID || s.EndsAt.Sub(s.StartsAt) != time.Hour || s.CreatedBy != "telegram:@bob" {
+			t.Fatalf("silence from the button: %+v", s)
+		}
+		if err := h.Ack(ctx, strconv.Itoa(inc.ID), "@bob"); err != nil {
+			t.Fatal(err)
+		}
+		lines, _ = h.Status(ctx)
+		if !strings.Contains(lines[0].State, "acked by telegram:@bob") {
+			t.Fatalf("status after ack: %+v", lines)
+		}
+	})
+}
