@@ -24,6 +24,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/alerts"
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
+	"github.com/gatehousehq/gatehouse/controller/internal/certs"
 	"github.com/gatehousehq/gatehouse/controller/internal/config"
 	"github.com/gatehousehq/gatehouse/controller/internal/deploy"
 	"github.com/gatehousehq/gatehouse/controller/internal/events"
@@ -61,6 +62,7 @@ type Controller struct {
 	tiles    *tileCoalescer
 	deployer *deploy.Deployer
 	proxy    *proxyconf.Service
+	certs    *certs.Service
 	sched    *scheduler.Scheduler
 	alerts   *alerts.Engine
 	channels *alerts.Channels
@@ -157,6 +159,9 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, opts Options)
 	}
 	c.registry.OnRevoke = func(id string) { c.hub.Disconnect(id, "certificate revoked or server removed") }
 	c.deployer, err = deploy.New(c.db, c.hub, deploy.Config{
+		// Certificates travel in each node's release (certs.go builds c.certs next).
+		TLS:    func(ctx context.Context, d string) (*deploy.TLSMaterial, error) { return c.certs.TLS(ctx, d) },
+		Secret: func(ctx context.Context, ref string) ([]byte, error) { return c.certs.Secret(ctx, ref) },
 		OnRevision: func(serverID int, rev *ent.ConfigRevision) {
 			c.events.Publish(events.Event{Topic: "server." + strconv.Itoa(serverID), Name: "revision",
 				Data: map[string]any{"server_id": serverID, "number": rev.Number, "status": rev.Status, "outcome": rev.Outcome}})
@@ -165,7 +170,10 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, opts Options)
 	if err != nil {
 		return nil, err
 	}
-	c.proxy = proxyconf.New(c.db, proxyconf.Config{Notifier: c.deployer}, log)
+	if err := c.buildCerts(); err != nil {
+		return nil, err
+	}
+	c.proxy = proxyconf.New(c.db, proxyconf.Config{Notifier: c.deployer, Certificate: c.certs.HasCertificate}, log)
 	c.prov = newProvisioner(c)
 	if err := c.prov.recoverInterrupted(ctx); err != nil {
 		return nil, err

@@ -42,6 +42,10 @@ func (c *Controller) buildWeb() error {
 		w.Close()
 		return err
 	}
+	if err := (&certsWeb{c: c, w: w}).register(); err != nil {
+		w.Close()
+		return err
+	}
 	if err := proxyweb.Register(w, proxyweb.Deps{Proxy: c.proxy, Deploy: c.deployer, DB: c.db, Log: c.log}); err != nil {
 		w.Close()
 		return err

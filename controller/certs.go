@@ -1,0 +1,119 @@
+package controller
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/certs"
+	"github.com/gatehousehq/gatehouse/controller/internal/events"
+	"github.com/gatehousehq/gatehouse/controller/internal/scheduler"
+	"github.com/gatehousehq/gatehouse/ent"
+)
+
+// issueTimeout bounds one issuance started from the UI or API.
+const issueTimeout = 10 * time.Minute
+
+// buildCerts creates the certificate service and adds its scheduled jobs: DNS
+// checks, renewals and the served-certificate watch. It runs after the
+// deployer, whose node setup tells where each node's nginx answers.
+func (c *Controller) buildCerts() error {
+	hc, err := acmeHTTPClient(c.cfg.ACMECARoots)
+	if err != nil {
+		return err
+	}
+	c.certs, err = certs.New(c.db, c.box, c.hub, c.deployer, certs.Config{
+		DirectoryURL: c.cfg.ACMEDirectory,
+		Email:        c.cfg.ACMEEmail,
+		HTTPClient:   hc,
+		CAAIdentity:  c.cfg.ACMECAAIdentity,
+		Resolvers:    c.cfg.DNSResolvers,
+		RenewBefore:  c.cfg.RenewBefore,
+		ProbePort:    c.cfg.ACMEHTTPPort,
+		Endpoint: func(_ context.Context, srv *ent.Server) (certs.Endpoint, error) {
+			n, err := c.deployer.NodeNginx(srv)
+			if err != nil {
+				return certs.Endpoint{}, err
+			}
+			return certs.Endpoint{Host: n.BindAddress, HTTPPort: n.HTTPPort, HTTPSPort: n.HTTPSPort}, nil
+		},
+		OnEvent: c.onCertEvent,
+	}, c.log)
+	if err != nil {
+		return fmt.Errorf("certificates: %w", err)
+	}
+	for _, j := range []scheduler.Job{
+		{
+			Name: "dns.check", Title: "Check where every domain points, its delegation and CAA",
+			Every: c.cfg.DNSCheckInterval,
+			Run: func(ctx context.Context, l *scheduler.Log) error {
+				return c.certs.CheckAll(ctx, l.Printf)
+			},
+		},
+		{
+			Name: "certs.renew", Title: "Order and renew certificates that are due",
+			Every: c.cfg.CertCheckInterval, Timeout: max(c.cfg.CertCheckInterval, 30*time.Minute),
+			Run: func(ctx context.Context, l *scheduler.Log) error {
+				return c.certs.RenewDue(ctx, l.Printf)
+			},
+		},
+		{
+			Name: "certs.watch", Title: "Check the certificate every node serves",
+			Every: c.cfg.CertCheckInterval,
+			Run: func(ctx context.Context, l *scheduler.Log) error {
+				return c.certs.WatchAll(ctx, l.Printf)
+			},
+		},
+	} {
+		if err := c.sched.Add(j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// acmeHTTPClient trusts the system roots plus those in rootsFile, if any.
+func acmeHTTPClient(rootsFile string) (*http.Client, error) {
+	if rootsFile == "" {
+		return nil, nil
+	}
+	pemBytes, err := os.ReadFile(rootsFile)
+	if err != nil {
+		return nil, fmt.Errorf("acme_ca_roots: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("acme_ca_roots: %s holds no PEM certificate", rootsFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	return &http.Client{Transport: tr, Timeout: 2 * time.Minute}, nil
+}
+
+// onCertEvent forwards the service's news: to the domain's topic for its
+// page, and an issuance's lines to its task topic, which the task view follows.
+func (c *Controller) onCertEvent(domainID int, name string, data map[string]any) {
+	c.events.Publish(events.Event{Topic: "domain." + strconv.Itoa(domainID), Name: name, Data: data})
+	taskID, _ := data["task_id"].(int)
+	if taskID == 0 {
+		return
+	}
+	topic := "task." + strconv.Itoa(taskID)
+	switch name {
+	case "cert.log":
+		line, _ := data["line"].(string)
+		c.events.Publish(events.Event{Topic: topic, Name: "task.step", Data: map[string]any{"task_id": taskID, "text": line + "\n"}})
+	case "cert":
+		if st, _ := data["status"].(string); st != "running" {
+			c.events.Publish(events.Event{Topic: topic, Name: "task.done", Data: map[string]any{"task_id": taskID, "status": st, "error": data["error"]}})
+		}
+	}
+}
