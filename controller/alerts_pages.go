@@ -205,7 +205,12 @@ func (a *alertsWeb) renderRule(w http.ResponseWriter, r *http.Request, status in
 		title = "Edit alert rule"
 	}
 	if f.Explanation == "" {
-		if rule, errs := f.parse(); len(errs) == 0 && rule.Validate() == nil {
+		// Explain whatever is valid so far; the name does not change the words.
+		rule, errs := f.parse()
+		if rule.Name == "" {
+			rule.Name = "rule"
+		}
+		if len(errs) == 0 && rule.Validate() == nil {
 			f.Explanation = rule.Explain(a.serverNames(r.Context()))
 		}
 	}
@@ -245,6 +250,17 @@ func (a *alertsWeb) ruleSavePage(w http.ResponseWriter, r *http.Request) {
 		f.ID = id
 	}
 	rule, errs := f.parse()
+	if r.PostFormValue("preview") != "" {
+		// "Explain": show the rule in words without saving it.
+		if len(errs) == 0 {
+			if err := rule.Validate(); err != nil && !errors.As(err, &errs) {
+				errs = alerts.FieldErrors{}
+			}
+		}
+		f.Errors = errs
+		a.renderRule(w, r, http.StatusOK, f)
+		return
+	}
 	if len(errs) == 0 {
 		saved, err := a.c.alerts.SaveRule(r.Context(), rule, a.w.Actor(r))
 		if err == nil {

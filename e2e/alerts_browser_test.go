@@ -31,6 +31,9 @@ func TestIncidentsPageUpdatesLive(t *testing.T) {
 	b.SignIn(base, "admin", c.password)
 	// The rule form: refused input stays, with the message beside the field.
 	b.Do("open the rule form", chromedp.Navigate(base+"/alerts/rules/new"), chromedp.WaitVisible(C(`input[name="name"]`)))
+	if text := b.Text(`#rule-explanation`); !strings.Contains(text, "When the CPU usage averaged over 5 minutes is above 80% (warning) or 95% (critical)") {
+		t.Fatalf("the new rule form does not explain its defaults: %q", text)
+	}
 	set := func(name, value string) {
 		t.Helper()
 		eval(`document.querySelector('[name="` + name + `"]').value = ` + strconv.Quote(value) + `; "ok"`)
@@ -47,6 +50,13 @@ func TestIncidentsPageUpdatesLive(t *testing.T) {
 		t.Fatalf("the form lost the name: %q", v)
 	}
 	set("critical", "90")
+	b.Do("explain without saving", chromedp.Click(C(`button[name="preview"]`)), chromedp.WaitVisible(C(`#rule-explanation`)))
+	if text := b.Text(`#rule-explanation`); !strings.Contains(text, "When the latest CPU usage is above 90% (critical)") {
+		t.Fatalf("explanation after Explain: %q", text)
+	}
+	if n, _ := c.rulesCount(); n != 0 {
+		t.Fatal("Explain saved the rule")
+	}
 	b.Do("fix and save",
 		chromedp.Submit(C(`input[name="name"]`)),
 		chromedp.WaitVisible(C(`[data-rule-id]`)),

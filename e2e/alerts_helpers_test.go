@@ -128,3 +128,13 @@ func (c *controllerProc) mustAPI(method, path string, body, out any, want int) {
 		}
 	}
 }
+
+func (c *controllerProc) rulesCount() (int, error) {
+	var out struct {
+		Rules []struct{ ID int } `json:"rules"`
+	}
+	if code := c.api("GET", "/api/v1/alerts/rules", nil, &out); code != 200 {
+		return 0, fmt.Errorf("rules: %d", code)
+	}
+	return len(out.Rules), nil
+}
