@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -185,4 +186,38 @@ func TestCodeStrings(t *testing.T) {
 			t.Errorf("%d.String() = %q, want %q", int(c), got, want)
 		}
 	}
+}
+
+// FuzzReleaseValidate: whatever the controller (or anyone holding its
+// connection) sends, a release that validates names only files below the
+// release root, with plain names and safe modes.
+func FuzzReleaseValidate(f *testing.F) {
+	for _, s := range []string{"http/a.conf", "../etc/passwd", "/etc/passwd", "http/../../x", "a//b", ".manifest.json",
+		"http/.hidden", "a\x00b", "a\nb", "http/a b.conf", "ok/./x", "ünïcode/a.conf", strings.Repeat("a/", 9) + "x"} {
+		f.Add(s, uint32(0o644))
+	}
+	f.Add("tls/key.pem", uint32(0o600))
+	f.Add("http/a.conf", uint32(0o4755))
+	f.Fuzz(func(t *testing.T, p string, mode uint32) {
+		rel := Release{Revision: 1, Files: []File{{Path: p, Content: []byte("x"), Mode: fs.FileMode(mode)}}}
+		if err := rel.Validate(); err != nil {
+			var inv *InvalidError
+			if !errors.As(err, &inv) || len(inv.Problems) == 0 {
+				t.Fatalf("refusal is not an InvalidError with problems: %v", err)
+			}
+			return
+		}
+		if path.Clean(p) != p || path.IsAbs(p) || strings.HasPrefix(p, ".") || strings.Contains(p, "/.") {
+			t.Fatalf("accepted unclean or hidden path %q", p)
+		}
+		for _, r := range p {
+			if !(r == '/' || allowedNameRune(r)) {
+				t.Fatalf("accepted path %q with %q", p, r)
+			}
+		}
+		m := fileMode(fs.FileMode(mode))
+		if m&^fs.ModePerm != 0 || m&0o111 != 0 || m&0o400 == 0 {
+			t.Fatalf("accepted mode %#o", mode)
+		}
+	})
 }
