@@ -45,6 +45,9 @@ func testConfig(t *testing.T, dir string) config.Config {
 	cfg.AgentListen = "127.0.0.1:0"
 	cfg.LocalAgent = false
 	cfg.LogLevel = "trace"
+	// Never reach public resolvers or CAs from a test.
+	cfg.DNSResolvers = []string{"127.0.0.1:1"}
+	cfg.ACMEDirectory = "https://127.0.0.1:1/directory"
 	return withDerived(cfg)
 }
 

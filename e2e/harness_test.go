@@ -166,6 +166,15 @@ type controllerProc struct {
 	apiToken  string
 }
 
+// loopbackOnly points every outside service the controller could reach
+// (public DNS resolvers, the public ACME directory) at closed loopback ports,
+// so no test can send traffic off this machine. Tests that need them pass
+// their own loopback servers with flags, which take precedence.
+var loopbackOnly = []string{
+	"GATEHOUSE_DNS_RESOLVERS=127.0.0.1:1",
+	"GATEHOUSE_ACME_DIRECTORY=https://127.0.0.1:1/directory",
+}
+
 var (
 	passwordLine = regexp.MustCompile(`password: (\S+)`)
 	readyLine    = regexp.MustCompile(`Gatehouse is running at (\S+)`)
@@ -189,7 +198,7 @@ func (c *controllerProc) start() {
 	c.t.Helper()
 	args := append(c.args("serve"), "--listen", c.httpAddr, "--agent-listen", c.agentAddr, "--local-agent=false")
 	args = append(args, c.extra...)
-	c.proc = startProc(c.t, "controller", []string{"GATEHOUSE_LOG_LEVEL=debug"}, bins.controller, args...)
+	c.proc = startProc(c.t, "controller", append([]string{"GATEHOUSE_LOG_LEVEL=debug"}, loopbackOnly...), bins.controller, args...)
 	c.waitOutput(readyLine, 60*time.Second)
 }
 
@@ -218,7 +227,7 @@ func (c *controllerProc) restart() {
 func (c *controllerProc) cli(sub ...string) string {
 	c.t.Helper()
 	cmd := exec.Command(bins.controller, c.args(sub...)...)
-	cmd.Env = append(os.Environ(), "GATEHOUSE_LOG_LEVEL=warn")
+	cmd.Env = append(append(os.Environ(), "GATEHOUSE_LOG_LEVEL=warn"), loopbackOnly...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		c.t.Fatalf("gatehouse %s: %v\n%s", strings.Join(sub, " "), err, out)

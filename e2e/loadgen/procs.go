@@ -169,7 +169,7 @@ func startController(ctx context.Context, bin, dataDir, logDir, name string, int
 	}
 	args := []string{"serve", "--data-dir", dataDir, "--listen", httpAddr, "--agent-listen", grpcAddr,
 		"--local-agent=false", "--metrics-interval", interval.String()}
-	c, err := startChild(name, logDir, bin, args, []string{"GATEHOUSE_LOG_LEVEL=warn"})
+	c, err := startChild(name, logDir, bin, args, []string{"GATEHOUSE_LOG_LEVEL=warn", "GATEHOUSE_DNS_RESOLVERS=127.0.0.1:1", "GATEHOUSE_ACME_DIRECTORY=https://127.0.0.1:1/directory"})
 	if err != nil {
 		return nil, err
 	}
@@ -188,7 +188,7 @@ func startController(ctx context.Context, bin, dataDir, logDir, name string, int
 func (p *controllerProc) admin(ctx context.Context, args ...string) (string, error) {
 	args = append(args, "--data-dir", p.dataDir)
 	cmd := exec.CommandContext(ctx, p.bin, args...)
-	cmd.Env = append(os.Environ(), "GATEHOUSE_LOG_LEVEL=warn")
+	cmd.Env = append(os.Environ(), "GATEHOUSE_LOG_LEVEL=warn", "GATEHOUSE_DNS_RESOLVERS=127.0.0.1:1", "GATEHOUSE_ACME_DIRECTORY=https://127.0.0.1:1/directory")
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {
