@@ -10,6 +10,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/alerts"
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/metrics"
+	"github.com/gatehousehq/gatehouse/controller/internal/notify"
 	"github.com/gatehousehq/gatehouse/controller/internal/scheduler"
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
@@ -17,7 +18,13 @@ import (
 
 // buildAlerts creates the alert engine and the notification channels.
 func (c *Controller) buildAlerts() {
-	c.channels = alerts.NewChannels(c.db, c.box, c.log, alerts.ChannelsOptions{TelegramAPI: c.cfg.TelegramAPIURL, Audit: c.audit})
+	c.channels = alerts.NewChannels(c.db, c.box, c.log, alerts.ChannelsOptions{
+		TelegramAPI: c.cfg.TelegramAPIURL,
+		Audit:       c.audit,
+		// With backoff capped at a minute, this rides out an endpoint outage
+		// of about half an hour before a notification is given up.
+		Notify: notify.Options{MaxAttempts: 36},
+	})
 	c.alerts = alerts.New(c.db, c.log, alerts.Options{Audit: c.audit, Events: c.events, Notifier: c.channels})
 }
 
@@ -125,7 +132,7 @@ type ruleJSON struct {
 	ID          int      `json:"id"`
 	Name        string   `json:"name"`
 	Kind        string   `json:"kind"`
-	Enabled     bool     `json:"enabled"`
+	Enabled     *bool    `json:"enabled"` // default true
 	Metric      string   `json:"metric,omitempty"`
 	Mount       string   `json:"mount,omitempty"`
 	Op          string   `json:"op,omitempty"`
@@ -153,7 +160,8 @@ func (a *alertsWeb) serverNames(ctx context.Context) map[int]string {
 }
 
 func toRuleJSON(r alerts.Rule, names map[int]string) ruleJSON {
-	out := ruleJSON{ID: r.ID, Name: r.Name, Kind: string(r.Kind), Enabled: r.Enabled, Metric: string(r.Metric), Mount: r.Mount,
+	enabled := r.Enabled
+	out := ruleJSON{ID: r.ID, Name: r.Name, Kind: string(r.Kind), Enabled: &enabled, Metric: string(r.Metric), Mount: r.Mount,
 		Op: string(r.Op), Warning: r.Warning, Critical: r.Critical, ServerIDs: r.ServerIDs, Labels: r.Labels,
 		ChannelIDs: r.ChannelIDs, Explanation: r.Explain(names)}
 	if r.Kind != alerts.KindMetric {
@@ -178,7 +186,7 @@ func toRuleJSON(r alerts.Rule, names map[int]string) ruleJSON {
 
 // toRule converts API input; duration parse errors come back as field errors.
 func (in ruleJSON) toRule() (alerts.Rule, error) {
-	r := alerts.Rule{ID: in.ID, Name: in.Name, Kind: alerts.Kind(in.Kind), Enabled: in.Enabled, Metric: alerts.Metric(in.Metric),
+	r := alerts.Rule{ID: in.ID, Name: in.Name, Kind: alerts.Kind(in.Kind), Enabled: in.Enabled == nil || *in.Enabled, Metric: alerts.Metric(in.Metric),
 		Mount: in.Mount, Op: alerts.Op(in.Op), Warning: in.Warning, Critical: in.Critical, Severity: alerts.Severity(in.Severity),
 		ServerIDs: in.ServerIDs, Labels: in.Labels, ChannelIDs: in.ChannelIDs}
 	errs := alerts.FieldErrors{}
@@ -423,7 +431,7 @@ type channelJSON struct {
 	ID        int    `json:"id"`
 	Name      string `json:"name"`
 	Kind      string `json:"kind"`
-	Enabled   bool   `json:"enabled"`
+	Enabled   *bool  `json:"enabled"` // default true
 	ChatID    int64  `json:"chat_id,omitempty"`
 	TopicID   int    `json:"topic_id,omitempty"`
 	Silent    bool   `json:"silent,omitempty"`
@@ -434,7 +442,8 @@ type channelJSON struct {
 }
 
 func toChannelJSON(ch *ent.NotificationChannel) channelJSON {
-	return channelJSON{ID: ch.ID, Name: ch.Name, Kind: string(ch.Kind), Enabled: ch.Enabled, ChatID: ch.ChatID,
+	enabled := ch.Enabled
+	return channelJSON{ID: ch.ID, Name: ch.Name, Kind: string(ch.Kind), Enabled: &enabled, ChatID: ch.ChatID,
 		TopicID: ch.TopicID, Silent: ch.Silent, URL: ch.URL, HasSecret: len(ch.Secret) > 0}
 }
 
@@ -456,7 +465,7 @@ func (a *alertsWeb) saveChannelAPI(w http.ResponseWriter, r *http.Request, id in
 	if !web.DecodeJSON(w, r, &in) {
 		return
 	}
-	ch, err := a.c.channels.SaveChannel(r.Context(), alerts.ChannelInput{ID: id, Name: in.Name, Kind: in.Kind, Enabled: in.Enabled,
+	ch, err := a.c.channels.SaveChannel(r.Context(), alerts.ChannelInput{ID: id, Name: in.Name, Kind: in.Kind, Enabled: in.Enabled == nil || *in.Enabled,
 		ChatID: in.ChatID, TopicID: in.TopicID, Silent: in.Silent, URL: in.URL, Secret: in.Secret}, a.w.Actor(r))
 	if err != nil {
 		a.apiFail(w, err)
