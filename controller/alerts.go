@@ -53,7 +53,7 @@ func (a *alertsWeb) register() error {
 		return web.Route{Method: method, Pattern: pattern, Policy: p, Kind: web.KindAPI, Handler: h}
 	}
 	incidents := page("GET", "/alerts", web.PolicyUser, a.incidentsPage)
-	incidents.Nav, incidents.NavOrder = "Alerts", 25
+	incidents.Nav, incidents.NavOrder = "Alerts", 28
 	jobs := page("GET", "/jobs", web.PolicyUser, a.jobsPage)
 	jobs.Nav, jobs.NavOrder = "Jobs", 45
 	for _, r := range []web.Route{

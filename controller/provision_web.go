@@ -33,7 +33,6 @@ func (pw *provisionWeb) register() error {
 		return web.Route{Method: method, Pattern: pattern, Policy: web.PolicyAdmin, Kind: web.KindAPI, Handler: h}
 	}
 	list := page("GET", "/provisioning", pw.listPage)
-	list.Nav, list.NavOrder = "Provisioning", 25
 	for _, r := range []web.Route{
 		list,
 		page("GET", "/servers/ssh/new", pw.newPage),
