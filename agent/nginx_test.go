@@ -127,3 +127,33 @@ func TestNginxCommandsRefuseHostileArguments(t *testing.T) {
 		t.Fatalf("challenge still there: %v", err)
 	}
 }
+
+// Hello reports the release `current` names, read without waiting for an
+// apply and without creating anything when the managed dir is missing.
+func TestNginxCurrentForHello(t *testing.T) {
+	t.Parallel()
+	truePath, err := exec.LookPath("true")
+	if err != nil {
+		t.Skip("no true(1) to stand in for nginx")
+	}
+	a := newTestAgent(t, func(c *Config) { c.NginxBinary = truePath })
+	if rev := a.nginx.current(); rev != 0 {
+		t.Fatalf("current = %d without a managed dir, want 0", rev)
+	}
+	if _, err := os.Stat(a.cfg.NginxDir); !os.IsNotExist(err) {
+		t.Fatalf("reporting created the managed dir: %v", err)
+	}
+	if err := os.MkdirAll(filepath.Join(a.cfg.NginxDir, "releases", "7"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("releases/7", filepath.Join(a.cfg.NginxDir, "current")); err != nil {
+		t.Fatal(err)
+	}
+	if rev := a.nginx.current(); rev != 7 {
+		t.Fatalf("current = %d, want 7", rev)
+	}
+	node := a.nginx.node(a.cfg)
+	if node.GetDir() != a.cfg.NginxDir || !node.GetInstalled() || node.GetHttpPort() != 80 || node.GetHttpsPort() != 443 || node.GetBindAddress() != "" {
+		t.Fatalf("nginx node = %v", node)
+	}
+}
