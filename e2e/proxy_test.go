@@ -252,7 +252,7 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	}
 	roundRobin("app.test to serve after the redeploy")
 
-	// The agent reports its current release on reconnect, so nothing is pushed again.
+	// Restarted, the agent reconnects with its release intact, which stays the applied one.
 	agent.stop()
 	eventually(t, 15*time.Second, "the agent to go offline", func() bool { return !c.server(id).Connected })
 	agent = proxyRestart(t, agent)
