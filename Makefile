@@ -5,16 +5,26 @@ LDFLAGS  := -s -w -X github.com/gatehousehq/gatehouse/internal/version.Version=$
 PKGS     := ./...
 TESTFLAGS ?= -count=1 -timeout 25m
 
-.PHONY: run test build generate check-generated lint bench migration clean
+.PHONY: run test fuzz build generate check-generated lint bench migration clean
 
 ## run: start the controller on its embedded defaults (SQLite in ./data, http://127.0.0.1:8080)
 run:
 	$(GO) run -ldflags "$(LDFLAGS)" ./controller/cmd/gatehouse serve
 
-## test: vet, check generated code, then run every test (real nginx, sshd, Glances, PostgreSQL, Chromium)
+## test: vet, check generated code, run every test (real nginx, sshd, Glances, PostgreSQL, Chromium), then a bounded fuzz run
 test: check-generated
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
+	$(MAKE) fuzz
+
+## fuzz: fuzz the validators and renderers that stand between user input and nginx (FUZZTIME each)
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzValidateDomain$$' -fuzztime $(FUZZTIME) ./controller/internal/nginxconf/
+	$(GO) test -run '^$$' -fuzz '^FuzzRender$$' -fuzztime $(FUZZTIME) ./controller/internal/nginxconf/
+	$(GO) test -run '^$$' -fuzz '^FuzzQuoteArg$$' -fuzztime $(FUZZTIME) ./controller/internal/nginxconf/
+	$(GO) test -run '^$$' -fuzz '^FuzzReleaseValidate$$' -fuzztime $(FUZZTIME) ./agent/internal/nginx/
+	$(GO) test -run '^$$' -fuzz '^FuzzQuote$$' -fuzztime $(FUZZTIME) ./controller/internal/provision/shellquote/
 
 ## build: controller and agent binaries in bin/, agent builds for linux/amd64 and linux/arm64 in dist/
 build:
