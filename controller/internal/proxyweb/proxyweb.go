@@ -81,7 +81,7 @@ func (h *handler) routes() []web.Route {
 	}
 	nav := func(r web.Route, label string, order int) web.Route { r.Nav, r.NavOrder = label, order; return r }
 	const user, admin = web.PolicyUser, web.PolicyAdmin
-	return []web.Route{
+	routes := []web.Route{
 		// Domains.
 		nav(page("GET", "/domains", user, h.domainsPage), "Domains", 22),
 		page("GET", "/domains/new", admin, h.domainNewPage),
@@ -116,26 +116,10 @@ func (h *handler) routes() []web.Route {
 		page("POST", "/servers/{id}/drift", admin, h.driftPage),
 
 		// JSON API.
-		api("GET", "/api/v1/upstreams", user, h.apiUpstreams),
-		api("POST", "/api/v1/upstreams", admin, h.apiUpstreamCreate),
-		api("GET", "/api/v1/upstreams/{id}", user, h.apiUpstream),
-		api("PUT", "/api/v1/upstreams/{id}", admin, h.apiUpstreamUpdate),
-		api("DELETE", "/api/v1/upstreams/{id}", admin, h.apiUpstreamDelete),
 
-		api("GET", "/api/v1/domains", user, h.apiDomains),
-		api("POST", "/api/v1/domains", admin, h.apiDomainCreate),
-		api("GET", "/api/v1/domains/{id}", user, h.apiDomain),
-		api("PUT", "/api/v1/domains/{id}", admin, h.apiDomainUpdate),
-		api("DELETE", "/api/v1/domains/{id}", admin, h.apiDomainDelete),
 		api("POST", "/api/v1/domains/{id}/users", admin, h.apiAuthUserCreate),
 		api("PUT", "/api/v1/domains/{id}/users/{uid}", admin, h.apiAuthUserPassword),
 		api("DELETE", "/api/v1/domains/{id}/users/{uid}", admin, h.apiAuthUserDelete),
-
-		api("GET", "/api/v1/streams", user, h.apiStreams),
-		api("POST", "/api/v1/streams", admin, h.apiStreamCreate),
-		api("GET", "/api/v1/streams/{id}", user, h.apiStream),
-		api("PUT", "/api/v1/streams/{id}", admin, h.apiStreamUpdate),
-		api("DELETE", "/api/v1/streams/{id}", admin, h.apiStreamDelete),
 
 		api("GET", "/api/v1/servers/{id}/revisions", user, h.apiRevisions),
 		api("GET", "/api/v1/servers/{id}/revisions/{n}", user, h.apiRevision),
@@ -143,6 +127,19 @@ func (h *handler) routes() []web.Route {
 		api("POST", "/api/v1/servers/{id}/deploy", admin, h.apiDeploy),
 		api("POST", "/api/v1/servers/{id}/drift", admin, h.apiDrift),
 	}
+	routes = append(routes, resource[proxyconf.UpstreamInput, *ent.Upstream, upstreamJSON]{
+		list: h.proxy.Upstreams, get: h.proxy.Upstream, create: h.proxy.CreateUpstream, update: h.proxy.UpdateUpstream,
+		remove: h.proxy.DeleteUpstream, view: toUpstreamJSON, plural: "upstreams", singular: "upstream",
+	}.routes(h)...)
+	routes = append(routes, resource[proxyconf.DomainInput, *ent.Domain, domainJSON]{
+		list: h.proxy.Domains, get: h.proxy.Domain, create: h.proxy.CreateDomain, update: h.proxy.UpdateDomain,
+		remove: h.proxy.DeleteDomain, view: toDomainJSON, plural: "domains", singular: "domain",
+	}.routes(h)...)
+	routes = append(routes, resource[proxyconf.StreamInput, *ent.StreamProxy, streamJSON]{
+		list: h.proxy.Streams, get: h.proxy.Stream, create: h.proxy.CreateStream, update: h.proxy.UpdateStream,
+		remove: h.proxy.DeleteStream, view: toStreamJSON, plural: "streams", singular: "stream",
+	}.routes(h)...)
+	return routes
 }
 
 // actor is who makes a change through r, for proxyconf.

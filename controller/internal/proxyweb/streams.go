@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/proxyconf"
-	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
 )
 
@@ -187,72 +186,4 @@ func toStreamJSON(s *ent.StreamProxy) streamJSON {
 		in.Servers = append(in.Servers, sv.ID)
 	}
 	return streamJSON{ID: s.ID, StreamInput: in, CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt}
-}
-
-func (h *handler) apiStreams(w http.ResponseWriter, r *http.Request) {
-	list, err := h.proxy.Streams(r.Context())
-	if err != nil {
-		h.apiFail(w, r, err)
-		return
-	}
-	out := make([]streamJSON, len(list))
-	for i, s := range list {
-		out[i] = toStreamJSON(s)
-	}
-	web.WriteJSON(w, http.StatusOK, map[string]any{"streams": out})
-}
-
-func (h *handler) apiStream(w http.ResponseWriter, r *http.Request) {
-	id, ok := apiID(w, r, "id")
-	if !ok {
-		return
-	}
-	s, err := h.proxy.Stream(r.Context(), id)
-	if err != nil {
-		h.apiFail(w, r, err)
-		return
-	}
-	web.WriteJSON(w, http.StatusOK, map[string]any{"stream": toStreamJSON(s)})
-}
-
-func (h *handler) apiStreamCreate(w http.ResponseWriter, r *http.Request) {
-	var in proxyconf.StreamInput
-	if !web.DecodeJSON(w, r, &in) {
-		return
-	}
-	s, err := h.proxy.CreateStream(r.Context(), h.actor(r), in)
-	if err != nil {
-		h.apiFail(w, r, err)
-		return
-	}
-	web.WriteJSON(w, http.StatusCreated, map[string]any{"stream": toStreamJSON(s)})
-}
-
-func (h *handler) apiStreamUpdate(w http.ResponseWriter, r *http.Request) {
-	id, ok := apiID(w, r, "id")
-	if !ok {
-		return
-	}
-	var in proxyconf.StreamInput
-	if !web.DecodeJSON(w, r, &in) {
-		return
-	}
-	s, err := h.proxy.UpdateStream(r.Context(), h.actor(r), id, in)
-	if err != nil {
-		h.apiFail(w, r, err)
-		return
-	}
-	web.WriteJSON(w, http.StatusOK, map[string]any{"stream": toStreamJSON(s)})
-}
-
-func (h *handler) apiStreamDelete(w http.ResponseWriter, r *http.Request) {
-	id, ok := apiID(w, r, "id")
-	if !ok {
-		return
-	}
-	if err := h.proxy.DeleteStream(r.Context(), h.actor(r), id); err != nil {
-		h.apiFail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/proxyconf"
-	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
 )
 
@@ -304,72 +303,4 @@ func toUpstreamJSON(u *ent.Upstream) upstreamJSON {
 			FailTimeout: t.FailTimeout, Backup: t.Backup, Down: t.Down})
 	}
 	return upstreamJSON{ID: u.ID, UpstreamInput: in, CreatedAt: u.CreatedAt, UpdatedAt: u.UpdatedAt}
-}
-
-func (h *handler) apiUpstreams(w http.ResponseWriter, r *http.Request) {
-	list, err := h.proxy.Upstreams(r.Context())
-	if err != nil {
-		h.apiFail(w, r, err)
-		return
-	}
-	out := make([]upstreamJSON, len(list))
-	for i, u := range list {
-		out[i] = toUpstreamJSON(u)
-	}
-	web.WriteJSON(w, http.StatusOK, map[string]any{"upstreams": out})
-}
-
-func (h *handler) apiUpstream(w http.ResponseWriter, r *http.Request) {
-	id, ok := apiID(w, r, "id")
-	if !ok {
-		return
-	}
-	u, err := h.proxy.Upstream(r.Context(), id)
-	if err != nil {
-		h.apiFail(w, r, err)
-		return
-	}
-	web.WriteJSON(w, http.StatusOK, map[string]any{"upstream": toUpstreamJSON(u)})
-}
-
-func (h *handler) apiUpstreamCreate(w http.ResponseWriter, r *http.Request) {
-	var in proxyconf.UpstreamInput
-	if !web.DecodeJSON(w, r, &in) {
-		return
-	}
-	u, err := h.proxy.CreateUpstream(r.Context(), h.actor(r), in)
-	if err != nil {
-		h.apiFail(w, r, err)
-		return
-	}
-	web.WriteJSON(w, http.StatusCreated, map[string]any{"upstream": toUpstreamJSON(u)})
-}
-
-func (h *handler) apiUpstreamUpdate(w http.ResponseWriter, r *http.Request) {
-	id, ok := apiID(w, r, "id")
-	if !ok {
-		return
-	}
-	var in proxyconf.UpstreamInput
-	if !web.DecodeJSON(w, r, &in) {
-		return
-	}
-	u, err := h.proxy.UpdateUpstream(r.Context(), h.actor(r), id, in)
-	if err != nil {
-		h.apiFail(w, r, err)
-		return
-	}
-	web.WriteJSON(w, http.StatusOK, map[string]any{"upstream": toUpstreamJSON(u)})
-}
-
-func (h *handler) apiUpstreamDelete(w http.ResponseWriter, r *http.Request) {
-	id, ok := apiID(w, r, "id")
-	if !ok {
-		return
-	}
-	if err := h.proxy.DeleteUpstream(r.Context(), h.actor(r), id); err != nil {
-		h.apiFail(w, r, err)
-		return
-	}
-	w.WriteHeader(http.StatusNoContent)
 }
