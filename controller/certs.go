@@ -40,6 +40,11 @@ func (c *Controller) buildCerts() error {
 			if err != nil {
 				return certs.Endpoint{}, err
 			}
+			if !n.Reported && !c.hub.Connected(strconv.Itoa(srv.ID)) {
+				// No report since the controller started: ports 80 and 443
+				// would be a guess. An agent too old to report is connected.
+				return certs.Endpoint{}, certs.ErrEndpointUnknown
+			}
 			return certs.Endpoint{Host: n.BindAddress, HTTPPort: n.HTTPPort, HTTPSPort: n.HTTPSPort}, nil
 		},
 		OnEvent: c.onCertEvent,

@@ -43,6 +43,10 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrBusy means an issuance for the domain is already running.
 	ErrBusy = errors.New("an issuance for this domain is already running")
+	// ErrEndpointUnknown, from Config.Endpoint, means it is not known yet where
+	// a server's nginx listens (its agent has not reported it); the watch
+	// skips the server rather than dial a guess.
+	ErrEndpointUnknown = errors.New("where the server's nginx listens is not known yet")
 )
 
 // Sender delivers commands to connected agents; *hub.Hub implements it. Node
@@ -86,8 +90,9 @@ type Config struct {
 	// ProbePort is the port the preflight fetches the challenge path on, where
 	// the CA will (80 unless testing).
 	ProbePort int
-	// Endpoint, optional, says where a server's nginx answers; without it the
-	// server's address and ports 80 and 443 are used.
+	// Endpoint, optional, says where a server's nginx answers, or returns
+	// ErrEndpointUnknown; without it the server's address and ports 80 and 443
+	// are used.
 	Endpoint func(ctx context.Context, srv *ent.Server) (Endpoint, error)
 	// OnEvent, optional, receives live updates about a domain: "dns" after a
 	// check, "cert.log" for each line of a running issuance, "cert" when one

@@ -117,6 +117,19 @@ func TestIssueOverHTTP01(t *testing.T) {
 	if _, err := w.svc.SetPolicy(ctx, d.ID, PolicyInput{Mode: "acme", Challenge: "http-01"}); err != nil {
 		t.Fatal(err)
 	}
+	// While no agent of its servers is connected (a controller that just
+	// started), an http-01 domain waits instead of failing into a backoff.
+	w.node.setConnected(false)
+	if due, _ := w.svc.Due(ctx, time.Now()); len(due) != 0 {
+		t.Fatalf("an http-01 domain with no connected server is due: %v", due)
+	}
+	if err := w.svc.RenewDue(ctx, func(string, ...any) {}); err != nil {
+		t.Fatalf("renewal job with the node offline: %v", err)
+	}
+	if p, _ := w.svc.Policy(ctx, d.ID); p.Failures != 0 || p.NextAttemptAt != nil {
+		t.Fatalf("waiting for the node counted as a failure: %+v", p)
+	}
+	w.node.setConnected(true)
 	if due, _ := w.svc.Due(ctx, time.Now()); len(due) != 1 {
 		t.Fatalf("a domain without a certificate is not due: %v", due)
 	}
@@ -347,6 +360,9 @@ func TestWatchFlagsAnotherCertificate(t *testing.T) {
 	if err != nil || len(obs) != 1 || !obs[0].Matches || obs[0].Fingerprint != c.Fingerprint {
 		t.Fatalf("serving the stored certificate: %+v %v", obs, err)
 	}
+	if obs[0].Edges.Server == nil || obs[0].Edges.Server.Name != "web1" {
+		t.Fatalf("observation does not name its server: %+v", obs[0].Edges.Server)
+	}
 	otherPEM, otherKey := selfSigned(t, "seen.example.test")
 	other, err := tls.X509KeyPair(otherPEM, otherKey)
 	if err != nil {
@@ -366,6 +382,19 @@ func TestWatchFlagsAnotherCertificate(t *testing.T) {
 	latest, err := w.svc.Served(ctx, d.ID)
 	if err != nil || len(latest) != 1 || latest[0].Matches {
 		t.Fatalf("latest observation %+v %v", latest, err)
+	}
+
+	// Until the node's agent says where nginx listens, nothing is dialled
+	// or recorded, and the job does not fail on a guess.
+	w.svc.cfg.Endpoint = func(context.Context, *ent.Server) (Endpoint, error) { return Endpoint{}, ErrEndpointUnknown }
+	if obs, err := w.svc.WatchDomain(ctx, d.ID); err != nil || len(obs) != 0 {
+		t.Fatalf("watch with the endpoint unknown: %+v %v", obs, err)
+	}
+	if err := w.svc.WatchAll(ctx, func(string, ...any) {}); err != nil {
+		t.Fatalf("watch job with the endpoint unknown: %v", err)
+	}
+	if latest, _ := w.svc.Served(ctx, d.ID); len(latest) != 1 || latest[0].Matches {
+		t.Fatalf("an unknown endpoint changed the latest observation: %+v", latest)
 	}
 }
 

@@ -106,6 +106,12 @@ func (n *node) Connected(string) bool {
 	return n.connected
 }
 
+func (n *node) setConnected(v bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.connected = v
+}
+
 func (n *node) Send(_ context.Context, _ string, cmd *agentv1.Command) (*agentv1.CommandResult, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

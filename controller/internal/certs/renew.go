@@ -22,7 +22,10 @@ import (
 // certificate, or one within RenewBefore of expiry, and whose backoff after a
 // failure (or the CA's Retry-After) has passed. Domains that never had a
 // certificate are included only once an admin chose automatic issuance for
-// them (a stored policy), so adding a domain never orders by itself.
+// them (a stored policy), so adding a domain never orders by itself. An
+// HTTP-01 domain waits until an agent of a server serving it is connected
+// (after a controller restart, agents reconnect a little after the first
+// run): an attempt without one could only fail and back off for an hour.
 func (s *Service) Due(ctx context.Context, now time.Time) ([]*ent.Domain, error) {
 	pols, err := s.db.Client.CertPolicy.Query().Where(certpolicy.ModeEQ(certpolicy.ModeAcme)).All(ctx)
 	if err != nil {
@@ -40,6 +43,9 @@ func (s *Service) Due(ctx context.Context, now time.Time) ([]*ent.Domain, error)
 		if len(d.Edges.Servers) == 0 {
 			continue
 		}
+		if p.Challenge == certpolicy.ChallengeHTTP01 && !s.anyConnected(d.Edges.Servers) {
+			continue
+		}
 		c, err := s.Active(ctx, d.ID)
 		if err != nil {
 			return nil, err
@@ -49,6 +55,15 @@ func (s *Service) Due(ctx context.Context, now time.Time) ([]*ent.Domain, error)
 		}
 	}
 	return out, nil
+}
+
+func (s *Service) anyConnected(servers []*ent.Server) bool {
+	for _, srv := range servers {
+		if s.sender.Connected(nodeID(srv.ID)) {
+			return true
+		}
+	}
+	return false
 }
 
 // RenewDue orders a certificate for every domain Due names, one at a time;
@@ -97,7 +112,8 @@ func sniFor(domain string) string {
 
 // WatchDomain dials every server serving a domain with its name as SNI and
 // records the certificate each presents, flagging a mismatch with the active
-// certificate. Domains without an active certificate are skipped.
+// certificate. Domains without an active certificate are skipped, and so are
+// servers whose endpoint is not known yet (ErrEndpointUnknown).
 func (s *Service) WatchDomain(ctx context.Context, domainID int) ([]*ent.ServedCertificate, error) {
 	d, err := s.domain(ctx, domainID)
 	if err != nil {
@@ -112,6 +128,10 @@ func (s *Service) WatchDomain(ctx context.Context, domainID int) ([]*ent.ServedC
 	var out []*ent.ServedCertificate
 	for _, srv := range d.Edges.Servers {
 		ep, err := s.endpoint(ctx, srv)
+		if errors.Is(err, ErrEndpointUnknown) {
+			s.log.Debug("not watching a server until its agent tells where nginx listens", "server", srv.Name, "domain", d.Name)
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("endpoint of server %s: %w", srv.Name, err)
 		}
@@ -134,6 +154,7 @@ func (s *Service) WatchDomain(ctx context.Context, domainID int) ([]*ent.ServedC
 		if err != nil {
 			return nil, fmt.Errorf("record served certificate: %w", err)
 		}
+		row.Edges.Server = srv
 		out = append(out, row)
 	}
 	if _, err := s.db.Client.ServedCertificate.Delete().Where(servedcertificate.DomainID(d.ID),
