@@ -25,6 +25,8 @@ func (c *Controller) buildWeb() error {
 		Audit:   c.audit,
 		Version: version.Version,
 		Tiles:   c.tileValues,
+		// The scheduler's sessions.cleanup job deletes expired sessions.
+		SessionCleanup: -1,
 	})
 	if err != nil {
 		return err

@@ -42,7 +42,9 @@ type Options struct {
 
 	// Now is the clock for page rendering; nil means time.Now.
 	Now func() time.Time
-	// SessionCleanup is how often expired sessions are deleted; 0 means 10 minutes.
+	// SessionCleanup is how often expired sessions are deleted; 0 means 10
+	// minutes, and a negative value leaves it to the caller (the controller's
+	// scheduler runs it as a job).
 	SessionCleanup time.Duration
 	// Keepalive is the comment interval on event streams; 0 means 25 seconds.
 	Keepalive time.Duration
@@ -100,7 +102,7 @@ func New(opts Options) (*Server, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.SessionCleanup <= 0 {
+	if opts.SessionCleanup == 0 {
 		opts.SessionCleanup = 10 * time.Minute
 	}
 	if opts.Keepalive <= 0 {
@@ -143,11 +145,13 @@ func New(opts Options) (*Server, error) {
 		}
 	}
 
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		s.store.RunCleanup(s.ctx, opts.SessionCleanup)
-	}()
+	if opts.SessionCleanup > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.store.RunCleanup(s.ctx, opts.SessionCleanup)
+		}()
+	}
 	return s, nil
 }
 
