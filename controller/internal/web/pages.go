@@ -154,8 +154,11 @@ func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
 			d.Counts.Pending++
 		}
 	}
-	if s.hasGET("/servers/new") {
-		d.AddServerPath = "/servers/new"
+	for _, p := range []string{"/servers/ssh/new", "/servers/new"} {
+		if s.hasGET(p) {
+			d.AddServerPath = p
+			break
+		}
 	}
 	s.render(w, r, http.StatusOK, "dashboard", "Dashboard", "/", d)
 }
