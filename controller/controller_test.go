@@ -8,9 +8,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/crypto/bcrypt"
@@ -199,5 +201,33 @@ func TestDialable(t *testing.T) {
 		if got := dialable(in); got != want {
 			t.Errorf("dialable(%s) = %s, want %s", in, got, want)
 		}
+	}
+}
+
+// TestDefaultRelativeDataDirRunsTheLocalAgent: with the embedded defaults the
+// data directory is the relative ./data, and the built-in agent must still
+// enroll and report (it wants absolute paths).
+func TestDefaultRelativeDataDirRunsTheLocalAgent(t *testing.T) {
+	t.Chdir(t.TempDir())
+	cfg := testConfig(t, "data")
+	cfg.LocalAgent = true
+	cfg.GlancesURL = "http://127.0.0.1:1"
+	cfg.MetricsInterval = time.Second
+	c, stop := start(t, cfg, io.Discard, io.Discard)
+	defer stop()
+	ctx := context.Background()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		list, err := c.db.Client.Server.Query().All(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(list) == 1 && list[0].Local && c.hub.Connected(strconv.Itoa(list[0].ID)) && c.writer.Latest(list[0].ID) != nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the built-in agent did not report with a relative data directory: %+v", list)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

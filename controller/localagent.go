@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 
@@ -44,7 +45,12 @@ func (c *Controller) runLocalAgent(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("register the local server: %w", err)
 	}
-	stateDir := c.dataPath("agent")
+	// The agent wants absolute paths; the data directory may be relative
+	// (the default is ./data).
+	stateDir, err := filepath.Abs(c.dataPath("agent"))
+	if err != nil {
+		return err
+	}
 	valid, err := c.db.Client.AgentCertificate.Query().
 		Where(agentcertificate.HasServerWith(server.ID(srv.ID)), agentcertificate.RevokedAtIsNil()).Exist(ctx)
 	if err != nil {
@@ -67,7 +73,7 @@ func (c *Controller) runLocalAgent(ctx context.Context) error {
 		Token:          token,
 		StateDir:       stateDir,
 		GlancesURL:     c.cfg.GlancesURL,
-		NginxDir:       c.dataPath("agent", "nginx"),
+		NginxDir:       filepath.Join(stateDir, "nginx"),
 		Version:        version.Version,
 	}, c.log.Named("local-agent"))
 	if err != nil {
