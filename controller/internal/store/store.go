@@ -85,6 +85,13 @@ func Open(ctx context.Context, rawURL string, log hclog.Logger) (*DB, error) {
 			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 				return nil, fmt.Errorf("create database directory: %w", err)
 			}
+			// Create the file owner-only; SQLite gives its -wal and -shm
+			// files the same permissions.
+			f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+			if err != nil {
+				return nil, fmt.Errorf("create database file: %w", err)
+			}
+			f.Close()
 		}
 	}
 	sqlDB, err := sql.Open(driver, dsn)

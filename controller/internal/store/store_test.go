@@ -173,3 +173,23 @@ func TestParseURL(t *testing.T) {
 		}
 	}
 }
+
+func TestSQLiteFilesAreOwnerOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "data")
+	db := open(t, "sqlite:"+filepath.Join(dir, "gh.db"))
+	if _, err := db.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"gh.db", "gh.db-wal"} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s has mode %o; the database must be readable by its owner only", name, st.Mode().Perm())
+		}
+	}
+	if st, _ := os.Stat(dir); st.Mode().Perm() != 0o700 {
+		t.Errorf("data directory mode %o, want 700", st.Mode().Perm())
+	}
+}
