@@ -3,7 +3,7 @@ GO       ?= go
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -s -w -X github.com/gatehousehq/gatehouse/internal/version.Version=$(VERSION)
 PKGS     := ./...
-TESTFLAGS ?= -count=1 -timeout 25m
+TESTFLAGS ?= -count=1 -timeout 10m
 
 .PHONY: run test fuzz build generate check-generated lint bench migration clean
 

@@ -40,6 +40,10 @@ type Channels struct {
 
 	records chan notify.Delivery
 
+	// reloadMu serialises Reload from reading the channels to swapping them
+	// in, so a slower, older reload can never replace a newer set.
+	reloadMu sync.Mutex
+
 	mu       sync.Mutex
 	byID     map[int]notify.Channel
 	idByName map[string]int
@@ -120,6 +124,8 @@ func (c *Channels) store(ctx context.Context, d notify.Delivery) {
 // Reload rebuilds every channel from the database. Queued notifications of
 // the old channels are still delivered.
 func (c *Channels) Reload(ctx context.Context) error {
+	c.reloadMu.Lock()
+	defer c.reloadMu.Unlock()
 	list, err := c.db.Client.NotificationChannel.Query().Where(notificationchannel.Enabled(true)).All(ctx)
 	if err != nil {
 		return fmt.Errorf("read channels: %w", err)

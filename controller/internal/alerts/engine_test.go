@@ -424,12 +424,22 @@ func TestWebhookChannelDeliversAndRecords(t *testing.T) {
 		if err := chs.SendTest(ctx, ch.ID); err != nil {
 			t.Fatal(err)
 		}
-		if p := <-got; p.Kind != notify.KindTest || p.Channel != "hook" {
+		receive := func() notify.WebhookPayload {
+			t.Helper()
+			select {
+			case p := <-got:
+				return p
+			case <-time.After(10 * time.Second):
+				t.Fatal("the webhook received nothing")
+				return notify.WebhookPayload{}
+			}
+		}
+		if p := receive(); p.Kind != notify.KindTest || p.Channel != "hook" {
 			t.Fatalf("payload %+v", p)
 		}
 		chs.Notify(notify.Notification{Key: "7:firing", IncidentID: "7", Kind: notify.KindFiring, Severity: notify.SeverityCritical,
 			Title: "CPU on <b>web</b>", Fields: []notify.Field{{Name: "Server", Value: "web"}}}, nil)
-		if p := <-got; p.Title != "CPU on <b>web</b>" || p.IncidentID != "7" {
+		if p := receive(); p.Title != "CPU on <b>web</b>" || p.IncidentID != "7" {
 			t.Fatalf("payload %+v", p)
 		}
 		deadline := time.Now().Add(10 * time.Second)
