@@ -12,6 +12,7 @@ import (
 
 	"github.com/gatehousehq/gatehouse/controller/internal/certs"
 	"github.com/gatehousehq/gatehouse/controller/internal/events"
+	"github.com/gatehousehq/gatehouse/controller/internal/proxyweb"
 	"github.com/gatehousehq/gatehouse/controller/internal/scheduler"
 	"github.com/gatehousehq/gatehouse/ent"
 )
@@ -121,4 +122,47 @@ func (c *Controller) onCertEvent(domainID int, name string, data map[string]any)
 			c.events.Publish(events.Event{Topic: topic, Name: "task.done", Data: map[string]any{"task_id": taskID, "status": st, "error": data["error"]}})
 		}
 	}
+}
+
+// domainStatus summarises each domain's latest DNS check and active
+// certificate for the domain list.
+func (c *Controller) domainStatus(ctx context.Context, ids []int) map[int]proxyweb.DomainStatus {
+	out := make(map[int]proxyweb.DomainStatus, len(ids))
+	dns, err := c.certs.LatestDNS(ctx, ids)
+	if err != nil {
+		c.log.Error("latest DNS checks for the domain list", "error", err)
+	}
+	for _, id := range ids {
+		var st proxyweb.DomainStatus
+		if r, ok := dns[id]; ok {
+			st.DNS = r.Summary()
+			switch r.Worst() {
+			case certs.StatusOK:
+				st.DNSClass = "ok"
+			case "":
+				st.DNSClass = "warn"
+			default:
+				st.DNSClass = "bad"
+			}
+		}
+		cert, err := c.certs.Active(ctx, id)
+		switch {
+		case err != nil:
+			c.log.Error("active certificate for the domain list", "domain", id, "error", err)
+		case cert == nil:
+			st.Cert, st.CertClass = "none", "warn"
+		default:
+			days := int(time.Until(cert.NotAfter).Hours() / 24)
+			switch {
+			case days < 0:
+				st.Cert, st.CertClass = "expired", "bad"
+			case days < 14:
+				st.Cert, st.CertClass = fmt.Sprintf("expires in %d days", days), "warn"
+			default:
+				st.Cert, st.CertClass = fmt.Sprintf("valid, %d days left", days), "ok"
+			}
+		}
+		out[id] = st
+	}
+	return out
 }

@@ -48,7 +48,7 @@ func (c *Controller) buildWeb() error {
 		w.Close()
 		return err
 	}
-	if err := proxyweb.Register(w, proxyweb.Deps{Proxy: c.proxy, Deploy: c.deployer, DB: c.db, Log: c.log}); err != nil {
+	if err := proxyweb.Register(w, proxyweb.Deps{Proxy: c.proxy, Deploy: c.deployer, DB: c.db, Log: c.log, Status: c.domainStatus}); err != nil {
 		w.Close()
 		return err
 	}

@@ -155,6 +155,8 @@ func TestCertificatesThroughRealNode(t *testing.T) {
 	tlsLink := fmt.Sprintf(`href="/domains/%d/tls"`, shop)
 	if page := c.proxyPage("/domains"); !strings.Contains(page, tlsLink) {
 		t.Errorf("the domain list does not link to the TLS page")
+	} else if !strings.Contains(page, `status-ok" href="/domains/`) || !strings.Contains(page, "points here") || !strings.Contains(page, "days left") {
+		t.Errorf("the domain list does not show the DNS verdict and the certificate's validity:\n%s", page)
 	}
 	if page := c.proxyPage(fmt.Sprintf("/domains/%d", shop)); !strings.Contains(page, tlsLink) {
 		t.Errorf("the domain editor does not link to the TLS page")

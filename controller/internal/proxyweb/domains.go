@@ -194,6 +194,7 @@ func (h *handler) applyStates(r *http.Request, servers []*ent.Server) (map[int]a
 type domainRow struct {
 	*ent.Domain
 	States []applyState
+	Status DomainStatus
 }
 
 func (h *handler) domainsPage(w http.ResponseWriter, r *http.Request) {
@@ -211,9 +212,17 @@ func (h *handler) domainsPage(w http.ResponseWriter, r *http.Request) {
 		h.failed(w, r, "/domains", "domain list", err)
 		return
 	}
+	var status map[int]DomainStatus
+	if h.status != nil {
+		ids := make([]int, len(list))
+		for i, d := range list {
+			ids[i] = d.ID
+		}
+		status = h.status(r.Context(), ids)
+	}
 	rows := make([]domainRow, len(list))
 	for i, d := range list {
-		rows[i] = domainRow{Domain: d}
+		rows[i] = domainRow{Domain: d, Status: status[d.ID]}
 		for _, s := range d.Edges.Servers {
 			rows[i].States = append(rows[i].States, states[s.ID])
 		}

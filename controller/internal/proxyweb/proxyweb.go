@@ -10,6 +10,7 @@
 package proxyweb
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -33,6 +34,15 @@ type Deps struct {
 	Deploy *deploy.Deployer
 	DB     *store.DB
 	Log    hclog.Logger
+	// Status, optional, gives the DNS and certificate state the domain list shows.
+	Status func(ctx context.Context, domainIDs []int) map[int]DomainStatus
+}
+
+// DomainStatus is a domain's DNS and certificate state, in words, with a
+// class for the badge: "ok", "warn" or "bad".
+type DomainStatus struct {
+	DNS, DNSClass   string
+	Cert, CertClass string
 }
 
 // handler holds the dependencies of every route.
@@ -43,6 +53,8 @@ type handler struct {
 	db    *store.DB
 	audit *audit.Recorder
 	log   hclog.Logger
+
+	status func(ctx context.Context, domainIDs []int) map[int]DomainStatus
 }
 
 // Register adds the proxy configuration pages and API to w.
@@ -60,7 +72,7 @@ func Register(w *web.Server, d Deps) error {
 		return errors.New("proxyweb: Log is required")
 	}
 	log := d.Log.Named("proxyweb")
-	h := &handler{w: w, proxy: d.Proxy, dep: d.Deploy, db: d.DB, audit: audit.New(d.DB.Client, log), log: log}
+	h := &handler{w: w, proxy: d.Proxy, dep: d.Deploy, db: d.DB, audit: audit.New(d.DB.Client, log), log: log, status: d.Status}
 	for _, rt := range h.routes() {
 		if err := w.Register(rt); err != nil {
 			return fmt.Errorf("proxyweb: %w", err)
