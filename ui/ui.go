@@ -64,8 +64,8 @@ func Funcs(now func() time.Time) template.FuncMap {
 		"ago":      func(t any) string { return ago(now(), t) },
 		"datetime": func(t any) string { return formatTime(t, time.RFC3339) },
 		"when":     func(t any) string { return formatTime(t, "2006-01-02 15:04 MST") },
-		"bytes":  humanBytes,
-		"uptime": humanUptime,
+		"bytes":    humanBytes,
+		"uptime":   humanUptime,
 		"initial": func(s string) string {
 			if s == "" {
 				return "?"
