@@ -318,13 +318,25 @@
   gh.on("task.done", (data) => {
     const b = box();
     if (!b || String(data.task_id) !== b.dataset.task) return;
-    const st = document.querySelector("[data-task-status]");
-    if (st) { st.textContent = data.status; st.className = `status task-${data.status}`; }
-    const err = document.querySelector("[data-task-error]");
-    if (err && data.error) { err.textContent = data.error; err.hidden = false; }
-    const waiting = b.querySelector("[data-task-waiting]");
-    if (waiting) waiting.remove();
-    setTimeout(() => location.reload(), 300);
+    const finish = () => {
+      const st = document.querySelector("[data-task-status]");
+      if (st) { st.textContent = data.status; st.className = `status task-${data.status}`; }
+      const err = document.querySelector("[data-task-error]");
+      if (err && data.error) { err.textContent = data.error; err.hidden = false; }
+      const waiting = b.querySelector("[data-task-waiting]");
+      if (waiting) waiting.remove();
+      setTimeout(() => location.reload(), 300);
+    };
+    // Steps that ended before the event stream opened were never seen here:
+    // take the whole stored log before showing the outcome.
+    fetch(`/api/v1/tasks/${encodeURIComponent(b.dataset.task)}`, { credentials: "same-origin" })
+      .then((r) => (r.ok ? r.json() : null))
+      .then((t) => {
+        const log = b.querySelector("[data-task-log]");
+        if (t && t.log && log) log.textContent = t.log;
+      })
+      .catch(() => {})
+      .finally(finish);
   });
 })();
 
