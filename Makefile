@@ -11,11 +11,11 @@ TESTFLAGS ?= -count=1 -timeout 10m
 run:
 	$(GO) run -ldflags "$(LDFLAGS)" ./controller/cmd/gatehouse serve
 
-## test: vet, check generated code, run every test (real nginx, sshd, Glances, PostgreSQL, Chromium), then a bounded fuzz run
+## test: vet, check generated code, a bounded fuzz run, then every test (real nginx, sshd, Glances, PostgreSQL, Chromium)
 test: check-generated
 	$(GO) vet $(PKGS)
+	$(MAKE) --no-print-directory fuzz
 	$(GO) test $(TESTFLAGS) $(PKGS)
-	$(MAKE) fuzz
 
 ## fuzz: fuzz the validators and renderers that stand between user input and nginx (FUZZTIME each)
 FUZZTIME ?= 10s
