@@ -132,6 +132,10 @@ func (c *Controller) domainStatus(ctx context.Context, ids []int) map[int]proxyw
 	if err != nil {
 		c.log.Error("latest DNS checks for the domain list", "error", err)
 	}
+	active, activeErr := c.certs.ActiveFor(ctx, ids)
+	if activeErr != nil {
+		c.log.Error("active certificates for the domain list", "error", activeErr)
+	}
 	for _, id := range ids {
 		var st proxyweb.DomainStatus
 		if r, ok := dns[id]; ok {
@@ -145,10 +149,9 @@ func (c *Controller) domainStatus(ctx context.Context, ids []int) map[int]proxyw
 				st.DNSClass = "bad"
 			}
 		}
-		cert, err := c.certs.Active(ctx, id)
+		cert := active[id]
 		switch {
-		case err != nil:
-			c.log.Error("active certificate for the domain list", "domain", id, "error", err)
+		case activeErr != nil:
 		case cert == nil:
 			st.Cert, st.CertClass = "none", "warn"
 		default:

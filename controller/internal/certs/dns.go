@@ -182,17 +182,27 @@ func (s *Service) DNSHistory(ctx context.Context, id, runs int) ([]DNSReport, er
 	return out, nil
 }
 
-// LatestDNS returns the newest check run of each domain that has one.
+// LatestDNS returns the newest check run of each domain that has one, in
+// one query (the history of each domain is pruned to KeepDNSRuns runs).
 func (s *Service) LatestDNS(ctx context.Context, ids []int) (map[int]DNSReport, error) {
 	out := map[int]DNSReport{}
-	for _, id := range ids {
-		h, err := s.DNSHistory(ctx, id, 1)
-		if err != nil {
-			return nil, err
+	if len(ids) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.Client.DNSCheck.Query().Where(entdns.DomainIDIn(ids...)).
+		Order(ent.Desc(entdns.FieldCheckedAt), ent.Asc(entdns.FieldID)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("load dns checks: %w", err)
+	}
+	for _, r := range rows {
+		rep, ok := out[r.DomainID]
+		if !ok {
+			rep = DNSReport{DomainID: r.DomainID, CheckedAt: r.CheckedAt}
+		} else if !rep.CheckedAt.Equal(r.CheckedAt) {
+			continue // an older run
 		}
-		if len(h) == 1 {
-			out[id] = h[0]
-		}
+		rep.Results = append(rep.Results, r)
+		out[r.DomainID] = rep
 	}
 	return out, nil
 }

@@ -620,6 +620,24 @@ func (s *Service) Active(ctx context.Context, domainID int) (*ent.Certificate, e
 	return c, err
 }
 
+// ActiveFor returns the active certificate of each of the domains that has one.
+func (s *Service) ActiveFor(ctx context.Context, domainIDs []int) (map[int]*ent.Certificate, error) {
+	out := map[int]*ent.Certificate{}
+	if len(domainIDs) == 0 {
+		return out, nil
+	}
+	list, err := s.db.Client.Certificate.Query().
+		Where(certificate.DomainIDIn(domainIDs...), certificate.StatusEQ(certificate.StatusActive)).
+		Order(ent.Asc(certificate.FieldID)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range list {
+		out[c.DomainID] = c // the newest wins
+	}
+	return out, nil
+}
+
 // Certificates returns a domain's certificates, newest first.
 func (s *Service) Certificates(ctx context.Context, domainID int) ([]*ent.Certificate, error) {
 	return s.db.Client.Certificate.Query().Where(certificate.DomainID(domainID)).Order(ent.Desc(certificate.FieldID)).All(ctx)
