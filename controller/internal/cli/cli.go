@@ -161,6 +161,19 @@ func open(ctx context.Context, fs *flag.FlagSet, args []string, stdio IO) (*cont
 	return a, fs.Args(), err
 }
 
+// openNamed is open for commands that take one NAME, before or after their flags.
+func openNamed(ctx context.Context, fs *flag.FlagSet, args []string, stdio IO) (*controller.Admin, string, error) {
+	var name string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		name, args = args[0], args[1:]
+	}
+	a, extra, err := open(ctx, fs, args, stdio)
+	if name == "" && len(extra) > 0 {
+		name = extra[0]
+	}
+	return a, name, err
+}
+
 var cliActor = audit.System("cli")
 
 func readPassword(stdio IO, fromStdin bool) (string, bool, error) {
@@ -182,20 +195,11 @@ func userCmd(ctx context.Context, args []string, stdio IO) error {
 	fs := flag.NewFlagSet("gatehouse user "+sub, flag.ContinueOnError)
 	admin := fs.Bool("admin", false, "give the user the admin role")
 	pwStdin := fs.Bool("password-stdin", false, "read the password from standard input instead of generating one")
-	// Flags may come before or after NAME.
-	var name string
-	rest := args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		name, rest = rest[0], rest[1:]
-	}
-	a, extra, err := open(ctx, fs, rest, stdio)
+	a, name, err := openNamed(ctx, fs, args[1:], stdio)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	if name == "" && len(extra) > 0 {
-		name = extra[0]
-	}
 	if sub != "list" && name == "" {
 		return usageErr("user %s needs a user name", sub)
 	}
@@ -277,12 +281,7 @@ func serverCmd(ctx context.Context, args []string, stdio IO) error {
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("gatehouse server "+sub, flag.ContinueOnError)
-	var name string
-	rest := args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		name, rest = rest[0], rest[1:]
-	}
-	a, _, err := open(ctx, fs, rest, stdio)
+	a, name, err := openNamed(ctx, fs, args[1:], stdio)
 	if err != nil {
 		return err
 	}
@@ -343,12 +342,7 @@ func tokenCmd(ctx context.Context, args []string, stdio IO) error {
 	}
 	fs := flag.NewFlagSet("gatehouse token create", flag.ContinueOnError)
 	owner := fs.String("user", "", "the user the token acts as (required)")
-	var name string
-	rest := args[1:]
-	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
-		name, rest = rest[0], rest[1:]
-	}
-	a, _, err := open(ctx, fs, rest, stdio)
+	a, name, err := openNamed(ctx, fs, args[1:], stdio)
 	if err != nil {
 		return err
 	}
