@@ -97,6 +97,11 @@ func (l Layout) IncludeLine() string {
 	return "include " + path.Join(l.NginxDir, "current", "http") + "/*.conf;"
 }
 
+// StreamIncludeLine is the one line Gatehouse adds to nginx's stream block.
+func (l Layout) StreamIncludeLine() string {
+	return "include " + path.Join(l.NginxDir, "current", "stream") + "/*.conf;"
+}
+
 // agentEnv is the agent's environment, as KEY=VALUE.
 func (l Layout) agentEnv() []string {
 	return []string{

@@ -45,3 +45,59 @@ func RemoveInclude(conf, line string) (string, bool) {
 	}
 	return strings.Join(out, ""), changed
 }
+
+var streamOpenRE = regexp.MustCompile(`^\s*stream\s*\{\s*(#.*)?$`)
+
+// streamBlock is the one-line stream block AddStreamInclude appends when
+// conf has none.
+func streamBlock(line string) string { return "stream { " + line + " }" }
+
+// AddStreamInclude returns conf with line inserted as the first statement of
+// its top-level stream block, or, without one, with a one-line
+// "stream { line }" appended at the end. It changes nothing if the line is
+// already present anywhere outside a comment.
+func AddStreamInclude(conf, line string) (string, bool, error) {
+	lines := strings.SplitAfter(conf, "\n")
+	for _, l := range lines {
+		code, _, _ := strings.Cut(l, "#")
+		if strings.Contains(code, line) {
+			return conf, false, nil
+		}
+	}
+	eol := "\n"
+	if strings.Contains(conf, "\r\n") {
+		eol = "\r\n"
+	}
+	for i, l := range lines {
+		if streamOpenRE.MatchString(strings.TrimRight(l, "\r\n")) {
+			if !strings.HasSuffix(l, "\n") {
+				lines[i] = l + eol
+			}
+			indent := l[:len(l)-len(strings.TrimLeft(l, " \t"))]
+			out := strings.Join(lines[:i+1], "") + indent + "    " + line + eol + strings.Join(lines[i+1:], "")
+			return out, true, nil
+		}
+	}
+	if conf != "" && !strings.HasSuffix(conf, "\n") {
+		conf += eol
+	}
+	return conf + streamBlock(line) + eol, true, nil
+}
+
+// RemoveStreamInclude returns conf without any line consisting of line or of
+// the one-line stream block AddStreamInclude appends; other lines, including
+// a stream block the user wrote, stay.
+func RemoveStreamInclude(conf, line string) (string, bool) {
+	block := streamBlock(line)
+	lines := strings.SplitAfter(conf, "\n")
+	out := lines[:0]
+	changed := false
+	for _, l := range lines {
+		if s := strings.TrimSpace(l); s == line || s == block {
+			changed = true
+			continue
+		}
+		out = append(out, l)
+	}
+	return strings.Join(out, ""), changed
+}
