@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -325,6 +326,14 @@ func TestProvisionSupervisorLifecycle(t *testing.T) {
 		t.Fatalf("bootstrap content was executed: %s exists", f.pwned)
 	}
 	assertIncludeCount(t, f.nginxConf, l.IncludeLine(), 1)
+	// This nginx.conf loads no stream module: nginx refuses a stream block,
+	// so the step leaves none behind and says why in its log.
+	assertIncludeCount(t, f.nginxConf, l.StreamIncludeLine(), 0)
+	assertIncludeCount(t, f.nginxConf, "stream", 0)
+	if inc := steps[6]; !strings.Contains(inc.Output, "# stream proxies skipped: nginx rejected a stream {} block") ||
+		!strings.Contains(inc.Output, "libnginx-mod-stream") || !strings.Contains(inc.Output, l.StreamIncludeLine()) {
+		t.Errorf("nginx-include step does not note the skipped stream include:\n%s", inc.Output)
+	}
 
 	// The agent runs with its environment, under one supervisor.
 	waitFor(t, "agent start record", func() bool { return countLines(filepath.Join(l.StateDir, "starts")) >= 1 })
@@ -595,4 +604,58 @@ func TestProvisionAsRootRunsGlancesOnLoopback(t *testing.T) {
 	if got := supervisors(t, "glances", l.StateDir); got != 0 {
 		t.Fatalf("%d glances supervisors left", got)
 	}
+}
+
+func TestProvisionIncludesStreamWhenNginxHasTheModule(t *testing.T) {
+	t.Parallel()
+	const module = "/usr/lib/nginx/modules/ngx_stream_module.so"
+	if _, err := os.Stat(module); err != nil {
+		t.Skipf("%s missing: %v", module, err)
+	}
+	nginx, err := exec.LookPath("nginx")
+	if err != nil {
+		t.Fatalf("%s exists but nginx is not on PATH: %v", module, err)
+	}
+	n := testnode.Start(t)
+	f := newFixture(t, n)
+	l := f.plan.Layout
+	t.Cleanup(func() {
+		if pid := readPidOrZero(filepath.Join(l.StateDir, "agent.supervisor.pid")); pid != 0 {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	})
+	orig, err := os.ReadFile(f.nginxConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(f.nginxConf, append([]byte("load_module "+module+";\n"), orig...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	block := "stream { " + l.StreamIncludeLine() + " }"
+
+	for _, run := range []string{"first", "re-run"} {
+		steps, err := f.provision(t, sudoTarget(n))
+		if err != nil {
+			for _, s := range steps {
+				t.Logf("step %s: %v\n%s", s.Name, s.Err, s.Output)
+			}
+			t.Fatalf("%s: %v", run, err)
+		}
+		if inc := steps[6]; inc.Name != "nginx-include" || strings.Contains(inc.Output, "stream proxies skipped") {
+			t.Errorf("%s: step %s notes a skipped stream include although nginx has the module:\n%s", run, inc.Name, inc.Output)
+		}
+		assertIncludeCount(t, f.nginxConf, l.IncludeLine(), 1)
+		assertIncludeCount(t, f.nginxConf, block, 1)
+		assertIncludeCount(t, f.nginxConf, l.StreamIncludeLine(), 1)
+		if out, err := exec.Command(nginx, "-t", "-q", "-c", f.nginxConf).CombinedOutput(); err != nil {
+			t.Fatalf("%s: nginx -t on the provisioned nginx.conf: %v\n%s", run, err, out)
+		}
+	}
+
+	if err := provision.New(hclog.NewNullLogger()).Uninstall(ctxT(t), sudoTarget(n), approved(n), f.plan, nil); err != nil {
+		t.Fatal(err)
+	}
+	assertIncludeCount(t, f.nginxConf, l.IncludeLine(), 0)
+	assertIncludeCount(t, f.nginxConf, l.StreamIncludeLine(), 0)
+	assertIncludeCount(t, f.nginxConf, "stream {", 0)
 }

@@ -283,7 +283,7 @@ func (p *Provisioner) Provision(ctx context.Context, t Target, policy HostKeyPol
 
 // Uninstall stops the agent (and the Glances service Gatehouse started),
 // removes the binary, supervisor, units, state and bootstrap, and removes the
-// include line from nginx. It leaves nginx, its packages and the managed nginx
+// include lines from nginx. It leaves nginx, its packages and the managed nginx
 // directory in place.
 func (p *Provisioner) Uninstall(ctx context.Context, t Target, policy HostKeyPolicy, plan Plan, report func(Step)) error {
 	plan = plan.withDefaults()
@@ -703,8 +703,23 @@ func (r *run) hasBottle(glances string) (bool, error) {
 	return err == nil, err
 }
 
+// nginxRejectedError means nginx -t refused the edited main config and the
+// original was put back, so the node is as it was before the edit.
+type nginxRejectedError struct {
+	conf string
+	err  error
+}
+
+func (e *nginxRejectedError) Error() string {
+	return fmt.Sprintf("nginx rejected the edited %s, original restored: %v", e.conf, e.err)
+}
+
+func (e *nginxRejectedError) Unwrap() error { return e.err }
+
 // editNginx applies edit to the nginx main config, keeps the change only if
-// nginx -t accepts it, and restores the original otherwise.
+// nginx -t accepts it, and restores the original otherwise. When nginx -t
+// exits non-zero and the restore succeeds, the error is a
+// *nginxRejectedError; every other failure is returned as is.
 func (r *run) editNginx(edit func(string) (string, bool, error)) error {
 	if r.facts.Nginx == "" {
 		r.note("# skipped: nginx is not installed")
@@ -738,21 +753,40 @@ func (r *run) editNginx(edit func(string) (string, bool, error)) error {
 		if rerr := r.writeFile(conf, "0644", orig); rerr != nil {
 			return errors.Join(fmt.Errorf("nginx rejected the edited %s: %w", conf, err), fmt.Errorf("restore %s: %w", conf, rerr))
 		}
-		return fmt.Errorf("nginx rejected the edited %s, original restored: %w", conf, err)
+		var exit *ExitError
+		if errors.As(err, &exit) {
+			return &nginxRejectedError{conf: conf, err: err}
+		}
+		return fmt.Errorf("test the edited %s, original restored: %w", conf, err)
 	}
 	return nil
 }
 
+// nginxInclude adds the http include, which must succeed, then the stream
+// include, which nginx may refuse when it lacks the stream module: that only
+// skips stream proxies, so it is noted and provisioning goes on.
 func (r *run) nginxInclude() error {
 	line := r.plan.Layout.IncludeLine()
-	return r.editNginx(func(conf string) (string, bool, error) { return AddInclude(conf, line) })
+	if err := r.editNginx(func(conf string) (string, bool, error) { return AddInclude(conf, line) }); err != nil {
+		return err
+	}
+	stream := r.plan.Layout.StreamIncludeLine()
+	err := r.editNginx(func(conf string) (string, bool, error) { return AddStreamInclude(conf, stream) })
+	var rejected *nginxRejectedError
+	if errors.As(err, &rejected) {
+		r.note("# stream proxies skipped: nginx rejected a stream {} block (is the stream module installed? on Debian/Ubuntu: libnginx-mod-stream); add %q to %s by hand later", streamBlock(stream), r.plan.NginxConf)
+		return nil
+	}
+	return err
 }
 
 func (r *run) nginxExclude() error {
 	line := r.plan.Layout.IncludeLine()
+	stream := r.plan.Layout.StreamIncludeLine()
 	return r.editNginx(func(conf string) (string, bool, error) {
-		out, changed := RemoveInclude(conf, line)
-		return out, changed, nil
+		out, changedHTTP := RemoveInclude(conf, line)
+		out, changedStream := RemoveStreamInclude(out, stream)
+		return out, changedHTTP || changedStream, nil
 	})
 }
 
