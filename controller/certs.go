@@ -36,14 +36,14 @@ func (c *Controller) buildCerts() error {
 		Resolvers:    c.cfg.DNSResolvers,
 		RenewBefore:  c.cfg.RenewBefore,
 		ProbePort:    c.cfg.ACMEHTTPPort,
-		Endpoint: func(_ context.Context, srv *ent.Server) (certs.Endpoint, error) {
-			n, err := c.deployer.NodeNginx(srv)
+		Endpoint: func(ctx context.Context, srv *ent.Server) (certs.Endpoint, error) {
+			n, err := c.deployer.NodeNginx(ctx, srv)
 			if err != nil {
 				return certs.Endpoint{}, err
 			}
 			if !n.Reported && !c.hub.Connected(strconv.Itoa(srv.ID)) {
-				// No report since the controller started: ports 80 and 443
-				// would be a guess. An agent too old to report is connected.
+				// Its agent never reported: ports 80 and 443 would be a
+				// guess. An agent too old to report is connected.
 				return certs.Endpoint{}, certs.ErrEndpointUnknown
 			}
 			return certs.Endpoint{Host: n.BindAddress, HTTPPort: n.HTTPPort, HTTPSPort: n.HTTPSPort}, nil

@@ -22042,6 +22042,7 @@ type ServerMutation struct {
 	install_nginx              *bool
 	install_glances            *bool
 	install_layout             **schema.InstallLayout
+	nginx_node                 **schema.NginxNode
 	clearedFields              map[string]struct{}
 	enrollment_tokens          map[int]struct{}
 	removedenrollment_tokens   map[int]struct{}
@@ -23403,6 +23404,55 @@ func (m *ServerMutation) ResetInstallLayout() {
 	delete(m.clearedFields, server.FieldInstallLayout)
 }
 
+// SetNginxNode sets the "nginx_node" field.
+func (m *ServerMutation) SetNginxNode(sn *schema.NginxNode) {
+	m.nginx_node = &sn
+}
+
+// NginxNode returns the value of the "nginx_node" field in the mutation.
+func (m *ServerMutation) NginxNode() (r *schema.NginxNode, exists bool) {
+	v := m.nginx_node
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNginxNode returns the old "nginx_node" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldNginxNode(ctx context.Context) (v *schema.NginxNode, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNginxNode is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNginxNode requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNginxNode: %w", err)
+	}
+	return oldValue.NginxNode, nil
+}
+
+// ClearNginxNode clears the value of the "nginx_node" field.
+func (m *ServerMutation) ClearNginxNode() {
+	m.nginx_node = nil
+	m.clearedFields[server.FieldNginxNode] = struct{}{}
+}
+
+// NginxNodeCleared returns if the "nginx_node" field was cleared in this mutation.
+func (m *ServerMutation) NginxNodeCleared() bool {
+	_, ok := m.clearedFields[server.FieldNginxNode]
+	return ok
+}
+
+// ResetNginxNode resets all changes to the "nginx_node" field.
+func (m *ServerMutation) ResetNginxNode() {
+	m.nginx_node = nil
+	delete(m.clearedFields, server.FieldNginxNode)
+}
+
 // AddEnrollmentTokenIDs adds the "enrollment_tokens" edge to the EnrollmentToken entity by ids.
 func (m *ServerMutation) AddEnrollmentTokenIDs(ids ...int) {
 	if m.enrollment_tokens == nil {
@@ -23977,7 +24027,7 @@ func (m *ServerMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ServerMutation) Fields() []string {
-	fields := make([]string, 0, 29)
+	fields := make([]string, 0, 30)
 	if m.created_at != nil {
 		fields = append(fields, server.FieldCreatedAt)
 	}
@@ -24065,6 +24115,9 @@ func (m *ServerMutation) Fields() []string {
 	if m.install_layout != nil {
 		fields = append(fields, server.FieldInstallLayout)
 	}
+	if m.nginx_node != nil {
+		fields = append(fields, server.FieldNginxNode)
+	}
 	return fields
 }
 
@@ -24131,6 +24184,8 @@ func (m *ServerMutation) Field(name string) (ent.Value, bool) {
 		return m.InstallGlances()
 	case server.FieldInstallLayout:
 		return m.InstallLayout()
+	case server.FieldNginxNode:
+		return m.NginxNode()
 	}
 	return nil, false
 }
@@ -24198,6 +24253,8 @@ func (m *ServerMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldInstallGlances(ctx)
 	case server.FieldInstallLayout:
 		return m.OldInstallLayout(ctx)
+	case server.FieldNginxNode:
+		return m.OldNginxNode(ctx)
 	}
 	return nil, fmt.Errorf("unknown Server field %s", name)
 }
@@ -24410,6 +24467,13 @@ func (m *ServerMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetInstallLayout(v)
 		return nil
+	case server.FieldNginxNode:
+		v, ok := value.(*schema.NginxNode)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNginxNode(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Server field %s", name)
 }
@@ -24500,6 +24564,9 @@ func (m *ServerMutation) ClearedFields() []string {
 	if m.FieldCleared(server.FieldInstallLayout) {
 		fields = append(fields, server.FieldInstallLayout)
 	}
+	if m.FieldCleared(server.FieldNginxNode) {
+		fields = append(fields, server.FieldNginxNode)
+	}
 	return fields
 }
 
@@ -24534,6 +24601,9 @@ func (m *ServerMutation) ClearField(name string) error {
 		return nil
 	case server.FieldInstallLayout:
 		m.ClearInstallLayout()
+		return nil
+	case server.FieldNginxNode:
+		m.ClearNginxNode()
 		return nil
 	}
 	return fmt.Errorf("unknown Server nullable field %s", name)
@@ -24629,6 +24699,9 @@ func (m *ServerMutation) ResetField(name string) error {
 		return nil
 	case server.FieldInstallLayout:
 		m.ResetInstallLayout()
+		return nil
+	case server.FieldNginxNode:
+		m.ResetNginxNode()
 		return nil
 	}
 	return fmt.Errorf("unknown Server field %s", name)

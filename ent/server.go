@@ -77,6 +77,8 @@ type Server struct {
 	InstallGlances bool `json:"install_glances,omitempty"`
 	// InstallLayout holds the value of the "install_layout" field.
 	InstallLayout *schema.InstallLayout `json:"install_layout,omitempty"`
+	// NginxNode holds the value of the "nginx_node" field.
+	NginxNode *schema.NginxNode `json:"nginx_node,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the ServerQuery when eager-loading is set.
 	Edges        ServerEdges `json:"edges"`
@@ -205,7 +207,7 @@ func (*Server) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case server.FieldLabels, server.FieldAddresses, server.FieldDrift, server.FieldSSHSecret, server.FieldInstallLayout:
+		case server.FieldLabels, server.FieldAddresses, server.FieldDrift, server.FieldSSHSecret, server.FieldInstallLayout, server.FieldNginxNode:
 			values[i] = new([]byte)
 		case server.FieldLocal, server.FieldSSHSudo, server.FieldInstallNginx, server.FieldInstallGlances:
 			values[i] = new(sql.NullBool)
@@ -420,6 +422,14 @@ func (_m *Server) assignValues(columns []string, values []any) error {
 					return fmt.Errorf("unmarshal field install_layout: %w", err)
 				}
 			}
+		case server.FieldNginxNode:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field nginx_node", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.NginxNode); err != nil {
+					return fmt.Errorf("unmarshal field nginx_node: %w", err)
+				}
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -595,6 +605,9 @@ func (_m *Server) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("install_layout=")
 	builder.WriteString(fmt.Sprintf("%v", _m.InstallLayout))
+	builder.WriteString(", ")
+	builder.WriteString("nginx_node=")
+	builder.WriteString(fmt.Sprintf("%v", _m.NginxNode))
 	builder.WriteByte(')')
 	return builder.String()
 }

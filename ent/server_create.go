@@ -391,6 +391,12 @@ func (_c *ServerCreate) SetInstallLayout(v *schema.InstallLayout) *ServerCreate 
 	return _c
 }
 
+// SetNginxNode sets the "nginx_node" field.
+func (_c *ServerCreate) SetNginxNode(v *schema.NginxNode) *ServerCreate {
+	_c.mutation.SetNginxNode(v)
+	return _c
+}
+
 // AddEnrollmentTokenIDs adds the "enrollment_tokens" edge to the EnrollmentToken entity by IDs.
 func (_c *ServerCreate) AddEnrollmentTokenIDs(ids ...int) *ServerCreate {
 	_c.mutation.AddEnrollmentTokenIDs(ids...)
@@ -907,6 +913,10 @@ func (_c *ServerCreate) createSpec() (*Server, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.InstallLayout(); ok {
 		_spec.SetField(server.FieldInstallLayout, field.TypeJSON, value)
 		_node.InstallLayout = value
+	}
+	if value, ok := _c.mutation.NginxNode(); ok {
+		_spec.SetField(server.FieldNginxNode, field.TypeJSON, value)
+		_node.NginxNode = value
 	}
 	if nodes := _c.mutation.EnrollmentTokensIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -1516,6 +1526,24 @@ func (u *ServerUpsert) ClearInstallLayout() *ServerUpsert {
 	return u
 }
 
+// SetNginxNode sets the "nginx_node" field.
+func (u *ServerUpsert) SetNginxNode(v *schema.NginxNode) *ServerUpsert {
+	u.Set(server.FieldNginxNode, v)
+	return u
+}
+
+// UpdateNginxNode sets the "nginx_node" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateNginxNode() *ServerUpsert {
+	u.SetExcluded(server.FieldNginxNode)
+	return u
+}
+
+// ClearNginxNode clears the value of the "nginx_node" field.
+func (u *ServerUpsert) ClearNginxNode() *ServerUpsert {
+	u.SetNull(server.FieldNginxNode)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -2020,6 +2048,27 @@ func (u *ServerUpsertOne) UpdateInstallLayout() *ServerUpsertOne {
 func (u *ServerUpsertOne) ClearInstallLayout() *ServerUpsertOne {
 	return u.Update(func(s *ServerUpsert) {
 		s.ClearInstallLayout()
+	})
+}
+
+// SetNginxNode sets the "nginx_node" field.
+func (u *ServerUpsertOne) SetNginxNode(v *schema.NginxNode) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetNginxNode(v)
+	})
+}
+
+// UpdateNginxNode sets the "nginx_node" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateNginxNode() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateNginxNode()
+	})
+}
+
+// ClearNginxNode clears the value of the "nginx_node" field.
+func (u *ServerUpsertOne) ClearNginxNode() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.ClearNginxNode()
 	})
 }
 
@@ -2693,6 +2742,27 @@ func (u *ServerUpsertBulk) UpdateInstallLayout() *ServerUpsertBulk {
 func (u *ServerUpsertBulk) ClearInstallLayout() *ServerUpsertBulk {
 	return u.Update(func(s *ServerUpsert) {
 		s.ClearInstallLayout()
+	})
+}
+
+// SetNginxNode sets the "nginx_node" field.
+func (u *ServerUpsertBulk) SetNginxNode(v *schema.NginxNode) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetNginxNode(v)
+	})
+}
+
+// UpdateNginxNode sets the "nginx_node" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateNginxNode() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateNginxNode()
+	})
+}
+
+// ClearNginxNode clears the value of the "nginx_node" field.
+func (u *ServerUpsertBulk) ClearNginxNode() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.ClearNginxNode()
 	})
 }
 

@@ -460,6 +460,18 @@ func (_u *ServerUpdate) ClearInstallLayout() *ServerUpdate {
 	return _u
 }
 
+// SetNginxNode sets the "nginx_node" field.
+func (_u *ServerUpdate) SetNginxNode(v *schema.NginxNode) *ServerUpdate {
+	_u.mutation.SetNginxNode(v)
+	return _u
+}
+
+// ClearNginxNode clears the value of the "nginx_node" field.
+func (_u *ServerUpdate) ClearNginxNode() *ServerUpdate {
+	_u.mutation.ClearNginxNode()
+	return _u
+}
+
 // AddEnrollmentTokenIDs adds the "enrollment_tokens" edge to the EnrollmentToken entity by IDs.
 func (_u *ServerUpdate) AddEnrollmentTokenIDs(ids ...int) *ServerUpdate {
 	_u.mutation.AddEnrollmentTokenIDs(ids...)
@@ -1042,6 +1054,12 @@ func (_u *ServerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.InstallLayoutCleared() {
 		_spec.ClearField(server.FieldInstallLayout, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.NginxNode(); ok {
+		_spec.SetField(server.FieldNginxNode, field.TypeJSON, value)
+	}
+	if _u.mutation.NginxNodeCleared() {
+		_spec.ClearField(server.FieldNginxNode, field.TypeJSON)
 	}
 	if _u.mutation.EnrollmentTokensCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1934,6 +1952,18 @@ func (_u *ServerUpdateOne) ClearInstallLayout() *ServerUpdateOne {
 	return _u
 }
 
+// SetNginxNode sets the "nginx_node" field.
+func (_u *ServerUpdateOne) SetNginxNode(v *schema.NginxNode) *ServerUpdateOne {
+	_u.mutation.SetNginxNode(v)
+	return _u
+}
+
+// ClearNginxNode clears the value of the "nginx_node" field.
+func (_u *ServerUpdateOne) ClearNginxNode() *ServerUpdateOne {
+	_u.mutation.ClearNginxNode()
+	return _u
+}
+
 // AddEnrollmentTokenIDs adds the "enrollment_tokens" edge to the EnrollmentToken entity by IDs.
 func (_u *ServerUpdateOne) AddEnrollmentTokenIDs(ids ...int) *ServerUpdateOne {
 	_u.mutation.AddEnrollmentTokenIDs(ids...)
@@ -2546,6 +2576,12 @@ func (_u *ServerUpdateOne) sqlSave(ctx context.Context) (_node *Server, err erro
 	}
 	if _u.mutation.InstallLayoutCleared() {
 		_spec.ClearField(server.FieldInstallLayout, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.NginxNode(); ok {
+		_spec.SetField(server.FieldNginxNode, field.TypeJSON, value)
+	}
+	if _u.mutation.NginxNodeCleared() {
+		_spec.ClearField(server.FieldNginxNode, field.TypeJSON)
 	}
 	if _u.mutation.EnrollmentTokensCleared() {
 		edge := &sqlgraph.EdgeSpec{

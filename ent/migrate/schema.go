@@ -697,6 +697,7 @@ var (
 		{Name: "install_nginx", Type: field.TypeBool, Default: false},
 		{Name: "install_glances", Type: field.TypeBool, Default: false},
 		{Name: "install_layout", Type: field.TypeJSON, Nullable: true},
+		{Name: "nginx_node", Type: field.TypeJSON, Nullable: true},
 	}
 	// ServersTable holds the schema information for the "servers" table.
 	ServersTable = &schema.Table{

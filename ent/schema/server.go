@@ -1,6 +1,8 @@
 package schema
 
 import (
+	"time"
+
 	"entgo.io/ent"
 	entsql "entgo.io/ent/dialect/entsql"
 	"entgo.io/ent/schema/edge"
@@ -54,6 +56,10 @@ func (Server) Fields() []ent.Field {
 		// InstallLayout overrides where the agent's files go on the node; nil
 		// means the production defaults.
 		field.JSON("install_layout", &InstallLayout{}).Optional(),
+		// NginxNode is the node's nginx as its agent last reported it, kept
+		// once it validated, so revisions render for it while the agent is
+		// away and after the controller restarts; nil before the first report.
+		field.JSON("nginx_node", &NginxNode{}).Optional(),
 	}
 }
 
@@ -71,6 +77,17 @@ func (Server) Edges() []ent.Edge {
 		edge.To("served_certificates", ServedCertificate.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.From("streams", StreamProxy.Type).Ref("servers"),
 	}
+}
+
+// NginxNode is how nginx is set up on a node, as its agent reported it: the
+// managed directory and where rendered server blocks listen (0 ports: 80 and
+// 443; empty bind address: all).
+type NginxNode struct {
+	Dir         string    `json:"dir"`
+	HTTPPort    int       `json:"http_port,omitempty"`
+	HTTPSPort   int       `json:"https_port,omitempty"`
+	BindAddress string    `json:"bind_address,omitempty"`
+	ReportedAt  time.Time `json:"reported_at"`
 }
 
 // InstallLayout is where provisioning puts the agent's files on a node. Empty

@@ -73,6 +73,8 @@ const (
 	FieldInstallGlances = "install_glances"
 	// FieldInstallLayout holds the string denoting the install_layout field in the database.
 	FieldInstallLayout = "install_layout"
+	// FieldNginxNode holds the string denoting the nginx_node field in the database.
+	FieldNginxNode = "nginx_node"
 	// EdgeEnrollmentTokens holds the string denoting the enrollment_tokens edge name in mutations.
 	EdgeEnrollmentTokens = "enrollment_tokens"
 	// EdgeCertificates holds the string denoting the certificates edge name in mutations.
@@ -195,6 +197,7 @@ var Columns = []string{
 	FieldInstallNginx,
 	FieldInstallGlances,
 	FieldInstallLayout,
+	FieldNginxNode,
 }
 
 var (

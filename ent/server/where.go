@@ -1355,6 +1355,16 @@ func InstallLayoutNotNil() predicate.Server {
 	return predicate.Server(sql.FieldNotNull(FieldInstallLayout))
 }
 
+// NginxNodeIsNil applies the IsNil predicate on the "nginx_node" field.
+func NginxNodeIsNil() predicate.Server {
+	return predicate.Server(sql.FieldIsNull(FieldNginxNode))
+}
+
+// NginxNodeNotNil applies the NotNil predicate on the "nginx_node" field.
+func NginxNodeNotNil() predicate.Server {
+	return predicate.Server(sql.FieldNotNull(FieldNginxNode))
+}
+
 // HasEnrollmentTokens applies the HasEdge predicate on the "enrollment_tokens" edge.
 func HasEnrollmentTokens() predicate.Server {
 	return predicate.Server(func(s *sql.Selector) {

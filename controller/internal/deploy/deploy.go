@@ -134,7 +134,6 @@ type Deployer struct {
 	log    hclog.Logger
 
 	locks sync.Map // server id -> chan struct{} (capacity 1)
-	nodes sync.Map // server id -> NodeNginx, as its agent last reported
 
 	mu       sync.Mutex
 	pending  map[int]struct{}

@@ -3,9 +3,11 @@ package deploy
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/nginxconf"
 	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/schema"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
 
@@ -22,9 +24,8 @@ type NodeNginx struct {
 	HTTPPort    int    // 0: 80
 	HTTPSPort   int    // 0: 443
 	BindAddress string // empty: all addresses
-	// Reported is true when the node's agent reported these values, false when they are
-	// defaults (its agent has not connected since the controller started, or is too old
-	// to report them).
+	// Reported is true when the node's agent reported these values (now or before), false
+	// when they are defaults (its agent never reported them, or is too old to).
 	Reported bool
 }
 
@@ -36,11 +37,12 @@ func (n NodeNginx) apply(cfg nginxconf.NodeConfig) nginxconf.NodeConfig {
 }
 
 // NodeNginx returns the nginx setup the server's revisions are rendered for. A connected
-// agent's report wins and is remembered; without one, the last report since the
-// controller started holds, else the dir provisioning installed the agent with, else
-// Config.NginxDir, on ports 80 and 443. A report the renderer cannot use (from a broken
-// or hostile agent) is an error, so no revision is rendered from it.
-func (d *Deployer) NodeNginx(srv *ent.Server) (NodeNginx, error) {
+// agent's report wins and is kept on the server, so it holds while the agent is away and
+// across controller restarts; without any report, the dir provisioning installed the
+// agent with, else Config.NginxDir, on ports 80 and 443. A report the renderer cannot use
+// (from a broken or hostile agent) is an error, so no revision is rendered from it, and
+// it is never stored.
+func (d *Deployer) NodeNginx(ctx context.Context, srv *ent.Server) (NodeNginx, error) {
 	node := nodeID(srv.ID)
 	if r, ok := d.sender.(NodeReporter); ok && d.sender.Connected(node) {
 		if rep := r.NginxNode(node); rep != nil {
@@ -51,12 +53,19 @@ func (d *Deployer) NodeNginx(srv *ent.Server) (NodeNginx, error) {
 			if _, fe := nginxconf.Normalize(n.apply(nginxconf.NodeConfig{})); fe != nil {
 				return NodeNginx{}, fmt.Errorf("server %s: its agent reports nginx settings that cannot be rendered; fix the agent's nginx_dir, nginx_http_port, nginx_https_port or nginx_bind_address: %w", srv.Name, fe)
 			}
-			d.nodes.Store(srv.ID, n)
+			if err := d.remember(ctx, srv, n); err != nil {
+				return NodeNginx{}, err
+			}
 			return n, nil
 		}
 	}
-	if v, ok := d.nodes.Load(srv.ID); ok {
-		return v.(NodeNginx), nil
+	if s := srv.NginxNode; s != nil {
+		n := NodeNginx{Dir: s.Dir, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort, BindAddress: s.BindAddress, Reported: true}
+		// Stored reports were valid when stored; a row edited since is not trusted either.
+		if _, fe := nginxconf.Normalize(n.apply(nginxconf.NodeConfig{})); fe != nil {
+			return NodeNginx{}, fmt.Errorf("server %s: the stored nginx report cannot be rendered; reconnect its agent: %w", srv.Name, fe)
+		}
+		return n, nil
 	}
 	n := NodeNginx{Dir: d.cfg.NginxDir}
 	if srv.InstallLayout != nil && srv.InstallLayout.NginxDir != "" {
@@ -65,10 +74,23 @@ func (d *Deployer) NodeNginx(srv *ent.Server) (NodeNginx, error) {
 	return n, nil
 }
 
+// remember stores a validated report on the server when it differs from the stored one.
+func (d *Deployer) remember(ctx context.Context, srv *ent.Server, n NodeNginx) error {
+	if s := srv.NginxNode; s != nil && s.Dir == n.Dir && s.HTTPPort == n.HTTPPort && s.HTTPSPort == n.HTTPSPort && s.BindAddress == n.BindAddress {
+		return nil
+	}
+	rep := &schema.NginxNode{Dir: n.Dir, HTTPPort: n.HTTPPort, HTTPSPort: n.HTTPSPort, BindAddress: n.BindAddress, ReportedAt: time.Now().UTC()}
+	if err := d.db.Client.Server.UpdateOneID(srv.ID).SetNginxNode(rep).Exec(ctx); err != nil {
+		return fmt.Errorf("server %s: store its agent's nginx report: %w", srv.Name, err)
+	}
+	srv.NginxNode = rep
+	return nil
+}
+
 func (d *Deployer) nodeNginx(ctx context.Context, serverID int) (NodeNginx, error) {
 	srv, err := d.db.Client.Server.Get(ctx, serverID)
 	if err != nil {
 		return NodeNginx{}, fmt.Errorf("load server %d: %w", serverID, err)
 	}
-	return d.NodeNginx(srv)
+	return d.NodeNginx(ctx, srv)
 }

@@ -146,6 +146,21 @@ func TestRevisionFollowsTheReportedNginx(t *testing.T) {
 		if _, created, err := f.dep.Render(ctx, srv.ID); err != nil || created {
 			t.Fatalf("render while offline: created=%v %v", created, err)
 		}
+		// It is kept on the server, so it also holds after the controller restarts
+		// while the agent is away.
+		if got := f.reload(t, srv.ID).NginxNode; got == nil || got.Dir != "/srv/ngx/gh" || got.HTTPPort != 8080 || got.HTTPSPort != 8443 || got.BindAddress != "127.0.0.1" {
+			t.Fatalf("stored report %+v", got)
+		}
+		restarted, err := New(db, rs, f.dep.cfg, hclog.NewNullLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, created, err := restarted.Render(ctx, srv.ID); err != nil || created {
+			t.Fatalf("render after a restart while offline: created=%v %v", created, err)
+		}
+		if n, err := restarted.NodeNginx(ctx, f.reload(t, srv.ID)); err != nil || !n.Reported || n.HTTPPort != 8080 {
+			t.Fatalf("node nginx after a restart: %+v %v", n, err)
+		}
 
 		hostile := []struct {
 			name string
@@ -169,6 +184,9 @@ func TestRevisionFollowsTheReportedNginx(t *testing.T) {
 		}
 		if got := f.reload(t, srv.ID).DesiredRevision; got != 2 {
 			t.Errorf("desired revision %d after refused reports, want 2", got)
+		}
+		if got := f.reload(t, srv.ID).NginxNode; got == nil || got.Dir != "/srv/ngx/gh" {
+			t.Errorf("a refused report replaced the stored one: %+v", got)
 		}
 	})
 }
