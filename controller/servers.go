@@ -19,6 +19,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/nodes"
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/schema"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
@@ -82,6 +83,8 @@ type serverJSON struct {
 	Connected     bool             `json:"connected"`
 	CreatedAt     time.Time        `json:"created_at"`
 	Latest        *metrics.Summary `json:"latest,omitempty"`
+	// Nginx is the node's nginx as its agent last reported it; null before.
+	Nginx *schema.NginxNode `json:"nginx"`
 }
 
 func (sv *serversWeb) toJSON(s *ent.Server) serverJSON {
@@ -96,7 +99,7 @@ func (sv *serversWeb) toJSON(s *ent.Server) serverJSON {
 		ID: s.ID, Name: s.Name, Address: s.Address, Status: string(s.Status), Local: s.Local, Labels: labels,
 		LastSeenAt: s.LastSeenAt, AgentVersion: s.AgentVersion, Hostname: s.Hostname, OS: s.Os, Arch: s.Arch,
 		Kernel: s.Kernel, MetricsSource: s.MetricsSource, Addresses: addrs, CertNotAfter: s.CertNotAfter,
-		Connected: sv.c.hub.Connected(strconv.Itoa(s.ID)), CreatedAt: s.CreatedAt,
+		Connected: sv.c.hub.Connected(strconv.Itoa(s.ID)), CreatedAt: s.CreatedAt, Nginx: s.NginxNode,
 	}
 }
 

@@ -239,6 +239,10 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	if !strings.Contains(page, "changed outside Gatehouse") || !strings.Contains(page, "http/domain-app.test.conf") {
 		t.Errorf("revisions page does not show the drift:\n%s", page)
 	}
+	// The page names the nginx the agent reported, which revisions are rendered for.
+	if !strings.Contains(page, ngx.dir) || !strings.Contains(page, fmt.Sprintf("port %d / %d", httpPort, httpsPort)) {
+		t.Errorf("revisions page does not show the node's nginx (%s, ports %d/%d):\n%s", ngx.dir, httpPort, httpsPort, page)
+	}
 	d = c.proxyDeploy(id)
 	if !d.Applied || d.Revision.Number != good {
 		t.Fatalf("redeploy: %+v", d.Revision)
