@@ -10,6 +10,7 @@ import (
 	"embed"
 	"encoding/hex"
 	"fmt"
+	"golang.org/x/net/idna"
 	"html/template"
 	"io"
 	"io/fs"
@@ -65,7 +66,12 @@ func Funcs(now func() time.Time) template.FuncMap {
 		"datetime": func(t any) string { return formatTime(t, time.RFC3339) },
 		"when":     func(t any) string { return formatTime(t, "2006-01-02 15:04 MST") },
 		"bytes":    humanBytes,
-		"uptime":   humanUptime,
+		// words turns a stored code such as reload_failed into words.
+		"words": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
+		// unicode is the Unicode form of a punycode (IDN) name, or "" when the
+		// name has none.
+		"unicode": unicodeName,
+		"uptime":  humanUptime,
 		"initial": func(s string) string {
 			if s == "" {
 				return "?"
@@ -257,4 +263,17 @@ func humanUptime(v any) string {
 	default:
 		return fmt.Sprintf("%dm", m)
 	}
+}
+
+// unicodeName returns the Unicode form of name when one of its labels is
+// punycode ("xn--") and decodes, else "".
+func unicodeName(name string) string {
+	if !strings.Contains(name, "xn--") {
+		return ""
+	}
+	u, err := idna.Display.ToUnicode(name)
+	if err != nil || u == name {
+		return ""
+	}
+	return u
 }

@@ -237,6 +237,8 @@
 // applied figures follow without a reload.
 (() => {
   "use strict";
+  // A stored outcome code such as reload_failed, in words.
+  const words = (code) => (code || "").replace(/_/g, " ");
   const statusCell = (status) => {
     const s = document.createElement("span");
     s.className = `status rev-${status}`;
@@ -259,7 +261,7 @@
       const strong = document.createElement("strong");
       strong.textContent = "r" + n;
       link.append(strong);
-      const cells = [link, "", statusCell(data.status || "pending"), data.outcome || "—", "just now", "—", "—"];
+      const cells = [link, "", statusCell(data.status || "pending"), words(data.outcome) || "—", "just now", "—", "—"];
       cells.forEach((c, i) => {
         const td = document.createElement("td");
         if (c instanceof Node) td.append(c); else td.textContent = c;
@@ -275,7 +277,7 @@
       const st = row.querySelector('[data-field="status"]');
       if (st) st.replaceWith(statusCell(data.status));
       const oc = row.querySelector('[data-field="outcome"]');
-      if (oc) oc.textContent = data.outcome || "—";
+      if (oc) oc.textContent = words(data.outcome) || "—";
     }
     const desired = box.querySelector("[data-desired]");
     const applied = box.querySelector("[data-applied]");
