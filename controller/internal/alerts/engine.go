@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/alertrule"
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/incident"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/silence"
@@ -162,10 +164,12 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 		return err
 	}
 	keep := time.Duration(0)
+	domainRules := false
 	for _, r := range rules {
 		if r.Enabled && r.Kind == KindMetric {
 			keep = max(keep, r.Window)
 		}
+		domainRules = domainRules || (r.Enabled && r.Kind.PerDomain())
 	}
 	e.mu.Lock()
 	e.keep = max(keep, time.Minute)
@@ -181,17 +185,57 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 		return fmt.Errorf("read open incidents: %w", err)
 	}
 	openBy := map[string]*ent.Incident{}
+	domainIncidents := false
 	for _, inc := range open {
 		openBy[openKey(inc.RuleID, inc.Subject)] = inc
-	}
-	silences, err := e.activeSilences(ctx, now)
-	if err != nil {
-		return err
+		_, isDomain := SubjectDomain(inc.Subject)
+		domainIncidents = domainIncidents || isDomain
 	}
 	seen := map[string]bool{}
 	var errs []error
+	var domains []DomainFacts
+	if domainRules || domainIncidents {
+		if domains, err = e.domainFacts(ctx, facts); err != nil {
+			// Without the facts nothing is known: keep every domain incident
+			// as it is rather than resolving it as out of scope.
+			errs = append(errs, err)
+			domainRules = false
+			for key, inc := range openBy {
+				if _, ok := SubjectDomain(inc.Subject); ok {
+					seen[key] = true
+				}
+			}
+		}
+	}
+	silences, err := e.activeSilences(ctx, now, domains)
+	if err != nil {
+		return err
+	}
+	refs := make(map[int]ServerRef, len(facts))
+	for _, f := range facts {
+		refs[f.ID] = f.ServerRef
+	}
 	for _, r := range rules {
 		if !r.Enabled {
+			continue
+		}
+		if r.Kind.PerDomain() {
+			if !domainRules {
+				continue
+			}
+			for _, d := range domains {
+				if !r.appliesDomain(d, refs) {
+					continue
+				}
+				c := CheckDomain(r, d, now)
+				subject := DomainSubject(d.Name)
+				key := openKey(r.ID, subject)
+				seen[key] = true
+				t := target{domain: d.Name, servers: serverNames(d.ServerIDs, refs)}
+				if err := e.apply(ctx, lg, r, t, subject, openBy[key], c, silences, now); err != nil {
+					errs = append(errs, err)
+				}
+			}
 			continue
 		}
 		for _, f := range facts {
@@ -207,13 +251,13 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 			subject := r.Subject(f.ID)
 			key := openKey(r.ID, subject)
 			seen[key] = true
-			if err := e.apply(ctx, lg, r, f, subject, openBy[key], c, silences, now); err != nil {
+			if err := e.apply(ctx, lg, r, target{server: f}, subject, openBy[key], c, silences, now); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
-	// Incidents whose rule was disabled or deleted, or whose server left the
-	// scope, resolve.
+	// Incidents whose rule was disabled or deleted, or whose server or domain
+	// left the scope, resolve.
 	for key, inc := range openBy {
 		if seen[key] {
 			continue
@@ -270,7 +314,8 @@ func firstLine(s string) string {
 }
 
 // apply carries out one Step decision.
-func (e *Engine) apply(ctx context.Context, lg Logger, r Rule, f ServerFacts, subject string, inc *ent.Incident, c Check, sil []*ent.Silence, now time.Time) error {
+func (e *Engine) apply(ctx context.Context, lg Logger, r Rule, t target, subject string, inc *ent.Incident, c Check, sil silenceSet, now time.Time) error {
+	f := t.server
 	var cur *Open
 	if inc != nil {
 		cur = &Open{State: State(inc.State), StartedAt: inc.StartedAt, Severity: Severity(inc.Severity)}
@@ -298,10 +343,10 @@ func (e *Engine) apply(ctx context.Context, lg Logger, r Rule, f ServerFacts, su
 			}
 			created, err := cr.Save(ctx)
 			if err != nil {
-				return fmt.Errorf("open incident for %s on %s: %w", r.Name, f.Name, err)
+				return fmt.Errorf("open incident for %s on %s: %w", r.Name, t.name(), err)
 			}
 			inc = created
-			lg.Printf("incident %d %s: %s on %s (%s)", inc.ID, inc.State, r.Name, f.Name, c.Summary)
+			lg.Printf("incident %d %s: %s on %s (%s)", inc.ID, inc.State, r.Name, t.name(), c.Summary)
 		} else {
 			upd, err := inc.Update().SetState(incident.StateFiring).SetFiredAt(now).SetSeverity(string(sev)).
 				SetValue(c.Value).SetSummary(clip(c.Summary, 1000)).Save(ctx)
@@ -309,11 +354,11 @@ func (e *Engine) apply(ctx context.Context, lg Logger, r Rule, f ServerFacts, su
 				return fmt.Errorf("fire incident %d: %w", inc.ID, err)
 			}
 			inc = upd
-			lg.Printf("incident %d firing: %s on %s (%s)", inc.ID, r.Name, f.Name, c.Summary)
+			lg.Printf("incident %d firing: %s on %s (%s)", inc.ID, r.Name, t.name(), c.Summary)
 		}
 		e.publish(inc)
 		if inc.State == incident.StateFiring {
-			return e.notifyFiring(ctx, r, f, inc, sil, now, notify.KindFiring)
+			return e.notifyFiring(ctx, r, t, inc, sil, now, notify.KindFiring)
 		}
 		return nil
 	case ActEscalate:
@@ -324,7 +369,7 @@ func (e *Engine) apply(ctx context.Context, lg Logger, r Rule, f ServerFacts, su
 		lg.Printf("incident %d is now %s (%s)", inc.ID, sev, c.Summary)
 		e.publish(upd)
 		if sev == SeverityCritical && upd.NotifiedAt != nil && upd.AckedAt == nil {
-			return e.notifyFiring(ctx, r, f, upd, sil, now, notify.KindRepeat)
+			return e.notifyFiring(ctx, r, t, upd, sil, now, notify.KindRepeat)
 		}
 		return nil
 	case ActUpdate:
@@ -341,7 +386,7 @@ func (e *Engine) apply(ctx context.Context, lg Logger, r Rule, f ServerFacts, su
 		if err := e.db.Client.Incident.DeleteOne(inc).Exec(ctx); err != nil {
 			return fmt.Errorf("cancel pending incident %d: %w", inc.ID, err)
 		}
-		lg.Printf("pending incident %d cleared before firing: %s on %s", inc.ID, r.Name, f.Name)
+		lg.Printf("pending incident %d cleared before firing: %s on %s", inc.ID, r.Name, t.name())
 		e.publishDeleted(inc.ID)
 		return nil
 	case ActResolve:
@@ -352,7 +397,7 @@ func (e *Engine) apply(ctx context.Context, lg Logger, r Rule, f ServerFacts, su
 
 // close resolves a firing incident (with a recovery notice if its firing
 // notice went out) or drops a pending one.
-func (e *Engine) close(ctx context.Context, lg Logger, inc *ent.Incident, why string, sil []*ent.Silence, now time.Time) error {
+func (e *Engine) close(ctx context.Context, lg Logger, inc *ent.Incident, why string, sil silenceSet, now time.Time) error {
 	if inc.State == incident.StatePending {
 		if err := e.db.Client.Incident.DeleteOne(inc).Exec(ctx); err != nil {
 			return fmt.Errorf("cancel pending incident %d: %w", inc.ID, err)
@@ -365,33 +410,70 @@ func (e *Engine) close(ctx context.Context, lg Logger, inc *ent.Incident, why st
 	if err != nil {
 		return fmt.Errorf("resolve incident %d: %w", inc.ID, err)
 	}
-	lg.Printf("incident %d resolved after %s: %s on %s", inc.ID, now.Sub(inc.StartedAt).Round(time.Second), inc.RuleName, inc.ServerName)
+	lg.Printf("incident %d resolved after %s: %s on %s", inc.ID, now.Sub(inc.StartedAt).Round(time.Second), inc.RuleName, subjectName(inc))
 	e.publish(upd)
-	if upd.NotifiedAt == nil || silenced(sil, upd, now) {
+	if upd.NotifiedAt == nil || sil.covers(upd, now) {
 		return nil
 	}
-	r, facts := e.ruleAndFacts(ctx, upd)
-	n := e.notification(r, facts, upd, notify.KindResolved, 0, now)
+	r, t := e.ruleAndTarget(ctx, upd)
+	n := e.notification(r, t, upd, notify.KindResolved, 0, now)
 	e.opts.Notifier.Notify(n, r.ChannelIDs)
 	return nil
 }
 
-// ruleAndFacts loads what a notification about inc shows, tolerating a rule
-// or server deleted since.
-func (e *Engine) ruleAndFacts(ctx context.Context, inc *ent.Incident) (Rule, ServerFacts) {
+// target is what an incident is about: a server, or a domain and the
+// servers that serve it (then the server facts are zero).
+type target struct {
+	server  ServerFacts
+	domain  string
+	servers []string
+}
+
+func (t target) name() string {
+	if t.domain != "" {
+		return t.domain
+	}
+	return t.server.Name
+}
+
+// subjectName is what an incident is about, in a word: its domain, or the
+// name of its server.
+func subjectName(inc *ent.Incident) string {
+	if d, ok := SubjectDomain(inc.Subject); ok {
+		return d
+	}
+	return inc.ServerName
+}
+
+// ruleAndTarget loads what a notification about inc shows, tolerating a
+// rule, server or domain deleted since.
+func (e *Engine) ruleAndTarget(ctx context.Context, inc *ent.Incident) (Rule, target) {
 	r := Rule{ID: inc.RuleID, Name: inc.RuleName}
 	if er, err := e.db.Client.AlertRule.Get(ctx, inc.RuleID); err == nil {
 		r = ruleFromEnt(er)
+	}
+	if name, ok := SubjectDomain(inc.Subject); ok {
+		t := target{domain: name}
+		d, err := e.db.Client.Domain.Query().Where(domain.Name(name)).
+			WithServers(func(q *ent.ServerQuery) {
+				q.Where(server.StatusNEQ(server.StatusRemoved)).Order(ent.Asc(server.FieldName))
+			}).Only(ctx)
+		if err == nil {
+			for _, s := range d.Edges.Servers {
+				t.servers = append(t.servers, s.Name)
+			}
+		}
+		return r, t
 	}
 	f := ServerFacts{ServerRef: ServerRef{ID: inc.ServerID, Name: inc.ServerName}}
 	if s, err := e.db.Client.Server.Get(ctx, inc.ServerID); err == nil {
 		f.Name, f.Labels, f.Hostname = s.Name, s.Labels, s.Hostname
 	}
-	return r, f
+	return r, target{server: f}
 }
 
-func (e *Engine) notifyFiring(ctx context.Context, r Rule, f ServerFacts, inc *ent.Incident, sil []*ent.Silence, now time.Time, kind notify.Kind) error {
-	if silenced(sil, inc, now) {
+func (e *Engine) notifyFiring(ctx context.Context, r Rule, t target, inc *ent.Incident, sil silenceSet, now time.Time, kind notify.Kind) error {
+	if sil.covers(inc, now) {
 		return nil
 	}
 	round := inc.RepeatRound
@@ -402,13 +484,13 @@ func (e *Engine) notifyFiring(ctx context.Context, r Rule, f ServerFacts, inc *e
 	if err != nil {
 		return fmt.Errorf("record notification of incident %d: %w", inc.ID, err)
 	}
-	e.opts.Notifier.Notify(e.notification(r, f, upd, kind, round, now), r.ChannelIDs)
+	e.opts.Notifier.Notify(e.notification(r, t, upd, kind, round, now), r.ChannelIDs)
 	return nil
 }
 
 // repeats sends reminders for firing, unacknowledged incidents, and the
 // firing notice of incidents whose silence ended.
-func (e *Engine) repeats(ctx context.Context, lg Logger, rules []Rule, sil []*ent.Silence, now time.Time) error {
+func (e *Engine) repeats(ctx context.Context, lg Logger, rules []Rule, sil silenceSet, now time.Time) error {
 	firing, err := e.db.Client.Incident.Query().Where(incident.StateEQ(incident.StateFiring), incident.AckedAtIsNil()).All(ctx)
 	if err != nil {
 		return fmt.Errorf("read firing incidents: %w", err)
@@ -420,7 +502,7 @@ func (e *Engine) repeats(ctx context.Context, lg Logger, rules []Rule, sil []*en
 	var errs []error
 	for _, inc := range firing {
 		r, ok := byID[inc.RuleID]
-		if !ok || silenced(sil, inc, now) {
+		if !ok || sil.covers(inc, now) {
 			continue
 		}
 		kind := notify.Kind("")
@@ -432,8 +514,8 @@ func (e *Engine) repeats(ctx context.Context, lg Logger, rules []Rule, sil []*en
 		default:
 			continue
 		}
-		_, f := e.ruleAndFacts(ctx, inc)
-		if err := e.notifyFiring(ctx, r, f, inc, sil, now, kind); err != nil {
+		_, t := e.ruleAndTarget(ctx, inc)
+		if err := e.notifyFiring(ctx, r, t, inc, sil, now, kind); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -442,12 +524,24 @@ func (e *Engine) repeats(ctx context.Context, lg Logger, rules []Rule, sil []*en
 	return errors.Join(errs...)
 }
 
-func (e *Engine) activeSilences(ctx context.Context, now time.Time) ([]*ent.Silence, error) {
+// silenceSet is the silences active during one evaluation, and which
+// servers serve each domain so that a silence scoped to a server also covers
+// incidents about the domains it serves.
+type silenceSet struct {
+	list          []*ent.Silence
+	domainServers map[string][]int
+}
+
+func (e *Engine) activeSilences(ctx context.Context, now time.Time, domains []DomainFacts) (silenceSet, error) {
 	list, err := e.db.Client.Silence.Query().Where(silence.StartsAtLTE(now), silence.EndsAtGT(now)).All(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("read silences: %w", err)
+		return silenceSet{}, fmt.Errorf("read silences: %w", err)
 	}
-	return list, nil
+	set := silenceSet{list: list, domainServers: make(map[string][]int, len(domains))}
+	for _, d := range domains {
+		set.domainServers[d.Name] = d.ServerIDs
+	}
+	return set, nil
 }
 
 // Silenced reports whether a silence covers the incident's rule and server at now.
@@ -456,9 +550,17 @@ func Silenced(s *ent.Silence, ruleID, serverID int, now time.Time) bool {
 		(s.RuleID == 0 || s.RuleID == ruleID) && (s.ServerID == 0 || s.ServerID == serverID)
 }
 
-func silenced(list []*ent.Silence, inc *ent.Incident, now time.Time) bool {
-	for _, s := range list {
+// covers reports whether a silence holds the incident's notifications: one
+// matching its rule and server, or, for a domain incident, one matching its
+// rule and scoped to a server that serves the domain.
+func (set silenceSet) covers(inc *ent.Incident, now time.Time) bool {
+	name, isDomain := SubjectDomain(inc.Subject)
+	for _, s := range set.list {
 		if Silenced(s, inc.RuleID, inc.ServerID, now) {
+			return true
+		}
+		if isDomain && s.ServerID != 0 && slices.Contains(set.domainServers[name], s.ServerID) &&
+			Silenced(s, inc.RuleID, s.ServerID, now) {
 			return true
 		}
 	}
@@ -469,15 +571,24 @@ var severityMap = map[string]notify.Severity{"warning": notify.SeverityWarning, 
 
 // notification builds the message about an incident. Every value is plain
 // text; the channels escape it.
-func (e *Engine) notification(r Rule, f ServerFacts, inc *ent.Incident, kind notify.Kind, round int, now time.Time) notify.Notification {
+func (e *Engine) notification(r Rule, t target, inc *ent.Incident, kind notify.Kind, round int, now time.Time) notify.Notification {
 	id := strconv.Itoa(inc.ID)
-	title := inc.RuleName + " on " + inc.ServerName
-	fields := []notify.Field{{Name: "Server", Value: inc.ServerName}}
-	if f.Hostname != "" {
-		fields = append(fields, notify.Field{Name: "Hostname", Value: f.Hostname})
-	}
-	if len(f.Labels) > 0 {
-		fields = append(fields, notify.Field{Name: "Labels", Value: strings.Join(f.Labels, ", ")})
+	title := inc.RuleName + " on " + subjectName(inc)
+	var fields []notify.Field
+	if name, ok := SubjectDomain(inc.Subject); ok {
+		fields = append(fields, notify.Field{Name: "Domain", Value: name})
+		if len(t.servers) > 0 {
+			fields = append(fields, notify.Field{Name: "Served by", Value: strings.Join(t.servers, ", ")})
+		}
+	} else {
+		f := t.server
+		fields = append(fields, notify.Field{Name: "Server", Value: inc.ServerName})
+		if f.Hostname != "" {
+			fields = append(fields, notify.Field{Name: "Hostname", Value: f.Hostname})
+		}
+		if len(f.Labels) > 0 {
+			fields = append(fields, notify.Field{Name: "Labels", Value: strings.Join(f.Labels, ", ")})
+		}
 	}
 	fields = append(fields, notify.Field{Name: "Rule", Value: inc.RuleName})
 	if inc.Summary != "" {
@@ -520,6 +631,7 @@ type IncidentView struct {
 	Subject    string     `json:"subject"`
 	ServerID   int        `json:"server_id"`
 	ServerName string     `json:"server_name"`
+	Domain     string     `json:"domain,omitempty"` // set for certificate and DNS incidents, which have no server
 	State      string     `json:"state"`
 	Severity   string     `json:"severity"`
 	Value      float64    `json:"value"`
@@ -539,11 +651,15 @@ func ViewOf(inc *ent.Incident, now time.Time) IncidentView {
 	if inc.ResolvedAt != nil {
 		end = *inc.ResolvedAt
 	}
-	return IncidentView{ID: inc.ID, RuleID: inc.RuleID, RuleName: inc.RuleName, Subject: inc.Subject,
+	v := IncidentView{ID: inc.ID, RuleID: inc.RuleID, RuleName: inc.RuleName, Subject: inc.Subject,
 		ServerID: inc.ServerID, ServerName: inc.ServerName, State: string(inc.State), Severity: inc.Severity,
 		Value: inc.Value, Summary: inc.Summary, StartedAt: inc.StartedAt, FiredAt: inc.FiredAt,
 		ResolvedAt: inc.ResolvedAt, AckedAt: inc.AckedAt, AckedBy: inc.AckedBy, NotifiedAt: inc.NotifiedAt,
 		Duration: end.Sub(inc.StartedAt).Round(time.Second).String()}
+	if name, ok := SubjectDomain(inc.Subject); ok {
+		v.Domain = name
+	}
+	return v
 }
 
 func (e *Engine) publish(inc *ent.Incident) {
@@ -592,12 +708,14 @@ func (e *Engine) AckIncident(ctx context.Context, id int, by audit.Actor) (*ent.
 	if err != nil {
 		return nil, fmt.Errorf("acknowledge incident %d: %w", id, err)
 	}
-	e.record(ctx, by, "incident.ack", fmt.Sprintf("incident:%d", id), inc.RuleName+" on "+inc.ServerName)
+	e.record(ctx, by, "incident.ack", fmt.Sprintf("incident:%d", id), inc.RuleName+" on "+subjectName(inc))
 	e.publish(upd)
 	return upd, nil
 }
 
-// SilenceIncident silences an incident's rule on its server for d.
+// SilenceIncident silences an incident's rule on its server for d. Silences
+// name a rule and a server, not a domain, so for a certificate or DNS
+// incident it silences the rule for every domain, and says so.
 func (e *Engine) SilenceIncident(ctx context.Context, id int, d time.Duration, by audit.Actor) (*ent.Silence, error) {
 	inc, err := e.db.Client.Incident.Get(ctx, id)
 	if ent.IsNotFound(err) {
@@ -607,8 +725,12 @@ func (e *Engine) SilenceIncident(ctx context.Context, id int, d time.Duration, b
 		return nil, err
 	}
 	now := e.opts.Now()
+	comment := fmt.Sprintf("incident %d: %s on %s", id, inc.RuleName, subjectName(inc))
+	if _, ok := SubjectDomain(inc.Subject); ok {
+		comment += " (silences the rule for every domain it covers)"
+	}
 	return e.CreateSilence(ctx, SilenceInput{RuleID: inc.RuleID, ServerID: inc.ServerID, StartsAt: now, EndsAt: now.Add(d),
-		Comment: fmt.Sprintf("incident %d: %s on %s", id, inc.RuleName, inc.ServerName)}, by)
+		Comment: comment}, by)
 }
 
 func (e *Engine) record(ctx context.Context, by audit.Actor, action, target, detail string) {
@@ -655,7 +777,7 @@ func (h telegramHandler) Status(ctx context.Context) ([]notify.StatusLine, error
 		if inc.AckedAt != nil {
 			state += ", acked by " + inc.AckedBy
 		}
-		out[i] = notify.StatusLine{Name: fmt.Sprintf("#%d %s on %s", inc.ID, inc.RuleName, inc.ServerName), State: state, Detail: inc.Summary}
+		out[i] = notify.StatusLine{Name: fmt.Sprintf("#%d %s on %s", inc.ID, inc.RuleName, subjectName(inc)), State: state, Detail: inc.Summary}
 	}
 	return out, nil
 }

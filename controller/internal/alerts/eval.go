@@ -2,9 +2,11 @@ package alerts
 
 import (
 	"fmt"
+	"math"
 	"sort"
 	"strings"
 	"time"
+	"unicode"
 
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
@@ -264,4 +266,171 @@ func Step(cur *Open, c Check, hold time.Duration, now time.Time) Action {
 		return ActUpdate
 	}
 	return ActNone
+}
+
+// DomainFacts is what certificate and DNS rules judge about one domain.
+type DomainFacts struct {
+	ID   int
+	Name string // lowercase punycode, as stored
+	// ServerIDs are the servers that serve the domain.
+	ServerIDs []int
+	// Cert is the domain's active certificate or, lacking one, its newest
+	// expired one; nil when it has neither.
+	Cert *CertFacts
+	// Policy is the state of automatic issuance; nil when the domain has no
+	// certificate policy (no attempt was ever made).
+	Policy *PolicyFacts
+	// DNS holds the address results of the newest DNS check run, taken at
+	// DNSCheckedAt; empty when the domain was never checked.
+	DNS          []DNSResult
+	DNSCheckedAt time.Time
+}
+
+// CertFacts is the part of a certificate expiry rules look at.
+type CertFacts struct {
+	NotAfter time.Time
+	Serial   string
+}
+
+// PolicyFacts is the outcome of a domain's latest automatic issuance attempts.
+type PolicyFacts struct {
+	// Automatic is false for domains that take uploaded certificates.
+	Automatic   bool
+	Failures    int // consecutive failed attempts; 0 after a success
+	LastError   string
+	LastAttempt time.Time // zero: never
+	NextAttempt time.Time // zero: none scheduled
+}
+
+// DNSResult is one name's address check.
+type DNSResult struct {
+	Name    string
+	Status  string // as the certificate service stores it: ok, points_elsewhere, not_resolving, error
+	Message string
+}
+
+// DNS check statuses, as the certificate service stores them.
+const (
+	dnsOK              = "ok"
+	dnsPointsElsewhere = "points_elsewhere"
+	dnsNotResolving    = "not_resolving"
+)
+
+// CheckDomain judges a certificate or DNS rule for one domain.
+func CheckDomain(r Rule, d DomainFacts, now time.Time) Check {
+	switch r.Kind {
+	case KindCertExpiring:
+		return checkExpiry(r, d, now)
+	case KindCertRenewal:
+		return checkRenewal(r, d)
+	case KindDNSMismatch:
+		return checkDNS(r, d)
+	}
+	return Check{}
+}
+
+func checkExpiry(r Rule, d DomainFacts, now time.Time) Check {
+	if d.Cert == nil {
+		// No certificate is not "expiring": a failed issuance is what the
+		// renewal rule reports.
+		return Check{}
+	}
+	left := d.Cert.NotAfter.Sub(now)
+	// Whole days, so the incident is rewritten at most once a day.
+	days := math.Floor(left.Hours() / 24)
+	c := Check{Known: true, Value: days}
+	when := d.Cert.NotAfter.UTC().Format(time.RFC3339)
+	switch {
+	case left <= 0:
+		c.Summary = fmt.Sprintf("The certificate of %s expired on %s", d.Name, when)
+	case days < 1:
+		c.Summary = fmt.Sprintf("The certificate of %s expires on %s, in less than a day", d.Name, when)
+	default:
+		c.Summary = fmt.Sprintf("The certificate of %s expires on %s, in %s", d.Name, when, plural(int(days), "day"))
+	}
+	if left <= time.Duration(r.Days)*24*time.Hour {
+		c.Breach = r.Severity
+	}
+	return c
+}
+
+func checkRenewal(r Rule, d DomainFacts) Check {
+	c := Check{Known: true}
+	p := d.Policy
+	switch {
+	case p == nil:
+		c.Summary = "No certificate attempt on record for " + d.Name
+	case !p.Automatic:
+		c.Summary = d.Name + " takes an uploaded certificate; nothing is renewed automatically"
+	case p.Failures > 0:
+		what := "renewal"
+		if d.Cert == nil {
+			what = "issuance"
+		}
+		c.Breach, c.Value = r.Severity, float64(p.Failures)
+		c.Summary = fmt.Sprintf("Certificate %s for %s failed", what, d.Name)
+		if p.Failures > 1 {
+			c.Summary += fmt.Sprintf(" %d times in a row", p.Failures)
+		}
+		if !p.LastAttempt.IsZero() {
+			c.Summary += ", last at " + p.LastAttempt.UTC().Format(time.RFC3339)
+		}
+		c.Summary += ": " + oneLine(p.LastError, 300)
+		if !p.NextAttempt.IsZero() {
+			c.Summary += "; next attempt at " + p.NextAttempt.UTC().Format(time.RFC3339)
+		}
+	case p.LastAttempt.IsZero():
+		c.Summary = "No failed certificate attempt for " + d.Name
+	default:
+		c.Summary = "The latest certificate attempt for " + d.Name + " succeeded at " + p.LastAttempt.UTC().Format(time.RFC3339)
+	}
+	return c
+}
+
+func checkDNS(r Rule, d DomainFacts) Check {
+	if len(d.DNS) == 0 {
+		return Check{}
+	}
+	var bad []string
+	unknown := false
+	for _, res := range d.DNS {
+		switch res.Status {
+		case dnsOK:
+		case dnsPointsElsewhere, dnsNotResolving:
+			bad = append(bad, oneLine(res.Message, 300))
+		default:
+			unknown = true
+		}
+	}
+	at := d.DNSCheckedAt.UTC().Format(time.RFC3339)
+	switch {
+	case len(bad) > 0:
+		sort.Strings(bad)
+		return Check{Known: true, Breach: r.Severity, Value: float64(len(bad)),
+			Summary: "DNS check of " + d.Name + " at " + at + ": " + strings.Join(bad, "; ")}
+	case unknown:
+		// A resolver failure says nothing about where the name points.
+		return Check{}
+	}
+	return Check{Known: true, Summary: "DNS check of " + d.Name + " at " + at + ": every name points at the servers that serve it"}
+}
+
+// oneLine makes free text from outside (a CA's error, a resolver's message)
+// fit one line of at most n runes: control characters and runs of white
+// space become single spaces.
+func oneLine(s string, n int) string {
+	var b strings.Builder
+	space := false
+	for _, r := range strings.TrimSpace(s) {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			space = true
+			continue
+		}
+		if space && b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		space = false
+		b.WriteRune(r)
+	}
+	return clip(b.String(), n)
 }

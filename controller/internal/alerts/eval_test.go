@@ -158,6 +158,24 @@ func TestRuleValidate(t *testing.T) {
 		{"offline window too short", func(r *Rule) {
 			*r = Rule{Name: "x", Kind: KindOffline, Window: time.Second, Severity: SeverityCritical}
 		}, "window"},
+		{"expiry without days", func(r *Rule) {
+			*r = Rule{Name: "x", Kind: KindCertExpiring, Severity: SeverityWarning}
+		}, "days"},
+		{"expiry over a year", func(r *Rule) {
+			*r = Rule{Name: "x", Kind: KindCertExpiring, Severity: SeverityWarning, Days: 366}
+		}, "days"},
+		{"days on renewal", func(r *Rule) {
+			*r = Rule{Name: "x", Kind: KindCertRenewal, Severity: SeverityWarning, Days: 3}
+		}, "days"},
+		{"window on dns", func(r *Rule) {
+			*r = Rule{Name: "x", Kind: KindDNSMismatch, Severity: SeverityWarning, Window: time.Minute}
+		}, "window"},
+		{"dns without severity", func(r *Rule) {
+			*r = Rule{Name: "x", Kind: KindDNSMismatch}
+		}, "severity"},
+		{"levels on expiry", func(r *Rule) {
+			*r = Rule{Name: "x", Kind: KindCertExpiring, Severity: SeverityWarning, Days: 14, Critical: f(3)}
+		}, "metric"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := good
@@ -168,6 +186,19 @@ func TestRuleValidate(t *testing.T) {
 				t.Fatalf("Validate = %v, want a message for %q", err, tc.field)
 			}
 		})
+	}
+}
+
+func TestRuleValidateDomainKinds(t *testing.T) {
+	for _, r := range []Rule{
+		{Name: "Expiry", Kind: KindCertExpiring, Severity: SeverityWarning, Days: 1},
+		{Name: "Expiry", Kind: KindCertExpiring, Severity: SeverityCritical, Days: 365, Labels: []string{"edge"}},
+		{Name: "Renewal", Kind: KindCertRenewal, Severity: SeverityCritical},
+		{Name: "DNS", Kind: KindDNSMismatch, Severity: SeverityWarning, ServerIDs: []int{1}},
+	} {
+		if err := r.Validate(); err != nil {
+			t.Errorf("Validate(%+v) = %v", r, err)
+		}
 	}
 }
 
@@ -182,6 +213,12 @@ func TestExplain(t *testing.T) {
 			"When the latest usage of the filesystem mounted at /var is above 90% (critical), an incident fires for the servers web-3 and servers labelled db. It resolves by itself when the condition clears."},
 		{Rule{Kind: KindOffline, Window: 2 * time.Minute, Severity: SeverityCritical},
 			"When a server has sent nothing for 2 minutes, a critical incident fires for every server. It resolves by itself when the condition clears. The rule is disabled."},
+		{Rule{Kind: KindCertExpiring, Enabled: true, Days: 14, Severity: SeverityWarning},
+			"When the active certificate of a domain expires within 14 days, a warning incident fires for each domain served by any server. It resolves by itself when the condition clears (a renewed certificate is on record)."},
+		{Rule{Kind: KindCertRenewal, Enabled: true, Severity: SeverityCritical, ServerIDs: []int{3}, Labels: []string{"edge"}},
+			"When the latest attempt to issue or renew a domain's certificate failed, a critical incident fires for each domain served by the servers web-3 or servers labelled edge. It resolves by itself when the condition clears (an attempt succeeds)."},
+		{Rule{Kind: KindDNSMismatch, Enabled: true, Severity: SeverityWarning, Repeat: time.Hour},
+			"When the newest DNS check of a domain finds it does not resolve to the servers that serve it, a warning incident fires for each domain served by any server. It resolves by itself when the condition clears (a later check finds the domain pointing at its servers); while it fires unacknowledged, a reminder is sent every 1 hour."},
 	} {
 		if got := tc.rule.Explain(map[int]string{3: "web-3"}); got != tc.want {
 			t.Errorf("Explain =\n%s\nwant\n%s", got, tc.want)
@@ -204,6 +241,106 @@ func TestApplies(t *testing.T) {
 	} {
 		if got := tc.rule.Applies(s); got != tc.want {
 			t.Errorf("Applies(%+v) = %v, want %v", tc.rule, got, tc.want)
+		}
+	}
+}
+
+func TestCheckDomain(t *testing.T) {
+	expiring := Rule{Kind: KindCertExpiring, Days: 14, Severity: SeverityWarning}
+	renewal := Rule{Kind: KindCertRenewal, Severity: SeverityCritical}
+	dns := Rule{Kind: KindDNSMismatch, Severity: SeverityWarning}
+	cert := func(left time.Duration) *CertFacts { return &CertFacts{NotAfter: t0.Add(left), Serial: "0a"} }
+	day := 24 * time.Hour
+	failed := &PolicyFacts{Automatic: true, Failures: 3, LastError: "acme: error: 429 :: rateLimited\n\tToo many\r\ncertificates", LastAttempt: t0.Add(-time.Hour), NextAttempt: t0.Add(time.Hour)}
+	ok := &PolicyFacts{Automatic: true, LastAttempt: t0.Add(-time.Minute)}
+	res := func(status ...string) []DNSResult {
+		out := make([]DNSResult, len(status))
+		for i, s := range status {
+			out[i] = DNSResult{Name: "n" + string(rune('a'+i)) + ".example", Status: s, Message: "n" + string(rune('a'+i)) + ".example " + s}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name    string
+		rule    Rule
+		facts   DomainFacts
+		known   bool
+		breach  Severity
+		summary string // a part the summary must contain
+	}{
+		{"no certificate is not expiring", expiring, DomainFacts{Name: "a.example"}, false, SeverityNone, ""},
+		{"far from expiry", expiring, DomainFacts{Name: "a.example", Cert: cert(60 * day)}, true, SeverityNone, "in 60 days"},
+		{"just outside the window", expiring, DomainFacts{Name: "a.example", Cert: cert(14*day + time.Second)}, true, SeverityNone, "in 14 days"},
+		{"exactly at the window", expiring, DomainFacts{Name: "a.example", Cert: cert(14 * day)}, true, SeverityWarning, "in 14 days"},
+		{"inside the window", expiring, DomainFacts{Name: "a.example", Cert: cert(3*day + time.Hour)}, true, SeverityWarning, "in 3 days"},
+		{"less than a day", expiring, DomainFacts{Name: "a.example", Cert: cert(time.Hour)}, true, SeverityWarning, "in less than a day"},
+		{"expired", expiring, DomainFacts{Name: "a.example", Cert: cert(-2 * day)}, true, SeverityWarning, "expired on 2025-12-31T03:00:00Z"},
+		{"never attempted", renewal, DomainFacts{Name: "a.example"}, true, SeverityNone, "No certificate attempt"},
+		{"renewal failed", renewal, DomainFacts{Name: "a.example", Cert: cert(day), Policy: failed}, true, SeverityCritical,
+			"Certificate renewal for a.example failed 3 times in a row, last at 2026-01-02T02:00:00Z: acme: error: 429 :: rateLimited Too many certificates; next attempt at 2026-01-02T04:00:00Z"},
+		{"issuance failed", renewal, DomainFacts{Name: "a.example", Policy: failed}, true, SeverityCritical, "Certificate issuance for a.example failed"},
+		{"renewal succeeded", renewal, DomainFacts{Name: "a.example", Cert: cert(90 * day), Policy: ok}, true, SeverityNone, "succeeded"},
+		{"uploaded certificates are not renewed", renewal, DomainFacts{Name: "a.example", Policy: &PolicyFacts{Failures: 2, LastError: "x"}}, true, SeverityNone, "uploaded"},
+		{"never checked", dns, DomainFacts{Name: "a.example"}, false, SeverityNone, ""},
+		{"points here", dns, DomainFacts{Name: "a.example", DNS: res("ok", "ok")}, true, SeverityNone, "every name points"},
+		{"points elsewhere", dns, DomainFacts{Name: "a.example", DNS: res("ok", "points_elsewhere")}, true, SeverityWarning, "nb.example points_elsewhere"},
+		{"does not resolve", dns, DomainFacts{Name: "a.example", DNS: res("not_resolving")}, true, SeverityWarning, "na.example not_resolving"},
+		{"resolver error is unknown", dns, DomainFacts{Name: "a.example", DNS: res("ok", "error")}, false, SeverityNone, ""},
+		{"mismatch beats a resolver error", dns, DomainFacts{Name: "a.example", DNS: res("error", "points_elsewhere")}, true, SeverityWarning, "points_elsewhere"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := CheckDomain(tc.rule, tc.facts, t0)
+			if c.Known != tc.known || c.Breach != tc.breach || !strings.Contains(c.Summary, tc.summary) {
+				t.Fatalf("CheckDomain = %+v, want known=%v breach=%q summary containing %q", c, tc.known, tc.breach, tc.summary)
+			}
+			if strings.ContainsAny(c.Summary, "\r\n\t") {
+				t.Fatalf("summary %q is not one line", c.Summary)
+			}
+		})
+	}
+	// The error is clipped.
+	long := &PolicyFacts{Automatic: true, Failures: 1, LastError: strings.Repeat("x", 5000)}
+	if c := CheckDomain(renewal, DomainFacts{Name: "a.example", Policy: long}, t0); len([]rune(c.Summary)) > 400 {
+		t.Fatalf("summary of %d runes, want the error clipped", len([]rune(c.Summary)))
+	}
+}
+
+func TestDomainSubject(t *testing.T) {
+	s := DomainSubject("xn--bcher-kva.example")
+	if s != "domain:xn--bcher-kva.example" {
+		t.Fatalf("subject %q", s)
+	}
+	if name, ok := SubjectDomain(s); !ok || name != "xn--bcher-kva.example" {
+		t.Fatalf("SubjectDomain(%q) = %q, %v", s, name, ok)
+	}
+	for _, other := range []string{"server:1", "server:1/fs:/var", "domain:"} {
+		if _, ok := SubjectDomain(other); ok {
+			t.Errorf("SubjectDomain(%q) names a domain", other)
+		}
+	}
+	// Server subjects are unchanged.
+	if got := (Rule{Kind: KindMetric, Metric: MetricFS, Mount: "/var"}).Subject(3); got != "server:3/fs:/var" {
+		t.Errorf("fs subject %q", got)
+	}
+}
+
+func TestAppliesDomain(t *testing.T) {
+	servers := map[int]ServerRef{1: {ID: 1, Labels: []string{"edge"}}, 2: {ID: 2}}
+	for _, tc := range []struct {
+		rule Rule
+		ids  []int
+		want bool
+	}{
+		{Rule{}, []int{2}, true},
+		{Rule{}, nil, false},      // served by nobody
+		{Rule{}, []int{9}, false}, // served only by a removed server
+		{Rule{ServerIDs: []int{1}}, []int{2}, false},
+		{Rule{ServerIDs: []int{1}}, []int{2, 1}, true},
+		{Rule{Labels: []string{"edge"}}, []int{1}, true},
+		{Rule{Labels: []string{"edge"}}, []int{2}, false},
+	} {
+		if got := tc.rule.appliesDomain(DomainFacts{ServerIDs: tc.ids}, servers); got != tc.want {
+			t.Errorf("appliesDomain(%+v, %v) = %v, want %v", tc.rule, tc.ids, got, tc.want)
 		}
 	}
 }

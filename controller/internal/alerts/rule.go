@@ -4,11 +4,12 @@
 // the notify channels.
 //
 // The rule model is one table with a Kind that selects which fields apply.
-// The kinds implemented are metric thresholds, server offline, nginx apply
-// failed and nginx drift. Certificate expiry and renewal failure (using Days)
-// and DNS mismatch slot in as further kinds with their own condition
-// function once the controller stores certificates and DNS checks: the
-// incident lifecycle, silences and notifications do not change.
+// Server kinds (metric thresholds, offline, nginx apply failed, nginx drift)
+// are judged per server, with subjects "server:<id>". Domain kinds
+// (certificate expiring within Days, certificate renewal failed, DNS no
+// longer pointing at the nodes) are judged per domain, with subjects
+// "domain:<punycode name>", for the domains served by a server in the rule's
+// scope. The incident lifecycle, silences and notifications are shared.
 //
 // Evaluation never blocks ingest: samples arrive through Observe, which only
 // does a non-blocking send, and rules are evaluated by a scheduler job.
@@ -34,10 +35,25 @@ const (
 	KindOffline     Kind = "offline"      // a server sent nothing for a while
 	KindNginxFailed Kind = "nginx_failed" // the newest nginx revision failed to apply
 	KindNginxDrift  Kind = "nginx_drift"  // nginx files changed behind the agent's back
+
+	KindCertExpiring Kind = "cert_expiring"       // a domain's certificate expires within Days
+	KindCertRenewal  Kind = "cert_renewal_failed" // a domain's latest issuance or renewal attempt failed
+	KindDNSMismatch  Kind = "dns_mismatch"        // a domain's newest DNS check says it does not point at its nodes
 )
 
 // Kinds lists the implemented kinds in the order forms offer them.
-var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift}
+var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift, KindCertExpiring, KindCertRenewal, KindDNSMismatch}
+
+// PerDomain reports whether the kind is judged per domain rather than per server.
+func (k Kind) PerDomain() bool {
+	return k == KindCertExpiring || k == KindCertRenewal || k == KindDNSMismatch
+}
+
+// DefaultDays is the warning time of a certificate expiry rule when none is given.
+const DefaultDays = 14
+
+// MaxDays bounds the warning time of a certificate expiry rule.
+const MaxDays = 365
 
 // Metric names a measured value.
 type Metric string
@@ -127,7 +143,8 @@ type Rule struct {
 	// Window: the averaging window of metric rules; how long a server must
 	// be silent for offline rules.
 	Window time.Duration
-	Days   int // reserved for certificate rules
+	// Days: how long before expiry a certificate expiry rule fires.
+	Days int
 	// Scope: all servers when both are empty.
 	ServerIDs []int
 	Labels    []string
@@ -174,7 +191,7 @@ func (r Rule) Validate() error {
 		errs["name"] = "must be 1-64 characters of letters, digits, space and . _ - starting with a letter or digit"
 	}
 	if !slices.Contains(Kinds, r.Kind) {
-		errs["kind"] = "must be one of metric, offline, nginx_failed, nginx_drift"
+		errs["kind"] = "must be one of " + kindList()
 	}
 	switch r.Kind {
 	case KindMetric:
@@ -230,8 +247,15 @@ func (r Rule) Validate() error {
 			errs["window"] = "does not apply to nginx rules; leave it empty"
 		}
 	}
-	if r.Days != 0 {
-		errs["days"] = "applies only to certificate rules, which are not available yet"
+	if r.Kind.PerDomain() && r.Window != 0 {
+		errs["window"] = "does not apply to certificate and DNS rules; leave it empty"
+	}
+	if r.Kind == KindCertExpiring {
+		if r.Days < 1 || r.Days > MaxDays {
+			errs["days"] = fmt.Sprintf("must be a whole number of days between 1 and %d", MaxDays)
+		}
+	} else if r.Days != 0 {
+		errs["days"] = "applies only to certificate expiry rules; leave it empty"
 	}
 	if len(r.ServerIDs) > maxScope {
 		errs["servers"] = fmt.Sprintf("at most %d servers", maxScope)
@@ -289,6 +313,27 @@ func (r Rule) Applies(s ServerRef) bool {
 		}
 	}
 	return false
+}
+
+func kindList() string {
+	s := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
+}
+
+// DomainSubject names what an incident of a per-domain rule is about: the
+// domain's stored (lowercase punycode) name, so there is one incident per
+// rule and domain.
+func DomainSubject(name string) string { return domainPrefix + name }
+
+const domainPrefix = "domain:"
+
+// SubjectDomain returns the domain an incident subject names, if it names one.
+func SubjectDomain(subject string) (string, bool) {
+	name, ok := strings.CutPrefix(subject, domainPrefix)
+	return name, ok && name != ""
 }
 
 // Subject names what an incident of this rule is about on a server.
@@ -372,12 +417,30 @@ func (r Rule) Explain(serverNames map[int]string) string {
 		fmt.Fprintf(&b, "When the newest nginx configuration fails to apply on a server, a %s incident fires", r.Severity)
 	case KindNginxDrift:
 		fmt.Fprintf(&b, "When nginx files on a server are changed behind the agent's back, a %s incident fires", r.Severity)
+	case KindCertExpiring:
+		fmt.Fprintf(&b, "When the active certificate of a domain expires within %s, a %s incident fires", plural(r.Days, "day"), r.Severity)
+	case KindCertRenewal:
+		fmt.Fprintf(&b, "When the latest attempt to issue or renew a domain's certificate failed, a %s incident fires", r.Severity)
+	case KindDNSMismatch:
+		fmt.Fprintf(&b, "When the newest DNS check of a domain finds it does not resolve to the servers that serve it, a %s incident fires", r.Severity)
 	default:
 		return "Unknown rule type."
 	}
-	b.WriteString(" for ")
+	if r.Kind.PerDomain() {
+		b.WriteString(" for each domain served by ")
+	} else {
+		b.WriteString(" for ")
+	}
 	b.WriteString(r.scopeWords(serverNames))
 	b.WriteString(". It resolves by itself when the condition clears")
+	switch r.Kind {
+	case KindCertExpiring:
+		b.WriteString(" (a renewed certificate is on record)")
+	case KindCertRenewal:
+		b.WriteString(" (an attempt succeeds)")
+	case KindDNSMismatch:
+		b.WriteString(" (a later check finds the domain pointing at its servers)")
+	}
 	if r.Repeat > 0 {
 		fmt.Fprintf(&b, "; while it fires unacknowledged, a reminder is sent every %s", HumanDuration(r.Repeat))
 	}
@@ -390,6 +453,9 @@ func (r Rule) Explain(serverNames map[int]string) string {
 
 func (r Rule) scopeWords(names map[int]string) string {
 	if len(r.ServerIDs) == 0 && len(r.Labels) == 0 {
+		if r.Kind.PerDomain() {
+			return "any server"
+		}
 		return "every server"
 	}
 	var parts []string
@@ -406,6 +472,9 @@ func (r Rule) scopeWords(names map[int]string) string {
 	}
 	if len(r.Labels) > 0 {
 		parts = append(parts, "servers labelled "+strings.Join(r.Labels, ", "))
+	}
+	if r.Kind.PerDomain() {
+		return strings.Join(parts, " or ")
 	}
 	return strings.Join(parts, " and ")
 }

@@ -1,0 +1,141 @@
+package alerts
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"entgo.io/ent/dialect/sql"
+
+	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/certificate"
+	"github.com/gatehousehq/gatehouse/ent/certpolicy"
+	"github.com/gatehousehq/gatehouse/ent/dnscheck"
+	"github.com/gatehousehq/gatehouse/ent/domain"
+	"github.com/gatehousehq/gatehouse/ent/predicate"
+	"github.com/gatehousehq/gatehouse/ent/server"
+)
+
+// appliesDomain reports whether the rule covers a domain: one served by a
+// server in the rule's scope. A domain no current server serves is covered
+// by no rule.
+func (r Rule) appliesDomain(d DomainFacts, servers map[int]ServerRef) bool {
+	for _, id := range d.ServerIDs {
+		if s, ok := servers[id]; ok && r.Applies(s) {
+			return true
+		}
+	}
+	return false
+}
+
+// serverNames names the servers with the given ids, in order.
+func serverNames(ids []int, servers map[int]ServerRef) []string {
+	var out []string
+	for _, id := range ids {
+		if s, ok := servers[id]; ok {
+			out = append(out, s.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// domainFacts reads what certificate and DNS rules judge, for every domain,
+// in a fixed number of queries: domains with their servers, the active (or
+// expired) certificates, the certificate policies, and the address results
+// of each domain's newest DNS check run. Servers not in facts (removed ones)
+// do not count as serving a domain.
+func (e *Engine) domainFacts(ctx context.Context, facts []ServerFacts) ([]DomainFacts, error) {
+	current := make(map[int]bool, len(facts))
+	for _, f := range facts {
+		current[f.ID] = true
+	}
+	doms, err := e.db.Client.Domain.Query().Select(domain.FieldName).
+		WithServers(func(q *ent.ServerQuery) { q.Select(server.FieldID) }).
+		Order(ent.Asc(domain.FieldName)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read domains: %w", err)
+	}
+	out := make([]DomainFacts, len(doms))
+	byID := make(map[int]*DomainFacts, len(doms))
+	for i, d := range doms {
+		out[i] = DomainFacts{ID: d.ID, Name: d.Name}
+		for _, s := range d.Edges.Servers {
+			if current[s.ID] {
+				out[i].ServerIDs = append(out[i].ServerIDs, s.ID)
+			}
+		}
+		slices.Sort(out[i].ServerIDs)
+		byID[d.ID] = &out[i]
+	}
+
+	// The active certificate wins (the newest, as the certificate service
+	// picks it); a domain without one falls back to its newest expired one.
+	certs, err := e.db.Client.Certificate.Query().
+		Where(certificate.StatusIn(certificate.StatusActive, certificate.StatusExpired)).
+		Select(certificate.FieldDomainID, certificate.FieldNotAfter, certificate.FieldSerial, certificate.FieldStatus).
+		Order(ent.Asc(certificate.FieldID)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read certificates: %w", err)
+	}
+	active := map[int]bool{}
+	for _, c := range certs {
+		d := byID[c.DomainID]
+		if d == nil || (active[c.DomainID] && c.Status != certificate.StatusActive) {
+			continue
+		}
+		d.Cert = &CertFacts{NotAfter: c.NotAfter, Serial: c.Serial}
+		active[c.DomainID] = active[c.DomainID] || c.Status == certificate.StatusActive
+	}
+
+	pols, err := e.db.Client.CertPolicy.Query().
+		Select(certpolicy.FieldDomainID, certpolicy.FieldMode, certpolicy.FieldFailures, certpolicy.FieldLastError,
+			certpolicy.FieldLastAttemptAt, certpolicy.FieldNextAttemptAt).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read certificate policies: %w", err)
+	}
+	for _, p := range pols {
+		d := byID[p.DomainID]
+		if d == nil {
+			continue
+		}
+		pf := &PolicyFacts{Automatic: p.Mode == certpolicy.ModeAcme, Failures: p.Failures, LastError: p.LastError}
+		if p.LastAttemptAt != nil {
+			pf.LastAttempt = *p.LastAttemptAt
+		}
+		if p.NextAttemptAt != nil {
+			pf.NextAttempt = *p.NextAttemptAt
+		}
+		d.Policy = pf
+	}
+
+	rows, err := e.db.Client.DNSCheck.Query().Where(dnscheck.KindEQ(dnscheck.KindAddress), newestAddressRun()).
+		Select(dnscheck.FieldDomainID, dnscheck.FieldName, dnscheck.FieldStatus, dnscheck.FieldMessage, dnscheck.FieldCheckedAt).
+		Order(ent.Asc(dnscheck.FieldID)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read dns checks: %w", err)
+	}
+	for _, r := range rows {
+		d := byID[r.DomainID]
+		if d == nil {
+			continue
+		}
+		d.DNSCheckedAt = r.CheckedAt
+		d.DNS = append(d.DNS, DNSResult{Name: r.Name, Status: r.Status, Message: r.Message})
+	}
+	return out, nil
+}
+
+// newestAddressRun keeps the address checks of which no newer address check
+// of the same domain exists: each domain's newest run, in one query.
+func newestAddressRun() predicate.DNSCheck {
+	return func(s *sql.Selector) {
+		newer := sql.Table(dnscheck.Table).As("newer")
+		sub := sql.Dialect(s.Dialect()).Select(newer.C(dnscheck.FieldID)).From(newer).Where(sql.And(
+			sql.ColumnsEQ(newer.C(dnscheck.FieldDomainID), s.C(dnscheck.FieldDomainID)),
+			sql.EQ(newer.C(dnscheck.FieldKind), dnscheck.KindAddress.String()),
+			sql.ColumnsGT(newer.C(dnscheck.FieldCheckedAt), s.C(dnscheck.FieldCheckedAt)),
+		))
+		s.Where(sql.NotExists(sub))
+	}
+}
