@@ -102,6 +102,10 @@ type sshSettings struct {
 	secret []byte
 	pubKey string
 	auth   server.SSHAuth
+	// keep is set when an edit leaves the credential field empty and a
+	// credential of the chosen kind is stored: secret and pubKey stay as
+	// they are.
+	keep   bool
 	key    *provision.KnownKey
 	layout *schema.InstallLayout
 }
@@ -124,7 +128,10 @@ func (f fieldErrors) add(field string, err error) {
 }
 
 // validateSSH checks every field by allowlist and prepares the secret.
-func validateSSH(in sshInput) (*sshSettings, fieldErrors) {
+// stored is the kind of credential the server already has (SSHAuthNone when
+// adding one): an empty key or password field keeps a stored credential of
+// the chosen kind instead of being refused.
+func validateSSH(in sshInput, stored server.SSHAuth) (*sshSettings, fieldErrors) {
 	errs := fieldErrors{}
 	errs.add("host", provision.ValidateHost(in.Host))
 	errs.add("port", provision.ValidatePort(in.Port))
@@ -137,6 +144,10 @@ func validateSSH(in sshInput) (*sshSettings, fieldErrors) {
 	case "key":
 		s.auth = server.SSHAuthKey
 		if strings.TrimSpace(in.PrivateKey) == "" {
+			if stored == server.SSHAuthKey {
+				s.keep = true
+				break
+			}
 			errs["private_key"] = "paste the private key (OpenSSH or PEM form, without a passphrase)"
 			break
 		}
@@ -162,6 +173,8 @@ func validateSSH(in sshInput) (*sshSettings, fieldErrors) {
 	case "password":
 		s.auth = server.SSHAuthPassword
 		switch {
+		case in.Password == "" && stored == server.SSHAuthPassword:
+			s.keep = true
 		case in.Password == "":
 			errs["password"] = "required for password authentication"
 		case len(in.Password) > 1024:
@@ -169,7 +182,9 @@ func validateSSH(in sshInput) (*sshSettings, fieldErrors) {
 		case strings.ContainsAny(in.Password, "\x00\r\n"):
 			errs["password"] = "must not contain NUL or line breaks"
 		}
-		s.secret = []byte(in.Password)
+		if !s.keep {
+			s.secret = []byte(in.Password)
+		}
 	default:
 		errs["auth"] = `choose "key" (paste a private key), "generate" (Gatehouse makes a key pair) or "password"`
 	}
@@ -221,7 +236,7 @@ func (e *errInvalidSSH) Error() string { return "the SSH settings are not valid"
 func (p *provisioner) createSSHServer(ctx context.Context, actor audit.Actor, name string, in sshInput) (*ent.Server, error) {
 	errs := fieldErrors{}
 	errs.add("name", nodes.ValidName(name))
-	s, ferrs := validateSSH(in)
+	s, ferrs := validateSSH(in, server.SSHAuthNone)
 	for k, v := range ferrs {
 		errs[k] = v
 	}
@@ -257,6 +272,158 @@ func (p *provisioner) createSSHServer(ctx context.Context, actor audit.Actor, na
 		}
 	}
 	return srv, nil
+}
+
+// storedInput is a server's SSH settings as an edit starts from: the
+// credential fields are empty, which keeps the stored credential.
+func storedInput(s *ent.Server) sshInput {
+	in := sshInput{Host: s.SSHHost, Port: s.SSHPort, User: s.SSHUser, Auth: string(s.SSHAuth),
+		Sudo: s.SSHSudo, InstallNginx: s.InstallNginx, InstallGlances: s.InstallGlances}
+	if s.InstallLayout != nil {
+		in.Paths = *s.InstallLayout
+	}
+	return in
+}
+
+// sshEdit is the outcome of updateSSH.
+type sshEdit struct {
+	Server *ent.Server
+	// HostKeyReset is set when the host or port changed, so any approved
+	// host key was withdrawn and the new address's key awaits approval.
+	HostKeyReset bool
+	// Changes lists what changed, for the audit log and the admin; empty
+	// when the settings were saved as they were.
+	Changes []string
+}
+
+// updateSSH replaces a server's SSH settings with what edit makes of the
+// stored ones (see storedInput), validated exactly as when the server was
+// added. An empty credential field keeps the stored credential of that kind;
+// auth "generate" makes a new key pair.
+//
+// An approved host key vouches for whoever answers at one host and port, so
+// changing either withdraws the approvals in the same transaction: the next
+// provisioning run stops at "unknown host key" until an admin scans and
+// approves the key of the new address (or pastes it with the edit).
+//
+// The edit is refused with errTaskRunning while a provisioning or uninstall
+// task for the server runs, and the provisioner's lock is held until the
+// change is stored, so no task starts with half-old settings.
+func (p *provisioner) updateSSH(ctx context.Context, actor audit.Actor, serverID int, edit func(current sshInput) sshInput) (*sshEdit, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	old, err := p.c.db.Client.Server.Get(ctx, serverID)
+	if ent.IsNotFound(err) {
+		return nil, errNoServer
+	}
+	if err != nil {
+		return nil, err
+	}
+	if old.SSHHost == "" || old.Local {
+		return nil, errNoSSH
+	}
+	if _, busy := p.running[serverID]; busy {
+		return nil, errTaskRunning
+	}
+	stored := old.SSHAuth
+	if len(old.SSHSecret) == 0 {
+		stored = server.SSHAuthNone
+	}
+	in := edit(storedInput(old))
+	s, errs := validateSSH(in, stored)
+	if len(errs) > 0 {
+		return nil, &errInvalidSSH{fields: errs}
+	}
+
+	var changes []string
+	changed := func(what string, before, after any) {
+		if before != after {
+			changes = append(changes, fmt.Sprintf("%s %v → %v", what, before, after))
+		}
+	}
+	changed("host", old.SSHHost, in.Host)
+	changed("port", old.SSHPort, in.Port)
+	changed("user", old.SSHUser, in.User)
+	changed("auth", old.SSHAuth, s.auth)
+	changed("sudo", old.SSHSudo, in.Sudo)
+	changed("install nginx", old.InstallNginx, in.InstallNginx)
+	changed("install glances", old.InstallGlances, in.InstallGlances)
+	var oldLayout, newLayout schema.InstallLayout
+	if old.InstallLayout != nil {
+		oldLayout = *old.InstallLayout
+	}
+	if s.layout != nil {
+		newLayout = *s.layout
+	}
+	if oldLayout != newLayout {
+		changes = append(changes, "install paths")
+	}
+	switch {
+	case in.Auth == "generate":
+		changes = append(changes, "new key pair generated")
+	case !s.keep:
+		changes = append(changes, "credential replaced")
+	}
+	reset := old.SSHHost != in.Host || old.SSHPort != in.Port
+
+	var sealed []byte
+	if !s.keep {
+		if sealed, err = p.c.box.Seal(s.secret, secretAAD(old.ID)); err != nil {
+			return nil, fmt.Errorf("seal the SSH credential: %w", err)
+		}
+	}
+	tx, err := p.c.db.Client.Tx(ctx)
+	if err != nil {
+		return nil, err
+	}
+	upd := tx.Server.UpdateOneID(old.ID).
+		SetSSHHost(in.Host).SetSSHPort(in.Port).SetSSHUser(in.User).SetSSHAuth(s.auth).
+		SetSSHSudo(in.Sudo).SetInstallNginx(in.InstallNginx).SetInstallGlances(in.InstallGlances)
+	if !s.keep {
+		upd.SetSSHSecret(sealed).SetSSHPublicKey(s.pubKey)
+	}
+	if s.layout != nil {
+		upd.SetInstallLayout(s.layout)
+	} else {
+		upd.ClearInstallLayout()
+	}
+	if old.Address == old.SSHHost {
+		upd.SetAddress(in.Host) // the address was taken from the SSH host when the server was added
+	}
+	srv, err := upd.Save(ctx)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("store SSH settings: %w", err), tx.Rollback())
+	}
+	var withdrawn []string
+	if reset {
+		keys, err := tx.HostKey.Query().Where(hostkey.HasServerWith(server.ID(old.ID))).All(ctx)
+		if err == nil {
+			_, err = tx.HostKey.Delete().Where(hostkey.HasServerWith(server.ID(old.ID))).Exec(ctx)
+		}
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("withdraw host key approvals: %w", err), tx.Rollback())
+		}
+		for _, k := range keys {
+			withdrawn = append(withdrawn, k.KeyType+" "+k.Fingerprint)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("store SSH settings: %w", err)
+	}
+	if len(changes) > 0 {
+		detail := fmt.Sprintf("ssh %s@%s:%d, auth %s, sudo %t; changed: %s", in.User, in.Host, in.Port, s.auth, in.Sudo, strings.Join(changes, ", "))
+		if len(withdrawn) > 0 {
+			detail += "; host key approval withdrawn: " + strings.Join(withdrawn, ", ")
+		}
+		p.record(ctx, actor, "server.ssh.update", srv, detail)
+	}
+	if s.key != nil {
+		if err := p.approve(ctx, actor, srv, *s.key); err != nil {
+			return nil, err
+		}
+		reset = false
+	}
+	return &sshEdit{Server: srv, HostKeyReset: reset, Changes: changes}, nil
 }
 
 func (p *provisioner) record(ctx context.Context, actor audit.Actor, action string, s *ent.Server, detail string) {

@@ -38,6 +38,8 @@ func (pw *provisionWeb) register() error {
 		page("GET", "/servers/ssh/new", pw.newPage),
 		page("POST", "/servers/ssh", pw.createPage),
 		page("GET", "/servers/{id}/ssh", pw.serverPage),
+		page("GET", "/servers/{id}/ssh/edit", pw.editPage),
+		page("POST", "/servers/{id}/ssh/edit", pw.updatePage),
 		page("POST", "/servers/{id}/ssh/scan", pw.scanPage),
 		page("POST", "/servers/{id}/ssh/approve", pw.approvePage),
 		page("POST", "/servers/{id}/provision", pw.startPage(taskProvision)),
@@ -46,6 +48,7 @@ func (pw *provisionWeb) register() error {
 
 		api("POST", "/api/v1/servers/ssh", pw.apiCreate),
 		api("GET", "/api/v1/servers/{id}/ssh", pw.apiGet),
+		api("PATCH", "/api/v1/servers/{id}/ssh", pw.apiUpdate),
 		api("POST", "/api/v1/servers/{id}/ssh/scan", pw.apiScan),
 		api("POST", "/api/v1/servers/{id}/ssh/approve", pw.apiApprove),
 		api("POST", "/api/v1/servers/{id}/provision", pw.apiStart(taskProvision)),
@@ -76,6 +79,63 @@ type sshCreateJSON struct {
 	InstallGlances bool                 `json:"install_glances"`
 	HostKey        *hostKeyJSON         `json:"host_key"`
 	InstallPaths   schema.InstallLayout `json:"install_paths"`
+}
+
+// sshPatchJSON is the body of PATCH /api/v1/servers/{id}/ssh: the fields of
+// sshCreateJSON but the name. An absent (or null) field keeps its stored
+// value; an absent or empty credential keeps the stored one. install_paths,
+// when present, replaces the stored layout ({} means the defaults).
+type sshPatchJSON struct {
+	Host           *string               `json:"host"`
+	Port           *int                  `json:"port"`
+	User           *string               `json:"user"`
+	Auth           *string               `json:"auth"`
+	PrivateKey     string                `json:"private_key"`
+	Password       string                `json:"password"`
+	Sudo           *bool                 `json:"sudo"`
+	InstallNginx   *bool                 `json:"install_nginx"`
+	InstallGlances *bool                 `json:"install_glances"`
+	HostKey        *hostKeyJSON          `json:"host_key"`
+	InstallPaths   *schema.InstallLayout `json:"install_paths"`
+}
+
+// apply lays the patch over the current settings.
+func (p sshPatchJSON) apply(cur sshInput) sshInput {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setBool := func(dst *bool, v *bool) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	in := cur
+	set(&in.Host, p.Host)
+	set(&in.User, p.User)
+	if p.Port != nil {
+		in.Port = *p.Port
+	}
+	switch {
+	case p.Auth != nil:
+		in.Auth = *p.Auth
+	case p.PrivateKey != "":
+		in.Auth = "key" // a new key without "auth" replaces the credential
+	case p.Password != "":
+		in.Auth = "password"
+	}
+	in.PrivateKey, in.Password = p.PrivateKey, p.Password
+	setBool(&in.Sudo, p.Sudo)
+	setBool(&in.InstallNginx, p.InstallNginx)
+	setBool(&in.InstallGlances, p.InstallGlances)
+	if p.InstallPaths != nil {
+		in.Paths = *p.InstallPaths
+	}
+	if p.HostKey != nil {
+		in.HostKeyType, in.HostKeyFP = p.HostKey.Type, p.HostKey.Fingerprint
+	}
+	return in
 }
 
 type hostKeyJSON struct {
@@ -236,6 +296,29 @@ func (pw *provisionWeb) apiGet(w http.ResponseWriter, r *http.Request) {
 	web.WriteJSON(w, http.StatusOK, view)
 }
 
+func (pw *provisionWeb) apiUpdate(w http.ResponseWriter, r *http.Request) {
+	var in sshPatchJSON
+	if !web.DecodeJSON(w, r, &in) {
+		return
+	}
+	id, err := strconv.Atoi(r.PathValue("id"))
+	if err != nil || id <= 0 {
+		pw.apiFail(w, errNoServer)
+		return
+	}
+	ed, err := pw.p.updateSSH(r.Context(), pw.w.Actor(r), id, in.apply)
+	if err != nil {
+		pw.apiFail(w, err)
+		return
+	}
+	view, err := pw.sshView(r, ed.Server)
+	if err != nil {
+		pw.apiFail(w, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, view)
+}
+
 type scanJSON struct {
 	Presented hostKeyJSON   `json:"presented"`
 	Status    string        `json:"status"`
@@ -374,17 +457,24 @@ func (pw *provisionWeb) newPage(w http.ResponseWriter, r *http.Request) {
 		newSSHData{In: sshInput{Port: 22, User: "root", Auth: "generate", InstallGlances: true}, Types: provision.KeyTypes})
 }
 
+// formInput reads the add and edit forms. The install path fields are only
+// on the edit form; empty ones mean the defaults.
 func formInput(r *http.Request) sshInput {
 	port, err := strconv.Atoi(strings.TrimSpace(r.PostFormValue("port")))
 	if err != nil {
 		port = -1
 	}
 	on := func(k string) bool { return r.PostFormValue(k) != "" }
+	path := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	return sshInput{
 		Host: strings.TrimSpace(r.PostFormValue("host")), Port: port, User: strings.TrimSpace(r.PostFormValue("user")),
 		Auth: r.PostFormValue("auth"), PrivateKey: r.PostFormValue("private_key"), Password: r.PostFormValue("password"),
 		Sudo: on("sudo"), InstallNginx: on("install_nginx"), InstallGlances: on("install_glances"),
 		HostKeyType: r.PostFormValue("host_key_type"), HostKeyFP: strings.TrimSpace(r.PostFormValue("host_key_fingerprint")),
+		Paths: schema.InstallLayout{
+			BinDir: path("bin_dir"), StateDir: path("state_dir"), ConfigDir: path("config_dir"),
+			NginxDir: path("nginx_dir"), UnitDir: path("unit_dir"), NginxConf: path("nginx_conf"),
+		},
 	}
 }
 
@@ -416,6 +506,94 @@ func (pw *provisionWeb) createPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	pw.w.Flash(r, "success", fmt.Sprintf("Server %s added. Check and approve its host key, then install the agent.", s.Name))
+	http.Redirect(w, r, fmt.Sprintf("/servers/%d/ssh", s.ID), http.StatusSeeOther)
+}
+
+// editSSHData is the edit form: the stored settings or the values typed so
+// far, never a credential, and a message per field.
+type editSSHData struct {
+	Server    *ent.Server
+	In        sshInput
+	Stored    string // the kind of credential stored: "key", "password" or ""
+	Generated bool   // the stored key is one Gatehouse generated
+	Errors    fieldErrors
+	Types     []string
+	Defaults  schema.InstallLayout
+	// CustomPaths opens the install paths section: some are set or wrong.
+	CustomPaths bool
+	Message     string
+}
+
+func (pw *provisionWeb) renderEdit(w http.ResponseWriter, r *http.Request, status int, s *ent.Server, in sshInput, errs fieldErrors, msg string) {
+	in.PrivateKey, in.Password = "", "" // credentials are never sent back
+	d := editSSHData{Server: s, In: in, Errors: errs, Types: provision.KeyTypes, Message: msg, Generated: s.SSHPublicKey != ""}
+	if len(s.SSHSecret) > 0 {
+		d.Stored = string(s.SSHAuth)
+	}
+	if d.Errors == nil {
+		d.Errors = fieldErrors{}
+	}
+	d.CustomPaths = in.Paths != (schema.InstallLayout{}) || d.Errors["install_paths"] != ""
+	l := provision.DefaultLayout()
+	d.Defaults = schema.InstallLayout{BinDir: l.BinDir, StateDir: l.StateDir, ConfigDir: l.ConfigDir, NginxDir: l.NginxDir, UnitDir: l.UnitDir,
+		NginxConf: "/etc/nginx/nginx.conf"}
+	pw.w.Render(w, r, status, "provision_edit", "SSH settings of "+s.Name, "/provisioning", d)
+}
+
+func (pw *provisionWeb) editPage(w http.ResponseWriter, r *http.Request) {
+	s, ok := pw.pageServer(w, r)
+	if !ok {
+		return
+	}
+	if s.SSHHost == "" {
+		pw.w.Flash(r, "error", errNoSSH.Error())
+		http.Redirect(w, r, fmt.Sprintf("/servers/%d", s.ID), http.StatusSeeOther)
+		return
+	}
+	pw.renderEdit(w, r, http.StatusOK, s, storedInput(s), nil, "")
+}
+
+func (pw *provisionWeb) updatePage(w http.ResponseWriter, r *http.Request) {
+	s, ok := pw.pageServer(w, r)
+	if !ok {
+		return
+	}
+	in := formInput(r)
+	if in.HostKeyFP == "" {
+		in.HostKeyType = ""
+	}
+	ed, err := pw.p.updateSSH(r.Context(), pw.w.Actor(r), s.ID, func(sshInput) sshInput { return in })
+	if err != nil {
+		var inv *errInvalidSSH
+		switch {
+		case errors.As(err, &inv):
+			msg := "Check the fields marked below. Nothing was changed."
+			if inv.fields["private_key"] == "" && inv.fields["password"] == "" && (in.PrivateKey != "" || in.Password != "") {
+				msg += " For your safety the new credential was not kept: enter it again."
+			}
+			pw.renderEdit(w, r, http.StatusUnprocessableEntity, s, in, inv.fields, msg)
+		case errors.Is(err, errTaskRunning):
+			pw.renderEdit(w, r, http.StatusConflict, s, in, nil, "A provisioning task for this server is running, so its SSH settings were not changed. Wait for it to finish, then save again.")
+		case errors.Is(err, errNoSSH), errors.Is(err, errNoServer):
+			pw.w.Flash(r, "error", errNoSSH.Error())
+			http.Redirect(w, r, fmt.Sprintf("/servers/%d", s.ID), http.StatusSeeOther)
+		default:
+			pw.c.log.Error("edit ssh settings", "server", s.Name, "error", err)
+			pw.renderEdit(w, r, http.StatusInternalServerError, s, in, nil, "The SSH settings could not be saved because of a problem on our side. Try again in a moment.")
+		}
+		return
+	}
+	msg := "SSH settings of " + s.Name + " saved."
+	switch {
+	case len(ed.Changes) == 0:
+		msg = "Nothing changed in the SSH settings of " + s.Name + "."
+	case ed.HostKeyReset:
+		msg += " The host or port changed, so the approved host key no longer applies: check the host key and approve it again before provisioning."
+	}
+	if in.Auth == "generate" {
+		msg += " Add the new public key below to authorized_keys on the server."
+	}
+	pw.w.Flash(r, "success", msg)
 	http.Redirect(w, r, fmt.Sprintf("/servers/%d/ssh", s.ID), http.StatusSeeOther)
 }
 
