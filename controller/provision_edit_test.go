@@ -696,11 +696,11 @@ func TestEditSSHForm(t *testing.T) {
 	form := url.Values{"host": {"192.0.2.10"}, "port": {"22x"}, "user": {"root"}, "auth": {"password"}, "install_glances": {"1"},
 		"password": {"typed secret"}, "bin_dir": {"/opt/gh/bin"}}
 	code, _, page = send(t, admin, "POST", edit, form)
-	if code != http.StatusUnprocessableEntity || !strings.Contains(page, "-1 is out of range 1-65535") || strings.Contains(page, "typed secret") {
+	if code != http.StatusUnprocessableEntity || !strings.Contains(page, "enter a whole number from 1 to 65535") || strings.Contains(page, "typed secret") {
 		t.Fatalf("bad port: %d\n%s", code, page)
 	}
 	_, _, createPage := send(t, admin, "POST", e.base+"/servers/ssh", url.Values{"name": {"other"}, "host": {"192.0.2.10"}, "port": {"22x"}, "user": {"root"}, "auth": {"password"}, "password": {"x"}})
-	if !strings.Contains(createPage, `<p class="field-error">-1 is out of range 1-65535</p>`) || !strings.Contains(page, `<p class="field-error">-1 is out of range 1-65535</p>`) {
+	if !strings.Contains(createPage, `<p class="field-error">enter a whole number from 1 to 65535</p>`) || !strings.Contains(page, `<p class="field-error">enter a whole number from 1 to 65535</p>`) {
 		t.Fatal("the edit form's port message differs from the add form's")
 	}
 	if after := e.state(id); after != before {

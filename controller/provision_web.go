@@ -461,8 +461,8 @@ func (pw *provisionWeb) newPage(w http.ResponseWriter, r *http.Request) {
 // on the edit form; empty ones mean the defaults.
 func formInput(r *http.Request) sshInput {
 	port, err := strconv.Atoi(strings.TrimSpace(r.PostFormValue("port")))
-	if err != nil {
-		port = -1
+	if err != nil || port < 0 {
+		port = -1 // not a number: ValidatePort asks for one
 	}
 	on := func(k string) bool { return r.PostFormValue(k) != "" }
 	path := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }

@@ -54,6 +54,9 @@ func ValidateUser(user string) error {
 // ValidatePort accepts 1..65535.
 func ValidatePort(port int) error {
 	if port < 1 || port > 65535 {
+		if port < 0 {
+			return errors.New("port: enter a whole number from 1 to 65535")
+		}
 		return fmt.Errorf("port: %d is out of range 1-65535", port)
 	}
 	return nil
