@@ -140,6 +140,7 @@ type ruleJSON struct {
 	Critical    *float64 `json:"critical,omitempty"`
 	Severity    string   `json:"severity,omitempty"`
 	Window      string   `json:"window,omitempty"`
+	Days        *int     `json:"days,omitempty"` // cert_expiring only; default 14
 	Repeat      string   `json:"repeat,omitempty"`
 	ServerIDs   []int    `json:"server_ids"`
 	Labels      []string `json:"labels"`
@@ -167,6 +168,10 @@ func toRuleJSON(r alerts.Rule, names map[int]string) ruleJSON {
 	if r.Kind != alerts.KindMetric {
 		out.Severity = string(r.Severity)
 	}
+	if r.Kind == alerts.KindCertExpiring {
+		days := r.Days
+		out.Days = &days
+	}
 	if r.Window > 0 {
 		out.Window = r.Window.String()
 	}
@@ -189,6 +194,12 @@ func (in ruleJSON) toRule() (alerts.Rule, error) {
 	r := alerts.Rule{ID: in.ID, Name: in.Name, Kind: alerts.Kind(in.Kind), Enabled: in.Enabled == nil || *in.Enabled, Metric: alerts.Metric(in.Metric),
 		Mount: in.Mount, Op: alerts.Op(in.Op), Warning: in.Warning, Critical: in.Critical, Severity: alerts.Severity(in.Severity),
 		ServerIDs: in.ServerIDs, Labels: in.Labels, ChannelIDs: in.ChannelIDs}
+	switch {
+	case in.Days != nil:
+		r.Days = *in.Days
+	case r.Kind == alerts.KindCertExpiring:
+		r.Days = alerts.DefaultDays
+	}
 	errs := alerts.FieldErrors{}
 	for _, d := range []struct {
 		name string

@@ -99,6 +99,7 @@ type ruleForm struct {
 	ID                                                  int
 	Name, Kind, Metric, Mount, Op, Warning, Critical    string
 	Severity, Window, Repeat, Servers, Labels, Channels string
+	Days                                                string
 	Enabled                                             bool
 	Errors                                              alerts.FieldErrors
 	Explanation                                         string
@@ -121,6 +122,9 @@ func formOf(rule alerts.Rule) ruleForm {
 	}
 	if rule.Repeat > 0 {
 		f.Repeat = rule.Repeat.String()
+	}
+	if rule.Days > 0 {
+		f.Days = strconv.Itoa(rule.Days)
 	}
 	return f
 }
@@ -168,10 +172,27 @@ func (f ruleForm) parse() (alerts.Rule, alerts.FieldErrors) {
 	} else {
 		rule.Severity = alerts.Severity(f.Severity)
 	}
+	if rule.Kind == alerts.KindCertExpiring {
+		// Days applies only here; other kinds ignore the field, as they do
+		// the metric fields.
+		rule.Days = alerts.DefaultDays
+		if raw := strings.TrimSpace(f.Days); raw != "" {
+			v, err := strconv.Atoi(raw)
+			if err != nil {
+				errs["days"] = fmt.Sprintf("must be a whole number of days between 1 and %d", alerts.MaxDays)
+			}
+			rule.Days = v
+		}
+	}
+	window := f.Window
+	if rule.Kind.PerDomain() {
+		// The form always carries a window; certificate and DNS rules have none.
+		window = ""
+	}
 	for _, d := range []struct {
 		name, raw string
 		p         *time.Duration
-	}{{"window", f.Window, &rule.Window}, {"repeat", f.Repeat, &rule.Repeat}} {
+	}{{"window", window, &rule.Window}, {"repeat", f.Repeat, &rule.Repeat}} {
 		if strings.TrimSpace(d.raw) == "" {
 			continue
 		}
@@ -218,7 +239,8 @@ func (a *alertsWeb) renderRule(w http.ResponseWriter, r *http.Request, status in
 }
 
 func (a *alertsWeb) ruleNewPage(w http.ResponseWriter, r *http.Request) {
-	a.renderRule(w, r, http.StatusOK, ruleForm{Kind: "metric", Metric: "cpu", Op: ">", Warning: "80", Critical: "95", Window: "5m", Severity: "critical", Enabled: true})
+	a.renderRule(w, r, http.StatusOK, ruleForm{Kind: "metric", Metric: "cpu", Op: ">", Warning: "80", Critical: "95", Window: "5m", Severity: "critical",
+		Days: strconv.Itoa(alerts.DefaultDays), Enabled: true})
 }
 
 func (a *alertsWeb) ruleEditPage(w http.ResponseWriter, r *http.Request) {
@@ -239,7 +261,7 @@ func (a *alertsWeb) ruleSavePage(w http.ResponseWriter, r *http.Request) {
 	f := ruleForm{Name: r.PostFormValue("name"), Kind: r.PostFormValue("kind"), Metric: r.PostFormValue("metric"),
 		Mount: r.PostFormValue("mount"), Op: r.PostFormValue("op"), Warning: r.PostFormValue("warning"),
 		Critical: r.PostFormValue("critical"), Severity: r.PostFormValue("severity"), Window: r.PostFormValue("window"),
-		Repeat: r.PostFormValue("repeat"), Servers: r.PostFormValue("servers"), Labels: r.PostFormValue("labels"),
+		Repeat: r.PostFormValue("repeat"), Days: r.PostFormValue("days"), Servers: r.PostFormValue("servers"), Labels: r.PostFormValue("labels"),
 		Channels: r.PostFormValue("channels"), Enabled: r.PostFormValue("enabled") == "on"}
 	if r.PathValue("id") != "" {
 		id, ok := pathInt(r, "id")
