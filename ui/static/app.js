@@ -386,7 +386,7 @@
       btn.textContent = "Ack";
       form.append(btn);
       actions.append(form);
-      row.append(cell(inc.id), state, cell("", "severity"), cell(inc.rule_name), cell(inc.server_name),
+      row.append(cell(inc.id), state, cell("", "severity"), cell(inc.rule_name), cell(inc.domain ? "domain " + inc.domain : inc.server_name),
         cell("", "summary"), cell(new Date(inc.started_at).toLocaleString()), cell("", "acked_by"), actions);
       tbody.prepend(row);
     }
