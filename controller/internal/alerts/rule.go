@@ -44,6 +44,31 @@ const (
 // Kinds lists the implemented kinds in the order forms offer them.
 var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift, KindCertExpiring, KindCertRenewal, KindDNSMismatch}
 
+// kindWords holds each kind's label and one-line description for forms.
+var kindWords = map[Kind][2]string{
+	KindMetric:       {"Metric threshold", "A measured value such as CPU, memory or disk usage crosses a warning or critical level."},
+	KindOffline:      {"Server offline", "A server has sent no report for longer than the window."},
+	KindNginxFailed:  {"nginx apply failed", "The newest nginx configuration failed to apply on a server."},
+	KindNginxDrift:   {"nginx files changed (drift)", "nginx files on a server were changed behind the agent's back."},
+	KindCertExpiring: {"Certificate expiring", "A domain's active certificate expires within the given number of days."},
+	KindCertRenewal:  {"Certificate renewal failed", "The latest attempt to issue or renew a domain's certificate failed."},
+	KindDNSMismatch:  {"DNS not pointing at the servers", "The newest DNS check finds a domain not resolving to the servers that serve it."},
+}
+
+// Label names the kind for people; unknown kinds are shown as their code.
+func (k Kind) Label() string {
+	if w, ok := kindWords[k]; ok {
+		return w[0]
+	}
+	return string(k)
+}
+
+// Description says in one line when a rule of the kind fires; empty for
+// unknown kinds.
+func (k Kind) Description() string {
+	return kindWords[k][1]
+}
+
 // PerDomain reports whether the kind is judged per domain rather than per server.
 func (k Kind) PerDomain() bool {
 	return k == KindCertExpiring || k == KindCertRenewal || k == KindDNSMismatch
