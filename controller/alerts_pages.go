@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/alerts"
 	"github.com/gatehousehq/gatehouse/controller/internal/scheduler"
 	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/server"
 )
 
 // pageFail shows an error from the alerts package as a flash and goes back.
@@ -96,21 +99,60 @@ func (a *alertsWeb) rulesPage(w http.ResponseWriter, r *http.Request) {
 // ruleForm is the rule editor's state: raw form values, so input is kept
 // when it is refused.
 type ruleForm struct {
-	ID                                                  int
-	Name, Kind, Metric, Mount, Op, Warning, Critical    string
-	Severity, Window, Repeat, Servers, Labels, Channels string
-	Days                                                string
-	Enabled                                             bool
-	Errors                                              alerts.FieldErrors
-	Explanation                                         string
-	Kinds                                               []alerts.Kind
-	Metrics                                             []alerts.MetricInfo
+	ID                                               int
+	Name, Kind, Metric, Mount, Op, Warning, Critical string
+	Severity, Window, Repeat, Labels                 string
+	// Servers and Channels are the checked ids as submitted.
+	Servers, Channels []string
+	Days              string
+	Enabled           bool
+	Errors            alerts.FieldErrors
+	Explanation       string
+	Kinds             []kindOption
+	Metrics           []alerts.MetricInfo
+	// ServerOptions and ChannelOptions are the checkboxes, with the
+	// submitted ids checked.
+	ServerOptions, ChannelOptions []scopeOption
+	// KindsFor maps a group of fields to the kinds it applies to, space
+	// separated, for the form's data-kinds attributes.
+	KindsFor map[string]string
+}
+
+// kindOption is one entry of the rule type select.
+type kindOption struct {
+	Code, Label, Description string
+	Selected                 bool
+}
+
+// scopeOption is one server or channel checkbox.
+type scopeOption struct {
+	ID         int
+	Name, Note string
+	Checked    bool
+}
+
+// kindsWhere lists the kinds a field group applies to, space separated.
+func kindsWhere(applies func(alerts.Kind) bool) string {
+	var out []string
+	for _, k := range alerts.Kinds {
+		if applies(k) {
+			out = append(out, string(k))
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+var ruleFieldKinds = map[string]string{
+	"metric":   kindsWhere(func(k alerts.Kind) bool { return k == alerts.KindMetric }),
+	"days":     kindsWhere(func(k alerts.Kind) bool { return k == alerts.KindCertExpiring }),
+	"severity": kindsWhere(func(k alerts.Kind) bool { return k != alerts.KindMetric }),
+	"window":   kindsWhere(func(k alerts.Kind) bool { return k == alerts.KindMetric || k == alerts.KindOffline }),
 }
 
 func formOf(rule alerts.Rule) ruleForm {
 	f := ruleForm{ID: rule.ID, Name: rule.Name, Kind: string(rule.Kind), Metric: string(rule.Metric), Mount: rule.Mount,
 		Op: string(rule.Op), Severity: string(rule.Severity), Enabled: rule.Enabled,
-		Labels: strings.Join(rule.Labels, ", "), Servers: joinInts(rule.ServerIDs), Channels: joinInts(rule.ChannelIDs)}
+		Labels: strings.Join(rule.Labels, ", "), Servers: intStrings(rule.ServerIDs), Channels: intStrings(rule.ChannelIDs)}
 	if rule.Warning != nil {
 		f.Warning = strconv.FormatFloat(*rule.Warning, 'f', -1, 64)
 	}
@@ -129,12 +171,12 @@ func formOf(rule alerts.Rule) ruleForm {
 	return f
 }
 
-func joinInts(v []int) string {
+func intStrings(v []int) []string {
 	s := make([]string, len(v))
 	for i, n := range v {
 		s[i] = strconv.Itoa(n)
 	}
-	return strings.Join(s, ", ")
+	return s
 }
 
 func splitList(s string) []string {
@@ -204,28 +246,140 @@ func (f ruleForm) parse() (alerts.Rule, alerts.FieldErrors) {
 		*d.p = v
 	}
 	for _, l := range []struct {
-		name, raw string
-		p         *[]int
-	}{{"servers", f.Servers, &rule.ServerIDs}, {"channels", f.Channels, &rule.ChannelIDs}} {
-		for _, s := range splitList(l.raw) {
-			n, err := strconv.Atoi(s)
-			if err != nil {
-				errs[l.name] = "must be a comma-separated list of ids"
+		name, what string
+		raw        []string
+		p          *[]int
+	}{{"servers", "servers", f.Servers, &rule.ServerIDs}, {"channels", "channels", f.Channels, &rule.ChannelIDs}} {
+		for _, s := range l.raw {
+			n, err := strconv.Atoi(strings.TrimSpace(s))
+			if err != nil || n <= 0 {
+				errs[l.name] = "choose " + l.what + " from the list"
 				break
 			}
-			*l.p = append(*l.p, n)
+			if !slices.Contains(*l.p, n) {
+				*l.p = append(*l.p, n)
+			}
 		}
 	}
 	return rule, errs
 }
 
-func (a *alertsWeb) renderRule(w http.ResponseWriter, r *http.Request, status int, f ruleForm) {
-	f.Kinds, f.Metrics = alerts.Kinds, alerts.MetricInfos
+// ruleScope is what the rule form offers to scope and notify: the servers
+// and the notification channels, each ordered by name.
+type ruleScope struct {
+	servers  []*ent.Server
+	channels []*ent.NotificationChannel
+}
+
+func (a *alertsWeb) ruleScope(ctx context.Context) (ruleScope, error) {
+	servers, err := a.c.db.Client.Server.Query().Order(ent.Asc(server.FieldName)).All(ctx)
+	if err != nil {
+		return ruleScope{}, fmt.Errorf("read servers: %w", err)
+	}
+	channels, err := a.c.channels.List(ctx)
+	if err != nil {
+		return ruleScope{}, fmt.Errorf("read channels: %w", err)
+	}
+	return ruleScope{servers: servers, channels: channels}, nil
+}
+
+func (s ruleScope) server(id int) *ent.Server {
+	for _, sv := range s.servers {
+		if sv.ID == id {
+			return sv
+		}
+	}
+	return nil
+}
+
+func (s ruleScope) channel(id int) *ent.NotificationChannel {
+	for _, ch := range s.channels {
+		if ch.ID == id {
+			return ch
+		}
+	}
+	return nil
+}
+
+// check refuses servers that do not exist or were removed and channels that
+// do not exist, adding field messages to errs.
+func (s ruleScope) check(rule alerts.Rule, errs alerts.FieldErrors) {
+	if errs["servers"] == "" {
+		for _, id := range rule.ServerIDs {
+			if sv := s.server(id); sv == nil {
+				errs["servers"] = fmt.Sprintf("there is no server #%d; choose servers from the list", id)
+				break
+			} else if sv.Status == server.StatusRemoved {
+				errs["servers"] = fmt.Sprintf("%s was removed; uncheck it", sv.Name)
+				break
+			}
+		}
+	}
+	if errs["channels"] == "" {
+		for _, id := range rule.ChannelIDs {
+			if s.channel(id) == nil {
+				errs["channels"] = fmt.Sprintf("there is no channel #%d; choose channels from the list", id)
+				break
+			}
+		}
+	}
+}
+
+// options fills the form's checkboxes. Removed servers are not offered; a
+// submitted or stored id that is not offered any more shows checked with a
+// note, so saving never widens the rule's scope silently.
+func (s ruleScope) options(f *ruleForm) {
+	chosen := func(raw []string) map[int]bool {
+		out := map[int]bool{}
+		for _, v := range raw {
+			if n, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && n > 0 {
+				out[n] = true
+			}
+		}
+		return out
+	}
+	servers, channels := chosen(f.Servers), chosen(f.Channels)
+	f.ServerOptions, f.ChannelOptions = nil, nil
+	for _, sv := range s.servers {
+		if sv.Status == server.StatusRemoved {
+			continue
+		}
+		f.ServerOptions = append(f.ServerOptions, scopeOption{ID: sv.ID, Name: sv.Name, Note: string(sv.Status), Checked: servers[sv.ID]})
+		delete(servers, sv.ID)
+	}
+	for _, ch := range s.channels {
+		note := string(ch.Kind)
+		if !ch.Enabled {
+			note += ", disabled"
+		}
+		f.ChannelOptions = append(f.ChannelOptions, scopeOption{ID: ch.ID, Name: ch.Name, Note: note, Checked: channels[ch.ID]})
+		delete(channels, ch.ID)
+	}
+	for _, id := range slices.Sorted(maps.Keys(servers)) {
+		o := scopeOption{ID: id, Name: "#" + strconv.Itoa(id), Note: "no longer exists; uncheck it to save", Checked: true}
+		if sv := s.server(id); sv != nil {
+			o.Name, o.Note = sv.Name, "removed; uncheck it to save"
+		}
+		f.ServerOptions = append(f.ServerOptions, o)
+	}
+	for _, id := range slices.Sorted(maps.Keys(channels)) {
+		f.ChannelOptions = append(f.ChannelOptions, scopeOption{ID: id, Name: "#" + strconv.Itoa(id),
+			Note: "no longer exists; uncheck it to save", Checked: true})
+	}
+}
+
+func (a *alertsWeb) renderRule(w http.ResponseWriter, r *http.Request, status int, f ruleForm, scope ruleScope) {
+	f.Metrics, f.KindsFor = alerts.MetricInfos, ruleFieldKinds
+	f.Kinds = make([]kindOption, len(alerts.Kinds))
+	for i, k := range alerts.Kinds {
+		f.Kinds[i] = kindOption{Code: string(k), Label: k.Label(), Description: k.Description(), Selected: string(k) == f.Kind}
+	}
+	scope.options(&f)
 	title := "New alert rule"
 	if f.ID != 0 {
 		title = "Edit alert rule"
 	}
-	if f.Explanation == "" {
+	if f.Explanation == "" && len(f.Errors) == 0 {
 		// Explain whatever is valid so far; the name does not change the words.
 		rule, errs := f.parse()
 		if rule.Name == "" {
@@ -239,8 +393,13 @@ func (a *alertsWeb) renderRule(w http.ResponseWriter, r *http.Request, status in
 }
 
 func (a *alertsWeb) ruleNewPage(w http.ResponseWriter, r *http.Request) {
+	scope, err := a.ruleScope(r.Context())
+	if err != nil {
+		a.pageFail(w, r, "/alerts/rules", err)
+		return
+	}
 	a.renderRule(w, r, http.StatusOK, ruleForm{Kind: "metric", Metric: "cpu", Op: ">", Warning: "80", Critical: "95", Window: "5m", Severity: "critical",
-		Days: strconv.Itoa(alerts.DefaultDays), Enabled: true})
+		Days: strconv.Itoa(alerts.DefaultDays), Enabled: true}, scope)
 }
 
 func (a *alertsWeb) ruleEditPage(w http.ResponseWriter, r *http.Request) {
@@ -254,15 +413,24 @@ func (a *alertsWeb) ruleEditPage(w http.ResponseWriter, r *http.Request) {
 		a.pageFail(w, r, "/alerts/rules", err)
 		return
 	}
-	a.renderRule(w, r, http.StatusOK, formOf(rule))
+	scope, err := a.ruleScope(r.Context())
+	if err != nil {
+		a.pageFail(w, r, "/alerts/rules", err)
+		return
+	}
+	a.renderRule(w, r, http.StatusOK, formOf(rule), scope)
 }
 
 func (a *alertsWeb) ruleSavePage(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		http.Error(w, "the form could not be read", http.StatusBadRequest)
+		return
+	}
 	f := ruleForm{Name: r.PostFormValue("name"), Kind: r.PostFormValue("kind"), Metric: r.PostFormValue("metric"),
 		Mount: r.PostFormValue("mount"), Op: r.PostFormValue("op"), Warning: r.PostFormValue("warning"),
 		Critical: r.PostFormValue("critical"), Severity: r.PostFormValue("severity"), Window: r.PostFormValue("window"),
-		Repeat: r.PostFormValue("repeat"), Days: r.PostFormValue("days"), Servers: r.PostFormValue("servers"), Labels: r.PostFormValue("labels"),
-		Channels: r.PostFormValue("channels"), Enabled: r.PostFormValue("enabled") == "on"}
+		Repeat: r.PostFormValue("repeat"), Days: r.PostFormValue("days"), Servers: r.PostForm["server_ids"], Labels: r.PostFormValue("labels"),
+		Channels: r.PostForm["channel_ids"], Enabled: r.PostFormValue("enabled") == "on"}
 	if r.PathValue("id") != "" {
 		id, ok := pathInt(r, "id")
 		if !ok {
@@ -271,7 +439,13 @@ func (a *alertsWeb) ruleSavePage(w http.ResponseWriter, r *http.Request) {
 		}
 		f.ID = id
 	}
+	scope, err := a.ruleScope(r.Context())
+	if err != nil {
+		a.pageFail(w, r, "/alerts/rules", err)
+		return
+	}
 	rule, errs := f.parse()
+	scope.check(rule, errs)
 	if r.PostFormValue("preview") != "" {
 		// "Explain": show the rule in words without saving it.
 		if len(errs) == 0 {
@@ -280,7 +454,7 @@ func (a *alertsWeb) ruleSavePage(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 		f.Errors = errs
-		a.renderRule(w, r, http.StatusOK, f)
+		a.renderRule(w, r, http.StatusOK, f, scope)
 		return
 	}
 	if len(errs) == 0 {
@@ -296,7 +470,7 @@ func (a *alertsWeb) ruleSavePage(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.Errors = errs
-	a.renderRule(w, r, http.StatusUnprocessableEntity, f)
+	a.renderRule(w, r, http.StatusUnprocessableEntity, f, scope)
 }
 
 func (a *alertsWeb) ruleDeletePage(w http.ResponseWriter, r *http.Request) {

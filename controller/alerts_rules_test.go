@@ -131,14 +131,17 @@ func TestRuleFormRendersDays(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := ruleForm{Name: "Expiry", Kind: "cert_expiring", Severity: "warning", Days: "400<x>", Kinds: alerts.Kinds,
+	f := ruleForm{Name: "Expiry", Kind: "cert_expiring", Severity: "warning", Days: "400<x>",
 		Metrics: alerts.MetricInfos, Errors: alerts.FieldErrors{"days": "must be a whole number of days between 1 and 365"}}
+	for _, k := range alerts.Kinds {
+		f.Kinds = append(f.Kinds, kindOption{Code: string(k), Label: k.Label(), Description: k.Description(), Selected: k == alerts.KindCertExpiring})
+	}
 	var b strings.Builder
 	if err := r.Render(&b, "alerts_rule", ui.Page{Title: "Edit alert rule", Data: f}); err != nil {
 		t.Fatal(err)
 	}
 	page := b.String()
-	for _, want := range []string{`name="days"`, `value="400&lt;x&gt;"`, "between 1 and 365", `<option value="cert_expiring" selected>`, `<option value="dns_mismatch">`} {
+	for _, want := range []string{`name="days"`, `value="400&lt;x&gt;"`, "between 1 and 365", `<option value="cert_expiring" data-description="`, `selected>Certificate expiring</option>`, `<option value="dns_mismatch" data-description="`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the rule form lacks %s", want)
 		}

@@ -417,3 +417,31 @@
     set("next_run_at", j.next_run_at ? new Date(j.next_run_at).toLocaleString() : "");
   });
 })();
+
+// === Alert rule form: only the fields that apply to the chosen type ===
+// Field groups carry data-kinds="<codes>"; the others are hidden when the
+// type changes, and the line under the select shows the chosen type's
+// description from its option's data-description. Without this script every
+// field shows and the server ignores those that do not apply.
+(() => {
+  "use strict";
+  const sync = (form) => {
+    const select = form.querySelector("select[data-rule-kind]");
+    if (!select) return;
+    const kind = select.value;
+    for (const el of form.querySelectorAll("[data-kinds]")) {
+      el.hidden = !el.dataset.kinds.split(/\s+/).includes(kind);
+    }
+    const line = document.getElementById(select.getAttribute("aria-describedby") || "");
+    const option = select.selectedOptions[0];
+    if (line) line.textContent = option ? (option.dataset.description || "") : "";
+  };
+  document.addEventListener("DOMContentLoaded", () => {
+    for (const form of document.querySelectorAll("form[data-rule-form]")) sync(form);
+  });
+  document.addEventListener("change", (ev) => {
+    if (!(ev.target instanceof HTMLSelectElement) || !ev.target.matches("[data-rule-kind]")) return;
+    const form = ev.target.closest("form[data-rule-form]");
+    if (form) sync(form);
+  });
+})();
