@@ -38,6 +38,31 @@ func TestIncidentsPageUpdatesLive(t *testing.T) {
 		t.Helper()
 		eval(`document.querySelector('[name="` + name + `"]').value = ` + strconv.Quote(value) + `; "ok"`)
 	}
+	// Only the fields of the chosen type show, and the line under the type
+	// select describes it.
+	shown := func() string {
+		t.Helper()
+		return eval(`["metric", "days", "severity", "window"].filter((n) => document.querySelector('[name="' + n + '"]').offsetParent !== null).join(" ")`)
+	}
+	if got := shown(); got != "metric window" {
+		t.Fatalf("a metric rule shows the fields %q", got)
+	}
+	choose := func(kind string) {
+		t.Helper()
+		eval(`(() => { const s = document.querySelector('select[name="kind"]'); s.value = ` + strconv.Quote(kind) +
+			`; s.dispatchEvent(new Event("change", {bubbles: true})); return "ok"; })()`)
+	}
+	choose("cert_expiring")
+	if got := shown(); got != "days severity" {
+		t.Fatalf("a certificate expiry rule shows the fields %q", got)
+	}
+	if text := b.Text(`#kind-description`); !strings.Contains(text, "certificate expires within the given number of days") {
+		t.Fatalf("the type description reads %q", text)
+	}
+	if label := eval(`document.querySelector('select[name="kind"]').selectedOptions[0].textContent`); label != "Certificate expiring" {
+		t.Fatalf("the chosen type is labelled %q", label)
+	}
+	choose("metric")
 	set("name", "CPU now")
 	set("critical", "250")
 	set("warning", "")
