@@ -115,6 +115,11 @@ func TestRuleFormChecklists(t *testing.T) {
 		}
 	}
 
+	// The rules list names the kind in words, with the code as its title.
+	if code, _, page := send(t, cl, "GET", base, nil); code != http.StatusOK || !strings.Contains(page, `<td title="offline">Server offline</td>`) {
+		t.Errorf("the rules list (%d) does not name the kind in words:\n%s", code, page)
+	}
+
 	for _, tc := range []struct {
 		name              string
 		servers, channels []int
