@@ -35,7 +35,9 @@ func TestRuleFormChecklists(t *testing.T) {
 	e := newEditEnv(t)
 	ctx := context.Background()
 	db := e.c.db.Client
-	web1 := db.Server.Create().SetName("web-1").SetStatus(server.StatusOnline).SaveX(ctx)
+	// Offline, not online: the controller's offline detection would turn an
+	// online server that never reported offline while the test runs.
+	web1 := db.Server.Create().SetName("web-1").SetStatus(server.StatusOffline).SaveX(ctx)
 	hostile := db.Server.Create().SetName(`<i>edge</i>"x`).SaveX(ctx)
 	gone := db.Server.Create().SetName("gone-1").SetStatus(server.StatusRemoved).SaveX(ctx)
 	ops := db.NotificationChannel.Create().SetName("<b>ops</b>").SetKind(notificationchannel.KindWebhook).
@@ -53,7 +55,7 @@ func TestRuleFormChecklists(t *testing.T) {
 		`id="kind-description">A measured value such as CPU`,
 		`data-kinds="metric"`, `data-kinds="cert_expiring"`, `data-kinds="metric offline"`,
 		`data-kinds="offline nginx_failed nginx_drift cert_expiring cert_renewal_failed dns_mismatch"`,
-		fmt.Sprintf(`name="server_ids" value="%d"> web-1 <span class="hint">online</span>`, web1.ID),
+		fmt.Sprintf(`name="server_ids" value="%d"> web-1 <span class="hint">offline</span>`, web1.ID),
 		fmt.Sprintf(`name="server_ids" value="%d"> &lt;i&gt;edge&lt;/i&gt;&#34;x <span class="hint">pending</span>`, hostile.ID),
 		fmt.Sprintf(`name="channel_ids" value="%d"> &lt;b&gt;ops&lt;/b&gt; <span class="hint">webhook</span>`, ops.ID),
 		fmt.Sprintf(`name="channel_ids" value="%d"> pager <span class="hint">telegram, disabled</span>`, pager.ID),
