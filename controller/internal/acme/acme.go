@@ -17,6 +17,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/mail"
 	"net/url"
@@ -28,6 +29,7 @@ import (
 	"github.com/go-acme/lego/v5/challenge"
 	"github.com/go-acme/lego/v5/challenge/dns01"
 	"github.com/go-acme/lego/v5/lego"
+	legolog "github.com/go-acme/lego/v5/log"
 	"github.com/go-acme/lego/v5/registration"
 	"github.com/hashicorp/go-hclog"
 
@@ -76,6 +78,8 @@ func New(cfg Config) (*Client, error) {
 	if c.log == nil {
 		c.log = hclog.NewNullLogger()
 	}
+	// lego has one process-wide logger; route it through ours.
+	legolog.SetDefault(slog.New(newSlogHandler(c.log.Named("lego"))))
 	c.checker = dnscheck.Checker{Resolvers: cfg.Resolvers, Timeout: cfg.DNSTimeout}
 	if len(c.checker.Resolvers) == 0 {
 		c.checker.Resolvers = dnscheck.DefaultResolvers
