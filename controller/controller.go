@@ -36,6 +36,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/scheduler"
 	"github.com/gatehousehq/gatehouse/controller/internal/secrets"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
+	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/user"
 	"github.com/gatehousehq/gatehouse/internal/version"
@@ -71,6 +72,7 @@ type Controller struct {
 	httpLn, agentLn net.Listener
 	httpSrv         *http.Server
 	webClose        func()
+	webRoutes       func() []web.Route // the web layer's route table, for its reference docs
 }
 
 // Options are the parts of a controller that are not configuration.

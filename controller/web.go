@@ -53,6 +53,7 @@ func (c *Controller) buildWeb() error {
 		return err
 	}
 	c.webClose = w.Close
+	c.webRoutes = w.Routes
 	c.httpSrv = &http.Server{
 		Handler:           w.Handler(),
 		ReadHeaderTimeout: 10 * time.Second,
