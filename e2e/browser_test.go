@@ -60,6 +60,23 @@ func TestDashboardTileAndChartUpdateLive(t *testing.T) {
 	if pts := eval(`document.querySelector('[data-chart="cpu"] polyline').getAttribute("points")`); len(pts) < 8 {
 		t.Fatalf("the CPU chart has no points: %q", pts)
 	}
+	// A stretch without samples breaks the line instead of bridging it: 10 s
+	// steps, then nothing for 10 minutes, then 10 s steps again (1 h chart).
+	if runs := eval(`(() => {
+		const pts = [];
+		for (let t = 0; t <= 60000; t += 10000) pts.push({t});
+		for (let t = 660000; t <= 720000; t += 10000) pts.push({t});
+		return window.gatehouseCharts.splitRuns(pts, 3600000).map((r) => r.length).join(",");
+	})()`); runs != "7,7" {
+		t.Fatalf("a 10-minute gap split the points into runs of %s, want 7,7", runs)
+	}
+	if runs := eval(`(() => {
+		const pts = [];
+		for (let t = 0; t <= 60000; t += 10000) pts.push({t: t + (t === 30000 ? 9000 : 0)});
+		return window.gatehouseCharts.splitRuns(pts, 3600000).map((r) => r.length).join(",");
+	})()`); runs != "7" {
+		t.Fatalf("jitter split the points into runs of %s, want one run of 7", runs)
+	}
 	before := eval(`document.querySelector('[data-charts]').dataset.points || "0"`)
 	step("a live sample extends the chart", chromedp.WaitVisible(C(`[data-charts][data-live="true"]`)))
 	deadline = time.Now().Add(15 * time.Second)

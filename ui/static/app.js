@@ -114,6 +114,23 @@
     return e;
   };
 
+  // splitRuns cuts points where the node sent nothing for a while (it or the
+  // controller was down), so the line stops instead of drawing a slope across
+  // the gap: a gap is five typical steps and at least 1% of the chart's span.
+  const splitRuns = (pts, span) => {
+    const steps = [];
+    for (let i = 1; i < pts.length; i++) steps.push(pts[i].t - pts[i - 1].t);
+    steps.sort((a, b) => a - b);
+    const gap = steps.length ? Math.max(5 * steps[Math.floor(steps.length / 2)], span / 100) : Infinity;
+    const runs = [[]];
+    pts.forEach((p, i) => {
+      if (i > 0 && p.t - pts[i - 1].t > gap) runs.push([]);
+      runs[runs.length - 1].push(p);
+    });
+    return runs;
+  };
+  window.gatehouseCharts = { splitRuns };
+
   const draw = (fig, series) => {
     const svg = fig.querySelector("svg");
     const keys = fig.dataset.chart.split(",");
@@ -134,13 +151,16 @@
     if (!max) for (const p of pts) for (const k of keys) max = Math.max(max, p[k] || 0);
     max = max || 1;
     const from = series.from, span = Math.max(series.to - series.from, 1);
+    const runs = splitRuns(pts, span);
+    const x = (p) => (((p.t - from) / span) * W).toFixed(1);
     keys.forEach((k, i) => {
-      const d = pts.map((p) => `${(((p.t - from) / span) * W).toFixed(1)},${(H - ((p[k] || 0) / max) * H * 0.95).toFixed(1)}`).join(" ");
-      if (i === 0 && keys.length === 1) {
-        const x0 = d.slice(0, d.indexOf(",")), xn = d.slice(d.lastIndexOf(" ") + 1).split(",")[0];
-        svg.append(el("polygon", { class: "area", points: `${x0},${H} ${d} ${xn},${H}` }));
+      for (const run of runs) {
+        const d = run.map((p) => `${x(p)},${(H - ((p[k] || 0) / max) * H * 0.95).toFixed(1)}`).join(" ");
+        if (i === 0 && keys.length === 1) {
+          svg.append(el("polygon", { class: "area", points: `${x(run[0])},${H} ${d} ${x(run[run.length - 1])},${H}` }));
+        }
+        svg.append(el("polyline", { class: `line s${i}`, points: d }));
       }
-      svg.append(el("polyline", { class: `line s${i}`, points: d }));
     });
     const last = pts[pts.length - 1];
     cap.textContent = keys.map((k) => fmt(last[k], unit)).join(" / ");
