@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/acme"
+	"github.com/gatehousehq/gatehouse/controller/internal/alerts"
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/certs"
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
@@ -159,18 +160,20 @@ type certPolicyJSON struct {
 
 // tlsStatus is everything the domain's TLS page and API show.
 type tlsStatus struct {
-	Domain      string            `json:"domain"`
-	DomainID    int               `json:"domain_id"`
-	Directory   string            `json:"acme_directory"`
-	RenewBefore string            `json:"renew_before"`
-	Policy      certPolicyJSON    `json:"policy"`
-	Active      *certJSON         `json:"certificate"`
-	History     []certJSON        `json:"history"`
-	DNS         dnsJSON           `json:"dns"`
-	Served      []servedCertJSON  `json:"served"`
-	Tasks       []certTaskJSON    `json:"tasks"`
-	Providers   []dnsProviderJSON `json:"-"`
-	Expiring    bool              `json:"expiring"`
+	Domain      string `json:"domain"`
+	DomainID    int    `json:"domain_id"`
+	Directory   string `json:"acme_directory"`
+	RenewBefore string `json:"renew_before"`
+	// RenewBeforeText is RenewBefore in words, for the page.
+	RenewBeforeText string            `json:"-"`
+	Policy          certPolicyJSON    `json:"policy"`
+	Active          *certJSON         `json:"certificate"`
+	History         []certJSON        `json:"history"`
+	DNS             dnsJSON           `json:"dns"`
+	Served          []servedCertJSON  `json:"served"`
+	Tasks           []certTaskJSON    `json:"tasks"`
+	Providers       []dnsProviderJSON `json:"-"`
+	Expiring        bool              `json:"expiring"`
 }
 
 func (cw *certsWeb) status(ctx context.Context, id int) (*tlsStatus, error) {
@@ -182,7 +185,7 @@ func (cw *certsWeb) status(ctx context.Context, id int) (*tlsStatus, error) {
 		return nil, err
 	}
 	svc := cw.c.certs
-	st := &tlsStatus{Domain: d.Name, DomainID: d.ID, Directory: svc.DirectoryURL(), RenewBefore: svc.RenewBefore().String(), History: []certJSON{}, Served: []servedCertJSON{}, Tasks: []certTaskJSON{}}
+	st := &tlsStatus{Domain: d.Name, DomainID: d.ID, Directory: svc.DirectoryURL(), RenewBefore: svc.RenewBefore().String(), RenewBeforeText: alerts.HumanDuration(svc.RenewBefore()), History: []certJSON{}, Served: []servedCertJSON{}, Tasks: []certTaskJSON{}}
 	p, err := svc.Policy(ctx, id)
 	if err != nil {
 		return nil, err

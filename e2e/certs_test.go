@@ -162,8 +162,9 @@ func TestCertificatesThroughRealNode(t *testing.T) {
 		t.Errorf("the domain editor does not link to the TLS page")
 	}
 	if page := c.proxyPage(fmt.Sprintf("/domains/%d/tls", shop)); !strings.Contains(page, "points here") ||
-		!strings.Contains(page, shopCert.Fingerprint) || !strings.Contains(page, "matches") {
-		t.Errorf("the TLS page lacks the DNS verdict, the certificate or the watch:\n%s", page)
+		!strings.Contains(page, shopCert.Fingerprint) || !strings.Contains(page, "matches") ||
+		!strings.Contains(page, "renewed 30 days before they expire") {
+		t.Errorf("the TLS page lacks the DNS verdict, the certificate, the watch or the renewal time in words:\n%s", page)
 	}
 
 	// Force HTTPS: plain HTTP redirects, except the challenge path, which renewals need.

@@ -388,6 +388,8 @@ func HumanDuration(d time.Duration) string {
 	switch {
 	case d <= 0:
 		return "0 seconds"
+	case d%(24*time.Hour) == 0:
+		return plural(int(d/(24*time.Hour)), "day")
 	case d%time.Hour == 0:
 		return plural(int(d/time.Hour), "hour")
 	case d%time.Minute == 0:
