@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
@@ -94,11 +95,27 @@ type jobView struct {
 }
 
 func jobViewOf(st scheduler.Status, now time.Time) jobView {
-	v := jobView{Name: st.Name, Title: st.Title, Every: st.Every.String(), Running: st.Running, Next: st.Next}
+	v := jobView{Name: st.Name, Title: st.Title, Every: shortDuration(st.Every), Running: st.Running, Next: st.Next}
 	if l := st.Last; l != nil {
 		start := l.StartedAt
 		v.LastStart, v.LastEnd, v.LastResult, v.LastError = &start, l.FinishedAt, string(l.Outcome), l.Error
-		v.LastTook = l.Duration(now).Round(time.Millisecond).String()
+		v.LastTook = shortDuration(l.Duration(now).Round(time.Millisecond))
+		if v.LastTook == "0s" {
+			v.LastTook = "<1ms"
+		}
 	}
 	return v
+}
+
+// shortDuration writes d as Go does without the zero tails: 1h rather than
+// 1h0m0s, 10m rather than 10m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
