@@ -17,6 +17,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/hub"
 	"github.com/gatehousehq/gatehouse/controller/internal/metrics"
 	"github.com/gatehousehq/gatehouse/controller/internal/nodes"
+	"github.com/gatehousehq/gatehouse/controller/internal/proxyweb"
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/schema"
@@ -343,6 +344,7 @@ func (sv *serversWeb) apiGlances(w http.ResponseWriter, r *http.Request) {
 type serverRow struct {
 	*ent.Server
 	Values web.TileValues
+	Apply  proxyweb.ApplyState
 }
 
 func (sv *serversWeb) listPage(w http.ResponseWriter, r *http.Request) {
@@ -356,9 +358,13 @@ func (sv *serversWeb) listPage(w http.ResponseWriter, r *http.Request) {
 		ids[i] = s.ID
 	}
 	vals := sv.c.tileValues(r.Context(), ids)
+	states, err := proxyweb.ApplyStates(r.Context(), sv.c.db, list)
+	if err != nil {
+		sv.c.log.Error("nginx apply states for the server list", "error", err)
+	}
 	rows := make([]serverRow, len(list))
 	for i, s := range list {
-		rows[i] = serverRow{Server: s, Values: vals[s.ID]}
+		rows[i] = serverRow{Server: s, Values: vals[s.ID], Apply: states[s.ID]}
 	}
 	sv.w.Render(w, r, http.StatusOK, "servers", "Servers", "/servers", map[string]any{"Servers": rows})
 }

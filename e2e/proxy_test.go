@@ -198,6 +198,11 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	}
 	proxyAssertCurrent(t, ngx.dir, good)
 	roundRobin("the previous revision to keep serving after a failed reload")
+	// The server list shows the failure at a glance, linking to the revisions.
+	if page := c.proxyPage("/servers"); !strings.Contains(page, fmt.Sprintf(`r%d failed: reload failed`, d.Revision.Number)) ||
+		!strings.Contains(page, fmt.Sprintf(`href="/servers/%d/revisions"`, id)) {
+		t.Errorf("the server list does not show the failed apply:\n%s", page)
+	}
 	if got, err := tcpEcho(streamAddr, "still streaming\n"); err != nil || got != "still streaming\n" {
 		t.Errorf("tcp stream after the rollback: %q %v", got, err)
 	}

@@ -1,6 +1,7 @@
 package proxyweb
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/proxyconf"
+	"github.com/gatehousehq/gatehouse/controller/internal/store"
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
@@ -153,22 +155,23 @@ func (f *domainForm) input(errs Errors) proxyconf.DomainInput {
 
 // --- apply state ---
 
-// applyState is where a server stands with its nginx configuration.
-type applyState struct {
+// ApplyState is where a server stands with its nginx configuration.
+type ApplyState struct {
 	Server           *ent.Server
 	Desired, Applied int64
 	Status, Outcome  string // of the desired revision; empty before the first
 }
 
 // InSync reports whether the server runs the revision it should.
-func (a applyState) InSync() bool { return a.Desired > 0 && a.Desired == a.Applied }
+func (a ApplyState) InSync() bool { return a.Desired > 0 && a.Desired == a.Applied }
 
-// applyStates returns the state of each server, by server id.
-func (h *handler) applyStates(r *http.Request, servers []*ent.Server) (map[int]applyState, error) {
-	out := make(map[int]applyState, len(servers))
+// ApplyStates returns the state of each server, by server id, in one query
+// for all of them.
+func ApplyStates(ctx context.Context, db *store.DB, servers []*ent.Server) (map[int]ApplyState, error) {
+	out := make(map[int]ApplyState, len(servers))
 	var preds []predicate.ConfigRevision
 	for _, s := range servers {
-		out[s.ID] = applyState{Server: s, Desired: s.DesiredRevision, Applied: s.AppliedRevision}
+		out[s.ID] = ApplyState{Server: s, Desired: s.DesiredRevision, Applied: s.AppliedRevision}
 		if s.DesiredRevision > 0 {
 			preds = append(preds, configrevision.And(configrevision.ServerID(s.ID), configrevision.Number(s.DesiredRevision)))
 		}
@@ -176,8 +179,8 @@ func (h *handler) applyStates(r *http.Request, servers []*ent.Server) (map[int]a
 	if len(preds) == 0 {
 		return out, nil
 	}
-	revs, err := h.db.Client.ConfigRevision.Query().Where(configrevision.Or(preds...)).
-		Select(configrevision.FieldServerID, configrevision.FieldNumber, configrevision.FieldStatus, configrevision.FieldOutcome).All(r.Context())
+	revs, err := db.Client.ConfigRevision.Query().Where(configrevision.Or(preds...)).
+		Select(configrevision.FieldServerID, configrevision.FieldNumber, configrevision.FieldStatus, configrevision.FieldOutcome).All(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("load desired revisions: %w", err)
 	}
@@ -189,11 +192,15 @@ func (h *handler) applyStates(r *http.Request, servers []*ent.Server) (map[int]a
 	return out, nil
 }
 
+func (h *handler) applyStates(r *http.Request, servers []*ent.Server) (map[int]ApplyState, error) {
+	return ApplyStates(r.Context(), h.db, servers)
+}
+
 // --- pages ---
 
 type domainRow struct {
 	*ent.Domain
-	States []applyState
+	States []ApplyState
 	Status DomainStatus
 }
 
@@ -237,7 +244,7 @@ type domainPageData struct {
 	Errors    Errors
 	Servers   []*ent.Server
 	Upstreams []string
-	States    []applyState
+	States    []ApplyState
 	Users     []*ent.BasicAuthUser
 	// UserErrors are the messages of the open basic-auth dialog; UserName what was typed.
 	UserErrors Errors
