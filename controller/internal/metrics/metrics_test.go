@@ -243,3 +243,47 @@ func TestRollupWaitsForTheMinuteToClose(t *testing.T) {
 		}
 	})
 }
+
+// After a restart the dashboard reads each silent server's newest stored
+// sample once, for all of them together, and keeps it: the writer's cache
+// holds anything newer.
+func TestLatestSummariesAfterRestart(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		a := db.Client.Server.Create().SetName("a").SetStatus(server.StatusOffline).SaveX(ctx)
+		b := db.Client.Server.Create().SetName("b").SetStatus(server.StatusOffline).SaveX(ctx)
+		never := db.Client.Server.Create().SetName("never").SaveX(ctx)
+		before := start(t, db, nil)
+		base := time.Now().Truncate(time.Minute).Add(-10 * time.Minute)
+		if err := before.Ingest(ctx, strconv.Itoa(a.ID), []*agentv1.MetricSample{sample(base, 10), sample(base.Add(time.Minute), 20)}); err != nil {
+			t.Fatal(err)
+		}
+		if err := before.Ingest(ctx, strconv.Itoa(b.ID), []*agentv1.MetricSample{sample(base.Add(2*time.Minute), 30)}); err != nil {
+			t.Fatal(err)
+		}
+
+		// A new writer is a restarted controller: nothing in memory.
+		q := NewQuery(NewWriter(db, hclog.NewNullLogger(), WriterOptions{}))
+		ids := []int{a.ID, b.ID, never.ID}
+		got, err := q.LatestSummaries(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 || got[a.ID].CPU != 20 || got[b.ID].CPU != 30 || got[a.ID].ServerID != a.ID {
+			t.Fatalf("summaries after a restart: %+v", got)
+		}
+		if _, ok := got[never.ID]; ok {
+			t.Fatalf("a server that never reported has a summary: %+v", got[never.ID])
+		}
+		// Loaded once: with the rows gone the answer stays, so a dashboard
+		// refresh does not query again for silent servers.
+		db.Client.MetricSample.Delete().ExecX(ctx)
+		again, err := q.LatestSummaries(ctx, ids)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(again) != 2 || again[a.ID].CPU != 20 || again[b.ID].CPU != 30 {
+			t.Fatalf("summaries on the second read: %+v", again)
+		}
+	})
+}

@@ -2,7 +2,12 @@ package metrics
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/protobuf/proto"
@@ -52,10 +57,19 @@ func pct(used, total float64) float64 {
 }
 
 // Query reads chart series and latest values.
-type Query struct{ w *Writer }
+type Query struct {
+	w *Writer
+
+	mu sync.Mutex
+	// stored holds the newest stored summary of servers that have not
+	// reported since the controller started (nil: they have none), loaded
+	// once. Every newer sample passes through the writer, whose cache is read
+	// first, so an entry here is never shadowing a fresher one.
+	stored map[int]*Summary
+}
 
 // NewQuery returns queries over the writer's database and its cache of latest samples.
-func NewQuery(w *Writer) *Query { return &Query{w: w} }
+func NewQuery(w *Writer) *Query { return &Query{w: w, stored: map[int]*Summary{}} }
 
 // Series returns the chart points of a server for [now-span, now].
 func (q *Query) Series(ctx context.Context, serverID int, span time.Duration, now time.Time) (Series, error) {
@@ -100,8 +114,11 @@ func (q *Query) Latest(ctx context.Context, serverID int) (*agentv1.MetricSample
 	db := q.w.db
 	var detail []byte
 	err := db.SQL.QueryRowContext(ctx, db.Rebind("SELECT detail FROM metric_samples WHERE server_id = ? AND detail IS NOT NULL ORDER BY ts DESC LIMIT 1"), serverID).Scan(&detail)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
 	if err != nil {
-		return nil, nil //nolint:nilerr // no sample yet is not an error
+		return nil, fmt.Errorf("latest sample of server %d: %w", serverID, err)
 	}
 	s := &agentv1.MetricSample{}
 	if err := proto.Unmarshal(detail, s); err != nil {
@@ -111,7 +128,8 @@ func (q *Query) Latest(ctx context.Context, serverID int) (*agentv1.MetricSample
 }
 
 // LatestSummaries returns the newest summary of every server that has one,
-// keyed by server id, for the dashboard.
+// keyed by server id, for the dashboard. Servers that have not reported since
+// the controller started are read from the database once, all in one query.
 func (q *Query) LatestSummaries(ctx context.Context, ids []int) (map[int]Summary, error) {
 	out := make(map[int]Summary, len(ids))
 	var missing []int
@@ -124,13 +142,72 @@ func (q *Query) LatestSummaries(ctx context.Context, ids []int) (map[int]Summary
 		}
 	}
 	q.w.mu.Unlock()
+	var load []int
+	q.mu.Lock()
 	for _, id := range missing {
-		s, err := q.Latest(ctx, id)
-		if err != nil {
-			return nil, err
+		if s, ok := q.stored[id]; !ok {
+			load = append(load, id)
+		} else if s != nil {
+			out[id] = *s
 		}
-		if s != nil {
-			out[id] = Summarize(id, s)
+	}
+	q.mu.Unlock()
+	if len(load) == 0 {
+		return out, nil
+	}
+	found, err := q.storedLatest(ctx, load)
+	if err != nil {
+		return nil, err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for _, id := range load {
+		s, ok := found[id]
+		if !ok {
+			q.stored[id] = nil
+			continue
+		}
+		sum := Summarize(id, s)
+		q.stored[id] = &sum
+		out[id] = sum
+	}
+	return out, nil
+}
+
+// storedLatest reads the newest detailed sample of each server from the
+// database, in one query per 500 servers.
+func (q *Query) storedLatest(ctx context.Context, ids []int) (map[int]*agentv1.MetricSample, error) {
+	db := q.w.db
+	out := make(map[int]*agentv1.MetricSample, len(ids))
+	for chunk := range slices.Chunk(ids, 500) {
+		args := make([]any, len(chunk))
+		for i, id := range chunk {
+			args[i] = id
+		}
+		query := db.Rebind("SELECT m.server_id, m.detail FROM metric_samples m WHERE m.server_id IN (?" + strings.Repeat(", ?", len(chunk)-1) + ")" +
+			" AND m.detail IS NOT NULL AND m.ts = (SELECT MAX(s.ts) FROM metric_samples s WHERE s.server_id = m.server_id AND s.detail IS NOT NULL)")
+		rows, err := db.SQL.QueryContext(ctx, query, args...)
+		if err != nil {
+			return nil, fmt.Errorf("latest samples: %w", err)
+		}
+		for rows.Next() {
+			var id int
+			var detail []byte
+			if err := rows.Scan(&id, &detail); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("latest samples: %w", err)
+			}
+			s := &agentv1.MetricSample{}
+			if err := proto.Unmarshal(detail, s); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("latest sample of server %d: %w", id, err)
+			}
+			out[id] = s
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("latest samples: %w", err)
 		}
 	}
 	return out, nil
