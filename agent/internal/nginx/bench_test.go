@@ -6,6 +6,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -91,18 +94,7 @@ func BenchmarkBareTestReload(b *testing.B) {
 }
 
 func benchBare(b *testing.B, n int, wait bool) {
-	dir := readableTempDir(b)
-	ngx := startNginx(b, filepath.Join(dir, "http", "*.conf"))
-	port := freePort(b)
-	if err := os.Mkdir(filepath.Join(dir, "http"), 0o755); err != nil {
-		b.Fatal(err)
-	}
-	for i := range n {
-		df := domainFile(port, i, 1)
-		if err := os.WriteFile(filepath.Join(dir, df.Path), df.Content, 0o644); err != nil {
-			b.Fatal(err)
-		}
-	}
+	ngx, _ := benchFiles(b, n)
 	run := func(extra ...string) {
 		out, err := exec.Command(ngx.bin, append(ngx.args(), extra...)...).CombinedOutput()
 		if err != nil {
@@ -136,4 +128,94 @@ func benchBare(b *testing.B, n int, wait bool) {
 		ngx.settle(b)
 		b.StartTimer()
 	}
+}
+
+// BenchmarkNginxParts times the two halves an apply cannot avoid, on the same
+// files: `nginx -t` (a fresh process parsing everything) and the master's own
+// reload (SIGHUP until its new workers run). It also reports the master's
+// minor page faults and system time per reload, read from /proc: the master
+// builds the new configuration in memory it shares copy-on-write with the
+// workers it forked before, which makes its reload slower than a fresh parse.
+//
+//	go test -run '^$' -bench BenchmarkNginxParts -benchtime 20x ./agent/internal/nginx/
+func BenchmarkNginxParts(b *testing.B) {
+	for _, n := range benchDomains {
+		b.Run(fmt.Sprintf("domains=%d/test", n), func(b *testing.B) {
+			ngx, _ := benchFiles(b, n)
+			for b.Loop() {
+				if out, err := exec.Command(ngx.bin, append(ngx.args(), "-t")...).CombinedOutput(); err != nil {
+					b.Fatalf("nginx -t: %v: %s", err, out)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("domains=%d/master-reload", n), func(b *testing.B) {
+			ngx, _ := benchFiles(b, n)
+			var faults, sysTicks int64
+			for b.Loop() {
+				b.StopTimer()
+				ngx.settle(b)
+				m := ngx.master()
+				before, err := m.children()
+				if err != nil {
+					b.Fatal(err)
+				}
+				f0, s0 := procFaultsAndSys(b, m.pid)
+				b.StartTimer()
+				if err := syscall.Kill(m.pid, syscall.SIGHUP); err != nil {
+					b.Fatal(err)
+				}
+				for {
+					kids, err := m.children()
+					if err != nil {
+						b.Fatal(err)
+					}
+					if newGeneration(kids, before) {
+						break
+					}
+					time.Sleep(500 * time.Microsecond)
+				}
+				b.StopTimer()
+				f1, s1 := procFaultsAndSys(b, m.pid)
+				faults += f1 - f0
+				sysTicks += s1 - s0
+				b.StartTimer()
+			}
+			b.ReportMetric(float64(faults)/float64(b.N), "minflt/op")
+			b.ReportMetric(float64(sysTicks)*1000/float64(clockTicks)/float64(b.N), "sys-ms/op")
+		})
+	}
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat times on Linux.
+const clockTicks = 100
+
+// benchFiles starts nginx on n domain files already on disk, in dir.
+func benchFiles(b *testing.B, n int) (ngx *testNginx, dir string) {
+	dir = readableTempDir(b)
+	ngx = startNginx(b, filepath.Join(dir, "http", "*.conf"))
+	port := freePort(b)
+	if err := os.Mkdir(filepath.Join(dir, "http"), 0o755); err != nil {
+		b.Fatal(err)
+	}
+	for i := range n {
+		df := domainFile(port, i, 1)
+		if err := os.WriteFile(filepath.Join(dir, df.Path), df.Content, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return ngx, dir
+}
+
+// procFaultsAndSys reads a process's minor faults and system time (ticks).
+func procFaultsAndSys(b *testing.B, pid int) (minflt, stime int64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	i := strings.LastIndexByte(string(data), ')')
+	f := strings.Fields(string(data[i+2:]))
+	// After the command: state(0) ppid pgrp session tty tpgid flags minflt(7) cminflt majflt cmajflt utime(11) stime(12).
+	minflt, _ = strconv.ParseInt(f[7], 10, 64)
+	stime, _ = strconv.ParseInt(f[12], 10, 64)
+	return minflt, stime
 }
