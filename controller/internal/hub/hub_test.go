@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -721,4 +722,77 @@ func TestRevocationInTheStoreAloneEndsTheSession(t *testing.T) {
 	}
 	wantCode(t, err, codes.PermissionDenied, "revoked")
 	waitFor(t, "offline", func() bool { return !h.Connected(nodeID) })
+}
+
+// TestMetricsBatchWithImpossibleNumbersRefused: the metrics writer stores the
+// batches of many nodes in one transaction, and SQLite turns NaN into NULL, so
+// one hostile agent's NaN would fail every node's write; infinities and
+// negative rates are no better. Such batches are refused before Ingest.
+func TestMetricsBatchWithImpossibleNumbersRefused(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	cert, nodeID := e.mustEnroll()
+	client := agentv1.NewAgentServiceClient(e.dial(e.ca.Pin(), cert))
+	nan, inf := math.NaN(), math.Inf(1)
+	tests := []struct {
+		name string
+		mod  func(s *agentv1.MetricSample)
+		want string
+	}{
+		{"nan cpu", func(s *agentv1.MetricSample) { s.CpuPercent = nan }, "cpu_percent"},
+		{"cpu above 100", func(s *agentv1.MetricSample) { s.CpuPercent = 100.5 }, "cpu_percent"},
+		{"negative per cpu", func(s *agentv1.MetricSample) { s.PerCpu = []float64{10, -1} }, "per_cpu[1]"},
+		{"infinite load", func(s *agentv1.MetricSample) { s.Load5 = inf }, "load5"},
+		{"negative load", func(s *agentv1.MetricSample) { s.Load15 = -0.5 }, "load15"},
+		{"nan rx rate", func(s *agentv1.MetricSample) {
+			s.Interfaces = []*agentv1.Interface{{Name: "eth0", RxBps: nan}}
+		}, "rx_bps"},
+		{"infinite tx rate", func(s *agentv1.MetricSample) {
+			s.Interfaces = []*agentv1.Interface{{Name: "eth0", TxBps: -inf}}
+		}, "tx_bps"},
+		{"negative disk rate", func(s *agentv1.MetricSample) {
+			s.DiskIo = []*agentv1.DiskIO{{Name: "sda", WriteBps: -1}}
+		}, "write_bps"},
+		{"nan disk rate", func(s *agentv1.MetricSample) {
+			s.DiskIo = []*agentv1.DiskIO{{Name: "sda", ReadBps: nan}}
+		}, "read_bps"},
+		{"nan temperature", func(s *agentv1.MetricSample) {
+			s.Temperatures = []*agentv1.Temperature{{Label: "cpu", Celsius: nan}}
+		}, "celsius"},
+		{"infinite temperature", func(s *agentv1.MetricSample) {
+			s.Temperatures = []*agentv1.Temperature{{Label: "cpu", Celsius: inf}}
+		}, "celsius"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &agentv1.MetricSample{Time: timestamppb.Now(), Source: "proc", CpuPercent: 5}
+			tc.mod(s)
+			ms, err := client.ReportMetrics(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := ms.Send(&agentv1.MetricsBatch{Samples: []*agentv1.MetricSample{s}}); err != nil {
+				t.Fatal(err)
+			}
+			_, err = ms.Recv()
+			wantCode(t, err, codes.InvalidArgument, tc.want)
+		})
+	}
+	if n := e.ingest.count(nodeID); n != 0 {
+		t.Fatalf("refused samples were stored: %d", n)
+	}
+
+	// Below-zero temperatures and an idle machine's zeros are real readings.
+	ok := &agentv1.MetricSample{Time: timestamppb.Now(), Source: "proc", PerCpu: []float64{0, 100},
+		Temperatures: []*agentv1.Temperature{{Label: "outdoor", Celsius: -20}}}
+	ms, err := client.ReportMetrics(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ms.Send(&agentv1.MetricsBatch{Samples: []*agentv1.MetricSample{ok}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ms.Recv(); err != nil {
+		t.Fatalf("plausible sample refused: %v", err)
+	}
 }

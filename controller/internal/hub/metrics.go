@@ -3,6 +3,7 @@ package hub
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -116,5 +117,63 @@ func checkSample(s *agentv1.MetricSample) error {
 			return fmt.Errorf("text %.40q: %w", t, err)
 		}
 	}
+	return checkNumbers(s)
+}
+
+// checkNumbers refuses values no agent can measure. NaN in particular must
+// never reach the writer: SQLite stores it as NULL, failing the NOT NULL
+// columns of a transaction that holds other nodes' samples too.
+func checkNumbers(s *agentv1.MetricSample) error {
+	if err := inRange("cpu_percent", s.GetCpuPercent(), 0, 100); err != nil {
+		return err
+	}
+	for i, v := range s.GetPerCpu() {
+		if err := inRange(fmt.Sprintf("per_cpu[%d]", i), v, 0, 100); err != nil {
+			return err
+		}
+	}
+	for _, f := range []struct {
+		name string
+		v    float64
+	}{{"load1", s.GetLoad1()}, {"load5", s.GetLoad5()}, {"load15", s.GetLoad15()}} {
+		if err := inRange(f.name, f.v, 0, math.MaxFloat64); err != nil {
+			return err
+		}
+	}
+	for i, n := range s.GetInterfaces() {
+		if err := inRange(fmt.Sprintf("interfaces[%d].rx_bps", i), n.GetRxBps(), 0, math.MaxFloat64); err != nil {
+			return err
+		}
+		if err := inRange(fmt.Sprintf("interfaces[%d].tx_bps", i), n.GetTxBps(), 0, math.MaxFloat64); err != nil {
+			return err
+		}
+	}
+	for i, d := range s.GetDiskIo() {
+		if err := inRange(fmt.Sprintf("disk_io[%d].read_bps", i), d.GetReadBps(), 0, math.MaxFloat64); err != nil {
+			return err
+		}
+		if err := inRange(fmt.Sprintf("disk_io[%d].write_bps", i), d.GetWriteBps(), 0, math.MaxFloat64); err != nil {
+			return err
+		}
+	}
+	for i, t := range s.GetTemperatures() {
+		if err := inRange(fmt.Sprintf("temperatures[%d].celsius", i), t.GetCelsius(), -math.MaxFloat64, math.MaxFloat64); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// inRange requires lo <= v <= hi, which NaN and the infinities never meet.
+func inRange(name string, v, lo, hi float64) error {
+	if v >= lo && v <= hi {
+		return nil
+	}
+	switch {
+	case lo == -math.MaxFloat64:
+		return fmt.Errorf("%s %v: must be a finite number", name, v)
+	case hi == math.MaxFloat64:
+		return fmt.Errorf("%s %v: must be a finite number of at least %v", name, v, lo)
+	}
+	return fmt.Errorf("%s %v: must be between %v and %v", name, v, lo, hi)
 }
