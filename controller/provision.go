@@ -564,8 +564,12 @@ func (p *provisioner) start(ctx context.Context, actor audit.Actor, s *ent.Serve
 	return t, nil
 }
 
+// provisionTopics prefixes the event topic of each provisioning task: its
+// log is for admins only, like its pages and API.
+const provisionTopics = "provision."
+
 // taskLog accumulates a task's log, saves it after every step and streams
-// each step on the topic task.<id>.
+// each step on the topic provision.<id>.
 type taskLog struct {
 	p     *provisioner
 	id    int
@@ -604,7 +608,7 @@ func (l *taskLog) step(s provision.Step) {
 // run executes one task to its end and records the outcome.
 func (p *provisioner) run(t *ent.Task, serverID int, kind string) {
 	ctx := p.ctx
-	log := &taskLog{p: p, id: t.ID, topic: "task." + strconv.Itoa(t.ID)}
+	log := &taskLog{p: p, id: t.ID, topic: provisionTopics + strconv.Itoa(t.ID)}
 	var err error
 	switch kind {
 	case taskProvision:

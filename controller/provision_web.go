@@ -707,6 +707,6 @@ func (pw *provisionWeb) taskPage(w http.ResponseWriter, r *http.Request) {
 		pw.w.Render(w, r, http.StatusNotFound, "error", "Not found", "/provisioning", map[string]string{"Heading": "No such task", "Message": "It may have been removed with its server."})
 		return
 	}
-	d := taskPageData{Task: t, Topic: "task." + strconv.Itoa(t.ID), Done: t.Status == task.StatusSucceeded || t.Status == task.StatusFailed}
+	d := taskPageData{Task: t, Topic: provisionTopics + strconv.Itoa(t.ID), Done: t.Status == task.StatusSucceeded || t.Status == task.StatusFailed}
 	pw.w.Render(w, r, http.StatusOK, "task", fmt.Sprintf("Task %d: %s %s", t.ID, t.Kind, t.Subject), "/provisioning", d)
 }

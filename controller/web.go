@@ -25,6 +25,8 @@ func (c *Controller) buildWeb() error {
 		Audit:   c.audit,
 		Version: version.Version,
 		Tiles:   c.tileValues,
+		// Provisioning logs are for admins, like the tasks' pages and API.
+		AdminTopics: []string{provisionTopics},
 		// The scheduler's sessions.cleanup job deletes expired sessions.
 		SessionCleanup: -1,
 	})

@@ -85,6 +85,12 @@ type env struct {
 
 func newEnv(t *testing.T, db *store.DB, cfg config.Config) *env {
 	t.Helper()
+	return newEnvWith(t, db, cfg, nil)
+}
+
+// newEnvWith is newEnv with a chance to adjust the web layer's options.
+func newEnvWith(t *testing.T, db *store.DB, cfg config.Config, adjust func(*Options)) *env {
+	t.Helper()
 	logs := &syncBuffer{}
 	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Trace, Output: logs})
 	rec := audit.New(db.Client, log)
@@ -94,7 +100,11 @@ func newEnv(t *testing.T, db *store.DB, cfg config.Config) *env {
 	}
 	broker := events.New(log)
 	tokens := auth.NewTokens(db.Client, rec, log, nil)
-	srv, err := New(Options{Log: log, DB: db, Config: cfg, Events: broker, Users: users, Audit: rec, Tokens: tokens, Version: "test"})
+	opts := Options{Log: log, DB: db, Config: cfg, Events: broker, Users: users, Audit: rec, Tokens: tokens, Version: "test"}
+	if adjust != nil {
+		adjust(&opts)
+	}
+	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

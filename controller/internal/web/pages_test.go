@@ -207,3 +207,35 @@ func TestStaticFiles(t *testing.T) {
 		t.Fatal("path traversal")
 	}
 }
+
+func TestEventStreamAdminTopics(t *testing.T) {
+	e := newEnvWith(t, openDB(t, "sqlite"), config.Config{}, func(o *Options) { o.AdminTopics = []string{"provision."} })
+	e.createUser("viewer", "viewer password", auth.RoleUser)
+	e.createUser("boss", "boss password", auth.RoleAdmin)
+	user, admin := e.login("viewer", "viewer password"), e.login("boss", "boss password")
+	for _, tc := range []struct {
+		name, cookie, query string
+		want                int
+	}{
+		{"user, own topics", user, "?topic=servers&topic=task.7", http.StatusOK},
+		{"user, admin topic", user, "?topic=servers&topic=provision.7", http.StatusForbidden},
+		{"user, every topic", user, "", http.StatusForbidden},
+		{"admin, admin topic", admin, "?topic=provision.7", http.StatusOK},
+		{"admin, every topic", admin, "", http.StatusOK},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			hr, _ := http.NewRequestWithContext(ctx, "GET", e.http.URL+"/events"+tc.query, nil)
+			hr.AddCookie(&http.Cookie{Name: cookieName, Value: tc.cookie})
+			res, err := http.DefaultClient.Do(hr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			if res.StatusCode != tc.want {
+				t.Fatalf("status %d, want %d", res.StatusCode, tc.want)
+			}
+		})
+	}
+}

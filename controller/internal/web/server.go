@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,6 +49,10 @@ type Options struct {
 	SessionCleanup time.Duration
 	// Keepalive is the comment interval on event streams; 0 means 25 seconds.
 	Keepalive time.Duration
+	// AdminTopics are prefixes of event topics only admins may follow, such
+	// as "provision." for provisioning logs. A stream that names no topic
+	// follows every topic, so only admins may open one.
+	AdminTopics []string
 }
 
 // Server is the HTTP layer. Create it with New, add routes with Register,
@@ -208,8 +213,24 @@ func (s *Server) Routes() []Route {
 }
 
 // eventStream serves the broker's stream until the client leaves or the
-// server closes.
+// server closes. Non-admins must name their topics, and none of them may be
+// an admin topic.
 func (s *Server) eventStream(w http.ResponseWriter, r *http.Request) {
+	if u, _ := CurrentUser(r); !u.IsAdmin() {
+		topics := r.URL.Query()["topic"]
+		if len(topics) == 0 {
+			writeError(w, http.StatusForbidden, "forbidden", "name the topics to follow with ?topic=; following every topic needs the admin role", nil)
+			return
+		}
+		for _, t := range topics {
+			for _, p := range s.opts.AdminTopics {
+				if strings.HasPrefix(t, p) {
+					writeError(w, http.StatusForbidden, "forbidden", "following "+p+"* topics needs the admin role", nil)
+					return
+				}
+			}
+		}
+	}
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
