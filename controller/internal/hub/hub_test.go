@@ -796,3 +796,45 @@ func TestMetricsBatchWithImpossibleNumbersRefused(t *testing.T) {
 		t.Fatalf("plausible sample refused: %v", err)
 	}
 }
+
+// TestHelloFieldsValidated: every Hello field the hub logs or the store
+// writes is checked first, and a refused value is not echoed in full.
+func TestHelloFieldsValidated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	cert, nodeID := e.mustEnroll()
+	huge := strings.Repeat("9", 1<<20)
+	tests := []struct {
+		name string
+		mod  func(h *agentv1.Hello)
+		code codes.Code
+		want string
+	}{
+		{"agent version with a newline", func(h *agentv1.Hello) { h.AgentVersion = "1.0\nlevel=ERROR forged" }, codes.InvalidArgument, "agent version"},
+		{"agent version of 1 MiB", func(h *agentv1.Hello) { h.AgentVersion = huge }, codes.InvalidArgument, "agent version"},
+		{"node id of 1 MiB", func(h *agentv1.Hello) { h.NodeId = huge }, codes.PermissionDenied, "certificate names node"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			stream, err := agentv1.NewAgentServiceClient(e.dial(e.ca.Pin(), cert)).Session(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hello := &agentv1.Hello{AgentVersion: "test", Capability: 1, Facts: facts(), NodeId: nodeID, MetricsSource: "proc"}
+			tc.mod(hello)
+			if err := stream.Send(&agentv1.AgentMessage{Kind: &agentv1.AgentMessage_Hello{Hello: hello}}); err != nil && !errors.Is(err, io.EOF) {
+				t.Fatal(err)
+			}
+			_, err = stream.Recv()
+			wantCode(t, err, tc.code, tc.want)
+			if n := len(status.Convert(err).Message()); n > 1024 {
+				t.Fatalf("refusal echoes %d bytes of the agent's input", n)
+			}
+			if e.store.isOnline(nodeID) || e.current().Connected(nodeID) {
+				t.Fatal("a refused hello was recorded")
+			}
+		})
+	}
+}

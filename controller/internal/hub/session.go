@@ -146,8 +146,12 @@ func (h *Hub) runSession(stream agentv1.AgentService_SessionServer) error {
 		return status.FromContextError(ctx.Err()).Err()
 	}
 	if hello.GetNodeId() != id.nodeID {
-		h.log.Warn("refused hello claiming another node", "node", id.nodeID, "claimed", hello.GetNodeId())
-		return status.Errorf(codes.PermissionDenied, "hello names node %q but the certificate names node %q", hello.GetNodeId(), id.nodeID)
+		claimed := fmt.Sprintf("%.32q", hello.GetNodeId())
+		h.log.Warn("refused hello claiming another node", "node", id.nodeID, "claimed", claimed)
+		return status.Errorf(codes.PermissionDenied, "hello names node %s but the certificate names node %q", claimed, id.nodeID)
+	}
+	if err := printable(hello.GetAgentVersion(), 128); err != nil {
+		return status.Errorf(codes.InvalidArgument, "agent version: %v", err)
 	}
 	if err := ValidateFacts(hello.GetFacts()); err != nil {
 		return status.Errorf(codes.InvalidArgument, "host facts: %v", err)
