@@ -2,6 +2,10 @@ package hub
 
 import (
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/x509"
@@ -94,6 +98,21 @@ func printable(s string, max int) error {
 	return nil
 }
 
+// csrKey accepts the keys pki.CA.SignNode signs (ECDSA P-256 or P-384,
+// Ed25519), so Enroll refuses any other before it spends the token.
+func csrKey(pub crypto.PublicKey) error {
+	switch k := pub.(type) {
+	case *ecdsa.PublicKey:
+		if k.Curve != elliptic.P256() && k.Curve != elliptic.P384() {
+			return fmt.Errorf("ecdsa curve %s is not accepted; use P-256 or P-384", k.Curve.Params().Name)
+		}
+		return nil
+	case ed25519.PublicKey:
+		return nil
+	}
+	return fmt.Errorf("key type %T is not accepted; use ecdsa P-256", pub)
+}
+
 type enrollmentServer struct {
 	agentv1.UnimplementedEnrollmentServiceServer
 	h *Hub
@@ -111,6 +130,9 @@ func (s *enrollmentServer) Enroll(ctx context.Context, req *agentv1.EnrollReques
 	// Check the request before spending the single-use token on it.
 	csr, err := x509.ParseCertificateRequest(req.GetCsr())
 	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "csr: %v", err)
+	}
+	if err := csrKey(csr.PublicKey); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "csr: %v", err)
 	}
 	if err := csr.CheckSignature(); err != nil {

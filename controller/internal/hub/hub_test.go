@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -834,6 +835,43 @@ func TestHelloFieldsValidated(t *testing.T) {
 			}
 			if e.store.isOnline(nodeID) || e.current().Connected(nodeID) {
 				t.Fatal("a refused hello was recorded")
+			}
+		})
+	}
+}
+
+// TestEnrollWithUnacceptableKeyKeepsTheToken: the CA signs only ECDSA P-256,
+// P-384 and Ed25519 keys; a request with another key is refused before the
+// single-use token is spent on it.
+func TestEnrollWithUnacceptableKeyKeepsTheToken(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p521, err := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		key  any
+		want string
+	}{
+		{"rsa", rsaKey, "key type"},
+		{"ecdsa p-521", p521, "curve"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, tc.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			token, _ := e.store.addToken(time.Hour)
+			_, err = agentv1.NewEnrollmentServiceClient(e.dial(e.ca.Pin(), nil)).Enroll(context.Background(), &agentv1.EnrollRequest{Token: token, Csr: csr, Facts: facts()})
+			wantCode(t, err, codes.InvalidArgument, tc.want)
+			if _, _, err := e.enroll(token); err != nil {
+				t.Fatalf("token was spent by a refused request: %v", err)
 			}
 		})
 	}
