@@ -137,6 +137,7 @@ type req struct {
 	method, path string
 	form         url.Values
 	json         any
+	raw          []byte // a body sent as is; set its Content-Type in header
 	cookie       string
 	bearer       string
 	header       map[string]string
@@ -152,6 +153,8 @@ func (e *env) do(r req) resp {
 	case r.json != nil:
 		b, _ := json.Marshal(r.json)
 		body, ct = bytes.NewReader(b), "application/json"
+	case r.raw != nil:
+		body = bytes.NewReader(r.raw)
 	}
 	hr, err := http.NewRequest(r.method, e.http.URL+r.path, body)
 	if err != nil {

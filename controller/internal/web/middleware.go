@@ -63,11 +63,17 @@ func kindOf(r *http.Request) Kind {
 	return KindPage
 }
 
-// guard wraps a route's handler with its session loading, authentication
-// and policy check.
+// MaxBody bounds every request body, whatever its handler reads it with: the
+// standard library's form parsing alone would take 10 MiB of form, or any
+// amount of multipart file data, spilled to disk.
+const MaxBody = 1 << 20
+
+// guard wraps a route's handler with its body limit, session loading,
+// authentication and policy check.
 func (s *Server) guard(rt Route) http.Handler {
 	route := rt
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 		ctx := context.WithValue(r.Context(), routeKey{}, &route)
 		r = r.WithContext(ctx)
 		id, err := s.identify(w, r, route)

@@ -1,9 +1,12 @@
 package web
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"io"
+	"mime/multipart"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -343,4 +346,35 @@ func TestNoSecretsLeak(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestRequestBodiesAreBounded: a route that reads its form with the standard
+// library's defaults still cannot be fed more than MaxBody bytes, as a form or
+// as a multipart upload that would otherwise spill to disk.
+func TestRequestBodiesAreBounded(t *testing.T) {
+	e := newEnv(t, openDB(t, "sqlite"), config.Config{})
+	e.srv.MustRegister(Route{Method: "POST", Pattern: "/test/form", Policy: PolicyUser, Kind: KindPage,
+		Handler: func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, strconv.Itoa(len(r.PostFormValue("x"))))
+		}})
+	e.createUser("paula", "paulas password", auth.RoleUser)
+	c := e.login("paula", "paulas password")
+	big := strings.Repeat("a", MaxBody+1)
+
+	if r := e.do(req{method: "POST", path: "/test/form", cookie: c, form: url.Values{"x": {"small"}}}); r.body != "5" {
+		t.Fatalf("small form: %d %q", r.StatusCode, r.body)
+	}
+	if r := e.do(req{method: "POST", path: "/test/form", cookie: c, form: url.Values{"x": {big}}}); r.body != "0" {
+		t.Fatalf("oversized form was read: %d, %s bytes", r.StatusCode, r.body)
+	}
+	var mp bytes.Buffer
+	mw := multipart.NewWriter(&mp)
+	fw, _ := mw.CreateFormFile("file", "big.bin")
+	io.WriteString(fw, big)
+	mw.WriteField("x", "after the file")
+	mw.Close()
+	r := e.do(req{method: "POST", path: "/test/form", cookie: c, raw: mp.Bytes(), header: map[string]string{"Content-Type": mw.FormDataContentType()}})
+	if r.body != "0" {
+		t.Fatalf("oversized multipart body was read: %d %q", r.StatusCode, r.body)
+	}
 }
