@@ -125,6 +125,9 @@ func (t *Telegram) onCallback(ctx context.Context, h Handler, q *models.Callback
 	}
 	by := actor(q.From)
 	action, id, err := ParseCallbackData(q.Data)
+	if err == nil && !notifies(q.Message.Message, id) {
+		err = errors.New("callback data: names another incident than the message it came with")
+	}
 	var answer string
 	switch {
 	case err != nil:
@@ -152,6 +155,15 @@ func (t *Telegram) onCallback(ctx context.Context, h Handler, q *models.Callback
 	if _, err := t.bot.AnswerCallbackQuery(rctx, &bot.AnswerCallbackQueryParams{CallbackQueryID: q.ID, Text: answer}); err != nil {
 		t.log.Warn("answering telegram button failed", "chat_id", chatID, "error", t.scrub(err.Error()))
 	}
+}
+
+// notifies reports whether m is a notification about incident id, which
+// RenderTelegram ends with "incident <id>". A client may send any callback
+// data with any message of the bot, so data is obeyed only with the message
+// its buttons were sent with; a message Telegram no longer shows the bot
+// (deleted or too old) cannot be checked and is refused.
+func notifies(m *models.Message, id string) bool {
+	return m != nil && strings.HasSuffix(m.Text, "\nincident "+id)
 }
 
 // maxCommandLen bounds the text we look at for commands.

@@ -73,22 +73,29 @@ func TestTelegramButtons(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name       string
+		under      string // incident of the notification the button is under
 		data       string
 		from       telegramtest.User
 		fail       bool
 		wantCall   string // "" for none
 		wantAnswer string
 	}{
-		{name: "ack", data: "ack:inc-7", from: telegramtest.User{ID: 42, Username: "alice"},
+		{name: "ack", under: "inc-7", data: "ack:inc-7", from: telegramtest.User{ID: 42, Username: "alice"},
 			wantCall: "ack inc-7 by @alice", wantAnswer: "Incident inc-7 acknowledged."},
-		{name: "silence", data: "sil1h:inc-7", from: telegramtest.User{ID: 43},
+		{name: "silence", under: "inc-7", data: "sil1h:inc-7", from: telegramtest.User{ID: 43},
 			wantCall: "silence inc-7 for 1h0m0s by id:43", wantAnswer: "Incident inc-7 silenced for 1 h."},
-		{name: "handler fails", data: "ack:inc-8", from: telegramtest.User{ID: 42, Username: "alice"}, fail: true,
+		{name: "handler fails", under: "inc-8", data: "ack:inc-8", from: telegramtest.User{ID: 42, Username: "alice"}, fail: true,
 			wantCall: "ack inc-8 by @alice", wantAnswer: "Could not acknowledge incident inc-8."},
-		{name: "unknown action", data: "delete:inc-7", from: telegramtest.User{ID: 42}, wantAnswer: "This button is not valid."},
-		{name: "malformed incident", data: "ack:../../etc", from: telegramtest.User{ID: 42}, wantAnswer: "This button is not valid."},
-		{name: "odd username", data: "ack:inc-9", from: telegramtest.User{ID: 44, Username: "<b>x</b>"},
+		{name: "unknown action", under: "inc-7", data: "delete:inc-7", from: telegramtest.User{ID: 42}, wantAnswer: "This button is not valid."},
+		{name: "malformed incident", under: "inc-7", data: "ack:../../etc", from: telegramtest.User{ID: 42}, wantAnswer: "This button is not valid."},
+		{name: "overlong incident", under: "inc-7", data: "ack:" + strings.Repeat("9", 60), from: telegramtest.User{ID: 42}, wantAnswer: "This button is not valid."},
+		{name: "odd username", under: "inc-9", data: "ack:inc-9", from: telegramtest.User{ID: 44, Username: "<b>x</b>"},
 			wantCall: "ack inc-9 by id:44", wantAnswer: "Incident inc-9 acknowledged."},
+		// Clients can send any callback data with any message: data naming
+		// another incident than the message's is forged.
+		{name: "forged incident", under: "inc-7", data: "ack:inc-99", from: telegramtest.User{ID: 42}, wantAnswer: "This button is not valid."},
+		{name: "forged suffix", under: "inc-7", data: "ack:7", from: telegramtest.User{ID: 42}, wantAnswer: "This button is not valid."},
+		{name: "no notification", data: "ack:inc-7", from: telegramtest.User{ID: 42}, wantAnswer: "This button is not valid."},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -96,6 +103,11 @@ func TestTelegramButtons(t *testing.T) {
 			f := newFixture(t, Options{})
 			h := &fakeHandler{fail: tc.fail}
 			listen(t, f, h)
+			if tc.under != "" {
+				if err := f.channel(t, "ops").Send(context.Background(), firing(tc.under)); err != nil {
+					t.Fatal(err)
+				}
+			}
 			id := f.fake.PushCallback(groupChat, "supergroup", tc.from, tc.data)
 			f.fake.Wait(t, "the callback answer", func() bool { return len(f.fake.Answers()) > 0 })
 
@@ -179,6 +191,9 @@ func TestTelegramListenRetriesThroughOutage(t *testing.T) {
 	}
 	f.fake.SetBadGateway(false)
 	f.fake.Wait(t, "the bot to long-poll", func() bool { return f.fake.Polling() > 0 })
+	if err := f.channel(t, "ops").Send(context.Background(), firing("inc-1")); err != nil {
+		t.Fatal(err)
+	}
 	f.fake.PushCallback(groupChat, "supergroup", telegramtest.User{ID: 1, Username: "bob"}, "ack:inc-1")
 	f.fake.Wait(t, "the answer", func() bool { return len(f.fake.Answers()) == 1 })
 	cancel()
