@@ -876,3 +876,57 @@ func TestEnrollWithUnacceptableKeyKeepsTheToken(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsOutsideTheClockWindowDropped: a sample dated at or before the
+// Unix epoch, or well ahead of the controller's clock, comes from a broken
+// clock or a hostile agent. A future one would stay the node's "latest"
+// sample and outlive every retention window. Such samples are acknowledged,
+// so the agent lets go of them, but never stored.
+func TestMetricsOutsideTheClockWindowDropped(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	cert, nodeID := e.mustEnroll()
+	client := agentv1.NewAgentServiceClient(e.dial(e.ca.Pin(), cert))
+	now := time.Now()
+	good := now.Add(-time.Minute)
+	batches := []struct {
+		name   string
+		times  []time.Time
+		stored uint32
+	}{
+		{"year 9999", []time.Time{good, time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)}, 1},
+		{"a day ahead", []time.Time{now.Add(24 * time.Hour)}, 0},
+		{"the epoch", []time.Time{time.Unix(0, 0), good.Add(time.Second)}, 1},
+		{"before the epoch", []time.Time{time.Date(1, 1, 1, 0, 0, 0, 0, time.UTC), good.Add(2 * time.Second)}, 1},
+	}
+	for _, b := range batches {
+		ms, err := client.ReportMetrics(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		batch := &agentv1.MetricsBatch{}
+		for _, ts := range b.times {
+			batch.Samples = append(batch.Samples, &agentv1.MetricSample{Time: timestamppb.New(ts), Source: "proc"})
+		}
+		if err := ms.Send(batch); err != nil {
+			t.Fatal(err)
+		}
+		ack, err := ms.Recv()
+		if err != nil {
+			t.Fatalf("%s: %v", b.name, err)
+		}
+		if last := b.times[len(b.times)-1]; !ack.GetUpTo().AsTime().Equal(last) || ack.GetStored() != b.stored {
+			t.Fatalf("%s: ack %v, want up_to %v and %d stored", b.name, ack, last, b.stored)
+		}
+	}
+	got := e.ingest.times(nodeID)
+	want := []time.Time{good, good.Add(time.Second), good.Add(2 * time.Second)}
+	if len(got) != len(want) {
+		t.Fatalf("stored %v, want %v", got, want)
+	}
+	for i := range want {
+		if !got[i].Equal(want[i]) {
+			t.Fatalf("stored %v, want %v", got, want)
+		}
+	}
+}

@@ -39,6 +39,7 @@ func (h *Hub) runMetrics(stream agentv1.AgentService_ReportMetricsServer) error 
 	}()
 
 	batches, recvErr := recvPump(ctx, stream.Recv)
+	warnedClock := false
 	for {
 		select {
 		case b := <-batches:
@@ -47,11 +48,20 @@ func (h *Hub) runMetrics(stream agentv1.AgentService_ReportMetricsServer) error 
 				h.log.Warn("refused metrics batch", "node", id.nodeID, "error", err)
 				return status.Errorf(codes.InvalidArgument, "metrics batch: %v", err)
 			}
-			if err := h.cfg.Ingest.Ingest(ctx, id.nodeID, b.GetSamples()); err != nil {
-				h.log.Error("ingest metrics", "node", id.nodeID, "samples", len(b.GetSamples()), "error", err)
-				return status.Error(codes.Unavailable, "cannot store metrics now; the agent keeps them and retries")
+			samples := timely(b.GetSamples(), time.Now())
+			if dropped := len(b.GetSamples()) - len(samples); dropped > 0 && !warnedClock {
+				warnedClock = true
+				h.log.Warn("dropping metric samples dated outside the controller's clock window; check the node's clock",
+					"node", id.nodeID, "dropped", dropped, "newest", upTo.Format(time.RFC3339))
 			}
-			ack := &agentv1.MetricsAck{UpTo: timestamppb.New(upTo), Stored: uint32(len(b.GetSamples()))}
+			if len(samples) > 0 {
+				if err := h.cfg.Ingest.Ingest(ctx, id.nodeID, samples); err != nil {
+					h.log.Error("ingest metrics", "node", id.nodeID, "samples", len(samples), "error", err)
+					return status.Error(codes.Unavailable, "cannot store metrics now; the agent keeps them and retries")
+				}
+			}
+			// The ack covers dropped samples too, so the agent lets go of them.
+			ack := &agentv1.MetricsAck{UpTo: timestamppb.New(upTo), Stored: uint32(len(samples))}
 			if err := stream.Send(ack); err != nil {
 				return err
 			}
@@ -65,6 +75,34 @@ func (h *Hub) runMetrics(stream agentv1.AgentService_ReportMetricsServer) error 
 			return status.FromContextError(ctx.Err()).Err()
 		}
 	}
+}
+
+// maxClockAhead is how far ahead of the controller's clock a sample may be.
+const maxClockAhead = time.Hour
+
+// timely returns the samples dated after the Unix epoch and at most
+// maxClockAhead after now; samples itself when all are. Others come from a
+// broken clock or a hostile agent: a future one would remain the node's
+// newest sample and outlive every retention window.
+func timely(samples []*agentv1.MetricSample, now time.Time) []*agentv1.MetricSample {
+	limit := now.Add(maxClockAhead)
+	ok := func(s *agentv1.MetricSample) bool {
+		t := s.GetTime().AsTime()
+		return t.After(time.Unix(0, 0)) && !t.After(limit)
+	}
+	for i, s := range samples {
+		if ok(s) {
+			continue
+		}
+		kept := append(make([]*agentv1.MetricSample, 0, len(samples)-1), samples[:i]...)
+		for _, s := range samples[i+1:] {
+			if ok(s) {
+				kept = append(kept, s)
+			}
+		}
+		return kept
+	}
+	return samples
 }
 
 // checkBatch validates a batch and returns its newest sample time.
