@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/gatehousehq/gatehouse/agent/internal/metrics"
+	"github.com/gatehousehq/gatehouse/agent/internal/nginx"
 	"github.com/gatehousehq/gatehouse/agent/trust"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
@@ -244,6 +245,12 @@ func (a *Agent) token() (string, error) {
 	return t, nil
 }
 
+// maxControllerMsg lets the largest release the applier accepts through:
+// its contents plus each file's path and framing. gRPC's default of 4 MiB
+// would end the session on a bigger release, which the controller would
+// send again after every reconnect.
+const maxControllerMsg = nginx.MaxTotalSize + nginx.MaxFiles*(nginx.MaxPathLen+16) + 1<<20
+
 func (a *Agent) dial() (*grpc.ClientConn, error) {
 	tlsCfg, err := trust.ClientConfig(a.cfg.CAPin, a.cfg.ServerName, a.cert)
 	if err != nil {
@@ -252,6 +259,7 @@ func (a *Agent) dial() (*grpc.ClientConn, error) {
 	conn, err := grpc.NewClient("passthrough:///"+a.cfg.ControllerAddr,
 		grpc.WithTransportCredentials(credentials.NewTLS(tlsCfg)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxControllerMsg)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("dial controller: %w", err)

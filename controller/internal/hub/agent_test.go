@@ -335,3 +335,29 @@ func TestAgentBinary(t *testing.T) {
 	}
 	waitFor(t, "offline after shutdown", func() bool { return !e.current().Connected(nodeID) })
 }
+
+// TestAgentReceivesLargeRelease: a release may hold up to
+// nginx.MaxTotalSize bytes; gRPC's default 4 MiB receive limit made the
+// agent drop the whole link on a bigger one, and the controller resent it
+// on every reconnect, instead of the agent answering it.
+func TestAgentReceivesLargeRelease(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	token, nodeID := e.store.addToken(time.Hour)
+	dir := t.TempDir()
+	e.runAgent(agent.Config{Token: token, NginxDir: filepath.Join(dir, "nginx"), NginxBinary: "/nonexistent/nginx"})
+	h := e.current()
+	waitFor(t, "session", func() bool { return h.Connected(nodeID) })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	big := strings.Repeat("# a long comment line to fill the file up\n", (6<<20)/42)
+	cmd := &agentv1.Command{Kind: &agentv1.Command_ApplyNginxRelease{ApplyNginxRelease: &agentv1.ApplyNginxRelease{
+		Revision: 1, Files: []*agentv1.NginxFile{{Path: "big.conf", Content: []byte(big)}},
+	}}}
+	_, err := h.Send(ctx, nodeID, cmd)
+	var ce *hub.CommandError
+	if !errors.As(err, &ce) || !strings.Contains(ce.Message, "nginx is not installed") {
+		t.Fatalf("err = %v, want the agent's answer that nginx is not installed", err)
+	}
+}
