@@ -64,8 +64,10 @@ func ValidateFacts(f *agentv1.HostFacts) error {
 		return fmt.Errorf("addresses: %d entries, at most 256 allowed", len(f.GetAddresses()))
 	}
 	for _, a := range f.GetAddresses() {
-		if _, err := netip.ParseAddr(a); err != nil {
-			return fmt.Errorf("addresses: %q is not an IP address", a)
+		// A zone (fe80::1%eth0) is free text of any length and bytes; the
+		// agent reports addresses without one.
+		if ip, err := netip.ParseAddr(a); err != nil || ip.Zone() != "" {
+			return fmt.Errorf("addresses: %.64q is not an IP address without a zone", a)
 		}
 	}
 	return nil

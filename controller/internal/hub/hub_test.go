@@ -930,3 +930,47 @@ func TestMetricsOutsideTheClockWindowDropped(t *testing.T) {
 		}
 	}
 }
+
+func TestValidateFacts(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		mod  func(f *agentv1.HostFacts)
+		want string // "" for accepted
+	}{
+		{"ok", func(*agentv1.HostFacts) {}, ""},
+		{"ipv4 and ipv6", func(f *agentv1.HostFacts) { f.Addresses = []string{"10.0.0.1", "fe80::1", "::ffff:10.0.0.1"} }, ""},
+		{"missing", nil, "missing"},
+		{"hostname with a space", func(f *agentv1.HostFacts) { f.Hostname = "a b" }, "hostname"},
+		{"kernel with a newline", func(f *agentv1.HostFacts) { f.Kernel = "6.1\nforged" }, "kernel"},
+		{"not an address", func(f *agentv1.HostFacts) { f.Addresses = []string{"localhost"} }, "addresses"},
+		// The agent reports net.IP strings, which never carry a zone; a zone
+		// is free text of any length and bytes, NUL included.
+		{"zone with a newline", func(f *agentv1.HostFacts) { f.Addresses = []string{"fe80::1%eth0\n<b>"} }, "addresses"},
+		{"zone with nul", func(f *agentv1.HostFacts) { f.Addresses = []string{"fe80::1%\x00"} }, "addresses"},
+		{"zone of 100 kB", func(f *agentv1.HostFacts) { f.Addresses = []string{"fe80::1%" + strings.Repeat("a", 100000)} }, "addresses"},
+		{"too many addresses", func(f *agentv1.HostFacts) { f.Addresses = make([]string, 257) }, "addresses"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var f *agentv1.HostFacts
+			if tc.mod != nil {
+				f = facts()
+				tc.mod(f)
+			}
+			err := hub.ValidateFacts(f)
+			if tc.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want one naming %q", err, tc.want)
+			}
+			if len(err.Error()) > 256 {
+				t.Fatalf("error echoes %d bytes of input", len(err.Error()))
+			}
+		})
+	}
+}
