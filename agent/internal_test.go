@@ -184,3 +184,24 @@ func TestSampleToProtoMapsEveryField(t *testing.T) {
 }
 
 func protoEqual(a, b *agentv1.MetricSample) bool { return proto.Equal(a, b) }
+
+func TestStampKeepsTimesIncreasingUnlessTheClockWasSetBack(t *testing.T) {
+	last := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name        string
+		t           time.Time
+		want        time.Time
+		wantStepped bool
+	}{
+		{"later", last.Add(10 * time.Second), last.Add(10 * time.Second), false},
+		{"same instant", last, last.Add(time.Microsecond), false},
+		{"a little behind", last.Add(-3 * time.Second), last.Add(time.Microsecond), false},
+		{"at the step limit", last.Add(-clockStepBack), last.Add(time.Microsecond), false},
+		{"set back an hour", last.Add(-time.Hour), last.Add(-time.Hour), true},
+	} {
+		got, stepped := stamp(tc.t, last)
+		if !got.Equal(tc.want) || stepped != tc.wantStepped {
+			t.Errorf("%s: stamp = %s, %v; want %s, %v", tc.name, got, stepped, tc.want, tc.wantStepped)
+		}
+	}
+}

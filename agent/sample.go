@@ -55,9 +55,12 @@ func (a *Agent) sampleOnce(ctx context.Context) {
 	if s.Time.IsZero() {
 		s.Time = time.Now()
 	}
-	// Sample times must strictly increase: acknowledgements are by time.
-	if !s.Time.After(a.lastTS) {
-		s.Time = a.lastTS.Add(time.Microsecond)
+	var stepped bool
+	s.Time, stepped = stamp(s.Time, a.lastTS)
+	if stepped {
+		n := a.buf.DropAfter(s.Time)
+		a.log.Warn("the system clock went back; dropping buffered samples stamped ahead of it",
+			"by", a.lastTS.Sub(s.Time).Round(time.Second), "dropped", n)
 	}
 	a.lastTS = s.Time
 	data, err := proto.Marshal(sampleToProto(s))
@@ -104,4 +107,26 @@ func sampleToProto(s metrics.Sample) *agentv1.MetricSample {
 		m.Temperatures = append(m.Temperatures, &agentv1.Temperature{Label: t.Label, Celsius: t.Celsius})
 	}
 	return m
+}
+
+// clockStepBack is how far behind the newest sample the clock may be before
+// the agent takes it as set back rather than jittering.
+const clockStepBack = 5 * time.Minute
+
+// stamp returns the time to stamp a sample taken at t when the newest one
+// was stamped last. Sample times must strictly increase, because
+// acknowledgements are by time, so a clock a little behind is stepped past
+// last. A clock far behind was set back (the earlier stamps came from a
+// clock running ahead): t is kept and stepped is true, and the caller drops
+// what it buffered after t, rather than stamping every later sample in the
+// future, where the controller would refuse them.
+func stamp(t, last time.Time) (ts time.Time, stepped bool) {
+	switch {
+	case t.After(last):
+		return t, false
+	case last.Sub(t) > clockStepBack:
+		return t, true
+	default:
+		return last.Add(time.Microsecond), false
+	}
 }

@@ -101,6 +101,29 @@ func (q *Buffer) Ack(upTo time.Time) {
 	q.compact()
 }
 
+// DropAfter removes every entry stamped after t and returns how many it
+// removed (they count as dropped): samples stamped by a clock that has
+// since been set back.
+func (q *Buffer) DropAfter(t time.Time) int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	live := q.entries[q.head:]
+	keep := live[:0]
+	for _, e := range live {
+		if !e.TS.After(t) {
+			keep = append(keep, e)
+			continue
+		}
+		q.bytes -= len(e.Data)
+	}
+	n := len(live) - len(keep)
+	clear(live[len(keep):])
+	q.entries = q.entries[:q.head+len(keep)]
+	q.dropped += uint64(n)
+	q.compact()
+	return n
+}
+
 // Len returns the number of entries held.
 func (q *Buffer) Len() int {
 	q.mu.Lock()

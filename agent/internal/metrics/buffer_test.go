@@ -227,3 +227,26 @@ func TestBufferConcurrent(t *testing.T) {
 		t.Errorf("no drops recorded after %d pushes into %d bytes", producers*perProd, max)
 	}
 }
+
+func TestBufferDropAfter(t *testing.T) {
+	q := NewBuffer(1 << 20)
+	base := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for i := range 6 {
+		q.Push(base.Add(time.Duration(i)*time.Minute), []byte{byte(i), 1, 2})
+	}
+	if n := q.DropAfter(base.Add(2 * time.Minute)); n != 3 {
+		t.Fatalf("DropAfter removed %d entries, want 3", n)
+	}
+	got := q.Pending(0)
+	if len(got) != 3 || !got[2].TS.Equal(base.Add(2*time.Minute)) || q.Bytes() != 9 || q.Dropped() != 3 {
+		t.Fatalf("after DropAfter: %d entries, last %v, %d bytes, %d dropped", len(got), got[len(got)-1].TS, q.Bytes(), q.Dropped())
+	}
+	// New samples follow the kept ones.
+	q.Push(base.Add(90*time.Second), []byte{9})
+	if got := q.Pending(0); len(got) != 4 || !got[3].TS.Equal(base.Add(90*time.Second)) {
+		t.Fatalf("push after DropAfter: %+v", got)
+	}
+	if n := q.DropAfter(base.Add(time.Hour)); n != 0 {
+		t.Fatalf("DropAfter past every entry removed %d", n)
+	}
+}
