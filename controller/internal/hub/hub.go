@@ -195,6 +195,9 @@ func New(cfg Config, logger hclog.Logger) (*Hub, error) {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
+		// An agent needs two streams (session and metrics) and the odd unary
+		// call; gRPC's default is unlimited streams per connection.
+		grpc.MaxConcurrentStreams(16),
 		// Agents send a few hundred bytes a second; gRPC's default 32 KiB read
 		// and write buffers per connection would cost thousands of agents
 		// hundreds of megabytes for nothing.
