@@ -59,8 +59,14 @@ type Engine struct {
 	dropped atomic.Uint64
 
 	mu      sync.Mutex
-	buffers map[int][]Observation
+	buffers map[int]*serverBuf
 	keep    time.Duration // longest window of the rules seen at the last evaluation
+	// watch holds the values metric rules read ("cpu", "fs:/var"), as of the
+	// last evaluation; nil before the first, when every value is kept.
+	// Observations carry a dozen values, and keeping all of them for every
+	// server over the longest window would cost hundreds of megabytes at
+	// scale for rules nobody wrote.
+	watch map[string]bool
 
 	evalMu sync.Mutex // one evaluation, ack or silence decision at a time
 }
@@ -74,7 +80,7 @@ func New(db *store.DB, log hclog.Logger, opts Options) *Engine {
 		opts.ObserveQueue = 4096
 	}
 	return &Engine{db: db, log: log.Named("alerts"), opts: opts, obs: make(chan Observation, opts.ObserveQueue),
-		buffers: map[int][]Observation{}, keep: 10 * time.Minute}
+		buffers: map[int]*serverBuf{}, keep: 10 * time.Minute}
 }
 
 // Observe hands a sample to the engine. It never blocks: when the engine
@@ -89,26 +95,96 @@ func (e *Engine) Observe(o Observation) {
 	}
 }
 
-// Run buffers observations until ctx ends.
+// serverBuf is what the engine keeps of one server's observations: the time
+// of the newest, and the watched values over the longest window.
+type serverBuf struct {
+	last   time.Time
+	series map[string][]point // oldest first
+}
+
+// point is one value of one observation.
+type point struct {
+	at int64 // Unix nanoseconds
+	v  float64
+}
+
+// setWatch makes the buffers keep what the enabled metric rules read, over
+// their longest window.
+func (e *Engine) setWatch(rules []Rule) {
+	keep := time.Duration(0)
+	watch := map[string]bool{}
+	for _, r := range rules {
+		if r.Enabled && r.Kind == KindMetric {
+			keep = max(keep, r.Window)
+			watch[r.valueKey()] = true
+		}
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.keep = max(keep, time.Minute)
+	e.watch = watch
+	for _, b := range e.buffers {
+		for k := range b.series {
+			if !watch[k] {
+				delete(b.series, k)
+			}
+		}
+	}
+}
+
+// Run buffers observations until ctx ends. It reads the rules first, so it
+// keeps only what they need from the start.
 func (e *Engine) Run(ctx context.Context) {
+	if rules, err := e.Rules(ctx); err == nil {
+		e.setWatch(rules)
+	} else if ctx.Err() == nil {
+		e.log.Warn("read alert rules; keeping every observed value until the first evaluation", "error", err)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case o := <-e.obs:
-			e.mu.Lock()
-			buf := append(e.buffers[o.ServerID], o)
-			// Samples normally arrive in order; keep the buffer sorted if not.
-			if n := len(buf); n > 1 && buf[n-1].At.Before(buf[n-2].At) {
-				sort.SliceStable(buf, func(i, j int) bool { return buf[i].At.Before(buf[j].At) })
-			}
-			cut := 0
-			limit := o.At.Add(-e.keep - time.Minute)
-			for cut < len(buf) && buf[cut].At.Before(limit) {
-				cut++
-			}
-			e.buffers[o.ServerID] = buf[cut:]
-			e.mu.Unlock()
+			e.buffer(o)
+		}
+	}
+}
+
+// buffer adds an observation's watched values and trims what no rule needs.
+func (e *Engine) buffer(o Observation) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b := e.buffers[o.ServerID]
+	if b == nil {
+		b = &serverBuf{series: map[string][]point{}}
+		e.buffers[o.ServerID] = b
+	}
+	if o.At.After(b.last) {
+		b.last = o.At
+	}
+	at := o.At.UnixNano()
+	for k, v := range o.Values {
+		if e.watch != nil && !e.watch[k] {
+			continue
+		}
+		pts := append(b.series[k], point{at: at, v: v})
+		// Samples normally arrive in order; keep the series sorted if not.
+		if n := len(pts); n > 1 && pts[n-1].at < pts[n-2].at {
+			sort.SliceStable(pts, func(i, j int) bool { return pts[i].at < pts[j].at })
+		}
+		b.series[k] = pts
+	}
+	limit := o.At.Add(-e.keep - time.Minute).UnixNano()
+	for k, pts := range b.series {
+		cut := 0
+		for cut < len(pts) && pts[cut].at < limit {
+			cut++
+		}
+		switch {
+		case cut == len(pts):
+			delete(b.series, k)
+		case cut > 0:
+			b.series[k] = append(pts[:0:0], pts[cut:]...)
 		}
 	}
 }
@@ -135,21 +211,24 @@ func (e *Engine) forgetOthers(facts []ServerFacts) {
 	}
 }
 
-func (e *Engine) snapshot(serverID int) []Observation {
+// snapshot copies a server's buffered values of key, oldest first.
+func (e *Engine) snapshot(serverID int, key string) []point {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return append([]Observation(nil), e.buffers[serverID]...)
+	if b := e.buffers[serverID]; b != nil {
+		return append([]point(nil), b.series[key]...)
+	}
+	return nil
 }
 
 // lastObserved is the time of the newest observation of a server.
 func (e *Engine) lastObserved(serverID int) time.Time {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	b := e.buffers[serverID]
-	if len(b) == 0 {
-		return time.Time{}
+	if b := e.buffers[serverID]; b != nil {
+		return b.last
 	}
-	return b[len(b)-1].At
+	return time.Time{}
 }
 
 // Evaluate runs every enabled rule against every server in scope, moves
@@ -163,17 +242,11 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 	if err != nil {
 		return err
 	}
-	keep := time.Duration(0)
+	e.setWatch(rules)
 	domainRules := false
 	for _, r := range rules {
-		if r.Enabled && r.Kind == KindMetric {
-			keep = max(keep, r.Window)
-		}
 		domainRules = domainRules || (r.Enabled && r.Kind.PerDomain())
 	}
-	e.mu.Lock()
-	e.keep = max(keep, time.Minute)
-	e.mu.Unlock()
 
 	facts, err := e.serverFacts(ctx)
 	if err != nil {
@@ -244,7 +317,7 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 			}
 			var c Check
 			if r.Kind == KindMetric {
-				c = CheckMetric(r, e.snapshot(f.ID), now)
+				c = checkMetric(r, e.snapshot(f.ID, r.valueKey()), now)
 			} else {
 				c = CheckServer(r, f, now)
 			}

@@ -100,10 +100,7 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 
 // observe buffers a CPU value at the current time, as Run would.
 func (f *fixture) observe(cpu float64) {
-	o := Observation{ServerID: f.server.ID, At: f.clk.t, Values: map[string]float64{"cpu": cpu}}
-	f.e.mu.Lock()
-	f.e.buffers[o.ServerID] = append(f.e.buffers[o.ServerID], o)
-	f.e.mu.Unlock()
+	f.e.buffer(Observation{ServerID: f.server.ID, At: f.clk.t, Values: map[string]float64{"cpu": cpu}})
 }
 
 func (f *fixture) eval(t *testing.T) {
@@ -487,32 +484,50 @@ func TestObserveNeverBlocksAndBuffersAreBounded(t *testing.T) {
 		done := make(chan struct{})
 		go func() { e.Run(ctx); close(done) }()
 		defer func() { cancel(); <-done }()
-		// Observations older than the longest window (at least a minute) plus
-		// a minute are trimmed; an evaluation learns that no rule needs more.
+		observe := func(from, to int) {
+			t.Helper()
+			for i := from; i < to; i++ {
+				at := fx.clk.t.Add(time.Duration(i) * time.Minute)
+				e.Observe(Observation{ServerID: fx.server.ID, At: at, Values: map[string]float64{"cpu": 3, "mem": 40}})
+				deadline := time.Now().Add(5 * time.Second)
+				for e.lastObserved(fx.server.ID) != at {
+					if time.Now().After(deadline) {
+						t.Fatal("observation not buffered")
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}
+		}
+		// With no metric rule, an evaluation learns that no value is needed:
+		// only the time of the newest observation is kept.
 		if err := e.Evaluate(context.Background(), nopLog{}); err != nil {
 			t.Fatal(err)
 		}
-		for i := range 5 {
-			e.Observe(Observation{ServerID: fx.server.ID, At: fx.clk.t.Add(time.Duration(i) * time.Minute), Values: map[string]float64{"cpu": 3}})
-			deadline := time.Now().Add(5 * time.Second)
-			for e.lastObserved(fx.server.ID) != fx.clk.t.Add(time.Duration(i)*time.Minute) {
-				if time.Now().After(deadline) {
-					t.Fatal("observation not buffered")
-				}
-				time.Sleep(time.Millisecond)
-			}
+		observe(0, 3)
+		if n, m := len(e.snapshot(fx.server.ID, "cpu")), len(e.snapshot(fx.server.ID, "mem")); n+m != 0 {
+			t.Fatalf("%d cpu and %d memory values kept with no rule reading them", n, m)
 		}
-		if n := len(e.snapshot(fx.server.ID)); n > 3 {
-			t.Fatalf("%d observations kept over 4 minutes, want at most 3", n)
+		// A CPU rule makes the engine keep CPU values, and only those, over the
+		// longest window (at least a minute) plus a minute.
+		cpuRule(t, e, 0)
+		if err := e.Evaluate(context.Background(), nopLog{}); err != nil {
+			t.Fatal(err)
+		}
+		observe(3, 9)
+		if n := len(e.snapshot(fx.server.ID, "cpu")); n < 1 || n > 3 {
+			t.Fatalf("%d CPU values kept over 6 minutes, want 1 to 3", n)
+		}
+		if n := len(e.snapshot(fx.server.ID, "mem")); n != 0 {
+			t.Fatalf("%d memory values kept that no rule reads", n)
 		}
 		// A server that is gone loses its buffer at the next evaluation.
 		e.mu.Lock()
-		e.buffers[9999] = []Observation{{ServerID: 9999, At: fx.clk.t}}
+		e.buffers[9999] = &serverBuf{last: fx.clk.t, series: map[string][]point{"cpu": {{at: fx.clk.t.UnixNano(), v: 1}}}}
 		e.mu.Unlock()
 		if err := e.Evaluate(context.Background(), nopLog{}); err != nil {
 			t.Fatal(err)
 		}
-		if len(e.snapshot(9999)) != 0 {
+		if e.lastObserved(9999) != (time.Time{}) || len(e.snapshot(9999, "cpu")) != 0 {
 			t.Fatal("the buffer of a deleted server was kept")
 		}
 	})

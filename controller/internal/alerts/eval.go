@@ -88,17 +88,25 @@ func (r Rule) level(v float64) Severity {
 // only start a pending incident.
 func CheckMetric(r Rule, obs []Observation, now time.Time) Check {
 	key := r.valueKey()
-	from := now.Add(-r.Window)
+	var pts []point
+	for _, o := range obs {
+		if v, ok := o.Values[key]; ok {
+			pts = append(pts, point{at: o.At.UnixNano(), v: v})
+		}
+	}
+	return checkMetric(r, pts, now)
+}
+
+// checkMetric is CheckMetric on the buffered values of the rule's key.
+func checkMetric(r Rule, pts []point, now time.Time) Check {
+	from := now.Add(-r.Window).UnixNano()
 	var sum float64
 	var n int
 	var latest float64
 	var have bool
-	for i := len(obs) - 1; i >= 0; i-- {
-		o := obs[i]
-		v, ok := o.Values[key]
-		if !ok {
-			continue
-		}
+	for i := len(pts) - 1; i >= 0; i-- {
+		p := pts[i]
+		v := p.v
 		if !have {
 			latest, have = v, true
 			if r.Window == 0 {
@@ -106,7 +114,7 @@ func CheckMetric(r Rule, obs []Observation, now time.Time) Check {
 				break
 			}
 		}
-		if !o.At.After(from) {
+		if p.at <= from {
 			break
 		}
 		sum += v
