@@ -165,29 +165,33 @@ type ApplyState struct {
 // InSync reports whether the server runs the revision it should.
 func (a ApplyState) InSync() bool { return a.Desired > 0 && a.Desired == a.Applied }
 
-// ApplyStates returns the state of each server, by server id, in one query
-// for all of them.
+// ApplyStates returns the state of each server, by server id (servers may
+// repeat), reading the desired revisions of up to 200 servers per query:
+// SQLite refuses expressions nested deeper than 1,000, which a single OR over
+// thousands of servers would be.
 func ApplyStates(ctx context.Context, db *store.DB, servers []*ent.Server) (map[int]ApplyState, error) {
 	out := make(map[int]ApplyState, len(servers))
 	var preds []predicate.ConfigRevision
 	for _, s := range servers {
+		if _, dup := out[s.ID]; dup {
+			continue
+		}
 		out[s.ID] = ApplyState{Server: s, Desired: s.DesiredRevision, Applied: s.AppliedRevision}
 		if s.DesiredRevision > 0 {
 			preds = append(preds, configrevision.And(configrevision.ServerID(s.ID), configrevision.Number(s.DesiredRevision)))
 		}
 	}
-	if len(preds) == 0 {
-		return out, nil
-	}
-	revs, err := db.Client.ConfigRevision.Query().Where(configrevision.Or(preds...)).
-		Select(configrevision.FieldServerID, configrevision.FieldNumber, configrevision.FieldStatus, configrevision.FieldOutcome).All(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("load desired revisions: %w", err)
-	}
-	for _, rev := range revs {
-		st := out[rev.ServerID]
-		st.Status, st.Outcome = string(rev.Status), rev.Outcome
-		out[rev.ServerID] = st
+	for chunk := range slices.Chunk(preds, 200) {
+		revs, err := db.Client.ConfigRevision.Query().Where(configrevision.Or(chunk...)).
+			Select(configrevision.FieldServerID, configrevision.FieldNumber, configrevision.FieldStatus, configrevision.FieldOutcome).All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load desired revisions: %w", err)
+		}
+		for _, rev := range revs {
+			st := out[rev.ServerID]
+			st.Status, st.Outcome = string(rev.Status), rev.Outcome
+			out[rev.ServerID] = st
+		}
 	}
 	return out, nil
 }
