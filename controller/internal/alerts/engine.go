@@ -352,6 +352,21 @@ func (e *Engine) serverFacts(ctx context.Context) ([]ServerFacts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read servers: %w", err)
 	}
+	// The newest revision of a server is its desired one; the failed ones are
+	// read in one query rather than one per server.
+	type revKey struct {
+		server int
+		number int64
+	}
+	failedRevs, err := e.db.Client.ConfigRevision.Query().Where(configrevision.StatusEQ(configrevision.StatusFailed)).
+		Select(configrevision.FieldServerID, configrevision.FieldNumber, configrevision.FieldOutcome, configrevision.FieldOutput).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read revisions: %w", err)
+	}
+	failed := make(map[revKey]*ent.ConfigRevision, len(failedRevs))
+	for _, r := range failedRevs {
+		failed[revKey{r.ServerID, r.Number}] = r
+	}
 	out := make([]ServerFacts, 0, len(list))
 	for _, s := range list {
 		f := ServerFacts{ServerRef: ServerRef{ID: s.ID, Name: s.Name, Labels: s.Labels}, Hostname: s.Hostname, Status: string(s.Status)}
@@ -364,12 +379,7 @@ func (e *Engine) serverFacts(ctx context.Context) ([]ServerFacts, error) {
 		if s.Drift != nil && s.Drift.Drifted() {
 			f.DriftFiles = append(append(append(f.DriftFiles, s.Drift.Added...), s.Drift.Removed...), s.Drift.Modified...)
 		}
-		rev, err := e.db.Client.ConfigRevision.Query().Where(configrevision.ServerID(s.ID)).
-			Order(ent.Desc(configrevision.FieldNumber)).First(ctx)
-		if err != nil && !ent.IsNotFound(err) {
-			return nil, fmt.Errorf("read revisions: %w", err)
-		}
-		if rev != nil && rev.Status == configrevision.StatusFailed {
+		if rev := failed[revKey{s.ID, s.DesiredRevision}]; rev != nil {
 			f.NginxFailed = true
 			f.NginxReason = fmt.Sprintf("revision %d: %s", rev.Number, firstLine(rev.Outcome+": "+rev.Output))
 		}

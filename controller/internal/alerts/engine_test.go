@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -23,6 +24,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/auditevent"
+	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/incident"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/internal/testutil/pgtest"
@@ -567,6 +569,42 @@ func TestTelegramHandler(t *testing.T) {
 		lines, _ = h.Status(ctx)
 		if !strings.Contains(lines[0].State, "acked by telegram:@bob") {
 			t.Fatalf("status after ack: %+v", lines)
+		}
+	})
+}
+
+// An nginx rule fires while the server's newest revision failed to apply,
+// with nginx's first line, and resolves once a newer revision is applied;
+// an older failed revision does not count.
+func TestNginxFailedRuleFollowsTheNewestRevision(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		fx := newFixture(t, db)
+		if _, err := fx.e.SaveRule(ctx, Rule{Name: "nginx", Kind: KindNginxFailed, Enabled: true, Severity: SeverityCritical}, audit.System("test")); err != nil {
+			t.Fatal(err)
+		}
+		rev := func(n int64, status configrevision.Status, outcome, output string) {
+			db.Client.ConfigRevision.Create().SetServerID(fx.server.ID).SetNumber(n).SetHash(fmt.Sprint(n)).SetFiles([]byte("[]")).
+				SetStatus(status).SetOutcome(outcome).SetOutput(output).ExecX(ctx)
+			db.Client.Server.UpdateOneID(fx.server.ID).SetDesiredRevision(n).ExecX(ctx)
+		}
+		rev(1, configrevision.StatusFailed, "reload_failed", "old failure")
+		rev(2, configrevision.StatusApplied, "applied", "")
+		fx.eval(t)
+		if n := len(fx.incidents(t)); n != 0 {
+			t.Fatalf("%d incidents while the newest revision is applied", n)
+		}
+		rev(3, configrevision.StatusFailed, "test_failed", "nginx: [emerg] unknown directive \"bogus\"\nnginx: configuration file test failed")
+		fx.eval(t)
+		list := fx.incidents(t)
+		if len(list) != 1 || list[0].State != incident.StateFiring ||
+			list[0].Summary != `The newest nginx configuration failed to apply: revision 3: test_failed: nginx: [emerg] unknown directive "bogus"` {
+			t.Fatalf("incidents after a failed apply: %+v", list)
+		}
+		rev(4, configrevision.StatusApplied, "applied", "")
+		fx.eval(t)
+		if list := fx.incidents(t); len(list) != 1 || list[0].State != incident.StateResolved {
+			t.Fatalf("incidents after a good apply: %+v", list)
 		}
 	})
 }
