@@ -130,6 +130,10 @@ func (t *Telegram) onCallback(ctx context.Context, h Handler, q *models.Callback
 	}
 	var answer string
 	switch {
+	case err != nil && q.Message.Message == nil:
+		// Telegram no longer shows the bot the message, so its incident cannot be checked.
+		t.log.Warn("refusing telegram button on a message too old to check", "chat_id", chatID, "by", by)
+		answer = "This notification is too old for its buttons; use a newer one or the web UI."
 	case err != nil:
 		t.log.Warn("refusing telegram button", "chat_id", chatID, "by", by, "error", err)
 		answer = "This button is not valid."

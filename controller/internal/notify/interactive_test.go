@@ -77,6 +77,7 @@ func TestTelegramButtons(t *testing.T) {
 		data       string
 		from       telegramtest.User
 		fail       bool
+		old        bool   // under a message Telegram no longer shows the bot
 		wantCall   string // "" for none
 		wantAnswer string
 	}{
@@ -96,6 +97,8 @@ func TestTelegramButtons(t *testing.T) {
 		{name: "forged incident", under: "inc-7", data: "ack:inc-99", from: telegramtest.User{ID: 42}, wantAnswer: "This button is not valid."},
 		{name: "forged suffix", under: "inc-7", data: "ack:7", from: telegramtest.User{ID: 42}, wantAnswer: "This button is not valid."},
 		{name: "no notification", data: "ack:inc-7", from: telegramtest.User{ID: 42}, wantAnswer: "This button is not valid."},
+		{name: "too old to check", under: "inc-7", old: true, data: "ack:inc-7", from: telegramtest.User{ID: 42},
+			wantAnswer: "This notification is too old for its buttons; use a newer one or the web UI."},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,7 +111,11 @@ func TestTelegramButtons(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			id := f.fake.PushCallback(groupChat, "supergroup", tc.from, tc.data)
+			push := f.fake.PushCallback
+			if tc.old {
+				push = f.fake.PushOldCallback
+			}
+			id := push(groupChat, "supergroup", tc.from, tc.data)
 			f.fake.Wait(t, "the callback answer", func() bool { return len(f.fake.Answers()) > 0 })
 
 			answers := f.fake.Answers()

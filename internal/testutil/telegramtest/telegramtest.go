@@ -280,6 +280,16 @@ func (s *Server) PushMessage(chatID int64, chatType string, topic int, from User
 // given callback data under the most recent message sent to chatID. It returns
 // the query id the client must answer.
 func (s *Server) PushCallback(chatID int64, chatType string, from User, data string) string {
+	return s.pushCallback(chatID, chatType, from, data, false)
+}
+
+// PushOldCallback is PushCallback under a message Telegram no longer shows
+// the bot: it arrives as an inaccessible message (date 0, no text).
+func (s *Server) PushOldCallback(chatID int64, chatType string, from User, data string) string {
+	return s.pushCallback(chatID, chatType, from, data, true)
+}
+
+func (s *Server) pushCallback(chatID int64, chatType string, from User, data string, old bool) string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	msg := map[string]any{
@@ -298,6 +308,9 @@ func (s *Server) PushCallback(chatID int64, chatType string, from User, data str
 			}
 			break
 		}
+	}
+	if old {
+		msg = map[string]any{"message_id": msg["message_id"], "date": 0, "chat": msg["chat"]}
 	}
 	s.nextQuery++
 	id := fmt.Sprintf("q%d", s.nextQuery)
