@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"html"
 	"math/big"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -246,9 +247,13 @@ func TestCertificateExpiryAlert(t *testing.T) {
 	if strings.Contains(msg.Plain, calm) {
 		t.Fatalf("firing message names the calm domain:\n%s", msg.Plain)
 	}
-	badge := `<span class="badge">domain</span> ` + html.EscapeString(name)
+	badge := `<span class="badge">domain</span> <a href="/domains/lookup?name=` + html.EscapeString(name) + `">` + html.EscapeString(name) + `</a>`
 	if page := c.page("/alerts"); !strings.Contains(page, badge) {
 		t.Fatalf("the incidents page lacks %q", badge)
+	}
+	// The link leads to the domain's TLS page.
+	if page := c.page("/domains/lookup?name=" + url.QueryEscape(name)); !strings.Contains(page, html.EscapeString(name)+": TLS and DNS") {
+		t.Fatalf("the incident's domain link does not lead to its TLS page:\n%s", page)
 	}
 
 	// 2. A renewed certificate resolves the same incident with one recovery.

@@ -379,6 +379,18 @@
     const empty = document.getElementById("no-open-incidents");
     if (empty) empty.hidden = tbody.children.length > 0;
   };
+  // A certificate or DNS incident names its domain, linked to its TLS page.
+  const domainCell = (name) => {
+    const td = document.createElement("td");
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    badge.textContent = "domain";
+    const a = document.createElement("a");
+    a.href = "/domains/lookup?name=" + encodeURIComponent(name);
+    a.textContent = name;
+    td.append(badge, " ", a);
+    return td;
+  };
   gh.on("incident", (inc) => {
     const tbody = document.querySelector("#open-incidents tbody");
     if (!tbody || !inc) return;
@@ -406,7 +418,7 @@
       btn.textContent = "Ack";
       form.append(btn);
       actions.append(form);
-      row.append(cell(inc.id), state, cell("", "severity"), cell(inc.rule_name), cell(inc.domain ? "domain " + inc.domain : inc.server_name),
+      row.append(cell(inc.id), state, cell("", "severity"), cell(inc.rule_name), inc.domain ? domainCell(inc.domain) : cell(inc.server_name),
         cell("", "summary"), cell(new Date(inc.started_at).toLocaleString()), cell("", "acked_by"), actions);
       tbody.prepend(row);
     }

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 )
 
@@ -313,6 +314,27 @@ func (h *handler) domainNewPage(w http.ResponseWriter, r *http.Request) {
 	var f domainForm
 	f.pad()
 	h.renderDomain(w, r, http.StatusOK, domainPageData{Form: f})
+}
+
+// domainLookup sends ?name=<punycode name> to that domain's TLS page, where
+// its certificate and DNS checks are: certificate and DNS incidents name
+// their domain, not its id.
+func (h *handler) domainLookup(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("name")
+	if name == "" || len(name) > 253 {
+		h.notFound(w, r, "/domains")
+		return
+	}
+	id, err := h.db.Client.Domain.Query().Where(domain.Name(name)).OnlyID(r.Context())
+	if err != nil {
+		if !ent.IsNotFound(err) {
+			h.failed(w, r, "/domains", "domain", err)
+			return
+		}
+		h.notFound(w, r, "/domains")
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/domains/%d/tls", id), http.StatusSeeOther)
 }
 
 func (h *handler) domainPage(w http.ResponseWriter, r *http.Request) {

@@ -99,6 +99,7 @@ func (h *handler) routes() []web.Route {
 		page("GET", "/domains/new", admin, h.domainNewPage),
 		page("POST", "/domains", admin, h.domainCreate),
 		page("GET", "/domains/{id}", user, h.domainPage),
+		page("GET", "/domains/lookup", user, h.domainLookup),
 		page("POST", "/domains/{id}", admin, h.domainUpdate),
 		page("POST", "/domains/{id}/delete", admin, h.domainDelete),
 		page("POST", "/domains/{id}/users", admin, h.authUserCreate),
