@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
+	"github.com/gatehousehq/gatehouse/controller/internal/deploy"
 	"github.com/gatehousehq/gatehouse/controller/internal/events"
 	"github.com/gatehousehq/gatehouse/controller/internal/notify"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
@@ -352,20 +353,9 @@ func (e *Engine) serverFacts(ctx context.Context) ([]ServerFacts, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read servers: %w", err)
 	}
-	// The newest revision of a server is its desired one; the failed ones are
-	// read in one query rather than one per server.
-	type revKey struct {
-		server int
-		number int64
-	}
-	failedRevs, err := e.db.Client.ConfigRevision.Query().Where(configrevision.StatusEQ(configrevision.StatusFailed)).
-		Select(configrevision.FieldServerID, configrevision.FieldNumber, configrevision.FieldOutcome, configrevision.FieldOutput).All(ctx)
+	revs, err := deploy.DesiredRevisions(ctx, e.db, list)
 	if err != nil {
-		return nil, fmt.Errorf("read revisions: %w", err)
-	}
-	failed := make(map[revKey]*ent.ConfigRevision, len(failedRevs))
-	for _, r := range failedRevs {
-		failed[revKey{r.ServerID, r.Number}] = r
+		return nil, err
 	}
 	out := make([]ServerFacts, 0, len(list))
 	for _, s := range list {
@@ -379,7 +369,7 @@ func (e *Engine) serverFacts(ctx context.Context) ([]ServerFacts, error) {
 		if s.Drift != nil && s.Drift.Drifted() {
 			f.DriftFiles = append(append(append(f.DriftFiles, s.Drift.Added...), s.Drift.Removed...), s.Drift.Modified...)
 		}
-		if rev := failed[revKey{s.ID, s.DesiredRevision}]; rev != nil {
+		if rev := revs[s.ID]; rev != nil && rev.Status == configrevision.StatusFailed {
 			f.NginxFailed = true
 			f.NginxReason = fmt.Sprintf("revision %d: %s", rev.Number, firstLine(rev.Outcome+": "+rev.Output))
 		}

@@ -9,8 +9,10 @@ import (
 	"strings"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/nginxconf"
+	"github.com/gatehousehq/gatehouse/controller/internal/store"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
+	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
@@ -63,6 +65,35 @@ func Files(rev *ent.ConfigRevision) ([]nginxconf.File, error) {
 	out := make([]nginxconf.File, len(list))
 	for i, f := range list {
 		out[i] = nginxconf.File{Path: f.Path, Content: f.Content}
+	}
+	return out, nil
+}
+
+// DesiredRevisions returns the desired (newest) revision of each server that
+// has one, by server id, without its files: the server id, number, status,
+// outcome and nginx output. It reads up to 200 servers per query, because
+// SQLite refuses expressions nested deeper than 1,000, which one OR over
+// thousands of servers would be.
+func DesiredRevisions(ctx context.Context, db *store.DB, servers []*ent.Server) (map[int]*ent.ConfigRevision, error) {
+	var preds []predicate.ConfigRevision
+	seen := make(map[int]bool, len(servers))
+	for _, s := range servers {
+		if s.DesiredRevision > 0 && !seen[s.ID] {
+			seen[s.ID] = true
+			preds = append(preds, configrevision.And(configrevision.ServerID(s.ID), configrevision.Number(s.DesiredRevision)))
+		}
+	}
+	out := make(map[int]*ent.ConfigRevision, len(preds))
+	for chunk := range slices.Chunk(preds, 200) {
+		revs, err := db.Client.ConfigRevision.Query().Where(configrevision.Or(chunk...)).
+			Select(configrevision.FieldServerID, configrevision.FieldNumber, configrevision.FieldStatus,
+				configrevision.FieldOutcome, configrevision.FieldOutput).All(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("load desired revisions: %w", err)
+		}
+		for _, rev := range revs {
+			out[rev.ServerID] = rev
+		}
 	}
 	return out, nil
 }

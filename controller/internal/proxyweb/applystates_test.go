@@ -27,15 +27,15 @@ func TestApplyStatesOfManyServers(t *testing.T) {
 		}
 		revs := make([]*ent.ConfigRevisionCreate, n)
 		for i, s := range servers {
-			status := configrevision.StatusPending
+			status, outcome := configrevision.StatusPending, ""
 			if i%3 == 0 {
-				status = configrevision.StatusFailed
+				status, outcome = configrevision.StatusFailed, "test_failed"
 			}
 			revs[i] = db.Client.ConfigRevision.Create().SetServerID(s.ID).SetNumber(2).SetHash("h").SetFiles([]byte("[]")).
-				SetStatus(status).SetOutcome(map[bool]string{true: "test_failed", false: ""}[i%3 == 0])
+				SetStatus(status).SetOutcome(outcome)
 		}
 		for lo := 0; lo < n; lo += 500 {
-			db.Client.ConfigRevision.CreateBulk(revs[lo:lo+500]...).ExecX(ctx)
+			db.Client.ConfigRevision.CreateBulk(revs[lo : lo+500]...).ExecX(ctx)
 		}
 		states, err := ApplyStates(ctx, db, append(servers, servers[:700]...))
 		if err != nil {

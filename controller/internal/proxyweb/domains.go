@@ -10,13 +10,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehousehq/gatehouse/controller/internal/deploy"
 	"github.com/gatehousehq/gatehouse/controller/internal/proxyconf"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
-	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
-	"github.com/gatehousehq/gatehouse/ent/predicate"
 )
 
 // Choices the route editor offers.
@@ -167,32 +166,19 @@ type ApplyState struct {
 func (a ApplyState) InSync() bool { return a.Desired > 0 && a.Desired == a.Applied }
 
 // ApplyStates returns the state of each server, by server id (servers may
-// repeat), reading the desired revisions of up to 200 servers per query:
-// SQLite refuses expressions nested deeper than 1,000, which a single OR over
-// thousands of servers would be.
+// repeat).
 func ApplyStates(ctx context.Context, db *store.DB, servers []*ent.Server) (map[int]ApplyState, error) {
-	out := make(map[int]ApplyState, len(servers))
-	var preds []predicate.ConfigRevision
-	for _, s := range servers {
-		if _, dup := out[s.ID]; dup {
-			continue
-		}
-		out[s.ID] = ApplyState{Server: s, Desired: s.DesiredRevision, Applied: s.AppliedRevision}
-		if s.DesiredRevision > 0 {
-			preds = append(preds, configrevision.And(configrevision.ServerID(s.ID), configrevision.Number(s.DesiredRevision)))
-		}
+	revs, err := deploy.DesiredRevisions(ctx, db, servers)
+	if err != nil {
+		return nil, err
 	}
-	for chunk := range slices.Chunk(preds, 200) {
-		revs, err := db.Client.ConfigRevision.Query().Where(configrevision.Or(chunk...)).
-			Select(configrevision.FieldServerID, configrevision.FieldNumber, configrevision.FieldStatus, configrevision.FieldOutcome).All(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("load desired revisions: %w", err)
-		}
-		for _, rev := range revs {
-			st := out[rev.ServerID]
+	out := make(map[int]ApplyState, len(servers))
+	for _, s := range servers {
+		st := ApplyState{Server: s, Desired: s.DesiredRevision, Applied: s.AppliedRevision}
+		if rev := revs[s.ID]; rev != nil {
 			st.Status, st.Outcome = string(rev.Status), rev.Outcome
-			out[rev.ServerID] = st
 		}
+		out[s.ID] = st
 	}
 	return out, nil
 }
