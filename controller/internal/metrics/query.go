@@ -2,8 +2,6 @@ package metrics
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -111,20 +109,11 @@ func (q *Query) Latest(ctx context.Context, serverID int) (*agentv1.MetricSample
 	if s := q.w.Latest(serverID); s != nil {
 		return s, nil
 	}
-	db := q.w.db
-	var detail []byte
-	err := db.SQL.QueryRowContext(ctx, db.Rebind("SELECT detail FROM metric_samples WHERE server_id = ? AND detail IS NOT NULL ORDER BY ts DESC LIMIT 1"), serverID).Scan(&detail)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, nil
-	}
+	stored, err := q.storedLatest(ctx, []int{serverID})
 	if err != nil {
-		return nil, fmt.Errorf("latest sample of server %d: %w", serverID, err)
-	}
-	s := &agentv1.MetricSample{}
-	if err := proto.Unmarshal(detail, s); err != nil {
 		return nil, err
 	}
-	return s, nil
+	return stored[serverID], nil
 }
 
 // LatestSummaries returns the newest summary of every server that has one,
