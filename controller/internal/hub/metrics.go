@@ -1,9 +1,12 @@
 package hub
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -86,23 +89,14 @@ const maxClockAhead = time.Hour
 // newest sample and outlive every retention window.
 func timely(samples []*agentv1.MetricSample, now time.Time) []*agentv1.MetricSample {
 	limit := now.Add(maxClockAhead)
-	ok := func(s *agentv1.MetricSample) bool {
+	untimely := func(s *agentv1.MetricSample) bool {
 		t := s.GetTime().AsTime()
-		return t.After(time.Unix(0, 0)) && !t.After(limit)
+		return !t.After(time.Unix(0, 0)) || t.After(limit)
 	}
-	for i, s := range samples {
-		if ok(s) {
-			continue
-		}
-		kept := append(make([]*agentv1.MetricSample, 0, len(samples)-1), samples[:i]...)
-		for _, s := range samples[i+1:] {
-			if ok(s) {
-				kept = append(kept, s)
-			}
-		}
-		return kept
+	if !slices.ContainsFunc(samples, untimely) {
+		return samples
 	}
-	return samples
+	return slices.DeleteFunc(slices.Clone(samples), untimely)
 }
 
 // checkBatch validates a batch and returns its newest sample time.
@@ -162,40 +156,29 @@ func checkSample(s *agentv1.MetricSample) error {
 // never reach the writer: SQLite stores it as NULL, failing the NOT NULL
 // columns of a transaction that holds other nodes' samples too.
 func checkNumbers(s *agentv1.MetricSample) error {
-	if err := inRange("cpu_percent", s.GetCpuPercent(), 0, 100); err != nil {
+	const top = math.MaxFloat64
+	if err := cmp.Or(inRange(s.GetCpuPercent(), 0, 100, "cpu_percent", -1),
+		inRange(s.GetLoad1(), 0, top, "load1", -1), inRange(s.GetLoad5(), 0, top, "load5", -1),
+		inRange(s.GetLoad15(), 0, top, "load15", -1)); err != nil {
 		return err
 	}
 	for i, v := range s.GetPerCpu() {
-		if err := inRange(fmt.Sprintf("per_cpu[%d]", i), v, 0, 100); err != nil {
-			return err
-		}
-	}
-	for _, f := range []struct {
-		name string
-		v    float64
-	}{{"load1", s.GetLoad1()}, {"load5", s.GetLoad5()}, {"load15", s.GetLoad15()}} {
-		if err := inRange(f.name, f.v, 0, math.MaxFloat64); err != nil {
+		if err := inRange(v, 0, 100, "per_cpu", i); err != nil {
 			return err
 		}
 	}
 	for i, n := range s.GetInterfaces() {
-		if err := inRange(fmt.Sprintf("interfaces[%d].rx_bps", i), n.GetRxBps(), 0, math.MaxFloat64); err != nil {
-			return err
-		}
-		if err := inRange(fmt.Sprintf("interfaces[%d].tx_bps", i), n.GetTxBps(), 0, math.MaxFloat64); err != nil {
+		if err := cmp.Or(inRange(n.GetRxBps(), 0, top, "interfaces.rx_bps", i), inRange(n.GetTxBps(), 0, top, "interfaces.tx_bps", i)); err != nil {
 			return err
 		}
 	}
 	for i, d := range s.GetDiskIo() {
-		if err := inRange(fmt.Sprintf("disk_io[%d].read_bps", i), d.GetReadBps(), 0, math.MaxFloat64); err != nil {
-			return err
-		}
-		if err := inRange(fmt.Sprintf("disk_io[%d].write_bps", i), d.GetWriteBps(), 0, math.MaxFloat64); err != nil {
+		if err := cmp.Or(inRange(d.GetReadBps(), 0, top, "disk_io.read_bps", i), inRange(d.GetWriteBps(), 0, top, "disk_io.write_bps", i)); err != nil {
 			return err
 		}
 	}
 	for i, t := range s.GetTemperatures() {
-		if err := inRange(fmt.Sprintf("temperatures[%d].celsius", i), t.GetCelsius(), -math.MaxFloat64, math.MaxFloat64); err != nil {
+		if err := inRange(t.GetCelsius(), -top, top, "temperatures.celsius", i); err != nil {
 			return err
 		}
 	}
@@ -203,9 +186,17 @@ func checkNumbers(s *agentv1.MetricSample) error {
 }
 
 // inRange requires lo <= v <= hi, which NaN and the infinities never meet.
-func inRange(name string, v, lo, hi float64) error {
+// field names a list's field as "list.field" with index i (-1 for none); the
+// name is only put together for an error.
+func inRange(v, lo, hi float64, field string, i int) error {
 	if v >= lo && v <= hi {
 		return nil
+	}
+	name := field
+	if list, f, ok := strings.Cut(field, "."); ok && i >= 0 {
+		name = fmt.Sprintf("%s[%d].%s", list, i, f)
+	} else if i >= 0 {
+		name = fmt.Sprintf("%s[%d]", field, i)
 	}
 	switch {
 	case lo == -math.MaxFloat64:
