@@ -13,6 +13,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/alerts"
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
+	"github.com/gatehousehq/gatehouse/internal/testutil/syncbuf"
 	"github.com/gatehousehq/gatehouse/ui"
 )
 
@@ -20,7 +21,7 @@ import (
 // the JSON API of a running controller: days defaults for expiry rules, is
 // refused out of range and on other kinds, and the explanation says it.
 func TestDomainRuleKindsThroughTheAPI(t *testing.T) {
-	c, stop := start(t, testConfig(t, t.TempDir()), &lockedBuffer{}, io.Discard)
+	c, stop := start(t, testConfig(t, t.TempDir()), &syncbuf.Buffer{}, io.Discard)
 	defer stop()
 	ctx := context.Background()
 	admin, err := c.users.Create(ctx, audit.System("test"), "ops", "long enough password for ops", auth.RoleAdmin)

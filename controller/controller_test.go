@@ -10,9 +10,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/syncbuf"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/crypto/bcrypt"
@@ -20,24 +21,6 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/config"
 )
-
-// lockedBuffer is a log sink safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 func testConfig(t *testing.T, dir string) config.Config {
 	t.Helper()
@@ -82,7 +65,7 @@ func start(t *testing.T, cfg config.Config, logs io.Writer, out io.Writer) (*Con
 func TestFirstRunSealsSecretsAndRefusesAWrongKey(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, dir)
-	logs, out := &lockedBuffer{}, &lockedBuffer{}
+	logs, out := &syncbuf.Buffer{}, &syncbuf.Buffer{}
 	c, stop := start(t, cfg, logs, out)
 
 	// The first admin's password is shown on the terminal, never in the log.

@@ -28,6 +28,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/server"
+	"github.com/gatehousehq/gatehouse/internal/testutil/syncbuf"
 )
 
 // editEnv is a running controller with an admin and a non-admin, each with an
@@ -38,14 +39,14 @@ type editEnv struct {
 	base       string
 	admin      string // API token of an admin
 	user       string // API token of a user without the admin role
-	logs       *lockedBuffer
+	logs       *syncbuf.Buffer
 	adminLogin url.Values
 	userLogin  url.Values
 }
 
 func newEditEnv(t *testing.T) *editEnv {
 	t.Helper()
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	c, stop := start(t, testConfig(t, t.TempDir()), logs, io.Discard)
 	t.Cleanup(stop)
 	e := &editEnv{t: t, c: c, base: "http://" + c.HTTPAddr(), logs: logs}

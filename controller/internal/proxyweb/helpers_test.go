@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehousehq/gatehouse/internal/testutil/syncbuf"
+
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/crypto/bcrypt"
 
@@ -62,24 +64,6 @@ func bothDialects(t *testing.T, body func(t *testing.T, db *store.DB)) {
 			body(t, openDB(t, d))
 		})
 	}
-}
-
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // fakeSender plays the hub: agents of the nodes in connected answer every
@@ -154,12 +138,12 @@ type env struct {
 	dep    *deploy.Deployer
 	agents *fakeSender
 	broker *events.Broker
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 }
 
 func newEnv(t *testing.T, db *store.DB) *env {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Debug, Output: logs})
 	rec := audit.New(db.Client, log)
 	users, err := auth.NewUsers(db.Client, rec, log, auth.UsersOptions{BcryptCost: bcrypt.MinCost})

@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -11,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/syncbuf"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -214,7 +215,7 @@ func TestScheduleSurvivesRestart(t *testing.T) {
 func TestPruneAndQuietJobs(t *testing.T) {
 	eachDialect(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		var logs lockedBuffer
+		var logs syncbuf.Buffer
 		s := New(NewEntStore(db.Client), hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Warn}), Options{Keep: 3})
 		var mu sync.Mutex
 		var loud, quiet int
@@ -308,22 +309,4 @@ func mustAdd(t *testing.T, s *Scheduler, j Job) {
 	if err := s.Add(j); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// lockedBuffer is a bytes.Buffer safe for the scheduler's goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

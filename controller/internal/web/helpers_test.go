@@ -11,8 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/syncbuf"
 
 	"github.com/hashicorp/go-hclog"
 	"golang.org/x/crypto/bcrypt"
@@ -53,24 +54,6 @@ func bothDialects(t *testing.T, body func(t *testing.T, db *store.DB)) {
 	}
 }
 
-// syncBuffer collects log output from concurrent handlers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type env struct {
 	t      *testing.T
 	db     *store.DB
@@ -80,7 +63,7 @@ type env struct {
 	tokens *auth.Tokens
 	audit  *audit.Recorder
 	broker *events.Broker
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 }
 
 func newEnv(t *testing.T, db *store.DB, cfg config.Config) *env {
@@ -91,7 +74,7 @@ func newEnv(t *testing.T, db *store.DB, cfg config.Config) *env {
 // newEnvWith is newEnv with a chance to adjust the web layer's options.
 func newEnvWith(t *testing.T, db *store.DB, cfg config.Config, adjust func(*Options)) *env {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &syncbuf.Buffer{}
 	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Trace, Output: logs})
 	rec := audit.New(db.Client, log)
 	users, err := auth.NewUsers(db.Client, rec, log, auth.UsersOptions{BcryptCost: bcrypt.MinCost})
