@@ -242,7 +242,7 @@ func TestCertRenewalFailedIncident(t *testing.T) {
 
 		// The Telegram handler works without a server.
 		h := fx.e.Handler()
-		lines, err := h.Status(ctx)
+		lines, err := h.Status(ctx, nil)
 		if err != nil || len(lines) != 1 || lines[0].Name != "#"+strconv.Itoa(inc.ID)+" Renewal on xn--bcher-kva.example" {
 			t.Fatalf("status %+v, %v", lines, err)
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/incident"
+	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/silence"
 )
@@ -838,9 +839,34 @@ func (h telegramHandler) Silence(ctx context.Context, incidentID string, d time.
 	return err
 }
 
-func (h telegramHandler) Status(ctx context.Context) ([]notify.StatusLine, error) {
-	list, err := h.e.db.Client.Incident.Query().Where(incident.StateEQ(incident.StateFiring)).
-		Order(ent.Asc(incident.FieldStartedAt)).Limit(100).All(ctx)
+func (h telegramHandler) Status(ctx context.Context, channels []string) ([]notify.StatusLine, error) {
+	return h.e.StatusFor(ctx, channels)
+}
+
+// StatusFor lists the firing incidents, oldest first (at most 100), that a
+// chat of the named channels is told about: those of rules that notify one
+// of them or, naming no channel, every channel. Other chats' incidents stay
+// out of its /status.
+func (e *Engine) StatusFor(ctx context.Context, channels []string) ([]notify.StatusLine, error) {
+	ids, err := e.db.Client.NotificationChannel.Query().Where(notificationchannel.NameIn(channels...)).IDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := e.db.Client.AlertRule.Query().Select(alertrule.FieldChannelIds).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var visible []int
+	for _, r := range rules {
+		if len(r.ChannelIds) == 0 || slices.ContainsFunc(r.ChannelIds, func(id int) bool { return slices.Contains(ids, id) }) {
+			visible = append(visible, r.ID)
+		}
+	}
+	if len(visible) == 0 {
+		return nil, nil
+	}
+	list, err := e.db.Client.Incident.Query().Where(incident.StateEQ(incident.StateFiring), incident.RuleIDIn(visible...)).
+		Order(ent.Asc(incident.FieldStartedAt), ent.Asc(incident.FieldID)).Limit(100).All(ctx)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,6 +27,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/auditevent"
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/incident"
+	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/internal/testutil/pgtest"
 )
@@ -545,7 +547,7 @@ func TestTelegramHandler(t *testing.T) {
 		}
 		inc := fx.incidents(t)[0]
 		h := fx.e.Handler()
-		lines, err := h.Status(ctx)
+		lines, err := h.Status(ctx, nil)
 		if err != nil || len(lines) != 1 || !strings.Contains(lines[0].Name, "CPU on web-1") || lines[0].State != "critical" {
 			t.Fatalf("status = %+v, %v", lines, err)
 		}
@@ -566,9 +568,67 @@ func TestTelegramHandler(t *testing.T) {
 		if err := h.Ack(ctx, strconv.Itoa(inc.ID), "@bob"); err != nil {
 			t.Fatal(err)
 		}
-		lines, _ = h.Status(ctx)
+		lines, _ = h.Status(ctx, nil)
 		if !strings.Contains(lines[0].State, "acked by telegram:@bob") {
 			t.Fatalf("status after ack: %+v", lines)
+		}
+	})
+}
+
+// A chat's /status lists only the incidents routed to its channels, and
+// those of rules that notify every channel.
+func TestStatusIsScopedToTheChatsChannels(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		fx := newFixture(t, db)
+		channel := func(name string, chat int64) int {
+			ch, err := db.Client.NotificationChannel.Create().SetName(name).SetKind(notificationchannel.KindTelegram).
+				SetChatID(chat).Save(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ch.ID
+		}
+		ops, dbas := channel("ops", -100), channel("dba", -200)
+		for _, r := range []Rule{
+			{Name: "CPU ops", ChannelIDs: []int{ops}},
+			{Name: "CPU dba", ChannelIDs: []int{dbas}},
+			{Name: "CPU all"},
+		} {
+			r.Kind, r.Enabled, r.Metric, r.Op, r.Warning, r.Critical, r.Window = KindMetric, true, MetricCPU, OpAbove, f(80), f(95), 3*time.Second
+			if _, err := fx.e.SaveRule(ctx, r, audit.System("test")); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for range 4 {
+			fx.step(t, 99)
+		}
+		names := func(channels ...string) []string {
+			lines, err := fx.e.Handler().Status(ctx, channels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, l := range lines {
+				_, name, _ := strings.Cut(l.Name, " ")
+				out = append(out, name)
+			}
+			slices.Sort(out)
+			return out
+		}
+		for _, tc := range []struct {
+			channels []string
+			want     []string
+		}{
+			{[]string{"ops"}, []string{"CPU all on web-1", "CPU ops on web-1"}},
+			{[]string{"dba"}, []string{"CPU all on web-1", "CPU dba on web-1"}},
+			{[]string{"dba", "ops"}, []string{"CPU all on web-1", "CPU dba on web-1", "CPU ops on web-1"}},
+			{[]string{"gone"}, []string{"CPU all on web-1"}},
+			{nil, []string{"CPU all on web-1"}},
+		} {
+			if got := names(tc.channels...); !slices.Equal(got, tc.want) {
+				t.Errorf("status for %v = %v, want %v", tc.channels, got, tc.want)
+			}
 		}
 	})
 }

@@ -15,10 +15,12 @@ import (
 
 // Handler is the alerting core as seen from chat: what buttons and commands
 // do. by names the Telegram user ("@username" or "id:123") for the audit log.
+// Status lists the firing incidents a chat may see: those routed to one of
+// the named channels (the chat's destinations).
 type Handler interface {
 	Ack(ctx context.Context, incidentID, by string) error
 	Silence(ctx context.Context, incidentID string, d time.Duration, by string) error
-	Status(ctx context.Context) ([]StatusLine, error)
+	Status(ctx context.Context, channels []string) ([]StatusLine, error)
 }
 
 // Listen long-polls Telegram for button presses and commands and dispatches
@@ -180,7 +182,7 @@ func (t *Telegram) onMessage(ctx context.Context, h Handler, username string, m 
 	if !isCommand(m.Text, "status", username) {
 		return
 	}
-	lines, err := h.Status(ctx)
+	lines, err := h.Status(ctx, t.chatChannels[m.Chat.ID])
 	text := RenderStatus(lines)
 	if err != nil {
 		t.log.Warn("status for telegram failed", "chat_id", m.Chat.ID, "error", err)

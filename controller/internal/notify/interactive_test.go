@@ -41,10 +41,10 @@ func (h *fakeHandler) Silence(_ context.Context, id string, d time.Duration, by 
 	return nil
 }
 
-func (h *fakeHandler) Status(context.Context) ([]StatusLine, error) {
+func (h *fakeHandler) Status(_ context.Context, channels []string) ([]StatusLine, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.calls = append(h.calls, "status")
+	h.calls = append(h.calls, fmt.Sprintf("status %v", channels))
 	return h.status, nil
 }
 
@@ -149,8 +149,8 @@ func TestTelegramIgnoresUnknownChats(t *testing.T) {
 	f.fake.PushMessage(groupChat, "supergroup", groupTopic, telegramtest.User{ID: 42}, "/status@"+telegramtest.BotUsername)
 	f.rec.wait(t, "the status reply", delivered(1))
 
-	if calls := h.got(); len(calls) != 1 || calls[0] != "status" {
-		t.Errorf("handler calls = %v, want only the allowed /status", calls)
+	if calls := h.got(); len(calls) != 1 || calls[0] != "status [ops]" {
+		t.Errorf("handler calls = %v, want only the allowed /status, for the group's channel", calls)
 	}
 	if a := f.fake.Answers(); len(a) != 0 {
 		t.Errorf("callback from an unknown chat was answered: %+v", a)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -93,14 +94,17 @@ func validateBaseURL(raw string) error {
 // Telegram sends notifications through one bot and, once Listen runs, obeys
 // its buttons and commands.
 type Telegram struct {
-	token   string
-	bot     *bot.Bot
-	log     hclog.Logger
-	opts    Options
-	dests   map[string]*telegramChannel
-	queues  map[int64]*queue // one per chat
-	byChat  map[int64]*telegramChannel
-	handler *handlerBox
+	token  string
+	bot    *bot.Bot
+	log    hclog.Logger
+	opts   Options
+	dests  map[string]*telegramChannel
+	queues map[int64]*queue // one per chat
+	byChat map[int64]*telegramChannel
+	// chatChannels names every destination in a chat, sorted: a /status
+	// there lists only the incidents routed to one of them.
+	chatChannels map[int64][]string
+	handler      *handlerBox
 
 	listenMu  sync.Mutex
 	listening bool
@@ -124,13 +128,14 @@ func NewTelegram(cfg TelegramConfig, opts Options) (*Telegram, error) {
 		apiURL = DefaultTelegramAPI
 	}
 	t := &Telegram{
-		token:   cfg.Token,
-		log:     opts.Logger.Named("telegram"),
-		opts:    opts,
-		dests:   map[string]*telegramChannel{},
-		queues:  map[int64]*queue{},
-		byChat:  map[int64]*telegramChannel{},
-		handler: &handlerBox{},
+		token:        cfg.Token,
+		log:          opts.Logger.Named("telegram"),
+		opts:         opts,
+		dests:        map[string]*telegramChannel{},
+		queues:       map[int64]*queue{},
+		byChat:       map[int64]*telegramChannel{},
+		chatChannels: map[int64][]string{},
+		handler:      &handlerBox{},
 	}
 	// The client timeout must outlast a long poll; sends carry their own,
 	// shorter deadline.
@@ -154,6 +159,8 @@ func NewTelegram(cfg TelegramConfig, opts Options) (*Telegram, error) {
 	for _, d := range cfg.Destinations {
 		ch := &telegramChannel{t: t, dest: d}
 		t.dests[d.Channel] = ch
+		t.chatChannels[d.ChatID] = append(t.chatChannels[d.ChatID], d.Channel)
+		slices.Sort(t.chatChannels[d.ChatID])
 		if _, ok := t.byChat[d.ChatID]; !ok {
 			t.byChat[d.ChatID] = ch
 			t.queues[d.ChatID] = newQueue(t.sendAttempt, opts.ChatInterval, opts, t.log.With("chat_id", d.ChatID))
