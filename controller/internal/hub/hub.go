@@ -31,6 +31,8 @@ const (
 	DefaultHeartbeatInterval = 15 * time.Second
 	DefaultCommandTimeout    = time.Minute
 	DefaultMaxBatch          = 1000
+	DefaultSampleRate        = 100
+	DefaultSampleBurst       = 5000
 
 	// missedHeartbeats is how many silent intervals drop a peer.
 	missedHeartbeats = 3
@@ -122,6 +124,15 @@ type Config struct {
 	HeartbeatInterval time.Duration // both directions; default 15 s
 	MinCapability     int32         // agents below it are refused
 	MaxBatch          int           // samples per MetricsBatch; default 1000
+
+	// SampleRate and SampleBurst pace each node's metric samples over all
+	// its streams: a node may send SampleBurst samples at once and
+	// SampleRate a second after that. A faster batch waits before it is
+	// stored (the agent's next send blocks); it is not refused. A node
+	// samples once per MetricsInterval, so only a node catching up on its
+	// buffer after an outage comes near the default 100/s, burst 5,000.
+	SampleRate  float64
+	SampleBurst int
 }
 
 func (c *Config) setDefaults() {
@@ -136,6 +147,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.SampleRate == 0 {
+		c.SampleRate = DefaultSampleRate
+	}
+	if c.SampleBurst == 0 {
+		c.SampleBurst = max(DefaultSampleBurst, c.MaxBatch)
 	}
 }
 
@@ -158,6 +175,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("hub: HeartbeatInterval %s must be between 100ms and 10m", c.HeartbeatInterval)
 	case c.MaxBatch < 1 || c.MaxBatch > 100000:
 		return fmt.Errorf("hub: MaxBatch %d must be between 1 and 100000", c.MaxBatch)
+	case !(c.SampleRate > 0 && c.SampleRate <= 1e6):
+		return fmt.Errorf("hub: SampleRate %g must be above 0 and at most 1000000 a second", c.SampleRate)
+	case c.SampleBurst < c.MaxBatch || c.SampleBurst > 10_000_000:
+		return fmt.Errorf("hub: SampleBurst %d must be at least MaxBatch (%d) and at most 10000000", c.SampleBurst, c.MaxBatch)
 	}
 	return nil
 }
@@ -171,6 +192,8 @@ type Hub struct {
 	mu    sync.Mutex
 	nodes map[string]*nodeConns
 	seq   uint64
+	// budgets pace each node's samples; one per node that ever sent some.
+	budgets map[string]*budget
 }
 
 // nodeConns are the live streams of one node.
@@ -188,7 +211,7 @@ func New(cfg Config, logger hclog.Logger) (*Hub, error) {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	h := &Hub{cfg: cfg, log: logger.Named("hub"), nodes: make(map[string]*nodeConns)}
+	h := &Hub{cfg: cfg, log: logger.Named("hub"), nodes: make(map[string]*nodeConns), budgets: make(map[string]*budget)}
 	tlsCfg := pki.ServerTLSConfig(cfg.ServerCert, cfg.CA.Pool())
 	h.server = grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsCfg)),

@@ -597,6 +597,75 @@ func TestMetricsAckedOnlyAfterIngest(t *testing.T) {
 	}
 }
 
+// A node sending samples faster than its budget is paced, not refused: the
+// batch past the burst is acknowledged only once the rate allows it, and a
+// second stream of the same node shares the budget.
+func TestMetricsPacedPerNode(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, func(c *hub.Config) { c.MaxBatch, c.SampleBurst, c.SampleRate = 20, 20, 10 })
+	cert, nodeID := e.mustEnroll()
+	client := agentv1.NewAgentServiceClient(e.dial(e.ca.Pin(), cert))
+	base := time.Now().Add(-time.Minute).Truncate(time.Second)
+	next := 0
+	batch := func(n int) *agentv1.MetricsBatch {
+		b := &agentv1.MetricsBatch{}
+		for range n {
+			b.Samples = append(b.Samples, &agentv1.MetricSample{Time: timestamppb.New(base.Add(time.Duration(next) * time.Millisecond)), Source: "proc"})
+			next++
+		}
+		return b
+	}
+	type result struct {
+		ack *agentv1.MetricsAck
+		err error
+	}
+	send := func(ms agentv1.AgentService_ReportMetricsClient, b *agentv1.MetricsBatch) <-chan result {
+		if err := ms.Send(b); err != nil {
+			t.Fatal(err)
+		}
+		out := make(chan result, 1)
+		go func() {
+			ack, err := ms.Recv()
+			out <- result{ack, err}
+		}()
+		return out
+	}
+	open := func() agentv1.AgentService_ReportMetricsClient {
+		ms, err := client.ReportMetrics(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ms
+	}
+	a, b := open(), open()
+	if r := <-send(a, batch(20)); r.err != nil || r.ack.GetStored() != 20 {
+		t.Fatalf("the burst: %v, %v", r.ack, r.err)
+	}
+	// 20 more need two seconds at 10 a second, and 10 on the other stream
+	// one more.
+	pendingA, pendingB := send(a, batch(20)), send(b, batch(10))
+	select {
+	case r := <-pendingA:
+		t.Fatalf("a batch past the burst was acknowledged at once: %v, %v", r.ack, r.err)
+	case r := <-pendingB:
+		t.Fatalf("the other stream's batch was acknowledged at once: %v, %v", r.ack, r.err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	for name, p := range map[string]<-chan result{"first": pendingA, "second": pendingB} {
+		select {
+		case r := <-p:
+			if r.err != nil {
+				t.Fatalf("%s stream: %v", name, r.err)
+			}
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s stream's paced batch was never acknowledged", name)
+		}
+	}
+	if n := e.ingest.count(nodeID); n != 50 {
+		t.Fatalf("stored %d samples, want all 50", n)
+	}
+}
+
 func TestRenewCertificateOverMTLS(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
@@ -662,6 +731,9 @@ func TestConfigValidate(t *testing.T) {
 		{"no ingest", func(c *hub.Config) { c.Ingest = nil }, "Ingest"},
 		{"lifetime", func(c *hub.Config) { c.CertLifetime = time.Millisecond }, "CertLifetime"},
 		{"interval", func(c *hub.Config) { c.MetricsInterval = 2 * time.Hour }, "MetricsInterval"},
+		{"sample rate", func(c *hub.Config) { c.SampleRate = -1 }, "SampleRate"},
+		{"burst below a batch", func(c *hub.Config) { c.MaxBatch, c.SampleBurst = 500, 100 }, "SampleBurst"},
+		{"burst follows a large batch", func(c *hub.Config) { c.MaxBatch = 20000 }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

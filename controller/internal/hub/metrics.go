@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -42,7 +43,8 @@ func (h *Hub) runMetrics(stream agentv1.AgentService_ReportMetricsServer) error 
 	}()
 
 	batches, recvErr := recvPump(ctx, stream.Recv)
-	warnedClock := false
+	warnedClock, warnedPace := false, false
+	pace := h.budget(id.nodeID)
 	for {
 		select {
 		case b := <-batches:
@@ -50,6 +52,20 @@ func (h *Hub) runMetrics(stream agentv1.AgentService_ReportMetricsServer) error 
 			if err != nil {
 				h.log.Warn("refused metrics batch", "node", id.nodeID, "error", err)
 				return status.Errorf(codes.InvalidArgument, "metrics batch: %v", err)
+			}
+			if wait := pace.take(len(b.GetSamples()), time.Now(), h.cfg.SampleRate, h.cfg.SampleBurst); wait > 0 {
+				if !warnedPace {
+					warnedPace = true
+					h.log.Warn("node sends metric samples faster than allowed; pacing it",
+						"node", id.nodeID, "rate", h.cfg.SampleRate, "burst", h.cfg.SampleBurst, "wait", wait)
+				}
+				t := time.NewTimer(wait)
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return streamEnded(ctx)
+				}
 			}
 			samples := timely(b.GetSamples(), time.Now())
 			if dropped := len(b.GetSamples()) - len(samples); dropped > 0 && !warnedClock {
@@ -72,12 +88,58 @@ func (h *Hub) runMetrics(stream agentv1.AgentService_ReportMetricsServer) error 
 			_ = err // io.EOF or the client went away
 			return nil
 		case <-ctx.Done():
-			if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
-				return status.Error(codes.Aborted, cause.Error())
-			}
-			return status.FromContextError(ctx.Err()).Err()
+			return streamEnded(ctx)
 		}
 	}
+}
+
+// streamEnded is the status of a metrics stream whose context ended: the
+// cause given when the hub cut it (a newer session), or the context error.
+func streamEnded(ctx context.Context) error {
+	if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
+		return status.Error(codes.Aborted, cause.Error())
+	}
+	return status.FromContextError(ctx.Err()).Err()
+}
+
+// budget is a token bucket of one node's metric samples.
+type budget struct {
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+// budget returns the node's bucket, shared by all its metric streams.
+func (h *Hub) budget(nodeID string) *budget {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b := h.budgets[nodeID]
+	if b == nil {
+		b = &budget{}
+		h.budgets[nodeID] = b
+	}
+	return b
+}
+
+// take spends n samples at now and returns how long the caller must wait
+// before it stores them. The bucket refills at rate a second up to burst;
+// it may go into debt by one batch per stream, which later takes repay, so
+// concurrent streams of one node share the rate.
+func (b *budget) take(n int, now time.Time, rate float64, burst int) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch {
+	case b.last.IsZero():
+		b.tokens, b.last = float64(burst), now
+	case now.After(b.last):
+		b.tokens = min(float64(burst), b.tokens+now.Sub(b.last).Seconds()*rate)
+		b.last = now
+	}
+	b.tokens -= float64(n)
+	if b.tokens >= 0 {
+		return 0
+	}
+	return time.Duration(-b.tokens / rate * float64(time.Second))
 }
 
 // maxClockAhead is how far ahead of the controller's clock a sample may be.
