@@ -15,6 +15,7 @@ import (
 	"net/http/cookiejar"
 	"net/url"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -741,5 +742,40 @@ func TestEditSSHForm(t *testing.T) {
 	code, _, page = send(t, admin, "GET", edit, nil)
 	if code != http.StatusOK || !strings.Contains(page, `value="key" checked`) || !strings.Contains(page, "the stored generated key") {
 		t.Fatalf("edit page after generating: %d\n%s", code, page)
+	}
+}
+
+// TestAddSSHFormInstallPaths sets install paths when adding a server through
+// the page: the section shows the defaults, a bad path is refused with its
+// message and the section open, and good paths are stored.
+func TestAddSSHFormInstallPaths(t *testing.T) {
+	e := newEditEnv(t)
+	admin := e.browser(e.adminLogin)
+	code, _, page := send(t, admin, "GET", e.base+"/servers/ssh/new", nil)
+	if code != http.StatusOK {
+		t.Fatalf("add page: %d", code)
+	}
+	if !strings.Contains(page, `<details>`) || !strings.Contains(page, `name="nginx_conf" maxlength="256" placeholder="/etc/nginx/nginx.conf" value=""`) {
+		t.Fatalf("the add page lacks the closed install paths section with its defaults:\n%s", page)
+	}
+	form := url.Values{"name": {"edge-9"}, "host": {"192.0.2.30"}, "port": {"22"}, "user": {"root"}, "auth": {"password"},
+		"password": {"typed secret"}, "bin_dir": {"/tmp/$(touch /tmp/pwned)"}}
+	code, _, page = send(t, admin, "POST", e.base+"/servers/ssh", form)
+	if code != http.StatusUnprocessableEntity || !strings.Contains(page, "<details open>") || !strings.Contains(page, `class="field-error"`) ||
+		strings.Contains(page, "typed secret") {
+		t.Fatalf("a hostile path: %d\n%s", code, page)
+	}
+	form.Set("bin_dir", "/opt/gh/bin")
+	form.Set("nginx_conf", "/opt/nginx/nginx.conf")
+	code, loc, _ := send(t, admin, "POST", e.base+"/servers/ssh", form)
+	if code != http.StatusSeeOther {
+		t.Fatalf("add with paths: %d", code)
+	}
+	id, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(loc, "/servers/"), "/ssh"))
+	if err != nil {
+		t.Fatalf("redirected to %q", loc)
+	}
+	if got := e.get(id); got.InstallPaths == nil || got.InstallPaths.BinDir != "/opt/gh/bin" || got.InstallPaths.NginxConf != "/opt/nginx/nginx.conf" {
+		t.Fatalf("stored paths: %+v", got.InstallPaths)
 	}
 }

@@ -445,20 +445,31 @@ func (pw *provisionWeb) listPage(w http.ResponseWriter, r *http.Request) {
 // newSSHData is the add-server form: the values typed so far (never the
 // secrets) and a message per field.
 type newSSHData struct {
-	Name    string
-	In      sshInput
-	Errors  fieldErrors
-	Types   []string
-	Message string
+	Name     string
+	In       sshInput
+	Errors   fieldErrors
+	Types    []string
+	Defaults schema.InstallLayout
+	// CustomPaths opens the install paths section: some are set or wrong.
+	CustomPaths bool
+	Message     string
 }
 
 func (pw *provisionWeb) newPage(w http.ResponseWriter, r *http.Request) {
 	pw.w.Render(w, r, http.StatusOK, "provision_new", "Add a server over SSH", "/provisioning",
-		newSSHData{In: sshInput{Port: 22, User: "root", Auth: "generate", InstallGlances: true}, Types: provision.KeyTypes})
+		newSSHData{In: sshInput{Port: 22, User: "root", Auth: "generate", InstallGlances: true}, Types: provision.KeyTypes,
+			Defaults: defaultPaths()})
 }
 
-// formInput reads the add and edit forms. The install path fields are only
-// on the edit form; empty ones mean the defaults.
+// defaultPaths are the install paths used for the fields left empty.
+func defaultPaths() schema.InstallLayout {
+	l := provision.DefaultLayout()
+	return schema.InstallLayout{BinDir: l.BinDir, StateDir: l.StateDir, ConfigDir: l.ConfigDir, NginxDir: l.NginxDir, UnitDir: l.UnitDir,
+		NginxConf: "/etc/nginx/nginx.conf"}
+}
+
+// formInput reads the add and edit forms; empty install path fields mean
+// the defaults.
 func formInput(r *http.Request) sshInput {
 	port, err := strconv.Atoi(strings.TrimSpace(r.PostFormValue("port")))
 	if err != nil || port < 0 {
@@ -486,7 +497,7 @@ func (pw *provisionWeb) createPage(w http.ResponseWriter, r *http.Request) {
 	}
 	s, err := pw.p.createSSHServer(r.Context(), pw.w.Actor(r), name, in)
 	if err != nil {
-		d := newSSHData{Name: name, In: in, Errors: fieldErrors{}, Types: provision.KeyTypes}
+		d := newSSHData{Name: name, In: in, Errors: fieldErrors{}, Types: provision.KeyTypes, Defaults: defaultPaths()}
 		d.In.PrivateKey, d.In.Password = "", "" // secrets are never sent back
 		var inv *errInvalidSSH
 		switch {
@@ -502,6 +513,7 @@ func (pw *provisionWeb) createPage(w http.ResponseWriter, r *http.Request) {
 		if d.Errors["private_key"] == "" && d.Errors["password"] == "" && (in.PrivateKey != "" || in.Password != "") {
 			d.Message += " For your safety the credential was not kept: enter it again."
 		}
+		d.CustomPaths = in.Paths != (schema.InstallLayout{}) || d.Errors["install_paths"] != ""
 		pw.w.Render(w, r, http.StatusUnprocessableEntity, "provision_new", "Add a server over SSH", "/provisioning", d)
 		return
 	}
@@ -534,9 +546,7 @@ func (pw *provisionWeb) renderEdit(w http.ResponseWriter, r *http.Request, statu
 		d.Errors = fieldErrors{}
 	}
 	d.CustomPaths = in.Paths != (schema.InstallLayout{}) || d.Errors["install_paths"] != ""
-	l := provision.DefaultLayout()
-	d.Defaults = schema.InstallLayout{BinDir: l.BinDir, StateDir: l.StateDir, ConfigDir: l.ConfigDir, NginxDir: l.NginxDir, UnitDir: l.UnitDir,
-		NginxConf: "/etc/nginx/nginx.conf"}
+	d.Defaults = defaultPaths()
 	pw.w.Render(w, r, status, "provision_edit", "SSH settings of "+s.Name, "/provisioning", d)
 }
 
