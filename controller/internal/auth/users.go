@@ -245,6 +245,39 @@ func (s *Users) SetPassword(ctx context.Context, actor audit.Actor, id int, pass
 	return s.audit.Record(ctx, audit.For(actor, "user.password", target(u.Username), "password changed; sessions ended"))
 }
 
+// ChangeOwnPassword replaces the password of user id, who proves they hold
+// the current one. A wrong current password counts against the sign-in
+// throttle of the account and of clientAddr, so a stolen session cannot guess
+// it faster than a sign-in form could. All of the user's sessions end.
+func (s *Users) ChangeOwnPassword(ctx context.Context, actor audit.Actor, id int, current, next, clientAddr string) error {
+	u, err := s.client.User.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("get user: %w", err)
+	}
+	akey, ckey := accountKey(u.Username), addressKey(clientAddr)
+	if wait := s.throttle.wait(s.now(), akey, ckey); wait > 0 {
+		return &ThrottledError{RetryAfter: wait}
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(current)) != nil {
+		s.throttle.fail(s.now(), akey, ckey)
+		if err := s.audit.Record(ctx, audit.For(actor, "user.password.failed", target(u.Username), "wrong current password")); err != nil {
+			s.log.Error("audit of a failed password change", "error", err)
+		}
+		return FieldErrors{"current_password": "is not your current password"}
+	}
+	s.throttle.succeed(akey)
+	if m := ValidatePassword(u.Username, next); m != "" {
+		return FieldErrors{"password": m}
+	}
+	if next == current {
+		return FieldErrors{"password": "must differ from the current password"}
+	}
+	return s.SetPassword(ctx, actor, id, next)
+}
+
 // SetDisabled disables or enables a user. Disabling ends all of the user's
 // sessions and stops their API tokens; the last enabled admin cannot be disabled.
 func (s *Users) SetDisabled(ctx context.Context, actor audit.Actor, id int, disabled bool) error {

@@ -247,13 +247,8 @@ func (s *Server) usersPassword(w http.ResponseWriter, r *http.Request) {
 		s.pageActionFailed(w, r, "/users", err)
 		return
 	}
-	if me, _ := CurrentUser(r); me.ID == id {
-		// Changing your own password ends your other sessions, not this one.
-		if err := s.sessions.RenewToken(r.Context()); err != nil {
-			s.pageActionFailed(w, r, "/users", err)
-			return
-		}
-		s.sessions.Put(r.Context(), sessEpoch, u.SessionEpoch)
+	if me, _ := CurrentUser(r); me.ID == id && !s.keepSession(w, r, id, "/users") {
+		return // changing your own password ends your other sessions, not this one
 	}
 	s.Flash(r, "success", fmt.Sprintf("Password of %s changed; their sessions have ended.", u.Username))
 	http.Redirect(w, r, "/users", http.StatusSeeOther)

@@ -144,6 +144,8 @@ func (s *Server) builtinRoutes() []Route {
 		// Pages.
 		nav(page("GET", "/{$}", PolicyUser, s.dashboardPage), "Dashboard", 10),
 		page("POST", "/logout", PolicyUser, s.logout),
+		page("GET", "/account", PolicyUser, s.accountPage),
+		page("POST", "/account/password", PolicyUser, s.accountPassword),
 		nav(page("GET", "/users", PolicyAdmin, s.usersPage), "Users", 30),
 		page("POST", "/users", PolicyAdmin, s.usersCreate),
 		page("POST", "/users/{id}/password", PolicyAdmin, s.usersPassword),
@@ -160,6 +162,7 @@ func (s *Server) builtinRoutes() []Route {
 
 		// JSON API.
 		api("GET", "/api/v1/me", PolicyUser, s.apiMe),
+		api("POST", "/api/v1/me/password", PolicyUser, s.apiMePassword),
 		api("GET", "/api/v1/users", PolicyAdmin, s.apiUsersList),
 		api("POST", "/api/v1/users", PolicyAdmin, s.apiUsersCreate),
 		api("PATCH", "/api/v1/users/{id}", PolicyAdmin, s.apiUsersPatch),

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
 	"github.com/gatehousehq/gatehouse/controller/internal/config"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
@@ -179,4 +180,97 @@ func TestCookieFlags(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestChangeOwnPassword: any user changes their own password on the account
+// page or through the API, proving the current one; wrong guesses are
+// throttled like sign-ins; their other sessions end, this one carries on.
+func TestChangeOwnPassword(t *testing.T) {
+	bothDialects(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, config.Config{})
+		dan := e.createUser("dan", "dans password", auth.RoleUser)
+		laptop := e.login("dan", "dans password")
+		phone := e.login("dan", "dans password")
+
+		r := e.do(req{method: "GET", path: "/account", cookie: laptop})
+		if r.StatusCode != http.StatusOK || !strings.Contains(r.body, "Signed in as <strong>dan</strong>, a user") ||
+			!strings.Contains(r.body, `action="/account/password"`) || !strings.Contains(r.body, `href="/account"`) {
+			t.Fatalf("account page: %d\n%s", r.StatusCode, r.body)
+		}
+		change := func(cookie, current, next, confirm string) resp {
+			return e.do(req{method: "POST", path: "/account/password", cookie: cookie,
+				form: url.Values{"current_password": {current}, "password": {next}, "confirm": {confirm}}})
+		}
+		for _, tc := range []struct{ current, next, confirm, want string }{
+			{"dans password", "dans new password", "dans new passwrd", "does not match the new password"},
+			{"not dans password", "dans new password", "dans new password", "is not your current password"},
+			{"dans password", "short", "short", "at least 10 characters"},
+			{"dans password", "dans password", "dans password", "must differ from the current password"},
+		} {
+			r := change(laptop, tc.current, tc.next, tc.confirm)
+			if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, tc.want) || strings.Contains(r.body, tc.next) {
+				t.Fatalf("%q: %d, want 422 saying %q without echoing a password\n%s", tc.want, r.StatusCode, tc.want, r.body)
+			}
+		}
+		if !e.signedIn(phone) || !e.signedIn(laptop) {
+			t.Fatal("a refused change ended a session")
+		}
+
+		r = change(laptop, "dans password", "dans new password", "dans new password")
+		renewed := sessionCookie(r)
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/account" || renewed == nil {
+			t.Fatalf("change: %d to %q, cookie %v", r.StatusCode, r.Header.Get("Location"), renewed)
+		}
+		if r := e.do(req{method: "GET", path: "/account", cookie: renewed.Value}); r.StatusCode != http.StatusOK ||
+			!strings.Contains(r.body, "Password changed. Your other sessions have ended.") {
+			t.Fatalf("after the change: %d", r.StatusCode)
+		}
+		if e.signedIn(phone) || e.signedIn(laptop) {
+			t.Fatal("an older session survived the change")
+		}
+		if r := e.do(req{method: "POST", path: "/login", form: url.Values{"username": {"dan"}, "password": {"dans password"}}}); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("the old password still signs in: %d", r.StatusCode)
+		}
+		e.login("dan", "dans new password")
+
+		// Through the API with a token: the current password is still needed,
+		// and the token keeps working.
+		_, token, err := e.tokens.Create(t.Context(), audit.System("test"), dan.ID, "script", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		api := func(current, next string) resp {
+			return e.do(req{method: "POST", path: "/api/v1/me/password", bearer: token, json: map[string]string{"current_password": current, "new_password": next}})
+		}
+		if r := api("", "dans third password"); r.StatusCode != http.StatusUnprocessableEntity || apiError(t, r).Fields["current_password"] == "" {
+			t.Fatalf("API without the current password: %d %s", r.StatusCode, r.body)
+		}
+		if r := api("dans new password", "dans third password"); r.StatusCode != http.StatusNoContent {
+			t.Fatalf("API change: %d %s", r.StatusCode, r.body)
+		}
+		if r := e.do(req{method: "GET", path: "/api/v1/me", bearer: token}); r.StatusCode != http.StatusOK {
+			t.Fatalf("the token stopped working: %d", r.StatusCode)
+		}
+
+		// Guessing the current password from a stolen session is throttled
+		// like signing in, and audited.
+		var last resp
+		for range 6 {
+			last = api("a wrong guess!!", "dans fourth password")
+		}
+		if last.StatusCode != http.StatusTooManyRequests || last.Header.Get("Retry-After") == "" {
+			t.Fatalf("after six wrong guesses: %d %s", last.StatusCode, last.body)
+		}
+		if r := api("dans third password", "dans fourth password"); r.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("the right password during the lockout: %d", r.StatusCode)
+		}
+		page, err := e.audit.List(t.Context(), audit.Query{Action: "user.password.failed"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// One on the page, the empty one and five guesses before the lockout.
+		if len(page.Events) != 7 || page.Events[0].Target != "user:dan" {
+			t.Fatalf("failed changes audited: %+v, want 7", page.Events)
+		}
+	})
 }

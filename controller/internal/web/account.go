@@ -1,0 +1,116 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/auth"
+)
+
+// accountData is the signed-in user's own page: who they are and the form
+// to change their password, with a message per field.
+type accountData struct {
+	User   auth.User
+	Errors auth.FieldErrors
+}
+
+func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
+	u, _ := CurrentUser(r)
+	w.Header().Set("Cache-Control", "no-store")
+	s.render(w, r, http.StatusOK, "account", "Your account", "", accountData{User: u, Errors: auth.FieldErrors{}})
+}
+
+// accountPassword changes the signed-in user's own password. The user's
+// other sessions end; this one carries on under a new session token.
+func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	w.Header().Set("Cache-Control", "no-store")
+	me, _ := CurrentUser(r)
+	fail := func(status int, fe auth.FieldErrors) {
+		s.render(w, r, status, "account", "Your account", "", accountData{User: me, Errors: fe})
+	}
+	next := r.PostForm.Get("password")
+	if next != r.PostForm.Get("confirm") {
+		fail(http.StatusUnprocessableEntity, auth.FieldErrors{"confirm": "does not match the new password"})
+		return
+	}
+	err := s.users.ChangeOwnPassword(r.Context(), s.Actor(r), me.ID, r.PostForm.Get("current_password"), next, s.ClientAddr(r))
+	var te *auth.ThrottledError
+	switch fe, isFE := auth.IsFieldErrors(err); {
+	case isFE:
+		fail(http.StatusUnprocessableEntity, fe)
+		return
+	case errors.As(err, &te):
+		w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
+		fail(http.StatusTooManyRequests, auth.FieldErrors{"current_password": "too many wrong passwords; try again in " + retryText(te.RetryAfter)})
+		return
+	case err != nil:
+		s.pageActionFailed(w, r, "/account", err)
+		return
+	}
+	if !s.keepSession(w, r, me.ID, "/account") {
+		return
+	}
+	s.Flash(r, "success", "Password changed. Your other sessions have ended.")
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+// keepSession carries the current session over a change that ended all of
+// user id's sessions: a new token, and the user's new session epoch.
+func (s *Server) keepSession(w http.ResponseWriter, r *http.Request, id int, back string) bool {
+	if err := s.renewSession(r, id); err != nil {
+		s.pageActionFailed(w, r, back, err)
+		return false
+	}
+	return true
+}
+
+func (s *Server) renewSession(r *http.Request, id int) error {
+	u, err := s.users.Get(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if err := s.sessions.RenewToken(r.Context()); err != nil {
+		return err
+	}
+	s.sessions.Put(r.Context(), sessEpoch, u.SessionEpoch)
+	return nil
+}
+
+type changePasswordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// apiMePassword changes the caller's own password; the current one is
+// required even with an API token. The caller's browser sessions end; API
+// tokens keep working.
+func (s *Server) apiMePassword(w http.ResponseWriter, r *http.Request) {
+	var req changePasswordRequest
+	if !DecodeJSON(w, r, &req) {
+		return
+	}
+	me, _ := CurrentUser(r)
+	err := s.users.ChangeOwnPassword(r.Context(), s.Actor(r), me.ID, req.CurrentPassword, req.NewPassword, s.ClientAddr(r))
+	var te *auth.ThrottledError
+	if errors.As(err, &te) {
+		w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
+		writeError(w, http.StatusTooManyRequests, "throttled", "too many wrong passwords; try again later", nil)
+		return
+	}
+	if err != nil {
+		s.apiFailed(w, r, err)
+		return
+	}
+	if CurrentIdentity(r).Token == nil {
+		// A browser session calling the API stays signed in.
+		if err := s.renewSession(r, me.ID); err != nil {
+			s.log.Error("renew session after a password change", "error", err)
+		}
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
