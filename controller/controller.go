@@ -331,7 +331,7 @@ func (c *Controller) bootstrapAdmin(ctx context.Context) error {
 	if _, err := c.users.Create(ctx, audit.System("first-run"), "admin", password, auth.RoleAdmin); err != nil {
 		return fmt.Errorf("create the first admin: %w", err)
 	}
-	fmt.Fprintf(c.out, "\nFirst run: an admin account was created.\n  user:     admin\n  password: %s\nThis password is shown only now; change it after logging in (Users page, or `gatehouse user passwd admin`).\n\n", password)
+	fmt.Fprintf(c.out, "\nFirst run: an admin account was created.\n  user:     admin\n  password: %s\nThis password is shown only now; change it after logging in (click your name at the top right, or run `gatehouse user passwd admin`).\n\n", password)
 	return nil
 }
 

@@ -19,7 +19,7 @@ type accountData struct {
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 	u, _ := CurrentUser(r)
 	w.Header().Set("Cache-Control", "no-store")
-	s.render(w, r, http.StatusOK, "account", "Your account", "", accountData{User: u, Errors: auth.FieldErrors{}})
+	s.render(w, r, http.StatusOK, "account", "Your account", "/account", accountData{User: u, Errors: auth.FieldErrors{}})
 }
 
 // accountPassword changes the signed-in user's own password. The user's
@@ -31,7 +31,7 @@ func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	me, _ := CurrentUser(r)
 	fail := func(status int, fe auth.FieldErrors) {
-		s.render(w, r, status, "account", "Your account", "", accountData{User: me, Errors: fe})
+		s.render(w, r, status, "account", "Your account", "/account", accountData{User: me, Errors: fe})
 	}
 	next := r.PostForm.Get("password")
 	if next != r.PostForm.Get("confirm") {
