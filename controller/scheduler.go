@@ -77,6 +77,9 @@ func (c *Controller) buildScheduler() error {
 			return err
 		}
 	}
+	if j := c.backupJob(); j != nil {
+		return c.sched.Add(*j)
+	}
 	return nil
 }
 

@@ -65,7 +65,7 @@ func Funcs(now func() time.Time) template.FuncMap {
 		"ago":      func(t any) string { return ago(now(), t) },
 		"datetime": func(t any) string { return formatTime(t, time.RFC3339) },
 		"when":     func(t any) string { return formatTime(t, "2006-01-02 15:04 MST") },
-		"bytes":    humanBytes,
+		"bytes":    HumanBytes,
 		// words turns a stored code such as reload_failed into words.
 		"words": func(s string) string { return strings.ReplaceAll(s, "_", " ") },
 		// unicode is the Unicode form of a punycode (IDN) name, or "" when the
@@ -212,8 +212,8 @@ func plural(n int, unit string) string {
 	return fmt.Sprintf("%d %ss", n, unit)
 }
 
-// humanBytes formats a byte count (any integer or float) with binary units.
-func humanBytes(v any) string {
+// HumanBytes formats a byte count (any integer or float) with binary units.
+func HumanBytes(v any) string {
 	var f float64
 	switch n := v.(type) {
 	case uint64:

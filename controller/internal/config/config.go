@@ -66,6 +66,10 @@ type Config struct {
 	RenewBefore       time.Duration // renew certificates this long before they expire
 	DNSCheckInterval  time.Duration // how often every domain's DNS is checked
 	CertCheckInterval time.Duration // how often renewals are due-checked and served certificates watched
+
+	// Backups of the SQLite database (PostgreSQL has its own tools).
+	BackupInterval time.Duration // how often a snapshot is written to DATA_DIR/backups; 0 turns it off
+	BackupKeep     int           // how many snapshots are kept
 }
 
 var caaIdentity = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)+$`)
@@ -98,6 +102,8 @@ func Default() Config {
 		RenewBefore:       30 * 24 * time.Hour,
 		DNSCheckInterval:  time.Hour,
 		CertCheckInterval: time.Hour,
+		BackupInterval:    24 * time.Hour,
+		BackupKeep:        3,
 	}
 }
 
@@ -223,6 +229,16 @@ func settings() []setting {
 		s("acme_email", "contact address given to the CA with the ACME account (optional)", func(c *Config) *string { return &c.ACMEEmail }),
 		s("acme_ca_roots", "PEM file of extra root certificates to trust when talking to the ACME directory (private CAs)", func(c *Config) *string { return &c.ACMECARoots }),
 		s("acme_caa_identity", "the CA's CAA identity, e.g. letsencrypt.org (default: read from the directory)", func(c *Config) *string { return &c.ACMECAAIdentity }),
+		d("backup_interval", "how often the SQLite database is snapshotted into DATA_DIR/backups (0 turns it off)", func(c *Config) *time.Duration { return &c.BackupInterval }),
+		mk("backup_keep", "how many database snapshots to keep",
+			func(c *Config, v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil {
+					return fmt.Errorf("%q is not a whole number", v)
+				}
+				c.BackupKeep = n
+				return nil
+			}, func(c *Config) string { return strconv.Itoa(c.BackupKeep) }),
 		mk("acme_http_port", "port the preflight fetches /.well-known/acme-challenge/ on (the CA always uses 80)",
 			func(c *Config, v string) error {
 				p, err := strconv.Atoi(v)
@@ -413,6 +429,12 @@ func (c Config) Validate() error {
 	}
 	if c.ACMECAAIdentity != "" && !caaIdentity.MatchString(c.ACMECAAIdentity) {
 		bad("acme_caa_identity", "%q must be a domain such as letsencrypt.org", c.ACMECAAIdentity)
+	}
+	if c.BackupInterval != 0 && c.BackupInterval < time.Minute {
+		bad("backup_interval", "%s is too short (at least 1m, or 0 to turn backups off)", c.BackupInterval)
+	}
+	if c.BackupKeep < 1 || c.BackupKeep > 1000 {
+		bad("backup_keep", "%d must be 1-1000", c.BackupKeep)
 	}
 	type minDur struct {
 		name string

@@ -52,6 +52,16 @@ func ParseURL(raw string) (dialectName, driver, dsn string, err error) {
 	return "", "", "", fmt.Errorf("database url %q: use sqlite:PATH or postgres://user@host/db", raw)
 }
 
+// SQLitePath returns the file of a SQLite database URL, or "" for others.
+func SQLitePath(raw string) string {
+	d, _, dsn, err := ParseURL(raw)
+	if err != nil || d != dialect.SQLite {
+		return ""
+	}
+	path, _, _ := strings.Cut(strings.TrimPrefix(dsn, "file:"), "?")
+	return path
+}
+
 func sqliteDSN(path string) (string, string, string, error) {
 	path, query, _ := strings.Cut(path, "?")
 	if path == "" {
