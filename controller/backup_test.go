@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/gatehousehq/gatehouse/internal/testutil/syncbuf"
 )
 
@@ -132,5 +134,32 @@ func TestBackupJob(t *testing.T) {
 	}
 	if _, ok := c2.sched.Job("database.backup"); ok {
 		t.Fatal("backup_interval 0 still registered the backup job")
+	}
+}
+
+// "gatehouse backup" writes a manual snapshot the job never prunes, or to
+// a new file of the admin's choosing, and never over an existing one.
+func TestAdminBackup(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(t, dir)
+	a, err := OpenAdmin(context.Background(), cfg, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	path, size, err := a.Backup(context.Background(), "")
+	if err != nil || size == 0 || filepath.Dir(path) != filepath.Join(dir, "backups") ||
+		!strings.HasPrefix(filepath.Base(path), "gatehouse-manual-") || scheduledBackup.MatchString(filepath.Base(path)) {
+		t.Fatalf("manual backup: %s %d %v", path, size, err)
+	}
+	to := filepath.Join(t.TempDir(), "before-upgrade.db")
+	if p, _, err := a.Backup(context.Background(), to); err != nil || p != to {
+		t.Fatalf("backup --to: %s %v", p, err)
+	}
+	if _, _, err := a.Backup(context.Background(), to); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Fatalf("backup over an existing file: %v", err)
+	}
+	if a.DatabasePath() != filepath.Join(dir, "gatehouse.db") {
+		t.Fatalf("database path %q", a.DatabasePath())
 	}
 }
