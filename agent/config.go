@@ -30,14 +30,16 @@ const (
 	DefaultBackoffMax  = 30 * time.Second
 	DefaultNginxBinary = "nginx"
 	DefaultNginxPID    = "/run/nginx.pid"
+	DefaultErrorLog    = "/var/log/nginx/error.log"
+	DefaultAccessLog   = "/var/log/nginx/access.log"
 	DefaultHTTPPort    = 80
 	DefaultHTTPSPort   = 443
 )
 
 // Capability is the agent's protocol capability sent in Hello. 2: applies
 // nginx releases, places ACME challenges, checks drift, and reports its nginx
-// setup in Hello.
-const Capability int32 = 2
+// setup in Hello. 3: reads nginx's error and access logs.
+const Capability int32 = 3
 
 // Config configures an Agent.
 type Config struct {
@@ -64,9 +66,12 @@ type Config struct {
 	NginxArgs []string
 	// NginxPIDFile is the nginx master's pid file; reloads signal that process.
 	NginxPIDFile string
-	// NginxErrorLog, optional, is nginx's main error log, read to report a
-	// refused reload at once.
-	NginxErrorLog string
+	// NginxErrorLog is nginx's main error log, read to report a refused
+	// reload at once and shown to admins on request. NginxAccessLog is the
+	// access log shown to admins. These are the only logs the agent reads
+	// for the controller.
+	NginxErrorLog  string
+	NginxAccessLog string
 	// NginxHTTPPort, NginxHTTPSPort and NginxBindAddress are where the
 	// managed server blocks listen; reported to the controller, which renders
 	// them. Empty bind address: all addresses.
@@ -95,6 +100,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.NginxPIDFile == "" {
 		c.NginxPIDFile = DefaultNginxPID
+	}
+	if c.NginxErrorLog == "" {
+		c.NginxErrorLog = DefaultErrorLog
+	}
+	if c.NginxAccessLog == "" {
+		c.NginxAccessLog = DefaultAccessLog
 	}
 	if c.NginxHTTPPort == 0 {
 		c.NginxHTTPPort = DefaultHTTPPort
@@ -146,6 +157,7 @@ func (c *Config) Validate() error {
 	for _, d := range []struct{ name, v string }{
 		{"state_dir", c.StateDir}, {"proc_root", c.ProcRoot}, {"sys_root", c.SysRoot}, {"token_file", c.TokenFile},
 		{"nginx_pid_file", c.NginxPIDFile}, {"nginx_error_log", c.NginxErrorLog},
+		{"nginx_access_log", c.NginxAccessLog},
 	} {
 		if d.v != "" && !filepath.IsAbs(d.v) {
 			errs = append(errs, fmt.Errorf("%s: %q must be an absolute path", d.name, d.v))
@@ -248,6 +260,7 @@ func configKeys(c *Config) map[string]configKey {
 		"nginx_args":         fieldsKey(&c.NginxArgs),
 		"nginx_pid_file":     stringKey(&c.NginxPIDFile),
 		"nginx_error_log":    stringKey(&c.NginxErrorLog),
+		"nginx_access_log":   stringKey(&c.NginxAccessLog),
 		"nginx_http_port":    intKey(&c.NginxHTTPPort),
 		"nginx_https_port":   intKey(&c.NginxHTTPSPort),
 		"nginx_bind_address": stringKey(&c.NginxBindAddress),
@@ -259,7 +272,7 @@ func configKeys(c *Config) map[string]configKey {
 // ConfigKeys lists the keys a config file and the environment accept.
 func ConfigKeys() []string {
 	return []string{"controller", "server_name", "ca_pin", "token", "token_file", "state_dir", "glances_url",
-		"nginx_dir", "nginx_binary", "nginx_args", "nginx_pid_file", "nginx_error_log", "nginx_http_port", "nginx_https_port", "nginx_bind_address",
+		"nginx_dir", "nginx_binary", "nginx_args", "nginx_pid_file", "nginx_error_log", "nginx_access_log", "nginx_http_port", "nginx_https_port", "nginx_bind_address",
 		"proc_root", "sys_root"}
 }
 

@@ -265,6 +265,8 @@ func (a *Agent) execute(ctx context.Context, cmd *agentv1.Command) *agentv1.Comm
 		return a.nginx.placeChallenge(ctx, k.PlaceChallenge)
 	case *agentv1.Command_RemoveChallenge:
 		return a.nginx.removeChallenge(ctx, k.RemoveChallenge)
+	case *agentv1.Command_ReadNginxLog:
+		return a.readNginxLog(k.ReadNginxLog)
 	default:
 		return cmdError(agentv1.ErrorCode_ERROR_CODE_UNSUPPORTED, "unknown command")
 	}

@@ -23,6 +23,57 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// NginxLog names one of the logs an agent reads: the paths are the agent's
+// own settings, never the controller's.
+type NginxLog int32
+
+const (
+	NginxLog_NGINX_LOG_UNSPECIFIED NginxLog = 0
+	NginxLog_NGINX_LOG_ERROR       NginxLog = 1
+	NginxLog_NGINX_LOG_ACCESS      NginxLog = 2
+)
+
+// Enum value maps for NginxLog.
+var (
+	NginxLog_name = map[int32]string{
+		0: "NGINX_LOG_UNSPECIFIED",
+		1: "NGINX_LOG_ERROR",
+		2: "NGINX_LOG_ACCESS",
+	}
+	NginxLog_value = map[string]int32{
+		"NGINX_LOG_UNSPECIFIED": 0,
+		"NGINX_LOG_ERROR":       1,
+		"NGINX_LOG_ACCESS":      2,
+	}
+)
+
+func (x NginxLog) Enum() *NginxLog {
+	p := new(NginxLog)
+	*p = x
+	return p
+}
+
+func (x NginxLog) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (NginxLog) Descriptor() protoreflect.EnumDescriptor {
+	return file_gatehouse_agent_v1_agent_proto_enumTypes[0].Descriptor()
+}
+
+func (NginxLog) Type() protoreflect.EnumType {
+	return &file_gatehouse_agent_v1_agent_proto_enumTypes[0]
+}
+
+func (x NginxLog) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use NginxLog.Descriptor instead.
+func (NginxLog) EnumDescriptor() ([]byte, []int) {
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{0}
+}
+
 type ApplyCode int32
 
 const (
@@ -62,11 +113,11 @@ func (x ApplyCode) String() string {
 }
 
 func (ApplyCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_gatehouse_agent_v1_agent_proto_enumTypes[0].Descriptor()
+	return file_gatehouse_agent_v1_agent_proto_enumTypes[1].Descriptor()
 }
 
 func (ApplyCode) Type() protoreflect.EnumType {
-	return &file_gatehouse_agent_v1_agent_proto_enumTypes[0]
+	return &file_gatehouse_agent_v1_agent_proto_enumTypes[1]
 }
 
 func (x ApplyCode) Number() protoreflect.EnumNumber {
@@ -75,7 +126,7 @@ func (x ApplyCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ApplyCode.Descriptor instead.
 func (ApplyCode) EnumDescriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{0}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{1}
 }
 
 type ErrorCode int32
@@ -121,11 +172,11 @@ func (x ErrorCode) String() string {
 }
 
 func (ErrorCode) Descriptor() protoreflect.EnumDescriptor {
-	return file_gatehouse_agent_v1_agent_proto_enumTypes[1].Descriptor()
+	return file_gatehouse_agent_v1_agent_proto_enumTypes[2].Descriptor()
 }
 
 func (ErrorCode) Type() protoreflect.EnumType {
-	return &file_gatehouse_agent_v1_agent_proto_enumTypes[1]
+	return &file_gatehouse_agent_v1_agent_proto_enumTypes[2]
 }
 
 func (x ErrorCode) Number() protoreflect.EnumNumber {
@@ -134,7 +185,7 @@ func (x ErrorCode) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorCode.Descriptor instead.
 func (ErrorCode) EnumDescriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{1}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{2}
 }
 
 // AgentMessage is one message from the agent on the Session stream.
@@ -714,6 +765,7 @@ type Command struct {
 	//	*Command_PlaceChallenge
 	//	*Command_RemoveChallenge
 	//	*Command_CheckNginxDrift
+	//	*Command_ReadNginxLog
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -815,6 +867,15 @@ func (x *Command) GetCheckNginxDrift() *CheckNginxDrift {
 	return nil
 }
 
+func (x *Command) GetReadNginxLog() *ReadNginxLog {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_ReadNginxLog); ok {
+			return x.ReadNginxLog
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -839,6 +900,10 @@ type Command_CheckNginxDrift struct {
 	CheckNginxDrift *CheckNginxDrift `protobuf:"bytes,14,opt,name=check_nginx_drift,json=checkNginxDrift,proto3,oneof"`
 }
 
+type Command_ReadNginxLog struct {
+	ReadNginxLog *ReadNginxLog `protobuf:"bytes,15,opt,name=read_nginx_log,json=readNginxLog,proto3,oneof"`
+}
+
 func (*Command_FetchGlancesPlugin) isCommand_Kind() {}
 
 func (*Command_ApplyNginxRelease) isCommand_Kind() {}
@@ -848,6 +913,8 @@ func (*Command_PlaceChallenge) isCommand_Kind() {}
 func (*Command_RemoveChallenge) isCommand_Kind() {}
 
 func (*Command_CheckNginxDrift) isCommand_Kind() {}
+
+func (*Command_ReadNginxLog) isCommand_Kind() {}
 
 // FetchGlancesPlugin returns one Glances plugin's raw JSON.
 type FetchGlancesPlugin struct {
@@ -1143,6 +1210,60 @@ func (*CheckNginxDrift) Descriptor() ([]byte, []int) {
 	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
+// ReadNginxLog returns the end of one of nginx's logs.
+type ReadNginxLog struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Log   NginxLog               `protobuf:"varint,1,opt,name=log,proto3,enum=gatehouse.agent.v1.NginxLog" json:"log,omitempty"`
+	// At most this many bytes from the end; the agent caps it.
+	MaxBytes      uint32 `protobuf:"varint,2,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadNginxLog) Reset() {
+	*x = ReadNginxLog{}
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadNginxLog) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadNginxLog) ProtoMessage() {}
+
+func (x *ReadNginxLog) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadNginxLog.ProtoReflect.Descriptor instead.
+func (*ReadNginxLog) Descriptor() ([]byte, []int) {
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *ReadNginxLog) GetLog() NginxLog {
+	if x != nil {
+		return x.Log
+	}
+	return NginxLog_NGINX_LOG_UNSPECIFIED
+}
+
+func (x *ReadNginxLog) GetMaxBytes() uint32 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
 // CommandResult answers the Command with the same id.
 type CommandResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1153,6 +1274,7 @@ type CommandResult struct {
 	//	*CommandResult_Apply
 	//	*CommandResult_Challenge
 	//	*CommandResult_Drift
+	//	*CommandResult_NginxLog
 	Result isCommandResult_Result `protobuf_oneof:"result"`
 	// Set when the command failed; result is then empty.
 	Error         *CommandError `protobuf:"bytes,20,opt,name=error,proto3" json:"error,omitempty"`
@@ -1162,7 +1284,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1174,7 +1296,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[14]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1187,7 +1309,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CommandResult) GetId() string {
@@ -1240,6 +1362,15 @@ func (x *CommandResult) GetDrift() *DriftResult {
 	return nil
 }
 
+func (x *CommandResult) GetNginxLog() *NginxLogResult {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_NginxLog); ok {
+			return x.NginxLog
+		}
+	}
+	return nil
+}
+
 func (x *CommandResult) GetError() *CommandError {
 	if x != nil {
 		return x.Error
@@ -1267,6 +1398,10 @@ type CommandResult_Drift struct {
 	Drift *DriftResult `protobuf:"bytes,13,opt,name=drift,proto3,oneof"`
 }
 
+type CommandResult_NginxLog struct {
+	NginxLog *NginxLogResult `protobuf:"bytes,14,opt,name=nginx_log,json=nginxLog,proto3,oneof"`
+}
+
 func (*CommandResult_GlancesPlugin) isCommandResult_Result() {}
 
 func (*CommandResult_Apply) isCommandResult_Result() {}
@@ -1274,6 +1409,8 @@ func (*CommandResult_Apply) isCommandResult_Result() {}
 func (*CommandResult_Challenge) isCommandResult_Result() {}
 
 func (*CommandResult_Drift) isCommandResult_Result() {}
+
+func (*CommandResult_NginxLog) isCommandResult_Result() {}
 
 type GlancesPluginResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1284,7 +1421,7 @@ type GlancesPluginResult struct {
 
 func (x *GlancesPluginResult) Reset() {
 	*x = GlancesPluginResult{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1296,7 +1433,7 @@ func (x *GlancesPluginResult) String() string {
 func (*GlancesPluginResult) ProtoMessage() {}
 
 func (x *GlancesPluginResult) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[15]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1309,7 +1446,7 @@ func (x *GlancesPluginResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GlancesPluginResult.ProtoReflect.Descriptor instead.
 func (*GlancesPluginResult) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *GlancesPluginResult) GetJson() []byte {
@@ -1332,7 +1469,7 @@ type ApplyResult struct {
 
 func (x *ApplyResult) Reset() {
 	*x = ApplyResult{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1344,7 +1481,7 @@ func (x *ApplyResult) String() string {
 func (*ApplyResult) ProtoMessage() {}
 
 func (x *ApplyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[16]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1357,7 +1494,7 @@ func (x *ApplyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyResult.ProtoReflect.Descriptor instead.
 func (*ApplyResult) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ApplyResult) GetCode() ApplyCode {
@@ -1389,7 +1526,7 @@ type ChallengeResult struct {
 
 func (x *ChallengeResult) Reset() {
 	*x = ChallengeResult{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1401,7 +1538,7 @@ func (x *ChallengeResult) String() string {
 func (*ChallengeResult) ProtoMessage() {}
 
 func (x *ChallengeResult) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[17]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1414,7 +1551,7 @@ func (x *ChallengeResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChallengeResult.ProtoReflect.Descriptor instead.
 func (*ChallengeResult) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 type DriftResult struct {
@@ -1428,7 +1565,7 @@ type DriftResult struct {
 
 func (x *DriftResult) Reset() {
 	*x = DriftResult{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1440,7 +1577,7 @@ func (x *DriftResult) String() string {
 func (*DriftResult) ProtoMessage() {}
 
 func (x *DriftResult) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[18]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1453,7 +1590,7 @@ func (x *DriftResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DriftResult.ProtoReflect.Descriptor instead.
 func (*DriftResult) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DriftResult) GetAdded() []string {
@@ -1477,6 +1614,85 @@ func (x *DriftResult) GetModified() []string {
 	return nil
 }
 
+// NginxLogResult is the end of a log: whole lines, oldest first.
+type NginxLogResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Data  []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	// Older lines exist before data.
+	Truncated bool `protobuf:"varint,2,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	// The file's size and modification time.
+	Size          int64                  `protobuf:"varint,3,opt,name=size,proto3" json:"size,omitempty"`
+	Modified      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=modified,proto3" json:"modified,omitempty"`
+	Path          string                 `protobuf:"bytes,5,opt,name=path,proto3" json:"path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *NginxLogResult) Reset() {
+	*x = NginxLogResult{}
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NginxLogResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NginxLogResult) ProtoMessage() {}
+
+func (x *NginxLogResult) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NginxLogResult.ProtoReflect.Descriptor instead.
+func (*NginxLogResult) Descriptor() ([]byte, []int) {
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *NginxLogResult) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *NginxLogResult) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
+func (x *NginxLogResult) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *NginxLogResult) GetModified() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Modified
+	}
+	return nil
+}
+
+func (x *NginxLogResult) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
 type CommandError struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Code          ErrorCode              `protobuf:"varint,1,opt,name=code,proto3,enum=gatehouse.agent.v1.ErrorCode" json:"code,omitempty"`
@@ -1487,7 +1703,7 @@ type CommandError struct {
 
 func (x *CommandError) Reset() {
 	*x = CommandError{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1499,7 +1715,7 @@ func (x *CommandError) String() string {
 func (*CommandError) ProtoMessage() {}
 
 func (x *CommandError) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[19]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1512,7 +1728,7 @@ func (x *CommandError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandError.ProtoReflect.Descriptor instead.
 func (*CommandError) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CommandError) GetCode() ErrorCode {
@@ -1539,7 +1755,7 @@ type RenewCertificateRequest struct {
 
 func (x *RenewCertificateRequest) Reset() {
 	*x = RenewCertificateRequest{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1767,7 @@ func (x *RenewCertificateRequest) String() string {
 func (*RenewCertificateRequest) ProtoMessage() {}
 
 func (x *RenewCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[20]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1780,7 @@ func (x *RenewCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RenewCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{20}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RenewCertificateRequest) GetCsr() []byte {
@@ -1584,7 +1800,7 @@ type RenewCertificateResponse struct {
 
 func (x *RenewCertificateResponse) Reset() {
 	*x = RenewCertificateResponse{}
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1596,7 +1812,7 @@ func (x *RenewCertificateResponse) String() string {
 func (*RenewCertificateResponse) ProtoMessage() {}
 
 func (x *RenewCertificateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[21]
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1609,7 +1825,7 @@ func (x *RenewCertificateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewCertificateResponse.ProtoReflect.Descriptor instead.
 func (*RenewCertificateResponse) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{21}
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RenewCertificateResponse) GetCertificate() []byte {
@@ -1669,7 +1885,7 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x123\n" +
 	"\asent_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"\x1f\n" +
 	"\x05Close\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x82\x04\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xcc\x04\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x126\n" +
 	"\bdeadline\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12Z\n" +
@@ -1678,7 +1894,8 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"\x13apply_nginx_release\x18\v \x01(\v2%.gatehouse.agent.v1.ApplyNginxReleaseH\x00R\x11applyNginxRelease\x12M\n" +
 	"\x0fplace_challenge\x18\f \x01(\v2\".gatehouse.agent.v1.PlaceChallengeH\x00R\x0eplaceChallenge\x12P\n" +
 	"\x10remove_challenge\x18\r \x01(\v2#.gatehouse.agent.v1.RemoveChallengeH\x00R\x0fremoveChallenge\x12Q\n" +
-	"\x11check_nginx_drift\x18\x0e \x01(\v2#.gatehouse.agent.v1.CheckNginxDriftH\x00R\x0fcheckNginxDriftB\x06\n" +
+	"\x11check_nginx_drift\x18\x0e \x01(\v2#.gatehouse.agent.v1.CheckNginxDriftH\x00R\x0fcheckNginxDrift\x12H\n" +
+	"\x0eread_nginx_log\x18\x0f \x01(\v2 .gatehouse.agent.v1.ReadNginxLogH\x00R\freadNginxLogB\x06\n" +
 	"\x04kind\"(\n" +
 	"\x12FetchGlancesPlugin\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"d\n" +
@@ -1694,14 +1911,18 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"\x11key_authorization\x18\x02 \x01(\tR\x10keyAuthorization\"'\n" +
 	"\x0fRemoveChallenge\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\"\x11\n" +
-	"\x0fCheckNginxDrift\"\xea\x02\n" +
+	"\x0fCheckNginxDrift\"[\n" +
+	"\fReadNginxLog\x12.\n" +
+	"\x03log\x18\x01 \x01(\x0e2\x1c.gatehouse.agent.v1.NginxLogR\x03log\x12\x1b\n" +
+	"\tmax_bytes\x18\x02 \x01(\rR\bmaxBytes\"\xad\x03\n" +
 	"\rCommandResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12P\n" +
 	"\x0eglances_plugin\x18\n" +
 	" \x01(\v2'.gatehouse.agent.v1.GlancesPluginResultH\x00R\rglancesPlugin\x127\n" +
 	"\x05apply\x18\v \x01(\v2\x1f.gatehouse.agent.v1.ApplyResultH\x00R\x05apply\x12C\n" +
 	"\tchallenge\x18\f \x01(\v2#.gatehouse.agent.v1.ChallengeResultH\x00R\tchallenge\x127\n" +
-	"\x05drift\x18\r \x01(\v2\x1f.gatehouse.agent.v1.DriftResultH\x00R\x05drift\x126\n" +
+	"\x05drift\x18\r \x01(\v2\x1f.gatehouse.agent.v1.DriftResultH\x00R\x05drift\x12A\n" +
+	"\tnginx_log\x18\x0e \x01(\v2\".gatehouse.agent.v1.NginxLogResultH\x00R\bnginxLog\x126\n" +
 	"\x05error\x18\x14 \x01(\v2 .gatehouse.agent.v1.CommandErrorR\x05errorB\b\n" +
 	"\x06result\")\n" +
 	"\x13GlancesPluginResult\x12\x12\n" +
@@ -1714,7 +1935,13 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"\vDriftResult\x12\x14\n" +
 	"\x05added\x18\x01 \x03(\tR\x05added\x12\x18\n" +
 	"\aremoved\x18\x02 \x03(\tR\aremoved\x12\x1a\n" +
-	"\bmodified\x18\x03 \x03(\tR\bmodified\"[\n" +
+	"\bmodified\x18\x03 \x03(\tR\bmodified\"\xa2\x01\n" +
+	"\x0eNginxLogResult\x12\x12\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\x12\x1c\n" +
+	"\ttruncated\x18\x02 \x01(\bR\ttruncated\x12\x12\n" +
+	"\x04size\x18\x03 \x01(\x03R\x04size\x126\n" +
+	"\bmodified\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\bmodified\x12\x12\n" +
+	"\x04path\x18\x05 \x01(\tR\x04path\"[\n" +
 	"\fCommandError\x121\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x1d.gatehouse.agent.v1.ErrorCodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\"+\n" +
@@ -1722,7 +1949,11 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"\x03csr\x18\x01 \x01(\fR\x03csr\"W\n" +
 	"\x18RenewCertificateResponse\x12 \n" +
 	"\vcertificate\x18\x01 \x01(\fR\vcertificate\x12\x19\n" +
-	"\bca_chain\x18\x02 \x03(\fR\acaChain*\xa5\x01\n" +
+	"\bca_chain\x18\x02 \x03(\fR\acaChain*P\n" +
+	"\bNginxLog\x12\x19\n" +
+	"\x15NGINX_LOG_UNSPECIFIED\x10\x00\x12\x13\n" +
+	"\x0fNGINX_LOG_ERROR\x10\x01\x12\x14\n" +
+	"\x10NGINX_LOG_ACCESS\x10\x02*\xa5\x01\n" +
 	"\tApplyCode\x12\x1a\n" +
 	"\x16APPLY_CODE_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12APPLY_CODE_APPLIED\x10\x01\x12\x1a\n" +
@@ -1752,78 +1983,85 @@ func file_gatehouse_agent_v1_agent_proto_rawDescGZIP() []byte {
 	return file_gatehouse_agent_v1_agent_proto_rawDescData
 }
 
-var file_gatehouse_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_gatehouse_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_gatehouse_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_gatehouse_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
 var file_gatehouse_agent_v1_agent_proto_goTypes = []any{
-	(ApplyCode)(0),                   // 0: gatehouse.agent.v1.ApplyCode
-	(ErrorCode)(0),                   // 1: gatehouse.agent.v1.ErrorCode
-	(*AgentMessage)(nil),             // 2: gatehouse.agent.v1.AgentMessage
-	(*ControllerMessage)(nil),        // 3: gatehouse.agent.v1.ControllerMessage
-	(*Hello)(nil),                    // 4: gatehouse.agent.v1.Hello
-	(*NginxNode)(nil),                // 5: gatehouse.agent.v1.NginxNode
-	(*Welcome)(nil),                  // 6: gatehouse.agent.v1.Welcome
-	(*Heartbeat)(nil),                // 7: gatehouse.agent.v1.Heartbeat
-	(*Close)(nil),                    // 8: gatehouse.agent.v1.Close
-	(*Command)(nil),                  // 9: gatehouse.agent.v1.Command
-	(*FetchGlancesPlugin)(nil),       // 10: gatehouse.agent.v1.FetchGlancesPlugin
-	(*ApplyNginxRelease)(nil),        // 11: gatehouse.agent.v1.ApplyNginxRelease
-	(*NginxFile)(nil),                // 12: gatehouse.agent.v1.NginxFile
-	(*PlaceChallenge)(nil),           // 13: gatehouse.agent.v1.PlaceChallenge
-	(*RemoveChallenge)(nil),          // 14: gatehouse.agent.v1.RemoveChallenge
-	(*CheckNginxDrift)(nil),          // 15: gatehouse.agent.v1.CheckNginxDrift
-	(*CommandResult)(nil),            // 16: gatehouse.agent.v1.CommandResult
-	(*GlancesPluginResult)(nil),      // 17: gatehouse.agent.v1.GlancesPluginResult
-	(*ApplyResult)(nil),              // 18: gatehouse.agent.v1.ApplyResult
-	(*ChallengeResult)(nil),          // 19: gatehouse.agent.v1.ChallengeResult
-	(*DriftResult)(nil),              // 20: gatehouse.agent.v1.DriftResult
-	(*CommandError)(nil),             // 21: gatehouse.agent.v1.CommandError
-	(*RenewCertificateRequest)(nil),  // 22: gatehouse.agent.v1.RenewCertificateRequest
-	(*RenewCertificateResponse)(nil), // 23: gatehouse.agent.v1.RenewCertificateResponse
-	(*HostFacts)(nil),                // 24: gatehouse.agent.v1.HostFacts
-	(*durationpb.Duration)(nil),      // 25: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 26: google.protobuf.Timestamp
-	(*MetricsBatch)(nil),             // 27: gatehouse.agent.v1.MetricsBatch
-	(*MetricsAck)(nil),               // 28: gatehouse.agent.v1.MetricsAck
+	(NginxLog)(0),                    // 0: gatehouse.agent.v1.NginxLog
+	(ApplyCode)(0),                   // 1: gatehouse.agent.v1.ApplyCode
+	(ErrorCode)(0),                   // 2: gatehouse.agent.v1.ErrorCode
+	(*AgentMessage)(nil),             // 3: gatehouse.agent.v1.AgentMessage
+	(*ControllerMessage)(nil),        // 4: gatehouse.agent.v1.ControllerMessage
+	(*Hello)(nil),                    // 5: gatehouse.agent.v1.Hello
+	(*NginxNode)(nil),                // 6: gatehouse.agent.v1.NginxNode
+	(*Welcome)(nil),                  // 7: gatehouse.agent.v1.Welcome
+	(*Heartbeat)(nil),                // 8: gatehouse.agent.v1.Heartbeat
+	(*Close)(nil),                    // 9: gatehouse.agent.v1.Close
+	(*Command)(nil),                  // 10: gatehouse.agent.v1.Command
+	(*FetchGlancesPlugin)(nil),       // 11: gatehouse.agent.v1.FetchGlancesPlugin
+	(*ApplyNginxRelease)(nil),        // 12: gatehouse.agent.v1.ApplyNginxRelease
+	(*NginxFile)(nil),                // 13: gatehouse.agent.v1.NginxFile
+	(*PlaceChallenge)(nil),           // 14: gatehouse.agent.v1.PlaceChallenge
+	(*RemoveChallenge)(nil),          // 15: gatehouse.agent.v1.RemoveChallenge
+	(*CheckNginxDrift)(nil),          // 16: gatehouse.agent.v1.CheckNginxDrift
+	(*ReadNginxLog)(nil),             // 17: gatehouse.agent.v1.ReadNginxLog
+	(*CommandResult)(nil),            // 18: gatehouse.agent.v1.CommandResult
+	(*GlancesPluginResult)(nil),      // 19: gatehouse.agent.v1.GlancesPluginResult
+	(*ApplyResult)(nil),              // 20: gatehouse.agent.v1.ApplyResult
+	(*ChallengeResult)(nil),          // 21: gatehouse.agent.v1.ChallengeResult
+	(*DriftResult)(nil),              // 22: gatehouse.agent.v1.DriftResult
+	(*NginxLogResult)(nil),           // 23: gatehouse.agent.v1.NginxLogResult
+	(*CommandError)(nil),             // 24: gatehouse.agent.v1.CommandError
+	(*RenewCertificateRequest)(nil),  // 25: gatehouse.agent.v1.RenewCertificateRequest
+	(*RenewCertificateResponse)(nil), // 26: gatehouse.agent.v1.RenewCertificateResponse
+	(*HostFacts)(nil),                // 27: gatehouse.agent.v1.HostFacts
+	(*durationpb.Duration)(nil),      // 28: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 29: google.protobuf.Timestamp
+	(*MetricsBatch)(nil),             // 30: gatehouse.agent.v1.MetricsBatch
+	(*MetricsAck)(nil),               // 31: gatehouse.agent.v1.MetricsAck
 }
 var file_gatehouse_agent_v1_agent_proto_depIdxs = []int32{
-	4,  // 0: gatehouse.agent.v1.AgentMessage.hello:type_name -> gatehouse.agent.v1.Hello
-	16, // 1: gatehouse.agent.v1.AgentMessage.result:type_name -> gatehouse.agent.v1.CommandResult
-	7,  // 2: gatehouse.agent.v1.AgentMessage.heartbeat:type_name -> gatehouse.agent.v1.Heartbeat
-	6,  // 3: gatehouse.agent.v1.ControllerMessage.welcome:type_name -> gatehouse.agent.v1.Welcome
-	9,  // 4: gatehouse.agent.v1.ControllerMessage.command:type_name -> gatehouse.agent.v1.Command
-	7,  // 5: gatehouse.agent.v1.ControllerMessage.heartbeat:type_name -> gatehouse.agent.v1.Heartbeat
-	8,  // 6: gatehouse.agent.v1.ControllerMessage.close:type_name -> gatehouse.agent.v1.Close
-	24, // 7: gatehouse.agent.v1.Hello.facts:type_name -> gatehouse.agent.v1.HostFacts
-	5,  // 8: gatehouse.agent.v1.Hello.nginx:type_name -> gatehouse.agent.v1.NginxNode
-	25, // 9: gatehouse.agent.v1.Welcome.metrics_interval:type_name -> google.protobuf.Duration
-	26, // 10: gatehouse.agent.v1.Welcome.server_time:type_name -> google.protobuf.Timestamp
-	25, // 11: gatehouse.agent.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
-	26, // 12: gatehouse.agent.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
-	26, // 13: gatehouse.agent.v1.Command.deadline:type_name -> google.protobuf.Timestamp
-	10, // 14: gatehouse.agent.v1.Command.fetch_glances_plugin:type_name -> gatehouse.agent.v1.FetchGlancesPlugin
-	11, // 15: gatehouse.agent.v1.Command.apply_nginx_release:type_name -> gatehouse.agent.v1.ApplyNginxRelease
-	13, // 16: gatehouse.agent.v1.Command.place_challenge:type_name -> gatehouse.agent.v1.PlaceChallenge
-	14, // 17: gatehouse.agent.v1.Command.remove_challenge:type_name -> gatehouse.agent.v1.RemoveChallenge
-	15, // 18: gatehouse.agent.v1.Command.check_nginx_drift:type_name -> gatehouse.agent.v1.CheckNginxDrift
-	12, // 19: gatehouse.agent.v1.ApplyNginxRelease.files:type_name -> gatehouse.agent.v1.NginxFile
-	17, // 20: gatehouse.agent.v1.CommandResult.glances_plugin:type_name -> gatehouse.agent.v1.GlancesPluginResult
-	18, // 21: gatehouse.agent.v1.CommandResult.apply:type_name -> gatehouse.agent.v1.ApplyResult
-	19, // 22: gatehouse.agent.v1.CommandResult.challenge:type_name -> gatehouse.agent.v1.ChallengeResult
-	20, // 23: gatehouse.agent.v1.CommandResult.drift:type_name -> gatehouse.agent.v1.DriftResult
-	21, // 24: gatehouse.agent.v1.CommandResult.error:type_name -> gatehouse.agent.v1.CommandError
-	0,  // 25: gatehouse.agent.v1.ApplyResult.code:type_name -> gatehouse.agent.v1.ApplyCode
-	1,  // 26: gatehouse.agent.v1.CommandError.code:type_name -> gatehouse.agent.v1.ErrorCode
-	2,  // 27: gatehouse.agent.v1.AgentService.Session:input_type -> gatehouse.agent.v1.AgentMessage
-	27, // 28: gatehouse.agent.v1.AgentService.ReportMetrics:input_type -> gatehouse.agent.v1.MetricsBatch
-	22, // 29: gatehouse.agent.v1.AgentService.RenewCertificate:input_type -> gatehouse.agent.v1.RenewCertificateRequest
-	3,  // 30: gatehouse.agent.v1.AgentService.Session:output_type -> gatehouse.agent.v1.ControllerMessage
-	28, // 31: gatehouse.agent.v1.AgentService.ReportMetrics:output_type -> gatehouse.agent.v1.MetricsAck
-	23, // 32: gatehouse.agent.v1.AgentService.RenewCertificate:output_type -> gatehouse.agent.v1.RenewCertificateResponse
-	30, // [30:33] is the sub-list for method output_type
-	27, // [27:30] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	5,  // 0: gatehouse.agent.v1.AgentMessage.hello:type_name -> gatehouse.agent.v1.Hello
+	18, // 1: gatehouse.agent.v1.AgentMessage.result:type_name -> gatehouse.agent.v1.CommandResult
+	8,  // 2: gatehouse.agent.v1.AgentMessage.heartbeat:type_name -> gatehouse.agent.v1.Heartbeat
+	7,  // 3: gatehouse.agent.v1.ControllerMessage.welcome:type_name -> gatehouse.agent.v1.Welcome
+	10, // 4: gatehouse.agent.v1.ControllerMessage.command:type_name -> gatehouse.agent.v1.Command
+	8,  // 5: gatehouse.agent.v1.ControllerMessage.heartbeat:type_name -> gatehouse.agent.v1.Heartbeat
+	9,  // 6: gatehouse.agent.v1.ControllerMessage.close:type_name -> gatehouse.agent.v1.Close
+	27, // 7: gatehouse.agent.v1.Hello.facts:type_name -> gatehouse.agent.v1.HostFacts
+	6,  // 8: gatehouse.agent.v1.Hello.nginx:type_name -> gatehouse.agent.v1.NginxNode
+	28, // 9: gatehouse.agent.v1.Welcome.metrics_interval:type_name -> google.protobuf.Duration
+	29, // 10: gatehouse.agent.v1.Welcome.server_time:type_name -> google.protobuf.Timestamp
+	28, // 11: gatehouse.agent.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
+	29, // 12: gatehouse.agent.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
+	29, // 13: gatehouse.agent.v1.Command.deadline:type_name -> google.protobuf.Timestamp
+	11, // 14: gatehouse.agent.v1.Command.fetch_glances_plugin:type_name -> gatehouse.agent.v1.FetchGlancesPlugin
+	12, // 15: gatehouse.agent.v1.Command.apply_nginx_release:type_name -> gatehouse.agent.v1.ApplyNginxRelease
+	14, // 16: gatehouse.agent.v1.Command.place_challenge:type_name -> gatehouse.agent.v1.PlaceChallenge
+	15, // 17: gatehouse.agent.v1.Command.remove_challenge:type_name -> gatehouse.agent.v1.RemoveChallenge
+	16, // 18: gatehouse.agent.v1.Command.check_nginx_drift:type_name -> gatehouse.agent.v1.CheckNginxDrift
+	17, // 19: gatehouse.agent.v1.Command.read_nginx_log:type_name -> gatehouse.agent.v1.ReadNginxLog
+	13, // 20: gatehouse.agent.v1.ApplyNginxRelease.files:type_name -> gatehouse.agent.v1.NginxFile
+	0,  // 21: gatehouse.agent.v1.ReadNginxLog.log:type_name -> gatehouse.agent.v1.NginxLog
+	19, // 22: gatehouse.agent.v1.CommandResult.glances_plugin:type_name -> gatehouse.agent.v1.GlancesPluginResult
+	20, // 23: gatehouse.agent.v1.CommandResult.apply:type_name -> gatehouse.agent.v1.ApplyResult
+	21, // 24: gatehouse.agent.v1.CommandResult.challenge:type_name -> gatehouse.agent.v1.ChallengeResult
+	22, // 25: gatehouse.agent.v1.CommandResult.drift:type_name -> gatehouse.agent.v1.DriftResult
+	23, // 26: gatehouse.agent.v1.CommandResult.nginx_log:type_name -> gatehouse.agent.v1.NginxLogResult
+	24, // 27: gatehouse.agent.v1.CommandResult.error:type_name -> gatehouse.agent.v1.CommandError
+	1,  // 28: gatehouse.agent.v1.ApplyResult.code:type_name -> gatehouse.agent.v1.ApplyCode
+	29, // 29: gatehouse.agent.v1.NginxLogResult.modified:type_name -> google.protobuf.Timestamp
+	2,  // 30: gatehouse.agent.v1.CommandError.code:type_name -> gatehouse.agent.v1.ErrorCode
+	3,  // 31: gatehouse.agent.v1.AgentService.Session:input_type -> gatehouse.agent.v1.AgentMessage
+	30, // 32: gatehouse.agent.v1.AgentService.ReportMetrics:input_type -> gatehouse.agent.v1.MetricsBatch
+	25, // 33: gatehouse.agent.v1.AgentService.RenewCertificate:input_type -> gatehouse.agent.v1.RenewCertificateRequest
+	4,  // 34: gatehouse.agent.v1.AgentService.Session:output_type -> gatehouse.agent.v1.ControllerMessage
+	31, // 35: gatehouse.agent.v1.AgentService.ReportMetrics:output_type -> gatehouse.agent.v1.MetricsAck
+	26, // 36: gatehouse.agent.v1.AgentService.RenewCertificate:output_type -> gatehouse.agent.v1.RenewCertificateResponse
+	34, // [34:37] is the sub-list for method output_type
+	31, // [31:34] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_agent_v1_agent_proto_init() }
@@ -1850,20 +2088,22 @@ func file_gatehouse_agent_v1_agent_proto_init() {
 		(*Command_PlaceChallenge)(nil),
 		(*Command_RemoveChallenge)(nil),
 		(*Command_CheckNginxDrift)(nil),
+		(*Command_ReadNginxLog)(nil),
 	}
-	file_gatehouse_agent_v1_agent_proto_msgTypes[14].OneofWrappers = []any{
+	file_gatehouse_agent_v1_agent_proto_msgTypes[15].OneofWrappers = []any{
 		(*CommandResult_GlancesPlugin)(nil),
 		(*CommandResult_Apply)(nil),
 		(*CommandResult_Challenge)(nil),
 		(*CommandResult_Drift)(nil),
+		(*CommandResult_NginxLog)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_agent_v1_agent_proto_rawDesc), len(file_gatehouse_agent_v1_agent_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   22,
+			NumEnums:      3,
+			NumMessages:   24,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
