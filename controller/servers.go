@@ -56,6 +56,8 @@ func (sv *serversWeb) register() error {
 		api("GET", "/api/v1/servers/{id}/metrics", web.PolicyUser, sv.apiMetrics),
 		api("GET", "/api/v1/servers/{id}/latest", web.PolicyUser, sv.apiLatest),
 		api("GET", "/api/v1/servers/{id}/glances/{plugin}", web.PolicyUser, sv.apiGlances),
+		page("GET", "/servers/{id}/logs", web.PolicyAdmin, sv.logsPage),
+		api("GET", "/api/v1/servers/{id}/logs/{log}", web.PolicyAdmin, sv.apiLog),
 	} {
 		if err := sv.w.Register(r); err != nil {
 			return err

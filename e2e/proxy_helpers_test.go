@@ -27,8 +27,8 @@ import (
 // foreground so the test owns it.
 type nodeNginx struct {
 	*proc
-	prefix, conf, pidFile, errorLog string
-	dir                             string // the agent's managed directory
+	prefix, conf, pidFile, errorLog, accessLog string
+	dir                                        string // the agent's managed directory
 }
 
 // proxyReadableDir is a temp dir that nginx workers (nobody) can traverse, as /etc/nginx is.
@@ -52,7 +52,7 @@ func startNodeNginx(t *testing.T) *nodeNginx {
 	prefix := proxyReadableDir(t)
 	n := &nodeNginx{
 		prefix: prefix, conf: filepath.Join(prefix, "nginx.conf"), pidFile: filepath.Join(prefix, "nginx.pid"),
-		errorLog: filepath.Join(prefix, "error.log"), dir: filepath.Join(prefix, "gatehouse"),
+		errorLog: filepath.Join(prefix, "error.log"), accessLog: filepath.Join(prefix, "access.log"), dir: filepath.Join(prefix, "gatehouse"),
 	}
 	userLine := ""
 	if os.Geteuid() == 0 {
@@ -76,7 +76,7 @@ pid %s;
 error_log %s;
 events { worker_connections 256; }
 http {
-    access_log off;
+    access_log %[7]s;
     default_type text/plain;
     client_body_temp_path %[5]s/tmp/body;
     proxy_temp_path %[5]s/tmp/proxy;
@@ -88,7 +88,7 @@ http {
 stream {
     include %[6]s/current/stream/*.conf;
 }
-`, load, userLine, n.pidFile, n.errorLog, prefix, n.dir)
+`, load, userLine, n.pidFile, n.errorLog, prefix, n.dir, n.accessLog)
 	if err := os.MkdirAll(filepath.Join(prefix, "tmp"), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -117,6 +117,7 @@ func (n *nodeNginx) agentEnv(httpPort, httpsPort int) []string {
 		"GATEHOUSE_AGENT_NGINX_ARGS=-p " + n.prefix + " -c " + n.conf,
 		"GATEHOUSE_AGENT_NGINX_PID_FILE=" + n.pidFile,
 		"GATEHOUSE_AGENT_NGINX_ERROR_LOG=" + n.errorLog,
+		"GATEHOUSE_AGENT_NGINX_ACCESS_LOG=" + n.accessLog,
 		"GATEHOUSE_AGENT_NGINX_HTTP_PORT=" + strconv.Itoa(httpPort),
 		"GATEHOUSE_AGENT_NGINX_HTTPS_PORT=" + strconv.Itoa(httpsPort),
 		"GATEHOUSE_AGENT_NGINX_BIND_ADDRESS=127.0.0.1",

@@ -198,6 +198,37 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	}
 	proxyAssertCurrent(t, ngx.dir, good)
 	roundRobin("the previous revision to keep serving after a failed reload")
+
+	// nginx's logs, read through the agent: the access log has the requests
+	// made above, the error log the refused reload, and the page shows them.
+	type logView struct {
+		Path  string   `json:"path"`
+		Lines []string `json:"lines"`
+	}
+	probe, err := net.Dial("tcp", node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprint(probe, "GET /logs-probe HTTP/1.1\r\nHost: app.test\r\nUser-Agent: <b>x</b>\r\nConnection: close\r\n\r\n")
+	io.Copy(io.Discard, probe)
+	probe.Close()
+	var access, errs logView
+	eventually(t, 10*time.Second, "the probe in the access log", func() bool {
+		c.proxyAPI(200, "GET", fmt.Sprintf("/api/v1/servers/%d/logs/access?q=logs-probe", id), nil, &access)
+		return len(access.Lines) == 1
+	})
+	if access.Path != ngx.accessLog || !strings.Contains(access.Lines[0], "GET /logs-probe HTTP/1.1") || !strings.Contains(access.Lines[0], "<b>x</b>") {
+		t.Fatalf("access log: %+v", access)
+	}
+	c.proxyAPI(200, "GET", fmt.Sprintf("/api/v1/servers/%d/logs/error?q=address+already+in+use", id), nil, &errs)
+	if errs.Path != ngx.errorLog || len(errs.Lines) == 0 || !strings.Contains(errs.Lines[0], "[emerg]") {
+		t.Fatalf("error log: %+v", errs)
+	}
+	c.proxyAPI(404, "GET", fmt.Sprintf("/api/v1/servers/%d/logs/passwd", id), nil, nil)
+	if page := c.page(fmt.Sprintf("/servers/%d/logs?log=access&q=logs-probe", id)); !strings.Contains(page, "&lt;b&gt;x&lt;/b&gt;") ||
+		strings.Contains(page, "<b>x</b>") || !strings.Contains(page, ngx.accessLog) {
+		t.Fatalf("the logs page does not show the access log escaped:\n%s", page)
+	}
 	// The server list shows the failure at a glance, linking to the revisions.
 	if page := c.proxyPage("/servers"); !strings.Contains(page, fmt.Sprintf(`r%d failed: reload failed`, d.Revision.Number)) ||
 		!strings.Contains(page, fmt.Sprintf(`href="/servers/%d/revisions"`, id)) {

@@ -42,6 +42,8 @@
   // A dialog the server rendered open (after a validation error) becomes modal.
   document.addEventListener("DOMContentLoaded", () => {
     for (const d of document.querySelectorAll("dialog[open]")) openDialog(d.id);
+    // A log reads like tail: the newest lines, at the bottom, in view.
+    for (const pre of document.querySelectorAll("[data-log-lines]")) pre.scrollTop = pre.scrollHeight;
   });
 
   // Live updates: elements with data-live="TOPIC" subscribe to that topic.
