@@ -1373,4 +1373,12 @@ func init() {
 	userDescSessionEpoch := userFields[4].Descriptor()
 	// user.DefaultSessionEpoch holds the default value on creation for the session_epoch field.
 	user.DefaultSessionEpoch = userDescSessionEpoch.Default.(int)
+	// userDescTotpEnabled is the schema descriptor for totp_enabled field.
+	userDescTotpEnabled := userFields[7].Descriptor()
+	// user.DefaultTotpEnabled holds the default value on creation for the totp_enabled field.
+	user.DefaultTotpEnabled = userDescTotpEnabled.Default.(bool)
+	// userDescTotpLastStep is the schema descriptor for totp_last_step field.
+	userDescTotpLastStep := userFields[8].Descriptor()
+	// user.DefaultTotpLastStep holds the default value on creation for the totp_last_step field.
+	user.DefaultTotpLastStep = userDescTotpLastStep.Default.(int64)
 }

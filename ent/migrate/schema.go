@@ -891,6 +891,9 @@ var (
 		{Name: "disabled", Type: field.TypeBool, Default: false},
 		{Name: "session_epoch", Type: field.TypeInt, Default: 0},
 		{Name: "last_login_at", Type: field.TypeTime, Nullable: true},
+		{Name: "totp_secret", Type: field.TypeBytes, Nullable: true},
+		{Name: "totp_enabled", Type: field.TypeBool, Default: false},
+		{Name: "totp_last_step", Type: field.TypeInt64, Default: 0},
 	}
 	// UsersTable holds the schema information for the "users" table.
 	UsersTable = &schema.Table{

@@ -26,6 +26,13 @@ func (User) Fields() []ent.Field {
 		// carrying an older epoch are refused.
 		field.Int("session_epoch").Default(0),
 		field.Time("last_login_at").Optional().Nillable(),
+		// TOTPSecret is the second factor's shared secret, sealed with the
+		// master key; set while being set up, in force once TOTPEnabled.
+		field.Bytes("totp_secret").Optional().Sensitive(),
+		field.Bool("totp_enabled").Default(false),
+		// TOTPLastStep is the newest time step a code was accepted for, so a
+		// code is never accepted twice.
+		field.Int64("totp_last_step").Default(0),
 	}
 }
 

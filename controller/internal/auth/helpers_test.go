@@ -11,6 +11,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
+	"github.com/gatehousehq/gatehouse/controller/internal/secrets"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
 	"github.com/gatehousehq/gatehouse/controller/internal/store/storetest"
 	"github.com/gatehousehq/gatehouse/internal/testutil/pgtest"
@@ -56,7 +57,15 @@ func newFixture(t *testing.T, db *store.DB) *fixture {
 	t.Helper()
 	rec := audit.New(db.Client, hclog.NewNullLogger())
 	c := newClock()
-	users, err := NewUsers(db.Client, rec, hclog.NewNullLogger(), UsersOptions{BcryptCost: bcrypt.MinCost, Now: c.Now})
+	key, err := secrets.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := secrets.NewBox(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := NewUsers(db.Client, rec, hclog.NewNullLogger(), UsersOptions{BcryptCost: bcrypt.MinCost, Now: c.Now, Secrets: box})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,8 @@ type User struct {
 	SessionEpoch int
 	LastLoginAt  *time.Time
 	CreatedAt    time.Time
+	// TOTP says a second factor is needed to sign in.
+	TOTP bool
 }
 
 // IsAdmin reports whether u has the admin role.
@@ -62,7 +64,7 @@ func (u User) Actor(remoteAddr string) audit.Actor {
 func fromEnt(u *ent.User) User {
 	return User{
 		ID: u.ID, Username: u.Username, Role: string(u.Role), Disabled: u.Disabled,
-		SessionEpoch: u.SessionEpoch, LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt,
+		SessionEpoch: u.SessionEpoch, LastLoginAt: u.LastLoginAt, CreatedAt: u.CreatedAt, TOTP: u.TotpEnabled,
 	}
 }
 
@@ -71,6 +73,9 @@ type UsersOptions struct {
 	BcryptCost int              // DefaultBcryptCost; tests use bcrypt.MinCost
 	Throttle   ThrottleConfig   // DefaultThrottle()
 	Now        func() time.Time // time.Now; tests move the clock to end lockouts
+	// Secrets seals second-factor secrets; without it two-factor sign-in
+	// cannot be set up (admin commands that only reset it do not need it).
+	Secrets Sealer
 }
 
 // Users manages accounts and checks passwords.
@@ -82,6 +87,7 @@ type Users struct {
 	now       func() time.Time
 	throttle  *throttle
 	dummyHash []byte
+	sealer    Sealer
 }
 
 // NewUsers returns the user service.
@@ -106,7 +112,7 @@ func NewUsers(client *ent.Client, rec *audit.Recorder, log hclog.Logger, opts Us
 	}
 	return &Users{
 		client: client, audit: rec, log: log.Named("users"), cost: opts.BcryptCost,
-		now: opts.Now, throttle: newThrottle(opts.Throttle), dummyHash: dummy,
+		now: opts.Now, throttle: newThrottle(opts.Throttle), dummyHash: dummy, sealer: opts.Secrets,
 	}, nil
 }
 
@@ -400,6 +406,19 @@ func (s *Users) Authenticate(ctx context.Context, username, password, clientAddr
 		return User{}, ErrInvalidCredentials
 	}
 	s.throttle.succeed(akey)
+	if u.TotpEnabled {
+		// Half a sign-in: CheckTOTP completes it.
+		out := fromEnt(u)
+		if err := s.audit.Record(ctx, audit.For(out.Actor(clientAddr), "login.password", target(u.Username), "second factor required")); err != nil {
+			return User{}, err
+		}
+		return out, nil
+	}
+	return s.signedIn(ctx, u, clientAddr)
+}
+
+// signedIn records a completed sign-in.
+func (s *Users) signedIn(ctx context.Context, u *ent.User, clientAddr string) (User, error) {
 	now := s.now()
 	if err := s.client.User.UpdateOneID(u.ID).SetLastLoginAt(now).Exec(ctx); err != nil {
 		return User{}, fmt.Errorf("record sign-in: %w", err)

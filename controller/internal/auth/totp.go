@@ -1,0 +1,272 @@
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1"
+	"encoding/base32"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/audit"
+	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/user"
+)
+
+// Time-based one-time passwords (RFC 6238): HMAC-SHA1, 30-second steps,
+// six digits, as every authenticator app reads from an otpauth:// URI.
+const (
+	totpPeriod = 30
+	totpDigits = 6
+	// totpSkew is how many steps before or after now a code is accepted,
+	// for phones whose clocks drift.
+	totpSkew = 1
+)
+
+// Sealer seals secrets at rest; the controller's secrets box.
+type Sealer interface {
+	Seal(plaintext, aad []byte) ([]byte, error)
+	Open(sealed, aad []byte) ([]byte, error)
+}
+
+// Errors of the second factor.
+var (
+	ErrInvalidCode   = errors.New("the code is wrong or was used already")
+	ErrTOTPNotSetUp  = errors.New("two-factor sign-in is not being set up; start again")
+	ErrTOTPNoSecrets = errors.New("two-factor sign-in needs the master key")
+)
+
+// totpCode is the code for secret at time step.
+func totpCode(secret []byte, step int64) string {
+	mac := hmac.New(sha1.New, secret)
+	var msg [8]byte
+	binary.BigEndian.PutUint64(msg[:], uint64(step))
+	mac.Write(msg[:])
+	sum := mac.Sum(nil)
+	off := sum[len(sum)-1] & 0x0f
+	bin := binary.BigEndian.Uint32(sum[off:off+4]) & 0x7fffffff
+	return fmt.Sprintf("%0*d", totpDigits, bin%1_000_000)
+}
+
+// totpStep is the time step of t.
+func totpStep(t time.Time) int64 { return t.Unix() / totpPeriod }
+
+// normalizeCode strips the spaces people type into codes; it returns "" for
+// anything that is not six digits.
+func normalizeCode(code string) string {
+	code = strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return -1
+		}
+		return r
+	}, code)
+	if len(code) != totpDigits {
+		return ""
+	}
+	for _, r := range code {
+		if r < '0' || r > '9' {
+			return ""
+		}
+	}
+	return code
+}
+
+// matchStep returns the step within the skew whose code equals code and is
+// newer than last, comparing in constant time.
+func matchStep(secret []byte, code string, now time.Time, last int64) (int64, bool) {
+	code = normalizeCode(code)
+	if code == "" {
+		return 0, false
+	}
+	found := int64(0)
+	for d := int64(-totpSkew); d <= totpSkew; d++ {
+		step := totpStep(now) + d
+		if hmac.Equal([]byte(totpCode(secret, step)), []byte(code)) && step > last && step > found {
+			found = step
+		}
+	}
+	return found, found != 0
+}
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
+
+// TOTPSetup is a new second factor waiting for its first code.
+type TOTPSetup struct {
+	Secret string // base32, for typing into an app
+	URI    string // otpauth:// URI, for a QR code
+}
+
+func totpAAD(id int) []byte { return []byte("user_totp:" + strconv.Itoa(id)) }
+
+// BeginTOTP gives user id a new, not yet active, second-factor secret
+// (sealed at rest) and returns it for their authenticator app. An active
+// second factor stays in force until ConfirmTOTP replaces it.
+func (s *Users) BeginTOTP(ctx context.Context, id int, issuer string) (TOTPSetup, error) {
+	if s.sealer == nil {
+		return TOTPSetup{}, ErrTOTPNoSecrets
+	}
+	u, err := s.client.User.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return TOTPSetup{}, ErrNotFound
+	}
+	if err != nil {
+		return TOTPSetup{}, fmt.Errorf("get user: %w", err)
+	}
+	if u.TotpEnabled {
+		return TOTPSetup{}, FieldErrors{"code": "two-factor sign-in is on already; turn it off first to set up another device"}
+	}
+	secret := make([]byte, 20)
+	rand.Read(secret)
+	sealed, err := s.sealer.Seal(secret, totpAAD(id))
+	if err != nil {
+		return TOTPSetup{}, fmt.Errorf("seal the second factor: %w", err)
+	}
+	if err := s.client.User.UpdateOneID(id).SetTotpSecret(sealed).Exec(ctx); err != nil {
+		return TOTPSetup{}, fmt.Errorf("store the second factor: %w", err)
+	}
+	enc := b32.EncodeToString(secret)
+	label := url.PathEscape(issuer + ":" + u.Username)
+	q := url.Values{"secret": {enc}, "issuer": {issuer}, "algorithm": {"SHA1"}, "digits": {strconv.Itoa(totpDigits)}, "period": {strconv.Itoa(totpPeriod)}}
+	return TOTPSetup{Secret: enc, URI: "otpauth://totp/" + label + "?" + q.Encode()}, nil
+}
+
+// secret opens user u's second-factor secret.
+func (s *Users) secret(u *ent.User) ([]byte, error) {
+	if s.sealer == nil {
+		return nil, ErrTOTPNoSecrets
+	}
+	if len(u.TotpSecret) == 0 {
+		return nil, ErrTOTPNotSetUp
+	}
+	return s.sealer.Open(u.TotpSecret, totpAAD(u.ID))
+}
+
+// ConfirmTOTP turns the second factor on once its first code checks out.
+func (s *Users) ConfirmTOTP(ctx context.Context, actor audit.Actor, id int, code string) error {
+	u, err := s.client.User.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("get user: %w", err)
+	}
+	if u.TotpEnabled {
+		return nil
+	}
+	secret, err := s.secret(u)
+	if err != nil {
+		return err
+	}
+	step, ok := matchStep(secret, code, s.now(), 0)
+	if !ok {
+		return FieldErrors{"code": "does not match; check the time on your phone and type the code it shows now"}
+	}
+	if err := s.client.User.UpdateOneID(id).SetTotpEnabled(true).SetTotpLastStep(step).Exec(ctx); err != nil {
+		return fmt.Errorf("turn the second factor on: %w", err)
+	}
+	s.log.Info("two-factor sign-in turned on", "username", u.Username, "by", actor.Name)
+	return s.audit.Record(ctx, audit.For(actor, "user.2fa.enable", target(u.Username), ""))
+}
+
+// CheckTOTP is the second step of signing in: the code of user id's
+// authenticator. Failures count against the sign-in throttle of the account
+// and clientAddr, and a code is accepted once only.
+func (s *Users) CheckTOTP(ctx context.Context, id int, code, clientAddr string) (User, error) {
+	u, err := s.client.User.Get(ctx, id)
+	if err != nil {
+		return User{}, ErrInvalidCredentials
+	}
+	akey, ckey := accountKey(u.Username), addressKey(clientAddr)
+	if wait := s.throttle.wait(s.now(), akey, ckey); wait > 0 {
+		return User{}, &ThrottledError{RetryAfter: wait}
+	}
+	if u.Disabled || !u.TotpEnabled {
+		return User{}, ErrInvalidCredentials
+	}
+	secret, err := s.secret(u)
+	if err != nil {
+		return User{}, err
+	}
+	step, ok := matchStep(secret, code, s.now(), u.TotpLastStep)
+	if ok {
+		// Only one sign-in can take a step: the update names the old one.
+		n, err := s.client.User.Update().Where(user.ID(id), user.TotpLastStepLT(step)).SetTotpLastStep(step).Save(ctx)
+		if err != nil {
+			return User{}, fmt.Errorf("record the code: %w", err)
+		}
+		ok = n == 1
+	}
+	if !ok {
+		s.throttle.fail(s.now(), akey, ckey)
+		if err := s.audit.Record(ctx, audit.For(fromEnt(u).Actor(clientAddr), "login.2fa.failed", target(u.Username), "")); err != nil {
+			s.log.Error("audit of a failed code", "error", err)
+		}
+		return User{}, ErrInvalidCode
+	}
+	s.throttle.succeed(akey)
+	return s.signedIn(ctx, u, clientAddr)
+}
+
+// DisableTOTP turns user id's own second factor off; they prove it is them
+// with their password and a current code.
+func (s *Users) DisableTOTP(ctx context.Context, actor audit.Actor, id int, password, code, clientAddr string) error {
+	u, err := s.client.User.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("get user: %w", err)
+	}
+	if !u.TotpEnabled {
+		return nil
+	}
+	akey, ckey := accountKey(u.Username), addressKey(clientAddr)
+	if wait := s.throttle.wait(s.now(), akey, ckey); wait > 0 {
+		return &ThrottledError{RetryAfter: wait}
+	}
+	secret, err := s.secret(u)
+	if err != nil {
+		return err
+	}
+	fe := FieldErrors{}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		fe["current_password"] = "is not your current password"
+	}
+	if _, ok := matchStep(secret, code, s.now(), u.TotpLastStep); !ok {
+		fe["code"] = "is wrong or was used already"
+	}
+	if len(fe) > 0 {
+		s.throttle.fail(s.now(), akey, ckey)
+		return fe
+	}
+	return s.clearTOTP(ctx, actor, u, "user.2fa.disable")
+}
+
+// ResetTOTP turns a user's second factor off for them, when they lost their
+// phone: an admin's action, or the command line's.
+func (s *Users) ResetTOTP(ctx context.Context, actor audit.Actor, id int) error {
+	u, err := s.client.User.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("get user: %w", err)
+	}
+	return s.clearTOTP(ctx, actor, u, "user.2fa.reset")
+}
+
+func (s *Users) clearTOTP(ctx context.Context, actor audit.Actor, u *ent.User, action string) error {
+	if err := s.client.User.UpdateOneID(u.ID).ClearTotpSecret().SetTotpEnabled(false).Exec(ctx); err != nil {
+		return fmt.Errorf("turn the second factor off: %w", err)
+	}
+	s.log.Info("two-factor sign-in turned off", "username", u.Username, "by", actor.Name)
+	return s.audit.Record(ctx, audit.For(actor, action, target(u.Username), ""))
+}
