@@ -111,7 +111,7 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, opts Options)
 		return nil, err
 	}
 	c.audit = audit.New(c.db.Client, log)
-	c.users, err = auth.NewUsers(c.db.Client, c.audit, log, auth.UsersOptions{BcryptCost: opts.BcryptCost})
+	c.users, err = auth.NewUsers(c.db.Client, c.audit, log, auth.UsersOptions{BcryptCost: opts.BcryptCost, Secrets: c.box})
 	if err != nil {
 		return nil, err
 	}

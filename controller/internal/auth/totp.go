@@ -132,10 +132,34 @@ func (s *Users) BeginTOTP(ctx context.Context, id int, issuer string) (TOTPSetup
 	if err := s.client.User.UpdateOneID(id).SetTotpSecret(sealed).Exec(ctx); err != nil {
 		return TOTPSetup{}, fmt.Errorf("store the second factor: %w", err)
 	}
+	return newSetup(issuer, u.Username, secret), nil
+}
+
+func newSetup(issuer, username string, secret []byte) TOTPSetup {
 	enc := b32.EncodeToString(secret)
-	label := url.PathEscape(issuer + ":" + u.Username)
+	label := url.PathEscape(issuer + ":" + username)
 	q := url.Values{"secret": {enc}, "issuer": {issuer}, "algorithm": {"SHA1"}, "digits": {strconv.Itoa(totpDigits)}, "period": {strconv.Itoa(totpPeriod)}}
-	return TOTPSetup{Secret: enc, URI: "otpauth://totp/" + label + "?" + q.Encode()}, nil
+	return TOTPSetup{Secret: enc, URI: "otpauth://totp/" + label + "?" + q.Encode()}
+}
+
+// PendingTOTP returns the second factor user id is setting up, to show it
+// again after a mistyped first code.
+func (s *Users) PendingTOTP(ctx context.Context, id int, issuer string) (TOTPSetup, error) {
+	u, err := s.client.User.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return TOTPSetup{}, ErrNotFound
+	}
+	if err != nil {
+		return TOTPSetup{}, fmt.Errorf("get user: %w", err)
+	}
+	if u.TotpEnabled {
+		return TOTPSetup{}, ErrTOTPNotSetUp
+	}
+	secret, err := s.secret(u)
+	if err != nil {
+		return TOTPSetup{}, err
+	}
+	return newSetup(issuer, u.Username, secret), nil
 }
 
 // secret opens user u's second-factor secret.

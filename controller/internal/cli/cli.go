@@ -39,6 +39,7 @@ Usage:
   gatehouse user list
   gatehouse user passwd NAME [--password-stdin]
   gatehouse user disable NAME | enable NAME
+  gatehouse user reset-2fa NAME                turn off a user's two-factor sign-in (lost phone)
   gatehouse token create NAME --user USER      create an API token (printed once, on the last line)
   gatehouse server add NAME                    register a server and print its one-time install command
   gatehouse server token NAME                  a new install command for an existing server
@@ -193,7 +194,7 @@ func readPassword(stdio IO, fromStdin bool) (string, bool, error) {
 
 func userCmd(ctx context.Context, args []string, stdio IO) error {
 	if len(args) == 0 {
-		return usageErr("user needs a subcommand: create, list, passwd, disable, enable")
+		return usageErr("user needs a subcommand: create, list, passwd, disable, enable, reset-2fa")
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("gatehouse user "+sub, flag.ContinueOnError)
@@ -237,7 +238,7 @@ func userCmd(ctx context.Context, args []string, stdio IO) error {
 			}
 			fmt.Fprintf(stdio.Out, "%-5d %-32s %-6s %s\n", u.ID, u.Username, u.Role, state)
 		}
-	case "passwd", "disable", "enable":
+	case "passwd", "disable", "enable", "reset-2fa":
 		u, err := a.Users.Lookup(ctx, name)
 		if err != nil {
 			return describe(err)
@@ -260,6 +261,11 @@ func userCmd(ctx context.Context, args []string, stdio IO) error {
 				return describe(err)
 			}
 			fmt.Fprintf(stdio.Out, "%sd %q\n", sub, name)
+		case "reset-2fa":
+			if err := a.Users.ResetTOTP(ctx, cliActor, u.ID); err != nil {
+				return describe(err)
+			}
+			fmt.Fprintf(stdio.Out, "two-factor sign-in of %q is off; they sign in with their password and can set it up again\n", name)
 		}
 	default:
 		return usageErr("unknown user subcommand %q", sub)

@@ -14,6 +14,7 @@ import (
 type accountData struct {
 	User   auth.User
 	Errors auth.FieldErrors
+	Open   string // the dialog to show open
 }
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {

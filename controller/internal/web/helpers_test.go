@@ -22,6 +22,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
 	"github.com/gatehousehq/gatehouse/controller/internal/config"
 	"github.com/gatehousehq/gatehouse/controller/internal/events"
+	"github.com/gatehousehq/gatehouse/controller/internal/secrets"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
 	"github.com/gatehousehq/gatehouse/internal/testutil/pgtest"
 )
@@ -77,7 +78,15 @@ func newEnvWith(t *testing.T, db *store.DB, cfg config.Config, adjust func(*Opti
 	logs := &syncbuf.Buffer{}
 	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Trace, Output: logs})
 	rec := audit.New(db.Client, log)
-	users, err := auth.NewUsers(db.Client, rec, log, auth.UsersOptions{BcryptCost: bcrypt.MinCost})
+	key, err := secrets.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := secrets.NewBox(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	users, err := auth.NewUsers(db.Client, rec, log, auth.UsersOptions{BcryptCost: bcrypt.MinCost, Secrets: box})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,11 @@ const (
 	sessEpoch  = "epoch"
 	sessFlash  = "flash"
 	sessFlashK = "flash_kind"
+	// A sign-in waiting for its second factor: the user, since when, and
+	// where to go after.
+	sessPending     = "pending_uid"
+	sessPendingAt   = "pending_at"
+	sessPendingNext = "pending_next"
 )
 
 // Identity is who is making a request.

@@ -78,6 +78,15 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusInternalServerError, "Sign-in failed", "The session could not be created. Try again.")
 		return
 	}
+	if u.TOTP {
+		// The password was right; the session is not signed in until the
+		// second factor is.
+		s.sessions.Put(r.Context(), sessPending, u.ID)
+		s.sessions.Put(r.Context(), sessPendingAt, time.Now().Unix())
+		s.sessions.Put(r.Context(), sessPendingNext, next)
+		http.Redirect(w, r, "/login/code", http.StatusSeeOther)
+		return
+	}
 	s.sessions.Put(r.Context(), sessUserID, u.ID)
 	s.sessions.Put(r.Context(), sessEpoch, u.SessionEpoch)
 	http.Redirect(w, r, next, http.StatusSeeOther)

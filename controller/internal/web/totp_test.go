@@ -1,0 +1,126 @@
+package web
+
+import (
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base32"
+	"encoding/binary"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/auth"
+	"github.com/gatehousehq/gatehouse/controller/internal/config"
+	"github.com/gatehousehq/gatehouse/controller/internal/store"
+)
+
+// phone computes authenticator codes from the key the set-up page shows,
+// as an app does (RFC 6238, SHA-1, 30 s, six digits).
+type phone struct{ key []byte }
+
+func (p phone) code(step int64) string {
+	mac := hmac.New(sha1.New, p.key)
+	binary.Write(mac, binary.BigEndian, step)
+	sum := mac.Sum(nil)
+	off := sum[19] & 0x0f
+	return fmt.Sprintf("%06d", (binary.BigEndian.Uint32(sum[off:])&0x7fffffff)%1_000_000)
+}
+
+var shownSecret = regexp.MustCompile(`data-totp-secret>([A-Z2-7 ]+)<`)
+
+// TestTwoFactorSignIn: a user turns two-factor sign-in on from their
+// account page; signing in then takes the password and a fresh code, a
+// half-signed-in session opens nothing, a code works once, and an admin's
+// reset lets a user with a lost phone in with the password alone.
+func TestTwoFactorSignIn(t *testing.T) {
+	bothDialects(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, config.Config{})
+		e.createUser("root", "root password", auth.RoleAdmin)
+		zoe := e.createUser("zoe", "zoes password", auth.RoleUser)
+		c := e.login("zoe", "zoes password")
+
+		r := e.do(req{method: "POST", path: "/account/2fa/setup", cookie: c})
+		m := shownSecret.FindStringSubmatch(r.body)
+		if r.StatusCode != http.StatusOK || m == nil || !strings.Contains(r.body, "<svg") || !strings.Contains(r.body, `d="M`) {
+			t.Fatalf("set-up page: %d\n%s", r.StatusCode, r.body)
+		}
+		key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := phone{key}
+		step := time.Now().Unix() / 30
+
+		// A mistyped first code shows the same key again.
+		r = e.do(req{method: "POST", path: "/account/2fa/confirm", cookie: c, form: url.Values{"code": {"000000"}}})
+		if again := shownSecret.FindStringSubmatch(r.body); r.StatusCode != http.StatusUnprocessableEntity || again == nil || again[1] != m[1] || !strings.Contains(r.body, "does not match") {
+			t.Fatalf("wrong first code: %d\n%s", r.StatusCode, r.body)
+		}
+		r = e.do(req{method: "POST", path: "/account/2fa/confirm", cookie: c, form: url.Values{"code": {p.code(step)}}})
+		if r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("confirm: %d %s", r.StatusCode, r.body)
+		}
+		if r := e.do(req{method: "GET", path: "/account", cookie: c}); !strings.Contains(r.body, `data-totp="on"`) || !strings.Contains(r.body, "Two-factor sign-in is on") {
+			t.Fatal("the account page does not say two-factor sign-in is on")
+		}
+
+		// The password alone now opens nothing but the code page.
+		r = e.do(req{method: "POST", path: "/login", form: url.Values{"username": {"zoe"}, "password": {"zoes password"}, "next": {"/tokens"}}})
+		half := sessionCookie(r)
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/login/code" || half == nil {
+			t.Fatalf("password step: %d to %q", r.StatusCode, r.Header.Get("Location"))
+		}
+		if e.signedIn(half.Value) {
+			t.Fatal("a session signed in on the password alone")
+		}
+		if r := e.do(req{method: "GET", path: "/api/v1/me", cookie: half.Value}); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("the API answered a half-signed-in session: %d", r.StatusCode)
+		}
+		if r := e.do(req{method: "GET", path: "/login/code", cookie: half.Value}); r.StatusCode != http.StatusOK || !strings.Contains(r.body, `name="code"`) {
+			t.Fatalf("code page: %d", r.StatusCode)
+		}
+		if r := e.do(req{method: "GET", path: "/login/code"}); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/login" {
+			t.Fatalf("the code page without a right password: %d", r.StatusCode)
+		}
+		r = e.do(req{method: "POST", path: "/login/code", cookie: half.Value, form: url.Values{"code": {p.code(step)}}})
+		if r.StatusCode != http.StatusUnauthorized || !strings.Contains(r.body, "wrong or was used already") {
+			t.Fatalf("the code that turned it on, again: %d", r.StatusCode)
+		}
+		next := p.code(step + 1) // the app's next code, within the accepted drift
+		r = e.do(req{method: "POST", path: "/login/code", cookie: half.Value, form: url.Values{"code": {next[:3] + " " + next[3:]}}})
+		full := sessionCookie(r)
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/tokens" || full == nil || full.Value == half.Value {
+			t.Fatalf("code step: %d to %q (new session token: %v)", r.StatusCode, r.Header.Get("Location"), full != nil && full.Value != half.Value)
+		}
+		if !e.signedIn(full.Value) {
+			t.Fatal("not signed in after the code")
+		}
+		// The same code cannot sign in another session.
+		r = e.do(req{method: "POST", path: "/login", form: url.Values{"username": {"zoe"}, "password": {"zoes password"}}})
+		other := sessionCookie(r)
+		if r := e.do(req{method: "POST", path: "/login/code", cookie: other.Value, form: url.Values{"code": {next}}}); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a code accepted twice: %d", r.StatusCode)
+		}
+
+		// Turning it off asks for the password and a code.
+		r = e.do(req{method: "POST", path: "/account/2fa/disable", cookie: full.Value, form: url.Values{"current_password": {"not it"}, "code": {"123456"}}})
+		if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.body, "is not your current password") {
+			t.Fatalf("disable with a wrong password: %d", r.StatusCode)
+		}
+
+		// An admin turns it off for a lost phone.
+		admin := e.login("root", "root password")
+		if r := e.do(req{method: "GET", path: "/users", cookie: admin}); !strings.Contains(r.body, "/users/"+strconv.Itoa(zoe.ID)+"/2fa/reset") {
+			t.Fatal("the users page offers no reset for a user with two-factor sign-in")
+		}
+		if r := e.do(req{method: "POST", path: "/users/" + strconv.Itoa(zoe.ID) + "/2fa/reset", cookie: admin}); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("reset: %d", r.StatusCode)
+		}
+		e.login("zoe", "zoes password")
+	})
+}
