@@ -236,6 +236,9 @@ func userCmd(ctx context.Context, args []string, stdio IO) error {
 			if u.Disabled {
 				state = "disabled"
 			}
+			if u.TOTP {
+				state += ", two-factor"
+			}
 			fmt.Fprintf(stdio.Out, "%-5d %-32s %-6s %s\n", u.ID, u.Username, u.Role, state)
 		}
 	case "passwd", "disable", "enable", "reset-2fa":
