@@ -2,6 +2,7 @@ package web
 
 import (
 	"context"
+	"encoding/base32"
 	"strings"
 	"testing"
 	"time"
@@ -102,5 +103,55 @@ func TestBrowserAdminCreatesUser(t *testing.T) {
 	u, err := e.users.Lookup(context.Background(), "newbie")
 	if err != nil || u.Role != auth.RoleUser {
 		t.Fatalf("created user: %+v %v", u, err)
+	}
+}
+
+// TestBrowserTwoFactor: in Chromium, a user turns two-factor sign-in on from
+// the account page (reading the key beside the QR code, as a phone would
+// scan it), signs out, and signs in again with the password and a code.
+func TestBrowserTwoFactor(t *testing.T) {
+	e := newEnv(t, openDB(t, "sqlite"), config.Config{})
+	e.createUser("vera", "veras password", auth.RoleUser)
+	base := e.http.URL
+	b := browsertest.New(t, 20*time.Second)
+	b.OnFail = func() string { return "server log:\n" + e.logs.String() }
+	type C = browsertest.CSS
+
+	b.SignIn(base, "vera", "veras password")
+	b.Do("open the set-up",
+		chromedp.Click(C(`a.who-link`)),
+		chromedp.WaitVisible(C(`[data-totp-setup]`)),
+		chromedp.Click(C(`[data-totp-setup]`)),
+		chromedp.WaitVisible(C(`[data-totp-qr] svg`)),
+	)
+	secret, err := chromedp.Run(b.Ctx, chromedp.Text(C(`[data-totp-secret]`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(secret, " ", ""))
+	if err != nil {
+		t.Fatalf("the key shown %q: %v", secret, err)
+	}
+	p := phone{key}
+	step := time.Now().Unix() / 30
+	b.Do("turn it on",
+		chromedp.SendKeys(C(`input[name=code]`), p.code(step)),
+		chromedp.Click(C(`form[action="/account/2fa/confirm"] button`)),
+		chromedp.WaitVisible(C(`[data-totp="on"]`)),
+		chromedp.Click(C(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(C(`form[action="/login"]`)),
+	)
+	b.Do("sign in with a code",
+		chromedp.SendKeys(C(`input[name=username]`), "vera"),
+		chromedp.SendKeys(C(`input[name=password]`), "veras password"),
+		chromedp.Click(C(`form[action="/login"] button[type=submit]`)),
+		chromedp.WaitVisible(C(`form[action="/login/code"] input[name=code]`)),
+		chromedp.SendKeys(C(`input[name=code]`), p.code(step+1)),
+		chromedp.Click(C(`form[action="/login/code"] button`)),
+		chromedp.WaitVisible(C(`header.topbar`)),
+	)
+	heading, err := chromedp.Run(b.Ctx, chromedp.Text(C(`main h1`)))
+	if err != nil || heading != "Dashboard" {
+		t.Fatalf("after the code: %q %v", heading, err)
 	}
 }
