@@ -44,7 +44,50 @@
     for (const d of document.querySelectorAll("dialog[open]")) openDialog(d.id);
     // A log reads like tail: the newest lines, at the bottom, in view.
     for (const pre of document.querySelectorAll("[data-log-lines]")) pre.scrollTop = pre.scrollHeight;
+    followLog();
   });
+
+  // Follow a log: with the box ticked, the page re-reads the log every few
+  // seconds through the API and keeps the newest lines in view unless the
+  // reader scrolled up. Lines are set as text, never as markup.
+  const fmtBytes = (n) => {
+    const units = ["B", "KiB", "MiB", "GiB"];
+    let i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return i === 0 ? `${n} B` : `${n.toFixed(1)} ${units[i]}`;
+  };
+  const followLog = () => {
+    const box = document.querySelector("[data-follow-log]");
+    const pre = document.querySelector("[data-log-lines]");
+    const empty = document.querySelector("[data-log-empty]");
+    if (!box || !pre) return;
+    box.hidden = false;
+    const tick = box.querySelector("input");
+    let timer = 0;
+    const poll = async () => {
+      try {
+        const res = await fetch(pre.dataset.logSrc, { credentials: "same-origin" });
+        if (!res.ok) throw new Error(String(res.status));
+        const log = await res.json();
+        const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+        pre.textContent = log.lines.length ? log.lines.join("\n") + "\n" : "";
+        pre.hidden = log.lines.length === 0;
+        if (empty) empty.hidden = log.lines.length !== 0;
+        if (atEnd) pre.scrollTop = pre.scrollHeight;
+        const size = document.querySelector("[data-log-size]");
+        if (size) size.textContent = fmtBytes(log.size);
+        const mod = document.querySelector("[data-log-modified]");
+        if (mod) { mod.textContent = new Date(log.modified).toLocaleTimeString(); mod.dateTime = log.modified; }
+      } catch (err) {
+        tick.checked = false; // the agent went away or the session ended: stop
+      }
+      if (tick.checked) timer = setTimeout(poll, 3000);
+    };
+    tick.addEventListener("change", () => {
+      clearTimeout(timer);
+      if (tick.checked) poll();
+    });
+  };
 
   // Live updates: elements with data-live="TOPIC" subscribe to that topic.
   // An event's data.id picks the tile (data-server-id); every key of the
