@@ -31,6 +31,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/notification"
 	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
+	"github.com/gatehousehq/gatehouse/ent/recoverycode"
 	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
 	"github.com/gatehousehq/gatehouse/ent/server"
@@ -121,6 +122,7 @@ func checkColumn(t, c string) error {
 			metricsample.Table:        metricsample.ValidColumn,
 			notification.Table:        notification.ValidColumn,
 			notificationchannel.Table: notificationchannel.ValidColumn,
+			recoverycode.Table:        recoverycode.ValidColumn,
 			route.Table:               route.ValidColumn,
 			servedcertificate.Table:   servedcertificate.ValidColumn,
 			server.Table:              server.ValidColumn,

@@ -52,6 +52,8 @@ type Tx struct {
 	Notification *NotificationClient
 	// NotificationChannel is the client for interacting with the NotificationChannel builders.
 	NotificationChannel *NotificationChannelClient
+	// RecoveryCode is the client for interacting with the RecoveryCode builders.
+	RecoveryCode *RecoveryCodeClient
 	// Route is the client for interacting with the Route builders.
 	Route *RouteClient
 	// ServedCertificate is the client for interacting with the ServedCertificate builders.
@@ -224,6 +226,7 @@ func (tx *Tx) init() {
 	tx.MetricSample = NewMetricSampleClient(tx.config)
 	tx.Notification = NewNotificationClient(tx.config)
 	tx.NotificationChannel = NewNotificationChannelClient(tx.config)
+	tx.RecoveryCode = NewRecoveryCodeClient(tx.config)
 	tx.Route = NewRouteClient(tx.config)
 	tx.ServedCertificate = NewServedCertificateClient(tx.config)
 	tx.Server = NewServerClient(tx.config)

@@ -577,6 +577,36 @@ var (
 		Columns:    NotificationChannelsColumns,
 		PrimaryKey: []*schema.Column{NotificationChannelsColumns[0]},
 	}
+	// RecoveryCodesColumns holds the columns for the "recovery_codes" table.
+	RecoveryCodesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "code_hash", Type: field.TypeBytes},
+		{Name: "used_at", Type: field.TypeTime, Nullable: true},
+		{Name: "user_id", Type: field.TypeInt},
+	}
+	// RecoveryCodesTable holds the schema information for the "recovery_codes" table.
+	RecoveryCodesTable = &schema.Table{
+		Name:       "recovery_codes",
+		Columns:    RecoveryCodesColumns,
+		PrimaryKey: []*schema.Column{RecoveryCodesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "recovery_codes_users_recovery_codes",
+				Columns:    []*schema.Column{RecoveryCodesColumns[5]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "recoverycode_user_id_code_hash",
+				Unique:  true,
+				Columns: []*schema.Column{RecoveryCodesColumns[5], RecoveryCodesColumns[3]},
+			},
+		},
+	}
 	// RoutesColumns holds the columns for the "routes" table.
 	RoutesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -972,6 +1002,7 @@ var (
 		MetricSamplesTable,
 		NotificationsTable,
 		NotificationChannelsTable,
+		RecoveryCodesTable,
 		RoutesTable,
 		ServedCertificatesTable,
 		ServersTable,
@@ -1000,6 +1031,7 @@ func init() {
 	HostKeysTable.ForeignKeys[0].RefTable = ServersTable
 	MetricRollupsTable.ForeignKeys[0].RefTable = ServersTable
 	MetricSamplesTable.ForeignKeys[0].RefTable = ServersTable
+	RecoveryCodesTable.ForeignKeys[0].RefTable = UsersTable
 	RoutesTable.ForeignKeys[0].RefTable = DomainsTable
 	RoutesTable.ForeignKeys[1].RefTable = UpstreamsTable
 	ServedCertificatesTable.ForeignKeys[0].RefTable = DomainsTable

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1"
+	"crypto/sha256"
 	"encoding/base32"
 	"encoding/binary"
 	"errors"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/recoverycode"
 	"github.com/gatehousehq/gatehouse/ent/user"
 )
 
@@ -173,31 +175,143 @@ func (s *Users) secret(u *ent.User) ([]byte, error) {
 	return s.sealer.Open(u.TotpSecret, totpAAD(u.ID))
 }
 
-// ConfirmTOTP turns the second factor on once its first code checks out.
-func (s *Users) ConfirmTOTP(ctx context.Context, actor audit.Actor, id int, code string) error {
+// ConfirmTOTP turns the second factor on once its first code checks out,
+// and returns the user's recovery codes, to be shown this once.
+func (s *Users) ConfirmTOTP(ctx context.Context, actor audit.Actor, id int, code string) ([]string, error) {
 	u, err := s.client.User.Get(ctx, id)
 	if ent.IsNotFound(err) {
-		return ErrNotFound
+		return nil, ErrNotFound
 	}
 	if err != nil {
-		return fmt.Errorf("get user: %w", err)
+		return nil, fmt.Errorf("get user: %w", err)
 	}
 	if u.TotpEnabled {
-		return nil
+		return nil, FieldErrors{"code": "two-factor sign-in is on already"}
 	}
 	secret, err := s.secret(u)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	step, ok := matchStep(secret, code, s.now(), 0)
 	if !ok {
-		return FieldErrors{"code": "does not match; check the time on your phone and type the code it shows now"}
+		return nil, FieldErrors{"code": "does not match; check the time on your phone and type the code it shows now"}
 	}
-	if err := s.client.User.UpdateOneID(id).SetTotpEnabled(true).SetTotpLastStep(step).Exec(ctx); err != nil {
-		return fmt.Errorf("turn the second factor on: %w", err)
+	var codes []string
+	err = s.withTx(ctx, func(tx *ent.Tx) error {
+		if err := tx.User.UpdateOneID(id).SetTotpEnabled(true).SetTotpLastStep(step).Exec(ctx); err != nil {
+			return fmt.Errorf("turn the second factor on: %w", err)
+		}
+		codes, err = newRecoveryCodes(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	s.log.Info("two-factor sign-in turned on", "username", u.Username, "by", actor.Name)
-	return s.audit.Record(ctx, audit.For(actor, "user.2fa.enable", target(u.Username), ""))
+	return codes, s.audit.Record(ctx, audit.For(actor, "user.2fa.enable", target(u.Username), ""))
+}
+
+// recoveryCodes is how many recovery codes a user gets.
+const recoveryCodes = 10
+
+// newRecoveryCodes replaces user id's recovery codes with fresh ones:
+// ten characters of base32 each (50 bits), stored as SHA-256 only.
+func newRecoveryCodes(ctx context.Context, tx *ent.Tx, id int) ([]string, error) {
+	if _, err := tx.RecoveryCode.Delete().Where(recoverycode.UserID(id)).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("drop old recovery codes: %w", err)
+	}
+	codes := make([]string, recoveryCodes)
+	bulk := make([]*ent.RecoveryCodeCreate, recoveryCodes)
+	for i := range codes {
+		raw := make([]byte, 10)
+		rand.Read(raw)
+		c := strings.ToLower(b32.EncodeToString(raw))[:10]
+		codes[i] = c[:5] + "-" + c[5:]
+		bulk[i] = tx.RecoveryCode.Create().SetUserID(id).SetCodeHash(recoveryHash(c))
+	}
+	if err := tx.RecoveryCode.CreateBulk(bulk...).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("store recovery codes: %w", err)
+	}
+	return codes, nil
+}
+
+// normalizeRecovery returns a typed recovery code without spaces, dashes or
+// capitals, or "" when it cannot be one.
+func normalizeRecovery(code string) string {
+	code = strings.ToLower(strings.Map(func(r rune) rune {
+		if r == ' ' || r == '-' {
+			return -1
+		}
+		return r
+	}, code))
+	if len(code) != 10 {
+		return ""
+	}
+	for _, r := range code {
+		if !(r >= 'a' && r <= 'z' || r >= '2' && r <= '7') {
+			return ""
+		}
+	}
+	return code
+}
+
+func recoveryHash(normalized string) []byte {
+	h := sha256.Sum256([]byte("gatehouse recovery code:" + normalized))
+	return h[:]
+}
+
+// useRecoveryCode spends one of user id's unused recovery codes; false when
+// the code is not one of them or was used. Two sign-ins cannot spend the
+// same code: the update names it unused.
+func (s *Users) useRecoveryCode(ctx context.Context, id int, code string) (bool, error) {
+	n := normalizeRecovery(code)
+	if n == "" {
+		return false, nil
+	}
+	used, err := s.client.RecoveryCode.Update().
+		Where(recoverycode.UserID(id), recoverycode.CodeHash(recoveryHash(n)), recoverycode.UsedAtIsNil()).
+		SetUsedAt(s.now()).Save(ctx)
+	if err != nil {
+		return false, fmt.Errorf("spend a recovery code: %w", err)
+	}
+	return used == 1, nil
+}
+
+// RecoveryCodesLeft counts user id's unused recovery codes.
+func (s *Users) RecoveryCodesLeft(ctx context.Context, id int) (int, error) {
+	return s.client.RecoveryCode.Query().Where(recoverycode.UserID(id), recoverycode.UsedAtIsNil()).Count(ctx)
+}
+
+// RenewRecoveryCodes replaces user id's recovery codes after they prove it
+// is them with their password; the new ones are shown this once.
+func (s *Users) RenewRecoveryCodes(ctx context.Context, actor audit.Actor, id int, password, clientAddr string) ([]string, error) {
+	u, err := s.client.User.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get user: %w", err)
+	}
+	if !u.TotpEnabled {
+		return nil, FieldErrors{"current_password": "two-factor sign-in is off; there are no recovery codes to renew"}
+	}
+	akey, ckey := accountKey(u.Username), addressKey(clientAddr)
+	if wait := s.throttle.wait(s.now(), akey, ckey); wait > 0 {
+		return nil, &ThrottledError{RetryAfter: wait}
+	}
+	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
+		s.throttle.fail(s.now(), akey, ckey)
+		return nil, FieldErrors{"current_password": "is not your current password"}
+	}
+	var codes []string
+	err = s.withTx(ctx, func(tx *ent.Tx) error {
+		codes, err = newRecoveryCodes(ctx, tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return codes, s.audit.Record(ctx, audit.For(actor, "user.2fa.recovery_codes", target(u.Username), "renewed"))
 }
 
 // CheckTOTP is the second step of signing in: the code of user id's
@@ -220,6 +334,7 @@ func (s *Users) CheckTOTP(ctx context.Context, id int, code, clientAddr string) 
 		return User{}, err
 	}
 	step, ok := matchStep(secret, code, s.now(), u.TotpLastStep)
+	recovery := false
 	if ok {
 		// Only one sign-in can take a step: the update names the old one.
 		n, err := s.client.User.Update().Where(user.ID(id), user.TotpLastStepLT(step)).SetTotpLastStep(step).Save(ctx)
@@ -227,6 +342,17 @@ func (s *Users) CheckTOTP(ctx context.Context, id int, code, clientAddr string) 
 			return User{}, fmt.Errorf("record the code: %w", err)
 		}
 		ok = n == 1
+	} else if ok, err = s.useRecoveryCode(ctx, id, code); err != nil {
+		return User{}, err
+	} else {
+		recovery = ok
+	}
+	if recovery {
+		left, _ := s.RecoveryCodesLeft(ctx, id)
+		if err := s.audit.Record(ctx, audit.For(fromEnt(u).Actor(clientAddr), "login.recovery_code", target(u.Username),
+			fmt.Sprintf("%d recovery codes left", left))); err != nil {
+			s.log.Error("audit of a recovery code", "error", err)
+		}
 	}
 	if !ok {
 		s.throttle.fail(s.now(), akey, ckey)
@@ -288,7 +414,14 @@ func (s *Users) ResetTOTP(ctx context.Context, actor audit.Actor, id int) error 
 }
 
 func (s *Users) clearTOTP(ctx context.Context, actor audit.Actor, u *ent.User, action string) error {
-	if err := s.client.User.UpdateOneID(u.ID).ClearTotpSecret().SetTotpEnabled(false).Exec(ctx); err != nil {
+	err := s.withTx(ctx, func(tx *ent.Tx) error {
+		if err := tx.User.UpdateOneID(u.ID).ClearTotpSecret().SetTotpEnabled(false).Exec(ctx); err != nil {
+			return err
+		}
+		_, err := tx.RecoveryCode.Delete().Where(recoverycode.UserID(u.ID)).Exec(ctx)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("turn the second factor off: %w", err)
 	}
 	s.log.Info("two-factor sign-in turned off", "username", u.Username, "by", actor.Name)

@@ -92,12 +92,16 @@ func TestTOTPLifecycle(t *testing.T) {
 		if got, err := f.users.Authenticate(ctx, "tess", "tess password", "192.0.2.1"); err != nil || got.TOTP {
 			t.Fatalf("sign-in while setting up: %+v %v", got, err)
 		}
-		if err := f.users.ConfirmTOTP(ctx, cli, u.ID, "000000"); err == nil {
+		if _, err := f.users.ConfirmTOTP(ctx, cli, u.ID, "000000"); err == nil {
 			t.Fatal("a wrong first code turned the second factor on")
 		}
 		now := f.clock.Now()
-		if err := f.users.ConfirmTOTP(ctx, cli, u.ID, codeFor(t, setup, now)); err != nil {
+		recovery, err := f.users.ConfirmTOTP(ctx, cli, u.ID, codeFor(t, setup, now))
+		if err != nil {
 			t.Fatal(err)
+		}
+		if len(recovery) != 10 || len(recovery[0]) != 11 || recovery[0][5] != '-' || recovery[0] == recovery[1] {
+			t.Fatalf("recovery codes %v", recovery)
 		}
 		got, err := f.users.Authenticate(ctx, "tess", "tess password", "192.0.2.1")
 		if err != nil || !got.TOTP {
@@ -115,6 +119,30 @@ func TestTOTPLifecycle(t *testing.T) {
 		if _, err := f.users.CheckTOTP(ctx, u.ID, next, "192.0.2.1"); !errors.Is(err, ErrInvalidCode) {
 			t.Fatalf("a code accepted twice: %v", err)
 		}
+		// A recovery code signs in once, typed any way.
+		if left, _ := f.users.RecoveryCodesLeft(ctx, u.ID); left != 10 {
+			t.Fatalf("%d recovery codes left, want 10", left)
+		}
+		if _, err := f.users.CheckTOTP(ctx, u.ID, " "+strings.ToUpper(recovery[3])+" ", "192.0.2.1"); err != nil {
+			t.Fatalf("a recovery code: %v", err)
+		}
+		if _, err := f.users.CheckTOTP(ctx, u.ID, recovery[3], "192.0.2.1"); !errors.Is(err, ErrInvalidCode) {
+			t.Fatalf("a recovery code accepted twice: %v", err)
+		}
+		if left, _ := f.users.RecoveryCodesLeft(ctx, u.ID); left != 9 {
+			t.Fatalf("%d recovery codes left, want 9", left)
+		}
+		renewed, err := f.users.RenewRecoveryCodes(ctx, cli, u.ID, "tess password", "192.0.2.1")
+		if err != nil || len(renewed) != 10 {
+			t.Fatalf("renew: %v %v", renewed, err)
+		}
+		if _, err := f.users.CheckTOTP(ctx, u.ID, recovery[4], "192.0.2.1"); !errors.Is(err, ErrInvalidCode) {
+			t.Fatalf("an old recovery code after renewing: %v", err)
+		}
+		if n, _ := db.Client.RecoveryCode.Query().Count(ctx); n != 10 {
+			t.Fatalf("%d recovery code rows, want the 10 new ones", n)
+		}
+
 		// Guessing is throttled like passwords.
 		var last error
 		for range 6 {
@@ -143,7 +171,7 @@ func TestTOTPLifecycle(t *testing.T) {
 
 		// An admin's reset clears a set-up second factor.
 		setup, _ = f.users.BeginTOTP(ctx, u.ID, "Gatehouse")
-		if err := f.users.ConfirmTOTP(ctx, cli, u.ID, codeFor(t, setup, f.clock.Now())); err != nil {
+		if _, err := f.users.ConfirmTOTP(ctx, cli, u.ID, codeFor(t, setup, f.clock.Now())); err != nil {
 			t.Fatal(err)
 		}
 		if err := f.users.ResetTOTP(ctx, cli, u.ID); err != nil {
@@ -153,8 +181,11 @@ func TestTOTPLifecycle(t *testing.T) {
 		if row.TotpEnabled || len(row.TotpSecret) != 0 {
 			t.Fatal("reset left the second factor")
 		}
+		if n, _ := db.Client.RecoveryCode.Query().Count(ctx); n != 0 {
+			t.Fatalf("reset left %d recovery codes", n)
+		}
 		acts := strings.Join(f.actions(t), " ")
-		for _, want := range []string{"user.2fa.enable", "login.password", "login.2fa.failed", "login", "user.2fa.disable", "user.2fa.reset"} {
+		for _, want := range []string{"user.2fa.enable", "login.password", "login.2fa.failed", "login.recovery_code", "user.2fa.recovery_codes", "login", "user.2fa.disable", "user.2fa.reset"} {
 			if !strings.Contains(acts, want) {
 				t.Errorf("audit lacks %s: %s", want, acts)
 			}

@@ -14,13 +14,30 @@ import (
 type accountData struct {
 	User   auth.User
 	Errors auth.FieldErrors
-	Open   string // the dialog to show open
+	Open   string // the form a message belongs to
+	// RecoveryLeft counts the unused recovery codes of a user with two-factor sign-in.
+	RecoveryLeft int
 }
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 	u, _ := CurrentUser(r)
+	s.renderAccount(w, r, http.StatusOK, accountData{User: u})
+}
+
+// renderAccount shows the account page with d's messages.
+func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status int, d accountData) {
 	w.Header().Set("Cache-Control", "no-store")
-	s.render(w, r, http.StatusOK, "account", "Your account", "/account", accountData{User: u, Errors: auth.FieldErrors{}})
+	if d.Errors == nil {
+		d.Errors = auth.FieldErrors{}
+	}
+	if d.User.TOTP {
+		n, err := s.users.RecoveryCodesLeft(r.Context(), d.User.ID)
+		if err != nil {
+			s.log.Error("count recovery codes", "error", err)
+		}
+		d.RecoveryLeft = n
+	}
+	s.render(w, r, status, "account", "Your account", "/account", d)
 }
 
 // accountPassword changes the signed-in user's own password. The user's
@@ -32,7 +49,7 @@ func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	me, _ := CurrentUser(r)
 	fail := func(status int, fe auth.FieldErrors) {
-		s.render(w, r, status, "account", "Your account", "/account", accountData{User: me, Errors: fe})
+		s.renderAccount(w, r, status, accountData{User: me, Errors: fe, Open: "password"})
 	}
 	next := r.PostForm.Get("password")
 	if next != r.PostForm.Get("confirm") {

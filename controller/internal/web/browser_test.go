@@ -137,6 +137,8 @@ func TestBrowserTwoFactor(t *testing.T) {
 	b.Do("turn it on",
 		chromedp.SendKeys(C(`input[name=code]`), p.code(step)),
 		chromedp.Click(C(`form[action="/account/2fa/confirm"] button`)),
+		chromedp.WaitVisible(C(`[data-recovery-codes]`)),
+		chromedp.Click(C(`a[href="/account"].btn-primary`)),
 		chromedp.WaitVisible(C(`[data-totp="on"]`)),
 		chromedp.Click(C(`form[action="/logout"] button`)),
 		chromedp.WaitVisible(C(`form[action="/login"]`)),

@@ -151,6 +151,7 @@ func (s *Server) builtinRoutes() []Route {
 		page("POST", "/account/2fa/setup", PolicyUser, s.accountTOTPSetup),
 		page("POST", "/account/2fa/confirm", PolicyUser, s.accountTOTPConfirm),
 		page("POST", "/account/2fa/disable", PolicyUser, s.accountTOTPDisable),
+		page("POST", "/account/2fa/recovery", PolicyUser, s.accountRecoveryRenew),
 		nav(page("GET", "/users", PolicyAdmin, s.usersPage), "Users", 30),
 		page("POST", "/users", PolicyAdmin, s.usersCreate),
 		page("POST", "/users/{id}/password", PolicyAdmin, s.usersPassword),

@@ -135,7 +135,7 @@ func (s *Server) accountTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	me, _ := CurrentUser(r)
-	err := s.users.ConfirmTOTP(r.Context(), s.Actor(r), me.ID, r.PostForm.Get("code"))
+	codes, err := s.users.ConfirmTOTP(r.Context(), s.Actor(r), me.ID, r.PostForm.Get("code"))
 	if fe, ok := auth.IsFieldErrors(err); ok {
 		setup, perr := s.users.PendingTOTP(r.Context(), me.ID, totpIssuer)
 		s.renderSetup(w, r, http.StatusUnprocessableEntity, setup, perr, "The code "+fe["code"]+".")
@@ -150,8 +150,41 @@ func (s *Server) accountTOTPConfirm(w http.ResponseWriter, r *http.Request) {
 		s.pageActionFailed(w, r, "/account", err)
 		return
 	}
-	s.Flash(r, "success", "Two-factor sign-in is on: from now on, signing in asks for a code from your app.")
-	http.Redirect(w, r, "/account", http.StatusSeeOther)
+	s.renderRecovery(w, r, codes, true)
+}
+
+// recoveryData shows recovery codes, once.
+type recoveryData struct {
+	Codes   []string
+	Enabled bool // two-factor sign-in was just turned on
+}
+
+func (s *Server) renderRecovery(w http.ResponseWriter, r *http.Request, codes []string, enabled bool) {
+	w.Header().Set("Cache-Control", "no-store")
+	s.render(w, r, http.StatusOK, "account_recovery", "Recovery codes", "/account", recoveryData{Codes: codes, Enabled: enabled})
+}
+
+// accountRecoveryRenew replaces the recovery codes, after the password.
+func (s *Server) accountRecoveryRenew(w http.ResponseWriter, r *http.Request) {
+	if !s.parseForm(w, r) {
+		return
+	}
+	me, _ := CurrentUser(r)
+	codes, err := s.users.RenewRecoveryCodes(r.Context(), s.Actor(r), me.ID, r.PostForm.Get("current_password"), s.ClientAddr(r))
+	var te *auth.ThrottledError
+	switch fe, isFE := auth.IsFieldErrors(err); {
+	case isFE:
+		s.renderAccount(w, r, http.StatusUnprocessableEntity, accountData{User: me, Errors: fe, Open: "recovery"})
+		return
+	case errors.As(err, &te):
+		s.renderAccount(w, r, http.StatusTooManyRequests, accountData{User: me,
+			Errors: auth.FieldErrors{"current_password": "too many wrong tries; try again in " + retryText(te.RetryAfter)}, Open: "recovery"})
+		return
+	case err != nil:
+		s.pageActionFailed(w, r, "/account", err)
+		return
+	}
+	s.renderRecovery(w, r, codes, false)
 }
 
 // accountTOTPDisable turns the second factor off with the password and a code.
@@ -165,10 +198,10 @@ func (s *Server) accountTOTPDisable(w http.ResponseWriter, r *http.Request) {
 	var te *auth.ThrottledError
 	switch fe, isFE := auth.IsFieldErrors(err); {
 	case isFE:
-		s.render(w, r, http.StatusUnprocessableEntity, "account", "Your account", "/account", accountData{User: me, Errors: fe, Open: "disable-2fa"})
+		s.renderAccount(w, r, http.StatusUnprocessableEntity, accountData{User: me, Errors: fe, Open: "disable-2fa"})
 		return
 	case errors.As(err, &te):
-		s.render(w, r, http.StatusTooManyRequests, "account", "Your account", "/account",
+		s.renderAccount(w, r, http.StatusTooManyRequests,
 			accountData{User: me, Errors: auth.FieldErrors{"code": "too many wrong tries; try again in " + retryText(te.RetryAfter)}, Open: "disable-2fa"})
 		return
 	case err != nil:

@@ -31,7 +31,10 @@ func (p phone) code(step int64) string {
 	return fmt.Sprintf("%06d", (binary.BigEndian.Uint32(sum[off:])&0x7fffffff)%1_000_000)
 }
 
-var shownSecret = regexp.MustCompile(`data-totp-secret>([A-Z2-7 ]+)<`)
+var (
+	shownSecret   = regexp.MustCompile(`data-totp-secret>([A-Z2-7 ]+)<`)
+	recoveryShown = regexp.MustCompile(`<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>`)
+)
 
 // TestTwoFactorSignIn: a user turns two-factor sign-in on from their
 // account page; signing in then takes the password and a fresh code, a
@@ -62,11 +65,13 @@ func TestTwoFactorSignIn(t *testing.T) {
 			t.Fatalf("wrong first code: %d\n%s", r.StatusCode, r.body)
 		}
 		r = e.do(req{method: "POST", path: "/account/2fa/confirm", cookie: c, form: url.Values{"code": {p.code(step)}}})
-		if r.StatusCode != http.StatusSeeOther {
-			t.Fatalf("confirm: %d %s", r.StatusCode, r.body)
+		codes := recoveryShown.FindAllStringSubmatch(r.body, -1)
+		if r.StatusCode != http.StatusOK || len(codes) != 10 || r.Header.Get("Cache-Control") != "no-store" {
+			t.Fatalf("confirm: %d, %d recovery codes shown\n%s", r.StatusCode, len(codes), r.body)
 		}
-		if r := e.do(req{method: "GET", path: "/account", cookie: c}); !strings.Contains(r.body, `data-totp="on"`) || !strings.Contains(r.body, "Two-factor sign-in is on") {
-			t.Fatal("the account page does not say two-factor sign-in is on")
+		if r := e.do(req{method: "GET", path: "/account", cookie: c}); !strings.Contains(r.body, `data-totp="on"`) || !strings.Contains(r.body, "10 of 10 unused") ||
+			strings.Contains(r.body, codes[0][1]) {
+			t.Fatal("the account page does not say two-factor sign-in is on with 10 recovery codes, or shows one")
 		}
 
 		// The password alone now opens nothing but the code page.
@@ -105,6 +110,27 @@ func TestTwoFactorSignIn(t *testing.T) {
 		other := sessionCookie(r)
 		if r := e.do(req{method: "POST", path: "/login/code", cookie: other.Value, form: url.Values{"code": {next}}}); r.StatusCode != http.StatusUnauthorized {
 			t.Fatalf("a code accepted twice: %d", r.StatusCode)
+		}
+
+		// A recovery code stands in for the phone, once.
+		r = e.do(req{method: "POST", path: "/login", form: url.Values{"username": {"zoe"}, "password": {"zoes password"}}})
+		rec := sessionCookie(r)
+		if r := e.do(req{method: "POST", path: "/login/code", cookie: rec.Value, form: url.Values{"code": {codes[0][1]}}}); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("a recovery code: %d", r.StatusCode)
+		}
+		r = e.do(req{method: "POST", path: "/login", form: url.Values{"username": {"zoe"}, "password": {"zoes password"}}})
+		rec = sessionCookie(r)
+		if r := e.do(req{method: "POST", path: "/login/code", cookie: rec.Value, form: url.Values{"code": {codes[0][1]}}}); r.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("a recovery code used twice: %d", r.StatusCode)
+		}
+		// New codes need the password and replace the old ones.
+		if r := e.do(req{method: "POST", path: "/account/2fa/recovery", cookie: full.Value, form: url.Values{"current_password": {"nope"}}}); r.StatusCode != http.StatusUnprocessableEntity ||
+			!strings.Contains(r.body, "is not your current password") {
+			t.Fatalf("renew with a wrong password: %d", r.StatusCode)
+		}
+		r = e.do(req{method: "POST", path: "/account/2fa/recovery", cookie: full.Value, form: url.Values{"current_password": {"zoes password"}}})
+		if fresh := recoveryShown.FindAllStringSubmatch(r.body, -1); r.StatusCode != http.StatusOK || len(fresh) != 10 || fresh[0][1] == codes[1][1] {
+			t.Fatalf("renewed codes: %d %v", r.StatusCode, fresh)
 		}
 
 		// Turning it off asks for the password and a code.
