@@ -36,18 +36,7 @@ func (c *Controller) buildCerts() error {
 		Resolvers:    c.cfg.DNSResolvers,
 		RenewBefore:  c.cfg.RenewBefore,
 		ProbePort:    c.cfg.ACMEHTTPPort,
-		Endpoint: func(ctx context.Context, srv *ent.Server) (certs.Endpoint, error) {
-			n, err := c.deployer.NodeNginx(ctx, srv)
-			if err != nil {
-				return certs.Endpoint{}, err
-			}
-			if !n.Reported && !c.hub.Connected(strconv.Itoa(srv.ID)) {
-				// Its agent never reported: ports 80 and 443 would be a
-				// guess. An agent too old to report is connected.
-				return certs.Endpoint{}, certs.ErrEndpointUnknown
-			}
-			return certs.Endpoint{Host: n.BindAddress, HTTPPort: n.HTTPPort, HTTPSPort: n.HTTPSPort}, nil
-		},
+		Endpoint: c.nodeEndpoint,
 		OnEvent: c.onCertEvent,
 	}, c.log)
 	if err != nil {
@@ -81,6 +70,20 @@ func (c *Controller) buildCerts() error {
 		}
 	}
 	return nil
+}
+
+// nodeEndpoint is where a server's nginx answers, as its agent reported.
+func (c *Controller) nodeEndpoint(ctx context.Context, srv *ent.Server) (certs.Endpoint, error) {
+	n, err := c.deployer.NodeNginx(ctx, srv)
+	if err != nil {
+		return certs.Endpoint{}, err
+	}
+	if !n.Reported && !c.hub.Connected(strconv.Itoa(srv.ID)) {
+		// Its agent never reported: ports 80 and 443 would be a guess. An
+		// agent too old to report is connected.
+		return certs.Endpoint{}, certs.ErrEndpointUnknown
+	}
+	return certs.Endpoint{Host: n.BindAddress, HTTPPort: n.HTTPPort, HTTPSPort: n.HTTPSPort}, nil
 }
 
 // acmeHTTPClient trusts the system roots plus those in rootsFile, if any.

@@ -28,6 +28,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/config"
 	"github.com/gatehousehq/gatehouse/controller/internal/deploy"
 	"github.com/gatehousehq/gatehouse/controller/internal/events"
+	"github.com/gatehousehq/gatehouse/controller/internal/health"
 	"github.com/gatehousehq/gatehouse/controller/internal/hub"
 	"github.com/gatehousehq/gatehouse/controller/internal/metrics"
 	"github.com/gatehousehq/gatehouse/controller/internal/nodes"
@@ -64,6 +65,7 @@ type Controller struct {
 	deployer *deploy.Deployer
 	proxy    *proxyconf.Service
 	certs    *certs.Service
+	health   *health.Service
 	sched    *scheduler.Scheduler
 	alerts   *alerts.Engine
 	channels *alerts.Channels
@@ -173,6 +175,9 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, opts Options)
 		return nil, err
 	}
 	if err := c.buildCerts(); err != nil {
+		return nil, err
+	}
+	if err := c.buildHealth(); err != nil {
 		return nil, err
 	}
 	c.proxy = proxyconf.New(c.db, proxyconf.Config{Notifier: c.deployer, Certificate: c.certs.HasCertificate}, log)

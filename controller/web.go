@@ -46,6 +46,9 @@ func (c *Controller) buildWeb() error {
 		w.Close()
 		return err
 	}
+	if err := (&healthWeb{c: c, w: w}).register(); err != nil {
+		return err
+	}
 	if err := (&certsWeb{c: c, w: w}).register(); err != nil {
 		w.Close()
 		return err

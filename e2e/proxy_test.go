@@ -115,7 +115,8 @@ func TestProxyThroughRealNginx(t *testing.T) {
 		"routes": []any{map[string]any{"path": "/", "kind": "proxy", "upstream": "app"}}}, &created)
 	c.proxyAPI(201, "POST", fmt.Sprintf("/api/v1/domains/%d/users", created.Domain.ID), map[string]any{"username": "carol", "password": "correct horse battery"}, nil)
 	c.proxyAPI(201, "POST", "/api/v1/domains", map[string]any{"name": "deny.test", "servers": []int{id}, "deny": []string{"127.0.0.1"},
-		"routes": []any{map[string]any{"path": "/", "kind": "proxy", "upstream": "app"}}}, nil)
+		"routes": []any{map[string]any{"path": "/", "kind": "proxy", "upstream": "app"}}}, &created)
+	denyID := created.Domain.ID
 	c.proxyAPI(201, "POST", "/api/v1/streams", map[string]any{"name": "echo", "listen_port": streamPort, "protocol": "tcp", "upstream": "echo", "servers": []int{id}}, nil)
 
 	d := c.proxyDeploy(id)
@@ -162,6 +163,35 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	streamAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(streamPort))
 	if got, err := tcpEcho(streamAddr, "ping through the stream\n"); err != nil || got != "ping through the stream\n" {
 		t.Errorf("tcp stream: %q %v", got, err)
+	}
+
+	// Health checks go through the node's nginx with the domain's name: the
+	// app answers, the deny list answers 403, which counts as down.
+	type healthView struct {
+		Check   *struct{ Path string } `json:"check"`
+		Servers []struct {
+			Server  string `json:"server"`
+			OK      bool   `json:"ok"`
+			Status  int    `json:"status"`
+			Message string `json:"message"`
+			URL     string `json:"url"`
+		} `json:"servers"`
+	}
+	var hv healthView
+	c.proxyAPI(422, "PUT", fmt.Sprintf("/api/v1/domains/%d/health", appID), map[string]any{"path": "no-slash"}, nil)
+	c.proxyAPI(200, "PUT", fmt.Sprintf("/api/v1/domains/%d/health", appID), map[string]any{"path": "/health-probe"}, nil)
+	c.proxyAPI(200, "POST", fmt.Sprintf("/api/v1/domains/%d/health/check", appID), nil, &hv)
+	if hv.Check == nil || hv.Check.Path != "/health-probe" || len(hv.Servers) != 1 || !hv.Servers[0].OK || hv.Servers[0].Status != 200 ||
+		hv.Servers[0].Server != "edge" || !strings.HasPrefix(hv.Servers[0].URL, "http://app.test/health-probe via 127.0.0.1:") {
+		t.Fatalf("health of app.test: %+v", hv)
+	}
+	c.proxyAPI(200, "PUT", fmt.Sprintf("/api/v1/domains/%d/health", denyID), map[string]any{"path": "/"}, nil)
+	c.proxyAPI(200, "POST", fmt.Sprintf("/api/v1/domains/%d/health/check", denyID), nil, &hv)
+	if len(hv.Servers) != 1 || hv.Servers[0].OK || hv.Servers[0].Status != 403 || hv.Servers[0].Message != "answered 403 Forbidden" {
+		t.Fatalf("health of deny.test: %+v", hv)
+	}
+	if page := c.page(fmt.Sprintf("/domains/%d/health", denyID)); !strings.Contains(page, "answered 403 Forbidden") || !strings.Contains(page, "status-offline") {
+		t.Fatalf("the health page does not show the node down:\n%s", page)
 	}
 
 	// A snippet the allowlist accepts but nginx refuses: TEST_FAILED with nginx's own

@@ -28,6 +28,8 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/dnsprovider"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/incident"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
@@ -81,6 +83,10 @@ type Client struct {
 	Domain *DomainClient
 	// EnrollmentToken is the client for interacting with the EnrollmentToken builders.
 	EnrollmentToken *EnrollmentTokenClient
+	// HealthCheck is the client for interacting with the HealthCheck builders.
+	HealthCheck *HealthCheckClient
+	// HealthProbe is the client for interacting with the HealthProbe builders.
+	HealthProbe *HealthProbeClient
 	// HostKey is the client for interacting with the HostKey builders.
 	HostKey *HostKeyClient
 	// Incident is the client for interacting with the Incident builders.
@@ -141,6 +147,8 @@ func (c *Client) init() {
 	c.DNSProvider = NewDNSProviderClient(c.config)
 	c.Domain = NewDomainClient(c.config)
 	c.EnrollmentToken = NewEnrollmentTokenClient(c.config)
+	c.HealthCheck = NewHealthCheckClient(c.config)
+	c.HealthProbe = NewHealthProbeClient(c.config)
 	c.HostKey = NewHostKeyClient(c.config)
 	c.Incident = NewIncidentClient(c.config)
 	c.MetricRollup = NewMetricRollupClient(c.config)
@@ -264,6 +272,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		DNSProvider:         NewDNSProviderClient(cfg),
 		Domain:              NewDomainClient(cfg),
 		EnrollmentToken:     NewEnrollmentTokenClient(cfg),
+		HealthCheck:         NewHealthCheckClient(cfg),
+		HealthProbe:         NewHealthProbeClient(cfg),
 		HostKey:             NewHostKeyClient(cfg),
 		Incident:            NewIncidentClient(cfg),
 		MetricRollup:        NewMetricRollupClient(cfg),
@@ -314,6 +324,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		DNSProvider:         NewDNSProviderClient(cfg),
 		Domain:              NewDomainClient(cfg),
 		EnrollmentToken:     NewEnrollmentTokenClient(cfg),
+		HealthCheck:         NewHealthCheckClient(cfg),
+		HealthProbe:         NewHealthProbeClient(cfg),
 		HostKey:             NewHostKeyClient(cfg),
 		Incident:            NewIncidentClient(cfg),
 		MetricRollup:        NewMetricRollupClient(cfg),
@@ -363,10 +375,11 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.AcmeAccount, c.AgentCertificate, c.AlertRule, c.AuditEvent,
 		c.BasicAuthUser, c.CertPolicy, c.Certificate, c.ConfigRevision, c.DNSCheck,
-		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HostKey, c.Incident,
-		c.MetricRollup, c.MetricSample, c.Notification, c.NotificationChannel,
-		c.RecoveryCode, c.Route, c.ServedCertificate, c.Server, c.Session, c.Setting,
-		c.Silence, c.StreamProxy, c.Task, c.Upstream, c.UpstreamTarget, c.User,
+		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HealthCheck, c.HealthProbe,
+		c.HostKey, c.Incident, c.MetricRollup, c.MetricSample, c.Notification,
+		c.NotificationChannel, c.RecoveryCode, c.Route, c.ServedCertificate, c.Server,
+		c.Session, c.Setting, c.Silence, c.StreamProxy, c.Task, c.Upstream,
+		c.UpstreamTarget, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -378,10 +391,11 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.AcmeAccount, c.AgentCertificate, c.AlertRule, c.AuditEvent,
 		c.BasicAuthUser, c.CertPolicy, c.Certificate, c.ConfigRevision, c.DNSCheck,
-		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HostKey, c.Incident,
-		c.MetricRollup, c.MetricSample, c.Notification, c.NotificationChannel,
-		c.RecoveryCode, c.Route, c.ServedCertificate, c.Server, c.Session, c.Setting,
-		c.Silence, c.StreamProxy, c.Task, c.Upstream, c.UpstreamTarget, c.User,
+		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HealthCheck, c.HealthProbe,
+		c.HostKey, c.Incident, c.MetricRollup, c.MetricSample, c.Notification,
+		c.NotificationChannel, c.RecoveryCode, c.Route, c.ServedCertificate, c.Server,
+		c.Session, c.Setting, c.Silence, c.StreamProxy, c.Task, c.Upstream,
+		c.UpstreamTarget, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -416,6 +430,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Domain.mutate(ctx, m)
 	case *EnrollmentTokenMutation:
 		return c.EnrollmentToken.mutate(ctx, m)
+	case *HealthCheckMutation:
+		return c.HealthCheck.mutate(ctx, m)
+	case *HealthProbeMutation:
+		return c.HealthProbe.mutate(ctx, m)
 	case *HostKeyMutation:
 		return c.HostKey.mutate(ctx, m)
 	case *IncidentMutation:
@@ -2252,6 +2270,38 @@ func (c *DomainClient) QueryServedCertificates(_m *Domain) *ServedCertificateQue
 	return query
 }
 
+// QueryHealthCheck queries the health_check edge of a Domain.
+func (c *DomainClient) QueryHealthCheck(_m *Domain) *HealthCheckQuery {
+	query := (&HealthCheckClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, id),
+			sqlgraph.To(healthcheck.Table, healthcheck.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, domain.HealthCheckTable, domain.HealthCheckColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryHealthProbes queries the health_probes edge of a Domain.
+func (c *DomainClient) QueryHealthProbes(_m *Domain) *HealthProbeQuery {
+	query := (&HealthProbeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, id),
+			sqlgraph.To(healthprobe.Table, healthprobe.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, domain.HealthProbesTable, domain.HealthProbesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *DomainClient) Hooks() []Hook {
 	return c.hooks.Domain
@@ -2423,6 +2473,320 @@ func (c *EnrollmentTokenClient) mutate(ctx context.Context, m *EnrollmentTokenMu
 		return (&EnrollmentTokenDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown EnrollmentToken mutation op: %q", m.Op())
+	}
+}
+
+// HealthCheckClient is a client for the HealthCheck schema.
+type HealthCheckClient struct {
+	config
+}
+
+// NewHealthCheckClient returns a client for the HealthCheck from the given config.
+func NewHealthCheckClient(c config) *HealthCheckClient {
+	return &HealthCheckClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `healthcheck.Hooks(f(g(h())))`.
+func (c *HealthCheckClient) Use(hooks ...Hook) {
+	c.hooks.HealthCheck = append(c.hooks.HealthCheck, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `healthcheck.Intercept(f(g(h())))`.
+func (c *HealthCheckClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HealthCheck = append(c.inters.HealthCheck, interceptors...)
+}
+
+// Create returns a builder for creating a HealthCheck entity.
+func (c *HealthCheckClient) Create() *HealthCheckCreate {
+	mutation := newHealthCheckMutation(c.config, OpCreate)
+	return &HealthCheckCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HealthCheck entities.
+func (c *HealthCheckClient) CreateBulk(builders ...*HealthCheckCreate) *HealthCheckCreateBulk {
+	return &HealthCheckCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HealthCheckClient) MapCreateBulk(slice any, setFunc func(*HealthCheckCreate, int)) *HealthCheckCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HealthCheckCreateBulk{err: fmt.Errorf("calling to HealthCheckClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HealthCheckCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HealthCheckCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HealthCheck.
+func (c *HealthCheckClient) Update() *HealthCheckUpdate {
+	mutation := newHealthCheckMutation(c.config, OpUpdate)
+	return &HealthCheckUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HealthCheckClient) UpdateOne(_m *HealthCheck) *HealthCheckUpdateOne {
+	mutation := newHealthCheckMutation(c.config, OpUpdateOne, withHealthCheck(_m))
+	return &HealthCheckUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HealthCheckClient) UpdateOneID(id int) *HealthCheckUpdateOne {
+	mutation := newHealthCheckMutation(c.config, OpUpdateOne, withHealthCheckID(id))
+	return &HealthCheckUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HealthCheck.
+func (c *HealthCheckClient) Delete() *HealthCheckDelete {
+	mutation := newHealthCheckMutation(c.config, OpDelete)
+	return &HealthCheckDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HealthCheckClient) DeleteOne(_m *HealthCheck) *HealthCheckDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HealthCheckClient) DeleteOneID(id int) *HealthCheckDeleteOne {
+	builder := c.Delete().Where(healthcheck.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HealthCheckDeleteOne{builder}
+}
+
+// Query returns a query builder for HealthCheck.
+func (c *HealthCheckClient) Query() *HealthCheckQuery {
+	return &HealthCheckQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHealthCheck},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HealthCheck entity by its id.
+func (c *HealthCheckClient) Get(ctx context.Context, id int) (*HealthCheck, error) {
+	return c.Query().Where(healthcheck.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HealthCheckClient) GetX(ctx context.Context, id int) *HealthCheck {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDomain queries the domain edge of a HealthCheck.
+func (c *HealthCheckClient) QueryDomain(_m *HealthCheck) *DomainQuery {
+	query := (&DomainClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(healthcheck.Table, healthcheck.FieldID, id),
+			sqlgraph.To(domain.Table, domain.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, true, healthcheck.DomainTable, healthcheck.DomainColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *HealthCheckClient) Hooks() []Hook {
+	return c.hooks.HealthCheck
+}
+
+// Interceptors returns the client interceptors.
+func (c *HealthCheckClient) Interceptors() []Interceptor {
+	return c.inters.HealthCheck
+}
+
+func (c *HealthCheckClient) mutate(ctx context.Context, m *HealthCheckMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HealthCheckCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HealthCheckUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HealthCheckUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HealthCheckDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HealthCheck mutation op: %q", m.Op())
+	}
+}
+
+// HealthProbeClient is a client for the HealthProbe schema.
+type HealthProbeClient struct {
+	config
+}
+
+// NewHealthProbeClient returns a client for the HealthProbe from the given config.
+func NewHealthProbeClient(c config) *HealthProbeClient {
+	return &HealthProbeClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `healthprobe.Hooks(f(g(h())))`.
+func (c *HealthProbeClient) Use(hooks ...Hook) {
+	c.hooks.HealthProbe = append(c.hooks.HealthProbe, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `healthprobe.Intercept(f(g(h())))`.
+func (c *HealthProbeClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HealthProbe = append(c.inters.HealthProbe, interceptors...)
+}
+
+// Create returns a builder for creating a HealthProbe entity.
+func (c *HealthProbeClient) Create() *HealthProbeCreate {
+	mutation := newHealthProbeMutation(c.config, OpCreate)
+	return &HealthProbeCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HealthProbe entities.
+func (c *HealthProbeClient) CreateBulk(builders ...*HealthProbeCreate) *HealthProbeCreateBulk {
+	return &HealthProbeCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HealthProbeClient) MapCreateBulk(slice any, setFunc func(*HealthProbeCreate, int)) *HealthProbeCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HealthProbeCreateBulk{err: fmt.Errorf("calling to HealthProbeClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HealthProbeCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HealthProbeCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HealthProbe.
+func (c *HealthProbeClient) Update() *HealthProbeUpdate {
+	mutation := newHealthProbeMutation(c.config, OpUpdate)
+	return &HealthProbeUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HealthProbeClient) UpdateOne(_m *HealthProbe) *HealthProbeUpdateOne {
+	mutation := newHealthProbeMutation(c.config, OpUpdateOne, withHealthProbe(_m))
+	return &HealthProbeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HealthProbeClient) UpdateOneID(id int) *HealthProbeUpdateOne {
+	mutation := newHealthProbeMutation(c.config, OpUpdateOne, withHealthProbeID(id))
+	return &HealthProbeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HealthProbe.
+func (c *HealthProbeClient) Delete() *HealthProbeDelete {
+	mutation := newHealthProbeMutation(c.config, OpDelete)
+	return &HealthProbeDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HealthProbeClient) DeleteOne(_m *HealthProbe) *HealthProbeDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HealthProbeClient) DeleteOneID(id int) *HealthProbeDeleteOne {
+	builder := c.Delete().Where(healthprobe.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HealthProbeDeleteOne{builder}
+}
+
+// Query returns a query builder for HealthProbe.
+func (c *HealthProbeClient) Query() *HealthProbeQuery {
+	return &HealthProbeQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHealthProbe},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HealthProbe entity by its id.
+func (c *HealthProbeClient) Get(ctx context.Context, id int) (*HealthProbe, error) {
+	return c.Query().Where(healthprobe.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HealthProbeClient) GetX(ctx context.Context, id int) *HealthProbe {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDomain queries the domain edge of a HealthProbe.
+func (c *HealthProbeClient) QueryDomain(_m *HealthProbe) *DomainQuery {
+	query := (&DomainClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(healthprobe.Table, healthprobe.FieldID, id),
+			sqlgraph.To(domain.Table, domain.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, healthprobe.DomainTable, healthprobe.DomainColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryServer queries the server edge of a HealthProbe.
+func (c *HealthProbeClient) QueryServer(_m *HealthProbe) *ServerQuery {
+	query := (&ServerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(healthprobe.Table, healthprobe.FieldID, id),
+			sqlgraph.To(server.Table, server.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, healthprobe.ServerTable, healthprobe.ServerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *HealthProbeClient) Hooks() []Hook {
+	return c.hooks.HealthProbe
+}
+
+// Interceptors returns the client interceptors.
+func (c *HealthProbeClient) Interceptors() []Interceptor {
+	return c.inters.HealthProbe
+}
+
+func (c *HealthProbeClient) mutate(ctx context.Context, m *HealthProbeMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HealthProbeCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HealthProbeUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HealthProbeUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HealthProbeDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HealthProbe mutation op: %q", m.Op())
 	}
 }
 
@@ -4003,6 +4367,22 @@ func (c *ServerClient) QueryServedCertificates(_m *Server) *ServedCertificateQue
 	return query
 }
 
+// QueryHealthProbes queries the health_probes edge of a Server.
+func (c *ServerClient) QueryHealthProbes(_m *Server) *HealthProbeQuery {
+	query := (&HealthProbeClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, id),
+			sqlgraph.To(healthprobe.Table, healthprobe.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, server.HealthProbesTable, server.HealthProbesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryStreams queries the streams edge of a Server.
 func (c *ServerClient) QueryStreams(_m *Server) *StreamProxyQuery {
 	query := (&StreamProxyClient{config: c.config}).Query()
@@ -5257,17 +5637,18 @@ type (
 	hooks struct {
 		APIToken, AcmeAccount, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
 		CertPolicy, Certificate, ConfigRevision, DNSCheck, DNSProvider, Domain,
-		EnrollmentToken, HostKey, Incident, MetricRollup, MetricSample, Notification,
-		NotificationChannel, RecoveryCode, Route, ServedCertificate, Server, Session,
-		Setting, Silence, StreamProxy, Task, Upstream, UpstreamTarget, User []ent.Hook
+		EnrollmentToken, HealthCheck, HealthProbe, HostKey, Incident, MetricRollup,
+		MetricSample, Notification, NotificationChannel, RecoveryCode, Route,
+		ServedCertificate, Server, Session, Setting, Silence, StreamProxy, Task,
+		Upstream, UpstreamTarget, User []ent.Hook
 	}
 	inters struct {
 		APIToken, AcmeAccount, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
 		CertPolicy, Certificate, ConfigRevision, DNSCheck, DNSProvider, Domain,
-		EnrollmentToken, HostKey, Incident, MetricRollup, MetricSample, Notification,
-		NotificationChannel, RecoveryCode, Route, ServedCertificate, Server, Session,
-		Setting, Silence, StreamProxy, Task, Upstream, UpstreamTarget,
-		User []ent.Interceptor
+		EnrollmentToken, HealthCheck, HealthProbe, HostKey, Incident, MetricRollup,
+		MetricSample, Notification, NotificationChannel, RecoveryCode, Route,
+		ServedCertificate, Server, Session, Setting, Silence, StreamProxy, Task,
+		Upstream, UpstreamTarget, User []ent.Interceptor
 	}
 )
 

@@ -12,6 +12,7 @@ import (
 	"entgo.io/ent/dialect/sql"
 	"github.com/gatehousehq/gatehouse/ent/certpolicy"
 	"github.com/gatehousehq/gatehouse/ent/domain"
+	"github.com/gatehousehq/gatehouse/ent/healthcheck"
 	"github.com/gatehousehq/gatehouse/ent/schema"
 )
 
@@ -68,9 +69,13 @@ type DomainEdges struct {
 	DNSChecks []*DNSCheck `json:"dns_checks,omitempty"`
 	// ServedCertificates holds the value of the served_certificates edge.
 	ServedCertificates []*ServedCertificate `json:"served_certificates,omitempty"`
+	// HealthCheck holds the value of the health_check edge.
+	HealthCheck *HealthCheck `json:"health_check,omitempty"`
+	// HealthProbes holds the value of the health_probes edge.
+	HealthProbes []*HealthProbe `json:"health_probes,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [7]bool
+	loadedTypes [9]bool
 }
 
 // ServersOrErr returns the Servers value or an error if the edge
@@ -136,6 +141,26 @@ func (e DomainEdges) ServedCertificatesOrErr() ([]*ServedCertificate, error) {
 		return e.ServedCertificates, nil
 	}
 	return nil, &NotLoadedError{edge: "served_certificates"}
+}
+
+// HealthCheckOrErr returns the HealthCheck value or an error if the edge
+// was not loaded in eager-loading, or loaded but was not found.
+func (e DomainEdges) HealthCheckOrErr() (*HealthCheck, error) {
+	if e.HealthCheck != nil {
+		return e.HealthCheck, nil
+	} else if e.loadedTypes[7] {
+		return nil, &NotFoundError{label: healthcheck.Label}
+	}
+	return nil, &NotLoadedError{edge: "health_check"}
+}
+
+// HealthProbesOrErr returns the HealthProbes value or an error if the edge
+// was not loaded in eager-loading.
+func (e DomainEdges) HealthProbesOrErr() ([]*HealthProbe, error) {
+	if e.loadedTypes[8] {
+		return e.HealthProbes, nil
+	}
+	return nil, &NotLoadedError{edge: "health_probes"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -306,6 +331,16 @@ func (_m *Domain) QueryDNSChecks() *DNSCheckQuery {
 // QueryServedCertificates queries the "served_certificates" edge of the Domain entity.
 func (_m *Domain) QueryServedCertificates() *ServedCertificateQuery {
 	return NewDomainClient(_m.config).QueryServedCertificates(_m)
+}
+
+// QueryHealthCheck queries the "health_check" edge of the Domain entity.
+func (_m *Domain) QueryHealthCheck() *HealthCheckQuery {
+	return NewDomainClient(_m.config).QueryHealthCheck(_m)
+}
+
+// QueryHealthProbes queries the "health_probes" edge of the Domain entity.
+func (_m *Domain) QueryHealthProbes() *HealthProbeQuery {
+	return NewDomainClient(_m.config).QueryHealthProbes(_m)
 }
 
 // Update returns a builder for updating this Domain.

@@ -16,6 +16,8 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/certpolicy"
 	"github.com/gatehousehq/gatehouse/ent/dnscheck"
 	"github.com/gatehousehq/gatehouse/ent/domain"
+	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/schema"
 	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
@@ -279,6 +281,40 @@ func (_c *DomainCreate) AddServedCertificates(v ...*ServedCertificate) *DomainCr
 		ids[i] = v[i].ID
 	}
 	return _c.AddServedCertificateIDs(ids...)
+}
+
+// SetHealthCheckID sets the "health_check" edge to the HealthCheck entity by ID.
+func (_c *DomainCreate) SetHealthCheckID(id int) *DomainCreate {
+	_c.mutation.SetHealthCheckID(id)
+	return _c
+}
+
+// SetNillableHealthCheckID sets the "health_check" edge to the HealthCheck entity by ID if the given value is not nil.
+func (_c *DomainCreate) SetNillableHealthCheckID(id *int) *DomainCreate {
+	if id != nil {
+		_c = _c.SetHealthCheckID(*id)
+	}
+	return _c
+}
+
+// SetHealthCheck sets the "health_check" edge to the HealthCheck entity.
+func (_c *DomainCreate) SetHealthCheck(v *HealthCheck) *DomainCreate {
+	return _c.SetHealthCheckID(v.ID)
+}
+
+// AddHealthProbeIDs adds the "health_probes" edge to the HealthProbe entity by IDs.
+func (_c *DomainCreate) AddHealthProbeIDs(ids ...int) *DomainCreate {
+	_c.mutation.AddHealthProbeIDs(ids...)
+	return _c
+}
+
+// AddHealthProbes adds the "health_probes" edges to the HealthProbe entity.
+func (_c *DomainCreate) AddHealthProbes(v ...*HealthProbe) *DomainCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddHealthProbeIDs(ids...)
 }
 
 // Mutation returns the DomainMutation object of the builder.
@@ -568,6 +604,38 @@ func (_c *DomainCreate) createSpec() (*Domain, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.HealthCheckIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   domain.HealthCheckTable,
+			Columns: []string{domain.HealthCheckColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthcheck.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.HealthProbesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthProbesTable,
+			Columns: []string{domain.HealthProbesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -17,6 +17,8 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/certpolicy"
 	"github.com/gatehousehq/gatehouse/ent/dnscheck"
 	"github.com/gatehousehq/gatehouse/ent/domain"
+	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
@@ -37,6 +39,8 @@ type DomainQuery struct {
 	withCertPolicy         *CertPolicyQuery
 	withDNSChecks          *DNSCheckQuery
 	withServedCertificates *ServedCertificateQuery
+	withHealthCheck        *HealthCheckQuery
+	withHealthProbes       *HealthProbeQuery
 	modifiers              []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -221,6 +225,50 @@ func (_q *DomainQuery) QueryServedCertificates() *ServedCertificateQuery {
 			sqlgraph.From(domain.Table, domain.FieldID, selector),
 			sqlgraph.To(servedcertificate.Table, servedcertificate.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, domain.ServedCertificatesTable, domain.ServedCertificatesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryHealthCheck chains the current query on the "health_check" edge.
+func (_q *DomainQuery) QueryHealthCheck() *HealthCheckQuery {
+	query := (&HealthCheckClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, selector),
+			sqlgraph.To(healthcheck.Table, healthcheck.FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, domain.HealthCheckTable, domain.HealthCheckColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryHealthProbes chains the current query on the "health_probes" edge.
+func (_q *DomainQuery) QueryHealthProbes() *HealthProbeQuery {
+	query := (&HealthProbeClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, selector),
+			sqlgraph.To(healthprobe.Table, healthprobe.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, domain.HealthProbesTable, domain.HealthProbesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -427,6 +475,8 @@ func (_q *DomainQuery) Clone() *DomainQuery {
 		withCertPolicy:         _q.withCertPolicy.Clone(),
 		withDNSChecks:          _q.withDNSChecks.Clone(),
 		withServedCertificates: _q.withServedCertificates.Clone(),
+		withHealthCheck:        _q.withHealthCheck.Clone(),
+		withHealthProbes:       _q.withHealthProbes.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -511,6 +561,28 @@ func (_q *DomainQuery) WithServedCertificates(opts ...func(*ServedCertificateQue
 	return _q
 }
 
+// WithHealthCheck tells the query-builder to eager-load the nodes that are connected to
+// the "health_check" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *DomainQuery) WithHealthCheck(opts ...func(*HealthCheckQuery)) *DomainQuery {
+	query := (&HealthCheckClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withHealthCheck = query
+	return _q
+}
+
+// WithHealthProbes tells the query-builder to eager-load the nodes that are connected to
+// the "health_probes" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *DomainQuery) WithHealthProbes(opts ...func(*HealthProbeQuery)) *DomainQuery {
+	query := (&HealthProbeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withHealthProbes = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -589,7 +661,7 @@ func (_q *DomainQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Domai
 	var (
 		nodes       = []*Domain{}
 		_spec       = _q.querySpec()
-		loadedTypes = [7]bool{
+		loadedTypes = [9]bool{
 			_q.withServers != nil,
 			_q.withRoutes != nil,
 			_q.withBasicAuthUsers != nil,
@@ -597,6 +669,8 @@ func (_q *DomainQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Domai
 			_q.withCertPolicy != nil,
 			_q.withDNSChecks != nil,
 			_q.withServedCertificates != nil,
+			_q.withHealthCheck != nil,
+			_q.withHealthProbes != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -667,6 +741,19 @@ func (_q *DomainQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Domai
 			func(n *Domain, e *ServedCertificate) {
 				n.Edges.ServedCertificates = append(n.Edges.ServedCertificates, e)
 			}); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withHealthCheck; query != nil {
+		if err := _q.loadHealthCheck(ctx, query, nodes, nil,
+			func(n *Domain, e *HealthCheck) { n.Edges.HealthCheck = e }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withHealthProbes; query != nil {
+		if err := _q.loadHealthProbes(ctx, query, nodes,
+			func(n *Domain) { n.Edges.HealthProbes = []*HealthProbe{} },
+			func(n *Domain, e *HealthProbe) { n.Edges.HealthProbes = append(n.Edges.HealthProbes, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -896,6 +983,63 @@ func (_q *DomainQuery) loadServedCertificates(ctx context.Context, query *Served
 	}
 	query.Where(predicate.ServedCertificate(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(domain.ServedCertificatesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.DomainID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "domain_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *DomainQuery) loadHealthCheck(ctx context.Context, query *HealthCheckQuery, nodes []*Domain, init func(*Domain), assign func(*Domain, *HealthCheck)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Domain)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(healthcheck.FieldDomainID)
+	}
+	query.Where(predicate.HealthCheck(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(domain.HealthCheckColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.DomainID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "domain_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *DomainQuery) loadHealthProbes(ctx context.Context, query *HealthProbeQuery, nodes []*Domain, init func(*Domain), assign func(*Domain, *HealthProbe)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Domain)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(healthprobe.FieldDomainID)
+	}
+	query.Where(predicate.HealthProbe(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(domain.HealthProbesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

@@ -17,6 +17,8 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/certpolicy"
 	"github.com/gatehousehq/gatehouse/ent/dnscheck"
 	"github.com/gatehousehq/gatehouse/ent/domain"
+	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/schema"
@@ -323,6 +325,40 @@ func (_u *DomainUpdate) AddServedCertificates(v ...*ServedCertificate) *DomainUp
 	return _u.AddServedCertificateIDs(ids...)
 }
 
+// SetHealthCheckID sets the "health_check" edge to the HealthCheck entity by ID.
+func (_u *DomainUpdate) SetHealthCheckID(id int) *DomainUpdate {
+	_u.mutation.SetHealthCheckID(id)
+	return _u
+}
+
+// SetNillableHealthCheckID sets the "health_check" edge to the HealthCheck entity by ID if the given value is not nil.
+func (_u *DomainUpdate) SetNillableHealthCheckID(id *int) *DomainUpdate {
+	if id != nil {
+		_u = _u.SetHealthCheckID(*id)
+	}
+	return _u
+}
+
+// SetHealthCheck sets the "health_check" edge to the HealthCheck entity.
+func (_u *DomainUpdate) SetHealthCheck(v *HealthCheck) *DomainUpdate {
+	return _u.SetHealthCheckID(v.ID)
+}
+
+// AddHealthProbeIDs adds the "health_probes" edge to the HealthProbe entity by IDs.
+func (_u *DomainUpdate) AddHealthProbeIDs(ids ...int) *DomainUpdate {
+	_u.mutation.AddHealthProbeIDs(ids...)
+	return _u
+}
+
+// AddHealthProbes adds the "health_probes" edges to the HealthProbe entity.
+func (_u *DomainUpdate) AddHealthProbes(v ...*HealthProbe) *DomainUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHealthProbeIDs(ids...)
+}
+
 // Mutation returns the DomainMutation object of the builder.
 func (_u *DomainUpdate) Mutation() *DomainMutation {
 	return _u.mutation
@@ -458,6 +494,33 @@ func (_u *DomainUpdate) RemoveServedCertificates(v ...*ServedCertificate) *Domai
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveServedCertificateIDs(ids...)
+}
+
+// ClearHealthCheck clears the "health_check" edge to the HealthCheck entity.
+func (_u *DomainUpdate) ClearHealthCheck() *DomainUpdate {
+	_u.mutation.ClearHealthCheck()
+	return _u
+}
+
+// ClearHealthProbes clears all "health_probes" edges to the HealthProbe entity.
+func (_u *DomainUpdate) ClearHealthProbes() *DomainUpdate {
+	_u.mutation.ClearHealthProbes()
+	return _u
+}
+
+// RemoveHealthProbeIDs removes the "health_probes" edge to HealthProbe entities by IDs.
+func (_u *DomainUpdate) RemoveHealthProbeIDs(ids ...int) *DomainUpdate {
+	_u.mutation.RemoveHealthProbeIDs(ids...)
+	return _u
+}
+
+// RemoveHealthProbes removes "health_probes" edges to HealthProbe entities.
+func (_u *DomainUpdate) RemoveHealthProbes(v ...*HealthProbe) *DomainUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHealthProbeIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -891,6 +954,80 @@ func (_u *DomainUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.HealthCheckCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   domain.HealthCheckTable,
+			Columns: []string{domain.HealthCheckColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthcheck.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HealthCheckIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   domain.HealthCheckTable,
+			Columns: []string{domain.HealthCheckColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthcheck.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.HealthProbesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthProbesTable,
+			Columns: []string{domain.HealthProbesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHealthProbesIDs(); len(nodes) > 0 && !_u.mutation.HealthProbesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthProbesTable,
+			Columns: []string{domain.HealthProbesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HealthProbesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthProbesTable,
+			Columns: []string{domain.HealthProbesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1198,6 +1335,40 @@ func (_u *DomainUpdateOne) AddServedCertificates(v ...*ServedCertificate) *Domai
 	return _u.AddServedCertificateIDs(ids...)
 }
 
+// SetHealthCheckID sets the "health_check" edge to the HealthCheck entity by ID.
+func (_u *DomainUpdateOne) SetHealthCheckID(id int) *DomainUpdateOne {
+	_u.mutation.SetHealthCheckID(id)
+	return _u
+}
+
+// SetNillableHealthCheckID sets the "health_check" edge to the HealthCheck entity by ID if the given value is not nil.
+func (_u *DomainUpdateOne) SetNillableHealthCheckID(id *int) *DomainUpdateOne {
+	if id != nil {
+		_u = _u.SetHealthCheckID(*id)
+	}
+	return _u
+}
+
+// SetHealthCheck sets the "health_check" edge to the HealthCheck entity.
+func (_u *DomainUpdateOne) SetHealthCheck(v *HealthCheck) *DomainUpdateOne {
+	return _u.SetHealthCheckID(v.ID)
+}
+
+// AddHealthProbeIDs adds the "health_probes" edge to the HealthProbe entity by IDs.
+func (_u *DomainUpdateOne) AddHealthProbeIDs(ids ...int) *DomainUpdateOne {
+	_u.mutation.AddHealthProbeIDs(ids...)
+	return _u
+}
+
+// AddHealthProbes adds the "health_probes" edges to the HealthProbe entity.
+func (_u *DomainUpdateOne) AddHealthProbes(v ...*HealthProbe) *DomainUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHealthProbeIDs(ids...)
+}
+
 // Mutation returns the DomainMutation object of the builder.
 func (_u *DomainUpdateOne) Mutation() *DomainMutation {
 	return _u.mutation
@@ -1333,6 +1504,33 @@ func (_u *DomainUpdateOne) RemoveServedCertificates(v ...*ServedCertificate) *Do
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveServedCertificateIDs(ids...)
+}
+
+// ClearHealthCheck clears the "health_check" edge to the HealthCheck entity.
+func (_u *DomainUpdateOne) ClearHealthCheck() *DomainUpdateOne {
+	_u.mutation.ClearHealthCheck()
+	return _u
+}
+
+// ClearHealthProbes clears all "health_probes" edges to the HealthProbe entity.
+func (_u *DomainUpdateOne) ClearHealthProbes() *DomainUpdateOne {
+	_u.mutation.ClearHealthProbes()
+	return _u
+}
+
+// RemoveHealthProbeIDs removes the "health_probes" edge to HealthProbe entities by IDs.
+func (_u *DomainUpdateOne) RemoveHealthProbeIDs(ids ...int) *DomainUpdateOne {
+	_u.mutation.RemoveHealthProbeIDs(ids...)
+	return _u
+}
+
+// RemoveHealthProbes removes "health_probes" edges to HealthProbe entities.
+func (_u *DomainUpdateOne) RemoveHealthProbes(v ...*HealthProbe) *DomainUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHealthProbeIDs(ids...)
 }
 
 // Where appends a list predicates to the DomainUpdate builder.
@@ -1789,6 +1987,80 @@ func (_u *DomainUpdateOne) sqlSave(ctx context.Context) (_node *Domain, err erro
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.HealthCheckCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   domain.HealthCheckTable,
+			Columns: []string{domain.HealthCheckColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthcheck.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HealthCheckIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2O,
+			Inverse: false,
+			Table:   domain.HealthCheckTable,
+			Columns: []string{domain.HealthCheckColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthcheck.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.HealthProbesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthProbesTable,
+			Columns: []string{domain.HealthProbesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHealthProbesIDs(); len(nodes) > 0 && !_u.mutation.HealthProbesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthProbesTable,
+			Columns: []string{domain.HealthProbesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HealthProbesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthProbesTable,
+			Columns: []string{domain.HealthProbesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -25,6 +25,8 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/dnsprovider"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/incident"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
@@ -116,6 +118,8 @@ func checkColumn(t, c string) error {
 			dnsprovider.Table:         dnsprovider.ValidColumn,
 			domain.Table:              domain.ValidColumn,
 			enrollmenttoken.Table:     enrollmenttoken.ValidColumn,
+			healthcheck.Table:         healthcheck.ValidColumn,
+			healthprobe.Table:         healthprobe.ValidColumn,
 			hostkey.Table:             hostkey.ValidColumn,
 			incident.Table:            incident.ValidColumn,
 			metricrollup.Table:        metricrollup.ValidColumn,

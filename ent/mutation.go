@@ -24,6 +24,8 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/dnsprovider"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/incident"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
@@ -68,6 +70,8 @@ const (
 	TypeDNSProvider         = "DNSProvider"
 	TypeDomain              = "Domain"
 	TypeEnrollmentToken     = "EnrollmentToken"
+	TypeHealthCheck         = "HealthCheck"
+	TypeHealthProbe         = "HealthProbe"
 	TypeHostKey             = "HostKey"
 	TypeIncident            = "Incident"
 	TypeMetricRollup        = "MetricRollup"
@@ -9534,6 +9538,11 @@ type DomainMutation struct {
 	served_certificates        map[int]struct{}
 	removedserved_certificates map[int]struct{}
 	clearedserved_certificates bool
+	health_check               *int
+	clearedhealth_check        bool
+	health_probes              map[int]struct{}
+	removedhealth_probes       map[int]struct{}
+	clearedhealth_probes       bool
 	done                       bool
 	oldValue                   func(context.Context) (*Domain, error)
 	predicates                 []predicate.Domain
@@ -10584,6 +10593,99 @@ func (m *DomainMutation) ResetServedCertificates() {
 	m.removedserved_certificates = nil
 }
 
+// SetHealthCheckID sets the "health_check" edge to the HealthCheck entity by id.
+func (m *DomainMutation) SetHealthCheckID(id int) {
+	m.health_check = &id
+}
+
+// ClearHealthCheck clears the "health_check" edge to the HealthCheck entity.
+func (m *DomainMutation) ClearHealthCheck() {
+	m.clearedhealth_check = true
+}
+
+// HealthCheckCleared reports if the "health_check" edge to the HealthCheck entity was cleared.
+func (m *DomainMutation) HealthCheckCleared() bool {
+	return m.clearedhealth_check
+}
+
+// HealthCheckID returns the "health_check" edge ID in the mutation.
+func (m *DomainMutation) HealthCheckID() (id int, exists bool) {
+	if m.health_check != nil {
+		return *m.health_check, true
+	}
+	return
+}
+
+// HealthCheckIDs returns the "health_check" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// HealthCheckID instead. It exists only for internal usage by the builders.
+func (m *DomainMutation) HealthCheckIDs() (ids []int) {
+	if id := m.health_check; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetHealthCheck resets all changes to the "health_check" edge.
+func (m *DomainMutation) ResetHealthCheck() {
+	m.health_check = nil
+	m.clearedhealth_check = false
+}
+
+// AddHealthProbeIDs adds the "health_probes" edge to the HealthProbe entity by ids.
+func (m *DomainMutation) AddHealthProbeIDs(ids ...int) {
+	if m.health_probes == nil {
+		m.health_probes = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.health_probes[ids[i]] = struct{}{}
+	}
+}
+
+// ClearHealthProbes clears the "health_probes" edge to the HealthProbe entity.
+func (m *DomainMutation) ClearHealthProbes() {
+	m.clearedhealth_probes = true
+}
+
+// HealthProbesCleared reports if the "health_probes" edge to the HealthProbe entity was cleared.
+func (m *DomainMutation) HealthProbesCleared() bool {
+	return m.clearedhealth_probes
+}
+
+// RemoveHealthProbeIDs removes the "health_probes" edge to the HealthProbe entity by IDs.
+func (m *DomainMutation) RemoveHealthProbeIDs(ids ...int) {
+	if m.removedhealth_probes == nil {
+		m.removedhealth_probes = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.health_probes, ids[i])
+		m.removedhealth_probes[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedHealthProbes returns the removed IDs of the "health_probes" edge to the HealthProbe entity.
+func (m *DomainMutation) RemovedHealthProbesIDs() (ids []int) {
+	for id := range m.removedhealth_probes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// HealthProbesIDs returns the "health_probes" edge IDs in the mutation.
+func (m *DomainMutation) HealthProbesIDs() (ids []int) {
+	for id := range m.health_probes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetHealthProbes resets all changes to the "health_probes" edge.
+func (m *DomainMutation) ResetHealthProbes() {
+	m.health_probes = nil
+	m.clearedhealth_probes = false
+	m.removedhealth_probes = nil
+}
+
 // Where appends a list predicates to the DomainMutation builder.
 func (m *DomainMutation) Where(ps ...predicate.Domain) {
 	m.predicates = append(m.predicates, ps...)
@@ -10948,7 +11050,7 @@ func (m *DomainMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *DomainMutation) AddedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 9)
 	if m.servers != nil {
 		edges = append(edges, domain.EdgeServers)
 	}
@@ -10969,6 +11071,12 @@ func (m *DomainMutation) AddedEdges() []string {
 	}
 	if m.served_certificates != nil {
 		edges = append(edges, domain.EdgeServedCertificates)
+	}
+	if m.health_check != nil {
+		edges = append(edges, domain.EdgeHealthCheck)
+	}
+	if m.health_probes != nil {
+		edges = append(edges, domain.EdgeHealthProbes)
 	}
 	return edges
 }
@@ -11017,13 +11125,23 @@ func (m *DomainMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case domain.EdgeHealthCheck:
+		if id := m.health_check; id != nil {
+			return []ent.Value{*id}
+		}
+	case domain.EdgeHealthProbes:
+		ids := make([]ent.Value, 0, len(m.health_probes))
+		for id := range m.health_probes {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *DomainMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 9)
 	if m.removedservers != nil {
 		edges = append(edges, domain.EdgeServers)
 	}
@@ -11041,6 +11159,9 @@ func (m *DomainMutation) RemovedEdges() []string {
 	}
 	if m.removedserved_certificates != nil {
 		edges = append(edges, domain.EdgeServedCertificates)
+	}
+	if m.removedhealth_probes != nil {
+		edges = append(edges, domain.EdgeHealthProbes)
 	}
 	return edges
 }
@@ -11085,13 +11206,19 @@ func (m *DomainMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case domain.EdgeHealthProbes:
+		ids := make([]ent.Value, 0, len(m.removedhealth_probes))
+		for id := range m.removedhealth_probes {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *DomainMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 7)
+	edges := make([]string, 0, 9)
 	if m.clearedservers {
 		edges = append(edges, domain.EdgeServers)
 	}
@@ -11112,6 +11239,12 @@ func (m *DomainMutation) ClearedEdges() []string {
 	}
 	if m.clearedserved_certificates {
 		edges = append(edges, domain.EdgeServedCertificates)
+	}
+	if m.clearedhealth_check {
+		edges = append(edges, domain.EdgeHealthCheck)
+	}
+	if m.clearedhealth_probes {
+		edges = append(edges, domain.EdgeHealthProbes)
 	}
 	return edges
 }
@@ -11134,6 +11267,10 @@ func (m *DomainMutation) EdgeCleared(name string) bool {
 		return m.cleareddns_checks
 	case domain.EdgeServedCertificates:
 		return m.clearedserved_certificates
+	case domain.EdgeHealthCheck:
+		return m.clearedhealth_check
+	case domain.EdgeHealthProbes:
+		return m.clearedhealth_probes
 	}
 	return false
 }
@@ -11144,6 +11281,9 @@ func (m *DomainMutation) ClearEdge(name string) error {
 	switch name {
 	case domain.EdgeCertPolicy:
 		m.ClearCertPolicy()
+		return nil
+	case domain.EdgeHealthCheck:
+		m.ClearHealthCheck()
 		return nil
 	}
 	return fmt.Errorf("unknown Domain unique edge %s", name)
@@ -11173,6 +11313,12 @@ func (m *DomainMutation) ResetEdge(name string) error {
 		return nil
 	case domain.EdgeServedCertificates:
 		m.ResetServedCertificates()
+		return nil
+	case domain.EdgeHealthCheck:
+		m.ResetHealthCheck()
+		return nil
+	case domain.EdgeHealthProbes:
+		m.ResetHealthProbes()
 		return nil
 	}
 	return fmt.Errorf("unknown Domain edge %s", name)
@@ -11807,6 +11953,1554 @@ func (m *EnrollmentTokenMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown EnrollmentToken edge %s", name)
+}
+
+// HealthCheckMutation represents an operation that mutates the HealthCheck nodes in the graph.
+type HealthCheckMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	created_at    *time.Time
+	updated_at    *time.Time
+	_path         *string
+	enabled       *bool
+	clearedFields map[string]struct{}
+	domain        *int
+	cleareddomain bool
+	done          bool
+	oldValue      func(context.Context) (*HealthCheck, error)
+	predicates    []predicate.HealthCheck
+}
+
+var _ ent.Mutation = (*HealthCheckMutation)(nil)
+
+// healthcheckOption allows management of the mutation configuration using functional options.
+type healthcheckOption func(*HealthCheckMutation)
+
+// newHealthCheckMutation creates new mutation for the HealthCheck entity.
+func newHealthCheckMutation(c config, op Op, opts ...healthcheckOption) *HealthCheckMutation {
+	m := &HealthCheckMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeHealthCheck,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withHealthCheckID sets the ID field of the mutation.
+func withHealthCheckID(id int) healthcheckOption {
+	return func(m *HealthCheckMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *HealthCheck
+		)
+		m.oldValue = func(ctx context.Context) (*HealthCheck, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().HealthCheck.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withHealthCheck sets the old HealthCheck of the mutation.
+func withHealthCheck(node *HealthCheck) healthcheckOption {
+	return func(m *HealthCheckMutation) {
+		m.oldValue = func(context.Context) (*HealthCheck, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m HealthCheckMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m HealthCheckMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *HealthCheckMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *HealthCheckMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().HealthCheck.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *HealthCheckMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *HealthCheckMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the HealthCheck entity.
+// If the HealthCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthCheckMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *HealthCheckMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *HealthCheckMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *HealthCheckMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the HealthCheck entity.
+// If the HealthCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthCheckMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *HealthCheckMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetDomainID sets the "domain_id" field.
+func (m *HealthCheckMutation) SetDomainID(i int) {
+	m.domain = &i
+}
+
+// DomainID returns the value of the "domain_id" field in the mutation.
+func (m *HealthCheckMutation) DomainID() (r int, exists bool) {
+	v := m.domain
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDomainID returns the old "domain_id" field's value of the HealthCheck entity.
+// If the HealthCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthCheckMutation) OldDomainID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDomainID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDomainID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDomainID: %w", err)
+	}
+	return oldValue.DomainID, nil
+}
+
+// ResetDomainID resets all changes to the "domain_id" field.
+func (m *HealthCheckMutation) ResetDomainID() {
+	m.domain = nil
+}
+
+// SetPath sets the "path" field.
+func (m *HealthCheckMutation) SetPath(s string) {
+	m._path = &s
+}
+
+// Path returns the value of the "path" field in the mutation.
+func (m *HealthCheckMutation) Path() (r string, exists bool) {
+	v := m._path
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPath returns the old "path" field's value of the HealthCheck entity.
+// If the HealthCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthCheckMutation) OldPath(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPath is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPath requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPath: %w", err)
+	}
+	return oldValue.Path, nil
+}
+
+// ResetPath resets all changes to the "path" field.
+func (m *HealthCheckMutation) ResetPath() {
+	m._path = nil
+}
+
+// SetEnabled sets the "enabled" field.
+func (m *HealthCheckMutation) SetEnabled(b bool) {
+	m.enabled = &b
+}
+
+// Enabled returns the value of the "enabled" field in the mutation.
+func (m *HealthCheckMutation) Enabled() (r bool, exists bool) {
+	v := m.enabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnabled returns the old "enabled" field's value of the HealthCheck entity.
+// If the HealthCheck object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthCheckMutation) OldEnabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnabled: %w", err)
+	}
+	return oldValue.Enabled, nil
+}
+
+// ResetEnabled resets all changes to the "enabled" field.
+func (m *HealthCheckMutation) ResetEnabled() {
+	m.enabled = nil
+}
+
+// ClearDomain clears the "domain" edge to the Domain entity.
+func (m *HealthCheckMutation) ClearDomain() {
+	m.cleareddomain = true
+	m.clearedFields[healthcheck.FieldDomainID] = struct{}{}
+}
+
+// DomainCleared reports if the "domain" edge to the Domain entity was cleared.
+func (m *HealthCheckMutation) DomainCleared() bool {
+	return m.cleareddomain
+}
+
+// DomainIDs returns the "domain" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DomainID instead. It exists only for internal usage by the builders.
+func (m *HealthCheckMutation) DomainIDs() (ids []int) {
+	if id := m.domain; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDomain resets all changes to the "domain" edge.
+func (m *HealthCheckMutation) ResetDomain() {
+	m.domain = nil
+	m.cleareddomain = false
+}
+
+// Where appends a list predicates to the HealthCheckMutation builder.
+func (m *HealthCheckMutation) Where(ps ...predicate.HealthCheck) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the HealthCheckMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *HealthCheckMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.HealthCheck, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *HealthCheckMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *HealthCheckMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (HealthCheck).
+func (m *HealthCheckMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *HealthCheckMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.created_at != nil {
+		fields = append(fields, healthcheck.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, healthcheck.FieldUpdatedAt)
+	}
+	if m.domain != nil {
+		fields = append(fields, healthcheck.FieldDomainID)
+	}
+	if m._path != nil {
+		fields = append(fields, healthcheck.FieldPath)
+	}
+	if m.enabled != nil {
+		fields = append(fields, healthcheck.FieldEnabled)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *HealthCheckMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case healthcheck.FieldCreatedAt:
+		return m.CreatedAt()
+	case healthcheck.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case healthcheck.FieldDomainID:
+		return m.DomainID()
+	case healthcheck.FieldPath:
+		return m.Path()
+	case healthcheck.FieldEnabled:
+		return m.Enabled()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *HealthCheckMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case healthcheck.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case healthcheck.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case healthcheck.FieldDomainID:
+		return m.OldDomainID(ctx)
+	case healthcheck.FieldPath:
+		return m.OldPath(ctx)
+	case healthcheck.FieldEnabled:
+		return m.OldEnabled(ctx)
+	}
+	return nil, fmt.Errorf("unknown HealthCheck field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HealthCheckMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case healthcheck.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case healthcheck.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case healthcheck.FieldDomainID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDomainID(v)
+		return nil
+	case healthcheck.FieldPath:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPath(v)
+		return nil
+	case healthcheck.FieldEnabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnabled(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HealthCheck field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *HealthCheckMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *HealthCheckMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HealthCheckMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown HealthCheck numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *HealthCheckMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *HealthCheckMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *HealthCheckMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown HealthCheck nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *HealthCheckMutation) ResetField(name string) error {
+	switch name {
+	case healthcheck.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case healthcheck.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case healthcheck.FieldDomainID:
+		m.ResetDomainID()
+		return nil
+	case healthcheck.FieldPath:
+		m.ResetPath()
+		return nil
+	case healthcheck.FieldEnabled:
+		m.ResetEnabled()
+		return nil
+	}
+	return fmt.Errorf("unknown HealthCheck field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *HealthCheckMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.domain != nil {
+		edges = append(edges, healthcheck.EdgeDomain)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *HealthCheckMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case healthcheck.EdgeDomain:
+		if id := m.domain; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *HealthCheckMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *HealthCheckMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *HealthCheckMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.cleareddomain {
+		edges = append(edges, healthcheck.EdgeDomain)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *HealthCheckMutation) EdgeCleared(name string) bool {
+	switch name {
+	case healthcheck.EdgeDomain:
+		return m.cleareddomain
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *HealthCheckMutation) ClearEdge(name string) error {
+	switch name {
+	case healthcheck.EdgeDomain:
+		m.ClearDomain()
+		return nil
+	}
+	return fmt.Errorf("unknown HealthCheck unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *HealthCheckMutation) ResetEdge(name string) error {
+	switch name {
+	case healthcheck.EdgeDomain:
+		m.ResetDomain()
+		return nil
+	}
+	return fmt.Errorf("unknown HealthCheck edge %s", name)
+}
+
+// HealthProbeMutation represents an operation that mutates the HealthProbe nodes in the graph.
+type HealthProbeMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	at            *time.Time
+	ok            *bool
+	status        *int
+	addstatus     *int
+	latency_ms    *int
+	addlatency_ms *int
+	url           *string
+	message       *string
+	failing_since *time.Time
+	clearedFields map[string]struct{}
+	domain        *int
+	cleareddomain bool
+	server        *int
+	clearedserver bool
+	done          bool
+	oldValue      func(context.Context) (*HealthProbe, error)
+	predicates    []predicate.HealthProbe
+}
+
+var _ ent.Mutation = (*HealthProbeMutation)(nil)
+
+// healthprobeOption allows management of the mutation configuration using functional options.
+type healthprobeOption func(*HealthProbeMutation)
+
+// newHealthProbeMutation creates new mutation for the HealthProbe entity.
+func newHealthProbeMutation(c config, op Op, opts ...healthprobeOption) *HealthProbeMutation {
+	m := &HealthProbeMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeHealthProbe,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withHealthProbeID sets the ID field of the mutation.
+func withHealthProbeID(id int) healthprobeOption {
+	return func(m *HealthProbeMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *HealthProbe
+		)
+		m.oldValue = func(ctx context.Context) (*HealthProbe, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().HealthProbe.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withHealthProbe sets the old HealthProbe of the mutation.
+func withHealthProbe(node *HealthProbe) healthprobeOption {
+	return func(m *HealthProbeMutation) {
+		m.oldValue = func(context.Context) (*HealthProbe, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m HealthProbeMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m HealthProbeMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *HealthProbeMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *HealthProbeMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().HealthProbe.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetDomainID sets the "domain_id" field.
+func (m *HealthProbeMutation) SetDomainID(i int) {
+	m.domain = &i
+}
+
+// DomainID returns the value of the "domain_id" field in the mutation.
+func (m *HealthProbeMutation) DomainID() (r int, exists bool) {
+	v := m.domain
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDomainID returns the old "domain_id" field's value of the HealthProbe entity.
+// If the HealthProbe object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthProbeMutation) OldDomainID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDomainID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDomainID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDomainID: %w", err)
+	}
+	return oldValue.DomainID, nil
+}
+
+// ResetDomainID resets all changes to the "domain_id" field.
+func (m *HealthProbeMutation) ResetDomainID() {
+	m.domain = nil
+}
+
+// SetServerID sets the "server_id" field.
+func (m *HealthProbeMutation) SetServerID(i int) {
+	m.server = &i
+}
+
+// ServerID returns the value of the "server_id" field in the mutation.
+func (m *HealthProbeMutation) ServerID() (r int, exists bool) {
+	v := m.server
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServerID returns the old "server_id" field's value of the HealthProbe entity.
+// If the HealthProbe object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthProbeMutation) OldServerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServerID: %w", err)
+	}
+	return oldValue.ServerID, nil
+}
+
+// ResetServerID resets all changes to the "server_id" field.
+func (m *HealthProbeMutation) ResetServerID() {
+	m.server = nil
+}
+
+// SetAt sets the "at" field.
+func (m *HealthProbeMutation) SetAt(t time.Time) {
+	m.at = &t
+}
+
+// At returns the value of the "at" field in the mutation.
+func (m *HealthProbeMutation) At() (r time.Time, exists bool) {
+	v := m.at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldAt returns the old "at" field's value of the HealthProbe entity.
+// If the HealthProbe object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthProbeMutation) OldAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldAt: %w", err)
+	}
+	return oldValue.At, nil
+}
+
+// ResetAt resets all changes to the "at" field.
+func (m *HealthProbeMutation) ResetAt() {
+	m.at = nil
+}
+
+// SetOk sets the "ok" field.
+func (m *HealthProbeMutation) SetOk(b bool) {
+	m.ok = &b
+}
+
+// Ok returns the value of the "ok" field in the mutation.
+func (m *HealthProbeMutation) Ok() (r bool, exists bool) {
+	v := m.ok
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOk returns the old "ok" field's value of the HealthProbe entity.
+// If the HealthProbe object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthProbeMutation) OldOk(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOk is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOk requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOk: %w", err)
+	}
+	return oldValue.Ok, nil
+}
+
+// ResetOk resets all changes to the "ok" field.
+func (m *HealthProbeMutation) ResetOk() {
+	m.ok = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *HealthProbeMutation) SetStatus(i int) {
+	m.status = &i
+	m.addstatus = nil
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *HealthProbeMutation) Status() (r int, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the HealthProbe entity.
+// If the HealthProbe object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthProbeMutation) OldStatus(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// AddStatus adds i to the "status" field.
+func (m *HealthProbeMutation) AddStatus(i int) {
+	if m.addstatus != nil {
+		*m.addstatus += i
+	} else {
+		m.addstatus = &i
+	}
+}
+
+// AddedStatus returns the value that was added to the "status" field in this mutation.
+func (m *HealthProbeMutation) AddedStatus() (r int, exists bool) {
+	v := m.addstatus
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *HealthProbeMutation) ResetStatus() {
+	m.status = nil
+	m.addstatus = nil
+}
+
+// SetLatencyMs sets the "latency_ms" field.
+func (m *HealthProbeMutation) SetLatencyMs(i int) {
+	m.latency_ms = &i
+	m.addlatency_ms = nil
+}
+
+// LatencyMs returns the value of the "latency_ms" field in the mutation.
+func (m *HealthProbeMutation) LatencyMs() (r int, exists bool) {
+	v := m.latency_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLatencyMs returns the old "latency_ms" field's value of the HealthProbe entity.
+// If the HealthProbe object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthProbeMutation) OldLatencyMs(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLatencyMs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLatencyMs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLatencyMs: %w", err)
+	}
+	return oldValue.LatencyMs, nil
+}
+
+// AddLatencyMs adds i to the "latency_ms" field.
+func (m *HealthProbeMutation) AddLatencyMs(i int) {
+	if m.addlatency_ms != nil {
+		*m.addlatency_ms += i
+	} else {
+		m.addlatency_ms = &i
+	}
+}
+
+// AddedLatencyMs returns the value that was added to the "latency_ms" field in this mutation.
+func (m *HealthProbeMutation) AddedLatencyMs() (r int, exists bool) {
+	v := m.addlatency_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLatencyMs resets all changes to the "latency_ms" field.
+func (m *HealthProbeMutation) ResetLatencyMs() {
+	m.latency_ms = nil
+	m.addlatency_ms = nil
+}
+
+// SetURL sets the "url" field.
+func (m *HealthProbeMutation) SetURL(s string) {
+	m.url = &s
+}
+
+// URL returns the value of the "url" field in the mutation.
+func (m *HealthProbeMutation) URL() (r string, exists bool) {
+	v := m.url
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldURL returns the old "url" field's value of the HealthProbe entity.
+// If the HealthProbe object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthProbeMutation) OldURL(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldURL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldURL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldURL: %w", err)
+	}
+	return oldValue.URL, nil
+}
+
+// ResetURL resets all changes to the "url" field.
+func (m *HealthProbeMutation) ResetURL() {
+	m.url = nil
+}
+
+// SetMessage sets the "message" field.
+func (m *HealthProbeMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *HealthProbeMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the HealthProbe entity.
+// If the HealthProbe object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthProbeMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *HealthProbeMutation) ResetMessage() {
+	m.message = nil
+}
+
+// SetFailingSince sets the "failing_since" field.
+func (m *HealthProbeMutation) SetFailingSince(t time.Time) {
+	m.failing_since = &t
+}
+
+// FailingSince returns the value of the "failing_since" field in the mutation.
+func (m *HealthProbeMutation) FailingSince() (r time.Time, exists bool) {
+	v := m.failing_since
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailingSince returns the old "failing_since" field's value of the HealthProbe entity.
+// If the HealthProbe object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthProbeMutation) OldFailingSince(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailingSince is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailingSince requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailingSince: %w", err)
+	}
+	return oldValue.FailingSince, nil
+}
+
+// ClearFailingSince clears the value of the "failing_since" field.
+func (m *HealthProbeMutation) ClearFailingSince() {
+	m.failing_since = nil
+	m.clearedFields[healthprobe.FieldFailingSince] = struct{}{}
+}
+
+// FailingSinceCleared returns if the "failing_since" field was cleared in this mutation.
+func (m *HealthProbeMutation) FailingSinceCleared() bool {
+	_, ok := m.clearedFields[healthprobe.FieldFailingSince]
+	return ok
+}
+
+// ResetFailingSince resets all changes to the "failing_since" field.
+func (m *HealthProbeMutation) ResetFailingSince() {
+	m.failing_since = nil
+	delete(m.clearedFields, healthprobe.FieldFailingSince)
+}
+
+// ClearDomain clears the "domain" edge to the Domain entity.
+func (m *HealthProbeMutation) ClearDomain() {
+	m.cleareddomain = true
+	m.clearedFields[healthprobe.FieldDomainID] = struct{}{}
+}
+
+// DomainCleared reports if the "domain" edge to the Domain entity was cleared.
+func (m *HealthProbeMutation) DomainCleared() bool {
+	return m.cleareddomain
+}
+
+// DomainIDs returns the "domain" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DomainID instead. It exists only for internal usage by the builders.
+func (m *HealthProbeMutation) DomainIDs() (ids []int) {
+	if id := m.domain; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDomain resets all changes to the "domain" edge.
+func (m *HealthProbeMutation) ResetDomain() {
+	m.domain = nil
+	m.cleareddomain = false
+}
+
+// ClearServer clears the "server" edge to the Server entity.
+func (m *HealthProbeMutation) ClearServer() {
+	m.clearedserver = true
+	m.clearedFields[healthprobe.FieldServerID] = struct{}{}
+}
+
+// ServerCleared reports if the "server" edge to the Server entity was cleared.
+func (m *HealthProbeMutation) ServerCleared() bool {
+	return m.clearedserver
+}
+
+// ServerIDs returns the "server" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ServerID instead. It exists only for internal usage by the builders.
+func (m *HealthProbeMutation) ServerIDs() (ids []int) {
+	if id := m.server; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetServer resets all changes to the "server" edge.
+func (m *HealthProbeMutation) ResetServer() {
+	m.server = nil
+	m.clearedserver = false
+}
+
+// Where appends a list predicates to the HealthProbeMutation builder.
+func (m *HealthProbeMutation) Where(ps ...predicate.HealthProbe) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the HealthProbeMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *HealthProbeMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.HealthProbe, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *HealthProbeMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *HealthProbeMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (HealthProbe).
+func (m *HealthProbeMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *HealthProbeMutation) Fields() []string {
+	fields := make([]string, 0, 9)
+	if m.domain != nil {
+		fields = append(fields, healthprobe.FieldDomainID)
+	}
+	if m.server != nil {
+		fields = append(fields, healthprobe.FieldServerID)
+	}
+	if m.at != nil {
+		fields = append(fields, healthprobe.FieldAt)
+	}
+	if m.ok != nil {
+		fields = append(fields, healthprobe.FieldOk)
+	}
+	if m.status != nil {
+		fields = append(fields, healthprobe.FieldStatus)
+	}
+	if m.latency_ms != nil {
+		fields = append(fields, healthprobe.FieldLatencyMs)
+	}
+	if m.url != nil {
+		fields = append(fields, healthprobe.FieldURL)
+	}
+	if m.message != nil {
+		fields = append(fields, healthprobe.FieldMessage)
+	}
+	if m.failing_since != nil {
+		fields = append(fields, healthprobe.FieldFailingSince)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *HealthProbeMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case healthprobe.FieldDomainID:
+		return m.DomainID()
+	case healthprobe.FieldServerID:
+		return m.ServerID()
+	case healthprobe.FieldAt:
+		return m.At()
+	case healthprobe.FieldOk:
+		return m.Ok()
+	case healthprobe.FieldStatus:
+		return m.Status()
+	case healthprobe.FieldLatencyMs:
+		return m.LatencyMs()
+	case healthprobe.FieldURL:
+		return m.URL()
+	case healthprobe.FieldMessage:
+		return m.Message()
+	case healthprobe.FieldFailingSince:
+		return m.FailingSince()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *HealthProbeMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case healthprobe.FieldDomainID:
+		return m.OldDomainID(ctx)
+	case healthprobe.FieldServerID:
+		return m.OldServerID(ctx)
+	case healthprobe.FieldAt:
+		return m.OldAt(ctx)
+	case healthprobe.FieldOk:
+		return m.OldOk(ctx)
+	case healthprobe.FieldStatus:
+		return m.OldStatus(ctx)
+	case healthprobe.FieldLatencyMs:
+		return m.OldLatencyMs(ctx)
+	case healthprobe.FieldURL:
+		return m.OldURL(ctx)
+	case healthprobe.FieldMessage:
+		return m.OldMessage(ctx)
+	case healthprobe.FieldFailingSince:
+		return m.OldFailingSince(ctx)
+	}
+	return nil, fmt.Errorf("unknown HealthProbe field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HealthProbeMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case healthprobe.FieldDomainID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDomainID(v)
+		return nil
+	case healthprobe.FieldServerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServerID(v)
+		return nil
+	case healthprobe.FieldAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetAt(v)
+		return nil
+	case healthprobe.FieldOk:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOk(v)
+		return nil
+	case healthprobe.FieldStatus:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case healthprobe.FieldLatencyMs:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLatencyMs(v)
+		return nil
+	case healthprobe.FieldURL:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetURL(v)
+		return nil
+	case healthprobe.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	case healthprobe.FieldFailingSince:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailingSince(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HealthProbe field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *HealthProbeMutation) AddedFields() []string {
+	var fields []string
+	if m.addstatus != nil {
+		fields = append(fields, healthprobe.FieldStatus)
+	}
+	if m.addlatency_ms != nil {
+		fields = append(fields, healthprobe.FieldLatencyMs)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *HealthProbeMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case healthprobe.FieldStatus:
+		return m.AddedStatus()
+	case healthprobe.FieldLatencyMs:
+		return m.AddedLatencyMs()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HealthProbeMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case healthprobe.FieldStatus:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddStatus(v)
+		return nil
+	case healthprobe.FieldLatencyMs:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLatencyMs(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HealthProbe numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *HealthProbeMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(healthprobe.FieldFailingSince) {
+		fields = append(fields, healthprobe.FieldFailingSince)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *HealthProbeMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *HealthProbeMutation) ClearField(name string) error {
+	switch name {
+	case healthprobe.FieldFailingSince:
+		m.ClearFailingSince()
+		return nil
+	}
+	return fmt.Errorf("unknown HealthProbe nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *HealthProbeMutation) ResetField(name string) error {
+	switch name {
+	case healthprobe.FieldDomainID:
+		m.ResetDomainID()
+		return nil
+	case healthprobe.FieldServerID:
+		m.ResetServerID()
+		return nil
+	case healthprobe.FieldAt:
+		m.ResetAt()
+		return nil
+	case healthprobe.FieldOk:
+		m.ResetOk()
+		return nil
+	case healthprobe.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case healthprobe.FieldLatencyMs:
+		m.ResetLatencyMs()
+		return nil
+	case healthprobe.FieldURL:
+		m.ResetURL()
+		return nil
+	case healthprobe.FieldMessage:
+		m.ResetMessage()
+		return nil
+	case healthprobe.FieldFailingSince:
+		m.ResetFailingSince()
+		return nil
+	}
+	return fmt.Errorf("unknown HealthProbe field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *HealthProbeMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.domain != nil {
+		edges = append(edges, healthprobe.EdgeDomain)
+	}
+	if m.server != nil {
+		edges = append(edges, healthprobe.EdgeServer)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *HealthProbeMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case healthprobe.EdgeDomain:
+		if id := m.domain; id != nil {
+			return []ent.Value{*id}
+		}
+	case healthprobe.EdgeServer:
+		if id := m.server; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *HealthProbeMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *HealthProbeMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *HealthProbeMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.cleareddomain {
+		edges = append(edges, healthprobe.EdgeDomain)
+	}
+	if m.clearedserver {
+		edges = append(edges, healthprobe.EdgeServer)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *HealthProbeMutation) EdgeCleared(name string) bool {
+	switch name {
+	case healthprobe.EdgeDomain:
+		return m.cleareddomain
+	case healthprobe.EdgeServer:
+		return m.clearedserver
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *HealthProbeMutation) ClearEdge(name string) error {
+	switch name {
+	case healthprobe.EdgeDomain:
+		m.ClearDomain()
+		return nil
+	case healthprobe.EdgeServer:
+		m.ClearServer()
+		return nil
+	}
+	return fmt.Errorf("unknown HealthProbe unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *HealthProbeMutation) ResetEdge(name string) error {
+	switch name {
+	case healthprobe.EdgeDomain:
+		m.ResetDomain()
+		return nil
+	case healthprobe.EdgeServer:
+		m.ResetServer()
+		return nil
+	}
+	return fmt.Errorf("unknown HealthProbe edge %s", name)
 }
 
 // HostKeyMutation represents an operation that mutates the HostKey nodes in the graph.
@@ -22694,6 +24388,9 @@ type ServerMutation struct {
 	served_certificates        map[int]struct{}
 	removedserved_certificates map[int]struct{}
 	clearedserved_certificates bool
+	health_probes              map[int]struct{}
+	removedhealth_probes       map[int]struct{}
+	clearedhealth_probes       bool
 	streams                    map[int]struct{}
 	removedstreams             map[int]struct{}
 	clearedstreams             bool
@@ -24562,6 +26259,60 @@ func (m *ServerMutation) ResetServedCertificates() {
 	m.removedserved_certificates = nil
 }
 
+// AddHealthProbeIDs adds the "health_probes" edge to the HealthProbe entity by ids.
+func (m *ServerMutation) AddHealthProbeIDs(ids ...int) {
+	if m.health_probes == nil {
+		m.health_probes = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.health_probes[ids[i]] = struct{}{}
+	}
+}
+
+// ClearHealthProbes clears the "health_probes" edge to the HealthProbe entity.
+func (m *ServerMutation) ClearHealthProbes() {
+	m.clearedhealth_probes = true
+}
+
+// HealthProbesCleared reports if the "health_probes" edge to the HealthProbe entity was cleared.
+func (m *ServerMutation) HealthProbesCleared() bool {
+	return m.clearedhealth_probes
+}
+
+// RemoveHealthProbeIDs removes the "health_probes" edge to the HealthProbe entity by IDs.
+func (m *ServerMutation) RemoveHealthProbeIDs(ids ...int) {
+	if m.removedhealth_probes == nil {
+		m.removedhealth_probes = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.health_probes, ids[i])
+		m.removedhealth_probes[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedHealthProbes returns the removed IDs of the "health_probes" edge to the HealthProbe entity.
+func (m *ServerMutation) RemovedHealthProbesIDs() (ids []int) {
+	for id := range m.removedhealth_probes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// HealthProbesIDs returns the "health_probes" edge IDs in the mutation.
+func (m *ServerMutation) HealthProbesIDs() (ids []int) {
+	for id := range m.health_probes {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetHealthProbes resets all changes to the "health_probes" edge.
+func (m *ServerMutation) ResetHealthProbes() {
+	m.health_probes = nil
+	m.clearedhealth_probes = false
+	m.removedhealth_probes = nil
+}
+
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by ids.
 func (m *ServerMutation) AddStreamIDs(ids ...int) {
 	if m.streams == nil {
@@ -25332,7 +27083,7 @@ func (m *ServerMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ServerMutation) AddedEdges() []string {
-	edges := make([]string, 0, 10)
+	edges := make([]string, 0, 11)
 	if m.enrollment_tokens != nil {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -25359,6 +27110,9 @@ func (m *ServerMutation) AddedEdges() []string {
 	}
 	if m.served_certificates != nil {
 		edges = append(edges, server.EdgeServedCertificates)
+	}
+	if m.health_probes != nil {
+		edges = append(edges, server.EdgeHealthProbes)
 	}
 	if m.streams != nil {
 		edges = append(edges, server.EdgeStreams)
@@ -25424,6 +27178,12 @@ func (m *ServerMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case server.EdgeHealthProbes:
+		ids := make([]ent.Value, 0, len(m.health_probes))
+		for id := range m.health_probes {
+			ids = append(ids, id)
+		}
+		return ids
 	case server.EdgeStreams:
 		ids := make([]ent.Value, 0, len(m.streams))
 		for id := range m.streams {
@@ -25436,7 +27196,7 @@ func (m *ServerMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ServerMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 10)
+	edges := make([]string, 0, 11)
 	if m.removedenrollment_tokens != nil {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -25463,6 +27223,9 @@ func (m *ServerMutation) RemovedEdges() []string {
 	}
 	if m.removedserved_certificates != nil {
 		edges = append(edges, server.EdgeServedCertificates)
+	}
+	if m.removedhealth_probes != nil {
+		edges = append(edges, server.EdgeHealthProbes)
 	}
 	if m.removedstreams != nil {
 		edges = append(edges, server.EdgeStreams)
@@ -25528,6 +27291,12 @@ func (m *ServerMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case server.EdgeHealthProbes:
+		ids := make([]ent.Value, 0, len(m.removedhealth_probes))
+		for id := range m.removedhealth_probes {
+			ids = append(ids, id)
+		}
+		return ids
 	case server.EdgeStreams:
 		ids := make([]ent.Value, 0, len(m.removedstreams))
 		for id := range m.removedstreams {
@@ -25540,7 +27309,7 @@ func (m *ServerMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ServerMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 10)
+	edges := make([]string, 0, 11)
 	if m.clearedenrollment_tokens {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -25567,6 +27336,9 @@ func (m *ServerMutation) ClearedEdges() []string {
 	}
 	if m.clearedserved_certificates {
 		edges = append(edges, server.EdgeServedCertificates)
+	}
+	if m.clearedhealth_probes {
+		edges = append(edges, server.EdgeHealthProbes)
 	}
 	if m.clearedstreams {
 		edges = append(edges, server.EdgeStreams)
@@ -25596,6 +27368,8 @@ func (m *ServerMutation) EdgeCleared(name string) bool {
 		return m.cleareddomains
 	case server.EdgeServedCertificates:
 		return m.clearedserved_certificates
+	case server.EdgeHealthProbes:
+		return m.clearedhealth_probes
 	case server.EdgeStreams:
 		return m.clearedstreams
 	}
@@ -25640,6 +27414,9 @@ func (m *ServerMutation) ResetEdge(name string) error {
 		return nil
 	case server.EdgeServedCertificates:
 		m.ResetServedCertificates()
+		return nil
+	case server.EdgeHealthProbes:
+		m.ResetHealthProbes()
 		return nil
 	case server.EdgeStreams:
 		m.ResetStreams()

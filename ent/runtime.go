@@ -18,6 +18,8 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/dnsprovider"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/incident"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
@@ -528,6 +530,53 @@ func init() {
 	enrollmenttoken.DefaultUpdatedAt = enrollmenttokenDescUpdatedAt.Default.(func() time.Time)
 	// enrollmenttoken.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
 	enrollmenttoken.UpdateDefaultUpdatedAt = enrollmenttokenDescUpdatedAt.UpdateDefault.(func() time.Time)
+	healthcheckMixin := schema.HealthCheck{}.Mixin()
+	healthcheckMixinFields0 := healthcheckMixin[0].Fields()
+	_ = healthcheckMixinFields0
+	healthcheckFields := schema.HealthCheck{}.Fields()
+	_ = healthcheckFields
+	// healthcheckDescCreatedAt is the schema descriptor for created_at field.
+	healthcheckDescCreatedAt := healthcheckMixinFields0[0].Descriptor()
+	// healthcheck.DefaultCreatedAt holds the default value on creation for the created_at field.
+	healthcheck.DefaultCreatedAt = healthcheckDescCreatedAt.Default.(func() time.Time)
+	// healthcheckDescUpdatedAt is the schema descriptor for updated_at field.
+	healthcheckDescUpdatedAt := healthcheckMixinFields0[1].Descriptor()
+	// healthcheck.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	healthcheck.DefaultUpdatedAt = healthcheckDescUpdatedAt.Default.(func() time.Time)
+	// healthcheck.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	healthcheck.UpdateDefaultUpdatedAt = healthcheckDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// healthcheckDescPath is the schema descriptor for path field.
+	healthcheckDescPath := healthcheckFields[1].Descriptor()
+	// healthcheck.DefaultPath holds the default value on creation for the path field.
+	healthcheck.DefaultPath = healthcheckDescPath.Default.(string)
+	// healthcheck.PathValidator is a validator for the "path" field. It is called by the builders before save.
+	healthcheck.PathValidator = healthcheckDescPath.Validators[0].(func(string) error)
+	// healthcheckDescEnabled is the schema descriptor for enabled field.
+	healthcheckDescEnabled := healthcheckFields[2].Descriptor()
+	// healthcheck.DefaultEnabled holds the default value on creation for the enabled field.
+	healthcheck.DefaultEnabled = healthcheckDescEnabled.Default.(bool)
+	healthprobeFields := schema.HealthProbe{}.Fields()
+	_ = healthprobeFields
+	// healthprobeDescStatus is the schema descriptor for status field.
+	healthprobeDescStatus := healthprobeFields[4].Descriptor()
+	// healthprobe.DefaultStatus holds the default value on creation for the status field.
+	healthprobe.DefaultStatus = healthprobeDescStatus.Default.(int)
+	// healthprobeDescLatencyMs is the schema descriptor for latency_ms field.
+	healthprobeDescLatencyMs := healthprobeFields[5].Descriptor()
+	// healthprobe.DefaultLatencyMs holds the default value on creation for the latency_ms field.
+	healthprobe.DefaultLatencyMs = healthprobeDescLatencyMs.Default.(int)
+	// healthprobeDescURL is the schema descriptor for url field.
+	healthprobeDescURL := healthprobeFields[6].Descriptor()
+	// healthprobe.DefaultURL holds the default value on creation for the url field.
+	healthprobe.DefaultURL = healthprobeDescURL.Default.(string)
+	// healthprobe.URLValidator is a validator for the "url" field. It is called by the builders before save.
+	healthprobe.URLValidator = healthprobeDescURL.Validators[0].(func(string) error)
+	// healthprobeDescMessage is the schema descriptor for message field.
+	healthprobeDescMessage := healthprobeFields[7].Descriptor()
+	// healthprobe.DefaultMessage holds the default value on creation for the message field.
+	healthprobe.DefaultMessage = healthprobeDescMessage.Default.(string)
+	// healthprobe.MessageValidator is a validator for the "message" field. It is called by the builders before save.
+	healthprobe.MessageValidator = healthprobeDescMessage.Validators[0].(func(string) error)
 	hostkeyMixin := schema.HostKey{}.Mixin()
 	hostkeyMixinFields0 := hostkeyMixin[0].Fields()
 	_ = hostkeyMixinFields0

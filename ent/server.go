@@ -105,11 +105,13 @@ type ServerEdges struct {
 	Domains []*Domain `json:"domains,omitempty"`
 	// ServedCertificates holds the value of the served_certificates edge.
 	ServedCertificates []*ServedCertificate `json:"served_certificates,omitempty"`
+	// HealthProbes holds the value of the health_probes edge.
+	HealthProbes []*HealthProbe `json:"health_probes,omitempty"`
 	// Streams holds the value of the streams edge.
 	Streams []*StreamProxy `json:"streams,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [10]bool
+	loadedTypes [11]bool
 }
 
 // EnrollmentTokensOrErr returns the EnrollmentTokens value or an error if the edge
@@ -193,10 +195,19 @@ func (e ServerEdges) ServedCertificatesOrErr() ([]*ServedCertificate, error) {
 	return nil, &NotLoadedError{edge: "served_certificates"}
 }
 
+// HealthProbesOrErr returns the HealthProbes value or an error if the edge
+// was not loaded in eager-loading.
+func (e ServerEdges) HealthProbesOrErr() ([]*HealthProbe, error) {
+	if e.loadedTypes[9] {
+		return e.HealthProbes, nil
+	}
+	return nil, &NotLoadedError{edge: "health_probes"}
+}
+
 // StreamsOrErr returns the Streams value or an error if the edge
 // was not loaded in eager-loading.
 func (e ServerEdges) StreamsOrErr() ([]*StreamProxy, error) {
-	if e.loadedTypes[9] {
+	if e.loadedTypes[10] {
 		return e.Streams, nil
 	}
 	return nil, &NotLoadedError{edge: "streams"}
@@ -486,6 +497,11 @@ func (_m *Server) QueryDomains() *DomainQuery {
 // QueryServedCertificates queries the "served_certificates" edge of the Server entity.
 func (_m *Server) QueryServedCertificates() *ServedCertificateQuery {
 	return NewServerClient(_m.config).QueryServedCertificates(_m)
+}
+
+// QueryHealthProbes queries the "health_probes" edge of the Server entity.
+func (_m *Server) QueryHealthProbes() *HealthProbeQuery {
+	return NewServerClient(_m.config).QueryHealthProbes(_m)
 }
 
 // QueryStreams queries the "streams" edge of the Server entity.

@@ -15,6 +15,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
@@ -530,6 +531,21 @@ func (_c *ServerCreate) AddServedCertificates(v ...*ServedCertificate) *ServerCr
 		ids[i] = v[i].ID
 	}
 	return _c.AddServedCertificateIDs(ids...)
+}
+
+// AddHealthProbeIDs adds the "health_probes" edge to the HealthProbe entity by IDs.
+func (_c *ServerCreate) AddHealthProbeIDs(ids ...int) *ServerCreate {
+	_c.mutation.AddHealthProbeIDs(ids...)
+	return _c
+}
+
+// AddHealthProbes adds the "health_probes" edges to the HealthProbe entity.
+func (_c *ServerCreate) AddHealthProbes(v ...*HealthProbe) *ServerCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddHealthProbeIDs(ids...)
 }
 
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
@@ -1055,6 +1071,22 @@ func (_c *ServerCreate) createSpec() (*Server, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.HealthProbesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthProbesTable,
+			Columns: []string{server.HealthProbesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

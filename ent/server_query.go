@@ -16,6 +16,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
@@ -42,6 +43,7 @@ type ServerQuery struct {
 	withConfigRevisions    *ConfigRevisionQuery
 	withDomains            *DomainQuery
 	withServedCertificates *ServedCertificateQuery
+	withHealthProbes       *HealthProbeQuery
 	withStreams            *StreamProxyQuery
 	modifiers              []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
@@ -278,6 +280,28 @@ func (_q *ServerQuery) QueryServedCertificates() *ServedCertificateQuery {
 	return query
 }
 
+// QueryHealthProbes chains the current query on the "health_probes" edge.
+func (_q *ServerQuery) QueryHealthProbes() *HealthProbeQuery {
+	query := (&HealthProbeClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, selector),
+			sqlgraph.To(healthprobe.Table, healthprobe.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, server.HealthProbesTable, server.HealthProbesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryStreams chains the current query on the "streams" edge.
 func (_q *ServerQuery) QueryStreams() *StreamProxyQuery {
 	query := (&StreamProxyClient{config: _q.config}).Query()
@@ -501,6 +525,7 @@ func (_q *ServerQuery) Clone() *ServerQuery {
 		withConfigRevisions:    _q.withConfigRevisions.Clone(),
 		withDomains:            _q.withDomains.Clone(),
 		withServedCertificates: _q.withServedCertificates.Clone(),
+		withHealthProbes:       _q.withHealthProbes.Clone(),
 		withStreams:            _q.withStreams.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
@@ -608,6 +633,17 @@ func (_q *ServerQuery) WithServedCertificates(opts ...func(*ServedCertificateQue
 	return _q
 }
 
+// WithHealthProbes tells the query-builder to eager-load the nodes that are connected to
+// the "health_probes" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ServerQuery) WithHealthProbes(opts ...func(*HealthProbeQuery)) *ServerQuery {
+	query := (&HealthProbeClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withHealthProbes = query
+	return _q
+}
+
 // WithStreams tells the query-builder to eager-load the nodes that are connected to
 // the "streams" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *ServerQuery) WithStreams(opts ...func(*StreamProxyQuery)) *ServerQuery {
@@ -697,7 +733,7 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 	var (
 		nodes       = []*Server{}
 		_spec       = _q.querySpec()
-		loadedTypes = [10]bool{
+		loadedTypes = [11]bool{
 			_q.withEnrollmentTokens != nil,
 			_q.withCertificates != nil,
 			_q.withTasks != nil,
@@ -707,6 +743,7 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 			_q.withConfigRevisions != nil,
 			_q.withDomains != nil,
 			_q.withServedCertificates != nil,
+			_q.withHealthProbes != nil,
 			_q.withStreams != nil,
 		}
 	)
@@ -793,6 +830,13 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 			func(n *Server, e *ServedCertificate) {
 				n.Edges.ServedCertificates = append(n.Edges.ServedCertificates, e)
 			}); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withHealthProbes; query != nil {
+		if err := _q.loadHealthProbes(ctx, query, nodes,
+			func(n *Server) { n.Edges.HealthProbes = []*HealthProbe{} },
+			func(n *Server, e *HealthProbe) { n.Edges.HealthProbes = append(n.Edges.HealthProbes, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1096,6 +1140,36 @@ func (_q *ServerQuery) loadServedCertificates(ctx context.Context, query *Served
 	}
 	query.Where(predicate.ServedCertificate(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(server.ServedCertificatesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ServerID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "server_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *ServerQuery) loadHealthProbes(ctx context.Context, query *HealthProbeQuery, nodes []*Server, init func(*Server), assign func(*Server, *HealthProbe)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Server)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(healthprobe.FieldServerID)
+	}
+	query.Where(predicate.HealthProbe(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(server.HealthProbesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

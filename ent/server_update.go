@@ -16,6 +16,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
@@ -607,6 +608,21 @@ func (_u *ServerUpdate) AddServedCertificates(v ...*ServedCertificate) *ServerUp
 	return _u.AddServedCertificateIDs(ids...)
 }
 
+// AddHealthProbeIDs adds the "health_probes" edge to the HealthProbe entity by IDs.
+func (_u *ServerUpdate) AddHealthProbeIDs(ids ...int) *ServerUpdate {
+	_u.mutation.AddHealthProbeIDs(ids...)
+	return _u
+}
+
+// AddHealthProbes adds the "health_probes" edges to the HealthProbe entity.
+func (_u *ServerUpdate) AddHealthProbes(v ...*HealthProbe) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHealthProbeIDs(ids...)
+}
+
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
 func (_u *ServerUpdate) AddStreamIDs(ids ...int) *ServerUpdate {
 	_u.mutation.AddStreamIDs(ids...)
@@ -814,6 +830,27 @@ func (_u *ServerUpdate) RemoveServedCertificates(v ...*ServedCertificate) *Serve
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveServedCertificateIDs(ids...)
+}
+
+// ClearHealthProbes clears all "health_probes" edges to the HealthProbe entity.
+func (_u *ServerUpdate) ClearHealthProbes() *ServerUpdate {
+	_u.mutation.ClearHealthProbes()
+	return _u
+}
+
+// RemoveHealthProbeIDs removes the "health_probes" edge to HealthProbe entities by IDs.
+func (_u *ServerUpdate) RemoveHealthProbeIDs(ids ...int) *ServerUpdate {
+	_u.mutation.RemoveHealthProbeIDs(ids...)
+	return _u
+}
+
+// RemoveHealthProbes removes "health_probes" edges to HealthProbe entities.
+func (_u *ServerUpdate) RemoveHealthProbes(v ...*HealthProbe) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHealthProbeIDs(ids...)
 }
 
 // ClearStreams clears all "streams" edges to the StreamProxy entity.
@@ -1466,6 +1503,51 @@ func (_u *ServerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.HealthProbesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthProbesTable,
+			Columns: []string{server.HealthProbesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHealthProbesIDs(); len(nodes) > 0 && !_u.mutation.HealthProbesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthProbesTable,
+			Columns: []string{server.HealthProbesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HealthProbesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthProbesTable,
+			Columns: []string{server.HealthProbesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.StreamsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2M,
@@ -2099,6 +2181,21 @@ func (_u *ServerUpdateOne) AddServedCertificates(v ...*ServedCertificate) *Serve
 	return _u.AddServedCertificateIDs(ids...)
 }
 
+// AddHealthProbeIDs adds the "health_probes" edge to the HealthProbe entity by IDs.
+func (_u *ServerUpdateOne) AddHealthProbeIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.AddHealthProbeIDs(ids...)
+	return _u
+}
+
+// AddHealthProbes adds the "health_probes" edges to the HealthProbe entity.
+func (_u *ServerUpdateOne) AddHealthProbes(v ...*HealthProbe) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHealthProbeIDs(ids...)
+}
+
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
 func (_u *ServerUpdateOne) AddStreamIDs(ids ...int) *ServerUpdateOne {
 	_u.mutation.AddStreamIDs(ids...)
@@ -2306,6 +2403,27 @@ func (_u *ServerUpdateOne) RemoveServedCertificates(v ...*ServedCertificate) *Se
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveServedCertificateIDs(ids...)
+}
+
+// ClearHealthProbes clears all "health_probes" edges to the HealthProbe entity.
+func (_u *ServerUpdateOne) ClearHealthProbes() *ServerUpdateOne {
+	_u.mutation.ClearHealthProbes()
+	return _u
+}
+
+// RemoveHealthProbeIDs removes the "health_probes" edge to HealthProbe entities by IDs.
+func (_u *ServerUpdateOne) RemoveHealthProbeIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.RemoveHealthProbeIDs(ids...)
+	return _u
+}
+
+// RemoveHealthProbes removes "health_probes" edges to HealthProbe entities.
+func (_u *ServerUpdateOne) RemoveHealthProbes(v ...*HealthProbe) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHealthProbeIDs(ids...)
 }
 
 // ClearStreams clears all "streams" edges to the StreamProxy entity.
@@ -2981,6 +3099,51 @@ func (_u *ServerUpdateOne) sqlSave(ctx context.Context) (_node *Server, err erro
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(servedcertificate.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.HealthProbesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthProbesTable,
+			Columns: []string{server.HealthProbesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHealthProbesIDs(); len(nodes) > 0 && !_u.mutation.HealthProbesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthProbesTable,
+			Columns: []string{server.HealthProbesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HealthProbesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthProbesTable,
+			Columns: []string{server.HealthProbesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

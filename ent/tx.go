@@ -40,6 +40,10 @@ type Tx struct {
 	Domain *DomainClient
 	// EnrollmentToken is the client for interacting with the EnrollmentToken builders.
 	EnrollmentToken *EnrollmentTokenClient
+	// HealthCheck is the client for interacting with the HealthCheck builders.
+	HealthCheck *HealthCheckClient
+	// HealthProbe is the client for interacting with the HealthProbe builders.
+	HealthProbe *HealthProbeClient
 	// HostKey is the client for interacting with the HostKey builders.
 	HostKey *HostKeyClient
 	// Incident is the client for interacting with the Incident builders.
@@ -220,6 +224,8 @@ func (tx *Tx) init() {
 	tx.DNSProvider = NewDNSProviderClient(tx.config)
 	tx.Domain = NewDomainClient(tx.config)
 	tx.EnrollmentToken = NewEnrollmentTokenClient(tx.config)
+	tx.HealthCheck = NewHealthCheckClient(tx.config)
+	tx.HealthProbe = NewHealthProbeClient(tx.config)
 	tx.HostKey = NewHostKeyClient(tx.config)
 	tx.Incident = NewIncidentClient(tx.config)
 	tx.MetricRollup = NewMetricRollupClient(tx.config)

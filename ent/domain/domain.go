@@ -54,6 +54,10 @@ const (
 	EdgeDNSChecks = "dns_checks"
 	// EdgeServedCertificates holds the string denoting the served_certificates edge name in mutations.
 	EdgeServedCertificates = "served_certificates"
+	// EdgeHealthCheck holds the string denoting the health_check edge name in mutations.
+	EdgeHealthCheck = "health_check"
+	// EdgeHealthProbes holds the string denoting the health_probes edge name in mutations.
+	EdgeHealthProbes = "health_probes"
 	// Table holds the table name of the domain in the database.
 	Table = "domains"
 	// ServersTable is the table that holds the servers relation/edge. The primary key declared below.
@@ -103,6 +107,20 @@ const (
 	ServedCertificatesInverseTable = "served_certificates"
 	// ServedCertificatesColumn is the table column denoting the served_certificates relation/edge.
 	ServedCertificatesColumn = "domain_id"
+	// HealthCheckTable is the table that holds the health_check relation/edge.
+	HealthCheckTable = "health_checks"
+	// HealthCheckInverseTable is the table name for the HealthCheck entity.
+	// It exists in this package in order to avoid circular dependency with the "healthcheck" package.
+	HealthCheckInverseTable = "health_checks"
+	// HealthCheckColumn is the table column denoting the health_check relation/edge.
+	HealthCheckColumn = "domain_id"
+	// HealthProbesTable is the table that holds the health_probes relation/edge.
+	HealthProbesTable = "health_probes"
+	// HealthProbesInverseTable is the table name for the HealthProbe entity.
+	// It exists in this package in order to avoid circular dependency with the "healthprobe" package.
+	HealthProbesInverseTable = "health_probes"
+	// HealthProbesColumn is the table column denoting the health_probes relation/edge.
+	HealthProbesColumn = "domain_id"
 )
 
 // Columns holds all SQL columns for domain fields.
@@ -305,6 +323,27 @@ func ByServedCertificates(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOptio
 		sqlgraph.OrderByNeighborTerms(s, newServedCertificatesStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByHealthCheckField orders the results by health_check field.
+func ByHealthCheckField(field string, opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newHealthCheckStep(), sql.OrderByField(field, opts...))
+	}
+}
+
+// ByHealthProbesCount orders the results by health_probes count.
+func ByHealthProbesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newHealthProbesStep(), opts...)
+	}
+}
+
+// ByHealthProbes orders the results by health_probes terms.
+func ByHealthProbes(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newHealthProbesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newServersStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -352,5 +391,19 @@ func newServedCertificatesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ServedCertificatesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, ServedCertificatesTable, ServedCertificatesColumn),
+	)
+}
+func newHealthCheckStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(HealthCheckInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2O, false, HealthCheckTable, HealthCheckColumn),
+	)
+}
+func newHealthProbesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(HealthProbesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, HealthProbesTable, HealthProbesColumn),
 	)
 }

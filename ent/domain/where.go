@@ -616,6 +616,52 @@ func HasServedCertificatesWith(preds ...predicate.ServedCertificate) predicate.D
 	})
 }
 
+// HasHealthCheck applies the HasEdge predicate on the "health_check" edge.
+func HasHealthCheck() predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2O, false, HealthCheckTable, HealthCheckColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasHealthCheckWith applies the HasEdge predicate on the "health_check" edge with a given conditions (other predicates).
+func HasHealthCheckWith(preds ...predicate.HealthCheck) predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := newHealthCheckStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
+// HasHealthProbes applies the HasEdge predicate on the "health_probes" edge.
+func HasHealthProbes() predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, HealthProbesTable, HealthProbesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasHealthProbesWith applies the HasEdge predicate on the "health_probes" edge with a given conditions (other predicates).
+func HasHealthProbesWith(preds ...predicate.HealthProbe) predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := newHealthProbesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Domain) predicate.Domain {
 	return predicate.Domain(sql.AndPredicates(predicates...))

@@ -165,6 +165,30 @@ func (f EnrollmentTokenFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Va
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.EnrollmentTokenMutation", m)
 }
 
+// The HealthCheckFunc type is an adapter to allow the use of ordinary
+// function as HealthCheck mutator.
+type HealthCheckFunc func(context.Context, *ent.HealthCheckMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f HealthCheckFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.HealthCheckMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HealthCheckMutation", m)
+}
+
+// The HealthProbeFunc type is an adapter to allow the use of ordinary
+// function as HealthProbe mutator.
+type HealthProbeFunc func(context.Context, *ent.HealthProbeMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f HealthProbeFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.HealthProbeMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HealthProbeMutation", m)
+}
+
 // The HostKeyFunc type is an adapter to allow the use of ordinary
 // function as HostKey mutator.
 type HostKeyFunc func(context.Context, *ent.HostKeyMutation) (ent.Value, error)

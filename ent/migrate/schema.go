@@ -361,6 +361,74 @@ var (
 			},
 		},
 	}
+	// HealthChecksColumns holds the columns for the "health_checks" table.
+	HealthChecksColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "path", Type: field.TypeString, Size: 256, Default: "/"},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "domain_id", Type: field.TypeInt, Unique: true},
+	}
+	// HealthChecksTable holds the schema information for the "health_checks" table.
+	HealthChecksTable = &schema.Table{
+		Name:       "health_checks",
+		Columns:    HealthChecksColumns,
+		PrimaryKey: []*schema.Column{HealthChecksColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "health_checks_domains_health_check",
+				Columns:    []*schema.Column{HealthChecksColumns[5]},
+				RefColumns: []*schema.Column{DomainsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+	}
+	// HealthProbesColumns holds the columns for the "health_probes" table.
+	HealthProbesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "at", Type: field.TypeTime},
+		{Name: "ok", Type: field.TypeBool},
+		{Name: "status", Type: field.TypeInt, Default: 0},
+		{Name: "latency_ms", Type: field.TypeInt, Default: 0},
+		{Name: "url", Type: field.TypeString, Size: 600, Default: ""},
+		{Name: "message", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "failing_since", Type: field.TypeTime, Nullable: true},
+		{Name: "domain_id", Type: field.TypeInt},
+		{Name: "server_id", Type: field.TypeInt},
+	}
+	// HealthProbesTable holds the schema information for the "health_probes" table.
+	HealthProbesTable = &schema.Table{
+		Name:       "health_probes",
+		Columns:    HealthProbesColumns,
+		PrimaryKey: []*schema.Column{HealthProbesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "health_probes_domains_health_probes",
+				Columns:    []*schema.Column{HealthProbesColumns[8]},
+				RefColumns: []*schema.Column{DomainsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "health_probes_servers_health_probes",
+				Columns:    []*schema.Column{HealthProbesColumns[9]},
+				RefColumns: []*schema.Column{ServersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "healthprobe_domain_id_server_id_at",
+				Unique:  false,
+				Columns: []*schema.Column{HealthProbesColumns[8], HealthProbesColumns[9], HealthProbesColumns[1]},
+			},
+			{
+				Name:    "healthprobe_at",
+				Unique:  false,
+				Columns: []*schema.Column{HealthProbesColumns[1]},
+			},
+		},
+	}
 	// HostKeysColumns holds the columns for the "host_keys" table.
 	HostKeysColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -996,6 +1064,8 @@ var (
 		DNSProvidersTable,
 		DomainsTable,
 		EnrollmentTokensTable,
+		HealthChecksTable,
+		HealthProbesTable,
 		HostKeysTable,
 		IncidentsTable,
 		MetricRollupsTable,
@@ -1028,6 +1098,9 @@ func init() {
 	ConfigRevisionsTable.ForeignKeys[0].RefTable = ServersTable
 	DNSChecksTable.ForeignKeys[0].RefTable = DomainsTable
 	EnrollmentTokensTable.ForeignKeys[0].RefTable = ServersTable
+	HealthChecksTable.ForeignKeys[0].RefTable = DomainsTable
+	HealthProbesTable.ForeignKeys[0].RefTable = DomainsTable
+	HealthProbesTable.ForeignKeys[1].RefTable = ServersTable
 	HostKeysTable.ForeignKeys[0].RefTable = ServersTable
 	MetricRollupsTable.ForeignKeys[0].RefTable = ServersTable
 	MetricSamplesTable.ForeignKeys[0].RefTable = ServersTable

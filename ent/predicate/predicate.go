@@ -45,6 +45,12 @@ type Domain func(*sql.Selector)
 // EnrollmentToken is the predicate function for enrollmenttoken builders.
 type EnrollmentToken func(*sql.Selector)
 
+// HealthCheck is the predicate function for healthcheck builders.
+type HealthCheck func(*sql.Selector)
+
+// HealthProbe is the predicate function for healthprobe builders.
+type HealthProbe func(*sql.Selector)
+
 // HostKey is the predicate function for hostkey builders.
 type HostKey func(*sql.Selector)
 

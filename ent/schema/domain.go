@@ -51,5 +51,7 @@ func (Domain) Edges() []ent.Edge {
 		edge.To("cert_policy", CertPolicy.Type).Unique().Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("dns_checks", DNSCheck.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("served_certificates", ServedCertificate.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("health_check", HealthCheck.Type).Unique().Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("health_probes", HealthProbe.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
 }

@@ -93,6 +93,8 @@ const (
 	EdgeDomains = "domains"
 	// EdgeServedCertificates holds the string denoting the served_certificates edge name in mutations.
 	EdgeServedCertificates = "served_certificates"
+	// EdgeHealthProbes holds the string denoting the health_probes edge name in mutations.
+	EdgeHealthProbes = "health_probes"
 	// EdgeStreams holds the string denoting the streams edge name in mutations.
 	EdgeStreams = "streams"
 	// Table holds the table name of the server in the database.
@@ -158,6 +160,13 @@ const (
 	ServedCertificatesInverseTable = "served_certificates"
 	// ServedCertificatesColumn is the table column denoting the served_certificates relation/edge.
 	ServedCertificatesColumn = "server_id"
+	// HealthProbesTable is the table that holds the health_probes relation/edge.
+	HealthProbesTable = "health_probes"
+	// HealthProbesInverseTable is the table name for the HealthProbe entity.
+	// It exists in this package in order to avoid circular dependency with the "healthprobe" package.
+	HealthProbesInverseTable = "health_probes"
+	// HealthProbesColumn is the table column denoting the health_probes relation/edge.
+	HealthProbesColumn = "server_id"
 	// StreamsTable is the table that holds the streams relation/edge. The primary key declared below.
 	StreamsTable = "stream_proxy_servers"
 	// StreamsInverseTable is the table name for the StreamProxy entity.
@@ -581,6 +590,20 @@ func ByServedCertificates(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOptio
 	}
 }
 
+// ByHealthProbesCount orders the results by health_probes count.
+func ByHealthProbesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newHealthProbesStep(), opts...)
+	}
+}
+
+// ByHealthProbes orders the results by health_probes terms.
+func ByHealthProbes(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newHealthProbesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByStreamsCount orders the results by streams count.
 func ByStreamsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -655,6 +678,13 @@ func newServedCertificatesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(ServedCertificatesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, ServedCertificatesTable, ServedCertificatesColumn),
+	)
+}
+func newHealthProbesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(HealthProbesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, HealthProbesTable, HealthProbesColumn),
 	)
 }
 func newStreamsStep() *sqlgraph.Step {

@@ -1572,6 +1572,29 @@ func HasServedCertificatesWith(preds ...predicate.ServedCertificate) predicate.S
 	})
 }
 
+// HasHealthProbes applies the HasEdge predicate on the "health_probes" edge.
+func HasHealthProbes() predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, HealthProbesTable, HealthProbesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasHealthProbesWith applies the HasEdge predicate on the "health_probes" edge with a given conditions (other predicates).
+func HasHealthProbesWith(preds ...predicate.HealthProbe) predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := newHealthProbesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasStreams applies the HasEdge predicate on the "streams" edge.
 func HasStreams() predicate.Server {
 	return predicate.Server(func(s *sql.Selector) {

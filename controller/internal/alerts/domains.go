@@ -12,6 +12,8 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/certpolicy"
 	"github.com/gatehousehq/gatehouse/ent/dnscheck"
 	"github.com/gatehousehq/gatehouse/ent/domain"
+	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/server"
 )
@@ -47,8 +49,10 @@ func serverNames(ids []int, servers map[int]ServerRef) []string {
 // do not count as serving a domain.
 func (e *Engine) domainFacts(ctx context.Context, facts []ServerFacts) ([]DomainFacts, error) {
 	current := make(map[int]bool, len(facts))
+	names := make(map[int]string, len(facts))
 	for _, f := range facts {
 		current[f.ID] = true
+		names[f.ID] = f.Name
 	}
 	doms, err := e.db.Client.Domain.Query().Select(domain.FieldName).
 		WithServers(func(q *ent.ServerQuery) { q.Select(server.FieldID) }).
@@ -123,7 +127,43 @@ func (e *Engine) domainFacts(ctx context.Context, facts []ServerFacts) ([]Domain
 		d.DNSCheckedAt = r.CheckedAt
 		d.DNS = append(d.DNS, DNSResult{Name: r.Name, Status: r.Status, Message: r.Message})
 	}
+
+	probes, err := e.db.Client.HealthProbe.Query().Where(newestProbe(), healthprobe.HasDomainWith(domain.HasHealthCheckWith(healthcheck.Enabled(true)))).
+		Select(healthprobe.FieldDomainID, healthprobe.FieldServerID, healthprobe.FieldOk, healthprobe.FieldStatus, healthprobe.FieldMessage,
+			healthprobe.FieldAt, healthprobe.FieldFailingSince).
+		Order(ent.Asc(healthprobe.FieldServerID)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read health probes: %w", err)
+	}
+	for _, p := range probes {
+		d := byID[p.DomainID]
+		if d == nil {
+			continue
+		}
+		h := HealthResult{ServerID: p.ServerID, Server: names[p.ServerID], OK: p.Ok, Status: p.Status, Message: p.Message, At: p.At}
+		if p.FailingSince != nil {
+			h.FailingSince = *p.FailingSince
+		}
+		d.Health = append(d.Health, h)
+	}
 	return out, nil
+}
+
+// newestProbe keeps the health probes of which no newer probe of the same
+// domain and server exists.
+func newestProbe() predicate.HealthProbe {
+	return func(s *sql.Selector) {
+		newer := sql.Table(healthprobe.Table).As("newer")
+		sub := sql.Dialect(s.Dialect()).Select(newer.C(healthprobe.FieldID)).From(newer).Where(sql.And(
+			sql.ColumnsEQ(newer.C(healthprobe.FieldDomainID), s.C(healthprobe.FieldDomainID)),
+			sql.ColumnsEQ(newer.C(healthprobe.FieldServerID), s.C(healthprobe.FieldServerID)),
+			sql.Or(
+				sql.ColumnsGT(newer.C(healthprobe.FieldAt), s.C(healthprobe.FieldAt)),
+				sql.And(sql.ColumnsEQ(newer.C(healthprobe.FieldAt), s.C(healthprobe.FieldAt)), sql.ColumnsGT(newer.C(healthprobe.FieldID), s.C(healthprobe.FieldID))),
+			),
+		))
+		s.Where(sql.NotExists(sub))
+	}
 }
 
 // newestAddressRun keeps the address checks of which no newer address check

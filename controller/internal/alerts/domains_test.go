@@ -344,3 +344,79 @@ func keys(m map[string]*ent.Incident) []string {
 	}
 	return out
 }
+
+// A domain-down rule fires once a serving server's health probes have
+// failed for the window, names the server, and resolves when it answers.
+func TestDomainDownIncident(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		fx := newDomainFixture(t, db)
+		r := fx.rule(t, Rule{Name: "Down", Kind: KindDomainDown, Severity: SeverityCritical, Window: 2 * time.Minute})
+		shop := fx.domain(t, "shop.example", fx.server)
+		if err := db.Client.HealthCheck.Create().SetDomainID(shop.ID).SetPath("/").Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		off := fx.domain(t, "off.example", fx.server)
+		if err := db.Client.HealthCheck.Create().SetDomainID(off.ID).SetPath("/").SetEnabled(false).Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+		probe := func(d *ent.Domain, ok bool, since time.Time) {
+			t.Helper()
+			c := db.Client.HealthProbe.Create().SetDomainID(d.ID).SetServerID(fx.server.ID).SetAt(fx.clk.t).SetOk(ok).SetStatus(502).
+				SetMessage("answered 502 Bad Gateway")
+			if !ok {
+				c.SetFailingSince(since)
+			}
+			if err := c.Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		start := fx.clk.t
+		probe(shop, false, start)
+		probe(off, false, start) // a check turned off is not judged
+		fx.eval(t)
+		if open := fx.open(t); len(open) != 0 {
+			t.Fatalf("fired before the window: %v", keys(open))
+		}
+		fx.clk.advance(3 * time.Minute)
+		probe(shop, false, start)
+		probe(off, false, start)
+		fx.eval(t)
+		open := fx.open(t)
+		inc := open[openKey(r.ID, "domain:shop.example")]
+		if len(open) != 1 || inc == nil || inc.State != incident.StateFiring || !strings.Contains(inc.Summary, "web-1 since") ||
+			!strings.Contains(inc.Summary, "502 Bad Gateway") {
+			t.Fatalf("open incidents %v (%+v)", keys(open), inc)
+		}
+		fx.clk.advance(time.Minute)
+		probe(shop, true, time.Time{})
+		fx.eval(t)
+		if open := fx.open(t); len(open) != 0 {
+			t.Fatalf("after the domain answered: %v", keys(open))
+		}
+	})
+}
+
+func TestCheckDomainDownWindow(t *testing.T) {
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	d := DomainFacts{Name: "a.example", ServerIDs: []int{1, 2}}
+	for _, tc := range []struct {
+		name   string
+		window time.Duration
+		health []HealthResult
+		breach bool
+	}{
+		{"no check", 0, nil, false},
+		{"up", 0, []HealthResult{{ServerID: 1, OK: true}}, false},
+		{"down at once", 0, []HealthResult{{ServerID: 1, Server: "a", FailingSince: now}}, true},
+		{"down, window not reached", time.Minute, []HealthResult{{ServerID: 1, Server: "a", FailingSince: now.Add(-30 * time.Second)}}, false},
+		{"down past the window", time.Minute, []HealthResult{{ServerID: 1, Server: "a", FailingSince: now.Add(-61 * time.Second)}}, true},
+		{"a server that no longer serves it", 0, []HealthResult{{ServerID: 9, Server: "old", FailingSince: now.Add(-time.Hour)}}, false},
+	} {
+		d.Health = tc.health
+		c := checkDomainDown(Rule{Window: tc.window, Severity: SeverityWarning}, d, now)
+		if (c.Breach != "") != tc.breach || (tc.health != nil) != c.Known {
+			t.Errorf("%s: %+v", tc.name, c)
+		}
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -292,6 +293,20 @@ type DomainFacts struct {
 	// DNSCheckedAt; empty when the domain was never checked.
 	DNS          []DNSResult
 	DNSCheckedAt time.Time
+	// Health holds the newest health probe of each serving server; empty
+	// when the domain has no enabled health check.
+	Health []HealthResult
+}
+
+// HealthResult is a server's newest health probe of a domain.
+type HealthResult struct {
+	ServerID     int
+	Server       string // its name
+	OK           bool
+	Status       int
+	Message      string
+	At           time.Time
+	FailingSince time.Time // when its run of failures began; zero when OK
 }
 
 // CertFacts is the part of a certificate expiry rules look at.
@@ -333,8 +348,37 @@ func CheckDomain(r Rule, d DomainFacts, now time.Time) Check {
 		return checkRenewal(r, d)
 	case KindDNSMismatch:
 		return checkDNS(r, d)
+	case KindDomainDown:
+		return checkDomainDown(r, d, now)
 	}
 	return Check{}
+}
+
+// checkDomainDown breaches when a serving server's health probes have
+// failed for at least the window; its value is how many servers are down.
+func checkDomainDown(r Rule, d DomainFacts, now time.Time) Check {
+	if len(d.Health) == 0 {
+		return Check{}
+	}
+	c := Check{Known: true}
+	var down []string
+	for _, h := range d.Health {
+		if h.OK || !slices.Contains(d.ServerIDs, h.ServerID) || now.Sub(h.FailingSince) < r.Window {
+			continue
+		}
+		what := h.Message
+		if what == "" {
+			what = fmt.Sprintf("status %d", h.Status)
+		}
+		down = append(down, fmt.Sprintf("%s since %s (%s)", h.Server, h.FailingSince.UTC().Format(time.RFC3339), oneLine(what, 200)))
+	}
+	if len(down) == 0 {
+		c.Summary = d.Name + " answers its health check on every serving server"
+		return c
+	}
+	c.Breach, c.Value = r.Severity, float64(len(down))
+	c.Summary = fmt.Sprintf("%s fails its health check on %d of %d servers: %s", d.Name, len(down), len(d.Health), strings.Join(down, "; "))
+	return c
 }
 
 func checkExpiry(r Rule, d DomainFacts, now time.Time) Check {

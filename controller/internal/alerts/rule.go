@@ -39,10 +39,11 @@ const (
 	KindCertExpiring Kind = "cert_expiring"       // a domain's certificate expires within Days
 	KindCertRenewal  Kind = "cert_renewal_failed" // a domain's latest issuance or renewal attempt failed
 	KindDNSMismatch  Kind = "dns_mismatch"        // a domain's newest DNS check says it does not point at its nodes
+	KindDomainDown   Kind = "domain_down"         // a domain's health check has failed on a serving node for the window
 )
 
 // Kinds lists the implemented kinds in the order forms offer them.
-var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift, KindCertExpiring, KindCertRenewal, KindDNSMismatch}
+var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift, KindCertExpiring, KindCertRenewal, KindDNSMismatch, KindDomainDown}
 
 // kindWords holds each kind's label and one-line description for forms.
 var kindWords = map[Kind][2]string{
@@ -53,6 +54,7 @@ var kindWords = map[Kind][2]string{
 	KindCertExpiring: {"Certificate expiring", "A domain's active certificate expires within the given number of days."},
 	KindCertRenewal:  {"Certificate renewal failed", "The latest attempt to issue or renew a domain's certificate failed."},
 	KindDNSMismatch:  {"DNS not pointing at the servers", "The newest DNS check finds a domain not resolving to the servers that serve it."},
+	KindDomainDown:   {"Domain down", "A domain's health check has failed on a server that serves it for longer than the window."},
 }
 
 // Label names the kind for people; unknown kinds are shown as their code.
@@ -71,7 +73,7 @@ func (k Kind) Description() string {
 
 // PerDomain reports whether the kind is judged per domain rather than per server.
 func (k Kind) PerDomain() bool {
-	return k == KindCertExpiring || k == KindCertRenewal || k == KindDNSMismatch
+	return k == KindCertExpiring || k == KindCertRenewal || k == KindDNSMismatch || k == KindDomainDown
 }
 
 // DefaultDays is the warning time of a certificate expiry rule when none is given.
@@ -272,7 +274,11 @@ func (r Rule) Validate() error {
 			errs["window"] = "does not apply to nginx rules; leave it empty"
 		}
 	}
-	if r.Kind.PerDomain() && r.Window != 0 {
+	if r.Kind == KindDomainDown {
+		if r.Window < 0 || r.Window > MaxWindow {
+			errs["window"] = "must be between 0 (the first failed probe) and 24h"
+		}
+	} else if r.Kind.PerDomain() && r.Window != 0 {
 		errs["window"] = "does not apply to certificate and DNS rules; leave it empty"
 	}
 	if r.Kind == KindCertExpiring {
@@ -450,6 +456,12 @@ func (r Rule) Explain(serverNames map[int]string) string {
 		fmt.Fprintf(&b, "When the latest attempt to issue or renew a domain's certificate failed, a %s incident fires", r.Severity)
 	case KindDNSMismatch:
 		fmt.Fprintf(&b, "When the newest DNS check of a domain finds it does not resolve to the servers that serve it, a %s incident fires", r.Severity)
+	case KindDomainDown:
+		if r.Window > 0 {
+			fmt.Fprintf(&b, "When a domain's health check has failed on a server that serves it for %s, a %s incident fires", HumanDuration(r.Window), r.Severity)
+		} else {
+			fmt.Fprintf(&b, "When a domain's health check fails on a server that serves it, a %s incident fires", r.Severity)
+		}
 	default:
 		return "Unknown rule type."
 	}
@@ -467,6 +479,8 @@ func (r Rule) Explain(serverNames map[int]string) string {
 		b.WriteString(" (an attempt succeeds)")
 	case KindDNSMismatch:
 		b.WriteString(" (a later check finds the domain pointing at its servers)")
+	case KindDomainDown:
+		b.WriteString(" (every serving server answers the health check again)")
 	}
 	if r.Repeat > 0 {
 		fmt.Fprintf(&b, "; while it fires unacknowledged, a reminder is sent every %s", HumanDuration(r.Repeat))

@@ -200,7 +200,7 @@ func (s *Service) endpoint(ctx context.Context, srv *ent.Server) (Endpoint, erro
 			return ep, err
 		}
 		if ep.Host == "" {
-			ep.Host = defaultHost(srv)
+			ep.Host = DefaultHost(srv)
 		}
 		if ep.HTTPPort == 0 {
 			ep.HTTPPort = 80
@@ -210,12 +210,12 @@ func (s *Service) endpoint(ctx context.Context, srv *ent.Server) (Endpoint, erro
 		}
 		return ep, nil
 	}
-	return Endpoint{Host: defaultHost(srv), HTTPPort: 80, HTTPSPort: 443}, nil
+	return Endpoint{Host: DefaultHost(srv), HTTPPort: 80, HTTPSPort: 443}, nil
 }
 
-// defaultHost is the address to reach a server at: the address the admin
+// DefaultHost is the address to reach a server at: the address the admin
 // gave, else the first non-loopback address it reports, else loopback.
-func defaultHost(srv *ent.Server) string {
+func DefaultHost(srv *ent.Server) string {
 	if srv.Address != "" {
 		return srv.Address
 	}

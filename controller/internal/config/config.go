@@ -66,6 +66,7 @@ type Config struct {
 	RenewBefore       time.Duration // renew certificates this long before they expire
 	DNSCheckInterval  time.Duration // how often every domain's DNS is checked
 	CertCheckInterval time.Duration // how often renewals are due-checked and served certificates watched
+	HealthInterval    time.Duration // how often domains with a health check are probed on every node
 
 	// Backups of the SQLite database (PostgreSQL has its own tools).
 	BackupInterval time.Duration // how often a snapshot is written to DATA_DIR/backups; 0 turns it off
@@ -102,6 +103,7 @@ func Default() Config {
 		RenewBefore:       30 * 24 * time.Hour,
 		DNSCheckInterval:  time.Hour,
 		CertCheckInterval: time.Hour,
+		HealthInterval:    time.Minute,
 		BackupInterval:    24 * time.Hour,
 		BackupKeep:        3,
 	}
@@ -264,6 +266,7 @@ func settings() []setting {
 		d("renew_before", "renew certificates this long before they expire", func(c *Config) *time.Duration { return &c.RenewBefore }),
 		d("dns_check_interval", "how often every domain's DNS is checked", func(c *Config) *time.Duration { return &c.DNSCheckInterval }),
 		d("cert_check_interval", "how often due renewals run and served certificates are checked", func(c *Config) *time.Duration { return &c.CertCheckInterval }),
+		d("health_interval", "how often domains with a health check are probed through every serving node", func(c *Config) *time.Duration { return &c.HealthInterval }),
 		s("agent_dist_dir", "directory with the agent builds provisioning uploads (gatehouse-agent-linux-amd64, -arm64; make build writes them to dist/)", func(c *Config) *string { return &c.AgentDistDir }),
 	}
 }
@@ -454,6 +457,7 @@ func (c Config) Validate() error {
 		{"renew_before", c.RenewBefore, time.Hour},
 		{"dns_check_interval", c.DNSCheckInterval, time.Second},
 		{"cert_check_interval", c.CertCheckInterval, time.Second},
+		{"health_interval", c.HealthInterval, time.Second},
 	} {
 		if m.d < m.min {
 			bad(m.name, "%s is too short (at least %s)", m.d, m.min)

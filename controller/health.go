@@ -1,0 +1,283 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/certs"
+	"github.com/gatehousehq/gatehouse/controller/internal/events"
+	"github.com/gatehousehq/gatehouse/controller/internal/health"
+	"github.com/gatehousehq/gatehouse/controller/internal/scheduler"
+	"github.com/gatehousehq/gatehouse/controller/internal/web"
+	"github.com/gatehousehq/gatehouse/ent"
+)
+
+// buildHealth wires domain health checks: probes through every serving
+// node's nginx, a job that runs them, and live events for the pages.
+func (c *Controller) buildHealth() error {
+	c.health = health.New(c.db, health.Config{
+		Endpoint: func(ctx context.Context, srv *ent.Server) (health.Endpoint, error) {
+			ep, err := c.nodeEndpoint(ctx, srv)
+			if errors.Is(err, certs.ErrEndpointUnknown) {
+				return health.Endpoint{}, health.ErrEndpointUnknown
+			}
+			if err != nil {
+				return health.Endpoint{}, err
+			}
+			if ep.Host == "" {
+				ep.Host = certs.DefaultHost(srv)
+			}
+			return health.Endpoint{Host: ep.Host, HTTPPort: ep.HTTPPort, HTTPSPort: ep.HTTPSPort}, nil
+		},
+		Audit: c.audit,
+		OnProbed: func(domainID, up, down int) {
+			c.events.Publish(events.Event{Topic: "domain." + strconv.Itoa(domainID), Name: "health",
+				Data: map[string]any{"domain_id": domainID, "up": up, "down": down}})
+		},
+	}, c.log)
+	return c.sched.Add(scheduler.Job{
+		Name: "domains.health", Title: "Probe domains with a health check through every serving node", Quiet: true,
+		Every: c.cfg.HealthInterval,
+		Run: func(ctx context.Context, l *scheduler.Log) error {
+			return c.health.ProbeAll(ctx, l.Printf)
+		},
+	})
+}
+
+// healthWeb serves a domain's health check settings and results.
+type healthWeb struct {
+	c *Controller
+	w *web.Server
+}
+
+func (hw *healthWeb) register() error {
+	page := func(method, pattern string, p web.Policy, h http.HandlerFunc) web.Route {
+		return web.Route{Method: method, Pattern: pattern, Policy: p, Kind: web.KindPage, Handler: h}
+	}
+	api := func(method, pattern string, p web.Policy, h http.HandlerFunc) web.Route {
+		return web.Route{Method: method, Pattern: pattern, Policy: p, Kind: web.KindAPI, Handler: h}
+	}
+	for _, r := range []web.Route{
+		page("GET", "/domains/{id}/health", web.PolicyUser, hw.page),
+		page("POST", "/domains/{id}/health", web.PolicyAdmin, hw.savePage),
+		page("POST", "/domains/{id}/health/check", web.PolicyAdmin, hw.checkPage),
+		api("GET", "/api/v1/domains/{id}/health", web.PolicyUser, hw.apiGet),
+		api("PUT", "/api/v1/domains/{id}/health", web.PolicyAdmin, hw.apiPut),
+		api("POST", "/api/v1/domains/{id}/health/check", web.PolicyAdmin, hw.apiCheck),
+	} {
+		if err := hw.w.Register(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// healthJSON is a domain's health check and newest results as the API shows them.
+type healthJSON struct {
+	Check   *healthCheckJSON `json:"check"`
+	Servers []probeJSON      `json:"servers"`
+}
+
+type healthCheckJSON struct {
+	Path    string `json:"path"`
+	Enabled bool   `json:"enabled"`
+}
+
+type probeJSON struct {
+	ServerID  int        `json:"server_id"`
+	Server    string     `json:"server"`
+	OK        bool       `json:"ok"`
+	Status    int        `json:"status"`
+	LatencyMS int        `json:"latency_ms"`
+	URL       string     `json:"url"`
+	Message   string     `json:"message,omitempty"`
+	At        time.Time  `json:"at"`
+	DownSince *time.Time `json:"down_since,omitempty"`
+}
+
+func (hw *healthWeb) domain(r *http.Request) (*ent.Domain, error) {
+	id, err := strconv.Atoi(r.PathValue("id"))
+	if err != nil || id <= 0 {
+		return nil, health.ErrNotFound
+	}
+	d, err := hw.c.db.Client.Domain.Get(r.Context(), id)
+	if ent.IsNotFound(err) {
+		return nil, health.ErrNotFound
+	}
+	return d, err
+}
+
+// view reads a domain's check and newest results.
+func (hw *healthWeb) view(ctx context.Context, domainID int) (healthJSON, error) {
+	out := healthJSON{Servers: []probeJSON{}}
+	hc, err := hw.c.health.Check(ctx, domainID)
+	if err != nil {
+		return out, err
+	}
+	if hc != nil {
+		out.Check = &healthCheckJSON{Path: hc.Path, Enabled: hc.Enabled}
+	}
+	latest, err := hw.c.health.Latest(ctx, domainID)
+	if err != nil {
+		return out, err
+	}
+	for _, p := range latest {
+		j := probeJSON{ServerID: p.ServerID, OK: p.Ok, Status: p.Status, LatencyMS: p.LatencyMs, URL: p.URL, Message: p.Message, At: p.At,
+			DownSince: p.FailingSince}
+		if p.Edges.Server != nil {
+			j.Server = p.Edges.Server.Name
+		}
+		out.Servers = append(out.Servers, j)
+	}
+	return out, nil
+}
+
+func (hw *healthWeb) apiFail(w http.ResponseWriter, err error) {
+	var fe *health.FieldError
+	switch {
+	case errors.Is(err, health.ErrNotFound):
+		web.WriteError(w, http.StatusNotFound, "not_found", "no such domain", nil)
+	case errors.As(err, &fe):
+		web.WriteError(w, http.StatusUnprocessableEntity, "validation_failed", "some fields are invalid", map[string]string{fe.Field: fe.Message})
+	default:
+		hw.c.log.Error("health api", "error", err)
+		web.WriteError(w, http.StatusInternalServerError, "internal", "the request could not be completed", nil)
+	}
+}
+
+func (hw *healthWeb) apiGet(w http.ResponseWriter, r *http.Request) {
+	d, err := hw.domain(r)
+	if err != nil {
+		hw.apiFail(w, err)
+		return
+	}
+	v, err := hw.view(r.Context(), d.ID)
+	if err != nil {
+		hw.apiFail(w, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, v)
+}
+
+func (hw *healthWeb) apiPut(w http.ResponseWriter, r *http.Request) {
+	d, err := hw.domain(r)
+	if err != nil {
+		hw.apiFail(w, err)
+		return
+	}
+	var in struct {
+		Path    string `json:"path"`
+		Enabled *bool  `json:"enabled"`
+	}
+	if !web.DecodeJSON(w, r, &in) {
+		return
+	}
+	enabled := in.Enabled == nil || *in.Enabled
+	if _, err := hw.c.health.Set(r.Context(), hw.w.Actor(r), d.ID, in.Path, enabled); err != nil {
+		hw.apiFail(w, err)
+		return
+	}
+	hw.apiGet(w, r)
+}
+
+func (hw *healthWeb) apiCheck(w http.ResponseWriter, r *http.Request) {
+	d, err := hw.domain(r)
+	if err != nil {
+		hw.apiFail(w, err)
+		return
+	}
+	if _, err := hw.c.health.ProbeDomain(r.Context(), d.ID); err != nil {
+		hw.apiFail(w, err)
+		return
+	}
+	hw.apiGet(w, r)
+}
+
+// healthPageData is the domain's health page.
+type healthPageData struct {
+	Domain *ent.Domain
+	Health healthJSON
+	Path   string
+	Error  string
+}
+
+func (hw *healthWeb) page(w http.ResponseWriter, r *http.Request) {
+	hw.render(w, r, http.StatusOK, "", "")
+}
+
+func (hw *healthWeb) render(w http.ResponseWriter, r *http.Request, status int, path, msg string) {
+	d, err := hw.domain(r)
+	if errors.Is(err, health.ErrNotFound) {
+		hw.w.Render(w, r, http.StatusNotFound, "error", "Not found", "/domains", map[string]string{"Heading": "No such domain", "Message": "It may have been removed."})
+		return
+	}
+	if err != nil {
+		hw.c.log.Error("health page", "error", err)
+		http.Error(w, "the domain could not be read", http.StatusInternalServerError)
+		return
+	}
+	v, err := hw.view(r.Context(), d.ID)
+	if err != nil {
+		hw.c.log.Error("health page", "error", err)
+		http.Error(w, "the health check could not be read", http.StatusInternalServerError)
+		return
+	}
+	data := healthPageData{Domain: d, Health: v, Path: path, Error: msg}
+	if data.Path == "" {
+		data.Path = "/"
+		if v.Check != nil {
+			data.Path = v.Check.Path
+		}
+	}
+	hw.w.Render(w, r, status, "domain_health", "Health of "+d.Name, "/domains", data)
+}
+
+func (hw *healthWeb) savePage(w http.ResponseWriter, r *http.Request) {
+	d, err := hw.domain(r)
+	if err != nil {
+		hw.render(w, r, http.StatusNotFound, "", "")
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	if err := r.ParseForm(); err != nil {
+		hw.render(w, r, http.StatusBadRequest, "", "The form could not be read.")
+		return
+	}
+	path, enabled := r.PostFormValue("path"), r.PostFormValue("enabled") != ""
+	_, err = hw.c.health.Set(r.Context(), hw.w.Actor(r), d.ID, path, enabled)
+	var fe *health.FieldError
+	if errors.As(err, &fe) {
+		hw.render(w, r, http.StatusUnprocessableEntity, "", "The path "+fe.Message+".")
+		return
+	}
+	if err != nil {
+		hw.c.log.Error("save health check", "error", err)
+		hw.render(w, r, http.StatusInternalServerError, path, "The health check could not be saved because of a problem on our side.")
+		return
+	}
+	if enabled {
+		if _, err := hw.c.health.ProbeDomain(r.Context(), d.ID); err != nil {
+			hw.c.log.Warn("first probe", "domain", d.Name, "error", err)
+		}
+		hw.w.Flash(r, "success", "Health check saved; every serving node was probed once.")
+	} else {
+		hw.w.Flash(r, "success", "Health check turned off.")
+	}
+	http.Redirect(w, r, "/domains/"+strconv.Itoa(d.ID)+"/health", http.StatusSeeOther)
+}
+
+func (hw *healthWeb) checkPage(w http.ResponseWriter, r *http.Request) {
+	d, err := hw.domain(r)
+	if err != nil {
+		hw.render(w, r, http.StatusNotFound, "", "")
+		return
+	}
+	if _, err := hw.c.health.ProbeDomain(r.Context(), d.ID); err != nil {
+		hw.c.log.Error("probe", "domain", d.Name, "error", err)
+		hw.w.Flash(r, "error", "The probe could not run because of a problem on our side.")
+	}
+	http.Redirect(w, r, "/domains/"+strconv.Itoa(d.ID)+"/health", http.StatusSeeOther)
+}

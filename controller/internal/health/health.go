@@ -1,0 +1,345 @@
+// Package health probes domains through the nginx of every server that
+// serves them: the controller requests a path with the domain's name as
+// Host (and SNI over HTTPS) and records whether each node answers, how, and
+// how fast. Alert rules read the results.
+package health
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/audit"
+	"github.com/gatehousehq/gatehouse/controller/internal/store"
+	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/certificate"
+	entdomain "github.com/gatehousehq/gatehouse/ent/domain"
+	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthprobe"
+)
+
+// Endpoint is where a server's nginx answers.
+type Endpoint struct {
+	Host      string
+	HTTPPort  int
+	HTTPSPort int
+}
+
+// ErrEndpointUnknown means a server's agent has not said where nginx listens.
+var ErrEndpointUnknown = errors.New("the server's nginx address is not known yet")
+
+// Errors of the service.
+var ErrNotFound = errors.New("no such domain")
+
+// Config configures a Service.
+type Config struct {
+	// Endpoint tells where a server's nginx answers (ErrEndpointUnknown to skip it).
+	Endpoint func(ctx context.Context, srv *ent.Server) (Endpoint, error)
+	// Timeout bounds one probe; default 10 s.
+	Timeout time.Duration
+	// Keep is how long probes are kept; default 7 days.
+	Keep  time.Duration
+	Now   func() time.Time
+	Audit *audit.Recorder
+	// OnProbed, when set, is told a domain's newest results.
+	OnProbed func(domainID int, up, down int)
+}
+
+// Service probes domains and keeps their results.
+type Service struct {
+	db     *store.DB
+	cfg    Config
+	log    hclog.Logger
+	client *http.Client
+}
+
+// New returns a Service.
+func New(db *store.DB, cfg Config, log hclog.Logger) *Service {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.Keep == 0 {
+		cfg.Keep = 7 * 24 * time.Hour
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	// Each probe dials the node, whatever the URL names, and checks what
+	// the node answers, not its certificate: the certificate watch does.
+	tr := &http.Transport{
+		TLSClientConfig:        &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // see above
+		DisableKeepAlives:      true,
+		MaxResponseHeaderBytes: 64 << 10,
+		Proxy:                  nil,
+	}
+	client := &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	return &Service{db: db, cfg: cfg, log: log.Named("health"), client: client}
+}
+
+// ValidatePath returns a message for a health check path, or "".
+func ValidatePath(p string) string {
+	switch {
+	case p == "":
+		return "enter a path such as / or /healthz"
+	case len(p) > 256:
+		return "must be at most 256 bytes"
+	case !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//"):
+		return "must start with a single /"
+	case strings.ContainsFunc(p, func(r rune) bool {
+		return r > unicode.MaxASCII || unicode.IsControl(r) || r == ' ' || r == '#' || r == '\\'
+	}):
+		return "must be plain ASCII without spaces, #, backslashes or control characters (percent-encode the rest)"
+	}
+	if _, err := url.ParseRequestURI(p); err != nil {
+		return "is not a valid request path"
+	}
+	return ""
+}
+
+// FieldError is a refused setting, by field.
+type FieldError struct{ Field, Message string }
+
+func (e *FieldError) Error() string { return e.Field + ": " + e.Message }
+
+// Set turns a domain's health check on or off and sets its path.
+func (s *Service) Set(ctx context.Context, actor audit.Actor, domainID int, path string, enabled bool) (*ent.HealthCheck, error) {
+	path = strings.TrimSpace(path)
+	if m := ValidatePath(path); m != "" {
+		return nil, &FieldError{"path", m}
+	}
+	d, err := s.db.Client.Domain.Get(ctx, domainID)
+	if ent.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	err = s.db.Client.HealthCheck.Create().SetDomainID(domainID).SetPath(path).SetEnabled(enabled).
+		OnConflictColumns(healthcheck.FieldDomainID).UpdateNewValues().Exec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("save the health check: %w", err)
+	}
+	if s.cfg.Audit != nil {
+		state := "off"
+		if enabled {
+			state = "on"
+		}
+		if err := s.cfg.Audit.Record(ctx, audit.For(actor, "domain.health", "domain:"+d.Name, state+", path "+path)); err != nil {
+			s.log.Error("audit", "error", err)
+		}
+	}
+	return s.db.Client.HealthCheck.Query().Where(healthcheck.DomainID(domainID)).Only(ctx)
+}
+
+// Check returns a domain's health check settings, or nil when it has none.
+func (s *Service) Check(ctx context.Context, domainID int) (*ent.HealthCheck, error) {
+	hc, err := s.db.Client.HealthCheck.Query().Where(healthcheck.DomainID(domainID)).Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, nil
+	}
+	return hc, err
+}
+
+// ProbeDomain requests the domain's health path through every server that
+// serves it and records the outcomes. A domain without an enabled check is
+// not probed (nil, nil).
+func (s *Service) ProbeDomain(ctx context.Context, domainID int) ([]*ent.HealthProbe, error) {
+	d, err := s.db.Client.Domain.Query().Where(entdomain.ID(domainID)).WithServers().WithHealthCheck().Only(ctx)
+	if ent.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	hc := d.Edges.HealthCheck
+	if hc == nil || !hc.Enabled {
+		return nil, nil
+	}
+	tlsOn, err := s.db.Client.Certificate.Query().Where(certificate.DomainID(d.ID), certificate.StatusEQ(certificate.StatusActive)).Exist(ctx)
+	if err != nil {
+		return nil, err
+	}
+	host := d.Name
+	if rest, ok := strings.CutPrefix(host, "*."); ok {
+		host = "gatehouse-check." + rest
+	}
+	var out []*ent.HealthProbe
+	up, down := 0, 0
+	for _, srv := range d.Edges.Servers {
+		ep, err := s.cfg.Endpoint(ctx, srv)
+		if errors.Is(err, ErrEndpointUnknown) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("endpoint of server %s: %w", srv.Name, err)
+		}
+		p := s.probe(ctx, ep, host, hc.Path, tlsOn)
+		create := s.db.Client.HealthProbe.Create().SetDomainID(d.ID).SetServerID(srv.ID).SetAt(p.at).SetOk(p.ok).
+			SetStatus(p.status).SetLatencyMs(p.latency).SetURL(clip(p.url, 600)).SetMessage(clip(p.message, 1000))
+		if !p.ok {
+			// A failure continues the run of failures the previous probe was in.
+			since := p.at
+			prev, err := s.db.Client.HealthProbe.Query().Where(healthprobe.DomainID(d.ID), healthprobe.ServerID(srv.ID)).
+				Order(ent.Desc(healthprobe.FieldAt), ent.Desc(healthprobe.FieldID)).First(ctx)
+			if err != nil && !ent.IsNotFound(err) {
+				return nil, fmt.Errorf("read the previous probe: %w", err)
+			}
+			if prev != nil && !prev.Ok && prev.FailingSince != nil {
+				since = *prev.FailingSince
+			}
+			create.SetFailingSince(since)
+		}
+		row, err := create.Save(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("record a probe: %w", err)
+		}
+		row.Edges.Server = srv
+		out = append(out, row)
+		if p.ok {
+			up++
+		} else {
+			down++
+		}
+	}
+	if s.cfg.OnProbed != nil {
+		s.cfg.OnProbed(d.ID, up, down)
+	}
+	return out, nil
+}
+
+type outcome struct {
+	at      time.Time
+	ok      bool
+	status  int
+	latency int
+	url     string
+	message string
+}
+
+// probe makes one request: to the node's address, for the domain.
+func (s *Service) probe(ctx context.Context, ep Endpoint, host, path string, tlsOn bool) outcome {
+	scheme, port := "http", ep.HTTPPort
+	if tlsOn {
+		scheme, port = "https", ep.HTTPSPort
+	}
+	addr := net.JoinHostPort(ep.Host, strconv.Itoa(port))
+	o := outcome{at: s.cfg.Now().UTC(), url: scheme + "://" + host + path + " via " + addr}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+addr+path, nil)
+	if err != nil {
+		o.message = err.Error()
+		return o
+	}
+	req.Host = host
+	req.Header.Set("User-Agent", "Gatehouse-Health/1")
+	tr := s.client.Transport.(*http.Transport).Clone()
+	tr.TLSClientConfig.ServerName = host
+	client := *s.client
+	client.Transport = tr
+	start := time.Now()
+	resp, err := client.Do(req)
+	o.latency = int(time.Since(start).Milliseconds())
+	if err != nil {
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // the URL names the node's address, not the domain: say it once, in o.url
+		}
+		var ne net.Error
+		if errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()) {
+			o.message = fmt.Sprintf("no answer within %s", s.cfg.Timeout)
+		} else {
+			o.message = err.Error()
+		}
+		return o
+	}
+	resp.Body.Close()
+	o.status = resp.StatusCode
+	o.ok = resp.StatusCode >= 200 && resp.StatusCode < 400
+	if !o.ok {
+		o.message = "answered " + resp.Status
+	}
+	return o
+}
+
+// ProbeAll probes every domain with an enabled check, for the scheduled
+// job, and deletes probes past their keep time. It fails when a node does
+// not answer well, naming it.
+func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error {
+	ids, err := s.db.Client.HealthCheck.Query().Where(healthcheck.Enabled(true)).Select(healthcheck.FieldDomainID).Ints(ctx)
+	if err != nil {
+		return fmt.Errorf("list health checks: %w", err)
+	}
+	var problems []string
+	for _, id := range ids {
+		probes, err := s.ProbeDomain(ctx, id)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		for _, p := range probes {
+			if !p.Ok {
+				problems = append(problems, fmt.Sprintf("%s on %s: %s", p.URL, p.Edges.Server.Name, p.Message))
+			}
+		}
+	}
+	n, err := s.db.Client.HealthProbe.Delete().Where(healthprobe.AtLT(s.cfg.Now().Add(-s.cfg.Keep))).Exec(ctx)
+	if err != nil {
+		problems = append(problems, "prune old probes: "+err.Error())
+	}
+	logf("probed %d domains; deleted %d old probes", len(ids), n)
+	if len(problems) > 0 {
+		return fmt.Errorf("%d problem(s): %s", len(problems), strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Latest returns the newest probe of each server for a domain.
+func (s *Service) Latest(ctx context.Context, domainID int) ([]*ent.HealthProbe, error) {
+	rows, err := s.db.Client.HealthProbe.Query().Where(healthprobe.DomainID(domainID)).
+		Order(ent.Desc(healthprobe.FieldAt), ent.Desc(healthprobe.FieldID)).WithServer().Limit(500).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	seen := map[int]bool{}
+	var out []*ent.HealthProbe
+	for _, r := range rows {
+		if !seen[r.ServerID] {
+			seen[r.ServerID] = true
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// clip makes text from the network safe to store and show: valid UTF-8,
+// no control characters, at most n bytes, cut between characters.
+func clip(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}

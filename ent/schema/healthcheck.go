@@ -1,0 +1,72 @@
+package schema
+
+import (
+	"entgo.io/ent"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// HealthCheck says whether and where the controller probes a domain on each
+// server that serves it.
+type HealthCheck struct {
+	ent.Schema
+}
+
+// Mixin of HealthCheck.
+func (HealthCheck) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}} }
+
+// Fields of HealthCheck.
+func (HealthCheck) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("domain_id").Unique(),
+		// Path is requested with the domain's name as Host (and SNI).
+		field.String("path").Default("/").MaxLen(256),
+		field.Bool("enabled").Default(true),
+	}
+}
+
+// Edges of HealthCheck.
+func (HealthCheck) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("domain", Domain.Type).Ref("health_check").Field("domain_id").Unique().Required(),
+	}
+}
+
+// HealthProbe is one request the controller made to a domain through one
+// server's nginx.
+type HealthProbe struct {
+	ent.Schema
+}
+
+// Fields of HealthProbe.
+func (HealthProbe) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("domain_id"),
+		field.Int("server_id"),
+		field.Time("at"),
+		field.Bool("ok"),
+		// Status is the HTTP status, 0 when no response came.
+		field.Int("status").Default(0),
+		field.Int("latency_ms").Default(0),
+		field.String("url").Default("").MaxLen(600),
+		// Message says what went wrong, for a failed probe.
+		field.String("message").Default("").MaxLen(1000),
+		// FailingSince is when the run of failed probes this one belongs to
+		// began, for a failed probe.
+		field.Time("failing_since").Optional().Nillable(),
+	}
+}
+
+// Edges of HealthProbe.
+func (HealthProbe) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("domain", Domain.Type).Ref("health_probes").Field("domain_id").Unique().Required(),
+		edge.From("server", Server.Type).Ref("health_probes").Field("server_id").Unique().Required(),
+	}
+}
+
+// Indexes of HealthProbe.
+func (HealthProbe) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("domain_id", "server_id", "at"), index.Fields("at")}
+}
