@@ -146,7 +146,9 @@ var ruleFieldKinds = map[string]string{
 	"metric":   kindsWhere(func(k alerts.Kind) bool { return k == alerts.KindMetric }),
 	"days":     kindsWhere(func(k alerts.Kind) bool { return k == alerts.KindCertExpiring }),
 	"severity": kindsWhere(func(k alerts.Kind) bool { return k != alerts.KindMetric }),
-	"window":   kindsWhere(func(k alerts.Kind) bool { return k == alerts.KindMetric || k == alerts.KindOffline || k == alerts.KindDomainDown }),
+	"window": kindsWhere(func(k alerts.Kind) bool {
+		return k == alerts.KindMetric || k == alerts.KindOffline || k == alerts.KindDomainDown
+	}),
 }
 
 func formOf(rule alerts.Rule) ruleForm {

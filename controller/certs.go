@@ -36,8 +36,8 @@ func (c *Controller) buildCerts() error {
 		Resolvers:    c.cfg.DNSResolvers,
 		RenewBefore:  c.cfg.RenewBefore,
 		ProbePort:    c.cfg.ACMEHTTPPort,
-		Endpoint: c.nodeEndpoint,
-		OnEvent: c.onCertEvent,
+		Endpoint:     c.nodeEndpoint,
+		OnEvent:      c.onCertEvent,
 	}, c.log)
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)

@@ -3,8 +3,8 @@ package alerts
 import (
 	"fmt"
 	"math"
-	"sort"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
