@@ -12,8 +12,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -49,9 +51,11 @@ type Config struct {
 	// Timeout bounds one probe; default 10 s.
 	Timeout time.Duration
 	// Keep is how long probes are kept; default 7 days.
-	Keep  time.Duration
-	Now   func() time.Time
-	Audit *audit.Recorder
+	Keep time.Duration
+	// Parallel is how many domains are probed at once; default 8.
+	Parallel int
+	Now      func() time.Time
+	Audit    *audit.Recorder
 	// OnProbed, when set, is told a domain's newest results.
 	OnProbed func(domainID int, up, down int)
 }
@@ -71,6 +75,9 @@ func New(db *store.DB, cfg Config, log hclog.Logger) *Service {
 	}
 	if cfg.Keep == 0 {
 		cfg.Keep = 7 * 24 * time.Hour
+	}
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 8
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -284,19 +291,36 @@ func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error
 	if err != nil {
 		return fmt.Errorf("list health checks: %w", err)
 	}
-	var problems []string
+	// Domains are probed a few at a time, so nodes that do not answer cost
+	// one timeout per batch, not one per domain, and the run keeps to its
+	// interval.
+	var (
+		mu       sync.Mutex
+		problems []string
+		wg       sync.WaitGroup
+		slots    = make(chan struct{}, s.cfg.Parallel)
+	)
 	for _, id := range ids {
-		probes, err := s.ProbeDomain(ctx, id)
-		if err != nil {
-			problems = append(problems, err.Error())
-			continue
-		}
-		for _, p := range probes {
-			if !p.Ok {
-				problems = append(problems, fmt.Sprintf("%s on %s: %s", p.URL, p.Edges.Server.Name, p.Message))
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			probes, err := s.ProbeDomain(ctx, id)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				problems = append(problems, err.Error())
+				return
 			}
-		}
+			for _, p := range probes {
+				if !p.Ok {
+					problems = append(problems, fmt.Sprintf("%s on %s: %s", p.URL, p.Edges.Server.Name, p.Message))
+				}
+			}
+		}()
 	}
+	wg.Wait()
+	slices.Sort(problems)
 	n, err := s.db.Client.HealthProbe.Delete().Where(healthprobe.AtLT(s.cfg.Now().Add(-s.cfg.Keep))).Exec(ctx)
 	if err != nil {
 		problems = append(problems, "prune old probes: "+err.Error())

@@ -204,3 +204,53 @@ func TestClip(t *testing.T) {
 		t.Errorf("clip on a rune boundary = %q", got)
 	}
 }
+
+// ProbeAll probes several domains at once, never more than Parallel.
+func TestProbeAllInParallel(t *testing.T) {
+	db := storetest.Open(t, "sqlite")
+	ctx := context.Background()
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	release := make(chan struct{})
+	var once sync.Once
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		enough := inFlight == 3
+		mu.Unlock()
+		if enough {
+			once.Do(func() { close(release) }) // three at once: let everyone finish
+		}
+		select {
+		case <-release:
+		case <-time.After(5 * time.Second): // fewer ran at once: the check below fails
+		}
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	t.Cleanup(slow.Close)
+	srv := db.Client.Server.Create().SetName("edge").SaveX(ctx)
+	svc := New(db, Config{
+		Endpoint: func(context.Context, *ent.Server) (Endpoint, error) {
+			return Endpoint{Host: "127.0.0.1", HTTPPort: port(t, slow.URL)}, nil
+		},
+		Parallel: 3,
+	}, hclog.NewNullLogger())
+	for i := range 7 {
+		d := db.Client.Domain.Create().SetName("d" + strconv.Itoa(i) + ".example").AddServers(srv).SaveX(ctx)
+		if _, err := svc.Set(ctx, audit.System("test"), d.ID, "/", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := svc.ProbeAll(ctx, func(string, ...any) {}); err != nil {
+		t.Fatal(err)
+	}
+	if most != 3 {
+		t.Fatalf("at most %d probes ran at once, want 3", most)
+	}
+	if n := db.Client.HealthProbe.Query().CountX(ctx); n != 7 {
+		t.Fatalf("%d probes recorded, want 7", n)
+	}
+}
