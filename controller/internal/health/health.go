@@ -186,6 +186,13 @@ func (s *Service) ProbeDomain(ctx context.Context, domainID int) ([]*ent.HealthP
 	}
 	var out []*ent.HealthProbe
 	up, down := 0, 0
+	// The servers are asked at once; the answers are recorded in order.
+	type asked struct {
+		srv *ent.Server
+		ep  Endpoint
+		p   outcome
+	}
+	var todo []*asked
 	for _, srv := range d.Edges.Servers {
 		ep, err := s.cfg.Endpoint(ctx, srv)
 		if errors.Is(err, ErrEndpointUnknown) {
@@ -194,7 +201,19 @@ func (s *Service) ProbeDomain(ctx context.Context, domainID int) ([]*ent.HealthP
 		if err != nil {
 			return nil, fmt.Errorf("endpoint of server %s: %w", srv.Name, err)
 		}
-		p := s.probe(ctx, ep, host, hc.Path, tlsOn)
+		todo = append(todo, &asked{srv: srv, ep: ep})
+	}
+	var wg sync.WaitGroup
+	for _, a := range todo {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a.p = s.probe(ctx, a.ep, host, hc.Path, tlsOn)
+		}()
+	}
+	wg.Wait()
+	for _, a := range todo {
+		srv, p := a.srv, a.p
 		create := s.db.Client.HealthProbe.Create().SetDomainID(d.ID).SetServerID(srv.ID).SetAt(p.at).SetOk(p.ok).
 			SetStatus(p.status).SetLatencyMs(p.latency).SetURL(clip(p.url, 600)).SetMessage(clip(p.message, 1000))
 		if !p.ok {
