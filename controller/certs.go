@@ -139,8 +139,22 @@ func (c *Controller) domainStatus(ctx context.Context, ids []int) map[int]proxyw
 	if activeErr != nil {
 		c.log.Error("active certificates for the domain list", "error", activeErr)
 	}
+	healthy, err := c.health.Summaries(ctx, ids)
+	if err != nil {
+		c.log.Error("health of the domain list", "error", err)
+	}
 	for _, id := range ids {
 		var st proxyweb.DomainStatus
+		if h, ok := healthy[id]; ok {
+			switch {
+			case h.Down == 0:
+				st.Health, st.HealthClass = "up", "ok"
+			case h.Up == 0:
+				st.Health, st.HealthClass = "down", "bad"
+			default:
+				st.Health, st.HealthClass = fmt.Sprintf("down on %d of %d", h.Down, h.Up+h.Down), "bad"
+			}
+		}
 		if r, ok := dns[id]; ok {
 			st.DNS = r.Summary()
 			switch r.Worst() {

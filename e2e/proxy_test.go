@@ -193,6 +193,10 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	if page := c.page(fmt.Sprintf("/domains/%d/health", denyID)); !strings.Contains(page, "answered 403 Forbidden") || !strings.Contains(page, "status-offline") {
 		t.Fatalf("the health page does not show the node down:\n%s", page)
 	}
+	if page := c.page("/domains"); !strings.Contains(page, fmt.Sprintf(`<a class="status status-bad" href="/domains/%d/health">down</a>`, denyID)) ||
+		!strings.Contains(page, fmt.Sprintf(`<a class="status status-ok" href="/domains/%d/health">up</a>`, appID)) {
+		t.Fatalf("the domain list does not show health:\n%s", page)
+	}
 
 	// A snippet the allowlist accepts but nginx refuses: TEST_FAILED with nginx's own
 	// message, and the previous revision still current and serving.

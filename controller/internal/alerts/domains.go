@@ -7,6 +7,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 
+	"github.com/gatehousehq/gatehouse/controller/internal/health"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/certificate"
 	"github.com/gatehousehq/gatehouse/ent/certpolicy"
@@ -128,7 +129,7 @@ func (e *Engine) domainFacts(ctx context.Context, facts []ServerFacts) ([]Domain
 		d.DNS = append(d.DNS, DNSResult{Name: r.Name, Status: r.Status, Message: r.Message})
 	}
 
-	probes, err := e.db.Client.HealthProbe.Query().Where(newestProbe(), healthprobe.HasDomainWith(domain.HasHealthCheckWith(healthcheck.Enabled(true)))).
+	probes, err := e.db.Client.HealthProbe.Query().Where(health.NewestProbe(), healthprobe.HasDomainWith(domain.HasHealthCheckWith(healthcheck.Enabled(true)))).
 		Select(healthprobe.FieldDomainID, healthprobe.FieldServerID, healthprobe.FieldOk, healthprobe.FieldStatus, healthprobe.FieldMessage,
 			healthprobe.FieldAt, healthprobe.FieldFailingSince).
 		Order(ent.Asc(healthprobe.FieldServerID)).All(ctx)
@@ -147,23 +148,6 @@ func (e *Engine) domainFacts(ctx context.Context, facts []ServerFacts) ([]Domain
 		d.Health = append(d.Health, h)
 	}
 	return out, nil
-}
-
-// newestProbe keeps the health probes of which no newer probe of the same
-// domain and server exists.
-func newestProbe() predicate.HealthProbe {
-	return func(s *sql.Selector) {
-		newer := sql.Table(healthprobe.Table).As("newer")
-		sub := sql.Dialect(s.Dialect()).Select(newer.C(healthprobe.FieldID)).From(newer).Where(sql.And(
-			sql.ColumnsEQ(newer.C(healthprobe.FieldDomainID), s.C(healthprobe.FieldDomainID)),
-			sql.ColumnsEQ(newer.C(healthprobe.FieldServerID), s.C(healthprobe.FieldServerID)),
-			sql.Or(
-				sql.ColumnsGT(newer.C(healthprobe.FieldAt), s.C(healthprobe.FieldAt)),
-				sql.And(sql.ColumnsEQ(newer.C(healthprobe.FieldAt), s.C(healthprobe.FieldAt)), sql.ColumnsGT(newer.C(healthprobe.FieldID), s.C(healthprobe.FieldID))),
-			),
-		))
-		s.Where(sql.NotExists(sub))
-	}
 }
 
 // newestAddressRun keeps the address checks of which no newer address check

@@ -20,6 +20,7 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"entgo.io/ent/dialect/sql"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
@@ -29,6 +30,7 @@ import (
 	entdomain "github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
+	"github.com/gatehousehq/gatehouse/ent/predicate"
 )
 
 // Endpoint is where a server's nginx answers.
@@ -369,6 +371,23 @@ func (s *Service) Latest(ctx context.Context, domainID int) ([]*ent.HealthProbe,
 	return out, nil
 }
 
+// NewestProbe keeps the health probes of which no newer probe of the same
+// domain and server exists.
+func NewestProbe() predicate.HealthProbe {
+	return func(s *sql.Selector) {
+		newer := sql.Table(healthprobe.Table).As("newer")
+		sub := sql.Dialect(s.Dialect()).Select(newer.C(healthprobe.FieldID)).From(newer).Where(sql.And(
+			sql.ColumnsEQ(newer.C(healthprobe.FieldDomainID), s.C(healthprobe.FieldDomainID)),
+			sql.ColumnsEQ(newer.C(healthprobe.FieldServerID), s.C(healthprobe.FieldServerID)),
+			sql.Or(
+				sql.ColumnsGT(newer.C(healthprobe.FieldAt), s.C(healthprobe.FieldAt)),
+				sql.And(sql.ColumnsEQ(newer.C(healthprobe.FieldAt), s.C(healthprobe.FieldAt)), sql.ColumnsGT(newer.C(healthprobe.FieldID), s.C(healthprobe.FieldID))),
+			),
+		))
+		s.Where(sql.NotExists(sub))
+	}
+}
+
 // clip makes text from the network safe to store and show: valid UTF-8,
 // no control characters, at most n bytes, cut between characters.
 func clip(s string, n int) string {
@@ -385,4 +404,32 @@ func clip(s string, n int) string {
 		n--
 	}
 	return s[:n]
+}
+
+// Summary counts a domain's serving nodes by the newest health probe.
+type Summary struct{ Up, Down int }
+
+// Summaries returns the newest-probe counts of the given domains that have
+// an enabled health check, in one query.
+func (s *Service) Summaries(ctx context.Context, domainIDs []int) (map[int]Summary, error) {
+	out := map[int]Summary{}
+	if len(domainIDs) == 0 {
+		return out, nil
+	}
+	rows, err := s.db.Client.HealthProbe.Query().
+		Where(NewestProbe(), healthprobe.DomainIDIn(domainIDs...), healthprobe.HasDomainWith(entdomain.HasHealthCheckWith(healthcheck.Enabled(true)))).
+		Select(healthprobe.FieldDomainID, healthprobe.FieldOk).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		sum := out[r.DomainID]
+		if r.Ok {
+			sum.Up++
+		} else {
+			sum.Down++
+		}
+		out[r.DomainID] = sum
+	}
+	return out, nil
 }

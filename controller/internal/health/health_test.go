@@ -141,6 +141,9 @@ func TestProbeDomain(t *testing.T) {
 		if len(good.hosts) != 1 || good.hosts[0] != "shop.example /healthz?deep=1" {
 			t.Errorf("the good node was asked %v", good.hosts)
 		}
+		if sums, err := svc.Summaries(ctx, []int{d.ID, d.ID + 1000}); err != nil || len(sums) != 1 || sums[d.ID] != (Summary{Up: 1, Down: 2}) {
+			t.Errorf("summaries: %v %v", sums, err)
+		}
 
 		// A later failure continues the run; a recovery ends it.
 		clock = clock.Add(time.Minute)
@@ -185,6 +188,9 @@ func TestProbeDomain(t *testing.T) {
 		}
 		if got, _ := svc.ProbeDomain(ctx, d.ID); got != nil {
 			t.Fatal("probed while off")
+		}
+		if sums, _ := svc.Summaries(ctx, []int{d.ID}); len(sums) != 0 {
+			t.Fatalf("a check turned off still summarised: %v", sums)
 		}
 		clock = clock.Add(8 * 24 * time.Hour)
 		if err := svc.ProbeAll(ctx, func(string, ...any) {}); err != nil {

@@ -38,11 +38,12 @@ type Deps struct {
 	Status func(ctx context.Context, domainIDs []int) map[int]DomainStatus
 }
 
-// DomainStatus is a domain's DNS and certificate state, in words, with a
-// class for the badge: "ok", "warn" or "bad".
+// DomainStatus is a domain's DNS, certificate and health state, in words,
+// with a class for the badge: "ok", "warn" or "bad".
 type DomainStatus struct {
-	DNS, DNSClass   string
-	Cert, CertClass string
+	DNS, DNSClass       string
+	Cert, CertClass     string
+	Health, HealthClass string
 }
 
 // handler holds the dependencies of every route.
