@@ -418,14 +418,9 @@ var (
 		},
 		Indexes: []*schema.Index{
 			{
-				Name:    "healthprobe_domain_id_server_id_at",
-				Unique:  false,
-				Columns: []*schema.Column{HealthProbesColumns[8], HealthProbesColumns[9], HealthProbesColumns[1]},
-			},
-			{
-				Name:    "healthprobe_at",
-				Unique:  false,
-				Columns: []*schema.Column{HealthProbesColumns[1]},
+				Name:    "healthprobe_domain_id_server_id",
+				Unique:  true,
+				Columns: []*schema.Column{HealthProbesColumns[8], HealthProbesColumns[9]},
 			},
 		},
 	}

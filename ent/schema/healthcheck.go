@@ -33,8 +33,9 @@ func (HealthCheck) Edges() []ent.Edge {
 	}
 }
 
-// HealthProbe is one request the controller made to a domain through one
-// server's nginx.
+// HealthProbe is the newest request the controller made to a domain through
+// one server's nginx: one row per domain and server, rewritten by each probe,
+// so the table stays as small as the list of domains and their servers.
 type HealthProbe struct {
 	ent.Schema
 }
@@ -68,5 +69,5 @@ func (HealthProbe) Edges() []ent.Edge {
 
 // Indexes of HealthProbe.
 func (HealthProbe) Indexes() []ent.Index {
-	return []ent.Index{index.Fields("domain_id", "server_id", "at"), index.Fields("at")}
+	return []ent.Index{index.Fields("domain_id", "server_id").Unique()}
 }

@@ -7,7 +7,6 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 
-	"github.com/gatehousehq/gatehouse/controller/internal/health"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/certificate"
 	"github.com/gatehousehq/gatehouse/ent/certpolicy"
@@ -129,7 +128,7 @@ func (e *Engine) domainFacts(ctx context.Context, facts []ServerFacts) ([]Domain
 		d.DNS = append(d.DNS, DNSResult{Name: r.Name, Status: r.Status, Message: r.Message})
 	}
 
-	probes, err := e.db.Client.HealthProbe.Query().Where(health.NewestProbe(), healthprobe.HasDomainWith(domain.HasHealthCheckWith(healthcheck.Enabled(true)))).
+	probes, err := e.db.Client.HealthProbe.Query().Where(healthprobe.HasDomainWith(domain.HasHealthCheckWith(healthcheck.Enabled(true)))).
 		Select(healthprobe.FieldDomainID, healthprobe.FieldServerID, healthprobe.FieldOk, healthprobe.FieldStatus, healthprobe.FieldMessage,
 			healthprobe.FieldAt, healthprobe.FieldFailingSince).
 		Order(ent.Asc(healthprobe.FieldServerID)).All(ctx)

@@ -14,6 +14,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/certificate"
 	"github.com/gatehousehq/gatehouse/ent/certpolicy"
 	"github.com/gatehousehq/gatehouse/ent/dnscheck"
+	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/incident"
 	"github.com/gatehousehq/gatehouse/ent/server"
 )
@@ -362,6 +363,10 @@ func TestDomainDownIncident(t *testing.T) {
 		}
 		probe := func(d *ent.Domain, ok bool, since time.Time) {
 			t.Helper()
+			// The service keeps one row per domain and server.
+			if _, err := db.Client.HealthProbe.Delete().Where(healthprobe.DomainID(d.ID)).Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
 			c := db.Client.HealthProbe.Create().SetDomainID(d.ID).SetServerID(fx.server.ID).SetAt(fx.clk.t).SetOk(ok).SetStatus(502).
 				SetMessage("answered 502 Bad Gateway")
 			if !ok {

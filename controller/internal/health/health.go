@@ -20,7 +20,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"entgo.io/ent/dialect/sql"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
@@ -30,7 +29,6 @@ import (
 	entdomain "github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
-	"github.com/gatehousehq/gatehouse/ent/predicate"
 )
 
 // Endpoint is where a server's nginx answers.
@@ -52,8 +50,6 @@ type Config struct {
 	Endpoint func(ctx context.Context, srv *ent.Server) (Endpoint, error)
 	// Timeout bounds one probe; default 10 s.
 	Timeout time.Duration
-	// Keep is how long probes are kept; default 7 days.
-	Keep time.Duration
 	// Parallel is how many domains are probed at once; default 8.
 	Parallel int
 	Now      func() time.Time
@@ -74,9 +70,6 @@ type Service struct {
 func New(db *store.DB, cfg Config, log hclog.Logger) *Service {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 10 * time.Second
-	}
-	if cfg.Keep == 0 {
-		cfg.Keep = 7 * 24 * time.Hour
 	}
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 8
@@ -214,24 +207,46 @@ func (s *Service) ProbeDomain(ctx context.Context, domainID int) ([]*ent.HealthP
 		}()
 	}
 	wg.Wait()
+	prev, err := s.db.Client.HealthProbe.Query().Where(healthprobe.DomainID(d.ID)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read the previous probes: %w", err)
+	}
+	before := make(map[int]*ent.HealthProbe, len(prev))
+	for _, p := range prev {
+		before[p.ServerID] = p
+	}
+	serving := make([]int, 0, len(d.Edges.Servers))
+	for _, srv := range d.Edges.Servers {
+		serving = append(serving, srv.ID)
+	}
+	// A server that stopped serving the domain keeps no result.
+	if _, err := s.db.Client.HealthProbe.Delete().Where(healthprobe.DomainID(d.ID), healthprobe.ServerIDNotIn(serving...)).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("drop results of former servers: %w", err)
+	}
 	for _, a := range todo {
 		srv, p := a.srv, a.p
-		create := s.db.Client.HealthProbe.Create().SetDomainID(d.ID).SetServerID(srv.ID).SetAt(p.at).SetOk(p.ok).
-			SetStatus(p.status).SetLatencyMs(p.latency).SetURL(clip(p.url, 600)).SetMessage(clip(p.message, 1000))
+		var since *time.Time
 		if !p.ok {
 			// A failure continues the run of failures the previous probe was in.
-			since := p.at
-			prev, err := s.db.Client.HealthProbe.Query().Where(healthprobe.DomainID(d.ID), healthprobe.ServerID(srv.ID)).
-				Order(ent.Desc(healthprobe.FieldAt), ent.Desc(healthprobe.FieldID)).First(ctx)
-			if err != nil && !ent.IsNotFound(err) {
-				return nil, fmt.Errorf("read the previous probe: %w", err)
+			t := p.at
+			if old := before[srv.ID]; old != nil && !old.Ok && old.FailingSince != nil {
+				t = *old.FailingSince
 			}
-			if prev != nil && !prev.Ok && prev.FailingSince != nil {
-				since = *prev.FailingSince
-			}
-			create.SetFailingSince(since)
+			since = &t
 		}
-		row, err := create.Save(ctx)
+		var row *ent.HealthProbe
+		if old := before[srv.ID]; old != nil {
+			upd := old.Update().SetAt(p.at).SetOk(p.ok).SetStatus(p.status).SetLatencyMs(p.latency).
+				SetURL(clip(p.url, 600)).SetMessage(clip(p.message, 1000)).SetNillableFailingSince(since)
+			if since == nil {
+				upd.ClearFailingSince()
+			}
+			row, err = upd.Save(ctx)
+		} else {
+			row, err = s.db.Client.HealthProbe.Create().SetDomainID(d.ID).SetServerID(srv.ID).SetAt(p.at).SetOk(p.ok).
+				SetStatus(p.status).SetLatencyMs(p.latency).SetURL(clip(p.url, 600)).SetMessage(clip(p.message, 1000)).
+				SetNillableFailingSince(since).Save(ctx)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("record a probe: %w", err)
 		}
@@ -305,8 +320,7 @@ func (s *Service) probe(ctx context.Context, ep Endpoint, host, path string, tls
 }
 
 // ProbeAll probes every domain with an enabled check, for the scheduled
-// job, and deletes probes past their keep time. It fails when a node does
-// not answer well, naming it.
+// job. It fails when a node does not answer well, naming it.
 func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error {
 	ids, err := s.db.Client.HealthCheck.Query().Where(healthcheck.Enabled(true)).Select(healthcheck.FieldDomainID).Ints(ctx)
 	if err != nil {
@@ -342,11 +356,7 @@ func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error
 	}
 	wg.Wait()
 	slices.Sort(problems)
-	n, err := s.db.Client.HealthProbe.Delete().Where(healthprobe.AtLT(s.cfg.Now().Add(-s.cfg.Keep))).Exec(ctx)
-	if err != nil {
-		problems = append(problems, "prune old probes: "+err.Error())
-	}
-	logf("probed %d domains; deleted %d old probes", len(ids), n)
+	logf("probed %d domains", len(ids))
 	if len(problems) > 0 {
 		return fmt.Errorf("%d problem(s): %s", len(problems), strings.Join(problems, "; "))
 	}
@@ -355,37 +365,8 @@ func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error
 
 // Latest returns the newest probe of each server for a domain.
 func (s *Service) Latest(ctx context.Context, domainID int) ([]*ent.HealthProbe, error) {
-	rows, err := s.db.Client.HealthProbe.Query().Where(healthprobe.DomainID(domainID)).
-		Order(ent.Desc(healthprobe.FieldAt), ent.Desc(healthprobe.FieldID)).WithServer().Limit(500).All(ctx)
-	if err != nil {
-		return nil, err
-	}
-	seen := map[int]bool{}
-	var out []*ent.HealthProbe
-	for _, r := range rows {
-		if !seen[r.ServerID] {
-			seen[r.ServerID] = true
-			out = append(out, r)
-		}
-	}
-	return out, nil
-}
-
-// NewestProbe keeps the health probes of which no newer probe of the same
-// domain and server exists.
-func NewestProbe() predicate.HealthProbe {
-	return func(s *sql.Selector) {
-		newer := sql.Table(healthprobe.Table).As("newer")
-		sub := sql.Dialect(s.Dialect()).Select(newer.C(healthprobe.FieldID)).From(newer).Where(sql.And(
-			sql.ColumnsEQ(newer.C(healthprobe.FieldDomainID), s.C(healthprobe.FieldDomainID)),
-			sql.ColumnsEQ(newer.C(healthprobe.FieldServerID), s.C(healthprobe.FieldServerID)),
-			sql.Or(
-				sql.ColumnsGT(newer.C(healthprobe.FieldAt), s.C(healthprobe.FieldAt)),
-				sql.And(sql.ColumnsEQ(newer.C(healthprobe.FieldAt), s.C(healthprobe.FieldAt)), sql.ColumnsGT(newer.C(healthprobe.FieldID), s.C(healthprobe.FieldID))),
-			),
-		))
-		s.Where(sql.NotExists(sub))
-	}
+	return s.db.Client.HealthProbe.Query().Where(healthprobe.DomainID(domainID)).
+		Order(ent.Asc(healthprobe.FieldServerID)).WithServer().All(ctx)
 }
 
 // clip makes text from the network safe to store and show: valid UTF-8,
@@ -417,7 +398,7 @@ func (s *Service) Summaries(ctx context.Context, domainIDs []int) (map[int]Summa
 		return out, nil
 	}
 	rows, err := s.db.Client.HealthProbe.Query().
-		Where(NewestProbe(), healthprobe.DomainIDIn(domainIDs...), healthprobe.HasDomainWith(entdomain.HasHealthCheckWith(healthcheck.Enabled(true)))).
+		Where(healthprobe.DomainIDIn(domainIDs...), healthprobe.HasDomainWith(entdomain.HasHealthCheckWith(healthcheck.Enabled(true)))).
 		Select(healthprobe.FieldDomainID, healthprobe.FieldOk).All(ctx)
 	if err != nil {
 		return nil, err

@@ -4,7 +4,5 @@ CREATE TABLE `health_checks` (`id` integer NOT NULL PRIMARY KEY AUTOINCREMENT, `
 CREATE UNIQUE INDEX `health_checks_domain_id_key` ON `health_checks` (`domain_id`);
 -- Create "health_probes" table
 CREATE TABLE `health_probes` (`id` integer NOT NULL PRIMARY KEY AUTOINCREMENT, `at` datetime NOT NULL, `ok` bool NOT NULL, `status` integer NOT NULL DEFAULT (0), `latency_ms` integer NOT NULL DEFAULT (0), `url` text NOT NULL DEFAULT (''), `message` text NOT NULL DEFAULT (''), `failing_since` datetime NULL, `domain_id` integer NOT NULL, `server_id` integer NOT NULL, CONSTRAINT `health_probes_domains_health_probes` FOREIGN KEY (`domain_id`) REFERENCES `domains` (`id`) ON DELETE CASCADE, CONSTRAINT `health_probes_servers_health_probes` FOREIGN KEY (`server_id`) REFERENCES `servers` (`id`) ON DELETE CASCADE);
--- Create index "healthprobe_domain_id_server_id_at" to table: "health_probes"
-CREATE INDEX `healthprobe_domain_id_server_id_at` ON `health_probes` (`domain_id`, `server_id`, `at`);
--- Create index "healthprobe_at" to table: "health_probes"
-CREATE INDEX `healthprobe_at` ON `health_probes` (`at`);
+-- Create index "healthprobe_domain_id_server_id" to table: "health_probes"
+CREATE UNIQUE INDEX `healthprobe_domain_id_server_id` ON `health_probes` (`domain_id`, `server_id`);
