@@ -335,6 +335,16 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	if len(revs.Revisions) == 0 || revs.Revisions[0].Number != good || !revs.Revisions[0].Applied {
 		t.Errorf("after reconnect: %+v", revs.Revisions)
 	}
+
+	// Last, as it renders a new revision: in maintenance mode a node answering 503 is expected, and said so.
+	c.proxyAPI(200, "PUT", fmt.Sprintf("/api/v1/domains/%d", denyID), map[string]any{"name": "deny.test", "servers": []int{id}, "deny": []string{"127.0.0.1"},
+		"maintenance": true, "routes": []any{map[string]any{"path": "/", "kind": "proxy", "upstream": "app"}}}, nil)
+	if page := c.page("/domains"); !strings.Contains(page, fmt.Sprintf(`<a class="status status-warn" href="/domains/%d/health">maintenance</a>`, denyID)) {
+		t.Fatalf("the domain list does not show maintenance:\n%s", page)
+	}
+	if page := c.page(fmt.Sprintf("/domains/%d/health", denyID)); !strings.Contains(page, "data-health-maintenance") {
+		t.Fatal("the health page does not explain maintenance mode")
+	}
 }
 
 // proxyRestart starts a stopped process again with the same program, arguments and

@@ -54,7 +54,7 @@ func (e *Engine) domainFacts(ctx context.Context, facts []ServerFacts) ([]Domain
 		current[f.ID] = true
 		names[f.ID] = f.Name
 	}
-	doms, err := e.db.Client.Domain.Query().Select(domain.FieldName).
+	doms, err := e.db.Client.Domain.Query().Select(domain.FieldName, domain.FieldMaintenance).
 		WithServers(func(q *ent.ServerQuery) { q.Select(server.FieldID) }).
 		Order(ent.Asc(domain.FieldName)).All(ctx)
 	if err != nil {
@@ -63,7 +63,7 @@ func (e *Engine) domainFacts(ctx context.Context, facts []ServerFacts) ([]Domain
 	out := make([]DomainFacts, len(doms))
 	byID := make(map[int]*DomainFacts, len(doms))
 	for i, d := range doms {
-		out[i] = DomainFacts{ID: d.ID, Name: d.Name}
+		out[i] = DomainFacts{ID: d.ID, Name: d.Name, Maintenance: d.Maintenance}
 		for _, s := range d.Edges.Servers {
 			if current[s.ID] {
 				out[i].ServerIDs = append(out[i].ServerIDs, s.ID)

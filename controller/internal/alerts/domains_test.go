@@ -417,8 +417,9 @@ func TestCheckDomainDownWindow(t *testing.T) {
 		{"down, window not reached", time.Minute, []HealthResult{{ServerID: 1, Server: "a", FailingSince: now.Add(-30 * time.Second)}}, false},
 		{"down past the window", time.Minute, []HealthResult{{ServerID: 1, Server: "a", FailingSince: now.Add(-61 * time.Second)}}, true},
 		{"a server that no longer serves it", 0, []HealthResult{{ServerID: 9, Server: "old", FailingSince: now.Add(-time.Hour)}}, false},
+		{"in maintenance", 0, []HealthResult{{ServerID: 1, Server: "a", FailingSince: now.Add(-time.Hour)}}, false},
 	} {
-		d.Health = tc.health
+		d.Health, d.Maintenance = tc.health, tc.name == "in maintenance"
 		c := checkDomainDown(Rule{Window: tc.window, Severity: SeverityWarning}, d, now)
 		if (c.Breach != "") != tc.breach || (tc.health != nil) != c.Known {
 			t.Errorf("%s: %+v", tc.name, c)

@@ -281,6 +281,8 @@ func Step(cur *Open, c Check, hold time.Duration, now time.Time) Action {
 type DomainFacts struct {
 	ID   int
 	Name string // lowercase punycode, as stored
+	// Maintenance is on while the domain answers 503 on purpose.
+	Maintenance bool
 	// ServerIDs are the servers that serve the domain.
 	ServerIDs []int
 	// Cert is the domain's active certificate or, lacking one, its newest
@@ -361,6 +363,10 @@ func checkDomainDown(r Rule, d DomainFacts, now time.Time) Check {
 		return Check{}
 	}
 	c := Check{Known: true}
+	if d.Maintenance {
+		c.Summary = d.Name + " is in maintenance mode: its servers answer 503 on purpose"
+		return c
+	}
 	var down []string
 	for _, h := range d.Health {
 		if h.OK || !slices.Contains(d.ServerIDs, h.ServerID) || now.Sub(h.FailingSince) < r.Window {
