@@ -356,8 +356,9 @@ func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error
 	}
 	wg.Wait()
 	slices.Sort(problems)
-	logf("probed %d domains", len(ids))
+	// The job is quiet: a run is kept only when something is down.
 	if len(problems) > 0 {
+		logf("probed %d domains", len(ids))
 		return fmt.Errorf("%d problem(s): %s", len(problems), strings.Join(problems, "; "))
 	}
 	return nil
