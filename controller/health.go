@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -13,6 +14,10 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/scheduler"
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/certificate"
+	entdomain "github.com/gatehousehq/gatehouse/ent/domain"
+	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/incident"
 )
 
 // buildHealth wires domain health checks: probes through every serving
@@ -280,4 +285,64 @@ func (hw *healthWeb) checkPage(w http.ResponseWriter, r *http.Request) {
 		hw.w.Flash(r, "error", "The probe could not run because of a problem on our side.")
 	}
 	http.Redirect(w, r, "/domains/"+strconv.Itoa(d.ID)+"/health", http.StatusSeeOther)
+}
+
+// attention counts what needs a look for the dashboard: firing incidents,
+// domains whose health check fails (maintenance aside) and certificates
+// that run out within two weeks. Parts with nothing to count (no health
+// checks, no certificates) are left out; a part that cannot be read is
+// logged and left out.
+func (c *Controller) attention(ctx context.Context) []web.Attention {
+	class := func(n int, bad string) string {
+		if n == 0 {
+			return "ok"
+		}
+		return bad
+	}
+	var out []web.Attention
+	if n, err := c.db.Client.Incident.Query().Where(incident.StateEQ(incident.StateFiring)).Count(ctx); err != nil {
+		c.log.Error("dashboard: count incidents", "error", err)
+	} else {
+		out = append(out, web.Attention{Label: plural(n, "incident", "incidents") + " firing", Count: n, Href: "/alerts", Class: class(n, "bad")})
+	}
+	checked, err := c.db.Client.HealthCheck.Query().Where(healthcheck.Enabled(true)).Select(healthcheck.FieldDomainID).Ints(ctx)
+	if err != nil {
+		c.log.Error("dashboard: health checks", "error", err)
+	} else if len(checked) > 0 {
+		sums, err := c.health.Summaries(ctx, checked)
+		paused, perr := c.db.Client.Domain.Query().Where(entdomain.IDIn(checked...), entdomain.Maintenance(true)).IDs(ctx)
+		if err != nil || perr != nil {
+			c.log.Error("dashboard: domain health", "error", errors.Join(err, perr))
+		} else {
+			down := 0
+			for id, s := range sums {
+				if s.Down > 0 && !slices.Contains(paused, id) {
+					down++
+				}
+			}
+			out = append(out, web.Attention{Label: plural(down, "domain", "domains") + " down", Count: down, Href: "/domains", Class: class(down, "bad")})
+		}
+	}
+	if certs, err := c.db.Client.Certificate.Query().Where(certificate.StatusEQ(certificate.StatusActive)).
+		Select(certificate.FieldNotAfter).All(ctx); err != nil {
+		c.log.Error("dashboard: certificates", "error", err)
+	} else if len(certs) > 0 {
+		soon := 0
+		limit := time.Now().Add(14 * 24 * time.Hour)
+		for _, ct := range certs {
+			if ct.NotAfter.Before(limit) {
+				soon++
+			}
+		}
+		out = append(out, web.Attention{Label: plural(soon, "certificate", "certificates") + " expiring within 14 days", Count: soon, Href: "/domains", Class: class(soon, "warn")})
+	}
+	return out
+}
+
+// plural picks the word for n.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }

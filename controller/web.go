@@ -15,16 +15,17 @@ import (
 // buildWeb creates the web layer and adds the controller's own routes.
 func (c *Controller) buildWeb() error {
 	w, err := web.New(web.Options{
-		Log:     c.log,
-		DB:      c.db,
-		Box:     c.box,
-		Config:  c.cfg,
-		Events:  c.events,
-		Users:   c.users,
-		Tokens:  c.tokens,
-		Audit:   c.audit,
-		Version: version.Version,
-		Tiles:   c.tileValues,
+		Log:       c.log,
+		DB:        c.db,
+		Box:       c.box,
+		Config:    c.cfg,
+		Events:    c.events,
+		Users:     c.users,
+		Tokens:    c.tokens,
+		Audit:     c.audit,
+		Version:   version.Version,
+		Tiles:     c.tileValues,
+		Attention: c.attention,
 		// Provisioning logs are for admins, like the tasks' pages and API.
 		AdminTopics: []string{provisionTopics},
 		// The scheduler's sessions.cleanup job deletes expired sessions.

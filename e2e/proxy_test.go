@@ -197,6 +197,10 @@ func TestProxyThroughRealNginx(t *testing.T) {
 		!strings.Contains(page, fmt.Sprintf(`<a class="status status-ok" href="/domains/%d/health">up</a>`, appID)) {
 		t.Fatalf("the domain list does not show health:\n%s", page)
 	}
+	if page := c.page("/"); !strings.Contains(page, `href="/domains"><strong>1</strong> domain down</a>`) ||
+		!strings.Contains(page, `href="/alerts"><strong>0</strong> incidents firing</a>`) {
+		t.Fatalf("the dashboard does not sum up what needs a look:\n%s", page)
+	}
 
 	// A snippet the allowlist accepts but nginx refuses: TEST_FAILED with nginx's own
 	// message, and the previous revision still current and serving.

@@ -120,6 +120,16 @@ type dashboardData struct {
 	Servers       []Tile
 	Counts        serverCounts
 	AddServerPath string
+	Attention     []Attention
+}
+
+// Attention is one count on the dashboard's summary, linking to where it
+// is handled; Class is "ok", "warn" or "bad".
+type Attention struct {
+	Label string
+	Count int
+	Href  string
+	Class string
 }
 
 // Tile is one server on the dashboard with its latest values.
@@ -168,6 +178,9 @@ func (s *Server) dashboardPage(w http.ResponseWriter, r *http.Request) {
 			d.AddServerPath = p
 			break
 		}
+	}
+	if s.opts.Attention != nil {
+		d.Attention = s.opts.Attention(r.Context())
 	}
 	s.render(w, r, http.StatusOK, "dashboard", "Dashboard", "/", d)
 }

@@ -239,3 +239,27 @@ func TestEventStreamAdminTopics(t *testing.T) {
 		})
 	}
 }
+
+// The dashboard's summary shows each count with its link and class, and
+// escapes what it is given.
+func TestDashboardAttention(t *testing.T) {
+	db := openDB(t, "sqlite")
+	e := newEnvWith(t, db, config.Config{}, func(o *Options) {
+		o.Attention = func(context.Context) []Attention {
+			return []Attention{{Label: "incidents firing", Count: 2, Href: "/alerts", Class: "bad"}, {Label: "<b>odd</b>", Count: 0, Href: "/domains", Class: "ok"}}
+		}
+	})
+	e.createUser("viewer", "viewer password", auth.RoleUser)
+	r := e.do(req{method: "GET", path: "/", cookie: e.login("viewer", "viewer password")})
+	for _, want := range []string{`data-attention`, `<a class="attention-item attention-bad" href="/alerts"><strong>2</strong> incidents firing</a>`,
+		`<strong>0</strong> &lt;b&gt;odd&lt;/b&gt;`} {
+		if !strings.Contains(r.body, want) {
+			t.Errorf("dashboard lacks %s", want)
+		}
+	}
+	// Without a provider, no summary.
+	plain := newEnv(t, db, config.Config{})
+	if r := plain.do(req{method: "GET", path: "/", cookie: plain.login("viewer", "viewer password")}); strings.Contains(r.body, "data-attention") {
+		t.Error("a summary without a provider")
+	}
+}

@@ -40,6 +40,9 @@ type Options struct {
 
 	// Tiles, when set, returns the latest values of the dashboard's servers.
 	Tiles func(ctx context.Context, serverIDs []int) map[int]TileValues
+	// Attention, when set, lists what needs a look, for the dashboard's
+	// summary: firing incidents, domains down, certificates running out.
+	Attention func(ctx context.Context) []Attention
 
 	// Now is the clock for page rendering; nil means time.Now.
 	Now func() time.Time
