@@ -115,12 +115,9 @@ func (s *Users) BeginTOTP(ctx context.Context, id int, issuer string) (TOTPSetup
 	if s.sealer == nil {
 		return TOTPSetup{}, ErrTOTPNoSecrets
 	}
-	u, err := s.client.User.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return TOTPSetup{}, ErrNotFound
-	}
+	u, err := s.row(ctx, id)
 	if err != nil {
-		return TOTPSetup{}, fmt.Errorf("get user: %w", err)
+		return TOTPSetup{}, err
 	}
 	if u.TotpEnabled {
 		return TOTPSetup{}, FieldErrors{"code": "two-factor sign-in is on already; turn it off first to set up another device"}
@@ -147,12 +144,9 @@ func newSetup(issuer, username string, secret []byte) TOTPSetup {
 // PendingTOTP returns the second factor user id is setting up, to show it
 // again after a mistyped first code.
 func (s *Users) PendingTOTP(ctx context.Context, id int, issuer string) (TOTPSetup, error) {
-	u, err := s.client.User.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return TOTPSetup{}, ErrNotFound
-	}
+	u, err := s.row(ctx, id)
 	if err != nil {
-		return TOTPSetup{}, fmt.Errorf("get user: %w", err)
+		return TOTPSetup{}, err
 	}
 	if u.TotpEnabled {
 		return TOTPSetup{}, ErrTOTPNotSetUp
@@ -178,12 +172,9 @@ func (s *Users) secret(u *ent.User) ([]byte, error) {
 // ConfirmTOTP turns the second factor on once its first code checks out,
 // and returns the user's recovery codes, to be shown this once.
 func (s *Users) ConfirmTOTP(ctx context.Context, actor audit.Actor, id int, code string) ([]string, error) {
-	u, err := s.client.User.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, ErrNotFound
-	}
+	u, err := s.row(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("get user: %w", err)
+		return nil, err
 	}
 	if u.TotpEnabled {
 		return nil, FieldErrors{"code": "two-factor sign-in is on already"}
@@ -285,19 +276,16 @@ func (s *Users) RecoveryCodesLeft(ctx context.Context, id int) (int, error) {
 // RenewRecoveryCodes replaces user id's recovery codes after they prove it
 // is them with their password; the new ones are shown this once.
 func (s *Users) RenewRecoveryCodes(ctx context.Context, actor audit.Actor, id int, password, clientAddr string) ([]string, error) {
-	u, err := s.client.User.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return nil, ErrNotFound
-	}
+	u, err := s.row(ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("get user: %w", err)
+		return nil, err
 	}
 	if !u.TotpEnabled {
 		return nil, FieldErrors{"current_password": "two-factor sign-in is off; there are no recovery codes to renew"}
 	}
-	akey, ckey := accountKey(u.Username), addressKey(clientAddr)
-	if wait := s.throttle.wait(s.now(), akey, ckey); wait > 0 {
-		return nil, &ThrottledError{RetryAfter: wait}
+	akey, ckey, err := s.gate(u.Username, clientAddr)
+	if err != nil {
+		return nil, err
 	}
 	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
 		s.throttle.fail(s.now(), akey, ckey)
@@ -322,9 +310,9 @@ func (s *Users) CheckTOTP(ctx context.Context, id int, code, clientAddr string) 
 	if err != nil {
 		return User{}, ErrInvalidCredentials
 	}
-	akey, ckey := accountKey(u.Username), addressKey(clientAddr)
-	if wait := s.throttle.wait(s.now(), akey, ckey); wait > 0 {
-		return User{}, &ThrottledError{RetryAfter: wait}
+	akey, ckey, err := s.gate(u.Username, clientAddr)
+	if err != nil {
+		return User{}, err
 	}
 	if u.Disabled || !u.TotpEnabled {
 		return User{}, ErrInvalidCredentials
@@ -368,19 +356,16 @@ func (s *Users) CheckTOTP(ctx context.Context, id int, code, clientAddr string) 
 // DisableTOTP turns user id's own second factor off; they prove it is them
 // with their password and a current code.
 func (s *Users) DisableTOTP(ctx context.Context, actor audit.Actor, id int, password, code, clientAddr string) error {
-	u, err := s.client.User.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return ErrNotFound
-	}
+	u, err := s.row(ctx, id)
 	if err != nil {
-		return fmt.Errorf("get user: %w", err)
+		return err
 	}
 	if !u.TotpEnabled {
 		return nil
 	}
-	akey, ckey := accountKey(u.Username), addressKey(clientAddr)
-	if wait := s.throttle.wait(s.now(), akey, ckey); wait > 0 {
-		return &ThrottledError{RetryAfter: wait}
+	akey, ckey, err := s.gate(u.Username, clientAddr)
+	if err != nil {
+		return err
 	}
 	secret, err := s.secret(u)
 	if err != nil {
@@ -403,12 +388,9 @@ func (s *Users) DisableTOTP(ctx context.Context, actor audit.Actor, id int, pass
 // ResetTOTP turns a user's second factor off for them, when they lost their
 // phone: an admin's action, or the command line's.
 func (s *Users) ResetTOTP(ctx context.Context, actor audit.Actor, id int) error {
-	u, err := s.client.User.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return ErrNotFound
-	}
+	u, err := s.row(ctx, id)
 	if err != nil {
-		return fmt.Errorf("get user: %w", err)
+		return err
 	}
 	return s.clearTOTP(ctx, actor, u, "user.2fa.reset")
 }

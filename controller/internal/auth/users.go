@@ -205,14 +205,34 @@ func (s *Users) Count(ctx context.Context) (int, error) {
 
 // Get returns the user with id, or ErrNotFound.
 func (s *Users) Get(ctx context.Context, id int) (User, error) {
-	u, err := s.client.User.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return User{}, ErrNotFound
-	}
+	u, err := s.row(ctx, id)
 	if err != nil {
-		return User{}, fmt.Errorf("get user: %w", err)
+		return User{}, err
 	}
 	return fromEnt(u), nil
+}
+
+// row reads the stored user with id, or ErrNotFound.
+func (s *Users) row(ctx context.Context, id int) (*ent.User, error) {
+	u, err := s.client.User.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get user: %w", err)
+	}
+	return u, nil
+}
+
+// gate is the sign-in throttle in front of a check of something only the
+// user knows: a *ThrottledError while the account or the address is locked
+// out, else the keys to report the check's outcome under.
+func (s *Users) gate(username, clientAddr string) (account, address string, err error) {
+	account, address = accountKey(username), addressKey(clientAddr)
+	if wait := s.throttle.wait(s.now(), account, address); wait > 0 {
+		return "", "", &ThrottledError{RetryAfter: wait}
+	}
+	return account, address, nil
 }
 
 // Lookup returns the user named username, or ErrNotFound.
@@ -256,16 +276,13 @@ func (s *Users) SetPassword(ctx context.Context, actor audit.Actor, id int, pass
 // throttle of the account and of clientAddr, so a stolen session cannot guess
 // it faster than a sign-in form could. All of the user's sessions end.
 func (s *Users) ChangeOwnPassword(ctx context.Context, actor audit.Actor, id int, current, next, clientAddr string) error {
-	u, err := s.client.User.Get(ctx, id)
-	if ent.IsNotFound(err) {
-		return ErrNotFound
-	}
+	u, err := s.row(ctx, id)
 	if err != nil {
-		return fmt.Errorf("get user: %w", err)
+		return err
 	}
-	akey, ckey := accountKey(u.Username), addressKey(clientAddr)
-	if wait := s.throttle.wait(s.now(), akey, ckey); wait > 0 {
-		return &ThrottledError{RetryAfter: wait}
+	akey, ckey, err := s.gate(u.Username, clientAddr)
+	if err != nil {
+		return err
 	}
 	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(current)) != nil {
 		s.throttle.fail(s.now(), akey, ckey)
@@ -377,13 +394,12 @@ func (s *Users) withTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
 // *ThrottledError while the account or the address is locked out.
 func (s *Users) Authenticate(ctx context.Context, username, password, clientAddr string) (User, error) {
 	username = strings.ToLower(strings.TrimSpace(username))
-	akey, ckey := accountKey(username), addressKey(clientAddr)
-	if wait := s.throttle.wait(s.now(), akey, ckey); wait > 0 {
-		return User{}, &ThrottledError{RetryAfter: wait}
+	akey, ckey, err := s.gate(username, clientAddr)
+	if err != nil {
+		return User{}, err
 	}
 	var u *ent.User
 	if usernamePattern.MatchString(username) {
-		var err error
 		u, err = s.client.User.Query().Where(user.UsernameEQ(username)).Only(ctx)
 		if err != nil && !ent.IsNotFound(err) {
 			return User{}, fmt.Errorf("look up user: %w", err)
