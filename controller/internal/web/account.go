@@ -3,8 +3,6 @@ package web
 import (
 	"errors"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
 )
@@ -63,7 +61,7 @@ func (s *Server) accountPassword(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusUnprocessableEntity, fe)
 		return
 	case errors.As(err, &te):
-		w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
+		setRetryAfter(w, te.RetryAfter)
 		fail(http.StatusTooManyRequests, auth.FieldErrors{"current_password": "too many wrong passwords; try again in " + retryText(te.RetryAfter)})
 		return
 	case err != nil:
@@ -92,11 +90,7 @@ func (s *Server) renewSession(r *http.Request, id int) error {
 	if err != nil {
 		return err
 	}
-	if err := s.sessions.RenewToken(r.Context()); err != nil {
-		return err
-	}
-	s.sessions.Put(r.Context(), sessEpoch, u.SessionEpoch)
-	return nil
+	return s.signIn(r, u)
 }
 
 type changePasswordRequest struct {
@@ -116,7 +110,7 @@ func (s *Server) apiMePassword(w http.ResponseWriter, r *http.Request) {
 	err := s.users.ChangeOwnPassword(r.Context(), s.Actor(r), me.ID, req.CurrentPassword, req.NewPassword, s.ClientAddr(r))
 	var te *auth.ThrottledError
 	if errors.As(err, &te) {
-		w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
+		setRetryAfter(w, te.RetryAfter)
 		writeError(w, http.StatusTooManyRequests, "throttled", "too many wrong passwords; try again later", nil)
 		return
 	}

@@ -58,7 +58,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case errors.As(err, &te):
 			status, msg = http.StatusTooManyRequests, "Too many failed sign-in attempts. Try again in "+retryText(te.RetryAfter)+"."
-			w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
+			setRetryAfter(w, te.RetryAfter)
 		case !errors.Is(err, auth.ErrInvalidCredentials):
 			s.log.Error("sign-in", "error", err)
 			status, msg = http.StatusInternalServerError, "Signing in failed on our side. Try again in a moment."
@@ -72,24 +72,46 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, status, "login", "Sign in", "", loginData{Next: next, Username: shown, Error: msg})
 		return
 	}
-	// A new token at sign-in: a session id planted before sign-in is useless.
-	if err := s.sessions.RenewToken(r.Context()); err != nil {
-		s.log.Error("renew session", "error", err)
-		s.renderError(w, r, http.StatusInternalServerError, "Sign-in failed", "The session could not be created. Try again.")
-		return
-	}
 	if u.TOTP {
 		// The password was right; the session is not signed in until the
-		// second factor is.
+		// second factor is, but it gets a new token now all the same.
+		if err := s.sessions.RenewToken(r.Context()); err != nil {
+			s.signInFailed(w, r, err)
+			return
+		}
 		s.sessions.Put(r.Context(), sessPending, u.ID)
 		s.sessions.Put(r.Context(), sessPendingAt, time.Now().Unix())
 		s.sessions.Put(r.Context(), sessPendingNext, next)
 		http.Redirect(w, r, "/login/code", http.StatusSeeOther)
 		return
 	}
+	if err := s.signIn(r, u); err != nil {
+		s.signInFailed(w, r, err)
+		return
+	}
+	http.Redirect(w, r, next, http.StatusSeeOther)
+}
+
+// signIn signs the request's session in as u under a new token, so a
+// session id planted before sign-in is useless. It also carries a session
+// over a change that ended all of u's sessions (u's new epoch).
+func (s *Server) signIn(r *http.Request, u auth.User) error {
+	if err := s.sessions.RenewToken(r.Context()); err != nil {
+		return err
+	}
 	s.sessions.Put(r.Context(), sessUserID, u.ID)
 	s.sessions.Put(r.Context(), sessEpoch, u.SessionEpoch)
-	http.Redirect(w, r, next, http.StatusSeeOther)
+	return nil
+}
+
+func (s *Server) signInFailed(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("renew session", "error", err)
+	s.renderError(w, r, http.StatusInternalServerError, "Sign-in failed", "The session could not be created. Try again.")
+}
+
+// setRetryAfter tells a throttled client when to try again, in whole seconds.
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 }
 
 func retryText(d time.Duration) string {

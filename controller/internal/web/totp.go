@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -65,7 +64,7 @@ func (s *Server) codeSubmit(w http.ResponseWriter, r *http.Request) {
 	var te *auth.ThrottledError
 	switch {
 	case errors.As(err, &te):
-		w.Header().Set("Retry-After", strconv.Itoa(int((te.RetryAfter+time.Second-1)/time.Second)))
+		setRetryAfter(w, te.RetryAfter)
 		s.render(w, r, http.StatusTooManyRequests, "login_code", "Sign in", "", codeData{Error: "Too many wrong codes. Try again in " + retryText(te.RetryAfter) + "."})
 		return
 	case errors.Is(err, auth.ErrInvalidCode):
@@ -83,13 +82,10 @@ func (s *Server) codeSubmit(w http.ResponseWriter, r *http.Request) {
 	}
 	next := safeNext(s.sessions.GetString(r.Context(), sessPendingNext))
 	s.clearPending(r)
-	if err := s.sessions.RenewToken(r.Context()); err != nil {
-		s.log.Error("renew session", "error", err)
-		s.renderError(w, r, http.StatusInternalServerError, "Sign-in failed", "The session could not be created. Try again.")
+	if err := s.signIn(r, u); err != nil {
+		s.signInFailed(w, r, err)
 		return
 	}
-	s.sessions.Put(r.Context(), sessUserID, u.ID)
-	s.sessions.Put(r.Context(), sessEpoch, u.SessionEpoch)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
