@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/acme"
+	"github.com/gatehousehq/gatehouse/controller/internal/nginxconf"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/certificate"
 	"github.com/gatehousehq/gatehouse/ent/certpolicy"
@@ -101,15 +102,6 @@ func (s *Service) RenewDue(ctx context.Context, logf func(string, ...any)) error
 	return errors.Join(errs...)
 }
 
-// sniFor is the server name to ask for a domain: a wildcard is asked for a
-// name it covers.
-func sniFor(domain string) string {
-	if rest, ok := strings.CutPrefix(domain, "*."); ok {
-		return "gatehouse-check." + rest
-	}
-	return domain
-}
-
 // WatchDomain dials every server serving a domain with its name as SNI and
 // records the certificate each presents, flagging a mismatch with the active
 // certificate. Domains without an active certificate are skipped, and so are
@@ -138,7 +130,7 @@ func (s *Service) WatchDomain(ctx context.Context, domainID int) ([]*ent.ServedC
 		addr := net.JoinHostPort(ep.Host, strconv.Itoa(ep.HTTPSPort))
 		create := s.db.Client.ServedCertificate.Create().SetDomainID(d.ID).SetServerID(srv.ID).SetAddress(addr).SetObservedAt(now)
 		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-		info, err := acme.Served(dctx, addr, sniFor(d.Name))
+		info, err := acme.Served(dctx, addr, nginxconf.RequestName(d.Name))
 		cancel()
 		if err != nil {
 			create.SetMatches(false).SetMessage(fmt.Sprintf("server %s: %v", srv.Name, err))

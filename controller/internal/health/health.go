@@ -23,6 +23,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
+	"github.com/gatehousehq/gatehouse/controller/internal/nginxconf"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/certificate"
@@ -175,10 +176,7 @@ func (s *Service) ProbeDomain(ctx context.Context, domainID int) ([]*ent.HealthP
 	if err != nil {
 		return nil, err
 	}
-	host := d.Name
-	if rest, ok := strings.CutPrefix(host, "*."); ok {
-		host = "gatehouse-check." + rest
-	}
+	host := nginxconf.RequestName(d.Name)
 	var out []*ent.HealthProbe
 	up, down := 0, 0
 	// The servers are asked at once; the answers are recorded in order.

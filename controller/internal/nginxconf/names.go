@@ -125,3 +125,12 @@ func normalizeAddrOrCIDR(s string) (string, error) {
 	}
 	return a.String(), nil
 }
+
+// RequestName is the host name to ask a domain's server block for, as Host
+// and SNI: the name itself, or for a wildcard a name it covers.
+func RequestName(domain string) string {
+	if rest, ok := strings.CutPrefix(domain, "*."); ok {
+		return "gatehouse-check." + rest
+	}
+	return domain
+}
