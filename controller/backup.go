@@ -38,7 +38,11 @@ func snapshotInto(ctx context.Context, db *store.DB, dir, name string) (string, 
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", 0, fmt.Errorf("create backup directory: %w", err)
 	}
-	path := filepath.Join(dir, name)
+	return snapshotTo(ctx, db, filepath.Join(dir, name))
+}
+
+// snapshotTo writes a snapshot of db to the new file path and returns its size.
+func snapshotTo(ctx context.Context, db *store.DB, path string) (string, int64, error) {
 	if err := db.Snapshot(ctx, path); err != nil {
 		return "", 0, err
 	}
@@ -109,14 +113,7 @@ func (a *Admin) Backup(ctx context.Context, to string) (string, int64, error) {
 	if to == "" {
 		return snapshotInto(ctx, a.db, backupDir(a.cfg), backupName("gatehouse-manual-", time.Now()))
 	}
-	if err := a.db.Snapshot(ctx, to); err != nil {
-		return "", 0, err
-	}
-	st, err := os.Stat(to)
-	if err != nil {
-		return "", 0, err
-	}
-	return to, st.Size(), nil
+	return snapshotTo(ctx, a.db, to)
 }
 
 // DatabasePath is the SQLite database file, or "" for PostgreSQL.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"time"
 
@@ -16,7 +15,6 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/proxyweb"
 	"github.com/gatehousehq/gatehouse/controller/internal/scheduler"
 	"github.com/gatehousehq/gatehouse/ent"
-	entdomain "github.com/gatehousehq/gatehouse/ent/domain"
 )
 
 // issueTimeout bounds one issuance started from the UI or API.
@@ -145,15 +143,11 @@ func (c *Controller) domainStatus(ctx context.Context, ids []int) map[int]proxyw
 	if err != nil {
 		c.log.Error("health of the domain list", "error", err)
 	}
-	paused, err := c.db.Client.Domain.Query().Where(entdomain.IDIn(ids...), entdomain.Maintenance(true)).IDs(ctx)
-	if err != nil {
-		c.log.Error("maintenance of the domain list", "error", err)
-	}
 	for _, id := range ids {
 		var st proxyweb.DomainStatus
 		if h, ok := healthy[id]; ok {
 			switch {
-			case slices.Contains(paused, id):
+			case h.Maintenance:
 				st.Health, st.HealthClass = "maintenance", "warn"
 			case h.Down == 0:
 				st.Health, st.HealthClass = "up", "ok"

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"slices"
 	"strconv"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/certificate"
-	entdomain "github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
 	"github.com/gatehousehq/gatehouse/ent/incident"
 )
@@ -310,13 +308,12 @@ func (c *Controller) attention(ctx context.Context) []web.Attention {
 		c.log.Error("dashboard: health checks", "error", err)
 	} else if len(checked) > 0 {
 		sums, err := c.health.Summaries(ctx, checked)
-		paused, perr := c.db.Client.Domain.Query().Where(entdomain.IDIn(checked...), entdomain.Maintenance(true)).IDs(ctx)
-		if err != nil || perr != nil {
-			c.log.Error("dashboard: domain health", "error", errors.Join(err, perr))
+		if err != nil {
+			c.log.Error("dashboard: domain health", "error", err)
 		} else {
 			down := 0
-			for id, s := range sums {
-				if s.Down > 0 && !slices.Contains(paused, id) {
+			for _, s := range sums {
+				if s.Failing() {
 					down++
 				}
 			}

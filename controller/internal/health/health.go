@@ -61,10 +61,9 @@ type Config struct {
 
 // Service probes domains and keeps their results.
 type Service struct {
-	db     *store.DB
-	cfg    Config
-	log    hclog.Logger
-	client *http.Client
+	db  *store.DB
+	cfg Config
+	log hclog.Logger
 }
 
 // New returns a Service.
@@ -78,19 +77,7 @@ func New(db *store.DB, cfg Config, log hclog.Logger) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	// Each probe dials the node, whatever the URL names, and checks what
-	// the node answers, not its certificate: the certificate watch does.
-	tr := &http.Transport{
-		TLSClientConfig:        &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // see above
-		DisableKeepAlives:      true,
-		MaxResponseHeaderBytes: 64 << 10,
-		Proxy:                  nil,
-	}
-	client := &http.Client{
-		Transport:     tr,
-		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	return &Service{db: db, cfg: cfg, log: log.Named("health"), client: client}
+	return &Service{db: db, cfg: cfg, log: log.Named("health")}
 }
 
 // ValidatePath returns a message for a health check path, or "".
@@ -288,10 +275,17 @@ func (s *Service) probe(ctx context.Context, ep Endpoint, host, path string, tls
 	}
 	req.Host = host
 	req.Header.Set("User-Agent", "Gatehouse-Health/1")
-	tr := s.client.Transport.(*http.Transport).Clone()
-	tr.TLSClientConfig.ServerName = host
-	client := *s.client
-	client.Transport = tr
+	// The request goes to the node's address whatever the domain resolves
+	// to, and checks what the node answers, not its certificate: the
+	// certificate watch does that.
+	client := &http.Client{
+		Transport: &http.Transport{
+			TLSClientConfig:        &tls.Config{ServerName: host, InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // see above
+			DisableKeepAlives:      true,
+			MaxResponseHeaderBytes: 64 << 10,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 	start := time.Now()
 	resp, err := client.Do(req)
 	o.latency = int(time.Since(start).Milliseconds())
@@ -387,7 +381,14 @@ func clip(s string, n int) string {
 }
 
 // Summary counts a domain's serving nodes by the newest health probe.
-type Summary struct{ Up, Down int }
+// Maintenance says the domain answers 503 on purpose, so Down is expected.
+type Summary struct {
+	Up, Down    int
+	Maintenance bool
+}
+
+// Failing reports whether the domain is down somewhere, maintenance aside.
+func (s Summary) Failing() bool { return s.Down > 0 && !s.Maintenance }
 
 // Summaries returns the newest-probe counts of the given domains that have
 // an enabled health check, in one query.
@@ -410,6 +411,16 @@ func (s *Service) Summaries(ctx context.Context, domainIDs []int) (map[int]Summa
 			sum.Down++
 		}
 		out[r.DomainID] = sum
+	}
+	paused, err := s.db.Client.Domain.Query().Where(entdomain.IDIn(domainIDs...), entdomain.Maintenance(true)).IDs(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range paused {
+		if sum, ok := out[id]; ok {
+			sum.Maintenance = true
+			out[id] = sum
+		}
 	}
 	return out, nil
 }
