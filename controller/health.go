@@ -244,8 +244,7 @@ func (hw *healthWeb) savePage(w http.ResponseWriter, r *http.Request) {
 		hw.render(w, r, http.StatusNotFound, "", "")
 		return
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	if err := r.ParseForm(); err != nil {
+	if err := r.ParseForm(); err != nil { // bodies are bounded for every route
 		hw.render(w, r, http.StatusBadRequest, "", "The form could not be read.")
 		return
 	}
