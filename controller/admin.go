@@ -27,6 +27,7 @@ type Admin struct {
 	Registry *nodes.Registry
 	Tokens   *auth.Tokens
 	ca       *pki.CA
+	audit    *audit.Recorder
 }
 
 // OpenAdmin opens and migrates the database and loads the master key and CA.
@@ -46,6 +47,7 @@ func OpenAdmin(ctx context.Context, cfg config.Config, log hclog.Logger) (*Admin
 		return nil, err
 	}
 	rec := audit.New(db.Client, log)
+	a.audit = rec
 	if a.Users, err = auth.NewUsers(db.Client, rec, log, auth.UsersOptions{}); err != nil {
 		db.Close()
 		return nil, err
@@ -87,6 +89,20 @@ func (a *Admin) ServerByName(ctx context.Context, name string) (*ent.Server, err
 		return nil, fmt.Errorf("no server named %q", name)
 	}
 	return s, err
+}
+
+// SetServer changes a server's address and labels (nil fields are kept),
+// recording the change in the audit log as actor.
+func (a *Admin) SetServer(ctx context.Context, actor audit.Actor, name string, in ServerSettings) (*ent.Server, error) {
+	s, err := a.ServerByName(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	s, changed, err := applyServerSettings(ctx, a.db.Client, s, in)
+	if err != nil || changed == "" {
+		return s, err
+	}
+	return s, a.audit.Record(ctx, audit.For(actor, "server.update", "server:"+s.Name, changed))
 }
 
 // Enrollment is what a node needs to join: the token and the command line.

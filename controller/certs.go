@@ -72,7 +72,8 @@ func (c *Controller) buildCerts() error {
 	return nil
 }
 
-// nodeEndpoint is where a server's nginx answers, as its agent reported.
+// nodeEndpoint is where a server's nginx answers, as its agent reported,
+// at an address certs.ProbeHost allows.
 func (c *Controller) nodeEndpoint(ctx context.Context, srv *ent.Server) (certs.Endpoint, error) {
 	n, err := c.deployer.NodeNginx(ctx, srv)
 	if err != nil {
@@ -83,7 +84,11 @@ func (c *Controller) nodeEndpoint(ctx context.Context, srv *ent.Server) (certs.E
 		// agent too old to report is connected.
 		return certs.Endpoint{}, certs.ErrEndpointUnknown
 	}
-	return certs.Endpoint{Host: n.BindAddress, HTTPPort: n.HTTPPort, HTTPSPort: n.HTTPSPort}, nil
+	host, err := certs.ProbeHost(srv, n.BindAddress)
+	if err != nil {
+		return certs.Endpoint{}, err
+	}
+	return certs.Endpoint{Host: host, HTTPPort: n.HTTPPort, HTTPSPort: n.HTTPSPort}, nil
 }
 
 // acmeHTTPClient trusts the system roots plus those in rootsFile, if any.

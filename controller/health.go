@@ -27,11 +27,11 @@ func (c *Controller) buildHealth() error {
 			if errors.Is(err, certs.ErrEndpointUnknown) {
 				return health.Endpoint{}, health.ErrEndpointUnknown
 			}
+			if errors.Is(err, certs.ErrProbeRefused) || errors.Is(err, certs.ErrNoAddress) {
+				return health.Endpoint{}, health.NotProbed(err)
+			}
 			if err != nil {
 				return health.Endpoint{}, err
-			}
-			if ep.Host == "" {
-				ep.Host = certs.DefaultHost(srv)
 			}
 			return health.Endpoint{Host: ep.Host, HTTPPort: ep.HTTPPort, HTTPSPort: ep.HTTPSPort}, nil
 		},

@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
+	"github.com/gatehousehq/gatehouse/controller/internal/certs"
 	"github.com/gatehousehq/gatehouse/controller/internal/events"
 	"github.com/gatehousehq/gatehouse/controller/internal/hub"
 	"github.com/gatehousehq/gatehouse/controller/internal/metrics"
@@ -47,10 +49,13 @@ func (sv *serversWeb) register() error {
 		page("GET", "/servers/{id}", web.PolicyUser, sv.serverPage),
 		page("POST", "/servers/{id}/token", web.PolicyAdmin, sv.tokenPage),
 		page("POST", "/servers/{id}/delete", web.PolicyAdmin, sv.deletePage),
+		page("GET", "/servers/{id}/settings", web.PolicyAdmin, sv.settingsPage),
+		page("POST", "/servers/{id}/settings", web.PolicyAdmin, sv.saveSettingsPage),
 
 		api("GET", "/api/v1/servers", web.PolicyUser, sv.apiList),
 		api("POST", "/api/v1/servers", web.PolicyAdmin, sv.apiCreate),
 		api("GET", "/api/v1/servers/{id}", web.PolicyUser, sv.apiGet),
+		api("PATCH", "/api/v1/servers/{id}", web.PolicyAdmin, sv.apiUpdate),
 		api("DELETE", "/api/v1/servers/{id}", web.PolicyAdmin, sv.apiDelete),
 		api("POST", "/api/v1/servers/{id}/token", web.PolicyAdmin, sv.apiToken),
 		api("GET", "/api/v1/servers/{id}/metrics", web.PolicyUser, sv.apiMetrics),
@@ -139,17 +144,51 @@ func (sv *serversWeb) record(r *http.Request, action, target, detail string) {
 	}
 }
 
-func (sv *serversWeb) create(r *http.Request, name string) (*ent.Server, *Enrollment, error) {
-	s, err := sv.c.registry.Create(r.Context(), name, "", false)
+func (sv *serversWeb) create(r *http.Request, name string, settings ServerSettings) (*ent.Server, *Enrollment, error) {
+	settings, err := settings.normalize()
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := nodes.ValidName(name); err != nil {
+		return nil, nil, err
+	}
+	address := ""
+	if settings.Address != nil {
+		address = *settings.Address
+	}
+	s, err := sv.c.registry.Create(r.Context(), name, address, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	detail := "enrollment token issued"
+	if settings.Labels != nil && len(*settings.Labels) > 0 {
+		if s, err = sv.c.db.Client.Server.UpdateOne(s).SetLabels(*settings.Labels).Save(r.Context()); err != nil {
+			return nil, nil, err
+		}
+		detail += "; labels " + strings.Join(s.Labels, ",")
+	}
+	if address != "" {
+		detail += "; address " + address
 	}
 	e, err := sv.enroll(r.Context(), s)
 	if err != nil {
 		return nil, nil, err
 	}
-	sv.record(r, "server.create", "server:"+s.Name, "enrollment token issued")
+	sv.record(r, "server.create", "server:"+s.Name, detail)
 	return s, e, nil
+}
+
+// update changes a server's address and labels.
+func (sv *serversWeb) update(r *http.Request, s *ent.Server, in ServerSettings) (*ent.Server, error) {
+	s, changed, err := applyServerSettings(r.Context(), sv.c.db.Client, s, in)
+	if err != nil {
+		return nil, err
+	}
+	if changed != "" {
+		sv.record(r, "server.update", "server:"+s.Name, changed)
+		sv.c.events.Publish(events.Event{Topic: "server." + strconv.Itoa(s.ID), Name: "server.settings", Data: map[string]any{"id": s.ID}})
+	}
+	return s, nil
 }
 
 func (sv *serversWeb) remove(r *http.Request, s *ent.Server) error {
@@ -188,11 +227,12 @@ func (sv *serversWeb) apiList(w http.ResponseWriter, r *http.Request) {
 func (sv *serversWeb) apiCreate(w http.ResponseWriter, r *http.Request) {
 	var in struct {
 		Name string `json:"name"`
+		ServerSettings
 	}
 	if !web.DecodeJSON(w, r, &in) {
 		return
 	}
-	s, e, err := sv.create(r, in.Name)
+	s, e, err := sv.create(r, in.Name, in.ServerSettings)
 	if err != nil {
 		sv.apiFail(w, err)
 		return
@@ -204,8 +244,29 @@ func (sv *serversWeb) enrollmentJSON(e *Enrollment) enrollmentJSON {
 	return enrollmentJSON{Token: e.Token, ExpiresAt: e.ExpiresAt, Command: e.Command, CAPin: sv.c.ca.Pin(), Address: sv.c.cfg.AgentAddress}
 }
 
+// apiUpdate changes a server's address and labels; absent fields are kept.
+func (sv *serversWeb) apiUpdate(w http.ResponseWriter, r *http.Request) {
+	s, err := sv.lookup(r)
+	if err != nil {
+		sv.apiFail(w, err)
+		return
+	}
+	var in ServerSettings
+	if !web.DecodeJSON(w, r, &in) {
+		return
+	}
+	if s, err = sv.update(r, s, in); err != nil {
+		sv.apiFail(w, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, sv.toJSON(s))
+}
+
 func (sv *serversWeb) apiFail(w http.ResponseWriter, err error) {
+	var fe SettingsError
 	switch {
+	case errors.As(err, &fe):
+		web.WriteError(w, http.StatusUnprocessableEntity, "invalid", "the server settings are not valid", fe)
 	case errors.Is(err, errNoServer):
 		web.WriteError(w, http.StatusNotFound, "not_found", "no such server", nil)
 	case errors.Is(err, nodes.ErrNameTaken):
@@ -374,6 +435,8 @@ func (sv *serversWeb) listPage(w http.ResponseWriter, r *http.Request) {
 type newServerData struct {
 	Name       string
 	Error      string
+	Fields     SettingsError
+	Settings   settingsForm
 	Enrollment *Enrollment
 	Server     *ent.Server
 	Pin        string
@@ -386,12 +449,18 @@ func (sv *serversWeb) newPage(w http.ResponseWriter, r *http.Request) {
 
 func (sv *serversWeb) createPage(w http.ResponseWriter, r *http.Request) {
 	name := r.PostFormValue("name")
-	s, e, err := sv.create(r, name)
-	d := newServerData{Name: name, Pin: sv.c.ca.Pin(), Address: sv.c.cfg.AgentAddress}
+	form := settingsForm{Address: r.PostFormValue("address"), Labels: r.PostFormValue("labels")}
+	s, e, err := sv.create(r, name, form.settings())
+	d := newServerData{Name: name, Settings: form, Pin: sv.c.ca.Pin(), Address: sv.c.cfg.AgentAddress}
 	if err != nil {
-		d.Error = err.Error()
-		if errors.Is(err, nodes.ErrNameTaken) {
+		var fe SettingsError
+		switch {
+		case errors.As(err, &fe):
+			d.Fields = fe
+		case errors.Is(err, nodes.ErrNameTaken):
 			d.Error = "A server with this name exists already; choose another name."
+		default:
+			d.Error = err.Error()
 		}
 		sv.w.Render(w, r, http.StatusUnprocessableEntity, "server_new", "Add server", "/servers", d)
 		return
@@ -461,4 +530,67 @@ func (sv *serversWeb) serverPage(w http.ResponseWriter, r *http.Request) {
 		d.CertDays = int(time.Until(*s.CertNotAfter).Hours() / 24)
 	}
 	sv.w.Render(w, r, http.StatusOK, "server", s.Name, "/servers", d)
+}
+
+// settingsForm is the settings form as typed.
+type settingsForm struct {
+	Address string
+	Labels  string
+}
+
+func (f settingsForm) settings() ServerSettings {
+	labels := ParseLabels(f.Labels)
+	return ServerSettings{Address: &f.Address, Labels: &labels}
+}
+
+type settingsPageData struct {
+	Server *ent.Server
+	Form   settingsForm
+	Fields SettingsError
+	// Probe says where the controller dials the server's nginx, or why not.
+	Probe string
+}
+
+func (sv *serversWeb) settingsPage(w http.ResponseWriter, r *http.Request) {
+	s, err := sv.lookup(r)
+	if err != nil {
+		sv.w.Render(w, r, http.StatusNotFound, "error", "Not found", "/servers", map[string]string{"Heading": "No such server", "Message": "It may have been removed."})
+		return
+	}
+	d := settingsPageData{Server: s, Form: settingsForm{Address: s.Address, Labels: strings.Join(s.Labels, ", ")}}
+	sv.renderSettings(w, r, http.StatusOK, d)
+}
+
+func (sv *serversWeb) saveSettingsPage(w http.ResponseWriter, r *http.Request) {
+	s, err := sv.lookup(r)
+	if err != nil {
+		http.NotFound(w, r)
+		return
+	}
+	form := settingsForm{Address: r.PostFormValue("address"), Labels: r.PostFormValue("labels")}
+	saved, err := sv.update(r, s, form.settings())
+	if err != nil {
+		var fe SettingsError
+		if !errors.As(err, &fe) {
+			sv.c.log.Error("server settings", "server", s.Name, "error", err)
+			fe = SettingsError{"address": "the settings could not be stored; try again"}
+		}
+		sv.renderSettings(w, r, http.StatusUnprocessableEntity, settingsPageData{Server: s, Form: form, Fields: fe})
+		return
+	}
+	sv.w.Flash(r, "success", fmt.Sprintf("Settings of %s saved.", saved.Name))
+	http.Redirect(w, r, "/servers/"+strconv.Itoa(saved.ID)+"/settings", http.StatusSeeOther)
+}
+
+func (sv *serversWeb) renderSettings(w http.ResponseWriter, r *http.Request, status int, d settingsPageData) {
+	ep, err := sv.c.nodeEndpoint(r.Context(), d.Server)
+	switch {
+	case err == nil:
+		d.Probe = "Health probes and the certificate watch reach its nginx at " + ep.Host + "."
+	case errors.Is(err, certs.ErrEndpointUnknown):
+		d.Probe = "Its agent has not reported where nginx listens yet; nothing is probed until it does."
+	default:
+		d.Probe = err.Error()
+	}
+	sv.w.Render(w, r, status, "server_settings", "Settings of "+d.Server.Name, "/servers", d)
 }

@@ -223,10 +223,11 @@ var (
 	pinArg   = regexp.MustCompile(`-ca_pin (\S+)`)
 )
 
-// addServer registers a server and returns its one-time token and the CA pin.
-func (c *controllerProc) addServer(name string) (token, pin string) {
+// addServer registers a server (with the flags of "server add", if any) and
+// returns its one-time token and the CA pin.
+func (c *controllerProc) addServer(name string, flags ...string) (token, pin string) {
 	c.t.Helper()
-	out := c.cli("server", "add", name)
+	out := c.cli(append([]string{"server", "add", name}, flags...)...)
 	t, p := tokenEnv.FindStringSubmatch(out), pinArg.FindStringSubmatch(out)
 	if t == nil || p == nil {
 		c.t.Fatalf("server add printed no install command:\n%s", out)

@@ -180,6 +180,20 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	var hv healthView
 	c.proxyAPI(422, "PUT", fmt.Sprintf("/api/v1/domains/%d/health", appID), map[string]any{"path": "no-slash"}, nil)
 	c.proxyAPI(200, "PUT", fmt.Sprintf("/api/v1/domains/%d/health", appID), map[string]any{"path": "/health-probe"}, nil)
+	// The agent reports nginx on loopback. The controller does not take a
+	// node's word for that: nothing is dialled until an admin enters it as
+	// the server's address.
+	c.proxyAPI(200, "POST", fmt.Sprintf("/api/v1/domains/%d/health/check", appID), nil, &hv)
+	if len(hv.Servers) != 1 || hv.Servers[0].OK || hv.Servers[0].URL != "" ||
+		!strings.Contains(hv.Servers[0].Message, "reports nginx only on 127.0.0.1, which the controller does not dial") {
+		t.Fatalf("health of app.test before the address was entered: %+v", hv)
+	}
+	if page := c.page(fmt.Sprintf("/servers/%d/settings", id)); !strings.Contains(page, "which the controller does not dial for a node") {
+		t.Fatalf("the settings page does not say why the node is not probed:\n%s", page)
+	}
+	if out := c.cli("server", "set", "edge", "--address", "127.0.0.1", "--labels", "edge,eu"); !strings.Contains(out, "address 127.0.0.1, labels edge,eu") {
+		t.Fatalf("server set: %s", out)
+	}
 	c.proxyAPI(200, "POST", fmt.Sprintf("/api/v1/domains/%d/health/check", appID), nil, &hv)
 	if hv.Check == nil || hv.Check.Path != "/health-probe" || len(hv.Servers) != 1 || !hv.Servers[0].OK || hv.Servers[0].Status != 200 ||
 		hv.Servers[0].Server != "edge" || !strings.HasPrefix(hv.Servers[0].URL, "http://app.test/health-probe via 127.0.0.1:") {

@@ -195,6 +195,11 @@ var (
 	mountRE    = regexp.MustCompile(`^/[A-Za-z0-9._/@+-]{0,254}$`)
 )
 
+// ValidLabel reports whether l can be a server label, which rules select
+// servers by: 1-63 letters, digits and . _ : / = -, starting with a letter
+// or digit.
+func ValidLabel(l string) bool { return labelRE.MatchString(l) }
+
 // FieldErrors maps form fields to messages a person can act on.
 type FieldErrors map[string]string
 

@@ -91,8 +91,9 @@ type Config struct {
 	// the CA will (80 unless testing).
 	ProbePort int
 	// Endpoint, optional, says where a server's nginx answers, or returns
-	// ErrEndpointUnknown; without it the server's address and ports 80 and 443
-	// are used.
+	// ErrEndpointUnknown (skip the server) or ErrProbeRefused (record why it
+	// is not probed); without it, or with an empty host, ProbeHost picks the
+	// address, and ports default to 80 and 443.
 	Endpoint func(ctx context.Context, srv *ent.Server) (Endpoint, error)
 	// OnEvent, optional, receives live updates about a domain: "dns" after a
 	// check, "cert.log" for each line of a running issuance, "cert" when one
@@ -192,39 +193,30 @@ func names(d *ent.Domain) []string {
 	return out
 }
 
-// endpoint says where a server's nginx answers.
+// endpoint says where a server's nginx answers. The host is chosen by
+// ProbeHost unless Config.Endpoint already did.
 func (s *Service) endpoint(ctx context.Context, srv *ent.Server) (Endpoint, error) {
+	ep := Endpoint{HTTPPort: 80, HTTPSPort: 443}
 	if s.cfg.Endpoint != nil {
-		ep, err := s.cfg.Endpoint(ctx, srv)
+		var err error
+		if ep, err = s.cfg.Endpoint(ctx, srv); err != nil {
+			return ep, err
+		}
+	}
+	if ep.Host == "" {
+		host, err := ProbeHost(srv, "")
 		if err != nil {
 			return ep, err
 		}
-		if ep.Host == "" {
-			ep.Host = DefaultHost(srv)
-		}
-		if ep.HTTPPort == 0 {
-			ep.HTTPPort = 80
-		}
-		if ep.HTTPSPort == 0 {
-			ep.HTTPSPort = 443
-		}
-		return ep, nil
+		ep.Host = host
 	}
-	return Endpoint{Host: DefaultHost(srv), HTTPPort: 80, HTTPSPort: 443}, nil
-}
-
-// DefaultHost is the address to reach a server at: the address the admin
-// gave, else the first non-loopback address it reports, else loopback.
-func DefaultHost(srv *ent.Server) string {
-	if srv.Address != "" {
-		return srv.Address
+	if ep.HTTPPort == 0 {
+		ep.HTTPPort = 80
 	}
-	for _, a := range srv.Addresses {
-		if ip, err := netip.ParseAddr(a); err == nil && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() {
-			return ip.String()
-		}
+	if ep.HTTPSPort == 0 {
+		ep.HTTPSPort = 443
 	}
-	return "127.0.0.1"
+	return ep, nil
 }
 
 // serverAddrs are the addresses a domain's names should resolve to: every

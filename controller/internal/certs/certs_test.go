@@ -396,6 +396,17 @@ func TestWatchFlagsAnotherCertificate(t *testing.T) {
 	if latest, _ := w.svc.Served(ctx, d.ID); len(latest) != 1 || latest[0].Matches {
 		t.Fatalf("an unknown endpoint changed the latest observation: %+v", latest)
 	}
+
+	// A node the controller will not dial gets a result saying why, and
+	// nothing is dialled.
+	w.svc.cfg.Endpoint = func(_ context.Context, srv *ent.Server) (Endpoint, error) {
+		_, err := ProbeHost(srv, "127.0.0.1")
+		return Endpoint{}, err
+	}
+	obs, err = w.svc.WatchDomain(ctx, d.ID)
+	if err != nil || len(obs) != 1 || obs[0].Matches || obs[0].Address != "" || !strings.Contains(obs[0].Message, "not probed") {
+		t.Fatalf("watch of a node reporting loopback: %+v %v", obs, err)
+	}
 }
 
 func TestPolicyAndUploadValidation(t *testing.T) {

@@ -105,7 +105,8 @@ func (s *Service) RenewDue(ctx context.Context, logf func(string, ...any)) error
 // WatchDomain dials every server serving a domain with its name as SNI and
 // records the certificate each presents, flagging a mismatch with the active
 // certificate. Domains without an active certificate are skipped, and so are
-// servers whose endpoint is not known yet (ErrEndpointUnknown).
+// servers whose endpoint is not known yet (ErrEndpointUnknown); a server the
+// controller will not dial (ProbeHost) gets a row saying why.
 func (s *Service) WatchDomain(ctx context.Context, domainID int) ([]*ent.ServedCertificate, error) {
 	d, err := s.domain(ctx, domainID)
 	if err != nil {
@@ -124,11 +125,25 @@ func (s *Service) WatchDomain(ctx context.Context, domainID int) ([]*ent.ServedC
 			s.log.Debug("not watching a server until its agent tells where nginx listens", "server", srv.Name, "domain", d.Name)
 			continue
 		}
-		if err != nil {
+		refused := errors.Is(err, ErrProbeRefused) || errors.Is(err, ErrNoAddress)
+		if err != nil && !refused {
 			return nil, fmt.Errorf("endpoint of server %s: %w", srv.Name, err)
 		}
-		addr := net.JoinHostPort(ep.Host, strconv.Itoa(ep.HTTPSPort))
+		addr := ""
+		if !refused {
+			addr = net.JoinHostPort(ep.Host, strconv.Itoa(ep.HTTPSPort))
+		}
 		create := s.db.Client.ServedCertificate.Create().SetDomainID(d.ID).SetServerID(srv.ID).SetAddress(addr).SetObservedAt(now)
+		if refused {
+			create.SetMatches(false).SetMessage(err.Error())
+			row, err := create.Save(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("record served certificate: %w", err)
+			}
+			row.Edges.Server = srv
+			out = append(out, row)
+			continue
+		}
 		dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 		info, err := acme.Served(dctx, addr, nginxconf.RequestName(d.Name))
 		cancel()

@@ -41,7 +41,10 @@ Usage:
   gatehouse user disable NAME | enable NAME
   gatehouse user reset-2fa NAME                turn off a user's two-factor sign-in (lost phone)
   gatehouse token create NAME --user USER      create an API token (printed once, on the last line)
-  gatehouse server add NAME                    register a server and print its one-time install command
+  gatehouse server add NAME [--address A] [--labels L1,L2]
+                                               register a server and print its one-time install command
+  gatehouse server set NAME [--address A] [--labels L1,L2]
+                                               change the address the controller probes it at, and its labels
   gatehouse server token NAME                  a new install command for an existing server
   gatehouse server list
   gatehouse server remove NAME                 delete a server and revoke its agent certificate
@@ -290,10 +293,22 @@ func describe(err error) error {
 
 func serverCmd(ctx context.Context, args []string, stdio IO) error {
 	if len(args) == 0 {
-		return usageErr("server needs a subcommand: add, token, list, remove")
+		return usageErr("server needs a subcommand: add, set, token, list, remove")
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("gatehouse server "+sub, flag.ContinueOnError)
+	var settings controller.ServerSettings
+	if sub == "add" || sub == "set" {
+		fs.Func("address", "the address the controller probes the server's nginx at (IP or host name; empty clears it)", func(v string) error {
+			settings.Address = &v
+			return nil
+		})
+		fs.Func("labels", "comma-separated labels alert rules select servers by (empty clears them)", func(v string) error {
+			l := controller.ParseLabels(v)
+			settings.Labels = &l
+			return nil
+		})
+	}
 	a, name, err := openNamed(ctx, fs, args[1:], stdio)
 	if err != nil {
 		return err
@@ -303,15 +318,35 @@ func serverCmd(ctx context.Context, args []string, stdio IO) error {
 		return usageErr("server %s needs a server name", sub)
 	}
 	switch sub {
+	case "set":
+		if settings.Address == nil && settings.Labels == nil {
+			return usageErr("server set needs --address or --labels")
+		}
+		s, err := a.SetServer(ctx, cliActor, name, settings)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdio.Out, "server %q: address %s, labels %s\n", s.Name, orNone(s.Address), orNone(strings.Join(s.Labels, ",")))
 	case "add", "token":
 		if sub == "token" {
 			if _, err := a.ServerByName(ctx, name); err != nil {
 				return err
 			}
 		}
+		if sub == "add" {
+			// Checked before the server exists, so a bad flag creates nothing.
+			if err := controller.CheckServerSettings(settings); err != nil {
+				return err
+			}
+		}
 		e, err := a.Enroll(ctx, name)
 		if err != nil {
 			return err
+		}
+		if settings.Address != nil || settings.Labels != nil {
+			if _, err := a.SetServer(ctx, cliActor, name, settings); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(stdio.Out, "Server %q (id %d). On the node, run (valid until %s, once):\n\n  %s\n\n",
 			e.Server.Name, e.Server.ID, e.ExpiresAt.Local().Format("15:04:05"), e.Command)
@@ -334,6 +369,13 @@ func serverCmd(ctx context.Context, args []string, stdio IO) error {
 		return usageErr("unknown server subcommand %q", sub)
 	}
 	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
 }
 
 func caCmd(ctx context.Context, args []string, stdio IO) error {

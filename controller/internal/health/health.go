@@ -42,6 +42,19 @@ type Endpoint struct {
 // ErrEndpointUnknown means a server's agent has not said where nginx listens.
 var ErrEndpointUnknown = errors.New("the server's nginx address is not known yet")
 
+// ErrNotProbed means the controller will not dial where a server's nginx is
+// said to be; NotProbed wraps the reason, which the node's result shows.
+var ErrNotProbed = errors.New("not probed")
+
+// NotProbed is an Endpoint error for a server that is not to be dialled.
+func NotProbed(reason error) error { return notProbed{reason} }
+
+type notProbed struct{ reason error }
+
+func (e notProbed) Error() string        { return e.reason.Error() }
+func (e notProbed) Unwrap() error        { return e.reason }
+func (e notProbed) Is(target error) bool { return target == ErrNotProbed }
+
 // Errors of the service.
 var ErrNotFound = errors.New("no such domain")
 
@@ -168,14 +181,19 @@ func (s *Service) ProbeDomain(ctx context.Context, domainID int) ([]*ent.HealthP
 	up, down := 0, 0
 	// The servers are asked at once; the answers are recorded in order.
 	type asked struct {
-		srv *ent.Server
-		ep  Endpoint
-		p   outcome
+		srv  *ent.Server
+		ep   Endpoint
+		p    outcome
+		skip bool // not dialled; p says why
 	}
 	var todo []*asked
 	for _, srv := range d.Edges.Servers {
 		ep, err := s.cfg.Endpoint(ctx, srv)
 		if errors.Is(err, ErrEndpointUnknown) {
+			continue
+		}
+		if errors.Is(err, ErrNotProbed) {
+			todo = append(todo, &asked{srv: srv, p: outcome{at: s.cfg.Now().UTC(), message: err.Error()}, skip: true})
 			continue
 		}
 		if err != nil {
@@ -185,6 +203,9 @@ func (s *Service) ProbeDomain(ctx context.Context, domainID int) ([]*ent.HealthP
 	}
 	var wg sync.WaitGroup
 	for _, a := range todo {
+		if a.skip {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -181,6 +181,37 @@ func TestProbeDomain(t *testing.T) {
 		if len(good.snis) != 1 || good.snis[0] != "shop.example" {
 			t.Errorf("SNI %v", good.snis)
 		}
+		// A node the controller will not dial gets a failing result that says
+		// why; the others are probed as usual.
+		db.Client.Domain.UpdateOneID(d.ID).AddServers(s3).ExecX(ctx)
+		asked := len(good.hosts)
+		svc.cfg.Endpoint = func(_ context.Context, srv *ent.Server) (Endpoint, error) {
+			if srv.ID == s3.ID {
+				return Endpoint{}, NotProbed(errors.New("not probed: the agent of edge-3 reports nginx only on 127.0.0.1"))
+			}
+			return ports[srv.ID], nil
+		}
+		got, err = svc.ProbeDomain(ctx, d.ID)
+		if err != nil || len(got) != 2 {
+			t.Fatalf("with a node not to be dialled: %+v %v", got, err)
+		}
+		for _, p := range got {
+			if p.ServerID == s3.ID && (p.Ok || p.URL != "" || p.Message != "not probed: the agent of edge-3 reports nginx only on 127.0.0.1" || p.FailingSince == nil) {
+				t.Errorf("the node not dialled: %+v", p)
+			}
+			if p.ServerID == s1.ID && !p.Ok {
+				t.Errorf("the good node beside it: %+v", p)
+			}
+		}
+		if len(good.hosts) != asked+1 {
+			t.Errorf("the good node was asked %d times, want once more", len(good.hosts)-asked)
+		}
+		db.Client.Domain.UpdateOneID(d.ID).RemoveServers(s3).ExecX(ctx)
+		svc.cfg.Endpoint = func(_ context.Context, srv *ent.Server) (Endpoint, error) { return ports[srv.ID], nil }
+		if _, err := svc.ProbeDomain(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+
 		// One row per domain and server, and none for servers that stopped serving it.
 		if n, _ := db.Client.HealthProbe.Query().Count(ctx); n != 1 {
 			t.Fatalf("%d probe rows after four rounds on a domain now served by one server, want 1", n)

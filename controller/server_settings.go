@@ -1,0 +1,137 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/alerts"
+	"github.com/gatehousehq/gatehouse/controller/internal/provision"
+	"github.com/gatehousehq/gatehouse/ent"
+)
+
+// MaxServerLabels bounds the labels of one server.
+const MaxServerLabels = 16
+
+// ServerSettings are what an admin sets on a server directly: the address
+// the controller reaches its nginx at (health probes, the served-certificate
+// watch) and the labels alert rules select servers by. A nil field is left
+// as it is.
+type ServerSettings struct {
+	Address *string   `json:"address,omitempty"`
+	Labels  *[]string `json:"labels,omitempty"`
+}
+
+// SettingsError maps fields to messages a person can act on.
+type SettingsError map[string]string
+
+func (e SettingsError) Error() string {
+	keys := make([]string, 0, len(e))
+	for k := range e {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = k + ": " + e[k]
+	}
+	return strings.Join(parts, "; ")
+}
+
+// normalize checks every field by allowlist and returns them in the form
+// they are stored in: an IP address or a lower-case host name (or empty),
+// and labels trimmed, without blanks or repeats, in the order given.
+func (in ServerSettings) normalize() (ServerSettings, error) {
+	errs := SettingsError{}
+	var out ServerSettings
+	if in.Address != nil {
+		a := strings.TrimSpace(*in.Address)
+		if a != "" {
+			if err := provision.ValidateHost(a); err != nil {
+				errs["address"] = "must be an IP address such as 192.0.2.10 or a host name such as node1.example.com, without scheme or port"
+			} else if ip, err := netip.ParseAddr(a); err == nil {
+				a = ip.String()
+			} else {
+				a = strings.ToLower(strings.TrimSuffix(a, "."))
+			}
+		}
+		out.Address = &a
+	}
+	if in.Labels != nil {
+		labels := []string{}
+		for _, l := range *in.Labels {
+			l = strings.TrimSpace(l)
+			switch {
+			case l == "" || slices.Contains(labels, l):
+				continue
+			case !alerts.ValidLabel(l):
+				errs["labels"] = fmt.Sprintf("%q: each label is 1-63 letters, digits and . _ : / = -, starting with a letter or digit", clipText(l, 40))
+			}
+			labels = append(labels, l)
+		}
+		if len(labels) > MaxServerLabels {
+			errs["labels"] = fmt.Sprintf("at most %d labels", MaxServerLabels)
+		}
+		out.Labels = &labels
+	}
+	if len(errs) > 0 {
+		return ServerSettings{}, errs
+	}
+	return out, nil
+}
+
+// CheckServerSettings validates settings without storing them.
+func CheckServerSettings(in ServerSettings) error {
+	_, err := in.normalize()
+	return err
+}
+
+// ParseLabels splits a comma- or space-separated list of labels.
+func ParseLabels(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ' ' || r == '\t' || r == '\n' || r == '\r' })
+}
+
+// applyServerSettings validates in and stores it on s, returning the server
+// as stored and a description of what changed ("" when nothing did).
+func applyServerSettings(ctx context.Context, client *ent.Client, s *ent.Server, in ServerSettings) (*ent.Server, string, error) {
+	in, err := in.normalize()
+	if err != nil {
+		return nil, "", err
+	}
+	upd := client.Server.UpdateOne(s)
+	var changes []string
+	if in.Address != nil && *in.Address != s.Address {
+		upd.SetAddress(*in.Address)
+		changes = append(changes, fmt.Sprintf("address %s → %s", orNone(s.Address), orNone(*in.Address)))
+	}
+	if in.Labels != nil && !slices.Equal(*in.Labels, s.Labels) && !(len(*in.Labels) == 0 && len(s.Labels) == 0) {
+		upd.SetLabels(*in.Labels)
+		changes = append(changes, fmt.Sprintf("labels %s → %s", orNone(strings.Join(s.Labels, ",")), orNone(strings.Join(*in.Labels, ","))))
+	}
+	if len(changes) == 0 {
+		return s, "", nil
+	}
+	saved, err := upd.Save(ctx)
+	if err != nil {
+		return nil, "", fmt.Errorf("store the settings of server %s: %w", s.Name, err)
+	}
+	return saved, strings.Join(changes, "; "), nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// clipText shortens s to at most n runes for a message.
+func clipText(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n]) + "…"
+}

@@ -1,0 +1,158 @@
+package controller
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+func TestServerSettingsThroughTheAPI(t *testing.T) {
+	e := newEditEnv(t)
+	type view struct {
+		ID      int      `json:"id"`
+		Name    string   `json:"name"`
+		Address string   `json:"address"`
+		Labels  []string `json:"labels"`
+	}
+	var created struct {
+		Server view `json:"server"`
+	}
+	if code, b := e.api("POST", "/api/v1/servers", e.admin, map[string]any{"name": "web-1", "address": " 2001:DB8::0:10 ", "labels": []string{"prod", " eu-west ", "prod", ""}}, &created); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	s := created.Server
+	if s.Address != "2001:db8::10" || strings.Join(s.Labels, ",") != "prod,eu-west" {
+		t.Fatalf("created %+v; want the address in canonical form and labels trimmed without repeats", s)
+	}
+	path := "/api/v1/servers/" + strconv.Itoa(s.ID)
+
+	// Every hostile value is refused with a message for its field, and
+	// nothing is stored, not even a new server.
+	for _, bad := range []string{"http://web1.example.com", "web1.example.com:22", "a;b", "a b", "web1.example.com\nlisten 80", "fe80::1%eth0",
+		"$host", "'x'", "a\\b", "\x00", "{x}", "#x", strings.Repeat("a", 254), "-lead.example.com", "1.2.3.999"} {
+		var out struct {
+			Error struct {
+				Fields map[string]string `json:"fields"`
+			} `json:"error"`
+		}
+		if code, _ := e.api("PATCH", path, e.admin, map[string]any{"address": bad}, &out); code != http.StatusUnprocessableEntity || out.Error.Fields["address"] == "" {
+			t.Errorf("address %q: %d %+v", bad, code, out)
+		}
+		if code, _ := e.api("POST", "/api/v1/servers", e.admin, map[string]any{"name": "web-2", "address": bad}, nil); code != http.StatusUnprocessableEntity {
+			t.Errorf("create with address %q: %d", bad, code)
+		}
+	}
+	for _, bad := range [][]string{{"-x"}, {"a;b"}, {"{x}"}, {"x#"}, {"$x"}, {"\"q\""}, {"a\\b"}, {"é"}, {strings.Repeat("l", 64)}, {"ok", "also\nbad"},
+		strings.Fields("a b c d e f g h i j k l m n o p q")} {
+		var out struct {
+			Error struct {
+				Fields map[string]string `json:"fields"`
+			} `json:"error"`
+		}
+		if code, _ := e.api("PATCH", path, e.admin, map[string]any{"labels": bad}, &out); code != http.StatusUnprocessableEntity || out.Error.Fields["labels"] == "" {
+			t.Errorf("labels %q: %d %+v", bad, code, out)
+		}
+	}
+	if code, _ := e.api("GET", "/api/v1/servers/0", e.admin, nil, nil); code != http.StatusNotFound {
+		t.Errorf("server 0: %d", code)
+	}
+	var got view
+	e.api("GET", path, e.admin, nil, &got)
+	if got.Address != "2001:db8::10" || strings.Join(got.Labels, ",") != "prod,eu-west" {
+		t.Fatalf("refused changes were stored: %+v", got)
+	}
+	var list struct {
+		Servers []view `json:"servers"`
+	}
+	e.api("GET", "/api/v1/servers", e.admin, nil, &list)
+	for _, sv := range list.Servers {
+		if sv.Name == "web-2" {
+			t.Fatal("a create with a bad address created the server")
+		}
+	}
+
+	// Fields left out are kept; a name is lower-cased; empty clears.
+	if code, b := e.api("PATCH", path, e.admin, map[string]any{"address": "Web1.Example.COM."}, &got); code != http.StatusOK || got.Address != "web1.example.com" || len(got.Labels) != 2 {
+		t.Fatalf("address only: %d %s %+v", code, b, got)
+	}
+	if code, _ := e.api("PATCH", path, e.admin, map[string]any{"labels": []string{"role=edge", "dc:fra/1"}}, &got); code != http.StatusOK || got.Address != "web1.example.com" || strings.Join(got.Labels, ",") != "role=edge,dc:fra/1" {
+		t.Fatalf("labels only: %d %+v", code, got)
+	}
+	if code, _ := e.api("PATCH", path, e.admin, map[string]any{"address": "", "labels": []string{}}, &got); code != http.StatusOK || got.Address != "" || len(got.Labels) != 0 {
+		t.Fatalf("clear: %d %+v", code, got)
+	}
+	if ev := e.auditEvents("server.update"); len(ev) != 3 || !strings.Contains(strings.Join(ev, "\n"), "address 2001:db8::10 → web1.example.com") {
+		t.Errorf("audit: %q", ev)
+	}
+
+	// Admins only.
+	if code, _ := e.api("PATCH", path, e.user, map[string]any{"address": "192.0.2.1"}, nil); code != http.StatusForbidden {
+		t.Errorf("a user's token: %d", code)
+	}
+	if code, _ := e.api("PATCH", path, "", map[string]any{"address": "192.0.2.1"}, nil); code != http.StatusUnauthorized {
+		t.Errorf("no token: %d", code)
+	}
+}
+
+func TestServerSettingsPage(t *testing.T) {
+	e := newEditEnv(t)
+	var created struct {
+		Server struct {
+			ID int `json:"id"`
+		} `json:"server"`
+	}
+	e.api("POST", "/api/v1/servers", e.admin, map[string]any{"name": "web-1"}, &created)
+	id := strconv.Itoa(created.Server.ID)
+	admin, user := e.browser(e.adminLogin), e.browser(e.userLogin)
+
+	code, _, body := send(t, admin, "GET", e.base+"/servers/"+id+"/settings", nil)
+	if code != http.StatusOK || !strings.Contains(body, `name="address"`) || !strings.Contains(body, "has not reported where nginx listens yet") {
+		t.Fatalf("settings page: %d\n%s", code, body)
+	}
+	code, _, body = send(t, admin, "POST", e.base+"/servers/"+id+"/settings", url.Values{"address": {"<script>x</script>"}, "labels": {"prod"}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "must be an IP address") || strings.Contains(body, "<script>x") ||
+		!strings.Contains(body, "&lt;script&gt;x&lt;/script&gt;") {
+		t.Fatalf("hostile address: %d\n%s", code, body)
+	}
+	if s := e.row(created.Server.ID); s.Address != "" || len(s.Labels) != 0 {
+		t.Fatalf("a refused form changed the server: %+v", s)
+	}
+	code, loc, _ := send(t, admin, "POST", e.base+"/servers/"+id+"/settings", url.Values{"address": {"192.0.2.10"}, "labels": {"prod, eu-west"}})
+	if code != http.StatusSeeOther || loc != "/servers/"+id+"/settings" {
+		t.Fatalf("save: %d %q", code, loc)
+	}
+	if s := e.row(created.Server.ID); s.Address != "192.0.2.10" || strings.Join(s.Labels, ",") != "prod,eu-west" {
+		t.Fatalf("saved %+v", s)
+	}
+	_, _, body = send(t, admin, "GET", e.base+"/servers/"+id, nil)
+	if !strings.Contains(body, `<dd data-server-address>192.0.2.10</dd>`) || !strings.Contains(body, `<span class="badge">eu-west</span>`) {
+		t.Fatalf("the server page does not show the settings:\n%s", body)
+	}
+	_, _, body = send(t, admin, "GET", e.base+"/servers", nil)
+	if !strings.Contains(body, `<span class="badge badge-accent">prod</span>`) {
+		t.Fatalf("the server list does not show the labels:\n%s", body)
+	}
+
+	// Adding a server by hand takes them too, checked before anything is created.
+	code, _, body = send(t, admin, "POST", e.base+"/servers", url.Values{"name": {"web-2"}, "address": {"web-2.example.com"}, "labels": {"bad label;"}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(body, "each label is 1-63") {
+		t.Fatalf("add with a bad label: %d\n%s", code, body)
+	}
+	code, _, _ = send(t, admin, "POST", e.base+"/servers", url.Values{"name": {"web-2"}, "address": {"web-2.example.com"}, "labels": {"staging"}})
+	if code != http.StatusCreated {
+		t.Fatalf("add: %d", code)
+	}
+
+	// Users may not see or change them.
+	if code, _, _ := send(t, user, "GET", e.base+"/servers/"+id+"/settings", nil); code != http.StatusForbidden {
+		t.Errorf("user GET: %d", code)
+	}
+	if code, _, _ := send(t, user, "POST", e.base+"/servers/"+id+"/settings", url.Values{"address": {"192.0.2.99"}}); code != http.StatusForbidden {
+		t.Errorf("user POST: %d", code)
+	}
+	if s := e.row(created.Server.ID); s.Address != "192.0.2.10" {
+		t.Errorf("a user changed the address: %+v", s)
+	}
+}
