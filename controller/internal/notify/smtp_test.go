@@ -1,0 +1,506 @@
+package notify
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"errors"
+	"io"
+	"math/big"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testPKI is a certificate authority made for one test.
+type testPKI struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+func newTestPKI(t *testing.T) *testPKI {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "Gatehouse test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testPKI{cert: cert, key: key, pool: pool}
+}
+
+// serverTLS issues a server certificate for the given names (IP addresses
+// become IP SANs) and returns a server configuration using it.
+func (p *testPKI) serverTLS(t *testing.T, names ...string) *tls.Config {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: names[0]},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
+		MinVersion:   tls.VersionTLS12,
+	}
+}
+
+// smtpOptions shape a test SMTP server.
+type smtpOptions struct {
+	tls         *tls.Config // offers STARTTLS with it, or serves it from the first byte with implicitTLS
+	implicitTLS bool
+	noSTARTTLS  bool   // never offer STARTTLS, even with tls set
+	user, pass  string // accepted credentials; AUTH PLAIN is offered only when set
+	clearAuth   bool   // offer AUTH without TLS (a relay on loopback)
+	silent      bool   // accept connections and never answer
+}
+
+// smtpCommand is one command line as received.
+type smtpCommand struct {
+	Verb string // upper case
+	Arg  string
+	TLS  bool // received over TLS
+}
+
+func (c smtpCommand) String() string {
+	s := c.Verb
+	if c.TLS {
+		s += "(tls)"
+	}
+	return s
+}
+
+// smtpMessage is one accepted message.
+type smtpMessage struct {
+	From string
+	To   []string
+	Data []byte // with CRLF line ends, dot-stuffing removed
+	TLS  bool
+	User string // authenticated user, "" without AUTH
+}
+
+// smtpServer is an SMTP server on loopback speaking enough of RFC 5321,
+// RFC 3207 (STARTTLS) and RFC 4954 (AUTH PLAIN) for net/smtp. It records every
+// command, every byte read from the network and every message, can be told to
+// answer a command with a scripted reply, and fails the test when the client
+// breaks the protocol: an unknown or out-of-order command, AUTH without TLS,
+// a line without CRLF, a message line over 998 bytes or with 8-bit data.
+type smtpServer struct {
+	t    *testing.T
+	opts smtpOptions
+	ln   net.Listener
+	wg   sync.WaitGroup
+
+	mu       sync.Mutex
+	conns    map[net.Conn]struct{}
+	script   map[string][]string // verb (or "CONNECT" for the greeting, "." for the end of DATA) -> replies, used once each
+	commands []smtpCommand
+	messages []smtpMessage
+	raw      bytes.Buffer // every byte read from every connection, before TLS decryption
+	sessions int
+}
+
+func newSMTPServer(t *testing.T, opts smtpOptions) *smtpServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &smtpServer{t: t, opts: opts, ln: ln, conns: map[net.Conn]struct{}{}, script: map[string][]string{}}
+	s.wg.Add(1)
+	go s.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		for c := range s.conns {
+			c.Close()
+		}
+		s.mu.Unlock()
+		s.wg.Wait()
+	})
+	return s
+}
+
+func (s *smtpServer) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+
+// reply makes the server answer the next n uses of verb with the given
+// replies, in order, instead of handling the command.
+func (s *smtpServer) reply(verb string, replies ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.script[verb] = append(s.script[verb], replies...)
+}
+
+func (s *smtpServer) scripted(verb string) (string, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.script[verb]
+	if len(r) == 0 {
+		return "", false
+	}
+	s.script[verb] = r[1:]
+	return r[0], true
+}
+
+func (s *smtpServer) received() ([]smtpCommand, []smtpMessage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]smtpCommand(nil), s.commands...), append([]smtpMessage(nil), s.messages...)
+}
+
+func (s *smtpServer) rawBytes() []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return bytes.Clone(s.raw.Bytes())
+}
+
+func (s *smtpServer) sessionCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessions
+}
+
+// verbs lists the commands received, with "(tls)" after those sent over TLS.
+func (s *smtpServer) verbs() string {
+	cmds, _ := s.received()
+	out := make([]string, len(cmds))
+	for i, c := range cmds {
+		out[i] = c.String()
+	}
+	return strings.Join(out, " ")
+}
+
+func (s *smtpServer) accept() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		s.mu.Lock()
+		s.conns[c] = struct{}{}
+		s.sessions++
+		s.mu.Unlock()
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			defer func() {
+				c.Close()
+				s.mu.Lock()
+				delete(s.conns, c)
+				s.mu.Unlock()
+			}()
+			s.serve(&recordingConn{Conn: c, s: s})
+		}()
+	}
+}
+
+// recordingConn copies what it reads into the server's raw log.
+type recordingConn struct {
+	net.Conn
+	s *smtpServer
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.s.mu.Lock()
+	c.s.raw.Write(p[:n])
+	c.s.mu.Unlock()
+	return n, err
+}
+
+// smtpSession is the state of one connection.
+type smtpSession struct {
+	s          *smtpServer
+	conn       net.Conn
+	r          *bufio.Reader
+	tls        bool
+	helo       bool
+	user       string
+	authFailed bool
+	mail       bool
+	from       string
+	rcpts      []string
+}
+
+func (s *smtpServer) serve(c net.Conn) {
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second)) // a stuck test ends
+	ss := &smtpSession{s: s, conn: c}
+	if s.opts.implicitTLS {
+		tc := tls.Server(c, s.opts.tls)
+		if err := tc.Handshake(); err != nil {
+			return // the client refused the certificate
+		}
+		ss.conn, ss.tls = tc, true
+	}
+	if s.opts.silent {
+		_, _ = io.Copy(io.Discard, ss.conn)
+		return
+	}
+	ss.r = bufio.NewReader(ss.conn)
+	if r, ok := s.scripted("CONNECT"); ok {
+		ss.send(r)
+		return
+	}
+	ss.send("220 mx.test ESMTP ready")
+	for {
+		line, err := ss.readLine(512)
+		if err != nil {
+			return
+		}
+		verb, arg, _ := strings.Cut(line, " ")
+		verb = strings.ToUpper(verb)
+		s.mu.Lock()
+		s.commands = append(s.commands, smtpCommand{Verb: verb, Arg: arg, TLS: ss.tls})
+		s.mu.Unlock()
+		if r, ok := s.scripted(verb); ok {
+			ss.send(r)
+			if verb == "AUTH" && strings.HasPrefix(r, "5") {
+				ss.authFailed = true
+			}
+			continue
+		}
+		if !ss.handle(verb, arg) {
+			return
+		}
+	}
+}
+
+func (ss *smtpSession) send(lines ...string) {
+	var b strings.Builder
+	for _, l := range lines {
+		b.WriteString(l + "\r\n")
+	}
+	_, _ = io.WriteString(ss.conn, b.String())
+}
+
+// readLine reads one CRLF-terminated line of at most max bytes with the CRLF.
+func (ss *smtpSession) readLine(max int) (string, error) {
+	line, err := ss.r.ReadString('\n')
+	if err != nil {
+		if line != "" && !errors.Is(err, io.EOF) {
+			ss.s.t.Errorf("smtp server: reading: %v", err)
+		}
+		return "", err
+	}
+	if !strings.HasSuffix(line, "\r\n") {
+		ss.s.t.Errorf("smtp server: line without CRLF: %q", line)
+	}
+	if len(line) > max {
+		ss.s.t.Errorf("smtp server: line of %d bytes, more than %d: %.60q", len(line), max, line)
+	}
+	body := strings.TrimSuffix(line, "\r\n")
+	if strings.ContainsAny(body, "\r\n") {
+		ss.s.t.Errorf("smtp server: bare CR or LF in line %q", body)
+	}
+	return body, nil
+}
+
+func (ss *smtpSession) reset() { ss.mail, ss.from, ss.rcpts = false, "", nil }
+
+// handle answers one command; false ends the session.
+func (ss *smtpSession) handle(verb, arg string) bool {
+	s, t := ss.s, ss.s.t
+	switch verb {
+	case "EHLO":
+		ss.helo = true
+		ss.reset()
+		lines := []string{"250-mx.test greets " + arg}
+		if s.opts.tls != nil && !ss.tls && !s.opts.noSTARTTLS {
+			lines = append(lines, "250-STARTTLS")
+		}
+		if s.opts.user != "" && (ss.tls || s.opts.clearAuth) {
+			lines = append(lines, "250-AUTH PLAIN")
+		}
+		ss.send(append(lines, "250 HELP")...)
+	case "HELO":
+		ss.helo = true
+		ss.reset()
+		ss.send("250 mx.test")
+	case "STARTTLS":
+		if ss.tls || s.opts.tls == nil || s.opts.noSTARTTLS {
+			t.Errorf("smtp server: STARTTLS not offered but sent")
+			ss.send("502 5.5.1 STARTTLS not available")
+			return true
+		}
+		if ss.r.Buffered() > 0 {
+			t.Errorf("smtp server: data pipelined after STARTTLS")
+		}
+		ss.send("220 2.0.0 ready to start TLS")
+		tc := tls.Server(ss.conn, s.opts.tls)
+		if err := tc.Handshake(); err != nil {
+			return false // the client refused the certificate
+		}
+		ss.conn, ss.r, ss.tls, ss.helo = tc, bufio.NewReader(tc), true, false
+		ss.reset()
+	case "AUTH":
+		ss.auth(arg)
+	case "*":
+		// net/smtp cancels a refused AUTH with "*".
+		if !ss.authFailed {
+			t.Errorf("smtp server: unexpected %q", verb)
+		}
+		ss.authFailed = false
+		ss.send("501 5.7.0 authentication canceled")
+	case "MAIL":
+		path, ok := strings.CutPrefix(arg, "FROM:")
+		switch {
+		case !ss.helo:
+			t.Errorf("smtp server: MAIL before EHLO")
+			ss.send("503 5.5.1 EHLO first")
+		case !ok || !isPath(path):
+			t.Errorf("smtp server: malformed MAIL %q", arg)
+			ss.send("501 5.5.4 syntax error")
+		case s.opts.user != "" && ss.user == "":
+			t.Errorf("smtp server: MAIL without AUTH")
+			ss.send("530 5.7.0 authentication required")
+		default:
+			ss.mail, ss.from = true, strings.Trim(path, "<>")
+			ss.send("250 2.1.0 sender ok")
+		}
+	case "RCPT":
+		switch {
+		case !ss.mail:
+			t.Errorf("smtp server: RCPT before MAIL")
+			ss.send("503 5.5.1 MAIL first")
+		case !strings.HasPrefix(arg, "TO:") || !isPath(arg[3:]):
+			t.Errorf("smtp server: malformed RCPT %q", arg)
+			ss.send("501 5.5.4 syntax error")
+		default:
+			ss.rcpts = append(ss.rcpts, strings.Trim(arg[3:], "<>"))
+			ss.send("250 2.1.5 recipient ok")
+		}
+	case "DATA":
+		if len(ss.rcpts) == 0 {
+			t.Errorf("smtp server: DATA without recipients")
+			ss.send("503 5.5.1 RCPT first")
+			return true
+		}
+		ss.send("354 end data with <CR><LF>.<CR><LF>")
+		return ss.data()
+	case "RSET":
+		ss.reset()
+		ss.send("250 2.0.0 ok")
+	case "NOOP":
+		ss.send("250 2.0.0 ok")
+	case "QUIT":
+		ss.send("221 2.0.0 bye")
+		return false
+	default:
+		t.Errorf("smtp server: unexpected command %q", verb)
+		ss.send("500 5.5.2 unknown command")
+	}
+	return true
+}
+
+// isPath reports whether s is "<address>" without parameters (none are
+// offered).
+func isPath(s string) bool {
+	return strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") && !strings.ContainsAny(s[1:len(s)-1], "<> ")
+}
+
+func (ss *smtpSession) auth(arg string) {
+	s, t := ss.s, ss.s.t
+	mech, initial, _ := strings.Cut(arg, " ")
+	switch {
+	case !ss.tls && !s.opts.clearAuth:
+		t.Errorf("smtp server: AUTH before TLS")
+		ss.send("538 5.7.11 encryption required")
+		ss.authFailed = true
+		return
+	case s.opts.user == "" || !strings.EqualFold(mech, "PLAIN"):
+		t.Errorf("smtp server: AUTH %q not offered", mech)
+		ss.send("504 5.5.4 mechanism not supported")
+		ss.authFailed = true
+		return
+	case !ss.helo || ss.user != "":
+		t.Errorf("smtp server: AUTH out of order")
+		ss.send("503 5.5.1 bad sequence")
+		return
+	}
+	creds, err := base64.StdEncoding.DecodeString(initial)
+	parts := strings.Split(string(creds), "\x00")
+	if err != nil || len(parts) != 3 || parts[1] != s.opts.user || parts[2] != s.opts.pass {
+		ss.authFailed = true
+		ss.send("535 5.7.8 authentication credentials invalid")
+		return
+	}
+	ss.user = parts[1]
+	ss.send("235 2.7.0 authentication successful")
+}
+
+// data reads a message up to the lone dot and stores it.
+func (ss *smtpSession) data() bool {
+	var msg bytes.Buffer
+	for {
+		line, err := ss.readLine(1000)
+		if err != nil {
+			ss.s.t.Errorf("smtp server: connection lost in DATA: %v", err)
+			return false
+		}
+		if line == "." {
+			break
+		}
+		for i := 0; i < len(line); i++ {
+			if line[i] >= 0x80 || line[i] == 0 {
+				ss.s.t.Errorf("smtp server: 8-bit or NUL data without 8BITMIME: %.60q", line)
+				break
+			}
+		}
+		msg.WriteString(strings.TrimPrefix(line, ".") + "\r\n")
+	}
+	if r, ok := ss.s.scripted("."); ok {
+		ss.reset()
+		ss.send(r)
+		return true
+	}
+	ss.s.mu.Lock()
+	ss.s.messages = append(ss.s.messages, smtpMessage{From: ss.from, To: ss.rcpts, Data: msg.Bytes(), TLS: ss.tls, User: ss.user})
+	ss.s.mu.Unlock()
+	ss.reset()
+	ss.send("250 2.0.0 queued")
+	return true
+}
