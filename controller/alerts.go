@@ -439,23 +439,33 @@ func (a *alertsWeb) apiSilenceEnd(w http.ResponseWriter, r *http.Request) {
 
 // channelJSON is a channel in the API; the secret is write-only.
 type channelJSON struct {
-	ID        int    `json:"id"`
-	Name      string `json:"name"`
-	Kind      string `json:"kind"`
-	Enabled   *bool  `json:"enabled"` // default true
-	ChatID    int64  `json:"chat_id,omitempty"`
-	TopicID   int    `json:"topic_id,omitempty"`
-	Silent    bool   `json:"silent,omitempty"`
-	URL       string `json:"url,omitempty"`
-	HasSecret bool   `json:"has_secret"`
-	// Secret is accepted on input only: the bot token or webhook signing secret.
+	ID      int    `json:"id"`
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Enabled *bool  `json:"enabled"` // default true
+	ChatID  int64  `json:"chat_id,omitempty"`
+	TopicID int    `json:"topic_id,omitempty"`
+	Silent  bool   `json:"silent,omitempty"`
+	URL     string `json:"url,omitempty"`
+	// Email over SMTP.
+	SMTPHost     string   `json:"smtp_host,omitempty"`
+	SMTPPort     int      `json:"smtp_port,omitempty"`
+	SMTPSecurity string   `json:"smtp_security,omitempty"` // starttls (default), tls or none (loopback only)
+	SMTPUsername string   `json:"smtp_username,omitempty"`
+	MailFrom     string   `json:"mail_from,omitempty"`
+	MailTo       []string `json:"mail_to,omitempty"`
+	HasSecret    bool     `json:"has_secret"`
+	// Secret is accepted on input only: the bot token, webhook signing
+	// secret or SMTP password.
 	Secret string `json:"secret,omitempty"`
 }
 
 func toChannelJSON(ch *ent.NotificationChannel) channelJSON {
 	enabled := ch.Enabled
 	return channelJSON{ID: ch.ID, Name: ch.Name, Kind: string(ch.Kind), Enabled: &enabled, ChatID: ch.ChatID,
-		TopicID: ch.TopicID, Silent: ch.Silent, URL: ch.URL, HasSecret: len(ch.Secret) > 0}
+		TopicID: ch.TopicID, Silent: ch.Silent, URL: ch.URL, HasSecret: len(ch.Secret) > 0,
+		SMTPHost: ch.SMTPHost, SMTPPort: ch.SMTPPort, SMTPSecurity: ch.SMTPSecurity, SMTPUsername: ch.SMTPUsername,
+		MailFrom: ch.MailFrom, MailTo: ch.MailTo}
 }
 
 func (a *alertsWeb) apiChannels(w http.ResponseWriter, r *http.Request) {
@@ -477,7 +487,9 @@ func (a *alertsWeb) saveChannelAPI(w http.ResponseWriter, r *http.Request, id in
 		return
 	}
 	ch, err := a.c.channels.SaveChannel(r.Context(), alerts.ChannelInput{ID: id, Name: in.Name, Kind: in.Kind, Enabled: in.Enabled == nil || *in.Enabled,
-		ChatID: in.ChatID, TopicID: in.TopicID, Silent: in.Silent, URL: in.URL, Secret: in.Secret}, a.w.Actor(r))
+		ChatID: in.ChatID, TopicID: in.TopicID, Silent: in.Silent, URL: in.URL, Secret: in.Secret,
+		SMTPHost: in.SMTPHost, SMTPPort: in.SMTPPort, SMTPSecurity: in.SMTPSecurity, SMTPUsername: in.SMTPUsername,
+		MailFrom: in.MailFrom, MailTo: in.MailTo}, a.w.Actor(r))
 	if err != nil {
 		a.apiFail(w, err)
 		return

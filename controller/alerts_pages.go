@@ -113,9 +113,17 @@ type ruleForm struct {
 	// ServerOptions and ChannelOptions are the checkboxes, with the
 	// submitted ids checked.
 	ServerOptions, ChannelOptions []scopeOption
+	// LabelsInUse are the labels servers carry, with how many carry each.
+	LabelsInUse []labelUse
 	// KindsFor maps a group of fields to the kinds it applies to, space
 	// separated, for the form's data-kinds attributes.
 	KindsFor map[string]string
+}
+
+// labelUse is a server label and the number of servers with it.
+type labelUse struct {
+	Label   string
+	Servers int
 }
 
 // kindOption is one entry of the rule type select.
@@ -341,13 +349,20 @@ func (s ruleScope) options(f *ruleForm) {
 		return out
 	}
 	servers, channels := chosen(f.Servers), chosen(f.Channels)
-	f.ServerOptions, f.ChannelOptions = nil, nil
+	f.ServerOptions, f.ChannelOptions, f.LabelsInUse = nil, nil, nil
+	uses := map[string]int{}
 	for _, sv := range s.servers {
 		if sv.Status == server.StatusRemoved {
 			continue
 		}
+		for _, l := range sv.Labels {
+			uses[l]++
+		}
 		f.ServerOptions = append(f.ServerOptions, scopeOption{ID: sv.ID, Name: sv.Name, Note: string(sv.Status), Checked: servers[sv.ID]})
 		delete(servers, sv.ID)
+	}
+	for _, l := range slices.Sorted(maps.Keys(uses)) {
+		f.LabelsInUse = append(f.LabelsInUse, labelUse{Label: l, Servers: uses[l]})
 	}
 	for _, ch := range s.channels {
 		note := string(ch.Kind)
@@ -566,22 +581,55 @@ func (a *alertsWeb) silenceEndPage(w http.ResponseWriter, r *http.Request) {
 
 // --- channels ---
 
+// channelForm is the new-channel form as typed, kept when it is refused.
+// The secret is never sent back.
+type channelForm struct {
+	Name, Kind, ChatID, TopicID, URL                                 string
+	SMTPHost, SMTPPort, SMTPSecurity, SMTPUsername, MailFrom, MailTo string
+	Silent, Enabled                                                  bool
+	Errors                                                           alerts.FieldErrors
+}
+
+func channelFormOf(r *http.Request) channelForm {
+	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
+	return channelForm{Name: v("name"), Kind: v("kind"), ChatID: v("chat_id"), TopicID: v("topic_id"), URL: v("url"),
+		SMTPHost: v("smtp_host"), SMTPPort: v("smtp_port"), SMTPSecurity: v("smtp_security"), SMTPUsername: v("smtp_username"),
+		MailFrom: v("mail_from"), MailTo: v("mail_to"), Silent: r.PostFormValue("silent") == "on", Enabled: r.PostFormValue("enabled") == "on"}
+}
+
 func (a *alertsWeb) channelsPage(w http.ResponseWriter, r *http.Request) {
+	a.renderChannels(w, r, http.StatusOK, channelForm{Kind: "telegram", SMTPSecurity: "starttls", Enabled: true})
+}
+
+func (a *alertsWeb) renderChannels(w http.ResponseWriter, r *http.Request, status int, form channelForm) {
 	list, err := a.c.channels.List(r.Context())
 	if err != nil {
 		http.Error(w, "the channels could not be read", http.StatusInternalServerError)
 		return
 	}
 	deliveries, _ := a.c.channels.Deliveries(r.Context(), 50)
-	a.w.Render(w, r, http.StatusOK, "alerts_channels", "Notification channels", "/alerts",
-		map[string]any{"Channels": list, "Deliveries": deliveries})
+	a.w.Render(w, r, status, "alerts_channels", "Notification channels", "/alerts",
+		map[string]any{"Channels": list, "Deliveries": deliveries, "Form": form})
 }
 
 func (a *alertsWeb) channelSavePage(w http.ResponseWriter, r *http.Request) {
 	in := alerts.ChannelInput{Name: strings.TrimSpace(r.PostFormValue("name")), Kind: r.PostFormValue("kind"),
 		Enabled: r.PostFormValue("enabled") == "on", Silent: r.PostFormValue("silent") == "on",
-		URL: strings.TrimSpace(r.PostFormValue("url")), Secret: strings.TrimSpace(r.PostFormValue("secret"))}
+		URL: strings.TrimSpace(r.PostFormValue("url")), Secret: strings.TrimSpace(r.PostFormValue("secret")),
+		SMTPHost: strings.TrimSpace(r.PostFormValue("smtp_host")), SMTPSecurity: r.PostFormValue("smtp_security"),
+		SMTPUsername: strings.TrimSpace(r.PostFormValue("smtp_username")), MailFrom: strings.TrimSpace(r.PostFormValue("mail_from")),
+		MailTo: splitAddresses(r.PostFormValue("mail_to"))}
+	if in.Kind != "email" {
+		in.SMTPSecurity = "" // the form always sends the select
+	}
 	errs := alerts.FieldErrors{}
+	if v := strings.TrimSpace(r.PostFormValue("smtp_port")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs["smtp_port"] = "must be a port number such as 587"
+		}
+		in.SMTPPort = n
+	}
 	if v := strings.TrimSpace(r.PostFormValue("chat_id")); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
@@ -604,17 +652,40 @@ func (a *alertsWeb) channelSavePage(w http.ResponseWriter, r *http.Request) {
 		}
 		in.ID = id
 	}
-	if len(errs) > 0 {
+	var fe alerts.FieldErrors
+	if len(errs) == 0 {
+		ch, err := a.c.channels.SaveChannel(r.Context(), in, a.w.Actor(r))
+		if err == nil {
+			a.w.Flash(r, "success", fmt.Sprintf("Channel %q saved.", ch.Name))
+			http.Redirect(w, r, "/alerts/channels", http.StatusSeeOther)
+			return
+		}
+		if !errors.As(err, &fe) || in.ID != 0 {
+			a.pageFail(w, r, "/alerts/channels", err)
+			return
+		}
+		errs = fe
+	} else if in.ID != 0 {
 		a.pageFail(w, r, "/alerts/channels", errs)
 		return
 	}
-	ch, err := a.c.channels.SaveChannel(r.Context(), in, a.w.Actor(r))
-	if err != nil {
-		a.pageFail(w, r, "/alerts/channels", err)
-		return
+	// A new channel that was refused: the form again, as typed, with the
+	// messages beside the fields.
+	form := channelFormOf(r)
+	form.Errors = errs
+	a.renderChannels(w, r, http.StatusUnprocessableEntity, form)
+}
+
+// splitAddresses splits a list of email addresses typed one per line or
+// separated by commas or semicolons.
+func splitAddresses(s string) []string {
+	var out []string
+	for _, f := range strings.FieldsFunc(s, func(r rune) bool { return r == ',' || r == ';' || r == '\n' || r == '\r' }) {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
 	}
-	a.w.Flash(r, "success", fmt.Sprintf("Channel %q saved.", ch.Name))
-	http.Redirect(w, r, "/alerts/channels", http.StatusSeeOther)
+	return out
 }
 
 func (a *alertsWeb) channelTestPage(w http.ResponseWriter, r *http.Request) {

@@ -20515,6 +20515,14 @@ type NotificationChannelMutation struct {
 	addtopic_id   *int
 	silent        *bool
 	url           *string
+	smtp_host     *string
+	smtp_port     *int
+	addsmtp_port  *int
+	smtp_security *string
+	smtp_username *string
+	mail_from     *string
+	mail_to       *[]string
+	appendmail_to []string
 	secret        *[]byte
 	clearedFields map[string]struct{}
 	done          bool
@@ -20984,6 +20992,271 @@ func (m *NotificationChannelMutation) ResetURL() {
 	m.url = nil
 }
 
+// SetSMTPHost sets the "smtp_host" field.
+func (m *NotificationChannelMutation) SetSMTPHost(s string) {
+	m.smtp_host = &s
+}
+
+// SMTPHost returns the value of the "smtp_host" field in the mutation.
+func (m *NotificationChannelMutation) SMTPHost() (r string, exists bool) {
+	v := m.smtp_host
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSMTPHost returns the old "smtp_host" field's value of the NotificationChannel entity.
+// If the NotificationChannel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationChannelMutation) OldSMTPHost(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSMTPHost is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSMTPHost requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSMTPHost: %w", err)
+	}
+	return oldValue.SMTPHost, nil
+}
+
+// ResetSMTPHost resets all changes to the "smtp_host" field.
+func (m *NotificationChannelMutation) ResetSMTPHost() {
+	m.smtp_host = nil
+}
+
+// SetSMTPPort sets the "smtp_port" field.
+func (m *NotificationChannelMutation) SetSMTPPort(i int) {
+	m.smtp_port = &i
+	m.addsmtp_port = nil
+}
+
+// SMTPPort returns the value of the "smtp_port" field in the mutation.
+func (m *NotificationChannelMutation) SMTPPort() (r int, exists bool) {
+	v := m.smtp_port
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSMTPPort returns the old "smtp_port" field's value of the NotificationChannel entity.
+// If the NotificationChannel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationChannelMutation) OldSMTPPort(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSMTPPort is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSMTPPort requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSMTPPort: %w", err)
+	}
+	return oldValue.SMTPPort, nil
+}
+
+// AddSMTPPort adds i to the "smtp_port" field.
+func (m *NotificationChannelMutation) AddSMTPPort(i int) {
+	if m.addsmtp_port != nil {
+		*m.addsmtp_port += i
+	} else {
+		m.addsmtp_port = &i
+	}
+}
+
+// AddedSMTPPort returns the value that was added to the "smtp_port" field in this mutation.
+func (m *NotificationChannelMutation) AddedSMTPPort() (r int, exists bool) {
+	v := m.addsmtp_port
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSMTPPort resets all changes to the "smtp_port" field.
+func (m *NotificationChannelMutation) ResetSMTPPort() {
+	m.smtp_port = nil
+	m.addsmtp_port = nil
+}
+
+// SetSMTPSecurity sets the "smtp_security" field.
+func (m *NotificationChannelMutation) SetSMTPSecurity(s string) {
+	m.smtp_security = &s
+}
+
+// SMTPSecurity returns the value of the "smtp_security" field in the mutation.
+func (m *NotificationChannelMutation) SMTPSecurity() (r string, exists bool) {
+	v := m.smtp_security
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSMTPSecurity returns the old "smtp_security" field's value of the NotificationChannel entity.
+// If the NotificationChannel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationChannelMutation) OldSMTPSecurity(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSMTPSecurity is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSMTPSecurity requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSMTPSecurity: %w", err)
+	}
+	return oldValue.SMTPSecurity, nil
+}
+
+// ResetSMTPSecurity resets all changes to the "smtp_security" field.
+func (m *NotificationChannelMutation) ResetSMTPSecurity() {
+	m.smtp_security = nil
+}
+
+// SetSMTPUsername sets the "smtp_username" field.
+func (m *NotificationChannelMutation) SetSMTPUsername(s string) {
+	m.smtp_username = &s
+}
+
+// SMTPUsername returns the value of the "smtp_username" field in the mutation.
+func (m *NotificationChannelMutation) SMTPUsername() (r string, exists bool) {
+	v := m.smtp_username
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSMTPUsername returns the old "smtp_username" field's value of the NotificationChannel entity.
+// If the NotificationChannel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationChannelMutation) OldSMTPUsername(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSMTPUsername is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSMTPUsername requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSMTPUsername: %w", err)
+	}
+	return oldValue.SMTPUsername, nil
+}
+
+// ResetSMTPUsername resets all changes to the "smtp_username" field.
+func (m *NotificationChannelMutation) ResetSMTPUsername() {
+	m.smtp_username = nil
+}
+
+// SetMailFrom sets the "mail_from" field.
+func (m *NotificationChannelMutation) SetMailFrom(s string) {
+	m.mail_from = &s
+}
+
+// MailFrom returns the value of the "mail_from" field in the mutation.
+func (m *NotificationChannelMutation) MailFrom() (r string, exists bool) {
+	v := m.mail_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMailFrom returns the old "mail_from" field's value of the NotificationChannel entity.
+// If the NotificationChannel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationChannelMutation) OldMailFrom(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMailFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMailFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMailFrom: %w", err)
+	}
+	return oldValue.MailFrom, nil
+}
+
+// ResetMailFrom resets all changes to the "mail_from" field.
+func (m *NotificationChannelMutation) ResetMailFrom() {
+	m.mail_from = nil
+}
+
+// SetMailTo sets the "mail_to" field.
+func (m *NotificationChannelMutation) SetMailTo(s []string) {
+	m.mail_to = &s
+	m.appendmail_to = nil
+}
+
+// MailTo returns the value of the "mail_to" field in the mutation.
+func (m *NotificationChannelMutation) MailTo() (r []string, exists bool) {
+	v := m.mail_to
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMailTo returns the old "mail_to" field's value of the NotificationChannel entity.
+// If the NotificationChannel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationChannelMutation) OldMailTo(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMailTo is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMailTo requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMailTo: %w", err)
+	}
+	return oldValue.MailTo, nil
+}
+
+// AppendMailTo adds s to the "mail_to" field.
+func (m *NotificationChannelMutation) AppendMailTo(s []string) {
+	m.appendmail_to = append(m.appendmail_to, s...)
+}
+
+// AppendedMailTo returns the list of values that were appended to the "mail_to" field in this mutation.
+func (m *NotificationChannelMutation) AppendedMailTo() ([]string, bool) {
+	if len(m.appendmail_to) == 0 {
+		return nil, false
+	}
+	return m.appendmail_to, true
+}
+
+// ClearMailTo clears the value of the "mail_to" field.
+func (m *NotificationChannelMutation) ClearMailTo() {
+	m.mail_to = nil
+	m.appendmail_to = nil
+	m.clearedFields[notificationchannel.FieldMailTo] = struct{}{}
+}
+
+// MailToCleared returns if the "mail_to" field was cleared in this mutation.
+func (m *NotificationChannelMutation) MailToCleared() bool {
+	_, ok := m.clearedFields[notificationchannel.FieldMailTo]
+	return ok
+}
+
+// ResetMailTo resets all changes to the "mail_to" field.
+func (m *NotificationChannelMutation) ResetMailTo() {
+	m.mail_to = nil
+	m.appendmail_to = nil
+	delete(m.clearedFields, notificationchannel.FieldMailTo)
+}
+
 // SetSecret sets the "secret" field.
 func (m *NotificationChannelMutation) SetSecret(b []byte) {
 	m.secret = &b
@@ -21067,7 +21340,7 @@ func (m *NotificationChannelMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *NotificationChannelMutation) Fields() []string {
-	fields := make([]string, 0, 10)
+	fields := make([]string, 0, 16)
 	if m.created_at != nil {
 		fields = append(fields, notificationchannel.FieldCreatedAt)
 	}
@@ -21094,6 +21367,24 @@ func (m *NotificationChannelMutation) Fields() []string {
 	}
 	if m.url != nil {
 		fields = append(fields, notificationchannel.FieldURL)
+	}
+	if m.smtp_host != nil {
+		fields = append(fields, notificationchannel.FieldSMTPHost)
+	}
+	if m.smtp_port != nil {
+		fields = append(fields, notificationchannel.FieldSMTPPort)
+	}
+	if m.smtp_security != nil {
+		fields = append(fields, notificationchannel.FieldSMTPSecurity)
+	}
+	if m.smtp_username != nil {
+		fields = append(fields, notificationchannel.FieldSMTPUsername)
+	}
+	if m.mail_from != nil {
+		fields = append(fields, notificationchannel.FieldMailFrom)
+	}
+	if m.mail_to != nil {
+		fields = append(fields, notificationchannel.FieldMailTo)
 	}
 	if m.secret != nil {
 		fields = append(fields, notificationchannel.FieldSecret)
@@ -21124,6 +21415,18 @@ func (m *NotificationChannelMutation) Field(name string) (ent.Value, bool) {
 		return m.Silent()
 	case notificationchannel.FieldURL:
 		return m.URL()
+	case notificationchannel.FieldSMTPHost:
+		return m.SMTPHost()
+	case notificationchannel.FieldSMTPPort:
+		return m.SMTPPort()
+	case notificationchannel.FieldSMTPSecurity:
+		return m.SMTPSecurity()
+	case notificationchannel.FieldSMTPUsername:
+		return m.SMTPUsername()
+	case notificationchannel.FieldMailFrom:
+		return m.MailFrom()
+	case notificationchannel.FieldMailTo:
+		return m.MailTo()
 	case notificationchannel.FieldSecret:
 		return m.Secret()
 	}
@@ -21153,6 +21456,18 @@ func (m *NotificationChannelMutation) OldField(ctx context.Context, name string)
 		return m.OldSilent(ctx)
 	case notificationchannel.FieldURL:
 		return m.OldURL(ctx)
+	case notificationchannel.FieldSMTPHost:
+		return m.OldSMTPHost(ctx)
+	case notificationchannel.FieldSMTPPort:
+		return m.OldSMTPPort(ctx)
+	case notificationchannel.FieldSMTPSecurity:
+		return m.OldSMTPSecurity(ctx)
+	case notificationchannel.FieldSMTPUsername:
+		return m.OldSMTPUsername(ctx)
+	case notificationchannel.FieldMailFrom:
+		return m.OldMailFrom(ctx)
+	case notificationchannel.FieldMailTo:
+		return m.OldMailTo(ctx)
 	case notificationchannel.FieldSecret:
 		return m.OldSecret(ctx)
 	}
@@ -21227,6 +21542,48 @@ func (m *NotificationChannelMutation) SetField(name string, value ent.Value) err
 		}
 		m.SetURL(v)
 		return nil
+	case notificationchannel.FieldSMTPHost:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSMTPHost(v)
+		return nil
+	case notificationchannel.FieldSMTPPort:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSMTPPort(v)
+		return nil
+	case notificationchannel.FieldSMTPSecurity:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSMTPSecurity(v)
+		return nil
+	case notificationchannel.FieldSMTPUsername:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSMTPUsername(v)
+		return nil
+	case notificationchannel.FieldMailFrom:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMailFrom(v)
+		return nil
+	case notificationchannel.FieldMailTo:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMailTo(v)
+		return nil
 	case notificationchannel.FieldSecret:
 		v, ok := value.([]byte)
 		if !ok {
@@ -21248,6 +21605,9 @@ func (m *NotificationChannelMutation) AddedFields() []string {
 	if m.addtopic_id != nil {
 		fields = append(fields, notificationchannel.FieldTopicID)
 	}
+	if m.addsmtp_port != nil {
+		fields = append(fields, notificationchannel.FieldSMTPPort)
+	}
 	return fields
 }
 
@@ -21260,6 +21620,8 @@ func (m *NotificationChannelMutation) AddedField(name string) (ent.Value, bool) 
 		return m.AddedChatID()
 	case notificationchannel.FieldTopicID:
 		return m.AddedTopicID()
+	case notificationchannel.FieldSMTPPort:
+		return m.AddedSMTPPort()
 	}
 	return nil, false
 }
@@ -21283,6 +21645,13 @@ func (m *NotificationChannelMutation) AddField(name string, value ent.Value) err
 		}
 		m.AddTopicID(v)
 		return nil
+	case notificationchannel.FieldSMTPPort:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSMTPPort(v)
+		return nil
 	}
 	return fmt.Errorf("unknown NotificationChannel numeric field %s", name)
 }
@@ -21291,6 +21660,9 @@ func (m *NotificationChannelMutation) AddField(name string, value ent.Value) err
 // mutation.
 func (m *NotificationChannelMutation) ClearedFields() []string {
 	var fields []string
+	if m.FieldCleared(notificationchannel.FieldMailTo) {
+		fields = append(fields, notificationchannel.FieldMailTo)
+	}
 	if m.FieldCleared(notificationchannel.FieldSecret) {
 		fields = append(fields, notificationchannel.FieldSecret)
 	}
@@ -21308,6 +21680,9 @@ func (m *NotificationChannelMutation) FieldCleared(name string) bool {
 // error if the field is not defined in the schema.
 func (m *NotificationChannelMutation) ClearField(name string) error {
 	switch name {
+	case notificationchannel.FieldMailTo:
+		m.ClearMailTo()
+		return nil
 	case notificationchannel.FieldSecret:
 		m.ClearSecret()
 		return nil
@@ -21345,6 +21720,24 @@ func (m *NotificationChannelMutation) ResetField(name string) error {
 		return nil
 	case notificationchannel.FieldURL:
 		m.ResetURL()
+		return nil
+	case notificationchannel.FieldSMTPHost:
+		m.ResetSMTPHost()
+		return nil
+	case notificationchannel.FieldSMTPPort:
+		m.ResetSMTPPort()
+		return nil
+	case notificationchannel.FieldSMTPSecurity:
+		m.ResetSMTPSecurity()
+		return nil
+	case notificationchannel.FieldSMTPUsername:
+		m.ResetSMTPUsername()
+		return nil
+	case notificationchannel.FieldMailFrom:
+		m.ResetMailFrom()
+		return nil
+	case notificationchannel.FieldMailTo:
+		m.ResetMailTo()
 		return nil
 	case notificationchannel.FieldSecret:
 		m.ResetSecret()

@@ -3,6 +3,7 @@
 package ent
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -35,6 +36,18 @@ type NotificationChannel struct {
 	Silent bool `json:"silent,omitempty"`
 	// URL holds the value of the "url" field.
 	URL string `json:"url,omitempty"`
+	// SMTPHost holds the value of the "smtp_host" field.
+	SMTPHost string `json:"smtp_host,omitempty"`
+	// SMTPPort holds the value of the "smtp_port" field.
+	SMTPPort int `json:"smtp_port,omitempty"`
+	// SMTPSecurity holds the value of the "smtp_security" field.
+	SMTPSecurity string `json:"smtp_security,omitempty"`
+	// SMTPUsername holds the value of the "smtp_username" field.
+	SMTPUsername string `json:"smtp_username,omitempty"`
+	// MailFrom holds the value of the "mail_from" field.
+	MailFrom string `json:"mail_from,omitempty"`
+	// MailTo holds the value of the "mail_to" field.
+	MailTo []string `json:"mail_to,omitempty"`
 	// Secret holds the value of the "secret" field.
 	Secret       []byte `json:"-"`
 	selectValues sql.SelectValues
@@ -45,13 +58,13 @@ func (*NotificationChannel) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case notificationchannel.FieldSecret:
+		case notificationchannel.FieldMailTo, notificationchannel.FieldSecret:
 			values[i] = new([]byte)
 		case notificationchannel.FieldEnabled, notificationchannel.FieldSilent:
 			values[i] = new(sql.NullBool)
-		case notificationchannel.FieldID, notificationchannel.FieldChatID, notificationchannel.FieldTopicID:
+		case notificationchannel.FieldID, notificationchannel.FieldChatID, notificationchannel.FieldTopicID, notificationchannel.FieldSMTPPort:
 			values[i] = new(sql.NullInt64)
-		case notificationchannel.FieldName, notificationchannel.FieldKind, notificationchannel.FieldURL:
+		case notificationchannel.FieldName, notificationchannel.FieldKind, notificationchannel.FieldURL, notificationchannel.FieldSMTPHost, notificationchannel.FieldSMTPSecurity, notificationchannel.FieldSMTPUsername, notificationchannel.FieldMailFrom:
 			values[i] = new(sql.NullString)
 		case notificationchannel.FieldCreatedAt, notificationchannel.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -130,6 +143,44 @@ func (_m *NotificationChannel) assignValues(columns []string, values []any) erro
 			} else if value.Valid {
 				_m.URL = value.String
 			}
+		case notificationchannel.FieldSMTPHost:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field smtp_host", values[i])
+			} else if value.Valid {
+				_m.SMTPHost = value.String
+			}
+		case notificationchannel.FieldSMTPPort:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field smtp_port", values[i])
+			} else if value.Valid {
+				_m.SMTPPort = int(value.Int64)
+			}
+		case notificationchannel.FieldSMTPSecurity:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field smtp_security", values[i])
+			} else if value.Valid {
+				_m.SMTPSecurity = value.String
+			}
+		case notificationchannel.FieldSMTPUsername:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field smtp_username", values[i])
+			} else if value.Valid {
+				_m.SMTPUsername = value.String
+			}
+		case notificationchannel.FieldMailFrom:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field mail_from", values[i])
+			} else if value.Valid {
+				_m.MailFrom = value.String
+			}
+		case notificationchannel.FieldMailTo:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field mail_to", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.MailTo); err != nil {
+					return fmt.Errorf("unmarshal field mail_to: %w", err)
+				}
+			}
 		case notificationchannel.FieldSecret:
 			if value, ok := values[i].(*[]byte); !ok {
 				return fmt.Errorf("unexpected type %T for field secret", values[i])
@@ -198,6 +249,24 @@ func (_m *NotificationChannel) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("url=")
 	builder.WriteString(_m.URL)
+	builder.WriteString(", ")
+	builder.WriteString("smtp_host=")
+	builder.WriteString(_m.SMTPHost)
+	builder.WriteString(", ")
+	builder.WriteString("smtp_port=")
+	builder.WriteString(fmt.Sprintf("%v", _m.SMTPPort))
+	builder.WriteString(", ")
+	builder.WriteString("smtp_security=")
+	builder.WriteString(_m.SMTPSecurity)
+	builder.WriteString(", ")
+	builder.WriteString("smtp_username=")
+	builder.WriteString(_m.SMTPUsername)
+	builder.WriteString(", ")
+	builder.WriteString("mail_from=")
+	builder.WriteString(_m.MailFrom)
+	builder.WriteString(", ")
+	builder.WriteString("mail_to=")
+	builder.WriteString(fmt.Sprintf("%v", _m.MailTo))
 	builder.WriteString(", ")
 	builder.WriteString("secret=<sensitive>")
 	builder.WriteByte(')')

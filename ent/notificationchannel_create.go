@@ -132,6 +132,82 @@ func (_c *NotificationChannelCreate) SetNillableURL(v *string) *NotificationChan
 	return _c
 }
 
+// SetSMTPHost sets the "smtp_host" field.
+func (_c *NotificationChannelCreate) SetSMTPHost(v string) *NotificationChannelCreate {
+	_c.mutation.SetSMTPHost(v)
+	return _c
+}
+
+// SetNillableSMTPHost sets the "smtp_host" field if the given value is not nil.
+func (_c *NotificationChannelCreate) SetNillableSMTPHost(v *string) *NotificationChannelCreate {
+	if v != nil {
+		_c.SetSMTPHost(*v)
+	}
+	return _c
+}
+
+// SetSMTPPort sets the "smtp_port" field.
+func (_c *NotificationChannelCreate) SetSMTPPort(v int) *NotificationChannelCreate {
+	_c.mutation.SetSMTPPort(v)
+	return _c
+}
+
+// SetNillableSMTPPort sets the "smtp_port" field if the given value is not nil.
+func (_c *NotificationChannelCreate) SetNillableSMTPPort(v *int) *NotificationChannelCreate {
+	if v != nil {
+		_c.SetSMTPPort(*v)
+	}
+	return _c
+}
+
+// SetSMTPSecurity sets the "smtp_security" field.
+func (_c *NotificationChannelCreate) SetSMTPSecurity(v string) *NotificationChannelCreate {
+	_c.mutation.SetSMTPSecurity(v)
+	return _c
+}
+
+// SetNillableSMTPSecurity sets the "smtp_security" field if the given value is not nil.
+func (_c *NotificationChannelCreate) SetNillableSMTPSecurity(v *string) *NotificationChannelCreate {
+	if v != nil {
+		_c.SetSMTPSecurity(*v)
+	}
+	return _c
+}
+
+// SetSMTPUsername sets the "smtp_username" field.
+func (_c *NotificationChannelCreate) SetSMTPUsername(v string) *NotificationChannelCreate {
+	_c.mutation.SetSMTPUsername(v)
+	return _c
+}
+
+// SetNillableSMTPUsername sets the "smtp_username" field if the given value is not nil.
+func (_c *NotificationChannelCreate) SetNillableSMTPUsername(v *string) *NotificationChannelCreate {
+	if v != nil {
+		_c.SetSMTPUsername(*v)
+	}
+	return _c
+}
+
+// SetMailFrom sets the "mail_from" field.
+func (_c *NotificationChannelCreate) SetMailFrom(v string) *NotificationChannelCreate {
+	_c.mutation.SetMailFrom(v)
+	return _c
+}
+
+// SetNillableMailFrom sets the "mail_from" field if the given value is not nil.
+func (_c *NotificationChannelCreate) SetNillableMailFrom(v *string) *NotificationChannelCreate {
+	if v != nil {
+		_c.SetMailFrom(*v)
+	}
+	return _c
+}
+
+// SetMailTo sets the "mail_to" field.
+func (_c *NotificationChannelCreate) SetMailTo(v []string) *NotificationChannelCreate {
+	_c.mutation.SetMailTo(v)
+	return _c
+}
+
 // SetSecret sets the "secret" field.
 func (_c *NotificationChannelCreate) SetSecret(v []byte) *NotificationChannelCreate {
 	_c.mutation.SetSecret(v)
@@ -201,6 +277,26 @@ func (_c *NotificationChannelCreate) defaults() {
 		v := notificationchannel.DefaultURL
 		_c.mutation.SetURL(v)
 	}
+	if _, ok := _c.mutation.SMTPHost(); !ok {
+		v := notificationchannel.DefaultSMTPHost
+		_c.mutation.SetSMTPHost(v)
+	}
+	if _, ok := _c.mutation.SMTPPort(); !ok {
+		v := notificationchannel.DefaultSMTPPort
+		_c.mutation.SetSMTPPort(v)
+	}
+	if _, ok := _c.mutation.SMTPSecurity(); !ok {
+		v := notificationchannel.DefaultSMTPSecurity
+		_c.mutation.SetSMTPSecurity(v)
+	}
+	if _, ok := _c.mutation.SMTPUsername(); !ok {
+		v := notificationchannel.DefaultSMTPUsername
+		_c.mutation.SetSMTPUsername(v)
+	}
+	if _, ok := _c.mutation.MailFrom(); !ok {
+		v := notificationchannel.DefaultMailFrom
+		_c.mutation.SetMailFrom(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -245,6 +341,41 @@ func (_c *NotificationChannelCreate) check() error {
 	if v, ok := _c.mutation.URL(); ok {
 		if err := notificationchannel.URLValidator(v); err != nil {
 			return &ValidationError{Name: "url", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.url": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SMTPHost(); !ok {
+		return &ValidationError{Name: "smtp_host", err: errors.New(`ent: missing required field "NotificationChannel.smtp_host"`)}
+	}
+	if v, ok := _c.mutation.SMTPHost(); ok {
+		if err := notificationchannel.SMTPHostValidator(v); err != nil {
+			return &ValidationError{Name: "smtp_host", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.smtp_host": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SMTPPort(); !ok {
+		return &ValidationError{Name: "smtp_port", err: errors.New(`ent: missing required field "NotificationChannel.smtp_port"`)}
+	}
+	if _, ok := _c.mutation.SMTPSecurity(); !ok {
+		return &ValidationError{Name: "smtp_security", err: errors.New(`ent: missing required field "NotificationChannel.smtp_security"`)}
+	}
+	if v, ok := _c.mutation.SMTPSecurity(); ok {
+		if err := notificationchannel.SMTPSecurityValidator(v); err != nil {
+			return &ValidationError{Name: "smtp_security", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.smtp_security": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.SMTPUsername(); !ok {
+		return &ValidationError{Name: "smtp_username", err: errors.New(`ent: missing required field "NotificationChannel.smtp_username"`)}
+	}
+	if v, ok := _c.mutation.SMTPUsername(); ok {
+		if err := notificationchannel.SMTPUsernameValidator(v); err != nil {
+			return &ValidationError{Name: "smtp_username", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.smtp_username": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.MailFrom(); !ok {
+		return &ValidationError{Name: "mail_from", err: errors.New(`ent: missing required field "NotificationChannel.mail_from"`)}
+	}
+	if v, ok := _c.mutation.MailFrom(); ok {
+		if err := notificationchannel.MailFromValidator(v); err != nil {
+			return &ValidationError{Name: "mail_from", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.mail_from": %w`, err)}
 		}
 	}
 	return nil
@@ -309,6 +440,30 @@ func (_c *NotificationChannelCreate) createSpec() (*NotificationChannel, *sqlgra
 	if value, ok := _c.mutation.URL(); ok {
 		_spec.SetField(notificationchannel.FieldURL, field.TypeString, value)
 		_node.URL = value
+	}
+	if value, ok := _c.mutation.SMTPHost(); ok {
+		_spec.SetField(notificationchannel.FieldSMTPHost, field.TypeString, value)
+		_node.SMTPHost = value
+	}
+	if value, ok := _c.mutation.SMTPPort(); ok {
+		_spec.SetField(notificationchannel.FieldSMTPPort, field.TypeInt, value)
+		_node.SMTPPort = value
+	}
+	if value, ok := _c.mutation.SMTPSecurity(); ok {
+		_spec.SetField(notificationchannel.FieldSMTPSecurity, field.TypeString, value)
+		_node.SMTPSecurity = value
+	}
+	if value, ok := _c.mutation.SMTPUsername(); ok {
+		_spec.SetField(notificationchannel.FieldSMTPUsername, field.TypeString, value)
+		_node.SMTPUsername = value
+	}
+	if value, ok := _c.mutation.MailFrom(); ok {
+		_spec.SetField(notificationchannel.FieldMailFrom, field.TypeString, value)
+		_node.MailFrom = value
+	}
+	if value, ok := _c.mutation.MailTo(); ok {
+		_spec.SetField(notificationchannel.FieldMailTo, field.TypeJSON, value)
+		_node.MailTo = value
 	}
 	if value, ok := _c.mutation.Secret(); ok {
 		_spec.SetField(notificationchannel.FieldSecret, field.TypeBytes, value)
@@ -471,6 +626,90 @@ func (u *NotificationChannelUpsert) SetURL(v string) *NotificationChannelUpsert 
 // UpdateURL sets the "url" field to the value that was provided on create.
 func (u *NotificationChannelUpsert) UpdateURL() *NotificationChannelUpsert {
 	u.SetExcluded(notificationchannel.FieldURL)
+	return u
+}
+
+// SetSMTPHost sets the "smtp_host" field.
+func (u *NotificationChannelUpsert) SetSMTPHost(v string) *NotificationChannelUpsert {
+	u.Set(notificationchannel.FieldSMTPHost, v)
+	return u
+}
+
+// UpdateSMTPHost sets the "smtp_host" field to the value that was provided on create.
+func (u *NotificationChannelUpsert) UpdateSMTPHost() *NotificationChannelUpsert {
+	u.SetExcluded(notificationchannel.FieldSMTPHost)
+	return u
+}
+
+// SetSMTPPort sets the "smtp_port" field.
+func (u *NotificationChannelUpsert) SetSMTPPort(v int) *NotificationChannelUpsert {
+	u.Set(notificationchannel.FieldSMTPPort, v)
+	return u
+}
+
+// UpdateSMTPPort sets the "smtp_port" field to the value that was provided on create.
+func (u *NotificationChannelUpsert) UpdateSMTPPort() *NotificationChannelUpsert {
+	u.SetExcluded(notificationchannel.FieldSMTPPort)
+	return u
+}
+
+// AddSMTPPort adds v to the "smtp_port" field.
+func (u *NotificationChannelUpsert) AddSMTPPort(v int) *NotificationChannelUpsert {
+	u.Add(notificationchannel.FieldSMTPPort, v)
+	return u
+}
+
+// SetSMTPSecurity sets the "smtp_security" field.
+func (u *NotificationChannelUpsert) SetSMTPSecurity(v string) *NotificationChannelUpsert {
+	u.Set(notificationchannel.FieldSMTPSecurity, v)
+	return u
+}
+
+// UpdateSMTPSecurity sets the "smtp_security" field to the value that was provided on create.
+func (u *NotificationChannelUpsert) UpdateSMTPSecurity() *NotificationChannelUpsert {
+	u.SetExcluded(notificationchannel.FieldSMTPSecurity)
+	return u
+}
+
+// SetSMTPUsername sets the "smtp_username" field.
+func (u *NotificationChannelUpsert) SetSMTPUsername(v string) *NotificationChannelUpsert {
+	u.Set(notificationchannel.FieldSMTPUsername, v)
+	return u
+}
+
+// UpdateSMTPUsername sets the "smtp_username" field to the value that was provided on create.
+func (u *NotificationChannelUpsert) UpdateSMTPUsername() *NotificationChannelUpsert {
+	u.SetExcluded(notificationchannel.FieldSMTPUsername)
+	return u
+}
+
+// SetMailFrom sets the "mail_from" field.
+func (u *NotificationChannelUpsert) SetMailFrom(v string) *NotificationChannelUpsert {
+	u.Set(notificationchannel.FieldMailFrom, v)
+	return u
+}
+
+// UpdateMailFrom sets the "mail_from" field to the value that was provided on create.
+func (u *NotificationChannelUpsert) UpdateMailFrom() *NotificationChannelUpsert {
+	u.SetExcluded(notificationchannel.FieldMailFrom)
+	return u
+}
+
+// SetMailTo sets the "mail_to" field.
+func (u *NotificationChannelUpsert) SetMailTo(v []string) *NotificationChannelUpsert {
+	u.Set(notificationchannel.FieldMailTo, v)
+	return u
+}
+
+// UpdateMailTo sets the "mail_to" field to the value that was provided on create.
+func (u *NotificationChannelUpsert) UpdateMailTo() *NotificationChannelUpsert {
+	u.SetExcluded(notificationchannel.FieldMailTo)
+	return u
+}
+
+// ClearMailTo clears the value of the "mail_to" field.
+func (u *NotificationChannelUpsert) ClearMailTo() *NotificationChannelUpsert {
+	u.SetNull(notificationchannel.FieldMailTo)
 	return u
 }
 
@@ -660,6 +899,104 @@ func (u *NotificationChannelUpsertOne) SetURL(v string) *NotificationChannelUpse
 func (u *NotificationChannelUpsertOne) UpdateURL() *NotificationChannelUpsertOne {
 	return u.Update(func(s *NotificationChannelUpsert) {
 		s.UpdateURL()
+	})
+}
+
+// SetSMTPHost sets the "smtp_host" field.
+func (u *NotificationChannelUpsertOne) SetSMTPHost(v string) *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.SetSMTPHost(v)
+	})
+}
+
+// UpdateSMTPHost sets the "smtp_host" field to the value that was provided on create.
+func (u *NotificationChannelUpsertOne) UpdateSMTPHost() *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.UpdateSMTPHost()
+	})
+}
+
+// SetSMTPPort sets the "smtp_port" field.
+func (u *NotificationChannelUpsertOne) SetSMTPPort(v int) *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.SetSMTPPort(v)
+	})
+}
+
+// AddSMTPPort adds v to the "smtp_port" field.
+func (u *NotificationChannelUpsertOne) AddSMTPPort(v int) *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.AddSMTPPort(v)
+	})
+}
+
+// UpdateSMTPPort sets the "smtp_port" field to the value that was provided on create.
+func (u *NotificationChannelUpsertOne) UpdateSMTPPort() *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.UpdateSMTPPort()
+	})
+}
+
+// SetSMTPSecurity sets the "smtp_security" field.
+func (u *NotificationChannelUpsertOne) SetSMTPSecurity(v string) *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.SetSMTPSecurity(v)
+	})
+}
+
+// UpdateSMTPSecurity sets the "smtp_security" field to the value that was provided on create.
+func (u *NotificationChannelUpsertOne) UpdateSMTPSecurity() *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.UpdateSMTPSecurity()
+	})
+}
+
+// SetSMTPUsername sets the "smtp_username" field.
+func (u *NotificationChannelUpsertOne) SetSMTPUsername(v string) *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.SetSMTPUsername(v)
+	})
+}
+
+// UpdateSMTPUsername sets the "smtp_username" field to the value that was provided on create.
+func (u *NotificationChannelUpsertOne) UpdateSMTPUsername() *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.UpdateSMTPUsername()
+	})
+}
+
+// SetMailFrom sets the "mail_from" field.
+func (u *NotificationChannelUpsertOne) SetMailFrom(v string) *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.SetMailFrom(v)
+	})
+}
+
+// UpdateMailFrom sets the "mail_from" field to the value that was provided on create.
+func (u *NotificationChannelUpsertOne) UpdateMailFrom() *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.UpdateMailFrom()
+	})
+}
+
+// SetMailTo sets the "mail_to" field.
+func (u *NotificationChannelUpsertOne) SetMailTo(v []string) *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.SetMailTo(v)
+	})
+}
+
+// UpdateMailTo sets the "mail_to" field to the value that was provided on create.
+func (u *NotificationChannelUpsertOne) UpdateMailTo() *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.UpdateMailTo()
+	})
+}
+
+// ClearMailTo clears the value of the "mail_to" field.
+func (u *NotificationChannelUpsertOne) ClearMailTo() *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.ClearMailTo()
 	})
 }
 
@@ -1018,6 +1355,104 @@ func (u *NotificationChannelUpsertBulk) SetURL(v string) *NotificationChannelUps
 func (u *NotificationChannelUpsertBulk) UpdateURL() *NotificationChannelUpsertBulk {
 	return u.Update(func(s *NotificationChannelUpsert) {
 		s.UpdateURL()
+	})
+}
+
+// SetSMTPHost sets the "smtp_host" field.
+func (u *NotificationChannelUpsertBulk) SetSMTPHost(v string) *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.SetSMTPHost(v)
+	})
+}
+
+// UpdateSMTPHost sets the "smtp_host" field to the value that was provided on create.
+func (u *NotificationChannelUpsertBulk) UpdateSMTPHost() *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.UpdateSMTPHost()
+	})
+}
+
+// SetSMTPPort sets the "smtp_port" field.
+func (u *NotificationChannelUpsertBulk) SetSMTPPort(v int) *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.SetSMTPPort(v)
+	})
+}
+
+// AddSMTPPort adds v to the "smtp_port" field.
+func (u *NotificationChannelUpsertBulk) AddSMTPPort(v int) *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.AddSMTPPort(v)
+	})
+}
+
+// UpdateSMTPPort sets the "smtp_port" field to the value that was provided on create.
+func (u *NotificationChannelUpsertBulk) UpdateSMTPPort() *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.UpdateSMTPPort()
+	})
+}
+
+// SetSMTPSecurity sets the "smtp_security" field.
+func (u *NotificationChannelUpsertBulk) SetSMTPSecurity(v string) *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.SetSMTPSecurity(v)
+	})
+}
+
+// UpdateSMTPSecurity sets the "smtp_security" field to the value that was provided on create.
+func (u *NotificationChannelUpsertBulk) UpdateSMTPSecurity() *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.UpdateSMTPSecurity()
+	})
+}
+
+// SetSMTPUsername sets the "smtp_username" field.
+func (u *NotificationChannelUpsertBulk) SetSMTPUsername(v string) *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.SetSMTPUsername(v)
+	})
+}
+
+// UpdateSMTPUsername sets the "smtp_username" field to the value that was provided on create.
+func (u *NotificationChannelUpsertBulk) UpdateSMTPUsername() *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.UpdateSMTPUsername()
+	})
+}
+
+// SetMailFrom sets the "mail_from" field.
+func (u *NotificationChannelUpsertBulk) SetMailFrom(v string) *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.SetMailFrom(v)
+	})
+}
+
+// UpdateMailFrom sets the "mail_from" field to the value that was provided on create.
+func (u *NotificationChannelUpsertBulk) UpdateMailFrom() *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.UpdateMailFrom()
+	})
+}
+
+// SetMailTo sets the "mail_to" field.
+func (u *NotificationChannelUpsertBulk) SetMailTo(v []string) *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.SetMailTo(v)
+	})
+}
+
+// UpdateMailTo sets the "mail_to" field to the value that was provided on create.
+func (u *NotificationChannelUpsertBulk) UpdateMailTo() *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.UpdateMailTo()
+	})
+}
+
+// ClearMailTo clears the value of the "mail_to" field.
+func (u *NotificationChannelUpsertBulk) ClearMailTo() *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.ClearMailTo()
 	})
 }
 

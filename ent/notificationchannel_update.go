@@ -10,6 +10,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 	"entgo.io/ent/dialect/sql/sqlgraph"
+	"entgo.io/ent/dialect/sql/sqljson"
 	"entgo.io/ent/schema/field"
 	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
@@ -147,6 +148,101 @@ func (_u *NotificationChannelUpdate) SetNillableURL(v *string) *NotificationChan
 	return _u
 }
 
+// SetSMTPHost sets the "smtp_host" field.
+func (_u *NotificationChannelUpdate) SetSMTPHost(v string) *NotificationChannelUpdate {
+	_u.mutation.SetSMTPHost(v)
+	return _u
+}
+
+// SetNillableSMTPHost sets the "smtp_host" field if the given value is not nil.
+func (_u *NotificationChannelUpdate) SetNillableSMTPHost(v *string) *NotificationChannelUpdate {
+	if v != nil {
+		_u.SetSMTPHost(*v)
+	}
+	return _u
+}
+
+// SetSMTPPort sets the "smtp_port" field.
+func (_u *NotificationChannelUpdate) SetSMTPPort(v int) *NotificationChannelUpdate {
+	_u.mutation.ResetSMTPPort()
+	_u.mutation.SetSMTPPort(v)
+	return _u
+}
+
+// SetNillableSMTPPort sets the "smtp_port" field if the given value is not nil.
+func (_u *NotificationChannelUpdate) SetNillableSMTPPort(v *int) *NotificationChannelUpdate {
+	if v != nil {
+		_u.SetSMTPPort(*v)
+	}
+	return _u
+}
+
+// AddSMTPPort adds value to the "smtp_port" field.
+func (_u *NotificationChannelUpdate) AddSMTPPort(v int) *NotificationChannelUpdate {
+	_u.mutation.AddSMTPPort(v)
+	return _u
+}
+
+// SetSMTPSecurity sets the "smtp_security" field.
+func (_u *NotificationChannelUpdate) SetSMTPSecurity(v string) *NotificationChannelUpdate {
+	_u.mutation.SetSMTPSecurity(v)
+	return _u
+}
+
+// SetNillableSMTPSecurity sets the "smtp_security" field if the given value is not nil.
+func (_u *NotificationChannelUpdate) SetNillableSMTPSecurity(v *string) *NotificationChannelUpdate {
+	if v != nil {
+		_u.SetSMTPSecurity(*v)
+	}
+	return _u
+}
+
+// SetSMTPUsername sets the "smtp_username" field.
+func (_u *NotificationChannelUpdate) SetSMTPUsername(v string) *NotificationChannelUpdate {
+	_u.mutation.SetSMTPUsername(v)
+	return _u
+}
+
+// SetNillableSMTPUsername sets the "smtp_username" field if the given value is not nil.
+func (_u *NotificationChannelUpdate) SetNillableSMTPUsername(v *string) *NotificationChannelUpdate {
+	if v != nil {
+		_u.SetSMTPUsername(*v)
+	}
+	return _u
+}
+
+// SetMailFrom sets the "mail_from" field.
+func (_u *NotificationChannelUpdate) SetMailFrom(v string) *NotificationChannelUpdate {
+	_u.mutation.SetMailFrom(v)
+	return _u
+}
+
+// SetNillableMailFrom sets the "mail_from" field if the given value is not nil.
+func (_u *NotificationChannelUpdate) SetNillableMailFrom(v *string) *NotificationChannelUpdate {
+	if v != nil {
+		_u.SetMailFrom(*v)
+	}
+	return _u
+}
+
+// SetMailTo sets the "mail_to" field.
+func (_u *NotificationChannelUpdate) SetMailTo(v []string) *NotificationChannelUpdate {
+	_u.mutation.SetMailTo(v)
+	return _u
+}
+
+// AppendMailTo appends value to the "mail_to" field.
+func (_u *NotificationChannelUpdate) AppendMailTo(v []string) *NotificationChannelUpdate {
+	_u.mutation.AppendMailTo(v)
+	return _u
+}
+
+// ClearMailTo clears the value of the "mail_to" field.
+func (_u *NotificationChannelUpdate) ClearMailTo() *NotificationChannelUpdate {
+	_u.mutation.ClearMailTo()
+	return _u
+}
+
 // SetSecret sets the "secret" field.
 func (_u *NotificationChannelUpdate) SetSecret(v []byte) *NotificationChannelUpdate {
 	_u.mutation.SetSecret(v)
@@ -217,6 +313,26 @@ func (_u *NotificationChannelUpdate) check() error {
 			return &ValidationError{Name: "url", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.url": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SMTPHost(); ok {
+		if err := notificationchannel.SMTPHostValidator(v); err != nil {
+			return &ValidationError{Name: "smtp_host", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.smtp_host": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SMTPSecurity(); ok {
+		if err := notificationchannel.SMTPSecurityValidator(v); err != nil {
+			return &ValidationError{Name: "smtp_security", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.smtp_security": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SMTPUsername(); ok {
+		if err := notificationchannel.SMTPUsernameValidator(v); err != nil {
+			return &ValidationError{Name: "smtp_username", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.smtp_username": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.MailFrom(); ok {
+		if err := notificationchannel.MailFromValidator(v); err != nil {
+			return &ValidationError{Name: "mail_from", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.mail_from": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -267,6 +383,35 @@ func (_u *NotificationChannelUpdate) sqlSave(ctx context.Context) (_node int, er
 	}
 	if value, ok := _u.mutation.URL(); ok {
 		_spec.SetField(notificationchannel.FieldURL, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SMTPHost(); ok {
+		_spec.SetField(notificationchannel.FieldSMTPHost, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SMTPPort(); ok {
+		_spec.SetField(notificationchannel.FieldSMTPPort, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedSMTPPort(); ok {
+		_spec.AddField(notificationchannel.FieldSMTPPort, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.SMTPSecurity(); ok {
+		_spec.SetField(notificationchannel.FieldSMTPSecurity, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SMTPUsername(); ok {
+		_spec.SetField(notificationchannel.FieldSMTPUsername, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.MailFrom(); ok {
+		_spec.SetField(notificationchannel.FieldMailFrom, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.MailTo(); ok {
+		_spec.SetField(notificationchannel.FieldMailTo, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedMailTo(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, notificationchannel.FieldMailTo, value)
+		})
+	}
+	if _u.mutation.MailToCleared() {
+		_spec.ClearField(notificationchannel.FieldMailTo, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.Secret(); ok {
 		_spec.SetField(notificationchannel.FieldSecret, field.TypeBytes, value)
@@ -414,6 +559,101 @@ func (_u *NotificationChannelUpdateOne) SetNillableURL(v *string) *NotificationC
 	return _u
 }
 
+// SetSMTPHost sets the "smtp_host" field.
+func (_u *NotificationChannelUpdateOne) SetSMTPHost(v string) *NotificationChannelUpdateOne {
+	_u.mutation.SetSMTPHost(v)
+	return _u
+}
+
+// SetNillableSMTPHost sets the "smtp_host" field if the given value is not nil.
+func (_u *NotificationChannelUpdateOne) SetNillableSMTPHost(v *string) *NotificationChannelUpdateOne {
+	if v != nil {
+		_u.SetSMTPHost(*v)
+	}
+	return _u
+}
+
+// SetSMTPPort sets the "smtp_port" field.
+func (_u *NotificationChannelUpdateOne) SetSMTPPort(v int) *NotificationChannelUpdateOne {
+	_u.mutation.ResetSMTPPort()
+	_u.mutation.SetSMTPPort(v)
+	return _u
+}
+
+// SetNillableSMTPPort sets the "smtp_port" field if the given value is not nil.
+func (_u *NotificationChannelUpdateOne) SetNillableSMTPPort(v *int) *NotificationChannelUpdateOne {
+	if v != nil {
+		_u.SetSMTPPort(*v)
+	}
+	return _u
+}
+
+// AddSMTPPort adds value to the "smtp_port" field.
+func (_u *NotificationChannelUpdateOne) AddSMTPPort(v int) *NotificationChannelUpdateOne {
+	_u.mutation.AddSMTPPort(v)
+	return _u
+}
+
+// SetSMTPSecurity sets the "smtp_security" field.
+func (_u *NotificationChannelUpdateOne) SetSMTPSecurity(v string) *NotificationChannelUpdateOne {
+	_u.mutation.SetSMTPSecurity(v)
+	return _u
+}
+
+// SetNillableSMTPSecurity sets the "smtp_security" field if the given value is not nil.
+func (_u *NotificationChannelUpdateOne) SetNillableSMTPSecurity(v *string) *NotificationChannelUpdateOne {
+	if v != nil {
+		_u.SetSMTPSecurity(*v)
+	}
+	return _u
+}
+
+// SetSMTPUsername sets the "smtp_username" field.
+func (_u *NotificationChannelUpdateOne) SetSMTPUsername(v string) *NotificationChannelUpdateOne {
+	_u.mutation.SetSMTPUsername(v)
+	return _u
+}
+
+// SetNillableSMTPUsername sets the "smtp_username" field if the given value is not nil.
+func (_u *NotificationChannelUpdateOne) SetNillableSMTPUsername(v *string) *NotificationChannelUpdateOne {
+	if v != nil {
+		_u.SetSMTPUsername(*v)
+	}
+	return _u
+}
+
+// SetMailFrom sets the "mail_from" field.
+func (_u *NotificationChannelUpdateOne) SetMailFrom(v string) *NotificationChannelUpdateOne {
+	_u.mutation.SetMailFrom(v)
+	return _u
+}
+
+// SetNillableMailFrom sets the "mail_from" field if the given value is not nil.
+func (_u *NotificationChannelUpdateOne) SetNillableMailFrom(v *string) *NotificationChannelUpdateOne {
+	if v != nil {
+		_u.SetMailFrom(*v)
+	}
+	return _u
+}
+
+// SetMailTo sets the "mail_to" field.
+func (_u *NotificationChannelUpdateOne) SetMailTo(v []string) *NotificationChannelUpdateOne {
+	_u.mutation.SetMailTo(v)
+	return _u
+}
+
+// AppendMailTo appends value to the "mail_to" field.
+func (_u *NotificationChannelUpdateOne) AppendMailTo(v []string) *NotificationChannelUpdateOne {
+	_u.mutation.AppendMailTo(v)
+	return _u
+}
+
+// ClearMailTo clears the value of the "mail_to" field.
+func (_u *NotificationChannelUpdateOne) ClearMailTo() *NotificationChannelUpdateOne {
+	_u.mutation.ClearMailTo()
+	return _u
+}
+
 // SetSecret sets the "secret" field.
 func (_u *NotificationChannelUpdateOne) SetSecret(v []byte) *NotificationChannelUpdateOne {
 	_u.mutation.SetSecret(v)
@@ -497,6 +737,26 @@ func (_u *NotificationChannelUpdateOne) check() error {
 			return &ValidationError{Name: "url", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.url": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.SMTPHost(); ok {
+		if err := notificationchannel.SMTPHostValidator(v); err != nil {
+			return &ValidationError{Name: "smtp_host", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.smtp_host": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SMTPSecurity(); ok {
+		if err := notificationchannel.SMTPSecurityValidator(v); err != nil {
+			return &ValidationError{Name: "smtp_security", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.smtp_security": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.SMTPUsername(); ok {
+		if err := notificationchannel.SMTPUsernameValidator(v); err != nil {
+			return &ValidationError{Name: "smtp_username", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.smtp_username": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.MailFrom(); ok {
+		if err := notificationchannel.MailFromValidator(v); err != nil {
+			return &ValidationError{Name: "mail_from", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.mail_from": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -564,6 +824,35 @@ func (_u *NotificationChannelUpdateOne) sqlSave(ctx context.Context) (_node *Not
 	}
 	if value, ok := _u.mutation.URL(); ok {
 		_spec.SetField(notificationchannel.FieldURL, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SMTPHost(); ok {
+		_spec.SetField(notificationchannel.FieldSMTPHost, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SMTPPort(); ok {
+		_spec.SetField(notificationchannel.FieldSMTPPort, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedSMTPPort(); ok {
+		_spec.AddField(notificationchannel.FieldSMTPPort, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.SMTPSecurity(); ok {
+		_spec.SetField(notificationchannel.FieldSMTPSecurity, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.SMTPUsername(); ok {
+		_spec.SetField(notificationchannel.FieldSMTPUsername, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.MailFrom(); ok {
+		_spec.SetField(notificationchannel.FieldMailFrom, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.MailTo(); ok {
+		_spec.SetField(notificationchannel.FieldMailTo, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedMailTo(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, notificationchannel.FieldMailTo, value)
+		})
+	}
+	if _u.mutation.MailToCleared() {
+		_spec.ClearField(notificationchannel.FieldMailTo, field.TypeJSON)
 	}
 	if value, ok := _u.mutation.Secret(); ok {
 		_spec.SetField(notificationchannel.FieldSecret, field.TypeBytes, value)

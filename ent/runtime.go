@@ -940,6 +940,34 @@ func init() {
 	notificationchannel.DefaultURL = notificationchannelDescURL.Default.(string)
 	// notificationchannel.URLValidator is a validator for the "url" field. It is called by the builders before save.
 	notificationchannel.URLValidator = notificationchannelDescURL.Validators[0].(func(string) error)
+	// notificationchannelDescSMTPHost is the schema descriptor for smtp_host field.
+	notificationchannelDescSMTPHost := notificationchannelFields[7].Descriptor()
+	// notificationchannel.DefaultSMTPHost holds the default value on creation for the smtp_host field.
+	notificationchannel.DefaultSMTPHost = notificationchannelDescSMTPHost.Default.(string)
+	// notificationchannel.SMTPHostValidator is a validator for the "smtp_host" field. It is called by the builders before save.
+	notificationchannel.SMTPHostValidator = notificationchannelDescSMTPHost.Validators[0].(func(string) error)
+	// notificationchannelDescSMTPPort is the schema descriptor for smtp_port field.
+	notificationchannelDescSMTPPort := notificationchannelFields[8].Descriptor()
+	// notificationchannel.DefaultSMTPPort holds the default value on creation for the smtp_port field.
+	notificationchannel.DefaultSMTPPort = notificationchannelDescSMTPPort.Default.(int)
+	// notificationchannelDescSMTPSecurity is the schema descriptor for smtp_security field.
+	notificationchannelDescSMTPSecurity := notificationchannelFields[9].Descriptor()
+	// notificationchannel.DefaultSMTPSecurity holds the default value on creation for the smtp_security field.
+	notificationchannel.DefaultSMTPSecurity = notificationchannelDescSMTPSecurity.Default.(string)
+	// notificationchannel.SMTPSecurityValidator is a validator for the "smtp_security" field. It is called by the builders before save.
+	notificationchannel.SMTPSecurityValidator = notificationchannelDescSMTPSecurity.Validators[0].(func(string) error)
+	// notificationchannelDescSMTPUsername is the schema descriptor for smtp_username field.
+	notificationchannelDescSMTPUsername := notificationchannelFields[10].Descriptor()
+	// notificationchannel.DefaultSMTPUsername holds the default value on creation for the smtp_username field.
+	notificationchannel.DefaultSMTPUsername = notificationchannelDescSMTPUsername.Default.(string)
+	// notificationchannel.SMTPUsernameValidator is a validator for the "smtp_username" field. It is called by the builders before save.
+	notificationchannel.SMTPUsernameValidator = notificationchannelDescSMTPUsername.Validators[0].(func(string) error)
+	// notificationchannelDescMailFrom is the schema descriptor for mail_from field.
+	notificationchannelDescMailFrom := notificationchannelFields[11].Descriptor()
+	// notificationchannel.DefaultMailFrom holds the default value on creation for the mail_from field.
+	notificationchannel.DefaultMailFrom = notificationchannelDescMailFrom.Default.(string)
+	// notificationchannel.MailFromValidator is a validator for the "mail_from" field. It is called by the builders before save.
+	notificationchannel.MailFromValidator = notificationchannelDescMailFrom.Validators[0].(func(string) error)
 	recoverycodeMixin := schema.RecoveryCode{}.Mixin()
 	recoverycodeMixinFields0 := recoverycodeMixin[0].Fields()
 	_ = recoverycodeMixinFields0

@@ -72,6 +72,7 @@ func Funcs(now func() time.Time) template.FuncMap {
 		// name has none.
 		"unicode": unicodeName,
 		"uptime":  humanUptime,
+		"join":    strings.Join,
 		"initial": func(s string) string {
 			if s == "" {
 				return "?"

@@ -32,6 +32,18 @@ const (
 	FieldSilent = "silent"
 	// FieldURL holds the string denoting the url field in the database.
 	FieldURL = "url"
+	// FieldSMTPHost holds the string denoting the smtp_host field in the database.
+	FieldSMTPHost = "smtp_host"
+	// FieldSMTPPort holds the string denoting the smtp_port field in the database.
+	FieldSMTPPort = "smtp_port"
+	// FieldSMTPSecurity holds the string denoting the smtp_security field in the database.
+	FieldSMTPSecurity = "smtp_security"
+	// FieldSMTPUsername holds the string denoting the smtp_username field in the database.
+	FieldSMTPUsername = "smtp_username"
+	// FieldMailFrom holds the string denoting the mail_from field in the database.
+	FieldMailFrom = "mail_from"
+	// FieldMailTo holds the string denoting the mail_to field in the database.
+	FieldMailTo = "mail_to"
 	// FieldSecret holds the string denoting the secret field in the database.
 	FieldSecret = "secret"
 	// Table holds the table name of the notificationchannel in the database.
@@ -50,6 +62,12 @@ var Columns = []string{
 	FieldTopicID,
 	FieldSilent,
 	FieldURL,
+	FieldSMTPHost,
+	FieldSMTPPort,
+	FieldSMTPSecurity,
+	FieldSMTPUsername,
+	FieldMailFrom,
+	FieldMailTo,
 	FieldSecret,
 }
 
@@ -84,6 +102,24 @@ var (
 	DefaultURL string
 	// URLValidator is a validator for the "url" field. It is called by the builders before save.
 	URLValidator func(string) error
+	// DefaultSMTPHost holds the default value on creation for the "smtp_host" field.
+	DefaultSMTPHost string
+	// SMTPHostValidator is a validator for the "smtp_host" field. It is called by the builders before save.
+	SMTPHostValidator func(string) error
+	// DefaultSMTPPort holds the default value on creation for the "smtp_port" field.
+	DefaultSMTPPort int
+	// DefaultSMTPSecurity holds the default value on creation for the "smtp_security" field.
+	DefaultSMTPSecurity string
+	// SMTPSecurityValidator is a validator for the "smtp_security" field. It is called by the builders before save.
+	SMTPSecurityValidator func(string) error
+	// DefaultSMTPUsername holds the default value on creation for the "smtp_username" field.
+	DefaultSMTPUsername string
+	// SMTPUsernameValidator is a validator for the "smtp_username" field. It is called by the builders before save.
+	SMTPUsernameValidator func(string) error
+	// DefaultMailFrom holds the default value on creation for the "mail_from" field.
+	DefaultMailFrom string
+	// MailFromValidator is a validator for the "mail_from" field. It is called by the builders before save.
+	MailFromValidator func(string) error
 )
 
 // Kind defines the type for the "kind" enum field.
@@ -93,6 +129,7 @@ type Kind string
 const (
 	KindTelegram Kind = "telegram"
 	KindWebhook  Kind = "webhook"
+	KindEmail    Kind = "email"
 )
 
 func (k Kind) String() string {
@@ -102,7 +139,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindTelegram, KindWebhook:
+	case KindTelegram, KindWebhook, KindEmail:
 		return nil
 	default:
 		return fmt.Errorf("notificationchannel: invalid enum value for kind field: %q", k)
@@ -160,4 +197,29 @@ func BySilent(opts ...sql.OrderTermOption) OrderOption {
 // ByURL orders the results by the url field.
 func ByURL(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldURL, opts...).ToFunc()
+}
+
+// BySMTPHost orders the results by the smtp_host field.
+func BySMTPHost(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSMTPHost, opts...).ToFunc()
+}
+
+// BySMTPPort orders the results by the smtp_port field.
+func BySMTPPort(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSMTPPort, opts...).ToFunc()
+}
+
+// BySMTPSecurity orders the results by the smtp_security field.
+func BySMTPSecurity(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSMTPSecurity, opts...).ToFunc()
+}
+
+// BySMTPUsername orders the results by the smtp_username field.
+func BySMTPUsername(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSMTPUsername, opts...).ToFunc()
+}
+
+// ByMailFrom orders the results by the mail_from field.
+func ByMailFrom(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMailFrom, opts...).ToFunc()
 }

@@ -94,6 +94,31 @@ func URL(v string) predicate.NotificationChannel {
 	return predicate.NotificationChannel(sql.FieldEQ(FieldURL, v))
 }
 
+// SMTPHost applies equality check predicate on the "smtp_host" field. It's identical to SMTPHostEQ.
+func SMTPHost(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEQ(FieldSMTPHost, v))
+}
+
+// SMTPPort applies equality check predicate on the "smtp_port" field. It's identical to SMTPPortEQ.
+func SMTPPort(v int) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEQ(FieldSMTPPort, v))
+}
+
+// SMTPSecurity applies equality check predicate on the "smtp_security" field. It's identical to SMTPSecurityEQ.
+func SMTPSecurity(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEQ(FieldSMTPSecurity, v))
+}
+
+// SMTPUsername applies equality check predicate on the "smtp_username" field. It's identical to SMTPUsernameEQ.
+func SMTPUsername(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEQ(FieldSMTPUsername, v))
+}
+
+// MailFrom applies equality check predicate on the "mail_from" field. It's identical to MailFromEQ.
+func MailFrom(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEQ(FieldMailFrom, v))
+}
+
 // Secret applies equality check predicate on the "secret" field. It's identical to SecretEQ.
 func Secret(v []byte) predicate.NotificationChannel {
 	return predicate.NotificationChannel(sql.FieldEQ(FieldSecret, v))
@@ -427,6 +452,316 @@ func URLEqualFold(v string) predicate.NotificationChannel {
 // URLContainsFold applies the ContainsFold predicate on the "url" field.
 func URLContainsFold(v string) predicate.NotificationChannel {
 	return predicate.NotificationChannel(sql.FieldContainsFold(FieldURL, v))
+}
+
+// SMTPHostEQ applies the EQ predicate on the "smtp_host" field.
+func SMTPHostEQ(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEQ(FieldSMTPHost, v))
+}
+
+// SMTPHostNEQ applies the NEQ predicate on the "smtp_host" field.
+func SMTPHostNEQ(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldNEQ(FieldSMTPHost, v))
+}
+
+// SMTPHostIn applies the In predicate on the "smtp_host" field.
+func SMTPHostIn(vs ...string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldIn(FieldSMTPHost, vs...))
+}
+
+// SMTPHostNotIn applies the NotIn predicate on the "smtp_host" field.
+func SMTPHostNotIn(vs ...string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldNotIn(FieldSMTPHost, vs...))
+}
+
+// SMTPHostGT applies the GT predicate on the "smtp_host" field.
+func SMTPHostGT(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldGT(FieldSMTPHost, v))
+}
+
+// SMTPHostGTE applies the GTE predicate on the "smtp_host" field.
+func SMTPHostGTE(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldGTE(FieldSMTPHost, v))
+}
+
+// SMTPHostLT applies the LT predicate on the "smtp_host" field.
+func SMTPHostLT(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldLT(FieldSMTPHost, v))
+}
+
+// SMTPHostLTE applies the LTE predicate on the "smtp_host" field.
+func SMTPHostLTE(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldLTE(FieldSMTPHost, v))
+}
+
+// SMTPHostContains applies the Contains predicate on the "smtp_host" field.
+func SMTPHostContains(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldContains(FieldSMTPHost, v))
+}
+
+// SMTPHostHasPrefix applies the HasPrefix predicate on the "smtp_host" field.
+func SMTPHostHasPrefix(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldHasPrefix(FieldSMTPHost, v))
+}
+
+// SMTPHostHasSuffix applies the HasSuffix predicate on the "smtp_host" field.
+func SMTPHostHasSuffix(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldHasSuffix(FieldSMTPHost, v))
+}
+
+// SMTPHostEqualFold applies the EqualFold predicate on the "smtp_host" field.
+func SMTPHostEqualFold(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEqualFold(FieldSMTPHost, v))
+}
+
+// SMTPHostContainsFold applies the ContainsFold predicate on the "smtp_host" field.
+func SMTPHostContainsFold(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldContainsFold(FieldSMTPHost, v))
+}
+
+// SMTPPortEQ applies the EQ predicate on the "smtp_port" field.
+func SMTPPortEQ(v int) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEQ(FieldSMTPPort, v))
+}
+
+// SMTPPortNEQ applies the NEQ predicate on the "smtp_port" field.
+func SMTPPortNEQ(v int) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldNEQ(FieldSMTPPort, v))
+}
+
+// SMTPPortIn applies the In predicate on the "smtp_port" field.
+func SMTPPortIn(vs ...int) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldIn(FieldSMTPPort, vs...))
+}
+
+// SMTPPortNotIn applies the NotIn predicate on the "smtp_port" field.
+func SMTPPortNotIn(vs ...int) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldNotIn(FieldSMTPPort, vs...))
+}
+
+// SMTPPortGT applies the GT predicate on the "smtp_port" field.
+func SMTPPortGT(v int) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldGT(FieldSMTPPort, v))
+}
+
+// SMTPPortGTE applies the GTE predicate on the "smtp_port" field.
+func SMTPPortGTE(v int) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldGTE(FieldSMTPPort, v))
+}
+
+// SMTPPortLT applies the LT predicate on the "smtp_port" field.
+func SMTPPortLT(v int) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldLT(FieldSMTPPort, v))
+}
+
+// SMTPPortLTE applies the LTE predicate on the "smtp_port" field.
+func SMTPPortLTE(v int) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldLTE(FieldSMTPPort, v))
+}
+
+// SMTPSecurityEQ applies the EQ predicate on the "smtp_security" field.
+func SMTPSecurityEQ(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEQ(FieldSMTPSecurity, v))
+}
+
+// SMTPSecurityNEQ applies the NEQ predicate on the "smtp_security" field.
+func SMTPSecurityNEQ(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldNEQ(FieldSMTPSecurity, v))
+}
+
+// SMTPSecurityIn applies the In predicate on the "smtp_security" field.
+func SMTPSecurityIn(vs ...string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldIn(FieldSMTPSecurity, vs...))
+}
+
+// SMTPSecurityNotIn applies the NotIn predicate on the "smtp_security" field.
+func SMTPSecurityNotIn(vs ...string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldNotIn(FieldSMTPSecurity, vs...))
+}
+
+// SMTPSecurityGT applies the GT predicate on the "smtp_security" field.
+func SMTPSecurityGT(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldGT(FieldSMTPSecurity, v))
+}
+
+// SMTPSecurityGTE applies the GTE predicate on the "smtp_security" field.
+func SMTPSecurityGTE(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldGTE(FieldSMTPSecurity, v))
+}
+
+// SMTPSecurityLT applies the LT predicate on the "smtp_security" field.
+func SMTPSecurityLT(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldLT(FieldSMTPSecurity, v))
+}
+
+// SMTPSecurityLTE applies the LTE predicate on the "smtp_security" field.
+func SMTPSecurityLTE(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldLTE(FieldSMTPSecurity, v))
+}
+
+// SMTPSecurityContains applies the Contains predicate on the "smtp_security" field.
+func SMTPSecurityContains(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldContains(FieldSMTPSecurity, v))
+}
+
+// SMTPSecurityHasPrefix applies the HasPrefix predicate on the "smtp_security" field.
+func SMTPSecurityHasPrefix(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldHasPrefix(FieldSMTPSecurity, v))
+}
+
+// SMTPSecurityHasSuffix applies the HasSuffix predicate on the "smtp_security" field.
+func SMTPSecurityHasSuffix(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldHasSuffix(FieldSMTPSecurity, v))
+}
+
+// SMTPSecurityEqualFold applies the EqualFold predicate on the "smtp_security" field.
+func SMTPSecurityEqualFold(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEqualFold(FieldSMTPSecurity, v))
+}
+
+// SMTPSecurityContainsFold applies the ContainsFold predicate on the "smtp_security" field.
+func SMTPSecurityContainsFold(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldContainsFold(FieldSMTPSecurity, v))
+}
+
+// SMTPUsernameEQ applies the EQ predicate on the "smtp_username" field.
+func SMTPUsernameEQ(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEQ(FieldSMTPUsername, v))
+}
+
+// SMTPUsernameNEQ applies the NEQ predicate on the "smtp_username" field.
+func SMTPUsernameNEQ(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldNEQ(FieldSMTPUsername, v))
+}
+
+// SMTPUsernameIn applies the In predicate on the "smtp_username" field.
+func SMTPUsernameIn(vs ...string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldIn(FieldSMTPUsername, vs...))
+}
+
+// SMTPUsernameNotIn applies the NotIn predicate on the "smtp_username" field.
+func SMTPUsernameNotIn(vs ...string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldNotIn(FieldSMTPUsername, vs...))
+}
+
+// SMTPUsernameGT applies the GT predicate on the "smtp_username" field.
+func SMTPUsernameGT(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldGT(FieldSMTPUsername, v))
+}
+
+// SMTPUsernameGTE applies the GTE predicate on the "smtp_username" field.
+func SMTPUsernameGTE(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldGTE(FieldSMTPUsername, v))
+}
+
+// SMTPUsernameLT applies the LT predicate on the "smtp_username" field.
+func SMTPUsernameLT(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldLT(FieldSMTPUsername, v))
+}
+
+// SMTPUsernameLTE applies the LTE predicate on the "smtp_username" field.
+func SMTPUsernameLTE(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldLTE(FieldSMTPUsername, v))
+}
+
+// SMTPUsernameContains applies the Contains predicate on the "smtp_username" field.
+func SMTPUsernameContains(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldContains(FieldSMTPUsername, v))
+}
+
+// SMTPUsernameHasPrefix applies the HasPrefix predicate on the "smtp_username" field.
+func SMTPUsernameHasPrefix(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldHasPrefix(FieldSMTPUsername, v))
+}
+
+// SMTPUsernameHasSuffix applies the HasSuffix predicate on the "smtp_username" field.
+func SMTPUsernameHasSuffix(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldHasSuffix(FieldSMTPUsername, v))
+}
+
+// SMTPUsernameEqualFold applies the EqualFold predicate on the "smtp_username" field.
+func SMTPUsernameEqualFold(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEqualFold(FieldSMTPUsername, v))
+}
+
+// SMTPUsernameContainsFold applies the ContainsFold predicate on the "smtp_username" field.
+func SMTPUsernameContainsFold(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldContainsFold(FieldSMTPUsername, v))
+}
+
+// MailFromEQ applies the EQ predicate on the "mail_from" field.
+func MailFromEQ(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEQ(FieldMailFrom, v))
+}
+
+// MailFromNEQ applies the NEQ predicate on the "mail_from" field.
+func MailFromNEQ(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldNEQ(FieldMailFrom, v))
+}
+
+// MailFromIn applies the In predicate on the "mail_from" field.
+func MailFromIn(vs ...string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldIn(FieldMailFrom, vs...))
+}
+
+// MailFromNotIn applies the NotIn predicate on the "mail_from" field.
+func MailFromNotIn(vs ...string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldNotIn(FieldMailFrom, vs...))
+}
+
+// MailFromGT applies the GT predicate on the "mail_from" field.
+func MailFromGT(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldGT(FieldMailFrom, v))
+}
+
+// MailFromGTE applies the GTE predicate on the "mail_from" field.
+func MailFromGTE(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldGTE(FieldMailFrom, v))
+}
+
+// MailFromLT applies the LT predicate on the "mail_from" field.
+func MailFromLT(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldLT(FieldMailFrom, v))
+}
+
+// MailFromLTE applies the LTE predicate on the "mail_from" field.
+func MailFromLTE(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldLTE(FieldMailFrom, v))
+}
+
+// MailFromContains applies the Contains predicate on the "mail_from" field.
+func MailFromContains(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldContains(FieldMailFrom, v))
+}
+
+// MailFromHasPrefix applies the HasPrefix predicate on the "mail_from" field.
+func MailFromHasPrefix(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldHasPrefix(FieldMailFrom, v))
+}
+
+// MailFromHasSuffix applies the HasSuffix predicate on the "mail_from" field.
+func MailFromHasSuffix(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldHasSuffix(FieldMailFrom, v))
+}
+
+// MailFromEqualFold applies the EqualFold predicate on the "mail_from" field.
+func MailFromEqualFold(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEqualFold(FieldMailFrom, v))
+}
+
+// MailFromContainsFold applies the ContainsFold predicate on the "mail_from" field.
+func MailFromContainsFold(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldContainsFold(FieldMailFrom, v))
+}
+
+// MailToIsNil applies the IsNil predicate on the "mail_to" field.
+func MailToIsNil() predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldIsNull(FieldMailTo))
+}
+
+// MailToNotNil applies the NotNil predicate on the "mail_to" field.
+func MailToNotNil() predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldNotNull(FieldMailTo))
 }
 
 // SecretEQ applies the EQ predicate on the "secret" field.

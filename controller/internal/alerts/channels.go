@@ -167,6 +167,14 @@ func (c *Channels) Reload(ctx context.Context) error {
 			}
 			byID[ch.ID] = w
 			closers = append(closers, w.Close)
+		case notificationchannel.KindEmail:
+			m, err := notify.NewEmail(emailConfig(ch, secret), opts)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			byID[ch.ID] = m
+			closers = append(closers, m.Close)
 		case notificationchannel.KindTelegram:
 			cfg, ok := tokens[secret]
 			if !ok {
@@ -261,18 +269,41 @@ func (c *Channels) SendTest(ctx context.Context, id int) error {
 	return notify.SendTest(ctx, ch)
 }
 
+// emailConfig is the notify configuration of a stored email channel.
+func emailConfig(ch *ent.NotificationChannel, password string) notify.EmailConfig {
+	return notify.EmailConfig{Name: ch.Name, Host: ch.SMTPHost, Port: ch.SMTPPort, Security: ch.SMTPSecurity,
+		Username: ch.SMTPUsername, Password: password, From: ch.MailFrom, To: ch.MailTo}
+}
+
 // ChannelInput is a channel to create or change. An empty Secret keeps the
-// stored one when editing.
+// stored one when editing (for email, only while a username is set).
 type ChannelInput struct {
 	ID      int
 	Name    string
-	Kind    string // telegram or webhook
+	Kind    string // telegram, webhook or email
 	Enabled bool
 	ChatID  int64
 	TopicID int
 	Silent  bool
 	URL     string
-	Secret  string // bot token, or webhook signing secret
+	Secret  string // bot token, webhook signing secret, or SMTP password
+	// Email over SMTP.
+	SMTPHost     string
+	SMTPPort     int
+	SMTPSecurity string // starttls (default), tls or none
+	SMTPUsername string
+	MailFrom     string
+	MailTo       []string
+}
+
+func (in ChannelInput) hasEmailFields() bool {
+	return in.SMTPHost != "" || in.SMTPPort != 0 || in.SMTPSecurity != "" || in.SMTPUsername != "" || in.MailFrom != "" || len(in.MailTo) > 0
+}
+
+// emailFields maps notify.EmailConfig's field names to the input's.
+var emailFields = map[string]string{
+	"name": "name", "host": "smtp_host", "port": "smtp_port", "security": "smtp_security",
+	"username": "smtp_username", "secret": "secret", "from": "mail_from", "to": "mail_to",
 }
 
 // validate checks the input by building the channel it describes.
@@ -318,8 +349,39 @@ func (in ChannelInput) validate(haveSecret bool) error {
 		if in.ChatID != 0 || in.TopicID != 0 {
 			errs["chat_id"] = "applies only to Telegram; leave it empty"
 		}
+	case "email":
+		password := in.Secret
+		if password == "" && haveSecret && in.SMTPUsername != "" {
+			password = "stored" // keep the stored password; check the rest
+		}
+		err := notify.EmailConfig{Name: in.Name, Host: in.SMTPHost, Port: in.SMTPPort, Security: in.SMTPSecurity,
+			Username: in.SMTPUsername, Password: password, From: in.MailFrom, To: in.MailTo}.Validate()
+		if err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				field, msg, _ := strings.Cut(line, ": ")
+				name, ok := emailFields[field]
+				if !ok {
+					name = "smtp_host"
+				}
+				if name == "secret" {
+					msg = "password " + msg
+				}
+				if errs[name] == "" {
+					errs[name] = msg
+				}
+			}
+		}
+		if in.URL != "" {
+			errs["url"] = "applies only to webhooks; leave it empty"
+		}
+		if in.ChatID != 0 || in.TopicID != 0 {
+			errs["chat_id"] = "applies only to Telegram; leave it empty"
+		}
 	default:
-		errs["kind"] = "must be telegram or webhook"
+		errs["kind"] = "must be telegram, webhook or email"
+	}
+	if in.Kind != "email" && in.hasEmailFields() {
+		errs["smtp_host"] = "the SMTP settings apply only to email; leave them empty"
 	}
 	if len(errs) > 0 {
 		return errs
@@ -352,12 +414,24 @@ func (c *Channels) SaveChannel(ctx context.Context, in ChannelInput, by audit.Ac
 		return nil, err
 	}
 	var saved *ent.NotificationChannel
+	mailTo := in.MailTo
+	if mailTo == nil {
+		mailTo = []string{}
+	}
 	if existing == nil {
 		saved, err = tx.NotificationChannel.Create().SetName(in.Name).SetKind(notificationchannel.Kind(in.Kind)).
-			SetEnabled(in.Enabled).SetChatID(in.ChatID).SetTopicID(in.TopicID).SetSilent(in.Silent).SetURL(in.URL).Save(ctx)
+			SetEnabled(in.Enabled).SetChatID(in.ChatID).SetTopicID(in.TopicID).SetSilent(in.Silent).SetURL(in.URL).
+			SetSMTPHost(in.SMTPHost).SetSMTPPort(in.SMTPPort).SetSMTPSecurity(in.SMTPSecurity).SetSMTPUsername(in.SMTPUsername).
+			SetMailFrom(in.MailFrom).SetMailTo(mailTo).Save(ctx)
 	} else {
-		saved, err = tx.NotificationChannel.UpdateOneID(in.ID).SetName(in.Name).SetEnabled(in.Enabled).
-			SetChatID(in.ChatID).SetTopicID(in.TopicID).SetSilent(in.Silent).SetURL(in.URL).Save(ctx)
+		upd := tx.NotificationChannel.UpdateOneID(in.ID).SetName(in.Name).SetEnabled(in.Enabled).
+			SetChatID(in.ChatID).SetTopicID(in.TopicID).SetSilent(in.Silent).SetURL(in.URL).
+			SetSMTPHost(in.SMTPHost).SetSMTPPort(in.SMTPPort).SetSMTPSecurity(in.SMTPSecurity).SetSMTPUsername(in.SMTPUsername).
+			SetMailFrom(in.MailFrom).SetMailTo(mailTo)
+		if in.Kind == "email" && in.SMTPUsername == "" {
+			upd.ClearSecret() // no user, no password to keep
+		}
+		saved, err = upd.Save(ctx)
 	}
 	if err == nil && in.Secret != "" {
 		var sealed []byte

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"github.com/gatehousehq/gatehouse/internal/testutil/smtptest"
 	"io"
 	"mime"
 	"mime/quotedprintable"
@@ -128,9 +129,9 @@ func assertOutcomes(t *testing.T, rec *recorder, want ...Outcome) []Delivery {
 	return ds
 }
 
-func assertNoPassword(t *testing.T, srv *smtpServer) {
+func assertNoPassword(t *testing.T, srv *smtptest.Server) {
 	t.Helper()
-	raw := srv.rawBytes()
+	raw := srv.RawBytes()
 	if bytes.Contains(raw, []byte(smtpPass)) || bytes.Contains(raw, []byte(smtpBlob)) {
 		t.Errorf("the password crossed the network in the clear")
 	}
@@ -138,10 +139,10 @@ func assertNoPassword(t *testing.T, srv *smtpServer) {
 
 func TestEmailStartTLSWithAuth(t *testing.T) {
 	t.Parallel()
-	pki := newTestPKI(t)
-	srv := newSMTPServer(t, smtpOptions{tls: pki.serverTLS(t, "127.0.0.1"), user: smtpUser, pass: smtpPass})
+	pki := smtptest.NewPKI(t)
+	srv := smtptest.New(t, smtptest.Options{TLS: pki.ServerTLS(t, "127.0.0.1"), User: smtpUser, Pass: smtpPass})
 	e, rec := newTestEmail(t, EmailConfig{
-		Port: srv.port(), Username: smtpUser, Password: smtpPass, RootCAs: pki.pool,
+		Port: srv.Port(), Username: smtpUser, Password: smtpPass, RootCAs: pki.Pool(),
 		From: "Gatehouse Alerts <alerts@example.test>",
 		To:   []string{"ops@example.test", "Zoë Oncall <oncall+gh@mail.example.test>"},
 	}, Options{})
@@ -151,10 +152,10 @@ func TestEmailStartTLSWithAuth(t *testing.T) {
 	if err := e.Send(context.Background(), n); err != nil {
 		t.Fatalf("Send: %v", err)
 	}
-	if got, want := srv.verbs(), "EHLO STARTTLS EHLO(tls) AUTH(tls) MAIL(tls) RCPT(tls) RCPT(tls) DATA(tls) QUIT(tls)"; got != want {
+	if got, want := srv.Verbs(), "EHLO STARTTLS EHLO(tls) AUTH(tls) MAIL(tls) RCPT(tls) RCPT(tls) DATA(tls) QUIT(tls)"; got != want {
 		t.Errorf("commands = %s\nwant       %s", got, want)
 	}
-	cmds, msgs := srv.received()
+	cmds, msgs := srv.Received()
 	if cmds[0].Arg != "[127.0.0.1]" {
 		t.Errorf("EHLO %q, want the address literal [127.0.0.1]", cmds[0].Arg)
 	}
@@ -212,18 +213,18 @@ func TestEmailStartTLSWithAuth(t *testing.T) {
 
 func TestEmailImplicitTLS(t *testing.T) {
 	t.Parallel()
-	pki := newTestPKI(t)
-	srv := newSMTPServer(t, smtpOptions{tls: pki.serverTLS(t, "localhost"), implicitTLS: true, user: smtpUser, pass: smtpPass})
+	pki := smtptest.NewPKI(t)
+	srv := smtptest.New(t, smtptest.Options{TLS: pki.ServerTLS(t, "localhost"), ImplicitTLS: true, User: smtpUser, Pass: smtpPass})
 	e, rec := newTestEmail(t, EmailConfig{
-		Host: "localhost", Port: srv.port(), Security: EmailTLS, Username: smtpUser, Password: smtpPass, RootCAs: pki.pool,
+		Host: "localhost", Port: srv.Port(), Security: EmailTLS, Username: smtpUser, Password: smtpPass, RootCAs: pki.Pool(),
 	}, Options{})
 	if err := SendTest(context.Background(), e); err != nil {
 		t.Fatalf("SendTest: %v", err)
 	}
-	if got, want := srv.verbs(), "EHLO(tls) AUTH(tls) MAIL(tls) RCPT(tls) DATA(tls) QUIT(tls)"; got != want {
+	if got, want := srv.Verbs(), "EHLO(tls) AUTH(tls) MAIL(tls) RCPT(tls) DATA(tls) QUIT(tls)"; got != want {
 		t.Errorf("commands = %s\nwant       %s", got, want)
 	}
-	_, msgs := srv.received()
+	_, msgs := srv.Received()
 	if len(msgs) != 1 || !msgs[0].TLS || msgs[0].User != smtpUser {
 		t.Fatalf("messages = %+v", msgs)
 	}
@@ -239,14 +240,14 @@ func TestEmailPlainToLoopback(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name      string
-		opts      smtpOptions
+		opts      smtptest.Options
 		cfg       EmailConfig
 		script    map[string]string
 		wantVerbs string
 		wantUser  string
 	}{
 		{name: "relay without auth", wantVerbs: "EHLO MAIL RCPT DATA QUIT"},
-		{name: "relay with auth", opts: smtpOptions{user: smtpUser, pass: smtpPass, clearAuth: true},
+		{name: "relay with auth", opts: smtptest.Options{User: smtpUser, Pass: smtpPass, ClearAuth: true},
 			cfg: EmailConfig{Username: smtpUser, Password: smtpPass}, wantVerbs: "EHLO AUTH MAIL RCPT DATA QUIT", wantUser: smtpUser},
 		{name: "server without EHLO", script: map[string]string{"EHLO": "502 5.5.1 command not implemented"},
 			wantVerbs: "EHLO HELO MAIL RCPT DATA QUIT"},
@@ -254,12 +255,12 @@ func TestEmailPlainToLoopback(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := newSMTPServer(t, tc.opts)
+			srv := smtptest.New(t, tc.opts)
 			for verb, r := range tc.script {
-				srv.reply(verb, r)
+				srv.Reply(verb, r)
 			}
 			cfg := tc.cfg
-			cfg.Port, cfg.Security = srv.port(), EmailPlain
+			cfg.Port, cfg.Security = srv.Port(), EmailPlain
 			e, rec := newTestEmail(t, cfg, Options{})
 			// Lines that are or start with a dot must survive the DATA
 			// terminator.
@@ -268,10 +269,10 @@ func TestEmailPlainToLoopback(t *testing.T) {
 			if err := e.Send(context.Background(), n); err != nil {
 				t.Fatalf("Send: %v", err)
 			}
-			if got := srv.verbs(); got != tc.wantVerbs {
+			if got := srv.Verbs(); got != tc.wantVerbs {
 				t.Errorf("commands = %s, want %s", got, tc.wantVerbs)
 			}
-			_, msgs := srv.received()
+			_, msgs := srv.Received()
 			if len(msgs) != 1 || msgs[0].TLS || msgs[0].User != tc.wantUser {
 				t.Fatalf("messages = %+v", msgs)
 			}
@@ -320,11 +321,11 @@ func TestEmailServerReplies(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := newSMTPServer(t, smtpOptions{})
+			srv := smtptest.New(t, smtptest.Options{})
 			for _, s := range tc.script {
-				srv.reply(s[0], s[1])
+				srv.Reply(s[0], s[1])
 			}
-			e, rec := newTestEmail(t, EmailConfig{Port: srv.port(), Security: EmailPlain}, Options{MaxAttempts: tc.attempts})
+			e, rec := newTestEmail(t, EmailConfig{Port: srv.Port(), Security: EmailPlain}, Options{MaxAttempts: tc.attempts})
 			err := e.Send(context.Background(), firing("inc-4"))
 			final := tc.outcomes[len(tc.outcomes)-1]
 			if (err == nil) != (final == OutcomeDelivered) {
@@ -337,14 +338,14 @@ func TestEmailServerReplies(t *testing.T) {
 			if n := len([]rune(ds[0].Error)); n > maxErrorText || strings.ContainsAny(ds[0].Error, "\x1b\r\n") {
 				t.Errorf("error of %d runes is too long or has control characters: %q", n, ds[0].Error)
 			}
-			if got := srv.sessionCount(); got != len(tc.outcomes) {
+			if got := srv.SessionCount(); got != len(tc.outcomes) {
 				t.Errorf("connections = %d, want one per attempt (%d)", got, len(tc.outcomes))
 			}
-			verbs := srv.verbs()
+			verbs := srv.Verbs()
 			if first, _, _ := strings.Cut(verbs+" EHLO", " EHLO"); tc.wantVerbs != "" && first != tc.wantVerbs {
 				t.Errorf("first session commands = %s, want %s (all: %s)", first, tc.wantVerbs, verbs)
 			}
-			if _, msgs := srv.received(); len(msgs) != tc.messages {
+			if _, msgs := srv.Received(); len(msgs) != tc.messages {
 				t.Errorf("messages = %d, want %d", len(msgs), tc.messages)
 			}
 		})
@@ -365,12 +366,12 @@ func TestEmailAuthRefused(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			pki := newTestPKI(t)
-			srv := newSMTPServer(t, smtpOptions{tls: pki.serverTLS(t, "127.0.0.1"), user: smtpUser, pass: smtpPass})
+			pki := smtptest.NewPKI(t)
+			srv := smtptest.New(t, smtptest.Options{TLS: pki.ServerTLS(t, "127.0.0.1"), User: smtpUser, Pass: smtpPass})
 			if tc.script != "" {
-				srv.reply("AUTH", tc.script)
+				srv.Reply("AUTH", tc.script)
 			}
-			e, rec := newTestEmail(t, EmailConfig{Port: srv.port(), Username: smtpUser, Password: tc.pass, RootCAs: pki.pool}, Options{})
+			e, rec := newTestEmail(t, EmailConfig{Port: srv.Port(), Username: smtpUser, Password: tc.pass, RootCAs: pki.Pool()}, Options{})
 			err := e.Send(context.Background(), firing("inc-5"))
 			if err == nil || !strings.Contains(err.Error(), "the server refused the username or password (535 5.7.8") {
 				t.Fatalf("Send = %v, want the refused-credentials error", err)
@@ -379,7 +380,7 @@ func TestEmailAuthRefused(t *testing.T) {
 				t.Errorf("error repeats the password: %q", err)
 			}
 			assertOutcomes(t, rec, OutcomeFailed)
-			if got, want := srv.verbs(), "EHLO STARTTLS EHLO(tls) AUTH(tls) *(tls) QUIT(tls)"; got != want {
+			if got, want := srv.Verbs(), "EHLO STARTTLS EHLO(tls) AUTH(tls) *(tls) QUIT(tls)"; got != want {
 				t.Errorf("commands = %s, want %s", got, want)
 			}
 		})
@@ -388,17 +389,17 @@ func TestEmailAuthRefused(t *testing.T) {
 
 func TestEmailRequiresSTARTTLS(t *testing.T) {
 	t.Parallel()
-	pki := newTestPKI(t)
+	pki := smtptest.NewPKI(t)
 	// A server (or a man in the middle) that strips STARTTLS and would take
 	// the password in the clear.
-	srv := newSMTPServer(t, smtpOptions{tls: pki.serverTLS(t, "127.0.0.1"), noSTARTTLS: true, user: smtpUser, pass: smtpPass, clearAuth: true})
-	e, rec := newTestEmail(t, EmailConfig{Port: srv.port(), Username: smtpUser, Password: smtpPass, RootCAs: pki.pool}, Options{})
+	srv := smtptest.New(t, smtptest.Options{TLS: pki.ServerTLS(t, "127.0.0.1"), NoSTARTTLS: true, User: smtpUser, Pass: smtpPass, ClearAuth: true})
+	e, rec := newTestEmail(t, EmailConfig{Port: srv.Port(), Username: smtpUser, Password: smtpPass, RootCAs: pki.Pool()}, Options{})
 	err := e.Send(context.Background(), firing("inc-6"))
 	if err == nil || !strings.Contains(err.Error(), "the server does not offer STARTTLS") {
 		t.Fatalf("Send = %v, want the missing STARTTLS error", err)
 	}
 	assertOutcomes(t, rec, OutcomeFailed)
-	if got := srv.verbs(); got != "EHLO QUIT" {
+	if got := srv.Verbs(); got != "EHLO QUIT" {
 		t.Errorf("commands = %s, want EHLO QUIT", got)
 	}
 	assertNoPassword(t, srv)
@@ -406,13 +407,13 @@ func TestEmailRequiresSTARTTLS(t *testing.T) {
 
 func TestEmailUntrustedCertificate(t *testing.T) {
 	t.Parallel()
-	pki, other := newTestPKI(t), newTestPKI(t)
+	pki, other := smtptest.NewPKI(t), smtptest.NewPKI(t)
 	tests := []struct {
 		name      string
 		implicit  bool
-		host      string   // "" for 127.0.0.1
-		names     []string // in the server certificate
-		roots     *testPKI // trusted by the client
+		host      string        // "" for 127.0.0.1
+		names     []string      // in the server certificate
+		roots     *smtptest.PKI // trusted by the client
 		wantErr   string
 		wantVerbs string
 	}{
@@ -430,10 +431,10 @@ func TestEmailUntrustedCertificate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			srv := newSMTPServer(t, smtpOptions{tls: pki.serverTLS(t, tc.names...), implicitTLS: tc.implicit, user: smtpUser, pass: smtpPass})
-			cfg := EmailConfig{Host: tc.host, Port: srv.port(), Username: smtpUser, Password: smtpPass}
+			srv := smtptest.New(t, smtptest.Options{TLS: pki.ServerTLS(t, tc.names...), ImplicitTLS: tc.implicit, User: smtpUser, Pass: smtpPass})
+			cfg := EmailConfig{Host: tc.host, Port: srv.Port(), Username: smtpUser, Password: smtpPass}
 			if tc.roots != nil {
-				cfg.RootCAs = tc.roots.pool
+				cfg.RootCAs = tc.roots.Pool()
 			}
 			if tc.implicit {
 				cfg.Security = EmailTLS
@@ -444,7 +445,7 @@ func TestEmailUntrustedCertificate(t *testing.T) {
 				t.Fatalf("Send = %v, want %q", err, tc.wantErr)
 			}
 			assertOutcomes(t, rec, OutcomeFailed)
-			if got := srv.verbs(); got != tc.wantVerbs {
+			if got := srv.Verbs(); got != tc.wantVerbs {
 				t.Errorf("commands = %q, want %q", got, tc.wantVerbs)
 			}
 			assertNoPassword(t, srv)
@@ -481,8 +482,8 @@ func TestEmailTLSToPlainPort(t *testing.T) {
 
 func TestEmailTimeout(t *testing.T) {
 	t.Parallel()
-	srv := newSMTPServer(t, smtpOptions{silent: true})
-	e, rec := newTestEmail(t, EmailConfig{Port: srv.port(), Security: EmailPlain}, Options{Timeout: 150 * time.Millisecond, MaxAttempts: 2})
+	srv := smtptest.New(t, smtptest.Options{Silent: true})
+	e, rec := newTestEmail(t, EmailConfig{Port: srv.Port(), Security: EmailPlain}, Options{Timeout: 150 * time.Millisecond, MaxAttempts: 2})
 	err := e.Send(context.Background(), firing("inc-10"))
 	if err == nil || !strings.Contains(err.Error(), "greeting: no answer within 150ms") {
 		t.Fatalf("Send = %v, want the timeout error", err)
@@ -491,15 +492,15 @@ func TestEmailTimeout(t *testing.T) {
 	if ds[0].RetryIn <= 0 {
 		t.Errorf("retrying delivery without a wait: %+v", ds[0])
 	}
-	if got := srv.sessionCount(); got != 2 {
+	if got := srv.SessionCount(); got != 2 {
 		t.Errorf("connections = %d, want 2", got)
 	}
 }
 
 func TestEmailHeaderInjection(t *testing.T) {
 	t.Parallel()
-	srv := newSMTPServer(t, smtpOptions{})
-	e, rec := newTestEmail(t, EmailConfig{Port: srv.port(), Security: EmailPlain}, Options{})
+	srv := smtptest.New(t, smtptest.Options{})
+	e, rec := newTestEmail(t, EmailConfig{Port: srv.Port(), Security: EmailPlain}, Options{})
 	n := firing("inc-11",
 		Field{Name: "Server\r\nBcc: name@attacker.test", Value: "web-1\r\nBcc: value@attacker.test\r\n\r\nforged body"},
 		Field{Name: "Note", Value: "\nBcc: lf@attacker.test\n"})
@@ -508,7 +509,7 @@ func TestEmailHeaderInjection(t *testing.T) {
 		t.Fatalf("Send: %v", err)
 	}
 	assertOutcomes(t, rec, OutcomeDelivered)
-	_, msgs := srv.received()
+	_, msgs := srv.Received()
 	if len(msgs) != 1 || !slices.Equal(msgs[0].To, []string{"ops@example.test"}) {
 		t.Fatalf("messages = %+v, want one to ops@example.test only", msgs)
 	}
@@ -626,8 +627,8 @@ func TestEmailRefusesInvalidInput(t *testing.T) {
 	if _, err := NewEmail(EmailConfig{Name: "x", Host: "smtp://mail.example.test", Port: 587, From: "a@example.test", To: []string{"b@example.test"}}, Options{}); err == nil || !strings.Contains(err.Error(), "email channel: host:") {
 		t.Errorf("NewEmail with a bad host = %v", err)
 	}
-	srv := newSMTPServer(t, smtpOptions{})
-	e, _ := newTestEmail(t, EmailConfig{Port: srv.port(), Security: EmailPlain}, Options{})
+	srv := smtptest.New(t, smtptest.Options{})
+	e, _ := newTestEmail(t, EmailConfig{Port: srv.Port(), Security: EmailPlain}, Options{})
 	bad := firing("inc-13")
 	bad.Title = ""
 	if err := e.Enqueue(bad); err == nil || !strings.Contains(err.Error(), "title:") {

@@ -1,5 +1,5 @@
-// Package notify delivers alert notifications to Telegram chats and JSON
-// webhooks, and turns Telegram button presses and commands back into calls on
+// Package notify delivers alert notifications to Telegram chats, JSON
+// webhooks and email (SMTP), and turns Telegram button presses and commands back into calls on
 // the alerting core.
 //
 // The package holds no state of its own beyond its queues: the caller builds
@@ -240,7 +240,7 @@ type Options struct {
 	MaxAttempts int           // attempts per notification, including waits for rate limits (8)
 	RetryBase   time.Duration // first backoff after a failure, doubled each time (1s)
 	RetryMax    time.Duration // longest backoff (1m)
-	Timeout     time.Duration // per HTTP request (15s)
+	Timeout     time.Duration // per HTTP request, or per SMTP conversation (15s)
 	// ChatInterval is the least time between two Telegram messages to one
 	// chat, counted from the end of one request to the start of the next (1s).
 	ChatInterval time.Duration

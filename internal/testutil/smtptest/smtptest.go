@@ -1,4 +1,7 @@
-package notify
+// Package smtptest is an SMTP server on loopback for tests: it speaks enough
+// of RFC 5321, RFC 3207 (STARTTLS) and RFC 4954 (AUTH PLAIN) for net/smtp,
+// records what it receives and fails the test on protocol errors.
+package smtptest
 
 import (
 	"bufio"
@@ -20,14 +23,14 @@ import (
 	"time"
 )
 
-// testPKI is a certificate authority made for one test.
-type testPKI struct {
+// PKI is a certificate authority made for one test.
+type PKI struct {
 	cert *x509.Certificate
 	key  *ecdsa.PrivateKey
 	pool *x509.CertPool
 }
 
-func newTestPKI(t *testing.T) *testPKI {
+func NewPKI(t testing.TB) *PKI {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -52,12 +55,15 @@ func newTestPKI(t *testing.T) *testPKI {
 	}
 	pool := x509.NewCertPool()
 	pool.AddCert(cert)
-	return &testPKI{cert: cert, key: key, pool: pool}
+	return &PKI{cert: cert, key: key, pool: pool}
 }
 
-// serverTLS issues a server certificate for the given names (IP addresses
+// Pool holds the authority's certificate, for clients that trust it.
+func (p *PKI) Pool() *x509.CertPool { return p.pool }
+
+// ServerTLS issues a server certificate for the given names (IP addresses
 // become IP SANs) and returns a server configuration using it.
-func (p *testPKI) serverTLS(t *testing.T, names ...string) *tls.Config {
+func (p *PKI) ServerTLS(t testing.TB, names ...string) *tls.Config {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -88,24 +94,24 @@ func (p *testPKI) serverTLS(t *testing.T, names ...string) *tls.Config {
 	}
 }
 
-// smtpOptions shape a test SMTP server.
-type smtpOptions struct {
-	tls         *tls.Config // offers STARTTLS with it, or serves it from the first byte with implicitTLS
-	implicitTLS bool
-	noSTARTTLS  bool   // never offer STARTTLS, even with tls set
-	user, pass  string // accepted credentials; AUTH PLAIN is offered only when set
-	clearAuth   bool   // offer AUTH without TLS (a relay on loopback)
-	silent      bool   // accept connections and never answer
+// Options shape a test SMTP server.
+type Options struct {
+	TLS         *tls.Config // offers STARTTLS with it, or serves it from the first byte with ImplicitTLS
+	ImplicitTLS bool
+	NoSTARTTLS  bool   // never offer STARTTLS, even with TLS set
+	User, Pass  string // accepted credentials; AUTH PLAIN is offered only when set
+	ClearAuth   bool   // offer AUTH without TLS (a relay on loopback)
+	Silent      bool   // accept connections and never answer
 }
 
-// smtpCommand is one command line as received.
-type smtpCommand struct {
+// Command is one command line as received.
+type Command struct {
 	Verb string // upper case
 	Arg  string
-	TLS  bool // received over TLS
+	TLS  bool // Received over TLS
 }
 
-func (c smtpCommand) String() string {
+func (c Command) String() string {
 	s := c.Verb
 	if c.TLS {
 		s += "(tls)"
@@ -113,8 +119,8 @@ func (c smtpCommand) String() string {
 	return s
 }
 
-// smtpMessage is one accepted message.
-type smtpMessage struct {
+// Message is one accepted message.
+type Message struct {
 	From string
 	To   []string
 	Data []byte // with CRLF line ends, dot-stuffing removed
@@ -122,34 +128,34 @@ type smtpMessage struct {
 	User string // authenticated user, "" without AUTH
 }
 
-// smtpServer is an SMTP server on loopback speaking enough of RFC 5321,
+// Server is an SMTP server on loopback speaking enough of RFC 5321,
 // RFC 3207 (STARTTLS) and RFC 4954 (AUTH PLAIN) for net/smtp. It records every
 // command, every byte read from the network and every message, can be told to
 // answer a command with a scripted reply, and fails the test when the client
 // breaks the protocol: an unknown or out-of-order command, AUTH without TLS,
 // a line without CRLF, a message line over 998 bytes or with 8-bit data.
-type smtpServer struct {
-	t    *testing.T
-	opts smtpOptions
+type Server struct {
+	t    testing.TB
+	opts Options
 	ln   net.Listener
 	wg   sync.WaitGroup
 
 	mu       sync.Mutex
 	conns    map[net.Conn]struct{}
 	script   map[string][]string // verb (or "CONNECT" for the greeting, "." for the end of DATA) -> replies, used once each
-	commands []smtpCommand
-	messages []smtpMessage
+	commands []Command
+	messages []Message
 	raw      bytes.Buffer // every byte read from every connection, before TLS decryption
 	sessions int
 }
 
-func newSMTPServer(t *testing.T, opts smtpOptions) *smtpServer {
+func New(t testing.TB, opts Options) *Server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &smtpServer{t: t, opts: opts, ln: ln, conns: map[net.Conn]struct{}{}, script: map[string][]string{}}
+	s := &Server{t: t, opts: opts, ln: ln, conns: map[net.Conn]struct{}{}, script: map[string][]string{}}
 	s.wg.Add(1)
 	go s.accept()
 	t.Cleanup(func() {
@@ -164,17 +170,18 @@ func newSMTPServer(t *testing.T, opts smtpOptions) *smtpServer {
 	return s
 }
 
-func (s *smtpServer) port() int { return s.ln.Addr().(*net.TCPAddr).Port }
+// Port is the port the server listens on, on 127.0.0.1.
+func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
-// reply makes the server answer the next n uses of verb with the given
+// Reply makes the server answer the next n uses of verb with the given
 // replies, in order, instead of handling the command.
-func (s *smtpServer) reply(verb string, replies ...string) {
+func (s *Server) Reply(verb string, replies ...string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.script[verb] = append(s.script[verb], replies...)
 }
 
-func (s *smtpServer) scripted(verb string) (string, bool) {
+func (s *Server) scripted(verb string) (string, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.script[verb]
@@ -185,27 +192,30 @@ func (s *smtpServer) scripted(verb string) (string, bool) {
 	return r[0], true
 }
 
-func (s *smtpServer) received() ([]smtpCommand, []smtpMessage) {
+// Received returns the commands and the messages received so far.
+func (s *Server) Received() ([]Command, []Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]smtpCommand(nil), s.commands...), append([]smtpMessage(nil), s.messages...)
+	return append([]Command(nil), s.commands...), append([]Message(nil), s.messages...)
 }
 
-func (s *smtpServer) rawBytes() []byte {
+// RawBytes returns every byte read from the network so far, before TLS decryption.
+func (s *Server) RawBytes() []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return bytes.Clone(s.raw.Bytes())
 }
 
-func (s *smtpServer) sessionCount() int {
+// SessionCount is the number of connections served so far.
+func (s *Server) SessionCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.sessions
 }
 
-// verbs lists the commands received, with "(tls)" after those sent over TLS.
-func (s *smtpServer) verbs() string {
-	cmds, _ := s.received()
+// Verbs lists the commands received, with "(tls)" after those sent over TLS.
+func (s *Server) Verbs() string {
+	cmds, _ := s.Received()
 	out := make([]string, len(cmds))
 	for i, c := range cmds {
 		out[i] = c.String()
@@ -213,7 +223,7 @@ func (s *smtpServer) verbs() string {
 	return strings.Join(out, " ")
 }
 
-func (s *smtpServer) accept() {
+func (s *Server) accept() {
 	defer s.wg.Done()
 	for {
 		c, err := s.ln.Accept()
@@ -241,7 +251,7 @@ func (s *smtpServer) accept() {
 // recordingConn copies what it reads into the server's raw log.
 type recordingConn struct {
 	net.Conn
-	s *smtpServer
+	s *Server
 }
 
 func (c *recordingConn) Read(p []byte) (int, error) {
@@ -254,7 +264,7 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 
 // smtpSession is the state of one connection.
 type smtpSession struct {
-	s          *smtpServer
+	s          *Server
 	conn       net.Conn
 	r          *bufio.Reader
 	tls        bool
@@ -266,17 +276,17 @@ type smtpSession struct {
 	rcpts      []string
 }
 
-func (s *smtpServer) serve(c net.Conn) {
+func (s *Server) serve(c net.Conn) {
 	_ = c.SetDeadline(time.Now().Add(10 * time.Second)) // a stuck test ends
 	ss := &smtpSession{s: s, conn: c}
-	if s.opts.implicitTLS {
-		tc := tls.Server(c, s.opts.tls)
+	if s.opts.ImplicitTLS {
+		tc := tls.Server(c, s.opts.TLS)
 		if err := tc.Handshake(); err != nil {
 			return // the client refused the certificate
 		}
 		ss.conn, ss.tls = tc, true
 	}
-	if s.opts.silent {
+	if s.opts.Silent {
 		_, _ = io.Copy(io.Discard, ss.conn)
 		return
 	}
@@ -294,7 +304,7 @@ func (s *smtpServer) serve(c net.Conn) {
 		verb, arg, _ := strings.Cut(line, " ")
 		verb = strings.ToUpper(verb)
 		s.mu.Lock()
-		s.commands = append(s.commands, smtpCommand{Verb: verb, Arg: arg, TLS: ss.tls})
+		s.commands = append(s.commands, Command{Verb: verb, Arg: arg, TLS: ss.tls})
 		s.mu.Unlock()
 		if r, ok := s.scripted(verb); ok {
 			ss.send(r)
@@ -349,10 +359,10 @@ func (ss *smtpSession) handle(verb, arg string) bool {
 		ss.helo = true
 		ss.reset()
 		lines := []string{"250-mx.test greets " + arg}
-		if s.opts.tls != nil && !ss.tls && !s.opts.noSTARTTLS {
+		if s.opts.TLS != nil && !ss.tls && !s.opts.NoSTARTTLS {
 			lines = append(lines, "250-STARTTLS")
 		}
-		if s.opts.user != "" && (ss.tls || s.opts.clearAuth) {
+		if s.opts.User != "" && (ss.tls || s.opts.ClearAuth) {
 			lines = append(lines, "250-AUTH PLAIN")
 		}
 		ss.send(append(lines, "250 HELP")...)
@@ -361,7 +371,7 @@ func (ss *smtpSession) handle(verb, arg string) bool {
 		ss.reset()
 		ss.send("250 mx.test")
 	case "STARTTLS":
-		if ss.tls || s.opts.tls == nil || s.opts.noSTARTTLS {
+		if ss.tls || s.opts.TLS == nil || s.opts.NoSTARTTLS {
 			t.Errorf("smtp server: STARTTLS not offered but sent")
 			ss.send("502 5.5.1 STARTTLS not available")
 			return true
@@ -370,7 +380,7 @@ func (ss *smtpSession) handle(verb, arg string) bool {
 			t.Errorf("smtp server: data pipelined after STARTTLS")
 		}
 		ss.send("220 2.0.0 ready to start TLS")
-		tc := tls.Server(ss.conn, s.opts.tls)
+		tc := tls.Server(ss.conn, s.opts.TLS)
 		if err := tc.Handshake(); err != nil {
 			return false // the client refused the certificate
 		}
@@ -394,7 +404,7 @@ func (ss *smtpSession) handle(verb, arg string) bool {
 		case !ok || !isPath(path):
 			t.Errorf("smtp server: malformed MAIL %q", arg)
 			ss.send("501 5.5.4 syntax error")
-		case s.opts.user != "" && ss.user == "":
+		case s.opts.User != "" && ss.user == "":
 			t.Errorf("smtp server: MAIL without AUTH")
 			ss.send("530 5.7.0 authentication required")
 		default:
@@ -446,12 +456,12 @@ func (ss *smtpSession) auth(arg string) {
 	s, t := ss.s, ss.s.t
 	mech, initial, _ := strings.Cut(arg, " ")
 	switch {
-	case !ss.tls && !s.opts.clearAuth:
+	case !ss.tls && !s.opts.ClearAuth:
 		t.Errorf("smtp server: AUTH before TLS")
 		ss.send("538 5.7.11 encryption required")
 		ss.authFailed = true
 		return
-	case s.opts.user == "" || !strings.EqualFold(mech, "PLAIN"):
+	case s.opts.User == "" || !strings.EqualFold(mech, "PLAIN"):
 		t.Errorf("smtp server: AUTH %q not offered", mech)
 		ss.send("504 5.5.4 mechanism not supported")
 		ss.authFailed = true
@@ -463,7 +473,7 @@ func (ss *smtpSession) auth(arg string) {
 	}
 	creds, err := base64.StdEncoding.DecodeString(initial)
 	parts := strings.Split(string(creds), "\x00")
-	if err != nil || len(parts) != 3 || parts[1] != s.opts.user || parts[2] != s.opts.pass {
+	if err != nil || len(parts) != 3 || parts[1] != s.opts.User || parts[2] != s.opts.Pass {
 		ss.authFailed = true
 		ss.send("535 5.7.8 authentication credentials invalid")
 		return
@@ -498,7 +508,7 @@ func (ss *smtpSession) data() bool {
 		return true
 	}
 	ss.s.mu.Lock()
-	ss.s.messages = append(ss.s.messages, smtpMessage{From: ss.from, To: ss.rcpts, Data: msg.Bytes(), TLS: ss.tls, User: ss.user})
+	ss.s.messages = append(ss.s.messages, Message{From: ss.from, To: ss.rcpts, Data: msg.Bytes(), TLS: ss.tls, User: ss.user})
 	ss.s.mu.Unlock()
 	ss.reset()
 	ss.send("250 2.0.0 queued")

@@ -1,0 +1,2 @@
+-- Modify "notification_channels" table
+ALTER TABLE "notification_channels" ADD COLUMN "smtp_host" character varying NOT NULL DEFAULT '', ADD COLUMN "smtp_port" bigint NOT NULL DEFAULT 0, ADD COLUMN "smtp_security" character varying NOT NULL DEFAULT '', ADD COLUMN "smtp_username" character varying NOT NULL DEFAULT '', ADD COLUMN "mail_from" character varying NOT NULL DEFAULT '', ADD COLUMN "mail_to" jsonb NULL;
