@@ -148,8 +148,15 @@ func (c *Controller) domainStatus(ctx context.Context, ids []int) map[int]proxyw
 	if err != nil {
 		c.log.Error("health of the domain list", "error", err)
 	}
+	week, err := c.health.DomainUptime(ctx, ids, 7*24*time.Hour)
+	if err != nil {
+		c.log.Error("uptime of the domain list", "error", err)
+	}
 	for _, id := range ids {
 		var st proxyweb.DomainStatus
+		if u, ok := week[id]; ok {
+			st.Uptime = u.Label()
+		}
 		if h, ok := healthy[id]; ok {
 			switch {
 			case h.Maintenance:

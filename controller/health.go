@@ -78,11 +78,59 @@ func (hw *healthWeb) register() error {
 	return nil
 }
 
-// healthJSON is a domain's health check and newest results as the API shows them.
+// healthJSON is a domain's health check, newest results and uptime as the
+// API shows them.
 type healthJSON struct {
 	Check   *healthCheckJSON `json:"check"`
 	Servers []probeJSON      `json:"servers"`
+	// Uptime is over the last 24h, 7d and 30d, all servers together.
+	Uptime map[string]uptimeJSON `json:"uptime"`
+	// Hours are the last 48 hours, oldest first.
+	Hours []hourJSON `json:"hours"`
 }
+
+// uptimeJSON is how probes answered over a span. Percent is null without
+// probes.
+type uptimeJSON struct {
+	Up        int      `json:"up"`
+	Down      int      `json:"down"`
+	Percent   *float64 `json:"percent"`
+	LatencyMS int      `json:"latency_ms"`
+	// Label is Percent for people ("99.95 %", "—").
+	Label string `json:"label"`
+}
+
+func toUptimeJSON(u health.Uptime) uptimeJSON {
+	out := uptimeJSON{Up: u.Up, Down: u.Down, LatencyMS: u.LatencyMS, Label: u.Label()}
+	if p := u.Percent(); p >= 0 {
+		out.Percent = &p
+	}
+	return out
+}
+
+type hourJSON struct {
+	Start time.Time `json:"start"`
+	uptimeJSON
+	// Class is how the hour looks in the strip: none, up, degraded or down.
+	Class string `json:"class"`
+}
+
+// hourClass grades an hour for the strip: any failure is degraded, and
+// half or more failing is down.
+func hourClass(u health.Uptime) string {
+	switch {
+	case u.Probes() == 0:
+		return "none"
+	case u.Down == 0:
+		return "up"
+	case u.Down*2 >= u.Probes():
+		return "down"
+	}
+	return "degraded"
+}
+
+// hoursShown is how many hours the strip shows.
+const hoursShown = 48
 
 type healthCheckJSON struct {
 	Path    string `json:"path"`
@@ -99,6 +147,8 @@ type probeJSON struct {
 	Message   string     `json:"message,omitempty"`
 	At        time.Time  `json:"at"`
 	DownSince *time.Time `json:"down_since,omitempty"`
+	// Uptime is this server's, over the last 24h, 7d and 30d.
+	Uptime map[string]uptimeJSON `json:"uptime"`
 }
 
 func (hw *healthWeb) domain(r *http.Request) (*ent.Domain, error) {
@@ -127,13 +177,35 @@ func (hw *healthWeb) view(ctx context.Context, domainID int) (healthJSON, error)
 	if err != nil {
 		return out, err
 	}
+	out.Uptime = map[string]uptimeJSON{}
+	perServer := map[string]map[int]health.Uptime{}
+	for _, sp := range health.Spans {
+		all, err := hw.c.health.DomainUptime(ctx, []int{domainID}, sp.Span)
+		if err != nil {
+			return out, err
+		}
+		out.Uptime[sp.Name] = toUptimeJSON(all[domainID])
+		if perServer[sp.Name], err = hw.c.health.ServerUptime(ctx, domainID, sp.Span); err != nil {
+			return out, err
+		}
+	}
 	for _, p := range latest {
 		j := probeJSON{ServerID: p.ServerID, OK: p.Ok, Status: p.Status, LatencyMS: p.LatencyMs, URL: p.URL, Message: p.Message, At: p.At,
-			DownSince: p.FailingSince}
+			DownSince: p.FailingSince, Uptime: map[string]uptimeJSON{}}
 		if p.Edges.Server != nil {
 			j.Server = p.Edges.Server.Name
 		}
+		for _, sp := range health.Spans {
+			j.Uptime[sp.Name] = toUptimeJSON(perServer[sp.Name][p.ServerID])
+		}
 		out.Servers = append(out.Servers, j)
+	}
+	hours, err := hw.c.health.Hours(ctx, domainID, hoursShown)
+	if err != nil {
+		return out, err
+	}
+	for _, h := range hours {
+		out.Hours = append(out.Hours, hourJSON{Start: h.Start, uptimeJSON: toUptimeJSON(h.Uptime), Class: hourClass(h.Uptime)})
 	}
 	return out, nil
 }

@@ -168,6 +168,13 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	// Health checks go through the node's nginx with the domain's name: the
 	// app answers, the deny list answers 403, which counts as down.
 	type healthView struct {
+		Uptime map[string]struct {
+			Up, Down int
+			Label    string
+		} `json:"uptime"`
+		Hours []struct {
+			Class string `json:"class"`
+		} `json:"hours"`
 		Check   *struct{ Path string } `json:"check"`
 		Servers []struct {
 			Server  string `json:"server"`
@@ -199,12 +206,17 @@ func TestProxyThroughRealNginx(t *testing.T) {
 		hv.Servers[0].Server != "edge" || !strings.HasPrefix(hv.Servers[0].URL, "http://app.test/health-probe via 127.0.0.1:") {
 		t.Fatalf("health of app.test: %+v", hv)
 	}
+	// Uptime counts only the probes that were dialled: the one up just now.
+	if u := hv.Uptime["24h"]; u.Up != 1 || u.Down != 0 || u.Label != "100 %" || len(hv.Hours) != 48 || hv.Hours[47].Class != "up" {
+		t.Fatalf("uptime of app.test: %+v, last hour %+v", hv.Uptime, hv.Hours[len(hv.Hours)-1])
+	}
 	c.proxyAPI(200, "PUT", fmt.Sprintf("/api/v1/domains/%d/health", denyID), map[string]any{"path": "/"}, nil)
 	c.proxyAPI(200, "POST", fmt.Sprintf("/api/v1/domains/%d/health/check", denyID), nil, &hv)
 	if len(hv.Servers) != 1 || hv.Servers[0].OK || hv.Servers[0].Status != 403 || hv.Servers[0].Message != "answered 403 Forbidden" {
 		t.Fatalf("health of deny.test: %+v", hv)
 	}
-	if page := c.page(fmt.Sprintf("/domains/%d/health", denyID)); !strings.Contains(page, "answered 403 Forbidden") || !strings.Contains(page, "status-offline") {
+	if page := c.page(fmt.Sprintf("/domains/%d/health", denyID)); !strings.Contains(page, "answered 403 Forbidden") || !strings.Contains(page, "status-offline") ||
+		!strings.Contains(page, `<dd data-uptime="24h">0.00 %</dd>`) || !strings.Contains(page, `class="uptime-hour uptime-down"`) {
 		t.Fatalf("the health page does not show the node down:\n%s", page)
 	}
 	if page := c.page("/domains"); !strings.Contains(page, fmt.Sprintf(`<a class="status status-bad" href="/domains/%d/health">down</a>`, denyID)) ||

@@ -29,6 +29,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthhour"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/incident"
@@ -85,6 +86,8 @@ type Client struct {
 	EnrollmentToken *EnrollmentTokenClient
 	// HealthCheck is the client for interacting with the HealthCheck builders.
 	HealthCheck *HealthCheckClient
+	// HealthHour is the client for interacting with the HealthHour builders.
+	HealthHour *HealthHourClient
 	// HealthProbe is the client for interacting with the HealthProbe builders.
 	HealthProbe *HealthProbeClient
 	// HostKey is the client for interacting with the HostKey builders.
@@ -148,6 +151,7 @@ func (c *Client) init() {
 	c.Domain = NewDomainClient(c.config)
 	c.EnrollmentToken = NewEnrollmentTokenClient(c.config)
 	c.HealthCheck = NewHealthCheckClient(c.config)
+	c.HealthHour = NewHealthHourClient(c.config)
 	c.HealthProbe = NewHealthProbeClient(c.config)
 	c.HostKey = NewHostKeyClient(c.config)
 	c.Incident = NewIncidentClient(c.config)
@@ -273,6 +277,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Domain:              NewDomainClient(cfg),
 		EnrollmentToken:     NewEnrollmentTokenClient(cfg),
 		HealthCheck:         NewHealthCheckClient(cfg),
+		HealthHour:          NewHealthHourClient(cfg),
 		HealthProbe:         NewHealthProbeClient(cfg),
 		HostKey:             NewHostKeyClient(cfg),
 		Incident:            NewIncidentClient(cfg),
@@ -325,6 +330,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Domain:              NewDomainClient(cfg),
 		EnrollmentToken:     NewEnrollmentTokenClient(cfg),
 		HealthCheck:         NewHealthCheckClient(cfg),
+		HealthHour:          NewHealthHourClient(cfg),
 		HealthProbe:         NewHealthProbeClient(cfg),
 		HostKey:             NewHostKeyClient(cfg),
 		Incident:            NewIncidentClient(cfg),
@@ -375,11 +381,11 @@ func (c *Client) Use(hooks ...Hook) {
 	for _, n := range []interface{ Use(...Hook) }{
 		c.APIToken, c.AcmeAccount, c.AgentCertificate, c.AlertRule, c.AuditEvent,
 		c.BasicAuthUser, c.CertPolicy, c.Certificate, c.ConfigRevision, c.DNSCheck,
-		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HealthCheck, c.HealthProbe,
-		c.HostKey, c.Incident, c.MetricRollup, c.MetricSample, c.Notification,
-		c.NotificationChannel, c.RecoveryCode, c.Route, c.ServedCertificate, c.Server,
-		c.Session, c.Setting, c.Silence, c.StreamProxy, c.Task, c.Upstream,
-		c.UpstreamTarget, c.User,
+		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HealthCheck, c.HealthHour,
+		c.HealthProbe, c.HostKey, c.Incident, c.MetricRollup, c.MetricSample,
+		c.Notification, c.NotificationChannel, c.RecoveryCode, c.Route,
+		c.ServedCertificate, c.Server, c.Session, c.Setting, c.Silence, c.StreamProxy,
+		c.Task, c.Upstream, c.UpstreamTarget, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -391,11 +397,11 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 	for _, n := range []interface{ Intercept(...Interceptor) }{
 		c.APIToken, c.AcmeAccount, c.AgentCertificate, c.AlertRule, c.AuditEvent,
 		c.BasicAuthUser, c.CertPolicy, c.Certificate, c.ConfigRevision, c.DNSCheck,
-		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HealthCheck, c.HealthProbe,
-		c.HostKey, c.Incident, c.MetricRollup, c.MetricSample, c.Notification,
-		c.NotificationChannel, c.RecoveryCode, c.Route, c.ServedCertificate, c.Server,
-		c.Session, c.Setting, c.Silence, c.StreamProxy, c.Task, c.Upstream,
-		c.UpstreamTarget, c.User,
+		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HealthCheck, c.HealthHour,
+		c.HealthProbe, c.HostKey, c.Incident, c.MetricRollup, c.MetricSample,
+		c.Notification, c.NotificationChannel, c.RecoveryCode, c.Route,
+		c.ServedCertificate, c.Server, c.Session, c.Setting, c.Silence, c.StreamProxy,
+		c.Task, c.Upstream, c.UpstreamTarget, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -432,6 +438,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.EnrollmentToken.mutate(ctx, m)
 	case *HealthCheckMutation:
 		return c.HealthCheck.mutate(ctx, m)
+	case *HealthHourMutation:
+		return c.HealthHour.mutate(ctx, m)
 	case *HealthProbeMutation:
 		return c.HealthProbe.mutate(ctx, m)
 	case *HostKeyMutation:
@@ -2302,6 +2310,22 @@ func (c *DomainClient) QueryHealthProbes(_m *Domain) *HealthProbeQuery {
 	return query
 }
 
+// QueryHealthHours queries the health_hours edge of a Domain.
+func (c *DomainClient) QueryHealthHours(_m *Domain) *HealthHourQuery {
+	query := (&HealthHourClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, id),
+			sqlgraph.To(healthhour.Table, healthhour.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, domain.HealthHoursTable, domain.HealthHoursColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *DomainClient) Hooks() []Hook {
 	return c.hooks.Domain
@@ -2622,6 +2646,171 @@ func (c *HealthCheckClient) mutate(ctx context.Context, m *HealthCheckMutation) 
 		return (&HealthCheckDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown HealthCheck mutation op: %q", m.Op())
+	}
+}
+
+// HealthHourClient is a client for the HealthHour schema.
+type HealthHourClient struct {
+	config
+}
+
+// NewHealthHourClient returns a client for the HealthHour from the given config.
+func NewHealthHourClient(c config) *HealthHourClient {
+	return &HealthHourClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `healthhour.Hooks(f(g(h())))`.
+func (c *HealthHourClient) Use(hooks ...Hook) {
+	c.hooks.HealthHour = append(c.hooks.HealthHour, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `healthhour.Intercept(f(g(h())))`.
+func (c *HealthHourClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HealthHour = append(c.inters.HealthHour, interceptors...)
+}
+
+// Create returns a builder for creating a HealthHour entity.
+func (c *HealthHourClient) Create() *HealthHourCreate {
+	mutation := newHealthHourMutation(c.config, OpCreate)
+	return &HealthHourCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HealthHour entities.
+func (c *HealthHourClient) CreateBulk(builders ...*HealthHourCreate) *HealthHourCreateBulk {
+	return &HealthHourCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HealthHourClient) MapCreateBulk(slice any, setFunc func(*HealthHourCreate, int)) *HealthHourCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HealthHourCreateBulk{err: fmt.Errorf("calling to HealthHourClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HealthHourCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HealthHourCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HealthHour.
+func (c *HealthHourClient) Update() *HealthHourUpdate {
+	mutation := newHealthHourMutation(c.config, OpUpdate)
+	return &HealthHourUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HealthHourClient) UpdateOne(_m *HealthHour) *HealthHourUpdateOne {
+	mutation := newHealthHourMutation(c.config, OpUpdateOne, withHealthHour(_m))
+	return &HealthHourUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HealthHourClient) UpdateOneID(id int) *HealthHourUpdateOne {
+	mutation := newHealthHourMutation(c.config, OpUpdateOne, withHealthHourID(id))
+	return &HealthHourUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HealthHour.
+func (c *HealthHourClient) Delete() *HealthHourDelete {
+	mutation := newHealthHourMutation(c.config, OpDelete)
+	return &HealthHourDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HealthHourClient) DeleteOne(_m *HealthHour) *HealthHourDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HealthHourClient) DeleteOneID(id int) *HealthHourDeleteOne {
+	builder := c.Delete().Where(healthhour.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HealthHourDeleteOne{builder}
+}
+
+// Query returns a query builder for HealthHour.
+func (c *HealthHourClient) Query() *HealthHourQuery {
+	return &HealthHourQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHealthHour},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HealthHour entity by its id.
+func (c *HealthHourClient) Get(ctx context.Context, id int) (*HealthHour, error) {
+	return c.Query().Where(healthhour.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HealthHourClient) GetX(ctx context.Context, id int) *HealthHour {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDomain queries the domain edge of a HealthHour.
+func (c *HealthHourClient) QueryDomain(_m *HealthHour) *DomainQuery {
+	query := (&DomainClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(healthhour.Table, healthhour.FieldID, id),
+			sqlgraph.To(domain.Table, domain.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, healthhour.DomainTable, healthhour.DomainColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryServer queries the server edge of a HealthHour.
+func (c *HealthHourClient) QueryServer(_m *HealthHour) *ServerQuery {
+	query := (&ServerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(healthhour.Table, healthhour.FieldID, id),
+			sqlgraph.To(server.Table, server.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, healthhour.ServerTable, healthhour.ServerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *HealthHourClient) Hooks() []Hook {
+	return c.hooks.HealthHour
+}
+
+// Interceptors returns the client interceptors.
+func (c *HealthHourClient) Interceptors() []Interceptor {
+	return c.inters.HealthHour
+}
+
+func (c *HealthHourClient) mutate(ctx context.Context, m *HealthHourMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HealthHourCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HealthHourUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HealthHourUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HealthHourDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HealthHour mutation op: %q", m.Op())
 	}
 }
 
@@ -4383,6 +4572,22 @@ func (c *ServerClient) QueryHealthProbes(_m *Server) *HealthProbeQuery {
 	return query
 }
 
+// QueryHealthHours queries the health_hours edge of a Server.
+func (c *ServerClient) QueryHealthHours(_m *Server) *HealthHourQuery {
+	query := (&HealthHourClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, id),
+			sqlgraph.To(healthhour.Table, healthhour.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, server.HealthHoursTable, server.HealthHoursColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryStreams queries the streams edge of a Server.
 func (c *ServerClient) QueryStreams(_m *Server) *StreamProxyQuery {
 	query := (&StreamProxyClient{config: c.config}).Query()
@@ -5637,17 +5842,17 @@ type (
 	hooks struct {
 		APIToken, AcmeAccount, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
 		CertPolicy, Certificate, ConfigRevision, DNSCheck, DNSProvider, Domain,
-		EnrollmentToken, HealthCheck, HealthProbe, HostKey, Incident, MetricRollup,
-		MetricSample, Notification, NotificationChannel, RecoveryCode, Route,
-		ServedCertificate, Server, Session, Setting, Silence, StreamProxy, Task,
+		EnrollmentToken, HealthCheck, HealthHour, HealthProbe, HostKey, Incident,
+		MetricRollup, MetricSample, Notification, NotificationChannel, RecoveryCode,
+		Route, ServedCertificate, Server, Session, Setting, Silence, StreamProxy, Task,
 		Upstream, UpstreamTarget, User []ent.Hook
 	}
 	inters struct {
 		APIToken, AcmeAccount, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
 		CertPolicy, Certificate, ConfigRevision, DNSCheck, DNSProvider, Domain,
-		EnrollmentToken, HealthCheck, HealthProbe, HostKey, Incident, MetricRollup,
-		MetricSample, Notification, NotificationChannel, RecoveryCode, Route,
-		ServedCertificate, Server, Session, Setting, Silence, StreamProxy, Task,
+		EnrollmentToken, HealthCheck, HealthHour, HealthProbe, HostKey, Incident,
+		MetricRollup, MetricSample, Notification, NotificationChannel, RecoveryCode,
+		Route, ServedCertificate, Server, Session, Setting, Silence, StreamProxy, Task,
 		Upstream, UpstreamTarget, User []ent.Interceptor
 	}
 )

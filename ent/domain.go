@@ -73,9 +73,11 @@ type DomainEdges struct {
 	HealthCheck *HealthCheck `json:"health_check,omitempty"`
 	// HealthProbes holds the value of the health_probes edge.
 	HealthProbes []*HealthProbe `json:"health_probes,omitempty"`
+	// HealthHours holds the value of the health_hours edge.
+	HealthHours []*HealthHour `json:"health_hours,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [9]bool
+	loadedTypes [10]bool
 }
 
 // ServersOrErr returns the Servers value or an error if the edge
@@ -161,6 +163,15 @@ func (e DomainEdges) HealthProbesOrErr() ([]*HealthProbe, error) {
 		return e.HealthProbes, nil
 	}
 	return nil, &NotLoadedError{edge: "health_probes"}
+}
+
+// HealthHoursOrErr returns the HealthHours value or an error if the edge
+// was not loaded in eager-loading.
+func (e DomainEdges) HealthHoursOrErr() ([]*HealthHour, error) {
+	if e.loadedTypes[9] {
+		return e.HealthHours, nil
+	}
+	return nil, &NotLoadedError{edge: "health_hours"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -341,6 +352,11 @@ func (_m *Domain) QueryHealthCheck() *HealthCheckQuery {
 // QueryHealthProbes queries the "health_probes" edge of the Domain entity.
 func (_m *Domain) QueryHealthProbes() *HealthProbeQuery {
 	return NewDomainClient(_m.config).QueryHealthProbes(_m)
+}
+
+// QueryHealthHours queries the "health_hours" edge of the Domain entity.
+func (_m *Domain) QueryHealthHours() *HealthHourQuery {
+	return NewDomainClient(_m.config).QueryHealthHours(_m)
 }
 
 // Update returns a builder for updating this Domain.

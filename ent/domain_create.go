@@ -17,6 +17,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/dnscheck"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthhour"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/schema"
@@ -315,6 +316,21 @@ func (_c *DomainCreate) AddHealthProbes(v ...*HealthProbe) *DomainCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddHealthProbeIDs(ids...)
+}
+
+// AddHealthHourIDs adds the "health_hours" edge to the HealthHour entity by IDs.
+func (_c *DomainCreate) AddHealthHourIDs(ids ...int) *DomainCreate {
+	_c.mutation.AddHealthHourIDs(ids...)
+	return _c
+}
+
+// AddHealthHours adds the "health_hours" edges to the HealthHour entity.
+func (_c *DomainCreate) AddHealthHours(v ...*HealthHour) *DomainCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddHealthHourIDs(ids...)
 }
 
 // Mutation returns the DomainMutation object of the builder.
@@ -636,6 +652,22 @@ func (_c *DomainCreate) createSpec() (*Domain, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.HealthHoursIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthHoursTable,
+			Columns: []string{domain.HealthHoursColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

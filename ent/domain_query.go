@@ -18,6 +18,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/dnscheck"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthhour"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/route"
@@ -41,6 +42,7 @@ type DomainQuery struct {
 	withServedCertificates *ServedCertificateQuery
 	withHealthCheck        *HealthCheckQuery
 	withHealthProbes       *HealthProbeQuery
+	withHealthHours        *HealthHourQuery
 	modifiers              []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -276,6 +278,28 @@ func (_q *DomainQuery) QueryHealthProbes() *HealthProbeQuery {
 	return query
 }
 
+// QueryHealthHours chains the current query on the "health_hours" edge.
+func (_q *DomainQuery) QueryHealthHours() *HealthHourQuery {
+	query := (&HealthHourClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, selector),
+			sqlgraph.To(healthhour.Table, healthhour.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, domain.HealthHoursTable, domain.HealthHoursColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Domain entity from the query.
 // Returns a *NotFoundError when no Domain was found.
 func (_q *DomainQuery) First(ctx context.Context) (*Domain, error) {
@@ -477,6 +501,7 @@ func (_q *DomainQuery) Clone() *DomainQuery {
 		withServedCertificates: _q.withServedCertificates.Clone(),
 		withHealthCheck:        _q.withHealthCheck.Clone(),
 		withHealthProbes:       _q.withHealthProbes.Clone(),
+		withHealthHours:        _q.withHealthHours.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -583,6 +608,17 @@ func (_q *DomainQuery) WithHealthProbes(opts ...func(*HealthProbeQuery)) *Domain
 	return _q
 }
 
+// WithHealthHours tells the query-builder to eager-load the nodes that are connected to
+// the "health_hours" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *DomainQuery) WithHealthHours(opts ...func(*HealthHourQuery)) *DomainQuery {
+	query := (&HealthHourClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withHealthHours = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -661,7 +697,7 @@ func (_q *DomainQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Domai
 	var (
 		nodes       = []*Domain{}
 		_spec       = _q.querySpec()
-		loadedTypes = [9]bool{
+		loadedTypes = [10]bool{
 			_q.withServers != nil,
 			_q.withRoutes != nil,
 			_q.withBasicAuthUsers != nil,
@@ -671,6 +707,7 @@ func (_q *DomainQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Domai
 			_q.withServedCertificates != nil,
 			_q.withHealthCheck != nil,
 			_q.withHealthProbes != nil,
+			_q.withHealthHours != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -754,6 +791,13 @@ func (_q *DomainQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Domai
 		if err := _q.loadHealthProbes(ctx, query, nodes,
 			func(n *Domain) { n.Edges.HealthProbes = []*HealthProbe{} },
 			func(n *Domain, e *HealthProbe) { n.Edges.HealthProbes = append(n.Edges.HealthProbes, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withHealthHours; query != nil {
+		if err := _q.loadHealthHours(ctx, query, nodes,
+			func(n *Domain) { n.Edges.HealthHours = []*HealthHour{} },
+			func(n *Domain, e *HealthHour) { n.Edges.HealthHours = append(n.Edges.HealthHours, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1040,6 +1084,36 @@ func (_q *DomainQuery) loadHealthProbes(ctx context.Context, query *HealthProbeQ
 	}
 	query.Where(predicate.HealthProbe(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(domain.HealthProbesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.DomainID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "domain_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *DomainQuery) loadHealthHours(ctx context.Context, query *HealthHourQuery, nodes []*Domain, init func(*Domain), assign func(*Domain, *HealthHour)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Domain)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(healthhour.FieldDomainID)
+	}
+	query.Where(predicate.HealthHour(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(domain.HealthHoursColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

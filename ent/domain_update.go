@@ -18,6 +18,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/dnscheck"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthhour"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/route"
@@ -359,6 +360,21 @@ func (_u *DomainUpdate) AddHealthProbes(v ...*HealthProbe) *DomainUpdate {
 	return _u.AddHealthProbeIDs(ids...)
 }
 
+// AddHealthHourIDs adds the "health_hours" edge to the HealthHour entity by IDs.
+func (_u *DomainUpdate) AddHealthHourIDs(ids ...int) *DomainUpdate {
+	_u.mutation.AddHealthHourIDs(ids...)
+	return _u
+}
+
+// AddHealthHours adds the "health_hours" edges to the HealthHour entity.
+func (_u *DomainUpdate) AddHealthHours(v ...*HealthHour) *DomainUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHealthHourIDs(ids...)
+}
+
 // Mutation returns the DomainMutation object of the builder.
 func (_u *DomainUpdate) Mutation() *DomainMutation {
 	return _u.mutation
@@ -521,6 +537,27 @@ func (_u *DomainUpdate) RemoveHealthProbes(v ...*HealthProbe) *DomainUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveHealthProbeIDs(ids...)
+}
+
+// ClearHealthHours clears all "health_hours" edges to the HealthHour entity.
+func (_u *DomainUpdate) ClearHealthHours() *DomainUpdate {
+	_u.mutation.ClearHealthHours()
+	return _u
+}
+
+// RemoveHealthHourIDs removes the "health_hours" edge to HealthHour entities by IDs.
+func (_u *DomainUpdate) RemoveHealthHourIDs(ids ...int) *DomainUpdate {
+	_u.mutation.RemoveHealthHourIDs(ids...)
+	return _u
+}
+
+// RemoveHealthHours removes "health_hours" edges to HealthHour entities.
+func (_u *DomainUpdate) RemoveHealthHours(v ...*HealthHour) *DomainUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHealthHourIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -1028,6 +1065,51 @@ func (_u *DomainUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.HealthHoursCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthHoursTable,
+			Columns: []string{domain.HealthHoursColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHealthHoursIDs(); len(nodes) > 0 && !_u.mutation.HealthHoursCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthHoursTable,
+			Columns: []string{domain.HealthHoursColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HealthHoursIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthHoursTable,
+			Columns: []string{domain.HealthHoursColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1369,6 +1451,21 @@ func (_u *DomainUpdateOne) AddHealthProbes(v ...*HealthProbe) *DomainUpdateOne {
 	return _u.AddHealthProbeIDs(ids...)
 }
 
+// AddHealthHourIDs adds the "health_hours" edge to the HealthHour entity by IDs.
+func (_u *DomainUpdateOne) AddHealthHourIDs(ids ...int) *DomainUpdateOne {
+	_u.mutation.AddHealthHourIDs(ids...)
+	return _u
+}
+
+// AddHealthHours adds the "health_hours" edges to the HealthHour entity.
+func (_u *DomainUpdateOne) AddHealthHours(v ...*HealthHour) *DomainUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHealthHourIDs(ids...)
+}
+
 // Mutation returns the DomainMutation object of the builder.
 func (_u *DomainUpdateOne) Mutation() *DomainMutation {
 	return _u.mutation
@@ -1531,6 +1628,27 @@ func (_u *DomainUpdateOne) RemoveHealthProbes(v ...*HealthProbe) *DomainUpdateOn
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveHealthProbeIDs(ids...)
+}
+
+// ClearHealthHours clears all "health_hours" edges to the HealthHour entity.
+func (_u *DomainUpdateOne) ClearHealthHours() *DomainUpdateOne {
+	_u.mutation.ClearHealthHours()
+	return _u
+}
+
+// RemoveHealthHourIDs removes the "health_hours" edge to HealthHour entities by IDs.
+func (_u *DomainUpdateOne) RemoveHealthHourIDs(ids ...int) *DomainUpdateOne {
+	_u.mutation.RemoveHealthHourIDs(ids...)
+	return _u
+}
+
+// RemoveHealthHours removes "health_hours" edges to HealthHour entities.
+func (_u *DomainUpdateOne) RemoveHealthHours(v ...*HealthHour) *DomainUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHealthHourIDs(ids...)
 }
 
 // Where appends a list predicates to the DomainUpdate builder.
@@ -2061,6 +2179,51 @@ func (_u *DomainUpdateOne) sqlSave(ctx context.Context) (_node *Domain, err erro
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.HealthHoursCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthHoursTable,
+			Columns: []string{domain.HealthHoursColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHealthHoursIDs(); len(nodes) > 0 && !_u.mutation.HealthHoursCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthHoursTable,
+			Columns: []string{domain.HealthHoursColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HealthHoursIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthHoursTable,
+			Columns: []string{domain.HealthHoursColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

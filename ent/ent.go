@@ -26,6 +26,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthhour"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/incident"
@@ -119,6 +120,7 @@ func checkColumn(t, c string) error {
 			domain.Table:              domain.ValidColumn,
 			enrollmenttoken.Table:     enrollmenttoken.ValidColumn,
 			healthcheck.Table:         healthcheck.ValidColumn,
+			healthhour.Table:          healthhour.ValidColumn,
 			healthprobe.Table:         healthprobe.ValidColumn,
 			hostkey.Table:             hostkey.ValidColumn,
 			incident.Table:            incident.ValidColumn,

@@ -25,6 +25,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthhour"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/incident"
@@ -71,6 +72,7 @@ const (
 	TypeDomain              = "Domain"
 	TypeEnrollmentToken     = "EnrollmentToken"
 	TypeHealthCheck         = "HealthCheck"
+	TypeHealthHour          = "HealthHour"
 	TypeHealthProbe         = "HealthProbe"
 	TypeHostKey             = "HostKey"
 	TypeIncident            = "Incident"
@@ -9543,6 +9545,9 @@ type DomainMutation struct {
 	health_probes              map[int]struct{}
 	removedhealth_probes       map[int]struct{}
 	clearedhealth_probes       bool
+	health_hours               map[int]struct{}
+	removedhealth_hours        map[int]struct{}
+	clearedhealth_hours        bool
 	done                       bool
 	oldValue                   func(context.Context) (*Domain, error)
 	predicates                 []predicate.Domain
@@ -10686,6 +10691,60 @@ func (m *DomainMutation) ResetHealthProbes() {
 	m.removedhealth_probes = nil
 }
 
+// AddHealthHourIDs adds the "health_hours" edge to the HealthHour entity by ids.
+func (m *DomainMutation) AddHealthHourIDs(ids ...int) {
+	if m.health_hours == nil {
+		m.health_hours = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.health_hours[ids[i]] = struct{}{}
+	}
+}
+
+// ClearHealthHours clears the "health_hours" edge to the HealthHour entity.
+func (m *DomainMutation) ClearHealthHours() {
+	m.clearedhealth_hours = true
+}
+
+// HealthHoursCleared reports if the "health_hours" edge to the HealthHour entity was cleared.
+func (m *DomainMutation) HealthHoursCleared() bool {
+	return m.clearedhealth_hours
+}
+
+// RemoveHealthHourIDs removes the "health_hours" edge to the HealthHour entity by IDs.
+func (m *DomainMutation) RemoveHealthHourIDs(ids ...int) {
+	if m.removedhealth_hours == nil {
+		m.removedhealth_hours = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.health_hours, ids[i])
+		m.removedhealth_hours[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedHealthHours returns the removed IDs of the "health_hours" edge to the HealthHour entity.
+func (m *DomainMutation) RemovedHealthHoursIDs() (ids []int) {
+	for id := range m.removedhealth_hours {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// HealthHoursIDs returns the "health_hours" edge IDs in the mutation.
+func (m *DomainMutation) HealthHoursIDs() (ids []int) {
+	for id := range m.health_hours {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetHealthHours resets all changes to the "health_hours" edge.
+func (m *DomainMutation) ResetHealthHours() {
+	m.health_hours = nil
+	m.clearedhealth_hours = false
+	m.removedhealth_hours = nil
+}
+
 // Where appends a list predicates to the DomainMutation builder.
 func (m *DomainMutation) Where(ps ...predicate.Domain) {
 	m.predicates = append(m.predicates, ps...)
@@ -11050,7 +11109,7 @@ func (m *DomainMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *DomainMutation) AddedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.servers != nil {
 		edges = append(edges, domain.EdgeServers)
 	}
@@ -11077,6 +11136,9 @@ func (m *DomainMutation) AddedEdges() []string {
 	}
 	if m.health_probes != nil {
 		edges = append(edges, domain.EdgeHealthProbes)
+	}
+	if m.health_hours != nil {
+		edges = append(edges, domain.EdgeHealthHours)
 	}
 	return edges
 }
@@ -11135,13 +11197,19 @@ func (m *DomainMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case domain.EdgeHealthHours:
+		ids := make([]ent.Value, 0, len(m.health_hours))
+		for id := range m.health_hours {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *DomainMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.removedservers != nil {
 		edges = append(edges, domain.EdgeServers)
 	}
@@ -11162,6 +11230,9 @@ func (m *DomainMutation) RemovedEdges() []string {
 	}
 	if m.removedhealth_probes != nil {
 		edges = append(edges, domain.EdgeHealthProbes)
+	}
+	if m.removedhealth_hours != nil {
+		edges = append(edges, domain.EdgeHealthHours)
 	}
 	return edges
 }
@@ -11212,13 +11283,19 @@ func (m *DomainMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case domain.EdgeHealthHours:
+		ids := make([]ent.Value, 0, len(m.removedhealth_hours))
+		for id := range m.removedhealth_hours {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *DomainMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 9)
+	edges := make([]string, 0, 10)
 	if m.clearedservers {
 		edges = append(edges, domain.EdgeServers)
 	}
@@ -11246,6 +11323,9 @@ func (m *DomainMutation) ClearedEdges() []string {
 	if m.clearedhealth_probes {
 		edges = append(edges, domain.EdgeHealthProbes)
 	}
+	if m.clearedhealth_hours {
+		edges = append(edges, domain.EdgeHealthHours)
+	}
 	return edges
 }
 
@@ -11271,6 +11351,8 @@ func (m *DomainMutation) EdgeCleared(name string) bool {
 		return m.clearedhealth_check
 	case domain.EdgeHealthProbes:
 		return m.clearedhealth_probes
+	case domain.EdgeHealthHours:
+		return m.clearedhealth_hours
 	}
 	return false
 }
@@ -11319,6 +11401,9 @@ func (m *DomainMutation) ResetEdge(name string) error {
 		return nil
 	case domain.EdgeHealthProbes:
 		m.ResetHealthProbes()
+		return nil
+	case domain.EdgeHealthHours:
+		m.ResetHealthHours()
 		return nil
 	}
 	return fmt.Errorf("unknown Domain edge %s", name)
@@ -12552,6 +12637,804 @@ func (m *HealthCheckMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown HealthCheck edge %s", name)
+}
+
+// HealthHourMutation represents an operation that mutates the HealthHour nodes in the graph.
+type HealthHourMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	hour              *time.Time
+	up                *int
+	addup             *int
+	down              *int
+	adddown           *int
+	latency_ms_sum    *int64
+	addlatency_ms_sum *int64
+	clearedFields     map[string]struct{}
+	domain            *int
+	cleareddomain     bool
+	server            *int
+	clearedserver     bool
+	done              bool
+	oldValue          func(context.Context) (*HealthHour, error)
+	predicates        []predicate.HealthHour
+}
+
+var _ ent.Mutation = (*HealthHourMutation)(nil)
+
+// healthhourOption allows management of the mutation configuration using functional options.
+type healthhourOption func(*HealthHourMutation)
+
+// newHealthHourMutation creates new mutation for the HealthHour entity.
+func newHealthHourMutation(c config, op Op, opts ...healthhourOption) *HealthHourMutation {
+	m := &HealthHourMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeHealthHour,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withHealthHourID sets the ID field of the mutation.
+func withHealthHourID(id int) healthhourOption {
+	return func(m *HealthHourMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *HealthHour
+		)
+		m.oldValue = func(ctx context.Context) (*HealthHour, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().HealthHour.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withHealthHour sets the old HealthHour of the mutation.
+func withHealthHour(node *HealthHour) healthhourOption {
+	return func(m *HealthHourMutation) {
+		m.oldValue = func(context.Context) (*HealthHour, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m HealthHourMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m HealthHourMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *HealthHourMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *HealthHourMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().HealthHour.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetDomainID sets the "domain_id" field.
+func (m *HealthHourMutation) SetDomainID(i int) {
+	m.domain = &i
+}
+
+// DomainID returns the value of the "domain_id" field in the mutation.
+func (m *HealthHourMutation) DomainID() (r int, exists bool) {
+	v := m.domain
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDomainID returns the old "domain_id" field's value of the HealthHour entity.
+// If the HealthHour object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthHourMutation) OldDomainID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDomainID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDomainID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDomainID: %w", err)
+	}
+	return oldValue.DomainID, nil
+}
+
+// ResetDomainID resets all changes to the "domain_id" field.
+func (m *HealthHourMutation) ResetDomainID() {
+	m.domain = nil
+}
+
+// SetServerID sets the "server_id" field.
+func (m *HealthHourMutation) SetServerID(i int) {
+	m.server = &i
+}
+
+// ServerID returns the value of the "server_id" field in the mutation.
+func (m *HealthHourMutation) ServerID() (r int, exists bool) {
+	v := m.server
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServerID returns the old "server_id" field's value of the HealthHour entity.
+// If the HealthHour object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthHourMutation) OldServerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServerID: %w", err)
+	}
+	return oldValue.ServerID, nil
+}
+
+// ResetServerID resets all changes to the "server_id" field.
+func (m *HealthHourMutation) ResetServerID() {
+	m.server = nil
+}
+
+// SetHour sets the "hour" field.
+func (m *HealthHourMutation) SetHour(t time.Time) {
+	m.hour = &t
+}
+
+// Hour returns the value of the "hour" field in the mutation.
+func (m *HealthHourMutation) Hour() (r time.Time, exists bool) {
+	v := m.hour
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHour returns the old "hour" field's value of the HealthHour entity.
+// If the HealthHour object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthHourMutation) OldHour(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHour is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHour requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHour: %w", err)
+	}
+	return oldValue.Hour, nil
+}
+
+// ResetHour resets all changes to the "hour" field.
+func (m *HealthHourMutation) ResetHour() {
+	m.hour = nil
+}
+
+// SetUp sets the "up" field.
+func (m *HealthHourMutation) SetUp(i int) {
+	m.up = &i
+	m.addup = nil
+}
+
+// Up returns the value of the "up" field in the mutation.
+func (m *HealthHourMutation) Up() (r int, exists bool) {
+	v := m.up
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUp returns the old "up" field's value of the HealthHour entity.
+// If the HealthHour object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthHourMutation) OldUp(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUp is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUp requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUp: %w", err)
+	}
+	return oldValue.Up, nil
+}
+
+// AddUp adds i to the "up" field.
+func (m *HealthHourMutation) AddUp(i int) {
+	if m.addup != nil {
+		*m.addup += i
+	} else {
+		m.addup = &i
+	}
+}
+
+// AddedUp returns the value that was added to the "up" field in this mutation.
+func (m *HealthHourMutation) AddedUp() (r int, exists bool) {
+	v := m.addup
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUp resets all changes to the "up" field.
+func (m *HealthHourMutation) ResetUp() {
+	m.up = nil
+	m.addup = nil
+}
+
+// SetDown sets the "down" field.
+func (m *HealthHourMutation) SetDown(i int) {
+	m.down = &i
+	m.adddown = nil
+}
+
+// Down returns the value of the "down" field in the mutation.
+func (m *HealthHourMutation) Down() (r int, exists bool) {
+	v := m.down
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDown returns the old "down" field's value of the HealthHour entity.
+// If the HealthHour object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthHourMutation) OldDown(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDown is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDown requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDown: %w", err)
+	}
+	return oldValue.Down, nil
+}
+
+// AddDown adds i to the "down" field.
+func (m *HealthHourMutation) AddDown(i int) {
+	if m.adddown != nil {
+		*m.adddown += i
+	} else {
+		m.adddown = &i
+	}
+}
+
+// AddedDown returns the value that was added to the "down" field in this mutation.
+func (m *HealthHourMutation) AddedDown() (r int, exists bool) {
+	v := m.adddown
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDown resets all changes to the "down" field.
+func (m *HealthHourMutation) ResetDown() {
+	m.down = nil
+	m.adddown = nil
+}
+
+// SetLatencyMsSum sets the "latency_ms_sum" field.
+func (m *HealthHourMutation) SetLatencyMsSum(i int64) {
+	m.latency_ms_sum = &i
+	m.addlatency_ms_sum = nil
+}
+
+// LatencyMsSum returns the value of the "latency_ms_sum" field in the mutation.
+func (m *HealthHourMutation) LatencyMsSum() (r int64, exists bool) {
+	v := m.latency_ms_sum
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLatencyMsSum returns the old "latency_ms_sum" field's value of the HealthHour entity.
+// If the HealthHour object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthHourMutation) OldLatencyMsSum(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLatencyMsSum is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLatencyMsSum requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLatencyMsSum: %w", err)
+	}
+	return oldValue.LatencyMsSum, nil
+}
+
+// AddLatencyMsSum adds i to the "latency_ms_sum" field.
+func (m *HealthHourMutation) AddLatencyMsSum(i int64) {
+	if m.addlatency_ms_sum != nil {
+		*m.addlatency_ms_sum += i
+	} else {
+		m.addlatency_ms_sum = &i
+	}
+}
+
+// AddedLatencyMsSum returns the value that was added to the "latency_ms_sum" field in this mutation.
+func (m *HealthHourMutation) AddedLatencyMsSum() (r int64, exists bool) {
+	v := m.addlatency_ms_sum
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLatencyMsSum resets all changes to the "latency_ms_sum" field.
+func (m *HealthHourMutation) ResetLatencyMsSum() {
+	m.latency_ms_sum = nil
+	m.addlatency_ms_sum = nil
+}
+
+// ClearDomain clears the "domain" edge to the Domain entity.
+func (m *HealthHourMutation) ClearDomain() {
+	m.cleareddomain = true
+	m.clearedFields[healthhour.FieldDomainID] = struct{}{}
+}
+
+// DomainCleared reports if the "domain" edge to the Domain entity was cleared.
+func (m *HealthHourMutation) DomainCleared() bool {
+	return m.cleareddomain
+}
+
+// DomainIDs returns the "domain" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DomainID instead. It exists only for internal usage by the builders.
+func (m *HealthHourMutation) DomainIDs() (ids []int) {
+	if id := m.domain; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDomain resets all changes to the "domain" edge.
+func (m *HealthHourMutation) ResetDomain() {
+	m.domain = nil
+	m.cleareddomain = false
+}
+
+// ClearServer clears the "server" edge to the Server entity.
+func (m *HealthHourMutation) ClearServer() {
+	m.clearedserver = true
+	m.clearedFields[healthhour.FieldServerID] = struct{}{}
+}
+
+// ServerCleared reports if the "server" edge to the Server entity was cleared.
+func (m *HealthHourMutation) ServerCleared() bool {
+	return m.clearedserver
+}
+
+// ServerIDs returns the "server" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ServerID instead. It exists only for internal usage by the builders.
+func (m *HealthHourMutation) ServerIDs() (ids []int) {
+	if id := m.server; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetServer resets all changes to the "server" edge.
+func (m *HealthHourMutation) ResetServer() {
+	m.server = nil
+	m.clearedserver = false
+}
+
+// Where appends a list predicates to the HealthHourMutation builder.
+func (m *HealthHourMutation) Where(ps ...predicate.HealthHour) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the HealthHourMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *HealthHourMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.HealthHour, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *HealthHourMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *HealthHourMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (HealthHour).
+func (m *HealthHourMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *HealthHourMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.domain != nil {
+		fields = append(fields, healthhour.FieldDomainID)
+	}
+	if m.server != nil {
+		fields = append(fields, healthhour.FieldServerID)
+	}
+	if m.hour != nil {
+		fields = append(fields, healthhour.FieldHour)
+	}
+	if m.up != nil {
+		fields = append(fields, healthhour.FieldUp)
+	}
+	if m.down != nil {
+		fields = append(fields, healthhour.FieldDown)
+	}
+	if m.latency_ms_sum != nil {
+		fields = append(fields, healthhour.FieldLatencyMsSum)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *HealthHourMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case healthhour.FieldDomainID:
+		return m.DomainID()
+	case healthhour.FieldServerID:
+		return m.ServerID()
+	case healthhour.FieldHour:
+		return m.Hour()
+	case healthhour.FieldUp:
+		return m.Up()
+	case healthhour.FieldDown:
+		return m.Down()
+	case healthhour.FieldLatencyMsSum:
+		return m.LatencyMsSum()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *HealthHourMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case healthhour.FieldDomainID:
+		return m.OldDomainID(ctx)
+	case healthhour.FieldServerID:
+		return m.OldServerID(ctx)
+	case healthhour.FieldHour:
+		return m.OldHour(ctx)
+	case healthhour.FieldUp:
+		return m.OldUp(ctx)
+	case healthhour.FieldDown:
+		return m.OldDown(ctx)
+	case healthhour.FieldLatencyMsSum:
+		return m.OldLatencyMsSum(ctx)
+	}
+	return nil, fmt.Errorf("unknown HealthHour field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HealthHourMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case healthhour.FieldDomainID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDomainID(v)
+		return nil
+	case healthhour.FieldServerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServerID(v)
+		return nil
+	case healthhour.FieldHour:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHour(v)
+		return nil
+	case healthhour.FieldUp:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUp(v)
+		return nil
+	case healthhour.FieldDown:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDown(v)
+		return nil
+	case healthhour.FieldLatencyMsSum:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLatencyMsSum(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HealthHour field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *HealthHourMutation) AddedFields() []string {
+	var fields []string
+	if m.addup != nil {
+		fields = append(fields, healthhour.FieldUp)
+	}
+	if m.adddown != nil {
+		fields = append(fields, healthhour.FieldDown)
+	}
+	if m.addlatency_ms_sum != nil {
+		fields = append(fields, healthhour.FieldLatencyMsSum)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *HealthHourMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case healthhour.FieldUp:
+		return m.AddedUp()
+	case healthhour.FieldDown:
+		return m.AddedDown()
+	case healthhour.FieldLatencyMsSum:
+		return m.AddedLatencyMsSum()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HealthHourMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case healthhour.FieldUp:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUp(v)
+		return nil
+	case healthhour.FieldDown:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDown(v)
+		return nil
+	case healthhour.FieldLatencyMsSum:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLatencyMsSum(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HealthHour numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *HealthHourMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *HealthHourMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *HealthHourMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown HealthHour nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *HealthHourMutation) ResetField(name string) error {
+	switch name {
+	case healthhour.FieldDomainID:
+		m.ResetDomainID()
+		return nil
+	case healthhour.FieldServerID:
+		m.ResetServerID()
+		return nil
+	case healthhour.FieldHour:
+		m.ResetHour()
+		return nil
+	case healthhour.FieldUp:
+		m.ResetUp()
+		return nil
+	case healthhour.FieldDown:
+		m.ResetDown()
+		return nil
+	case healthhour.FieldLatencyMsSum:
+		m.ResetLatencyMsSum()
+		return nil
+	}
+	return fmt.Errorf("unknown HealthHour field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *HealthHourMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.domain != nil {
+		edges = append(edges, healthhour.EdgeDomain)
+	}
+	if m.server != nil {
+		edges = append(edges, healthhour.EdgeServer)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *HealthHourMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case healthhour.EdgeDomain:
+		if id := m.domain; id != nil {
+			return []ent.Value{*id}
+		}
+	case healthhour.EdgeServer:
+		if id := m.server; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *HealthHourMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *HealthHourMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *HealthHourMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.cleareddomain {
+		edges = append(edges, healthhour.EdgeDomain)
+	}
+	if m.clearedserver {
+		edges = append(edges, healthhour.EdgeServer)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *HealthHourMutation) EdgeCleared(name string) bool {
+	switch name {
+	case healthhour.EdgeDomain:
+		return m.cleareddomain
+	case healthhour.EdgeServer:
+		return m.clearedserver
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *HealthHourMutation) ClearEdge(name string) error {
+	switch name {
+	case healthhour.EdgeDomain:
+		m.ClearDomain()
+		return nil
+	case healthhour.EdgeServer:
+		m.ClearServer()
+		return nil
+	}
+	return fmt.Errorf("unknown HealthHour unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *HealthHourMutation) ResetEdge(name string) error {
+	switch name {
+	case healthhour.EdgeDomain:
+		m.ResetDomain()
+		return nil
+	case healthhour.EdgeServer:
+		m.ResetServer()
+		return nil
+	}
+	return fmt.Errorf("unknown HealthHour edge %s", name)
 }
 
 // HealthProbeMutation represents an operation that mutates the HealthProbe nodes in the graph.
@@ -24784,6 +25667,9 @@ type ServerMutation struct {
 	health_probes              map[int]struct{}
 	removedhealth_probes       map[int]struct{}
 	clearedhealth_probes       bool
+	health_hours               map[int]struct{}
+	removedhealth_hours        map[int]struct{}
+	clearedhealth_hours        bool
 	streams                    map[int]struct{}
 	removedstreams             map[int]struct{}
 	clearedstreams             bool
@@ -26706,6 +27592,60 @@ func (m *ServerMutation) ResetHealthProbes() {
 	m.removedhealth_probes = nil
 }
 
+// AddHealthHourIDs adds the "health_hours" edge to the HealthHour entity by ids.
+func (m *ServerMutation) AddHealthHourIDs(ids ...int) {
+	if m.health_hours == nil {
+		m.health_hours = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.health_hours[ids[i]] = struct{}{}
+	}
+}
+
+// ClearHealthHours clears the "health_hours" edge to the HealthHour entity.
+func (m *ServerMutation) ClearHealthHours() {
+	m.clearedhealth_hours = true
+}
+
+// HealthHoursCleared reports if the "health_hours" edge to the HealthHour entity was cleared.
+func (m *ServerMutation) HealthHoursCleared() bool {
+	return m.clearedhealth_hours
+}
+
+// RemoveHealthHourIDs removes the "health_hours" edge to the HealthHour entity by IDs.
+func (m *ServerMutation) RemoveHealthHourIDs(ids ...int) {
+	if m.removedhealth_hours == nil {
+		m.removedhealth_hours = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.health_hours, ids[i])
+		m.removedhealth_hours[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedHealthHours returns the removed IDs of the "health_hours" edge to the HealthHour entity.
+func (m *ServerMutation) RemovedHealthHoursIDs() (ids []int) {
+	for id := range m.removedhealth_hours {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// HealthHoursIDs returns the "health_hours" edge IDs in the mutation.
+func (m *ServerMutation) HealthHoursIDs() (ids []int) {
+	for id := range m.health_hours {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetHealthHours resets all changes to the "health_hours" edge.
+func (m *ServerMutation) ResetHealthHours() {
+	m.health_hours = nil
+	m.clearedhealth_hours = false
+	m.removedhealth_hours = nil
+}
+
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by ids.
 func (m *ServerMutation) AddStreamIDs(ids ...int) {
 	if m.streams == nil {
@@ -27476,7 +28416,7 @@ func (m *ServerMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ServerMutation) AddedEdges() []string {
-	edges := make([]string, 0, 11)
+	edges := make([]string, 0, 12)
 	if m.enrollment_tokens != nil {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -27506,6 +28446,9 @@ func (m *ServerMutation) AddedEdges() []string {
 	}
 	if m.health_probes != nil {
 		edges = append(edges, server.EdgeHealthProbes)
+	}
+	if m.health_hours != nil {
+		edges = append(edges, server.EdgeHealthHours)
 	}
 	if m.streams != nil {
 		edges = append(edges, server.EdgeStreams)
@@ -27577,6 +28520,12 @@ func (m *ServerMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case server.EdgeHealthHours:
+		ids := make([]ent.Value, 0, len(m.health_hours))
+		for id := range m.health_hours {
+			ids = append(ids, id)
+		}
+		return ids
 	case server.EdgeStreams:
 		ids := make([]ent.Value, 0, len(m.streams))
 		for id := range m.streams {
@@ -27589,7 +28538,7 @@ func (m *ServerMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ServerMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 11)
+	edges := make([]string, 0, 12)
 	if m.removedenrollment_tokens != nil {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -27619,6 +28568,9 @@ func (m *ServerMutation) RemovedEdges() []string {
 	}
 	if m.removedhealth_probes != nil {
 		edges = append(edges, server.EdgeHealthProbes)
+	}
+	if m.removedhealth_hours != nil {
+		edges = append(edges, server.EdgeHealthHours)
 	}
 	if m.removedstreams != nil {
 		edges = append(edges, server.EdgeStreams)
@@ -27690,6 +28642,12 @@ func (m *ServerMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case server.EdgeHealthHours:
+		ids := make([]ent.Value, 0, len(m.removedhealth_hours))
+		for id := range m.removedhealth_hours {
+			ids = append(ids, id)
+		}
+		return ids
 	case server.EdgeStreams:
 		ids := make([]ent.Value, 0, len(m.removedstreams))
 		for id := range m.removedstreams {
@@ -27702,7 +28660,7 @@ func (m *ServerMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ServerMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 11)
+	edges := make([]string, 0, 12)
 	if m.clearedenrollment_tokens {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -27732,6 +28690,9 @@ func (m *ServerMutation) ClearedEdges() []string {
 	}
 	if m.clearedhealth_probes {
 		edges = append(edges, server.EdgeHealthProbes)
+	}
+	if m.clearedhealth_hours {
+		edges = append(edges, server.EdgeHealthHours)
 	}
 	if m.clearedstreams {
 		edges = append(edges, server.EdgeStreams)
@@ -27763,6 +28724,8 @@ func (m *ServerMutation) EdgeCleared(name string) bool {
 		return m.clearedserved_certificates
 	case server.EdgeHealthProbes:
 		return m.clearedhealth_probes
+	case server.EdgeHealthHours:
+		return m.clearedhealth_hours
 	case server.EdgeStreams:
 		return m.clearedstreams
 	}
@@ -27810,6 +28773,9 @@ func (m *ServerMutation) ResetEdge(name string) error {
 		return nil
 	case server.EdgeHealthProbes:
 		m.ResetHealthProbes()
+		return nil
+	case server.EdgeHealthHours:
+		m.ResetHealthHours()
 		return nil
 	case server.EdgeStreams:
 		m.ResetStreams()

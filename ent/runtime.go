@@ -19,6 +19,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthhour"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/incident"
@@ -555,6 +556,20 @@ func init() {
 	healthcheckDescEnabled := healthcheckFields[2].Descriptor()
 	// healthcheck.DefaultEnabled holds the default value on creation for the enabled field.
 	healthcheck.DefaultEnabled = healthcheckDescEnabled.Default.(bool)
+	healthhourFields := schema.HealthHour{}.Fields()
+	_ = healthhourFields
+	// healthhourDescUp is the schema descriptor for up field.
+	healthhourDescUp := healthhourFields[3].Descriptor()
+	// healthhour.DefaultUp holds the default value on creation for the up field.
+	healthhour.DefaultUp = healthhourDescUp.Default.(int)
+	// healthhourDescDown is the schema descriptor for down field.
+	healthhourDescDown := healthhourFields[4].Descriptor()
+	// healthhour.DefaultDown holds the default value on creation for the down field.
+	healthhour.DefaultDown = healthhourDescDown.Default.(int)
+	// healthhourDescLatencyMsSum is the schema descriptor for latency_ms_sum field.
+	healthhourDescLatencyMsSum := healthhourFields[5].Descriptor()
+	// healthhour.DefaultLatencyMsSum holds the default value on creation for the latency_ms_sum field.
+	healthhour.DefaultLatencyMsSum = healthhourDescLatencyMsSum.Default.(int64)
 	healthprobeFields := schema.HealthProbe{}.Fields()
 	_ = healthprobeFields
 	// healthprobeDescStatus is the schema descriptor for status field.

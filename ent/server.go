@@ -107,11 +107,13 @@ type ServerEdges struct {
 	ServedCertificates []*ServedCertificate `json:"served_certificates,omitempty"`
 	// HealthProbes holds the value of the health_probes edge.
 	HealthProbes []*HealthProbe `json:"health_probes,omitempty"`
+	// HealthHours holds the value of the health_hours edge.
+	HealthHours []*HealthHour `json:"health_hours,omitempty"`
 	// Streams holds the value of the streams edge.
 	Streams []*StreamProxy `json:"streams,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [11]bool
+	loadedTypes [12]bool
 }
 
 // EnrollmentTokensOrErr returns the EnrollmentTokens value or an error if the edge
@@ -204,10 +206,19 @@ func (e ServerEdges) HealthProbesOrErr() ([]*HealthProbe, error) {
 	return nil, &NotLoadedError{edge: "health_probes"}
 }
 
+// HealthHoursOrErr returns the HealthHours value or an error if the edge
+// was not loaded in eager-loading.
+func (e ServerEdges) HealthHoursOrErr() ([]*HealthHour, error) {
+	if e.loadedTypes[10] {
+		return e.HealthHours, nil
+	}
+	return nil, &NotLoadedError{edge: "health_hours"}
+}
+
 // StreamsOrErr returns the Streams value or an error if the edge
 // was not loaded in eager-loading.
 func (e ServerEdges) StreamsOrErr() ([]*StreamProxy, error) {
-	if e.loadedTypes[10] {
+	if e.loadedTypes[11] {
 		return e.Streams, nil
 	}
 	return nil, &NotLoadedError{edge: "streams"}
@@ -502,6 +513,11 @@ func (_m *Server) QueryServedCertificates() *ServedCertificateQuery {
 // QueryHealthProbes queries the "health_probes" edge of the Server entity.
 func (_m *Server) QueryHealthProbes() *HealthProbeQuery {
 	return NewServerClient(_m.config).QueryHealthProbes(_m)
+}
+
+// QueryHealthHours queries the "health_hours" edge of the Server entity.
+func (_m *Server) QueryHealthHours() *HealthHourQuery {
+	return NewServerClient(_m.config).QueryHealthHours(_m)
 }
 
 // QueryStreams queries the "streams" edge of the Server entity.

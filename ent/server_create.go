@@ -15,6 +15,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/healthhour"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
@@ -546,6 +547,21 @@ func (_c *ServerCreate) AddHealthProbes(v ...*HealthProbe) *ServerCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddHealthProbeIDs(ids...)
+}
+
+// AddHealthHourIDs adds the "health_hours" edge to the HealthHour entity by IDs.
+func (_c *ServerCreate) AddHealthHourIDs(ids ...int) *ServerCreate {
+	_c.mutation.AddHealthHourIDs(ids...)
+	return _c
+}
+
+// AddHealthHours adds the "health_hours" edges to the HealthHour entity.
+func (_c *ServerCreate) AddHealthHours(v ...*HealthHour) *ServerCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddHealthHourIDs(ids...)
 }
 
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
@@ -1087,6 +1103,22 @@ func (_c *ServerCreate) createSpec() (*Server, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.HealthHoursIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthHoursTable,
+			Columns: []string{server.HealthHoursColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

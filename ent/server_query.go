@@ -16,6 +16,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/healthhour"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
@@ -44,6 +45,7 @@ type ServerQuery struct {
 	withDomains            *DomainQuery
 	withServedCertificates *ServedCertificateQuery
 	withHealthProbes       *HealthProbeQuery
+	withHealthHours        *HealthHourQuery
 	withStreams            *StreamProxyQuery
 	modifiers              []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
@@ -302,6 +304,28 @@ func (_q *ServerQuery) QueryHealthProbes() *HealthProbeQuery {
 	return query
 }
 
+// QueryHealthHours chains the current query on the "health_hours" edge.
+func (_q *ServerQuery) QueryHealthHours() *HealthHourQuery {
+	query := (&HealthHourClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, selector),
+			sqlgraph.To(healthhour.Table, healthhour.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, server.HealthHoursTable, server.HealthHoursColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryStreams chains the current query on the "streams" edge.
 func (_q *ServerQuery) QueryStreams() *StreamProxyQuery {
 	query := (&StreamProxyClient{config: _q.config}).Query()
@@ -526,6 +550,7 @@ func (_q *ServerQuery) Clone() *ServerQuery {
 		withDomains:            _q.withDomains.Clone(),
 		withServedCertificates: _q.withServedCertificates.Clone(),
 		withHealthProbes:       _q.withHealthProbes.Clone(),
+		withHealthHours:        _q.withHealthHours.Clone(),
 		withStreams:            _q.withStreams.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
@@ -644,6 +669,17 @@ func (_q *ServerQuery) WithHealthProbes(opts ...func(*HealthProbeQuery)) *Server
 	return _q
 }
 
+// WithHealthHours tells the query-builder to eager-load the nodes that are connected to
+// the "health_hours" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ServerQuery) WithHealthHours(opts ...func(*HealthHourQuery)) *ServerQuery {
+	query := (&HealthHourClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withHealthHours = query
+	return _q
+}
+
 // WithStreams tells the query-builder to eager-load the nodes that are connected to
 // the "streams" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *ServerQuery) WithStreams(opts ...func(*StreamProxyQuery)) *ServerQuery {
@@ -733,7 +769,7 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 	var (
 		nodes       = []*Server{}
 		_spec       = _q.querySpec()
-		loadedTypes = [11]bool{
+		loadedTypes = [12]bool{
 			_q.withEnrollmentTokens != nil,
 			_q.withCertificates != nil,
 			_q.withTasks != nil,
@@ -744,6 +780,7 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 			_q.withDomains != nil,
 			_q.withServedCertificates != nil,
 			_q.withHealthProbes != nil,
+			_q.withHealthHours != nil,
 			_q.withStreams != nil,
 		}
 	)
@@ -837,6 +874,13 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 		if err := _q.loadHealthProbes(ctx, query, nodes,
 			func(n *Server) { n.Edges.HealthProbes = []*HealthProbe{} },
 			func(n *Server, e *HealthProbe) { n.Edges.HealthProbes = append(n.Edges.HealthProbes, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withHealthHours; query != nil {
+		if err := _q.loadHealthHours(ctx, query, nodes,
+			func(n *Server) { n.Edges.HealthHours = []*HealthHour{} },
+			func(n *Server, e *HealthHour) { n.Edges.HealthHours = append(n.Edges.HealthHours, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1170,6 +1214,36 @@ func (_q *ServerQuery) loadHealthProbes(ctx context.Context, query *HealthProbeQ
 	}
 	query.Where(predicate.HealthProbe(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(server.HealthProbesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ServerID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "server_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *ServerQuery) loadHealthHours(ctx context.Context, query *HealthHourQuery, nodes []*Server, init func(*Server), assign func(*Server, *HealthHour)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Server)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(healthhour.FieldServerID)
+	}
+	query.Where(predicate.HealthHour(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(server.HealthHoursColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

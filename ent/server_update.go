@@ -16,6 +16,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/configrevision"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
+	"github.com/gatehousehq/gatehouse/ent/healthhour"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
@@ -623,6 +624,21 @@ func (_u *ServerUpdate) AddHealthProbes(v ...*HealthProbe) *ServerUpdate {
 	return _u.AddHealthProbeIDs(ids...)
 }
 
+// AddHealthHourIDs adds the "health_hours" edge to the HealthHour entity by IDs.
+func (_u *ServerUpdate) AddHealthHourIDs(ids ...int) *ServerUpdate {
+	_u.mutation.AddHealthHourIDs(ids...)
+	return _u
+}
+
+// AddHealthHours adds the "health_hours" edges to the HealthHour entity.
+func (_u *ServerUpdate) AddHealthHours(v ...*HealthHour) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHealthHourIDs(ids...)
+}
+
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
 func (_u *ServerUpdate) AddStreamIDs(ids ...int) *ServerUpdate {
 	_u.mutation.AddStreamIDs(ids...)
@@ -851,6 +867,27 @@ func (_u *ServerUpdate) RemoveHealthProbes(v ...*HealthProbe) *ServerUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveHealthProbeIDs(ids...)
+}
+
+// ClearHealthHours clears all "health_hours" edges to the HealthHour entity.
+func (_u *ServerUpdate) ClearHealthHours() *ServerUpdate {
+	_u.mutation.ClearHealthHours()
+	return _u
+}
+
+// RemoveHealthHourIDs removes the "health_hours" edge to HealthHour entities by IDs.
+func (_u *ServerUpdate) RemoveHealthHourIDs(ids ...int) *ServerUpdate {
+	_u.mutation.RemoveHealthHourIDs(ids...)
+	return _u
+}
+
+// RemoveHealthHours removes "health_hours" edges to HealthHour entities.
+func (_u *ServerUpdate) RemoveHealthHours(v ...*HealthHour) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHealthHourIDs(ids...)
 }
 
 // ClearStreams clears all "streams" edges to the StreamProxy entity.
@@ -1548,6 +1585,51 @@ func (_u *ServerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.HealthHoursCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthHoursTable,
+			Columns: []string{server.HealthHoursColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHealthHoursIDs(); len(nodes) > 0 && !_u.mutation.HealthHoursCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthHoursTable,
+			Columns: []string{server.HealthHoursColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HealthHoursIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthHoursTable,
+			Columns: []string{server.HealthHoursColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.StreamsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2M,
@@ -2196,6 +2278,21 @@ func (_u *ServerUpdateOne) AddHealthProbes(v ...*HealthProbe) *ServerUpdateOne {
 	return _u.AddHealthProbeIDs(ids...)
 }
 
+// AddHealthHourIDs adds the "health_hours" edge to the HealthHour entity by IDs.
+func (_u *ServerUpdateOne) AddHealthHourIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.AddHealthHourIDs(ids...)
+	return _u
+}
+
+// AddHealthHours adds the "health_hours" edges to the HealthHour entity.
+func (_u *ServerUpdateOne) AddHealthHours(v ...*HealthHour) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHealthHourIDs(ids...)
+}
+
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
 func (_u *ServerUpdateOne) AddStreamIDs(ids ...int) *ServerUpdateOne {
 	_u.mutation.AddStreamIDs(ids...)
@@ -2424,6 +2521,27 @@ func (_u *ServerUpdateOne) RemoveHealthProbes(v ...*HealthProbe) *ServerUpdateOn
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveHealthProbeIDs(ids...)
+}
+
+// ClearHealthHours clears all "health_hours" edges to the HealthHour entity.
+func (_u *ServerUpdateOne) ClearHealthHours() *ServerUpdateOne {
+	_u.mutation.ClearHealthHours()
+	return _u
+}
+
+// RemoveHealthHourIDs removes the "health_hours" edge to HealthHour entities by IDs.
+func (_u *ServerUpdateOne) RemoveHealthHourIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.RemoveHealthHourIDs(ids...)
+	return _u
+}
+
+// RemoveHealthHours removes "health_hours" edges to HealthHour entities.
+func (_u *ServerUpdateOne) RemoveHealthHours(v ...*HealthHour) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHealthHourIDs(ids...)
 }
 
 // ClearStreams clears all "streams" edges to the StreamProxy entity.
@@ -3144,6 +3262,51 @@ func (_u *ServerUpdateOne) sqlSave(ctx context.Context) (_node *Server, err erro
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(healthprobe.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.HealthHoursCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthHoursTable,
+			Columns: []string{server.HealthHoursColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHealthHoursIDs(); len(nodes) > 0 && !_u.mutation.HealthHoursCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthHoursTable,
+			Columns: []string{server.HealthHoursColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HealthHoursIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthHoursTable,
+			Columns: []string{server.HealthHoursColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

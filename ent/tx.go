@@ -42,6 +42,8 @@ type Tx struct {
 	EnrollmentToken *EnrollmentTokenClient
 	// HealthCheck is the client for interacting with the HealthCheck builders.
 	HealthCheck *HealthCheckClient
+	// HealthHour is the client for interacting with the HealthHour builders.
+	HealthHour *HealthHourClient
 	// HealthProbe is the client for interacting with the HealthProbe builders.
 	HealthProbe *HealthProbeClient
 	// HostKey is the client for interacting with the HostKey builders.
@@ -225,6 +227,7 @@ func (tx *Tx) init() {
 	tx.Domain = NewDomainClient(tx.config)
 	tx.EnrollmentToken = NewEnrollmentTokenClient(tx.config)
 	tx.HealthCheck = NewHealthCheckClient(tx.config)
+	tx.HealthHour = NewHealthHourClient(tx.config)
 	tx.HealthProbe = NewHealthProbeClient(tx.config)
 	tx.HostKey = NewHostKeyClient(tx.config)
 	tx.Incident = NewIncidentClient(tx.config)

@@ -58,6 +58,8 @@ const (
 	EdgeHealthCheck = "health_check"
 	// EdgeHealthProbes holds the string denoting the health_probes edge name in mutations.
 	EdgeHealthProbes = "health_probes"
+	// EdgeHealthHours holds the string denoting the health_hours edge name in mutations.
+	EdgeHealthHours = "health_hours"
 	// Table holds the table name of the domain in the database.
 	Table = "domains"
 	// ServersTable is the table that holds the servers relation/edge. The primary key declared below.
@@ -121,6 +123,13 @@ const (
 	HealthProbesInverseTable = "health_probes"
 	// HealthProbesColumn is the table column denoting the health_probes relation/edge.
 	HealthProbesColumn = "domain_id"
+	// HealthHoursTable is the table that holds the health_hours relation/edge.
+	HealthHoursTable = "health_hours"
+	// HealthHoursInverseTable is the table name for the HealthHour entity.
+	// It exists in this package in order to avoid circular dependency with the "healthhour" package.
+	HealthHoursInverseTable = "health_hours"
+	// HealthHoursColumn is the table column denoting the health_hours relation/edge.
+	HealthHoursColumn = "domain_id"
 )
 
 // Columns holds all SQL columns for domain fields.
@@ -344,6 +353,20 @@ func ByHealthProbes(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newHealthProbesStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByHealthHoursCount orders the results by health_hours count.
+func ByHealthHoursCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newHealthHoursStep(), opts...)
+	}
+}
+
+// ByHealthHours orders the results by health_hours terms.
+func ByHealthHours(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newHealthHoursStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newServersStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -405,5 +428,12 @@ func newHealthProbesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(HealthProbesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, HealthProbesTable, HealthProbesColumn),
+	)
+}
+func newHealthHoursStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(HealthHoursInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, HealthHoursTable, HealthHoursColumn),
 	)
 }

@@ -662,6 +662,29 @@ func HasHealthProbesWith(preds ...predicate.HealthProbe) predicate.Domain {
 	})
 }
 
+// HasHealthHours applies the HasEdge predicate on the "health_hours" edge.
+func HasHealthHours() predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, HealthHoursTable, HealthHoursColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasHealthHoursWith applies the HasEdge predicate on the "health_hours" edge with a given conditions (other predicates).
+func HasHealthHoursWith(preds ...predicate.HealthHour) predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := newHealthHoursStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Domain) predicate.Domain {
 	return predicate.Domain(sql.AndPredicates(predicates...))

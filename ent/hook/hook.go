@@ -177,6 +177,18 @@ func (f HealthCheckFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value,
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HealthCheckMutation", m)
 }
 
+// The HealthHourFunc type is an adapter to allow the use of ordinary
+// function as HealthHour mutator.
+type HealthHourFunc func(context.Context, *ent.HealthHourMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f HealthHourFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.HealthHourMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HealthHourMutation", m)
+}
+
 // The HealthProbeFunc type is an adapter to allow the use of ordinary
 // function as HealthProbe mutator.
 type HealthProbeFunc func(context.Context, *ent.HealthProbeMutation) (ent.Value, error)

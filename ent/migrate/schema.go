@@ -384,6 +384,48 @@ var (
 			},
 		},
 	}
+	// HealthHoursColumns holds the columns for the "health_hours" table.
+	HealthHoursColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "hour", Type: field.TypeTime},
+		{Name: "up", Type: field.TypeInt, Default: 0},
+		{Name: "down", Type: field.TypeInt, Default: 0},
+		{Name: "latency_ms_sum", Type: field.TypeInt64, Default: 0},
+		{Name: "domain_id", Type: field.TypeInt},
+		{Name: "server_id", Type: field.TypeInt},
+	}
+	// HealthHoursTable holds the schema information for the "health_hours" table.
+	HealthHoursTable = &schema.Table{
+		Name:       "health_hours",
+		Columns:    HealthHoursColumns,
+		PrimaryKey: []*schema.Column{HealthHoursColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "health_hours_domains_health_hours",
+				Columns:    []*schema.Column{HealthHoursColumns[5]},
+				RefColumns: []*schema.Column{DomainsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "health_hours_servers_health_hours",
+				Columns:    []*schema.Column{HealthHoursColumns[6]},
+				RefColumns: []*schema.Column{ServersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "healthhour_domain_id_server_id_hour",
+				Unique:  true,
+				Columns: []*schema.Column{HealthHoursColumns[5], HealthHoursColumns[6], HealthHoursColumns[1]},
+			},
+			{
+				Name:    "healthhour_hour",
+				Unique:  false,
+				Columns: []*schema.Column{HealthHoursColumns[1]},
+			},
+		},
+	}
 	// HealthProbesColumns holds the columns for the "health_probes" table.
 	HealthProbesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1066,6 +1108,7 @@ var (
 		DomainsTable,
 		EnrollmentTokensTable,
 		HealthChecksTable,
+		HealthHoursTable,
 		HealthProbesTable,
 		HostKeysTable,
 		IncidentsTable,
@@ -1100,6 +1143,8 @@ func init() {
 	DNSChecksTable.ForeignKeys[0].RefTable = DomainsTable
 	EnrollmentTokensTable.ForeignKeys[0].RefTable = ServersTable
 	HealthChecksTable.ForeignKeys[0].RefTable = DomainsTable
+	HealthHoursTable.ForeignKeys[0].RefTable = DomainsTable
+	HealthHoursTable.ForeignKeys[1].RefTable = ServersTable
 	HealthProbesTable.ForeignKeys[0].RefTable = DomainsTable
 	HealthProbesTable.ForeignKeys[1].RefTable = ServersTable
 	HostKeysTable.ForeignKeys[0].RefTable = ServersTable

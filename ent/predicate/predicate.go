@@ -48,6 +48,9 @@ type EnrollmentToken func(*sql.Selector)
 // HealthCheck is the predicate function for healthcheck builders.
 type HealthCheck func(*sql.Selector)
 
+// HealthHour is the predicate function for healthhour builders.
+type HealthHour func(*sql.Selector)
+
 // HealthProbe is the predicate function for healthprobe builders.
 type HealthProbe func(*sql.Selector)
 

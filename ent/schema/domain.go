@@ -53,5 +53,6 @@ func (Domain) Edges() []ent.Edge {
 		edge.To("served_certificates", ServedCertificate.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("health_check", HealthCheck.Type).Unique().Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("health_probes", HealthProbe.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("health_hours", HealthHour.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
 }

@@ -71,3 +71,38 @@ func (HealthProbe) Edges() []ent.Edge {
 func (HealthProbe) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("domain_id", "server_id").Unique()}
 }
+
+// HealthHour counts one hour of probes of a domain through one server, for
+// uptime figures: how many answered up and down, and the summed latency of
+// the answers that were up. Probes while the domain is in maintenance, and
+// servers that were not dialled, are not counted. Hours older than the
+// retention are pruned.
+type HealthHour struct {
+	ent.Schema
+}
+
+// Fields of HealthHour.
+func (HealthHour) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("domain_id"),
+		field.Int("server_id"),
+		// Hour is the start of the hour, in UTC.
+		field.Time("hour"),
+		field.Int("up").Default(0),
+		field.Int("down").Default(0),
+		field.Int64("latency_ms_sum").Default(0),
+	}
+}
+
+// Edges of HealthHour.
+func (HealthHour) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("domain", Domain.Type).Ref("health_hours").Field("domain_id").Unique().Required(),
+		edge.From("server", Server.Type).Ref("health_hours").Field("server_id").Unique().Required(),
+	}
+}
+
+// Indexes of HealthHour.
+func (HealthHour) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("domain_id", "server_id", "hour").Unique(), index.Fields("hour")}
+}

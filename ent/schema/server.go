@@ -76,6 +76,7 @@ func (Server) Edges() []ent.Edge {
 		edge.From("domains", Domain.Type).Ref("servers"),
 		edge.To("served_certificates", ServedCertificate.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("health_probes", HealthProbe.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("health_hours", HealthHour.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.From("streams", StreamProxy.Type).Ref("servers"),
 	}
 }

@@ -95,6 +95,8 @@ const (
 	EdgeServedCertificates = "served_certificates"
 	// EdgeHealthProbes holds the string denoting the health_probes edge name in mutations.
 	EdgeHealthProbes = "health_probes"
+	// EdgeHealthHours holds the string denoting the health_hours edge name in mutations.
+	EdgeHealthHours = "health_hours"
 	// EdgeStreams holds the string denoting the streams edge name in mutations.
 	EdgeStreams = "streams"
 	// Table holds the table name of the server in the database.
@@ -167,6 +169,13 @@ const (
 	HealthProbesInverseTable = "health_probes"
 	// HealthProbesColumn is the table column denoting the health_probes relation/edge.
 	HealthProbesColumn = "server_id"
+	// HealthHoursTable is the table that holds the health_hours relation/edge.
+	HealthHoursTable = "health_hours"
+	// HealthHoursInverseTable is the table name for the HealthHour entity.
+	// It exists in this package in order to avoid circular dependency with the "healthhour" package.
+	HealthHoursInverseTable = "health_hours"
+	// HealthHoursColumn is the table column denoting the health_hours relation/edge.
+	HealthHoursColumn = "server_id"
 	// StreamsTable is the table that holds the streams relation/edge. The primary key declared below.
 	StreamsTable = "stream_proxy_servers"
 	// StreamsInverseTable is the table name for the StreamProxy entity.
@@ -604,6 +613,20 @@ func ByHealthProbes(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByHealthHoursCount orders the results by health_hours count.
+func ByHealthHoursCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newHealthHoursStep(), opts...)
+	}
+}
+
+// ByHealthHours orders the results by health_hours terms.
+func ByHealthHours(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newHealthHoursStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByStreamsCount orders the results by streams count.
 func ByStreamsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -685,6 +708,13 @@ func newHealthProbesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(HealthProbesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, HealthProbesTable, HealthProbesColumn),
+	)
+}
+func newHealthHoursStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(HealthHoursInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, HealthHoursTable, HealthHoursColumn),
 	)
 }
 func newStreamsStep() *sqlgraph.Step {

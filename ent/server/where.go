@@ -1595,6 +1595,29 @@ func HasHealthProbesWith(preds ...predicate.HealthProbe) predicate.Server {
 	})
 }
 
+// HasHealthHours applies the HasEdge predicate on the "health_hours" edge.
+func HasHealthHours() predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, HealthHoursTable, HealthHoursColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasHealthHoursWith applies the HasEdge predicate on the "health_hours" edge with a given conditions (other predicates).
+func HasHealthHoursWith(preds ...predicate.HealthHour) predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := newHealthHoursStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasStreams applies the HasEdge predicate on the "streams" edge.
 func HasStreams() predicate.Server {
 	return predicate.Server(func(s *sql.Selector) {

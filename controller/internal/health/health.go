@@ -263,6 +263,11 @@ func (s *Service) ProbeDomain(ctx context.Context, domainID int) ([]*ent.HealthP
 		} else {
 			down++
 		}
+		if !a.skip && !d.Maintenance {
+			if err := s.count(ctx, d.ID, srv.ID, p); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if s.cfg.OnProbed != nil {
 		s.cfg.OnProbed(d.ID, up, down)
@@ -335,6 +340,9 @@ func (s *Service) probe(ctx context.Context, ep Endpoint, host, path string, tls
 // ProbeAll probes every domain with an enabled check, for the scheduled
 // job. It fails when a node does not answer well, naming it.
 func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error {
+	if _, err := s.Prune(ctx); err != nil {
+		return fmt.Errorf("prune hourly counts: %w", err)
+	}
 	ids, err := s.db.Client.HealthCheck.Query().Where(healthcheck.Enabled(true)).Select(healthcheck.FieldDomainID).Ints(ctx)
 	if err != nil {
 		return fmt.Errorf("list health checks: %w", err)
@@ -362,7 +370,11 @@ func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error
 			}
 			for _, p := range probes {
 				if !p.Ok {
-					problems = append(problems, fmt.Sprintf("%s on %s: %s", p.URL, p.Edges.Server.Name, p.Message))
+					what := p.URL
+					if what == "" { // not dialled
+						what = "domain #" + strconv.Itoa(p.DomainID)
+					}
+					problems = append(problems, fmt.Sprintf("%s on %s: %s", what, p.Edges.Server.Name, p.Message))
 				}
 			}
 		}()

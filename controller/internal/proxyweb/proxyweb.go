@@ -44,6 +44,8 @@ type DomainStatus struct {
 	DNS, DNSClass       string
 	Cert, CertClass     string
 	Health, HealthClass string
+	// Uptime is the share of health probes up over the last 7 days ("" without probes).
+	Uptime string
 }
 
 // handler holds the dependencies of every route.
