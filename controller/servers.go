@@ -6,13 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/gatehousehq/gatehouse/controller/internal/alerts"
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/certs"
 	"github.com/gatehousehq/gatehouse/controller/internal/events"
@@ -204,8 +209,14 @@ func (sv *serversWeb) remove(r *http.Request, s *ent.Server) error {
 // --- API ---
 
 func (sv *serversWeb) apiList(w http.ResponseWriter, r *http.Request) {
-	list, err := sv.c.db.Client.Server.Query().Order(ent.Asc(server.FieldName)).All(r.Context())
+	f, errs := parseServerFilter(r.URL.RawQuery)
+	if len(errs) > 0 {
+		web.WriteError(w, http.StatusBadRequest, "invalid", "the filter is not valid: "+errs.Error(), errs)
+		return
+	}
+	list, _, err := sv.filtered(r.Context(), f)
 	if err != nil {
+		sv.c.log.Error("server list", "error", err)
 		web.WriteError(w, http.StatusInternalServerError, "internal", "the server list could not be read", nil)
 		return
 	}
@@ -410,9 +421,38 @@ type serverRow struct {
 	Apply  proxyweb.ApplyState
 }
 
+// serverListData is what the server list page shows.
+type serverListData struct {
+	Servers []serverRow
+	// Total counts every server the controller knows, before filtering.
+	Total  int
+	Filter serverFilter
+	// Errors says, per query parameter, why the filter was refused; the
+	// list is then left empty.
+	Errors   SettingsError
+	Statuses []string
+}
+
+// Count is the "N of M servers" line of a filtered list.
+func (d serverListData) Count() string {
+	noun := "servers"
+	if d.Total == 1 {
+		noun = "server"
+	}
+	return fmt.Sprintf("%d of %d %s", len(d.Servers), d.Total, noun)
+}
+
 func (sv *serversWeb) listPage(w http.ResponseWriter, r *http.Request) {
-	list, err := sv.c.db.Client.Server.Query().Order(ent.Asc(server.FieldName)).All(r.Context())
+	f, errs := parseServerFilter(r.URL.RawQuery)
+	d := serverListData{Filter: f, Statuses: serverStatuses}
+	if len(errs) > 0 {
+		d.Errors = errs
+		sv.w.Render(w, r, http.StatusBadRequest, "servers", "Servers", "/servers", d)
+		return
+	}
+	list, total, err := sv.filtered(r.Context(), f)
 	if err != nil {
+		sv.c.log.Error("server list", "error", err)
 		http.Error(w, "the server list could not be read", http.StatusInternalServerError)
 		return
 	}
@@ -429,7 +469,197 @@ func (sv *serversWeb) listPage(w http.ResponseWriter, r *http.Request) {
 	for i, s := range list {
 		rows[i] = serverRow{Server: s, Values: vals[s.ID], Apply: states[s.ID]}
 	}
-	sv.w.Render(w, r, http.StatusOK, "servers", "Servers", "/servers", map[string]any{"Servers": rows})
+	d.Servers, d.Total = rows, total
+	sv.w.Render(w, r, http.StatusOK, "servers", "Servers", "/servers", d)
+}
+
+// filtered reads the servers f keeps, in name order, and how many servers
+// there are in all. Server counts are small, so the filter runs here rather
+// than in SQL, the same on SQLite and PostgreSQL.
+func (sv *serversWeb) filtered(ctx context.Context, f serverFilter) ([]*ent.Server, int, error) {
+	all, err := sv.c.db.Client.Server.Query().Order(ent.Asc(server.FieldName)).All(ctx)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read the servers: %w", err)
+	}
+	if !f.Active() {
+		return all, len(all), nil
+	}
+	kept := make([]*ent.Server, 0, len(all))
+	for _, s := range all {
+		if f.match(s) {
+			kept = append(kept, s)
+		}
+	}
+	return kept, len(all), nil
+}
+
+// --- list filters ---
+
+// serverStatuses are the states a server can be in, in the order the list
+// offers them.
+var serverStatuses = []string{"pending", "online", "offline", "removed"}
+
+// maxServerQuery bounds the search text of the server list, in characters.
+const maxServerQuery = 100
+
+// serverFilter narrows the server list. The page and the API read it from
+// the same query parameters: q, a case-insensitive substring of a server's
+// name, hostname, address or any address its agent reported; label, which
+// may repeat, each a label the server must carry; and status. The zero
+// value keeps every server.
+type serverFilter struct {
+	Q      string
+	Labels []string
+	Status string
+}
+
+// parseServerFilter reads a filter from a raw query string. Every parameter
+// is checked by allowlist, and an unknown one is refused so that a typo
+// does not silently list every server. Empty values count as absent (a GET
+// form sends them). On error the filter still holds what was given, made
+// printable and shortened, so the page can show it again.
+func parseServerFilter(raw string) (serverFilter, SettingsError) {
+	var f serverFilter
+	errs := SettingsError{}
+	v, err := url.ParseQuery(raw)
+	if err != nil {
+		errs["query"] = "is not valid URL encoding; use q, label and status parameters"
+	}
+	for k := range v {
+		switch k {
+		case "q", "label", "status":
+		case "":
+			errs["query"] = "has a value without a name; use q, label and status parameters"
+		default:
+			errs[echoText(k, 40)] = "is not a filter of the server list; use q, label or status"
+		}
+	}
+	if qs := nonEmpty(v["q"]); len(qs) > 1 {
+		errs["q"] = "give one search text"
+		f.Q = echoText(qs[0], maxServerQuery)
+	} else if len(qs) == 1 {
+		q := qs[0]
+		switch {
+		case !printable(q):
+			errs["q"] = "use printable characters only, without tabs, line breaks or control characters"
+			f.Q = echoText(q, maxServerQuery)
+		case utf8.RuneCountInString(strings.TrimSpace(q)) > maxServerQuery:
+			errs["q"] = fmt.Sprintf("at most %d characters", maxServerQuery)
+			f.Q = echoText(strings.TrimSpace(q), maxServerQuery)
+		default:
+			f.Q = strings.TrimSpace(q)
+		}
+	}
+	if ss := nonEmpty(v["status"]); len(ss) > 1 {
+		errs["status"] = "give one status: " + strings.Join(serverStatuses, ", ")
+	} else if len(ss) == 1 {
+		f.Status = echoText(ss[0], 20)
+		if !slices.Contains(serverStatuses, ss[0]) {
+			errs["status"] = "must be one of " + strings.Join(serverStatuses, ", ")
+		}
+	}
+	for _, l := range nonEmpty(v["label"]) {
+		l = strings.TrimSpace(l)
+		if !alerts.ValidLabel(l) {
+			if _, seen := errs["label"]; !seen {
+				errs["label"] = fmt.Sprintf("%q is not a label: each label is 1-63 letters, digits and . _ : / = -, starting with a letter or digit", echoText(l, 40))
+			}
+			l = echoText(l, 63)
+		}
+		if l != "" && !slices.Contains(f.Labels, l) {
+			f.Labels = append(f.Labels, l)
+		}
+	}
+	if len(f.Labels) > MaxServerLabels {
+		errs["label"] = fmt.Sprintf("at most %d labels; no server carries more", MaxServerLabels)
+		f.Labels = f.Labels[:MaxServerLabels]
+	}
+	return f, errs
+}
+
+func nonEmpty(vs []string) []string {
+	var out []string
+	for _, v := range vs {
+		if strings.TrimSpace(v) != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// printable reports whether s is valid UTF-8 of printable characters and
+// plain spaces only.
+func printable(s string) bool {
+	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
+}
+
+// echoText is s fit to show back: invalid bytes and unprintable characters
+// replaced, at most n characters.
+func echoText(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if !unicode.IsPrint(r) {
+			return utf8.RuneError
+		}
+		return r
+	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
+	return clipText(s, n)
+}
+
+// Active reports whether f narrows the list at all.
+func (f serverFilter) Active() bool { return f.Q != "" || f.Status != "" || len(f.Labels) > 0 }
+
+// match reports whether s passes every part of f.
+func (f serverFilter) match(s *ent.Server) bool {
+	if f.Status != "" && string(s.Status) != f.Status {
+		return false
+	}
+	for _, l := range f.Labels {
+		if !slices.Contains(s.Labels, l) {
+			return false
+		}
+	}
+	if f.Q == "" {
+		return true
+	}
+	q := strings.ToLower(f.Q)
+	for _, field := range append([]string{s.Name, s.Hostname, s.Address}, s.Addresses...) {
+		if strings.Contains(strings.ToLower(field), q) {
+			return true
+		}
+	}
+	return false
+}
+
+// link is the list page filtered by f.
+func (f serverFilter) link() string {
+	v := url.Values{}
+	if f.Q != "" {
+		v.Set("q", f.Q)
+	}
+	if f.Status != "" {
+		v.Set("status", f.Status)
+	}
+	for _, l := range f.Labels {
+		v.Add("label", l)
+	}
+	if len(v) == 0 {
+		return "/servers"
+	}
+	return "/servers?" + v.Encode()
+}
+
+// WithLabel links to the list filtered by f and by label l as well.
+func (f serverFilter) WithLabel(l string) string {
+	if !slices.Contains(f.Labels, l) {
+		f.Labels = append(slices.Clip(f.Labels), l)
+	}
+	return f.link()
+}
+
+// WithoutLabel links to the list filtered by f without label l.
+func (f serverFilter) WithoutLabel(l string) string {
+	f.Labels = slices.DeleteFunc(slices.Clone(f.Labels), func(x string) bool { return x == l })
+	return f.link()
 }
 
 type newServerData struct {
