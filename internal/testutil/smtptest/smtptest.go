@@ -1,6 +1,7 @@
 // Package smtptest is an SMTP server on loopback for tests: it speaks enough
-// of RFC 5321, RFC 3207 (STARTTLS) and RFC 4954 (AUTH PLAIN) for net/smtp,
-// records what it receives and fails the test on protocol errors.
+// of RFC 5321, RFC 3207 (STARTTLS) and RFC 4954 (AUTH PLAIN, and AUTH LOGIN
+// as servers such as Microsoft 365 run it) for net/smtp, records what it
+// receives and fails the test on protocol errors.
 package smtptest
 
 import (
@@ -17,6 +18,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -99,9 +101,35 @@ type Options struct {
 	TLS         *tls.Config // offers STARTTLS with it, or serves it from the first byte with ImplicitTLS
 	ImplicitTLS bool
 	NoSTARTTLS  bool   // never offer STARTTLS, even with TLS set
-	User, Pass  string // accepted credentials; AUTH PLAIN is offered only when set
-	ClearAuth   bool   // offer AUTH without TLS (a relay on loopback)
-	Silent      bool   // accept connections and never answer
+	User, Pass  string // accepted credentials; AUTH is offered only when set
+	// Auth lists the AUTH mechanisms offered when User is set, in order, as
+	// the EHLO reply shows them; nil means PLAIN only and an empty list
+	// offers no AUTH at all. PLAIN and LOGIN are implemented; any other name
+	// is only advertised, and a client that uses it fails the test.
+	Auth []string
+	// LoginPrompts are the challenges of AUTH LOGIN, as text before base64;
+	// nil means "Username:" then "Password:". The first answer is the
+	// username and the second the password; each further prompt is one more
+	// challenge (which a client should refuse with "*"), and its answer is
+	// recorded and otherwise ignored. An initial response (AUTH LOGIN
+	// <username>) answers the first prompt, which is then not sent.
+	LoginPrompts []string
+	ClearAuth    bool // offer AUTH without TLS (a relay on loopback)
+	Silent       bool // accept connections and never answer
+}
+
+func (o Options) mechanisms() []string {
+	if o.Auth == nil {
+		return []string{"PLAIN"}
+	}
+	return o.Auth
+}
+
+func (o Options) loginPrompts() []string {
+	if o.LoginPrompts == nil {
+		return []string{"Username:", "Password:"}
+	}
+	return o.LoginPrompts
 }
 
 // Command is one command line as received.
@@ -126,14 +154,17 @@ type Message struct {
 	Data []byte // with CRLF line ends, dot-stuffing removed
 	TLS  bool
 	User string // authenticated user, "" without AUTH
+	Auth string // the AUTH mechanism used, upper case, "" without AUTH
 }
 
 // Server is an SMTP server on loopback speaking enough of RFC 5321,
-// RFC 3207 (STARTTLS) and RFC 4954 (AUTH PLAIN) for net/smtp. It records every
-// command, every byte read from the network and every message, can be told to
-// answer a command with a scripted reply, and fails the test when the client
-// breaks the protocol: an unknown or out-of-order command, AUTH without TLS,
-// a line without CRLF, a message line over 998 bytes or with 8-bit data.
+// RFC 3207 (STARTTLS) and RFC 4954 (AUTH PLAIN and AUTH LOGIN) for net/smtp.
+// It records every command, every answer to an AUTH challenge, every byte
+// read from the network and every message, can be told to answer a command
+// with a scripted reply, and fails the test when the client breaks the
+// protocol: an unknown or out-of-order command, AUTH without TLS or with a
+// mechanism not offered, an AUTH answer that is not base64, a line without
+// CRLF, a message line over 998 bytes or with 8-bit data.
 type Server struct {
 	t    testing.TB
 	opts Options
@@ -144,6 +175,7 @@ type Server struct {
 	conns    map[net.Conn]struct{}
 	script   map[string][]string // verb (or "CONNECT" for the greeting, "." for the end of DATA) -> replies, used once each
 	commands []Command
+	answers  []string // answers to AUTH challenges, decoded
 	messages []Message
 	raw      bytes.Buffer // every byte read from every connection, before TLS decryption
 	sessions int
@@ -197,6 +229,16 @@ func (s *Server) Received() ([]Command, []Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]Command(nil), s.commands...), append([]Message(nil), s.messages...)
+}
+
+// AuthAnswers returns the client's answers to AUTH challenges so far, in
+// order and base64-decoded (credentials included: this is a test server).
+// Answers given with the AUTH command itself (initial responses) and the
+// "*" that cancels an exchange (recorded as a command) are not among them.
+func (s *Server) AuthAnswers() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.answers)
 }
 
 // RawBytes returns every byte read from the network so far, before TLS decryption.
@@ -270,6 +312,7 @@ type smtpSession struct {
 	tls        bool
 	helo       bool
 	user       string
+	mech       string
 	authFailed bool
 	mail       bool
 	from       string
@@ -297,12 +340,15 @@ func (s *Server) serve(c net.Conn) {
 	}
 	ss.send("220 mx.test ESMTP ready")
 	for {
-		line, err := ss.readLine(512)
+		line, err := ss.readLine(maxAuthLine)
 		if err != nil {
 			return
 		}
 		verb, arg, _ := strings.Cut(line, " ")
 		verb = strings.ToUpper(verb)
+		if verb != "AUTH" && len(line)+2 > maxCommandLine {
+			s.t.Errorf("smtp server: command line of %d bytes, more than %d: %.60q", len(line)+2, maxCommandLine, line)
+		}
 		s.mu.Lock()
 		s.commands = append(s.commands, Command{Verb: verb, Arg: arg, TLS: ss.tls})
 		s.mu.Unlock()
@@ -318,6 +364,13 @@ func (s *Server) serve(c net.Conn) {
 		}
 	}
 }
+
+// Line limits with the CRLF: RFC 5321 section 4.5.3.1.4 for commands,
+// RFC 4954 section 4 for AUTH commands and the answers to its challenges.
+const (
+	maxCommandLine = 512
+	maxAuthLine    = 12288
+)
 
 func (ss *smtpSession) send(lines ...string) {
 	var b strings.Builder
@@ -362,8 +415,8 @@ func (ss *smtpSession) handle(verb, arg string) bool {
 		if s.opts.TLS != nil && !ss.tls && !s.opts.NoSTARTTLS {
 			lines = append(lines, "250-STARTTLS")
 		}
-		if s.opts.User != "" && (ss.tls || s.opts.ClearAuth) {
-			lines = append(lines, "250-AUTH PLAIN")
+		if s.opts.User != "" && (ss.tls || s.opts.ClearAuth) && len(s.opts.mechanisms()) > 0 {
+			lines = append(lines, "250-AUTH "+strings.Join(s.opts.mechanisms(), " "))
 		}
 		ss.send(append(lines, "250 HELP")...)
 	case "HELO":
@@ -387,7 +440,7 @@ func (ss *smtpSession) handle(verb, arg string) bool {
 		ss.conn, ss.r, ss.tls, ss.helo = tc, bufio.NewReader(tc), true, false
 		ss.reset()
 	case "AUTH":
-		ss.auth(arg)
+		return ss.auth(arg)
 	case "*":
 		// net/smtp cancels a refused AUTH with "*".
 		if !ss.authFailed {
@@ -452,34 +505,131 @@ func isPath(s string) bool {
 	return strings.HasPrefix(s, "<") && strings.HasSuffix(s, ">") && !strings.ContainsAny(s[1:len(s)-1], "<> ")
 }
 
-func (ss *smtpSession) auth(arg string) {
+// auth runs one AUTH exchange; false ends the session.
+func (ss *smtpSession) auth(arg string) bool {
 	s, t := ss.s, ss.s.t
-	mech, initial, _ := strings.Cut(arg, " ")
+	mech, initial, hasInitial := strings.Cut(arg, " ")
+	mech = strings.ToUpper(mech)
+	offered := slices.ContainsFunc(s.opts.mechanisms(), func(m string) bool { return strings.EqualFold(m, mech) })
 	switch {
 	case !ss.tls && !s.opts.ClearAuth:
 		t.Errorf("smtp server: AUTH before TLS")
 		ss.send("538 5.7.11 encryption required")
 		ss.authFailed = true
-		return
-	case s.opts.User == "" || !strings.EqualFold(mech, "PLAIN"):
+		return true
+	case s.opts.User == "" || !offered:
 		t.Errorf("smtp server: AUTH %q not offered", mech)
 		ss.send("504 5.5.4 mechanism not supported")
 		ss.authFailed = true
-		return
+		return true
 	case !ss.helo || ss.user != "":
 		t.Errorf("smtp server: AUTH out of order")
 		ss.send("503 5.5.1 bad sequence")
-		return
+		return true
 	}
-	creds, err := base64.StdEncoding.DecodeString(initial)
-	parts := strings.Split(string(creds), "\x00")
-	if err != nil || len(parts) != 3 || parts[1] != s.opts.User || parts[2] != s.opts.Pass {
+	var answers []string // initial response first, when there is one
+	if hasInitial {
+		a, ok := ss.decode(initial)
+		if !ok {
+			return true
+		}
+		answers = append(answers, a)
+	}
+	switch mech {
+	case "PLAIN":
+		if !hasInitial {
+			a, st := ss.challenge("")
+			if st != exchangeOn {
+				return st != exchangeLost
+			}
+			answers = append(answers, a)
+		}
+		parts := strings.Split(answers[0], "\x00")
+		if len(parts) == 3 {
+			return ss.authenticate(mech, parts[1], parts[2])
+		}
+		return ss.authenticate(mech, "", "")
+	case "LOGIN":
+		prompts := s.opts.loginPrompts()
+		for _, prompt := range prompts[min(len(answers), len(prompts)):] {
+			a, st := ss.challenge(prompt)
+			if st != exchangeOn {
+				return st != exchangeLost
+			}
+			answers = append(answers, a)
+		}
+		for len(answers) < 2 {
+			answers = append(answers, "")
+		}
+		return ss.authenticate(mech, answers[0], answers[1])
+	default:
+		t.Errorf("smtp server: AUTH %s is advertised but not implemented here", mech)
+		ss.send("504 5.5.4 mechanism not supported")
+		ss.authFailed = true
+		return true
+	}
+}
+
+// authenticate ends an AUTH exchange with success or 535.
+func (ss *smtpSession) authenticate(mech, user, pass string) bool {
+	if user != ss.s.opts.User || pass != ss.s.opts.Pass {
 		ss.authFailed = true
 		ss.send("535 5.7.8 authentication credentials invalid")
-		return
+		return true
 	}
-	ss.user = parts[1]
+	ss.user, ss.mech = user, mech
 	ss.send("235 2.7.0 authentication successful")
+	return true
+}
+
+// States of an AUTH exchange after a challenge.
+const (
+	exchangeOn       = iota // the client answered
+	exchangeCanceled        // the client canceled with "*" or sent no base64; the reply is sent
+	exchangeLost            // the connection is gone
+)
+
+// challenge sends one AUTH challenge (text before base64) and reads the
+// answer.
+func (ss *smtpSession) challenge(prompt string) (string, int) {
+	ss.send("334 " + base64.StdEncoding.EncodeToString([]byte(prompt)))
+	line, err := ss.readLine(maxAuthLine)
+	if err != nil {
+		ss.s.t.Errorf("smtp server: connection lost in AUTH: %v", err)
+		return "", exchangeLost
+	}
+	if line == "*" {
+		ss.s.mu.Lock()
+		ss.s.commands = append(ss.s.commands, Command{Verb: "*", TLS: ss.tls})
+		ss.s.mu.Unlock()
+		ss.send("501 5.7.0 authentication canceled")
+		return "", exchangeCanceled
+	}
+	a, ok := ss.decode(line)
+	if !ok {
+		return "", exchangeCanceled
+	}
+	ss.s.mu.Lock()
+	ss.s.answers = append(ss.s.answers, a)
+	ss.s.mu.Unlock()
+	return a, exchangeOn
+}
+
+// decode decodes one base64 AUTH answer (an empty line, or "=" as an
+// initial response, is the empty answer); on failure it fails the test and
+// refuses the exchange with 501.
+func (ss *smtpSession) decode(s string) (string, bool) {
+	if s == "=" {
+		return "", true
+	}
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		ss.s.t.Errorf("smtp server: AUTH answer is not base64: %.60q", s)
+		ss.authFailed = true
+		ss.send("501 5.5.2 cannot decode the answer")
+		return "", false
+	}
+	return string(b), true
 }
 
 // data reads a message up to the lone dot and stores it.
@@ -508,7 +658,7 @@ func (ss *smtpSession) data() bool {
 		return true
 	}
 	ss.s.mu.Lock()
-	ss.s.messages = append(ss.s.messages, Message{From: ss.from, To: ss.rcpts, Data: msg.Bytes(), TLS: ss.tls, User: ss.user})
+	ss.s.messages = append(ss.s.messages, Message{From: ss.from, To: ss.rcpts, Data: msg.Bytes(), TLS: ss.tls, User: ss.user, Auth: ss.mech})
 	ss.s.mu.Unlock()
 	ss.reset()
 	ss.send("250 2.0.0 queued")
