@@ -65,7 +65,7 @@ type EmailConfig struct {
 	Host     string         // SMTP server: IP address or DNS host name, no port, no scheme
 	Port     int            // 1-65535
 	Security string         // EmailSTARTTLS, EmailTLS or EmailPlain; "" means EmailSTARTTLS
-	Username string         // optional; with Password, AUTH PLAIN (only ever over TLS, or plain to loopback)
+	Username string         // optional; with Password, AUTH PLAIN, or AUTH LOGIN when the server offers only that (only ever over TLS, or plain to loopback)
 	Password string         // never logged, never in errors
 	From     string         // one address, e.g. "Gatehouse <alerts@example.com>" or "alerts@example.com"
 	To       []string       // 1-10 addresses
@@ -158,7 +158,8 @@ func validateCredentials(c EmailConfig) []error {
 	case c.Username == "" && c.Password != "":
 		errs = append(errs, errors.New("username: required when a password is set"))
 	case c.Username != "" && c.security() == EmailPlain && !slices.Contains([]string{"127.0.0.1", "::1", "localhost"}, c.Host):
-		// net/smtp sends a password without TLS to exactly these names only.
+		// smtp.PlainAuth, and loginAuth by the same rule, send a password
+		// without TLS to exactly these names only.
 		errs = append(errs, errors.New("username: authentication without TLS is only allowed to 127.0.0.1, ::1 or localhost"))
 	}
 	return errs
@@ -481,12 +482,12 @@ func (e *Email) deliver(ctx context.Context, it *item) result {
 		}
 	}
 	if e.cfg.Username != "" {
-		ok, mechs := c.Extension("AUTH")
-		if !ok || !slices.Contains(strings.Fields(strings.ToUpper(mechs)), "PLAIN") {
+		auth, err := e.auth(c)
+		if err != nil {
 			_ = c.Quit()
-			return result{err: fmt.Errorf("the server does not offer AUTH PLAIN (it offers %q)", truncate(oneLine(mechs), 64)), permanent: true}
+			return result{err: err, permanent: true}
 		}
-		if err := c.Auth(smtp.PlainAuth("", e.cfg.Username, e.cfg.Password, e.cfg.Host)); err != nil {
+		if err := c.Auth(auth); err != nil {
 			return e.fail(ctx, c, "AUTH", err)
 		}
 	}
@@ -514,6 +515,103 @@ func (e *Email) deliver(ctx context.Context, it *item) result {
 	return result{}
 }
 
+// auth chooses the AUTH mechanism from those the server offers: PLAIN when
+// offered, else LOGIN (servers such as Microsoft 365 offer only that). Both
+// send nothing unless the connection is TLS or the host is exactly
+// localhost, 127.0.0.1 or ::1, the names validateCredentials allows for
+// security none.
+func (e *Email) auth(c *smtp.Client) (smtp.Auth, error) {
+	_, offered := c.Extension("AUTH")
+	mechs := strings.Fields(strings.ToUpper(offered))
+	switch {
+	case slices.Contains(mechs, "PLAIN"):
+		return smtp.PlainAuth("", e.cfg.Username, e.cfg.Password, e.cfg.Host), nil
+	case slices.Contains(mechs, "LOGIN"):
+		return &loginAuth{username: e.cfg.Username, password: e.cfg.Password, host: e.cfg.Host}, nil
+	case len(mechs) == 0:
+		return nil, errors.New("the server offers no authentication (no AUTH in its EHLO reply); check the host and port, or remove the username and password for a relay that needs none")
+	default:
+		return nil, fmt.Errorf("the server offers neither AUTH PLAIN nor AUTH LOGIN (it offers %q); Gatehouse can sign in with those two only", truncate(e.scrub(offered), 64))
+	}
+}
+
+// loginAuth is the AUTH LOGIN mechanism, which net/smtp lacks: the server
+// asks for the username and then the password, each a base64 challenge.
+// Like smtp.PlainAuth it sends nothing over a connection without TLS unless
+// the server is exactly localhost, 127.0.0.1 or ::1 (see isLocalhostName),
+// and only to the host it was made for. It answers the prompts "Username:"
+// and "Password:" (in any case) and, for servers that word them otherwise,
+// answers in order: the username first, then the password, and it breaks off
+// at a third challenge, so the password goes out at most once.
+type loginAuth struct {
+	username, password, host string
+	answered                 int // challenges answered so far
+}
+
+// isLocalhostName is the rule of smtp.PlainAuth for sending credentials
+// without TLS: these three names exactly.
+func isLocalhostName(name string) bool {
+	return name == "localhost" || name == "127.0.0.1" || name == "::1"
+}
+
+func (a *loginAuth) Start(server *smtp.ServerInfo) (string, []byte, error) {
+	// Without TLS nothing in ServerInfo can be trusted, whatever it offers.
+	if !server.TLS && !isLocalhostName(server.Name) {
+		return "", nil, errors.New("unencrypted connection")
+	}
+	if server.Name != a.host {
+		return "", nil, errors.New("wrong host name")
+	}
+	a.answered = 0
+	return "LOGIN", nil, nil
+}
+
+func (a *loginAuth) Next(fromServer []byte, more bool) ([]byte, error) {
+	if !more {
+		return nil, nil
+	}
+	prompt := loginPrompt(fromServer)
+	a.answered++
+	switch a.answered {
+	case 1:
+		if prompt == "password" {
+			return nil, &loginError{reason: "the server asked for the password before the username; nothing was sent", prompt: string(fromServer)}
+		}
+		return []byte(a.username), nil
+	case 2:
+		if prompt == "username" || prompt == "user" {
+			return nil, &loginError{reason: "the server asked for the username twice; the password was not sent", prompt: string(fromServer)}
+		}
+		return []byte(a.password), nil
+	default:
+		return nil, &loginError{reason: "the server sent another challenge after the password; sign-in abandoned", prompt: string(fromServer)}
+	}
+}
+
+// loginPrompt reduces an AUTH LOGIN challenge to its lower-case letters, so
+// "Username:", "USERNAME" and "User Name" all read "username".
+func loginPrompt(b []byte) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return -1
+	}, string(b))
+}
+
+// loginError is an AUTH LOGIN exchange the client broke off. Its message
+// holds no server text; prompt (the decoded challenge, not yet cleaned) is
+// shown only through serverText.
+type loginError struct {
+	reason string
+	prompt string
+}
+
+func (e *loginError) Error() string { return e.reason }
+
 // helloName is the EHLO argument: the address literal of our end of the
 // connection (accepted by servers that insist on a fully qualified name),
 // never user input.
@@ -536,6 +634,7 @@ func helloName(local net.Addr) string {
 func (e *Email) fail(ctx context.Context, c *smtp.Client, stage string, err error) result {
 	var (
 		reply     *textproto.Error
+		login     *loginError
 		verify    *tls.CertificateVerificationError
 		unknownCA x509.UnknownAuthorityError
 		badHost   x509.HostnameError
@@ -570,8 +669,11 @@ func (e *Email) fail(ctx context.Context, c *smtp.Client, stage string, err erro
 		return result{err: fmt.Errorf("%s: the server refused the TLS connection: %s", stage, e.scrub(err.Error())), permanent: true}
 	case errors.As(err, &netErr) && netErr.Timeout():
 		return result{err: fmt.Errorf("%s: no answer within %s", stage, e.opts.Timeout)}
+	case errors.As(err, &login):
+		return result{err: fmt.Errorf("AUTH LOGIN: %s (challenge %q)", login.reason, e.serverText(login.prompt)), permanent: true}
 	case stage == "AUTH" && !errors.As(err, &netErr):
-		// net/smtp refused to send the password (no TLS, or a name mismatch).
+		// The mechanism refused to send the password (no TLS, or a name
+		// mismatch).
 		return result{err: fmt.Errorf("AUTH: password not sent: %s", e.scrub(err.Error())), permanent: true}
 	default:
 		return result{err: fmt.Errorf("%s: %s", stage, e.scrub(err.Error()))}
@@ -584,13 +686,14 @@ func (e *Email) serverText(s string) string {
 	return truncate(e.scrub(s), maxServerText)
 }
 
-// scrub removes the password, and the AUTH PLAIN blob that carries it, from
-// text, makes it one line and bounds its length. The secrets go before
-// anything is cut, so no part of them survives.
+// scrub removes the password, and the base64 of AUTH PLAIN and AUTH LOGIN
+// that carries it, from text, makes it one line and bounds its length. The
+// secrets go before anything is cut, so no part of them survives.
 func (e *Email) scrub(s string) string {
 	if e.cfg.Password != "" {
 		blob := base64.StdEncoding.EncodeToString([]byte("\x00" + e.cfg.Username + "\x00" + e.cfg.Password))
 		s = strings.ReplaceAll(s, blob, "<redacted>")
+		s = strings.ReplaceAll(s, base64.StdEncoding.EncodeToString([]byte(e.cfg.Password)), "<redacted>")
 		s = strings.ReplaceAll(s, e.cfg.Password, "<redacted>")
 		s = oneLine(s)
 		if p := oneLine(e.cfg.Password); p != "" {

@@ -7,19 +7,23 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
-	"github.com/gatehousehq/gatehouse/internal/testutil/smtptest"
 	"io"
 	"mime"
 	"mime/quotedprintable"
 	"net"
 	"net/mail"
+	"net/smtp"
+	"net/textproto"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/smtptest"
 )
 
 const (
@@ -27,8 +31,20 @@ const (
 	smtpPass = "s3cret-Pa55word-never-shown"
 )
 
-// smtpBlob is the AUTH PLAIN argument carrying the password.
-var smtpBlob = base64.StdEncoding.EncodeToString([]byte("\x00" + smtpUser + "\x00" + smtpPass))
+var (
+	// smtpBlob is the AUTH PLAIN argument carrying the password.
+	smtpBlob = base64.StdEncoding.EncodeToString([]byte("\x00" + smtpUser + "\x00" + smtpPass))
+	// smtpPass64 and smtpUser64 are the AUTH LOGIN answers carrying the
+	// password and the username.
+	smtpPass64 = base64.StdEncoding.EncodeToString([]byte(smtpPass))
+	smtpUser64 = base64.StdEncoding.EncodeToString([]byte(smtpUser))
+)
+
+// leaksPassword reports whether s holds the password in any form it
+// crosses the network in.
+func leaksPassword(s string) bool {
+	return strings.Contains(s, smtpPass) || strings.Contains(s, smtpBlob) || strings.Contains(s, smtpPass64)
+}
 
 // newTestEmail builds an email channel to 127.0.0.1 with test defaults for
 // what cfg and opts leave empty; on cleanup it closes the channel and checks
@@ -68,11 +84,11 @@ func newTestEmail(t *testing.T, cfg EmailConfig, opts Options) (*Email, *recorde
 			t.Errorf("Close: %v", err)
 		}
 		for _, d := range rec.all() {
-			if strings.Contains(d.Error, smtpPass) || strings.Contains(d.Error, smtpBlob) {
+			if leaksPassword(d.Error) {
 				t.Errorf("delivery record leaks the password: %q", d.Error)
 			}
 		}
-		if s := logs.String(); strings.Contains(s, smtpPass) || strings.Contains(s, smtpBlob) {
+		if s := logs.String(); leaksPassword(s) {
 			t.Errorf("log leaks the password:\n%s", s)
 		}
 	})
@@ -131,8 +147,7 @@ func assertOutcomes(t *testing.T, rec *recorder, want ...Outcome) []Delivery {
 
 func assertNoPassword(t *testing.T, srv *smtptest.Server) {
 	t.Helper()
-	raw := srv.RawBytes()
-	if bytes.Contains(raw, []byte(smtpPass)) || bytes.Contains(raw, []byte(smtpBlob)) {
+	if leaksPassword(string(srv.RawBytes())) {
 		t.Errorf("the password crossed the network in the clear")
 	}
 }
@@ -163,8 +178,8 @@ func TestEmailStartTLSWithAuth(t *testing.T) {
 		t.Fatalf("messages = %d, want 1", len(msgs))
 	}
 	m := msgs[0]
-	if m.From != "alerts@example.test" || !slices.Equal(m.To, []string{"ops@example.test", "oncall+gh@mail.example.test"}) || !m.TLS || m.User != smtpUser {
-		t.Errorf("envelope = from %q to %q tls %v user %q", m.From, m.To, m.TLS, m.User)
+	if m.From != "alerts@example.test" || !slices.Equal(m.To, []string{"ops@example.test", "oncall+gh@mail.example.test"}) || !m.TLS || m.User != smtpUser || m.Auth != "PLAIN" {
+		t.Errorf("envelope = from %q to %q tls %v user %q auth %q", m.From, m.To, m.TLS, m.User, m.Auth)
 	}
 	assertNoPassword(t, srv)
 
@@ -354,20 +369,24 @@ func TestEmailServerReplies(t *testing.T) {
 
 func TestEmailAuthRefused(t *testing.T) {
 	t.Parallel()
+	echo := "535 5.7.8 password " + smtpPass + " rejected, blob " + smtpBlob + " or " + smtpPass64
 	tests := []struct {
-		name   string
-		pass   string // the channel's password; the server accepts smtpPass
-		script string // AUTH reply
+		name        string
+		auth        []string // offered by the server
+		pass        string   // the channel's password; the server accepts smtpPass
+		script      string   // AUTH reply
+		wantAnswers []string // to AUTH LOGIN challenges
 	}{
-		{name: "wrong password", pass: smtpPass + "-old"},
-		{name: "server echoes the password", pass: smtpPass,
-			script: "535 5.7.8 password " + smtpPass + " rejected, blob " + smtpBlob},
+		{name: "plain wrong password", pass: smtpPass + "-old"},
+		{name: "plain server echoes the password", pass: smtpPass, script: echo},
+		{name: "login wrong password", auth: []string{"LOGIN"}, pass: smtpPass + "-old", wantAnswers: []string{smtpUser, smtpPass + "-old"}},
+		{name: "login server echoes the password", auth: []string{"LOGIN"}, pass: smtpPass, script: echo},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			pki := smtptest.NewPKI(t)
-			srv := smtptest.New(t, smtptest.Options{TLS: pki.ServerTLS(t, "127.0.0.1"), User: smtpUser, Pass: smtpPass})
+			srv := smtptest.New(t, smtptest.Options{TLS: pki.ServerTLS(t, "127.0.0.1"), User: smtpUser, Pass: smtpPass, Auth: tc.auth})
 			if tc.script != "" {
 				srv.Reply("AUTH", tc.script)
 			}
@@ -376,12 +395,15 @@ func TestEmailAuthRefused(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), "the server refused the username or password (535 5.7.8") {
 				t.Fatalf("Send = %v, want the refused-credentials error", err)
 			}
-			if strings.Contains(err.Error(), smtpPass) || strings.Contains(err.Error(), smtpBlob) {
+			if leaksPassword(err.Error()) || strings.Contains(err.Error(), tc.pass) {
 				t.Errorf("error repeats the password: %q", err)
 			}
 			assertOutcomes(t, rec, OutcomeFailed)
 			if got, want := srv.Verbs(), "EHLO STARTTLS EHLO(tls) AUTH(tls) *(tls) QUIT(tls)"; got != want {
 				t.Errorf("commands = %s, want %s", got, want)
+			}
+			if got := srv.AuthAnswers(); !slices.Equal(got, tc.wantAnswers) {
+				t.Errorf("answers to AUTH LOGIN = %q, want %q", got, tc.wantAnswers)
 			}
 		})
 	}
@@ -403,6 +425,380 @@ func TestEmailRequiresSTARTTLS(t *testing.T) {
 		t.Errorf("commands = %s, want EHLO QUIT", got)
 	}
 	assertNoPassword(t, srv)
+}
+
+// startTLSServer starts a test SMTP server with STARTTLS and the test
+// credentials, shaped further by opts, and a channel to it.
+func startTLSServer(t *testing.T, opts smtptest.Options, cfg EmailConfig) (*smtptest.Server, *Email, *recorder) {
+	t.Helper()
+	pki := smtptest.NewPKI(t)
+	opts.TLS, opts.User, opts.Pass = pki.ServerTLS(t, "127.0.0.1"), smtpUser, smtpPass
+	srv := smtptest.New(t, opts)
+	cfg.Port, cfg.Username, cfg.RootCAs = srv.Port(), smtpUser, pki.Pool()
+	if cfg.Password == "" {
+		cfg.Password = smtpPass
+	}
+	e, rec := newTestEmail(t, cfg, Options{})
+	return srv, e, rec
+}
+
+// authArg is the argument of the first AUTH command received.
+func authArg(srv *smtptest.Server) string {
+	cmds, _ := srv.Received()
+	for _, c := range cmds {
+		if c.Verb == "AUTH" {
+			return c.Arg
+		}
+	}
+	return ""
+}
+
+func TestEmailAuthMechanisms(t *testing.T) {
+	t.Parallel()
+	login := []string{smtpUser, smtpPass}
+	tests := []struct {
+		name        string
+		opts        smtptest.Options
+		wantMech    string   // used, as the server recorded it
+		wantArg     string   // of the AUTH command; the password never stands in it for LOGIN
+		wantAnswers []string // to AUTH LOGIN challenges
+	}{
+		{name: "login only", opts: smtptest.Options{Auth: []string{"LOGIN"}},
+			wantMech: "LOGIN", wantArg: "LOGIN", wantAnswers: login},
+		{name: "login advertised in lower case", opts: smtptest.Options{Auth: []string{"login"}},
+			wantMech: "LOGIN", wantArg: "LOGIN", wantAnswers: login},
+		{name: "login among unsupported mechanisms", opts: smtptest.Options{Auth: []string{"CRAM-MD5", "XOAUTH2", "LOGIN", "GSSAPI"}},
+			wantMech: "LOGIN", wantArg: "LOGIN", wantAnswers: login},
+		{name: "login prompts in other case", opts: smtptest.Options{Auth: []string{"LOGIN"}, LoginPrompts: []string{"USERNAME:", "password:"}},
+			wantMech: "LOGIN", wantArg: "LOGIN", wantAnswers: login},
+		{name: "login prompts in other words are answered in order", opts: smtptest.Options{Auth: []string{"LOGIN"}, LoginPrompts: []string{"Benutzername", "Kennwort:"}},
+			wantMech: "LOGIN", wantArg: "LOGIN", wantAnswers: login},
+		{name: "login with empty prompts", opts: smtptest.Options{Auth: []string{"LOGIN"}, LoginPrompts: []string{"", ""}},
+			wantMech: "LOGIN", wantArg: "LOGIN", wantAnswers: login},
+		{name: "both offered, login first: plain is used", opts: smtptest.Options{Auth: []string{"LOGIN", "PLAIN"}},
+			wantMech: "PLAIN", wantArg: "PLAIN " + smtpBlob},
+		{name: "both offered, plain first: plain is used", opts: smtptest.Options{Auth: []string{"PLAIN", "LOGIN", "CRAM-MD5"}},
+			wantMech: "PLAIN", wantArg: "PLAIN " + smtpBlob},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, e, rec := startTLSServer(t, tc.opts, EmailConfig{})
+			if err := e.Send(context.Background(), firing("inc-20")); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			assertOutcomes(t, rec, OutcomeDelivered)
+			if got, want := srv.Verbs(), "EHLO STARTTLS EHLO(tls) AUTH(tls) MAIL(tls) RCPT(tls) DATA(tls) QUIT(tls)"; got != want {
+				t.Errorf("commands = %s\nwant       %s", got, want)
+			}
+			if got := authArg(srv); got != tc.wantArg {
+				t.Errorf("AUTH %q, want AUTH %q", got, tc.wantArg)
+			}
+			if got := srv.AuthAnswers(); !slices.Equal(got, tc.wantAnswers) {
+				t.Errorf("answers to AUTH LOGIN = %q, want %q", got, tc.wantAnswers)
+			}
+			_, msgs := srv.Received()
+			if len(msgs) != 1 || msgs[0].Auth != tc.wantMech || msgs[0].User != smtpUser || !msgs[0].TLS {
+				t.Fatalf("messages = %+v, want one over TLS signed in with %s as %s", msgs, tc.wantMech, smtpUser)
+			}
+			assertNoPassword(t, srv)
+		})
+	}
+}
+
+func TestEmailLoginImplicitTLSAndLoopbackRelay(t *testing.T) {
+	t.Parallel()
+	pki := smtptest.NewPKI(t)
+	tests := []struct {
+		name    string
+		opts    smtptest.Options
+		cfg     EmailConfig
+		wantTLS bool
+	}{
+		{name: "implicit tls", opts: smtptest.Options{TLS: pki.ServerTLS(t, "localhost"), ImplicitTLS: true},
+			cfg: EmailConfig{Host: "localhost", Security: EmailTLS, RootCAs: pki.Pool()}, wantTLS: true},
+		// The one case without TLS, exactly as AUTH PLAIN allows it.
+		{name: "loopback relay without tls", opts: smtptest.Options{ClearAuth: true},
+			cfg: EmailConfig{Host: "127.0.0.1", Security: EmailPlain}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			opts := tc.opts
+			opts.User, opts.Pass, opts.Auth = smtpUser, smtpPass, []string{"LOGIN"}
+			srv := smtptest.New(t, opts)
+			cfg := tc.cfg
+			cfg.Port, cfg.Username, cfg.Password = srv.Port(), smtpUser, smtpPass
+			e, rec := newTestEmail(t, cfg, Options{})
+			if err := e.Send(context.Background(), firing("inc-21")); err != nil {
+				t.Fatalf("Send: %v", err)
+			}
+			assertOutcomes(t, rec, OutcomeDelivered)
+			_, msgs := srv.Received()
+			if len(msgs) != 1 || msgs[0].Auth != "LOGIN" || msgs[0].User != smtpUser || msgs[0].TLS != tc.wantTLS {
+				t.Fatalf("messages = %+v", msgs)
+			}
+			if got := srv.AuthAnswers(); !slices.Equal(got, []string{smtpUser, smtpPass}) {
+				t.Errorf("answers to AUTH LOGIN = %q", got)
+			}
+		})
+	}
+}
+
+func TestEmailNoUsableAuth(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		auth    []string
+		wantErr string
+	}{
+		{name: "other mechanisms only", auth: []string{"CRAM-MD5", "XOAUTH2"},
+			wantErr: `the server offers neither AUTH PLAIN nor AUTH LOGIN (it offers "CRAM-MD5 XOAUTH2")`},
+		{name: "no AUTH at all", auth: []string{},
+			wantErr: "the server offers no authentication (no AUTH in its EHLO reply)"},
+		{name: "hostile list is cleaned and cut", auth: []string{"NTLM", "\x1b[2J" + strings.Repeat("X", 200)},
+			wantErr: "it offers \"NTLM \uFFFD[2J" + strings.Repeat("X", 54) + "…\")"}, // 64 runes
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, e, rec := startTLSServer(t, smtptest.Options{Auth: tc.auth}, EmailConfig{})
+			err := e.Send(context.Background(), firing("inc-22"))
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Send = %v, want %q", err, tc.wantErr)
+			}
+			if strings.ContainsAny(err.Error(), "\x1b\r\n") {
+				t.Errorf("error has control characters: %q", err)
+			}
+			// Permanent: one attempt, one connection.
+			assertOutcomes(t, rec, OutcomeFailed)
+			if got := srv.SessionCount(); got != 1 {
+				t.Errorf("connections = %d, want 1", got)
+			}
+			if got, want := srv.Verbs(), "EHLO STARTTLS EHLO(tls) QUIT(tls)"; got != want {
+				t.Errorf("commands = %s, want %s", got, want)
+			}
+			if got := srv.AuthAnswers(); len(got) != 0 {
+				t.Errorf("answers to AUTH LOGIN = %q, want none", got)
+			}
+		})
+	}
+}
+
+// TestEmailLoginNeverInClear: a server (or a man in the middle) that offers
+// AUTH LOGIN without TLS and would take the credentials gets none of them
+// when STARTTLS is not offered or is refused.
+func TestEmailLoginNeverInClear(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		noTLS     bool   // STARTTLS not offered
+		starttls  string // scripted reply to STARTTLS
+		outcomes  []Outcome
+		wantErr   string
+		wantVerbs string
+	}{
+		{name: "STARTTLS not offered", noTLS: true, outcomes: []Outcome{OutcomeFailed},
+			wantErr: "the server does not offer STARTTLS", wantVerbs: "EHLO QUIT"},
+		{name: "STARTTLS refused for now", starttls: "454 4.7.0 TLS not available due to temporary reason",
+			outcomes: []Outcome{OutcomeRetrying, OutcomeFailed},
+			wantErr:  "STARTTLS: server answered 454 4.7.0", wantVerbs: "EHLO STARTTLS QUIT EHLO STARTTLS QUIT"},
+		{name: "STARTTLS refused for good", starttls: "554 5.7.3 no TLS here", outcomes: []Outcome{OutcomeFailed},
+			wantErr: "STARTTLS: server answered 554 5.7.3", wantVerbs: "EHLO STARTTLS QUIT"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			pki := smtptest.NewPKI(t)
+			srv := smtptest.New(t, smtptest.Options{TLS: pki.ServerTLS(t, "127.0.0.1"), NoSTARTTLS: tc.noTLS,
+				User: smtpUser, Pass: smtpPass, Auth: []string{"LOGIN"}, ClearAuth: true})
+			if tc.starttls != "" {
+				srv.Reply("STARTTLS", tc.starttls, tc.starttls)
+			}
+			e, rec := newTestEmail(t, EmailConfig{Port: srv.Port(), Username: smtpUser, Password: smtpPass, RootCAs: pki.Pool()},
+				Options{MaxAttempts: len(tc.outcomes)})
+			err := e.Send(context.Background(), firing("inc-23"))
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Send = %v, want %q", err, tc.wantErr)
+			}
+			assertOutcomes(t, rec, tc.outcomes...)
+			if got := srv.Verbs(); got != tc.wantVerbs {
+				t.Errorf("commands = %s, want %s", got, tc.wantVerbs)
+			}
+			raw := string(srv.RawBytes())
+			if leaksPassword(raw) || strings.Contains(raw, smtpUser64) || len(srv.AuthAnswers()) != 0 {
+				t.Errorf("credentials crossed the network in the clear:\n%s", raw)
+			}
+		})
+	}
+}
+
+// TestLoginAuthSendsOnlyWherePlainAuthWould holds AUTH LOGIN to the rule of
+// smtp.PlainAuth: TLS, or one of the exact loopback names, and the host it
+// was made for.
+func TestLoginAuthSendsOnlyWherePlainAuthWould(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		host    string // configured
+		server  smtp.ServerInfo
+		wantErr string
+	}{
+		{host: "mail.example.test", server: smtp.ServerInfo{Name: "mail.example.test", TLS: true}},
+		{host: "127.0.0.1", server: smtp.ServerInfo{Name: "127.0.0.1"}},
+		{host: "::1", server: smtp.ServerInfo{Name: "::1"}},
+		{host: "localhost", server: smtp.ServerInfo{Name: "localhost"}},
+		{host: "mail.example.test", server: smtp.ServerInfo{Name: "mail.example.test"}, wantErr: "unencrypted connection"},
+		{host: "127.0.0.2", server: smtp.ServerInfo{Name: "127.0.0.2"}, wantErr: "unencrypted connection"},
+		{host: "LOCALHOST", server: smtp.ServerInfo{Name: "LOCALHOST"}, wantErr: "unencrypted connection"},
+		{host: "::ffff:127.0.0.1", server: smtp.ServerInfo{Name: "::ffff:127.0.0.1"}, wantErr: "unencrypted connection"},
+		{host: "mail.example.test", server: smtp.ServerInfo{Name: "other.example.test", TLS: true}, wantErr: "wrong host name"},
+		{host: "mail.example.test", server: smtp.ServerInfo{Name: "localhost"}, wantErr: "wrong host name"},
+	}
+	for _, tc := range tests {
+		srv := tc.server
+		srv.Auth = []string{"LOGIN", "PLAIN"}
+		a := &loginAuth{username: smtpUser, password: smtpPass, host: tc.host}
+		mech, resp, err := a.Start(&srv)
+		_, _, plainErr := smtp.PlainAuth("", smtpUser, smtpPass, tc.host).Start(&srv)
+		switch {
+		case tc.wantErr == "" && (err != nil || mech != "LOGIN" || resp != nil):
+			t.Errorf("%s on %+v: Start = %q %q %v, want LOGIN without an initial response", tc.host, tc.server, mech, resp, err)
+		case tc.wantErr != "" && (err == nil || err.Error() != tc.wantErr):
+			t.Errorf("%s on %+v: Start error %v, want %q", tc.host, tc.server, err, tc.wantErr)
+		}
+		if (err == nil) != (plainErr == nil) {
+			t.Errorf("%s on %+v: LOGIN error %v, PLAIN error %v: the rules differ", tc.host, tc.server, err, plainErr)
+		}
+	}
+}
+
+func TestEmailLoginChallenges(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name        string
+		prompts     []string
+		wantErr     string
+		wantAnswers []string
+	}{
+		{name: "third challenge", prompts: []string{"Username:", "Password:", "Code:"},
+			wantErr:     `AUTH LOGIN: the server sent another challenge after the password; sign-in abandoned (challenge "Code:")`,
+			wantAnswers: []string{smtpUser, smtpPass}},
+		{name: "third challenge repeating the password", prompts: []string{"Username:", "Password:", "Was it\r\n" + smtpPass + "?"},
+			wantErr:     "sign-in abandoned (challenge \"Was it\uFFFD <redacted>?\")",
+			wantAnswers: []string{smtpUser, smtpPass}},
+		{name: "third and fourth challenge", prompts: []string{"a", "b", "c", "d"},
+			wantErr:     `sign-in abandoned (challenge "c")`,
+			wantAnswers: []string{smtpUser, smtpPass}},
+		{name: "password asked first", prompts: []string{"Password:", "Username:"},
+			wantErr: "AUTH LOGIN: the server asked for the password before the username; nothing was sent"},
+		{name: "username asked twice", prompts: []string{"Username:", "username:"},
+			wantErr:     "AUTH LOGIN: the server asked for the username twice; the password was not sent",
+			wantAnswers: []string{smtpUser}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, e, rec := startTLSServer(t, smtptest.Options{Auth: []string{"LOGIN"}, LoginPrompts: tc.prompts}, EmailConfig{})
+			err := e.Send(context.Background(), firing("inc-24"))
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Send = %v, want %q", err, tc.wantErr)
+			}
+			if leaksPassword(err.Error()) {
+				t.Errorf("error repeats the password: %q", err)
+			}
+			// Permanent: a retry would send the password again.
+			assertOutcomes(t, rec, OutcomeFailed)
+			if got, want := srv.Verbs(), "EHLO STARTTLS EHLO(tls) AUTH(tls) *(tls) QUIT(tls)"; got != want {
+				t.Errorf("commands = %s, want %s", got, want)
+			}
+			answers := srv.AuthAnswers()
+			if !slices.Equal(answers, tc.wantAnswers) {
+				t.Errorf("answers to AUTH LOGIN = %q, want %q", answers, tc.wantAnswers)
+			}
+			if n := strings.Count(strings.Join(answers, "\n"), smtpPass); n > 1 {
+				t.Errorf("the password was sent %d times", n)
+			}
+			if _, msgs := srv.Received(); len(msgs) != 0 {
+				t.Errorf("messages = %+v, want none", msgs)
+			}
+		})
+	}
+}
+
+// initialLoginAuth is AUTH LOGIN with the username as initial response
+// (AUTH LOGIN <base64 username>), the form some clients use; it checks that
+// the test server skips the username prompt then.
+type initialLoginAuth struct{ loginAuth }
+
+func (a *initialLoginAuth) Start(server *smtp.ServerInfo) (string, []byte, error) {
+	mech, _, err := a.loginAuth.Start(server)
+	a.answered = 1 // the username is given; a "Username:" prompt now fails
+	return mech, []byte(a.username), err
+}
+
+func TestSMTPTestLoginInitialResponse(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		pass    string
+		wantErr string
+	}{
+		{name: "accepted", pass: smtpPass},
+		{name: "wrong password", pass: smtpPass + "-old", wantErr: "5.7.8 authentication credentials invalid"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := smtptest.New(t, smtptest.Options{User: smtpUser, Pass: smtpPass, Auth: []string{"LOGIN"}, ClearAuth: true})
+			c, err := smtp.Dial(net.JoinHostPort("127.0.0.1", strconv.Itoa(srv.Port())))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			err = c.Auth(&initialLoginAuth{loginAuth{username: smtpUser, password: tc.pass, host: "127.0.0.1"}})
+			if tc.wantErr != "" {
+				var reply *textproto.Error
+				if !errors.As(err, &reply) || reply.Code != 535 || reply.Msg != tc.wantErr {
+					t.Fatalf("Auth = %v, want 535 %s", err, tc.wantErr)
+				}
+				if got := srv.Verbs(); got != "EHLO AUTH * QUIT" {
+					t.Errorf("commands = %s", got)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Auth: %v", err)
+			}
+			if err := c.Mail("alerts@example.test"); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Rcpt("ops@example.test"); err != nil {
+				t.Fatal(err)
+			}
+			w, err := c.Data()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.WriteString(w, "Subject: x\r\n\r\nx\r\n"); err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.Quit(); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := authArg(srv), "LOGIN "+smtpUser64; got != want {
+				t.Errorf("AUTH %q, want %q", got, want)
+			}
+			if got := srv.AuthAnswers(); !slices.Equal(got, []string{smtpPass}) {
+				t.Errorf("answers to AUTH LOGIN = %q, want the password only", got)
+			}
+			if _, msgs := srv.Received(); len(msgs) != 1 || msgs[0].Auth != "LOGIN" || msgs[0].User != smtpUser {
+				t.Errorf("messages = %+v", msgs)
+			}
+		})
+	}
 }
 
 func TestEmailUntrustedCertificate(t *testing.T) {
