@@ -619,25 +619,35 @@ func (a *alertsWeb) channelSavePage(w http.ResponseWriter, r *http.Request) {
 		SMTPHost: strings.TrimSpace(r.PostFormValue("smtp_host")), SMTPSecurity: r.PostFormValue("smtp_security"),
 		SMTPUsername: strings.TrimSpace(r.PostFormValue("smtp_username")), MailFrom: strings.TrimSpace(r.PostFormValue("mail_from")),
 		MailTo: splitAddresses(r.PostFormValue("mail_to"))}
+	// The form hides the fields of the other types (they may still hold
+	// what was typed before the type changed): only the chosen type's count.
+	switch in.Kind {
+	case "telegram":
+		in.URL = ""
+	case "webhook":
+		in.Silent = false
+	case "email":
+		in.URL, in.Silent = "", false
+	}
 	if in.Kind != "email" {
-		in.SMTPSecurity = "" // the form always sends the select
+		in.SMTPHost, in.SMTPSecurity, in.SMTPUsername, in.MailFrom, in.MailTo = "", "", "", "", nil
 	}
 	errs := alerts.FieldErrors{}
-	if v := strings.TrimSpace(r.PostFormValue("smtp_port")); v != "" {
+	if v := strings.TrimSpace(r.PostFormValue("smtp_port")); v != "" && in.Kind == "email" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			errs["smtp_port"] = "must be a port number such as 587"
 		}
 		in.SMTPPort = n
 	}
-	if v := strings.TrimSpace(r.PostFormValue("chat_id")); v != "" {
+	if v := strings.TrimSpace(r.PostFormValue("chat_id")); v != "" && in.Kind == "telegram" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			errs["chat_id"] = "must be a numeric chat id such as -1001234567890"
 		}
 		in.ChatID = n
 	}
-	if v := strings.TrimSpace(r.PostFormValue("topic_id")); v != "" {
+	if v := strings.TrimSpace(r.PostFormValue("topic_id")); v != "" && in.Kind == "telegram" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			errs["topic_id"] = "must be a number"

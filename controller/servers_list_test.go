@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/gatehousehq/gatehouse/ent/server"
 )
@@ -40,6 +41,10 @@ func listFixture(t *testing.T, e *editEnv) {
 		upd := e.c.db.Client.Server.UpdateOneID(out.Server.ID).SetStatus(s.status).SetHostname(s.hostname)
 		if s.reported != nil {
 			upd.SetAddresses(s.reported)
+		}
+		if s.status == server.StatusOnline {
+			// Seen just now, so the offline check leaves it online.
+			upd.SetLastSeenAt(time.Now())
 		}
 		if err := upd.Exec(context.Background()); err != nil {
 			t.Fatal(err)

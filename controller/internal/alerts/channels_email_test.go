@@ -15,6 +15,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/secrets"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
 	"github.com/gatehousehq/gatehouse/internal/testutil/smtptest"
+	"github.com/gatehousehq/gatehouse/internal/testutil/syncbuf"
 )
 
 // TestEmailChannelDeliversAndRecords stores an email channel for a relay on
@@ -34,7 +35,7 @@ func TestEmailChannelDeliversAndRecords(t *testing.T) {
 		}
 		const password = "relay password 42"
 		srv := smtptest.New(t, smtptest.Options{User: "gatehouse", Pass: password, ClearAuth: true})
-		var logs bytes.Buffer
+		var logs syncbuf.Buffer
 		chs := NewChannels(db, box, hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace}), ChannelsOptions{})
 		done := make(chan struct{})
 		go func() { chs.Run(ctx, nil); close(done) }()
