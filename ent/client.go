@@ -46,6 +46,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/silence"
 	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
+	"github.com/gatehousehq/gatehouse/ent/trusteddevice"
 	"github.com/gatehousehq/gatehouse/ent/upstream"
 	"github.com/gatehousehq/gatehouse/ent/upstreamtarget"
 	"github.com/gatehousehq/gatehouse/ent/user"
@@ -120,6 +121,8 @@ type Client struct {
 	StreamProxy *StreamProxyClient
 	// Task is the client for interacting with the Task builders.
 	Task *TaskClient
+	// TrustedDevice is the client for interacting with the TrustedDevice builders.
+	TrustedDevice *TrustedDeviceClient
 	// Upstream is the client for interacting with the Upstream builders.
 	Upstream *UpstreamClient
 	// UpstreamTarget is the client for interacting with the UpstreamTarget builders.
@@ -168,6 +171,7 @@ func (c *Client) init() {
 	c.Silence = NewSilenceClient(c.config)
 	c.StreamProxy = NewStreamProxyClient(c.config)
 	c.Task = NewTaskClient(c.config)
+	c.TrustedDevice = NewTrustedDeviceClient(c.config)
 	c.Upstream = NewUpstreamClient(c.config)
 	c.UpstreamTarget = NewUpstreamTargetClient(c.config)
 	c.User = NewUserClient(c.config)
@@ -294,6 +298,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Silence:             NewSilenceClient(cfg),
 		StreamProxy:         NewStreamProxyClient(cfg),
 		Task:                NewTaskClient(cfg),
+		TrustedDevice:       NewTrustedDeviceClient(cfg),
 		Upstream:            NewUpstreamClient(cfg),
 		UpstreamTarget:      NewUpstreamTargetClient(cfg),
 		User:                NewUserClient(cfg),
@@ -347,6 +352,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Silence:             NewSilenceClient(cfg),
 		StreamProxy:         NewStreamProxyClient(cfg),
 		Task:                NewTaskClient(cfg),
+		TrustedDevice:       NewTrustedDeviceClient(cfg),
 		Upstream:            NewUpstreamClient(cfg),
 		UpstreamTarget:      NewUpstreamTargetClient(cfg),
 		User:                NewUserClient(cfg),
@@ -385,7 +391,7 @@ func (c *Client) Use(hooks ...Hook) {
 		c.HealthProbe, c.HostKey, c.Incident, c.MetricRollup, c.MetricSample,
 		c.Notification, c.NotificationChannel, c.RecoveryCode, c.Route,
 		c.ServedCertificate, c.Server, c.Session, c.Setting, c.Silence, c.StreamProxy,
-		c.Task, c.Upstream, c.UpstreamTarget, c.User,
+		c.Task, c.TrustedDevice, c.Upstream, c.UpstreamTarget, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -401,7 +407,7 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.HealthProbe, c.HostKey, c.Incident, c.MetricRollup, c.MetricSample,
 		c.Notification, c.NotificationChannel, c.RecoveryCode, c.Route,
 		c.ServedCertificate, c.Server, c.Session, c.Setting, c.Silence, c.StreamProxy,
-		c.Task, c.Upstream, c.UpstreamTarget, c.User,
+		c.Task, c.TrustedDevice, c.Upstream, c.UpstreamTarget, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -472,6 +478,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.StreamProxy.mutate(ctx, m)
 	case *TaskMutation:
 		return c.Task.mutate(ctx, m)
+	case *TrustedDeviceMutation:
+		return c.TrustedDevice.mutate(ctx, m)
 	case *UpstreamMutation:
 		return c.Upstream.mutate(ctx, m)
 	case *UpstreamTargetMutation:
@@ -5342,6 +5350,155 @@ func (c *TaskClient) mutate(ctx context.Context, m *TaskMutation) (Value, error)
 	}
 }
 
+// TrustedDeviceClient is a client for the TrustedDevice schema.
+type TrustedDeviceClient struct {
+	config
+}
+
+// NewTrustedDeviceClient returns a client for the TrustedDevice from the given config.
+func NewTrustedDeviceClient(c config) *TrustedDeviceClient {
+	return &TrustedDeviceClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `trusteddevice.Hooks(f(g(h())))`.
+func (c *TrustedDeviceClient) Use(hooks ...Hook) {
+	c.hooks.TrustedDevice = append(c.hooks.TrustedDevice, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `trusteddevice.Intercept(f(g(h())))`.
+func (c *TrustedDeviceClient) Intercept(interceptors ...Interceptor) {
+	c.inters.TrustedDevice = append(c.inters.TrustedDevice, interceptors...)
+}
+
+// Create returns a builder for creating a TrustedDevice entity.
+func (c *TrustedDeviceClient) Create() *TrustedDeviceCreate {
+	mutation := newTrustedDeviceMutation(c.config, OpCreate)
+	return &TrustedDeviceCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of TrustedDevice entities.
+func (c *TrustedDeviceClient) CreateBulk(builders ...*TrustedDeviceCreate) *TrustedDeviceCreateBulk {
+	return &TrustedDeviceCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *TrustedDeviceClient) MapCreateBulk(slice any, setFunc func(*TrustedDeviceCreate, int)) *TrustedDeviceCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &TrustedDeviceCreateBulk{err: fmt.Errorf("calling to TrustedDeviceClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*TrustedDeviceCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &TrustedDeviceCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for TrustedDevice.
+func (c *TrustedDeviceClient) Update() *TrustedDeviceUpdate {
+	mutation := newTrustedDeviceMutation(c.config, OpUpdate)
+	return &TrustedDeviceUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *TrustedDeviceClient) UpdateOne(_m *TrustedDevice) *TrustedDeviceUpdateOne {
+	mutation := newTrustedDeviceMutation(c.config, OpUpdateOne, withTrustedDevice(_m))
+	return &TrustedDeviceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *TrustedDeviceClient) UpdateOneID(id int) *TrustedDeviceUpdateOne {
+	mutation := newTrustedDeviceMutation(c.config, OpUpdateOne, withTrustedDeviceID(id))
+	return &TrustedDeviceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for TrustedDevice.
+func (c *TrustedDeviceClient) Delete() *TrustedDeviceDelete {
+	mutation := newTrustedDeviceMutation(c.config, OpDelete)
+	return &TrustedDeviceDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *TrustedDeviceClient) DeleteOne(_m *TrustedDevice) *TrustedDeviceDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *TrustedDeviceClient) DeleteOneID(id int) *TrustedDeviceDeleteOne {
+	builder := c.Delete().Where(trusteddevice.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &TrustedDeviceDeleteOne{builder}
+}
+
+// Query returns a query builder for TrustedDevice.
+func (c *TrustedDeviceClient) Query() *TrustedDeviceQuery {
+	return &TrustedDeviceQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeTrustedDevice},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a TrustedDevice entity by its id.
+func (c *TrustedDeviceClient) Get(ctx context.Context, id int) (*TrustedDevice, error) {
+	return c.Query().Where(trusteddevice.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *TrustedDeviceClient) GetX(ctx context.Context, id int) *TrustedDevice {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryUser queries the user edge of a TrustedDevice.
+func (c *TrustedDeviceClient) QueryUser(_m *TrustedDevice) *UserQuery {
+	query := (&UserClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(trusteddevice.Table, trusteddevice.FieldID, id),
+			sqlgraph.To(user.Table, user.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, trusteddevice.UserTable, trusteddevice.UserColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *TrustedDeviceClient) Hooks() []Hook {
+	return c.hooks.TrustedDevice
+}
+
+// Interceptors returns the client interceptors.
+func (c *TrustedDeviceClient) Interceptors() []Interceptor {
+	return c.inters.TrustedDevice
+}
+
+func (c *TrustedDeviceClient) mutate(ctx context.Context, m *TrustedDeviceMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&TrustedDeviceCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&TrustedDeviceUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&TrustedDeviceUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&TrustedDeviceDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown TrustedDevice mutation op: %q", m.Op())
+	}
+}
+
 // UpstreamClient is a client for the Upstream schema.
 type UpstreamClient struct {
 	config
@@ -5812,6 +5969,22 @@ func (c *UserClient) QueryRecoveryCodes(_m *User) *RecoveryCodeQuery {
 	return query
 }
 
+// QueryTrustedDevices queries the trusted_devices edge of a User.
+func (c *UserClient) QueryTrustedDevices(_m *User) *TrustedDeviceQuery {
+	query := (&TrustedDeviceClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, id),
+			sqlgraph.To(trusteddevice.Table, trusteddevice.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.TrustedDevicesTable, user.TrustedDevicesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *UserClient) Hooks() []Hook {
 	return c.hooks.User
@@ -5845,7 +6018,7 @@ type (
 		EnrollmentToken, HealthCheck, HealthHour, HealthProbe, HostKey, Incident,
 		MetricRollup, MetricSample, Notification, NotificationChannel, RecoveryCode,
 		Route, ServedCertificate, Server, Session, Setting, Silence, StreamProxy, Task,
-		Upstream, UpstreamTarget, User []ent.Hook
+		TrustedDevice, Upstream, UpstreamTarget, User []ent.Hook
 	}
 	inters struct {
 		APIToken, AcmeAccount, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
@@ -5853,7 +6026,7 @@ type (
 		EnrollmentToken, HealthCheck, HealthHour, HealthProbe, HostKey, Incident,
 		MetricRollup, MetricSample, Notification, NotificationChannel, RecoveryCode,
 		Route, ServedCertificate, Server, Session, Setting, Silence, StreamProxy, Task,
-		Upstream, UpstreamTarget, User []ent.Interceptor
+		TrustedDevice, Upstream, UpstreamTarget, User []ent.Interceptor
 	}
 )
 

@@ -43,6 +43,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/silence"
 	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
+	"github.com/gatehousehq/gatehouse/ent/trusteddevice"
 	"github.com/gatehousehq/gatehouse/ent/upstream"
 	"github.com/gatehousehq/gatehouse/ent/upstreamtarget"
 	"github.com/gatehousehq/gatehouse/ent/user"
@@ -137,6 +138,7 @@ func checkColumn(t, c string) error {
 			silence.Table:             silence.ValidColumn,
 			streamproxy.Table:         streamproxy.ValidColumn,
 			task.Table:                task.ValidColumn,
+			trusteddevice.Table:       trusteddevice.ValidColumn,
 			upstream.Table:            upstream.ValidColumn,
 			upstreamtarget.Table:      upstreamtarget.ValidColumn,
 			user.Table:                user.ValidColumn,

@@ -44,6 +44,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/silence"
 	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
+	"github.com/gatehousehq/gatehouse/ent/trusteddevice"
 	"github.com/gatehousehq/gatehouse/ent/upstream"
 	"github.com/gatehousehq/gatehouse/ent/upstreamtarget"
 	"github.com/gatehousehq/gatehouse/ent/user"
@@ -89,6 +90,7 @@ const (
 	TypeSilence             = "Silence"
 	TypeStreamProxy         = "StreamProxy"
 	TypeTask                = "Task"
+	TypeTrustedDevice       = "TrustedDevice"
 	TypeUpstream            = "Upstream"
 	TypeUpstreamTarget      = "UpstreamTarget"
 	TypeUser                = "User"
@@ -32170,6 +32172,713 @@ func (m *TaskMutation) ResetEdge(name string) error {
 	return fmt.Errorf("unknown Task edge %s", name)
 }
 
+// TrustedDeviceMutation represents an operation that mutates the TrustedDevice nodes in the graph.
+type TrustedDeviceMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	token_hash    *[]byte
+	created_at    *time.Time
+	expires_at    *time.Time
+	last_used_at  *time.Time
+	user_agent    *string
+	ip            *string
+	clearedFields map[string]struct{}
+	user          *int
+	cleareduser   bool
+	done          bool
+	oldValue      func(context.Context) (*TrustedDevice, error)
+	predicates    []predicate.TrustedDevice
+}
+
+var _ ent.Mutation = (*TrustedDeviceMutation)(nil)
+
+// trusteddeviceOption allows management of the mutation configuration using functional options.
+type trusteddeviceOption func(*TrustedDeviceMutation)
+
+// newTrustedDeviceMutation creates new mutation for the TrustedDevice entity.
+func newTrustedDeviceMutation(c config, op Op, opts ...trusteddeviceOption) *TrustedDeviceMutation {
+	m := &TrustedDeviceMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeTrustedDevice,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withTrustedDeviceID sets the ID field of the mutation.
+func withTrustedDeviceID(id int) trusteddeviceOption {
+	return func(m *TrustedDeviceMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *TrustedDevice
+		)
+		m.oldValue = func(ctx context.Context) (*TrustedDevice, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().TrustedDevice.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withTrustedDevice sets the old TrustedDevice of the mutation.
+func withTrustedDevice(node *TrustedDevice) trusteddeviceOption {
+	return func(m *TrustedDeviceMutation) {
+		m.oldValue = func(context.Context) (*TrustedDevice, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m TrustedDeviceMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m TrustedDeviceMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *TrustedDeviceMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *TrustedDeviceMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().TrustedDevice.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetUserID sets the "user_id" field.
+func (m *TrustedDeviceMutation) SetUserID(i int) {
+	m.user = &i
+}
+
+// UserID returns the value of the "user_id" field in the mutation.
+func (m *TrustedDeviceMutation) UserID() (r int, exists bool) {
+	v := m.user
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserID returns the old "user_id" field's value of the TrustedDevice entity.
+// If the TrustedDevice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedDeviceMutation) OldUserID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserID: %w", err)
+	}
+	return oldValue.UserID, nil
+}
+
+// ResetUserID resets all changes to the "user_id" field.
+func (m *TrustedDeviceMutation) ResetUserID() {
+	m.user = nil
+}
+
+// SetTokenHash sets the "token_hash" field.
+func (m *TrustedDeviceMutation) SetTokenHash(b []byte) {
+	m.token_hash = &b
+}
+
+// TokenHash returns the value of the "token_hash" field in the mutation.
+func (m *TrustedDeviceMutation) TokenHash() (r []byte, exists bool) {
+	v := m.token_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTokenHash returns the old "token_hash" field's value of the TrustedDevice entity.
+// If the TrustedDevice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedDeviceMutation) OldTokenHash(ctx context.Context) (v []byte, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTokenHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTokenHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTokenHash: %w", err)
+	}
+	return oldValue.TokenHash, nil
+}
+
+// ResetTokenHash resets all changes to the "token_hash" field.
+func (m *TrustedDeviceMutation) ResetTokenHash() {
+	m.token_hash = nil
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *TrustedDeviceMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *TrustedDeviceMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the TrustedDevice entity.
+// If the TrustedDevice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedDeviceMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *TrustedDeviceMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetExpiresAt sets the "expires_at" field.
+func (m *TrustedDeviceMutation) SetExpiresAt(t time.Time) {
+	m.expires_at = &t
+}
+
+// ExpiresAt returns the value of the "expires_at" field in the mutation.
+func (m *TrustedDeviceMutation) ExpiresAt() (r time.Time, exists bool) {
+	v := m.expires_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpiresAt returns the old "expires_at" field's value of the TrustedDevice entity.
+// If the TrustedDevice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedDeviceMutation) OldExpiresAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpiresAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpiresAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpiresAt: %w", err)
+	}
+	return oldValue.ExpiresAt, nil
+}
+
+// ResetExpiresAt resets all changes to the "expires_at" field.
+func (m *TrustedDeviceMutation) ResetExpiresAt() {
+	m.expires_at = nil
+}
+
+// SetLastUsedAt sets the "last_used_at" field.
+func (m *TrustedDeviceMutation) SetLastUsedAt(t time.Time) {
+	m.last_used_at = &t
+}
+
+// LastUsedAt returns the value of the "last_used_at" field in the mutation.
+func (m *TrustedDeviceMutation) LastUsedAt() (r time.Time, exists bool) {
+	v := m.last_used_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastUsedAt returns the old "last_used_at" field's value of the TrustedDevice entity.
+// If the TrustedDevice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedDeviceMutation) OldLastUsedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastUsedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastUsedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastUsedAt: %w", err)
+	}
+	return oldValue.LastUsedAt, nil
+}
+
+// ResetLastUsedAt resets all changes to the "last_used_at" field.
+func (m *TrustedDeviceMutation) ResetLastUsedAt() {
+	m.last_used_at = nil
+}
+
+// SetUserAgent sets the "user_agent" field.
+func (m *TrustedDeviceMutation) SetUserAgent(s string) {
+	m.user_agent = &s
+}
+
+// UserAgent returns the value of the "user_agent" field in the mutation.
+func (m *TrustedDeviceMutation) UserAgent() (r string, exists bool) {
+	v := m.user_agent
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUserAgent returns the old "user_agent" field's value of the TrustedDevice entity.
+// If the TrustedDevice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedDeviceMutation) OldUserAgent(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUserAgent is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUserAgent requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUserAgent: %w", err)
+	}
+	return oldValue.UserAgent, nil
+}
+
+// ResetUserAgent resets all changes to the "user_agent" field.
+func (m *TrustedDeviceMutation) ResetUserAgent() {
+	m.user_agent = nil
+}
+
+// SetIP sets the "ip" field.
+func (m *TrustedDeviceMutation) SetIP(s string) {
+	m.ip = &s
+}
+
+// IP returns the value of the "ip" field in the mutation.
+func (m *TrustedDeviceMutation) IP() (r string, exists bool) {
+	v := m.ip
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIP returns the old "ip" field's value of the TrustedDevice entity.
+// If the TrustedDevice object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *TrustedDeviceMutation) OldIP(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIP is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIP requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIP: %w", err)
+	}
+	return oldValue.IP, nil
+}
+
+// ResetIP resets all changes to the "ip" field.
+func (m *TrustedDeviceMutation) ResetIP() {
+	m.ip = nil
+}
+
+// ClearUser clears the "user" edge to the User entity.
+func (m *TrustedDeviceMutation) ClearUser() {
+	m.cleareduser = true
+	m.clearedFields[trusteddevice.FieldUserID] = struct{}{}
+}
+
+// UserCleared reports if the "user" edge to the User entity was cleared.
+func (m *TrustedDeviceMutation) UserCleared() bool {
+	return m.cleareduser
+}
+
+// UserIDs returns the "user" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// UserID instead. It exists only for internal usage by the builders.
+func (m *TrustedDeviceMutation) UserIDs() (ids []int) {
+	if id := m.user; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetUser resets all changes to the "user" edge.
+func (m *TrustedDeviceMutation) ResetUser() {
+	m.user = nil
+	m.cleareduser = false
+}
+
+// Where appends a list predicates to the TrustedDeviceMutation builder.
+func (m *TrustedDeviceMutation) Where(ps ...predicate.TrustedDevice) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the TrustedDeviceMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *TrustedDeviceMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.TrustedDevice, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *TrustedDeviceMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *TrustedDeviceMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (TrustedDevice).
+func (m *TrustedDeviceMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *TrustedDeviceMutation) Fields() []string {
+	fields := make([]string, 0, 7)
+	if m.user != nil {
+		fields = append(fields, trusteddevice.FieldUserID)
+	}
+	if m.token_hash != nil {
+		fields = append(fields, trusteddevice.FieldTokenHash)
+	}
+	if m.created_at != nil {
+		fields = append(fields, trusteddevice.FieldCreatedAt)
+	}
+	if m.expires_at != nil {
+		fields = append(fields, trusteddevice.FieldExpiresAt)
+	}
+	if m.last_used_at != nil {
+		fields = append(fields, trusteddevice.FieldLastUsedAt)
+	}
+	if m.user_agent != nil {
+		fields = append(fields, trusteddevice.FieldUserAgent)
+	}
+	if m.ip != nil {
+		fields = append(fields, trusteddevice.FieldIP)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *TrustedDeviceMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case trusteddevice.FieldUserID:
+		return m.UserID()
+	case trusteddevice.FieldTokenHash:
+		return m.TokenHash()
+	case trusteddevice.FieldCreatedAt:
+		return m.CreatedAt()
+	case trusteddevice.FieldExpiresAt:
+		return m.ExpiresAt()
+	case trusteddevice.FieldLastUsedAt:
+		return m.LastUsedAt()
+	case trusteddevice.FieldUserAgent:
+		return m.UserAgent()
+	case trusteddevice.FieldIP:
+		return m.IP()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *TrustedDeviceMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case trusteddevice.FieldUserID:
+		return m.OldUserID(ctx)
+	case trusteddevice.FieldTokenHash:
+		return m.OldTokenHash(ctx)
+	case trusteddevice.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case trusteddevice.FieldExpiresAt:
+		return m.OldExpiresAt(ctx)
+	case trusteddevice.FieldLastUsedAt:
+		return m.OldLastUsedAt(ctx)
+	case trusteddevice.FieldUserAgent:
+		return m.OldUserAgent(ctx)
+	case trusteddevice.FieldIP:
+		return m.OldIP(ctx)
+	}
+	return nil, fmt.Errorf("unknown TrustedDevice field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TrustedDeviceMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case trusteddevice.FieldUserID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserID(v)
+		return nil
+	case trusteddevice.FieldTokenHash:
+		v, ok := value.([]byte)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTokenHash(v)
+		return nil
+	case trusteddevice.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case trusteddevice.FieldExpiresAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpiresAt(v)
+		return nil
+	case trusteddevice.FieldLastUsedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastUsedAt(v)
+		return nil
+	case trusteddevice.FieldUserAgent:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUserAgent(v)
+		return nil
+	case trusteddevice.FieldIP:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIP(v)
+		return nil
+	}
+	return fmt.Errorf("unknown TrustedDevice field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *TrustedDeviceMutation) AddedFields() []string {
+	var fields []string
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *TrustedDeviceMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *TrustedDeviceMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown TrustedDevice numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *TrustedDeviceMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *TrustedDeviceMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *TrustedDeviceMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown TrustedDevice nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *TrustedDeviceMutation) ResetField(name string) error {
+	switch name {
+	case trusteddevice.FieldUserID:
+		m.ResetUserID()
+		return nil
+	case trusteddevice.FieldTokenHash:
+		m.ResetTokenHash()
+		return nil
+	case trusteddevice.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case trusteddevice.FieldExpiresAt:
+		m.ResetExpiresAt()
+		return nil
+	case trusteddevice.FieldLastUsedAt:
+		m.ResetLastUsedAt()
+		return nil
+	case trusteddevice.FieldUserAgent:
+		m.ResetUserAgent()
+		return nil
+	case trusteddevice.FieldIP:
+		m.ResetIP()
+		return nil
+	}
+	return fmt.Errorf("unknown TrustedDevice field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *TrustedDeviceMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.user != nil {
+		edges = append(edges, trusteddevice.EdgeUser)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *TrustedDeviceMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case trusteddevice.EdgeUser:
+		if id := m.user; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *TrustedDeviceMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *TrustedDeviceMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *TrustedDeviceMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.cleareduser {
+		edges = append(edges, trusteddevice.EdgeUser)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *TrustedDeviceMutation) EdgeCleared(name string) bool {
+	switch name {
+	case trusteddevice.EdgeUser:
+		return m.cleareduser
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *TrustedDeviceMutation) ClearEdge(name string) error {
+	switch name {
+	case trusteddevice.EdgeUser:
+		m.ClearUser()
+		return nil
+	}
+	return fmt.Errorf("unknown TrustedDevice unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *TrustedDeviceMutation) ResetEdge(name string) error {
+	switch name {
+	case trusteddevice.EdgeUser:
+		m.ResetUser()
+		return nil
+	}
+	return fmt.Errorf("unknown TrustedDevice edge %s", name)
+}
+
 // UpstreamMutation represents an operation that mutates the Upstream nodes in the graph.
 type UpstreamMutation struct {
 	config
@@ -34467,32 +35176,35 @@ func (m *UpstreamTargetMutation) ResetEdge(name string) error {
 // UserMutation represents an operation that mutates the User nodes in the graph.
 type UserMutation struct {
 	config
-	op                    Op
-	typ                   string
-	id                    *int
-	created_at            *time.Time
-	updated_at            *time.Time
-	username              *string
-	password_hash         *string
-	role                  *user.Role
-	disabled              *bool
-	session_epoch         *int
-	addsession_epoch      *int
-	last_login_at         *time.Time
-	totp_secret           *[]byte
-	totp_enabled          *bool
-	totp_last_step        *int64
-	addtotp_last_step     *int64
-	clearedFields         map[string]struct{}
-	api_tokens            map[int]struct{}
-	removedapi_tokens     map[int]struct{}
-	clearedapi_tokens     bool
-	recovery_codes        map[int]struct{}
-	removedrecovery_codes map[int]struct{}
-	clearedrecovery_codes bool
-	done                  bool
-	oldValue              func(context.Context) (*User, error)
-	predicates            []predicate.User
+	op                     Op
+	typ                    string
+	id                     *int
+	created_at             *time.Time
+	updated_at             *time.Time
+	username               *string
+	password_hash          *string
+	role                   *user.Role
+	disabled               *bool
+	session_epoch          *int
+	addsession_epoch       *int
+	last_login_at          *time.Time
+	totp_secret            *[]byte
+	totp_enabled           *bool
+	totp_last_step         *int64
+	addtotp_last_step      *int64
+	clearedFields          map[string]struct{}
+	api_tokens             map[int]struct{}
+	removedapi_tokens      map[int]struct{}
+	clearedapi_tokens      bool
+	recovery_codes         map[int]struct{}
+	removedrecovery_codes  map[int]struct{}
+	clearedrecovery_codes  bool
+	trusted_devices        map[int]struct{}
+	removedtrusted_devices map[int]struct{}
+	clearedtrusted_devices bool
+	done                   bool
+	oldValue               func(context.Context) (*User, error)
+	predicates             []predicate.User
 }
 
 var _ ent.Mutation = (*UserMutation)(nil)
@@ -35163,6 +35875,60 @@ func (m *UserMutation) ResetRecoveryCodes() {
 	m.removedrecovery_codes = nil
 }
 
+// AddTrustedDeviceIDs adds the "trusted_devices" edge to the TrustedDevice entity by ids.
+func (m *UserMutation) AddTrustedDeviceIDs(ids ...int) {
+	if m.trusted_devices == nil {
+		m.trusted_devices = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.trusted_devices[ids[i]] = struct{}{}
+	}
+}
+
+// ClearTrustedDevices clears the "trusted_devices" edge to the TrustedDevice entity.
+func (m *UserMutation) ClearTrustedDevices() {
+	m.clearedtrusted_devices = true
+}
+
+// TrustedDevicesCleared reports if the "trusted_devices" edge to the TrustedDevice entity was cleared.
+func (m *UserMutation) TrustedDevicesCleared() bool {
+	return m.clearedtrusted_devices
+}
+
+// RemoveTrustedDeviceIDs removes the "trusted_devices" edge to the TrustedDevice entity by IDs.
+func (m *UserMutation) RemoveTrustedDeviceIDs(ids ...int) {
+	if m.removedtrusted_devices == nil {
+		m.removedtrusted_devices = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.trusted_devices, ids[i])
+		m.removedtrusted_devices[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedTrustedDevices returns the removed IDs of the "trusted_devices" edge to the TrustedDevice entity.
+func (m *UserMutation) RemovedTrustedDevicesIDs() (ids []int) {
+	for id := range m.removedtrusted_devices {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// TrustedDevicesIDs returns the "trusted_devices" edge IDs in the mutation.
+func (m *UserMutation) TrustedDevicesIDs() (ids []int) {
+	for id := range m.trusted_devices {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetTrustedDevices resets all changes to the "trusted_devices" edge.
+func (m *UserMutation) ResetTrustedDevices() {
+	m.trusted_devices = nil
+	m.clearedtrusted_devices = false
+	m.removedtrusted_devices = nil
+}
+
 // Where appends a list predicates to the UserMutation builder.
 func (m *UserMutation) Where(ps ...predicate.User) {
 	m.predicates = append(m.predicates, ps...)
@@ -35508,12 +36274,15 @@ func (m *UserMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *UserMutation) AddedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.api_tokens != nil {
 		edges = append(edges, user.EdgeAPITokens)
 	}
 	if m.recovery_codes != nil {
 		edges = append(edges, user.EdgeRecoveryCodes)
+	}
+	if m.trusted_devices != nil {
+		edges = append(edges, user.EdgeTrustedDevices)
 	}
 	return edges
 }
@@ -35534,18 +36303,27 @@ func (m *UserMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeTrustedDevices:
+		ids := make([]ent.Value, 0, len(m.trusted_devices))
+		for id := range m.trusted_devices {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *UserMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.removedapi_tokens != nil {
 		edges = append(edges, user.EdgeAPITokens)
 	}
 	if m.removedrecovery_codes != nil {
 		edges = append(edges, user.EdgeRecoveryCodes)
+	}
+	if m.removedtrusted_devices != nil {
+		edges = append(edges, user.EdgeTrustedDevices)
 	}
 	return edges
 }
@@ -35566,18 +36344,27 @@ func (m *UserMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case user.EdgeTrustedDevices:
+		ids := make([]ent.Value, 0, len(m.removedtrusted_devices))
+		for id := range m.removedtrusted_devices {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *UserMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 2)
+	edges := make([]string, 0, 3)
 	if m.clearedapi_tokens {
 		edges = append(edges, user.EdgeAPITokens)
 	}
 	if m.clearedrecovery_codes {
 		edges = append(edges, user.EdgeRecoveryCodes)
+	}
+	if m.clearedtrusted_devices {
+		edges = append(edges, user.EdgeTrustedDevices)
 	}
 	return edges
 }
@@ -35590,6 +36377,8 @@ func (m *UserMutation) EdgeCleared(name string) bool {
 		return m.clearedapi_tokens
 	case user.EdgeRecoveryCodes:
 		return m.clearedrecovery_codes
+	case user.EdgeTrustedDevices:
+		return m.clearedtrusted_devices
 	}
 	return false
 }
@@ -35611,6 +36400,9 @@ func (m *UserMutation) ResetEdge(name string) error {
 		return nil
 	case user.EdgeRecoveryCodes:
 		m.ResetRecoveryCodes()
+		return nil
+	case user.EdgeTrustedDevices:
+		m.ResetTrustedDevices()
 		return nil
 	}
 	return fmt.Errorf("unknown User edge %s", name)

@@ -37,6 +37,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/silence"
 	"github.com/gatehousehq/gatehouse/ent/streamproxy"
 	"github.com/gatehousehq/gatehouse/ent/task"
+	"github.com/gatehousehq/gatehouse/ent/trusteddevice"
 	"github.com/gatehousehq/gatehouse/ent/upstream"
 	"github.com/gatehousehq/gatehouse/ent/upstreamtarget"
 	"github.com/gatehousehq/gatehouse/ent/user"
@@ -1340,6 +1341,24 @@ func init() {
 	taskDescError := taskFields[6].Descriptor()
 	// task.DefaultError holds the default value on creation for the error field.
 	task.DefaultError = taskDescError.Default.(string)
+	trusteddeviceFields := schema.TrustedDevice{}.Fields()
+	_ = trusteddeviceFields
+	// trusteddeviceDescCreatedAt is the schema descriptor for created_at field.
+	trusteddeviceDescCreatedAt := trusteddeviceFields[2].Descriptor()
+	// trusteddevice.DefaultCreatedAt holds the default value on creation for the created_at field.
+	trusteddevice.DefaultCreatedAt = trusteddeviceDescCreatedAt.Default.(func() time.Time)
+	// trusteddeviceDescUserAgent is the schema descriptor for user_agent field.
+	trusteddeviceDescUserAgent := trusteddeviceFields[5].Descriptor()
+	// trusteddevice.DefaultUserAgent holds the default value on creation for the user_agent field.
+	trusteddevice.DefaultUserAgent = trusteddeviceDescUserAgent.Default.(string)
+	// trusteddevice.UserAgentValidator is a validator for the "user_agent" field. It is called by the builders before save.
+	trusteddevice.UserAgentValidator = trusteddeviceDescUserAgent.Validators[0].(func(string) error)
+	// trusteddeviceDescIP is the schema descriptor for ip field.
+	trusteddeviceDescIP := trusteddeviceFields[6].Descriptor()
+	// trusteddevice.DefaultIP holds the default value on creation for the ip field.
+	trusteddevice.DefaultIP = trusteddeviceDescIP.Default.(string)
+	// trusteddevice.IPValidator is a validator for the "ip" field. It is called by the builders before save.
+	trusteddevice.IPValidator = trusteddeviceDescIP.Validators[0].(func(string) error)
 	upstreamMixin := schema.Upstream{}.Mixin()
 	upstreamMixinFields0 := upstreamMixin[0].Fields()
 	_ = upstreamMixinFields0

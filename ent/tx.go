@@ -76,6 +76,8 @@ type Tx struct {
 	StreamProxy *StreamProxyClient
 	// Task is the client for interacting with the Task builders.
 	Task *TaskClient
+	// TrustedDevice is the client for interacting with the TrustedDevice builders.
+	TrustedDevice *TrustedDeviceClient
 	// Upstream is the client for interacting with the Upstream builders.
 	Upstream *UpstreamClient
 	// UpstreamTarget is the client for interacting with the UpstreamTarget builders.
@@ -244,6 +246,7 @@ func (tx *Tx) init() {
 	tx.Silence = NewSilenceClient(tx.config)
 	tx.StreamProxy = NewStreamProxyClient(tx.config)
 	tx.Task = NewTaskClient(tx.config)
+	tx.TrustedDevice = NewTrustedDeviceClient(tx.config)
 	tx.Upstream = NewUpstreamClient(tx.config)
 	tx.UpstreamTarget = NewUpstreamTargetClient(tx.config)
 	tx.User = NewUserClient(tx.config)

@@ -51,9 +51,11 @@ type UserEdges struct {
 	APITokens []*APIToken `json:"api_tokens,omitempty"`
 	// RecoveryCodes holds the value of the recovery_codes edge.
 	RecoveryCodes []*RecoveryCode `json:"recovery_codes,omitempty"`
+	// TrustedDevices holds the value of the trusted_devices edge.
+	TrustedDevices []*TrustedDevice `json:"trusted_devices,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [2]bool
+	loadedTypes [3]bool
 }
 
 // APITokensOrErr returns the APITokens value or an error if the edge
@@ -72,6 +74,15 @@ func (e UserEdges) RecoveryCodesOrErr() ([]*RecoveryCode, error) {
 		return e.RecoveryCodes, nil
 	}
 	return nil, &NotLoadedError{edge: "recovery_codes"}
+}
+
+// TrustedDevicesOrErr returns the TrustedDevices value or an error if the edge
+// was not loaded in eager-loading.
+func (e UserEdges) TrustedDevicesOrErr() ([]*TrustedDevice, error) {
+	if e.loadedTypes[2] {
+		return e.TrustedDevices, nil
+	}
+	return nil, &NotLoadedError{edge: "trusted_devices"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -198,6 +209,11 @@ func (_m *User) QueryAPITokens() *APITokenQuery {
 // QueryRecoveryCodes queries the "recovery_codes" edge of the User entity.
 func (_m *User) QueryRecoveryCodes() *RecoveryCodeQuery {
 	return NewUserClient(_m.config).QueryRecoveryCodes(_m)
+}
+
+// QueryTrustedDevices queries the "trusted_devices" edge of the User entity.
+func (_m *User) QueryTrustedDevices() *TrustedDeviceQuery {
+	return NewUserClient(_m.config).QueryTrustedDevices(_m)
 }
 
 // Update returns a builder for updating this User.

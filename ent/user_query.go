@@ -15,19 +15,21 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/apitoken"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/recoverycode"
+	"github.com/gatehousehq/gatehouse/ent/trusteddevice"
 	"github.com/gatehousehq/gatehouse/ent/user"
 )
 
 // UserQuery is the builder for querying User entities.
 type UserQuery struct {
 	config
-	ctx               *QueryContext
-	order             []user.OrderOption
-	inters            []Interceptor
-	predicates        []predicate.User
-	withAPITokens     *APITokenQuery
-	withRecoveryCodes *RecoveryCodeQuery
-	modifiers         []func(*sql.Selector)
+	ctx                *QueryContext
+	order              []user.OrderOption
+	inters             []Interceptor
+	predicates         []predicate.User
+	withAPITokens      *APITokenQuery
+	withRecoveryCodes  *RecoveryCodeQuery
+	withTrustedDevices *TrustedDeviceQuery
+	modifiers          []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -101,6 +103,28 @@ func (_q *UserQuery) QueryRecoveryCodes() *RecoveryCodeQuery {
 			sqlgraph.From(user.Table, user.FieldID, selector),
 			sqlgraph.To(recoverycode.Table, recoverycode.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, user.RecoveryCodesTable, user.RecoveryCodesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryTrustedDevices chains the current query on the "trusted_devices" edge.
+func (_q *UserQuery) QueryTrustedDevices() *TrustedDeviceQuery {
+	query := (&TrustedDeviceClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(user.Table, user.FieldID, selector),
+			sqlgraph.To(trusteddevice.Table, trusteddevice.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, user.TrustedDevicesTable, user.TrustedDevicesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -295,13 +319,14 @@ func (_q *UserQuery) Clone() *UserQuery {
 		return nil
 	}
 	return &UserQuery{
-		config:            _q.config,
-		ctx:               _q.ctx.Clone(),
-		order:             append([]user.OrderOption{}, _q.order...),
-		inters:            append([]Interceptor{}, _q.inters...),
-		predicates:        append([]predicate.User{}, _q.predicates...),
-		withAPITokens:     _q.withAPITokens.Clone(),
-		withRecoveryCodes: _q.withRecoveryCodes.Clone(),
+		config:             _q.config,
+		ctx:                _q.ctx.Clone(),
+		order:              append([]user.OrderOption{}, _q.order...),
+		inters:             append([]Interceptor{}, _q.inters...),
+		predicates:         append([]predicate.User{}, _q.predicates...),
+		withAPITokens:      _q.withAPITokens.Clone(),
+		withRecoveryCodes:  _q.withRecoveryCodes.Clone(),
+		withTrustedDevices: _q.withTrustedDevices.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -328,6 +353,17 @@ func (_q *UserQuery) WithRecoveryCodes(opts ...func(*RecoveryCodeQuery)) *UserQu
 		opt(query)
 	}
 	_q.withRecoveryCodes = query
+	return _q
+}
+
+// WithTrustedDevices tells the query-builder to eager-load the nodes that are connected to
+// the "trusted_devices" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *UserQuery) WithTrustedDevices(opts ...func(*TrustedDeviceQuery)) *UserQuery {
+	query := (&TrustedDeviceClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withTrustedDevices = query
 	return _q
 }
 
@@ -409,9 +445,10 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 	var (
 		nodes       = []*User{}
 		_spec       = _q.querySpec()
-		loadedTypes = [2]bool{
+		loadedTypes = [3]bool{
 			_q.withAPITokens != nil,
 			_q.withRecoveryCodes != nil,
+			_q.withTrustedDevices != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -446,6 +483,13 @@ func (_q *UserQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*User, e
 		if err := _q.loadRecoveryCodes(ctx, query, nodes,
 			func(n *User) { n.Edges.RecoveryCodes = []*RecoveryCode{} },
 			func(n *User, e *RecoveryCode) { n.Edges.RecoveryCodes = append(n.Edges.RecoveryCodes, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withTrustedDevices; query != nil {
+		if err := _q.loadTrustedDevices(ctx, query, nodes,
+			func(n *User) { n.Edges.TrustedDevices = []*TrustedDevice{} },
+			func(n *User, e *TrustedDevice) { n.Edges.TrustedDevices = append(n.Edges.TrustedDevices, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -498,6 +542,36 @@ func (_q *UserQuery) loadRecoveryCodes(ctx context.Context, query *RecoveryCodeQ
 	}
 	query.Where(predicate.RecoveryCode(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(user.RecoveryCodesColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.UserID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "user_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *UserQuery) loadTrustedDevices(ctx context.Context, query *TrustedDeviceQuery, nodes []*User, init func(*User), assign func(*User, *TrustedDevice)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*User)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(trusteddevice.FieldUserID)
+	}
+	query.Where(predicate.TrustedDevice(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(user.TrustedDevicesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

@@ -381,6 +381,18 @@ func (f TaskFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error)
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.TaskMutation", m)
 }
 
+// The TrustedDeviceFunc type is an adapter to allow the use of ordinary
+// function as TrustedDevice mutator.
+type TrustedDeviceFunc func(context.Context, *ent.TrustedDeviceMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f TrustedDeviceFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.TrustedDeviceMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.TrustedDeviceMutation", m)
+}
+
 // The UpstreamFunc type is an adapter to allow the use of ordinary
 // function as Upstream mutator.
 type UpstreamFunc func(context.Context, *ent.UpstreamMutation) (ent.Value, error)

@@ -965,6 +965,43 @@ var (
 			},
 		},
 	}
+	// TrustedDevicesColumns holds the columns for the "trusted_devices" table.
+	TrustedDevicesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "token_hash", Type: field.TypeBytes, Unique: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "expires_at", Type: field.TypeTime},
+		{Name: "last_used_at", Type: field.TypeTime},
+		{Name: "user_agent", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "ip", Type: field.TypeString, Size: 64, Default: ""},
+		{Name: "user_id", Type: field.TypeInt},
+	}
+	// TrustedDevicesTable holds the schema information for the "trusted_devices" table.
+	TrustedDevicesTable = &schema.Table{
+		Name:       "trusted_devices",
+		Columns:    TrustedDevicesColumns,
+		PrimaryKey: []*schema.Column{TrustedDevicesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "trusted_devices_users_trusted_devices",
+				Columns:    []*schema.Column{TrustedDevicesColumns[7]},
+				RefColumns: []*schema.Column{UsersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "trusteddevice_user_id",
+				Unique:  false,
+				Columns: []*schema.Column{TrustedDevicesColumns[7]},
+			},
+			{
+				Name:    "trusteddevice_expires_at",
+				Unique:  false,
+				Columns: []*schema.Column{TrustedDevicesColumns[3]},
+			},
+		},
+	}
 	// UpstreamsColumns holds the columns for the "upstreams" table.
 	UpstreamsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1125,6 +1162,7 @@ var (
 		SilencesTable,
 		StreamProxiesTable,
 		TasksTable,
+		TrustedDevicesTable,
 		UpstreamsTable,
 		UpstreamTargetsTable,
 		UsersTable,
@@ -1157,6 +1195,7 @@ func init() {
 	ServedCertificatesTable.ForeignKeys[1].RefTable = ServersTable
 	StreamProxiesTable.ForeignKeys[0].RefTable = UpstreamsTable
 	TasksTable.ForeignKeys[0].RefTable = ServersTable
+	TrustedDevicesTable.ForeignKeys[0].RefTable = UsersTable
 	UpstreamTargetsTable.ForeignKeys[0].RefTable = UpstreamsTable
 	DomainServersTable.ForeignKeys[0].RefTable = DomainsTable
 	DomainServersTable.ForeignKeys[1].RefTable = ServersTable

@@ -99,6 +99,9 @@ type StreamProxy func(*sql.Selector)
 // Task is the predicate function for task builders.
 type Task func(*sql.Selector)
 
+// TrustedDevice is the predicate function for trusteddevice builders.
+type TrustedDevice func(*sql.Selector)
+
 // Upstream is the predicate function for upstream builders.
 type Upstream func(*sql.Selector)
 

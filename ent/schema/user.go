@@ -41,5 +41,6 @@ func (User) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("api_tokens", APIToken.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("recovery_codes", RecoveryCode.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("trusted_devices", TrustedDevice.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
 }

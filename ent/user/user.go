@@ -41,6 +41,8 @@ const (
 	EdgeAPITokens = "api_tokens"
 	// EdgeRecoveryCodes holds the string denoting the recovery_codes edge name in mutations.
 	EdgeRecoveryCodes = "recovery_codes"
+	// EdgeTrustedDevices holds the string denoting the trusted_devices edge name in mutations.
+	EdgeTrustedDevices = "trusted_devices"
 	// Table holds the table name of the user in the database.
 	Table = "users"
 	// APITokensTable is the table that holds the api_tokens relation/edge.
@@ -57,6 +59,13 @@ const (
 	RecoveryCodesInverseTable = "recovery_codes"
 	// RecoveryCodesColumn is the table column denoting the recovery_codes relation/edge.
 	RecoveryCodesColumn = "user_id"
+	// TrustedDevicesTable is the table that holds the trusted_devices relation/edge.
+	TrustedDevicesTable = "trusted_devices"
+	// TrustedDevicesInverseTable is the table name for the TrustedDevice entity.
+	// It exists in this package in order to avoid circular dependency with the "trusteddevice" package.
+	TrustedDevicesInverseTable = "trusted_devices"
+	// TrustedDevicesColumn is the table column denoting the trusted_devices relation/edge.
+	TrustedDevicesColumn = "user_id"
 )
 
 // Columns holds all SQL columns for user fields.
@@ -215,6 +224,20 @@ func ByRecoveryCodes(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newRecoveryCodesStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByTrustedDevicesCount orders the results by trusted_devices count.
+func ByTrustedDevicesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newTrustedDevicesStep(), opts...)
+	}
+}
+
+// ByTrustedDevices orders the results by trusted_devices terms.
+func ByTrustedDevices(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newTrustedDevicesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newAPITokensStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -227,5 +250,12 @@ func newRecoveryCodesStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(RecoveryCodesInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, RecoveryCodesTable, RecoveryCodesColumn),
+	)
+}
+func newTrustedDevicesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(TrustedDevicesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, TrustedDevicesTable, TrustedDevicesColumn),
 	)
 }

@@ -581,6 +581,29 @@ func HasRecoveryCodesWith(preds ...predicate.RecoveryCode) predicate.User {
 	})
 }
 
+// HasTrustedDevices applies the HasEdge predicate on the "trusted_devices" edge.
+func HasTrustedDevices() predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, TrustedDevicesTable, TrustedDevicesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasTrustedDevicesWith applies the HasEdge predicate on the "trusted_devices" edge with a given conditions (other predicates).
+func HasTrustedDevicesWith(preds ...predicate.TrustedDevice) predicate.User {
+	return predicate.User(func(s *sql.Selector) {
+		step := newTrustedDevicesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.User) predicate.User {
 	return predicate.User(sql.AndPredicates(predicates...))
