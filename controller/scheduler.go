@@ -2,6 +2,7 @@ package controller
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -62,14 +63,18 @@ func (c *Controller) buildScheduler() error {
 			},
 		},
 		{
-			Name: "sessions.cleanup", Title: "Delete expired sign-in sessions",
+			Name: "sessions.cleanup", Title: "Delete expired sign-in sessions and trusted browsers",
 			Every: time.Hour,
 			Run: func(ctx context.Context, l *scheduler.Log) error {
 				n, err := sessions.Cleanup(ctx)
 				if n > 0 {
 					l.Printf("deleted %d expired sessions", n)
 				}
-				return err
+				d, derr := c.users.PruneTrustedDevices(ctx)
+				if d > 0 {
+					l.Printf("deleted %d expired trusted browsers", d)
+				}
+				return errors.Join(err, derr)
 			},
 		},
 	} {

@@ -350,7 +350,7 @@ func (s *Users) CheckTOTP(ctx context.Context, id int, code, clientAddr string) 
 		return User{}, ErrInvalidCode
 	}
 	s.throttle.succeed(akey)
-	return s.signedIn(ctx, u, clientAddr)
+	return s.signedIn(ctx, u, clientAddr, "")
 }
 
 // DisableTOTP turns user id's own second factor off; they prove it is them
@@ -400,8 +400,10 @@ func (s *Users) clearTOTP(ctx context.Context, actor audit.Actor, u *ent.User, a
 		if err := tx.User.UpdateOneID(u.ID).ClearTotpSecret().SetTotpEnabled(false).Exec(ctx); err != nil {
 			return err
 		}
-		_, err := tx.RecoveryCode.Delete().Where(recoverycode.UserID(u.ID)).Exec(ctx)
-		return err
+		if _, err := tx.RecoveryCode.Delete().Where(recoverycode.UserID(u.ID)).Exec(ctx); err != nil {
+			return err
+		}
+		return forgetDevicesTx(ctx, tx, u.ID)
 	})
 	if err != nil {
 		return fmt.Errorf("turn the second factor off: %w", err)

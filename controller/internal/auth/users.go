@@ -247,7 +247,8 @@ func (s *Users) Lookup(ctx context.Context, username string) (User, error) {
 	return fromEnt(u), nil
 }
 
-// SetPassword replaces a user's password and ends all of their sessions.
+// SetPassword replaces a user's password, ends all of their sessions and
+// forgets their trusted browsers.
 func (s *Users) SetPassword(ctx context.Context, actor audit.Actor, id int, password string) error {
 	u, err := s.Get(ctx, id)
 	if err != nil {
@@ -260,15 +261,20 @@ func (s *Users) SetPassword(ctx context.Context, actor audit.Actor, id int, pass
 	if err != nil {
 		return fmt.Errorf("hash password: %w", err)
 	}
-	err = s.client.User.UpdateOneID(id).SetPasswordHash(string(hash)).AddSessionEpoch(1).Exec(ctx)
-	if ent.IsNotFound(err) {
+	err = s.withTx(ctx, func(tx *ent.Tx) error {
+		if err := tx.User.UpdateOneID(id).SetPasswordHash(string(hash)).AddSessionEpoch(1).Exec(ctx); err != nil {
+			return err
+		}
+		return forgetDevicesTx(ctx, tx, id)
+	})
+	if errors.Is(err, ErrNotFound) {
 		return ErrNotFound
 	}
 	if err != nil {
 		return fmt.Errorf("set password: %w", err)
 	}
 	s.log.Info("password changed", "username", u.Username, "by", actor.Name)
-	return s.audit.Record(ctx, audit.For(actor, "user.password", target(u.Username), "password changed; sessions ended"))
+	return s.audit.Record(ctx, audit.For(actor, "user.password", target(u.Username), "password changed; sessions ended and trusted browsers forgotten"))
 }
 
 // ChangeOwnPassword replaces the password of user id, who proves they hold
@@ -302,7 +308,8 @@ func (s *Users) ChangeOwnPassword(ctx context.Context, actor audit.Actor, id int
 }
 
 // SetDisabled disables or enables a user. Disabling ends all of the user's
-// sessions and stops their API tokens; the last enabled admin cannot be disabled.
+// sessions, forgets their trusted browsers and stops their API tokens; the
+// last enabled admin cannot be disabled.
 func (s *Users) SetDisabled(ctx context.Context, actor audit.Actor, id int, disabled bool) error {
 	var name string
 	err := s.withTx(ctx, func(tx *ent.Tx) error {
@@ -320,7 +327,10 @@ func (s *Users) SetDisabled(ctx context.Context, actor audit.Actor, id int, disa
 		if disabled {
 			upd.AddSessionEpoch(1)
 		}
-		return upd.Exec(ctx)
+		if err := upd.Exec(ctx); err != nil || !disabled {
+			return err
+		}
+		return forgetDevicesTx(ctx, tx, id)
 	})
 	if err != nil {
 		return err
@@ -391,18 +401,32 @@ func (s *Users) withTx(ctx context.Context, fn func(tx *ent.Tx) error) error {
 // Authenticate checks a username and password from clientAddr. It answers
 // ErrInvalidCredentials for an unknown user, a disabled user and a wrong
 // password alike, spending the same bcrypt work on each, and a
-// *ThrottledError while the account or the address is locked out.
+// *ThrottledError while the account or the address is locked out. For a
+// user with a second factor the sign-in is half done (User.TOTP):
+// CheckTOTP completes it.
 func (s *Users) Authenticate(ctx context.Context, username, password, clientAddr string) (User, error) {
+	u, _, err := s.AuthenticateDevice(ctx, username, password, "", clientAddr)
+	return u, err
+}
+
+// AuthenticateDevice is Authenticate from a browser that may carry a
+// trusted-device token (the device cookie's value, or ""). needCode says
+// the second factor is still to be checked with CheckTOTP. A right password
+// with the token of one of the user's unexpired trusted browsers completes
+// the sign-in without it; any other token (another user's, expired,
+// unknown) changes nothing, so the answer is the same as without one. The
+// token is looked at only once the password is right.
+func (s *Users) AuthenticateDevice(ctx context.Context, username, password, device, clientAddr string) (_ User, needCode bool, _ error) {
 	username = strings.ToLower(strings.TrimSpace(username))
 	akey, ckey, err := s.gate(username, clientAddr)
 	if err != nil {
-		return User{}, err
+		return User{}, false, err
 	}
 	var u *ent.User
 	if usernamePattern.MatchString(username) {
 		u, err = s.client.User.Query().Where(user.UsernameEQ(username)).Only(ctx)
 		if err != nil && !ent.IsNotFound(err) {
-			return User{}, fmt.Errorf("look up user: %w", err)
+			return User{}, false, fmt.Errorf("look up user: %w", err)
 		}
 	}
 	hash := s.dummyHash
@@ -419,29 +443,39 @@ func (s *Users) Authenticate(ctx context.Context, username, password, clientAddr
 			}
 		}
 		s.log.Info("sign-in failed", "client", clientAddr)
-		return User{}, ErrInvalidCredentials
+		return User{}, false, ErrInvalidCredentials
 	}
 	s.throttle.succeed(akey)
 	if u.TotpEnabled {
+		d, err := s.trustedDevice(ctx, u.ID, device, clientAddr)
+		if err != nil {
+			return User{}, false, err
+		}
+		if d != nil {
+			out, err := s.signedIn(ctx, u, clientAddr, fmt.Sprintf("trusted browser %d, remembered %s; no second factor asked",
+				d.ID, d.CreatedAt.UTC().Format(time.DateOnly)))
+			return out, false, err
+		}
 		// Half a sign-in: CheckTOTP completes it.
 		out := fromEnt(u)
 		if err := s.audit.Record(ctx, audit.For(out.Actor(clientAddr), "login.password", target(u.Username), "second factor required")); err != nil {
-			return User{}, err
+			return User{}, false, err
 		}
-		return out, nil
+		return out, true, nil
 	}
-	return s.signedIn(ctx, u, clientAddr)
+	out, err := s.signedIn(ctx, u, clientAddr, "")
+	return out, false, err
 }
 
-// signedIn records a completed sign-in.
-func (s *Users) signedIn(ctx context.Context, u *ent.User, clientAddr string) (User, error) {
+// signedIn records a completed sign-in; detail says how, when it matters.
+func (s *Users) signedIn(ctx context.Context, u *ent.User, clientAddr, detail string) (User, error) {
 	now := s.now()
 	if err := s.client.User.UpdateOneID(u.ID).SetLastLoginAt(now).Exec(ctx); err != nil {
 		return User{}, fmt.Errorf("record sign-in: %w", err)
 	}
 	u.LastLoginAt = &now
 	out := fromEnt(u)
-	if err := s.audit.Record(ctx, audit.For(out.Actor(clientAddr), "login", target(u.Username), "")); err != nil {
+	if err := s.audit.Record(ctx, audit.For(out.Actor(clientAddr), "login", target(u.Username), detail)); err != nil {
 		return User{}, err
 	}
 	return out, nil
