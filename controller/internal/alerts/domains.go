@@ -15,6 +15,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
+	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
 	"github.com/gatehousehq/gatehouse/ent/server"
 )
 
@@ -146,7 +147,41 @@ func (e *Engine) domainFacts(ctx context.Context, facts []ServerFacts) ([]Domain
 		}
 		d.Health = append(d.Health, h)
 	}
+
+	served, err := e.db.Client.ServedCertificate.Query().Where(newestServed()).
+		Select(servedcertificate.FieldDomainID, servedcertificate.FieldServerID, servedcertificate.FieldAddress,
+			servedcertificate.FieldMatches, servedcertificate.FieldMessage, servedcertificate.FieldObservedAt).
+		Order(ent.Asc(servedcertificate.FieldServerID)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read served certificates: %w", err)
+	}
+	for _, sc := range served {
+		d := byID[sc.DomainID]
+		if d == nil {
+			continue
+		}
+		d.Served = append(d.Served, ServedResult{ServerID: sc.ServerID, Server: names[sc.ServerID], Probed: sc.Address != "",
+			Matches: sc.Matches, Message: sc.Message, ObservedAt: sc.ObservedAt})
+	}
 	return out, nil
+}
+
+// newestServed keeps each domain and server's newest certificate watch: the
+// rows of which no newer row of the same pair exists, in one query.
+func newestServed() predicate.ServedCertificate {
+	return func(s *sql.Selector) {
+		newer := sql.Table(servedcertificate.Table).As("newer")
+		sub := sql.Dialect(s.Dialect()).Select(newer.C(servedcertificate.FieldID)).From(newer).Where(sql.And(
+			sql.ColumnsEQ(newer.C(servedcertificate.FieldDomainID), s.C(servedcertificate.FieldDomainID)),
+			sql.ColumnsEQ(newer.C(servedcertificate.FieldServerID), s.C(servedcertificate.FieldServerID)),
+			sql.Or(
+				sql.ColumnsGT(newer.C(servedcertificate.FieldObservedAt), s.C(servedcertificate.FieldObservedAt)),
+				sql.And(sql.ColumnsEQ(newer.C(servedcertificate.FieldObservedAt), s.C(servedcertificate.FieldObservedAt)),
+					sql.ColumnsGT(newer.C(servedcertificate.FieldID), s.C(servedcertificate.FieldID))),
+			),
+		))
+		s.Where(sql.NotExists(sub))
+	}
 }
 
 // newestAddressRun keeps the address checks of which no newer address check

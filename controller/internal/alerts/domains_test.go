@@ -426,3 +426,75 @@ func TestCheckDomainDownWindow(t *testing.T) {
 		}
 	}
 }
+
+// A wrong-certificate rule fires when the newest watch of a serving server
+// found another certificate, names the server, ignores older watches and
+// servers that were not dialled, and resolves when the next watch matches.
+func TestCertServedIncident(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		fx := newDomainFixture(t, db)
+		r := fx.rule(t, Rule{Name: "Served", Kind: KindCertServed, Severity: SeverityWarning})
+		shop := fx.domain(t, "shop.example", fx.server, fx.web2)
+		fx.cert(t, shop, 40*24*time.Hour)
+		watch := func(srv *ent.Server, address string, matches bool, msg string) {
+			t.Helper()
+			if err := db.Client.ServedCertificate.Create().SetDomainID(shop.ID).SetServerID(srv.ID).SetAddress(address).
+				SetMatches(matches).SetMessage(msg).SetObservedAt(fx.clk.t).Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fx.eval(t)
+		if open := fx.open(t); len(open) != 0 {
+			t.Fatalf("fired before any watch: %v", keys(open))
+		}
+		// An old mismatch, then a newer match on web-1; web-2 was not dialled.
+		watch(fx.server, "192.0.2.1:443", false, "server web-1: serves serial 01, want 02")
+		fx.clk.advance(time.Hour)
+		watch(fx.server, "192.0.2.1:443", true, "")
+		watch(fx.web2, "", false, "not probed: the agent of web-2 reports nginx only on 127.0.0.1")
+		fx.eval(t)
+		if open := fx.open(t); len(open) != 0 {
+			t.Fatalf("fired on an old watch or an undialled server: %v", keys(open))
+		}
+		fx.clk.advance(time.Hour)
+		watch(fx.server, "192.0.2.1:443", false, "server web-1: serves serial 01, want 02")
+		fx.eval(t)
+		open := fx.open(t)
+		inc := open[openKey(r.ID, "domain:shop.example")]
+		if len(open) != 1 || inc == nil || inc.State != incident.StateFiring || !strings.Contains(inc.Summary, "1 of 1 servers") ||
+			!strings.Contains(inc.Summary, "web-1 (server web-1: serves serial 01, want 02)") {
+			t.Fatalf("open incidents %v (%+v)", keys(open), inc)
+		}
+		fx.clk.advance(time.Hour)
+		watch(fx.server, "192.0.2.1:443", true, "")
+		fx.eval(t)
+		if open := fx.open(t); len(open) != 0 {
+			t.Fatalf("after the node served the right certificate: %v", keys(open))
+		}
+	})
+}
+
+func TestCheckServed(t *testing.T) {
+	cert := &CertFacts{NotAfter: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	for _, tc := range []struct {
+		name   string
+		cert   *CertFacts
+		served []ServedResult
+		known  bool
+		breach bool
+	}{
+		{"no certificate", nil, []ServedResult{{ServerID: 1, Probed: true}}, false, false},
+		{"no watch yet", cert, nil, false, false},
+		{"matches", cert, []ServedResult{{ServerID: 1, Probed: true, Matches: true}}, true, false},
+		{"mismatch", cert, []ServedResult{{ServerID: 1, Server: "a", Probed: true}}, true, true},
+		{"not dialled only", cert, []ServedResult{{ServerID: 1, Server: "a"}}, false, false},
+		{"a server that no longer serves it", cert, []ServedResult{{ServerID: 9, Server: "old", Probed: true}}, false, false},
+	} {
+		d := DomainFacts{Name: "a.example", ServerIDs: []int{1, 2}, Cert: tc.cert, Served: tc.served}
+		c := checkServed(Rule{Severity: SeverityCritical}, d)
+		if (c.Breach != "") != tc.breach || c.Known != tc.known {
+			t.Errorf("%s: %+v", tc.name, c)
+		}
+	}
+}

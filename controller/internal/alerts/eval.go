@@ -298,6 +298,20 @@ type DomainFacts struct {
 	// Health holds the newest health probe of each serving server; empty
 	// when the domain has no enabled health check.
 	Health []HealthResult
+	// Served holds what the certificate watch last found each server
+	// presenting; empty before the first watch.
+	Served []ServedResult
+}
+
+// ServedResult is the newest certificate watch of a domain on one server.
+type ServedResult struct {
+	ServerID int
+	Server   string // its name
+	// Probed is false when the controller did not dial the server (Message says why).
+	Probed     bool
+	Matches    bool
+	Message    string
+	ObservedAt time.Time
 }
 
 // HealthResult is a server's newest health probe of a domain.
@@ -352,8 +366,45 @@ func CheckDomain(r Rule, d DomainFacts, now time.Time) Check {
 		return checkDNS(r, d)
 	case KindDomainDown:
 		return checkDomainDown(r, d, now)
+	case KindCertServed:
+		return checkServed(r, d)
 	}
 	return Check{}
+}
+
+// checkServed breaches when a serving server presented another certificate
+// (or none) at the newest watch; its value is how many servers do. Servers
+// the controller did not dial are not judged: the watch cannot tell.
+func checkServed(r Rule, d DomainFacts) Check {
+	if d.Cert == nil || len(d.Served) == 0 {
+		return Check{}
+	}
+	var wrong []string
+	judged := 0
+	for _, s := range d.Served {
+		if !s.Probed || !slices.Contains(d.ServerIDs, s.ServerID) {
+			continue
+		}
+		judged++
+		if !s.Matches {
+			what := s.Message
+			if what == "" {
+				what = "another certificate"
+			}
+			wrong = append(wrong, fmt.Sprintf("%s (%s)", s.Server, oneLine(what, 200)))
+		}
+	}
+	if judged == 0 {
+		return Check{}
+	}
+	c := Check{Known: true}
+	if len(wrong) == 0 {
+		c.Summary = fmt.Sprintf("Every serving server presents the active certificate of %s", d.Name)
+		return c
+	}
+	c.Breach, c.Value = r.Severity, float64(len(wrong))
+	c.Summary = fmt.Sprintf("%d of %d servers present another certificate than the active one of %s: %s", len(wrong), judged, d.Name, strings.Join(wrong, "; "))
+	return c
 }
 
 // checkDomainDown breaches when a serving server's health probes have

@@ -40,10 +40,11 @@ const (
 	KindCertRenewal  Kind = "cert_renewal_failed" // a domain's latest issuance or renewal attempt failed
 	KindDNSMismatch  Kind = "dns_mismatch"        // a domain's newest DNS check says it does not point at its nodes
 	KindDomainDown   Kind = "domain_down"         // a domain's health check has failed on a serving node for the window
+	KindCertServed   Kind = "cert_served_mismatch" // a serving node presents another certificate than the domain's active one
 )
 
 // Kinds lists the implemented kinds in the order forms offer them.
-var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift, KindCertExpiring, KindCertRenewal, KindDNSMismatch, KindDomainDown}
+var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift, KindCertExpiring, KindCertRenewal, KindCertServed, KindDNSMismatch, KindDomainDown}
 
 // kindWords holds each kind's label and one-line description for forms.
 var kindWords = map[Kind][2]string{
@@ -55,6 +56,7 @@ var kindWords = map[Kind][2]string{
 	KindCertRenewal:  {"Certificate renewal failed", "The latest attempt to issue or renew a domain's certificate failed."},
 	KindDNSMismatch:  {"DNS not pointing at the servers", "The newest DNS check finds a domain not resolving to the servers that serve it."},
 	KindDomainDown:   {"Domain down", "A domain's health check has failed on a server that serves it for longer than the window."},
+	KindCertServed:   {"Wrong certificate served", "A server that serves a domain presents another certificate than the domain's active one, as the certificate watch last found it."},
 }
 
 // Label names the kind for people; unknown kinds are shown as their code.
@@ -73,7 +75,7 @@ func (k Kind) Description() string {
 
 // PerDomain reports whether the kind is judged per domain rather than per server.
 func (k Kind) PerDomain() bool {
-	return k == KindCertExpiring || k == KindCertRenewal || k == KindDNSMismatch || k == KindDomainDown
+	return k == KindCertExpiring || k == KindCertRenewal || k == KindDNSMismatch || k == KindDomainDown || k == KindCertServed
 }
 
 // DefaultDays is the warning time of a certificate expiry rule when none is given.
@@ -461,6 +463,8 @@ func (r Rule) Explain(serverNames map[int]string) string {
 		fmt.Fprintf(&b, "When the latest attempt to issue or renew a domain's certificate failed, a %s incident fires", r.Severity)
 	case KindDNSMismatch:
 		fmt.Fprintf(&b, "When the newest DNS check of a domain finds it does not resolve to the servers that serve it, a %s incident fires", r.Severity)
+	case KindCertServed:
+		fmt.Fprintf(&b, "When a server that serves a domain presents another certificate than the domain's active one, a %s incident fires", r.Severity)
 	case KindDomainDown:
 		if r.Window > 0 {
 			fmt.Fprintf(&b, "When a domain's health check has failed on a server that serves it for %s, a %s incident fires", HumanDuration(r.Window), r.Severity)
@@ -486,6 +490,8 @@ func (r Rule) Explain(serverNames map[int]string) string {
 		b.WriteString(" (a later check finds the domain pointing at its servers)")
 	case KindDomainDown:
 		b.WriteString(" (every serving server answers the health check again)")
+	case KindCertServed:
+		b.WriteString(" (the next watch finds every serving server presenting it)")
 	}
 	if r.Repeat > 0 {
 		fmt.Fprintf(&b, "; while it fires unacknowledged, a reminder is sent every %s", HumanDuration(r.Repeat))
