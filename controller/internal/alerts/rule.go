@@ -36,10 +36,10 @@ const (
 	KindNginxFailed Kind = "nginx_failed" // the newest nginx revision failed to apply
 	KindNginxDrift  Kind = "nginx_drift"  // nginx files changed behind the agent's back
 
-	KindCertExpiring Kind = "cert_expiring"       // a domain's certificate expires within Days
-	KindCertRenewal  Kind = "cert_renewal_failed" // a domain's latest issuance or renewal attempt failed
-	KindDNSMismatch  Kind = "dns_mismatch"        // a domain's newest DNS check says it does not point at its nodes
-	KindDomainDown   Kind = "domain_down"         // a domain's health check has failed on a serving node for the window
+	KindCertExpiring Kind = "cert_expiring"        // a domain's certificate expires within Days
+	KindCertRenewal  Kind = "cert_renewal_failed"  // a domain's latest issuance or renewal attempt failed
+	KindDNSMismatch  Kind = "dns_mismatch"         // a domain's newest DNS check says it does not point at its nodes
+	KindDomainDown   Kind = "domain_down"          // a domain's health check has failed on a serving node for the window
 	KindCertServed   Kind = "cert_served_mismatch" // a serving node presents another certificate than the domain's active one
 )
 
