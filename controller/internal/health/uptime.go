@@ -175,3 +175,51 @@ func (s *Service) Hours(ctx context.Context, domainID, n int) ([]Hour, error) {
 	}
 	return out, nil
 }
+
+// Day is one UTC day of a domain's probes, all servers together.
+type Day struct {
+	Start time.Time
+	Uptime
+}
+
+// Days returns the last n UTC days (today last) of each given domain,
+// including days without probes, from the hourly counts in one query.
+func (s *Service) Days(ctx context.Context, domainIDs []int, n int) (map[int][]Day, error) {
+	out := make(map[int][]Day, len(domainIDs))
+	if len(domainIDs) == 0 || n <= 0 {
+		return out, nil
+	}
+	today := s.cfg.Now().UTC().Truncate(24 * time.Hour)
+	first := today.AddDate(0, 0, -(n - 1))
+	rows, err := s.db.Client.HealthHour.Query().Where(healthhour.DomainIDIn(domainIDs...), healthhour.HourGTE(first)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read days: %w", err)
+	}
+	latency := make(map[int][]int64, len(domainIDs))
+	for _, id := range domainIDs {
+		days := make([]Day, n)
+		for i := range days {
+			days[i].Start = first.AddDate(0, 0, i)
+		}
+		out[id] = days
+		latency[id] = make([]int64, n)
+	}
+	for _, r := range rows {
+		days := out[r.DomainID]
+		i := int(r.Hour.UTC().Sub(first) / (24 * time.Hour))
+		if days == nil || i < 0 || i >= n {
+			continue
+		}
+		days[i].Up += r.Up
+		days[i].Down += r.Down
+		latency[r.DomainID][i] += r.LatencyMsSum
+	}
+	for id, days := range out {
+		for i := range days {
+			if days[i].Up > 0 {
+				days[i].LatencyMS = int(latency[id][i] / int64(days[i].Up))
+			}
+		}
+	}
+	return out, nil
+}

@@ -124,6 +124,18 @@ func TestUptime(t *testing.T) {
 			t.Errorf("labels: %s %s %s", hours[46].Label(), Uptime{}.Label(), Uptime{Up: 99999, Down: 1}.Label())
 		}
 
+		days, err := svc.Days(ctx, []int{d.ID, other.ID}, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sd := days[d.ID]; len(sd) != 3 || !sd[2].Start.Equal(time.Date(2030, 1, 10, 0, 0, 0, 0, time.UTC)) ||
+			sd[2].Up != 5 || sd[2].Down != 1 || sd[1].Probes() != 0 || sd[0].Up != 1 || sd[0].Down != 1 {
+			t.Errorf("days of shop: %+v", sd)
+		}
+		if bd := days[other.ID]; len(bd) != 3 || bd[2].Up != 1 {
+			t.Errorf("days of blog: %+v", bd)
+		}
+
 		// Hours past the retention go with the next run (which fails, as
 		// edge-3 is not probed, and counts a new hour for the others).
 		clock = clock.Add(Retention - 24*time.Hour)
