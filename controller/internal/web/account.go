@@ -15,6 +15,8 @@ type accountData struct {
 	Open   string // the form a message belongs to
 	// RecoveryLeft counts the unused recovery codes of a user with two-factor sign-in.
 	RecoveryLeft int
+	// Devices are the user's trusted browsers, this one marked Current.
+	Devices []auth.TrustedDevice
 }
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
@@ -34,6 +36,11 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 			s.log.Error("count recovery codes", "error", err)
 		}
 		d.RecoveryLeft = n
+		devices, err := s.users.TrustedDevices(r.Context(), d.User.ID, s.deviceToken(r))
+		if err != nil {
+			s.log.Error("list trusted browsers", "error", err)
+		}
+		d.Devices = devices
 	}
 	s.render(w, r, status, "account", "Your account", "/account", d)
 }

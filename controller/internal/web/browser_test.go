@@ -108,7 +108,9 @@ func TestBrowserAdminCreatesUser(t *testing.T) {
 
 // TestBrowserTwoFactor: in Chromium, a user turns two-factor sign-in on from
 // the account page (reading the key beside the QR code, as a phone would
-// scan it), signs out, and signs in again with the password and a code.
+// scan it), signs out, and signs in again with the password and a code,
+// ticking "Remember this browser"; signing in a third time takes the
+// password alone, and the account page lists this browser.
 func TestBrowserTwoFactor(t *testing.T) {
 	e := newEnv(t, openDB(t, "sqlite"), config.Config{})
 	e.createUser("vera", "veras password", auth.RoleUser)
@@ -149,11 +151,37 @@ func TestBrowserTwoFactor(t *testing.T) {
 		chromedp.Click(C(`form[action="/login"] button[type=submit]`)),
 		chromedp.WaitVisible(C(`form[action="/login/code"] input[name=code]`)),
 		chromedp.SendKeys(C(`input[name=code]`), p.code(step+1)),
+		chromedp.Click(C(`form[action="/login/code"] input[name=remember]`)),
 		chromedp.Click(C(`form[action="/login/code"] button`)),
 		chromedp.WaitVisible(C(`header.topbar`)),
 	)
 	heading, err := chromedp.Run(b.Ctx, chromedp.Text(C(`main h1`)))
 	if err != nil || heading != "Dashboard" {
 		t.Fatalf("after the code: %q %v", heading, err)
+	}
+	script, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`document.cookie`))
+	if err != nil || strings.Contains(script, "gatehouse_device") {
+		t.Fatalf("the trusted-browser cookie is readable by scripts: %q %v", script, err)
+	}
+
+	b.Do("sign out and in again with the password alone",
+		chromedp.Click(C(`form[action="/logout"] button`)),
+		chromedp.WaitVisible(C(`form[action="/login"]`)),
+		chromedp.SendKeys(C(`input[name=username]`), "vera"),
+		chromedp.SendKeys(C(`input[name=password]`), "veras password"),
+		chromedp.Click(C(`form[action="/login"] button[type=submit]`)),
+		chromedp.WaitVisible(C(`header.topbar`)),
+	)
+	where, err := chromedp.Run(b.Ctx, chromedp.Location())
+	if err != nil || strings.Contains(where, "/login") {
+		t.Fatalf("the second sign-in ended at %q (%v), not past the code step", where, err)
+	}
+	b.Do("see this browser on the account page",
+		chromedp.Click(C(`a.who-link`)),
+		chromedp.WaitVisible(C(`[data-devices] [data-device-current]`)),
+	)
+	listed, err := chromedp.Run(b.Ctx, chromedp.Text(C(`[data-devices] tbody`)))
+	if err != nil || !strings.Contains(strings.ToLower(listed), "this browser") || !strings.Contains(listed, "127.0.0.1") {
+		t.Fatalf("trusted browsers listed: %q %v", listed, err)
 	}
 }

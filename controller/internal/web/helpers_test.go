@@ -131,6 +131,7 @@ type req struct {
 	json         any
 	raw          []byte // a body sent as is; set its Content-Type in header
 	cookie       string
+	cookies      []*http.Cookie // more cookies to send, such as a trusted browser's
 	bearer       string
 	header       map[string]string
 }
@@ -158,6 +159,9 @@ func (e *env) do(r req) resp {
 	if r.cookie != "" {
 		hr.AddCookie(&http.Cookie{Name: cookieName, Value: r.cookie})
 		hr.AddCookie(&http.Cookie{Name: secureCookieName, Value: r.cookie})
+	}
+	for _, c := range r.cookies {
+		hr.AddCookie(c)
 	}
 	if r.bearer != "" {
 		hr.Header.Set("Authorization", "Bearer "+r.bearer)

@@ -51,7 +51,9 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	username := r.PostForm.Get("username")
 	next := safeNext(r.PostForm.Get("next"))
-	u, err := s.users.Authenticate(r.Context(), username, r.PostForm.Get("password"), s.ClientAddr(r))
+	// A trusted browser's cookie stands in for the code only once the
+	// password is right; any other cookie changes nothing.
+	u, needCode, err := s.users.AuthenticateDevice(r.Context(), username, r.PostForm.Get("password"), s.deviceToken(r), s.ClientAddr(r))
 	if err != nil {
 		status, msg := http.StatusUnauthorized, "Wrong username or password."
 		var te *auth.ThrottledError
@@ -72,7 +74,7 @@ func (s *Server) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		s.render(w, r, status, "login", "Sign in", "", loginData{Next: next, Username: shown, Error: msg})
 		return
 	}
-	if u.TOTP {
+	if needCode {
 		// The password was right; the session is not signed in until the
 		// second factor is, but it gets a new token now all the same.
 		if err := s.sessions.RenewToken(r.Context()); err != nil {

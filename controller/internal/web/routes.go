@@ -152,6 +152,8 @@ func (s *Server) builtinRoutes() []Route {
 		page("POST", "/account/2fa/confirm", PolicyUser, s.accountTOTPConfirm),
 		page("POST", "/account/2fa/disable", PolicyUser, s.accountTOTPDisable),
 		page("POST", "/account/2fa/recovery", PolicyUser, s.accountRecoveryRenew),
+		page("POST", "/account/devices/{id}/forget", PolicyUser, s.accountDeviceForget),
+		page("POST", "/account/devices/forget", PolicyUser, s.accountDevicesForget),
 		nav(page("GET", "/users", PolicyAdmin, s.usersPage), "Users", 30),
 		page("POST", "/users", PolicyAdmin, s.usersCreate),
 		page("POST", "/users/{id}/password", PolicyAdmin, s.usersPassword),
@@ -170,6 +172,8 @@ func (s *Server) builtinRoutes() []Route {
 		// JSON API.
 		api("GET", "/api/v1/me", PolicyUser, s.apiMe),
 		api("POST", "/api/v1/me/password", PolicyUser, s.apiMePassword),
+		api("GET", "/api/v1/me/devices", PolicyUser, s.apiMeDevices),
+		api("DELETE", "/api/v1/me/devices/{id}", PolicyUser, s.apiMeDeviceDelete),
 		api("GET", "/api/v1/users", PolicyAdmin, s.apiUsersList),
 		api("POST", "/api/v1/users", PolicyAdmin, s.apiUsersCreate),
 		api("PATCH", "/api/v1/users/{id}", PolicyAdmin, s.apiUsersPatch),

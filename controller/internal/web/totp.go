@@ -19,6 +19,8 @@ const pendingWindow = 5 * time.Minute
 // codeData is the second sign-in step's page.
 type codeData struct {
 	Error string
+	// Remember keeps "Remember this browser" ticked after a wrong code.
+	Remember bool
 }
 
 // pendingUser returns the user whose password was right in this session,
@@ -60,15 +62,16 @@ func (s *Server) codeSubmit(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
+	remember := r.PostForm.Get("remember") == "1"
 	u, err := s.users.CheckTOTP(r.Context(), id, r.PostForm.Get("code"), s.ClientAddr(r))
 	var te *auth.ThrottledError
 	switch {
 	case errors.As(err, &te):
 		setRetryAfter(w, te.RetryAfter)
-		s.render(w, r, http.StatusTooManyRequests, "login_code", "Sign in", "", codeData{Error: "Too many wrong codes. Try again in " + retryText(te.RetryAfter) + "."})
+		s.render(w, r, http.StatusTooManyRequests, "login_code", "Sign in", "", codeData{Error: "Too many wrong codes. Try again in " + retryText(te.RetryAfter) + ".", Remember: remember})
 		return
 	case errors.Is(err, auth.ErrInvalidCode):
-		s.render(w, r, http.StatusUnauthorized, "login_code", "Sign in", "", codeData{Error: "That code is wrong or was used already. Type the code your app shows now."})
+		s.render(w, r, http.StatusUnauthorized, "login_code", "Sign in", "", codeData{Error: "That code is wrong or was used already. Type the code your app shows now.", Remember: remember})
 		return
 	case errors.Is(err, auth.ErrInvalidCredentials):
 		s.clearPending(r)
@@ -85,6 +88,9 @@ func (s *Server) codeSubmit(w http.ResponseWriter, r *http.Request) {
 	if err := s.signIn(r, u); err != nil {
 		s.signInFailed(w, r, err)
 		return
+	}
+	if remember {
+		s.rememberDevice(w, r, u.ID)
 	}
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
