@@ -52,8 +52,9 @@ func (c *Controller) buildHealth() error {
 
 // healthWeb serves a domain's health check settings and results.
 type healthWeb struct {
-	c *Controller
-	w *web.Server
+	c      *Controller
+	w      *web.Server
+	status *statusWeb
 }
 
 func (hw *healthWeb) register() error {
@@ -81,8 +82,10 @@ func (hw *healthWeb) register() error {
 // healthJSON is a domain's health check, newest results and uptime as the
 // API shows them.
 type healthJSON struct {
-	Check   *healthCheckJSON `json:"check"`
-	Servers []probeJSON      `json:"servers"`
+	Check *healthCheckJSON `json:"check"`
+	// StatusPage says the domain is listed on the public status page.
+	StatusPage bool        `json:"status_page"`
+	Servers    []probeJSON `json:"servers"`
 	// Uptime is over the last 24h, 7d and 30d, all servers together.
 	Uptime map[string]uptimeJSON `json:"uptime"`
 	// Hours are the last 48 hours, oldest first.
@@ -163,6 +166,15 @@ func (hw *healthWeb) domain(r *http.Request) (*ent.Domain, error) {
 	return d, err
 }
 
+// setStatusPage lists the domain on the public status page or takes it off.
+func (hw *healthWeb) setStatusPage(r *http.Request, domainID int, listed bool) error {
+	if err := hw.c.health.SetStatusPage(r.Context(), hw.w.Actor(r), domainID, listed); err != nil {
+		return err
+	}
+	hw.status.forget()
+	return nil
+}
+
 // view reads a domain's check and newest results.
 func (hw *healthWeb) view(ctx context.Context, domainID int) (healthJSON, error) {
 	out := healthJSON{Servers: []probeJSON{}}
@@ -173,6 +185,11 @@ func (hw *healthWeb) view(ctx context.Context, domainID int) (healthJSON, error)
 	if hc != nil {
 		out.Check = &healthCheckJSON{Path: hc.Path, Enabled: hc.Enabled}
 	}
+	d, err := hw.c.db.Client.Domain.Get(ctx, domainID)
+	if err != nil {
+		return out, err
+	}
+	out.StatusPage = d.StatusPage
 	latest, err := hw.c.health.Latest(ctx, domainID)
 	if err != nil {
 		return out, err
@@ -244,8 +261,9 @@ func (hw *healthWeb) apiPut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var in struct {
-		Path    string `json:"path"`
-		Enabled *bool  `json:"enabled"`
+		Path       string `json:"path"`
+		Enabled    *bool  `json:"enabled"`
+		StatusPage *bool  `json:"status_page"`
 	}
 	if !web.DecodeJSON(w, r, &in) {
 		return
@@ -254,6 +272,12 @@ func (hw *healthWeb) apiPut(w http.ResponseWriter, r *http.Request) {
 	if _, err := hw.c.health.Set(r.Context(), hw.w.Actor(r), d.ID, in.Path, enabled); err != nil {
 		hw.apiFail(w, err)
 		return
+	}
+	if in.StatusPage != nil {
+		if err := hw.setStatusPage(r, d.ID, *in.StatusPage); err != nil {
+			hw.apiFail(w, err)
+			return
+		}
 	}
 	hw.apiGet(w, r)
 }
@@ -322,6 +346,9 @@ func (hw *healthWeb) savePage(w http.ResponseWriter, r *http.Request) {
 	}
 	path, enabled := r.PostFormValue("path"), r.PostFormValue("enabled") != ""
 	_, err = hw.c.health.Set(r.Context(), hw.w.Actor(r), d.ID, path, enabled)
+	if err == nil {
+		err = hw.setStatusPage(r, d.ID, r.PostFormValue("status_page") != "")
+	}
 	var fe *health.FieldError
 	if errors.As(err, &fe) {
 		hw.render(w, r, http.StatusUnprocessableEntity, "", "The path "+fe.Message+".")

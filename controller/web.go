@@ -47,7 +47,11 @@ func (c *Controller) buildWeb() error {
 		w.Close()
 		return err
 	}
-	if err := (&healthWeb{c: c, w: w}).register(); err != nil {
+	status := &statusWeb{c: c, w: w}
+	if err := status.register(); err != nil {
+		return err
+	}
+	if err := (&healthWeb{c: c, w: w, status: status}).register(); err != nil {
 		return err
 	}
 	if err := (&certsWeb{c: c, w: w}).register(); err != nil {

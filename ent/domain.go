@@ -45,6 +45,8 @@ type Domain struct {
 	Deny []string `json:"deny,omitempty"`
 	// Maintenance holds the value of the "maintenance" field.
 	Maintenance bool `json:"maintenance,omitempty"`
+	// StatusPage holds the value of the "status_page" field.
+	StatusPage bool `json:"status_page,omitempty"`
 	// Snippet holds the value of the "snippet" field.
 	Snippet string `json:"snippet,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -181,7 +183,7 @@ func (*Domain) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case domain.FieldAliases, domain.FieldResponseHeaders, domain.FieldAllow, domain.FieldDeny:
 			values[i] = new([]byte)
-		case domain.FieldForceHTTPS, domain.FieldHsts, domain.FieldHttp2, domain.FieldMaintenance:
+		case domain.FieldForceHTTPS, domain.FieldHsts, domain.FieldHttp2, domain.FieldMaintenance, domain.FieldStatusPage:
 			values[i] = new(sql.NullBool)
 		case domain.FieldID:
 			values[i] = new(sql.NullInt64)
@@ -289,6 +291,12 @@ func (_m *Domain) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field maintenance", values[i])
 			} else if value.Valid {
 				_m.Maintenance = value.Bool
+			}
+		case domain.FieldStatusPage:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field status_page", values[i])
+			} else if value.Valid {
+				_m.StatusPage = value.Bool
 			}
 		case domain.FieldSnippet:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -417,6 +425,9 @@ func (_m *Domain) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("maintenance=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Maintenance))
+	builder.WriteString(", ")
+	builder.WriteString("status_page=")
+	builder.WriteString(fmt.Sprintf("%v", _m.StatusPage))
 	builder.WriteString(", ")
 	builder.WriteString("snippet=")
 	builder.WriteString(_m.Snippet)

@@ -161,6 +161,20 @@ func (_c *DomainCreate) SetNillableMaintenance(v *bool) *DomainCreate {
 	return _c
 }
 
+// SetStatusPage sets the "status_page" field.
+func (_c *DomainCreate) SetStatusPage(v bool) *DomainCreate {
+	_c.mutation.SetStatusPage(v)
+	return _c
+}
+
+// SetNillableStatusPage sets the "status_page" field if the given value is not nil.
+func (_c *DomainCreate) SetNillableStatusPage(v *bool) *DomainCreate {
+	if v != nil {
+		_c.SetStatusPage(*v)
+	}
+	return _c
+}
+
 // SetSnippet sets the "snippet" field.
 func (_c *DomainCreate) SetSnippet(v string) *DomainCreate {
 	_c.mutation.SetSnippet(v)
@@ -396,6 +410,10 @@ func (_c *DomainCreate) defaults() {
 		v := domain.DefaultMaintenance
 		_c.mutation.SetMaintenance(v)
 	}
+	if _, ok := _c.mutation.StatusPage(); !ok {
+		v := domain.DefaultStatusPage
+		_c.mutation.SetStatusPage(v)
+	}
 	if _, ok := _c.mutation.Snippet(); !ok {
 		v := domain.DefaultSnippet
 		_c.mutation.SetSnippet(v)
@@ -432,6 +450,9 @@ func (_c *DomainCreate) check() error {
 	}
 	if _, ok := _c.mutation.Maintenance(); !ok {
 		return &ValidationError{Name: "maintenance", err: errors.New(`ent: missing required field "Domain.maintenance"`)}
+	}
+	if _, ok := _c.mutation.StatusPage(); !ok {
+		return &ValidationError{Name: "status_page", err: errors.New(`ent: missing required field "Domain.status_page"`)}
 	}
 	if _, ok := _c.mutation.Snippet(); !ok {
 		return &ValidationError{Name: "snippet", err: errors.New(`ent: missing required field "Domain.snippet"`)}
@@ -510,6 +531,10 @@ func (_c *DomainCreate) createSpec() (*Domain, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Maintenance(); ok {
 		_spec.SetField(domain.FieldMaintenance, field.TypeBool, value)
 		_node.Maintenance = value
+	}
+	if value, ok := _c.mutation.StatusPage(); ok {
+		_spec.SetField(domain.FieldStatusPage, field.TypeBool, value)
+		_node.StatusPage = value
 	}
 	if value, ok := _c.mutation.Snippet(); ok {
 		_spec.SetField(domain.FieldSnippet, field.TypeString, value)
@@ -883,6 +908,18 @@ func (u *DomainUpsert) UpdateMaintenance() *DomainUpsert {
 	return u
 }
 
+// SetStatusPage sets the "status_page" field.
+func (u *DomainUpsert) SetStatusPage(v bool) *DomainUpsert {
+	u.Set(domain.FieldStatusPage, v)
+	return u
+}
+
+// UpdateStatusPage sets the "status_page" field to the value that was provided on create.
+func (u *DomainUpsert) UpdateStatusPage() *DomainUpsert {
+	u.SetExcluded(domain.FieldStatusPage)
+	return u
+}
+
 // SetSnippet sets the "snippet" field.
 func (u *DomainUpsert) SetSnippet(v string) *DomainUpsert {
 	u.Set(domain.FieldSnippet, v)
@@ -1119,6 +1156,20 @@ func (u *DomainUpsertOne) SetMaintenance(v bool) *DomainUpsertOne {
 func (u *DomainUpsertOne) UpdateMaintenance() *DomainUpsertOne {
 	return u.Update(func(s *DomainUpsert) {
 		s.UpdateMaintenance()
+	})
+}
+
+// SetStatusPage sets the "status_page" field.
+func (u *DomainUpsertOne) SetStatusPage(v bool) *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetStatusPage(v)
+	})
+}
+
+// UpdateStatusPage sets the "status_page" field to the value that was provided on create.
+func (u *DomainUpsertOne) UpdateStatusPage() *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateStatusPage()
 	})
 }
 
@@ -1526,6 +1577,20 @@ func (u *DomainUpsertBulk) SetMaintenance(v bool) *DomainUpsertBulk {
 func (u *DomainUpsertBulk) UpdateMaintenance() *DomainUpsertBulk {
 	return u.Update(func(s *DomainUpsert) {
 		s.UpdateMaintenance()
+	})
+}
+
+// SetStatusPage sets the "status_page" field.
+func (u *DomainUpsertBulk) SetStatusPage(v bool) *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetStatusPage(v)
+	})
+}
+
+// UpdateStatusPage sets the "status_page" field to the value that was provided on create.
+func (u *DomainUpsertBulk) UpdateStatusPage() *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateStatusPage()
 	})
 }
 

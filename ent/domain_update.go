@@ -203,6 +203,20 @@ func (_u *DomainUpdate) SetNillableMaintenance(v *bool) *DomainUpdate {
 	return _u
 }
 
+// SetStatusPage sets the "status_page" field.
+func (_u *DomainUpdate) SetStatusPage(v bool) *DomainUpdate {
+	_u.mutation.SetStatusPage(v)
+	return _u
+}
+
+// SetNillableStatusPage sets the "status_page" field if the given value is not nil.
+func (_u *DomainUpdate) SetNillableStatusPage(v *bool) *DomainUpdate {
+	if v != nil {
+		_u.SetStatusPage(*v)
+	}
+	return _u
+}
+
 // SetSnippet sets the "snippet" field.
 func (_u *DomainUpdate) SetSnippet(v string) *DomainUpdate {
 	_u.mutation.SetSnippet(v)
@@ -688,6 +702,9 @@ func (_u *DomainUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Maintenance(); ok {
 		_spec.SetField(domain.FieldMaintenance, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.StatusPage(); ok {
+		_spec.SetField(domain.FieldStatusPage, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.Snippet(); ok {
 		_spec.SetField(domain.FieldSnippet, field.TypeString, value)
@@ -1294,6 +1311,20 @@ func (_u *DomainUpdateOne) SetNillableMaintenance(v *bool) *DomainUpdateOne {
 	return _u
 }
 
+// SetStatusPage sets the "status_page" field.
+func (_u *DomainUpdateOne) SetStatusPage(v bool) *DomainUpdateOne {
+	_u.mutation.SetStatusPage(v)
+	return _u
+}
+
+// SetNillableStatusPage sets the "status_page" field if the given value is not nil.
+func (_u *DomainUpdateOne) SetNillableStatusPage(v *bool) *DomainUpdateOne {
+	if v != nil {
+		_u.SetStatusPage(*v)
+	}
+	return _u
+}
+
 // SetSnippet sets the "snippet" field.
 func (_u *DomainUpdateOne) SetSnippet(v string) *DomainUpdateOne {
 	_u.mutation.SetSnippet(v)
@@ -1809,6 +1840,9 @@ func (_u *DomainUpdateOne) sqlSave(ctx context.Context) (_node *Domain, err erro
 	}
 	if value, ok := _u.mutation.Maintenance(); ok {
 		_spec.SetField(domain.FieldMaintenance, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.StatusPage(); ok {
+		_spec.SetField(domain.FieldStatusPage, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.Snippet(); ok {
 		_spec.SetField(domain.FieldSnippet, field.TypeString, value)

@@ -9520,6 +9520,7 @@ type DomainMutation struct {
 	deny                       *[]string
 	appenddeny                 []string
 	maintenance                *bool
+	status_page                *bool
 	snippet                    *string
 	clearedFields              map[string]struct{}
 	servers                    map[int]struct{}
@@ -10201,6 +10202,42 @@ func (m *DomainMutation) ResetMaintenance() {
 	m.maintenance = nil
 }
 
+// SetStatusPage sets the "status_page" field.
+func (m *DomainMutation) SetStatusPage(b bool) {
+	m.status_page = &b
+}
+
+// StatusPage returns the value of the "status_page" field in the mutation.
+func (m *DomainMutation) StatusPage() (r bool, exists bool) {
+	v := m.status_page
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatusPage returns the old "status_page" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldStatusPage(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatusPage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatusPage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatusPage: %w", err)
+	}
+	return oldValue.StatusPage, nil
+}
+
+// ResetStatusPage resets all changes to the "status_page" field.
+func (m *DomainMutation) ResetStatusPage() {
+	m.status_page = nil
+}
+
 // SetSnippet sets the "snippet" field.
 func (m *DomainMutation) SetSnippet(s string) {
 	m.snippet = &s
@@ -10781,7 +10818,7 @@ func (m *DomainMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DomainMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 14)
 	if m.created_at != nil {
 		fields = append(fields, domain.FieldCreatedAt)
 	}
@@ -10818,6 +10855,9 @@ func (m *DomainMutation) Fields() []string {
 	if m.maintenance != nil {
 		fields = append(fields, domain.FieldMaintenance)
 	}
+	if m.status_page != nil {
+		fields = append(fields, domain.FieldStatusPage)
+	}
 	if m.snippet != nil {
 		fields = append(fields, domain.FieldSnippet)
 	}
@@ -10853,6 +10893,8 @@ func (m *DomainMutation) Field(name string) (ent.Value, bool) {
 		return m.Deny()
 	case domain.FieldMaintenance:
 		return m.Maintenance()
+	case domain.FieldStatusPage:
+		return m.StatusPage()
 	case domain.FieldSnippet:
 		return m.Snippet()
 	}
@@ -10888,6 +10930,8 @@ func (m *DomainMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldDeny(ctx)
 	case domain.FieldMaintenance:
 		return m.OldMaintenance(ctx)
+	case domain.FieldStatusPage:
+		return m.OldStatusPage(ctx)
 	case domain.FieldSnippet:
 		return m.OldSnippet(ctx)
 	}
@@ -10982,6 +11026,13 @@ func (m *DomainMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetMaintenance(v)
+		return nil
+	case domain.FieldStatusPage:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatusPage(v)
 		return nil
 	case domain.FieldSnippet:
 		v, ok := value.(string)
@@ -11101,6 +11152,9 @@ func (m *DomainMutation) ResetField(name string) error {
 		return nil
 	case domain.FieldMaintenance:
 		m.ResetMaintenance()
+		return nil
+	case domain.FieldStatusPage:
+		m.ResetStatusPage()
 		return nil
 	case domain.FieldSnippet:
 		m.ResetSnippet()

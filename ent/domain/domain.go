@@ -38,6 +38,8 @@ const (
 	FieldDeny = "deny"
 	// FieldMaintenance holds the string denoting the maintenance field in the database.
 	FieldMaintenance = "maintenance"
+	// FieldStatusPage holds the string denoting the status_page field in the database.
+	FieldStatusPage = "status_page"
 	// FieldSnippet holds the string denoting the snippet field in the database.
 	FieldSnippet = "snippet"
 	// EdgeServers holds the string denoting the servers edge name in mutations.
@@ -147,6 +149,7 @@ var Columns = []string{
 	FieldAllow,
 	FieldDeny,
 	FieldMaintenance,
+	FieldStatusPage,
 	FieldSnippet,
 }
 
@@ -185,6 +188,8 @@ var (
 	DefaultClientMaxBodySize string
 	// DefaultMaintenance holds the default value on creation for the "maintenance" field.
 	DefaultMaintenance bool
+	// DefaultStatusPage holds the default value on creation for the "status_page" field.
+	DefaultStatusPage bool
 	// DefaultSnippet holds the default value on creation for the "snippet" field.
 	DefaultSnippet string
 )
@@ -235,6 +240,11 @@ func ByClientMaxBodySize(opts ...sql.OrderTermOption) OrderOption {
 // ByMaintenance orders the results by the maintenance field.
 func ByMaintenance(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldMaintenance, opts...).ToFunc()
+}
+
+// ByStatusPage orders the results by the status_page field.
+func ByStatusPage(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStatusPage, opts...).ToFunc()
 }
 
 // BySnippet orders the results by the snippet field.

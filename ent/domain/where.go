@@ -95,6 +95,11 @@ func Maintenance(v bool) predicate.Domain {
 	return predicate.Domain(sql.FieldEQ(FieldMaintenance, v))
 }
 
+// StatusPage applies equality check predicate on the "status_page" field. It's identical to StatusPageEQ.
+func StatusPage(v bool) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldStatusPage, v))
+}
+
 // Snippet applies equality check predicate on the "snippet" field. It's identical to SnippetEQ.
 func Snippet(v string) predicate.Domain {
 	return predicate.Domain(sql.FieldEQ(FieldSnippet, v))
@@ -388,6 +393,16 @@ func MaintenanceEQ(v bool) predicate.Domain {
 // MaintenanceNEQ applies the NEQ predicate on the "maintenance" field.
 func MaintenanceNEQ(v bool) predicate.Domain {
 	return predicate.Domain(sql.FieldNEQ(FieldMaintenance, v))
+}
+
+// StatusPageEQ applies the EQ predicate on the "status_page" field.
+func StatusPageEQ(v bool) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldStatusPage, v))
+}
+
+// StatusPageNEQ applies the NEQ predicate on the "status_page" field.
+func StatusPageNEQ(v bool) predicate.Domain {
+	return predicate.Domain(sql.FieldNEQ(FieldStatusPage, v))
 }
 
 // SnippetEQ applies the EQ predicate on the "snippet" field.

@@ -36,6 +36,9 @@ func (Domain) Fields() []ent.Field {
 		field.Strings("allow").Optional(),
 		field.Strings("deny").Optional(),
 		field.Bool("maintenance").Default(false),
+		// StatusPage lists the domain on the public status page (its name,
+		// state and uptime; nothing about its servers).
+		field.Bool("status_page").Default(false),
 		// Snippet holds extra directives; only admins may set it.
 		field.Text("snippet").Default(""),
 	}

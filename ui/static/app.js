@@ -522,3 +522,15 @@
     if (form) sync(form);
   });
 })();
+
+// === Pages that refresh themselves ===
+// An element with data-auto-refresh="<seconds>" reloads the page after that
+// long, for pages without live events (the public status page).
+(() => {
+  "use strict";
+  document.addEventListener("DOMContentLoaded", () => {
+    const el = document.querySelector("[data-auto-refresh]");
+    const seconds = el ? parseInt(el.dataset.autoRefresh, 10) : 0;
+    if (seconds >= 10) setTimeout(() => location.reload(), seconds * 1000);
+  });
+})();

@@ -6,6 +6,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/healthhour"
 )
@@ -222,4 +223,31 @@ func (s *Service) Days(ctx context.Context, domainIDs []int, n int) (map[int][]D
 		}
 	}
 	return out, nil
+}
+
+// SetStatusPage lists a domain on the public status page, or takes it off.
+func (s *Service) SetStatusPage(ctx context.Context, actor audit.Actor, domainID int, listed bool) error {
+	d, err := s.db.Client.Domain.Get(ctx, domainID)
+	if ent.IsNotFound(err) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return err
+	}
+	if d.StatusPage == listed {
+		return nil
+	}
+	if err := s.db.Client.Domain.UpdateOneID(domainID).SetStatusPage(listed).Exec(ctx); err != nil {
+		return fmt.Errorf("list the domain on the status page: %w", err)
+	}
+	if s.cfg.Audit != nil {
+		what := "listed on the public status page"
+		if !listed {
+			what = "taken off the public status page"
+		}
+		if err := s.cfg.Audit.Record(ctx, audit.For(actor, "domain.status_page", "domain:"+d.Name, what)); err != nil {
+			s.log.Error("audit", "error", err)
+		}
+	}
+	return nil
 }

@@ -1,0 +1,185 @@
+package controller
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/health"
+	"github.com/gatehousehq/gatehouse/controller/internal/web"
+	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/domain"
+)
+
+// statusWeb serves the public status page: the domains an admin listed, with
+// their state and uptime, and nothing about the servers behind them (no
+// names, addresses or error messages). Anyone may read it; it exists only
+// while at least one domain is listed. The view is computed at most once per
+// statusCacheFor, so visitors cannot make the database work harder.
+type statusWeb struct {
+	c *Controller
+	w *web.Server
+
+	mu     sync.Mutex
+	cached *statusView
+	at     time.Time
+}
+
+const (
+	statusCacheFor = 15 * time.Second
+	statusDays     = 30
+)
+
+// statusView is the status page and its JSON.
+type statusView struct {
+	// State is operational, degraded, outage or unknown.
+	State     string         `json:"state"`
+	Headline  string         `json:"headline"`
+	UpdatedAt time.Time      `json:"updated_at"`
+	Domains   []statusDomain `json:"domains"`
+}
+
+type statusDomain struct {
+	Name string `json:"name"`
+	// State is up, degraded (down on some servers), down, maintenance or
+	// unknown (no health check result).
+	State  string                `json:"state"`
+	Uptime map[string]uptimeJSON `json:"uptime"`
+	// Days are the last 30 UTC days, today last.
+	Days []statusDay `json:"days"`
+}
+
+type statusDay struct {
+	Date string `json:"date"`
+	uptimeJSON
+	Class string `json:"class"`
+}
+
+func (sw *statusWeb) register() error {
+	for _, r := range []web.Route{
+		{Method: "GET", Pattern: "/status", Policy: web.PolicyPublic, Kind: web.KindPage, Handler: sw.page},
+		{Method: "GET", Pattern: "/api/v1/status", Policy: web.PolicyPublic, Kind: web.KindAPI, Handler: sw.api},
+	} {
+		if err := sw.w.Register(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// view returns the status of the listed domains, nil when none is listed.
+func (sw *statusWeb) view(ctx context.Context) (*statusView, error) {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	now := time.Now()
+	if sw.cached != nil && now.Sub(sw.at) < statusCacheFor {
+		return sw.cached, nil
+	}
+	v, err := sw.build(ctx, now)
+	if err != nil {
+		return nil, err
+	}
+	sw.cached, sw.at = v, now
+	return v, nil
+}
+
+// forget drops the cached view, after a domain was listed or unlisted.
+func (sw *statusWeb) forget() {
+	sw.mu.Lock()
+	sw.cached = nil
+	sw.mu.Unlock()
+}
+
+func (sw *statusWeb) build(ctx context.Context, now time.Time) (*statusView, error) {
+	doms, err := sw.c.db.Client.Domain.Query().Where(domain.StatusPage(true)).
+		Select(domain.FieldName).Order(ent.Asc(domain.FieldName)).All(ctx)
+	if err != nil || len(doms) == 0 {
+		return nil, err
+	}
+	ids := make([]int, len(doms))
+	for i, d := range doms {
+		ids[i] = d.ID
+	}
+	hs := sw.c.health
+	sums, err := hs.Summaries(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	spans := map[string]map[int]health.Uptime{}
+	for _, sp := range health.Spans {
+		if spans[sp.Name], err = hs.DomainUptime(ctx, ids, sp.Span); err != nil {
+			return nil, err
+		}
+	}
+	days, err := hs.Days(ctx, ids, statusDays)
+	if err != nil {
+		return nil, err
+	}
+	v := &statusView{UpdatedAt: now.UTC(), Domains: make([]statusDomain, len(doms))}
+	count := map[string]int{}
+	for i, d := range doms {
+		sd := statusDomain{Name: d.Name, State: "unknown", Uptime: map[string]uptimeJSON{}}
+		if s, ok := sums[d.ID]; ok {
+			switch {
+			case s.Maintenance:
+				sd.State = "maintenance"
+			case s.Down == 0:
+				sd.State = "up"
+			case s.Up == 0:
+				sd.State = "down"
+			default:
+				sd.State = "degraded"
+			}
+		}
+		count[sd.State]++
+		for _, sp := range health.Spans {
+			sd.Uptime[sp.Name] = toUptimeJSON(spans[sp.Name][d.ID])
+		}
+		for _, day := range days[d.ID] {
+			sd.Days = append(sd.Days, statusDay{Date: day.Start.Format(time.DateOnly), uptimeJSON: toUptimeJSON(day.Uptime), Class: hourClass(day.Uptime)})
+		}
+		v.Domains[i] = sd
+	}
+	switch {
+	case count["down"] > 0:
+		v.State, v.Headline = "outage", "Some services are down"
+	case count["degraded"] > 0:
+		v.State, v.Headline = "degraded", "Some services are degraded"
+	case count["unknown"] == len(doms):
+		v.State, v.Headline = "unknown", "No checks have run yet"
+	default:
+		v.State, v.Headline = "operational", "All systems operational"
+	}
+	return v, nil
+}
+
+func (sw *statusWeb) page(w http.ResponseWriter, r *http.Request) {
+	v, err := sw.view(r.Context())
+	if err != nil {
+		sw.c.log.Error("status page", "error", err)
+		sw.w.Render(w, r, http.StatusInternalServerError, "error", "Status", "", map[string]string{"Heading": "Status unavailable", "Message": "The status could not be read; try again in a minute."})
+		return
+	}
+	if v == nil {
+		sw.w.Render(w, r, http.StatusNotFound, "error", "Not found", "", map[string]string{"Heading": "Not found", "Message": "There is no page here."})
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=15")
+	sw.w.Render(w, r, http.StatusOK, "status", "Status", "", v)
+}
+
+func (sw *statusWeb) api(w http.ResponseWriter, r *http.Request) {
+	v, err := sw.view(r.Context())
+	if err != nil {
+		sw.c.log.Error("status api", "error", err)
+		web.WriteError(w, http.StatusInternalServerError, "internal", "the status could not be read", nil)
+		return
+	}
+	if v == nil {
+		web.WriteError(w, http.StatusNotFound, "not_found", "no status page", nil)
+		return
+	}
+	w.Header().Set("Cache-Control", "public, max-age=15")
+	web.WriteJSON(w, http.StatusOK, v)
+}

@@ -1,0 +1,122 @@
+package controller
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The public status page exists only while a domain is listed, shows the
+// listed domains' state and uptime to anyone, and nothing about the servers
+// behind them.
+func TestPublicStatusPage(t *testing.T) {
+	e := newEditEnv(t)
+	ctx := context.Background()
+	anon := func(path string) (int, string, http.Header) {
+		t.Helper()
+		resp, err := http.Get(e.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b), resp.Header
+	}
+	if code, _, _ := anon("/status"); code != http.StatusNotFound {
+		t.Fatalf("status page with nothing listed: %d", code)
+	}
+	if code, _, _ := anon("/api/v1/status"); code != http.StatusNotFound {
+		t.Fatalf("status API with nothing listed: %d", code)
+	}
+
+	db := e.c.db.Client
+	s1 := db.Server.Create().SetName("secret-node-7").SetAddress("10.1.2.3").SaveX(ctx)
+	s2 := db.Server.Create().SetName("edge-2").SaveX(ctx)
+	shop := db.Domain.Create().SetName("xn--bcher-kva.example").AddServers(s1, s2).SaveX(ctx)
+	hidden := db.Domain.Create().SetName("internal.example").AddServers(s1).SaveX(ctx)
+	path := "/api/v1/domains/" + strconv.Itoa(shop.ID) + "/health"
+	if code, _ := e.api("PUT", path, e.user, map[string]any{"path": "/", "status_page": true}, nil); code != http.StatusForbidden {
+		t.Fatalf("a user listed a domain: %d", code)
+	}
+	var hv struct {
+		StatusPage bool `json:"status_page"`
+	}
+	if code, b := e.api("PUT", path, e.admin, map[string]any{"path": "/", "status_page": true}, &hv); code != http.StatusOK || !hv.StatusPage {
+		t.Fatalf("list: %d %s", code, b)
+	}
+	e.api("PUT", "/api/v1/domains/"+strconv.Itoa(hidden.ID)+"/health", e.admin, map[string]any{"path": "/"}, nil)
+	now := time.Now().UTC()
+	for _, p := range []struct {
+		srv int
+		ok  bool
+	}{{s1.ID, false}, {s2.ID, true}} {
+		c := db.HealthProbe.Create().SetDomainID(shop.ID).SetServerID(p.srv).SetAt(now).SetOk(p.ok).SetStatus(200).
+			SetURL("http://xn--bcher-kva.example/ via 10.1.2.3:80").SetMessage("answered 502 from 10.1.2.3")
+		if !p.ok {
+			c.SetStatus(502).SetFailingSince(now)
+		}
+		c.ExecX(ctx)
+		db.HealthHour.Create().SetDomainID(shop.ID).SetServerID(p.srv).SetHour(now.Truncate(time.Hour)).SetUp(map[bool]int{true: 60, false: 57}[p.ok]).
+			SetDown(map[bool]int{true: 0, false: 3}[p.ok]).ExecX(ctx)
+	}
+	db.HealthProbe.Create().SetDomainID(hidden.ID).SetServerID(s1.ID).SetAt(now).SetOk(false).SetStatus(500).SetFailingSince(now).ExecX(ctx)
+
+	code, body, hdr := anon("/status")
+	if code != http.StatusOK || !strings.Contains(body, "bücher.example") || !strings.Contains(body, "Some services are degraded") ||
+		!strings.Contains(body, `status-pill-degraded`) || !strings.Contains(body, "24 h: 97.50 %") || !strings.Contains(body, `data-auto-refresh="60"`) {
+		t.Fatalf("status page: %d\n%s", code, body)
+	}
+	for _, secret := range []string{"secret-node-7", "edge-2", "10.1.2.3", "answered 502", "internal.example", "/servers", "/domains"} {
+		if strings.Contains(body, secret) {
+			t.Errorf("the public page shows %q", secret)
+		}
+	}
+	if hdr.Get("Cache-Control") != "public, max-age=15" {
+		t.Errorf("Cache-Control %q", hdr.Get("Cache-Control"))
+	}
+	var v struct {
+		State   string `json:"state"`
+		Domains []struct {
+			Name   string `json:"name"`
+			State  string `json:"state"`
+			Uptime map[string]struct {
+				Percent *float64 `json:"percent"`
+			} `json:"uptime"`
+			Days []struct {
+				Date  string `json:"date"`
+				Class string `json:"class"`
+			} `json:"days"`
+		} `json:"domains"`
+	}
+	code, body, _ = anon("/api/v1/status")
+	if code != http.StatusOK {
+		t.Fatalf("status API: %d %s", code, body)
+	}
+	if err := json.Unmarshal([]byte(body), &v); err != nil {
+		t.Fatal(err)
+	}
+	if v.State != "degraded" || len(v.Domains) != 1 || v.Domains[0].State != "degraded" || v.Domains[0].Uptime["24h"].Percent == nil ||
+		*v.Domains[0].Uptime["24h"].Percent != 97.5 || len(v.Domains[0].Days) != 30 || v.Domains[0].Days[29].Class != "degraded" ||
+		v.Domains[0].Days[29].Date != now.Format(time.DateOnly) {
+		t.Fatalf("status JSON: %+v", v)
+	}
+	for _, secret := range []string{"secret-node-7", "10.1.2.3", "answered 502", "internal.example", "server"} {
+		if strings.Contains(body, secret) {
+			t.Errorf("the public JSON shows %q", secret)
+		}
+	}
+
+	// Taking the last domain off ends the page at once, cache or not.
+	e.api("PUT", path, e.admin, map[string]any{"path": "/", "status_page": false}, nil)
+	if code, _, _ := anon("/status"); code != http.StatusNotFound {
+		t.Fatalf("status page after the last domain was taken off: %d", code)
+	}
+	if ev := e.auditEvents("domain.status_page"); len(ev) != 2 {
+		t.Errorf("audit: %q", ev)
+	}
+}
