@@ -21440,33 +21440,34 @@ func (m *NotificationMutation) ResetEdge(name string) error {
 // NotificationChannelMutation represents an operation that mutates the NotificationChannel nodes in the graph.
 type NotificationChannelMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *int
-	created_at    *time.Time
-	updated_at    *time.Time
-	name          *string
-	kind          *notificationchannel.Kind
-	enabled       *bool
-	chat_id       *int64
-	addchat_id    *int64
-	topic_id      *int
-	addtopic_id   *int
-	silent        *bool
-	url           *string
-	smtp_host     *string
-	smtp_port     *int
-	addsmtp_port  *int
-	smtp_security *string
-	smtp_username *string
-	mail_from     *string
-	mail_to       *[]string
-	appendmail_to []string
-	secret        *[]byte
-	clearedFields map[string]struct{}
-	done          bool
-	oldValue      func(context.Context) (*NotificationChannel, error)
-	predicates    []predicate.NotificationChannel
+	op             Op
+	typ            string
+	id             *int
+	created_at     *time.Time
+	updated_at     *time.Time
+	name           *string
+	kind           *notificationchannel.Kind
+	enabled        *bool
+	chat_id        *int64
+	addchat_id     *int64
+	topic_id       *int
+	addtopic_id    *int
+	silent         *bool
+	url            *string
+	webhook_format *string
+	smtp_host      *string
+	smtp_port      *int
+	addsmtp_port   *int
+	smtp_security  *string
+	smtp_username  *string
+	mail_from      *string
+	mail_to        *[]string
+	appendmail_to  []string
+	secret         *[]byte
+	clearedFields  map[string]struct{}
+	done           bool
+	oldValue       func(context.Context) (*NotificationChannel, error)
+	predicates     []predicate.NotificationChannel
 }
 
 var _ ent.Mutation = (*NotificationChannelMutation)(nil)
@@ -21931,6 +21932,42 @@ func (m *NotificationChannelMutation) ResetURL() {
 	m.url = nil
 }
 
+// SetWebhookFormat sets the "webhook_format" field.
+func (m *NotificationChannelMutation) SetWebhookFormat(s string) {
+	m.webhook_format = &s
+}
+
+// WebhookFormat returns the value of the "webhook_format" field in the mutation.
+func (m *NotificationChannelMutation) WebhookFormat() (r string, exists bool) {
+	v := m.webhook_format
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldWebhookFormat returns the old "webhook_format" field's value of the NotificationChannel entity.
+// If the NotificationChannel object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *NotificationChannelMutation) OldWebhookFormat(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldWebhookFormat is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldWebhookFormat requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldWebhookFormat: %w", err)
+	}
+	return oldValue.WebhookFormat, nil
+}
+
+// ResetWebhookFormat resets all changes to the "webhook_format" field.
+func (m *NotificationChannelMutation) ResetWebhookFormat() {
+	m.webhook_format = nil
+}
+
 // SetSMTPHost sets the "smtp_host" field.
 func (m *NotificationChannelMutation) SetSMTPHost(s string) {
 	m.smtp_host = &s
@@ -22279,7 +22316,7 @@ func (m *NotificationChannelMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *NotificationChannelMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, notificationchannel.FieldCreatedAt)
 	}
@@ -22306,6 +22343,9 @@ func (m *NotificationChannelMutation) Fields() []string {
 	}
 	if m.url != nil {
 		fields = append(fields, notificationchannel.FieldURL)
+	}
+	if m.webhook_format != nil {
+		fields = append(fields, notificationchannel.FieldWebhookFormat)
 	}
 	if m.smtp_host != nil {
 		fields = append(fields, notificationchannel.FieldSMTPHost)
@@ -22354,6 +22394,8 @@ func (m *NotificationChannelMutation) Field(name string) (ent.Value, bool) {
 		return m.Silent()
 	case notificationchannel.FieldURL:
 		return m.URL()
+	case notificationchannel.FieldWebhookFormat:
+		return m.WebhookFormat()
 	case notificationchannel.FieldSMTPHost:
 		return m.SMTPHost()
 	case notificationchannel.FieldSMTPPort:
@@ -22395,6 +22437,8 @@ func (m *NotificationChannelMutation) OldField(ctx context.Context, name string)
 		return m.OldSilent(ctx)
 	case notificationchannel.FieldURL:
 		return m.OldURL(ctx)
+	case notificationchannel.FieldWebhookFormat:
+		return m.OldWebhookFormat(ctx)
 	case notificationchannel.FieldSMTPHost:
 		return m.OldSMTPHost(ctx)
 	case notificationchannel.FieldSMTPPort:
@@ -22480,6 +22524,13 @@ func (m *NotificationChannelMutation) SetField(name string, value ent.Value) err
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetURL(v)
+		return nil
+	case notificationchannel.FieldWebhookFormat:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetWebhookFormat(v)
 		return nil
 	case notificationchannel.FieldSMTPHost:
 		v, ok := value.(string)
@@ -22659,6 +22710,9 @@ func (m *NotificationChannelMutation) ResetField(name string) error {
 		return nil
 	case notificationchannel.FieldURL:
 		m.ResetURL()
+		return nil
+	case notificationchannel.FieldWebhookFormat:
+		m.ResetWebhookFormat()
 		return nil
 	case notificationchannel.FieldSMTPHost:
 		m.ResetSMTPHost()

@@ -36,6 +36,8 @@ type NotificationChannel struct {
 	Silent bool `json:"silent,omitempty"`
 	// URL holds the value of the "url" field.
 	URL string `json:"url,omitempty"`
+	// WebhookFormat holds the value of the "webhook_format" field.
+	WebhookFormat string `json:"webhook_format,omitempty"`
 	// SMTPHost holds the value of the "smtp_host" field.
 	SMTPHost string `json:"smtp_host,omitempty"`
 	// SMTPPort holds the value of the "smtp_port" field.
@@ -64,7 +66,7 @@ func (*NotificationChannel) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case notificationchannel.FieldID, notificationchannel.FieldChatID, notificationchannel.FieldTopicID, notificationchannel.FieldSMTPPort:
 			values[i] = new(sql.NullInt64)
-		case notificationchannel.FieldName, notificationchannel.FieldKind, notificationchannel.FieldURL, notificationchannel.FieldSMTPHost, notificationchannel.FieldSMTPSecurity, notificationchannel.FieldSMTPUsername, notificationchannel.FieldMailFrom:
+		case notificationchannel.FieldName, notificationchannel.FieldKind, notificationchannel.FieldURL, notificationchannel.FieldWebhookFormat, notificationchannel.FieldSMTPHost, notificationchannel.FieldSMTPSecurity, notificationchannel.FieldSMTPUsername, notificationchannel.FieldMailFrom:
 			values[i] = new(sql.NullString)
 		case notificationchannel.FieldCreatedAt, notificationchannel.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -142,6 +144,12 @@ func (_m *NotificationChannel) assignValues(columns []string, values []any) erro
 				return fmt.Errorf("unexpected type %T for field url", values[i])
 			} else if value.Valid {
 				_m.URL = value.String
+			}
+		case notificationchannel.FieldWebhookFormat:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field webhook_format", values[i])
+			} else if value.Valid {
+				_m.WebhookFormat = value.String
 			}
 		case notificationchannel.FieldSMTPHost:
 			if value, ok := values[i].(*sql.NullString); !ok {
@@ -249,6 +257,9 @@ func (_m *NotificationChannel) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("url=")
 	builder.WriteString(_m.URL)
+	builder.WriteString(", ")
+	builder.WriteString("webhook_format=")
+	builder.WriteString(_m.WebhookFormat)
 	builder.WriteString(", ")
 	builder.WriteString("smtp_host=")
 	builder.WriteString(_m.SMTPHost)

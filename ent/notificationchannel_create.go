@@ -132,6 +132,20 @@ func (_c *NotificationChannelCreate) SetNillableURL(v *string) *NotificationChan
 	return _c
 }
 
+// SetWebhookFormat sets the "webhook_format" field.
+func (_c *NotificationChannelCreate) SetWebhookFormat(v string) *NotificationChannelCreate {
+	_c.mutation.SetWebhookFormat(v)
+	return _c
+}
+
+// SetNillableWebhookFormat sets the "webhook_format" field if the given value is not nil.
+func (_c *NotificationChannelCreate) SetNillableWebhookFormat(v *string) *NotificationChannelCreate {
+	if v != nil {
+		_c.SetWebhookFormat(*v)
+	}
+	return _c
+}
+
 // SetSMTPHost sets the "smtp_host" field.
 func (_c *NotificationChannelCreate) SetSMTPHost(v string) *NotificationChannelCreate {
 	_c.mutation.SetSMTPHost(v)
@@ -277,6 +291,10 @@ func (_c *NotificationChannelCreate) defaults() {
 		v := notificationchannel.DefaultURL
 		_c.mutation.SetURL(v)
 	}
+	if _, ok := _c.mutation.WebhookFormat(); !ok {
+		v := notificationchannel.DefaultWebhookFormat
+		_c.mutation.SetWebhookFormat(v)
+	}
 	if _, ok := _c.mutation.SMTPHost(); !ok {
 		v := notificationchannel.DefaultSMTPHost
 		_c.mutation.SetSMTPHost(v)
@@ -341,6 +359,14 @@ func (_c *NotificationChannelCreate) check() error {
 	if v, ok := _c.mutation.URL(); ok {
 		if err := notificationchannel.URLValidator(v); err != nil {
 			return &ValidationError{Name: "url", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.url": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.WebhookFormat(); !ok {
+		return &ValidationError{Name: "webhook_format", err: errors.New(`ent: missing required field "NotificationChannel.webhook_format"`)}
+	}
+	if v, ok := _c.mutation.WebhookFormat(); ok {
+		if err := notificationchannel.WebhookFormatValidator(v); err != nil {
+			return &ValidationError{Name: "webhook_format", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.webhook_format": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.SMTPHost(); !ok {
@@ -440,6 +466,10 @@ func (_c *NotificationChannelCreate) createSpec() (*NotificationChannel, *sqlgra
 	if value, ok := _c.mutation.URL(); ok {
 		_spec.SetField(notificationchannel.FieldURL, field.TypeString, value)
 		_node.URL = value
+	}
+	if value, ok := _c.mutation.WebhookFormat(); ok {
+		_spec.SetField(notificationchannel.FieldWebhookFormat, field.TypeString, value)
+		_node.WebhookFormat = value
 	}
 	if value, ok := _c.mutation.SMTPHost(); ok {
 		_spec.SetField(notificationchannel.FieldSMTPHost, field.TypeString, value)
@@ -626,6 +656,18 @@ func (u *NotificationChannelUpsert) SetURL(v string) *NotificationChannelUpsert 
 // UpdateURL sets the "url" field to the value that was provided on create.
 func (u *NotificationChannelUpsert) UpdateURL() *NotificationChannelUpsert {
 	u.SetExcluded(notificationchannel.FieldURL)
+	return u
+}
+
+// SetWebhookFormat sets the "webhook_format" field.
+func (u *NotificationChannelUpsert) SetWebhookFormat(v string) *NotificationChannelUpsert {
+	u.Set(notificationchannel.FieldWebhookFormat, v)
+	return u
+}
+
+// UpdateWebhookFormat sets the "webhook_format" field to the value that was provided on create.
+func (u *NotificationChannelUpsert) UpdateWebhookFormat() *NotificationChannelUpsert {
+	u.SetExcluded(notificationchannel.FieldWebhookFormat)
 	return u
 }
 
@@ -899,6 +941,20 @@ func (u *NotificationChannelUpsertOne) SetURL(v string) *NotificationChannelUpse
 func (u *NotificationChannelUpsertOne) UpdateURL() *NotificationChannelUpsertOne {
 	return u.Update(func(s *NotificationChannelUpsert) {
 		s.UpdateURL()
+	})
+}
+
+// SetWebhookFormat sets the "webhook_format" field.
+func (u *NotificationChannelUpsertOne) SetWebhookFormat(v string) *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.SetWebhookFormat(v)
+	})
+}
+
+// UpdateWebhookFormat sets the "webhook_format" field to the value that was provided on create.
+func (u *NotificationChannelUpsertOne) UpdateWebhookFormat() *NotificationChannelUpsertOne {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.UpdateWebhookFormat()
 	})
 }
 
@@ -1355,6 +1411,20 @@ func (u *NotificationChannelUpsertBulk) SetURL(v string) *NotificationChannelUps
 func (u *NotificationChannelUpsertBulk) UpdateURL() *NotificationChannelUpsertBulk {
 	return u.Update(func(s *NotificationChannelUpsert) {
 		s.UpdateURL()
+	})
+}
+
+// SetWebhookFormat sets the "webhook_format" field.
+func (u *NotificationChannelUpsertBulk) SetWebhookFormat(v string) *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.SetWebhookFormat(v)
+	})
+}
+
+// UpdateWebhookFormat sets the "webhook_format" field to the value that was provided on create.
+func (u *NotificationChannelUpsertBulk) UpdateWebhookFormat() *NotificationChannelUpsertBulk {
+	return u.Update(func(s *NotificationChannelUpsert) {
+		s.UpdateWebhookFormat()
 	})
 }
 

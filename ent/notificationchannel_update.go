@@ -148,6 +148,20 @@ func (_u *NotificationChannelUpdate) SetNillableURL(v *string) *NotificationChan
 	return _u
 }
 
+// SetWebhookFormat sets the "webhook_format" field.
+func (_u *NotificationChannelUpdate) SetWebhookFormat(v string) *NotificationChannelUpdate {
+	_u.mutation.SetWebhookFormat(v)
+	return _u
+}
+
+// SetNillableWebhookFormat sets the "webhook_format" field if the given value is not nil.
+func (_u *NotificationChannelUpdate) SetNillableWebhookFormat(v *string) *NotificationChannelUpdate {
+	if v != nil {
+		_u.SetWebhookFormat(*v)
+	}
+	return _u
+}
+
 // SetSMTPHost sets the "smtp_host" field.
 func (_u *NotificationChannelUpdate) SetSMTPHost(v string) *NotificationChannelUpdate {
 	_u.mutation.SetSMTPHost(v)
@@ -313,6 +327,11 @@ func (_u *NotificationChannelUpdate) check() error {
 			return &ValidationError{Name: "url", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.url": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.WebhookFormat(); ok {
+		if err := notificationchannel.WebhookFormatValidator(v); err != nil {
+			return &ValidationError{Name: "webhook_format", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.webhook_format": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.SMTPHost(); ok {
 		if err := notificationchannel.SMTPHostValidator(v); err != nil {
 			return &ValidationError{Name: "smtp_host", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.smtp_host": %w`, err)}
@@ -383,6 +402,9 @@ func (_u *NotificationChannelUpdate) sqlSave(ctx context.Context) (_node int, er
 	}
 	if value, ok := _u.mutation.URL(); ok {
 		_spec.SetField(notificationchannel.FieldURL, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.WebhookFormat(); ok {
+		_spec.SetField(notificationchannel.FieldWebhookFormat, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.SMTPHost(); ok {
 		_spec.SetField(notificationchannel.FieldSMTPHost, field.TypeString, value)
@@ -555,6 +577,20 @@ func (_u *NotificationChannelUpdateOne) SetURL(v string) *NotificationChannelUpd
 func (_u *NotificationChannelUpdateOne) SetNillableURL(v *string) *NotificationChannelUpdateOne {
 	if v != nil {
 		_u.SetURL(*v)
+	}
+	return _u
+}
+
+// SetWebhookFormat sets the "webhook_format" field.
+func (_u *NotificationChannelUpdateOne) SetWebhookFormat(v string) *NotificationChannelUpdateOne {
+	_u.mutation.SetWebhookFormat(v)
+	return _u
+}
+
+// SetNillableWebhookFormat sets the "webhook_format" field if the given value is not nil.
+func (_u *NotificationChannelUpdateOne) SetNillableWebhookFormat(v *string) *NotificationChannelUpdateOne {
+	if v != nil {
+		_u.SetWebhookFormat(*v)
 	}
 	return _u
 }
@@ -737,6 +773,11 @@ func (_u *NotificationChannelUpdateOne) check() error {
 			return &ValidationError{Name: "url", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.url": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.WebhookFormat(); ok {
+		if err := notificationchannel.WebhookFormatValidator(v); err != nil {
+			return &ValidationError{Name: "webhook_format", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.webhook_format": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.SMTPHost(); ok {
 		if err := notificationchannel.SMTPHostValidator(v); err != nil {
 			return &ValidationError{Name: "smtp_host", err: fmt.Errorf(`ent: validator failed for field "NotificationChannel.smtp_host": %w`, err)}
@@ -824,6 +865,9 @@ func (_u *NotificationChannelUpdateOne) sqlSave(ctx context.Context) (_node *Not
 	}
 	if value, ok := _u.mutation.URL(); ok {
 		_spec.SetField(notificationchannel.FieldURL, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.WebhookFormat(); ok {
+		_spec.SetField(notificationchannel.FieldWebhookFormat, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.SMTPHost(); ok {
 		_spec.SetField(notificationchannel.FieldSMTPHost, field.TypeString, value)

@@ -960,30 +960,36 @@ func init() {
 	notificationchannel.DefaultURL = notificationchannelDescURL.Default.(string)
 	// notificationchannel.URLValidator is a validator for the "url" field. It is called by the builders before save.
 	notificationchannel.URLValidator = notificationchannelDescURL.Validators[0].(func(string) error)
+	// notificationchannelDescWebhookFormat is the schema descriptor for webhook_format field.
+	notificationchannelDescWebhookFormat := notificationchannelFields[7].Descriptor()
+	// notificationchannel.DefaultWebhookFormat holds the default value on creation for the webhook_format field.
+	notificationchannel.DefaultWebhookFormat = notificationchannelDescWebhookFormat.Default.(string)
+	// notificationchannel.WebhookFormatValidator is a validator for the "webhook_format" field. It is called by the builders before save.
+	notificationchannel.WebhookFormatValidator = notificationchannelDescWebhookFormat.Validators[0].(func(string) error)
 	// notificationchannelDescSMTPHost is the schema descriptor for smtp_host field.
-	notificationchannelDescSMTPHost := notificationchannelFields[7].Descriptor()
+	notificationchannelDescSMTPHost := notificationchannelFields[8].Descriptor()
 	// notificationchannel.DefaultSMTPHost holds the default value on creation for the smtp_host field.
 	notificationchannel.DefaultSMTPHost = notificationchannelDescSMTPHost.Default.(string)
 	// notificationchannel.SMTPHostValidator is a validator for the "smtp_host" field. It is called by the builders before save.
 	notificationchannel.SMTPHostValidator = notificationchannelDescSMTPHost.Validators[0].(func(string) error)
 	// notificationchannelDescSMTPPort is the schema descriptor for smtp_port field.
-	notificationchannelDescSMTPPort := notificationchannelFields[8].Descriptor()
+	notificationchannelDescSMTPPort := notificationchannelFields[9].Descriptor()
 	// notificationchannel.DefaultSMTPPort holds the default value on creation for the smtp_port field.
 	notificationchannel.DefaultSMTPPort = notificationchannelDescSMTPPort.Default.(int)
 	// notificationchannelDescSMTPSecurity is the schema descriptor for smtp_security field.
-	notificationchannelDescSMTPSecurity := notificationchannelFields[9].Descriptor()
+	notificationchannelDescSMTPSecurity := notificationchannelFields[10].Descriptor()
 	// notificationchannel.DefaultSMTPSecurity holds the default value on creation for the smtp_security field.
 	notificationchannel.DefaultSMTPSecurity = notificationchannelDescSMTPSecurity.Default.(string)
 	// notificationchannel.SMTPSecurityValidator is a validator for the "smtp_security" field. It is called by the builders before save.
 	notificationchannel.SMTPSecurityValidator = notificationchannelDescSMTPSecurity.Validators[0].(func(string) error)
 	// notificationchannelDescSMTPUsername is the schema descriptor for smtp_username field.
-	notificationchannelDescSMTPUsername := notificationchannelFields[10].Descriptor()
+	notificationchannelDescSMTPUsername := notificationchannelFields[11].Descriptor()
 	// notificationchannel.DefaultSMTPUsername holds the default value on creation for the smtp_username field.
 	notificationchannel.DefaultSMTPUsername = notificationchannelDescSMTPUsername.Default.(string)
 	// notificationchannel.SMTPUsernameValidator is a validator for the "smtp_username" field. It is called by the builders before save.
 	notificationchannel.SMTPUsernameValidator = notificationchannelDescSMTPUsername.Validators[0].(func(string) error)
 	// notificationchannelDescMailFrom is the schema descriptor for mail_from field.
-	notificationchannelDescMailFrom := notificationchannelFields[11].Descriptor()
+	notificationchannelDescMailFrom := notificationchannelFields[12].Descriptor()
 	// notificationchannel.DefaultMailFrom holds the default value on creation for the mail_from field.
 	notificationchannel.DefaultMailFrom = notificationchannelDescMailFrom.Default.(string)
 	// notificationchannel.MailFromValidator is a validator for the "mail_from" field. It is called by the builders before save.

@@ -675,6 +675,7 @@ var (
 		{Name: "topic_id", Type: field.TypeInt, Default: 0},
 		{Name: "silent", Type: field.TypeBool, Default: false},
 		{Name: "url", Type: field.TypeString, Size: 2048, Default: ""},
+		{Name: "webhook_format", Type: field.TypeString, Size: 16, Default: ""},
 		{Name: "smtp_host", Type: field.TypeString, Size: 253, Default: ""},
 		{Name: "smtp_port", Type: field.TypeInt, Default: 0},
 		{Name: "smtp_security", Type: field.TypeString, Size: 16, Default: ""},

@@ -32,6 +32,8 @@ const (
 	FieldSilent = "silent"
 	// FieldURL holds the string denoting the url field in the database.
 	FieldURL = "url"
+	// FieldWebhookFormat holds the string denoting the webhook_format field in the database.
+	FieldWebhookFormat = "webhook_format"
 	// FieldSMTPHost holds the string denoting the smtp_host field in the database.
 	FieldSMTPHost = "smtp_host"
 	// FieldSMTPPort holds the string denoting the smtp_port field in the database.
@@ -62,6 +64,7 @@ var Columns = []string{
 	FieldTopicID,
 	FieldSilent,
 	FieldURL,
+	FieldWebhookFormat,
 	FieldSMTPHost,
 	FieldSMTPPort,
 	FieldSMTPSecurity,
@@ -102,6 +105,10 @@ var (
 	DefaultURL string
 	// URLValidator is a validator for the "url" field. It is called by the builders before save.
 	URLValidator func(string) error
+	// DefaultWebhookFormat holds the default value on creation for the "webhook_format" field.
+	DefaultWebhookFormat string
+	// WebhookFormatValidator is a validator for the "webhook_format" field. It is called by the builders before save.
+	WebhookFormatValidator func(string) error
 	// DefaultSMTPHost holds the default value on creation for the "smtp_host" field.
 	DefaultSMTPHost string
 	// SMTPHostValidator is a validator for the "smtp_host" field. It is called by the builders before save.
@@ -197,6 +204,11 @@ func BySilent(opts ...sql.OrderTermOption) OrderOption {
 // ByURL orders the results by the url field.
 func ByURL(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldURL, opts...).ToFunc()
+}
+
+// ByWebhookFormat orders the results by the webhook_format field.
+func ByWebhookFormat(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldWebhookFormat, opts...).ToFunc()
 }
 
 // BySMTPHost orders the results by the smtp_host field.

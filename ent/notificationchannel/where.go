@@ -94,6 +94,11 @@ func URL(v string) predicate.NotificationChannel {
 	return predicate.NotificationChannel(sql.FieldEQ(FieldURL, v))
 }
 
+// WebhookFormat applies equality check predicate on the "webhook_format" field. It's identical to WebhookFormatEQ.
+func WebhookFormat(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEQ(FieldWebhookFormat, v))
+}
+
 // SMTPHost applies equality check predicate on the "smtp_host" field. It's identical to SMTPHostEQ.
 func SMTPHost(v string) predicate.NotificationChannel {
 	return predicate.NotificationChannel(sql.FieldEQ(FieldSMTPHost, v))
@@ -452,6 +457,71 @@ func URLEqualFold(v string) predicate.NotificationChannel {
 // URLContainsFold applies the ContainsFold predicate on the "url" field.
 func URLContainsFold(v string) predicate.NotificationChannel {
 	return predicate.NotificationChannel(sql.FieldContainsFold(FieldURL, v))
+}
+
+// WebhookFormatEQ applies the EQ predicate on the "webhook_format" field.
+func WebhookFormatEQ(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEQ(FieldWebhookFormat, v))
+}
+
+// WebhookFormatNEQ applies the NEQ predicate on the "webhook_format" field.
+func WebhookFormatNEQ(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldNEQ(FieldWebhookFormat, v))
+}
+
+// WebhookFormatIn applies the In predicate on the "webhook_format" field.
+func WebhookFormatIn(vs ...string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldIn(FieldWebhookFormat, vs...))
+}
+
+// WebhookFormatNotIn applies the NotIn predicate on the "webhook_format" field.
+func WebhookFormatNotIn(vs ...string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldNotIn(FieldWebhookFormat, vs...))
+}
+
+// WebhookFormatGT applies the GT predicate on the "webhook_format" field.
+func WebhookFormatGT(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldGT(FieldWebhookFormat, v))
+}
+
+// WebhookFormatGTE applies the GTE predicate on the "webhook_format" field.
+func WebhookFormatGTE(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldGTE(FieldWebhookFormat, v))
+}
+
+// WebhookFormatLT applies the LT predicate on the "webhook_format" field.
+func WebhookFormatLT(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldLT(FieldWebhookFormat, v))
+}
+
+// WebhookFormatLTE applies the LTE predicate on the "webhook_format" field.
+func WebhookFormatLTE(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldLTE(FieldWebhookFormat, v))
+}
+
+// WebhookFormatContains applies the Contains predicate on the "webhook_format" field.
+func WebhookFormatContains(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldContains(FieldWebhookFormat, v))
+}
+
+// WebhookFormatHasPrefix applies the HasPrefix predicate on the "webhook_format" field.
+func WebhookFormatHasPrefix(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldHasPrefix(FieldWebhookFormat, v))
+}
+
+// WebhookFormatHasSuffix applies the HasSuffix predicate on the "webhook_format" field.
+func WebhookFormatHasSuffix(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldHasSuffix(FieldWebhookFormat, v))
+}
+
+// WebhookFormatEqualFold applies the EqualFold predicate on the "webhook_format" field.
+func WebhookFormatEqualFold(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldEqualFold(FieldWebhookFormat, v))
+}
+
+// WebhookFormatContainsFold applies the ContainsFold predicate on the "webhook_format" field.
+func WebhookFormatContainsFold(v string) predicate.NotificationChannel {
+	return predicate.NotificationChannel(sql.FieldContainsFold(FieldWebhookFormat, v))
 }
 
 // SMTPHostEQ applies the EQ predicate on the "smtp_host" field.

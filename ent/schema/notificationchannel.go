@@ -7,7 +7,7 @@ import (
 
 // NotificationChannel is a destination for notifications: a Telegram chat
 // (bot token sealed in Secret, chat id, optional topic, silent), a JSON
-// webhook (URL, optional signing secret sealed in Secret) or email over SMTP
+// webhook (URL, body format, optional signing secret sealed in Secret) or email over SMTP
 // (server, security, optional user with the password sealed in Secret,
 // sender and recipients).
 type NotificationChannel struct {
@@ -27,6 +27,9 @@ func (NotificationChannel) Fields() []ent.Field {
 		field.Int("topic_id").Default(0),
 		field.Bool("silent").Default(false),
 		field.String("url").Default("").MaxLen(2048),
+		// WebhookFormat is the body a webhook receives: "" (Gatehouse's own
+		// JSON payload), "slack" or "discord".
+		field.String("webhook_format").Default("").MaxLen(16),
 		field.String("smtp_host").Default("").MaxLen(253),
 		field.Int("smtp_port").Default(0),
 		field.String("smtp_security").Default("").MaxLen(16),
