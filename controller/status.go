@@ -33,6 +33,7 @@ const (
 
 // statusView is the status page and its JSON.
 type statusView struct {
+	Title string `json:"title"`
 	// State is operational, degraded, outage or unknown.
 	State     string         `json:"state"`
 	Headline  string         `json:"headline"`
@@ -116,7 +117,7 @@ func (sw *statusWeb) build(ctx context.Context, now time.Time) (*statusView, err
 	if err != nil {
 		return nil, err
 	}
-	v := &statusView{UpdatedAt: now.UTC(), Domains: make([]statusDomain, len(doms))}
+	v := &statusView{Title: sw.c.cfg.StatusPageTitle, UpdatedAt: now.UTC(), Domains: make([]statusDomain, len(doms))}
 	count := map[string]int{}
 	for i, d := range doms {
 		sd := statusDomain{Name: d.Name, State: "unknown", Uptime: map[string]uptimeJSON{}}
@@ -166,7 +167,7 @@ func (sw *statusWeb) page(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=15")
-	sw.w.Render(w, r, http.StatusOK, "status", "Status", "", v)
+	sw.w.Render(w, r, http.StatusOK, "status", v.Title, "", v)
 }
 
 func (sw *statusWeb) api(w http.ResponseWriter, r *http.Request) {

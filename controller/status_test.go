@@ -67,7 +67,7 @@ func TestPublicStatusPage(t *testing.T) {
 	db.HealthProbe.Create().SetDomainID(hidden.ID).SetServerID(s1.ID).SetAt(now).SetOk(false).SetStatus(500).SetFailingSince(now).ExecX(ctx)
 
 	code, body, hdr := anon("/status")
-	if code != http.StatusOK || !strings.Contains(body, "bücher.example") || !strings.Contains(body, "Some services are degraded") ||
+	if code != http.StatusOK || !strings.Contains(body, "<h1>Status</h1>") || !strings.Contains(body, "bücher.example") || !strings.Contains(body, "Some services are degraded") ||
 		!strings.Contains(body, `status-pill-degraded`) || !strings.Contains(body, "24 h: 97.50 %") || !strings.Contains(body, `data-auto-refresh="60"`) {
 		t.Fatalf("status page: %d\n%s", code, body)
 	}

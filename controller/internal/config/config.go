@@ -19,6 +19,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Config is the controller's validated configuration.
@@ -67,6 +69,7 @@ type Config struct {
 	DNSCheckInterval  time.Duration // how often every domain's DNS is checked
 	CertCheckInterval time.Duration // how often renewals are due-checked and served certificates watched
 	HealthInterval    time.Duration // how often domains with a health check are probed on every node
+	StatusPageTitle   string        // heading of the public status page
 
 	// Backups of the SQLite database (PostgreSQL has its own tools).
 	BackupInterval time.Duration // how often a snapshot is written to DATA_DIR/backups; 0 turns it off
@@ -104,6 +107,7 @@ func Default() Config {
 		DNSCheckInterval:  time.Hour,
 		CertCheckInterval: time.Hour,
 		HealthInterval:    time.Minute,
+		StatusPageTitle:   "Status",
 		BackupInterval:    24 * time.Hour,
 		BackupKeep:        3,
 	}
@@ -267,6 +271,7 @@ func settings() []setting {
 		d("dns_check_interval", "how often every domain's DNS is checked", func(c *Config) *time.Duration { return &c.DNSCheckInterval }),
 		d("cert_check_interval", "how often due renewals run and served certificates are checked", func(c *Config) *time.Duration { return &c.CertCheckInterval }),
 		d("health_interval", "how often domains with a health check are probed through every serving node", func(c *Config) *time.Duration { return &c.HealthInterval }),
+		s("status_page_title", "heading of the public status page, e.g. your company's name", func(c *Config) *string { return &c.StatusPageTitle }),
 		s("agent_dist_dir", "directory with the agent builds provisioning uploads (gatehouse-agent-linux-amd64, -arm64; make build writes them to dist/)", func(c *Config) *string { return &c.AgentDistDir }),
 	}
 }
@@ -438,6 +443,10 @@ func (c Config) Validate() error {
 	}
 	if c.BackupKeep < 1 || c.BackupKeep > 1000 {
 		bad("backup_keep", "%d must be 1-1000", c.BackupKeep)
+	}
+	if t := c.StatusPageTitle; strings.TrimSpace(t) == "" || utf8.RuneCountInString(t) > 80 || !utf8.ValidString(t) ||
+		strings.IndexFunc(t, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0 {
+		bad("status_page_title", "must be 1-80 printable characters")
 	}
 	type minDur struct {
 		name string

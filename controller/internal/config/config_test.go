@@ -74,6 +74,10 @@ func TestValidationMessages(t *testing.T) {
 		{[]string{"--alert-interval", "10ms"}, "alert_interval: 10ms is too short"},
 		{[]string{"--telegram-api-url", "https://user:pw@example.test"}, "telegram_api_url"},
 		{[]string{"--telegram-api-url", "file:///etc"}, "telegram_api_url"},
+		{[]string{"--status-page-title", " "}, "status_page_title: must be 1-80 printable characters"},
+		{[]string{"--status-page-title", "Acme\u202e"}, "status_page_title"},
+		{[]string{"--status-page-title", "Acme\nStatus"}, "status_page_title"},
+		{[]string{"--status-page-title", strings.Repeat("x", 81)}, "status_page_title"},
 	}
 	for _, tc := range cases {
 		_, err := load(t, tc.args, nil)
