@@ -10,11 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf16"
 )
 
 // Webhook headers.
@@ -61,11 +64,24 @@ type WebhookPayload struct {
 	OccurredAt string   `json:"occurred_at"`
 }
 
+// Webhook body formats.
+const (
+	// WebhookFormatGatehouse posts WebhookPayload; "" means this format too.
+	WebhookFormatGatehouse = "gatehouse"
+	// WebhookFormatSlack posts {"text": "..."} for Slack-compatible incoming
+	// webhooks (Slack, Mattermost, Rocket.Chat).
+	WebhookFormatSlack = "slack"
+	// WebhookFormatDiscord posts {"content": "...", "allowed_mentions":
+	// {"parse": []}} for Discord webhooks.
+	WebhookFormatDiscord = "discord"
+)
+
 // WebhookConfig configures a JSON webhook channel.
 type WebhookConfig struct {
 	Name   string // channel name
 	URL    string // http(s) endpoint; may embed a secret path, so it is never logged
 	Secret string // optional HMAC-SHA256 key for SignatureHeader
+	Format string // WebhookFormatGatehouse (also ""), WebhookFormatSlack or WebhookFormatDiscord
 }
 
 // Validate checks the configuration; messages name the field.
@@ -89,6 +105,11 @@ func (c WebhookConfig) Validate() error {
 	}
 	if c.Secret != "" && len(c.Secret) < 16 {
 		errs = append(errs, errors.New("secret: must be at least 16 characters, or empty for unsigned deliveries"))
+	}
+	switch c.Format {
+	case "", WebhookFormatGatehouse, WebhookFormatSlack, WebhookFormatDiscord:
+	default:
+		errs = append(errs, fmt.Errorf("format: %q is not one of gatehouse, slack, discord", truncate(c.Format, 32)))
 	}
 	return errors.Join(errs...)
 }
@@ -153,27 +174,324 @@ func (w *Webhook) enqueue(n Notification, wait bool) (chan error, error) {
 	if err := n.Validate(); err != nil {
 		return nil, fmt.Errorf("invalid notification: %w", err)
 	}
-	at := n.Time
-	if at.IsZero() {
-		at = time.Now()
-	}
-	fields := n.Fields
-	if fields == nil {
-		fields = []Field{}
-	}
-	body, err := json.Marshal(WebhookPayload{
-		Version: WebhookPayloadVersion, Channel: w.cfg.Name, Key: n.Key, IncidentID: n.IncidentID,
-		Kind: n.Kind, Severity: n.Severity, Title: n.Title, Fields: fields,
-		OccurredAt: at.UTC().Format(time.RFC3339),
-	})
+	// Rendered once, so every retry sends (and signs) the same body.
+	body, err := WebhookBody(w.cfg.Name, w.cfg.Format, n, time.Now())
 	if err != nil {
-		return nil, fmt.Errorf("encoding webhook payload: %w", err)
+		return nil, err
 	}
 	it := &item{channel: w.cfg.Name, key: n.Key, kind: n.Kind, payload: body}
 	if wait {
 		it.done = make(chan error, 1)
 	}
 	return it.done, w.q.enqueue(it)
+}
+
+// WebhookBody renders the JSON body a webhook of the given format receives
+// for n, sent by the named channel, dated n.Time or now:
+//
+//   - gatehouse (or ""): WebhookPayload, text as given;
+//   - slack: {"text": ...}, with & < > escaped as Slack requires and
+//     mentions and Markdown links broken for Mattermost and Rocket.Chat;
+//   - discord: {"content": ..., "allowed_mentions": {"parse": []}}, with
+//     Markdown control characters escaped.
+//
+// The chat texts read "🔴 FIRING critical: <title>", one "Name: value" line
+// per field, then the time; they stay within the service's length limit.
+func WebhookBody(channel, format string, n Notification, now time.Time) ([]byte, error) {
+	at := n.Time
+	if at.IsZero() {
+		at = now
+	}
+	at = at.UTC()
+	var body []byte
+	var err error
+	switch format {
+	case "", WebhookFormatGatehouse:
+		fields := n.Fields
+		if fields == nil {
+			fields = []Field{}
+		}
+		body, err = json.Marshal(WebhookPayload{
+			Version: WebhookPayloadVersion, Channel: channel, Key: n.Key, IncidentID: n.IncidentID,
+			Kind: n.Kind, Severity: n.Severity, Title: n.Title, Fields: fields,
+			OccurredAt: at.Format(time.RFC3339),
+		})
+	case WebhookFormatSlack:
+		body, err = marshalChat(slackMessage{Text: chatText(n, at, slackStyle)})
+	case WebhookFormatDiscord:
+		body, err = marshalChat(discordMessage{Content: chatText(n, at, discordStyle),
+			AllowedMentions: discordMentions{Parse: []string{}}})
+	default:
+		return nil, fmt.Errorf("webhook format %q is not one of gatehouse, slack, discord", truncate(format, 32))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("encoding webhook payload: %w", err)
+	}
+	return body, nil
+}
+
+// slackMessage is the body of a Slack-compatible incoming webhook.
+type slackMessage struct {
+	Text string `json:"text"`
+}
+
+// discordMessage is the body of a Discord webhook execution.
+type discordMessage struct {
+	Content         string          `json:"content"`
+	AllowedMentions discordMentions `json:"allowed_mentions"`
+}
+
+// discordMentions with an empty Parse list lets the message ping nobody,
+// whatever its text says.
+type discordMentions struct {
+	Parse []string `json:"parse"`
+}
+
+// marshalChat encodes a chat body without HTML escaping: the receivers are
+// chat services, not pages, and the text is escaped for them already. Word
+// joiners are written as the escape \u2060, the same text to a JSON reader
+// but visible to a person reading the body.
+func marshalChat(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.ReplaceAll(bytes.TrimSuffix(b.Bytes(), []byte("\n")), []byte(wordJoiner), []byte(`\u2060`)), nil
+}
+
+// chatStyle is how one chat service wants text.
+type chatStyle struct {
+	// escape makes one piece of caller text (already cleaned, one line)
+	// show literally; it may assume the piece starts a line.
+	escape func(string) string
+	// budget is the longest text, in UTF-16 code units (what the services
+	// count; never fewer than the runes).
+	budget int
+}
+
+var (
+	// Slack keeps 40,000 characters but folds long texts; Mattermost
+	// installations before 5.0 and many proxies stop at 4,000.
+	slackStyle = chatStyle{escape: slackEscape, budget: 4000}
+	// Discord refuses content over 2,000 characters.
+	discordStyle = chatStyle{escape: discordEscape, budget: 2000}
+)
+
+var chatHeadings = map[Kind]string{
+	KindResolved: "✅ RESOLVED",
+	KindRepeat:   "🔁 REMINDER",
+	KindTest:     "🧪 TEST",
+}
+
+var firingMarks = map[Severity]string{
+	SeverityCritical: "🔴",
+	SeverityWarning:  "🟠",
+	SeverityInfo:     "🔵",
+}
+
+// wordJoiner is an invisible character that keeps "@" from starting a
+// mention and "]" from starting a link target in Markdown chats.
+const wordJoiner = "\u2060"
+
+// guardMentions puts a word joiner after every "@" that could start a
+// mention (one not preceded by a letter or digit, so addresses stay intact)
+// and after every "]", which breaks Markdown links, images and link
+// definitions ("](", "][", "]:").
+func guardMentions(s string) string {
+	if !strings.ContainsAny(s, "@]") {
+		return s
+	}
+	var b strings.Builder
+	prev := ' '
+	for _, r := range s {
+		b.WriteRune(r)
+		if r == ']' || (r == '@' && !unicode.IsLetter(prev) && !unicode.IsDigit(prev)) {
+			b.WriteString(wordJoiner)
+		}
+		prev = r
+	}
+	return b.String()
+}
+
+var slackReplacer = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
+// slackEscape escapes the three characters Slack reserves for its control
+// sequences (<!channel>, <@U123>, <https://x|label>), then guards mentions
+// and Markdown links for the Slack-compatible services that read Markdown.
+func slackEscape(s string) string { return guardMentions(slackReplacer.Replace(s)) }
+
+// discordEscape puts a backslash before every character that Discord's
+// Markdown reads as formatting anywhere (bold, italics, underline, strike,
+// code, spoilers, masked links, <@mentions> and <t:...> tags) and before the
+// ones that format at the start of a line (headings, quotes, lists), then
+// guards mentions. A backslash before punctuation shows the punctuation
+// alone, so the text reads as typed.
+func discordEscape(s string) string {
+	var b strings.Builder
+	atStart := true // only white space so far
+	digits := false // atStart, then only digits
+	for _, r := range s {
+		switch {
+		case strings.ContainsRune("\\*_~`|<>[]()", r):
+			b.WriteByte('\\')
+		case atStart && strings.ContainsRune("#-+", r):
+			b.WriteByte('\\')
+		case digits && r == '.':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+		switch {
+		case atStart && (r == ' ' || r == '\t'):
+		case (atStart || digits) && r >= '0' && r <= '9':
+			digits = true
+			atStart = false
+			continue
+		default:
+			atStart = false
+		}
+		digits = false
+	}
+	return guardMentions(b.String())
+}
+
+// utf16Len counts s in UTF-16 code units.
+func utf16Len(s string) int {
+	n := 0
+	for _, r := range s {
+		n += utf16.RuneLen(r)
+	}
+	return n
+}
+
+// chatNoteRoom is kept free for the line that says how many fields did not fit.
+const chatNoteRoom = 40
+
+// chatText renders n as the plain text of a chat message in style: a heading
+// with the kind, severity and title, one "Name: value" line per field (lines
+// of a multi-line value follow, indented), a blank line, then the time and
+// the incident. Fields that do not fit the budget are cut with an ellipsis or
+// counted in a last line.
+func chatText(n Notification, at time.Time, st chatStyle) string {
+	heading, ok := chatHeadings[n.Kind]
+	if n.Kind == KindFiring {
+		heading, ok = firingMarks[n.Severity]+" FIRING", firingMarks[n.Severity] != ""
+	}
+	if !ok {
+		heading = strings.ToUpper(oneLine(truncate(string(n.Kind), 16)))
+	}
+	head := heading + " " + st.escape(oneLine(truncate(string(n.Severity), 16))) + ": " +
+		st.escape(oneLine(truncate(n.Title, MaxTitleRunes)))
+	foot := "Time: " + at.Format(time.RFC3339)
+	if n.IncidentID != "" {
+		foot += "\nIncident: " + st.escape(oneLine(n.IncidentID))
+	}
+	// The heading and the footer always fit: at most 5 units per rune of a
+	// 256-rune title.
+	room := st.budget - utf16Len(head) - utf16Len(foot) - len("\n\n") - chatNoteRoom
+	var b strings.Builder
+	b.WriteString(head)
+	for i, f := range n.Fields {
+		name := oneLine(truncate(f.Name, MaxFieldNameRunes))
+		value := clean(truncate(f.Value, MaxFieldRunes))
+		block := chatField(st, name, value)
+		if cost := 1 + utf16Len(block); cost <= room {
+			b.WriteString("\n" + block)
+			room -= cost
+			continue
+		}
+		// Cut the value to what is left; a field whose name alone does not
+		// fit is left out.
+		if block, ok := fitChatField(st, name, value, room-1); ok {
+			b.WriteString("\n" + block)
+			i++
+		}
+		if left := len(n.Fields) - i; left > 0 {
+			fmt.Fprintf(&b, "\n… %d more fields not shown", left)
+		}
+		break
+	}
+	b.WriteString("\n\n" + foot)
+	return b.String()
+}
+
+// chatField renders one field: "Name: first line" and the further lines of
+// the value indented by two spaces, each escaped.
+func chatField(st chatStyle, name, value string) string {
+	lines := strings.Split(strings.TrimRight(value, "\n"), "\n")
+	var b strings.Builder
+	b.WriteString(strings.TrimRight(st.escape(name)+": "+st.escape(strings.TrimRight(lines[0], " \t")), " "))
+	for _, l := range lines[1:] {
+		b.WriteString("\n  " + st.escape(strings.TrimRight(l, " \t")))
+	}
+	return b.String()
+}
+
+// fitChatField renders the field with its value cut (with an ellipsis, at a
+// rune boundary, before escaping, so no escape is split) to the longest
+// prefix that fits max UTF-16 units. It reports false when not even the
+// name fits.
+func fitChatField(st chatStyle, name, value string, max int) (string, bool) {
+	runes := []rune(value)
+	render := func(k int) string {
+		if k >= len(runes) {
+			return chatField(st, name, value)
+		}
+		return chatField(st, name, string(runes[:k])+"…")
+	}
+	if utf16Len(render(0)) > max {
+		return "", false
+	}
+	lo, hi := 0, len(runes) // render(lo) fits
+	for lo < hi {
+		mid := (lo + hi + 1) / 2
+		if utf16Len(render(mid)) <= max {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return render(lo), true
+}
+
+// maxRetryAfter bounds the wait an endpoint can ask for: a longer one would
+// hold every later notification of the channel back.
+const maxRetryAfter = 5 * time.Minute
+
+// retryAfter is the wait a 429 answer asks for: the Retry-After header in
+// seconds (fractional as Discord sends it) or as an HTTP date, else Discord's
+// JSON {"retry_after": seconds}; rounded up to the millisecond and at most
+// maxRetryAfter. Zero means none was given (the queue backs off).
+func retryAfter(header string, body []byte, now time.Time) time.Duration {
+	header = strings.TrimSpace(header)
+	if d, ok := retrySeconds(header); ok {
+		return d
+	}
+	if t, err := http.ParseTime(header); err == nil && t.After(now) {
+		return min(t.Sub(now), maxRetryAfter)
+	}
+	var answer struct {
+		RetryAfter json.Number `json:"retry_after"`
+	}
+	if json.Unmarshal(body, &answer) == nil {
+		if d, ok := retrySeconds(answer.RetryAfter.String()); ok {
+			return d
+		}
+	}
+	return 0
+}
+
+// retrySeconds parses a positive number of seconds.
+func retrySeconds(s string) (time.Duration, bool) {
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || f <= 0 {
+		return 0, false
+	}
+	if f >= maxRetryAfter.Seconds() {
+		return maxRetryAfter, true
+	}
+	return time.Duration(math.Ceil(f*1000)) * time.Millisecond, true
 }
 
 // Sign returns the SignatureHeader value for body.
@@ -217,16 +535,14 @@ func (w *Webhook) post(ctx context.Context, it *item) result {
 		return result{err: fmt.Errorf("request failed: %s", truncate(err.Error(), maxErrorText))}
 	}
 	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return result{}
 	case resp.StatusCode == http.StatusTooManyRequests:
-		res := result{err: errors.New("endpoint answered 429 Too Many Requests")}
-		if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-			res.retryAfter = time.Duration(s) * time.Second
-		}
-		return res
+		return result{err: errors.New("endpoint answered 429 Too Many Requests"),
+			retryAfter: retryAfter(resp.Header.Get("Retry-After"), answer, time.Now())}
 	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusRequestTimeout:
 		return result{err: fmt.Errorf("endpoint answered %d %s", resp.StatusCode, http.StatusText(resp.StatusCode))}
 	default:

@@ -226,6 +226,11 @@ func TestConfigValidation(t *testing.T) {
 		{name: "webhook scheme", err: WebhookConfig{Name: "h", URL: "file:///etc/passwd"}.Validate(), wantErr: "url: scheme"},
 		{name: "webhook credentials", err: WebhookConfig{Name: "h", URL: "https://u:p@example.test/"}.Validate(), wantErr: "credentials"},
 		{name: "webhook short secret", err: WebhookConfig{Name: "h", URL: "https://example.test/", Secret: "short"}.Validate(), wantErr: "secret:"},
+		{name: "webhook gatehouse format", err: WebhookConfig{Name: "h", URL: "https://example.test/", Format: WebhookFormatGatehouse}.Validate()},
+		{name: "webhook slack format", err: WebhookConfig{Name: "h", URL: "https://example.test/", Format: WebhookFormatSlack}.Validate()},
+		{name: "webhook discord format", err: WebhookConfig{Name: "h", URL: "https://example.test/", Format: WebhookFormatDiscord}.Validate()},
+		{name: "webhook unknown format", err: WebhookConfig{Name: "h", URL: "https://example.test/", Format: "Slack"}.Validate(), wantErr: "format:"},
+		{name: "webhook hostile format", err: WebhookConfig{Name: "h", URL: "https://example.test/", Format: "slack\nurl: x"}.Validate(), wantErr: `format: "slack\nurl: x"`},
 	}
 	for _, tc := range tests {
 		if tc.wantErr == "" && tc.err != nil {
