@@ -182,5 +182,7 @@ func (sw *statusWeb) api(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Cache-Control", "public, max-age=15")
+	// Public and without credentials: other sites may show it.
+	w.Header().Set("Access-Control-Allow-Origin", "*")
 	web.WriteJSON(w, http.StatusOK, v)
 }

@@ -93,9 +93,9 @@ func TestPublicStatusPage(t *testing.T) {
 			} `json:"days"`
 		} `json:"domains"`
 	}
-	code, body, _ = anon("/api/v1/status")
-	if code != http.StatusOK {
-		t.Fatalf("status API: %d %s", code, body)
+	code, body, hdr = anon("/api/v1/status")
+	if code != http.StatusOK || hdr.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("status API: %d %v %s", code, hdr, body)
 	}
 	if err := json.Unmarshal([]byte(body), &v); err != nil {
 		t.Fatal(err)
