@@ -160,7 +160,7 @@ func (c *Channels) Reload(ctx context.Context) error {
 		}
 		switch ch.Kind {
 		case notificationchannel.KindWebhook:
-			w, err := notify.NewWebhook(notify.WebhookConfig{Name: ch.Name, URL: ch.URL, Secret: secret}, opts)
+			w, err := notify.NewWebhook(notify.WebhookConfig{Name: ch.Name, URL: ch.URL, Secret: secret, Format: ch.WebhookFormat}, opts)
 			if err != nil {
 				errs = append(errs, err)
 				continue
@@ -286,7 +286,10 @@ type ChannelInput struct {
 	TopicID int
 	Silent  bool
 	URL     string
-	Secret  string // bot token, webhook signing secret, or SMTP password
+	// WebhookFormat is the body a webhook receives: "" or "gatehouse" (the
+	// Gatehouse payload, stored as ""), "slack" or "discord".
+	WebhookFormat string
+	Secret        string // bot token, webhook signing secret, or SMTP password
 	// Email over SMTP.
 	SMTPHost     string
 	SMTPPort     int
@@ -335,13 +338,16 @@ func (in ChannelInput) validate(haveSecret bool) error {
 			errs["url"] = "applies only to webhooks; leave it empty"
 		}
 	case "webhook":
-		err := notify.WebhookConfig{Name: in.Name, URL: in.URL, Secret: in.Secret}.Validate()
+		err := notify.WebhookConfig{Name: in.Name, URL: in.URL, Secret: in.Secret, Format: in.WebhookFormat}.Validate()
 		if err != nil {
 			for _, line := range strings.Split(err.Error(), "\n") {
 				field, msg, _ := strings.Cut(line, ": ")
-				if field == "secret" {
+				switch field {
+				case "secret":
 					errs["secret"] = "signing secret " + msg
-				} else {
+				case "format":
+					errs["webhook_format"] = msg
+				default:
 					errs[field] = msg
 				}
 			}
@@ -380,6 +386,9 @@ func (in ChannelInput) validate(haveSecret bool) error {
 	default:
 		errs["kind"] = "must be telegram, webhook or email"
 	}
+	if in.Kind != "webhook" && in.WebhookFormat != "" {
+		errs["webhook_format"] = "applies only to webhooks; leave it empty"
+	}
 	if in.Kind != "email" && in.hasEmailFields() {
 		errs["smtp_host"] = "the SMTP settings apply only to email; leave them empty"
 	}
@@ -409,6 +418,10 @@ func (c *Channels) SaveChannel(ctx context.Context, in ChannelInput, by audit.Ac
 	if err := in.validate(existing != nil && len(existing.Secret) > 0); err != nil {
 		return nil, err
 	}
+	format := in.WebhookFormat
+	if format == notify.WebhookFormatGatehouse {
+		format = "" // one way to store the default
+	}
 	tx, err := c.db.Client.Tx(ctx)
 	if err != nil {
 		return nil, err
@@ -421,12 +434,12 @@ func (c *Channels) SaveChannel(ctx context.Context, in ChannelInput, by audit.Ac
 	if existing == nil {
 		saved, err = tx.NotificationChannel.Create().SetName(in.Name).SetKind(notificationchannel.Kind(in.Kind)).
 			SetEnabled(in.Enabled).SetChatID(in.ChatID).SetTopicID(in.TopicID).SetSilent(in.Silent).SetURL(in.URL).
-			SetSMTPHost(in.SMTPHost).SetSMTPPort(in.SMTPPort).SetSMTPSecurity(in.SMTPSecurity).SetSMTPUsername(in.SMTPUsername).
+			SetWebhookFormat(format).SetSMTPHost(in.SMTPHost).SetSMTPPort(in.SMTPPort).SetSMTPSecurity(in.SMTPSecurity).SetSMTPUsername(in.SMTPUsername).
 			SetMailFrom(in.MailFrom).SetMailTo(mailTo).Save(ctx)
 	} else {
 		upd := tx.NotificationChannel.UpdateOneID(in.ID).SetName(in.Name).SetEnabled(in.Enabled).
 			SetChatID(in.ChatID).SetTopicID(in.TopicID).SetSilent(in.Silent).SetURL(in.URL).
-			SetSMTPHost(in.SMTPHost).SetSMTPPort(in.SMTPPort).SetSMTPSecurity(in.SMTPSecurity).SetSMTPUsername(in.SMTPUsername).
+			SetWebhookFormat(format).SetSMTPHost(in.SMTPHost).SetSMTPPort(in.SMTPPort).SetSMTPSecurity(in.SMTPSecurity).SetSMTPUsername(in.SMTPUsername).
 			SetMailFrom(in.MailFrom).SetMailTo(mailTo)
 		if in.Kind == "email" && in.SMTPUsername == "" {
 			upd.ClearSecret() // no user, no password to keep
@@ -454,6 +467,9 @@ func (c *Channels) SaveChannel(ctx context.Context, in ChannelInput, by audit.Ac
 		action = "channel.create"
 	}
 	detail := in.Kind
+	if format != "" {
+		detail += " (" + format + ")"
+	}
 	if in.Secret != "" {
 		detail += ", secret set"
 	}
