@@ -447,6 +447,9 @@ type channelJSON struct {
 	TopicID int    `json:"topic_id,omitempty"`
 	Silent  bool   `json:"silent,omitempty"`
 	URL     string `json:"url,omitempty"`
+	// WebhookFormat is the body a webhook receives: gatehouse (the default,
+	// shown as absent), slack or discord.
+	WebhookFormat string `json:"webhook_format,omitempty"`
 	// Email over SMTP.
 	SMTPHost     string   `json:"smtp_host,omitempty"`
 	SMTPPort     int      `json:"smtp_port,omitempty"`
@@ -463,7 +466,7 @@ type channelJSON struct {
 func toChannelJSON(ch *ent.NotificationChannel) channelJSON {
 	enabled := ch.Enabled
 	return channelJSON{ID: ch.ID, Name: ch.Name, Kind: string(ch.Kind), Enabled: &enabled, ChatID: ch.ChatID,
-		TopicID: ch.TopicID, Silent: ch.Silent, URL: ch.URL, HasSecret: len(ch.Secret) > 0,
+		TopicID: ch.TopicID, Silent: ch.Silent, URL: ch.URL, WebhookFormat: ch.WebhookFormat, HasSecret: len(ch.Secret) > 0,
 		SMTPHost: ch.SMTPHost, SMTPPort: ch.SMTPPort, SMTPSecurity: ch.SMTPSecurity, SMTPUsername: ch.SMTPUsername,
 		MailFrom: ch.MailFrom, MailTo: ch.MailTo}
 }
@@ -487,7 +490,7 @@ func (a *alertsWeb) saveChannelAPI(w http.ResponseWriter, r *http.Request, id in
 		return
 	}
 	ch, err := a.c.channels.SaveChannel(r.Context(), alerts.ChannelInput{ID: id, Name: in.Name, Kind: in.Kind, Enabled: in.Enabled == nil || *in.Enabled,
-		ChatID: in.ChatID, TopicID: in.TopicID, Silent: in.Silent, URL: in.URL, Secret: in.Secret,
+		ChatID: in.ChatID, TopicID: in.TopicID, Silent: in.Silent, URL: in.URL, WebhookFormat: in.WebhookFormat, Secret: in.Secret,
 		SMTPHost: in.SMTPHost, SMTPPort: in.SMTPPort, SMTPSecurity: in.SMTPSecurity, SMTPUsername: in.SMTPUsername,
 		MailFrom: in.MailFrom, MailTo: in.MailTo}, a.w.Actor(r))
 	if err != nil {

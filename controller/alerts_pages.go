@@ -584,7 +584,7 @@ func (a *alertsWeb) silenceEndPage(w http.ResponseWriter, r *http.Request) {
 // channelForm is the new-channel form as typed, kept when it is refused.
 // The secret is never sent back.
 type channelForm struct {
-	Name, Kind, ChatID, TopicID, URL                                 string
+	Name, Kind, ChatID, TopicID, URL, WebhookFormat                  string
 	SMTPHost, SMTPPort, SMTPSecurity, SMTPUsername, MailFrom, MailTo string
 	Silent, Enabled                                                  bool
 	Errors                                                           alerts.FieldErrors
@@ -592,7 +592,7 @@ type channelForm struct {
 
 func channelFormOf(r *http.Request) channelForm {
 	v := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
-	return channelForm{Name: v("name"), Kind: v("kind"), ChatID: v("chat_id"), TopicID: v("topic_id"), URL: v("url"),
+	return channelForm{Name: v("name"), Kind: v("kind"), ChatID: v("chat_id"), TopicID: v("topic_id"), URL: v("url"), WebhookFormat: v("webhook_format"),
 		SMTPHost: v("smtp_host"), SMTPPort: v("smtp_port"), SMTPSecurity: v("smtp_security"), SMTPUsername: v("smtp_username"),
 		MailFrom: v("mail_from"), MailTo: v("mail_to"), Silent: r.PostFormValue("silent") == "on", Enabled: r.PostFormValue("enabled") == "on"}
 }
@@ -616,18 +616,19 @@ func (a *alertsWeb) channelSavePage(w http.ResponseWriter, r *http.Request) {
 	in := alerts.ChannelInput{Name: strings.TrimSpace(r.PostFormValue("name")), Kind: r.PostFormValue("kind"),
 		Enabled: r.PostFormValue("enabled") == "on", Silent: r.PostFormValue("silent") == "on",
 		URL: strings.TrimSpace(r.PostFormValue("url")), Secret: strings.TrimSpace(r.PostFormValue("secret")),
-		SMTPHost: strings.TrimSpace(r.PostFormValue("smtp_host")), SMTPSecurity: r.PostFormValue("smtp_security"),
+		WebhookFormat: strings.TrimSpace(r.PostFormValue("webhook_format")), SMTPHost: strings.TrimSpace(r.PostFormValue("smtp_host")),
+		SMTPSecurity: r.PostFormValue("smtp_security"),
 		SMTPUsername: strings.TrimSpace(r.PostFormValue("smtp_username")), MailFrom: strings.TrimSpace(r.PostFormValue("mail_from")),
 		MailTo: splitAddresses(r.PostFormValue("mail_to"))}
 	// The form hides the fields of the other types (they may still hold
 	// what was typed before the type changed): only the chosen type's count.
 	switch in.Kind {
 	case "telegram":
-		in.URL = ""
+		in.URL, in.WebhookFormat = "", ""
 	case "webhook":
 		in.Silent = false
 	case "email":
-		in.URL, in.Silent = "", false
+		in.URL, in.WebhookFormat, in.Silent = "", "", false
 	}
 	if in.Kind != "email" {
 		in.SMTPHost, in.SMTPSecurity, in.SMTPUsername, in.MailFrom, in.MailTo = "", "", "", "", nil
