@@ -403,11 +403,12 @@ func chatText(n Notification, at time.Time, st chatStyle) string {
 		}
 		// Cut the value to what is left; a field whose name alone does not
 		// fit is left out.
+		left := len(n.Fields) - i
 		if block, ok := fitChatField(st, name, value, room-1); ok {
 			b.WriteString("\n" + block)
-			i++
+			left--
 		}
-		if left := len(n.Fields) - i; left > 0 {
+		if left > 0 {
 			fmt.Fprintf(&b, "\n… %d more fields not shown", left)
 		}
 		break
