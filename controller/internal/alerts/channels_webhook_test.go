@@ -100,7 +100,7 @@ func TestWebhookFormatChannelDeliversAndRecords(t *testing.T) {
 
 		good := ChannelInput{Name: "discord", Kind: "webhook", Enabled: true, URL: recv.URL + "/api/webhooks/1/tok", Secret: secret, WebhookFormat: "discord"}
 		for name, in := range map[string]ChannelInput{
-			"unknown format": func() ChannelInput { in := good; in.WebhookFormat = "teams"; return in }(),
+			"unknown format":     func() ChannelInput { in := good; in.WebhookFormat = "teams"; return in }(),
 			"format on telegram": {Name: "tg", Kind: "telegram", Enabled: true, Secret: "123456:" + strings.Repeat("A", 35), ChatID: 42, WebhookFormat: "slack"},
 			"format on email": {Name: "mail", Kind: "email", Enabled: true, SMTPHost: "127.0.0.1", SMTPPort: 25, SMTPSecurity: "none",
 				MailFrom: "alerts@example.test", MailTo: []string{"ops@example.test"}, WebhookFormat: "gatehouse"},
