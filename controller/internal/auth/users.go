@@ -343,6 +343,21 @@ func (s *Users) SetDisabled(ctx context.Context, actor audit.Actor, id int, disa
 	return s.audit.Record(ctx, audit.For(actor, action, target(name), ""))
 }
 
+// EndSessions ends every browser session of a user (their API tokens and
+// trusted browsers stay) and returns the new session epoch, so the caller
+// can keep its own session by carrying it.
+func (s *Users) EndSessions(ctx context.Context, actor audit.Actor, id int) (int, error) {
+	u, err := s.client.User.UpdateOneID(id).AddSessionEpoch(1).Save(ctx)
+	if ent.IsNotFound(err) {
+		return 0, ErrNotFound
+	}
+	if err != nil {
+		return 0, fmt.Errorf("end sessions: %w", err)
+	}
+	s.log.Info("sessions ended", "username", u.Username, "by", actor.Name)
+	return u.SessionEpoch, s.audit.Record(ctx, audit.For(actor, "user.sessions_ended", target(u.Username), ""))
+}
+
 // SetRole changes a user's role; the last enabled admin cannot be demoted.
 func (s *Users) SetRole(ctx context.Context, actor audit.Actor, id int, role string) error {
 	if m := validateRole(role); m != "" {

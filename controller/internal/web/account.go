@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
@@ -132,4 +133,43 @@ func (s *Server) apiMePassword(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// accountSessionsEnd signs the user out of every other browser session and
+// keeps this one, which carries the new session epoch under a new token.
+func (s *Server) accountSessionsEnd(w http.ResponseWriter, r *http.Request) {
+	me, _ := CurrentUser(r)
+	epoch, err := s.users.EndSessions(r.Context(), s.Actor(r), me.ID)
+	if err != nil {
+		s.pageActionFailed(w, r, "/account", err)
+		return
+	}
+	me.SessionEpoch = epoch
+	if err := s.signIn(r, me); err != nil {
+		s.signInFailed(w, r, err)
+		return
+	}
+	s.Flash(r, "success", "You are signed out of every other browser; this one stays signed in.")
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
+}
+
+// usersSessionsEnd signs a user out of every browser session (an admin's
+// own included, when they choose themselves).
+func (s *Server) usersSessionsEnd(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathID(r)
+	if !ok {
+		s.notFound(w, r)
+		return
+	}
+	if _, err := s.users.EndSessions(r.Context(), s.Actor(r), id); err != nil {
+		s.pageActionFailed(w, r, "/users", err)
+		return
+	}
+	u, err := s.users.Get(r.Context(), id)
+	if err != nil {
+		s.pageActionFailed(w, r, "/users", err)
+		return
+	}
+	s.Flash(r, "success", fmt.Sprintf("%s is signed out of every browser; their API tokens still work.", u.Username))
+	http.Redirect(w, r, "/users", http.StatusSeeOther)
 }

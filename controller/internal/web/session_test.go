@@ -12,6 +12,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
 	"github.com/gatehousehq/gatehouse/controller/internal/config"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
+	"github.com/gatehousehq/gatehouse/ent/auditevent"
 )
 
 // signedIn reports whether cookie still opens a page (not a redirect to /login).
@@ -271,6 +272,62 @@ func TestChangeOwnPassword(t *testing.T) {
 		// One on the page, the empty one and five guesses before the lockout.
 		if len(page.Events) != 7 || page.Events[0].Target != "user:dan" {
 			t.Fatalf("failed changes audited: %+v, want 7", page.Events)
+		}
+	})
+}
+
+// A user signs out of every other browser and stays signed in on this one;
+// an admin signs a user out everywhere; other users are untouched, and a
+// user cannot sign someone else out.
+func TestSignOutEverywhere(t *testing.T) {
+	bothDialects(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, config.Config{})
+		root := e.createUser("root", "root password", auth.RoleAdmin)
+		cat := e.createUser("cat", "cats password", auth.RoleUser)
+		e.createUser("dog", "dogs password", auth.RoleUser)
+		admin := e.login("root", "root password")
+		laptop := e.login("cat", "cats password")
+		phone := e.login("cat", "cats password")
+		dog := e.login("dog", "dogs password")
+
+		r := e.do(req{method: "POST", path: "/account/sessions/end", cookie: laptop})
+		renewed := sessionCookie(r)
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/account" || renewed == nil || renewed.Value == laptop {
+			t.Fatalf("sign out elsewhere: %d %v", r.StatusCode, renewed)
+		}
+		if !e.signedIn(renewed.Value) {
+			t.Fatal("this browser was signed out too")
+		}
+		if e.signedIn(phone) || e.signedIn(laptop) {
+			t.Fatal("another session of the same user survived")
+		}
+		if !e.signedIn(dog) || !e.signedIn(admin) {
+			t.Fatal("another user's session ended")
+		}
+
+		// A user may not sign anyone out from the admin route.
+		if r := e.do(req{method: "POST", path: "/users/" + strconv.Itoa(root.ID) + "/sessions/end", cookie: dog}); r.StatusCode != http.StatusForbidden {
+			t.Fatalf("a user signed an admin out: %d", r.StatusCode)
+		}
+		if !e.signedIn(admin) {
+			t.Fatal("the admin was signed out by a user")
+		}
+		// An admin signs cat out everywhere.
+		if r := e.do(req{method: "POST", path: "/users/" + strconv.Itoa(cat.ID) + "/sessions/end", cookie: admin}); r.StatusCode != http.StatusSeeOther {
+			t.Fatalf("admin signs cat out: %d", r.StatusCode)
+		}
+		if e.signedIn(renewed.Value) || !e.signedIn(admin) || !e.signedIn(dog) {
+			t.Fatal("the admin's sign-out did not end exactly cat's sessions")
+		}
+		if r := e.do(req{method: "POST", path: "/users/99999/sessions/end", cookie: admin}); r.StatusCode == http.StatusSeeOther && strings.Contains(r.Header.Get("Location"), "/users") {
+			// The flash says it no longer exists; nothing else happened.
+			if !e.signedIn(admin) {
+				t.Fatal("an unknown id ended the admin's session")
+			}
+		}
+		n, err := e.db.Client.AuditEvent.Query().Where(auditevent.Action("user.sessions_ended")).Count(context.Background())
+		if err != nil || n != 2 {
+			t.Errorf("%d sessions_ended audit events, want 2 (%v)", n, err)
 		}
 	})
 }
