@@ -68,7 +68,7 @@ func TestPublicStatusPage(t *testing.T) {
 
 	code, body, hdr := anon("/status")
 	if code != http.StatusOK || !strings.Contains(body, "<h1>Status</h1>") || !strings.Contains(body, "bücher.example") || !strings.Contains(body, "Some services are degraded") ||
-		!strings.Contains(body, `status-pill-degraded`) || !strings.Contains(body, "24 h: 97.50 %") || !strings.Contains(body, `data-auto-refresh="60"`) {
+		!strings.Contains(body, `status-pill-degraded`) || !strings.Contains(body, "24 h <strong>97.50 %</strong>") || !strings.Contains(body, `data-auto-refresh="60"`) {
 		t.Fatalf("status page: %d\n%s", code, body)
 	}
 	for _, secret := range []string{"secret-node-7", "edge-2", "10.1.2.3", "answered 502", "internal.example", "/servers", "/domains"} {
