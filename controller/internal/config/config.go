@@ -70,6 +70,7 @@ type Config struct {
 	CertCheckInterval time.Duration // how often renewals are due-checked and served certificates watched
 	HealthInterval    time.Duration // how often domains with a health check are probed on every node
 	StatusPageTitle   string        // heading of the public status page
+	RequireTwoFactor  string        // off, admins or all: who must sign in with a second factor
 
 	// Backups of the SQLite database (PostgreSQL has its own tools).
 	BackupInterval time.Duration // how often a snapshot is written to DATA_DIR/backups; 0 turns it off
@@ -108,6 +109,7 @@ func Default() Config {
 		CertCheckInterval: time.Hour,
 		HealthInterval:    time.Minute,
 		StatusPageTitle:   "Status",
+		RequireTwoFactor:  "off",
 		BackupInterval:    24 * time.Hour,
 		BackupKeep:        3,
 	}
@@ -271,6 +273,7 @@ func settings() []setting {
 		d("dns_check_interval", "how often every domain's DNS is checked", func(c *Config) *time.Duration { return &c.DNSCheckInterval }),
 		d("cert_check_interval", "how often due renewals run and served certificates are checked", func(c *Config) *time.Duration { return &c.CertCheckInterval }),
 		d("health_interval", "how often domains with a health check are probed through every serving node", func(c *Config) *time.Duration { return &c.HealthInterval }),
+		s("require_two_factor", "who must use two-factor sign-in: off, admins or all (they set it up at their next sign-in)", func(c *Config) *string { return &c.RequireTwoFactor }),
 		s("status_page_title", "heading of the public status page, e.g. your company's name", func(c *Config) *string { return &c.StatusPageTitle }),
 		s("agent_dist_dir", "directory with the agent builds provisioning uploads (gatehouse-agent-linux-amd64, -arm64; make build writes them to dist/)", func(c *Config) *string { return &c.AgentDistDir }),
 	}
@@ -443,6 +446,11 @@ func (c Config) Validate() error {
 	}
 	if c.BackupKeep < 1 || c.BackupKeep > 1000 {
 		bad("backup_keep", "%d must be 1-1000", c.BackupKeep)
+	}
+	switch c.RequireTwoFactor {
+	case "off", "admins", "all":
+	default:
+		bad("require_two_factor", "%q must be off, admins or all", c.RequireTwoFactor)
 	}
 	if t := c.StatusPageTitle; strings.TrimSpace(t) == "" || utf8.RuneCountInString(t) > 80 || !utf8.ValidString(t) ||
 		strings.IndexFunc(t, func(r rune) bool { return unicode.IsControl(r) || unicode.Is(unicode.Cf, r) }) >= 0 {

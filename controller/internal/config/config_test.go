@@ -75,6 +75,7 @@ func TestValidationMessages(t *testing.T) {
 		{[]string{"--telegram-api-url", "https://user:pw@example.test"}, "telegram_api_url"},
 		{[]string{"--telegram-api-url", "file:///etc"}, "telegram_api_url"},
 		{[]string{"--status-page-title", " "}, "status_page_title: must be 1-80 printable characters"},
+		{[]string{"--require-two-factor", "yes"}, `require_two_factor: "yes" must be off, admins or all`},
 		{[]string{"--status-page-title", "Acme\u202e"}, "status_page_title"},
 		{[]string{"--status-page-title", "Acme\nStatus"}, "status_page_title"},
 		{[]string{"--status-page-title", strings.Repeat("x", 81)}, "status_page_title"},

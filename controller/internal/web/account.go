@@ -18,6 +18,9 @@ type accountData struct {
 	RecoveryLeft int
 	// Devices are the user's trusted browsers, this one marked Current.
 	Devices []auth.TrustedDevice
+	// TwoFactorRequired says the user must use two-factor sign-in: it
+	// cannot be turned off, and until it is set up nothing else opens.
+	TwoFactorRequired bool
 }
 
 func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
@@ -31,6 +34,7 @@ func (s *Server) renderAccount(w http.ResponseWriter, r *http.Request, status in
 	if d.Errors == nil {
 		d.Errors = auth.FieldErrors{}
 	}
+	d.TwoFactorRequired = s.twoFactorRequiredFor(d.User)
 	if d.User.TOTP {
 		n, err := s.users.RecoveryCodesLeft(r.Context(), d.User.ID)
 		if err != nil {
@@ -172,4 +176,15 @@ func (s *Server) usersSessionsEnd(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Flash(r, "success", fmt.Sprintf("%s is signed out of every browser; their API tokens still work.", u.Username))
 	http.Redirect(w, r, "/users", http.StatusSeeOther)
+}
+
+// twoFactorRequiredFor reports whether require_two_factor covers u.
+func (s *Server) twoFactorRequiredFor(u auth.User) bool {
+	switch s.opts.Config.RequireTwoFactor {
+	case "all":
+		return true
+	case "admins":
+		return u.IsAdmin()
+	}
+	return false
 }

@@ -105,6 +105,10 @@ func (s *Server) guard(rt Route) http.Handler {
 				s.forbidden(w, r, route.Kind)
 				return
 			}
+			if id.Token == nil && s.twoFactorMissing(id.User) && !twoFactorSetupRoutes[route.Method+" "+route.Pattern] {
+				s.twoFactorRequired(w, r, route.Kind)
+				return
+			}
 		}
 		route.Handler(w, r)
 	})
@@ -260,4 +264,29 @@ func clientAddr(r *http.Request, trusted []netip.Prefix) string {
 		}
 	}
 	return client.String()
+}
+
+// twoFactorSetupRoutes are what a browser session may still reach while its
+// user must set up two-factor sign-in first: the account page, the set-up
+// steps, signing out and who am I.
+var twoFactorSetupRoutes = map[string]bool{
+	"GET /account": true, "POST /account/2fa/setup": true, "POST /account/2fa/confirm": true,
+	"POST /logout": true, "GET /api/v1/me": true,
+}
+
+// twoFactorMissing reports whether u must use two-factor sign-in under the
+// require_two_factor setting and has not set it up.
+func (s *Server) twoFactorMissing(u auth.User) bool {
+	return !u.TOTP && s.twoFactorRequiredFor(u)
+}
+
+// twoFactorRequired sends a browser session that must set up two-factor
+// sign-in to its account page; the API answers 403. API tokens are not
+// affected.
+func (s *Server) twoFactorRequired(w http.ResponseWriter, r *http.Request, k Kind) {
+	if k == KindAPI {
+		s.fail(w, r, k, http.StatusForbidden, "two_factor_required", "two-factor sign-in is required for your account; set it up on your account page")
+		return
+	}
+	http.Redirect(w, r, "/account", http.StatusSeeOther)
 }

@@ -196,6 +196,11 @@ func (s *Server) accountTOTPDisable(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Cache-Control", "no-store")
 	me, _ := CurrentUser(r)
+	if s.twoFactorRequiredFor(me) {
+		s.renderAccount(w, r, http.StatusForbidden, accountData{User: me,
+			Errors: auth.FieldErrors{"code": "two-factor sign-in is required for your account; it cannot be turned off"}, Open: "disable-2fa"})
+		return
+	}
 	err := s.users.DisableTOTP(r.Context(), s.Actor(r), me.ID, r.PostForm.Get("current_password"), r.PostForm.Get("code"), s.ClientAddr(r))
 	var te *auth.ThrottledError
 	switch fe, isFE := auth.IsFieldErrors(err); {

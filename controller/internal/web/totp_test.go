@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
 	"github.com/gatehousehq/gatehouse/controller/internal/config"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
@@ -148,5 +149,82 @@ func TestTwoFactorSignIn(t *testing.T) {
 			t.Fatalf("reset: %d", r.StatusCode)
 		}
 		e.login("zoe", "zoes password")
+	})
+}
+
+// With require_two_factor, a covered user's browser session opens only the
+// account page and the set-up steps until two-factor sign-in is on, and it
+// cannot be turned off; their API tokens and uncovered users are not held.
+func TestRequireTwoFactor(t *testing.T) {
+	bothDialects(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db, config.Config{RequireTwoFactor: "admins"})
+		root := e.createUser("root", "root password", auth.RoleAdmin)
+		e.createUser("zoe", "zoes password", auth.RoleUser)
+		c := e.login("root", "root password")
+		_, token, err := e.tokens.Create(t.Context(), audit.System("test"), root.ID, "ci", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+
+		for _, p := range []string{"/", "/users", "/tokens", "/audit"} {
+			if r := e.do(req{method: "GET", path: p, cookie: c}); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/account" {
+				t.Errorf("GET %s before set-up: %d to %q", p, r.StatusCode, r.Header.Get("Location"))
+			}
+		}
+		if r := e.do(req{method: "POST", path: "/users", cookie: c, form: url.Values{"username": {"eve"}, "password": {"eves password 1"}, "role": {"admin"}}}); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/account" {
+			t.Errorf("POST /users before set-up: %d", r.StatusCode)
+		}
+		if _, err := e.users.Lookup(t.Context(), "eve"); err == nil {
+			t.Error("a held session created a user")
+		}
+		r := e.do(req{method: "GET", path: "/api/v1/users", cookie: c, header: map[string]string{"Sec-Fetch-Site": "same-origin"}})
+		if r.StatusCode != http.StatusForbidden || apiError(t, r).Code != "two_factor_required" {
+			t.Errorf("API with the session before set-up: %d %s", r.StatusCode, r.body)
+		}
+		if r := e.do(req{method: "GET", path: "/api/v1/me", cookie: c}); r.StatusCode != http.StatusOK {
+			t.Errorf("who am I before set-up: %d", r.StatusCode)
+		}
+		if r := e.do(req{method: "GET", path: "/api/v1/users", bearer: token}); r.StatusCode != http.StatusOK {
+			t.Errorf("API token before set-up: %d", r.StatusCode)
+		}
+		r = e.do(req{method: "GET", path: "/account", cookie: c})
+		if r.StatusCode != http.StatusOK || !strings.Contains(r.body, "data-two-factor-required") {
+			t.Fatalf("account page before set-up: %d\n%s", r.StatusCode, r.body)
+		}
+		// A user is not covered by "admins".
+		z := e.login("zoe", "zoes password")
+		if r := e.do(req{method: "GET", path: "/tokens", cookie: z}); r.StatusCode != http.StatusOK {
+			t.Errorf("a user under admins-only: %d", r.StatusCode)
+		}
+
+		// Set it up; then everything opens, and it cannot be turned off.
+		r = e.do(req{method: "POST", path: "/account/2fa/setup", cookie: c})
+		m := shownSecret.FindStringSubmatch(r.body)
+		if r.StatusCode != http.StatusOK || m == nil {
+			t.Fatalf("set-up page: %d", r.StatusCode)
+		}
+		key, _ := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(m[1], " ", ""))
+		p := phone{key}
+		step := time.Now().Unix() / 30
+		if r := e.do(req{method: "POST", path: "/account/2fa/confirm", cookie: c, form: url.Values{"code": {p.code(step)}}}); r.StatusCode != http.StatusOK {
+			t.Fatalf("confirm: %d", r.StatusCode)
+		}
+		if r := e.do(req{method: "GET", path: "/users", cookie: c}); r.StatusCode != http.StatusOK {
+			t.Errorf("GET /users after set-up: %d", r.StatusCode)
+		}
+		r = e.do(req{method: "POST", path: "/account/2fa/disable", cookie: c, form: url.Values{"current_password": {"root password"}, "code": {p.code(step + 1)}}})
+		if r.StatusCode != http.StatusForbidden || !strings.Contains(r.body, "cannot be turned off") {
+			t.Errorf("turning a required second factor off: %d", r.StatusCode)
+		}
+		if u, _ := e.users.Get(t.Context(), root.ID); !u.TOTP {
+			t.Error("a required second factor was turned off")
+		}
+
+		// Under "all", users are held too.
+		e2 := newEnv(t, db, config.Config{RequireTwoFactor: "all"})
+		z2 := e2.login("zoe", "zoes password")
+		if r := e2.do(req{method: "GET", path: "/tokens", cookie: z2}); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/account" {
+			t.Errorf("a user under all: %d", r.StatusCode)
+		}
 	})
 }
