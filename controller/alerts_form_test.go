@@ -53,7 +53,7 @@ func TestRuleFormChecklists(t *testing.T) {
 	want := []string{
 		`<option value="metric" data-description="A measured value such as CPU, memory or disk usage crosses a warning or critical level." selected>Metric threshold</option>`,
 		`id="kind-description">A measured value such as CPU`,
-		`data-kinds="metric"`, `data-kinds="cert_expiring"`, `data-kinds="metric offline domain_down"`,
+		`data-kinds="metric"`, `data-kinds="cert_expiring"`, `data-kinds="metric offline domain_down uptime_below"`, `data-kinds="uptime_below"`,
 		`data-kinds="offline nginx_failed nginx_drift cert_expiring cert_renewal_failed cert_served_mismatch dns_mismatch domain_down"`,
 		fmt.Sprintf(`name="server_ids" value="%d"> web-1 <span class="hint">offline</span>`, web1.ID),
 		fmt.Sprintf(`name="server_ids" value="%d"> &lt;i&gt;edge&lt;/i&gt;&#34;x <span class="hint">pending</span>`, hostile.ID),
@@ -175,5 +175,44 @@ func TestRuleFormChecklists(t *testing.T) {
 	}
 	if n := len(rules()); n != 1 {
 		t.Fatalf("%d rules stored after Explain", n)
+	}
+}
+
+// An uptime rule is made from its own fields on the form (the metric levels,
+// always posted, are ignored), reads back through the API, and its edit form
+// shows the levels where they were typed.
+func TestUptimeRuleForm(t *testing.T) {
+	e := newEditEnv(t)
+	cl := e.browser(e.adminLogin)
+	base := e.base + "/alerts/rules"
+	v := url.Values{"name": {"Shop SLO"}, "kind": {"uptime_below"}, "window": {"168h"}, "enabled": {"on"}, "severity": {"critical"},
+		"uptime_warning": {"99.9"}, "uptime_critical": {"99"},
+		"metric": {"cpu"}, "op": {">"}, "warning": {"80"}, "critical": {"95"}, "days": {"14"}}
+	bad := url.Values{}
+	for k, x := range v {
+		bad[k] = x
+	}
+	bad.Set("uptime_warning", "98")
+	if code, _, body := send(t, cl, "POST", base, bad); code != http.StatusUnprocessableEntity || !strings.Contains(body, "the higher percentage") {
+		t.Fatalf("warning below critical: %d\n%s", code, body)
+	}
+	if code, loc, body := send(t, cl, "POST", base, v); code != http.StatusSeeOther || loc != "/alerts/rules" {
+		t.Fatalf("save: %d %s %s", code, loc, body)
+	}
+	var out struct {
+		Rules []ruleJSON `json:"rules"`
+	}
+	e.api("GET", "/api/v1/alerts/rules", e.admin, nil, &out)
+	if len(out.Rules) != 1 {
+		t.Fatalf("rules %+v", out.Rules)
+	}
+	r := out.Rules[0]
+	if r.Kind != "uptime_below" || r.Warning == nil || *r.Warning != 99.9 || r.Critical == nil || *r.Critical != 99 || r.Window != "168h0m0s" ||
+		r.Metric != "" || r.Op != "" || r.Severity != "" || !strings.Contains(r.Explanation, "over the last 7 days falls below 99.9 % (warning) or 99 % (critical)") {
+		t.Fatalf("stored %+v", r)
+	}
+	_, _, page := send(t, cl, "GET", fmt.Sprintf("%s/%d", base, r.ID), nil)
+	if !strings.Contains(page, `name="uptime_warning" inputmode="decimal" value="99.9"`) || !strings.Contains(page, `name="uptime_critical" inputmode="decimal" value="99"`) {
+		t.Fatalf("edit form does not show the levels:\n%s", page)
 	}
 }

@@ -102,6 +102,8 @@ type ruleForm struct {
 	ID                                               int
 	Name, Kind, Metric, Mount, Op, Warning, Critical string
 	Severity, Window, Repeat, Labels                 string
+	// UptimeWarning and UptimeCritical are an uptime rule's levels (percent).
+	UptimeWarning, UptimeCritical string
 	// Servers and Channels are the checked ids as submitted.
 	Servers, Channels []string
 	Days              string
@@ -153,9 +155,10 @@ func kindsWhere(applies func(alerts.Kind) bool) string {
 var ruleFieldKinds = map[string]string{
 	"metric":   kindsWhere(func(k alerts.Kind) bool { return k == alerts.KindMetric }),
 	"days":     kindsWhere(func(k alerts.Kind) bool { return k == alerts.KindCertExpiring }),
-	"severity": kindsWhere(func(k alerts.Kind) bool { return k != alerts.KindMetric }),
+	"uptime":   kindsWhere(func(k alerts.Kind) bool { return k == alerts.KindUptimeBelow }),
+	"severity": kindsWhere(func(k alerts.Kind) bool { return k != alerts.KindMetric && k != alerts.KindUptimeBelow }),
 	"window": kindsWhere(func(k alerts.Kind) bool {
-		return k == alerts.KindMetric || k == alerts.KindOffline || k == alerts.KindDomainDown
+		return k == alerts.KindMetric || k == alerts.KindOffline || k == alerts.KindDomainDown || k == alerts.KindUptimeBelow
 	}),
 }
 
@@ -168,6 +171,9 @@ func formOf(rule alerts.Rule) ruleForm {
 	}
 	if rule.Critical != nil {
 		f.Critical = strconv.FormatFloat(*rule.Critical, 'f', -1, 64)
+	}
+	if rule.Kind == alerts.KindUptimeBelow {
+		f.UptimeWarning, f.UptimeCritical, f.Warning, f.Critical = f.Warning, f.Critical, "", ""
 	}
 	if rule.Window > 0 {
 		f.Window = rule.Window.String()
@@ -204,13 +210,19 @@ func (f ruleForm) parse() (alerts.Rule, alerts.FieldErrors) {
 	errs := alerts.FieldErrors{}
 	rule := alerts.Rule{ID: f.ID, Name: strings.TrimSpace(f.Name), Kind: alerts.Kind(f.Kind), Enabled: f.Enabled,
 		Labels: splitList(f.Labels)}
-	if rule.Kind == alerts.KindMetric {
-		rule.Metric, rule.Op = alerts.Metric(f.Metric), alerts.Op(f.Op)
-		if rule.Metric == alerts.MetricFS {
-			rule.Mount = strings.TrimSpace(f.Mount)
+	levels := map[string]string{"warning": f.Warning, "critical": f.Critical}
+	if rule.Kind == alerts.KindUptimeBelow {
+		levels = map[string]string{"warning": f.UptimeWarning, "critical": f.UptimeCritical}
+	}
+	if rule.Kind == alerts.KindMetric || rule.Kind == alerts.KindUptimeBelow {
+		if rule.Kind == alerts.KindMetric {
+			rule.Metric, rule.Op = alerts.Metric(f.Metric), alerts.Op(f.Op)
+			if rule.Metric == alerts.MetricFS {
+				rule.Mount = strings.TrimSpace(f.Mount)
+			}
 		}
 		for name, p := range map[string]**float64{"warning": &rule.Warning, "critical": &rule.Critical} {
-			raw := strings.TrimSpace(map[string]string{"warning": f.Warning, "critical": f.Critical}[name])
+			raw := strings.TrimSpace(levels[name])
 			if raw == "" {
 				continue
 			}
@@ -237,7 +249,7 @@ func (f ruleForm) parse() (alerts.Rule, alerts.FieldErrors) {
 		}
 	}
 	window := f.Window
-	if rule.Kind.PerDomain() {
+	if rule.Kind.PerDomain() && rule.Kind != alerts.KindUptimeBelow {
 		// The form always carries a window; certificate and DNS rules have none.
 		window = ""
 	}
@@ -446,6 +458,7 @@ func (a *alertsWeb) ruleSavePage(w http.ResponseWriter, r *http.Request) {
 	f := ruleForm{Name: r.PostFormValue("name"), Kind: r.PostFormValue("kind"), Metric: r.PostFormValue("metric"),
 		Mount: r.PostFormValue("mount"), Op: r.PostFormValue("op"), Warning: r.PostFormValue("warning"),
 		Critical: r.PostFormValue("critical"), Severity: r.PostFormValue("severity"), Window: r.PostFormValue("window"),
+		UptimeWarning: r.PostFormValue("uptime_warning"), UptimeCritical: r.PostFormValue("uptime_critical"),
 		Repeat: r.PostFormValue("repeat"), Days: r.PostFormValue("days"), Servers: r.PostForm["server_ids"], Labels: r.PostFormValue("labels"),
 		Channels: r.PostForm["channel_ids"], Enabled: r.PostFormValue("enabled") == "on"}
 	if r.PathValue("id") != "" {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"entgo.io/ent/dialect/sql"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/dnscheck"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthhour"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
@@ -48,7 +50,7 @@ func serverNames(ids []int, servers map[int]ServerRef) []string {
 // expired) certificates, the certificate policies, and the address results
 // of each domain's newest DNS check run. Servers not in facts (removed ones)
 // do not count as serving a domain.
-func (e *Engine) domainFacts(ctx context.Context, facts []ServerFacts) ([]DomainFacts, error) {
+func (e *Engine) domainFacts(ctx context.Context, facts []ServerFacts, uptimeWindows []time.Duration, now time.Time) ([]DomainFacts, error) {
 	current := make(map[int]bool, len(facts))
 	names := make(map[int]string, len(facts))
 	for _, f := range facts {
@@ -162,6 +164,32 @@ func (e *Engine) domainFacts(ctx context.Context, facts []ServerFacts) ([]Domain
 		}
 		d.Served = append(d.Served, ServedResult{ServerID: sc.ServerID, Server: names[sc.ServerID], Probed: sc.Address != "",
 			Matches: sc.Matches, Message: sc.Message, ObservedAt: sc.ObservedAt})
+	}
+
+	// Uptime over each window an uptime rule asks for: the hourly counts
+	// since the start of the hour the window reaches back into.
+	for _, w := range uptimeWindows {
+		since := now.UTC().Truncate(time.Hour).Add(-w + time.Hour)
+		var sums []struct {
+			DomainID int `json:"domain_id"`
+			Up       int `json:"up"`
+			Down     int `json:"down"`
+		}
+		err := e.db.Client.HealthHour.Query().Where(healthhour.HourGTE(since)).GroupBy(healthhour.FieldDomainID).
+			Aggregate(ent.As(ent.Sum(healthhour.FieldUp), "up"), ent.As(ent.Sum(healthhour.FieldDown), "down")).Scan(ctx, &sums)
+		if err != nil {
+			return nil, fmt.Errorf("sum uptime: %w", err)
+		}
+		for _, u := range sums {
+			d := byID[u.DomainID]
+			if d == nil {
+				continue
+			}
+			if d.Uptime == nil {
+				d.Uptime = map[time.Duration]UptimeCount{}
+			}
+			d.Uptime[w] = UptimeCount{Up: u.Up, Down: u.Down}
+		}
 	}
 	return out, nil
 }

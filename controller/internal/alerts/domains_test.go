@@ -498,3 +498,42 @@ func TestCheckServed(t *testing.T) {
 		}
 	}
 }
+
+// An uptime rule fires when the hourly counts inside its window fall below
+// a level, leaves older hours out, and resolves once enough probes are up.
+func TestUptimeBelowIncident(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		fx := newDomainFixture(t, db)
+		r := fx.rule(t, Rule{Name: "SLO", Kind: KindUptimeBelow, Warning: f(99.9), Critical: f(99), Window: 24 * time.Hour})
+		shop := fx.domain(t, "shop.example", fx.server, fx.web2)
+		hour := func(ago time.Duration, srv *ent.Server, up, down int) {
+			t.Helper()
+			if err := db.Client.HealthHour.Create().SetDomainID(shop.ID).SetServerID(srv.ID).
+				SetHour(fx.clk.t.UTC().Truncate(time.Hour).Add(-ago)).SetUp(up).SetDown(down).Exec(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fx.eval(t)
+		if open := fx.open(t); len(open) != 0 {
+			t.Fatalf("fired without probes: %v", keys(open))
+		}
+		// A bad hour two days ago is outside the window; today is 99.5 %.
+		hour(48*time.Hour, fx.server, 0, 60)
+		hour(0, fx.server, 597, 3)
+		hour(time.Hour, fx.web2, 600, 0)
+		fx.eval(t)
+		open := fx.open(t)
+		inc := open[openKey(r.ID, "domain:shop.example")]
+		if len(open) != 1 || inc == nil || inc.State != incident.StateFiring || inc.Severity != string(SeverityWarning) ||
+			!strings.Contains(inc.Summary, "99.75 % of its health probes over the last 1 day (3 of 1200 failed)") {
+			t.Fatalf("open incidents %v (%+v)", keys(open), inc)
+		}
+		// More good probes lift it back above the level.
+		hour(2*time.Hour, fx.web2, 3000, 0)
+		fx.eval(t)
+		if open := fx.open(t); len(open) != 0 {
+			t.Fatalf("after the uptime recovered: %v", keys(open))
+		}
+	})
+}

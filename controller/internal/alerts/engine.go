@@ -246,8 +246,12 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 	}
 	e.setWatch(rules)
 	domainRules := false
+	var uptimeWindows []time.Duration
 	for _, r := range rules {
 		domainRules = domainRules || (r.Enabled && r.Kind.PerDomain())
+		if r.Enabled && r.Kind == KindUptimeBelow && !slices.Contains(uptimeWindows, r.Window) {
+			uptimeWindows = append(uptimeWindows, r.Window)
+		}
 	}
 
 	facts, err := e.serverFacts(ctx)
@@ -270,7 +274,7 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 	var errs []error
 	var domains []DomainFacts
 	if domainRules || domainIncidents {
-		if domains, err = e.domainFacts(ctx, facts); err != nil {
+		if domains, err = e.domainFacts(ctx, facts, uptimeWindows, now); err != nil {
 			// Without the facts nothing is known: keep every domain incident
 			// as it is rather than resolving it as out of scope.
 			errs = append(errs, err)

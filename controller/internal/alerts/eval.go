@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 	"unicode"
@@ -301,7 +302,13 @@ type DomainFacts struct {
 	// Served holds what the certificate watch last found each server
 	// presenting; empty before the first watch.
 	Served []ServedResult
+	// Uptime counts health probes over each window an uptime rule asks
+	// for, all serving servers together; absent without probes.
+	Uptime map[time.Duration]UptimeCount
 }
+
+// UptimeCount is how many health probes of a domain answered up and down.
+type UptimeCount struct{ Up, Down int }
 
 // ServedResult is the newest certificate watch of a domain on one server.
 type ServedResult struct {
@@ -368,8 +375,32 @@ func CheckDomain(r Rule, d DomainFacts, now time.Time) Check {
 		return checkDomainDown(r, d, now)
 	case KindCertServed:
 		return checkServed(r, d)
+	case KindUptimeBelow:
+		return checkUptime(r, d)
 	}
 	return Check{}
+}
+
+// checkUptime breaches when the domain's uptime over the window is below a
+// level; its value is the uptime in percent. Without probes nothing is known.
+func checkUptime(r Rule, d DomainFacts) Check {
+	u := d.Uptime[r.Window]
+	n := u.Up + u.Down
+	if n == 0 {
+		return Check{}
+	}
+	pct := float64(u.Up) * 100 / float64(n)
+	c := Check{Known: true, Value: pct}
+	switch {
+	case r.Critical != nil && pct < *r.Critical:
+		c.Breach = SeverityCritical
+	case r.Warning != nil && pct < *r.Warning:
+		c.Breach = SeverityWarning
+	}
+	// Floor, so a failure never rounds up to a level it missed.
+	shown := strconv.FormatFloat(math.Floor(pct*100)/100, 'f', 2, 64) + " %"
+	c.Summary = fmt.Sprintf("%s answered %s of its health probes over the last %s (%d of %d failed)", d.Name, shown, HumanDuration(r.Window), u.Down, n)
+	return c
 }
 
 // checkServed breaches when a serving server presented another certificate

@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -195,10 +196,55 @@ func TestRuleValidateDomainKinds(t *testing.T) {
 		{Name: "Expiry", Kind: KindCertExpiring, Severity: SeverityCritical, Days: 365, Labels: []string{"edge"}},
 		{Name: "Renewal", Kind: KindCertRenewal, Severity: SeverityCritical},
 		{Name: "DNS", Kind: KindDNSMismatch, Severity: SeverityWarning, ServerIDs: []int{1}},
+		{Name: "SLO", Kind: KindUptimeBelow, Warning: f(99.9), Critical: f(99), Window: 24 * time.Hour},
+		{Name: "SLO", Kind: KindUptimeBelow, Critical: f(95), Window: MaxUptimeWindow, Op: OpBelow},
 	} {
 		if err := r.Validate(); err != nil {
 			t.Errorf("Validate(%+v) = %v", r, err)
 		}
+	}
+	for _, tc := range []struct {
+		rule  Rule
+		field string
+	}{
+		{Rule{Name: "SLO", Kind: KindUptimeBelow, Window: 24 * time.Hour}, "critical"},
+		{Rule{Name: "SLO", Kind: KindUptimeBelow, Critical: f(100.5), Window: 24 * time.Hour}, "critical"},
+		{Rule{Name: "SLO", Kind: KindUptimeBelow, Warning: f(-1), Critical: f(90), Window: 24 * time.Hour}, "warning"},
+		{Rule{Name: "SLO", Kind: KindUptimeBelow, Warning: f(98), Critical: f(99), Window: 24 * time.Hour}, "warning"},
+		{Rule{Name: "SLO", Kind: KindUptimeBelow, Critical: f(99), Window: 30 * time.Minute}, "window"},
+		{Rule{Name: "SLO", Kind: KindUptimeBelow, Critical: f(99), Window: MaxUptimeWindow + time.Hour}, "window"},
+		{Rule{Name: "SLO", Kind: KindUptimeBelow, Critical: f(99), Window: time.Hour, Metric: MetricCPU}, "metric"},
+		{Rule{Name: "SLO", Kind: KindUptimeBelow, Critical: f(99), Window: time.Hour, Op: OpAbove}, "metric"},
+	} {
+		var fe FieldErrors
+		if err := tc.rule.Validate(); !errors.As(err, &fe) || fe[tc.field] == "" {
+			t.Errorf("Validate(%+v) = %v, want a message for %s", tc.rule, err, tc.field)
+		}
+	}
+}
+
+func TestCheckUptime(t *testing.T) {
+	r := Rule{Kind: KindUptimeBelow, Warning: f(99.9), Critical: f(99), Window: 24 * time.Hour}
+	for _, tc := range []struct {
+		up, down int
+		known    bool
+		breach   Severity
+	}{
+		{0, 0, false, SeverityNone},
+		{1000, 0, true, SeverityNone},
+		{999, 1, true, SeverityNone}, // exactly 99.9 %
+		{998, 2, true, SeverityWarning},
+		{989, 11, true, SeverityCritical},
+	} {
+		d := DomainFacts{Name: "a.example", Uptime: map[time.Duration]UptimeCount{24 * time.Hour: {tc.up, tc.down}, time.Hour: {0, 5}}}
+		c := checkUptime(r, d)
+		if c.Known != tc.known || c.Breach != tc.breach {
+			t.Errorf("%d up, %d down: %+v", tc.up, tc.down, c)
+		}
+	}
+	c := checkUptime(r, DomainFacts{Name: "a.example", Uptime: map[time.Duration]UptimeCount{24 * time.Hour: {9989, 11}}})
+	if c.Summary != "a.example answered 99.89 % of its health probes over the last 1 day (11 of 10000 failed)" {
+		t.Errorf("summary %q", c.Summary)
 	}
 }
 
@@ -217,6 +263,8 @@ func TestExplain(t *testing.T) {
 			"When the active certificate of a domain expires within 14 days, a warning incident fires for each domain served by any server. It resolves by itself when the condition clears (a renewed certificate is on record)."},
 		{Rule{Kind: KindCertRenewal, Enabled: true, Severity: SeverityCritical, ServerIDs: []int{3}, Labels: []string{"edge"}},
 			"When the latest attempt to issue or renew a domain's certificate failed, a critical incident fires for each domain served by the servers web-3 or servers labelled edge. It resolves by itself when the condition clears (an attempt succeeds)."},
+		{Rule{Kind: KindUptimeBelow, Enabled: true, Warning: f(99.9), Critical: f(99), Window: 7 * 24 * time.Hour},
+			"When a domain's uptime over the last 7 days falls below 99.9 % (warning) or 99 % (critical), an incident fires for each domain served by any server. It resolves by itself when the condition clears (the uptime is back above the level)."},
 		{Rule{Kind: KindDNSMismatch, Enabled: true, Severity: SeverityWarning, Repeat: time.Hour},
 			"When the newest DNS check of a domain finds it does not resolve to the servers that serve it, a warning incident fires for each domain served by any server. It resolves by itself when the condition clears (a later check finds the domain pointing at its servers); while it fires unacknowledged, a reminder is sent every 1 hour."},
 	} {

@@ -41,10 +41,11 @@ const (
 	KindDNSMismatch  Kind = "dns_mismatch"         // a domain's newest DNS check says it does not point at its nodes
 	KindDomainDown   Kind = "domain_down"          // a domain's health check has failed on a serving node for the window
 	KindCertServed   Kind = "cert_served_mismatch" // a serving node presents another certificate than the domain's active one
+	KindUptimeBelow  Kind = "uptime_below"         // a domain's health-check uptime over the window is below a level
 )
 
 // Kinds lists the implemented kinds in the order forms offer them.
-var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift, KindCertExpiring, KindCertRenewal, KindCertServed, KindDNSMismatch, KindDomainDown}
+var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift, KindCertExpiring, KindCertRenewal, KindCertServed, KindDNSMismatch, KindDomainDown, KindUptimeBelow}
 
 // kindWords holds each kind's label and one-line description for forms.
 var kindWords = map[Kind][2]string{
@@ -56,6 +57,7 @@ var kindWords = map[Kind][2]string{
 	KindCertRenewal:  {"Certificate renewal failed", "The latest attempt to issue or renew a domain's certificate failed."},
 	KindDNSMismatch:  {"DNS not pointing at the servers", "The newest DNS check finds a domain not resolving to the servers that serve it."},
 	KindDomainDown:   {"Domain down", "A domain's health check has failed on a server that serves it for longer than the window."},
+	KindUptimeBelow:  {"Uptime below target", "A domain's uptime (the share of health probes answered, all serving servers together) over the window falls below a warning or critical level."},
 	KindCertServed:   {"Wrong certificate served", "A server that serves a domain presents another certificate than the domain's active one, as the certificate watch last found it."},
 }
 
@@ -75,7 +77,7 @@ func (k Kind) Description() string {
 
 // PerDomain reports whether the kind is judged per domain rather than per server.
 func (k Kind) PerDomain() bool {
-	return k == KindCertExpiring || k == KindCertRenewal || k == KindDNSMismatch || k == KindDomainDown || k == KindCertServed
+	return k == KindCertExpiring || k == KindCertRenewal || k == KindDNSMismatch || k == KindDomainDown || k == KindCertServed || k == KindUptimeBelow
 }
 
 // DefaultDays is the warning time of a certificate expiry rule when none is given.
@@ -185,10 +187,13 @@ type Rule struct {
 
 // Limits on rule values.
 const (
-	MaxWindow = 24 * time.Hour
-	MinRepeat = 5 * time.Second
-	MaxRepeat = 7 * 24 * time.Hour
-	maxScope  = 200
+	// MaxUptimeWindow is the longest span an uptime rule looks back over;
+	// uptime counts are kept longer (90 days).
+	MaxUptimeWindow = 30 * 24 * time.Hour
+	MaxWindow       = 24 * time.Hour
+	MinRepeat       = 5 * time.Second
+	MaxRepeat       = 7 * 24 * time.Hour
+	maxScope        = 200
 )
 
 var (
@@ -267,8 +272,26 @@ func (r Rule) Validate() error {
 		if r.Window < 10*time.Second || r.Window > MaxWindow {
 			errs["window"] = "must be between 10s and 24h"
 		}
+	case KindUptimeBelow:
+		if r.Metric != "" || r.Mount != "" || (r.Op != "" && r.Op != OpBelow) {
+			errs["metric"] = "metric, mount and comparison apply only to metric rules"
+		}
+		if r.Warning == nil && r.Critical == nil {
+			errs["critical"] = "set a warning level, a critical level, or both"
+		}
+		for name, p := range map[string]*float64{"warning": r.Warning, "critical": r.Critical} {
+			if p != nil && (math.IsNaN(*p) || *p < 0 || *p > 100) {
+				errs[name] = "is a percentage between 0 and 100"
+			}
+		}
+		if r.Warning != nil && r.Critical != nil && errs["warning"] == "" && errs["critical"] == "" && *r.Warning < *r.Critical {
+			errs["warning"] = "must be reached before the critical level: the higher percentage"
+		}
+		if r.Window < time.Hour || r.Window > MaxUptimeWindow {
+			errs["window"] = "must be between 1h and 720h (30 days)"
+		}
 	}
-	if r.Kind != KindMetric {
+	if r.Kind != KindMetric && r.Kind != KindUptimeBelow {
 		if r.Metric != "" || r.Mount != "" || r.Op != "" || r.Warning != nil || r.Critical != nil {
 			errs["metric"] = "metric, mount, comparison and levels apply only to metric rules"
 		}
@@ -285,7 +308,7 @@ func (r Rule) Validate() error {
 		if r.Window < 0 || r.Window > MaxWindow {
 			errs["window"] = "must be between 0 (the first failed probe) and 24h"
 		}
-	} else if r.Kind.PerDomain() && r.Window != 0 {
+	} else if r.Kind.PerDomain() && r.Kind != KindUptimeBelow && r.Window != 0 {
 		errs["window"] = "does not apply to certificate and DNS rules; leave it empty"
 	}
 	if r.Kind == KindCertExpiring {
@@ -463,6 +486,15 @@ func (r Rule) Explain(serverNames map[int]string) string {
 		fmt.Fprintf(&b, "When the latest attempt to issue or renew a domain's certificate failed, a %s incident fires", r.Severity)
 	case KindDNSMismatch:
 		fmt.Fprintf(&b, "When the newest DNS check of a domain finds it does not resolve to the servers that serve it, a %s incident fires", r.Severity)
+	case KindUptimeBelow:
+		var levels []string
+		if r.Warning != nil {
+			levels = append(levels, formatPercent(*r.Warning)+" (warning)")
+		}
+		if r.Critical != nil {
+			levels = append(levels, formatPercent(*r.Critical)+" (critical)")
+		}
+		fmt.Fprintf(&b, "When a domain's uptime over the last %s falls below %s, an incident fires", HumanDuration(r.Window), strings.Join(levels, " or "))
 	case KindCertServed:
 		fmt.Fprintf(&b, "When a server that serves a domain presents another certificate than the domain's active one, a %s incident fires", r.Severity)
 	case KindDomainDown:
@@ -492,6 +524,8 @@ func (r Rule) Explain(serverNames map[int]string) string {
 		b.WriteString(" (every serving server answers the health check again)")
 	case KindCertServed:
 		b.WriteString(" (the next watch finds every serving server presenting it)")
+	case KindUptimeBelow:
+		b.WriteString(" (the uptime is back above the level)")
 	}
 	if r.Repeat > 0 {
 		fmt.Fprintf(&b, "; while it fires unacknowledged, a reminder is sent every %s", HumanDuration(r.Repeat))
@@ -533,3 +567,8 @@ func (r Rule) scopeWords(names map[int]string) string {
 
 // ErrNotFound is returned for unknown rules, incidents, silences and channels.
 var ErrNotFound = errors.New("not found")
+
+// formatPercent writes a percentage level as people read it: 99.9 %.
+func formatPercent(v float64) string {
+	return strconv.FormatFloat(v, 'f', -1, 64) + " %"
+}
