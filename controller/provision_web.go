@@ -15,6 +15,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/schema"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/ent/task"
+	"github.com/gatehousehq/gatehouse/internal/version"
 )
 
 // provisionWeb serves the provisioning pages and API. Every route is
@@ -43,6 +44,7 @@ func (pw *provisionWeb) register() error {
 		page("POST", "/servers/{id}/ssh/scan", pw.scanPage),
 		page("POST", "/servers/{id}/ssh/approve", pw.approvePage),
 		page("POST", "/servers/{id}/provision", pw.startPage(taskProvision)),
+		page("POST", "/provisioning/update-agents", pw.updateAgentsPage),
 		page("POST", "/servers/{id}/uninstall", pw.startPage(taskUninstall)),
 		page("GET", "/tasks/{id}", pw.taskPage),
 
@@ -52,6 +54,7 @@ func (pw *provisionWeb) register() error {
 		api("POST", "/api/v1/servers/{id}/ssh/scan", pw.apiScan),
 		api("POST", "/api/v1/servers/{id}/ssh/approve", pw.apiApprove),
 		api("POST", "/api/v1/servers/{id}/provision", pw.apiStart(taskProvision)),
+		api("POST", "/api/v1/servers/update-agents", pw.apiUpdateAgents),
 		api("POST", "/api/v1/servers/{id}/uninstall", pw.apiStart(taskUninstall)),
 		api("GET", "/api/v1/servers/{id}/tasks", pw.apiTasks),
 		api("GET", "/api/v1/tasks/{id}", pw.apiTask),
@@ -421,6 +424,8 @@ func (pw *provisionWeb) apiTask(w http.ResponseWriter, r *http.Request) {
 type provisionRow struct {
 	Server *ent.Server
 	Task   *ent.Task // newest provisioning task, if any
+	// Outdated says its agent runs another version than the controller.
+	Outdated bool
 }
 
 func (pw *provisionWeb) listPage(w http.ResponseWriter, r *http.Request) {
@@ -433,13 +438,18 @@ func (pw *provisionWeb) listPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rows := make([]provisionRow, len(list))
+	outdated := 0
 	for i, s := range list {
-		rows[i] = provisionRow{Server: s}
+		rows[i] = provisionRow{Server: s, Outdated: agentOutdated(s)}
 		if len(s.Edges.Tasks) > 0 {
 			rows[i].Task = s.Edges.Tasks[0]
 		}
+		if rows[i].Outdated {
+			outdated++
+		}
 	}
-	pw.w.Render(w, r, http.StatusOK, "provision_list", "Provisioning", "/provisioning", map[string]any{"Rows": rows})
+	pw.w.Render(w, r, http.StatusOK, "provision_list", "Provisioning", "/provisioning",
+		map[string]any{"Rows": rows, "Outdated": outdated, "Version": version.Version})
 }
 
 // newSSHData is the add-server form: the values typed so far (never the

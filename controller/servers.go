@@ -419,6 +419,8 @@ type serverRow struct {
 	*ent.Server
 	Values web.TileValues
 	Apply  proxyweb.ApplyState
+	// Outdated says its agent runs another version than the controller.
+	Outdated bool
 }
 
 // serverListData is what the server list page shows.
@@ -467,7 +469,7 @@ func (sv *serversWeb) listPage(w http.ResponseWriter, r *http.Request) {
 	}
 	rows := make([]serverRow, len(list))
 	for i, s := range list {
-		rows[i] = serverRow{Server: s, Values: vals[s.ID], Apply: states[s.ID]}
+		rows[i] = serverRow{Server: s, Values: vals[s.ID], Apply: states[s.ID], Outdated: !s.Local && agentOutdated(s)}
 	}
 	d.Servers, d.Total = rows, total
 	sv.w.Render(w, r, http.StatusOK, "servers", "Servers", "/servers", d)
