@@ -70,6 +70,7 @@ func (a *alertsWeb) register() error {
 		page("POST", "/alerts/silences/{id}/end", web.PolicyUser, a.silenceEndPage),
 		page("GET", "/alerts/channels", web.PolicyAdmin, a.channelsPage),
 		page("POST", "/alerts/channels", web.PolicyAdmin, a.channelSavePage),
+		page("GET", "/alerts/channels/{id}", web.PolicyAdmin, a.channelEditPage),
 		page("POST", "/alerts/channels/{id}", web.PolicyAdmin, a.channelSavePage),
 		page("POST", "/alerts/channels/{id}/test", web.PolicyAdmin, a.channelTestPage),
 		page("POST", "/alerts/channels/{id}/delete", web.PolicyAdmin, a.channelDeletePage),

@@ -81,3 +81,55 @@ func TestEmailChannelFromTheForm(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// A stored channel opens in its own form, filled in except for the secret;
+// saving with the secret empty keeps it, and a refused edit shows the form
+// again as typed.
+func TestEditChannelFromItsForm(t *testing.T) {
+	e := newEditEnv(t)
+	var ch struct {
+		ID int `json:"id"`
+	}
+	if code, b := e.api("POST", "/api/v1/alerts/channels", e.admin, map[string]any{"name": "ops-mail", "kind": "email",
+		"smtp_host": "smtp.example.test", "smtp_port": 587, "smtp_security": "starttls", "smtp_username": "alerts", "secret": "the password",
+		"mail_from": "alerts@example.test", "mail_to": []string{"ops@example.test", "oncall@example.test"}}, &ch); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	admin, user := e.browser(e.adminLogin), e.browser(e.userLogin)
+	path := e.base + "/alerts/channels/" + strconv.Itoa(ch.ID)
+	if code, _, _ := send(t, user, "GET", path, nil); code != http.StatusForbidden {
+		t.Fatalf("a user opened a channel: %d", code)
+	}
+	code, _, page := send(t, admin, "GET", path, nil)
+	for _, want := range []string{`action="/alerts/channels/` + strconv.Itoa(ch.ID) + `"`, `<input type="hidden" name="kind" value="email">`,
+		`data-rule-kind disabled`, `value="smtp.example.test"`, `value="587"`, `value="alerts"`, "ops@example.test\noncall@example.test</textarea>",
+		"Leave it empty to keep the stored one."} {
+		if !strings.Contains(page, want) {
+			t.Errorf("the edit form lacks %q", want)
+		}
+	}
+	if code != http.StatusOK || strings.Contains(page, "the password") {
+		t.Fatalf("edit form: %d", code)
+	}
+	form := url.Values{"name": {"ops-mail"}, "kind": {"email"}, "enabled": {"on"}, "smtp_host": {"smtp2.example.test"}, "smtp_port": {"465"},
+		"smtp_security": {"tls"}, "smtp_username": {"alerts"}, "mail_from": {"alerts@example.test"}, "mail_to": {"ops@example.test"}}
+	bad := url.Values{}
+	for k, v := range form {
+		bad[k] = v
+	}
+	bad.Set("smtp_host", "smtp://x")
+	if code, _, body := send(t, admin, "POST", path, bad); code != http.StatusUnprocessableEntity || !strings.Contains(body, `value="smtp://x"`) ||
+		!strings.Contains(body, `<option value="tls" selected>`) {
+		t.Fatalf("refused edit: %d\n%s", code, body)
+	}
+	if code, loc, _ := send(t, admin, "POST", path, form); code != http.StatusSeeOther || loc != "/alerts/channels" {
+		t.Fatalf("save: %d %q", code, loc)
+	}
+	var list struct {
+		Channels []map[string]any `json:"channels"`
+	}
+	e.api("GET", "/api/v1/alerts/channels", e.admin, nil, &list)
+	if c := list.Channels[0]; c["smtp_host"] != "smtp2.example.test" || c["smtp_security"] != "tls" || c["has_secret"] != true || len(c["mail_to"].([]any)) != 1 {
+		t.Fatalf("after the edit: %+v", c)
+	}
+}

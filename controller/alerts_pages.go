@@ -610,8 +610,65 @@ func channelFormOf(r *http.Request) channelForm {
 		MailFrom: v("mail_from"), MailTo: v("mail_to"), Silent: r.PostFormValue("silent") == "on", Enabled: r.PostFormValue("enabled") == "on"}
 }
 
+// channelFormView is the channel form with where it posts to.
+type channelFormView struct {
+	Form          channelForm
+	Action, Title string
+	Submit        string
+	Editing       bool
+}
+
+// storedChannelForm is a stored channel as the form shows it (no secret).
+func storedChannelForm(ch *ent.NotificationChannel) channelForm {
+	f := channelForm{Name: ch.Name, Kind: string(ch.Kind), URL: ch.URL, WebhookFormat: ch.WebhookFormat,
+		SMTPHost: ch.SMTPHost, SMTPSecurity: ch.SMTPSecurity, SMTPUsername: ch.SMTPUsername, MailFrom: ch.MailFrom,
+		MailTo: strings.Join(ch.MailTo, "\n"), Silent: ch.Silent, Enabled: ch.Enabled}
+	if ch.ChatID != 0 {
+		f.ChatID = strconv.FormatInt(ch.ChatID, 10)
+	}
+	if ch.TopicID != 0 {
+		f.TopicID = strconv.Itoa(ch.TopicID)
+	}
+	if ch.SMTPPort != 0 {
+		f.SMTPPort = strconv.Itoa(ch.SMTPPort)
+	}
+	if f.SMTPSecurity == "" {
+		f.SMTPSecurity = "starttls"
+	}
+	return f
+}
+
 func (a *alertsWeb) channelsPage(w http.ResponseWriter, r *http.Request) {
 	a.renderChannels(w, r, http.StatusOK, channelForm{Kind: "telegram", SMTPSecurity: "starttls", Enabled: true})
+}
+
+// channelEditPage shows a stored channel's form.
+func (a *alertsWeb) channelEditPage(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathInt(r, "id")
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	ch, err := a.c.db.Client.NotificationChannel.Get(r.Context(), id)
+	if err != nil {
+		a.pageFail(w, r, "/alerts/channels", notFoundOr(err))
+		return
+	}
+	a.renderChannel(w, r, http.StatusOK, ch, storedChannelForm(ch))
+}
+
+func (a *alertsWeb) renderChannel(w http.ResponseWriter, r *http.Request, status int, ch *ent.NotificationChannel, form channelForm) {
+	form.Kind = string(ch.Kind) // it cannot change
+	view := channelFormView{Form: form, Action: "/alerts/channels/" + strconv.Itoa(ch.ID), Title: "Settings", Submit: "Save channel", Editing: true}
+	a.w.Render(w, r, status, "alerts_channel", "Channel "+ch.Name, "/alerts", map[string]any{"Name": ch.Name, "FormView": view})
+}
+
+// notFoundOr turns ent's not-found into the alerts package's.
+func notFoundOr(err error) error {
+	if ent.IsNotFound(err) {
+		return alerts.ErrNotFound
+	}
+	return err
 }
 
 func (a *alertsWeb) renderChannels(w http.ResponseWriter, r *http.Request, status int, form channelForm) {
@@ -621,8 +678,9 @@ func (a *alertsWeb) renderChannels(w http.ResponseWriter, r *http.Request, statu
 		return
 	}
 	deliveries, _ := a.c.channels.Deliveries(r.Context(), 50)
+	view := channelFormView{Form: form, Action: "/alerts/channels", Title: "New channel", Submit: "Add channel"}
 	a.w.Render(w, r, status, "alerts_channels", "Notification channels", "/alerts",
-		map[string]any{"Channels": list, "Deliveries": deliveries, "Form": form})
+		map[string]any{"Channels": list, "Deliveries": deliveries, "FormView": view})
 }
 
 func (a *alertsWeb) channelSavePage(w http.ResponseWriter, r *http.Request) {
@@ -684,20 +742,26 @@ func (a *alertsWeb) channelSavePage(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "/alerts/channels", http.StatusSeeOther)
 			return
 		}
-		if !errors.As(err, &fe) || in.ID != 0 {
+		if !errors.As(err, &fe) {
 			a.pageFail(w, r, "/alerts/channels", err)
 			return
 		}
 		errs = fe
-	} else if in.ID != 0 {
-		a.pageFail(w, r, "/alerts/channels", errs)
-		return
 	}
-	// A new channel that was refused: the form again, as typed, with the
-	// messages beside the fields.
+	// A refused channel: the form again, as typed, with the messages beside
+	// the fields.
 	form := channelFormOf(r)
 	form.Errors = errs
-	a.renderChannels(w, r, http.StatusUnprocessableEntity, form)
+	if in.ID == 0 {
+		a.renderChannels(w, r, http.StatusUnprocessableEntity, form)
+		return
+	}
+	ch, err := a.c.db.Client.NotificationChannel.Get(r.Context(), in.ID)
+	if err != nil {
+		a.pageFail(w, r, "/alerts/channels", notFoundOr(err))
+		return
+	}
+	a.renderChannel(w, r, http.StatusUnprocessableEntity, ch, form)
 }
 
 // splitAddresses splits a list of email addresses typed one per line or
