@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/alerts"
+	"github.com/gatehousehq/gatehouse/controller/internal/nodes"
 	"github.com/gatehousehq/gatehouse/controller/internal/provision"
 	"github.com/gatehousehq/gatehouse/ent"
 )
@@ -20,6 +21,7 @@ const MaxServerLabels = 16
 // watch) and the labels alert rules select servers by. A nil field is left
 // as it is.
 type ServerSettings struct {
+	Name    *string   `json:"name,omitempty"`
 	Address *string   `json:"address,omitempty"`
 	Labels  *[]string `json:"labels,omitempty"`
 }
@@ -46,6 +48,13 @@ func (e SettingsError) Error() string {
 func (in ServerSettings) normalize() (ServerSettings, error) {
 	errs := SettingsError{}
 	var out ServerSettings
+	if in.Name != nil {
+		n := strings.TrimSpace(*in.Name)
+		if err := nodes.ValidName(n); err != nil {
+			errs["name"] = "use 1-64 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit"
+		}
+		out.Name = &n
+	}
 	if in.Address != nil {
 		a := strings.TrimSpace(*in.Address)
 		if a != "" {
@@ -102,6 +111,10 @@ func applyServerSettings(ctx context.Context, client *ent.Client, s *ent.Server,
 	}
 	upd := client.Server.UpdateOne(s)
 	var changes []string
+	if in.Name != nil && *in.Name != s.Name {
+		upd.SetName(*in.Name)
+		changes = append(changes, fmt.Sprintf("name %s → %s", s.Name, *in.Name))
+	}
 	if in.Address != nil && *in.Address != s.Address {
 		upd.SetAddress(*in.Address)
 		changes = append(changes, fmt.Sprintf("address %s → %s", orNone(s.Address), orNone(*in.Address)))
@@ -114,6 +127,9 @@ func applyServerSettings(ctx context.Context, client *ent.Client, s *ent.Server,
 		return s, "", nil
 	}
 	saved, err := upd.Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, "", SettingsError{"name": "another server has this name; choose another"}
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("store the settings of server %s: %w", s.Name, err)
 	}

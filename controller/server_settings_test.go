@@ -87,6 +87,28 @@ func TestServerSettingsThroughTheAPI(t *testing.T) {
 		t.Errorf("audit: %q", ev)
 	}
 
+	// Renaming: validated, unique, audited.
+	if code, _ := e.api("POST", "/api/v1/servers", e.admin, map[string]any{"name": "web-9"}, nil); code != http.StatusCreated {
+		t.Fatal("create web-9")
+	}
+	var fe struct {
+		Error struct {
+			Fields map[string]string `json:"fields"`
+		} `json:"error"`
+	}
+	if code, _ := e.api("PATCH", path, e.admin, map[string]any{"name": "web-9"}, &fe); code != http.StatusUnprocessableEntity || !strings.Contains(fe.Error.Fields["name"], "another server has this name") {
+		t.Errorf("rename onto a taken name: %d %+v", code, fe)
+	}
+	if code, _ := e.api("PATCH", path, e.admin, map[string]any{"name": "Web 1;"}, &fe); code != http.StatusUnprocessableEntity || fe.Error.Fields["name"] == "" {
+		t.Errorf("rename to a bad name: %d %+v", code, fe)
+	}
+	if code, _ := e.api("PATCH", path, e.admin, map[string]any{"name": "web-1b"}, &got); code != http.StatusOK || got.Name != "web-1b" {
+		t.Errorf("rename: %d %+v", code, got)
+	}
+	if ev := e.auditEvents("server.update"); !strings.Contains(strings.Join(ev, "\n"), "name web-1 → web-1b") {
+		t.Errorf("rename not audited: %q", ev)
+	}
+
 	// Admins only.
 	if code, _ := e.api("PATCH", path, e.user, map[string]any{"address": "192.0.2.1"}, nil); code != http.StatusForbidden {
 		t.Errorf("a user's token: %d", code)
@@ -125,6 +147,16 @@ func TestServerSettingsPage(t *testing.T) {
 	}
 	if s := e.row(created.Server.ID); s.Address != "192.0.2.10" || strings.Join(s.Labels, ",") != "prod,eu-west" {
 		t.Fatalf("saved %+v", s)
+	}
+	if code, _, body := send(t, admin, "POST", e.base+"/servers/"+id+"/settings", url.Values{"name": {""}, "address": {"192.0.2.10"}}); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(body, "lowercase letters") {
+		t.Fatalf("empty name: %d", code)
+	}
+	if code, _, _ := send(t, admin, "POST", e.base+"/servers/"+id+"/settings", url.Values{"name": {"web-1-renamed"}, "address": {"192.0.2.10"}, "labels": {"prod, eu-west"}}); code != http.StatusSeeOther {
+		t.Fatalf("rename on the page: %d", code)
+	}
+	if s := e.row(created.Server.ID); s.Name != "web-1-renamed" {
+		t.Fatalf("renamed %+v", s)
 	}
 	_, _, body = send(t, admin, "GET", e.base+"/servers/"+id, nil)
 	if !strings.Contains(body, `<dd data-server-address>192.0.2.10</dd>`) || !strings.Contains(body, `<span class="badge">eu-west</span>`) {

@@ -764,15 +764,21 @@ func (sv *serversWeb) serverPage(w http.ResponseWriter, r *http.Request) {
 	sv.w.Render(w, r, http.StatusOK, "server", s.Name, "/servers", d)
 }
 
-// settingsForm is the settings form as typed.
+// settingsForm is the settings form as typed. Name is empty on the
+// add-server form, which has its own name field.
 type settingsForm struct {
+	Name    string
 	Address string
 	Labels  string
 }
 
 func (f settingsForm) settings() ServerSettings {
 	labels := ParseLabels(f.Labels)
-	return ServerSettings{Address: &f.Address, Labels: &labels}
+	s := ServerSettings{Address: &f.Address, Labels: &labels}
+	if f.Name != "" {
+		s.Name = &f.Name
+	}
+	return s
 }
 
 type settingsPageData struct {
@@ -789,7 +795,7 @@ func (sv *serversWeb) settingsPage(w http.ResponseWriter, r *http.Request) {
 		sv.w.Render(w, r, http.StatusNotFound, "error", "Not found", "/servers", map[string]string{"Heading": "No such server", "Message": "It may have been removed."})
 		return
 	}
-	d := settingsPageData{Server: s, Form: settingsForm{Address: s.Address, Labels: strings.Join(s.Labels, ", ")}}
+	d := settingsPageData{Server: s, Form: settingsForm{Name: s.Name, Address: s.Address, Labels: strings.Join(s.Labels, ", ")}}
 	sv.renderSettings(w, r, http.StatusOK, d)
 }
 
@@ -799,8 +805,13 @@ func (sv *serversWeb) saveSettingsPage(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	form := settingsForm{Address: r.PostFormValue("address"), Labels: r.PostFormValue("labels")}
-	saved, err := sv.update(r, s, form.settings())
+	form := settingsForm{Name: r.PostFormValue("name"), Address: r.PostFormValue("address"), Labels: r.PostFormValue("labels")}
+	settings := form.settings()
+	if _, sent := r.PostForm["name"]; sent && settings.Name == nil {
+		empty := ""
+		settings.Name = &empty // sent empty: refused, not taken as "keep"
+	}
+	saved, err := sv.update(r, s, settings)
 	if err != nil {
 		var fe SettingsError
 		if !errors.As(err, &fe) {

@@ -43,8 +43,8 @@ Usage:
   gatehouse token create NAME --user USER      create an API token (printed once, on the last line)
   gatehouse server add NAME [--address A] [--labels L1,L2]
                                                register a server and print its one-time install command
-  gatehouse server set NAME [--address A] [--labels L1,L2]
-                                               change the address the controller probes it at, and its labels
+  gatehouse server set NAME [--name NEW] [--address A] [--labels L1,L2]
+                                               rename it, change the address the controller probes it at, its labels
   gatehouse server token NAME                  a new install command for an existing server
   gatehouse server list
   gatehouse server remove NAME                 delete a server and revoke its agent certificate
@@ -303,6 +303,12 @@ func serverCmd(ctx context.Context, args []string, stdio IO) error {
 			settings.Address = &v
 			return nil
 		})
+		if sub == "set" {
+			fs.Func("name", "a new name for the server", func(v string) error {
+				settings.Name = &v
+				return nil
+			})
+		}
 		fs.Func("labels", "comma-separated labels alert rules select servers by (empty clears them)", func(v string) error {
 			l := controller.ParseLabels(v)
 			settings.Labels = &l
@@ -319,8 +325,8 @@ func serverCmd(ctx context.Context, args []string, stdio IO) error {
 	}
 	switch sub {
 	case "set":
-		if settings.Address == nil && settings.Labels == nil {
-			return usageErr("server set needs --address or --labels")
+		if settings.Name == nil && settings.Address == nil && settings.Labels == nil {
+			return usageErr("server set needs --name, --address or --labels")
 		}
 		s, err := a.SetServer(ctx, cliActor, name, settings)
 		if err != nil {
