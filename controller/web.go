@@ -47,6 +47,9 @@ func (c *Controller) buildWeb() error {
 		w.Close()
 		return err
 	}
+	if err := c.registerPrometheus(w); err != nil {
+		return err
+	}
 	status := &statusWeb{c: c, w: w}
 	if err := status.register(); err != nil {
 		return err

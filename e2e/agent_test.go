@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"regexp"
 	"strconv"
 	"strings"
@@ -121,6 +123,23 @@ func TestAgentReportsGlancesMetrics(t *testing.T) {
 	}
 	if s := c.server(id); !s.Connected || s.AgentVersion == "" {
 		t.Fatalf("agent facts missing: %+v", s)
+	}
+
+	// Prometheus scrapes the same sample with the API token.
+	c.api("GET", "/api/v1/me", nil, nil) // makes the token
+	req, _ := http.NewRequest("GET", "http://"+c.httpAddr+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+c.apiToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`gatehouse_server_connected{server="node-a"} 1`, `gatehouse_server_cpu_percent{server="node-a"} `,
+		`gatehouse_server_memory_total_bytes{server="node-a"} `} {
+		if resp.StatusCode != 200 || !strings.Contains(string(scrape), want) {
+			t.Fatalf("scrape: %d, lacks %q:\n%s", resp.StatusCode, want, scrape)
+		}
 	}
 
 	// The plugin view goes through the agent to Glances.
