@@ -160,13 +160,13 @@ func (c *Controller) domainStatus(ctx context.Context, ids []int) map[int]proxyw
 		if h, ok := healthy[id]; ok {
 			switch {
 			case h.Maintenance:
-				st.Health, st.HealthClass = "maintenance", "warn"
+				st.Health, st.HealthClass, st.HealthState = "maintenance", "warn", "maintenance"
 			case h.Down == 0:
-				st.Health, st.HealthClass = "up", "ok"
+				st.Health, st.HealthClass, st.HealthState = "up", "ok", "up"
 			case h.Up == 0:
-				st.Health, st.HealthClass = "down", "bad"
+				st.Health, st.HealthClass, st.HealthState = "down", "bad", "down"
 			default:
-				st.Health, st.HealthClass = fmt.Sprintf("down on %d of %d", h.Down, h.Up+h.Down), "bad"
+				st.Health, st.HealthClass, st.HealthState = fmt.Sprintf("down on %d of %d", h.Down, h.Up+h.Down), "bad", "down"
 			}
 		}
 		if r, ok := dns[id]; ok {

@@ -19,6 +19,10 @@ type resource[In, Row, View any] struct {
 	view     func(Row) View
 	plural   string // "upstreams"
 	singular string // "upstream"
+
+	// listAPI, when set, answers GET /api/v1/<plural> in place of list, for a
+	// collection whose list takes filters.
+	listAPI http.HandlerFunc
 }
 
 // routes returns the collection's API routes under /api/v1/<plural>:
@@ -28,8 +32,9 @@ func (res resource[In, Row, View]) routes(h *handler) []web.Route {
 		return web.Route{Method: method, Pattern: pattern, Policy: p, Kind: web.KindAPI, Handler: f}
 	}
 	base := "/api/v1/" + res.plural
-	return []web.Route{
-		api("GET", base, web.PolicyUser, func(w http.ResponseWriter, r *http.Request) {
+	list := res.listAPI
+	if list == nil {
+		list = func(w http.ResponseWriter, r *http.Request) {
 			rows, err := res.list(r.Context())
 			if err != nil {
 				h.apiFail(w, r, err)
@@ -40,7 +45,10 @@ func (res resource[In, Row, View]) routes(h *handler) []web.Route {
 				out[i] = res.view(row)
 			}
 			web.WriteJSON(w, http.StatusOK, map[string]any{res.plural: out})
-		}),
+		}
+	}
+	return []web.Route{
+		api("GET", base, web.PolicyUser, list),
 		api("POST", base, web.PolicyAdmin, func(w http.ResponseWriter, r *http.Request) {
 			var in In
 			if !web.DecodeJSON(w, r, &in) {

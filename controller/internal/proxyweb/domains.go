@@ -196,36 +196,68 @@ type domainRow struct {
 }
 
 func (h *handler) domainsPage(w http.ResponseWriter, r *http.Request) {
-	list, err := h.proxy.Domains(r.Context())
+	f, errs := parseDomainFilter(r.URL.RawQuery)
+	d := domainListData{Filter: f, Healths: domainHealths}
+	servers, err := h.servers(r)
 	if err != nil {
 		h.failed(w, r, "/domains", "domain list", err)
 		return
 	}
-	var servers []*ent.Server
-	for _, d := range list {
-		servers = append(servers, d.Edges.Servers...)
+	for _, s := range servers {
+		d.Servers = append(d.Servers, s.Name)
 	}
-	states, err := h.applyStates(r, servers)
+	if f.Server != "" && errs["server"] == "" && !slices.Contains(d.Servers, f.Server) {
+		d.Servers = append(d.Servers, f.Server) // keep the select showing the name asked for
+	}
+	if len(errs) > 0 {
+		d.Errors = errs
+		h.w.Render(w, r, http.StatusBadRequest, "proxy_domains", "Domains", "/domains", d)
+		return
+	}
+	all, err := h.proxy.Domains(r.Context())
 	if err != nil {
 		h.failed(w, r, "/domains", "domain list", err)
 		return
 	}
-	var status map[int]DomainStatus
-	if h.status != nil {
-		ids := make([]int, len(list))
-		for i, d := range list {
-			ids[i] = d.ID
-		}
-		status = h.status(r.Context(), ids)
+	list, status := h.filterDomains(r.Context(), all, f, true)
+	var onServers []*ent.Server
+	for _, dom := range list {
+		onServers = append(onServers, dom.Edges.Servers...)
+	}
+	states, err := h.applyStates(r, onServers)
+	if err != nil {
+		h.failed(w, r, "/domains", "domain list", err)
+		return
 	}
 	rows := make([]domainRow, len(list))
-	for i, d := range list {
-		rows[i] = domainRow{Domain: d, Status: status[d.ID]}
-		for _, s := range d.Edges.Servers {
+	for i, dom := range list {
+		rows[i] = domainRow{Domain: dom, Status: status[dom.ID]}
+		for _, s := range dom.Edges.Servers {
 			rows[i].States = append(rows[i].States, states[s.ID])
 		}
 	}
-	h.w.Render(w, r, http.StatusOK, "proxy_domains", "Domains", "/domains", map[string]any{"Domains": rows})
+	d.Domains, d.Total = rows, len(all)
+	h.w.Render(w, r, http.StatusOK, "proxy_domains", "Domains", "/domains", d)
+}
+
+// apiDomains lists the domains, narrowed by the same filters as the page.
+func (h *handler) apiDomains(w http.ResponseWriter, r *http.Request) {
+	f, errs := parseDomainFilter(r.URL.RawQuery)
+	if len(errs) > 0 {
+		web.WriteError(w, http.StatusBadRequest, "invalid", "the filter is not valid: "+errs.message(), errs)
+		return
+	}
+	all, err := h.proxy.Domains(r.Context())
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	list, _ := h.filterDomains(r.Context(), all, f, false)
+	out := make([]domainJSON, len(list))
+	for i, d := range list {
+		out[i] = toDomainJSON(d)
+	}
+	web.WriteJSON(w, http.StatusOK, map[string]any{"domains": out})
 }
 
 // domainPageData is the editor page.

@@ -141,7 +141,9 @@ type env struct {
 	logs   *syncbuf.Buffer
 }
 
-func newEnv(t *testing.T, db *store.DB) *env {
+// newEnv builds the env; opts may change the dependencies before they are
+// registered, such as giving the domain list a Status callback.
+func newEnv(t *testing.T, db *store.DB, opts ...func(*Deps)) *env {
 	t.Helper()
 	logs := &syncbuf.Buffer{}
 	log := hclog.New(&hclog.LoggerOptions{Name: "test", Level: hclog.Debug, Output: logs})
@@ -168,7 +170,11 @@ func newEnv(t *testing.T, db *store.DB) *env {
 		t.Fatal(err)
 	}
 	proxy := proxyconf.New(db, proxyconf.Config{Notifier: dep}, log)
-	if err := Register(ws, Deps{Proxy: proxy, Deploy: dep, DB: db, Log: log}); err != nil {
+	deps := Deps{Proxy: proxy, Deploy: dep, DB: db, Log: log}
+	for _, o := range opts {
+		o(&deps)
+	}
+	if err := Register(ws, deps); err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(ws.Handler())

@@ -44,6 +44,9 @@ type DomainStatus struct {
 	DNS, DNSClass       string
 	Cert, CertClass     string
 	Health, HealthClass string
+	// HealthState is the health summary the list filters by: "up", "down"
+	// (on any of the domain's servers) or "maintenance"; "" while unchecked.
+	HealthState string
 	// Uptime is the share of health probes up over the last 7 days ("" without probes).
 	Uptime string
 }
@@ -148,7 +151,7 @@ func (h *handler) routes() []web.Route {
 		remove: h.proxy.DeleteUpstream, view: toUpstreamJSON, plural: "upstreams", singular: "upstream",
 	}.routes(h)...)
 	routes = append(routes, resource[proxyconf.DomainInput, *ent.Domain, domainJSON]{
-		list: h.proxy.Domains, get: h.proxy.Domain, create: h.proxy.CreateDomain, update: h.proxy.UpdateDomain,
+		listAPI: h.apiDomains, get: h.proxy.Domain, create: h.proxy.CreateDomain, update: h.proxy.UpdateDomain,
 		remove: h.proxy.DeleteDomain, view: toDomainJSON, plural: "domains", singular: "domain",
 	}.routes(h)...)
 	routes = append(routes, resource[proxyconf.StreamInput, *ent.StreamProxy, streamJSON]{
