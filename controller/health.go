@@ -90,6 +90,8 @@ type healthJSON struct {
 	Uptime map[string]uptimeJSON `json:"uptime"`
 	// Hours are the last 48 hours, oldest first.
 	Hours []hourJSON `json:"hours"`
+	// Days are the last 30 UTC days, today last.
+	Days []statusDay `json:"days"`
 }
 
 // uptimeJSON is how probes answered over a span. Percent is null without
@@ -223,6 +225,13 @@ func (hw *healthWeb) view(ctx context.Context, domainID int) (healthJSON, error)
 	}
 	for _, h := range hours {
 		out.Hours = append(out.Hours, hourJSON{Start: h.Start, uptimeJSON: toUptimeJSON(h.Uptime), Class: hourClass(h.Uptime)})
+	}
+	days, err := hw.c.health.Days(ctx, []int{domainID}, statusDays)
+	if err != nil {
+		return out, err
+	}
+	for _, d := range days[domainID] {
+		out.Days = append(out.Days, statusDay{Date: d.Start.Format(time.DateOnly), uptimeJSON: toUptimeJSON(d.Uptime), Class: hourClass(d.Uptime)})
 	}
 	return out, nil
 }

@@ -175,6 +175,9 @@ func TestProxyThroughRealNginx(t *testing.T) {
 		Hours []struct {
 			Class string `json:"class"`
 		} `json:"hours"`
+		Days []struct {
+			Class string `json:"class"`
+		} `json:"days"`
 		Check   *struct{ Path string } `json:"check"`
 		Servers []struct {
 			Server  string `json:"server"`
@@ -207,7 +210,8 @@ func TestProxyThroughRealNginx(t *testing.T) {
 		t.Fatalf("health of app.test: %+v", hv)
 	}
 	// Uptime counts only the probes that were dialled: the one up just now.
-	if u := hv.Uptime["24h"]; u.Up != 1 || u.Down != 0 || u.Label != "100 %" || len(hv.Hours) != 48 || hv.Hours[47].Class != "up" {
+	if u := hv.Uptime["24h"]; u.Up != 1 || u.Down != 0 || u.Label != "100 %" || len(hv.Hours) != 48 || hv.Hours[47].Class != "up" ||
+		len(hv.Days) != 30 || hv.Days[29].Class != "up" {
 		t.Fatalf("uptime of app.test: %+v, last hour %+v", hv.Uptime, hv.Hours[len(hv.Hours)-1])
 	}
 	c.proxyAPI(200, "PUT", fmt.Sprintf("/api/v1/domains/%d/health", denyID), map[string]any{"path": "/"}, nil)
