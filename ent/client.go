@@ -35,6 +35,8 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/incident"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
+	"github.com/gatehousehq/gatehouse/ent/monitor"
+	"github.com/gatehousehq/gatehouse/ent/monitorhour"
 	"github.com/gatehousehq/gatehouse/ent/notification"
 	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/recoverycode"
@@ -99,6 +101,10 @@ type Client struct {
 	MetricRollup *MetricRollupClient
 	// MetricSample is the client for interacting with the MetricSample builders.
 	MetricSample *MetricSampleClient
+	// Monitor is the client for interacting with the Monitor builders.
+	Monitor *MonitorClient
+	// MonitorHour is the client for interacting with the MonitorHour builders.
+	MonitorHour *MonitorHourClient
 	// Notification is the client for interacting with the Notification builders.
 	Notification *NotificationClient
 	// NotificationChannel is the client for interacting with the NotificationChannel builders.
@@ -160,6 +166,8 @@ func (c *Client) init() {
 	c.Incident = NewIncidentClient(c.config)
 	c.MetricRollup = NewMetricRollupClient(c.config)
 	c.MetricSample = NewMetricSampleClient(c.config)
+	c.Monitor = NewMonitorClient(c.config)
+	c.MonitorHour = NewMonitorHourClient(c.config)
 	c.Notification = NewNotificationClient(c.config)
 	c.NotificationChannel = NewNotificationChannelClient(c.config)
 	c.RecoveryCode = NewRecoveryCodeClient(c.config)
@@ -287,6 +295,8 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		Incident:            NewIncidentClient(cfg),
 		MetricRollup:        NewMetricRollupClient(cfg),
 		MetricSample:        NewMetricSampleClient(cfg),
+		Monitor:             NewMonitorClient(cfg),
+		MonitorHour:         NewMonitorHourClient(cfg),
 		Notification:        NewNotificationClient(cfg),
 		NotificationChannel: NewNotificationChannelClient(cfg),
 		RecoveryCode:        NewRecoveryCodeClient(cfg),
@@ -341,6 +351,8 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		Incident:            NewIncidentClient(cfg),
 		MetricRollup:        NewMetricRollupClient(cfg),
 		MetricSample:        NewMetricSampleClient(cfg),
+		Monitor:             NewMonitorClient(cfg),
+		MonitorHour:         NewMonitorHourClient(cfg),
 		Notification:        NewNotificationClient(cfg),
 		NotificationChannel: NewNotificationChannelClient(cfg),
 		RecoveryCode:        NewRecoveryCodeClient(cfg),
@@ -389,9 +401,10 @@ func (c *Client) Use(hooks ...Hook) {
 		c.BasicAuthUser, c.CertPolicy, c.Certificate, c.ConfigRevision, c.DNSCheck,
 		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HealthCheck, c.HealthHour,
 		c.HealthProbe, c.HostKey, c.Incident, c.MetricRollup, c.MetricSample,
-		c.Notification, c.NotificationChannel, c.RecoveryCode, c.Route,
-		c.ServedCertificate, c.Server, c.Session, c.Setting, c.Silence, c.StreamProxy,
-		c.Task, c.TrustedDevice, c.Upstream, c.UpstreamTarget, c.User,
+		c.Monitor, c.MonitorHour, c.Notification, c.NotificationChannel,
+		c.RecoveryCode, c.Route, c.ServedCertificate, c.Server, c.Session, c.Setting,
+		c.Silence, c.StreamProxy, c.Task, c.TrustedDevice, c.Upstream,
+		c.UpstreamTarget, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -405,9 +418,10 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.BasicAuthUser, c.CertPolicy, c.Certificate, c.ConfigRevision, c.DNSCheck,
 		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HealthCheck, c.HealthHour,
 		c.HealthProbe, c.HostKey, c.Incident, c.MetricRollup, c.MetricSample,
-		c.Notification, c.NotificationChannel, c.RecoveryCode, c.Route,
-		c.ServedCertificate, c.Server, c.Session, c.Setting, c.Silence, c.StreamProxy,
-		c.Task, c.TrustedDevice, c.Upstream, c.UpstreamTarget, c.User,
+		c.Monitor, c.MonitorHour, c.Notification, c.NotificationChannel,
+		c.RecoveryCode, c.Route, c.ServedCertificate, c.Server, c.Session, c.Setting,
+		c.Silence, c.StreamProxy, c.Task, c.TrustedDevice, c.Upstream,
+		c.UpstreamTarget, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -456,6 +470,10 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.MetricRollup.mutate(ctx, m)
 	case *MetricSampleMutation:
 		return c.MetricSample.mutate(ctx, m)
+	case *MonitorMutation:
+		return c.Monitor.mutate(ctx, m)
+	case *MonitorHourMutation:
+		return c.MonitorHour.mutate(ctx, m)
 	case *NotificationMutation:
 		return c.Notification.mutate(ctx, m)
 	case *NotificationChannelMutation:
@@ -3567,6 +3585,304 @@ func (c *MetricSampleClient) mutate(ctx context.Context, m *MetricSampleMutation
 	}
 }
 
+// MonitorClient is a client for the Monitor schema.
+type MonitorClient struct {
+	config
+}
+
+// NewMonitorClient returns a client for the Monitor from the given config.
+func NewMonitorClient(c config) *MonitorClient {
+	return &MonitorClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `monitor.Hooks(f(g(h())))`.
+func (c *MonitorClient) Use(hooks ...Hook) {
+	c.hooks.Monitor = append(c.hooks.Monitor, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `monitor.Intercept(f(g(h())))`.
+func (c *MonitorClient) Intercept(interceptors ...Interceptor) {
+	c.inters.Monitor = append(c.inters.Monitor, interceptors...)
+}
+
+// Create returns a builder for creating a Monitor entity.
+func (c *MonitorClient) Create() *MonitorCreate {
+	mutation := newMonitorMutation(c.config, OpCreate)
+	return &MonitorCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of Monitor entities.
+func (c *MonitorClient) CreateBulk(builders ...*MonitorCreate) *MonitorCreateBulk {
+	return &MonitorCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *MonitorClient) MapCreateBulk(slice any, setFunc func(*MonitorCreate, int)) *MonitorCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &MonitorCreateBulk{err: fmt.Errorf("calling to MonitorClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*MonitorCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &MonitorCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for Monitor.
+func (c *MonitorClient) Update() *MonitorUpdate {
+	mutation := newMonitorMutation(c.config, OpUpdate)
+	return &MonitorUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *MonitorClient) UpdateOne(_m *Monitor) *MonitorUpdateOne {
+	mutation := newMonitorMutation(c.config, OpUpdateOne, withMonitor(_m))
+	return &MonitorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *MonitorClient) UpdateOneID(id int) *MonitorUpdateOne {
+	mutation := newMonitorMutation(c.config, OpUpdateOne, withMonitorID(id))
+	return &MonitorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for Monitor.
+func (c *MonitorClient) Delete() *MonitorDelete {
+	mutation := newMonitorMutation(c.config, OpDelete)
+	return &MonitorDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *MonitorClient) DeleteOne(_m *Monitor) *MonitorDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *MonitorClient) DeleteOneID(id int) *MonitorDeleteOne {
+	builder := c.Delete().Where(monitor.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &MonitorDeleteOne{builder}
+}
+
+// Query returns a query builder for Monitor.
+func (c *MonitorClient) Query() *MonitorQuery {
+	return &MonitorQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeMonitor},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a Monitor entity by its id.
+func (c *MonitorClient) Get(ctx context.Context, id int) (*Monitor, error) {
+	return c.Query().Where(monitor.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *MonitorClient) GetX(ctx context.Context, id int) *Monitor {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryHours queries the hours edge of a Monitor.
+func (c *MonitorClient) QueryHours(_m *Monitor) *MonitorHourQuery {
+	query := (&MonitorHourClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(monitor.Table, monitor.FieldID, id),
+			sqlgraph.To(monitorhour.Table, monitorhour.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, monitor.HoursTable, monitor.HoursColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *MonitorClient) Hooks() []Hook {
+	return c.hooks.Monitor
+}
+
+// Interceptors returns the client interceptors.
+func (c *MonitorClient) Interceptors() []Interceptor {
+	return c.inters.Monitor
+}
+
+func (c *MonitorClient) mutate(ctx context.Context, m *MonitorMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&MonitorCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&MonitorUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&MonitorUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&MonitorDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown Monitor mutation op: %q", m.Op())
+	}
+}
+
+// MonitorHourClient is a client for the MonitorHour schema.
+type MonitorHourClient struct {
+	config
+}
+
+// NewMonitorHourClient returns a client for the MonitorHour from the given config.
+func NewMonitorHourClient(c config) *MonitorHourClient {
+	return &MonitorHourClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `monitorhour.Hooks(f(g(h())))`.
+func (c *MonitorHourClient) Use(hooks ...Hook) {
+	c.hooks.MonitorHour = append(c.hooks.MonitorHour, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `monitorhour.Intercept(f(g(h())))`.
+func (c *MonitorHourClient) Intercept(interceptors ...Interceptor) {
+	c.inters.MonitorHour = append(c.inters.MonitorHour, interceptors...)
+}
+
+// Create returns a builder for creating a MonitorHour entity.
+func (c *MonitorHourClient) Create() *MonitorHourCreate {
+	mutation := newMonitorHourMutation(c.config, OpCreate)
+	return &MonitorHourCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of MonitorHour entities.
+func (c *MonitorHourClient) CreateBulk(builders ...*MonitorHourCreate) *MonitorHourCreateBulk {
+	return &MonitorHourCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *MonitorHourClient) MapCreateBulk(slice any, setFunc func(*MonitorHourCreate, int)) *MonitorHourCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &MonitorHourCreateBulk{err: fmt.Errorf("calling to MonitorHourClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*MonitorHourCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &MonitorHourCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for MonitorHour.
+func (c *MonitorHourClient) Update() *MonitorHourUpdate {
+	mutation := newMonitorHourMutation(c.config, OpUpdate)
+	return &MonitorHourUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *MonitorHourClient) UpdateOne(_m *MonitorHour) *MonitorHourUpdateOne {
+	mutation := newMonitorHourMutation(c.config, OpUpdateOne, withMonitorHour(_m))
+	return &MonitorHourUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *MonitorHourClient) UpdateOneID(id int) *MonitorHourUpdateOne {
+	mutation := newMonitorHourMutation(c.config, OpUpdateOne, withMonitorHourID(id))
+	return &MonitorHourUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for MonitorHour.
+func (c *MonitorHourClient) Delete() *MonitorHourDelete {
+	mutation := newMonitorHourMutation(c.config, OpDelete)
+	return &MonitorHourDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *MonitorHourClient) DeleteOne(_m *MonitorHour) *MonitorHourDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *MonitorHourClient) DeleteOneID(id int) *MonitorHourDeleteOne {
+	builder := c.Delete().Where(monitorhour.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &MonitorHourDeleteOne{builder}
+}
+
+// Query returns a query builder for MonitorHour.
+func (c *MonitorHourClient) Query() *MonitorHourQuery {
+	return &MonitorHourQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeMonitorHour},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a MonitorHour entity by its id.
+func (c *MonitorHourClient) Get(ctx context.Context, id int) (*MonitorHour, error) {
+	return c.Query().Where(monitorhour.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *MonitorHourClient) GetX(ctx context.Context, id int) *MonitorHour {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryMonitor queries the monitor edge of a MonitorHour.
+func (c *MonitorHourClient) QueryMonitor(_m *MonitorHour) *MonitorQuery {
+	query := (&MonitorClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(monitorhour.Table, monitorhour.FieldID, id),
+			sqlgraph.To(monitor.Table, monitor.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, monitorhour.MonitorTable, monitorhour.MonitorColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *MonitorHourClient) Hooks() []Hook {
+	return c.hooks.MonitorHour
+}
+
+// Interceptors returns the client interceptors.
+func (c *MonitorHourClient) Interceptors() []Interceptor {
+	return c.inters.MonitorHour
+}
+
+func (c *MonitorHourClient) mutate(ctx context.Context, m *MonitorHourMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&MonitorHourCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&MonitorHourUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&MonitorHourUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&MonitorHourDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown MonitorHour mutation op: %q", m.Op())
+	}
+}
+
 // NotificationClient is a client for the Notification schema.
 type NotificationClient struct {
 	config
@@ -6016,17 +6332,19 @@ type (
 		APIToken, AcmeAccount, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
 		CertPolicy, Certificate, ConfigRevision, DNSCheck, DNSProvider, Domain,
 		EnrollmentToken, HealthCheck, HealthHour, HealthProbe, HostKey, Incident,
-		MetricRollup, MetricSample, Notification, NotificationChannel, RecoveryCode,
-		Route, ServedCertificate, Server, Session, Setting, Silence, StreamProxy, Task,
-		TrustedDevice, Upstream, UpstreamTarget, User []ent.Hook
+		MetricRollup, MetricSample, Monitor, MonitorHour, Notification,
+		NotificationChannel, RecoveryCode, Route, ServedCertificate, Server, Session,
+		Setting, Silence, StreamProxy, Task, TrustedDevice, Upstream, UpstreamTarget,
+		User []ent.Hook
 	}
 	inters struct {
 		APIToken, AcmeAccount, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
 		CertPolicy, Certificate, ConfigRevision, DNSCheck, DNSProvider, Domain,
 		EnrollmentToken, HealthCheck, HealthHour, HealthProbe, HostKey, Incident,
-		MetricRollup, MetricSample, Notification, NotificationChannel, RecoveryCode,
-		Route, ServedCertificate, Server, Session, Setting, Silence, StreamProxy, Task,
-		TrustedDevice, Upstream, UpstreamTarget, User []ent.Interceptor
+		MetricRollup, MetricSample, Monitor, MonitorHour, Notification,
+		NotificationChannel, RecoveryCode, Route, ServedCertificate, Server, Session,
+		Setting, Silence, StreamProxy, Task, TrustedDevice, Upstream, UpstreamTarget,
+		User []ent.Interceptor
 	}
 )
 

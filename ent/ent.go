@@ -32,6 +32,8 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/incident"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
+	"github.com/gatehousehq/gatehouse/ent/monitor"
+	"github.com/gatehousehq/gatehouse/ent/monitorhour"
 	"github.com/gatehousehq/gatehouse/ent/notification"
 	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/recoverycode"
@@ -127,6 +129,8 @@ func checkColumn(t, c string) error {
 			incident.Table:            incident.ValidColumn,
 			metricrollup.Table:        metricrollup.ValidColumn,
 			metricsample.Table:        metricsample.ValidColumn,
+			monitor.Table:             monitor.ValidColumn,
+			monitorhour.Table:         monitorhour.ValidColumn,
 			notification.Table:        notification.ValidColumn,
 			notificationchannel.Table: notificationchannel.ValidColumn,
 			recoverycode.Table:        recoverycode.ValidColumn,

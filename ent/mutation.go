@@ -31,6 +31,8 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/incident"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
+	"github.com/gatehousehq/gatehouse/ent/monitor"
+	"github.com/gatehousehq/gatehouse/ent/monitorhour"
 	"github.com/gatehousehq/gatehouse/ent/notification"
 	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
@@ -79,6 +81,8 @@ const (
 	TypeIncident            = "Incident"
 	TypeMetricRollup        = "MetricRollup"
 	TypeMetricSample        = "MetricSample"
+	TypeMonitor             = "Monitor"
+	TypeMonitorHour         = "MonitorHour"
 	TypeNotification        = "Notification"
 	TypeNotificationChannel = "NotificationChannel"
 	TypeRecoveryCode        = "RecoveryCode"
@@ -20575,6 +20579,1914 @@ func (m *MetricSampleMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown MetricSample edge %s", name)
+}
+
+// MonitorMutation represents an operation that mutates the Monitor nodes in the graph.
+type MonitorMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	created_at    *time.Time
+	updated_at    *time.Time
+	name          *string
+	kind          *monitor.Kind
+	target        *string
+	timeout_ms    *int
+	addtimeout_ms *int
+	enabled       *bool
+	checked_at    *time.Time
+	ok            *bool
+	status        *int
+	addstatus     *int
+	latency_ms    *int
+	addlatency_ms *int
+	message       *string
+	failing_since *time.Time
+	clearedFields map[string]struct{}
+	hours         map[int]struct{}
+	removedhours  map[int]struct{}
+	clearedhours  bool
+	done          bool
+	oldValue      func(context.Context) (*Monitor, error)
+	predicates    []predicate.Monitor
+}
+
+var _ ent.Mutation = (*MonitorMutation)(nil)
+
+// monitorOption allows management of the mutation configuration using functional options.
+type monitorOption func(*MonitorMutation)
+
+// newMonitorMutation creates new mutation for the Monitor entity.
+func newMonitorMutation(c config, op Op, opts ...monitorOption) *MonitorMutation {
+	m := &MonitorMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeMonitor,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withMonitorID sets the ID field of the mutation.
+func withMonitorID(id int) monitorOption {
+	return func(m *MonitorMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *Monitor
+		)
+		m.oldValue = func(ctx context.Context) (*Monitor, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().Monitor.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withMonitor sets the old Monitor of the mutation.
+func withMonitor(node *Monitor) monitorOption {
+	return func(m *MonitorMutation) {
+		m.oldValue = func(context.Context) (*Monitor, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m MonitorMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m MonitorMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *MonitorMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *MonitorMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().Monitor.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetCreatedAt sets the "created_at" field.
+func (m *MonitorMutation) SetCreatedAt(t time.Time) {
+	m.created_at = &t
+}
+
+// CreatedAt returns the value of the "created_at" field in the mutation.
+func (m *MonitorMutation) CreatedAt() (r time.Time, exists bool) {
+	v := m.created_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCreatedAt returns the old "created_at" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldCreatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCreatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCreatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCreatedAt: %w", err)
+	}
+	return oldValue.CreatedAt, nil
+}
+
+// ResetCreatedAt resets all changes to the "created_at" field.
+func (m *MonitorMutation) ResetCreatedAt() {
+	m.created_at = nil
+}
+
+// SetUpdatedAt sets the "updated_at" field.
+func (m *MonitorMutation) SetUpdatedAt(t time.Time) {
+	m.updated_at = &t
+}
+
+// UpdatedAt returns the value of the "updated_at" field in the mutation.
+func (m *MonitorMutation) UpdatedAt() (r time.Time, exists bool) {
+	v := m.updated_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUpdatedAt returns the old "updated_at" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldUpdatedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUpdatedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUpdatedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUpdatedAt: %w", err)
+	}
+	return oldValue.UpdatedAt, nil
+}
+
+// ResetUpdatedAt resets all changes to the "updated_at" field.
+func (m *MonitorMutation) ResetUpdatedAt() {
+	m.updated_at = nil
+}
+
+// SetName sets the "name" field.
+func (m *MonitorMutation) SetName(s string) {
+	m.name = &s
+}
+
+// Name returns the value of the "name" field in the mutation.
+func (m *MonitorMutation) Name() (r string, exists bool) {
+	v := m.name
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldName returns the old "name" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldName(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldName is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldName requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldName: %w", err)
+	}
+	return oldValue.Name, nil
+}
+
+// ResetName resets all changes to the "name" field.
+func (m *MonitorMutation) ResetName() {
+	m.name = nil
+}
+
+// SetKind sets the "kind" field.
+func (m *MonitorMutation) SetKind(value monitor.Kind) {
+	m.kind = &value
+}
+
+// Kind returns the value of the "kind" field in the mutation.
+func (m *MonitorMutation) Kind() (r monitor.Kind, exists bool) {
+	v := m.kind
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldKind returns the old "kind" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldKind(ctx context.Context) (v monitor.Kind, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldKind is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldKind requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldKind: %w", err)
+	}
+	return oldValue.Kind, nil
+}
+
+// ResetKind resets all changes to the "kind" field.
+func (m *MonitorMutation) ResetKind() {
+	m.kind = nil
+}
+
+// SetTarget sets the "target" field.
+func (m *MonitorMutation) SetTarget(s string) {
+	m.target = &s
+}
+
+// Target returns the value of the "target" field in the mutation.
+func (m *MonitorMutation) Target() (r string, exists bool) {
+	v := m.target
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTarget returns the old "target" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldTarget(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTarget is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTarget requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTarget: %w", err)
+	}
+	return oldValue.Target, nil
+}
+
+// ResetTarget resets all changes to the "target" field.
+func (m *MonitorMutation) ResetTarget() {
+	m.target = nil
+}
+
+// SetTimeoutMs sets the "timeout_ms" field.
+func (m *MonitorMutation) SetTimeoutMs(i int) {
+	m.timeout_ms = &i
+	m.addtimeout_ms = nil
+}
+
+// TimeoutMs returns the value of the "timeout_ms" field in the mutation.
+func (m *MonitorMutation) TimeoutMs() (r int, exists bool) {
+	v := m.timeout_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldTimeoutMs returns the old "timeout_ms" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldTimeoutMs(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldTimeoutMs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldTimeoutMs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldTimeoutMs: %w", err)
+	}
+	return oldValue.TimeoutMs, nil
+}
+
+// AddTimeoutMs adds i to the "timeout_ms" field.
+func (m *MonitorMutation) AddTimeoutMs(i int) {
+	if m.addtimeout_ms != nil {
+		*m.addtimeout_ms += i
+	} else {
+		m.addtimeout_ms = &i
+	}
+}
+
+// AddedTimeoutMs returns the value that was added to the "timeout_ms" field in this mutation.
+func (m *MonitorMutation) AddedTimeoutMs() (r int, exists bool) {
+	v := m.addtimeout_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetTimeoutMs resets all changes to the "timeout_ms" field.
+func (m *MonitorMutation) ResetTimeoutMs() {
+	m.timeout_ms = nil
+	m.addtimeout_ms = nil
+}
+
+// SetEnabled sets the "enabled" field.
+func (m *MonitorMutation) SetEnabled(b bool) {
+	m.enabled = &b
+}
+
+// Enabled returns the value of the "enabled" field in the mutation.
+func (m *MonitorMutation) Enabled() (r bool, exists bool) {
+	v := m.enabled
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEnabled returns the old "enabled" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldEnabled(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEnabled is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEnabled requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEnabled: %w", err)
+	}
+	return oldValue.Enabled, nil
+}
+
+// ResetEnabled resets all changes to the "enabled" field.
+func (m *MonitorMutation) ResetEnabled() {
+	m.enabled = nil
+}
+
+// SetCheckedAt sets the "checked_at" field.
+func (m *MonitorMutation) SetCheckedAt(t time.Time) {
+	m.checked_at = &t
+}
+
+// CheckedAt returns the value of the "checked_at" field in the mutation.
+func (m *MonitorMutation) CheckedAt() (r time.Time, exists bool) {
+	v := m.checked_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCheckedAt returns the old "checked_at" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldCheckedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCheckedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCheckedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCheckedAt: %w", err)
+	}
+	return oldValue.CheckedAt, nil
+}
+
+// ClearCheckedAt clears the value of the "checked_at" field.
+func (m *MonitorMutation) ClearCheckedAt() {
+	m.checked_at = nil
+	m.clearedFields[monitor.FieldCheckedAt] = struct{}{}
+}
+
+// CheckedAtCleared returns if the "checked_at" field was cleared in this mutation.
+func (m *MonitorMutation) CheckedAtCleared() bool {
+	_, ok := m.clearedFields[monitor.FieldCheckedAt]
+	return ok
+}
+
+// ResetCheckedAt resets all changes to the "checked_at" field.
+func (m *MonitorMutation) ResetCheckedAt() {
+	m.checked_at = nil
+	delete(m.clearedFields, monitor.FieldCheckedAt)
+}
+
+// SetOk sets the "ok" field.
+func (m *MonitorMutation) SetOk(b bool) {
+	m.ok = &b
+}
+
+// Ok returns the value of the "ok" field in the mutation.
+func (m *MonitorMutation) Ok() (r bool, exists bool) {
+	v := m.ok
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldOk returns the old "ok" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldOk(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldOk is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldOk requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldOk: %w", err)
+	}
+	return oldValue.Ok, nil
+}
+
+// ResetOk resets all changes to the "ok" field.
+func (m *MonitorMutation) ResetOk() {
+	m.ok = nil
+}
+
+// SetStatus sets the "status" field.
+func (m *MonitorMutation) SetStatus(i int) {
+	m.status = &i
+	m.addstatus = nil
+}
+
+// Status returns the value of the "status" field in the mutation.
+func (m *MonitorMutation) Status() (r int, exists bool) {
+	v := m.status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatus returns the old "status" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldStatus(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatus: %w", err)
+	}
+	return oldValue.Status, nil
+}
+
+// AddStatus adds i to the "status" field.
+func (m *MonitorMutation) AddStatus(i int) {
+	if m.addstatus != nil {
+		*m.addstatus += i
+	} else {
+		m.addstatus = &i
+	}
+}
+
+// AddedStatus returns the value that was added to the "status" field in this mutation.
+func (m *MonitorMutation) AddedStatus() (r int, exists bool) {
+	v := m.addstatus
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetStatus resets all changes to the "status" field.
+func (m *MonitorMutation) ResetStatus() {
+	m.status = nil
+	m.addstatus = nil
+}
+
+// SetLatencyMs sets the "latency_ms" field.
+func (m *MonitorMutation) SetLatencyMs(i int) {
+	m.latency_ms = &i
+	m.addlatency_ms = nil
+}
+
+// LatencyMs returns the value of the "latency_ms" field in the mutation.
+func (m *MonitorMutation) LatencyMs() (r int, exists bool) {
+	v := m.latency_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLatencyMs returns the old "latency_ms" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldLatencyMs(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLatencyMs is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLatencyMs requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLatencyMs: %w", err)
+	}
+	return oldValue.LatencyMs, nil
+}
+
+// AddLatencyMs adds i to the "latency_ms" field.
+func (m *MonitorMutation) AddLatencyMs(i int) {
+	if m.addlatency_ms != nil {
+		*m.addlatency_ms += i
+	} else {
+		m.addlatency_ms = &i
+	}
+}
+
+// AddedLatencyMs returns the value that was added to the "latency_ms" field in this mutation.
+func (m *MonitorMutation) AddedLatencyMs() (r int, exists bool) {
+	v := m.addlatency_ms
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLatencyMs resets all changes to the "latency_ms" field.
+func (m *MonitorMutation) ResetLatencyMs() {
+	m.latency_ms = nil
+	m.addlatency_ms = nil
+}
+
+// SetMessage sets the "message" field.
+func (m *MonitorMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *MonitorMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *MonitorMutation) ResetMessage() {
+	m.message = nil
+}
+
+// SetFailingSince sets the "failing_since" field.
+func (m *MonitorMutation) SetFailingSince(t time.Time) {
+	m.failing_since = &t
+}
+
+// FailingSince returns the value of the "failing_since" field in the mutation.
+func (m *MonitorMutation) FailingSince() (r time.Time, exists bool) {
+	v := m.failing_since
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailingSince returns the old "failing_since" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldFailingSince(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailingSince is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailingSince requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailingSince: %w", err)
+	}
+	return oldValue.FailingSince, nil
+}
+
+// ClearFailingSince clears the value of the "failing_since" field.
+func (m *MonitorMutation) ClearFailingSince() {
+	m.failing_since = nil
+	m.clearedFields[monitor.FieldFailingSince] = struct{}{}
+}
+
+// FailingSinceCleared returns if the "failing_since" field was cleared in this mutation.
+func (m *MonitorMutation) FailingSinceCleared() bool {
+	_, ok := m.clearedFields[monitor.FieldFailingSince]
+	return ok
+}
+
+// ResetFailingSince resets all changes to the "failing_since" field.
+func (m *MonitorMutation) ResetFailingSince() {
+	m.failing_since = nil
+	delete(m.clearedFields, monitor.FieldFailingSince)
+}
+
+// AddHourIDs adds the "hours" edge to the MonitorHour entity by ids.
+func (m *MonitorMutation) AddHourIDs(ids ...int) {
+	if m.hours == nil {
+		m.hours = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.hours[ids[i]] = struct{}{}
+	}
+}
+
+// ClearHours clears the "hours" edge to the MonitorHour entity.
+func (m *MonitorMutation) ClearHours() {
+	m.clearedhours = true
+}
+
+// HoursCleared reports if the "hours" edge to the MonitorHour entity was cleared.
+func (m *MonitorMutation) HoursCleared() bool {
+	return m.clearedhours
+}
+
+// RemoveHourIDs removes the "hours" edge to the MonitorHour entity by IDs.
+func (m *MonitorMutation) RemoveHourIDs(ids ...int) {
+	if m.removedhours == nil {
+		m.removedhours = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.hours, ids[i])
+		m.removedhours[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedHours returns the removed IDs of the "hours" edge to the MonitorHour entity.
+func (m *MonitorMutation) RemovedHoursIDs() (ids []int) {
+	for id := range m.removedhours {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// HoursIDs returns the "hours" edge IDs in the mutation.
+func (m *MonitorMutation) HoursIDs() (ids []int) {
+	for id := range m.hours {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetHours resets all changes to the "hours" edge.
+func (m *MonitorMutation) ResetHours() {
+	m.hours = nil
+	m.clearedhours = false
+	m.removedhours = nil
+}
+
+// Where appends a list predicates to the MonitorMutation builder.
+func (m *MonitorMutation) Where(ps ...predicate.Monitor) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the MonitorMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *MonitorMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.Monitor, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *MonitorMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *MonitorMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (Monitor).
+func (m *MonitorMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *MonitorMutation) Fields() []string {
+	fields := make([]string, 0, 13)
+	if m.created_at != nil {
+		fields = append(fields, monitor.FieldCreatedAt)
+	}
+	if m.updated_at != nil {
+		fields = append(fields, monitor.FieldUpdatedAt)
+	}
+	if m.name != nil {
+		fields = append(fields, monitor.FieldName)
+	}
+	if m.kind != nil {
+		fields = append(fields, monitor.FieldKind)
+	}
+	if m.target != nil {
+		fields = append(fields, monitor.FieldTarget)
+	}
+	if m.timeout_ms != nil {
+		fields = append(fields, monitor.FieldTimeoutMs)
+	}
+	if m.enabled != nil {
+		fields = append(fields, monitor.FieldEnabled)
+	}
+	if m.checked_at != nil {
+		fields = append(fields, monitor.FieldCheckedAt)
+	}
+	if m.ok != nil {
+		fields = append(fields, monitor.FieldOk)
+	}
+	if m.status != nil {
+		fields = append(fields, monitor.FieldStatus)
+	}
+	if m.latency_ms != nil {
+		fields = append(fields, monitor.FieldLatencyMs)
+	}
+	if m.message != nil {
+		fields = append(fields, monitor.FieldMessage)
+	}
+	if m.failing_since != nil {
+		fields = append(fields, monitor.FieldFailingSince)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *MonitorMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case monitor.FieldCreatedAt:
+		return m.CreatedAt()
+	case monitor.FieldUpdatedAt:
+		return m.UpdatedAt()
+	case monitor.FieldName:
+		return m.Name()
+	case monitor.FieldKind:
+		return m.Kind()
+	case monitor.FieldTarget:
+		return m.Target()
+	case monitor.FieldTimeoutMs:
+		return m.TimeoutMs()
+	case monitor.FieldEnabled:
+		return m.Enabled()
+	case monitor.FieldCheckedAt:
+		return m.CheckedAt()
+	case monitor.FieldOk:
+		return m.Ok()
+	case monitor.FieldStatus:
+		return m.Status()
+	case monitor.FieldLatencyMs:
+		return m.LatencyMs()
+	case monitor.FieldMessage:
+		return m.Message()
+	case monitor.FieldFailingSince:
+		return m.FailingSince()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *MonitorMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case monitor.FieldCreatedAt:
+		return m.OldCreatedAt(ctx)
+	case monitor.FieldUpdatedAt:
+		return m.OldUpdatedAt(ctx)
+	case monitor.FieldName:
+		return m.OldName(ctx)
+	case monitor.FieldKind:
+		return m.OldKind(ctx)
+	case monitor.FieldTarget:
+		return m.OldTarget(ctx)
+	case monitor.FieldTimeoutMs:
+		return m.OldTimeoutMs(ctx)
+	case monitor.FieldEnabled:
+		return m.OldEnabled(ctx)
+	case monitor.FieldCheckedAt:
+		return m.OldCheckedAt(ctx)
+	case monitor.FieldOk:
+		return m.OldOk(ctx)
+	case monitor.FieldStatus:
+		return m.OldStatus(ctx)
+	case monitor.FieldLatencyMs:
+		return m.OldLatencyMs(ctx)
+	case monitor.FieldMessage:
+		return m.OldMessage(ctx)
+	case monitor.FieldFailingSince:
+		return m.OldFailingSince(ctx)
+	}
+	return nil, fmt.Errorf("unknown Monitor field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MonitorMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case monitor.FieldCreatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCreatedAt(v)
+		return nil
+	case monitor.FieldUpdatedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUpdatedAt(v)
+		return nil
+	case monitor.FieldName:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetName(v)
+		return nil
+	case monitor.FieldKind:
+		v, ok := value.(monitor.Kind)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetKind(v)
+		return nil
+	case monitor.FieldTarget:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTarget(v)
+		return nil
+	case monitor.FieldTimeoutMs:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetTimeoutMs(v)
+		return nil
+	case monitor.FieldEnabled:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEnabled(v)
+		return nil
+	case monitor.FieldCheckedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCheckedAt(v)
+		return nil
+	case monitor.FieldOk:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetOk(v)
+		return nil
+	case monitor.FieldStatus:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatus(v)
+		return nil
+	case monitor.FieldLatencyMs:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLatencyMs(v)
+		return nil
+	case monitor.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	case monitor.FieldFailingSince:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailingSince(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Monitor field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *MonitorMutation) AddedFields() []string {
+	var fields []string
+	if m.addtimeout_ms != nil {
+		fields = append(fields, monitor.FieldTimeoutMs)
+	}
+	if m.addstatus != nil {
+		fields = append(fields, monitor.FieldStatus)
+	}
+	if m.addlatency_ms != nil {
+		fields = append(fields, monitor.FieldLatencyMs)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *MonitorMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case monitor.FieldTimeoutMs:
+		return m.AddedTimeoutMs()
+	case monitor.FieldStatus:
+		return m.AddedStatus()
+	case monitor.FieldLatencyMs:
+		return m.AddedLatencyMs()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MonitorMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case monitor.FieldTimeoutMs:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddTimeoutMs(v)
+		return nil
+	case monitor.FieldStatus:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddStatus(v)
+		return nil
+	case monitor.FieldLatencyMs:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLatencyMs(v)
+		return nil
+	}
+	return fmt.Errorf("unknown Monitor numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *MonitorMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(monitor.FieldCheckedAt) {
+		fields = append(fields, monitor.FieldCheckedAt)
+	}
+	if m.FieldCleared(monitor.FieldFailingSince) {
+		fields = append(fields, monitor.FieldFailingSince)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *MonitorMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *MonitorMutation) ClearField(name string) error {
+	switch name {
+	case monitor.FieldCheckedAt:
+		m.ClearCheckedAt()
+		return nil
+	case monitor.FieldFailingSince:
+		m.ClearFailingSince()
+		return nil
+	}
+	return fmt.Errorf("unknown Monitor nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *MonitorMutation) ResetField(name string) error {
+	switch name {
+	case monitor.FieldCreatedAt:
+		m.ResetCreatedAt()
+		return nil
+	case monitor.FieldUpdatedAt:
+		m.ResetUpdatedAt()
+		return nil
+	case monitor.FieldName:
+		m.ResetName()
+		return nil
+	case monitor.FieldKind:
+		m.ResetKind()
+		return nil
+	case monitor.FieldTarget:
+		m.ResetTarget()
+		return nil
+	case monitor.FieldTimeoutMs:
+		m.ResetTimeoutMs()
+		return nil
+	case monitor.FieldEnabled:
+		m.ResetEnabled()
+		return nil
+	case monitor.FieldCheckedAt:
+		m.ResetCheckedAt()
+		return nil
+	case monitor.FieldOk:
+		m.ResetOk()
+		return nil
+	case monitor.FieldStatus:
+		m.ResetStatus()
+		return nil
+	case monitor.FieldLatencyMs:
+		m.ResetLatencyMs()
+		return nil
+	case monitor.FieldMessage:
+		m.ResetMessage()
+		return nil
+	case monitor.FieldFailingSince:
+		m.ResetFailingSince()
+		return nil
+	}
+	return fmt.Errorf("unknown Monitor field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *MonitorMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.hours != nil {
+		edges = append(edges, monitor.EdgeHours)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *MonitorMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case monitor.EdgeHours:
+		ids := make([]ent.Value, 0, len(m.hours))
+		for id := range m.hours {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *MonitorMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.removedhours != nil {
+		edges = append(edges, monitor.EdgeHours)
+	}
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *MonitorMutation) RemovedIDs(name string) []ent.Value {
+	switch name {
+	case monitor.EdgeHours:
+		ids := make([]ent.Value, 0, len(m.removedhours))
+		for id := range m.removedhours {
+			ids = append(ids, id)
+		}
+		return ids
+	}
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *MonitorMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedhours {
+		edges = append(edges, monitor.EdgeHours)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *MonitorMutation) EdgeCleared(name string) bool {
+	switch name {
+	case monitor.EdgeHours:
+		return m.clearedhours
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *MonitorMutation) ClearEdge(name string) error {
+	switch name {
+	}
+	return fmt.Errorf("unknown Monitor unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *MonitorMutation) ResetEdge(name string) error {
+	switch name {
+	case monitor.EdgeHours:
+		m.ResetHours()
+		return nil
+	}
+	return fmt.Errorf("unknown Monitor edge %s", name)
+}
+
+// MonitorHourMutation represents an operation that mutates the MonitorHour nodes in the graph.
+type MonitorHourMutation struct {
+	config
+	op                Op
+	typ               string
+	id                *int
+	hour              *time.Time
+	up                *int
+	addup             *int
+	down              *int
+	adddown           *int
+	latency_ms_sum    *int64
+	addlatency_ms_sum *int64
+	clearedFields     map[string]struct{}
+	monitor           *int
+	clearedmonitor    bool
+	done              bool
+	oldValue          func(context.Context) (*MonitorHour, error)
+	predicates        []predicate.MonitorHour
+}
+
+var _ ent.Mutation = (*MonitorHourMutation)(nil)
+
+// monitorhourOption allows management of the mutation configuration using functional options.
+type monitorhourOption func(*MonitorHourMutation)
+
+// newMonitorHourMutation creates new mutation for the MonitorHour entity.
+func newMonitorHourMutation(c config, op Op, opts ...monitorhourOption) *MonitorHourMutation {
+	m := &MonitorHourMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeMonitorHour,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withMonitorHourID sets the ID field of the mutation.
+func withMonitorHourID(id int) monitorhourOption {
+	return func(m *MonitorHourMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *MonitorHour
+		)
+		m.oldValue = func(ctx context.Context) (*MonitorHour, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().MonitorHour.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withMonitorHour sets the old MonitorHour of the mutation.
+func withMonitorHour(node *MonitorHour) monitorhourOption {
+	return func(m *MonitorHourMutation) {
+		m.oldValue = func(context.Context) (*MonitorHour, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m MonitorHourMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m MonitorHourMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *MonitorHourMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *MonitorHourMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().MonitorHour.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetMonitorID sets the "monitor_id" field.
+func (m *MonitorHourMutation) SetMonitorID(i int) {
+	m.monitor = &i
+}
+
+// MonitorID returns the value of the "monitor_id" field in the mutation.
+func (m *MonitorHourMutation) MonitorID() (r int, exists bool) {
+	v := m.monitor
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMonitorID returns the old "monitor_id" field's value of the MonitorHour entity.
+// If the MonitorHour object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorHourMutation) OldMonitorID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMonitorID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMonitorID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMonitorID: %w", err)
+	}
+	return oldValue.MonitorID, nil
+}
+
+// ResetMonitorID resets all changes to the "monitor_id" field.
+func (m *MonitorHourMutation) ResetMonitorID() {
+	m.monitor = nil
+}
+
+// SetHour sets the "hour" field.
+func (m *MonitorHourMutation) SetHour(t time.Time) {
+	m.hour = &t
+}
+
+// Hour returns the value of the "hour" field in the mutation.
+func (m *MonitorHourMutation) Hour() (r time.Time, exists bool) {
+	v := m.hour
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldHour returns the old "hour" field's value of the MonitorHour entity.
+// If the MonitorHour object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorHourMutation) OldHour(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldHour is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldHour requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldHour: %w", err)
+	}
+	return oldValue.Hour, nil
+}
+
+// ResetHour resets all changes to the "hour" field.
+func (m *MonitorHourMutation) ResetHour() {
+	m.hour = nil
+}
+
+// SetUp sets the "up" field.
+func (m *MonitorHourMutation) SetUp(i int) {
+	m.up = &i
+	m.addup = nil
+}
+
+// Up returns the value of the "up" field in the mutation.
+func (m *MonitorHourMutation) Up() (r int, exists bool) {
+	v := m.up
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUp returns the old "up" field's value of the MonitorHour entity.
+// If the MonitorHour object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorHourMutation) OldUp(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUp is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUp requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUp: %w", err)
+	}
+	return oldValue.Up, nil
+}
+
+// AddUp adds i to the "up" field.
+func (m *MonitorHourMutation) AddUp(i int) {
+	if m.addup != nil {
+		*m.addup += i
+	} else {
+		m.addup = &i
+	}
+}
+
+// AddedUp returns the value that was added to the "up" field in this mutation.
+func (m *MonitorHourMutation) AddedUp() (r int, exists bool) {
+	v := m.addup
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetUp resets all changes to the "up" field.
+func (m *MonitorHourMutation) ResetUp() {
+	m.up = nil
+	m.addup = nil
+}
+
+// SetDown sets the "down" field.
+func (m *MonitorHourMutation) SetDown(i int) {
+	m.down = &i
+	m.adddown = nil
+}
+
+// Down returns the value of the "down" field in the mutation.
+func (m *MonitorHourMutation) Down() (r int, exists bool) {
+	v := m.down
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDown returns the old "down" field's value of the MonitorHour entity.
+// If the MonitorHour object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorHourMutation) OldDown(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDown is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDown requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDown: %w", err)
+	}
+	return oldValue.Down, nil
+}
+
+// AddDown adds i to the "down" field.
+func (m *MonitorHourMutation) AddDown(i int) {
+	if m.adddown != nil {
+		*m.adddown += i
+	} else {
+		m.adddown = &i
+	}
+}
+
+// AddedDown returns the value that was added to the "down" field in this mutation.
+func (m *MonitorHourMutation) AddedDown() (r int, exists bool) {
+	v := m.adddown
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetDown resets all changes to the "down" field.
+func (m *MonitorHourMutation) ResetDown() {
+	m.down = nil
+	m.adddown = nil
+}
+
+// SetLatencyMsSum sets the "latency_ms_sum" field.
+func (m *MonitorHourMutation) SetLatencyMsSum(i int64) {
+	m.latency_ms_sum = &i
+	m.addlatency_ms_sum = nil
+}
+
+// LatencyMsSum returns the value of the "latency_ms_sum" field in the mutation.
+func (m *MonitorHourMutation) LatencyMsSum() (r int64, exists bool) {
+	v := m.latency_ms_sum
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLatencyMsSum returns the old "latency_ms_sum" field's value of the MonitorHour entity.
+// If the MonitorHour object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorHourMutation) OldLatencyMsSum(ctx context.Context) (v int64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLatencyMsSum is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLatencyMsSum requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLatencyMsSum: %w", err)
+	}
+	return oldValue.LatencyMsSum, nil
+}
+
+// AddLatencyMsSum adds i to the "latency_ms_sum" field.
+func (m *MonitorHourMutation) AddLatencyMsSum(i int64) {
+	if m.addlatency_ms_sum != nil {
+		*m.addlatency_ms_sum += i
+	} else {
+		m.addlatency_ms_sum = &i
+	}
+}
+
+// AddedLatencyMsSum returns the value that was added to the "latency_ms_sum" field in this mutation.
+func (m *MonitorHourMutation) AddedLatencyMsSum() (r int64, exists bool) {
+	v := m.addlatency_ms_sum
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetLatencyMsSum resets all changes to the "latency_ms_sum" field.
+func (m *MonitorHourMutation) ResetLatencyMsSum() {
+	m.latency_ms_sum = nil
+	m.addlatency_ms_sum = nil
+}
+
+// ClearMonitor clears the "monitor" edge to the Monitor entity.
+func (m *MonitorHourMutation) ClearMonitor() {
+	m.clearedmonitor = true
+	m.clearedFields[monitorhour.FieldMonitorID] = struct{}{}
+}
+
+// MonitorCleared reports if the "monitor" edge to the Monitor entity was cleared.
+func (m *MonitorHourMutation) MonitorCleared() bool {
+	return m.clearedmonitor
+}
+
+// MonitorIDs returns the "monitor" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// MonitorID instead. It exists only for internal usage by the builders.
+func (m *MonitorHourMutation) MonitorIDs() (ids []int) {
+	if id := m.monitor; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetMonitor resets all changes to the "monitor" edge.
+func (m *MonitorHourMutation) ResetMonitor() {
+	m.monitor = nil
+	m.clearedmonitor = false
+}
+
+// Where appends a list predicates to the MonitorHourMutation builder.
+func (m *MonitorHourMutation) Where(ps ...predicate.MonitorHour) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the MonitorHourMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *MonitorHourMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.MonitorHour, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *MonitorHourMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *MonitorHourMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (MonitorHour).
+func (m *MonitorHourMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *MonitorHourMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.monitor != nil {
+		fields = append(fields, monitorhour.FieldMonitorID)
+	}
+	if m.hour != nil {
+		fields = append(fields, monitorhour.FieldHour)
+	}
+	if m.up != nil {
+		fields = append(fields, monitorhour.FieldUp)
+	}
+	if m.down != nil {
+		fields = append(fields, monitorhour.FieldDown)
+	}
+	if m.latency_ms_sum != nil {
+		fields = append(fields, monitorhour.FieldLatencyMsSum)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *MonitorHourMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case monitorhour.FieldMonitorID:
+		return m.MonitorID()
+	case monitorhour.FieldHour:
+		return m.Hour()
+	case monitorhour.FieldUp:
+		return m.Up()
+	case monitorhour.FieldDown:
+		return m.Down()
+	case monitorhour.FieldLatencyMsSum:
+		return m.LatencyMsSum()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *MonitorHourMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case monitorhour.FieldMonitorID:
+		return m.OldMonitorID(ctx)
+	case monitorhour.FieldHour:
+		return m.OldHour(ctx)
+	case monitorhour.FieldUp:
+		return m.OldUp(ctx)
+	case monitorhour.FieldDown:
+		return m.OldDown(ctx)
+	case monitorhour.FieldLatencyMsSum:
+		return m.OldLatencyMsSum(ctx)
+	}
+	return nil, fmt.Errorf("unknown MonitorHour field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MonitorHourMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case monitorhour.FieldMonitorID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMonitorID(v)
+		return nil
+	case monitorhour.FieldHour:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetHour(v)
+		return nil
+	case monitorhour.FieldUp:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUp(v)
+		return nil
+	case monitorhour.FieldDown:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDown(v)
+		return nil
+	case monitorhour.FieldLatencyMsSum:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLatencyMsSum(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MonitorHour field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *MonitorHourMutation) AddedFields() []string {
+	var fields []string
+	if m.addup != nil {
+		fields = append(fields, monitorhour.FieldUp)
+	}
+	if m.adddown != nil {
+		fields = append(fields, monitorhour.FieldDown)
+	}
+	if m.addlatency_ms_sum != nil {
+		fields = append(fields, monitorhour.FieldLatencyMsSum)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *MonitorHourMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case monitorhour.FieldUp:
+		return m.AddedUp()
+	case monitorhour.FieldDown:
+		return m.AddedDown()
+	case monitorhour.FieldLatencyMsSum:
+		return m.AddedLatencyMsSum()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MonitorHourMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case monitorhour.FieldUp:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddUp(v)
+		return nil
+	case monitorhour.FieldDown:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddDown(v)
+		return nil
+	case monitorhour.FieldLatencyMsSum:
+		v, ok := value.(int64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddLatencyMsSum(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MonitorHour numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *MonitorHourMutation) ClearedFields() []string {
+	return nil
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *MonitorHourMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *MonitorHourMutation) ClearField(name string) error {
+	return fmt.Errorf("unknown MonitorHour nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *MonitorHourMutation) ResetField(name string) error {
+	switch name {
+	case monitorhour.FieldMonitorID:
+		m.ResetMonitorID()
+		return nil
+	case monitorhour.FieldHour:
+		m.ResetHour()
+		return nil
+	case monitorhour.FieldUp:
+		m.ResetUp()
+		return nil
+	case monitorhour.FieldDown:
+		m.ResetDown()
+		return nil
+	case monitorhour.FieldLatencyMsSum:
+		m.ResetLatencyMsSum()
+		return nil
+	}
+	return fmt.Errorf("unknown MonitorHour field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *MonitorHourMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.monitor != nil {
+		edges = append(edges, monitorhour.EdgeMonitor)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *MonitorHourMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case monitorhour.EdgeMonitor:
+		if id := m.monitor; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *MonitorHourMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *MonitorHourMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *MonitorHourMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedmonitor {
+		edges = append(edges, monitorhour.EdgeMonitor)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *MonitorHourMutation) EdgeCleared(name string) bool {
+	switch name {
+	case monitorhour.EdgeMonitor:
+		return m.clearedmonitor
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *MonitorHourMutation) ClearEdge(name string) error {
+	switch name {
+	case monitorhour.EdgeMonitor:
+		m.ClearMonitor()
+		return nil
+	}
+	return fmt.Errorf("unknown MonitorHour unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *MonitorHourMutation) ResetEdge(name string) error {
+	switch name {
+	case monitorhour.EdgeMonitor:
+		m.ResetMonitor()
+		return nil
+	}
+	return fmt.Errorf("unknown MonitorHour edge %s", name)
 }
 
 // NotificationMutation represents an operation that mutates the Notification nodes in the graph.

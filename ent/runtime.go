@@ -25,6 +25,8 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/incident"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
+	"github.com/gatehousehq/gatehouse/ent/monitor"
+	"github.com/gatehousehq/gatehouse/ent/monitorhour"
 	"github.com/gatehousehq/gatehouse/ent/notification"
 	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/recoverycode"
@@ -863,6 +865,86 @@ func init() {
 	metricsampleDescDiskWrite := metricsampleFields[19].Descriptor()
 	// metricsample.DefaultDiskWrite holds the default value on creation for the disk_write field.
 	metricsample.DefaultDiskWrite = metricsampleDescDiskWrite.Default.(float64)
+	monitorMixin := schema.Monitor{}.Mixin()
+	monitorMixinFields0 := monitorMixin[0].Fields()
+	_ = monitorMixinFields0
+	monitorFields := schema.Monitor{}.Fields()
+	_ = monitorFields
+	// monitorDescCreatedAt is the schema descriptor for created_at field.
+	monitorDescCreatedAt := monitorMixinFields0[0].Descriptor()
+	// monitor.DefaultCreatedAt holds the default value on creation for the created_at field.
+	monitor.DefaultCreatedAt = monitorDescCreatedAt.Default.(func() time.Time)
+	// monitorDescUpdatedAt is the schema descriptor for updated_at field.
+	monitorDescUpdatedAt := monitorMixinFields0[1].Descriptor()
+	// monitor.DefaultUpdatedAt holds the default value on creation for the updated_at field.
+	monitor.DefaultUpdatedAt = monitorDescUpdatedAt.Default.(func() time.Time)
+	// monitor.UpdateDefaultUpdatedAt holds the default value on update for the updated_at field.
+	monitor.UpdateDefaultUpdatedAt = monitorDescUpdatedAt.UpdateDefault.(func() time.Time)
+	// monitorDescName is the schema descriptor for name field.
+	monitorDescName := monitorFields[0].Descriptor()
+	// monitor.NameValidator is a validator for the "name" field. It is called by the builders before save.
+	monitor.NameValidator = func() func(string) error {
+		validators := monitorDescName.Validators
+		fns := [...]func(string) error{
+			validators[0].(func(string) error),
+			validators[1].(func(string) error),
+			validators[2].(func(string) error),
+		}
+		return func(name string) error {
+			for _, fn := range fns {
+				if err := fn(name); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}()
+	// monitorDescTarget is the schema descriptor for target field.
+	monitorDescTarget := monitorFields[2].Descriptor()
+	// monitor.TargetValidator is a validator for the "target" field. It is called by the builders before save.
+	monitor.TargetValidator = monitorDescTarget.Validators[0].(func(string) error)
+	// monitorDescTimeoutMs is the schema descriptor for timeout_ms field.
+	monitorDescTimeoutMs := monitorFields[3].Descriptor()
+	// monitor.DefaultTimeoutMs holds the default value on creation for the timeout_ms field.
+	monitor.DefaultTimeoutMs = monitorDescTimeoutMs.Default.(int)
+	// monitor.TimeoutMsValidator is a validator for the "timeout_ms" field. It is called by the builders before save.
+	monitor.TimeoutMsValidator = monitorDescTimeoutMs.Validators[0].(func(int) error)
+	// monitorDescEnabled is the schema descriptor for enabled field.
+	monitorDescEnabled := monitorFields[4].Descriptor()
+	// monitor.DefaultEnabled holds the default value on creation for the enabled field.
+	monitor.DefaultEnabled = monitorDescEnabled.Default.(bool)
+	// monitorDescOk is the schema descriptor for ok field.
+	monitorDescOk := monitorFields[6].Descriptor()
+	// monitor.DefaultOk holds the default value on creation for the ok field.
+	monitor.DefaultOk = monitorDescOk.Default.(bool)
+	// monitorDescStatus is the schema descriptor for status field.
+	monitorDescStatus := monitorFields[7].Descriptor()
+	// monitor.DefaultStatus holds the default value on creation for the status field.
+	monitor.DefaultStatus = monitorDescStatus.Default.(int)
+	// monitorDescLatencyMs is the schema descriptor for latency_ms field.
+	monitorDescLatencyMs := monitorFields[8].Descriptor()
+	// monitor.DefaultLatencyMs holds the default value on creation for the latency_ms field.
+	monitor.DefaultLatencyMs = monitorDescLatencyMs.Default.(int)
+	// monitorDescMessage is the schema descriptor for message field.
+	monitorDescMessage := monitorFields[9].Descriptor()
+	// monitor.DefaultMessage holds the default value on creation for the message field.
+	monitor.DefaultMessage = monitorDescMessage.Default.(string)
+	// monitor.MessageValidator is a validator for the "message" field. It is called by the builders before save.
+	monitor.MessageValidator = monitorDescMessage.Validators[0].(func(string) error)
+	monitorhourFields := schema.MonitorHour{}.Fields()
+	_ = monitorhourFields
+	// monitorhourDescUp is the schema descriptor for up field.
+	monitorhourDescUp := monitorhourFields[2].Descriptor()
+	// monitorhour.DefaultUp holds the default value on creation for the up field.
+	monitorhour.DefaultUp = monitorhourDescUp.Default.(int)
+	// monitorhourDescDown is the schema descriptor for down field.
+	monitorhourDescDown := monitorhourFields[3].Descriptor()
+	// monitorhour.DefaultDown holds the default value on creation for the down field.
+	monitorhour.DefaultDown = monitorhourDescDown.Default.(int)
+	// monitorhourDescLatencyMsSum is the schema descriptor for latency_ms_sum field.
+	monitorhourDescLatencyMsSum := monitorhourFields[4].Descriptor()
+	// monitorhour.DefaultLatencyMsSum holds the default value on creation for the latency_ms_sum field.
+	monitorhour.DefaultLatencyMsSum = monitorhourDescLatencyMsSum.Default.(int64)
 	notificationFields := schema.Notification{}.Fields()
 	_ = notificationFields
 	// notificationDescChannelID is the schema descriptor for channel_id field.

@@ -54,6 +54,10 @@ type Tx struct {
 	MetricRollup *MetricRollupClient
 	// MetricSample is the client for interacting with the MetricSample builders.
 	MetricSample *MetricSampleClient
+	// Monitor is the client for interacting with the Monitor builders.
+	Monitor *MonitorClient
+	// MonitorHour is the client for interacting with the MonitorHour builders.
+	MonitorHour *MonitorHourClient
 	// Notification is the client for interacting with the Notification builders.
 	Notification *NotificationClient
 	// NotificationChannel is the client for interacting with the NotificationChannel builders.
@@ -235,6 +239,8 @@ func (tx *Tx) init() {
 	tx.Incident = NewIncidentClient(tx.config)
 	tx.MetricRollup = NewMetricRollupClient(tx.config)
 	tx.MetricSample = NewMetricSampleClient(tx.config)
+	tx.Monitor = NewMonitorClient(tx.config)
+	tx.MonitorHour = NewMonitorHourClient(tx.config)
 	tx.Notification = NewNotificationClient(tx.config)
 	tx.NotificationChannel = NewNotificationChannelClient(tx.config)
 	tx.RecoveryCode = NewRecoveryCodeClient(tx.config)

@@ -249,6 +249,30 @@ func (f MetricSampleFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MetricSampleMutation", m)
 }
 
+// The MonitorFunc type is an adapter to allow the use of ordinary
+// function as Monitor mutator.
+type MonitorFunc func(context.Context, *ent.MonitorMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f MonitorFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.MonitorMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MonitorMutation", m)
+}
+
+// The MonitorHourFunc type is an adapter to allow the use of ordinary
+// function as MonitorHour mutator.
+type MonitorHourFunc func(context.Context, *ent.MonitorHourMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f MonitorHourFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.MonitorHourMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MonitorHourMutation", m)
+}
+
 // The NotificationFunc type is an adapter to allow the use of ordinary
 // function as Notification mutator.
 type NotificationFunc func(context.Context, *ent.NotificationMutation) (ent.Value, error)

@@ -632,6 +632,64 @@ var (
 			},
 		},
 	}
+	// MonitorsColumns holds the columns for the "monitors" table.
+	MonitorsColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "created_at", Type: field.TypeTime},
+		{Name: "updated_at", Type: field.TypeTime},
+		{Name: "name", Type: field.TypeString, Unique: true, Size: 64},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"http", "tcp"}},
+		{Name: "target", Type: field.TypeString, Size: 2048},
+		{Name: "timeout_ms", Type: field.TypeInt, Default: 10000},
+		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "checked_at", Type: field.TypeTime, Nullable: true},
+		{Name: "ok", Type: field.TypeBool, Default: false},
+		{Name: "status", Type: field.TypeInt, Default: 0},
+		{Name: "latency_ms", Type: field.TypeInt, Default: 0},
+		{Name: "message", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "failing_since", Type: field.TypeTime, Nullable: true},
+	}
+	// MonitorsTable holds the schema information for the "monitors" table.
+	MonitorsTable = &schema.Table{
+		Name:       "monitors",
+		Columns:    MonitorsColumns,
+		PrimaryKey: []*schema.Column{MonitorsColumns[0]},
+	}
+	// MonitorHoursColumns holds the columns for the "monitor_hours" table.
+	MonitorHoursColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "hour", Type: field.TypeTime},
+		{Name: "up", Type: field.TypeInt, Default: 0},
+		{Name: "down", Type: field.TypeInt, Default: 0},
+		{Name: "latency_ms_sum", Type: field.TypeInt64, Default: 0},
+		{Name: "monitor_id", Type: field.TypeInt},
+	}
+	// MonitorHoursTable holds the schema information for the "monitor_hours" table.
+	MonitorHoursTable = &schema.Table{
+		Name:       "monitor_hours",
+		Columns:    MonitorHoursColumns,
+		PrimaryKey: []*schema.Column{MonitorHoursColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "monitor_hours_monitors_hours",
+				Columns:    []*schema.Column{MonitorHoursColumns[5]},
+				RefColumns: []*schema.Column{MonitorsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "monitorhour_monitor_id_hour",
+				Unique:  true,
+				Columns: []*schema.Column{MonitorHoursColumns[5], MonitorHoursColumns[1]},
+			},
+			{
+				Name:    "monitorhour_hour",
+				Unique:  false,
+				Columns: []*schema.Column{MonitorHoursColumns[1]},
+			},
+		},
+	}
 	// NotificationsColumns holds the columns for the "notifications" table.
 	NotificationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1153,6 +1211,8 @@ var (
 		IncidentsTable,
 		MetricRollupsTable,
 		MetricSamplesTable,
+		MonitorsTable,
+		MonitorHoursTable,
 		NotificationsTable,
 		NotificationChannelsTable,
 		RecoveryCodesTable,
@@ -1190,6 +1250,7 @@ func init() {
 	HostKeysTable.ForeignKeys[0].RefTable = ServersTable
 	MetricRollupsTable.ForeignKeys[0].RefTable = ServersTable
 	MetricSamplesTable.ForeignKeys[0].RefTable = ServersTable
+	MonitorHoursTable.ForeignKeys[0].RefTable = MonitorsTable
 	RecoveryCodesTable.ForeignKeys[0].RefTable = UsersTable
 	RoutesTable.ForeignKeys[0].RefTable = DomainsTable
 	RoutesTable.ForeignKeys[1].RefTable = UpstreamsTable

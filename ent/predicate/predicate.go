@@ -66,6 +66,12 @@ type MetricRollup func(*sql.Selector)
 // MetricSample is the predicate function for metricsample builders.
 type MetricSample func(*sql.Selector)
 
+// Monitor is the predicate function for monitor builders.
+type Monitor func(*sql.Selector)
+
+// MonitorHour is the predicate function for monitorhour builders.
+type MonitorHour func(*sql.Selector)
+
 // Notification is the predicate function for notification builders.
 type Notification func(*sql.Selector)
 

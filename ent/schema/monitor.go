@@ -1,0 +1,80 @@
+package schema
+
+import (
+	"regexp"
+
+	"entgo.io/ent"
+	"entgo.io/ent/dialect/entsql"
+	"entgo.io/ent/schema/edge"
+	"entgo.io/ent/schema/field"
+	"entgo.io/ent/schema/index"
+)
+
+// Monitor is an endpoint the controller checks that is not a managed domain:
+// an HTTP(S) URL or a TCP host:port. The newest result lives on the row, so
+// the list of monitors reads one table.
+type Monitor struct {
+	ent.Schema
+}
+
+// Mixin of Monitor.
+func (Monitor) Mixin() []ent.Mixin { return []ent.Mixin{TimeMixin{}} }
+
+// Fields of Monitor.
+func (Monitor) Fields() []ent.Field {
+	return []ent.Field{
+		field.String("name").Unique().MinLen(1).MaxLen(64).
+			Match(regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$`)),
+		field.Enum("kind").Values("http", "tcp"),
+		// Target is a URL for http, host:port for tcp.
+		field.String("target").MaxLen(2048),
+		field.Int("timeout_ms").Default(10000).Range(1000, 60000),
+		field.Bool("enabled").Default(true),
+		// The newest result.
+		field.Time("checked_at").Optional().Nillable(),
+		field.Bool("ok").Default(false),
+		// Status is the HTTP status, 0 for tcp or when no response came.
+		field.Int("status").Default(0),
+		field.Int("latency_ms").Default(0),
+		field.String("message").Default("").MaxLen(1000),
+		// FailingSince is when the current run of failed checks began.
+		field.Time("failing_since").Optional().Nillable(),
+	}
+}
+
+// Edges of Monitor.
+func (Monitor) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.To("hours", MonitorHour.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+	}
+}
+
+// MonitorHour counts one hour of a monitor's checks, for uptime figures: how
+// many were up and down, and the summed latency of those that were up.
+type MonitorHour struct {
+	ent.Schema
+}
+
+// Fields of MonitorHour.
+func (MonitorHour) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("monitor_id"),
+		// Hour is the start of the hour, in UTC.
+		field.Time("hour"),
+		field.Int("up").Default(0),
+		field.Int("down").Default(0),
+		field.Int64("latency_ms_sum").Default(0),
+	}
+}
+
+// Edges of MonitorHour.
+func (MonitorHour) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("monitor", Monitor.Type).Ref("hours").Field("monitor_id").Unique().Required(),
+	}
+}
+
+// Indexes of MonitorHour.
+func (MonitorHour) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("monitor_id", "hour").Unique(), index.Fields("hour")}
+}
