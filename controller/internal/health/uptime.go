@@ -3,10 +3,10 @@ package health
 import (
 	"context"
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
+	"github.com/gatehousehq/gatehouse/controller/internal/uptime"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/healthhour"
 )
@@ -43,41 +43,10 @@ func (s *Service) Prune(ctx context.Context) (int, error) {
 }
 
 // Uptime is how a domain (or one of its servers) answered over a span.
-type Uptime struct {
-	Up, Down int
-	// LatencyMS is the mean latency of the answers that were up.
-	LatencyMS int
-}
-
-// Probes is the number of probes counted.
-func (u Uptime) Probes() int { return u.Up + u.Down }
-
-// Percent is the share of probes that were up, or -1 without probes.
-func (u Uptime) Percent() float64 {
-	if u.Probes() == 0 {
-		return -1
-	}
-	return float64(u.Up) * 100 / float64(u.Probes())
-}
-
-// Label formats Percent for people: "99.95 %", "100 %", or "—".
-func (u Uptime) Label() string {
-	p := u.Percent()
-	switch {
-	case p < 0:
-		return "—"
-	case p == 100:
-		return "100 %"
-	}
-	// Never round a failure up to 100.
-	return fmt.Sprintf("%.2f %%", math.Floor(p*100)/100)
-}
+type Uptime = uptime.Uptime
 
 // Spans are the periods uptime is reported for.
-var Spans = []struct {
-	Name string
-	Span time.Duration
-}{{"24h", 24 * time.Hour}, {"7d", 7 * 24 * time.Hour}, {"30d", 30 * 24 * time.Hour}}
+var Spans = uptime.Spans
 
 type tally struct {
 	DomainID int   `json:"domain_id"`
@@ -87,19 +56,10 @@ type tally struct {
 	Latency  int64 `json:"latency"`
 }
 
-func (t tally) uptime() Uptime {
-	u := Uptime{Up: t.Up, Down: t.Down}
-	if t.Up > 0 {
-		u.LatencyMS = int(t.Latency / int64(t.Up))
-	}
-	return u
-}
+func (t tally) uptime() Uptime { return uptime.Of(t.Up, t.Down, t.Latency) }
 
-// since is the first hour counted in a span ending now: the current hour
-// is partly in it, so a span of 24 hours covers the last 24 hour rows.
-func (s *Service) since(span time.Duration) time.Time {
-	return s.cfg.Now().UTC().Truncate(time.Hour).Add(-span + time.Hour)
-}
+// since is the first hour counted in a span ending now.
+func (s *Service) since(span time.Duration) time.Time { return uptime.Since(s.cfg.Now(), span) }
 
 // DomainUptime returns the uptime of the given domains over span, all their
 // servers together, in one query. Domains without counted probes are absent.
@@ -142,87 +102,47 @@ func (s *Service) ServerUptime(ctx context.Context, domainID int, span time.Dura
 }
 
 // Hour is one hour of a domain's probes, all servers together.
-type Hour struct {
-	Start time.Time
-	Uptime
+type Hour = uptime.Bucket
+
+// Day is one UTC day of a domain's probes, all servers together.
+type Day = uptime.Bucket
+
+// rows reads the hourly counts of the given domains from first on.
+func (s *Service) rows(ctx context.Context, domainIDs []int, first time.Time) ([]uptime.Row, error) {
+	hours, err := s.db.Client.HealthHour.Query().Where(healthhour.DomainIDIn(domainIDs...), healthhour.HourGTE(first)).All(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uptime.Row, len(hours))
+	for i, h := range hours {
+		out[i] = uptime.Row{Key: h.DomainID, Hour: h.Hour, Up: h.Up, Down: h.Down, LatencySum: h.LatencyMsSum}
+	}
+	return out, nil
 }
 
 // Hours returns the last n hours of a domain, oldest first, including hours
 // without probes (zero counts), so a strip of them lines up with the clock.
 func (s *Service) Hours(ctx context.Context, domainID, n int) ([]Hour, error) {
 	first := s.since(time.Duration(n) * time.Hour)
-	rows, err := s.db.Client.HealthHour.Query().Where(healthhour.DomainID(domainID), healthhour.HourGTE(first)).All(ctx)
+	rows, err := s.rows(ctx, []int{domainID}, first)
 	if err != nil {
 		return nil, fmt.Errorf("read hours: %w", err)
 	}
-	out := make([]Hour, n)
-	for i := range out {
-		out[i].Start = first.Add(time.Duration(i) * time.Hour)
-	}
-	latency := make([]int64, n)
-	for _, r := range rows {
-		i := int(r.Hour.UTC().Sub(first) / time.Hour)
-		if i < 0 || i >= n {
-			continue
-		}
-		out[i].Up += r.Up
-		out[i].Down += r.Down
-		latency[i] += r.LatencyMsSum
-	}
-	for i := range out {
-		if out[i].Up > 0 {
-			out[i].LatencyMS = int(latency[i] / int64(out[i].Up))
-		}
-	}
-	return out, nil
-}
-
-// Day is one UTC day of a domain's probes, all servers together.
-type Day struct {
-	Start time.Time
-	Uptime
+	return uptime.Hours(rows, first, n), nil
 }
 
 // Days returns the last n UTC days (today last) of each given domain,
 // including days without probes, from the hourly counts in one query.
 func (s *Service) Days(ctx context.Context, domainIDs []int, n int) (map[int][]Day, error) {
-	out := make(map[int][]Day, len(domainIDs))
 	if len(domainIDs) == 0 || n <= 0 {
-		return out, nil
+		return map[int][]Day{}, nil
 	}
-	today := s.cfg.Now().UTC().Truncate(24 * time.Hour)
-	first := today.AddDate(0, 0, -(n - 1))
-	rows, err := s.db.Client.HealthHour.Query().Where(healthhour.DomainIDIn(domainIDs...), healthhour.HourGTE(first)).All(ctx)
+	first := uptime.FirstDay(s.cfg.Now(), n)
+	rows, err := s.rows(ctx, domainIDs, first)
 	if err != nil {
 		return nil, fmt.Errorf("read days: %w", err)
 	}
-	latency := make(map[int][]int64, len(domainIDs))
-	for _, id := range domainIDs {
-		days := make([]Day, n)
-		for i := range days {
-			days[i].Start = first.AddDate(0, 0, i)
-		}
-		out[id] = days
-		latency[id] = make([]int64, n)
-	}
-	for _, r := range rows {
-		days := out[r.DomainID]
-		i := int(r.Hour.UTC().Sub(first) / (24 * time.Hour))
-		if days == nil || i < 0 || i >= n {
-			continue
-		}
-		days[i].Up += r.Up
-		days[i].Down += r.Down
-		latency[r.DomainID][i] += r.LatencyMsSum
-	}
-	for id, days := range out {
-		for i := range days {
-			if days[i].Up > 0 {
-				days[i].LatencyMS = int(latency[id][i] / int64(days[i].Up))
-			}
-		}
-	}
-	return out, nil
+	return uptime.Days(rows, domainIDs, first, n), nil
 }
 
 // SetStatusPage lists a domain on the public status page, or takes it off.
