@@ -1,0 +1,471 @@
+// Package monitors checks endpoints that are not managed domains: an HTTP(S)
+// URL answers 2xx or 3xx with a valid certificate, or a TCP host:port
+// accepts a connection. Each check's result is kept on the monitor and
+// counted in its hour for uptime figures.
+package monitors
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/audit"
+	"github.com/gatehousehq/gatehouse/controller/internal/store"
+	"github.com/gatehousehq/gatehouse/controller/internal/uptime"
+	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/monitor"
+	"github.com/gatehousehq/gatehouse/ent/monitorhour"
+)
+
+// Retention is how long hourly counts are kept.
+const Retention = 90 * 24 * time.Hour
+
+// UserAgent is sent with every HTTP check.
+const UserAgent = "Gatehouse-Monitor/1"
+
+// bodyLimit is how much of a response body is read (and discarded).
+const bodyLimit = 64 << 10
+
+// ErrNotFound means there is no such monitor.
+var ErrNotFound = errors.New("no such monitor")
+
+// Config configures a Service.
+type Config struct {
+	// Parallel is how many monitors are checked at once; default 8.
+	Parallel int
+	Now      func() time.Time
+	Audit    *audit.Recorder
+}
+
+// Service keeps monitors and checks them.
+type Service struct {
+	db  *store.DB
+	cfg Config
+	log hclog.Logger
+}
+
+// New returns a Service.
+func New(db *store.DB, cfg Config, log hclog.Logger) *Service {
+	if cfg.Parallel <= 0 {
+		cfg.Parallel = 8
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{db: db, cfg: cfg, log: log.Named("monitors")}
+}
+
+// List returns every monitor by name.
+func (s *Service) List(ctx context.Context) ([]*ent.Monitor, error) {
+	return s.db.Client.Monitor.Query().Order(ent.Asc(monitor.FieldName)).All(ctx)
+}
+
+// Get returns one monitor.
+func (s *Service) Get(ctx context.Context, id int) (*ent.Monitor, error) {
+	m, err := s.db.Client.Monitor.Get(ctx, id)
+	if ent.IsNotFound(err) {
+		return nil, ErrNotFound
+	}
+	return m, err
+}
+
+func (s *Service) record(ctx context.Context, actor audit.Actor, action, name, detail string) {
+	if s.cfg.Audit == nil {
+		return
+	}
+	if err := s.cfg.Audit.Record(ctx, audit.For(actor, action, "monitor:"+name, detail)); err != nil {
+		s.log.Error("audit", "error", err)
+	}
+}
+
+func describe(in Input) string {
+	state := "on"
+	if !in.Enabled {
+		state = "off"
+	}
+	return fmt.Sprintf("%s %s, timeout %d ms, %s", in.Kind, in.Target, in.TimeoutMS, state)
+}
+
+// nameTaken turns a unique-name violation into a field error.
+func (s *Service) nameTaken(ctx context.Context, name string, except int) error {
+	taken, err := s.db.Client.Monitor.Query().Where(monitor.Name(name), monitor.IDNEQ(except)).Exist(ctx)
+	if err != nil {
+		return err
+	}
+	if taken {
+		return FieldErrors{"name": "another monitor has this name"}
+	}
+	return nil
+}
+
+// Create adds a monitor.
+func (s *Service) Create(ctx context.Context, actor audit.Actor, in Input) (*ent.Monitor, error) {
+	in, err := Validate(in)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.nameTaken(ctx, in.Name, 0); err != nil {
+		return nil, err
+	}
+	m, err := s.db.Client.Monitor.Create().SetName(in.Name).SetKind(monitor.Kind(in.Kind)).SetTarget(in.Target).
+		SetTimeoutMs(in.TimeoutMS).SetEnabled(in.Enabled).Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, FieldErrors{"name": "another monitor has this name"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("save the monitor: %w", err)
+	}
+	s.record(ctx, actor, "monitor.create", m.Name, describe(in))
+	return m, nil
+}
+
+// Update changes a monitor's settings. A changed target or kind starts
+// afresh: the newest result and the run of failures are cleared.
+func (s *Service) Update(ctx context.Context, actor audit.Actor, id int, in Input) (*ent.Monitor, error) {
+	old, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	in, err = Validate(in)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.nameTaken(ctx, in.Name, id); err != nil {
+		return nil, err
+	}
+	upd := old.Update().SetName(in.Name).SetKind(monitor.Kind(in.Kind)).SetTarget(in.Target).
+		SetTimeoutMs(in.TimeoutMS).SetEnabled(in.Enabled)
+	if old.Target != in.Target || string(old.Kind) != in.Kind {
+		upd.ClearCheckedAt().ClearFailingSince().SetOk(false).SetStatus(0).SetLatencyMs(0).SetMessage("")
+	}
+	m, err := upd.Save(ctx)
+	if ent.IsConstraintError(err) {
+		return nil, FieldErrors{"name": "another monitor has this name"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("save the monitor: %w", err)
+	}
+	detail := describe(in)
+	if old.Name != in.Name {
+		detail = "renamed from " + old.Name + "; " + detail
+	}
+	s.record(ctx, actor, "monitor.update", m.Name, detail)
+	return m, nil
+}
+
+// Delete removes a monitor and its hourly counts.
+func (s *Service) Delete(ctx context.Context, actor audit.Actor, id int) error {
+	m, err := s.Get(ctx, id)
+	if err != nil {
+		return err
+	}
+	err = s.db.Client.Monitor.DeleteOneID(id).Exec(ctx)
+	if ent.IsNotFound(err) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("delete the monitor: %w", err)
+	}
+	s.record(ctx, actor, "monitor.delete", m.Name, describe(Input{Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, Enabled: m.Enabled}))
+	return nil
+}
+
+// Result is the outcome of one check.
+type Result struct {
+	At        time.Time
+	OK        bool
+	Status    int
+	LatencyMS int
+	Message   string
+}
+
+// Check checks one monitor now, whether or not it is enabled, and records
+// the result.
+func (s *Service) Check(ctx context.Context, id int) (*ent.Monitor, error) {
+	m, err := s.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.check(ctx, m)
+}
+
+func (s *Service) check(ctx context.Context, m *ent.Monitor) (*ent.Monitor, error) {
+	r := s.Probe(ctx, string(m.Kind), m.Target, time.Duration(m.TimeoutMs)*time.Millisecond)
+	upd := s.db.Client.Monitor.UpdateOneID(m.ID).SetCheckedAt(r.At).SetOk(r.OK).SetStatus(r.Status).
+		SetLatencyMs(r.LatencyMS).SetMessage(clip(r.Message, 1000))
+	if r.OK {
+		upd.ClearFailingSince()
+	} else {
+		// A failure continues the run of failures the previous check was in.
+		since := r.At
+		if !m.Ok && m.FailingSince != nil {
+			since = *m.FailingSince
+		}
+		upd.SetFailingSince(since)
+	}
+	row, err := upd.Save(ctx)
+	if ent.IsNotFound(err) {
+		return nil, ErrNotFound // removed while it was checked
+	}
+	if err != nil {
+		return nil, fmt.Errorf("record the check: %w", err)
+	}
+	if err := s.count(ctx, m.ID, r); err != nil {
+		return nil, err
+	}
+	return row, nil
+}
+
+// count adds one check to its hour.
+func (s *Service) count(ctx context.Context, id int, r Result) error {
+	var up, down int
+	var latency int64
+	if r.OK {
+		up, latency = 1, int64(r.LatencyMS)
+	} else {
+		down = 1
+	}
+	err := s.db.Client.MonitorHour.Create().SetMonitorID(id).SetHour(r.At.UTC().Truncate(time.Hour)).
+		SetUp(up).SetDown(down).SetLatencyMsSum(latency).
+		OnConflictColumns(monitorhour.FieldMonitorID, monitorhour.FieldHour).
+		Update(func(u *ent.MonitorHourUpsert) {
+			u.AddUp(up)
+			u.AddDown(down)
+			u.AddLatencyMsSum(latency)
+		}).Exec(ctx)
+	if err != nil {
+		return fmt.Errorf("count a check: %w", err)
+	}
+	return nil
+}
+
+// Probe checks a target once without recording anything. The target is
+// dialled as given: monitors are set by admins, and loopback is allowed.
+func (s *Service) Probe(ctx context.Context, kind, target string, timeout time.Duration) Result {
+	r := Result{At: s.cfg.Now().UTC()}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	start := time.Now()
+	var err error
+	switch kind {
+	case KindHTTP:
+		r.Status, err = probeHTTP(ctx, target)
+	case KindTCP:
+		err = probeTCP(ctx, target)
+	default:
+		err = fmt.Errorf("unknown kind %q", kind)
+	}
+	r.LatencyMS = int(time.Since(start).Milliseconds())
+	if err != nil {
+		r.Message = explain(err, timeout)
+		return r
+	}
+	r.OK = true
+	return r
+}
+
+// errStatus is an HTTP answer that counts as down.
+type errStatus int
+
+func (e errStatus) Error() string {
+	return fmt.Sprintf("answered %d %s", int(e), http.StatusText(int(e)))
+}
+
+func probeHTTP(ctx context.Context, target string) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("User-Agent", UserAgent)
+	client := &http.Client{
+		Transport: &http.Transport{
+			// The certificate is verified against the system roots: a
+			// monitor says when it is wrong.
+			TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+			DisableKeepAlives:      true,
+			MaxResponseHeaderBytes: 64 << 10,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, bodyLimit))
+	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
+		return resp.StatusCode, errStatus(resp.StatusCode)
+	}
+	return resp.StatusCode, nil
+}
+
+func probeTCP(ctx context.Context, target string) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", target)
+	if err != nil {
+		return err
+	}
+	return conn.Close()
+}
+
+// explain says why a check failed.
+func explain(err error, timeout time.Duration) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		err = ue.Err // the URL is the monitor's target, shown beside
+	}
+	var (
+		ne  net.Error
+		cve *tls.CertificateVerificationError
+		st  errStatus
+	)
+	switch {
+	case errors.As(err, &st):
+		return st.Error()
+	case errors.As(err, &cve):
+		return "the TLS certificate is not valid: " + cve.Err.Error()
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return fmt.Sprintf("no answer within %s", timeout)
+	}
+	return err.Error()
+}
+
+// clip makes text for storing and showing: valid UTF-8, control characters
+// as spaces, at most n bytes.
+func clip(s string, n int) string {
+	var b strings.Builder
+	for _, r := range strings.ToValidUTF8(s, "\uFFFD") {
+		if unicode.IsControl(r) {
+			r = ' '
+		}
+		if b.Len()+len(string(r)) > n {
+			break
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// ProbeAll checks every enabled monitor, a few at a time, for the
+// scheduled job, and prunes old hourly counts. It fails when a monitor is
+// down, naming it.
+func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error {
+	if _, err := s.Prune(ctx); err != nil {
+		return fmt.Errorf("prune hourly counts: %w", err)
+	}
+	ms, err := s.db.Client.Monitor.Query().Where(monitor.Enabled(true)).All(ctx)
+	if err != nil {
+		return fmt.Errorf("list monitors: %w", err)
+	}
+	var (
+		mu       sync.Mutex
+		problems []string
+		wg       sync.WaitGroup
+		slots    = make(chan struct{}, s.cfg.Parallel)
+	)
+	for _, m := range ms {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			row, err := s.check(ctx, m)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case errors.Is(err, ErrNotFound):
+			case err != nil:
+				problems = append(problems, m.Name+": "+err.Error())
+			case !row.Ok:
+				problems = append(problems, fmt.Sprintf("%s (%s): %s", m.Name, m.Target, row.Message))
+			}
+		}()
+	}
+	wg.Wait()
+	slices.Sort(problems)
+	// The job is quiet: a run is kept only when something is down.
+	if len(problems) > 0 {
+		logf("checked %d monitors", len(ms))
+		return fmt.Errorf("%d monitor(s) down: %s", len(problems), strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// Prune deletes hourly counts older than Retention.
+func (s *Service) Prune(ctx context.Context) (int, error) {
+	return s.db.Client.MonitorHour.Delete().Where(monitorhour.HourLT(s.cfg.Now().UTC().Add(-Retention))).Exec(ctx)
+}
+
+// rows reads the hourly counts of the given monitors from first on.
+func (s *Service) rows(ctx context.Context, ids []int, first time.Time) ([]uptime.Row, error) {
+	hours, err := s.db.Client.MonitorHour.Query().Where(monitorhour.MonitorIDIn(ids...), monitorhour.HourGTE(first)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read hourly counts: %w", err)
+	}
+	out := make([]uptime.Row, len(hours))
+	for i, h := range hours {
+		out[i] = uptime.Row{Key: h.MonitorID, Hour: h.Hour, Up: h.Up, Down: h.Down, LatencySum: h.LatencyMsSum}
+	}
+	return out, nil
+}
+
+// Uptime returns the uptime of the given monitors over each of
+// uptime.Spans, by span name. Monitors without counted checks are absent.
+func (s *Service) Uptime(ctx context.Context, ids []int) (map[string]map[int]uptime.Uptime, error) {
+	out := make(map[string]map[int]uptime.Uptime, len(uptime.Spans))
+	if len(ids) == 0 {
+		for _, sp := range uptime.Spans {
+			out[sp.Name] = map[int]uptime.Uptime{}
+		}
+		return out, nil
+	}
+	longest := uptime.Spans[len(uptime.Spans)-1].Span
+	rows, err := s.rows(ctx, ids, uptime.Since(s.cfg.Now(), longest))
+	if err != nil {
+		return nil, err
+	}
+	for _, sp := range uptime.Spans {
+		first := uptime.Since(s.cfg.Now(), sp.Span)
+		in := make([]uptime.Row, 0, len(rows))
+		for _, r := range rows {
+			if !r.Hour.Before(first) {
+				in = append(in, r)
+			}
+		}
+		out[sp.Name] = uptime.ByKey(in)
+	}
+	return out, nil
+}
+
+// Hours returns the last n hours of a monitor, oldest first, including
+// hours without checks.
+func (s *Service) Hours(ctx context.Context, id, n int) ([]uptime.Bucket, error) {
+	first := uptime.Since(s.cfg.Now(), time.Duration(n)*time.Hour)
+	rows, err := s.rows(ctx, []int{id}, first)
+	if err != nil {
+		return nil, err
+	}
+	return uptime.Hours(rows, first, n), nil
+}
+
+// Days returns the last n UTC days (today last) of a monitor, including
+// days without checks.
+func (s *Service) Days(ctx context.Context, id, n int) ([]uptime.Bucket, error) {
+	first := uptime.FirstDay(s.cfg.Now(), n)
+	rows, err := s.rows(ctx, []int{id}, first)
+	if err != nil {
+		return nil, err
+	}
+	return uptime.Days(rows, []int{id}, first, n)[id], nil
+}

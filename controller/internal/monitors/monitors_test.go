@@ -1,0 +1,305 @@
+package monitors
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/audit"
+	"github.com/gatehousehq/gatehouse/controller/internal/store"
+	"github.com/gatehousehq/gatehouse/controller/internal/store/storetest"
+	"github.com/gatehousehq/gatehouse/ent/auditevent"
+	"github.com/gatehousehq/gatehouse/internal/testutil/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Run(m)) }
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	ok := Input{Name: "billing api", Kind: KindHTTP, Target: "https://api.example.com:8443/healthz?full=1", Enabled: true}
+	for _, tc := range []struct {
+		name  string
+		edit  func(*Input)
+		field string // "" when accepted
+	}{
+		{"accepted", func(*Input) {}, ""},
+		{"ipv4 url", func(in *Input) { in.Target = "http://127.0.0.1:8080/" }, ""},
+		{"ipv6 url", func(in *Input) { in.Target = "http://[::1]/x" }, ""},
+		{"tcp", func(in *Input) { in.Kind, in.Target = KindTCP, "db.example.com:5432" }, ""},
+		{"tcp ipv6", func(in *Input) { in.Kind, in.Target = KindTCP, "[2001:db8::1]:5432" }, ""},
+		{"name empty", func(in *Input) { in.Name = " " }, "name"},
+		{"name too long", func(in *Input) { in.Name = strings.Repeat("a", 65) }, "name"},
+		{"name markup", func(in *Input) { in.Name = "<script>" }, "name"},
+		{"name quote", func(in *Input) { in.Name = `a"b` }, "name"},
+		{"name leading dash", func(in *Input) { in.Name = "-a" }, "name"},
+		{"name newline", func(in *Input) { in.Name = "a\nb" }, "name"},
+		{"name unicode", func(in *Input) { in.Name = "caf\u00e9" }, "name"},
+		{"kind", func(in *Input) { in.Kind = "icmp" }, "kind"},
+		{"timeout low", func(in *Input) { in.TimeoutMS = 999 }, "timeout_ms"},
+		{"timeout high", func(in *Input) { in.TimeoutMS = 60001 }, "timeout_ms"},
+		{"target empty", func(in *Input) { in.Target = "" }, "target"},
+		{"space", func(in *Input) { in.Target = "https://a.example/a b" }, "target"},
+		{"crlf", func(in *Input) { in.Target = "https://a.example/\r\nX-Evil: 1" }, "target"},
+		{"nul", func(in *Input) { in.Target = "https://a.example/\x00" }, "target"},
+		{"quote", func(in *Input) { in.Target = `https://a.example/"` }, "target"},
+		{"single quote", func(in *Input) { in.Target = "https://a.example/'" }, "target"},
+		{"dollar", func(in *Input) { in.Target = "https://a.example/$(id)" }, "target"},
+		{"backslash", func(in *Input) { in.Target = `https://a.example\@evil/` }, "target"},
+		{"ftp", func(in *Input) { in.Target = "ftp://a.example/" }, "target"},
+		{"file", func(in *Input) { in.Target = "file:///etc/passwd" }, "target"},
+		{"javascript", func(in *Input) { in.Target = "javascript:alert(1)" }, "target"},
+		{"relative", func(in *Input) { in.Target = "/healthz" }, "target"},
+		{"no host", func(in *Input) { in.Target = "http:///x" }, "target"},
+		{"user info", func(in *Input) { in.Target = "https://u:p@a.example/" }, "target"},
+		{"fragment", func(in *Input) { in.Target = "https://a.example/#x" }, "target"},
+		{"port zero", func(in *Input) { in.Target = "https://a.example:0/" }, "target"},
+		{"port high", func(in *Input) { in.Target = "https://a.example:65536/" }, "target"},
+		{"port empty", func(in *Input) { in.Target = "https://a.example:/" }, "target"},
+		{"zone", func(in *Input) { in.Target = "http://[fe80::1%25eth0]/" }, "target"},
+		{"bad host", func(in *Input) { in.Target = "https://a_b.example/" }, "target"},
+		{"host dash", func(in *Input) { in.Target = "https://-a.example/" }, "target"},
+		{"non ascii", func(in *Input) { in.Target = "https://a.example/\u00e4" }, "target"},
+		{"oversized", func(in *Input) { in.Target = "https://a.example/" + strings.Repeat("a", MaxTarget) }, "target"},
+		{"tcp no port", func(in *Input) { in.Kind, in.Target = KindTCP, "db.example.com" }, "target"},
+		{"tcp url", func(in *Input) { in.Kind, in.Target = KindTCP, "http://db.example.com:5432" }, "target"},
+		{"tcp port word", func(in *Input) { in.Kind, in.Target = KindTCP, "db.example.com:pg" }, "target"},
+		{"tcp zone", func(in *Input) { in.Kind, in.Target = KindTCP, "[fe80::1%eth0]:22" }, "target"},
+		{"tcp newline", func(in *Input) { in.Kind, in.Target = KindTCP, "db\n:22" }, "target"},
+	} {
+		in := ok
+		tc.edit(&in)
+		_, err := Validate(in)
+		fe, _ := err.(FieldErrors)
+		switch {
+		case tc.field == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.name, err)
+		case tc.field != "" && fe[tc.field] == "":
+			t.Errorf("%s: %q accepted for %s (%v)", tc.name, in.Target, tc.field, err)
+		case tc.field != "" && len(fe) != 1:
+			t.Errorf("%s: other fields refused too: %v", tc.name, fe)
+		}
+	}
+	if in, _ := Validate(ok); in.TimeoutMS != DefaultTimeoutMS {
+		t.Errorf("default timeout %d", in.TimeoutMS)
+	}
+}
+
+// closedPort returns a loopback address nothing listens on.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
+}
+
+func TestProbe(t *testing.T) {
+	t.Parallel()
+	var agent atomic.Value
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		agent.Store(r.UserAgent())
+		switch r.URL.Path {
+		case "/ok":
+			w.Write([]byte(strings.Repeat("x", 200<<10))) // more than is read
+		case "/fail":
+			http.Error(w, "broken", http.StatusInternalServerError)
+		case "/moved":
+			http.Redirect(w, r, "/fail", http.StatusFound)
+		case "/slow":
+			<-r.Context().Done()
+		}
+	})
+	plain := httptest.NewServer(handler)
+	t.Cleanup(plain.Close)
+	tlsSrv := httptest.NewTLSServer(handler)
+	t.Cleanup(tlsSrv.Close)
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { listener.Close() })
+	go func() {
+		for {
+			c, err := listener.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	s := New(nil, Config{}, hclog.NewNullLogger())
+	for _, tc := range []struct {
+		name, kind, target string
+		timeout            time.Duration
+		ok                 bool
+		status             int
+		message            string
+	}{
+		{"200", KindHTTP, plain.URL + "/ok", 5 * time.Second, true, 200, ""},
+		{"500", KindHTTP, plain.URL + "/fail", 5 * time.Second, false, 500, "answered 500 Internal Server Error"},
+		{"302 not followed", KindHTTP, plain.URL + "/moved", 5 * time.Second, true, 302, ""},
+		{"self-signed", KindHTTP, tlsSrv.URL + "/ok", 5 * time.Second, false, 0, "certificate"},
+		{"slow", KindHTTP, plain.URL + "/slow", 100 * time.Millisecond, false, 0, "no answer within 100ms"},
+		{"http refused", KindHTTP, "http://" + closedPort(t) + "/", 5 * time.Second, false, 0, "refused"},
+		{"tcp open", KindTCP, listener.Addr().String(), 5 * time.Second, true, 0, ""},
+		{"tcp closed", KindTCP, closedPort(t), 5 * time.Second, false, 0, "refused"},
+	} {
+		r := s.Probe(context.Background(), tc.kind, tc.target, tc.timeout)
+		if r.OK != tc.ok || r.Status != tc.status || !strings.Contains(r.Message, tc.message) || (tc.ok && r.Message != "") {
+			t.Errorf("%s: %+v", tc.name, r)
+		}
+		if r.LatencyMS < 0 {
+			t.Errorf("%s: latency %d", tc.name, r.LatencyMS)
+		}
+	}
+	if got, _ := agent.Load().(string); got != UserAgent {
+		t.Errorf("user agent %q", got)
+	}
+}
+
+// Results are kept on the monitor with the run of failures, every check is
+// counted in its hour, uptime sums the right hours and old hours are pruned.
+func TestChecks(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var status atomic.Int32
+		status.Store(200)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(int(status.Load()))
+		}))
+		t.Cleanup(srv.Close)
+		clock := time.Date(2030, 1, 10, 12, 30, 0, 0, time.UTC)
+		s := New(db, Config{Now: func() time.Time { return clock }, Audit: audit.New(db.Client, hclog.NewNullLogger())}, hclog.NewNullLogger())
+		admin := audit.System("test")
+
+		web, err := s.Create(ctx, admin, Input{Name: "web", Kind: KindHTTP, Target: srv.URL + "/", Enabled: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		dbm, err := s.Create(ctx, admin, Input{Name: "db", Kind: KindTCP, Target: closedPort(t), TimeoutMS: 2000, Enabled: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		off, err := s.Create(ctx, admin, Input{Name: "off", Kind: KindTCP, Target: closedPort(t)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Create(ctx, admin, Input{Name: "web", Kind: KindTCP, Target: "a.example:1", Enabled: true}); err == nil || err.(FieldErrors)["name"] == "" {
+			t.Errorf("a second monitor named web: %v", err)
+		}
+		if _, err := s.Update(ctx, admin, web.ID, Input{Name: "db", Kind: KindHTTP, Target: srv.URL + "/"}); err == nil || err.(FieldErrors)["name"] == "" {
+			t.Errorf("renamed onto another monitor: %v", err)
+		}
+
+		// Round 1 at 12:30: web up, db down.
+		err = s.ProbeAll(ctx, func(string, ...any) {})
+		if err == nil || !strings.Contains(err.Error(), "db (") || strings.Contains(err.Error(), "web") || strings.Contains(err.Error(), "off") {
+			t.Fatalf("round 1: %v", err)
+		}
+		first := clock
+		// Round 2 at 12:40: web fails too; db's run of failures goes on.
+		clock = clock.Add(10 * time.Minute)
+		status.Store(503)
+		if err := s.ProbeAll(ctx, func(string, ...any) {}); err == nil || !strings.Contains(err.Error(), "web (") {
+			t.Fatalf("round 2: %v", err)
+		}
+		got, _ := s.Get(ctx, dbm.ID)
+		if got.Ok || got.FailingSince == nil || !got.FailingSince.Equal(first) || got.CheckedAt == nil || !got.CheckedAt.Equal(clock) {
+			t.Errorf("db after two failures: %+v", got)
+		}
+		got, _ = s.Get(ctx, web.ID)
+		if got.Ok || got.Status != 503 || got.FailingSince == nil || !got.FailingSince.Equal(clock) || got.Message != "answered 503 Service Unavailable" {
+			t.Errorf("web after its first failure: %+v", got)
+		}
+		// Hour 13: web back up, checked by hand; its failure run ends.
+		clock = clock.Add(time.Hour)
+		status.Store(200)
+		if got, err = s.Check(ctx, web.ID); err != nil || !got.Ok || got.FailingSince != nil || got.Message != "" {
+			t.Errorf("web after a success: %+v %v", got, err)
+		}
+		if got, _ = s.Get(ctx, off.ID); got.CheckedAt != nil {
+			t.Error("a disabled monitor was checked")
+		}
+		// Two days earlier: one failure of web, outside 24 hours, inside 7 days.
+		now := clock
+		clock = clock.Add(-48 * time.Hour)
+		status.Store(500)
+		if _, err := s.Check(ctx, web.ID); err != nil {
+			t.Fatal(err)
+		}
+		clock = now
+
+		if n := db.Client.MonitorHour.Query().CountX(ctx); n != 4 {
+			t.Errorf("%d hour rows, want 4 (web: 3 hours, db: 1)", n)
+		}
+		up, err := s.Uptime(ctx, []int{web.ID, dbm.ID, off.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if u := up["24h"][web.ID]; u.Up != 2 || u.Down != 1 || u.Label() != "66.66 %" {
+			t.Errorf("web over 24h: %+v %s", u, u.Label())
+		}
+		if u := up["7d"][web.ID]; u.Up != 2 || u.Down != 2 {
+			t.Errorf("web over 7d: %+v", u)
+		}
+		if u := up["30d"][dbm.ID]; u.Up != 0 || u.Down != 2 || u.Label() != "0.00 %" {
+			t.Errorf("db over 30d: %+v", u)
+		}
+		if _, ok := up["24h"][off.ID]; ok {
+			t.Error("a monitor never checked has uptime")
+		}
+		hours, err := s.Hours(ctx, web.ID, 48)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hours) != 48 || !hours[47].Start.Equal(time.Date(2030, 1, 10, 13, 0, 0, 0, time.UTC)) ||
+			hours[46].Up != 1 || hours[46].Down != 1 || hours[47].Up != 1 || hours[0].Probes() != 0 {
+			t.Errorf("hours: %+v %+v %+v", hours[0], hours[46], hours[47])
+		}
+		days, err := s.Days(ctx, web.ID, 30)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(days) != 30 || days[29].Up != 2 || days[29].Down != 1 || days[27].Down != 1 || days[28].Probes() != 0 {
+			t.Errorf("days: %+v", days[27:])
+		}
+
+		// A run past the retention prunes the old hours and counts new ones.
+		clock = clock.Add(Retention - 24*time.Hour)
+		_ = s.ProbeAll(ctx, func(string, ...any) {})
+		if n := db.Client.MonitorHour.Query().CountX(ctx); n != 5 {
+			t.Errorf("%d hour rows after the prune, want 5 (4, less web's earliest, plus 2 new)", n)
+		}
+		// Deleting a monitor deletes its counts, and every change is audited.
+		if err := s.Delete(ctx, admin, dbm.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, admin, dbm.ID); err != ErrNotFound {
+			t.Errorf("second delete: %v", err)
+		}
+		if n := db.Client.MonitorHour.Query().CountX(ctx); n != 3 {
+			t.Errorf("%d hour rows after the delete, want 3", n)
+		}
+		for action, want := range map[string]int{"monitor.create": 3, "monitor.update": 0, "monitor.delete": 1} {
+			if n := db.Client.AuditEvent.Query().Where(auditevent.Action(action)).CountX(ctx); n != want {
+				t.Errorf("%d %s entries, want %d", n, action, want)
+			}
+		}
+		// Changing the target starts afresh.
+		got, err = s.Update(ctx, admin, web.ID, Input{Name: "web2", Kind: KindTCP, Target: "127.0.0.1:1", Enabled: true})
+		if err != nil || got.CheckedAt != nil || got.Name != "web2" || got.Kind != KindTCP {
+			t.Errorf("update: %+v %v", got, err)
+		}
+	})
+}
