@@ -41,6 +41,9 @@ func (c *Controller) buildHealth() error {
 				Data: map[string]any{"domain_id": domainID, "up": up, "down": down}})
 		},
 	}, c.log)
+	if err := c.addMonitorsJob(); err != nil {
+		return err
+	}
 	return c.sched.Add(scheduler.Job{
 		Name: "domains.health", Title: "Probe domains with a health check through every serving node", Quiet: true,
 		Every: c.cfg.HealthInterval,

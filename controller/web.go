@@ -57,6 +57,9 @@ func (c *Controller) buildWeb() error {
 	if err := (&healthWeb{c: c, w: w, status: status}).register(); err != nil {
 		return err
 	}
+	if err := c.registerMonitors(w); err != nil {
+		return err
+	}
 	if err := (&certsWeb{c: c, w: w}).register(); err != nil {
 		w.Close()
 		return err

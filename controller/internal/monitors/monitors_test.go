@@ -73,6 +73,8 @@ func TestValidate(t *testing.T) {
 		{"tcp port word", func(in *Input) { in.Kind, in.Target = KindTCP, "db.example.com:pg" }, "target"},
 		{"tcp zone", func(in *Input) { in.Kind, in.Target = KindTCP, "[fe80::1%eth0]:22" }, "target"},
 		{"tcp newline", func(in *Input) { in.Kind, in.Target = KindTCP, "db\n:22" }, "target"},
+		{"trailing crlf", func(in *Input) { in.Kind, in.Target = KindTCP, "db:22\r\n" }, "target"},
+		{"name trailing newline", func(in *Input) { in.Name = "db\n" }, "name"},
 	} {
 		in := ok
 		tc.edit(&in)

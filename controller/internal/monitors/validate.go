@@ -47,12 +47,13 @@ func (e FieldErrors) Error() string {
 
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$`)
 
-// Validate trims in and checks every field, returning the cleaned settings
+// Validate trims spaces around in's fields (nothing else: a trailing CR or
+// LF is refused, not hidden) and checks every field, returning the cleaned settings
 // or the messages of the refused fields.
 func Validate(in Input) (Input, error) {
-	in.Name = strings.TrimSpace(in.Name)
-	in.Kind = strings.TrimSpace(in.Kind)
-	in.Target = strings.TrimSpace(in.Target)
+	in.Name = strings.Trim(in.Name, " ")
+	in.Kind = strings.Trim(in.Kind, " ")
+	in.Target = strings.Trim(in.Target, " ")
 	errs := FieldErrors{}
 	switch {
 	case in.Name == "":

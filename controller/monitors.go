@@ -1,0 +1,434 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/monitors"
+	"github.com/gatehousehq/gatehouse/controller/internal/scheduler"
+	"github.com/gatehousehq/gatehouse/controller/internal/uptime"
+	"github.com/gatehousehq/gatehouse/controller/internal/web"
+	"github.com/gatehousehq/gatehouse/ent"
+)
+
+// newMonitors returns the monitors service; it keeps no state of its own,
+// so the job and the pages may each hold one.
+func (c *Controller) newMonitors() *monitors.Service {
+	return monitors.New(c.db, monitors.Config{Audit: c.audit}, c.log)
+}
+
+// addMonitorsJob schedules the checks of every enabled monitor.
+func (c *Controller) addMonitorsJob() error {
+	svc := c.newMonitors()
+	return c.sched.Add(scheduler.Job{
+		Name: "monitors.probe", Title: "Check every enabled monitor over HTTP or TCP", Quiet: true,
+		Every: c.cfg.HealthInterval,
+		Run: func(ctx context.Context, l *scheduler.Log) error {
+			return svc.ProbeAll(ctx, l.Printf)
+		},
+	})
+}
+
+// monitorsWeb serves monitors: pages and API.
+type monitorsWeb struct {
+	c   *Controller
+	w   *web.Server
+	svc *monitors.Service
+}
+
+func (c *Controller) registerMonitors(w *web.Server) error {
+	return (&monitorsWeb{c: c, w: w, svc: c.newMonitors()}).register()
+}
+
+func (mw *monitorsWeb) register() error {
+	page := func(method, pattern string, p web.Policy, h http.HandlerFunc) web.Route {
+		return web.Route{Method: method, Pattern: pattern, Policy: p, Kind: web.KindPage, Handler: h}
+	}
+	api := func(method, pattern string, p web.Policy, h http.HandlerFunc) web.Route {
+		return web.Route{Method: method, Pattern: pattern, Policy: p, Kind: web.KindAPI, Handler: h}
+	}
+	list := page("GET", "/monitors", web.PolicyUser, mw.listPage)
+	// Between Domains (22) and Upstreams (24).
+	list.Nav, list.NavOrder = "Monitors", 23
+	for _, r := range []web.Route{
+		list,
+		page("POST", "/monitors", web.PolicyAdmin, mw.createPage),
+		page("GET", "/monitors/{id}", web.PolicyUser, mw.detailPage),
+		page("POST", "/monitors/{id}", web.PolicyAdmin, mw.updatePage),
+		page("POST", "/monitors/{id}/check", web.PolicyAdmin, mw.checkPage),
+		page("POST", "/monitors/{id}/delete", web.PolicyAdmin, mw.deletePage),
+		api("GET", "/api/v1/monitors", web.PolicyUser, mw.apiList),
+		api("POST", "/api/v1/monitors", web.PolicyAdmin, mw.apiCreate),
+		api("GET", "/api/v1/monitors/{id}", web.PolicyUser, mw.apiGet),
+		api("PUT", "/api/v1/monitors/{id}", web.PolicyAdmin, mw.apiUpdate),
+		api("DELETE", "/api/v1/monitors/{id}", web.PolicyAdmin, mw.apiDelete),
+		api("POST", "/api/v1/monitors/{id}/check", web.PolicyAdmin, mw.apiCheck),
+	} {
+		if err := mw.w.Register(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// monitorJSON is a monitor, its newest result and uptime as the API shows
+// them.
+type monitorJSON struct {
+	ID        int    `json:"id"`
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	Target    string `json:"target"`
+	TimeoutMS int    `json:"timeout_ms"`
+	Enabled   bool   `json:"enabled"`
+	// State is up, down, unchecked (no result yet) or off (disabled).
+	State     string     `json:"state"`
+	CheckedAt *time.Time `json:"checked_at"`
+	OK        bool       `json:"ok"`
+	// Status is the HTTP status of the newest check, 0 for tcp or without an answer.
+	Status    int    `json:"status"`
+	LatencyMS int    `json:"latency_ms"`
+	Message   string `json:"message,omitempty"`
+	// DownSince is when the current run of failed checks began.
+	DownSince *time.Time `json:"down_since,omitempty"`
+	// Uptime is over the last 24h, 7d and 30d.
+	Uptime map[string]uptimeJSON `json:"uptime"`
+	// Hours are the last 48 hours, oldest first (one monitor only).
+	Hours []hourJSON `json:"hours,omitempty"`
+	// Days are the last 30 UTC days, today last (one monitor only).
+	Days []statusDay `json:"days,omitempty"`
+}
+
+func toMonitorJSON(m *ent.Monitor, up map[string]map[int]uptime.Uptime) monitorJSON {
+	out := monitorJSON{ID: m.ID, Name: m.Name, Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, Enabled: m.Enabled,
+		CheckedAt: m.CheckedAt, OK: m.Ok, Status: m.Status, LatencyMS: m.LatencyMs, Message: m.Message, DownSince: m.FailingSince,
+		Uptime: map[string]uptimeJSON{}}
+	switch {
+	case !m.Enabled:
+		out.State = "off"
+	case m.CheckedAt == nil:
+		out.State = "unchecked"
+	case m.Ok:
+		out.State = "up"
+	default:
+		out.State = "down"
+	}
+	for _, sp := range uptime.Spans {
+		out.Uptime[sp.Name] = toUptimeJSON(up[sp.Name][m.ID])
+	}
+	return out
+}
+
+func (mw *monitorsWeb) list(ctx context.Context) ([]monitorJSON, error) {
+	ms, err := mw.svc.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]int, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	up, err := mw.svc.Uptime(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]monitorJSON, len(ms))
+	for i, m := range ms {
+		out[i] = toMonitorJSON(m, up)
+	}
+	return out, nil
+}
+
+// view reads one monitor with its hours and days.
+func (mw *monitorsWeb) view(ctx context.Context, id int) (monitorJSON, error) {
+	m, err := mw.svc.Get(ctx, id)
+	if err != nil {
+		return monitorJSON{}, err
+	}
+	up, err := mw.svc.Uptime(ctx, []int{id})
+	if err != nil {
+		return monitorJSON{}, err
+	}
+	out := toMonitorJSON(m, up)
+	hours, err := mw.svc.Hours(ctx, id, hoursShown)
+	if err != nil {
+		return out, err
+	}
+	for _, h := range hours {
+		out.Hours = append(out.Hours, hourJSON{Start: h.Start, uptimeJSON: toUptimeJSON(h.Uptime), Class: hourClass(h.Uptime)})
+	}
+	days, err := mw.svc.Days(ctx, id, statusDays)
+	if err != nil {
+		return out, err
+	}
+	for _, d := range days {
+		out.Days = append(out.Days, statusDay{Date: d.Start.Format(time.DateOnly), uptimeJSON: toUptimeJSON(d.Uptime), Class: hourClass(d.Uptime)})
+	}
+	return out, nil
+}
+
+func monitorID(r *http.Request) int {
+	id, err := strconv.Atoi(r.PathValue("id"))
+	if err != nil || id <= 0 {
+		return 0
+	}
+	return id
+}
+
+func (mw *monitorsWeb) apiFail(w http.ResponseWriter, err error) {
+	var fe monitors.FieldErrors
+	switch {
+	case errors.Is(err, monitors.ErrNotFound):
+		web.WriteError(w, http.StatusNotFound, "not_found", "no such monitor", nil)
+	case errors.As(err, &fe):
+		web.WriteError(w, http.StatusUnprocessableEntity, "validation_failed", "some fields are invalid", fe)
+	default:
+		mw.c.log.Error("monitors api", "error", err)
+		web.WriteError(w, http.StatusInternalServerError, "internal", "the request could not be completed", nil)
+	}
+}
+
+func (mw *monitorsWeb) apiList(w http.ResponseWriter, r *http.Request) {
+	out, err := mw.list(r.Context())
+	if err != nil {
+		mw.apiFail(w, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, map[string]any{"monitors": out})
+}
+
+func (mw *monitorsWeb) apiGet(w http.ResponseWriter, r *http.Request) {
+	mw.apiAnswer(w, r, http.StatusOK, monitorID(r))
+}
+
+func (mw *monitorsWeb) apiAnswer(w http.ResponseWriter, r *http.Request, status, id int) {
+	if id == 0 {
+		mw.apiFail(w, monitors.ErrNotFound)
+		return
+	}
+	v, err := mw.view(r.Context(), id)
+	if err != nil {
+		mw.apiFail(w, err)
+		return
+	}
+	web.WriteJSON(w, status, v)
+}
+
+// monitorRequest is a monitor's settings in the API; enabled defaults to true.
+type monitorRequest struct {
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	Target    string `json:"target"`
+	TimeoutMS int    `json:"timeout_ms"`
+	Enabled   *bool  `json:"enabled"`
+}
+
+func (req monitorRequest) input() monitors.Input {
+	return monitors.Input{Name: req.Name, Kind: req.Kind, Target: req.Target, TimeoutMS: req.TimeoutMS, Enabled: req.Enabled == nil || *req.Enabled}
+}
+
+func (mw *monitorsWeb) apiCreate(w http.ResponseWriter, r *http.Request) {
+	var req monitorRequest
+	if !web.DecodeJSON(w, r, &req) {
+		return
+	}
+	m, err := mw.svc.Create(r.Context(), mw.w.Actor(r), req.input())
+	if err != nil {
+		mw.apiFail(w, err)
+		return
+	}
+	mw.apiAnswer(w, r, http.StatusCreated, m.ID)
+}
+
+func (mw *monitorsWeb) apiUpdate(w http.ResponseWriter, r *http.Request) {
+	var req monitorRequest
+	if !web.DecodeJSON(w, r, &req) {
+		return
+	}
+	if _, err := mw.svc.Update(r.Context(), mw.w.Actor(r), monitorID(r), req.input()); err != nil {
+		mw.apiFail(w, err)
+		return
+	}
+	mw.apiGet(w, r)
+}
+
+func (mw *monitorsWeb) apiDelete(w http.ResponseWriter, r *http.Request) {
+	if err := mw.svc.Delete(r.Context(), mw.w.Actor(r), monitorID(r)); err != nil {
+		mw.apiFail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (mw *monitorsWeb) apiCheck(w http.ResponseWriter, r *http.Request) {
+	if _, err := mw.svc.Check(r.Context(), monitorID(r)); err != nil {
+		mw.apiFail(w, err)
+		return
+	}
+	mw.apiGet(w, r)
+}
+
+// monitorForm is what the form holds, as typed.
+type monitorForm struct {
+	Name, Kind, Target, TimeoutMS string
+	Enabled                       bool
+}
+
+func monitorFormOf(m monitorJSON) monitorForm {
+	return monitorForm{Name: m.Name, Kind: m.Kind, Target: m.Target, TimeoutMS: strconv.Itoa(m.TimeoutMS), Enabled: m.Enabled}
+}
+
+// readForm reads the posted form; a timeout that is not a number is
+// refused at its field.
+func readMonitorForm(r *http.Request) (monitorForm, monitors.Input, monitors.FieldErrors) {
+	f := monitorForm{Name: r.PostFormValue("name"), Kind: r.PostFormValue("kind"), Target: r.PostFormValue("target"),
+		TimeoutMS: r.PostFormValue("timeout_ms"), Enabled: r.PostFormValue("enabled") != ""}
+	in := monitors.Input{Name: f.Name, Kind: f.Kind, Target: f.Target, Enabled: f.Enabled}
+	if f.TimeoutMS != "" {
+		n, err := strconv.Atoi(f.TimeoutMS)
+		if err != nil {
+			return f, in, monitors.FieldErrors{"timeout_ms": "must be a whole number of milliseconds"}
+		}
+		in.TimeoutMS = n
+	}
+	return f, in, nil
+}
+
+// monitorsPageData is the list of monitors, or one monitor when Monitor is
+// set (one template holds both, so they share the form).
+type monitorsPageData struct {
+	Monitors []monitorJSON
+	Monitor  *monitorJSON
+	Form     monitorForm
+	Errors   monitors.FieldErrors
+	Error    string
+}
+
+func (mw *monitorsWeb) listPage(w http.ResponseWriter, r *http.Request) {
+	mw.renderList(w, r, http.StatusOK, monitorForm{Kind: monitors.KindHTTP, TimeoutMS: strconv.Itoa(monitors.DefaultTimeoutMS), Enabled: true}, nil, "")
+}
+
+func (mw *monitorsWeb) renderList(w http.ResponseWriter, r *http.Request, status int, f monitorForm, errs monitors.FieldErrors, msg string) {
+	list, err := mw.list(r.Context())
+	if err != nil {
+		mw.c.log.Error("monitors page", "error", err)
+		http.Error(w, "the monitors could not be read", http.StatusInternalServerError)
+		return
+	}
+	mw.w.Render(w, r, status, "monitors", "Monitors", "/monitors", monitorsPageData{Monitors: list, Form: f, Errors: errs, Error: msg})
+}
+
+func (mw *monitorsWeb) createPage(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		mw.renderList(w, r, http.StatusBadRequest, monitorForm{}, nil, "The form could not be read.")
+		return
+	}
+	f, in, errs := readMonitorForm(r)
+	if errs != nil {
+		mw.renderList(w, r, http.StatusUnprocessableEntity, f, errs, "")
+		return
+	}
+	m, err := mw.svc.Create(r.Context(), mw.w.Actor(r), in)
+	if errors.As(err, &errs) {
+		mw.renderList(w, r, http.StatusUnprocessableEntity, f, errs, "")
+		return
+	}
+	if err != nil {
+		mw.c.log.Error("create monitor", "error", err)
+		mw.renderList(w, r, http.StatusInternalServerError, f, nil, "The monitor could not be saved because of a problem on our side.")
+		return
+	}
+	mw.firstCheck(r, m)
+	http.Redirect(w, r, "/monitors/"+strconv.Itoa(m.ID), http.StatusSeeOther)
+}
+
+// firstCheck checks a monitor that was just saved, so its page shows a result.
+func (mw *monitorsWeb) firstCheck(r *http.Request, m *ent.Monitor) {
+	if !m.Enabled {
+		mw.w.Flash(r, "success", "Monitor saved; it is off, so it is not checked.")
+		return
+	}
+	if _, err := mw.svc.Check(r.Context(), m.ID); err != nil {
+		mw.c.log.Warn("first check", "monitor", m.Name, "error", err)
+	}
+	mw.w.Flash(r, "success", "Monitor saved and checked once.")
+}
+
+func (mw *monitorsWeb) detailPage(w http.ResponseWriter, r *http.Request) {
+	mw.renderDetail(w, r, http.StatusOK, nil, nil, "")
+}
+
+func (mw *monitorsWeb) renderDetail(w http.ResponseWriter, r *http.Request, status int, f *monitorForm, errs monitors.FieldErrors, msg string) {
+	v, err := mw.view(r.Context(), monitorID(r))
+	if errors.Is(err, monitors.ErrNotFound) || monitorID(r) == 0 {
+		mw.w.Render(w, r, http.StatusNotFound, "error", "Not found", "/monitors", map[string]string{"Heading": "No such monitor", "Message": "It may have been removed."})
+		return
+	}
+	if err != nil {
+		mw.c.log.Error("monitor page", "error", err)
+		http.Error(w, "the monitor could not be read", http.StatusInternalServerError)
+		return
+	}
+	data := monitorsPageData{Monitor: &v, Form: monitorFormOf(v), Errors: errs, Error: msg}
+	if f != nil {
+		data.Form = *f
+	}
+	mw.w.Render(w, r, status, "monitors", "Monitor "+v.Name, "/monitors", data)
+}
+
+func (mw *monitorsWeb) updatePage(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil {
+		mw.renderDetail(w, r, http.StatusBadRequest, nil, nil, "The form could not be read.")
+		return
+	}
+	f, in, errs := readMonitorForm(r)
+	if errs != nil {
+		mw.renderDetail(w, r, http.StatusUnprocessableEntity, &f, errs, "")
+		return
+	}
+	m, err := mw.svc.Update(r.Context(), mw.w.Actor(r), monitorID(r), in)
+	switch {
+	case errors.As(err, &errs):
+		mw.renderDetail(w, r, http.StatusUnprocessableEntity, &f, errs, "")
+		return
+	case err != nil && !errors.Is(err, monitors.ErrNotFound):
+		mw.c.log.Error("update monitor", "error", err)
+		mw.renderDetail(w, r, http.StatusInternalServerError, &f, nil, "The monitor could not be saved because of a problem on our side.")
+		return
+	case err != nil:
+		mw.renderDetail(w, r, http.StatusNotFound, nil, nil, "")
+		return
+	}
+	mw.firstCheck(r, m)
+	http.Redirect(w, r, "/monitors/"+strconv.Itoa(m.ID), http.StatusSeeOther)
+}
+
+func (mw *monitorsWeb) checkPage(w http.ResponseWriter, r *http.Request) {
+	id := monitorID(r)
+	if _, err := mw.svc.Check(r.Context(), id); errors.Is(err, monitors.ErrNotFound) || id == 0 {
+		mw.renderDetail(w, r, http.StatusNotFound, nil, nil, "")
+		return
+	} else if err != nil {
+		mw.c.log.Error("check monitor", "error", err)
+		mw.w.Flash(r, "error", "The check could not run because of a problem on our side.")
+	}
+	http.Redirect(w, r, "/monitors/"+strconv.Itoa(id), http.StatusSeeOther)
+}
+
+func (mw *monitorsWeb) deletePage(w http.ResponseWriter, r *http.Request) {
+	err := mw.svc.Delete(r.Context(), mw.w.Actor(r), monitorID(r))
+	if errors.Is(err, monitors.ErrNotFound) || monitorID(r) == 0 {
+		mw.renderDetail(w, r, http.StatusNotFound, nil, nil, "")
+		return
+	}
+	if err != nil {
+		mw.c.log.Error("delete monitor", "error", err)
+		mw.w.Flash(r, "error", "The monitor could not be removed because of a problem on our side.")
+		http.Redirect(w, r, "/monitors/"+r.PathValue("id"), http.StatusSeeOther)
+		return
+	}
+	mw.w.Flash(r, "success", "Monitor removed.")
+	http.Redirect(w, r, "/monitors", http.StatusSeeOther)
+}

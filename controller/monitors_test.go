@@ -1,0 +1,144 @@
+package controller
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+)
+
+func TestMonitorsAPI(t *testing.T) {
+	e := newEditEnv(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(srv.Close)
+	body := map[string]any{"name": "billing", "kind": "http", "target": srv.URL + "/healthz", "timeout_ms": 2000}
+
+	// A user reads but does not write; an anonymous caller does neither.
+	if code, _ := e.api("POST", "/api/v1/monitors", e.user, body, nil); code != http.StatusForbidden {
+		t.Errorf("a user's POST: %d, want 403", code)
+	}
+	if code, _ := e.api("GET", "/api/v1/monitors", "", nil, nil); code != http.StatusUnauthorized {
+		t.Errorf("an anonymous GET: %d, want 401", code)
+	}
+	var created monitorJSON
+	if code, b := e.api("POST", "/api/v1/monitors", e.admin, body, &created); code != http.StatusCreated || created.ID == 0 || !created.Enabled || created.State != "unchecked" {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	path := fmt.Sprintf("/api/v1/monitors/%d", created.ID)
+	var checked monitorJSON
+	if code, b := e.api("POST", path+"/check", e.admin, nil, &checked); code != http.StatusOK || checked.State != "up" || checked.Status != 200 ||
+		checked.Uptime["24h"].Up != 1 || len(checked.Hours) != hoursShown || len(checked.Days) != statusDays {
+		t.Errorf("check: %d %s", code, b)
+	}
+	if code, _ := e.api("POST", path+"/check", e.user, nil, nil); code != http.StatusForbidden {
+		t.Errorf("a user's check: %d, want 403", code)
+	}
+	var list struct{ Monitors []monitorJSON }
+	if code, b := e.api("GET", "/api/v1/monitors", e.user, nil, &list); code != http.StatusOK || len(list.Monitors) != 1 || list.Monitors[0].Uptime["24h"].Label != "100 %" {
+		t.Errorf("a user's list: %d %s", code, b)
+	}
+	var fail struct {
+		Error struct {
+			Code   string            `json:"code"`
+			Fields map[string]string `json:"fields"`
+		} `json:"error"`
+	}
+	bad := map[string]any{"name": "x\"><script>", "kind": "tcp", "target": "db:5432\r\n", "timeout_ms": 10}
+	if code, b := e.api("PUT", path, e.admin, bad, &fail); code != http.StatusUnprocessableEntity ||
+		fail.Error.Fields["name"] == "" || fail.Error.Fields["target"] == "" || fail.Error.Fields["timeout_ms"] == "" {
+		t.Errorf("hostile update: %d %s", code, b)
+	}
+	if code, _ := e.api("PUT", path, e.user, body, nil); code != http.StatusForbidden {
+		t.Errorf("a user's PUT: %d, want 403", code)
+	}
+	off := map[string]any{"name": "billing-db", "kind": "tcp", "target": "127.0.0.1:1", "enabled": false}
+	var updated monitorJSON
+	if code, b := e.api("PUT", path, e.admin, off, &updated); code != http.StatusOK || updated.Name != "billing-db" || updated.State != "off" || updated.TimeoutMS != 10000 {
+		t.Errorf("update: %d %s", code, b)
+	}
+	if code, _ := e.api("DELETE", path, e.user, nil, nil); code != http.StatusForbidden {
+		t.Errorf("a user's DELETE: %d, want 403", code)
+	}
+	if code, _ := e.api("DELETE", path, e.admin, nil, nil); code != http.StatusNoContent {
+		t.Errorf("delete: %d", code)
+	}
+	if code, _ := e.api("GET", path, e.user, nil, nil); code != http.StatusNotFound {
+		t.Errorf("get after delete: %d, want 404", code)
+	}
+	if got := e.auditEvents("monitor.create"); len(got) != 1 || len(e.auditEvents("monitor.update")) != 1 || len(e.auditEvents("monitor.delete")) != 1 {
+		t.Errorf("audit: %v", got)
+	}
+}
+
+func TestMonitorsPages(t *testing.T) {
+	e := newEditEnv(t)
+	admin, viewer, anon := e.browser(e.adminLogin), e.browser(e.userLogin), e.browser(nil)
+	form := url.Values{"name": {"db"}, "kind": {"tcp"}, "target": {"127.0.0.1:1"}, "timeout_ms": {"1000"}, "enabled": {"1"}}
+
+	if code, loc, _ := send(t, anon, "GET", e.base+"/monitors", nil); code != http.StatusSeeOther || !strings.Contains(loc, "/login") {
+		t.Errorf("anonymous list: %d %s", code, loc)
+	}
+	if code, _, _ := send(t, viewer, "POST", e.base+"/monitors", form); code != http.StatusForbidden {
+		t.Errorf("a user's create: %d, want 403", code)
+	}
+	code, _, page := send(t, viewer, "GET", e.base+"/monitors", nil)
+	if code != http.StatusOK || !strings.Contains(page, ">Monitors<") || strings.Contains(page, "data-monitor-form") {
+		t.Errorf("a user's list: %d, form shown: %v", code, strings.Contains(page, "data-monitor-form"))
+	}
+	if i, j := strings.Index(page, `href="/domains"`), strings.Index(page, `href="/monitors"`); i < 0 || j < i || j > strings.Index(page, `href="/upstreams"`) {
+		t.Error("the nav does not list Monitors between Domains and Upstreams")
+	}
+
+	// A refused form comes back as typed, with messages at the fields and the hostile text escaped.
+	hostile := url.Values{"name": {`<script>alert(1)</script>`}, "kind": {"http"}, "target": {`https://a.example/"><img src=x onerror=alert(1)>`}, "timeout_ms": {"soon"}}
+	code, _, page = send(t, admin, "POST", e.base+"/monitors", hostile)
+	if code != http.StatusUnprocessableEntity || strings.Contains(page, "<script>alert") || strings.Contains(page, "<img src=x") ||
+		!strings.Contains(page, "&lt;script&gt;alert(1)&lt;/script&gt;") || !strings.Contains(page, "whole number of milliseconds") {
+		t.Errorf("hostile create: %d", code)
+	}
+	code, _, page = send(t, admin, "POST", e.base+"/monitors", url.Values{"name": {"ok"}, "kind": {"http"}, "target": {"ftp://a.example/"}, "timeout_ms": {"1000"}})
+	if code != http.StatusUnprocessableEntity || !strings.Contains(page, "must start with http:// or https://") || !strings.Contains(page, `value="ftp://a.example/"`) {
+		t.Errorf("ftp target: %d", code)
+	}
+
+	code, loc, _ := send(t, admin, "POST", e.base+"/monitors", form)
+	if code != http.StatusSeeOther || !strings.HasPrefix(loc, "/monitors/") {
+		t.Fatalf("create: %d %s", code, loc)
+	}
+	detail := e.base + loc
+	code, _, page = send(t, viewer, "GET", detail, nil)
+	if code != http.StatusOK || !strings.Contains(page, `data-monitor-state="down"`) || !strings.Contains(page, "refused") ||
+		strings.Count(page, "uptime-hour") != hoursShown+statusDays || strings.Contains(page, "data-monitor-check") {
+		t.Errorf("a user's detail page: %d", code)
+	}
+	for _, p := range []string{"", "/check", "/delete"} {
+		if code, _, _ := send(t, viewer, "POST", detail+p, form); code != http.StatusForbidden {
+			t.Errorf("a user's POST %s: %d, want 403", p, code)
+		}
+	}
+	code, _, page = send(t, admin, "GET", detail, nil)
+	if code != http.StatusOK || !strings.Contains(page, "data-monitor-check") || !strings.Contains(page, "data-monitor-delete") {
+		t.Errorf("admin's detail page: %d", code)
+	}
+	if code, _, page := send(t, admin, "POST", detail, url.Values{"name": {"db"}, "kind": {"tcp"}, "target": {"db.example:0"}, "timeout_ms": {"1000"}}); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(page, "port must be a number") || !strings.Contains(page, `value="db.example:0"`) {
+		t.Errorf("refused update: %d", code)
+	}
+	if code, _, _ := send(t, admin, "POST", detail, url.Values{"name": {"db-main"}, "kind": {"tcp"}, "target": {"127.0.0.1:1"}, "timeout_ms": {"1000"}}); code != http.StatusSeeOther {
+		t.Errorf("update: %d", code)
+	}
+	if code, _, _ := send(t, admin, "POST", detail+"/check", nil); code != http.StatusSeeOther {
+		t.Errorf("check: %d", code)
+	}
+	if _, _, page := send(t, viewer, "GET", e.base+"/monitors", nil); !strings.Contains(page, "db-main") || !strings.Contains(page, `data-monitor-state="off"`) {
+		t.Error("the list does not show the monitor, off")
+	}
+	if code, loc, _ := send(t, admin, "POST", detail+"/delete", nil); code != http.StatusSeeOther || loc != "/monitors" {
+		t.Errorf("delete: %d %s", code, loc)
+	}
+	if code, _, _ := send(t, viewer, "GET", detail, nil); code != http.StatusNotFound {
+		t.Errorf("detail after delete: %d", code)
+	}
+}
