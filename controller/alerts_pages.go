@@ -158,8 +158,10 @@ var ruleFieldKinds = map[string]string{
 	"uptime":   kindsWhere(func(k alerts.Kind) bool { return k == alerts.KindUptimeBelow }),
 	"severity": kindsWhere(func(k alerts.Kind) bool { return k != alerts.KindMetric && k != alerts.KindUptimeBelow }),
 	"window": kindsWhere(func(k alerts.Kind) bool {
-		return k == alerts.KindMetric || k == alerts.KindOffline || k == alerts.KindDomainDown || k == alerts.KindUptimeBelow
+		return k == alerts.KindMetric || k == alerts.KindOffline || k == alerts.KindDomainDown || k == alerts.KindUptimeBelow ||
+			k == alerts.KindMonitorDown
 	}),
+	"scope": kindsWhere(func(k alerts.Kind) bool { return !k.PerMonitor() }),
 }
 
 func formOf(rule alerts.Rule) ruleForm {
@@ -282,6 +284,12 @@ func (f ruleForm) parse() (alerts.Rule, alerts.FieldErrors) {
 				*l.p = append(*l.p, n)
 			}
 		}
+	}
+	if rule.Kind.PerMonitor() {
+		// The form hides the scope for monitor rules: whatever it still
+		// holds does not apply.
+		rule.ServerIDs, rule.Labels = nil, nil
+		delete(errs, "servers")
 	}
 	return rule, errs
 }

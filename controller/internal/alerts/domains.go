@@ -16,6 +16,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
 	"github.com/gatehousehq/gatehouse/ent/healthhour"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
+	"github.com/gatehousehq/gatehouse/ent/monitor"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/servedcertificate"
 	"github.com/gatehousehq/gatehouse/ent/server"
@@ -224,4 +225,20 @@ func newestAddressRun() predicate.DNSCheck {
 		))
 		s.Where(sql.NotExists(sub))
 	}
+}
+
+// monitorFacts reads every monitor's newest result.
+func (e *Engine) monitorFacts(ctx context.Context) ([]MonitorFacts, error) {
+	list, err := e.db.Client.Monitor.Query().Order(ent.Asc(monitor.FieldName)).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read monitors: %w", err)
+	}
+	out := make([]MonitorFacts, len(list))
+	for i, m := range list {
+		out[i] = MonitorFacts{Name: m.Name, Enabled: m.Enabled, Checked: m.CheckedAt != nil, OK: m.Ok, Status: m.Status, Message: m.Message}
+		if m.FailingSince != nil {
+			out[i].FailingSince = *m.FailingSince
+		}
+	}
+	return out, nil
 }

@@ -537,3 +537,49 @@ func TestUptimeBelowIncident(t *testing.T) {
 		}
 	})
 }
+
+// A monitor rule fires once a monitor has failed for the window, names it in
+// the notification, leaves disabled and never-checked monitors alone, and
+// resolves when the monitor answers.
+func TestMonitorDownIncident(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		fx := newDomainFixture(t, db)
+		r := fx.rule(t, Rule{Name: "Endpoint", Kind: KindMonitorDown, Severity: SeverityCritical, Window: 2 * time.Minute})
+		start := fx.clk.t
+		api := db.Client.Monitor.Create().SetName("billing api").SetKind("http").SetTarget("https://billing.example.test/health").
+			SetCheckedAt(start).SetOk(false).SetStatus(503).SetMessage("answered 503 Service Unavailable").SetFailingSince(start).SaveX(ctx)
+		db.Client.Monitor.Create().SetName("off").SetKind("tcp").SetTarget("db.example.test:5432").SetEnabled(false).
+			SetCheckedAt(start).SetOk(false).SetFailingSince(start).ExecX(ctx)
+		db.Client.Monitor.Create().SetName("new").SetKind("tcp").SetTarget("db.example.test:5433").ExecX(ctx)
+		fx.eval(t)
+		if open := fx.open(t); len(open) != 0 {
+			t.Fatalf("fired before the window: %v", keys(open))
+		}
+		fx.clk.advance(3 * time.Minute)
+		fx.eval(t)
+		inc := fx.open(t)[openKey(r.ID, "monitor:billing api")]
+		if inc == nil || inc.State != incident.StateFiring || !strings.Contains(inc.Summary, "billing api has failed since") ||
+			!strings.Contains(inc.Summary, "503 Service Unavailable") {
+			t.Fatalf("after the window: %+v", inc)
+		}
+		if v := ViewOf(inc, fx.clk.t); v.Monitor != "billing api" || v.Domain != "" {
+			t.Errorf("view %+v", v)
+		}
+		var sent *notify.Notification
+		for _, n := range fx.rec.all() {
+			if n.Kind == notify.KindFiring {
+				sent = &n
+			}
+		}
+		if sent == nil || sent.Title != "Endpoint on billing api" || sent.Fields[0] != (notify.Field{Name: "Monitor", Value: "billing api"}) {
+			t.Fatalf("notification %+v", sent)
+		}
+		db.Client.Monitor.UpdateOne(api).SetOk(true).ClearFailingSince().SetCheckedAt(fx.clk.t).ExecX(ctx)
+		fx.clk.advance(time.Minute)
+		fx.eval(t)
+		if open := fx.open(t); len(open) != 0 {
+			t.Fatalf("after the monitor answered: %v", keys(open))
+		}
+	})
+}

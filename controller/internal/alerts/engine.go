@@ -245,10 +245,11 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 		return err
 	}
 	e.setWatch(rules)
-	domainRules := false
+	domainRules, monitorRules := false, false
 	var uptimeWindows []time.Duration
 	for _, r := range rules {
 		domainRules = domainRules || (r.Enabled && r.Kind.PerDomain())
+		monitorRules = monitorRules || (r.Enabled && r.Kind.PerMonitor())
 		if r.Enabled && r.Kind == KindUptimeBelow && !slices.Contains(uptimeWindows, r.Window) {
 			uptimeWindows = append(uptimeWindows, r.Window)
 		}
@@ -264,11 +265,13 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 		return fmt.Errorf("read open incidents: %w", err)
 	}
 	openBy := map[string]*ent.Incident{}
-	domainIncidents := false
+	domainIncidents, monitorIncidents := false, false
 	for _, inc := range open {
 		openBy[openKey(inc.RuleID, inc.Subject)] = inc
 		_, isDomain := SubjectDomain(inc.Subject)
 		domainIncidents = domainIncidents || isDomain
+		_, isMonitor := SubjectMonitor(inc.Subject)
+		monitorIncidents = monitorIncidents || isMonitor
 	}
 	seen := map[string]bool{}
 	var errs []error
@@ -286,6 +289,19 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 			}
 		}
 	}
+	var monitors []MonitorFacts
+	if monitorRules || monitorIncidents {
+		if monitors, err = e.monitorFacts(ctx); err != nil {
+			// As with domains: keep monitor incidents as they are.
+			errs = append(errs, err)
+			monitorRules = false
+			for key, inc := range openBy {
+				if _, ok := SubjectMonitor(inc.Subject); ok {
+					seen[key] = true
+				}
+			}
+		}
+	}
 	silences, err := e.activeSilences(ctx, now, domains)
 	if err != nil {
 		return err
@@ -296,6 +312,20 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 	}
 	for _, r := range rules {
 		if !r.Enabled {
+			continue
+		}
+		if r.Kind.PerMonitor() {
+			if !monitorRules {
+				continue
+			}
+			for _, m := range monitors {
+				subject := MonitorSubject(m.Name)
+				key := openKey(r.ID, subject)
+				seen[key] = true
+				if err := e.apply(ctx, lg, r, target{monitor: m.Name}, subject, openBy[key], CheckMonitor(r, m, now), silences, now); err != nil {
+					errs = append(errs, err)
+				}
+			}
 			continue
 		}
 		if r.Kind.PerDomain() {
@@ -505,10 +535,14 @@ type target struct {
 	server  ServerFacts
 	domain  string
 	servers []string
+	monitor string
 }
 
 func (t target) name() string {
-	if t.domain != "" {
+	switch {
+	case t.monitor != "":
+		return t.monitor
+	case t.domain != "":
 		return t.domain
 	}
 	return t.server.Name
@@ -520,6 +554,9 @@ func subjectName(inc *ent.Incident) string {
 	if d, ok := SubjectDomain(inc.Subject); ok {
 		return d
 	}
+	if m, ok := SubjectMonitor(inc.Subject); ok {
+		return m
+	}
 	return inc.ServerName
 }
 
@@ -529,6 +566,9 @@ func (e *Engine) ruleAndTarget(ctx context.Context, inc *ent.Incident) (Rule, ta
 	r := Rule{ID: inc.RuleID, Name: inc.RuleName}
 	if er, err := e.db.Client.AlertRule.Get(ctx, inc.RuleID); err == nil {
 		r = ruleFromEnt(er)
+	}
+	if name, ok := SubjectMonitor(inc.Subject); ok {
+		return r, target{monitor: name}
 	}
 	if name, ok := SubjectDomain(inc.Subject); ok {
 		t := target{domain: name}
@@ -653,7 +693,9 @@ func (e *Engine) notification(r Rule, t target, inc *ent.Incident, kind notify.K
 	id := strconv.Itoa(inc.ID)
 	title := inc.RuleName + " on " + subjectName(inc)
 	var fields []notify.Field
-	if name, ok := SubjectDomain(inc.Subject); ok {
+	if name, ok := SubjectMonitor(inc.Subject); ok {
+		fields = append(fields, notify.Field{Name: "Monitor", Value: name})
+	} else if name, ok := SubjectDomain(inc.Subject); ok {
 		fields = append(fields, notify.Field{Name: "Domain", Value: name})
 		if len(t.servers) > 0 {
 			fields = append(fields, notify.Field{Name: "Served by", Value: strings.Join(t.servers, ", ")})
@@ -709,7 +751,8 @@ type IncidentView struct {
 	Subject    string     `json:"subject"`
 	ServerID   int        `json:"server_id"`
 	ServerName string     `json:"server_name"`
-	Domain     string     `json:"domain,omitempty"` // set for certificate and DNS incidents, which have no server
+	Domain     string     `json:"domain,omitempty"`  // set for certificate and DNS incidents, which have no server
+	Monitor    string     `json:"monitor,omitempty"` // set for monitor incidents
 	State      string     `json:"state"`
 	Severity   string     `json:"severity"`
 	Value      float64    `json:"value"`
@@ -736,6 +779,9 @@ func ViewOf(inc *ent.Incident, now time.Time) IncidentView {
 		Duration: end.Sub(inc.StartedAt).Round(time.Second).String()}
 	if name, ok := SubjectDomain(inc.Subject); ok {
 		v.Domain = name
+	}
+	if name, ok := SubjectMonitor(inc.Subject); ok {
+		v.Monitor = name
 	}
 	return v
 }

@@ -62,6 +62,13 @@ func (r *recorder) Notify(n notify.Notification, _ []int) {
 	r.got = append(r.got, n)
 }
 
+// all returns a copy of what was sent.
+func (r *recorder) all() []notify.Notification {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]notify.Notification(nil), r.got...)
+}
+
 func (r *recorder) kinds() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()

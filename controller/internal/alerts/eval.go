@@ -307,6 +307,42 @@ type DomainFacts struct {
 	Uptime map[time.Duration]UptimeCount
 }
 
+// MonitorFacts is what a monitor rule judges about one monitor.
+type MonitorFacts struct {
+	Name    string
+	Enabled bool
+	// Checked is false before the first check.
+	Checked      bool
+	OK           bool
+	Status       int
+	Message      string
+	FailingSince time.Time // start of the current run of failures; zero when OK
+}
+
+// CheckMonitor judges a monitor rule for one monitor: it breaches once the
+// monitor has failed for the window; its value is how long, in seconds.
+func CheckMonitor(r Rule, m MonitorFacts, now time.Time) Check {
+	if r.Kind != KindMonitorDown || !m.Enabled || !m.Checked {
+		return Check{}
+	}
+	c := Check{Known: true}
+	if m.OK {
+		c.Summary = m.Name + " answers"
+		return c
+	}
+	down := now.Sub(m.FailingSince)
+	c.Value = math.Max(0, down.Seconds())
+	what := m.Message
+	if what == "" {
+		what = fmt.Sprintf("status %d", m.Status)
+	}
+	c.Summary = fmt.Sprintf("%s has failed since %s (%s)", m.Name, m.FailingSince.UTC().Format(time.RFC3339), oneLine(what, 200))
+	if down >= r.Window {
+		c.Breach = r.Severity
+	}
+	return c
+}
+
 // UptimeCount is how many health probes of a domain answered up and down.
 type UptimeCount struct{ Up, Down int }
 

@@ -223,6 +223,39 @@ func TestRuleValidateDomainKinds(t *testing.T) {
 	}
 }
 
+func TestCheckMonitor(t *testing.T) {
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	r := Rule{Kind: KindMonitorDown, Severity: SeverityCritical, Window: time.Minute}
+	for _, tc := range []struct {
+		name   string
+		m      MonitorFacts
+		known  bool
+		breach bool
+	}{
+		{"never checked", MonitorFacts{Name: "a", Enabled: true}, false, false},
+		{"disabled", MonitorFacts{Name: "a", Checked: true, FailingSince: now.Add(-time.Hour)}, false, false},
+		{"up", MonitorFacts{Name: "a", Enabled: true, Checked: true, OK: true}, true, false},
+		{"down, window not reached", MonitorFacts{Name: "a", Enabled: true, Checked: true, FailingSince: now.Add(-30 * time.Second)}, true, false},
+		{"down past the window", MonitorFacts{Name: "a", Enabled: true, Checked: true, FailingSince: now.Add(-61 * time.Second), Message: "x"}, true, true},
+	} {
+		c := CheckMonitor(r, tc.m, now)
+		if c.Known != tc.known || (c.Breach != "") != tc.breach {
+			t.Errorf("%s: %+v", tc.name, c)
+		}
+	}
+	var fe FieldErrors
+	if err := (Rule{Name: "M", Kind: KindMonitorDown, Severity: SeverityWarning, ServerIDs: []int{1}}).Validate(); !errors.As(err, &fe) || fe["servers"] == "" {
+		t.Errorf("a monitor rule scoped to servers: %v", err)
+	}
+	if err := (Rule{Name: "M", Kind: KindMonitorDown, Severity: SeverityWarning, Window: 25 * time.Hour}).Validate(); !errors.As(err, &fe) || fe["window"] == "" {
+		t.Errorf("a monitor rule with a long window: %v", err)
+	}
+	if got := (Rule{Kind: KindMonitorDown, Enabled: true, Severity: SeverityCritical, Window: 2 * time.Minute}).Explain(nil); got !=
+		"When a monitor has failed for 2 minutes, a critical incident fires for every monitor. It resolves by itself when the condition clears (the monitor answers again)." {
+		t.Errorf("explain %q", got)
+	}
+}
+
 func TestCheckUptime(t *testing.T) {
 	r := Rule{Kind: KindUptimeBelow, Warning: f(99.9), Critical: f(99), Window: 24 * time.Hour}
 	for _, tc := range []struct {

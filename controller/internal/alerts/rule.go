@@ -42,10 +42,11 @@ const (
 	KindDomainDown   Kind = "domain_down"          // a domain's health check has failed on a serving node for the window
 	KindCertServed   Kind = "cert_served_mismatch" // a serving node presents another certificate than the domain's active one
 	KindUptimeBelow  Kind = "uptime_below"         // a domain's health-check uptime over the window is below a level
+	KindMonitorDown  Kind = "monitor_down"         // a monitor has failed for the window
 )
 
 // Kinds lists the implemented kinds in the order forms offer them.
-var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift, KindCertExpiring, KindCertRenewal, KindCertServed, KindDNSMismatch, KindDomainDown, KindUptimeBelow}
+var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift, KindCertExpiring, KindCertRenewal, KindCertServed, KindDNSMismatch, KindDomainDown, KindUptimeBelow, KindMonitorDown}
 
 // kindWords holds each kind's label and one-line description for forms.
 var kindWords = map[Kind][2]string{
@@ -57,9 +58,14 @@ var kindWords = map[Kind][2]string{
 	KindCertRenewal:  {"Certificate renewal failed", "The latest attempt to issue or renew a domain's certificate failed."},
 	KindDNSMismatch:  {"DNS not pointing at the servers", "The newest DNS check finds a domain not resolving to the servers that serve it."},
 	KindDomainDown:   {"Domain down", "A domain's health check has failed on a server that serves it for longer than the window."},
+	KindMonitorDown:  {"Monitor down", "A monitor (an HTTP or TCP check of any endpoint) has failed for longer than the window."},
 	KindUptimeBelow:  {"Uptime below target", "A domain's uptime (the share of health probes answered, all serving servers together) over the window falls below a warning or critical level."},
 	KindCertServed:   {"Wrong certificate served", "A server that serves a domain presents another certificate than the domain's active one, as the certificate watch last found it."},
 }
+
+// PerMonitor reports whether the kind is judged per monitor (subject
+// "monitor:<name>"); servers and labels do not scope it.
+func (k Kind) PerMonitor() bool { return k == KindMonitorDown }
 
 // Label names the kind for people; unknown kinds are shown as their code.
 func (k Kind) Label() string {
@@ -304,7 +310,7 @@ func (r Rule) Validate() error {
 			errs["window"] = "does not apply to nginx rules; leave it empty"
 		}
 	}
-	if r.Kind == KindDomainDown {
+	if r.Kind == KindDomainDown || r.Kind == KindMonitorDown {
 		if r.Window < 0 || r.Window > MaxWindow {
 			errs["window"] = "must be between 0 (the first failed probe) and 24h"
 		}
@@ -317,6 +323,9 @@ func (r Rule) Validate() error {
 		}
 	} else if r.Days != 0 {
 		errs["days"] = "applies only to certificate expiry rules; leave it empty"
+	}
+	if r.Kind.PerMonitor() && (len(r.ServerIDs) > 0 || len(r.Labels) > 0) {
+		errs["servers"] = "servers and labels do not apply to monitor rules: they cover every monitor"
 	}
 	if len(r.ServerIDs) > maxScope {
 		errs["servers"] = fmt.Sprintf("at most %d servers", maxScope)
@@ -388,6 +397,17 @@ func kindList() string {
 // domain's stored (lowercase punycode) name, so there is one incident per
 // rule and domain.
 func DomainSubject(name string) string { return domainPrefix + name }
+
+// MonitorSubject is the incident subject of a monitor rule for a monitor.
+func MonitorSubject(name string) string { return monitorPrefix + name }
+
+const monitorPrefix = "monitor:"
+
+// SubjectMonitor returns the monitor an incident subject names, if it names one.
+func SubjectMonitor(subject string) (string, bool) {
+	name, ok := strings.CutPrefix(subject, monitorPrefix)
+	return name, ok && name != ""
+}
 
 const domainPrefix = "domain:"
 
@@ -486,6 +506,12 @@ func (r Rule) Explain(serverNames map[int]string) string {
 		fmt.Fprintf(&b, "When the latest attempt to issue or renew a domain's certificate failed, a %s incident fires", r.Severity)
 	case KindDNSMismatch:
 		fmt.Fprintf(&b, "When the newest DNS check of a domain finds it does not resolve to the servers that serve it, a %s incident fires", r.Severity)
+	case KindMonitorDown:
+		if r.Window > 0 {
+			fmt.Fprintf(&b, "When a monitor has failed for %s, a %s incident fires", HumanDuration(r.Window), r.Severity)
+		} else {
+			fmt.Fprintf(&b, "When a monitor fails, a %s incident fires", r.Severity)
+		}
 	case KindUptimeBelow:
 		var levels []string
 		if r.Warning != nil {
@@ -506,12 +532,16 @@ func (r Rule) Explain(serverNames map[int]string) string {
 	default:
 		return "Unknown rule type."
 	}
-	if r.Kind.PerDomain() {
+	switch {
+	case r.Kind.PerMonitor():
+		b.WriteString(" for every monitor")
+	case r.Kind.PerDomain():
 		b.WriteString(" for each domain served by ")
-	} else {
+		b.WriteString(r.scopeWords(serverNames))
+	default:
 		b.WriteString(" for ")
+		b.WriteString(r.scopeWords(serverNames))
 	}
-	b.WriteString(r.scopeWords(serverNames))
 	b.WriteString(". It resolves by itself when the condition clears")
 	switch r.Kind {
 	case KindCertExpiring:
@@ -526,6 +556,8 @@ func (r Rule) Explain(serverNames map[int]string) string {
 		b.WriteString(" (the next watch finds every serving server presenting it)")
 	case KindUptimeBelow:
 		b.WriteString(" (the uptime is back above the level)")
+	case KindMonitorDown:
+		b.WriteString(" (the monitor answers again)")
 	}
 	if r.Repeat > 0 {
 		fmt.Fprintf(&b, "; while it fires unacknowledged, a reminder is sent every %s", HumanDuration(r.Repeat))
