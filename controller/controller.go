@@ -66,6 +66,7 @@ type Controller struct {
 	proxy    *proxyconf.Service
 	certs    *certs.Service
 	health   *health.Service
+	status   *statusWeb // the public status page, whose cache changes to listings clear
 	sched    *scheduler.Scheduler
 	alerts   *alerts.Engine
 	channels *alerts.Channels

@@ -17,7 +17,7 @@ import (
 // newMonitors returns the monitors service; it keeps no state of its own,
 // so the job and the pages may each hold one.
 func (c *Controller) newMonitors() *monitors.Service {
-	return monitors.New(c.db, monitors.Config{Audit: c.audit}, c.log)
+	return monitors.New(c.db, monitors.Config{Audit: c.audit, OnChange: c.statusForget}, c.log)
 }
 
 // addMonitorsJob schedules the checks of every enabled monitor.
@@ -83,6 +83,8 @@ type monitorJSON struct {
 	Target    string `json:"target"`
 	TimeoutMS int    `json:"timeout_ms"`
 	Enabled   bool   `json:"enabled"`
+	// StatusPage says it is listed on the public status page.
+	StatusPage bool `json:"status_page"`
 	// State is up, down, unchecked (no result yet) or off (disabled).
 	State     string     `json:"state"`
 	CheckedAt *time.Time `json:"checked_at"`
@@ -102,7 +104,7 @@ type monitorJSON struct {
 }
 
 func toMonitorJSON(m *ent.Monitor, up map[string]map[int]uptime.Uptime) monitorJSON {
-	out := monitorJSON{ID: m.ID, Name: m.Name, Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, Enabled: m.Enabled,
+	out := monitorJSON{ID: m.ID, Name: m.Name, Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, Enabled: m.Enabled, StatusPage: m.StatusPage,
 		CheckedAt: m.CheckedAt, OK: m.Ok, Status: m.Status, LatencyMS: m.LatencyMs, Message: m.Message, DownSince: m.FailingSince,
 		Uptime: map[string]uptimeJSON{}}
 	switch {
@@ -223,10 +225,13 @@ type monitorRequest struct {
 	Target    string `json:"target"`
 	TimeoutMS int    `json:"timeout_ms"`
 	Enabled   *bool  `json:"enabled"`
+	// StatusPage lists it on the public status page; default false.
+	StatusPage bool `json:"status_page"`
 }
 
 func (req monitorRequest) input() monitors.Input {
-	return monitors.Input{Name: req.Name, Kind: req.Kind, Target: req.Target, TimeoutMS: req.TimeoutMS, Enabled: req.Enabled == nil || *req.Enabled}
+	return monitors.Input{Name: req.Name, Kind: req.Kind, Target: req.Target, TimeoutMS: req.TimeoutMS, Enabled: req.Enabled == nil || *req.Enabled,
+		StatusPage: req.StatusPage}
 }
 
 func (mw *monitorsWeb) apiCreate(w http.ResponseWriter, r *http.Request) {
@@ -273,19 +278,19 @@ func (mw *monitorsWeb) apiCheck(w http.ResponseWriter, r *http.Request) {
 // monitorForm is what the form holds, as typed.
 type monitorForm struct {
 	Name, Kind, Target, TimeoutMS string
-	Enabled                       bool
+	Enabled, StatusPage           bool
 }
 
 func monitorFormOf(m monitorJSON) monitorForm {
-	return monitorForm{Name: m.Name, Kind: m.Kind, Target: m.Target, TimeoutMS: strconv.Itoa(m.TimeoutMS), Enabled: m.Enabled}
+	return monitorForm{Name: m.Name, Kind: m.Kind, Target: m.Target, TimeoutMS: strconv.Itoa(m.TimeoutMS), Enabled: m.Enabled, StatusPage: m.StatusPage}
 }
 
 // readForm reads the posted form; a timeout that is not a number is
 // refused at its field.
 func readMonitorForm(r *http.Request) (monitorForm, monitors.Input, monitors.FieldErrors) {
 	f := monitorForm{Name: r.PostFormValue("name"), Kind: r.PostFormValue("kind"), Target: r.PostFormValue("target"),
-		TimeoutMS: r.PostFormValue("timeout_ms"), Enabled: r.PostFormValue("enabled") != ""}
-	in := monitors.Input{Name: f.Name, Kind: f.Kind, Target: f.Target, Enabled: f.Enabled}
+		TimeoutMS: r.PostFormValue("timeout_ms"), Enabled: r.PostFormValue("enabled") != "", StatusPage: r.PostFormValue("status_page") != ""}
+	in := monitors.Input{Name: f.Name, Kind: f.Kind, Target: f.Target, Enabled: f.Enabled, StatusPage: f.StatusPage}
 	if f.TimeoutMS != "" {
 		n, err := strconv.Atoi(f.TimeoutMS)
 		if err != nil {

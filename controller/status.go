@@ -10,6 +10,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/domain"
+	"github.com/gatehousehq/gatehouse/ent/monitor"
 )
 
 // statusWeb serves the public status page: the domains an admin listed, with
@@ -39,6 +40,8 @@ type statusView struct {
 	Headline  string         `json:"headline"`
 	UpdatedAt time.Time      `json:"updated_at"`
 	Domains   []statusDomain `json:"domains"`
+	// Monitors are the listed monitors, shown the same way.
+	Monitors []statusDomain `json:"monitors"`
 }
 
 type statusDomain struct {
@@ -85,6 +88,14 @@ func (sw *statusWeb) view(ctx context.Context) (*statusView, error) {
 	return v, nil
 }
 
+// statusForget drops the status page's cached view, after a domain or
+// monitor was listed, unlisted or changed.
+func (c *Controller) statusForget() {
+	if c.status != nil {
+		c.status.forget()
+	}
+}
+
 // forget drops the cached view, after a domain was listed or unlisted.
 func (sw *statusWeb) forget() {
 	sw.mu.Lock()
@@ -95,7 +106,11 @@ func (sw *statusWeb) forget() {
 func (sw *statusWeb) build(ctx context.Context, now time.Time) (*statusView, error) {
 	doms, err := sw.c.db.Client.Domain.Query().Where(domain.StatusPage(true)).
 		Select(domain.FieldName).Order(ent.Asc(domain.FieldName)).All(ctx)
-	if err != nil || len(doms) == 0 {
+	if err != nil {
+		return nil, err
+	}
+	mons, err := sw.c.db.Client.Monitor.Query().Where(monitor.StatusPage(true)).Order(ent.Asc(monitor.FieldName)).All(ctx)
+	if err != nil || len(doms)+len(mons) == 0 {
 		return nil, err
 	}
 	ids := make([]int, len(doms))
@@ -142,17 +157,63 @@ func (sw *statusWeb) build(ctx context.Context, now time.Time) (*statusView, err
 		}
 		v.Domains[i] = sd
 	}
+	monitorsView, err := sw.monitors(ctx, mons, count)
+	if err != nil {
+		return nil, err
+	}
+	v.Monitors = monitorsView
 	switch {
 	case count["down"] > 0:
 		v.State, v.Headline = "outage", "Some services are down"
 	case count["degraded"] > 0:
 		v.State, v.Headline = "degraded", "Some services are degraded"
-	case count["unknown"] == len(doms):
+	case count["unknown"] == len(doms)+len(mons):
 		v.State, v.Headline = "unknown", "No checks have run yet"
 	default:
 		v.State, v.Headline = "operational", "All systems operational"
 	}
 	return v, nil
+}
+
+// monitors is the status of the listed monitors: never their targets or
+// messages. Each state is counted into count for the headline.
+func (sw *statusWeb) monitors(ctx context.Context, mons []*ent.Monitor, count map[string]int) ([]statusDomain, error) {
+	out := make([]statusDomain, 0, len(mons))
+	if len(mons) == 0 {
+		return out, nil
+	}
+	ids := make([]int, len(mons))
+	for i, m := range mons {
+		ids[i] = m.ID
+	}
+	svc := sw.c.newMonitors()
+	up, err := svc.Uptime(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range mons {
+		sd := statusDomain{Name: m.Name, State: "unknown", Uptime: map[string]uptimeJSON{}}
+		switch {
+		case !m.Enabled || m.CheckedAt == nil:
+		case m.Ok:
+			sd.State = "up"
+		default:
+			sd.State = "down"
+		}
+		count[sd.State]++
+		for _, sp := range health.Spans {
+			sd.Uptime[sp.Name] = toUptimeJSON(up[sp.Name][m.ID])
+		}
+		days, err := svc.Days(ctx, m.ID, statusDays)
+		if err != nil {
+			return nil, err
+		}
+		for _, day := range days {
+			sd.Days = append(sd.Days, statusDay{Date: day.Start.Format(time.DateOnly), uptimeJSON: toUptimeJSON(day.Uptime), Class: hourClass(day.Uptime)})
+		}
+		out = append(out, sd)
+	}
+	return out, nil
 }
 
 func (sw *statusWeb) page(w http.ResponseWriter, r *http.Request) {

@@ -111,10 +111,36 @@ func TestPublicStatusPage(t *testing.T) {
 		}
 	}
 
+	// A listed monitor shows beside the domains, without its target or
+	// message; an unlisted one does not show.
+	var mon struct {
+		ID int `json:"id"`
+	}
+	if code, b := e.api("POST", "/api/v1/monitors", e.admin, map[string]any{"name": "billing api", "kind": "tcp", "target": "127.0.0.1:1",
+		"status_page": true, "enabled": false}, &mon); code != http.StatusCreated {
+		t.Fatalf("monitor: %d %s", code, b)
+	}
+	e.api("POST", "/api/v1/monitors", e.admin, map[string]any{"name": "internal job", "kind": "tcp", "target": "127.0.0.1:2", "enabled": false}, nil)
+	db.Monitor.UpdateOneID(mon.ID).SetEnabled(true).SetCheckedAt(now).SetOk(false).SetFailingSince(now).SetMessage("connection refused").ExecX(ctx)
+	db.MonitorHour.Create().SetMonitorID(mon.ID).SetHour(now.Truncate(time.Hour)).SetUp(1).SetDown(3).ExecX(ctx)
+	e.c.statusForget()
+	code, body, _ = anon("/status")
+	if code != http.StatusOK || !strings.Contains(body, `data-status-domain="billing api"`) || !strings.Contains(body, "Some services are down") ||
+		!strings.Contains(body, "24 h <strong>25.00 %</strong>") {
+		t.Fatalf("status page with a monitor: %d\n%s", code, body)
+	}
+	for _, secret := range []string{"127.0.0.1:1", "connection refused", "internal job"} {
+		if strings.Contains(body, secret) {
+			t.Errorf("the public page shows %q", secret)
+		}
+	}
+
 	// Taking the last domain off ends the page at once, cache or not.
 	e.api("PUT", path, e.admin, map[string]any{"path": "/", "status_page": false}, nil)
+	e.api("PUT", "/api/v1/monitors/"+strconv.Itoa(mon.ID), e.admin, map[string]any{"name": "billing api", "kind": "tcp", "target": "127.0.0.1:1",
+		"status_page": false, "enabled": false}, nil)
 	if code, _, _ := anon("/status"); code != http.StatusNotFound {
-		t.Fatalf("status page after the last domain was taken off: %d", code)
+		t.Fatalf("status page after the last domain and monitor were taken off: %d", code)
 	}
 	if ev := e.auditEvents("domain.status_page"); len(ev) != 2 {
 		t.Errorf("audit: %q", ev)

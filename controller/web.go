@@ -51,6 +51,7 @@ func (c *Controller) buildWeb() error {
 		return err
 	}
 	status := &statusWeb{c: c, w: w}
+	c.status = status
 	if err := status.register(); err != nil {
 		return err
 	}

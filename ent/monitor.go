@@ -31,6 +31,8 @@ type Monitor struct {
 	TimeoutMs int `json:"timeout_ms,omitempty"`
 	// Enabled holds the value of the "enabled" field.
 	Enabled bool `json:"enabled,omitempty"`
+	// StatusPage holds the value of the "status_page" field.
+	StatusPage bool `json:"status_page,omitempty"`
 	// CheckedAt holds the value of the "checked_at" field.
 	CheckedAt *time.Time `json:"checked_at,omitempty"`
 	// Ok holds the value of the "ok" field.
@@ -72,7 +74,7 @@ func (*Monitor) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case monitor.FieldEnabled, monitor.FieldOk:
+		case monitor.FieldEnabled, monitor.FieldStatusPage, monitor.FieldOk:
 			values[i] = new(sql.NullBool)
 		case monitor.FieldID, monitor.FieldTimeoutMs, monitor.FieldStatus, monitor.FieldLatencyMs:
 			values[i] = new(sql.NullInt64)
@@ -142,6 +144,12 @@ func (_m *Monitor) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field enabled", values[i])
 			} else if value.Valid {
 				_m.Enabled = value.Bool
+			}
+		case monitor.FieldStatusPage:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field status_page", values[i])
+			} else if value.Valid {
+				_m.StatusPage = value.Bool
 			}
 		case monitor.FieldCheckedAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -242,6 +250,9 @@ func (_m *Monitor) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("enabled=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Enabled))
+	builder.WriteString(", ")
+	builder.WriteString("status_page=")
+	builder.WriteString(fmt.Sprintf("%v", _m.StatusPage))
 	builder.WriteString(", ")
 	if v := _m.CheckedAt; v != nil {
 		builder.WriteString("checked_at=")

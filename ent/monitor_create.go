@@ -97,6 +97,20 @@ func (_c *MonitorCreate) SetNillableEnabled(v *bool) *MonitorCreate {
 	return _c
 }
 
+// SetStatusPage sets the "status_page" field.
+func (_c *MonitorCreate) SetStatusPage(v bool) *MonitorCreate {
+	_c.mutation.SetStatusPage(v)
+	return _c
+}
+
+// SetNillableStatusPage sets the "status_page" field if the given value is not nil.
+func (_c *MonitorCreate) SetNillableStatusPage(v *bool) *MonitorCreate {
+	if v != nil {
+		_c.SetStatusPage(*v)
+	}
+	return _c
+}
+
 // SetCheckedAt sets the "checked_at" field.
 func (_c *MonitorCreate) SetCheckedAt(v time.Time) *MonitorCreate {
 	_c.mutation.SetCheckedAt(v)
@@ -247,6 +261,10 @@ func (_c *MonitorCreate) defaults() {
 		v := monitor.DefaultEnabled
 		_c.mutation.SetEnabled(v)
 	}
+	if _, ok := _c.mutation.StatusPage(); !ok {
+		v := monitor.DefaultStatusPage
+		_c.mutation.SetStatusPage(v)
+	}
 	if _, ok := _c.mutation.Ok(); !ok {
 		v := monitor.DefaultOk
 		_c.mutation.SetOk(v)
@@ -307,6 +325,9 @@ func (_c *MonitorCreate) check() error {
 	}
 	if _, ok := _c.mutation.Enabled(); !ok {
 		return &ValidationError{Name: "enabled", err: errors.New(`ent: missing required field "Monitor.enabled"`)}
+	}
+	if _, ok := _c.mutation.StatusPage(); !ok {
+		return &ValidationError{Name: "status_page", err: errors.New(`ent: missing required field "Monitor.status_page"`)}
 	}
 	if _, ok := _c.mutation.Ok(); !ok {
 		return &ValidationError{Name: "ok", err: errors.New(`ent: missing required field "Monitor.ok"`)}
@@ -379,6 +400,10 @@ func (_c *MonitorCreate) createSpec() (*Monitor, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Enabled(); ok {
 		_spec.SetField(monitor.FieldEnabled, field.TypeBool, value)
 		_node.Enabled = value
+	}
+	if value, ok := _c.mutation.StatusPage(); ok {
+		_spec.SetField(monitor.FieldStatusPage, field.TypeBool, value)
+		_node.StatusPage = value
 	}
 	if value, ok := _c.mutation.CheckedAt(); ok {
 		_spec.SetField(monitor.FieldCheckedAt, field.TypeTime, value)
@@ -547,6 +572,18 @@ func (u *MonitorUpsert) SetEnabled(v bool) *MonitorUpsert {
 // UpdateEnabled sets the "enabled" field to the value that was provided on create.
 func (u *MonitorUpsert) UpdateEnabled() *MonitorUpsert {
 	u.SetExcluded(monitor.FieldEnabled)
+	return u
+}
+
+// SetStatusPage sets the "status_page" field.
+func (u *MonitorUpsert) SetStatusPage(v bool) *MonitorUpsert {
+	u.Set(monitor.FieldStatusPage, v)
+	return u
+}
+
+// UpdateStatusPage sets the "status_page" field to the value that was provided on create.
+func (u *MonitorUpsert) UpdateStatusPage() *MonitorUpsert {
+	u.SetExcluded(monitor.FieldStatusPage)
 	return u
 }
 
@@ -779,6 +816,20 @@ func (u *MonitorUpsertOne) SetEnabled(v bool) *MonitorUpsertOne {
 func (u *MonitorUpsertOne) UpdateEnabled() *MonitorUpsertOne {
 	return u.Update(func(s *MonitorUpsert) {
 		s.UpdateEnabled()
+	})
+}
+
+// SetStatusPage sets the "status_page" field.
+func (u *MonitorUpsertOne) SetStatusPage(v bool) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetStatusPage(v)
+	})
+}
+
+// UpdateStatusPage sets the "status_page" field to the value that was provided on create.
+func (u *MonitorUpsertOne) UpdateStatusPage() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateStatusPage()
 	})
 }
 
@@ -1193,6 +1244,20 @@ func (u *MonitorUpsertBulk) SetEnabled(v bool) *MonitorUpsertBulk {
 func (u *MonitorUpsertBulk) UpdateEnabled() *MonitorUpsertBulk {
 	return u.Update(func(s *MonitorUpsert) {
 		s.UpdateEnabled()
+	})
+}
+
+// SetStatusPage sets the "status_page" field.
+func (u *MonitorUpsertBulk) SetStatusPage(v bool) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetStatusPage(v)
+	})
+}
+
+// UpdateStatusPage sets the "status_page" field to the value that was provided on create.
+func (u *MonitorUpsertBulk) UpdateStatusPage() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateStatusPage()
 	})
 }
 

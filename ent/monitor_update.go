@@ -113,6 +113,20 @@ func (_u *MonitorUpdate) SetNillableEnabled(v *bool) *MonitorUpdate {
 	return _u
 }
 
+// SetStatusPage sets the "status_page" field.
+func (_u *MonitorUpdate) SetStatusPage(v bool) *MonitorUpdate {
+	_u.mutation.SetStatusPage(v)
+	return _u
+}
+
+// SetNillableStatusPage sets the "status_page" field if the given value is not nil.
+func (_u *MonitorUpdate) SetNillableStatusPage(v *bool) *MonitorUpdate {
+	if v != nil {
+		_u.SetStatusPage(*v)
+	}
+	return _u
+}
+
 // SetCheckedAt sets the "checked_at" field.
 func (_u *MonitorUpdate) SetCheckedAt(v time.Time) *MonitorUpdate {
 	_u.mutation.SetCheckedAt(v)
@@ -369,6 +383,9 @@ func (_u *MonitorUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.Enabled(); ok {
 		_spec.SetField(monitor.FieldEnabled, field.TypeBool, value)
 	}
+	if value, ok := _u.mutation.StatusPage(); ok {
+		_spec.SetField(monitor.FieldStatusPage, field.TypeBool, value)
+	}
 	if value, ok := _u.mutation.CheckedAt(); ok {
 		_spec.SetField(monitor.FieldCheckedAt, field.TypeTime, value)
 	}
@@ -545,6 +562,20 @@ func (_u *MonitorUpdateOne) SetEnabled(v bool) *MonitorUpdateOne {
 func (_u *MonitorUpdateOne) SetNillableEnabled(v *bool) *MonitorUpdateOne {
 	if v != nil {
 		_u.SetEnabled(*v)
+	}
+	return _u
+}
+
+// SetStatusPage sets the "status_page" field.
+func (_u *MonitorUpdateOne) SetStatusPage(v bool) *MonitorUpdateOne {
+	_u.mutation.SetStatusPage(v)
+	return _u
+}
+
+// SetNillableStatusPage sets the "status_page" field if the given value is not nil.
+func (_u *MonitorUpdateOne) SetNillableStatusPage(v *bool) *MonitorUpdateOne {
+	if v != nil {
+		_u.SetStatusPage(*v)
 	}
 	return _u
 }
@@ -834,6 +865,9 @@ func (_u *MonitorUpdateOne) sqlSave(ctx context.Context) (_node *Monitor, err er
 	}
 	if value, ok := _u.mutation.Enabled(); ok {
 		_spec.SetField(monitor.FieldEnabled, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.StatusPage(); ok {
+		_spec.SetField(monitor.FieldStatusPage, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.CheckedAt(); ok {
 		_spec.SetField(monitor.FieldCheckedAt, field.TypeTime, value)

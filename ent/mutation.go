@@ -20595,6 +20595,7 @@ type MonitorMutation struct {
 	timeout_ms    *int
 	addtimeout_ms *int
 	enabled       *bool
+	status_page   *bool
 	checked_at    *time.Time
 	ok            *bool
 	status        *int
@@ -20982,6 +20983,42 @@ func (m *MonitorMutation) ResetEnabled() {
 	m.enabled = nil
 }
 
+// SetStatusPage sets the "status_page" field.
+func (m *MonitorMutation) SetStatusPage(b bool) {
+	m.status_page = &b
+}
+
+// StatusPage returns the value of the "status_page" field in the mutation.
+func (m *MonitorMutation) StatusPage() (r bool, exists bool) {
+	v := m.status_page
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStatusPage returns the old "status_page" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldStatusPage(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStatusPage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStatusPage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStatusPage: %w", err)
+	}
+	return oldValue.StatusPage, nil
+}
+
+// ResetStatusPage resets all changes to the "status_page" field.
+func (m *MonitorMutation) ResetStatusPage() {
+	m.status_page = nil
+}
+
 // SetCheckedAt sets the "checked_at" field.
 func (m *MonitorMutation) SetCheckedAt(t time.Time) {
 	m.checked_at = &t
@@ -21352,7 +21389,7 @@ func (m *MonitorMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MonitorMutation) Fields() []string {
-	fields := make([]string, 0, 13)
+	fields := make([]string, 0, 14)
 	if m.created_at != nil {
 		fields = append(fields, monitor.FieldCreatedAt)
 	}
@@ -21373,6 +21410,9 @@ func (m *MonitorMutation) Fields() []string {
 	}
 	if m.enabled != nil {
 		fields = append(fields, monitor.FieldEnabled)
+	}
+	if m.status_page != nil {
+		fields = append(fields, monitor.FieldStatusPage)
 	}
 	if m.checked_at != nil {
 		fields = append(fields, monitor.FieldCheckedAt)
@@ -21414,6 +21454,8 @@ func (m *MonitorMutation) Field(name string) (ent.Value, bool) {
 		return m.TimeoutMs()
 	case monitor.FieldEnabled:
 		return m.Enabled()
+	case monitor.FieldStatusPage:
+		return m.StatusPage()
 	case monitor.FieldCheckedAt:
 		return m.CheckedAt()
 	case monitor.FieldOk:
@@ -21449,6 +21491,8 @@ func (m *MonitorMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldTimeoutMs(ctx)
 	case monitor.FieldEnabled:
 		return m.OldEnabled(ctx)
+	case monitor.FieldStatusPage:
+		return m.OldStatusPage(ctx)
 	case monitor.FieldCheckedAt:
 		return m.OldCheckedAt(ctx)
 	case monitor.FieldOk:
@@ -21518,6 +21562,13 @@ func (m *MonitorMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetEnabled(v)
+		return nil
+	case monitor.FieldStatusPage:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStatusPage(v)
 		return nil
 	case monitor.FieldCheckedAt:
 		v, ok := value.(time.Time)
@@ -21684,6 +21735,9 @@ func (m *MonitorMutation) ResetField(name string) error {
 		return nil
 	case monitor.FieldEnabled:
 		m.ResetEnabled()
+		return nil
+	case monitor.FieldStatusPage:
+		m.ResetStatusPage()
 		return nil
 	case monitor.FieldCheckedAt:
 		m.ResetCheckedAt()

@@ -913,20 +913,24 @@ func init() {
 	monitorDescEnabled := monitorFields[4].Descriptor()
 	// monitor.DefaultEnabled holds the default value on creation for the enabled field.
 	monitor.DefaultEnabled = monitorDescEnabled.Default.(bool)
+	// monitorDescStatusPage is the schema descriptor for status_page field.
+	monitorDescStatusPage := monitorFields[5].Descriptor()
+	// monitor.DefaultStatusPage holds the default value on creation for the status_page field.
+	monitor.DefaultStatusPage = monitorDescStatusPage.Default.(bool)
 	// monitorDescOk is the schema descriptor for ok field.
-	monitorDescOk := monitorFields[6].Descriptor()
+	monitorDescOk := monitorFields[7].Descriptor()
 	// monitor.DefaultOk holds the default value on creation for the ok field.
 	monitor.DefaultOk = monitorDescOk.Default.(bool)
 	// monitorDescStatus is the schema descriptor for status field.
-	monitorDescStatus := monitorFields[7].Descriptor()
+	monitorDescStatus := monitorFields[8].Descriptor()
 	// monitor.DefaultStatus holds the default value on creation for the status field.
 	monitor.DefaultStatus = monitorDescStatus.Default.(int)
 	// monitorDescLatencyMs is the schema descriptor for latency_ms field.
-	monitorDescLatencyMs := monitorFields[8].Descriptor()
+	monitorDescLatencyMs := monitorFields[9].Descriptor()
 	// monitor.DefaultLatencyMs holds the default value on creation for the latency_ms field.
 	monitor.DefaultLatencyMs = monitorDescLatencyMs.Default.(int)
 	// monitorDescMessage is the schema descriptor for message field.
-	monitorDescMessage := monitorFields[9].Descriptor()
+	monitorDescMessage := monitorFields[10].Descriptor()
 	// monitor.DefaultMessage holds the default value on creation for the message field.
 	monitor.DefaultMessage = monitorDescMessage.Default.(string)
 	// monitor.MessageValidator is a validator for the "message" field. It is called by the builders before save.

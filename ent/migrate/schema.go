@@ -642,6 +642,7 @@ var (
 		{Name: "target", Type: field.TypeString, Size: 2048},
 		{Name: "timeout_ms", Type: field.TypeInt, Default: 10000},
 		{Name: "enabled", Type: field.TypeBool, Default: true},
+		{Name: "status_page", Type: field.TypeBool, Default: false},
 		{Name: "checked_at", Type: field.TypeTime, Nullable: true},
 		{Name: "ok", Type: field.TypeBool, Default: false},
 		{Name: "status", Type: field.TypeInt, Default: 0},

@@ -29,6 +29,8 @@ const (
 	FieldTimeoutMs = "timeout_ms"
 	// FieldEnabled holds the string denoting the enabled field in the database.
 	FieldEnabled = "enabled"
+	// FieldStatusPage holds the string denoting the status_page field in the database.
+	FieldStatusPage = "status_page"
 	// FieldCheckedAt holds the string denoting the checked_at field in the database.
 	FieldCheckedAt = "checked_at"
 	// FieldOk holds the string denoting the ok field in the database.
@@ -64,6 +66,7 @@ var Columns = []string{
 	FieldTarget,
 	FieldTimeoutMs,
 	FieldEnabled,
+	FieldStatusPage,
 	FieldCheckedAt,
 	FieldOk,
 	FieldStatus,
@@ -99,6 +102,8 @@ var (
 	TimeoutMsValidator func(int) error
 	// DefaultEnabled holds the default value on creation for the "enabled" field.
 	DefaultEnabled bool
+	// DefaultStatusPage holds the default value on creation for the "status_page" field.
+	DefaultStatusPage bool
 	// DefaultOk holds the default value on creation for the "ok" field.
 	DefaultOk bool
 	// DefaultStatus holds the default value on creation for the "status" field.
@@ -175,6 +180,11 @@ func ByTimeoutMs(opts ...sql.OrderTermOption) OrderOption {
 // ByEnabled orders the results by the enabled field.
 func ByEnabled(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEnabled, opts...).ToFunc()
+}
+
+// ByStatusPage orders the results by the status_page field.
+func ByStatusPage(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldStatusPage, opts...).ToFunc()
 }
 
 // ByCheckedAt orders the results by the checked_at field.

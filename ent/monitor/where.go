@@ -85,6 +85,11 @@ func Enabled(v bool) predicate.Monitor {
 	return predicate.Monitor(sql.FieldEQ(FieldEnabled, v))
 }
 
+// StatusPage applies equality check predicate on the "status_page" field. It's identical to StatusPageEQ.
+func StatusPage(v bool) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldStatusPage, v))
+}
+
 // CheckedAt applies equality check predicate on the "checked_at" field. It's identical to CheckedAtEQ.
 func CheckedAt(v time.Time) predicate.Monitor {
 	return predicate.Monitor(sql.FieldEQ(FieldCheckedAt, v))
@@ -393,6 +398,16 @@ func EnabledEQ(v bool) predicate.Monitor {
 // EnabledNEQ applies the NEQ predicate on the "enabled" field.
 func EnabledNEQ(v bool) predicate.Monitor {
 	return predicate.Monitor(sql.FieldNEQ(FieldEnabled, v))
+}
+
+// StatusPageEQ applies the EQ predicate on the "status_page" field.
+func StatusPageEQ(v bool) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldStatusPage, v))
+}
+
+// StatusPageNEQ applies the NEQ predicate on the "status_page" field.
+func StatusPageNEQ(v bool) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNEQ(FieldStatusPage, v))
 }
 
 // CheckedAtEQ applies the EQ predicate on the "checked_at" field.

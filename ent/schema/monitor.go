@@ -30,6 +30,9 @@ func (Monitor) Fields() []ent.Field {
 		field.String("target").MaxLen(2048),
 		field.Int("timeout_ms").Default(10000).Range(1000, 60000),
 		field.Bool("enabled").Default(true),
+		// StatusPage lists the monitor on the public status page (its name,
+		// state and uptime; never its target or messages).
+		field.Bool("status_page").Default(false),
 		// The newest result.
 		field.Time("checked_at").Optional().Nillable(),
 		field.Bool("ok").Default(false),

@@ -47,6 +47,9 @@ type Config struct {
 	Parallel int
 	Now      func() time.Time
 	Audit    *audit.Recorder
+	// OnChange, when set, is called after a monitor was created, changed or
+	// deleted (the status page drops its cached view).
+	OnChange func()
 }
 
 // Service keeps monitors and checks them.
@@ -81,7 +84,11 @@ func (s *Service) Get(ctx context.Context, id int) (*ent.Monitor, error) {
 	return m, err
 }
 
+// record writes a change to the audit log and tells OnChange.
 func (s *Service) record(ctx context.Context, actor audit.Actor, action, name, detail string) {
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange()
+	}
 	if s.cfg.Audit == nil {
 		return
 	}
@@ -94,6 +101,9 @@ func describe(in Input) string {
 	state := "on"
 	if !in.Enabled {
 		state = "off"
+	}
+	if in.StatusPage {
+		state += ", on the status page"
 	}
 	return fmt.Sprintf("%s %s, timeout %d ms, %s", in.Kind, in.Target, in.TimeoutMS, state)
 }
@@ -120,7 +130,7 @@ func (s *Service) Create(ctx context.Context, actor audit.Actor, in Input) (*ent
 		return nil, err
 	}
 	m, err := s.db.Client.Monitor.Create().SetName(in.Name).SetKind(monitor.Kind(in.Kind)).SetTarget(in.Target).
-		SetTimeoutMs(in.TimeoutMS).SetEnabled(in.Enabled).Save(ctx)
+		SetTimeoutMs(in.TimeoutMS).SetEnabled(in.Enabled).SetStatusPage(in.StatusPage).Save(ctx)
 	if ent.IsConstraintError(err) {
 		return nil, FieldErrors{"name": "another monitor has this name"}
 	}
@@ -146,7 +156,7 @@ func (s *Service) Update(ctx context.Context, actor audit.Actor, id int, in Inpu
 		return nil, err
 	}
 	upd := old.Update().SetName(in.Name).SetKind(monitor.Kind(in.Kind)).SetTarget(in.Target).
-		SetTimeoutMs(in.TimeoutMS).SetEnabled(in.Enabled)
+		SetTimeoutMs(in.TimeoutMS).SetEnabled(in.Enabled).SetStatusPage(in.StatusPage)
 	if old.Target != in.Target || string(old.Kind) != in.Kind {
 		upd.ClearCheckedAt().ClearFailingSince().SetOk(false).SetStatus(0).SetLatencyMs(0).SetMessage("")
 	}

@@ -30,6 +30,8 @@ type Input struct {
 	Target    string `json:"target"`
 	TimeoutMS int    `json:"timeout_ms"`
 	Enabled   bool   `json:"enabled"`
+	// StatusPage lists it on the public status page.
+	StatusPage bool `json:"status_page"`
 }
 
 // FieldErrors are refused settings: a message per field.
