@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protojson"
 
@@ -515,96 +513,29 @@ type serverFilter struct {
 	Status string
 }
 
-// parseServerFilter reads a filter from a raw query string. Every parameter
-// is checked by allowlist, and an unknown one is refused so that a typo
-// does not silently list every server. Empty values count as absent (a GET
-// form sends them). On error the filter still holds what was given, made
-// printable and shortened, so the page can show it again.
+// parseServerFilter reads a filter from a raw query string, by the rules of
+// web.ListQuery. On error the filter still holds what was given, fit to
+// show back, so the page can show it again.
 func parseServerFilter(raw string) (serverFilter, SettingsError) {
-	var f serverFilter
-	errs := SettingsError{}
-	v, err := url.ParseQuery(raw)
-	if err != nil {
-		errs["query"] = "is not valid URL encoding; use q, label and status parameters"
-	}
-	for k := range v {
-		switch k {
-		case "q", "label", "status":
-		case "":
-			errs["query"] = "has a value without a name; use q, label and status parameters"
-		default:
-			errs[echoText(k, 40)] = "is not a filter of the server list; use q, label or status"
-		}
-	}
-	if qs := nonEmpty(v["q"]); len(qs) > 1 {
-		errs["q"] = "give one search text"
-		f.Q = echoText(qs[0], maxServerQuery)
-	} else if len(qs) == 1 {
-		q := qs[0]
-		switch {
-		case !printable(q):
-			errs["q"] = "use printable characters only, without tabs, line breaks or control characters"
-			f.Q = echoText(q, maxServerQuery)
-		case utf8.RuneCountInString(strings.TrimSpace(q)) > maxServerQuery:
-			errs["q"] = fmt.Sprintf("at most %d characters", maxServerQuery)
-			f.Q = echoText(strings.TrimSpace(q), maxServerQuery)
-		default:
-			f.Q = strings.TrimSpace(q)
-		}
-	}
-	if ss := nonEmpty(v["status"]); len(ss) > 1 {
-		errs["status"] = "give one status: " + strings.Join(serverStatuses, ", ")
-	} else if len(ss) == 1 {
-		f.Status = echoText(ss[0], 20)
-		if !slices.Contains(serverStatuses, ss[0]) {
-			errs["status"] = "must be one of " + strings.Join(serverStatuses, ", ")
-		}
-	}
-	for _, l := range nonEmpty(v["label"]) {
+	q := web.ParseListQuery(raw, "server list", "q", "label", "status")
+	f := serverFilter{Q: q.Search("q", maxServerQuery), Status: q.Choice("status", "status", serverStatuses)}
+	for _, l := range q.Values("label") {
 		l = strings.TrimSpace(l)
 		if !alerts.ValidLabel(l) {
-			if _, seen := errs["label"]; !seen {
-				errs["label"] = fmt.Sprintf("%q is not a label: each label is 1-63 letters, digits and . _ : / = -, starting with a letter or digit", echoText(l, 40))
+			if _, seen := q.Errors["label"]; !seen {
+				q.Errors["label"] = fmt.Sprintf("%q is not a label: each label is 1-63 letters, digits and . _ : / = -, starting with a letter or digit", web.EchoText(l, 40))
 			}
-			l = echoText(l, 63)
+			l = web.EchoText(l, 63)
 		}
 		if l != "" && !slices.Contains(f.Labels, l) {
 			f.Labels = append(f.Labels, l)
 		}
 	}
 	if len(f.Labels) > MaxServerLabels {
-		errs["label"] = fmt.Sprintf("at most %d labels; no server carries more", MaxServerLabels)
+		q.Errors["label"] = fmt.Sprintf("at most %d labels; no server carries more", MaxServerLabels)
 		f.Labels = f.Labels[:MaxServerLabels]
 	}
-	return f, errs
-}
-
-func nonEmpty(vs []string) []string {
-	var out []string
-	for _, v := range vs {
-		if strings.TrimSpace(v) != "" {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// printable reports whether s is valid UTF-8 of printable characters and
-// plain spaces only.
-func printable(s string) bool {
-	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
-}
-
-// echoText is s fit to show back: invalid bytes and unprintable characters
-// replaced, at most n characters.
-func echoText(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if !unicode.IsPrint(r) {
-			return utf8.RuneError
-		}
-		return r
-	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
-	return clipText(s, n)
+	return f, SettingsError(q.Errors)
 }
 
 // Active reports whether f narrows the list at all.

@@ -6,12 +6,11 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"golang.org/x/net/idna"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/nodes"
+	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
 )
 
@@ -33,63 +32,19 @@ type domainFilter struct {
 	Health string
 }
 
-// parseDomainFilter reads a filter from a raw query string. Every parameter
-// is checked by allowlist, and an unknown one is refused so that a typo does
-// not silently list every domain. Empty values count as absent (a GET form
-// sends them). On error the filter still holds what was given, made
-// printable and shortened, so the page can show it again.
+// parseDomainFilter reads a filter from a raw query string, by the rules of
+// web.ListQuery. On error the filter still holds what was given, fit to
+// show back, so the page can show it again.
 func parseDomainFilter(raw string) (domainFilter, Errors) {
-	var f domainFilter
-	errs := Errors{}
-	v, err := url.ParseQuery(raw)
-	if err != nil {
-		errs["query"] = "is not valid URL encoding; use q, server and health parameters"
-	}
-	for k := range v {
-		switch k {
-		case "q", "server", "health":
-		case "":
-			errs["query"] = "has a value without a name; use q, server and health parameters"
-		default:
-			errs[echoText(k, 40)] = "is not a filter of the domain list; use q, server or health"
-		}
-	}
-	if qs := nonEmpty(v["q"]); len(qs) > 1 {
-		errs["q"] = "give one search text"
-		f.Q = echoText(qs[0], maxDomainQuery)
-	} else if len(qs) == 1 {
-		q := qs[0]
-		switch {
-		case !printable(q):
-			errs["q"] = "use printable characters only, without tabs, line breaks or control characters"
-			f.Q = echoText(q, maxDomainQuery)
-		case utf8.RuneCountInString(strings.TrimSpace(q)) > maxDomainQuery:
-			errs["q"] = fmt.Sprintf("at most %d characters", maxDomainQuery)
-			f.Q = echoText(strings.TrimSpace(q), maxDomainQuery)
-		default:
-			f.Q = strings.TrimSpace(q)
-		}
-	}
-	if ss := nonEmpty(v["server"]); len(ss) > 1 {
-		errs["server"] = "give one server name"
-		f.Server = echoText(strings.TrimSpace(ss[0]), 64)
-	} else if len(ss) == 1 {
-		s := strings.TrimSpace(ss[0])
-		if nodes.ValidName(s) != nil {
-			errs["server"] = fmt.Sprintf("%q is not a server name: use 1-64 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit", echoText(s, 40))
-			s = echoText(s, 64)
-		}
+	q := web.ParseListQuery(raw, "domain list", "q", "server", "health")
+	f := domainFilter{Q: q.Search("q", maxDomainQuery), Health: q.Choice("health", "health state", domainHealths)}
+	if s, ok := q.One("server", "server name", 64); ok && nodes.ValidName(s) != nil {
+		q.Errors["server"] = fmt.Sprintf("%q is not a server name: use 1-64 lowercase letters, digits, '.' or '-', starting and ending with a letter or digit", web.EchoText(s, 40))
+		f.Server = web.EchoText(s, 64)
+	} else {
 		f.Server = s
 	}
-	if hs := nonEmpty(v["health"]); len(hs) > 1 {
-		errs["health"] = "give one health state: " + strings.Join(domainHealths, ", ")
-	} else if len(hs) == 1 {
-		f.Health = echoText(hs[0], 20)
-		if !slices.Contains(domainHealths, hs[0]) {
-			errs["health"] = "must be one of " + strings.Join(domainHealths, ", ")
-		}
-	}
-	return f, errs
+	return f, Errors(q.Errors)
 }
 
 // message is errs as one line for the API's error message.
@@ -100,37 +55,6 @@ func (e Errors) message() string {
 		parts[i] = k + ": " + e[k]
 	}
 	return strings.Join(parts, "; ")
-}
-
-func nonEmpty(vs []string) []string {
-	var out []string
-	for _, v := range vs {
-		if strings.TrimSpace(v) != "" {
-			out = append(out, v)
-		}
-	}
-	return out
-}
-
-// printable reports whether s is valid UTF-8 of printable characters and
-// plain spaces only.
-func printable(s string) bool {
-	return utf8.ValidString(s) && strings.IndexFunc(s, func(r rune) bool { return !unicode.IsPrint(r) }) < 0
-}
-
-// echoText is s fit to show back: invalid bytes and unprintable characters
-// replaced, at most n characters.
-func echoText(s string, n int) string {
-	s = strings.Map(func(r rune) rune {
-		if !unicode.IsPrint(r) {
-			return utf8.RuneError
-		}
-		return r
-	}, strings.ToValidUTF8(s, string(utf8.RuneError)))
-	if r := []rune(s); len(r) > n {
-		return string(r[:n]) + "…"
-	}
-	return s
 }
 
 // Active reports whether f narrows the list at all.
