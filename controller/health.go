@@ -55,9 +55,8 @@ func (c *Controller) buildHealth() error {
 
 // healthWeb serves a domain's health check settings and results.
 type healthWeb struct {
-	c      *Controller
-	w      *web.Server
-	status *statusWeb
+	c *Controller
+	w *web.Server
 }
 
 func (hw *healthWeb) register() error {
@@ -176,7 +175,7 @@ func (hw *healthWeb) setStatusPage(r *http.Request, domainID int, listed bool) e
 	if err := hw.c.health.SetStatusPage(r.Context(), hw.w.Actor(r), domainID, listed); err != nil {
 		return err
 	}
-	hw.status.forget()
+	hw.c.statusForget()
 	return nil
 }
 

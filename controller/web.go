@@ -55,7 +55,7 @@ func (c *Controller) buildWeb() error {
 	if err := status.register(); err != nil {
 		return err
 	}
-	if err := (&healthWeb{c: c, w: w, status: status}).register(); err != nil {
+	if err := (&healthWeb{c: c, w: w}).register(); err != nil {
 		return err
 	}
 	if err := c.registerMonitors(w); err != nil {

@@ -8,6 +8,7 @@ import (
 
 	"entgo.io/ent/dialect/sql"
 
+	"github.com/gatehousehq/gatehouse/controller/internal/uptime"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/certificate"
 	"github.com/gatehousehq/gatehouse/ent/certpolicy"
@@ -170,7 +171,7 @@ func (e *Engine) domainFacts(ctx context.Context, facts []ServerFacts, uptimeWin
 	// Uptime over each window an uptime rule asks for: the hourly counts
 	// since the start of the hour the window reaches back into.
 	for _, w := range uptimeWindows {
-		since := now.UTC().Truncate(time.Hour).Add(-w + time.Hour)
+		since := uptime.Since(now, w)
 		var sums []struct {
 			DomainID int `json:"domain_id"`
 			Up       int `json:"up"`

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +24,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/nginxconf"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
+	"github.com/gatehousehq/gatehouse/controller/internal/uptime"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/certificate"
 	entdomain "github.com/gatehousehq/gatehouse/ent/domain"
@@ -347,40 +347,24 @@ func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error
 	if err != nil {
 		return fmt.Errorf("list health checks: %w", err)
 	}
-	// Domains are probed a few at a time, so nodes that do not answer cost
-	// one timeout per batch, not one per domain, and the run keeps to its
-	// interval.
-	var (
-		mu       sync.Mutex
-		problems []string
-		wg       sync.WaitGroup
-		slots    = make(chan struct{}, s.cfg.Parallel)
-	)
-	for _, id := range ids {
-		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			probes, err := s.ProbeDomain(ctx, id)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				problems = append(problems, err.Error())
-				return
-			}
-			for _, p := range probes {
-				if !p.Ok {
-					what := p.URL
-					if what == "" { // not dialled
-						what = "domain #" + strconv.Itoa(p.DomainID)
-					}
-					problems = append(problems, fmt.Sprintf("%s on %s: %s", what, p.Edges.Server.Name, p.Message))
+	// Domains are probed a few at a time, so the run keeps to its interval.
+	problems := uptime.Each(ids, s.cfg.Parallel, func(id int) []string {
+		probes, err := s.ProbeDomain(ctx, id)
+		if err != nil {
+			return []string{err.Error()}
+		}
+		var out []string
+		for _, p := range probes {
+			if !p.Ok {
+				what := p.URL
+				if what == "" { // not dialled
+					what = "domain #" + strconv.Itoa(p.DomainID)
 				}
+				out = append(out, fmt.Sprintf("%s on %s: %s", what, p.Edges.Server.Name, p.Message))
 			}
-		}()
-	}
-	wg.Wait()
-	slices.Sort(problems)
+		}
+		return out
+	})
 	// The job is quiet: a run is kept only when something is down.
 	if len(problems) > 0 {
 		logf("probed %d domains", len(ids))

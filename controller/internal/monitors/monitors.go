@@ -13,9 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 
@@ -379,31 +377,17 @@ func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error
 	if err != nil {
 		return fmt.Errorf("list monitors: %w", err)
 	}
-	var (
-		mu       sync.Mutex
-		problems []string
-		wg       sync.WaitGroup
-		slots    = make(chan struct{}, s.cfg.Parallel)
-	)
-	for _, m := range ms {
-		slots <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-slots; wg.Done() }()
-			row, err := s.check(ctx, m)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case errors.Is(err, ErrNotFound):
-			case err != nil:
-				problems = append(problems, m.Name+": "+err.Error())
-			case !row.Ok:
-				problems = append(problems, fmt.Sprintf("%s (%s): %s", m.Name, m.Target, row.Message))
-			}
-		}()
-	}
-	wg.Wait()
-	slices.Sort(problems)
+	problems := uptime.Each(ms, s.cfg.Parallel, func(m *ent.Monitor) []string {
+		row, err := s.check(ctx, m)
+		switch {
+		case errors.Is(err, ErrNotFound):
+		case err != nil:
+			return []string{m.Name + ": " + err.Error()}
+		case !row.Ok:
+			return []string{fmt.Sprintf("%s (%s): %s", m.Name, m.Target, row.Message)}
+		}
+		return nil
+	})
 	// The job is quiet: a run is kept only when something is down.
 	if len(problems) > 0 {
 		logf("checked %d monitors", len(ms))

@@ -1,12 +1,14 @@
 // Package uptime is the arithmetic of uptime figures shared by everything
 // the controller probes: hourly counts of checks that were up and down, with
 // the summed latency of those that were up, turned into percentages per span,
-// per hour and per day.
+// per hour and per day; and the bounded fan-out the probe jobs share.
 package uptime
 
 import (
 	"fmt"
 	"math"
+	"slices"
+	"sync"
 	"time"
 )
 
@@ -172,4 +174,30 @@ func Days(rows []Row, keys []int, first time.Time, n int) map[int][]Bucket {
 		out[k] = s.done()
 	}
 	return out
+}
+
+// Each runs probe on every item, parallel at a time, so targets that do not
+// answer cost one timeout per batch rather than one each, and returns the
+// problems the probes report, sorted.
+func Each[T any](items []T, parallel int, probe func(T) []string) []string {
+	var (
+		mu       sync.Mutex
+		problems []string
+		wg       sync.WaitGroup
+		slots    = make(chan struct{}, max(parallel, 1))
+	)
+	for _, it := range items {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			found := probe(it)
+			mu.Lock()
+			problems = append(problems, found...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	slices.Sort(problems)
+	return problems
 }
