@@ -255,11 +255,11 @@ func isControl(r rune) bool {
 
 // Email sends notifications as plain-text mail through an SMTP server.
 type Email struct {
+	queued
 	cfg  EmailConfig
 	opts Options
 	from string   // address part of cfg.From, for MAIL FROM
 	to   []string // address parts of cfg.To, for RCPT TO
-	q    *queue
 }
 
 // NewEmail builds an email channel with its queue.
@@ -277,51 +277,16 @@ func NewEmail(cfg EmailConfig, opts Options) (*Email, error) {
 		a, _ := mail.ParseAddress(s)
 		e.to = append(e.to, a.Address)
 	}
-	e.q = newQueue(e.deliver, 0, opts, opts.Logger.Named("email").With("channel", cfg.Name))
+	e.queued = queued{name: cfg.Name, q: newQueue(e.deliver, 0, opts, opts.Logger.Named("email").With("channel", cfg.Name)),
+		render: func(n Notification) (any, error) {
+			_, msg := RenderEmail(n, cfg.From, cfg.To, time.Now())
+			return msg, nil
+		}}
 	return e, nil
 }
 
-// Name is the channel name.
-func (e *Email) Name() string { return e.cfg.Name }
-
-// Enqueue queues n without blocking (see Channel).
-func (e *Email) Enqueue(n Notification) error {
-	_, err := e.enqueue(n, false)
-	return err
-}
-
-// Send queues n and waits for the outcome (see Channel).
-func (e *Email) Send(ctx context.Context, n Notification) error {
-	done, err := e.enqueue(n, true)
-	if err != nil {
-		return err
-	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for delivery: %w", ctx.Err())
-	}
-}
-
-// Dropped counts notifications refused because the queue was full.
-func (e *Email) Dropped() uint64 { return e.q.dropped.Load() }
-
 // Close stops accepting and delivers what is queued until ctx ends.
 func (e *Email) Close(ctx context.Context) error { return e.q.close(ctx) }
-
-func (e *Email) enqueue(n Notification, wait bool) (chan error, error) {
-	if err := n.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid notification: %w", err)
-	}
-	// Rendered once, so every retry sends the same message.
-	_, msg := RenderEmail(n, e.cfg.From, e.cfg.To, time.Now())
-	it := &item{channel: e.cfg.Name, key: n.Key, kind: n.Kind, payload: msg}
-	if wait {
-		it.done = make(chan error, 1)
-	}
-	return it.done, e.q.enqueue(it)
-}
 
 var emailKindLabels = map[Kind]string{
 	KindFiring:   "FIRING",

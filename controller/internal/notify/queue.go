@@ -35,6 +35,58 @@ type result struct {
 
 type sendFunc func(ctx context.Context, it *item) result
 
+// queued is a channel that renders each notification once, so every retry
+// sends the same, and delivers it through a queue. Webhook, Email and each
+// Telegram destination are one.
+type queued struct {
+	name   string
+	q      *queue
+	render func(Notification) (any, error)
+}
+
+// Name is the channel name.
+func (c *queued) Name() string { return c.name }
+
+// Enqueue queues n without blocking (see Channel).
+func (c *queued) Enqueue(n Notification) error {
+	_, err := c.submit(n, false)
+	return err
+}
+
+// Send queues n and waits for the outcome (see Channel).
+func (c *queued) Send(ctx context.Context, n Notification) error {
+	done, err := c.submit(n, true)
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("waiting for delivery: %w", ctx.Err())
+	}
+}
+
+// Dropped counts notifications refused because the queue was full.
+func (c *queued) Dropped() uint64 { return c.q.dropped.Load() }
+
+// submit validates and renders n and queues it; with wait, the returned
+// channel receives the final outcome.
+func (c *queued) submit(n Notification, wait bool) (chan error, error) {
+	if err := n.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid notification: %w", err)
+	}
+	payload, err := c.render(n)
+	if err != nil {
+		return nil, err
+	}
+	it := &item{channel: c.name, key: n.Key, kind: n.Kind, payload: payload}
+	if wait {
+		it.done = make(chan error, 1)
+	}
+	return it.done, c.q.enqueue(it)
+}
+
 // seenKeys remembers the last accepted keys of a queue.
 const seenKeys = 4096
 

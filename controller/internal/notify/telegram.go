@@ -157,13 +157,18 @@ func NewTelegram(cfg TelegramConfig, opts Options) (*Telegram, error) {
 	}
 	t.bot = b
 	for _, d := range cfg.Destinations {
-		ch := &telegramChannel{t: t, dest: d}
+		if _, ok := t.queues[d.ChatID]; !ok {
+			t.queues[d.ChatID] = newQueue(t.sendAttempt, opts.ChatInterval, opts, t.log.With("chat_id", d.ChatID))
+		}
+		// One queue per chat paces every destination in it.
+		ch := &telegramChannel{t: t, dest: d, queued: queued{name: d.Channel, q: t.queues[d.ChatID], render: func(n Notification) (any, error) {
+			return telegramMessage{chatID: d.ChatID, threadID: d.TopicID, silent: d.Silent, text: RenderTelegram(n), buttons: n.Buttons()}, nil
+		}}}
 		t.dests[d.Channel] = ch
 		t.chatChannels[d.ChatID] = append(t.chatChannels[d.ChatID], d.Channel)
 		slices.Sort(t.chatChannels[d.ChatID])
 		if _, ok := t.byChat[d.ChatID]; !ok {
 			t.byChat[d.ChatID] = ch
-			t.queues[d.ChatID] = newQueue(t.sendAttempt, opts.ChatInterval, opts, t.log.With("chat_id", d.ChatID))
 		}
 	}
 	return t, nil
@@ -309,48 +314,7 @@ func (t *Telegram) onLibraryError(err error) {
 
 // telegramChannel is one destination of a bot.
 type telegramChannel struct {
+	queued
 	t    *Telegram
 	dest TelegramDestination
-}
-
-func (c *telegramChannel) Name() string { return c.dest.Channel }
-
-func (c *telegramChannel) Enqueue(n Notification) error {
-	_, err := c.enqueue(n, false)
-	return err
-}
-
-func (c *telegramChannel) Send(ctx context.Context, n Notification) error {
-	done, err := c.enqueue(n, true)
-	if err != nil {
-		return err
-	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for delivery: %w", ctx.Err())
-	}
-}
-
-func (c *telegramChannel) enqueue(n Notification, wait bool) (chan error, error) {
-	if err := n.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid notification: %w", err)
-	}
-	it := &item{
-		channel: c.dest.Channel,
-		key:     n.Key,
-		kind:    n.Kind,
-		payload: telegramMessage{
-			chatID:   c.dest.ChatID,
-			threadID: c.dest.TopicID,
-			silent:   c.dest.Silent,
-			text:     RenderTelegram(n),
-			buttons:  n.Buttons(),
-		},
-	}
-	if wait {
-		it.done = make(chan error, 1)
-	}
-	return it.done, c.t.queues[c.dest.ChatID].enqueue(it)
 }

@@ -116,10 +116,10 @@ func (c WebhookConfig) Validate() error {
 
 // Webhook posts notifications as JSON.
 type Webhook struct {
+	queued
 	cfg    WebhookConfig
 	opts   Options
 	client *http.Client
-	q      *queue
 }
 
 // NewWebhook builds a webhook channel with its queue.
@@ -137,54 +137,14 @@ func NewWebhook(cfg WebhookConfig, opts Options) (*Webhook, error) {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
-	w.q = newQueue(w.post, 0, opts, opts.Logger.Named("webhook").With("channel", cfg.Name))
+	w.queued = queued{name: cfg.Name, q: newQueue(w.post, 0, opts, opts.Logger.Named("webhook").With("channel", cfg.Name)),
+		// Every retry sends (and signs) the same body.
+		render: func(n Notification) (any, error) { return WebhookBody(cfg.Name, cfg.Format, n, time.Now()) }}
 	return w, nil
 }
 
-// Name is the channel name.
-func (w *Webhook) Name() string { return w.cfg.Name }
-
-// Enqueue queues n without blocking (see Channel).
-func (w *Webhook) Enqueue(n Notification) error {
-	_, err := w.enqueue(n, false)
-	return err
-}
-
-// Send queues n and waits for the outcome (see Channel).
-func (w *Webhook) Send(ctx context.Context, n Notification) error {
-	done, err := w.enqueue(n, true)
-	if err != nil {
-		return err
-	}
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for delivery: %w", ctx.Err())
-	}
-}
-
-// Dropped counts notifications refused because the queue was full.
-func (w *Webhook) Dropped() uint64 { return w.q.dropped.Load() }
-
 // Close stops accepting and delivers what is queued until ctx ends.
 func (w *Webhook) Close(ctx context.Context) error { return w.q.close(ctx) }
-
-func (w *Webhook) enqueue(n Notification, wait bool) (chan error, error) {
-	if err := n.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid notification: %w", err)
-	}
-	// Rendered once, so every retry sends (and signs) the same body.
-	body, err := WebhookBody(w.cfg.Name, w.cfg.Format, n, time.Now())
-	if err != nil {
-		return nil, err
-	}
-	it := &item{channel: w.cfg.Name, key: n.Key, kind: n.Kind, payload: body}
-	if wait {
-		it.done = make(chan error, 1)
-	}
-	return it.done, w.q.enqueue(it)
-}
 
 // WebhookBody renders the JSON body a webhook of the given format receives
 // for n, sent by the named channel, dated n.Time or now:
