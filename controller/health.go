@@ -180,8 +180,9 @@ func (hw *healthWeb) setStatusPage(r *http.Request, domainID int, listed bool) e
 }
 
 // view reads a domain's check and newest results.
-func (hw *healthWeb) view(ctx context.Context, domainID int) (healthJSON, error) {
-	out := healthJSON{Servers: []probeJSON{}}
+func (hw *healthWeb) view(ctx context.Context, d *ent.Domain) (healthJSON, error) {
+	domainID := d.ID
+	out := healthJSON{Servers: []probeJSON{}, StatusPage: d.StatusPage}
 	hc, err := hw.c.health.Check(ctx, domainID)
 	if err != nil {
 		return out, err
@@ -189,11 +190,6 @@ func (hw *healthWeb) view(ctx context.Context, domainID int) (healthJSON, error)
 	if hc != nil {
 		out.Check = &healthCheckJSON{Path: hc.Path, Enabled: hc.Enabled}
 	}
-	d, err := hw.c.db.Client.Domain.Get(ctx, domainID)
-	if err != nil {
-		return out, err
-	}
-	out.StatusPage = d.StatusPage
 	latest, err := hw.c.health.Latest(ctx, domainID)
 	if err != nil {
 		return out, err
@@ -257,7 +253,7 @@ func (hw *healthWeb) apiGet(w http.ResponseWriter, r *http.Request) {
 		hw.apiFail(w, err)
 		return
 	}
-	v, err := hw.view(r.Context(), d.ID)
+	v, err := hw.view(r.Context(), d)
 	if err != nil {
 		hw.apiFail(w, err)
 		return
@@ -329,7 +325,7 @@ func (hw *healthWeb) render(w http.ResponseWriter, r *http.Request, status int, 
 		http.Error(w, "the domain could not be read", http.StatusInternalServerError)
 		return
 	}
-	v, err := hw.view(r.Context(), d.ID)
+	v, err := hw.view(r.Context(), d)
 	if err != nil {
 		hw.c.log.Error("health page", "error", err)
 		http.Error(w, "the health check could not be read", http.StatusInternalServerError)
