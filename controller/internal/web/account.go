@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -160,22 +161,12 @@ func (s *Server) accountSessionsEnd(w http.ResponseWriter, r *http.Request) {
 // usersSessionsEnd signs a user out of every browser session (an admin's
 // own included, when they choose themselves).
 func (s *Server) usersSessionsEnd(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
-	if !ok {
-		s.notFound(w, r)
-		return
-	}
-	if _, err := s.users.EndSessions(r.Context(), s.Actor(r), id); err != nil {
-		s.pageActionFailed(w, r, "/users", err)
-		return
-	}
-	u, err := s.users.Get(r.Context(), id)
-	if err != nil {
-		s.pageActionFailed(w, r, "/users", err)
-		return
-	}
-	s.Flash(r, "success", fmt.Sprintf("%s is signed out of every browser; their API tokens still work.", u.Username))
-	http.Redirect(w, r, "/users", http.StatusSeeOther)
+	s.userAction(w, r, func(ctx context.Context, id int) error {
+		_, err := s.users.EndSessions(ctx, s.Actor(r), id)
+		return err
+	}, func(u auth.User) string {
+		return fmt.Sprintf("%s is signed out of every browser; their API tokens still work.", u.Username)
+	})
 }
 
 // twoFactorRequiredFor reports whether require_two_factor covers u.

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -319,12 +320,24 @@ func (s *Server) usersDisable(w http.ResponseWriter, r *http.Request) { s.usersS
 func (s *Server) usersEnable(w http.ResponseWriter, r *http.Request)  { s.usersSetDisabled(w, r, false) }
 
 func (s *Server) usersSetDisabled(w http.ResponseWriter, r *http.Request, disabled bool) {
+	s.userAction(w, r, func(ctx context.Context, id int) error { return s.users.SetDisabled(ctx, s.Actor(r), id, disabled) },
+		func(u auth.User) string {
+			if disabled {
+				return fmt.Sprintf("%s is disabled and signed out everywhere.", u.Username)
+			}
+			return fmt.Sprintf("%s can sign in again.", u.Username)
+		})
+}
+
+// userAction runs an admin's action on the user named by the {id} path
+// value, then goes back to the users page with done's message about them.
+func (s *Server) userAction(w http.ResponseWriter, r *http.Request, act func(ctx context.Context, id int) error, done func(u auth.User) string) {
 	id, ok := pathID(r)
 	if !ok {
 		s.notFound(w, r)
 		return
 	}
-	if err := s.users.SetDisabled(r.Context(), s.Actor(r), id, disabled); err != nil {
+	if err := act(r.Context(), id); err != nil {
 		s.pageActionFailed(w, r, "/users", err)
 		return
 	}
@@ -333,11 +346,7 @@ func (s *Server) usersSetDisabled(w http.ResponseWriter, r *http.Request, disabl
 		s.pageActionFailed(w, r, "/users", err)
 		return
 	}
-	if disabled {
-		s.Flash(r, "success", fmt.Sprintf("%s is disabled and signed out everywhere.", u.Username))
-	} else {
-		s.Flash(r, "success", fmt.Sprintf("%s can sign in again.", u.Username))
-	}
+	s.Flash(r, "success", done(u))
 	http.Redirect(w, r, "/users", http.StatusSeeOther)
 }
 

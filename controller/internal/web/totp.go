@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -221,22 +222,10 @@ func (s *Server) accountTOTPDisable(w http.ResponseWriter, r *http.Request) {
 
 // usersTOTPReset turns another user's second factor off (they lost their phone).
 func (s *Server) usersTOTPReset(w http.ResponseWriter, r *http.Request) {
-	id, ok := pathID(r)
-	if !ok {
-		s.notFound(w, r)
-		return
-	}
-	if err := s.users.ResetTOTP(r.Context(), s.Actor(r), id); err != nil {
-		s.pageActionFailed(w, r, "/users", err)
-		return
-	}
-	u, err := s.users.Get(r.Context(), id)
-	if err != nil {
-		s.pageActionFailed(w, r, "/users", err)
-		return
-	}
-	s.Flash(r, "success", fmt.Sprintf("Two-factor sign-in of %s is off; they sign in with their password and can set it up again.", u.Username))
-	http.Redirect(w, r, "/users", http.StatusSeeOther)
+	s.userAction(w, r, func(ctx context.Context, id int) error { return s.users.ResetTOTP(ctx, s.Actor(r), id) },
+		func(u auth.User) string {
+			return fmt.Sprintf("Two-factor sign-in of %s is off; they sign in with their password and can set it up again.", u.Username)
+		})
 }
 
 // qrSVG draws text as a QR code in SVG: one path of unit squares, numbers
