@@ -12,7 +12,6 @@ import (
 
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/notify"
-	"github.com/gatehousehq/gatehouse/controller/internal/secrets"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
 	"github.com/gatehousehq/gatehouse/internal/testutil/smtptest"
 	"github.com/gatehousehq/gatehouse/internal/testutil/syncbuf"
@@ -23,23 +22,11 @@ import (
 // kept across an edit, and delivers through it with the attempts recorded.
 func TestEmailChannelDeliversAndRecords(t *testing.T) {
 	eachDialect(t, func(t *testing.T, db *store.DB) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		key, err := secrets.NewKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		box, err := secrets.NewBox(key)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ctx := context.Background()
 		const password = "relay password 42"
 		srv := smtptest.New(t, smtptest.Options{User: "gatehouse", Pass: password, ClearAuth: true})
 		var logs syncbuf.Buffer
-		chs := NewChannels(db, box, hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace}), ChannelsOptions{})
-		done := make(chan struct{})
-		go func() { chs.Run(ctx, nil); close(done) }()
-		defer func() { cancel(); <-done }()
+		chs := startChannels(t, db, hclog.New(&hclog.LoggerOptions{Output: &logs, Level: hclog.Trace}))
 		by := audit.System("t")
 
 		good := ChannelInput{Name: "ops-mail", Kind: "email", Enabled: true, SMTPHost: "127.0.0.1", SMTPPort: srv.Port(),

@@ -16,7 +16,6 @@ import (
 
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/notify"
-	"github.com/gatehousehq/gatehouse/controller/internal/secrets"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
 )
 
@@ -34,16 +33,7 @@ type chatRequest struct {
 // are refused with the field named.
 func TestWebhookFormatChannelDeliversAndRecords(t *testing.T) {
 	eachDialect(t, func(t *testing.T, db *store.DB) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		key, err := secrets.NewKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		box, err := secrets.NewBox(key)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ctx := context.Background()
 		const secret = "a-signing-secret-of-some-length"
 		got := make(chan chatRequest, 8)
 		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -92,10 +82,7 @@ func TestWebhookFormatChannelDeliversAndRecords(t *testing.T) {
 			}
 		}
 
-		chs := NewChannels(db, box, hclog.NewNullLogger(), ChannelsOptions{})
-		done := make(chan struct{})
-		go func() { chs.Run(ctx, nil); close(done) }()
-		defer func() { cancel(); <-done }()
+		chs := startChannels(t, db, hclog.NewNullLogger())
 		by := audit.System("t")
 
 		good := ChannelInput{Name: "discord", Kind: "webhook", Enabled: true, URL: recv.URL + "/api/webhooks/1/tok", Secret: secret, WebhookFormat: "discord"}

@@ -382,21 +382,32 @@ func TestSaveRuleRefusesDuplicatesAndHostileInput(t *testing.T) {
 	})
 }
 
+// startChannels builds Channels over db, with a fresh master key, and runs
+// them until the test ends.
+func startChannels(t *testing.T, db *store.DB, log hclog.Logger) *Channels {
+	t.Helper()
+	key, err := secrets.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	box, err := secrets.NewBox(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chs := NewChannels(db, box, log, ChannelsOptions{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { chs.Run(ctx, nil); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return chs
+}
+
 // TestWebhookChannelDeliversAndRecords stores a webhook channel with a
 // signing secret, checks it is sealed at rest, and delivers through it to a
 // receiver on loopback, with the attempt recorded.
 func TestWebhookChannelDeliversAndRecords(t *testing.T) {
 	eachDialect(t, func(t *testing.T, db *store.DB) {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		key, err := secrets.NewKey()
-		if err != nil {
-			t.Fatal(err)
-		}
-		box, err := secrets.NewBox(key)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ctx := context.Background()
 		const secret = "a-signing-secret-of-some-length"
 		got := make(chan notify.WebhookPayload, 4)
 		recv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -411,12 +422,9 @@ func TestWebhookChannelDeliversAndRecords(t *testing.T) {
 		}))
 		defer recv.Close()
 
-		chs := NewChannels(db, box, hclog.NewNullLogger(), ChannelsOptions{})
-		done := make(chan struct{})
-		go func() { chs.Run(ctx, nil); close(done) }()
-		defer func() { cancel(); <-done }()
+		chs := startChannels(t, db, hclog.NewNullLogger())
 
-		_, err = chs.SaveChannel(ctx, ChannelInput{Name: "hook", Kind: "webhook", Enabled: true, URL: "ftp://x"}, audit.System("t"))
+		_, err := chs.SaveChannel(ctx, ChannelInput{Name: "hook", Kind: "webhook", Enabled: true, URL: "ftp://x"}, audit.System("t"))
 		var fe FieldErrors
 		if !errors.As(err, &fe) || fe["url"] == "" {
 			t.Fatalf("bad url: %v", err)
