@@ -17,15 +17,21 @@ import (
 // newMonitors returns the monitors service; it keeps no state of its own,
 // so the job and the pages may each hold one.
 func (c *Controller) newMonitors() *monitors.Service {
-	return monitors.New(c.db, monitors.Config{Audit: c.audit, OnChange: c.statusForget}, c.log)
+	return monitors.New(c.db, monitors.Config{Audit: c.audit, OnChange: c.statusForget, Every: c.monitorsEvery()}, c.log)
 }
 
-// addMonitorsJob schedules the checks of every enabled monitor.
+// monitorsEvery is how often the job looks for monitors that are due: every
+// monitors.Tick, or more often when health checks run more often (tests).
+func (c *Controller) monitorsEvery() time.Duration {
+	return min(monitors.Tick, c.cfg.HealthInterval)
+}
+
+// addMonitorsJob schedules the checks of the enabled monitors that are due.
 func (c *Controller) addMonitorsJob() error {
 	svc := c.newMonitors()
 	return c.sched.Add(scheduler.Job{
-		Name: "monitors.probe", Title: "Check every enabled monitor over HTTP or TCP", Quiet: true,
-		Every: c.cfg.HealthInterval,
+		Name: "monitors.probe", Title: "Check the enabled monitors that are due over HTTP or TCP", Quiet: true,
+		Every: c.monitorsEvery(),
 		Run: func(ctx context.Context, l *scheduler.Log) error {
 			return svc.ProbeAll(ctx, l.Printf)
 		},
@@ -82,7 +88,13 @@ type monitorJSON struct {
 	Kind      string `json:"kind"`
 	Target    string `json:"target"`
 	TimeoutMS int    `json:"timeout_ms"`
-	Enabled   bool   `json:"enabled"`
+	// IntervalS is how often it is checked, in seconds.
+	IntervalS int `json:"interval_s"`
+	// ExpectStatus lists the HTTP statuses that count as up; empty means 200-399.
+	ExpectStatus string `json:"expect_status"`
+	// ExpectBody is text the first 64 KiB of the answer must hold; empty means any.
+	ExpectBody string `json:"expect_body"`
+	Enabled    bool   `json:"enabled"`
 	// StatusPage says it is listed on the public status page.
 	StatusPage bool `json:"status_page"`
 	// State is up, down, unchecked (no result yet) or off (disabled).
@@ -104,7 +116,8 @@ type monitorJSON struct {
 }
 
 func toMonitorJSON(m *ent.Monitor, up map[string]map[int]uptime.Uptime) monitorJSON {
-	out := monitorJSON{ID: m.ID, Name: m.Name, Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, Enabled: m.Enabled, StatusPage: m.StatusPage,
+	out := monitorJSON{ID: m.ID, Name: m.Name, Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, IntervalS: m.IntervalS,
+		ExpectStatus: m.ExpectStatus, ExpectBody: m.ExpectBody, Enabled: m.Enabled, StatusPage: m.StatusPage,
 		CheckedAt: m.CheckedAt, OK: m.Ok, Status: m.Status, LatencyMS: m.LatencyMs, Message: m.Message, DownSince: m.FailingSince,
 		Uptime: map[string]uptimeJSON{}}
 	switch {
@@ -218,19 +231,27 @@ func (mw *monitorsWeb) apiAnswer(w http.ResponseWriter, r *http.Request, status,
 	web.WriteJSON(w, status, v)
 }
 
-// monitorRequest is a monitor's settings in the API; enabled defaults to true.
+// monitorRequest is a monitor's settings in the API; enabled defaults to
+// true, timeout_ms to 10000 and interval_s to 60.
 type monitorRequest struct {
 	Name      string `json:"name"`
 	Kind      string `json:"kind"`
 	Target    string `json:"target"`
 	TimeoutMS int    `json:"timeout_ms"`
-	Enabled   *bool  `json:"enabled"`
+	IntervalS int    `json:"interval_s"`
+	// ExpectStatus lists the HTTP statuses that count as up, such as
+	// "200-299,301"; empty means 200-399.
+	ExpectStatus string `json:"expect_status"`
+	// ExpectBody is text the answer must hold; empty means any.
+	ExpectBody string `json:"expect_body"`
+	Enabled    *bool  `json:"enabled"`
 	// StatusPage lists it on the public status page; default false.
 	StatusPage bool `json:"status_page"`
 }
 
 func (req monitorRequest) input() monitors.Input {
-	return monitors.Input{Name: req.Name, Kind: req.Kind, Target: req.Target, TimeoutMS: req.TimeoutMS, Enabled: req.Enabled == nil || *req.Enabled,
+	return monitors.Input{Name: req.Name, Kind: req.Kind, Target: req.Target, TimeoutMS: req.TimeoutMS, IntervalS: req.IntervalS,
+		ExpectStatus: req.ExpectStatus, ExpectBody: req.ExpectBody, Enabled: req.Enabled == nil || *req.Enabled,
 		StatusPage: req.StatusPage}
 }
 
@@ -277,26 +298,45 @@ func (mw *monitorsWeb) apiCheck(w http.ResponseWriter, r *http.Request) {
 
 // monitorForm is what the form holds, as typed.
 type monitorForm struct {
-	Name, Kind, Target, TimeoutMS string
-	Enabled, StatusPage           bool
+	Name, Kind, Target, TimeoutMS, IntervalS, ExpectStatus, ExpectBody string
+	Enabled, StatusPage                                                bool
 }
 
 func monitorFormOf(m monitorJSON) monitorForm {
-	return monitorForm{Name: m.Name, Kind: m.Kind, Target: m.Target, TimeoutMS: strconv.Itoa(m.TimeoutMS), Enabled: m.Enabled, StatusPage: m.StatusPage}
+	return monitorForm{Name: m.Name, Kind: m.Kind, Target: m.Target, TimeoutMS: strconv.Itoa(m.TimeoutMS), IntervalS: strconv.Itoa(m.IntervalS),
+		ExpectStatus: m.ExpectStatus, ExpectBody: m.ExpectBody, Enabled: m.Enabled, StatusPage: m.StatusPage}
 }
 
-// readForm reads the posted form; a timeout that is not a number is
-// refused at its field.
+// readForm reads the posted form; a timeout or interval that is not a
+// number is refused at its field. The HTTP-only fields of a TCP monitor are
+// hidden in the form and dropped here.
 func readMonitorForm(r *http.Request) (monitorForm, monitors.Input, monitors.FieldErrors) {
 	f := monitorForm{Name: r.PostFormValue("name"), Kind: r.PostFormValue("kind"), Target: r.PostFormValue("target"),
-		TimeoutMS: r.PostFormValue("timeout_ms"), Enabled: r.PostFormValue("enabled") != "", StatusPage: r.PostFormValue("status_page") != ""}
-	in := monitors.Input{Name: f.Name, Kind: f.Kind, Target: f.Target, Enabled: f.Enabled, StatusPage: f.StatusPage}
-	if f.TimeoutMS != "" {
-		n, err := strconv.Atoi(f.TimeoutMS)
-		if err != nil {
-			return f, in, monitors.FieldErrors{"timeout_ms": "must be a whole number of milliseconds"}
+		TimeoutMS: r.PostFormValue("timeout_ms"), IntervalS: r.PostFormValue("interval_s"),
+		ExpectStatus: r.PostFormValue("expect_status"), ExpectBody: r.PostFormValue("expect_body"),
+		Enabled: r.PostFormValue("enabled") != "", StatusPage: r.PostFormValue("status_page") != ""}
+	in := monitors.Input{Name: f.Name, Kind: f.Kind, Target: f.Target, ExpectStatus: f.ExpectStatus, ExpectBody: f.ExpectBody,
+		Enabled: f.Enabled, StatusPage: f.StatusPage}
+	if in.Kind == monitors.KindTCP {
+		in.ExpectStatus, in.ExpectBody = "", ""
+	}
+	errs := monitors.FieldErrors{}
+	for _, n := range []struct {
+		field, text, unit string
+		to                *int
+	}{{"timeout_ms", f.TimeoutMS, "milliseconds", &in.TimeoutMS}, {"interval_s", f.IntervalS, "seconds", &in.IntervalS}} {
+		if n.text == "" {
+			continue
 		}
-		in.TimeoutMS = n
+		v, err := strconv.Atoi(n.text)
+		if err != nil {
+			errs[n.field] = "must be a whole number of " + n.unit
+			continue
+		}
+		*n.to = v
+	}
+	if len(errs) > 0 {
+		return f, in, errs
 	}
 	return f, in, nil
 }
@@ -312,7 +352,8 @@ type monitorsPageData struct {
 }
 
 func (mw *monitorsWeb) listPage(w http.ResponseWriter, r *http.Request) {
-	mw.renderList(w, r, http.StatusOK, monitorForm{Kind: monitors.KindHTTP, TimeoutMS: strconv.Itoa(monitors.DefaultTimeoutMS), Enabled: true}, nil, "")
+	mw.renderList(w, r, http.StatusOK, monitorForm{Kind: monitors.KindHTTP, TimeoutMS: strconv.Itoa(monitors.DefaultTimeoutMS),
+		IntervalS: strconv.Itoa(monitors.DefaultIntervalS), Enabled: true}, nil, "")
 }
 
 func (mw *monitorsWeb) renderList(w http.ResponseWriter, r *http.Request, status int, f monitorForm, errs monitors.FieldErrors, msg string) {

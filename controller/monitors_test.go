@@ -45,10 +45,34 @@ func TestMonitorsAPI(t *testing.T) {
 			Fields map[string]string `json:"fields"`
 		} `json:"error"`
 	}
-	bad := map[string]any{"name": "x\"><script>", "kind": "tcp", "target": "db:5432\r\n", "timeout_ms": 10}
-	if code, b := e.api("PUT", path, e.admin, bad, &fail); code != http.StatusUnprocessableEntity ||
-		fail.Error.Fields["name"] == "" || fail.Error.Fields["target"] == "" || fail.Error.Fields["timeout_ms"] == "" {
+	bad := map[string]any{"name": "x\"><script>", "kind": "tcp", "target": "db:5432\r\n", "timeout_ms": 10, "interval_s": 5, "expect_body": "ok"}
+	if code, b := e.api("PUT", path, e.admin, bad, &fail); code != http.StatusUnprocessableEntity || len(fail.Error.Fields) != 5 ||
+		fail.Error.Fields["name"] == "" || fail.Error.Fields["target"] == "" || fail.Error.Fields["timeout_ms"] == "" ||
+		fail.Error.Fields["interval_s"] == "" || fail.Error.Fields["expect_body"] == "" {
 		t.Errorf("hostile update: %d %s", code, b)
+	}
+	badHTTP := map[string]any{"name": "billing", "kind": "http", "target": srv.URL + "/", "expect_status": "200;reboot", "expect_body": "ok\n"}
+	fail.Error.Fields = nil
+	if code, b := e.api("PUT", path, e.admin, badHTTP, &fail); code != http.StatusUnprocessableEntity || len(fail.Error.Fields) != 2 ||
+		fail.Error.Fields["expect_status"] == "" || fail.Error.Fields["expect_body"] == "" {
+		t.Errorf("hostile expectations: %d %s", code, b)
+	}
+	// The server answers 200 with an empty body: a monitor that asks for
+	// 204 or for some text finds it down, and says why.
+	strict := map[string]any{"name": "billing", "kind": "http", "target": srv.URL + "/", "interval_s": 300, "expect_status": "204, 200-201"}
+	var got monitorJSON
+	if code, b := e.api("PUT", path, e.admin, strict, &got); code != http.StatusOK || got.IntervalS != 300 || got.ExpectStatus != "204,200-201" {
+		t.Errorf("expectations: %d %s", code, b)
+	}
+	if code, b := e.api("POST", path+"/check", e.admin, nil, &got); code != http.StatusOK || got.State != "up" {
+		t.Errorf("check with 200 expected: %d %s", code, b)
+	}
+	strict["expect_body"] = "healthy"
+	if code, b := e.api("PUT", path, e.admin, strict, nil); code != http.StatusOK {
+		t.Errorf("expect a body: %d %s", code, b)
+	}
+	if code, b := e.api("POST", path+"/check", e.admin, nil, &got); code != http.StatusOK || got.State != "down" || !strings.Contains(got.Message, `do not contain "healthy"`) {
+		t.Errorf("check of a body without the text: %d %s", code, b)
 	}
 	if code, _ := e.api("PUT", path, e.user, body, nil); code != http.StatusForbidden {
 		t.Errorf("a user's PUT: %d, want 403", code)
@@ -67,7 +91,7 @@ func TestMonitorsAPI(t *testing.T) {
 	if code, _ := e.api("GET", path, e.user, nil, nil); code != http.StatusNotFound {
 		t.Errorf("get after delete: %d, want 404", code)
 	}
-	if got := e.auditEvents("monitor.create"); len(got) != 1 || len(e.auditEvents("monitor.update")) != 1 || len(e.auditEvents("monitor.delete")) != 1 {
+	if got := e.auditEvents("monitor.create"); len(got) != 1 || len(e.auditEvents("monitor.update")) != 3 || len(e.auditEvents("monitor.delete")) != 1 {
 		t.Errorf("audit: %v", got)
 	}
 }
@@ -126,8 +150,23 @@ func TestMonitorsPages(t *testing.T) {
 		!strings.Contains(page, "port must be a number") || !strings.Contains(page, `value="db.example:0"`) {
 		t.Errorf("refused update: %d", code)
 	}
-	if code, _, _ := send(t, admin, "POST", detail, url.Values{"name": {"db-main"}, "kind": {"tcp"}, "target": {"127.0.0.1:1"}, "timeout_ms": {"1000"}}); code != http.StatusSeeOther {
+	if code, _, page := send(t, admin, "POST", detail, url.Values{"name": {"db"}, "kind": {"http"}, "target": {"http://127.0.0.1:1/"}, "timeout_ms": {"1000"},
+		"interval_s": {"often"}, "expect_status": {"2xx"}, "expect_body": {"a\x00b"}}); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(page, "whole number of seconds") || !strings.Contains(page, `value="2xx"`) {
+		t.Errorf("refused interval: %d", code)
+	}
+	if code, _, page := send(t, admin, "POST", detail, url.Values{"name": {"db"}, "kind": {"http"}, "target": {"http://127.0.0.1:1/"}, "timeout_ms": {"1000"},
+		"interval_s": {"60"}, "expect_status": {"2xx"}, "expect_body": {"a\x00b"}}); code != http.StatusUnprocessableEntity ||
+		!strings.Contains(page, "such as 200-299,301") || !strings.Contains(page, "without control characters") {
+		t.Errorf("refused expectations: %d", code)
+	}
+	// A TCP monitor drops the HTTP-only fields the form hides.
+	if code, _, _ := send(t, admin, "POST", detail, url.Values{"name": {"db-main"}, "kind": {"tcp"}, "target": {"127.0.0.1:1"}, "timeout_ms": {"1000"},
+		"interval_s": {"120"}, "expect_status": {"200"}, "expect_body": {"ok"}}); code != http.StatusSeeOther {
 		t.Errorf("update: %d", code)
+	}
+	if _, _, page := send(t, viewer, "GET", detail, nil); !strings.Contains(page, "checked every 120 s") {
+		t.Error("the detail page does not say how often the monitor is checked")
 	}
 	if code, _, _ := send(t, admin, "POST", detail+"/check", nil); code != http.StatusSeeOther {
 		t.Errorf("check: %d", code)

@@ -29,6 +29,12 @@ type Monitor struct {
 	Target string `json:"target,omitempty"`
 	// TimeoutMs holds the value of the "timeout_ms" field.
 	TimeoutMs int `json:"timeout_ms,omitempty"`
+	// IntervalS holds the value of the "interval_s" field.
+	IntervalS int `json:"interval_s,omitempty"`
+	// ExpectStatus holds the value of the "expect_status" field.
+	ExpectStatus string `json:"expect_status,omitempty"`
+	// ExpectBody holds the value of the "expect_body" field.
+	ExpectBody string `json:"expect_body,omitempty"`
 	// Enabled holds the value of the "enabled" field.
 	Enabled bool `json:"enabled,omitempty"`
 	// StatusPage holds the value of the "status_page" field.
@@ -76,9 +82,9 @@ func (*Monitor) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case monitor.FieldEnabled, monitor.FieldStatusPage, monitor.FieldOk:
 			values[i] = new(sql.NullBool)
-		case monitor.FieldID, monitor.FieldTimeoutMs, monitor.FieldStatus, monitor.FieldLatencyMs:
+		case monitor.FieldID, monitor.FieldTimeoutMs, monitor.FieldIntervalS, monitor.FieldStatus, monitor.FieldLatencyMs:
 			values[i] = new(sql.NullInt64)
-		case monitor.FieldName, monitor.FieldKind, monitor.FieldTarget, monitor.FieldMessage:
+		case monitor.FieldName, monitor.FieldKind, monitor.FieldTarget, monitor.FieldExpectStatus, monitor.FieldExpectBody, monitor.FieldMessage:
 			values[i] = new(sql.NullString)
 		case monitor.FieldCreatedAt, monitor.FieldUpdatedAt, monitor.FieldCheckedAt, monitor.FieldFailingSince:
 			values[i] = new(sql.NullTime)
@@ -138,6 +144,24 @@ func (_m *Monitor) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field timeout_ms", values[i])
 			} else if value.Valid {
 				_m.TimeoutMs = int(value.Int64)
+			}
+		case monitor.FieldIntervalS:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field interval_s", values[i])
+			} else if value.Valid {
+				_m.IntervalS = int(value.Int64)
+			}
+		case monitor.FieldExpectStatus:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field expect_status", values[i])
+			} else if value.Valid {
+				_m.ExpectStatus = value.String
+			}
+		case monitor.FieldExpectBody:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field expect_body", values[i])
+			} else if value.Valid {
+				_m.ExpectBody = value.String
 			}
 		case monitor.FieldEnabled:
 			if value, ok := values[i].(*sql.NullBool); !ok {
@@ -247,6 +271,15 @@ func (_m *Monitor) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("timeout_ms=")
 	builder.WriteString(fmt.Sprintf("%v", _m.TimeoutMs))
+	builder.WriteString(", ")
+	builder.WriteString("interval_s=")
+	builder.WriteString(fmt.Sprintf("%v", _m.IntervalS))
+	builder.WriteString(", ")
+	builder.WriteString("expect_status=")
+	builder.WriteString(_m.ExpectStatus)
+	builder.WriteString(", ")
+	builder.WriteString("expect_body=")
+	builder.WriteString(_m.ExpectBody)
 	builder.WriteString(", ")
 	builder.WriteString("enabled=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Enabled))

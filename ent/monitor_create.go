@@ -83,6 +83,48 @@ func (_c *MonitorCreate) SetNillableTimeoutMs(v *int) *MonitorCreate {
 	return _c
 }
 
+// SetIntervalS sets the "interval_s" field.
+func (_c *MonitorCreate) SetIntervalS(v int) *MonitorCreate {
+	_c.mutation.SetIntervalS(v)
+	return _c
+}
+
+// SetNillableIntervalS sets the "interval_s" field if the given value is not nil.
+func (_c *MonitorCreate) SetNillableIntervalS(v *int) *MonitorCreate {
+	if v != nil {
+		_c.SetIntervalS(*v)
+	}
+	return _c
+}
+
+// SetExpectStatus sets the "expect_status" field.
+func (_c *MonitorCreate) SetExpectStatus(v string) *MonitorCreate {
+	_c.mutation.SetExpectStatus(v)
+	return _c
+}
+
+// SetNillableExpectStatus sets the "expect_status" field if the given value is not nil.
+func (_c *MonitorCreate) SetNillableExpectStatus(v *string) *MonitorCreate {
+	if v != nil {
+		_c.SetExpectStatus(*v)
+	}
+	return _c
+}
+
+// SetExpectBody sets the "expect_body" field.
+func (_c *MonitorCreate) SetExpectBody(v string) *MonitorCreate {
+	_c.mutation.SetExpectBody(v)
+	return _c
+}
+
+// SetNillableExpectBody sets the "expect_body" field if the given value is not nil.
+func (_c *MonitorCreate) SetNillableExpectBody(v *string) *MonitorCreate {
+	if v != nil {
+		_c.SetExpectBody(*v)
+	}
+	return _c
+}
+
 // SetEnabled sets the "enabled" field.
 func (_c *MonitorCreate) SetEnabled(v bool) *MonitorCreate {
 	_c.mutation.SetEnabled(v)
@@ -257,6 +299,18 @@ func (_c *MonitorCreate) defaults() {
 		v := monitor.DefaultTimeoutMs
 		_c.mutation.SetTimeoutMs(v)
 	}
+	if _, ok := _c.mutation.IntervalS(); !ok {
+		v := monitor.DefaultIntervalS
+		_c.mutation.SetIntervalS(v)
+	}
+	if _, ok := _c.mutation.ExpectStatus(); !ok {
+		v := monitor.DefaultExpectStatus
+		_c.mutation.SetExpectStatus(v)
+	}
+	if _, ok := _c.mutation.ExpectBody(); !ok {
+		v := monitor.DefaultExpectBody
+		_c.mutation.SetExpectBody(v)
+	}
 	if _, ok := _c.mutation.Enabled(); !ok {
 		v := monitor.DefaultEnabled
 		_c.mutation.SetEnabled(v)
@@ -321,6 +375,30 @@ func (_c *MonitorCreate) check() error {
 	if v, ok := _c.mutation.TimeoutMs(); ok {
 		if err := monitor.TimeoutMsValidator(v); err != nil {
 			return &ValidationError{Name: "timeout_ms", err: fmt.Errorf(`ent: validator failed for field "Monitor.timeout_ms": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.IntervalS(); !ok {
+		return &ValidationError{Name: "interval_s", err: errors.New(`ent: missing required field "Monitor.interval_s"`)}
+	}
+	if v, ok := _c.mutation.IntervalS(); ok {
+		if err := monitor.IntervalSValidator(v); err != nil {
+			return &ValidationError{Name: "interval_s", err: fmt.Errorf(`ent: validator failed for field "Monitor.interval_s": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ExpectStatus(); !ok {
+		return &ValidationError{Name: "expect_status", err: errors.New(`ent: missing required field "Monitor.expect_status"`)}
+	}
+	if v, ok := _c.mutation.ExpectStatus(); ok {
+		if err := monitor.ExpectStatusValidator(v); err != nil {
+			return &ValidationError{Name: "expect_status", err: fmt.Errorf(`ent: validator failed for field "Monitor.expect_status": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.ExpectBody(); !ok {
+		return &ValidationError{Name: "expect_body", err: errors.New(`ent: missing required field "Monitor.expect_body"`)}
+	}
+	if v, ok := _c.mutation.ExpectBody(); ok {
+		if err := monitor.ExpectBodyValidator(v); err != nil {
+			return &ValidationError{Name: "expect_body", err: fmt.Errorf(`ent: validator failed for field "Monitor.expect_body": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.Enabled(); !ok {
@@ -396,6 +474,18 @@ func (_c *MonitorCreate) createSpec() (*Monitor, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.TimeoutMs(); ok {
 		_spec.SetField(monitor.FieldTimeoutMs, field.TypeInt, value)
 		_node.TimeoutMs = value
+	}
+	if value, ok := _c.mutation.IntervalS(); ok {
+		_spec.SetField(monitor.FieldIntervalS, field.TypeInt, value)
+		_node.IntervalS = value
+	}
+	if value, ok := _c.mutation.ExpectStatus(); ok {
+		_spec.SetField(monitor.FieldExpectStatus, field.TypeString, value)
+		_node.ExpectStatus = value
+	}
+	if value, ok := _c.mutation.ExpectBody(); ok {
+		_spec.SetField(monitor.FieldExpectBody, field.TypeString, value)
+		_node.ExpectBody = value
 	}
 	if value, ok := _c.mutation.Enabled(); ok {
 		_spec.SetField(monitor.FieldEnabled, field.TypeBool, value)
@@ -560,6 +650,48 @@ func (u *MonitorUpsert) UpdateTimeoutMs() *MonitorUpsert {
 // AddTimeoutMs adds v to the "timeout_ms" field.
 func (u *MonitorUpsert) AddTimeoutMs(v int) *MonitorUpsert {
 	u.Add(monitor.FieldTimeoutMs, v)
+	return u
+}
+
+// SetIntervalS sets the "interval_s" field.
+func (u *MonitorUpsert) SetIntervalS(v int) *MonitorUpsert {
+	u.Set(monitor.FieldIntervalS, v)
+	return u
+}
+
+// UpdateIntervalS sets the "interval_s" field to the value that was provided on create.
+func (u *MonitorUpsert) UpdateIntervalS() *MonitorUpsert {
+	u.SetExcluded(monitor.FieldIntervalS)
+	return u
+}
+
+// AddIntervalS adds v to the "interval_s" field.
+func (u *MonitorUpsert) AddIntervalS(v int) *MonitorUpsert {
+	u.Add(monitor.FieldIntervalS, v)
+	return u
+}
+
+// SetExpectStatus sets the "expect_status" field.
+func (u *MonitorUpsert) SetExpectStatus(v string) *MonitorUpsert {
+	u.Set(monitor.FieldExpectStatus, v)
+	return u
+}
+
+// UpdateExpectStatus sets the "expect_status" field to the value that was provided on create.
+func (u *MonitorUpsert) UpdateExpectStatus() *MonitorUpsert {
+	u.SetExcluded(monitor.FieldExpectStatus)
+	return u
+}
+
+// SetExpectBody sets the "expect_body" field.
+func (u *MonitorUpsert) SetExpectBody(v string) *MonitorUpsert {
+	u.Set(monitor.FieldExpectBody, v)
+	return u
+}
+
+// UpdateExpectBody sets the "expect_body" field to the value that was provided on create.
+func (u *MonitorUpsert) UpdateExpectBody() *MonitorUpsert {
+	u.SetExcluded(monitor.FieldExpectBody)
 	return u
 }
 
@@ -802,6 +934,55 @@ func (u *MonitorUpsertOne) AddTimeoutMs(v int) *MonitorUpsertOne {
 func (u *MonitorUpsertOne) UpdateTimeoutMs() *MonitorUpsertOne {
 	return u.Update(func(s *MonitorUpsert) {
 		s.UpdateTimeoutMs()
+	})
+}
+
+// SetIntervalS sets the "interval_s" field.
+func (u *MonitorUpsertOne) SetIntervalS(v int) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetIntervalS(v)
+	})
+}
+
+// AddIntervalS adds v to the "interval_s" field.
+func (u *MonitorUpsertOne) AddIntervalS(v int) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.AddIntervalS(v)
+	})
+}
+
+// UpdateIntervalS sets the "interval_s" field to the value that was provided on create.
+func (u *MonitorUpsertOne) UpdateIntervalS() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateIntervalS()
+	})
+}
+
+// SetExpectStatus sets the "expect_status" field.
+func (u *MonitorUpsertOne) SetExpectStatus(v string) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetExpectStatus(v)
+	})
+}
+
+// UpdateExpectStatus sets the "expect_status" field to the value that was provided on create.
+func (u *MonitorUpsertOne) UpdateExpectStatus() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateExpectStatus()
+	})
+}
+
+// SetExpectBody sets the "expect_body" field.
+func (u *MonitorUpsertOne) SetExpectBody(v string) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetExpectBody(v)
+	})
+}
+
+// UpdateExpectBody sets the "expect_body" field to the value that was provided on create.
+func (u *MonitorUpsertOne) UpdateExpectBody() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateExpectBody()
 	})
 }
 
@@ -1230,6 +1411,55 @@ func (u *MonitorUpsertBulk) AddTimeoutMs(v int) *MonitorUpsertBulk {
 func (u *MonitorUpsertBulk) UpdateTimeoutMs() *MonitorUpsertBulk {
 	return u.Update(func(s *MonitorUpsert) {
 		s.UpdateTimeoutMs()
+	})
+}
+
+// SetIntervalS sets the "interval_s" field.
+func (u *MonitorUpsertBulk) SetIntervalS(v int) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetIntervalS(v)
+	})
+}
+
+// AddIntervalS adds v to the "interval_s" field.
+func (u *MonitorUpsertBulk) AddIntervalS(v int) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.AddIntervalS(v)
+	})
+}
+
+// UpdateIntervalS sets the "interval_s" field to the value that was provided on create.
+func (u *MonitorUpsertBulk) UpdateIntervalS() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateIntervalS()
+	})
+}
+
+// SetExpectStatus sets the "expect_status" field.
+func (u *MonitorUpsertBulk) SetExpectStatus(v string) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetExpectStatus(v)
+	})
+}
+
+// UpdateExpectStatus sets the "expect_status" field to the value that was provided on create.
+func (u *MonitorUpsertBulk) UpdateExpectStatus() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateExpectStatus()
+	})
+}
+
+// SetExpectBody sets the "expect_body" field.
+func (u *MonitorUpsertBulk) SetExpectBody(v string) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetExpectBody(v)
+	})
+}
+
+// UpdateExpectBody sets the "expect_body" field to the value that was provided on create.
+func (u *MonitorUpsertBulk) UpdateExpectBody() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateExpectBody()
 	})
 }
 

@@ -99,6 +99,55 @@ func (_u *MonitorUpdate) AddTimeoutMs(v int) *MonitorUpdate {
 	return _u
 }
 
+// SetIntervalS sets the "interval_s" field.
+func (_u *MonitorUpdate) SetIntervalS(v int) *MonitorUpdate {
+	_u.mutation.ResetIntervalS()
+	_u.mutation.SetIntervalS(v)
+	return _u
+}
+
+// SetNillableIntervalS sets the "interval_s" field if the given value is not nil.
+func (_u *MonitorUpdate) SetNillableIntervalS(v *int) *MonitorUpdate {
+	if v != nil {
+		_u.SetIntervalS(*v)
+	}
+	return _u
+}
+
+// AddIntervalS adds value to the "interval_s" field.
+func (_u *MonitorUpdate) AddIntervalS(v int) *MonitorUpdate {
+	_u.mutation.AddIntervalS(v)
+	return _u
+}
+
+// SetExpectStatus sets the "expect_status" field.
+func (_u *MonitorUpdate) SetExpectStatus(v string) *MonitorUpdate {
+	_u.mutation.SetExpectStatus(v)
+	return _u
+}
+
+// SetNillableExpectStatus sets the "expect_status" field if the given value is not nil.
+func (_u *MonitorUpdate) SetNillableExpectStatus(v *string) *MonitorUpdate {
+	if v != nil {
+		_u.SetExpectStatus(*v)
+	}
+	return _u
+}
+
+// SetExpectBody sets the "expect_body" field.
+func (_u *MonitorUpdate) SetExpectBody(v string) *MonitorUpdate {
+	_u.mutation.SetExpectBody(v)
+	return _u
+}
+
+// SetNillableExpectBody sets the "expect_body" field if the given value is not nil.
+func (_u *MonitorUpdate) SetNillableExpectBody(v *string) *MonitorUpdate {
+	if v != nil {
+		_u.SetExpectBody(*v)
+	}
+	return _u
+}
+
 // SetEnabled sets the "enabled" field.
 func (_u *MonitorUpdate) SetEnabled(v bool) *MonitorUpdate {
 	_u.mutation.SetEnabled(v)
@@ -336,6 +385,21 @@ func (_u *MonitorUpdate) check() error {
 			return &ValidationError{Name: "timeout_ms", err: fmt.Errorf(`ent: validator failed for field "Monitor.timeout_ms": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.IntervalS(); ok {
+		if err := monitor.IntervalSValidator(v); err != nil {
+			return &ValidationError{Name: "interval_s", err: fmt.Errorf(`ent: validator failed for field "Monitor.interval_s": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ExpectStatus(); ok {
+		if err := monitor.ExpectStatusValidator(v); err != nil {
+			return &ValidationError{Name: "expect_status", err: fmt.Errorf(`ent: validator failed for field "Monitor.expect_status": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ExpectBody(); ok {
+		if err := monitor.ExpectBodyValidator(v); err != nil {
+			return &ValidationError{Name: "expect_body", err: fmt.Errorf(`ent: validator failed for field "Monitor.expect_body": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Message(); ok {
 		if err := monitor.MessageValidator(v); err != nil {
 			return &ValidationError{Name: "message", err: fmt.Errorf(`ent: validator failed for field "Monitor.message": %w`, err)}
@@ -379,6 +443,18 @@ func (_u *MonitorUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.AddedTimeoutMs(); ok {
 		_spec.AddField(monitor.FieldTimeoutMs, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.IntervalS(); ok {
+		_spec.SetField(monitor.FieldIntervalS, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedIntervalS(); ok {
+		_spec.AddField(monitor.FieldIntervalS, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ExpectStatus(); ok {
+		_spec.SetField(monitor.FieldExpectStatus, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ExpectBody(); ok {
+		_spec.SetField(monitor.FieldExpectBody, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Enabled(); ok {
 		_spec.SetField(monitor.FieldEnabled, field.TypeBool, value)
@@ -549,6 +625,55 @@ func (_u *MonitorUpdateOne) SetNillableTimeoutMs(v *int) *MonitorUpdateOne {
 // AddTimeoutMs adds value to the "timeout_ms" field.
 func (_u *MonitorUpdateOne) AddTimeoutMs(v int) *MonitorUpdateOne {
 	_u.mutation.AddTimeoutMs(v)
+	return _u
+}
+
+// SetIntervalS sets the "interval_s" field.
+func (_u *MonitorUpdateOne) SetIntervalS(v int) *MonitorUpdateOne {
+	_u.mutation.ResetIntervalS()
+	_u.mutation.SetIntervalS(v)
+	return _u
+}
+
+// SetNillableIntervalS sets the "interval_s" field if the given value is not nil.
+func (_u *MonitorUpdateOne) SetNillableIntervalS(v *int) *MonitorUpdateOne {
+	if v != nil {
+		_u.SetIntervalS(*v)
+	}
+	return _u
+}
+
+// AddIntervalS adds value to the "interval_s" field.
+func (_u *MonitorUpdateOne) AddIntervalS(v int) *MonitorUpdateOne {
+	_u.mutation.AddIntervalS(v)
+	return _u
+}
+
+// SetExpectStatus sets the "expect_status" field.
+func (_u *MonitorUpdateOne) SetExpectStatus(v string) *MonitorUpdateOne {
+	_u.mutation.SetExpectStatus(v)
+	return _u
+}
+
+// SetNillableExpectStatus sets the "expect_status" field if the given value is not nil.
+func (_u *MonitorUpdateOne) SetNillableExpectStatus(v *string) *MonitorUpdateOne {
+	if v != nil {
+		_u.SetExpectStatus(*v)
+	}
+	return _u
+}
+
+// SetExpectBody sets the "expect_body" field.
+func (_u *MonitorUpdateOne) SetExpectBody(v string) *MonitorUpdateOne {
+	_u.mutation.SetExpectBody(v)
+	return _u
+}
+
+// SetNillableExpectBody sets the "expect_body" field if the given value is not nil.
+func (_u *MonitorUpdateOne) SetNillableExpectBody(v *string) *MonitorUpdateOne {
+	if v != nil {
+		_u.SetExpectBody(*v)
+	}
 	return _u
 }
 
@@ -802,6 +927,21 @@ func (_u *MonitorUpdateOne) check() error {
 			return &ValidationError{Name: "timeout_ms", err: fmt.Errorf(`ent: validator failed for field "Monitor.timeout_ms": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.IntervalS(); ok {
+		if err := monitor.IntervalSValidator(v); err != nil {
+			return &ValidationError{Name: "interval_s", err: fmt.Errorf(`ent: validator failed for field "Monitor.interval_s": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ExpectStatus(); ok {
+		if err := monitor.ExpectStatusValidator(v); err != nil {
+			return &ValidationError{Name: "expect_status", err: fmt.Errorf(`ent: validator failed for field "Monitor.expect_status": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.ExpectBody(); ok {
+		if err := monitor.ExpectBodyValidator(v); err != nil {
+			return &ValidationError{Name: "expect_body", err: fmt.Errorf(`ent: validator failed for field "Monitor.expect_body": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.Message(); ok {
 		if err := monitor.MessageValidator(v); err != nil {
 			return &ValidationError{Name: "message", err: fmt.Errorf(`ent: validator failed for field "Monitor.message": %w`, err)}
@@ -862,6 +1002,18 @@ func (_u *MonitorUpdateOne) sqlSave(ctx context.Context) (_node *Monitor, err er
 	}
 	if value, ok := _u.mutation.AddedTimeoutMs(); ok {
 		_spec.AddField(monitor.FieldTimeoutMs, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.IntervalS(); ok {
+		_spec.SetField(monitor.FieldIntervalS, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedIntervalS(); ok {
+		_spec.AddField(monitor.FieldIntervalS, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.ExpectStatus(); ok {
+		_spec.SetField(monitor.FieldExpectStatus, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.ExpectBody(); ok {
+		_spec.SetField(monitor.FieldExpectBody, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.Enabled(); ok {
 		_spec.SetField(monitor.FieldEnabled, field.TypeBool, value)

@@ -20594,6 +20594,10 @@ type MonitorMutation struct {
 	target        *string
 	timeout_ms    *int
 	addtimeout_ms *int
+	interval_s    *int
+	addinterval_s *int
+	expect_status *string
+	expect_body   *string
 	enabled       *bool
 	status_page   *bool
 	checked_at    *time.Time
@@ -20945,6 +20949,134 @@ func (m *MonitorMutation) AddedTimeoutMs() (r int, exists bool) {
 func (m *MonitorMutation) ResetTimeoutMs() {
 	m.timeout_ms = nil
 	m.addtimeout_ms = nil
+}
+
+// SetIntervalS sets the "interval_s" field.
+func (m *MonitorMutation) SetIntervalS(i int) {
+	m.interval_s = &i
+	m.addinterval_s = nil
+}
+
+// IntervalS returns the value of the "interval_s" field in the mutation.
+func (m *MonitorMutation) IntervalS() (r int, exists bool) {
+	v := m.interval_s
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIntervalS returns the old "interval_s" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldIntervalS(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIntervalS is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIntervalS requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIntervalS: %w", err)
+	}
+	return oldValue.IntervalS, nil
+}
+
+// AddIntervalS adds i to the "interval_s" field.
+func (m *MonitorMutation) AddIntervalS(i int) {
+	if m.addinterval_s != nil {
+		*m.addinterval_s += i
+	} else {
+		m.addinterval_s = &i
+	}
+}
+
+// AddedIntervalS returns the value that was added to the "interval_s" field in this mutation.
+func (m *MonitorMutation) AddedIntervalS() (r int, exists bool) {
+	v := m.addinterval_s
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetIntervalS resets all changes to the "interval_s" field.
+func (m *MonitorMutation) ResetIntervalS() {
+	m.interval_s = nil
+	m.addinterval_s = nil
+}
+
+// SetExpectStatus sets the "expect_status" field.
+func (m *MonitorMutation) SetExpectStatus(s string) {
+	m.expect_status = &s
+}
+
+// ExpectStatus returns the value of the "expect_status" field in the mutation.
+func (m *MonitorMutation) ExpectStatus() (r string, exists bool) {
+	v := m.expect_status
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpectStatus returns the old "expect_status" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldExpectStatus(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpectStatus is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpectStatus requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpectStatus: %w", err)
+	}
+	return oldValue.ExpectStatus, nil
+}
+
+// ResetExpectStatus resets all changes to the "expect_status" field.
+func (m *MonitorMutation) ResetExpectStatus() {
+	m.expect_status = nil
+}
+
+// SetExpectBody sets the "expect_body" field.
+func (m *MonitorMutation) SetExpectBody(s string) {
+	m.expect_body = &s
+}
+
+// ExpectBody returns the value of the "expect_body" field in the mutation.
+func (m *MonitorMutation) ExpectBody() (r string, exists bool) {
+	v := m.expect_body
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldExpectBody returns the old "expect_body" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldExpectBody(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldExpectBody is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldExpectBody requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldExpectBody: %w", err)
+	}
+	return oldValue.ExpectBody, nil
+}
+
+// ResetExpectBody resets all changes to the "expect_body" field.
+func (m *MonitorMutation) ResetExpectBody() {
+	m.expect_body = nil
 }
 
 // SetEnabled sets the "enabled" field.
@@ -21389,7 +21521,7 @@ func (m *MonitorMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MonitorMutation) Fields() []string {
-	fields := make([]string, 0, 14)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, monitor.FieldCreatedAt)
 	}
@@ -21407,6 +21539,15 @@ func (m *MonitorMutation) Fields() []string {
 	}
 	if m.timeout_ms != nil {
 		fields = append(fields, monitor.FieldTimeoutMs)
+	}
+	if m.interval_s != nil {
+		fields = append(fields, monitor.FieldIntervalS)
+	}
+	if m.expect_status != nil {
+		fields = append(fields, monitor.FieldExpectStatus)
+	}
+	if m.expect_body != nil {
+		fields = append(fields, monitor.FieldExpectBody)
 	}
 	if m.enabled != nil {
 		fields = append(fields, monitor.FieldEnabled)
@@ -21452,6 +21593,12 @@ func (m *MonitorMutation) Field(name string) (ent.Value, bool) {
 		return m.Target()
 	case monitor.FieldTimeoutMs:
 		return m.TimeoutMs()
+	case monitor.FieldIntervalS:
+		return m.IntervalS()
+	case monitor.FieldExpectStatus:
+		return m.ExpectStatus()
+	case monitor.FieldExpectBody:
+		return m.ExpectBody()
 	case monitor.FieldEnabled:
 		return m.Enabled()
 	case monitor.FieldStatusPage:
@@ -21489,6 +21636,12 @@ func (m *MonitorMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldTarget(ctx)
 	case monitor.FieldTimeoutMs:
 		return m.OldTimeoutMs(ctx)
+	case monitor.FieldIntervalS:
+		return m.OldIntervalS(ctx)
+	case monitor.FieldExpectStatus:
+		return m.OldExpectStatus(ctx)
+	case monitor.FieldExpectBody:
+		return m.OldExpectBody(ctx)
 	case monitor.FieldEnabled:
 		return m.OldEnabled(ctx)
 	case monitor.FieldStatusPage:
@@ -21555,6 +21708,27 @@ func (m *MonitorMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetTimeoutMs(v)
+		return nil
+	case monitor.FieldIntervalS:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIntervalS(v)
+		return nil
+	case monitor.FieldExpectStatus:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpectStatus(v)
+		return nil
+	case monitor.FieldExpectBody:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetExpectBody(v)
 		return nil
 	case monitor.FieldEnabled:
 		v, ok := value.(bool)
@@ -21623,6 +21797,9 @@ func (m *MonitorMutation) AddedFields() []string {
 	if m.addtimeout_ms != nil {
 		fields = append(fields, monitor.FieldTimeoutMs)
 	}
+	if m.addinterval_s != nil {
+		fields = append(fields, monitor.FieldIntervalS)
+	}
 	if m.addstatus != nil {
 		fields = append(fields, monitor.FieldStatus)
 	}
@@ -21639,6 +21816,8 @@ func (m *MonitorMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case monitor.FieldTimeoutMs:
 		return m.AddedTimeoutMs()
+	case monitor.FieldIntervalS:
+		return m.AddedIntervalS()
 	case monitor.FieldStatus:
 		return m.AddedStatus()
 	case monitor.FieldLatencyMs:
@@ -21658,6 +21837,13 @@ func (m *MonitorMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddTimeoutMs(v)
+		return nil
+	case monitor.FieldIntervalS:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddIntervalS(v)
 		return nil
 	case monitor.FieldStatus:
 		v, ok := value.(int)
@@ -21732,6 +21918,15 @@ func (m *MonitorMutation) ResetField(name string) error {
 		return nil
 	case monitor.FieldTimeoutMs:
 		m.ResetTimeoutMs()
+		return nil
+	case monitor.FieldIntervalS:
+		m.ResetIntervalS()
+		return nil
+	case monitor.FieldExpectStatus:
+		m.ResetExpectStatus()
+		return nil
+	case monitor.FieldExpectBody:
+		m.ResetExpectBody()
 		return nil
 	case monitor.FieldEnabled:
 		m.ResetEnabled()

@@ -909,28 +909,46 @@ func init() {
 	monitor.DefaultTimeoutMs = monitorDescTimeoutMs.Default.(int)
 	// monitor.TimeoutMsValidator is a validator for the "timeout_ms" field. It is called by the builders before save.
 	monitor.TimeoutMsValidator = monitorDescTimeoutMs.Validators[0].(func(int) error)
+	// monitorDescIntervalS is the schema descriptor for interval_s field.
+	monitorDescIntervalS := monitorFields[4].Descriptor()
+	// monitor.DefaultIntervalS holds the default value on creation for the interval_s field.
+	monitor.DefaultIntervalS = monitorDescIntervalS.Default.(int)
+	// monitor.IntervalSValidator is a validator for the "interval_s" field. It is called by the builders before save.
+	monitor.IntervalSValidator = monitorDescIntervalS.Validators[0].(func(int) error)
+	// monitorDescExpectStatus is the schema descriptor for expect_status field.
+	monitorDescExpectStatus := monitorFields[5].Descriptor()
+	// monitor.DefaultExpectStatus holds the default value on creation for the expect_status field.
+	monitor.DefaultExpectStatus = monitorDescExpectStatus.Default.(string)
+	// monitor.ExpectStatusValidator is a validator for the "expect_status" field. It is called by the builders before save.
+	monitor.ExpectStatusValidator = monitorDescExpectStatus.Validators[0].(func(string) error)
+	// monitorDescExpectBody is the schema descriptor for expect_body field.
+	monitorDescExpectBody := monitorFields[6].Descriptor()
+	// monitor.DefaultExpectBody holds the default value on creation for the expect_body field.
+	monitor.DefaultExpectBody = monitorDescExpectBody.Default.(string)
+	// monitor.ExpectBodyValidator is a validator for the "expect_body" field. It is called by the builders before save.
+	monitor.ExpectBodyValidator = monitorDescExpectBody.Validators[0].(func(string) error)
 	// monitorDescEnabled is the schema descriptor for enabled field.
-	monitorDescEnabled := monitorFields[4].Descriptor()
+	monitorDescEnabled := monitorFields[7].Descriptor()
 	// monitor.DefaultEnabled holds the default value on creation for the enabled field.
 	monitor.DefaultEnabled = monitorDescEnabled.Default.(bool)
 	// monitorDescStatusPage is the schema descriptor for status_page field.
-	monitorDescStatusPage := monitorFields[5].Descriptor()
+	monitorDescStatusPage := monitorFields[8].Descriptor()
 	// monitor.DefaultStatusPage holds the default value on creation for the status_page field.
 	monitor.DefaultStatusPage = monitorDescStatusPage.Default.(bool)
 	// monitorDescOk is the schema descriptor for ok field.
-	monitorDescOk := monitorFields[7].Descriptor()
+	monitorDescOk := monitorFields[10].Descriptor()
 	// monitor.DefaultOk holds the default value on creation for the ok field.
 	monitor.DefaultOk = monitorDescOk.Default.(bool)
 	// monitorDescStatus is the schema descriptor for status field.
-	monitorDescStatus := monitorFields[8].Descriptor()
+	monitorDescStatus := monitorFields[11].Descriptor()
 	// monitor.DefaultStatus holds the default value on creation for the status field.
 	monitor.DefaultStatus = monitorDescStatus.Default.(int)
 	// monitorDescLatencyMs is the schema descriptor for latency_ms field.
-	monitorDescLatencyMs := monitorFields[9].Descriptor()
+	monitorDescLatencyMs := monitorFields[12].Descriptor()
 	// monitor.DefaultLatencyMs holds the default value on creation for the latency_ms field.
 	monitor.DefaultLatencyMs = monitorDescLatencyMs.Default.(int)
 	// monitorDescMessage is the schema descriptor for message field.
-	monitorDescMessage := monitorFields[10].Descriptor()
+	monitorDescMessage := monitorFields[13].Descriptor()
 	// monitor.DefaultMessage holds the default value on creation for the message field.
 	monitor.DefaultMessage = monitorDescMessage.Default.(string)
 	// monitor.MessageValidator is a validator for the "message" field. It is called by the builders before save.

@@ -27,6 +27,12 @@ const (
 	FieldTarget = "target"
 	// FieldTimeoutMs holds the string denoting the timeout_ms field in the database.
 	FieldTimeoutMs = "timeout_ms"
+	// FieldIntervalS holds the string denoting the interval_s field in the database.
+	FieldIntervalS = "interval_s"
+	// FieldExpectStatus holds the string denoting the expect_status field in the database.
+	FieldExpectStatus = "expect_status"
+	// FieldExpectBody holds the string denoting the expect_body field in the database.
+	FieldExpectBody = "expect_body"
 	// FieldEnabled holds the string denoting the enabled field in the database.
 	FieldEnabled = "enabled"
 	// FieldStatusPage holds the string denoting the status_page field in the database.
@@ -65,6 +71,9 @@ var Columns = []string{
 	FieldKind,
 	FieldTarget,
 	FieldTimeoutMs,
+	FieldIntervalS,
+	FieldExpectStatus,
+	FieldExpectBody,
 	FieldEnabled,
 	FieldStatusPage,
 	FieldCheckedAt,
@@ -100,6 +109,18 @@ var (
 	DefaultTimeoutMs int
 	// TimeoutMsValidator is a validator for the "timeout_ms" field. It is called by the builders before save.
 	TimeoutMsValidator func(int) error
+	// DefaultIntervalS holds the default value on creation for the "interval_s" field.
+	DefaultIntervalS int
+	// IntervalSValidator is a validator for the "interval_s" field. It is called by the builders before save.
+	IntervalSValidator func(int) error
+	// DefaultExpectStatus holds the default value on creation for the "expect_status" field.
+	DefaultExpectStatus string
+	// ExpectStatusValidator is a validator for the "expect_status" field. It is called by the builders before save.
+	ExpectStatusValidator func(string) error
+	// DefaultExpectBody holds the default value on creation for the "expect_body" field.
+	DefaultExpectBody string
+	// ExpectBodyValidator is a validator for the "expect_body" field. It is called by the builders before save.
+	ExpectBodyValidator func(string) error
 	// DefaultEnabled holds the default value on creation for the "enabled" field.
 	DefaultEnabled bool
 	// DefaultStatusPage holds the default value on creation for the "status_page" field.
@@ -175,6 +196,21 @@ func ByTarget(opts ...sql.OrderTermOption) OrderOption {
 // ByTimeoutMs orders the results by the timeout_ms field.
 func ByTimeoutMs(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldTimeoutMs, opts...).ToFunc()
+}
+
+// ByIntervalS orders the results by the interval_s field.
+func ByIntervalS(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldIntervalS, opts...).ToFunc()
+}
+
+// ByExpectStatus orders the results by the expect_status field.
+func ByExpectStatus(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldExpectStatus, opts...).ToFunc()
+}
+
+// ByExpectBody orders the results by the expect_body field.
+func ByExpectBody(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldExpectBody, opts...).ToFunc()
 }
 
 // ByEnabled orders the results by the enabled field.

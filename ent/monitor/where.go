@@ -80,6 +80,21 @@ func TimeoutMs(v int) predicate.Monitor {
 	return predicate.Monitor(sql.FieldEQ(FieldTimeoutMs, v))
 }
 
+// IntervalS applies equality check predicate on the "interval_s" field. It's identical to IntervalSEQ.
+func IntervalS(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldIntervalS, v))
+}
+
+// ExpectStatus applies equality check predicate on the "expect_status" field. It's identical to ExpectStatusEQ.
+func ExpectStatus(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldExpectStatus, v))
+}
+
+// ExpectBody applies equality check predicate on the "expect_body" field. It's identical to ExpectBodyEQ.
+func ExpectBody(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldExpectBody, v))
+}
+
 // Enabled applies equality check predicate on the "enabled" field. It's identical to EnabledEQ.
 func Enabled(v bool) predicate.Monitor {
 	return predicate.Monitor(sql.FieldEQ(FieldEnabled, v))
@@ -388,6 +403,176 @@ func TimeoutMsLT(v int) predicate.Monitor {
 // TimeoutMsLTE applies the LTE predicate on the "timeout_ms" field.
 func TimeoutMsLTE(v int) predicate.Monitor {
 	return predicate.Monitor(sql.FieldLTE(FieldTimeoutMs, v))
+}
+
+// IntervalSEQ applies the EQ predicate on the "interval_s" field.
+func IntervalSEQ(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldIntervalS, v))
+}
+
+// IntervalSNEQ applies the NEQ predicate on the "interval_s" field.
+func IntervalSNEQ(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNEQ(FieldIntervalS, v))
+}
+
+// IntervalSIn applies the In predicate on the "interval_s" field.
+func IntervalSIn(vs ...int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldIn(FieldIntervalS, vs...))
+}
+
+// IntervalSNotIn applies the NotIn predicate on the "interval_s" field.
+func IntervalSNotIn(vs ...int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNotIn(FieldIntervalS, vs...))
+}
+
+// IntervalSGT applies the GT predicate on the "interval_s" field.
+func IntervalSGT(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGT(FieldIntervalS, v))
+}
+
+// IntervalSGTE applies the GTE predicate on the "interval_s" field.
+func IntervalSGTE(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGTE(FieldIntervalS, v))
+}
+
+// IntervalSLT applies the LT predicate on the "interval_s" field.
+func IntervalSLT(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLT(FieldIntervalS, v))
+}
+
+// IntervalSLTE applies the LTE predicate on the "interval_s" field.
+func IntervalSLTE(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLTE(FieldIntervalS, v))
+}
+
+// ExpectStatusEQ applies the EQ predicate on the "expect_status" field.
+func ExpectStatusEQ(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldExpectStatus, v))
+}
+
+// ExpectStatusNEQ applies the NEQ predicate on the "expect_status" field.
+func ExpectStatusNEQ(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNEQ(FieldExpectStatus, v))
+}
+
+// ExpectStatusIn applies the In predicate on the "expect_status" field.
+func ExpectStatusIn(vs ...string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldIn(FieldExpectStatus, vs...))
+}
+
+// ExpectStatusNotIn applies the NotIn predicate on the "expect_status" field.
+func ExpectStatusNotIn(vs ...string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNotIn(FieldExpectStatus, vs...))
+}
+
+// ExpectStatusGT applies the GT predicate on the "expect_status" field.
+func ExpectStatusGT(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGT(FieldExpectStatus, v))
+}
+
+// ExpectStatusGTE applies the GTE predicate on the "expect_status" field.
+func ExpectStatusGTE(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGTE(FieldExpectStatus, v))
+}
+
+// ExpectStatusLT applies the LT predicate on the "expect_status" field.
+func ExpectStatusLT(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLT(FieldExpectStatus, v))
+}
+
+// ExpectStatusLTE applies the LTE predicate on the "expect_status" field.
+func ExpectStatusLTE(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLTE(FieldExpectStatus, v))
+}
+
+// ExpectStatusContains applies the Contains predicate on the "expect_status" field.
+func ExpectStatusContains(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldContains(FieldExpectStatus, v))
+}
+
+// ExpectStatusHasPrefix applies the HasPrefix predicate on the "expect_status" field.
+func ExpectStatusHasPrefix(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldHasPrefix(FieldExpectStatus, v))
+}
+
+// ExpectStatusHasSuffix applies the HasSuffix predicate on the "expect_status" field.
+func ExpectStatusHasSuffix(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldHasSuffix(FieldExpectStatus, v))
+}
+
+// ExpectStatusEqualFold applies the EqualFold predicate on the "expect_status" field.
+func ExpectStatusEqualFold(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEqualFold(FieldExpectStatus, v))
+}
+
+// ExpectStatusContainsFold applies the ContainsFold predicate on the "expect_status" field.
+func ExpectStatusContainsFold(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldContainsFold(FieldExpectStatus, v))
+}
+
+// ExpectBodyEQ applies the EQ predicate on the "expect_body" field.
+func ExpectBodyEQ(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldExpectBody, v))
+}
+
+// ExpectBodyNEQ applies the NEQ predicate on the "expect_body" field.
+func ExpectBodyNEQ(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNEQ(FieldExpectBody, v))
+}
+
+// ExpectBodyIn applies the In predicate on the "expect_body" field.
+func ExpectBodyIn(vs ...string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldIn(FieldExpectBody, vs...))
+}
+
+// ExpectBodyNotIn applies the NotIn predicate on the "expect_body" field.
+func ExpectBodyNotIn(vs ...string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNotIn(FieldExpectBody, vs...))
+}
+
+// ExpectBodyGT applies the GT predicate on the "expect_body" field.
+func ExpectBodyGT(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGT(FieldExpectBody, v))
+}
+
+// ExpectBodyGTE applies the GTE predicate on the "expect_body" field.
+func ExpectBodyGTE(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGTE(FieldExpectBody, v))
+}
+
+// ExpectBodyLT applies the LT predicate on the "expect_body" field.
+func ExpectBodyLT(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLT(FieldExpectBody, v))
+}
+
+// ExpectBodyLTE applies the LTE predicate on the "expect_body" field.
+func ExpectBodyLTE(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLTE(FieldExpectBody, v))
+}
+
+// ExpectBodyContains applies the Contains predicate on the "expect_body" field.
+func ExpectBodyContains(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldContains(FieldExpectBody, v))
+}
+
+// ExpectBodyHasPrefix applies the HasPrefix predicate on the "expect_body" field.
+func ExpectBodyHasPrefix(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldHasPrefix(FieldExpectBody, v))
+}
+
+// ExpectBodyHasSuffix applies the HasSuffix predicate on the "expect_body" field.
+func ExpectBodyHasSuffix(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldHasSuffix(FieldExpectBody, v))
+}
+
+// ExpectBodyEqualFold applies the EqualFold predicate on the "expect_body" field.
+func ExpectBodyEqualFold(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEqualFold(FieldExpectBody, v))
+}
+
+// ExpectBodyContainsFold applies the ContainsFold predicate on the "expect_body" field.
+func ExpectBodyContainsFold(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldContainsFold(FieldExpectBody, v))
 }
 
 // EnabledEQ applies the EQ predicate on the "enabled" field.

@@ -29,6 +29,14 @@ func (Monitor) Fields() []ent.Field {
 		// Target is a URL for http, host:port for tcp.
 		field.String("target").MaxLen(2048),
 		field.Int("timeout_ms").Default(10000).Range(1000, 60000),
+		// IntervalS is how often it is checked, in seconds.
+		field.Int("interval_s").Default(60).Range(20, 86400),
+		// ExpectStatus lists the HTTP statuses that count as up, as codes and
+		// ranges ("200-299,301"); empty means 200-399.
+		field.String("expect_status").Default("").MaxLen(100),
+		// ExpectBody is text the first 64 KiB of an HTTP answer must hold;
+		// empty means any body.
+		field.String("expect_body").Default("").MaxLen(200),
 		field.Bool("enabled").Default(true),
 		// StatusPage lists the monitor on the public status page (its name,
 		// state and uptime; never its target or messages).

@@ -5,6 +5,7 @@
 package monitors
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -48,7 +49,15 @@ type Config struct {
 	// OnChange, when set, is called after a monitor was created, changed or
 	// deleted (the status page drops its cached view).
 	OnChange func()
+	// Every is how often ProbeAll runs. A monitor is checked on the run
+	// nearest to its due time, so one checked every 60 s by a job ticking
+	// every 20 s does not drift to 80 s. Default 20 s.
+	Every time.Duration
 }
+
+// Tick is how often the scheduled job looks for monitors that are due: the
+// shortest interval a monitor may have.
+const Tick = MinIntervalS * time.Second
 
 // Service keeps monitors and checks them.
 type Service struct {
@@ -61,6 +70,9 @@ type Service struct {
 func New(db *store.DB, cfg Config, log hclog.Logger) *Service {
 	if cfg.Parallel <= 0 {
 		cfg.Parallel = 8
+	}
+	if cfg.Every <= 0 {
+		cfg.Every = Tick
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
@@ -103,7 +115,17 @@ func describe(in Input) string {
 	if in.StatusPage {
 		state += ", on the status page"
 	}
-	return fmt.Sprintf("%s %s, timeout %d ms, %s", in.Kind, in.Target, in.TimeoutMS, state)
+	expect := ""
+	if in.Kind == KindHTTP {
+		expect = ", status " + DefaultExpectText
+		if in.ExpectStatus != "" {
+			expect = ", status " + in.ExpectStatus
+		}
+		if in.ExpectBody != "" {
+			expect += fmt.Sprintf(", body holds %q", in.ExpectBody)
+		}
+	}
+	return fmt.Sprintf("%s %s every %d s%s, timeout %d ms, %s", in.Kind, in.Target, in.IntervalS, expect, in.TimeoutMS, state)
 }
 
 // nameTaken turns a unique-name violation into a field error.
@@ -128,7 +150,8 @@ func (s *Service) Create(ctx context.Context, actor audit.Actor, in Input) (*ent
 		return nil, err
 	}
 	m, err := s.db.Client.Monitor.Create().SetName(in.Name).SetKind(monitor.Kind(in.Kind)).SetTarget(in.Target).
-		SetTimeoutMs(in.TimeoutMS).SetEnabled(in.Enabled).SetStatusPage(in.StatusPage).Save(ctx)
+		SetTimeoutMs(in.TimeoutMS).SetIntervalS(in.IntervalS).SetExpectStatus(in.ExpectStatus).SetExpectBody(in.ExpectBody).
+		SetEnabled(in.Enabled).SetStatusPage(in.StatusPage).Save(ctx)
 	if ent.IsConstraintError(err) {
 		return nil, FieldErrors{"name": "another monitor has this name"}
 	}
@@ -154,7 +177,8 @@ func (s *Service) Update(ctx context.Context, actor audit.Actor, id int, in Inpu
 		return nil, err
 	}
 	upd := old.Update().SetName(in.Name).SetKind(monitor.Kind(in.Kind)).SetTarget(in.Target).
-		SetTimeoutMs(in.TimeoutMS).SetEnabled(in.Enabled).SetStatusPage(in.StatusPage)
+		SetTimeoutMs(in.TimeoutMS).SetIntervalS(in.IntervalS).SetExpectStatus(in.ExpectStatus).SetExpectBody(in.ExpectBody).
+		SetEnabled(in.Enabled).SetStatusPage(in.StatusPage)
 	if old.Target != in.Target || string(old.Kind) != in.Kind {
 		upd.ClearCheckedAt().ClearFailingSince().SetOk(false).SetStatus(0).SetLatencyMs(0).SetMessage("")
 	}
@@ -186,7 +210,7 @@ func (s *Service) Delete(ctx context.Context, actor audit.Actor, id int) error {
 	if err != nil {
 		return fmt.Errorf("delete the monitor: %w", err)
 	}
-	s.record(ctx, actor, "monitor.delete", m.Name, describe(Input{Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, Enabled: m.Enabled}))
+	s.record(ctx, actor, "monitor.delete", m.Name, describe(InputOf(m)))
 	return nil
 }
 
@@ -210,7 +234,7 @@ func (s *Service) Check(ctx context.Context, id int) (*ent.Monitor, error) {
 }
 
 func (s *Service) check(ctx context.Context, m *ent.Monitor) (*ent.Monitor, error) {
-	r := s.Probe(ctx, string(m.Kind), m.Target, time.Duration(m.TimeoutMs)*time.Millisecond)
+	r := s.Probe(ctx, SpecOf(m))
 	upd := s.db.Client.Monitor.UpdateOneID(m.ID).SetCheckedAt(r.At).SetOk(r.OK).SetStatus(r.Status).
 		SetLatencyMs(r.LatencyMS).SetMessage(clip(r.Message, 1000))
 	if r.OK {
@@ -259,25 +283,48 @@ func (s *Service) count(ctx context.Context, id int, r Result) error {
 	return nil
 }
 
+// Spec is what one check asks of a target.
+type Spec struct {
+	Kind    string
+	Target  string
+	Timeout time.Duration
+	// Statuses count as up (HTTP); empty means DefaultStatuses.
+	Statuses Statuses
+	// Body must appear in the first 64 KiB of the answer (HTTP); empty
+	// means any body.
+	Body string
+}
+
+// SpecOf is the check a stored monitor asks for.
+func SpecOf(m *ent.Monitor) Spec {
+	sp := Spec{Kind: string(m.Kind), Target: m.Target, Timeout: time.Duration(m.TimeoutMs) * time.Millisecond, Body: m.ExpectBody}
+	if m.ExpectStatus != "" {
+		// Stored settings passed Validate; a row edited by hand that no
+		// longer parses falls back to the default rather than to "any".
+		sp.Statuses, _ = ParseStatuses(m.ExpectStatus)
+	}
+	return sp
+}
+
 // Probe checks a target once without recording anything. The target is
 // dialled as given: monitors are set by admins, and loopback is allowed.
-func (s *Service) Probe(ctx context.Context, kind, target string, timeout time.Duration) Result {
+func (s *Service) Probe(ctx context.Context, sp Spec) Result {
 	r := Result{At: s.cfg.Now().UTC()}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel := context.WithTimeout(ctx, sp.Timeout)
 	defer cancel()
 	start := time.Now()
 	var err error
-	switch kind {
+	switch sp.Kind {
 	case KindHTTP:
-		r.Status, err = probeHTTP(ctx, target)
+		r.Status, err = probeHTTP(ctx, sp)
 	case KindTCP:
-		err = probeTCP(ctx, target)
+		err = probeTCP(ctx, sp.Target)
 	default:
-		err = fmt.Errorf("unknown kind %q", kind)
+		err = fmt.Errorf("unknown kind %q", sp.Kind)
 	}
 	r.LatencyMS = int(time.Since(start).Milliseconds())
 	if err != nil {
-		r.Message = explain(err, timeout)
+		r.Message = explain(err, sp.Timeout)
 		return r
 	}
 	r.OK = true
@@ -285,14 +332,28 @@ func (s *Service) Probe(ctx context.Context, kind, target string, timeout time.D
 }
 
 // errStatus is an HTTP answer that counts as down.
-type errStatus int
-
-func (e errStatus) Error() string {
-	return fmt.Sprintf("answered %d %s", int(e), http.StatusText(int(e)))
+type errStatus struct {
+	code int
+	want Statuses // nil for the default
 }
 
-func probeHTTP(ctx context.Context, target string) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
+func (e errStatus) Error() string {
+	msg := strings.TrimSpace(fmt.Sprintf("answered %d %s", e.code, http.StatusText(e.code)))
+	if e.want != nil {
+		msg += ", expected " + e.want.String()
+	}
+	return msg
+}
+
+// errBody is an answer without the expected text.
+type errBody string
+
+func (e errBody) Error() string {
+	return fmt.Sprintf("the answer's first 64 KiB do not contain %q", string(e))
+}
+
+func probeHTTP(ctx context.Context, sp Spec) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sp.Target, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -312,11 +373,52 @@ func probeHTTP(ctx context.Context, target string) (int, error) {
 		return 0, err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, bodyLimit))
-	if resp.StatusCode < 200 || resp.StatusCode >= 400 {
-		return resp.StatusCode, errStatus(resp.StatusCode)
+	want := sp.Statuses
+	if len(want) == 0 {
+		want = DefaultStatuses
 	}
-	return resp.StatusCode, nil
+	if !want.Has(resp.StatusCode) {
+		return resp.StatusCode, errStatus{code: resp.StatusCode, want: sp.Statuses}
+	}
+	if sp.Body == "" {
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, bodyLimit))
+		return resp.StatusCode, nil
+	}
+	found, err := bodyHolds(resp.Body, sp.Body)
+	switch {
+	case found:
+		return resp.StatusCode, nil
+	case err != nil:
+		return resp.StatusCode, fmt.Errorf("read the answer: %w", err)
+	}
+	return resp.StatusCode, errBody(clip(sp.Body, 60))
+}
+
+// bodyHolds reads up to bodyLimit bytes of r and stops as soon as they hold
+// text, so a large or endless answer is not read further than needed.
+func bodyHolds(r io.Reader, text string) (bool, error) {
+	buf := make([]byte, 0, 16<<10)
+	want := []byte(text)
+	for len(buf) < bodyLimit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), bodyLimit)])
+		// Only the new bytes and the len(text)-1 before them can complete
+		// a match not seen before.
+		from := max(0, len(buf)-len(want)+1)
+		buf = buf[:len(buf)+n]
+		if bytes.Contains(buf[from:], want) {
+			return true, nil
+		}
+		if err == io.EOF {
+			return false, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+	return false, nil
 }
 
 func probeTCP(ctx context.Context, target string) error {
@@ -338,10 +440,13 @@ func explain(err error, timeout time.Duration) string {
 		ne  net.Error
 		cve *tls.CertificateVerificationError
 		st  errStatus
+		eb  errBody
 	)
 	switch {
 	case errors.As(err, &st):
 		return st.Error()
+	case errors.As(err, &eb):
+		return eb.Error()
 	case errors.As(err, &cve):
 		return "the TLS certificate is not valid: " + cve.Err.Error()
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
@@ -366,16 +471,39 @@ func clip(s string, n int) string {
 	return b.String()
 }
 
-// ProbeAll checks every enabled monitor, a few at a time, for the
-// scheduled job, and prunes old hourly counts. It fails when a monitor is
-// down, naming it.
+// InputOf is a stored monitor's settings.
+func InputOf(m *ent.Monitor) Input {
+	return Input{Name: m.Name, Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, IntervalS: m.IntervalS,
+		ExpectStatus: m.ExpectStatus, ExpectBody: m.ExpectBody, Enabled: m.Enabled, StatusPage: m.StatusPage}
+}
+
+// Due reports whether the run of ProbeAll at now should check m: it was
+// never checked, or its interval ends before the next run is half way.
+func (s *Service) Due(m *ent.Monitor, now time.Time) bool {
+	if m.CheckedAt == nil {
+		return true
+	}
+	next := m.CheckedAt.Add(time.Duration(m.IntervalS) * time.Second)
+	return !now.Add(s.cfg.Every / 2).Before(next)
+}
+
+// ProbeAll checks every enabled monitor that is due, a few at a time, for
+// the scheduled job, and prunes old hourly counts. It fails when a monitor
+// it checked is down, naming it.
 func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error {
 	if _, err := s.Prune(ctx); err != nil {
 		return fmt.Errorf("prune hourly counts: %w", err)
 	}
-	ms, err := s.db.Client.Monitor.Query().Where(monitor.Enabled(true)).All(ctx)
+	all, err := s.db.Client.Monitor.Query().Where(monitor.Enabled(true)).All(ctx)
 	if err != nil {
 		return fmt.Errorf("list monitors: %w", err)
+	}
+	now := s.cfg.Now()
+	var ms []*ent.Monitor
+	for _, m := range all {
+		if s.Due(m, now) {
+			ms = append(ms, m)
+		}
 	}
 	problems := uptime.Each(ms, s.cfg.Parallel, func(m *ent.Monitor) []string {
 		row, err := s.check(ctx, m)

@@ -2,6 +2,8 @@ package monitors
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -75,6 +78,31 @@ func TestValidate(t *testing.T) {
 		{"tcp newline", func(in *Input) { in.Kind, in.Target = KindTCP, "db\n:22" }, "target"},
 		{"trailing crlf", func(in *Input) { in.Kind, in.Target = KindTCP, "db:22\r\n" }, "target"},
 		{"name trailing newline", func(in *Input) { in.Name = "db\n" }, "name"},
+		{"interval low", func(in *Input) { in.IntervalS = 19 }, "interval_s"},
+		{"interval high", func(in *Input) { in.IntervalS = 86401 }, "interval_s"},
+		{"interval negative", func(in *Input) { in.IntervalS = -60 }, "interval_s"},
+		{"statuses", func(in *Input) { in.ExpectStatus = "200-299, 301 ,404" }, ""},
+		{"status range spaced", func(in *Input) { in.ExpectStatus = "200 - 204" }, ""},
+		{"status low", func(in *Input) { in.ExpectStatus = "99" }, "expect_status"},
+		{"status high", func(in *Input) { in.ExpectStatus = "600" }, "expect_status"},
+		{"status word", func(in *Input) { in.ExpectStatus = "2xx" }, "expect_status"},
+		{"status open range", func(in *Input) { in.ExpectStatus = "200-" }, "expect_status"},
+		{"status reversed", func(in *Input) { in.ExpectStatus = "299-200" }, "expect_status"},
+		{"status semicolon", func(in *Input) { in.ExpectStatus = "200;301" }, "expect_status"},
+		{"status newline", func(in *Input) { in.ExpectStatus = "200\n301" }, "expect_status"},
+		{"status empty item", func(in *Input) { in.ExpectStatus = "200,,301" }, "expect_status"},
+		{"status plus", func(in *Input) { in.ExpectStatus = "+200" }, "expect_status"},
+		{"status too many", func(in *Input) { in.ExpectStatus = strings.Repeat("200,", 10) + "201" }, "expect_status"},
+		{"status oversized", func(in *Input) { in.ExpectStatus = "200" + strings.Repeat(" ", 98) + ",201" }, "expect_status"},
+		{"body", func(in *Input) { in.ExpectBody = `"status":"ok" — <b>$ok</b>` }, ""},
+		{"body newline", func(in *Input) { in.ExpectBody = "ok\nX-Evil: 1" }, "expect_body"},
+		{"body nul", func(in *Input) { in.ExpectBody = "ok\x00" }, "expect_body"},
+		{"body tab", func(in *Input) { in.ExpectBody = "a\tb" }, "expect_body"},
+		{"body bad utf8", func(in *Input) { in.ExpectBody = "ok\xff" }, "expect_body"},
+		{"body padded", func(in *Input) { in.ExpectBody = " ok" }, "expect_body"},
+		{"body oversized", func(in *Input) { in.ExpectBody = strings.Repeat("a", MaxExpectBody+1) }, "expect_body"},
+		{"tcp status", func(in *Input) { in.Kind, in.Target, in.ExpectStatus = KindTCP, "db:5432", "200" }, "expect_status"},
+		{"tcp body", func(in *Input) { in.Kind, in.Target, in.ExpectBody = KindTCP, "db:5432", "ok" }, "expect_body"},
 	} {
 		in := ok
 		tc.edit(&in)
@@ -89,8 +117,64 @@ func TestValidate(t *testing.T) {
 			t.Errorf("%s: other fields refused too: %v", tc.name, fe)
 		}
 	}
-	if in, _ := Validate(ok); in.TimeoutMS != DefaultTimeoutMS {
-		t.Errorf("default timeout %d", in.TimeoutMS)
+	if in, _ := Validate(ok); in.TimeoutMS != DefaultTimeoutMS || in.IntervalS != DefaultIntervalS {
+		t.Errorf("default timeout %d, interval %d", in.TimeoutMS, in.IntervalS)
+	}
+	withStatuses := ok
+	withStatuses.ExpectStatus = " 200 - 299, 301 "
+	if in, err := Validate(withStatuses); err != nil || in.ExpectStatus != "200-299,301" {
+		t.Errorf("statuses are not written back plainly: %q %v", in.ExpectStatus, err)
+	}
+}
+
+func TestStatuses(t *testing.T) {
+	t.Parallel()
+	s, msg := ParseStatuses("200-204,301,404")
+	if msg != "" {
+		t.Fatal(msg)
+	}
+	for code, want := range map[int]bool{199: false, 200: true, 204: true, 205: false, 301: true, 302: false, 404: true, 500: false} {
+		if s.Has(code) != want {
+			t.Errorf("Has(%d) = %v", code, !want)
+		}
+	}
+	if !DefaultStatuses.Has(399) || DefaultStatuses.Has(400) || DefaultStatuses.String() != DefaultExpectText {
+		t.Errorf("default statuses %s", DefaultStatuses)
+	}
+}
+
+// The expected text is found across reads of any size, only in the first
+// 64 KiB, and reading stops once it is found.
+func TestBodyHolds(t *testing.T) {
+	t.Parallel()
+	page := strings.Repeat("x", 1000) + `{"status":"ok"}` + strings.Repeat("y", 1000)
+	for _, tc := range []struct {
+		name string
+		r    io.Reader
+		text string
+		want bool
+	}{
+		{"whole", strings.NewReader(page), `"status":"ok"`, true},
+		{"byte by byte", iotest.OneByteReader(strings.NewReader(page)), `"status":"ok"`, true},
+		{"half reads", iotest.HalfReader(strings.NewReader(page)), `{"status"`, true},
+		{"absent", strings.NewReader(page), `"status":"down"`, false},
+		{"at the limit", strings.NewReader(strings.Repeat("x", bodyLimit-2) + "okay"), "ok", true},
+		{"past the limit", strings.NewReader(strings.Repeat("x", bodyLimit-1) + "okay"), "ok", false},
+		{"empty body", strings.NewReader(""), "ok", false},
+	} {
+		got, err := bodyHolds(tc.r, tc.text)
+		if got != tc.want || err != nil {
+			t.Errorf("%s: %v %v, want %v", tc.name, got, err, tc.want)
+		}
+	}
+	// Found before an endless body stops: the reader fails if read again.
+	r := io.MultiReader(strings.NewReader("ready"), iotest.ErrReader(errors.New("read past the match")))
+	if got, err := bodyHolds(r, "ready"); !got || err != nil {
+		t.Errorf("read on after the match: %v %v", got, err)
+	}
+	r = io.MultiReader(strings.NewReader("not yet"), iotest.ErrReader(errors.New("connection reset")))
+	if got, err := bodyHolds(r, "ready"); got || err == nil {
+		t.Errorf("a failed read: %v %v", got, err)
 	}
 }
 
@@ -120,6 +204,13 @@ func TestProbe(t *testing.T) {
 			http.Redirect(w, r, "/fail", http.StatusFound)
 		case "/slow":
 			<-r.Context().Done()
+		case "/missing":
+			http.NotFound(w, r)
+		case "/stream":
+			// The text, then a body that never ends.
+			w.Write([]byte(`{"status":"ok"`))
+			w.(http.Flusher).Flush()
+			<-r.Context().Done()
 		}
 	})
 	plain := httptest.NewServer(handler)
@@ -141,23 +232,40 @@ func TestProbe(t *testing.T) {
 		}
 	}()
 	s := New(nil, Config{}, hclog.NewNullLogger())
+	statuses := func(text string) Statuses {
+		st, msg := ParseStatuses(text)
+		if msg != "" {
+			t.Fatal(msg)
+		}
+		return st
+	}
 	for _, tc := range []struct {
-		name, kind, target string
-		timeout            time.Duration
-		ok                 bool
-		status             int
-		message            string
+		name    string
+		spec    Spec
+		ok      bool
+		status  int
+		message string
 	}{
-		{"200", KindHTTP, plain.URL + "/ok", 5 * time.Second, true, 200, ""},
-		{"500", KindHTTP, plain.URL + "/fail", 5 * time.Second, false, 500, "answered 500 Internal Server Error"},
-		{"302 not followed", KindHTTP, plain.URL + "/moved", 5 * time.Second, true, 302, ""},
-		{"self-signed", KindHTTP, tlsSrv.URL + "/ok", 5 * time.Second, false, 0, "certificate"},
-		{"slow", KindHTTP, plain.URL + "/slow", 100 * time.Millisecond, false, 0, "no answer within 100ms"},
-		{"http refused", KindHTTP, "http://" + closedPort(t) + "/", 5 * time.Second, false, 0, "refused"},
-		{"tcp open", KindTCP, listener.Addr().String(), 5 * time.Second, true, 0, ""},
-		{"tcp closed", KindTCP, closedPort(t), 5 * time.Second, false, 0, "refused"},
+		{"200", Spec{Kind: KindHTTP, Target: plain.URL + "/ok"}, true, 200, ""},
+		{"500", Spec{Kind: KindHTTP, Target: plain.URL + "/fail"}, false, 500, "answered 500 Internal Server Error"},
+		{"302 not followed", Spec{Kind: KindHTTP, Target: plain.URL + "/moved"}, true, 302, ""},
+		{"self-signed", Spec{Kind: KindHTTP, Target: tlsSrv.URL + "/ok"}, false, 0, "certificate"},
+		{"slow", Spec{Kind: KindHTTP, Target: plain.URL + "/slow", Timeout: 100 * time.Millisecond}, false, 0, "no answer within 100ms"},
+		{"http refused", Spec{Kind: KindHTTP, Target: "http://" + closedPort(t) + "/"}, false, 0, "refused"},
+		{"404 expected", Spec{Kind: KindHTTP, Target: plain.URL + "/missing", Statuses: statuses("404")}, true, 404, ""},
+		{"302 unexpected", Spec{Kind: KindHTTP, Target: plain.URL + "/moved", Statuses: statuses("200-299")}, false, 302, "answered 302 Found, expected 200-299"},
+		{"body holds", Spec{Kind: KindHTTP, Target: plain.URL + "/fail", Statuses: statuses("500"), Body: "broken"}, true, 500, ""},
+		{"body lacks", Spec{Kind: KindHTTP, Target: plain.URL + "/ok", Body: `"status":"ok"`}, false, 200, `do not contain "\"status\":\"ok\""`},
+		{"body past the limit", Spec{Kind: KindHTTP, Target: plain.URL + "/ok", Body: "xxxxy"}, false, 200, "do not contain"},
+		{"body of an endless answer", Spec{Kind: KindHTTP, Target: plain.URL + "/stream", Body: `"status":"ok"`}, true, 200, ""},
+		{"status before body", Spec{Kind: KindHTTP, Target: plain.URL + "/fail", Body: "broken"}, false, 500, "answered 500 Internal Server Error"},
+		{"tcp open", Spec{Kind: KindTCP, Target: listener.Addr().String()}, true, 0, ""},
+		{"tcp closed", Spec{Kind: KindTCP, Target: closedPort(t)}, false, 0, "refused"},
 	} {
-		r := s.Probe(context.Background(), tc.kind, tc.target, tc.timeout)
+		if tc.spec.Timeout == 0 {
+			tc.spec.Timeout = 5 * time.Second
+		}
+		r := s.Probe(context.Background(), tc.spec)
 		if r.OK != tc.ok || r.Status != tc.status || !strings.Contains(r.Message, tc.message) || (tc.ok && r.Message != "") {
 			t.Errorf("%s: %+v", tc.name, r)
 		}
@@ -302,6 +410,72 @@ func TestChecks(t *testing.T) {
 		got, err = s.Update(ctx, admin, web.ID, Input{Name: "web2", Kind: KindTCP, Target: "127.0.0.1:1", Enabled: true})
 		if err != nil || got.CheckedAt != nil || got.Name != "web2" || got.Kind != KindTCP {
 			t.Errorf("update: %+v %v", got, err)
+		}
+	})
+}
+
+// Each monitor is checked on its own interval, on the job's run nearest to
+// its due time.
+func TestDue(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		listener, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { listener.Close() })
+		go func() {
+			for {
+				c, err := listener.Accept()
+				if err != nil {
+					return
+				}
+				c.Close()
+			}
+		}()
+		start := time.Date(2030, 1, 10, 12, 0, 0, 0, time.UTC)
+		clock := start
+		s := New(db, Config{Now: func() time.Time { return clock }, Every: 20 * time.Second}, hclog.NewNullLogger())
+		admin := audit.System("test")
+		fast, err := s.Create(ctx, admin, Input{Name: "fast", Kind: KindTCP, Target: listener.Addr().String(), Enabled: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, err := s.Create(ctx, admin, Input{Name: "slow", Kind: KindTCP, Target: listener.Addr().String(), IntervalS: 3600, Enabled: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fast.IntervalS != DefaultIntervalS || slow.IntervalS != 3600 {
+			t.Fatalf("intervals %d and %d", fast.IntervalS, slow.IntervalS)
+		}
+		checkedAt := func(id int) time.Time {
+			m, err := s.Get(ctx, id)
+			if err != nil || m.CheckedAt == nil {
+				t.Fatalf("monitor %d: %+v %v", id, m, err)
+			}
+			return m.CheckedAt.UTC()
+		}
+		for _, step := range []struct {
+			after      time.Duration
+			fast, slow time.Duration // when each was last checked, after start
+		}{
+			{0, 0, 0},                                 // never checked: both due
+			{40 * time.Second, 0, 0},                  // 40 s + half a tick is short of 60 s
+			{50 * time.Second, 50 * time.Second, 0},   // 50 s + 10 s reaches it
+			{90 * time.Second, 50 * time.Second, 0},   // 40 s since the last check
+			{100 * time.Second, 100 * time.Second, 0}, // 50 s since it: due within half a tick
+			{3590 * time.Second, 3590 * time.Second, 3590 * time.Second},
+		} {
+			clock = start.Add(step.after)
+			if err := s.ProbeAll(ctx, func(string, ...any) {}); err != nil {
+				t.Fatal(err)
+			}
+			if got, want := checkedAt(fast.ID), start.Add(step.fast); !got.Equal(want) {
+				t.Errorf("at +%s fast was last checked at %s, want %s", step.after, got, want)
+			}
+			if got, want := checkedAt(slow.ID), start.Add(step.slow); !got.Equal(want) {
+				t.Errorf("at +%s slow was last checked at %s, want %s", step.after, got, want)
+			}
 		}
 	})
 }

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Kinds of monitor.
@@ -17,10 +19,16 @@ const (
 
 // Limits of a monitor's settings.
 const (
-	MaxTarget        = 2048
-	MinTimeoutMS     = 1000
-	MaxTimeoutMS     = 60000
-	DefaultTimeoutMS = 10000
+	MaxTarget         = 2048
+	MinTimeoutMS      = 1000
+	MaxTimeoutMS      = 60000
+	DefaultTimeoutMS  = 10000
+	MinIntervalS      = 20
+	MaxIntervalS      = 86400
+	DefaultIntervalS  = 60
+	MaxExpectBody     = 200
+	maxStatusRanges   = 10
+	DefaultExpectText = "200-399"
 )
 
 // Input is a monitor's settings as an admin enters them.
@@ -29,7 +37,14 @@ type Input struct {
 	Kind      string `json:"kind"`
 	Target    string `json:"target"`
 	TimeoutMS int    `json:"timeout_ms"`
-	Enabled   bool   `json:"enabled"`
+	// IntervalS is how often it is checked, in seconds.
+	IntervalS int `json:"interval_s"`
+	// ExpectStatus lists the HTTP statuses that count as up, as codes and
+	// ranges ("200-299,301"); empty means 200-399. HTTP only.
+	ExpectStatus string `json:"expect_status"`
+	// ExpectBody is text the first 64 KiB of the answer must hold. HTTP only.
+	ExpectBody string `json:"expect_body"`
+	Enabled    bool   `json:"enabled"`
 	// StatusPage lists it on the public status page.
 	StatusPage bool `json:"status_page"`
 }
@@ -39,7 +54,7 @@ type FieldErrors map[string]string
 
 func (e FieldErrors) Error() string {
 	parts := make([]string, 0, len(e))
-	for _, f := range []string{"name", "kind", "target", "timeout_ms"} {
+	for _, f := range []string{"name", "kind", "target", "timeout_ms", "interval_s", "expect_status", "expect_body"} {
 		if m, ok := e[f]; ok {
 			parts = append(parts, f+": "+m)
 		}
@@ -71,14 +86,38 @@ func Validate(in Input) (Input, error) {
 	if in.TimeoutMS < MinTimeoutMS || in.TimeoutMS > MaxTimeoutMS {
 		errs["timeout_ms"] = "must be between 1000 and 60000 milliseconds"
 	}
+	if in.IntervalS == 0 {
+		in.IntervalS = DefaultIntervalS
+	}
+	if in.IntervalS < MinIntervalS || in.IntervalS > MaxIntervalS {
+		errs["interval_s"] = "must be between 20 seconds and 86400 seconds (a day)"
+	}
+	in.ExpectStatus = strings.Trim(in.ExpectStatus, " ")
 	switch in.Kind {
 	case KindHTTP:
 		if m := checkURL(in.Target); m != "" {
 			errs["target"] = m
 		}
+		if in.ExpectStatus != "" {
+			ranges, m := ParseStatuses(in.ExpectStatus)
+			if m != "" {
+				errs["expect_status"] = m
+			} else {
+				in.ExpectStatus = ranges.String()
+			}
+		}
+		if m := checkExpectBody(in.ExpectBody); m != "" {
+			errs["expect_body"] = m
+		}
 	case KindTCP:
 		if m := checkHostPort(in.Target); m != "" {
 			errs["target"] = m
+		}
+		if in.ExpectStatus != "" {
+			errs["expect_status"] = "only HTTP monitors have a status; leave it empty for TCP"
+		}
+		if in.ExpectBody != "" {
+			errs["expect_body"] = "only HTTP monitors have a body; leave it empty for TCP"
 		}
 	default:
 		errs["kind"] = "choose http or tcp"
@@ -183,6 +222,103 @@ func checkHost(h string) string {
 			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
 				return "the host must be a DNS name (letters, digits, dashes between dots) or an IP address"
 			}
+		}
+	}
+	return ""
+}
+
+// StatusRange is an inclusive range of HTTP statuses.
+type StatusRange struct{ Lo, Hi int }
+
+// Statuses are the HTTP statuses a monitor counts as up.
+type Statuses []StatusRange
+
+// DefaultStatuses are 2xx and 3xx.
+var DefaultStatuses = Statuses{{200, 399}}
+
+// Has reports whether code is one of them.
+func (s Statuses) Has(code int) bool {
+	for _, r := range s {
+		if code >= r.Lo && code <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+// String writes them the way ParseStatuses reads them.
+func (s Statuses) String() string {
+	parts := make([]string, len(s))
+	for i, r := range s {
+		parts[i] = strconv.Itoa(r.Lo)
+		if r.Hi != r.Lo {
+			parts[i] += "-" + strconv.Itoa(r.Hi)
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+// ParseStatuses reads comma-separated codes and ranges such as
+// "200-299, 301"; the message says what is wrong when it is refused.
+func ParseStatuses(text string) (Statuses, string) {
+	const usage = "list codes and ranges from 100 to 599, such as 200-299,301"
+	if len(text) > 100 {
+		return nil, "must be at most 100 characters"
+	}
+	items := strings.Split(text, ",")
+	if len(items) > maxStatusRanges {
+		return nil, "must list at most 10 codes or ranges"
+	}
+	var out Statuses
+	for _, item := range items {
+		item = strings.Trim(item, " ")
+		lo, hi, isRange := strings.Cut(item, "-")
+		a, ok := statusCode(strings.Trim(lo, " "))
+		b := a
+		if isRange {
+			var okHi bool
+			b, okHi = statusCode(strings.Trim(hi, " "))
+			ok = ok && okHi
+		}
+		if !ok {
+			return nil, usage
+		}
+		if b < a {
+			return nil, "a range must run from the lower code to the higher, such as 200-299"
+		}
+		out = append(out, StatusRange{a, b})
+	}
+	return out, ""
+}
+
+// statusCode reads three digits from 100 to 599.
+func statusCode(s string) (int, bool) {
+	if len(s) != 3 {
+		return 0, false
+	}
+	n := 0
+	for i := 0; i < 3; i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+		n = n*10 + int(s[i]-'0')
+	}
+	return n, n >= 100 && n <= 599
+}
+
+// checkExpectBody accepts printable text without control characters.
+func checkExpectBody(s string) string {
+	switch {
+	case len(s) > MaxExpectBody:
+		return "must be at most 200 bytes"
+	case !utf8.ValidString(s):
+		return "must be valid UTF-8 text"
+	case s != strings.TrimSpace(s):
+		return "must not start or end with spaces"
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			return "must be one line of text without control characters"
 		}
 	}
 	return ""
