@@ -16,6 +16,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/certificate"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
 	"github.com/gatehousehq/gatehouse/ent/incident"
+	"github.com/gatehousehq/gatehouse/ent/monitor"
 )
 
 // buildHealth wires domain health checks: probes through every serving
@@ -391,10 +392,10 @@ func (hw *healthWeb) checkPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // attention counts what needs a look for the dashboard: firing incidents,
-// domains whose health check fails (maintenance aside) and certificates
-// that run out within two weeks. Parts with nothing to count (no health
-// checks, no certificates) are left out; a part that cannot be read is
-// logged and left out.
+// domains whose health check fails (maintenance aside), enabled monitors
+// whose newest check failed and certificates that run out within two weeks.
+// Parts with nothing to count (no health checks, monitors or certificates)
+// are left out; a part that cannot be read is logged and left out.
 func (c *Controller) attention(ctx context.Context) []web.Attention {
 	class := func(n int, bad string) string {
 		if n == 0 {
@@ -424,6 +425,17 @@ func (c *Controller) attention(ctx context.Context) []web.Attention {
 			}
 			out = append(out, web.Attention{Label: plural(down, "domain", "domains") + " down", Count: down, Href: "/domains", Class: class(down, "bad")})
 		}
+	}
+	if ms, err := c.db.Client.Monitor.Query().Where(monitor.Enabled(true)).Select(monitor.FieldCheckedAt, monitor.FieldOk).All(ctx); err != nil {
+		c.log.Error("dashboard: monitors", "error", err)
+	} else if len(ms) > 0 {
+		down := 0
+		for _, m := range ms {
+			if m.CheckedAt != nil && !m.Ok {
+				down++
+			}
+		}
+		out = append(out, web.Attention{Label: plural(down, "monitor", "monitors") + " down", Count: down, Href: "/monitors", Class: class(down, "bad")})
 	}
 	if certs, err := c.db.Client.Certificate.Query().Where(certificate.StatusEQ(certificate.StatusActive)).
 		Select(certificate.FieldNotAfter).All(ctx); err != nil {

@@ -137,6 +137,9 @@ func TestMonitorsPages(t *testing.T) {
 		strings.Count(page, "uptime-hour") != hoursShown+statusDays || strings.Contains(page, "data-monitor-check") {
 		t.Errorf("a user's detail page: %d", code)
 	}
+	if _, _, page := send(t, viewer, "GET", e.base+"/", nil); !strings.Contains(page, `href="/monitors"><strong>1</strong> monitor down</a>`) {
+		t.Error("the dashboard does not count the monitor that is down")
+	}
 	for _, p := range []string{"", "/check", "/delete"} {
 		if code, _, _ := send(t, viewer, "POST", detail+p, form); code != http.StatusForbidden {
 			t.Errorf("a user's POST %s: %d, want 403", p, code)
