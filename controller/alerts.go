@@ -55,7 +55,7 @@ func (a *alertsWeb) register() error {
 	incidents := page("GET", "/alerts", web.PolicyUser, a.incidentsPage)
 	incidents.Nav, incidents.NavOrder = "Alerts", 28
 	jobs := page("GET", "/jobs", web.PolicyUser, a.jobsPage)
-	jobs.Nav, jobs.NavOrder = "Jobs", 45
+	jobs.Nav, jobs.NavOrder, jobs.NavMenu = "Jobs", 45, web.NavSystem
 	for _, r := range []web.Route{
 		incidents,
 		page("POST", "/alerts/incidents/{id}/ack", web.PolicyUser, a.ackPage),

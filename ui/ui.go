@@ -35,10 +35,13 @@ type Page struct {
 	Data    any    // the page's own data
 }
 
-// NavItem is one navigation link.
+// NavItem is one navigation link, or a menu of links when Items is set.
 type NavItem struct {
 	Label string
-	Path  string
+	Path  string // empty for a menu
+	// Current marks the page shown, or a menu holding it.
+	Current bool
+	Items   []NavItem
 }
 
 // Viewer is the signed-in user as the layout shows them.

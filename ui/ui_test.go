@@ -41,7 +41,7 @@ func TestEveryPageRenders(t *testing.T) {
 		}
 	}
 	var b strings.Builder
-	err = r.Render(&b, "forbidden", Page{Title: "Forbidden", Viewer: &Viewer{Username: "x<y"}, Nav: []NavItem{{"Dashboard", "/"}}, Active: "/"})
+	err = r.Render(&b, "forbidden", Page{Title: "Forbidden", Viewer: &Viewer{Username: "x<y"}, Nav: []NavItem{{Label: "Dashboard", Path: "/", Current: true}}, Active: "/"})
 	if err != nil {
 		t.Fatal(err)
 	}

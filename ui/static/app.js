@@ -14,6 +14,22 @@
     if (first) first.focus();
     return true;
   };
+  // Navigation menus are <details>: a click elsewhere or Escape closes an
+  // open one, and opening one closes the others.
+  const closeMenus = (except) => {
+    for (const m of document.querySelectorAll("details[data-nav-menu][open]")) {
+      if (m !== except) m.open = false;
+    }
+  };
+  document.addEventListener("click", (ev) => closeMenus(ev.target.closest("details[data-nav-menu]")));
+  document.addEventListener("keydown", (ev) => {
+    if (ev.key !== "Escape") return;
+    const open = document.querySelector("details[data-nav-menu][open]");
+    if (!open) return;
+    open.open = false;
+    open.querySelector("summary").focus();
+  });
+
   document.addEventListener("click", (ev) => {
     const opener = ev.target.closest("[data-dialog]");
     if (opener && openDialog(opener.dataset.dialog)) {
@@ -487,11 +503,32 @@
   gh.on("job", (j) => {
     const row = j && document.querySelector(`[data-job="${CSS.escape(j.name)}"]`);
     if (!row) return;
-    const set = (field, text) => { const el = row.querySelector(`[data-field="${field}"]`); if (el) el.textContent = text; };
-    set("last_started_at", j.last_started_at ? new Date(j.last_started_at).toLocaleString() : "never");
-    set("last_outcome", j.running ? "running" : (j.last_outcome + (j.last_error ? " — " + j.last_error : "")));
-    set("last_duration", j.last_duration || "");
-    set("next_run_at", j.next_run_at ? new Date(j.next_run_at).toLocaleString() : "");
+    const cell = (field) => row.querySelector(`[data-field="${field}"]`);
+    // The same words and formats as the page: a start just reported is
+    // "just now"; times are UTC to the minute.
+    const utc = (iso) => new Date(iso).toISOString().slice(0, 16).replace("T", " ") + " UTC";
+    const stamp = (el, iso, text) => {
+      if (!el) return;
+      const t = document.createElement("time");
+      t.dateTime = iso;
+      t.title = utc(iso);
+      t.textContent = text;
+      el.replaceChildren(t);
+    };
+    if (j.last_started_at) stamp(cell("last_started_at"), j.last_started_at, "just now");
+    const outcome = cell("last_outcome");
+    if (outcome) {
+      outcome.replaceChildren(j.running ? "running" : (j.last_outcome || ""));
+      if (j.last_error) {
+        const err = document.createElement("span");
+        err.className = "field-error";
+        err.textContent = j.last_error;
+        outcome.append(" ", err);
+      }
+    }
+    const took = cell("last_duration");
+    if (took) took.textContent = j.last_duration || "";
+    if (j.next_run_at) stamp(cell("next_run_at"), j.next_run_at, utc(j.next_run_at));
   });
 })();
 

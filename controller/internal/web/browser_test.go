@@ -43,6 +43,8 @@ func TestBrowserAdminCreatesUser(t *testing.T) {
 	empty := read("empty state", chromedp.Text(C(`section.empty`)))
 
 	step("open the dialog",
+		chromedp.Click(C(`nav details[data-nav-menu] summary`)),
+		chromedp.WaitVisible(C(`nav a[href="/users"]`)),
 		chromedp.Click(C(`nav a[href="/users"]`)),
 		chromedp.WaitVisible(C(`a[data-dialog="create-user"]`)),
 		chromedp.Click(C(`a[data-dialog="create-user"]`)),
@@ -52,6 +54,36 @@ func TestBrowserAdminCreatesUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The System menu holds the page shown; Escape and a click elsewhere close it.
+	menuOpen := func() bool {
+		t.Helper()
+		open, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`document.querySelector("details[data-nav-menu]").open`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return open
+	}
+	step("close the dialog and open the menu",
+		chromedp.Click(C(`#create-user [data-dialog-close]`)),
+		chromedp.WaitVisible(C(`nav summary.nav-current`)),
+		chromedp.Click(C(`nav details[data-nav-menu] summary`)),
+		chromedp.WaitVisible(C(`nav a[href="/audit"]`)),
+	)
+	openedByClick := menuOpen()
+	step("escape", chromedp.KeyEvent("\x1b"))
+	openAfterEscape := menuOpen()
+	step("open it again and click elsewhere",
+		chromedp.Click(C(`nav details[data-nav-menu] summary`)),
+		chromedp.WaitVisible(C(`nav a[href="/audit"]`)),
+		chromedp.Click(C(`footer.foot`)), // below the open menu's list
+	)
+	if !openedByClick || openAfterEscape || menuOpen() {
+		t.Errorf("menu open after a click on it: %v; after Escape: %v; after a click elsewhere: %v", openedByClick, openAfterEscape, menuOpen())
+	}
+	step("open the dialog again",
+		chromedp.Click(C(`a[data-dialog="create-user"]`)),
+		chromedp.WaitVisible(C(`#create-user input[name=username]`)),
+	)
 	step("create the user",
 		chromedp.SendKeys(C(`#create-user input[name=username]`), "newbie"),
 		chromedp.SendKeys(C(`#create-user input[name=password]`), "newbie password"),

@@ -125,8 +125,9 @@ func (s *Server) popFlash(r *http.Request) *ui.Flash {
 	return &ui.Flash{Kind: kind, Message: msg}
 }
 
-// nav lists the navigation links the viewer may follow.
-func (s *Server) nav(admin bool) []ui.NavItem {
+// nav lists the navigation links the viewer may follow, with active marked
+// current, and the links of a menu gathered under it.
+func (s *Server) nav(admin bool, active string) []ui.NavItem {
 	s.mu.RLock()
 	var routes []Route
 	for _, rt := range s.routes {
@@ -137,8 +138,22 @@ func (s *Server) nav(admin bool) []ui.NavItem {
 	s.mu.RUnlock()
 	sort.SliceStable(routes, func(i, j int) bool { return routes[i].NavOrder < routes[j].NavOrder })
 	out := make([]ui.NavItem, 0, len(routes))
+	menus := map[string]int{} // menu name → its index in out
 	for _, rt := range routes {
-		out = append(out, ui.NavItem{Label: rt.Nav, Path: strings.TrimSuffix(rt.Pattern, "{$}")})
+		item := ui.NavItem{Label: rt.Nav, Path: strings.TrimSuffix(rt.Pattern, "{$}")}
+		item.Current = item.Path == active
+		if rt.NavMenu == "" {
+			out = append(out, item)
+			continue
+		}
+		i, ok := menus[rt.NavMenu]
+		if !ok {
+			i = len(out)
+			menus[rt.NavMenu] = i
+			out = append(out, ui.NavItem{Label: rt.NavMenu})
+		}
+		out[i].Items = append(out[i].Items, item)
+		out[i].Current = out[i].Current || item.Current
 	}
 	return out
 }
@@ -161,7 +176,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, page
 	p := ui.Page{Title: title, Active: active, Version: s.opts.Version, Data: data}
 	if u, ok := CurrentUser(r); ok {
 		p.Viewer = &ui.Viewer{Username: u.Username, Admin: u.IsAdmin()}
-		p.Nav = s.nav(u.IsAdmin())
+		p.Nav = s.nav(u.IsAdmin(), active)
 	}
 	p.Flash = s.popFlash(r)
 	var buf strings.Builder

@@ -70,8 +70,16 @@ type Route struct {
 	// NavOrder places the link: lower comes first. The built-in links use
 	// 10 (Dashboard), 30 (Users), 40 (API tokens) and 50 (Audit); Servers belongs at 20.
 	NavOrder int
-	Handler  http.HandlerFunc
+	// NavMenu, when set, puts the link in a menu of this name instead of the
+	// bar: the menu sits where its first link would, and opens on a click.
+	// The built-in links Users, API tokens and Audit are in NavSystem.
+	NavMenu string
+	Handler http.HandlerFunc
 }
+
+// NavSystem is the menu of the pages that look after Gatehouse itself rather
+// than the servers and sites it manages.
+const NavSystem = "System"
 
 var methods = map[string]bool{"GET": true, "POST": true, "PUT": true, "PATCH": true, "DELETE": true}
 
@@ -132,6 +140,11 @@ func (s *Server) builtinRoutes() []Route {
 		return Route{Method: method, Pattern: pattern, Policy: p, Kind: KindAPI, Handler: h}
 	}
 	nav := func(r Route, label string, order int) Route { r.Nav, r.NavOrder = label, order; return r }
+	system := func(r Route, label string, order int) Route {
+		r = nav(r, label, order)
+		r.NavMenu = NavSystem
+		return r
+	}
 	return []Route{
 		// Public.
 		page("GET", "/login", PolicyPublic, s.loginPage),
@@ -155,7 +168,7 @@ func (s *Server) builtinRoutes() []Route {
 		page("POST", "/account/devices/{id}/forget", PolicyUser, s.accountDeviceForget),
 		page("POST", "/account/devices/forget", PolicyUser, s.accountDevicesForget),
 		page("POST", "/account/sessions/end", PolicyUser, s.accountSessionsEnd),
-		nav(page("GET", "/users", PolicyAdmin, s.usersPage), "Users", 30),
+		system(page("GET", "/users", PolicyAdmin, s.usersPage), "Users", 30),
 		page("POST", "/users", PolicyAdmin, s.usersCreate),
 		page("POST", "/users/{id}/password", PolicyAdmin, s.usersPassword),
 		page("POST", "/users/{id}/role", PolicyAdmin, s.usersRole),
@@ -163,10 +176,10 @@ func (s *Server) builtinRoutes() []Route {
 		page("POST", "/users/{id}/enable", PolicyAdmin, s.usersEnable),
 		page("POST", "/users/{id}/2fa/reset", PolicyAdmin, s.usersTOTPReset),
 		page("POST", "/users/{id}/sessions/end", PolicyAdmin, s.usersSessionsEnd),
-		nav(page("GET", "/tokens", PolicyUser, s.tokensPage), "API tokens", 40),
+		system(page("GET", "/tokens", PolicyUser, s.tokensPage), "API tokens", 40),
 		page("POST", "/tokens", PolicyUser, s.tokensCreate),
 		page("POST", "/tokens/{id}/revoke", PolicyUser, s.tokensRevoke),
-		nav(page("GET", "/audit", PolicyAdmin, s.auditPage), "Audit", 50),
+		system(page("GET", "/audit", PolicyAdmin, s.auditPage), "Audit", 50),
 
 		// Live events for the UI.
 		api("GET", "/events", PolicyUser, s.eventStream),
