@@ -12,11 +12,13 @@ import (
 
 	"github.com/gatehousehq/gatehouse/controller/internal/health"
 	"github.com/gatehousehq/gatehouse/controller/internal/metrics"
+	"github.com/gatehousehq/gatehouse/controller/internal/uptime"
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/incident"
+	"github.com/gatehousehq/gatehouse/ent/monitor"
 	"github.com/gatehousehq/gatehouse/ent/server"
 	"github.com/gatehousehq/gatehouse/internal/version"
 )
@@ -24,7 +26,8 @@ import (
 // GET /metrics serves what the controller knows in the Prometheus text
 // format (0.0.4), for existing monitoring stacks: each server's newest
 // sample and agent state, each domain's health, uptime and certificate
-// expiry, and the open incidents. It needs a user's API token (or session)
+// expiry, each monitor's state, answer time and uptime, and the open
+// incidents. It needs a user's API token (or session)
 // like any other read.
 func (c *Controller) registerPrometheus(w *web.Server) error {
 	return w.Register(web.Route{Method: "GET", Pattern: "/metrics", Policy: web.PolicyUser, Kind: web.KindAPI, Handler: c.servePrometheus})
@@ -50,11 +53,22 @@ type promDomain struct {
 	CertExpiry int64
 }
 
+// promMonitor is one enabled monitor as exported.
+type promMonitor struct {
+	Name, Kind string
+	Checked    bool // false until its first check
+	Up         bool
+	LatencyMS  int
+	// Uptime is the share of checks up per window ("24h", "7d", "30d").
+	Uptime map[string]float64
+}
+
 // promData is everything exported, gathered at once.
 type promData struct {
 	Version   string
 	Servers   []promServer
 	Domains   []promDomain
+	Monitors  []promMonitor
 	Incidents map[[2]string]int // (state, severity) → open incidents
 }
 
@@ -128,6 +142,10 @@ func (c *Controller) gatherPrometheus(ctx context.Context) (promData, error) {
 		}
 	}
 
+	if d.Monitors, err = c.gatherMonitors(ctx); err != nil {
+		return d, err
+	}
+
 	open, err := c.db.Client.Incident.Query().Where(incident.StateIn(incident.StatePending, incident.StateFiring)).
 		Select(incident.FieldState, incident.FieldSeverity).All(ctx)
 	if err != nil {
@@ -137,6 +155,33 @@ func (c *Controller) gatherPrometheus(ctx context.Context) (promData, error) {
 		d.Incidents[[2]string{string(inc.State), inc.Severity}]++
 	}
 	return d, nil
+}
+
+// gatherMonitors reads the enabled monitors with their uptime.
+func (c *Controller) gatherMonitors(ctx context.Context) ([]promMonitor, error) {
+	ms, err := c.db.Client.Monitor.Query().Where(monitor.Enabled(true)).Order(ent.Asc(monitor.FieldName)).All(ctx)
+	if err != nil || len(ms) == 0 {
+		return nil, err
+	}
+	ids := make([]int, len(ms))
+	for i, m := range ms {
+		ids[i] = m.ID
+	}
+	up, err := c.newMonitors().Uptime(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]promMonitor, len(ms))
+	for i, m := range ms {
+		pm := promMonitor{Name: m.Name, Kind: string(m.Kind), Checked: m.CheckedAt != nil, Up: m.Ok, LatencyMS: m.LatencyMs, Uptime: map[string]float64{}}
+		for _, sp := range uptime.Spans {
+			if u, ok := up[sp.Name][m.ID]; ok && u.Probes() > 0 {
+				pm.Uptime[sp.Name] = float64(u.Up) / float64(u.Probes())
+			}
+		}
+		out[i] = pm
+	}
+	return out, nil
 }
 
 func (c *Controller) servePrometheus(w http.ResponseWriter, r *http.Request) {
@@ -259,6 +304,27 @@ func writePrometheus(out io.Writer, d promData) {
 	for _, dm := range d.Domains {
 		if dm.CertExpiry > 0 {
 			sample("gatehouse_certificate_expiry_timestamp_seconds", float64(dm.CertExpiry), "domain", dm.Name)
+		}
+	}
+
+	family("gatehouse_monitor_up", "gauge", "Whether the enabled monitor's newest check was up (1) or down (0); absent until its first check.")
+	for _, m := range d.Monitors {
+		if m.Checked {
+			sample("gatehouse_monitor_up", b(m.Up), "monitor", m.Name, "kind", m.Kind)
+		}
+	}
+	family("gatehouse_monitor_latency_seconds", "gauge", "How long the monitor's newest check took.")
+	for _, m := range d.Monitors {
+		if m.Checked {
+			sample("gatehouse_monitor_latency_seconds", float64(m.LatencyMS)/1000, "monitor", m.Name)
+		}
+	}
+	family("gatehouse_monitor_uptime_ratio", "gauge", "The share of the monitor's checks that were up over the window (0 to 1).")
+	for _, m := range d.Monitors {
+		for _, sp := range uptime.Spans {
+			if v, ok := m.Uptime[sp.Name]; ok {
+				sample("gatehouse_monitor_uptime_ratio", v, "monitor", m.Name, "window", sp.Name)
+			}
 		}
 	}
 

@@ -22,6 +22,8 @@ func TestWritePrometheus(t *testing.T) {
 		},
 		Domains: []promDomain{{Name: "shop.example", Health: map[string]bool{"web-2": false, "web-1": true},
 			Uptime: map[string]float64{"24h": 0.995, "7d": 1}, CertExpiry: 1800000000}},
+		Monitors: []promMonitor{{Name: "billing \"api\"", Kind: "http", Checked: true, Up: true, LatencyMS: 125, Uptime: map[string]float64{"30d": 0.5}},
+			{Name: "new", Kind: "tcp"}},
 		Incidents: map[[2]string]int{{"firing", "critical"}: 2, {"pending", "warning"}: 1},
 	})
 	out := b.String()
@@ -36,6 +38,9 @@ func TestWritePrometheus(t *testing.T) {
 		"gatehouse_domain_health_up{domain=\"shop.example\",server=\"web-1\"} 1\ngatehouse_domain_health_up{domain=\"shop.example\",server=\"web-2\"} 0\n",
 		"gatehouse_domain_uptime_ratio{domain=\"shop.example\",window=\"24h\"} 0.995\ngatehouse_domain_uptime_ratio{domain=\"shop.example\",window=\"7d\"} 1\n",
 		"gatehouse_certificate_expiry_timestamp_seconds{domain=\"shop.example\"} 1.8e+09\n",
+		"gatehouse_monitor_up{monitor=\"billing \\\"api\\\"\",kind=\"http\"} 1\n# HELP gatehouse_monitor_latency_seconds",
+		"gatehouse_monitor_latency_seconds{monitor=\"billing \\\"api\\\"\"} 0.125\n# HELP",
+		"gatehouse_monitor_uptime_ratio{monitor=\"billing \\\"api\\\"\",window=\"30d\"} 0.5\n# HELP",
 		"gatehouse_incidents_open{state=\"firing\",severity=\"critical\"} 2\ngatehouse_incidents_open{state=\"pending\",severity=\"warning\"} 1\n",
 	} {
 		if !strings.Contains(out, want) {
@@ -46,6 +51,9 @@ func TestWritePrometheus(t *testing.T) {
 	// comment or "name{labels} value" on one line.
 	if strings.Contains(out, `cpu_percent{server="web-2"}`) {
 		t.Error("a server without a sample has a CPU value")
+	}
+	if strings.Contains(out, `monitor="new"`) {
+		t.Error("a monitor never checked has values")
 	}
 	for _, line := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
 		if !strings.HasPrefix(line, "# HELP ") && !strings.HasPrefix(line, "# TYPE ") && !strings.HasPrefix(line, "gatehouse_") {
@@ -66,6 +74,9 @@ func TestPrometheusEndpoint(t *testing.T) {
 	d := db.Domain.Create().SetName("shop.example").AddServers(s1).SaveX(ctx)
 	db.HealthProbe.Create().SetDomainID(d.ID).SetServerID(s1.ID).SetAt(time.Now()).SetOk(true).ExecX(ctx)
 	db.HealthHour.Create().SetDomainID(d.ID).SetServerID(s1.ID).SetHour(time.Now().UTC().Truncate(time.Hour)).SetUp(3).SetDown(1).ExecX(ctx)
+	m := db.Monitor.Create().SetName("db").SetKind("tcp").SetTarget("127.0.0.1:1").SetCheckedAt(time.Now()).SetOk(false).SetLatencyMs(3).SaveX(ctx)
+	db.MonitorHour.Create().SetMonitorID(m.ID).SetHour(time.Now().UTC().Truncate(time.Hour)).SetUp(1).SetDown(3).ExecX(ctx)
+	db.Monitor.Create().SetName("off").SetKind("tcp").SetTarget("127.0.0.1:1").SetEnabled(false).SetCheckedAt(time.Now()).ExecX(ctx)
 	get := func(token string) (int, string, string) {
 		req, _ := http.NewRequest("GET", e.base+"/metrics", nil)
 		if token != "" {
@@ -87,9 +98,13 @@ func TestPrometheusEndpoint(t *testing.T) {
 		t.Fatalf("scrape: %d %q\n%s", code, ct, body)
 	}
 	for _, want := range []string{`gatehouse_server_connected{server="web-1"} 0`, `gatehouse_domain_health_up{domain="shop.example",server="web-1"} 1`,
-		`gatehouse_domain_uptime_ratio{domain="shop.example",window="24h"} 0.75`} {
+		`gatehouse_domain_uptime_ratio{domain="shop.example",window="24h"} 0.75`, `gatehouse_monitor_up{monitor="db",kind="tcp"} 0`,
+		`gatehouse_monitor_latency_seconds{monitor="db"} 0.003`, `gatehouse_monitor_uptime_ratio{monitor="db",window="7d"} 0.25`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("scrape lacks %q:\n%s", want, body)
 		}
+	}
+	if strings.Contains(body, `monitor="off"`) {
+		t.Error("a disabled monitor is exported")
 	}
 }
