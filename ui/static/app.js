@@ -439,6 +439,8 @@
   const syncEmpty = (tbody) => {
     const empty = document.getElementById("no-open-incidents");
     if (empty) empty.hidden = tbody.children.length > 0;
+    const table = tbody.closest("table");
+    if (table) table.hidden = tbody.children.length === 0;
   };
   // A certificate or DNS incident names its domain, linked to its TLS page.
   const domainCell = (name) => {
