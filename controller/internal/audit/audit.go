@@ -59,6 +59,7 @@ type Event struct {
 type Query struct {
 	Actor    string // exact actor name
 	Action   string // exact action, or a prefix when it ends in "." (e.g. "user.")
+	Target   string // exact target, or a prefix when it ends in ":" (e.g. "domain:")
 	BeforeID int    // only events older than this id (the cursor of the previous page)
 	Limit    int    // page size; defaults to DefaultLimit, capped at MaxLimit
 }
@@ -135,6 +136,12 @@ func (r *Recorder) List(ctx context.Context, q Query) (Page, error) {
 		query = query.Where(auditevent.ActionHasPrefix(q.Action))
 	case q.Action != "":
 		query = query.Where(auditevent.ActionEQ(q.Action))
+	}
+	switch {
+	case strings.HasSuffix(q.Target, ":"):
+		query = query.Where(auditevent.TargetHasPrefix(q.Target))
+	case q.Target != "":
+		query = query.Where(auditevent.TargetEQ(q.Target))
 	}
 	if q.BeforeID > 0 {
 		query = query.Where(auditevent.IDLT(q.BeforeID))

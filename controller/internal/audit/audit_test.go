@@ -86,6 +86,10 @@ func TestRecordAndList(t *testing.T) {
 			{"by action prefix", Query{Action: "user."}, 6},
 			{"actor and action", Query{Actor: "alice", Action: "token."}, 1},
 			{"no match", Query{Actor: "bob"}, 0},
+			{"by exact target", Query{Target: "user:alice"}, 1},
+			{"by target kind", Query{Target: "user:"}, 6},
+			{"target is not a prefix without the colon", Query{Target: "user:u"}, 0},
+			{"target and action", Query{Target: "token:", Action: "token.create"}, 1},
 		}
 		for _, tc := range tests {
 			p, err := r.List(ctx, tc.q)

@@ -477,19 +477,23 @@ type auditData struct {
 	Events    []audit.Event
 	Actor     string
 	Action    string
+	Target    string
 	NextPage  string
 	FirstPage string
 }
 
 func auditQuery(r *http.Request) (audit.Query, map[string]string) {
 	v := r.URL.Query()
-	q := audit.Query{Actor: v.Get("actor"), Action: v.Get("action")}
+	q := audit.Query{Actor: v.Get("actor"), Action: v.Get("action"), Target: v.Get("target")}
 	fe := map[string]string{}
 	if len(q.Actor) > 64 {
 		fe["actor"] = "must be at most 64 characters"
 	}
 	if len(q.Action) > 64 {
 		fe["action"] = "must be at most 64 characters"
+	}
+	if len(q.Target) > 255 {
+		fe["target"] = "must be at most 255 characters"
 	}
 	if b := v.Get("before"); b != "" {
 		n, err := strconv.Atoi(b)
@@ -520,7 +524,7 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusInternalServerError, "Audit log unavailable", "The audit log could not be loaded. Try again in a moment.")
 		return
 	}
-	d := auditData{Events: page.Events, Actor: q.Actor, Action: q.Action}
+	d := auditData{Events: page.Events, Actor: q.Actor, Action: q.Action, Target: q.Target}
 	link := func(before int) string {
 		v := url.Values{}
 		if q.Actor != "" {
@@ -528,6 +532,9 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request) {
 		}
 		if q.Action != "" {
 			v["action"] = []string{q.Action}
+		}
+		if q.Target != "" {
+			v["target"] = []string{q.Target}
 		}
 		if before > 0 {
 			v["before"] = []string{strconv.Itoa(before)}

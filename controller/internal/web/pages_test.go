@@ -153,6 +153,19 @@ func TestAuditPage(t *testing.T) {
 	if r := e.do(req{method: "GET", path: "/audit?before=-1", cookie: c}); r.StatusCode != http.StatusBadRequest {
 		t.Fatalf("bad cursor: %d", r.StatusCode)
 	}
+	// A target links to everything done to it; a kind ending in ":" to all of that kind.
+	r = e.do(req{method: "GET", path: "/audit?target=user:u1x", cookie: c})
+	if r.StatusCode != 200 || strings.Count(r.body, "<code>user.create</code>") != 1 || !strings.Contains(r.body, `<a href="/audit?target=user%3au1x">user:u1x</a>`) ||
+		!strings.Contains(r.body, `value="user:u1x"`) {
+		t.Fatalf("audit page by target: %d", r.StatusCode)
+	}
+	r = e.do(req{method: "GET", path: "/audit?target=user:&action=user.create", cookie: c})
+	if r.StatusCode != 200 || strings.Count(r.body, "<code>user.create</code>") != 4 {
+		t.Fatalf("audit page by target kind: %d, %d events", r.StatusCode, strings.Count(r.body, "<code>user.create</code>"))
+	}
+	if r := e.do(req{method: "GET", path: "/audit?target=" + strings.Repeat("x", 256), cookie: c}); r.StatusCode != http.StatusBadRequest {
+		t.Fatalf("oversized target: %d", r.StatusCode)
+	}
 }
 
 func TestEventStreamNeedsSessionAndStreams(t *testing.T) {
