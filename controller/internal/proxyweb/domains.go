@@ -35,9 +35,9 @@ type routeRow struct {
 	RespondStatus, RespondBody, ContentType     string
 }
 
-// empty reports a row nobody filled in; its match, kind and code selects always carry a
-// value.
-func (r routeRow) empty() bool {
+// Blank reports a row nobody filled in (the editor's spare row for a new
+// route); its match, kind and code selects always carry a value.
+func (r routeRow) Blank() bool {
 	r.Match, r.Kind, r.RedirectCode = "", "", ""
 	return r == routeRow{}
 }
@@ -129,7 +129,7 @@ func (f *domainForm) input(errs Errors) proxyconf.DomainInput {
 	f.Headers = headers
 	var routes []routeRow
 	for _, rt := range f.Routes {
-		if rt.empty() {
+		if rt.Blank() {
 			continue
 		}
 		i := len(routes)

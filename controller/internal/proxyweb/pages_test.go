@@ -240,6 +240,9 @@ func TestDomainForms(t *testing.T) {
 		if _, ok := inputValue(r.body, "routes[2].path"); !ok {
 			t.Errorf("editor offers no blank route row")
 		}
+		if !strings.Contains(r.body, `<li class="route-row route-new" data-row="2">`) || strings.Contains(r.body, `<li class="route-row route-new" data-row="1">`) {
+			t.Errorf("the blank route row is not the only one marked new")
+		}
 
 		list := e.do(admin, "GET", "/domains", nil)
 		if !strings.Contains(list.body, `data-domain="example.com"`) || !strings.Contains(list.body, "www.example.com") || !strings.Contains(list.body, "edge-2") {
