@@ -113,6 +113,25 @@ type monitorJSON struct {
 	Hours []hourJSON `json:"hours,omitempty"`
 	// Days are the last 30 UTC days, today last (one monitor only).
 	Days []statusDay `json:"days,omitempty"`
+	// Outages are the newest runs of failed checks, newest first (one
+	// monitor only).
+	Outages []outageJSON `json:"outages,omitempty"`
+}
+
+// outagesShown is how many outages a monitor's page and API list.
+const outagesShown = 20
+
+// outageJSON is one run of failed checks.
+type outageJSON struct {
+	StartedAt time.Time `json:"started_at"`
+	// EndedAt is when a good check ended it; absent while it lasts.
+	EndedAt *time.Time `json:"ended_at,omitempty"`
+	// Duration is how long it lasted, or has lasted so far.
+	Duration string `json:"duration"`
+	// Checks is how many checks failed in it.
+	Checks int `json:"checks"`
+	// Message is why the first check failed.
+	Message string `json:"message"`
 }
 
 func toMonitorJSON(m *ent.Monitor, up map[string]map[int]uptime.Uptime) monitorJSON {
@@ -180,6 +199,19 @@ func (mw *monitorsWeb) view(ctx context.Context, id int) (monitorJSON, error) {
 	}
 	for _, d := range days {
 		out.Days = append(out.Days, statusDay{Date: d.Start.Format(time.DateOnly), uptimeJSON: toUptimeJSON(d.Uptime), Class: hourClass(d.Uptime)})
+	}
+	outages, err := mw.svc.Outages(ctx, id, outagesShown)
+	if err != nil {
+		return out, err
+	}
+	now := time.Now()
+	for _, o := range outages {
+		end := now
+		if o.EndedAt != nil {
+			end = *o.EndedAt
+		}
+		out.Outages = append(out.Outages, outageJSON{StartedAt: o.StartedAt, EndedAt: o.EndedAt, Checks: o.Checks, Message: o.Message,
+			Duration: shortDuration(max(end.Sub(o.StartedAt), 0).Round(time.Second))})
 	}
 	return out, nil
 }

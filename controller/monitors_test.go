@@ -74,6 +74,9 @@ func TestMonitorsAPI(t *testing.T) {
 	if code, b := e.api("POST", path+"/check", e.admin, nil, &got); code != http.StatusOK || got.State != "down" || !strings.Contains(got.Message, `do not contain "healthy"`) {
 		t.Errorf("check of a body without the text: %d %s", code, b)
 	}
+	if len(got.Outages) != 1 || got.Outages[0].EndedAt != nil || got.Outages[0].Checks != 1 || !strings.Contains(got.Outages[0].Message, "healthy") {
+		t.Errorf("outages after the failed check: %+v", got.Outages)
+	}
 	if code, _ := e.api("PUT", path, e.user, body, nil); code != http.StatusForbidden {
 		t.Errorf("a user's PUT: %d, want 403", code)
 	}
@@ -139,6 +142,9 @@ func TestMonitorsPages(t *testing.T) {
 	}
 	if _, _, page := send(t, viewer, "GET", e.base+"/", nil); !strings.Contains(page, `href="/monitors"><strong>1</strong> monitor down</a>`) {
 		t.Error("the dashboard does not count the monitor that is down")
+	}
+	if !strings.Contains(page, "data-outage-open") || !strings.Contains(page, `<span class="status status-offline">ongoing</span>`) {
+		t.Error("the detail page does not list the ongoing outage")
 	}
 	for _, p := range []string{"", "/check", "/delete"} {
 		if code, _, _ := send(t, viewer, "POST", detail+p, form); code != http.StatusForbidden {

@@ -37,6 +37,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/monitor"
 	"github.com/gatehousehq/gatehouse/ent/monitorhour"
+	"github.com/gatehousehq/gatehouse/ent/monitoroutage"
 	"github.com/gatehousehq/gatehouse/ent/notification"
 	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/recoverycode"
@@ -105,6 +106,8 @@ type Client struct {
 	Monitor *MonitorClient
 	// MonitorHour is the client for interacting with the MonitorHour builders.
 	MonitorHour *MonitorHourClient
+	// MonitorOutage is the client for interacting with the MonitorOutage builders.
+	MonitorOutage *MonitorOutageClient
 	// Notification is the client for interacting with the Notification builders.
 	Notification *NotificationClient
 	// NotificationChannel is the client for interacting with the NotificationChannel builders.
@@ -168,6 +171,7 @@ func (c *Client) init() {
 	c.MetricSample = NewMetricSampleClient(c.config)
 	c.Monitor = NewMonitorClient(c.config)
 	c.MonitorHour = NewMonitorHourClient(c.config)
+	c.MonitorOutage = NewMonitorOutageClient(c.config)
 	c.Notification = NewNotificationClient(c.config)
 	c.NotificationChannel = NewNotificationChannelClient(c.config)
 	c.RecoveryCode = NewRecoveryCodeClient(c.config)
@@ -297,6 +301,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		MetricSample:        NewMetricSampleClient(cfg),
 		Monitor:             NewMonitorClient(cfg),
 		MonitorHour:         NewMonitorHourClient(cfg),
+		MonitorOutage:       NewMonitorOutageClient(cfg),
 		Notification:        NewNotificationClient(cfg),
 		NotificationChannel: NewNotificationChannelClient(cfg),
 		RecoveryCode:        NewRecoveryCodeClient(cfg),
@@ -353,6 +358,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		MetricSample:        NewMetricSampleClient(cfg),
 		Monitor:             NewMonitorClient(cfg),
 		MonitorHour:         NewMonitorHourClient(cfg),
+		MonitorOutage:       NewMonitorOutageClient(cfg),
 		Notification:        NewNotificationClient(cfg),
 		NotificationChannel: NewNotificationChannelClient(cfg),
 		RecoveryCode:        NewRecoveryCodeClient(cfg),
@@ -401,10 +407,10 @@ func (c *Client) Use(hooks ...Hook) {
 		c.BasicAuthUser, c.CertPolicy, c.Certificate, c.ConfigRevision, c.DNSCheck,
 		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HealthCheck, c.HealthHour,
 		c.HealthProbe, c.HostKey, c.Incident, c.MetricRollup, c.MetricSample,
-		c.Monitor, c.MonitorHour, c.Notification, c.NotificationChannel,
-		c.RecoveryCode, c.Route, c.ServedCertificate, c.Server, c.Session, c.Setting,
-		c.Silence, c.StreamProxy, c.Task, c.TrustedDevice, c.Upstream,
-		c.UpstreamTarget, c.User,
+		c.Monitor, c.MonitorHour, c.MonitorOutage, c.Notification,
+		c.NotificationChannel, c.RecoveryCode, c.Route, c.ServedCertificate, c.Server,
+		c.Session, c.Setting, c.Silence, c.StreamProxy, c.Task, c.TrustedDevice,
+		c.Upstream, c.UpstreamTarget, c.User,
 	} {
 		n.Use(hooks...)
 	}
@@ -418,10 +424,10 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.BasicAuthUser, c.CertPolicy, c.Certificate, c.ConfigRevision, c.DNSCheck,
 		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HealthCheck, c.HealthHour,
 		c.HealthProbe, c.HostKey, c.Incident, c.MetricRollup, c.MetricSample,
-		c.Monitor, c.MonitorHour, c.Notification, c.NotificationChannel,
-		c.RecoveryCode, c.Route, c.ServedCertificate, c.Server, c.Session, c.Setting,
-		c.Silence, c.StreamProxy, c.Task, c.TrustedDevice, c.Upstream,
-		c.UpstreamTarget, c.User,
+		c.Monitor, c.MonitorHour, c.MonitorOutage, c.Notification,
+		c.NotificationChannel, c.RecoveryCode, c.Route, c.ServedCertificate, c.Server,
+		c.Session, c.Setting, c.Silence, c.StreamProxy, c.Task, c.TrustedDevice,
+		c.Upstream, c.UpstreamTarget, c.User,
 	} {
 		n.Intercept(interceptors...)
 	}
@@ -474,6 +480,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.Monitor.mutate(ctx, m)
 	case *MonitorHourMutation:
 		return c.MonitorHour.mutate(ctx, m)
+	case *MonitorOutageMutation:
+		return c.MonitorOutage.mutate(ctx, m)
 	case *NotificationMutation:
 		return c.Notification.mutate(ctx, m)
 	case *NotificationChannelMutation:
@@ -3709,6 +3717,22 @@ func (c *MonitorClient) QueryHours(_m *Monitor) *MonitorHourQuery {
 	return query
 }
 
+// QueryOutages queries the outages edge of a Monitor.
+func (c *MonitorClient) QueryOutages(_m *Monitor) *MonitorOutageQuery {
+	query := (&MonitorOutageClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(monitor.Table, monitor.FieldID, id),
+			sqlgraph.To(monitoroutage.Table, monitoroutage.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, monitor.OutagesTable, monitor.OutagesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *MonitorClient) Hooks() []Hook {
 	return c.hooks.Monitor
@@ -3880,6 +3904,155 @@ func (c *MonitorHourClient) mutate(ctx context.Context, m *MonitorHourMutation) 
 		return (&MonitorHourDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown MonitorHour mutation op: %q", m.Op())
+	}
+}
+
+// MonitorOutageClient is a client for the MonitorOutage schema.
+type MonitorOutageClient struct {
+	config
+}
+
+// NewMonitorOutageClient returns a client for the MonitorOutage from the given config.
+func NewMonitorOutageClient(c config) *MonitorOutageClient {
+	return &MonitorOutageClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `monitoroutage.Hooks(f(g(h())))`.
+func (c *MonitorOutageClient) Use(hooks ...Hook) {
+	c.hooks.MonitorOutage = append(c.hooks.MonitorOutage, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `monitoroutage.Intercept(f(g(h())))`.
+func (c *MonitorOutageClient) Intercept(interceptors ...Interceptor) {
+	c.inters.MonitorOutage = append(c.inters.MonitorOutage, interceptors...)
+}
+
+// Create returns a builder for creating a MonitorOutage entity.
+func (c *MonitorOutageClient) Create() *MonitorOutageCreate {
+	mutation := newMonitorOutageMutation(c.config, OpCreate)
+	return &MonitorOutageCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of MonitorOutage entities.
+func (c *MonitorOutageClient) CreateBulk(builders ...*MonitorOutageCreate) *MonitorOutageCreateBulk {
+	return &MonitorOutageCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *MonitorOutageClient) MapCreateBulk(slice any, setFunc func(*MonitorOutageCreate, int)) *MonitorOutageCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &MonitorOutageCreateBulk{err: fmt.Errorf("calling to MonitorOutageClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*MonitorOutageCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &MonitorOutageCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for MonitorOutage.
+func (c *MonitorOutageClient) Update() *MonitorOutageUpdate {
+	mutation := newMonitorOutageMutation(c.config, OpUpdate)
+	return &MonitorOutageUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *MonitorOutageClient) UpdateOne(_m *MonitorOutage) *MonitorOutageUpdateOne {
+	mutation := newMonitorOutageMutation(c.config, OpUpdateOne, withMonitorOutage(_m))
+	return &MonitorOutageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *MonitorOutageClient) UpdateOneID(id int) *MonitorOutageUpdateOne {
+	mutation := newMonitorOutageMutation(c.config, OpUpdateOne, withMonitorOutageID(id))
+	return &MonitorOutageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for MonitorOutage.
+func (c *MonitorOutageClient) Delete() *MonitorOutageDelete {
+	mutation := newMonitorOutageMutation(c.config, OpDelete)
+	return &MonitorOutageDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *MonitorOutageClient) DeleteOne(_m *MonitorOutage) *MonitorOutageDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *MonitorOutageClient) DeleteOneID(id int) *MonitorOutageDeleteOne {
+	builder := c.Delete().Where(monitoroutage.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &MonitorOutageDeleteOne{builder}
+}
+
+// Query returns a query builder for MonitorOutage.
+func (c *MonitorOutageClient) Query() *MonitorOutageQuery {
+	return &MonitorOutageQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeMonitorOutage},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a MonitorOutage entity by its id.
+func (c *MonitorOutageClient) Get(ctx context.Context, id int) (*MonitorOutage, error) {
+	return c.Query().Where(monitoroutage.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *MonitorOutageClient) GetX(ctx context.Context, id int) *MonitorOutage {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryMonitor queries the monitor edge of a MonitorOutage.
+func (c *MonitorOutageClient) QueryMonitor(_m *MonitorOutage) *MonitorQuery {
+	query := (&MonitorClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(monitoroutage.Table, monitoroutage.FieldID, id),
+			sqlgraph.To(monitor.Table, monitor.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, monitoroutage.MonitorTable, monitoroutage.MonitorColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *MonitorOutageClient) Hooks() []Hook {
+	return c.hooks.MonitorOutage
+}
+
+// Interceptors returns the client interceptors.
+func (c *MonitorOutageClient) Interceptors() []Interceptor {
+	return c.inters.MonitorOutage
+}
+
+func (c *MonitorOutageClient) mutate(ctx context.Context, m *MonitorOutageMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&MonitorOutageCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&MonitorOutageUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&MonitorOutageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&MonitorOutageDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown MonitorOutage mutation op: %q", m.Op())
 	}
 }
 
@@ -6332,7 +6505,7 @@ type (
 		APIToken, AcmeAccount, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
 		CertPolicy, Certificate, ConfigRevision, DNSCheck, DNSProvider, Domain,
 		EnrollmentToken, HealthCheck, HealthHour, HealthProbe, HostKey, Incident,
-		MetricRollup, MetricSample, Monitor, MonitorHour, Notification,
+		MetricRollup, MetricSample, Monitor, MonitorHour, MonitorOutage, Notification,
 		NotificationChannel, RecoveryCode, Route, ServedCertificate, Server, Session,
 		Setting, Silence, StreamProxy, Task, TrustedDevice, Upstream, UpstreamTarget,
 		User []ent.Hook
@@ -6341,7 +6514,7 @@ type (
 		APIToken, AcmeAccount, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
 		CertPolicy, Certificate, ConfigRevision, DNSCheck, DNSProvider, Domain,
 		EnrollmentToken, HealthCheck, HealthHour, HealthProbe, HostKey, Incident,
-		MetricRollup, MetricSample, Monitor, MonitorHour, Notification,
+		MetricRollup, MetricSample, Monitor, MonitorHour, MonitorOutage, Notification,
 		NotificationChannel, RecoveryCode, Route, ServedCertificate, Server, Session,
 		Setting, Silence, StreamProxy, Task, TrustedDevice, Upstream, UpstreamTarget,
 		User []ent.Interceptor

@@ -34,6 +34,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/monitor"
 	"github.com/gatehousehq/gatehouse/ent/monitorhour"
+	"github.com/gatehousehq/gatehouse/ent/monitoroutage"
 	"github.com/gatehousehq/gatehouse/ent/notification"
 	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/recoverycode"
@@ -131,6 +132,7 @@ func checkColumn(t, c string) error {
 			metricsample.Table:        metricsample.ValidColumn,
 			monitor.Table:             monitor.ValidColumn,
 			monitorhour.Table:         monitorhour.ValidColumn,
+			monitoroutage.Table:       monitoroutage.ValidColumn,
 			notification.Table:        notification.ValidColumn,
 			notificationchannel.Table: notificationchannel.ValidColumn,
 			recoverycode.Table:        recoverycode.ValidColumn,

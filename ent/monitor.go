@@ -61,9 +61,11 @@ type Monitor struct {
 type MonitorEdges struct {
 	// Hours holds the value of the hours edge.
 	Hours []*MonitorHour `json:"hours,omitempty"`
+	// Outages holds the value of the outages edge.
+	Outages []*MonitorOutage `json:"outages,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [1]bool
+	loadedTypes [2]bool
 }
 
 // HoursOrErr returns the Hours value or an error if the edge
@@ -73,6 +75,15 @@ func (e MonitorEdges) HoursOrErr() ([]*MonitorHour, error) {
 		return e.Hours, nil
 	}
 	return nil, &NotLoadedError{edge: "hours"}
+}
+
+// OutagesOrErr returns the Outages value or an error if the edge
+// was not loaded in eager-loading.
+func (e MonitorEdges) OutagesOrErr() ([]*MonitorOutage, error) {
+	if e.loadedTypes[1] {
+		return e.Outages, nil
+	}
+	return nil, &NotLoadedError{edge: "outages"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -229,6 +240,11 @@ func (_m *Monitor) Value(name string) (ent.Value, error) {
 // QueryHours queries the "hours" edge of the Monitor entity.
 func (_m *Monitor) QueryHours() *MonitorHourQuery {
 	return NewMonitorClient(_m.config).QueryHours(_m)
+}
+
+// QueryOutages queries the "outages" edge of the Monitor entity.
+func (_m *Monitor) QueryOutages() *MonitorOutageQuery {
+	return NewMonitorClient(_m.config).QueryOutages(_m)
 }
 
 // Update returns a builder for updating this Monitor.

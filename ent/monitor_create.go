@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/gatehousehq/gatehouse/ent/monitor"
 	"github.com/gatehousehq/gatehouse/ent/monitorhour"
+	"github.com/gatehousehq/gatehouse/ent/monitoroutage"
 )
 
 // MonitorCreate is the builder for creating a Monitor entity.
@@ -250,6 +251,21 @@ func (_c *MonitorCreate) AddHours(v ...*MonitorHour) *MonitorCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddHourIDs(ids...)
+}
+
+// AddOutageIDs adds the "outages" edge to the MonitorOutage entity by IDs.
+func (_c *MonitorCreate) AddOutageIDs(ids ...int) *MonitorCreate {
+	_c.mutation.AddOutageIDs(ids...)
+	return _c
+}
+
+// AddOutages adds the "outages" edges to the MonitorOutage entity.
+func (_c *MonitorCreate) AddOutages(v ...*MonitorOutage) *MonitorCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddOutageIDs(ids...)
 }
 
 // Mutation returns the MonitorMutation object of the builder.
@@ -528,6 +544,22 @@ func (_c *MonitorCreate) createSpec() (*Monitor, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(monitorhour.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.OutagesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   monitor.OutagesTable,
+			Columns: []string{monitor.OutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(monitoroutage.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -14,18 +14,20 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/gatehousehq/gatehouse/ent/monitor"
 	"github.com/gatehousehq/gatehouse/ent/monitorhour"
+	"github.com/gatehousehq/gatehouse/ent/monitoroutage"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 )
 
 // MonitorQuery is the builder for querying Monitor entities.
 type MonitorQuery struct {
 	config
-	ctx        *QueryContext
-	order      []monitor.OrderOption
-	inters     []Interceptor
-	predicates []predicate.Monitor
-	withHours  *MonitorHourQuery
-	modifiers  []func(*sql.Selector)
+	ctx         *QueryContext
+	order       []monitor.OrderOption
+	inters      []Interceptor
+	predicates  []predicate.Monitor
+	withHours   *MonitorHourQuery
+	withOutages *MonitorOutageQuery
+	modifiers   []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
 	path func(context.Context) (*sql.Selector, error)
@@ -77,6 +79,28 @@ func (_q *MonitorQuery) QueryHours() *MonitorHourQuery {
 			sqlgraph.From(monitor.Table, monitor.FieldID, selector),
 			sqlgraph.To(monitorhour.Table, monitorhour.FieldID),
 			sqlgraph.Edge(sqlgraph.O2M, false, monitor.HoursTable, monitor.HoursColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
+// QueryOutages chains the current query on the "outages" edge.
+func (_q *MonitorQuery) QueryOutages() *MonitorOutageQuery {
+	query := (&MonitorOutageClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(monitor.Table, monitor.FieldID, selector),
+			sqlgraph.To(monitoroutage.Table, monitoroutage.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, monitor.OutagesTable, monitor.OutagesColumn),
 		)
 		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
 		return fromU, nil
@@ -271,12 +295,13 @@ func (_q *MonitorQuery) Clone() *MonitorQuery {
 		return nil
 	}
 	return &MonitorQuery{
-		config:     _q.config,
-		ctx:        _q.ctx.Clone(),
-		order:      append([]monitor.OrderOption{}, _q.order...),
-		inters:     append([]Interceptor{}, _q.inters...),
-		predicates: append([]predicate.Monitor{}, _q.predicates...),
-		withHours:  _q.withHours.Clone(),
+		config:      _q.config,
+		ctx:         _q.ctx.Clone(),
+		order:       append([]monitor.OrderOption{}, _q.order...),
+		inters:      append([]Interceptor{}, _q.inters...),
+		predicates:  append([]predicate.Monitor{}, _q.predicates...),
+		withHours:   _q.withHours.Clone(),
+		withOutages: _q.withOutages.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -292,6 +317,17 @@ func (_q *MonitorQuery) WithHours(opts ...func(*MonitorHourQuery)) *MonitorQuery
 		opt(query)
 	}
 	_q.withHours = query
+	return _q
+}
+
+// WithOutages tells the query-builder to eager-load the nodes that are connected to
+// the "outages" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *MonitorQuery) WithOutages(opts ...func(*MonitorOutageQuery)) *MonitorQuery {
+	query := (&MonitorOutageClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withOutages = query
 	return _q
 }
 
@@ -373,8 +409,9 @@ func (_q *MonitorQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Moni
 	var (
 		nodes       = []*Monitor{}
 		_spec       = _q.querySpec()
-		loadedTypes = [1]bool{
+		loadedTypes = [2]bool{
 			_q.withHours != nil,
+			_q.withOutages != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -405,6 +442,13 @@ func (_q *MonitorQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Moni
 			return nil, err
 		}
 	}
+	if query := _q.withOutages; query != nil {
+		if err := _q.loadOutages(ctx, query, nodes,
+			func(n *Monitor) { n.Edges.Outages = []*MonitorOutage{} },
+			func(n *Monitor, e *MonitorOutage) { n.Edges.Outages = append(n.Edges.Outages, e) }); err != nil {
+			return nil, err
+		}
+	}
 	return nodes, nil
 }
 
@@ -423,6 +467,36 @@ func (_q *MonitorQuery) loadHours(ctx context.Context, query *MonitorHourQuery, 
 	}
 	query.Where(predicate.MonitorHour(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(monitor.HoursColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.MonitorID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "monitor_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *MonitorQuery) loadOutages(ctx context.Context, query *MonitorOutageQuery, nodes []*Monitor, init func(*Monitor), assign func(*Monitor, *MonitorOutage)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Monitor)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(monitoroutage.FieldMonitorID)
+	}
+	query.Where(predicate.MonitorOutage(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(monitor.OutagesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

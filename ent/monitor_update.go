@@ -13,6 +13,7 @@ import (
 	"entgo.io/ent/schema/field"
 	"github.com/gatehousehq/gatehouse/ent/monitor"
 	"github.com/gatehousehq/gatehouse/ent/monitorhour"
+	"github.com/gatehousehq/gatehouse/ent/monitoroutage"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 )
 
@@ -301,6 +302,21 @@ func (_u *MonitorUpdate) AddHours(v ...*MonitorHour) *MonitorUpdate {
 	return _u.AddHourIDs(ids...)
 }
 
+// AddOutageIDs adds the "outages" edge to the MonitorOutage entity by IDs.
+func (_u *MonitorUpdate) AddOutageIDs(ids ...int) *MonitorUpdate {
+	_u.mutation.AddOutageIDs(ids...)
+	return _u
+}
+
+// AddOutages adds the "outages" edges to the MonitorOutage entity.
+func (_u *MonitorUpdate) AddOutages(v ...*MonitorOutage) *MonitorUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddOutageIDs(ids...)
+}
+
 // Mutation returns the MonitorMutation object of the builder.
 func (_u *MonitorUpdate) Mutation() *MonitorMutation {
 	return _u.mutation
@@ -325,6 +341,27 @@ func (_u *MonitorUpdate) RemoveHours(v ...*MonitorHour) *MonitorUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveHourIDs(ids...)
+}
+
+// ClearOutages clears all "outages" edges to the MonitorOutage entity.
+func (_u *MonitorUpdate) ClearOutages() *MonitorUpdate {
+	_u.mutation.ClearOutages()
+	return _u
+}
+
+// RemoveOutageIDs removes the "outages" edge to MonitorOutage entities by IDs.
+func (_u *MonitorUpdate) RemoveOutageIDs(ids ...int) *MonitorUpdate {
+	_u.mutation.RemoveOutageIDs(ids...)
+	return _u
+}
+
+// RemoveOutages removes "outages" edges to MonitorOutage entities.
+func (_u *MonitorUpdate) RemoveOutages(v ...*MonitorOutage) *MonitorUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveOutageIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -530,6 +567,51 @@ func (_u *MonitorUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(monitorhour.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.OutagesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   monitor.OutagesTable,
+			Columns: []string{monitor.OutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(monitoroutage.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedOutagesIDs(); len(nodes) > 0 && !_u.mutation.OutagesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   monitor.OutagesTable,
+			Columns: []string{monitor.OutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(monitoroutage.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.OutagesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   monitor.OutagesTable,
+			Columns: []string{monitor.OutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(monitoroutage.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {
@@ -830,6 +912,21 @@ func (_u *MonitorUpdateOne) AddHours(v ...*MonitorHour) *MonitorUpdateOne {
 	return _u.AddHourIDs(ids...)
 }
 
+// AddOutageIDs adds the "outages" edge to the MonitorOutage entity by IDs.
+func (_u *MonitorUpdateOne) AddOutageIDs(ids ...int) *MonitorUpdateOne {
+	_u.mutation.AddOutageIDs(ids...)
+	return _u
+}
+
+// AddOutages adds the "outages" edges to the MonitorOutage entity.
+func (_u *MonitorUpdateOne) AddOutages(v ...*MonitorOutage) *MonitorUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddOutageIDs(ids...)
+}
+
 // Mutation returns the MonitorMutation object of the builder.
 func (_u *MonitorUpdateOne) Mutation() *MonitorMutation {
 	return _u.mutation
@@ -854,6 +951,27 @@ func (_u *MonitorUpdateOne) RemoveHours(v ...*MonitorHour) *MonitorUpdateOne {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveHourIDs(ids...)
+}
+
+// ClearOutages clears all "outages" edges to the MonitorOutage entity.
+func (_u *MonitorUpdateOne) ClearOutages() *MonitorUpdateOne {
+	_u.mutation.ClearOutages()
+	return _u
+}
+
+// RemoveOutageIDs removes the "outages" edge to MonitorOutage entities by IDs.
+func (_u *MonitorUpdateOne) RemoveOutageIDs(ids ...int) *MonitorUpdateOne {
+	_u.mutation.RemoveOutageIDs(ids...)
+	return _u
+}
+
+// RemoveOutages removes "outages" edges to MonitorOutage entities.
+func (_u *MonitorUpdateOne) RemoveOutages(v ...*MonitorOutage) *MonitorUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveOutageIDs(ids...)
 }
 
 // Where appends a list predicates to the MonitorUpdate builder.
@@ -1089,6 +1207,51 @@ func (_u *MonitorUpdateOne) sqlSave(ctx context.Context) (_node *Monitor, err er
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(monitorhour.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.OutagesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   monitor.OutagesTable,
+			Columns: []string{monitor.OutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(monitoroutage.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedOutagesIDs(); len(nodes) > 0 && !_u.mutation.OutagesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   monitor.OutagesTable,
+			Columns: []string{monitor.OutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(monitoroutage.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.OutagesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   monitor.OutagesTable,
+			Columns: []string{monitor.OutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(monitoroutage.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

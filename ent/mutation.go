@@ -33,6 +33,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/monitor"
 	"github.com/gatehousehq/gatehouse/ent/monitorhour"
+	"github.com/gatehousehq/gatehouse/ent/monitoroutage"
 	"github.com/gatehousehq/gatehouse/ent/notification"
 	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
@@ -83,6 +84,7 @@ const (
 	TypeMetricSample        = "MetricSample"
 	TypeMonitor             = "Monitor"
 	TypeMonitorHour         = "MonitorHour"
+	TypeMonitorOutage       = "MonitorOutage"
 	TypeNotification        = "Notification"
 	TypeNotificationChannel = "NotificationChannel"
 	TypeRecoveryCode        = "RecoveryCode"
@@ -20584,37 +20586,40 @@ func (m *MetricSampleMutation) ResetEdge(name string) error {
 // MonitorMutation represents an operation that mutates the Monitor nodes in the graph.
 type MonitorMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *int
-	created_at    *time.Time
-	updated_at    *time.Time
-	name          *string
-	kind          *monitor.Kind
-	target        *string
-	timeout_ms    *int
-	addtimeout_ms *int
-	interval_s    *int
-	addinterval_s *int
-	expect_status *string
-	expect_body   *string
-	enabled       *bool
-	status_page   *bool
-	checked_at    *time.Time
-	ok            *bool
-	status        *int
-	addstatus     *int
-	latency_ms    *int
-	addlatency_ms *int
-	message       *string
-	failing_since *time.Time
-	clearedFields map[string]struct{}
-	hours         map[int]struct{}
-	removedhours  map[int]struct{}
-	clearedhours  bool
-	done          bool
-	oldValue      func(context.Context) (*Monitor, error)
-	predicates    []predicate.Monitor
+	op             Op
+	typ            string
+	id             *int
+	created_at     *time.Time
+	updated_at     *time.Time
+	name           *string
+	kind           *monitor.Kind
+	target         *string
+	timeout_ms     *int
+	addtimeout_ms  *int
+	interval_s     *int
+	addinterval_s  *int
+	expect_status  *string
+	expect_body    *string
+	enabled        *bool
+	status_page    *bool
+	checked_at     *time.Time
+	ok             *bool
+	status         *int
+	addstatus      *int
+	latency_ms     *int
+	addlatency_ms  *int
+	message        *string
+	failing_since  *time.Time
+	clearedFields  map[string]struct{}
+	hours          map[int]struct{}
+	removedhours   map[int]struct{}
+	clearedhours   bool
+	outages        map[int]struct{}
+	removedoutages map[int]struct{}
+	clearedoutages bool
+	done           bool
+	oldValue       func(context.Context) (*Monitor, error)
+	predicates     []predicate.Monitor
 }
 
 var _ ent.Mutation = (*MonitorMutation)(nil)
@@ -21487,6 +21492,60 @@ func (m *MonitorMutation) ResetHours() {
 	m.removedhours = nil
 }
 
+// AddOutageIDs adds the "outages" edge to the MonitorOutage entity by ids.
+func (m *MonitorMutation) AddOutageIDs(ids ...int) {
+	if m.outages == nil {
+		m.outages = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.outages[ids[i]] = struct{}{}
+	}
+}
+
+// ClearOutages clears the "outages" edge to the MonitorOutage entity.
+func (m *MonitorMutation) ClearOutages() {
+	m.clearedoutages = true
+}
+
+// OutagesCleared reports if the "outages" edge to the MonitorOutage entity was cleared.
+func (m *MonitorMutation) OutagesCleared() bool {
+	return m.clearedoutages
+}
+
+// RemoveOutageIDs removes the "outages" edge to the MonitorOutage entity by IDs.
+func (m *MonitorMutation) RemoveOutageIDs(ids ...int) {
+	if m.removedoutages == nil {
+		m.removedoutages = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.outages, ids[i])
+		m.removedoutages[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedOutages returns the removed IDs of the "outages" edge to the MonitorOutage entity.
+func (m *MonitorMutation) RemovedOutagesIDs() (ids []int) {
+	for id := range m.removedoutages {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// OutagesIDs returns the "outages" edge IDs in the mutation.
+func (m *MonitorMutation) OutagesIDs() (ids []int) {
+	for id := range m.outages {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetOutages resets all changes to the "outages" edge.
+func (m *MonitorMutation) ResetOutages() {
+	m.outages = nil
+	m.clearedoutages = false
+	m.removedoutages = nil
+}
+
 // Where appends a list predicates to the MonitorMutation builder.
 func (m *MonitorMutation) Where(ps ...predicate.Monitor) {
 	m.predicates = append(m.predicates, ps...)
@@ -21958,9 +22017,12 @@ func (m *MonitorMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *MonitorMutation) AddedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.hours != nil {
 		edges = append(edges, monitor.EdgeHours)
+	}
+	if m.outages != nil {
+		edges = append(edges, monitor.EdgeOutages)
 	}
 	return edges
 }
@@ -21975,15 +22037,24 @@ func (m *MonitorMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case monitor.EdgeOutages:
+		ids := make([]ent.Value, 0, len(m.outages))
+		for id := range m.outages {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *MonitorMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.removedhours != nil {
 		edges = append(edges, monitor.EdgeHours)
+	}
+	if m.removedoutages != nil {
+		edges = append(edges, monitor.EdgeOutages)
 	}
 	return edges
 }
@@ -21998,15 +22069,24 @@ func (m *MonitorMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case monitor.EdgeOutages:
+		ids := make([]ent.Value, 0, len(m.removedoutages))
+		for id := range m.removedoutages {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *MonitorMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 1)
+	edges := make([]string, 0, 2)
 	if m.clearedhours {
 		edges = append(edges, monitor.EdgeHours)
+	}
+	if m.clearedoutages {
+		edges = append(edges, monitor.EdgeOutages)
 	}
 	return edges
 }
@@ -22017,6 +22097,8 @@ func (m *MonitorMutation) EdgeCleared(name string) bool {
 	switch name {
 	case monitor.EdgeHours:
 		return m.clearedhours
+	case monitor.EdgeOutages:
+		return m.clearedoutages
 	}
 	return false
 }
@@ -22035,6 +22117,9 @@ func (m *MonitorMutation) ResetEdge(name string) error {
 	switch name {
 	case monitor.EdgeHours:
 		m.ResetHours()
+		return nil
+	case monitor.EdgeOutages:
+		m.ResetOutages()
 		return nil
 	}
 	return fmt.Errorf("unknown Monitor edge %s", name)
@@ -22736,6 +22821,660 @@ func (m *MonitorHourMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown MonitorHour edge %s", name)
+}
+
+// MonitorOutageMutation represents an operation that mutates the MonitorOutage nodes in the graph.
+type MonitorOutageMutation struct {
+	config
+	op             Op
+	typ            string
+	id             *int
+	started_at     *time.Time
+	ended_at       *time.Time
+	message        *string
+	checks         *int
+	addchecks      *int
+	clearedFields  map[string]struct{}
+	monitor        *int
+	clearedmonitor bool
+	done           bool
+	oldValue       func(context.Context) (*MonitorOutage, error)
+	predicates     []predicate.MonitorOutage
+}
+
+var _ ent.Mutation = (*MonitorOutageMutation)(nil)
+
+// monitoroutageOption allows management of the mutation configuration using functional options.
+type monitoroutageOption func(*MonitorOutageMutation)
+
+// newMonitorOutageMutation creates new mutation for the MonitorOutage entity.
+func newMonitorOutageMutation(c config, op Op, opts ...monitoroutageOption) *MonitorOutageMutation {
+	m := &MonitorOutageMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeMonitorOutage,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withMonitorOutageID sets the ID field of the mutation.
+func withMonitorOutageID(id int) monitoroutageOption {
+	return func(m *MonitorOutageMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *MonitorOutage
+		)
+		m.oldValue = func(ctx context.Context) (*MonitorOutage, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().MonitorOutage.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withMonitorOutage sets the old MonitorOutage of the mutation.
+func withMonitorOutage(node *MonitorOutage) monitoroutageOption {
+	return func(m *MonitorOutageMutation) {
+		m.oldValue = func(context.Context) (*MonitorOutage, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m MonitorOutageMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m MonitorOutageMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *MonitorOutageMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *MonitorOutageMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().MonitorOutage.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetMonitorID sets the "monitor_id" field.
+func (m *MonitorOutageMutation) SetMonitorID(i int) {
+	m.monitor = &i
+}
+
+// MonitorID returns the value of the "monitor_id" field in the mutation.
+func (m *MonitorOutageMutation) MonitorID() (r int, exists bool) {
+	v := m.monitor
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMonitorID returns the old "monitor_id" field's value of the MonitorOutage entity.
+// If the MonitorOutage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorOutageMutation) OldMonitorID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMonitorID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMonitorID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMonitorID: %w", err)
+	}
+	return oldValue.MonitorID, nil
+}
+
+// ResetMonitorID resets all changes to the "monitor_id" field.
+func (m *MonitorOutageMutation) ResetMonitorID() {
+	m.monitor = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *MonitorOutageMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *MonitorOutageMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the MonitorOutage entity.
+// If the MonitorOutage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorOutageMutation) OldStartedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *MonitorOutageMutation) ResetStartedAt() {
+	m.started_at = nil
+}
+
+// SetEndedAt sets the "ended_at" field.
+func (m *MonitorOutageMutation) SetEndedAt(t time.Time) {
+	m.ended_at = &t
+}
+
+// EndedAt returns the value of the "ended_at" field in the mutation.
+func (m *MonitorOutageMutation) EndedAt() (r time.Time, exists bool) {
+	v := m.ended_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndedAt returns the old "ended_at" field's value of the MonitorOutage entity.
+// If the MonitorOutage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorOutageMutation) OldEndedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndedAt: %w", err)
+	}
+	return oldValue.EndedAt, nil
+}
+
+// ClearEndedAt clears the value of the "ended_at" field.
+func (m *MonitorOutageMutation) ClearEndedAt() {
+	m.ended_at = nil
+	m.clearedFields[monitoroutage.FieldEndedAt] = struct{}{}
+}
+
+// EndedAtCleared returns if the "ended_at" field was cleared in this mutation.
+func (m *MonitorOutageMutation) EndedAtCleared() bool {
+	_, ok := m.clearedFields[monitoroutage.FieldEndedAt]
+	return ok
+}
+
+// ResetEndedAt resets all changes to the "ended_at" field.
+func (m *MonitorOutageMutation) ResetEndedAt() {
+	m.ended_at = nil
+	delete(m.clearedFields, monitoroutage.FieldEndedAt)
+}
+
+// SetMessage sets the "message" field.
+func (m *MonitorOutageMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *MonitorOutageMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the MonitorOutage entity.
+// If the MonitorOutage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorOutageMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *MonitorOutageMutation) ResetMessage() {
+	m.message = nil
+}
+
+// SetChecks sets the "checks" field.
+func (m *MonitorOutageMutation) SetChecks(i int) {
+	m.checks = &i
+	m.addchecks = nil
+}
+
+// Checks returns the value of the "checks" field in the mutation.
+func (m *MonitorOutageMutation) Checks() (r int, exists bool) {
+	v := m.checks
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChecks returns the old "checks" field's value of the MonitorOutage entity.
+// If the MonitorOutage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorOutageMutation) OldChecks(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChecks is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChecks requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChecks: %w", err)
+	}
+	return oldValue.Checks, nil
+}
+
+// AddChecks adds i to the "checks" field.
+func (m *MonitorOutageMutation) AddChecks(i int) {
+	if m.addchecks != nil {
+		*m.addchecks += i
+	} else {
+		m.addchecks = &i
+	}
+}
+
+// AddedChecks returns the value that was added to the "checks" field in this mutation.
+func (m *MonitorOutageMutation) AddedChecks() (r int, exists bool) {
+	v := m.addchecks
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetChecks resets all changes to the "checks" field.
+func (m *MonitorOutageMutation) ResetChecks() {
+	m.checks = nil
+	m.addchecks = nil
+}
+
+// ClearMonitor clears the "monitor" edge to the Monitor entity.
+func (m *MonitorOutageMutation) ClearMonitor() {
+	m.clearedmonitor = true
+	m.clearedFields[monitoroutage.FieldMonitorID] = struct{}{}
+}
+
+// MonitorCleared reports if the "monitor" edge to the Monitor entity was cleared.
+func (m *MonitorOutageMutation) MonitorCleared() bool {
+	return m.clearedmonitor
+}
+
+// MonitorIDs returns the "monitor" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// MonitorID instead. It exists only for internal usage by the builders.
+func (m *MonitorOutageMutation) MonitorIDs() (ids []int) {
+	if id := m.monitor; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetMonitor resets all changes to the "monitor" edge.
+func (m *MonitorOutageMutation) ResetMonitor() {
+	m.monitor = nil
+	m.clearedmonitor = false
+}
+
+// Where appends a list predicates to the MonitorOutageMutation builder.
+func (m *MonitorOutageMutation) Where(ps ...predicate.MonitorOutage) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the MonitorOutageMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *MonitorOutageMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.MonitorOutage, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *MonitorOutageMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *MonitorOutageMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (MonitorOutage).
+func (m *MonitorOutageMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *MonitorOutageMutation) Fields() []string {
+	fields := make([]string, 0, 5)
+	if m.monitor != nil {
+		fields = append(fields, monitoroutage.FieldMonitorID)
+	}
+	if m.started_at != nil {
+		fields = append(fields, monitoroutage.FieldStartedAt)
+	}
+	if m.ended_at != nil {
+		fields = append(fields, monitoroutage.FieldEndedAt)
+	}
+	if m.message != nil {
+		fields = append(fields, monitoroutage.FieldMessage)
+	}
+	if m.checks != nil {
+		fields = append(fields, monitoroutage.FieldChecks)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *MonitorOutageMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case monitoroutage.FieldMonitorID:
+		return m.MonitorID()
+	case monitoroutage.FieldStartedAt:
+		return m.StartedAt()
+	case monitoroutage.FieldEndedAt:
+		return m.EndedAt()
+	case monitoroutage.FieldMessage:
+		return m.Message()
+	case monitoroutage.FieldChecks:
+		return m.Checks()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *MonitorOutageMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case monitoroutage.FieldMonitorID:
+		return m.OldMonitorID(ctx)
+	case monitoroutage.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case monitoroutage.FieldEndedAt:
+		return m.OldEndedAt(ctx)
+	case monitoroutage.FieldMessage:
+		return m.OldMessage(ctx)
+	case monitoroutage.FieldChecks:
+		return m.OldChecks(ctx)
+	}
+	return nil, fmt.Errorf("unknown MonitorOutage field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MonitorOutageMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case monitoroutage.FieldMonitorID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMonitorID(v)
+		return nil
+	case monitoroutage.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case monitoroutage.FieldEndedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndedAt(v)
+		return nil
+	case monitoroutage.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	case monitoroutage.FieldChecks:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChecks(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MonitorOutage field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *MonitorOutageMutation) AddedFields() []string {
+	var fields []string
+	if m.addchecks != nil {
+		fields = append(fields, monitoroutage.FieldChecks)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *MonitorOutageMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case monitoroutage.FieldChecks:
+		return m.AddedChecks()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *MonitorOutageMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case monitoroutage.FieldChecks:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddChecks(v)
+		return nil
+	}
+	return fmt.Errorf("unknown MonitorOutage numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *MonitorOutageMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(monitoroutage.FieldEndedAt) {
+		fields = append(fields, monitoroutage.FieldEndedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *MonitorOutageMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *MonitorOutageMutation) ClearField(name string) error {
+	switch name {
+	case monitoroutage.FieldEndedAt:
+		m.ClearEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown MonitorOutage nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *MonitorOutageMutation) ResetField(name string) error {
+	switch name {
+	case monitoroutage.FieldMonitorID:
+		m.ResetMonitorID()
+		return nil
+	case monitoroutage.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case monitoroutage.FieldEndedAt:
+		m.ResetEndedAt()
+		return nil
+	case monitoroutage.FieldMessage:
+		m.ResetMessage()
+		return nil
+	case monitoroutage.FieldChecks:
+		m.ResetChecks()
+		return nil
+	}
+	return fmt.Errorf("unknown MonitorOutage field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *MonitorOutageMutation) AddedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.monitor != nil {
+		edges = append(edges, monitoroutage.EdgeMonitor)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *MonitorOutageMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case monitoroutage.EdgeMonitor:
+		if id := m.monitor; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *MonitorOutageMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 1)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *MonitorOutageMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *MonitorOutageMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 1)
+	if m.clearedmonitor {
+		edges = append(edges, monitoroutage.EdgeMonitor)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *MonitorOutageMutation) EdgeCleared(name string) bool {
+	switch name {
+	case monitoroutage.EdgeMonitor:
+		return m.clearedmonitor
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *MonitorOutageMutation) ClearEdge(name string) error {
+	switch name {
+	case monitoroutage.EdgeMonitor:
+		m.ClearMonitor()
+		return nil
+	}
+	return fmt.Errorf("unknown MonitorOutage unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *MonitorOutageMutation) ResetEdge(name string) error {
+	switch name {
+	case monitoroutage.EdgeMonitor:
+		m.ResetMonitor()
+		return nil
+	}
+	return fmt.Errorf("unknown MonitorOutage edge %s", name)
 }
 
 // NotificationMutation represents an operation that mutates the Notification nodes in the graph.

@@ -27,6 +27,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/metricsample"
 	"github.com/gatehousehq/gatehouse/ent/monitor"
 	"github.com/gatehousehq/gatehouse/ent/monitorhour"
+	"github.com/gatehousehq/gatehouse/ent/monitoroutage"
 	"github.com/gatehousehq/gatehouse/ent/notification"
 	"github.com/gatehousehq/gatehouse/ent/notificationchannel"
 	"github.com/gatehousehq/gatehouse/ent/recoverycode"
@@ -967,6 +968,18 @@ func init() {
 	monitorhourDescLatencyMsSum := monitorhourFields[4].Descriptor()
 	// monitorhour.DefaultLatencyMsSum holds the default value on creation for the latency_ms_sum field.
 	monitorhour.DefaultLatencyMsSum = monitorhourDescLatencyMsSum.Default.(int64)
+	monitoroutageFields := schema.MonitorOutage{}.Fields()
+	_ = monitoroutageFields
+	// monitoroutageDescMessage is the schema descriptor for message field.
+	monitoroutageDescMessage := monitoroutageFields[3].Descriptor()
+	// monitoroutage.DefaultMessage holds the default value on creation for the message field.
+	monitoroutage.DefaultMessage = monitoroutageDescMessage.Default.(string)
+	// monitoroutage.MessageValidator is a validator for the "message" field. It is called by the builders before save.
+	monitoroutage.MessageValidator = monitoroutageDescMessage.Validators[0].(func(string) error)
+	// monitoroutageDescChecks is the schema descriptor for checks field.
+	monitoroutageDescChecks := monitoroutageFields[4].Descriptor()
+	// monitoroutage.DefaultChecks holds the default value on creation for the checks field.
+	monitoroutage.DefaultChecks = monitoroutageDescChecks.Default.(int)
 	notificationFields := schema.Notification{}.Fields()
 	_ = notificationFields
 	// notificationDescChannelID is the schema descriptor for channel_id field.

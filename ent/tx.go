@@ -58,6 +58,8 @@ type Tx struct {
 	Monitor *MonitorClient
 	// MonitorHour is the client for interacting with the MonitorHour builders.
 	MonitorHour *MonitorHourClient
+	// MonitorOutage is the client for interacting with the MonitorOutage builders.
+	MonitorOutage *MonitorOutageClient
 	// Notification is the client for interacting with the Notification builders.
 	Notification *NotificationClient
 	// NotificationChannel is the client for interacting with the NotificationChannel builders.
@@ -241,6 +243,7 @@ func (tx *Tx) init() {
 	tx.MetricSample = NewMetricSampleClient(tx.config)
 	tx.Monitor = NewMonitorClient(tx.config)
 	tx.MonitorHour = NewMonitorHourClient(tx.config)
+	tx.MonitorOutage = NewMonitorOutageClient(tx.config)
 	tx.Notification = NewNotificationClient(tx.config)
 	tx.NotificationChannel = NewNotificationChannelClient(tx.config)
 	tx.RecoveryCode = NewRecoveryCodeClient(tx.config)

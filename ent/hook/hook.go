@@ -273,6 +273,18 @@ func (f MonitorHourFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value,
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MonitorHourMutation", m)
 }
 
+// The MonitorOutageFunc type is an adapter to allow the use of ordinary
+// function as MonitorOutage mutator.
+type MonitorOutageFunc func(context.Context, *ent.MonitorOutageMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f MonitorOutageFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.MonitorOutageMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.MonitorOutageMutation", m)
+}
+
 // The NotificationFunc type is an adapter to allow the use of ordinary
 // function as Notification mutator.
 type NotificationFunc func(context.Context, *ent.NotificationMutation) (ent.Value, error)

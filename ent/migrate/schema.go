@@ -694,6 +694,41 @@ var (
 			},
 		},
 	}
+	// MonitorOutagesColumns holds the columns for the "monitor_outages" table.
+	MonitorOutagesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+		{Name: "message", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "checks", Type: field.TypeInt, Default: 1},
+		{Name: "monitor_id", Type: field.TypeInt},
+	}
+	// MonitorOutagesTable holds the schema information for the "monitor_outages" table.
+	MonitorOutagesTable = &schema.Table{
+		Name:       "monitor_outages",
+		Columns:    MonitorOutagesColumns,
+		PrimaryKey: []*schema.Column{MonitorOutagesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "monitor_outages_monitors_outages",
+				Columns:    []*schema.Column{MonitorOutagesColumns[5]},
+				RefColumns: []*schema.Column{MonitorsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "monitoroutage_monitor_id_started_at",
+				Unique:  false,
+				Columns: []*schema.Column{MonitorOutagesColumns[5], MonitorOutagesColumns[1]},
+			},
+			{
+				Name:    "monitoroutage_ended_at",
+				Unique:  false,
+				Columns: []*schema.Column{MonitorOutagesColumns[2]},
+			},
+		},
+	}
 	// NotificationsColumns holds the columns for the "notifications" table.
 	NotificationsColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1217,6 +1252,7 @@ var (
 		MetricSamplesTable,
 		MonitorsTable,
 		MonitorHoursTable,
+		MonitorOutagesTable,
 		NotificationsTable,
 		NotificationChannelsTable,
 		RecoveryCodesTable,
@@ -1255,6 +1291,7 @@ func init() {
 	MetricRollupsTable.ForeignKeys[0].RefTable = ServersTable
 	MetricSamplesTable.ForeignKeys[0].RefTable = ServersTable
 	MonitorHoursTable.ForeignKeys[0].RefTable = MonitorsTable
+	MonitorOutagesTable.ForeignKeys[0].RefTable = MonitorsTable
 	RecoveryCodesTable.ForeignKeys[0].RefTable = UsersTable
 	RoutesTable.ForeignKeys[0].RefTable = DomainsTable
 	RoutesTable.ForeignKeys[1].RefTable = UpstreamsTable

@@ -51,6 +51,8 @@ const (
 	FieldFailingSince = "failing_since"
 	// EdgeHours holds the string denoting the hours edge name in mutations.
 	EdgeHours = "hours"
+	// EdgeOutages holds the string denoting the outages edge name in mutations.
+	EdgeOutages = "outages"
 	// Table holds the table name of the monitor in the database.
 	Table = "monitors"
 	// HoursTable is the table that holds the hours relation/edge.
@@ -60,6 +62,13 @@ const (
 	HoursInverseTable = "monitor_hours"
 	// HoursColumn is the table column denoting the hours relation/edge.
 	HoursColumn = "monitor_id"
+	// OutagesTable is the table that holds the outages relation/edge.
+	OutagesTable = "monitor_outages"
+	// OutagesInverseTable is the table name for the MonitorOutage entity.
+	// It exists in this package in order to avoid circular dependency with the "monitoroutage" package.
+	OutagesInverseTable = "monitor_outages"
+	// OutagesColumn is the table column denoting the outages relation/edge.
+	OutagesColumn = "monitor_id"
 )
 
 // Columns holds all SQL columns for monitor fields.
@@ -266,10 +275,31 @@ func ByHours(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newHoursStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByOutagesCount orders the results by outages count.
+func ByOutagesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newOutagesStep(), opts...)
+	}
+}
+
+// ByOutages orders the results by outages terms.
+func ByOutages(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newOutagesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newHoursStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(HoursInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, HoursTable, HoursColumn),
+	)
+}
+func newOutagesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(OutagesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, OutagesTable, OutagesColumn),
 	)
 }

@@ -873,6 +873,29 @@ func HasHoursWith(preds ...predicate.MonitorHour) predicate.Monitor {
 	})
 }
 
+// HasOutages applies the HasEdge predicate on the "outages" edge.
+func HasOutages() predicate.Monitor {
+	return predicate.Monitor(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, OutagesTable, OutagesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasOutagesWith applies the HasEdge predicate on the "outages" edge with a given conditions (other predicates).
+func HasOutagesWith(preds ...predicate.MonitorOutage) predicate.Monitor {
+	return predicate.Monitor(func(s *sql.Selector) {
+		step := newOutagesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Monitor) predicate.Monitor {
 	return predicate.Monitor(sql.AndPredicates(predicates...))

@@ -72,6 +72,9 @@ type Monitor func(*sql.Selector)
 // MonitorHour is the predicate function for monitorhour builders.
 type MonitorHour func(*sql.Selector)
 
+// MonitorOutage is the predicate function for monitoroutage builders.
+type MonitorOutage func(*sql.Selector)
+
 // Notification is the predicate function for notification builders.
 type Notification func(*sql.Selector)
 

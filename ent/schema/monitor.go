@@ -57,7 +57,39 @@ func (Monitor) Fields() []ent.Field {
 func (Monitor) Edges() []ent.Edge {
 	return []ent.Edge{
 		edge.To("hours", MonitorHour.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("outages", MonitorOutage.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
+}
+
+// MonitorOutage is one run of failed checks of a monitor: when it began,
+// why, and when the next good check ended it (nil while it lasts).
+type MonitorOutage struct {
+	ent.Schema
+}
+
+// Fields of MonitorOutage.
+func (MonitorOutage) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("monitor_id"),
+		field.Time("started_at"),
+		field.Time("ended_at").Optional().Nillable(),
+		// Message is why the first failed check failed.
+		field.String("message").Default("").MaxLen(1000),
+		// Checks counts the failed checks in the run.
+		field.Int("checks").Default(1),
+	}
+}
+
+// Edges of MonitorOutage.
+func (MonitorOutage) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("monitor", Monitor.Type).Ref("outages").Field("monitor_id").Unique().Required(),
+	}
+}
+
+// Indexes of MonitorOutage.
+func (MonitorOutage) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("monitor_id", "started_at"), index.Fields("ended_at")}
 }
 
 // MonitorHour counts one hour of a monitor's checks, for uptime figures: how

@@ -26,9 +26,10 @@ import (
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/monitor"
 	"github.com/gatehousehq/gatehouse/ent/monitorhour"
+	"github.com/gatehousehq/gatehouse/ent/monitoroutage"
 )
 
-// Retention is how long hourly counts are kept.
+// Retention is how long hourly counts and ended outages are kept.
 const Retention = 90 * 24 * time.Hour
 
 // UserAgent is sent with every HTTP check.
@@ -179,8 +180,16 @@ func (s *Service) Update(ctx context.Context, actor audit.Actor, id int, in Inpu
 	upd := old.Update().SetName(in.Name).SetKind(monitor.Kind(in.Kind)).SetTarget(in.Target).
 		SetTimeoutMs(in.TimeoutMS).SetIntervalS(in.IntervalS).SetExpectStatus(in.ExpectStatus).SetExpectBody(in.ExpectBody).
 		SetEnabled(in.Enabled).SetStatusPage(in.StatusPage)
-	if old.Target != in.Target || string(old.Kind) != in.Kind {
+	afresh := old.Target != in.Target || string(old.Kind) != in.Kind
+	if afresh {
 		upd.ClearCheckedAt().ClearFailingSince().SetOk(false).SetStatus(0).SetLatencyMs(0).SetMessage("")
+	}
+	// An outage ends when what failed is no longer watched: the target
+	// changed or the monitor was turned off.
+	if afresh || !in.Enabled {
+		if err := s.endOutage(ctx, id, s.cfg.Now().UTC()); err != nil {
+			return nil, err
+		}
 	}
 	m, err := upd.Save(ctx)
 	if ent.IsConstraintError(err) {
@@ -257,7 +266,53 @@ func (s *Service) check(ctx context.Context, m *ent.Monitor) (*ent.Monitor, erro
 	if err := s.count(ctx, m.ID, r); err != nil {
 		return nil, err
 	}
+	if err := s.outage(ctx, m.ID, r); err != nil {
+		return nil, err
+	}
 	return row, nil
+}
+
+// outage keeps the monitor's runs of failures: a failed check opens one
+// (or adds to the open one), a good check ends it.
+func (s *Service) outage(ctx context.Context, id int, r Result) error {
+	if r.OK {
+		return s.endOutage(ctx, id, r.At)
+	}
+	n, err := s.db.Client.MonitorOutage.Update().
+		Where(monitoroutage.MonitorID(id), monitoroutage.EndedAtIsNil()).AddChecks(1).Save(ctx)
+	if err != nil {
+		return fmt.Errorf("count a failed check: %w", err)
+	}
+	if n > 0 {
+		return nil
+	}
+	err = s.db.Client.MonitorOutage.Create().SetMonitorID(id).SetStartedAt(r.At).SetMessage(clip(r.Message, 1000)).Exec(ctx)
+	if ent.IsConstraintError(err) {
+		return ErrNotFound // removed while it was checked
+	}
+	if err != nil {
+		return fmt.Errorf("record an outage: %w", err)
+	}
+	return nil
+}
+
+// endOutage ends the monitor's open outage, if any, at.
+func (s *Service) endOutage(ctx context.Context, id int, at time.Time) error {
+	if err := s.db.Client.MonitorOutage.Update().Where(monitoroutage.MonitorID(id), monitoroutage.EndedAtIsNil()).
+		SetEndedAt(at).Exec(ctx); err != nil {
+		return fmt.Errorf("end an outage: %w", err)
+	}
+	return nil
+}
+
+// Outages returns a monitor's newest runs of failures, newest first.
+func (s *Service) Outages(ctx context.Context, id, limit int) ([]*ent.MonitorOutage, error) {
+	out, err := s.db.Client.MonitorOutage.Query().Where(monitoroutage.MonitorID(id)).
+		Order(ent.Desc(monitoroutage.FieldStartedAt), ent.Desc(monitoroutage.FieldID)).Limit(limit).All(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read outages: %w", err)
+	}
+	return out, nil
 }
 
 // count adds one check to its hour.
@@ -524,9 +579,16 @@ func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error
 	return nil
 }
 
-// Prune deletes hourly counts older than Retention.
+// Prune deletes hourly counts, and outages that ended, older than
+// Retention.
 func (s *Service) Prune(ctx context.Context) (int, error) {
-	return s.db.Client.MonitorHour.Delete().Where(monitorhour.HourLT(s.cfg.Now().UTC().Add(-Retention))).Exec(ctx)
+	cut := s.cfg.Now().UTC().Add(-Retention)
+	n, err := s.db.Client.MonitorHour.Delete().Where(monitorhour.HourLT(cut)).Exec(ctx)
+	if err != nil {
+		return n, err
+	}
+	o, err := s.db.Client.MonitorOutage.Delete().Where(monitoroutage.EndedAtLT(cut)).Exec(ctx)
+	return n + o, err
 }
 
 // rows reads the hourly counts of the given monitors from first on.

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
 	"github.com/gatehousehq/gatehouse/controller/internal/store/storetest"
+	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/auditevent"
 	"github.com/gatehousehq/gatehouse/internal/testutil/pgtest"
 )
@@ -476,6 +477,91 @@ func TestDue(t *testing.T) {
 			if got, want := checkedAt(slow.ID), start.Add(step.slow); !got.Equal(want) {
 				t.Errorf("at +%s slow was last checked at %s, want %s", step.after, got, want)
 			}
+		}
+	})
+}
+
+// A run of failed checks is one outage: opened by the first failure with
+// its reason, counted while it lasts, ended by the next good check, by a
+// new target or by turning the monitor off, and pruned with the counts.
+func TestOutages(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var status atomic.Int32
+		status.Store(200)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(int(status.Load()))
+		}))
+		t.Cleanup(srv.Close)
+		start := time.Date(2030, 1, 10, 12, 0, 0, 0, time.UTC)
+		clock := start
+		s := New(db, Config{Now: func() time.Time { return clock }}, hclog.NewNullLogger())
+		admin := audit.System("test")
+		in := Input{Name: "web", Kind: KindHTTP, Target: srv.URL + "/", Enabled: true}
+		m, err := s.Create(ctx, admin, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := func(minutes int, code int32) {
+			t.Helper()
+			clock = start.Add(time.Duration(minutes) * time.Minute)
+			status.Store(code)
+			if _, err := s.Check(ctx, m.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		outages := func() []*ent.MonitorOutage {
+			t.Helper()
+			o, err := s.Outages(ctx, m.ID, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return o
+		}
+		at(0, 200)
+		if o := outages(); len(o) != 0 {
+			t.Fatalf("outages while up: %+v", o)
+		}
+		at(1, 503)
+		at(2, 500)
+		o := outages()
+		if len(o) != 1 || !o[0].StartedAt.Equal(start.Add(time.Minute)) || o[0].EndedAt != nil || o[0].Checks != 2 ||
+			o[0].Message != "answered 503 Service Unavailable" {
+			t.Fatalf("open outage: %+v", o)
+		}
+		at(3, 200)
+		at(4, 503)
+		if o = outages(); len(o) != 2 || o[1].EndedAt == nil || !o[1].EndedAt.Equal(start.Add(3*time.Minute)) || o[0].EndedAt != nil {
+			t.Fatalf("after recovery and a new failure: %+v", o)
+		}
+		// Turning the monitor off ends the open outage.
+		clock = start.Add(5 * time.Minute)
+		in.Enabled = false
+		if _, err := s.Update(ctx, admin, m.ID, in); err != nil {
+			t.Fatal(err)
+		}
+		if o = outages(); o[0].EndedAt == nil || !o[0].EndedAt.Equal(clock) {
+			t.Fatalf("outage of a monitor turned off: %+v", o[0])
+		}
+		// Back on and failing: a new open outage, which pruning keeps while
+		// the ended ones past the retention go.
+		in.Enabled = true
+		if _, err := s.Update(ctx, admin, m.ID, in); err != nil {
+			t.Fatal(err)
+		}
+		at(6, 500)
+		clock = start.Add(Retention + time.Hour)
+		if _, err := s.Prune(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if o = outages(); len(o) != 1 || o[0].EndedAt != nil || !o[0].StartedAt.Equal(start.Add(6*time.Minute)) {
+			t.Fatalf("after pruning: %+v", o)
+		}
+		if err := s.Delete(ctx, admin, m.ID); err != nil {
+			t.Fatal(err)
+		}
+		if n := db.Client.MonitorOutage.Query().CountX(ctx); n != 0 {
+			t.Errorf("%d outages left after the monitor was deleted", n)
 		}
 	})
 }
