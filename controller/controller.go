@@ -48,6 +48,8 @@ type Controller struct {
 	cfg config.Config
 	log hclog.Logger
 	out io.Writer
+	// unlock releases the data directory, held while the controller runs.
+	unlock func()
 
 	db       *store.DB
 	box      *secrets.Box
@@ -101,6 +103,9 @@ func New(ctx context.Context, cfg config.Config, log hclog.Logger, opts Options)
 	}()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory: %w", err)
+	}
+	if c.unlock, err = lockDataDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	c.db, err = store.Open(ctx, cfg.DatabaseURL, log.Named("store"))
 	if err != nil {
@@ -289,6 +294,10 @@ func (c *Controller) close() {
 	}
 	if c.db != nil {
 		c.db.Close()
+	}
+	if c.unlock != nil {
+		c.unlock()
+		c.unlock = nil
 	}
 }
 

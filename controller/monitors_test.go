@@ -29,7 +29,8 @@ func TestMonitorsAPI(t *testing.T) {
 	path := fmt.Sprintf("/api/v1/monitors/%d", created.ID)
 	var checked monitorJSON
 	if code, b := e.api("POST", path+"/check", e.admin, nil, &checked); code != http.StatusOK || checked.State != "up" || checked.Status != 200 ||
-		checked.Uptime["24h"].Up != 1 || len(checked.Hours) != hoursShown || len(checked.Days) != statusDays {
+		// The scheduled job may have checked it too.
+		checked.Uptime["24h"].Up < 1 || checked.Uptime["24h"].Down != 0 || len(checked.Hours) != hoursShown || len(checked.Days) != statusDays {
 		t.Errorf("check: %d %s", code, b)
 	}
 	if code, _ := e.api("POST", path+"/check", e.user, nil, nil); code != http.StatusForbidden {
@@ -74,7 +75,7 @@ func TestMonitorsAPI(t *testing.T) {
 	if code, b := e.api("POST", path+"/check", e.admin, nil, &got); code != http.StatusOK || got.State != "down" || !strings.Contains(got.Message, `do not contain "healthy"`) {
 		t.Errorf("check of a body without the text: %d %s", code, b)
 	}
-	if len(got.Outages) != 1 || got.Outages[0].EndedAt != nil || got.Outages[0].Checks != 1 || !strings.Contains(got.Outages[0].Message, "healthy") {
+	if len(got.Outages) != 1 || got.Outages[0].EndedAt != nil || got.Outages[0].Checks < 1 || !strings.Contains(got.Outages[0].Message, "healthy") {
 		t.Errorf("outages after the failed check: %+v", got.Outages)
 	}
 	if code, _ := e.api("PUT", path, e.user, body, nil); code != http.StatusForbidden {

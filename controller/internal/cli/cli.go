@@ -50,6 +50,7 @@ Usage:
   gatehouse server remove NAME                 delete a server and revoke its agent certificate
   gatehouse ca pin                             print the pin agents use to trust this controller
   gatehouse backup [--to FILE]                 snapshot the SQLite database while it runs
+  gatehouse restore SNAPSHOT                   put a snapshot back while the controller is stopped
   gatehouse version
 
 Every command takes the configuration flags of "gatehouse serve --help"
@@ -78,6 +79,8 @@ func Run(ctx context.Context, args []string, stdio IO) int {
 		err = caCmd(ctx, args[1:], stdio)
 	case "backup":
 		err = backupCmd(ctx, args[1:], stdio)
+	case "restore":
+		err = restoreCmd(ctx, args[1:], stdio)
 	case "version", "--version", "-version":
 		fmt.Fprintln(stdio.Out, "gatehouse", version.Version)
 	case "help", "-h", "--help":
@@ -441,7 +444,41 @@ func backupCmd(ctx context.Context, args []string, stdio IO) error {
 		return err
 	}
 	fmt.Fprintf(stdio.Out, "wrote %s (%s)\n", path, ui.HumanBytes(size))
-	fmt.Fprintf(stdio.Out, "To restore: stop gatehouse, copy the file over the database (%s), delete any -wal and -shm files beside it, start.\n", a.DatabasePath())
+	fmt.Fprintf(stdio.Out, "To restore: stop gatehouse, run gatehouse restore %s, start it again.\n", path)
 	fmt.Fprintln(stdio.Out, "The snapshot's secrets are sealed with the master key, which is not in it: keep master.key (or GATEHOUSE_MASTER_KEY) safe as well.")
+	return nil
+}
+
+func restoreCmd(ctx context.Context, args []string, stdio IO) error {
+	fs := flag.NewFlagSet("gatehouse restore", flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: gatehouse restore [flags] SNAPSHOT\n\nReplaces the SQLite database with SNAPSHOT while the controller is stopped; the current\ndatabase is moved aside, not deleted.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	var file string
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		file, args = args[0], args[1:]
+	}
+	cfg, err := loadConfig(fs, args, stdio)
+	if err != nil {
+		return err
+	}
+	if rest := fs.Args(); file == "" && len(rest) == 1 {
+		file = rest[0]
+	} else if len(rest) > 0 || file == "" {
+		return usageErr("restore takes one snapshot file: gatehouse restore SNAPSHOT")
+	}
+	res, err := controller.Restore(ctx, cfg, file, newLogger(cfg, stdio.Err))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdio.Out, "restored %s (%s) into %s\n", file, ui.HumanBytes(res.Size), res.Database)
+	if res.Previous != "" {
+		fmt.Fprintf(stdio.Out, "the database it replaced is at %s\n", res.Previous)
+	}
+	if res.Pending > 0 {
+		fmt.Fprintf(stdio.Out, "the snapshot is from an older Gatehouse: the next start applies %d migrations to it\n", res.Pending)
+	}
+	fmt.Fprintln(stdio.Out, "Start gatehouse again.")
 	return nil
 }

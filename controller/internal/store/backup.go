@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"entgo.io/ent/dialect"
 )
@@ -33,6 +34,36 @@ func (db *DB) Snapshot(ctx context.Context, path string) error {
 	if _, err := db.SQL.ExecContext(ctx, "VACUUM INTO ?", path); err != nil {
 		os.Remove(path)
 		return fmt.Errorf("snapshot the database: %w", err)
+	}
+	return nil
+}
+
+// CheckIntegrity runs SQLite's integrity check over the whole file: a
+// damaged or truncated copy fails with SQLite's first complaints.
+func (db *DB) CheckIntegrity(ctx context.Context) error {
+	if db.Dialect != dialect.SQLite {
+		return ErrSnapshotUnsupported
+	}
+	rows, err := db.SQL.QueryContext(ctx, "PRAGMA integrity_check(5)")
+	if err != nil {
+		return fmt.Errorf("check the database: %w", err)
+	}
+	defer rows.Close()
+	var problems []string
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			return fmt.Errorf("check the database: %w", err)
+		}
+		if line != "ok" {
+			problems = append(problems, line)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("check the database: %w", err)
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("the database is damaged: %s", strings.Join(problems, "; "))
 	}
 	return nil
 }

@@ -205,3 +205,34 @@ func (db *DB) Pending(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// Unknown returns the applied migrations this build does not carry: the
+// database was written by a newer Gatehouse, whose schema this one may not
+// read.
+func (db *DB) Unknown(ctx context.Context) ([]string, error) {
+	all, err := Migrations(db.Dialect)
+	if err != nil {
+		return nil, err
+	}
+	known := make(map[string]bool, len(all))
+	for _, m := range all {
+		known[m.Version] = true
+	}
+	conn, err := db.SQL.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	done, err := appliedVersions(ctx, conn)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for v := range done {
+		if !known[v] {
+			out = append(out, v)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
