@@ -94,7 +94,12 @@ type monitorJSON struct {
 	ExpectStatus string `json:"expect_status"`
 	// ExpectBody is text the first 64 KiB of the answer must hold; empty means any.
 	ExpectBody string `json:"expect_body"`
-	Enabled    bool   `json:"enabled"`
+	// IgnoreTLSErrors accepts any certificate of an https target.
+	IgnoreTLSErrors bool `json:"ignore_tls_errors"`
+	Enabled         bool `json:"enabled"`
+	// CertExpiresAt is when the certificate an https target presented
+	// expires, as its newest check that reached the handshake found.
+	CertExpiresAt *time.Time `json:"cert_expires_at,omitempty"`
 	// StatusPage says it is listed on the public status page.
 	StatusPage bool `json:"status_page"`
 	// State is up, down, unchecked (no result yet) or off (disabled).
@@ -136,7 +141,8 @@ type outageJSON struct {
 
 func toMonitorJSON(m *ent.Monitor, up map[string]map[int]uptime.Uptime) monitorJSON {
 	out := monitorJSON{ID: m.ID, Name: m.Name, Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, IntervalS: m.IntervalS,
-		ExpectStatus: m.ExpectStatus, ExpectBody: m.ExpectBody, Enabled: m.Enabled, StatusPage: m.StatusPage,
+		ExpectStatus: m.ExpectStatus, ExpectBody: m.ExpectBody, IgnoreTLSErrors: m.IgnoreTLSErrors, Enabled: m.Enabled,
+		CertExpiresAt: m.CertNotAfter, StatusPage: m.StatusPage,
 		CheckedAt: m.CheckedAt, OK: m.Ok, Status: m.Status, LatencyMS: m.LatencyMs, Message: m.Message, DownSince: m.FailingSince,
 		Uptime: map[string]uptimeJSON{}}
 	switch {
@@ -276,14 +282,16 @@ type monitorRequest struct {
 	ExpectStatus string `json:"expect_status"`
 	// ExpectBody is text the answer must hold; empty means any.
 	ExpectBody string `json:"expect_body"`
-	Enabled    *bool  `json:"enabled"`
+	// IgnoreTLSErrors accepts any certificate of an https target.
+	IgnoreTLSErrors bool  `json:"ignore_tls_errors"`
+	Enabled         *bool `json:"enabled"`
 	// StatusPage lists it on the public status page; default false.
 	StatusPage bool `json:"status_page"`
 }
 
 func (req monitorRequest) input() monitors.Input {
 	return monitors.Input{Name: req.Name, Kind: req.Kind, Target: req.Target, TimeoutMS: req.TimeoutMS, IntervalS: req.IntervalS,
-		ExpectStatus: req.ExpectStatus, ExpectBody: req.ExpectBody, Enabled: req.Enabled == nil || *req.Enabled,
+		ExpectStatus: req.ExpectStatus, ExpectBody: req.ExpectBody, IgnoreTLSErrors: req.IgnoreTLSErrors, Enabled: req.Enabled == nil || *req.Enabled,
 		StatusPage: req.StatusPage}
 }
 
@@ -331,12 +339,12 @@ func (mw *monitorsWeb) apiCheck(w http.ResponseWriter, r *http.Request) {
 // monitorForm is what the form holds, as typed.
 type monitorForm struct {
 	Name, Kind, Target, TimeoutMS, IntervalS, ExpectStatus, ExpectBody string
-	Enabled, StatusPage                                                bool
+	IgnoreTLSErrors, Enabled, StatusPage                               bool
 }
 
 func monitorFormOf(m monitorJSON) monitorForm {
 	return monitorForm{Name: m.Name, Kind: m.Kind, Target: m.Target, TimeoutMS: strconv.Itoa(m.TimeoutMS), IntervalS: strconv.Itoa(m.IntervalS),
-		ExpectStatus: m.ExpectStatus, ExpectBody: m.ExpectBody, Enabled: m.Enabled, StatusPage: m.StatusPage}
+		ExpectStatus: m.ExpectStatus, ExpectBody: m.ExpectBody, IgnoreTLSErrors: m.IgnoreTLSErrors, Enabled: m.Enabled, StatusPage: m.StatusPage}
 }
 
 // readForm reads the posted form; a timeout or interval that is not a
@@ -346,11 +354,12 @@ func readMonitorForm(r *http.Request) (monitorForm, monitors.Input, monitors.Fie
 	f := monitorForm{Name: r.PostFormValue("name"), Kind: r.PostFormValue("kind"), Target: r.PostFormValue("target"),
 		TimeoutMS: r.PostFormValue("timeout_ms"), IntervalS: r.PostFormValue("interval_s"),
 		ExpectStatus: r.PostFormValue("expect_status"), ExpectBody: r.PostFormValue("expect_body"),
-		Enabled: r.PostFormValue("enabled") != "", StatusPage: r.PostFormValue("status_page") != ""}
+		IgnoreTLSErrors: r.PostFormValue("ignore_tls_errors") != "",
+		Enabled:         r.PostFormValue("enabled") != "", StatusPage: r.PostFormValue("status_page") != ""}
 	in := monitors.Input{Name: f.Name, Kind: f.Kind, Target: f.Target, ExpectStatus: f.ExpectStatus, ExpectBody: f.ExpectBody,
-		Enabled: f.Enabled, StatusPage: f.StatusPage}
+		IgnoreTLSErrors: f.IgnoreTLSErrors, Enabled: f.Enabled, StatusPage: f.StatusPage}
 	if in.Kind == monitors.KindTCP {
-		in.ExpectStatus, in.ExpectBody = "", ""
+		in.ExpectStatus, in.ExpectBody, in.IgnoreTLSErrors = "", "", false
 	}
 	errs := monitors.FieldErrors{}
 	for _, n := range []struct {

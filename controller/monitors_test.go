@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -86,6 +87,33 @@ func TestMonitorsAPI(t *testing.T) {
 	if code, b := e.api("PUT", path, e.admin, off, &updated); code != http.StatusOK || updated.Name != "billing-db" || updated.State != "off" || updated.TimeoutMS != 10000 {
 		t.Errorf("update: %d %s", code, b)
 	}
+	// An https target with a self-signed certificate: down unless any
+	// certificate is accepted; its expiry is shown either way.
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(tlsSrv.Close)
+	var tlsMon monitorJSON
+	if code, b := e.api("POST", "/api/v1/monitors", e.admin, map[string]any{"name": "self-signed", "kind": "http", "target": tlsSrv.URL + "/", "enabled": false}, &tlsMon); code != http.StatusCreated {
+		t.Fatalf("create an https monitor: %d %s", code, b)
+	}
+	tlsPath := fmt.Sprintf("/api/v1/monitors/%d", tlsMon.ID)
+	if code, b := e.api("POST", tlsPath+"/check", e.admin, nil, &tlsMon); code != http.StatusOK || tlsMon.OK || !strings.Contains(tlsMon.Message, "certificate") ||
+		tlsMon.CertExpiresAt == nil || !tlsMon.CertExpiresAt.Equal(tlsSrv.Certificate().NotAfter) {
+		t.Errorf("check of a self-signed target: %d %s", code, b)
+	}
+	if code, b := e.api("PUT", tlsPath, e.admin, map[string]any{"name": "self-signed", "kind": "http", "target": tlsSrv.URL + "/", "enabled": false, "ignore_tls_errors": true}, nil); code != http.StatusOK {
+		t.Errorf("accept any certificate: %d %s", code, b)
+	}
+	if code, b := e.api("POST", tlsPath+"/check", e.admin, nil, &tlsMon); code != http.StatusOK || !tlsMon.OK || !tlsMon.IgnoreTLSErrors || tlsMon.CertExpiresAt == nil {
+		t.Errorf("check accepting any certificate: %d %s", code, b)
+	}
+	if _, _, page := send(t, e.browser(e.userLogin), "GET", fmt.Sprintf("%s/monitors/%d", e.base, tlsMon.ID), nil); !strings.Contains(page, "with any certificate") ||
+		!regexp.MustCompile(`<dd data-monitor-cert>expires <time [^>]+>in [0-9]+ days</time>`).MatchString(page) {
+		t.Error("the monitor page does not show the certificate's expiry")
+	}
+	if code, b := e.api("PUT", tlsPath, e.admin, map[string]any{"name": "self-signed", "kind": "tcp", "target": "127.0.0.1:1", "ignore_tls_errors": true}, &fail); code != http.StatusUnprocessableEntity ||
+		fail.Error.Fields["ignore_tls_errors"] == "" {
+		t.Errorf("any certificate of a tcp monitor: %d %s", code, b)
+	}
 	if code, _ := e.api("DELETE", path, e.user, nil, nil); code != http.StatusForbidden {
 		t.Errorf("a user's DELETE: %d, want 403", code)
 	}
@@ -95,7 +123,7 @@ func TestMonitorsAPI(t *testing.T) {
 	if code, _ := e.api("GET", path, e.user, nil, nil); code != http.StatusNotFound {
 		t.Errorf("get after delete: %d, want 404", code)
 	}
-	if got := e.auditEvents("monitor.create"); len(got) != 1 || len(e.auditEvents("monitor.update")) != 3 || len(e.auditEvents("monitor.delete")) != 1 {
+	if got := e.auditEvents("monitor.create"); len(got) != 2 || len(e.auditEvents("monitor.update")) != 4 || len(e.auditEvents("monitor.delete")) != 1 {
 		t.Errorf("audit: %v", got)
 	}
 }

@@ -61,6 +61,9 @@ type promMonitor struct {
 	LatencyMS  int
 	// Uptime is the share of checks up per window ("24h", "7d", "30d").
 	Uptime map[string]float64
+	// CertExpiry is when an https target's certificate expires (Unix
+	// seconds); 0 unknown.
+	CertExpiry int64
 }
 
 // promData is everything exported, gathered at once.
@@ -174,6 +177,9 @@ func (c *Controller) gatherMonitors(ctx context.Context) ([]promMonitor, error) 
 	out := make([]promMonitor, len(ms))
 	for i, m := range ms {
 		pm := promMonitor{Name: m.Name, Kind: string(m.Kind), Checked: m.CheckedAt != nil, Up: m.Ok, LatencyMS: m.LatencyMs, Uptime: map[string]float64{}}
+		if m.CertNotAfter != nil {
+			pm.CertExpiry = m.CertNotAfter.Unix()
+		}
 		for _, sp := range uptime.Spans {
 			if u, ok := up[sp.Name][m.ID]; ok && u.Probes() > 0 {
 				pm.Uptime[sp.Name] = float64(u.Up) / float64(u.Probes())
@@ -325,6 +331,13 @@ func writePrometheus(out io.Writer, d promData) {
 			if v, ok := m.Uptime[sp.Name]; ok {
 				sample("gatehouse_monitor_uptime_ratio", v, "monitor", m.Name, "window", sp.Name)
 			}
+		}
+	}
+
+	family("gatehouse_monitor_certificate_expiry_timestamp_seconds", "gauge", "When the certificate the monitor's https target presented expires, in Unix seconds.")
+	for _, m := range d.Monitors {
+		if m.CertExpiry > 0 {
+			sample("gatehouse_monitor_certificate_expiry_timestamp_seconds", float64(m.CertExpiry), "monitor", m.Name)
 		}
 	}
 

@@ -22,7 +22,7 @@ func TestWritePrometheus(t *testing.T) {
 		},
 		Domains: []promDomain{{Name: "shop.example", Health: map[string]bool{"web-2": false, "web-1": true},
 			Uptime: map[string]float64{"24h": 0.995, "7d": 1}, CertExpiry: 1800000000}},
-		Monitors: []promMonitor{{Name: "billing \"api\"", Kind: "http", Checked: true, Up: true, LatencyMS: 125, Uptime: map[string]float64{"30d": 0.5}},
+		Monitors: []promMonitor{{Name: "billing \"api\"", Kind: "http", Checked: true, Up: true, LatencyMS: 125, Uptime: map[string]float64{"30d": 0.5}, CertExpiry: 1900000000},
 			{Name: "new", Kind: "tcp"}},
 		Incidents: map[[2]string]int{{"firing", "critical"}: 2, {"pending", "warning"}: 1},
 	})
@@ -41,6 +41,7 @@ func TestWritePrometheus(t *testing.T) {
 		"gatehouse_monitor_up{monitor=\"billing \\\"api\\\"\",kind=\"http\"} 1\n# HELP gatehouse_monitor_latency_seconds",
 		"gatehouse_monitor_latency_seconds{monitor=\"billing \\\"api\\\"\"} 0.125\n# HELP",
 		"gatehouse_monitor_uptime_ratio{monitor=\"billing \\\"api\\\"\",window=\"30d\"} 0.5\n# HELP",
+		"gatehouse_monitor_certificate_expiry_timestamp_seconds{monitor=\"billing \\\"api\\\"\"} 1.9e+09\n# HELP",
 		"gatehouse_incidents_open{state=\"firing\",severity=\"critical\"} 2\ngatehouse_incidents_open{state=\"pending\",severity=\"warning\"} 1\n",
 	} {
 		if !strings.Contains(out, want) {

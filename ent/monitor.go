@@ -35,6 +35,8 @@ type Monitor struct {
 	ExpectStatus string `json:"expect_status,omitempty"`
 	// ExpectBody holds the value of the "expect_body" field.
 	ExpectBody string `json:"expect_body,omitempty"`
+	// IgnoreTLSErrors holds the value of the "ignore_tls_errors" field.
+	IgnoreTLSErrors bool `json:"ignore_tls_errors,omitempty"`
 	// Enabled holds the value of the "enabled" field.
 	Enabled bool `json:"enabled,omitempty"`
 	// StatusPage holds the value of the "status_page" field.
@@ -51,6 +53,8 @@ type Monitor struct {
 	Message string `json:"message,omitempty"`
 	// FailingSince holds the value of the "failing_since" field.
 	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// CertNotAfter holds the value of the "cert_not_after" field.
+	CertNotAfter *time.Time `json:"cert_not_after,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the MonitorQuery when eager-loading is set.
 	Edges        MonitorEdges `json:"edges"`
@@ -91,13 +95,13 @@ func (*Monitor) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case monitor.FieldEnabled, monitor.FieldStatusPage, monitor.FieldOk:
+		case monitor.FieldIgnoreTLSErrors, monitor.FieldEnabled, monitor.FieldStatusPage, monitor.FieldOk:
 			values[i] = new(sql.NullBool)
 		case monitor.FieldID, monitor.FieldTimeoutMs, monitor.FieldIntervalS, monitor.FieldStatus, monitor.FieldLatencyMs:
 			values[i] = new(sql.NullInt64)
 		case monitor.FieldName, monitor.FieldKind, monitor.FieldTarget, monitor.FieldExpectStatus, monitor.FieldExpectBody, monitor.FieldMessage:
 			values[i] = new(sql.NullString)
-		case monitor.FieldCreatedAt, monitor.FieldUpdatedAt, monitor.FieldCheckedAt, monitor.FieldFailingSince:
+		case monitor.FieldCreatedAt, monitor.FieldUpdatedAt, monitor.FieldCheckedAt, monitor.FieldFailingSince, monitor.FieldCertNotAfter:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -174,6 +178,12 @@ func (_m *Monitor) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.ExpectBody = value.String
 			}
+		case monitor.FieldIgnoreTLSErrors:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field ignore_tls_errors", values[i])
+			} else if value.Valid {
+				_m.IgnoreTLSErrors = value.Bool
+			}
 		case monitor.FieldEnabled:
 			if value, ok := values[i].(*sql.NullBool); !ok {
 				return fmt.Errorf("unexpected type %T for field enabled", values[i])
@@ -223,6 +233,13 @@ func (_m *Monitor) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.FailingSince = new(time.Time)
 				*_m.FailingSince = value.Time
+			}
+		case monitor.FieldCertNotAfter:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field cert_not_after", values[i])
+			} else if value.Valid {
+				_m.CertNotAfter = new(time.Time)
+				*_m.CertNotAfter = value.Time
 			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
@@ -297,6 +314,9 @@ func (_m *Monitor) String() string {
 	builder.WriteString("expect_body=")
 	builder.WriteString(_m.ExpectBody)
 	builder.WriteString(", ")
+	builder.WriteString("ignore_tls_errors=")
+	builder.WriteString(fmt.Sprintf("%v", _m.IgnoreTLSErrors))
+	builder.WriteString(", ")
 	builder.WriteString("enabled=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Enabled))
 	builder.WriteString(", ")
@@ -322,6 +342,11 @@ func (_m *Monitor) String() string {
 	builder.WriteString(", ")
 	if v := _m.FailingSince; v != nil {
 		builder.WriteString("failing_since=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.CertNotAfter; v != nil {
+		builder.WriteString("cert_not_after=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
 	builder.WriteByte(')')

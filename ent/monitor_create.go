@@ -126,6 +126,20 @@ func (_c *MonitorCreate) SetNillableExpectBody(v *string) *MonitorCreate {
 	return _c
 }
 
+// SetIgnoreTLSErrors sets the "ignore_tls_errors" field.
+func (_c *MonitorCreate) SetIgnoreTLSErrors(v bool) *MonitorCreate {
+	_c.mutation.SetIgnoreTLSErrors(v)
+	return _c
+}
+
+// SetNillableIgnoreTLSErrors sets the "ignore_tls_errors" field if the given value is not nil.
+func (_c *MonitorCreate) SetNillableIgnoreTLSErrors(v *bool) *MonitorCreate {
+	if v != nil {
+		_c.SetIgnoreTLSErrors(*v)
+	}
+	return _c
+}
+
 // SetEnabled sets the "enabled" field.
 func (_c *MonitorCreate) SetEnabled(v bool) *MonitorCreate {
 	_c.mutation.SetEnabled(v)
@@ -238,6 +252,20 @@ func (_c *MonitorCreate) SetNillableFailingSince(v *time.Time) *MonitorCreate {
 	return _c
 }
 
+// SetCertNotAfter sets the "cert_not_after" field.
+func (_c *MonitorCreate) SetCertNotAfter(v time.Time) *MonitorCreate {
+	_c.mutation.SetCertNotAfter(v)
+	return _c
+}
+
+// SetNillableCertNotAfter sets the "cert_not_after" field if the given value is not nil.
+func (_c *MonitorCreate) SetNillableCertNotAfter(v *time.Time) *MonitorCreate {
+	if v != nil {
+		_c.SetCertNotAfter(*v)
+	}
+	return _c
+}
+
 // AddHourIDs adds the "hours" edge to the MonitorHour entity by IDs.
 func (_c *MonitorCreate) AddHourIDs(ids ...int) *MonitorCreate {
 	_c.mutation.AddHourIDs(ids...)
@@ -326,6 +354,10 @@ func (_c *MonitorCreate) defaults() {
 	if _, ok := _c.mutation.ExpectBody(); !ok {
 		v := monitor.DefaultExpectBody
 		_c.mutation.SetExpectBody(v)
+	}
+	if _, ok := _c.mutation.IgnoreTLSErrors(); !ok {
+		v := monitor.DefaultIgnoreTLSErrors
+		_c.mutation.SetIgnoreTLSErrors(v)
 	}
 	if _, ok := _c.mutation.Enabled(); !ok {
 		v := monitor.DefaultEnabled
@@ -417,6 +449,9 @@ func (_c *MonitorCreate) check() error {
 			return &ValidationError{Name: "expect_body", err: fmt.Errorf(`ent: validator failed for field "Monitor.expect_body": %w`, err)}
 		}
 	}
+	if _, ok := _c.mutation.IgnoreTLSErrors(); !ok {
+		return &ValidationError{Name: "ignore_tls_errors", err: errors.New(`ent: missing required field "Monitor.ignore_tls_errors"`)}
+	}
 	if _, ok := _c.mutation.Enabled(); !ok {
 		return &ValidationError{Name: "enabled", err: errors.New(`ent: missing required field "Monitor.enabled"`)}
 	}
@@ -503,6 +538,10 @@ func (_c *MonitorCreate) createSpec() (*Monitor, *sqlgraph.CreateSpec) {
 		_spec.SetField(monitor.FieldExpectBody, field.TypeString, value)
 		_node.ExpectBody = value
 	}
+	if value, ok := _c.mutation.IgnoreTLSErrors(); ok {
+		_spec.SetField(monitor.FieldIgnoreTLSErrors, field.TypeBool, value)
+		_node.IgnoreTLSErrors = value
+	}
 	if value, ok := _c.mutation.Enabled(); ok {
 		_spec.SetField(monitor.FieldEnabled, field.TypeBool, value)
 		_node.Enabled = value
@@ -534,6 +573,10 @@ func (_c *MonitorCreate) createSpec() (*Monitor, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.FailingSince(); ok {
 		_spec.SetField(monitor.FieldFailingSince, field.TypeTime, value)
 		_node.FailingSince = &value
+	}
+	if value, ok := _c.mutation.CertNotAfter(); ok {
+		_spec.SetField(monitor.FieldCertNotAfter, field.TypeTime, value)
+		_node.CertNotAfter = &value
 	}
 	if nodes := _c.mutation.HoursIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -727,6 +770,18 @@ func (u *MonitorUpsert) UpdateExpectBody() *MonitorUpsert {
 	return u
 }
 
+// SetIgnoreTLSErrors sets the "ignore_tls_errors" field.
+func (u *MonitorUpsert) SetIgnoreTLSErrors(v bool) *MonitorUpsert {
+	u.Set(monitor.FieldIgnoreTLSErrors, v)
+	return u
+}
+
+// UpdateIgnoreTLSErrors sets the "ignore_tls_errors" field to the value that was provided on create.
+func (u *MonitorUpsert) UpdateIgnoreTLSErrors() *MonitorUpsert {
+	u.SetExcluded(monitor.FieldIgnoreTLSErrors)
+	return u
+}
+
 // SetEnabled sets the "enabled" field.
 func (u *MonitorUpsert) SetEnabled(v bool) *MonitorUpsert {
 	u.Set(monitor.FieldEnabled, v)
@@ -844,6 +899,24 @@ func (u *MonitorUpsert) UpdateFailingSince() *MonitorUpsert {
 // ClearFailingSince clears the value of the "failing_since" field.
 func (u *MonitorUpsert) ClearFailingSince() *MonitorUpsert {
 	u.SetNull(monitor.FieldFailingSince)
+	return u
+}
+
+// SetCertNotAfter sets the "cert_not_after" field.
+func (u *MonitorUpsert) SetCertNotAfter(v time.Time) *MonitorUpsert {
+	u.Set(monitor.FieldCertNotAfter, v)
+	return u
+}
+
+// UpdateCertNotAfter sets the "cert_not_after" field to the value that was provided on create.
+func (u *MonitorUpsert) UpdateCertNotAfter() *MonitorUpsert {
+	u.SetExcluded(monitor.FieldCertNotAfter)
+	return u
+}
+
+// ClearCertNotAfter clears the value of the "cert_not_after" field.
+func (u *MonitorUpsert) ClearCertNotAfter() *MonitorUpsert {
+	u.SetNull(monitor.FieldCertNotAfter)
 	return u
 }
 
@@ -1018,6 +1091,20 @@ func (u *MonitorUpsertOne) UpdateExpectBody() *MonitorUpsertOne {
 	})
 }
 
+// SetIgnoreTLSErrors sets the "ignore_tls_errors" field.
+func (u *MonitorUpsertOne) SetIgnoreTLSErrors(v bool) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetIgnoreTLSErrors(v)
+	})
+}
+
+// UpdateIgnoreTLSErrors sets the "ignore_tls_errors" field to the value that was provided on create.
+func (u *MonitorUpsertOne) UpdateIgnoreTLSErrors() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateIgnoreTLSErrors()
+	})
+}
+
 // SetEnabled sets the "enabled" field.
 func (u *MonitorUpsertOne) SetEnabled(v bool) *MonitorUpsertOne {
 	return u.Update(func(s *MonitorUpsert) {
@@ -1155,6 +1242,27 @@ func (u *MonitorUpsertOne) UpdateFailingSince() *MonitorUpsertOne {
 func (u *MonitorUpsertOne) ClearFailingSince() *MonitorUpsertOne {
 	return u.Update(func(s *MonitorUpsert) {
 		s.ClearFailingSince()
+	})
+}
+
+// SetCertNotAfter sets the "cert_not_after" field.
+func (u *MonitorUpsertOne) SetCertNotAfter(v time.Time) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetCertNotAfter(v)
+	})
+}
+
+// UpdateCertNotAfter sets the "cert_not_after" field to the value that was provided on create.
+func (u *MonitorUpsertOne) UpdateCertNotAfter() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateCertNotAfter()
+	})
+}
+
+// ClearCertNotAfter clears the value of the "cert_not_after" field.
+func (u *MonitorUpsertOne) ClearCertNotAfter() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.ClearCertNotAfter()
 	})
 }
 
@@ -1495,6 +1603,20 @@ func (u *MonitorUpsertBulk) UpdateExpectBody() *MonitorUpsertBulk {
 	})
 }
 
+// SetIgnoreTLSErrors sets the "ignore_tls_errors" field.
+func (u *MonitorUpsertBulk) SetIgnoreTLSErrors(v bool) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetIgnoreTLSErrors(v)
+	})
+}
+
+// UpdateIgnoreTLSErrors sets the "ignore_tls_errors" field to the value that was provided on create.
+func (u *MonitorUpsertBulk) UpdateIgnoreTLSErrors() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateIgnoreTLSErrors()
+	})
+}
+
 // SetEnabled sets the "enabled" field.
 func (u *MonitorUpsertBulk) SetEnabled(v bool) *MonitorUpsertBulk {
 	return u.Update(func(s *MonitorUpsert) {
@@ -1632,6 +1754,27 @@ func (u *MonitorUpsertBulk) UpdateFailingSince() *MonitorUpsertBulk {
 func (u *MonitorUpsertBulk) ClearFailingSince() *MonitorUpsertBulk {
 	return u.Update(func(s *MonitorUpsert) {
 		s.ClearFailingSince()
+	})
+}
+
+// SetCertNotAfter sets the "cert_not_after" field.
+func (u *MonitorUpsertBulk) SetCertNotAfter(v time.Time) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetCertNotAfter(v)
+	})
+}
+
+// UpdateCertNotAfter sets the "cert_not_after" field to the value that was provided on create.
+func (u *MonitorUpsertBulk) UpdateCertNotAfter() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateCertNotAfter()
+	})
+}
+
+// ClearCertNotAfter clears the value of the "cert_not_after" field.
+func (u *MonitorUpsertBulk) ClearCertNotAfter() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.ClearCertNotAfter()
 	})
 }
 

@@ -149,6 +149,20 @@ func (_u *MonitorUpdate) SetNillableExpectBody(v *string) *MonitorUpdate {
 	return _u
 }
 
+// SetIgnoreTLSErrors sets the "ignore_tls_errors" field.
+func (_u *MonitorUpdate) SetIgnoreTLSErrors(v bool) *MonitorUpdate {
+	_u.mutation.SetIgnoreTLSErrors(v)
+	return _u
+}
+
+// SetNillableIgnoreTLSErrors sets the "ignore_tls_errors" field if the given value is not nil.
+func (_u *MonitorUpdate) SetNillableIgnoreTLSErrors(v *bool) *MonitorUpdate {
+	if v != nil {
+		_u.SetIgnoreTLSErrors(*v)
+	}
+	return _u
+}
+
 // SetEnabled sets the "enabled" field.
 func (_u *MonitorUpdate) SetEnabled(v bool) *MonitorUpdate {
 	_u.mutation.SetEnabled(v)
@@ -284,6 +298,26 @@ func (_u *MonitorUpdate) SetNillableFailingSince(v *time.Time) *MonitorUpdate {
 // ClearFailingSince clears the value of the "failing_since" field.
 func (_u *MonitorUpdate) ClearFailingSince() *MonitorUpdate {
 	_u.mutation.ClearFailingSince()
+	return _u
+}
+
+// SetCertNotAfter sets the "cert_not_after" field.
+func (_u *MonitorUpdate) SetCertNotAfter(v time.Time) *MonitorUpdate {
+	_u.mutation.SetCertNotAfter(v)
+	return _u
+}
+
+// SetNillableCertNotAfter sets the "cert_not_after" field if the given value is not nil.
+func (_u *MonitorUpdate) SetNillableCertNotAfter(v *time.Time) *MonitorUpdate {
+	if v != nil {
+		_u.SetCertNotAfter(*v)
+	}
+	return _u
+}
+
+// ClearCertNotAfter clears the value of the "cert_not_after" field.
+func (_u *MonitorUpdate) ClearCertNotAfter() *MonitorUpdate {
+	_u.mutation.ClearCertNotAfter()
 	return _u
 }
 
@@ -493,6 +527,9 @@ func (_u *MonitorUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.ExpectBody(); ok {
 		_spec.SetField(monitor.FieldExpectBody, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.IgnoreTLSErrors(); ok {
+		_spec.SetField(monitor.FieldIgnoreTLSErrors, field.TypeBool, value)
+	}
 	if value, ok := _u.mutation.Enabled(); ok {
 		_spec.SetField(monitor.FieldEnabled, field.TypeBool, value)
 	}
@@ -528,6 +565,12 @@ func (_u *MonitorUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.FailingSinceCleared() {
 		_spec.ClearField(monitor.FieldFailingSince, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CertNotAfter(); ok {
+		_spec.SetField(monitor.FieldCertNotAfter, field.TypeTime, value)
+	}
+	if _u.mutation.CertNotAfterCleared() {
+		_spec.ClearField(monitor.FieldCertNotAfter, field.TypeTime)
 	}
 	if _u.mutation.HoursCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -759,6 +802,20 @@ func (_u *MonitorUpdateOne) SetNillableExpectBody(v *string) *MonitorUpdateOne {
 	return _u
 }
 
+// SetIgnoreTLSErrors sets the "ignore_tls_errors" field.
+func (_u *MonitorUpdateOne) SetIgnoreTLSErrors(v bool) *MonitorUpdateOne {
+	_u.mutation.SetIgnoreTLSErrors(v)
+	return _u
+}
+
+// SetNillableIgnoreTLSErrors sets the "ignore_tls_errors" field if the given value is not nil.
+func (_u *MonitorUpdateOne) SetNillableIgnoreTLSErrors(v *bool) *MonitorUpdateOne {
+	if v != nil {
+		_u.SetIgnoreTLSErrors(*v)
+	}
+	return _u
+}
+
 // SetEnabled sets the "enabled" field.
 func (_u *MonitorUpdateOne) SetEnabled(v bool) *MonitorUpdateOne {
 	_u.mutation.SetEnabled(v)
@@ -894,6 +951,26 @@ func (_u *MonitorUpdateOne) SetNillableFailingSince(v *time.Time) *MonitorUpdate
 // ClearFailingSince clears the value of the "failing_since" field.
 func (_u *MonitorUpdateOne) ClearFailingSince() *MonitorUpdateOne {
 	_u.mutation.ClearFailingSince()
+	return _u
+}
+
+// SetCertNotAfter sets the "cert_not_after" field.
+func (_u *MonitorUpdateOne) SetCertNotAfter(v time.Time) *MonitorUpdateOne {
+	_u.mutation.SetCertNotAfter(v)
+	return _u
+}
+
+// SetNillableCertNotAfter sets the "cert_not_after" field if the given value is not nil.
+func (_u *MonitorUpdateOne) SetNillableCertNotAfter(v *time.Time) *MonitorUpdateOne {
+	if v != nil {
+		_u.SetCertNotAfter(*v)
+	}
+	return _u
+}
+
+// ClearCertNotAfter clears the value of the "cert_not_after" field.
+func (_u *MonitorUpdateOne) ClearCertNotAfter() *MonitorUpdateOne {
+	_u.mutation.ClearCertNotAfter()
 	return _u
 }
 
@@ -1133,6 +1210,9 @@ func (_u *MonitorUpdateOne) sqlSave(ctx context.Context) (_node *Monitor, err er
 	if value, ok := _u.mutation.ExpectBody(); ok {
 		_spec.SetField(monitor.FieldExpectBody, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.IgnoreTLSErrors(); ok {
+		_spec.SetField(monitor.FieldIgnoreTLSErrors, field.TypeBool, value)
+	}
 	if value, ok := _u.mutation.Enabled(); ok {
 		_spec.SetField(monitor.FieldEnabled, field.TypeBool, value)
 	}
@@ -1168,6 +1248,12 @@ func (_u *MonitorUpdateOne) sqlSave(ctx context.Context) (_node *Monitor, err er
 	}
 	if _u.mutation.FailingSinceCleared() {
 		_spec.ClearField(monitor.FieldFailingSince, field.TypeTime)
+	}
+	if value, ok := _u.mutation.CertNotAfter(); ok {
+		_spec.SetField(monitor.FieldCertNotAfter, field.TypeTime, value)
+	}
+	if _u.mutation.CertNotAfterCleared() {
+		_spec.ClearField(monitor.FieldCertNotAfter, field.TypeTime)
 	}
 	if _u.mutation.HoursCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -20586,40 +20586,42 @@ func (m *MetricSampleMutation) ResetEdge(name string) error {
 // MonitorMutation represents an operation that mutates the Monitor nodes in the graph.
 type MonitorMutation struct {
 	config
-	op             Op
-	typ            string
-	id             *int
-	created_at     *time.Time
-	updated_at     *time.Time
-	name           *string
-	kind           *monitor.Kind
-	target         *string
-	timeout_ms     *int
-	addtimeout_ms  *int
-	interval_s     *int
-	addinterval_s  *int
-	expect_status  *string
-	expect_body    *string
-	enabled        *bool
-	status_page    *bool
-	checked_at     *time.Time
-	ok             *bool
-	status         *int
-	addstatus      *int
-	latency_ms     *int
-	addlatency_ms  *int
-	message        *string
-	failing_since  *time.Time
-	clearedFields  map[string]struct{}
-	hours          map[int]struct{}
-	removedhours   map[int]struct{}
-	clearedhours   bool
-	outages        map[int]struct{}
-	removedoutages map[int]struct{}
-	clearedoutages bool
-	done           bool
-	oldValue       func(context.Context) (*Monitor, error)
-	predicates     []predicate.Monitor
+	op                Op
+	typ               string
+	id                *int
+	created_at        *time.Time
+	updated_at        *time.Time
+	name              *string
+	kind              *monitor.Kind
+	target            *string
+	timeout_ms        *int
+	addtimeout_ms     *int
+	interval_s        *int
+	addinterval_s     *int
+	expect_status     *string
+	expect_body       *string
+	ignore_tls_errors *bool
+	enabled           *bool
+	status_page       *bool
+	checked_at        *time.Time
+	ok                *bool
+	status            *int
+	addstatus         *int
+	latency_ms        *int
+	addlatency_ms     *int
+	message           *string
+	failing_since     *time.Time
+	cert_not_after    *time.Time
+	clearedFields     map[string]struct{}
+	hours             map[int]struct{}
+	removedhours      map[int]struct{}
+	clearedhours      bool
+	outages           map[int]struct{}
+	removedoutages    map[int]struct{}
+	clearedoutages    bool
+	done              bool
+	oldValue          func(context.Context) (*Monitor, error)
+	predicates        []predicate.Monitor
 }
 
 var _ ent.Mutation = (*MonitorMutation)(nil)
@@ -21084,6 +21086,42 @@ func (m *MonitorMutation) ResetExpectBody() {
 	m.expect_body = nil
 }
 
+// SetIgnoreTLSErrors sets the "ignore_tls_errors" field.
+func (m *MonitorMutation) SetIgnoreTLSErrors(b bool) {
+	m.ignore_tls_errors = &b
+}
+
+// IgnoreTLSErrors returns the value of the "ignore_tls_errors" field in the mutation.
+func (m *MonitorMutation) IgnoreTLSErrors() (r bool, exists bool) {
+	v := m.ignore_tls_errors
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldIgnoreTLSErrors returns the old "ignore_tls_errors" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldIgnoreTLSErrors(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldIgnoreTLSErrors is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldIgnoreTLSErrors requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldIgnoreTLSErrors: %w", err)
+	}
+	return oldValue.IgnoreTLSErrors, nil
+}
+
+// ResetIgnoreTLSErrors resets all changes to the "ignore_tls_errors" field.
+func (m *MonitorMutation) ResetIgnoreTLSErrors() {
+	m.ignore_tls_errors = nil
+}
+
 // SetEnabled sets the "enabled" field.
 func (m *MonitorMutation) SetEnabled(b bool) {
 	m.enabled = &b
@@ -21438,6 +21476,55 @@ func (m *MonitorMutation) ResetFailingSince() {
 	delete(m.clearedFields, monitor.FieldFailingSince)
 }
 
+// SetCertNotAfter sets the "cert_not_after" field.
+func (m *MonitorMutation) SetCertNotAfter(t time.Time) {
+	m.cert_not_after = &t
+}
+
+// CertNotAfter returns the value of the "cert_not_after" field in the mutation.
+func (m *MonitorMutation) CertNotAfter() (r time.Time, exists bool) {
+	v := m.cert_not_after
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCertNotAfter returns the old "cert_not_after" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldCertNotAfter(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCertNotAfter is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCertNotAfter requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCertNotAfter: %w", err)
+	}
+	return oldValue.CertNotAfter, nil
+}
+
+// ClearCertNotAfter clears the value of the "cert_not_after" field.
+func (m *MonitorMutation) ClearCertNotAfter() {
+	m.cert_not_after = nil
+	m.clearedFields[monitor.FieldCertNotAfter] = struct{}{}
+}
+
+// CertNotAfterCleared returns if the "cert_not_after" field was cleared in this mutation.
+func (m *MonitorMutation) CertNotAfterCleared() bool {
+	_, ok := m.clearedFields[monitor.FieldCertNotAfter]
+	return ok
+}
+
+// ResetCertNotAfter resets all changes to the "cert_not_after" field.
+func (m *MonitorMutation) ResetCertNotAfter() {
+	m.cert_not_after = nil
+	delete(m.clearedFields, monitor.FieldCertNotAfter)
+}
+
 // AddHourIDs adds the "hours" edge to the MonitorHour entity by ids.
 func (m *MonitorMutation) AddHourIDs(ids ...int) {
 	if m.hours == nil {
@@ -21580,7 +21667,7 @@ func (m *MonitorMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MonitorMutation) Fields() []string {
-	fields := make([]string, 0, 17)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, monitor.FieldCreatedAt)
 	}
@@ -21608,6 +21695,9 @@ func (m *MonitorMutation) Fields() []string {
 	if m.expect_body != nil {
 		fields = append(fields, monitor.FieldExpectBody)
 	}
+	if m.ignore_tls_errors != nil {
+		fields = append(fields, monitor.FieldIgnoreTLSErrors)
+	}
 	if m.enabled != nil {
 		fields = append(fields, monitor.FieldEnabled)
 	}
@@ -21631,6 +21721,9 @@ func (m *MonitorMutation) Fields() []string {
 	}
 	if m.failing_since != nil {
 		fields = append(fields, monitor.FieldFailingSince)
+	}
+	if m.cert_not_after != nil {
+		fields = append(fields, monitor.FieldCertNotAfter)
 	}
 	return fields
 }
@@ -21658,6 +21751,8 @@ func (m *MonitorMutation) Field(name string) (ent.Value, bool) {
 		return m.ExpectStatus()
 	case monitor.FieldExpectBody:
 		return m.ExpectBody()
+	case monitor.FieldIgnoreTLSErrors:
+		return m.IgnoreTLSErrors()
 	case monitor.FieldEnabled:
 		return m.Enabled()
 	case monitor.FieldStatusPage:
@@ -21674,6 +21769,8 @@ func (m *MonitorMutation) Field(name string) (ent.Value, bool) {
 		return m.Message()
 	case monitor.FieldFailingSince:
 		return m.FailingSince()
+	case monitor.FieldCertNotAfter:
+		return m.CertNotAfter()
 	}
 	return nil, false
 }
@@ -21701,6 +21798,8 @@ func (m *MonitorMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldExpectStatus(ctx)
 	case monitor.FieldExpectBody:
 		return m.OldExpectBody(ctx)
+	case monitor.FieldIgnoreTLSErrors:
+		return m.OldIgnoreTLSErrors(ctx)
 	case monitor.FieldEnabled:
 		return m.OldEnabled(ctx)
 	case monitor.FieldStatusPage:
@@ -21717,6 +21816,8 @@ func (m *MonitorMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldMessage(ctx)
 	case monitor.FieldFailingSince:
 		return m.OldFailingSince(ctx)
+	case monitor.FieldCertNotAfter:
+		return m.OldCertNotAfter(ctx)
 	}
 	return nil, fmt.Errorf("unknown Monitor field %s", name)
 }
@@ -21789,6 +21890,13 @@ func (m *MonitorMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetExpectBody(v)
 		return nil
+	case monitor.FieldIgnoreTLSErrors:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetIgnoreTLSErrors(v)
+		return nil
 	case monitor.FieldEnabled:
 		v, ok := value.(bool)
 		if !ok {
@@ -21844,6 +21952,13 @@ func (m *MonitorMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetFailingSince(v)
+		return nil
+	case monitor.FieldCertNotAfter:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCertNotAfter(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Monitor field %s", name)
@@ -21932,6 +22047,9 @@ func (m *MonitorMutation) ClearedFields() []string {
 	if m.FieldCleared(monitor.FieldFailingSince) {
 		fields = append(fields, monitor.FieldFailingSince)
 	}
+	if m.FieldCleared(monitor.FieldCertNotAfter) {
+		fields = append(fields, monitor.FieldCertNotAfter)
+	}
 	return fields
 }
 
@@ -21951,6 +22069,9 @@ func (m *MonitorMutation) ClearField(name string) error {
 		return nil
 	case monitor.FieldFailingSince:
 		m.ClearFailingSince()
+		return nil
+	case monitor.FieldCertNotAfter:
+		m.ClearCertNotAfter()
 		return nil
 	}
 	return fmt.Errorf("unknown Monitor nullable field %s", name)
@@ -21987,6 +22108,9 @@ func (m *MonitorMutation) ResetField(name string) error {
 	case monitor.FieldExpectBody:
 		m.ResetExpectBody()
 		return nil
+	case monitor.FieldIgnoreTLSErrors:
+		m.ResetIgnoreTLSErrors()
+		return nil
 	case monitor.FieldEnabled:
 		m.ResetEnabled()
 		return nil
@@ -22010,6 +22134,9 @@ func (m *MonitorMutation) ResetField(name string) error {
 		return nil
 	case monitor.FieldFailingSince:
 		m.ResetFailingSince()
+		return nil
+	case monitor.FieldCertNotAfter:
+		m.ResetCertNotAfter()
 		return nil
 	}
 	return fmt.Errorf("unknown Monitor field %s", name)

@@ -928,28 +928,32 @@ func init() {
 	monitor.DefaultExpectBody = monitorDescExpectBody.Default.(string)
 	// monitor.ExpectBodyValidator is a validator for the "expect_body" field. It is called by the builders before save.
 	monitor.ExpectBodyValidator = monitorDescExpectBody.Validators[0].(func(string) error)
+	// monitorDescIgnoreTLSErrors is the schema descriptor for ignore_tls_errors field.
+	monitorDescIgnoreTLSErrors := monitorFields[7].Descriptor()
+	// monitor.DefaultIgnoreTLSErrors holds the default value on creation for the ignore_tls_errors field.
+	monitor.DefaultIgnoreTLSErrors = monitorDescIgnoreTLSErrors.Default.(bool)
 	// monitorDescEnabled is the schema descriptor for enabled field.
-	monitorDescEnabled := monitorFields[7].Descriptor()
+	monitorDescEnabled := monitorFields[8].Descriptor()
 	// monitor.DefaultEnabled holds the default value on creation for the enabled field.
 	monitor.DefaultEnabled = monitorDescEnabled.Default.(bool)
 	// monitorDescStatusPage is the schema descriptor for status_page field.
-	monitorDescStatusPage := monitorFields[8].Descriptor()
+	monitorDescStatusPage := monitorFields[9].Descriptor()
 	// monitor.DefaultStatusPage holds the default value on creation for the status_page field.
 	monitor.DefaultStatusPage = monitorDescStatusPage.Default.(bool)
 	// monitorDescOk is the schema descriptor for ok field.
-	monitorDescOk := monitorFields[10].Descriptor()
+	monitorDescOk := monitorFields[11].Descriptor()
 	// monitor.DefaultOk holds the default value on creation for the ok field.
 	monitor.DefaultOk = monitorDescOk.Default.(bool)
 	// monitorDescStatus is the schema descriptor for status field.
-	monitorDescStatus := monitorFields[11].Descriptor()
+	monitorDescStatus := monitorFields[12].Descriptor()
 	// monitor.DefaultStatus holds the default value on creation for the status field.
 	monitor.DefaultStatus = monitorDescStatus.Default.(int)
 	// monitorDescLatencyMs is the schema descriptor for latency_ms field.
-	monitorDescLatencyMs := monitorFields[12].Descriptor()
+	monitorDescLatencyMs := monitorFields[13].Descriptor()
 	// monitor.DefaultLatencyMs holds the default value on creation for the latency_ms field.
 	monitor.DefaultLatencyMs = monitorDescLatencyMs.Default.(int)
 	// monitorDescMessage is the schema descriptor for message field.
-	monitorDescMessage := monitorFields[13].Descriptor()
+	monitorDescMessage := monitorFields[14].Descriptor()
 	// monitor.DefaultMessage holds the default value on creation for the message field.
 	monitor.DefaultMessage = monitorDescMessage.Default.(string)
 	// monitor.MessageValidator is a validator for the "message" field. It is called by the builders before save.

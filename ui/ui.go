@@ -65,7 +65,9 @@ type Renderer struct {
 // Funcs are the helpers templates may call.
 func Funcs(now func() time.Time) template.FuncMap {
 	return template.FuncMap{
-		"ago":      func(t any) string { return ago(now(), t) },
+		"ago": func(t any) string { return ago(now(), t) },
+		// past reports whether a time is before now (an expiry gone by).
+		"past":     func(t any) bool { v, ok := toTime(t); return ok && v.Before(now()) },
 		"datetime": func(t any) string { return formatTime(t, time.RFC3339) },
 		"when":     func(t any) string { return formatTime(t, "2006-01-02 15:04 MST") },
 		"bytes":    HumanBytes,

@@ -644,6 +644,7 @@ var (
 		{Name: "interval_s", Type: field.TypeInt, Default: 60},
 		{Name: "expect_status", Type: field.TypeString, Size: 100, Default: ""},
 		{Name: "expect_body", Type: field.TypeString, Size: 200, Default: ""},
+		{Name: "ignore_tls_errors", Type: field.TypeBool, Default: false},
 		{Name: "enabled", Type: field.TypeBool, Default: true},
 		{Name: "status_page", Type: field.TypeBool, Default: false},
 		{Name: "checked_at", Type: field.TypeTime, Nullable: true},
@@ -652,6 +653,7 @@ var (
 		{Name: "latency_ms", Type: field.TypeInt, Default: 0},
 		{Name: "message", Type: field.TypeString, Size: 1000, Default: ""},
 		{Name: "failing_since", Type: field.TypeTime, Nullable: true},
+		{Name: "cert_not_after", Type: field.TypeTime, Nullable: true},
 	}
 	// MonitorsTable holds the schema information for the "monitors" table.
 	MonitorsTable = &schema.Table{

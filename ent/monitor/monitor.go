@@ -33,6 +33,8 @@ const (
 	FieldExpectStatus = "expect_status"
 	// FieldExpectBody holds the string denoting the expect_body field in the database.
 	FieldExpectBody = "expect_body"
+	// FieldIgnoreTLSErrors holds the string denoting the ignore_tls_errors field in the database.
+	FieldIgnoreTLSErrors = "ignore_tls_errors"
 	// FieldEnabled holds the string denoting the enabled field in the database.
 	FieldEnabled = "enabled"
 	// FieldStatusPage holds the string denoting the status_page field in the database.
@@ -49,6 +51,8 @@ const (
 	FieldMessage = "message"
 	// FieldFailingSince holds the string denoting the failing_since field in the database.
 	FieldFailingSince = "failing_since"
+	// FieldCertNotAfter holds the string denoting the cert_not_after field in the database.
+	FieldCertNotAfter = "cert_not_after"
 	// EdgeHours holds the string denoting the hours edge name in mutations.
 	EdgeHours = "hours"
 	// EdgeOutages holds the string denoting the outages edge name in mutations.
@@ -83,6 +87,7 @@ var Columns = []string{
 	FieldIntervalS,
 	FieldExpectStatus,
 	FieldExpectBody,
+	FieldIgnoreTLSErrors,
 	FieldEnabled,
 	FieldStatusPage,
 	FieldCheckedAt,
@@ -91,6 +96,7 @@ var Columns = []string{
 	FieldLatencyMs,
 	FieldMessage,
 	FieldFailingSince,
+	FieldCertNotAfter,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -130,6 +136,8 @@ var (
 	DefaultExpectBody string
 	// ExpectBodyValidator is a validator for the "expect_body" field. It is called by the builders before save.
 	ExpectBodyValidator func(string) error
+	// DefaultIgnoreTLSErrors holds the default value on creation for the "ignore_tls_errors" field.
+	DefaultIgnoreTLSErrors bool
 	// DefaultEnabled holds the default value on creation for the "enabled" field.
 	DefaultEnabled bool
 	// DefaultStatusPage holds the default value on creation for the "status_page" field.
@@ -222,6 +230,11 @@ func ByExpectBody(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldExpectBody, opts...).ToFunc()
 }
 
+// ByIgnoreTLSErrors orders the results by the ignore_tls_errors field.
+func ByIgnoreTLSErrors(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldIgnoreTLSErrors, opts...).ToFunc()
+}
+
 // ByEnabled orders the results by the enabled field.
 func ByEnabled(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldEnabled, opts...).ToFunc()
@@ -260,6 +273,11 @@ func ByMessage(opts ...sql.OrderTermOption) OrderOption {
 // ByFailingSince orders the results by the failing_since field.
 func ByFailingSince(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFailingSince, opts...).ToFunc()
+}
+
+// ByCertNotAfter orders the results by the cert_not_after field.
+func ByCertNotAfter(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCertNotAfter, opts...).ToFunc()
 }
 
 // ByHoursCount orders the results by hours count.

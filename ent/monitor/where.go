@@ -95,6 +95,11 @@ func ExpectBody(v string) predicate.Monitor {
 	return predicate.Monitor(sql.FieldEQ(FieldExpectBody, v))
 }
 
+// IgnoreTLSErrors applies equality check predicate on the "ignore_tls_errors" field. It's identical to IgnoreTLSErrorsEQ.
+func IgnoreTLSErrors(v bool) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldIgnoreTLSErrors, v))
+}
+
 // Enabled applies equality check predicate on the "enabled" field. It's identical to EnabledEQ.
 func Enabled(v bool) predicate.Monitor {
 	return predicate.Monitor(sql.FieldEQ(FieldEnabled, v))
@@ -133,6 +138,11 @@ func Message(v string) predicate.Monitor {
 // FailingSince applies equality check predicate on the "failing_since" field. It's identical to FailingSinceEQ.
 func FailingSince(v time.Time) predicate.Monitor {
 	return predicate.Monitor(sql.FieldEQ(FieldFailingSince, v))
+}
+
+// CertNotAfter applies equality check predicate on the "cert_not_after" field. It's identical to CertNotAfterEQ.
+func CertNotAfter(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldCertNotAfter, v))
 }
 
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
@@ -575,6 +585,16 @@ func ExpectBodyContainsFold(v string) predicate.Monitor {
 	return predicate.Monitor(sql.FieldContainsFold(FieldExpectBody, v))
 }
 
+// IgnoreTLSErrorsEQ applies the EQ predicate on the "ignore_tls_errors" field.
+func IgnoreTLSErrorsEQ(v bool) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldIgnoreTLSErrors, v))
+}
+
+// IgnoreTLSErrorsNEQ applies the NEQ predicate on the "ignore_tls_errors" field.
+func IgnoreTLSErrorsNEQ(v bool) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNEQ(FieldIgnoreTLSErrors, v))
+}
+
 // EnabledEQ applies the EQ predicate on the "enabled" field.
 func EnabledEQ(v bool) predicate.Monitor {
 	return predicate.Monitor(sql.FieldEQ(FieldEnabled, v))
@@ -848,6 +868,56 @@ func FailingSinceIsNil() predicate.Monitor {
 // FailingSinceNotNil applies the NotNil predicate on the "failing_since" field.
 func FailingSinceNotNil() predicate.Monitor {
 	return predicate.Monitor(sql.FieldNotNull(FieldFailingSince))
+}
+
+// CertNotAfterEQ applies the EQ predicate on the "cert_not_after" field.
+func CertNotAfterEQ(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldCertNotAfter, v))
+}
+
+// CertNotAfterNEQ applies the NEQ predicate on the "cert_not_after" field.
+func CertNotAfterNEQ(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNEQ(FieldCertNotAfter, v))
+}
+
+// CertNotAfterIn applies the In predicate on the "cert_not_after" field.
+func CertNotAfterIn(vs ...time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldIn(FieldCertNotAfter, vs...))
+}
+
+// CertNotAfterNotIn applies the NotIn predicate on the "cert_not_after" field.
+func CertNotAfterNotIn(vs ...time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNotIn(FieldCertNotAfter, vs...))
+}
+
+// CertNotAfterGT applies the GT predicate on the "cert_not_after" field.
+func CertNotAfterGT(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGT(FieldCertNotAfter, v))
+}
+
+// CertNotAfterGTE applies the GTE predicate on the "cert_not_after" field.
+func CertNotAfterGTE(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGTE(FieldCertNotAfter, v))
+}
+
+// CertNotAfterLT applies the LT predicate on the "cert_not_after" field.
+func CertNotAfterLT(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLT(FieldCertNotAfter, v))
+}
+
+// CertNotAfterLTE applies the LTE predicate on the "cert_not_after" field.
+func CertNotAfterLTE(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLTE(FieldCertNotAfter, v))
+}
+
+// CertNotAfterIsNil applies the IsNil predicate on the "cert_not_after" field.
+func CertNotAfterIsNil() predicate.Monitor {
+	return predicate.Monitor(sql.FieldIsNull(FieldCertNotAfter))
+}
+
+// CertNotAfterNotNil applies the NotNil predicate on the "cert_not_after" field.
+func CertNotAfterNotNil() predicate.Monitor {
+	return predicate.Monitor(sql.FieldNotNull(FieldCertNotAfter))
 }
 
 // HasHours applies the HasEdge predicate on the "hours" edge.

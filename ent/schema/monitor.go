@@ -37,6 +37,9 @@ func (Monitor) Fields() []ent.Field {
 		// ExpectBody is text the first 64 KiB of an HTTP answer must hold;
 		// empty means any body.
 		field.String("expect_body").Default("").MaxLen(200),
+		// IgnoreTLSErrors accepts any certificate an https target presents
+		// (self-signed, expired, another name); its expiry is still kept.
+		field.Bool("ignore_tls_errors").Default(false),
 		field.Bool("enabled").Default(true),
 		// StatusPage lists the monitor on the public status page (its name,
 		// state and uptime; never its target or messages).
@@ -50,6 +53,9 @@ func (Monitor) Fields() []ent.Field {
 		field.String("message").Default("").MaxLen(1000),
 		// FailingSince is when the current run of failed checks began.
 		field.Time("failing_since").Optional().Nillable(),
+		// CertNotAfter is when the certificate an https target presented at
+		// the newest check that reached its handshake expires.
+		field.Time("cert_not_after").Optional().Nillable(),
 	}
 }
 

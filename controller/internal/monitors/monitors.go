@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -54,6 +55,9 @@ type Config struct {
 	// nearest to its due time, so one checked every 60 s by a job ticking
 	// every 20 s does not drift to 80 s. Default 20 s.
 	Every time.Duration
+	// RootCAs are the roots https certificates are verified against; nil
+	// means the system's.
+	RootCAs *x509.CertPool
 }
 
 // Tick is how often the scheduled job looks for monitors that are due: the
@@ -125,6 +129,9 @@ func describe(in Input) string {
 		if in.ExpectBody != "" {
 			expect += fmt.Sprintf(", body holds %q", in.ExpectBody)
 		}
+		if in.IgnoreTLSErrors {
+			expect += ", any certificate"
+		}
 	}
 	return fmt.Sprintf("%s %s every %d s%s, timeout %d ms, %s", in.Kind, in.Target, in.IntervalS, expect, in.TimeoutMS, state)
 }
@@ -152,7 +159,7 @@ func (s *Service) Create(ctx context.Context, actor audit.Actor, in Input) (*ent
 	}
 	m, err := s.db.Client.Monitor.Create().SetName(in.Name).SetKind(monitor.Kind(in.Kind)).SetTarget(in.Target).
 		SetTimeoutMs(in.TimeoutMS).SetIntervalS(in.IntervalS).SetExpectStatus(in.ExpectStatus).SetExpectBody(in.ExpectBody).
-		SetEnabled(in.Enabled).SetStatusPage(in.StatusPage).Save(ctx)
+		SetIgnoreTLSErrors(in.IgnoreTLSErrors).SetEnabled(in.Enabled).SetStatusPage(in.StatusPage).Save(ctx)
 	if ent.IsConstraintError(err) {
 		return nil, FieldErrors{"name": "another monitor has this name"}
 	}
@@ -179,10 +186,10 @@ func (s *Service) Update(ctx context.Context, actor audit.Actor, id int, in Inpu
 	}
 	upd := old.Update().SetName(in.Name).SetKind(monitor.Kind(in.Kind)).SetTarget(in.Target).
 		SetTimeoutMs(in.TimeoutMS).SetIntervalS(in.IntervalS).SetExpectStatus(in.ExpectStatus).SetExpectBody(in.ExpectBody).
-		SetEnabled(in.Enabled).SetStatusPage(in.StatusPage)
+		SetIgnoreTLSErrors(in.IgnoreTLSErrors).SetEnabled(in.Enabled).SetStatusPage(in.StatusPage)
 	afresh := old.Target != in.Target || string(old.Kind) != in.Kind
 	if afresh {
-		upd.ClearCheckedAt().ClearFailingSince().SetOk(false).SetStatus(0).SetLatencyMs(0).SetMessage("")
+		upd.ClearCheckedAt().ClearFailingSince().ClearCertNotAfter().SetOk(false).SetStatus(0).SetLatencyMs(0).SetMessage("")
 	}
 	// An outage ends when what failed is no longer watched: the target
 	// changed or the monitor was turned off.
@@ -230,6 +237,9 @@ type Result struct {
 	Status    int
 	LatencyMS int
 	Message   string
+	// CertNotAfter is when the certificate an https target presented
+	// expires; nil when the check did not reach the TLS handshake.
+	CertNotAfter *time.Time
 }
 
 // Check checks one monitor now, whether or not it is enabled, and records
@@ -245,7 +255,7 @@ func (s *Service) Check(ctx context.Context, id int) (*ent.Monitor, error) {
 func (s *Service) check(ctx context.Context, m *ent.Monitor) (*ent.Monitor, error) {
 	r := s.Probe(ctx, SpecOf(m))
 	upd := s.db.Client.Monitor.UpdateOneID(m.ID).SetCheckedAt(r.At).SetOk(r.OK).SetStatus(r.Status).
-		SetLatencyMs(r.LatencyMS).SetMessage(clip(r.Message, 1000))
+		SetLatencyMs(r.LatencyMS).SetMessage(clip(r.Message, 1000)).SetNillableCertNotAfter(r.CertNotAfter)
 	if r.OK {
 		upd.ClearFailingSince()
 	} else {
@@ -348,11 +358,16 @@ type Spec struct {
 	// Body must appear in the first 64 KiB of the answer (HTTP); empty
 	// means any body.
 	Body string
+	// IgnoreTLSErrors accepts any certificate (https).
+	IgnoreTLSErrors bool
+
+	roots *x509.CertPool // from Config.RootCAs
 }
 
 // SpecOf is the check a stored monitor asks for.
 func SpecOf(m *ent.Monitor) Spec {
-	sp := Spec{Kind: string(m.Kind), Target: m.Target, Timeout: time.Duration(m.TimeoutMs) * time.Millisecond, Body: m.ExpectBody}
+	sp := Spec{Kind: string(m.Kind), Target: m.Target, Timeout: time.Duration(m.TimeoutMs) * time.Millisecond, Body: m.ExpectBody,
+		IgnoreTLSErrors: m.IgnoreTLSErrors}
 	if m.ExpectStatus != "" {
 		// Stored settings passed Validate; a row edited by hand that no
 		// longer parses falls back to the default rather than to "any".
@@ -364,6 +379,7 @@ func SpecOf(m *ent.Monitor) Spec {
 // Probe checks a target once without recording anything. The target is
 // dialled as given: monitors are set by admins, and loopback is allowed.
 func (s *Service) Probe(ctx context.Context, sp Spec) Result {
+	sp.roots = s.cfg.RootCAs
 	r := Result{At: s.cfg.Now().UTC()}
 	ctx, cancel := context.WithTimeout(ctx, sp.Timeout)
 	defer cancel()
@@ -371,7 +387,7 @@ func (s *Service) Probe(ctx context.Context, sp Spec) Result {
 	var err error
 	switch sp.Kind {
 	case KindHTTP:
-		r.Status, err = probeHTTP(ctx, sp)
+		r.Status, r.CertNotAfter, err = probeHTTP(ctx, sp)
 	case KindTCP:
 		err = probeTCP(ctx, sp.Target)
 	default:
@@ -407,17 +423,28 @@ func (e errBody) Error() string {
 	return fmt.Sprintf("the answer's first 64 KiB do not contain %q", string(e))
 }
 
-func probeHTTP(ctx context.Context, sp Spec) (int, error) {
+func probeHTTP(ctx context.Context, sp Spec) (status int, certNotAfter *time.Time, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, sp.Target, nil)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	req.Header.Set("User-Agent", UserAgent)
 	client := &http.Client{
 		Transport: &http.Transport{
-			// The certificate is verified against the system roots: a
-			// monitor says when it is wrong.
-			TLSClientConfig:        &tls.Config{MinVersion: tls.VersionTLS12},
+			// Go's own verification is replaced by verifyPeer, which also
+			// keeps the expiry of a certificate it refuses or is told to
+			// accept.
+			TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true,
+				VerifyConnection: func(cs tls.ConnectionState) error {
+					if len(cs.PeerCertificates) > 0 {
+						t := cs.PeerCertificates[0].NotAfter.UTC()
+						certNotAfter = &t
+					}
+					if sp.IgnoreTLSErrors {
+						return nil
+					}
+					return verifyPeer(cs, req.URL.Hostname(), sp.roots)
+				}},
 			DisableKeepAlives:      true,
 			MaxResponseHeaderBytes: 64 << 10,
 		},
@@ -425,9 +452,32 @@ func probeHTTP(ctx context.Context, sp Spec) (int, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return 0, err
+		return 0, certNotAfter, err
 	}
 	defer resp.Body.Close()
+	status, err = checkAnswer(resp, sp)
+	return status, certNotAfter, err
+}
+
+// verifyPeer checks the chain an https target presented against roots (nil:
+// the system's) and the target's host name or IP address, as Go's TLS
+// client would.
+func verifyPeer(cs tls.ConnectionState, host string, roots *x509.CertPool) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("the server presented no certificate")
+	}
+	opts := x509.VerifyOptions{DNSName: host, Roots: roots, Intermediates: x509.NewCertPool()}
+	for _, c := range cs.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	if _, err := cs.PeerCertificates[0].Verify(opts); err != nil {
+		return &tls.CertificateVerificationError{UnverifiedCertificates: cs.PeerCertificates, Err: err}
+	}
+	return nil
+}
+
+// checkAnswer judges a response: its status, then the expected text.
+func checkAnswer(resp *http.Response, sp Spec) (int, error) {
 	want := sp.Statuses
 	if len(want) == 0 {
 		want = DefaultStatuses
@@ -529,7 +579,7 @@ func clip(s string, n int) string {
 // InputOf is a stored monitor's settings.
 func InputOf(m *ent.Monitor) Input {
 	return Input{Name: m.Name, Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, IntervalS: m.IntervalS,
-		ExpectStatus: m.ExpectStatus, ExpectBody: m.ExpectBody, Enabled: m.Enabled, StatusPage: m.StatusPage}
+		ExpectStatus: m.ExpectStatus, ExpectBody: m.ExpectBody, IgnoreTLSErrors: m.IgnoreTLSErrors, Enabled: m.Enabled, StatusPage: m.StatusPage}
 }
 
 // Due reports whether the run of ProbeAll at now should check m: it was

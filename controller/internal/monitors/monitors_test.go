@@ -2,6 +2,7 @@ package monitors
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"io"
 	"net"
@@ -104,6 +105,9 @@ func TestValidate(t *testing.T) {
 		{"body oversized", func(in *Input) { in.ExpectBody = strings.Repeat("a", MaxExpectBody+1) }, "expect_body"},
 		{"tcp status", func(in *Input) { in.Kind, in.Target, in.ExpectStatus = KindTCP, "db:5432", "200" }, "expect_status"},
 		{"tcp body", func(in *Input) { in.Kind, in.Target, in.ExpectBody = KindTCP, "db:5432", "ok" }, "expect_body"},
+		{"any certificate", func(in *Input) { in.IgnoreTLSErrors = true }, ""},
+		{"any certificate of plain http", func(in *Input) { in.Target, in.IgnoreTLSErrors = "http://a.example/", true }, "ignore_tls_errors"},
+		{"any certificate of tcp", func(in *Input) { in.Kind, in.Target, in.IgnoreTLSErrors = KindTCP, "db:5432", true }, "ignore_tls_errors"},
 	} {
 		in := ok
 		tc.edit(&in)
@@ -562,6 +566,79 @@ func TestOutages(t *testing.T) {
 		}
 		if n := db.Client.MonitorOutage.Query().CountX(ctx); n != 0 {
 			t.Errorf("%d outages left after the monitor was deleted", n)
+		}
+	})
+}
+
+// An https target's certificate is verified against the roots and the
+// target's host, as Go's client would, unless the monitor accepts any; its
+// expiry is kept either way.
+func TestProbeCertificates(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(srv.Close)
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	t.Cleanup(plain.Close)
+	cert := srv.Certificate() // self-signed for 127.0.0.1, ::1 and example.com
+	roots := x509.NewCertPool()
+	roots.AddCert(cert)
+	_, port, _ := net.SplitHostPort(srv.Listener.Addr().String())
+	system := New(nil, Config{}, hclog.NewNullLogger())
+	trusting := New(nil, Config{RootCAs: roots}, hclog.NewNullLogger())
+	for _, tc := range []struct {
+		name    string
+		s       *Service
+		spec    Spec
+		ok      bool
+		message string
+		cert    bool
+	}{
+		{"trusted root, its address", trusting, Spec{Target: "https://127.0.0.1:" + port + "/"}, true, "", true},
+		{"trusted root, another name", trusting, Spec{Target: "https://localhost:" + port + "/"}, false, "the TLS certificate is not valid: x509: certificate is valid for", true},
+		{"unknown root", system, Spec{Target: "https://127.0.0.1:" + port + "/"}, false, "the TLS certificate is not valid: x509: certificate signed by unknown authority", true},
+		{"unknown root accepted", system, Spec{Target: "https://127.0.0.1:" + port + "/", IgnoreTLSErrors: true}, true, "", true},
+		{"another name accepted", trusting, Spec{Target: "https://localhost:" + port + "/", IgnoreTLSErrors: true}, true, "", true},
+		{"plain http", system, Spec{Target: plain.URL + "/"}, true, "", false},
+	} {
+		tc.spec.Kind, tc.spec.Timeout = KindHTTP, 5*time.Second
+		r := tc.s.Probe(context.Background(), tc.spec)
+		if r.OK != tc.ok || !strings.Contains(r.Message, tc.message) {
+			t.Errorf("%s: %+v", tc.name, r)
+		}
+		switch {
+		case tc.cert && (r.CertNotAfter == nil || !r.CertNotAfter.Equal(cert.NotAfter)):
+			t.Errorf("%s: certificate expiry %v, want %s", tc.name, r.CertNotAfter, cert.NotAfter)
+		case !tc.cert && r.CertNotAfter != nil:
+			t.Errorf("%s: certificate expiry %v without TLS", tc.name, r.CertNotAfter)
+		}
+	}
+}
+
+// A check keeps the certificate's expiry; a failed check that did not reach
+// the handshake keeps the one before; a new target forgets it.
+func TestCertificateKept(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+		t.Cleanup(srv.Close)
+		s := New(db, Config{}, hclog.NewNullLogger())
+		admin := audit.System("test")
+		in := Input{Name: "api", Kind: KindHTTP, Target: srv.URL + "/", IgnoreTLSErrors: true, Enabled: true}
+		m, err := s.Create(ctx, admin, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Check(ctx, m.ID)
+		if err != nil || !got.Ok || got.CertNotAfter == nil || !got.CertNotAfter.Equal(srv.Certificate().NotAfter) {
+			t.Fatalf("after a check: %+v %v", got, err)
+		}
+		srv.Close()
+		if got, err = s.Check(ctx, m.ID); err != nil || got.Ok || got.CertNotAfter == nil {
+			t.Errorf("after a refused connection: %+v %v", got, err)
+		}
+		in.Target = "https://127.0.0.1:1/"
+		if got, err = s.Update(ctx, admin, m.ID, in); err != nil || got.CertNotAfter != nil {
+			t.Errorf("after a new target: %+v %v", got, err)
 		}
 	})
 }

@@ -44,7 +44,9 @@ type Input struct {
 	ExpectStatus string `json:"expect_status"`
 	// ExpectBody is text the first 64 KiB of the answer must hold. HTTP only.
 	ExpectBody string `json:"expect_body"`
-	Enabled    bool   `json:"enabled"`
+	// IgnoreTLSErrors accepts any certificate of an https target.
+	IgnoreTLSErrors bool `json:"ignore_tls_errors"`
+	Enabled         bool `json:"enabled"`
 	// StatusPage lists it on the public status page.
 	StatusPage bool `json:"status_page"`
 }
@@ -54,7 +56,7 @@ type FieldErrors map[string]string
 
 func (e FieldErrors) Error() string {
 	parts := make([]string, 0, len(e))
-	for _, f := range []string{"name", "kind", "target", "timeout_ms", "interval_s", "expect_status", "expect_body"} {
+	for _, f := range []string{"name", "kind", "target", "timeout_ms", "interval_s", "expect_status", "expect_body", "ignore_tls_errors"} {
 		if m, ok := e[f]; ok {
 			parts = append(parts, f+": "+m)
 		}
@@ -109,6 +111,9 @@ func Validate(in Input) (Input, error) {
 		if m := checkExpectBody(in.ExpectBody); m != "" {
 			errs["expect_body"] = m
 		}
+		if in.IgnoreTLSErrors && errs["target"] == "" && !strings.HasPrefix(in.Target, "https://") {
+			errs["ignore_tls_errors"] = "applies only to https:// targets"
+		}
 	case KindTCP:
 		if m := checkHostPort(in.Target); m != "" {
 			errs["target"] = m
@@ -118,6 +123,9 @@ func Validate(in Input) (Input, error) {
 		}
 		if in.ExpectBody != "" {
 			errs["expect_body"] = "only HTTP monitors have a body; leave it empty for TCP"
+		}
+		if in.IgnoreTLSErrors {
+			errs["ignore_tls_errors"] = "applies only to https:// targets"
 		}
 	default:
 		errs["kind"] = "choose http or tcp"
