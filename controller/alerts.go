@@ -169,7 +169,7 @@ func toRuleJSON(r alerts.Rule, names map[int]string) ruleJSON {
 	if r.Kind != alerts.KindMetric {
 		out.Severity = string(r.Severity)
 	}
-	if r.Kind == alerts.KindCertExpiring {
+	if r.Kind.HasDays() {
 		days := r.Days
 		out.Days = &days
 	}
@@ -198,7 +198,7 @@ func (in ruleJSON) toRule() (alerts.Rule, error) {
 	switch {
 	case in.Days != nil:
 		r.Days = *in.Days
-	case r.Kind == alerts.KindCertExpiring:
+	case r.Kind.HasDays():
 		r.Days = alerts.DefaultDays
 	}
 	errs := alerts.FieldErrors{}

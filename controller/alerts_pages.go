@@ -154,14 +154,11 @@ func kindsWhere(applies func(alerts.Kind) bool) string {
 
 var ruleFieldKinds = map[string]string{
 	"metric":   kindsWhere(func(k alerts.Kind) bool { return k == alerts.KindMetric }),
-	"days":     kindsWhere(func(k alerts.Kind) bool { return k == alerts.KindCertExpiring }),
+	"days":     kindsWhere(alerts.Kind.HasDays),
 	"uptime":   kindsWhere(func(k alerts.Kind) bool { return k == alerts.KindUptimeBelow }),
 	"severity": kindsWhere(func(k alerts.Kind) bool { return k != alerts.KindMetric && k != alerts.KindUptimeBelow }),
-	"window": kindsWhere(func(k alerts.Kind) bool {
-		return k == alerts.KindMetric || k == alerts.KindOffline || k == alerts.KindDomainDown || k == alerts.KindUptimeBelow ||
-			k == alerts.KindMonitorDown
-	}),
-	"scope": kindsWhere(func(k alerts.Kind) bool { return !k.PerMonitor() }),
+	"window":   kindsWhere(alerts.Kind.HasWindow),
+	"scope":    kindsWhere(func(k alerts.Kind) bool { return !k.PerMonitor() }),
 }
 
 func formOf(rule alerts.Rule) ruleForm {
@@ -238,7 +235,7 @@ func (f ruleForm) parse() (alerts.Rule, alerts.FieldErrors) {
 	} else {
 		rule.Severity = alerts.Severity(f.Severity)
 	}
-	if rule.Kind == alerts.KindCertExpiring {
+	if rule.Kind.HasDays() {
 		// Days applies only here; other kinds ignore the field, as they do
 		// the metric fields.
 		rule.Days = alerts.DefaultDays
@@ -251,8 +248,8 @@ func (f ruleForm) parse() (alerts.Rule, alerts.FieldErrors) {
 		}
 	}
 	window := f.Window
-	if rule.Kind.PerDomain() && rule.Kind != alerts.KindUptimeBelow {
-		// The form always carries a window; certificate and DNS rules have none.
+	if !rule.Kind.HasWindow() {
+		// The form always carries a window; only some kinds have one.
 		window = ""
 	}
 	for _, d := range []struct {

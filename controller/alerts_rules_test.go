@@ -66,8 +66,13 @@ func TestDomainRuleKindsThroughTheAPI(t *testing.T) {
 	if status != http.StatusCreated || out["days"] != float64(3) {
 		t.Fatalf("create expiry rule with days: %d %v", status, out)
 	}
+	status, out = call("POST", "/api/v1/alerts/rules", map[string]any{"name": "Endpoint certificates", "kind": "monitor_cert_expiring", "severity": "warning"})
+	if status != http.StatusCreated || out["days"] != float64(14) || !strings.Contains(out["explanation"].(string), "monitor's https target presents expires within 14 days") {
+		t.Fatalf("create a monitor certificate rule: %d %v", status, out)
+	}
 	for _, bad := range []map[string]any{
 		{"name": "Zero", "kind": "cert_expiring", "severity": "warning", "days": 0},
+		{"name": "Monitor zero", "kind": "monitor_cert_expiring", "severity": "warning", "days": 0},
 		{"name": "Long", "kind": "cert_expiring", "severity": "warning", "days": 366},
 		{"name": "Metric", "kind": "metric", "metric": "cpu", "op": ">", "critical": 90, "days": 3},
 		{"name": "Renewal", "kind": "cert_renewal_failed", "severity": "warning", "days": 3},
@@ -87,7 +92,7 @@ func TestDomainRuleKindsThroughTheAPI(t *testing.T) {
 		}
 	}
 	status, out = call("GET", "/api/v1/alerts/rules", nil)
-	if rules, _ := out["rules"].([]any); status != http.StatusOK || len(rules) != 4 {
+	if rules, _ := out["rules"].([]any); status != http.StatusOK || len(rules) != 5 {
 		t.Fatalf("list: %d %v", status, out)
 	}
 }
@@ -105,6 +110,8 @@ func TestRuleFormDays(t *testing.T) {
 		{"expiry not a number", ruleForm{Kind: "cert_expiring", Severity: "warning", Days: "two weeks"}, 0, 0, "days"},
 		{"days ignored elsewhere", ruleForm{Kind: "offline", Severity: "warning", Days: "14", Window: "5m"}, 0, 5 * time.Minute, ""},
 		{"window ignored for dns", ruleForm{Kind: "dns_mismatch", Severity: "warning", Days: "14", Window: "5m"}, 0, 0, ""},
+		{"monitor certificate default", ruleForm{Kind: "monitor_cert_expiring", Severity: "warning", Window: "5m"}, alerts.DefaultDays, 0, ""},
+		{"monitor certificate days", ruleForm{Kind: "monitor_cert_expiring", Severity: "warning", Days: "5"}, 5, 0, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.form.Name = "rule"

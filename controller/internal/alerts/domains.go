@@ -240,6 +240,9 @@ func (e *Engine) monitorFacts(ctx context.Context) ([]MonitorFacts, error) {
 		if m.FailingSince != nil {
 			out[i].FailingSince = *m.FailingSince
 		}
+		if m.CertNotAfter != nil {
+			out[i].CertNotAfter = *m.CertNotAfter
+		}
 	}
 	return out, nil
 }

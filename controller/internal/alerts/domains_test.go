@@ -583,3 +583,33 @@ func TestMonitorDownIncident(t *testing.T) {
 		}
 	})
 }
+
+// A monitor certificate rule fires per enabled monitor whose https target's
+// certificate runs out within the days, and resolves when a check finds a
+// renewed one.
+func TestMonitorCertIncident(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		fx := newDomainFixture(t, db)
+		r := fx.rule(t, Rule{Name: "Endpoint certificate", Kind: KindMonitorCert, Severity: SeverityWarning, Days: 7})
+		now := fx.clk.t
+		api := db.Client.Monitor.Create().SetName("billing api").SetKind("http").SetTarget("https://billing.example.test/health").
+			SetCheckedAt(now).SetOk(true).SetCertNotAfter(now.Add(5 * 24 * time.Hour)).SaveX(ctx)
+		db.Client.Monitor.Create().SetName("fresh").SetKind("http").SetTarget("https://fresh.example.test/").
+			SetCheckedAt(now).SetOk(true).SetCertNotAfter(now.Add(80 * 24 * time.Hour)).ExecX(ctx)
+		db.Client.Monitor.Create().SetName("off").SetKind("http").SetTarget("https://off.example.test/").SetEnabled(false).
+			SetCheckedAt(now).SetCertNotAfter(now.Add(time.Hour)).ExecX(ctx)
+		fx.eval(t)
+		open := fx.open(t)
+		inc := open[openKey(r.ID, "monitor:billing api")]
+		if len(open) != 1 || inc == nil || inc.State != incident.StateFiring || !strings.Contains(inc.Summary, "billing api presents expires") {
+			t.Fatalf("open incidents: %v", keys(open))
+		}
+		db.Client.Monitor.UpdateOne(api).SetCertNotAfter(now.Add(90 * 24 * time.Hour)).ExecX(ctx)
+		fx.clk.advance(time.Minute)
+		fx.eval(t)
+		if open := fx.open(t); len(open) != 0 {
+			t.Fatalf("after the renewal: %v", keys(open))
+		}
+	})
+}

@@ -317,11 +317,17 @@ type MonitorFacts struct {
 	Status       int
 	Message      string
 	FailingSince time.Time // start of the current run of failures; zero when OK
+	// CertNotAfter is when its https target's certificate expires; zero
+	// when no check reached a certificate.
+	CertNotAfter time.Time
 }
 
 // CheckMonitor judges a monitor rule for one monitor: it breaches once the
 // monitor has failed for the window; its value is how long, in seconds.
 func CheckMonitor(r Rule, m MonitorFacts, now time.Time) Check {
+	if r.Kind == KindMonitorCert {
+		return checkMonitorCert(r, m, now)
+	}
 	if r.Kind != KindMonitorDown || !m.Enabled || !m.Checked {
 		return Check{}
 	}
@@ -523,6 +529,30 @@ func checkExpiry(r Rule, d DomainFacts, now time.Time) Check {
 		c.Summary = fmt.Sprintf("The certificate of %s expires on %s, in less than a day", d.Name, when)
 	default:
 		c.Summary = fmt.Sprintf("The certificate of %s expires on %s, in %s", d.Name, when, plural(int(days), "day"))
+	}
+	if left <= time.Duration(r.Days)*24*time.Hour {
+		c.Breach = r.Severity
+	}
+	return c
+}
+
+// checkMonitorCert judges when an enabled monitor's https certificate
+// expires, in whole days like a domain's.
+func checkMonitorCert(r Rule, m MonitorFacts, now time.Time) Check {
+	if !m.Enabled || m.CertNotAfter.IsZero() {
+		return Check{}
+	}
+	left := m.CertNotAfter.Sub(now)
+	days := math.Floor(left.Hours() / 24)
+	c := Check{Known: true, Value: days}
+	when := m.CertNotAfter.UTC().Format(time.RFC3339)
+	switch {
+	case left <= 0:
+		c.Summary = fmt.Sprintf("The certificate %s presents expired on %s", m.Name, when)
+	case days < 1:
+		c.Summary = fmt.Sprintf("The certificate %s presents expires on %s, in less than a day", m.Name, when)
+	default:
+		c.Summary = fmt.Sprintf("The certificate %s presents expires on %s, in %s", m.Name, when, plural(int(days), "day"))
 	}
 	if left <= time.Duration(r.Days)*24*time.Hour {
 		c.Breach = r.Severity

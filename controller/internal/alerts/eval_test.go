@@ -256,6 +256,44 @@ func TestCheckMonitor(t *testing.T) {
 	}
 }
 
+func TestCheckMonitorCert(t *testing.T) {
+	now := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
+	r := Rule{Kind: KindMonitorCert, Severity: SeverityWarning, Days: 14}
+	for _, tc := range []struct {
+		name    string
+		m       MonitorFacts
+		known   bool
+		breach  bool
+		summary string
+	}{
+		{"no certificate seen", MonitorFacts{Name: "api", Enabled: true, Checked: true}, false, false, ""},
+		{"disabled", MonitorFacts{Name: "api", CertNotAfter: now.Add(time.Hour)}, false, false, ""},
+		{"far off", MonitorFacts{Name: "api", Enabled: true, CertNotAfter: now.Add(60 * 24 * time.Hour)}, true, false, "in 60 days"},
+		{"at the limit", MonitorFacts{Name: "api", Enabled: true, CertNotAfter: now.Add(14 * 24 * time.Hour)}, true, true, "in 14 days"},
+		{"within a day", MonitorFacts{Name: "api", Enabled: true, CertNotAfter: now.Add(time.Hour)}, true, true, "in less than a day"},
+		{"expired", MonitorFacts{Name: "api", Enabled: true, CertNotAfter: now.Add(-time.Hour)}, true, true, "api presents expired on 2030-01-01T11:00:00Z"},
+	} {
+		c := CheckMonitor(r, tc.m, now)
+		if c.Known != tc.known || (c.Breach != "") != tc.breach || !strings.Contains(c.Summary, tc.summary) {
+			t.Errorf("%s: %+v", tc.name, c)
+		}
+	}
+	var fe FieldErrors
+	for _, bad := range []Rule{
+		{Name: "C", Kind: KindMonitorCert, Severity: SeverityWarning, Days: 0},
+		{Name: "C", Kind: KindMonitorCert, Severity: SeverityWarning, Days: 14, Window: time.Minute},
+		{Name: "C", Kind: KindMonitorCert, Severity: SeverityWarning, Days: 14, Labels: []string{"prod"}},
+	} {
+		if err := bad.Validate(); !errors.As(err, &fe) {
+			t.Errorf("Validate(%+v) = %v", bad, err)
+		}
+	}
+	if got := (Rule{Kind: KindMonitorCert, Enabled: true, Severity: SeverityWarning, Days: 10}).Explain(nil); got !=
+		"When the certificate a monitor's https target presents expires within 10 days, a warning incident fires for every monitor. It resolves by itself when the condition clears (a check finds a renewed certificate)." {
+		t.Errorf("explain %q", got)
+	}
+}
+
 func TestCheckUptime(t *testing.T) {
 	r := Rule{Kind: KindUptimeBelow, Warning: f(99.9), Critical: f(99), Window: 24 * time.Hour}
 	for _, tc := range []struct {

@@ -36,17 +36,18 @@ const (
 	KindNginxFailed Kind = "nginx_failed" // the newest nginx revision failed to apply
 	KindNginxDrift  Kind = "nginx_drift"  // nginx files changed behind the agent's back
 
-	KindCertExpiring Kind = "cert_expiring"        // a domain's certificate expires within Days
-	KindCertRenewal  Kind = "cert_renewal_failed"  // a domain's latest issuance or renewal attempt failed
-	KindDNSMismatch  Kind = "dns_mismatch"         // a domain's newest DNS check says it does not point at its nodes
-	KindDomainDown   Kind = "domain_down"          // a domain's health check has failed on a serving node for the window
-	KindCertServed   Kind = "cert_served_mismatch" // a serving node presents another certificate than the domain's active one
-	KindUptimeBelow  Kind = "uptime_below"         // a domain's health-check uptime over the window is below a level
-	KindMonitorDown  Kind = "monitor_down"         // a monitor has failed for the window
+	KindCertExpiring Kind = "cert_expiring"         // a domain's certificate expires within Days
+	KindCertRenewal  Kind = "cert_renewal_failed"   // a domain's latest issuance or renewal attempt failed
+	KindDNSMismatch  Kind = "dns_mismatch"          // a domain's newest DNS check says it does not point at its nodes
+	KindDomainDown   Kind = "domain_down"           // a domain's health check has failed on a serving node for the window
+	KindCertServed   Kind = "cert_served_mismatch"  // a serving node presents another certificate than the domain's active one
+	KindUptimeBelow  Kind = "uptime_below"          // a domain's health-check uptime over the window is below a level
+	KindMonitorDown  Kind = "monitor_down"          // a monitor has failed for the window
+	KindMonitorCert  Kind = "monitor_cert_expiring" // a monitor's https certificate expires within Days
 )
 
 // Kinds lists the implemented kinds in the order forms offer them.
-var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift, KindCertExpiring, KindCertRenewal, KindCertServed, KindDNSMismatch, KindDomainDown, KindUptimeBelow, KindMonitorDown}
+var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift, KindCertExpiring, KindCertRenewal, KindCertServed, KindDNSMismatch, KindDomainDown, KindUptimeBelow, KindMonitorDown, KindMonitorCert}
 
 // kindWords holds each kind's label and one-line description for forms.
 var kindWords = map[Kind][2]string{
@@ -59,13 +60,23 @@ var kindWords = map[Kind][2]string{
 	KindDNSMismatch:  {"DNS not pointing at the servers", "The newest DNS check finds a domain not resolving to the servers that serve it."},
 	KindDomainDown:   {"Domain down", "A domain's health check has failed on a server that serves it for longer than the window."},
 	KindMonitorDown:  {"Monitor down", "A monitor (an HTTP or TCP check of any endpoint) has failed for longer than the window."},
+	KindMonitorCert:  {"Monitor certificate expiring", "The certificate a monitor's https target presents expires within the given number of days."},
 	KindUptimeBelow:  {"Uptime below target", "A domain's uptime (the share of health probes answered, all serving servers together) over the window falls below a warning or critical level."},
 	KindCertServed:   {"Wrong certificate served", "A server that serves a domain presents another certificate than the domain's active one, as the certificate watch last found it."},
 }
 
 // PerMonitor reports whether the kind is judged per monitor (subject
 // "monitor:<name>"); servers and labels do not scope it.
-func (k Kind) PerMonitor() bool { return k == KindMonitorDown }
+func (k Kind) PerMonitor() bool { return k == KindMonitorDown || k == KindMonitorCert }
+
+// HasWindow reports whether the kind takes a Window: how long a condition
+// must last, or the span uptime is measured over.
+func (k Kind) HasWindow() bool {
+	return k == KindMetric || k == KindOffline || k == KindDomainDown || k == KindUptimeBelow || k == KindMonitorDown
+}
+
+// HasDays reports whether the kind takes Days: a certificate expiry rule.
+func (k Kind) HasDays() bool { return k == KindCertExpiring || k == KindMonitorCert }
 
 // Label names the kind for people; unknown kinds are shown as their code.
 func (k Kind) Label() string {
@@ -314,10 +325,10 @@ func (r Rule) Validate() error {
 		if r.Window < 0 || r.Window > MaxWindow {
 			errs["window"] = "must be between 0 (the first failed probe) and 24h"
 		}
-	} else if r.Kind.PerDomain() && r.Kind != KindUptimeBelow && r.Window != 0 {
+	} else if (r.Kind.PerDomain() && r.Kind != KindUptimeBelow || r.Kind == KindMonitorCert) && r.Window != 0 {
 		errs["window"] = "does not apply to certificate and DNS rules; leave it empty"
 	}
-	if r.Kind == KindCertExpiring {
+	if r.Kind.HasDays() {
 		if r.Days < 1 || r.Days > MaxDays {
 			errs["days"] = fmt.Sprintf("must be a whole number of days between 1 and %d", MaxDays)
 		}
@@ -506,6 +517,8 @@ func (r Rule) Explain(serverNames map[int]string) string {
 		fmt.Fprintf(&b, "When the latest attempt to issue or renew a domain's certificate failed, a %s incident fires", r.Severity)
 	case KindDNSMismatch:
 		fmt.Fprintf(&b, "When the newest DNS check of a domain finds it does not resolve to the servers that serve it, a %s incident fires", r.Severity)
+	case KindMonitorCert:
+		fmt.Fprintf(&b, "When the certificate a monitor's https target presents expires within %s, a %s incident fires", plural(r.Days, "day"), r.Severity)
 	case KindMonitorDown:
 		if r.Window > 0 {
 			fmt.Fprintf(&b, "When a monitor has failed for %s, a %s incident fires", HumanDuration(r.Window), r.Severity)
@@ -558,6 +571,8 @@ func (r Rule) Explain(serverNames map[int]string) string {
 		b.WriteString(" (the uptime is back above the level)")
 	case KindMonitorDown:
 		b.WriteString(" (the monitor answers again)")
+	case KindMonitorCert:
+		b.WriteString(" (a check finds a renewed certificate)")
 	}
 	if r.Repeat > 0 {
 		fmt.Fprintf(&b, "; while it fires unacknowledged, a reminder is sent every %s", HumanDuration(r.Repeat))
