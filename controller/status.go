@@ -3,9 +3,11 @@ package controller
 import (
 	"context"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/gatehousehq/gatehouse/controller/internal/alerts"
 	"github.com/gatehousehq/gatehouse/controller/internal/health"
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
@@ -50,6 +52,8 @@ type statusDomain struct {
 	// unknown (no health check result).
 	State  string                `json:"state"`
 	Uptime map[string]uptimeJSON `json:"uptime"`
+	// Every is how often it is checked, in words ("minute", "30 seconds").
+	Every string `json:"every"`
 	// Days are the last 30 UTC days, today last.
 	Days []statusDay `json:"days"`
 }
@@ -135,7 +139,7 @@ func (sw *statusWeb) build(ctx context.Context, now time.Time) (*statusView, err
 	v := &statusView{Title: sw.c.cfg.StatusPageTitle, UpdatedAt: now.UTC(), Domains: make([]statusDomain, len(doms))}
 	count := map[string]int{}
 	for i, d := range doms {
-		sd := statusDomain{Name: d.Name, State: "unknown", Uptime: map[string]uptimeJSON{}}
+		sd := statusDomain{Name: d.Name, State: "unknown", Uptime: map[string]uptimeJSON{}, Every: every(sw.c.cfg.HealthInterval)}
 		if s, ok := sums[d.ID]; ok {
 			switch {
 			case s.Maintenance:
@@ -192,7 +196,8 @@ func (sw *statusWeb) monitors(ctx context.Context, mons []*ent.Monitor, count ma
 		return nil, err
 	}
 	for _, m := range mons {
-		sd := statusDomain{Name: m.Name, State: "unknown", Uptime: map[string]uptimeJSON{}}
+		sd := statusDomain{Name: m.Name, State: "unknown", Uptime: map[string]uptimeJSON{},
+			Every: every(time.Duration(m.IntervalS) * time.Second)}
 		switch {
 		case !m.Enabled || m.CheckedAt == nil:
 		case m.Ok:
@@ -246,4 +251,9 @@ func (sw *statusWeb) api(w http.ResponseWriter, r *http.Request) {
 	// Public and without credentials: other sites may show it.
 	w.Header().Set("Access-Control-Allow-Origin", "*")
 	web.WriteJSON(w, http.StatusOK, v)
+}
+
+// every says how often, for "checked every ...": "minute", "5 minutes".
+func every(d time.Duration) string {
+	return strings.TrimPrefix(alerts.HumanDuration(d), "1 ")
 }

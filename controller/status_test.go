@@ -84,6 +84,7 @@ func TestPublicStatusPage(t *testing.T) {
 		Domains []struct {
 			Name   string `json:"name"`
 			State  string `json:"state"`
+			Every  string `json:"every"`
 			Uptime map[string]struct {
 				Percent *float64 `json:"percent"`
 			} `json:"uptime"`
@@ -102,7 +103,7 @@ func TestPublicStatusPage(t *testing.T) {
 	}
 	if v.State != "degraded" || len(v.Domains) != 1 || v.Domains[0].State != "degraded" || v.Domains[0].Uptime["24h"].Percent == nil ||
 		*v.Domains[0].Uptime["24h"].Percent != 97.5 || len(v.Domains[0].Days) != 30 || v.Domains[0].Days[29].Class != "degraded" ||
-		v.Domains[0].Days[29].Date != now.Format(time.DateOnly) {
+		v.Domains[0].Days[29].Date != now.Format(time.DateOnly) || v.Domains[0].Every != every(e.c.cfg.HealthInterval) {
 		t.Fatalf("status JSON: %+v", v)
 	}
 	for _, secret := range []string{"secret-node-7", "10.1.2.3", "answered 502", "internal.example", "server"} {
@@ -117,7 +118,7 @@ func TestPublicStatusPage(t *testing.T) {
 		ID int `json:"id"`
 	}
 	if code, b := e.api("POST", "/api/v1/monitors", e.admin, map[string]any{"name": "billing api", "kind": "tcp", "target": "127.0.0.1:1",
-		"status_page": true, "enabled": false}, &mon); code != http.StatusCreated {
+		"status_page": true, "enabled": false, "interval_s": 300}, &mon); code != http.StatusCreated {
 		t.Fatalf("monitor: %d %s", code, b)
 	}
 	e.api("POST", "/api/v1/monitors", e.admin, map[string]any{"name": "internal job", "kind": "tcp", "target": "127.0.0.1:2", "enabled": false}, nil)
@@ -126,7 +127,7 @@ func TestPublicStatusPage(t *testing.T) {
 	e.c.statusForget()
 	code, body, _ = anon("/status")
 	if code != http.StatusOK || !strings.Contains(body, `data-status-domain="billing api"`) || !strings.Contains(body, "Some services are down") ||
-		!strings.Contains(body, "24 h <strong>25.00 %</strong>") {
+		!strings.Contains(body, "24 h <strong>25.00 %</strong>") || !strings.Contains(body, "checked every 5 minutes") {
 		t.Fatalf("status page with a monitor: %d\n%s", code, body)
 	}
 	for _, secret := range []string{"127.0.0.1:1", "connection refused", "internal job"} {
@@ -144,5 +145,13 @@ func TestPublicStatusPage(t *testing.T) {
 	}
 	if ev := e.auditEvents("domain.status_page"); len(ev) != 2 {
 		t.Errorf("audit: %q", ev)
+	}
+}
+
+func TestEvery(t *testing.T) {
+	for d, want := range map[time.Duration]string{time.Minute: "minute", 30 * time.Second: "30 seconds", 5 * time.Minute: "5 minutes", time.Hour: "hour", 48 * time.Hour: "2 days"} {
+		if got := every(d); got != want {
+			t.Errorf("every(%s) = %q, want %q", d, got, want)
+		}
 	}
 }
