@@ -117,6 +117,10 @@ type Domain struct {
 	Allow             []string // IPs or CIDRs allowed; when set everyone else is denied
 	Deny              []string // IPs or CIDRs denied
 	Maintenance       bool     // answer 503 to everything but ACME challenges
+	// RedirectAliases answers requests for the aliases with a 301 to the same
+	// path on the primary name (which must not be a wildcard), instead of
+	// serving them.
+	RedirectAliases bool
 	Certificate       *CertRef // when set, an HTTPS server is rendered
 	Snippet           string   // admin-only extra directives, checked against an allowlist
 }

@@ -302,6 +302,10 @@ func listenLines(bind string, port int, suffix string) []string {
 type domainData struct {
 	HTTP  *serverData
 	HTTPS *serverData
+	// AliasHTTP and AliasHTTPS answer the aliases with a redirect to the
+	// primary name, when the domain asks for it.
+	AliasHTTP  *serverData
+	AliasHTTPS *serverData
 }
 
 type serverData struct {
@@ -310,7 +314,10 @@ type serverData struct {
 	Webroot      string
 	Redirect     bool   // the plain-HTTP server only redirects to HTTPS
 	RedirectPort string // ":port" when HTTPS is not on 443
-	Cert, Key    string
+	// To is where an alias server sends every request: scheme, primary
+	// name and port, without a path; empty for other servers.
+	To        string
+	Cert, Key string
 	HSTS         bool
 	MaxBody      string
 	Deny         []string
@@ -351,7 +358,8 @@ type locationData struct {
 func (r *renderer) domainView(d *Domain, snip parsedSnippet, base string) domainData {
 	cfg := &r.c.cfg
 	names := d.Name
-	if len(d.Aliases) > 0 {
+	redirectAliases := d.RedirectAliases && len(d.Aliases) > 0
+	if len(d.Aliases) > 0 && !redirectAliases {
 		names = d.Name + " " + strings.Join(d.Aliases, " ")
 	}
 	common := serverData{
@@ -395,7 +403,35 @@ func (r *renderer) domainView(d *Domain, snip parsedSnippet, base string) domain
 		https.HSTS = d.HSTS
 		v.HTTPS = &https
 	}
+	if redirectAliases {
+		r.aliasViews(&v, d)
+	}
 	return v
+}
+
+// aliasViews adds the servers that redirect a domain's aliases to its
+// primary name: plain HTTP keeps its scheme unless the domain forces HTTPS
+// (and keeps answering ACME challenges, so certificates can cover the
+// aliases); HTTPS goes to HTTPS. Names and ports were validated, so the
+// targets hold nothing nginx would read as syntax.
+func (r *renderer) aliasViews(v *domainData, d *Domain) {
+	cfg := &r.c.cfg
+	aliases := strings.Join(d.Aliases, " ")
+	httpsTo := "https://" + d.Name
+	if cfg.HTTPSPort != 443 {
+		httpsTo += ":" + strconv.Itoa(cfg.HTTPSPort)
+	}
+	httpTo := "http://" + d.Name
+	if cfg.HTTPPort != 80 {
+		httpTo += ":" + strconv.Itoa(cfg.HTTPPort)
+	}
+	if d.ForceHTTPS && d.Certificate != nil {
+		httpTo = httpsTo
+	}
+	v.AliasHTTP = &serverData{Listen: v.HTTP.Listen, Names: aliases, Webroot: cfg.Webroot, To: httpTo}
+	if v.HTTPS != nil {
+		v.AliasHTTPS = &serverData{Listen: v.HTTPS.Listen, Names: aliases, Cert: v.HTTPS.Cert, Key: v.HTTPS.Key, HSTS: v.HTTPS.HSTS, To: httpsTo}
+	}
 }
 
 func (r *renderer) locations(d *Domain, proxySnippet []string) []locationData {

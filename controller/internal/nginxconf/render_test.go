@@ -139,10 +139,23 @@ client_body_timeout 30s;`,
 		{Name: "a.example.com", Certificate: testCert(), ForceHTTPS: true, Routes: []Route{{Path: "/static/", Kind: RouteRespond, Status: 404, Body: "gone", ContentType: "text/html"}}},
 	}
 
+	aliases := baseConfig()
+	aliases.HTTPPort = 8080
+	aliases.HTTPSPort = 8443
+	aliases.Domains = []Domain{
+		{Name: "example.com", Aliases: []string{"www.example.com", "*.old-example.com"}, RedirectAliases: true, Certificate: testCert(),
+			ForceHTTPS: true, HSTS: true, HTTP2: true, Routes: []Route{{Path: "/", Kind: RouteProxy, Upstream: "app"}}},
+		{Name: "plain.example.net", Aliases: []string{"www.plain.example.net"}, RedirectAliases: true,
+			Routes: []Route{{Path: "/", Kind: RouteRespond, Status: 200, Body: "plain"}}},
+		// Nothing to redirect: rendered as without the option.
+		{Name: "solo.example.org", RedirectAliases: true, Routes: []Route{{Path: "/", Kind: RouteRespond, Status: 200, Body: "solo"}}},
+	}
+
 	return []struct {
 		name string
 		cfg  NodeConfig
 	}{
+		{"alias_redirect", aliases},
 		{"empty", NodeConfig{Webroot: testRoot + "/acme"}},
 		{"minimal", minimal},
 		{"full", full},

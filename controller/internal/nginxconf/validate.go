@@ -402,6 +402,9 @@ func checkDomain(fe FieldErrors, p string, d Domain, ups map[string]*Upstream, n
 		cr := *d.Certificate
 		out.Certificate = &cr
 	}
+	if d.RedirectAliases && strings.HasPrefix(d.Name, "*.") {
+		fe.add(p+".redirect_aliases", "needs a primary name that is not a wildcard, to redirect the aliases to")
+	}
 	if d.ForceHTTPS && !hasCert {
 		fe.add(p+".force_https", "needs a certificate; enable it once the certificate is issued")
 	}

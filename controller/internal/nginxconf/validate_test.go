@@ -105,6 +105,7 @@ func TestValidateRules(t *testing.T) {
 		}, "domains[0].routes[0].path", "reserved for ACME"},
 		{"unknown upstream", func(c *NodeConfig) { c.Domains[0].Routes[0].Upstream = "nope" }, "domains[0].routes[0].upstream", `no upstream is named "nope"`},
 		{"force https without cert", func(c *NodeConfig) { c.Domains[0].ForceHTTPS = true }, "domains[0].force_https", "needs a certificate"},
+		{"alias redirect to a wildcard", func(c *NodeConfig) { c.Domains[0].Name, c.Domains[0].RedirectAliases = "*.example.com", true }, "domains[0].redirect_aliases", "not a wildcard"},
 		{"hsts without cert", func(c *NodeConfig) { c.Domains[0].HSTS = true }, "domains[0].hsts", "needs a certificate"},
 		{"http2 without cert", func(c *NodeConfig) { c.Domains[0].HTTP2 = true }, "domains[0].http2", "needs a certificate"},
 		{"backup with hash", func(c *NodeConfig) {
