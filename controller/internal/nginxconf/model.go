@@ -121,8 +121,8 @@ type Domain struct {
 	// path on the primary name (which must not be a wildcard), instead of
 	// serving them.
 	RedirectAliases bool
-	Certificate       *CertRef // when set, an HTTPS server is rendered
-	Snippet           string   // admin-only extra directives, checked against an allowlist
+	Certificate     *CertRef // when set, an HTTPS server is rendered
+	Snippet         string   // admin-only extra directives, checked against an allowlist
 }
 
 // Protocol is a stream's transport protocol.

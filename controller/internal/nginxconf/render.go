@@ -318,14 +318,14 @@ type serverData struct {
 	// name and port, without a path; empty for other servers.
 	To        string
 	Cert, Key string
-	HSTS         bool
-	MaxBody      string
-	Deny         []string
-	Allow        []string
-	AuthFile     string
-	Headers      []Header
-	Snippet      []string
-	Locations    []locationData
+	HSTS      bool
+	MaxBody   string
+	Deny      []string
+	Allow     []string
+	AuthFile  string
+	Headers   []Header
+	Snippet   []string
+	Locations []locationData
 }
 
 type locationData struct {
