@@ -45,6 +45,8 @@ type Domain struct {
 	Deny []string `json:"deny,omitempty"`
 	// Maintenance holds the value of the "maintenance" field.
 	Maintenance bool `json:"maintenance,omitempty"`
+	// RedirectAliases holds the value of the "redirect_aliases" field.
+	RedirectAliases bool `json:"redirect_aliases,omitempty"`
 	// StatusPage holds the value of the "status_page" field.
 	StatusPage bool `json:"status_page,omitempty"`
 	// Snippet holds the value of the "snippet" field.
@@ -183,7 +185,7 @@ func (*Domain) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case domain.FieldAliases, domain.FieldResponseHeaders, domain.FieldAllow, domain.FieldDeny:
 			values[i] = new([]byte)
-		case domain.FieldForceHTTPS, domain.FieldHsts, domain.FieldHttp2, domain.FieldMaintenance, domain.FieldStatusPage:
+		case domain.FieldForceHTTPS, domain.FieldHsts, domain.FieldHttp2, domain.FieldMaintenance, domain.FieldRedirectAliases, domain.FieldStatusPage:
 			values[i] = new(sql.NullBool)
 		case domain.FieldID:
 			values[i] = new(sql.NullInt64)
@@ -291,6 +293,12 @@ func (_m *Domain) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field maintenance", values[i])
 			} else if value.Valid {
 				_m.Maintenance = value.Bool
+			}
+		case domain.FieldRedirectAliases:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field redirect_aliases", values[i])
+			} else if value.Valid {
+				_m.RedirectAliases = value.Bool
 			}
 		case domain.FieldStatusPage:
 			if value, ok := values[i].(*sql.NullBool); !ok {
@@ -425,6 +433,9 @@ func (_m *Domain) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("maintenance=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Maintenance))
+	builder.WriteString(", ")
+	builder.WriteString("redirect_aliases=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RedirectAliases))
 	builder.WriteString(", ")
 	builder.WriteString("status_page=")
 	builder.WriteString(fmt.Sprintf("%v", _m.StatusPage))

@@ -161,6 +161,20 @@ func (_c *DomainCreate) SetNillableMaintenance(v *bool) *DomainCreate {
 	return _c
 }
 
+// SetRedirectAliases sets the "redirect_aliases" field.
+func (_c *DomainCreate) SetRedirectAliases(v bool) *DomainCreate {
+	_c.mutation.SetRedirectAliases(v)
+	return _c
+}
+
+// SetNillableRedirectAliases sets the "redirect_aliases" field if the given value is not nil.
+func (_c *DomainCreate) SetNillableRedirectAliases(v *bool) *DomainCreate {
+	if v != nil {
+		_c.SetRedirectAliases(*v)
+	}
+	return _c
+}
+
 // SetStatusPage sets the "status_page" field.
 func (_c *DomainCreate) SetStatusPage(v bool) *DomainCreate {
 	_c.mutation.SetStatusPage(v)
@@ -410,6 +424,10 @@ func (_c *DomainCreate) defaults() {
 		v := domain.DefaultMaintenance
 		_c.mutation.SetMaintenance(v)
 	}
+	if _, ok := _c.mutation.RedirectAliases(); !ok {
+		v := domain.DefaultRedirectAliases
+		_c.mutation.SetRedirectAliases(v)
+	}
 	if _, ok := _c.mutation.StatusPage(); !ok {
 		v := domain.DefaultStatusPage
 		_c.mutation.SetStatusPage(v)
@@ -450,6 +468,9 @@ func (_c *DomainCreate) check() error {
 	}
 	if _, ok := _c.mutation.Maintenance(); !ok {
 		return &ValidationError{Name: "maintenance", err: errors.New(`ent: missing required field "Domain.maintenance"`)}
+	}
+	if _, ok := _c.mutation.RedirectAliases(); !ok {
+		return &ValidationError{Name: "redirect_aliases", err: errors.New(`ent: missing required field "Domain.redirect_aliases"`)}
 	}
 	if _, ok := _c.mutation.StatusPage(); !ok {
 		return &ValidationError{Name: "status_page", err: errors.New(`ent: missing required field "Domain.status_page"`)}
@@ -531,6 +552,10 @@ func (_c *DomainCreate) createSpec() (*Domain, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Maintenance(); ok {
 		_spec.SetField(domain.FieldMaintenance, field.TypeBool, value)
 		_node.Maintenance = value
+	}
+	if value, ok := _c.mutation.RedirectAliases(); ok {
+		_spec.SetField(domain.FieldRedirectAliases, field.TypeBool, value)
+		_node.RedirectAliases = value
 	}
 	if value, ok := _c.mutation.StatusPage(); ok {
 		_spec.SetField(domain.FieldStatusPage, field.TypeBool, value)
@@ -908,6 +933,18 @@ func (u *DomainUpsert) UpdateMaintenance() *DomainUpsert {
 	return u
 }
 
+// SetRedirectAliases sets the "redirect_aliases" field.
+func (u *DomainUpsert) SetRedirectAliases(v bool) *DomainUpsert {
+	u.Set(domain.FieldRedirectAliases, v)
+	return u
+}
+
+// UpdateRedirectAliases sets the "redirect_aliases" field to the value that was provided on create.
+func (u *DomainUpsert) UpdateRedirectAliases() *DomainUpsert {
+	u.SetExcluded(domain.FieldRedirectAliases)
+	return u
+}
+
 // SetStatusPage sets the "status_page" field.
 func (u *DomainUpsert) SetStatusPage(v bool) *DomainUpsert {
 	u.Set(domain.FieldStatusPage, v)
@@ -1156,6 +1193,20 @@ func (u *DomainUpsertOne) SetMaintenance(v bool) *DomainUpsertOne {
 func (u *DomainUpsertOne) UpdateMaintenance() *DomainUpsertOne {
 	return u.Update(func(s *DomainUpsert) {
 		s.UpdateMaintenance()
+	})
+}
+
+// SetRedirectAliases sets the "redirect_aliases" field.
+func (u *DomainUpsertOne) SetRedirectAliases(v bool) *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetRedirectAliases(v)
+	})
+}
+
+// UpdateRedirectAliases sets the "redirect_aliases" field to the value that was provided on create.
+func (u *DomainUpsertOne) UpdateRedirectAliases() *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateRedirectAliases()
 	})
 }
 
@@ -1577,6 +1628,20 @@ func (u *DomainUpsertBulk) SetMaintenance(v bool) *DomainUpsertBulk {
 func (u *DomainUpsertBulk) UpdateMaintenance() *DomainUpsertBulk {
 	return u.Update(func(s *DomainUpsert) {
 		s.UpdateMaintenance()
+	})
+}
+
+// SetRedirectAliases sets the "redirect_aliases" field.
+func (u *DomainUpsertBulk) SetRedirectAliases(v bool) *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetRedirectAliases(v)
+	})
+}
+
+// UpdateRedirectAliases sets the "redirect_aliases" field to the value that was provided on create.
+func (u *DomainUpsertBulk) UpdateRedirectAliases() *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateRedirectAliases()
 	})
 }
 

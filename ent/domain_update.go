@@ -203,6 +203,20 @@ func (_u *DomainUpdate) SetNillableMaintenance(v *bool) *DomainUpdate {
 	return _u
 }
 
+// SetRedirectAliases sets the "redirect_aliases" field.
+func (_u *DomainUpdate) SetRedirectAliases(v bool) *DomainUpdate {
+	_u.mutation.SetRedirectAliases(v)
+	return _u
+}
+
+// SetNillableRedirectAliases sets the "redirect_aliases" field if the given value is not nil.
+func (_u *DomainUpdate) SetNillableRedirectAliases(v *bool) *DomainUpdate {
+	if v != nil {
+		_u.SetRedirectAliases(*v)
+	}
+	return _u
+}
+
 // SetStatusPage sets the "status_page" field.
 func (_u *DomainUpdate) SetStatusPage(v bool) *DomainUpdate {
 	_u.mutation.SetStatusPage(v)
@@ -702,6 +716,9 @@ func (_u *DomainUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Maintenance(); ok {
 		_spec.SetField(domain.FieldMaintenance, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.RedirectAliases(); ok {
+		_spec.SetField(domain.FieldRedirectAliases, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.StatusPage(); ok {
 		_spec.SetField(domain.FieldStatusPage, field.TypeBool, value)
@@ -1311,6 +1328,20 @@ func (_u *DomainUpdateOne) SetNillableMaintenance(v *bool) *DomainUpdateOne {
 	return _u
 }
 
+// SetRedirectAliases sets the "redirect_aliases" field.
+func (_u *DomainUpdateOne) SetRedirectAliases(v bool) *DomainUpdateOne {
+	_u.mutation.SetRedirectAliases(v)
+	return _u
+}
+
+// SetNillableRedirectAliases sets the "redirect_aliases" field if the given value is not nil.
+func (_u *DomainUpdateOne) SetNillableRedirectAliases(v *bool) *DomainUpdateOne {
+	if v != nil {
+		_u.SetRedirectAliases(*v)
+	}
+	return _u
+}
+
 // SetStatusPage sets the "status_page" field.
 func (_u *DomainUpdateOne) SetStatusPage(v bool) *DomainUpdateOne {
 	_u.mutation.SetStatusPage(v)
@@ -1840,6 +1871,9 @@ func (_u *DomainUpdateOne) sqlSave(ctx context.Context) (_node *Domain, err erro
 	}
 	if value, ok := _u.mutation.Maintenance(); ok {
 		_spec.SetField(domain.FieldMaintenance, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.RedirectAliases(); ok {
+		_spec.SetField(domain.FieldRedirectAliases, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.StatusPage(); ok {
 		_spec.SetField(domain.FieldStatusPage, field.TypeBool, value)

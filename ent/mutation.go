@@ -9526,6 +9526,7 @@ type DomainMutation struct {
 	deny                       *[]string
 	appenddeny                 []string
 	maintenance                *bool
+	redirect_aliases           *bool
 	status_page                *bool
 	snippet                    *string
 	clearedFields              map[string]struct{}
@@ -10208,6 +10209,42 @@ func (m *DomainMutation) ResetMaintenance() {
 	m.maintenance = nil
 }
 
+// SetRedirectAliases sets the "redirect_aliases" field.
+func (m *DomainMutation) SetRedirectAliases(b bool) {
+	m.redirect_aliases = &b
+}
+
+// RedirectAliases returns the value of the "redirect_aliases" field in the mutation.
+func (m *DomainMutation) RedirectAliases() (r bool, exists bool) {
+	v := m.redirect_aliases
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRedirectAliases returns the old "redirect_aliases" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldRedirectAliases(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRedirectAliases is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRedirectAliases requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRedirectAliases: %w", err)
+	}
+	return oldValue.RedirectAliases, nil
+}
+
+// ResetRedirectAliases resets all changes to the "redirect_aliases" field.
+func (m *DomainMutation) ResetRedirectAliases() {
+	m.redirect_aliases = nil
+}
+
 // SetStatusPage sets the "status_page" field.
 func (m *DomainMutation) SetStatusPage(b bool) {
 	m.status_page = &b
@@ -10824,7 +10861,7 @@ func (m *DomainMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DomainMutation) Fields() []string {
-	fields := make([]string, 0, 14)
+	fields := make([]string, 0, 15)
 	if m.created_at != nil {
 		fields = append(fields, domain.FieldCreatedAt)
 	}
@@ -10860,6 +10897,9 @@ func (m *DomainMutation) Fields() []string {
 	}
 	if m.maintenance != nil {
 		fields = append(fields, domain.FieldMaintenance)
+	}
+	if m.redirect_aliases != nil {
+		fields = append(fields, domain.FieldRedirectAliases)
 	}
 	if m.status_page != nil {
 		fields = append(fields, domain.FieldStatusPage)
@@ -10899,6 +10939,8 @@ func (m *DomainMutation) Field(name string) (ent.Value, bool) {
 		return m.Deny()
 	case domain.FieldMaintenance:
 		return m.Maintenance()
+	case domain.FieldRedirectAliases:
+		return m.RedirectAliases()
 	case domain.FieldStatusPage:
 		return m.StatusPage()
 	case domain.FieldSnippet:
@@ -10936,6 +10978,8 @@ func (m *DomainMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldDeny(ctx)
 	case domain.FieldMaintenance:
 		return m.OldMaintenance(ctx)
+	case domain.FieldRedirectAliases:
+		return m.OldRedirectAliases(ctx)
 	case domain.FieldStatusPage:
 		return m.OldStatusPage(ctx)
 	case domain.FieldSnippet:
@@ -11032,6 +11076,13 @@ func (m *DomainMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetMaintenance(v)
+		return nil
+	case domain.FieldRedirectAliases:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRedirectAliases(v)
 		return nil
 	case domain.FieldStatusPage:
 		v, ok := value.(bool)
@@ -11158,6 +11209,9 @@ func (m *DomainMutation) ResetField(name string) error {
 		return nil
 	case domain.FieldMaintenance:
 		m.ResetMaintenance()
+		return nil
+	case domain.FieldRedirectAliases:
+		m.ResetRedirectAliases()
 		return nil
 	case domain.FieldStatusPage:
 		m.ResetStatusPage()

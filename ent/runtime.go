@@ -516,12 +516,16 @@ func init() {
 	domainDescMaintenance := domainFields[9].Descriptor()
 	// domain.DefaultMaintenance holds the default value on creation for the maintenance field.
 	domain.DefaultMaintenance = domainDescMaintenance.Default.(bool)
+	// domainDescRedirectAliases is the schema descriptor for redirect_aliases field.
+	domainDescRedirectAliases := domainFields[10].Descriptor()
+	// domain.DefaultRedirectAliases holds the default value on creation for the redirect_aliases field.
+	domain.DefaultRedirectAliases = domainDescRedirectAliases.Default.(bool)
 	// domainDescStatusPage is the schema descriptor for status_page field.
-	domainDescStatusPage := domainFields[10].Descriptor()
+	domainDescStatusPage := domainFields[11].Descriptor()
 	// domain.DefaultStatusPage holds the default value on creation for the status_page field.
 	domain.DefaultStatusPage = domainDescStatusPage.Default.(bool)
 	// domainDescSnippet is the schema descriptor for snippet field.
-	domainDescSnippet := domainFields[11].Descriptor()
+	domainDescSnippet := domainFields[12].Descriptor()
 	// domain.DefaultSnippet holds the default value on creation for the snippet field.
 	domain.DefaultSnippet = domainDescSnippet.Default.(string)
 	enrollmenttokenMixin := schema.EnrollmentToken{}.Mixin()

@@ -38,6 +38,8 @@ const (
 	FieldDeny = "deny"
 	// FieldMaintenance holds the string denoting the maintenance field in the database.
 	FieldMaintenance = "maintenance"
+	// FieldRedirectAliases holds the string denoting the redirect_aliases field in the database.
+	FieldRedirectAliases = "redirect_aliases"
 	// FieldStatusPage holds the string denoting the status_page field in the database.
 	FieldStatusPage = "status_page"
 	// FieldSnippet holds the string denoting the snippet field in the database.
@@ -149,6 +151,7 @@ var Columns = []string{
 	FieldAllow,
 	FieldDeny,
 	FieldMaintenance,
+	FieldRedirectAliases,
 	FieldStatusPage,
 	FieldSnippet,
 }
@@ -188,6 +191,8 @@ var (
 	DefaultClientMaxBodySize string
 	// DefaultMaintenance holds the default value on creation for the "maintenance" field.
 	DefaultMaintenance bool
+	// DefaultRedirectAliases holds the default value on creation for the "redirect_aliases" field.
+	DefaultRedirectAliases bool
 	// DefaultStatusPage holds the default value on creation for the "status_page" field.
 	DefaultStatusPage bool
 	// DefaultSnippet holds the default value on creation for the "snippet" field.
@@ -240,6 +245,11 @@ func ByClientMaxBodySize(opts ...sql.OrderTermOption) OrderOption {
 // ByMaintenance orders the results by the maintenance field.
 func ByMaintenance(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldMaintenance, opts...).ToFunc()
+}
+
+// ByRedirectAliases orders the results by the redirect_aliases field.
+func ByRedirectAliases(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRedirectAliases, opts...).ToFunc()
 }
 
 // ByStatusPage orders the results by the status_page field.

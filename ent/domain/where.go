@@ -95,6 +95,11 @@ func Maintenance(v bool) predicate.Domain {
 	return predicate.Domain(sql.FieldEQ(FieldMaintenance, v))
 }
 
+// RedirectAliases applies equality check predicate on the "redirect_aliases" field. It's identical to RedirectAliasesEQ.
+func RedirectAliases(v bool) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldRedirectAliases, v))
+}
+
 // StatusPage applies equality check predicate on the "status_page" field. It's identical to StatusPageEQ.
 func StatusPage(v bool) predicate.Domain {
 	return predicate.Domain(sql.FieldEQ(FieldStatusPage, v))
@@ -393,6 +398,16 @@ func MaintenanceEQ(v bool) predicate.Domain {
 // MaintenanceNEQ applies the NEQ predicate on the "maintenance" field.
 func MaintenanceNEQ(v bool) predicate.Domain {
 	return predicate.Domain(sql.FieldNEQ(FieldMaintenance, v))
+}
+
+// RedirectAliasesEQ applies the EQ predicate on the "redirect_aliases" field.
+func RedirectAliasesEQ(v bool) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldRedirectAliases, v))
+}
+
+// RedirectAliasesNEQ applies the NEQ predicate on the "redirect_aliases" field.
+func RedirectAliasesNEQ(v bool) predicate.Domain {
+	return predicate.Domain(sql.FieldNEQ(FieldRedirectAliases, v))
 }
 
 // StatusPageEQ applies the EQ predicate on the "status_page" field.

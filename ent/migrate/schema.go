@@ -329,6 +329,7 @@ var (
 		{Name: "allow", Type: field.TypeJSON, Nullable: true},
 		{Name: "deny", Type: field.TypeJSON, Nullable: true},
 		{Name: "maintenance", Type: field.TypeBool, Default: false},
+		{Name: "redirect_aliases", Type: field.TypeBool, Default: false},
 		{Name: "status_page", Type: field.TypeBool, Default: false},
 		{Name: "snippet", Type: field.TypeString, Size: 2147483647, Default: ""},
 	}

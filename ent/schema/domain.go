@@ -36,6 +36,8 @@ func (Domain) Fields() []ent.Field {
 		field.Strings("allow").Optional(),
 		field.Strings("deny").Optional(),
 		field.Bool("maintenance").Default(false),
+		// RedirectAliases answers the aliases with a redirect to the primary name.
+		field.Bool("redirect_aliases").Default(false),
 		// StatusPage lists the domain on the public status page (its name,
 		// state and uptime; nothing about its servers).
 		field.Bool("status_page").Default(false),

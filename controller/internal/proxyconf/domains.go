@@ -55,16 +55,18 @@ type DomainInput struct {
 	Allow             []string      `json:"allow"`
 	Deny              []string      `json:"deny"`
 	Maintenance       bool          `json:"maintenance"`
-	Snippet           string        `json:"snippet"`
-	Servers           []int         `json:"servers"`
-	Routes            []RouteInput  `json:"routes"`
+	// RedirectAliases answers the aliases with a 301 to the primary name.
+	RedirectAliases bool         `json:"redirect_aliases"`
+	Snippet         string       `json:"snippet"`
+	Servers         []int        `json:"servers"`
+	Routes          []RouteInput `json:"routes"`
 }
 
 func (in DomainInput) conf() nginxconf.Domain {
 	d := nginxconf.Domain{
 		Name: in.Name, Aliases: in.Aliases, ForceHTTPS: in.ForceHTTPS, HSTS: in.HSTS, HTTP2: in.HTTP2,
 		ClientMaxBodySize: in.ClientMaxBodySize, Allow: in.Allow, Deny: in.Deny, Maintenance: in.Maintenance,
-		Snippet: in.Snippet,
+		RedirectAliases: in.RedirectAliases, Snippet: in.Snippet,
 	}
 	for _, h := range in.ResponseHeaders {
 		d.ResponseHeaders = append(d.ResponseHeaders, nginxconf.Header{Name: h.Name, Value: h.Value})
@@ -86,7 +88,7 @@ func DomainConf(d *ent.Domain) nginxconf.Domain {
 	out := nginxconf.Domain{
 		Name: d.Name, Aliases: d.Aliases, ForceHTTPS: d.ForceHTTPS, HSTS: d.Hsts, HTTP2: d.Http2,
 		ClientMaxBodySize: d.ClientMaxBodySize, Allow: d.Allow, Deny: d.Deny, Maintenance: d.Maintenance,
-		Snippet: d.Snippet,
+		RedirectAliases: d.RedirectAliases, Snippet: d.Snippet,
 	}
 	for _, h := range d.ResponseHeaders {
 		out.ResponseHeaders = append(out.ResponseHeaders, nginxconf.Header{Name: h.Name, Value: h.Value})
@@ -264,7 +266,7 @@ func domainDetail(v *validatedDomain) string {
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{v.d.ForceHTTPS, "force_https"}, {v.d.HSTS, "hsts"}, {v.d.HTTP2, "http2"}, {v.d.Maintenance, "maintenance"}, {v.d.Snippet != "", "snippet"}} {
+	}{{v.d.ForceHTTPS, "force_https"}, {v.d.HSTS, "hsts"}, {v.d.HTTP2, "http2"}, {v.d.Maintenance, "maintenance"}, {v.d.RedirectAliases, "redirect_aliases"}, {v.d.Snippet != "", "snippet"}} {
 		if f.on {
 			b.WriteString(" " + f.name)
 		}
@@ -285,7 +287,7 @@ func (s *Service) CreateDomain(ctx context.Context, a Actor, in DomainInput) (*e
 		row, err := tx.Domain.Create().SetName(d.Name).SetAliases(d.Aliases).SetForceHTTPS(d.ForceHTTPS).
 			SetHsts(d.HSTS).SetHttp2(d.HTTP2).SetClientMaxBodySize(d.ClientMaxBodySize).
 			SetResponseHeaders(headers(d.ResponseHeaders)).SetAllow(d.Allow).SetDeny(d.Deny).
-			SetMaintenance(d.Maintenance).SetSnippet(d.Snippet).AddServerIDs(v.servers...).Save(ctx)
+			SetMaintenance(d.Maintenance).SetRedirectAliases(d.RedirectAliases).SetSnippet(d.Snippet).AddServerIDs(v.servers...).Save(ctx)
 		if ent.IsConstraintError(err) {
 			return audit.Entry{}, nginxconf.FieldErrors{"name": fmt.Sprintf("%q is already served by another domain", d.Name)}
 		}
@@ -322,7 +324,7 @@ func (s *Service) UpdateDomain(ctx context.Context, a Actor, id int, in DomainIn
 		err = tx.Domain.UpdateOneID(id).SetName(d.Name).SetAliases(d.Aliases).SetForceHTTPS(d.ForceHTTPS).
 			SetHsts(d.HSTS).SetHttp2(d.HTTP2).SetClientMaxBodySize(d.ClientMaxBodySize).
 			SetResponseHeaders(headers(d.ResponseHeaders)).SetAllow(d.Allow).SetDeny(d.Deny).
-			SetMaintenance(d.Maintenance).SetSnippet(d.Snippet).ClearServers().AddServerIDs(v.servers...).Exec(ctx)
+			SetMaintenance(d.Maintenance).SetRedirectAliases(d.RedirectAliases).SetSnippet(d.Snippet).ClearServers().AddServerIDs(v.servers...).Exec(ctx)
 		if ent.IsConstraintError(err) {
 			return audit.Entry{}, nginxconf.FieldErrors{"name": fmt.Sprintf("%q is already served by another domain", d.Name)}
 		}

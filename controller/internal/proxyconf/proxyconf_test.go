@@ -155,6 +155,7 @@ func TestHostileInputRefused(t *testing.T) {
 			{"allow list entry", dom(func(d *DomainInput) { d.Allow = []string{"10.0.0.0/8", "all; deny"} }), "allow[1]"},
 			{"body size", dom(func(d *DomainInput) { d.ClientMaxBodySize = "1m;" }), "client_max_body_size"},
 			{"force https without a certificate", dom(func(d *DomainInput) { d.ForceHTTPS = true }), "force_https"},
+			{"aliases redirected to a wildcard", dom(func(d *DomainInput) { d.Name, d.RedirectAliases = "*.example.com", true }), "redirect_aliases"},
 			{"snippet from a non-admin", dom(func(d *DomainInput) { d.Snippet = "gzip on;" }), "snippet"},
 			{"unknown server", dom(func(d *DomainInput) { d.Servers = []int{web1.ID, web1.ID + 100} }), "servers[1]"},
 			{"upstream name", up(func(u *UpstreamInput) { u.Name = "Web Farm" }), "name"},
@@ -219,6 +220,7 @@ func TestDomainLifecycle(t *testing.T) {
 			Allow:           []string{"10.1.2.3/8", "2001:DB8::1"},
 			ResponseHeaders: []HeaderInput{{Name: "X-Frame-Options", Value: "DENY"}},
 			Maintenance:     true,
+			RedirectAliases: true,
 			Servers:         []int{web2.ID, web1.ID},
 			Routes: []RouteInput{
 				{Path: "/api", Kind: "proxy", Upstream: "web", WebSocket: true, RewritePrefix: "/"},
@@ -230,8 +232,8 @@ func TestDomainLifecycle(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d.Name != "xn--bcher-kva.example" {
-			t.Errorf("name stored as %q, want punycode", d.Name)
+		if d.Name != "xn--bcher-kva.example" || !d.RedirectAliases || !DomainConf(d).RedirectAliases {
+			t.Errorf("name stored as %q (want punycode), redirect aliases %v", d.Name, d.RedirectAliases)
 		}
 		if !reflect.DeepEqual(d.Aliases, []string{"alt.example", "www.xn--bcher-kva.example"}) {
 			t.Errorf("aliases stored as %q", d.Aliases)

@@ -45,7 +45,7 @@ func (r routeRow) Blank() bool {
 // domainForm is the domain editor's content.
 type domainForm struct {
 	Name, Aliases, ClientMaxBodySize, Allow, Deny, Snippet string
-	ForceHTTPS, HSTS, HTTP2, Maintenance                   bool
+	ForceHTTPS, HSTS, HTTP2, Maintenance, RedirectAliases  bool
 	Servers                                                []int
 	Headers                                                []headerRow
 	Routes                                                 []routeRow
@@ -58,7 +58,7 @@ func domainFormOf(d *ent.Domain) domainForm {
 	f := domainForm{
 		Name: d.Name, Aliases: strings.Join(d.Aliases, "\n"), ClientMaxBodySize: d.ClientMaxBodySize,
 		Allow: strings.Join(d.Allow, "\n"), Deny: strings.Join(d.Deny, "\n"), Snippet: d.Snippet,
-		ForceHTTPS: d.ForceHTTPS, HSTS: d.Hsts, HTTP2: d.Http2, Maintenance: d.Maintenance,
+		ForceHTTPS: d.ForceHTTPS, HSTS: d.Hsts, HTTP2: d.Http2, Maintenance: d.Maintenance, RedirectAliases: d.RedirectAliases,
 	}
 	for _, s := range d.Edges.Servers {
 		f.Servers = append(f.Servers, s.ID)
@@ -87,6 +87,7 @@ func readDomainForm(v url.Values, errs Errors) domainForm {
 		Name: v.Get("name"), Aliases: v.Get("aliases"), ClientMaxBodySize: v.Get("client_max_body_size"),
 		Allow: v.Get("allow"), Deny: v.Get("deny"), Snippet: v.Get("snippet"),
 		ForceHTTPS: v.Get("force_https") != "", HSTS: v.Get("hsts") != "", HTTP2: v.Get("http2") != "", Maintenance: v.Get("maintenance") != "",
+		RedirectAliases: v.Get("redirect_aliases") != "",
 	}
 	for _, s := range v["servers"] {
 		id, err := strconv.Atoi(s)
@@ -117,7 +118,7 @@ func (f *domainForm) input(errs Errors) proxyconf.DomainInput {
 	in := proxyconf.DomainInput{
 		Name: f.Name, Aliases: splitList(f.Aliases), ForceHTTPS: f.ForceHTTPS, HSTS: f.HSTS, HTTP2: f.HTTP2,
 		ClientMaxBodySize: strings.TrimSpace(f.ClientMaxBodySize), Allow: splitList(f.Allow), Deny: splitList(f.Deny),
-		Maintenance: f.Maintenance, Snippet: f.Snippet, Servers: f.Servers,
+		Maintenance: f.Maintenance, RedirectAliases: f.RedirectAliases, Snippet: f.Snippet, Servers: f.Servers,
 	}
 	var headers []headerRow
 	for _, hd := range f.Headers {
@@ -563,7 +564,7 @@ func toDomainJSON(d *ent.Domain) domainJSON {
 	in := proxyconf.DomainInput{
 		Name: d.Name, Aliases: nz(d.Aliases), ForceHTTPS: d.ForceHTTPS, HSTS: d.Hsts, HTTP2: d.Http2,
 		ClientMaxBodySize: d.ClientMaxBodySize, ResponseHeaders: []proxyconf.HeaderInput{}, Allow: nz(d.Allow), Deny: nz(d.Deny),
-		Maintenance: d.Maintenance, Snippet: d.Snippet, Servers: []int{}, Routes: []proxyconf.RouteInput{},
+		Maintenance: d.Maintenance, RedirectAliases: d.RedirectAliases, Snippet: d.Snippet, Servers: []int{}, Routes: []proxyconf.RouteInput{},
 	}
 	for _, hd := range d.ResponseHeaders {
 		in.ResponseHeaders = append(in.ResponseHeaders, proxyconf.HeaderInput{Name: hd.Name, Value: hd.Value})

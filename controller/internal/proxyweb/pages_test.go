@@ -218,6 +218,7 @@ func TestDomainForms(t *testing.T) {
 			[4]string{"prefix", "/", "proxy", "app"},
 			[4]string{"exact", "/old", "redirect", "https://example.com/new"})
 		good.Set("routes[0].websocket", "1")
+		good.Set("redirect_aliases", "1")
 		good.Set("response_headers[0].name", "X-Frame-Options")
 		good.Set("response_headers[0].value", "DENY")
 		r = e.follow(admin, e.do(admin, "POST", "/domains", good))
@@ -225,7 +226,8 @@ func TestDomainForms(t *testing.T) {
 			t.Fatalf("create domain: %d", r.StatusCode)
 		}
 		d := e.db.Client.Domain.Query().Where(domain.Name("example.com")).WithRoutes().WithServers().OnlyX(context.Background())
-		if len(d.Edges.Routes) != 2 || len(d.Edges.Servers) != 2 || d.Aliases[0] != "www.example.com" || d.ResponseHeaders[0].Value != "DENY" {
+		if len(d.Edges.Routes) != 2 || len(d.Edges.Servers) != 2 || d.Aliases[0] != "www.example.com" || d.ResponseHeaders[0].Value != "DENY" ||
+			!d.RedirectAliases {
 			t.Fatalf("stored domain: %+v", d)
 		}
 		for _, rt := range d.Edges.Routes {
@@ -234,6 +236,9 @@ func TestDomainForms(t *testing.T) {
 			}
 		}
 		// The editor shows it back with its blank rows.
+		if !strings.Contains(r.body, `name="redirect_aliases" value="1" checked`) {
+			t.Errorf("editor does not show the aliases redirected")
+		}
 		if got, _ := inputValue(r.body, "routes[1].redirect_target"); got != "https://example.com/new" {
 			t.Errorf("editor shows redirect target %q", got)
 		}
