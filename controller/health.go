@@ -95,6 +95,9 @@ type healthJSON struct {
 	Hours []hourJSON `json:"hours"`
 	// Days are the last 30 UTC days, today last.
 	Days []statusDay `json:"days"`
+	// Outages are the newest runs of failed probes through each server,
+	// newest first.
+	Outages []outageJSON `json:"outages"`
 }
 
 // uptimeJSON is how probes answered over a span. Percent is null without
@@ -231,6 +234,20 @@ func (hw *healthWeb) view(ctx context.Context, d *ent.Domain) (healthJSON, error
 	}
 	for _, d := range days[domainID] {
 		out.Days = append(out.Days, statusDay{Date: d.Start.Format(time.DateOnly), uptimeJSON: toUptimeJSON(d.Uptime), Class: hourClass(d.Uptime)})
+	}
+	outages, err := hw.c.health.Outages(ctx, domainID, outagesShown)
+	if err != nil {
+		return out, err
+	}
+	out.Outages = []outageJSON{}
+	now := time.Now()
+	for _, o := range outages {
+		j := toOutageJSON(o.StartedAt, o.EndedAt, o.Checks, o.Message, now)
+		j.ServerID = o.ServerID
+		if o.Edges.Server != nil {
+			j.Server = o.Edges.Server.Name
+		}
+		out.Outages = append(out.Outages, j)
 	}
 	return out, nil
 }

@@ -128,6 +128,10 @@ const outagesShown = 20
 
 // outageJSON is one run of failed checks.
 type outageJSON struct {
+	// Server is the server a domain's probes failed through; absent for a
+	// monitor.
+	Server    string    `json:"server,omitempty"`
+	ServerID  int       `json:"server_id,omitempty"`
 	StartedAt time.Time `json:"started_at"`
 	// EndedAt is when a good check ended it; absent while it lasts.
 	EndedAt *time.Time `json:"ended_at,omitempty"`
@@ -212,14 +216,19 @@ func (mw *monitorsWeb) view(ctx context.Context, id int) (monitorJSON, error) {
 	}
 	now := time.Now()
 	for _, o := range outages {
-		end := now
-		if o.EndedAt != nil {
-			end = *o.EndedAt
-		}
-		out.Outages = append(out.Outages, outageJSON{StartedAt: o.StartedAt, EndedAt: o.EndedAt, Checks: o.Checks, Message: o.Message,
-			Duration: shortDuration(max(end.Sub(o.StartedAt), 0).Round(time.Second))})
+		out.Outages = append(out.Outages, toOutageJSON(o.StartedAt, o.EndedAt, o.Checks, o.Message, now))
 	}
 	return out, nil
+}
+
+// toOutageJSON is a run of failed checks; one still open has lasted until now.
+func toOutageJSON(start time.Time, end *time.Time, checks int, message string, now time.Time) outageJSON {
+	until := now
+	if end != nil {
+		until = *end
+	}
+	return outageJSON{StartedAt: start, EndedAt: end, Checks: checks, Message: message,
+		Duration: shortDuration(max(until.Sub(start), 0).Round(time.Second))}
 }
 
 func monitorID(r *http.Request) int {

@@ -186,6 +186,12 @@ func TestProxyThroughRealNginx(t *testing.T) {
 			Message string `json:"message"`
 			URL     string `json:"url"`
 		} `json:"servers"`
+		Outages []struct {
+			Server  string     `json:"server"`
+			EndedAt *time.Time `json:"ended_at"`
+			Checks  int        `json:"checks"`
+			Message string     `json:"message"`
+		} `json:"outages"`
 	}
 	var hv healthView
 	c.proxyAPI(422, "PUT", fmt.Sprintf("/api/v1/domains/%d/health", appID), map[string]any{"path": "no-slash"}, nil)
@@ -219,7 +225,14 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	if len(hv.Servers) != 1 || hv.Servers[0].OK || hv.Servers[0].Status != 403 || hv.Servers[0].Message != "answered 403 Forbidden" {
 		t.Fatalf("health of deny.test: %+v", hv)
 	}
+	// The failure opened an outage through the node; the scheduled probe
+	// may have counted more than one failed probe into it.
+	if len(hv.Outages) != 1 || hv.Outages[0].Server != "edge" || hv.Outages[0].EndedAt != nil || hv.Outages[0].Checks < 1 ||
+		hv.Outages[0].Message != "answered 403 Forbidden" {
+		t.Fatalf("outages of deny.test: %+v", hv.Outages)
+	}
 	if page := c.page(fmt.Sprintf("/domains/%d/health", denyID)); !strings.Contains(page, "answered 403 Forbidden") || !strings.Contains(page, "status-offline") ||
+		!strings.Contains(page, "data-outage-open") ||
 		!strings.Contains(page, `<dd data-uptime="24h">0.00 %</dd>`) || !strings.Contains(page, `class="uptime-hour uptime-down"`) {
 		t.Fatalf("the health page does not show the node down:\n%s", page)
 	}

@@ -30,6 +30,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
 	"github.com/gatehousehq/gatehouse/ent/healthhour"
+	"github.com/gatehousehq/gatehouse/ent/healthoutage"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/incident"
@@ -92,6 +93,8 @@ type Client struct {
 	HealthCheck *HealthCheckClient
 	// HealthHour is the client for interacting with the HealthHour builders.
 	HealthHour *HealthHourClient
+	// HealthOutage is the client for interacting with the HealthOutage builders.
+	HealthOutage *HealthOutageClient
 	// HealthProbe is the client for interacting with the HealthProbe builders.
 	HealthProbe *HealthProbeClient
 	// HostKey is the client for interacting with the HostKey builders.
@@ -164,6 +167,7 @@ func (c *Client) init() {
 	c.EnrollmentToken = NewEnrollmentTokenClient(c.config)
 	c.HealthCheck = NewHealthCheckClient(c.config)
 	c.HealthHour = NewHealthHourClient(c.config)
+	c.HealthOutage = NewHealthOutageClient(c.config)
 	c.HealthProbe = NewHealthProbeClient(c.config)
 	c.HostKey = NewHostKeyClient(c.config)
 	c.Incident = NewIncidentClient(c.config)
@@ -294,6 +298,7 @@ func (c *Client) Tx(ctx context.Context) (*Tx, error) {
 		EnrollmentToken:     NewEnrollmentTokenClient(cfg),
 		HealthCheck:         NewHealthCheckClient(cfg),
 		HealthHour:          NewHealthHourClient(cfg),
+		HealthOutage:        NewHealthOutageClient(cfg),
 		HealthProbe:         NewHealthProbeClient(cfg),
 		HostKey:             NewHostKeyClient(cfg),
 		Incident:            NewIncidentClient(cfg),
@@ -351,6 +356,7 @@ func (c *Client) BeginTx(ctx context.Context, opts *sql.TxOptions) (*Tx, error) 
 		EnrollmentToken:     NewEnrollmentTokenClient(cfg),
 		HealthCheck:         NewHealthCheckClient(cfg),
 		HealthHour:          NewHealthHourClient(cfg),
+		HealthOutage:        NewHealthOutageClient(cfg),
 		HealthProbe:         NewHealthProbeClient(cfg),
 		HostKey:             NewHostKeyClient(cfg),
 		Incident:            NewIncidentClient(cfg),
@@ -406,8 +412,8 @@ func (c *Client) Use(hooks ...Hook) {
 		c.APIToken, c.AcmeAccount, c.AgentCertificate, c.AlertRule, c.AuditEvent,
 		c.BasicAuthUser, c.CertPolicy, c.Certificate, c.ConfigRevision, c.DNSCheck,
 		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HealthCheck, c.HealthHour,
-		c.HealthProbe, c.HostKey, c.Incident, c.MetricRollup, c.MetricSample,
-		c.Monitor, c.MonitorHour, c.MonitorOutage, c.Notification,
+		c.HealthOutage, c.HealthProbe, c.HostKey, c.Incident, c.MetricRollup,
+		c.MetricSample, c.Monitor, c.MonitorHour, c.MonitorOutage, c.Notification,
 		c.NotificationChannel, c.RecoveryCode, c.Route, c.ServedCertificate, c.Server,
 		c.Session, c.Setting, c.Silence, c.StreamProxy, c.Task, c.TrustedDevice,
 		c.Upstream, c.UpstreamTarget, c.User,
@@ -423,8 +429,8 @@ func (c *Client) Intercept(interceptors ...Interceptor) {
 		c.APIToken, c.AcmeAccount, c.AgentCertificate, c.AlertRule, c.AuditEvent,
 		c.BasicAuthUser, c.CertPolicy, c.Certificate, c.ConfigRevision, c.DNSCheck,
 		c.DNSProvider, c.Domain, c.EnrollmentToken, c.HealthCheck, c.HealthHour,
-		c.HealthProbe, c.HostKey, c.Incident, c.MetricRollup, c.MetricSample,
-		c.Monitor, c.MonitorHour, c.MonitorOutage, c.Notification,
+		c.HealthOutage, c.HealthProbe, c.HostKey, c.Incident, c.MetricRollup,
+		c.MetricSample, c.Monitor, c.MonitorHour, c.MonitorOutage, c.Notification,
 		c.NotificationChannel, c.RecoveryCode, c.Route, c.ServedCertificate, c.Server,
 		c.Session, c.Setting, c.Silence, c.StreamProxy, c.Task, c.TrustedDevice,
 		c.Upstream, c.UpstreamTarget, c.User,
@@ -466,6 +472,8 @@ func (c *Client) Mutate(ctx context.Context, m Mutation) (Value, error) {
 		return c.HealthCheck.mutate(ctx, m)
 	case *HealthHourMutation:
 		return c.HealthHour.mutate(ctx, m)
+	case *HealthOutageMutation:
+		return c.HealthOutage.mutate(ctx, m)
 	case *HealthProbeMutation:
 		return c.HealthProbe.mutate(ctx, m)
 	case *HostKeyMutation:
@@ -2360,6 +2368,22 @@ func (c *DomainClient) QueryHealthHours(_m *Domain) *HealthHourQuery {
 	return query
 }
 
+// QueryHealthOutages queries the health_outages edge of a Domain.
+func (c *DomainClient) QueryHealthOutages(_m *Domain) *HealthOutageQuery {
+	query := (&HealthOutageClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, id),
+			sqlgraph.To(healthoutage.Table, healthoutage.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, domain.HealthOutagesTable, domain.HealthOutagesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // Hooks returns the client hooks.
 func (c *DomainClient) Hooks() []Hook {
 	return c.hooks.Domain
@@ -2845,6 +2869,171 @@ func (c *HealthHourClient) mutate(ctx context.Context, m *HealthHourMutation) (V
 		return (&HealthHourDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
 	default:
 		return nil, fmt.Errorf("ent: unknown HealthHour mutation op: %q", m.Op())
+	}
+}
+
+// HealthOutageClient is a client for the HealthOutage schema.
+type HealthOutageClient struct {
+	config
+}
+
+// NewHealthOutageClient returns a client for the HealthOutage from the given config.
+func NewHealthOutageClient(c config) *HealthOutageClient {
+	return &HealthOutageClient{config: c}
+}
+
+// Use adds a list of mutation hooks to the hooks stack.
+// A call to `Use(f, g, h)` equals to `healthoutage.Hooks(f(g(h())))`.
+func (c *HealthOutageClient) Use(hooks ...Hook) {
+	c.hooks.HealthOutage = append(c.hooks.HealthOutage, hooks...)
+}
+
+// Intercept adds a list of query interceptors to the interceptors stack.
+// A call to `Intercept(f, g, h)` equals to `healthoutage.Intercept(f(g(h())))`.
+func (c *HealthOutageClient) Intercept(interceptors ...Interceptor) {
+	c.inters.HealthOutage = append(c.inters.HealthOutage, interceptors...)
+}
+
+// Create returns a builder for creating a HealthOutage entity.
+func (c *HealthOutageClient) Create() *HealthOutageCreate {
+	mutation := newHealthOutageMutation(c.config, OpCreate)
+	return &HealthOutageCreate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// CreateBulk returns a builder for creating a bulk of HealthOutage entities.
+func (c *HealthOutageClient) CreateBulk(builders ...*HealthOutageCreate) *HealthOutageCreateBulk {
+	return &HealthOutageCreateBulk{config: c.config, builders: builders}
+}
+
+// MapCreateBulk creates a bulk creation builder from the given slice. For each item in the slice, the function creates
+// a builder and applies setFunc on it.
+func (c *HealthOutageClient) MapCreateBulk(slice any, setFunc func(*HealthOutageCreate, int)) *HealthOutageCreateBulk {
+	rv := reflect.ValueOf(slice)
+	if rv.Kind() != reflect.Slice {
+		return &HealthOutageCreateBulk{err: fmt.Errorf("calling to HealthOutageClient.MapCreateBulk with wrong type %T, need slice", slice)}
+	}
+	builders := make([]*HealthOutageCreate, rv.Len())
+	for i := 0; i < rv.Len(); i++ {
+		builders[i] = c.Create()
+		setFunc(builders[i], i)
+	}
+	return &HealthOutageCreateBulk{config: c.config, builders: builders}
+}
+
+// Update returns an update builder for HealthOutage.
+func (c *HealthOutageClient) Update() *HealthOutageUpdate {
+	mutation := newHealthOutageMutation(c.config, OpUpdate)
+	return &HealthOutageUpdate{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOne returns an update builder for the given entity.
+func (c *HealthOutageClient) UpdateOne(_m *HealthOutage) *HealthOutageUpdateOne {
+	mutation := newHealthOutageMutation(c.config, OpUpdateOne, withHealthOutage(_m))
+	return &HealthOutageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// UpdateOneID returns an update builder for the given id.
+func (c *HealthOutageClient) UpdateOneID(id int) *HealthOutageUpdateOne {
+	mutation := newHealthOutageMutation(c.config, OpUpdateOne, withHealthOutageID(id))
+	return &HealthOutageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// Delete returns a delete builder for HealthOutage.
+func (c *HealthOutageClient) Delete() *HealthOutageDelete {
+	mutation := newHealthOutageMutation(c.config, OpDelete)
+	return &HealthOutageDelete{config: c.config, hooks: c.Hooks(), mutation: mutation}
+}
+
+// DeleteOne returns a builder for deleting the given entity.
+func (c *HealthOutageClient) DeleteOne(_m *HealthOutage) *HealthOutageDeleteOne {
+	return c.DeleteOneID(_m.ID)
+}
+
+// DeleteOneID returns a builder for deleting the given entity by its id.
+func (c *HealthOutageClient) DeleteOneID(id int) *HealthOutageDeleteOne {
+	builder := c.Delete().Where(healthoutage.ID(id))
+	builder.mutation.id = &id
+	builder.mutation.op = OpDeleteOne
+	return &HealthOutageDeleteOne{builder}
+}
+
+// Query returns a query builder for HealthOutage.
+func (c *HealthOutageClient) Query() *HealthOutageQuery {
+	return &HealthOutageQuery{
+		config: c.config,
+		ctx:    &QueryContext{Type: TypeHealthOutage},
+		inters: c.Interceptors(),
+	}
+}
+
+// Get returns a HealthOutage entity by its id.
+func (c *HealthOutageClient) Get(ctx context.Context, id int) (*HealthOutage, error) {
+	return c.Query().Where(healthoutage.ID(id)).Only(ctx)
+}
+
+// GetX is like Get, but panics if an error occurs.
+func (c *HealthOutageClient) GetX(ctx context.Context, id int) *HealthOutage {
+	obj, err := c.Get(ctx, id)
+	if err != nil {
+		panic(err)
+	}
+	return obj
+}
+
+// QueryDomain queries the domain edge of a HealthOutage.
+func (c *HealthOutageClient) QueryDomain(_m *HealthOutage) *DomainQuery {
+	query := (&DomainClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(healthoutage.Table, healthoutage.FieldID, id),
+			sqlgraph.To(domain.Table, domain.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, healthoutage.DomainTable, healthoutage.DomainColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// QueryServer queries the server edge of a HealthOutage.
+func (c *HealthOutageClient) QueryServer(_m *HealthOutage) *ServerQuery {
+	query := (&ServerClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(healthoutage.Table, healthoutage.FieldID, id),
+			sqlgraph.To(server.Table, server.FieldID),
+			sqlgraph.Edge(sqlgraph.M2O, true, healthoutage.ServerTable, healthoutage.ServerColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
+// Hooks returns the client hooks.
+func (c *HealthOutageClient) Hooks() []Hook {
+	return c.hooks.HealthOutage
+}
+
+// Interceptors returns the client interceptors.
+func (c *HealthOutageClient) Interceptors() []Interceptor {
+	return c.inters.HealthOutage
+}
+
+func (c *HealthOutageClient) mutate(ctx context.Context, m *HealthOutageMutation) (Value, error) {
+	switch m.Op() {
+	case OpCreate:
+		return (&HealthOutageCreate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdate:
+		return (&HealthOutageUpdate{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpUpdateOne:
+		return (&HealthOutageUpdateOne{config: c.config, hooks: c.Hooks(), mutation: m}).Save(ctx)
+	case OpDelete, OpDeleteOne:
+		return (&HealthOutageDelete{config: c.config, hooks: c.Hooks(), mutation: m}).Exec(ctx)
+	default:
+		return nil, fmt.Errorf("ent: unknown HealthOutage mutation op: %q", m.Op())
 	}
 }
 
@@ -5085,6 +5274,22 @@ func (c *ServerClient) QueryHealthHours(_m *Server) *HealthHourQuery {
 	return query
 }
 
+// QueryHealthOutages queries the health_outages edge of a Server.
+func (c *ServerClient) QueryHealthOutages(_m *Server) *HealthOutageQuery {
+	query := (&HealthOutageClient{config: c.config}).Query()
+	query.path = func(context.Context) (fromV *sql.Selector, _ error) {
+		id := _m.ID
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, id),
+			sqlgraph.To(healthoutage.Table, healthoutage.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, server.HealthOutagesTable, server.HealthOutagesColumn),
+		)
+		fromV = sqlgraph.Neighbors(_m.driver.Dialect(), step)
+		return fromV, nil
+	}
+	return query
+}
+
 // QueryStreams queries the streams edge of a Server.
 func (c *ServerClient) QueryStreams(_m *Server) *StreamProxyQuery {
 	query := (&StreamProxyClient{config: c.config}).Query()
@@ -6504,20 +6709,20 @@ type (
 	hooks struct {
 		APIToken, AcmeAccount, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
 		CertPolicy, Certificate, ConfigRevision, DNSCheck, DNSProvider, Domain,
-		EnrollmentToken, HealthCheck, HealthHour, HealthProbe, HostKey, Incident,
-		MetricRollup, MetricSample, Monitor, MonitorHour, MonitorOutage, Notification,
-		NotificationChannel, RecoveryCode, Route, ServedCertificate, Server, Session,
-		Setting, Silence, StreamProxy, Task, TrustedDevice, Upstream, UpstreamTarget,
-		User []ent.Hook
+		EnrollmentToken, HealthCheck, HealthHour, HealthOutage, HealthProbe, HostKey,
+		Incident, MetricRollup, MetricSample, Monitor, MonitorHour, MonitorOutage,
+		Notification, NotificationChannel, RecoveryCode, Route, ServedCertificate,
+		Server, Session, Setting, Silence, StreamProxy, Task, TrustedDevice, Upstream,
+		UpstreamTarget, User []ent.Hook
 	}
 	inters struct {
 		APIToken, AcmeAccount, AgentCertificate, AlertRule, AuditEvent, BasicAuthUser,
 		CertPolicy, Certificate, ConfigRevision, DNSCheck, DNSProvider, Domain,
-		EnrollmentToken, HealthCheck, HealthHour, HealthProbe, HostKey, Incident,
-		MetricRollup, MetricSample, Monitor, MonitorHour, MonitorOutage, Notification,
-		NotificationChannel, RecoveryCode, Route, ServedCertificate, Server, Session,
-		Setting, Silence, StreamProxy, Task, TrustedDevice, Upstream, UpstreamTarget,
-		User []ent.Interceptor
+		EnrollmentToken, HealthCheck, HealthHour, HealthOutage, HealthProbe, HostKey,
+		Incident, MetricRollup, MetricSample, Monitor, MonitorHour, MonitorOutage,
+		Notification, NotificationChannel, RecoveryCode, Route, ServedCertificate,
+		Server, Session, Setting, Silence, StreamProxy, Task, TrustedDevice, Upstream,
+		UpstreamTarget, User []ent.Interceptor
 	}
 )
 

@@ -79,9 +79,11 @@ type DomainEdges struct {
 	HealthProbes []*HealthProbe `json:"health_probes,omitempty"`
 	// HealthHours holds the value of the health_hours edge.
 	HealthHours []*HealthHour `json:"health_hours,omitempty"`
+	// HealthOutages holds the value of the health_outages edge.
+	HealthOutages []*HealthOutage `json:"health_outages,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [10]bool
+	loadedTypes [11]bool
 }
 
 // ServersOrErr returns the Servers value or an error if the edge
@@ -176,6 +178,15 @@ func (e DomainEdges) HealthHoursOrErr() ([]*HealthHour, error) {
 		return e.HealthHours, nil
 	}
 	return nil, &NotLoadedError{edge: "health_hours"}
+}
+
+// HealthOutagesOrErr returns the HealthOutages value or an error if the edge
+// was not loaded in eager-loading.
+func (e DomainEdges) HealthOutagesOrErr() ([]*HealthOutage, error) {
+	if e.loadedTypes[10] {
+		return e.HealthOutages, nil
+	}
+	return nil, &NotLoadedError{edge: "health_outages"}
 }
 
 // scanValues returns the types for scanning values from sql.Rows.
@@ -373,6 +384,11 @@ func (_m *Domain) QueryHealthProbes() *HealthProbeQuery {
 // QueryHealthHours queries the "health_hours" edge of the Domain entity.
 func (_m *Domain) QueryHealthHours() *HealthHourQuery {
 	return NewDomainClient(_m.config).QueryHealthHours(_m)
+}
+
+// QueryHealthOutages queries the "health_outages" edge of the Domain entity.
+func (_m *Domain) QueryHealthOutages() *HealthOutageQuery {
+	return NewDomainClient(_m.config).QueryHealthOutages(_m)
 }
 
 // Update returns a builder for updating this Domain.

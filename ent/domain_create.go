@@ -18,6 +18,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
 	"github.com/gatehousehq/gatehouse/ent/healthhour"
+	"github.com/gatehousehq/gatehouse/ent/healthoutage"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/route"
 	"github.com/gatehousehq/gatehouse/ent/schema"
@@ -359,6 +360,21 @@ func (_c *DomainCreate) AddHealthHours(v ...*HealthHour) *DomainCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddHealthHourIDs(ids...)
+}
+
+// AddHealthOutageIDs adds the "health_outages" edge to the HealthOutage entity by IDs.
+func (_c *DomainCreate) AddHealthOutageIDs(ids ...int) *DomainCreate {
+	_c.mutation.AddHealthOutageIDs(ids...)
+	return _c
+}
+
+// AddHealthOutages adds the "health_outages" edges to the HealthOutage entity.
+func (_c *DomainCreate) AddHealthOutages(v ...*HealthOutage) *DomainCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddHealthOutageIDs(ids...)
 }
 
 // Mutation returns the DomainMutation object of the builder.
@@ -718,6 +734,22 @@ func (_c *DomainCreate) createSpec() (*Domain, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.HealthOutagesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthOutagesTable,
+			Columns: []string{domain.HealthOutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthoutage.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -19,6 +19,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
 	"github.com/gatehousehq/gatehouse/ent/healthhour"
+	"github.com/gatehousehq/gatehouse/ent/healthoutage"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/route"
@@ -43,6 +44,7 @@ type DomainQuery struct {
 	withHealthCheck        *HealthCheckQuery
 	withHealthProbes       *HealthProbeQuery
 	withHealthHours        *HealthHourQuery
+	withHealthOutages      *HealthOutageQuery
 	modifiers              []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
 	sql  *sql.Selector
@@ -300,6 +302,28 @@ func (_q *DomainQuery) QueryHealthHours() *HealthHourQuery {
 	return query
 }
 
+// QueryHealthOutages chains the current query on the "health_outages" edge.
+func (_q *DomainQuery) QueryHealthOutages() *HealthOutageQuery {
+	query := (&HealthOutageClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(domain.Table, domain.FieldID, selector),
+			sqlgraph.To(healthoutage.Table, healthoutage.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, domain.HealthOutagesTable, domain.HealthOutagesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // First returns the first Domain entity from the query.
 // Returns a *NotFoundError when no Domain was found.
 func (_q *DomainQuery) First(ctx context.Context) (*Domain, error) {
@@ -502,6 +526,7 @@ func (_q *DomainQuery) Clone() *DomainQuery {
 		withHealthCheck:        _q.withHealthCheck.Clone(),
 		withHealthProbes:       _q.withHealthProbes.Clone(),
 		withHealthHours:        _q.withHealthHours.Clone(),
+		withHealthOutages:      _q.withHealthOutages.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
 		path:      _q.path,
@@ -619,6 +644,17 @@ func (_q *DomainQuery) WithHealthHours(opts ...func(*HealthHourQuery)) *DomainQu
 	return _q
 }
 
+// WithHealthOutages tells the query-builder to eager-load the nodes that are connected to
+// the "health_outages" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *DomainQuery) WithHealthOutages(opts ...func(*HealthOutageQuery)) *DomainQuery {
+	query := (&HealthOutageClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withHealthOutages = query
+	return _q
+}
+
 // GroupBy is used to group vertices by one or more fields/columns.
 // It is often used with aggregate functions, like: count, max, mean, min, sum.
 //
@@ -697,7 +733,7 @@ func (_q *DomainQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Domai
 	var (
 		nodes       = []*Domain{}
 		_spec       = _q.querySpec()
-		loadedTypes = [10]bool{
+		loadedTypes = [11]bool{
 			_q.withServers != nil,
 			_q.withRoutes != nil,
 			_q.withBasicAuthUsers != nil,
@@ -708,6 +744,7 @@ func (_q *DomainQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Domai
 			_q.withHealthCheck != nil,
 			_q.withHealthProbes != nil,
 			_q.withHealthHours != nil,
+			_q.withHealthOutages != nil,
 		}
 	)
 	_spec.ScanValues = func(columns []string) ([]any, error) {
@@ -798,6 +835,13 @@ func (_q *DomainQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Domai
 		if err := _q.loadHealthHours(ctx, query, nodes,
 			func(n *Domain) { n.Edges.HealthHours = []*HealthHour{} },
 			func(n *Domain, e *HealthHour) { n.Edges.HealthHours = append(n.Edges.HealthHours, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withHealthOutages; query != nil {
+		if err := _q.loadHealthOutages(ctx, query, nodes,
+			func(n *Domain) { n.Edges.HealthOutages = []*HealthOutage{} },
+			func(n *Domain, e *HealthOutage) { n.Edges.HealthOutages = append(n.Edges.HealthOutages, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1114,6 +1158,36 @@ func (_q *DomainQuery) loadHealthHours(ctx context.Context, query *HealthHourQue
 	}
 	query.Where(predicate.HealthHour(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(domain.HealthHoursColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.DomainID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "domain_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *DomainQuery) loadHealthOutages(ctx context.Context, query *HealthOutageQuery, nodes []*Domain, init func(*Domain), assign func(*Domain, *HealthOutage)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Domain)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(healthoutage.FieldDomainID)
+	}
+	query.Where(predicate.HealthOutage(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(domain.HealthOutagesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

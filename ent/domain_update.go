@@ -19,6 +19,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
 	"github.com/gatehousehq/gatehouse/ent/healthhour"
+	"github.com/gatehousehq/gatehouse/ent/healthoutage"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
 	"github.com/gatehousehq/gatehouse/ent/route"
@@ -403,6 +404,21 @@ func (_u *DomainUpdate) AddHealthHours(v ...*HealthHour) *DomainUpdate {
 	return _u.AddHealthHourIDs(ids...)
 }
 
+// AddHealthOutageIDs adds the "health_outages" edge to the HealthOutage entity by IDs.
+func (_u *DomainUpdate) AddHealthOutageIDs(ids ...int) *DomainUpdate {
+	_u.mutation.AddHealthOutageIDs(ids...)
+	return _u
+}
+
+// AddHealthOutages adds the "health_outages" edges to the HealthOutage entity.
+func (_u *DomainUpdate) AddHealthOutages(v ...*HealthOutage) *DomainUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHealthOutageIDs(ids...)
+}
+
 // Mutation returns the DomainMutation object of the builder.
 func (_u *DomainUpdate) Mutation() *DomainMutation {
 	return _u.mutation
@@ -586,6 +602,27 @@ func (_u *DomainUpdate) RemoveHealthHours(v ...*HealthHour) *DomainUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveHealthHourIDs(ids...)
+}
+
+// ClearHealthOutages clears all "health_outages" edges to the HealthOutage entity.
+func (_u *DomainUpdate) ClearHealthOutages() *DomainUpdate {
+	_u.mutation.ClearHealthOutages()
+	return _u
+}
+
+// RemoveHealthOutageIDs removes the "health_outages" edge to HealthOutage entities by IDs.
+func (_u *DomainUpdate) RemoveHealthOutageIDs(ids ...int) *DomainUpdate {
+	_u.mutation.RemoveHealthOutageIDs(ids...)
+	return _u
+}
+
+// RemoveHealthOutages removes "health_outages" edges to HealthOutage entities.
+func (_u *DomainUpdate) RemoveHealthOutages(v ...*HealthOutage) *DomainUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHealthOutageIDs(ids...)
 }
 
 // Save executes the query and returns the number of nodes affected by the update operation.
@@ -1144,6 +1181,51 @@ func (_u *DomainUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.HealthOutagesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthOutagesTable,
+			Columns: []string{domain.HealthOutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthoutage.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHealthOutagesIDs(); len(nodes) > 0 && !_u.mutation.HealthOutagesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthOutagesTable,
+			Columns: []string{domain.HealthOutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthoutage.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HealthOutagesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthOutagesTable,
+			Columns: []string{domain.HealthOutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthoutage.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	_spec.AddModifiers(_u.modifiers...)
 	if _node, err = sqlgraph.UpdateNodes(ctx, _u.driver, _spec); err != nil {
 		if _, ok := err.(*sqlgraph.NotFoundError); ok {
@@ -1528,6 +1610,21 @@ func (_u *DomainUpdateOne) AddHealthHours(v ...*HealthHour) *DomainUpdateOne {
 	return _u.AddHealthHourIDs(ids...)
 }
 
+// AddHealthOutageIDs adds the "health_outages" edge to the HealthOutage entity by IDs.
+func (_u *DomainUpdateOne) AddHealthOutageIDs(ids ...int) *DomainUpdateOne {
+	_u.mutation.AddHealthOutageIDs(ids...)
+	return _u
+}
+
+// AddHealthOutages adds the "health_outages" edges to the HealthOutage entity.
+func (_u *DomainUpdateOne) AddHealthOutages(v ...*HealthOutage) *DomainUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHealthOutageIDs(ids...)
+}
+
 // Mutation returns the DomainMutation object of the builder.
 func (_u *DomainUpdateOne) Mutation() *DomainMutation {
 	return _u.mutation
@@ -1711,6 +1808,27 @@ func (_u *DomainUpdateOne) RemoveHealthHours(v ...*HealthHour) *DomainUpdateOne 
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveHealthHourIDs(ids...)
+}
+
+// ClearHealthOutages clears all "health_outages" edges to the HealthOutage entity.
+func (_u *DomainUpdateOne) ClearHealthOutages() *DomainUpdateOne {
+	_u.mutation.ClearHealthOutages()
+	return _u
+}
+
+// RemoveHealthOutageIDs removes the "health_outages" edge to HealthOutage entities by IDs.
+func (_u *DomainUpdateOne) RemoveHealthOutageIDs(ids ...int) *DomainUpdateOne {
+	_u.mutation.RemoveHealthOutageIDs(ids...)
+	return _u
+}
+
+// RemoveHealthOutages removes "health_outages" edges to HealthOutage entities.
+func (_u *DomainUpdateOne) RemoveHealthOutages(v ...*HealthOutage) *DomainUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHealthOutageIDs(ids...)
 }
 
 // Where appends a list predicates to the DomainUpdate builder.
@@ -2292,6 +2410,51 @@ func (_u *DomainUpdateOne) sqlSave(ctx context.Context) (_node *Domain, err erro
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.HealthOutagesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthOutagesTable,
+			Columns: []string{domain.HealthOutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthoutage.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHealthOutagesIDs(); len(nodes) > 0 && !_u.mutation.HealthOutagesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthOutagesTable,
+			Columns: []string{domain.HealthOutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthoutage.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HealthOutagesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   domain.HealthOutagesTable,
+			Columns: []string{domain.HealthOutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthoutage.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

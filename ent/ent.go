@@ -27,6 +27,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
 	"github.com/gatehousehq/gatehouse/ent/healthhour"
+	"github.com/gatehousehq/gatehouse/ent/healthoutage"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/incident"
@@ -125,6 +126,7 @@ func checkColumn(t, c string) error {
 			enrollmenttoken.Table:     enrollmenttoken.ValidColumn,
 			healthcheck.Table:         healthcheck.ValidColumn,
 			healthhour.Table:          healthhour.ValidColumn,
+			healthoutage.Table:        healthoutage.ValidColumn,
 			healthprobe.Table:         healthprobe.ValidColumn,
 			hostkey.Table:             hostkey.ValidColumn,
 			incident.Table:            incident.ValidColumn,

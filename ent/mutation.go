@@ -26,6 +26,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
 	"github.com/gatehousehq/gatehouse/ent/healthhour"
+	"github.com/gatehousehq/gatehouse/ent/healthoutage"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/incident"
@@ -77,6 +78,7 @@ const (
 	TypeEnrollmentToken     = "EnrollmentToken"
 	TypeHealthCheck         = "HealthCheck"
 	TypeHealthHour          = "HealthHour"
+	TypeHealthOutage        = "HealthOutage"
 	TypeHealthProbe         = "HealthProbe"
 	TypeHostKey             = "HostKey"
 	TypeIncident            = "Incident"
@@ -9558,6 +9560,9 @@ type DomainMutation struct {
 	health_hours               map[int]struct{}
 	removedhealth_hours        map[int]struct{}
 	clearedhealth_hours        bool
+	health_outages             map[int]struct{}
+	removedhealth_outages      map[int]struct{}
+	clearedhealth_outages      bool
 	done                       bool
 	oldValue                   func(context.Context) (*Domain, error)
 	predicates                 []predicate.Domain
@@ -10827,6 +10832,60 @@ func (m *DomainMutation) ResetHealthHours() {
 	m.removedhealth_hours = nil
 }
 
+// AddHealthOutageIDs adds the "health_outages" edge to the HealthOutage entity by ids.
+func (m *DomainMutation) AddHealthOutageIDs(ids ...int) {
+	if m.health_outages == nil {
+		m.health_outages = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.health_outages[ids[i]] = struct{}{}
+	}
+}
+
+// ClearHealthOutages clears the "health_outages" edge to the HealthOutage entity.
+func (m *DomainMutation) ClearHealthOutages() {
+	m.clearedhealth_outages = true
+}
+
+// HealthOutagesCleared reports if the "health_outages" edge to the HealthOutage entity was cleared.
+func (m *DomainMutation) HealthOutagesCleared() bool {
+	return m.clearedhealth_outages
+}
+
+// RemoveHealthOutageIDs removes the "health_outages" edge to the HealthOutage entity by IDs.
+func (m *DomainMutation) RemoveHealthOutageIDs(ids ...int) {
+	if m.removedhealth_outages == nil {
+		m.removedhealth_outages = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.health_outages, ids[i])
+		m.removedhealth_outages[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedHealthOutages returns the removed IDs of the "health_outages" edge to the HealthOutage entity.
+func (m *DomainMutation) RemovedHealthOutagesIDs() (ids []int) {
+	for id := range m.removedhealth_outages {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// HealthOutagesIDs returns the "health_outages" edge IDs in the mutation.
+func (m *DomainMutation) HealthOutagesIDs() (ids []int) {
+	for id := range m.health_outages {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetHealthOutages resets all changes to the "health_outages" edge.
+func (m *DomainMutation) ResetHealthOutages() {
+	m.health_outages = nil
+	m.clearedhealth_outages = false
+	m.removedhealth_outages = nil
+}
+
 // Where appends a list predicates to the DomainMutation builder.
 func (m *DomainMutation) Where(ps ...predicate.Domain) {
 	m.predicates = append(m.predicates, ps...)
@@ -11225,7 +11284,7 @@ func (m *DomainMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *DomainMutation) AddedEdges() []string {
-	edges := make([]string, 0, 10)
+	edges := make([]string, 0, 11)
 	if m.servers != nil {
 		edges = append(edges, domain.EdgeServers)
 	}
@@ -11255,6 +11314,9 @@ func (m *DomainMutation) AddedEdges() []string {
 	}
 	if m.health_hours != nil {
 		edges = append(edges, domain.EdgeHealthHours)
+	}
+	if m.health_outages != nil {
+		edges = append(edges, domain.EdgeHealthOutages)
 	}
 	return edges
 }
@@ -11319,13 +11381,19 @@ func (m *DomainMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case domain.EdgeHealthOutages:
+		ids := make([]ent.Value, 0, len(m.health_outages))
+		for id := range m.health_outages {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *DomainMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 10)
+	edges := make([]string, 0, 11)
 	if m.removedservers != nil {
 		edges = append(edges, domain.EdgeServers)
 	}
@@ -11349,6 +11417,9 @@ func (m *DomainMutation) RemovedEdges() []string {
 	}
 	if m.removedhealth_hours != nil {
 		edges = append(edges, domain.EdgeHealthHours)
+	}
+	if m.removedhealth_outages != nil {
+		edges = append(edges, domain.EdgeHealthOutages)
 	}
 	return edges
 }
@@ -11405,13 +11476,19 @@ func (m *DomainMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case domain.EdgeHealthOutages:
+		ids := make([]ent.Value, 0, len(m.removedhealth_outages))
+		for id := range m.removedhealth_outages {
+			ids = append(ids, id)
+		}
+		return ids
 	}
 	return nil
 }
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *DomainMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 10)
+	edges := make([]string, 0, 11)
 	if m.clearedservers {
 		edges = append(edges, domain.EdgeServers)
 	}
@@ -11442,6 +11519,9 @@ func (m *DomainMutation) ClearedEdges() []string {
 	if m.clearedhealth_hours {
 		edges = append(edges, domain.EdgeHealthHours)
 	}
+	if m.clearedhealth_outages {
+		edges = append(edges, domain.EdgeHealthOutages)
+	}
 	return edges
 }
 
@@ -11469,6 +11549,8 @@ func (m *DomainMutation) EdgeCleared(name string) bool {
 		return m.clearedhealth_probes
 	case domain.EdgeHealthHours:
 		return m.clearedhealth_hours
+	case domain.EdgeHealthOutages:
+		return m.clearedhealth_outages
 	}
 	return false
 }
@@ -11520,6 +11602,9 @@ func (m *DomainMutation) ResetEdge(name string) error {
 		return nil
 	case domain.EdgeHealthHours:
 		m.ResetHealthHours()
+		return nil
+	case domain.EdgeHealthOutages:
+		m.ResetHealthOutages()
 		return nil
 	}
 	return fmt.Errorf("unknown Domain edge %s", name)
@@ -13551,6 +13636,760 @@ func (m *HealthHourMutation) ResetEdge(name string) error {
 		return nil
 	}
 	return fmt.Errorf("unknown HealthHour edge %s", name)
+}
+
+// HealthOutageMutation represents an operation that mutates the HealthOutage nodes in the graph.
+type HealthOutageMutation struct {
+	config
+	op            Op
+	typ           string
+	id            *int
+	started_at    *time.Time
+	ended_at      *time.Time
+	message       *string
+	checks        *int
+	addchecks     *int
+	clearedFields map[string]struct{}
+	domain        *int
+	cleareddomain bool
+	server        *int
+	clearedserver bool
+	done          bool
+	oldValue      func(context.Context) (*HealthOutage, error)
+	predicates    []predicate.HealthOutage
+}
+
+var _ ent.Mutation = (*HealthOutageMutation)(nil)
+
+// healthoutageOption allows management of the mutation configuration using functional options.
+type healthoutageOption func(*HealthOutageMutation)
+
+// newHealthOutageMutation creates new mutation for the HealthOutage entity.
+func newHealthOutageMutation(c config, op Op, opts ...healthoutageOption) *HealthOutageMutation {
+	m := &HealthOutageMutation{
+		config:        c,
+		op:            op,
+		typ:           TypeHealthOutage,
+		clearedFields: make(map[string]struct{}),
+	}
+	for _, opt := range opts {
+		opt(m)
+	}
+	return m
+}
+
+// withHealthOutageID sets the ID field of the mutation.
+func withHealthOutageID(id int) healthoutageOption {
+	return func(m *HealthOutageMutation) {
+		var (
+			err   error
+			once  sync.Once
+			value *HealthOutage
+		)
+		m.oldValue = func(ctx context.Context) (*HealthOutage, error) {
+			once.Do(func() {
+				if m.done {
+					err = errors.New("querying old values post mutation is not allowed")
+				} else {
+					value, err = m.Client().HealthOutage.Get(ctx, id)
+				}
+			})
+			return value, err
+		}
+		m.id = &id
+	}
+}
+
+// withHealthOutage sets the old HealthOutage of the mutation.
+func withHealthOutage(node *HealthOutage) healthoutageOption {
+	return func(m *HealthOutageMutation) {
+		m.oldValue = func(context.Context) (*HealthOutage, error) {
+			return node, nil
+		}
+		m.id = &node.ID
+	}
+}
+
+// Client returns a new `ent.Client` from the mutation. If the mutation was
+// executed in a transaction (ent.Tx), a transactional client is returned.
+func (m HealthOutageMutation) Client() *Client {
+	client := &Client{config: m.config}
+	client.init()
+	return client
+}
+
+// Tx returns an `ent.Tx` for mutations that were executed in transactions;
+// it returns an error otherwise.
+func (m HealthOutageMutation) Tx() (*Tx, error) {
+	if _, ok := m.driver.(*txDriver); !ok {
+		return nil, errors.New("ent: mutation is not running in a transaction")
+	}
+	tx := &Tx{config: m.config}
+	tx.init()
+	return tx, nil
+}
+
+// ID returns the ID value in the mutation. Note that the ID is only available
+// if it was provided to the builder or after it was returned from the database.
+func (m *HealthOutageMutation) ID() (id int, exists bool) {
+	if m.id == nil {
+		return
+	}
+	return *m.id, true
+}
+
+// IDs queries the database and returns the entity ids that match the mutation's predicate.
+// That means, if the mutation is applied within a transaction with an isolation level such
+// as sql.LevelSerializable, the returned ids match the ids of the rows that will be updated
+// or updated by the mutation.
+func (m *HealthOutageMutation) IDs(ctx context.Context) ([]int, error) {
+	switch {
+	case m.op.Is(OpUpdateOne | OpDeleteOne):
+		id, exists := m.ID()
+		if exists {
+			return []int{id}, nil
+		}
+		fallthrough
+	case m.op.Is(OpUpdate | OpDelete):
+		return m.Client().HealthOutage.Query().Where(m.predicates...).IDs(ctx)
+	default:
+		return nil, fmt.Errorf("IDs is not allowed on %s operations", m.op)
+	}
+}
+
+// SetDomainID sets the "domain_id" field.
+func (m *HealthOutageMutation) SetDomainID(i int) {
+	m.domain = &i
+}
+
+// DomainID returns the value of the "domain_id" field in the mutation.
+func (m *HealthOutageMutation) DomainID() (r int, exists bool) {
+	v := m.domain
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldDomainID returns the old "domain_id" field's value of the HealthOutage entity.
+// If the HealthOutage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthOutageMutation) OldDomainID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldDomainID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldDomainID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldDomainID: %w", err)
+	}
+	return oldValue.DomainID, nil
+}
+
+// ResetDomainID resets all changes to the "domain_id" field.
+func (m *HealthOutageMutation) ResetDomainID() {
+	m.domain = nil
+}
+
+// SetServerID sets the "server_id" field.
+func (m *HealthOutageMutation) SetServerID(i int) {
+	m.server = &i
+}
+
+// ServerID returns the value of the "server_id" field in the mutation.
+func (m *HealthOutageMutation) ServerID() (r int, exists bool) {
+	v := m.server
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldServerID returns the old "server_id" field's value of the HealthOutage entity.
+// If the HealthOutage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthOutageMutation) OldServerID(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldServerID is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldServerID requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldServerID: %w", err)
+	}
+	return oldValue.ServerID, nil
+}
+
+// ResetServerID resets all changes to the "server_id" field.
+func (m *HealthOutageMutation) ResetServerID() {
+	m.server = nil
+}
+
+// SetStartedAt sets the "started_at" field.
+func (m *HealthOutageMutation) SetStartedAt(t time.Time) {
+	m.started_at = &t
+}
+
+// StartedAt returns the value of the "started_at" field in the mutation.
+func (m *HealthOutageMutation) StartedAt() (r time.Time, exists bool) {
+	v := m.started_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldStartedAt returns the old "started_at" field's value of the HealthOutage entity.
+// If the HealthOutage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthOutageMutation) OldStartedAt(ctx context.Context) (v time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldStartedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldStartedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldStartedAt: %w", err)
+	}
+	return oldValue.StartedAt, nil
+}
+
+// ResetStartedAt resets all changes to the "started_at" field.
+func (m *HealthOutageMutation) ResetStartedAt() {
+	m.started_at = nil
+}
+
+// SetEndedAt sets the "ended_at" field.
+func (m *HealthOutageMutation) SetEndedAt(t time.Time) {
+	m.ended_at = &t
+}
+
+// EndedAt returns the value of the "ended_at" field in the mutation.
+func (m *HealthOutageMutation) EndedAt() (r time.Time, exists bool) {
+	v := m.ended_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldEndedAt returns the old "ended_at" field's value of the HealthOutage entity.
+// If the HealthOutage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthOutageMutation) OldEndedAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldEndedAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldEndedAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldEndedAt: %w", err)
+	}
+	return oldValue.EndedAt, nil
+}
+
+// ClearEndedAt clears the value of the "ended_at" field.
+func (m *HealthOutageMutation) ClearEndedAt() {
+	m.ended_at = nil
+	m.clearedFields[healthoutage.FieldEndedAt] = struct{}{}
+}
+
+// EndedAtCleared returns if the "ended_at" field was cleared in this mutation.
+func (m *HealthOutageMutation) EndedAtCleared() bool {
+	_, ok := m.clearedFields[healthoutage.FieldEndedAt]
+	return ok
+}
+
+// ResetEndedAt resets all changes to the "ended_at" field.
+func (m *HealthOutageMutation) ResetEndedAt() {
+	m.ended_at = nil
+	delete(m.clearedFields, healthoutage.FieldEndedAt)
+}
+
+// SetMessage sets the "message" field.
+func (m *HealthOutageMutation) SetMessage(s string) {
+	m.message = &s
+}
+
+// Message returns the value of the "message" field in the mutation.
+func (m *HealthOutageMutation) Message() (r string, exists bool) {
+	v := m.message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMessage returns the old "message" field's value of the HealthOutage entity.
+// If the HealthOutage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthOutageMutation) OldMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMessage: %w", err)
+	}
+	return oldValue.Message, nil
+}
+
+// ResetMessage resets all changes to the "message" field.
+func (m *HealthOutageMutation) ResetMessage() {
+	m.message = nil
+}
+
+// SetChecks sets the "checks" field.
+func (m *HealthOutageMutation) SetChecks(i int) {
+	m.checks = &i
+	m.addchecks = nil
+}
+
+// Checks returns the value of the "checks" field in the mutation.
+func (m *HealthOutageMutation) Checks() (r int, exists bool) {
+	v := m.checks
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldChecks returns the old "checks" field's value of the HealthOutage entity.
+// If the HealthOutage object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *HealthOutageMutation) OldChecks(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldChecks is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldChecks requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldChecks: %w", err)
+	}
+	return oldValue.Checks, nil
+}
+
+// AddChecks adds i to the "checks" field.
+func (m *HealthOutageMutation) AddChecks(i int) {
+	if m.addchecks != nil {
+		*m.addchecks += i
+	} else {
+		m.addchecks = &i
+	}
+}
+
+// AddedChecks returns the value that was added to the "checks" field in this mutation.
+func (m *HealthOutageMutation) AddedChecks() (r int, exists bool) {
+	v := m.addchecks
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetChecks resets all changes to the "checks" field.
+func (m *HealthOutageMutation) ResetChecks() {
+	m.checks = nil
+	m.addchecks = nil
+}
+
+// ClearDomain clears the "domain" edge to the Domain entity.
+func (m *HealthOutageMutation) ClearDomain() {
+	m.cleareddomain = true
+	m.clearedFields[healthoutage.FieldDomainID] = struct{}{}
+}
+
+// DomainCleared reports if the "domain" edge to the Domain entity was cleared.
+func (m *HealthOutageMutation) DomainCleared() bool {
+	return m.cleareddomain
+}
+
+// DomainIDs returns the "domain" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// DomainID instead. It exists only for internal usage by the builders.
+func (m *HealthOutageMutation) DomainIDs() (ids []int) {
+	if id := m.domain; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetDomain resets all changes to the "domain" edge.
+func (m *HealthOutageMutation) ResetDomain() {
+	m.domain = nil
+	m.cleareddomain = false
+}
+
+// ClearServer clears the "server" edge to the Server entity.
+func (m *HealthOutageMutation) ClearServer() {
+	m.clearedserver = true
+	m.clearedFields[healthoutage.FieldServerID] = struct{}{}
+}
+
+// ServerCleared reports if the "server" edge to the Server entity was cleared.
+func (m *HealthOutageMutation) ServerCleared() bool {
+	return m.clearedserver
+}
+
+// ServerIDs returns the "server" edge IDs in the mutation.
+// Note that IDs always returns len(IDs) <= 1 for unique edges, and you should use
+// ServerID instead. It exists only for internal usage by the builders.
+func (m *HealthOutageMutation) ServerIDs() (ids []int) {
+	if id := m.server; id != nil {
+		ids = append(ids, *id)
+	}
+	return
+}
+
+// ResetServer resets all changes to the "server" edge.
+func (m *HealthOutageMutation) ResetServer() {
+	m.server = nil
+	m.clearedserver = false
+}
+
+// Where appends a list predicates to the HealthOutageMutation builder.
+func (m *HealthOutageMutation) Where(ps ...predicate.HealthOutage) {
+	m.predicates = append(m.predicates, ps...)
+}
+
+// WhereP appends storage-level predicates to the HealthOutageMutation builder. Using this method,
+// users can use type-assertion to append predicates that do not depend on any generated package.
+func (m *HealthOutageMutation) WhereP(ps ...func(*sql.Selector)) {
+	p := make([]predicate.HealthOutage, len(ps))
+	for i := range ps {
+		p[i] = ps[i]
+	}
+	m.Where(p...)
+}
+
+// Op returns the operation name.
+func (m *HealthOutageMutation) Op() Op {
+	return m.op
+}
+
+// SetOp allows setting the mutation operation.
+func (m *HealthOutageMutation) SetOp(op Op) {
+	m.op = op
+}
+
+// Type returns the node type of this mutation (HealthOutage).
+func (m *HealthOutageMutation) Type() string {
+	return m.typ
+}
+
+// Fields returns all fields that were changed during this mutation. Note that in
+// order to get all numeric fields that were incremented/decremented, call
+// AddedFields().
+func (m *HealthOutageMutation) Fields() []string {
+	fields := make([]string, 0, 6)
+	if m.domain != nil {
+		fields = append(fields, healthoutage.FieldDomainID)
+	}
+	if m.server != nil {
+		fields = append(fields, healthoutage.FieldServerID)
+	}
+	if m.started_at != nil {
+		fields = append(fields, healthoutage.FieldStartedAt)
+	}
+	if m.ended_at != nil {
+		fields = append(fields, healthoutage.FieldEndedAt)
+	}
+	if m.message != nil {
+		fields = append(fields, healthoutage.FieldMessage)
+	}
+	if m.checks != nil {
+		fields = append(fields, healthoutage.FieldChecks)
+	}
+	return fields
+}
+
+// Field returns the value of a field with the given name. The second boolean
+// return value indicates that this field was not set, or was not defined in the
+// schema.
+func (m *HealthOutageMutation) Field(name string) (ent.Value, bool) {
+	switch name {
+	case healthoutage.FieldDomainID:
+		return m.DomainID()
+	case healthoutage.FieldServerID:
+		return m.ServerID()
+	case healthoutage.FieldStartedAt:
+		return m.StartedAt()
+	case healthoutage.FieldEndedAt:
+		return m.EndedAt()
+	case healthoutage.FieldMessage:
+		return m.Message()
+	case healthoutage.FieldChecks:
+		return m.Checks()
+	}
+	return nil, false
+}
+
+// OldField returns the old value of the field from the database. An error is
+// returned if the mutation operation is not UpdateOne, or the query to the
+// database failed.
+func (m *HealthOutageMutation) OldField(ctx context.Context, name string) (ent.Value, error) {
+	switch name {
+	case healthoutage.FieldDomainID:
+		return m.OldDomainID(ctx)
+	case healthoutage.FieldServerID:
+		return m.OldServerID(ctx)
+	case healthoutage.FieldStartedAt:
+		return m.OldStartedAt(ctx)
+	case healthoutage.FieldEndedAt:
+		return m.OldEndedAt(ctx)
+	case healthoutage.FieldMessage:
+		return m.OldMessage(ctx)
+	case healthoutage.FieldChecks:
+		return m.OldChecks(ctx)
+	}
+	return nil, fmt.Errorf("unknown HealthOutage field %s", name)
+}
+
+// SetField sets the value of a field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HealthOutageMutation) SetField(name string, value ent.Value) error {
+	switch name {
+	case healthoutage.FieldDomainID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetDomainID(v)
+		return nil
+	case healthoutage.FieldServerID:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetServerID(v)
+		return nil
+	case healthoutage.FieldStartedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetStartedAt(v)
+		return nil
+	case healthoutage.FieldEndedAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetEndedAt(v)
+		return nil
+	case healthoutage.FieldMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMessage(v)
+		return nil
+	case healthoutage.FieldChecks:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetChecks(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HealthOutage field %s", name)
+}
+
+// AddedFields returns all numeric fields that were incremented/decremented during
+// this mutation.
+func (m *HealthOutageMutation) AddedFields() []string {
+	var fields []string
+	if m.addchecks != nil {
+		fields = append(fields, healthoutage.FieldChecks)
+	}
+	return fields
+}
+
+// AddedField returns the numeric value that was incremented/decremented on a field
+// with the given name. The second boolean return value indicates that this field
+// was not set, or was not defined in the schema.
+func (m *HealthOutageMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case healthoutage.FieldChecks:
+		return m.AddedChecks()
+	}
+	return nil, false
+}
+
+// AddField adds the value to the field with the given name. It returns an error if
+// the field is not defined in the schema, or if the type mismatched the field
+// type.
+func (m *HealthOutageMutation) AddField(name string, value ent.Value) error {
+	switch name {
+	case healthoutage.FieldChecks:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddChecks(v)
+		return nil
+	}
+	return fmt.Errorf("unknown HealthOutage numeric field %s", name)
+}
+
+// ClearedFields returns all nullable fields that were cleared during this
+// mutation.
+func (m *HealthOutageMutation) ClearedFields() []string {
+	var fields []string
+	if m.FieldCleared(healthoutage.FieldEndedAt) {
+		fields = append(fields, healthoutage.FieldEndedAt)
+	}
+	return fields
+}
+
+// FieldCleared returns a boolean indicating if a field with the given name was
+// cleared in this mutation.
+func (m *HealthOutageMutation) FieldCleared(name string) bool {
+	_, ok := m.clearedFields[name]
+	return ok
+}
+
+// ClearField clears the value of the field with the given name. It returns an
+// error if the field is not defined in the schema.
+func (m *HealthOutageMutation) ClearField(name string) error {
+	switch name {
+	case healthoutage.FieldEndedAt:
+		m.ClearEndedAt()
+		return nil
+	}
+	return fmt.Errorf("unknown HealthOutage nullable field %s", name)
+}
+
+// ResetField resets all changes in the mutation for the field with the given name.
+// It returns an error if the field is not defined in the schema.
+func (m *HealthOutageMutation) ResetField(name string) error {
+	switch name {
+	case healthoutage.FieldDomainID:
+		m.ResetDomainID()
+		return nil
+	case healthoutage.FieldServerID:
+		m.ResetServerID()
+		return nil
+	case healthoutage.FieldStartedAt:
+		m.ResetStartedAt()
+		return nil
+	case healthoutage.FieldEndedAt:
+		m.ResetEndedAt()
+		return nil
+	case healthoutage.FieldMessage:
+		m.ResetMessage()
+		return nil
+	case healthoutage.FieldChecks:
+		m.ResetChecks()
+		return nil
+	}
+	return fmt.Errorf("unknown HealthOutage field %s", name)
+}
+
+// AddedEdges returns all edge names that were set/added in this mutation.
+func (m *HealthOutageMutation) AddedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.domain != nil {
+		edges = append(edges, healthoutage.EdgeDomain)
+	}
+	if m.server != nil {
+		edges = append(edges, healthoutage.EdgeServer)
+	}
+	return edges
+}
+
+// AddedIDs returns all IDs (to other nodes) that were added for the given edge
+// name in this mutation.
+func (m *HealthOutageMutation) AddedIDs(name string) []ent.Value {
+	switch name {
+	case healthoutage.EdgeDomain:
+		if id := m.domain; id != nil {
+			return []ent.Value{*id}
+		}
+	case healthoutage.EdgeServer:
+		if id := m.server; id != nil {
+			return []ent.Value{*id}
+		}
+	}
+	return nil
+}
+
+// RemovedEdges returns all edge names that were removed in this mutation.
+func (m *HealthOutageMutation) RemovedEdges() []string {
+	edges := make([]string, 0, 2)
+	return edges
+}
+
+// RemovedIDs returns all IDs (to other nodes) that were removed for the edge with
+// the given name in this mutation.
+func (m *HealthOutageMutation) RemovedIDs(name string) []ent.Value {
+	return nil
+}
+
+// ClearedEdges returns all edge names that were cleared in this mutation.
+func (m *HealthOutageMutation) ClearedEdges() []string {
+	edges := make([]string, 0, 2)
+	if m.cleareddomain {
+		edges = append(edges, healthoutage.EdgeDomain)
+	}
+	if m.clearedserver {
+		edges = append(edges, healthoutage.EdgeServer)
+	}
+	return edges
+}
+
+// EdgeCleared returns a boolean which indicates if the edge with the given name
+// was cleared in this mutation.
+func (m *HealthOutageMutation) EdgeCleared(name string) bool {
+	switch name {
+	case healthoutage.EdgeDomain:
+		return m.cleareddomain
+	case healthoutage.EdgeServer:
+		return m.clearedserver
+	}
+	return false
+}
+
+// ClearEdge clears the value of the edge with the given name. It returns an error
+// if that edge is not defined in the schema.
+func (m *HealthOutageMutation) ClearEdge(name string) error {
+	switch name {
+	case healthoutage.EdgeDomain:
+		m.ClearDomain()
+		return nil
+	case healthoutage.EdgeServer:
+		m.ClearServer()
+		return nil
+	}
+	return fmt.Errorf("unknown HealthOutage unique edge %s", name)
+}
+
+// ResetEdge resets all changes to the edge with the given name in this mutation.
+// It returns an error if the edge is not defined in the schema.
+func (m *HealthOutageMutation) ResetEdge(name string) error {
+	switch name {
+	case healthoutage.EdgeDomain:
+		m.ResetDomain()
+		return nil
+	case healthoutage.EdgeServer:
+		m.ResetServer()
+		return nil
+	}
+	return fmt.Errorf("unknown HealthOutage edge %s", name)
 }
 
 // HealthProbeMutation represents an operation that mutates the HealthProbe nodes in the graph.
@@ -28861,6 +29700,9 @@ type ServerMutation struct {
 	health_hours               map[int]struct{}
 	removedhealth_hours        map[int]struct{}
 	clearedhealth_hours        bool
+	health_outages             map[int]struct{}
+	removedhealth_outages      map[int]struct{}
+	clearedhealth_outages      bool
 	streams                    map[int]struct{}
 	removedstreams             map[int]struct{}
 	clearedstreams             bool
@@ -30837,6 +31679,60 @@ func (m *ServerMutation) ResetHealthHours() {
 	m.removedhealth_hours = nil
 }
 
+// AddHealthOutageIDs adds the "health_outages" edge to the HealthOutage entity by ids.
+func (m *ServerMutation) AddHealthOutageIDs(ids ...int) {
+	if m.health_outages == nil {
+		m.health_outages = make(map[int]struct{})
+	}
+	for i := range ids {
+		m.health_outages[ids[i]] = struct{}{}
+	}
+}
+
+// ClearHealthOutages clears the "health_outages" edge to the HealthOutage entity.
+func (m *ServerMutation) ClearHealthOutages() {
+	m.clearedhealth_outages = true
+}
+
+// HealthOutagesCleared reports if the "health_outages" edge to the HealthOutage entity was cleared.
+func (m *ServerMutation) HealthOutagesCleared() bool {
+	return m.clearedhealth_outages
+}
+
+// RemoveHealthOutageIDs removes the "health_outages" edge to the HealthOutage entity by IDs.
+func (m *ServerMutation) RemoveHealthOutageIDs(ids ...int) {
+	if m.removedhealth_outages == nil {
+		m.removedhealth_outages = make(map[int]struct{})
+	}
+	for i := range ids {
+		delete(m.health_outages, ids[i])
+		m.removedhealth_outages[ids[i]] = struct{}{}
+	}
+}
+
+// RemovedHealthOutages returns the removed IDs of the "health_outages" edge to the HealthOutage entity.
+func (m *ServerMutation) RemovedHealthOutagesIDs() (ids []int) {
+	for id := range m.removedhealth_outages {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// HealthOutagesIDs returns the "health_outages" edge IDs in the mutation.
+func (m *ServerMutation) HealthOutagesIDs() (ids []int) {
+	for id := range m.health_outages {
+		ids = append(ids, id)
+	}
+	return
+}
+
+// ResetHealthOutages resets all changes to the "health_outages" edge.
+func (m *ServerMutation) ResetHealthOutages() {
+	m.health_outages = nil
+	m.clearedhealth_outages = false
+	m.removedhealth_outages = nil
+}
+
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by ids.
 func (m *ServerMutation) AddStreamIDs(ids ...int) {
 	if m.streams == nil {
@@ -31607,7 +32503,7 @@ func (m *ServerMutation) ResetField(name string) error {
 
 // AddedEdges returns all edge names that were set/added in this mutation.
 func (m *ServerMutation) AddedEdges() []string {
-	edges := make([]string, 0, 12)
+	edges := make([]string, 0, 13)
 	if m.enrollment_tokens != nil {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -31640,6 +32536,9 @@ func (m *ServerMutation) AddedEdges() []string {
 	}
 	if m.health_hours != nil {
 		edges = append(edges, server.EdgeHealthHours)
+	}
+	if m.health_outages != nil {
+		edges = append(edges, server.EdgeHealthOutages)
 	}
 	if m.streams != nil {
 		edges = append(edges, server.EdgeStreams)
@@ -31717,6 +32616,12 @@ func (m *ServerMutation) AddedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case server.EdgeHealthOutages:
+		ids := make([]ent.Value, 0, len(m.health_outages))
+		for id := range m.health_outages {
+			ids = append(ids, id)
+		}
+		return ids
 	case server.EdgeStreams:
 		ids := make([]ent.Value, 0, len(m.streams))
 		for id := range m.streams {
@@ -31729,7 +32634,7 @@ func (m *ServerMutation) AddedIDs(name string) []ent.Value {
 
 // RemovedEdges returns all edge names that were removed in this mutation.
 func (m *ServerMutation) RemovedEdges() []string {
-	edges := make([]string, 0, 12)
+	edges := make([]string, 0, 13)
 	if m.removedenrollment_tokens != nil {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -31762,6 +32667,9 @@ func (m *ServerMutation) RemovedEdges() []string {
 	}
 	if m.removedhealth_hours != nil {
 		edges = append(edges, server.EdgeHealthHours)
+	}
+	if m.removedhealth_outages != nil {
+		edges = append(edges, server.EdgeHealthOutages)
 	}
 	if m.removedstreams != nil {
 		edges = append(edges, server.EdgeStreams)
@@ -31839,6 +32747,12 @@ func (m *ServerMutation) RemovedIDs(name string) []ent.Value {
 			ids = append(ids, id)
 		}
 		return ids
+	case server.EdgeHealthOutages:
+		ids := make([]ent.Value, 0, len(m.removedhealth_outages))
+		for id := range m.removedhealth_outages {
+			ids = append(ids, id)
+		}
+		return ids
 	case server.EdgeStreams:
 		ids := make([]ent.Value, 0, len(m.removedstreams))
 		for id := range m.removedstreams {
@@ -31851,7 +32765,7 @@ func (m *ServerMutation) RemovedIDs(name string) []ent.Value {
 
 // ClearedEdges returns all edge names that were cleared in this mutation.
 func (m *ServerMutation) ClearedEdges() []string {
-	edges := make([]string, 0, 12)
+	edges := make([]string, 0, 13)
 	if m.clearedenrollment_tokens {
 		edges = append(edges, server.EdgeEnrollmentTokens)
 	}
@@ -31885,6 +32799,9 @@ func (m *ServerMutation) ClearedEdges() []string {
 	if m.clearedhealth_hours {
 		edges = append(edges, server.EdgeHealthHours)
 	}
+	if m.clearedhealth_outages {
+		edges = append(edges, server.EdgeHealthOutages)
+	}
 	if m.clearedstreams {
 		edges = append(edges, server.EdgeStreams)
 	}
@@ -31917,6 +32834,8 @@ func (m *ServerMutation) EdgeCleared(name string) bool {
 		return m.clearedhealth_probes
 	case server.EdgeHealthHours:
 		return m.clearedhealth_hours
+	case server.EdgeHealthOutages:
+		return m.clearedhealth_outages
 	case server.EdgeStreams:
 		return m.clearedstreams
 	}
@@ -31967,6 +32886,9 @@ func (m *ServerMutation) ResetEdge(name string) error {
 		return nil
 	case server.EdgeHealthHours:
 		m.ResetHealthHours()
+		return nil
+	case server.EdgeHealthOutages:
+		m.ResetHealthOutages()
 		return nil
 	case server.EdgeStreams:
 		m.ResetStreams()

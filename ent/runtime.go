@@ -20,6 +20,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
 	"github.com/gatehousehq/gatehouse/ent/healthhour"
+	"github.com/gatehousehq/gatehouse/ent/healthoutage"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/incident"
@@ -582,6 +583,18 @@ func init() {
 	healthhourDescLatencyMsSum := healthhourFields[5].Descriptor()
 	// healthhour.DefaultLatencyMsSum holds the default value on creation for the latency_ms_sum field.
 	healthhour.DefaultLatencyMsSum = healthhourDescLatencyMsSum.Default.(int64)
+	healthoutageFields := schema.HealthOutage{}.Fields()
+	_ = healthoutageFields
+	// healthoutageDescMessage is the schema descriptor for message field.
+	healthoutageDescMessage := healthoutageFields[4].Descriptor()
+	// healthoutage.DefaultMessage holds the default value on creation for the message field.
+	healthoutage.DefaultMessage = healthoutageDescMessage.Default.(string)
+	// healthoutage.MessageValidator is a validator for the "message" field. It is called by the builders before save.
+	healthoutage.MessageValidator = healthoutageDescMessage.Validators[0].(func(string) error)
+	// healthoutageDescChecks is the schema descriptor for checks field.
+	healthoutageDescChecks := healthoutageFields[5].Descriptor()
+	// healthoutage.DefaultChecks holds the default value on creation for the checks field.
+	healthoutage.DefaultChecks = healthoutageDescChecks.Default.(int)
 	healthprobeFields := schema.HealthProbe{}.Fields()
 	_ = healthprobeFields
 	// healthprobeDescStatus is the schema descriptor for status field.

@@ -109,11 +109,13 @@ type ServerEdges struct {
 	HealthProbes []*HealthProbe `json:"health_probes,omitempty"`
 	// HealthHours holds the value of the health_hours edge.
 	HealthHours []*HealthHour `json:"health_hours,omitempty"`
+	// HealthOutages holds the value of the health_outages edge.
+	HealthOutages []*HealthOutage `json:"health_outages,omitempty"`
 	// Streams holds the value of the streams edge.
 	Streams []*StreamProxy `json:"streams,omitempty"`
 	// loadedTypes holds the information for reporting if a
 	// type was loaded (or requested) in eager-loading or not.
-	loadedTypes [12]bool
+	loadedTypes [13]bool
 }
 
 // EnrollmentTokensOrErr returns the EnrollmentTokens value or an error if the edge
@@ -215,10 +217,19 @@ func (e ServerEdges) HealthHoursOrErr() ([]*HealthHour, error) {
 	return nil, &NotLoadedError{edge: "health_hours"}
 }
 
+// HealthOutagesOrErr returns the HealthOutages value or an error if the edge
+// was not loaded in eager-loading.
+func (e ServerEdges) HealthOutagesOrErr() ([]*HealthOutage, error) {
+	if e.loadedTypes[11] {
+		return e.HealthOutages, nil
+	}
+	return nil, &NotLoadedError{edge: "health_outages"}
+}
+
 // StreamsOrErr returns the Streams value or an error if the edge
 // was not loaded in eager-loading.
 func (e ServerEdges) StreamsOrErr() ([]*StreamProxy, error) {
-	if e.loadedTypes[11] {
+	if e.loadedTypes[12] {
 		return e.Streams, nil
 	}
 	return nil, &NotLoadedError{edge: "streams"}
@@ -518,6 +529,11 @@ func (_m *Server) QueryHealthProbes() *HealthProbeQuery {
 // QueryHealthHours queries the "health_hours" edge of the Server entity.
 func (_m *Server) QueryHealthHours() *HealthHourQuery {
 	return NewServerClient(_m.config).QueryHealthHours(_m)
+}
+
+// QueryHealthOutages queries the "health_outages" edge of the Server entity.
+func (_m *Server) QueryHealthOutages() *HealthOutageQuery {
+	return NewServerClient(_m.config).QueryHealthOutages(_m)
 }
 
 // QueryStreams queries the "streams" edge of the Server entity.

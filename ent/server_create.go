@@ -16,6 +16,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/healthhour"
+	"github.com/gatehousehq/gatehouse/ent/healthoutage"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
@@ -562,6 +563,21 @@ func (_c *ServerCreate) AddHealthHours(v ...*HealthHour) *ServerCreate {
 		ids[i] = v[i].ID
 	}
 	return _c.AddHealthHourIDs(ids...)
+}
+
+// AddHealthOutageIDs adds the "health_outages" edge to the HealthOutage entity by IDs.
+func (_c *ServerCreate) AddHealthOutageIDs(ids ...int) *ServerCreate {
+	_c.mutation.AddHealthOutageIDs(ids...)
+	return _c
+}
+
+// AddHealthOutages adds the "health_outages" edges to the HealthOutage entity.
+func (_c *ServerCreate) AddHealthOutages(v ...*HealthOutage) *ServerCreate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _c.AddHealthOutageIDs(ids...)
 }
 
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
@@ -1119,6 +1135,22 @@ func (_c *ServerCreate) createSpec() (*Server, *sqlgraph.CreateSpec) {
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges = append(_spec.Edges, edge)
+	}
+	if nodes := _c.mutation.HealthOutagesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthOutagesTable,
+			Columns: []string{server.HealthOutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthoutage.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

@@ -17,6 +17,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/healthhour"
+	"github.com/gatehousehq/gatehouse/ent/healthoutage"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
@@ -46,6 +47,7 @@ type ServerQuery struct {
 	withServedCertificates *ServedCertificateQuery
 	withHealthProbes       *HealthProbeQuery
 	withHealthHours        *HealthHourQuery
+	withHealthOutages      *HealthOutageQuery
 	withStreams            *StreamProxyQuery
 	modifiers              []func(*sql.Selector)
 	// intermediate query (i.e. traversal path).
@@ -326,6 +328,28 @@ func (_q *ServerQuery) QueryHealthHours() *HealthHourQuery {
 	return query
 }
 
+// QueryHealthOutages chains the current query on the "health_outages" edge.
+func (_q *ServerQuery) QueryHealthOutages() *HealthOutageQuery {
+	query := (&HealthOutageClient{config: _q.config}).Query()
+	query.path = func(ctx context.Context) (fromU *sql.Selector, err error) {
+		if err := _q.prepareQuery(ctx); err != nil {
+			return nil, err
+		}
+		selector := _q.sqlQuery(ctx)
+		if err := selector.Err(); err != nil {
+			return nil, err
+		}
+		step := sqlgraph.NewStep(
+			sqlgraph.From(server.Table, server.FieldID, selector),
+			sqlgraph.To(healthoutage.Table, healthoutage.FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, server.HealthOutagesTable, server.HealthOutagesColumn),
+		)
+		fromU = sqlgraph.SetNeighbors(_q.driver.Dialect(), step)
+		return fromU, nil
+	}
+	return query
+}
+
 // QueryStreams chains the current query on the "streams" edge.
 func (_q *ServerQuery) QueryStreams() *StreamProxyQuery {
 	query := (&StreamProxyClient{config: _q.config}).Query()
@@ -551,6 +575,7 @@ func (_q *ServerQuery) Clone() *ServerQuery {
 		withServedCertificates: _q.withServedCertificates.Clone(),
 		withHealthProbes:       _q.withHealthProbes.Clone(),
 		withHealthHours:        _q.withHealthHours.Clone(),
+		withHealthOutages:      _q.withHealthOutages.Clone(),
 		withStreams:            _q.withStreams.Clone(),
 		// clone intermediate query.
 		sql:       _q.sql.Clone(),
@@ -680,6 +705,17 @@ func (_q *ServerQuery) WithHealthHours(opts ...func(*HealthHourQuery)) *ServerQu
 	return _q
 }
 
+// WithHealthOutages tells the query-builder to eager-load the nodes that are connected to
+// the "health_outages" edge. The optional arguments are used to configure the query builder of the edge.
+func (_q *ServerQuery) WithHealthOutages(opts ...func(*HealthOutageQuery)) *ServerQuery {
+	query := (&HealthOutageClient{config: _q.config}).Query()
+	for _, opt := range opts {
+		opt(query)
+	}
+	_q.withHealthOutages = query
+	return _q
+}
+
 // WithStreams tells the query-builder to eager-load the nodes that are connected to
 // the "streams" edge. The optional arguments are used to configure the query builder of the edge.
 func (_q *ServerQuery) WithStreams(opts ...func(*StreamProxyQuery)) *ServerQuery {
@@ -769,7 +805,7 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 	var (
 		nodes       = []*Server{}
 		_spec       = _q.querySpec()
-		loadedTypes = [12]bool{
+		loadedTypes = [13]bool{
 			_q.withEnrollmentTokens != nil,
 			_q.withCertificates != nil,
 			_q.withTasks != nil,
@@ -781,6 +817,7 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 			_q.withServedCertificates != nil,
 			_q.withHealthProbes != nil,
 			_q.withHealthHours != nil,
+			_q.withHealthOutages != nil,
 			_q.withStreams != nil,
 		}
 	)
@@ -881,6 +918,13 @@ func (_q *ServerQuery) sqlAll(ctx context.Context, hooks ...queryHook) ([]*Serve
 		if err := _q.loadHealthHours(ctx, query, nodes,
 			func(n *Server) { n.Edges.HealthHours = []*HealthHour{} },
 			func(n *Server, e *HealthHour) { n.Edges.HealthHours = append(n.Edges.HealthHours, e) }); err != nil {
+			return nil, err
+		}
+	}
+	if query := _q.withHealthOutages; query != nil {
+		if err := _q.loadHealthOutages(ctx, query, nodes,
+			func(n *Server) { n.Edges.HealthOutages = []*HealthOutage{} },
+			func(n *Server, e *HealthOutage) { n.Edges.HealthOutages = append(n.Edges.HealthOutages, e) }); err != nil {
 			return nil, err
 		}
 	}
@@ -1244,6 +1288,36 @@ func (_q *ServerQuery) loadHealthHours(ctx context.Context, query *HealthHourQue
 	}
 	query.Where(predicate.HealthHour(func(s *sql.Selector) {
 		s.Where(sql.InValues(s.C(server.HealthHoursColumn), fks...))
+	}))
+	neighbors, err := query.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range neighbors {
+		fk := n.ServerID
+		node, ok := nodeids[fk]
+		if !ok {
+			return fmt.Errorf(`unexpected referenced foreign-key "server_id" returned %v for node %v`, fk, n.ID)
+		}
+		assign(node, n)
+	}
+	return nil
+}
+func (_q *ServerQuery) loadHealthOutages(ctx context.Context, query *HealthOutageQuery, nodes []*Server, init func(*Server), assign func(*Server, *HealthOutage)) error {
+	fks := make([]driver.Value, 0, len(nodes))
+	nodeids := make(map[int]*Server)
+	for i := range nodes {
+		fks = append(fks, nodes[i].ID)
+		nodeids[nodes[i].ID] = nodes[i]
+		if init != nil {
+			init(nodes[i])
+		}
+	}
+	if len(query.ctx.Fields) > 0 {
+		query.ctx.AppendFieldOnce(healthoutage.FieldServerID)
+	}
+	query.Where(predicate.HealthOutage(func(s *sql.Selector) {
+		s.Where(sql.InValues(s.C(server.HealthOutagesColumn), fks...))
 	}))
 	neighbors, err := query.All(ctx)
 	if err != nil {

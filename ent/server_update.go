@@ -17,6 +17,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/enrollmenttoken"
 	"github.com/gatehousehq/gatehouse/ent/healthhour"
+	"github.com/gatehousehq/gatehouse/ent/healthoutage"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 	"github.com/gatehousehq/gatehouse/ent/hostkey"
 	"github.com/gatehousehq/gatehouse/ent/metricrollup"
@@ -639,6 +640,21 @@ func (_u *ServerUpdate) AddHealthHours(v ...*HealthHour) *ServerUpdate {
 	return _u.AddHealthHourIDs(ids...)
 }
 
+// AddHealthOutageIDs adds the "health_outages" edge to the HealthOutage entity by IDs.
+func (_u *ServerUpdate) AddHealthOutageIDs(ids ...int) *ServerUpdate {
+	_u.mutation.AddHealthOutageIDs(ids...)
+	return _u
+}
+
+// AddHealthOutages adds the "health_outages" edges to the HealthOutage entity.
+func (_u *ServerUpdate) AddHealthOutages(v ...*HealthOutage) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHealthOutageIDs(ids...)
+}
+
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
 func (_u *ServerUpdate) AddStreamIDs(ids ...int) *ServerUpdate {
 	_u.mutation.AddStreamIDs(ids...)
@@ -888,6 +904,27 @@ func (_u *ServerUpdate) RemoveHealthHours(v ...*HealthHour) *ServerUpdate {
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveHealthHourIDs(ids...)
+}
+
+// ClearHealthOutages clears all "health_outages" edges to the HealthOutage entity.
+func (_u *ServerUpdate) ClearHealthOutages() *ServerUpdate {
+	_u.mutation.ClearHealthOutages()
+	return _u
+}
+
+// RemoveHealthOutageIDs removes the "health_outages" edge to HealthOutage entities by IDs.
+func (_u *ServerUpdate) RemoveHealthOutageIDs(ids ...int) *ServerUpdate {
+	_u.mutation.RemoveHealthOutageIDs(ids...)
+	return _u
+}
+
+// RemoveHealthOutages removes "health_outages" edges to HealthOutage entities.
+func (_u *ServerUpdate) RemoveHealthOutages(v ...*HealthOutage) *ServerUpdate {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHealthOutageIDs(ids...)
 }
 
 // ClearStreams clears all "streams" edges to the StreamProxy entity.
@@ -1630,6 +1667,51 @@ func (_u *ServerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 		}
 		_spec.Edges.Add = append(_spec.Edges.Add, edge)
 	}
+	if _u.mutation.HealthOutagesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthOutagesTable,
+			Columns: []string{server.HealthOutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthoutage.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHealthOutagesIDs(); len(nodes) > 0 && !_u.mutation.HealthOutagesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthOutagesTable,
+			Columns: []string{server.HealthOutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthoutage.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HealthOutagesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthOutagesTable,
+			Columns: []string{server.HealthOutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthoutage.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
 	if _u.mutation.StreamsCleared() {
 		edge := &sqlgraph.EdgeSpec{
 			Rel:     sqlgraph.M2M,
@@ -2293,6 +2375,21 @@ func (_u *ServerUpdateOne) AddHealthHours(v ...*HealthHour) *ServerUpdateOne {
 	return _u.AddHealthHourIDs(ids...)
 }
 
+// AddHealthOutageIDs adds the "health_outages" edge to the HealthOutage entity by IDs.
+func (_u *ServerUpdateOne) AddHealthOutageIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.AddHealthOutageIDs(ids...)
+	return _u
+}
+
+// AddHealthOutages adds the "health_outages" edges to the HealthOutage entity.
+func (_u *ServerUpdateOne) AddHealthOutages(v ...*HealthOutage) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.AddHealthOutageIDs(ids...)
+}
+
 // AddStreamIDs adds the "streams" edge to the StreamProxy entity by IDs.
 func (_u *ServerUpdateOne) AddStreamIDs(ids ...int) *ServerUpdateOne {
 	_u.mutation.AddStreamIDs(ids...)
@@ -2542,6 +2639,27 @@ func (_u *ServerUpdateOne) RemoveHealthHours(v ...*HealthHour) *ServerUpdateOne 
 		ids[i] = v[i].ID
 	}
 	return _u.RemoveHealthHourIDs(ids...)
+}
+
+// ClearHealthOutages clears all "health_outages" edges to the HealthOutage entity.
+func (_u *ServerUpdateOne) ClearHealthOutages() *ServerUpdateOne {
+	_u.mutation.ClearHealthOutages()
+	return _u
+}
+
+// RemoveHealthOutageIDs removes the "health_outages" edge to HealthOutage entities by IDs.
+func (_u *ServerUpdateOne) RemoveHealthOutageIDs(ids ...int) *ServerUpdateOne {
+	_u.mutation.RemoveHealthOutageIDs(ids...)
+	return _u
+}
+
+// RemoveHealthOutages removes "health_outages" edges to HealthOutage entities.
+func (_u *ServerUpdateOne) RemoveHealthOutages(v ...*HealthOutage) *ServerUpdateOne {
+	ids := make([]int, len(v))
+	for i := range v {
+		ids[i] = v[i].ID
+	}
+	return _u.RemoveHealthOutageIDs(ids...)
 }
 
 // ClearStreams clears all "streams" edges to the StreamProxy entity.
@@ -3307,6 +3425,51 @@ func (_u *ServerUpdateOne) sqlSave(ctx context.Context) (_node *Server, err erro
 			Bidi:    false,
 			Target: &sqlgraph.EdgeTarget{
 				IDSpec: sqlgraph.NewFieldSpec(healthhour.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Add = append(_spec.Edges.Add, edge)
+	}
+	if _u.mutation.HealthOutagesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthOutagesTable,
+			Columns: []string{server.HealthOutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthoutage.FieldID, field.TypeInt),
+			},
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.RemovedHealthOutagesIDs(); len(nodes) > 0 && !_u.mutation.HealthOutagesCleared() {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthOutagesTable,
+			Columns: []string{server.HealthOutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthoutage.FieldID, field.TypeInt),
+			},
+		}
+		for _, k := range nodes {
+			edge.Target.Nodes = append(edge.Target.Nodes, k)
+		}
+		_spec.Edges.Clear = append(_spec.Edges.Clear, edge)
+	}
+	if nodes := _u.mutation.HealthOutagesIDs(); len(nodes) > 0 {
+		edge := &sqlgraph.EdgeSpec{
+			Rel:     sqlgraph.O2M,
+			Inverse: false,
+			Table:   server.HealthOutagesTable,
+			Columns: []string{server.HealthOutagesColumn},
+			Bidi:    false,
+			Target: &sqlgraph.EdgeTarget{
+				IDSpec: sqlgraph.NewFieldSpec(healthoutage.FieldID, field.TypeInt),
 			},
 		}
 		for _, k := range nodes {

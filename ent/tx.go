@@ -44,6 +44,8 @@ type Tx struct {
 	HealthCheck *HealthCheckClient
 	// HealthHour is the client for interacting with the HealthHour builders.
 	HealthHour *HealthHourClient
+	// HealthOutage is the client for interacting with the HealthOutage builders.
+	HealthOutage *HealthOutageClient
 	// HealthProbe is the client for interacting with the HealthProbe builders.
 	HealthProbe *HealthProbeClient
 	// HostKey is the client for interacting with the HostKey builders.
@@ -236,6 +238,7 @@ func (tx *Tx) init() {
 	tx.EnrollmentToken = NewEnrollmentTokenClient(tx.config)
 	tx.HealthCheck = NewHealthCheckClient(tx.config)
 	tx.HealthHour = NewHealthHourClient(tx.config)
+	tx.HealthOutage = NewHealthOutageClient(tx.config)
 	tx.HealthProbe = NewHealthProbeClient(tx.config)
 	tx.HostKey = NewHostKeyClient(tx.config)
 	tx.Incident = NewIncidentClient(tx.config)

@@ -64,6 +64,8 @@ const (
 	EdgeHealthProbes = "health_probes"
 	// EdgeHealthHours holds the string denoting the health_hours edge name in mutations.
 	EdgeHealthHours = "health_hours"
+	// EdgeHealthOutages holds the string denoting the health_outages edge name in mutations.
+	EdgeHealthOutages = "health_outages"
 	// Table holds the table name of the domain in the database.
 	Table = "domains"
 	// ServersTable is the table that holds the servers relation/edge. The primary key declared below.
@@ -134,6 +136,13 @@ const (
 	HealthHoursInverseTable = "health_hours"
 	// HealthHoursColumn is the table column denoting the health_hours relation/edge.
 	HealthHoursColumn = "domain_id"
+	// HealthOutagesTable is the table that holds the health_outages relation/edge.
+	HealthOutagesTable = "health_outages"
+	// HealthOutagesInverseTable is the table name for the HealthOutage entity.
+	// It exists in this package in order to avoid circular dependency with the "healthoutage" package.
+	HealthOutagesInverseTable = "health_outages"
+	// HealthOutagesColumn is the table column denoting the health_outages relation/edge.
+	HealthOutagesColumn = "domain_id"
 )
 
 // Columns holds all SQL columns for domain fields.
@@ -387,6 +396,20 @@ func ByHealthHours(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 		sqlgraph.OrderByNeighborTerms(s, newHealthHoursStep(), append([]sql.OrderTerm{term}, terms...)...)
 	}
 }
+
+// ByHealthOutagesCount orders the results by health_outages count.
+func ByHealthOutagesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newHealthOutagesStep(), opts...)
+	}
+}
+
+// ByHealthOutages orders the results by health_outages terms.
+func ByHealthOutages(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newHealthOutagesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
 func newServersStep() *sqlgraph.Step {
 	return sqlgraph.NewStep(
 		sqlgraph.From(Table, FieldID),
@@ -455,5 +478,12 @@ func newHealthHoursStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(HealthHoursInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, HealthHoursTable, HealthHoursColumn),
+	)
+}
+func newHealthOutagesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(HealthOutagesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, HealthOutagesTable, HealthOutagesColumn),
 	)
 }

@@ -715,6 +715,29 @@ func HasHealthHoursWith(preds ...predicate.HealthHour) predicate.Domain {
 	})
 }
 
+// HasHealthOutages applies the HasEdge predicate on the "health_outages" edge.
+func HasHealthOutages() predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, HealthOutagesTable, HealthOutagesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasHealthOutagesWith applies the HasEdge predicate on the "health_outages" edge with a given conditions (other predicates).
+func HasHealthOutagesWith(preds ...predicate.HealthOutage) predicate.Domain {
+	return predicate.Domain(func(s *sql.Selector) {
+		step := newHealthOutagesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // And groups predicates with the AND operator between them.
 func And(predicates ...predicate.Domain) predicate.Domain {
 	return predicate.Domain(sql.AndPredicates(predicates...))

@@ -189,6 +189,18 @@ func (f HealthHourFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, 
 	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HealthHourMutation", m)
 }
 
+// The HealthOutageFunc type is an adapter to allow the use of ordinary
+// function as HealthOutage mutator.
+type HealthOutageFunc func(context.Context, *ent.HealthOutageMutation) (ent.Value, error)
+
+// Mutate calls f(ctx, m).
+func (f HealthOutageFunc) Mutate(ctx context.Context, m ent.Mutation) (ent.Value, error) {
+	if mv, ok := m.(*ent.HealthOutageMutation); ok {
+		return f(ctx, mv)
+	}
+	return nil, fmt.Errorf("unexpected mutation type %T. expect *ent.HealthOutageMutation", m)
+}
+
 // The HealthProbeFunc type is an adapter to allow the use of ordinary
 // function as HealthProbe mutator.
 type HealthProbeFunc func(context.Context, *ent.HealthProbeMutation) (ent.Value, error)

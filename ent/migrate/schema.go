@@ -428,6 +428,48 @@ var (
 			},
 		},
 	}
+	// HealthOutagesColumns holds the columns for the "health_outages" table.
+	HealthOutagesColumns = []*schema.Column{
+		{Name: "id", Type: field.TypeInt, Increment: true},
+		{Name: "started_at", Type: field.TypeTime},
+		{Name: "ended_at", Type: field.TypeTime, Nullable: true},
+		{Name: "message", Type: field.TypeString, Size: 1000, Default: ""},
+		{Name: "checks", Type: field.TypeInt, Default: 1},
+		{Name: "domain_id", Type: field.TypeInt},
+		{Name: "server_id", Type: field.TypeInt},
+	}
+	// HealthOutagesTable holds the schema information for the "health_outages" table.
+	HealthOutagesTable = &schema.Table{
+		Name:       "health_outages",
+		Columns:    HealthOutagesColumns,
+		PrimaryKey: []*schema.Column{HealthOutagesColumns[0]},
+		ForeignKeys: []*schema.ForeignKey{
+			{
+				Symbol:     "health_outages_domains_health_outages",
+				Columns:    []*schema.Column{HealthOutagesColumns[5]},
+				RefColumns: []*schema.Column{DomainsColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+			{
+				Symbol:     "health_outages_servers_health_outages",
+				Columns:    []*schema.Column{HealthOutagesColumns[6]},
+				RefColumns: []*schema.Column{ServersColumns[0]},
+				OnDelete:   schema.Cascade,
+			},
+		},
+		Indexes: []*schema.Index{
+			{
+				Name:    "healthoutage_domain_id_started_at",
+				Unique:  false,
+				Columns: []*schema.Column{HealthOutagesColumns[5], HealthOutagesColumns[1]},
+			},
+			{
+				Name:    "healthoutage_ended_at",
+				Unique:  false,
+				Columns: []*schema.Column{HealthOutagesColumns[2]},
+			},
+		},
+	}
 	// HealthProbesColumns holds the columns for the "health_probes" table.
 	HealthProbesColumns = []*schema.Column{
 		{Name: "id", Type: field.TypeInt, Increment: true},
@@ -1248,6 +1290,7 @@ var (
 		EnrollmentTokensTable,
 		HealthChecksTable,
 		HealthHoursTable,
+		HealthOutagesTable,
 		HealthProbesTable,
 		HostKeysTable,
 		IncidentsTable,
@@ -1288,6 +1331,8 @@ func init() {
 	HealthChecksTable.ForeignKeys[0].RefTable = DomainsTable
 	HealthHoursTable.ForeignKeys[0].RefTable = DomainsTable
 	HealthHoursTable.ForeignKeys[1].RefTable = ServersTable
+	HealthOutagesTable.ForeignKeys[0].RefTable = DomainsTable
+	HealthOutagesTable.ForeignKeys[1].RefTable = ServersTable
 	HealthProbesTable.ForeignKeys[0].RefTable = DomainsTable
 	HealthProbesTable.ForeignKeys[1].RefTable = ServersTable
 	HostKeysTable.ForeignKeys[0].RefTable = ServersTable

@@ -51,6 +51,9 @@ type HealthCheck func(*sql.Selector)
 // HealthHour is the predicate function for healthhour builders.
 type HealthHour func(*sql.Selector)
 
+// HealthOutage is the predicate function for healthoutage builders.
+type HealthOutage func(*sql.Selector)
+
 // HealthProbe is the predicate function for healthprobe builders.
 type HealthProbe func(*sql.Selector)
 

@@ -59,5 +59,6 @@ func (Domain) Edges() []ent.Edge {
 		edge.To("health_check", HealthCheck.Type).Unique().Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("health_probes", HealthProbe.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("health_hours", HealthHour.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("health_outages", HealthOutage.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 	}
 }

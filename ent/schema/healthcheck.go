@@ -106,3 +106,37 @@ func (HealthHour) Edges() []ent.Edge {
 func (HealthHour) Indexes() []ent.Index {
 	return []ent.Index{index.Fields("domain_id", "server_id", "hour").Unique(), index.Fields("hour")}
 }
+
+// HealthOutage is one run of failed health probes of a domain through one
+// server: when it began, why, and when the next good probe ended it (nil
+// while it lasts).
+type HealthOutage struct {
+	ent.Schema
+}
+
+// Fields of HealthOutage.
+func (HealthOutage) Fields() []ent.Field {
+	return []ent.Field{
+		field.Int("domain_id"),
+		field.Int("server_id"),
+		field.Time("started_at"),
+		field.Time("ended_at").Optional().Nillable(),
+		// Message is why the first failed probe failed.
+		field.String("message").Default("").MaxLen(1000),
+		// Checks counts the failed probes in the run.
+		field.Int("checks").Default(1),
+	}
+}
+
+// Edges of HealthOutage.
+func (HealthOutage) Edges() []ent.Edge {
+	return []ent.Edge{
+		edge.From("domain", Domain.Type).Ref("health_outages").Field("domain_id").Unique().Required(),
+		edge.From("server", Server.Type).Ref("health_outages").Field("server_id").Unique().Required(),
+	}
+}
+
+// Indexes of HealthOutage.
+func (HealthOutage) Indexes() []ent.Index {
+	return []ent.Index{index.Fields("domain_id", "started_at"), index.Fields("ended_at")}
+}

@@ -77,6 +77,7 @@ func (Server) Edges() []ent.Edge {
 		edge.To("served_certificates", ServedCertificate.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("health_probes", HealthProbe.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.To("health_hours", HealthHour.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
+		edge.To("health_outages", HealthOutage.Type).Annotations(entsql.OnDelete(entsql.Cascade)),
 		edge.From("streams", StreamProxy.Type).Ref("servers"),
 	}
 }

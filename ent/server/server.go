@@ -97,6 +97,8 @@ const (
 	EdgeHealthProbes = "health_probes"
 	// EdgeHealthHours holds the string denoting the health_hours edge name in mutations.
 	EdgeHealthHours = "health_hours"
+	// EdgeHealthOutages holds the string denoting the health_outages edge name in mutations.
+	EdgeHealthOutages = "health_outages"
 	// EdgeStreams holds the string denoting the streams edge name in mutations.
 	EdgeStreams = "streams"
 	// Table holds the table name of the server in the database.
@@ -176,6 +178,13 @@ const (
 	HealthHoursInverseTable = "health_hours"
 	// HealthHoursColumn is the table column denoting the health_hours relation/edge.
 	HealthHoursColumn = "server_id"
+	// HealthOutagesTable is the table that holds the health_outages relation/edge.
+	HealthOutagesTable = "health_outages"
+	// HealthOutagesInverseTable is the table name for the HealthOutage entity.
+	// It exists in this package in order to avoid circular dependency with the "healthoutage" package.
+	HealthOutagesInverseTable = "health_outages"
+	// HealthOutagesColumn is the table column denoting the health_outages relation/edge.
+	HealthOutagesColumn = "server_id"
 	// StreamsTable is the table that holds the streams relation/edge. The primary key declared below.
 	StreamsTable = "stream_proxy_servers"
 	// StreamsInverseTable is the table name for the StreamProxy entity.
@@ -627,6 +636,20 @@ func ByHealthHours(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
 	}
 }
 
+// ByHealthOutagesCount orders the results by health_outages count.
+func ByHealthOutagesCount(opts ...sql.OrderTermOption) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborsCount(s, newHealthOutagesStep(), opts...)
+	}
+}
+
+// ByHealthOutages orders the results by health_outages terms.
+func ByHealthOutages(term sql.OrderTerm, terms ...sql.OrderTerm) OrderOption {
+	return func(s *sql.Selector) {
+		sqlgraph.OrderByNeighborTerms(s, newHealthOutagesStep(), append([]sql.OrderTerm{term}, terms...)...)
+	}
+}
+
 // ByStreamsCount orders the results by streams count.
 func ByStreamsCount(opts ...sql.OrderTermOption) OrderOption {
 	return func(s *sql.Selector) {
@@ -715,6 +738,13 @@ func newHealthHoursStep() *sqlgraph.Step {
 		sqlgraph.From(Table, FieldID),
 		sqlgraph.To(HealthHoursInverseTable, FieldID),
 		sqlgraph.Edge(sqlgraph.O2M, false, HealthHoursTable, HealthHoursColumn),
+	)
+}
+func newHealthOutagesStep() *sqlgraph.Step {
+	return sqlgraph.NewStep(
+		sqlgraph.From(Table, FieldID),
+		sqlgraph.To(HealthOutagesInverseTable, FieldID),
+		sqlgraph.Edge(sqlgraph.O2M, false, HealthOutagesTable, HealthOutagesColumn),
 	)
 }
 func newStreamsStep() *sqlgraph.Step {

@@ -1618,6 +1618,29 @@ func HasHealthHoursWith(preds ...predicate.HealthHour) predicate.Server {
 	})
 }
 
+// HasHealthOutages applies the HasEdge predicate on the "health_outages" edge.
+func HasHealthOutages() predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := sqlgraph.NewStep(
+			sqlgraph.From(Table, FieldID),
+			sqlgraph.Edge(sqlgraph.O2M, false, HealthOutagesTable, HealthOutagesColumn),
+		)
+		sqlgraph.HasNeighbors(s, step)
+	})
+}
+
+// HasHealthOutagesWith applies the HasEdge predicate on the "health_outages" edge with a given conditions (other predicates).
+func HasHealthOutagesWith(preds ...predicate.HealthOutage) predicate.Server {
+	return predicate.Server(func(s *sql.Selector) {
+		step := newHealthOutagesStep()
+		sqlgraph.HasNeighborsWith(s, step, func(s *sql.Selector) {
+			for _, p := range preds {
+				p(s)
+			}
+		})
+	})
+}
+
 // HasStreams applies the HasEdge predicate on the "streams" edge.
 func HasStreams() predicate.Server {
 	return predicate.Server(func(s *sql.Selector) {

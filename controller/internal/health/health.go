@@ -29,6 +29,7 @@ import (
 	"github.com/gatehousehq/gatehouse/ent/certificate"
 	entdomain "github.com/gatehousehq/gatehouse/ent/domain"
 	"github.com/gatehousehq/gatehouse/ent/healthcheck"
+	"github.com/gatehousehq/gatehouse/ent/healthoutage"
 	"github.com/gatehousehq/gatehouse/ent/healthprobe"
 )
 
@@ -136,6 +137,11 @@ func (s *Service) Set(ctx context.Context, actor audit.Actor, domainID int, path
 	if err != nil {
 		return nil, fmt.Errorf("save the health check: %w", err)
 	}
+	if !enabled {
+		if err := (healthOutages{client: s.db.Client, domain: domainID}).End(ctx, s.cfg.Now().UTC()); err != nil {
+			return nil, err
+		}
+	}
 	if s.cfg.Audit != nil {
 		state := "off"
 		if enabled {
@@ -225,9 +231,14 @@ func (s *Service) ProbeDomain(ctx context.Context, domainID int) ([]*ent.HealthP
 	for _, srv := range d.Edges.Servers {
 		serving = append(serving, srv.ID)
 	}
-	// A server that stopped serving the domain keeps no result.
+	// A server that stopped serving the domain keeps no result, and its
+	// outage ends.
 	if _, err := s.db.Client.HealthProbe.Delete().Where(healthprobe.DomainID(d.ID), healthprobe.ServerIDNotIn(serving...)).Exec(ctx); err != nil {
 		return nil, fmt.Errorf("drop results of former servers: %w", err)
+	}
+	if err := s.db.Client.HealthOutage.Update().Where(healthoutage.DomainID(d.ID), healthoutage.ServerIDNotIn(serving...), healthoutage.EndedAtIsNil()).
+		SetEndedAt(s.cfg.Now().UTC()).Exec(ctx); err != nil {
+		return nil, fmt.Errorf("end outages of former servers: %w", err)
 	}
 	for _, a := range todo {
 		srv, p := a.srv, a.p
@@ -263,8 +274,19 @@ func (s *Service) ProbeDomain(ctx context.Context, domainID int) ([]*ent.HealthP
 		} else {
 			down++
 		}
-		if !a.skip && !d.Maintenance {
+		outages := healthOutages{s.db.Client, d.ID, srv.ID}
+		switch {
+		case d.Maintenance:
+			// Failures during maintenance are expected: they end an
+			// outage rather than extend it.
+			if err := outages.End(ctx, p.at); err != nil {
+				return nil, err
+			}
+		case !a.skip:
 			if err := s.count(ctx, d.ID, srv.ID, p); err != nil {
+				return nil, err
+			}
+			if err := uptime.RecordOutage(ctx, outages, p.ok, p.at, clip(p.message, 1000)); err != nil {
 				return nil, err
 			}
 		}

@@ -9,9 +9,10 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/uptime"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/healthhour"
+	"github.com/gatehousehq/gatehouse/ent/healthoutage"
 )
 
-// Retention is how long hourly probe counts are kept.
+// Retention is how long hourly probe counts and ended outages are kept.
 const Retention = 90 * 24 * time.Hour
 
 // count adds one probe to its hour.
@@ -37,9 +38,16 @@ func (s *Service) count(ctx context.Context, domainID, serverID int, p outcome) 
 	return nil
 }
 
-// Prune deletes hourly counts older than Retention.
+// Prune deletes hourly counts, and outages that ended, older than
+// Retention.
 func (s *Service) Prune(ctx context.Context) (int, error) {
-	return s.db.Client.HealthHour.Delete().Where(healthhour.HourLT(s.cfg.Now().UTC().Add(-Retention))).Exec(ctx)
+	cut := s.cfg.Now().UTC().Add(-Retention)
+	n, err := s.db.Client.HealthHour.Delete().Where(healthhour.HourLT(cut)).Exec(ctx)
+	if err != nil {
+		return n, err
+	}
+	o, err := s.db.Client.HealthOutage.Delete().Where(healthoutage.EndedAtLT(cut)).Exec(ctx)
+	return n + o, err
 }
 
 // Uptime is how a domain (or one of its servers) answered over a span.

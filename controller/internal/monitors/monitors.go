@@ -285,18 +285,34 @@ func (s *Service) check(ctx context.Context, m *ent.Monitor) (*ent.Monitor, erro
 // outage keeps the monitor's runs of failures: a failed check opens one
 // (or adds to the open one), a good check ends it.
 func (s *Service) outage(ctx context.Context, id int, r Result) error {
-	if r.OK {
-		return s.endOutage(ctx, id, r.At)
-	}
-	n, err := s.db.Client.MonitorOutage.Update().
-		Where(monitoroutage.MonitorID(id), monitoroutage.EndedAtIsNil()).AddChecks(1).Save(ctx)
+	return uptime.RecordOutage(ctx, monitorOutages{s.db.Client, id}, r.OK, r.At, clip(r.Message, 1000))
+}
+
+// endOutage ends the monitor's open outage, if any, at.
+func (s *Service) endOutage(ctx context.Context, id int, at time.Time) error {
+	return monitorOutages{s.db.Client, id}.End(ctx, at)
+}
+
+// monitorOutages are one monitor's runs of failed checks.
+type monitorOutages struct {
+	client *ent.Client
+	id     int
+}
+
+func (o monitorOutages) open() *ent.MonitorOutageUpdate {
+	return o.client.MonitorOutage.Update().Where(monitoroutage.MonitorID(o.id), monitoroutage.EndedAtIsNil())
+}
+
+func (o monitorOutages) Extend(ctx context.Context) (bool, error) {
+	n, err := o.open().AddChecks(1).Save(ctx)
 	if err != nil {
-		return fmt.Errorf("count a failed check: %w", err)
+		return false, fmt.Errorf("count a failed check: %w", err)
 	}
-	if n > 0 {
-		return nil
-	}
-	err = s.db.Client.MonitorOutage.Create().SetMonitorID(id).SetStartedAt(r.At).SetMessage(clip(r.Message, 1000)).Exec(ctx)
+	return n > 0, nil
+}
+
+func (o monitorOutages) Open(ctx context.Context, at time.Time, message string) error {
+	err := o.client.MonitorOutage.Create().SetMonitorID(o.id).SetStartedAt(at).SetMessage(message).Exec(ctx)
 	if ent.IsConstraintError(err) {
 		return ErrNotFound // removed while it was checked
 	}
@@ -306,10 +322,8 @@ func (s *Service) outage(ctx context.Context, id int, r Result) error {
 	return nil
 }
 
-// endOutage ends the monitor's open outage, if any, at.
-func (s *Service) endOutage(ctx context.Context, id int, at time.Time) error {
-	if err := s.db.Client.MonitorOutage.Update().Where(monitoroutage.MonitorID(id), monitoroutage.EndedAtIsNil()).
-		SetEndedAt(at).Exec(ctx); err != nil {
+func (o monitorOutages) End(ctx context.Context, at time.Time) error {
+	if err := o.open().SetEndedAt(at).Exec(ctx); err != nil {
 		return fmt.Errorf("end an outage: %w", err)
 	}
 	return nil
