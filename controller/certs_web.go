@@ -55,7 +55,7 @@ func (cw *certsWeb) register() error {
 			return err
 		}
 	}
-	return nil
+	return cw.registerOverview()
 }
 
 func (cw *certsWeb) record(r *http.Request, action string, domainID int, detail string) {

@@ -465,7 +465,7 @@ func (c *Controller) attention(ctx context.Context) []web.Attention {
 				soon++
 			}
 		}
-		out = append(out, web.Attention{Label: plural(soon, "certificate", "certificates") + " expiring within 14 days", Count: soon, Href: "/domains", Class: class(soon, "warn")})
+		out = append(out, web.Attention{Label: plural(soon, "certificate", "certificates") + " expiring within 14 days", Count: soon, Href: "/certificates", Class: class(soon, "warn")})
 	}
 	return out
 }
