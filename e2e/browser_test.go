@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
 
@@ -59,6 +61,30 @@ func TestDashboardTileAndChartUpdateLive(t *testing.T) {
 	}
 	if pts := eval(`document.querySelector('[data-chart="cpu"] polyline').getAttribute("points")`); len(pts) < 8 {
 		t.Fatalf("the CPU chart has no points: %q", pts)
+	}
+	// The axis names the span and the peak; pointing at the chart reads the
+	// value at that moment into the caption, and leaving it restores the
+	// newest value.
+	if axis := eval(`document.querySelector('[data-chart="cpu"] .chart-axis').textContent`); !strings.HasPrefix(axis, "1 h ago") ||
+		!strings.Contains(axis, "peak ") || !strings.HasSuffix(axis, "now") {
+		t.Fatalf("the CPU chart's axis reads %q", axis)
+	}
+	latest := eval(`document.querySelector('[data-chart="cpu"] figcaption b').textContent`)
+	reading := eval(`(() => {
+		const svg = document.querySelector('[data-chart="cpu"] svg');
+		const r = svg.getBoundingClientRect();
+		svg.dispatchEvent(new PointerEvent("pointermove", {clientX: r.right - 1, clientY: r.top + r.height / 2, bubbles: true}));
+		return document.querySelector('[data-chart="cpu"] figcaption b').textContent;
+	})()`)
+	if !regexp.MustCompile(`^[0-9]{2}:[0-9]{2} · [0-9.]+%$`).MatchString(reading) {
+		t.Fatalf("pointing at the CPU chart reads %q", reading)
+	}
+	restored := eval(`(() => {
+		document.querySelector("main h1").dispatchEvent(new PointerEvent("pointermove", {bubbles: true}));
+		return document.querySelector('[data-chart="cpu"] figcaption b').textContent;
+	})()`)
+	if restored != eval(`document.querySelector('[data-chart="cpu"]').latest`) || restored == "" {
+		t.Fatalf("after pointing elsewhere the caption reads %q (newest %q)", restored, latest)
 	}
 	// A stretch without samples breaks the line instead of bridging it: 10 s
 	// steps, then nothing for 10 minutes, then 10 s steps again (1 h chart).

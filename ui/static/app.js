@@ -192,26 +192,64 @@
   };
   window.gatehouseCharts = { splitRuns };
 
+  // spanWords names a chart's time span for its axis: "1 h", "24 h", "7 d".
+  const spanWords = (ms) => {
+    const h = Math.round(ms / 3600000);
+    if (h < 1) return Math.max(1, Math.round(ms / 60000)) + " min";
+    if (h <= 48) return h + " h";
+    return Math.round(h / 24) + " d";
+  };
+  const clock = (ms, span) => {
+    const d = new Date(ms);
+    const hm = d.toISOString().slice(11, 16);
+    return span > 48 * 3600000 ? d.toISOString().slice(5, 10) + " " + hm : hm;
+  };
+  // nearest returns the point closest in time to t (points are in order).
+  const nearest = (pts, t) => {
+    let lo = 0, hi = pts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (pts[mid].t < t) lo = mid + 1; else hi = mid;
+    }
+    if (lo > 0 && t - pts[lo - 1].t < pts[lo].t - t) lo--;
+    return pts[lo];
+  };
+  window.gatehouseCharts.nearest = nearest;
+
   const draw = (fig, series) => {
     const svg = fig.querySelector("svg");
     const keys = fig.dataset.chart.split(",");
     const unit = fig.dataset.unit;
     const pts = series.points || [];
+    fig.series = series;
     svg.replaceChildren();
     for (const f of [0.25, 0.5, 0.75]) svg.append(el("line", { class: "grid", x1: 0, x2: W, y1: H * f, y2: H * f }));
-    let cap = fig.querySelector("figcaption b");
-    if (!cap) { cap = document.createElement("b"); fig.querySelector("figcaption").append(cap); }
+    const caption = fig.querySelector("figcaption");
+    let cap = caption.querySelector("b");
+    if (!cap) { cap = document.createElement("b"); caption.append(cap); }
+    let axis = fig.querySelector(".chart-axis");
+    if (!axis) {
+      axis = document.createElement("div");
+      axis.className = "chart-axis";
+      axis.append(document.createElement("span"), document.createElement("span"), document.createElement("span"));
+      fig.append(axis);
+    }
+    const span = Math.max(series.to - series.from, 1);
+    axis.children[0].textContent = spanWords(span) + " ago";
+    axis.children[2].textContent = "now";
     if (!pts.length) {
       const t = el("text", { class: "empty-chart", x: W / 2, y: H / 2, "text-anchor": "middle" });
       t.textContent = "no data for this range yet";
       svg.append(t);
       cap.textContent = "—";
+      axis.children[1].textContent = "";
+      fig.latest = "—";
       return;
     }
     let max = Number(fig.dataset.max) || 0;
     if (!max) for (const p of pts) for (const k of keys) max = Math.max(max, p[k] || 0);
     max = max || 1;
-    const from = series.from, span = Math.max(series.to - series.from, 1);
+    const from = series.from;
     const runs = splitRuns(pts, span);
     const x = (p) => (((p.t - from) / span) * W).toFixed(1);
     keys.forEach((k, i) => {
@@ -223,9 +261,38 @@
         svg.append(el("polyline", { class: `line s${i}`, points: d }));
       }
     });
+    svg.append(el("line", { class: "cursor", x1: -10, x2: -10, y1: 0, y2: H }));
+    const peaks = keys.map((k) => Math.max(...pts.map((p) => p[k] || 0)));
+    axis.children[1].textContent = "peak " + peaks.map((v) => fmt(v, unit)).join(" / ");
     const last = pts[pts.length - 1];
-    cap.textContent = keys.map((k) => fmt(last[k], unit)).join(" / ");
+    fig.latest = keys.map((k) => fmt(last[k], unit)).join(" / ");
+    cap.textContent = fig.latest;
   };
+
+  // Pointing at a chart reads the value at that moment into its caption.
+  document.addEventListener("pointermove", (ev) => {
+    const svg = ev.target.closest && ev.target.closest("[data-chart] svg");
+    for (const fig of document.querySelectorAll("[data-chart].reading")) {
+      if (!svg || fig !== svg.closest("[data-chart]")) {
+        fig.classList.remove("reading");
+        fig.querySelector("figcaption b").textContent = fig.latest || "—";
+      }
+    }
+    if (!svg) return;
+    const fig = svg.closest("[data-chart]");
+    const series = fig.series;
+    if (!series || !series.points || !series.points.length) return;
+    const r = svg.getBoundingClientRect();
+    const span = Math.max(series.to - series.from, 1);
+    const t = series.from + ((ev.clientX - r.left) / r.width) * span;
+    const p = nearest(series.points, t);
+    const keys = fig.dataset.chart.split(",");
+    fig.classList.add("reading");
+    fig.querySelector("figcaption b").textContent = clock(p.t, span) + " · " + keys.map((k) => fmt(p[k], fig.dataset.unit)).join(" / ");
+    const cx = (((p.t - series.from) / span) * W).toFixed(1);
+    const cursor = svg.querySelector(".cursor");
+    if (cursor) { cursor.setAttribute("x1", cx); cursor.setAttribute("x2", cx); }
+  });
 
   const load = async (box, range) => {
     const res = await fetch(`/api/v1/servers/${encodeURIComponent(box.dataset.server)}/metrics?range=${encodeURIComponent(range)}`, { credentials: "same-origin" });
