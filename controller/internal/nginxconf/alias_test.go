@@ -1,14 +1,11 @@
 package nginxconf
 
 import (
-	"bytes"
 	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
-	"os"
-	"os/exec"
-	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,7 +17,6 @@ import (
 // over plain HTTP, and the primary name itself is served as before.
 func TestAliasRedirectThroughNginx(t *testing.T) {
 	t.Parallel()
-	bin := nginxPath(t)
 	httpPort, httpsPort := freePort(t), freePort(t)
 	cfg := baseConfig()
 	cfg.BindAddress = "127.0.0.1"
@@ -40,25 +36,9 @@ func TestAliasRedirectThroughNginx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := newNginxEnv(t, r.Files, "daemon off;\nmaster_process off;\n", "")
-	if err := os.WriteFile(filepath.Join(env.dir, "acme/.well-known/acme-challenge/tok-2"), []byte("tok-2.thumb"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-p", env.dir, "-c", env.conf)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	serveNginx(t, r.Files, map[string]string{"tok-2": "tok-2.thumb"}, httpPort)
 	plainAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
 	tlsAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(httpsPort))
-	waitListening(t, plainAddr, exited, env.dir, &stderr)
 
 	client := &http.Client{
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -93,6 +73,62 @@ func TestAliasRedirectThroughNginx(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != tc.status || resp.Header.Get("Location") != tc.location || (tc.body != "" && strings.TrimSpace(string(body)) != tc.body) {
 			t.Errorf("%s: %d, location %q, body %q", tc.name, resp.StatusCode, resp.Header.Get("Location"), body)
+		}
+	}
+}
+
+// TestRateLimitThroughNginx: real nginx lets each client address through at
+// the domain's rate plus its burst and answers 429 beyond, leaving other
+// domains alone.
+func TestRateLimitThroughNginx(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	cfg := baseConfig()
+	cfg.BindAddress = "127.0.0.1"
+	cfg.HTTPPort, cfg.HTTPSPort = port, freePort(t)
+	cfg.Domains = []Domain{{
+		// One request a minute and two more at once: three pass, the fourth does not.
+		Name: "limited.example", RateLimit: &RateLimit{Rate: 1, Unit: PerMinute, Burst: 2},
+		Routes: []Route{{Path: "/", Kind: RouteRespond, Status: 200, Body: "limited"}},
+	}, {
+		Name: "strict.example", RateLimit: &RateLimit{Rate: 1, Unit: PerMinute},
+		Routes: []Route{{Path: "/", Kind: RouteRespond, Status: 200, Body: "strict"}},
+	}, {
+		Name:   "open.example",
+		Routes: []Route{{Path: "/", Kind: RouteRespond, Status: 200, Body: "open"}},
+	}}
+	r, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveNginx(t, r.Files, nil, port)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	status := func(host string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for host, want := range map[string][]int{
+		"limited.example": {200, 200, 200, 429, 429},
+		"strict.example":  {200, 429},
+		"open.example":    {200, 200, 200, 200, 200},
+	} {
+		var got []int
+		for range want {
+			got = append(got, status(host))
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s answered %v, want %v", host, got, want)
 		}
 	}
 }

@@ -117,6 +117,8 @@ type Domain struct {
 	Allow             []string // IPs or CIDRs allowed; when set everyone else is denied
 	Deny              []string // IPs or CIDRs denied
 	Maintenance       bool     // answer 503 to everything but ACME challenges
+	// RateLimit, when set, limits the requests each client address may make.
+	RateLimit *RateLimit
 	// RedirectAliases answers requests for the aliases with a 301 to the same
 	// path on the primary name (which must not be a wildcard), instead of
 	// serving them.
@@ -124,6 +126,29 @@ type Domain struct {
 	Certificate     *CertRef // when set, an HTTPS server is rendered
 	Snippet         string   // admin-only extra directives, checked against an allowlist
 }
+
+// RateLimit caps the requests per client address: Rate per second or per
+// minute, with Burst more let through at once; beyond that nginx answers 429.
+type RateLimit struct {
+	Rate  int
+	Unit  RateUnit // empty means per second
+	Burst int
+}
+
+// RateUnit is the period a rate counts over.
+type RateUnit string
+
+// Rate units.
+const (
+	PerSecond RateUnit = "s"
+	PerMinute RateUnit = "m"
+)
+
+// Limits of a rate limit.
+const (
+	MaxRate  = 100000
+	MaxBurst = 100000
+)
 
 // Protocol is a stream's transport protocol.
 type Protocol string

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -166,4 +167,31 @@ func freePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// serveNginx runs real nginx in the foreground on a rendered release, with
+// the given files placed under its ACME webroot, until the test ends, and
+// returns once it accepts connections on 127.0.0.1:port.
+func serveNginx(t *testing.T, files []File, challenges map[string]string, port int) {
+	t.Helper()
+	bin := nginxPath(t)
+	env := newNginxEnv(t, files, "daemon off;\nmaster_process off;\n", "")
+	for name, content := range challenges {
+		if err := os.WriteFile(filepath.Join(env.dir, "acme/.well-known/acme-challenge", name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cmd := exec.Command(bin, "-p", env.dir, "-c", env.conf)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+	})
+	waitListening(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), exited, env.dir, &stderr)
 }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -73,7 +72,6 @@ func TestHashPassword(t *testing.T) {
 // too, and that ACME challenges stay reachable without credentials.
 func TestPasswordHashesVerifiedByNginx(t *testing.T) {
 	t.Parallel()
-	bin := nginxPath(t)
 	shaHash, err := HashPassword("s3cret: pass-phrase")
 	if err != nil {
 		t.Fatal(err)
@@ -106,24 +104,8 @@ func TestPasswordHashesVerifiedByNginx(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := newNginxEnv(t, r.Files, "daemon off;\nmaster_process off;\n", "")
-	if err := os.WriteFile(filepath.Join(env.dir, "acme/.well-known/acme-challenge/tok-1"), []byte("tok-1.thumb"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-p", env.dir, "-c", env.conf)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-	})
+	serveNginx(t, r.Files, map[string]string{"tok-1": "tok-1.thumb"}, port)
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	waitListening(t, addr, exited, env.dir, &stderr)
 
 	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	tests := []struct {

@@ -300,8 +300,10 @@ func listenLines(bind string, port int, suffix string) []string {
 }
 
 type domainData struct {
-	HTTP  *serverData
-	HTTPS *serverData
+	// RateZone declares the domain's rate-limit zone; nil without a limit.
+	RateZone *rateZone
+	HTTP     *serverData
+	HTTPS    *serverData
 	// AliasHTTP and AliasHTTPS answer the aliases with a redirect to the
 	// primary name, when the domain asks for it.
 	AliasHTTP  *serverData
@@ -323,6 +325,7 @@ type serverData struct {
 	Deny      []string
 	Allow     []string
 	AuthFile  string
+	RateLimit *rateZone
 	Headers   []Header
 	Snippet   []string
 	Locations []locationData
@@ -331,9 +334,10 @@ type serverData struct {
 type locationData struct {
 	Exact bool
 	Path  string
-	// Guarded answers through a named location reached by try_files, so that allow/deny and
-	// basic authentication (access phase) run before the answer (a "return" in the location
-	// itself would run in the earlier rewrite phase and skip them).
+	// Guarded answers through a named location reached by try_files, so that the rate limit
+	// (preaccess phase), allow/deny and basic authentication (access phase) run before the
+	// answer (a "return" in the location itself would run in the earlier rewrite phase and
+	// skip them).
 	Guarded bool
 	Index   int
 
@@ -355,6 +359,27 @@ type locationData struct {
 	ContentType string
 }
 
+// rateZone is a domain's limit_req zone and how its servers use it.
+type rateZone struct {
+	Name  string // gatehouse_rate_ and a hash of the domain's name: stable and free of syntax
+	Size  string
+	Rate  string // "10r/s"
+	Burst int
+}
+
+// rateZoneSize is each domain's zone: 1 MB keeps the state of about 16,000
+// client addresses, so many domains cost little memory.
+const rateZoneSize = "1m"
+
+func rateZoneOf(d *Domain) *rateZone {
+	if d.RateLimit == nil {
+		return nil
+	}
+	sum := sha256.Sum256([]byte(d.Name))
+	return &rateZone{Name: "gatehouse_rate_" + hex.EncodeToString(sum[:8]), Size: rateZoneSize,
+		Rate: strconv.Itoa(d.RateLimit.Rate) + "r/" + string(d.RateLimit.Unit), Burst: d.RateLimit.Burst}
+}
+
 func (r *renderer) domainView(d *Domain, snip parsedSnippet, base string) domainData {
 	cfg := &r.c.cfg
 	names := d.Name
@@ -363,12 +388,13 @@ func (r *renderer) domainView(d *Domain, snip parsedSnippet, base string) domain
 		names = d.Name + " " + strings.Join(d.Aliases, " ")
 	}
 	common := serverData{
-		Names:   names,
-		Webroot: cfg.Webroot,
-		MaxBody: d.ClientMaxBodySize,
-		Deny:    d.Deny,
-		Allow:   d.Allow,
-		Headers: d.ResponseHeaders,
+		Names:     names,
+		Webroot:   cfg.Webroot,
+		MaxBody:   d.ClientMaxBodySize,
+		Deny:      d.Deny,
+		Allow:     d.Allow,
+		Headers:   d.ResponseHeaders,
+		RateLimit: rateZoneOf(d),
 	}
 	if len(d.BasicAuthUsers) > 0 {
 		common.AuthFile = strings.TrimSuffix(cfg.ConfigDir, "/") + "/" + AuthDir + "/" + base + ".htpasswd"
@@ -382,7 +408,7 @@ func (r *renderer) domainView(d *Domain, snip parsedSnippet, base string) domain
 	}
 	common.Locations = r.locations(d, proxySnippet)
 
-	var v domainData
+	v := domainData{RateZone: common.RateLimit}
 	http := common
 	http.Listen = listenLines(cfg.BindAddress, cfg.HTTPPort, "")
 	if d.ForceHTTPS {
@@ -466,7 +492,7 @@ func (r *renderer) locations(d *Domain, proxySnippet []string) []locationData {
 	if !hasRoot {
 		locs = append(locs, locationData{Path: "/", Status: 404, Body: "Not found.", ContentType: "text/plain"})
 	}
-	guarded := len(d.Allow) > 0 || len(d.Deny) > 0 || len(d.BasicAuthUsers) > 0
+	guarded := len(d.Allow) > 0 || len(d.Deny) > 0 || len(d.BasicAuthUsers) > 0 || d.RateLimit != nil
 	// Sorted so that reordering routes in the UI does not change the release: nginx picks
 	// the longest matching prefix and exact matches first, whatever their order in the file.
 	slices.SortFunc(locs, func(a, b locationData) int {

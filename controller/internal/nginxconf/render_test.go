@@ -59,6 +59,7 @@ func goldenCases() []struct {
 		},
 		Allow:       []string{"2001:db8::/32", "192.0.2.0/24"},
 		Deny:        []string{"192.0.2.13"},
+		RateLimit:   &RateLimit{Rate: 20, Burst: 40},
 		Certificate: testCert(),
 		Snippet: `# tuned by ops
 gzip on;
@@ -146,7 +147,8 @@ client_body_timeout 30s;`,
 		{Name: "example.com", Aliases: []string{"www.example.com", "*.old-example.com"}, RedirectAliases: true, Certificate: testCert(),
 			ForceHTTPS: true, HSTS: true, HTTP2: true, Routes: []Route{{Path: "/", Kind: RouteProxy, Upstream: "app"}}},
 		{Name: "plain.example.net", Aliases: []string{"www.plain.example.net"}, RedirectAliases: true,
-			Routes: []Route{{Path: "/", Kind: RouteRespond, Status: 200, Body: "plain"}}},
+			RateLimit: &RateLimit{Rate: 30, Unit: PerMinute},
+			Routes:    []Route{{Path: "/", Kind: RouteRespond, Status: 200, Body: "plain"}}},
 		// Nothing to redirect: rendered as without the option.
 		{Name: "solo.example.org", RedirectAliases: true, Routes: []Route{{Path: "/", Kind: RouteRespond, Status: 200, Body: "solo"}}},
 	}

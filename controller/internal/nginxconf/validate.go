@@ -402,6 +402,22 @@ func checkDomain(fe FieldErrors, p string, d Domain, ups map[string]*Upstream, n
 		cr := *d.Certificate
 		out.Certificate = &cr
 	}
+	if rl := d.RateLimit; rl != nil {
+		r := *rl
+		if r.Unit == "" {
+			r.Unit = PerSecond
+		}
+		if r.Rate < 1 || r.Rate > MaxRate {
+			fe.add(p+".rate_limit.rate", fmt.Sprintf("must be a whole number of requests from 1 to %d", MaxRate))
+		}
+		if r.Unit != PerSecond && r.Unit != PerMinute {
+			fe.add(p+".rate_limit.unit", `must be "s" (per second) or "m" (per minute)`)
+		}
+		if r.Burst < 0 || r.Burst > MaxBurst {
+			fe.add(p+".rate_limit.burst", fmt.Sprintf("must be a whole number from 0 to %d", MaxBurst))
+		}
+		out.RateLimit = &r
+	}
 	if d.RedirectAliases && strings.HasPrefix(d.Name, "*.") {
 		fe.add(p+".redirect_aliases", "needs a primary name that is not a wildcard, to redirect the aliases to")
 	}

@@ -106,6 +106,11 @@ func TestValidateRules(t *testing.T) {
 		{"unknown upstream", func(c *NodeConfig) { c.Domains[0].Routes[0].Upstream = "nope" }, "domains[0].routes[0].upstream", `no upstream is named "nope"`},
 		{"force https without cert", func(c *NodeConfig) { c.Domains[0].ForceHTTPS = true }, "domains[0].force_https", "needs a certificate"},
 		{"alias redirect to a wildcard", func(c *NodeConfig) { c.Domains[0].Name, c.Domains[0].RedirectAliases = "*.example.com", true }, "domains[0].redirect_aliases", "not a wildcard"},
+		{"rate of zero", func(c *NodeConfig) { c.Domains[0].RateLimit = &RateLimit{Rate: 0} }, "domains[0].rate_limit.rate", "from 1 to"},
+		{"rate too high", func(c *NodeConfig) { c.Domains[0].RateLimit = &RateLimit{Rate: MaxRate + 1} }, "domains[0].rate_limit.rate", "from 1 to"},
+		{"rate per hour", func(c *NodeConfig) { c.Domains[0].RateLimit = &RateLimit{Rate: 5, Unit: "h"} }, "domains[0].rate_limit.unit", "per minute"},
+		{"rate unit with syntax", func(c *NodeConfig) { c.Domains[0].RateLimit = &RateLimit{Rate: 5, Unit: "s; evil"} }, "domains[0].rate_limit.unit", "per second"},
+		{"negative burst", func(c *NodeConfig) { c.Domains[0].RateLimit = &RateLimit{Rate: 5, Burst: -1} }, "domains[0].rate_limit.burst", "from 0 to"},
 		{"hsts without cert", func(c *NodeConfig) { c.Domains[0].HSTS = true }, "domains[0].hsts", "needs a certificate"},
 		{"http2 without cert", func(c *NodeConfig) { c.Domains[0].HTTP2 = true }, "domains[0].http2", "needs a certificate"},
 		{"backup with hash", func(c *NodeConfig) {
