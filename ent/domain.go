@@ -45,6 +45,12 @@ type Domain struct {
 	Deny []string `json:"deny,omitempty"`
 	// Maintenance holds the value of the "maintenance" field.
 	Maintenance bool `json:"maintenance,omitempty"`
+	// RateLimit holds the value of the "rate_limit" field.
+	RateLimit int `json:"rate_limit,omitempty"`
+	// RateUnit holds the value of the "rate_unit" field.
+	RateUnit domain.RateUnit `json:"rate_unit,omitempty"`
+	// RateBurst holds the value of the "rate_burst" field.
+	RateBurst int `json:"rate_burst,omitempty"`
 	// RedirectAliases holds the value of the "redirect_aliases" field.
 	RedirectAliases bool `json:"redirect_aliases,omitempty"`
 	// StatusPage holds the value of the "status_page" field.
@@ -198,9 +204,9 @@ func (*Domain) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case domain.FieldForceHTTPS, domain.FieldHsts, domain.FieldHttp2, domain.FieldMaintenance, domain.FieldRedirectAliases, domain.FieldStatusPage:
 			values[i] = new(sql.NullBool)
-		case domain.FieldID:
+		case domain.FieldID, domain.FieldRateLimit, domain.FieldRateBurst:
 			values[i] = new(sql.NullInt64)
-		case domain.FieldName, domain.FieldClientMaxBodySize, domain.FieldSnippet:
+		case domain.FieldName, domain.FieldClientMaxBodySize, domain.FieldRateUnit, domain.FieldSnippet:
 			values[i] = new(sql.NullString)
 		case domain.FieldCreatedAt, domain.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -304,6 +310,24 @@ func (_m *Domain) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field maintenance", values[i])
 			} else if value.Valid {
 				_m.Maintenance = value.Bool
+			}
+		case domain.FieldRateLimit:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field rate_limit", values[i])
+			} else if value.Valid {
+				_m.RateLimit = int(value.Int64)
+			}
+		case domain.FieldRateUnit:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field rate_unit", values[i])
+			} else if value.Valid {
+				_m.RateUnit = domain.RateUnit(value.String)
+			}
+		case domain.FieldRateBurst:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field rate_burst", values[i])
+			} else if value.Valid {
+				_m.RateBurst = int(value.Int64)
 			}
 		case domain.FieldRedirectAliases:
 			if value, ok := values[i].(*sql.NullBool); !ok {
@@ -449,6 +473,15 @@ func (_m *Domain) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("maintenance=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Maintenance))
+	builder.WriteString(", ")
+	builder.WriteString("rate_limit=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RateLimit))
+	builder.WriteString(", ")
+	builder.WriteString("rate_unit=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RateUnit))
+	builder.WriteString(", ")
+	builder.WriteString("rate_burst=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RateBurst))
 	builder.WriteString(", ")
 	builder.WriteString("redirect_aliases=")
 	builder.WriteString(fmt.Sprintf("%v", _m.RedirectAliases))

@@ -162,6 +162,48 @@ func (_c *DomainCreate) SetNillableMaintenance(v *bool) *DomainCreate {
 	return _c
 }
 
+// SetRateLimit sets the "rate_limit" field.
+func (_c *DomainCreate) SetRateLimit(v int) *DomainCreate {
+	_c.mutation.SetRateLimit(v)
+	return _c
+}
+
+// SetNillableRateLimit sets the "rate_limit" field if the given value is not nil.
+func (_c *DomainCreate) SetNillableRateLimit(v *int) *DomainCreate {
+	if v != nil {
+		_c.SetRateLimit(*v)
+	}
+	return _c
+}
+
+// SetRateUnit sets the "rate_unit" field.
+func (_c *DomainCreate) SetRateUnit(v domain.RateUnit) *DomainCreate {
+	_c.mutation.SetRateUnit(v)
+	return _c
+}
+
+// SetNillableRateUnit sets the "rate_unit" field if the given value is not nil.
+func (_c *DomainCreate) SetNillableRateUnit(v *domain.RateUnit) *DomainCreate {
+	if v != nil {
+		_c.SetRateUnit(*v)
+	}
+	return _c
+}
+
+// SetRateBurst sets the "rate_burst" field.
+func (_c *DomainCreate) SetRateBurst(v int) *DomainCreate {
+	_c.mutation.SetRateBurst(v)
+	return _c
+}
+
+// SetNillableRateBurst sets the "rate_burst" field if the given value is not nil.
+func (_c *DomainCreate) SetNillableRateBurst(v *int) *DomainCreate {
+	if v != nil {
+		_c.SetRateBurst(*v)
+	}
+	return _c
+}
+
 // SetRedirectAliases sets the "redirect_aliases" field.
 func (_c *DomainCreate) SetRedirectAliases(v bool) *DomainCreate {
 	_c.mutation.SetRedirectAliases(v)
@@ -440,6 +482,18 @@ func (_c *DomainCreate) defaults() {
 		v := domain.DefaultMaintenance
 		_c.mutation.SetMaintenance(v)
 	}
+	if _, ok := _c.mutation.RateLimit(); !ok {
+		v := domain.DefaultRateLimit
+		_c.mutation.SetRateLimit(v)
+	}
+	if _, ok := _c.mutation.RateUnit(); !ok {
+		v := domain.DefaultRateUnit
+		_c.mutation.SetRateUnit(v)
+	}
+	if _, ok := _c.mutation.RateBurst(); !ok {
+		v := domain.DefaultRateBurst
+		_c.mutation.SetRateBurst(v)
+	}
 	if _, ok := _c.mutation.RedirectAliases(); !ok {
 		v := domain.DefaultRedirectAliases
 		_c.mutation.SetRedirectAliases(v)
@@ -484,6 +538,30 @@ func (_c *DomainCreate) check() error {
 	}
 	if _, ok := _c.mutation.Maintenance(); !ok {
 		return &ValidationError{Name: "maintenance", err: errors.New(`ent: missing required field "Domain.maintenance"`)}
+	}
+	if _, ok := _c.mutation.RateLimit(); !ok {
+		return &ValidationError{Name: "rate_limit", err: errors.New(`ent: missing required field "Domain.rate_limit"`)}
+	}
+	if v, ok := _c.mutation.RateLimit(); ok {
+		if err := domain.RateLimitValidator(v); err != nil {
+			return &ValidationError{Name: "rate_limit", err: fmt.Errorf(`ent: validator failed for field "Domain.rate_limit": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.RateUnit(); !ok {
+		return &ValidationError{Name: "rate_unit", err: errors.New(`ent: missing required field "Domain.rate_unit"`)}
+	}
+	if v, ok := _c.mutation.RateUnit(); ok {
+		if err := domain.RateUnitValidator(v); err != nil {
+			return &ValidationError{Name: "rate_unit", err: fmt.Errorf(`ent: validator failed for field "Domain.rate_unit": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.RateBurst(); !ok {
+		return &ValidationError{Name: "rate_burst", err: errors.New(`ent: missing required field "Domain.rate_burst"`)}
+	}
+	if v, ok := _c.mutation.RateBurst(); ok {
+		if err := domain.RateBurstValidator(v); err != nil {
+			return &ValidationError{Name: "rate_burst", err: fmt.Errorf(`ent: validator failed for field "Domain.rate_burst": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.RedirectAliases(); !ok {
 		return &ValidationError{Name: "redirect_aliases", err: errors.New(`ent: missing required field "Domain.redirect_aliases"`)}
@@ -568,6 +646,18 @@ func (_c *DomainCreate) createSpec() (*Domain, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Maintenance(); ok {
 		_spec.SetField(domain.FieldMaintenance, field.TypeBool, value)
 		_node.Maintenance = value
+	}
+	if value, ok := _c.mutation.RateLimit(); ok {
+		_spec.SetField(domain.FieldRateLimit, field.TypeInt, value)
+		_node.RateLimit = value
+	}
+	if value, ok := _c.mutation.RateUnit(); ok {
+		_spec.SetField(domain.FieldRateUnit, field.TypeEnum, value)
+		_node.RateUnit = value
+	}
+	if value, ok := _c.mutation.RateBurst(); ok {
+		_spec.SetField(domain.FieldRateBurst, field.TypeInt, value)
+		_node.RateBurst = value
 	}
 	if value, ok := _c.mutation.RedirectAliases(); ok {
 		_spec.SetField(domain.FieldRedirectAliases, field.TypeBool, value)
@@ -965,6 +1055,54 @@ func (u *DomainUpsert) UpdateMaintenance() *DomainUpsert {
 	return u
 }
 
+// SetRateLimit sets the "rate_limit" field.
+func (u *DomainUpsert) SetRateLimit(v int) *DomainUpsert {
+	u.Set(domain.FieldRateLimit, v)
+	return u
+}
+
+// UpdateRateLimit sets the "rate_limit" field to the value that was provided on create.
+func (u *DomainUpsert) UpdateRateLimit() *DomainUpsert {
+	u.SetExcluded(domain.FieldRateLimit)
+	return u
+}
+
+// AddRateLimit adds v to the "rate_limit" field.
+func (u *DomainUpsert) AddRateLimit(v int) *DomainUpsert {
+	u.Add(domain.FieldRateLimit, v)
+	return u
+}
+
+// SetRateUnit sets the "rate_unit" field.
+func (u *DomainUpsert) SetRateUnit(v domain.RateUnit) *DomainUpsert {
+	u.Set(domain.FieldRateUnit, v)
+	return u
+}
+
+// UpdateRateUnit sets the "rate_unit" field to the value that was provided on create.
+func (u *DomainUpsert) UpdateRateUnit() *DomainUpsert {
+	u.SetExcluded(domain.FieldRateUnit)
+	return u
+}
+
+// SetRateBurst sets the "rate_burst" field.
+func (u *DomainUpsert) SetRateBurst(v int) *DomainUpsert {
+	u.Set(domain.FieldRateBurst, v)
+	return u
+}
+
+// UpdateRateBurst sets the "rate_burst" field to the value that was provided on create.
+func (u *DomainUpsert) UpdateRateBurst() *DomainUpsert {
+	u.SetExcluded(domain.FieldRateBurst)
+	return u
+}
+
+// AddRateBurst adds v to the "rate_burst" field.
+func (u *DomainUpsert) AddRateBurst(v int) *DomainUpsert {
+	u.Add(domain.FieldRateBurst, v)
+	return u
+}
+
 // SetRedirectAliases sets the "redirect_aliases" field.
 func (u *DomainUpsert) SetRedirectAliases(v bool) *DomainUpsert {
 	u.Set(domain.FieldRedirectAliases, v)
@@ -1225,6 +1363,62 @@ func (u *DomainUpsertOne) SetMaintenance(v bool) *DomainUpsertOne {
 func (u *DomainUpsertOne) UpdateMaintenance() *DomainUpsertOne {
 	return u.Update(func(s *DomainUpsert) {
 		s.UpdateMaintenance()
+	})
+}
+
+// SetRateLimit sets the "rate_limit" field.
+func (u *DomainUpsertOne) SetRateLimit(v int) *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetRateLimit(v)
+	})
+}
+
+// AddRateLimit adds v to the "rate_limit" field.
+func (u *DomainUpsertOne) AddRateLimit(v int) *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.AddRateLimit(v)
+	})
+}
+
+// UpdateRateLimit sets the "rate_limit" field to the value that was provided on create.
+func (u *DomainUpsertOne) UpdateRateLimit() *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateRateLimit()
+	})
+}
+
+// SetRateUnit sets the "rate_unit" field.
+func (u *DomainUpsertOne) SetRateUnit(v domain.RateUnit) *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetRateUnit(v)
+	})
+}
+
+// UpdateRateUnit sets the "rate_unit" field to the value that was provided on create.
+func (u *DomainUpsertOne) UpdateRateUnit() *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateRateUnit()
+	})
+}
+
+// SetRateBurst sets the "rate_burst" field.
+func (u *DomainUpsertOne) SetRateBurst(v int) *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetRateBurst(v)
+	})
+}
+
+// AddRateBurst adds v to the "rate_burst" field.
+func (u *DomainUpsertOne) AddRateBurst(v int) *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.AddRateBurst(v)
+	})
+}
+
+// UpdateRateBurst sets the "rate_burst" field to the value that was provided on create.
+func (u *DomainUpsertOne) UpdateRateBurst() *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateRateBurst()
 	})
 }
 
@@ -1660,6 +1854,62 @@ func (u *DomainUpsertBulk) SetMaintenance(v bool) *DomainUpsertBulk {
 func (u *DomainUpsertBulk) UpdateMaintenance() *DomainUpsertBulk {
 	return u.Update(func(s *DomainUpsert) {
 		s.UpdateMaintenance()
+	})
+}
+
+// SetRateLimit sets the "rate_limit" field.
+func (u *DomainUpsertBulk) SetRateLimit(v int) *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetRateLimit(v)
+	})
+}
+
+// AddRateLimit adds v to the "rate_limit" field.
+func (u *DomainUpsertBulk) AddRateLimit(v int) *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.AddRateLimit(v)
+	})
+}
+
+// UpdateRateLimit sets the "rate_limit" field to the value that was provided on create.
+func (u *DomainUpsertBulk) UpdateRateLimit() *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateRateLimit()
+	})
+}
+
+// SetRateUnit sets the "rate_unit" field.
+func (u *DomainUpsertBulk) SetRateUnit(v domain.RateUnit) *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetRateUnit(v)
+	})
+}
+
+// UpdateRateUnit sets the "rate_unit" field to the value that was provided on create.
+func (u *DomainUpsertBulk) UpdateRateUnit() *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateRateUnit()
+	})
+}
+
+// SetRateBurst sets the "rate_burst" field.
+func (u *DomainUpsertBulk) SetRateBurst(v int) *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetRateBurst(v)
+	})
+}
+
+// AddRateBurst adds v to the "rate_burst" field.
+func (u *DomainUpsertBulk) AddRateBurst(v int) *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.AddRateBurst(v)
+	})
+}
+
+// UpdateRateBurst sets the "rate_burst" field to the value that was provided on create.
+func (u *DomainUpsertBulk) UpdateRateBurst() *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateRateBurst()
 	})
 }
 

@@ -204,6 +204,62 @@ func (_u *DomainUpdate) SetNillableMaintenance(v *bool) *DomainUpdate {
 	return _u
 }
 
+// SetRateLimit sets the "rate_limit" field.
+func (_u *DomainUpdate) SetRateLimit(v int) *DomainUpdate {
+	_u.mutation.ResetRateLimit()
+	_u.mutation.SetRateLimit(v)
+	return _u
+}
+
+// SetNillableRateLimit sets the "rate_limit" field if the given value is not nil.
+func (_u *DomainUpdate) SetNillableRateLimit(v *int) *DomainUpdate {
+	if v != nil {
+		_u.SetRateLimit(*v)
+	}
+	return _u
+}
+
+// AddRateLimit adds value to the "rate_limit" field.
+func (_u *DomainUpdate) AddRateLimit(v int) *DomainUpdate {
+	_u.mutation.AddRateLimit(v)
+	return _u
+}
+
+// SetRateUnit sets the "rate_unit" field.
+func (_u *DomainUpdate) SetRateUnit(v domain.RateUnit) *DomainUpdate {
+	_u.mutation.SetRateUnit(v)
+	return _u
+}
+
+// SetNillableRateUnit sets the "rate_unit" field if the given value is not nil.
+func (_u *DomainUpdate) SetNillableRateUnit(v *domain.RateUnit) *DomainUpdate {
+	if v != nil {
+		_u.SetRateUnit(*v)
+	}
+	return _u
+}
+
+// SetRateBurst sets the "rate_burst" field.
+func (_u *DomainUpdate) SetRateBurst(v int) *DomainUpdate {
+	_u.mutation.ResetRateBurst()
+	_u.mutation.SetRateBurst(v)
+	return _u
+}
+
+// SetNillableRateBurst sets the "rate_burst" field if the given value is not nil.
+func (_u *DomainUpdate) SetNillableRateBurst(v *int) *DomainUpdate {
+	if v != nil {
+		_u.SetRateBurst(*v)
+	}
+	return _u
+}
+
+// AddRateBurst adds value to the "rate_burst" field.
+func (_u *DomainUpdate) AddRateBurst(v int) *DomainUpdate {
+	_u.mutation.AddRateBurst(v)
+	return _u
+}
+
 // SetRedirectAliases sets the "redirect_aliases" field.
 func (_u *DomainUpdate) SetRedirectAliases(v bool) *DomainUpdate {
 	_u.mutation.SetRedirectAliases(v)
@@ -668,6 +724,21 @@ func (_u *DomainUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Domain.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.RateLimit(); ok {
+		if err := domain.RateLimitValidator(v); err != nil {
+			return &ValidationError{Name: "rate_limit", err: fmt.Errorf(`ent: validator failed for field "Domain.rate_limit": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RateUnit(); ok {
+		if err := domain.RateUnitValidator(v); err != nil {
+			return &ValidationError{Name: "rate_unit", err: fmt.Errorf(`ent: validator failed for field "Domain.rate_unit": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RateBurst(); ok {
+		if err := domain.RateBurstValidator(v); err != nil {
+			return &ValidationError{Name: "rate_burst", err: fmt.Errorf(`ent: validator failed for field "Domain.rate_burst": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -753,6 +824,21 @@ func (_u *DomainUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Maintenance(); ok {
 		_spec.SetField(domain.FieldMaintenance, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.RateLimit(); ok {
+		_spec.SetField(domain.FieldRateLimit, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedRateLimit(); ok {
+		_spec.AddField(domain.FieldRateLimit, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.RateUnit(); ok {
+		_spec.SetField(domain.FieldRateUnit, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.RateBurst(); ok {
+		_spec.SetField(domain.FieldRateBurst, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedRateBurst(); ok {
+		_spec.AddField(domain.FieldRateBurst, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.RedirectAliases(); ok {
 		_spec.SetField(domain.FieldRedirectAliases, field.TypeBool, value)
@@ -1410,6 +1496,62 @@ func (_u *DomainUpdateOne) SetNillableMaintenance(v *bool) *DomainUpdateOne {
 	return _u
 }
 
+// SetRateLimit sets the "rate_limit" field.
+func (_u *DomainUpdateOne) SetRateLimit(v int) *DomainUpdateOne {
+	_u.mutation.ResetRateLimit()
+	_u.mutation.SetRateLimit(v)
+	return _u
+}
+
+// SetNillableRateLimit sets the "rate_limit" field if the given value is not nil.
+func (_u *DomainUpdateOne) SetNillableRateLimit(v *int) *DomainUpdateOne {
+	if v != nil {
+		_u.SetRateLimit(*v)
+	}
+	return _u
+}
+
+// AddRateLimit adds value to the "rate_limit" field.
+func (_u *DomainUpdateOne) AddRateLimit(v int) *DomainUpdateOne {
+	_u.mutation.AddRateLimit(v)
+	return _u
+}
+
+// SetRateUnit sets the "rate_unit" field.
+func (_u *DomainUpdateOne) SetRateUnit(v domain.RateUnit) *DomainUpdateOne {
+	_u.mutation.SetRateUnit(v)
+	return _u
+}
+
+// SetNillableRateUnit sets the "rate_unit" field if the given value is not nil.
+func (_u *DomainUpdateOne) SetNillableRateUnit(v *domain.RateUnit) *DomainUpdateOne {
+	if v != nil {
+		_u.SetRateUnit(*v)
+	}
+	return _u
+}
+
+// SetRateBurst sets the "rate_burst" field.
+func (_u *DomainUpdateOne) SetRateBurst(v int) *DomainUpdateOne {
+	_u.mutation.ResetRateBurst()
+	_u.mutation.SetRateBurst(v)
+	return _u
+}
+
+// SetNillableRateBurst sets the "rate_burst" field if the given value is not nil.
+func (_u *DomainUpdateOne) SetNillableRateBurst(v *int) *DomainUpdateOne {
+	if v != nil {
+		_u.SetRateBurst(*v)
+	}
+	return _u
+}
+
+// AddRateBurst adds value to the "rate_burst" field.
+func (_u *DomainUpdateOne) AddRateBurst(v int) *DomainUpdateOne {
+	_u.mutation.AddRateBurst(v)
+	return _u
+}
+
 // SetRedirectAliases sets the "redirect_aliases" field.
 func (_u *DomainUpdateOne) SetRedirectAliases(v bool) *DomainUpdateOne {
 	_u.mutation.SetRedirectAliases(v)
@@ -1887,6 +2029,21 @@ func (_u *DomainUpdateOne) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Domain.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.RateLimit(); ok {
+		if err := domain.RateLimitValidator(v); err != nil {
+			return &ValidationError{Name: "rate_limit", err: fmt.Errorf(`ent: validator failed for field "Domain.rate_limit": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RateUnit(); ok {
+		if err := domain.RateUnitValidator(v); err != nil {
+			return &ValidationError{Name: "rate_unit", err: fmt.Errorf(`ent: validator failed for field "Domain.rate_unit": %w`, err)}
+		}
+	}
+	if v, ok := _u.mutation.RateBurst(); ok {
+		if err := domain.RateBurstValidator(v); err != nil {
+			return &ValidationError{Name: "rate_burst", err: fmt.Errorf(`ent: validator failed for field "Domain.rate_burst": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -1989,6 +2146,21 @@ func (_u *DomainUpdateOne) sqlSave(ctx context.Context) (_node *Domain, err erro
 	}
 	if value, ok := _u.mutation.Maintenance(); ok {
 		_spec.SetField(domain.FieldMaintenance, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.RateLimit(); ok {
+		_spec.SetField(domain.FieldRateLimit, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedRateLimit(); ok {
+		_spec.AddField(domain.FieldRateLimit, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.RateUnit(); ok {
+		_spec.SetField(domain.FieldRateUnit, field.TypeEnum, value)
+	}
+	if value, ok := _u.mutation.RateBurst(); ok {
+		_spec.SetField(domain.FieldRateBurst, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedRateBurst(); ok {
+		_spec.AddField(domain.FieldRateBurst, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.RedirectAliases(); ok {
 		_spec.SetField(domain.FieldRedirectAliases, field.TypeBool, value)

@@ -9528,6 +9528,11 @@ type DomainMutation struct {
 	deny                       *[]string
 	appenddeny                 []string
 	maintenance                *bool
+	rate_limit                 *int
+	addrate_limit              *int
+	rate_unit                  *domain.RateUnit
+	rate_burst                 *int
+	addrate_burst              *int
 	redirect_aliases           *bool
 	status_page                *bool
 	snippet                    *string
@@ -10212,6 +10217,154 @@ func (m *DomainMutation) OldMaintenance(ctx context.Context) (v bool, err error)
 // ResetMaintenance resets all changes to the "maintenance" field.
 func (m *DomainMutation) ResetMaintenance() {
 	m.maintenance = nil
+}
+
+// SetRateLimit sets the "rate_limit" field.
+func (m *DomainMutation) SetRateLimit(i int) {
+	m.rate_limit = &i
+	m.addrate_limit = nil
+}
+
+// RateLimit returns the value of the "rate_limit" field in the mutation.
+func (m *DomainMutation) RateLimit() (r int, exists bool) {
+	v := m.rate_limit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRateLimit returns the old "rate_limit" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldRateLimit(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRateLimit is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRateLimit requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRateLimit: %w", err)
+	}
+	return oldValue.RateLimit, nil
+}
+
+// AddRateLimit adds i to the "rate_limit" field.
+func (m *DomainMutation) AddRateLimit(i int) {
+	if m.addrate_limit != nil {
+		*m.addrate_limit += i
+	} else {
+		m.addrate_limit = &i
+	}
+}
+
+// AddedRateLimit returns the value that was added to the "rate_limit" field in this mutation.
+func (m *DomainMutation) AddedRateLimit() (r int, exists bool) {
+	v := m.addrate_limit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRateLimit resets all changes to the "rate_limit" field.
+func (m *DomainMutation) ResetRateLimit() {
+	m.rate_limit = nil
+	m.addrate_limit = nil
+}
+
+// SetRateUnit sets the "rate_unit" field.
+func (m *DomainMutation) SetRateUnit(du domain.RateUnit) {
+	m.rate_unit = &du
+}
+
+// RateUnit returns the value of the "rate_unit" field in the mutation.
+func (m *DomainMutation) RateUnit() (r domain.RateUnit, exists bool) {
+	v := m.rate_unit
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRateUnit returns the old "rate_unit" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldRateUnit(ctx context.Context) (v domain.RateUnit, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRateUnit is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRateUnit requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRateUnit: %w", err)
+	}
+	return oldValue.RateUnit, nil
+}
+
+// ResetRateUnit resets all changes to the "rate_unit" field.
+func (m *DomainMutation) ResetRateUnit() {
+	m.rate_unit = nil
+}
+
+// SetRateBurst sets the "rate_burst" field.
+func (m *DomainMutation) SetRateBurst(i int) {
+	m.rate_burst = &i
+	m.addrate_burst = nil
+}
+
+// RateBurst returns the value of the "rate_burst" field in the mutation.
+func (m *DomainMutation) RateBurst() (r int, exists bool) {
+	v := m.rate_burst
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRateBurst returns the old "rate_burst" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldRateBurst(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRateBurst is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRateBurst requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRateBurst: %w", err)
+	}
+	return oldValue.RateBurst, nil
+}
+
+// AddRateBurst adds i to the "rate_burst" field.
+func (m *DomainMutation) AddRateBurst(i int) {
+	if m.addrate_burst != nil {
+		*m.addrate_burst += i
+	} else {
+		m.addrate_burst = &i
+	}
+}
+
+// AddedRateBurst returns the value that was added to the "rate_burst" field in this mutation.
+func (m *DomainMutation) AddedRateBurst() (r int, exists bool) {
+	v := m.addrate_burst
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRateBurst resets all changes to the "rate_burst" field.
+func (m *DomainMutation) ResetRateBurst() {
+	m.rate_burst = nil
+	m.addrate_burst = nil
 }
 
 // SetRedirectAliases sets the "redirect_aliases" field.
@@ -10920,7 +11073,7 @@ func (m *DomainMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DomainMutation) Fields() []string {
-	fields := make([]string, 0, 15)
+	fields := make([]string, 0, 18)
 	if m.created_at != nil {
 		fields = append(fields, domain.FieldCreatedAt)
 	}
@@ -10956,6 +11109,15 @@ func (m *DomainMutation) Fields() []string {
 	}
 	if m.maintenance != nil {
 		fields = append(fields, domain.FieldMaintenance)
+	}
+	if m.rate_limit != nil {
+		fields = append(fields, domain.FieldRateLimit)
+	}
+	if m.rate_unit != nil {
+		fields = append(fields, domain.FieldRateUnit)
+	}
+	if m.rate_burst != nil {
+		fields = append(fields, domain.FieldRateBurst)
 	}
 	if m.redirect_aliases != nil {
 		fields = append(fields, domain.FieldRedirectAliases)
@@ -10998,6 +11160,12 @@ func (m *DomainMutation) Field(name string) (ent.Value, bool) {
 		return m.Deny()
 	case domain.FieldMaintenance:
 		return m.Maintenance()
+	case domain.FieldRateLimit:
+		return m.RateLimit()
+	case domain.FieldRateUnit:
+		return m.RateUnit()
+	case domain.FieldRateBurst:
+		return m.RateBurst()
 	case domain.FieldRedirectAliases:
 		return m.RedirectAliases()
 	case domain.FieldStatusPage:
@@ -11037,6 +11205,12 @@ func (m *DomainMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldDeny(ctx)
 	case domain.FieldMaintenance:
 		return m.OldMaintenance(ctx)
+	case domain.FieldRateLimit:
+		return m.OldRateLimit(ctx)
+	case domain.FieldRateUnit:
+		return m.OldRateUnit(ctx)
+	case domain.FieldRateBurst:
+		return m.OldRateBurst(ctx)
 	case domain.FieldRedirectAliases:
 		return m.OldRedirectAliases(ctx)
 	case domain.FieldStatusPage:
@@ -11136,6 +11310,27 @@ func (m *DomainMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetMaintenance(v)
 		return nil
+	case domain.FieldRateLimit:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRateLimit(v)
+		return nil
+	case domain.FieldRateUnit:
+		v, ok := value.(domain.RateUnit)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRateUnit(v)
+		return nil
+	case domain.FieldRateBurst:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRateBurst(v)
+		return nil
 	case domain.FieldRedirectAliases:
 		v, ok := value.(bool)
 		if !ok {
@@ -11164,13 +11359,26 @@ func (m *DomainMutation) SetField(name string, value ent.Value) error {
 // AddedFields returns all numeric fields that were incremented/decremented during
 // this mutation.
 func (m *DomainMutation) AddedFields() []string {
-	return nil
+	var fields []string
+	if m.addrate_limit != nil {
+		fields = append(fields, domain.FieldRateLimit)
+	}
+	if m.addrate_burst != nil {
+		fields = append(fields, domain.FieldRateBurst)
+	}
+	return fields
 }
 
 // AddedField returns the numeric value that was incremented/decremented on a field
 // with the given name. The second boolean return value indicates that this field
 // was not set, or was not defined in the schema.
 func (m *DomainMutation) AddedField(name string) (ent.Value, bool) {
+	switch name {
+	case domain.FieldRateLimit:
+		return m.AddedRateLimit()
+	case domain.FieldRateBurst:
+		return m.AddedRateBurst()
+	}
 	return nil, false
 }
 
@@ -11179,6 +11387,20 @@ func (m *DomainMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *DomainMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case domain.FieldRateLimit:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRateLimit(v)
+		return nil
+	case domain.FieldRateBurst:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRateBurst(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Domain numeric field %s", name)
 }
@@ -11268,6 +11490,15 @@ func (m *DomainMutation) ResetField(name string) error {
 		return nil
 	case domain.FieldMaintenance:
 		m.ResetMaintenance()
+		return nil
+	case domain.FieldRateLimit:
+		m.ResetRateLimit()
+		return nil
+	case domain.FieldRateUnit:
+		m.ResetRateUnit()
+		return nil
+	case domain.FieldRateBurst:
+		m.ResetRateBurst()
 		return nil
 	case domain.FieldRedirectAliases:
 		m.ResetRedirectAliases()

@@ -517,16 +517,28 @@ func init() {
 	domainDescMaintenance := domainFields[9].Descriptor()
 	// domain.DefaultMaintenance holds the default value on creation for the maintenance field.
 	domain.DefaultMaintenance = domainDescMaintenance.Default.(bool)
+	// domainDescRateLimit is the schema descriptor for rate_limit field.
+	domainDescRateLimit := domainFields[10].Descriptor()
+	// domain.DefaultRateLimit holds the default value on creation for the rate_limit field.
+	domain.DefaultRateLimit = domainDescRateLimit.Default.(int)
+	// domain.RateLimitValidator is a validator for the "rate_limit" field. It is called by the builders before save.
+	domain.RateLimitValidator = domainDescRateLimit.Validators[0].(func(int) error)
+	// domainDescRateBurst is the schema descriptor for rate_burst field.
+	domainDescRateBurst := domainFields[12].Descriptor()
+	// domain.DefaultRateBurst holds the default value on creation for the rate_burst field.
+	domain.DefaultRateBurst = domainDescRateBurst.Default.(int)
+	// domain.RateBurstValidator is a validator for the "rate_burst" field. It is called by the builders before save.
+	domain.RateBurstValidator = domainDescRateBurst.Validators[0].(func(int) error)
 	// domainDescRedirectAliases is the schema descriptor for redirect_aliases field.
-	domainDescRedirectAliases := domainFields[10].Descriptor()
+	domainDescRedirectAliases := domainFields[13].Descriptor()
 	// domain.DefaultRedirectAliases holds the default value on creation for the redirect_aliases field.
 	domain.DefaultRedirectAliases = domainDescRedirectAliases.Default.(bool)
 	// domainDescStatusPage is the schema descriptor for status_page field.
-	domainDescStatusPage := domainFields[11].Descriptor()
+	domainDescStatusPage := domainFields[14].Descriptor()
 	// domain.DefaultStatusPage holds the default value on creation for the status_page field.
 	domain.DefaultStatusPage = domainDescStatusPage.Default.(bool)
 	// domainDescSnippet is the schema descriptor for snippet field.
-	domainDescSnippet := domainFields[12].Descriptor()
+	domainDescSnippet := domainFields[15].Descriptor()
 	// domain.DefaultSnippet holds the default value on creation for the snippet field.
 	domain.DefaultSnippet = domainDescSnippet.Default.(string)
 	enrollmenttokenMixin := schema.EnrollmentToken{}.Mixin()

@@ -3,6 +3,7 @@
 package domain
 
 import (
+	"fmt"
 	"time"
 
 	"entgo.io/ent/dialect/sql"
@@ -38,6 +39,12 @@ const (
 	FieldDeny = "deny"
 	// FieldMaintenance holds the string denoting the maintenance field in the database.
 	FieldMaintenance = "maintenance"
+	// FieldRateLimit holds the string denoting the rate_limit field in the database.
+	FieldRateLimit = "rate_limit"
+	// FieldRateUnit holds the string denoting the rate_unit field in the database.
+	FieldRateUnit = "rate_unit"
+	// FieldRateBurst holds the string denoting the rate_burst field in the database.
+	FieldRateBurst = "rate_burst"
 	// FieldRedirectAliases holds the string denoting the redirect_aliases field in the database.
 	FieldRedirectAliases = "redirect_aliases"
 	// FieldStatusPage holds the string denoting the status_page field in the database.
@@ -160,6 +167,9 @@ var Columns = []string{
 	FieldAllow,
 	FieldDeny,
 	FieldMaintenance,
+	FieldRateLimit,
+	FieldRateUnit,
+	FieldRateBurst,
 	FieldRedirectAliases,
 	FieldStatusPage,
 	FieldSnippet,
@@ -200,6 +210,14 @@ var (
 	DefaultClientMaxBodySize string
 	// DefaultMaintenance holds the default value on creation for the "maintenance" field.
 	DefaultMaintenance bool
+	// DefaultRateLimit holds the default value on creation for the "rate_limit" field.
+	DefaultRateLimit int
+	// RateLimitValidator is a validator for the "rate_limit" field. It is called by the builders before save.
+	RateLimitValidator func(int) error
+	// DefaultRateBurst holds the default value on creation for the "rate_burst" field.
+	DefaultRateBurst int
+	// RateBurstValidator is a validator for the "rate_burst" field. It is called by the builders before save.
+	RateBurstValidator func(int) error
 	// DefaultRedirectAliases holds the default value on creation for the "redirect_aliases" field.
 	DefaultRedirectAliases bool
 	// DefaultStatusPage holds the default value on creation for the "status_page" field.
@@ -207,6 +225,32 @@ var (
 	// DefaultSnippet holds the default value on creation for the "snippet" field.
 	DefaultSnippet string
 )
+
+// RateUnit defines the type for the "rate_unit" enum field.
+type RateUnit string
+
+// RateUnitS is the default value of the RateUnit enum.
+const DefaultRateUnit = RateUnitS
+
+// RateUnit values.
+const (
+	RateUnitS RateUnit = "s"
+	RateUnitM RateUnit = "m"
+)
+
+func (ru RateUnit) String() string {
+	return string(ru)
+}
+
+// RateUnitValidator is a validator for the "rate_unit" field enum values. It is called by the builders before save.
+func RateUnitValidator(ru RateUnit) error {
+	switch ru {
+	case RateUnitS, RateUnitM:
+		return nil
+	default:
+		return fmt.Errorf("domain: invalid enum value for rate_unit field: %q", ru)
+	}
+}
 
 // OrderOption defines the ordering options for the Domain queries.
 type OrderOption func(*sql.Selector)
@@ -254,6 +298,21 @@ func ByClientMaxBodySize(opts ...sql.OrderTermOption) OrderOption {
 // ByMaintenance orders the results by the maintenance field.
 func ByMaintenance(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldMaintenance, opts...).ToFunc()
+}
+
+// ByRateLimit orders the results by the rate_limit field.
+func ByRateLimit(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRateLimit, opts...).ToFunc()
+}
+
+// ByRateUnit orders the results by the rate_unit field.
+func ByRateUnit(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRateUnit, opts...).ToFunc()
+}
+
+// ByRateBurst orders the results by the rate_burst field.
+func ByRateBurst(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRateBurst, opts...).ToFunc()
 }
 
 // ByRedirectAliases orders the results by the redirect_aliases field.

@@ -95,6 +95,16 @@ func Maintenance(v bool) predicate.Domain {
 	return predicate.Domain(sql.FieldEQ(FieldMaintenance, v))
 }
 
+// RateLimit applies equality check predicate on the "rate_limit" field. It's identical to RateLimitEQ.
+func RateLimit(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldRateLimit, v))
+}
+
+// RateBurst applies equality check predicate on the "rate_burst" field. It's identical to RateBurstEQ.
+func RateBurst(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldRateBurst, v))
+}
+
 // RedirectAliases applies equality check predicate on the "redirect_aliases" field. It's identical to RedirectAliasesEQ.
 func RedirectAliases(v bool) predicate.Domain {
 	return predicate.Domain(sql.FieldEQ(FieldRedirectAliases, v))
@@ -398,6 +408,106 @@ func MaintenanceEQ(v bool) predicate.Domain {
 // MaintenanceNEQ applies the NEQ predicate on the "maintenance" field.
 func MaintenanceNEQ(v bool) predicate.Domain {
 	return predicate.Domain(sql.FieldNEQ(FieldMaintenance, v))
+}
+
+// RateLimitEQ applies the EQ predicate on the "rate_limit" field.
+func RateLimitEQ(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldRateLimit, v))
+}
+
+// RateLimitNEQ applies the NEQ predicate on the "rate_limit" field.
+func RateLimitNEQ(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldNEQ(FieldRateLimit, v))
+}
+
+// RateLimitIn applies the In predicate on the "rate_limit" field.
+func RateLimitIn(vs ...int) predicate.Domain {
+	return predicate.Domain(sql.FieldIn(FieldRateLimit, vs...))
+}
+
+// RateLimitNotIn applies the NotIn predicate on the "rate_limit" field.
+func RateLimitNotIn(vs ...int) predicate.Domain {
+	return predicate.Domain(sql.FieldNotIn(FieldRateLimit, vs...))
+}
+
+// RateLimitGT applies the GT predicate on the "rate_limit" field.
+func RateLimitGT(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldGT(FieldRateLimit, v))
+}
+
+// RateLimitGTE applies the GTE predicate on the "rate_limit" field.
+func RateLimitGTE(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldGTE(FieldRateLimit, v))
+}
+
+// RateLimitLT applies the LT predicate on the "rate_limit" field.
+func RateLimitLT(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldLT(FieldRateLimit, v))
+}
+
+// RateLimitLTE applies the LTE predicate on the "rate_limit" field.
+func RateLimitLTE(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldLTE(FieldRateLimit, v))
+}
+
+// RateUnitEQ applies the EQ predicate on the "rate_unit" field.
+func RateUnitEQ(v RateUnit) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldRateUnit, v))
+}
+
+// RateUnitNEQ applies the NEQ predicate on the "rate_unit" field.
+func RateUnitNEQ(v RateUnit) predicate.Domain {
+	return predicate.Domain(sql.FieldNEQ(FieldRateUnit, v))
+}
+
+// RateUnitIn applies the In predicate on the "rate_unit" field.
+func RateUnitIn(vs ...RateUnit) predicate.Domain {
+	return predicate.Domain(sql.FieldIn(FieldRateUnit, vs...))
+}
+
+// RateUnitNotIn applies the NotIn predicate on the "rate_unit" field.
+func RateUnitNotIn(vs ...RateUnit) predicate.Domain {
+	return predicate.Domain(sql.FieldNotIn(FieldRateUnit, vs...))
+}
+
+// RateBurstEQ applies the EQ predicate on the "rate_burst" field.
+func RateBurstEQ(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldRateBurst, v))
+}
+
+// RateBurstNEQ applies the NEQ predicate on the "rate_burst" field.
+func RateBurstNEQ(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldNEQ(FieldRateBurst, v))
+}
+
+// RateBurstIn applies the In predicate on the "rate_burst" field.
+func RateBurstIn(vs ...int) predicate.Domain {
+	return predicate.Domain(sql.FieldIn(FieldRateBurst, vs...))
+}
+
+// RateBurstNotIn applies the NotIn predicate on the "rate_burst" field.
+func RateBurstNotIn(vs ...int) predicate.Domain {
+	return predicate.Domain(sql.FieldNotIn(FieldRateBurst, vs...))
+}
+
+// RateBurstGT applies the GT predicate on the "rate_burst" field.
+func RateBurstGT(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldGT(FieldRateBurst, v))
+}
+
+// RateBurstGTE applies the GTE predicate on the "rate_burst" field.
+func RateBurstGTE(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldGTE(FieldRateBurst, v))
+}
+
+// RateBurstLT applies the LT predicate on the "rate_burst" field.
+func RateBurstLT(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldLT(FieldRateBurst, v))
+}
+
+// RateBurstLTE applies the LTE predicate on the "rate_burst" field.
+func RateBurstLTE(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldLTE(FieldRateBurst, v))
 }
 
 // RedirectAliasesEQ applies the EQ predicate on the "redirect_aliases" field.

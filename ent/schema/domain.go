@@ -36,6 +36,11 @@ func (Domain) Fields() []ent.Field {
 		field.Strings("allow").Optional(),
 		field.Strings("deny").Optional(),
 		field.Bool("maintenance").Default(false),
+		// RateLimit is requests per client address per RateUnit (s or m);
+		// 0 means no limit. RateBurst more may come at once.
+		field.Int("rate_limit").Default(0).Range(0, 100000),
+		field.Enum("rate_unit").Values("s", "m").Default("s"),
+		field.Int("rate_burst").Default(0).Range(0, 100000),
 		// RedirectAliases answers the aliases with a redirect to the primary name.
 		field.Bool("redirect_aliases").Default(false),
 		// StatusPage lists the domain on the public status page (its name,

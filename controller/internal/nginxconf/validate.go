@@ -408,13 +408,13 @@ func checkDomain(fe FieldErrors, p string, d Domain, ups map[string]*Upstream, n
 			r.Unit = PerSecond
 		}
 		if r.Rate < 1 || r.Rate > MaxRate {
-			fe.add(p+".rate_limit.rate", fmt.Sprintf("must be a whole number of requests from 1 to %d", MaxRate))
+			fe.add(p+".rate_limit", fmt.Sprintf("must be a whole number of requests from 1 to %d", MaxRate))
 		}
 		if r.Unit != PerSecond && r.Unit != PerMinute {
-			fe.add(p+".rate_limit.unit", `must be "s" (per second) or "m" (per minute)`)
+			fe.add(p+".rate_unit", `must be "s" (per second) or "m" (per minute)`)
 		}
 		if r.Burst < 0 || r.Burst > MaxBurst {
-			fe.add(p+".rate_limit.burst", fmt.Sprintf("must be a whole number from 0 to %d", MaxBurst))
+			fe.add(p+".rate_burst", fmt.Sprintf("must be a whole number from 0 to %d", MaxBurst))
 		}
 		out.RateLimit = &r
 	}

@@ -55,6 +55,11 @@ type DomainInput struct {
 	Allow             []string      `json:"allow"`
 	Deny              []string      `json:"deny"`
 	Maintenance       bool          `json:"maintenance"`
+	// RateLimit is requests per client address per RateUnit ("s", the
+	// default, or "m"); 0 means no limit. RateBurst more may come at once.
+	RateLimit int    `json:"rate_limit"`
+	RateUnit  string `json:"rate_unit"`
+	RateBurst int    `json:"rate_burst"`
 	// RedirectAliases answers the aliases with a 301 to the primary name.
 	RedirectAliases bool         `json:"redirect_aliases"`
 	Snippet         string       `json:"snippet"`
@@ -67,6 +72,9 @@ func (in DomainInput) conf() nginxconf.Domain {
 		Name: in.Name, Aliases: in.Aliases, ForceHTTPS: in.ForceHTTPS, HSTS: in.HSTS, HTTP2: in.HTTP2,
 		ClientMaxBodySize: in.ClientMaxBodySize, Allow: in.Allow, Deny: in.Deny, Maintenance: in.Maintenance,
 		RedirectAliases: in.RedirectAliases, Snippet: in.Snippet,
+	}
+	if in.RateLimit != 0 || in.RateBurst != 0 {
+		d.RateLimit = &nginxconf.RateLimit{Rate: in.RateLimit, Unit: nginxconf.RateUnit(in.RateUnit), Burst: in.RateBurst}
 	}
 	for _, h := range in.ResponseHeaders {
 		d.ResponseHeaders = append(d.ResponseHeaders, nginxconf.Header{Name: h.Name, Value: h.Value})
@@ -89,6 +97,9 @@ func DomainConf(d *ent.Domain) nginxconf.Domain {
 		Name: d.Name, Aliases: d.Aliases, ForceHTTPS: d.ForceHTTPS, HSTS: d.Hsts, HTTP2: d.Http2,
 		ClientMaxBodySize: d.ClientMaxBodySize, Allow: d.Allow, Deny: d.Deny, Maintenance: d.Maintenance,
 		RedirectAliases: d.RedirectAliases, Snippet: d.Snippet,
+	}
+	if d.RateLimit > 0 {
+		out.RateLimit = &nginxconf.RateLimit{Rate: d.RateLimit, Unit: nginxconf.RateUnit(d.RateUnit), Burst: d.RateBurst}
 	}
 	for _, h := range d.ResponseHeaders {
 		out.ResponseHeaders = append(out.ResponseHeaders, nginxconf.Header{Name: h.Name, Value: h.Value})
@@ -271,7 +282,19 @@ func domainDetail(v *validatedDomain) string {
 			b.WriteString(" " + f.name)
 		}
 	}
+	if rl := v.d.RateLimit; rl != nil {
+		fmt.Fprintf(&b, " rate_limit=%dr/%s burst=%d", rl.Rate, rl.Unit, rl.Burst)
+	}
 	return b.String()
+}
+
+// rateOf is a validated domain's rate limit as stored: zeros and "s" when
+// it has none.
+func rateOf(d nginxconf.Domain) nginxconf.RateLimit {
+	if d.RateLimit == nil {
+		return nginxconf.RateLimit{Unit: nginxconf.PerSecond}
+	}
+	return *d.RateLimit
 }
 
 // CreateDomain validates and stores a new domain with its routes and servers.
@@ -287,7 +310,9 @@ func (s *Service) CreateDomain(ctx context.Context, a Actor, in DomainInput) (*e
 		row, err := tx.Domain.Create().SetName(d.Name).SetAliases(d.Aliases).SetForceHTTPS(d.ForceHTTPS).
 			SetHsts(d.HSTS).SetHttp2(d.HTTP2).SetClientMaxBodySize(d.ClientMaxBodySize).
 			SetResponseHeaders(headers(d.ResponseHeaders)).SetAllow(d.Allow).SetDeny(d.Deny).
-			SetMaintenance(d.Maintenance).SetRedirectAliases(d.RedirectAliases).SetSnippet(d.Snippet).AddServerIDs(v.servers...).Save(ctx)
+			SetMaintenance(d.Maintenance).SetRedirectAliases(d.RedirectAliases).SetSnippet(d.Snippet).
+			SetRateLimit(rateOf(d).Rate).SetRateUnit(domain.RateUnit(rateOf(d).Unit)).SetRateBurst(rateOf(d).Burst).
+			AddServerIDs(v.servers...).Save(ctx)
 		if ent.IsConstraintError(err) {
 			return audit.Entry{}, nginxconf.FieldErrors{"name": fmt.Sprintf("%q is already served by another domain", d.Name)}
 		}
@@ -324,7 +349,9 @@ func (s *Service) UpdateDomain(ctx context.Context, a Actor, id int, in DomainIn
 		err = tx.Domain.UpdateOneID(id).SetName(d.Name).SetAliases(d.Aliases).SetForceHTTPS(d.ForceHTTPS).
 			SetHsts(d.HSTS).SetHttp2(d.HTTP2).SetClientMaxBodySize(d.ClientMaxBodySize).
 			SetResponseHeaders(headers(d.ResponseHeaders)).SetAllow(d.Allow).SetDeny(d.Deny).
-			SetMaintenance(d.Maintenance).SetRedirectAliases(d.RedirectAliases).SetSnippet(d.Snippet).ClearServers().AddServerIDs(v.servers...).Exec(ctx)
+			SetMaintenance(d.Maintenance).SetRedirectAliases(d.RedirectAliases).SetSnippet(d.Snippet).
+			SetRateLimit(rateOf(d).Rate).SetRateUnit(domain.RateUnit(rateOf(d).Unit)).SetRateBurst(rateOf(d).Burst).
+			ClearServers().AddServerIDs(v.servers...).Exec(ctx)
 		if ent.IsConstraintError(err) {
 			return audit.Entry{}, nginxconf.FieldErrors{"name": fmt.Sprintf("%q is already served by another domain", d.Name)}
 		}

@@ -156,6 +156,10 @@ func TestHostileInputRefused(t *testing.T) {
 			{"body size", dom(func(d *DomainInput) { d.ClientMaxBodySize = "1m;" }), "client_max_body_size"},
 			{"force https without a certificate", dom(func(d *DomainInput) { d.ForceHTTPS = true }), "force_https"},
 			{"aliases redirected to a wildcard", dom(func(d *DomainInput) { d.Name, d.RedirectAliases = "*.example.com", true }), "redirect_aliases"},
+			{"rate unit with syntax", dom(func(d *DomainInput) { d.RateLimit, d.RateUnit = 10, "s burst=1" }), "rate_unit"},
+			{"burst without a rate", dom(func(d *DomainInput) { d.RateBurst = 5 }), "rate_limit"},
+			{"negative rate", dom(func(d *DomainInput) { d.RateLimit = -1 }), "rate_limit"},
+			{"oversized burst", dom(func(d *DomainInput) { d.RateLimit, d.RateBurst = 1, 100001 }), "rate_burst"},
 			{"snippet from a non-admin", dom(func(d *DomainInput) { d.Snippet = "gzip on;" }), "snippet"},
 			{"unknown server", dom(func(d *DomainInput) { d.Servers = []int{web1.ID, web1.ID + 100} }), "servers[1]"},
 			{"upstream name", up(func(u *UpstreamInput) { u.Name = "Web Farm" }), "name"},
@@ -221,6 +225,9 @@ func TestDomainLifecycle(t *testing.T) {
 			ResponseHeaders: []HeaderInput{{Name: "X-Frame-Options", Value: "DENY"}},
 			Maintenance:     true,
 			RedirectAliases: true,
+			RateLimit:       30,
+			RateUnit:        "m",
+			RateBurst:       10,
 			Servers:         []int{web2.ID, web1.ID},
 			Routes: []RouteInput{
 				{Path: "/api", Kind: "proxy", Upstream: "web", WebSocket: true, RewritePrefix: "/"},
@@ -231,6 +238,9 @@ func TestDomainLifecycle(t *testing.T) {
 		d, err := svc.CreateDomain(ctx, admin, in)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if rl := DomainConf(d).RateLimit; d.RateLimit != 30 || d.RateUnit != "m" || d.RateBurst != 10 || rl == nil || *rl != (nginxconf.RateLimit{Rate: 30, Unit: "m", Burst: 10}) {
+			t.Errorf("rate limit stored as %d/%s burst %d, read back as %+v", d.RateLimit, d.RateUnit, d.RateBurst, rl)
 		}
 		if d.Name != "xn--bcher-kva.example" || !d.RedirectAliases || !DomainConf(d).RedirectAliases {
 			t.Errorf("name stored as %q (want punycode), redirect aliases %v", d.Name, d.RedirectAliases)

@@ -45,6 +45,7 @@ func (r routeRow) Blank() bool {
 // domainForm is the domain editor's content.
 type domainForm struct {
 	Name, Aliases, ClientMaxBodySize, Allow, Deny, Snippet string
+	RateLimit, RateUnit, RateBurst                         string
 	ForceHTTPS, HSTS, HTTP2, Maintenance, RedirectAliases  bool
 	Servers                                                []int
 	Headers                                                []headerRow
@@ -59,6 +60,10 @@ func domainFormOf(d *ent.Domain) domainForm {
 		Name: d.Name, Aliases: strings.Join(d.Aliases, "\n"), ClientMaxBodySize: d.ClientMaxBodySize,
 		Allow: strings.Join(d.Allow, "\n"), Deny: strings.Join(d.Deny, "\n"), Snippet: d.Snippet,
 		ForceHTTPS: d.ForceHTTPS, HSTS: d.Hsts, HTTP2: d.Http2, Maintenance: d.Maintenance, RedirectAliases: d.RedirectAliases,
+		RateUnit: string(d.RateUnit),
+	}
+	if d.RateLimit > 0 {
+		f.RateLimit, f.RateBurst = strconv.Itoa(d.RateLimit), strconv.Itoa(d.RateBurst)
 	}
 	for _, s := range d.Edges.Servers {
 		f.Servers = append(f.Servers, s.ID)
@@ -88,6 +93,7 @@ func readDomainForm(v url.Values, errs Errors) domainForm {
 		Allow: v.Get("allow"), Deny: v.Get("deny"), Snippet: v.Get("snippet"),
 		ForceHTTPS: v.Get("force_https") != "", HSTS: v.Get("hsts") != "", HTTP2: v.Get("http2") != "", Maintenance: v.Get("maintenance") != "",
 		RedirectAliases: v.Get("redirect_aliases") != "",
+		RateLimit:       v.Get("rate_limit"), RateUnit: v.Get("rate_unit"), RateBurst: v.Get("rate_burst"),
 	}
 	for _, s := range v["servers"] {
 		id, err := strconv.Atoi(s)
@@ -119,7 +125,11 @@ func (f *domainForm) input(errs Errors) proxyconf.DomainInput {
 		Name: f.Name, Aliases: splitList(f.Aliases), ForceHTTPS: f.ForceHTTPS, HSTS: f.HSTS, HTTP2: f.HTTP2,
 		ClientMaxBodySize: strings.TrimSpace(f.ClientMaxBodySize), Allow: splitList(f.Allow), Deny: splitList(f.Deny),
 		Maintenance: f.Maintenance, RedirectAliases: f.RedirectAliases, Snippet: f.Snippet, Servers: f.Servers,
+		RateUnit: f.RateUnit,
 	}
+	rate := url.Values{"rate": {f.RateLimit}, "burst": {f.RateBurst}}
+	in.RateLimit = intField(rate, "rate", "rate_limit", errs)
+	in.RateBurst = intField(rate, "burst", "rate_burst", errs)
 	var headers []headerRow
 	for _, hd := range f.Headers {
 		if hd != (headerRow{}) {
@@ -565,6 +575,7 @@ func toDomainJSON(d *ent.Domain) domainJSON {
 		Name: d.Name, Aliases: nz(d.Aliases), ForceHTTPS: d.ForceHTTPS, HSTS: d.Hsts, HTTP2: d.Http2,
 		ClientMaxBodySize: d.ClientMaxBodySize, ResponseHeaders: []proxyconf.HeaderInput{}, Allow: nz(d.Allow), Deny: nz(d.Deny),
 		Maintenance: d.Maintenance, RedirectAliases: d.RedirectAliases, Snippet: d.Snippet, Servers: []int{}, Routes: []proxyconf.RouteInput{},
+		RateLimit: d.RateLimit, RateUnit: string(d.RateUnit), RateBurst: d.RateBurst,
 	}
 	for _, hd := range d.ResponseHeaders {
 		in.ResponseHeaders = append(in.ResponseHeaders, proxyconf.HeaderInput{Name: hd.Name, Value: hd.Value})

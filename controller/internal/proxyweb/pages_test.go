@@ -205,6 +205,14 @@ func TestDomainForms(t *testing.T) {
 			t.Fatalf("refused domain stored: %v", c)
 		}
 
+		// A rate that is not a number is refused beside its field.
+		badRate := domainPost("example.com", []int{s1.ID}, [4]string{"prefix", "/", "proxy", "app"})
+		badRate.Set("rate_limit", "ten")
+		if r := e.do(admin, "POST", "/domains", badRate); r.StatusCode != http.StatusUnprocessableEntity ||
+			!regexp.MustCompile(`name="rate_limit"[^>]*value="ten"[^>]*aria-invalid="true"`).MatchString(r.body) || !strings.Contains(r.body, "must be a whole number") {
+			t.Errorf("a rate that is not a number: %d", r.StatusCode)
+		}
+
 		// Moving a route up swaps rows without saving.
 		move := domainPost("example.com", nil, [4]string{"prefix", "/a", "proxy", "app"}, [4]string{"prefix", "/b", "proxy", "app"})
 		move.Set("action", "up-routes-1")
@@ -219,6 +227,9 @@ func TestDomainForms(t *testing.T) {
 			[4]string{"exact", "/old", "redirect", "https://example.com/new"})
 		good.Set("routes[0].websocket", "1")
 		good.Set("redirect_aliases", "1")
+		good.Set("rate_limit", "10")
+		good.Set("rate_unit", "m")
+		good.Set("rate_burst", "5")
 		good.Set("response_headers[0].name", "X-Frame-Options")
 		good.Set("response_headers[0].value", "DENY")
 		r = e.follow(admin, e.do(admin, "POST", "/domains", good))
@@ -227,7 +238,7 @@ func TestDomainForms(t *testing.T) {
 		}
 		d := e.db.Client.Domain.Query().Where(domain.Name("example.com")).WithRoutes().WithServers().OnlyX(context.Background())
 		if len(d.Edges.Routes) != 2 || len(d.Edges.Servers) != 2 || d.Aliases[0] != "www.example.com" || d.ResponseHeaders[0].Value != "DENY" ||
-			!d.RedirectAliases {
+			!d.RedirectAliases || d.RateLimit != 10 || d.RateUnit != "m" || d.RateBurst != 5 {
 			t.Fatalf("stored domain: %+v", d)
 		}
 		for _, rt := range d.Edges.Routes {
@@ -238,6 +249,9 @@ func TestDomainForms(t *testing.T) {
 		// The editor shows it back with its blank rows.
 		if !strings.Contains(r.body, `name="redirect_aliases" value="1" checked`) {
 			t.Errorf("editor does not show the aliases redirected")
+		}
+		if got, _ := inputValue(r.body, "rate_limit"); got != "10" || !strings.Contains(r.body, `<option value="m" selected>per minute</option>`) {
+			t.Errorf("editor shows rate limit %q", got)
 		}
 		if got, _ := inputValue(r.body, "routes[1].redirect_target"); got != "https://example.com/new" {
 			t.Errorf("editor shows redirect target %q", got)
