@@ -186,7 +186,26 @@ type NodeConfig struct {
 	// HTTPPort and HTTPSPort default to 80 and 443.
 	HTTPPort  int
 	HTTPSPort int
+	// RealIP, when set, takes each request's client address from a header
+	// the trusted proxies in front of nginx (a load balancer, a CDN) set,
+	// so that allow/deny lists, rate limits and logs see the real client.
+	RealIP *RealIP
 }
+
+// RealIP names the proxies nginx trusts and the header they carry the client
+// address in.
+type RealIP struct {
+	// From are the proxies' addresses or CIDR prefixes.
+	From []string
+	// Header is one of RealIPHeaders; empty means X-Forwarded-For.
+	Header string
+}
+
+// RealIPHeaders are the headers a client address may be taken from.
+var RealIPHeaders = []string{"X-Forwarded-For", "X-Real-IP", "CF-Connecting-IP", "True-Client-IP", "Fastly-Client-IP"}
+
+// MaxRealIPFrom bounds the trusted proxies of one node.
+const MaxRealIPFrom = 64
 
 // DefaultConfigDir is where the agent exposes the current release to nginx.
 const DefaultConfigDir = "/etc/nginx/gatehouse/current"

@@ -172,6 +172,7 @@ func htpasswd(users []BasicAuthUser) []byte {
 }
 
 type globalData struct {
+	RealIP      *RealIP
 	NameCount   int
 	LongestName int
 	BucketSize  int
@@ -194,6 +195,7 @@ func globalView(cfg *NodeConfig) globalData {
 	}
 	elt := 8 + (longest+2+7)/8*8
 	return globalData{
+		RealIP:      cfg.RealIP,
 		NameCount:   count,
 		LongestName: longest,
 		BucketSize:  max(64, nextPow2(2*elt+8)),

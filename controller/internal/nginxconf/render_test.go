@@ -135,6 +135,7 @@ client_body_timeout 30s;`,
 	bound.BindAddress = "127.0.0.1"
 	bound.HTTPPort = 8080
 	bound.HTTPSPort = 8443
+	bound.RealIP = &RealIP{From: []string{"2001:db8::/32", "10.1.2.3/8", "192.0.2.1"}, Header: "cf-connecting-ip"}
 	bound.Domains = []Domain{
 		{Name: "b.example.com", Routes: []Route{{Match: MatchExact, Path: "/", Kind: RouteRedirect, Code: 302, Target: "https://a.example.com/"}}},
 		{Name: "a.example.com", Certificate: testCert(), ForceHTTPS: true, Routes: []Route{{Path: "/static/", Kind: RouteRespond, Status: 404, Body: "gone", ContentType: "text/html"}}},

@@ -141,6 +141,9 @@ func check(in NodeConfig) (*checked, FieldErrors) {
 	}
 	checkPort(fe, "http_port", out.HTTPPort)
 	checkPort(fe, "https_port", out.HTTPSPort)
+	if in.RealIP != nil {
+		out.RealIP = checkRealIP(fe, *in.RealIP)
+	}
 	if out.HTTPPort == out.HTTPSPort {
 		fe.add("https_port", "must differ from http_port")
 	}
@@ -356,6 +359,38 @@ func hasAllowedPrefix(name string) bool {
 		}
 	}
 	return false
+}
+
+// checkRealIP normalises the trusted proxies (canonical, sorted, without
+// repeats) and the header (its usual spelling).
+func checkRealIP(fe FieldErrors, in RealIP) *RealIP {
+	out := &RealIP{Header: "X-Forwarded-For"}
+	if in.Header != "" {
+		i := slices.IndexFunc(RealIPHeaders, func(h string) bool { return strings.EqualFold(h, in.Header) })
+		if i < 0 {
+			fe.add("real_ip.header", "must be one of "+strings.Join(RealIPHeaders, ", "))
+		} else {
+			out.Header = RealIPHeaders[i]
+		}
+	}
+	switch {
+	case len(in.From) == 0:
+		fe.add("real_ip.from", "list the addresses or networks of the proxies in front of nginx")
+	case len(in.From) > MaxRealIPFrom:
+		fe.add("real_ip.from", fmt.Sprintf("must list at most %d addresses or networks", MaxRealIPFrom))
+	}
+	for i, f := range in.From {
+		n, err := normalizeAddrOrCIDR(strings.TrimSpace(f))
+		if err != nil {
+			fe.add(fmt.Sprintf("real_ip.from[%d]", i), err.Error())
+			continue
+		}
+		if !slices.Contains(out.From, n) {
+			out.From = append(out.From, n)
+		}
+	}
+	slices.Sort(out.From)
+	return out
 }
 
 func claimName(fe FieldErrors, path, name string, names map[string]string) {

@@ -260,6 +260,12 @@ func TestInjection(t *testing.T) {
 		{"webroot", func(c *NodeConfig, v string) { c.Webroot = v }, with(hostileCommon[:len(hostileCommon)-1], "relative", "/a/../b")},
 		{"config_dir", func(c *NodeConfig, v string) { c.ConfigDir = v }, with(hostileCommon[:len(hostileCommon)-1], "/a/..")},
 		{"bind_address", func(c *NodeConfig, v string) { c.BindAddress = v }, with(hostileCommon[:len(hostileCommon)-1], "localhost", "0.0.0.0:80", "fe80::1%lo")},
+		{"real_ip.header", func(c *NodeConfig, v string) { c.RealIP = &RealIP{From: []string{"10.0.0.0/8"}, Header: v} },
+			with(hostileCommon[:len(hostileCommon)-1], "X-Evil", "X-Forwarded-For;", "Host")},
+		{"real_ip.from[0]", func(c *NodeConfig, v string) { c.RealIP = &RealIP{From: []string{v}} },
+			with(hostileCommon, "10.0.0.0/33", "localhost", "10.0.0.1 10.0.0.2", "fe80::1%eth0")},
+		{"domains[0].rate_unit", func(c *NodeConfig, v string) { c.Domains[0].RateLimit = &RateLimit{Rate: 1, Unit: RateUnit(v)} },
+			with(hostileCommon[:len(hostileCommon)-1], "h", "S", "r/s")},
 	}
 	for _, f := range fields {
 		t.Run(f.field, func(t *testing.T) {

@@ -132,3 +132,68 @@ func TestRateLimitThroughNginx(t *testing.T) {
 		}
 	}
 }
+
+// TestRealIPThroughNginx: with the proxies in front of nginx trusted, the
+// client address comes from their header, so a deny list and a rate limit
+// act on the real client; from a source that is not trusted the header is
+// ignored.
+func TestRealIPThroughNginx(t *testing.T) {
+	t.Parallel()
+	serve := func(from string) string {
+		port := freePort(t)
+		cfg := baseConfig()
+		cfg.BindAddress = "127.0.0.1"
+		cfg.HTTPPort, cfg.HTTPSPort = port, freePort(t)
+		cfg.RealIP = &RealIP{From: []string{from}, Header: "x-forwarded-for"}
+		cfg.Domains = []Domain{{
+			Name: "app.example", Deny: []string{"203.0.113.9", "203.0.113.10"}, RateLimit: &RateLimit{Rate: 1, Unit: PerMinute},
+			Routes: []Route{{Path: "/", Kind: RouteRespond, Status: 200, Body: "app"}},
+		}}
+		r, err := Render(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		serveNginx(t, r.Files, nil, port)
+		return net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	}
+	get := func(addr, forwardedFor string) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = "app.example"
+		if forwardedFor != "" {
+			req.Header.Set("X-Forwarded-For", forwardedFor)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	trusted := serve("127.0.0.0/8")
+	for _, step := range []struct {
+		forwardedFor string
+		want         int
+	}{
+		{"203.0.113.9", http.StatusForbidden},                // the denied client behind the proxy
+		{"198.51.100.7, 203.0.113.10", http.StatusForbidden}, // the last address not trusted is the client
+		{"198.51.100.7", http.StatusOK},                      // another client: its own budget
+		{"198.51.100.7", http.StatusTooManyRequests},         // and it is spent
+		{"198.51.100.8", http.StatusOK},                      // a third client is not held back by the second
+	} {
+		if got := get(trusted, step.forwardedFor); got != step.want {
+			t.Errorf("trusted proxy, X-Forwarded-For %q: %d, want %d", step.forwardedFor, got, step.want)
+		}
+	}
+	untrusted := serve("10.0.0.0/8")
+	if got := get(untrusted, "203.0.113.9"); got != http.StatusOK {
+		t.Errorf("untrusted source claiming a denied address: %d, want 200", got)
+	}
+	if got := get(untrusted, "198.51.100.7"); got != http.StatusTooManyRequests {
+		t.Errorf("untrusted source claiming another address: %d, want 429 (the budget is the source's)", got)
+	}
+}
