@@ -98,7 +98,12 @@ func (a *Admin) SetServer(ctx context.Context, actor audit.Actor, name string, i
 	if err != nil {
 		return nil, err
 	}
-	s, changed, err := applyServerSettings(ctx, a.db.Client, s, in)
+	if in.RealIPFrom != nil || in.RealIPHeader != nil {
+		// The running controller renders nginx configuration; it takes these
+		// where it can re-render at once.
+		return nil, SettingsError{"real_ip_from": "set trusted proxies on the server's settings page or through the API"}
+	}
+	s, changed, _, err := applyServerSettings(ctx, a.db.Client, s, in)
 	if err != nil || changed == "" {
 		return s, err
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/alerts"
+	"github.com/gatehousehq/gatehouse/controller/internal/nginxconf"
 	"github.com/gatehousehq/gatehouse/controller/internal/nodes"
 	"github.com/gatehousehq/gatehouse/controller/internal/provision"
 	"github.com/gatehousehq/gatehouse/ent"
@@ -24,6 +25,11 @@ type ServerSettings struct {
 	Name    *string   `json:"name,omitempty"`
 	Address *string   `json:"address,omitempty"`
 	Labels  *[]string `json:"labels,omitempty"`
+	// RealIPFrom are the proxies in front of the node's nginx whose
+	// RealIPHeader carries the client address (sent together; an empty
+	// list turns it off).
+	RealIPFrom   *[]string `json:"real_ip_from,omitempty"`
+	RealIPHeader *string   `json:"real_ip_header,omitempty"`
 }
 
 // SettingsError maps fields to messages a person can act on.
@@ -85,6 +91,30 @@ func (in ServerSettings) normalize() (ServerSettings, error) {
 		}
 		out.Labels = &labels
 	}
+	switch {
+	case in.RealIPFrom != nil:
+		from, header := []string{}, ""
+		if len(*in.RealIPFrom) > 0 {
+			h := ""
+			if in.RealIPHeader != nil {
+				h = *in.RealIPHeader
+			}
+			rip, fe := nginxconf.NormalizeRealIP(nginxconf.RealIP{From: *in.RealIPFrom, Header: h})
+			for k, m := range fe {
+				field := "real_ip_from"
+				if k == "header" {
+					field = "real_ip_header"
+				}
+				if errs[field] == "" {
+					errs[field] = m
+				}
+			}
+			from, header = rip.From, rip.Header
+		}
+		out.RealIPFrom, out.RealIPHeader = &from, &header
+	case in.RealIPHeader != nil:
+		errs["real_ip_header"] = "send real_ip_from with it"
+	}
 	if len(errs) > 0 {
 		return ServerSettings{}, errs
 	}
@@ -103,12 +133,14 @@ func ParseLabels(s string) []string {
 }
 
 // applyServerSettings validates in and stores it on s, returning the server
-// as stored and a description of what changed ("" when nothing did).
-func applyServerSettings(ctx context.Context, client *ent.Client, s *ent.Server, in ServerSettings) (*ent.Server, string, error) {
+// as stored, a description of what changed ("" when nothing did) and
+// whether the change reaches the node's nginx configuration.
+func applyServerSettings(ctx context.Context, client *ent.Client, s *ent.Server, in ServerSettings) (*ent.Server, string, bool, error) {
 	in, err := in.normalize()
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
+	nginx := false
 	upd := client.Server.UpdateOne(s)
 	var changes []string
 	if in.Name != nil && *in.Name != s.Name {
@@ -123,17 +155,31 @@ func applyServerSettings(ctx context.Context, client *ent.Client, s *ent.Server,
 		upd.SetLabels(*in.Labels)
 		changes = append(changes, fmt.Sprintf("labels %s → %s", orNone(strings.Join(s.Labels, ",")), orNone(strings.Join(*in.Labels, ","))))
 	}
+	if in.RealIPFrom != nil && (!slices.Equal(*in.RealIPFrom, s.RealIPFrom) && !(len(*in.RealIPFrom) == 0 && len(s.RealIPFrom) == 0) ||
+		*in.RealIPHeader != s.RealIPHeader) {
+		upd.SetRealIPFrom(*in.RealIPFrom).SetRealIPHeader(*in.RealIPHeader)
+		changes = append(changes, fmt.Sprintf("trusted proxies %s → %s", realIPWords(s.RealIPFrom, s.RealIPHeader), realIPWords(*in.RealIPFrom, *in.RealIPHeader)))
+		nginx = true
+	}
 	if len(changes) == 0 {
-		return s, "", nil
+		return s, "", false, nil
 	}
 	saved, err := upd.Save(ctx)
 	if ent.IsConstraintError(err) {
-		return nil, "", SettingsError{"name": "another server has this name; choose another"}
+		return nil, "", false, SettingsError{"name": "another server has this name; choose another"}
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("store the settings of server %s: %w", s.Name, err)
+		return nil, "", false, fmt.Errorf("store the settings of server %s: %w", s.Name, err)
 	}
-	return saved, strings.Join(changes, "; "), nil
+	return saved, strings.Join(changes, "; "), nginx, nil
+}
+
+// realIPWords describes trusted proxies for the audit log.
+func realIPWords(from []string, header string) string {
+	if len(from) == 0 {
+		return "(none)"
+	}
+	return strings.Join(from, ",") + " via " + header
 }
 
 func orNone(s string) string {

@@ -1,11 +1,16 @@
 package controller
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 )
 
 func TestServerSettingsThroughTheAPI(t *testing.T) {
@@ -186,5 +191,74 @@ func TestServerSettingsPage(t *testing.T) {
 	}
 	if s := e.row(created.Server.ID); s.Address != "192.0.2.10" {
 		t.Errorf("a user changed the address: %+v", s)
+	}
+}
+
+// Trusted proxies are validated by allowlist, stored in canonical form,
+// rendered into the node's nginx configuration, shown on the settings page
+// and cleared by an empty list.
+func TestServerTrustedProxies(t *testing.T) {
+	e := newEditEnv(t)
+	var created struct {
+		Server struct {
+			ID int `json:"id"`
+		} `json:"server"`
+	}
+	e.api("POST", "/api/v1/servers", e.admin, map[string]any{"name": "edge-1"}, &created)
+	id := created.Server.ID
+	path := "/api/v1/servers/" + strconv.Itoa(id)
+	type view struct {
+		RealIPFrom   []string `json:"real_ip_from"`
+		RealIPHeader string   `json:"real_ip_header"`
+	}
+	var fe struct {
+		Error struct {
+			Fields map[string]string `json:"fields"`
+		} `json:"error"`
+	}
+	for _, bad := range []map[string]any{
+		{"real_ip_from": []string{"10.0.0.0/8; allow all"}},
+		{"real_ip_from": []string{"proxy.example.com"}},
+		{"real_ip_from": []string{"10.0.0.0/33"}},
+		{"real_ip_from": []string{"10.0.0.1"}, "real_ip_header": "X-Evil"},
+		{"real_ip_from": []string{"10.0.0.1"}, "real_ip_header": "X-Forwarded-For\nadd_header x y"},
+		{"real_ip_header": "X-Real-IP"},
+	} {
+		fe.Error.Fields = nil
+		if code, _ := e.api("PATCH", path, e.admin, bad, &fe); code != http.StatusUnprocessableEntity || (fe.Error.Fields["real_ip_from"] == "" && fe.Error.Fields["real_ip_header"] == "") {
+			t.Errorf("%v: %d %+v", bad, code, fe)
+		}
+	}
+	var got view
+	if code, b := e.api("PATCH", path, e.admin, map[string]any{"real_ip_from": []string{" 192.0.2.1 ", "10.1.2.3/8", "192.0.2.1"}, "real_ip_header": "cf-connecting-ip"}, &got); code != http.StatusOK ||
+		strings.Join(got.RealIPFrom, ",") != "10.0.0.0/8,192.0.2.1" || got.RealIPHeader != "CF-Connecting-IP" {
+		t.Fatalf("set trusted proxies: %d %s", code, b)
+	}
+	cfg, err := e.c.deployer.NodeConfig(context.Background(), id)
+	if err != nil || cfg.RealIP == nil || strings.Join(cfg.RealIP.From, ",") != "10.0.0.0/8,192.0.2.1" || cfg.RealIP.Header != "CF-Connecting-IP" {
+		t.Fatalf("rendered for the node: %+v %v", cfg.RealIP, err)
+	}
+	if ev := e.auditEvents("server.update"); !strings.Contains(strings.Join(ev, "\n"), "trusted proxies (none) → 10.0.0.0/8,192.0.2.1 via CF-Connecting-IP") {
+		t.Errorf("audit: %q", ev)
+	}
+	admin := e.browser(e.adminLogin)
+	_, _, body := send(t, admin, "GET", e.base+"/servers/"+strconv.Itoa(id)+"/settings", nil)
+	if !strings.Contains(body, ">10.0.0.0/8\n192.0.2.1</textarea>") || !strings.Contains(body, "<option selected>CF-Connecting-IP</option>") {
+		t.Fatalf("settings page does not show the trusted proxies:\n%s", body)
+	}
+	code, _, _ := send(t, admin, "POST", e.base+"/servers/"+strconv.Itoa(id)+"/settings", url.Values{"name": {"edge-1"}, "real_ip_from": {""}, "real_ip_header": {"X-Forwarded-For"}})
+	if code != http.StatusSeeOther {
+		t.Fatalf("clear through the form: %d", code)
+	}
+	if cfg, _ := e.c.deployer.NodeConfig(context.Background(), id); cfg.RealIP != nil {
+		t.Errorf("still rendered after clearing: %+v", cfg.RealIP)
+	}
+	a, err := OpenAdmin(context.Background(), e.c.cfg, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.SetServer(context.Background(), audit.System("cli"), "edge-1", ServerSettings{RealIPFrom: &[]string{"10.0.0.1"}}); err == nil {
+		t.Error("the command line set trusted proxies the running controller would not render")
 	}
 }

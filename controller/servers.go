@@ -21,6 +21,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/events"
 	"github.com/gatehousehq/gatehouse/controller/internal/hub"
 	"github.com/gatehousehq/gatehouse/controller/internal/metrics"
+	"github.com/gatehousehq/gatehouse/controller/internal/nginxconf"
 	"github.com/gatehousehq/gatehouse/controller/internal/nodes"
 	"github.com/gatehousehq/gatehouse/controller/internal/proxyweb"
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
@@ -76,12 +77,17 @@ func (sv *serversWeb) register() error {
 
 // serverJSON is a server as the API shows it.
 type serverJSON struct {
-	ID            int              `json:"id"`
-	Name          string           `json:"name"`
-	Address       string           `json:"address"`
-	Status        string           `json:"status"`
-	Local         bool             `json:"local"`
-	Labels        []string         `json:"labels"`
+	ID      int      `json:"id"`
+	Name    string   `json:"name"`
+	Address string   `json:"address"`
+	Status  string   `json:"status"`
+	Local   bool     `json:"local"`
+	Labels  []string `json:"labels"`
+	// RealIPFrom are the trusted proxies in front of the node's nginx, whose
+	// RealIPHeader carries the client address; empty when clients connect
+	// directly.
+	RealIPFrom    []string         `json:"real_ip_from"`
+	RealIPHeader  string           `json:"real_ip_header,omitempty"`
 	LastSeenAt    *time.Time       `json:"last_seen_at"`
 	AgentVersion  string           `json:"agent_version"`
 	Hostname      string           `json:"hostname"`
@@ -99,15 +105,19 @@ type serverJSON struct {
 }
 
 func (sv *serversWeb) toJSON(s *ent.Server) serverJSON {
-	labels, addrs := s.Labels, s.Addresses
+	labels, addrs, realIP := s.Labels, s.Addresses, s.RealIPFrom
 	if labels == nil {
 		labels = []string{}
+	}
+	if realIP == nil {
+		realIP = []string{}
 	}
 	if addrs == nil {
 		addrs = []string{}
 	}
 	return serverJSON{
 		ID: s.ID, Name: s.Name, Address: s.Address, Status: string(s.Status), Local: s.Local, Labels: labels,
+		RealIPFrom: realIP, RealIPHeader: s.RealIPHeader,
 		LastSeenAt: s.LastSeenAt, AgentVersion: s.AgentVersion, Hostname: s.Hostname, OS: s.Os, Arch: s.Arch,
 		Kernel: s.Kernel, MetricsSource: s.MetricsSource, Addresses: addrs, CertNotAfter: s.CertNotAfter,
 		Connected: sv.c.hub.Connected(strconv.Itoa(s.ID)), CreatedAt: s.CreatedAt, Nginx: s.NginxNode,
@@ -183,9 +193,12 @@ func (sv *serversWeb) create(r *http.Request, name string, settings ServerSettin
 
 // update changes a server's address and labels.
 func (sv *serversWeb) update(r *http.Request, s *ent.Server, in ServerSettings) (*ent.Server, error) {
-	s, changed, err := applyServerSettings(r.Context(), sv.c.db.Client, s, in)
+	s, changed, nginx, err := applyServerSettings(r.Context(), sv.c.db.Client, s, in)
 	if err != nil {
 		return nil, err
+	}
+	if nginx && sv.c.deployer != nil {
+		sv.c.deployer.Changed(s.ID)
 	}
 	if changed != "" {
 		sv.record(r, "server.update", "server:"+s.Name, changed)
@@ -701,6 +714,10 @@ type settingsForm struct {
 	Name    string
 	Address string
 	Labels  string
+	// RealIPFrom is one address or network per line; nil on the add-server
+	// form, which does not have it.
+	RealIPFrom   *string
+	RealIPHeader string
 }
 
 func (f settingsForm) settings() ServerSettings {
@@ -709,6 +726,10 @@ func (f settingsForm) settings() ServerSettings {
 	if f.Name != "" {
 		s.Name = &f.Name
 	}
+	if f.RealIPFrom != nil {
+		from := strings.Fields(*f.RealIPFrom)
+		s.RealIPFrom, s.RealIPHeader = &from, &f.RealIPHeader
+	}
 	return s
 }
 
@@ -716,6 +737,8 @@ type settingsPageData struct {
 	Server *ent.Server
 	Form   settingsForm
 	Fields SettingsError
+	// Headers are the client address headers to choose from.
+	Headers []string
 	// Probe says where the controller dials the server's nginx, or why not.
 	Probe string
 }
@@ -726,7 +749,9 @@ func (sv *serversWeb) settingsPage(w http.ResponseWriter, r *http.Request) {
 		sv.w.Render(w, r, http.StatusNotFound, "error", "Not found", "/servers", map[string]string{"Heading": "No such server", "Message": "It may have been removed."})
 		return
 	}
-	d := settingsPageData{Server: s, Form: settingsForm{Name: s.Name, Address: s.Address, Labels: strings.Join(s.Labels, ", ")}}
+	from := strings.Join(s.RealIPFrom, "\n")
+	d := settingsPageData{Server: s, Form: settingsForm{Name: s.Name, Address: s.Address, Labels: strings.Join(s.Labels, ", "),
+		RealIPFrom: &from, RealIPHeader: s.RealIPHeader}}
 	sv.renderSettings(w, r, http.StatusOK, d)
 }
 
@@ -736,7 +761,12 @@ func (sv *serversWeb) saveSettingsPage(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
-	form := settingsForm{Name: r.PostFormValue("name"), Address: r.PostFormValue("address"), Labels: r.PostFormValue("labels")}
+	form := settingsForm{Name: r.PostFormValue("name"), Address: r.PostFormValue("address"), Labels: r.PostFormValue("labels"),
+		RealIPHeader: r.PostFormValue("real_ip_header")}
+	if _, sent := r.PostForm["real_ip_from"]; sent {
+		from := r.PostFormValue("real_ip_from")
+		form.RealIPFrom = &from
+	}
 	settings := form.settings()
 	if _, sent := r.PostForm["name"]; sent && settings.Name == nil {
 		empty := ""
@@ -757,6 +787,7 @@ func (sv *serversWeb) saveSettingsPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (sv *serversWeb) renderSettings(w http.ResponseWriter, r *http.Request, status int, d settingsPageData) {
+	d.Headers = nginxconf.RealIPHeaders
 	ep, err := sv.c.nodeEndpoint(r.Context(), d.Server)
 	switch {
 	case err == nil:

@@ -29870,6 +29870,9 @@ type ServerMutation struct {
 	local                      *bool
 	labels                     *[]string
 	appendlabels               []string
+	real_ip_from               *[]string
+	appendreal_ip_from         []string
+	real_ip_header             *string
 	last_seen_at               *time.Time
 	agent_version              *string
 	hostname                   *string
@@ -30319,6 +30322,107 @@ func (m *ServerMutation) ResetLabels() {
 	m.labels = nil
 	m.appendlabels = nil
 	delete(m.clearedFields, server.FieldLabels)
+}
+
+// SetRealIPFrom sets the "real_ip_from" field.
+func (m *ServerMutation) SetRealIPFrom(s []string) {
+	m.real_ip_from = &s
+	m.appendreal_ip_from = nil
+}
+
+// RealIPFrom returns the value of the "real_ip_from" field in the mutation.
+func (m *ServerMutation) RealIPFrom() (r []string, exists bool) {
+	v := m.real_ip_from
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRealIPFrom returns the old "real_ip_from" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldRealIPFrom(ctx context.Context) (v []string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRealIPFrom is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRealIPFrom requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRealIPFrom: %w", err)
+	}
+	return oldValue.RealIPFrom, nil
+}
+
+// AppendRealIPFrom adds s to the "real_ip_from" field.
+func (m *ServerMutation) AppendRealIPFrom(s []string) {
+	m.appendreal_ip_from = append(m.appendreal_ip_from, s...)
+}
+
+// AppendedRealIPFrom returns the list of values that were appended to the "real_ip_from" field in this mutation.
+func (m *ServerMutation) AppendedRealIPFrom() ([]string, bool) {
+	if len(m.appendreal_ip_from) == 0 {
+		return nil, false
+	}
+	return m.appendreal_ip_from, true
+}
+
+// ClearRealIPFrom clears the value of the "real_ip_from" field.
+func (m *ServerMutation) ClearRealIPFrom() {
+	m.real_ip_from = nil
+	m.appendreal_ip_from = nil
+	m.clearedFields[server.FieldRealIPFrom] = struct{}{}
+}
+
+// RealIPFromCleared returns if the "real_ip_from" field was cleared in this mutation.
+func (m *ServerMutation) RealIPFromCleared() bool {
+	_, ok := m.clearedFields[server.FieldRealIPFrom]
+	return ok
+}
+
+// ResetRealIPFrom resets all changes to the "real_ip_from" field.
+func (m *ServerMutation) ResetRealIPFrom() {
+	m.real_ip_from = nil
+	m.appendreal_ip_from = nil
+	delete(m.clearedFields, server.FieldRealIPFrom)
+}
+
+// SetRealIPHeader sets the "real_ip_header" field.
+func (m *ServerMutation) SetRealIPHeader(s string) {
+	m.real_ip_header = &s
+}
+
+// RealIPHeader returns the value of the "real_ip_header" field in the mutation.
+func (m *ServerMutation) RealIPHeader() (r string, exists bool) {
+	v := m.real_ip_header
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRealIPHeader returns the old "real_ip_header" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldRealIPHeader(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRealIPHeader is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRealIPHeader requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRealIPHeader: %w", err)
+	}
+	return oldValue.RealIPHeader, nil
+}
+
+// ResetRealIPHeader resets all changes to the "real_ip_header" field.
+func (m *ServerMutation) ResetRealIPHeader() {
+	m.real_ip_header = nil
 }
 
 // SetLastSeenAt sets the "last_seen_at" field.
@@ -32052,7 +32156,7 @@ func (m *ServerMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ServerMutation) Fields() []string {
-	fields := make([]string, 0, 30)
+	fields := make([]string, 0, 32)
 	if m.created_at != nil {
 		fields = append(fields, server.FieldCreatedAt)
 	}
@@ -32073,6 +32177,12 @@ func (m *ServerMutation) Fields() []string {
 	}
 	if m.labels != nil {
 		fields = append(fields, server.FieldLabels)
+	}
+	if m.real_ip_from != nil {
+		fields = append(fields, server.FieldRealIPFrom)
+	}
+	if m.real_ip_header != nil {
+		fields = append(fields, server.FieldRealIPHeader)
 	}
 	if m.last_seen_at != nil {
 		fields = append(fields, server.FieldLastSeenAt)
@@ -32165,6 +32275,10 @@ func (m *ServerMutation) Field(name string) (ent.Value, bool) {
 		return m.Local()
 	case server.FieldLabels:
 		return m.Labels()
+	case server.FieldRealIPFrom:
+		return m.RealIPFrom()
+	case server.FieldRealIPHeader:
+		return m.RealIPHeader()
 	case server.FieldLastSeenAt:
 		return m.LastSeenAt()
 	case server.FieldAgentVersion:
@@ -32234,6 +32348,10 @@ func (m *ServerMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldLocal(ctx)
 	case server.FieldLabels:
 		return m.OldLabels(ctx)
+	case server.FieldRealIPFrom:
+		return m.OldRealIPFrom(ctx)
+	case server.FieldRealIPHeader:
+		return m.OldRealIPHeader(ctx)
 	case server.FieldLastSeenAt:
 		return m.OldLastSeenAt(ctx)
 	case server.FieldAgentVersion:
@@ -32337,6 +32455,20 @@ func (m *ServerMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetLabels(v)
+		return nil
+	case server.FieldRealIPFrom:
+		v, ok := value.([]string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRealIPFrom(v)
+		return nil
+	case server.FieldRealIPHeader:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRealIPHeader(v)
 		return nil
 	case server.FieldLastSeenAt:
 		v, ok := value.(time.Time)
@@ -32571,6 +32703,9 @@ func (m *ServerMutation) ClearedFields() []string {
 	if m.FieldCleared(server.FieldLabels) {
 		fields = append(fields, server.FieldLabels)
 	}
+	if m.FieldCleared(server.FieldRealIPFrom) {
+		fields = append(fields, server.FieldRealIPFrom)
+	}
 	if m.FieldCleared(server.FieldLastSeenAt) {
 		fields = append(fields, server.FieldLastSeenAt)
 	}
@@ -32608,6 +32743,9 @@ func (m *ServerMutation) ClearField(name string) error {
 	switch name {
 	case server.FieldLabels:
 		m.ClearLabels()
+		return nil
+	case server.FieldRealIPFrom:
+		m.ClearRealIPFrom()
 		return nil
 	case server.FieldLastSeenAt:
 		m.ClearLastSeenAt()
@@ -32658,6 +32796,12 @@ func (m *ServerMutation) ResetField(name string) error {
 		return nil
 	case server.FieldLabels:
 		m.ResetLabels()
+		return nil
+	case server.FieldRealIPFrom:
+		m.ResetRealIPFrom()
+		return nil
+	case server.FieldRealIPHeader:
+		m.ResetRealIPHeader()
 		return nil
 	case server.FieldLastSeenAt:
 		m.ResetLastSeenAt()

@@ -1293,70 +1293,76 @@ func init() {
 	serverDescLocal := serverFields[3].Descriptor()
 	// server.DefaultLocal holds the default value on creation for the local field.
 	server.DefaultLocal = serverDescLocal.Default.(bool)
+	// serverDescRealIPHeader is the schema descriptor for real_ip_header field.
+	serverDescRealIPHeader := serverFields[6].Descriptor()
+	// server.DefaultRealIPHeader holds the default value on creation for the real_ip_header field.
+	server.DefaultRealIPHeader = serverDescRealIPHeader.Default.(string)
+	// server.RealIPHeaderValidator is a validator for the "real_ip_header" field. It is called by the builders before save.
+	server.RealIPHeaderValidator = serverDescRealIPHeader.Validators[0].(func(string) error)
 	// serverDescAgentVersion is the schema descriptor for agent_version field.
-	serverDescAgentVersion := serverFields[6].Descriptor()
+	serverDescAgentVersion := serverFields[8].Descriptor()
 	// server.DefaultAgentVersion holds the default value on creation for the agent_version field.
 	server.DefaultAgentVersion = serverDescAgentVersion.Default.(string)
 	// serverDescHostname is the schema descriptor for hostname field.
-	serverDescHostname := serverFields[7].Descriptor()
+	serverDescHostname := serverFields[9].Descriptor()
 	// server.DefaultHostname holds the default value on creation for the hostname field.
 	server.DefaultHostname = serverDescHostname.Default.(string)
 	// serverDescOs is the schema descriptor for os field.
-	serverDescOs := serverFields[8].Descriptor()
+	serverDescOs := serverFields[10].Descriptor()
 	// server.DefaultOs holds the default value on creation for the os field.
 	server.DefaultOs = serverDescOs.Default.(string)
 	// serverDescArch is the schema descriptor for arch field.
-	serverDescArch := serverFields[9].Descriptor()
+	serverDescArch := serverFields[11].Descriptor()
 	// server.DefaultArch holds the default value on creation for the arch field.
 	server.DefaultArch = serverDescArch.Default.(string)
 	// serverDescKernel is the schema descriptor for kernel field.
-	serverDescKernel := serverFields[10].Descriptor()
+	serverDescKernel := serverFields[12].Descriptor()
 	// server.DefaultKernel holds the default value on creation for the kernel field.
 	server.DefaultKernel = serverDescKernel.Default.(string)
 	// serverDescMetricsSource is the schema descriptor for metrics_source field.
-	serverDescMetricsSource := serverFields[11].Descriptor()
+	serverDescMetricsSource := serverFields[13].Descriptor()
 	// server.DefaultMetricsSource holds the default value on creation for the metrics_source field.
 	server.DefaultMetricsSource = serverDescMetricsSource.Default.(string)
 	// serverDescDesiredRevision is the schema descriptor for desired_revision field.
-	serverDescDesiredRevision := serverFields[14].Descriptor()
+	serverDescDesiredRevision := serverFields[16].Descriptor()
 	// server.DefaultDesiredRevision holds the default value on creation for the desired_revision field.
 	server.DefaultDesiredRevision = serverDescDesiredRevision.Default.(int64)
 	// serverDescAppliedRevision is the schema descriptor for applied_revision field.
-	serverDescAppliedRevision := serverFields[15].Descriptor()
+	serverDescAppliedRevision := serverFields[17].Descriptor()
 	// server.DefaultAppliedRevision holds the default value on creation for the applied_revision field.
 	server.DefaultAppliedRevision = serverDescAppliedRevision.Default.(int64)
 	// serverDescSSHHost is the schema descriptor for ssh_host field.
-	serverDescSSHHost := serverFields[17].Descriptor()
+	serverDescSSHHost := serverFields[19].Descriptor()
 	// server.DefaultSSHHost holds the default value on creation for the ssh_host field.
 	server.DefaultSSHHost = serverDescSSHHost.Default.(string)
 	// server.SSHHostValidator is a validator for the "ssh_host" field. It is called by the builders before save.
 	server.SSHHostValidator = serverDescSSHHost.Validators[0].(func(string) error)
 	// serverDescSSHPort is the schema descriptor for ssh_port field.
-	serverDescSSHPort := serverFields[18].Descriptor()
+	serverDescSSHPort := serverFields[20].Descriptor()
 	// server.DefaultSSHPort holds the default value on creation for the ssh_port field.
 	server.DefaultSSHPort = serverDescSSHPort.Default.(int)
 	// serverDescSSHUser is the schema descriptor for ssh_user field.
-	serverDescSSHUser := serverFields[19].Descriptor()
+	serverDescSSHUser := serverFields[21].Descriptor()
 	// server.DefaultSSHUser holds the default value on creation for the ssh_user field.
 	server.DefaultSSHUser = serverDescSSHUser.Default.(string)
 	// server.SSHUserValidator is a validator for the "ssh_user" field. It is called by the builders before save.
 	server.SSHUserValidator = serverDescSSHUser.Validators[0].(func(string) error)
 	// serverDescSSHPublicKey is the schema descriptor for ssh_public_key field.
-	serverDescSSHPublicKey := serverFields[22].Descriptor()
+	serverDescSSHPublicKey := serverFields[24].Descriptor()
 	// server.DefaultSSHPublicKey holds the default value on creation for the ssh_public_key field.
 	server.DefaultSSHPublicKey = serverDescSSHPublicKey.Default.(string)
 	// server.SSHPublicKeyValidator is a validator for the "ssh_public_key" field. It is called by the builders before save.
 	server.SSHPublicKeyValidator = serverDescSSHPublicKey.Validators[0].(func(string) error)
 	// serverDescSSHSudo is the schema descriptor for ssh_sudo field.
-	serverDescSSHSudo := serverFields[23].Descriptor()
+	serverDescSSHSudo := serverFields[25].Descriptor()
 	// server.DefaultSSHSudo holds the default value on creation for the ssh_sudo field.
 	server.DefaultSSHSudo = serverDescSSHSudo.Default.(bool)
 	// serverDescInstallNginx is the schema descriptor for install_nginx field.
-	serverDescInstallNginx := serverFields[24].Descriptor()
+	serverDescInstallNginx := serverFields[26].Descriptor()
 	// server.DefaultInstallNginx holds the default value on creation for the install_nginx field.
 	server.DefaultInstallNginx = serverDescInstallNginx.Default.(bool)
 	// serverDescInstallGlances is the schema descriptor for install_glances field.
-	serverDescInstallGlances := serverFields[25].Descriptor()
+	serverDescInstallGlances := serverFields[27].Descriptor()
 	// server.DefaultInstallGlances holds the default value on creation for the install_glances field.
 	server.DefaultInstallGlances = serverDescInstallGlances.Default.(bool)
 	sessionFields := schema.Session{}.Fields()

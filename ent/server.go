@@ -33,6 +33,10 @@ type Server struct {
 	Local bool `json:"local,omitempty"`
 	// Labels holds the value of the "labels" field.
 	Labels []string `json:"labels,omitempty"`
+	// RealIPFrom holds the value of the "real_ip_from" field.
+	RealIPFrom []string `json:"real_ip_from,omitempty"`
+	// RealIPHeader holds the value of the "real_ip_header" field.
+	RealIPHeader string `json:"real_ip_header,omitempty"`
 	// LastSeenAt holds the value of the "last_seen_at" field.
 	LastSeenAt *time.Time `json:"last_seen_at,omitempty"`
 	// AgentVersion holds the value of the "agent_version" field.
@@ -240,13 +244,13 @@ func (*Server) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case server.FieldLabels, server.FieldAddresses, server.FieldDrift, server.FieldSSHSecret, server.FieldInstallLayout, server.FieldNginxNode:
+		case server.FieldLabels, server.FieldRealIPFrom, server.FieldAddresses, server.FieldDrift, server.FieldSSHSecret, server.FieldInstallLayout, server.FieldNginxNode:
 			values[i] = new([]byte)
 		case server.FieldLocal, server.FieldSSHSudo, server.FieldInstallNginx, server.FieldInstallGlances:
 			values[i] = new(sql.NullBool)
 		case server.FieldID, server.FieldDesiredRevision, server.FieldAppliedRevision, server.FieldSSHPort:
 			values[i] = new(sql.NullInt64)
-		case server.FieldName, server.FieldAddress, server.FieldStatus, server.FieldAgentVersion, server.FieldHostname, server.FieldOs, server.FieldArch, server.FieldKernel, server.FieldMetricsSource, server.FieldSSHHost, server.FieldSSHUser, server.FieldSSHAuth, server.FieldSSHPublicKey:
+		case server.FieldName, server.FieldAddress, server.FieldStatus, server.FieldRealIPHeader, server.FieldAgentVersion, server.FieldHostname, server.FieldOs, server.FieldArch, server.FieldKernel, server.FieldMetricsSource, server.FieldSSHHost, server.FieldSSHUser, server.FieldSSHAuth, server.FieldSSHPublicKey:
 			values[i] = new(sql.NullString)
 		case server.FieldCreatedAt, server.FieldUpdatedAt, server.FieldLastSeenAt, server.FieldCertNotAfter:
 			values[i] = new(sql.NullTime)
@@ -314,6 +318,20 @@ func (_m *Server) assignValues(columns []string, values []any) error {
 				if err := json.Unmarshal(*value, &_m.Labels); err != nil {
 					return fmt.Errorf("unmarshal field labels: %w", err)
 				}
+			}
+		case server.FieldRealIPFrom:
+			if value, ok := values[i].(*[]byte); !ok {
+				return fmt.Errorf("unexpected type %T for field real_ip_from", values[i])
+			} else if value != nil && len(*value) > 0 {
+				if err := json.Unmarshal(*value, &_m.RealIPFrom); err != nil {
+					return fmt.Errorf("unmarshal field real_ip_from: %w", err)
+				}
+			}
+		case server.FieldRealIPHeader:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field real_ip_header", values[i])
+			} else if value.Valid {
+				_m.RealIPHeader = value.String
 			}
 		case server.FieldLastSeenAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -584,6 +602,12 @@ func (_m *Server) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("labels=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Labels))
+	builder.WriteString(", ")
+	builder.WriteString("real_ip_from=")
+	builder.WriteString(fmt.Sprintf("%v", _m.RealIPFrom))
+	builder.WriteString(", ")
+	builder.WriteString("real_ip_header=")
+	builder.WriteString(_m.RealIPHeader)
 	builder.WriteString(", ")
 	if v := _m.LastSeenAt; v != nil {
 		builder.WriteString("last_seen_at=")

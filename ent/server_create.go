@@ -118,6 +118,26 @@ func (_c *ServerCreate) SetLabels(v []string) *ServerCreate {
 	return _c
 }
 
+// SetRealIPFrom sets the "real_ip_from" field.
+func (_c *ServerCreate) SetRealIPFrom(v []string) *ServerCreate {
+	_c.mutation.SetRealIPFrom(v)
+	return _c
+}
+
+// SetRealIPHeader sets the "real_ip_header" field.
+func (_c *ServerCreate) SetRealIPHeader(v string) *ServerCreate {
+	_c.mutation.SetRealIPHeader(v)
+	return _c
+}
+
+// SetNillableRealIPHeader sets the "real_ip_header" field if the given value is not nil.
+func (_c *ServerCreate) SetNillableRealIPHeader(v *string) *ServerCreate {
+	if v != nil {
+		_c.SetRealIPHeader(*v)
+	}
+	return _c
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (_c *ServerCreate) SetLastSeenAt(v time.Time) *ServerCreate {
 	_c.mutation.SetLastSeenAt(v)
@@ -650,6 +670,10 @@ func (_c *ServerCreate) defaults() {
 		v := server.DefaultLocal
 		_c.mutation.SetLocal(v)
 	}
+	if _, ok := _c.mutation.RealIPHeader(); !ok {
+		v := server.DefaultRealIPHeader
+		_c.mutation.SetRealIPHeader(v)
+	}
 	if _, ok := _c.mutation.AgentVersion(); !ok {
 		v := server.DefaultAgentVersion
 		_c.mutation.SetAgentVersion(v)
@@ -750,6 +774,14 @@ func (_c *ServerCreate) check() error {
 	}
 	if _, ok := _c.mutation.Local(); !ok {
 		return &ValidationError{Name: "local", err: errors.New(`ent: missing required field "Server.local"`)}
+	}
+	if _, ok := _c.mutation.RealIPHeader(); !ok {
+		return &ValidationError{Name: "real_ip_header", err: errors.New(`ent: missing required field "Server.real_ip_header"`)}
+	}
+	if v, ok := _c.mutation.RealIPHeader(); ok {
+		if err := server.RealIPHeaderValidator(v); err != nil {
+			return &ValidationError{Name: "real_ip_header", err: fmt.Errorf(`ent: validator failed for field "Server.real_ip_header": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.AgentVersion(); !ok {
 		return &ValidationError{Name: "agent_version", err: errors.New(`ent: missing required field "Server.agent_version"`)}
@@ -873,6 +905,14 @@ func (_c *ServerCreate) createSpec() (*Server, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Labels(); ok {
 		_spec.SetField(server.FieldLabels, field.TypeJSON, value)
 		_node.Labels = value
+	}
+	if value, ok := _c.mutation.RealIPFrom(); ok {
+		_spec.SetField(server.FieldRealIPFrom, field.TypeJSON, value)
+		_node.RealIPFrom = value
+	}
+	if value, ok := _c.mutation.RealIPHeader(); ok {
+		_spec.SetField(server.FieldRealIPHeader, field.TypeString, value)
+		_node.RealIPHeader = value
 	}
 	if value, ok := _c.mutation.LastSeenAt(); ok {
 		_spec.SetField(server.FieldLastSeenAt, field.TypeTime, value)
@@ -1301,6 +1341,36 @@ func (u *ServerUpsert) UpdateLabels() *ServerUpsert {
 // ClearLabels clears the value of the "labels" field.
 func (u *ServerUpsert) ClearLabels() *ServerUpsert {
 	u.SetNull(server.FieldLabels)
+	return u
+}
+
+// SetRealIPFrom sets the "real_ip_from" field.
+func (u *ServerUpsert) SetRealIPFrom(v []string) *ServerUpsert {
+	u.Set(server.FieldRealIPFrom, v)
+	return u
+}
+
+// UpdateRealIPFrom sets the "real_ip_from" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateRealIPFrom() *ServerUpsert {
+	u.SetExcluded(server.FieldRealIPFrom)
+	return u
+}
+
+// ClearRealIPFrom clears the value of the "real_ip_from" field.
+func (u *ServerUpsert) ClearRealIPFrom() *ServerUpsert {
+	u.SetNull(server.FieldRealIPFrom)
+	return u
+}
+
+// SetRealIPHeader sets the "real_ip_header" field.
+func (u *ServerUpsert) SetRealIPHeader(v string) *ServerUpsert {
+	u.Set(server.FieldRealIPHeader, v)
+	return u
+}
+
+// UpdateRealIPHeader sets the "real_ip_header" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateRealIPHeader() *ServerUpsert {
+	u.SetExcluded(server.FieldRealIPHeader)
 	return u
 }
 
@@ -1773,6 +1843,41 @@ func (u *ServerUpsertOne) UpdateLabels() *ServerUpsertOne {
 func (u *ServerUpsertOne) ClearLabels() *ServerUpsertOne {
 	return u.Update(func(s *ServerUpsert) {
 		s.ClearLabels()
+	})
+}
+
+// SetRealIPFrom sets the "real_ip_from" field.
+func (u *ServerUpsertOne) SetRealIPFrom(v []string) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetRealIPFrom(v)
+	})
+}
+
+// UpdateRealIPFrom sets the "real_ip_from" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateRealIPFrom() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateRealIPFrom()
+	})
+}
+
+// ClearRealIPFrom clears the value of the "real_ip_from" field.
+func (u *ServerUpsertOne) ClearRealIPFrom() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.ClearRealIPFrom()
+	})
+}
+
+// SetRealIPHeader sets the "real_ip_header" field.
+func (u *ServerUpsertOne) SetRealIPHeader(v string) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetRealIPHeader(v)
+	})
+}
+
+// UpdateRealIPHeader sets the "real_ip_header" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateRealIPHeader() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateRealIPHeader()
 	})
 }
 
@@ -2467,6 +2572,41 @@ func (u *ServerUpsertBulk) UpdateLabels() *ServerUpsertBulk {
 func (u *ServerUpsertBulk) ClearLabels() *ServerUpsertBulk {
 	return u.Update(func(s *ServerUpsert) {
 		s.ClearLabels()
+	})
+}
+
+// SetRealIPFrom sets the "real_ip_from" field.
+func (u *ServerUpsertBulk) SetRealIPFrom(v []string) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetRealIPFrom(v)
+	})
+}
+
+// UpdateRealIPFrom sets the "real_ip_from" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateRealIPFrom() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateRealIPFrom()
+	})
+}
+
+// ClearRealIPFrom clears the value of the "real_ip_from" field.
+func (u *ServerUpsertBulk) ClearRealIPFrom() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.ClearRealIPFrom()
+	})
+}
+
+// SetRealIPHeader sets the "real_ip_header" field.
+func (u *ServerUpsertBulk) SetRealIPHeader(v string) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetRealIPHeader(v)
+	})
+}
+
+// UpdateRealIPHeader sets the "real_ip_header" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateRealIPHeader() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateRealIPHeader()
 	})
 }
 

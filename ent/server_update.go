@@ -124,6 +124,38 @@ func (_u *ServerUpdate) ClearLabels() *ServerUpdate {
 	return _u
 }
 
+// SetRealIPFrom sets the "real_ip_from" field.
+func (_u *ServerUpdate) SetRealIPFrom(v []string) *ServerUpdate {
+	_u.mutation.SetRealIPFrom(v)
+	return _u
+}
+
+// AppendRealIPFrom appends value to the "real_ip_from" field.
+func (_u *ServerUpdate) AppendRealIPFrom(v []string) *ServerUpdate {
+	_u.mutation.AppendRealIPFrom(v)
+	return _u
+}
+
+// ClearRealIPFrom clears the value of the "real_ip_from" field.
+func (_u *ServerUpdate) ClearRealIPFrom() *ServerUpdate {
+	_u.mutation.ClearRealIPFrom()
+	return _u
+}
+
+// SetRealIPHeader sets the "real_ip_header" field.
+func (_u *ServerUpdate) SetRealIPHeader(v string) *ServerUpdate {
+	_u.mutation.SetRealIPHeader(v)
+	return _u
+}
+
+// SetNillableRealIPHeader sets the "real_ip_header" field if the given value is not nil.
+func (_u *ServerUpdate) SetNillableRealIPHeader(v *string) *ServerUpdate {
+	if v != nil {
+		_u.SetRealIPHeader(*v)
+	}
+	return _u
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (_u *ServerUpdate) SetLastSeenAt(v time.Time) *ServerUpdate {
 	_u.mutation.SetLastSeenAt(v)
@@ -1001,6 +1033,11 @@ func (_u *ServerUpdate) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Server.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.RealIPHeader(); ok {
+		if err := server.RealIPHeaderValidator(v); err != nil {
+			return &ValidationError{Name: "real_ip_header", err: fmt.Errorf(`ent: validator failed for field "Server.real_ip_header": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.SSHHost(); ok {
 		if err := server.SSHHostValidator(v); err != nil {
 			return &ValidationError{Name: "ssh_host", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_host": %w`, err)}
@@ -1067,6 +1104,20 @@ func (_u *ServerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.LabelsCleared() {
 		_spec.ClearField(server.FieldLabels, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.RealIPFrom(); ok {
+		_spec.SetField(server.FieldRealIPFrom, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedRealIPFrom(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, server.FieldRealIPFrom, value)
+		})
+	}
+	if _u.mutation.RealIPFromCleared() {
+		_spec.ClearField(server.FieldRealIPFrom, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.RealIPHeader(); ok {
+		_spec.SetField(server.FieldRealIPHeader, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.LastSeenAt(); ok {
 		_spec.SetField(server.FieldLastSeenAt, field.TypeTime, value)
@@ -1856,6 +1907,38 @@ func (_u *ServerUpdateOne) AppendLabels(v []string) *ServerUpdateOne {
 // ClearLabels clears the value of the "labels" field.
 func (_u *ServerUpdateOne) ClearLabels() *ServerUpdateOne {
 	_u.mutation.ClearLabels()
+	return _u
+}
+
+// SetRealIPFrom sets the "real_ip_from" field.
+func (_u *ServerUpdateOne) SetRealIPFrom(v []string) *ServerUpdateOne {
+	_u.mutation.SetRealIPFrom(v)
+	return _u
+}
+
+// AppendRealIPFrom appends value to the "real_ip_from" field.
+func (_u *ServerUpdateOne) AppendRealIPFrom(v []string) *ServerUpdateOne {
+	_u.mutation.AppendRealIPFrom(v)
+	return _u
+}
+
+// ClearRealIPFrom clears the value of the "real_ip_from" field.
+func (_u *ServerUpdateOne) ClearRealIPFrom() *ServerUpdateOne {
+	_u.mutation.ClearRealIPFrom()
+	return _u
+}
+
+// SetRealIPHeader sets the "real_ip_header" field.
+func (_u *ServerUpdateOne) SetRealIPHeader(v string) *ServerUpdateOne {
+	_u.mutation.SetRealIPHeader(v)
+	return _u
+}
+
+// SetNillableRealIPHeader sets the "real_ip_header" field if the given value is not nil.
+func (_u *ServerUpdateOne) SetNillableRealIPHeader(v *string) *ServerUpdateOne {
+	if v != nil {
+		_u.SetRealIPHeader(*v)
+	}
 	return _u
 }
 
@@ -2749,6 +2832,11 @@ func (_u *ServerUpdateOne) check() error {
 			return &ValidationError{Name: "status", err: fmt.Errorf(`ent: validator failed for field "Server.status": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.RealIPHeader(); ok {
+		if err := server.RealIPHeaderValidator(v); err != nil {
+			return &ValidationError{Name: "real_ip_header", err: fmt.Errorf(`ent: validator failed for field "Server.real_ip_header": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.SSHHost(); ok {
 		if err := server.SSHHostValidator(v); err != nil {
 			return &ValidationError{Name: "ssh_host", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_host": %w`, err)}
@@ -2832,6 +2920,20 @@ func (_u *ServerUpdateOne) sqlSave(ctx context.Context) (_node *Server, err erro
 	}
 	if _u.mutation.LabelsCleared() {
 		_spec.ClearField(server.FieldLabels, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.RealIPFrom(); ok {
+		_spec.SetField(server.FieldRealIPFrom, field.TypeJSON, value)
+	}
+	if value, ok := _u.mutation.AppendedRealIPFrom(); ok {
+		_spec.AddModifier(func(u *sql.UpdateBuilder) {
+			sqljson.Append(u, server.FieldRealIPFrom, value)
+		})
+	}
+	if _u.mutation.RealIPFromCleared() {
+		_spec.ClearField(server.FieldRealIPFrom, field.TypeJSON)
+	}
+	if value, ok := _u.mutation.RealIPHeader(); ok {
+		_spec.SetField(server.FieldRealIPHeader, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.LastSeenAt(); ok {
 		_spec.SetField(server.FieldLastSeenAt, field.TypeTime, value)

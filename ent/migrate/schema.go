@@ -963,6 +963,8 @@ var (
 		{Name: "status", Type: field.TypeEnum, Enums: []string{"pending", "online", "offline", "removed"}, Default: "pending"},
 		{Name: "local", Type: field.TypeBool, Default: false},
 		{Name: "labels", Type: field.TypeJSON, Nullable: true},
+		{Name: "real_ip_from", Type: field.TypeJSON, Nullable: true},
+		{Name: "real_ip_header", Type: field.TypeString, Size: 32, Default: ""},
 		{Name: "last_seen_at", Type: field.TypeTime, Nullable: true},
 		{Name: "agent_version", Type: field.TypeString, Default: ""},
 		{Name: "hostname", Type: field.TypeString, Default: ""},

@@ -25,6 +25,11 @@ func (Server) Fields() []ent.Field {
 		field.Enum("status").Values("pending", "online", "offline", "removed").Default("pending"),
 		field.Bool("local").Default(false),
 		field.Strings("labels").Optional(),
+		// RealIPFrom are the proxies in front of the node's nginx (a load
+		// balancer, a CDN) whose RealIPHeader carries the client address;
+		// empty means clients connect directly.
+		field.Strings("real_ip_from").Optional(),
+		field.String("real_ip_header").Default("").MaxLen(32),
 		field.Time("last_seen_at").Optional().Nillable(),
 		field.String("agent_version").Default(""),
 		field.String("hostname").Default(""),

@@ -29,6 +29,10 @@ const (
 	FieldLocal = "local"
 	// FieldLabels holds the string denoting the labels field in the database.
 	FieldLabels = "labels"
+	// FieldRealIPFrom holds the string denoting the real_ip_from field in the database.
+	FieldRealIPFrom = "real_ip_from"
+	// FieldRealIPHeader holds the string denoting the real_ip_header field in the database.
+	FieldRealIPHeader = "real_ip_header"
 	// FieldLastSeenAt holds the string denoting the last_seen_at field in the database.
 	FieldLastSeenAt = "last_seen_at"
 	// FieldAgentVersion holds the string denoting the agent_version field in the database.
@@ -202,6 +206,8 @@ var Columns = []string{
 	FieldStatus,
 	FieldLocal,
 	FieldLabels,
+	FieldRealIPFrom,
+	FieldRealIPHeader,
 	FieldLastSeenAt,
 	FieldAgentVersion,
 	FieldHostname,
@@ -261,6 +267,10 @@ var (
 	AddressValidator func(string) error
 	// DefaultLocal holds the default value on creation for the "local" field.
 	DefaultLocal bool
+	// DefaultRealIPHeader holds the default value on creation for the "real_ip_header" field.
+	DefaultRealIPHeader string
+	// RealIPHeaderValidator is a validator for the "real_ip_header" field. It is called by the builders before save.
+	RealIPHeaderValidator func(string) error
 	// DefaultAgentVersion holds the default value on creation for the "agent_version" field.
 	DefaultAgentVersion string
 	// DefaultHostname holds the default value on creation for the "hostname" field.
@@ -390,6 +400,11 @@ func ByStatus(opts ...sql.OrderTermOption) OrderOption {
 // ByLocal orders the results by the local field.
 func ByLocal(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldLocal, opts...).ToFunc()
+}
+
+// ByRealIPHeader orders the results by the real_ip_header field.
+func ByRealIPHeader(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRealIPHeader, opts...).ToFunc()
 }
 
 // ByLastSeenAt orders the results by the last_seen_at field.

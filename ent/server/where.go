@@ -80,6 +80,11 @@ func Local(v bool) predicate.Server {
 	return predicate.Server(sql.FieldEQ(FieldLocal, v))
 }
 
+// RealIPHeader applies equality check predicate on the "real_ip_header" field. It's identical to RealIPHeaderEQ.
+func RealIPHeader(v string) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldRealIPHeader, v))
+}
+
 // LastSeenAt applies equality check predicate on the "last_seen_at" field. It's identical to LastSeenAtEQ.
 func LastSeenAt(v time.Time) predicate.Server {
 	return predicate.Server(sql.FieldEQ(FieldLastSeenAt, v))
@@ -418,6 +423,81 @@ func LabelsIsNil() predicate.Server {
 // LabelsNotNil applies the NotNil predicate on the "labels" field.
 func LabelsNotNil() predicate.Server {
 	return predicate.Server(sql.FieldNotNull(FieldLabels))
+}
+
+// RealIPFromIsNil applies the IsNil predicate on the "real_ip_from" field.
+func RealIPFromIsNil() predicate.Server {
+	return predicate.Server(sql.FieldIsNull(FieldRealIPFrom))
+}
+
+// RealIPFromNotNil applies the NotNil predicate on the "real_ip_from" field.
+func RealIPFromNotNil() predicate.Server {
+	return predicate.Server(sql.FieldNotNull(FieldRealIPFrom))
+}
+
+// RealIPHeaderEQ applies the EQ predicate on the "real_ip_header" field.
+func RealIPHeaderEQ(v string) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldRealIPHeader, v))
+}
+
+// RealIPHeaderNEQ applies the NEQ predicate on the "real_ip_header" field.
+func RealIPHeaderNEQ(v string) predicate.Server {
+	return predicate.Server(sql.FieldNEQ(FieldRealIPHeader, v))
+}
+
+// RealIPHeaderIn applies the In predicate on the "real_ip_header" field.
+func RealIPHeaderIn(vs ...string) predicate.Server {
+	return predicate.Server(sql.FieldIn(FieldRealIPHeader, vs...))
+}
+
+// RealIPHeaderNotIn applies the NotIn predicate on the "real_ip_header" field.
+func RealIPHeaderNotIn(vs ...string) predicate.Server {
+	return predicate.Server(sql.FieldNotIn(FieldRealIPHeader, vs...))
+}
+
+// RealIPHeaderGT applies the GT predicate on the "real_ip_header" field.
+func RealIPHeaderGT(v string) predicate.Server {
+	return predicate.Server(sql.FieldGT(FieldRealIPHeader, v))
+}
+
+// RealIPHeaderGTE applies the GTE predicate on the "real_ip_header" field.
+func RealIPHeaderGTE(v string) predicate.Server {
+	return predicate.Server(sql.FieldGTE(FieldRealIPHeader, v))
+}
+
+// RealIPHeaderLT applies the LT predicate on the "real_ip_header" field.
+func RealIPHeaderLT(v string) predicate.Server {
+	return predicate.Server(sql.FieldLT(FieldRealIPHeader, v))
+}
+
+// RealIPHeaderLTE applies the LTE predicate on the "real_ip_header" field.
+func RealIPHeaderLTE(v string) predicate.Server {
+	return predicate.Server(sql.FieldLTE(FieldRealIPHeader, v))
+}
+
+// RealIPHeaderContains applies the Contains predicate on the "real_ip_header" field.
+func RealIPHeaderContains(v string) predicate.Server {
+	return predicate.Server(sql.FieldContains(FieldRealIPHeader, v))
+}
+
+// RealIPHeaderHasPrefix applies the HasPrefix predicate on the "real_ip_header" field.
+func RealIPHeaderHasPrefix(v string) predicate.Server {
+	return predicate.Server(sql.FieldHasPrefix(FieldRealIPHeader, v))
+}
+
+// RealIPHeaderHasSuffix applies the HasSuffix predicate on the "real_ip_header" field.
+func RealIPHeaderHasSuffix(v string) predicate.Server {
+	return predicate.Server(sql.FieldHasSuffix(FieldRealIPHeader, v))
+}
+
+// RealIPHeaderEqualFold applies the EqualFold predicate on the "real_ip_header" field.
+func RealIPHeaderEqualFold(v string) predicate.Server {
+	return predicate.Server(sql.FieldEqualFold(FieldRealIPHeader, v))
+}
+
+// RealIPHeaderContainsFold applies the ContainsFold predicate on the "real_ip_header" field.
+func RealIPHeaderContainsFold(v string) predicate.Server {
+	return predicate.Server(sql.FieldContainsFold(FieldRealIPHeader, v))
 }
 
 // LastSeenAtEQ applies the EQ predicate on the "last_seen_at" field.

@@ -37,6 +37,13 @@ func (d *Deployer) nodeConfig(ctx context.Context, serverID int) (nginxconf.Node
 		return nginxconf.NodeConfig{}, nil, err
 	}
 	cfg := nn.apply(nginxconf.NodeConfig{})
+	srv, err := c.Server.Get(ctx, serverID)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("load server %d: %w", serverID, err)
+	}
+	if len(srv.RealIPFrom) > 0 {
+		cfg.RealIP = &nginxconf.RealIP{From: srv.RealIPFrom, Header: srv.RealIPHeader}
+	}
 	onServer := server.ID(serverID)
 	doms, err := c.Domain.Query().Where(domain.HasServersWith(onServer)).
 		WithRoutes(proxyconf.WithRoutes).WithBasicAuthUsers(proxyconf.WithUsers).

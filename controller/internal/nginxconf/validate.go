@@ -361,6 +361,22 @@ func hasAllowedPrefix(name string) bool {
 	return false
 }
 
+// NormalizeRealIP checks a node's trusted proxies and header on their own
+// (for a settings form), returning them in the form rendered, or messages
+// keyed "from", "from[i]" and "header".
+func NormalizeRealIP(in RealIP) (RealIP, FieldErrors) {
+	fe := FieldErrors{}
+	out := checkRealIP(fe, in)
+	if len(fe) > 0 {
+		keyed := FieldErrors{}
+		for k, v := range fe {
+			keyed[strings.TrimPrefix(k, "real_ip.")] = v
+		}
+		return RealIP{}, keyed
+	}
+	return *out, nil
+}
+
 // checkRealIP normalises the trusted proxies (canonical, sorted, without
 // repeats) and the header (its usual spelling).
 func checkRealIP(fe FieldErrors, in RealIP) *RealIP {
