@@ -117,6 +117,9 @@ type Domain struct {
 	Allow             []string // IPs or CIDRs allowed; when set everyone else is denied
 	Deny              []string // IPs or CIDRs denied
 	Maintenance       bool     // answer 503 to everything but ACME challenges
+	// MaintenanceMessage is the text the 503 carries; empty means a
+	// standard sentence.
+	MaintenanceMessage string
 	// RateLimit, when set, limits the requests each client address may make.
 	RateLimit *RateLimit
 	// RedirectAliases answers requests for the aliases with a 301 to the same

@@ -464,7 +464,14 @@ func (r *renderer) aliasViews(v *domainData, d *Domain) {
 
 func (r *renderer) locations(d *Domain, proxySnippet []string) []locationData {
 	if d.Maintenance {
-		return []locationData{{Path: "/", Status: 503, Body: maintenanceBody, ContentType: "text/plain"}}
+		body := maintenanceBody
+		if d.MaintenanceMessage != "" {
+			body = d.MaintenanceMessage
+		}
+		// Guarded like fixed answers of routes, so a rate limit, allow/deny and
+		// basic authentication still apply while the site is closed.
+		guarded := len(d.Allow) > 0 || len(d.Deny) > 0 || len(d.BasicAuthUsers) > 0 || d.RateLimit != nil
+		return []locationData{{Path: "/", Status: 503, Body: body, ContentType: "text/plain", Guarded: guarded}}
 	}
 	locs := make([]locationData, 0, len(d.Routes)+1)
 	hasRoot := false

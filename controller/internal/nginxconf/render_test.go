@@ -124,11 +124,12 @@ client_body_timeout 30s;`,
 
 	maintenance := baseConfig()
 	maintenance.Domains = []Domain{{
-		Name:        "status.example.com",
-		Maintenance: true,
-		Certificate: testCert(),
-		ForceHTTPS:  true,
-		Routes:      []Route{{Path: "/", Kind: RouteProxy, Upstream: "app"}},
+		Name:               "status.example.com",
+		Maintenance:        true,
+		MaintenanceMessage: "Back at 14:00 UTC — we are moving to a bigger database {#}.",
+		Certificate:        testCert(),
+		ForceHTTPS:         true,
+		Routes:             []Route{{Path: "/", Kind: RouteProxy, Upstream: "app"}},
 	}}
 
 	bound := baseConfig()

@@ -197,3 +197,49 @@ func TestRealIPThroughNginx(t *testing.T) {
 		t.Errorf("untrusted source claiming another address: %d, want 429 (the budget is the source's)", got)
 	}
 }
+
+// TestMaintenanceThroughNginx: a domain in maintenance answers 503 with its
+// own message, and its deny list still applies while it is closed.
+func TestMaintenanceThroughNginx(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	cfg := baseConfig()
+	cfg.BindAddress = "127.0.0.1"
+	cfg.HTTPPort, cfg.HTTPSPort = port, freePort(t)
+	cfg.Domains = []Domain{{
+		Name: "closed.example", Maintenance: true, MaintenanceMessage: "Back at 14:00 UTC.",
+		Routes: []Route{{Path: "/", Kind: RouteProxy, Upstream: "app"}},
+	}, {
+		Name: "denied.example", Maintenance: true, Deny: []string{"127.0.0.0/8"},
+		Routes: []Route{{Path: "/", Kind: RouteProxy, Upstream: "app"}},
+	}}
+	r, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveNginx(t, r.Files, nil, port)
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	for _, tc := range []struct {
+		host   string
+		status int
+		body   string
+	}{
+		{"closed.example", http.StatusServiceUnavailable, "Back at 14:00 UTC."},
+		{"denied.example", http.StatusForbidden, ""},
+	} {
+		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/any/path", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Host = tc.host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || (tc.body != "" && string(body) != tc.body) {
+			t.Errorf("%s: %d %q", tc.host, resp.StatusCode, body)
+		}
+	}
+}

@@ -469,6 +469,9 @@ func checkDomain(fe FieldErrors, p string, d Domain, ups map[string]*Upstream, n
 		}
 		out.RateLimit = &r
 	}
+	if msg := quotedTextProblem(d.MaintenanceMessage, maxBodyLen); msg != "" {
+		fe.add(p+".maintenance_message", msg)
+	}
 	if d.RedirectAliases && strings.HasPrefix(d.Name, "*.") {
 		fe.add(p+".redirect_aliases", "needs a primary name that is not a wildcard, to redirect the aliases to")
 	}

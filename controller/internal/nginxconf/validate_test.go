@@ -212,6 +212,9 @@ func TestInjection(t *testing.T) {
 		{"domains[0].routes[0].body", func(c *NodeConfig, v string) {
 			c.Domains[0].Routes[0] = Route{Path: "/", Kind: RouteRespond, Status: 200, Body: v}
 		}, with(quotedText, strings.Repeat("a", maxBodyLen+1))},
+		{"domains[0].maintenance_message", func(c *NodeConfig, v string) {
+			c.Domains[0].Maintenance, c.Domains[0].MaintenanceMessage = true, v
+		}, with(quotedText, strings.Repeat("a", maxBodyLen+1))},
 		{"domains[0].routes[0].content_type", func(c *NodeConfig, v string) {
 			c.Domains[0].Routes[0] = Route{Path: "/", Kind: RouteRespond, Status: 200, ContentType: v}
 		}, with(hostileCommon[:len(hostileCommon)-1], "text/plain; charset=utf-8", "text", "Text/Plain")},
