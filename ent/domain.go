@@ -45,6 +45,8 @@ type Domain struct {
 	Deny []string `json:"deny,omitempty"`
 	// Maintenance holds the value of the "maintenance" field.
 	Maintenance bool `json:"maintenance,omitempty"`
+	// MaintenanceMessage holds the value of the "maintenance_message" field.
+	MaintenanceMessage string `json:"maintenance_message,omitempty"`
 	// RateLimit holds the value of the "rate_limit" field.
 	RateLimit int `json:"rate_limit,omitempty"`
 	// RateUnit holds the value of the "rate_unit" field.
@@ -206,7 +208,7 @@ func (*Domain) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case domain.FieldID, domain.FieldRateLimit, domain.FieldRateBurst:
 			values[i] = new(sql.NullInt64)
-		case domain.FieldName, domain.FieldClientMaxBodySize, domain.FieldRateUnit, domain.FieldSnippet:
+		case domain.FieldName, domain.FieldClientMaxBodySize, domain.FieldMaintenanceMessage, domain.FieldRateUnit, domain.FieldSnippet:
 			values[i] = new(sql.NullString)
 		case domain.FieldCreatedAt, domain.FieldUpdatedAt:
 			values[i] = new(sql.NullTime)
@@ -310,6 +312,12 @@ func (_m *Domain) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field maintenance", values[i])
 			} else if value.Valid {
 				_m.Maintenance = value.Bool
+			}
+		case domain.FieldMaintenanceMessage:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field maintenance_message", values[i])
+			} else if value.Valid {
+				_m.MaintenanceMessage = value.String
 			}
 		case domain.FieldRateLimit:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -473,6 +481,9 @@ func (_m *Domain) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("maintenance=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Maintenance))
+	builder.WriteString(", ")
+	builder.WriteString("maintenance_message=")
+	builder.WriteString(_m.MaintenanceMessage)
 	builder.WriteString(", ")
 	builder.WriteString("rate_limit=")
 	builder.WriteString(fmt.Sprintf("%v", _m.RateLimit))

@@ -162,6 +162,20 @@ func (_c *DomainCreate) SetNillableMaintenance(v *bool) *DomainCreate {
 	return _c
 }
 
+// SetMaintenanceMessage sets the "maintenance_message" field.
+func (_c *DomainCreate) SetMaintenanceMessage(v string) *DomainCreate {
+	_c.mutation.SetMaintenanceMessage(v)
+	return _c
+}
+
+// SetNillableMaintenanceMessage sets the "maintenance_message" field if the given value is not nil.
+func (_c *DomainCreate) SetNillableMaintenanceMessage(v *string) *DomainCreate {
+	if v != nil {
+		_c.SetMaintenanceMessage(*v)
+	}
+	return _c
+}
+
 // SetRateLimit sets the "rate_limit" field.
 func (_c *DomainCreate) SetRateLimit(v int) *DomainCreate {
 	_c.mutation.SetRateLimit(v)
@@ -482,6 +496,10 @@ func (_c *DomainCreate) defaults() {
 		v := domain.DefaultMaintenance
 		_c.mutation.SetMaintenance(v)
 	}
+	if _, ok := _c.mutation.MaintenanceMessage(); !ok {
+		v := domain.DefaultMaintenanceMessage
+		_c.mutation.SetMaintenanceMessage(v)
+	}
 	if _, ok := _c.mutation.RateLimit(); !ok {
 		v := domain.DefaultRateLimit
 		_c.mutation.SetRateLimit(v)
@@ -538,6 +556,14 @@ func (_c *DomainCreate) check() error {
 	}
 	if _, ok := _c.mutation.Maintenance(); !ok {
 		return &ValidationError{Name: "maintenance", err: errors.New(`ent: missing required field "Domain.maintenance"`)}
+	}
+	if _, ok := _c.mutation.MaintenanceMessage(); !ok {
+		return &ValidationError{Name: "maintenance_message", err: errors.New(`ent: missing required field "Domain.maintenance_message"`)}
+	}
+	if v, ok := _c.mutation.MaintenanceMessage(); ok {
+		if err := domain.MaintenanceMessageValidator(v); err != nil {
+			return &ValidationError{Name: "maintenance_message", err: fmt.Errorf(`ent: validator failed for field "Domain.maintenance_message": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.RateLimit(); !ok {
 		return &ValidationError{Name: "rate_limit", err: errors.New(`ent: missing required field "Domain.rate_limit"`)}
@@ -646,6 +672,10 @@ func (_c *DomainCreate) createSpec() (*Domain, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Maintenance(); ok {
 		_spec.SetField(domain.FieldMaintenance, field.TypeBool, value)
 		_node.Maintenance = value
+	}
+	if value, ok := _c.mutation.MaintenanceMessage(); ok {
+		_spec.SetField(domain.FieldMaintenanceMessage, field.TypeString, value)
+		_node.MaintenanceMessage = value
 	}
 	if value, ok := _c.mutation.RateLimit(); ok {
 		_spec.SetField(domain.FieldRateLimit, field.TypeInt, value)
@@ -1055,6 +1085,18 @@ func (u *DomainUpsert) UpdateMaintenance() *DomainUpsert {
 	return u
 }
 
+// SetMaintenanceMessage sets the "maintenance_message" field.
+func (u *DomainUpsert) SetMaintenanceMessage(v string) *DomainUpsert {
+	u.Set(domain.FieldMaintenanceMessage, v)
+	return u
+}
+
+// UpdateMaintenanceMessage sets the "maintenance_message" field to the value that was provided on create.
+func (u *DomainUpsert) UpdateMaintenanceMessage() *DomainUpsert {
+	u.SetExcluded(domain.FieldMaintenanceMessage)
+	return u
+}
+
 // SetRateLimit sets the "rate_limit" field.
 func (u *DomainUpsert) SetRateLimit(v int) *DomainUpsert {
 	u.Set(domain.FieldRateLimit, v)
@@ -1363,6 +1405,20 @@ func (u *DomainUpsertOne) SetMaintenance(v bool) *DomainUpsertOne {
 func (u *DomainUpsertOne) UpdateMaintenance() *DomainUpsertOne {
 	return u.Update(func(s *DomainUpsert) {
 		s.UpdateMaintenance()
+	})
+}
+
+// SetMaintenanceMessage sets the "maintenance_message" field.
+func (u *DomainUpsertOne) SetMaintenanceMessage(v string) *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetMaintenanceMessage(v)
+	})
+}
+
+// UpdateMaintenanceMessage sets the "maintenance_message" field to the value that was provided on create.
+func (u *DomainUpsertOne) UpdateMaintenanceMessage() *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateMaintenanceMessage()
 	})
 }
 
@@ -1854,6 +1910,20 @@ func (u *DomainUpsertBulk) SetMaintenance(v bool) *DomainUpsertBulk {
 func (u *DomainUpsertBulk) UpdateMaintenance() *DomainUpsertBulk {
 	return u.Update(func(s *DomainUpsert) {
 		s.UpdateMaintenance()
+	})
+}
+
+// SetMaintenanceMessage sets the "maintenance_message" field.
+func (u *DomainUpsertBulk) SetMaintenanceMessage(v string) *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetMaintenanceMessage(v)
+	})
+}
+
+// UpdateMaintenanceMessage sets the "maintenance_message" field to the value that was provided on create.
+func (u *DomainUpsertBulk) UpdateMaintenanceMessage() *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateMaintenanceMessage()
 	})
 }
 

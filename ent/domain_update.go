@@ -204,6 +204,20 @@ func (_u *DomainUpdate) SetNillableMaintenance(v *bool) *DomainUpdate {
 	return _u
 }
 
+// SetMaintenanceMessage sets the "maintenance_message" field.
+func (_u *DomainUpdate) SetMaintenanceMessage(v string) *DomainUpdate {
+	_u.mutation.SetMaintenanceMessage(v)
+	return _u
+}
+
+// SetNillableMaintenanceMessage sets the "maintenance_message" field if the given value is not nil.
+func (_u *DomainUpdate) SetNillableMaintenanceMessage(v *string) *DomainUpdate {
+	if v != nil {
+		_u.SetMaintenanceMessage(*v)
+	}
+	return _u
+}
+
 // SetRateLimit sets the "rate_limit" field.
 func (_u *DomainUpdate) SetRateLimit(v int) *DomainUpdate {
 	_u.mutation.ResetRateLimit()
@@ -724,6 +738,11 @@ func (_u *DomainUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Domain.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.MaintenanceMessage(); ok {
+		if err := domain.MaintenanceMessageValidator(v); err != nil {
+			return &ValidationError{Name: "maintenance_message", err: fmt.Errorf(`ent: validator failed for field "Domain.maintenance_message": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.RateLimit(); ok {
 		if err := domain.RateLimitValidator(v); err != nil {
 			return &ValidationError{Name: "rate_limit", err: fmt.Errorf(`ent: validator failed for field "Domain.rate_limit": %w`, err)}
@@ -824,6 +843,9 @@ func (_u *DomainUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Maintenance(); ok {
 		_spec.SetField(domain.FieldMaintenance, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.MaintenanceMessage(); ok {
+		_spec.SetField(domain.FieldMaintenanceMessage, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.RateLimit(); ok {
 		_spec.SetField(domain.FieldRateLimit, field.TypeInt, value)
@@ -1496,6 +1518,20 @@ func (_u *DomainUpdateOne) SetNillableMaintenance(v *bool) *DomainUpdateOne {
 	return _u
 }
 
+// SetMaintenanceMessage sets the "maintenance_message" field.
+func (_u *DomainUpdateOne) SetMaintenanceMessage(v string) *DomainUpdateOne {
+	_u.mutation.SetMaintenanceMessage(v)
+	return _u
+}
+
+// SetNillableMaintenanceMessage sets the "maintenance_message" field if the given value is not nil.
+func (_u *DomainUpdateOne) SetNillableMaintenanceMessage(v *string) *DomainUpdateOne {
+	if v != nil {
+		_u.SetMaintenanceMessage(*v)
+	}
+	return _u
+}
+
 // SetRateLimit sets the "rate_limit" field.
 func (_u *DomainUpdateOne) SetRateLimit(v int) *DomainUpdateOne {
 	_u.mutation.ResetRateLimit()
@@ -2029,6 +2065,11 @@ func (_u *DomainUpdateOne) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Domain.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.MaintenanceMessage(); ok {
+		if err := domain.MaintenanceMessageValidator(v); err != nil {
+			return &ValidationError{Name: "maintenance_message", err: fmt.Errorf(`ent: validator failed for field "Domain.maintenance_message": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.RateLimit(); ok {
 		if err := domain.RateLimitValidator(v); err != nil {
 			return &ValidationError{Name: "rate_limit", err: fmt.Errorf(`ent: validator failed for field "Domain.rate_limit": %w`, err)}
@@ -2146,6 +2187,9 @@ func (_u *DomainUpdateOne) sqlSave(ctx context.Context) (_node *Domain, err erro
 	}
 	if value, ok := _u.mutation.Maintenance(); ok {
 		_spec.SetField(domain.FieldMaintenance, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.MaintenanceMessage(); ok {
+		_spec.SetField(domain.FieldMaintenanceMessage, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.RateLimit(); ok {
 		_spec.SetField(domain.FieldRateLimit, field.TypeInt, value)

@@ -9528,6 +9528,7 @@ type DomainMutation struct {
 	deny                       *[]string
 	appenddeny                 []string
 	maintenance                *bool
+	maintenance_message        *string
 	rate_limit                 *int
 	addrate_limit              *int
 	rate_unit                  *domain.RateUnit
@@ -10217,6 +10218,42 @@ func (m *DomainMutation) OldMaintenance(ctx context.Context) (v bool, err error)
 // ResetMaintenance resets all changes to the "maintenance" field.
 func (m *DomainMutation) ResetMaintenance() {
 	m.maintenance = nil
+}
+
+// SetMaintenanceMessage sets the "maintenance_message" field.
+func (m *DomainMutation) SetMaintenanceMessage(s string) {
+	m.maintenance_message = &s
+}
+
+// MaintenanceMessage returns the value of the "maintenance_message" field in the mutation.
+func (m *DomainMutation) MaintenanceMessage() (r string, exists bool) {
+	v := m.maintenance_message
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldMaintenanceMessage returns the old "maintenance_message" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldMaintenanceMessage(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldMaintenanceMessage is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldMaintenanceMessage requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldMaintenanceMessage: %w", err)
+	}
+	return oldValue.MaintenanceMessage, nil
+}
+
+// ResetMaintenanceMessage resets all changes to the "maintenance_message" field.
+func (m *DomainMutation) ResetMaintenanceMessage() {
+	m.maintenance_message = nil
 }
 
 // SetRateLimit sets the "rate_limit" field.
@@ -11073,7 +11110,7 @@ func (m *DomainMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DomainMutation) Fields() []string {
-	fields := make([]string, 0, 18)
+	fields := make([]string, 0, 19)
 	if m.created_at != nil {
 		fields = append(fields, domain.FieldCreatedAt)
 	}
@@ -11109,6 +11146,9 @@ func (m *DomainMutation) Fields() []string {
 	}
 	if m.maintenance != nil {
 		fields = append(fields, domain.FieldMaintenance)
+	}
+	if m.maintenance_message != nil {
+		fields = append(fields, domain.FieldMaintenanceMessage)
 	}
 	if m.rate_limit != nil {
 		fields = append(fields, domain.FieldRateLimit)
@@ -11160,6 +11200,8 @@ func (m *DomainMutation) Field(name string) (ent.Value, bool) {
 		return m.Deny()
 	case domain.FieldMaintenance:
 		return m.Maintenance()
+	case domain.FieldMaintenanceMessage:
+		return m.MaintenanceMessage()
 	case domain.FieldRateLimit:
 		return m.RateLimit()
 	case domain.FieldRateUnit:
@@ -11205,6 +11247,8 @@ func (m *DomainMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldDeny(ctx)
 	case domain.FieldMaintenance:
 		return m.OldMaintenance(ctx)
+	case domain.FieldMaintenanceMessage:
+		return m.OldMaintenanceMessage(ctx)
 	case domain.FieldRateLimit:
 		return m.OldRateLimit(ctx)
 	case domain.FieldRateUnit:
@@ -11309,6 +11353,13 @@ func (m *DomainMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetMaintenance(v)
+		return nil
+	case domain.FieldMaintenanceMessage:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetMaintenanceMessage(v)
 		return nil
 	case domain.FieldRateLimit:
 		v, ok := value.(int)
@@ -11490,6 +11541,9 @@ func (m *DomainMutation) ResetField(name string) error {
 		return nil
 	case domain.FieldMaintenance:
 		m.ResetMaintenance()
+		return nil
+	case domain.FieldMaintenanceMessage:
+		m.ResetMaintenanceMessage()
 		return nil
 	case domain.FieldRateLimit:
 		m.ResetRateLimit()

@@ -39,6 +39,8 @@ const (
 	FieldDeny = "deny"
 	// FieldMaintenance holds the string denoting the maintenance field in the database.
 	FieldMaintenance = "maintenance"
+	// FieldMaintenanceMessage holds the string denoting the maintenance_message field in the database.
+	FieldMaintenanceMessage = "maintenance_message"
 	// FieldRateLimit holds the string denoting the rate_limit field in the database.
 	FieldRateLimit = "rate_limit"
 	// FieldRateUnit holds the string denoting the rate_unit field in the database.
@@ -167,6 +169,7 @@ var Columns = []string{
 	FieldAllow,
 	FieldDeny,
 	FieldMaintenance,
+	FieldMaintenanceMessage,
 	FieldRateLimit,
 	FieldRateUnit,
 	FieldRateBurst,
@@ -210,6 +213,10 @@ var (
 	DefaultClientMaxBodySize string
 	// DefaultMaintenance holds the default value on creation for the "maintenance" field.
 	DefaultMaintenance bool
+	// DefaultMaintenanceMessage holds the default value on creation for the "maintenance_message" field.
+	DefaultMaintenanceMessage string
+	// MaintenanceMessageValidator is a validator for the "maintenance_message" field. It is called by the builders before save.
+	MaintenanceMessageValidator func(string) error
 	// DefaultRateLimit holds the default value on creation for the "rate_limit" field.
 	DefaultRateLimit int
 	// RateLimitValidator is a validator for the "rate_limit" field. It is called by the builders before save.
@@ -298,6 +305,11 @@ func ByClientMaxBodySize(opts ...sql.OrderTermOption) OrderOption {
 // ByMaintenance orders the results by the maintenance field.
 func ByMaintenance(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldMaintenance, opts...).ToFunc()
+}
+
+// ByMaintenanceMessage orders the results by the maintenance_message field.
+func ByMaintenanceMessage(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldMaintenanceMessage, opts...).ToFunc()
 }
 
 // ByRateLimit orders the results by the rate_limit field.

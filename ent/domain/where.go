@@ -95,6 +95,11 @@ func Maintenance(v bool) predicate.Domain {
 	return predicate.Domain(sql.FieldEQ(FieldMaintenance, v))
 }
 
+// MaintenanceMessage applies equality check predicate on the "maintenance_message" field. It's identical to MaintenanceMessageEQ.
+func MaintenanceMessage(v string) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldMaintenanceMessage, v))
+}
+
 // RateLimit applies equality check predicate on the "rate_limit" field. It's identical to RateLimitEQ.
 func RateLimit(v int) predicate.Domain {
 	return predicate.Domain(sql.FieldEQ(FieldRateLimit, v))
@@ -408,6 +413,71 @@ func MaintenanceEQ(v bool) predicate.Domain {
 // MaintenanceNEQ applies the NEQ predicate on the "maintenance" field.
 func MaintenanceNEQ(v bool) predicate.Domain {
 	return predicate.Domain(sql.FieldNEQ(FieldMaintenance, v))
+}
+
+// MaintenanceMessageEQ applies the EQ predicate on the "maintenance_message" field.
+func MaintenanceMessageEQ(v string) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldMaintenanceMessage, v))
+}
+
+// MaintenanceMessageNEQ applies the NEQ predicate on the "maintenance_message" field.
+func MaintenanceMessageNEQ(v string) predicate.Domain {
+	return predicate.Domain(sql.FieldNEQ(FieldMaintenanceMessage, v))
+}
+
+// MaintenanceMessageIn applies the In predicate on the "maintenance_message" field.
+func MaintenanceMessageIn(vs ...string) predicate.Domain {
+	return predicate.Domain(sql.FieldIn(FieldMaintenanceMessage, vs...))
+}
+
+// MaintenanceMessageNotIn applies the NotIn predicate on the "maintenance_message" field.
+func MaintenanceMessageNotIn(vs ...string) predicate.Domain {
+	return predicate.Domain(sql.FieldNotIn(FieldMaintenanceMessage, vs...))
+}
+
+// MaintenanceMessageGT applies the GT predicate on the "maintenance_message" field.
+func MaintenanceMessageGT(v string) predicate.Domain {
+	return predicate.Domain(sql.FieldGT(FieldMaintenanceMessage, v))
+}
+
+// MaintenanceMessageGTE applies the GTE predicate on the "maintenance_message" field.
+func MaintenanceMessageGTE(v string) predicate.Domain {
+	return predicate.Domain(sql.FieldGTE(FieldMaintenanceMessage, v))
+}
+
+// MaintenanceMessageLT applies the LT predicate on the "maintenance_message" field.
+func MaintenanceMessageLT(v string) predicate.Domain {
+	return predicate.Domain(sql.FieldLT(FieldMaintenanceMessage, v))
+}
+
+// MaintenanceMessageLTE applies the LTE predicate on the "maintenance_message" field.
+func MaintenanceMessageLTE(v string) predicate.Domain {
+	return predicate.Domain(sql.FieldLTE(FieldMaintenanceMessage, v))
+}
+
+// MaintenanceMessageContains applies the Contains predicate on the "maintenance_message" field.
+func MaintenanceMessageContains(v string) predicate.Domain {
+	return predicate.Domain(sql.FieldContains(FieldMaintenanceMessage, v))
+}
+
+// MaintenanceMessageHasPrefix applies the HasPrefix predicate on the "maintenance_message" field.
+func MaintenanceMessageHasPrefix(v string) predicate.Domain {
+	return predicate.Domain(sql.FieldHasPrefix(FieldMaintenanceMessage, v))
+}
+
+// MaintenanceMessageHasSuffix applies the HasSuffix predicate on the "maintenance_message" field.
+func MaintenanceMessageHasSuffix(v string) predicate.Domain {
+	return predicate.Domain(sql.FieldHasSuffix(FieldMaintenanceMessage, v))
+}
+
+// MaintenanceMessageEqualFold applies the EqualFold predicate on the "maintenance_message" field.
+func MaintenanceMessageEqualFold(v string) predicate.Domain {
+	return predicate.Domain(sql.FieldEqualFold(FieldMaintenanceMessage, v))
+}
+
+// MaintenanceMessageContainsFold applies the ContainsFold predicate on the "maintenance_message" field.
+func MaintenanceMessageContainsFold(v string) predicate.Domain {
+	return predicate.Domain(sql.FieldContainsFold(FieldMaintenanceMessage, v))
 }
 
 // RateLimitEQ applies the EQ predicate on the "rate_limit" field.

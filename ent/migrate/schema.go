@@ -329,6 +329,7 @@ var (
 		{Name: "allow", Type: field.TypeJSON, Nullable: true},
 		{Name: "deny", Type: field.TypeJSON, Nullable: true},
 		{Name: "maintenance", Type: field.TypeBool, Default: false},
+		{Name: "maintenance_message", Type: field.TypeString, Size: 4096, Default: ""},
 		{Name: "rate_limit", Type: field.TypeInt, Default: 0},
 		{Name: "rate_unit", Type: field.TypeEnum, Enums: []string{"s", "m"}, Default: "s"},
 		{Name: "rate_burst", Type: field.TypeInt, Default: 0},

@@ -36,6 +36,9 @@ func (Domain) Fields() []ent.Field {
 		field.Strings("allow").Optional(),
 		field.Strings("deny").Optional(),
 		field.Bool("maintenance").Default(false),
+		// MaintenanceMessage is the text of the 503 during maintenance; empty
+		// means a standard sentence.
+		field.String("maintenance_message").Default("").MaxLen(4096),
 		// RateLimit is requests per client address per RateUnit (s or m);
 		// 0 means no limit. RateBurst more may come at once.
 		field.Int("rate_limit").Default(0).Range(0, 100000),

@@ -55,6 +55,9 @@ type DomainInput struct {
 	Allow             []string      `json:"allow"`
 	Deny              []string      `json:"deny"`
 	Maintenance       bool          `json:"maintenance"`
+	// MaintenanceMessage is the text of the 503 during maintenance; empty
+	// means a standard sentence.
+	MaintenanceMessage string `json:"maintenance_message"`
 	// RateLimit is requests per client address per RateUnit ("s", the
 	// default, or "m"); 0 means no limit. RateBurst more may come at once.
 	RateLimit int    `json:"rate_limit"`
@@ -71,7 +74,7 @@ func (in DomainInput) conf() nginxconf.Domain {
 	d := nginxconf.Domain{
 		Name: in.Name, Aliases: in.Aliases, ForceHTTPS: in.ForceHTTPS, HSTS: in.HSTS, HTTP2: in.HTTP2,
 		ClientMaxBodySize: in.ClientMaxBodySize, Allow: in.Allow, Deny: in.Deny, Maintenance: in.Maintenance,
-		RedirectAliases: in.RedirectAliases, Snippet: in.Snippet,
+		RedirectAliases: in.RedirectAliases, Snippet: in.Snippet, MaintenanceMessage: in.MaintenanceMessage,
 	}
 	if in.RateLimit != 0 || in.RateBurst != 0 {
 		d.RateLimit = &nginxconf.RateLimit{Rate: in.RateLimit, Unit: nginxconf.RateUnit(in.RateUnit), Burst: in.RateBurst}
@@ -96,7 +99,7 @@ func DomainConf(d *ent.Domain) nginxconf.Domain {
 	out := nginxconf.Domain{
 		Name: d.Name, Aliases: d.Aliases, ForceHTTPS: d.ForceHTTPS, HSTS: d.Hsts, HTTP2: d.Http2,
 		ClientMaxBodySize: d.ClientMaxBodySize, Allow: d.Allow, Deny: d.Deny, Maintenance: d.Maintenance,
-		RedirectAliases: d.RedirectAliases, Snippet: d.Snippet,
+		RedirectAliases: d.RedirectAliases, Snippet: d.Snippet, MaintenanceMessage: d.MaintenanceMessage,
 	}
 	if d.RateLimit > 0 {
 		out.RateLimit = &nginxconf.RateLimit{Rate: d.RateLimit, Unit: nginxconf.RateUnit(d.RateUnit), Burst: d.RateBurst}
@@ -310,7 +313,7 @@ func (s *Service) CreateDomain(ctx context.Context, a Actor, in DomainInput) (*e
 		row, err := tx.Domain.Create().SetName(d.Name).SetAliases(d.Aliases).SetForceHTTPS(d.ForceHTTPS).
 			SetHsts(d.HSTS).SetHttp2(d.HTTP2).SetClientMaxBodySize(d.ClientMaxBodySize).
 			SetResponseHeaders(headers(d.ResponseHeaders)).SetAllow(d.Allow).SetDeny(d.Deny).
-			SetMaintenance(d.Maintenance).SetRedirectAliases(d.RedirectAliases).SetSnippet(d.Snippet).
+			SetMaintenance(d.Maintenance).SetMaintenanceMessage(d.MaintenanceMessage).SetRedirectAliases(d.RedirectAliases).SetSnippet(d.Snippet).
 			SetRateLimit(rateOf(d).Rate).SetRateUnit(domain.RateUnit(rateOf(d).Unit)).SetRateBurst(rateOf(d).Burst).
 			AddServerIDs(v.servers...).Save(ctx)
 		if ent.IsConstraintError(err) {
@@ -349,7 +352,7 @@ func (s *Service) UpdateDomain(ctx context.Context, a Actor, id int, in DomainIn
 		err = tx.Domain.UpdateOneID(id).SetName(d.Name).SetAliases(d.Aliases).SetForceHTTPS(d.ForceHTTPS).
 			SetHsts(d.HSTS).SetHttp2(d.HTTP2).SetClientMaxBodySize(d.ClientMaxBodySize).
 			SetResponseHeaders(headers(d.ResponseHeaders)).SetAllow(d.Allow).SetDeny(d.Deny).
-			SetMaintenance(d.Maintenance).SetRedirectAliases(d.RedirectAliases).SetSnippet(d.Snippet).
+			SetMaintenance(d.Maintenance).SetMaintenanceMessage(d.MaintenanceMessage).SetRedirectAliases(d.RedirectAliases).SetSnippet(d.Snippet).
 			SetRateLimit(rateOf(d).Rate).SetRateUnit(domain.RateUnit(rateOf(d).Unit)).SetRateBurst(rateOf(d).Burst).
 			ClearServers().AddServerIDs(v.servers...).Exec(ctx)
 		if ent.IsConstraintError(err) {

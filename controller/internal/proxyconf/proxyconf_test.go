@@ -156,6 +156,8 @@ func TestHostileInputRefused(t *testing.T) {
 			{"body size", dom(func(d *DomainInput) { d.ClientMaxBodySize = "1m;" }), "client_max_body_size"},
 			{"force https without a certificate", dom(func(d *DomainInput) { d.ForceHTTPS = true }), "force_https"},
 			{"aliases redirected to a wildcard", dom(func(d *DomainInput) { d.Name, d.RedirectAliases = "*.example.com", true }), "redirect_aliases"},
+			{"maintenance message with a quote", dom(func(d *DomainInput) { d.MaintenanceMessage = `back soon"; return 200 "x` }), "maintenance_message"},
+			{"maintenance message with a variable", dom(func(d *DomainInput) { d.MaintenanceMessage = "back at $time_local" }), "maintenance_message"},
 			{"rate unit with syntax", dom(func(d *DomainInput) { d.RateLimit, d.RateUnit = 10, "s burst=1" }), "rate_unit"},
 			{"burst without a rate", dom(func(d *DomainInput) { d.RateBurst = 5 }), "rate_limit"},
 			{"negative rate", dom(func(d *DomainInput) { d.RateLimit = -1 }), "rate_limit"},
@@ -219,16 +221,17 @@ func TestDomainLifecycle(t *testing.T) {
 			t.Fatal(err)
 		}
 		in := DomainInput{
-			Name:            "Bücher.Example",
-			Aliases:         []string{"www.bücher.example", "alt.example"},
-			Allow:           []string{"10.1.2.3/8", "2001:DB8::1"},
-			ResponseHeaders: []HeaderInput{{Name: "X-Frame-Options", Value: "DENY"}},
-			Maintenance:     true,
-			RedirectAliases: true,
-			RateLimit:       30,
-			RateUnit:        "m",
-			RateBurst:       10,
-			Servers:         []int{web2.ID, web1.ID},
+			Name:               "Bücher.Example",
+			Aliases:            []string{"www.bücher.example", "alt.example"},
+			Allow:              []string{"10.1.2.3/8", "2001:DB8::1"},
+			ResponseHeaders:    []HeaderInput{{Name: "X-Frame-Options", Value: "DENY"}},
+			Maintenance:        true,
+			MaintenanceMessage: "Back at 14:00 UTC.",
+			RedirectAliases:    true,
+			RateLimit:          30,
+			RateUnit:           "m",
+			RateBurst:          10,
+			Servers:            []int{web2.ID, web1.ID},
 			Routes: []RouteInput{
 				{Path: "/api", Kind: "proxy", Upstream: "web", WebSocket: true, RewritePrefix: "/"},
 				{Match: "exact", Path: "/old", Kind: "redirect", RedirectCode: 308, RedirectTarget: "https://Bücher.example/new"},
@@ -241,6 +244,9 @@ func TestDomainLifecycle(t *testing.T) {
 		}
 		if rl := DomainConf(d).RateLimit; d.RateLimit != 30 || d.RateUnit != "m" || d.RateBurst != 10 || rl == nil || *rl != (nginxconf.RateLimit{Rate: 30, Unit: "m", Burst: 10}) {
 			t.Errorf("rate limit stored as %d/%s burst %d, read back as %+v", d.RateLimit, d.RateUnit, d.RateBurst, rl)
+		}
+		if d.MaintenanceMessage != "Back at 14:00 UTC." || DomainConf(d).MaintenanceMessage != d.MaintenanceMessage {
+			t.Errorf("maintenance message stored as %q", d.MaintenanceMessage)
 		}
 		if d.Name != "xn--bcher-kva.example" || !d.RedirectAliases || !DomainConf(d).RedirectAliases {
 			t.Errorf("name stored as %q (want punycode), redirect aliases %v", d.Name, d.RedirectAliases)

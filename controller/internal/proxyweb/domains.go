@@ -45,7 +45,7 @@ func (r routeRow) Blank() bool {
 // domainForm is the domain editor's content.
 type domainForm struct {
 	Name, Aliases, ClientMaxBodySize, Allow, Deny, Snippet string
-	RateLimit, RateUnit, RateBurst                         string
+	RateLimit, RateUnit, RateBurst, MaintenanceMessage     string
 	ForceHTTPS, HSTS, HTTP2, Maintenance, RedirectAliases  bool
 	Servers                                                []int
 	Headers                                                []headerRow
@@ -60,7 +60,7 @@ func domainFormOf(d *ent.Domain) domainForm {
 		Name: d.Name, Aliases: strings.Join(d.Aliases, "\n"), ClientMaxBodySize: d.ClientMaxBodySize,
 		Allow: strings.Join(d.Allow, "\n"), Deny: strings.Join(d.Deny, "\n"), Snippet: d.Snippet,
 		ForceHTTPS: d.ForceHTTPS, HSTS: d.Hsts, HTTP2: d.Http2, Maintenance: d.Maintenance, RedirectAliases: d.RedirectAliases,
-		RateUnit: string(d.RateUnit),
+		RateUnit: string(d.RateUnit), MaintenanceMessage: d.MaintenanceMessage,
 	}
 	if d.RateLimit > 0 {
 		f.RateLimit, f.RateBurst = strconv.Itoa(d.RateLimit), strconv.Itoa(d.RateBurst)
@@ -94,6 +94,7 @@ func readDomainForm(v url.Values, errs Errors) domainForm {
 		ForceHTTPS: v.Get("force_https") != "", HSTS: v.Get("hsts") != "", HTTP2: v.Get("http2") != "", Maintenance: v.Get("maintenance") != "",
 		RedirectAliases: v.Get("redirect_aliases") != "",
 		RateLimit:       v.Get("rate_limit"), RateUnit: v.Get("rate_unit"), RateBurst: v.Get("rate_burst"),
+		MaintenanceMessage: v.Get("maintenance_message"),
 	}
 	for _, s := range v["servers"] {
 		id, err := strconv.Atoi(s)
@@ -125,7 +126,7 @@ func (f *domainForm) input(errs Errors) proxyconf.DomainInput {
 		Name: f.Name, Aliases: splitList(f.Aliases), ForceHTTPS: f.ForceHTTPS, HSTS: f.HSTS, HTTP2: f.HTTP2,
 		ClientMaxBodySize: strings.TrimSpace(f.ClientMaxBodySize), Allow: splitList(f.Allow), Deny: splitList(f.Deny),
 		Maintenance: f.Maintenance, RedirectAliases: f.RedirectAliases, Snippet: f.Snippet, Servers: f.Servers,
-		RateUnit: f.RateUnit,
+		RateUnit: f.RateUnit, MaintenanceMessage: f.MaintenanceMessage,
 	}
 	rate := url.Values{"rate": {f.RateLimit}, "burst": {f.RateBurst}}
 	in.RateLimit = intField(rate, "rate", "rate_limit", errs)
@@ -575,7 +576,7 @@ func toDomainJSON(d *ent.Domain) domainJSON {
 		Name: d.Name, Aliases: nz(d.Aliases), ForceHTTPS: d.ForceHTTPS, HSTS: d.Hsts, HTTP2: d.Http2,
 		ClientMaxBodySize: d.ClientMaxBodySize, ResponseHeaders: []proxyconf.HeaderInput{}, Allow: nz(d.Allow), Deny: nz(d.Deny),
 		Maintenance: d.Maintenance, RedirectAliases: d.RedirectAliases, Snippet: d.Snippet, Servers: []int{}, Routes: []proxyconf.RouteInput{},
-		RateLimit: d.RateLimit, RateUnit: string(d.RateUnit), RateBurst: d.RateBurst,
+		RateLimit: d.RateLimit, RateUnit: string(d.RateUnit), RateBurst: d.RateBurst, MaintenanceMessage: d.MaintenanceMessage,
 	}
 	for _, hd := range d.ResponseHeaders {
 		in.ResponseHeaders = append(in.ResponseHeaders, proxyconf.HeaderInput{Name: hd.Name, Value: hd.Value})

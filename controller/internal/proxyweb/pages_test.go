@@ -230,6 +230,7 @@ func TestDomainForms(t *testing.T) {
 		good.Set("rate_limit", "10")
 		good.Set("rate_unit", "m")
 		good.Set("rate_burst", "5")
+		good.Set("maintenance_message", "Back soon.")
 		good.Set("response_headers[0].name", "X-Frame-Options")
 		good.Set("response_headers[0].value", "DENY")
 		r = e.follow(admin, e.do(admin, "POST", "/domains", good))
@@ -238,7 +239,7 @@ func TestDomainForms(t *testing.T) {
 		}
 		d := e.db.Client.Domain.Query().Where(domain.Name("example.com")).WithRoutes().WithServers().OnlyX(context.Background())
 		if len(d.Edges.Routes) != 2 || len(d.Edges.Servers) != 2 || d.Aliases[0] != "www.example.com" || d.ResponseHeaders[0].Value != "DENY" ||
-			!d.RedirectAliases || d.RateLimit != 10 || d.RateUnit != "m" || d.RateBurst != 5 {
+			!d.RedirectAliases || d.RateLimit != 10 || d.RateUnit != "m" || d.RateBurst != 5 || d.MaintenanceMessage != "Back soon." {
 			t.Fatalf("stored domain: %+v", d)
 		}
 		for _, rt := range d.Edges.Routes {
