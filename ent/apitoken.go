@@ -34,6 +34,8 @@ type APIToken struct {
 	ExpiresAt *time.Time `json:"expires_at,omitempty"`
 	// RevokedAt holds the value of the "revoked_at" field.
 	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+	// ReadOnly holds the value of the "read_only" field.
+	ReadOnly bool `json:"read_only,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the APITokenQuery when eager-loading is set.
 	Edges           APITokenEdges `json:"edges"`
@@ -68,6 +70,8 @@ func (*APIToken) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case apitoken.FieldTokenHash:
 			values[i] = new([]byte)
+		case apitoken.FieldReadOnly:
+			values[i] = new(sql.NullBool)
 		case apitoken.FieldID:
 			values[i] = new(sql.NullInt64)
 		case apitoken.FieldName, apitoken.FieldPrefix:
@@ -148,6 +152,12 @@ func (_m *APIToken) assignValues(columns []string, values []any) error {
 				_m.RevokedAt = new(time.Time)
 				*_m.RevokedAt = value.Time
 			}
+		case apitoken.FieldReadOnly:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field read_only", values[i])
+			} else if value.Valid {
+				_m.ReadOnly = value.Bool
+			}
 		case apitoken.ForeignKeys[0]:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
 				return fmt.Errorf("unexpected type %T for edge-field user_api_tokens", value)
@@ -224,6 +234,9 @@ func (_m *APIToken) String() string {
 		builder.WriteString("revoked_at=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("read_only=")
+	builder.WriteString(fmt.Sprintf("%v", _m.ReadOnly))
 	builder.WriteByte(')')
 	return builder.String()
 }

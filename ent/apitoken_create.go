@@ -111,6 +111,20 @@ func (_c *APITokenCreate) SetNillableRevokedAt(v *time.Time) *APITokenCreate {
 	return _c
 }
 
+// SetReadOnly sets the "read_only" field.
+func (_c *APITokenCreate) SetReadOnly(v bool) *APITokenCreate {
+	_c.mutation.SetReadOnly(v)
+	return _c
+}
+
+// SetNillableReadOnly sets the "read_only" field if the given value is not nil.
+func (_c *APITokenCreate) SetNillableReadOnly(v *bool) *APITokenCreate {
+	if v != nil {
+		_c.SetReadOnly(*v)
+	}
+	return _c
+}
+
 // SetUserID sets the "user" edge to the User entity by ID.
 func (_c *APITokenCreate) SetUserID(id int) *APITokenCreate {
 	_c.mutation.SetUserID(id)
@@ -165,6 +179,10 @@ func (_c *APITokenCreate) defaults() {
 		v := apitoken.DefaultUpdatedAt()
 		_c.mutation.SetUpdatedAt(v)
 	}
+	if _, ok := _c.mutation.ReadOnly(); !ok {
+		v := apitoken.DefaultReadOnly
+		_c.mutation.SetReadOnly(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -193,6 +211,9 @@ func (_c *APITokenCreate) check() error {
 		if err := apitoken.PrefixValidator(v); err != nil {
 			return &ValidationError{Name: "prefix", err: fmt.Errorf(`ent: validator failed for field "APIToken.prefix": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.ReadOnly(); !ok {
+		return &ValidationError{Name: "read_only", err: errors.New(`ent: missing required field "APIToken.read_only"`)}
 	}
 	if len(_c.mutation.UserIDs()) == 0 {
 		return &ValidationError{Name: "user", err: errors.New(`ent: missing required edge "APIToken.user"`)}
@@ -255,6 +276,10 @@ func (_c *APITokenCreate) createSpec() (*APIToken, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.RevokedAt(); ok {
 		_spec.SetField(apitoken.FieldRevokedAt, field.TypeTime, value)
 		_node.RevokedAt = &value
+	}
+	if value, ok := _c.mutation.ReadOnly(); ok {
+		_spec.SetField(apitoken.FieldReadOnly, field.TypeBool, value)
+		_node.ReadOnly = value
 	}
 	if nodes := _c.mutation.UserIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -427,6 +452,18 @@ func (u *APITokenUpsert) ClearRevokedAt() *APITokenUpsert {
 	return u
 }
 
+// SetReadOnly sets the "read_only" field.
+func (u *APITokenUpsert) SetReadOnly(v bool) *APITokenUpsert {
+	u.Set(apitoken.FieldReadOnly, v)
+	return u
+}
+
+// UpdateReadOnly sets the "read_only" field to the value that was provided on create.
+func (u *APITokenUpsert) UpdateReadOnly() *APITokenUpsert {
+	u.SetExcluded(apitoken.FieldReadOnly)
+	return u
+}
+
 // UpdateNewValues updates the mutable fields using the new values that were set on create.
 // Using this option is equivalent to using:
 //
@@ -588,6 +625,20 @@ func (u *APITokenUpsertOne) UpdateRevokedAt() *APITokenUpsertOne {
 func (u *APITokenUpsertOne) ClearRevokedAt() *APITokenUpsertOne {
 	return u.Update(func(s *APITokenUpsert) {
 		s.ClearRevokedAt()
+	})
+}
+
+// SetReadOnly sets the "read_only" field.
+func (u *APITokenUpsertOne) SetReadOnly(v bool) *APITokenUpsertOne {
+	return u.Update(func(s *APITokenUpsert) {
+		s.SetReadOnly(v)
+	})
+}
+
+// UpdateReadOnly sets the "read_only" field to the value that was provided on create.
+func (u *APITokenUpsertOne) UpdateReadOnly() *APITokenUpsertOne {
+	return u.Update(func(s *APITokenUpsert) {
+		s.UpdateReadOnly()
 	})
 }
 
@@ -918,6 +969,20 @@ func (u *APITokenUpsertBulk) UpdateRevokedAt() *APITokenUpsertBulk {
 func (u *APITokenUpsertBulk) ClearRevokedAt() *APITokenUpsertBulk {
 	return u.Update(func(s *APITokenUpsert) {
 		s.ClearRevokedAt()
+	})
+}
+
+// SetReadOnly sets the "read_only" field.
+func (u *APITokenUpsertBulk) SetReadOnly(v bool) *APITokenUpsertBulk {
+	return u.Update(func(s *APITokenUpsert) {
+		s.SetReadOnly(v)
+	})
+}
+
+// UpdateReadOnly sets the "read_only" field to the value that was provided on create.
+func (u *APITokenUpsertBulk) UpdateReadOnly() *APITokenUpsertBulk {
+	return u.Update(func(s *APITokenUpsert) {
+		s.UpdateReadOnly()
 	})
 }
 

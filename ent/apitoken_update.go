@@ -130,6 +130,20 @@ func (_u *APITokenUpdate) ClearRevokedAt() *APITokenUpdate {
 	return _u
 }
 
+// SetReadOnly sets the "read_only" field.
+func (_u *APITokenUpdate) SetReadOnly(v bool) *APITokenUpdate {
+	_u.mutation.SetReadOnly(v)
+	return _u
+}
+
+// SetNillableReadOnly sets the "read_only" field if the given value is not nil.
+func (_u *APITokenUpdate) SetNillableReadOnly(v *bool) *APITokenUpdate {
+	if v != nil {
+		_u.SetReadOnly(*v)
+	}
+	return _u
+}
+
 // SetUserID sets the "user" edge to the User entity by ID.
 func (_u *APITokenUpdate) SetUserID(id int) *APITokenUpdate {
 	_u.mutation.SetUserID(id)
@@ -253,6 +267,9 @@ func (_u *APITokenUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(apitoken.FieldRevokedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ReadOnly(); ok {
+		_spec.SetField(apitoken.FieldReadOnly, field.TypeBool, value)
 	}
 	if _u.mutation.UserCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -402,6 +419,20 @@ func (_u *APITokenUpdateOne) SetNillableRevokedAt(v *time.Time) *APITokenUpdateO
 // ClearRevokedAt clears the value of the "revoked_at" field.
 func (_u *APITokenUpdateOne) ClearRevokedAt() *APITokenUpdateOne {
 	_u.mutation.ClearRevokedAt()
+	return _u
+}
+
+// SetReadOnly sets the "read_only" field.
+func (_u *APITokenUpdateOne) SetReadOnly(v bool) *APITokenUpdateOne {
+	_u.mutation.SetReadOnly(v)
+	return _u
+}
+
+// SetNillableReadOnly sets the "read_only" field if the given value is not nil.
+func (_u *APITokenUpdateOne) SetNillableReadOnly(v *bool) *APITokenUpdateOne {
+	if v != nil {
+		_u.SetReadOnly(*v)
+	}
 	return _u
 }
 
@@ -558,6 +589,9 @@ func (_u *APITokenUpdateOne) sqlSave(ctx context.Context) (_node *APIToken, err 
 	}
 	if _u.mutation.RevokedAtCleared() {
 		_spec.ClearField(apitoken.FieldRevokedAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.ReadOnly(); ok {
+		_spec.SetField(apitoken.FieldReadOnly, field.TypeBool, value)
 	}
 	if _u.mutation.UserCleared() {
 		edge := &sqlgraph.EdgeSpec{

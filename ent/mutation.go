@@ -118,6 +118,7 @@ type APITokenMutation struct {
 	last_used_at  *time.Time
 	expires_at    *time.Time
 	revoked_at    *time.Time
+	read_only     *bool
 	clearedFields map[string]struct{}
 	user          *int
 	cleareduser   bool
@@ -551,6 +552,42 @@ func (m *APITokenMutation) ResetRevokedAt() {
 	delete(m.clearedFields, apitoken.FieldRevokedAt)
 }
 
+// SetReadOnly sets the "read_only" field.
+func (m *APITokenMutation) SetReadOnly(b bool) {
+	m.read_only = &b
+}
+
+// ReadOnly returns the value of the "read_only" field in the mutation.
+func (m *APITokenMutation) ReadOnly() (r bool, exists bool) {
+	v := m.read_only
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldReadOnly returns the old "read_only" field's value of the APIToken entity.
+// If the APIToken object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *APITokenMutation) OldReadOnly(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldReadOnly is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldReadOnly requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldReadOnly: %w", err)
+	}
+	return oldValue.ReadOnly, nil
+}
+
+// ResetReadOnly resets all changes to the "read_only" field.
+func (m *APITokenMutation) ResetReadOnly() {
+	m.read_only = nil
+}
+
 // SetUserID sets the "user" edge to the User entity by id.
 func (m *APITokenMutation) SetUserID(id int) {
 	m.user = &id
@@ -624,7 +661,7 @@ func (m *APITokenMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *APITokenMutation) Fields() []string {
-	fields := make([]string, 0, 8)
+	fields := make([]string, 0, 9)
 	if m.created_at != nil {
 		fields = append(fields, apitoken.FieldCreatedAt)
 	}
@@ -648,6 +685,9 @@ func (m *APITokenMutation) Fields() []string {
 	}
 	if m.revoked_at != nil {
 		fields = append(fields, apitoken.FieldRevokedAt)
+	}
+	if m.read_only != nil {
+		fields = append(fields, apitoken.FieldReadOnly)
 	}
 	return fields
 }
@@ -673,6 +713,8 @@ func (m *APITokenMutation) Field(name string) (ent.Value, bool) {
 		return m.ExpiresAt()
 	case apitoken.FieldRevokedAt:
 		return m.RevokedAt()
+	case apitoken.FieldReadOnly:
+		return m.ReadOnly()
 	}
 	return nil, false
 }
@@ -698,6 +740,8 @@ func (m *APITokenMutation) OldField(ctx context.Context, name string) (ent.Value
 		return m.OldExpiresAt(ctx)
 	case apitoken.FieldRevokedAt:
 		return m.OldRevokedAt(ctx)
+	case apitoken.FieldReadOnly:
+		return m.OldReadOnly(ctx)
 	}
 	return nil, fmt.Errorf("unknown APIToken field %s", name)
 }
@@ -762,6 +806,13 @@ func (m *APITokenMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetRevokedAt(v)
+		return nil
+	case apitoken.FieldReadOnly:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetReadOnly(v)
 		return nil
 	}
 	return fmt.Errorf("unknown APIToken field %s", name)
@@ -856,6 +907,9 @@ func (m *APITokenMutation) ResetField(name string) error {
 		return nil
 	case apitoken.FieldRevokedAt:
 		m.ResetRevokedAt()
+		return nil
+	case apitoken.FieldReadOnly:
+		m.ResetReadOnly()
 		return nil
 	}
 	return fmt.Errorf("unknown APIToken field %s", name)

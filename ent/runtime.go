@@ -88,6 +88,10 @@ func init() {
 	apitokenDescPrefix := apitokenFields[2].Descriptor()
 	// apitoken.PrefixValidator is a validator for the "prefix" field. It is called by the builders before save.
 	apitoken.PrefixValidator = apitokenDescPrefix.Validators[0].(func(string) error)
+	// apitokenDescReadOnly is the schema descriptor for read_only field.
+	apitokenDescReadOnly := apitokenFields[6].Descriptor()
+	// apitoken.DefaultReadOnly holds the default value on creation for the read_only field.
+	apitoken.DefaultReadOnly = apitokenDescReadOnly.Default.(bool)
 	acmeaccountMixin := schema.AcmeAccount{}.Mixin()
 	acmeaccountMixinFields0 := acmeaccountMixin[0].Fields()
 	_ = acmeaccountMixinFields0

@@ -30,6 +30,8 @@ const (
 	FieldExpiresAt = "expires_at"
 	// FieldRevokedAt holds the string denoting the revoked_at field in the database.
 	FieldRevokedAt = "revoked_at"
+	// FieldReadOnly holds the string denoting the read_only field in the database.
+	FieldReadOnly = "read_only"
 	// EdgeUser holds the string denoting the user edge name in mutations.
 	EdgeUser = "user"
 	// Table holds the table name of the apitoken in the database.
@@ -54,6 +56,7 @@ var Columns = []string{
 	FieldLastUsedAt,
 	FieldExpiresAt,
 	FieldRevokedAt,
+	FieldReadOnly,
 }
 
 // ForeignKeys holds the SQL foreign-keys that are owned by the "api_tokens"
@@ -88,6 +91,8 @@ var (
 	NameValidator func(string) error
 	// PrefixValidator is a validator for the "prefix" field. It is called by the builders before save.
 	PrefixValidator func(string) error
+	// DefaultReadOnly holds the default value on creation for the "read_only" field.
+	DefaultReadOnly bool
 )
 
 // OrderOption defines the ordering options for the APIToken queries.
@@ -131,6 +136,11 @@ func ByExpiresAt(opts ...sql.OrderTermOption) OrderOption {
 // ByRevokedAt orders the results by the revoked_at field.
 func ByRevokedAt(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRevokedAt, opts...).ToFunc()
+}
+
+// ByReadOnly orders the results by the read_only field.
+func ByReadOnly(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldReadOnly, opts...).ToFunc()
 }
 
 // ByUserField orders the results by user field.

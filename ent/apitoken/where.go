@@ -95,6 +95,11 @@ func RevokedAt(v time.Time) predicate.APIToken {
 	return predicate.APIToken(sql.FieldEQ(FieldRevokedAt, v))
 }
 
+// ReadOnly applies equality check predicate on the "read_only" field. It's identical to ReadOnlyEQ.
+func ReadOnly(v bool) predicate.APIToken {
+	return predicate.APIToken(sql.FieldEQ(FieldReadOnly, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.APIToken {
 	return predicate.APIToken(sql.FieldEQ(FieldCreatedAt, v))
@@ -493,6 +498,16 @@ func RevokedAtIsNil() predicate.APIToken {
 // RevokedAtNotNil applies the NotNil predicate on the "revoked_at" field.
 func RevokedAtNotNil() predicate.APIToken {
 	return predicate.APIToken(sql.FieldNotNull(FieldRevokedAt))
+}
+
+// ReadOnlyEQ applies the EQ predicate on the "read_only" field.
+func ReadOnlyEQ(v bool) predicate.APIToken {
+	return predicate.APIToken(sql.FieldEQ(FieldReadOnly, v))
+}
+
+// ReadOnlyNEQ applies the NEQ predicate on the "read_only" field.
+func ReadOnlyNEQ(v bool) predicate.APIToken {
+	return predicate.APIToken(sql.FieldNEQ(FieldReadOnly, v))
 }
 
 // HasUser applies the HasEdge predicate on the "user" edge.

@@ -24,6 +24,9 @@ func (APIToken) Fields() []ent.Field {
 		field.Time("last_used_at").Optional().Nillable(),
 		field.Time("expires_at").Optional().Nillable(),
 		field.Time("revoked_at").Optional().Nillable(),
+		// ReadOnly tokens may only read (GET and HEAD), whatever their
+		// owner's role: for scrapers and dashboards.
+		field.Bool("read_only").Default(false),
 	}
 }
 

@@ -45,6 +45,8 @@ type Token struct {
 	LastUsedAt *time.Time
 	ExpiresAt  *time.Time
 	RevokedAt  *time.Time
+	// ReadOnly tokens may only read (GET and HEAD), whatever their owner's role.
+	ReadOnly bool
 }
 
 // Active reports whether the token can be used at now.
@@ -55,7 +57,7 @@ func (t Token) Active(now time.Time) bool {
 func tokenFromEnt(t *ent.APIToken, userID int) Token {
 	return Token{
 		ID: t.ID, UserID: userID, Name: t.Name, Prefix: t.Prefix, CreatedAt: t.CreatedAt,
-		LastUsedAt: t.LastUsedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt,
+		LastUsedAt: t.LastUsedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, ReadOnly: t.ReadOnly,
 	}
 }
 
@@ -85,7 +87,20 @@ func HashToken(raw string) []byte {
 // Create issues a token for userID and returns it with the secret, which is
 // not stored and cannot be shown again. expiresAt may be nil for no expiry.
 func (s *Tokens) Create(ctx context.Context, actor audit.Actor, userID int, name string, expiresAt *time.Time) (Token, string, error) {
-	name = strings.TrimSpace(name)
+	return s.CreateWith(ctx, actor, userID, TokenSpec{Name: name, ExpiresAt: expiresAt})
+}
+
+// TokenSpec is what a new token is: its name, when it expires (nil: never)
+// and whether it may only read.
+type TokenSpec struct {
+	Name      string
+	ExpiresAt *time.Time
+	ReadOnly  bool
+}
+
+// CreateWith is Create with every choice a token has.
+func (s *Tokens) CreateWith(ctx context.Context, actor audit.Actor, userID int, spec TokenSpec) (Token, string, error) {
+	name, expiresAt := strings.TrimSpace(spec.Name), spec.ExpiresAt
 	fe := FieldErrors{}
 	if !tokenNamePattern.MatchString(name) {
 		fe["name"] = "use 1-64 letters, digits, spaces or . _ : / @ -, starting with a letter or digit"
@@ -110,6 +125,7 @@ func (s *Tokens) Create(ctx context.Context, actor audit.Actor, userID int, name
 		SetName(name).
 		SetTokenHash(HashToken(raw)).
 		SetPrefix(raw[:shownPrefixLen]).
+		SetReadOnly(spec.ReadOnly).
 		SetUserID(userID)
 	if expiresAt != nil {
 		c.SetExpiresAt(expiresAt.UTC())
@@ -121,6 +137,9 @@ func (s *Tokens) Create(ctx context.Context, actor audit.Actor, userID int, name
 	detail := "for " + owner.Username + ", no expiry"
 	if expiresAt != nil {
 		detail = "for " + owner.Username + ", expires " + expiresAt.UTC().Format(time.RFC3339)
+	}
+	if spec.ReadOnly {
+		detail += ", read-only"
 	}
 	if err := s.audit.Record(ctx, audit.For(actor, "token.create", tokenTarget(t.ID, name), detail)); err != nil {
 		return Token{}, "", err

@@ -40,7 +40,8 @@ Usage:
   gatehouse user passwd NAME [--password-stdin]
   gatehouse user disable NAME | enable NAME
   gatehouse user reset-2fa NAME                turn off a user's two-factor sign-in (lost phone)
-  gatehouse token create NAME --user USER      create an API token (printed once, on the last line)
+  gatehouse token create NAME --user USER [--read-only]
+                                               create an API token (printed once, on the last line)
   gatehouse server add NAME [--address A] [--labels L1,L2]
                                                register a server and print its one-time install command
   gatehouse server set NAME [--name NEW] [--address A] [--labels L1,L2]
@@ -406,6 +407,7 @@ func tokenCmd(ctx context.Context, args []string, stdio IO) error {
 	}
 	fs := flag.NewFlagSet("gatehouse token create", flag.ContinueOnError)
 	owner := fs.String("user", "", "the user the token acts as (required)")
+	readOnly := fs.Bool("read-only", false, "the token may only read (GET), whatever the user's role: for scrapers and dashboards")
 	a, name, err := openNamed(ctx, fs, args[1:], stdio)
 	if err != nil {
 		return err
@@ -418,7 +420,7 @@ func tokenCmd(ctx context.Context, args []string, stdio IO) error {
 	if err != nil {
 		return describe(err)
 	}
-	_, raw, err := a.Tokens.Create(ctx, cliActor, u.ID, name, nil)
+	_, raw, err := a.Tokens.CreateWith(ctx, cliActor, u.ID, auth.TokenSpec{Name: name, ReadOnly: *readOnly})
 	if err != nil {
 		return describe(err)
 	}

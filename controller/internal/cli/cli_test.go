@@ -5,15 +5,52 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/gatehousehq/gatehouse/controller"
+	"github.com/gatehousehq/gatehouse/controller/internal/config"
 )
 
 // run runs the command line with the given arguments and returns its exit
 // code and output.
 func run(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
+	return runIn(t, "", args...)
+}
+
+// runIn is run with stdin.
+func runIn(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
 	var out, errOut strings.Builder
-	code := Run(context.Background(), args, IO{In: strings.NewReader(""), Out: &out, Err: &errOut})
+	code := Run(context.Background(), args, IO{In: strings.NewReader(stdin), Out: &out, Err: &errOut})
 	return code, out.String(), errOut.String()
+}
+
+// "gatehouse token create --read-only" issues a token that may only read.
+func TestReadOnlyTokenCreate(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errOut := runIn(t, "a long enough password\n", "user", "create", "ops", "--admin", "--password-stdin", "--data-dir", dir); code != 0 {
+		t.Fatalf("user create: %d %s", code, errOut)
+	}
+	code, out, errOut := run(t, "token", "create", "scraper", "--user", "ops", "--read-only", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, `API token "scraper" for ops`) {
+		t.Fatalf("token create: %d %q %q", code, out, errOut)
+	}
+	a, err := controller.OpenAdmin(context.Background(), config.Config{DataDir: dir, DatabaseURL: "sqlite:" + filepath.Join(dir, "gatehouse.db"),
+		MasterKeyFile: filepath.Join(dir, "master.key")}, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	u, err := a.Users.Lookup(context.Background(), "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks, err := a.Tokens.List(context.Background(), u.ID)
+	if err != nil || len(toks) != 1 || !toks[0].ReadOnly {
+		t.Fatalf("tokens: %+v %v", toks, err)
+	}
 }
 
 // A snapshot taken with "gatehouse backup" goes back with "gatehouse

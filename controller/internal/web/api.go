@@ -33,11 +33,13 @@ type tokenJSON struct {
 	LastUsedAt *time.Time `json:"last_used_at"`
 	ExpiresAt  *time.Time `json:"expires_at"`
 	RevokedAt  *time.Time `json:"revoked_at"`
+	// ReadOnly tokens may only read (GET and HEAD).
+	ReadOnly bool `json:"read_only"`
 }
 
 func (s *Server) toTokenJSON(t auth.Token) tokenJSON {
 	return tokenJSON{ID: t.ID, Name: t.Name, Prefix: t.Prefix, Active: t.Active(s.now()), CreatedAt: t.CreatedAt,
-		LastUsedAt: t.LastUsedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt}
+		LastUsedAt: t.LastUsedAt, ExpiresAt: t.ExpiresAt, RevokedAt: t.RevokedAt, ReadOnly: t.ReadOnly}
 }
 
 // apiFailed maps a service error to a JSON error.
@@ -182,6 +184,8 @@ func (s *Server) apiTokensList(w http.ResponseWriter, r *http.Request) {
 type createTokenRequest struct {
 	Name      string     `json:"name"`
 	ExpiresAt *time.Time `json:"expires_at"`
+	// ReadOnly limits the token to reading (GET and HEAD).
+	ReadOnly bool `json:"read_only"`
 }
 
 type createdTokenJSON struct {
@@ -196,7 +200,7 @@ func (s *Server) apiTokensCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	me, _ := CurrentUser(r)
-	tok, secret, err := s.tokens.Create(r.Context(), s.Actor(r), me.ID, req.Name, req.ExpiresAt)
+	tok, secret, err := s.tokens.CreateWith(r.Context(), s.Actor(r), me.ID, auth.TokenSpec{Name: req.Name, ExpiresAt: req.ExpiresAt, ReadOnly: req.ReadOnly})
 	if err != nil {
 		s.apiFailed(w, r, err)
 		return

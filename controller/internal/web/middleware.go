@@ -105,6 +105,10 @@ func (s *Server) guard(rt Route) http.Handler {
 				s.forbidden(w, r, route.Kind)
 				return
 			}
+			if id.Token != nil && id.Token.ReadOnly && r.Method != http.MethodGet && r.Method != http.MethodHead {
+				s.fail(w, r, route.Kind, http.StatusForbidden, "read_only_token", "this API token may only read (GET); create one without read-only to make changes")
+				return
+			}
 			if id.Token == nil && s.twoFactorMissing(id.User) && !twoFactorSetupRoutes[route.Method+" "+route.Pattern] {
 				s.twoFactorRequired(w, r, route.Kind)
 				return

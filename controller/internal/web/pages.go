@@ -389,7 +389,10 @@ var expiryChoices = []expiryChoice{
 	{"never", "Never", 0},
 }
 
-type tokenForm struct{ Name, Expires string }
+type tokenForm struct {
+	Name, Expires string
+	ReadOnly      bool
+}
 
 type tokensData struct {
 	Tokens   []auth.Token
@@ -425,7 +428,7 @@ func (s *Server) tokensCreate(w http.ResponseWriter, r *http.Request) {
 	if !s.parseForm(w, r) {
 		return
 	}
-	f := tokenForm{Name: r.PostForm.Get("name"), Expires: r.PostForm.Get("expires")}
+	f := tokenForm{Name: r.PostForm.Get("name"), Expires: r.PostForm.Get("expires"), ReadOnly: r.PostForm.Get("read_only") != ""}
 	var exp *time.Time
 	valid := false
 	for _, c := range expiryChoices {
@@ -442,7 +445,7 @@ func (s *Server) tokensCreate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	me, _ := CurrentUser(r)
-	tok, secret, err := s.tokens.Create(r.Context(), s.Actor(r), me.ID, f.Name, exp)
+	tok, secret, err := s.tokens.CreateWith(r.Context(), s.Actor(r), me.ID, auth.TokenSpec{Name: f.Name, ExpiresAt: exp, ReadOnly: f.ReadOnly})
 	if fe, ok := auth.IsFieldErrors(err); ok {
 		s.renderTokens(w, r, http.StatusUnprocessableEntity, tokensData{Open: "create-token", Errors: fe, Form: f})
 		return

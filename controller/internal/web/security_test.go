@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
 	"github.com/gatehousehq/gatehouse/controller/internal/config"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
@@ -376,5 +377,53 @@ func TestRequestBodiesAreBounded(t *testing.T) {
 	r := e.do(req{method: "POST", path: "/test/form", cookie: c, raw: mp.Bytes(), header: map[string]string{"Content-Type": mw.FormDataContentType()}})
 	if r.body != "0" {
 		t.Fatalf("oversized multipart body was read: %d %q", r.StatusCode, r.body)
+	}
+}
+
+// A read-only token reads with its owner's role and changes nothing, even
+// an admin's; the token list and the API say which tokens are read-only.
+func TestReadOnlyToken(t *testing.T) {
+	e := newEnv(t, openDB(t, "sqlite"), config.Config{})
+	admin := e.createUser("ro-admin", "ro-admin password", auth.RoleAdmin)
+	_, secret, err := e.tokens.CreateWith(context.Background(), audit.System("test"), admin.ID, auth.TokenSpec{Name: "prometheus", ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		method, path string
+		json         any
+		want         int
+	}{
+		{"GET", "/api/v1/me", nil, http.StatusOK},
+		{"GET", "/api/v1/users", nil, http.StatusOK},
+		{"GET", "/api/v1/audit", nil, http.StatusOK},
+		{"POST", "/api/v1/users", map[string]any{"username": "sneaky", "password": "sneaky password", "role": "admin"}, http.StatusForbidden},
+		{"POST", "/api/v1/tokens", map[string]any{"name": "escalate"}, http.StatusForbidden},
+		{"DELETE", "/api/v1/tokens/1", nil, http.StatusForbidden},
+		{"GET", "/api/v1/tokens", nil, http.StatusOK},
+	} {
+		r := e.do(req{method: tc.method, path: tc.path, json: tc.json, bearer: secret})
+		if r.StatusCode != tc.want || (tc.want == http.StatusForbidden && !strings.Contains(r.body, "read_only_token")) {
+			t.Errorf("%s %s: %d %s", tc.method, tc.path, r.StatusCode, r.body)
+		}
+	}
+	if _, err := e.users.Lookup(context.Background(), "sneaky"); err == nil {
+		t.Fatal("a read-only token created a user")
+	}
+	if r := e.do(req{method: "GET", path: "/api/v1/tokens", bearer: secret}); !strings.Contains(r.body, `"read_only":true`) {
+		t.Errorf("the token list in the API does not say read-only: %s", r.body)
+	}
+	c := e.login("ro-admin", "ro-admin password")
+	list := e.do(req{method: "GET", path: "/tokens", cookie: c})
+	if !strings.Contains(list.body, "data-token-read-only") {
+		t.Error("the token list does not mark the read-only token")
+	}
+	created := e.do(req{method: "POST", path: "/tokens", cookie: c, form: url.Values{"name": {"dashboard"}, "expires": {"never"}, "read_only": {"1"}}})
+	if created.StatusCode != http.StatusOK {
+		t.Fatalf("create a read-only token from the page: %d", created.StatusCode)
+	}
+	toks, err := e.tokens.List(context.Background(), admin.ID)
+	if err != nil || len(toks) != 2 || !toks[0].ReadOnly || toks[0].Name != "dashboard" {
+		t.Fatalf("tokens: %+v %v", toks, err)
 	}
 }
