@@ -58,7 +58,8 @@ func renderAPIReference(routes []web.Route) string {
 
 Every route of the JSON API, generated from the controller's route table (a test fails when this file and
 the code disagree). Requests carry ` + "`Authorization: Bearer gh_…`" + ` (an API token, created under
-**API tokens**, acting with its owner's role) or a browser session. **Who** is the route's policy: *user* —
+**API tokens**, acting with its owner's role, or only reading — GET and HEAD — when read-only) or a browser
+session. **Who** is the route's policy: *user* —
 any signed-in user or token; *admin* — admins only; *public* — anyone. Bodies are JSON; errors have one
 shape, ` + "`{\"error\":{\"code\":\"…\",\"message\":\"…\",\"fields\":{\"name\":\"…\"}}}`" + `, with a
 message per invalid field. Secrets (passwords, private keys, bot tokens) are accepted but never returned.
