@@ -44,6 +44,9 @@ type statusView struct {
 	Domains   []statusDomain `json:"domains"`
 	// Monitors are the listed monitors, shown the same way.
 	Monitors []statusDomain `json:"monitors"`
+	// Outages are the listed services' outages of the last 14 days, newest
+	// first, at most 10.
+	Outages []statusOutage `json:"outages"`
 }
 
 type statusDomain struct {
@@ -166,6 +169,9 @@ func (sw *statusWeb) build(ctx context.Context, now time.Time) (*statusView, err
 		return nil, err
 	}
 	v.Monitors = monitorsView
+	if v.Outages, err = sw.statusOutages(ctx, doms, mons, now); err != nil {
+		return nil, err
+	}
 	switch {
 	case count["down"] > 0:
 		v.State, v.Headline = "outage", "Some services are down"

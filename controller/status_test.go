@@ -65,6 +65,16 @@ func TestPublicStatusPage(t *testing.T) {
 			SetDown(map[bool]int{true: 0, false: 3}[p.ok]).ExecX(ctx)
 	}
 	db.HealthProbe.Create().SetDomainID(hidden.ID).SetServerID(s1.ID).SetAt(now).SetOk(false).SetStatus(500).SetFailingSince(now).ExecX(ctx)
+	// Outages: two nodes down at overlapping times are one outage of the
+	// domain; one ended long ago and the unlisted domain's are left out.
+	// edge-1 from 120 to 90 minutes ago, edge-2 from 100 to 80: one outage of 40 minutes.
+	ended := now.Add(-80 * time.Minute)
+	db.HealthOutage.Create().SetDomainID(shop.ID).SetServerID(s1.ID).SetStartedAt(now.Add(-2 * time.Hour)).SetEndedAt(now.Add(-90 * time.Minute)).
+		SetMessage("answered 502 from 10.1.2.3").ExecX(ctx)
+	db.HealthOutage.Create().SetDomainID(shop.ID).SetServerID(s2.ID).SetStartedAt(now.Add(-100 * time.Minute)).SetEndedAt(ended).ExecX(ctx)
+	db.HealthOutage.Create().SetDomainID(shop.ID).SetServerID(s1.ID).SetStartedAt(now.Add(-20 * 24 * time.Hour)).SetEndedAt(now.Add(-19 * 24 * time.Hour)).ExecX(ctx)
+	db.HealthOutage.Create().SetDomainID(shop.ID).SetServerID(s1.ID).SetStartedAt(now.Add(-10 * time.Minute)).ExecX(ctx)
+	db.HealthOutage.Create().SetDomainID(hidden.ID).SetServerID(s1.ID).SetStartedAt(now.Add(-time.Hour)).ExecX(ctx)
 
 	code, body, hdr := anon("/status")
 	if code != http.StatusOK || !strings.Contains(body, "<h1>Status</h1>") || !strings.Contains(body, "bücher.example") || !strings.Contains(body, "Some services are degraded") ||
@@ -80,6 +90,12 @@ func TestPublicStatusPage(t *testing.T) {
 		t.Errorf("Cache-Control %q", hdr.Get("Cache-Control"))
 	}
 	var v struct {
+		Outages []struct {
+			Name      string     `json:"name"`
+			StartedAt time.Time  `json:"started_at"`
+			EndedAt   *time.Time `json:"ended_at"`
+			Duration  string     `json:"duration"`
+		} `json:"outages"`
 		State   string `json:"state"`
 		Domains []struct {
 			Name   string `json:"name"`
@@ -110,6 +126,10 @@ func TestPublicStatusPage(t *testing.T) {
 		if strings.Contains(body, secret) {
 			t.Errorf("the public JSON shows %q", secret)
 		}
+	}
+	if o := v.Outages; len(o) != 2 || o[0].EndedAt != nil || o[0].Name != "xn--bcher-kva.example" ||
+		o[1].EndedAt == nil || !o[1].StartedAt.Equal(now.Add(-2*time.Hour)) || !o[1].EndedAt.Equal(ended) || o[1].Duration != "40m" {
+		t.Fatalf("status outages: %+v", o)
 	}
 
 	// A listed monitor shows beside the domains, without its target or
@@ -153,5 +173,40 @@ func TestEvery(t *testing.T) {
 		if got := every(d); got != want {
 			t.Errorf("every(%s) = %q, want %q", d, got, want)
 		}
+	}
+}
+
+func TestMergeIntervals(t *testing.T) {
+	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(m int) time.Time { return base.Add(time.Duration(m) * time.Minute) }
+	end := func(m int) *time.Time { e := at(m); return &e }
+	now := at(1000)
+	got := mergeIntervals([]interval{
+		{at(50), end(60)}, // inside the next one's span once sorted
+		{at(40), end(70)},
+		{at(70), end(80)}, // touches the run's end: joins it
+		{at(100), end(110)},
+		{at(105), end(120)}, // overlaps: extends the run
+		{at(200), end(210)},
+		{at(300), nil},      // still open: the run stays open
+		{at(305), end(310)}, // inside the open run
+	}, now)
+	want := []string{"40-80", "100-120", "200-210", "300-open"}
+	if len(got) != len(want) {
+		t.Fatalf("merged into %d: %+v", len(got), got)
+	}
+	for i, iv := range got {
+		s := strconv.Itoa(int(iv.start.Sub(base)/time.Minute)) + "-"
+		if iv.end == nil {
+			s += "open"
+		} else {
+			s += strconv.Itoa(int(iv.end.Sub(base) / time.Minute))
+		}
+		if s != want[i] {
+			t.Errorf("interval %d = %s, want %s", i, s, want[i])
+		}
+	}
+	if outageWords(20*time.Second) != "under a minute" || outageWords(61*time.Minute) != "1h1m" {
+		t.Errorf("outage words: %q %q", outageWords(20*time.Second), outageWords(61*time.Minute))
 	}
 }
