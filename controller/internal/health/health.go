@@ -286,7 +286,11 @@ func (s *Service) ProbeDomain(ctx context.Context, domainID int) ([]*ent.HealthP
 			if err := s.count(ctx, d.ID, srv.ID, p); err != nil {
 				return nil, err
 			}
-			if err := uptime.RecordOutage(ctx, outages, p.ok, p.at, clip(p.message, 1000)); err != nil {
+			runStart := p.at
+			if since != nil {
+				runStart = *since
+			}
+			if err := uptime.RecordOutage(ctx, outages, p.ok, p.at, runStart, clip(p.message, 1000)); err != nil {
 				return nil, err
 			}
 		}

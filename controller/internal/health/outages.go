@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/gatehousehq/gatehouse/controller/internal/uptime"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/healthoutage"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
@@ -33,8 +34,13 @@ func (o healthOutages) Extend(ctx context.Context) (bool, error) {
 	return n > 0, nil
 }
 
-func (o healthOutages) Open(ctx context.Context, at time.Time, message string) error {
-	err := o.client.HealthOutage.Create().SetDomainID(o.domain).SetServerID(o.server).SetStartedAt(at).SetMessage(message).Exec(ctx)
+func (o healthOutages) Open(ctx context.Context, at, runStart time.Time, message string) error {
+	recorded, err := o.client.HealthOutage.Query().Where(healthoutage.DomainID(o.domain), healthoutage.ServerID(o.server)).Exist(ctx)
+	if err != nil {
+		return fmt.Errorf("read outages: %w", err)
+	}
+	err = o.client.HealthOutage.Create().SetDomainID(o.domain).SetServerID(o.server).SetStartedAt(uptime.OutageStart(at, runStart, recorded)).
+		SetMessage(message).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("record an outage: %w", err)
 	}

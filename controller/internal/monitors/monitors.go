@@ -276,7 +276,11 @@ func (s *Service) check(ctx context.Context, m *ent.Monitor) (*ent.Monitor, erro
 	if err := s.count(ctx, m.ID, r); err != nil {
 		return nil, err
 	}
-	if err := s.outage(ctx, m.ID, r); err != nil {
+	runStart := r.At
+	if row.FailingSince != nil {
+		runStart = *row.FailingSince
+	}
+	if err := s.outage(ctx, m.ID, r, runStart); err != nil {
 		return nil, err
 	}
 	return row, nil
@@ -284,8 +288,8 @@ func (s *Service) check(ctx context.Context, m *ent.Monitor) (*ent.Monitor, erro
 
 // outage keeps the monitor's runs of failures: a failed check opens one
 // (or adds to the open one), a good check ends it.
-func (s *Service) outage(ctx context.Context, id int, r Result) error {
-	return uptime.RecordOutage(ctx, monitorOutages{s.db.Client, id}, r.OK, r.At, clip(r.Message, 1000))
+func (s *Service) outage(ctx context.Context, id int, r Result, runStart time.Time) error {
+	return uptime.RecordOutage(ctx, monitorOutages{s.db.Client, id}, r.OK, r.At, runStart, clip(r.Message, 1000))
 }
 
 // endOutage ends the monitor's open outage, if any, at.
@@ -311,8 +315,13 @@ func (o monitorOutages) Extend(ctx context.Context) (bool, error) {
 	return n > 0, nil
 }
 
-func (o monitorOutages) Open(ctx context.Context, at time.Time, message string) error {
-	err := o.client.MonitorOutage.Create().SetMonitorID(o.id).SetStartedAt(at).SetMessage(message).Exec(ctx)
+func (o monitorOutages) Open(ctx context.Context, at, runStart time.Time, message string) error {
+	recorded, err := o.client.MonitorOutage.Query().Where(monitoroutage.MonitorID(o.id)).Exist(ctx)
+	if err != nil {
+		return fmt.Errorf("read outages: %w", err)
+	}
+	err = o.client.MonitorOutage.Create().SetMonitorID(o.id).SetStartedAt(uptime.OutageStart(at, runStart, recorded)).
+		SetMessage(message).Exec(ctx)
 	if ent.IsConstraintError(err) {
 		return ErrNotFound // removed while it was checked
 	}

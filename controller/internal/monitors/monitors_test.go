@@ -642,3 +642,24 @@ func TestCertificateKept(t *testing.T) {
 		}
 	})
 }
+
+// A monitor that was already failing before it had any outage on record
+// (outages came with an upgrade) gets an outage from the start of its run,
+// as "down since" shows it.
+func TestOutageOfARunBeforeRecords(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		clock := time.Date(2030, 1, 10, 12, 0, 0, 0, time.UTC)
+		s := New(db, Config{Now: func() time.Time { return clock }}, hclog.NewNullLogger())
+		started := clock.Add(-3 * time.Hour)
+		m := db.Client.Monitor.Create().SetName("db").SetKind("tcp").SetTarget(closedPort(t)).SetCheckedAt(clock.Add(-time.Minute)).
+			SetOk(false).SetFailingSince(started).SaveX(ctx)
+		if _, err := s.Check(ctx, m.ID); err != nil {
+			t.Fatal(err)
+		}
+		o, err := s.Outages(ctx, m.ID, 5)
+		if err != nil || len(o) != 1 || !o[0].StartedAt.Equal(started) {
+			t.Fatalf("outages: %+v %v", o, err)
+		}
+	})
+}
