@@ -21,6 +21,7 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -114,7 +115,11 @@ func (u *user) GetPrivateKey() crypto.Signer               { return u.key }
 func (c *Client) lego(u *user) (*lego.Client, error) {
 	cfg := lego.NewConfig(u)
 	cfg.CADirURL = c.cfg.DirectoryURL
-	cfg.HTTPClient = c.http
+	// lego wraps the client's transport in place when it builds a client, so
+	// each gets a copy: orders may run at once, and the shared client keeps
+	// its own transport instead of one more wrapper per order.
+	hc := *c.http
+	cfg.HTTPClient = &hc
 	cfg.UserAgent = "gatehouse"
 	cl, err := lego.NewClient(cfg)
 	if err != nil {
@@ -237,11 +242,34 @@ type Certificate struct {
 	URL string
 }
 
-// legoDNS serialises DNS-01 work: lego keeps the resolvers it uses for
-// propagation checks and zone lookups in a process-wide default client
-// (dns01.SetDefaultClient), so each DNS-01 order points it at the
-// configured resolvers and holds this lock until done.
-var legoDNS sync.Mutex
+// legoDNS guards lego's process-wide DNS client (dns01.SetDefaultClient),
+// which lego uses for propagation checks and zone lookups. Orders that need
+// the resolvers it is set to run side by side, each holding a read lock; an
+// order that needs other resolvers (another Client) waits for them to
+// finish, switches the client and then runs.
+var legoDNS struct {
+	sync.RWMutex
+	resolvers string // what the default client is set to; "" before the first order
+}
+
+// useLegoResolvers points lego's DNS client at resolvers (unless it already
+// is) and returns with a read lock held, which release drops.
+func useLegoResolvers(resolvers []string, timeout time.Duration) (release func()) {
+	key := strings.Join(resolvers, ",") + " " + timeout.String()
+	for {
+		legoDNS.RLock()
+		if legoDNS.resolvers == key {
+			return legoDNS.RUnlock
+		}
+		legoDNS.RUnlock()
+		legoDNS.Lock()
+		if legoDNS.resolvers != key {
+			dns01.SetDefaultClient(dns01.NewClient(&dns01.Options{RecursiveNameservers: resolvers, Timeout: timeout}))
+			legoDNS.resolvers = key
+		}
+		legoDNS.Unlock()
+	}
+}
 
 // Obtain runs an order for req.Names and returns the issued certificate
 // with a fresh ECDSA P-256 key.
@@ -297,12 +325,7 @@ func (c *Client) Obtain(ctx context.Context, acct Account, req Request) (Certifi
 			return Certificate{}, fmt.Errorf("set http-01 solver: %w", err)
 		}
 	} else {
-		legoDNS.Lock()
-		defer legoDNS.Unlock()
-		dns01.SetDefaultClient(dns01.NewClient(&dns01.Options{
-			RecursiveNameservers: c.checker.Resolvers,
-			Timeout:              c.checker.Timeout,
-		}))
+		defer useLegoResolvers(c.checker.Resolvers, c.checker.Timeout)()
 		opts := []dns01.ChallengeOption{
 			dns01.CondOptions(!c.cfg.RequireAuthoritativePropagation, dns01.DisableAuthoritativeNssPropagationRequirement()),
 		}

@@ -374,3 +374,83 @@ func TestAccountKeyRoundTrip(t *testing.T) {
 		t.Fatalf("re-encoded key: %q", again)
 	}
 }
+
+// DNS-01 orders that use the same resolvers run side by side: each order's
+// updates wait for an update of the other, which could never come if the
+// orders ran one at a time.
+func TestDNS01OrdersRunTogether(t *testing.T) {
+	f := newFixture(t)
+	var (
+		mu     sync.Mutex
+		seen   = map[string]bool{}
+		met    = make(chan struct{})
+		once   sync.Once
+		gaveUp bool
+	)
+	f.dns.SetUpdateHook(func(names []string) {
+		mu.Lock()
+		for _, n := range names {
+			for _, o := range []string{"one", "two"} {
+				if strings.HasSuffix(n, "."+o+".example.test.") {
+					seen[o] = true
+				}
+			}
+		}
+		both := seen["one"] && seen["two"]
+		mu.Unlock()
+		if both {
+			once.Do(func() { close(met) })
+		}
+		select {
+		case <-met:
+		case <-time.After(5 * time.Second):
+			mu.Lock()
+			gaveUp = true
+			mu.Unlock()
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	provider := RFC2136{Nameserver: f.dns.Addr(), TSIGKey: tsigKey, TSIGSecret: tsigSecret, TSIGAlgorithm: "hmac-sha256",
+		Propagation: Propagation{Timeout: 30 * time.Second, Interval: 50 * time.Millisecond}}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, name := range []string{"*.one.example.test", "*.two.example.test"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = f.client.Obtain(ctx, f.acct, Request{Names: []string{name}, Challenge: DNS01, DNS: provider})
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("order %d: %v", i, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if gaveUp {
+		t.Error("an order's update waited in vain for the other order's: the orders ran one at a time")
+	}
+}
+
+// Building a lego client for an order leaves the Client's own HTTP client
+// as it was: lego wraps the transport of the client it is given, which on a
+// shared one would add a layer per order and race between orders.
+func TestOrdersLeaveTheSharedHTTPClientAlone(t *testing.T) {
+	f := newFixture(t)
+	before := f.client.http.Transport
+	u, err := f.client.accountUser(f.acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := f.client.lego(u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.client.http.Transport != before {
+		t.Fatalf("the shared transport became %T", f.client.http.Transport)
+	}
+}

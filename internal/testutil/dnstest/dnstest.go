@@ -46,6 +46,7 @@ type Server struct {
 	records  map[rrKey][]dns.RR
 	tsigKeys map[string]string // key name (fqdn) -> base64 secret
 	updates  int
+	onUpdate func(names []string)
 }
 
 // New starts a server authoritative for zones (for example "example.test")
@@ -139,6 +140,14 @@ func start(srv *dns.Server) error {
 func (s *Server) close() {
 	_ = s.udp.Shutdown()
 	_ = s.tcp.Shutdown()
+}
+
+// SetUpdateHook calls hook with the owner names of each dynamic update before
+// the update is applied; the update waits for it to return.
+func (s *Server) SetUpdateHook(hook func(names []string)) {
+	s.mu.Lock()
+	s.onUpdate = hook
+	s.mu.Unlock()
 }
 
 // Addr is the host:port the server answers on, for both UDP and TCP.
@@ -241,6 +250,16 @@ func (s *Server) serve(w dns.ResponseWriter, r *dns.Msg) {
 	case dns.OpcodeQuery:
 		m = s.query(r)
 	case dns.OpcodeUpdate:
+		s.mu.Lock()
+		hook := s.onUpdate
+		s.mu.Unlock()
+		if hook != nil {
+			names := make([]string, 0, len(r.Ns))
+			for _, rr := range r.Ns {
+				names = append(names, canonical(rr.Header().Name))
+			}
+			hook(names)
+		}
 		m = s.update(w, r)
 	default:
 		m = new(dns.Msg).SetRcode(r, dns.RcodeNotImplemented)
