@@ -11,6 +11,7 @@ import (
 
 	"github.com/gatehousehq/gatehouse/controller/internal/acme"
 	"github.com/gatehousehq/gatehouse/controller/internal/nginxconf"
+	"github.com/gatehousehq/gatehouse/controller/internal/uptime"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/certificate"
 	"github.com/gatehousehq/gatehouse/ent/certpolicy"
@@ -67,16 +68,23 @@ func (s *Service) anyConnected(servers []*ent.Server) bool {
 	return false
 }
 
-// RenewDue orders a certificate for every domain Due names, one at a time;
-// each attempt is its own Task. It fails when any attempt failed.
+// renewParallel is how many certificates RenewDue orders at once.
+const renewParallel = 4
+
+// RenewDue orders a certificate for every domain Due names, renewParallel
+// at a time; each attempt is its own Task. It fails when any attempt failed.
 func (s *Service) RenewDue(ctx context.Context, logf func(string, ...any)) error {
 	now := s.cfg.Now()
 	due, err := s.Due(ctx, now)
 	if err != nil {
 		return err
 	}
-	var errs []error
-	for _, d := range due {
+	// A few at a time: DNS-01 orders wait for propagation and HTTP-01 ones
+	// for the CA, so one slow domain does not hold the others back.
+	problems := uptime.Each(due, renewParallel, func(d *ent.Domain) []string {
+		if ctx.Err() != nil {
+			return nil
+		}
 		c, taskID, err := s.Issue(ctx, d.ID)
 		switch {
 		case errors.Is(err, ErrBusy):
@@ -88,13 +96,15 @@ func (s *Service) RenewDue(ctx context.Context, logf func(string, ...any)) error
 				next = "; next attempt at " + p.NextAttemptAt.UTC().Format(time.RFC3339)
 			}
 			logf("%s: renewal failed (task %d): %v%s", d.Name, taskID, err, next)
-			errs = append(errs, fmt.Errorf("%s: %w", d.Name, err))
+			return []string{d.Name + ": " + err.Error()}
 		default:
 			logf("%s: renewed, serial %s valid until %s (task %d)", d.Name, c.Serial, c.NotAfter.UTC().Format(time.RFC3339), taskID)
 		}
-		if ctx.Err() != nil {
-			break
-		}
+		return nil
+	})
+	var errs []error
+	for _, p := range problems {
+		errs = append(errs, errors.New(p))
 	}
 	if len(due) == 0 {
 		logf("no certificate is due for renewal")
