@@ -367,8 +367,11 @@ func readMonitorForm(r *http.Request) (monitorForm, monitors.Input, monitors.Fie
 		Enabled:         r.PostFormValue("enabled") != "", StatusPage: r.PostFormValue("status_page") != ""}
 	in := monitors.Input{Name: f.Name, Kind: f.Kind, Target: f.Target, ExpectStatus: f.ExpectStatus, ExpectBody: f.ExpectBody,
 		IgnoreTLSErrors: f.IgnoreTLSErrors, Enabled: f.Enabled, StatusPage: f.StatusPage}
-	if in.Kind == monitors.KindTCP {
+	switch in.Kind {
+	case monitors.KindTCP:
 		in.ExpectStatus, in.ExpectBody, in.IgnoreTLSErrors = "", "", false
+	case monitors.KindTLS:
+		in.ExpectStatus, in.ExpectBody = "", ""
 	}
 	errs := monitors.FieldErrors{}
 	for _, n := range []struct {

@@ -110,6 +110,19 @@ func TestMonitorsAPI(t *testing.T) {
 		!regexp.MustCompile(`<dd data-monitor-cert>expires <time [^>]+>in [0-9]+ days</time>`).MatchString(page) {
 		t.Error("the monitor page does not show the certificate's expiry")
 	}
+	// A TLS monitor of the same port: the handshake, without HTTP.
+	var hs monitorJSON
+	if code, b := e.api("POST", "/api/v1/monitors", e.admin, map[string]any{"name": "handshake", "kind": "tls", "target": tlsSrv.Listener.Addr().String(),
+		"ignore_tls_errors": true, "enabled": false}, &hs); code != http.StatusCreated {
+		t.Fatalf("create a tls monitor: %d %s", code, b)
+	}
+	if code, b := e.api("POST", fmt.Sprintf("/api/v1/monitors/%d/check", hs.ID), e.admin, nil, &hs); code != http.StatusOK || !hs.OK ||
+		hs.CertExpiresAt == nil || !hs.CertExpiresAt.Equal(tlsSrv.Certificate().NotAfter) {
+		t.Errorf("check of a tls monitor: %d %s", code, b)
+	}
+	if _, _, page := send(t, e.browser(e.userLogin), "GET", fmt.Sprintf("%s/monitors/%d", e.base, hs.ID), nil); !strings.Contains(page, "must complete a TLS handshake (any certificate)") {
+		t.Error("the tls monitor's page does not say what it checks")
+	}
 	if code, b := e.api("PUT", tlsPath, e.admin, map[string]any{"name": "self-signed", "kind": "tcp", "target": "127.0.0.1:1", "ignore_tls_errors": true}, &fail); code != http.StatusUnprocessableEntity ||
 		fail.Error.Fields["ignore_tls_errors"] == "" {
 		t.Errorf("any certificate of a tcp monitor: %d %s", code, b)
@@ -123,7 +136,7 @@ func TestMonitorsAPI(t *testing.T) {
 	if code, _ := e.api("GET", path, e.user, nil, nil); code != http.StatusNotFound {
 		t.Errorf("get after delete: %d, want 404", code)
 	}
-	if got := e.auditEvents("monitor.create"); len(got) != 2 || len(e.auditEvents("monitor.update")) != 4 || len(e.auditEvents("monitor.delete")) != 1 {
+	if got := e.auditEvents("monitor.create"); len(got) != 3 || len(e.auditEvents("monitor.update")) != 4 || len(e.auditEvents("monitor.delete")) != 1 {
 		t.Errorf("audit: %v", got)
 	}
 }

@@ -686,7 +686,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "name", Type: field.TypeString, Unique: true, Size: 64},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"http", "tcp"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"http", "tcp", "tls"}},
 		{Name: "target", Type: field.TypeString, Size: 2048},
 		{Name: "timeout_ms", Type: field.TypeInt, Default: 10000},
 		{Name: "interval_s", Type: field.TypeInt, Default: 60},

@@ -161,6 +161,7 @@ type Kind string
 const (
 	KindHTTP Kind = "http"
 	KindTCP  Kind = "tcp"
+	KindTLS  Kind = "tls"
 )
 
 func (k Kind) String() string {
@@ -170,7 +171,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindHTTP, KindTCP:
+	case KindHTTP, KindTCP, KindTLS:
 		return nil
 	default:
 		return fmt.Errorf("monitor: invalid enum value for kind field: %q", k)

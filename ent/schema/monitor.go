@@ -25,8 +25,8 @@ func (Monitor) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("name").Unique().MinLen(1).MaxLen(64).
 			Match(regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$`)),
-		field.Enum("kind").Values("http", "tcp"),
-		// Target is a URL for http, host:port for tcp.
+		field.Enum("kind").Values("http", "tcp", "tls"),
+		// Target is a URL for http, host:port for tcp and tls.
 		field.String("target").MaxLen(2048),
 		field.Int("timeout_ms").Default(10000).Range(1000, 60000),
 		// IntervalS is how often it is checked, in seconds.

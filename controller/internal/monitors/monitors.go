@@ -413,6 +413,8 @@ func (s *Service) Probe(ctx context.Context, sp Spec) Result {
 		r.Status, r.CertNotAfter, err = probeHTTP(ctx, sp)
 	case KindTCP:
 		err = probeTCP(ctx, sp.Target)
+	case KindTLS:
+		r.CertNotAfter, err = probeTLS(ctx, sp)
 	default:
 		err = fmt.Errorf("unknown kind %q", sp.Kind)
 	}
@@ -457,17 +459,7 @@ func probeHTTP(ctx context.Context, sp Spec) (status int, certNotAfter *time.Tim
 			// Go's own verification is replaced by verifyPeer, which also
 			// keeps the expiry of a certificate it refuses or is told to
 			// accept.
-			TLSClientConfig: &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true,
-				VerifyConnection: func(cs tls.ConnectionState) error {
-					if len(cs.PeerCertificates) > 0 {
-						t := cs.PeerCertificates[0].NotAfter.UTC()
-						certNotAfter = &t
-					}
-					if sp.IgnoreTLSErrors {
-						return nil
-					}
-					return verifyPeer(cs, req.URL.Hostname(), sp.roots)
-				}},
+			TLSClientConfig:        tlsConfig(sp, req.URL.Hostname(), &certNotAfter),
 			DisableKeepAlives:      true,
 			MaxResponseHeaderBytes: 64 << 10,
 		},
@@ -547,6 +539,45 @@ func bodyHolds(r io.Reader, text string) (bool, error) {
 		}
 	}
 	return false, nil
+}
+
+// tlsConfig verifies a target's certificate with verifyPeer (unless any is
+// accepted), noting its expiry in *notAfter either way.
+func tlsConfig(sp Spec, host string, notAfter **time.Time) *tls.Config {
+	return &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: true, ServerName: serverName(host),
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) > 0 {
+				t := cs.PeerCertificates[0].NotAfter.UTC()
+				*notAfter = &t
+			}
+			if sp.IgnoreTLSErrors {
+				return nil
+			}
+			return verifyPeer(cs, host, sp.roots)
+		}}
+}
+
+// serverName is the SNI sent to host: none for an IP address.
+func serverName(host string) string {
+	if net.ParseIP(host) != nil {
+		return ""
+	}
+	return host
+}
+
+// probeTLS completes a TLS handshake with host:port.
+func probeTLS(ctx context.Context, sp Spec) (*time.Time, error) {
+	host, _, err := net.SplitHostPort(sp.Target)
+	if err != nil {
+		return nil, err
+	}
+	var notAfter *time.Time
+	d := tls.Dialer{Config: tlsConfig(sp, host, &notAfter)}
+	conn, err := d.DialContext(ctx, "tcp", sp.Target)
+	if err != nil {
+		return notAfter, err
+	}
+	return notAfter, conn.Close()
 }
 
 func probeTCP(ctx context.Context, target string) error {

@@ -108,6 +108,9 @@ func TestValidate(t *testing.T) {
 		{"any certificate", func(in *Input) { in.IgnoreTLSErrors = true }, ""},
 		{"any certificate of plain http", func(in *Input) { in.Target, in.IgnoreTLSErrors = "http://a.example/", true }, "ignore_tls_errors"},
 		{"any certificate of tcp", func(in *Input) { in.Kind, in.Target, in.IgnoreTLSErrors = KindTCP, "db:5432", true }, "ignore_tls_errors"},
+		{"tls", func(in *Input) { in.Kind, in.Target, in.IgnoreTLSErrors = KindTLS, "mail.example.com:465", true }, ""},
+		{"tls url", func(in *Input) { in.Kind, in.Target = KindTLS, "https://mail.example.com:465" }, "target"},
+		{"tls status", func(in *Input) { in.Kind, in.Target, in.ExpectStatus = KindTLS, "mail.example.com:465", "200" }, "expect_status"},
 	} {
 		in := ok
 		tc.edit(&in)
@@ -599,8 +602,16 @@ func TestProbeCertificates(t *testing.T) {
 		{"unknown root accepted", system, Spec{Target: "https://127.0.0.1:" + port + "/", IgnoreTLSErrors: true}, true, "", true},
 		{"another name accepted", trusting, Spec{Target: "https://localhost:" + port + "/", IgnoreTLSErrors: true}, true, "", true},
 		{"plain http", system, Spec{Target: plain.URL + "/"}, true, "", false},
+		{"tls, trusted root", trusting, Spec{Kind: KindTLS, Target: "127.0.0.1:" + port}, true, "", true},
+		{"tls, another name", trusting, Spec{Kind: KindTLS, Target: "localhost:" + port}, false, "the TLS certificate is not valid: x509: certificate is valid for", true},
+		{"tls, unknown root", system, Spec{Kind: KindTLS, Target: "127.0.0.1:" + port}, false, "certificate signed by unknown authority", true},
+		{"tls, any accepted", system, Spec{Kind: KindTLS, Target: "127.0.0.1:" + port, IgnoreTLSErrors: true}, true, "", true},
+		{"tls to a plain server", system, Spec{Kind: KindTLS, Target: plain.Listener.Addr().String()}, false, "", false},
 	} {
-		tc.spec.Kind, tc.spec.Timeout = KindHTTP, 5*time.Second
+		if tc.spec.Kind == "" {
+			tc.spec.Kind = KindHTTP
+		}
+		tc.spec.Timeout = 5 * time.Second
 		r := tc.s.Probe(context.Background(), tc.spec)
 		if r.OK != tc.ok || !strings.Contains(r.Message, tc.message) {
 			t.Errorf("%s: %+v", tc.name, r)

@@ -15,6 +15,9 @@ import (
 const (
 	KindHTTP = "http"
 	KindTCP  = "tcp"
+	// KindTLS completes a TLS handshake on host:port (mail, databases and
+	// other services that are not HTTP) and keeps the certificate's expiry.
+	KindTLS = "tls"
 )
 
 // Limits of a monitor's settings.
@@ -112,23 +115,23 @@ func Validate(in Input) (Input, error) {
 			errs["expect_body"] = m
 		}
 		if in.IgnoreTLSErrors && errs["target"] == "" && !strings.HasPrefix(in.Target, "https://") {
-			errs["ignore_tls_errors"] = "applies only to https:// targets"
+			errs["ignore_tls_errors"] = "applies only to https:// and TLS targets"
 		}
-	case KindTCP:
+	case KindTCP, KindTLS:
 		if m := checkHostPort(in.Target); m != "" {
 			errs["target"] = m
 		}
 		if in.ExpectStatus != "" {
-			errs["expect_status"] = "only HTTP monitors have a status; leave it empty for TCP"
+			errs["expect_status"] = "only HTTP monitors have a status; leave it empty for " + strings.ToUpper(in.Kind)
 		}
 		if in.ExpectBody != "" {
-			errs["expect_body"] = "only HTTP monitors have a body; leave it empty for TCP"
+			errs["expect_body"] = "only HTTP monitors have a body; leave it empty for " + strings.ToUpper(in.Kind)
 		}
-		if in.IgnoreTLSErrors {
-			errs["ignore_tls_errors"] = "applies only to https:// targets"
+		if in.IgnoreTLSErrors && in.Kind == KindTCP {
+			errs["ignore_tls_errors"] = "applies only to https:// and TLS targets"
 		}
 	default:
-		errs["kind"] = "choose http or tcp"
+		errs["kind"] = "choose http, tcp or tls"
 	}
 	if len(errs) > 0 {
 		return in, errs
