@@ -67,7 +67,7 @@ func TestDomainRuleKindsThroughTheAPI(t *testing.T) {
 		t.Fatalf("create expiry rule with days: %d %v", status, out)
 	}
 	status, out = call("POST", "/api/v1/alerts/rules", map[string]any{"name": "Endpoint certificates", "kind": "monitor_cert_expiring", "severity": "warning"})
-	if status != http.StatusCreated || out["days"] != float64(14) || !strings.Contains(out["explanation"].(string), "monitor's https target presents expires within 14 days") {
+	if status != http.StatusCreated || out["days"] != float64(14) || !strings.Contains(out["explanation"].(string), "monitor's https or TLS target presents expires within 14 days") {
 		t.Fatalf("create a monitor certificate rule: %d %v", status, out)
 	}
 	for _, bad := range []map[string]any{

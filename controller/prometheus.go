@@ -334,7 +334,7 @@ func writePrometheus(out io.Writer, d promData) {
 		}
 	}
 
-	family("gatehouse_monitor_certificate_expiry_timestamp_seconds", "gauge", "When the certificate the monitor's https target presented expires, in Unix seconds.")
+	family("gatehouse_monitor_certificate_expiry_timestamp_seconds", "gauge", "When the certificate the monitor's https or TLS target presented expires, in Unix seconds.")
 	for _, m := range d.Monitors {
 		if m.CertExpiry > 0 {
 			sample("gatehouse_monitor_certificate_expiry_timestamp_seconds", float64(m.CertExpiry), "monitor", m.Name)

@@ -289,7 +289,7 @@ func TestCheckMonitorCert(t *testing.T) {
 		}
 	}
 	if got := (Rule{Kind: KindMonitorCert, Enabled: true, Severity: SeverityWarning, Days: 10}).Explain(nil); got !=
-		"When the certificate a monitor's https target presents expires within 10 days, a warning incident fires for every monitor. It resolves by itself when the condition clears (a check finds a renewed certificate)." {
+		"When the certificate a monitor's https or TLS target presents expires within 10 days, a warning incident fires for every monitor. It resolves by itself when the condition clears (a check finds a renewed certificate)." {
 		t.Errorf("explain %q", got)
 	}
 }

@@ -43,7 +43,7 @@ const (
 	KindCertServed   Kind = "cert_served_mismatch"  // a serving node presents another certificate than the domain's active one
 	KindUptimeBelow  Kind = "uptime_below"          // a domain's health-check uptime over the window is below a level
 	KindMonitorDown  Kind = "monitor_down"          // a monitor has failed for the window
-	KindMonitorCert  Kind = "monitor_cert_expiring" // a monitor's https certificate expires within Days
+	KindMonitorCert  Kind = "monitor_cert_expiring" // a monitor's https or TLS certificate expires within Days
 )
 
 // Kinds lists the implemented kinds in the order forms offer them.
@@ -60,7 +60,7 @@ var kindWords = map[Kind][2]string{
 	KindDNSMismatch:  {"DNS not pointing at the servers", "The newest DNS check finds a domain not resolving to the servers that serve it."},
 	KindDomainDown:   {"Domain down", "A domain's health check has failed on a server that serves it for longer than the window."},
 	KindMonitorDown:  {"Monitor down", "A monitor (an HTTP or TCP check of any endpoint) has failed for longer than the window."},
-	KindMonitorCert:  {"Monitor certificate expiring", "The certificate a monitor's https target presents expires within the given number of days."},
+	KindMonitorCert:  {"Monitor certificate expiring", "The certificate a monitor's https or TLS target presents expires within the given number of days."},
 	KindUptimeBelow:  {"Uptime below target", "A domain's uptime (the share of health probes answered, all serving servers together) over the window falls below a warning or critical level."},
 	KindCertServed:   {"Wrong certificate served", "A server that serves a domain presents another certificate than the domain's active one, as the certificate watch last found it."},
 }
@@ -518,7 +518,7 @@ func (r Rule) Explain(serverNames map[int]string) string {
 	case KindDNSMismatch:
 		fmt.Fprintf(&b, "When the newest DNS check of a domain finds it does not resolve to the servers that serve it, a %s incident fires", r.Severity)
 	case KindMonitorCert:
-		fmt.Fprintf(&b, "When the certificate a monitor's https target presents expires within %s, a %s incident fires", plural(r.Days, "day"), r.Severity)
+		fmt.Fprintf(&b, "When the certificate a monitor's https or TLS target presents expires within %s, a %s incident fires", plural(r.Days, "day"), r.Severity)
 	case KindMonitorDown:
 		if r.Window > 0 {
 			fmt.Fprintf(&b, "When a monitor has failed for %s, a %s incident fires", HumanDuration(r.Window), r.Severity)
