@@ -61,6 +61,9 @@ func (c *Controller) buildWeb() error {
 	if err := c.registerMonitors(w); err != nil {
 		return err
 	}
+	if err := c.registerBackups(w); err != nil {
+		return err
+	}
 	if err := (&certsWeb{c: c, w: w}).register(); err != nil {
 		w.Close()
 		return err

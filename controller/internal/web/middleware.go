@@ -58,6 +58,9 @@ func (s *Server) Actor(r *http.Request) audit.Actor {
 	return audit.Actor{Name: "anonymous", RemoteAddr: s.ClientAddr(r)}
 }
 
+// KindOf is whether the request is for a page or the API, by its route.
+func KindOf(r *http.Request) Kind { return kindOf(r) }
+
 func kindOf(r *http.Request) Kind {
 	if rt, ok := r.Context().Value(routeKey{}).(*Route); ok {
 		return rt.Kind
