@@ -124,7 +124,7 @@ func (bw *backupsWeb) page(w http.ResponseWriter, r *http.Request) {
 	}
 	d := backupsPageData{Backups: list, SQLite: bw.sqlite(), Keep: bw.c.cfg.BackupKeep}
 	if bw.c.cfg.BackupInterval > 0 {
-		d.Every = bw.c.cfg.BackupInterval.String()
+		d.Every = shortDuration(bw.c.cfg.BackupInterval)
 	}
 	bw.w.Render(w, r, http.StatusOK, "backups", "Backups", "/backups", d)
 }
