@@ -340,8 +340,25 @@ func (f *domainForm) pad() {
 	f.Routes = padRows(f.Routes, 1, 2)
 }
 
+// domainNewPage is the editor for a new domain: empty, or with ?from=ID a
+// copy of that domain's settings, routes and servers under no name yet, so
+// a site like another one takes a name and a click.
 func (h *handler) domainNewPage(w http.ResponseWriter, r *http.Request) {
 	var f domainForm
+	if from := r.URL.Query().Get("from"); from != "" {
+		id, err := strconv.Atoi(from)
+		if err != nil || id <= 0 {
+			h.notFound(w, r, "/domains")
+			return
+		}
+		d, err := h.proxy.Domain(r.Context(), id)
+		if err != nil {
+			h.failed(w, r, "/domains", "domain", err)
+			return
+		}
+		f = domainFormOf(d)
+		f.Name, f.Aliases = "", ""
+	}
 	f.pad()
 	h.renderDomain(w, r, http.StatusOK, domainPageData{Form: f})
 }

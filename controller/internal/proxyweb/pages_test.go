@@ -247,6 +247,24 @@ func TestDomainForms(t *testing.T) {
 				t.Errorf("stored route %d: %+v", rt.Position, rt)
 			}
 		}
+		// Duplicate: the new-domain editor holds a copy without the names.
+		dup := e.do(admin, "GET", fmt.Sprintf("/domains/new?from=%d", d.ID), nil)
+		if name, _ := inputValue(dup.body, "name"); dup.StatusCode != http.StatusOK || name != "" ||
+			!strings.Contains(dup.body, `name="redirect_aliases" value="1" checked`) || !strings.Contains(dup.body, ">New domain<") {
+			t.Errorf("duplicate editor: %d, name %q", dup.StatusCode, name)
+		}
+		if got, _ := inputValue(dup.body, "routes[1].path"); got != "/old" {
+			t.Errorf("duplicate editor route: %q", got)
+		}
+		if got, _ := inputValue(dup.body, "rate_limit"); got != "10" {
+			t.Errorf("duplicate editor rate limit: %q", got)
+		}
+		for _, bad := range []string{"abc", "0", "999999"} {
+			if r := e.do(admin, "GET", "/domains/new?from="+bad, nil); r.StatusCode != http.StatusNotFound {
+				t.Errorf("duplicate from %q: %d", bad, r.StatusCode)
+			}
+		}
+
 		// The editor shows it back with its blank rows.
 		if !strings.Contains(r.body, `name="redirect_aliases" value="1" checked`) {
 			t.Errorf("editor does not show the aliases redirected")
