@@ -90,6 +90,10 @@ type monitorJSON struct {
 	TimeoutMS int    `json:"timeout_ms"`
 	// IntervalS is how often it is checked, in seconds.
 	IntervalS int `json:"interval_s"`
+	// Retries is how many failed checks in a row it tolerates before it is down.
+	Retries int `json:"retries"`
+	// FailedChecks counts the failed checks of the current run.
+	FailedChecks int `json:"failed_checks"`
 	// ExpectStatus lists the HTTP statuses that count as up; empty means 200-399.
 	ExpectStatus string `json:"expect_status"`
 	// ExpectBody is text the first 64 KiB of the answer must hold; empty means any.
@@ -102,7 +106,8 @@ type monitorJSON struct {
 	CertExpiresAt *time.Time `json:"cert_expires_at,omitempty"`
 	// StatusPage says it is listed on the public status page.
 	StatusPage bool `json:"status_page"`
-	// State is up, down, unchecked (no result yet) or off (disabled).
+	// State is up, retrying (failing, within its retries), down, unchecked
+	// (no result yet) or off (disabled).
 	State     string     `json:"state"`
 	CheckedAt *time.Time `json:"checked_at"`
 	OK        bool       `json:"ok"`
@@ -145,6 +150,7 @@ type outageJSON struct {
 
 func toMonitorJSON(m *ent.Monitor, up map[string]map[int]uptime.Uptime) monitorJSON {
 	out := monitorJSON{ID: m.ID, Name: m.Name, Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, IntervalS: m.IntervalS,
+		Retries: m.Retries, FailedChecks: m.FailedChecks,
 		ExpectStatus: m.ExpectStatus, ExpectBody: m.ExpectBody, IgnoreTLSErrors: m.IgnoreTLSErrors, Enabled: m.Enabled,
 		CertExpiresAt: m.CertNotAfter, StatusPage: m.StatusPage,
 		CheckedAt: m.CheckedAt, OK: m.Ok, Status: m.Status, LatencyMS: m.LatencyMs, Message: m.Message, DownSince: m.FailingSince,
@@ -154,6 +160,8 @@ func toMonitorJSON(m *ent.Monitor, up map[string]map[int]uptime.Uptime) monitorJ
 		out.State = "off"
 	case m.CheckedAt == nil:
 		out.State = "unchecked"
+	case m.Ok && m.FailedChecks > 0:
+		out.State = "retrying"
 	case m.Ok:
 		out.State = "up"
 	default:
@@ -286,6 +294,9 @@ type monitorRequest struct {
 	Target    string `json:"target"`
 	TimeoutMS int    `json:"timeout_ms"`
 	IntervalS int    `json:"interval_s"`
+	// Retries is how many failed checks in a row are tolerated before it
+	// is down (0 to 10, default 0).
+	Retries int `json:"retries"`
 	// ExpectStatus lists the HTTP statuses that count as up, such as
 	// "200-299,301"; empty means 200-399.
 	ExpectStatus string `json:"expect_status"`
@@ -299,7 +310,7 @@ type monitorRequest struct {
 }
 
 func (req monitorRequest) input() monitors.Input {
-	return monitors.Input{Name: req.Name, Kind: req.Kind, Target: req.Target, TimeoutMS: req.TimeoutMS, IntervalS: req.IntervalS,
+	return monitors.Input{Name: req.Name, Kind: req.Kind, Target: req.Target, TimeoutMS: req.TimeoutMS, IntervalS: req.IntervalS, Retries: req.Retries,
 		ExpectStatus: req.ExpectStatus, ExpectBody: req.ExpectBody, IgnoreTLSErrors: req.IgnoreTLSErrors, Enabled: req.Enabled == nil || *req.Enabled,
 		StatusPage: req.StatusPage}
 }
@@ -347,12 +358,13 @@ func (mw *monitorsWeb) apiCheck(w http.ResponseWriter, r *http.Request) {
 
 // monitorForm is what the form holds, as typed.
 type monitorForm struct {
-	Name, Kind, Target, TimeoutMS, IntervalS, ExpectStatus, ExpectBody string
-	IgnoreTLSErrors, Enabled, StatusPage                               bool
+	Name, Kind, Target, TimeoutMS, IntervalS, Retries, ExpectStatus, ExpectBody string
+	IgnoreTLSErrors, Enabled, StatusPage                                        bool
 }
 
 func monitorFormOf(m monitorJSON) monitorForm {
 	return monitorForm{Name: m.Name, Kind: m.Kind, Target: m.Target, TimeoutMS: strconv.Itoa(m.TimeoutMS), IntervalS: strconv.Itoa(m.IntervalS),
+		Retries:      strconv.Itoa(m.Retries),
 		ExpectStatus: m.ExpectStatus, ExpectBody: m.ExpectBody, IgnoreTLSErrors: m.IgnoreTLSErrors, Enabled: m.Enabled, StatusPage: m.StatusPage}
 }
 
@@ -361,7 +373,7 @@ func monitorFormOf(m monitorJSON) monitorForm {
 // hidden in the form and dropped here.
 func readMonitorForm(r *http.Request) (monitorForm, monitors.Input, monitors.FieldErrors) {
 	f := monitorForm{Name: r.PostFormValue("name"), Kind: r.PostFormValue("kind"), Target: r.PostFormValue("target"),
-		TimeoutMS: r.PostFormValue("timeout_ms"), IntervalS: r.PostFormValue("interval_s"),
+		TimeoutMS: r.PostFormValue("timeout_ms"), IntervalS: r.PostFormValue("interval_s"), Retries: r.PostFormValue("retries"),
 		ExpectStatus: r.PostFormValue("expect_status"), ExpectBody: r.PostFormValue("expect_body"),
 		IgnoreTLSErrors: r.PostFormValue("ignore_tls_errors") != "",
 		Enabled:         r.PostFormValue("enabled") != "", StatusPage: r.PostFormValue("status_page") != ""}
@@ -377,7 +389,8 @@ func readMonitorForm(r *http.Request) (monitorForm, monitors.Input, monitors.Fie
 	for _, n := range []struct {
 		field, text, unit string
 		to                *int
-	}{{"timeout_ms", f.TimeoutMS, "milliseconds", &in.TimeoutMS}, {"interval_s", f.IntervalS, "seconds", &in.IntervalS}} {
+	}{{"timeout_ms", f.TimeoutMS, "milliseconds", &in.TimeoutMS}, {"interval_s", f.IntervalS, "seconds", &in.IntervalS},
+		{"retries", f.Retries, "failed checks", &in.Retries}} {
 		if n.text == "" {
 			continue
 		}
@@ -406,7 +419,7 @@ type monitorsPageData struct {
 
 func (mw *monitorsWeb) listPage(w http.ResponseWriter, r *http.Request) {
 	mw.renderList(w, r, http.StatusOK, monitorForm{Kind: monitors.KindHTTP, TimeoutMS: strconv.Itoa(monitors.DefaultTimeoutMS),
-		IntervalS: strconv.Itoa(monitors.DefaultIntervalS), Enabled: true}, nil, "")
+		IntervalS: strconv.Itoa(monitors.DefaultIntervalS), Retries: "0", Enabled: true}, nil, "")
 }
 
 func (mw *monitorsWeb) renderList(w http.ResponseWriter, r *http.Request, status int, f monitorForm, errs monitors.FieldErrors, msg string) {

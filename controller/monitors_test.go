@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -8,6 +9,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/gatehousehq/gatehouse/ent"
 )
 
 func TestMonitorsAPI(t *testing.T) {
@@ -123,6 +127,26 @@ func TestMonitorsAPI(t *testing.T) {
 	if _, _, page := send(t, e.browser(e.userLogin), "GET", fmt.Sprintf("%s/monitors/%d", e.base, hs.ID), nil); !strings.Contains(page, "must complete a TLS handshake (any certificate)") {
 		t.Error("the tls monitor's page does not say what it checks")
 	}
+	// Retries: the first failure is tolerated, the second makes it down.
+	var flaky monitorJSON
+	if code, b := e.api("POST", "/api/v1/monitors", e.admin, map[string]any{"name": "flaky", "kind": "tcp", "target": "127.0.0.1:1", "retries": 1, "enabled": false}, &flaky); code != http.StatusCreated || flaky.Retries != 1 {
+		t.Fatalf("create with retries: %d %s", code, b)
+	}
+	for i, want := range []string{"retrying", "down"} {
+		if code, b := e.api("POST", fmt.Sprintf("/api/v1/monitors/%d/check", flaky.ID), e.admin, nil, &flaky); code != http.StatusOK || flaky.Enabled || flaky.FailedChecks != i+1 {
+			t.Fatalf("check %d: %d %s", i, code, b)
+		}
+		// A disabled monitor shows as off; its row carries the outcome.
+		row, err := e.c.db.Client.Monitor.Get(context.Background(), flaky.ID)
+		if err != nil || row.Ok != (want == "retrying") {
+			t.Errorf("check %d: row ok %v, want %s (%v)", i, row.Ok, want, err)
+		}
+	}
+	fail.Error.Fields = nil
+	if code, _ := e.api("PUT", fmt.Sprintf("/api/v1/monitors/%d", flaky.ID), e.admin, map[string]any{"name": "flaky", "kind": "tcp", "target": "127.0.0.1:1", "retries": 11}, &fail); code != http.StatusUnprocessableEntity ||
+		fail.Error.Fields["retries"] == "" {
+		t.Errorf("eleven retries: %d %+v", code, fail)
+	}
 	if code, b := e.api("PUT", tlsPath, e.admin, map[string]any{"name": "self-signed", "kind": "tcp", "target": "127.0.0.1:1", "ignore_tls_errors": true}, &fail); code != http.StatusUnprocessableEntity ||
 		fail.Error.Fields["ignore_tls_errors"] == "" {
 		t.Errorf("any certificate of a tcp monitor: %d %s", code, b)
@@ -136,7 +160,7 @@ func TestMonitorsAPI(t *testing.T) {
 	if code, _ := e.api("GET", path, e.user, nil, nil); code != http.StatusNotFound {
 		t.Errorf("get after delete: %d, want 404", code)
 	}
-	if got := e.auditEvents("monitor.create"); len(got) != 3 || len(e.auditEvents("monitor.update")) != 4 || len(e.auditEvents("monitor.delete")) != 1 {
+	if got := e.auditEvents("monitor.create"); len(got) != 4 || len(e.auditEvents("monitor.update")) != 4 || len(e.auditEvents("monitor.delete")) != 1 {
 		t.Errorf("audit: %v", got)
 	}
 }
@@ -230,5 +254,23 @@ func TestMonitorsPages(t *testing.T) {
 	}
 	if code, _, _ := send(t, viewer, "GET", detail, nil); code != http.StatusNotFound {
 		t.Errorf("detail after delete: %d", code)
+	}
+}
+
+func TestMonitorStates(t *testing.T) {
+	now := time.Now()
+	for _, tc := range []struct {
+		m    ent.Monitor
+		want string
+	}{
+		{ent.Monitor{Enabled: false, CheckedAt: &now, Ok: true}, "off"},
+		{ent.Monitor{Enabled: true}, "unchecked"},
+		{ent.Monitor{Enabled: true, CheckedAt: &now, Ok: true}, "up"},
+		{ent.Monitor{Enabled: true, CheckedAt: &now, Ok: true, FailedChecks: 1, Retries: 2}, "retrying"},
+		{ent.Monitor{Enabled: true, CheckedAt: &now, Ok: false, FailedChecks: 3, Retries: 2}, "down"},
+	} {
+		if got := toMonitorJSON(&tc.m, nil).State; got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.m, got, tc.want)
+		}
 	}
 }

@@ -31,6 +31,8 @@ type Monitor struct {
 	TimeoutMs int `json:"timeout_ms,omitempty"`
 	// IntervalS holds the value of the "interval_s" field.
 	IntervalS int `json:"interval_s,omitempty"`
+	// Retries holds the value of the "retries" field.
+	Retries int `json:"retries,omitempty"`
 	// ExpectStatus holds the value of the "expect_status" field.
 	ExpectStatus string `json:"expect_status,omitempty"`
 	// ExpectBody holds the value of the "expect_body" field.
@@ -53,6 +55,8 @@ type Monitor struct {
 	Message string `json:"message,omitempty"`
 	// FailingSince holds the value of the "failing_since" field.
 	FailingSince *time.Time `json:"failing_since,omitempty"`
+	// FailedChecks holds the value of the "failed_checks" field.
+	FailedChecks int `json:"failed_checks,omitempty"`
 	// CertNotAfter holds the value of the "cert_not_after" field.
 	CertNotAfter *time.Time `json:"cert_not_after,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
@@ -97,7 +101,7 @@ func (*Monitor) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case monitor.FieldIgnoreTLSErrors, monitor.FieldEnabled, monitor.FieldStatusPage, monitor.FieldOk:
 			values[i] = new(sql.NullBool)
-		case monitor.FieldID, monitor.FieldTimeoutMs, monitor.FieldIntervalS, monitor.FieldStatus, monitor.FieldLatencyMs:
+		case monitor.FieldID, monitor.FieldTimeoutMs, monitor.FieldIntervalS, monitor.FieldRetries, monitor.FieldStatus, monitor.FieldLatencyMs, monitor.FieldFailedChecks:
 			values[i] = new(sql.NullInt64)
 		case monitor.FieldName, monitor.FieldKind, monitor.FieldTarget, monitor.FieldExpectStatus, monitor.FieldExpectBody, monitor.FieldMessage:
 			values[i] = new(sql.NullString)
@@ -166,6 +170,12 @@ func (_m *Monitor) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.IntervalS = int(value.Int64)
 			}
+		case monitor.FieldRetries:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field retries", values[i])
+			} else if value.Valid {
+				_m.Retries = int(value.Int64)
+			}
 		case monitor.FieldExpectStatus:
 			if value, ok := values[i].(*sql.NullString); !ok {
 				return fmt.Errorf("unexpected type %T for field expect_status", values[i])
@@ -233,6 +243,12 @@ func (_m *Monitor) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.FailingSince = new(time.Time)
 				*_m.FailingSince = value.Time
+			}
+		case monitor.FieldFailedChecks:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field failed_checks", values[i])
+			} else if value.Valid {
+				_m.FailedChecks = int(value.Int64)
 			}
 		case monitor.FieldCertNotAfter:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -308,6 +324,9 @@ func (_m *Monitor) String() string {
 	builder.WriteString("interval_s=")
 	builder.WriteString(fmt.Sprintf("%v", _m.IntervalS))
 	builder.WriteString(", ")
+	builder.WriteString("retries=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Retries))
+	builder.WriteString(", ")
 	builder.WriteString("expect_status=")
 	builder.WriteString(_m.ExpectStatus)
 	builder.WriteString(", ")
@@ -344,6 +363,9 @@ func (_m *Monitor) String() string {
 		builder.WriteString("failing_since=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("failed_checks=")
+	builder.WriteString(fmt.Sprintf("%v", _m.FailedChecks))
 	builder.WriteString(", ")
 	if v := _m.CertNotAfter; v != nil {
 		builder.WriteString("cert_not_after=")

@@ -98,6 +98,20 @@ func (_c *MonitorCreate) SetNillableIntervalS(v *int) *MonitorCreate {
 	return _c
 }
 
+// SetRetries sets the "retries" field.
+func (_c *MonitorCreate) SetRetries(v int) *MonitorCreate {
+	_c.mutation.SetRetries(v)
+	return _c
+}
+
+// SetNillableRetries sets the "retries" field if the given value is not nil.
+func (_c *MonitorCreate) SetNillableRetries(v *int) *MonitorCreate {
+	if v != nil {
+		_c.SetRetries(*v)
+	}
+	return _c
+}
+
 // SetExpectStatus sets the "expect_status" field.
 func (_c *MonitorCreate) SetExpectStatus(v string) *MonitorCreate {
 	_c.mutation.SetExpectStatus(v)
@@ -252,6 +266,20 @@ func (_c *MonitorCreate) SetNillableFailingSince(v *time.Time) *MonitorCreate {
 	return _c
 }
 
+// SetFailedChecks sets the "failed_checks" field.
+func (_c *MonitorCreate) SetFailedChecks(v int) *MonitorCreate {
+	_c.mutation.SetFailedChecks(v)
+	return _c
+}
+
+// SetNillableFailedChecks sets the "failed_checks" field if the given value is not nil.
+func (_c *MonitorCreate) SetNillableFailedChecks(v *int) *MonitorCreate {
+	if v != nil {
+		_c.SetFailedChecks(*v)
+	}
+	return _c
+}
+
 // SetCertNotAfter sets the "cert_not_after" field.
 func (_c *MonitorCreate) SetCertNotAfter(v time.Time) *MonitorCreate {
 	_c.mutation.SetCertNotAfter(v)
@@ -347,6 +375,10 @@ func (_c *MonitorCreate) defaults() {
 		v := monitor.DefaultIntervalS
 		_c.mutation.SetIntervalS(v)
 	}
+	if _, ok := _c.mutation.Retries(); !ok {
+		v := monitor.DefaultRetries
+		_c.mutation.SetRetries(v)
+	}
 	if _, ok := _c.mutation.ExpectStatus(); !ok {
 		v := monitor.DefaultExpectStatus
 		_c.mutation.SetExpectStatus(v)
@@ -382,6 +414,10 @@ func (_c *MonitorCreate) defaults() {
 	if _, ok := _c.mutation.Message(); !ok {
 		v := monitor.DefaultMessage
 		_c.mutation.SetMessage(v)
+	}
+	if _, ok := _c.mutation.FailedChecks(); !ok {
+		v := monitor.DefaultFailedChecks
+		_c.mutation.SetFailedChecks(v)
 	}
 }
 
@@ -433,6 +469,14 @@ func (_c *MonitorCreate) check() error {
 			return &ValidationError{Name: "interval_s", err: fmt.Errorf(`ent: validator failed for field "Monitor.interval_s": %w`, err)}
 		}
 	}
+	if _, ok := _c.mutation.Retries(); !ok {
+		return &ValidationError{Name: "retries", err: errors.New(`ent: missing required field "Monitor.retries"`)}
+	}
+	if v, ok := _c.mutation.Retries(); ok {
+		if err := monitor.RetriesValidator(v); err != nil {
+			return &ValidationError{Name: "retries", err: fmt.Errorf(`ent: validator failed for field "Monitor.retries": %w`, err)}
+		}
+	}
 	if _, ok := _c.mutation.ExpectStatus(); !ok {
 		return &ValidationError{Name: "expect_status", err: errors.New(`ent: missing required field "Monitor.expect_status"`)}
 	}
@@ -474,6 +518,9 @@ func (_c *MonitorCreate) check() error {
 		if err := monitor.MessageValidator(v); err != nil {
 			return &ValidationError{Name: "message", err: fmt.Errorf(`ent: validator failed for field "Monitor.message": %w`, err)}
 		}
+	}
+	if _, ok := _c.mutation.FailedChecks(); !ok {
+		return &ValidationError{Name: "failed_checks", err: errors.New(`ent: missing required field "Monitor.failed_checks"`)}
 	}
 	return nil
 }
@@ -530,6 +577,10 @@ func (_c *MonitorCreate) createSpec() (*Monitor, *sqlgraph.CreateSpec) {
 		_spec.SetField(monitor.FieldIntervalS, field.TypeInt, value)
 		_node.IntervalS = value
 	}
+	if value, ok := _c.mutation.Retries(); ok {
+		_spec.SetField(monitor.FieldRetries, field.TypeInt, value)
+		_node.Retries = value
+	}
 	if value, ok := _c.mutation.ExpectStatus(); ok {
 		_spec.SetField(monitor.FieldExpectStatus, field.TypeString, value)
 		_node.ExpectStatus = value
@@ -573,6 +624,10 @@ func (_c *MonitorCreate) createSpec() (*Monitor, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.FailingSince(); ok {
 		_spec.SetField(monitor.FieldFailingSince, field.TypeTime, value)
 		_node.FailingSince = &value
+	}
+	if value, ok := _c.mutation.FailedChecks(); ok {
+		_spec.SetField(monitor.FieldFailedChecks, field.TypeInt, value)
+		_node.FailedChecks = value
 	}
 	if value, ok := _c.mutation.CertNotAfter(); ok {
 		_spec.SetField(monitor.FieldCertNotAfter, field.TypeTime, value)
@@ -746,6 +801,24 @@ func (u *MonitorUpsert) AddIntervalS(v int) *MonitorUpsert {
 	return u
 }
 
+// SetRetries sets the "retries" field.
+func (u *MonitorUpsert) SetRetries(v int) *MonitorUpsert {
+	u.Set(monitor.FieldRetries, v)
+	return u
+}
+
+// UpdateRetries sets the "retries" field to the value that was provided on create.
+func (u *MonitorUpsert) UpdateRetries() *MonitorUpsert {
+	u.SetExcluded(monitor.FieldRetries)
+	return u
+}
+
+// AddRetries adds v to the "retries" field.
+func (u *MonitorUpsert) AddRetries(v int) *MonitorUpsert {
+	u.Add(monitor.FieldRetries, v)
+	return u
+}
+
 // SetExpectStatus sets the "expect_status" field.
 func (u *MonitorUpsert) SetExpectStatus(v string) *MonitorUpsert {
 	u.Set(monitor.FieldExpectStatus, v)
@@ -899,6 +972,24 @@ func (u *MonitorUpsert) UpdateFailingSince() *MonitorUpsert {
 // ClearFailingSince clears the value of the "failing_since" field.
 func (u *MonitorUpsert) ClearFailingSince() *MonitorUpsert {
 	u.SetNull(monitor.FieldFailingSince)
+	return u
+}
+
+// SetFailedChecks sets the "failed_checks" field.
+func (u *MonitorUpsert) SetFailedChecks(v int) *MonitorUpsert {
+	u.Set(monitor.FieldFailedChecks, v)
+	return u
+}
+
+// UpdateFailedChecks sets the "failed_checks" field to the value that was provided on create.
+func (u *MonitorUpsert) UpdateFailedChecks() *MonitorUpsert {
+	u.SetExcluded(monitor.FieldFailedChecks)
+	return u
+}
+
+// AddFailedChecks adds v to the "failed_checks" field.
+func (u *MonitorUpsert) AddFailedChecks(v int) *MonitorUpsert {
+	u.Add(monitor.FieldFailedChecks, v)
 	return u
 }
 
@@ -1060,6 +1151,27 @@ func (u *MonitorUpsertOne) AddIntervalS(v int) *MonitorUpsertOne {
 func (u *MonitorUpsertOne) UpdateIntervalS() *MonitorUpsertOne {
 	return u.Update(func(s *MonitorUpsert) {
 		s.UpdateIntervalS()
+	})
+}
+
+// SetRetries sets the "retries" field.
+func (u *MonitorUpsertOne) SetRetries(v int) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetRetries(v)
+	})
+}
+
+// AddRetries adds v to the "retries" field.
+func (u *MonitorUpsertOne) AddRetries(v int) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.AddRetries(v)
+	})
+}
+
+// UpdateRetries sets the "retries" field to the value that was provided on create.
+func (u *MonitorUpsertOne) UpdateRetries() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateRetries()
 	})
 }
 
@@ -1242,6 +1354,27 @@ func (u *MonitorUpsertOne) UpdateFailingSince() *MonitorUpsertOne {
 func (u *MonitorUpsertOne) ClearFailingSince() *MonitorUpsertOne {
 	return u.Update(func(s *MonitorUpsert) {
 		s.ClearFailingSince()
+	})
+}
+
+// SetFailedChecks sets the "failed_checks" field.
+func (u *MonitorUpsertOne) SetFailedChecks(v int) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetFailedChecks(v)
+	})
+}
+
+// AddFailedChecks adds v to the "failed_checks" field.
+func (u *MonitorUpsertOne) AddFailedChecks(v int) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.AddFailedChecks(v)
+	})
+}
+
+// UpdateFailedChecks sets the "failed_checks" field to the value that was provided on create.
+func (u *MonitorUpsertOne) UpdateFailedChecks() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateFailedChecks()
 	})
 }
 
@@ -1575,6 +1708,27 @@ func (u *MonitorUpsertBulk) UpdateIntervalS() *MonitorUpsertBulk {
 	})
 }
 
+// SetRetries sets the "retries" field.
+func (u *MonitorUpsertBulk) SetRetries(v int) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetRetries(v)
+	})
+}
+
+// AddRetries adds v to the "retries" field.
+func (u *MonitorUpsertBulk) AddRetries(v int) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.AddRetries(v)
+	})
+}
+
+// UpdateRetries sets the "retries" field to the value that was provided on create.
+func (u *MonitorUpsertBulk) UpdateRetries() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateRetries()
+	})
+}
+
 // SetExpectStatus sets the "expect_status" field.
 func (u *MonitorUpsertBulk) SetExpectStatus(v string) *MonitorUpsertBulk {
 	return u.Update(func(s *MonitorUpsert) {
@@ -1754,6 +1908,27 @@ func (u *MonitorUpsertBulk) UpdateFailingSince() *MonitorUpsertBulk {
 func (u *MonitorUpsertBulk) ClearFailingSince() *MonitorUpsertBulk {
 	return u.Update(func(s *MonitorUpsert) {
 		s.ClearFailingSince()
+	})
+}
+
+// SetFailedChecks sets the "failed_checks" field.
+func (u *MonitorUpsertBulk) SetFailedChecks(v int) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetFailedChecks(v)
+	})
+}
+
+// AddFailedChecks adds v to the "failed_checks" field.
+func (u *MonitorUpsertBulk) AddFailedChecks(v int) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.AddFailedChecks(v)
+	})
+}
+
+// UpdateFailedChecks sets the "failed_checks" field to the value that was provided on create.
+func (u *MonitorUpsertBulk) UpdateFailedChecks() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateFailedChecks()
 	})
 }
 

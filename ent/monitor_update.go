@@ -121,6 +121,27 @@ func (_u *MonitorUpdate) AddIntervalS(v int) *MonitorUpdate {
 	return _u
 }
 
+// SetRetries sets the "retries" field.
+func (_u *MonitorUpdate) SetRetries(v int) *MonitorUpdate {
+	_u.mutation.ResetRetries()
+	_u.mutation.SetRetries(v)
+	return _u
+}
+
+// SetNillableRetries sets the "retries" field if the given value is not nil.
+func (_u *MonitorUpdate) SetNillableRetries(v *int) *MonitorUpdate {
+	if v != nil {
+		_u.SetRetries(*v)
+	}
+	return _u
+}
+
+// AddRetries adds value to the "retries" field.
+func (_u *MonitorUpdate) AddRetries(v int) *MonitorUpdate {
+	_u.mutation.AddRetries(v)
+	return _u
+}
+
 // SetExpectStatus sets the "expect_status" field.
 func (_u *MonitorUpdate) SetExpectStatus(v string) *MonitorUpdate {
 	_u.mutation.SetExpectStatus(v)
@@ -301,6 +322,27 @@ func (_u *MonitorUpdate) ClearFailingSince() *MonitorUpdate {
 	return _u
 }
 
+// SetFailedChecks sets the "failed_checks" field.
+func (_u *MonitorUpdate) SetFailedChecks(v int) *MonitorUpdate {
+	_u.mutation.ResetFailedChecks()
+	_u.mutation.SetFailedChecks(v)
+	return _u
+}
+
+// SetNillableFailedChecks sets the "failed_checks" field if the given value is not nil.
+func (_u *MonitorUpdate) SetNillableFailedChecks(v *int) *MonitorUpdate {
+	if v != nil {
+		_u.SetFailedChecks(*v)
+	}
+	return _u
+}
+
+// AddFailedChecks adds value to the "failed_checks" field.
+func (_u *MonitorUpdate) AddFailedChecks(v int) *MonitorUpdate {
+	_u.mutation.AddFailedChecks(v)
+	return _u
+}
+
 // SetCertNotAfter sets the "cert_not_after" field.
 func (_u *MonitorUpdate) SetCertNotAfter(v time.Time) *MonitorUpdate {
 	_u.mutation.SetCertNotAfter(v)
@@ -461,6 +503,11 @@ func (_u *MonitorUpdate) check() error {
 			return &ValidationError{Name: "interval_s", err: fmt.Errorf(`ent: validator failed for field "Monitor.interval_s": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Retries(); ok {
+		if err := monitor.RetriesValidator(v); err != nil {
+			return &ValidationError{Name: "retries", err: fmt.Errorf(`ent: validator failed for field "Monitor.retries": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.ExpectStatus(); ok {
 		if err := monitor.ExpectStatusValidator(v); err != nil {
 			return &ValidationError{Name: "expect_status", err: fmt.Errorf(`ent: validator failed for field "Monitor.expect_status": %w`, err)}
@@ -521,6 +568,12 @@ func (_u *MonitorUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.AddedIntervalS(); ok {
 		_spec.AddField(monitor.FieldIntervalS, field.TypeInt, value)
 	}
+	if value, ok := _u.mutation.Retries(); ok {
+		_spec.SetField(monitor.FieldRetries, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedRetries(); ok {
+		_spec.AddField(monitor.FieldRetries, field.TypeInt, value)
+	}
 	if value, ok := _u.mutation.ExpectStatus(); ok {
 		_spec.SetField(monitor.FieldExpectStatus, field.TypeString, value)
 	}
@@ -565,6 +618,12 @@ func (_u *MonitorUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.FailingSinceCleared() {
 		_spec.ClearField(monitor.FieldFailingSince, field.TypeTime)
+	}
+	if value, ok := _u.mutation.FailedChecks(); ok {
+		_spec.SetField(monitor.FieldFailedChecks, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedFailedChecks(); ok {
+		_spec.AddField(monitor.FieldFailedChecks, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.CertNotAfter(); ok {
 		_spec.SetField(monitor.FieldCertNotAfter, field.TypeTime, value)
@@ -774,6 +833,27 @@ func (_u *MonitorUpdateOne) AddIntervalS(v int) *MonitorUpdateOne {
 	return _u
 }
 
+// SetRetries sets the "retries" field.
+func (_u *MonitorUpdateOne) SetRetries(v int) *MonitorUpdateOne {
+	_u.mutation.ResetRetries()
+	_u.mutation.SetRetries(v)
+	return _u
+}
+
+// SetNillableRetries sets the "retries" field if the given value is not nil.
+func (_u *MonitorUpdateOne) SetNillableRetries(v *int) *MonitorUpdateOne {
+	if v != nil {
+		_u.SetRetries(*v)
+	}
+	return _u
+}
+
+// AddRetries adds value to the "retries" field.
+func (_u *MonitorUpdateOne) AddRetries(v int) *MonitorUpdateOne {
+	_u.mutation.AddRetries(v)
+	return _u
+}
+
 // SetExpectStatus sets the "expect_status" field.
 func (_u *MonitorUpdateOne) SetExpectStatus(v string) *MonitorUpdateOne {
 	_u.mutation.SetExpectStatus(v)
@@ -954,6 +1034,27 @@ func (_u *MonitorUpdateOne) ClearFailingSince() *MonitorUpdateOne {
 	return _u
 }
 
+// SetFailedChecks sets the "failed_checks" field.
+func (_u *MonitorUpdateOne) SetFailedChecks(v int) *MonitorUpdateOne {
+	_u.mutation.ResetFailedChecks()
+	_u.mutation.SetFailedChecks(v)
+	return _u
+}
+
+// SetNillableFailedChecks sets the "failed_checks" field if the given value is not nil.
+func (_u *MonitorUpdateOne) SetNillableFailedChecks(v *int) *MonitorUpdateOne {
+	if v != nil {
+		_u.SetFailedChecks(*v)
+	}
+	return _u
+}
+
+// AddFailedChecks adds value to the "failed_checks" field.
+func (_u *MonitorUpdateOne) AddFailedChecks(v int) *MonitorUpdateOne {
+	_u.mutation.AddFailedChecks(v)
+	return _u
+}
+
 // SetCertNotAfter sets the "cert_not_after" field.
 func (_u *MonitorUpdateOne) SetCertNotAfter(v time.Time) *MonitorUpdateOne {
 	_u.mutation.SetCertNotAfter(v)
@@ -1127,6 +1228,11 @@ func (_u *MonitorUpdateOne) check() error {
 			return &ValidationError{Name: "interval_s", err: fmt.Errorf(`ent: validator failed for field "Monitor.interval_s": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.Retries(); ok {
+		if err := monitor.RetriesValidator(v); err != nil {
+			return &ValidationError{Name: "retries", err: fmt.Errorf(`ent: validator failed for field "Monitor.retries": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.ExpectStatus(); ok {
 		if err := monitor.ExpectStatusValidator(v); err != nil {
 			return &ValidationError{Name: "expect_status", err: fmt.Errorf(`ent: validator failed for field "Monitor.expect_status": %w`, err)}
@@ -1204,6 +1310,12 @@ func (_u *MonitorUpdateOne) sqlSave(ctx context.Context) (_node *Monitor, err er
 	if value, ok := _u.mutation.AddedIntervalS(); ok {
 		_spec.AddField(monitor.FieldIntervalS, field.TypeInt, value)
 	}
+	if value, ok := _u.mutation.Retries(); ok {
+		_spec.SetField(monitor.FieldRetries, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedRetries(); ok {
+		_spec.AddField(monitor.FieldRetries, field.TypeInt, value)
+	}
 	if value, ok := _u.mutation.ExpectStatus(); ok {
 		_spec.SetField(monitor.FieldExpectStatus, field.TypeString, value)
 	}
@@ -1248,6 +1360,12 @@ func (_u *MonitorUpdateOne) sqlSave(ctx context.Context) (_node *Monitor, err er
 	}
 	if _u.mutation.FailingSinceCleared() {
 		_spec.ClearField(monitor.FieldFailingSince, field.TypeTime)
+	}
+	if value, ok := _u.mutation.FailedChecks(); ok {
+		_spec.SetField(monitor.FieldFailedChecks, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedFailedChecks(); ok {
+		_spec.AddField(monitor.FieldFailedChecks, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.CertNotAfter(); ok {
 		_spec.SetField(monitor.FieldCertNotAfter, field.TypeTime, value)

@@ -21830,6 +21830,8 @@ type MonitorMutation struct {
 	addtimeout_ms     *int
 	interval_s        *int
 	addinterval_s     *int
+	retries           *int
+	addretries        *int
 	expect_status     *string
 	expect_body       *string
 	ignore_tls_errors *bool
@@ -21843,6 +21845,8 @@ type MonitorMutation struct {
 	addlatency_ms     *int
 	message           *string
 	failing_since     *time.Time
+	failed_checks     *int
+	addfailed_checks  *int
 	cert_not_after    *time.Time
 	clearedFields     map[string]struct{}
 	hours             map[int]struct{}
@@ -22244,6 +22248,62 @@ func (m *MonitorMutation) AddedIntervalS() (r int, exists bool) {
 func (m *MonitorMutation) ResetIntervalS() {
 	m.interval_s = nil
 	m.addinterval_s = nil
+}
+
+// SetRetries sets the "retries" field.
+func (m *MonitorMutation) SetRetries(i int) {
+	m.retries = &i
+	m.addretries = nil
+}
+
+// Retries returns the value of the "retries" field in the mutation.
+func (m *MonitorMutation) Retries() (r int, exists bool) {
+	v := m.retries
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldRetries returns the old "retries" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldRetries(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldRetries is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldRetries requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldRetries: %w", err)
+	}
+	return oldValue.Retries, nil
+}
+
+// AddRetries adds i to the "retries" field.
+func (m *MonitorMutation) AddRetries(i int) {
+	if m.addretries != nil {
+		*m.addretries += i
+	} else {
+		m.addretries = &i
+	}
+}
+
+// AddedRetries returns the value that was added to the "retries" field in this mutation.
+func (m *MonitorMutation) AddedRetries() (r int, exists bool) {
+	v := m.addretries
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetRetries resets all changes to the "retries" field.
+func (m *MonitorMutation) ResetRetries() {
+	m.retries = nil
+	m.addretries = nil
 }
 
 // SetExpectStatus sets the "expect_status" field.
@@ -22708,6 +22768,62 @@ func (m *MonitorMutation) ResetFailingSince() {
 	delete(m.clearedFields, monitor.FieldFailingSince)
 }
 
+// SetFailedChecks sets the "failed_checks" field.
+func (m *MonitorMutation) SetFailedChecks(i int) {
+	m.failed_checks = &i
+	m.addfailed_checks = nil
+}
+
+// FailedChecks returns the value of the "failed_checks" field in the mutation.
+func (m *MonitorMutation) FailedChecks() (r int, exists bool) {
+	v := m.failed_checks
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldFailedChecks returns the old "failed_checks" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldFailedChecks(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldFailedChecks is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldFailedChecks requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldFailedChecks: %w", err)
+	}
+	return oldValue.FailedChecks, nil
+}
+
+// AddFailedChecks adds i to the "failed_checks" field.
+func (m *MonitorMutation) AddFailedChecks(i int) {
+	if m.addfailed_checks != nil {
+		*m.addfailed_checks += i
+	} else {
+		m.addfailed_checks = &i
+	}
+}
+
+// AddedFailedChecks returns the value that was added to the "failed_checks" field in this mutation.
+func (m *MonitorMutation) AddedFailedChecks() (r int, exists bool) {
+	v := m.addfailed_checks
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetFailedChecks resets all changes to the "failed_checks" field.
+func (m *MonitorMutation) ResetFailedChecks() {
+	m.failed_checks = nil
+	m.addfailed_checks = nil
+}
+
 // SetCertNotAfter sets the "cert_not_after" field.
 func (m *MonitorMutation) SetCertNotAfter(t time.Time) {
 	m.cert_not_after = &t
@@ -22899,7 +23015,7 @@ func (m *MonitorMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MonitorMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 21)
 	if m.created_at != nil {
 		fields = append(fields, monitor.FieldCreatedAt)
 	}
@@ -22920,6 +23036,9 @@ func (m *MonitorMutation) Fields() []string {
 	}
 	if m.interval_s != nil {
 		fields = append(fields, monitor.FieldIntervalS)
+	}
+	if m.retries != nil {
+		fields = append(fields, monitor.FieldRetries)
 	}
 	if m.expect_status != nil {
 		fields = append(fields, monitor.FieldExpectStatus)
@@ -22954,6 +23073,9 @@ func (m *MonitorMutation) Fields() []string {
 	if m.failing_since != nil {
 		fields = append(fields, monitor.FieldFailingSince)
 	}
+	if m.failed_checks != nil {
+		fields = append(fields, monitor.FieldFailedChecks)
+	}
 	if m.cert_not_after != nil {
 		fields = append(fields, monitor.FieldCertNotAfter)
 	}
@@ -22979,6 +23101,8 @@ func (m *MonitorMutation) Field(name string) (ent.Value, bool) {
 		return m.TimeoutMs()
 	case monitor.FieldIntervalS:
 		return m.IntervalS()
+	case monitor.FieldRetries:
+		return m.Retries()
 	case monitor.FieldExpectStatus:
 		return m.ExpectStatus()
 	case monitor.FieldExpectBody:
@@ -23001,6 +23125,8 @@ func (m *MonitorMutation) Field(name string) (ent.Value, bool) {
 		return m.Message()
 	case monitor.FieldFailingSince:
 		return m.FailingSince()
+	case monitor.FieldFailedChecks:
+		return m.FailedChecks()
 	case monitor.FieldCertNotAfter:
 		return m.CertNotAfter()
 	}
@@ -23026,6 +23152,8 @@ func (m *MonitorMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldTimeoutMs(ctx)
 	case monitor.FieldIntervalS:
 		return m.OldIntervalS(ctx)
+	case monitor.FieldRetries:
+		return m.OldRetries(ctx)
 	case monitor.FieldExpectStatus:
 		return m.OldExpectStatus(ctx)
 	case monitor.FieldExpectBody:
@@ -23048,6 +23176,8 @@ func (m *MonitorMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldMessage(ctx)
 	case monitor.FieldFailingSince:
 		return m.OldFailingSince(ctx)
+	case monitor.FieldFailedChecks:
+		return m.OldFailedChecks(ctx)
 	case monitor.FieldCertNotAfter:
 		return m.OldCertNotAfter(ctx)
 	}
@@ -23107,6 +23237,13 @@ func (m *MonitorMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetIntervalS(v)
+		return nil
+	case monitor.FieldRetries:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetRetries(v)
 		return nil
 	case monitor.FieldExpectStatus:
 		v, ok := value.(string)
@@ -23185,6 +23322,13 @@ func (m *MonitorMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetFailingSince(v)
 		return nil
+	case monitor.FieldFailedChecks:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetFailedChecks(v)
+		return nil
 	case monitor.FieldCertNotAfter:
 		v, ok := value.(time.Time)
 		if !ok {
@@ -23206,11 +23350,17 @@ func (m *MonitorMutation) AddedFields() []string {
 	if m.addinterval_s != nil {
 		fields = append(fields, monitor.FieldIntervalS)
 	}
+	if m.addretries != nil {
+		fields = append(fields, monitor.FieldRetries)
+	}
 	if m.addstatus != nil {
 		fields = append(fields, monitor.FieldStatus)
 	}
 	if m.addlatency_ms != nil {
 		fields = append(fields, monitor.FieldLatencyMs)
+	}
+	if m.addfailed_checks != nil {
+		fields = append(fields, monitor.FieldFailedChecks)
 	}
 	return fields
 }
@@ -23224,10 +23374,14 @@ func (m *MonitorMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedTimeoutMs()
 	case monitor.FieldIntervalS:
 		return m.AddedIntervalS()
+	case monitor.FieldRetries:
+		return m.AddedRetries()
 	case monitor.FieldStatus:
 		return m.AddedStatus()
 	case monitor.FieldLatencyMs:
 		return m.AddedLatencyMs()
+	case monitor.FieldFailedChecks:
+		return m.AddedFailedChecks()
 	}
 	return nil, false
 }
@@ -23251,6 +23405,13 @@ func (m *MonitorMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddIntervalS(v)
 		return nil
+	case monitor.FieldRetries:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddRetries(v)
+		return nil
 	case monitor.FieldStatus:
 		v, ok := value.(int)
 		if !ok {
@@ -23264,6 +23425,13 @@ func (m *MonitorMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddLatencyMs(v)
+		return nil
+	case monitor.FieldFailedChecks:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddFailedChecks(v)
 		return nil
 	}
 	return fmt.Errorf("unknown Monitor numeric field %s", name)
@@ -23334,6 +23502,9 @@ func (m *MonitorMutation) ResetField(name string) error {
 	case monitor.FieldIntervalS:
 		m.ResetIntervalS()
 		return nil
+	case monitor.FieldRetries:
+		m.ResetRetries()
+		return nil
 	case monitor.FieldExpectStatus:
 		m.ResetExpectStatus()
 		return nil
@@ -23366,6 +23537,9 @@ func (m *MonitorMutation) ResetField(name string) error {
 		return nil
 	case monitor.FieldFailingSince:
 		m.ResetFailingSince()
+		return nil
+	case monitor.FieldFailedChecks:
+		m.ResetFailedChecks()
 		return nil
 	case monitor.FieldCertNotAfter:
 		m.ResetCertNotAfter()

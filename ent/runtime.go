@@ -955,48 +955,58 @@ func init() {
 	monitor.DefaultIntervalS = monitorDescIntervalS.Default.(int)
 	// monitor.IntervalSValidator is a validator for the "interval_s" field. It is called by the builders before save.
 	monitor.IntervalSValidator = monitorDescIntervalS.Validators[0].(func(int) error)
+	// monitorDescRetries is the schema descriptor for retries field.
+	monitorDescRetries := monitorFields[5].Descriptor()
+	// monitor.DefaultRetries holds the default value on creation for the retries field.
+	monitor.DefaultRetries = monitorDescRetries.Default.(int)
+	// monitor.RetriesValidator is a validator for the "retries" field. It is called by the builders before save.
+	monitor.RetriesValidator = monitorDescRetries.Validators[0].(func(int) error)
 	// monitorDescExpectStatus is the schema descriptor for expect_status field.
-	monitorDescExpectStatus := monitorFields[5].Descriptor()
+	monitorDescExpectStatus := monitorFields[6].Descriptor()
 	// monitor.DefaultExpectStatus holds the default value on creation for the expect_status field.
 	monitor.DefaultExpectStatus = monitorDescExpectStatus.Default.(string)
 	// monitor.ExpectStatusValidator is a validator for the "expect_status" field. It is called by the builders before save.
 	monitor.ExpectStatusValidator = monitorDescExpectStatus.Validators[0].(func(string) error)
 	// monitorDescExpectBody is the schema descriptor for expect_body field.
-	monitorDescExpectBody := monitorFields[6].Descriptor()
+	monitorDescExpectBody := monitorFields[7].Descriptor()
 	// monitor.DefaultExpectBody holds the default value on creation for the expect_body field.
 	monitor.DefaultExpectBody = monitorDescExpectBody.Default.(string)
 	// monitor.ExpectBodyValidator is a validator for the "expect_body" field. It is called by the builders before save.
 	monitor.ExpectBodyValidator = monitorDescExpectBody.Validators[0].(func(string) error)
 	// monitorDescIgnoreTLSErrors is the schema descriptor for ignore_tls_errors field.
-	monitorDescIgnoreTLSErrors := monitorFields[7].Descriptor()
+	monitorDescIgnoreTLSErrors := monitorFields[8].Descriptor()
 	// monitor.DefaultIgnoreTLSErrors holds the default value on creation for the ignore_tls_errors field.
 	monitor.DefaultIgnoreTLSErrors = monitorDescIgnoreTLSErrors.Default.(bool)
 	// monitorDescEnabled is the schema descriptor for enabled field.
-	monitorDescEnabled := monitorFields[8].Descriptor()
+	monitorDescEnabled := monitorFields[9].Descriptor()
 	// monitor.DefaultEnabled holds the default value on creation for the enabled field.
 	monitor.DefaultEnabled = monitorDescEnabled.Default.(bool)
 	// monitorDescStatusPage is the schema descriptor for status_page field.
-	monitorDescStatusPage := monitorFields[9].Descriptor()
+	monitorDescStatusPage := monitorFields[10].Descriptor()
 	// monitor.DefaultStatusPage holds the default value on creation for the status_page field.
 	monitor.DefaultStatusPage = monitorDescStatusPage.Default.(bool)
 	// monitorDescOk is the schema descriptor for ok field.
-	monitorDescOk := monitorFields[11].Descriptor()
+	monitorDescOk := monitorFields[12].Descriptor()
 	// monitor.DefaultOk holds the default value on creation for the ok field.
 	monitor.DefaultOk = monitorDescOk.Default.(bool)
 	// monitorDescStatus is the schema descriptor for status field.
-	monitorDescStatus := monitorFields[12].Descriptor()
+	monitorDescStatus := monitorFields[13].Descriptor()
 	// monitor.DefaultStatus holds the default value on creation for the status field.
 	monitor.DefaultStatus = monitorDescStatus.Default.(int)
 	// monitorDescLatencyMs is the schema descriptor for latency_ms field.
-	monitorDescLatencyMs := monitorFields[13].Descriptor()
+	monitorDescLatencyMs := monitorFields[14].Descriptor()
 	// monitor.DefaultLatencyMs holds the default value on creation for the latency_ms field.
 	monitor.DefaultLatencyMs = monitorDescLatencyMs.Default.(int)
 	// monitorDescMessage is the schema descriptor for message field.
-	monitorDescMessage := monitorFields[14].Descriptor()
+	monitorDescMessage := monitorFields[15].Descriptor()
 	// monitor.DefaultMessage holds the default value on creation for the message field.
 	monitor.DefaultMessage = monitorDescMessage.Default.(string)
 	// monitor.MessageValidator is a validator for the "message" field. It is called by the builders before save.
 	monitor.MessageValidator = monitorDescMessage.Validators[0].(func(string) error)
+	// monitorDescFailedChecks is the schema descriptor for failed_checks field.
+	monitorDescFailedChecks := monitorFields[17].Descriptor()
+	// monitor.DefaultFailedChecks holds the default value on creation for the failed_checks field.
+	monitor.DefaultFailedChecks = monitorDescFailedChecks.Default.(int)
 	monitorhourFields := schema.MonitorHour{}.Fields()
 	_ = monitorhourFields
 	// monitorhourDescUp is the schema descriptor for up field.

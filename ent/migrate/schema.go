@@ -690,6 +690,7 @@ var (
 		{Name: "target", Type: field.TypeString, Size: 2048},
 		{Name: "timeout_ms", Type: field.TypeInt, Default: 10000},
 		{Name: "interval_s", Type: field.TypeInt, Default: 60},
+		{Name: "retries", Type: field.TypeInt, Default: 0},
 		{Name: "expect_status", Type: field.TypeString, Size: 100, Default: ""},
 		{Name: "expect_body", Type: field.TypeString, Size: 200, Default: ""},
 		{Name: "ignore_tls_errors", Type: field.TypeBool, Default: false},
@@ -701,6 +702,7 @@ var (
 		{Name: "latency_ms", Type: field.TypeInt, Default: 0},
 		{Name: "message", Type: field.TypeString, Size: 1000, Default: ""},
 		{Name: "failing_since", Type: field.TypeTime, Nullable: true},
+		{Name: "failed_checks", Type: field.TypeInt, Default: 0},
 		{Name: "cert_not_after", Type: field.TypeTime, Nullable: true},
 	}
 	// MonitorsTable holds the schema information for the "monitors" table.

@@ -29,6 +29,8 @@ const (
 	FieldTimeoutMs = "timeout_ms"
 	// FieldIntervalS holds the string denoting the interval_s field in the database.
 	FieldIntervalS = "interval_s"
+	// FieldRetries holds the string denoting the retries field in the database.
+	FieldRetries = "retries"
 	// FieldExpectStatus holds the string denoting the expect_status field in the database.
 	FieldExpectStatus = "expect_status"
 	// FieldExpectBody holds the string denoting the expect_body field in the database.
@@ -51,6 +53,8 @@ const (
 	FieldMessage = "message"
 	// FieldFailingSince holds the string denoting the failing_since field in the database.
 	FieldFailingSince = "failing_since"
+	// FieldFailedChecks holds the string denoting the failed_checks field in the database.
+	FieldFailedChecks = "failed_checks"
 	// FieldCertNotAfter holds the string denoting the cert_not_after field in the database.
 	FieldCertNotAfter = "cert_not_after"
 	// EdgeHours holds the string denoting the hours edge name in mutations.
@@ -85,6 +89,7 @@ var Columns = []string{
 	FieldTarget,
 	FieldTimeoutMs,
 	FieldIntervalS,
+	FieldRetries,
 	FieldExpectStatus,
 	FieldExpectBody,
 	FieldIgnoreTLSErrors,
@@ -96,6 +101,7 @@ var Columns = []string{
 	FieldLatencyMs,
 	FieldMessage,
 	FieldFailingSince,
+	FieldFailedChecks,
 	FieldCertNotAfter,
 }
 
@@ -128,6 +134,10 @@ var (
 	DefaultIntervalS int
 	// IntervalSValidator is a validator for the "interval_s" field. It is called by the builders before save.
 	IntervalSValidator func(int) error
+	// DefaultRetries holds the default value on creation for the "retries" field.
+	DefaultRetries int
+	// RetriesValidator is a validator for the "retries" field. It is called by the builders before save.
+	RetriesValidator func(int) error
 	// DefaultExpectStatus holds the default value on creation for the "expect_status" field.
 	DefaultExpectStatus string
 	// ExpectStatusValidator is a validator for the "expect_status" field. It is called by the builders before save.
@@ -152,6 +162,8 @@ var (
 	DefaultMessage string
 	// MessageValidator is a validator for the "message" field. It is called by the builders before save.
 	MessageValidator func(string) error
+	// DefaultFailedChecks holds the default value on creation for the "failed_checks" field.
+	DefaultFailedChecks int
 )
 
 // Kind defines the type for the "kind" enum field.
@@ -221,6 +233,11 @@ func ByIntervalS(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldIntervalS, opts...).ToFunc()
 }
 
+// ByRetries orders the results by the retries field.
+func ByRetries(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldRetries, opts...).ToFunc()
+}
+
 // ByExpectStatus orders the results by the expect_status field.
 func ByExpectStatus(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldExpectStatus, opts...).ToFunc()
@@ -274,6 +291,11 @@ func ByMessage(opts ...sql.OrderTermOption) OrderOption {
 // ByFailingSince orders the results by the failing_since field.
 func ByFailingSince(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldFailingSince, opts...).ToFunc()
+}
+
+// ByFailedChecks orders the results by the failed_checks field.
+func ByFailedChecks(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldFailedChecks, opts...).ToFunc()
 }
 
 // ByCertNotAfter orders the results by the cert_not_after field.

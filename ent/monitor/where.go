@@ -85,6 +85,11 @@ func IntervalS(v int) predicate.Monitor {
 	return predicate.Monitor(sql.FieldEQ(FieldIntervalS, v))
 }
 
+// Retries applies equality check predicate on the "retries" field. It's identical to RetriesEQ.
+func Retries(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldRetries, v))
+}
+
 // ExpectStatus applies equality check predicate on the "expect_status" field. It's identical to ExpectStatusEQ.
 func ExpectStatus(v string) predicate.Monitor {
 	return predicate.Monitor(sql.FieldEQ(FieldExpectStatus, v))
@@ -138,6 +143,11 @@ func Message(v string) predicate.Monitor {
 // FailingSince applies equality check predicate on the "failing_since" field. It's identical to FailingSinceEQ.
 func FailingSince(v time.Time) predicate.Monitor {
 	return predicate.Monitor(sql.FieldEQ(FieldFailingSince, v))
+}
+
+// FailedChecks applies equality check predicate on the "failed_checks" field. It's identical to FailedChecksEQ.
+func FailedChecks(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldFailedChecks, v))
 }
 
 // CertNotAfter applies equality check predicate on the "cert_not_after" field. It's identical to CertNotAfterEQ.
@@ -453,6 +463,46 @@ func IntervalSLT(v int) predicate.Monitor {
 // IntervalSLTE applies the LTE predicate on the "interval_s" field.
 func IntervalSLTE(v int) predicate.Monitor {
 	return predicate.Monitor(sql.FieldLTE(FieldIntervalS, v))
+}
+
+// RetriesEQ applies the EQ predicate on the "retries" field.
+func RetriesEQ(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldRetries, v))
+}
+
+// RetriesNEQ applies the NEQ predicate on the "retries" field.
+func RetriesNEQ(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNEQ(FieldRetries, v))
+}
+
+// RetriesIn applies the In predicate on the "retries" field.
+func RetriesIn(vs ...int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldIn(FieldRetries, vs...))
+}
+
+// RetriesNotIn applies the NotIn predicate on the "retries" field.
+func RetriesNotIn(vs ...int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNotIn(FieldRetries, vs...))
+}
+
+// RetriesGT applies the GT predicate on the "retries" field.
+func RetriesGT(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGT(FieldRetries, v))
+}
+
+// RetriesGTE applies the GTE predicate on the "retries" field.
+func RetriesGTE(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGTE(FieldRetries, v))
+}
+
+// RetriesLT applies the LT predicate on the "retries" field.
+func RetriesLT(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLT(FieldRetries, v))
+}
+
+// RetriesLTE applies the LTE predicate on the "retries" field.
+func RetriesLTE(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLTE(FieldRetries, v))
 }
 
 // ExpectStatusEQ applies the EQ predicate on the "expect_status" field.
@@ -868,6 +918,46 @@ func FailingSinceIsNil() predicate.Monitor {
 // FailingSinceNotNil applies the NotNil predicate on the "failing_since" field.
 func FailingSinceNotNil() predicate.Monitor {
 	return predicate.Monitor(sql.FieldNotNull(FieldFailingSince))
+}
+
+// FailedChecksEQ applies the EQ predicate on the "failed_checks" field.
+func FailedChecksEQ(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldFailedChecks, v))
+}
+
+// FailedChecksNEQ applies the NEQ predicate on the "failed_checks" field.
+func FailedChecksNEQ(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNEQ(FieldFailedChecks, v))
+}
+
+// FailedChecksIn applies the In predicate on the "failed_checks" field.
+func FailedChecksIn(vs ...int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldIn(FieldFailedChecks, vs...))
+}
+
+// FailedChecksNotIn applies the NotIn predicate on the "failed_checks" field.
+func FailedChecksNotIn(vs ...int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNotIn(FieldFailedChecks, vs...))
+}
+
+// FailedChecksGT applies the GT predicate on the "failed_checks" field.
+func FailedChecksGT(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGT(FieldFailedChecks, v))
+}
+
+// FailedChecksGTE applies the GTE predicate on the "failed_checks" field.
+func FailedChecksGTE(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGTE(FieldFailedChecks, v))
+}
+
+// FailedChecksLT applies the LT predicate on the "failed_checks" field.
+func FailedChecksLT(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLT(FieldFailedChecks, v))
+}
+
+// FailedChecksLTE applies the LTE predicate on the "failed_checks" field.
+func FailedChecksLTE(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLTE(FieldFailedChecks, v))
 }
 
 // CertNotAfterEQ applies the EQ predicate on the "cert_not_after" field.

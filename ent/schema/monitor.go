@@ -31,6 +31,9 @@ func (Monitor) Fields() []ent.Field {
 		field.Int("timeout_ms").Default(10000).Range(1000, 60000),
 		// IntervalS is how often it is checked, in seconds.
 		field.Int("interval_s").Default(60).Range(20, 86400),
+		// Retries is how many failed checks in a row are tolerated before
+		// the monitor counts as down (it is "retrying" meanwhile).
+		field.Int("retries").Default(0).Range(0, 10),
 		// ExpectStatus lists the HTTP statuses that count as up, as codes and
 		// ranges ("200-299,301"); empty means 200-399.
 		field.String("expect_status").Default("").MaxLen(100),
@@ -53,6 +56,8 @@ func (Monitor) Fields() []ent.Field {
 		field.String("message").Default("").MaxLen(1000),
 		// FailingSince is when the current run of failed checks began.
 		field.Time("failing_since").Optional().Nillable(),
+		// FailedChecks counts the failed checks of the current run.
+		field.Int("failed_checks").Default(0),
 		// CertNotAfter is when the certificate an https target presented at
 		// the newest check that reached its handshake expires.
 		field.Time("cert_not_after").Optional().Nillable(),

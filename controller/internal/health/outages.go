@@ -35,11 +35,16 @@ func (o healthOutages) Extend(ctx context.Context) (bool, error) {
 }
 
 func (o healthOutages) Open(ctx context.Context, at, runStart time.Time, message string) error {
-	recorded, err := o.client.HealthOutage.Query().Where(healthoutage.DomainID(o.domain), healthoutage.ServerID(o.server)).Exist(ctx)
-	if err != nil {
+	last, err := o.client.HealthOutage.Query().Where(healthoutage.DomainID(o.domain), healthoutage.ServerID(o.server), healthoutage.EndedAtNotNil()).
+		Order(ent.Desc(healthoutage.FieldEndedAt)).First(ctx)
+	var lastEnded *time.Time
+	switch {
+	case err == nil:
+		lastEnded = last.EndedAt
+	case !ent.IsNotFound(err):
 		return fmt.Errorf("read outages: %w", err)
 	}
-	err = o.client.HealthOutage.Create().SetDomainID(o.domain).SetServerID(o.server).SetStartedAt(uptime.OutageStart(at, runStart, recorded)).
+	err = o.client.HealthOutage.Create().SetDomainID(o.domain).SetServerID(o.server).SetStartedAt(uptime.OutageStart(at, runStart, lastEnded)).
 		SetMessage(message).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("record an outage: %w", err)

@@ -133,6 +133,9 @@ func describe(in Input) string {
 			expect += ", any certificate"
 		}
 	}
+	if in.Retries > 0 {
+		expect += fmt.Sprintf(", down after %d failed checks", in.Retries+1)
+	}
 	return fmt.Sprintf("%s %s every %d s%s, timeout %d ms, %s", in.Kind, in.Target, in.IntervalS, expect, in.TimeoutMS, state)
 }
 
@@ -158,7 +161,7 @@ func (s *Service) Create(ctx context.Context, actor audit.Actor, in Input) (*ent
 		return nil, err
 	}
 	m, err := s.db.Client.Monitor.Create().SetName(in.Name).SetKind(monitor.Kind(in.Kind)).SetTarget(in.Target).
-		SetTimeoutMs(in.TimeoutMS).SetIntervalS(in.IntervalS).SetExpectStatus(in.ExpectStatus).SetExpectBody(in.ExpectBody).
+		SetTimeoutMs(in.TimeoutMS).SetIntervalS(in.IntervalS).SetRetries(in.Retries).SetExpectStatus(in.ExpectStatus).SetExpectBody(in.ExpectBody).
 		SetIgnoreTLSErrors(in.IgnoreTLSErrors).SetEnabled(in.Enabled).SetStatusPage(in.StatusPage).Save(ctx)
 	if ent.IsConstraintError(err) {
 		return nil, FieldErrors{"name": "another monitor has this name"}
@@ -185,11 +188,11 @@ func (s *Service) Update(ctx context.Context, actor audit.Actor, id int, in Inpu
 		return nil, err
 	}
 	upd := old.Update().SetName(in.Name).SetKind(monitor.Kind(in.Kind)).SetTarget(in.Target).
-		SetTimeoutMs(in.TimeoutMS).SetIntervalS(in.IntervalS).SetExpectStatus(in.ExpectStatus).SetExpectBody(in.ExpectBody).
+		SetTimeoutMs(in.TimeoutMS).SetIntervalS(in.IntervalS).SetRetries(in.Retries).SetExpectStatus(in.ExpectStatus).SetExpectBody(in.ExpectBody).
 		SetIgnoreTLSErrors(in.IgnoreTLSErrors).SetEnabled(in.Enabled).SetStatusPage(in.StatusPage)
 	afresh := old.Target != in.Target || string(old.Kind) != in.Kind
 	if afresh {
-		upd.ClearCheckedAt().ClearFailingSince().ClearCertNotAfter().SetOk(false).SetStatus(0).SetLatencyMs(0).SetMessage("")
+		upd.ClearCheckedAt().ClearFailingSince().ClearCertNotAfter().SetOk(false).SetFailedChecks(0).SetStatus(0).SetLatencyMs(0).SetMessage("")
 	}
 	// An outage ends when what failed is no longer watched: the target
 	// changed or the monitor was turned off.
@@ -254,14 +257,21 @@ func (s *Service) Check(ctx context.Context, id int) (*ent.Monitor, error) {
 
 func (s *Service) check(ctx context.Context, m *ent.Monitor) (*ent.Monitor, error) {
 	r := s.Probe(ctx, SpecOf(m))
-	upd := s.db.Client.Monitor.UpdateOneID(m.ID).SetCheckedAt(r.At).SetOk(r.OK).SetStatus(r.Status).
+	// The monitor is down once more checks than its retries failed in a
+	// row; until then it is up, retrying.
+	failed := 0
+	if !r.OK {
+		failed = m.FailedChecks + 1
+	}
+	down := failed > m.Retries
+	upd := s.db.Client.Monitor.UpdateOneID(m.ID).SetCheckedAt(r.At).SetOk(!down).SetStatus(r.Status).SetFailedChecks(failed).
 		SetLatencyMs(r.LatencyMS).SetMessage(clip(r.Message, 1000)).SetNillableCertNotAfter(r.CertNotAfter)
 	if r.OK {
 		upd.ClearFailingSince()
 	} else {
 		// A failure continues the run of failures the previous check was in.
 		since := r.At
-		if !m.Ok && m.FailingSince != nil {
+		if m.FailingSince != nil { // cleared by every good check
 			since = *m.FailingSince
 		}
 		upd.SetFailingSince(since)
@@ -280,7 +290,9 @@ func (s *Service) check(ctx context.Context, m *ent.Monitor) (*ent.Monitor, erro
 	if row.FailingSince != nil {
 		runStart = *row.FailingSince
 	}
-	if err := s.outage(ctx, m.ID, r, runStart); err != nil {
+	outcome := r
+	outcome.OK = !down
+	if err := s.outage(ctx, m.ID, outcome, runStart); err != nil {
 		return nil, err
 	}
 	return row, nil
@@ -316,11 +328,16 @@ func (o monitorOutages) Extend(ctx context.Context) (bool, error) {
 }
 
 func (o monitorOutages) Open(ctx context.Context, at, runStart time.Time, message string) error {
-	recorded, err := o.client.MonitorOutage.Query().Where(monitoroutage.MonitorID(o.id)).Exist(ctx)
-	if err != nil {
+	last, err := o.client.MonitorOutage.Query().Where(monitoroutage.MonitorID(o.id), monitoroutage.EndedAtNotNil()).
+		Order(ent.Desc(monitoroutage.FieldEndedAt)).First(ctx)
+	var lastEnded *time.Time
+	switch {
+	case err == nil:
+		lastEnded = last.EndedAt
+	case !ent.IsNotFound(err):
 		return fmt.Errorf("read outages: %w", err)
 	}
-	err = o.client.MonitorOutage.Create().SetMonitorID(o.id).SetStartedAt(uptime.OutageStart(at, runStart, recorded)).
+	err = o.client.MonitorOutage.Create().SetMonitorID(o.id).SetStartedAt(uptime.OutageStart(at, runStart, lastEnded)).
 		SetMessage(message).Exec(ctx)
 	if ent.IsConstraintError(err) {
 		return ErrNotFound // removed while it was checked
@@ -632,7 +649,7 @@ func clip(s string, n int) string {
 
 // InputOf is a stored monitor's settings.
 func InputOf(m *ent.Monitor) Input {
-	return Input{Name: m.Name, Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, IntervalS: m.IntervalS,
+	return Input{Name: m.Name, Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, IntervalS: m.IntervalS, Retries: m.Retries,
 		ExpectStatus: m.ExpectStatus, ExpectBody: m.ExpectBody, IgnoreTLSErrors: m.IgnoreTLSErrors, Enabled: m.Enabled, StatusPage: m.StatusPage}
 }
 

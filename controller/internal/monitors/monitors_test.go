@@ -674,3 +674,69 @@ func TestOutageOfARunBeforeRecords(t *testing.T) {
 		}
 	})
 }
+
+// With retries, a monitor stays up (retrying) through that many failed
+// checks in a row; the next failure makes it down, with the run and its
+// outage dated from the first failure; a good check clears the count.
+func TestRetries(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		var status atomic.Int32
+		status.Store(200)
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(int(status.Load())) }))
+		t.Cleanup(srv.Close)
+		start := time.Date(2030, 1, 10, 12, 0, 0, 0, time.UTC)
+		clock := start
+		s := New(db, Config{Now: func() time.Time { return clock }}, hclog.NewNullLogger())
+		m, err := s.Create(ctx, audit.System("test"), Input{Name: "api", Kind: KindHTTP, Target: srv.URL + "/", Retries: 2, Enabled: true})
+		if err != nil || m.Retries != 2 {
+			t.Fatalf("create: %+v %v", m, err)
+		}
+		at := func(minutes int, code int32) *ent.Monitor {
+			t.Helper()
+			clock = start.Add(time.Duration(minutes) * time.Minute)
+			status.Store(code)
+			got, err := s.Check(ctx, m.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return got
+		}
+		// An outage ended long ago does not hold the next one's start back.
+		at(0, 500)
+		at(1, 500)
+		at(2, 500)
+		at(3, 200)
+		for i, step := range []struct {
+			minutes  int
+			code     int32
+			ok       bool
+			failed   int
+			since    int // minutes; -1 for none
+			outages  int
+			openedAt int
+		}{
+			{10, 500, true, 1, 10, 1, 0},
+			{11, 503, true, 2, 10, 1, 0},
+			{12, 500, false, 3, 10, 2, 10},
+			{13, 500, false, 4, 10, 2, 10},
+			{14, 200, true, 0, -1, 2, 10},
+		} {
+			got := at(step.minutes, step.code)
+			since := -1
+			if got.FailingSince != nil {
+				since = int(got.FailingSince.Sub(start) / time.Minute)
+			}
+			if got.Ok != step.ok || got.FailedChecks != step.failed || since != step.since {
+				t.Errorf("step %d: ok %v, failed %d, failing since %d", i, got.Ok, got.FailedChecks, since)
+			}
+			o, err := s.Outages(ctx, m.ID, 5)
+			if err != nil || len(o) != step.outages || !o[0].StartedAt.Equal(start.Add(time.Duration(step.openedAt)*time.Minute)) {
+				t.Errorf("step %d: outages %+v %v", i, o, err)
+			}
+		}
+		if _, err := Validate(Input{Name: "x", Kind: KindTCP, Target: "db:1", Retries: 11}); err == nil || err.(FieldErrors)["retries"] == "" {
+			t.Errorf("eleven retries: %v", err)
+		}
+	})
+}

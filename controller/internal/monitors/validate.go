@@ -30,6 +30,7 @@ const (
 	MaxIntervalS      = 86400
 	DefaultIntervalS  = 60
 	MaxExpectBody     = 200
+	MaxRetries        = 10
 	maxStatusRanges   = 10
 	DefaultExpectText = "200-399"
 )
@@ -42,6 +43,9 @@ type Input struct {
 	TimeoutMS int    `json:"timeout_ms"`
 	// IntervalS is how often it is checked, in seconds.
 	IntervalS int `json:"interval_s"`
+	// Retries is how many failed checks in a row it tolerates before it
+	// counts as down (0 to 10).
+	Retries int `json:"retries"`
 	// ExpectStatus lists the HTTP statuses that count as up, as codes and
 	// ranges ("200-299,301"); empty means 200-399. HTTP only.
 	ExpectStatus string `json:"expect_status"`
@@ -59,7 +63,7 @@ type FieldErrors map[string]string
 
 func (e FieldErrors) Error() string {
 	parts := make([]string, 0, len(e))
-	for _, f := range []string{"name", "kind", "target", "timeout_ms", "interval_s", "expect_status", "expect_body", "ignore_tls_errors"} {
+	for _, f := range []string{"name", "kind", "target", "timeout_ms", "interval_s", "retries", "expect_status", "expect_body", "ignore_tls_errors"} {
 		if m, ok := e[f]; ok {
 			parts = append(parts, f+": "+m)
 		}
@@ -96,6 +100,9 @@ func Validate(in Input) (Input, error) {
 	}
 	if in.IntervalS < MinIntervalS || in.IntervalS > MaxIntervalS {
 		errs["interval_s"] = "must be between 20 seconds and 86400 seconds (a day)"
+	}
+	if in.Retries < 0 || in.Retries > MaxRetries {
+		errs["retries"] = "must be between 0 and 10 failed checks"
 	}
 	in.ExpectStatus = strings.Trim(in.ExpectStatus, " ")
 	switch in.Kind {

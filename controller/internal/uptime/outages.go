@@ -11,11 +11,11 @@ type OutageStore interface {
 	// Extend counts a failed check into the open run and reports whether
 	// one was open.
 	Extend(ctx context.Context) (bool, error)
-	// Open begins a run at a failed check, with why it failed. runStart is
-	// when the subject's current run of failures began by its own record,
-	// which may be earlier than at for a subject that was failing before it
-	// had any outage on record (outages were added to a running
-	// installation); the store starts the outage there only then.
+	// Open begins an outage at a failed check, with why it failed. runStart
+	// is when the subject's current run of failed checks began by its own
+	// record, earlier than at when failures were tolerated first (retries)
+	// or happened before outages were kept; the store starts the outage
+	// there unless an outage of the subject ended after it (OutageStart).
 	Open(ctx context.Context, at, runStart time.Time, message string) error
 	// End ends the open run, if there is one, at.
 	End(ctx context.Context, at time.Time) error
@@ -36,11 +36,13 @@ func RecordOutage(ctx context.Context, st OutageStore, ok bool, at, runStart tim
 	return st.Open(ctx, at, runStart, message)
 }
 
-// OutageStart is where a new outage begins: at, or the subject's earlier
-// run start when it has no outage on record yet.
-func OutageStart(at, runStart time.Time, hasRecord bool) time.Time {
-	if !hasRecord && !runStart.IsZero() && runStart.Before(at) {
-		return runStart
+// OutageStart is where a new outage begins: where the subject's run of
+// failures began, unless that is unknown, later than at, or before the end
+// of the subject's last outage (lastEnded, nil without one; for example an
+// outage ended by maintenance while failures went on) — then at.
+func OutageStart(at, runStart time.Time, lastEnded *time.Time) time.Time {
+	if runStart.IsZero() || runStart.After(at) || (lastEnded != nil && runStart.Before(*lastEnded)) {
+		return at
 	}
-	return at
+	return runStart
 }

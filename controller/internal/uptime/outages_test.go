@@ -52,20 +52,22 @@ func TestRecordOutage(t *testing.T) {
 
 func TestOutageStart(t *testing.T) {
 	at := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
-	earlier := at.Add(-time.Hour)
+	earlier, before := at.Add(-time.Hour), at.Add(-2*time.Hour)
 	for _, tc := range []struct {
+		name      string
 		runStart  time.Time
-		hasRecord bool
+		lastEnded *time.Time
 		want      time.Time
 	}{
-		{earlier, false, earlier}, // failing before outages were kept
-		{earlier, true, at},       // the run was already recorded, or ended on purpose
-		{at, false, at},
-		{time.Time{}, false, at},
-		{at.Add(time.Hour), false, at},
+		{"failing before outages were kept", earlier, nil, earlier},
+		{"failures tolerated first", earlier, &before, earlier},
+		{"an outage ended during the run", earlier, &at, at},
+		{"first failure now", at, nil, at},
+		{"unknown run start", time.Time{}, nil, at},
+		{"run start in the future", at.Add(time.Hour), nil, at},
 	} {
-		if got := OutageStart(at, tc.runStart, tc.hasRecord); !got.Equal(tc.want) {
-			t.Errorf("OutageStart(%s, %v) = %s, want %s", tc.runStart, tc.hasRecord, got, tc.want)
+		if got := OutageStart(at, tc.runStart, tc.lastEnded); !got.Equal(tc.want) {
+			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}
 }

@@ -1,0 +1,2 @@
+-- Modify "monitors" table
+ALTER TABLE "monitors" ADD COLUMN "retries" bigint NOT NULL DEFAULT 0, ADD COLUMN "failed_checks" bigint NOT NULL DEFAULT 0;
