@@ -286,8 +286,10 @@ func (s *Service) ProbeDomain(ctx context.Context, domainID int) ([]*ent.HealthP
 			if err := s.count(ctx, d.ID, srv.ID, p); err != nil {
 				return nil, err
 			}
+			// The run of failures dates an outage, unless the node was not
+			// dialled last time: "not probed" is no evidence it was down.
 			runStart := p.at
-			if since != nil {
+			if old := before[srv.ID]; since != nil && (old == nil || old.URL != "") {
 				runStart = *since
 			}
 			if err := uptime.RecordOutage(ctx, outages, p.ok, p.at, runStart, clip(p.message, 1000)); err != nil {

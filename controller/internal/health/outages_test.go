@@ -2,6 +2,7 @@ package health
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -113,5 +114,47 @@ func TestOutages(t *testing.T) {
 			t.Fatal(err)
 		}
 		check("after pruning", want{"edge-2", 8, -1, 1, "500"})
+	})
+}
+
+// A node that was not dialled for a while and then fails for real gets an
+// outage from that failure, not from when it stopped being dialled.
+func TestOutageAfterNotProbed(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		n := &node{status: 500}
+		h := httptest.NewServer(http.HandlerFunc(n.handler))
+		t.Cleanup(h.Close)
+		s1 := db.Client.Server.Create().SetName("edge-1").SaveX(ctx)
+		d := db.Client.Domain.Create().SetName("shop.example").AddServers(s1).SaveX(ctx)
+		start := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+		clock := start
+		dial := false
+		svc := New(db, Config{
+			Endpoint: func(context.Context, *ent.Server) (Endpoint, error) {
+				if !dial {
+					return Endpoint{}, NotProbed(errors.New("not probed: loopback"))
+				}
+				return Endpoint{Host: "127.0.0.1", HTTPPort: port(t, h.URL)}, nil
+			},
+			Now: func() time.Time { return clock },
+		}, hclog.NewNullLogger())
+		if _, err := svc.Set(ctx, audit.System("test"), d.ID, "/", true); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range []int{0, 1} {
+			clock = start.Add(time.Duration(m) * time.Minute)
+			if _, err := svc.ProbeDomain(ctx, d.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		dial, clock = true, start.Add(5*time.Minute)
+		if _, err := svc.ProbeDomain(ctx, d.ID); err != nil {
+			t.Fatal(err)
+		}
+		o, err := svc.Outages(ctx, d.ID, 5)
+		if err != nil || len(o) != 1 || !o[0].StartedAt.Equal(clock) {
+			t.Fatalf("outages: %+v %v", o, err)
+		}
 	})
 }
