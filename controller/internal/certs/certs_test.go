@@ -6,12 +6,14 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -447,5 +449,39 @@ func TestPolicyAndUploadValidation(t *testing.T) {
 	}
 	if due, _ := svc.Due(ctx, time.Now().Add(10*365*24*time.Hour)); len(due) != 0 {
 		t.Fatal("an uploaded certificate is renewed automatically")
+	}
+}
+
+// TestRenewDueSeveral: the renewal job orders the certificates of several
+// due domains at once, each its own task, and every one arrives.
+func TestRenewDueSeveral(t *testing.T) {
+	w := newWorld(t, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	var ids []int
+	for _, name := range []string{"a.example.test", "b.example.test", "c.example.test", "d.example.test", "e.example.test", "f.example.test"} {
+		w.dns.SetAddrs(name, loopback)
+		d := w.domain(t, name)
+		if _, err := w.svc.SetPolicy(ctx, d.ID, PolicyInput{Mode: "acme", Challenge: "http-01"}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, d.ID)
+	}
+	var mu sync.Mutex
+	var logged []string
+	if err := w.svc.RenewDue(ctx, func(f string, a ...any) {
+		mu.Lock()
+		logged = append(logged, fmt.Sprintf(f, a...))
+		mu.Unlock()
+	}); err != nil {
+		t.Fatalf("renewal job: %v (log %v)", err, logged)
+	}
+	for _, id := range ids {
+		if c, err := w.svc.Active(ctx, id); err != nil || c == nil {
+			t.Errorf("domain %d has no certificate: %v", id, err)
+		}
+	}
+	if len(logged) != len(ids) {
+		t.Errorf("log: %v", logged)
 	}
 }
