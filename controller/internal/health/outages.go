@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/gatehousehq/gatehouse/controller/internal/uptime"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/healthoutage"
 	"github.com/gatehousehq/gatehouse/ent/predicate"
@@ -34,18 +33,20 @@ func (o healthOutages) Extend(ctx context.Context) (bool, error) {
 	return n > 0, nil
 }
 
-func (o healthOutages) Open(ctx context.Context, at, runStart time.Time, message string) error {
+func (o healthOutages) LastEnded(ctx context.Context) (*time.Time, error) {
 	last, err := o.client.HealthOutage.Query().Where(healthoutage.DomainID(o.domain), healthoutage.ServerID(o.server), healthoutage.EndedAtNotNil()).
 		Order(ent.Desc(healthoutage.FieldEndedAt)).First(ctx)
-	var lastEnded *time.Time
-	switch {
-	case err == nil:
-		lastEnded = last.EndedAt
-	case !ent.IsNotFound(err):
-		return fmt.Errorf("read outages: %w", err)
+	if ent.IsNotFound(err) {
+		return nil, nil
 	}
-	err = o.client.HealthOutage.Create().SetDomainID(o.domain).SetServerID(o.server).SetStartedAt(uptime.OutageStart(at, runStart, lastEnded)).
-		SetMessage(message).Exec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read outages: %w", err)
+	}
+	return last.EndedAt, nil
+}
+
+func (o healthOutages) Open(ctx context.Context, start time.Time, message string) error {
+	err := o.client.HealthOutage.Create().SetDomainID(o.domain).SetServerID(o.server).SetStartedAt(start).SetMessage(message).Exec(ctx)
 	if err != nil {
 		return fmt.Errorf("record an outage: %w", err)
 	}

@@ -327,18 +327,20 @@ func (o monitorOutages) Extend(ctx context.Context) (bool, error) {
 	return n > 0, nil
 }
 
-func (o monitorOutages) Open(ctx context.Context, at, runStart time.Time, message string) error {
+func (o monitorOutages) LastEnded(ctx context.Context) (*time.Time, error) {
 	last, err := o.client.MonitorOutage.Query().Where(monitoroutage.MonitorID(o.id), monitoroutage.EndedAtNotNil()).
 		Order(ent.Desc(monitoroutage.FieldEndedAt)).First(ctx)
-	var lastEnded *time.Time
-	switch {
-	case err == nil:
-		lastEnded = last.EndedAt
-	case !ent.IsNotFound(err):
-		return fmt.Errorf("read outages: %w", err)
+	if ent.IsNotFound(err) {
+		return nil, nil
 	}
-	err = o.client.MonitorOutage.Create().SetMonitorID(o.id).SetStartedAt(uptime.OutageStart(at, runStart, lastEnded)).
-		SetMessage(message).Exec(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read outages: %w", err)
+	}
+	return last.EndedAt, nil
+}
+
+func (o monitorOutages) Open(ctx context.Context, start time.Time, message string) error {
+	err := o.client.MonitorOutage.Create().SetMonitorID(o.id).SetStartedAt(start).SetMessage(message).Exec(ctx)
 	if ent.IsConstraintError(err) {
 		return ErrNotFound // removed while it was checked
 	}

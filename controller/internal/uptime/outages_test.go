@@ -20,7 +20,12 @@ func (f *fakeOutages) Extend(context.Context) (bool, error) {
 	return f.open, f.err
 }
 
-func (f *fakeOutages) Open(_ context.Context, _, _ time.Time, message string) error {
+func (f *fakeOutages) LastEnded(context.Context) (*time.Time, error) {
+	f.calls = append(f.calls, "last ended")
+	return nil, nil
+}
+
+func (f *fakeOutages) Open(_ context.Context, _ time.Time, message string) error {
 	f.calls = append(f.calls, "open "+message)
 	f.open = true
 	return nil
@@ -50,7 +55,7 @@ func TestRecordOutage(t *testing.T) {
 	}
 }
 
-func TestOutageStart(t *testing.T) {
+func TestOutageStartRule(t *testing.T) {
 	at := time.Date(2030, 1, 1, 12, 0, 0, 0, time.UTC)
 	earlier, before := at.Add(-time.Hour), at.Add(-2*time.Hour)
 	for _, tc := range []struct {
@@ -66,7 +71,7 @@ func TestOutageStart(t *testing.T) {
 		{"unknown run start", time.Time{}, nil, at},
 		{"run start in the future", at.Add(time.Hour), nil, at},
 	} {
-		if got := OutageStart(at, tc.runStart, tc.lastEnded); !got.Equal(tc.want) {
+		if got := outageStart(at, tc.runStart, tc.lastEnded); !got.Equal(tc.want) {
 			t.Errorf("%s: %s, want %s", tc.name, got, tc.want)
 		}
 	}
