@@ -286,33 +286,19 @@ func (mw *monitorsWeb) apiAnswer(w http.ResponseWriter, r *http.Request, status,
 	web.WriteJSON(w, status, v)
 }
 
-// monitorRequest is a monitor's settings in the API; enabled defaults to
-// true, timeout_ms to 10000 and interval_s to 60.
+// monitorRequest is a monitor's settings in the API (monitors.Input, whose
+// fields say what each means), with enabled defaulting to true when left
+// out; timeout_ms defaults to 10000 and interval_s to 60.
 type monitorRequest struct {
-	Name      string `json:"name"`
-	Kind      string `json:"kind"`
-	Target    string `json:"target"`
-	TimeoutMS int    `json:"timeout_ms"`
-	IntervalS int    `json:"interval_s"`
-	// Retries is how many failed checks in a row are tolerated before it
-	// is down (0 to 10, default 0).
-	Retries int `json:"retries"`
-	// ExpectStatus lists the HTTP statuses that count as up, such as
-	// "200-299,301"; empty means 200-399.
-	ExpectStatus string `json:"expect_status"`
-	// ExpectBody is text the answer must hold; empty means any.
-	ExpectBody string `json:"expect_body"`
-	// IgnoreTLSErrors accepts any certificate of an https target.
-	IgnoreTLSErrors bool  `json:"ignore_tls_errors"`
-	Enabled         *bool `json:"enabled"`
-	// StatusPage lists it on the public status page; default false.
-	StatusPage bool `json:"status_page"`
+	monitors.Input
+	// Enabled shadows Input's: a missing value means true.
+	Enabled *bool `json:"enabled"`
 }
 
 func (req monitorRequest) input() monitors.Input {
-	return monitors.Input{Name: req.Name, Kind: req.Kind, Target: req.Target, TimeoutMS: req.TimeoutMS, IntervalS: req.IntervalS, Retries: req.Retries,
-		ExpectStatus: req.ExpectStatus, ExpectBody: req.ExpectBody, IgnoreTLSErrors: req.IgnoreTLSErrors, Enabled: req.Enabled == nil || *req.Enabled,
-		StatusPage: req.StatusPage}
+	in := req.Input
+	in.Enabled = req.Enabled == nil || *req.Enabled
+	return in
 }
 
 func (mw *monitorsWeb) apiCreate(w http.ResponseWriter, r *http.Request) {
