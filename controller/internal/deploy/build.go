@@ -32,15 +32,15 @@ func (d *Deployer) NodeConfig(ctx context.Context, serverID int) (nginxconf.Node
 func (d *Deployer) nodeConfig(ctx context.Context, serverID int) (nginxconf.NodeConfig, []file, error) {
 	var extra []file
 	c := d.db.Client
-	nn, err := d.nodeNginx(ctx, serverID)
+	srv, err := c.Server.Get(ctx, serverID)
+	if err != nil {
+		return nginxconf.NodeConfig{}, nil, fmt.Errorf("load server %d: %w", serverID, err)
+	}
+	nn, err := d.NodeNginx(ctx, srv)
 	if err != nil {
 		return nginxconf.NodeConfig{}, nil, err
 	}
 	cfg := nn.apply(nginxconf.NodeConfig{})
-	srv, err := c.Server.Get(ctx, serverID)
-	if err != nil {
-		return cfg, nil, fmt.Errorf("load server %d: %w", serverID, err)
-	}
 	if len(srv.RealIPFrom) > 0 {
 		cfg.RealIP = &nginxconf.RealIP{From: srv.RealIPFrom, Header: srv.RealIPHeader}
 	}

@@ -86,11 +86,3 @@ func (d *Deployer) remember(ctx context.Context, srv *ent.Server, n NodeNginx) e
 	srv.NginxNode = rep
 	return nil
 }
-
-func (d *Deployer) nodeNginx(ctx context.Context, serverID int) (NodeNginx, error) {
-	srv, err := d.db.Client.Server.Get(ctx, serverID)
-	if err != nil {
-		return NodeNginx{}, fmt.Errorf("load server %d: %w", serverID, err)
-	}
-	return d.NodeNginx(ctx, srv)
-}
