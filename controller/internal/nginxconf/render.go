@@ -462,6 +462,12 @@ func (r *renderer) aliasViews(v *domainData, d *Domain) {
 	}
 }
 
+// answersGuarded reports whether the domain's fixed answers must wait for
+// the rate limit and access checks (see locationData.Guarded).
+func answersGuarded(d *Domain) bool {
+	return len(d.Allow) > 0 || len(d.Deny) > 0 || len(d.BasicAuthUsers) > 0 || d.RateLimit != nil
+}
+
 func (r *renderer) locations(d *Domain, proxySnippet []string) []locationData {
 	if d.Maintenance {
 		body := maintenanceBody
@@ -470,8 +476,7 @@ func (r *renderer) locations(d *Domain, proxySnippet []string) []locationData {
 		}
 		// Guarded like fixed answers of routes, so a rate limit, allow/deny and
 		// basic authentication still apply while the site is closed.
-		guarded := len(d.Allow) > 0 || len(d.Deny) > 0 || len(d.BasicAuthUsers) > 0 || d.RateLimit != nil
-		return []locationData{{Path: "/", Status: 503, Body: body, ContentType: "text/plain", Guarded: guarded}}
+		return []locationData{{Path: "/", Status: 503, Body: body, ContentType: "text/plain", Guarded: answersGuarded(d)}}
 	}
 	locs := make([]locationData, 0, len(d.Routes)+1)
 	hasRoot := false
@@ -501,7 +506,7 @@ func (r *renderer) locations(d *Domain, proxySnippet []string) []locationData {
 	if !hasRoot {
 		locs = append(locs, locationData{Path: "/", Status: 404, Body: "Not found.", ContentType: "text/plain"})
 	}
-	guarded := len(d.Allow) > 0 || len(d.Deny) > 0 || len(d.BasicAuthUsers) > 0 || d.RateLimit != nil
+	guarded := answersGuarded(d)
 	// Sorted so that reordering routes in the UI does not change the release: nginx picks
 	// the longest matching prefix and exact matches first, whatever their order in the file.
 	slices.SortFunc(locs, func(a, b locationData) int {

@@ -309,12 +309,12 @@ func (s *Service) CreateDomain(ctx context.Context, a Actor, in DomainInput) (*e
 		if err != nil {
 			return audit.Entry{}, err
 		}
-		d := v.d
+		d, rl := v.d, rateOf(v.d)
 		row, err := tx.Domain.Create().SetName(d.Name).SetAliases(d.Aliases).SetForceHTTPS(d.ForceHTTPS).
 			SetHsts(d.HSTS).SetHttp2(d.HTTP2).SetClientMaxBodySize(d.ClientMaxBodySize).
 			SetResponseHeaders(headers(d.ResponseHeaders)).SetAllow(d.Allow).SetDeny(d.Deny).
 			SetMaintenance(d.Maintenance).SetMaintenanceMessage(d.MaintenanceMessage).SetRedirectAliases(d.RedirectAliases).SetSnippet(d.Snippet).
-			SetRateLimit(rateOf(d).Rate).SetRateUnit(domain.RateUnit(rateOf(d).Unit)).SetRateBurst(rateOf(d).Burst).
+			SetRateLimit(rl.Rate).SetRateUnit(domain.RateUnit(rl.Unit)).SetRateBurst(rl.Burst).
 			AddServerIDs(v.servers...).Save(ctx)
 		if ent.IsConstraintError(err) {
 			return audit.Entry{}, nginxconf.FieldErrors{"name": fmt.Sprintf("%q is already served by another domain", d.Name)}
@@ -348,12 +348,12 @@ func (s *Service) UpdateDomain(ctx context.Context, a Actor, id int, in DomainIn
 		if err != nil {
 			return audit.Entry{}, err
 		}
-		d := v.d
+		d, rl := v.d, rateOf(v.d)
 		err = tx.Domain.UpdateOneID(id).SetName(d.Name).SetAliases(d.Aliases).SetForceHTTPS(d.ForceHTTPS).
 			SetHsts(d.HSTS).SetHttp2(d.HTTP2).SetClientMaxBodySize(d.ClientMaxBodySize).
 			SetResponseHeaders(headers(d.ResponseHeaders)).SetAllow(d.Allow).SetDeny(d.Deny).
 			SetMaintenance(d.Maintenance).SetMaintenanceMessage(d.MaintenanceMessage).SetRedirectAliases(d.RedirectAliases).SetSnippet(d.Snippet).
-			SetRateLimit(rateOf(d).Rate).SetRateUnit(domain.RateUnit(rateOf(d).Unit)).SetRateBurst(rateOf(d).Burst).
+			SetRateLimit(rl.Rate).SetRateUnit(domain.RateUnit(rl.Unit)).SetRateBurst(rl.Burst).
 			ClearServers().AddServerIDs(v.servers...).Exec(ctx)
 		if ent.IsConstraintError(err) {
 			return audit.Entry{}, nginxconf.FieldErrors{"name": fmt.Sprintf("%q is already served by another domain", d.Name)}
