@@ -122,6 +122,19 @@ func (cw *certsWeb) overview(ctx context.Context) (certOverviewJSON, error) {
 	if err != nil {
 		return out, err
 	}
+	// Per domain: the nodes the watch reached, and those presenting another certificate.
+	servedBy := map[int][2]int{}
+	for _, sc := range served {
+		if sc.Address == "" {
+			continue // not dialled
+		}
+		n := servedBy[sc.DomainID]
+		n[0]++
+		if !sc.Matches {
+			n[1]++
+		}
+		servedBy[sc.DomainID] = n
+	}
 	for _, d := range doms {
 		row := domainCertJSON{DomainID: d.ID, Domain: d.Name, State: certMissing, Renewal: "automatic"}
 		if ct := active[d.ID]; ct != nil {
@@ -136,15 +149,7 @@ func (cw *certsWeb) overview(ctx context.Context) (certOverviewJSON, error) {
 			}
 			row.Failures, row.NextAttemptAt, row.LastError = p.Failures, p.NextAttemptAt, clipText(p.LastError, 300)
 		}
-		for _, s := range served {
-			if s.DomainID != d.ID || s.Address == "" {
-				continue
-			}
-			row.Served++
-			if !s.Matches {
-				row.Mismatched++
-			}
-		}
+		row.Served, row.Mismatched = servedBy[d.ID][0], servedBy[d.ID][1]
 		out.Domains = append(out.Domains, row)
 	}
 	// Soonest expiry first; domains without a certificate last.
