@@ -13,10 +13,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/config"
-	"github.com/gatehousehq/gatehouse/controller/internal/secrets"
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
-	"github.com/gatehousehq/gatehouse/ent"
-	"github.com/gatehousehq/gatehouse/ent/setting"
 )
 
 // ErrDataDirInUse means another controller serves from the data directory.
@@ -169,29 +166,22 @@ func checkSnapshot(ctx context.Context, cfg config.Config, path string, log hclo
 // checkMasterKey proves the configured master key opens the database's
 // sealed secrets, without creating a key.
 func checkMasterKey(ctx context.Context, db *store.DB, cfg config.Config) error {
-	canary, err := db.Client.Setting.Query().Where(setting.Key(canaryKey)).Only(ctx)
-	if ent.IsNotFound(err) {
-		return nil // nothing sealed yet
-	}
+	canary, err := readCanary(ctx, db)
 	if err != nil {
 		return fmt.Errorf("read the snapshot's key canary: %w", err)
 	}
-	var key secrets.Key
-	source := cfg.MasterKeyFile
-	if cfg.MasterKey != "" {
-		source = "GATEHOUSE_MASTER_KEY"
-		key, err = secrets.ParseKey(cfg.MasterKey)
-	} else {
-		key, _, err = secrets.LoadOrCreateKeyFile(cfg.MasterKeyFile, false)
+	if canary == nil {
+		return nil // nothing sealed yet
 	}
+	key, err := masterKey(cfg, false)
 	if err != nil {
 		return fmt.Errorf("the snapshot holds sealed secrets and the master key cannot be read: %w", err)
 	}
-	box, err := secrets.NewBox(key)
-	if err != nil {
-		return err
-	}
-	if _, err := box.Open(canary.Value, []byte(canaryKey)); err != nil {
+	if _, err := openCanary(key, canary); err != nil {
+		source := cfg.MasterKeyFile
+		if cfg.MasterKey != "" {
+			source = "GATEHOUSE_MASTER_KEY"
+		}
 		return fmt.Errorf("the snapshot's secrets were sealed with another master key than the one in %s (id %s): put back the master key of the installation it came from", source, key.ID)
 	}
 	return nil
