@@ -75,14 +75,15 @@ func (bw *backupsWeb) list() ([]backupJSON, error) {
 	}
 	out := []backupJSON{}
 	for _, e := range entries {
-		if !e.Type().IsRegular() || !snapshotName.MatchString(e.Name()) {
+		m := snapshotName.FindStringSubmatch(e.Name())
+		if !e.Type().IsRegular() || m == nil {
 			continue
 		}
 		info, err := e.Info()
 		if err != nil {
 			continue // removed meanwhile
 		}
-		out = append(out, backupJSON{Name: e.Name(), At: info.ModTime().UTC(), Size: info.Size(), Manual: snapshotName.FindStringSubmatch(e.Name())[1] != ""})
+		out = append(out, backupJSON{Name: e.Name(), At: info.ModTime().UTC(), Size: info.Size(), Manual: m[1] != ""})
 	}
 	slices.SortFunc(out, func(a, b backupJSON) int { return b.At.Compare(a.At) })
 	return out, nil

@@ -186,6 +186,27 @@ func TestBodyHolds(t *testing.T) {
 	}
 }
 
+// acceptingListener is a loopback port that accepts connections and closes
+// them, until the test ends.
+func acceptingListener(t *testing.T) net.Listener {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	return l
+}
+
 // closedPort returns a loopback address nothing listens on.
 func closedPort(t *testing.T) string {
 	t.Helper()
@@ -225,20 +246,7 @@ func TestProbe(t *testing.T) {
 	t.Cleanup(plain.Close)
 	tlsSrv := httptest.NewTLSServer(handler)
 	t.Cleanup(tlsSrv.Close)
-	listener, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { listener.Close() })
-	go func() {
-		for {
-			c, err := listener.Accept()
-			if err != nil {
-				return
-			}
-			c.Close()
-		}
-	}()
+	listener := acceptingListener(t)
 	s := New(nil, Config{}, hclog.NewNullLogger())
 	statuses := func(text string) Statuses {
 		st, msg := ParseStatuses(text)
@@ -427,20 +435,7 @@ func TestChecks(t *testing.T) {
 func TestDue(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()
-		listener, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { listener.Close() })
-		go func() {
-			for {
-				c, err := listener.Accept()
-				if err != nil {
-					return
-				}
-				c.Close()
-			}
-		}()
+		listener := acceptingListener(t)
 		start := time.Date(2030, 1, 10, 12, 0, 0, 0, time.UTC)
 		clock := start
 		s := New(db, Config{Now: func() time.Time { return clock }, Every: 20 * time.Second}, hclog.NewNullLogger())
