@@ -60,21 +60,32 @@ func TestAliasRedirectThroughNginx(t *testing.T) {
 		{"primary without a certificate", "http", plainAddr, "plain.example.net", "/", 200, "", "plain"},
 		{"alias served when not redirected", "http", plainAddr, "www.both.example.org", "/", 200, "", "both"},
 	} {
-		req, err := http.NewRequest(http.MethodGet, tc.scheme+"://"+tc.addr+tc.path, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = tc.host
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatalf("%s: %v", tc.name, err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.status || resp.Header.Get("Location") != tc.location || (tc.body != "" && strings.TrimSpace(string(body)) != tc.body) {
+		resp, body := fetch(t, client, tc.scheme+"://"+tc.addr+tc.path, tc.host, nil)
+		if resp.StatusCode != tc.status || resp.Header.Get("Location") != tc.location || (tc.body != "" && strings.TrimSpace(body) != tc.body) {
 			t.Errorf("%s: %d, location %q, body %q", tc.name, resp.StatusCode, resp.Header.Get("Location"), body)
 		}
 	}
+}
+
+// fetch GETs url with the given Host (and extra headers) and returns the
+// answer with its body read.
+func fetch(t *testing.T, client *http.Client, url, host string, header map[string]string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("GET %s for %s: %v", url, host, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	return resp, string(body)
 }
 
 // TestRateLimitThroughNginx: real nginx lets each client address through at
@@ -105,17 +116,7 @@ func TestRateLimitThroughNginx(t *testing.T) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
 	status := func(host string) int {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = host
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		resp, _ := fetch(t, http.DefaultClient, "http://"+addr+"/", host, nil)
 		return resp.StatusCode
 	}
 	for host, want := range map[string][]int{
@@ -158,20 +159,11 @@ func TestRealIPThroughNginx(t *testing.T) {
 	}
 	get := func(addr, forwardedFor string) int {
 		t.Helper()
-		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = "app.example"
+		var header map[string]string
 		if forwardedFor != "" {
-			req.Header.Set("X-Forwarded-For", forwardedFor)
+			header = map[string]string{"X-Forwarded-For": forwardedFor}
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		resp, _ := fetch(t, http.DefaultClient, "http://"+addr+"/", "app.example", header)
 		return resp.StatusCode
 	}
 	trusted := serve("127.0.0.0/8")
@@ -227,18 +219,8 @@ func TestMaintenanceThroughNginx(t *testing.T) {
 		{"closed.example", http.StatusServiceUnavailable, "Back at 14:00 UTC."},
 		{"denied.example", http.StatusForbidden, ""},
 	} {
-		req, err := http.NewRequest(http.MethodGet, "http://"+addr+"/any/path", nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Host = tc.host
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != tc.status || (tc.body != "" && string(body) != tc.body) {
+		resp, body := fetch(t, http.DefaultClient, "http://"+addr+"/any/path", tc.host, nil)
+		if resp.StatusCode != tc.status || (tc.body != "" && body != tc.body) {
 			t.Errorf("%s: %d %q", tc.host, resp.StatusCode, body)
 		}
 	}
