@@ -288,12 +288,18 @@ func (s *Service) ProbeDomain(ctx context.Context, domainID int) ([]*ent.HealthP
 			}
 			// The run of failures dates an outage, unless the node was not
 			// dialled last time: "not probed" is no evidence it was down.
+			old := before[srv.ID]
 			runStart := p.at
-			if old := before[srv.ID]; since != nil && (old == nil || old.URL != "") {
+			if since != nil && (old == nil || old.URL != "") {
 				runStart = *since
 			}
-			if err := uptime.RecordOutage(ctx, outages, p.ok, p.at, runStart, clip(p.message, 1000)); err != nil {
-				return nil, err
+			// An outage can be open only after a failed probe, so a good
+			// probe after good ones has nothing to end.
+			failing := !p.ok || (old != nil && old.FailingSince != nil)
+			if failing {
+				if err := uptime.RecordOutage(ctx, outages, p.ok, p.at, runStart, clip(p.message, 1000)); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}

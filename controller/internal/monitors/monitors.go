@@ -290,10 +290,14 @@ func (s *Service) check(ctx context.Context, m *ent.Monitor) (*ent.Monitor, erro
 	if row.FailingSince != nil {
 		runStart = *row.FailingSince
 	}
-	outcome := r
-	outcome.OK = !down
-	if err := s.outage(ctx, m.ID, outcome, runStart); err != nil {
-		return nil, err
+	// An outage can be open only after a failed check, so a good check
+	// after good ones has nothing to end.
+	if down || m.FailingSince != nil {
+		outcome := r
+		outcome.OK = !down
+		if err := s.outage(ctx, m.ID, outcome, runStart); err != nil {
+			return nil, err
+		}
 	}
 	return row, nil
 }
