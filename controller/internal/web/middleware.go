@@ -59,9 +59,7 @@ func (s *Server) Actor(r *http.Request) audit.Actor {
 }
 
 // KindOf is whether the request is for a page or the API, by its route.
-func KindOf(r *http.Request) Kind { return kindOf(r) }
-
-func kindOf(r *http.Request) Kind {
+func KindOf(r *http.Request) Kind {
 	if rt, ok := r.Context().Value(routeKey{}).(*Route); ok {
 		return rt.Kind
 	}
@@ -186,7 +184,7 @@ func (s *Server) forbidden(w http.ResponseWriter, r *http.Request, k Kind) {
 func (s *Server) crossOriginDenied(w http.ResponseWriter, r *http.Request) {
 	s.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
 		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "client", s.ClientAddr(r))
-	if kindOf(r) == KindAPI {
+	if KindOf(r) == KindAPI {
 		writeError(w, http.StatusForbidden, "cross_origin", "cross-origin requests that change state are refused", nil)
 		return
 	}

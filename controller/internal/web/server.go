@@ -185,7 +185,7 @@ func (s *Server) newSessionManager(cfg config.Config) *scs.SessionManager {
 	}
 	m.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("session", "error", err, "path", r.URL.Path)
-		s.fail(w, r, kindOf(r), http.StatusInternalServerError, "internal", "the session could not be loaded; try again")
+		s.fail(w, r, KindOf(r), http.StatusInternalServerError, "internal", "the session could not be loaded; try again")
 	}
 	return m
 }
