@@ -37,6 +37,8 @@ type Domain struct {
 	Http2 bool `json:"http2,omitempty"`
 	// ClientMaxBodySize holds the value of the "client_max_body_size" field.
 	ClientMaxBodySize string `json:"client_max_body_size,omitempty"`
+	// Compress holds the value of the "compress" field.
+	Compress bool `json:"compress,omitempty"`
 	// ResponseHeaders holds the value of the "response_headers" field.
 	ResponseHeaders []schema.ResponseHeader `json:"response_headers,omitempty"`
 	// Allow holds the value of the "allow" field.
@@ -204,7 +206,7 @@ func (*Domain) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case domain.FieldAliases, domain.FieldResponseHeaders, domain.FieldAllow, domain.FieldDeny:
 			values[i] = new([]byte)
-		case domain.FieldForceHTTPS, domain.FieldHsts, domain.FieldHttp2, domain.FieldMaintenance, domain.FieldRedirectAliases, domain.FieldStatusPage:
+		case domain.FieldForceHTTPS, domain.FieldHsts, domain.FieldHttp2, domain.FieldCompress, domain.FieldMaintenance, domain.FieldRedirectAliases, domain.FieldStatusPage:
 			values[i] = new(sql.NullBool)
 		case domain.FieldID, domain.FieldRateLimit, domain.FieldRateBurst:
 			values[i] = new(sql.NullInt64)
@@ -282,6 +284,12 @@ func (_m *Domain) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field client_max_body_size", values[i])
 			} else if value.Valid {
 				_m.ClientMaxBodySize = value.String
+			}
+		case domain.FieldCompress:
+			if value, ok := values[i].(*sql.NullBool); !ok {
+				return fmt.Errorf("unexpected type %T for field compress", values[i])
+			} else if value.Valid {
+				_m.Compress = value.Bool
 			}
 		case domain.FieldResponseHeaders:
 			if value, ok := values[i].(*[]byte); !ok {
@@ -469,6 +477,9 @@ func (_m *Domain) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("client_max_body_size=")
 	builder.WriteString(_m.ClientMaxBodySize)
+	builder.WriteString(", ")
+	builder.WriteString("compress=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Compress))
 	builder.WriteString(", ")
 	builder.WriteString("response_headers=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ResponseHeaders))

@@ -130,6 +130,20 @@ func (_c *DomainCreate) SetNillableClientMaxBodySize(v *string) *DomainCreate {
 	return _c
 }
 
+// SetCompress sets the "compress" field.
+func (_c *DomainCreate) SetCompress(v bool) *DomainCreate {
+	_c.mutation.SetCompress(v)
+	return _c
+}
+
+// SetNillableCompress sets the "compress" field if the given value is not nil.
+func (_c *DomainCreate) SetNillableCompress(v *bool) *DomainCreate {
+	if v != nil {
+		_c.SetCompress(*v)
+	}
+	return _c
+}
+
 // SetResponseHeaders sets the "response_headers" field.
 func (_c *DomainCreate) SetResponseHeaders(v []schema.ResponseHeader) *DomainCreate {
 	_c.mutation.SetResponseHeaders(v)
@@ -492,6 +506,10 @@ func (_c *DomainCreate) defaults() {
 		v := domain.DefaultClientMaxBodySize
 		_c.mutation.SetClientMaxBodySize(v)
 	}
+	if _, ok := _c.mutation.Compress(); !ok {
+		v := domain.DefaultCompress
+		_c.mutation.SetCompress(v)
+	}
 	if _, ok := _c.mutation.Maintenance(); !ok {
 		v := domain.DefaultMaintenance
 		_c.mutation.SetMaintenance(v)
@@ -553,6 +571,9 @@ func (_c *DomainCreate) check() error {
 	}
 	if _, ok := _c.mutation.ClientMaxBodySize(); !ok {
 		return &ValidationError{Name: "client_max_body_size", err: errors.New(`ent: missing required field "Domain.client_max_body_size"`)}
+	}
+	if _, ok := _c.mutation.Compress(); !ok {
+		return &ValidationError{Name: "compress", err: errors.New(`ent: missing required field "Domain.compress"`)}
 	}
 	if _, ok := _c.mutation.Maintenance(); !ok {
 		return &ValidationError{Name: "maintenance", err: errors.New(`ent: missing required field "Domain.maintenance"`)}
@@ -656,6 +677,10 @@ func (_c *DomainCreate) createSpec() (*Domain, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.ClientMaxBodySize(); ok {
 		_spec.SetField(domain.FieldClientMaxBodySize, field.TypeString, value)
 		_node.ClientMaxBodySize = value
+	}
+	if value, ok := _c.mutation.Compress(); ok {
+		_spec.SetField(domain.FieldCompress, field.TypeBool, value)
+		_node.Compress = value
 	}
 	if value, ok := _c.mutation.ResponseHeaders(); ok {
 		_spec.SetField(domain.FieldResponseHeaders, field.TypeJSON, value)
@@ -1019,6 +1044,18 @@ func (u *DomainUpsert) UpdateClientMaxBodySize() *DomainUpsert {
 	return u
 }
 
+// SetCompress sets the "compress" field.
+func (u *DomainUpsert) SetCompress(v bool) *DomainUpsert {
+	u.Set(domain.FieldCompress, v)
+	return u
+}
+
+// UpdateCompress sets the "compress" field to the value that was provided on create.
+func (u *DomainUpsert) UpdateCompress() *DomainUpsert {
+	u.SetExcluded(domain.FieldCompress)
+	return u
+}
+
 // SetResponseHeaders sets the "response_headers" field.
 func (u *DomainUpsert) SetResponseHeaders(v []schema.ResponseHeader) *DomainUpsert {
 	u.Set(domain.FieldResponseHeaders, v)
@@ -1328,6 +1365,20 @@ func (u *DomainUpsertOne) SetClientMaxBodySize(v string) *DomainUpsertOne {
 func (u *DomainUpsertOne) UpdateClientMaxBodySize() *DomainUpsertOne {
 	return u.Update(func(s *DomainUpsert) {
 		s.UpdateClientMaxBodySize()
+	})
+}
+
+// SetCompress sets the "compress" field.
+func (u *DomainUpsertOne) SetCompress(v bool) *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetCompress(v)
+	})
+}
+
+// UpdateCompress sets the "compress" field to the value that was provided on create.
+func (u *DomainUpsertOne) UpdateCompress() *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateCompress()
 	})
 }
 
@@ -1833,6 +1884,20 @@ func (u *DomainUpsertBulk) SetClientMaxBodySize(v string) *DomainUpsertBulk {
 func (u *DomainUpsertBulk) UpdateClientMaxBodySize() *DomainUpsertBulk {
 	return u.Update(func(s *DomainUpsert) {
 		s.UpdateClientMaxBodySize()
+	})
+}
+
+// SetCompress sets the "compress" field.
+func (u *DomainUpsertBulk) SetCompress(v bool) *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetCompress(v)
+	})
+}
+
+// UpdateCompress sets the "compress" field to the value that was provided on create.
+func (u *DomainUpsertBulk) UpdateCompress() *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateCompress()
 	})
 }
 

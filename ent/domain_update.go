@@ -136,6 +136,20 @@ func (_u *DomainUpdate) SetNillableClientMaxBodySize(v *string) *DomainUpdate {
 	return _u
 }
 
+// SetCompress sets the "compress" field.
+func (_u *DomainUpdate) SetCompress(v bool) *DomainUpdate {
+	_u.mutation.SetCompress(v)
+	return _u
+}
+
+// SetNillableCompress sets the "compress" field if the given value is not nil.
+func (_u *DomainUpdate) SetNillableCompress(v *bool) *DomainUpdate {
+	if v != nil {
+		_u.SetCompress(*v)
+	}
+	return _u
+}
+
 // SetResponseHeaders sets the "response_headers" field.
 func (_u *DomainUpdate) SetResponseHeaders(v []schema.ResponseHeader) *DomainUpdate {
 	_u.mutation.SetResponseHeaders(v)
@@ -808,6 +822,9 @@ func (_u *DomainUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	if value, ok := _u.mutation.ClientMaxBodySize(); ok {
 		_spec.SetField(domain.FieldClientMaxBodySize, field.TypeString, value)
 	}
+	if value, ok := _u.mutation.Compress(); ok {
+		_spec.SetField(domain.FieldCompress, field.TypeBool, value)
+	}
 	if value, ok := _u.mutation.ResponseHeaders(); ok {
 		_spec.SetField(domain.FieldResponseHeaders, field.TypeJSON, value)
 	}
@@ -1446,6 +1463,20 @@ func (_u *DomainUpdateOne) SetClientMaxBodySize(v string) *DomainUpdateOne {
 func (_u *DomainUpdateOne) SetNillableClientMaxBodySize(v *string) *DomainUpdateOne {
 	if v != nil {
 		_u.SetClientMaxBodySize(*v)
+	}
+	return _u
+}
+
+// SetCompress sets the "compress" field.
+func (_u *DomainUpdateOne) SetCompress(v bool) *DomainUpdateOne {
+	_u.mutation.SetCompress(v)
+	return _u
+}
+
+// SetNillableCompress sets the "compress" field if the given value is not nil.
+func (_u *DomainUpdateOne) SetNillableCompress(v *bool) *DomainUpdateOne {
+	if v != nil {
+		_u.SetCompress(*v)
 	}
 	return _u
 }
@@ -2151,6 +2182,9 @@ func (_u *DomainUpdateOne) sqlSave(ctx context.Context) (_node *Domain, err erro
 	}
 	if value, ok := _u.mutation.ClientMaxBodySize(); ok {
 		_spec.SetField(domain.FieldClientMaxBodySize, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.Compress(); ok {
+		_spec.SetField(domain.FieldCompress, field.TypeBool, value)
 	}
 	if value, ok := _u.mutation.ResponseHeaders(); ok {
 		_spec.SetField(domain.FieldResponseHeaders, field.TypeJSON, value)

@@ -9575,6 +9575,7 @@ type DomainMutation struct {
 	hsts                       *bool
 	http2                      *bool
 	client_max_body_size       *string
+	compress                   *bool
 	response_headers           *[]schema.ResponseHeader
 	appendresponse_headers     []schema.ResponseHeader
 	allow                      *[]string
@@ -10041,6 +10042,42 @@ func (m *DomainMutation) OldClientMaxBodySize(ctx context.Context) (v string, er
 // ResetClientMaxBodySize resets all changes to the "client_max_body_size" field.
 func (m *DomainMutation) ResetClientMaxBodySize() {
 	m.client_max_body_size = nil
+}
+
+// SetCompress sets the "compress" field.
+func (m *DomainMutation) SetCompress(b bool) {
+	m.compress = &b
+}
+
+// Compress returns the value of the "compress" field in the mutation.
+func (m *DomainMutation) Compress() (r bool, exists bool) {
+	v := m.compress
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCompress returns the old "compress" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldCompress(ctx context.Context) (v bool, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCompress is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCompress requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCompress: %w", err)
+	}
+	return oldValue.Compress, nil
+}
+
+// ResetCompress resets all changes to the "compress" field.
+func (m *DomainMutation) ResetCompress() {
+	m.compress = nil
 }
 
 // SetResponseHeaders sets the "response_headers" field.
@@ -11164,7 +11201,7 @@ func (m *DomainMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DomainMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 20)
 	if m.created_at != nil {
 		fields = append(fields, domain.FieldCreatedAt)
 	}
@@ -11188,6 +11225,9 @@ func (m *DomainMutation) Fields() []string {
 	}
 	if m.client_max_body_size != nil {
 		fields = append(fields, domain.FieldClientMaxBodySize)
+	}
+	if m.compress != nil {
+		fields = append(fields, domain.FieldCompress)
 	}
 	if m.response_headers != nil {
 		fields = append(fields, domain.FieldResponseHeaders)
@@ -11246,6 +11286,8 @@ func (m *DomainMutation) Field(name string) (ent.Value, bool) {
 		return m.Http2()
 	case domain.FieldClientMaxBodySize:
 		return m.ClientMaxBodySize()
+	case domain.FieldCompress:
+		return m.Compress()
 	case domain.FieldResponseHeaders:
 		return m.ResponseHeaders()
 	case domain.FieldAllow:
@@ -11293,6 +11335,8 @@ func (m *DomainMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldHttp2(ctx)
 	case domain.FieldClientMaxBodySize:
 		return m.OldClientMaxBodySize(ctx)
+	case domain.FieldCompress:
+		return m.OldCompress(ctx)
 	case domain.FieldResponseHeaders:
 		return m.OldResponseHeaders(ctx)
 	case domain.FieldAllow:
@@ -11379,6 +11423,13 @@ func (m *DomainMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetClientMaxBodySize(v)
+		return nil
+	case domain.FieldCompress:
+		v, ok := value.(bool)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCompress(v)
 		return nil
 	case domain.FieldResponseHeaders:
 		v, ok := value.([]schema.ResponseHeader)
@@ -11583,6 +11634,9 @@ func (m *DomainMutation) ResetField(name string) error {
 		return nil
 	case domain.FieldClientMaxBodySize:
 		m.ResetClientMaxBodySize()
+		return nil
+	case domain.FieldCompress:
+		m.ResetCompress()
 		return nil
 	case domain.FieldResponseHeaders:
 		m.ResetResponseHeaders()
@@ -27857,6 +27911,8 @@ type RouteMutation struct {
 	websocket         *bool
 	preserve_host     *bool
 	rewrite_prefix    *string
+	cache_ttl         *int
+	addcache_ttl      *int
 	redirect_code     *int
 	addredirect_code  *int
 	redirect_target   *string
@@ -28401,6 +28457,62 @@ func (m *RouteMutation) ResetRewritePrefix() {
 	m.rewrite_prefix = nil
 }
 
+// SetCacheTTL sets the "cache_ttl" field.
+func (m *RouteMutation) SetCacheTTL(i int) {
+	m.cache_ttl = &i
+	m.addcache_ttl = nil
+}
+
+// CacheTTL returns the value of the "cache_ttl" field in the mutation.
+func (m *RouteMutation) CacheTTL() (r int, exists bool) {
+	v := m.cache_ttl
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCacheTTL returns the old "cache_ttl" field's value of the Route entity.
+// If the Route object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *RouteMutation) OldCacheTTL(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCacheTTL is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCacheTTL requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCacheTTL: %w", err)
+	}
+	return oldValue.CacheTTL, nil
+}
+
+// AddCacheTTL adds i to the "cache_ttl" field.
+func (m *RouteMutation) AddCacheTTL(i int) {
+	if m.addcache_ttl != nil {
+		*m.addcache_ttl += i
+	} else {
+		m.addcache_ttl = &i
+	}
+}
+
+// AddedCacheTTL returns the value that was added to the "cache_ttl" field in this mutation.
+func (m *RouteMutation) AddedCacheTTL() (r int, exists bool) {
+	v := m.addcache_ttl
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCacheTTL resets all changes to the "cache_ttl" field.
+func (m *RouteMutation) ResetCacheTTL() {
+	m.cache_ttl = nil
+	m.addcache_ttl = nil
+}
+
 // SetRedirectCode sets the "redirect_code" field.
 func (m *RouteMutation) SetRedirectCode(i int) {
 	m.redirect_code = &i
@@ -28709,7 +28821,7 @@ func (m *RouteMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *RouteMutation) Fields() []string {
-	fields := make([]string, 0, 16)
+	fields := make([]string, 0, 17)
 	if m.created_at != nil {
 		fields = append(fields, route.FieldCreatedAt)
 	}
@@ -28742,6 +28854,9 @@ func (m *RouteMutation) Fields() []string {
 	}
 	if m.rewrite_prefix != nil {
 		fields = append(fields, route.FieldRewritePrefix)
+	}
+	if m.cache_ttl != nil {
+		fields = append(fields, route.FieldCacheTTL)
 	}
 	if m.redirect_code != nil {
 		fields = append(fields, route.FieldRedirectCode)
@@ -28788,6 +28903,8 @@ func (m *RouteMutation) Field(name string) (ent.Value, bool) {
 		return m.PreserveHost()
 	case route.FieldRewritePrefix:
 		return m.RewritePrefix()
+	case route.FieldCacheTTL:
+		return m.CacheTTL()
 	case route.FieldRedirectCode:
 		return m.RedirectCode()
 	case route.FieldRedirectTarget:
@@ -28829,6 +28946,8 @@ func (m *RouteMutation) OldField(ctx context.Context, name string) (ent.Value, e
 		return m.OldPreserveHost(ctx)
 	case route.FieldRewritePrefix:
 		return m.OldRewritePrefix(ctx)
+	case route.FieldCacheTTL:
+		return m.OldCacheTTL(ctx)
 	case route.FieldRedirectCode:
 		return m.OldRedirectCode(ctx)
 	case route.FieldRedirectTarget:
@@ -28925,6 +29044,13 @@ func (m *RouteMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetRewritePrefix(v)
 		return nil
+	case route.FieldCacheTTL:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCacheTTL(v)
+		return nil
 	case route.FieldRedirectCode:
 		v, ok := value.(int)
 		if !ok {
@@ -28971,6 +29097,9 @@ func (m *RouteMutation) AddedFields() []string {
 	if m.addposition != nil {
 		fields = append(fields, route.FieldPosition)
 	}
+	if m.addcache_ttl != nil {
+		fields = append(fields, route.FieldCacheTTL)
+	}
 	if m.addredirect_code != nil {
 		fields = append(fields, route.FieldRedirectCode)
 	}
@@ -28987,6 +29116,8 @@ func (m *RouteMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
 	case route.FieldPosition:
 		return m.AddedPosition()
+	case route.FieldCacheTTL:
+		return m.AddedCacheTTL()
 	case route.FieldRedirectCode:
 		return m.AddedRedirectCode()
 	case route.FieldRespondStatus:
@@ -29006,6 +29137,13 @@ func (m *RouteMutation) AddField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.AddPosition(v)
+		return nil
+	case route.FieldCacheTTL:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCacheTTL(v)
 		return nil
 	case route.FieldRedirectCode:
 		v, ok := value.(int)
@@ -29089,6 +29227,9 @@ func (m *RouteMutation) ResetField(name string) error {
 		return nil
 	case route.FieldRewritePrefix:
 		m.ResetRewritePrefix()
+		return nil
+	case route.FieldCacheTTL:
+		m.ResetCacheTTL()
 		return nil
 	case route.FieldRedirectCode:
 		m.ResetRedirectCode()

@@ -41,6 +41,8 @@ type Route struct {
 	PreserveHost bool `json:"preserve_host,omitempty"`
 	// RewritePrefix holds the value of the "rewrite_prefix" field.
 	RewritePrefix string `json:"rewrite_prefix,omitempty"`
+	// CacheTTL holds the value of the "cache_ttl" field.
+	CacheTTL int `json:"cache_ttl,omitempty"`
 	// RedirectCode holds the value of the "redirect_code" field.
 	RedirectCode int `json:"redirect_code,omitempty"`
 	// RedirectTarget holds the value of the "redirect_target" field.
@@ -97,7 +99,7 @@ func (*Route) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case route.FieldWebsocket, route.FieldPreserveHost:
 			values[i] = new(sql.NullBool)
-		case route.FieldID, route.FieldDomainID, route.FieldPosition, route.FieldUpstreamID, route.FieldRedirectCode, route.FieldRespondStatus:
+		case route.FieldID, route.FieldDomainID, route.FieldPosition, route.FieldUpstreamID, route.FieldCacheTTL, route.FieldRedirectCode, route.FieldRespondStatus:
 			values[i] = new(sql.NullInt64)
 		case route.FieldMatch, route.FieldPath, route.FieldKind, route.FieldRewritePrefix, route.FieldRedirectTarget, route.FieldRespondBody, route.FieldContentType:
 			values[i] = new(sql.NullString)
@@ -190,6 +192,12 @@ func (_m *Route) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field rewrite_prefix", values[i])
 			} else if value.Valid {
 				_m.RewritePrefix = value.String
+			}
+		case route.FieldCacheTTL:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field cache_ttl", values[i])
+			} else if value.Valid {
+				_m.CacheTTL = int(value.Int64)
 			}
 		case route.FieldRedirectCode:
 			if value, ok := values[i].(*sql.NullInt64); !ok {
@@ -301,6 +309,9 @@ func (_m *Route) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("rewrite_prefix=")
 	builder.WriteString(_m.RewritePrefix)
+	builder.WriteString(", ")
+	builder.WriteString("cache_ttl=")
+	builder.WriteString(fmt.Sprintf("%v", _m.CacheTTL))
 	builder.WriteString(", ")
 	builder.WriteString("redirect_code=")
 	builder.WriteString(fmt.Sprintf("%v", _m.RedirectCode))

@@ -154,6 +154,20 @@ func (_c *RouteCreate) SetNillableRewritePrefix(v *string) *RouteCreate {
 	return _c
 }
 
+// SetCacheTTL sets the "cache_ttl" field.
+func (_c *RouteCreate) SetCacheTTL(v int) *RouteCreate {
+	_c.mutation.SetCacheTTL(v)
+	return _c
+}
+
+// SetNillableCacheTTL sets the "cache_ttl" field if the given value is not nil.
+func (_c *RouteCreate) SetNillableCacheTTL(v *int) *RouteCreate {
+	if v != nil {
+		_c.SetCacheTTL(*v)
+	}
+	return _c
+}
+
 // SetRedirectCode sets the "redirect_code" field.
 func (_c *RouteCreate) SetRedirectCode(v int) *RouteCreate {
 	_c.mutation.SetRedirectCode(v)
@@ -297,6 +311,10 @@ func (_c *RouteCreate) defaults() {
 		v := route.DefaultRewritePrefix
 		_c.mutation.SetRewritePrefix(v)
 	}
+	if _, ok := _c.mutation.CacheTTL(); !ok {
+		v := route.DefaultCacheTTL
+		_c.mutation.SetCacheTTL(v)
+	}
 	if _, ok := _c.mutation.RedirectCode(); !ok {
 		v := route.DefaultRedirectCode
 		_c.mutation.SetRedirectCode(v)
@@ -365,6 +383,14 @@ func (_c *RouteCreate) check() error {
 	}
 	if _, ok := _c.mutation.RewritePrefix(); !ok {
 		return &ValidationError{Name: "rewrite_prefix", err: errors.New(`ent: missing required field "Route.rewrite_prefix"`)}
+	}
+	if _, ok := _c.mutation.CacheTTL(); !ok {
+		return &ValidationError{Name: "cache_ttl", err: errors.New(`ent: missing required field "Route.cache_ttl"`)}
+	}
+	if v, ok := _c.mutation.CacheTTL(); ok {
+		if err := route.CacheTTLValidator(v); err != nil {
+			return &ValidationError{Name: "cache_ttl", err: fmt.Errorf(`ent: validator failed for field "Route.cache_ttl": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.RedirectCode(); !ok {
 		return &ValidationError{Name: "redirect_code", err: errors.New(`ent: missing required field "Route.redirect_code"`)}
@@ -446,6 +472,10 @@ func (_c *RouteCreate) createSpec() (*Route, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.RewritePrefix(); ok {
 		_spec.SetField(route.FieldRewritePrefix, field.TypeString, value)
 		_node.RewritePrefix = value
+	}
+	if value, ok := _c.mutation.CacheTTL(); ok {
+		_spec.SetField(route.FieldCacheTTL, field.TypeInt, value)
+		_node.CacheTTL = value
 	}
 	if value, ok := _c.mutation.RedirectCode(); ok {
 		_spec.SetField(route.FieldRedirectCode, field.TypeInt, value)
@@ -682,6 +712,24 @@ func (u *RouteUpsert) SetRewritePrefix(v string) *RouteUpsert {
 // UpdateRewritePrefix sets the "rewrite_prefix" field to the value that was provided on create.
 func (u *RouteUpsert) UpdateRewritePrefix() *RouteUpsert {
 	u.SetExcluded(route.FieldRewritePrefix)
+	return u
+}
+
+// SetCacheTTL sets the "cache_ttl" field.
+func (u *RouteUpsert) SetCacheTTL(v int) *RouteUpsert {
+	u.Set(route.FieldCacheTTL, v)
+	return u
+}
+
+// UpdateCacheTTL sets the "cache_ttl" field to the value that was provided on create.
+func (u *RouteUpsert) UpdateCacheTTL() *RouteUpsert {
+	u.SetExcluded(route.FieldCacheTTL)
+	return u
+}
+
+// AddCacheTTL adds v to the "cache_ttl" field.
+func (u *RouteUpsert) AddCacheTTL(v int) *RouteUpsert {
+	u.Add(route.FieldCacheTTL, v)
 	return u
 }
 
@@ -953,6 +1001,27 @@ func (u *RouteUpsertOne) SetRewritePrefix(v string) *RouteUpsertOne {
 func (u *RouteUpsertOne) UpdateRewritePrefix() *RouteUpsertOne {
 	return u.Update(func(s *RouteUpsert) {
 		s.UpdateRewritePrefix()
+	})
+}
+
+// SetCacheTTL sets the "cache_ttl" field.
+func (u *RouteUpsertOne) SetCacheTTL(v int) *RouteUpsertOne {
+	return u.Update(func(s *RouteUpsert) {
+		s.SetCacheTTL(v)
+	})
+}
+
+// AddCacheTTL adds v to the "cache_ttl" field.
+func (u *RouteUpsertOne) AddCacheTTL(v int) *RouteUpsertOne {
+	return u.Update(func(s *RouteUpsert) {
+		s.AddCacheTTL(v)
+	})
+}
+
+// UpdateCacheTTL sets the "cache_ttl" field to the value that was provided on create.
+func (u *RouteUpsertOne) UpdateCacheTTL() *RouteUpsertOne {
+	return u.Update(func(s *RouteUpsert) {
+		s.UpdateCacheTTL()
 	})
 }
 
@@ -1402,6 +1471,27 @@ func (u *RouteUpsertBulk) SetRewritePrefix(v string) *RouteUpsertBulk {
 func (u *RouteUpsertBulk) UpdateRewritePrefix() *RouteUpsertBulk {
 	return u.Update(func(s *RouteUpsert) {
 		s.UpdateRewritePrefix()
+	})
+}
+
+// SetCacheTTL sets the "cache_ttl" field.
+func (u *RouteUpsertBulk) SetCacheTTL(v int) *RouteUpsertBulk {
+	return u.Update(func(s *RouteUpsert) {
+		s.SetCacheTTL(v)
+	})
+}
+
+// AddCacheTTL adds v to the "cache_ttl" field.
+func (u *RouteUpsertBulk) AddCacheTTL(v int) *RouteUpsertBulk {
+	return u.Update(func(s *RouteUpsert) {
+		s.AddCacheTTL(v)
+	})
+}
+
+// UpdateCacheTTL sets the "cache_ttl" field to the value that was provided on create.
+func (u *RouteUpsertBulk) UpdateCacheTTL() *RouteUpsertBulk {
+	return u.Update(func(s *RouteUpsert) {
+		s.UpdateCacheTTL()
 	})
 }
 

@@ -176,6 +176,27 @@ func (_u *RouteUpdate) SetNillableRewritePrefix(v *string) *RouteUpdate {
 	return _u
 }
 
+// SetCacheTTL sets the "cache_ttl" field.
+func (_u *RouteUpdate) SetCacheTTL(v int) *RouteUpdate {
+	_u.mutation.ResetCacheTTL()
+	_u.mutation.SetCacheTTL(v)
+	return _u
+}
+
+// SetNillableCacheTTL sets the "cache_ttl" field if the given value is not nil.
+func (_u *RouteUpdate) SetNillableCacheTTL(v *int) *RouteUpdate {
+	if v != nil {
+		_u.SetCacheTTL(*v)
+	}
+	return _u
+}
+
+// AddCacheTTL adds value to the "cache_ttl" field.
+func (_u *RouteUpdate) AddCacheTTL(v int) *RouteUpdate {
+	_u.mutation.AddCacheTTL(v)
+	return _u
+}
+
 // SetRedirectCode sets the "redirect_code" field.
 func (_u *RouteUpdate) SetRedirectCode(v int) *RouteUpdate {
 	_u.mutation.ResetRedirectCode()
@@ -340,6 +361,11 @@ func (_u *RouteUpdate) check() error {
 			return &ValidationError{Name: "kind", err: fmt.Errorf(`ent: validator failed for field "Route.kind": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CacheTTL(); ok {
+		if err := route.CacheTTLValidator(v); err != nil {
+			return &ValidationError{Name: "cache_ttl", err: fmt.Errorf(`ent: validator failed for field "Route.cache_ttl": %w`, err)}
+		}
+	}
 	if _u.mutation.DomainCleared() && len(_u.mutation.DomainIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Route.domain"`)
 	}
@@ -390,6 +416,12 @@ func (_u *RouteUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.RewritePrefix(); ok {
 		_spec.SetField(route.FieldRewritePrefix, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.CacheTTL(); ok {
+		_spec.SetField(route.FieldCacheTTL, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCacheTTL(); ok {
+		_spec.AddField(route.FieldCacheTTL, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.RedirectCode(); ok {
 		_spec.SetField(route.FieldRedirectCode, field.TypeInt, value)
@@ -637,6 +669,27 @@ func (_u *RouteUpdateOne) SetNillableRewritePrefix(v *string) *RouteUpdateOne {
 	return _u
 }
 
+// SetCacheTTL sets the "cache_ttl" field.
+func (_u *RouteUpdateOne) SetCacheTTL(v int) *RouteUpdateOne {
+	_u.mutation.ResetCacheTTL()
+	_u.mutation.SetCacheTTL(v)
+	return _u
+}
+
+// SetNillableCacheTTL sets the "cache_ttl" field if the given value is not nil.
+func (_u *RouteUpdateOne) SetNillableCacheTTL(v *int) *RouteUpdateOne {
+	if v != nil {
+		_u.SetCacheTTL(*v)
+	}
+	return _u
+}
+
+// AddCacheTTL adds value to the "cache_ttl" field.
+func (_u *RouteUpdateOne) AddCacheTTL(v int) *RouteUpdateOne {
+	_u.mutation.AddCacheTTL(v)
+	return _u
+}
+
 // SetRedirectCode sets the "redirect_code" field.
 func (_u *RouteUpdateOne) SetRedirectCode(v int) *RouteUpdateOne {
 	_u.mutation.ResetRedirectCode()
@@ -814,6 +867,11 @@ func (_u *RouteUpdateOne) check() error {
 			return &ValidationError{Name: "kind", err: fmt.Errorf(`ent: validator failed for field "Route.kind": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CacheTTL(); ok {
+		if err := route.CacheTTLValidator(v); err != nil {
+			return &ValidationError{Name: "cache_ttl", err: fmt.Errorf(`ent: validator failed for field "Route.cache_ttl": %w`, err)}
+		}
+	}
 	if _u.mutation.DomainCleared() && len(_u.mutation.DomainIDs()) > 0 {
 		return errors.New(`ent: clearing a required unique edge "Route.domain"`)
 	}
@@ -881,6 +939,12 @@ func (_u *RouteUpdateOne) sqlSave(ctx context.Context) (_node *Route, err error)
 	}
 	if value, ok := _u.mutation.RewritePrefix(); ok {
 		_spec.SetField(route.FieldRewritePrefix, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.CacheTTL(); ok {
+		_spec.SetField(route.FieldCacheTTL, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCacheTTL(); ok {
+		_spec.AddField(route.FieldCacheTTL, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.RedirectCode(); ok {
 		_spec.SetField(route.FieldRedirectCode, field.TypeInt, value)

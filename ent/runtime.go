@@ -517,38 +517,42 @@ func init() {
 	domainDescClientMaxBodySize := domainFields[5].Descriptor()
 	// domain.DefaultClientMaxBodySize holds the default value on creation for the client_max_body_size field.
 	domain.DefaultClientMaxBodySize = domainDescClientMaxBodySize.Default.(string)
+	// domainDescCompress is the schema descriptor for compress field.
+	domainDescCompress := domainFields[6].Descriptor()
+	// domain.DefaultCompress holds the default value on creation for the compress field.
+	domain.DefaultCompress = domainDescCompress.Default.(bool)
 	// domainDescMaintenance is the schema descriptor for maintenance field.
-	domainDescMaintenance := domainFields[9].Descriptor()
+	domainDescMaintenance := domainFields[10].Descriptor()
 	// domain.DefaultMaintenance holds the default value on creation for the maintenance field.
 	domain.DefaultMaintenance = domainDescMaintenance.Default.(bool)
 	// domainDescMaintenanceMessage is the schema descriptor for maintenance_message field.
-	domainDescMaintenanceMessage := domainFields[10].Descriptor()
+	domainDescMaintenanceMessage := domainFields[11].Descriptor()
 	// domain.DefaultMaintenanceMessage holds the default value on creation for the maintenance_message field.
 	domain.DefaultMaintenanceMessage = domainDescMaintenanceMessage.Default.(string)
 	// domain.MaintenanceMessageValidator is a validator for the "maintenance_message" field. It is called by the builders before save.
 	domain.MaintenanceMessageValidator = domainDescMaintenanceMessage.Validators[0].(func(string) error)
 	// domainDescRateLimit is the schema descriptor for rate_limit field.
-	domainDescRateLimit := domainFields[11].Descriptor()
+	domainDescRateLimit := domainFields[12].Descriptor()
 	// domain.DefaultRateLimit holds the default value on creation for the rate_limit field.
 	domain.DefaultRateLimit = domainDescRateLimit.Default.(int)
 	// domain.RateLimitValidator is a validator for the "rate_limit" field. It is called by the builders before save.
 	domain.RateLimitValidator = domainDescRateLimit.Validators[0].(func(int) error)
 	// domainDescRateBurst is the schema descriptor for rate_burst field.
-	domainDescRateBurst := domainFields[13].Descriptor()
+	domainDescRateBurst := domainFields[14].Descriptor()
 	// domain.DefaultRateBurst holds the default value on creation for the rate_burst field.
 	domain.DefaultRateBurst = domainDescRateBurst.Default.(int)
 	// domain.RateBurstValidator is a validator for the "rate_burst" field. It is called by the builders before save.
 	domain.RateBurstValidator = domainDescRateBurst.Validators[0].(func(int) error)
 	// domainDescRedirectAliases is the schema descriptor for redirect_aliases field.
-	domainDescRedirectAliases := domainFields[14].Descriptor()
+	domainDescRedirectAliases := domainFields[15].Descriptor()
 	// domain.DefaultRedirectAliases holds the default value on creation for the redirect_aliases field.
 	domain.DefaultRedirectAliases = domainDescRedirectAliases.Default.(bool)
 	// domainDescStatusPage is the schema descriptor for status_page field.
-	domainDescStatusPage := domainFields[15].Descriptor()
+	domainDescStatusPage := domainFields[16].Descriptor()
 	// domain.DefaultStatusPage holds the default value on creation for the status_page field.
 	domain.DefaultStatusPage = domainDescStatusPage.Default.(bool)
 	// domainDescSnippet is the schema descriptor for snippet field.
-	domainDescSnippet := domainFields[16].Descriptor()
+	domainDescSnippet := domainFields[17].Descriptor()
 	// domain.DefaultSnippet holds the default value on creation for the snippet field.
 	domain.DefaultSnippet = domainDescSnippet.Default.(string)
 	enrollmenttokenMixin := schema.EnrollmentToken{}.Mixin()
@@ -1214,24 +1218,30 @@ func init() {
 	routeDescRewritePrefix := routeFields[8].Descriptor()
 	// route.DefaultRewritePrefix holds the default value on creation for the rewrite_prefix field.
 	route.DefaultRewritePrefix = routeDescRewritePrefix.Default.(string)
+	// routeDescCacheTTL is the schema descriptor for cache_ttl field.
+	routeDescCacheTTL := routeFields[9].Descriptor()
+	// route.DefaultCacheTTL holds the default value on creation for the cache_ttl field.
+	route.DefaultCacheTTL = routeDescCacheTTL.Default.(int)
+	// route.CacheTTLValidator is a validator for the "cache_ttl" field. It is called by the builders before save.
+	route.CacheTTLValidator = routeDescCacheTTL.Validators[0].(func(int) error)
 	// routeDescRedirectCode is the schema descriptor for redirect_code field.
-	routeDescRedirectCode := routeFields[9].Descriptor()
+	routeDescRedirectCode := routeFields[10].Descriptor()
 	// route.DefaultRedirectCode holds the default value on creation for the redirect_code field.
 	route.DefaultRedirectCode = routeDescRedirectCode.Default.(int)
 	// routeDescRedirectTarget is the schema descriptor for redirect_target field.
-	routeDescRedirectTarget := routeFields[10].Descriptor()
+	routeDescRedirectTarget := routeFields[11].Descriptor()
 	// route.DefaultRedirectTarget holds the default value on creation for the redirect_target field.
 	route.DefaultRedirectTarget = routeDescRedirectTarget.Default.(string)
 	// routeDescRespondStatus is the schema descriptor for respond_status field.
-	routeDescRespondStatus := routeFields[11].Descriptor()
+	routeDescRespondStatus := routeFields[12].Descriptor()
 	// route.DefaultRespondStatus holds the default value on creation for the respond_status field.
 	route.DefaultRespondStatus = routeDescRespondStatus.Default.(int)
 	// routeDescRespondBody is the schema descriptor for respond_body field.
-	routeDescRespondBody := routeFields[12].Descriptor()
+	routeDescRespondBody := routeFields[13].Descriptor()
 	// route.DefaultRespondBody holds the default value on creation for the respond_body field.
 	route.DefaultRespondBody = routeDescRespondBody.Default.(string)
 	// routeDescContentType is the schema descriptor for content_type field.
-	routeDescContentType := routeFields[13].Descriptor()
+	routeDescContentType := routeFields[14].Descriptor()
 	// route.DefaultContentType holds the default value on creation for the content_type field.
 	route.DefaultContentType = routeDescContentType.Default.(string)
 	servedcertificateFields := schema.ServedCertificate{}.Fields()

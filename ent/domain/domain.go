@@ -31,6 +31,8 @@ const (
 	FieldHttp2 = "http2"
 	// FieldClientMaxBodySize holds the string denoting the client_max_body_size field in the database.
 	FieldClientMaxBodySize = "client_max_body_size"
+	// FieldCompress holds the string denoting the compress field in the database.
+	FieldCompress = "compress"
 	// FieldResponseHeaders holds the string denoting the response_headers field in the database.
 	FieldResponseHeaders = "response_headers"
 	// FieldAllow holds the string denoting the allow field in the database.
@@ -165,6 +167,7 @@ var Columns = []string{
 	FieldHsts,
 	FieldHttp2,
 	FieldClientMaxBodySize,
+	FieldCompress,
 	FieldResponseHeaders,
 	FieldAllow,
 	FieldDeny,
@@ -211,6 +214,8 @@ var (
 	DefaultHttp2 bool
 	// DefaultClientMaxBodySize holds the default value on creation for the "client_max_body_size" field.
 	DefaultClientMaxBodySize string
+	// DefaultCompress holds the default value on creation for the "compress" field.
+	DefaultCompress bool
 	// DefaultMaintenance holds the default value on creation for the "maintenance" field.
 	DefaultMaintenance bool
 	// DefaultMaintenanceMessage holds the default value on creation for the "maintenance_message" field.
@@ -300,6 +305,11 @@ func ByHttp2(opts ...sql.OrderTermOption) OrderOption {
 // ByClientMaxBodySize orders the results by the client_max_body_size field.
 func ByClientMaxBodySize(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldClientMaxBodySize, opts...).ToFunc()
+}
+
+// ByCompress orders the results by the compress field.
+func ByCompress(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCompress, opts...).ToFunc()
 }
 
 // ByMaintenance orders the results by the maintenance field.

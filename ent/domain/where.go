@@ -90,6 +90,11 @@ func ClientMaxBodySize(v string) predicate.Domain {
 	return predicate.Domain(sql.FieldEQ(FieldClientMaxBodySize, v))
 }
 
+// Compress applies equality check predicate on the "compress" field. It's identical to CompressEQ.
+func Compress(v bool) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldCompress, v))
+}
+
 // Maintenance applies equality check predicate on the "maintenance" field. It's identical to MaintenanceEQ.
 func Maintenance(v bool) predicate.Domain {
 	return predicate.Domain(sql.FieldEQ(FieldMaintenance, v))
@@ -373,6 +378,16 @@ func ClientMaxBodySizeEqualFold(v string) predicate.Domain {
 // ClientMaxBodySizeContainsFold applies the ContainsFold predicate on the "client_max_body_size" field.
 func ClientMaxBodySizeContainsFold(v string) predicate.Domain {
 	return predicate.Domain(sql.FieldContainsFold(FieldClientMaxBodySize, v))
+}
+
+// CompressEQ applies the EQ predicate on the "compress" field.
+func CompressEQ(v bool) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldCompress, v))
+}
+
+// CompressNEQ applies the NEQ predicate on the "compress" field.
+func CompressNEQ(v bool) predicate.Domain {
+	return predicate.Domain(sql.FieldNEQ(FieldCompress, v))
 }
 
 // ResponseHeadersIsNil applies the IsNil predicate on the "response_headers" field.

@@ -326,6 +326,7 @@ var (
 		{Name: "hsts", Type: field.TypeBool, Default: false},
 		{Name: "http2", Type: field.TypeBool, Default: false},
 		{Name: "client_max_body_size", Type: field.TypeString, Default: ""},
+		{Name: "compress", Type: field.TypeBool, Default: false},
 		{Name: "response_headers", Type: field.TypeJSON, Nullable: true},
 		{Name: "allow", Type: field.TypeJSON, Nullable: true},
 		{Name: "deny", Type: field.TypeJSON, Nullable: true},
@@ -881,6 +882,7 @@ var (
 		{Name: "websocket", Type: field.TypeBool, Default: false},
 		{Name: "preserve_host", Type: field.TypeBool, Default: false},
 		{Name: "rewrite_prefix", Type: field.TypeString, Default: ""},
+		{Name: "cache_ttl", Type: field.TypeInt, Default: 0},
 		{Name: "redirect_code", Type: field.TypeInt, Default: 0},
 		{Name: "redirect_target", Type: field.TypeString, Default: ""},
 		{Name: "respond_status", Type: field.TypeInt, Default: 0},
@@ -897,13 +899,13 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "routes_domains_routes",
-				Columns:    []*schema.Column{RoutesColumns[15]},
+				Columns:    []*schema.Column{RoutesColumns[16]},
 				RefColumns: []*schema.Column{DomainsColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
 			{
 				Symbol:     "routes_upstreams_routes",
-				Columns:    []*schema.Column{RoutesColumns[16]},
+				Columns:    []*schema.Column{RoutesColumns[17]},
 				RefColumns: []*schema.Column{UpstreamsColumns[0]},
 				OnDelete:   schema.Restrict,
 			},
@@ -912,7 +914,7 @@ var (
 			{
 				Name:    "route_domain_id_position",
 				Unique:  false,
-				Columns: []*schema.Column{RoutesColumns[15], RoutesColumns[3]},
+				Columns: []*schema.Column{RoutesColumns[16], RoutesColumns[3]},
 			},
 		},
 	}

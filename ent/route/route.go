@@ -37,6 +37,8 @@ const (
 	FieldPreserveHost = "preserve_host"
 	// FieldRewritePrefix holds the string denoting the rewrite_prefix field in the database.
 	FieldRewritePrefix = "rewrite_prefix"
+	// FieldCacheTTL holds the string denoting the cache_ttl field in the database.
+	FieldCacheTTL = "cache_ttl"
 	// FieldRedirectCode holds the string denoting the redirect_code field in the database.
 	FieldRedirectCode = "redirect_code"
 	// FieldRedirectTarget holds the string denoting the redirect_target field in the database.
@@ -83,6 +85,7 @@ var Columns = []string{
 	FieldWebsocket,
 	FieldPreserveHost,
 	FieldRewritePrefix,
+	FieldCacheTTL,
 	FieldRedirectCode,
 	FieldRedirectTarget,
 	FieldRespondStatus,
@@ -117,6 +120,10 @@ var (
 	DefaultPreserveHost bool
 	// DefaultRewritePrefix holds the default value on creation for the "rewrite_prefix" field.
 	DefaultRewritePrefix string
+	// DefaultCacheTTL holds the default value on creation for the "cache_ttl" field.
+	DefaultCacheTTL int
+	// CacheTTLValidator is a validator for the "cache_ttl" field. It is called by the builders before save.
+	CacheTTLValidator func(int) error
 	// DefaultRedirectCode holds the default value on creation for the "redirect_code" field.
 	DefaultRedirectCode int
 	// DefaultRedirectTarget holds the default value on creation for the "redirect_target" field.
@@ -240,6 +247,11 @@ func ByPreserveHost(opts ...sql.OrderTermOption) OrderOption {
 // ByRewritePrefix orders the results by the rewrite_prefix field.
 func ByRewritePrefix(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRewritePrefix, opts...).ToFunc()
+}
+
+// ByCacheTTL orders the results by the cache_ttl field.
+func ByCacheTTL(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCacheTTL, opts...).ToFunc()
 }
 
 // ByRedirectCode orders the results by the redirect_code field.

@@ -100,6 +100,11 @@ func RewritePrefix(v string) predicate.Route {
 	return predicate.Route(sql.FieldEQ(FieldRewritePrefix, v))
 }
 
+// CacheTTL applies equality check predicate on the "cache_ttl" field. It's identical to CacheTTLEQ.
+func CacheTTL(v int) predicate.Route {
+	return predicate.Route(sql.FieldEQ(FieldCacheTTL, v))
+}
+
 // RedirectCode applies equality check predicate on the "redirect_code" field. It's identical to RedirectCodeEQ.
 func RedirectCode(v int) predicate.Route {
 	return predicate.Route(sql.FieldEQ(FieldRedirectCode, v))
@@ -483,6 +488,46 @@ func RewritePrefixEqualFold(v string) predicate.Route {
 // RewritePrefixContainsFold applies the ContainsFold predicate on the "rewrite_prefix" field.
 func RewritePrefixContainsFold(v string) predicate.Route {
 	return predicate.Route(sql.FieldContainsFold(FieldRewritePrefix, v))
+}
+
+// CacheTTLEQ applies the EQ predicate on the "cache_ttl" field.
+func CacheTTLEQ(v int) predicate.Route {
+	return predicate.Route(sql.FieldEQ(FieldCacheTTL, v))
+}
+
+// CacheTTLNEQ applies the NEQ predicate on the "cache_ttl" field.
+func CacheTTLNEQ(v int) predicate.Route {
+	return predicate.Route(sql.FieldNEQ(FieldCacheTTL, v))
+}
+
+// CacheTTLIn applies the In predicate on the "cache_ttl" field.
+func CacheTTLIn(vs ...int) predicate.Route {
+	return predicate.Route(sql.FieldIn(FieldCacheTTL, vs...))
+}
+
+// CacheTTLNotIn applies the NotIn predicate on the "cache_ttl" field.
+func CacheTTLNotIn(vs ...int) predicate.Route {
+	return predicate.Route(sql.FieldNotIn(FieldCacheTTL, vs...))
+}
+
+// CacheTTLGT applies the GT predicate on the "cache_ttl" field.
+func CacheTTLGT(v int) predicate.Route {
+	return predicate.Route(sql.FieldGT(FieldCacheTTL, v))
+}
+
+// CacheTTLGTE applies the GTE predicate on the "cache_ttl" field.
+func CacheTTLGTE(v int) predicate.Route {
+	return predicate.Route(sql.FieldGTE(FieldCacheTTL, v))
+}
+
+// CacheTTLLT applies the LT predicate on the "cache_ttl" field.
+func CacheTTLLT(v int) predicate.Route {
+	return predicate.Route(sql.FieldLT(FieldCacheTTL, v))
+}
+
+// CacheTTLLTE applies the LTE predicate on the "cache_ttl" field.
+func CacheTTLLTE(v int) predicate.Route {
+	return predicate.Route(sql.FieldLTE(FieldCacheTTL, v))
 }
 
 // RedirectCodeEQ applies the EQ predicate on the "redirect_code" field.

@@ -31,6 +31,9 @@ func (Domain) Fields() []ent.Field {
 		field.Bool("http2").Default(false),
 		// ClientMaxBodySize is an nginx size such as "10m"; empty leaves nginx's default.
 		field.String("client_max_body_size").Default(""),
+		// Compress gzips text answers (HTML, CSS, JavaScript, JSON, SVG and
+		// the like) for clients that accept it.
+		field.Bool("compress").Default(false),
 		field.JSON("response_headers", []ResponseHeader{}).Optional(),
 		// Allow and Deny are IP addresses or CIDR prefixes in canonical form.
 		field.Strings("allow").Optional(),

@@ -30,6 +30,9 @@ func (Route) Fields() []ent.Field {
 		field.Bool("websocket").Default(false),
 		field.Bool("preserve_host").Default(false),
 		field.String("rewrite_prefix").Default(""),
+		// CacheTTL keeps the upstream's successful answers in the node's
+		// cache for this many seconds; 0 caches nothing.
+		field.Int("cache_ttl").Default(0).Range(0, 30*24*3600),
 		// Redirect.
 		field.Int("redirect_code").Default(0),
 		field.String("redirect_target").Default(""),
