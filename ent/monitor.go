@@ -59,6 +59,14 @@ type Monitor struct {
 	FailedChecks int `json:"failed_checks,omitempty"`
 	// CertNotAfter holds the value of the "cert_not_after" field.
 	CertNotAfter *time.Time `json:"cert_not_after,omitempty"`
+	// PushTokenHash holds the value of the "push_token_hash" field.
+	PushTokenHash *string `json:"-"`
+	// LastPushAt holds the value of the "last_push_at" field.
+	LastPushAt *time.Time `json:"last_push_at,omitempty"`
+	// PushDueAt holds the value of the "push_due_at" field.
+	PushDueAt *time.Time `json:"push_due_at,omitempty"`
+	// Seq holds the value of the "seq" field.
+	Seq int `json:"seq,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the MonitorQuery when eager-loading is set.
 	Edges        MonitorEdges `json:"edges"`
@@ -101,11 +109,11 @@ func (*Monitor) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case monitor.FieldIgnoreTLSErrors, monitor.FieldEnabled, monitor.FieldStatusPage, monitor.FieldOk:
 			values[i] = new(sql.NullBool)
-		case monitor.FieldID, monitor.FieldTimeoutMs, monitor.FieldIntervalS, monitor.FieldRetries, monitor.FieldStatus, monitor.FieldLatencyMs, monitor.FieldFailedChecks:
+		case monitor.FieldID, monitor.FieldTimeoutMs, monitor.FieldIntervalS, monitor.FieldRetries, monitor.FieldStatus, monitor.FieldLatencyMs, monitor.FieldFailedChecks, monitor.FieldSeq:
 			values[i] = new(sql.NullInt64)
-		case monitor.FieldName, monitor.FieldKind, monitor.FieldTarget, monitor.FieldExpectStatus, monitor.FieldExpectBody, monitor.FieldMessage:
+		case monitor.FieldName, monitor.FieldKind, monitor.FieldTarget, monitor.FieldExpectStatus, monitor.FieldExpectBody, monitor.FieldMessage, monitor.FieldPushTokenHash:
 			values[i] = new(sql.NullString)
-		case monitor.FieldCreatedAt, monitor.FieldUpdatedAt, monitor.FieldCheckedAt, monitor.FieldFailingSince, monitor.FieldCertNotAfter:
+		case monitor.FieldCreatedAt, monitor.FieldUpdatedAt, monitor.FieldCheckedAt, monitor.FieldFailingSince, monitor.FieldCertNotAfter, monitor.FieldLastPushAt, monitor.FieldPushDueAt:
 			values[i] = new(sql.NullTime)
 		default:
 			values[i] = new(sql.UnknownType)
@@ -257,6 +265,33 @@ func (_m *Monitor) assignValues(columns []string, values []any) error {
 				_m.CertNotAfter = new(time.Time)
 				*_m.CertNotAfter = value.Time
 			}
+		case monitor.FieldPushTokenHash:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field push_token_hash", values[i])
+			} else if value.Valid {
+				_m.PushTokenHash = new(string)
+				*_m.PushTokenHash = value.String
+			}
+		case monitor.FieldLastPushAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field last_push_at", values[i])
+			} else if value.Valid {
+				_m.LastPushAt = new(time.Time)
+				*_m.LastPushAt = value.Time
+			}
+		case monitor.FieldPushDueAt:
+			if value, ok := values[i].(*sql.NullTime); !ok {
+				return fmt.Errorf("unexpected type %T for field push_due_at", values[i])
+			} else if value.Valid {
+				_m.PushDueAt = new(time.Time)
+				*_m.PushDueAt = value.Time
+			}
+		case monitor.FieldSeq:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field seq", values[i])
+			} else if value.Valid {
+				_m.Seq = int(value.Int64)
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -371,6 +406,21 @@ func (_m *Monitor) String() string {
 		builder.WriteString("cert_not_after=")
 		builder.WriteString(v.Format(time.ANSIC))
 	}
+	builder.WriteString(", ")
+	builder.WriteString("push_token_hash=<sensitive>")
+	builder.WriteString(", ")
+	if v := _m.LastPushAt; v != nil {
+		builder.WriteString("last_push_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	if v := _m.PushDueAt; v != nil {
+		builder.WriteString("push_due_at=")
+		builder.WriteString(v.Format(time.ANSIC))
+	}
+	builder.WriteString(", ")
+	builder.WriteString("seq=")
+	builder.WriteString(fmt.Sprintf("%v", _m.Seq))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -294,6 +294,62 @@ func (_c *MonitorCreate) SetNillableCertNotAfter(v *time.Time) *MonitorCreate {
 	return _c
 }
 
+// SetPushTokenHash sets the "push_token_hash" field.
+func (_c *MonitorCreate) SetPushTokenHash(v string) *MonitorCreate {
+	_c.mutation.SetPushTokenHash(v)
+	return _c
+}
+
+// SetNillablePushTokenHash sets the "push_token_hash" field if the given value is not nil.
+func (_c *MonitorCreate) SetNillablePushTokenHash(v *string) *MonitorCreate {
+	if v != nil {
+		_c.SetPushTokenHash(*v)
+	}
+	return _c
+}
+
+// SetLastPushAt sets the "last_push_at" field.
+func (_c *MonitorCreate) SetLastPushAt(v time.Time) *MonitorCreate {
+	_c.mutation.SetLastPushAt(v)
+	return _c
+}
+
+// SetNillableLastPushAt sets the "last_push_at" field if the given value is not nil.
+func (_c *MonitorCreate) SetNillableLastPushAt(v *time.Time) *MonitorCreate {
+	if v != nil {
+		_c.SetLastPushAt(*v)
+	}
+	return _c
+}
+
+// SetPushDueAt sets the "push_due_at" field.
+func (_c *MonitorCreate) SetPushDueAt(v time.Time) *MonitorCreate {
+	_c.mutation.SetPushDueAt(v)
+	return _c
+}
+
+// SetNillablePushDueAt sets the "push_due_at" field if the given value is not nil.
+func (_c *MonitorCreate) SetNillablePushDueAt(v *time.Time) *MonitorCreate {
+	if v != nil {
+		_c.SetPushDueAt(*v)
+	}
+	return _c
+}
+
+// SetSeq sets the "seq" field.
+func (_c *MonitorCreate) SetSeq(v int) *MonitorCreate {
+	_c.mutation.SetSeq(v)
+	return _c
+}
+
+// SetNillableSeq sets the "seq" field if the given value is not nil.
+func (_c *MonitorCreate) SetNillableSeq(v *int) *MonitorCreate {
+	if v != nil {
+		_c.SetSeq(*v)
+	}
+	return _c
+}
+
 // AddHourIDs adds the "hours" edge to the MonitorHour entity by IDs.
 func (_c *MonitorCreate) AddHourIDs(ids ...int) *MonitorCreate {
 	_c.mutation.AddHourIDs(ids...)
@@ -419,6 +475,10 @@ func (_c *MonitorCreate) defaults() {
 		v := monitor.DefaultFailedChecks
 		_c.mutation.SetFailedChecks(v)
 	}
+	if _, ok := _c.mutation.Seq(); !ok {
+		v := monitor.DefaultSeq
+		_c.mutation.SetSeq(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -521,6 +581,14 @@ func (_c *MonitorCreate) check() error {
 	}
 	if _, ok := _c.mutation.FailedChecks(); !ok {
 		return &ValidationError{Name: "failed_checks", err: errors.New(`ent: missing required field "Monitor.failed_checks"`)}
+	}
+	if v, ok := _c.mutation.PushTokenHash(); ok {
+		if err := monitor.PushTokenHashValidator(v); err != nil {
+			return &ValidationError{Name: "push_token_hash", err: fmt.Errorf(`ent: validator failed for field "Monitor.push_token_hash": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.Seq(); !ok {
+		return &ValidationError{Name: "seq", err: errors.New(`ent: missing required field "Monitor.seq"`)}
 	}
 	return nil
 }
@@ -632,6 +700,22 @@ func (_c *MonitorCreate) createSpec() (*Monitor, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.CertNotAfter(); ok {
 		_spec.SetField(monitor.FieldCertNotAfter, field.TypeTime, value)
 		_node.CertNotAfter = &value
+	}
+	if value, ok := _c.mutation.PushTokenHash(); ok {
+		_spec.SetField(monitor.FieldPushTokenHash, field.TypeString, value)
+		_node.PushTokenHash = &value
+	}
+	if value, ok := _c.mutation.LastPushAt(); ok {
+		_spec.SetField(monitor.FieldLastPushAt, field.TypeTime, value)
+		_node.LastPushAt = &value
+	}
+	if value, ok := _c.mutation.PushDueAt(); ok {
+		_spec.SetField(monitor.FieldPushDueAt, field.TypeTime, value)
+		_node.PushDueAt = &value
+	}
+	if value, ok := _c.mutation.Seq(); ok {
+		_spec.SetField(monitor.FieldSeq, field.TypeInt, value)
+		_node.Seq = value
 	}
 	if nodes := _c.mutation.HoursIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -1008,6 +1092,78 @@ func (u *MonitorUpsert) UpdateCertNotAfter() *MonitorUpsert {
 // ClearCertNotAfter clears the value of the "cert_not_after" field.
 func (u *MonitorUpsert) ClearCertNotAfter() *MonitorUpsert {
 	u.SetNull(monitor.FieldCertNotAfter)
+	return u
+}
+
+// SetPushTokenHash sets the "push_token_hash" field.
+func (u *MonitorUpsert) SetPushTokenHash(v string) *MonitorUpsert {
+	u.Set(monitor.FieldPushTokenHash, v)
+	return u
+}
+
+// UpdatePushTokenHash sets the "push_token_hash" field to the value that was provided on create.
+func (u *MonitorUpsert) UpdatePushTokenHash() *MonitorUpsert {
+	u.SetExcluded(monitor.FieldPushTokenHash)
+	return u
+}
+
+// ClearPushTokenHash clears the value of the "push_token_hash" field.
+func (u *MonitorUpsert) ClearPushTokenHash() *MonitorUpsert {
+	u.SetNull(monitor.FieldPushTokenHash)
+	return u
+}
+
+// SetLastPushAt sets the "last_push_at" field.
+func (u *MonitorUpsert) SetLastPushAt(v time.Time) *MonitorUpsert {
+	u.Set(monitor.FieldLastPushAt, v)
+	return u
+}
+
+// UpdateLastPushAt sets the "last_push_at" field to the value that was provided on create.
+func (u *MonitorUpsert) UpdateLastPushAt() *MonitorUpsert {
+	u.SetExcluded(monitor.FieldLastPushAt)
+	return u
+}
+
+// ClearLastPushAt clears the value of the "last_push_at" field.
+func (u *MonitorUpsert) ClearLastPushAt() *MonitorUpsert {
+	u.SetNull(monitor.FieldLastPushAt)
+	return u
+}
+
+// SetPushDueAt sets the "push_due_at" field.
+func (u *MonitorUpsert) SetPushDueAt(v time.Time) *MonitorUpsert {
+	u.Set(monitor.FieldPushDueAt, v)
+	return u
+}
+
+// UpdatePushDueAt sets the "push_due_at" field to the value that was provided on create.
+func (u *MonitorUpsert) UpdatePushDueAt() *MonitorUpsert {
+	u.SetExcluded(monitor.FieldPushDueAt)
+	return u
+}
+
+// ClearPushDueAt clears the value of the "push_due_at" field.
+func (u *MonitorUpsert) ClearPushDueAt() *MonitorUpsert {
+	u.SetNull(monitor.FieldPushDueAt)
+	return u
+}
+
+// SetSeq sets the "seq" field.
+func (u *MonitorUpsert) SetSeq(v int) *MonitorUpsert {
+	u.Set(monitor.FieldSeq, v)
+	return u
+}
+
+// UpdateSeq sets the "seq" field to the value that was provided on create.
+func (u *MonitorUpsert) UpdateSeq() *MonitorUpsert {
+	u.SetExcluded(monitor.FieldSeq)
+	return u
+}
+
+// AddSeq adds v to the "seq" field.
+func (u *MonitorUpsert) AddSeq(v int) *MonitorUpsert {
+	u.Add(monitor.FieldSeq, v)
 	return u
 }
 
@@ -1396,6 +1552,90 @@ func (u *MonitorUpsertOne) UpdateCertNotAfter() *MonitorUpsertOne {
 func (u *MonitorUpsertOne) ClearCertNotAfter() *MonitorUpsertOne {
 	return u.Update(func(s *MonitorUpsert) {
 		s.ClearCertNotAfter()
+	})
+}
+
+// SetPushTokenHash sets the "push_token_hash" field.
+func (u *MonitorUpsertOne) SetPushTokenHash(v string) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetPushTokenHash(v)
+	})
+}
+
+// UpdatePushTokenHash sets the "push_token_hash" field to the value that was provided on create.
+func (u *MonitorUpsertOne) UpdatePushTokenHash() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdatePushTokenHash()
+	})
+}
+
+// ClearPushTokenHash clears the value of the "push_token_hash" field.
+func (u *MonitorUpsertOne) ClearPushTokenHash() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.ClearPushTokenHash()
+	})
+}
+
+// SetLastPushAt sets the "last_push_at" field.
+func (u *MonitorUpsertOne) SetLastPushAt(v time.Time) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetLastPushAt(v)
+	})
+}
+
+// UpdateLastPushAt sets the "last_push_at" field to the value that was provided on create.
+func (u *MonitorUpsertOne) UpdateLastPushAt() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateLastPushAt()
+	})
+}
+
+// ClearLastPushAt clears the value of the "last_push_at" field.
+func (u *MonitorUpsertOne) ClearLastPushAt() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.ClearLastPushAt()
+	})
+}
+
+// SetPushDueAt sets the "push_due_at" field.
+func (u *MonitorUpsertOne) SetPushDueAt(v time.Time) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetPushDueAt(v)
+	})
+}
+
+// UpdatePushDueAt sets the "push_due_at" field to the value that was provided on create.
+func (u *MonitorUpsertOne) UpdatePushDueAt() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdatePushDueAt()
+	})
+}
+
+// ClearPushDueAt clears the value of the "push_due_at" field.
+func (u *MonitorUpsertOne) ClearPushDueAt() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.ClearPushDueAt()
+	})
+}
+
+// SetSeq sets the "seq" field.
+func (u *MonitorUpsertOne) SetSeq(v int) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetSeq(v)
+	})
+}
+
+// AddSeq adds v to the "seq" field.
+func (u *MonitorUpsertOne) AddSeq(v int) *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.AddSeq(v)
+	})
+}
+
+// UpdateSeq sets the "seq" field to the value that was provided on create.
+func (u *MonitorUpsertOne) UpdateSeq() *MonitorUpsertOne {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateSeq()
 	})
 }
 
@@ -1950,6 +2190,90 @@ func (u *MonitorUpsertBulk) UpdateCertNotAfter() *MonitorUpsertBulk {
 func (u *MonitorUpsertBulk) ClearCertNotAfter() *MonitorUpsertBulk {
 	return u.Update(func(s *MonitorUpsert) {
 		s.ClearCertNotAfter()
+	})
+}
+
+// SetPushTokenHash sets the "push_token_hash" field.
+func (u *MonitorUpsertBulk) SetPushTokenHash(v string) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetPushTokenHash(v)
+	})
+}
+
+// UpdatePushTokenHash sets the "push_token_hash" field to the value that was provided on create.
+func (u *MonitorUpsertBulk) UpdatePushTokenHash() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdatePushTokenHash()
+	})
+}
+
+// ClearPushTokenHash clears the value of the "push_token_hash" field.
+func (u *MonitorUpsertBulk) ClearPushTokenHash() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.ClearPushTokenHash()
+	})
+}
+
+// SetLastPushAt sets the "last_push_at" field.
+func (u *MonitorUpsertBulk) SetLastPushAt(v time.Time) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetLastPushAt(v)
+	})
+}
+
+// UpdateLastPushAt sets the "last_push_at" field to the value that was provided on create.
+func (u *MonitorUpsertBulk) UpdateLastPushAt() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateLastPushAt()
+	})
+}
+
+// ClearLastPushAt clears the value of the "last_push_at" field.
+func (u *MonitorUpsertBulk) ClearLastPushAt() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.ClearLastPushAt()
+	})
+}
+
+// SetPushDueAt sets the "push_due_at" field.
+func (u *MonitorUpsertBulk) SetPushDueAt(v time.Time) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetPushDueAt(v)
+	})
+}
+
+// UpdatePushDueAt sets the "push_due_at" field to the value that was provided on create.
+func (u *MonitorUpsertBulk) UpdatePushDueAt() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdatePushDueAt()
+	})
+}
+
+// ClearPushDueAt clears the value of the "push_due_at" field.
+func (u *MonitorUpsertBulk) ClearPushDueAt() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.ClearPushDueAt()
+	})
+}
+
+// SetSeq sets the "seq" field.
+func (u *MonitorUpsertBulk) SetSeq(v int) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.SetSeq(v)
+	})
+}
+
+// AddSeq adds v to the "seq" field.
+func (u *MonitorUpsertBulk) AddSeq(v int) *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.AddSeq(v)
+	})
+}
+
+// UpdateSeq sets the "seq" field to the value that was provided on create.
+func (u *MonitorUpsertBulk) UpdateSeq() *MonitorUpsertBulk {
+	return u.Update(func(s *MonitorUpsert) {
+		s.UpdateSeq()
 	})
 }
 

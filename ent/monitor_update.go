@@ -363,6 +363,87 @@ func (_u *MonitorUpdate) ClearCertNotAfter() *MonitorUpdate {
 	return _u
 }
 
+// SetPushTokenHash sets the "push_token_hash" field.
+func (_u *MonitorUpdate) SetPushTokenHash(v string) *MonitorUpdate {
+	_u.mutation.SetPushTokenHash(v)
+	return _u
+}
+
+// SetNillablePushTokenHash sets the "push_token_hash" field if the given value is not nil.
+func (_u *MonitorUpdate) SetNillablePushTokenHash(v *string) *MonitorUpdate {
+	if v != nil {
+		_u.SetPushTokenHash(*v)
+	}
+	return _u
+}
+
+// ClearPushTokenHash clears the value of the "push_token_hash" field.
+func (_u *MonitorUpdate) ClearPushTokenHash() *MonitorUpdate {
+	_u.mutation.ClearPushTokenHash()
+	return _u
+}
+
+// SetLastPushAt sets the "last_push_at" field.
+func (_u *MonitorUpdate) SetLastPushAt(v time.Time) *MonitorUpdate {
+	_u.mutation.SetLastPushAt(v)
+	return _u
+}
+
+// SetNillableLastPushAt sets the "last_push_at" field if the given value is not nil.
+func (_u *MonitorUpdate) SetNillableLastPushAt(v *time.Time) *MonitorUpdate {
+	if v != nil {
+		_u.SetLastPushAt(*v)
+	}
+	return _u
+}
+
+// ClearLastPushAt clears the value of the "last_push_at" field.
+func (_u *MonitorUpdate) ClearLastPushAt() *MonitorUpdate {
+	_u.mutation.ClearLastPushAt()
+	return _u
+}
+
+// SetPushDueAt sets the "push_due_at" field.
+func (_u *MonitorUpdate) SetPushDueAt(v time.Time) *MonitorUpdate {
+	_u.mutation.SetPushDueAt(v)
+	return _u
+}
+
+// SetNillablePushDueAt sets the "push_due_at" field if the given value is not nil.
+func (_u *MonitorUpdate) SetNillablePushDueAt(v *time.Time) *MonitorUpdate {
+	if v != nil {
+		_u.SetPushDueAt(*v)
+	}
+	return _u
+}
+
+// ClearPushDueAt clears the value of the "push_due_at" field.
+func (_u *MonitorUpdate) ClearPushDueAt() *MonitorUpdate {
+	_u.mutation.ClearPushDueAt()
+	return _u
+}
+
+// SetSeq sets the "seq" field.
+func (_u *MonitorUpdate) SetSeq(v int) *MonitorUpdate {
+	_u.mutation.ResetSeq()
+	_u.mutation.SetSeq(v)
+	return _u
+}
+
+// SetNillableSeq sets the "seq" field if the given value is not nil.
+func (_u *MonitorUpdate) SetNillableSeq(v *int) *MonitorUpdate {
+	if v != nil {
+		_u.SetSeq(*v)
+	}
+	return _u
+}
+
+// AddSeq adds value to the "seq" field.
+func (_u *MonitorUpdate) AddSeq(v int) *MonitorUpdate {
+	_u.mutation.AddSeq(v)
+	return _u
+}
+
 // AddHourIDs adds the "hours" edge to the MonitorHour entity by IDs.
 func (_u *MonitorUpdate) AddHourIDs(ids ...int) *MonitorUpdate {
 	_u.mutation.AddHourIDs(ids...)
@@ -523,6 +604,11 @@ func (_u *MonitorUpdate) check() error {
 			return &ValidationError{Name: "message", err: fmt.Errorf(`ent: validator failed for field "Monitor.message": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PushTokenHash(); ok {
+		if err := monitor.PushTokenHashValidator(v); err != nil {
+			return &ValidationError{Name: "push_token_hash", err: fmt.Errorf(`ent: validator failed for field "Monitor.push_token_hash": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -630,6 +716,30 @@ func (_u *MonitorUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if _u.mutation.CertNotAfterCleared() {
 		_spec.ClearField(monitor.FieldCertNotAfter, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PushTokenHash(); ok {
+		_spec.SetField(monitor.FieldPushTokenHash, field.TypeString, value)
+	}
+	if _u.mutation.PushTokenHashCleared() {
+		_spec.ClearField(monitor.FieldPushTokenHash, field.TypeString)
+	}
+	if value, ok := _u.mutation.LastPushAt(); ok {
+		_spec.SetField(monitor.FieldLastPushAt, field.TypeTime, value)
+	}
+	if _u.mutation.LastPushAtCleared() {
+		_spec.ClearField(monitor.FieldLastPushAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PushDueAt(); ok {
+		_spec.SetField(monitor.FieldPushDueAt, field.TypeTime, value)
+	}
+	if _u.mutation.PushDueAtCleared() {
+		_spec.ClearField(monitor.FieldPushDueAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Seq(); ok {
+		_spec.SetField(monitor.FieldSeq, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedSeq(); ok {
+		_spec.AddField(monitor.FieldSeq, field.TypeInt, value)
 	}
 	if _u.mutation.HoursCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1075,6 +1185,87 @@ func (_u *MonitorUpdateOne) ClearCertNotAfter() *MonitorUpdateOne {
 	return _u
 }
 
+// SetPushTokenHash sets the "push_token_hash" field.
+func (_u *MonitorUpdateOne) SetPushTokenHash(v string) *MonitorUpdateOne {
+	_u.mutation.SetPushTokenHash(v)
+	return _u
+}
+
+// SetNillablePushTokenHash sets the "push_token_hash" field if the given value is not nil.
+func (_u *MonitorUpdateOne) SetNillablePushTokenHash(v *string) *MonitorUpdateOne {
+	if v != nil {
+		_u.SetPushTokenHash(*v)
+	}
+	return _u
+}
+
+// ClearPushTokenHash clears the value of the "push_token_hash" field.
+func (_u *MonitorUpdateOne) ClearPushTokenHash() *MonitorUpdateOne {
+	_u.mutation.ClearPushTokenHash()
+	return _u
+}
+
+// SetLastPushAt sets the "last_push_at" field.
+func (_u *MonitorUpdateOne) SetLastPushAt(v time.Time) *MonitorUpdateOne {
+	_u.mutation.SetLastPushAt(v)
+	return _u
+}
+
+// SetNillableLastPushAt sets the "last_push_at" field if the given value is not nil.
+func (_u *MonitorUpdateOne) SetNillableLastPushAt(v *time.Time) *MonitorUpdateOne {
+	if v != nil {
+		_u.SetLastPushAt(*v)
+	}
+	return _u
+}
+
+// ClearLastPushAt clears the value of the "last_push_at" field.
+func (_u *MonitorUpdateOne) ClearLastPushAt() *MonitorUpdateOne {
+	_u.mutation.ClearLastPushAt()
+	return _u
+}
+
+// SetPushDueAt sets the "push_due_at" field.
+func (_u *MonitorUpdateOne) SetPushDueAt(v time.Time) *MonitorUpdateOne {
+	_u.mutation.SetPushDueAt(v)
+	return _u
+}
+
+// SetNillablePushDueAt sets the "push_due_at" field if the given value is not nil.
+func (_u *MonitorUpdateOne) SetNillablePushDueAt(v *time.Time) *MonitorUpdateOne {
+	if v != nil {
+		_u.SetPushDueAt(*v)
+	}
+	return _u
+}
+
+// ClearPushDueAt clears the value of the "push_due_at" field.
+func (_u *MonitorUpdateOne) ClearPushDueAt() *MonitorUpdateOne {
+	_u.mutation.ClearPushDueAt()
+	return _u
+}
+
+// SetSeq sets the "seq" field.
+func (_u *MonitorUpdateOne) SetSeq(v int) *MonitorUpdateOne {
+	_u.mutation.ResetSeq()
+	_u.mutation.SetSeq(v)
+	return _u
+}
+
+// SetNillableSeq sets the "seq" field if the given value is not nil.
+func (_u *MonitorUpdateOne) SetNillableSeq(v *int) *MonitorUpdateOne {
+	if v != nil {
+		_u.SetSeq(*v)
+	}
+	return _u
+}
+
+// AddSeq adds value to the "seq" field.
+func (_u *MonitorUpdateOne) AddSeq(v int) *MonitorUpdateOne {
+	_u.mutation.AddSeq(v)
+	return _u
+}
+
 // AddHourIDs adds the "hours" edge to the MonitorHour entity by IDs.
 func (_u *MonitorUpdateOne) AddHourIDs(ids ...int) *MonitorUpdateOne {
 	_u.mutation.AddHourIDs(ids...)
@@ -1248,6 +1439,11 @@ func (_u *MonitorUpdateOne) check() error {
 			return &ValidationError{Name: "message", err: fmt.Errorf(`ent: validator failed for field "Monitor.message": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.PushTokenHash(); ok {
+		if err := monitor.PushTokenHashValidator(v); err != nil {
+			return &ValidationError{Name: "push_token_hash", err: fmt.Errorf(`ent: validator failed for field "Monitor.push_token_hash": %w`, err)}
+		}
+	}
 	return nil
 }
 
@@ -1372,6 +1568,30 @@ func (_u *MonitorUpdateOne) sqlSave(ctx context.Context) (_node *Monitor, err er
 	}
 	if _u.mutation.CertNotAfterCleared() {
 		_spec.ClearField(monitor.FieldCertNotAfter, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PushTokenHash(); ok {
+		_spec.SetField(monitor.FieldPushTokenHash, field.TypeString, value)
+	}
+	if _u.mutation.PushTokenHashCleared() {
+		_spec.ClearField(monitor.FieldPushTokenHash, field.TypeString)
+	}
+	if value, ok := _u.mutation.LastPushAt(); ok {
+		_spec.SetField(monitor.FieldLastPushAt, field.TypeTime, value)
+	}
+	if _u.mutation.LastPushAtCleared() {
+		_spec.ClearField(monitor.FieldLastPushAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.PushDueAt(); ok {
+		_spec.SetField(monitor.FieldPushDueAt, field.TypeTime, value)
+	}
+	if _u.mutation.PushDueAtCleared() {
+		_spec.ClearField(monitor.FieldPushDueAt, field.TypeTime)
+	}
+	if value, ok := _u.mutation.Seq(); ok {
+		_spec.SetField(monitor.FieldSeq, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedSeq(); ok {
+		_spec.AddField(monitor.FieldSeq, field.TypeInt, value)
 	}
 	if _u.mutation.HoursCleared() {
 		edge := &sqlgraph.EdgeSpec{

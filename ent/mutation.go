@@ -21902,6 +21902,11 @@ type MonitorMutation struct {
 	failed_checks     *int
 	addfailed_checks  *int
 	cert_not_after    *time.Time
+	push_token_hash   *string
+	last_push_at      *time.Time
+	push_due_at       *time.Time
+	seq               *int
+	addseq            *int
 	clearedFields     map[string]struct{}
 	hours             map[int]struct{}
 	removedhours      map[int]struct{}
@@ -22927,6 +22932,209 @@ func (m *MonitorMutation) ResetCertNotAfter() {
 	delete(m.clearedFields, monitor.FieldCertNotAfter)
 }
 
+// SetPushTokenHash sets the "push_token_hash" field.
+func (m *MonitorMutation) SetPushTokenHash(s string) {
+	m.push_token_hash = &s
+}
+
+// PushTokenHash returns the value of the "push_token_hash" field in the mutation.
+func (m *MonitorMutation) PushTokenHash() (r string, exists bool) {
+	v := m.push_token_hash
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPushTokenHash returns the old "push_token_hash" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldPushTokenHash(ctx context.Context) (v *string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPushTokenHash is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPushTokenHash requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPushTokenHash: %w", err)
+	}
+	return oldValue.PushTokenHash, nil
+}
+
+// ClearPushTokenHash clears the value of the "push_token_hash" field.
+func (m *MonitorMutation) ClearPushTokenHash() {
+	m.push_token_hash = nil
+	m.clearedFields[monitor.FieldPushTokenHash] = struct{}{}
+}
+
+// PushTokenHashCleared returns if the "push_token_hash" field was cleared in this mutation.
+func (m *MonitorMutation) PushTokenHashCleared() bool {
+	_, ok := m.clearedFields[monitor.FieldPushTokenHash]
+	return ok
+}
+
+// ResetPushTokenHash resets all changes to the "push_token_hash" field.
+func (m *MonitorMutation) ResetPushTokenHash() {
+	m.push_token_hash = nil
+	delete(m.clearedFields, monitor.FieldPushTokenHash)
+}
+
+// SetLastPushAt sets the "last_push_at" field.
+func (m *MonitorMutation) SetLastPushAt(t time.Time) {
+	m.last_push_at = &t
+}
+
+// LastPushAt returns the value of the "last_push_at" field in the mutation.
+func (m *MonitorMutation) LastPushAt() (r time.Time, exists bool) {
+	v := m.last_push_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldLastPushAt returns the old "last_push_at" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldLastPushAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldLastPushAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldLastPushAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldLastPushAt: %w", err)
+	}
+	return oldValue.LastPushAt, nil
+}
+
+// ClearLastPushAt clears the value of the "last_push_at" field.
+func (m *MonitorMutation) ClearLastPushAt() {
+	m.last_push_at = nil
+	m.clearedFields[monitor.FieldLastPushAt] = struct{}{}
+}
+
+// LastPushAtCleared returns if the "last_push_at" field was cleared in this mutation.
+func (m *MonitorMutation) LastPushAtCleared() bool {
+	_, ok := m.clearedFields[monitor.FieldLastPushAt]
+	return ok
+}
+
+// ResetLastPushAt resets all changes to the "last_push_at" field.
+func (m *MonitorMutation) ResetLastPushAt() {
+	m.last_push_at = nil
+	delete(m.clearedFields, monitor.FieldLastPushAt)
+}
+
+// SetPushDueAt sets the "push_due_at" field.
+func (m *MonitorMutation) SetPushDueAt(t time.Time) {
+	m.push_due_at = &t
+}
+
+// PushDueAt returns the value of the "push_due_at" field in the mutation.
+func (m *MonitorMutation) PushDueAt() (r time.Time, exists bool) {
+	v := m.push_due_at
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldPushDueAt returns the old "push_due_at" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldPushDueAt(ctx context.Context) (v *time.Time, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldPushDueAt is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldPushDueAt requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldPushDueAt: %w", err)
+	}
+	return oldValue.PushDueAt, nil
+}
+
+// ClearPushDueAt clears the value of the "push_due_at" field.
+func (m *MonitorMutation) ClearPushDueAt() {
+	m.push_due_at = nil
+	m.clearedFields[monitor.FieldPushDueAt] = struct{}{}
+}
+
+// PushDueAtCleared returns if the "push_due_at" field was cleared in this mutation.
+func (m *MonitorMutation) PushDueAtCleared() bool {
+	_, ok := m.clearedFields[monitor.FieldPushDueAt]
+	return ok
+}
+
+// ResetPushDueAt resets all changes to the "push_due_at" field.
+func (m *MonitorMutation) ResetPushDueAt() {
+	m.push_due_at = nil
+	delete(m.clearedFields, monitor.FieldPushDueAt)
+}
+
+// SetSeq sets the "seq" field.
+func (m *MonitorMutation) SetSeq(i int) {
+	m.seq = &i
+	m.addseq = nil
+}
+
+// Seq returns the value of the "seq" field in the mutation.
+func (m *MonitorMutation) Seq() (r int, exists bool) {
+	v := m.seq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldSeq returns the old "seq" field's value of the Monitor entity.
+// If the Monitor object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MonitorMutation) OldSeq(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldSeq is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldSeq requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldSeq: %w", err)
+	}
+	return oldValue.Seq, nil
+}
+
+// AddSeq adds i to the "seq" field.
+func (m *MonitorMutation) AddSeq(i int) {
+	if m.addseq != nil {
+		*m.addseq += i
+	} else {
+		m.addseq = &i
+	}
+}
+
+// AddedSeq returns the value that was added to the "seq" field in this mutation.
+func (m *MonitorMutation) AddedSeq() (r int, exists bool) {
+	v := m.addseq
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetSeq resets all changes to the "seq" field.
+func (m *MonitorMutation) ResetSeq() {
+	m.seq = nil
+	m.addseq = nil
+}
+
 // AddHourIDs adds the "hours" edge to the MonitorHour entity by ids.
 func (m *MonitorMutation) AddHourIDs(ids ...int) {
 	if m.hours == nil {
@@ -23069,7 +23277,7 @@ func (m *MonitorMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MonitorMutation) Fields() []string {
-	fields := make([]string, 0, 21)
+	fields := make([]string, 0, 25)
 	if m.created_at != nil {
 		fields = append(fields, monitor.FieldCreatedAt)
 	}
@@ -23133,6 +23341,18 @@ func (m *MonitorMutation) Fields() []string {
 	if m.cert_not_after != nil {
 		fields = append(fields, monitor.FieldCertNotAfter)
 	}
+	if m.push_token_hash != nil {
+		fields = append(fields, monitor.FieldPushTokenHash)
+	}
+	if m.last_push_at != nil {
+		fields = append(fields, monitor.FieldLastPushAt)
+	}
+	if m.push_due_at != nil {
+		fields = append(fields, monitor.FieldPushDueAt)
+	}
+	if m.seq != nil {
+		fields = append(fields, monitor.FieldSeq)
+	}
 	return fields
 }
 
@@ -23183,6 +23403,14 @@ func (m *MonitorMutation) Field(name string) (ent.Value, bool) {
 		return m.FailedChecks()
 	case monitor.FieldCertNotAfter:
 		return m.CertNotAfter()
+	case monitor.FieldPushTokenHash:
+		return m.PushTokenHash()
+	case monitor.FieldLastPushAt:
+		return m.LastPushAt()
+	case monitor.FieldPushDueAt:
+		return m.PushDueAt()
+	case monitor.FieldSeq:
+		return m.Seq()
 	}
 	return nil, false
 }
@@ -23234,6 +23462,14 @@ func (m *MonitorMutation) OldField(ctx context.Context, name string) (ent.Value,
 		return m.OldFailedChecks(ctx)
 	case monitor.FieldCertNotAfter:
 		return m.OldCertNotAfter(ctx)
+	case monitor.FieldPushTokenHash:
+		return m.OldPushTokenHash(ctx)
+	case monitor.FieldLastPushAt:
+		return m.OldLastPushAt(ctx)
+	case monitor.FieldPushDueAt:
+		return m.OldPushDueAt(ctx)
+	case monitor.FieldSeq:
+		return m.OldSeq(ctx)
 	}
 	return nil, fmt.Errorf("unknown Monitor field %s", name)
 }
@@ -23390,6 +23626,34 @@ func (m *MonitorMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCertNotAfter(v)
 		return nil
+	case monitor.FieldPushTokenHash:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPushTokenHash(v)
+		return nil
+	case monitor.FieldLastPushAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetLastPushAt(v)
+		return nil
+	case monitor.FieldPushDueAt:
+		v, ok := value.(time.Time)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetPushDueAt(v)
+		return nil
+	case monitor.FieldSeq:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetSeq(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Monitor field %s", name)
 }
@@ -23416,6 +23680,9 @@ func (m *MonitorMutation) AddedFields() []string {
 	if m.addfailed_checks != nil {
 		fields = append(fields, monitor.FieldFailedChecks)
 	}
+	if m.addseq != nil {
+		fields = append(fields, monitor.FieldSeq)
+	}
 	return fields
 }
 
@@ -23436,6 +23703,8 @@ func (m *MonitorMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedLatencyMs()
 	case monitor.FieldFailedChecks:
 		return m.AddedFailedChecks()
+	case monitor.FieldSeq:
+		return m.AddedSeq()
 	}
 	return nil, false
 }
@@ -23487,6 +23756,13 @@ func (m *MonitorMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddFailedChecks(v)
 		return nil
+	case monitor.FieldSeq:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddSeq(v)
+		return nil
 	}
 	return fmt.Errorf("unknown Monitor numeric field %s", name)
 }
@@ -23503,6 +23779,15 @@ func (m *MonitorMutation) ClearedFields() []string {
 	}
 	if m.FieldCleared(monitor.FieldCertNotAfter) {
 		fields = append(fields, monitor.FieldCertNotAfter)
+	}
+	if m.FieldCleared(monitor.FieldPushTokenHash) {
+		fields = append(fields, monitor.FieldPushTokenHash)
+	}
+	if m.FieldCleared(monitor.FieldLastPushAt) {
+		fields = append(fields, monitor.FieldLastPushAt)
+	}
+	if m.FieldCleared(monitor.FieldPushDueAt) {
+		fields = append(fields, monitor.FieldPushDueAt)
 	}
 	return fields
 }
@@ -23526,6 +23811,15 @@ func (m *MonitorMutation) ClearField(name string) error {
 		return nil
 	case monitor.FieldCertNotAfter:
 		m.ClearCertNotAfter()
+		return nil
+	case monitor.FieldPushTokenHash:
+		m.ClearPushTokenHash()
+		return nil
+	case monitor.FieldLastPushAt:
+		m.ClearLastPushAt()
+		return nil
+	case monitor.FieldPushDueAt:
+		m.ClearPushDueAt()
 		return nil
 	}
 	return fmt.Errorf("unknown Monitor nullable field %s", name)
@@ -23597,6 +23891,18 @@ func (m *MonitorMutation) ResetField(name string) error {
 		return nil
 	case monitor.FieldCertNotAfter:
 		m.ResetCertNotAfter()
+		return nil
+	case monitor.FieldPushTokenHash:
+		m.ResetPushTokenHash()
+		return nil
+	case monitor.FieldLastPushAt:
+		m.ResetLastPushAt()
+		return nil
+	case monitor.FieldPushDueAt:
+		m.ResetPushDueAt()
+		return nil
+	case monitor.FieldSeq:
+		m.ResetSeq()
 		return nil
 	}
 	return fmt.Errorf("unknown Monitor field %s", name)

@@ -1011,6 +1011,14 @@ func init() {
 	monitorDescFailedChecks := monitorFields[17].Descriptor()
 	// monitor.DefaultFailedChecks holds the default value on creation for the failed_checks field.
 	monitor.DefaultFailedChecks = monitorDescFailedChecks.Default.(int)
+	// monitorDescPushTokenHash is the schema descriptor for push_token_hash field.
+	monitorDescPushTokenHash := monitorFields[19].Descriptor()
+	// monitor.PushTokenHashValidator is a validator for the "push_token_hash" field. It is called by the builders before save.
+	monitor.PushTokenHashValidator = monitorDescPushTokenHash.Validators[0].(func(string) error)
+	// monitorDescSeq is the schema descriptor for seq field.
+	monitorDescSeq := monitorFields[22].Descriptor()
+	// monitor.DefaultSeq holds the default value on creation for the seq field.
+	monitor.DefaultSeq = monitorDescSeq.Default.(int)
 	monitorhourFields := schema.MonitorHour{}.Fields()
 	_ = monitorhourFields
 	// monitorhourDescUp is the schema descriptor for up field.

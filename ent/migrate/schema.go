@@ -687,7 +687,7 @@ var (
 		{Name: "created_at", Type: field.TypeTime},
 		{Name: "updated_at", Type: field.TypeTime},
 		{Name: "name", Type: field.TypeString, Unique: true, Size: 64},
-		{Name: "kind", Type: field.TypeEnum, Enums: []string{"http", "tcp", "tls"}},
+		{Name: "kind", Type: field.TypeEnum, Enums: []string{"http", "tcp", "tls", "push"}},
 		{Name: "target", Type: field.TypeString, Size: 2048},
 		{Name: "timeout_ms", Type: field.TypeInt, Default: 10000},
 		{Name: "interval_s", Type: field.TypeInt, Default: 60},
@@ -705,6 +705,10 @@ var (
 		{Name: "failing_since", Type: field.TypeTime, Nullable: true},
 		{Name: "failed_checks", Type: field.TypeInt, Default: 0},
 		{Name: "cert_not_after", Type: field.TypeTime, Nullable: true},
+		{Name: "push_token_hash", Type: field.TypeString, Unique: true, Nullable: true, Size: 64},
+		{Name: "last_push_at", Type: field.TypeTime, Nullable: true},
+		{Name: "push_due_at", Type: field.TypeTime, Nullable: true},
+		{Name: "seq", Type: field.TypeInt, Default: 0},
 	}
 	// MonitorsTable holds the schema information for the "monitors" table.
 	MonitorsTable = &schema.Table{

@@ -57,6 +57,14 @@ const (
 	FieldFailedChecks = "failed_checks"
 	// FieldCertNotAfter holds the string denoting the cert_not_after field in the database.
 	FieldCertNotAfter = "cert_not_after"
+	// FieldPushTokenHash holds the string denoting the push_token_hash field in the database.
+	FieldPushTokenHash = "push_token_hash"
+	// FieldLastPushAt holds the string denoting the last_push_at field in the database.
+	FieldLastPushAt = "last_push_at"
+	// FieldPushDueAt holds the string denoting the push_due_at field in the database.
+	FieldPushDueAt = "push_due_at"
+	// FieldSeq holds the string denoting the seq field in the database.
+	FieldSeq = "seq"
 	// EdgeHours holds the string denoting the hours edge name in mutations.
 	EdgeHours = "hours"
 	// EdgeOutages holds the string denoting the outages edge name in mutations.
@@ -103,6 +111,10 @@ var Columns = []string{
 	FieldFailingSince,
 	FieldFailedChecks,
 	FieldCertNotAfter,
+	FieldPushTokenHash,
+	FieldLastPushAt,
+	FieldPushDueAt,
+	FieldSeq,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -164,6 +176,10 @@ var (
 	MessageValidator func(string) error
 	// DefaultFailedChecks holds the default value on creation for the "failed_checks" field.
 	DefaultFailedChecks int
+	// PushTokenHashValidator is a validator for the "push_token_hash" field. It is called by the builders before save.
+	PushTokenHashValidator func(string) error
+	// DefaultSeq holds the default value on creation for the "seq" field.
+	DefaultSeq int
 )
 
 // Kind defines the type for the "kind" enum field.
@@ -174,6 +190,7 @@ const (
 	KindHTTP Kind = "http"
 	KindTCP  Kind = "tcp"
 	KindTLS  Kind = "tls"
+	KindPush Kind = "push"
 )
 
 func (k Kind) String() string {
@@ -183,7 +200,7 @@ func (k Kind) String() string {
 // KindValidator is a validator for the "kind" field enum values. It is called by the builders before save.
 func KindValidator(k Kind) error {
 	switch k {
-	case KindHTTP, KindTCP, KindTLS:
+	case KindHTTP, KindTCP, KindTLS, KindPush:
 		return nil
 	default:
 		return fmt.Errorf("monitor: invalid enum value for kind field: %q", k)
@@ -301,6 +318,26 @@ func ByFailedChecks(opts ...sql.OrderTermOption) OrderOption {
 // ByCertNotAfter orders the results by the cert_not_after field.
 func ByCertNotAfter(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCertNotAfter, opts...).ToFunc()
+}
+
+// ByPushTokenHash orders the results by the push_token_hash field.
+func ByPushTokenHash(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPushTokenHash, opts...).ToFunc()
+}
+
+// ByLastPushAt orders the results by the last_push_at field.
+func ByLastPushAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldLastPushAt, opts...).ToFunc()
+}
+
+// ByPushDueAt orders the results by the push_due_at field.
+func ByPushDueAt(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldPushDueAt, opts...).ToFunc()
+}
+
+// BySeq orders the results by the seq field.
+func BySeq(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldSeq, opts...).ToFunc()
 }
 
 // ByHoursCount orders the results by hours count.

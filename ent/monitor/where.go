@@ -155,6 +155,26 @@ func CertNotAfter(v time.Time) predicate.Monitor {
 	return predicate.Monitor(sql.FieldEQ(FieldCertNotAfter, v))
 }
 
+// PushTokenHash applies equality check predicate on the "push_token_hash" field. It's identical to PushTokenHashEQ.
+func PushTokenHash(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldPushTokenHash, v))
+}
+
+// LastPushAt applies equality check predicate on the "last_push_at" field. It's identical to LastPushAtEQ.
+func LastPushAt(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldLastPushAt, v))
+}
+
+// PushDueAt applies equality check predicate on the "push_due_at" field. It's identical to PushDueAtEQ.
+func PushDueAt(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldPushDueAt, v))
+}
+
+// Seq applies equality check predicate on the "seq" field. It's identical to SeqEQ.
+func Seq(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldSeq, v))
+}
+
 // CreatedAtEQ applies the EQ predicate on the "created_at" field.
 func CreatedAtEQ(v time.Time) predicate.Monitor {
 	return predicate.Monitor(sql.FieldEQ(FieldCreatedAt, v))
@@ -1008,6 +1028,221 @@ func CertNotAfterIsNil() predicate.Monitor {
 // CertNotAfterNotNil applies the NotNil predicate on the "cert_not_after" field.
 func CertNotAfterNotNil() predicate.Monitor {
 	return predicate.Monitor(sql.FieldNotNull(FieldCertNotAfter))
+}
+
+// PushTokenHashEQ applies the EQ predicate on the "push_token_hash" field.
+func PushTokenHashEQ(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldPushTokenHash, v))
+}
+
+// PushTokenHashNEQ applies the NEQ predicate on the "push_token_hash" field.
+func PushTokenHashNEQ(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNEQ(FieldPushTokenHash, v))
+}
+
+// PushTokenHashIn applies the In predicate on the "push_token_hash" field.
+func PushTokenHashIn(vs ...string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldIn(FieldPushTokenHash, vs...))
+}
+
+// PushTokenHashNotIn applies the NotIn predicate on the "push_token_hash" field.
+func PushTokenHashNotIn(vs ...string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNotIn(FieldPushTokenHash, vs...))
+}
+
+// PushTokenHashGT applies the GT predicate on the "push_token_hash" field.
+func PushTokenHashGT(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGT(FieldPushTokenHash, v))
+}
+
+// PushTokenHashGTE applies the GTE predicate on the "push_token_hash" field.
+func PushTokenHashGTE(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGTE(FieldPushTokenHash, v))
+}
+
+// PushTokenHashLT applies the LT predicate on the "push_token_hash" field.
+func PushTokenHashLT(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLT(FieldPushTokenHash, v))
+}
+
+// PushTokenHashLTE applies the LTE predicate on the "push_token_hash" field.
+func PushTokenHashLTE(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLTE(FieldPushTokenHash, v))
+}
+
+// PushTokenHashContains applies the Contains predicate on the "push_token_hash" field.
+func PushTokenHashContains(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldContains(FieldPushTokenHash, v))
+}
+
+// PushTokenHashHasPrefix applies the HasPrefix predicate on the "push_token_hash" field.
+func PushTokenHashHasPrefix(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldHasPrefix(FieldPushTokenHash, v))
+}
+
+// PushTokenHashHasSuffix applies the HasSuffix predicate on the "push_token_hash" field.
+func PushTokenHashHasSuffix(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldHasSuffix(FieldPushTokenHash, v))
+}
+
+// PushTokenHashIsNil applies the IsNil predicate on the "push_token_hash" field.
+func PushTokenHashIsNil() predicate.Monitor {
+	return predicate.Monitor(sql.FieldIsNull(FieldPushTokenHash))
+}
+
+// PushTokenHashNotNil applies the NotNil predicate on the "push_token_hash" field.
+func PushTokenHashNotNil() predicate.Monitor {
+	return predicate.Monitor(sql.FieldNotNull(FieldPushTokenHash))
+}
+
+// PushTokenHashEqualFold applies the EqualFold predicate on the "push_token_hash" field.
+func PushTokenHashEqualFold(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEqualFold(FieldPushTokenHash, v))
+}
+
+// PushTokenHashContainsFold applies the ContainsFold predicate on the "push_token_hash" field.
+func PushTokenHashContainsFold(v string) predicate.Monitor {
+	return predicate.Monitor(sql.FieldContainsFold(FieldPushTokenHash, v))
+}
+
+// LastPushAtEQ applies the EQ predicate on the "last_push_at" field.
+func LastPushAtEQ(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldLastPushAt, v))
+}
+
+// LastPushAtNEQ applies the NEQ predicate on the "last_push_at" field.
+func LastPushAtNEQ(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNEQ(FieldLastPushAt, v))
+}
+
+// LastPushAtIn applies the In predicate on the "last_push_at" field.
+func LastPushAtIn(vs ...time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldIn(FieldLastPushAt, vs...))
+}
+
+// LastPushAtNotIn applies the NotIn predicate on the "last_push_at" field.
+func LastPushAtNotIn(vs ...time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNotIn(FieldLastPushAt, vs...))
+}
+
+// LastPushAtGT applies the GT predicate on the "last_push_at" field.
+func LastPushAtGT(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGT(FieldLastPushAt, v))
+}
+
+// LastPushAtGTE applies the GTE predicate on the "last_push_at" field.
+func LastPushAtGTE(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGTE(FieldLastPushAt, v))
+}
+
+// LastPushAtLT applies the LT predicate on the "last_push_at" field.
+func LastPushAtLT(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLT(FieldLastPushAt, v))
+}
+
+// LastPushAtLTE applies the LTE predicate on the "last_push_at" field.
+func LastPushAtLTE(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLTE(FieldLastPushAt, v))
+}
+
+// LastPushAtIsNil applies the IsNil predicate on the "last_push_at" field.
+func LastPushAtIsNil() predicate.Monitor {
+	return predicate.Monitor(sql.FieldIsNull(FieldLastPushAt))
+}
+
+// LastPushAtNotNil applies the NotNil predicate on the "last_push_at" field.
+func LastPushAtNotNil() predicate.Monitor {
+	return predicate.Monitor(sql.FieldNotNull(FieldLastPushAt))
+}
+
+// PushDueAtEQ applies the EQ predicate on the "push_due_at" field.
+func PushDueAtEQ(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldPushDueAt, v))
+}
+
+// PushDueAtNEQ applies the NEQ predicate on the "push_due_at" field.
+func PushDueAtNEQ(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNEQ(FieldPushDueAt, v))
+}
+
+// PushDueAtIn applies the In predicate on the "push_due_at" field.
+func PushDueAtIn(vs ...time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldIn(FieldPushDueAt, vs...))
+}
+
+// PushDueAtNotIn applies the NotIn predicate on the "push_due_at" field.
+func PushDueAtNotIn(vs ...time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNotIn(FieldPushDueAt, vs...))
+}
+
+// PushDueAtGT applies the GT predicate on the "push_due_at" field.
+func PushDueAtGT(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGT(FieldPushDueAt, v))
+}
+
+// PushDueAtGTE applies the GTE predicate on the "push_due_at" field.
+func PushDueAtGTE(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGTE(FieldPushDueAt, v))
+}
+
+// PushDueAtLT applies the LT predicate on the "push_due_at" field.
+func PushDueAtLT(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLT(FieldPushDueAt, v))
+}
+
+// PushDueAtLTE applies the LTE predicate on the "push_due_at" field.
+func PushDueAtLTE(v time.Time) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLTE(FieldPushDueAt, v))
+}
+
+// PushDueAtIsNil applies the IsNil predicate on the "push_due_at" field.
+func PushDueAtIsNil() predicate.Monitor {
+	return predicate.Monitor(sql.FieldIsNull(FieldPushDueAt))
+}
+
+// PushDueAtNotNil applies the NotNil predicate on the "push_due_at" field.
+func PushDueAtNotNil() predicate.Monitor {
+	return predicate.Monitor(sql.FieldNotNull(FieldPushDueAt))
+}
+
+// SeqEQ applies the EQ predicate on the "seq" field.
+func SeqEQ(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldEQ(FieldSeq, v))
+}
+
+// SeqNEQ applies the NEQ predicate on the "seq" field.
+func SeqNEQ(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNEQ(FieldSeq, v))
+}
+
+// SeqIn applies the In predicate on the "seq" field.
+func SeqIn(vs ...int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldIn(FieldSeq, vs...))
+}
+
+// SeqNotIn applies the NotIn predicate on the "seq" field.
+func SeqNotIn(vs ...int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldNotIn(FieldSeq, vs...))
+}
+
+// SeqGT applies the GT predicate on the "seq" field.
+func SeqGT(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGT(FieldSeq, v))
+}
+
+// SeqGTE applies the GTE predicate on the "seq" field.
+func SeqGTE(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldGTE(FieldSeq, v))
+}
+
+// SeqLT applies the LT predicate on the "seq" field.
+func SeqLT(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLT(FieldSeq, v))
+}
+
+// SeqLTE applies the LTE predicate on the "seq" field.
+func SeqLTE(v int) predicate.Monitor {
+	return predicate.Monitor(sql.FieldLTE(FieldSeq, v))
 }
 
 // HasHours applies the HasEdge predicate on the "hours" edge.

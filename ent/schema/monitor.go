@@ -11,8 +11,9 @@ import (
 )
 
 // Monitor is an endpoint the controller checks that is not a managed domain:
-// an HTTP(S) URL or a TCP host:port. The newest result lives on the row, so
-// the list of monitors reads one table.
+// an HTTP(S) URL, a TCP or TLS host:port, or (push) an outside job that calls
+// the monitor's secret URL on a schedule. The newest result lives on the
+// row, so the list of monitors reads one table.
 type Monitor struct {
 	ent.Schema
 }
@@ -25,8 +26,8 @@ func (Monitor) Fields() []ent.Field {
 	return []ent.Field{
 		field.String("name").Unique().MinLen(1).MaxLen(64).
 			Match(regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._-]{0,63}$`)),
-		field.Enum("kind").Values("http", "tcp", "tls"),
-		// Target is a URL for http, host:port for tcp and tls.
+		field.Enum("kind").Values("http", "tcp", "tls", "push"),
+		// Target is a URL for http, host:port for tcp and tls, empty for push.
 		field.String("target").MaxLen(2048),
 		field.Int("timeout_ms").Default(10000).Range(1000, 60000),
 		// IntervalS is how often it is checked, in seconds.
@@ -61,6 +62,20 @@ func (Monitor) Fields() []ent.Field {
 		// CertNotAfter is when the certificate an https target presented at
 		// the newest check that reached its handshake expires.
 		field.Time("cert_not_after").Optional().Nillable(),
+		// PushTokenHash is the SHA-256 (hex) of a push monitor's secret
+		// token; the token itself is shown once and never stored.
+		field.String("push_token_hash").Optional().Nillable().Unique().Sensitive().MaxLen(64),
+		// LastPushAt is when a push monitor's newest push arrived.
+		field.Time("last_push_at").Optional().Nillable(),
+		// PushDueAt is when an enabled push monitor without a push by then
+		// gets a failed check: the newest push (or the start of the wait)
+		// plus the interval and a grace, then every interval.
+		field.Time("push_due_at").Optional().Nillable(),
+		// Seq counts the results and edits written to the row. A result is
+		// written only over the row it was judged on, so a push and the
+		// scheduled job arriving together neither count a check twice nor
+		// lose an outage.
+		field.Int("seq").Default(0),
 	}
 }
 
