@@ -355,6 +355,7 @@ type hit struct {
 	code     int
 	body     string
 	location string
+	cache    string // X-Cache-Status
 	err      error
 }
 
@@ -382,5 +383,5 @@ func nodeGet(addr, host, path, user, password string) hit {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	return hit{code: resp.StatusCode, body: string(b), location: resp.Header.Get("Location")}
+	return hit{code: resp.StatusCode, body: string(b), location: resp.Header.Get("Location"), cache: resp.Header.Get("X-Cache-Status")}
 }

@@ -102,6 +102,7 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	appDomain := map[string]any{"name": "app.test", "servers": []int{id}, "routes": []any{
 		map[string]any{"path": "/", "kind": "proxy", "upstream": "app"},
 		map[string]any{"path": "/ws", "kind": "proxy", "upstream": "ws", "websocket": true},
+		map[string]any{"path": "/cached/", "kind": "proxy", "upstream": "app", "cache_ttl": 300},
 		map[string]any{"path": "/old", "match": "exact", "kind": "redirect", "redirect_code": 301, "redirect_target": "https://new.example.com/landing"},
 	}}
 	var created struct {
@@ -142,6 +143,23 @@ func TestProxyThroughRealNginx(t *testing.T) {
 		})
 	}
 	roundRobin("app.test to reach both backends round robin")
+	// The cached route: nginx creates the cache beside the releases and its
+	// workers fill it, so round robin stops at the first answer kept.
+	eventually(t, 15*time.Second, "the cached route to answer from the cache", func() bool {
+		return nodeGet(node, "app.test", "/cached/page", "", "").cache == "HIT"
+	})
+	first := nodeGet(node, "app.test", "/cached/page", "", "")
+	for range 4 {
+		if h := nodeGet(node, "app.test", "/cached/page", "", ""); h.code != 200 || h.cache != "HIT" || h.body != first.body {
+			t.Errorf("cached route: %v (cache %q), first answer %q", h, h.cache, first.body)
+		}
+	}
+	if h := nodeGet(node, "app.test", "/x", "", ""); h.cache != "" {
+		t.Errorf("a route that does not cache says X-Cache-Status %q", h.cache)
+	}
+	if fi, err := os.Stat(filepath.Join(ngx.dir, "cache")); err != nil || !fi.IsDir() {
+		t.Errorf("the cache directory beside the releases: %v", err)
+	}
 	if h := nodeGet(node, "app.test", "/old", "", ""); h.code != 301 || h.location != "https://new.example.com/landing" {
 		t.Errorf("redirect route: %v", h)
 	}

@@ -29,9 +29,10 @@ type NodeNginx struct {
 	Reported bool
 }
 
-// apply sets cfg's node fields: the paths below the managed dir, ports and bind address.
+// apply sets cfg's node fields: the paths below the managed dir (nginx creates cache/ itself
+// when a route caches), ports and bind address.
 func (n NodeNginx) apply(cfg nginxconf.NodeConfig) nginxconf.NodeConfig {
-	cfg.Webroot, cfg.ConfigDir = n.Dir+"/acme", n.Dir+"/current"
+	cfg.Webroot, cfg.ConfigDir, cfg.CacheDir = n.Dir+"/acme", n.Dir+"/current", n.Dir+"/cache"
 	cfg.HTTPPort, cfg.HTTPSPort, cfg.BindAddress = n.HTTPPort, n.HTTPSPort, n.BindAddress
 	return cfg
 }

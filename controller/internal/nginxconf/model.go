@@ -73,6 +73,12 @@ type Route struct {
 	WebSocket     bool   // pass Upgrade/Connection headers through
 	PreserveHost  bool   // send the client's Host header instead of the upstream name
 	RewritePrefix string // when set, the matched path is replaced by this one before proxying
+	// CacheTTL, in seconds, keeps the upstream's 200, 301 and 308 answers in
+	// the node's cache that long (the upstream's own Cache-Control or
+	// Expires wins); 0 caches nothing. Requests that carry credentials skip
+	// the cache, and answers that set cookies or say private or no-store are
+	// never kept (nginx's rules).
+	CacheTTL int
 
 	// Redirect.
 	Code   int    // 301, 302, 307 or 308
@@ -112,11 +118,14 @@ type Domain struct {
 	HSTS              bool   // send Strict-Transport-Security (needs Certificate)
 	HTTP2             bool   // offer HTTP/2 on the TLS listener (needs Certificate)
 	ClientMaxBodySize string // nginx size such as "10m"; empty leaves nginx's default
-	ResponseHeaders   []Header
-	BasicAuthUsers    []BasicAuthUser
-	Allow             []string // IPs or CIDRs allowed; when set everyone else is denied
-	Deny              []string // IPs or CIDRs denied
-	Maintenance       bool     // answer 503 to everything but ACME challenges
+	// Compress gzips text answers (HTML, CSS, JavaScript, JSON, XML, SVG,
+	// fonts) for clients that accept it.
+	Compress        bool
+	ResponseHeaders []Header
+	BasicAuthUsers  []BasicAuthUser
+	Allow           []string // IPs or CIDRs allowed; when set everyone else is denied
+	Deny            []string // IPs or CIDRs denied
+	Maintenance     bool     // answer 503 to everything but ACME challenges
 	// MaintenanceMessage is the text the 503 carries; empty means a
 	// standard sentence.
 	MaintenanceMessage string
@@ -129,6 +138,9 @@ type Domain struct {
 	Certificate     *CertRef // when set, an HTTPS server is rendered
 	Snippet         string   // admin-only extra directives, checked against an allowlist
 }
+
+// MaxCacheTTL is the longest a route may keep answers: 30 days.
+const MaxCacheTTL = 30 * 24 * 3600
 
 // RateLimit caps the requests per client address: Rate per second or per
 // minute, with Burst more let through at once; beyond that nginx answers 429.
@@ -183,6 +195,10 @@ type NodeConfig struct {
 	// agent's "current" link); files that directives name, such as htpasswd files, are
 	// addressed below it. Empty means DefaultConfigDir.
 	ConfigDir string
+	// CacheDir is the absolute directory nginx keeps cached answers in, for
+	// routes with a CacheTTL; nginx creates it (owned by its worker user)
+	// when its parent exists. Empty means "cache" beside ConfigDir.
+	CacheDir string
 	// BindAddress restricts HTTP(S) listeners to one IP address; empty listens on all IPv4
 	// and IPv6 addresses.
 	BindAddress string

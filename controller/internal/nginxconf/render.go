@@ -172,7 +172,12 @@ func htpasswd(users []BasicAuthUser) []byte {
 }
 
 type globalData struct {
-	RealIP      *RealIP
+	RealIP *RealIP
+	// CacheDir is where the node's cache lives; empty when no route caches.
+	CacheDir    string
+	CacheZone   string
+	CacheSize   string
+	CacheMax    string
 	NameCount   int
 	LongestName int
 	BucketSize  int
@@ -194,13 +199,41 @@ func globalView(cfg *NodeConfig) globalData {
 		}
 	}
 	elt := 8 + (longest+2+7)/8*8
-	return globalData{
+	g := globalData{
 		RealIP:      cfg.RealIP,
 		NameCount:   count,
 		LongestName: longest,
 		BucketSize:  max(64, nextPow2(2*elt+8)),
 		MaxSize:     max(1024, nextPow2(4*count)),
 	}
+	if caches(cfg) {
+		g.CacheDir, g.CacheZone, g.CacheSize, g.CacheMax = cfg.CacheDir, cacheZone, cacheKeysSize, cacheMaxSize
+	}
+	return g
+}
+
+// The node's one cache: 10 MB of keys (about 80,000 answers), at most 1 GB on
+// disk, an answer nobody asked for in a week dropped.
+const (
+	cacheZone     = "gatehouse_cache"
+	cacheKeysSize = "10m"
+	cacheMaxSize  = "1g"
+)
+
+// caches reports whether any route of the node keeps answers.
+func caches(cfg *NodeConfig) bool {
+	for i := range cfg.Domains {
+		d := &cfg.Domains[i]
+		if d.Maintenance {
+			continue
+		}
+		for j := range d.Routes {
+			if d.Routes[j].Kind == RouteProxy && d.Routes[j].CacheTTL > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func nextPow2(n int) int {
@@ -328,9 +361,13 @@ type serverData struct {
 	Allow     []string
 	AuthFile  string
 	RateLimit *rateZone
-	Headers   []Header
-	Snippet   []string
-	Locations []locationData
+	Compress  bool
+	// CacheStatus adds X-Cache-Status to the answers (empty, so absent, where
+	// no cache was asked).
+	CacheStatus bool
+	Headers     []Header
+	Snippet     []string
+	Locations   []locationData
 }
 
 type locationData struct {
@@ -350,6 +387,8 @@ type locationData struct {
 	ConnectTimeout int
 	ReadTimeout    int
 	SendTimeout    int
+	CacheTTL       int
+	CacheZone      string
 	Snippet        []string
 
 	Redirect bool
@@ -397,6 +436,7 @@ func (r *renderer) domainView(d *Domain, snip parsedSnippet, base string) domain
 		Allow:     d.Allow,
 		Headers:   d.ResponseHeaders,
 		RateLimit: rateZoneOf(d),
+		Compress:  d.Compress,
 	}
 	if len(d.BasicAuthUsers) > 0 {
 		common.AuthFile = strings.TrimSuffix(cfg.ConfigDir, "/") + "/" + AuthDir + "/" + base + ".htpasswd"
@@ -409,6 +449,7 @@ func (r *renderer) domainView(d *Domain, snip parsedSnippet, base string) domain
 		proxySnippet = append(proxySnippet, s.String())
 	}
 	common.Locations = r.locations(d, proxySnippet)
+	common.CacheStatus = slices.ContainsFunc(common.Locations, func(l locationData) bool { return l.CacheTTL > 0 })
 
 	v := domainData{RateZone: common.RateLimit}
 	http := common
@@ -495,6 +536,9 @@ func (r *renderer) locations(d *Domain, proxySnippet []string) []locationData {
 			l.WebSocket = rt.WebSocket
 			l.ConnectTimeout, l.ReadTimeout, l.SendTimeout = u.ConnectTimeout, u.ReadTimeout, u.SendTimeout
 			l.Snippet = proxySnippet
+			if rt.CacheTTL > 0 {
+				l.CacheTTL, l.CacheZone = rt.CacheTTL, cacheZone
+			}
 		case RouteRedirect:
 			l.Redirect = true
 			l.Code, l.Target = rt.Code, rt.Target

@@ -155,11 +155,27 @@ client_body_timeout 30s;`,
 		{Name: "solo.example.org", RedirectAliases: true, Routes: []Route{{Path: "/", Kind: RouteRespond, Status: 200, Body: "solo"}}},
 	}
 
+	cached := baseConfig()
+	cached.Domains = []Domain{{
+		Name: "assets.example.com", Compress: true, Certificate: testCert(), HSTS: true,
+		ResponseHeaders: []Header{{Name: "X-Content-Type-Options", Value: "nosniff"}},
+		Routes: []Route{
+			{Path: "/", Kind: RouteProxy, Upstream: "app", PreserveHost: true},
+			{Path: "/static/", Kind: RouteProxy, Upstream: "app", CacheTTL: 3600},
+			// Only proxied answers are cached: the setting is dropped here.
+			{Match: MatchExact, Path: "/ping", Kind: RouteRespond, Status: 200, Body: "pong", CacheTTL: 60},
+		},
+	}, {
+		Name:   "plain.example.com",
+		Routes: []Route{{Path: "/", Kind: RouteProxy, Upstream: "app"}},
+	}}
+
 	return []struct {
 		name string
 		cfg  NodeConfig
 	}{
 		{"alias_redirect", aliases},
+		{"cache_compress", cached},
 		{"empty", NodeConfig{Webroot: testRoot + "/acme"}},
 		{"minimal", minimal},
 		{"full", full},

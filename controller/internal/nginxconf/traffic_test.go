@@ -1,13 +1,16 @@
 package nginxconf
 
 import (
+	"compress/gzip"
 	"crypto/tls"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -222,6 +225,125 @@ func TestMaintenanceThroughNginx(t *testing.T) {
 		resp, body := fetch(t, http.DefaultClient, "http://"+addr+"/any/path", tc.host, nil)
 		if resp.StatusCode != tc.status || (tc.body != "" && body != tc.body) {
 			t.Errorf("%s: %d %q", tc.host, resp.StatusCode, body)
+		}
+	}
+}
+
+// TestCacheAndCompressionThroughNginx: a caching route answers repeated
+// requests from nginx's cache (X-Cache-Status MISS then HIT, the domain's
+// own headers still sent), keyed by host; requests with credentials, and
+// answers that are private or set a cookie, always reach the upstream;
+// routes that do not cache are untouched; compression gzips text for clients
+// that accept it and only for them.
+func TestCacheAndCompressionThroughNginx(t *testing.T) {
+	t.Parallel()
+	css := strings.Repeat("body { color: #123456; margin: 0 auto; }\n", 64)
+	var mu sync.Mutex
+	hits := map[string]int{}
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		hits[r.Host+r.URL.Path]++
+		mu.Unlock()
+		switch r.URL.Path {
+		case "/static/private":
+			w.Header().Set("Cache-Control", "private")
+		case "/static/cookie":
+			w.Header().Set("Set-Cookie", "session=s3cret; Path=/")
+		}
+		w.Header().Set("Content-Type", "text/css")
+		io.WriteString(w, css)
+	}))
+	t.Cleanup(backend.Close)
+	backendPort := backend.Listener.Addr().(*net.TCPAddr).Port
+
+	port := freePort(t)
+	cfg := baseConfig()
+	cfg.BindAddress = "127.0.0.1"
+	cfg.HTTPPort, cfg.HTTPSPort = port, freePort(t)
+	cfg.Upstreams = []Upstream{{Name: "app", Targets: []Target{{Host: "127.0.0.1", Port: backendPort}}}}
+	routes := []Route{
+		{Path: "/static/", Kind: RouteProxy, Upstream: "app", PreserveHost: true, CacheTTL: 60},
+		{Path: "/", Kind: RouteProxy, Upstream: "app", PreserveHost: true},
+	}
+	cfg.Domains = []Domain{
+		{Name: "cache.example", Compress: true, ResponseHeaders: []Header{{Name: "X-Frame-Options", Value: "DENY"}}, Routes: routes},
+		{Name: "other.example", Routes: routes},
+	}
+	r, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveNginx(t, r.Files, nil, port)
+	addr := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	// The client's own gzip handling is off, so the test sees what nginx sent.
+	client := &http.Client{Transport: &http.Transport{DisableCompression: true}}
+
+	for i, tc := range []struct {
+		host, path string
+		header     map[string]string
+		cache      string // X-Cache-Status
+		hits       int    // the upstream's count for host+path afterwards
+	}{
+		{"cache.example", "/static/app.css", nil, "MISS", 1},
+		{"cache.example", "/static/app.css", nil, "HIT", 1},
+		{"cache.example", "/static/app.css?v=2", nil, "MISS", 2},
+		{"cache.example", "/static/app.css", map[string]string{"Authorization": "Basic dXNlcjpwdw=="}, "BYPASS", 3},
+		{"cache.example", "/static/app.css", nil, "HIT", 3},
+		{"other.example", "/static/app.css", nil, "MISS", 1},
+		{"cache.example", "/static/private", nil, "MISS", 1},
+		{"cache.example", "/static/private", nil, "MISS", 2},
+		{"cache.example", "/static/cookie", nil, "MISS", 1},
+		{"cache.example", "/static/cookie", nil, "MISS", 2},
+		{"cache.example", "/page", nil, "", 1},
+		{"cache.example", "/page", nil, "", 2},
+	} {
+		resp, body := fetch(t, client, addr+tc.path, tc.host, tc.header)
+		mu.Lock()
+		n := hits[tc.host+strings.SplitN(tc.path, "?", 2)[0]]
+		mu.Unlock()
+		if resp.StatusCode != http.StatusOK || body != css {
+			t.Errorf("step %d, %s%s: %d, %d bytes", i, tc.host, tc.path, resp.StatusCode, len(body))
+		}
+		if got := resp.Header.Get("X-Cache-Status"); got != tc.cache || n != tc.hits {
+			t.Errorf("step %d, %s%s: X-Cache-Status %q, upstream asked %d times; want %q and %d", i, tc.host, tc.path, got, n, tc.cache, tc.hits)
+		}
+		if tc.host == "cache.example" && resp.Header.Get("X-Frame-Options") != "DENY" {
+			t.Errorf("step %d, %s%s: the domain's own header is missing: %v", i, tc.host, tc.path, resp.Header)
+		}
+	}
+
+	for _, tc := range []struct {
+		host, accept, encoding string
+	}{
+		{"cache.example", "gzip, deflate", "gzip"},
+		{"cache.example", "", ""},
+		{"other.example", "gzip", ""}, // compression is per domain
+	} {
+		header := map[string]string{}
+		if tc.accept != "" {
+			header["Accept-Encoding"] = tc.accept
+		}
+		resp, body := fetch(t, client, addr+"/page", tc.host, header)
+		if got := resp.Header.Get("Content-Encoding"); got != tc.encoding {
+			t.Errorf("%s with Accept-Encoding %q: Content-Encoding %q, want %q", tc.host, tc.accept, got, tc.encoding)
+			continue
+		}
+		if tc.encoding == "" {
+			if body != css {
+				t.Errorf("%s without compression: body of %d bytes", tc.host, len(body))
+			}
+			continue
+		}
+		if !strings.Contains(resp.Header.Get("Vary"), "Accept-Encoding") {
+			t.Errorf("%s: compressed answer without Vary: Accept-Encoding", tc.host)
+		}
+		zr, err := gzip.NewReader(strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain, err := io.ReadAll(zr)
+		if err != nil || string(plain) != css || len(body) >= len(css)/4 {
+			t.Errorf("%s: gzip body of %d bytes unpacks to %d bytes (%v)", tc.host, len(body), len(plain), err)
 		}
 	}
 }

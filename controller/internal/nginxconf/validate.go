@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
+	"path"
 	"regexp"
 	"slices"
 	"strconv"
@@ -113,6 +114,7 @@ func check(in NodeConfig) (*checked, FieldErrors) {
 		BindAddress: in.BindAddress,
 		HTTPPort:    in.HTTPPort,
 		HTTPSPort:   in.HTTPSPort,
+		CacheDir:    in.CacheDir,
 	}}
 	out := &c.cfg
 	if out.Webroot == "" {
@@ -124,6 +126,11 @@ func check(in NodeConfig) (*checked, FieldErrors) {
 		out.ConfigDir = DefaultConfigDir
 	} else if !validAbsPath(out.ConfigDir) {
 		fe.add("config_dir", absPathMsg)
+	}
+	if out.CacheDir == "" {
+		out.CacheDir = path.Join(path.Dir(out.ConfigDir), "cache")
+	} else if !validAbsPath(out.CacheDir) || out.CacheDir == "/" {
+		fe.add("cache_dir", absPathMsg)
 	}
 	if out.BindAddress != "" {
 		a, err := netip.ParseAddr(out.BindAddress)
@@ -529,6 +536,14 @@ func checkDomain(fe FieldErrors, p string, d Domain, ups map[string]*Upstream, n
 	if d.Snippet != "" {
 		var msgs []string
 		snip, msgs = checkSnippet(d.Snippet)
+		if d.Compress {
+			for _, s := range snip.server {
+				if strings.HasPrefix(s.name, "gzip") {
+					msgs = append(msgs, fmt.Sprintf("%q would repeat what compression sets; turn compression off to tune gzip here", s.name))
+					break
+				}
+			}
+		}
 		if len(msgs) > 0 {
 			fe.add(p+".snippet", strings.Join(msgs, "; "))
 		}
@@ -598,7 +613,9 @@ func checkRoute(fe FieldErrors, p string, r Route, ups map[string]*Upstream) Rou
 		if r.RewritePrefix != "" && !validURLPath(r.RewritePrefix) {
 			fe.add(p+".rewrite_prefix", pathMsg)
 		}
+		checkRange(fe, p+".cache_ttl", r.CacheTTL, 0, MaxCacheTTL, " seconds (30 days)")
 	case RouteRedirect:
+		out.CacheTTL = 0 // only proxied answers are cached
 		switch r.Code {
 		case 301, 302, 307, 308:
 		default:
@@ -610,6 +627,7 @@ func checkRoute(fe FieldErrors, p string, r Route, ups map[string]*Upstream) Rou
 			out.Target = t
 		}
 	case RouteRespond:
+		out.CacheTTL = 0 // only proxied answers are cached
 		if r.Status < 200 || r.Status > 599 || (r.Status >= 300 && r.Status < 400) {
 			fe.add(p+".status", "must be between 200 and 599, outside 300-399 (use a redirect route for those)")
 		}

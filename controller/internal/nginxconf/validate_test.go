@@ -62,6 +62,7 @@ func TestNormalizeFillsDefaults(t *testing.T) {
 	d := n.Domains[0]
 	checks := []struct{ name, got, want string }{
 		{"config dir", n.ConfigDir, DefaultConfigDir},
+		{"cache dir", n.CacheDir, "/etc/nginx/gatehouse/cache"},
 		{"domain", d.Name, "xn--bcher-kva.example"},
 		{"alias", d.Aliases[0], "www.xn--bcher-kva.example"},
 		{"allow[0]", d.Allow[0], "192.0.2.0/24"},
@@ -112,6 +113,11 @@ func TestValidateRules(t *testing.T) {
 		{"rate unit with syntax", func(c *NodeConfig) { c.Domains[0].RateLimit = &RateLimit{Rate: 5, Unit: "s; evil"} }, "domains[0].rate_unit", "per second"},
 		{"negative burst", func(c *NodeConfig) { c.Domains[0].RateLimit = &RateLimit{Rate: 5, Burst: -1} }, "domains[0].rate_burst", "from 0 to"},
 		{"hsts without cert", func(c *NodeConfig) { c.Domains[0].HSTS = true }, "domains[0].hsts", "needs a certificate"},
+		{"negative cache ttl", func(c *NodeConfig) { c.Domains[0].Routes[0].CacheTTL = -1 }, "domains[0].routes[0].cache_ttl", "between 0 and 2592000"},
+		{"cache ttl over 30 days", func(c *NodeConfig) { c.Domains[0].Routes[0].CacheTTL = MaxCacheTTL + 1 }, "domains[0].routes[0].cache_ttl", "30 days"},
+		{"gzip snippet beside compression", func(c *NodeConfig) { c.Domains[0].Compress, c.Domains[0].Snippet = true, "gzip_comp_level 9;" }, "domains[0].snippet", "turn compression off"},
+		{"cache dir with syntax", func(c *NodeConfig) { c.CacheDir = "/var/cache/x;evil" }, "cache_dir", "absolute path"},
+		{"cache dir at the root", func(c *NodeConfig) { c.CacheDir = "/" }, "cache_dir", "absolute path"},
 		{"http2 without cert", func(c *NodeConfig) { c.Domains[0].HTTP2 = true }, "domains[0].http2", "needs a certificate"},
 		{"backup with hash", func(c *NodeConfig) {
 			c.Upstreams[0].Method, c.Upstreams[0].HashKey = MethodHash, "$uri"
@@ -262,6 +268,7 @@ func TestInjection(t *testing.T) {
 		}, with(hostileCommon, "S")},
 		{"webroot", func(c *NodeConfig, v string) { c.Webroot = v }, with(hostileCommon[:len(hostileCommon)-1], "relative", "/a/../b")},
 		{"config_dir", func(c *NodeConfig, v string) { c.ConfigDir = v }, with(hostileCommon[:len(hostileCommon)-1], "/a/..")},
+		{"cache_dir", func(c *NodeConfig, v string) { c.CacheDir = v }, with(hostileCommon[:len(hostileCommon)-1], "relative", "/a/../b", "/")},
 		{"bind_address", func(c *NodeConfig, v string) { c.BindAddress = v }, with(hostileCommon[:len(hostileCommon)-1], "localhost", "0.0.0.0:80", "fe80::1%lo")},
 		{"real_ip.header", func(c *NodeConfig, v string) { c.RealIP = &RealIP{From: []string{"10.0.0.0/8"}, Header: v} },
 			with(hostileCommon[:len(hostileCommon)-1], "X-Evil", "X-Forwarded-For;", "Host")},

@@ -18,17 +18,20 @@ import (
 )
 
 // RouteInput is one route of a domain. Which fields matter depends on Kind: proxy routes
-// use Upstream (by name), WebSocket, PreserveHost and RewritePrefix; redirects use
+// use Upstream (by name), WebSocket, PreserveHost, RewritePrefix and CacheTTL; redirects use
 // RedirectCode and RedirectTarget; fixed responses use RespondStatus, RespondBody and
 // ContentType.
 type RouteInput struct {
-	Match          string `json:"match"` // prefix (default) or exact
-	Path           string `json:"path"`
-	Kind           string `json:"kind"` // proxy, redirect or respond
-	Upstream       string `json:"upstream"`
-	WebSocket      bool   `json:"websocket"`
-	PreserveHost   bool   `json:"preserve_host"`
-	RewritePrefix  string `json:"rewrite_prefix"`
+	Match         string `json:"match"` // prefix (default) or exact
+	Path          string `json:"path"`
+	Kind          string `json:"kind"` // proxy, redirect or respond
+	Upstream      string `json:"upstream"`
+	WebSocket     bool   `json:"websocket"`
+	PreserveHost  bool   `json:"preserve_host"`
+	RewritePrefix string `json:"rewrite_prefix"`
+	// CacheTTL keeps the upstream's answers in the node's cache for this
+	// many seconds; 0 caches nothing.
+	CacheTTL       int    `json:"cache_ttl"`
 	RedirectCode   int    `json:"redirect_code"`
 	RedirectTarget string `json:"redirect_target"`
 	RespondStatus  int    `json:"respond_status"`
@@ -51,6 +54,7 @@ type DomainInput struct {
 	HSTS              bool          `json:"hsts"`
 	HTTP2             bool          `json:"http2"`
 	ClientMaxBodySize string        `json:"client_max_body_size"`
+	Compress          bool          `json:"compress"`
 	ResponseHeaders   []HeaderInput `json:"response_headers"`
 	Allow             []string      `json:"allow"`
 	Deny              []string      `json:"deny"`
@@ -73,7 +77,7 @@ type DomainInput struct {
 func (in DomainInput) conf() nginxconf.Domain {
 	d := nginxconf.Domain{
 		Name: in.Name, Aliases: in.Aliases, ForceHTTPS: in.ForceHTTPS, HSTS: in.HSTS, HTTP2: in.HTTP2,
-		ClientMaxBodySize: in.ClientMaxBodySize, Allow: in.Allow, Deny: in.Deny, Maintenance: in.Maintenance,
+		ClientMaxBodySize: in.ClientMaxBodySize, Compress: in.Compress, Allow: in.Allow, Deny: in.Deny, Maintenance: in.Maintenance,
 		RedirectAliases: in.RedirectAliases, Snippet: in.Snippet, MaintenanceMessage: in.MaintenanceMessage,
 	}
 	if in.RateLimit != 0 || in.RateBurst != 0 {
@@ -85,7 +89,7 @@ func (in DomainInput) conf() nginxconf.Domain {
 	for _, r := range in.Routes {
 		d.Routes = append(d.Routes, nginxconf.Route{
 			Match: nginxconf.MatchKind(r.Match), Path: r.Path, Kind: nginxconf.RouteKind(r.Kind),
-			Upstream: r.Upstream, WebSocket: r.WebSocket, PreserveHost: r.PreserveHost, RewritePrefix: r.RewritePrefix,
+			Upstream: r.Upstream, WebSocket: r.WebSocket, PreserveHost: r.PreserveHost, RewritePrefix: r.RewritePrefix, CacheTTL: r.CacheTTL,
 			Code: r.RedirectCode, Target: r.RedirectTarget,
 			Status: r.RespondStatus, Body: r.RespondBody, ContentType: r.ContentType,
 		})
@@ -98,7 +102,7 @@ func (in DomainInput) conf() nginxconf.Domain {
 func DomainConf(d *ent.Domain) nginxconf.Domain {
 	out := nginxconf.Domain{
 		Name: d.Name, Aliases: d.Aliases, ForceHTTPS: d.ForceHTTPS, HSTS: d.Hsts, HTTP2: d.Http2,
-		ClientMaxBodySize: d.ClientMaxBodySize, Allow: d.Allow, Deny: d.Deny, Maintenance: d.Maintenance,
+		ClientMaxBodySize: d.ClientMaxBodySize, Compress: d.Compress, Allow: d.Allow, Deny: d.Deny, Maintenance: d.Maintenance,
 		RedirectAliases: d.RedirectAliases, Snippet: d.Snippet, MaintenanceMessage: d.MaintenanceMessage,
 	}
 	if d.RateLimit > 0 {
@@ -110,7 +114,7 @@ func DomainConf(d *ent.Domain) nginxconf.Domain {
 	for _, r := range d.Edges.Routes {
 		nr := nginxconf.Route{
 			Match: nginxconf.MatchKind(r.Match), Path: r.Path, Kind: nginxconf.RouteKind(r.Kind),
-			WebSocket: r.Websocket, PreserveHost: r.PreserveHost, RewritePrefix: r.RewritePrefix,
+			WebSocket: r.Websocket, PreserveHost: r.PreserveHost, RewritePrefix: r.RewritePrefix, CacheTTL: r.CacheTTL,
 			Code: r.RedirectCode, Target: r.RedirectTarget,
 			Status: r.RespondStatus, Body: r.RespondBody, ContentType: r.ContentType,
 		}
@@ -253,7 +257,7 @@ func (s *Service) saveDomainChildren(ctx context.Context, tx *ent.Tx, id int, v 
 	for i, r := range v.d.Routes {
 		b := tx.Route.Create().SetDomainID(id).SetPosition(i).SetMatch(route.Match(r.Match)).SetPath(r.Path).
 			SetKind(route.Kind(r.Kind)).SetWebsocket(r.WebSocket).SetPreserveHost(r.PreserveHost).
-			SetRewritePrefix(r.RewritePrefix).SetRedirectCode(r.Code).SetRedirectTarget(r.Target).
+			SetRewritePrefix(r.RewritePrefix).SetCacheTTL(r.CacheTTL).SetRedirectCode(r.Code).SetRedirectTarget(r.Target).
 			SetRespondStatus(r.Status).SetRespondBody(r.Body).SetContentType(r.ContentType)
 		if r.Kind == nginxconf.RouteProxy {
 			b.SetUpstreamID(v.upstreams[r.Upstream])
@@ -280,7 +284,7 @@ func domainDetail(v *validatedDomain) string {
 	for _, f := range []struct {
 		on   bool
 		name string
-	}{{v.d.ForceHTTPS, "force_https"}, {v.d.HSTS, "hsts"}, {v.d.HTTP2, "http2"}, {v.d.Maintenance, "maintenance"}, {v.d.RedirectAliases, "redirect_aliases"}, {v.d.Snippet != "", "snippet"}} {
+	}{{v.d.ForceHTTPS, "force_https"}, {v.d.HSTS, "hsts"}, {v.d.HTTP2, "http2"}, {v.d.Compress, "compress"}, {v.d.Maintenance, "maintenance"}, {v.d.RedirectAliases, "redirect_aliases"}, {v.d.Snippet != "", "snippet"}} {
 		if f.on {
 			b.WriteString(" " + f.name)
 		}
@@ -288,7 +292,21 @@ func domainDetail(v *validatedDomain) string {
 	if rl := v.d.RateLimit; rl != nil {
 		fmt.Fprintf(&b, " rate_limit=%dr/%s burst=%d", rl.Rate, rl.Unit, rl.Burst)
 	}
+	if n := cachedRoutes(v.d.Routes); n > 0 {
+		fmt.Fprintf(&b, " cached_routes=%d", n)
+	}
 	return b.String()
+}
+
+// cachedRoutes counts the routes that keep answers in the cache.
+func cachedRoutes(routes []nginxconf.Route) int {
+	n := 0
+	for _, r := range routes {
+		if r.CacheTTL > 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // rateOf is a validated domain's rate limit as stored: zeros and "s" when
@@ -311,7 +329,7 @@ func (s *Service) CreateDomain(ctx context.Context, a Actor, in DomainInput) (*e
 		}
 		d, rl := v.d, rateOf(v.d)
 		row, err := tx.Domain.Create().SetName(d.Name).SetAliases(d.Aliases).SetForceHTTPS(d.ForceHTTPS).
-			SetHsts(d.HSTS).SetHttp2(d.HTTP2).SetClientMaxBodySize(d.ClientMaxBodySize).
+			SetHsts(d.HSTS).SetHttp2(d.HTTP2).SetClientMaxBodySize(d.ClientMaxBodySize).SetCompress(d.Compress).
 			SetResponseHeaders(headers(d.ResponseHeaders)).SetAllow(d.Allow).SetDeny(d.Deny).
 			SetMaintenance(d.Maintenance).SetMaintenanceMessage(d.MaintenanceMessage).SetRedirectAliases(d.RedirectAliases).SetSnippet(d.Snippet).
 			SetRateLimit(rl.Rate).SetRateUnit(domain.RateUnit(rl.Unit)).SetRateBurst(rl.Burst).
@@ -350,7 +368,7 @@ func (s *Service) UpdateDomain(ctx context.Context, a Actor, id int, in DomainIn
 		}
 		d, rl := v.d, rateOf(v.d)
 		err = tx.Domain.UpdateOneID(id).SetName(d.Name).SetAliases(d.Aliases).SetForceHTTPS(d.ForceHTTPS).
-			SetHsts(d.HSTS).SetHttp2(d.HTTP2).SetClientMaxBodySize(d.ClientMaxBodySize).
+			SetHsts(d.HSTS).SetHttp2(d.HTTP2).SetClientMaxBodySize(d.ClientMaxBodySize).SetCompress(d.Compress).
 			SetResponseHeaders(headers(d.ResponseHeaders)).SetAllow(d.Allow).SetDeny(d.Deny).
 			SetMaintenance(d.Maintenance).SetMaintenanceMessage(d.MaintenanceMessage).SetRedirectAliases(d.RedirectAliases).SetSnippet(d.Snippet).
 			SetRateLimit(rl.Rate).SetRateUnit(domain.RateUnit(rl.Unit)).SetRateBurst(rl.Burst).

@@ -162,7 +162,8 @@ func TestHostileInputRefused(t *testing.T) {
 			{"burst without a rate", dom(func(d *DomainInput) { d.RateBurst = 5 }), "rate_limit"},
 			{"negative rate", dom(func(d *DomainInput) { d.RateLimit = -1 }), "rate_limit"},
 			{"oversized burst", dom(func(d *DomainInput) { d.RateLimit, d.RateBurst = 1, 100001 }), "rate_burst"},
-			{"snippet from a non-admin", dom(func(d *DomainInput) { d.Snippet = "gzip on;" }), "snippet"},
+			{"cache for a year", dom(func(d *DomainInput) { d.Routes[0].CacheTTL = 365 * 86400 }), "routes[0].cache_ttl"},
+			{"snippet from a non-admin", dom(func(d *DomainInput) { d.Snippet = "etag off;" }), "snippet"},
 			{"unknown server", dom(func(d *DomainInput) { d.Servers = []int{web1.ID, web1.ID + 100} }), "servers[1]"},
 			{"upstream name", up(func(u *UpstreamInput) { u.Name = "Web Farm" }), "name"},
 			{"upstream name taken", up(func(u *UpstreamInput) { u.Name = "web" }), "name"},
@@ -231,10 +232,11 @@ func TestDomainLifecycle(t *testing.T) {
 			RateLimit:          30,
 			RateUnit:           "m",
 			RateBurst:          10,
+			Compress:           true,
 			Servers:            []int{web2.ID, web1.ID},
 			Routes: []RouteInput{
-				{Path: "/api", Kind: "proxy", Upstream: "web", WebSocket: true, RewritePrefix: "/"},
-				{Match: "exact", Path: "/old", Kind: "redirect", RedirectCode: 308, RedirectTarget: "https://Bücher.example/new"},
+				{Path: "/api", Kind: "proxy", Upstream: "web", WebSocket: true, RewritePrefix: "/", CacheTTL: 600},
+				{Match: "exact", Path: "/old", Kind: "redirect", RedirectCode: 308, RedirectTarget: "https://Bücher.example/new", CacheTTL: 60},
 				{Path: "/health", Kind: "respond", RespondStatus: 200, RespondBody: "ok"},
 			},
 		}
@@ -244,6 +246,9 @@ func TestDomainLifecycle(t *testing.T) {
 		}
 		if rl := DomainConf(d).RateLimit; d.RateLimit != 30 || d.RateUnit != "m" || d.RateBurst != 10 || rl == nil || *rl != (nginxconf.RateLimit{Rate: 30, Unit: "m", Burst: 10}) {
 			t.Errorf("rate limit stored as %d/%s burst %d, read back as %+v", d.RateLimit, d.RateUnit, d.RateBurst, rl)
+		}
+		if conf := DomainConf(d); !d.Compress || !conf.Compress || conf.Routes[0].CacheTTL != 600 || conf.Routes[1].CacheTTL != 0 {
+			t.Errorf("compression stored as %v, cache lifetimes read back as %d and %d (want 600, and 0 on a redirect)", d.Compress, conf.Routes[0].CacheTTL, conf.Routes[1].CacheTTL)
 		}
 		if d.MaintenanceMessage != "Back at 14:00 UTC." || DomainConf(d).MaintenanceMessage != d.MaintenanceMessage {
 			t.Errorf("maintenance message stored as %q", d.MaintenanceMessage)
@@ -294,15 +299,15 @@ func TestDomainLifecycle(t *testing.T) {
 		}
 
 		// Snippets: admins only, but a user may edit a domain that has one.
-		in.Snippet = "gzip on;"
+		in.Snippet = "etag off;"
 		if _, err := svc.UpdateDomain(ctx, user, d.ID, in); err == nil || !strings.Contains(err.Error(), "snippet") {
 			t.Errorf("user set a snippet: %v", err)
 		}
-		if d, err = svc.UpdateDomain(ctx, admin, d.ID, in); err != nil || d.Snippet != "gzip on;" {
+		if d, err = svc.UpdateDomain(ctx, admin, d.ID, in); err != nil || d.Snippet != "etag off;" {
 			t.Fatalf("admin snippet: %v %q", err, d.Snippet)
 		}
 		in.Maintenance = false
-		if d, err = svc.UpdateDomain(ctx, user, d.ID, in); err != nil || d.Maintenance || d.Snippet != "gzip on;" {
+		if d, err = svc.UpdateDomain(ctx, user, d.ID, in); err != nil || d.Maintenance || d.Snippet != "etag off;" {
 			t.Errorf("user edit of a domain with a snippet: %v", err)
 		}
 		in.Snippet = ""

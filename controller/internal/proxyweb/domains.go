@@ -33,6 +33,7 @@ type routeRow struct {
 	WebSocket, PreserveHost                     bool
 	RewritePrefix, RedirectCode, RedirectTarget string
 	RespondStatus, RespondBody, ContentType     string
+	CacheTTL                                    string // "10m", "1h"; empty caches nothing
 }
 
 // Blank reports a row nobody filled in (the editor's spare row for a new
@@ -47,6 +48,7 @@ type domainForm struct {
 	Name, Aliases, ClientMaxBodySize, Allow, Deny, Snippet string
 	RateLimit, RateUnit, RateBurst, MaintenanceMessage     string
 	ForceHTTPS, HSTS, HTTP2, Maintenance, RedirectAliases  bool
+	Compress                                               bool
 	Servers                                                []int
 	Headers                                                []headerRow
 	Routes                                                 []routeRow
@@ -60,7 +62,7 @@ func domainFormOf(d *ent.Domain) domainForm {
 		Name: d.Name, Aliases: strings.Join(d.Aliases, "\n"), ClientMaxBodySize: d.ClientMaxBodySize,
 		Allow: strings.Join(d.Allow, "\n"), Deny: strings.Join(d.Deny, "\n"), Snippet: d.Snippet,
 		ForceHTTPS: d.ForceHTTPS, HSTS: d.Hsts, HTTP2: d.Http2, Maintenance: d.Maintenance, RedirectAliases: d.RedirectAliases,
-		RateUnit: string(d.RateUnit), MaintenanceMessage: d.MaintenanceMessage,
+		RateUnit: string(d.RateUnit), MaintenanceMessage: d.MaintenanceMessage, Compress: d.Compress,
 	}
 	if d.RateLimit > 0 {
 		f.RateLimit, f.RateBurst = strconv.Itoa(d.RateLimit), strconv.Itoa(d.RateBurst)
@@ -76,6 +78,7 @@ func domainFormOf(d *ent.Domain) domainForm {
 			Match: string(rt.Match), Path: rt.Path, Kind: string(rt.Kind), WebSocket: rt.Websocket, PreserveHost: rt.PreserveHost,
 			RewritePrefix: rt.RewritePrefix, RedirectCode: itoa(rt.RedirectCode), RedirectTarget: rt.RedirectTarget,
 			RespondStatus: itoa(rt.RespondStatus), RespondBody: rt.RespondBody, ContentType: rt.ContentType,
+			CacheTTL: formatTTL(rt.CacheTTL),
 		}
 		if rt.Edges.Upstream != nil {
 			row.Upstream = rt.Edges.Upstream.Name
@@ -92,8 +95,8 @@ func readDomainForm(v url.Values, errs Errors) domainForm {
 		Name: v.Get("name"), Aliases: v.Get("aliases"), ClientMaxBodySize: v.Get("client_max_body_size"),
 		Allow: v.Get("allow"), Deny: v.Get("deny"), Snippet: v.Get("snippet"),
 		ForceHTTPS: v.Get("force_https") != "", HSTS: v.Get("hsts") != "", HTTP2: v.Get("http2") != "", Maintenance: v.Get("maintenance") != "",
-		RedirectAliases: v.Get("redirect_aliases") != "",
-		RateLimit:       v.Get("rate_limit"), RateUnit: v.Get("rate_unit"), RateBurst: v.Get("rate_burst"),
+		RedirectAliases: v.Get("redirect_aliases") != "", Compress: v.Get("compress") != "",
+		RateLimit: v.Get("rate_limit"), RateUnit: v.Get("rate_unit"), RateBurst: v.Get("rate_burst"),
 		MaintenanceMessage: v.Get("maintenance_message"),
 	}
 	for _, s := range v["servers"] {
@@ -115,6 +118,7 @@ func readDomainForm(v url.Values, errs Errors) domainForm {
 			WebSocket: v.Get(p+"websocket") != "", PreserveHost: v.Get(p+"preserve_host") != "",
 			RewritePrefix: v.Get(p + "rewrite_prefix"), RedirectCode: v.Get(p + "redirect_code"), RedirectTarget: v.Get(p + "redirect_target"),
 			RespondStatus: v.Get(p + "respond_status"), RespondBody: v.Get(p + "respond_body"), ContentType: v.Get(p + "content_type"),
+			CacheTTL: v.Get(p + "cache_ttl"),
 		})
 	}
 	return f
@@ -126,7 +130,7 @@ func (f *domainForm) input(errs Errors) proxyconf.DomainInput {
 		Name: f.Name, Aliases: splitList(f.Aliases), ForceHTTPS: f.ForceHTTPS, HSTS: f.HSTS, HTTP2: f.HTTP2,
 		ClientMaxBodySize: strings.TrimSpace(f.ClientMaxBodySize), Allow: splitList(f.Allow), Deny: splitList(f.Deny),
 		Maintenance: f.Maintenance, RedirectAliases: f.RedirectAliases, Snippet: f.Snippet, Servers: f.Servers,
-		RateUnit: f.RateUnit, MaintenanceMessage: f.MaintenanceMessage,
+		RateUnit: f.RateUnit, MaintenanceMessage: f.MaintenanceMessage, Compress: f.Compress,
 	}
 	rate := url.Values{"rate": {f.RateLimit}, "burst": {f.RateBurst}}
 	in.RateLimit = intField(rate, "rate", "rate_limit", errs)
@@ -152,6 +156,11 @@ func (f *domainForm) input(errs Errors) proxyconf.DomainInput {
 		switch rt.Kind {
 		case "proxy":
 			ri.Upstream, ri.WebSocket, ri.PreserveHost, ri.RewritePrefix = rt.Upstream, rt.WebSocket, rt.PreserveHost, rt.RewritePrefix
+			ttl, err := parseTTL(rt.CacheTTL)
+			if err != nil {
+				errs[p+"cache_ttl"] = err.Error()
+			}
+			ri.CacheTTL = ttl
 		case "redirect":
 			ri.RedirectCode = intField(nums, "code", p+"redirect_code", errs)
 			ri.RedirectTarget = rt.RedirectTarget
@@ -593,6 +602,7 @@ func toDomainJSON(d *ent.Domain) domainJSON {
 		Name: d.Name, Aliases: nz(d.Aliases), ForceHTTPS: d.ForceHTTPS, HSTS: d.Hsts, HTTP2: d.Http2,
 		ClientMaxBodySize: d.ClientMaxBodySize, ResponseHeaders: []proxyconf.HeaderInput{}, Allow: nz(d.Allow), Deny: nz(d.Deny),
 		Maintenance: d.Maintenance, RedirectAliases: d.RedirectAliases, Snippet: d.Snippet, Servers: []int{}, Routes: []proxyconf.RouteInput{},
+		Compress:  d.Compress,
 		RateLimit: d.RateLimit, RateUnit: string(d.RateUnit), RateBurst: d.RateBurst, MaintenanceMessage: d.MaintenanceMessage,
 	}
 	for _, hd := range d.ResponseHeaders {
@@ -605,7 +615,7 @@ func toDomainJSON(d *ent.Domain) domainJSON {
 		ri := proxyconf.RouteInput{
 			Match: string(rt.Match), Path: rt.Path, Kind: string(rt.Kind), WebSocket: rt.Websocket, PreserveHost: rt.PreserveHost,
 			RewritePrefix: rt.RewritePrefix, RedirectCode: rt.RedirectCode, RedirectTarget: rt.RedirectTarget,
-			RespondStatus: rt.RespondStatus, RespondBody: rt.RespondBody, ContentType: rt.ContentType,
+			RespondStatus: rt.RespondStatus, RespondBody: rt.RespondBody, ContentType: rt.ContentType, CacheTTL: rt.CacheTTL,
 		}
 		if rt.Edges.Upstream != nil {
 			ri.Upstream = rt.Edges.Upstream.Name

@@ -184,3 +184,51 @@ func padRows[T any](rows []T, extra, least int) []T {
 	}
 	return rows
 }
+
+// ttlUnits are the units a cache lifetime may be written in, largest first.
+var ttlUnits = []struct {
+	suffix  byte
+	seconds int
+}{{'d', 86400}, {'h', 3600}, {'m', 60}, {'s', 1}}
+
+// parseTTL reads a cache lifetime such as "90s", "10m", "1h" or "7d" (a bare
+// number counts seconds); empty or "0" caches nothing. The range is left to
+// nginxconf.
+func parseTTL(s string) (int, error) {
+	s = strings.ToLower(strings.TrimSpace(s))
+	if s == "" {
+		return 0, nil
+	}
+	unit := 1
+	if i := len(s) - 1; s[i] < '0' || s[i] > '9' {
+		found := false
+		for _, u := range ttlUnits {
+			if s[i] == u.suffix {
+				unit, found = u.seconds, true
+			}
+		}
+		if !found {
+			return 0, errors.New(`must be a time such as "90s", "10m", "1h" or "7d"`)
+		}
+		s = s[:i]
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 || len(s) > 7 {
+		return 0, errors.New(`must be a time such as "90s", "10m", "1h" or "7d"`)
+	}
+	return n * unit, nil
+}
+
+// formatTTL shows a stored cache lifetime in its largest exact unit; 0
+// shows as empty.
+func formatTTL(sec int) string {
+	if sec <= 0 {
+		return ""
+	}
+	for _, u := range ttlUnits {
+		if sec%u.seconds == 0 {
+			return strconv.Itoa(sec/u.seconds) + string(u.suffix)
+		}
+	}
+	return strconv.Itoa(sec) + "s"
+}

@@ -213,6 +213,14 @@ func TestDomainForms(t *testing.T) {
 			t.Errorf("a rate that is not a number: %d", r.StatusCode)
 		}
 
+		// A cache lifetime that is not a time is refused beside its field.
+		badTTL := domainPost("example.com", []int{s1.ID}, [4]string{"prefix", "/", "proxy", "app"})
+		badTTL.Set("routes[0].cache_ttl", "1 week")
+		if r := e.do(admin, "POST", "/domains", badTTL); r.StatusCode != http.StatusUnprocessableEntity ||
+			!regexp.MustCompile(`name="routes\[0\]\.cache_ttl"[^>]*value="1 week"[^>]*aria-invalid="true"`).MatchString(r.body) || !strings.Contains(r.body, "must be a time such as") {
+			t.Errorf("a cache lifetime that is not a time: %d", r.StatusCode)
+		}
+
 		// Moving a route up swaps rows without saving.
 		move := domainPost("example.com", nil, [4]string{"prefix", "/a", "proxy", "app"}, [4]string{"prefix", "/b", "proxy", "app"})
 		move.Set("action", "up-routes-1")
@@ -226,6 +234,8 @@ func TestDomainForms(t *testing.T) {
 			[4]string{"prefix", "/", "proxy", "app"},
 			[4]string{"exact", "/old", "redirect", "https://example.com/new"})
 		good.Set("routes[0].websocket", "1")
+		good.Set("routes[0].cache_ttl", "2h")
+		good.Set("compress", "1")
 		good.Set("redirect_aliases", "1")
 		good.Set("rate_limit", "10")
 		good.Set("rate_unit", "m")
@@ -239,11 +249,11 @@ func TestDomainForms(t *testing.T) {
 		}
 		d := e.db.Client.Domain.Query().Where(domain.Name("example.com")).WithRoutes().WithServers().OnlyX(context.Background())
 		if len(d.Edges.Routes) != 2 || len(d.Edges.Servers) != 2 || d.Aliases[0] != "www.example.com" || d.ResponseHeaders[0].Value != "DENY" ||
-			!d.RedirectAliases || d.RateLimit != 10 || d.RateUnit != "m" || d.RateBurst != 5 || d.MaintenanceMessage != "Back soon." {
+			!d.RedirectAliases || d.RateLimit != 10 || d.RateUnit != "m" || d.RateBurst != 5 || d.MaintenanceMessage != "Back soon." || !d.Compress {
 			t.Fatalf("stored domain: %+v", d)
 		}
 		for _, rt := range d.Edges.Routes {
-			if rt.Position == 0 && (rt.Path != "/" || !rt.Websocket) || rt.Position == 1 && (rt.Path != "/old" || rt.RedirectCode != 301) {
+			if rt.Position == 0 && (rt.Path != "/" || !rt.Websocket || rt.CacheTTL != 7200) || rt.Position == 1 && (rt.Path != "/old" || rt.RedirectCode != 301) {
 				t.Errorf("stored route %d: %+v", rt.Position, rt)
 			}
 		}
@@ -258,6 +268,9 @@ func TestDomainForms(t *testing.T) {
 		}
 		if got, _ := inputValue(dup.body, "rate_limit"); got != "10" {
 			t.Errorf("duplicate editor rate limit: %q", got)
+		}
+		if got, _ := inputValue(dup.body, "routes[0].cache_ttl"); got != "2h" || !strings.Contains(dup.body, `name="compress" value="1" checked`) {
+			t.Errorf("duplicate editor: cache lifetime %q, compression checked %v", got, strings.Contains(dup.body, `name="compress" value="1" checked`))
 		}
 		for _, bad := range []string{"abc", "0", "999999"} {
 			if r := e.do(admin, "GET", "/domains/new?from="+bad, nil); r.StatusCode != http.StatusNotFound {
