@@ -39,6 +39,8 @@ type Domain struct {
 	ClientMaxBodySize string `json:"client_max_body_size,omitempty"`
 	// Compress holds the value of the "compress" field.
 	Compress bool `json:"compress,omitempty"`
+	// CacheGeneration holds the value of the "cache_generation" field.
+	CacheGeneration int `json:"cache_generation,omitempty"`
 	// ResponseHeaders holds the value of the "response_headers" field.
 	ResponseHeaders []schema.ResponseHeader `json:"response_headers,omitempty"`
 	// Allow holds the value of the "allow" field.
@@ -208,7 +210,7 @@ func (*Domain) scanValues(columns []string) ([]any, error) {
 			values[i] = new([]byte)
 		case domain.FieldForceHTTPS, domain.FieldHsts, domain.FieldHttp2, domain.FieldCompress, domain.FieldMaintenance, domain.FieldRedirectAliases, domain.FieldStatusPage:
 			values[i] = new(sql.NullBool)
-		case domain.FieldID, domain.FieldRateLimit, domain.FieldRateBurst:
+		case domain.FieldID, domain.FieldCacheGeneration, domain.FieldRateLimit, domain.FieldRateBurst:
 			values[i] = new(sql.NullInt64)
 		case domain.FieldName, domain.FieldClientMaxBodySize, domain.FieldMaintenanceMessage, domain.FieldRateUnit, domain.FieldSnippet:
 			values[i] = new(sql.NullString)
@@ -290,6 +292,12 @@ func (_m *Domain) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field compress", values[i])
 			} else if value.Valid {
 				_m.Compress = value.Bool
+			}
+		case domain.FieldCacheGeneration:
+			if value, ok := values[i].(*sql.NullInt64); !ok {
+				return fmt.Errorf("unexpected type %T for field cache_generation", values[i])
+			} else if value.Valid {
+				_m.CacheGeneration = int(value.Int64)
 			}
 		case domain.FieldResponseHeaders:
 			if value, ok := values[i].(*[]byte); !ok {
@@ -480,6 +488,9 @@ func (_m *Domain) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("compress=")
 	builder.WriteString(fmt.Sprintf("%v", _m.Compress))
+	builder.WriteString(", ")
+	builder.WriteString("cache_generation=")
+	builder.WriteString(fmt.Sprintf("%v", _m.CacheGeneration))
 	builder.WriteString(", ")
 	builder.WriteString("response_headers=")
 	builder.WriteString(fmt.Sprintf("%v", _m.ResponseHeaders))

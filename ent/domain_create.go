@@ -144,6 +144,20 @@ func (_c *DomainCreate) SetNillableCompress(v *bool) *DomainCreate {
 	return _c
 }
 
+// SetCacheGeneration sets the "cache_generation" field.
+func (_c *DomainCreate) SetCacheGeneration(v int) *DomainCreate {
+	_c.mutation.SetCacheGeneration(v)
+	return _c
+}
+
+// SetNillableCacheGeneration sets the "cache_generation" field if the given value is not nil.
+func (_c *DomainCreate) SetNillableCacheGeneration(v *int) *DomainCreate {
+	if v != nil {
+		_c.SetCacheGeneration(*v)
+	}
+	return _c
+}
+
 // SetResponseHeaders sets the "response_headers" field.
 func (_c *DomainCreate) SetResponseHeaders(v []schema.ResponseHeader) *DomainCreate {
 	_c.mutation.SetResponseHeaders(v)
@@ -510,6 +524,10 @@ func (_c *DomainCreate) defaults() {
 		v := domain.DefaultCompress
 		_c.mutation.SetCompress(v)
 	}
+	if _, ok := _c.mutation.CacheGeneration(); !ok {
+		v := domain.DefaultCacheGeneration
+		_c.mutation.SetCacheGeneration(v)
+	}
 	if _, ok := _c.mutation.Maintenance(); !ok {
 		v := domain.DefaultMaintenance
 		_c.mutation.SetMaintenance(v)
@@ -574,6 +592,14 @@ func (_c *DomainCreate) check() error {
 	}
 	if _, ok := _c.mutation.Compress(); !ok {
 		return &ValidationError{Name: "compress", err: errors.New(`ent: missing required field "Domain.compress"`)}
+	}
+	if _, ok := _c.mutation.CacheGeneration(); !ok {
+		return &ValidationError{Name: "cache_generation", err: errors.New(`ent: missing required field "Domain.cache_generation"`)}
+	}
+	if v, ok := _c.mutation.CacheGeneration(); ok {
+		if err := domain.CacheGenerationValidator(v); err != nil {
+			return &ValidationError{Name: "cache_generation", err: fmt.Errorf(`ent: validator failed for field "Domain.cache_generation": %w`, err)}
+		}
 	}
 	if _, ok := _c.mutation.Maintenance(); !ok {
 		return &ValidationError{Name: "maintenance", err: errors.New(`ent: missing required field "Domain.maintenance"`)}
@@ -681,6 +707,10 @@ func (_c *DomainCreate) createSpec() (*Domain, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.Compress(); ok {
 		_spec.SetField(domain.FieldCompress, field.TypeBool, value)
 		_node.Compress = value
+	}
+	if value, ok := _c.mutation.CacheGeneration(); ok {
+		_spec.SetField(domain.FieldCacheGeneration, field.TypeInt, value)
+		_node.CacheGeneration = value
 	}
 	if value, ok := _c.mutation.ResponseHeaders(); ok {
 		_spec.SetField(domain.FieldResponseHeaders, field.TypeJSON, value)
@@ -1056,6 +1086,24 @@ func (u *DomainUpsert) UpdateCompress() *DomainUpsert {
 	return u
 }
 
+// SetCacheGeneration sets the "cache_generation" field.
+func (u *DomainUpsert) SetCacheGeneration(v int) *DomainUpsert {
+	u.Set(domain.FieldCacheGeneration, v)
+	return u
+}
+
+// UpdateCacheGeneration sets the "cache_generation" field to the value that was provided on create.
+func (u *DomainUpsert) UpdateCacheGeneration() *DomainUpsert {
+	u.SetExcluded(domain.FieldCacheGeneration)
+	return u
+}
+
+// AddCacheGeneration adds v to the "cache_generation" field.
+func (u *DomainUpsert) AddCacheGeneration(v int) *DomainUpsert {
+	u.Add(domain.FieldCacheGeneration, v)
+	return u
+}
+
 // SetResponseHeaders sets the "response_headers" field.
 func (u *DomainUpsert) SetResponseHeaders(v []schema.ResponseHeader) *DomainUpsert {
 	u.Set(domain.FieldResponseHeaders, v)
@@ -1379,6 +1427,27 @@ func (u *DomainUpsertOne) SetCompress(v bool) *DomainUpsertOne {
 func (u *DomainUpsertOne) UpdateCompress() *DomainUpsertOne {
 	return u.Update(func(s *DomainUpsert) {
 		s.UpdateCompress()
+	})
+}
+
+// SetCacheGeneration sets the "cache_generation" field.
+func (u *DomainUpsertOne) SetCacheGeneration(v int) *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetCacheGeneration(v)
+	})
+}
+
+// AddCacheGeneration adds v to the "cache_generation" field.
+func (u *DomainUpsertOne) AddCacheGeneration(v int) *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.AddCacheGeneration(v)
+	})
+}
+
+// UpdateCacheGeneration sets the "cache_generation" field to the value that was provided on create.
+func (u *DomainUpsertOne) UpdateCacheGeneration() *DomainUpsertOne {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateCacheGeneration()
 	})
 }
 
@@ -1898,6 +1967,27 @@ func (u *DomainUpsertBulk) SetCompress(v bool) *DomainUpsertBulk {
 func (u *DomainUpsertBulk) UpdateCompress() *DomainUpsertBulk {
 	return u.Update(func(s *DomainUpsert) {
 		s.UpdateCompress()
+	})
+}
+
+// SetCacheGeneration sets the "cache_generation" field.
+func (u *DomainUpsertBulk) SetCacheGeneration(v int) *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.SetCacheGeneration(v)
+	})
+}
+
+// AddCacheGeneration adds v to the "cache_generation" field.
+func (u *DomainUpsertBulk) AddCacheGeneration(v int) *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.AddCacheGeneration(v)
+	})
+}
+
+// UpdateCacheGeneration sets the "cache_generation" field to the value that was provided on create.
+func (u *DomainUpsertBulk) UpdateCacheGeneration() *DomainUpsertBulk {
+	return u.Update(func(s *DomainUpsert) {
+		s.UpdateCacheGeneration()
 	})
 }
 

@@ -150,6 +150,27 @@ func (_u *DomainUpdate) SetNillableCompress(v *bool) *DomainUpdate {
 	return _u
 }
 
+// SetCacheGeneration sets the "cache_generation" field.
+func (_u *DomainUpdate) SetCacheGeneration(v int) *DomainUpdate {
+	_u.mutation.ResetCacheGeneration()
+	_u.mutation.SetCacheGeneration(v)
+	return _u
+}
+
+// SetNillableCacheGeneration sets the "cache_generation" field if the given value is not nil.
+func (_u *DomainUpdate) SetNillableCacheGeneration(v *int) *DomainUpdate {
+	if v != nil {
+		_u.SetCacheGeneration(*v)
+	}
+	return _u
+}
+
+// AddCacheGeneration adds value to the "cache_generation" field.
+func (_u *DomainUpdate) AddCacheGeneration(v int) *DomainUpdate {
+	_u.mutation.AddCacheGeneration(v)
+	return _u
+}
+
 // SetResponseHeaders sets the "response_headers" field.
 func (_u *DomainUpdate) SetResponseHeaders(v []schema.ResponseHeader) *DomainUpdate {
 	_u.mutation.SetResponseHeaders(v)
@@ -752,6 +773,11 @@ func (_u *DomainUpdate) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Domain.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CacheGeneration(); ok {
+		if err := domain.CacheGenerationValidator(v); err != nil {
+			return &ValidationError{Name: "cache_generation", err: fmt.Errorf(`ent: validator failed for field "Domain.cache_generation": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.MaintenanceMessage(); ok {
 		if err := domain.MaintenanceMessageValidator(v); err != nil {
 			return &ValidationError{Name: "maintenance_message", err: fmt.Errorf(`ent: validator failed for field "Domain.maintenance_message": %w`, err)}
@@ -824,6 +850,12 @@ func (_u *DomainUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.Compress(); ok {
 		_spec.SetField(domain.FieldCompress, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.CacheGeneration(); ok {
+		_spec.SetField(domain.FieldCacheGeneration, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCacheGeneration(); ok {
+		_spec.AddField(domain.FieldCacheGeneration, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.ResponseHeaders(); ok {
 		_spec.SetField(domain.FieldResponseHeaders, field.TypeJSON, value)
@@ -1481,6 +1513,27 @@ func (_u *DomainUpdateOne) SetNillableCompress(v *bool) *DomainUpdateOne {
 	return _u
 }
 
+// SetCacheGeneration sets the "cache_generation" field.
+func (_u *DomainUpdateOne) SetCacheGeneration(v int) *DomainUpdateOne {
+	_u.mutation.ResetCacheGeneration()
+	_u.mutation.SetCacheGeneration(v)
+	return _u
+}
+
+// SetNillableCacheGeneration sets the "cache_generation" field if the given value is not nil.
+func (_u *DomainUpdateOne) SetNillableCacheGeneration(v *int) *DomainUpdateOne {
+	if v != nil {
+		_u.SetCacheGeneration(*v)
+	}
+	return _u
+}
+
+// AddCacheGeneration adds value to the "cache_generation" field.
+func (_u *DomainUpdateOne) AddCacheGeneration(v int) *DomainUpdateOne {
+	_u.mutation.AddCacheGeneration(v)
+	return _u
+}
+
 // SetResponseHeaders sets the "response_headers" field.
 func (_u *DomainUpdateOne) SetResponseHeaders(v []schema.ResponseHeader) *DomainUpdateOne {
 	_u.mutation.SetResponseHeaders(v)
@@ -2096,6 +2149,11 @@ func (_u *DomainUpdateOne) check() error {
 			return &ValidationError{Name: "name", err: fmt.Errorf(`ent: validator failed for field "Domain.name": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CacheGeneration(); ok {
+		if err := domain.CacheGenerationValidator(v); err != nil {
+			return &ValidationError{Name: "cache_generation", err: fmt.Errorf(`ent: validator failed for field "Domain.cache_generation": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.MaintenanceMessage(); ok {
 		if err := domain.MaintenanceMessageValidator(v); err != nil {
 			return &ValidationError{Name: "maintenance_message", err: fmt.Errorf(`ent: validator failed for field "Domain.maintenance_message": %w`, err)}
@@ -2185,6 +2243,12 @@ func (_u *DomainUpdateOne) sqlSave(ctx context.Context) (_node *Domain, err erro
 	}
 	if value, ok := _u.mutation.Compress(); ok {
 		_spec.SetField(domain.FieldCompress, field.TypeBool, value)
+	}
+	if value, ok := _u.mutation.CacheGeneration(); ok {
+		_spec.SetField(domain.FieldCacheGeneration, field.TypeInt, value)
+	}
+	if value, ok := _u.mutation.AddedCacheGeneration(); ok {
+		_spec.AddField(domain.FieldCacheGeneration, field.TypeInt, value)
 	}
 	if value, ok := _u.mutation.ResponseHeaders(); ok {
 		_spec.SetField(domain.FieldResponseHeaders, field.TypeJSON, value)

@@ -9576,6 +9576,8 @@ type DomainMutation struct {
 	http2                      *bool
 	client_max_body_size       *string
 	compress                   *bool
+	cache_generation           *int
+	addcache_generation        *int
 	response_headers           *[]schema.ResponseHeader
 	appendresponse_headers     []schema.ResponseHeader
 	allow                      *[]string
@@ -10078,6 +10080,62 @@ func (m *DomainMutation) OldCompress(ctx context.Context) (v bool, err error) {
 // ResetCompress resets all changes to the "compress" field.
 func (m *DomainMutation) ResetCompress() {
 	m.compress = nil
+}
+
+// SetCacheGeneration sets the "cache_generation" field.
+func (m *DomainMutation) SetCacheGeneration(i int) {
+	m.cache_generation = &i
+	m.addcache_generation = nil
+}
+
+// CacheGeneration returns the value of the "cache_generation" field in the mutation.
+func (m *DomainMutation) CacheGeneration() (r int, exists bool) {
+	v := m.cache_generation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCacheGeneration returns the old "cache_generation" field's value of the Domain entity.
+// If the Domain object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *DomainMutation) OldCacheGeneration(ctx context.Context) (v int, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCacheGeneration is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCacheGeneration requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCacheGeneration: %w", err)
+	}
+	return oldValue.CacheGeneration, nil
+}
+
+// AddCacheGeneration adds i to the "cache_generation" field.
+func (m *DomainMutation) AddCacheGeneration(i int) {
+	if m.addcache_generation != nil {
+		*m.addcache_generation += i
+	} else {
+		m.addcache_generation = &i
+	}
+}
+
+// AddedCacheGeneration returns the value that was added to the "cache_generation" field in this mutation.
+func (m *DomainMutation) AddedCacheGeneration() (r int, exists bool) {
+	v := m.addcache_generation
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetCacheGeneration resets all changes to the "cache_generation" field.
+func (m *DomainMutation) ResetCacheGeneration() {
+	m.cache_generation = nil
+	m.addcache_generation = nil
 }
 
 // SetResponseHeaders sets the "response_headers" field.
@@ -11201,7 +11259,7 @@ func (m *DomainMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *DomainMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 21)
 	if m.created_at != nil {
 		fields = append(fields, domain.FieldCreatedAt)
 	}
@@ -11228,6 +11286,9 @@ func (m *DomainMutation) Fields() []string {
 	}
 	if m.compress != nil {
 		fields = append(fields, domain.FieldCompress)
+	}
+	if m.cache_generation != nil {
+		fields = append(fields, domain.FieldCacheGeneration)
 	}
 	if m.response_headers != nil {
 		fields = append(fields, domain.FieldResponseHeaders)
@@ -11288,6 +11349,8 @@ func (m *DomainMutation) Field(name string) (ent.Value, bool) {
 		return m.ClientMaxBodySize()
 	case domain.FieldCompress:
 		return m.Compress()
+	case domain.FieldCacheGeneration:
+		return m.CacheGeneration()
 	case domain.FieldResponseHeaders:
 		return m.ResponseHeaders()
 	case domain.FieldAllow:
@@ -11337,6 +11400,8 @@ func (m *DomainMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldClientMaxBodySize(ctx)
 	case domain.FieldCompress:
 		return m.OldCompress(ctx)
+	case domain.FieldCacheGeneration:
+		return m.OldCacheGeneration(ctx)
 	case domain.FieldResponseHeaders:
 		return m.OldResponseHeaders(ctx)
 	case domain.FieldAllow:
@@ -11431,6 +11496,13 @@ func (m *DomainMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetCompress(v)
 		return nil
+	case domain.FieldCacheGeneration:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCacheGeneration(v)
+		return nil
 	case domain.FieldResponseHeaders:
 		v, ok := value.([]schema.ResponseHeader)
 		if !ok {
@@ -11516,6 +11588,9 @@ func (m *DomainMutation) SetField(name string, value ent.Value) error {
 // this mutation.
 func (m *DomainMutation) AddedFields() []string {
 	var fields []string
+	if m.addcache_generation != nil {
+		fields = append(fields, domain.FieldCacheGeneration)
+	}
 	if m.addrate_limit != nil {
 		fields = append(fields, domain.FieldRateLimit)
 	}
@@ -11530,6 +11605,8 @@ func (m *DomainMutation) AddedFields() []string {
 // was not set, or was not defined in the schema.
 func (m *DomainMutation) AddedField(name string) (ent.Value, bool) {
 	switch name {
+	case domain.FieldCacheGeneration:
+		return m.AddedCacheGeneration()
 	case domain.FieldRateLimit:
 		return m.AddedRateLimit()
 	case domain.FieldRateBurst:
@@ -11543,6 +11620,13 @@ func (m *DomainMutation) AddedField(name string) (ent.Value, bool) {
 // type.
 func (m *DomainMutation) AddField(name string, value ent.Value) error {
 	switch name {
+	case domain.FieldCacheGeneration:
+		v, ok := value.(int)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddCacheGeneration(v)
+		return nil
 	case domain.FieldRateLimit:
 		v, ok := value.(int)
 		if !ok {
@@ -11637,6 +11721,9 @@ func (m *DomainMutation) ResetField(name string) error {
 		return nil
 	case domain.FieldCompress:
 		m.ResetCompress()
+		return nil
+	case domain.FieldCacheGeneration:
+		m.ResetCacheGeneration()
 		return nil
 	case domain.FieldResponseHeaders:
 		m.ResetResponseHeaders()

@@ -521,38 +521,44 @@ func init() {
 	domainDescCompress := domainFields[6].Descriptor()
 	// domain.DefaultCompress holds the default value on creation for the compress field.
 	domain.DefaultCompress = domainDescCompress.Default.(bool)
+	// domainDescCacheGeneration is the schema descriptor for cache_generation field.
+	domainDescCacheGeneration := domainFields[7].Descriptor()
+	// domain.DefaultCacheGeneration holds the default value on creation for the cache_generation field.
+	domain.DefaultCacheGeneration = domainDescCacheGeneration.Default.(int)
+	// domain.CacheGenerationValidator is a validator for the "cache_generation" field. It is called by the builders before save.
+	domain.CacheGenerationValidator = domainDescCacheGeneration.Validators[0].(func(int) error)
 	// domainDescMaintenance is the schema descriptor for maintenance field.
-	domainDescMaintenance := domainFields[10].Descriptor()
+	domainDescMaintenance := domainFields[11].Descriptor()
 	// domain.DefaultMaintenance holds the default value on creation for the maintenance field.
 	domain.DefaultMaintenance = domainDescMaintenance.Default.(bool)
 	// domainDescMaintenanceMessage is the schema descriptor for maintenance_message field.
-	domainDescMaintenanceMessage := domainFields[11].Descriptor()
+	domainDescMaintenanceMessage := domainFields[12].Descriptor()
 	// domain.DefaultMaintenanceMessage holds the default value on creation for the maintenance_message field.
 	domain.DefaultMaintenanceMessage = domainDescMaintenanceMessage.Default.(string)
 	// domain.MaintenanceMessageValidator is a validator for the "maintenance_message" field. It is called by the builders before save.
 	domain.MaintenanceMessageValidator = domainDescMaintenanceMessage.Validators[0].(func(string) error)
 	// domainDescRateLimit is the schema descriptor for rate_limit field.
-	domainDescRateLimit := domainFields[12].Descriptor()
+	domainDescRateLimit := domainFields[13].Descriptor()
 	// domain.DefaultRateLimit holds the default value on creation for the rate_limit field.
 	domain.DefaultRateLimit = domainDescRateLimit.Default.(int)
 	// domain.RateLimitValidator is a validator for the "rate_limit" field. It is called by the builders before save.
 	domain.RateLimitValidator = domainDescRateLimit.Validators[0].(func(int) error)
 	// domainDescRateBurst is the schema descriptor for rate_burst field.
-	domainDescRateBurst := domainFields[14].Descriptor()
+	domainDescRateBurst := domainFields[15].Descriptor()
 	// domain.DefaultRateBurst holds the default value on creation for the rate_burst field.
 	domain.DefaultRateBurst = domainDescRateBurst.Default.(int)
 	// domain.RateBurstValidator is a validator for the "rate_burst" field. It is called by the builders before save.
 	domain.RateBurstValidator = domainDescRateBurst.Validators[0].(func(int) error)
 	// domainDescRedirectAliases is the schema descriptor for redirect_aliases field.
-	domainDescRedirectAliases := domainFields[15].Descriptor()
+	domainDescRedirectAliases := domainFields[16].Descriptor()
 	// domain.DefaultRedirectAliases holds the default value on creation for the redirect_aliases field.
 	domain.DefaultRedirectAliases = domainDescRedirectAliases.Default.(bool)
 	// domainDescStatusPage is the schema descriptor for status_page field.
-	domainDescStatusPage := domainFields[16].Descriptor()
+	domainDescStatusPage := domainFields[17].Descriptor()
 	// domain.DefaultStatusPage holds the default value on creation for the status_page field.
 	domain.DefaultStatusPage = domainDescStatusPage.Default.(bool)
 	// domainDescSnippet is the schema descriptor for snippet field.
-	domainDescSnippet := domainFields[17].Descriptor()
+	domainDescSnippet := domainFields[18].Descriptor()
 	// domain.DefaultSnippet holds the default value on creation for the snippet field.
 	domain.DefaultSnippet = domainDescSnippet.Default.(string)
 	enrollmenttokenMixin := schema.EnrollmentToken{}.Mixin()

@@ -33,6 +33,8 @@ const (
 	FieldClientMaxBodySize = "client_max_body_size"
 	// FieldCompress holds the string denoting the compress field in the database.
 	FieldCompress = "compress"
+	// FieldCacheGeneration holds the string denoting the cache_generation field in the database.
+	FieldCacheGeneration = "cache_generation"
 	// FieldResponseHeaders holds the string denoting the response_headers field in the database.
 	FieldResponseHeaders = "response_headers"
 	// FieldAllow holds the string denoting the allow field in the database.
@@ -168,6 +170,7 @@ var Columns = []string{
 	FieldHttp2,
 	FieldClientMaxBodySize,
 	FieldCompress,
+	FieldCacheGeneration,
 	FieldResponseHeaders,
 	FieldAllow,
 	FieldDeny,
@@ -216,6 +219,10 @@ var (
 	DefaultClientMaxBodySize string
 	// DefaultCompress holds the default value on creation for the "compress" field.
 	DefaultCompress bool
+	// DefaultCacheGeneration holds the default value on creation for the "cache_generation" field.
+	DefaultCacheGeneration int
+	// CacheGenerationValidator is a validator for the "cache_generation" field. It is called by the builders before save.
+	CacheGenerationValidator func(int) error
 	// DefaultMaintenance holds the default value on creation for the "maintenance" field.
 	DefaultMaintenance bool
 	// DefaultMaintenanceMessage holds the default value on creation for the "maintenance_message" field.
@@ -310,6 +317,11 @@ func ByClientMaxBodySize(opts ...sql.OrderTermOption) OrderOption {
 // ByCompress orders the results by the compress field.
 func ByCompress(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldCompress, opts...).ToFunc()
+}
+
+// ByCacheGeneration orders the results by the cache_generation field.
+func ByCacheGeneration(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCacheGeneration, opts...).ToFunc()
 }
 
 // ByMaintenance orders the results by the maintenance field.

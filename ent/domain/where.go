@@ -95,6 +95,11 @@ func Compress(v bool) predicate.Domain {
 	return predicate.Domain(sql.FieldEQ(FieldCompress, v))
 }
 
+// CacheGeneration applies equality check predicate on the "cache_generation" field. It's identical to CacheGenerationEQ.
+func CacheGeneration(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldCacheGeneration, v))
+}
+
 // Maintenance applies equality check predicate on the "maintenance" field. It's identical to MaintenanceEQ.
 func Maintenance(v bool) predicate.Domain {
 	return predicate.Domain(sql.FieldEQ(FieldMaintenance, v))
@@ -388,6 +393,46 @@ func CompressEQ(v bool) predicate.Domain {
 // CompressNEQ applies the NEQ predicate on the "compress" field.
 func CompressNEQ(v bool) predicate.Domain {
 	return predicate.Domain(sql.FieldNEQ(FieldCompress, v))
+}
+
+// CacheGenerationEQ applies the EQ predicate on the "cache_generation" field.
+func CacheGenerationEQ(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldEQ(FieldCacheGeneration, v))
+}
+
+// CacheGenerationNEQ applies the NEQ predicate on the "cache_generation" field.
+func CacheGenerationNEQ(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldNEQ(FieldCacheGeneration, v))
+}
+
+// CacheGenerationIn applies the In predicate on the "cache_generation" field.
+func CacheGenerationIn(vs ...int) predicate.Domain {
+	return predicate.Domain(sql.FieldIn(FieldCacheGeneration, vs...))
+}
+
+// CacheGenerationNotIn applies the NotIn predicate on the "cache_generation" field.
+func CacheGenerationNotIn(vs ...int) predicate.Domain {
+	return predicate.Domain(sql.FieldNotIn(FieldCacheGeneration, vs...))
+}
+
+// CacheGenerationGT applies the GT predicate on the "cache_generation" field.
+func CacheGenerationGT(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldGT(FieldCacheGeneration, v))
+}
+
+// CacheGenerationGTE applies the GTE predicate on the "cache_generation" field.
+func CacheGenerationGTE(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldGTE(FieldCacheGeneration, v))
+}
+
+// CacheGenerationLT applies the LT predicate on the "cache_generation" field.
+func CacheGenerationLT(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldLT(FieldCacheGeneration, v))
+}
+
+// CacheGenerationLTE applies the LTE predicate on the "cache_generation" field.
+func CacheGenerationLTE(v int) predicate.Domain {
+	return predicate.Domain(sql.FieldLTE(FieldCacheGeneration, v))
 }
 
 // ResponseHeadersIsNil applies the IsNil predicate on the "response_headers" field.

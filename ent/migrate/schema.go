@@ -327,6 +327,7 @@ var (
 		{Name: "http2", Type: field.TypeBool, Default: false},
 		{Name: "client_max_body_size", Type: field.TypeString, Default: ""},
 		{Name: "compress", Type: field.TypeBool, Default: false},
+		{Name: "cache_generation", Type: field.TypeInt, Default: 0},
 		{Name: "response_headers", Type: field.TypeJSON, Nullable: true},
 		{Name: "allow", Type: field.TypeJSON, Nullable: true},
 		{Name: "deny", Type: field.TypeJSON, Nullable: true},

@@ -34,6 +34,10 @@ func (Domain) Fields() []ent.Field {
 		// Compress gzips text answers (HTML, CSS, JavaScript, JSON, SVG and
 		// the like) for clients that accept it.
 		field.Bool("compress").Default(false),
+		// CacheGeneration is part of the key of every answer its routes
+		// cache; purging the domain's cache counts it up, so nothing kept
+		// before is served again (the old entries age out of the cache).
+		field.Int("cache_generation").Default(0).NonNegative(),
 		field.JSON("response_headers", []ResponseHeader{}).Optional(),
 		// Allow and Deny are IP addresses or CIDR prefixes in canonical form.
 		field.Strings("allow").Optional(),
