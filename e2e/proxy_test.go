@@ -160,6 +160,16 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(ngx.dir, "cache")); err != nil || !fi.IsDir() {
 		t.Errorf("the cache directory beside the releases: %v", err)
 	}
+	// A purge: the next revision keys the domain's answers anew, so the
+	// next request misses what was kept.
+	c.proxyAPI(200, "POST", fmt.Sprintf("/api/v1/domains/%d/cache/purge", appID), nil, nil)
+	if d = c.proxyDeploy(id); !d.Applied || d.Revision.Outcome != "applied" {
+		t.Fatalf("deploy after the purge: %+v %+v", d, d.Revision)
+	}
+	good = d.Revision.Number
+	eventually(t, 15*time.Second, "the purged route to miss the cache", func() bool {
+		return nodeGet(node, "app.test", "/cached/page", "", "").cache == "MISS"
+	})
 	if h := nodeGet(node, "app.test", "/old", "", ""); h.code != 301 || h.location != "https://new.example.com/landing" {
 		t.Errorf("redirect route: %v", h)
 	}

@@ -120,7 +120,10 @@ type Domain struct {
 	ClientMaxBodySize string // nginx size such as "10m"; empty leaves nginx's default
 	// Compress gzips text answers (HTML, CSS, JavaScript, JSON, XML, SVG,
 	// fonts) for clients that accept it.
-	Compress        bool
+	Compress bool
+	// CacheGeneration is part of the key of every answer the domain's routes
+	// cache: a new generation misses everything kept before (a purge).
+	CacheGeneration int
 	ResponseHeaders []Header
 	BasicAuthUsers  []BasicAuthUser
 	Allow           []string // IPs or CIDRs allowed; when set everyone else is denied

@@ -220,6 +220,16 @@ const (
 	cacheMaxSize  = "1g"
 )
 
+// cacheKey is what a domain's cached answers are found by: scheme, host and
+// URI, after the domain's cache generation once it has been purged.
+func cacheKey(generation int) string {
+	const key = "$scheme://$host$request_uri"
+	if generation == 0 {
+		return key
+	}
+	return "g" + strconv.Itoa(generation) + ":" + key
+}
+
 // caches reports whether any route of the node keeps answers.
 func caches(cfg *NodeConfig) bool {
 	for i := range cfg.Domains {
@@ -389,6 +399,7 @@ type locationData struct {
 	SendTimeout    int
 	CacheTTL       int
 	CacheZone      string
+	CacheKey       string
 	Snippet        []string
 
 	Redirect bool
@@ -537,7 +548,7 @@ func (r *renderer) locations(d *Domain, proxySnippet []string) []locationData {
 			l.ConnectTimeout, l.ReadTimeout, l.SendTimeout = u.ConnectTimeout, u.ReadTimeout, u.SendTimeout
 			l.Snippet = proxySnippet
 			if rt.CacheTTL > 0 {
-				l.CacheTTL, l.CacheZone = rt.CacheTTL, cacheZone
+				l.CacheTTL, l.CacheZone, l.CacheKey = rt.CacheTTL, cacheZone, cacheKey(d.CacheGeneration)
 			}
 		case RouteRedirect:
 			l.Redirect = true

@@ -157,7 +157,7 @@ client_body_timeout 30s;`,
 
 	cached := baseConfig()
 	cached.Domains = []Domain{{
-		Name: "assets.example.com", Compress: true, Certificate: testCert(), HSTS: true,
+		Name: "assets.example.com", Compress: true, Certificate: testCert(), HSTS: true, CacheGeneration: 3,
 		ResponseHeaders: []Header{{Name: "X-Content-Type-Options", Value: "nosniff"}},
 		Routes: []Route{
 			{Path: "/", Kind: RouteProxy, Upstream: "app", PreserveHost: true},
@@ -167,7 +167,7 @@ client_body_timeout 30s;`,
 		},
 	}, {
 		Name:   "plain.example.com",
-		Routes: []Route{{Path: "/", Kind: RouteProxy, Upstream: "app"}},
+		Routes: []Route{{Path: "/", Kind: RouteProxy, Upstream: "app", CacheTTL: 90}},
 	}}
 
 	return []struct {

@@ -476,6 +476,7 @@ func checkDomain(fe FieldErrors, p string, d Domain, ups map[string]*Upstream, n
 		}
 		out.RateLimit = &r
 	}
+	checkRange(fe, p+".cache_generation", d.CacheGeneration, 0, 1<<30, "")
 	if msg := quotedTextProblem(d.MaintenanceMessage, maxBodyLen); msg != "" {
 		fe.add(p+".maintenance_message", msg)
 	}

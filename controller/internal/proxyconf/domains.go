@@ -102,7 +102,7 @@ func (in DomainInput) conf() nginxconf.Domain {
 func DomainConf(d *ent.Domain) nginxconf.Domain {
 	out := nginxconf.Domain{
 		Name: d.Name, Aliases: d.Aliases, ForceHTTPS: d.ForceHTTPS, HSTS: d.Hsts, HTTP2: d.Http2,
-		ClientMaxBodySize: d.ClientMaxBodySize, Compress: d.Compress, Allow: d.Allow, Deny: d.Deny, Maintenance: d.Maintenance,
+		ClientMaxBodySize: d.ClientMaxBodySize, Compress: d.Compress, CacheGeneration: d.CacheGeneration, Allow: d.Allow, Deny: d.Deny, Maintenance: d.Maintenance,
 		RedirectAliases: d.RedirectAliases, Snippet: d.Snippet, MaintenanceMessage: d.MaintenanceMessage,
 	}
 	if d.RateLimit > 0 {
@@ -388,6 +388,37 @@ func (s *Service) UpdateDomain(ctx context.Context, a Actor, id int, in DomainIn
 		}
 		affected = union(oldServers, v.servers)
 		return audit.For(a.Actor, "domain.update", "domain:"+d.Name, domainDetail(v)), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.notify(affected)
+	return s.Domain(ctx, id)
+}
+
+// PurgeDomainCache makes the nodes that serve the domain forget every answer
+// its routes cached: the domain's cache generation, part of each cache key,
+// counts up, and the next revision carries the new keys. The old entries are
+// never served again and age out of the node's cache. A domain none of whose
+// routes caches is refused with ErrNothingCached.
+func (s *Service) PurgeDomainCache(ctx context.Context, a Actor, id int) (*ent.Domain, error) {
+	var affected []int
+	err := s.withTx(ctx, func(tx *ent.Tx) (audit.Entry, error) {
+		d, err := tx.Domain.Query().Where(domain.ID(id)).WithServers().WithRoutes().Only(ctx)
+		if err != nil {
+			return audit.Entry{}, notFound("domain", id, err)
+		}
+		if !slices.ContainsFunc(d.Edges.Routes, func(r *ent.Route) bool { return r.CacheTTL > 0 }) {
+			return audit.Entry{}, fmt.Errorf("domain %s: %w: none of its routes caches its answers", d.Name, ErrNothingCached)
+		}
+		gen := d.CacheGeneration + 1
+		if err := tx.Domain.UpdateOneID(id).SetCacheGeneration(gen).Exec(ctx); err != nil {
+			return audit.Entry{}, fmt.Errorf("purge cache: %w", err)
+		}
+		for _, sv := range d.Edges.Servers {
+			affected = append(affected, sv.ID)
+		}
+		return audit.For(a.Actor, "domain.cache_purge", "domain:"+d.Name, fmt.Sprintf("generation=%d servers=%v", gen, affected)), nil
 	})
 	if err != nil {
 		return nil, err

@@ -34,6 +34,9 @@ var (
 	ErrNotFound = errors.New("not found")
 	// ErrInUse means an upstream is still used by routes or streams.
 	ErrInUse = errors.New("upstream is in use")
+	// ErrNothingCached means a domain's cache was to be purged while none of
+	// its routes caches.
+	ErrNothingCached = errors.New("nothing is cached")
 )
 
 // Notifier learns which servers need their nginx configuration rendered and applied

@@ -383,6 +383,57 @@ func TestBasicAuthUsers(t *testing.T) {
 	})
 }
 
+// TestPurgeDomainCache: a purge counts the domain's cache generation up (so
+// the rendered cache keys change), re-renders its servers, is audited, and
+// survives later edits; a domain that caches nothing is refused.
+func TestPurgeDomainCache(t *testing.T) {
+	eachDB(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		svc, rec := newService(t, db)
+		web1, web2 := newServer(t, db, "web1"), newServer(t, db, "web2")
+		if _, err := svc.CreateUpstream(ctx, admin, webUpstream()); err != nil {
+			t.Fatal(err)
+		}
+		in := DomainInput{Name: "assets.example.com", Servers: []int{web1.ID, web2.ID},
+			Routes: []RouteInput{{Path: "/", Kind: "proxy", Upstream: "web"}}}
+		d, err := svc.CreateDomain(ctx, admin, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec.take()
+		if _, err := svc.PurgeDomainCache(ctx, admin, d.ID); !errors.Is(err, ErrNothingCached) {
+			t.Errorf("purge of a domain that caches nothing: %v", err)
+		}
+		if _, err := svc.PurgeDomainCache(ctx, admin, d.ID+1000); !errors.Is(err, ErrNotFound) {
+			t.Errorf("purge of a missing domain: %v", err)
+		}
+		if calls := rec.take(); len(calls) != 0 {
+			t.Errorf("refused purges notified %v", calls)
+		}
+		in.Routes[0].CacheTTL = 600
+		if _, err := svc.UpdateDomain(ctx, admin, d.ID, in); err != nil {
+			t.Fatal(err)
+		}
+		rec.take()
+		for want := 1; want <= 2; want++ {
+			d, err = svc.PurgeDomainCache(ctx, admin, d.ID)
+			if err != nil || d.CacheGeneration != want || DomainConf(d).CacheGeneration != want {
+				t.Fatalf("purge %d: %v, generation %d", want, err, d.CacheGeneration)
+			}
+		}
+		if calls := rec.take(); !reflect.DeepEqual(calls, [][]int{{web1.ID, web2.ID}, {web1.ID, web2.ID}}) {
+			t.Errorf("purges notified %v, want both servers twice", calls)
+		}
+		if d, err = svc.UpdateDomain(ctx, admin, d.ID, in); err != nil || d.CacheGeneration != 2 {
+			t.Errorf("an edit reset the cache generation: %v %d", err, d.CacheGeneration)
+		}
+		got := auditActions(t, db)
+		if want := "alice domain.cache_purge domain:assets.example.com"; len(got) < 2 || got[len(got)-2] != want {
+			t.Errorf("audit: %q", got)
+		}
+	})
+}
+
 func TestStreamsAndUpstreamCompatibility(t *testing.T) {
 	eachDB(t, func(t *testing.T, db *store.DB) {
 		ctx := context.Background()

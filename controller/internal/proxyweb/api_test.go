@@ -84,11 +84,33 @@ func TestAPICreateUpstreamDomainAndStream(t *testing.T) {
 			t.Errorf("created stream: %+v", st)
 		}
 
-		// Update round-trips the input shape.
+		// A domain that caches nothing has nothing to purge.
+		purge := fmt.Sprintf("/api/v1/domains/%d/cache/purge", d.ID)
+		if r := e.do(admin, "POST", purge, nil); r.StatusCode != http.StatusConflict || decode[apiError](t, r).Error.Code != "nothing_cached" {
+			t.Errorf("purge of a domain that caches nothing: %d %s", r.StatusCode, r.body)
+		}
+
+		// Update round-trips the input shape, compression and cache lifetimes included.
 		dom.Routes = dom.Routes[:1]
+		dom.Routes[0].CacheTTL = 3600
+		dom.Compress = true
 		r = e.do(admin, "PUT", fmt.Sprintf("/api/v1/domains/%d", d.ID), dom)
-		if r.StatusCode != http.StatusOK || len(decode[struct{ Domain domainJSON }](t, r).Domain.Routes) != 1 {
+		if got := decode[struct{ Domain domainJSON }](t, r).Domain; r.StatusCode != http.StatusOK || len(got.Routes) != 1 || got.Routes[0].CacheTTL != 3600 || !got.Compress {
 			t.Fatalf("update domain: %d %s", r.StatusCode, r.body)
+		}
+
+		// Now it caches: an admin purges, a user may not.
+		if r := e.do(viewer, "POST", purge, nil); r.StatusCode != http.StatusForbidden {
+			t.Errorf("user purges a cache: %d", r.StatusCode)
+		}
+		r = e.do(admin, "POST", purge, nil)
+		if got := decode[struct {
+			CacheGeneration int `json:"cache_generation"`
+		}](t, r); r.StatusCode != http.StatusOK || got.CacheGeneration != 1 {
+			t.Errorf("purge: %d %s", r.StatusCode, r.body)
+		}
+		if r := e.do(admin, "POST", fmt.Sprintf("/api/v1/domains/%d/cache/purge", d.ID+1000), nil); r.StatusCode != http.StatusNotFound {
+			t.Errorf("purge of a missing domain: %d", r.StatusCode)
 		}
 
 		// An upstream in use is not removed, and says by whom.

@@ -2,6 +2,7 @@ package proxyweb
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -52,6 +53,11 @@ type domainForm struct {
 	Servers                                                []int
 	Headers                                                []headerRow
 	Routes                                                 []routeRow
+}
+
+// Caches reports whether a proxy route of the form keeps answers.
+func (f domainForm) Caches() bool {
+	return slices.ContainsFunc(f.Routes, func(r routeRow) bool { return r.Kind == "proxy" && r.CacheTTL != "" })
 }
 
 // HasServer reports whether the server with id is ticked.
@@ -484,6 +490,39 @@ func (h *handler) domainDelete(w http.ResponseWriter, r *http.Request) {
 	}
 	h.w.Flash(r, "success", fmt.Sprintf("Domain %s removed.", d.Name))
 	http.Redirect(w, r, "/domains", http.StatusSeeOther)
+}
+
+// domainCachePurge makes the domain's servers forget what its routes cached.
+func (h *handler) domainCachePurge(w http.ResponseWriter, r *http.Request) {
+	id, ok := pathInt(r, "id")
+	if !ok {
+		h.notFound(w, r, "/domains")
+		return
+	}
+	d, err := h.proxy.PurgeDomainCache(r.Context(), h.actor(r), id)
+	switch {
+	case errors.Is(err, proxyconf.ErrNothingCached):
+		h.w.Flash(r, "error", "None of this domain's routes caches its answers, so there is nothing to purge.")
+	case err != nil:
+		h.failed(w, r, "/domains", "purge of the cache", err)
+		return
+	default:
+		h.w.Flash(r, "success", fmt.Sprintf("Cache of %s purged: its servers stop serving what they kept once they have the new configuration, in a moment.", d.Name))
+	}
+	http.Redirect(w, r, fmt.Sprintf("/domains/%d", id), http.StatusSeeOther)
+}
+
+func (h *handler) apiDomainCachePurge(w http.ResponseWriter, r *http.Request) {
+	id, ok := apiID(w, r, "id")
+	if !ok {
+		return
+	}
+	d, err := h.proxy.PurgeDomainCache(r.Context(), h.actor(r), id)
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	web.WriteJSON(w, http.StatusOK, map[string]any{"domain": toDomainJSON(d), "cache_generation": d.CacheGeneration})
 }
 
 // --- basic-auth users ---

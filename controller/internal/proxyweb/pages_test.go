@@ -278,6 +278,18 @@ func TestDomainForms(t *testing.T) {
 			}
 		}
 
+		// A domain with a cached route offers a purge, which says so.
+		if !strings.Contains(r.body, `action="/domains/`+strconv.Itoa(d.ID)+`/cache/purge"`) {
+			t.Errorf("the editor of a domain that caches offers no purge")
+		}
+		purged := e.follow(admin, e.do(admin, "POST", fmt.Sprintf("/domains/%d/cache/purge", d.ID), url.Values{}))
+		if purged.StatusCode != http.StatusOK || !strings.Contains(purged.body, "Cache of example.com purged") {
+			t.Errorf("purge page: %d", purged.StatusCode)
+		}
+		if g := e.db.Client.Domain.GetX(context.Background(), d.ID).CacheGeneration; g != 1 {
+			t.Errorf("cache generation after a purge: %d", g)
+		}
+
 		// The editor shows it back with its blank rows.
 		if !strings.Contains(r.body, `name="redirect_aliases" value="1" checked`) {
 			t.Errorf("editor does not show the aliases redirected")

@@ -108,6 +108,7 @@ func (h *handler) routes() []web.Route {
 		page("GET", "/domains/lookup", user, h.domainLookup),
 		page("POST", "/domains/{id}", admin, h.domainUpdate),
 		page("POST", "/domains/{id}/delete", admin, h.domainDelete),
+		page("POST", "/domains/{id}/cache/purge", admin, h.domainCachePurge),
 		page("POST", "/domains/{id}/users", admin, h.authUserCreate),
 		page("POST", "/domains/{id}/users/{uid}/password", admin, h.authUserPassword),
 		page("POST", "/domains/{id}/users/{uid}/delete", admin, h.authUserDelete),
@@ -136,6 +137,7 @@ func (h *handler) routes() []web.Route {
 
 		// JSON API.
 
+		api("POST", "/api/v1/domains/{id}/cache/purge", admin, h.apiDomainCachePurge),
 		api("POST", "/api/v1/domains/{id}/users", admin, h.apiAuthUserCreate),
 		api("PUT", "/api/v1/domains/{id}/users/{uid}", admin, h.apiAuthUserPassword),
 		api("DELETE", "/api/v1/domains/{id}/users/{uid}", admin, h.apiAuthUserDelete),
@@ -222,6 +224,8 @@ func (h *handler) apiFail(w http.ResponseWriter, r *http.Request, err error) {
 		web.WriteError(w, http.StatusNotFound, "not_found", "no such item", nil)
 	case errors.Is(err, proxyconf.ErrInUse):
 		web.WriteError(w, http.StatusConflict, "in_use", err.Error(), nil)
+	case errors.Is(err, proxyconf.ErrNothingCached):
+		web.WriteError(w, http.StatusConflict, "nothing_cached", err.Error(), nil)
 	case errors.Is(err, deploy.ErrOffline):
 		web.WriteError(w, http.StatusConflict, "offline", "the server's agent is not connected; the revision is applied when it reconnects", nil)
 	default:
