@@ -372,6 +372,10 @@ type serverData struct {
 	AuthFile  string
 	RateLimit *rateZone
 	Compress  bool
+	// KeepTokens leaves nginx's version in the Server header and error
+	// pages to the snippet, which sets server_tokens itself; otherwise every
+	// server hides it.
+	KeepTokens bool
 	// CacheStatus adds X-Cache-Status to the answers (empty, so absent, where
 	// no cache was asked).
 	CacheStatus bool
@@ -454,6 +458,7 @@ func (r *renderer) domainView(d *Domain, snip parsedSnippet, base string) domain
 	}
 	for _, s := range snip.server {
 		common.Snippet = append(common.Snippet, s.String())
+		common.KeepTokens = common.KeepTokens || s.name == "server_tokens"
 	}
 	var proxySnippet []string
 	for _, s := range snip.proxy {

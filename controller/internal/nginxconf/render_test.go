@@ -306,3 +306,33 @@ func TestRenderRefusesInvalid(t *testing.T) {
 		t.Errorf("Render returned %d files for invalid input, want none", len(r.Files))
 	}
 }
+
+// TestServerTokens: every server block hides nginx's version, unless the
+// domain's snippet sets server_tokens itself (nginx refuses it twice).
+func TestServerTokens(t *testing.T) {
+	t.Parallel()
+	cfg := baseConfig()
+	cfg.Domains = []Domain{
+		{Name: "quiet.example", Aliases: []string{"www.quiet.example"}, RedirectAliases: true, Certificate: testCert(), ForceHTTPS: true,
+			Routes: []Route{{Path: "/", Kind: RouteProxy, Upstream: "app"}}},
+		{Name: "loud.example", Snippet: "server_tokens on;", Routes: []Route{{Path: "/", Kind: RouteProxy, Upstream: "app"}}},
+	}
+	r, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range r.Files {
+		c := string(f.Content)
+		switch f.Path {
+		case HTTPDir + "/domain-quiet.example.conf":
+			// HTTPS, the redirect to it, and both alias servers.
+			if n, servers := strings.Count(c, "server_tokens off;"), strings.Count(c, "server {"); n != 4 || servers != 4 {
+				t.Errorf("%s: %d server blocks, %d hide the version", f.Path, servers, n)
+			}
+		case HTTPDir + "/domain-loud.example.conf":
+			if strings.Count(c, "server_tokens") != 1 || !strings.Contains(c, "server_tokens on;") {
+				t.Errorf("%s: the snippet's server_tokens should be the only one:\n%s", f.Path, c)
+			}
+		}
+	}
+}

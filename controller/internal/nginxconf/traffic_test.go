@@ -307,6 +307,9 @@ func TestCacheAndCompressionThroughNginx(t *testing.T) {
 		if got := resp.Header.Get("X-Cache-Status"); got != tc.cache || n != tc.hits {
 			t.Errorf("step %d, %s%s: X-Cache-Status %q, upstream asked %d times; want %q and %d", i, tc.host, tc.path, got, n, tc.cache, tc.hits)
 		}
+		if got := resp.Header.Get("Server"); got != "nginx" {
+			t.Errorf("step %d: Server %q, want nginx without its version", i, got)
+		}
 		if tc.host == "cache.example" && resp.Header.Get("X-Frame-Options") != "DENY" {
 			t.Errorf("step %d, %s%s: the domain's own header is missing: %v", i, tc.host, tc.path, resp.Header)
 		}
