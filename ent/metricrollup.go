@@ -55,6 +55,10 @@ type MetricRollup struct {
 	DiskRead float64 `json:"disk_read,omitempty"`
 	// DiskWrite holds the value of the "disk_write" field.
 	DiskWrite float64 `json:"disk_write,omitempty"`
+	// NginxRps holds the value of the "nginx_rps" field.
+	NginxRps float64 `json:"nginx_rps,omitempty"`
+	// NginxConns holds the value of the "nginx_conns" field.
+	NginxConns float64 `json:"nginx_conns,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the MetricRollupQuery when eager-loading is set.
 	Edges        MetricRollupEdges `json:"edges"`
@@ -86,7 +90,7 @@ func (*MetricRollup) scanValues(columns []string) ([]any, error) {
 	values := make([]any, len(columns))
 	for i := range columns {
 		switch columns[i] {
-		case metricrollup.FieldCPUMax, metricrollup.FieldCPU, metricrollup.FieldLoad1, metricrollup.FieldLoad5, metricrollup.FieldLoad15, metricrollup.FieldNetRx, metricrollup.FieldNetTx, metricrollup.FieldDiskRead, metricrollup.FieldDiskWrite:
+		case metricrollup.FieldCPUMax, metricrollup.FieldCPU, metricrollup.FieldLoad1, metricrollup.FieldLoad5, metricrollup.FieldLoad15, metricrollup.FieldNetRx, metricrollup.FieldNetTx, metricrollup.FieldDiskRead, metricrollup.FieldDiskWrite, metricrollup.FieldNginxRps, metricrollup.FieldNginxConns:
 			values[i] = new(sql.NullFloat64)
 		case metricrollup.FieldID, metricrollup.FieldServerID, metricrollup.FieldResolution, metricrollup.FieldBucket, metricrollup.FieldCount, metricrollup.FieldMemUsed, metricrollup.FieldMemTotal, metricrollup.FieldSwapUsed, metricrollup.FieldSwapTotal, metricrollup.FieldDiskUsed, metricrollup.FieldDiskTotal:
 			values[i] = new(sql.NullInt64)
@@ -225,6 +229,18 @@ func (_m *MetricRollup) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.DiskWrite = value.Float64
 			}
+		case metricrollup.FieldNginxRps:
+			if value, ok := values[i].(*sql.NullFloat64); !ok {
+				return fmt.Errorf("unexpected type %T for field nginx_rps", values[i])
+			} else if value.Valid {
+				_m.NginxRps = value.Float64
+			}
+		case metricrollup.FieldNginxConns:
+			if value, ok := values[i].(*sql.NullFloat64); !ok {
+				return fmt.Errorf("unexpected type %T for field nginx_conns", values[i])
+			} else if value.Valid {
+				_m.NginxConns = value.Float64
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -322,6 +338,12 @@ func (_m *MetricRollup) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("disk_write=")
 	builder.WriteString(fmt.Sprintf("%v", _m.DiskWrite))
+	builder.WriteString(", ")
+	builder.WriteString("nginx_rps=")
+	builder.WriteString(fmt.Sprintf("%v", _m.NginxRps))
+	builder.WriteString(", ")
+	builder.WriteString("nginx_conns=")
+	builder.WriteString(fmt.Sprintf("%v", _m.NginxConns))
 	builder.WriteByte(')')
 	return builder.String()
 }

@@ -264,6 +264,34 @@ func (_c *MetricRollupCreate) SetNillableDiskWrite(v *float64) *MetricRollupCrea
 	return _c
 }
 
+// SetNginxRps sets the "nginx_rps" field.
+func (_c *MetricRollupCreate) SetNginxRps(v float64) *MetricRollupCreate {
+	_c.mutation.SetNginxRps(v)
+	return _c
+}
+
+// SetNillableNginxRps sets the "nginx_rps" field if the given value is not nil.
+func (_c *MetricRollupCreate) SetNillableNginxRps(v *float64) *MetricRollupCreate {
+	if v != nil {
+		_c.SetNginxRps(*v)
+	}
+	return _c
+}
+
+// SetNginxConns sets the "nginx_conns" field.
+func (_c *MetricRollupCreate) SetNginxConns(v float64) *MetricRollupCreate {
+	_c.mutation.SetNginxConns(v)
+	return _c
+}
+
+// SetNillableNginxConns sets the "nginx_conns" field if the given value is not nil.
+func (_c *MetricRollupCreate) SetNillableNginxConns(v *float64) *MetricRollupCreate {
+	if v != nil {
+		_c.SetNginxConns(*v)
+	}
+	return _c
+}
+
 // SetServer sets the "server" edge to the Server entity.
 func (_c *MetricRollupCreate) SetServer(v *Server) *MetricRollupCreate {
 	return _c.SetServerID(v.ID)
@@ -368,6 +396,14 @@ func (_c *MetricRollupCreate) defaults() {
 		v := metricrollup.DefaultDiskWrite
 		_c.mutation.SetDiskWrite(v)
 	}
+	if _, ok := _c.mutation.NginxRps(); !ok {
+		v := metricrollup.DefaultNginxRps
+		_c.mutation.SetNginxRps(v)
+	}
+	if _, ok := _c.mutation.NginxConns(); !ok {
+		v := metricrollup.DefaultNginxConns
+		_c.mutation.SetNginxConns(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -428,6 +464,12 @@ func (_c *MetricRollupCreate) check() error {
 	}
 	if _, ok := _c.mutation.DiskWrite(); !ok {
 		return &ValidationError{Name: "disk_write", err: errors.New(`ent: missing required field "MetricRollup.disk_write"`)}
+	}
+	if _, ok := _c.mutation.NginxRps(); !ok {
+		return &ValidationError{Name: "nginx_rps", err: errors.New(`ent: missing required field "MetricRollup.nginx_rps"`)}
+	}
+	if _, ok := _c.mutation.NginxConns(); !ok {
+		return &ValidationError{Name: "nginx_conns", err: errors.New(`ent: missing required field "MetricRollup.nginx_conns"`)}
 	}
 	if len(_c.mutation.ServerIDs()) == 0 {
 		return &ValidationError{Name: "server", err: errors.New(`ent: missing required edge "MetricRollup.server"`)}
@@ -530,6 +572,14 @@ func (_c *MetricRollupCreate) createSpec() (*MetricRollup, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.DiskWrite(); ok {
 		_spec.SetField(metricrollup.FieldDiskWrite, field.TypeFloat64, value)
 		_node.DiskWrite = value
+	}
+	if value, ok := _c.mutation.NginxRps(); ok {
+		_spec.SetField(metricrollup.FieldNginxRps, field.TypeFloat64, value)
+		_node.NginxRps = value
+	}
+	if value, ok := _c.mutation.NginxConns(); ok {
+		_spec.SetField(metricrollup.FieldNginxConns, field.TypeFloat64, value)
+		_node.NginxConns = value
 	}
 	if nodes := _c.mutation.ServerIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -933,6 +983,42 @@ func (u *MetricRollupUpsert) UpdateDiskWrite() *MetricRollupUpsert {
 // AddDiskWrite adds v to the "disk_write" field.
 func (u *MetricRollupUpsert) AddDiskWrite(v float64) *MetricRollupUpsert {
 	u.Add(metricrollup.FieldDiskWrite, v)
+	return u
+}
+
+// SetNginxRps sets the "nginx_rps" field.
+func (u *MetricRollupUpsert) SetNginxRps(v float64) *MetricRollupUpsert {
+	u.Set(metricrollup.FieldNginxRps, v)
+	return u
+}
+
+// UpdateNginxRps sets the "nginx_rps" field to the value that was provided on create.
+func (u *MetricRollupUpsert) UpdateNginxRps() *MetricRollupUpsert {
+	u.SetExcluded(metricrollup.FieldNginxRps)
+	return u
+}
+
+// AddNginxRps adds v to the "nginx_rps" field.
+func (u *MetricRollupUpsert) AddNginxRps(v float64) *MetricRollupUpsert {
+	u.Add(metricrollup.FieldNginxRps, v)
+	return u
+}
+
+// SetNginxConns sets the "nginx_conns" field.
+func (u *MetricRollupUpsert) SetNginxConns(v float64) *MetricRollupUpsert {
+	u.Set(metricrollup.FieldNginxConns, v)
+	return u
+}
+
+// UpdateNginxConns sets the "nginx_conns" field to the value that was provided on create.
+func (u *MetricRollupUpsert) UpdateNginxConns() *MetricRollupUpsert {
+	u.SetExcluded(metricrollup.FieldNginxConns)
+	return u
+}
+
+// AddNginxConns adds v to the "nginx_conns" field.
+func (u *MetricRollupUpsert) AddNginxConns(v float64) *MetricRollupUpsert {
+	u.Add(metricrollup.FieldNginxConns, v)
 	return u
 }
 
@@ -1365,6 +1451,48 @@ func (u *MetricRollupUpsertOne) AddDiskWrite(v float64) *MetricRollupUpsertOne {
 func (u *MetricRollupUpsertOne) UpdateDiskWrite() *MetricRollupUpsertOne {
 	return u.Update(func(s *MetricRollupUpsert) {
 		s.UpdateDiskWrite()
+	})
+}
+
+// SetNginxRps sets the "nginx_rps" field.
+func (u *MetricRollupUpsertOne) SetNginxRps(v float64) *MetricRollupUpsertOne {
+	return u.Update(func(s *MetricRollupUpsert) {
+		s.SetNginxRps(v)
+	})
+}
+
+// AddNginxRps adds v to the "nginx_rps" field.
+func (u *MetricRollupUpsertOne) AddNginxRps(v float64) *MetricRollupUpsertOne {
+	return u.Update(func(s *MetricRollupUpsert) {
+		s.AddNginxRps(v)
+	})
+}
+
+// UpdateNginxRps sets the "nginx_rps" field to the value that was provided on create.
+func (u *MetricRollupUpsertOne) UpdateNginxRps() *MetricRollupUpsertOne {
+	return u.Update(func(s *MetricRollupUpsert) {
+		s.UpdateNginxRps()
+	})
+}
+
+// SetNginxConns sets the "nginx_conns" field.
+func (u *MetricRollupUpsertOne) SetNginxConns(v float64) *MetricRollupUpsertOne {
+	return u.Update(func(s *MetricRollupUpsert) {
+		s.SetNginxConns(v)
+	})
+}
+
+// AddNginxConns adds v to the "nginx_conns" field.
+func (u *MetricRollupUpsertOne) AddNginxConns(v float64) *MetricRollupUpsertOne {
+	return u.Update(func(s *MetricRollupUpsert) {
+		s.AddNginxConns(v)
+	})
+}
+
+// UpdateNginxConns sets the "nginx_conns" field to the value that was provided on create.
+func (u *MetricRollupUpsertOne) UpdateNginxConns() *MetricRollupUpsertOne {
+	return u.Update(func(s *MetricRollupUpsert) {
+		s.UpdateNginxConns()
 	})
 }
 
@@ -1961,6 +2089,48 @@ func (u *MetricRollupUpsertBulk) AddDiskWrite(v float64) *MetricRollupUpsertBulk
 func (u *MetricRollupUpsertBulk) UpdateDiskWrite() *MetricRollupUpsertBulk {
 	return u.Update(func(s *MetricRollupUpsert) {
 		s.UpdateDiskWrite()
+	})
+}
+
+// SetNginxRps sets the "nginx_rps" field.
+func (u *MetricRollupUpsertBulk) SetNginxRps(v float64) *MetricRollupUpsertBulk {
+	return u.Update(func(s *MetricRollupUpsert) {
+		s.SetNginxRps(v)
+	})
+}
+
+// AddNginxRps adds v to the "nginx_rps" field.
+func (u *MetricRollupUpsertBulk) AddNginxRps(v float64) *MetricRollupUpsertBulk {
+	return u.Update(func(s *MetricRollupUpsert) {
+		s.AddNginxRps(v)
+	})
+}
+
+// UpdateNginxRps sets the "nginx_rps" field to the value that was provided on create.
+func (u *MetricRollupUpsertBulk) UpdateNginxRps() *MetricRollupUpsertBulk {
+	return u.Update(func(s *MetricRollupUpsert) {
+		s.UpdateNginxRps()
+	})
+}
+
+// SetNginxConns sets the "nginx_conns" field.
+func (u *MetricRollupUpsertBulk) SetNginxConns(v float64) *MetricRollupUpsertBulk {
+	return u.Update(func(s *MetricRollupUpsert) {
+		s.SetNginxConns(v)
+	})
+}
+
+// AddNginxConns adds v to the "nginx_conns" field.
+func (u *MetricRollupUpsertBulk) AddNginxConns(v float64) *MetricRollupUpsertBulk {
+	return u.Update(func(s *MetricRollupUpsert) {
+		s.AddNginxConns(v)
+	})
+}
+
+// UpdateNginxConns sets the "nginx_conns" field to the value that was provided on create.
+func (u *MetricRollupUpsertBulk) UpdateNginxConns() *MetricRollupUpsertBulk {
+	return u.Update(func(s *MetricRollupUpsert) {
+		s.UpdateNginxConns()
 	})
 }
 

@@ -421,6 +421,48 @@ func (_u *MetricRollupUpdate) AddDiskWrite(v float64) *MetricRollupUpdate {
 	return _u
 }
 
+// SetNginxRps sets the "nginx_rps" field.
+func (_u *MetricRollupUpdate) SetNginxRps(v float64) *MetricRollupUpdate {
+	_u.mutation.ResetNginxRps()
+	_u.mutation.SetNginxRps(v)
+	return _u
+}
+
+// SetNillableNginxRps sets the "nginx_rps" field if the given value is not nil.
+func (_u *MetricRollupUpdate) SetNillableNginxRps(v *float64) *MetricRollupUpdate {
+	if v != nil {
+		_u.SetNginxRps(*v)
+	}
+	return _u
+}
+
+// AddNginxRps adds value to the "nginx_rps" field.
+func (_u *MetricRollupUpdate) AddNginxRps(v float64) *MetricRollupUpdate {
+	_u.mutation.AddNginxRps(v)
+	return _u
+}
+
+// SetNginxConns sets the "nginx_conns" field.
+func (_u *MetricRollupUpdate) SetNginxConns(v float64) *MetricRollupUpdate {
+	_u.mutation.ResetNginxConns()
+	_u.mutation.SetNginxConns(v)
+	return _u
+}
+
+// SetNillableNginxConns sets the "nginx_conns" field if the given value is not nil.
+func (_u *MetricRollupUpdate) SetNillableNginxConns(v *float64) *MetricRollupUpdate {
+	if v != nil {
+		_u.SetNginxConns(*v)
+	}
+	return _u
+}
+
+// AddNginxConns adds value to the "nginx_conns" field.
+func (_u *MetricRollupUpdate) AddNginxConns(v float64) *MetricRollupUpdate {
+	_u.mutation.AddNginxConns(v)
+	return _u
+}
+
 // SetServer sets the "server" edge to the Server entity.
 func (_u *MetricRollupUpdate) SetServer(v *Server) *MetricRollupUpdate {
 	return _u.SetServerID(v.ID)
@@ -597,6 +639,18 @@ func (_u *MetricRollupUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.AddedDiskWrite(); ok {
 		_spec.AddField(metricrollup.FieldDiskWrite, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.NginxRps(); ok {
+		_spec.SetField(metricrollup.FieldNginxRps, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedNginxRps(); ok {
+		_spec.AddField(metricrollup.FieldNginxRps, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.NginxConns(); ok {
+		_spec.SetField(metricrollup.FieldNginxConns, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedNginxConns(); ok {
+		_spec.AddField(metricrollup.FieldNginxConns, field.TypeFloat64, value)
 	}
 	if _u.mutation.ServerCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1041,6 +1095,48 @@ func (_u *MetricRollupUpdateOne) AddDiskWrite(v float64) *MetricRollupUpdateOne 
 	return _u
 }
 
+// SetNginxRps sets the "nginx_rps" field.
+func (_u *MetricRollupUpdateOne) SetNginxRps(v float64) *MetricRollupUpdateOne {
+	_u.mutation.ResetNginxRps()
+	_u.mutation.SetNginxRps(v)
+	return _u
+}
+
+// SetNillableNginxRps sets the "nginx_rps" field if the given value is not nil.
+func (_u *MetricRollupUpdateOne) SetNillableNginxRps(v *float64) *MetricRollupUpdateOne {
+	if v != nil {
+		_u.SetNginxRps(*v)
+	}
+	return _u
+}
+
+// AddNginxRps adds value to the "nginx_rps" field.
+func (_u *MetricRollupUpdateOne) AddNginxRps(v float64) *MetricRollupUpdateOne {
+	_u.mutation.AddNginxRps(v)
+	return _u
+}
+
+// SetNginxConns sets the "nginx_conns" field.
+func (_u *MetricRollupUpdateOne) SetNginxConns(v float64) *MetricRollupUpdateOne {
+	_u.mutation.ResetNginxConns()
+	_u.mutation.SetNginxConns(v)
+	return _u
+}
+
+// SetNillableNginxConns sets the "nginx_conns" field if the given value is not nil.
+func (_u *MetricRollupUpdateOne) SetNillableNginxConns(v *float64) *MetricRollupUpdateOne {
+	if v != nil {
+		_u.SetNginxConns(*v)
+	}
+	return _u
+}
+
+// AddNginxConns adds value to the "nginx_conns" field.
+func (_u *MetricRollupUpdateOne) AddNginxConns(v float64) *MetricRollupUpdateOne {
+	_u.mutation.AddNginxConns(v)
+	return _u
+}
+
 // SetServer sets the "server" edge to the Server entity.
 func (_u *MetricRollupUpdateOne) SetServer(v *Server) *MetricRollupUpdateOne {
 	return _u.SetServerID(v.ID)
@@ -1247,6 +1343,18 @@ func (_u *MetricRollupUpdateOne) sqlSave(ctx context.Context) (_node *MetricRoll
 	}
 	if value, ok := _u.mutation.AddedDiskWrite(); ok {
 		_spec.AddField(metricrollup.FieldDiskWrite, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.NginxRps(); ok {
+		_spec.SetField(metricrollup.FieldNginxRps, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedNginxRps(); ok {
+		_spec.AddField(metricrollup.FieldNginxRps, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.NginxConns(); ok {
+		_spec.SetField(metricrollup.FieldNginxConns, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedNginxConns(); ok {
+		_spec.AddField(metricrollup.FieldNginxConns, field.TypeFloat64, value)
 	}
 	if _u.mutation.ServerCleared() {
 		edge := &sqlgraph.EdgeSpec{

@@ -57,6 +57,10 @@ type MetricSample struct {
 	DiskRead float64 `json:"disk_read,omitempty"`
 	// DiskWrite holds the value of the "disk_write" field.
 	DiskWrite float64 `json:"disk_write,omitempty"`
+	// NginxRps holds the value of the "nginx_rps" field.
+	NginxRps float64 `json:"nginx_rps,omitempty"`
+	// NginxConns holds the value of the "nginx_conns" field.
+	NginxConns float64 `json:"nginx_conns,omitempty"`
 	// Edges holds the relations/edges for other nodes in the graph.
 	// The values are being populated by the MetricSampleQuery when eager-loading is set.
 	Edges        MetricSampleEdges `json:"edges"`
@@ -90,7 +94,7 @@ func (*MetricSample) scanValues(columns []string) ([]any, error) {
 		switch columns[i] {
 		case metricsample.FieldDetail:
 			values[i] = new([]byte)
-		case metricsample.FieldCPU, metricsample.FieldLoad1, metricsample.FieldLoad5, metricsample.FieldLoad15, metricsample.FieldNetRx, metricsample.FieldNetTx, metricsample.FieldDiskRead, metricsample.FieldDiskWrite:
+		case metricsample.FieldCPU, metricsample.FieldLoad1, metricsample.FieldLoad5, metricsample.FieldLoad15, metricsample.FieldNetRx, metricsample.FieldNetTx, metricsample.FieldDiskRead, metricsample.FieldDiskWrite, metricsample.FieldNginxRps, metricsample.FieldNginxConns:
 			values[i] = new(sql.NullFloat64)
 		case metricsample.FieldID, metricsample.FieldServerID, metricsample.FieldTs, metricsample.FieldUptime, metricsample.FieldProcesses, metricsample.FieldMemUsed, metricsample.FieldMemTotal, metricsample.FieldSwapUsed, metricsample.FieldSwapTotal, metricsample.FieldDiskUsed, metricsample.FieldDiskTotal:
 			values[i] = new(sql.NullInt64)
@@ -237,6 +241,18 @@ func (_m *MetricSample) assignValues(columns []string, values []any) error {
 			} else if value.Valid {
 				_m.DiskWrite = value.Float64
 			}
+		case metricsample.FieldNginxRps:
+			if value, ok := values[i].(*sql.NullFloat64); !ok {
+				return fmt.Errorf("unexpected type %T for field nginx_rps", values[i])
+			} else if value.Valid {
+				_m.NginxRps = value.Float64
+			}
+		case metricsample.FieldNginxConns:
+			if value, ok := values[i].(*sql.NullFloat64); !ok {
+				return fmt.Errorf("unexpected type %T for field nginx_conns", values[i])
+			} else if value.Valid {
+				_m.NginxConns = value.Float64
+			}
 		default:
 			_m.selectValues.Set(columns[i], values[i])
 		}
@@ -337,6 +353,12 @@ func (_m *MetricSample) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("disk_write=")
 	builder.WriteString(fmt.Sprintf("%v", _m.DiskWrite))
+	builder.WriteString(", ")
+	builder.WriteString("nginx_rps=")
+	builder.WriteString(fmt.Sprintf("%v", _m.NginxRps))
+	builder.WriteString(", ")
+	builder.WriteString("nginx_conns=")
+	builder.WriteString(fmt.Sprintf("%v", _m.NginxConns))
 	builder.WriteByte(')')
 	return builder.String()
 }

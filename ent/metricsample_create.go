@@ -278,6 +278,34 @@ func (_c *MetricSampleCreate) SetNillableDiskWrite(v *float64) *MetricSampleCrea
 	return _c
 }
 
+// SetNginxRps sets the "nginx_rps" field.
+func (_c *MetricSampleCreate) SetNginxRps(v float64) *MetricSampleCreate {
+	_c.mutation.SetNginxRps(v)
+	return _c
+}
+
+// SetNillableNginxRps sets the "nginx_rps" field if the given value is not nil.
+func (_c *MetricSampleCreate) SetNillableNginxRps(v *float64) *MetricSampleCreate {
+	if v != nil {
+		_c.SetNginxRps(*v)
+	}
+	return _c
+}
+
+// SetNginxConns sets the "nginx_conns" field.
+func (_c *MetricSampleCreate) SetNginxConns(v float64) *MetricSampleCreate {
+	_c.mutation.SetNginxConns(v)
+	return _c
+}
+
+// SetNillableNginxConns sets the "nginx_conns" field if the given value is not nil.
+func (_c *MetricSampleCreate) SetNillableNginxConns(v *float64) *MetricSampleCreate {
+	if v != nil {
+		_c.SetNginxConns(*v)
+	}
+	return _c
+}
+
 // SetServer sets the "server" edge to the Server entity.
 func (_c *MetricSampleCreate) SetServer(v *Server) *MetricSampleCreate {
 	return _c.SetServerID(v.ID)
@@ -386,6 +414,14 @@ func (_c *MetricSampleCreate) defaults() {
 		v := metricsample.DefaultDiskWrite
 		_c.mutation.SetDiskWrite(v)
 	}
+	if _, ok := _c.mutation.NginxRps(); !ok {
+		v := metricsample.DefaultNginxRps
+		_c.mutation.SetNginxRps(v)
+	}
+	if _, ok := _c.mutation.NginxConns(); !ok {
+		v := metricsample.DefaultNginxConns
+		_c.mutation.SetNginxConns(v)
+	}
 }
 
 // check runs all checks and user-defined validators on the builder.
@@ -446,6 +482,12 @@ func (_c *MetricSampleCreate) check() error {
 	}
 	if _, ok := _c.mutation.DiskWrite(); !ok {
 		return &ValidationError{Name: "disk_write", err: errors.New(`ent: missing required field "MetricSample.disk_write"`)}
+	}
+	if _, ok := _c.mutation.NginxRps(); !ok {
+		return &ValidationError{Name: "nginx_rps", err: errors.New(`ent: missing required field "MetricSample.nginx_rps"`)}
+	}
+	if _, ok := _c.mutation.NginxConns(); !ok {
+		return &ValidationError{Name: "nginx_conns", err: errors.New(`ent: missing required field "MetricSample.nginx_conns"`)}
 	}
 	if len(_c.mutation.ServerIDs()) == 0 {
 		return &ValidationError{Name: "server", err: errors.New(`ent: missing required edge "MetricSample.server"`)}
@@ -552,6 +594,14 @@ func (_c *MetricSampleCreate) createSpec() (*MetricSample, *sqlgraph.CreateSpec)
 	if value, ok := _c.mutation.DiskWrite(); ok {
 		_spec.SetField(metricsample.FieldDiskWrite, field.TypeFloat64, value)
 		_node.DiskWrite = value
+	}
+	if value, ok := _c.mutation.NginxRps(); ok {
+		_spec.SetField(metricsample.FieldNginxRps, field.TypeFloat64, value)
+		_node.NginxRps = value
+	}
+	if value, ok := _c.mutation.NginxConns(); ok {
+		_spec.SetField(metricsample.FieldNginxConns, field.TypeFloat64, value)
+		_node.NginxConns = value
 	}
 	if nodes := _c.mutation.ServerIDs(); len(nodes) > 0 {
 		edge := &sqlgraph.EdgeSpec{
@@ -967,6 +1017,42 @@ func (u *MetricSampleUpsert) UpdateDiskWrite() *MetricSampleUpsert {
 // AddDiskWrite adds v to the "disk_write" field.
 func (u *MetricSampleUpsert) AddDiskWrite(v float64) *MetricSampleUpsert {
 	u.Add(metricsample.FieldDiskWrite, v)
+	return u
+}
+
+// SetNginxRps sets the "nginx_rps" field.
+func (u *MetricSampleUpsert) SetNginxRps(v float64) *MetricSampleUpsert {
+	u.Set(metricsample.FieldNginxRps, v)
+	return u
+}
+
+// UpdateNginxRps sets the "nginx_rps" field to the value that was provided on create.
+func (u *MetricSampleUpsert) UpdateNginxRps() *MetricSampleUpsert {
+	u.SetExcluded(metricsample.FieldNginxRps)
+	return u
+}
+
+// AddNginxRps adds v to the "nginx_rps" field.
+func (u *MetricSampleUpsert) AddNginxRps(v float64) *MetricSampleUpsert {
+	u.Add(metricsample.FieldNginxRps, v)
+	return u
+}
+
+// SetNginxConns sets the "nginx_conns" field.
+func (u *MetricSampleUpsert) SetNginxConns(v float64) *MetricSampleUpsert {
+	u.Set(metricsample.FieldNginxConns, v)
+	return u
+}
+
+// UpdateNginxConns sets the "nginx_conns" field to the value that was provided on create.
+func (u *MetricSampleUpsert) UpdateNginxConns() *MetricSampleUpsert {
+	u.SetExcluded(metricsample.FieldNginxConns)
+	return u
+}
+
+// AddNginxConns adds v to the "nginx_conns" field.
+func (u *MetricSampleUpsert) AddNginxConns(v float64) *MetricSampleUpsert {
+	u.Add(metricsample.FieldNginxConns, v)
 	return u
 }
 
@@ -1413,6 +1499,48 @@ func (u *MetricSampleUpsertOne) AddDiskWrite(v float64) *MetricSampleUpsertOne {
 func (u *MetricSampleUpsertOne) UpdateDiskWrite() *MetricSampleUpsertOne {
 	return u.Update(func(s *MetricSampleUpsert) {
 		s.UpdateDiskWrite()
+	})
+}
+
+// SetNginxRps sets the "nginx_rps" field.
+func (u *MetricSampleUpsertOne) SetNginxRps(v float64) *MetricSampleUpsertOne {
+	return u.Update(func(s *MetricSampleUpsert) {
+		s.SetNginxRps(v)
+	})
+}
+
+// AddNginxRps adds v to the "nginx_rps" field.
+func (u *MetricSampleUpsertOne) AddNginxRps(v float64) *MetricSampleUpsertOne {
+	return u.Update(func(s *MetricSampleUpsert) {
+		s.AddNginxRps(v)
+	})
+}
+
+// UpdateNginxRps sets the "nginx_rps" field to the value that was provided on create.
+func (u *MetricSampleUpsertOne) UpdateNginxRps() *MetricSampleUpsertOne {
+	return u.Update(func(s *MetricSampleUpsert) {
+		s.UpdateNginxRps()
+	})
+}
+
+// SetNginxConns sets the "nginx_conns" field.
+func (u *MetricSampleUpsertOne) SetNginxConns(v float64) *MetricSampleUpsertOne {
+	return u.Update(func(s *MetricSampleUpsert) {
+		s.SetNginxConns(v)
+	})
+}
+
+// AddNginxConns adds v to the "nginx_conns" field.
+func (u *MetricSampleUpsertOne) AddNginxConns(v float64) *MetricSampleUpsertOne {
+	return u.Update(func(s *MetricSampleUpsert) {
+		s.AddNginxConns(v)
+	})
+}
+
+// UpdateNginxConns sets the "nginx_conns" field to the value that was provided on create.
+func (u *MetricSampleUpsertOne) UpdateNginxConns() *MetricSampleUpsertOne {
+	return u.Update(func(s *MetricSampleUpsert) {
+		s.UpdateNginxConns()
 	})
 }
 
@@ -2023,6 +2151,48 @@ func (u *MetricSampleUpsertBulk) AddDiskWrite(v float64) *MetricSampleUpsertBulk
 func (u *MetricSampleUpsertBulk) UpdateDiskWrite() *MetricSampleUpsertBulk {
 	return u.Update(func(s *MetricSampleUpsert) {
 		s.UpdateDiskWrite()
+	})
+}
+
+// SetNginxRps sets the "nginx_rps" field.
+func (u *MetricSampleUpsertBulk) SetNginxRps(v float64) *MetricSampleUpsertBulk {
+	return u.Update(func(s *MetricSampleUpsert) {
+		s.SetNginxRps(v)
+	})
+}
+
+// AddNginxRps adds v to the "nginx_rps" field.
+func (u *MetricSampleUpsertBulk) AddNginxRps(v float64) *MetricSampleUpsertBulk {
+	return u.Update(func(s *MetricSampleUpsert) {
+		s.AddNginxRps(v)
+	})
+}
+
+// UpdateNginxRps sets the "nginx_rps" field to the value that was provided on create.
+func (u *MetricSampleUpsertBulk) UpdateNginxRps() *MetricSampleUpsertBulk {
+	return u.Update(func(s *MetricSampleUpsert) {
+		s.UpdateNginxRps()
+	})
+}
+
+// SetNginxConns sets the "nginx_conns" field.
+func (u *MetricSampleUpsertBulk) SetNginxConns(v float64) *MetricSampleUpsertBulk {
+	return u.Update(func(s *MetricSampleUpsert) {
+		s.SetNginxConns(v)
+	})
+}
+
+// AddNginxConns adds v to the "nginx_conns" field.
+func (u *MetricSampleUpsertBulk) AddNginxConns(v float64) *MetricSampleUpsertBulk {
+	return u.Update(func(s *MetricSampleUpsert) {
+		s.AddNginxConns(v)
+	})
+}
+
+// UpdateNginxConns sets the "nginx_conns" field to the value that was provided on create.
+func (u *MetricSampleUpsertBulk) UpdateNginxConns() *MetricSampleUpsertBulk {
+	return u.Update(func(s *MetricSampleUpsert) {
+		s.UpdateNginxConns()
 	})
 }
 

@@ -426,6 +426,48 @@ func (_u *MetricSampleUpdate) AddDiskWrite(v float64) *MetricSampleUpdate {
 	return _u
 }
 
+// SetNginxRps sets the "nginx_rps" field.
+func (_u *MetricSampleUpdate) SetNginxRps(v float64) *MetricSampleUpdate {
+	_u.mutation.ResetNginxRps()
+	_u.mutation.SetNginxRps(v)
+	return _u
+}
+
+// SetNillableNginxRps sets the "nginx_rps" field if the given value is not nil.
+func (_u *MetricSampleUpdate) SetNillableNginxRps(v *float64) *MetricSampleUpdate {
+	if v != nil {
+		_u.SetNginxRps(*v)
+	}
+	return _u
+}
+
+// AddNginxRps adds value to the "nginx_rps" field.
+func (_u *MetricSampleUpdate) AddNginxRps(v float64) *MetricSampleUpdate {
+	_u.mutation.AddNginxRps(v)
+	return _u
+}
+
+// SetNginxConns sets the "nginx_conns" field.
+func (_u *MetricSampleUpdate) SetNginxConns(v float64) *MetricSampleUpdate {
+	_u.mutation.ResetNginxConns()
+	_u.mutation.SetNginxConns(v)
+	return _u
+}
+
+// SetNillableNginxConns sets the "nginx_conns" field if the given value is not nil.
+func (_u *MetricSampleUpdate) SetNillableNginxConns(v *float64) *MetricSampleUpdate {
+	if v != nil {
+		_u.SetNginxConns(*v)
+	}
+	return _u
+}
+
+// AddNginxConns adds value to the "nginx_conns" field.
+func (_u *MetricSampleUpdate) AddNginxConns(v float64) *MetricSampleUpdate {
+	_u.mutation.AddNginxConns(v)
+	return _u
+}
+
 // SetServer sets the "server" edge to the Server entity.
 func (_u *MetricSampleUpdate) SetServer(v *Server) *MetricSampleUpdate {
 	return _u.SetServerID(v.ID)
@@ -605,6 +647,18 @@ func (_u *MetricSampleUpdate) sqlSave(ctx context.Context) (_node int, err error
 	}
 	if value, ok := _u.mutation.AddedDiskWrite(); ok {
 		_spec.AddField(metricsample.FieldDiskWrite, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.NginxRps(); ok {
+		_spec.SetField(metricsample.FieldNginxRps, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedNginxRps(); ok {
+		_spec.AddField(metricsample.FieldNginxRps, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.NginxConns(); ok {
+		_spec.SetField(metricsample.FieldNginxConns, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedNginxConns(); ok {
+		_spec.AddField(metricsample.FieldNginxConns, field.TypeFloat64, value)
 	}
 	if _u.mutation.ServerCleared() {
 		edge := &sqlgraph.EdgeSpec{
@@ -1054,6 +1108,48 @@ func (_u *MetricSampleUpdateOne) AddDiskWrite(v float64) *MetricSampleUpdateOne 
 	return _u
 }
 
+// SetNginxRps sets the "nginx_rps" field.
+func (_u *MetricSampleUpdateOne) SetNginxRps(v float64) *MetricSampleUpdateOne {
+	_u.mutation.ResetNginxRps()
+	_u.mutation.SetNginxRps(v)
+	return _u
+}
+
+// SetNillableNginxRps sets the "nginx_rps" field if the given value is not nil.
+func (_u *MetricSampleUpdateOne) SetNillableNginxRps(v *float64) *MetricSampleUpdateOne {
+	if v != nil {
+		_u.SetNginxRps(*v)
+	}
+	return _u
+}
+
+// AddNginxRps adds value to the "nginx_rps" field.
+func (_u *MetricSampleUpdateOne) AddNginxRps(v float64) *MetricSampleUpdateOne {
+	_u.mutation.AddNginxRps(v)
+	return _u
+}
+
+// SetNginxConns sets the "nginx_conns" field.
+func (_u *MetricSampleUpdateOne) SetNginxConns(v float64) *MetricSampleUpdateOne {
+	_u.mutation.ResetNginxConns()
+	_u.mutation.SetNginxConns(v)
+	return _u
+}
+
+// SetNillableNginxConns sets the "nginx_conns" field if the given value is not nil.
+func (_u *MetricSampleUpdateOne) SetNillableNginxConns(v *float64) *MetricSampleUpdateOne {
+	if v != nil {
+		_u.SetNginxConns(*v)
+	}
+	return _u
+}
+
+// AddNginxConns adds value to the "nginx_conns" field.
+func (_u *MetricSampleUpdateOne) AddNginxConns(v float64) *MetricSampleUpdateOne {
+	_u.mutation.AddNginxConns(v)
+	return _u
+}
+
 // SetServer sets the "server" edge to the Server entity.
 func (_u *MetricSampleUpdateOne) SetServer(v *Server) *MetricSampleUpdateOne {
 	return _u.SetServerID(v.ID)
@@ -1263,6 +1359,18 @@ func (_u *MetricSampleUpdateOne) sqlSave(ctx context.Context) (_node *MetricSamp
 	}
 	if value, ok := _u.mutation.AddedDiskWrite(); ok {
 		_spec.AddField(metricsample.FieldDiskWrite, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.NginxRps(); ok {
+		_spec.SetField(metricsample.FieldNginxRps, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedNginxRps(); ok {
+		_spec.AddField(metricsample.FieldNginxRps, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.NginxConns(); ok {
+		_spec.SetField(metricsample.FieldNginxConns, field.TypeFloat64, value)
+	}
+	if value, ok := _u.mutation.AddedNginxConns(); ok {
+		_spec.AddField(metricsample.FieldNginxConns, field.TypeFloat64, value)
 	}
 	if _u.mutation.ServerCleared() {
 		edge := &sqlgraph.EdgeSpec{

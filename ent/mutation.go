@@ -18018,51 +18018,55 @@ func (m *IncidentMutation) ResetEdge(name string) error {
 // MetricRollupMutation represents an operation that mutates the MetricRollup nodes in the graph.
 type MetricRollupMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *int
-	resolution    *int
-	addresolution *int
-	bucket        *int64
-	addbucket     *int64
-	count         *int
-	addcount      *int
-	cpu_max       *float64
-	addcpu_max    *float64
-	cpu           *float64
-	addcpu        *float64
-	load1         *float64
-	addload1      *float64
-	load5         *float64
-	addload5      *float64
-	load15        *float64
-	addload15     *float64
-	mem_used      *int64
-	addmem_used   *int64
-	mem_total     *int64
-	addmem_total  *int64
-	swap_used     *int64
-	addswap_used  *int64
-	swap_total    *int64
-	addswap_total *int64
-	disk_used     *int64
-	adddisk_used  *int64
-	disk_total    *int64
-	adddisk_total *int64
-	net_rx        *float64
-	addnet_rx     *float64
-	net_tx        *float64
-	addnet_tx     *float64
-	disk_read     *float64
-	adddisk_read  *float64
-	disk_write    *float64
-	adddisk_write *float64
-	clearedFields map[string]struct{}
-	server        *int
-	clearedserver bool
-	done          bool
-	oldValue      func(context.Context) (*MetricRollup, error)
-	predicates    []predicate.MetricRollup
+	op             Op
+	typ            string
+	id             *int
+	resolution     *int
+	addresolution  *int
+	bucket         *int64
+	addbucket      *int64
+	count          *int
+	addcount       *int
+	cpu_max        *float64
+	addcpu_max     *float64
+	cpu            *float64
+	addcpu         *float64
+	load1          *float64
+	addload1       *float64
+	load5          *float64
+	addload5       *float64
+	load15         *float64
+	addload15      *float64
+	mem_used       *int64
+	addmem_used    *int64
+	mem_total      *int64
+	addmem_total   *int64
+	swap_used      *int64
+	addswap_used   *int64
+	swap_total     *int64
+	addswap_total  *int64
+	disk_used      *int64
+	adddisk_used   *int64
+	disk_total     *int64
+	adddisk_total  *int64
+	net_rx         *float64
+	addnet_rx      *float64
+	net_tx         *float64
+	addnet_tx      *float64
+	disk_read      *float64
+	adddisk_read   *float64
+	disk_write     *float64
+	adddisk_write  *float64
+	nginx_rps      *float64
+	addnginx_rps   *float64
+	nginx_conns    *float64
+	addnginx_conns *float64
+	clearedFields  map[string]struct{}
+	server         *int
+	clearedserver  bool
+	done           bool
+	oldValue       func(context.Context) (*MetricRollup, error)
+	predicates     []predicate.MetricRollup
 }
 
 var _ ent.Mutation = (*MetricRollupMutation)(nil)
@@ -19207,6 +19211,118 @@ func (m *MetricRollupMutation) ResetDiskWrite() {
 	m.adddisk_write = nil
 }
 
+// SetNginxRps sets the "nginx_rps" field.
+func (m *MetricRollupMutation) SetNginxRps(f float64) {
+	m.nginx_rps = &f
+	m.addnginx_rps = nil
+}
+
+// NginxRps returns the value of the "nginx_rps" field in the mutation.
+func (m *MetricRollupMutation) NginxRps() (r float64, exists bool) {
+	v := m.nginx_rps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNginxRps returns the old "nginx_rps" field's value of the MetricRollup entity.
+// If the MetricRollup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MetricRollupMutation) OldNginxRps(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNginxRps is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNginxRps requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNginxRps: %w", err)
+	}
+	return oldValue.NginxRps, nil
+}
+
+// AddNginxRps adds f to the "nginx_rps" field.
+func (m *MetricRollupMutation) AddNginxRps(f float64) {
+	if m.addnginx_rps != nil {
+		*m.addnginx_rps += f
+	} else {
+		m.addnginx_rps = &f
+	}
+}
+
+// AddedNginxRps returns the value that was added to the "nginx_rps" field in this mutation.
+func (m *MetricRollupMutation) AddedNginxRps() (r float64, exists bool) {
+	v := m.addnginx_rps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNginxRps resets all changes to the "nginx_rps" field.
+func (m *MetricRollupMutation) ResetNginxRps() {
+	m.nginx_rps = nil
+	m.addnginx_rps = nil
+}
+
+// SetNginxConns sets the "nginx_conns" field.
+func (m *MetricRollupMutation) SetNginxConns(f float64) {
+	m.nginx_conns = &f
+	m.addnginx_conns = nil
+}
+
+// NginxConns returns the value of the "nginx_conns" field in the mutation.
+func (m *MetricRollupMutation) NginxConns() (r float64, exists bool) {
+	v := m.nginx_conns
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNginxConns returns the old "nginx_conns" field's value of the MetricRollup entity.
+// If the MetricRollup object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MetricRollupMutation) OldNginxConns(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNginxConns is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNginxConns requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNginxConns: %w", err)
+	}
+	return oldValue.NginxConns, nil
+}
+
+// AddNginxConns adds f to the "nginx_conns" field.
+func (m *MetricRollupMutation) AddNginxConns(f float64) {
+	if m.addnginx_conns != nil {
+		*m.addnginx_conns += f
+	} else {
+		m.addnginx_conns = &f
+	}
+}
+
+// AddedNginxConns returns the value that was added to the "nginx_conns" field in this mutation.
+func (m *MetricRollupMutation) AddedNginxConns() (r float64, exists bool) {
+	v := m.addnginx_conns
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNginxConns resets all changes to the "nginx_conns" field.
+func (m *MetricRollupMutation) ResetNginxConns() {
+	m.nginx_conns = nil
+	m.addnginx_conns = nil
+}
+
 // ClearServer clears the "server" edge to the Server entity.
 func (m *MetricRollupMutation) ClearServer() {
 	m.clearedserver = true
@@ -19268,7 +19384,7 @@ func (m *MetricRollupMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MetricRollupMutation) Fields() []string {
-	fields := make([]string, 0, 19)
+	fields := make([]string, 0, 21)
 	if m.server != nil {
 		fields = append(fields, metricrollup.FieldServerID)
 	}
@@ -19326,6 +19442,12 @@ func (m *MetricRollupMutation) Fields() []string {
 	if m.disk_write != nil {
 		fields = append(fields, metricrollup.FieldDiskWrite)
 	}
+	if m.nginx_rps != nil {
+		fields = append(fields, metricrollup.FieldNginxRps)
+	}
+	if m.nginx_conns != nil {
+		fields = append(fields, metricrollup.FieldNginxConns)
+	}
 	return fields
 }
 
@@ -19372,6 +19494,10 @@ func (m *MetricRollupMutation) Field(name string) (ent.Value, bool) {
 		return m.DiskRead()
 	case metricrollup.FieldDiskWrite:
 		return m.DiskWrite()
+	case metricrollup.FieldNginxRps:
+		return m.NginxRps()
+	case metricrollup.FieldNginxConns:
+		return m.NginxConns()
 	}
 	return nil, false
 }
@@ -19419,6 +19545,10 @@ func (m *MetricRollupMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldDiskRead(ctx)
 	case metricrollup.FieldDiskWrite:
 		return m.OldDiskWrite(ctx)
+	case metricrollup.FieldNginxRps:
+		return m.OldNginxRps(ctx)
+	case metricrollup.FieldNginxConns:
+		return m.OldNginxConns(ctx)
 	}
 	return nil, fmt.Errorf("unknown MetricRollup field %s", name)
 }
@@ -19561,6 +19691,20 @@ func (m *MetricRollupMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetDiskWrite(v)
 		return nil
+	case metricrollup.FieldNginxRps:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNginxRps(v)
+		return nil
+	case metricrollup.FieldNginxConns:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNginxConns(v)
+		return nil
 	}
 	return fmt.Errorf("unknown MetricRollup field %s", name)
 }
@@ -19623,6 +19767,12 @@ func (m *MetricRollupMutation) AddedFields() []string {
 	if m.adddisk_write != nil {
 		fields = append(fields, metricrollup.FieldDiskWrite)
 	}
+	if m.addnginx_rps != nil {
+		fields = append(fields, metricrollup.FieldNginxRps)
+	}
+	if m.addnginx_conns != nil {
+		fields = append(fields, metricrollup.FieldNginxConns)
+	}
 	return fields
 }
 
@@ -19667,6 +19817,10 @@ func (m *MetricRollupMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedDiskRead()
 	case metricrollup.FieldDiskWrite:
 		return m.AddedDiskWrite()
+	case metricrollup.FieldNginxRps:
+		return m.AddedNginxRps()
+	case metricrollup.FieldNginxConns:
+		return m.AddedNginxConns()
 	}
 	return nil, false
 }
@@ -19802,6 +19956,20 @@ func (m *MetricRollupMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddDiskWrite(v)
 		return nil
+	case metricrollup.FieldNginxRps:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNginxRps(v)
+		return nil
+	case metricrollup.FieldNginxConns:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNginxConns(v)
+		return nil
 	}
 	return fmt.Errorf("unknown MetricRollup numeric field %s", name)
 }
@@ -19886,6 +20054,12 @@ func (m *MetricRollupMutation) ResetField(name string) error {
 	case metricrollup.FieldDiskWrite:
 		m.ResetDiskWrite()
 		return nil
+	case metricrollup.FieldNginxRps:
+		m.ResetNginxRps()
+		return nil
+	case metricrollup.FieldNginxConns:
+		m.ResetNginxConns()
+		return nil
 	}
 	return fmt.Errorf("unknown MetricRollup field %s", name)
 }
@@ -19967,51 +20141,55 @@ func (m *MetricRollupMutation) ResetEdge(name string) error {
 // MetricSampleMutation represents an operation that mutates the MetricSample nodes in the graph.
 type MetricSampleMutation struct {
 	config
-	op            Op
-	typ           string
-	id            *int
-	ts            *int64
-	addts         *int64
-	source        *string
-	uptime        *int64
-	adduptime     *int64
-	processes     *int
-	addprocesses  *int
-	detail        *[]byte
-	cpu           *float64
-	addcpu        *float64
-	load1         *float64
-	addload1      *float64
-	load5         *float64
-	addload5      *float64
-	load15        *float64
-	addload15     *float64
-	mem_used      *int64
-	addmem_used   *int64
-	mem_total     *int64
-	addmem_total  *int64
-	swap_used     *int64
-	addswap_used  *int64
-	swap_total    *int64
-	addswap_total *int64
-	disk_used     *int64
-	adddisk_used  *int64
-	disk_total    *int64
-	adddisk_total *int64
-	net_rx        *float64
-	addnet_rx     *float64
-	net_tx        *float64
-	addnet_tx     *float64
-	disk_read     *float64
-	adddisk_read  *float64
-	disk_write    *float64
-	adddisk_write *float64
-	clearedFields map[string]struct{}
-	server        *int
-	clearedserver bool
-	done          bool
-	oldValue      func(context.Context) (*MetricSample, error)
-	predicates    []predicate.MetricSample
+	op             Op
+	typ            string
+	id             *int
+	ts             *int64
+	addts          *int64
+	source         *string
+	uptime         *int64
+	adduptime      *int64
+	processes      *int
+	addprocesses   *int
+	detail         *[]byte
+	cpu            *float64
+	addcpu         *float64
+	load1          *float64
+	addload1       *float64
+	load5          *float64
+	addload5       *float64
+	load15         *float64
+	addload15      *float64
+	mem_used       *int64
+	addmem_used    *int64
+	mem_total      *int64
+	addmem_total   *int64
+	swap_used      *int64
+	addswap_used   *int64
+	swap_total     *int64
+	addswap_total  *int64
+	disk_used      *int64
+	adddisk_used   *int64
+	disk_total     *int64
+	adddisk_total  *int64
+	net_rx         *float64
+	addnet_rx      *float64
+	net_tx         *float64
+	addnet_tx      *float64
+	disk_read      *float64
+	adddisk_read   *float64
+	disk_write     *float64
+	adddisk_write  *float64
+	nginx_rps      *float64
+	addnginx_rps   *float64
+	nginx_conns    *float64
+	addnginx_conns *float64
+	clearedFields  map[string]struct{}
+	server         *int
+	clearedserver  bool
+	done           bool
+	oldValue       func(context.Context) (*MetricSample, error)
+	predicates     []predicate.MetricSample
 }
 
 var _ ent.Mutation = (*MetricSampleMutation)(nil)
@@ -21185,6 +21363,118 @@ func (m *MetricSampleMutation) ResetDiskWrite() {
 	m.adddisk_write = nil
 }
 
+// SetNginxRps sets the "nginx_rps" field.
+func (m *MetricSampleMutation) SetNginxRps(f float64) {
+	m.nginx_rps = &f
+	m.addnginx_rps = nil
+}
+
+// NginxRps returns the value of the "nginx_rps" field in the mutation.
+func (m *MetricSampleMutation) NginxRps() (r float64, exists bool) {
+	v := m.nginx_rps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNginxRps returns the old "nginx_rps" field's value of the MetricSample entity.
+// If the MetricSample object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MetricSampleMutation) OldNginxRps(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNginxRps is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNginxRps requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNginxRps: %w", err)
+	}
+	return oldValue.NginxRps, nil
+}
+
+// AddNginxRps adds f to the "nginx_rps" field.
+func (m *MetricSampleMutation) AddNginxRps(f float64) {
+	if m.addnginx_rps != nil {
+		*m.addnginx_rps += f
+	} else {
+		m.addnginx_rps = &f
+	}
+}
+
+// AddedNginxRps returns the value that was added to the "nginx_rps" field in this mutation.
+func (m *MetricSampleMutation) AddedNginxRps() (r float64, exists bool) {
+	v := m.addnginx_rps
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNginxRps resets all changes to the "nginx_rps" field.
+func (m *MetricSampleMutation) ResetNginxRps() {
+	m.nginx_rps = nil
+	m.addnginx_rps = nil
+}
+
+// SetNginxConns sets the "nginx_conns" field.
+func (m *MetricSampleMutation) SetNginxConns(f float64) {
+	m.nginx_conns = &f
+	m.addnginx_conns = nil
+}
+
+// NginxConns returns the value of the "nginx_conns" field in the mutation.
+func (m *MetricSampleMutation) NginxConns() (r float64, exists bool) {
+	v := m.nginx_conns
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldNginxConns returns the old "nginx_conns" field's value of the MetricSample entity.
+// If the MetricSample object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *MetricSampleMutation) OldNginxConns(ctx context.Context) (v float64, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldNginxConns is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldNginxConns requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldNginxConns: %w", err)
+	}
+	return oldValue.NginxConns, nil
+}
+
+// AddNginxConns adds f to the "nginx_conns" field.
+func (m *MetricSampleMutation) AddNginxConns(f float64) {
+	if m.addnginx_conns != nil {
+		*m.addnginx_conns += f
+	} else {
+		m.addnginx_conns = &f
+	}
+}
+
+// AddedNginxConns returns the value that was added to the "nginx_conns" field in this mutation.
+func (m *MetricSampleMutation) AddedNginxConns() (r float64, exists bool) {
+	v := m.addnginx_conns
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// ResetNginxConns resets all changes to the "nginx_conns" field.
+func (m *MetricSampleMutation) ResetNginxConns() {
+	m.nginx_conns = nil
+	m.addnginx_conns = nil
+}
+
 // ClearServer clears the "server" edge to the Server entity.
 func (m *MetricSampleMutation) ClearServer() {
 	m.clearedserver = true
@@ -21246,7 +21536,7 @@ func (m *MetricSampleMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *MetricSampleMutation) Fields() []string {
-	fields := make([]string, 0, 20)
+	fields := make([]string, 0, 22)
 	if m.server != nil {
 		fields = append(fields, metricsample.FieldServerID)
 	}
@@ -21307,6 +21597,12 @@ func (m *MetricSampleMutation) Fields() []string {
 	if m.disk_write != nil {
 		fields = append(fields, metricsample.FieldDiskWrite)
 	}
+	if m.nginx_rps != nil {
+		fields = append(fields, metricsample.FieldNginxRps)
+	}
+	if m.nginx_conns != nil {
+		fields = append(fields, metricsample.FieldNginxConns)
+	}
 	return fields
 }
 
@@ -21355,6 +21651,10 @@ func (m *MetricSampleMutation) Field(name string) (ent.Value, bool) {
 		return m.DiskRead()
 	case metricsample.FieldDiskWrite:
 		return m.DiskWrite()
+	case metricsample.FieldNginxRps:
+		return m.NginxRps()
+	case metricsample.FieldNginxConns:
+		return m.NginxConns()
 	}
 	return nil, false
 }
@@ -21404,6 +21704,10 @@ func (m *MetricSampleMutation) OldField(ctx context.Context, name string) (ent.V
 		return m.OldDiskRead(ctx)
 	case metricsample.FieldDiskWrite:
 		return m.OldDiskWrite(ctx)
+	case metricsample.FieldNginxRps:
+		return m.OldNginxRps(ctx)
+	case metricsample.FieldNginxConns:
+		return m.OldNginxConns(ctx)
 	}
 	return nil, fmt.Errorf("unknown MetricSample field %s", name)
 }
@@ -21553,6 +21857,20 @@ func (m *MetricSampleMutation) SetField(name string, value ent.Value) error {
 		}
 		m.SetDiskWrite(v)
 		return nil
+	case metricsample.FieldNginxRps:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNginxRps(v)
+		return nil
+	case metricsample.FieldNginxConns:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetNginxConns(v)
+		return nil
 	}
 	return fmt.Errorf("unknown MetricSample field %s", name)
 }
@@ -21612,6 +21930,12 @@ func (m *MetricSampleMutation) AddedFields() []string {
 	if m.adddisk_write != nil {
 		fields = append(fields, metricsample.FieldDiskWrite)
 	}
+	if m.addnginx_rps != nil {
+		fields = append(fields, metricsample.FieldNginxRps)
+	}
+	if m.addnginx_conns != nil {
+		fields = append(fields, metricsample.FieldNginxConns)
+	}
 	return fields
 }
 
@@ -21654,6 +21978,10 @@ func (m *MetricSampleMutation) AddedField(name string) (ent.Value, bool) {
 		return m.AddedDiskRead()
 	case metricsample.FieldDiskWrite:
 		return m.AddedDiskWrite()
+	case metricsample.FieldNginxRps:
+		return m.AddedNginxRps()
+	case metricsample.FieldNginxConns:
+		return m.AddedNginxConns()
 	}
 	return nil, false
 }
@@ -21782,6 +22110,20 @@ func (m *MetricSampleMutation) AddField(name string, value ent.Value) error {
 		}
 		m.AddDiskWrite(v)
 		return nil
+	case metricsample.FieldNginxRps:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNginxRps(v)
+		return nil
+	case metricsample.FieldNginxConns:
+		v, ok := value.(float64)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.AddNginxConns(v)
+		return nil
 	}
 	return fmt.Errorf("unknown MetricSample numeric field %s", name)
 }
@@ -21877,6 +22219,12 @@ func (m *MetricSampleMutation) ResetField(name string) error {
 		return nil
 	case metricsample.FieldDiskWrite:
 		m.ResetDiskWrite()
+		return nil
+	case metricsample.FieldNginxRps:
+		m.ResetNginxRps()
+		return nil
+	case metricsample.FieldNginxConns:
+		m.ResetNginxConns()
 		return nil
 	}
 	return fmt.Errorf("unknown MetricSample field %s", name)

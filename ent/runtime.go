@@ -845,6 +845,14 @@ func init() {
 	metricrollupDescDiskWrite := metricrollupFields[18].Descriptor()
 	// metricrollup.DefaultDiskWrite holds the default value on creation for the disk_write field.
 	metricrollup.DefaultDiskWrite = metricrollupDescDiskWrite.Default.(float64)
+	// metricrollupDescNginxRps is the schema descriptor for nginx_rps field.
+	metricrollupDescNginxRps := metricrollupFields[19].Descriptor()
+	// metricrollup.DefaultNginxRps holds the default value on creation for the nginx_rps field.
+	metricrollup.DefaultNginxRps = metricrollupDescNginxRps.Default.(float64)
+	// metricrollupDescNginxConns is the schema descriptor for nginx_conns field.
+	metricrollupDescNginxConns := metricrollupFields[20].Descriptor()
+	// metricrollup.DefaultNginxConns holds the default value on creation for the nginx_conns field.
+	metricrollup.DefaultNginxConns = metricrollupDescNginxConns.Default.(float64)
 	metricsampleFields := schema.MetricSample{}.Fields()
 	_ = metricsampleFields
 	// metricsampleDescSource is the schema descriptor for source field.
@@ -915,6 +923,14 @@ func init() {
 	metricsampleDescDiskWrite := metricsampleFields[19].Descriptor()
 	// metricsample.DefaultDiskWrite holds the default value on creation for the disk_write field.
 	metricsample.DefaultDiskWrite = metricsampleDescDiskWrite.Default.(float64)
+	// metricsampleDescNginxRps is the schema descriptor for nginx_rps field.
+	metricsampleDescNginxRps := metricsampleFields[20].Descriptor()
+	// metricsample.DefaultNginxRps holds the default value on creation for the nginx_rps field.
+	metricsample.DefaultNginxRps = metricsampleDescNginxRps.Default.(float64)
+	// metricsampleDescNginxConns is the schema descriptor for nginx_conns field.
+	metricsampleDescNginxConns := metricsampleFields[21].Descriptor()
+	// metricsample.DefaultNginxConns holds the default value on creation for the nginx_conns field.
+	metricsample.DefaultNginxConns = metricsampleDescNginxConns.Default.(float64)
 	monitorMixin := schema.Monitor{}.Mixin()
 	monitorMixinFields0 := monitorMixin[0].Fields()
 	_ = monitorMixinFields0

@@ -148,6 +148,16 @@ func DiskWrite(v float64) predicate.MetricRollup {
 	return predicate.MetricRollup(sql.FieldEQ(FieldDiskWrite, v))
 }
 
+// NginxRps applies equality check predicate on the "nginx_rps" field. It's identical to NginxRpsEQ.
+func NginxRps(v float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldEQ(FieldNginxRps, v))
+}
+
+// NginxConns applies equality check predicate on the "nginx_conns" field. It's identical to NginxConnsEQ.
+func NginxConns(v float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldEQ(FieldNginxConns, v))
+}
+
 // ServerIDEQ applies the EQ predicate on the "server_id" field.
 func ServerIDEQ(v int) predicate.MetricRollup {
 	return predicate.MetricRollup(sql.FieldEQ(FieldServerID, v))
@@ -886,6 +896,86 @@ func DiskWriteLT(v float64) predicate.MetricRollup {
 // DiskWriteLTE applies the LTE predicate on the "disk_write" field.
 func DiskWriteLTE(v float64) predicate.MetricRollup {
 	return predicate.MetricRollup(sql.FieldLTE(FieldDiskWrite, v))
+}
+
+// NginxRpsEQ applies the EQ predicate on the "nginx_rps" field.
+func NginxRpsEQ(v float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldEQ(FieldNginxRps, v))
+}
+
+// NginxRpsNEQ applies the NEQ predicate on the "nginx_rps" field.
+func NginxRpsNEQ(v float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldNEQ(FieldNginxRps, v))
+}
+
+// NginxRpsIn applies the In predicate on the "nginx_rps" field.
+func NginxRpsIn(vs ...float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldIn(FieldNginxRps, vs...))
+}
+
+// NginxRpsNotIn applies the NotIn predicate on the "nginx_rps" field.
+func NginxRpsNotIn(vs ...float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldNotIn(FieldNginxRps, vs...))
+}
+
+// NginxRpsGT applies the GT predicate on the "nginx_rps" field.
+func NginxRpsGT(v float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldGT(FieldNginxRps, v))
+}
+
+// NginxRpsGTE applies the GTE predicate on the "nginx_rps" field.
+func NginxRpsGTE(v float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldGTE(FieldNginxRps, v))
+}
+
+// NginxRpsLT applies the LT predicate on the "nginx_rps" field.
+func NginxRpsLT(v float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldLT(FieldNginxRps, v))
+}
+
+// NginxRpsLTE applies the LTE predicate on the "nginx_rps" field.
+func NginxRpsLTE(v float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldLTE(FieldNginxRps, v))
+}
+
+// NginxConnsEQ applies the EQ predicate on the "nginx_conns" field.
+func NginxConnsEQ(v float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldEQ(FieldNginxConns, v))
+}
+
+// NginxConnsNEQ applies the NEQ predicate on the "nginx_conns" field.
+func NginxConnsNEQ(v float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldNEQ(FieldNginxConns, v))
+}
+
+// NginxConnsIn applies the In predicate on the "nginx_conns" field.
+func NginxConnsIn(vs ...float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldIn(FieldNginxConns, vs...))
+}
+
+// NginxConnsNotIn applies the NotIn predicate on the "nginx_conns" field.
+func NginxConnsNotIn(vs ...float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldNotIn(FieldNginxConns, vs...))
+}
+
+// NginxConnsGT applies the GT predicate on the "nginx_conns" field.
+func NginxConnsGT(v float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldGT(FieldNginxConns, v))
+}
+
+// NginxConnsGTE applies the GTE predicate on the "nginx_conns" field.
+func NginxConnsGTE(v float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldGTE(FieldNginxConns, v))
+}
+
+// NginxConnsLT applies the LT predicate on the "nginx_conns" field.
+func NginxConnsLT(v float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldLT(FieldNginxConns, v))
+}
+
+// NginxConnsLTE applies the LTE predicate on the "nginx_conns" field.
+func NginxConnsLTE(v float64) predicate.MetricRollup {
+	return predicate.MetricRollup(sql.FieldLTE(FieldNginxConns, v))
 }
 
 // HasServer applies the HasEdge predicate on the "server" edge.

@@ -52,6 +52,10 @@ const (
 	FieldDiskRead = "disk_read"
 	// FieldDiskWrite holds the string denoting the disk_write field in the database.
 	FieldDiskWrite = "disk_write"
+	// FieldNginxRps holds the string denoting the nginx_rps field in the database.
+	FieldNginxRps = "nginx_rps"
+	// FieldNginxConns holds the string denoting the nginx_conns field in the database.
+	FieldNginxConns = "nginx_conns"
 	// EdgeServer holds the string denoting the server edge name in mutations.
 	EdgeServer = "server"
 	// Table holds the table name of the metricsample in the database.
@@ -88,6 +92,8 @@ var Columns = []string{
 	FieldNetTx,
 	FieldDiskRead,
 	FieldDiskWrite,
+	FieldNginxRps,
+	FieldNginxConns,
 }
 
 // ValidColumn reports if the column name is valid (part of the table columns).
@@ -135,6 +141,10 @@ var (
 	DefaultDiskRead float64
 	// DefaultDiskWrite holds the default value on creation for the "disk_write" field.
 	DefaultDiskWrite float64
+	// DefaultNginxRps holds the default value on creation for the "nginx_rps" field.
+	DefaultNginxRps float64
+	// DefaultNginxConns holds the default value on creation for the "nginx_conns" field.
+	DefaultNginxConns float64
 )
 
 // OrderOption defines the ordering options for the MetricSample queries.
@@ -238,6 +248,16 @@ func ByDiskRead(opts ...sql.OrderTermOption) OrderOption {
 // ByDiskWrite orders the results by the disk_write field.
 func ByDiskWrite(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldDiskWrite, opts...).ToFunc()
+}
+
+// ByNginxRps orders the results by the nginx_rps field.
+func ByNginxRps(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNginxRps, opts...).ToFunc()
+}
+
+// ByNginxConns orders the results by the nginx_conns field.
+func ByNginxConns(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldNginxConns, opts...).ToFunc()
 }
 
 // ByServerField orders the results by server field.

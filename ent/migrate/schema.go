@@ -604,6 +604,8 @@ var (
 		{Name: "net_tx", Type: field.TypeFloat64, Default: 0},
 		{Name: "disk_read", Type: field.TypeFloat64, Default: 0},
 		{Name: "disk_write", Type: field.TypeFloat64, Default: 0},
+		{Name: "nginx_rps", Type: field.TypeFloat64, Default: 0},
+		{Name: "nginx_conns", Type: field.TypeFloat64, Default: 0},
 		{Name: "server_id", Type: field.TypeInt},
 	}
 	// MetricRollupsTable holds the schema information for the "metric_rollups" table.
@@ -614,7 +616,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "metric_rollups_servers_metric_rollups",
-				Columns:    []*schema.Column{MetricRollupsColumns[19]},
+				Columns:    []*schema.Column{MetricRollupsColumns[21]},
 				RefColumns: []*schema.Column{ServersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -623,7 +625,7 @@ var (
 			{
 				Name:    "metricrollup_server_id_resolution_bucket",
 				Unique:  true,
-				Columns: []*schema.Column{MetricRollupsColumns[19], MetricRollupsColumns[1], MetricRollupsColumns[2]},
+				Columns: []*schema.Column{MetricRollupsColumns[21], MetricRollupsColumns[1], MetricRollupsColumns[2]},
 			},
 			{
 				Name:    "metricrollup_resolution_bucket",
@@ -654,6 +656,8 @@ var (
 		{Name: "net_tx", Type: field.TypeFloat64, Default: 0},
 		{Name: "disk_read", Type: field.TypeFloat64, Default: 0},
 		{Name: "disk_write", Type: field.TypeFloat64, Default: 0},
+		{Name: "nginx_rps", Type: field.TypeFloat64, Default: 0},
+		{Name: "nginx_conns", Type: field.TypeFloat64, Default: 0},
 		{Name: "server_id", Type: field.TypeInt},
 	}
 	// MetricSamplesTable holds the schema information for the "metric_samples" table.
@@ -664,7 +668,7 @@ var (
 		ForeignKeys: []*schema.ForeignKey{
 			{
 				Symbol:     "metric_samples_servers_metric_samples",
-				Columns:    []*schema.Column{MetricSamplesColumns[20]},
+				Columns:    []*schema.Column{MetricSamplesColumns[22]},
 				RefColumns: []*schema.Column{ServersColumns[0]},
 				OnDelete:   schema.Cascade,
 			},
@@ -673,7 +677,7 @@ var (
 			{
 				Name:    "metricsample_server_id_ts",
 				Unique:  true,
-				Columns: []*schema.Column{MetricSamplesColumns[20], MetricSamplesColumns[1]},
+				Columns: []*schema.Column{MetricSamplesColumns[22], MetricSamplesColumns[1]},
 			},
 			{
 				Name:    "metricsample_ts",

@@ -24,6 +24,10 @@ func metricColumns() []ent.Field {
 		field.Float("net_tx").Default(0),
 		field.Float("disk_read").Default(0),
 		field.Float("disk_write").Default(0),
+		// NginxRPS is requests per second and NginxConns open client
+		// connections of the node's nginx (0 when not reported).
+		field.Float("nginx_rps").Default(0),
+		field.Float("nginx_conns").Default(0),
 	}
 }
 

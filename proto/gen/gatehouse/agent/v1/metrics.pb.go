@@ -44,6 +44,9 @@ type MetricSample struct {
 	UptimeSeconds uint64                 `protobuf:"varint,16,opt,name=uptime_seconds,json=uptimeSeconds,proto3" json:"uptime_seconds,omitempty"`
 	Processes     uint32                 `protobuf:"varint,17,opt,name=processes,proto3" json:"processes,omitempty"`
 	Temperatures  []*Temperature         `protobuf:"bytes,18,rep,name=temperatures,proto3" json:"temperatures,omitempty"`
+	// Nginx is the node's nginx activity (its stub_status counters), absent
+	// when the agent could not read them.
+	Nginx         *NginxStatus `protobuf:"bytes,19,opt,name=nginx,proto3" json:"nginx,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -204,6 +207,120 @@ func (x *MetricSample) GetTemperatures() []*Temperature {
 	return nil
 }
 
+func (x *MetricSample) GetNginx() *NginxStatus {
+	if x != nil {
+		return x.Nginx
+	}
+	return nil
+}
+
+// NginxStatus is what nginx's stub_status reports, plus the request rate
+// the agent derived from two readings.
+type NginxStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Active is the number of open client connections, reading, writing and
+	// waiting included.
+	Active  uint32 `protobuf:"varint,1,opt,name=active,proto3" json:"active,omitempty"`
+	Reading uint32 `protobuf:"varint,2,opt,name=reading,proto3" json:"reading,omitempty"`
+	Writing uint32 `protobuf:"varint,3,opt,name=writing,proto3" json:"writing,omitempty"`
+	Waiting uint32 `protobuf:"varint,4,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	// Accepts, handled and requests count since nginx started.
+	Accepts  uint64 `protobuf:"varint,5,opt,name=accepts,proto3" json:"accepts,omitempty"`
+	Handled  uint64 `protobuf:"varint,6,opt,name=handled,proto3" json:"handled,omitempty"`
+	Requests uint64 `protobuf:"varint,7,opt,name=requests,proto3" json:"requests,omitempty"`
+	// RequestsPerSecond is the request rate since the previous reading; 0 on
+	// the first reading and after nginx's counters went back (a restart).
+	RequestsPerSecond float64 `protobuf:"fixed64,8,opt,name=requests_per_second,json=requestsPerSecond,proto3" json:"requests_per_second,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *NginxStatus) Reset() {
+	*x = NginxStatus{}
+	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *NginxStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*NginxStatus) ProtoMessage() {}
+
+func (x *NginxStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use NginxStatus.ProtoReflect.Descriptor instead.
+func (*NginxStatus) Descriptor() ([]byte, []int) {
+	return file_gatehouse_agent_v1_metrics_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *NginxStatus) GetActive() uint32 {
+	if x != nil {
+		return x.Active
+	}
+	return 0
+}
+
+func (x *NginxStatus) GetReading() uint32 {
+	if x != nil {
+		return x.Reading
+	}
+	return 0
+}
+
+func (x *NginxStatus) GetWriting() uint32 {
+	if x != nil {
+		return x.Writing
+	}
+	return 0
+}
+
+func (x *NginxStatus) GetWaiting() uint32 {
+	if x != nil {
+		return x.Waiting
+	}
+	return 0
+}
+
+func (x *NginxStatus) GetAccepts() uint64 {
+	if x != nil {
+		return x.Accepts
+	}
+	return 0
+}
+
+func (x *NginxStatus) GetHandled() uint64 {
+	if x != nil {
+		return x.Handled
+	}
+	return 0
+}
+
+func (x *NginxStatus) GetRequests() uint64 {
+	if x != nil {
+		return x.Requests
+	}
+	return 0
+}
+
+func (x *NginxStatus) GetRequestsPerSecond() float64 {
+	if x != nil {
+		return x.RequestsPerSecond
+	}
+	return 0
+}
+
 type Filesystem struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Mount         string                 `protobuf:"bytes,1,opt,name=mount,proto3" json:"mount,omitempty"`
@@ -217,7 +334,7 @@ type Filesystem struct {
 
 func (x *Filesystem) Reset() {
 	*x = Filesystem{}
-	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[1]
+	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -229,7 +346,7 @@ func (x *Filesystem) String() string {
 func (*Filesystem) ProtoMessage() {}
 
 func (x *Filesystem) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[1]
+	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -242,7 +359,7 @@ func (x *Filesystem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Filesystem.ProtoReflect.Descriptor instead.
 func (*Filesystem) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_metrics_proto_rawDescGZIP(), []int{1}
+	return file_gatehouse_agent_v1_metrics_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Filesystem) GetMount() string {
@@ -293,7 +410,7 @@ type Interface struct {
 
 func (x *Interface) Reset() {
 	*x = Interface{}
-	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[2]
+	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -305,7 +422,7 @@ func (x *Interface) String() string {
 func (*Interface) ProtoMessage() {}
 
 func (x *Interface) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[2]
+	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -318,7 +435,7 @@ func (x *Interface) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Interface.ProtoReflect.Descriptor instead.
 func (*Interface) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_metrics_proto_rawDescGZIP(), []int{2}
+	return file_gatehouse_agent_v1_metrics_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Interface) GetName() string {
@@ -367,7 +484,7 @@ type DiskIO struct {
 
 func (x *DiskIO) Reset() {
 	*x = DiskIO{}
-	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[3]
+	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -379,7 +496,7 @@ func (x *DiskIO) String() string {
 func (*DiskIO) ProtoMessage() {}
 
 func (x *DiskIO) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[3]
+	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -392,7 +509,7 @@ func (x *DiskIO) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DiskIO.ProtoReflect.Descriptor instead.
 func (*DiskIO) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_metrics_proto_rawDescGZIP(), []int{3}
+	return file_gatehouse_agent_v1_metrics_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DiskIO) GetName() string {
@@ -426,7 +543,7 @@ type Temperature struct {
 
 func (x *Temperature) Reset() {
 	*x = Temperature{}
-	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[4]
+	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -438,7 +555,7 @@ func (x *Temperature) String() string {
 func (*Temperature) ProtoMessage() {}
 
 func (x *Temperature) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[4]
+	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -451,7 +568,7 @@ func (x *Temperature) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Temperature.ProtoReflect.Descriptor instead.
 func (*Temperature) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_metrics_proto_rawDescGZIP(), []int{4}
+	return file_gatehouse_agent_v1_metrics_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Temperature) GetLabel() string {
@@ -478,7 +595,7 @@ type MetricsBatch struct {
 
 func (x *MetricsBatch) Reset() {
 	*x = MetricsBatch{}
-	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[5]
+	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -490,7 +607,7 @@ func (x *MetricsBatch) String() string {
 func (*MetricsBatch) ProtoMessage() {}
 
 func (x *MetricsBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[5]
+	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -503,7 +620,7 @@ func (x *MetricsBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricsBatch.ProtoReflect.Descriptor instead.
 func (*MetricsBatch) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_metrics_proto_rawDescGZIP(), []int{5}
+	return file_gatehouse_agent_v1_metrics_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *MetricsBatch) GetSamples() []*MetricSample {
@@ -524,7 +641,7 @@ type MetricsAck struct {
 
 func (x *MetricsAck) Reset() {
 	*x = MetricsAck{}
-	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[6]
+	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -536,7 +653,7 @@ func (x *MetricsAck) String() string {
 func (*MetricsAck) ProtoMessage() {}
 
 func (x *MetricsAck) ProtoReflect() protoreflect.Message {
-	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[6]
+	mi := &file_gatehouse_agent_v1_metrics_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -549,7 +666,7 @@ func (x *MetricsAck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MetricsAck.ProtoReflect.Descriptor instead.
 func (*MetricsAck) Descriptor() ([]byte, []int) {
-	return file_gatehouse_agent_v1_metrics_proto_rawDescGZIP(), []int{6}
+	return file_gatehouse_agent_v1_metrics_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *MetricsAck) GetUpTo() *timestamppb.Timestamp {
@@ -570,7 +687,7 @@ var File_gatehouse_agent_v1_metrics_proto protoreflect.FileDescriptor
 
 const file_gatehouse_agent_v1_metrics_proto_rawDesc = "" +
 	"\n" +
-	" gatehouse/agent/v1/metrics.proto\x12\x12gatehouse.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xad\x05\n" +
+	" gatehouse/agent/v1/metrics.proto\x12\x12gatehouse.agent.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x05\n" +
 	"\fMetricSample\x12.\n" +
 	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x16\n" +
 	"\x06source\x18\x02 \x01(\tR\x06source\x12\x1f\n" +
@@ -594,7 +711,17 @@ const file_gatehouse_agent_v1_metrics_proto_rawDesc = "" +
 	"\adisk_io\x18\x0f \x03(\v2\x1a.gatehouse.agent.v1.DiskIOR\x06diskIo\x12%\n" +
 	"\x0euptime_seconds\x18\x10 \x01(\x04R\ruptimeSeconds\x12\x1c\n" +
 	"\tprocesses\x18\x11 \x01(\rR\tprocesses\x12C\n" +
-	"\ftemperatures\x18\x12 \x03(\v2\x1f.gatehouse.agent.v1.TemperatureR\ftemperatures\"{\n" +
+	"\ftemperatures\x18\x12 \x03(\v2\x1f.gatehouse.agent.v1.TemperatureR\ftemperatures\x125\n" +
+	"\x05nginx\x18\x13 \x01(\v2\x1f.gatehouse.agent.v1.NginxStatusR\x05nginx\"\xf3\x01\n" +
+	"\vNginxStatus\x12\x16\n" +
+	"\x06active\x18\x01 \x01(\rR\x06active\x12\x18\n" +
+	"\areading\x18\x02 \x01(\rR\areading\x12\x18\n" +
+	"\awriting\x18\x03 \x01(\rR\awriting\x12\x18\n" +
+	"\awaiting\x18\x04 \x01(\rR\awaiting\x12\x18\n" +
+	"\aaccepts\x18\x05 \x01(\x04R\aaccepts\x12\x18\n" +
+	"\ahandled\x18\x06 \x01(\x04R\ahandled\x12\x1a\n" +
+	"\brequests\x18\a \x01(\x04R\brequests\x12.\n" +
+	"\x13requests_per_second\x18\b \x01(\x01R\x11requestsPerSecond\"{\n" +
 	"\n" +
 	"Filesystem\x12\x14\n" +
 	"\x05mount\x18\x01 \x01(\tR\x05mount\x12\x16\n" +
@@ -634,30 +761,32 @@ func file_gatehouse_agent_v1_metrics_proto_rawDescGZIP() []byte {
 	return file_gatehouse_agent_v1_metrics_proto_rawDescData
 }
 
-var file_gatehouse_agent_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_gatehouse_agent_v1_metrics_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_gatehouse_agent_v1_metrics_proto_goTypes = []any{
 	(*MetricSample)(nil),          // 0: gatehouse.agent.v1.MetricSample
-	(*Filesystem)(nil),            // 1: gatehouse.agent.v1.Filesystem
-	(*Interface)(nil),             // 2: gatehouse.agent.v1.Interface
-	(*DiskIO)(nil),                // 3: gatehouse.agent.v1.DiskIO
-	(*Temperature)(nil),           // 4: gatehouse.agent.v1.Temperature
-	(*MetricsBatch)(nil),          // 5: gatehouse.agent.v1.MetricsBatch
-	(*MetricsAck)(nil),            // 6: gatehouse.agent.v1.MetricsAck
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(*NginxStatus)(nil),           // 1: gatehouse.agent.v1.NginxStatus
+	(*Filesystem)(nil),            // 2: gatehouse.agent.v1.Filesystem
+	(*Interface)(nil),             // 3: gatehouse.agent.v1.Interface
+	(*DiskIO)(nil),                // 4: gatehouse.agent.v1.DiskIO
+	(*Temperature)(nil),           // 5: gatehouse.agent.v1.Temperature
+	(*MetricsBatch)(nil),          // 6: gatehouse.agent.v1.MetricsBatch
+	(*MetricsAck)(nil),            // 7: gatehouse.agent.v1.MetricsAck
+	(*timestamppb.Timestamp)(nil), // 8: google.protobuf.Timestamp
 }
 var file_gatehouse_agent_v1_metrics_proto_depIdxs = []int32{
-	7, // 0: gatehouse.agent.v1.MetricSample.time:type_name -> google.protobuf.Timestamp
-	1, // 1: gatehouse.agent.v1.MetricSample.filesystems:type_name -> gatehouse.agent.v1.Filesystem
-	2, // 2: gatehouse.agent.v1.MetricSample.interfaces:type_name -> gatehouse.agent.v1.Interface
-	3, // 3: gatehouse.agent.v1.MetricSample.disk_io:type_name -> gatehouse.agent.v1.DiskIO
-	4, // 4: gatehouse.agent.v1.MetricSample.temperatures:type_name -> gatehouse.agent.v1.Temperature
-	0, // 5: gatehouse.agent.v1.MetricsBatch.samples:type_name -> gatehouse.agent.v1.MetricSample
-	7, // 6: gatehouse.agent.v1.MetricsAck.up_to:type_name -> google.protobuf.Timestamp
-	7, // [7:7] is the sub-list for method output_type
-	7, // [7:7] is the sub-list for method input_type
-	7, // [7:7] is the sub-list for extension type_name
-	7, // [7:7] is the sub-list for extension extendee
-	0, // [0:7] is the sub-list for field type_name
+	8, // 0: gatehouse.agent.v1.MetricSample.time:type_name -> google.protobuf.Timestamp
+	2, // 1: gatehouse.agent.v1.MetricSample.filesystems:type_name -> gatehouse.agent.v1.Filesystem
+	3, // 2: gatehouse.agent.v1.MetricSample.interfaces:type_name -> gatehouse.agent.v1.Interface
+	4, // 3: gatehouse.agent.v1.MetricSample.disk_io:type_name -> gatehouse.agent.v1.DiskIO
+	5, // 4: gatehouse.agent.v1.MetricSample.temperatures:type_name -> gatehouse.agent.v1.Temperature
+	1, // 5: gatehouse.agent.v1.MetricSample.nginx:type_name -> gatehouse.agent.v1.NginxStatus
+	0, // 6: gatehouse.agent.v1.MetricsBatch.samples:type_name -> gatehouse.agent.v1.MetricSample
+	8, // 7: gatehouse.agent.v1.MetricsAck.up_to:type_name -> google.protobuf.Timestamp
+	8, // [8:8] is the sub-list for method output_type
+	8, // [8:8] is the sub-list for method input_type
+	8, // [8:8] is the sub-list for extension type_name
+	8, // [8:8] is the sub-list for extension extendee
+	0, // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_agent_v1_metrics_proto_init() }
@@ -671,7 +800,7 @@ func file_gatehouse_agent_v1_metrics_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_agent_v1_metrics_proto_rawDesc), len(file_gatehouse_agent_v1_metrics_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
