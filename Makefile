@@ -29,6 +29,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzQuoteArg$$' -fuzztime $(or $(FUZZTIME),200000x) ./controller/internal/nginxconf/
 	$(GO) test -run '^$$' -fuzz '^FuzzReleaseValidate$$' -fuzztime $(or $(FUZZTIME),250000x) ./agent/internal/nginx/
 	$(GO) test -run '^$$' -fuzz '^FuzzQuote$$' -fuzztime $(or $(FUZZTIME),4000x) ./controller/internal/provision/shellquote/
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(or $(FUZZTIME),600000x) ./internal/nginxstatus/
 
 ## build: controller and agent binaries in bin/, agent builds for linux/amd64 and linux/arm64 in dist/
 build:
