@@ -63,6 +63,8 @@ session. **Who** is the route's policy: *user* —
 any signed-in user or token; *admin* — admins only; *public* — anyone. Bodies are JSON; errors have one
 shape, ` + "`{\"error\":{\"code\":\"…\",\"message\":\"…\",\"fields\":{\"name\":\"…\"}}}`" + `, with a
 message per invalid field. Secrets (passwords, private keys, bot tokens) are accepted but never returned.
+Outside the API, a push monitor takes its pushes at ` + "`GET` or `POST /push/{token}`" + ` (public: the token in the
+path is the credential; optional ` + "`?status=up|down&msg=TEXT&ping=MS`" + `), answered in plain text.
 `)
 	group := ""
 	for _, r := range api {

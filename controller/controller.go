@@ -74,6 +74,9 @@ type Controller struct {
 	channels *alerts.Channels
 	prov     *provisioner
 
+	// monitorsClock is the clock of the monitors' checks and pushes.
+	monitorsClock monitorsClock
+
 	httpLn, agentLn net.Listener
 	httpSrv         *http.Server
 	webClose        func()

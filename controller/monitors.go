@@ -3,8 +3,12 @@ package controller
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
 	"net/http"
 	"strconv"
+	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/monitors"
@@ -12,13 +16,28 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/uptime"
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/monitor"
 )
 
-// newMonitors returns the monitors service; it keeps no state of its own,
-// so the job and the pages may each hold one.
+// newMonitors returns the monitors service. Its only state is the push
+// rate limit, so the job and the pages may each hold one; pushes go through
+// the pages' one.
 func (c *Controller) newMonitors() *monitors.Service {
-	return monitors.New(c.db, monitors.Config{Audit: c.audit, OnChange: c.statusForget, Every: c.monitorsEvery()}, c.log)
+	return monitors.New(c.db, monitors.Config{Audit: c.audit, OnChange: c.statusForget, Every: c.monitorsEvery(), Now: c.monitorsClock.now}, c.log)
 }
+
+// monitorsClock is the monitors' clock: the time, unless a test set it.
+type monitorsClock struct{ at atomic.Pointer[time.Time] }
+
+func (k *monitorsClock) now() time.Time {
+	if t := k.at.Load(); t != nil {
+		return *t
+	}
+	return time.Now()
+}
+
+// set stands the clock at t (tests).
+func (k *monitorsClock) set(t time.Time) { k.at.Store(&t) }
 
 // monitorsEvery is how often the job looks for monitors that are due: every
 // monitors.Tick, or more often when health checks run more often (tests).
@@ -30,7 +49,7 @@ func (c *Controller) monitorsEvery() time.Duration {
 func (c *Controller) addMonitorsJob() error {
 	svc := c.newMonitors()
 	return c.sched.Add(scheduler.Job{
-		Name: "monitors.probe", Title: "Check the enabled monitors that are due over HTTP or TCP", Quiet: true,
+		Name: "monitors.probe", Title: "Check the enabled monitors that are due over HTTP, TCP or TLS, and the push monitors whose push is late", Quiet: true,
 		Every: c.monitorsEvery(),
 		Run: func(ctx context.Context, l *scheduler.Log) error {
 			return svc.ProbeAll(ctx, l.Printf)
@@ -66,12 +85,19 @@ func (mw *monitorsWeb) register() error {
 		page("POST", "/monitors/{id}", web.PolicyAdmin, mw.updatePage),
 		page("POST", "/monitors/{id}/check", web.PolicyAdmin, mw.checkPage),
 		page("POST", "/monitors/{id}/delete", web.PolicyAdmin, mw.deletePage),
+		page("POST", "/monitors/{id}/push-token", web.PolicyAdmin, mw.pushTokenPage),
 		api("GET", "/api/v1/monitors", web.PolicyUser, mw.apiList),
 		api("POST", "/api/v1/monitors", web.PolicyAdmin, mw.apiCreate),
 		api("GET", "/api/v1/monitors/{id}", web.PolicyUser, mw.apiGet),
 		api("PUT", "/api/v1/monitors/{id}", web.PolicyAdmin, mw.apiUpdate),
 		api("DELETE", "/api/v1/monitors/{id}", web.PolicyAdmin, mw.apiDelete),
 		api("POST", "/api/v1/monitors/{id}/check", web.PolicyAdmin, mw.apiCheck),
+		api("POST", "/api/v1/monitors/{id}/push-token", web.PolicyAdmin, mw.apiPushToken),
+		// The push URL is public: the token in its path is the credential.
+		// A page route without a session, so the guard reads neither a
+		// cookie nor an Authorization header, and sets no cookie.
+		{Method: "GET", Pattern: "/push/{token}", Policy: web.PolicyPublic, Kind: web.KindPage, NoSession: true, Handler: mw.push},
+		{Method: "POST", Pattern: "/push/{token}", Policy: web.PolicyPublic, Kind: web.KindPage, NoSession: true, Handler: mw.push},
 	} {
 		if err := mw.w.Register(r); err != nil {
 			return err
@@ -83,11 +109,13 @@ func (mw *monitorsWeb) register() error {
 // monitorJSON is a monitor, its newest result and uptime as the API shows
 // them.
 type monitorJSON struct {
-	ID        int    `json:"id"`
-	Name      string `json:"name"`
-	Kind      string `json:"kind"`
-	Target    string `json:"target"`
-	TimeoutMS int    `json:"timeout_ms"`
+	ID   int    `json:"id"`
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	// Target is empty for a push monitor.
+	Target string `json:"target"`
+	// TimeoutMS is 0 for a push monitor.
+	TimeoutMS int `json:"timeout_ms"`
 	// IntervalS is how often it is checked, in seconds.
 	IntervalS int `json:"interval_s"`
 	// Retries is how many failed checks in a row it tolerates before it is down.
@@ -126,6 +154,21 @@ type monitorJSON struct {
 	// Outages are the newest runs of failed checks, newest first (one
 	// monitor only).
 	Outages []outageJSON `json:"outages,omitempty"`
+	// LastPushAt is when a push monitor's newest push arrived.
+	LastPushAt *time.Time `json:"last_push_at,omitempty"`
+	// PushDueAt is when an enabled push monitor gets a failed check unless
+	// a push comes first.
+	PushDueAt *time.Time `json:"push_due_at,omitempty"`
+	// PushGraceS is how long past its interval a push monitor waits for a
+	// push, in seconds: a tenth of the interval, at least 30.
+	PushGraceS int `json:"push_grace_s,omitempty"`
+	// PushURL and PushToken are a push monitor's push URL and its token,
+	// only in the answer that made the token (create, a change to kind
+	// push, a new push URL): the token is kept only as a hash. PushURL is
+	// a path when the controller has no public_url and listens on every
+	// address; prefix it with the address your job reaches it at.
+	PushURL   string `json:"push_url,omitempty"`
+	PushToken string `json:"push_token,omitempty"`
 }
 
 // outagesShown is how many outages a monitor's page and API list.
@@ -155,6 +198,11 @@ func toMonitorJSON(m *ent.Monitor, up map[string]map[int]uptime.Uptime) monitorJ
 		CertExpiresAt: m.CertNotAfter, StatusPage: m.StatusPage,
 		CheckedAt: m.CheckedAt, OK: m.Ok, Status: m.Status, LatencyMS: m.LatencyMs, Message: m.Message, DownSince: m.FailingSince,
 		Uptime: map[string]uptimeJSON{}}
+	if m.Kind == monitor.KindPush {
+		out.TimeoutMS = 0
+		out.LastPushAt, out.PushDueAt = m.LastPushAt, m.PushDueAt
+		out.PushGraceS = int(monitors.Grace(m.IntervalS) / time.Second)
+	}
 	switch {
 	case !m.Enabled:
 		out.State = "off"
@@ -252,6 +300,8 @@ func (mw *monitorsWeb) apiFail(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, monitors.ErrNotFound):
 		web.WriteError(w, http.StatusNotFound, "not_found", "no such monitor", nil)
+	case errors.Is(err, monitors.ErrNotPush):
+		web.WriteError(w, http.StatusConflict, "not_push", "only push monitors have a push URL; change its kind to push first", nil)
 	case errors.As(err, &fe):
 		web.WriteError(w, http.StatusUnprocessableEntity, "validation_failed", "some fields are invalid", fe)
 	default:
@@ -270,10 +320,12 @@ func (mw *monitorsWeb) apiList(w http.ResponseWriter, r *http.Request) {
 }
 
 func (mw *monitorsWeb) apiGet(w http.ResponseWriter, r *http.Request) {
-	mw.apiAnswer(w, r, http.StatusOK, monitorID(r))
+	mw.apiAnswer(w, r, http.StatusOK, monitorID(r), "")
 }
 
-func (mw *monitorsWeb) apiAnswer(w http.ResponseWriter, r *http.Request, status, id int) {
+// apiAnswer answers with the monitor, and with its push URL when token,
+// just made, is not "".
+func (mw *monitorsWeb) apiAnswer(w http.ResponseWriter, r *http.Request, status, id int, token string) {
 	if id == 0 {
 		mw.apiFail(w, monitors.ErrNotFound)
 		return
@@ -282,6 +334,10 @@ func (mw *monitorsWeb) apiAnswer(w http.ResponseWriter, r *http.Request, status,
 	if err != nil {
 		mw.apiFail(w, err)
 		return
+	}
+	if token != "" {
+		// The token is in this one answer and kept nowhere else.
+		v.PushToken, v.PushURL = token, mw.c.pushURL(token)
 	}
 	web.WriteJSON(w, status, v)
 }
@@ -306,12 +362,12 @@ func (mw *monitorsWeb) apiCreate(w http.ResponseWriter, r *http.Request) {
 	if !web.DecodeJSON(w, r, &req) {
 		return
 	}
-	m, err := mw.svc.Create(r.Context(), mw.w.Actor(r), req.input())
+	m, token, err := mw.svc.Create(r.Context(), mw.w.Actor(r), req.input())
 	if err != nil {
 		mw.apiFail(w, err)
 		return
 	}
-	mw.apiAnswer(w, r, http.StatusCreated, m.ID)
+	mw.apiAnswer(w, r, http.StatusCreated, m.ID, token)
 }
 
 func (mw *monitorsWeb) apiUpdate(w http.ResponseWriter, r *http.Request) {
@@ -319,11 +375,23 @@ func (mw *monitorsWeb) apiUpdate(w http.ResponseWriter, r *http.Request) {
 	if !web.DecodeJSON(w, r, &req) {
 		return
 	}
-	if _, err := mw.svc.Update(r.Context(), mw.w.Actor(r), monitorID(r), req.input()); err != nil {
+	m, token, err := mw.svc.Update(r.Context(), mw.w.Actor(r), monitorID(r), req.input())
+	if err != nil {
 		mw.apiFail(w, err)
 		return
 	}
-	mw.apiGet(w, r)
+	mw.apiAnswer(w, r, http.StatusOK, m.ID, token)
+}
+
+// apiPushToken gives a push monitor a new push URL; the old one stops
+// working.
+func (mw *monitorsWeb) apiPushToken(w http.ResponseWriter, r *http.Request) {
+	m, token, err := mw.svc.NewPushToken(r.Context(), mw.w.Actor(r), monitorID(r))
+	if err != nil {
+		mw.apiFail(w, err)
+		return
+	}
+	mw.apiAnswer(w, r, http.StatusOK, m.ID, token)
 }
 
 func (mw *monitorsWeb) apiDelete(w http.ResponseWriter, r *http.Request) {
@@ -349,14 +417,20 @@ type monitorForm struct {
 }
 
 func monitorFormOf(m monitorJSON) monitorForm {
-	return monitorForm{Name: m.Name, Kind: m.Kind, Target: m.Target, TimeoutMS: strconv.Itoa(m.TimeoutMS), IntervalS: strconv.Itoa(m.IntervalS),
+	f := monitorForm{Name: m.Name, Kind: m.Kind, Target: m.Target, TimeoutMS: strconv.Itoa(m.TimeoutMS), IntervalS: strconv.Itoa(m.IntervalS),
 		Retries:      strconv.Itoa(m.Retries),
 		ExpectStatus: m.ExpectStatus, ExpectBody: m.ExpectBody, IgnoreTLSErrors: m.IgnoreTLSErrors, Enabled: m.Enabled, StatusPage: m.StatusPage}
+	if m.Kind == monitors.KindPush {
+		// Hidden for push; what the form starts from if the kind changes.
+		f.TimeoutMS = strconv.Itoa(monitors.DefaultTimeoutMS)
+	}
+	return f
 }
 
 // readForm reads the posted form; a timeout or interval that is not a
-// number is refused at its field. The HTTP-only fields of a TCP monitor are
-// hidden in the form and dropped here.
+// number is refused at its field. The fields the form hides for a kind
+// (HTTP-only ones for TCP and TLS; target, timeout and those for push) are
+// dropped here.
 func readMonitorForm(r *http.Request) (monitorForm, monitors.Input, monitors.FieldErrors) {
 	f := monitorForm{Name: r.PostFormValue("name"), Kind: r.PostFormValue("kind"), Target: r.PostFormValue("target"),
 		TimeoutMS: r.PostFormValue("timeout_ms"), IntervalS: r.PostFormValue("interval_s"), Retries: r.PostFormValue("retries"),
@@ -370,6 +444,8 @@ func readMonitorForm(r *http.Request) (monitorForm, monitors.Input, monitors.Fie
 		in.ExpectStatus, in.ExpectBody, in.IgnoreTLSErrors = "", "", false
 	case monitors.KindTLS:
 		in.ExpectStatus, in.ExpectBody = "", ""
+	case monitors.KindPush:
+		in.Target, in.ExpectStatus, in.ExpectBody, in.IgnoreTLSErrors = "", "", "", false
 	}
 	errs := monitors.FieldErrors{}
 	for _, n := range []struct {
@@ -377,7 +453,7 @@ func readMonitorForm(r *http.Request) (monitorForm, monitors.Input, monitors.Fie
 		to                *int
 	}{{"timeout_ms", f.TimeoutMS, "milliseconds", &in.TimeoutMS}, {"interval_s", f.IntervalS, "seconds", &in.IntervalS},
 		{"retries", f.Retries, "failed checks", &in.Retries}} {
-		if n.text == "" {
+		if n.text == "" || (n.field == "timeout_ms" && in.Kind == monitors.KindPush) {
 			continue
 		}
 		v, err := strconv.Atoi(n.text)
@@ -401,6 +477,43 @@ type monitorsPageData struct {
 	Form     monitorForm
 	Errors   monitors.FieldErrors
 	Error    string
+	// Push is a push URL just made, shown in this one answer.
+	Push *pushReveal
+}
+
+// pushReveal is a push URL shown once, with a command that calls it.
+type pushReveal struct {
+	URL  string
+	Curl string
+	// Path is true when URL is only a path: the controller knows no
+	// address to put before it.
+	Path bool
+}
+
+// pushURL is where a job pushes with token: under the controller's public
+// URL, or its listening address when that names a host; else only the
+// path.
+func (c *Controller) pushURL(token string) string {
+	return c.pushBase() + "/push/" + token
+}
+
+// pushBase is the address push URLs start with, "" when there is none
+// worth showing (no public_url, and the controller listens on every
+// address).
+func (c *Controller) pushBase() string {
+	if c.cfg.PublicURL != "" {
+		return strings.TrimSuffix(c.cfg.PublicURL, "/")
+	}
+	host, _, err := net.SplitHostPort(c.HTTPAddr())
+	if ip := net.ParseIP(host); err != nil || ip == nil || ip.IsUnspecified() {
+		return ""
+	}
+	return c.URL()
+}
+
+func (c *Controller) revealPush(token string) *pushReveal {
+	u := c.pushURL(token)
+	return &pushReveal{URL: u, Curl: "curl -fsS -m 10 --retry 3 " + u, Path: strings.HasPrefix(u, "/")}
 }
 
 func (mw *monitorsWeb) listPage(w http.ResponseWriter, r *http.Request) {
@@ -428,7 +541,7 @@ func (mw *monitorsWeb) createPage(w http.ResponseWriter, r *http.Request) {
 		mw.renderList(w, r, http.StatusUnprocessableEntity, f, errs, "")
 		return
 	}
-	m, err := mw.svc.Create(r.Context(), mw.w.Actor(r), in)
+	m, token, err := mw.svc.Create(r.Context(), mw.w.Actor(r), in)
 	if errors.As(err, &errs) {
 		mw.renderList(w, r, http.StatusUnprocessableEntity, f, errs, "")
 		return
@@ -436,6 +549,10 @@ func (mw *monitorsWeb) createPage(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		mw.c.log.Error("create monitor", "error", err)
 		mw.renderList(w, r, http.StatusInternalServerError, f, nil, "The monitor could not be saved because of a problem on our side.")
+		return
+	}
+	if token != "" {
+		mw.renderDetail(w, r, http.StatusOK, m.ID, nil, nil, "", mw.c.revealPush(token))
 		return
 	}
 	mw.firstCheck(r, m)
@@ -448,6 +565,10 @@ func (mw *monitorsWeb) firstCheck(r *http.Request, m *ent.Monitor) {
 		mw.w.Flash(r, "success", "Monitor saved; it is off, so it is not checked.")
 		return
 	}
+	if m.Kind == monitor.KindPush {
+		mw.w.Flash(r, "success", "Monitor saved; it keeps its push URL.")
+		return
+	}
 	if _, err := mw.svc.Check(r.Context(), m.ID); err != nil {
 		mw.c.log.Warn("first check", "monitor", m.Name, "error", err)
 	}
@@ -455,12 +576,14 @@ func (mw *monitorsWeb) firstCheck(r *http.Request, m *ent.Monitor) {
 }
 
 func (mw *monitorsWeb) detailPage(w http.ResponseWriter, r *http.Request) {
-	mw.renderDetail(w, r, http.StatusOK, nil, nil, "")
+	mw.renderDetail(w, r, http.StatusOK, monitorID(r), nil, nil, "", nil)
 }
 
-func (mw *monitorsWeb) renderDetail(w http.ResponseWriter, r *http.Request, status int, f *monitorForm, errs monitors.FieldErrors, msg string) {
-	v, err := mw.view(r.Context(), monitorID(r))
-	if errors.Is(err, monitors.ErrNotFound) || monitorID(r) == 0 {
+// renderDetail renders monitor id's page; push, when set, is a push URL
+// just made, shown in this answer only.
+func (mw *monitorsWeb) renderDetail(w http.ResponseWriter, r *http.Request, status, id int, f *monitorForm, errs monitors.FieldErrors, msg string, push *pushReveal) {
+	v, err := mw.view(r.Context(), id)
+	if errors.Is(err, monitors.ErrNotFound) || id == 0 {
 		mw.w.Render(w, r, http.StatusNotFound, "error", "Not found", "/monitors", map[string]string{"Heading": "No such monitor", "Message": "It may have been removed."})
 		return
 	}
@@ -469,34 +592,41 @@ func (mw *monitorsWeb) renderDetail(w http.ResponseWriter, r *http.Request, stat
 		http.Error(w, "the monitor could not be read", http.StatusInternalServerError)
 		return
 	}
-	data := monitorsPageData{Monitor: &v, Form: monitorFormOf(v), Errors: errs, Error: msg}
+	data := monitorsPageData{Monitor: &v, Form: monitorFormOf(v), Errors: errs, Error: msg, Push: push}
 	if f != nil {
 		data.Form = *f
+	}
+	if push != nil {
+		w.Header().Set("Cache-Control", "no-store")
 	}
 	mw.w.Render(w, r, status, "monitors", "Monitor "+v.Name, "/monitors", data)
 }
 
 func (mw *monitorsWeb) updatePage(w http.ResponseWriter, r *http.Request) {
+	id := monitorID(r)
 	if err := r.ParseForm(); err != nil {
-		mw.renderDetail(w, r, http.StatusBadRequest, nil, nil, "The form could not be read.")
+		mw.renderDetail(w, r, http.StatusBadRequest, id, nil, nil, "The form could not be read.", nil)
 		return
 	}
 	f, in, errs := readMonitorForm(r)
 	if errs != nil {
-		mw.renderDetail(w, r, http.StatusUnprocessableEntity, &f, errs, "")
+		mw.renderDetail(w, r, http.StatusUnprocessableEntity, id, &f, errs, "", nil)
 		return
 	}
-	m, err := mw.svc.Update(r.Context(), mw.w.Actor(r), monitorID(r), in)
+	m, token, err := mw.svc.Update(r.Context(), mw.w.Actor(r), id, in)
 	switch {
 	case errors.As(err, &errs):
-		mw.renderDetail(w, r, http.StatusUnprocessableEntity, &f, errs, "")
+		mw.renderDetail(w, r, http.StatusUnprocessableEntity, id, &f, errs, "", nil)
 		return
 	case err != nil && !errors.Is(err, monitors.ErrNotFound):
 		mw.c.log.Error("update monitor", "error", err)
-		mw.renderDetail(w, r, http.StatusInternalServerError, &f, nil, "The monitor could not be saved because of a problem on our side.")
+		mw.renderDetail(w, r, http.StatusInternalServerError, id, &f, nil, "The monitor could not be saved because of a problem on our side.", nil)
 		return
 	case err != nil:
-		mw.renderDetail(w, r, http.StatusNotFound, nil, nil, "")
+		mw.renderDetail(w, r, http.StatusNotFound, id, nil, nil, "", nil)
+		return
+	case token != "":
+		mw.renderDetail(w, r, http.StatusOK, m.ID, nil, nil, "", mw.c.revealPush(token))
 		return
 	}
 	mw.firstCheck(r, m)
@@ -506,7 +636,7 @@ func (mw *monitorsWeb) updatePage(w http.ResponseWriter, r *http.Request) {
 func (mw *monitorsWeb) checkPage(w http.ResponseWriter, r *http.Request) {
 	id := monitorID(r)
 	if _, err := mw.svc.Check(r.Context(), id); errors.Is(err, monitors.ErrNotFound) || id == 0 {
-		mw.renderDetail(w, r, http.StatusNotFound, nil, nil, "")
+		mw.renderDetail(w, r, http.StatusNotFound, id, nil, nil, "", nil)
 		return
 	} else if err != nil {
 		mw.c.log.Error("check monitor", "error", err)
@@ -518,7 +648,7 @@ func (mw *monitorsWeb) checkPage(w http.ResponseWriter, r *http.Request) {
 func (mw *monitorsWeb) deletePage(w http.ResponseWriter, r *http.Request) {
 	err := mw.svc.Delete(r.Context(), mw.w.Actor(r), monitorID(r))
 	if errors.Is(err, monitors.ErrNotFound) || monitorID(r) == 0 {
-		mw.renderDetail(w, r, http.StatusNotFound, nil, nil, "")
+		mw.renderDetail(w, r, http.StatusNotFound, monitorID(r), nil, nil, "", nil)
 		return
 	}
 	if err != nil {
@@ -529,4 +659,71 @@ func (mw *monitorsWeb) deletePage(w http.ResponseWriter, r *http.Request) {
 	}
 	mw.w.Flash(r, "success", "Monitor removed.")
 	http.Redirect(w, r, "/monitors", http.StatusSeeOther)
+}
+
+// pushTokenPage gives a push monitor a new push URL and shows it once.
+func (mw *monitorsWeb) pushTokenPage(w http.ResponseWriter, r *http.Request) {
+	id := monitorID(r)
+	m, token, err := mw.svc.NewPushToken(r.Context(), mw.w.Actor(r), id)
+	switch {
+	case errors.Is(err, monitors.ErrNotFound) || id == 0:
+		mw.renderDetail(w, r, http.StatusNotFound, id, nil, nil, "", nil)
+	case errors.Is(err, monitors.ErrNotPush):
+		mw.w.Flash(r, "error", "Only push monitors have a push URL.")
+		http.Redirect(w, r, "/monitors/"+strconv.Itoa(id), http.StatusSeeOther)
+	case err != nil:
+		mw.c.log.Error("new push URL", "monitor", id, "error", err)
+		mw.w.Flash(r, "error", "No new push URL was made because of a problem on our side; the current one still works.")
+		http.Redirect(w, r, "/monitors/"+strconv.Itoa(id), http.StatusSeeOther)
+	default:
+		mw.renderDetail(w, r, http.StatusOK, m.ID, nil, nil, "", mw.c.revealPush(token))
+	}
+}
+
+// pushBodyLimit is how much of a push's body is read: none of it is used,
+// and a job's output posted along is not worth more.
+const pushBodyLimit = 4 << 10
+
+// push takes a push from an outside job: GET or POST /push/{token} with an
+// optional ?status=up|down&msg=TEXT&ping=MS. It answers in plain text: 200
+// "ok" when recorded; 400 with the reason for a query it refuses; 404 for
+// an unknown token and for a monitor that is off (alike); 429 for a second
+// push within a second, recorded nowhere. It sets no cookie, may not be
+// cached, and never writes the token to the log.
+func (mw *monitorsWeb) push(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	answer := func(status int, text string) {
+		w.WriteHeader(status)
+		io.WriteString(w, text+"\n")
+	}
+	// The body is ignored; a little of it is read so that the connection
+	// can serve the job's next request, and a larger one closes it.
+	if n, _ := io.CopyN(io.Discard, r.Body, pushBodyLimit+1); n > pushBodyLimit {
+		h.Set("Connection", "close")
+	}
+	token := r.PathValue("token")
+	if !monitors.TokenShape(token) {
+		answer(http.StatusNotFound, "not found")
+		return
+	}
+	rep, err := monitors.ParseReport(r.URL.RawQuery)
+	if err != nil {
+		answer(http.StatusBadRequest, err.Error())
+		return
+	}
+	_, err = mw.svc.Push(r.Context(), token, rep)
+	switch {
+	case err == nil:
+		answer(http.StatusOK, "ok")
+	case errors.Is(err, monitors.ErrTooSoon):
+		h.Set("Retry-After", "1")
+		answer(http.StatusTooManyRequests, "too many pushes: one a second is recorded")
+	case errors.Is(err, monitors.ErrNotFound) || errors.Is(err, monitors.ErrPushOff):
+		answer(http.StatusNotFound, "not found")
+	default:
+		mw.c.log.Error("record a push", "error", err)
+		answer(http.StatusInternalServerError, "the push could not be recorded; try again")
+	}
 }

@@ -1,7 +1,8 @@
 // Package monitors checks endpoints that are not managed domains: an HTTP(S)
-// URL answers 2xx or 3xx with a valid certificate, or a TCP host:port
-// accepts a connection. Each check's result is kept on the monitor and
-// counted in its hour for uptime figures.
+// URL answers 2xx or 3xx with a valid certificate, a TCP host:port accepts a
+// connection, a TLS host:port completes a handshake, or (push) an outside
+// job calls the monitor's secret URL often enough. Each check's result is
+// kept on the monitor and counted in its hour for uptime figures.
 package monitors
 
 import (
@@ -9,6 +10,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -64,11 +66,14 @@ type Config struct {
 // shortest interval a monitor may have.
 const Tick = MinIntervalS * time.Second
 
-// Service keeps monitors and checks them.
+// Service keeps monitors, checks them and takes their pushes. Its only
+// state is the push rate limit, so the job and the pages may each hold one
+// as long as pushes go through one.
 type Service struct {
-	db  *store.DB
-	cfg Config
-	log hclog.Logger
+	db     *store.DB
+	cfg    Config
+	log    hclog.Logger
+	pushes *limiter
 }
 
 // New returns a Service.
@@ -82,7 +87,7 @@ func New(db *store.DB, cfg Config, log hclog.Logger) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Service{db: db, cfg: cfg, log: log.Named("monitors")}
+	return &Service{db: db, cfg: cfg, log: log.Named("monitors"), pushes: newLimiter()}
 }
 
 // List returns every monitor by name.
@@ -113,6 +118,9 @@ func (s *Service) record(ctx context.Context, actor audit.Actor, action, name, d
 }
 
 func describe(in Input) string {
+	if in.Kind == KindPush {
+		return describePush(in)
+	}
 	state := "on"
 	if !in.Enabled {
 		state = "off"
@@ -151,69 +159,104 @@ func (s *Service) nameTaken(ctx context.Context, name string, except int) error 
 	return nil
 }
 
-// Create adds a monitor.
-func (s *Service) Create(ctx context.Context, actor audit.Actor, in Input) (*ent.Monitor, error) {
-	in, err := Validate(in)
+// storedTimeout is the timeout kept for in: a push monitor has none, and
+// keeps the default in its place.
+func storedTimeout(in Input) int {
+	if in.Kind == KindPush {
+		return DefaultTimeoutMS
+	}
+	return in.TimeoutMS
+}
+
+// Create adds a monitor. A push monitor is given a push token, returned
+// here and nowhere else (only its hash is kept); token is "" for the other
+// kinds.
+func (s *Service) Create(ctx context.Context, actor audit.Actor, in Input) (m *ent.Monitor, token string, err error) {
+	in, err = Validate(in)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := s.nameTaken(ctx, in.Name, 0); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	m, err := s.db.Client.Monitor.Create().SetName(in.Name).SetKind(monitor.Kind(in.Kind)).SetTarget(in.Target).
-		SetTimeoutMs(in.TimeoutMS).SetIntervalS(in.IntervalS).SetRetries(in.Retries).SetExpectStatus(in.ExpectStatus).SetExpectBody(in.ExpectBody).
-		SetIgnoreTLSErrors(in.IgnoreTLSErrors).SetEnabled(in.Enabled).SetStatusPage(in.StatusPage).Save(ctx)
+	c := s.db.Client.Monitor.Create().SetName(in.Name).SetKind(monitor.Kind(in.Kind)).SetTarget(in.Target).
+		SetTimeoutMs(storedTimeout(in)).SetIntervalS(in.IntervalS).SetRetries(in.Retries).SetExpectStatus(in.ExpectStatus).SetExpectBody(in.ExpectBody).
+		SetIgnoreTLSErrors(in.IgnoreTLSErrors).SetEnabled(in.Enabled).SetStatusPage(in.StatusPage)
+	if in.Kind == KindPush {
+		var hash string
+		if token, hash, err = newPushToken(); err != nil {
+			return nil, "", err
+		}
+		c.SetPushTokenHash(hash)
+		if in.Enabled {
+			c.SetPushDueAt(pushDeadline(s.cfg.Now(), in.IntervalS))
+		}
+	}
+	m, err = c.Save(ctx)
 	if ent.IsConstraintError(err) {
-		return nil, FieldErrors{"name": "another monitor has this name"}
+		return nil, "", FieldErrors{"name": "another monitor has this name"}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("save the monitor: %w", err)
+		return nil, "", fmt.Errorf("save the monitor: %w", err)
 	}
 	s.record(ctx, actor, "monitor.create", m.Name, describe(in))
-	return m, nil
+	return m, token, nil
 }
 
 // Update changes a monitor's settings. A changed target or kind starts
-// afresh: the newest result and the run of failures are cleared.
-func (s *Service) Update(ctx context.Context, actor audit.Actor, id int, in Input) (*ent.Monitor, error) {
+// afresh: the newest result and the run of failures are cleared. A monitor
+// that becomes a push monitor is given a push token, returned here once
+// ("" otherwise); a push monitor keeps its token through edits, and one
+// that stops being one loses it.
+func (s *Service) Update(ctx context.Context, actor audit.Actor, id int, in Input) (m *ent.Monitor, token string, err error) {
 	old, err := s.Get(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	in, err = Validate(in)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := s.nameTaken(ctx, in.Name, id); err != nil {
-		return nil, err
+		return nil, "", err
 	}
+	// Seq moves on, so a result judged on the old settings is judged again.
 	upd := old.Update().SetName(in.Name).SetKind(monitor.Kind(in.Kind)).SetTarget(in.Target).
-		SetTimeoutMs(in.TimeoutMS).SetIntervalS(in.IntervalS).SetRetries(in.Retries).SetExpectStatus(in.ExpectStatus).SetExpectBody(in.ExpectBody).
-		SetIgnoreTLSErrors(in.IgnoreTLSErrors).SetEnabled(in.Enabled).SetStatusPage(in.StatusPage)
+		SetTimeoutMs(storedTimeout(in)).SetIntervalS(in.IntervalS).SetRetries(in.Retries).SetExpectStatus(in.ExpectStatus).SetExpectBody(in.ExpectBody).
+		SetIgnoreTLSErrors(in.IgnoreTLSErrors).SetEnabled(in.Enabled).SetStatusPage(in.StatusPage).AddSeq(1)
 	afresh := old.Target != in.Target || string(old.Kind) != in.Kind
 	if afresh {
 		upd.ClearCheckedAt().ClearFailingSince().ClearCertNotAfter().SetOk(false).SetFailedChecks(0).SetStatus(0).SetLatencyMs(0).SetMessage("")
+	}
+	if token, err = s.pushSettings(upd, old, in, afresh); err != nil {
+		return nil, "", err
 	}
 	// An outage ends when what failed is no longer watched: the target
 	// changed or the monitor was turned off.
 	if afresh || !in.Enabled {
 		if err := s.endOutage(ctx, id, s.cfg.Now().UTC()); err != nil {
-			return nil, err
+			return nil, "", err
 		}
 	}
-	m, err := upd.Save(ctx)
+	m, err = upd.Save(ctx)
 	if ent.IsConstraintError(err) {
-		return nil, FieldErrors{"name": "another monitor has this name"}
+		return nil, "", FieldErrors{"name": "another monitor has this name"}
+	}
+	if ent.IsNotFound(err) {
+		return nil, "", ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("save the monitor: %w", err)
+		return nil, "", fmt.Errorf("save the monitor: %w", err)
 	}
 	detail := describe(in)
 	if old.Name != in.Name {
 		detail = "renamed from " + old.Name + "; " + detail
 	}
+	if token != "" {
+		detail += "; new push URL"
+	}
 	s.record(ctx, actor, "monitor.update", m.Name, detail)
-	return m, nil
+	return m, token, nil
 }
 
 // Delete removes a monitor and its hourly counts.
@@ -256,7 +299,64 @@ func (s *Service) Check(ctx context.Context, id int) (*ent.Monitor, error) {
 }
 
 func (s *Service) check(ctx context.Context, m *ent.Monitor) (*ent.Monitor, error) {
+	if m.Kind == monitor.KindPush {
+		return s.overdue(ctx, m)
+	}
 	r := s.Probe(ctx, SpecOf(m))
+	return s.apply(ctx, m, func(cur *ent.Monitor) (outcome, bool, error) {
+		// A result of what the monitor no longer watches is dropped.
+		return outcome{Result: r}, cur.Kind == m.Kind && cur.Target == m.Target, nil
+	})
+}
+
+// outcome is a result to record, with what a push monitor adds to it.
+type outcome struct {
+	Result
+	// pushed says a push brought it: its time becomes the last push.
+	pushed bool
+	// due is a push monitor's next deadline; zero for the other kinds.
+	due time.Time
+}
+
+// judge decides, from the newest row of a monitor, what to record; ok
+// false records nothing.
+type judge func(m *ent.Monitor) (o outcome, ok bool, err error)
+
+// maxAttempts bounds how often apply reads and judges a monitor that
+// others keep writing.
+const maxAttempts = 5
+
+// errMoved is a row written by someone else since it was read.
+var errMoved = errors.New("the monitor changed while its check was recorded")
+
+// apply records what decide makes of m, reading m again and asking again
+// whenever another result or edit was written in between (a push and the
+// scheduled job at the same moment): every result is judged on the row it
+// is written over, so none is counted twice and no outage is lost.
+func (s *Service) apply(ctx context.Context, m *ent.Monitor, decide judge) (*ent.Monitor, error) {
+	for attempt := 1; ; attempt++ {
+		o, ok, err := decide(m)
+		if err != nil || !ok {
+			return m, err
+		}
+		row, err := s.write(ctx, m, o)
+		if !errors.Is(err, errMoved) {
+			return row, err
+		}
+		if attempt == maxAttempts {
+			return nil, fmt.Errorf("record the check: %w %d times; try again", err, attempt)
+		}
+		if m, err = s.Get(ctx, m.ID); err != nil {
+			return nil, err // ErrNotFound when it was removed
+		}
+	}
+}
+
+// write records o over m in one transaction: the newest result on the row
+// (only if the row is still the one o was judged on), the hourly count and
+// the outage.
+func (s *Service) write(ctx context.Context, m *ent.Monitor, o outcome) (_ *ent.Monitor, err error) {
+	r := o.Result
 	// The monitor is down once more checks than its retries failed in a
 	// row; until then it is up, retrying.
 	failed := 0
@@ -264,8 +364,26 @@ func (s *Service) check(ctx context.Context, m *ent.Monitor) (*ent.Monitor, erro
 		failed = m.FailedChecks + 1
 	}
 	down := failed > m.Retries
-	upd := s.db.Client.Monitor.UpdateOneID(m.ID).SetCheckedAt(r.At).SetOk(!down).SetStatus(r.Status).SetFailedChecks(failed).
-		SetLatencyMs(r.LatencyMS).SetMessage(clip(r.Message, 1000)).SetNillableCertNotAfter(r.CertNotAfter)
+	tx, err := s.db.Client.Tx(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("record the check: %w", err)
+	}
+	defer func() {
+		if err == nil {
+			return
+		}
+		if rerr := tx.Rollback(); rerr != nil && !errors.Is(rerr, sql.ErrTxDone) {
+			err = errors.Join(err, rerr)
+		}
+	}()
+	upd := tx.Monitor.UpdateOneID(m.ID).Where(monitor.Seq(m.Seq)).AddSeq(1).SetCheckedAt(r.At).SetOk(!down).SetStatus(r.Status).
+		SetFailedChecks(failed).SetLatencyMs(r.LatencyMS).SetMessage(clip(r.Message, 1000)).SetNillableCertNotAfter(r.CertNotAfter)
+	if o.pushed {
+		upd.SetLastPushAt(r.At)
+	}
+	if !o.due.IsZero() {
+		upd.SetPushDueAt(o.due)
+	}
 	if r.OK {
 		upd.ClearFailingSince()
 	} else {
@@ -278,12 +396,12 @@ func (s *Service) check(ctx context.Context, m *ent.Monitor) (*ent.Monitor, erro
 	}
 	row, err := upd.Save(ctx)
 	if ent.IsNotFound(err) {
-		return nil, ErrNotFound // removed while it was checked
+		return nil, errMoved // written or removed since it was read
 	}
 	if err != nil {
 		return nil, fmt.Errorf("record the check: %w", err)
 	}
-	if err := s.count(ctx, m.ID, r); err != nil {
+	if err := count(ctx, tx.Client(), m.ID, r); err != nil {
 		return nil, err
 	}
 	runStart := r.At
@@ -293,19 +411,16 @@ func (s *Service) check(ctx context.Context, m *ent.Monitor) (*ent.Monitor, erro
 	// An outage can be open only after a failed check, so a good check
 	// after good ones has nothing to end.
 	if down || m.FailingSince != nil {
-		outcome := r
-		outcome.OK = !down
-		if err := s.outage(ctx, m.ID, outcome, runStart); err != nil {
+		res := r
+		res.OK = !down
+		if err := uptime.RecordOutage(ctx, monitorOutages{tx.Client(), m.ID}, res.OK, res.At, runStart, clip(res.Message, 1000)); err != nil {
 			return nil, err
 		}
 	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("record the check: %w", err)
+	}
 	return row, nil
-}
-
-// outage keeps the monitor's runs of failures: a failed check opens one
-// (or adds to the open one), a good check ends it.
-func (s *Service) outage(ctx context.Context, id int, r Result, runStart time.Time) error {
-	return uptime.RecordOutage(ctx, monitorOutages{s.db.Client, id}, r.OK, r.At, runStart, clip(r.Message, 1000))
 }
 
 // endOutage ends the monitor's open outage, if any, at.
@@ -372,7 +487,7 @@ func (s *Service) Outages(ctx context.Context, id, limit int) ([]*ent.MonitorOut
 }
 
 // count adds one check to its hour.
-func (s *Service) count(ctx context.Context, id int, r Result) error {
+func count(ctx context.Context, client *ent.Client, id int, r Result) error {
 	var up, down int
 	var latency int64
 	if r.OK {
@@ -380,7 +495,7 @@ func (s *Service) count(ctx context.Context, id int, r Result) error {
 	} else {
 		down = 1
 	}
-	err := s.db.Client.MonitorHour.Create().SetMonitorID(id).SetHour(r.At.UTC().Truncate(time.Hour)).
+	err := client.MonitorHour.Create().SetMonitorID(id).SetHour(r.At.UTC().Truncate(time.Hour)).
 		SetUp(up).SetDown(down).SetLatencyMsSum(latency).
 		OnConflictColumns(monitorhour.FieldMonitorID, monitorhour.FieldHour).
 		Update(func(u *ent.MonitorHourUpsert) {
@@ -655,13 +770,22 @@ func clip(s string, n int) string {
 
 // InputOf is a stored monitor's settings.
 func InputOf(m *ent.Monitor) Input {
-	return Input{Name: m.Name, Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, IntervalS: m.IntervalS, Retries: m.Retries,
+	in := Input{Name: m.Name, Kind: string(m.Kind), Target: m.Target, TimeoutMS: m.TimeoutMs, IntervalS: m.IntervalS, Retries: m.Retries,
 		ExpectStatus: m.ExpectStatus, ExpectBody: m.ExpectBody, IgnoreTLSErrors: m.IgnoreTLSErrors, Enabled: m.Enabled, StatusPage: m.StatusPage}
+	if m.Kind == monitor.KindPush {
+		in.TimeoutMS = 0
+	}
+	return in
 }
 
 // Due reports whether the run of ProbeAll at now should check m: it was
-// never checked, or its interval ends before the next run is half way.
+// never checked, or its interval ends before the next run is half way. A
+// push monitor is due once its deadline passed without a push, never
+// early.
 func (s *Service) Due(m *ent.Monitor, now time.Time) bool {
+	if m.Kind == monitor.KindPush {
+		return m.PushDueAt != nil && !now.Before(*m.PushDueAt)
+	}
 	if m.CheckedAt == nil {
 		return true
 	}
@@ -694,7 +818,7 @@ func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error
 		case err != nil:
 			return []string{m.Name + ": " + err.Error()}
 		case !row.Ok:
-			return []string{fmt.Sprintf("%s (%s): %s", m.Name, m.Target, row.Message)}
+			return []string{fmt.Sprintf("%s (%s): %s", m.Name, watched(m), row.Message)}
 		}
 		return nil
 	})
@@ -704,6 +828,14 @@ func (s *Service) ProbeAll(ctx context.Context, logf func(string, ...any)) error
 		return fmt.Errorf("%d monitor(s) down: %s", len(problems), strings.Join(problems, "; "))
 	}
 	return nil
+}
+
+// watched is what a monitor watches, for messages: its target, or "push".
+func watched(m *ent.Monitor) string {
+	if m.Kind == monitor.KindPush {
+		return KindPush
+	}
+	return m.Target
 }
 
 // Prune deletes hourly counts, and outages that ended, older than

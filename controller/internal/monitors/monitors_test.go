@@ -309,22 +309,22 @@ func TestChecks(t *testing.T) {
 		s := New(db, Config{Now: func() time.Time { return clock }, Audit: audit.New(db.Client, hclog.NewNullLogger())}, hclog.NewNullLogger())
 		admin := audit.System("test")
 
-		web, err := s.Create(ctx, admin, Input{Name: "web", Kind: KindHTTP, Target: srv.URL + "/", Enabled: true})
+		web, _, err := s.Create(ctx, admin, Input{Name: "web", Kind: KindHTTP, Target: srv.URL + "/", Enabled: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		dbm, err := s.Create(ctx, admin, Input{Name: "db", Kind: KindTCP, Target: closedPort(t), TimeoutMS: 2000, Enabled: true})
+		dbm, _, err := s.Create(ctx, admin, Input{Name: "db", Kind: KindTCP, Target: closedPort(t), TimeoutMS: 2000, Enabled: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		off, err := s.Create(ctx, admin, Input{Name: "off", Kind: KindTCP, Target: closedPort(t)})
+		off, _, err := s.Create(ctx, admin, Input{Name: "off", Kind: KindTCP, Target: closedPort(t)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := s.Create(ctx, admin, Input{Name: "web", Kind: KindTCP, Target: "a.example:1", Enabled: true}); err == nil || err.(FieldErrors)["name"] == "" {
+		if _, _, err := s.Create(ctx, admin, Input{Name: "web", Kind: KindTCP, Target: "a.example:1", Enabled: true}); err == nil || err.(FieldErrors)["name"] == "" {
 			t.Errorf("a second monitor named web: %v", err)
 		}
-		if _, err := s.Update(ctx, admin, web.ID, Input{Name: "db", Kind: KindHTTP, Target: srv.URL + "/"}); err == nil || err.(FieldErrors)["name"] == "" {
+		if _, _, err := s.Update(ctx, admin, web.ID, Input{Name: "db", Kind: KindHTTP, Target: srv.URL + "/"}); err == nil || err.(FieldErrors)["name"] == "" {
 			t.Errorf("renamed onto another monitor: %v", err)
 		}
 
@@ -423,7 +423,7 @@ func TestChecks(t *testing.T) {
 			}
 		}
 		// Changing the target starts afresh.
-		got, err = s.Update(ctx, admin, web.ID, Input{Name: "web2", Kind: KindTCP, Target: "127.0.0.1:1", Enabled: true})
+		got, _, err = s.Update(ctx, admin, web.ID, Input{Name: "web2", Kind: KindTCP, Target: "127.0.0.1:1", Enabled: true})
 		if err != nil || got.CheckedAt != nil || got.Name != "web2" || got.Kind != KindTCP {
 			t.Errorf("update: %+v %v", got, err)
 		}
@@ -440,11 +440,11 @@ func TestDue(t *testing.T) {
 		clock := start
 		s := New(db, Config{Now: func() time.Time { return clock }, Every: 20 * time.Second}, hclog.NewNullLogger())
 		admin := audit.System("test")
-		fast, err := s.Create(ctx, admin, Input{Name: "fast", Kind: KindTCP, Target: listener.Addr().String(), Enabled: true})
+		fast, _, err := s.Create(ctx, admin, Input{Name: "fast", Kind: KindTCP, Target: listener.Addr().String(), Enabled: true})
 		if err != nil {
 			t.Fatal(err)
 		}
-		slow, err := s.Create(ctx, admin, Input{Name: "slow", Kind: KindTCP, Target: listener.Addr().String(), IntervalS: 3600, Enabled: true})
+		slow, _, err := s.Create(ctx, admin, Input{Name: "slow", Kind: KindTCP, Target: listener.Addr().String(), IntervalS: 3600, Enabled: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -500,7 +500,7 @@ func TestOutages(t *testing.T) {
 		s := New(db, Config{Now: func() time.Time { return clock }}, hclog.NewNullLogger())
 		admin := audit.System("test")
 		in := Input{Name: "web", Kind: KindHTTP, Target: srv.URL + "/", Enabled: true}
-		m, err := s.Create(ctx, admin, in)
+		m, _, err := s.Create(ctx, admin, in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -539,7 +539,7 @@ func TestOutages(t *testing.T) {
 		// Turning the monitor off ends the open outage.
 		clock = start.Add(5 * time.Minute)
 		in.Enabled = false
-		if _, err := s.Update(ctx, admin, m.ID, in); err != nil {
+		if _, _, err := s.Update(ctx, admin, m.ID, in); err != nil {
 			t.Fatal(err)
 		}
 		if o = outages(); o[0].EndedAt == nil || !o[0].EndedAt.Equal(clock) {
@@ -548,7 +548,7 @@ func TestOutages(t *testing.T) {
 		// Back on and failing: a new open outage, which pruning keeps while
 		// the ended ones past the retention go.
 		in.Enabled = true
-		if _, err := s.Update(ctx, admin, m.ID, in); err != nil {
+		if _, _, err := s.Update(ctx, admin, m.ID, in); err != nil {
 			t.Fatal(err)
 		}
 		at(6, 500)
@@ -630,7 +630,7 @@ func TestCertificateKept(t *testing.T) {
 		s := New(db, Config{}, hclog.NewNullLogger())
 		admin := audit.System("test")
 		in := Input{Name: "api", Kind: KindHTTP, Target: srv.URL + "/", IgnoreTLSErrors: true, Enabled: true}
-		m, err := s.Create(ctx, admin, in)
+		m, _, err := s.Create(ctx, admin, in)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -643,7 +643,7 @@ func TestCertificateKept(t *testing.T) {
 			t.Errorf("after a refused connection: %+v %v", got, err)
 		}
 		in.Target = "https://127.0.0.1:1/"
-		if got, err = s.Update(ctx, admin, m.ID, in); err != nil || got.CertNotAfter != nil {
+		if got, _, err = s.Update(ctx, admin, m.ID, in); err != nil || got.CertNotAfter != nil {
 			t.Errorf("after a new target: %+v %v", got, err)
 		}
 	})
@@ -683,7 +683,7 @@ func TestRetries(t *testing.T) {
 		start := time.Date(2030, 1, 10, 12, 0, 0, 0, time.UTC)
 		clock := start
 		s := New(db, Config{Now: func() time.Time { return clock }}, hclog.NewNullLogger())
-		m, err := s.Create(ctx, audit.System("test"), Input{Name: "api", Kind: KindHTTP, Target: srv.URL + "/", Retries: 2, Enabled: true})
+		m, _, err := s.Create(ctx, audit.System("test"), Input{Name: "api", Kind: KindHTTP, Target: srv.URL + "/", Retries: 2, Enabled: true})
 		if err != nil || m.Retries != 2 {
 			t.Fatalf("create: %+v %v", m, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -18,6 +19,10 @@ const (
 	// KindTLS completes a TLS handshake on host:port (mail, databases and
 	// other services that are not HTTP) and keeps the certificate's expiry.
 	KindTLS = "tls"
+	// KindPush is checked by nobody dialling: an outside job (cron, a
+	// backup script) calls the monitor's secret push URL, and a push that
+	// does not come in time is a failed check.
+	KindPush = "push"
 )
 
 // Limits of a monitor's settings.
@@ -63,7 +68,7 @@ type FieldErrors map[string]string
 
 func (e FieldErrors) Error() string {
 	parts := make([]string, 0, len(e))
-	for _, f := range []string{"name", "kind", "target", "timeout_ms", "interval_s", "retries", "expect_status", "expect_body", "ignore_tls_errors"} {
+	for _, f := range []string{"name", "kind", "target", "timeout_ms", "interval_s", "retries", "expect_status", "expect_body", "ignore_tls_errors", "query", "status", "msg", "ping"} {
 		if m, ok := e[f]; ok {
 			parts = append(parts, f+": "+m)
 		}
@@ -89,11 +94,18 @@ func Validate(in Input) (Input, error) {
 	case !namePattern.MatchString(in.Name):
 		errs["name"] = "must start with a letter or digit and hold only letters, digits, spaces, dots, dashes and underscores"
 	}
-	if in.TimeoutMS == 0 {
+	switch {
+	case in.Kind == KindPush:
+		if in.TimeoutMS != 0 {
+			errs["timeout_ms"] = "a push monitor waits for pushes and has no timeout; leave it out"
+		}
+	case in.TimeoutMS == 0:
 		in.TimeoutMS = DefaultTimeoutMS
-	}
-	if in.TimeoutMS < MinTimeoutMS || in.TimeoutMS > MaxTimeoutMS {
-		errs["timeout_ms"] = "must be between 1000 and 60000 milliseconds"
+		fallthrough
+	default:
+		if in.TimeoutMS < MinTimeoutMS || in.TimeoutMS > MaxTimeoutMS {
+			errs["timeout_ms"] = "must be between 1000 and 60000 milliseconds"
+		}
 	}
 	if in.IntervalS == 0 {
 		in.IntervalS = DefaultIntervalS
@@ -137,8 +149,21 @@ func Validate(in Input) (Input, error) {
 		if in.IgnoreTLSErrors && in.Kind == KindTCP {
 			errs["ignore_tls_errors"] = "applies only to https:// and TLS targets"
 		}
+	case KindPush:
+		if in.Target != "" {
+			errs["target"] = "a push monitor has no target: your job calls its push URL; leave it empty"
+		}
+		if in.ExpectStatus != "" {
+			errs["expect_status"] = "only HTTP monitors have a status; leave it empty for a push monitor"
+		}
+		if in.ExpectBody != "" {
+			errs["expect_body"] = "only HTTP monitors have a body; leave it empty for a push monitor"
+		}
+		if in.IgnoreTLSErrors {
+			errs["ignore_tls_errors"] = "applies only to https:// and TLS targets"
+		}
 	default:
-		errs["kind"] = "choose http, tcp or tls"
+		errs["kind"] = "choose http, tcp, tls or push"
 	}
 	if len(errs) > 0 {
 		return in, errs
@@ -337,6 +362,102 @@ func checkExpectBody(s string) string {
 	for _, r := range s {
 		if unicode.IsControl(r) {
 			return "must be one line of text without control characters"
+		}
+	}
+	return ""
+}
+
+// Grace is how much longer than its interval a push monitor waits for a
+// push before the check fails: a tenth of the interval, at least 30 s, so
+// a job that runs a little late or slow is not counted as missing.
+func Grace(intervalS int) time.Duration {
+	return max(time.Duration(intervalS)*time.Second/10, MinGrace)
+}
+
+// MinGrace is the shortest grace a push monitor gets.
+const MinGrace = 30 * time.Second
+
+// Limits of a push.
+const (
+	// MaxPushMessage is how many characters a push's msg may hold.
+	MaxPushMessage = 200
+	// MaxPushPing is the largest ping a push may report: a day, in ms.
+	MaxPushPing = 86400000
+)
+
+// Report is what one push says: up or down, why, and how long the job took.
+type Report struct {
+	// Down is true for ?status=down.
+	Down bool
+	// Message is the push's msg: one line of printable text, at most
+	// MaxPushMessage characters.
+	Message string
+	// PingMS is the time the job reports (?ping=), 0 without one.
+	PingMS int
+}
+
+// ParseReport reads a push's query string: status (up or down), msg and
+// ping, each at most once. Anything else is refused, so that a misspelt
+// ?stauts=down is not taken for a good push.
+func ParseReport(rawQuery string) (Report, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return Report{}, FieldErrors{"query": "the query string could not be read: use status=up or down, msg=TEXT and ping=MS, percent-encoded and joined with &"}
+	}
+	errs := FieldErrors{}
+	var rep Report
+	for name, vals := range q {
+		switch name {
+		case "status", "msg", "ping":
+		default:
+			errs["query"] = "unknown parameter " + strconv.Quote(clip(name, 40)) + "; a push takes status, msg and ping"
+			continue
+		}
+		if len(vals) > 1 {
+			errs[name] = "give it once"
+		}
+	}
+	if len(errs) > 0 {
+		return Report{}, errs
+	}
+	switch q.Get("status") {
+	case "", "up":
+	case "down":
+		rep.Down = true
+	default:
+		errs["status"] = "must be up or down"
+	}
+	if m := checkPushMessage(q.Get("msg")); m != "" {
+		errs["msg"] = m
+	} else {
+		rep.Message = q.Get("msg")
+	}
+	if p := q.Get("ping"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > MaxPushPing || strconv.Itoa(n) != p {
+			errs["ping"] = "must be a whole number of milliseconds from 0 to 86400000"
+		} else {
+			rep.PingMS = n
+		}
+	}
+	if len(errs) > 0 {
+		return Report{}, errs
+	}
+	return rep, nil
+}
+
+// checkPushMessage accepts one line of printable UTF-8 text of at most
+// MaxPushMessage characters.
+func checkPushMessage(s string) string {
+	switch {
+	case !utf8.ValidString(s):
+		return "must be UTF-8 text"
+	case utf8.RuneCountInString(s) > MaxPushMessage:
+		return "must be at most 200 characters"
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return "must be one line of printable text, without control characters"
 		}
 	}
 	return ""
