@@ -40,6 +40,8 @@ type Agent struct {
 	buf     *metrics.Buffer
 	pushed  chan struct{} // signalled after each Push
 	nginx   *nginxEngine
+	// activity reads nginx's counters for each sample.
+	activity *nginxActivity
 
 	interval  atomic.Int64 // metrics interval in nanoseconds; 0 until Welcome
 	intervalC chan struct{}
@@ -93,6 +95,7 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 		pushed:    make(chan struct{}, 1),
 		intervalC: make(chan struct{}, 1),
 		nginx:     newNginxEngine(cfg, log),
+		activity:  newNginxActivity(cfg, log.Named("nginx-status")),
 	}, nil
 }
 

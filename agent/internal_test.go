@@ -148,6 +148,8 @@ func TestSampleToProtoMapsEveryField(t *testing.T) {
 		DiskIO:        []metrics.DiskIO{{Name: "sda", ReadBps: 18, WriteBps: 19}},
 		UptimeSeconds: 20, Processes: 21,
 		Temperatures: []metrics.Temperature{{Label: "cpu", Celsius: 22}},
+		Nginx: &metrics.NginxStatus{Active: 23, Reading: 24, Writing: 25, Waiting: 26, Accepts: 27, Handled: 28, Requests: 29,
+			RequestsPerSecond: 30.5},
 	}
 	want := &agentv1.MetricSample{
 		Time: nil, Source: "proc", CpuPercent: 1.5, PerCpu: []float64{2, 3},
@@ -157,6 +159,8 @@ func TestSampleToProtoMapsEveryField(t *testing.T) {
 		DiskIo:        []*agentv1.DiskIO{{Name: "sda", ReadBps: 18, WriteBps: 19}},
 		UptimeSeconds: 20, Processes: 21,
 		Temperatures: []*agentv1.Temperature{{Label: "cpu", Celsius: 22}},
+		Nginx: &agentv1.NginxStatus{Active: 23, Reading: 24, Writing: 25, Waiting: 26, Accepts: 27, Handled: 28, Requests: 29,
+			RequestsPerSecond: 30.5},
 	}
 	got := sampleToProto(s)
 	if !got.GetTime().AsTime().Equal(s.Time) {
@@ -175,11 +179,17 @@ func TestSampleToProtoMapsEveryField(t *testing.T) {
 		{reflect.TypeOf(metrics.Interface{}), (&agentv1.Interface{}).ProtoReflect()},
 		{reflect.TypeOf(metrics.DiskIO{}), (&agentv1.DiskIO{}).ProtoReflect()},
 		{reflect.TypeOf(metrics.Temperature{}), (&agentv1.Temperature{}).ProtoReflect()},
+		{reflect.TypeOf(metrics.NginxStatus{}), (&agentv1.NginxStatus{}).ProtoReflect()},
 	}
 	for _, p := range pairs {
 		if n, m := p.goType.NumField(), p.msg.Descriptor().Fields().Len(); n != m {
 			t.Errorf("%s has %d fields, %s has %d", p.goType, n, p.msg.Descriptor().FullName(), m)
 		}
+	}
+	// Without nginx's counters the wire form has none, rather than zeros.
+	s.Nginx = nil
+	if got := sampleToProto(s); got.Nginx != nil {
+		t.Fatalf("sample without nginx counters sent %v", got.Nginx)
 	}
 }
 

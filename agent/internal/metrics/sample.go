@@ -45,6 +45,21 @@ type Sample struct {
 	UptimeSeconds                   uint64
 	Processes                       uint32
 	Temperatures                    []Temperature
+	// Nginx is the node's nginx activity, nil when it could not be read.
+	Nginx *NginxStatus
+}
+
+// NginxStatus is nginx's stub_status counters with the request rate since
+// the previous reading.
+type NginxStatus struct {
+	// Active is the number of open client connections, Reading, Writing and
+	// Waiting (idle keep-alive) included.
+	Active, Reading, Writing, Waiting uint32
+	// Accepts, Handled and Requests count since nginx started.
+	Accepts, Handled, Requests uint64
+	// RequestsPerSecond is the request rate since the previous reading; 0 on
+	// the first one and after nginx restarted.
+	RequestsPerSecond float64
 }
 
 // Filesystem is one mounted filesystem; sizes in bytes.
