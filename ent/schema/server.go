@@ -91,11 +91,14 @@ func (Server) Edges() []ent.Edge {
 // managed directory and where rendered server blocks listen (0 ports: 80 and
 // 443; empty bind address: all).
 type NginxNode struct {
-	Dir         string    `json:"dir"`
-	HTTPPort    int       `json:"http_port,omitempty"`
-	HTTPSPort   int       `json:"https_port,omitempty"`
-	BindAddress string    `json:"bind_address,omitempty"`
-	ReportedAt  time.Time `json:"reported_at"`
+	Dir         string `json:"dir"`
+	HTTPPort    int    `json:"http_port,omitempty"`
+	HTTPSPort   int    `json:"https_port,omitempty"`
+	BindAddress string `json:"bind_address,omitempty"`
+	// StubStatus: nginx has the stub_status module, so the node's releases
+	// carry the block its agent reads nginx's counters from.
+	StubStatus bool      `json:"stub_status,omitempty"`
+	ReportedAt time.Time `json:"reported_at"`
 }
 
 // InstallLayout is where provisioning puts the agent's files on a node. Empty

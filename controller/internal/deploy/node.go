@@ -24,6 +24,9 @@ type NodeNginx struct {
 	HTTPPort    int    // 0: 80
 	HTTPSPort   int    // 0: 443
 	BindAddress string // empty: all addresses
+	// StubStatus: nginx has the stub_status module, so releases carry the
+	// block the agent reads nginx's counters from.
+	StubStatus bool
 	// Reported is true when the node's agent reported these values (now or before), false
 	// when they are defaults (its agent never reported them, or is too old to).
 	Reported bool
@@ -34,6 +37,7 @@ type NodeNginx struct {
 func (n NodeNginx) apply(cfg nginxconf.NodeConfig) nginxconf.NodeConfig {
 	cfg.Webroot, cfg.ConfigDir, cfg.CacheDir = n.Dir+"/acme", n.Dir+"/current", n.Dir+"/cache"
 	cfg.HTTPPort, cfg.HTTPSPort, cfg.BindAddress = n.HTTPPort, n.HTTPSPort, n.BindAddress
+	cfg.Status = n.StubStatus
 	return cfg
 }
 
@@ -50,7 +54,8 @@ func (d *Deployer) NodeNginx(ctx context.Context, srv *ent.Server) (NodeNginx, e
 			if rep.GetHttpPort() > 65535 || rep.GetHttpsPort() > 65535 {
 				return NodeNginx{}, fmt.Errorf("server %s: its agent reports nginx ports %d and %d; set nginx_http_port and nginx_https_port to 1-65535", srv.Name, rep.GetHttpPort(), rep.GetHttpsPort())
 			}
-			n := NodeNginx{Dir: rep.GetDir(), HTTPPort: int(rep.GetHttpPort()), HTTPSPort: int(rep.GetHttpsPort()), BindAddress: rep.GetBindAddress(), Reported: true}
+			n := NodeNginx{Dir: rep.GetDir(), HTTPPort: int(rep.GetHttpPort()), HTTPSPort: int(rep.GetHttpsPort()), BindAddress: rep.GetBindAddress(),
+				StubStatus: rep.GetStubStatus(), Reported: true}
 			if _, fe := nginxconf.Normalize(n.apply(nginxconf.NodeConfig{})); fe != nil {
 				return NodeNginx{}, fmt.Errorf("server %s: its agent reports nginx settings that cannot be rendered; fix the agent's nginx_dir, nginx_http_port, nginx_https_port or nginx_bind_address: %w", srv.Name, fe)
 			}
@@ -61,7 +66,7 @@ func (d *Deployer) NodeNginx(ctx context.Context, srv *ent.Server) (NodeNginx, e
 		}
 	}
 	if s := srv.NginxNode; s != nil {
-		n := NodeNginx{Dir: s.Dir, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort, BindAddress: s.BindAddress, Reported: true}
+		n := NodeNginx{Dir: s.Dir, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort, BindAddress: s.BindAddress, StubStatus: s.StubStatus, Reported: true}
 		// Stored reports were valid when stored; a row edited since is not trusted either.
 		if _, fe := nginxconf.Normalize(n.apply(nginxconf.NodeConfig{})); fe != nil {
 			return NodeNginx{}, fmt.Errorf("server %s: the stored nginx report cannot be rendered; reconnect its agent: %w", srv.Name, fe)
@@ -77,10 +82,10 @@ func (d *Deployer) NodeNginx(ctx context.Context, srv *ent.Server) (NodeNginx, e
 
 // remember stores a validated report on the server when it differs from the stored one.
 func (d *Deployer) remember(ctx context.Context, srv *ent.Server, n NodeNginx) error {
-	if s := srv.NginxNode; s != nil && s.Dir == n.Dir && s.HTTPPort == n.HTTPPort && s.HTTPSPort == n.HTTPSPort && s.BindAddress == n.BindAddress {
+	if s := srv.NginxNode; s != nil && s.Dir == n.Dir && s.HTTPPort == n.HTTPPort && s.HTTPSPort == n.HTTPSPort && s.BindAddress == n.BindAddress && s.StubStatus == n.StubStatus {
 		return nil
 	}
-	rep := &schema.NginxNode{Dir: n.Dir, HTTPPort: n.HTTPPort, HTTPSPort: n.HTTPSPort, BindAddress: n.BindAddress, ReportedAt: time.Now().UTC()}
+	rep := &schema.NginxNode{Dir: n.Dir, HTTPPort: n.HTTPPort, HTTPSPort: n.HTTPSPort, BindAddress: n.BindAddress, StubStatus: n.StubStatus, ReportedAt: time.Now().UTC()}
 	if err := d.db.Client.Server.UpdateOneID(srv.ID).SetNginxNode(rep).Exec(ctx); err != nil {
 		return fmt.Errorf("server %s: store its agent's nginx report: %w", srv.Name, err)
 	}

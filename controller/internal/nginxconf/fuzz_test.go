@@ -14,6 +14,9 @@ var renderedDirectives = setOf(
 	"ssl_prefer_server_ciphers", "ssl_session_timeout", "ssl_session_cache", "ssl_session_tickets",
 	"upstream", "least_conn", "ip_hash", "hash", "random", "keepalive", "map",
 	"server_names_hash_bucket_size", "server_names_hash_max_size",
+	"access_log", "stub_status", "server_tokens", "limit_req_zone", "proxy_cache_path", "proxy_cache", "proxy_cache_key",
+	"proxy_cache_valid", "proxy_cache_bypass", "proxy_no_cache", "proxy_cache_revalidate", "proxy_cache_lock",
+	"proxy_cache_background_update", "proxy_cache_use_stale",
 )
 
 // blockDirectives may open blocks in rendered output.
@@ -92,7 +95,7 @@ func FuzzValidateDomain(f *testing.F) {
 			Allow:             []string{acl},
 			Snippet:           snippet,
 			Routes: []Route{
-				{Path: path, Kind: RouteProxy, Upstream: "app", RewritePrefix: rewrite, WebSocket: true},
+				{Path: path, Kind: RouteProxy, Upstream: "app", RewritePrefix: rewrite, WebSocket: true, CacheTTL: 60},
 				{Match: MatchExact, Path: "/r", Kind: RouteRedirect, Code: 302, Target: target},
 				{Match: MatchExact, Path: "/b", Kind: RouteRespond, Status: 200, Body: body},
 			},

@@ -198,6 +198,10 @@ type NodeConfig struct {
 	// agent's "current" link); files that directives name, such as htpasswd files, are
 	// addressed below it. Empty means DefaultConfigDir.
 	ConfigDir string
+	// Status renders the block the node's agent reads nginx's counters from
+	// (see package nginxstatus); set it only for an nginx with the
+	// stub_status module, which its agent reports.
+	Status bool
 	// CacheDir is the absolute directory nginx keeps cached answers in, for
 	// routes with a CacheTTL; nginx creates it (owned by its worker user)
 	// when its parent exists. Empty means "cache" beside ConfigDir.

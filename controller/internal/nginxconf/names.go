@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/idna"
+
+	"github.com/gatehousehq/gatehouse/internal/nginxstatus"
 )
 
 const (
@@ -30,6 +32,9 @@ func NormalizeDomainName(name string) (string, error) {
 	}
 	if !strings.Contains(ascii, ".") {
 		return "", errors.New("must be a fully qualified name such as example.com")
+	}
+	if ascii == nginxstatus.Host {
+		return "", errors.New("is reserved for the status block Gatehouse renders on every node")
 	}
 	if wildcard {
 		ascii = "*." + ascii

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"text/template"
+
+	"github.com/gatehousehq/gatehouse/internal/nginxstatus"
 )
 
 //go:embed templates/*.tmpl
@@ -40,6 +42,10 @@ type Rendered struct {
 // block and stream/*.conf inside its stream block.
 const (
 	GlobalFile = "http/00-gatehouse.conf"
+	// StatusFile holds the block that shows nginx's counters to the agent.
+	// It sorts after every domain's file, so it never becomes the default
+	// server of a listen address.
+	StatusFile = "http/zz-gatehouse-status.conf"
 	HTTPDir    = "http"
 	StreamDir  = "stream"
 	AuthDir    = "auth"
@@ -94,6 +100,9 @@ func (r *renderer) render() ([]File, error) {
 	cfg := &r.c.cfg
 	jobs := make([]job, 0, 1+len(cfg.Upstreams)+2*len(cfg.Domains)+len(cfg.Streams))
 	jobs = append(jobs, job{path: GlobalFile, tmpl: "global.conf.tmpl", data: globalView(cfg)})
+	if cfg.Status && len(cfg.Domains) > 0 {
+		jobs = append(jobs, job{path: StatusFile, tmpl: "status.conf.tmpl", data: statusView(cfg)})
+	}
 	for i := range cfg.Upstreams {
 		u := &cfg.Upstreams[i]
 		jobs = append(jobs, job{
@@ -210,6 +219,32 @@ func globalView(cfg *NodeConfig) globalData {
 		g.CacheDir, g.CacheZone, g.CacheSize, g.CacheMax = cfg.CacheDir, cacheZone, cacheKeysSize, cacheMaxSize
 	}
 	return g
+}
+
+type statusData struct {
+	Listen     []string
+	Host, Path string
+	Allow      []string
+	// TrustOnly replaces the node's trusted proxies inside the block, so no
+	// header a proxy passes on can make a client look local.
+	TrustOnly string
+}
+
+// statusView is the block nginx's counters are read from: on the domains'
+// HTTP listeners, for the agent on the node only.
+func statusView(cfg *NodeConfig) statusData {
+	v := statusData{
+		Listen: listenLines(cfg.BindAddress, cfg.HTTPPort, ""),
+		Host:   nginxstatus.Host, Path: nginxstatus.Path,
+		Allow: []string{"127.0.0.1", "::1"},
+	}
+	if b := cfg.BindAddress; b != "" && !slices.Contains(v.Allow, b) {
+		v.Allow = append(v.Allow, b)
+	}
+	if cfg.RealIP != nil {
+		v.TrustOnly = "127.0.0.1"
+	}
+	return v
 }
 
 // The node's one cache: 10 MB of keys (about 80,000 answers), at most 1 GB on

@@ -21,6 +21,7 @@ func baseConfig() NodeConfig {
 	return NodeConfig{
 		Webroot:   testRoot + "/acme",
 		ConfigDir: testRoot + "/release",
+		Status:    true,
 		Upstreams: []Upstream{{Name: "app", Targets: []Target{{Host: "127.0.0.1", Port: 8080}}}},
 	}
 }
@@ -334,5 +335,32 @@ func TestServerTokens(t *testing.T) {
 				t.Errorf("%s: the snippet's server_tokens should be the only one:\n%s", f.Path, c)
 			}
 		}
+	}
+}
+
+// TestStatusBlockOnlyWhenAsked: the status block is rendered for an nginx
+// whose agent reported stub_status, and only when the node serves domains.
+func TestStatusBlockOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	has := func(cfg NodeConfig) bool {
+		t.Helper()
+		r, err := Render(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(r.Files, func(f File) bool { return f.Path == StatusFile })
+	}
+	cfg := validBase()
+	if !has(cfg) {
+		t.Error("no status block for a node with domains and stub_status")
+	}
+	cfg.Status = false
+	if has(cfg) {
+		t.Error("a status block for an nginx without stub_status")
+	}
+	streamsOnly := baseConfig()
+	streamsOnly.Streams = []Stream{{Name: "s", ListenPort: 2222, Upstream: "app"}}
+	if has(streamsOnly) {
+		t.Error("a status block on a node that serves no domain (it would open the HTTP port)")
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/gatehousehq/gatehouse/internal/nginxstatus"
 )
 
 // TestAliasRedirectThroughNginx serves domains whose aliases redirect from
@@ -347,6 +349,49 @@ func TestCacheAndCompressionThroughNginx(t *testing.T) {
 		plain, err := io.ReadAll(zr)
 		if err != nil || string(plain) != css || len(body) >= len(css)/4 {
 			t.Errorf("%s: gzip body of %d bytes unpacks to %d bytes (%v)", tc.host, len(body), len(plain), err)
+		}
+	}
+}
+
+// TestStatusBlockThroughNginx: the status block shows nginx's counters to a
+// client on the node under its reserved name only; it never becomes the
+// default server of the domains' listener; and a trusted proxy's header
+// cannot make a remote client look local to it.
+func TestStatusBlockThroughNginx(t *testing.T) {
+	t.Parallel()
+	port := freePort(t)
+	cfg := baseConfig()
+	cfg.BindAddress = "127.0.0.1"
+	cfg.HTTPPort, cfg.HTTPSPort = port, freePort(t)
+	// 127.0.0.2 plays a load balancer in front of nginx.
+	cfg.RealIP = &RealIP{From: []string{"127.0.0.2"}}
+	cfg.Domains = []Domain{{Name: "a.example", Routes: []Route{{Path: "/", Kind: RouteRespond, Status: 200, Body: "a"}}}}
+	r, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serveNginx(t, r.Files, nil, port)
+	base := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	fromBalancer := &http.Client{Transport: &http.Transport{DialContext: (&net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}).DialContext}}
+	for _, tc := range []struct {
+		name   string
+		client *http.Client
+		host   string
+		path   string
+		header map[string]string
+		status int
+		body   string
+	}{
+		{"the counters", http.DefaultClient, nginxstatus.Host, nginxstatus.Path, nil, 200, "Active connections:"},
+		{"another path", http.DefaultClient, nginxstatus.Host, "/", nil, 404, ""},
+		{"an unknown name goes to the first domain", http.DefaultClient, "unknown.example", "/", nil, 200, "a"},
+		{"the domain under the status path", http.DefaultClient, "a.example", nginxstatus.Path, nil, 200, "a"},
+		{"a client behind the balancer claiming to be local", fromBalancer, nginxstatus.Host, nginxstatus.Path, map[string]string{"X-Forwarded-For": "127.0.0.1"}, 403, ""},
+		{"the balancer itself", fromBalancer, nginxstatus.Host, nginxstatus.Path, nil, 403, ""},
+	} {
+		resp, body := fetch(t, tc.client, base+tc.path, tc.host, tc.header)
+		if resp.StatusCode != tc.status || !strings.HasPrefix(body, tc.body) {
+			t.Errorf("%s: %d %q, want %d %q…", tc.name, resp.StatusCode, body, tc.status, tc.body)
 		}
 	}
 }

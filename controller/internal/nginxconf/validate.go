@@ -115,6 +115,7 @@ func check(in NodeConfig) (*checked, FieldErrors) {
 		HTTPPort:    in.HTTPPort,
 		HTTPSPort:   in.HTTPSPort,
 		CacheDir:    in.CacheDir,
+		Status:      in.Status,
 	}}
 	out := &c.cfg
 	if out.Webroot == "" {

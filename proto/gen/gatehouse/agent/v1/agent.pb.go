@@ -516,7 +516,11 @@ type NginxNode struct {
 	HttpPort  uint32 `protobuf:"varint,3,opt,name=http_port,json=httpPort,proto3" json:"http_port,omitempty"`
 	HttpsPort uint32 `protobuf:"varint,4,opt,name=https_port,json=httpsPort,proto3" json:"https_port,omitempty"`
 	// The address listeners bind to; empty for all addresses.
-	BindAddress   string `protobuf:"bytes,5,opt,name=bind_address,json=bindAddress,proto3" json:"bind_address,omitempty"`
+	BindAddress string `protobuf:"bytes,5,opt,name=bind_address,json=bindAddress,proto3" json:"bind_address,omitempty"`
+	// Whether nginx was built with the stub_status module (`nginx -V` lists
+	// --with-http_stub_status_module). Only then does the controller render
+	// the block the agent reads nginx's counters from.
+	StubStatus    bool `protobuf:"varint,6,opt,name=stub_status,json=stubStatus,proto3" json:"stub_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -584,6 +588,13 @@ func (x *NginxNode) GetBindAddress() string {
 		return x.BindAddress
 	}
 	return ""
+}
+
+func (x *NginxNode) GetStubStatus() bool {
+	if x != nil {
+		return x.StubStatus
+	}
+	return false
 }
 
 // Welcome answers Hello.
@@ -1867,14 +1878,16 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"\x10applied_revision\x18\x04 \x01(\x03R\x0fappliedRevision\x12%\n" +
 	"\x0emetrics_source\x18\x05 \x01(\tR\rmetricsSource\x12\x17\n" +
 	"\anode_id\x18\x06 \x01(\tR\x06nodeId\x123\n" +
-	"\x05nginx\x18\a \x01(\v2\x1d.gatehouse.agent.v1.NginxNodeR\x05nginx\"\x9a\x01\n" +
+	"\x05nginx\x18\a \x01(\v2\x1d.gatehouse.agent.v1.NginxNodeR\x05nginx\"\xbb\x01\n" +
 	"\tNginxNode\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\tR\x03dir\x12\x1c\n" +
 	"\tinstalled\x18\x02 \x01(\bR\tinstalled\x12\x1b\n" +
 	"\thttp_port\x18\x03 \x01(\rR\bhttpPort\x12\x1d\n" +
 	"\n" +
 	"https_port\x18\x04 \x01(\rR\thttpsPort\x12!\n" +
-	"\fbind_address\x18\x05 \x01(\tR\vbindAddress\"\xfd\x01\n" +
+	"\fbind_address\x18\x05 \x01(\tR\vbindAddress\x12\x1f\n" +
+	"\vstub_status\x18\x06 \x01(\bR\n" +
+	"stubStatus\"\xfd\x01\n" +
 	"\aWelcome\x12%\n" +
 	"\x0emin_capability\x18\x01 \x01(\x05R\rminCapability\x12D\n" +
 	"\x10metrics_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0fmetricsInterval\x12;\n" +
