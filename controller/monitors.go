@@ -96,8 +96,8 @@ func (mw *monitorsWeb) register() error {
 		// The push URL is public: the token in its path is the credential.
 		// A page route without a session, so the guard reads neither a
 		// cookie nor an Authorization header, and sets no cookie.
-		{Method: "GET", Pattern: "/push/{token}", Policy: web.PolicyPublic, Kind: web.KindPage, NoSession: true, Handler: mw.push},
-		{Method: "POST", Pattern: "/push/{token}", Policy: web.PolicyPublic, Kind: web.KindPage, NoSession: true, Handler: mw.push},
+		{Method: "GET", Pattern: "/push/{token}", Policy: web.PolicyPublic, Kind: web.KindPage, NoSession: true, SecretPath: true, Handler: mw.push},
+		{Method: "POST", Pattern: "/push/{token}", Policy: web.PolicyPublic, Kind: web.KindPage, NoSession: true, SecretPath: true, Handler: mw.push},
 	} {
 		if err := mw.w.Register(r); err != nil {
 			return err

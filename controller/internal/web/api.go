@@ -54,7 +54,7 @@ func (s *Server) apiFailed(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.Is(err, auth.ErrLastAdmin):
 		writeError(w, http.StatusConflict, "last_admin", err.Error(), nil)
 	default:
-		s.log.Error("api request failed", "method", r.Method, "path", r.URL.Path, "error", err)
+		s.log.Error("api request failed", "method", r.Method, "path", s.logPath(r), "error", err)
 		writeError(w, http.StatusInternalServerError, "internal", "something went wrong on our side; try again", nil)
 	}
 }

@@ -89,7 +89,7 @@ func (s *Server) guard(rt Route) http.Handler {
 				s.fail(w, r, KindAPI, http.StatusUnauthorized, "unauthenticated", "the API token is invalid, expired or revoked, or its owner is disabled")
 				return
 			}
-			s.log.Error("identify request", "error", err, "path", r.URL.Path)
+			s.log.Error("identify request", "error", err, "path", s.logPath(r))
 			s.fail(w, r, route.Kind, http.StatusInternalServerError, "internal", "something went wrong on our side; try again")
 			return
 		}
@@ -182,7 +182,7 @@ func (s *Server) forbidden(w http.ResponseWriter, r *http.Request, k Kind) {
 }
 
 func (s *Server) crossOriginDenied(w http.ResponseWriter, r *http.Request) {
-	s.log.Warn("cross-origin request refused", "method", r.Method, "path", r.URL.Path,
+	s.log.Warn("cross-origin request refused", "method", r.Method, "path", s.logPath(r),
 		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "client", s.ClientAddr(r))
 	if KindOf(r) == KindAPI {
 		writeError(w, http.StatusForbidden, "cross_origin", "cross-origin requests that change state are refused", nil)
@@ -216,7 +216,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
-				s.log.Error("handler panic", "path", r.URL.Path, "panic", p, "stack", string(debug.Stack()))
+				s.log.Error("handler panic", "path", s.logPath(r), "panic", p, "stack", string(debug.Stack()))
 				writeError(w, http.StatusInternalServerError, "internal", "something went wrong on our side; try again", nil)
 			}
 		}()

@@ -363,7 +363,7 @@ func (s *Server) pageActionFailed(w http.ResponseWriter, r *http.Request, back s
 			msg = fe.Error()
 			break
 		}
-		s.log.Error("action failed", "path", r.URL.Path, "error", err)
+		s.log.Error("action failed", "path", s.logPath(r), "error", err)
 		msg = "That did not work because of a problem on our side. Try again in a moment."
 	}
 	s.Flash(r, "error", msg)

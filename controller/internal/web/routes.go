@@ -62,8 +62,13 @@ type Route struct {
 	Policy  Policy
 	Kind    Kind
 	// NoSession skips loading the browser session: for health checks and
-	// static files, which must not touch the database per request.
+	// static files, which must not touch the database per request. Such a
+	// route carries no ambient credentials, so cross-origin requests to it
+	// are not refused (there is nothing to forge).
 	NoSession bool
+	// SecretPath says the path itself carries a secret (a push token): logs
+	// show the route's pattern instead of the path.
+	SecretPath bool
 	// Nav, when set on a GET page route, adds a navigation link with this label,
 	// shown to viewers whom the route's policy admits.
 	Nav string
@@ -114,11 +119,28 @@ func (s *Server) Register(rt Route) (err error) {
 		}
 	}()
 	s.mux.Handle(rt.Method+" "+rt.Pattern, h)
+	if rt.NoSession && rt.Method != "GET" {
+		s.cop.AddInsecureBypassPattern(rt.Method + " " + rt.Pattern)
+	}
+	if rt.SecretPath {
+		s.secret[rt.Method+" "+rt.Pattern] = true
+	}
 	s.routes = append(s.routes, rt)
 	if rt.Method == "GET" {
 		s.gets[rt.Pattern] = rt.Policy
 	}
 	return nil
+}
+
+// logPath is the request's path as logs may show it: the route's pattern
+// when the path carries a secret.
+func (s *Server) logPath(r *http.Request) string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if _, p := s.mux.Handler(r); s.secret[p] {
+		return p
+	}
+	return r.URL.Path
 }
 
 // MustRegister is Register for route tables written in code, where an error

@@ -427,3 +427,29 @@ func TestReadOnlyToken(t *testing.T) {
 		t.Fatalf("tokens: %+v %v", toks, err)
 	}
 }
+
+// TestSessionlessWritesAndSecretPaths: a route without a session (a push
+// URL) carries no ambient credentials, so a cross-site POST reaches it; a
+// route whose path holds a secret is logged by its pattern, never its path.
+func TestSessionlessWritesAndSecretPaths(t *testing.T) {
+	e := newEnv(t, openDB(t, "sqlite"), config.Config{})
+	var calls int
+	e.srv.MustRegister(
+		Route{Method: "POST", Pattern: "/hook/{token}", Policy: PolicyPublic, Kind: KindPage, NoSession: true, SecretPath: true,
+			Handler: func(w http.ResponseWriter, r *http.Request) { calls++; panic("boom") }},
+		Route{Method: "POST", Pattern: "/open/{token}", Policy: PolicyPublic, Kind: KindPage, NoSession: true,
+			Handler: func(w http.ResponseWriter, r *http.Request) { calls++; w.WriteHeader(http.StatusNoContent) }},
+	)
+	const token = "s3cret-token-in-the-path"
+	cross := map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "http://evil.example.test"}
+	if r := e.do(req{method: "POST", path: "/open/" + token, header: cross}); r.StatusCode != http.StatusNoContent || calls != 1 {
+		t.Errorf("cross-site POST to a sessionless route: %d, %d calls", r.StatusCode, calls)
+	}
+	if r := e.do(req{method: "POST", path: "/hook/" + token, header: cross}); r.StatusCode != http.StatusInternalServerError || calls != 2 {
+		t.Errorf("panicking secret route: %d, %d calls", r.StatusCode, calls)
+	}
+	logs := e.logs.String()
+	if !strings.Contains(logs, "/hook/{token}") || strings.Contains(logs, "/hook/"+token) {
+		t.Errorf("the secret route's log line shows its path, or no pattern:\n%s", logs)
+	}
+}

@@ -78,6 +78,8 @@ type Server struct {
 	mux     *http.ServeMux
 	routes  []Route
 	gets    map[string]Policy // GET patterns, for building navigation
+	secret  map[string]bool   // "METHOD pattern" of routes whose paths carry a secret
+	cop     *http.CrossOriginProtection
 	handler http.Handler
 
 	ctx    context.Context // ends at Close
@@ -126,13 +128,14 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts: opts, log: log, db: opts.DB, users: opts.Users, tokens: opts.Tokens, audit: opts.Audit,
 		events: opts.Events, ui: renderer, now: opts.Now,
-		mux: http.NewServeMux(), gets: map[string]Policy{},
+		mux: http.NewServeMux(), gets: map[string]Policy{}, secret: map[string]bool{},
 	}
 	s.streams = opts.Events.Handler(opts.Keepalive)
 	s.store = auth.NewSessionStore(opts.DB.Client, opts.Log)
 	s.sessions = s.newSessionManager(opts.Config)
 
 	cop := http.NewCrossOriginProtection()
+	s.cop = cop
 	if opts.Config.PublicURL != "" {
 		u, err := url.Parse(opts.Config.PublicURL)
 		if err != nil || u.Host == "" {
@@ -184,7 +187,7 @@ func (s *Server) newSessionManager(cfg config.Config) *scs.SessionManager {
 		m.Cookie.Secure = true
 	}
 	m.ErrorFunc = func(w http.ResponseWriter, r *http.Request, err error) {
-		s.log.Error("session", "error", err, "path", r.URL.Path)
+		s.log.Error("session", "error", err, "path", s.logPath(r))
 		s.fail(w, r, KindOf(r), http.StatusInternalServerError, "internal", "the session could not be loaded; try again")
 	}
 	return m
