@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -174,11 +176,33 @@ func (e *nginxEngine) removeChallenge(ctx context.Context, m *agentv1.RemoveChal
 
 // node describes the node's nginx for Hello.
 func (e *nginxEngine) node(c Config) *agentv1.NginxNode {
+	installed := e.installed()
 	return &agentv1.NginxNode{
 		Dir:         c.NginxDir,
-		Installed:   e.installed(),
+		Installed:   installed,
 		HttpPort:    uint32(c.NginxHTTPPort),
 		HttpsPort:   uint32(c.NginxHTTPSPort),
 		BindAddress: c.NginxBindAddress,
+		StubStatus:  installed && e.hasStubStatus(),
 	}
+}
+
+// stubStatusFlag is how `nginx -V` says the module was built in.
+const stubStatusFlag = "--with-http_stub_status_module"
+
+// hasStubStatus asks the nginx binary whether it was built with the
+// stub_status module, so the controller renders the status block only for
+// an nginx that accepts it. Any failure counts as no.
+func (e *nginxEngine) hasStubStatus() bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, e.cfg.NginxBinary, "-V")
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out // nginx writes -V to stderr
+	cmd.WaitDelay = time.Second
+	if err := cmd.Run(); err != nil {
+		e.log.Debug("nginx -V failed; not asking for the status block", "error", err)
+		return false
+	}
+	return bytes.Contains(out.Bytes(), []byte(stubStatusFlag))
 }

@@ -157,3 +157,39 @@ func TestNginxCurrentForHello(t *testing.T) {
 		t.Fatalf("nginx node = %v", node)
 	}
 }
+
+// Hello says whether nginx has stub_status, as `nginx -V` lists it: the real
+// nginx does (Debian builds it in); a binary that says nothing, or fails,
+// does not.
+func TestNginxStubStatusForHello(t *testing.T) {
+	t.Parallel()
+	real, err := exec.LookPath("nginx")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("nginx is not installed (CI=true): %v", err)
+		}
+		t.Skip("nginx is not installed")
+	}
+	dir := t.TempDir()
+	script := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tc := range []struct {
+		name, binary string
+		want         bool
+	}{
+		{"real nginx", real, true},
+		{"built without it", script("plain", `echo "configure arguments: --with-http_ssl_module" >&2`), false},
+		{"says it, then fails", script("failing", `echo "`+stubStatusFlag+`" >&2; exit 1`), false},
+		{"missing binary", filepath.Join(dir, "absent"), false},
+	} {
+		a := newTestAgent(t, func(c *Config) { c.NginxBinary = tc.binary })
+		if got := a.nginx.node(a.cfg).GetStubStatus(); got != tc.want {
+			t.Errorf("%s: stub_status = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
