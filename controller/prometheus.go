@@ -278,6 +278,22 @@ func writePrometheus(out io.Writer, d promData) {
 			}
 		}
 	}
+	// nginx's own figures exist only for servers whose agent read them.
+	nginxGauges := []struct {
+		name, help string
+		v          func(*metrics.Summary) float64
+	}{
+		{"gatehouse_server_nginx_requests_per_second", "Requests nginx served per second.", func(m *metrics.Summary) float64 { return m.NginxRPS }},
+		{"gatehouse_server_nginx_connections", "Client connections open in nginx.", func(m *metrics.Summary) float64 { return m.NginxConns }},
+	}
+	for _, g := range nginxGauges {
+		family(g.name, "gauge", g.help+" From the newest sample.")
+		for _, s := range d.Servers {
+			if s.Sample != nil && s.Sample.Nginx {
+				sample(g.name, g.v(s.Sample), "server", s.Name)
+			}
+		}
+	}
 	family("gatehouse_nginx_revision_desired", "gauge", "The newest nginx configuration revision rendered for the server (0: none).")
 	for _, s := range d.Servers {
 		sample("gatehouse_nginx_revision_desired", float64(s.Desired), "server", s.Name)

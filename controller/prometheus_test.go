@@ -17,8 +17,9 @@ func TestWritePrometheus(t *testing.T) {
 		Version: "1.2.3",
 		Servers: []promServer{
 			{Name: "web-1", OS: "linux", Arch: "amd64", AgentVersion: "v\"1\\x\ny", Connected: true, LastSeen: 1700000000,
-				Sample: &metrics.Summary{CPU: 12.5, MemUsed: 1 << 30, Load1: 0.25}, Desired: 4, Applied: 3},
+				Sample: &metrics.Summary{CPU: 12.5, MemUsed: 1 << 30, Load1: 0.25, Nginx: true, NginxRPS: 42.5, NginxConns: 7}, Desired: 4, Applied: 3},
 			{Name: "web-2"},
+			{Name: "db-1", Sample: &metrics.Summary{CPU: 3}},
 		},
 		Domains: []promDomain{{Name: "shop.example", Health: map[string]bool{"web-2": false, "web-1": true},
 			Uptime: map[string]float64{"24h": 0.995, "7d": 1}, CertExpiry: 1800000000}},
@@ -35,6 +36,8 @@ func TestWritePrometheus(t *testing.T) {
 		"gatehouse_server_cpu_percent{server=\"web-1\"} 12.5\n",
 		"gatehouse_server_memory_used_bytes{server=\"web-1\"} 1.073741824e+09\n",
 		"gatehouse_nginx_revision_applied{server=\"web-1\"} 3\n",
+		"gatehouse_server_nginx_requests_per_second{server=\"web-1\"} 42.5\n# HELP",
+		"gatehouse_server_nginx_connections{server=\"web-1\"} 7\n# HELP",
 		"gatehouse_domain_health_up{domain=\"shop.example\",server=\"web-1\"} 1\ngatehouse_domain_health_up{domain=\"shop.example\",server=\"web-2\"} 0\n",
 		"gatehouse_domain_uptime_ratio{domain=\"shop.example\",window=\"24h\"} 0.995\ngatehouse_domain_uptime_ratio{domain=\"shop.example\",window=\"7d\"} 1\n",
 		"gatehouse_certificate_expiry_timestamp_seconds{domain=\"shop.example\"} 1.8e+09\n",
@@ -52,6 +55,9 @@ func TestWritePrometheus(t *testing.T) {
 	// comment or "name{labels} value" on one line.
 	if strings.Contains(out, `cpu_percent{server="web-2"}`) {
 		t.Error("a server without a sample has a CPU value")
+	}
+	if strings.Contains(out, `nginx_connections{server="db-1"}`) || strings.Contains(out, `nginx_requests_per_second{server="db-1"}`) {
+		t.Error("a server whose agent read no nginx figures has nginx values")
 	}
 	if strings.Contains(out, `monitor="new"`) {
 		t.Error("a monitor never checked has values")

@@ -76,7 +76,7 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	ngx := startNodeNginx(t)
 	httpPort, httpsPort, streamPort := proxyFreePort(t), proxyFreePort(t), proxyFreePort(t)
 	node := net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
-	c := startController(t)
+	c := startController(t, "--metrics-interval", "1s")
 	token, pin := c.addServer("edge")
 	agent := startAgent(t, c, token, pin, "http://"+freeAddr(t), ngx.agentEnv(httpPort, httpsPort)...)
 	id := c.serverID("edge")
@@ -169,6 +169,26 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	good = d.Revision.Number
 	eventually(t, 15*time.Second, "the purged route to miss the cache", func() bool {
 		return nodeGet(node, "app.test", "/cached/page", "", "").cache == "MISS"
+	})
+	// The agent found stub_status in nginx -V, so the release carries the
+	// status block, and nginx's counters reach the server's metrics.
+	if _, err := os.Stat(filepath.Join(ngx.dir, "current", "http", "zz-gatehouse-status.conf")); err != nil {
+		t.Errorf("the release has no status block: %v", err)
+	}
+	eventually(t, 20*time.Second, "nginx's counters in the server's metrics", func() bool {
+		var series struct {
+			Points []struct {
+				RPS   float64 `json:"rps"`
+				Conns float64 `json:"conns"`
+			} `json:"points"`
+		}
+		c.proxyAPI(200, "GET", fmt.Sprintf("/api/v1/servers/%d/metrics?range=1h", id), nil, &series)
+		for _, p := range series.Points {
+			if p.RPS > 0 && p.Conns >= 1 {
+				return true
+			}
+		}
+		return false
 	})
 	if h := nodeGet(node, "app.test", "/old", "", ""); h.code != 301 || h.location != "https://new.example.com/landing" {
 		t.Errorf("redirect route: %v", h)

@@ -167,6 +167,8 @@
     if (v == null || Number.isNaN(v)) return "—";
     if (unit === "B/s") return fmtBytes(v) + "/s";
     if (unit === "%") return v.toFixed(1) + "%";
+    if (unit === "/s") return (v >= 100 ? v.toFixed(0) : v.toFixed(1)) + "/s";
+    if (unit === "count") return Math.round(v).toString();
     return v.toFixed(2);
   };
   const el = (name, attrs) => {
@@ -308,6 +310,7 @@
   const pointOf = (s) => ({
     t: s.ts, cpu: s.cpu, cpu_max: s.cpu, mem: pct(s.mem_used, s.mem_total), swap: pct(s.swap_used, s.swap_total),
     disk: pct(s.disk_used, s.disk_total), load1: s.load1, rx: s.net_rx, tx: s.net_tx,
+    rps: s.nginx_rps, conns: s.nginx_conns,
   });
 
   // Live samples extend the raw (1 h) view. The handler is registered now, not

@@ -50,6 +50,13 @@ func ObservationFromSample(serverID int, s *agentv1.MetricSample) Observation {
 	for _, fs := range s.GetFilesystems() {
 		v["fs:"+fs.GetMount()] = pct(fs.GetUsed(), fs.GetSize())
 	}
+	// Without nginx's counters in the sample the values are unknown, not 0.
+	if n := s.GetNginx(); n != nil {
+		if r := n.GetRequestsPerSecond(); r >= 0 && !math.IsInf(r, 0) && !math.IsNaN(r) {
+			v[string(MetricNginxRPS)] = r
+		}
+		v[string(MetricNginxConns)] = float64(n.GetActive())
+	}
 	return Observation{ServerID: serverID, At: s.GetTime().AsTime(), Values: v}
 }
 

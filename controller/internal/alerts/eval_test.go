@@ -2,9 +2,14 @@ package alerts
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
 
 func f(v float64) *float64 { return &v }
@@ -50,6 +55,32 @@ func TestCheckMetric(t *testing.T) {
 				t.Fatalf("CheckMetric = %+v, want known=%v breach=%q starting=%v value=%v", c, tc.known, tc.breach, tc.starting, tc.value)
 			}
 		})
+	}
+}
+
+// TestNginxObservations: a sample with nginx's counters gives both nginx
+// metrics; one without gives neither, so a rule on them knows nothing rather
+// than seeing 0; a broken rate is left out.
+func TestNginxObservations(t *testing.T) {
+	at := timestamppb.New(t0)
+	with := ObservationFromSample(1, &agentv1.MetricSample{Time: at, Nginx: &agentv1.NginxStatus{Active: 12, RequestsPerSecond: 340.5}})
+	if with.Values["nginx_rps"] != 340.5 || with.Values["nginx_conns"] != 12 {
+		t.Errorf("with counters: %v", with.Values)
+	}
+	without := ObservationFromSample(1, &agentv1.MetricSample{Time: at})
+	if _, ok := without.Values["nginx_rps"]; ok {
+		t.Errorf("without counters: %v", without.Values)
+	}
+	broken := ObservationFromSample(1, &agentv1.MetricSample{Time: at, Nginx: &agentv1.NginxStatus{RequestsPerSecond: math.NaN()}})
+	if _, ok := broken.Values["nginx_rps"]; ok {
+		t.Errorf("a NaN rate was kept: %v", broken.Values)
+	}
+	busy := Rule{Kind: KindMetric, Metric: MetricNginxRPS, Op: OpAbove, Warning: f(300), Window: 0}
+	if c := CheckMetric(busy, []Observation{without}, t0); c.Known {
+		t.Errorf("rule on a sample without counters: %+v", c)
+	}
+	if c := CheckMetric(busy, []Observation{with}, t0); c.Breach != SeverityWarning || !strings.Contains(c.Summary, "request rate is 340.5 per second") {
+		t.Errorf("rule on 340.5 requests a second: %+v", c)
 	}
 }
 

@@ -117,6 +117,10 @@ const (
 	MetricLoad15 Metric = "load15" // 15-minute load average
 	MetricNetRx  Metric = "net_rx" // Mbit/s received over all interfaces but lo
 	MetricNetTx  Metric = "net_tx" // Mbit/s sent over all interfaces but lo
+	// MetricNginxRPS and MetricNginxConns are nginx's requests per second
+	// and open client connections, on servers whose agent reads them.
+	MetricNginxRPS   Metric = "nginx_rps"
+	MetricNginxConns Metric = "nginx_conns"
 )
 
 // MetricInfo describes a metric for forms and explanations.
@@ -137,6 +141,17 @@ var MetricInfos = []MetricInfo{
 	{MetricLoad15, "15-minute load average", ""},
 	{MetricNetRx, "network receive rate", " Mbit/s"},
 	{MetricNetTx, "network send rate", " Mbit/s"},
+	{MetricNginxRPS, "nginx request rate", " per second"},
+	{MetricNginxConns, "nginx connection count", ""},
+}
+
+// metricList names the metrics a rule may watch, for messages.
+func metricList() string {
+	names := make([]string, len(MetricInfos))
+	for i, mi := range MetricInfos {
+		names[i] = string(mi.Metric)
+	}
+	return strings.Join(names, ", ")
 }
 
 func metricInfo(m Metric) (MetricInfo, bool) {
@@ -252,7 +267,7 @@ func (r Rule) Validate() error {
 	switch r.Kind {
 	case KindMetric:
 		if _, ok := metricInfo(r.Metric); !ok {
-			errs["metric"] = "must be one of cpu, mem, swap, fs, load1, load5, load15, net_rx, net_tx"
+			errs["metric"] = "must be one of " + metricList()
 		}
 		if r.Metric == MetricFS {
 			if !mountRE.MatchString(r.Mount) || strings.Contains(r.Mount, "//") || strings.Contains(r.Mount, "/../") || strings.HasSuffix(r.Mount, "/..") {

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"math"
 	"os"
 	"strconv"
 	"sync"
@@ -55,7 +56,12 @@ func TestIngestDedupRollupRetention(t *testing.T) {
 		base := now.Add(-2 * time.Minute)
 		var batch []*agentv1.MetricSample
 		for i := 0; i < 12; i++ { // two minutes at 10 s
-			batch = append(batch, sample(base.Add(time.Duration(i)*10*time.Second), float64(i*10)))
+			s := sample(base.Add(time.Duration(i)*10*time.Second), float64(i*10))
+			// nginx's counters from the third sample on, the rate rising by 2 a sample.
+			if i >= 2 {
+				s.Nginx = &agentv1.NginxStatus{Active: uint32(i), Requests: uint64(100 * i), RequestsPerSecond: float64(2 * i)}
+			}
+			batch = append(batch, s)
 		}
 		if err := w.Ingest(ctx, id, batch); err != nil {
 			t.Fatal(err)
@@ -95,6 +101,10 @@ func TestIngestDedupRollupRetention(t *testing.T) {
 				if r.MemUsed != 250 {
 					t.Errorf("mem avg %d", r.MemUsed)
 				}
+				// Samples without counters count as 0: (0+0+4+6+8+10)/6 and (12+…+22)/6.
+				if want := map[bool]float64{true: 28.0 / 6, false: 102.0 / 6}[r.Bucket == base.UnixMilli()]; math.Abs(r.NginxRps-want) > 1e-9 || math.Abs(r.NginxConns-want/2) > 1e-9 {
+					t.Errorf("minute %d: nginx rate %v, connections %v; want %v and %v", r.Bucket, r.NginxRps, r.NginxConns, want, want/2)
+				}
 			case Hour:
 				hours++
 			}
@@ -113,6 +123,9 @@ func TestIngestDedupRollupRetention(t *testing.T) {
 		}
 		if p := series.Points[0]; p.MemPct != 25 || p.DiskPct != 25 {
 			t.Fatalf("percentages: %+v", p)
+		}
+		if p, q := series.Points[0], series.Points[11]; p.NginxRPS != 0 || p.NginxConns != 0 || q.NginxRPS != 22 || q.NginxConns != 11 {
+			t.Fatalf("nginx points: first %+v, last %+v", p, q)
 		}
 		series, err = NewQuery(w).Series(ctx, srv.ID, 24*time.Hour, now)
 		if err != nil || series.Resolution != "1m" || len(series.Points) != 2 {

@@ -24,6 +24,10 @@ type Point struct {
 	Load1   float64 `json:"load1"`
 	NetRx   float64 `json:"rx"`
 	NetTx   float64 `json:"tx"`
+	// NginxRPS is nginx's requests per second, NginxConns its open client
+	// connections (both 0 where the node did not report them).
+	NginxRPS   float64 `json:"rps"`
+	NginxConns float64 `json:"conns"`
 }
 
 // Series is a chart's data and the resolution it came from.
@@ -77,13 +81,13 @@ func (q *Query) Series(ctx context.Context, serverID int, span time.Duration, no
 	var sql string
 	switch res {
 	case "raw":
-		sql = "SELECT ts, cpu, cpu, mem_used, mem_total, swap_used, swap_total, disk_used, disk_total, load1, net_rx, net_tx FROM metric_samples WHERE server_id = ? AND ts >= ? AND ts <= ? ORDER BY ts"
+		sql = "SELECT ts, cpu, cpu, mem_used, mem_total, swap_used, swap_total, disk_used, disk_total, load1, net_rx, net_tx, nginx_rps, nginx_conns FROM metric_samples WHERE server_id = ? AND ts >= ? AND ts <= ? ORDER BY ts"
 	default:
 		r := Minute
 		if res == "1h" {
 			r = Hour
 		}
-		sql = fmt.Sprintf("SELECT bucket, cpu, cpu_max, mem_used, mem_total, swap_used, swap_total, disk_used, disk_total, load1, net_rx, net_tx FROM metric_rollups WHERE server_id = ? AND resolution = %d AND bucket >= ? AND bucket <= ? ORDER BY bucket", r)
+		sql = fmt.Sprintf("SELECT bucket, cpu, cpu_max, mem_used, mem_total, swap_used, swap_total, disk_used, disk_total, load1, net_rx, net_tx, nginx_rps, nginx_conns FROM metric_rollups WHERE server_id = ? AND resolution = %d AND bucket >= ? AND bucket <= ? ORDER BY bucket", r)
 	}
 	rows, err := db.SQL.QueryContext(ctx, db.Rebind(sql), serverID, from, to)
 	if err != nil {
@@ -94,7 +98,7 @@ func (q *Query) Series(ctx context.Context, serverID int, span time.Duration, no
 	for rows.Next() {
 		var p Point
 		var mu, mt, su, st, du, dt float64
-		if err := rows.Scan(&p.TS, &p.CPU, &p.CPUMax, &mu, &mt, &su, &st, &du, &dt, &p.Load1, &p.NetRx, &p.NetTx); err != nil {
+		if err := rows.Scan(&p.TS, &p.CPU, &p.CPUMax, &mu, &mt, &su, &st, &du, &dt, &p.Load1, &p.NetRx, &p.NetTx, &p.NginxRPS, &p.NginxConns); err != nil {
 			return Series{}, err
 		}
 		p.MemPct, p.SwapPct, p.DiskPct = pct(mu, mt), pct(su, st), pct(du, dt)

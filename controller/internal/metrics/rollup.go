@@ -43,7 +43,7 @@ var sumCols = []struct {
 	{"cpu", false}, {"load1", false}, {"load5", false}, {"load15", false},
 	{"mem_used", true}, {"mem_total", true}, {"swap_used", true}, {"swap_total", true},
 	{"disk_used", true}, {"disk_total", true}, {"net_rx", false}, {"net_tx", false},
-	{"disk_read", false}, {"disk_write", false},
+	{"disk_read", false}, {"disk_write", false}, {"nginx_rps", false}, {"nginx_conns", false},
 }
 
 // Maintain does a full round: Status, Rollup and Retain.

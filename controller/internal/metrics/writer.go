@@ -14,6 +14,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -46,8 +47,13 @@ type Summary struct {
 	NetTx     float64 `json:"net_tx"`
 	DiskRead  float64 `json:"disk_read"`
 	DiskWrite float64 `json:"disk_write"`
-	Uptime    int64   `json:"uptime"`
-	Processes int     `json:"processes"`
+	// NginxRPS and NginxConns are nginx's request rate and open client
+	// connections; Nginx says whether the node reported them at all.
+	Nginx      bool    `json:"nginx"`
+	NginxRPS   float64 `json:"nginx_rps"`
+	NginxConns float64 `json:"nginx_conns"`
+	Uptime     int64   `json:"uptime"`
+	Processes  int     `json:"processes"`
 }
 
 // Summarize reduces a full sample to its summary. Disk usage is the sum over
@@ -91,6 +97,15 @@ func Summarize(serverID int, s *agentv1.MetricSample) Summary {
 	for _, d := range s.GetDiskIo() {
 		out.DiskRead += d.GetReadBps()
 		out.DiskWrite += d.GetWriteBps()
+	}
+	if n := s.GetNginx(); n != nil {
+		out.Nginx = true
+		// A hostile or broken agent could send NaN or a negative rate; a
+		// chart and an alert want neither.
+		if r := n.GetRequestsPerSecond(); r > 0 && !math.IsInf(r, 0) {
+			out.NginxRPS = r
+		}
+		out.NginxConns = float64(n.GetActive())
 	}
 	return out
 }
@@ -152,7 +167,7 @@ func NewWriter(db *store.DB, log hclog.Logger, opts WriterOptions) *Writer {
 		opts.Queue = 4096
 	}
 	cols := []string{"server_id", "ts", "source", "uptime", "processes", "detail", "cpu", "load1", "load5", "load15",
-		"mem_used", "mem_total", "swap_used", "swap_total", "disk_used", "disk_total", "net_rx", "net_tx", "disk_read", "disk_write"}
+		"mem_used", "mem_total", "swap_used", "swap_total", "disk_used", "disk_total", "net_rx", "net_tx", "disk_read", "disk_write", "nginx_rps", "nginx_conns"}
 	return &Writer{
 		db:        db,
 		log:       log,
@@ -299,7 +314,7 @@ func (w *Writer) write(ctx context.Context, batch []request) error {
 			args = append(args, sm.ServerID, sm.TS, sm.Source, sm.Uptime, sm.Processes, detail,
 				sm.CPU, sm.Load1, sm.Load5, sm.Load15, sm.MemUsed, sm.MemTotal,
 				sm.SwapUsed, sm.SwapTotal, sm.DiskUsed, sm.DiskTotal, sm.NetRx, sm.NetTx,
-				sm.DiskRead, sm.DiskWrite)
+				sm.DiskRead, sm.DiskWrite, sm.NginxRPS, sm.NginxConns)
 		}
 		w.args = args
 		q.WriteString(" ON CONFLICT (server_id, ts) DO NOTHING")
