@@ -61,9 +61,11 @@ func newNetnsLink(t *testing.T) *netnsLink {
 	return l
 }
 
-// dial connects to addr from inside the namespace. The dialling thread
-// enters the namespace and is never handed back to the scheduler, so no
-// other goroutine runs there; the socket keeps the namespace it was made in.
+// dial connects to addr from inside the namespace. The dialling goroutine
+// holds its thread while it is in the namespace and returns it to this one
+// before letting go; the socket keeps the namespace it was made in. (A thread
+// must not simply end in the namespace: a child started from that thread
+// with Pdeathsig, such as the test's nginx, would be killed with it.)
 func (l *netnsLink) dial(addr string) (net.Conn, error) {
 	type result struct {
 		c   net.Conn
@@ -71,18 +73,32 @@ func (l *netnsLink) dial(addr string) (net.Conn, error) {
 	}
 	done := make(chan result, 1)
 	go func() {
-		runtime.LockOSThread() // not unlocked: the thread ends with the goroutine
+		runtime.LockOSThread()
+		home, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			runtime.UnlockOSThread()
+			done <- result{err: err}
+			return
+		}
+		defer home.Close()
 		f, err := os.Open(filepath.Join("/run/netns", l.name))
 		if err != nil {
+			runtime.UnlockOSThread()
 			done <- result{err: err}
 			return
 		}
 		defer f.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			done <- result{err: fmt.Errorf("setns: %w", err)}
 			return
 		}
 		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		// Back home before the thread is shared again; if that fails the
+		// thread stays locked and ends with this goroutine.
+		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 		done <- result{c, err}
 	}()
 	r := <-done
