@@ -31037,6 +31037,7 @@ type ServerMutation struct {
 	real_ip_from               *[]string
 	appendreal_ip_from         []string
 	real_ip_header             *string
+	unknown_names              *string
 	last_seen_at               *time.Time
 	agent_version              *string
 	hostname                   *string
@@ -31587,6 +31588,42 @@ func (m *ServerMutation) OldRealIPHeader(ctx context.Context) (v string, err err
 // ResetRealIPHeader resets all changes to the "real_ip_header" field.
 func (m *ServerMutation) ResetRealIPHeader() {
 	m.real_ip_header = nil
+}
+
+// SetUnknownNames sets the "unknown_names" field.
+func (m *ServerMutation) SetUnknownNames(s string) {
+	m.unknown_names = &s
+}
+
+// UnknownNames returns the value of the "unknown_names" field in the mutation.
+func (m *ServerMutation) UnknownNames() (r string, exists bool) {
+	v := m.unknown_names
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldUnknownNames returns the old "unknown_names" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldUnknownNames(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldUnknownNames is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldUnknownNames requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldUnknownNames: %w", err)
+	}
+	return oldValue.UnknownNames, nil
+}
+
+// ResetUnknownNames resets all changes to the "unknown_names" field.
+func (m *ServerMutation) ResetUnknownNames() {
+	m.unknown_names = nil
 }
 
 // SetLastSeenAt sets the "last_seen_at" field.
@@ -33320,7 +33357,7 @@ func (m *ServerMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ServerMutation) Fields() []string {
-	fields := make([]string, 0, 32)
+	fields := make([]string, 0, 33)
 	if m.created_at != nil {
 		fields = append(fields, server.FieldCreatedAt)
 	}
@@ -33347,6 +33384,9 @@ func (m *ServerMutation) Fields() []string {
 	}
 	if m.real_ip_header != nil {
 		fields = append(fields, server.FieldRealIPHeader)
+	}
+	if m.unknown_names != nil {
+		fields = append(fields, server.FieldUnknownNames)
 	}
 	if m.last_seen_at != nil {
 		fields = append(fields, server.FieldLastSeenAt)
@@ -33443,6 +33483,8 @@ func (m *ServerMutation) Field(name string) (ent.Value, bool) {
 		return m.RealIPFrom()
 	case server.FieldRealIPHeader:
 		return m.RealIPHeader()
+	case server.FieldUnknownNames:
+		return m.UnknownNames()
 	case server.FieldLastSeenAt:
 		return m.LastSeenAt()
 	case server.FieldAgentVersion:
@@ -33516,6 +33558,8 @@ func (m *ServerMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldRealIPFrom(ctx)
 	case server.FieldRealIPHeader:
 		return m.OldRealIPHeader(ctx)
+	case server.FieldUnknownNames:
+		return m.OldUnknownNames(ctx)
 	case server.FieldLastSeenAt:
 		return m.OldLastSeenAt(ctx)
 	case server.FieldAgentVersion:
@@ -33633,6 +33677,13 @@ func (m *ServerMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetRealIPHeader(v)
+		return nil
+	case server.FieldUnknownNames:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetUnknownNames(v)
 		return nil
 	case server.FieldLastSeenAt:
 		v, ok := value.(time.Time)
@@ -33966,6 +34017,9 @@ func (m *ServerMutation) ResetField(name string) error {
 		return nil
 	case server.FieldRealIPHeader:
 		m.ResetRealIPHeader()
+		return nil
+	case server.FieldUnknownNames:
+		m.ResetUnknownNames()
 		return nil
 	case server.FieldLastSeenAt:
 		m.ResetLastSeenAt()

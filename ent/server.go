@@ -37,6 +37,8 @@ type Server struct {
 	RealIPFrom []string `json:"real_ip_from,omitempty"`
 	// RealIPHeader holds the value of the "real_ip_header" field.
 	RealIPHeader string `json:"real_ip_header,omitempty"`
+	// UnknownNames holds the value of the "unknown_names" field.
+	UnknownNames string `json:"unknown_names,omitempty"`
 	// LastSeenAt holds the value of the "last_seen_at" field.
 	LastSeenAt *time.Time `json:"last_seen_at,omitempty"`
 	// AgentVersion holds the value of the "agent_version" field.
@@ -250,7 +252,7 @@ func (*Server) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case server.FieldID, server.FieldDesiredRevision, server.FieldAppliedRevision, server.FieldSSHPort:
 			values[i] = new(sql.NullInt64)
-		case server.FieldName, server.FieldAddress, server.FieldStatus, server.FieldRealIPHeader, server.FieldAgentVersion, server.FieldHostname, server.FieldOs, server.FieldArch, server.FieldKernel, server.FieldMetricsSource, server.FieldSSHHost, server.FieldSSHUser, server.FieldSSHAuth, server.FieldSSHPublicKey:
+		case server.FieldName, server.FieldAddress, server.FieldStatus, server.FieldRealIPHeader, server.FieldUnknownNames, server.FieldAgentVersion, server.FieldHostname, server.FieldOs, server.FieldArch, server.FieldKernel, server.FieldMetricsSource, server.FieldSSHHost, server.FieldSSHUser, server.FieldSSHAuth, server.FieldSSHPublicKey:
 			values[i] = new(sql.NullString)
 		case server.FieldCreatedAt, server.FieldUpdatedAt, server.FieldLastSeenAt, server.FieldCertNotAfter:
 			values[i] = new(sql.NullTime)
@@ -332,6 +334,12 @@ func (_m *Server) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field real_ip_header", values[i])
 			} else if value.Valid {
 				_m.RealIPHeader = value.String
+			}
+		case server.FieldUnknownNames:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field unknown_names", values[i])
+			} else if value.Valid {
+				_m.UnknownNames = value.String
 			}
 		case server.FieldLastSeenAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -608,6 +616,9 @@ func (_m *Server) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("real_ip_header=")
 	builder.WriteString(_m.RealIPHeader)
+	builder.WriteString(", ")
+	builder.WriteString("unknown_names=")
+	builder.WriteString(_m.UnknownNames)
 	builder.WriteString(", ")
 	if v := _m.LastSeenAt; v != nil {
 		builder.WriteString("last_seen_at=")

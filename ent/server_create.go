@@ -138,6 +138,20 @@ func (_c *ServerCreate) SetNillableRealIPHeader(v *string) *ServerCreate {
 	return _c
 }
 
+// SetUnknownNames sets the "unknown_names" field.
+func (_c *ServerCreate) SetUnknownNames(v string) *ServerCreate {
+	_c.mutation.SetUnknownNames(v)
+	return _c
+}
+
+// SetNillableUnknownNames sets the "unknown_names" field if the given value is not nil.
+func (_c *ServerCreate) SetNillableUnknownNames(v *string) *ServerCreate {
+	if v != nil {
+		_c.SetUnknownNames(*v)
+	}
+	return _c
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (_c *ServerCreate) SetLastSeenAt(v time.Time) *ServerCreate {
 	_c.mutation.SetLastSeenAt(v)
@@ -674,6 +688,10 @@ func (_c *ServerCreate) defaults() {
 		v := server.DefaultRealIPHeader
 		_c.mutation.SetRealIPHeader(v)
 	}
+	if _, ok := _c.mutation.UnknownNames(); !ok {
+		v := server.DefaultUnknownNames
+		_c.mutation.SetUnknownNames(v)
+	}
 	if _, ok := _c.mutation.AgentVersion(); !ok {
 		v := server.DefaultAgentVersion
 		_c.mutation.SetAgentVersion(v)
@@ -781,6 +799,14 @@ func (_c *ServerCreate) check() error {
 	if v, ok := _c.mutation.RealIPHeader(); ok {
 		if err := server.RealIPHeaderValidator(v); err != nil {
 			return &ValidationError{Name: "real_ip_header", err: fmt.Errorf(`ent: validator failed for field "Server.real_ip_header": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.UnknownNames(); !ok {
+		return &ValidationError{Name: "unknown_names", err: errors.New(`ent: missing required field "Server.unknown_names"`)}
+	}
+	if v, ok := _c.mutation.UnknownNames(); ok {
+		if err := server.UnknownNamesValidator(v); err != nil {
+			return &ValidationError{Name: "unknown_names", err: fmt.Errorf(`ent: validator failed for field "Server.unknown_names": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.AgentVersion(); !ok {
@@ -913,6 +939,10 @@ func (_c *ServerCreate) createSpec() (*Server, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.RealIPHeader(); ok {
 		_spec.SetField(server.FieldRealIPHeader, field.TypeString, value)
 		_node.RealIPHeader = value
+	}
+	if value, ok := _c.mutation.UnknownNames(); ok {
+		_spec.SetField(server.FieldUnknownNames, field.TypeString, value)
+		_node.UnknownNames = value
 	}
 	if value, ok := _c.mutation.LastSeenAt(); ok {
 		_spec.SetField(server.FieldLastSeenAt, field.TypeTime, value)
@@ -1371,6 +1401,18 @@ func (u *ServerUpsert) SetRealIPHeader(v string) *ServerUpsert {
 // UpdateRealIPHeader sets the "real_ip_header" field to the value that was provided on create.
 func (u *ServerUpsert) UpdateRealIPHeader() *ServerUpsert {
 	u.SetExcluded(server.FieldRealIPHeader)
+	return u
+}
+
+// SetUnknownNames sets the "unknown_names" field.
+func (u *ServerUpsert) SetUnknownNames(v string) *ServerUpsert {
+	u.Set(server.FieldUnknownNames, v)
+	return u
+}
+
+// UpdateUnknownNames sets the "unknown_names" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateUnknownNames() *ServerUpsert {
+	u.SetExcluded(server.FieldUnknownNames)
 	return u
 }
 
@@ -1878,6 +1920,20 @@ func (u *ServerUpsertOne) SetRealIPHeader(v string) *ServerUpsertOne {
 func (u *ServerUpsertOne) UpdateRealIPHeader() *ServerUpsertOne {
 	return u.Update(func(s *ServerUpsert) {
 		s.UpdateRealIPHeader()
+	})
+}
+
+// SetUnknownNames sets the "unknown_names" field.
+func (u *ServerUpsertOne) SetUnknownNames(v string) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetUnknownNames(v)
+	})
+}
+
+// UpdateUnknownNames sets the "unknown_names" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateUnknownNames() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateUnknownNames()
 	})
 }
 
@@ -2607,6 +2663,20 @@ func (u *ServerUpsertBulk) SetRealIPHeader(v string) *ServerUpsertBulk {
 func (u *ServerUpsertBulk) UpdateRealIPHeader() *ServerUpsertBulk {
 	return u.Update(func(s *ServerUpsert) {
 		s.UpdateRealIPHeader()
+	})
+}
+
+// SetUnknownNames sets the "unknown_names" field.
+func (u *ServerUpsertBulk) SetUnknownNames(v string) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetUnknownNames(v)
+	})
+}
+
+// UpdateUnknownNames sets the "unknown_names" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateUnknownNames() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateUnknownNames()
 	})
 }
 

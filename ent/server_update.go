@@ -156,6 +156,20 @@ func (_u *ServerUpdate) SetNillableRealIPHeader(v *string) *ServerUpdate {
 	return _u
 }
 
+// SetUnknownNames sets the "unknown_names" field.
+func (_u *ServerUpdate) SetUnknownNames(v string) *ServerUpdate {
+	_u.mutation.SetUnknownNames(v)
+	return _u
+}
+
+// SetNillableUnknownNames sets the "unknown_names" field if the given value is not nil.
+func (_u *ServerUpdate) SetNillableUnknownNames(v *string) *ServerUpdate {
+	if v != nil {
+		_u.SetUnknownNames(*v)
+	}
+	return _u
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (_u *ServerUpdate) SetLastSeenAt(v time.Time) *ServerUpdate {
 	_u.mutation.SetLastSeenAt(v)
@@ -1038,6 +1052,11 @@ func (_u *ServerUpdate) check() error {
 			return &ValidationError{Name: "real_ip_header", err: fmt.Errorf(`ent: validator failed for field "Server.real_ip_header": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.UnknownNames(); ok {
+		if err := server.UnknownNamesValidator(v); err != nil {
+			return &ValidationError{Name: "unknown_names", err: fmt.Errorf(`ent: validator failed for field "Server.unknown_names": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.SSHHost(); ok {
 		if err := server.SSHHostValidator(v); err != nil {
 			return &ValidationError{Name: "ssh_host", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_host": %w`, err)}
@@ -1118,6 +1137,9 @@ func (_u *ServerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.RealIPHeader(); ok {
 		_spec.SetField(server.FieldRealIPHeader, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.UnknownNames(); ok {
+		_spec.SetField(server.FieldUnknownNames, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.LastSeenAt(); ok {
 		_spec.SetField(server.FieldLastSeenAt, field.TypeTime, value)
@@ -1938,6 +1960,20 @@ func (_u *ServerUpdateOne) SetRealIPHeader(v string) *ServerUpdateOne {
 func (_u *ServerUpdateOne) SetNillableRealIPHeader(v *string) *ServerUpdateOne {
 	if v != nil {
 		_u.SetRealIPHeader(*v)
+	}
+	return _u
+}
+
+// SetUnknownNames sets the "unknown_names" field.
+func (_u *ServerUpdateOne) SetUnknownNames(v string) *ServerUpdateOne {
+	_u.mutation.SetUnknownNames(v)
+	return _u
+}
+
+// SetNillableUnknownNames sets the "unknown_names" field if the given value is not nil.
+func (_u *ServerUpdateOne) SetNillableUnknownNames(v *string) *ServerUpdateOne {
+	if v != nil {
+		_u.SetUnknownNames(*v)
 	}
 	return _u
 }
@@ -2837,6 +2873,11 @@ func (_u *ServerUpdateOne) check() error {
 			return &ValidationError{Name: "real_ip_header", err: fmt.Errorf(`ent: validator failed for field "Server.real_ip_header": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.UnknownNames(); ok {
+		if err := server.UnknownNamesValidator(v); err != nil {
+			return &ValidationError{Name: "unknown_names", err: fmt.Errorf(`ent: validator failed for field "Server.unknown_names": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.SSHHost(); ok {
 		if err := server.SSHHostValidator(v); err != nil {
 			return &ValidationError{Name: "ssh_host", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_host": %w`, err)}
@@ -2934,6 +2975,9 @@ func (_u *ServerUpdateOne) sqlSave(ctx context.Context) (_node *Server, err erro
 	}
 	if value, ok := _u.mutation.RealIPHeader(); ok {
 		_spec.SetField(server.FieldRealIPHeader, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.UnknownNames(); ok {
+		_spec.SetField(server.FieldUnknownNames, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.LastSeenAt(); ok {
 		_spec.SetField(server.FieldLastSeenAt, field.TypeTime, value)

@@ -30,6 +30,11 @@ func (Server) Fields() []ent.Field {
 		// empty means clients connect directly.
 		field.Strings("real_ip_from").Optional(),
 		field.String("real_ip_header").Default("").MaxLen(32),
+		// UnknownNames is how the node's nginx answers requests for names no
+		// domain of it serves: "" leaves nginx's default (its first server
+		// on the address), "close" closes the connection (and refuses the
+		// TLS handshake), "not_found" answers 404 (TLS handshakes refused).
+		field.String("unknown_names").Default("").MaxLen(16),
 		field.Time("last_seen_at").Optional().Nillable(),
 		field.String("agent_version").Default(""),
 		field.String("hostname").Default(""),

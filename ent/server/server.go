@@ -33,6 +33,8 @@ const (
 	FieldRealIPFrom = "real_ip_from"
 	// FieldRealIPHeader holds the string denoting the real_ip_header field in the database.
 	FieldRealIPHeader = "real_ip_header"
+	// FieldUnknownNames holds the string denoting the unknown_names field in the database.
+	FieldUnknownNames = "unknown_names"
 	// FieldLastSeenAt holds the string denoting the last_seen_at field in the database.
 	FieldLastSeenAt = "last_seen_at"
 	// FieldAgentVersion holds the string denoting the agent_version field in the database.
@@ -208,6 +210,7 @@ var Columns = []string{
 	FieldLabels,
 	FieldRealIPFrom,
 	FieldRealIPHeader,
+	FieldUnknownNames,
 	FieldLastSeenAt,
 	FieldAgentVersion,
 	FieldHostname,
@@ -271,6 +274,10 @@ var (
 	DefaultRealIPHeader string
 	// RealIPHeaderValidator is a validator for the "real_ip_header" field. It is called by the builders before save.
 	RealIPHeaderValidator func(string) error
+	// DefaultUnknownNames holds the default value on creation for the "unknown_names" field.
+	DefaultUnknownNames string
+	// UnknownNamesValidator is a validator for the "unknown_names" field. It is called by the builders before save.
+	UnknownNamesValidator func(string) error
 	// DefaultAgentVersion holds the default value on creation for the "agent_version" field.
 	DefaultAgentVersion string
 	// DefaultHostname holds the default value on creation for the "hostname" field.
@@ -405,6 +412,11 @@ func ByLocal(opts ...sql.OrderTermOption) OrderOption {
 // ByRealIPHeader orders the results by the real_ip_header field.
 func ByRealIPHeader(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldRealIPHeader, opts...).ToFunc()
+}
+
+// ByUnknownNames orders the results by the unknown_names field.
+func ByUnknownNames(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldUnknownNames, opts...).ToFunc()
 }
 
 // ByLastSeenAt orders the results by the last_seen_at field.

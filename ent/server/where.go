@@ -85,6 +85,11 @@ func RealIPHeader(v string) predicate.Server {
 	return predicate.Server(sql.FieldEQ(FieldRealIPHeader, v))
 }
 
+// UnknownNames applies equality check predicate on the "unknown_names" field. It's identical to UnknownNamesEQ.
+func UnknownNames(v string) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldUnknownNames, v))
+}
+
 // LastSeenAt applies equality check predicate on the "last_seen_at" field. It's identical to LastSeenAtEQ.
 func LastSeenAt(v time.Time) predicate.Server {
 	return predicate.Server(sql.FieldEQ(FieldLastSeenAt, v))
@@ -498,6 +503,71 @@ func RealIPHeaderEqualFold(v string) predicate.Server {
 // RealIPHeaderContainsFold applies the ContainsFold predicate on the "real_ip_header" field.
 func RealIPHeaderContainsFold(v string) predicate.Server {
 	return predicate.Server(sql.FieldContainsFold(FieldRealIPHeader, v))
+}
+
+// UnknownNamesEQ applies the EQ predicate on the "unknown_names" field.
+func UnknownNamesEQ(v string) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldUnknownNames, v))
+}
+
+// UnknownNamesNEQ applies the NEQ predicate on the "unknown_names" field.
+func UnknownNamesNEQ(v string) predicate.Server {
+	return predicate.Server(sql.FieldNEQ(FieldUnknownNames, v))
+}
+
+// UnknownNamesIn applies the In predicate on the "unknown_names" field.
+func UnknownNamesIn(vs ...string) predicate.Server {
+	return predicate.Server(sql.FieldIn(FieldUnknownNames, vs...))
+}
+
+// UnknownNamesNotIn applies the NotIn predicate on the "unknown_names" field.
+func UnknownNamesNotIn(vs ...string) predicate.Server {
+	return predicate.Server(sql.FieldNotIn(FieldUnknownNames, vs...))
+}
+
+// UnknownNamesGT applies the GT predicate on the "unknown_names" field.
+func UnknownNamesGT(v string) predicate.Server {
+	return predicate.Server(sql.FieldGT(FieldUnknownNames, v))
+}
+
+// UnknownNamesGTE applies the GTE predicate on the "unknown_names" field.
+func UnknownNamesGTE(v string) predicate.Server {
+	return predicate.Server(sql.FieldGTE(FieldUnknownNames, v))
+}
+
+// UnknownNamesLT applies the LT predicate on the "unknown_names" field.
+func UnknownNamesLT(v string) predicate.Server {
+	return predicate.Server(sql.FieldLT(FieldUnknownNames, v))
+}
+
+// UnknownNamesLTE applies the LTE predicate on the "unknown_names" field.
+func UnknownNamesLTE(v string) predicate.Server {
+	return predicate.Server(sql.FieldLTE(FieldUnknownNames, v))
+}
+
+// UnknownNamesContains applies the Contains predicate on the "unknown_names" field.
+func UnknownNamesContains(v string) predicate.Server {
+	return predicate.Server(sql.FieldContains(FieldUnknownNames, v))
+}
+
+// UnknownNamesHasPrefix applies the HasPrefix predicate on the "unknown_names" field.
+func UnknownNamesHasPrefix(v string) predicate.Server {
+	return predicate.Server(sql.FieldHasPrefix(FieldUnknownNames, v))
+}
+
+// UnknownNamesHasSuffix applies the HasSuffix predicate on the "unknown_names" field.
+func UnknownNamesHasSuffix(v string) predicate.Server {
+	return predicate.Server(sql.FieldHasSuffix(FieldUnknownNames, v))
+}
+
+// UnknownNamesEqualFold applies the EqualFold predicate on the "unknown_names" field.
+func UnknownNamesEqualFold(v string) predicate.Server {
+	return predicate.Server(sql.FieldEqualFold(FieldUnknownNames, v))
+}
+
+// UnknownNamesContainsFold applies the ContainsFold predicate on the "unknown_names" field.
+func UnknownNamesContainsFold(v string) predicate.Server {
+	return predicate.Server(sql.FieldContainsFold(FieldUnknownNames, v))
 }
 
 // LastSeenAtEQ applies the EQ predicate on the "last_seen_at" field.
