@@ -30,6 +30,18 @@ type ServerSettings struct {
 	// list turns it off).
 	RealIPFrom   *[]string `json:"real_ip_from,omitempty"`
 	RealIPHeader *string   `json:"real_ip_header,omitempty"`
+	// UnknownNames is how the node's nginx answers names none of its
+	// domains serves: "" (nginx's default, its first server), "close" or
+	// "not_found".
+	UnknownNames *string `json:"unknown_names,omitempty"`
+}
+
+// UnknownNameChoices are the answers to unknown names an admin picks from,
+// with what each does.
+var UnknownNameChoices = []struct{ Value, Label string }{
+	{"", "nginx's default: its first server on the address answers"},
+	{string(nginxconf.UnknownClose), "close the connection without an answer"},
+	{string(nginxconf.UnknownNotFound), "answer 404 Not Found"},
 }
 
 // SettingsError maps fields to messages a person can act on.
@@ -115,6 +127,13 @@ func (in ServerSettings) normalize() (ServerSettings, error) {
 	case in.RealIPHeader != nil:
 		errs["real_ip_header"] = "send real_ip_from with it"
 	}
+	if in.UnknownNames != nil {
+		u := strings.TrimSpace(*in.UnknownNames)
+		if !slices.ContainsFunc(UnknownNameChoices, func(c struct{ Value, Label string }) bool { return c.Value == u }) {
+			errs["unknown_names"] = `must be "close", "not_found" or empty (nginx's default)`
+		}
+		out.UnknownNames = &u
+	}
 	if len(errs) > 0 {
 		return ServerSettings{}, errs
 	}
@@ -161,6 +180,11 @@ func applyServerSettings(ctx context.Context, client *ent.Client, s *ent.Server,
 		changes = append(changes, fmt.Sprintf("trusted proxies %s → %s", realIPWords(s.RealIPFrom, s.RealIPHeader), realIPWords(*in.RealIPFrom, *in.RealIPHeader)))
 		nginx = true
 	}
+	if in.UnknownNames != nil && *in.UnknownNames != s.UnknownNames {
+		upd.SetUnknownNames(*in.UnknownNames)
+		changes = append(changes, fmt.Sprintf("unknown names %s → %s", orDefault(s.UnknownNames), orDefault(*in.UnknownNames)))
+		nginx = true
+	}
 	if len(changes) == 0 {
 		return s, "", false, nil
 	}
@@ -180,6 +204,13 @@ func realIPWords(from []string, header string) string {
 		return "(none)"
 	}
 	return strings.Join(from, ",") + " via " + header
+}
+
+func orDefault(s string) string {
+	if s == "" {
+		return "default"
+	}
+	return s
 }
 
 func orNone(s string) string {

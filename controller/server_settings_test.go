@@ -262,3 +262,57 @@ func TestServerTrustedProxies(t *testing.T) {
 		t.Error("the command line set trusted proxies the running controller would not render")
 	}
 }
+
+// The answer to unknown names is chosen from an allowlist, rendered into the
+// node's configuration, audited, shown and changed on the settings page, and
+// refused on the command line (only the running controller re-renders).
+func TestServerUnknownNames(t *testing.T) {
+	e := newEditEnv(t)
+	var created struct {
+		Server struct {
+			ID int `json:"id"`
+		} `json:"server"`
+	}
+	e.api("POST", "/api/v1/servers", e.admin, map[string]any{"name": "edge-1"}, &created)
+	id := created.Server.ID
+	path := "/api/v1/servers/" + strconv.Itoa(id)
+	for _, bad := range []string{"redirect", "close;", "CLOSE\n", "444"} {
+		if code, _ := e.api("PATCH", path, e.admin, map[string]any{"unknown_names": bad}, nil); code != http.StatusUnprocessableEntity {
+			t.Errorf("unknown_names %q: %d", bad, code)
+		}
+	}
+	var got struct {
+		UnknownNames string `json:"unknown_names"`
+	}
+	if code, b := e.api("PATCH", path, e.admin, map[string]any{"unknown_names": "close"}, &got); code != http.StatusOK || got.UnknownNames != "close" {
+		t.Fatalf("set: %d %s", code, b)
+	}
+	if cfg, err := e.c.deployer.NodeConfig(context.Background(), id); err != nil || cfg.UnknownNames != "close" {
+		t.Fatalf("rendered for the node: %q %v", cfg.UnknownNames, err)
+	}
+	if ev := e.auditEvents("server.update"); !strings.Contains(strings.Join(ev, "\n"), "unknown names default → close") {
+		t.Errorf("audit: %q", ev)
+	}
+	admin := e.browser(e.adminLogin)
+	settings := e.base + "/servers/" + strconv.Itoa(id) + "/settings"
+	if _, _, body := send(t, admin, "GET", settings, nil); !strings.Contains(body, `<option value="close" selected>`) {
+		t.Fatalf("settings page does not show the choice")
+	}
+	if code, _, _ := send(t, admin, "POST", settings, url.Values{"name": {"edge-1"}, "unknown_names": {"not_found"}}); code != http.StatusSeeOther {
+		t.Fatalf("change through the form: %d", code)
+	}
+	if code, _, body := send(t, admin, "POST", settings, url.Values{"name": {"edge-1"}, "unknown_names": {"teapot"}}); code != http.StatusUnprocessableEntity || !strings.Contains(body, "must be &#34;close&#34;") {
+		t.Errorf("a choice not offered: %d", code)
+	}
+	if cfg, _ := e.c.deployer.NodeConfig(context.Background(), id); cfg.UnknownNames != "not_found" {
+		t.Errorf("after the form: %q", cfg.UnknownNames)
+	}
+	a, err := OpenAdmin(context.Background(), e.c.cfg, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.SetServer(context.Background(), audit.System("cli"), "edge-1", ServerSettings{UnknownNames: new("close")}); err == nil {
+		t.Error("the command line set what the running controller would not render")
+	}
+}

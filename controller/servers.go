@@ -86,8 +86,11 @@ type serverJSON struct {
 	// RealIPFrom are the trusted proxies in front of the node's nginx, whose
 	// RealIPHeader carries the client address; empty when clients connect
 	// directly.
-	RealIPFrom    []string         `json:"real_ip_from"`
-	RealIPHeader  string           `json:"real_ip_header,omitempty"`
+	RealIPFrom   []string `json:"real_ip_from"`
+	RealIPHeader string   `json:"real_ip_header,omitempty"`
+	// UnknownNames is how its nginx answers names none of its domains
+	// serves: "" (nginx's default), "close" or "not_found".
+	UnknownNames  string           `json:"unknown_names"`
 	LastSeenAt    *time.Time       `json:"last_seen_at"`
 	AgentVersion  string           `json:"agent_version"`
 	Hostname      string           `json:"hostname"`
@@ -117,7 +120,7 @@ func (sv *serversWeb) toJSON(s *ent.Server) serverJSON {
 	}
 	return serverJSON{
 		ID: s.ID, Name: s.Name, Address: s.Address, Status: string(s.Status), Local: s.Local, Labels: labels,
-		RealIPFrom: realIP, RealIPHeader: s.RealIPHeader,
+		RealIPFrom: realIP, RealIPHeader: s.RealIPHeader, UnknownNames: s.UnknownNames,
 		LastSeenAt: s.LastSeenAt, AgentVersion: s.AgentVersion, Hostname: s.Hostname, OS: s.Os, Arch: s.Arch,
 		Kernel: s.Kernel, MetricsSource: s.MetricsSource, Addresses: addrs, CertNotAfter: s.CertNotAfter,
 		Connected: sv.c.hub.Connected(strconv.Itoa(s.ID)), CreatedAt: s.CreatedAt, Nginx: s.NginxNode,
@@ -718,6 +721,17 @@ type settingsForm struct {
 	// form, which does not have it.
 	RealIPFrom   *string
 	RealIPHeader string
+	// UnknownNames is nil on the add-server form, which does not have it.
+	UnknownNames *string
+}
+
+// UnknownValue is the chosen answer to unknown names ("" when the form has
+// none).
+func (f settingsForm) UnknownValue() string {
+	if f.UnknownNames == nil {
+		return ""
+	}
+	return *f.UnknownNames
 }
 
 func (f settingsForm) settings() ServerSettings {
@@ -730,6 +744,7 @@ func (f settingsForm) settings() ServerSettings {
 		from := strings.Fields(*f.RealIPFrom)
 		s.RealIPFrom, s.RealIPHeader = &from, &f.RealIPHeader
 	}
+	s.UnknownNames = f.UnknownNames
 	return s
 }
 
@@ -739,6 +754,8 @@ type settingsPageData struct {
 	Fields SettingsError
 	// Headers are the client address headers to choose from.
 	Headers []string
+	// Unknown are the answers to unknown names to choose from.
+	Unknown []struct{ Value, Label string }
 	// Probe says where the controller dials the server's nginx, or why not.
 	Probe string
 }
@@ -750,8 +767,9 @@ func (sv *serversWeb) settingsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	from := strings.Join(s.RealIPFrom, "\n")
+	unknown := s.UnknownNames
 	d := settingsPageData{Server: s, Form: settingsForm{Name: s.Name, Address: s.Address, Labels: strings.Join(s.Labels, ", "),
-		RealIPFrom: &from, RealIPHeader: s.RealIPHeader}}
+		RealIPFrom: &from, RealIPHeader: s.RealIPHeader, UnknownNames: &unknown}}
 	sv.renderSettings(w, r, http.StatusOK, d)
 }
 
@@ -766,6 +784,10 @@ func (sv *serversWeb) saveSettingsPage(w http.ResponseWriter, r *http.Request) {
 	if _, sent := r.PostForm["real_ip_from"]; sent {
 		from := r.PostFormValue("real_ip_from")
 		form.RealIPFrom = &from
+	}
+	if _, sent := r.PostForm["unknown_names"]; sent {
+		u := r.PostFormValue("unknown_names")
+		form.UnknownNames = &u
 	}
 	settings := form.settings()
 	if _, sent := r.PostForm["name"]; sent && settings.Name == nil {
@@ -788,6 +810,7 @@ func (sv *serversWeb) saveSettingsPage(w http.ResponseWriter, r *http.Request) {
 
 func (sv *serversWeb) renderSettings(w http.ResponseWriter, r *http.Request, status int, d settingsPageData) {
 	d.Headers = nginxconf.RealIPHeaders
+	d.Unknown = UnknownNameChoices
 	ep, err := sv.c.nodeEndpoint(r.Context(), d.Server)
 	switch {
 	case err == nil:

@@ -44,6 +44,7 @@ func (d *Deployer) nodeConfig(ctx context.Context, serverID int) (nginxconf.Node
 	if len(srv.RealIPFrom) > 0 {
 		cfg.RealIP = &nginxconf.RealIP{From: srv.RealIPFrom, Header: srv.RealIPHeader}
 	}
+	cfg.UnknownNames = nginxconf.UnknownAnswer(srv.UnknownNames)
 	onServer := server.ID(serverID)
 	doms, err := c.Domain.Query().Where(domain.HasServersWith(onServer)).
 		WithRoutes(proxyconf.WithRoutes).WithBasicAuthUsers(proxyconf.WithUsers).

@@ -16,7 +16,7 @@ var renderedDirectives = setOf(
 	"server_names_hash_bucket_size", "server_names_hash_max_size",
 	"access_log", "stub_status", "server_tokens", "limit_req_zone", "proxy_cache_path", "proxy_cache", "proxy_cache_key",
 	"proxy_cache_valid", "proxy_cache_bypass", "proxy_no_cache", "proxy_cache_revalidate", "proxy_cache_lock",
-	"proxy_cache_background_update", "proxy_cache_use_stale",
+	"proxy_cache_background_update", "proxy_cache_use_stale", "ssl_reject_handshake",
 )
 
 // blockDirectives may open blocks in rendered output.

@@ -142,6 +142,18 @@ type Domain struct {
 	Snippet         string   // admin-only extra directives, checked against an allowlist
 }
 
+// UnknownAnswer is what a node's nginx does with requests for names it does
+// not serve.
+type UnknownAnswer string
+
+// Answers to unknown names. Over TLS both refuse the handshake: there is no
+// certificate to answer with.
+const (
+	UnknownDefault  UnknownAnswer = ""          // nginx's default: the first server on the address
+	UnknownClose    UnknownAnswer = "close"     // close the connection without an answer (444)
+	UnknownNotFound UnknownAnswer = "not_found" // answer 404
+)
+
 // MaxCacheTTL is the longest a route may keep answers: 30 days.
 const MaxCacheTTL = 30 * 24 * 3600
 
@@ -198,6 +210,10 @@ type NodeConfig struct {
 	// agent's "current" link); files that directives name, such as htpasswd files, are
 	// addressed below it. Empty means DefaultConfigDir.
 	ConfigDir string
+	// UnknownNames is how nginx answers requests for names none of the
+	// node's domains serves; empty leaves nginx's default (the first server
+	// on each address answers them).
+	UnknownNames UnknownAnswer
 	// Status renders the block the node's agent reads nginx's counters from
 	// (see package nginxstatus); set it only for an nginx with the
 	// stub_status module, which its agent reports.

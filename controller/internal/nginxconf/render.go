@@ -42,6 +42,9 @@ type Rendered struct {
 // block and stream/*.conf inside its stream block.
 const (
 	GlobalFile = "http/00-gatehouse.conf"
+	// UnknownFile holds the default servers that answer names no domain
+	// serves, when the node asks for them.
+	UnknownFile = "http/01-gatehouse-unknown.conf"
 	// StatusFile holds the block that shows nginx's counters to the agent.
 	// It sorts after every domain's file, so it never becomes the default
 	// server of a listen address.
@@ -100,6 +103,9 @@ func (r *renderer) render() ([]File, error) {
 	cfg := &r.c.cfg
 	jobs := make([]job, 0, 1+len(cfg.Upstreams)+2*len(cfg.Domains)+len(cfg.Streams))
 	jobs = append(jobs, job{path: GlobalFile, tmpl: "global.conf.tmpl", data: globalView(cfg)})
+	if cfg.UnknownNames != UnknownDefault && len(cfg.Domains) > 0 {
+		jobs = append(jobs, job{path: UnknownFile, tmpl: "unknown.conf.tmpl", data: unknownView(cfg)})
+	}
 	if cfg.Status && len(cfg.Domains) > 0 {
 		jobs = append(jobs, job{path: StatusFile, tmpl: "status.conf.tmpl", data: statusView(cfg)})
 	}
@@ -219,6 +225,23 @@ func globalView(cfg *NodeConfig) globalData {
 		g.CacheDir, g.CacheZone, g.CacheSize, g.CacheMax = cfg.CacheDir, cacheZone, cacheKeysSize, cacheMaxSize
 	}
 	return g
+}
+
+type unknownData struct {
+	HTTP, HTTPS []string // listen lines, default_server included; HTTPS only when a domain has TLS
+	Close       bool
+}
+
+// unknownView is the default servers of the domains' listeners: plain HTTP
+// closes or answers 404, and TLS refuses the handshake (there is no
+// certificate to show for a name nobody serves).
+func unknownView(cfg *NodeConfig) unknownData {
+	v := unknownData{Close: cfg.UnknownNames == UnknownClose}
+	v.HTTP = listenLines(cfg.BindAddress, cfg.HTTPPort, " default_server")
+	if slices.ContainsFunc(cfg.Domains, func(d Domain) bool { return d.Certificate != nil }) {
+		v.HTTPS = listenLines(cfg.BindAddress, cfg.HTTPSPort, " ssl default_server")
+	}
+	return v
 }
 
 type statusData struct {

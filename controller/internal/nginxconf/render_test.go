@@ -171,11 +171,19 @@ client_body_timeout 30s;`,
 		Routes: []Route{{Path: "/", Kind: RouteProxy, Upstream: "app", CacheTTL: 90}},
 	}}
 
+	unknown := baseConfig()
+	unknown.UnknownNames = UnknownClose
+	unknown.Domains = []Domain{
+		{Name: "secure.example.com", Certificate: testCert(), HTTP2: true, Routes: []Route{{Path: "/", Kind: RouteProxy, Upstream: "app"}}},
+		{Name: "plain.example.com", Routes: []Route{{Path: "/", Kind: RouteProxy, Upstream: "app"}}},
+	}
+
 	return []struct {
 		name string
 		cfg  NodeConfig
 	}{
 		{"alias_redirect", aliases},
+		{"unknown_names", unknown},
 		{"cache_compress", cached},
 		{"empty", NodeConfig{Webroot: testRoot + "/acme"}},
 		{"minimal", minimal},

@@ -395,3 +395,71 @@ func TestStatusBlockThroughNginx(t *testing.T) {
 		}
 	}
 }
+
+// TestUnknownNamesThroughNginx: a node set to close or answer 404 for names
+// it does not serve does so over plain HTTP and refuses the TLS handshake
+// for them, while its own domains answer as before.
+func TestUnknownNamesThroughNginx(t *testing.T) {
+	t.Parallel()
+	for _, mode := range []UnknownAnswer{UnknownClose, UnknownNotFound} {
+		t.Run(string(mode), func(t *testing.T) {
+			t.Parallel()
+			httpPort, httpsPort := freePort(t), freePort(t)
+			cfg := baseConfig()
+			cfg.BindAddress = "127.0.0.1"
+			cfg.HTTPPort, cfg.HTTPSPort = httpPort, httpsPort
+			cfg.UnknownNames = mode
+			cfg.Domains = []Domain{{Name: "known.example", Certificate: testCert(), HTTP2: true,
+				Routes: []Route{{Path: "/", Kind: RouteRespond, Status: 200, Body: "known"}}}}
+			r, err := Render(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			serveNginx(t, r.Files, nil, httpPort)
+			plain := "http://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
+			tlsAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(httpsPort))
+			client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} // the test's self-signed certificate
+
+			if resp, body := fetch(t, client, plain+"/", "known.example", nil); resp.StatusCode != 200 || body != "known" {
+				t.Errorf("known name over http: %d %q", resp.StatusCode, body)
+			}
+			withSNI := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{ServerName: "known.example", InsecureSkipVerify: true}}}
+			if resp, body := fetch(t, withSNI, "https://"+tlsAddr+"/", "known.example", nil); resp.StatusCode != 200 || body != "known" {
+				t.Errorf("known name over https: %d %q", resp.StatusCode, body)
+			}
+
+			req, _ := http.NewRequest(http.MethodGet, plain+"/", nil)
+			req.Host = "stranger.example"
+			resp, err := client.Do(req)
+			switch mode {
+			case UnknownClose:
+				if err == nil {
+					resp.Body.Close()
+					t.Errorf("unknown name over http answered %d, want the connection closed", resp.StatusCode)
+				}
+			case UnknownNotFound:
+				if err != nil {
+					t.Fatalf("unknown name over http: %v", err)
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusNotFound {
+					t.Errorf("unknown name over http: %d, want 404", resp.StatusCode)
+				}
+			}
+
+			for _, sni := range []string{"stranger.example", ""} {
+				c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: sni, InsecureSkipVerify: true})
+				if err == nil {
+					c.Close()
+					t.Errorf("TLS handshake for %q completed, want it refused", sni)
+				}
+			}
+			c, err := tls.Dial("tcp", tlsAddr, &tls.Config{ServerName: "known.example", InsecureSkipVerify: true})
+			if err != nil {
+				t.Errorf("TLS handshake for the known name: %v", err)
+			} else {
+				c.Close()
+			}
+		})
+	}
+}

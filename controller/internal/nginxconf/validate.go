@@ -109,13 +109,14 @@ func Normalize(cfg NodeConfig) (NodeConfig, FieldErrors) {
 func check(in NodeConfig) (*checked, FieldErrors) {
 	fe := FieldErrors{}
 	c := &checked{cfg: NodeConfig{
-		Webroot:     in.Webroot,
-		ConfigDir:   in.ConfigDir,
-		BindAddress: in.BindAddress,
-		HTTPPort:    in.HTTPPort,
-		HTTPSPort:   in.HTTPSPort,
-		CacheDir:    in.CacheDir,
-		Status:      in.Status,
+		Webroot:      in.Webroot,
+		ConfigDir:    in.ConfigDir,
+		BindAddress:  in.BindAddress,
+		HTTPPort:     in.HTTPPort,
+		HTTPSPort:    in.HTTPSPort,
+		CacheDir:     in.CacheDir,
+		Status:       in.Status,
+		UnknownNames: in.UnknownNames,
 	}}
 	out := &c.cfg
 	if out.Webroot == "" {
@@ -132,6 +133,11 @@ func check(in NodeConfig) (*checked, FieldErrors) {
 		out.CacheDir = path.Join(path.Dir(out.ConfigDir), "cache")
 	} else if !validAbsPath(out.CacheDir) || out.CacheDir == "/" {
 		fe.add("cache_dir", absPathMsg)
+	}
+	switch out.UnknownNames {
+	case UnknownDefault, UnknownClose, UnknownNotFound:
+	default:
+		fe.add("unknown_names", `must be "close", "not_found" or empty (nginx's default)`)
 	}
 	if out.BindAddress != "" {
 		a, err := netip.ParseAddr(out.BindAddress)

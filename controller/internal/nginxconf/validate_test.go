@@ -113,6 +113,7 @@ func TestValidateRules(t *testing.T) {
 		{"rate unit with syntax", func(c *NodeConfig) { c.Domains[0].RateLimit = &RateLimit{Rate: 5, Unit: "s; evil"} }, "domains[0].rate_unit", "per second"},
 		{"negative burst", func(c *NodeConfig) { c.Domains[0].RateLimit = &RateLimit{Rate: 5, Burst: -1} }, "domains[0].rate_burst", "from 0 to"},
 		{"hsts without cert", func(c *NodeConfig) { c.Domains[0].HSTS = true }, "domains[0].hsts", "needs a certificate"},
+		{"unknown answer not offered", func(c *NodeConfig) { c.UnknownNames = "redirect" }, "unknown_names", `must be "close"`},
 		{"the status block's name", func(c *NodeConfig) { c.Domains[0].Name = "Gatehouse-Status.Invalid" }, "domains[0].name", "reserved for the status block"},
 		{"the status block's name as an alias", func(c *NodeConfig) { c.Domains[0].Aliases = []string{"gatehouse-status.invalid"} }, "domains[0].aliases[0]", "reserved"},
 		{"negative cache ttl", func(c *NodeConfig) { c.Domains[0].Routes[0].CacheTTL = -1 }, "domains[0].routes[0].cache_ttl", "between 0 and 2592000"},
