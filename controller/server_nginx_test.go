@@ -40,4 +40,10 @@ func TestServerPageShowsNginxActivity(t *testing.T) {
 	if code != 200 || strings.Contains(page, "data-nginx-now") || strings.Contains(page, "data-nginx-chart") {
 		t.Errorf("server without nginx figures: %d, shows them anyway", code)
 	}
+	// The dashboard's tiles: the figures on the server that has them, a
+	// hidden row on the one that does not (shown once live figures come).
+	code, _, page = send(t, cl, "GET", e.base+"/", nil)
+	if code != 200 || !strings.Contains(page, `<dd data-field="nginx">12.5 req/s · 9 conn</dd>`) || strings.Count(page, `<div hidden><dt>nginx</dt>`) != 1 {
+		t.Errorf("dashboard tiles: %d, nginx figures or the hidden row missing", code)
+	}
 }

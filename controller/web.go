@@ -107,7 +107,7 @@ func pct(used, total int64) float64 {
 // tileOf turns a summary into the values a tile shows.
 func tileOf(s metrics.Summary) web.TileValues {
 	mem, disk := pct(s.MemUsed, s.MemTotal), pct(s.DiskUsed, s.DiskTotal)
-	return web.TileValues{
+	v := web.TileValues{
 		"cpu":       fmt.Sprintf("%.0f%%", s.CPU),
 		"cpu_pct":   fmt.Sprintf("%.1f", s.CPU),
 		"mem":       fmt.Sprintf("%.0f%%", mem),
@@ -117,4 +117,16 @@ func tileOf(s metrics.Summary) web.TileValues {
 		"load":      fmt.Sprintf("%.2f / %.2f / %.2f", s.Load1, s.Load5, s.Load15),
 		"last_seen": time.UnixMilli(s.TS).UTC().Format(time.RFC3339),
 	}
+	if s.Nginx {
+		v["nginx"] = fmt.Sprintf("%s req/s · %.0f conn", rate(s.NginxRPS), s.NginxConns)
+	}
+	return v
+}
+
+// rate shows a request rate with a precision that suits its size.
+func rate(r float64) string {
+	if r >= 100 {
+		return fmt.Sprintf("%.0f", r)
+	}
+	return fmt.Sprintf("%.1f", r)
 }

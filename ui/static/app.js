@@ -129,6 +129,9 @@
       } else {
         el.textContent = value;
         if (key === "status") el.className = `status status-${value}`;
+        // A fact shown only once it has a value (nginx's figures).
+        const row = el.parentElement;
+        if (row && row.hidden && value) row.hidden = false;
       }
     }
   };
