@@ -31038,6 +31038,7 @@ type ServerMutation struct {
 	appendreal_ip_from         []string
 	real_ip_header             *string
 	unknown_names              *string
+	cache_max_size             *string
 	last_seen_at               *time.Time
 	agent_version              *string
 	hostname                   *string
@@ -31624,6 +31625,42 @@ func (m *ServerMutation) OldUnknownNames(ctx context.Context) (v string, err err
 // ResetUnknownNames resets all changes to the "unknown_names" field.
 func (m *ServerMutation) ResetUnknownNames() {
 	m.unknown_names = nil
+}
+
+// SetCacheMaxSize sets the "cache_max_size" field.
+func (m *ServerMutation) SetCacheMaxSize(s string) {
+	m.cache_max_size = &s
+}
+
+// CacheMaxSize returns the value of the "cache_max_size" field in the mutation.
+func (m *ServerMutation) CacheMaxSize() (r string, exists bool) {
+	v := m.cache_max_size
+	if v == nil {
+		return
+	}
+	return *v, true
+}
+
+// OldCacheMaxSize returns the old "cache_max_size" field's value of the Server entity.
+// If the Server object wasn't provided to the builder, the object is fetched from the database.
+// An error is returned if the mutation operation is not UpdateOne, or the database query fails.
+func (m *ServerMutation) OldCacheMaxSize(ctx context.Context) (v string, err error) {
+	if !m.op.Is(OpUpdateOne) {
+		return v, errors.New("OldCacheMaxSize is only allowed on UpdateOne operations")
+	}
+	if m.id == nil || m.oldValue == nil {
+		return v, errors.New("OldCacheMaxSize requires an ID field in the mutation")
+	}
+	oldValue, err := m.oldValue(ctx)
+	if err != nil {
+		return v, fmt.Errorf("querying old value for OldCacheMaxSize: %w", err)
+	}
+	return oldValue.CacheMaxSize, nil
+}
+
+// ResetCacheMaxSize resets all changes to the "cache_max_size" field.
+func (m *ServerMutation) ResetCacheMaxSize() {
+	m.cache_max_size = nil
 }
 
 // SetLastSeenAt sets the "last_seen_at" field.
@@ -33357,7 +33394,7 @@ func (m *ServerMutation) Type() string {
 // order to get all numeric fields that were incremented/decremented, call
 // AddedFields().
 func (m *ServerMutation) Fields() []string {
-	fields := make([]string, 0, 33)
+	fields := make([]string, 0, 34)
 	if m.created_at != nil {
 		fields = append(fields, server.FieldCreatedAt)
 	}
@@ -33387,6 +33424,9 @@ func (m *ServerMutation) Fields() []string {
 	}
 	if m.unknown_names != nil {
 		fields = append(fields, server.FieldUnknownNames)
+	}
+	if m.cache_max_size != nil {
+		fields = append(fields, server.FieldCacheMaxSize)
 	}
 	if m.last_seen_at != nil {
 		fields = append(fields, server.FieldLastSeenAt)
@@ -33485,6 +33525,8 @@ func (m *ServerMutation) Field(name string) (ent.Value, bool) {
 		return m.RealIPHeader()
 	case server.FieldUnknownNames:
 		return m.UnknownNames()
+	case server.FieldCacheMaxSize:
+		return m.CacheMaxSize()
 	case server.FieldLastSeenAt:
 		return m.LastSeenAt()
 	case server.FieldAgentVersion:
@@ -33560,6 +33602,8 @@ func (m *ServerMutation) OldField(ctx context.Context, name string) (ent.Value, 
 		return m.OldRealIPHeader(ctx)
 	case server.FieldUnknownNames:
 		return m.OldUnknownNames(ctx)
+	case server.FieldCacheMaxSize:
+		return m.OldCacheMaxSize(ctx)
 	case server.FieldLastSeenAt:
 		return m.OldLastSeenAt(ctx)
 	case server.FieldAgentVersion:
@@ -33684,6 +33728,13 @@ func (m *ServerMutation) SetField(name string, value ent.Value) error {
 			return fmt.Errorf("unexpected type %T for field %s", value, name)
 		}
 		m.SetUnknownNames(v)
+		return nil
+	case server.FieldCacheMaxSize:
+		v, ok := value.(string)
+		if !ok {
+			return fmt.Errorf("unexpected type %T for field %s", value, name)
+		}
+		m.SetCacheMaxSize(v)
 		return nil
 	case server.FieldLastSeenAt:
 		v, ok := value.(time.Time)
@@ -34020,6 +34071,9 @@ func (m *ServerMutation) ResetField(name string) error {
 		return nil
 	case server.FieldUnknownNames:
 		m.ResetUnknownNames()
+		return nil
+	case server.FieldCacheMaxSize:
+		m.ResetCacheMaxSize()
 		return nil
 	case server.FieldLastSeenAt:
 		m.ResetLastSeenAt()

@@ -1365,70 +1365,76 @@ func init() {
 	server.DefaultUnknownNames = serverDescUnknownNames.Default.(string)
 	// server.UnknownNamesValidator is a validator for the "unknown_names" field. It is called by the builders before save.
 	server.UnknownNamesValidator = serverDescUnknownNames.Validators[0].(func(string) error)
+	// serverDescCacheMaxSize is the schema descriptor for cache_max_size field.
+	serverDescCacheMaxSize := serverFields[8].Descriptor()
+	// server.DefaultCacheMaxSize holds the default value on creation for the cache_max_size field.
+	server.DefaultCacheMaxSize = serverDescCacheMaxSize.Default.(string)
+	// server.CacheMaxSizeValidator is a validator for the "cache_max_size" field. It is called by the builders before save.
+	server.CacheMaxSizeValidator = serverDescCacheMaxSize.Validators[0].(func(string) error)
 	// serverDescAgentVersion is the schema descriptor for agent_version field.
-	serverDescAgentVersion := serverFields[9].Descriptor()
+	serverDescAgentVersion := serverFields[10].Descriptor()
 	// server.DefaultAgentVersion holds the default value on creation for the agent_version field.
 	server.DefaultAgentVersion = serverDescAgentVersion.Default.(string)
 	// serverDescHostname is the schema descriptor for hostname field.
-	serverDescHostname := serverFields[10].Descriptor()
+	serverDescHostname := serverFields[11].Descriptor()
 	// server.DefaultHostname holds the default value on creation for the hostname field.
 	server.DefaultHostname = serverDescHostname.Default.(string)
 	// serverDescOs is the schema descriptor for os field.
-	serverDescOs := serverFields[11].Descriptor()
+	serverDescOs := serverFields[12].Descriptor()
 	// server.DefaultOs holds the default value on creation for the os field.
 	server.DefaultOs = serverDescOs.Default.(string)
 	// serverDescArch is the schema descriptor for arch field.
-	serverDescArch := serverFields[12].Descriptor()
+	serverDescArch := serverFields[13].Descriptor()
 	// server.DefaultArch holds the default value on creation for the arch field.
 	server.DefaultArch = serverDescArch.Default.(string)
 	// serverDescKernel is the schema descriptor for kernel field.
-	serverDescKernel := serverFields[13].Descriptor()
+	serverDescKernel := serverFields[14].Descriptor()
 	// server.DefaultKernel holds the default value on creation for the kernel field.
 	server.DefaultKernel = serverDescKernel.Default.(string)
 	// serverDescMetricsSource is the schema descriptor for metrics_source field.
-	serverDescMetricsSource := serverFields[14].Descriptor()
+	serverDescMetricsSource := serverFields[15].Descriptor()
 	// server.DefaultMetricsSource holds the default value on creation for the metrics_source field.
 	server.DefaultMetricsSource = serverDescMetricsSource.Default.(string)
 	// serverDescDesiredRevision is the schema descriptor for desired_revision field.
-	serverDescDesiredRevision := serverFields[17].Descriptor()
+	serverDescDesiredRevision := serverFields[18].Descriptor()
 	// server.DefaultDesiredRevision holds the default value on creation for the desired_revision field.
 	server.DefaultDesiredRevision = serverDescDesiredRevision.Default.(int64)
 	// serverDescAppliedRevision is the schema descriptor for applied_revision field.
-	serverDescAppliedRevision := serverFields[18].Descriptor()
+	serverDescAppliedRevision := serverFields[19].Descriptor()
 	// server.DefaultAppliedRevision holds the default value on creation for the applied_revision field.
 	server.DefaultAppliedRevision = serverDescAppliedRevision.Default.(int64)
 	// serverDescSSHHost is the schema descriptor for ssh_host field.
-	serverDescSSHHost := serverFields[20].Descriptor()
+	serverDescSSHHost := serverFields[21].Descriptor()
 	// server.DefaultSSHHost holds the default value on creation for the ssh_host field.
 	server.DefaultSSHHost = serverDescSSHHost.Default.(string)
 	// server.SSHHostValidator is a validator for the "ssh_host" field. It is called by the builders before save.
 	server.SSHHostValidator = serverDescSSHHost.Validators[0].(func(string) error)
 	// serverDescSSHPort is the schema descriptor for ssh_port field.
-	serverDescSSHPort := serverFields[21].Descriptor()
+	serverDescSSHPort := serverFields[22].Descriptor()
 	// server.DefaultSSHPort holds the default value on creation for the ssh_port field.
 	server.DefaultSSHPort = serverDescSSHPort.Default.(int)
 	// serverDescSSHUser is the schema descriptor for ssh_user field.
-	serverDescSSHUser := serverFields[22].Descriptor()
+	serverDescSSHUser := serverFields[23].Descriptor()
 	// server.DefaultSSHUser holds the default value on creation for the ssh_user field.
 	server.DefaultSSHUser = serverDescSSHUser.Default.(string)
 	// server.SSHUserValidator is a validator for the "ssh_user" field. It is called by the builders before save.
 	server.SSHUserValidator = serverDescSSHUser.Validators[0].(func(string) error)
 	// serverDescSSHPublicKey is the schema descriptor for ssh_public_key field.
-	serverDescSSHPublicKey := serverFields[25].Descriptor()
+	serverDescSSHPublicKey := serverFields[26].Descriptor()
 	// server.DefaultSSHPublicKey holds the default value on creation for the ssh_public_key field.
 	server.DefaultSSHPublicKey = serverDescSSHPublicKey.Default.(string)
 	// server.SSHPublicKeyValidator is a validator for the "ssh_public_key" field. It is called by the builders before save.
 	server.SSHPublicKeyValidator = serverDescSSHPublicKey.Validators[0].(func(string) error)
 	// serverDescSSHSudo is the schema descriptor for ssh_sudo field.
-	serverDescSSHSudo := serverFields[26].Descriptor()
+	serverDescSSHSudo := serverFields[27].Descriptor()
 	// server.DefaultSSHSudo holds the default value on creation for the ssh_sudo field.
 	server.DefaultSSHSudo = serverDescSSHSudo.Default.(bool)
 	// serverDescInstallNginx is the schema descriptor for install_nginx field.
-	serverDescInstallNginx := serverFields[27].Descriptor()
+	serverDescInstallNginx := serverFields[28].Descriptor()
 	// server.DefaultInstallNginx holds the default value on creation for the install_nginx field.
 	server.DefaultInstallNginx = serverDescInstallNginx.Default.(bool)
 	// serverDescInstallGlances is the schema descriptor for install_glances field.
-	serverDescInstallGlances := serverFields[28].Descriptor()
+	serverDescInstallGlances := serverFields[29].Descriptor()
 	// server.DefaultInstallGlances holds the default value on creation for the install_glances field.
 	server.DefaultInstallGlances = serverDescInstallGlances.Default.(bool)
 	sessionFields := schema.Session{}.Fields()

@@ -39,6 +39,8 @@ type Server struct {
 	RealIPHeader string `json:"real_ip_header,omitempty"`
 	// UnknownNames holds the value of the "unknown_names" field.
 	UnknownNames string `json:"unknown_names,omitempty"`
+	// CacheMaxSize holds the value of the "cache_max_size" field.
+	CacheMaxSize string `json:"cache_max_size,omitempty"`
 	// LastSeenAt holds the value of the "last_seen_at" field.
 	LastSeenAt *time.Time `json:"last_seen_at,omitempty"`
 	// AgentVersion holds the value of the "agent_version" field.
@@ -252,7 +254,7 @@ func (*Server) scanValues(columns []string) ([]any, error) {
 			values[i] = new(sql.NullBool)
 		case server.FieldID, server.FieldDesiredRevision, server.FieldAppliedRevision, server.FieldSSHPort:
 			values[i] = new(sql.NullInt64)
-		case server.FieldName, server.FieldAddress, server.FieldStatus, server.FieldRealIPHeader, server.FieldUnknownNames, server.FieldAgentVersion, server.FieldHostname, server.FieldOs, server.FieldArch, server.FieldKernel, server.FieldMetricsSource, server.FieldSSHHost, server.FieldSSHUser, server.FieldSSHAuth, server.FieldSSHPublicKey:
+		case server.FieldName, server.FieldAddress, server.FieldStatus, server.FieldRealIPHeader, server.FieldUnknownNames, server.FieldCacheMaxSize, server.FieldAgentVersion, server.FieldHostname, server.FieldOs, server.FieldArch, server.FieldKernel, server.FieldMetricsSource, server.FieldSSHHost, server.FieldSSHUser, server.FieldSSHAuth, server.FieldSSHPublicKey:
 			values[i] = new(sql.NullString)
 		case server.FieldCreatedAt, server.FieldUpdatedAt, server.FieldLastSeenAt, server.FieldCertNotAfter:
 			values[i] = new(sql.NullTime)
@@ -340,6 +342,12 @@ func (_m *Server) assignValues(columns []string, values []any) error {
 				return fmt.Errorf("unexpected type %T for field unknown_names", values[i])
 			} else if value.Valid {
 				_m.UnknownNames = value.String
+			}
+		case server.FieldCacheMaxSize:
+			if value, ok := values[i].(*sql.NullString); !ok {
+				return fmt.Errorf("unexpected type %T for field cache_max_size", values[i])
+			} else if value.Valid {
+				_m.CacheMaxSize = value.String
 			}
 		case server.FieldLastSeenAt:
 			if value, ok := values[i].(*sql.NullTime); !ok {
@@ -619,6 +627,9 @@ func (_m *Server) String() string {
 	builder.WriteString(", ")
 	builder.WriteString("unknown_names=")
 	builder.WriteString(_m.UnknownNames)
+	builder.WriteString(", ")
+	builder.WriteString("cache_max_size=")
+	builder.WriteString(_m.CacheMaxSize)
 	builder.WriteString(", ")
 	if v := _m.LastSeenAt; v != nil {
 		builder.WriteString("last_seen_at=")

@@ -152,6 +152,20 @@ func (_c *ServerCreate) SetNillableUnknownNames(v *string) *ServerCreate {
 	return _c
 }
 
+// SetCacheMaxSize sets the "cache_max_size" field.
+func (_c *ServerCreate) SetCacheMaxSize(v string) *ServerCreate {
+	_c.mutation.SetCacheMaxSize(v)
+	return _c
+}
+
+// SetNillableCacheMaxSize sets the "cache_max_size" field if the given value is not nil.
+func (_c *ServerCreate) SetNillableCacheMaxSize(v *string) *ServerCreate {
+	if v != nil {
+		_c.SetCacheMaxSize(*v)
+	}
+	return _c
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (_c *ServerCreate) SetLastSeenAt(v time.Time) *ServerCreate {
 	_c.mutation.SetLastSeenAt(v)
@@ -692,6 +706,10 @@ func (_c *ServerCreate) defaults() {
 		v := server.DefaultUnknownNames
 		_c.mutation.SetUnknownNames(v)
 	}
+	if _, ok := _c.mutation.CacheMaxSize(); !ok {
+		v := server.DefaultCacheMaxSize
+		_c.mutation.SetCacheMaxSize(v)
+	}
 	if _, ok := _c.mutation.AgentVersion(); !ok {
 		v := server.DefaultAgentVersion
 		_c.mutation.SetAgentVersion(v)
@@ -807,6 +825,14 @@ func (_c *ServerCreate) check() error {
 	if v, ok := _c.mutation.UnknownNames(); ok {
 		if err := server.UnknownNamesValidator(v); err != nil {
 			return &ValidationError{Name: "unknown_names", err: fmt.Errorf(`ent: validator failed for field "Server.unknown_names": %w`, err)}
+		}
+	}
+	if _, ok := _c.mutation.CacheMaxSize(); !ok {
+		return &ValidationError{Name: "cache_max_size", err: errors.New(`ent: missing required field "Server.cache_max_size"`)}
+	}
+	if v, ok := _c.mutation.CacheMaxSize(); ok {
+		if err := server.CacheMaxSizeValidator(v); err != nil {
+			return &ValidationError{Name: "cache_max_size", err: fmt.Errorf(`ent: validator failed for field "Server.cache_max_size": %w`, err)}
 		}
 	}
 	if _, ok := _c.mutation.AgentVersion(); !ok {
@@ -943,6 +969,10 @@ func (_c *ServerCreate) createSpec() (*Server, *sqlgraph.CreateSpec) {
 	if value, ok := _c.mutation.UnknownNames(); ok {
 		_spec.SetField(server.FieldUnknownNames, field.TypeString, value)
 		_node.UnknownNames = value
+	}
+	if value, ok := _c.mutation.CacheMaxSize(); ok {
+		_spec.SetField(server.FieldCacheMaxSize, field.TypeString, value)
+		_node.CacheMaxSize = value
 	}
 	if value, ok := _c.mutation.LastSeenAt(); ok {
 		_spec.SetField(server.FieldLastSeenAt, field.TypeTime, value)
@@ -1413,6 +1443,18 @@ func (u *ServerUpsert) SetUnknownNames(v string) *ServerUpsert {
 // UpdateUnknownNames sets the "unknown_names" field to the value that was provided on create.
 func (u *ServerUpsert) UpdateUnknownNames() *ServerUpsert {
 	u.SetExcluded(server.FieldUnknownNames)
+	return u
+}
+
+// SetCacheMaxSize sets the "cache_max_size" field.
+func (u *ServerUpsert) SetCacheMaxSize(v string) *ServerUpsert {
+	u.Set(server.FieldCacheMaxSize, v)
+	return u
+}
+
+// UpdateCacheMaxSize sets the "cache_max_size" field to the value that was provided on create.
+func (u *ServerUpsert) UpdateCacheMaxSize() *ServerUpsert {
+	u.SetExcluded(server.FieldCacheMaxSize)
 	return u
 }
 
@@ -1934,6 +1976,20 @@ func (u *ServerUpsertOne) SetUnknownNames(v string) *ServerUpsertOne {
 func (u *ServerUpsertOne) UpdateUnknownNames() *ServerUpsertOne {
 	return u.Update(func(s *ServerUpsert) {
 		s.UpdateUnknownNames()
+	})
+}
+
+// SetCacheMaxSize sets the "cache_max_size" field.
+func (u *ServerUpsertOne) SetCacheMaxSize(v string) *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetCacheMaxSize(v)
+	})
+}
+
+// UpdateCacheMaxSize sets the "cache_max_size" field to the value that was provided on create.
+func (u *ServerUpsertOne) UpdateCacheMaxSize() *ServerUpsertOne {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateCacheMaxSize()
 	})
 }
 
@@ -2677,6 +2733,20 @@ func (u *ServerUpsertBulk) SetUnknownNames(v string) *ServerUpsertBulk {
 func (u *ServerUpsertBulk) UpdateUnknownNames() *ServerUpsertBulk {
 	return u.Update(func(s *ServerUpsert) {
 		s.UpdateUnknownNames()
+	})
+}
+
+// SetCacheMaxSize sets the "cache_max_size" field.
+func (u *ServerUpsertBulk) SetCacheMaxSize(v string) *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.SetCacheMaxSize(v)
+	})
+}
+
+// UpdateCacheMaxSize sets the "cache_max_size" field to the value that was provided on create.
+func (u *ServerUpsertBulk) UpdateCacheMaxSize() *ServerUpsertBulk {
+	return u.Update(func(s *ServerUpsert) {
+		s.UpdateCacheMaxSize()
 	})
 }
 

@@ -170,6 +170,20 @@ func (_u *ServerUpdate) SetNillableUnknownNames(v *string) *ServerUpdate {
 	return _u
 }
 
+// SetCacheMaxSize sets the "cache_max_size" field.
+func (_u *ServerUpdate) SetCacheMaxSize(v string) *ServerUpdate {
+	_u.mutation.SetCacheMaxSize(v)
+	return _u
+}
+
+// SetNillableCacheMaxSize sets the "cache_max_size" field if the given value is not nil.
+func (_u *ServerUpdate) SetNillableCacheMaxSize(v *string) *ServerUpdate {
+	if v != nil {
+		_u.SetCacheMaxSize(*v)
+	}
+	return _u
+}
+
 // SetLastSeenAt sets the "last_seen_at" field.
 func (_u *ServerUpdate) SetLastSeenAt(v time.Time) *ServerUpdate {
 	_u.mutation.SetLastSeenAt(v)
@@ -1057,6 +1071,11 @@ func (_u *ServerUpdate) check() error {
 			return &ValidationError{Name: "unknown_names", err: fmt.Errorf(`ent: validator failed for field "Server.unknown_names": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CacheMaxSize(); ok {
+		if err := server.CacheMaxSizeValidator(v); err != nil {
+			return &ValidationError{Name: "cache_max_size", err: fmt.Errorf(`ent: validator failed for field "Server.cache_max_size": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.SSHHost(); ok {
 		if err := server.SSHHostValidator(v); err != nil {
 			return &ValidationError{Name: "ssh_host", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_host": %w`, err)}
@@ -1140,6 +1159,9 @@ func (_u *ServerUpdate) sqlSave(ctx context.Context) (_node int, err error) {
 	}
 	if value, ok := _u.mutation.UnknownNames(); ok {
 		_spec.SetField(server.FieldUnknownNames, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.CacheMaxSize(); ok {
+		_spec.SetField(server.FieldCacheMaxSize, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.LastSeenAt(); ok {
 		_spec.SetField(server.FieldLastSeenAt, field.TypeTime, value)
@@ -1974,6 +1996,20 @@ func (_u *ServerUpdateOne) SetUnknownNames(v string) *ServerUpdateOne {
 func (_u *ServerUpdateOne) SetNillableUnknownNames(v *string) *ServerUpdateOne {
 	if v != nil {
 		_u.SetUnknownNames(*v)
+	}
+	return _u
+}
+
+// SetCacheMaxSize sets the "cache_max_size" field.
+func (_u *ServerUpdateOne) SetCacheMaxSize(v string) *ServerUpdateOne {
+	_u.mutation.SetCacheMaxSize(v)
+	return _u
+}
+
+// SetNillableCacheMaxSize sets the "cache_max_size" field if the given value is not nil.
+func (_u *ServerUpdateOne) SetNillableCacheMaxSize(v *string) *ServerUpdateOne {
+	if v != nil {
+		_u.SetCacheMaxSize(*v)
 	}
 	return _u
 }
@@ -2878,6 +2914,11 @@ func (_u *ServerUpdateOne) check() error {
 			return &ValidationError{Name: "unknown_names", err: fmt.Errorf(`ent: validator failed for field "Server.unknown_names": %w`, err)}
 		}
 	}
+	if v, ok := _u.mutation.CacheMaxSize(); ok {
+		if err := server.CacheMaxSizeValidator(v); err != nil {
+			return &ValidationError{Name: "cache_max_size", err: fmt.Errorf(`ent: validator failed for field "Server.cache_max_size": %w`, err)}
+		}
+	}
 	if v, ok := _u.mutation.SSHHost(); ok {
 		if err := server.SSHHostValidator(v); err != nil {
 			return &ValidationError{Name: "ssh_host", err: fmt.Errorf(`ent: validator failed for field "Server.ssh_host": %w`, err)}
@@ -2978,6 +3019,9 @@ func (_u *ServerUpdateOne) sqlSave(ctx context.Context) (_node *Server, err erro
 	}
 	if value, ok := _u.mutation.UnknownNames(); ok {
 		_spec.SetField(server.FieldUnknownNames, field.TypeString, value)
+	}
+	if value, ok := _u.mutation.CacheMaxSize(); ok {
+		_spec.SetField(server.FieldCacheMaxSize, field.TypeString, value)
 	}
 	if value, ok := _u.mutation.LastSeenAt(); ok {
 		_spec.SetField(server.FieldLastSeenAt, field.TypeTime, value)

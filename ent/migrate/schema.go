@@ -981,6 +981,7 @@ var (
 		{Name: "real_ip_from", Type: field.TypeJSON, Nullable: true},
 		{Name: "real_ip_header", Type: field.TypeString, Size: 32, Default: ""},
 		{Name: "unknown_names", Type: field.TypeString, Size: 16, Default: ""},
+		{Name: "cache_max_size", Type: field.TypeString, Size: 16, Default: ""},
 		{Name: "last_seen_at", Type: field.TypeTime, Nullable: true},
 		{Name: "agent_version", Type: field.TypeString, Default: ""},
 		{Name: "hostname", Type: field.TypeString, Default: ""},

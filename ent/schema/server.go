@@ -35,6 +35,9 @@ func (Server) Fields() []ent.Field {
 		// on the address), "close" closes the connection (and refuses the
 		// TLS handshake), "not_found" answers 404 (TLS handshakes refused).
 		field.String("unknown_names").Default("").MaxLen(16),
+		// CacheMaxSize bounds the disk the node's cache of proxied answers
+		// may use, as an nginx size ("500m", "10g"); empty means 1g.
+		field.String("cache_max_size").Default("").MaxLen(16),
 		field.Time("last_seen_at").Optional().Nillable(),
 		field.String("agent_version").Default(""),
 		field.String("hostname").Default(""),

@@ -35,6 +35,8 @@ const (
 	FieldRealIPHeader = "real_ip_header"
 	// FieldUnknownNames holds the string denoting the unknown_names field in the database.
 	FieldUnknownNames = "unknown_names"
+	// FieldCacheMaxSize holds the string denoting the cache_max_size field in the database.
+	FieldCacheMaxSize = "cache_max_size"
 	// FieldLastSeenAt holds the string denoting the last_seen_at field in the database.
 	FieldLastSeenAt = "last_seen_at"
 	// FieldAgentVersion holds the string denoting the agent_version field in the database.
@@ -211,6 +213,7 @@ var Columns = []string{
 	FieldRealIPFrom,
 	FieldRealIPHeader,
 	FieldUnknownNames,
+	FieldCacheMaxSize,
 	FieldLastSeenAt,
 	FieldAgentVersion,
 	FieldHostname,
@@ -278,6 +281,10 @@ var (
 	DefaultUnknownNames string
 	// UnknownNamesValidator is a validator for the "unknown_names" field. It is called by the builders before save.
 	UnknownNamesValidator func(string) error
+	// DefaultCacheMaxSize holds the default value on creation for the "cache_max_size" field.
+	DefaultCacheMaxSize string
+	// CacheMaxSizeValidator is a validator for the "cache_max_size" field. It is called by the builders before save.
+	CacheMaxSizeValidator func(string) error
 	// DefaultAgentVersion holds the default value on creation for the "agent_version" field.
 	DefaultAgentVersion string
 	// DefaultHostname holds the default value on creation for the "hostname" field.
@@ -417,6 +424,11 @@ func ByRealIPHeader(opts ...sql.OrderTermOption) OrderOption {
 // ByUnknownNames orders the results by the unknown_names field.
 func ByUnknownNames(opts ...sql.OrderTermOption) OrderOption {
 	return sql.OrderByField(FieldUnknownNames, opts...).ToFunc()
+}
+
+// ByCacheMaxSize orders the results by the cache_max_size field.
+func ByCacheMaxSize(opts ...sql.OrderTermOption) OrderOption {
+	return sql.OrderByField(FieldCacheMaxSize, opts...).ToFunc()
 }
 
 // ByLastSeenAt orders the results by the last_seen_at field.

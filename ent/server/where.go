@@ -90,6 +90,11 @@ func UnknownNames(v string) predicate.Server {
 	return predicate.Server(sql.FieldEQ(FieldUnknownNames, v))
 }
 
+// CacheMaxSize applies equality check predicate on the "cache_max_size" field. It's identical to CacheMaxSizeEQ.
+func CacheMaxSize(v string) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldCacheMaxSize, v))
+}
+
 // LastSeenAt applies equality check predicate on the "last_seen_at" field. It's identical to LastSeenAtEQ.
 func LastSeenAt(v time.Time) predicate.Server {
 	return predicate.Server(sql.FieldEQ(FieldLastSeenAt, v))
@@ -568,6 +573,71 @@ func UnknownNamesEqualFold(v string) predicate.Server {
 // UnknownNamesContainsFold applies the ContainsFold predicate on the "unknown_names" field.
 func UnknownNamesContainsFold(v string) predicate.Server {
 	return predicate.Server(sql.FieldContainsFold(FieldUnknownNames, v))
+}
+
+// CacheMaxSizeEQ applies the EQ predicate on the "cache_max_size" field.
+func CacheMaxSizeEQ(v string) predicate.Server {
+	return predicate.Server(sql.FieldEQ(FieldCacheMaxSize, v))
+}
+
+// CacheMaxSizeNEQ applies the NEQ predicate on the "cache_max_size" field.
+func CacheMaxSizeNEQ(v string) predicate.Server {
+	return predicate.Server(sql.FieldNEQ(FieldCacheMaxSize, v))
+}
+
+// CacheMaxSizeIn applies the In predicate on the "cache_max_size" field.
+func CacheMaxSizeIn(vs ...string) predicate.Server {
+	return predicate.Server(sql.FieldIn(FieldCacheMaxSize, vs...))
+}
+
+// CacheMaxSizeNotIn applies the NotIn predicate on the "cache_max_size" field.
+func CacheMaxSizeNotIn(vs ...string) predicate.Server {
+	return predicate.Server(sql.FieldNotIn(FieldCacheMaxSize, vs...))
+}
+
+// CacheMaxSizeGT applies the GT predicate on the "cache_max_size" field.
+func CacheMaxSizeGT(v string) predicate.Server {
+	return predicate.Server(sql.FieldGT(FieldCacheMaxSize, v))
+}
+
+// CacheMaxSizeGTE applies the GTE predicate on the "cache_max_size" field.
+func CacheMaxSizeGTE(v string) predicate.Server {
+	return predicate.Server(sql.FieldGTE(FieldCacheMaxSize, v))
+}
+
+// CacheMaxSizeLT applies the LT predicate on the "cache_max_size" field.
+func CacheMaxSizeLT(v string) predicate.Server {
+	return predicate.Server(sql.FieldLT(FieldCacheMaxSize, v))
+}
+
+// CacheMaxSizeLTE applies the LTE predicate on the "cache_max_size" field.
+func CacheMaxSizeLTE(v string) predicate.Server {
+	return predicate.Server(sql.FieldLTE(FieldCacheMaxSize, v))
+}
+
+// CacheMaxSizeContains applies the Contains predicate on the "cache_max_size" field.
+func CacheMaxSizeContains(v string) predicate.Server {
+	return predicate.Server(sql.FieldContains(FieldCacheMaxSize, v))
+}
+
+// CacheMaxSizeHasPrefix applies the HasPrefix predicate on the "cache_max_size" field.
+func CacheMaxSizeHasPrefix(v string) predicate.Server {
+	return predicate.Server(sql.FieldHasPrefix(FieldCacheMaxSize, v))
+}
+
+// CacheMaxSizeHasSuffix applies the HasSuffix predicate on the "cache_max_size" field.
+func CacheMaxSizeHasSuffix(v string) predicate.Server {
+	return predicate.Server(sql.FieldHasSuffix(FieldCacheMaxSize, v))
+}
+
+// CacheMaxSizeEqualFold applies the EqualFold predicate on the "cache_max_size" field.
+func CacheMaxSizeEqualFold(v string) predicate.Server {
+	return predicate.Server(sql.FieldEqualFold(FieldCacheMaxSize, v))
+}
+
+// CacheMaxSizeContainsFold applies the ContainsFold predicate on the "cache_max_size" field.
+func CacheMaxSizeContainsFold(v string) predicate.Server {
+	return predicate.Server(sql.FieldContainsFold(FieldCacheMaxSize, v))
 }
 
 // LastSeenAtEQ applies the EQ predicate on the "last_seen_at" field.
