@@ -78,6 +78,13 @@ func sqliteDSN(path string) (string, string, string, error) {
 		q.Add("_pragma", p)
 	}
 	q.Set("_txlock", "immediate")
+	// The driver writes a time as time.Time.String unless told otherwise,
+	// which keeps the monotonic clock reading ("m=+1.5") of a time taken
+	// from time.Now. SQLite compares times as text, so such a value never
+	// equals the same instant read back and bound again, and a delete or
+	// update bounded by a row's own time misses that row. Write the same
+	// layout without the monotonic reading.
+	q.Set("_time_format", "string_no_monotonic")
 	return dialect.SQLite, "sqlite", "file:" + path + "?" + q.Encode(), nil
 }
 

@@ -5,11 +5,14 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"entgo.io/ent/dialect"
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/store/schemadiff"
+	"github.com/gatehousehq/gatehouse/ent/predicate"
+	"github.com/gatehousehq/gatehouse/ent/task"
 	"github.com/gatehousehq/gatehouse/ent/user"
 	"github.com/gatehousehq/gatehouse/internal/testutil/pgtest"
 )
@@ -151,6 +154,47 @@ func TestMigrationsMatchSchema(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A time taken from time.Now and stored must equal itself when read back and
+// used in a query: deletes and updates bounded by a row's own time (keep the
+// newest N, close the run started at T) depend on it.
+func TestStoredTimeMatchesItselfReadBack(t *testing.T) {
+	eachDialect(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		db := open(t, url)
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		at := time.Now() // carries a monotonic clock reading
+		created, err := db.Client.Task.Create().SetKind("job").SetSubject("probe").SetCreatedAt(at).SetStartedAt(at).Save(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.Client.Task.Get(ctx, created.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !got.CreatedAt.Equal(at.Round(time.Microsecond)) && !got.CreatedAt.Equal(at) {
+			t.Fatalf("created_at read back as %s, stored %s", got.CreatedAt, at)
+		}
+		for _, tc := range []struct {
+			name string
+			pred predicate.Task
+		}{
+			{"created_at equal", task.CreatedAt(got.CreatedAt)},
+			{"created_at at most", task.CreatedAtLTE(got.CreatedAt)},
+			{"started_at equal", task.StartedAt(*got.StartedAt)},
+		} {
+			n, err := db.Client.Task.Query().Where(tc.pred).Count(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n != 1 {
+				t.Errorf("%s: %d rows match the time read back from the row, want 1", tc.name, n)
+			}
+		}
+	})
 }
 
 func TestParseURL(t *testing.T) {
