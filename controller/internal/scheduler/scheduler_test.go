@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -50,12 +51,14 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// start runs s until the test ends.
-func start(t *testing.T, s *Scheduler) {
+// start runs s until the test ends, or until the returned stop is called.
+func start(t *testing.T, s *Scheduler) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { s.Run(ctx); close(done) }()
-	t.Cleanup(func() { cancel(); <-done })
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
 }
 
 func TestRunsAreRecordedWithOutcomeAndLog(t *testing.T) {
@@ -237,25 +240,21 @@ func TestPruneAndQuietJobs(t *testing.T) {
 			}
 			return nil
 		}})
-		start(t, s)
+		stop := start(t, s)
 		eventually(t, "runs", func() bool {
 			mu.Lock()
 			defer mu.Unlock()
 			return loud >= 6 && quiet >= 5
 		})
-		// Three kept runs, plus the one in progress or just finished and not
-		// yet pruned. The check waits for that: it reads while the jobs run.
-		var kept int
-		deadline := time.Now().Add(10 * time.Second)
-		for {
-			kept, _ = db.Client.Task.Query().Where(task.Subject("loud")).Count(ctx)
-			if kept <= 4 || time.Now().After(deadline) {
-				break
-			}
-			time.Sleep(5 * time.Millisecond)
+		// Once the scheduler has stopped, every recorded run has been
+		// finished and pruned: exactly Keep runs remain.
+		stop()
+		kept, err := db.Client.Task.Query().Where(task.Subject("loud")).Count(ctx)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if kept > 4 {
-			t.Errorf("%d runs of a job kept, want at most 3 and the current one; scheduler log:\n%s", kept, logs.String())
+		if kept != 3 {
+			t.Errorf("%d runs of a job kept, want 3; scheduler log:\n%s", kept, logs.String())
 		}
 		h, err := s.History(ctx, "quiet", 100)
 		if err != nil {
@@ -266,6 +265,50 @@ func TestPruneAndQuietJobs(t *testing.T) {
 		}
 		if q, _ := s.Job("quiet"); q.Last == nil {
 			t.Error("quiet job shows no last run")
+		}
+	})
+}
+
+// Prune keeps exactly the newest runs, whatever clock reading their start
+// times carry (time.Now's monotonic reading included).
+func TestPruneKeepsNewestRuns(t *testing.T) {
+	eachDialect(t, func(t *testing.T, db *store.DB) {
+		ctx := context.Background()
+		st := NewEntStore(db.Client)
+		base := time.Now()
+		var ids []int
+		for i := range 6 {
+			id, err := st.Begin(ctx, "j", base.Add(time.Duration(i)*time.Second))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		if _, err := st.Begin(ctx, "other", base); err != nil {
+			t.Fatal(err)
+		}
+		for _, keep := range []int{3, 3, 1} {
+			if err := st.Prune(ctx, "j", keep); err != nil {
+				t.Fatal(err)
+			}
+			h, err := st.History(ctx, "j", 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []int
+			for _, r := range h {
+				got = append(got, r.ID)
+			}
+			want := []int{}
+			for i := len(ids) - 1; i >= len(ids)-keep; i-- {
+				want = append(want, ids[i])
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("after pruning to %d: runs %v, want %v", keep, got, want)
+			}
+		}
+		if h, _ := st.History(ctx, "other", 100); len(h) != 1 {
+			t.Errorf("pruning one job removed another's runs: %v", h)
 		}
 	})
 }
