@@ -103,8 +103,8 @@ func (a *Admin) SetServer(ctx context.Context, actor audit.Actor, name string, i
 		// where it can re-render at once.
 		return nil, SettingsError{"real_ip_from": "set trusted proxies on the server's settings page or through the API"}
 	}
-	if in.UnknownNames != nil {
-		return nil, SettingsError{"unknown_names": "set the answer to unknown names on the server's settings page or through the API"}
+	if in.UnknownNames != nil || in.CacheMaxSize != nil {
+		return nil, SettingsError{"unknown_names": "set the answer to unknown names and the cache size on the server's settings page or through the API"}
 	}
 	s, changed, _, err := applyServerSettings(ctx, a.db.Client, s, in)
 	if err != nil || changed == "" {

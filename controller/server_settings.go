@@ -34,6 +34,9 @@ type ServerSettings struct {
 	// domains serves: "" (nginx's default, its first server), "close" or
 	// "not_found".
 	UnknownNames *string `json:"unknown_names,omitempty"`
+	// CacheMaxSize bounds the disk the node's cache of proxied answers may
+	// use ("500m", "10g"); empty means 1g.
+	CacheMaxSize *string `json:"cache_max_size,omitempty"`
 }
 
 // UnknownNameChoices are the answers to unknown names an admin picks from,
@@ -127,6 +130,15 @@ func (in ServerSettings) normalize() (ServerSettings, error) {
 	case in.RealIPHeader != nil:
 		errs["real_ip_header"] = "send real_ip_from with it"
 	}
+	if in.CacheMaxSize != nil {
+		c := strings.ToLower(strings.TrimSpace(*in.CacheMaxSize))
+		if c != "" {
+			if msg := nginxconf.CacheSizeProblem(c); msg != "" {
+				errs["cache_max_size"] = msg
+			}
+		}
+		out.CacheMaxSize = &c
+	}
 	if in.UnknownNames != nil {
 		u := strings.TrimSpace(*in.UnknownNames)
 		if !slices.ContainsFunc(UnknownNameChoices, func(c struct{ Value, Label string }) bool { return c.Value == u }) {
@@ -185,6 +197,11 @@ func applyServerSettings(ctx context.Context, client *ent.Client, s *ent.Server,
 		changes = append(changes, fmt.Sprintf("unknown names %s → %s", orDefault(s.UnknownNames), orDefault(*in.UnknownNames)))
 		nginx = true
 	}
+	if in.CacheMaxSize != nil && *in.CacheMaxSize != s.CacheMaxSize {
+		upd.SetCacheMaxSize(*in.CacheMaxSize)
+		changes = append(changes, fmt.Sprintf("cache size %s → %s", orDefaultSize(s.CacheMaxSize), orDefaultSize(*in.CacheMaxSize)))
+		nginx = true
+	}
 	if len(changes) == 0 {
 		return s, "", false, nil
 	}
@@ -204,6 +221,13 @@ func realIPWords(from []string, header string) string {
 		return "(none)"
 	}
 	return strings.Join(from, ",") + " via " + header
+}
+
+func orDefaultSize(s string) string {
+	if s == "" {
+		return nginxconf.DefaultCacheMaxSize
+	}
+	return s
 }
 
 func orDefault(s string) string {

@@ -307,6 +307,28 @@ func TestServerUnknownNames(t *testing.T) {
 	if cfg, _ := e.c.deployer.NodeConfig(context.Background(), id); cfg.UnknownNames != "not_found" {
 		t.Errorf("after the form: %q", cfg.UnknownNames)
 	}
+
+	// The cache size: checked, rendered, shown.
+	for _, bad := range []string{"1t", "5m", "1g;", "ten"} {
+		if code, _ := e.api("PATCH", path, e.admin, map[string]any{"cache_max_size": bad}, nil); code != http.StatusUnprocessableEntity {
+			t.Errorf("cache_max_size %q: %d", bad, code)
+		}
+	}
+	if code, b := e.api("PATCH", path, e.admin, map[string]any{"cache_max_size": " 20G "}, nil); code != http.StatusOK {
+		t.Fatalf("set the cache size: %d %s", code, b)
+	}
+	if cfg, _ := e.c.deployer.NodeConfig(context.Background(), id); cfg.CacheMaxSize != "20g" {
+		t.Errorf("cache size rendered for the node: %q", cfg.CacheMaxSize)
+	}
+	if _, _, body := send(t, admin, "GET", settings, nil); !strings.Contains(body, `name="cache_max_size" maxlength="16" value="20g"`) {
+		t.Errorf("settings page does not show the cache size")
+	}
+	if code, _, _ := send(t, admin, "POST", settings, url.Values{"name": {"edge-1"}, "cache_max_size": {""}}); code != http.StatusSeeOther {
+		t.Fatalf("clear the cache size: %d", code)
+	}
+	if cfg, _ := e.c.deployer.NodeConfig(context.Background(), id); cfg.CacheMaxSize != "" {
+		t.Errorf("cache size after clearing: %q, want empty (the renderer's default)", cfg.CacheMaxSize)
+	}
 	a, err := OpenAdmin(context.Background(), e.c.cfg, hclog.NewNullLogger())
 	if err != nil {
 		t.Fatal(err)

@@ -90,7 +90,9 @@ type serverJSON struct {
 	RealIPHeader string   `json:"real_ip_header,omitempty"`
 	// UnknownNames is how its nginx answers names none of its domains
 	// serves: "" (nginx's default), "close" or "not_found".
-	UnknownNames  string           `json:"unknown_names"`
+	UnknownNames string `json:"unknown_names"`
+	// CacheMaxSize bounds its cache of proxied answers ("" means 1g).
+	CacheMaxSize  string           `json:"cache_max_size"`
 	LastSeenAt    *time.Time       `json:"last_seen_at"`
 	AgentVersion  string           `json:"agent_version"`
 	Hostname      string           `json:"hostname"`
@@ -120,7 +122,7 @@ func (sv *serversWeb) toJSON(s *ent.Server) serverJSON {
 	}
 	return serverJSON{
 		ID: s.ID, Name: s.Name, Address: s.Address, Status: string(s.Status), Local: s.Local, Labels: labels,
-		RealIPFrom: realIP, RealIPHeader: s.RealIPHeader, UnknownNames: s.UnknownNames,
+		RealIPFrom: realIP, RealIPHeader: s.RealIPHeader, UnknownNames: s.UnknownNames, CacheMaxSize: s.CacheMaxSize,
 		LastSeenAt: s.LastSeenAt, AgentVersion: s.AgentVersion, Hostname: s.Hostname, OS: s.Os, Arch: s.Arch,
 		Kernel: s.Kernel, MetricsSource: s.MetricsSource, Addresses: addrs, CertNotAfter: s.CertNotAfter,
 		Connected: sv.c.hub.Connected(strconv.Itoa(s.ID)), CreatedAt: s.CreatedAt, Nginx: s.NginxNode,
@@ -721,8 +723,10 @@ type settingsForm struct {
 	// form, which does not have it.
 	RealIPFrom   *string
 	RealIPHeader string
-	// UnknownNames is nil on the add-server form, which does not have it.
+	// UnknownNames and CacheMaxSize are nil on the add-server form, which
+	// does not have them.
 	UnknownNames *string
+	CacheMaxSize *string
 }
 
 // UnknownValue is the chosen answer to unknown names ("" when the form has
@@ -744,7 +748,7 @@ func (f settingsForm) settings() ServerSettings {
 		from := strings.Fields(*f.RealIPFrom)
 		s.RealIPFrom, s.RealIPHeader = &from, &f.RealIPHeader
 	}
-	s.UnknownNames = f.UnknownNames
+	s.UnknownNames, s.CacheMaxSize = f.UnknownNames, f.CacheMaxSize
 	return s
 }
 
@@ -767,9 +771,9 @@ func (sv *serversWeb) settingsPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	from := strings.Join(s.RealIPFrom, "\n")
-	unknown := s.UnknownNames
+	unknown, cacheSize := s.UnknownNames, s.CacheMaxSize
 	d := settingsPageData{Server: s, Form: settingsForm{Name: s.Name, Address: s.Address, Labels: strings.Join(s.Labels, ", "),
-		RealIPFrom: &from, RealIPHeader: s.RealIPHeader, UnknownNames: &unknown}}
+		RealIPFrom: &from, RealIPHeader: s.RealIPHeader, UnknownNames: &unknown, CacheMaxSize: &cacheSize}}
 	sv.renderSettings(w, r, http.StatusOK, d)
 }
 
@@ -788,6 +792,10 @@ func (sv *serversWeb) saveSettingsPage(w http.ResponseWriter, r *http.Request) {
 	if _, sent := r.PostForm["unknown_names"]; sent {
 		u := r.PostFormValue("unknown_names")
 		form.UnknownNames = &u
+	}
+	if _, sent := r.PostForm["cache_max_size"]; sent {
+		c := r.PostFormValue("cache_max_size")
+		form.CacheMaxSize = &c
 	}
 	settings := form.settings()
 	if _, sent := r.PostForm["name"]; sent && settings.Name == nil {

@@ -45,6 +45,7 @@ func (d *Deployer) nodeConfig(ctx context.Context, serverID int) (nginxconf.Node
 		cfg.RealIP = &nginxconf.RealIP{From: srv.RealIPFrom, Header: srv.RealIPHeader}
 	}
 	cfg.UnknownNames = nginxconf.UnknownAnswer(srv.UnknownNames)
+	cfg.CacheMaxSize = srv.CacheMaxSize
 	onServer := server.ID(serverID)
 	doms, err := c.Domain.Query().Where(domain.HasServersWith(onServer)).
 		WithRoutes(proxyconf.WithRoutes).WithBasicAuthUsers(proxyconf.WithUsers).

@@ -218,6 +218,9 @@ type NodeConfig struct {
 	// (see package nginxstatus); set it only for an nginx with the
 	// stub_status module, which its agent reports.
 	Status bool
+	// CacheMaxSize bounds the disk the cache may use, as an nginx size with
+	// a unit ("500m", "10g"); empty means 1g.
+	CacheMaxSize string
 	// CacheDir is the absolute directory nginx keeps cached answers in, for
 	// routes with a CacheTTL; nginx creates it (owned by its worker user)
 	// when its parent exists. Empty means "cache" beside ConfigDir.

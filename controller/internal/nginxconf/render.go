@@ -222,7 +222,7 @@ func globalView(cfg *NodeConfig) globalData {
 		MaxSize:     max(1024, nextPow2(4*count)),
 	}
 	if caches(cfg) {
-		g.CacheDir, g.CacheZone, g.CacheSize, g.CacheMax = cfg.CacheDir, cacheZone, cacheKeysSize, cacheMaxSize
+		g.CacheDir, g.CacheZone, g.CacheSize, g.CacheMax = cfg.CacheDir, cacheZone, cacheKeys(cfg.CacheMaxSize), cfg.CacheMaxSize
 	}
 	return g
 }
@@ -270,13 +270,20 @@ func statusView(cfg *NodeConfig) statusData {
 	return v
 }
 
-// The node's one cache: 10 MB of keys (about 80,000 answers), at most 1 GB on
+// cacheZone is the node's one cache: at most NodeConfig.CacheMaxSize on
 // disk, an answer nobody asked for in a week dropped.
-const (
-	cacheZone     = "gatehouse_cache"
-	cacheKeysSize = "10m"
-	cacheMaxSize  = "1g"
-)
+const cacheZone = "gatehouse_cache"
+
+// cacheKeys sizes the shared memory that indexes the cache: a megabyte holds
+// about 8,000 keys, enough for a gigabyte of answers of 128 KB on average;
+// 10 MB at least, 256 MB at most.
+func cacheKeys(maxSize string) string {
+	mb, _ := strconv.Atoi(maxSize[:len(maxSize)-1]) // validated: digits and a unit
+	if maxSize[len(maxSize)-1] == 'g' {
+		mb *= 1024
+	}
+	return strconv.Itoa(min(max(mb/1000, 10), 256)) + "m"
+}
 
 // cacheKey is what a domain's cached answers are found by: scheme, host and
 // URI, after the domain's cache generation once it has been purged.

@@ -171,6 +171,8 @@ client_body_timeout 30s;`,
 		Routes: []Route{{Path: "/", Kind: RouteProxy, Upstream: "app", CacheTTL: 90}},
 	}}
 
+	cached.CacheMaxSize = "20G"
+
 	unknown := baseConfig()
 	unknown.UnknownNames = UnknownClose
 	unknown.Domains = []Domain{
@@ -370,5 +372,14 @@ func TestStatusBlockOnlyWhenAsked(t *testing.T) {
 	streamsOnly.Streams = []Stream{{Name: "s", ListenPort: 2222, Upstream: "app"}}
 	if has(streamsOnly) {
 		t.Error("a status block on a node that serves no domain (it would open the HTTP port)")
+	}
+}
+
+func TestCacheKeysFollowTheCacheSize(t *testing.T) {
+	t.Parallel()
+	for size, want := range map[string]string{"10m": "10m", "1g": "10m", "20g": "20m", "100g": "102m", "10000g": "256m"} {
+		if got := cacheKeys(size); got != want {
+			t.Errorf("cacheKeys(%q) = %q, want %q", size, got, want)
+		}
 	}
 }

@@ -117,6 +117,7 @@ func check(in NodeConfig) (*checked, FieldErrors) {
 		CacheDir:     in.CacheDir,
 		Status:       in.Status,
 		UnknownNames: in.UnknownNames,
+		CacheMaxSize: in.CacheMaxSize,
 	}}
 	out := &c.cfg
 	if out.Webroot == "" {
@@ -133,6 +134,13 @@ func check(in NodeConfig) (*checked, FieldErrors) {
 		out.CacheDir = path.Join(path.Dir(out.ConfigDir), "cache")
 	} else if !validAbsPath(out.CacheDir) || out.CacheDir == "/" {
 		fe.add("cache_dir", absPathMsg)
+	}
+	if out.CacheMaxSize == "" {
+		out.CacheMaxSize = DefaultCacheMaxSize
+	} else if msg := CacheSizeProblem(out.CacheMaxSize); msg != "" {
+		fe.add("cache_max_size", msg)
+	} else {
+		out.CacheMaxSize = strings.ToLower(out.CacheMaxSize)
 	}
 	switch out.UnknownNames {
 	case UnknownDefault, UnknownClose, UnknownNotFound:
@@ -196,6 +204,28 @@ func check(in NodeConfig) (*checked, FieldErrors) {
 		return nil, fe
 	}
 	return c, nil
+}
+
+// DefaultCacheMaxSize is a node's cache size when none is set.
+const DefaultCacheMaxSize = "1g"
+
+var reCacheSize = regexp.MustCompile(`^[1-9][0-9]{0,6}[mMgG]$`)
+
+// CacheSizeProblem says why s is not a cache size, or "" when it is one:
+// a whole number of megabytes or gigabytes, from 10m to 10000g.
+func CacheSizeProblem(s string) string {
+	const msg = `must be a size in megabytes or gigabytes such as "500m" or "10g", from 10m to 10000g`
+	if !reCacheSize.MatchString(s) {
+		return msg
+	}
+	mb, _ := strconv.Atoi(s[:len(s)-1])
+	if unit := s[len(s)-1]; unit == 'g' || unit == 'G' {
+		mb *= 1024
+	}
+	if mb < 10 || mb > 10000*1024 {
+		return msg
+	}
+	return ""
 }
 
 func checkPort(fe FieldErrors, path string, port int) {
