@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,54 +18,19 @@ import (
 	"github.com/gatehousehq/gatehouse/agent"
 	"github.com/gatehousehq/gatehouse/controller/internal/hub"
 	"github.com/gatehousehq/gatehouse/controller/internal/pki"
+	"github.com/gatehousehq/gatehouse/internal/testutil/glancestest"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
 
-// freePort returns a loopback port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
+// closedURL is a loopback URL nothing listens on (port 1 is never bound by
+// the tests), so the agent falls back to its /proc sampler.
+func closedURL(*testing.T) string { return "http://127.0.0.1:1" }
 
-// closedURL is a loopback URL nothing listens on, so the agent falls back to
-// its /proc sampler.
-func closedURL(t *testing.T) string {
-	return fmt.Sprintf("http://127.0.0.1:%d", freePort(t))
-}
-
-// startGlances runs Debian's Glances REST server on a free loopback port.
+// startGlances runs Debian's Glances REST server on a free loopback port,
+// with its update check and outside lookups switched off.
 func startGlances(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("glances")
-	if err != nil {
-		t.Fatalf("glances is required (scripts/ci-deps.sh installs it): %v", err)
-	}
-	port := freePort(t)
-	cmd := exec.Command(bin, "-w", "--disable-webui", "-B", "127.0.0.1", "-p", fmt.Sprint(port))
-	cmd.Dir = t.TempDir()
-	cmd.Env = append(os.Environ(), "HOME="+cmd.Dir)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	waitFor(t, "glances to serve", func() bool {
-		resp, err := http.Get(url + "/api/3/cpu")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
-	return url
+	return glancestest.Start(t).URL
 }
 
 // runAgent runs an in-process agent until the test ends.
