@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -20,13 +19,9 @@ func TestUpdateOutdatedAgents(t *testing.T) {
 	e := newEditEnv(t)
 	ctx := context.Background()
 	db := e.c.db.Client
-	// A port nothing listens on: the run fails at once, on loopback.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	// A port nothing listens on (no test binds port 1): the run fails at
+	// once, on loopback.
+	const port = 1
 	ssh := func(name string) int {
 		return e.create(map[string]any{"name": name, "host": "127.0.0.1", "port": port, "user": "root", "auth": "password", "password": "a password"})
 	}
