@@ -1,9 +1,11 @@
 // Package pgtest starts a throwaway PostgreSQL server for tests and tools.
 //
-// The server runs from the distribution's binaries (initdb, pg_ctl) in a
+// The server runs from the distribution's binaries (initdb, postgres) in a
 // temporary directory, on a free loopback port, with durability switched off
-// for speed. When the process runs as root, PostgreSQL is run as the
-// "postgres" user, since it refuses to run as root.
+// for speed. It is a child of the calling process and dies with it, so a test
+// binary that panics or times out leaves no server behind. When the process
+// runs as root, PostgreSQL is run as the "postgres" user, since it refuses to
+// run as root.
 package pgtest
 
 import (
@@ -14,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"os/user"
@@ -24,6 +27,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
 	_ "github.com/lib/pq" // the driver for the URLs this package hands out
 )
@@ -40,6 +44,8 @@ type Server struct {
 	baseURL string
 	cred    *syscall.Credential
 	owned   bool
+	cmd     *exec.Cmd     // the postmaster
+	exited  chan struct{} // closed once the postmaster has exited
 }
 
 // binDir finds the PostgreSQL server binaries, preferring version 15.
@@ -106,26 +112,83 @@ func Start(ctx context.Context) (*Server, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("initdb: %w: %s", err, out)
 	}
+	// A port freed by freePort can be taken by another process before the
+	// server binds it; the server then exits, and another port is tried.
 	for attempt := 0; ; attempt++ {
 		port, err := freePort()
 		if err != nil {
 			os.RemoveAll(dir)
 			return nil, err
 		}
-		opts := fmt.Sprintf("-p %d -k %s -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200", port, dir)
-		out, err := s.run(ctx, "pg_ctl", "-D", data, "-o", opts, "-l", filepath.Join(dir, "log"), "-w", "-t", "60", "start")
+		err = s.startPostmaster(ctx, data, port)
 		if err == nil {
 			s.port = port
 			break
 		}
-		if attempt >= 2 {
-			log, _ := os.ReadFile(filepath.Join(dir, "log"))
+		if attempt >= 2 || ctx.Err() != nil {
 			os.RemoveAll(dir)
-			return nil, fmt.Errorf("pg_ctl start: %w: %s %s", err, out, log)
+			return nil, err
 		}
 	}
 	s.baseURL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d", s.port)
 	return s, nil
+}
+
+// startPostmaster runs postgres on port and waits until it accepts
+// connections on its own socket directory, so a server of another test that
+// holds the port is never mistaken for this one.
+func (s *Server) startPostmaster(ctx context.Context, data string, port int) error {
+	logPath := filepath.Join(s.dir, "log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	cmd := exec.Command(filepath.Join(s.bin, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-k", s.dir,
+		"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "synchronous_commit=off",
+		"-c", "full_page_writes=off", "-c", "max_connections=200")
+	cmd.Dir = s.dir
+	cmd.Stdout, cmd.Stderr = logFile, logFile
+	// SIGQUIT is PostgreSQL's immediate shutdown. The kernel sends it when
+	// the thread that started the server ends, which for Go means this
+	// process: threads end only with goroutines that keep them locked.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: s.cred, Pdeathsig: syscall.SIGQUIT}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start postgres: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	logText := func() string { b, _ := os.ReadFile(logPath); return string(b) }
+
+	db, err := sql.Open("postgres", fmt.Sprintf("postgres://postgres@/postgres?host=%s&port=%d&sslmode=disable&connect_timeout=5",
+		url.QueryEscape(s.dir), port))
+	if err != nil {
+		_ = cmd.Process.Kill()
+		<-exited
+		return err
+	}
+	defer db.Close()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		select {
+		case <-exited:
+			return fmt.Errorf("postgres exited at start on port %d: %s", port, logText())
+		default:
+		}
+		if err := db.PingContext(ctx); err == nil {
+			s.cmd, s.exited = cmd, exited
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			<-exited
+			if ctx.Err() != nil {
+				return fmt.Errorf("postgres start: %w", ctx.Err())
+			}
+			return fmt.Errorf("postgres did not accept connections within a minute: %s", logText())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (s *Server) run(ctx context.Context, name string, args ...string) ([]byte, error) {
@@ -163,7 +226,13 @@ func (s *Server) Stop() {
 	if !s.owned {
 		return
 	}
-	s.run(context.Background(), "pg_ctl", "-D", filepath.Join(s.dir, "data"), "-m", "immediate", "-w", "stop")
+	_ = s.cmd.Process.Signal(syscall.SIGQUIT) // immediate shutdown
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+	}
 	os.RemoveAll(s.dir)
 }
 
