@@ -8,11 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/syncbuf"
 )
 
 // config keeps Glances quiet and local: no update checks, no public IP
@@ -39,7 +40,7 @@ type Server struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
-	out  *strings.Builder
+	out  *syncbuf.Buffer
 }
 
 // Binary returns the glances executable, skipping the test when it is not
@@ -84,9 +85,11 @@ func (s *Server) Start() {
 		"--disable-plugin", "ports,cloud,ip,wifi,hddtemp,folders,amps,docker,gpu",
 		"-B", "127.0.0.1", "-p", fmt.Sprint(s.Port))
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir)
+	// Glances logs to $TMPDIR/glances-$USER.log: the test's directory, not
+	// a file in /tmp that every run appends to.
+	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir, "TMPDIR="+dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	out := &strings.Builder{}
+	out := &syncbuf.Buffer{} // read below while Glances still writes to it
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("start glances: %v", err)
