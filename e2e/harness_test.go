@@ -73,7 +73,10 @@ func startProc(t testing.TB, name string, env []string, bin string, args ...stri
 	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own group, so kill reaches what it starts; SIGTERM when this test
+	// binary ends without its cleanups (a panic, the -timeout), so no
+	// controller, agent or nginx outlives the run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {

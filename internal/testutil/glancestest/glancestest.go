@@ -88,7 +88,9 @@ func (s *Server) Start() {
 	// Glances logs to $TMPDIR/glances-$USER.log: the test's directory, not
 	// a file in /tmp that every run appends to.
 	cmd.Env = append(os.Environ(), "HOME="+dir, "XDG_CONFIG_HOME="+dir, "XDG_CACHE_HOME="+dir, "TMPDIR="+dir)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// SIGKILL when this test binary ends without its cleanups (a panic, the
+	// -timeout), so no Glances outlives the run.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	out := &syncbuf.Buffer{} // read below while Glances still writes to it
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
