@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,9 +60,52 @@ func (c *Controller) addMonitorsJob() error {
 
 // monitorsWeb serves monitors: pages and API.
 type monitorsWeb struct {
-	c   *Controller
-	w   *web.Server
-	svc *monitors.Service
+	c      *Controller
+	w      *web.Server
+	svc    *monitors.Service
+	misses pushMisses
+}
+
+// pushMisses counts, per client address and minute, pushes to tokens that
+// do not exist. Each one costs a database lookup, so a client guessing
+// tokens is turned away without one after pushMissBurst misses in a minute.
+// Addresses beyond pushMissAddrs in a minute share one count, which bounds
+// the memory a flood from many addresses can take.
+type pushMisses struct {
+	mu     sync.Mutex
+	minute time.Time
+	count  map[string]int
+}
+
+const (
+	pushMissBurst = 20
+	pushMissAddrs = 10000
+	pushMissOther = "*" // the shared count of addresses beyond pushMissAddrs
+)
+
+// key is the count addr uses this minute.
+func (p *pushMisses) key(addr string, now time.Time) string {
+	if m := now.Truncate(time.Minute); !m.Equal(p.minute) || p.count == nil {
+		p.minute, p.count = m, map[string]int{}
+	}
+	if _, ok := p.count[addr]; !ok && len(p.count) >= pushMissAddrs {
+		return pushMissOther
+	}
+	return addr
+}
+
+// blocked reports whether addr used up its misses this minute.
+func (p *pushMisses) blocked(addr string, now time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.count[p.key(addr, now)] >= pushMissBurst
+}
+
+// miss counts a push to a token that does not exist.
+func (p *pushMisses) miss(addr string, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.count[p.key(addr, now)]++
 }
 
 func (c *Controller) registerMonitors(w *web.Server) error {
@@ -704,7 +748,14 @@ func (mw *monitorsWeb) push(w http.ResponseWriter, r *http.Request) {
 		h.Set("Connection", "close")
 	}
 	token := r.PathValue("token")
+	client, now := mw.w.ClientAddr(r), mw.c.monitorsClock.now()
+	if mw.misses.blocked(client, now) {
+		h.Set("Retry-After", "60")
+		answer(http.StatusTooManyRequests, "too many pushes to unknown URLs from this address; try again in a minute")
+		return
+	}
 	if !monitors.TokenShape(token) {
+		mw.misses.miss(client, now)
 		answer(http.StatusNotFound, "not found")
 		return
 	}
@@ -721,6 +772,7 @@ func (mw *monitorsWeb) push(w http.ResponseWriter, r *http.Request) {
 		h.Set("Retry-After", "1")
 		answer(http.StatusTooManyRequests, "too many pushes: one a second is recorded")
 	case errors.Is(err, monitors.ErrNotFound) || errors.Is(err, monitors.ErrPushOff):
+		mw.misses.miss(client, now)
 		answer(http.StatusNotFound, "not found")
 	default:
 		mw.c.log.Error("record a push", "error", err)

@@ -364,3 +364,49 @@ func TestPushIsTheOnlyExemption(t *testing.T) {
 		t.Errorf("a push token as an API token: %d", code)
 	}
 }
+
+// A client that keeps pushing to URLs that do not exist is turned away for
+// the rest of the minute, before any database lookup; the next minute it
+// may push again.
+func TestPushGuessingIsTurnedAway(t *testing.T) {
+	e := newEditEnv(t)
+	clock := time.Now().UTC().Truncate(time.Minute)
+	e.c.monitorsClock.set(clock)
+	var created monitorJSON
+	if code, b := e.api("POST", "/api/v1/monitors", e.admin, map[string]any{"name": "backup", "kind": "push", "interval_s": 60}, &created); code != http.StatusCreated {
+		t.Fatalf("create: %d %s", code, b)
+	}
+	guess := e.base + "/push/" + strings.Repeat("B", 43)
+	for i := range pushMissBurst {
+		if r := pushTo(t, "GET", guess, ""); r.status != http.StatusNotFound {
+			t.Fatalf("guess %d: %d", i, r.status)
+		}
+	}
+	if r := pushTo(t, "GET", guess, ""); r.status != http.StatusTooManyRequests || r.header.Get("Retry-After") != "60" {
+		t.Errorf("a guess past the limit: %d", r.status)
+	}
+	if r := pushTo(t, "GET", created.PushURL, ""); r.status != http.StatusTooManyRequests {
+		t.Errorf("a real push from the guessing address within the minute: %d", r.status)
+	}
+	e.c.monitorsClock.set(clock.Add(time.Minute))
+	if r := pushTo(t, "GET", created.PushURL, ""); r.status != http.StatusOK {
+		t.Errorf("a real push the next minute: %d %q", r.status, r.body)
+	}
+}
+
+func TestPushMissesShareOneCountBeyondTheirBound(t *testing.T) {
+	var p pushMisses
+	now := time.Now()
+	for i := range pushMissAddrs {
+		p.miss(fmt.Sprintf("10.0.%d.%d", i/256, i%256), now)
+	}
+	for range pushMissBurst {
+		p.miss("192.0.2.1", now) // one address too many: counted under the shared key
+	}
+	if !p.blocked("192.0.2.99", now) || p.blocked("10.0.0.1", now) || len(p.count) != pushMissAddrs+1 {
+		t.Errorf("addresses beyond the bound: blocked %v, first address blocked %v, %d counts", p.blocked("192.0.2.99", now), p.blocked("10.0.0.1", now), len(p.count))
+	}
+	if p.blocked("192.0.2.99", now.Add(time.Minute)) {
+		t.Error("the next minute starts afresh")
+	}
+}
