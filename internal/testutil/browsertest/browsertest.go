@@ -46,6 +46,13 @@ func New(t testing.TB, timeout time.Duration) *Browser {
 		// keeps trying to reach update and metrics servers.
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
+		// Even so it looks up Google's autofill, password leak check,
+		// account and update hosts as soon as a page has a login form. Only
+		// localhost and 127.0.0.1 resolve, and whatever is not loopback
+		// (which Chromium never sends to a proxy) goes to a closed loopback
+		// port, so a test's browser neither reaches nor queries beyond it.
+		chromedp.Flag("host-resolver-rules", "MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1"),
+		chromedp.ProxyServer("http://127.0.0.1:1"),
 		chromedp.Flag("disable-dev-shm-usage", true),
 		chromedp.UserDataDir(t.TempDir()),
 	)
