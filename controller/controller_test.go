@@ -30,9 +30,10 @@ func testConfig(t *testing.T, dir string) config.Config {
 	cfg.AgentListen = "127.0.0.1:0"
 	cfg.LocalAgent = false
 	cfg.LogLevel = "trace"
-	// Never reach public resolvers or CAs from a test.
+	// Never reach public resolvers, CAs or Telegram from a test.
 	cfg.DNSResolvers = []string{"127.0.0.1:1"}
 	cfg.ACMEDirectory = "https://127.0.0.1:1/directory"
+	cfg.TelegramAPIURL = "http://127.0.0.1:1"
 	return withDerived(cfg)
 }
 

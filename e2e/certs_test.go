@@ -61,7 +61,7 @@ func TestCertificatesThroughRealNode(t *testing.T) {
 	// Its nginx listens on loopback, which the controller dials for a node
 	// only when an admin entered it as the server's address.
 	token, pin := c.addServer("edge", "--address", "127.0.0.1")
-	startAgent(t, c, token, pin, "http://"+freeAddr(t), ngx.agentEnv(httpPort, httpsPort)...)
+	startAgent(t, c, token, pin, "http://127.0.0.1:1", ngx.agentEnv(httpPort, httpsPort)...)
 	id := c.serverID("edge")
 	eventually(t, 30*time.Second, "the agent to connect", func() bool { return c.server(id).Connected })
 

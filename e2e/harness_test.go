@@ -153,12 +153,14 @@ type controllerProc struct {
 }
 
 // loopbackOnly points every outside service the controller could reach
-// (public DNS resolvers, the public ACME directory) at closed loopback ports,
-// so no test can send traffic off this machine. Tests that need them pass
-// their own loopback servers with flags, which take precedence.
+// (public DNS resolvers, the public ACME directory, Telegram's Bot API) at
+// closed loopback ports, so no test can send traffic off this machine. Tests
+// that need them pass their own loopback servers with flags, which take
+// precedence.
 var loopbackOnly = []string{
 	"GATEHOUSE_DNS_RESOLVERS=127.0.0.1:1",
 	"GATEHOUSE_ACME_DIRECTORY=https://127.0.0.1:1/directory",
+	"GATEHOUSE_TELEGRAM_API_URL=http://127.0.0.1:1",
 }
 
 var (

@@ -78,7 +78,7 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	node := net.JoinHostPort("127.0.0.1", strconv.Itoa(httpPort))
 	c := startController(t, "--metrics-interval", "1s")
 	token, pin := c.addServer("edge")
-	agent := startAgent(t, c, token, pin, "http://"+freeAddr(t), ngx.agentEnv(httpPort, httpsPort)...)
+	agent := startAgent(t, c, token, pin, "http://127.0.0.1:1", ngx.agentEnv(httpPort, httpsPort)...)
 	id := c.serverID("edge")
 	eventually(t, 30*time.Second, "the agent to connect", func() bool { return c.server(id).Connected })
 
