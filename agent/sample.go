@@ -75,6 +75,7 @@ func (a *Agent) sampleOnce(ctx context.Context) {
 	}
 	a.buf.Push(s.Time, data)
 	a.sampled.Add(1)
+	a.log.Trace("metrics sample taken", "ts", s.Time.UnixMilli())
 	select {
 	case a.pushed <- struct{}{}:
 	default:

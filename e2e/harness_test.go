@@ -274,6 +274,12 @@ func (c *controllerProc) api(method, path string, body, out any) int {
 // agentProc runs gatehouse-agent enrolled against c.
 func startAgent(t testing.TB, c *controllerProc, token, pin, glancesURL string, extraEnv ...string) *proc {
 	t.Helper()
+	return startAgentWith(t, c, token, pin, glancesURL, nil, extraEnv...)
+}
+
+// startAgentWith is startAgent with more command-line arguments.
+func startAgentWith(t testing.TB, c *controllerProc, token, pin, glancesURL string, args []string, extraEnv ...string) *proc {
+	t.Helper()
 	state := t.TempDir()
 	env := append([]string{
 		"GATEHOUSE_AGENT_TOKEN=" + token,
@@ -281,7 +287,7 @@ func startAgent(t testing.TB, c *controllerProc, token, pin, glancesURL string, 
 		"GATEHOUSE_AGENT_NGINX_DIR=" + filepath.Join(state, "nginx"),
 		"GATEHOUSE_AGENT_GLANCES_URL=" + glancesURL,
 	}, extraEnv...)
-	return startProc(t, "agent", env, bins.agent, "-controller", c.agentAddr, "-ca_pin", pin)
+	return startProc(t, "agent", env, bins.agent, append([]string{"-controller", c.agentAddr, "-ca_pin", pin}, args...)...)
 }
 
 // eventually polls cond until it holds or the time is up.

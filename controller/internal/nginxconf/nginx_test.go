@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -184,6 +185,8 @@ func serveNginx(t *testing.T, files []File, challenges map[string]string, port i
 	cmd := exec.Command(bin, "-p", env.dir, "-c", env.conf)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
+	// nginx ends with the test binary, even one that panics or times out.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
