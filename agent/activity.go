@@ -4,6 +4,8 @@ import (
 	"context"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -20,6 +22,9 @@ import (
 type nginxActivity struct {
 	reader *nginxstatus.Reader
 	log    hclog.Logger
+	// block is the status block's file in the current release; without it
+	// nothing is read, so another server on the HTTP port is never asked.
+	block string
 
 	// Used by one reading at a time (the sampler's).
 	state   activityState
@@ -32,11 +37,13 @@ const (
 	activityUnknown activityState = iota
 	activityOK
 	activityFailing
+	activityNoBlock
 )
 
 func newNginxActivity(cfg Config, log hclog.Logger) *nginxActivity {
 	addr := nginxStatusAddr(cfg.NginxBindAddress, cfg.NginxHTTPPort)
-	return &nginxActivity{reader: nginxstatus.NewReader(addr, nil), log: log.With("addr", addr)}
+	return &nginxActivity{reader: nginxstatus.NewReader(addr, nil), log: log.With("addr", addr),
+		block: filepath.Join(cfg.NginxDir, "current", filepath.FromSlash(nginxstatus.File))}
 }
 
 // nginxStatusAddr is where the status block listens for the agent: the HTTP
@@ -58,6 +65,13 @@ func nginxStatusAddr(bind string, port int) string {
 // read returns the counters taken now, or nil when they cannot be read. It
 // takes at most nginxstatus.Timeout.
 func (n *nginxActivity) read(ctx context.Context) *metrics.NginxStatus {
+	if _, err := os.Stat(n.block); err != nil {
+		if n.state != activityNoBlock {
+			n.log.Debug("the current release has no status block; nginx's counters are not read", "file", n.block)
+		}
+		n.state, n.lastErr = activityNoBlock, ""
+		return nil
+	}
 	s, rate, err := n.reader.Read(ctx, time.Now())
 	if err != nil {
 		if ctx.Err() == nil { // not the agent stopping

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -175,9 +176,30 @@ func freeLoopbackPort(t *testing.T) int {
 }
 
 // samplingAgent is an agent that samples from /proc (its Glances address
-// refuses connections) with nginx's status block expected on port, logging
-// to logs.
+// refuses connections) with nginx's status block expected on port (its
+// current release has the block's file), logging to logs.
 func samplingAgent(t *testing.T, port int, logs *syncBuffer) *Agent {
+	t.Helper()
+	a := samplingAgentWithout(t, port, logs)
+	placeStatusBlock(t, a)
+	return a
+}
+
+// placeStatusBlock gives the agent a current release holding the status
+// block's file (its content does not matter to the agent).
+func placeStatusBlock(t *testing.T, a *Agent) {
+	t.Helper()
+	p := filepath.Join(a.cfg.NginxDir, "current", filepath.FromSlash(nginxstatus.File))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte("# status block\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// samplingAgentWithout is samplingAgent with no release at all.
+func samplingAgentWithout(t *testing.T, port int, logs *syncBuffer) *Agent {
 	t.Helper()
 	cfg := Config{ControllerAddr: "127.0.0.1:1", CAPin: "sha256:" + strings.Repeat("ab", 32),
 		StateDir: t.TempDir(), NginxDir: filepath.Join(t.TempDir(), "gatehouse"),
@@ -276,6 +298,43 @@ func TestSamplesCarryNginxCounters(t *testing.T) {
 	}
 	if want := []bool{false, false, false, true, true, false}; fmt.Sprint(with) != fmt.Sprint(want) {
 		t.Fatalf("buffered samples with counters %v, want %v", with, want)
+	}
+}
+
+// Without the status block in its current release the agent asks nothing
+// on the HTTP port, which may belong to another web server; once a release
+// brings the block, it reads.
+func TestNoStatusBlockNoReading(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var accepted atomic.Int32
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepted.Add(1)
+			c.Close()
+		}
+	}()
+	a := samplingAgentWithout(t, l.Addr().(*net.TCPAddr).Port, &syncBuffer{})
+	for range 3 {
+		if n := sample(t, a).GetNginx(); n != nil {
+			t.Fatalf("counters %v without a status block", n)
+		}
+	}
+	if n := accepted.Load(); n != 0 {
+		t.Fatalf("the agent connected %d times to a port without the status block", n)
+	}
+	placeStatusBlock(t, a)
+	sample(t, a)
+	if n := accepted.Load(); n != 1 {
+		t.Fatalf("with the status block in place the agent connected %d times, want 1", n)
 	}
 }
 

@@ -13,4 +13,8 @@ const (
 	Host = "gatehouse-status.invalid"
 	// Path is where the counters are served.
 	Path = "/gatehouse/stub_status"
+	// File is the block's file in a release, relative to the release. The
+	// agent reads the counters only while its current release has it, so
+	// it never asks another web server on the HTTP port.
+	File = "http/zz-gatehouse-status.conf"
 )

@@ -48,7 +48,7 @@ const (
 	// StatusFile holds the block that shows nginx's counters to the agent.
 	// It sorts after every domain's file, so it never becomes the default
 	// server of a listen address.
-	StatusFile = "http/zz-gatehouse-status.conf"
+	StatusFile = nginxstatus.File
 	HTTPDir    = "http"
 	StreamDir  = "stream"
 	AuthDir    = "auth"
