@@ -85,6 +85,9 @@ func sqliteDSN(path string) (string, string, string, error) {
 	// update bounded by a row's own time misses that row. Write the same
 	// layout without the monotonic reading.
 	q.Set("_time_format", "string_no_monotonic")
+	// Text comparison is only right between times written in one zone, so
+	// every time is written in UTC, whatever zone it was taken in.
+	q.Set("_timezone", "UTC")
 	return dialect.SQLite, "sqlite", "file:" + path + "?" + q.Encode(), nil
 }
 

@@ -197,6 +197,30 @@ func TestStoredTimeMatchesItselfReadBack(t *testing.T) {
 	})
 }
 
+// Times taken in different zones compare by the instant they name: SQLite
+// compares times as text, so the store writes them all in UTC.
+func TestTimesFromOtherZonesCompareByInstant(t *testing.T) {
+	eachDialect(t, func(t *testing.T, url string) {
+		ctx := context.Background()
+		db := open(t, url)
+		if _, err := db.Migrate(ctx); err != nil {
+			t.Fatal(err)
+		}
+		base := time.Date(2026, 11, 30, 7, 0, 0, 0, time.UTC)
+		east := time.FixedZone("east", 3*3600)
+		// 07:00 UTC written as 10:00+03, and 07:30 UTC written as such.
+		early := db.Client.Task.Create().SetKind("job").SetSubject("early").SetCreatedAt(base.In(east)).SaveX(ctx)
+		db.Client.Task.Create().SetKind("job").SetSubject("late").SetCreatedAt(base.Add(30 * time.Minute)).SaveX(ctx)
+		got, err := db.Client.Task.Query().Where(task.CreatedAtLT(base.Add(15 * time.Minute))).All(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].ID != early.ID || !got[0].CreatedAt.Equal(base) {
+			t.Errorf("tasks before 07:15 UTC: %d, want only the one from 07:00 UTC written in another zone", len(got))
+		}
+	})
+}
+
 func TestParseURL(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ in, dialect string }{
