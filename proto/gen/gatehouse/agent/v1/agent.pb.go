@@ -777,6 +777,7 @@ type Command struct {
 	//	*Command_RemoveChallenge
 	//	*Command_CheckNginxDrift
 	//	*Command_ReadNginxLog
+	//	*Command_ProbeUpstreams
 	Kind          isCommand_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -887,6 +888,15 @@ func (x *Command) GetReadNginxLog() *ReadNginxLog {
 	return nil
 }
 
+func (x *Command) GetProbeUpstreams() *ProbeUpstreams {
+	if x != nil {
+		if x, ok := x.Kind.(*Command_ProbeUpstreams); ok {
+			return x.ProbeUpstreams
+		}
+	}
+	return nil
+}
+
 type isCommand_Kind interface {
 	isCommand_Kind()
 }
@@ -915,6 +925,10 @@ type Command_ReadNginxLog struct {
 	ReadNginxLog *ReadNginxLog `protobuf:"bytes,15,opt,name=read_nginx_log,json=readNginxLog,proto3,oneof"`
 }
 
+type Command_ProbeUpstreams struct {
+	ProbeUpstreams *ProbeUpstreams `protobuf:"bytes,16,opt,name=probe_upstreams,json=probeUpstreams,proto3,oneof"`
+}
+
 func (*Command_FetchGlancesPlugin) isCommand_Kind() {}
 
 func (*Command_ApplyNginxRelease) isCommand_Kind() {}
@@ -926,6 +940,8 @@ func (*Command_RemoveChallenge) isCommand_Kind() {}
 func (*Command_CheckNginxDrift) isCommand_Kind() {}
 
 func (*Command_ReadNginxLog) isCommand_Kind() {}
+
+func (*Command_ProbeUpstreams) isCommand_Kind() {}
 
 // FetchGlancesPlugin returns one Glances plugin's raw JSON.
 type FetchGlancesPlugin struct {
@@ -1286,6 +1302,7 @@ type CommandResult struct {
 	//	*CommandResult_Challenge
 	//	*CommandResult_Drift
 	//	*CommandResult_NginxLog
+	//	*CommandResult_UpstreamProbe
 	Result isCommandResult_Result `protobuf_oneof:"result"`
 	// Set when the command failed; result is then empty.
 	Error         *CommandError `protobuf:"bytes,20,opt,name=error,proto3" json:"error,omitempty"`
@@ -1382,6 +1399,15 @@ func (x *CommandResult) GetNginxLog() *NginxLogResult {
 	return nil
 }
 
+func (x *CommandResult) GetUpstreamProbe() *UpstreamProbeResult {
+	if x != nil {
+		if x, ok := x.Result.(*CommandResult_UpstreamProbe); ok {
+			return x.UpstreamProbe
+		}
+	}
+	return nil
+}
+
 func (x *CommandResult) GetError() *CommandError {
 	if x != nil {
 		return x.Error
@@ -1413,6 +1439,10 @@ type CommandResult_NginxLog struct {
 	NginxLog *NginxLogResult `protobuf:"bytes,14,opt,name=nginx_log,json=nginxLog,proto3,oneof"`
 }
 
+type CommandResult_UpstreamProbe struct {
+	UpstreamProbe *UpstreamProbeResult `protobuf:"bytes,15,opt,name=upstream_probe,json=upstreamProbe,proto3,oneof"`
+}
+
 func (*CommandResult_GlancesPlugin) isCommandResult_Result() {}
 
 func (*CommandResult_Apply) isCommandResult_Result() {}
@@ -1422,6 +1452,8 @@ func (*CommandResult_Challenge) isCommandResult_Result() {}
 func (*CommandResult_Drift) isCommandResult_Result() {}
 
 func (*CommandResult_NginxLog) isCommandResult_Result() {}
+
+func (*CommandResult_UpstreamProbe) isCommandResult_Result() {}
 
 type GlancesPluginResult struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1853,6 +1885,181 @@ func (x *RenewCertificateResponse) GetCaChain() [][]byte {
 	return nil
 }
 
+// ProbeUpstreams asks the agent to open a TCP connection to every server of
+// the upstream blocks in its current release (servers marked down are
+// skipped). The targets come from the agent's own release, never from the
+// command, so the controller cannot make it dial anything nginx would not.
+type ProbeUpstreams struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProbeUpstreams) Reset() {
+	*x = ProbeUpstreams{}
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProbeUpstreams) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProbeUpstreams) ProtoMessage() {}
+
+func (x *ProbeUpstreams) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProbeUpstreams.ProtoReflect.Descriptor instead.
+func (*ProbeUpstreams) Descriptor() ([]byte, []int) {
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{24}
+}
+
+// UpstreamProbeResult is what the probes found.
+type UpstreamProbeResult struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The release the targets were read from; 0 when there is none.
+	Revision      int64          `protobuf:"varint,1,opt,name=revision,proto3" json:"revision,omitempty"`
+	Targets       []*TargetProbe `protobuf:"bytes,2,rep,name=targets,proto3" json:"targets,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpstreamProbeResult) Reset() {
+	*x = UpstreamProbeResult{}
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpstreamProbeResult) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpstreamProbeResult) ProtoMessage() {}
+
+func (x *UpstreamProbeResult) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpstreamProbeResult.ProtoReflect.Descriptor instead.
+func (*UpstreamProbeResult) Descriptor() ([]byte, []int) {
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *UpstreamProbeResult) GetRevision() int64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *UpstreamProbeResult) GetTargets() []*TargetProbe {
+	if x != nil {
+		return x.Targets
+	}
+	return nil
+}
+
+// TargetProbe is one server of one upstream block.
+type TargetProbe struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The upstream block's name as rendered.
+	Upstream string `protobuf:"bytes,1,opt,name=upstream,proto3" json:"upstream,omitempty"`
+	// host:port as the release has it ([v6]:port for IPv6).
+	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
+	Ok      bool   `protobuf:"varint,3,opt,name=ok,proto3" json:"ok,omitempty"`
+	// How long the connection took, or the attempt until it failed.
+	LatencyMs uint32 `protobuf:"varint,4,opt,name=latency_ms,json=latencyMs,proto3" json:"latency_ms,omitempty"`
+	// Why it failed, short; empty when ok.
+	Error         string `protobuf:"bytes,5,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TargetProbe) Reset() {
+	*x = TargetProbe{}
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TargetProbe) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TargetProbe) ProtoMessage() {}
+
+func (x *TargetProbe) ProtoReflect() protoreflect.Message {
+	mi := &file_gatehouse_agent_v1_agent_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TargetProbe.ProtoReflect.Descriptor instead.
+func (*TargetProbe) Descriptor() ([]byte, []int) {
+	return file_gatehouse_agent_v1_agent_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *TargetProbe) GetUpstream() string {
+	if x != nil {
+		return x.Upstream
+	}
+	return ""
+}
+
+func (x *TargetProbe) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *TargetProbe) GetOk() bool {
+	if x != nil {
+		return x.Ok
+	}
+	return false
+}
+
+func (x *TargetProbe) GetLatencyMs() uint32 {
+	if x != nil {
+		return x.LatencyMs
+	}
+	return 0
+}
+
+func (x *TargetProbe) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_gatehouse_agent_v1_agent_proto protoreflect.FileDescriptor
 
 const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
@@ -1898,7 +2105,7 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x123\n" +
 	"\asent_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"\x1f\n" +
 	"\x05Close\x12\x16\n" +
-	"\x06reason\x18\x01 \x01(\tR\x06reason\"\xcc\x04\n" +
+	"\x06reason\x18\x01 \x01(\tR\x06reason\"\x9b\x05\n" +
 	"\aCommand\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x126\n" +
 	"\bdeadline\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bdeadline\x12Z\n" +
@@ -1908,7 +2115,8 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"\x0fplace_challenge\x18\f \x01(\v2\".gatehouse.agent.v1.PlaceChallengeH\x00R\x0eplaceChallenge\x12P\n" +
 	"\x10remove_challenge\x18\r \x01(\v2#.gatehouse.agent.v1.RemoveChallengeH\x00R\x0fremoveChallenge\x12Q\n" +
 	"\x11check_nginx_drift\x18\x0e \x01(\v2#.gatehouse.agent.v1.CheckNginxDriftH\x00R\x0fcheckNginxDrift\x12H\n" +
-	"\x0eread_nginx_log\x18\x0f \x01(\v2 .gatehouse.agent.v1.ReadNginxLogH\x00R\freadNginxLogB\x06\n" +
+	"\x0eread_nginx_log\x18\x0f \x01(\v2 .gatehouse.agent.v1.ReadNginxLogH\x00R\freadNginxLog\x12M\n" +
+	"\x0fprobe_upstreams\x18\x10 \x01(\v2\".gatehouse.agent.v1.ProbeUpstreamsH\x00R\x0eprobeUpstreamsB\x06\n" +
 	"\x04kind\"(\n" +
 	"\x12FetchGlancesPlugin\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"d\n" +
@@ -1927,7 +2135,7 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"\x0fCheckNginxDrift\"[\n" +
 	"\fReadNginxLog\x12.\n" +
 	"\x03log\x18\x01 \x01(\x0e2\x1c.gatehouse.agent.v1.NginxLogR\x03log\x12\x1b\n" +
-	"\tmax_bytes\x18\x02 \x01(\rR\bmaxBytes\"\xad\x03\n" +
+	"\tmax_bytes\x18\x02 \x01(\rR\bmaxBytes\"\xff\x03\n" +
 	"\rCommandResult\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12P\n" +
 	"\x0eglances_plugin\x18\n" +
@@ -1935,7 +2143,8 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"\x05apply\x18\v \x01(\v2\x1f.gatehouse.agent.v1.ApplyResultH\x00R\x05apply\x12C\n" +
 	"\tchallenge\x18\f \x01(\v2#.gatehouse.agent.v1.ChallengeResultH\x00R\tchallenge\x127\n" +
 	"\x05drift\x18\r \x01(\v2\x1f.gatehouse.agent.v1.DriftResultH\x00R\x05drift\x12A\n" +
-	"\tnginx_log\x18\x0e \x01(\v2\".gatehouse.agent.v1.NginxLogResultH\x00R\bnginxLog\x126\n" +
+	"\tnginx_log\x18\x0e \x01(\v2\".gatehouse.agent.v1.NginxLogResultH\x00R\bnginxLog\x12P\n" +
+	"\x0eupstream_probe\x18\x0f \x01(\v2'.gatehouse.agent.v1.UpstreamProbeResultH\x00R\rupstreamProbe\x126\n" +
 	"\x05error\x18\x14 \x01(\v2 .gatehouse.agent.v1.CommandErrorR\x05errorB\b\n" +
 	"\x06result\")\n" +
 	"\x13GlancesPluginResult\x12\x12\n" +
@@ -1962,7 +2171,18 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"\x03csr\x18\x01 \x01(\fR\x03csr\"W\n" +
 	"\x18RenewCertificateResponse\x12 \n" +
 	"\vcertificate\x18\x01 \x01(\fR\vcertificate\x12\x19\n" +
-	"\bca_chain\x18\x02 \x03(\fR\acaChain*P\n" +
+	"\bca_chain\x18\x02 \x03(\fR\acaChain\"\x10\n" +
+	"\x0eProbeUpstreams\"l\n" +
+	"\x13UpstreamProbeResult\x12\x1a\n" +
+	"\brevision\x18\x01 \x01(\x03R\brevision\x129\n" +
+	"\atargets\x18\x02 \x03(\v2\x1f.gatehouse.agent.v1.TargetProbeR\atargets\"\x88\x01\n" +
+	"\vTargetProbe\x12\x1a\n" +
+	"\bupstream\x18\x01 \x01(\tR\bupstream\x12\x18\n" +
+	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x0e\n" +
+	"\x02ok\x18\x03 \x01(\bR\x02ok\x12\x1d\n" +
+	"\n" +
+	"latency_ms\x18\x04 \x01(\rR\tlatencyMs\x12\x14\n" +
+	"\x05error\x18\x05 \x01(\tR\x05error*P\n" +
 	"\bNginxLog\x12\x19\n" +
 	"\x15NGINX_LOG_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fNGINX_LOG_ERROR\x10\x01\x12\x14\n" +
@@ -1997,7 +2217,7 @@ func file_gatehouse_agent_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_gatehouse_agent_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_gatehouse_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_gatehouse_agent_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 27)
 var file_gatehouse_agent_v1_agent_proto_goTypes = []any{
 	(NginxLog)(0),                    // 0: gatehouse.agent.v1.NginxLog
 	(ApplyCode)(0),                   // 1: gatehouse.agent.v1.ApplyCode
@@ -2026,11 +2246,14 @@ var file_gatehouse_agent_v1_agent_proto_goTypes = []any{
 	(*CommandError)(nil),             // 24: gatehouse.agent.v1.CommandError
 	(*RenewCertificateRequest)(nil),  // 25: gatehouse.agent.v1.RenewCertificateRequest
 	(*RenewCertificateResponse)(nil), // 26: gatehouse.agent.v1.RenewCertificateResponse
-	(*HostFacts)(nil),                // 27: gatehouse.agent.v1.HostFacts
-	(*durationpb.Duration)(nil),      // 28: google.protobuf.Duration
-	(*timestamppb.Timestamp)(nil),    // 29: google.protobuf.Timestamp
-	(*MetricsBatch)(nil),             // 30: gatehouse.agent.v1.MetricsBatch
-	(*MetricsAck)(nil),               // 31: gatehouse.agent.v1.MetricsAck
+	(*ProbeUpstreams)(nil),           // 27: gatehouse.agent.v1.ProbeUpstreams
+	(*UpstreamProbeResult)(nil),      // 28: gatehouse.agent.v1.UpstreamProbeResult
+	(*TargetProbe)(nil),              // 29: gatehouse.agent.v1.TargetProbe
+	(*HostFacts)(nil),                // 30: gatehouse.agent.v1.HostFacts
+	(*durationpb.Duration)(nil),      // 31: google.protobuf.Duration
+	(*timestamppb.Timestamp)(nil),    // 32: google.protobuf.Timestamp
+	(*MetricsBatch)(nil),             // 33: gatehouse.agent.v1.MetricsBatch
+	(*MetricsAck)(nil),               // 34: gatehouse.agent.v1.MetricsAck
 }
 var file_gatehouse_agent_v1_agent_proto_depIdxs = []int32{
 	5,  // 0: gatehouse.agent.v1.AgentMessage.hello:type_name -> gatehouse.agent.v1.Hello
@@ -2040,41 +2263,44 @@ var file_gatehouse_agent_v1_agent_proto_depIdxs = []int32{
 	10, // 4: gatehouse.agent.v1.ControllerMessage.command:type_name -> gatehouse.agent.v1.Command
 	8,  // 5: gatehouse.agent.v1.ControllerMessage.heartbeat:type_name -> gatehouse.agent.v1.Heartbeat
 	9,  // 6: gatehouse.agent.v1.ControllerMessage.close:type_name -> gatehouse.agent.v1.Close
-	27, // 7: gatehouse.agent.v1.Hello.facts:type_name -> gatehouse.agent.v1.HostFacts
+	30, // 7: gatehouse.agent.v1.Hello.facts:type_name -> gatehouse.agent.v1.HostFacts
 	6,  // 8: gatehouse.agent.v1.Hello.nginx:type_name -> gatehouse.agent.v1.NginxNode
-	28, // 9: gatehouse.agent.v1.Welcome.metrics_interval:type_name -> google.protobuf.Duration
-	29, // 10: gatehouse.agent.v1.Welcome.server_time:type_name -> google.protobuf.Timestamp
-	28, // 11: gatehouse.agent.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
-	29, // 12: gatehouse.agent.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
-	29, // 13: gatehouse.agent.v1.Command.deadline:type_name -> google.protobuf.Timestamp
+	31, // 9: gatehouse.agent.v1.Welcome.metrics_interval:type_name -> google.protobuf.Duration
+	32, // 10: gatehouse.agent.v1.Welcome.server_time:type_name -> google.protobuf.Timestamp
+	31, // 11: gatehouse.agent.v1.Welcome.heartbeat_interval:type_name -> google.protobuf.Duration
+	32, // 12: gatehouse.agent.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
+	32, // 13: gatehouse.agent.v1.Command.deadline:type_name -> google.protobuf.Timestamp
 	11, // 14: gatehouse.agent.v1.Command.fetch_glances_plugin:type_name -> gatehouse.agent.v1.FetchGlancesPlugin
 	12, // 15: gatehouse.agent.v1.Command.apply_nginx_release:type_name -> gatehouse.agent.v1.ApplyNginxRelease
 	14, // 16: gatehouse.agent.v1.Command.place_challenge:type_name -> gatehouse.agent.v1.PlaceChallenge
 	15, // 17: gatehouse.agent.v1.Command.remove_challenge:type_name -> gatehouse.agent.v1.RemoveChallenge
 	16, // 18: gatehouse.agent.v1.Command.check_nginx_drift:type_name -> gatehouse.agent.v1.CheckNginxDrift
 	17, // 19: gatehouse.agent.v1.Command.read_nginx_log:type_name -> gatehouse.agent.v1.ReadNginxLog
-	13, // 20: gatehouse.agent.v1.ApplyNginxRelease.files:type_name -> gatehouse.agent.v1.NginxFile
-	0,  // 21: gatehouse.agent.v1.ReadNginxLog.log:type_name -> gatehouse.agent.v1.NginxLog
-	19, // 22: gatehouse.agent.v1.CommandResult.glances_plugin:type_name -> gatehouse.agent.v1.GlancesPluginResult
-	20, // 23: gatehouse.agent.v1.CommandResult.apply:type_name -> gatehouse.agent.v1.ApplyResult
-	21, // 24: gatehouse.agent.v1.CommandResult.challenge:type_name -> gatehouse.agent.v1.ChallengeResult
-	22, // 25: gatehouse.agent.v1.CommandResult.drift:type_name -> gatehouse.agent.v1.DriftResult
-	23, // 26: gatehouse.agent.v1.CommandResult.nginx_log:type_name -> gatehouse.agent.v1.NginxLogResult
-	24, // 27: gatehouse.agent.v1.CommandResult.error:type_name -> gatehouse.agent.v1.CommandError
-	1,  // 28: gatehouse.agent.v1.ApplyResult.code:type_name -> gatehouse.agent.v1.ApplyCode
-	29, // 29: gatehouse.agent.v1.NginxLogResult.modified:type_name -> google.protobuf.Timestamp
-	2,  // 30: gatehouse.agent.v1.CommandError.code:type_name -> gatehouse.agent.v1.ErrorCode
-	3,  // 31: gatehouse.agent.v1.AgentService.Session:input_type -> gatehouse.agent.v1.AgentMessage
-	30, // 32: gatehouse.agent.v1.AgentService.ReportMetrics:input_type -> gatehouse.agent.v1.MetricsBatch
-	25, // 33: gatehouse.agent.v1.AgentService.RenewCertificate:input_type -> gatehouse.agent.v1.RenewCertificateRequest
-	4,  // 34: gatehouse.agent.v1.AgentService.Session:output_type -> gatehouse.agent.v1.ControllerMessage
-	31, // 35: gatehouse.agent.v1.AgentService.ReportMetrics:output_type -> gatehouse.agent.v1.MetricsAck
-	26, // 36: gatehouse.agent.v1.AgentService.RenewCertificate:output_type -> gatehouse.agent.v1.RenewCertificateResponse
-	34, // [34:37] is the sub-list for method output_type
-	31, // [31:34] is the sub-list for method input_type
-	31, // [31:31] is the sub-list for extension type_name
-	31, // [31:31] is the sub-list for extension extendee
-	0,  // [0:31] is the sub-list for field type_name
+	27, // 20: gatehouse.agent.v1.Command.probe_upstreams:type_name -> gatehouse.agent.v1.ProbeUpstreams
+	13, // 21: gatehouse.agent.v1.ApplyNginxRelease.files:type_name -> gatehouse.agent.v1.NginxFile
+	0,  // 22: gatehouse.agent.v1.ReadNginxLog.log:type_name -> gatehouse.agent.v1.NginxLog
+	19, // 23: gatehouse.agent.v1.CommandResult.glances_plugin:type_name -> gatehouse.agent.v1.GlancesPluginResult
+	20, // 24: gatehouse.agent.v1.CommandResult.apply:type_name -> gatehouse.agent.v1.ApplyResult
+	21, // 25: gatehouse.agent.v1.CommandResult.challenge:type_name -> gatehouse.agent.v1.ChallengeResult
+	22, // 26: gatehouse.agent.v1.CommandResult.drift:type_name -> gatehouse.agent.v1.DriftResult
+	23, // 27: gatehouse.agent.v1.CommandResult.nginx_log:type_name -> gatehouse.agent.v1.NginxLogResult
+	28, // 28: gatehouse.agent.v1.CommandResult.upstream_probe:type_name -> gatehouse.agent.v1.UpstreamProbeResult
+	24, // 29: gatehouse.agent.v1.CommandResult.error:type_name -> gatehouse.agent.v1.CommandError
+	1,  // 30: gatehouse.agent.v1.ApplyResult.code:type_name -> gatehouse.agent.v1.ApplyCode
+	32, // 31: gatehouse.agent.v1.NginxLogResult.modified:type_name -> google.protobuf.Timestamp
+	2,  // 32: gatehouse.agent.v1.CommandError.code:type_name -> gatehouse.agent.v1.ErrorCode
+	29, // 33: gatehouse.agent.v1.UpstreamProbeResult.targets:type_name -> gatehouse.agent.v1.TargetProbe
+	3,  // 34: gatehouse.agent.v1.AgentService.Session:input_type -> gatehouse.agent.v1.AgentMessage
+	33, // 35: gatehouse.agent.v1.AgentService.ReportMetrics:input_type -> gatehouse.agent.v1.MetricsBatch
+	25, // 36: gatehouse.agent.v1.AgentService.RenewCertificate:input_type -> gatehouse.agent.v1.RenewCertificateRequest
+	4,  // 37: gatehouse.agent.v1.AgentService.Session:output_type -> gatehouse.agent.v1.ControllerMessage
+	34, // 38: gatehouse.agent.v1.AgentService.ReportMetrics:output_type -> gatehouse.agent.v1.MetricsAck
+	26, // 39: gatehouse.agent.v1.AgentService.RenewCertificate:output_type -> gatehouse.agent.v1.RenewCertificateResponse
+	37, // [37:40] is the sub-list for method output_type
+	34, // [34:37] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_gatehouse_agent_v1_agent_proto_init() }
@@ -2102,6 +2328,7 @@ func file_gatehouse_agent_v1_agent_proto_init() {
 		(*Command_RemoveChallenge)(nil),
 		(*Command_CheckNginxDrift)(nil),
 		(*Command_ReadNginxLog)(nil),
+		(*Command_ProbeUpstreams)(nil),
 	}
 	file_gatehouse_agent_v1_agent_proto_msgTypes[15].OneofWrappers = []any{
 		(*CommandResult_GlancesPlugin)(nil),
@@ -2109,6 +2336,7 @@ func file_gatehouse_agent_v1_agent_proto_init() {
 		(*CommandResult_Challenge)(nil),
 		(*CommandResult_Drift)(nil),
 		(*CommandResult_NginxLog)(nil),
+		(*CommandResult_UpstreamProbe)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2116,7 +2344,7 @@ func file_gatehouse_agent_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_gatehouse_agent_v1_agent_proto_rawDesc), len(file_gatehouse_agent_v1_agent_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   24,
+			NumMessages:   27,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
