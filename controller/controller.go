@@ -76,6 +76,8 @@ type Controller struct {
 
 	// monitorsClock is the clock of the monitors' checks and pushes.
 	monitorsClock monitorsClock
+	// upstreamProbes are the newest probes of upstream servers by the nodes.
+	upstreamProbes upstreamProbes
 
 	httpLn, agentLn net.Listener
 	httpSrv         *http.Server

@@ -45,6 +45,9 @@ func (c *Controller) buildHealth() error {
 	if err := c.addMonitorsJob(); err != nil {
 		return err
 	}
+	if err := c.addUpstreamProbeJob(); err != nil {
+		return err
+	}
 	return c.sched.Add(scheduler.Job{
 		Name: "domains.health", Title: "Probe domains with a health check through every serving node", Quiet: true,
 		Every: c.cfg.HealthInterval,

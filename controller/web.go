@@ -68,7 +68,10 @@ func (c *Controller) buildWeb() error {
 		w.Close()
 		return err
 	}
-	if err := proxyweb.Register(w, proxyweb.Deps{Proxy: c.proxy, Deploy: c.deployer, DB: c.db, Log: c.log, Status: c.domainStatus}); err != nil {
+	if err := proxyweb.Register(w, proxyweb.Deps{Proxy: c.proxy, Deploy: c.deployer, DB: c.db, Log: c.log, Status: c.domainStatus,
+		TargetHealth: func(addresses []string) map[string][]proxyweb.TargetState {
+			return c.upstreamProbes.states(addresses, time.Now())
+		}}); err != nil {
 		w.Close()
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -36,6 +37,19 @@ type Deps struct {
 	Log    hclog.Logger
 	// Status, optional, gives the DNS and certificate state the domain list shows.
 	Status func(ctx context.Context, domainIDs []int) map[int]DomainStatus
+	// TargetHealth, optional, says what the nodes found when they last
+	// dialled upstream servers, by address ("host:port", "[v6]:port").
+	TargetHealth func(addresses []string) map[string][]TargetState
+}
+
+// TargetState is what one node found when it dialled an upstream server.
+type TargetState struct {
+	ServerID  int       `json:"server_id"`
+	Server    string    `json:"server"`
+	OK        bool      `json:"ok"`
+	LatencyMS int       `json:"latency_ms"`
+	Error     string    `json:"error,omitempty"`
+	At        time.Time `json:"at"`
 }
 
 // DomainStatus is a domain's DNS, certificate and health state, in words,
@@ -60,7 +74,8 @@ type handler struct {
 	audit *audit.Recorder
 	log   hclog.Logger
 
-	status func(ctx context.Context, domainIDs []int) map[int]DomainStatus
+	status       func(ctx context.Context, domainIDs []int) map[int]DomainStatus
+	targetHealth func(addresses []string) map[string][]TargetState
 }
 
 // Register adds the proxy configuration pages and API to w.
@@ -78,7 +93,7 @@ func Register(w *web.Server, d Deps) error {
 		return errors.New("proxyweb: Log is required")
 	}
 	log := d.Log.Named("proxyweb")
-	h := &handler{w: w, proxy: d.Proxy, dep: d.Deploy, db: d.DB, audit: audit.New(d.DB.Client, log), log: log, status: d.Status}
+	h := &handler{w: w, proxy: d.Proxy, dep: d.Deploy, db: d.DB, audit: audit.New(d.DB.Client, log), log: log, status: d.Status, targetHealth: d.TargetHealth}
 	for _, rt := range h.routes() {
 		if err := w.Register(rt); err != nil {
 			return fmt.Errorf("proxyweb: %w", err)
@@ -120,6 +135,7 @@ func (h *handler) routes() []web.Route {
 		page("GET", "/upstreams/{id}", user, h.upstreamPage),
 		page("POST", "/upstreams/{id}", admin, h.upstreamUpdate),
 		page("POST", "/upstreams/{id}/delete", admin, h.upstreamDelete),
+		api("GET", "/api/v1/upstreams/{id}/health", user, h.apiUpstreamHealth),
 
 		// Streams.
 		nav(page("GET", "/streams", user, h.streamsPage), "Streams", 26),

@@ -3,11 +3,14 @@ package proxyweb
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/proxyconf"
+	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
 )
 
@@ -160,6 +163,16 @@ type upstreamPageData struct {
 	Open    string
 	Delete  string // why the last delete was refused
 	Created *time.Time
+	// Health is what the nodes found dialling each stored server, in the
+	// upstream's order; nil when nothing reports probes.
+	Health []targetHealth
+}
+
+// targetHealth is one upstream server and what the nodes that dialled it
+// found.
+type targetHealth struct {
+	Address string
+	States  []TargetState
 }
 
 func (h *handler) renderUpstream(w http.ResponseWriter, r *http.Request, status int, d upstreamPageData) {
@@ -193,7 +206,53 @@ func (h *handler) upstreamPage(w http.ResponseWriter, r *http.Request) {
 	if isAdmin(r) {
 		f.Targets = padRows(f.Targets, 1, 2)
 	}
-	h.renderUpstream(w, r, http.StatusOK, upstreamPageData{ID: id, Form: f, Open: dialogParam(r), Created: &u.CreatedAt})
+	h.renderUpstream(w, r, http.StatusOK, upstreamPageData{ID: id, Form: f, Open: dialogParam(r), Created: &u.CreatedAt, Health: h.healthOf(u)})
+}
+
+// healthOf is what the nodes found dialling u's servers (servers marked
+// down are not dialled and not listed).
+func (h *handler) healthOf(u *ent.Upstream) []targetHealth {
+	if h.targetHealth == nil {
+		return nil
+	}
+	var addrs []string
+	for _, t := range u.Edges.Targets {
+		if !t.Down {
+			addrs = append(addrs, net.JoinHostPort(t.Host, strconv.Itoa(t.Port)))
+		}
+	}
+	states := h.targetHealth(addrs)
+	out := make([]targetHealth, len(addrs))
+	for i, a := range addrs {
+		out[i] = targetHealth{Address: a, States: states[a]}
+	}
+	return out
+}
+
+// apiUpstreamHealth answers what the nodes found dialling the upstream's
+// servers: {"targets": [{"address": "10.0.0.1:8080", "servers": [...]}]}.
+func (h *handler) apiUpstreamHealth(w http.ResponseWriter, r *http.Request) {
+	id, ok := apiID(w, r, "id")
+	if !ok {
+		return
+	}
+	u, err := h.proxy.Upstream(r.Context(), id)
+	if err != nil {
+		h.apiFail(w, r, err)
+		return
+	}
+	type target struct {
+		Address string        `json:"address"`
+		Servers []TargetState `json:"servers"`
+	}
+	out := []target{}
+	for _, t := range h.healthOf(u) {
+		if t.States == nil {
+			t.States = []TargetState{}
+		}
+		out = append(out, target{Address: t.Address, Servers: t.States})
+	}
+	web.WriteJSON(w, http.StatusOK, map[string]any{"targets": out})
 }
 
 func (h *handler) upstreamCreate(w http.ResponseWriter, r *http.Request) { h.upstreamSave(w, r, 0) }
