@@ -23,6 +23,7 @@ import (
 
 	"github.com/gatehousehq/gatehouse/agent/internal/metrics"
 	"github.com/gatehousehq/gatehouse/agent/internal/nginx"
+	"github.com/gatehousehq/gatehouse/agent/internal/probe"
 	"github.com/gatehousehq/gatehouse/agent/trust"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
@@ -42,6 +43,8 @@ type Agent struct {
 	nginx   *nginxEngine
 	// activity reads nginx's counters for each sample.
 	activity *nginxActivity
+	// prober dials the upstream servers for ProbeUpstreams.
+	prober probe.Prober
 
 	interval  atomic.Int64 // metrics interval in nanoseconds; 0 until Welcome
 	intervalC chan struct{}
@@ -96,6 +99,7 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 		intervalC: make(chan struct{}, 1),
 		nginx:     newNginxEngine(cfg, log),
 		activity:  newNginxActivity(cfg, log.Named("nginx-status")),
+		prober:    probe.Prober{Timeout: probe.DefaultTimeout, Concurrency: probe.DefaultConcurrency},
 	}, nil
 }
 

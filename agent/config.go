@@ -39,7 +39,8 @@ const (
 // Capability is the agent's protocol capability sent in Hello. 2: applies
 // nginx releases, places ACME challenges, checks drift, and reports its nginx
 // setup in Hello. 3: reads nginx's error and access logs.
-const Capability int32 = 3
+// 4: probes the upstream servers of its current release over TCP.
+const Capability int32 = 4
 
 // Config configures an Agent.
 type Config struct {

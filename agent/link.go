@@ -267,6 +267,8 @@ func (a *Agent) execute(ctx context.Context, cmd *agentv1.Command) *agentv1.Comm
 		return a.nginx.removeChallenge(ctx, k.RemoveChallenge)
 	case *agentv1.Command_ReadNginxLog:
 		return a.readNginxLog(k.ReadNginxLog)
+	case *agentv1.Command_ProbeUpstreams:
+		return a.probeUpstreams(ctx)
 	default:
 		return cmdError(agentv1.ErrorCode_ERROR_CODE_UNSUPPORTED, "unknown command")
 	}
