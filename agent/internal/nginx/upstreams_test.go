@@ -486,3 +486,55 @@ func TestReadUpstreamsBounds(t *testing.T) {
 		t.Fatalf("%d servers, Ignored = %q", len(got.Servers), got.Ignored)
 	}
 }
+
+// The controller's renderer golden files are the contract: every upstream
+// block they hold parses without a problem, with every server not marked
+// down. The files are read, not imported: the agent links no controller code.
+func TestParseUpstreamConfReadsRenderedReleases(t *testing.T) {
+	t.Parallel()
+	goldens, err := filepath.Glob("../../../controller/internal/nginxconf/testdata/*.golden")
+	if err != nil || len(goldens) == 0 {
+		t.Fatalf("no renderer golden files found (%v)", err)
+	}
+	blocks := 0
+	for _, g := range goldens {
+		data, err := os.ReadFile(g)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A golden file is the release's files, each after a "#### path" line.
+		for _, part := range strings.Split(string(data), "\n#### ")[1:] {
+			path, src, _ := strings.Cut(part, "\n")
+			if !strings.HasSuffix(path, ".conf") || !strings.HasPrefix(path, "http/") && !strings.HasPrefix(path, "stream/") {
+				continue
+			}
+			// What the renderer wrote, line by line: the names of the
+			// upstream blocks and the addresses of servers not marked down.
+			var want []upstreamBlock
+			in := false
+			for _, line := range strings.Split(src, "\n") {
+				switch {
+				case strings.HasPrefix(line, "upstream "):
+					name := strings.TrimSuffix(strings.TrimPrefix(line, "upstream "), " {")
+					want = append(want, upstreamBlock{name: strings.Trim(name, `"`)})
+					in = true
+				case line == "}":
+					in = false
+				case in && strings.HasPrefix(line, "    server "):
+					f := strings.Fields(strings.TrimSuffix(strings.TrimPrefix(line, "    server "), ";"))
+					if !contains(f[1:], "down") {
+						want[len(want)-1].servers = append(want[len(want)-1].servers, f[0])
+					}
+				}
+			}
+			got := parseUpstreamConf([]byte(src))
+			if len(got.problems) > 0 || !reflect.DeepEqual(got.upstreams, want) {
+				t.Errorf("%s %s: parsed %v (problems %q), rendered %v", filepath.Base(g), path, got.upstreams, got.problems, want)
+			}
+			blocks += len(want)
+		}
+	}
+	if blocks < 10 {
+		t.Fatalf("only %d upstream blocks in the golden files", blocks)
+	}
+}
