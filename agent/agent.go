@@ -44,7 +44,8 @@ type Agent struct {
 	// activity reads nginx's counters for each sample.
 	activity *nginxActivity
 	// prober dials the upstream servers for ProbeUpstreams.
-	prober probe.Prober
+	prober  probe.Prober
+	ignored ignoredNotes
 
 	interval  atomic.Int64 // metrics interval in nanoseconds; 0 until Welcome
 	intervalC chan struct{}

@@ -3,6 +3,9 @@ package agent
 import (
 	"context"
 	"math"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/gatehousehq/gatehouse/agent/internal/nginx"
@@ -23,9 +26,7 @@ func (a *Agent) probeUpstreams(ctx context.Context) *agentv1.CommandResult {
 	if err != nil {
 		return nginxFailure(ctx, "probe upstreams", err)
 	}
-	if len(ups.Ignored) > 0 {
-		a.log.Warn("upstream probe: parts of the current release were not probed", "revision", ups.Revision, "ignored", ups.Ignored)
-	}
+	a.noteIgnored(ups)
 	addrs := ups.Addresses()
 	pctx, cancel := withReplyReserve(ctx)
 	defer cancel()
@@ -67,4 +68,31 @@ func latencyMS(d time.Duration) uint32 {
 	}
 	ms := (d + time.Millisecond - 1) / time.Millisecond
 	return uint32(min(int64(ms), math.MaxUint32))
+}
+
+// ignoredNotes remembers what the last probe left out of the release, so
+// that the controller's probe every minute logs it once, not every time.
+type ignoredNotes struct {
+	mu   sync.Mutex
+	last string
+}
+
+// noteIgnored logs what ReadUpstreams left out: at warn level when it
+// differs from the previous probe's, else at debug level.
+func (a *Agent) noteIgnored(ups nginx.Upstreams) {
+	key := ""
+	if len(ups.Ignored) > 0 {
+		key = strconv.FormatUint(ups.Revision, 10) + "\n" + strings.Join(ups.Ignored, "\n")
+	}
+	a.ignored.mu.Lock()
+	changed := key != a.ignored.last
+	a.ignored.last = key
+	a.ignored.mu.Unlock()
+	switch {
+	case key == "":
+	case changed:
+		a.log.Warn("upstream probe: parts of the current release are not probed", "revision", ups.Revision, "ignored", ups.Ignored)
+	default:
+		a.log.Debug("upstream probe: parts of the current release are not probed", "revision", ups.Revision, "ignored", len(ups.Ignored))
+	}
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -9,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
@@ -225,5 +228,31 @@ func TestWithReplyReserve(t *testing.T) {
 	defer bcancel()
 	if _, ok := bare.Deadline(); ok {
 		t.Fatal("a context without deadline got one")
+	}
+}
+
+// What the release holds that cannot be probed is logged as a warning when
+// it changes, not on every probe.
+func TestProbeUpstreamsWarnsOnceAboutIgnoredLines(t *testing.T) {
+	t.Parallel()
+	a := newTestAgent(t, nil)
+	var buf bytes.Buffer
+	a.log = hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Debug})
+	writeRelease(t, a.cfg.NginxDir, 2, map[string]string{"http/upstream-a.conf": "upstream a { server nope; }\n"})
+	warnings := func() int { return strings.Count(buf.String(), "[WARN]") }
+	for range 3 {
+		if res := runProbe(t, a); res.GetError() != nil || len(res.GetUpstreamProbe().GetTargets()) != 0 {
+			t.Fatalf("got %v, want no targets", res)
+		}
+	}
+	if n := warnings(); n != 1 || !strings.Contains(buf.String(), `server \"nope\": not host:port`) {
+		t.Fatalf("%d warnings, want 1 naming the line:\n%s", n, buf.String())
+	}
+	if err := os.WriteFile(filepath.Join(a.cfg.NginxDir, "releases/2/http/upstream-b.conf"), []byte("upstream b { server also-bad; }"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	runProbe(t, a)
+	if n := warnings(); n != 2 {
+		t.Fatalf("%d warnings after a change, want 2:\n%s", n, buf.String())
 	}
 }
