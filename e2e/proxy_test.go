@@ -96,7 +96,16 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	}
 
 	target := func(h string, p int) map[string]any { return map[string]any{"host": h, "port": p} }
-	c.proxyAPI(201, "POST", "/api/v1/upstreams", map[string]any{"name": "app", "targets": []any{target(aHost, aPort), target(bHost, bPort)}}, nil)
+	// A backup server nothing listens on: nginx never needs it while both
+	// backends answer, and the node's probe reports it refused.
+	deadPort := proxyFreePort(t)
+	var appUp struct {
+		Upstream struct {
+			ID int `json:"id"`
+		} `json:"upstream"`
+	}
+	c.proxyAPI(201, "POST", "/api/v1/upstreams", map[string]any{"name": "app", "targets": []any{target(aHost, aPort), target(bHost, bPort),
+		map[string]any{"host": "127.0.0.1", "port": deadPort, "backup": true}}}, &appUp)
 	c.proxyAPI(201, "POST", "/api/v1/upstreams", map[string]any{"name": "ws", "targets": []any{target(wsHost, wsPort)}}, nil)
 	c.proxyAPI(201, "POST", "/api/v1/upstreams", map[string]any{"name": "echo", "targets": []any{target(echoHost, echoPort)}}, nil)
 	appDomain := map[string]any{"name": "app.test", "servers": []int{id}, "routes": []any{
@@ -170,6 +179,33 @@ func TestProxyThroughRealNginx(t *testing.T) {
 	eventually(t, 15*time.Second, "the purged route to miss the cache", func() bool {
 		return nodeGet(node, "app.test", "/cached/page", "", "").cache == "MISS"
 	})
+	// Upstream reachability: the node dials the servers of the release it
+	// runs and the controller shows what it found.
+	type targetHealth struct {
+		Address string `json:"address"`
+		Servers []struct {
+			Server string `json:"server"`
+			OK     bool   `json:"ok"`
+			Error  string `json:"error"`
+		} `json:"servers"`
+	}
+	eventually(t, 30*time.Second, "the node's probe of the upstream servers", func() bool {
+		var h struct {
+			Targets []targetHealth `json:"targets"`
+		}
+		c.proxyAPI(200, "GET", fmt.Sprintf("/api/v1/upstreams/%d/health", appUp.Upstream.ID), nil, &h)
+		want := map[string]string{net.JoinHostPort(aHost, strconv.Itoa(aPort)): "", net.JoinHostPort(bHost, strconv.Itoa(bPort)): "",
+			net.JoinHostPort("127.0.0.1", strconv.Itoa(deadPort)): "connection refused"}
+		for _, tg := range h.Targets {
+			if len(tg.Servers) != 1 || tg.Servers[0].Server != "edge" || tg.Servers[0].OK != (want[tg.Address] == "") || tg.Servers[0].Error != want[tg.Address] {
+				c.api("POST", "/api/v1/jobs/upstreams.probe/run", nil, nil) // 202, or 409 while a run is on
+				return false
+			}
+			delete(want, tg.Address)
+		}
+		return len(want) == 0
+	})
+
 	// The agent found stub_status in nginx -V, so the release carries the
 	// status block, and nginx's counters reach the server's metrics.
 	if _, err := os.Stat(filepath.Join(ngx.dir, "current", "http", "zz-gatehouse-status.conf")); err != nil {
