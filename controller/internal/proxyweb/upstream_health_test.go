@@ -53,6 +53,10 @@ func TestUpstreamHealthShown(t *testing.T) {
 			t.Errorf("health of a missing upstream: %d", r.StatusCode)
 		}
 
+		list := e.do(e.login("viewer"), "GET", "/upstreams", nil)
+		if list.StatusCode != http.StatusOK || !strings.Contains(list.body, `title="Probes from the nodes that failed, of all the newest ones">1 of 2 failed</span>`) {
+			t.Errorf("upstream list: %d, the reachability summary is missing", list.StatusCode)
+		}
 		page := e.do(e.login("viewer"), "GET", fmt.Sprintf("/upstreams/%d", id), nil)
 		if page.StatusCode != http.StatusOK || !strings.Contains(page.body, "data-upstream-health") ||
 			!strings.Contains(page.body, `status-pill-up" title="web-1 dialled it just now">web-1: 4 ms`) ||

@@ -107,6 +107,9 @@ func (f *upstreamForm) input() (proxyconf.UpstreamInput, Errors) {
 type upstreamRow struct {
 	*ent.Upstream
 	UsedBy []string
+	// Reach sums up the nodes' newest probes of its servers: how many of
+	// the probes succeeded and failed (both 0 when none was probed).
+	ReachOK, ReachFailed, ReachTotal int
 }
 
 func (h *handler) upstreamsPage(w http.ResponseWriter, r *http.Request) {
@@ -123,6 +126,16 @@ func (h *handler) upstreamsPage(w http.ResponseWriter, r *http.Request) {
 	rows := make([]upstreamRow, len(list))
 	for i, u := range list {
 		rows[i] = upstreamRow{Upstream: u, UsedBy: used[u.ID]}
+		for _, t := range h.healthOf(u) {
+			for _, st := range t.States {
+				rows[i].ReachTotal++
+				if st.OK {
+					rows[i].ReachOK++
+				} else {
+					rows[i].ReachFailed++
+				}
+			}
+		}
 	}
 	h.w.Render(w, r, http.StatusOK, "proxy_upstreams", "Upstreams", "/upstreams", map[string]any{"Upstreams": rows})
 }
