@@ -6,12 +6,15 @@ import (
 	"io"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gatehousehq/gatehouse/internal/nginxsyntax"
 )
 
 // Bounds on what ReadUpstreams takes from a release. Its files may have been
@@ -338,7 +341,7 @@ type parsedConf struct {
 // completed before it are kept.
 func parseUpstreamConf(src []byte) parsedConf {
 	var out parsedConf
-	lx := lexer{src: src, line: 1}
+	toks, lines, err := nginxsyntax.Tokenize(string(src))
 	var (
 		args  []string
 		depth int
@@ -352,24 +355,16 @@ func parseUpstreamConf(src []byte) parsedConf {
 		listens   int
 		tcpListen bool
 	)
-	for {
-		tok, err := lx.next()
-		if err != nil {
-			out.problems = append(out.problems, err.Error())
-			return out
-		}
-		switch tok.kind {
-		case tokEOF:
-			if depth > 0 || len(args) > 0 {
-				out.problems = append(out.problems, fmt.Sprintf("line %d: unexpected end of file", lx.line))
-			}
-			return out
-		case tokWord:
-			args = append(args, tok.text)
+	// The tokens before a syntax error still count: blocks completed
+	// before it are kept.
+	for _, tok := range toks {
+		switch tok.Kind {
+		case nginxsyntax.Word:
+			args = append(args, tok.Text)
 			continue
-		case tokOpen:
+		case nginxsyntax.Open:
 			if len(args) == 0 {
-				out.problems = append(out.problems, fmt.Sprintf("line %d: unexpected \"{\"", tok.line))
+				out.problems = append(out.problems, fmt.Sprintf("line %d: unexpected \"{\"", tok.Line))
 				return out
 			}
 			if depth == 0 {
@@ -377,7 +372,7 @@ func parseUpstreamConf(src []byte) parsedConf {
 				switch {
 				case args[0] == "upstream" && len(args) == 2:
 					if msg := upstreamNameProblem(args[1]); msg != "" {
-						out.problems = append(out.problems, fmt.Sprintf("line %d: upstream %.64q: %s", tok.line, args[1], msg))
+						out.problems = append(out.problems, fmt.Sprintf("line %d: upstream %.64q: %s", tok.Line, args[1], msg))
 					} else {
 						block, up = "upstream", upstreamBlock{name: args[1]}
 					}
@@ -387,13 +382,13 @@ func parseUpstreamConf(src []byte) parsedConf {
 			}
 			depth++
 			args = args[:0]
-		case tokClose:
+		case nginxsyntax.Close:
 			if len(args) > 0 {
-				out.problems = append(out.problems, fmt.Sprintf("line %d: unexpected \"}\"", tok.line))
+				out.problems = append(out.problems, fmt.Sprintf("line %d: unexpected \"}\"", tok.Line))
 				return out
 			}
 			if depth == 0 {
-				out.problems = append(out.problems, fmt.Sprintf("line %d: unexpected \"}\"", tok.line))
+				out.problems = append(out.problems, fmt.Sprintf("line %d: unexpected \"}\"", tok.Line))
 				return out
 			}
 			depth--
@@ -409,9 +404,9 @@ func parseUpstreamConf(src []byte) parsedConf {
 				}
 				block = ""
 			}
-		case tokSemicolon:
+		case nginxsyntax.Semicolon:
 			if len(args) == 0 {
-				out.problems = append(out.problems, fmt.Sprintf("line %d: unexpected \";\"", tok.line))
+				out.problems = append(out.problems, fmt.Sprintf("line %d: unexpected \";\"", tok.Line))
 				return out
 			}
 			if depth == 1 {
@@ -420,11 +415,11 @@ func parseUpstreamConf(src []byte) parsedConf {
 					if addr, ok := upstreamServer(args[1:]); ok {
 						up.servers = append(up.servers, addr)
 					} else if addr != "" {
-						out.problems = append(out.problems, fmt.Sprintf("line %d: upstream %q: server %.64q: not host:port with an IP address or DNS name and a port from 1 to 65535", tok.line, up.name, addr))
+						out.problems = append(out.problems, fmt.Sprintf("line %d: upstream %q: server %.64q: not host:port with an IP address or DNS name and a port from 1 to 65535", tok.Line, up.name, addr))
 					}
 				case block == "server" && args[0] == "listen" && len(args) >= 2:
 					listens++
-					if !contains(args[2:], "udp") {
+					if !slices.Contains(args[2:], "udp") {
 						tcpListen = true
 					}
 				case block == "server" && args[0] == "proxy_pass" && len(args) == 2:
@@ -434,22 +429,20 @@ func parseUpstreamConf(src []byte) parsedConf {
 			args = args[:0]
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
-			return true
-		}
+	switch {
+	case err != nil:
+		out.problems = append(out.problems, err.Error())
+	case depth > 0 || len(args) > 0:
+		out.problems = append(out.problems, fmt.Sprintf("line %d: unexpected end of file", lines))
 	}
-	return false
+	return out
 }
 
 // upstreamServer checks a server line's arguments (address, then
 // parameters). ok is false for a server marked down (addr empty) and for
 // an address that is not host:port (addr set).
 func upstreamServer(args []string) (addr string, ok bool) {
-	if contains(args[1:], "down") {
+	if slices.Contains(args[1:], "down") {
 		return "", false
 	}
 	if !ValidTargetAddress(args[0]) {
@@ -544,150 +537,4 @@ func validDNSName(host string) bool {
 	// ("10.1", "300.1.1.1"), never a host name.
 	last := labels[len(labels)-1]
 	return strings.Trim(last, "0123456789") != ""
-}
-
-// Tokens of nginx configuration syntax.
-type tokKind int
-
-const (
-	tokEOF tokKind = iota
-	tokWord
-	tokSemicolon
-	tokOpen
-	tokClose
-)
-
-type tok struct {
-	kind tokKind
-	text string
-	line int
-}
-
-// lexer splits configuration text as nginx's ngx_conf_read_token does:
-// whitespace separates words, "#" at the start of a word comments out the
-// rest of the line, single and double quotes group (and must be followed
-// by a space, ";" or "{"), a backslash escapes the next byte, ";" and "{"
-// end a word and "}" is punctuation only at the start of one; "{" right
-// after "$" belongs to a variable name ("${host}").
-type lexer struct {
-	src  []byte
-	pos  int
-	line int
-}
-
-func (l *lexer) next() (tok, error) {
-	for l.pos < len(l.src) {
-		c := l.src[l.pos]
-		switch c {
-		case '\n':
-			l.line++
-			l.pos++
-			continue
-		case ' ', '\t', '\r':
-			l.pos++
-			continue
-		case '#':
-			for l.pos < len(l.src) && l.src[l.pos] != '\n' {
-				l.pos++
-			}
-			continue
-		case ';':
-			l.pos++
-			return tok{kind: tokSemicolon, line: l.line}, nil
-		case '{':
-			l.pos++
-			return tok{kind: tokOpen, line: l.line}, nil
-		case '}':
-			l.pos++
-			return tok{kind: tokClose, line: l.line}, nil
-		case '"', '\'':
-			return l.quoted(c)
-		}
-		return l.bare(), nil
-	}
-	return tok{kind: tokEOF, line: l.line}, nil
-}
-
-func (l *lexer) quoted(q byte) (tok, error) {
-	start := l.line
-	l.pos++
-	var b strings.Builder
-	for l.pos < len(l.src) {
-		c := l.src[l.pos]
-		if c == '\\' && l.pos+1 < len(l.src) {
-			if l.src[l.pos+1] == '\n' {
-				l.line++
-			}
-			unescapeByte(&b, l.src[l.pos+1])
-			l.pos += 2
-			continue
-		}
-		l.pos++
-		if c == '\n' {
-			l.line++
-		}
-		if c == q {
-			if l.pos < len(l.src) {
-				switch l.src[l.pos] {
-				case ' ', '\t', '\r', '\n', ';', '{', ')':
-				default:
-					return tok{}, fmt.Errorf("line %d: unexpected %q after a quoted string", l.line, l.src[l.pos])
-				}
-			}
-			return tok{kind: tokWord, text: b.String(), line: start}, nil
-		}
-		b.WriteByte(c)
-	}
-	return tok{}, fmt.Errorf("line %d: unterminated quoted string", start)
-}
-
-func (l *lexer) bare() tok {
-	start := l.line
-	var b strings.Builder
-	variable := false
-	for l.pos < len(l.src) {
-		c := l.src[l.pos]
-		if c == '{' && variable {
-			b.WriteByte(c)
-			l.pos++
-			continue
-		}
-		variable = false
-		switch c {
-		case ' ', '\t', '\r', '\n', ';', '{':
-			return tok{kind: tokWord, text: b.String(), line: start}
-		case '\\':
-			if l.pos+1 < len(l.src) {
-				if l.src[l.pos+1] == '\n' {
-					l.line++
-				}
-				unescapeByte(&b, l.src[l.pos+1])
-				l.pos += 2
-				continue
-			}
-		case '$':
-			variable = true
-		}
-		b.WriteByte(c)
-		l.pos++
-	}
-	return tok{kind: tokWord, text: b.String(), line: start}
-}
-
-// unescapeByte writes the value of "\" + next as nginx does: \" \' \\ \t
-// \r \n are translated, any other byte keeps its backslash.
-func unescapeByte(b *strings.Builder, next byte) {
-	switch next {
-	case '"', '\'', '\\':
-		b.WriteByte(next)
-	case 't':
-		b.WriteByte('\t')
-	case 'r':
-		b.WriteByte('\r')
-	case 'n':
-		b.WriteByte('\n')
-	default:
-		b.WriteByte('\\')
-		b.WriteByte(next)
-	}
 }

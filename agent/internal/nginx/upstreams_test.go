@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -522,7 +523,7 @@ func TestParseUpstreamConfReadsRenderedReleases(t *testing.T) {
 					in = false
 				case in && strings.HasPrefix(line, "    server "):
 					f := strings.Fields(strings.TrimSuffix(strings.TrimPrefix(line, "    server "), ";"))
-					if !contains(f[1:], "down") {
+					if !slices.Contains(f[1:], "down") {
 						want[len(want)-1].servers = append(want[len(want)-1].servers, f[0])
 					}
 				}

@@ -3,16 +3,18 @@ package nginxconf
 import (
 	"fmt"
 	"strings"
+
+	"github.com/gatehousehq/gatehouse/internal/nginxsyntax"
 )
 
 // tokenKind classifies a token of nginx configuration syntax.
-type tokenKind int
+type tokenKind = nginxsyntax.Kind
 
 const (
-	tokWord tokenKind = iota
-	tokSemicolon
-	tokOpen
-	tokClose
+	tokWord      = nginxsyntax.Word
+	tokSemicolon = nginxsyntax.Semicolon
+	tokOpen      = nginxsyntax.Open
+	tokClose     = nginxsyntax.Close
 )
 
 type token struct {
@@ -23,121 +25,20 @@ type token struct {
 }
 
 // SyntaxError reports text that nginx's own parser would reject.
-type SyntaxError struct {
-	Line int
-	Msg  string
-}
+type SyntaxError = nginxsyntax.SyntaxError
 
-func (e *SyntaxError) Error() string { return fmt.Sprintf("line %d: %s", e.Line, e.Msg) }
-
-// tokenize splits nginx configuration text the way ngx_conf_read_token does: whitespace
-// separates words, "#" starts a comment at the start of a word, single and double quotes
-// group, a backslash escapes the next byte, and ";", "{" and "}" are punctuation.
+// tokenize splits nginx configuration text the way nginx's reader does (see
+// nginxsyntax.Tokenize).
 func tokenize(src string) ([]token, error) {
-	var toks []token
-	line := 1
-	i := 0
-	for i < len(src) {
-		c := src[i]
-		switch c {
-		case '\n':
-			line++
-			i++
-			continue
-		case ' ', '\t', '\r':
-			i++
-			continue
-		case '#':
-			for i < len(src) && src[i] != '\n' {
-				i++
-			}
-			continue
-		case ';':
-			toks = append(toks, token{kind: tokSemicolon, text: ";", line: line})
-			i++
-			continue
-		case '{':
-			toks = append(toks, token{kind: tokOpen, text: "{", line: line})
-			i++
-			continue
-		case '}':
-			toks = append(toks, token{kind: tokClose, text: "}", line: line})
-			i++
-			continue
-		}
-		start := line
-		var b strings.Builder
-		if c == '"' || c == '\'' {
-			quote := c
-			i++
-			closed := false
-			for i < len(src) {
-				ch := src[i]
-				if ch == '\\' && i+1 < len(src) {
-					if src[i+1] == '\n' {
-						line++
-					}
-					i += unescape(&b, src[i+1])
-					continue
-				}
-				if ch == '\n' {
-					line++
-				}
-				i++
-				if ch == quote {
-					closed = true
-					break
-				}
-				b.WriteByte(ch)
-			}
-			if !closed {
-				return nil, &SyntaxError{Line: start, Msg: "unterminated quoted string"}
-			}
-			if i < len(src) {
-				switch src[i] {
-				case ' ', '\t', '\r', '\n', ';', '{', '}':
-				default:
-					return nil, &SyntaxError{Line: line, Msg: fmt.Sprintf("unexpected %q after a quoted string", src[i])}
-				}
-			}
-			toks = append(toks, token{kind: tokWord, text: b.String(), quoted: true, line: start})
-			continue
-		}
-		for i < len(src) {
-			ch := src[i]
-			if ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == ';' || ch == '{' || ch == '}' {
-				break
-			}
-			if ch == '\\' && i+1 < len(src) {
-				i += unescape(&b, src[i+1])
-				continue
-			}
-			b.WriteByte(ch)
-			i++
-		}
-		toks = append(toks, token{kind: tokWord, text: b.String(), line: start})
+	ts, _, err := nginxsyntax.Tokenize(src)
+	if err != nil {
+		return nil, err
+	}
+	toks := make([]token, len(ts))
+	for i, t := range ts {
+		toks[i] = token{kind: t.Kind, text: t.Text, quoted: t.Quoted, line: t.Line}
 	}
 	return toks, nil
-}
-
-// unescape writes the value of the escape sequence "\" + next and returns the number of
-// source bytes consumed, mirroring nginx: \" \' \\ \t \r \n are translated, any other byte
-// keeps its backslash.
-func unescape(b *strings.Builder, next byte) int {
-	switch next {
-	case '"', '\'', '\\':
-		b.WriteByte(next)
-	case 't':
-		b.WriteByte('\t')
-	case 'r':
-		b.WriteByte('\r')
-	case 'n':
-		b.WriteByte('\n')
-	default:
-		b.WriteByte('\\')
-		b.WriteByte(next)
-	}
-	return 2
 }
 
 // directive is one parsed nginx directive, with its block when it opens one.
