@@ -832,6 +832,12 @@ func TestMetricsBatchWithImpossibleNumbersRefused(t *testing.T) {
 		{"nan temperature", func(s *agentv1.MetricSample) {
 			s.Temperatures = []*agentv1.Temperature{{Label: "cpu", Celsius: nan}}
 		}, "celsius"},
+		{"nan nginx rate", func(s *agentv1.MetricSample) {
+			s.Nginx = &agentv1.NginxStatus{RequestsPerSecond: nan}
+		}, "nginx.requests_per_second"},
+		{"negative nginx rate", func(s *agentv1.MetricSample) {
+			s.Nginx = &agentv1.NginxStatus{RequestsPerSecond: -1}
+		}, "nginx.requests_per_second"},
 		{"infinite temperature", func(s *agentv1.MetricSample) {
 			s.Temperatures = []*agentv1.Temperature{{Label: "cpu", Celsius: inf}}
 		}, "celsius"},

@@ -221,7 +221,8 @@ func checkNumbers(s *agentv1.MetricSample) error {
 	const top = math.MaxFloat64
 	if err := cmp.Or(inRange(s.GetCpuPercent(), 0, 100, "cpu_percent", -1),
 		inRange(s.GetLoad1(), 0, top, "load1", -1), inRange(s.GetLoad5(), 0, top, "load5", -1),
-		inRange(s.GetLoad15(), 0, top, "load15", -1)); err != nil {
+		inRange(s.GetLoad15(), 0, top, "load15", -1),
+		inRange(s.GetNginx().GetRequestsPerSecond(), 0, top, "nginx.requests_per_second", -1)); err != nil {
 		return err
 	}
 	for i, v := range s.GetPerCpu() {

@@ -14,7 +14,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,13 +98,8 @@ func Summarize(serverID int, s *agentv1.MetricSample) Summary {
 		out.DiskWrite += d.GetWriteBps()
 	}
 	if n := s.GetNginx(); n != nil {
-		out.Nginx = true
-		// A hostile or broken agent could send NaN or a negative rate; a
-		// chart and an alert want neither.
-		if r := n.GetRequestsPerSecond(); r > 0 && !math.IsInf(r, 0) {
-			out.NginxRPS = r
-		}
-		out.NginxConns = float64(n.GetActive())
+		// The hub refused samples with an impossible rate (NaN, negative).
+		out.Nginx, out.NginxRPS, out.NginxConns = true, n.GetRequestsPerSecond(), float64(n.GetActive())
 	}
 	return out
 }
