@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/netip"
@@ -194,12 +195,12 @@ func applyServerSettings(ctx context.Context, client *ent.Client, s *ent.Server,
 	}
 	if in.UnknownNames != nil && *in.UnknownNames != s.UnknownNames {
 		upd.SetUnknownNames(*in.UnknownNames)
-		changes = append(changes, fmt.Sprintf("unknown names %s → %s", orDefault(s.UnknownNames), orDefault(*in.UnknownNames)))
+		changes = append(changes, fmt.Sprintf("unknown names %s → %s", cmp.Or(s.UnknownNames, "default"), cmp.Or(*in.UnknownNames, "default")))
 		nginx = true
 	}
 	if in.CacheMaxSize != nil && *in.CacheMaxSize != s.CacheMaxSize {
 		upd.SetCacheMaxSize(*in.CacheMaxSize)
-		changes = append(changes, fmt.Sprintf("cache size %s → %s", orDefaultSize(s.CacheMaxSize), orDefaultSize(*in.CacheMaxSize)))
+		changes = append(changes, fmt.Sprintf("cache size %s → %s", cmp.Or(s.CacheMaxSize, nginxconf.DefaultCacheMaxSize), cmp.Or(*in.CacheMaxSize, nginxconf.DefaultCacheMaxSize)))
 		nginx = true
 	}
 	if len(changes) == 0 {
@@ -221,20 +222,6 @@ func realIPWords(from []string, header string) string {
 		return "(none)"
 	}
 	return strings.Join(from, ",") + " via " + header
-}
-
-func orDefaultSize(s string) string {
-	if s == "" {
-		return nginxconf.DefaultCacheMaxSize
-	}
-	return s
-}
-
-func orDefault(s string) string {
-	if s == "" {
-		return "default"
-	}
-	return s
 }
 
 func orNone(s string) string {

@@ -1,6 +1,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -108,15 +109,7 @@ func (p *upstreamProbes) states(addresses []string, now time.Time) map[string][]
 		}
 	}
 	for _, l := range out {
-		slices.SortFunc(l, func(a, b proxyweb.TargetState) int {
-			if a.Server < b.Server {
-				return -1
-			}
-			if a.Server > b.Server {
-				return 1
-			}
-			return 0
-		})
+		slices.SortFunc(l, func(a, b proxyweb.TargetState) int { return cmp.Compare(a.Server, b.Server) })
 	}
 	return out
 }

@@ -278,10 +278,7 @@ const cacheZone = "gatehouse_cache"
 // about 8,000 keys, enough for a gigabyte of answers of 128 KB on average;
 // 10 MB at least, 256 MB at most.
 func cacheKeys(maxSize string) string {
-	mb, _ := strconv.Atoi(maxSize[:len(maxSize)-1]) // validated: digits and a unit
-	if maxSize[len(maxSize)-1] == 'g' {
-		mb *= 1024
-	}
+	mb, _ := cacheSizeMB(maxSize) // validated
 	return strconv.Itoa(min(max(mb/1000, 10), 256)) + "m"
 }
 

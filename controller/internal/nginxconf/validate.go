@@ -214,18 +214,22 @@ var reCacheSize = regexp.MustCompile(`^[1-9][0-9]{0,6}[mMgG]$`)
 // CacheSizeProblem says why s is not a cache size, or "" when it is one:
 // a whole number of megabytes or gigabytes, from 10m to 10000g.
 func CacheSizeProblem(s string) string {
-	const msg = `must be a size in megabytes or gigabytes such as "500m" or "10g", from 10m to 10000g`
+	if mb, ok := cacheSizeMB(s); !ok || mb < 10 || mb > 10000*1024 {
+		return `must be a size in megabytes or gigabytes such as "500m" or "10g", from 10m to 10000g`
+	}
+	return ""
+}
+
+// cacheSizeMB reads a size such as "500m" or "10g" in megabytes.
+func cacheSizeMB(s string) (int, bool) {
 	if !reCacheSize.MatchString(s) {
-		return msg
+		return 0, false
 	}
 	mb, _ := strconv.Atoi(s[:len(s)-1])
 	if unit := s[len(s)-1]; unit == 'g' || unit == 'G' {
 		mb *= 1024
 	}
-	if mb < 10 || mb > 10000*1024 {
-		return msg
-	}
-	return ""
+	return mb, true
 }
 
 func checkPort(fe FieldErrors, path string, port int) {
