@@ -545,14 +545,14 @@ func (c *Controller) pushURL(token string) string {
 // worth showing (no public_url, and the controller listens on every
 // address).
 func (c *Controller) pushBase() string {
-	if c.cfg.PublicURL != "" {
-		return strings.TrimSuffix(c.cfg.PublicURL, "/")
+	if c.cfg.PublicURL == "" {
+		// The listen address is a URL to give out only when it names a host.
+		host, _, err := net.SplitHostPort(c.HTTPAddr())
+		if ip := net.ParseIP(host); err != nil || ip == nil || ip.IsUnspecified() {
+			return ""
+		}
 	}
-	host, _, err := net.SplitHostPort(c.HTTPAddr())
-	if ip := net.ParseIP(host); err != nil || ip == nil || ip.IsUnspecified() {
-		return ""
-	}
-	return c.URL()
+	return strings.TrimSuffix(c.URL(), "/")
 }
 
 func (c *Controller) revealPush(token string) *pushReveal {
