@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"slices"
 	"strconv"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/uptime"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/server"
+	"github.com/gatehousehq/gatehouse/internal/nginxsyntax"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
 
@@ -32,7 +32,6 @@ const upstreamProbeFresh = 3 * upstreamProbeEvery
 // dropped, as is an entry that is not a plain host:port.
 const (
 	maxProbeTargets  = 512
-	maxProbeAddrLen  = 262 // a 253-byte name, brackets, colon and port
 	maxProbeErrorLen = 200
 )
 
@@ -59,7 +58,7 @@ func (p *upstreamProbes) record(srv *ent.Server, at time.Time, res *agentv1.Upst
 			break
 		}
 		addr := t.GetAddress()
-		if !plainHostPort(addr) {
+		if !nginxsyntax.ValidServerAddress(addr) {
 			continue
 		}
 		st := proxyweb.TargetState{ServerID: srv.ID, Server: srv.Name, OK: t.GetOk(), At: at,
@@ -112,27 +111,6 @@ func (p *upstreamProbes) states(addresses []string, now time.Time) map[string][]
 		slices.SortFunc(l, func(a, b proxyweb.TargetState) int { return cmp.Compare(a.Server, b.Server) })
 	}
 	return out
-}
-
-// plainHostPort accepts "host:port" and "[v6]:port" with a host of letters,
-// digits, '-', '.' and ':' (IPv6) only and a port of 1-65535.
-func plainHostPort(s string) bool {
-	if len(s) == 0 || len(s) > maxProbeAddrLen {
-		return false
-	}
-	host, port, err := net.SplitHostPort(s)
-	if err != nil || host == "" {
-		return false
-	}
-	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || strconv.Itoa(n) != port {
-		return false
-	}
-	for _, r := range host {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == ':') {
-			return false
-		}
-	}
-	return true
 }
 
 // addUpstreamProbeJob has every connected agent probe the upstream servers

@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/internal/nginxsyntax"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
 
-func TestPlainHostPort(t *testing.T) {
+// The controller takes from an agent's probe only what the agent may dial.
+func TestProbeAddressesAllowed(t *testing.T) {
 	t.Parallel()
 	for addr, want := range map[string]bool{
 		"10.0.0.1:8080": true, "[2001:db8::1]:443": true, "backend.internal:80": true, "localhost:1": true,
@@ -17,8 +19,8 @@ func TestPlainHostPort(t *testing.T) {
 		"a b:80": false, "host;rm:80": false, "<script>:80": false, ":80": false, "host:80\n": false,
 		strings.Repeat("a", 300) + ":80": false,
 	} {
-		if got := plainHostPort(addr); got != want {
-			t.Errorf("plainHostPort(%q) = %v, want %v", addr, got, want)
+		if got := nginxsyntax.ValidServerAddress(addr); got != want {
+			t.Errorf("ValidServerAddress(%q) = %v, want %v", addr, got, want)
 		}
 	}
 }
