@@ -25,55 +25,56 @@ import (
 //
 // Compare
 //
-//	go test -run '^$' -bench . -benchtime 20x ./agent/internal/nginx/
+//	go test -run '^$' -bench 'BenchmarkApply|BenchmarkBareTestReload' -benchtime 10x ./agent/internal/nginx/
 //
-// BenchmarkApply/domains=N against BenchmarkBareTestReload/domains=N.
+// BenchmarkApply/S/domains=N against BenchmarkBareTestReload/S/domains=N,
+// for each shape S of shape_test.go.
 
-var benchDomains = []int{100, 5000}
-
-// domainFile renders one simple server block per domain, all on one port.
-func domainFile(port, i int, rev uint64) File {
-	name := fmt.Sprintf("d%05d.example.test", i)
-	return File{
-		Path:    "http/" + name + ".conf",
-		Content: []byte(server(port, name, fmt.Sprintf("%s r%d", name, rev))),
-	}
-}
+var (
+	benchDomains = []int{100, 5000}
+	benchShapes  = []string{shapeRendered, shapeRenderedNoTLS, shapeMinimal}
+)
 
 // BenchmarkApply applies a new revision per iteration in which one domain
 // changed, the common case of an admin editing one site.
 func BenchmarkApply(b *testing.B) {
-	for _, n := range benchDomains {
-		b.Run(fmt.Sprintf("domains=%d", n), func(b *testing.B) {
-			f := newFixture(b, nil)
-			files := make([]File, n)
-			for i := range files {
-				files[i] = domainFile(f.port, i, 1)
-			}
-			// Reach the steady state of a node that has applied a while:
-			// Keep releases on disk, the oldest one recycled by each apply.
-			var rev uint64
-			for rev < DefaultKeep+1 {
-				rev++
-				files[int(rev)%n] = domainFile(f.port, int(rev)%n, rev)
-				f.mustApply(Release{Revision: rev, Files: files})
-				f.settle()
-			}
-			for b.Loop() {
-				rev++
-				k := int(rev) % n
-				files[k] = domainFile(f.port, k, rev)
-				o, err := f.a.Apply(context.Background(), Release{Revision: rev, Files: files})
-				if err != nil || o.Code != Applied {
-					b.Fatalf("apply %d: %+v, %v", rev, o, err)
+	for _, shape := range benchShapes {
+		for _, n := range benchDomains {
+			b.Run(fmt.Sprintf("%s/domains=%d", shape, n), func(b *testing.B) {
+				f := newFixture(b, nil)
+				set := newDomainSet(b, shape, f.dir)
+				files := set.release(n)
+				first := len(files) - n
+				change := func(rev uint64) int {
+					k := set.changeable(n, rev)
+					files[first+k] = set.domain(k, rev)
+					return k
+				}
+				// Reach the steady state of a node that has applied a while:
+				// Keep releases on disk, the oldest one recycled by each apply.
+				var rev uint64
+				for rev < DefaultKeep+1 {
+					rev++
+					change(rev)
+					f.mustApply(Release{Revision: rev, Files: files})
+					f.settle()
+				}
+				var k int
+				for b.Loop() {
+					rev++
+					k = change(rev)
+					o, err := f.a.Apply(context.Background(), Release{Revision: rev, Files: files})
+					if err != nil || o.Code != Applied {
+						b.Fatalf("apply %d: %+v, %v", rev, o, err)
+					}
+					b.StopTimer()
+					f.settle()
+					b.StartTimer()
 				}
 				b.StopTimer()
-				f.settle()
-				b.StartTimer()
-			}
-			b.StopTimer()
-			f.wantBody(fmt.Sprintf("d%05d.example.test", int(rev)%n), fmt.Sprintf("d%05d.example.test r%d", int(rev)%n, rev))
-		})
+				set.wantRevision(b, k, rev)
+			})
+		}
 	}
 }
 
@@ -82,19 +83,21 @@ func BenchmarkApply(b *testing.B) {
 // (timed) for the master to start its new workers, as an apply does: the
 // difference to BenchmarkApply is then the agent's own work.
 func BenchmarkBareTestReload(b *testing.B) {
-	for _, wait := range []bool{false, true} {
-		for _, n := range benchDomains {
-			name := fmt.Sprintf("domains=%d", n)
-			if wait {
-				name += "/wait=true"
+	for _, shape := range benchShapes {
+		for _, wait := range []bool{false, true} {
+			for _, n := range benchDomains {
+				name := fmt.Sprintf("%s/domains=%d", shape, n)
+				if wait {
+					name += "/wait=true"
+				}
+				b.Run(name, func(b *testing.B) { benchBare(b, shape, n, wait) })
 			}
-			b.Run(name, func(b *testing.B) { benchBare(b, n, wait) })
 		}
 	}
 }
 
-func benchBare(b *testing.B, n int, wait bool) {
-	ngx, _ := benchFiles(b, n)
+func benchBare(b *testing.B, shape string, n int, wait bool) {
+	ngx, _ := benchFiles(b, shape, n)
 	run := func(extra ...string) {
 		out, err := exec.Command(ngx.bin, append(ngx.args(), extra...)...).CombinedOutput()
 		if err != nil {
@@ -137,72 +140,98 @@ func benchBare(b *testing.B, n int, wait bool) {
 // builds the new configuration in memory it shares copy-on-write with the
 // workers it forked before, which makes its reload slower than a fresh parse.
 //
-//	go test -run '^$' -bench BenchmarkNginxParts -benchtime 20x ./agent/internal/nginx/
+//	go test -run '^$' -bench BenchmarkNginxParts -benchtime 10x ./agent/internal/nginx/
 func BenchmarkNginxParts(b *testing.B) {
-	for _, n := range benchDomains {
-		b.Run(fmt.Sprintf("domains=%d/test", n), func(b *testing.B) {
-			ngx, _ := benchFiles(b, n)
-			for b.Loop() {
-				if out, err := exec.Command(ngx.bin, append(ngx.args(), "-t")...).CombinedOutput(); err != nil {
-					b.Fatalf("nginx -t: %v: %s", err, out)
+	for _, shape := range benchShapes {
+		for _, n := range benchDomains {
+			b.Run(fmt.Sprintf("%s/domains=%d/test", shape, n), func(b *testing.B) {
+				ngx, _ := benchFiles(b, shape, n)
+				for b.Loop() {
+					if out, err := exec.Command(ngx.bin, append(ngx.args(), "-t")...).CombinedOutput(); err != nil {
+						b.Fatalf("nginx -t: %v: %s", err, out)
+					}
 				}
-			}
-		})
-		b.Run(fmt.Sprintf("domains=%d/master-reload", n), func(b *testing.B) {
-			ngx, _ := benchFiles(b, n)
-			var faults, sysTicks int64
-			for b.Loop() {
-				b.StopTimer()
-				ngx.settle(b)
-				m := ngx.master()
-				before, err := m.children()
-				if err != nil {
-					b.Fatal(err)
-				}
-				f0, s0 := procFaultsAndSys(b, m.pid)
-				b.StartTimer()
-				if err := syscall.Kill(m.pid, syscall.SIGHUP); err != nil {
-					b.Fatal(err)
-				}
-				for {
-					kids, err := m.children()
+			})
+			b.Run(fmt.Sprintf("%s/domains=%d/master-reload", shape, n), func(b *testing.B) {
+				ngx, _ := benchFiles(b, shape, n)
+				var faults, sysTicks int64
+				for b.Loop() {
+					b.StopTimer()
+					ngx.settle(b)
+					m := ngx.master()
+					before, err := m.children()
 					if err != nil {
 						b.Fatal(err)
 					}
-					if newGeneration(kids, before) {
-						break
+					f0, s0 := procFaultsAndSys(b, m.pid)
+					b.StartTimer()
+					if err := syscall.Kill(m.pid, syscall.SIGHUP); err != nil {
+						b.Fatal(err)
 					}
-					time.Sleep(500 * time.Microsecond)
+					for {
+						kids, err := m.children()
+						if err != nil {
+							b.Fatal(err)
+						}
+						if newGeneration(kids, before) {
+							break
+						}
+						time.Sleep(500 * time.Microsecond)
+					}
+					b.StopTimer()
+					f1, s1 := procFaultsAndSys(b, m.pid)
+					faults += f1 - f0
+					sysTicks += s1 - s0
+					b.StartTimer()
 				}
-				b.StopTimer()
-				f1, s1 := procFaultsAndSys(b, m.pid)
-				faults += f1 - f0
-				sysTicks += s1 - s0
-				b.StartTimer()
-			}
-			b.ReportMetric(float64(faults)/float64(b.N), "minflt/op")
-			b.ReportMetric(float64(sysTicks)*1000/float64(clockTicks)/float64(b.N), "sys-ms/op")
-		})
+				b.ReportMetric(float64(faults)/float64(b.N), "minflt/op")
+				b.ReportMetric(float64(sysTicks)*1000/float64(clockTicks)/float64(b.N), "sys-ms/op")
+			})
+		}
 	}
 }
 
 // clockTicks is USER_HZ, the unit of /proc/<pid>/stat times on Linux.
 const clockTicks = 100
 
-// benchFiles starts nginx on n domain files already on disk, in dir.
-func benchFiles(b *testing.B, n int) (ngx *testNginx, dir string) {
+// benchFiles starts nginx on n domain files of a shape already on disk, in
+// dir.
+func benchFiles(b *testing.B, shape string, n int) (ngx *testNginx, dir string) {
 	dir = readableTempDir(b)
 	ngx = startNginx(b, filepath.Join(dir, "http", "*.conf"))
-	port := freePort(b)
 	if err := os.Mkdir(filepath.Join(dir, "http"), 0o755); err != nil {
 		b.Fatal(err)
 	}
-	for i := range n {
-		df := domainFile(port, i, 1)
-		if err := os.WriteFile(filepath.Join(dir, df.Path), df.Content, 0o644); err != nil {
+	for _, f := range newDomainSet(b, shape, dir).release(n) {
+		if err := os.WriteFile(filepath.Join(dir, f.Path), f.Content, 0o644); err != nil {
 			b.Fatal(err)
 		}
 	}
+	// Load them once, untimed, so that every timed reload replaces a
+	// configuration of the same size.
+	m := ngx.master()
+	before, err := m.children()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := syscall.Kill(m.pid, syscall.SIGHUP); err != nil {
+		b.Fatal(err)
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		kids, err := m.children()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if newGeneration(kids, before) {
+			break
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("nginx did not load the %s domains: %s", shape, readFile(b, ngx.errorLog))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	ngx.settle(b)
 	return ngx, dir
 }
 
