@@ -49,6 +49,10 @@ type Options struct {
 	Now      func() time.Time
 	// ObserveQueue bounds observations waiting to be buffered (default 4096).
 	ObserveQueue int
+	// UpstreamProbes tells what the nodes found dialling upstream servers,
+	// for upstream rules; nil: nothing is known, and every upstream server
+	// counts as probed by no node.
+	UpstreamProbes UpstreamProbeSource
 }
 
 // Engine evaluates rules and keeps incidents.
@@ -245,11 +249,12 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 		return err
 	}
 	e.setWatch(rules)
-	domainRules, monitorRules := false, false
+	domainRules, monitorRules, upstreamRules := false, false, false
 	var uptimeWindows []time.Duration
 	for _, r := range rules {
 		domainRules = domainRules || (r.Enabled && r.Kind.PerDomain())
 		monitorRules = monitorRules || (r.Enabled && r.Kind.PerMonitor())
+		upstreamRules = upstreamRules || (r.Enabled && r.Kind.PerUpstream())
 		if r.Enabled && r.Kind == KindUptimeBelow && !slices.Contains(uptimeWindows, r.Window) {
 			uptimeWindows = append(uptimeWindows, r.Window)
 		}
@@ -265,13 +270,15 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 		return fmt.Errorf("read open incidents: %w", err)
 	}
 	openBy := map[string]*ent.Incident{}
-	domainIncidents, monitorIncidents := false, false
+	domainIncidents, monitorIncidents, upstreamIncidents := false, false, false
 	for _, inc := range open {
 		openBy[openKey(inc.RuleID, inc.Subject)] = inc
 		_, isDomain := SubjectDomain(inc.Subject)
 		domainIncidents = domainIncidents || isDomain
 		_, isMonitor := SubjectMonitor(inc.Subject)
 		monitorIncidents = monitorIncidents || isMonitor
+		_, _, isUpstream := SubjectUpstream(inc.Subject)
+		upstreamIncidents = upstreamIncidents || isUpstream
 	}
 	seen := map[string]bool{}
 	var errs []error
@@ -302,6 +309,19 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 			}
 		}
 	}
+	var upstreams []UpstreamFacts
+	if upstreamRules || upstreamIncidents {
+		if upstreams, err = e.upstreamFacts(ctx, now); err != nil {
+			// As with domains: keep upstream incidents as they are.
+			errs = append(errs, err)
+			upstreamRules = false
+			for key, inc := range openBy {
+				if _, _, ok := SubjectUpstream(inc.Subject); ok {
+					seen[key] = true
+				}
+			}
+		}
+	}
 	silences, err := e.activeSilences(ctx, now, domains)
 	if err != nil {
 		return err
@@ -325,6 +345,12 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 				if err := e.apply(ctx, lg, r, target{monitor: m.Name}, subject, openBy[key], CheckMonitor(r, m, now), silences, now); err != nil {
 					errs = append(errs, err)
 				}
+			}
+			continue
+		}
+		if r.Kind.PerUpstream() {
+			if upstreamRules {
+				errs = append(errs, e.evaluateUpstreams(ctx, lg, r, upstreams, openBy, seen, refs, silences, now)...)
 			}
 			continue
 		}
@@ -379,6 +405,42 @@ func (e *Engine) Evaluate(ctx context.Context, lg Logger) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// evaluateUpstreams judges an upstream rule for every server of every
+// upstream, then resolves the rule's open incidents about addresses that are
+// no longer a server of their upstream, saying so.
+func (e *Engine) evaluateUpstreams(ctx context.Context, lg Logger, r Rule, upstreams []UpstreamFacts, openBy map[string]*ent.Incident,
+	seen map[string]bool, refs map[int]ServerRef, sil silenceSet, now time.Time) []error {
+	var errs []error
+	judge := func(u UpstreamFacts, subject string) {
+		key := openKey(r.ID, subject)
+		seen[key] = true
+		c := CheckUpstream(r, u, refs, now)
+		nodes := failingNodes(r, u, refs)
+		sil.nodes[key] = nodes
+		t := target{upstream: u.Upstream, address: u.Address, servers: serverNames(nodes, refs)}
+		if err := e.apply(ctx, lg, r, t, subject, openBy[key], c, sil, now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, u := range upstreams {
+		subject := UpstreamSubject(u.Upstream, u.Address)
+		if seen[openKey(r.ID, subject)] {
+			// The same address twice in one upstream: judged once.
+			continue
+		}
+		judge(u, subject)
+	}
+	for key, inc := range openBy {
+		if inc.RuleID != r.ID || seen[key] {
+			continue
+		}
+		if name, addr, ok := SubjectUpstream(inc.Subject); ok {
+			judge(UpstreamFacts{Upstream: name, Address: addr}, inc.Subject)
+		}
+	}
+	return errs
 }
 
 func openKey(ruleID int, subject string) string { return strconv.Itoa(ruleID) + ":" + subject }
@@ -534,12 +596,16 @@ func (e *Engine) close(ctx context.Context, lg Logger, inc *ent.Incident, why st
 type target struct {
 	server  ServerFacts
 	domain  string
-	servers []string
+	servers []string // serving a domain; failing to reach an upstream server
 	monitor string
+	// upstream and address name a server of an upstream.
+	upstream, address string
 }
 
 func (t target) name() string {
 	switch {
+	case t.upstream != "":
+		return upstreamWhat(t.upstream, t.address)
 	case t.monitor != "":
 		return t.monitor
 	case t.domain != "":
@@ -557,6 +623,9 @@ func subjectName(inc *ent.Incident) string {
 	if m, ok := SubjectMonitor(inc.Subject); ok {
 		return m
 	}
+	if u, addr, ok := SubjectUpstream(inc.Subject); ok {
+		return upstreamWhat(u, addr)
+	}
 	return inc.ServerName
 }
 
@@ -569,6 +638,10 @@ func (e *Engine) ruleAndTarget(ctx context.Context, inc *ent.Incident) (Rule, ta
 	}
 	if name, ok := SubjectMonitor(inc.Subject); ok {
 		return r, target{monitor: name}
+	}
+	if name, addr, ok := SubjectUpstream(inc.Subject); ok {
+		// Which nodes fail is in the incident's detail.
+		return r, target{upstream: name, address: addr}
 	}
 	if name, ok := SubjectDomain(inc.Subject); ok {
 		t := target{domain: name}
@@ -648,6 +721,10 @@ func (e *Engine) repeats(ctx context.Context, lg Logger, rules []Rule, sil silen
 type silenceSet struct {
 	list          []*ent.Silence
 	domainServers map[string][]int
+	// nodes holds, by open key, the nodes an upstream incident is about
+	// (those failing to reach the upstream server), filled as rules are
+	// judged.
+	nodes map[string][]int
 }
 
 func (e *Engine) activeSilences(ctx context.Context, now time.Time, domains []DomainFacts) (silenceSet, error) {
@@ -655,7 +732,7 @@ func (e *Engine) activeSilences(ctx context.Context, now time.Time, domains []Do
 	if err != nil {
 		return silenceSet{}, fmt.Errorf("read silences: %w", err)
 	}
-	set := silenceSet{list: list, domainServers: make(map[string][]int, len(domains))}
+	set := silenceSet{list: list, domainServers: make(map[string][]int, len(domains)), nodes: map[string][]int{}}
 	for _, d := range domains {
 		set.domainServers[d.Name] = d.ServerIDs
 	}
@@ -670,15 +747,21 @@ func Silenced(s *ent.Silence, ruleID, serverID int, now time.Time) bool {
 
 // covers reports whether a silence holds the incident's notifications: one
 // matching its rule and server, or, for a domain incident, one matching its
-// rule and scoped to a server that serves the domain.
+// rule and scoped to a server that serves the domain, or, for an upstream
+// incident, one matching its rule and scoped to a node that fails to reach
+// the upstream server.
 func (set silenceSet) covers(inc *ent.Incident, now time.Time) bool {
 	name, isDomain := SubjectDomain(inc.Subject)
+	nodes := set.nodes[openKey(inc.RuleID, inc.Subject)]
 	for _, s := range set.list {
 		if Silenced(s, inc.RuleID, inc.ServerID, now) {
 			return true
 		}
 		if isDomain && s.ServerID != 0 && slices.Contains(set.domainServers[name], s.ServerID) &&
 			Silenced(s, inc.RuleID, s.ServerID, now) {
+			return true
+		}
+		if s.ServerID != 0 && slices.Contains(nodes, s.ServerID) && Silenced(s, inc.RuleID, s.ServerID, now) {
 			return true
 		}
 	}
@@ -695,6 +778,11 @@ func (e *Engine) notification(r Rule, t target, inc *ent.Incident, kind notify.K
 	var fields []notify.Field
 	if name, ok := SubjectMonitor(inc.Subject); ok {
 		fields = append(fields, notify.Field{Name: "Monitor", Value: name})
+	} else if name, addr, ok := SubjectUpstream(inc.Subject); ok {
+		fields = append(fields, notify.Field{Name: "Upstream", Value: name}, notify.Field{Name: "Upstream server", Value: addr})
+		if len(t.servers) > 0 && kind != notify.KindResolved {
+			fields = append(fields, notify.Field{Name: "Unreachable from", Value: strings.Join(t.servers, ", ")})
+		}
 	} else if name, ok := SubjectDomain(inc.Subject); ok {
 		fields = append(fields, notify.Field{Name: "Domain", Value: name})
 		if len(t.servers) > 0 {
@@ -751,8 +839,10 @@ type IncidentView struct {
 	Subject    string     `json:"subject"`
 	ServerID   int        `json:"server_id"`
 	ServerName string     `json:"server_name"`
-	Domain     string     `json:"domain,omitempty"`  // set for certificate and DNS incidents, which have no server
-	Monitor    string     `json:"monitor,omitempty"` // set for monitor incidents
+	Domain     string     `json:"domain,omitempty"`   // set for certificate and DNS incidents, which have no server
+	Monitor    string     `json:"monitor,omitempty"`  // set for monitor incidents
+	Upstream   string     `json:"upstream,omitempty"` // set for upstream incidents, with the server's address
+	Address    string     `json:"address,omitempty"`
 	State      string     `json:"state"`
 	Severity   string     `json:"severity"`
 	Value      float64    `json:"value"`
@@ -782,6 +872,9 @@ func ViewOf(inc *ent.Incident, now time.Time) IncidentView {
 	}
 	if name, ok := SubjectMonitor(inc.Subject); ok {
 		v.Monitor = name
+	}
+	if name, addr, ok := SubjectUpstream(inc.Subject); ok {
+		v.Upstream, v.Address = name, addr
 	}
 	return v
 }
@@ -852,6 +945,9 @@ func (e *Engine) SilenceIncident(ctx context.Context, id int, d time.Duration, b
 	comment := fmt.Sprintf("incident %d: %s on %s", id, inc.RuleName, subjectName(inc))
 	if _, ok := SubjectDomain(inc.Subject); ok {
 		comment += " (silences the rule for every domain it covers)"
+	}
+	if _, _, ok := SubjectUpstream(inc.Subject); ok {
+		comment += " (silences the rule for every upstream server it covers)"
 	}
 	return e.CreateSilence(ctx, SilenceInput{RuleID: inc.RuleID, ServerID: inc.ServerID, StartsAt: now, EndsAt: now.Add(d),
 		Comment: comment}, by)

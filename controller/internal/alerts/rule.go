@@ -9,7 +9,10 @@
 // (certificate expiring within Days, certificate renewal failed, DNS no
 // longer pointing at the nodes) are judged per domain, with subjects
 // "domain:<punycode name>", for the domains served by a server in the rule's
-// scope. The incident lifecycle, silences and notifications are shared.
+// scope. The upstream kind is judged per server of an upstream, with
+// subjects "upstream:<upstream name>/<host:port>", on the probes of the nodes
+// in the rule's scope. The incident lifecycle, silences and notifications are
+// shared.
 //
 // Evaluation never blocks ingest: samples arrive through Observe, which only
 // does a non-blocking send, and rules are evaluated by a scheduler job.
@@ -44,10 +47,11 @@ const (
 	KindUptimeBelow  Kind = "uptime_below"          // a domain's health-check uptime over the window is below a level
 	KindMonitorDown  Kind = "monitor_down"          // a monitor has failed for the window
 	KindMonitorCert  Kind = "monitor_cert_expiring" // a monitor's https or TLS certificate expires within Days
+	KindUpstreamDown Kind = "upstream_down"         // a node's probes of an upstream server have failed for the window
 )
 
 // Kinds lists the implemented kinds in the order forms offer them.
-var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift, KindCertExpiring, KindCertRenewal, KindCertServed, KindDNSMismatch, KindDomainDown, KindUptimeBelow, KindMonitorDown, KindMonitorCert}
+var Kinds = []Kind{KindMetric, KindOffline, KindNginxFailed, KindNginxDrift, KindCertExpiring, KindCertRenewal, KindCertServed, KindDNSMismatch, KindDomainDown, KindUptimeBelow, KindMonitorDown, KindMonitorCert, KindUpstreamDown}
 
 // kindWords holds each kind's label and one-line description for forms.
 var kindWords = map[Kind][2]string{
@@ -62,6 +66,7 @@ var kindWords = map[Kind][2]string{
 	KindMonitorDown:  {"Monitor down", "A monitor (an HTTP or TCP check of any endpoint) has failed for longer than the window."},
 	KindMonitorCert:  {"Monitor certificate expiring", "The certificate a monitor's https or TLS target presents expires within the given number of days."},
 	KindUptimeBelow:  {"Uptime below target", "A domain's uptime (the share of health probes answered, all serving servers together) over the window falls below a warning or critical level."},
+	KindUpstreamDown: {"Upstream server unreachable", "A server of an upstream has refused or timed out the connection probes of a node that proxies to it for longer than the window."},
 	KindCertServed:   {"Wrong certificate served", "A server that serves a domain presents another certificate than the domain's active one, as the certificate watch last found it."},
 }
 
@@ -69,10 +74,15 @@ var kindWords = map[Kind][2]string{
 // "monitor:<name>"); servers and labels do not scope it.
 func (k Kind) PerMonitor() bool { return k == KindMonitorDown || k == KindMonitorCert }
 
+// PerUpstream reports whether the kind is judged per server of an upstream
+// (subject "upstream:<name>/<host:port>"); servers and labels choose which
+// nodes' probes count.
+func (k Kind) PerUpstream() bool { return k == KindUpstreamDown }
+
 // HasWindow reports whether the kind takes a Window: how long a condition
 // must last, or the span uptime is measured over.
 func (k Kind) HasWindow() bool {
-	return k == KindMetric || k == KindOffline || k == KindDomainDown || k == KindUptimeBelow || k == KindMonitorDown
+	return k == KindMetric || k == KindOffline || k == KindDomainDown || k == KindUptimeBelow || k == KindMonitorDown || k == KindUpstreamDown
 }
 
 // HasDays reports whether the kind takes Days: a certificate expiry rule.
@@ -336,7 +346,7 @@ func (r Rule) Validate() error {
 			errs["window"] = "does not apply to nginx rules; leave it empty"
 		}
 	}
-	if r.Kind == KindDomainDown || r.Kind == KindMonitorDown {
+	if r.Kind == KindDomainDown || r.Kind == KindMonitorDown || r.Kind == KindUpstreamDown {
 		if r.Window < 0 || r.Window > MaxWindow {
 			errs["window"] = "must be between 0 (the first failed probe) and 24h"
 		}
@@ -551,6 +561,12 @@ func (r Rule) Explain(serverNames map[int]string) string {
 		fmt.Fprintf(&b, "When a domain's uptime over the last %s falls below %s, an incident fires", HumanDuration(r.Window), strings.Join(levels, " or "))
 	case KindCertServed:
 		fmt.Fprintf(&b, "When a server that serves a domain presents another certificate than the domain's active one, a %s incident fires", r.Severity)
+	case KindUpstreamDown:
+		if r.Window > 0 {
+			fmt.Fprintf(&b, "When a server of an upstream has refused or timed out a node's connection probes for %s, a %s incident fires", HumanDuration(r.Window), r.Severity)
+		} else {
+			fmt.Fprintf(&b, "When a server of an upstream refuses or times out a node's connection probe, a %s incident fires", r.Severity)
+		}
 	case KindDomainDown:
 		if r.Window > 0 {
 			fmt.Fprintf(&b, "When a domain's health check has failed on a server that serves it for %s, a %s incident fires", HumanDuration(r.Window), r.Severity)
@@ -565,6 +581,9 @@ func (r Rule) Explain(serverNames map[int]string) string {
 		b.WriteString(" for every monitor")
 	case r.Kind.PerDomain():
 		b.WriteString(" for each domain served by ")
+		b.WriteString(r.scopeWords(serverNames))
+	case r.Kind.PerUpstream():
+		b.WriteString(" for each upstream server, as probed by ")
 		b.WriteString(r.scopeWords(serverNames))
 	default:
 		b.WriteString(" for ")
@@ -586,6 +605,8 @@ func (r Rule) Explain(serverNames map[int]string) string {
 		b.WriteString(" (the uptime is back above the level)")
 	case KindMonitorDown:
 		b.WriteString(" (the monitor answers again)")
+	case KindUpstreamDown:
+		b.WriteString(" (every node in scope reaches the upstream server again, none has probed it for a few minutes, or it is no longer a server of the upstream)")
 	case KindMonitorCert:
 		b.WriteString(" (a check finds a renewed certificate)")
 	}
@@ -601,7 +622,7 @@ func (r Rule) Explain(serverNames map[int]string) string {
 
 func (r Rule) scopeWords(names map[int]string) string {
 	if len(r.ServerIDs) == 0 && len(r.Labels) == 0 {
-		if r.Kind.PerDomain() {
+		if r.Kind.PerDomain() || r.Kind.PerUpstream() {
 			return "any server"
 		}
 		return "every server"
@@ -621,7 +642,7 @@ func (r Rule) scopeWords(names map[int]string) string {
 	if len(r.Labels) > 0 {
 		parts = append(parts, "servers labelled "+strings.Join(r.Labels, ", "))
 	}
-	if r.Kind.PerDomain() {
+	if r.Kind.PerDomain() || r.Kind.PerUpstream() {
 		return strings.Join(parts, " or ")
 	}
 	return strings.Join(parts, " and ")
