@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -28,9 +30,17 @@ var bins struct {
 	agent      string
 }
 
+// binDirPrefix names the directory of the binaries built for one test run;
+// its owner file holds the pid of the test binary that made it.
+const binDirPrefix = "gatehouse-e2e-bin-"
+
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "gatehouse-e2e-bin-")
+	removeOrphanBinDirs(os.TempDir())
+	dir, err := os.MkdirTemp("", binDirPrefix)
 	if err != nil {
+		panic(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(strconv.Itoa(os.Getpid())), 0o644); err != nil {
 		panic(err)
 	}
 	bins.dir = dir
@@ -48,6 +58,34 @@ func TestMain(m *testing.M) {
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
+}
+
+// removeOrphanBinDirs deletes the binary directories of earlier runs whose
+// test binary is gone without cleaning up (killed by -timeout or a signal).
+// A directory without a readable owner is left alone: it may be a run that
+// has only just created it.
+func removeOrphanBinDirs(tmp string) {
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), binDirPrefix) {
+			continue
+		}
+		dir := filepath.Join(tmp, e.Name())
+		data, err := os.ReadFile(filepath.Join(dir, "owner"))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+		if err != nil || pid <= 0 {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			os.RemoveAll(dir)
+		}
+	}
 }
 
 func freeAddr(t testing.TB) string {
