@@ -25,7 +25,15 @@ func (c *Controller) buildAlerts() {
 		// of about half an hour before a notification is given up.
 		Notify: notify.Options{MaxAttempts: 36},
 	})
-	c.alerts = alerts.New(c.db, c.log, alerts.Options{Audit: c.audit, Events: c.events, Notifier: c.channels})
+	c.alerts = alerts.New(c.db, c.log, c.alertOptions(time.Now))
+}
+
+// alertOptions is what the alert engine is built with: the audit log, live
+// updates, the notification channels and what the nodes' upstream probes
+// found, judged at the times now tells.
+func (c *Controller) alertOptions(now func() time.Time) alerts.Options {
+	return alerts.Options{Audit: c.audit, Events: c.events, Notifier: c.channels, Now: now,
+		UpstreamProbes: c.upstreamProbes.forAlerts}
 }
 
 // publishMetrics is the metrics writer's publisher: live tiles, and the

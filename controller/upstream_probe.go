@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gatehousehq/gatehouse/controller/internal/alerts"
 	"github.com/gatehousehq/gatehouse/controller/internal/hub"
 	"github.com/gatehousehq/gatehouse/controller/internal/proxyweb"
 	"github.com/gatehousehq/gatehouse/controller/internal/scheduler"
@@ -37,6 +38,11 @@ const (
 
 // upstreamProbes keeps the newest probe of each server's upstream servers in
 // memory: they are taken every minute, so nothing needs to outlive a restart.
+// It also remembers, per server and address, since when the probes have
+// failed without a success in between, which upstream alert rules judge.
+// That memory is lost with the rest on a restart: the clock of a failure
+// then starts again at the first probe after it, so an upstream rule fires
+// no earlier than its window after the controller started.
 type upstreamProbes struct {
 	mu       sync.Mutex
 	byServer map[int]serverProbe
@@ -47,6 +53,10 @@ type serverProbe struct {
 	name    string
 	at      time.Time
 	targets map[string]proxyweb.TargetState
+	// failingSince holds, for each address the newest probe found failing,
+	// the time of the first probe of the unbroken run of failures. It has
+	// no more entries than targets.
+	failingSince map[string]time.Time
 }
 
 // record keeps a server's probe, checking what its agent sent: plain
@@ -81,6 +91,22 @@ func (p *upstreamProbes) record(srv *ent.Server, at time.Time, res *agentv1.Upst
 	if p.byServer == nil {
 		p.byServer = map[int]serverProbe{}
 	}
+	// A run of failures goes on from the previous probe when that one was
+	// recent and failed too; a success, an address that left the release or
+	// a gap with no probe (the node could not be asked) starts it again.
+	prev, hadPrev := p.byServer[srv.ID]
+	hadPrev = hadPrev && !at.Before(prev.at) && at.Sub(prev.at) <= upstreamProbeFresh
+	sp.failingSince = map[string]time.Time{}
+	for addr, st := range sp.targets {
+		if st.OK {
+			continue
+		}
+		since := at
+		if s, ok := prev.failingSince[addr]; hadPrev && ok {
+			since = s
+		}
+		sp.failingSince[addr] = since
+	}
 	p.byServer[srv.ID] = sp
 }
 
@@ -109,6 +135,25 @@ func (p *upstreamProbes) states(addresses []string, now time.Time) map[string][]
 	}
 	for _, l := range out {
 		slices.SortFunc(l, func(a, b proxyweb.TargetState) int { return cmp.Compare(a.Server, b.Server) })
+	}
+	return out
+}
+
+// forAlerts is the alert engine's view of the probes: for every address, the
+// probes taken within upstreamProbeFresh of now, with since when each node's
+// have failed. It answers from memory under the one short lock.
+func (p *upstreamProbes) forAlerts(now time.Time) map[string][]alerts.UpstreamProbe {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := map[string][]alerts.UpstreamProbe{}
+	for id, sp := range p.byServer {
+		if now.Sub(sp.at) > upstreamProbeFresh {
+			continue
+		}
+		for addr, st := range sp.targets {
+			out[addr] = append(out[addr], alerts.UpstreamProbe{ServerID: id, Server: sp.name, OK: st.OK, Error: st.Error,
+				At: sp.at, FailingSince: sp.failingSince[addr]})
+		}
 	}
 	return out
 }
