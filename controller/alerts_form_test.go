@@ -53,8 +53,8 @@ func TestRuleFormChecklists(t *testing.T) {
 	want := []string{
 		`<option value="metric" data-description="A measured value such as CPU, memory or disk usage crosses a warning or critical level." selected>Metric threshold</option>`,
 		`id="kind-description">A measured value such as CPU`,
-		`data-kinds="metric"`, `data-kinds="cert_expiring monitor_cert_expiring"`, `data-kinds="metric offline domain_down uptime_below monitor_down"`, `data-kinds="uptime_below"`,
-		`data-kinds="offline nginx_failed nginx_drift cert_expiring cert_renewal_failed cert_served_mismatch dns_mismatch domain_down monitor_down monitor_cert_expiring"`,
+		`data-kinds="metric"`, `data-kinds="cert_expiring monitor_cert_expiring"`, `data-kinds="metric offline domain_down uptime_below monitor_down upstream_down"`, `data-kinds="uptime_below"`,
+		`data-kinds="offline nginx_failed nginx_drift cert_expiring cert_renewal_failed cert_served_mismatch dns_mismatch domain_down monitor_down monitor_cert_expiring upstream_down"`,
 		fmt.Sprintf(`name="server_ids" value="%d"> web-1 <span class="hint">offline</span>`, web1.ID),
 		fmt.Sprintf(`name="server_ids" value="%d"> &lt;i&gt;edge&lt;/i&gt;&#34;x <span class="hint">pending</span>`, hostile.ID),
 		fmt.Sprintf(`name="channel_ids" value="%d"> &lt;b&gt;ops&lt;/b&gt; <span class="hint">webhook</span>`, ops.ID),
