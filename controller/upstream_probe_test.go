@@ -375,7 +375,7 @@ func TestUpstreamDownRuleFormAndAPI(t *testing.T) {
 	e.c.db.Client.Incident.Create().SetRuleID(r.ID).SetRuleName(r.Name).SetSubject(subject).SetOpenKey(fmt.Sprintf("%d:%s", r.ID, subject)).
 		SetState(incident.StateFiring).SetSeverity("warning").SetStartedAt(now).SetFiredAt(now).
 		SetSummary("10.0.0.1:8080 of upstream app is unreachable from 1 of 1 node: web-1 since x (timeout)").ExecX(context.Background())
-	if _, _, page := send(t, cl, "GET", e.base+"/alerts", nil); !strings.Contains(page, `<span class="badge">upstream</span> <a href="/upstreams">app</a> 10.0.0.1:8080`) {
+	if _, _, page := send(t, cl, "GET", e.base+"/alerts", nil); !strings.Contains(page, `<span class="badge">upstream</span> <a href="/upstreams/lookup?name=app">app</a> 10.0.0.1:8080`) {
 		t.Fatalf("the incidents page does not name the upstream server:\n%s", page)
 	}
 	var incs struct {

@@ -97,6 +97,9 @@ func TestIncidentsPageUpdatesLive(t *testing.T) {
 	if text := b.Text(`#open-incidents tr[data-state="firing"]`); !strings.Contains(text, "CPU now") || !strings.Contains(text, "live-1") {
 		t.Fatalf("incident row %q", text)
 	}
+	if href := eval(`(document.querySelector('#open-incidents tr[data-state="firing"] a[href^="/servers/"]') || {}).getAttribute?.("href") || ""`); !strings.HasPrefix(href, "/servers/") {
+		t.Fatalf("the live incident row does not link its server: %q", href)
+	}
 	g.setCPU(5)
 	b.Do("the incident leaves", chromedp.WaitVisible(C(`#no-open-incidents`)))
 	if v := eval(`String(window.__gatehouseLoad)`); v != "kept" {

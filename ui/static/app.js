@@ -515,16 +515,33 @@
     const table = tbody.closest("table");
     if (table) table.hidden = tbody.children.length === 0;
   };
-  // A certificate or DNS incident names its domain, linked to its TLS page.
-  const domainCell = (name) => {
+  // An incident names what it is about: a domain (linked to its TLS page),
+  // a monitor, a server of an upstream, or a server.
+  const subjectCell = (inc) => {
     const td = document.createElement("td");
-    const badge = document.createElement("span");
-    badge.className = "badge";
-    badge.textContent = "domain";
-    const a = document.createElement("a");
-    a.href = "/domains/lookup?name=" + encodeURIComponent(name);
-    a.textContent = name;
-    td.append(badge, " ", a);
+    const link = (href, text) => {
+      const a = document.createElement("a");
+      a.href = href;
+      a.textContent = text == null ? "" : String(text);
+      return a;
+    };
+    const badged = (kind, ...rest) => {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = kind;
+      td.append(badge, " ", ...rest);
+    };
+    if (inc.domain) {
+      badged("domain", link("/domains/lookup?name=" + encodeURIComponent(inc.domain), inc.domain));
+    } else if (inc.monitor) {
+      badged("monitor", link("/monitors", inc.monitor));
+    } else if (inc.upstream) {
+      badged("upstream", link("/upstreams/lookup?name=" + encodeURIComponent(inc.upstream), inc.upstream), " " + (inc.address || ""));
+    } else if (inc.server_id) {
+      td.append(link("/servers/" + encodeURIComponent(inc.server_id), inc.server_name));
+    } else {
+      td.textContent = inc.server_name == null ? "" : String(inc.server_name);
+    }
     return td;
   };
   gh.on("incident", (inc) => {
@@ -554,7 +571,7 @@
       btn.textContent = "Ack";
       form.append(btn);
       actions.append(form);
-      row.append(cell(inc.id), state, cell("", "severity"), cell(inc.rule_name), inc.domain ? domainCell(inc.domain) : cell(inc.server_name),
+      row.append(cell(inc.id), state, cell("", "severity"), cell(inc.rule_name), subjectCell(inc),
         cell("", "summary"), cell(new Date(inc.started_at).toLocaleString()), cell("", "acked_by"), actions);
       tbody.prepend(row);
     }

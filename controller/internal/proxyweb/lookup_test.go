@@ -35,3 +35,28 @@ func TestDomainLookup(t *testing.T) {
 		}
 	})
 }
+
+// Upstream incidents name upstreams: /upstreams/lookup?name= finds the
+// upstream's page for any signed-in user, and answers 404 for anything else.
+func TestUpstreamLookup(t *testing.T) {
+	bothDialects(t, func(t *testing.T, db *store.DB) {
+		e := newEnv(t, db)
+		e.createUser("viewer", auth.RoleUser)
+		viewer := e.login("viewer")
+		u := e.db.Client.Upstream.Create().SetName("app-pool").SaveX(t.Context())
+
+		r := e.do(viewer, "GET", "/upstreams/lookup?name=app-pool", nil)
+		if r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != fmt.Sprintf("/upstreams/%d", u.ID) {
+			t.Fatalf("lookup: %d %q", r.StatusCode, r.Header.Get("Location"))
+		}
+		for _, name := range []string{"", "other-pool", "<script>alert(1)</script>", strings.Repeat("a", 300)} {
+			r := e.do(viewer, "GET", "/upstreams/lookup?name="+url.QueryEscape(name), nil)
+			if r.StatusCode != http.StatusNotFound || strings.Contains(r.body, "<script>alert") {
+				t.Errorf("lookup of %.20q: %d", name, r.StatusCode)
+			}
+		}
+		if r := e.do(who{}, "GET", "/upstreams/lookup?name=app-pool", nil); r.StatusCode != http.StatusSeeOther || !strings.HasPrefix(r.Header.Get("Location"), "/login") {
+			t.Errorf("anonymous lookup: %d %q", r.StatusCode, r.Header.Get("Location"))
+		}
+	})
+}

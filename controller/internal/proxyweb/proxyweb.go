@@ -131,6 +131,7 @@ func (h *handler) routes() []web.Route {
 		// Upstreams.
 		nav(page("GET", "/upstreams", user, h.upstreamsPage), "Upstreams", 24),
 		page("GET", "/upstreams/new", admin, h.upstreamNewPage),
+		page("GET", "/upstreams/lookup", user, h.upstreamLookup),
 		page("POST", "/upstreams", admin, h.upstreamCreate),
 		page("GET", "/upstreams/{id}", user, h.upstreamPage),
 		page("POST", "/upstreams/{id}", admin, h.upstreamUpdate),

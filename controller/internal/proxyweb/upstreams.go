@@ -12,6 +12,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/proxyconf"
 	"github.com/gatehousehq/gatehouse/controller/internal/web"
 	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/upstream"
 )
 
 // Methods are the balancing methods the editor offers, in the order shown.
@@ -202,6 +203,26 @@ func (h *handler) renderUpstream(w http.ResponseWriter, r *http.Request, status 
 
 func (h *handler) upstreamNewPage(w http.ResponseWriter, r *http.Request) {
 	h.renderUpstream(w, r, http.StatusOK, upstreamPageData{Form: upstreamForm{Targets: padRows[targetRow](nil, 1, 2)}})
+}
+
+// upstreamLookup sends ?name=<upstream name> to that upstream's page, where
+// incidents about its servers link to; anything else is not found.
+func (h *handler) upstreamLookup(w http.ResponseWriter, r *http.Request) {
+	name := r.URL.Query().Get("name")
+	if name == "" || len(name) > 64 {
+		h.notFound(w, r, "/upstreams")
+		return
+	}
+	id, err := h.db.Client.Upstream.Query().Where(upstream.Name(name)).OnlyID(r.Context())
+	if err != nil {
+		if !ent.IsNotFound(err) {
+			h.failed(w, r, "/upstreams", "upstream", err)
+			return
+		}
+		h.notFound(w, r, "/upstreams")
+		return
+	}
+	http.Redirect(w, r, fmt.Sprintf("/upstreams/%d", id), http.StatusSeeOther)
 }
 
 func (h *handler) upstreamPage(w http.ResponseWriter, r *http.Request) {
