@@ -91,20 +91,15 @@ func (a *Admin) ServerByName(ctx context.Context, name string) (*ent.Server, err
 	return s, err
 }
 
-// SetServer changes a server's address and labels (nil fields are kept),
-// recording the change in the audit log as actor.
+// SetServer changes a server's settings (nil fields are kept), recording the
+// change in the audit log as actor. Settings that shape the node's nginx
+// configuration (trusted proxies, the answer to unknown names, the cache
+// size) reach the node with the running controller's next nginx.sync, or
+// when the controller starts.
 func (a *Admin) SetServer(ctx context.Context, actor audit.Actor, name string, in ServerSettings) (*ent.Server, error) {
 	s, err := a.ServerByName(ctx, name)
 	if err != nil {
 		return nil, err
-	}
-	if in.RealIPFrom != nil || in.RealIPHeader != nil {
-		// The running controller renders nginx configuration; it takes these
-		// where it can re-render at once.
-		return nil, SettingsError{"real_ip_from": "set trusted proxies on the server's settings page or through the API"}
-	}
-	if in.UnknownNames != nil || in.CacheMaxSize != nil {
-		return nil, SettingsError{"unknown_names": "set the answer to unknown names and the cache size on the server's settings page or through the API"}
 	}
 	s, changed, _, err := applyServerSettings(ctx, a.db.Client, s, in)
 	if err != nil || changed == "" {

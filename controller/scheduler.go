@@ -3,16 +3,23 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
 	"github.com/gatehousehq/gatehouse/controller/internal/events"
 	"github.com/gatehousehq/gatehouse/controller/internal/scheduler"
+	"github.com/gatehousehq/gatehouse/ent/server"
 )
 
 // deliveryRetention is how long delivery records are kept.
 const deliveryRetention = 30 * 24 * time.Hour
+
+// NginxSyncEvery is how often every server's nginx configuration is rendered
+// again from the database, so that changes made outside the running
+// controller reach the nodes.
+const NginxSyncEvery = 5 * time.Minute
 
 // buildScheduler registers the controller's periodic jobs.
 func (c *Controller) buildScheduler() error {
@@ -49,6 +56,21 @@ func (c *Controller) buildScheduler() error {
 			Every: c.cfg.AlertInterval,
 			Run: func(ctx context.Context, l *scheduler.Log) error {
 				return c.alerts.Evaluate(ctx, l)
+			},
+		},
+		{
+			// Every change made in the UI or API re-renders its servers at
+			// once; this catches what reached the database another way (the
+			// command line, a restore) on servers whose agent stays connected.
+			Name: "nginx.sync", Title: "Re-render every server's nginx configuration and deploy what changed", Quiet: true,
+			Every: NginxSyncEvery,
+			Run: func(ctx context.Context, l *scheduler.Log) error {
+				ids, err := c.db.Client.Server.Query().Where(server.StatusNEQ(server.StatusRemoved)).IDs(ctx)
+				if err != nil {
+					return fmt.Errorf("list servers: %w", err)
+				}
+				c.deployer.Changed(ids...)
+				return nil
 			},
 		},
 		{

@@ -4,13 +4,18 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
+	"github.com/gatehousehq/gatehouse/controller/internal/deploy"
+	"github.com/gatehousehq/gatehouse/ent"
+	"github.com/gatehousehq/gatehouse/ent/configrevision"
 )
 
 func TestServerSettingsThroughTheAPI(t *testing.T) {
@@ -258,8 +263,16 @@ func TestServerTrustedProxies(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if _, err := a.SetServer(context.Background(), audit.System("cli"), "edge-1", ServerSettings{RealIPFrom: &[]string{"10.0.0.1"}}); err == nil {
-		t.Error("the command line set trusted proxies the running controller would not render")
+	// The command line sets them too, through the same checks; the running
+	// controller's nginx.sync deploys them (TestNginxSyncDeploysCommandLineChanges).
+	if _, err := a.SetServer(context.Background(), audit.System("cli"), "edge-1", ServerSettings{RealIPFrom: &[]string{"10.0.0.1;"}, RealIPHeader: new("X-Forwarded-For")}); err == nil {
+		t.Error("the command line took a hostile proxy address")
+	}
+	if _, err := a.SetServer(context.Background(), audit.System("cli"), "edge-1", ServerSettings{RealIPFrom: &[]string{"10.0.0.1"}, RealIPHeader: new("X-Real-IP")}); err != nil {
+		t.Fatalf("the command line: %v", err)
+	}
+	if cfg, _ := e.c.deployer.NodeConfig(context.Background(), id); cfg.RealIP == nil || !slices.Equal(cfg.RealIP.From, []string{"10.0.0.1"}) || cfg.RealIP.Header != "X-Real-IP" {
+		t.Errorf("set from the command line: %+v", cfg.RealIP)
 	}
 }
 
@@ -334,7 +347,82 @@ func TestServerUnknownNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer a.Close()
-	if _, err := a.SetServer(context.Background(), audit.System("cli"), "edge-1", ServerSettings{UnknownNames: new("close")}); err == nil {
-		t.Error("the command line set what the running controller would not render")
+	if _, err := a.SetServer(context.Background(), audit.System("cli"), "edge-1", ServerSettings{UnknownNames: new("444")}); err == nil {
+		t.Error("the command line took an answer that is not offered")
+	}
+	if _, err := a.SetServer(context.Background(), audit.System("cli"), "edge-1", ServerSettings{UnknownNames: new("close"), CacheMaxSize: new("5g")}); err != nil {
+		t.Fatalf("the command line: %v", err)
+	}
+	if cfg, _ := e.c.deployer.NodeConfig(context.Background(), id); cfg.UnknownNames != "close" || cfg.CacheMaxSize != "5g" {
+		t.Errorf("set from the command line: %q %q", cfg.UnknownNames, cfg.CacheMaxSize)
+	}
+}
+
+// Settings changed outside the running controller (here the command line)
+// reach the node's configuration with the next nginx.sync: a new revision is
+// rendered from the database, and nothing is rendered when nothing changed.
+func TestNginxSyncDeploysCommandLineChanges(t *testing.T) {
+	e := newEditEnv(t)
+	ctx := context.Background()
+	db := e.c.db.Client
+	edge := db.Server.Create().SetName("edge-1").SaveX(ctx)
+	db.Domain.Create().SetName("shop.example").AddServers(edge).ExecX(ctx)
+	revisions := func() []*ent.ConfigRevision {
+		return db.ConfigRevision.Query().Where(configrevision.ServerID(edge.ID)).Order(ent.Asc(configrevision.FieldNumber)).AllX(ctx)
+	}
+	waitRevisions := func(n int) []*ent.ConfigRevision {
+		t.Helper()
+		if err := e.c.sched.Trigger("nginx.sync"); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if revs := revisions(); len(revs) >= n {
+				return revs
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no revision %d after nginx.sync: %d revisions", n, len(revisions()))
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	first := waitRevisions(1)
+	if len(first) != 1 {
+		t.Fatalf("%d revisions after the first sync", len(first))
+	}
+
+	a, err := OpenAdmin(ctx, e.c.cfg, hclog.NewNullLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.SetServer(ctx, audit.System("cli"), "edge-1", ServerSettings{UnknownNames: new("not_found")}); err != nil {
+		t.Fatal(err)
+	}
+	revs := waitRevisions(2)
+	text := func(rev *ent.ConfigRevision) string {
+		t.Helper()
+		files, err := deploy.Files(rev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for _, f := range files {
+			b.Write(f.Content)
+		}
+		return b.String()
+	}
+	if !strings.Contains(text(revs[len(revs)-1]), "default_server") || strings.Contains(text(first[0]), "default_server") {
+		t.Errorf("the new revision has no default server answering unknown names (%d revisions)", len(revs))
+	}
+	if s := db.Server.GetX(ctx, edge.ID); s.DesiredRevision != revs[len(revs)-1].Number {
+		t.Errorf("desired revision %d, want %d", s.DesiredRevision, revs[len(revs)-1].Number)
+	}
+
+	// Nothing changed: rendering again gives the same files and stores nothing.
+	e.c.deployer.Changed(edge.ID)
+	e.c.deployer.Flush(ctx)
+	if n := len(revisions()); n != len(revs) {
+		t.Errorf("%d revisions after a sync with no change, want %d", n, len(revs))
 	}
 }

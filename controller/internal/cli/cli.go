@@ -4,6 +4,7 @@ package cli
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -19,6 +20,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/audit"
 	"github.com/gatehousehq/gatehouse/controller/internal/auth"
 	"github.com/gatehousehq/gatehouse/controller/internal/config"
+	"github.com/gatehousehq/gatehouse/controller/internal/nginxconf"
 	"github.com/gatehousehq/gatehouse/internal/version"
 	"github.com/gatehousehq/gatehouse/ui"
 )
@@ -45,7 +47,10 @@ Usage:
   gatehouse server add NAME [--address A] [--labels L1,L2]
                                                register a server and print its one-time install command
   gatehouse server set NAME [--name NEW] [--address A] [--labels L1,L2]
-                                               rename it, change the address the controller probes it at, its labels
+                     [--real-ip-from CIDR,CIDR --real-ip-header H] [--unknown-names close|not_found|default]
+                     [--cache-max-size SIZE]
+                                               rename it, change the address the controller probes it at, its labels,
+                                               and the settings of its nginx
   gatehouse server token NAME                  a new install command for an existing server
   gatehouse server list
   gatehouse server remove NAME                 delete a server and revoke its agent certificate
@@ -312,6 +317,26 @@ func serverCmd(ctx context.Context, args []string, stdio IO) error {
 				settings.Name = &v
 				return nil
 			})
+			fs.Func("real-ip-from", "comma-separated addresses or networks of the proxies in front of the node's nginx whose header carries the client address (empty: none)", func(v string) error {
+				l := controller.ParseLabels(v)
+				settings.RealIPFrom = &l
+				return nil
+			})
+			fs.Func("real-ip-header", "the header those proxies put the client address in (X-Forwarded-For, X-Real-IP, CF-Connecting-IP …)", func(v string) error {
+				settings.RealIPHeader = &v
+				return nil
+			})
+			fs.Func("unknown-names", `how the node's nginx answers names no domain serves: "close", "not_found" or "default"`, func(v string) error {
+				if v == "default" {
+					v = ""
+				}
+				settings.UnknownNames = &v
+				return nil
+			})
+			fs.Func("cache-max-size", "the disk the node's cache of proxied answers may use, such as 500m or 20g (empty: 1g)", func(v string) error {
+				settings.CacheMaxSize = &v
+				return nil
+			})
 		}
 		fs.Func("labels", "comma-separated labels alert rules select servers by (empty clears them)", func(v string) error {
 			l := controller.ParseLabels(v)
@@ -329,14 +354,23 @@ func serverCmd(ctx context.Context, args []string, stdio IO) error {
 	}
 	switch sub {
 	case "set":
-		if settings.Name == nil && settings.Address == nil && settings.Labels == nil {
-			return usageErr("server set needs --name, --address or --labels")
+		nginx := settings.RealIPFrom != nil || settings.RealIPHeader != nil || settings.UnknownNames != nil || settings.CacheMaxSize != nil
+		if settings.Name == nil && settings.Address == nil && settings.Labels == nil && !nginx {
+			return usageErr("server set needs --name, --address, --labels, --real-ip-from, --unknown-names or --cache-max-size")
 		}
 		s, err := a.SetServer(ctx, cliActor, name, settings)
 		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdio.Out, "server %q: address %s, labels %s\n", s.Name, orNone(s.Address), orNone(strings.Join(s.Labels, ",")))
+		if nginx {
+			proxies := "none"
+			if len(s.RealIPFrom) > 0 {
+				proxies = strings.Join(s.RealIPFrom, ",") + " via " + s.RealIPHeader
+			}
+			fmt.Fprintf(stdio.Out, "nginx: trusted proxies %s, unknown names %s, cache size %s\n", proxies, cmp.Or(s.UnknownNames, "default"), cmp.Or(s.CacheMaxSize, nginxconf.DefaultCacheMaxSize))
+			fmt.Fprintf(stdio.Out, "A running controller deploys this to the node within %d minutes, or at once when it starts.\n", int(controller.NginxSyncEvery.Minutes()))
+		}
 	case "add", "token":
 		if sub == "token" {
 			if _, err := a.ServerByName(ctx, name); err != nil {

@@ -85,3 +85,37 @@ func TestBackupAndRestore(t *testing.T) {
 		t.Errorf("databases kept aside: %v", aside)
 	}
 }
+
+// "gatehouse server set" changes the settings of a server's nginx through the
+// same checks as the settings page, refusing what they refuse, and says when
+// the running controller deploys them.
+func TestServerSetNginxSettings(t *testing.T) {
+	dir := t.TempDir()
+	if code, out, errOut := run(t, "server", "add", "edge-1", "--data-dir", dir); code != 0 {
+		t.Fatalf("server add: %d %q %q", code, out, errOut)
+	}
+	for _, bad := range [][]string{
+		{"--unknown-names", "444"},
+		{"--cache-max-size", "1g;"},
+		{"--real-ip-from", "10.0.0.0/8;include", "--real-ip-header", "X-Forwarded-For"},
+		{"--real-ip-header", "X-Real-IP"},
+	} {
+		if code, out, _ := run(t, append([]string{"server", "set", "edge-1", "--data-dir", dir}, bad...)...); code == 0 {
+			t.Errorf("server set %v: accepted: %q", bad, out)
+		}
+	}
+	code, out, errOut := run(t, "server", "set", "edge-1", "--unknown-names", "close", "--cache-max-size", "20G",
+		"--real-ip-from", "192.0.2.0/24, 10.0.0.1", "--real-ip-header", "X-Real-IP", "--data-dir", dir)
+	if code != 0 {
+		t.Fatalf("server set: %d %q", code, errOut)
+	}
+	for _, want := range []string{"trusted proxies 10.0.0.1,192.0.2.0/24 via X-Real-IP", "unknown names close", "cache size 20g", "within 5 minutes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, out, _ := run(t, "server", "set", "edge-1", "--unknown-names", "default", "--cache-max-size", "", "--data-dir", dir); code != 0 ||
+		!strings.Contains(out, "unknown names default, cache size 1g") {
+		t.Errorf("back to the defaults: %d %q", code, out)
+	}
+}
