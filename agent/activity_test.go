@@ -23,6 +23,7 @@ import (
 
 	"github.com/gatehousehq/gatehouse/agent/internal/metrics"
 	"github.com/gatehousehq/gatehouse/internal/nginxstatus"
+	"github.com/gatehousehq/gatehouse/internal/testutil/freeport"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
 
@@ -167,12 +168,7 @@ http {
 
 func freeLoopbackPort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return freeport.Get(t)
 }
 
 // samplingAgent is an agent that samples from /proc (its Glances address

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gatehousehq/gatehouse/internal/testutil/freeport"
 	"github.com/gatehousehq/gatehouse/internal/testutil/syncbuf"
 )
 
@@ -88,14 +89,10 @@ func removeOrphanBinDirs(tmp string) {
 	}
 }
 
+// freeAddr is a loopback address on a port no other test of this run got.
 func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(freeport.Get(t)))
 }
 
 // proc is a child process started by a test.

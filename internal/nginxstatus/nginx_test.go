@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/freeport"
 )
 
 // startNginx runs a private nginx master in the foreground whose http block
@@ -107,12 +109,7 @@ http {
 // freePort returns a TCP port free on loopback.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return freeport.Get(t)
 }
 
 // statusBlock is the server block the controller renders for the agent, on

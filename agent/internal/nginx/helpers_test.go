@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -18,6 +17,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/freeport"
 )
 
 // nginxBinary finds nginx, skipping the test where it is missing unless
@@ -191,12 +192,7 @@ func newFixture(t testing.TB, edit func(*Config)) *fixture {
 
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return freeport.Get(t)
 }
 
 // server renders a server block answering every request with body.

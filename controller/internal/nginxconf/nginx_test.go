@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/freeport"
 )
 
 // testRoot prefixes every path in test configurations; goldens keep it, and runs against
@@ -162,12 +164,7 @@ func writeSelfSigned(t testing.TB, certPath, keyPath string) {
 // freePort returns a TCP port on loopback that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return freeport.Get(t)
 }
 
 // serveNginx runs real nginx in the foreground on a rendered release, with
