@@ -24,23 +24,24 @@ func (d *Deployer) ConfigDir() string { return d.cfg.NginxDir + "/current" }
 // NodeConfig builds the server's configuration from the database: the domains and
 // streams assigned to it and the upstreams they use.
 func (d *Deployer) NodeConfig(ctx context.Context, serverID int) (nginxconf.NodeConfig, error) {
-	cfg, _, err := d.nodeConfig(ctx, serverID)
+	cfg, _, _, err := d.nodeConfig(ctx, serverID)
 	return cfg, err
 }
 
-// nodeConfig is NodeConfig with the certificate files the release must carry.
-func (d *Deployer) nodeConfig(ctx context.Context, serverID int) (nginxconf.NodeConfig, []file, error) {
-	var extra []file
+// nodeConfig is NodeConfig with the certificate files the release must carry,
+// and the domains that ask for HTTPS but are served over plain HTTP for want
+// of a certificate.
+func (d *Deployer) nodeConfig(ctx context.Context, serverID int) (cfg nginxconf.NodeConfig, extra []file, plain []string, err error) {
 	c := d.db.Client
 	srv, err := c.Server.Get(ctx, serverID)
 	if err != nil {
-		return nginxconf.NodeConfig{}, nil, fmt.Errorf("load server %d: %w", serverID, err)
+		return nginxconf.NodeConfig{}, nil, nil, fmt.Errorf("load server %d: %w", serverID, err)
 	}
 	nn, err := d.NodeNginx(ctx, srv)
 	if err != nil {
-		return nginxconf.NodeConfig{}, nil, err
+		return nginxconf.NodeConfig{}, nil, nil, err
 	}
-	cfg := nn.apply(nginxconf.NodeConfig{})
+	cfg = nn.apply(nginxconf.NodeConfig{})
 	if len(srv.RealIPFrom) > 0 {
 		cfg.RealIP = &nginxconf.RealIP{From: srv.RealIPFrom, Header: srv.RealIPHeader}
 	}
@@ -51,12 +52,12 @@ func (d *Deployer) nodeConfig(ctx context.Context, serverID int) (nginxconf.Node
 		WithRoutes(proxyconf.WithRoutes).WithBasicAuthUsers(proxyconf.WithUsers).
 		Order(ent.Asc(domain.FieldName)).All(ctx)
 	if err != nil {
-		return cfg, nil, fmt.Errorf("load domains of server %d: %w", serverID, err)
+		return cfg, nil, nil, fmt.Errorf("load domains of server %d: %w", serverID, err)
 	}
 	streams, err := c.StreamProxy.Query().Where(streamproxy.HasServersWith(onServer)).WithUpstream().
 		Order(ent.Asc(streamproxy.FieldName)).All(ctx)
 	if err != nil {
-		return cfg, nil, fmt.Errorf("load streams of server %d: %w", serverID, err)
+		return cfg, nil, nil, fmt.Errorf("load streams of server %d: %w", serverID, err)
 	}
 	ups, err := c.Upstream.Query().Where(upstream.Or(
 		upstream.HasRoutesWith(route.HasDomainWith(domain.HasServersWith(onServer))),
@@ -65,7 +66,7 @@ func (d *Deployer) nodeConfig(ctx context.Context, serverID int) (nginxconf.Node
 		q.Order(ent.Asc(upstreamtarget.FieldPosition), ent.Asc(upstreamtarget.FieldID))
 	}).Order(ent.Asc(upstream.FieldName)).All(ctx)
 	if err != nil {
-		return cfg, nil, fmt.Errorf("load upstreams of server %d: %w", serverID, err)
+		return cfg, nil, nil, fmt.Errorf("load upstreams of server %d: %w", serverID, err)
 	}
 	for _, u := range ups {
 		cfg.Upstreams = append(cfg.Upstreams, proxyconf.UpstreamConf(u))
@@ -76,19 +77,19 @@ func (d *Deployer) nodeConfig(ctx context.Context, serverID int) (nginxconf.Node
 		case d.cfg.TLS != nil:
 			cert, files, err := d.tlsFor(ctx, cfg.ConfigDir, dm.Name)
 			if err != nil {
-				return cfg, nil, fmt.Errorf("look up certificate for %s: %w", dm.Name, err)
+				return cfg, nil, nil, fmt.Errorf("look up certificate for %s: %w", dm.Name, err)
 			}
 			nd.Certificate = cert
 			extra = append(extra, files...)
 		case d.cfg.Certificate != nil:
 			cert, err := d.cfg.Certificate(ctx, dm.Name)
 			if err != nil {
-				return cfg, nil, fmt.Errorf("look up certificate for %s: %w", dm.Name, err)
+				return cfg, nil, nil, fmt.Errorf("look up certificate for %s: %w", dm.Name, err)
 			}
 			nd.Certificate = cert
 		}
 		if nd.Certificate == nil && (nd.ForceHTTPS || nd.HSTS || nd.HTTP2) {
-			d.log.Warn("domain has no certificate; serving it over plain HTTP", "domain", dm.Name, "server", serverID)
+			plain = append(plain, dm.Name)
 			nd.ForceHTTPS, nd.HSTS, nd.HTTP2 = false, false, false
 		}
 		cfg.Domains = append(cfg.Domains, nd)
@@ -96,5 +97,5 @@ func (d *Deployer) nodeConfig(ctx context.Context, serverID int) (nginxconf.Node
 	for _, st := range streams {
 		cfg.Streams = append(cfg.Streams, proxyconf.StreamConf(st))
 	}
-	return cfg, extra, nil
+	return cfg, extra, plain, nil
 }

@@ -66,5 +66,11 @@ func TestTLSFollowsTheCertificate(t *testing.T) {
 				t.Errorf("domain without a certificate still renders %q:\n%s", gone, conf)
 			}
 		}
+		// Said with the revision that drops HTTPS, not again on every render
+		// that changes nothing (nginx.sync renders every few minutes).
+		domainFile()
+		if n := strings.Count(f.logs.String(), "domain has no certificate; serving it over plain HTTP"); n != 1 {
+			t.Errorf("warned %d times, want once:\n%s", n, f.logs.String())
+		}
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/store"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/internal/testutil/pgtest"
+	"github.com/gatehousehq/gatehouse/internal/testutil/syncbuf"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
 
@@ -156,18 +157,19 @@ type fixture struct {
 	svc  *proxyconf.Service
 	fake *fakeSender
 	pub  *published
+	logs *syncbuf.Buffer // the deployer's log
 }
 
 var admin = proxyconf.Actor{Actor: audit.Actor{Name: "alice"}, Admin: true}
 
 func newFixture(t *testing.T, db *store.DB, cfg Config) *fixture {
 	t.Helper()
-	f := &fixture{db: db, fake: newFakeSender(), pub: &published{ch: make(chan *ent.ConfigRevision, 64)}}
+	f := &fixture{db: db, fake: newFakeSender(), pub: &published{ch: make(chan *ent.ConfigRevision, 64)}, logs: &syncbuf.Buffer{}}
 	if cfg.Debounce == 0 {
 		cfg.Debounce = time.Hour // batches run only when a test flushes them
 	}
 	cfg.OnRevision = f.pub.on
-	dep, err := New(db, f.fake, cfg, hclog.NewNullLogger())
+	dep, err := New(db, f.fake, cfg, hclog.New(&hclog.LoggerOptions{Output: f.logs, Level: hclog.Info}))
 	if err != nil {
 		t.Fatal(err)
 	}

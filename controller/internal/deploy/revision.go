@@ -138,7 +138,7 @@ func (d *Deployer) Render(ctx context.Context, serverID int) (*ent.ConfigRevisio
 }
 
 func (d *Deployer) render(ctx context.Context, serverID int) (*ent.ConfigRevision, bool, error) {
-	cfg, extra, err := d.nodeConfig(ctx, serverID)
+	cfg, extra, plain, err := d.nodeConfig(ctx, serverID)
 	if err != nil {
 		return nil, false, err
 	}
@@ -189,6 +189,11 @@ func (d *Deployer) render(ctx context.Context, serverID int) (*ent.ConfigRevisio
 		return nil, false, fmt.Errorf("store revision of server %d: %w", serverID, err)
 	}
 	d.log.Info("new nginx revision", "server", serverID, "revision", rev.Number, "files", len(all), "hash", r.Hash[:12])
+	// Said with each new revision only: the server is rendered again on every
+	// change and every nginx.sync.
+	for _, name := range plain {
+		d.log.Warn("domain has no certificate; serving it over plain HTTP", "domain", name, "server", serverID)
+	}
 	d.publish(rev)
 	return rev, true, nil
 }
