@@ -68,7 +68,7 @@ lint:
 ## bench: the benchmarks behind docs/BENCHMARKS.md (QUICK=1 for a short run)
 bench:
 	bash scripts/bench.sh
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./controller/internal/nginxconf ./agent/internal/nginx ./agent/internal/metrics
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 -timeout 30m ./controller/internal/nginxconf ./controller/internal/deploy ./agent/internal/nginx ./agent/internal/metrics
 
 clean:
 	rm -rf bin dist
