@@ -205,6 +205,44 @@ func TestProxyThroughRealNginx(t *testing.T) {
 		}
 		return len(want) == 0
 	})
+	// An upstream rule turns what the probe found into an incident about the
+	// refused server alone, naming the node and nginx-free error words.
+	var upRule struct{ ID int }
+	c.proxyAPI(201, "POST", "/api/v1/alerts/rules", map[string]any{"name": "Backends", "kind": "upstream_down", "enabled": true,
+		"severity": "critical", "window": "0s"}, &upRule)
+	deadAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(deadPort))
+	eventually(t, 30*time.Second, "an incident about the refused upstream server", func() bool {
+		var out struct {
+			Incidents []struct{ Upstream, Address, State, Summary string }
+		}
+		c.proxyAPI(200, "GET", "/api/v1/alerts/incidents", nil, &out)
+		found := false
+		for _, inc := range out.Incidents {
+			if inc.Upstream == "" {
+				continue
+			}
+			if inc.Upstream != "app" || inc.Address != deadAddr {
+				t.Fatalf("an incident about a server that answers: %+v", inc)
+			}
+			found = inc.State == "firing" && strings.Contains(inc.Summary, "edge since") && strings.Contains(inc.Summary, "connection refused")
+		}
+		if !found {
+			c.api("POST", "/api/v1/jobs/upstreams.probe/run", nil, nil)
+			c.api("POST", "/api/v1/jobs/alerts.evaluate/run", nil, nil)
+		}
+		return found
+	})
+	// Removing the rule closes its incident.
+	c.proxyAPI(204, "DELETE", fmt.Sprintf("/api/v1/alerts/rules/%d", upRule.ID), nil, nil)
+	eventually(t, 15*time.Second, "the upstream incident to close with its rule", func() bool {
+		for _, inc := range c.incidents() {
+			if inc.State != "resolved" {
+				c.api("POST", "/api/v1/jobs/alerts.evaluate/run", nil, nil)
+				return false
+			}
+		}
+		return true
+	})
 
 	// The agent found stub_status in nginx -V, so the release carries the
 	// status block, and nginx's counters reach the server's metrics.
