@@ -8,12 +8,14 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gatehousehq/gatehouse/agent/internal/nginx"
+	"github.com/gatehousehq/gatehouse/internal/nginxsyntax"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
 
@@ -176,24 +178,27 @@ func (e *nginxEngine) removeChallenge(ctx context.Context, m *agentv1.RemoveChal
 
 // node describes the node's nginx for Hello.
 func (e *nginxEngine) node(c Config) *agentv1.NginxNode {
-	installed := e.installed()
-	return &agentv1.NginxNode{
+	n := &agentv1.NginxNode{
 		Dir:         c.NginxDir,
-		Installed:   installed,
+		Installed:   e.installed(),
 		HttpPort:    uint32(c.NginxHTTPPort),
 		HttpsPort:   uint32(c.NginxHTTPSPort),
 		BindAddress: c.NginxBindAddress,
-		StubStatus:  installed && e.hasStubStatus(),
 	}
+	if n.Installed {
+		n.Version, n.StubStatus = e.inspect()
+	}
+	return n
 }
 
 // stubStatusFlag is how `nginx -V` says the module was built in.
 const stubStatusFlag = "--with-http_stub_status_module"
 
-// hasStubStatus asks the nginx binary whether it was built with the
-// stub_status module, so the controller renders the status block only for
-// an nginx that accepts it. Any failure counts as no.
-func (e *nginxEngine) hasStubStatus() bool {
+// inspect asks the nginx binary (`nginx -V`) for its version and whether it
+// was built with the stub_status module, so the controller renders the
+// status block only for an nginx that accepts it. Any failure counts as an
+// unknown version and no module.
+func (e *nginxEngine) inspect() (version string, stubStatus bool) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, e.cfg.NginxBinary, "-V")
@@ -202,7 +207,26 @@ func (e *nginxEngine) hasStubStatus() bool {
 	cmd.WaitDelay = time.Second
 	if err := cmd.Run(); err != nil {
 		e.log.Debug("nginx -V failed; not asking for the status block", "error", err)
-		return false
+		return "", false
 	}
-	return bytes.Contains(out.Bytes(), []byte(stubStatusFlag))
+	return parseNginxVersion(out.Bytes()), bytes.Contains(out.Bytes(), []byte(stubStatusFlag))
+}
+
+// parseNginxVersion finds "nginx version: NAME/VERSION" in `nginx -V`
+// output and returns "NAME/VERSION" when it has that form (a lower-case
+// name, a dotted numeric version), else "".
+func parseNginxVersion(out []byte) string {
+	const prefix = "nginx version: "
+	for line := range strings.Lines(string(out)) {
+		rest, ok := strings.CutPrefix(line, prefix)
+		if !ok {
+			continue
+		}
+		word, _, _ := strings.Cut(strings.TrimRight(rest, "\r\n"), " ")
+		if nginxsyntax.ValidVersion(word) {
+			return word
+		}
+		return ""
+	}
+	return ""
 }

@@ -181,15 +181,42 @@ func TestNginxStubStatusForHello(t *testing.T) {
 	for _, tc := range []struct {
 		name, binary string
 		want         bool
+		version      string // "*": any nginx/x.y.z
 	}{
-		{"real nginx", real, true},
-		{"built without it", script("plain", `echo "configure arguments: --with-http_ssl_module" >&2`), false},
-		{"says it, then fails", script("failing", `echo "`+stubStatusFlag+`" >&2; exit 1`), false},
-		{"missing binary", filepath.Join(dir, "absent"), false},
+		{"real nginx", real, true, "*"},
+		{"built without it", script("plain", `echo "nginx version: openresty/1.21.4.1" >&2; echo "configure arguments: --with-http_ssl_module" >&2`), false, "openresty/1.21.4.1"},
+		{"says it, then fails", script("failing", `echo "nginx version: nginx/1.22.1" >&2; echo "`+stubStatusFlag+`" >&2; exit 1`), false, ""},
+		{"hostile version", script("hostile", `printf 'nginx version: nginx/1.2.3<script>\n' >&2`), false, ""},
+		{"missing binary", filepath.Join(dir, "absent"), false, ""},
 	} {
 		a := newTestAgent(t, func(c *Config) { c.NginxBinary = tc.binary })
-		if got := a.nginx.node(a.cfg).GetStubStatus(); got != tc.want {
+		node := a.nginx.node(a.cfg)
+		if got := node.GetStubStatus(); got != tc.want {
 			t.Errorf("%s: stub_status = %v, want %v", tc.name, got, tc.want)
+		}
+		if got := node.GetVersion(); tc.version == "*" && !strings.HasPrefix(got, "nginx/") || tc.version != "*" && got != tc.version {
+			t.Errorf("%s: version = %q, want %q", tc.name, got, tc.version)
+		}
+	}
+}
+
+// The version is the word after "nginx version: " when it has the form
+// name/1.2.3; anything else is no version.
+func TestParseNginxVersion(t *testing.T) {
+	t.Parallel()
+	for out, want := range map[string]string{
+		"nginx version: nginx/1.22.1\nbuilt with OpenSSL 3.0.15\n": "nginx/1.22.1",
+		"nginx version: nginx/1.24.0 (Ubuntu)\r\nbuilt by gcc\n":   "nginx/1.24.0",
+		"built by gcc\nnginx version: openresty/1.21.4.1\n":        "openresty/1.21.4.1",
+		"nginx version: nginx/1.22.1\x1b[31m\n":                    "",
+		"nginx version: \n":                                        "",
+		"configure arguments: --with-http_stub_status_module\n":    "",
+		"nginx version: nginx/" + strings.Repeat("1.", 30) + "1\n": "",
+		"xnginx version: nginx/1.22.1\n":                           "",
+		"nginx version: nginx/1.22.1\nnginx version: evil/9.9.9\n": "nginx/1.22.1",
+	} {
+		if got := parseNginxVersion([]byte(out)); got != want {
+			t.Errorf("parseNginxVersion(%q) = %q, want %q", out, got, want)
 		}
 	}
 }

@@ -244,6 +244,18 @@ func TestProxyThroughRealNginx(t *testing.T) {
 		return true
 	})
 
+	// The agent reported nginx's version from nginx -V; the server's API and
+	// its revisions page show it.
+	var srvView struct {
+		Nginx struct{ Version string }
+	}
+	c.proxyAPI(200, "GET", fmt.Sprintf("/api/v1/servers/%d", id), nil, &srvView)
+	if v := srvView.Nginx.Version; !strings.HasPrefix(v, "nginx/1.") {
+		t.Errorf("the server's nginx version: %q", v)
+	} else if page := c.page(fmt.Sprintf("/servers/%d/revisions", id)); !strings.Contains(page, "<span data-nginx-version>"+v+"</span>") {
+		t.Errorf("the revisions page does not show nginx's version %q", v)
+	}
+
 	// The agent found stub_status in nginx -V, so the release carries the
 	// status block, and nginx's counters reach the server's metrics.
 	if _, err := os.Stat(filepath.Join(ngx.dir, "current", "http", "zz-gatehouse-status.conf")); err != nil {

@@ -105,7 +105,10 @@ type NginxNode struct {
 	BindAddress string `json:"bind_address,omitempty"`
 	// StubStatus: nginx has the stub_status module, so the node's releases
 	// carry the block its agent reads nginx's counters from.
-	StubStatus bool      `json:"stub_status,omitempty"`
+	StubStatus bool `json:"stub_status,omitempty"`
+	// Version is the server software and version the agent found, such as
+	// "nginx/1.22.1"; empty when unknown.
+	Version    string    `json:"version,omitempty"`
 	ReportedAt time.Time `json:"reported_at"`
 }
 

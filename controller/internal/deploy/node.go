@@ -8,6 +8,7 @@ import (
 	"github.com/gatehousehq/gatehouse/controller/internal/nginxconf"
 	"github.com/gatehousehq/gatehouse/ent"
 	"github.com/gatehousehq/gatehouse/ent/schema"
+	"github.com/gatehousehq/gatehouse/internal/nginxsyntax"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
 
@@ -27,6 +28,10 @@ type NodeNginx struct {
 	// StubStatus: nginx has the stub_status module, so releases carry the
 	// block the agent reads nginx's counters from.
 	StubStatus bool
+	// Version is the server software and version the agent found, such as
+	// "nginx/1.22.1"; empty when unknown or not of that form. It does not
+	// change what is rendered.
+	Version string
 	// Reported is true when the node's agent reported these values (now or before), false
 	// when they are defaults (its agent never reported them, or is too old to).
 	Reported bool
@@ -56,6 +61,9 @@ func (d *Deployer) NodeNginx(ctx context.Context, srv *ent.Server) (NodeNginx, e
 			}
 			n := NodeNginx{Dir: rep.GetDir(), HTTPPort: int(rep.GetHttpPort()), HTTPSPort: int(rep.GetHttpsPort()), BindAddress: rep.GetBindAddress(),
 				StubStatus: rep.GetStubStatus(), Reported: true}
+			if v := rep.GetVersion(); nginxsyntax.ValidVersion(v) {
+				n.Version = v
+			}
 			if _, fe := nginxconf.Normalize(n.apply(nginxconf.NodeConfig{})); fe != nil {
 				return NodeNginx{}, fmt.Errorf("server %s: its agent reports nginx settings that cannot be rendered; fix the agent's nginx_dir, nginx_http_port, nginx_https_port or nginx_bind_address: %w", srv.Name, fe)
 			}
@@ -67,6 +75,9 @@ func (d *Deployer) NodeNginx(ctx context.Context, srv *ent.Server) (NodeNginx, e
 	}
 	if s := srv.NginxNode; s != nil {
 		n := NodeNginx{Dir: s.Dir, HTTPPort: s.HTTPPort, HTTPSPort: s.HTTPSPort, BindAddress: s.BindAddress, StubStatus: s.StubStatus, Reported: true}
+		if nginxsyntax.ValidVersion(s.Version) {
+			n.Version = s.Version
+		}
 		// Stored reports were valid when stored; a row edited since is not trusted either.
 		if _, fe := nginxconf.Normalize(n.apply(nginxconf.NodeConfig{})); fe != nil {
 			return NodeNginx{}, fmt.Errorf("server %s: the stored nginx report cannot be rendered; reconnect its agent: %w", srv.Name, fe)
@@ -82,10 +93,12 @@ func (d *Deployer) NodeNginx(ctx context.Context, srv *ent.Server) (NodeNginx, e
 
 // remember stores a validated report on the server when it differs from the stored one.
 func (d *Deployer) remember(ctx context.Context, srv *ent.Server, n NodeNginx) error {
-	if s := srv.NginxNode; s != nil && s.Dir == n.Dir && s.HTTPPort == n.HTTPPort && s.HTTPSPort == n.HTTPSPort && s.BindAddress == n.BindAddress && s.StubStatus == n.StubStatus {
+	if s := srv.NginxNode; s != nil && s.Dir == n.Dir && s.HTTPPort == n.HTTPPort && s.HTTPSPort == n.HTTPSPort && s.BindAddress == n.BindAddress &&
+		s.StubStatus == n.StubStatus && s.Version == n.Version {
 		return nil
 	}
-	rep := &schema.NginxNode{Dir: n.Dir, HTTPPort: n.HTTPPort, HTTPSPort: n.HTTPSPort, BindAddress: n.BindAddress, StubStatus: n.StubStatus, ReportedAt: time.Now().UTC()}
+	rep := &schema.NginxNode{Dir: n.Dir, HTTPPort: n.HTTPPort, HTTPSPort: n.HTTPSPort, BindAddress: n.BindAddress, StubStatus: n.StubStatus,
+		Version: n.Version, ReportedAt: time.Now().UTC()}
 	if err := d.db.Client.Server.UpdateOneID(srv.ID).SetNginxNode(rep).Exec(ctx); err != nil {
 		return fmt.Errorf("server %s: store its agent's nginx report: %w", srv.Name, err)
 	}

@@ -127,7 +127,8 @@ func TestRevisionFollowsTheReportedNginx(t *testing.T) {
 			}
 		}
 		rs.setConnected(node, true)
-		rs.report(node, &agentv1.NginxNode{Dir: "/srv/ngx/gh", Installed: true, HttpPort: 8080, HttpsPort: 8443, BindAddress: "127.0.0.1"})
+		rs.report(node, &agentv1.NginxNode{Dir: "/srv/ngx/gh", Installed: true, HttpPort: 8080, HttpsPort: 8443, BindAddress: "127.0.0.1",
+			Version: "nginx/1.22.1<script>"})
 		rev, err := f.dep.Deploy(ctx, srv.ID)
 		if err != nil || rev.Number != 2 {
 			t.Fatalf("deploy with the reported nginx: %v %v", rev, err)
@@ -148,9 +149,22 @@ func TestRevisionFollowsTheReportedNginx(t *testing.T) {
 		}
 		// It is kept on the server, so it also holds after the controller restarts
 		// while the agent is away.
-		if got := f.reload(t, srv.ID).NginxNode; got == nil || got.Dir != "/srv/ngx/gh" || got.HTTPPort != 8080 || got.HTTPSPort != 8443 || got.BindAddress != "127.0.0.1" {
-			t.Fatalf("stored report %+v", got)
+		if got := f.reload(t, srv.ID).NginxNode; got == nil || got.Dir != "/srv/ngx/gh" || got.HTTPPort != 8080 || got.HTTPSPort != 8443 || got.BindAddress != "127.0.0.1" ||
+			got.Version != "" {
+			t.Fatalf("stored report %+v (a version not of the form name/1.2.3 is dropped)", got)
 		}
+		// A version of the right form is kept, without a new revision: it
+		// changes nothing that is rendered.
+		rs.setConnected(node, true)
+		rs.report(node, &agentv1.NginxNode{Dir: "/srv/ngx/gh", Installed: true, HttpPort: 8080, HttpsPort: 8443, BindAddress: "127.0.0.1",
+			Version: "nginx/1.22.1"})
+		if _, created, err := f.dep.Render(ctx, srv.ID); err != nil || created {
+			t.Fatalf("render with a version: created=%v %v", created, err)
+		}
+		if got := f.reload(t, srv.ID).NginxNode; got == nil || got.Version != "nginx/1.22.1" {
+			t.Fatalf("stored version: %+v", got)
+		}
+		rs.setConnected(node, false)
 		restarted, err := New(db, rs, f.dep.cfg, hclog.NewNullLogger())
 		if err != nil {
 			t.Fatal(err)

@@ -520,7 +520,11 @@ type NginxNode struct {
 	// Whether nginx was built with the stub_status module (`nginx -V` lists
 	// --with-http_stub_status_module). Only then does the controller render
 	// the block the agent reads nginx's counters from.
-	StubStatus    bool `protobuf:"varint,6,opt,name=stub_status,json=stubStatus,proto3" json:"stub_status,omitempty"`
+	StubStatus bool `protobuf:"varint,6,opt,name=stub_status,json=stubStatus,proto3" json:"stub_status,omitempty"`
+	// The server software and its version as `nginx -V` names them, such as
+	// "nginx/1.22.1" or "openresty/1.21.4.1"; empty when unknown. Shown to
+	// admins; the controller keeps it only when it has that form.
+	Version       string `protobuf:"bytes,7,opt,name=version,proto3" json:"version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -595,6 +599,13 @@ func (x *NginxNode) GetStubStatus() bool {
 		return x.StubStatus
 	}
 	return false
+}
+
+func (x *NginxNode) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
 }
 
 // Welcome answers Hello.
@@ -2085,7 +2096,7 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"\x10applied_revision\x18\x04 \x01(\x03R\x0fappliedRevision\x12%\n" +
 	"\x0emetrics_source\x18\x05 \x01(\tR\rmetricsSource\x12\x17\n" +
 	"\anode_id\x18\x06 \x01(\tR\x06nodeId\x123\n" +
-	"\x05nginx\x18\a \x01(\v2\x1d.gatehouse.agent.v1.NginxNodeR\x05nginx\"\xbb\x01\n" +
+	"\x05nginx\x18\a \x01(\v2\x1d.gatehouse.agent.v1.NginxNodeR\x05nginx\"\xd5\x01\n" +
 	"\tNginxNode\x12\x10\n" +
 	"\x03dir\x18\x01 \x01(\tR\x03dir\x12\x1c\n" +
 	"\tinstalled\x18\x02 \x01(\bR\tinstalled\x12\x1b\n" +
@@ -2094,7 +2105,8 @@ const file_gatehouse_agent_v1_agent_proto_rawDesc = "" +
 	"https_port\x18\x04 \x01(\rR\thttpsPort\x12!\n" +
 	"\fbind_address\x18\x05 \x01(\tR\vbindAddress\x12\x1f\n" +
 	"\vstub_status\x18\x06 \x01(\bR\n" +
-	"stubStatus\"\xfd\x01\n" +
+	"stubStatus\x12\x18\n" +
+	"\aversion\x18\a \x01(\tR\aversion\"\xfd\x01\n" +
 	"\aWelcome\x12%\n" +
 	"\x0emin_capability\x18\x01 \x01(\x05R\rminCapability\x12D\n" +
 	"\x10metrics_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x0fmetricsInterval\x12;\n" +
