@@ -100,7 +100,7 @@ func New(cfg Config, logger hclog.Logger) (*Agent, error) {
 		intervalC: make(chan struct{}, 1),
 		nginx:     newNginxEngine(cfg, log),
 		activity:  newNginxActivity(cfg, log.Named("nginx-status")),
-		prober:    probe.Prober{Timeout: probe.DefaultTimeout, Concurrency: probe.DefaultConcurrency},
+		prober:    probe.Prober{Resolver: net.DefaultResolver, Timeout: probe.DefaultTimeout, Concurrency: probe.DefaultConcurrency},
 	}, nil
 }
 

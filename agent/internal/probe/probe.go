@@ -6,8 +6,10 @@ package probe
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,10 +37,24 @@ type Dialer interface {
 	DialContext(ctx context.Context, network, address string) (net.Conn, error)
 }
 
+// Resolver finds the addresses of a host name; *net.Resolver is one.
+type Resolver interface {
+	LookupHost(ctx context.Context, host string) ([]string, error)
+}
+
+// MaxHostAddrs bounds how many addresses of one host name are dialled.
+const MaxHostAddrs = 8
+
 // Prober dials addresses over TCP.
 type Prober struct {
 	// Dialer opens the connections; nil is a net.Dialer.
 	Dialer Dialer
+	// Resolver, when set, resolves host names first and every address
+	// found is dialled: nginx resolves a server's name when it loads its
+	// configuration and sends requests to each address, so one that refuses
+	// makes a failing server even while another accepts. nil leaves names
+	// to the Dialer, which settles for the first address that accepts.
+	Resolver Resolver
 	// Timeout bounds each attempt, resolution included; zero is
 	// DefaultTimeout.
 	Timeout time.Duration
@@ -92,16 +108,64 @@ func (p Prober) TCP(ctx context.Context, addrs []string) []Result {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = dial(ctx, d, timeout, addr)
+			results[i] = p.dial(ctx, d, timeout, addr)
 		}()
 	}
 	wg.Wait()
 	return results
 }
 
-func dial(ctx context.Context, d Dialer, timeout time.Duration, addr string) Result {
+// dial tries one address under its own timeout: a host name with a
+// Resolver is resolved and each of its addresses dialled at once.
+func (p Prober) dial(ctx context.Context, d Dialer, timeout time.Duration, addr string) Result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	host, port, err := net.SplitHostPort(addr)
+	if p.Resolver == nil || err != nil || net.ParseIP(host) != nil {
+		return dialOne(ctx, d, addr)
+	}
+	start := time.Now()
+	found, err := p.Resolver.LookupHost(ctx, host)
+	if err != nil {
+		return Result{Latency: time.Since(start), Error: Reason(err)}
+	}
+	var ips []string
+	for _, ip := range found {
+		if net.ParseIP(ip) != nil && !slices.Contains(ips, ip) && len(ips) < MaxHostAddrs {
+			ips = append(ips, ip)
+		}
+	}
+	if len(ips) == 0 {
+		return Result{Latency: time.Since(start), Error: "no such host"}
+	}
+	results := make([]Result, len(ips))
+	var wg sync.WaitGroup
+	for i, ip := range ips {
+		wg.Go(func() { results[i] = dialOne(ctx, d, net.JoinHostPort(ip, port)) })
+	}
+	wg.Wait()
+	out := Result{OK: true, Latency: time.Since(start)}
+	failed := 0
+	for i, r := range results {
+		if r.OK {
+			continue
+		}
+		failed++
+		if out.OK {
+			out = Result{Latency: out.Latency, Error: r.Error}
+			if len(ips) > 1 {
+				out.Error = net.JoinHostPort(ips[i], port) + ": " + r.Error
+			}
+		}
+	}
+	if failed > 0 && len(ips) > 1 {
+		out.Error = cut(fmt.Sprintf("%s (%d of %d addresses)", out.Error, failed, len(ips)))
+	}
+	return out
+}
+
+// dialOne opens and closes one connection to addr.
+func dialOne(ctx context.Context, d Dialer, addr string) Result {
 	start := time.Now()
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	took := time.Since(start)

@@ -193,3 +193,114 @@ func TestReason(t *testing.T) {
 		}
 	}
 }
+
+// fakeResolver answers from a table and fails the test for names it does
+// not know, so nothing is looked up for real.
+type fakeResolver struct {
+	t     *testing.T
+	hosts map[string][]string
+}
+
+func (r fakeResolver) LookupHost(_ context.Context, host string) ([]string, error) {
+	addrs, ok := r.hosts[host]
+	if !ok {
+		if host == "gone.test" {
+			return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+		}
+		r.t.Errorf("unexpected lookup of %q", host)
+		return nil, &net.DNSError{Err: "unexpected", Name: host}
+	}
+	return addrs, nil
+}
+
+// recordingDialer dials for real and records every address it was asked for.
+type recordingDialer struct {
+	mu    sync.Mutex
+	addrs []string
+}
+
+func (d *recordingDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	d.mu.Lock()
+	d.addrs = append(d.addrs, addr)
+	d.mu.Unlock()
+	var nd net.Dialer
+	return nd.DialContext(ctx, network, addr)
+}
+
+// With a Resolver every address of a host name is dialled, as nginx sends
+// requests to each: one refusing address fails the server and is named.
+func TestTCPEveryAddressOfAName(t *testing.T) {
+	t.Parallel()
+	open, _ := listen(t)
+	_, port, _ := net.SplitHostPort(open)
+	// A port open on both 127.0.0.1 and 127.0.0.2.
+	both, _ := listen(t)
+	_, bothPort, _ := net.SplitHostPort(both)
+	ln2, err := net.Listen("tcp", net.JoinHostPort("127.0.0.2", bothPort))
+	if err != nil {
+		t.Skipf("cannot listen on 127.0.0.2: %v", err)
+	}
+	t.Cleanup(func() { ln2.Close() })
+	go func() {
+		for {
+			c, err := ln2.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	many := make([]string, 12)
+	for i := range many {
+		many[i] = fmt.Sprintf("127.0.1.%d", i+1)
+	}
+	r := fakeResolver{t: t, hosts: map[string][]string{
+		"half.test": {"127.0.0.1", "127.0.0.2"},
+		"both.test": {"127.0.0.1", "127.0.0.2"},
+		"one.test":  {"127.0.0.1"},
+		"dup.test":  {"127.0.0.1", "127.0.0.1", "not-an-address"},
+		"none.test": {"not-an-address"},
+		"many.test": many,
+	}}
+	d := &recordingDialer{}
+	closed := closedPort(t)
+	_, closedP, _ := net.SplitHostPort(closed)
+	addrs := []string{
+		"half.test:" + port, "both.test:" + bothPort, "one.test:" + closedP, "dup.test:" + port,
+		"none.test:" + port, "gone.test:" + port, open, "many.test:" + closedP,
+	}
+	got := Prober{Dialer: d, Resolver: r, Timeout: 5 * time.Second}.TCP(context.Background(), addrs)
+	want := []Result{
+		{Error: "127.0.0.2:" + port + ": connection refused (1 of 2 addresses)"},
+		{OK: true},
+		{Error: "connection refused"},
+		{OK: true},
+		{Error: "no such host"},
+		{Error: "no such host"},
+		{OK: true},
+		{Error: "127.0.1.1:" + closedP + ": connection refused (8 of 8 addresses)"},
+	}
+	for i := range want {
+		if got[i].OK != want[i].OK || got[i].Error != want[i].Error {
+			t.Errorf("%s: %+v, want ok=%v error=%q", addrs[i], got[i], want[i].OK, want[i].Error)
+		}
+	}
+	// The IP literal was dialled as it is, the duplicate once, and no more
+	// than MaxHostAddrs addresses of one name.
+	counts := map[string]int{}
+	for _, a := range d.addrs {
+		counts[a]++
+	}
+	if counts[open] != 3 { // for half.test, once for dup.test, once as the literal
+		t.Errorf("%s dialled %d times, want 3", open, counts[open])
+	}
+	n := 0
+	for a := range counts {
+		if strings.HasPrefix(a, "127.0.1.") {
+			n++
+		}
+	}
+	if n != MaxHostAddrs {
+		t.Errorf("%d addresses of many.test dialled, want %d", n, MaxHostAddrs)
+	}
+}
