@@ -7,14 +7,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +21,7 @@ import (
 	"github.com/gatehousehq/gatehouse/agent/internal/metrics"
 	"github.com/gatehousehq/gatehouse/internal/nginxstatus"
 	"github.com/gatehousehq/gatehouse/internal/testutil/freeport"
+	"github.com/gatehousehq/gatehouse/internal/testutil/nginxtest"
 	agentv1 "github.com/gatehousehq/gatehouse/proto/gen/gatehouse/agent/v1"
 )
 
@@ -73,97 +71,18 @@ func (s *syncBuffer) count(sub string) int {
 // missing, unless in CI.
 func statusNginx(t *testing.T, port int) (stop func()) {
 	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("nginx is required in CI: %v", err)
-		}
-		t.Skipf("nginx not installed: %v", err)
-	}
-	prefix := t.TempDir()
-	userLine := ""
-	if os.Geteuid() == 0 {
-		group := "nogroup"
-		if _, err := user.LookupGroup(group); err != nil {
-			group = "nobody"
-		}
-		userLine = "user nobody " + group + ";"
-	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	conf := fmt.Sprintf(`daemon off;
-master_process on;
-worker_processes 1;
-%s
-pid %[2]s/nginx.pid;
-error_log %[2]s/error.log;
-events { worker_connections 64; }
-http {
-    access_log off;
-    client_body_temp_path %[2]s/tmp/body;
-    proxy_temp_path %[2]s/tmp/proxy;
-    fastcgi_temp_path %[2]s/tmp/fastcgi;
-    uwsgi_temp_path %[2]s/tmp/uwsgi;
-    scgi_temp_path %[2]s/tmp/scgi;
-    server {
-        listen %[3]s;
-        server_name %[4]s;
+	return nginxtest.Start(t, fmt.Sprintf(`    server {
+        listen %s;
+        server_name %s;
         server_tokens off;
         access_log off;
         allow 127.0.0.1;
         allow ::1;
         deny all;
-        location = %[5]s { stub_status; }
+        location = %s { stub_status; }
         location / { return 404; }
-    }
-}
-`, userLine, prefix, addr, nginxstatus.Host, nginxstatus.Path)
-	if err := os.MkdirAll(filepath.Join(prefix, "tmp"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(prefix, "nginx.conf"), []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var out bytes.Buffer
-	cmd := exec.Command(bin, "-p", prefix, "-c", filepath.Join(prefix, "nginx.conf"))
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start nginx: %v", err)
-	}
-	exited := make(chan struct{})
-	go func() {
-		_ = cmd.Wait()
-		close(exited)
-	}()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			_ = cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-exited:
-			case <-time.After(10 * time.Second):
-				_ = cmd.Process.Kill()
-				<-exited
-			}
-		})
-	}
-	t.Cleanup(stop)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-			c.Close()
-			return stop
-		}
-		select {
-		case <-exited:
-			t.Fatalf("nginx exited at start: %s", out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not accept on %s: %s", addr, out.String())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+    }`, addr, nginxstatus.Host, nginxstatus.Path), addr)
 }
 
 func freeLoopbackPort(t *testing.T) int {

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/nginxtest"
 )
 
 // netnsLink is a network namespace joined to this one by a veth pair: the
@@ -140,7 +142,7 @@ func TestStatusBlockRefusesOtherHosts(t *testing.T) {
 	bind := net.JoinHostPort(l.hostIP, port)
 	loop := net.JoinHostPort("127.0.0.1", port)
 	listen := []string{bind, loop}
-	startNginx(t, statusBlock(listen, l.hostIP)+siteBlocks(listen), loop)
+	nginxtest.Start(t, statusBlock(listen, l.hostIP)+siteBlocks(listen), loop)
 
 	// The node itself: on its bind address (as the agent reads with
 	// nginx_bind_address set) and on loopback.

@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/nginxtest"
 )
 
 // get asks addr for path with the Host header host on a fresh connection.
@@ -57,7 +59,7 @@ func TestReaderAgainstRealNginx(t *testing.T) {
 	bareAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(bare))
 	servers := statusBlock(listen) + siteBlocks(listen) +
 		fmt.Sprintf("server {\n    listen %s;\n    return 404;\n}\n", bareAddr)
-	startNginx(t, servers, addr)
+	nginxtest.Start(t, servers, addr)
 	ctx := context.Background()
 
 	r := NewReader(addr, nil)

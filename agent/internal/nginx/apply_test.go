@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/nginxtest"
 )
 
 func TestApplyServesReleaseAndIsIdempotent(t *testing.T) {
@@ -378,7 +380,7 @@ func TestConcurrentAppliesAreSerialised(t *testing.T) {
 
 func TestReloadWithoutRunningNginx(t *testing.T) {
 	t.Parallel()
-	bin := nginxBinary(t)
+	bin := nginxtest.Binary(t)
 	prefix := readableTempDir(t)
 	dir := filepath.Join(prefix, "gatehouse")
 	conf := filepath.Join(prefix, "nginx.conf")

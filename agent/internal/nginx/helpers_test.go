@@ -19,21 +19,9 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/gatehousehq/gatehouse/internal/testutil/freeport"
-)
 
-// nginxBinary finds nginx, skipping the test where it is missing unless
-// running in CI, where it must be there.
-func nginxBinary(t testing.TB) string {
-	t.Helper()
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("nginx is required in CI: %v", err)
-		}
-		t.Skipf("nginx not installed: %v", err)
-	}
-	return bin
-}
+	"github.com/gatehousehq/gatehouse/internal/testutil/nginxtest"
+)
 
 // testNginx is a private nginx master run by the test in the foreground,
 // with its pid, logs and temp paths in a temp directory.
@@ -63,7 +51,7 @@ func readableTempDir(t testing.TB) string {
 // startNginx starts a master whose http{} includes includeGlob.
 func startNginx(t testing.TB, includeGlob string) *testNginx {
 	t.Helper()
-	bin := nginxBinary(t)
+	bin := nginxtest.Binary(t)
 	prefix := readableTempDir(t)
 	n := &testNginx{
 		bin:      bin,

@@ -1,15 +1,8 @@
 package nginx
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"io"
-	"math/big"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/nginxtest"
 )
 
 // The benchmarks apply domains in two shapes:
@@ -94,7 +89,11 @@ func newDomainSet(t testing.TB, shape string, root string) *domainSet {
 			t.Fatalf("fixture for domain %d missing from %s", i, dir)
 		}
 	}
-	writeTestCert(t, filepath.Join(root, "tls"))
+	tls := filepath.Join(root, "tls")
+	if err := os.MkdirAll(tls, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	nginxtest.WriteSelfSigned(t, filepath.Join(tls, "cert.pem"), filepath.Join(tls, "key.pem"), "*.example.com")
 	return s
 }
 
@@ -193,40 +192,6 @@ func (s *domainSet) wantRevision(t testing.TB, i int, rev uint64) {
 	}
 	if want := fmt.Sprintf("%s r%d", name, rev); resp.StatusCode != http.StatusOK || string(body) != want {
 		t.Fatalf("GET %s = %d %q, want 200 %q", name, resp.StatusCode, body, want)
-	}
-}
-
-// writeTestCert writes a self-signed ECDSA certificate and key as
-// cert.pem and key.pem into dir.
-func writeTestCert(t testing.TB, dir string) {
-	t.Helper()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "gatehouse benchmark"},
-		DNSNames:     []string{"*.example.com"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "cert.pem"), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "key.pem"), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
 	}
 }
 

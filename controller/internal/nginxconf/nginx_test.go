@@ -2,13 +2,6 @@ package nginxconf
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -17,9 +10,10 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/gatehousehq/gatehouse/internal/testutil/freeport"
+
+	"github.com/gatehousehq/gatehouse/internal/testutil/nginxtest"
 )
 
 // testRoot prefixes every path in test configurations; goldens keep it, and runs against
@@ -27,19 +21,6 @@ import (
 const testRoot = "/srv/gatehouse-test"
 
 const streamModule = "/usr/lib/nginx/modules/ngx_stream_module.so"
-
-// nginxPath returns nginx's path, skipping the test when nginx is missing outside CI.
-func nginxPath(t testing.TB) string {
-	t.Helper()
-	p, err := exec.LookPath("nginx")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("nginx is not installed (CI=true): %v", err)
-		}
-		t.Skip("nginx is not installed")
-	}
-	return p
-}
 
 // hasStream reports whether a release contains stream files.
 func hasStream(files []File) bool {
@@ -77,7 +58,7 @@ func newNginxEnv(t testing.TB, files []File, extraMain, extraHTTP string) nginxE
 			t.Fatal(err)
 		}
 	}
-	writeSelfSigned(t, filepath.Join(dir, "tls", "cert.pem"), filepath.Join(dir, "tls", "key.pem"))
+	nginxtest.WriteSelfSigned(t, filepath.Join(dir, "tls", "cert.pem"), filepath.Join(dir, "tls", "key.pem"), "example.com")
 
 	var main strings.Builder
 	if hasStream(files) {
@@ -114,7 +95,7 @@ func newNginxEnv(t testing.TB, files []File, extraMain, extraHTTP string) nginxE
 // nginx rejects it or warns about it.
 func nginxCheck(t testing.TB, files []File) {
 	t.Helper()
-	bin := nginxPath(t)
+	bin := nginxtest.Binary(t)
 	env := newNginxEnv(t, files, "", "")
 	args := []string{"-t", "-p", env.dir, "-c", env.conf}
 	// nginx -t binds every listen address briefly; inside a fresh network namespace that
@@ -132,35 +113,6 @@ func nginxCheck(t testing.TB, files []File) {
 	}
 }
 
-func writeSelfSigned(t testing.TB, certPath, keyPath string) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "gatehouse test"},
-		DNSNames:     []string{"example.com"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // freePort returns a TCP port on loopback that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
@@ -172,7 +124,7 @@ func freePort(t testing.TB) int {
 // returns once it accepts connections on 127.0.0.1:port.
 func serveNginx(t *testing.T, files []File, challenges map[string]string, port int) {
 	t.Helper()
-	bin := nginxPath(t)
+	bin := nginxtest.Binary(t)
 	env := newNginxEnv(t, files, "daemon off;\nmaster_process off;\n", "")
 	for name, content := range challenges {
 		if err := os.WriteFile(filepath.Join(env.dir, "acme/.well-known/acme-challenge", name), []byte(content), 0o644); err != nil {
