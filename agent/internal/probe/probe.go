@@ -144,24 +144,24 @@ func (p Prober) dial(ctx context.Context, d Dialer, timeout time.Duration, addr 
 		wg.Go(func() { results[i] = dialOne(ctx, d, net.JoinHostPort(ip, port)) })
 	}
 	wg.Wait()
-	out := Result{OK: true, Latency: time.Since(start)}
-	failed := 0
+	took := time.Since(start)
+	first, failed := -1, 0
 	for i, r := range results {
-		if r.OK {
-			continue
-		}
-		failed++
-		if out.OK {
-			out = Result{Latency: out.Latency, Error: r.Error}
-			if len(ips) > 1 {
-				out.Error = net.JoinHostPort(ips[i], port) + ": " + r.Error
+		if !r.OK {
+			failed++
+			if first < 0 {
+				first = i
 			}
 		}
 	}
-	if failed > 0 && len(ips) > 1 {
-		out.Error = cut(fmt.Sprintf("%s (%d of %d addresses)", out.Error, failed, len(ips)))
+	switch {
+	case failed == 0:
+		return Result{OK: true, Latency: took}
+	case len(ips) == 1:
+		return Result{Latency: took, Error: results[0].Error}
 	}
-	return out
+	return Result{Latency: took, Error: cut(fmt.Sprintf("%s: %s (%d of %d addresses)",
+		net.JoinHostPort(ips[first], port), results[first].Error, failed, len(ips)))}
 }
 
 // dialOne opens and closes one connection to addr.
