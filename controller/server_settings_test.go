@@ -278,7 +278,7 @@ func TestServerTrustedProxies(t *testing.T) {
 
 // The answer to unknown names is chosen from an allowlist, rendered into the
 // node's configuration, audited, shown and changed on the settings page, and
-// refused on the command line (only the running controller re-renders).
+// set from the command line through the same checks.
 func TestServerUnknownNames(t *testing.T) {
 	e := newEditEnv(t)
 	var created struct {
